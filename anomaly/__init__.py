@@ -1,0 +1,31 @@
+"""Find abnormal heartbeats in ECG traces with autoencoders.
+
+>>> from anomaly import AutoencoderDetector, read_beats
+>>> beats = read_beats("normal.csv")
+>>> detector = AutoencoderDetector().fit(beats.values)
+>>> detector.predict(read_beats("batch.csv").values)
+
+Importing the package is cheap: TensorFlow loads only when a detector is fitted or loaded.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["AutoencoderDetector", "Beats", "InputError", "ModelError", "read_beats", "__version__"]
+
+_LAZY = {
+    "AutoencoderDetector": "anomaly.detector",
+    "Beats": "anomaly.readers",
+    "read_beats": "anomaly.readers",
+    "InputError": "anomaly.exceptions",
+    "ModelError": "anomaly.exceptions",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'anomaly' has no attribute {name!r}")

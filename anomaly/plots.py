@@ -1,0 +1,99 @@
+"""Pictures a person looks at: reconstructions with the error shaded, the score histogram.
+
+Each function takes arrays and an optional ``ax`` and returns the Figure; nothing calls
+``pyplot.show``. Figures are built without pyplot, so no display or backend is needed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .writers import atomic_write
+
+_NORMAL_COLOUR = "tab:blue"
+_ANOMALY_COLOUR = "tab:red"
+
+
+def _axes(ax, figsize=(7, 4)):
+    if ax is not None:
+        return ax.figure, ax
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=figsize, layout="constrained")
+    return figure, figure.add_subplot()
+
+
+def plot_reconstruction(trace: np.ndarray, reconstruction: np.ndarray, *, title: str = "",
+                        score: float | None = None, threshold: float | None = None, ax=None):
+    """A trace drawn over its reconstruction, the error between them shaded."""
+    figure, ax = _axes(ax)
+    samples = np.arange(len(trace))
+    ax.plot(samples, trace, color="black", linewidth=1.5, label="input")
+    ax.plot(samples, reconstruction, color="tab:orange", linewidth=1.5, label="reconstruction")
+    ax.fill_between(samples, trace, reconstruction, color="lightcoral", alpha=0.6, label="error")
+    if score is not None:
+        verdict = "" if threshold is None else ("  (anomaly)" if score > threshold else "  (normal)")
+        title = f"{title}\nscore (MAE) {score:.4f}{verdict}" if title else f"score {score:.4f}{verdict}"
+    ax.set_title(title)
+    ax.set_xlabel("sample")
+    ax.set_ylabel("amplitude")
+    ax.legend(loc="best")
+    return figure
+
+
+def plot_score_histogram(scores: np.ndarray, threshold: float, *, truth: np.ndarray | None = None,
+                         ax=None):
+    """Histogram of scores with the threshold line; split by label when labels are known."""
+    figure, ax = _axes(ax)
+    bins = np.histogram_bin_edges(scores, bins=60)
+    if truth is None:
+        ax.hist(scores, bins=bins, color="tab:gray", alpha=0.8, label="all beats")
+    else:
+        ax.hist(scores[truth == 0], bins=bins, color=_NORMAL_COLOUR, alpha=0.6, label="labelled normal")
+        ax.hist(scores[truth == 1], bins=bins, color=_ANOMALY_COLOUR, alpha=0.6, label="labelled anomaly")
+    ax.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:.4f}")
+    ax.set_xlabel("reconstruction error (MAE)")
+    ax.set_ylabel("beats")
+    ax.set_title("Reconstruction error")
+    ax.legend(loc="best")
+    return figure
+
+
+def save_figure(figure, path: str | os.PathLike) -> Path:
+    """Write a figure as PNG, atomically."""
+    with atomic_write(path, "wb") as file:
+        figure.savefig(file, format="png", dpi=100)
+    return Path(path)
+
+
+def save_batch_plots(detector, batch, directory: str | os.PathLike) -> list[Path]:
+    """The standard pictures of a scored batch, as PNGs in ``directory``.
+
+    - ``normal_beat.png``: a typical beat the detector calls normal (the median score
+      among them), over its reconstruction;
+    - ``anomalous_beat.png``: the most anomalous beat over its reconstruction;
+    - ``score_histogram.png``: all scores with the threshold.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    scores, flagged = batch.scores, batch.is_anomaly.astype(bool)
+    written = [save_figure(plot_score_histogram(scores, batch.threshold, truth=batch.truth),
+                           directory / "score_histogram.png")]
+    examples = []
+    if (~flagged).any():
+        normal_rows = np.flatnonzero(~flagged)
+        middle = normal_rows[np.argsort(scores[normal_rows])[len(normal_rows) // 2]]
+        examples.append((middle, "Normal beat", "normal_beat.png"))
+    examples.append((int(np.argmax(scores)), "Most anomalous beat", "anomalous_beat.png"))
+    rows = [row for row, _, _ in examples]
+    reconstructions = detector.reconstruct(batch.beats.values[rows])
+    for (row, title, name), reconstruction in zip(examples, reconstructions):
+        label = "" if batch.beats.labels is None else f", label {batch.beats.labels[row]}"
+        figure = plot_reconstruction(batch.beats.values[row], reconstruction,
+                                     title=f"{title} (row {row + 1}{label})",
+                                     score=float(scores[row]), threshold=batch.threshold)
+        written.append(save_figure(figure, directory / name))
+    return written

@@ -1,0 +1,435 @@
+"""Read heartbeats from CSV files.
+
+One heartbeat per row; numeric columns are the samples. A header row is detected
+automatically, an optional label column is chosen by name, 0-based index, ``first`` or
+``last``, and gzip-compressed files are recognised by their magic bytes. Parsing runs on
+pyarrow's CSV reader; when it rejects a file, a plain-Python scan finds the first bad line
+and column so the error can say exactly where the problem is.
+
+No TensorFlow here: this module is imported by commands that need no model.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import math
+import os
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Iterator
+
+import numpy as np
+
+from .exceptions import InputError
+
+#: Delimiters recognised when sniffing the first line, in order of preference.
+DELIMITERS = (",", ";", "\t")
+_GZIP_MAGIC = b"\x1f\x8b"
+_HEAD_BYTES = 1 << 20
+_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
+
+
+@dataclass(frozen=True)
+class CsvLayout:
+    """What sniffing the head of a CSV file found."""
+
+    delimiter: str
+    has_header: bool
+    column_names: tuple[str, ...]
+    label_index: int | None
+
+    @property
+    def n_columns(self) -> int:
+        return len(self.column_names)
+
+    @property
+    def sample_indices(self) -> tuple[int, ...]:
+        return tuple(i for i in range(self.n_columns) if i != self.label_index)
+
+    @property
+    def first_data_line(self) -> int:
+        return 2 if self.has_header else 1
+
+
+@dataclass(frozen=True)
+class Beats:
+    """Heartbeats read from one file.
+
+    Attributes
+    ----------
+    path : str
+        The file the beats came from, as given.
+    values : ndarray of shape (n_beats, n_samples), float64
+        The samples, exactly as written in the file.
+    labels : ndarray of shape (n_beats,), object, or None
+        The label column's text, when a label column was chosen.
+    layout : CsvLayout
+        Delimiter, header and column names of the file.
+    """
+
+    path: str
+    values: np.ndarray
+    labels: np.ndarray | None
+    layout: CsvLayout
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @property
+    def n_samples(self) -> int:
+        return self.values.shape[1]
+
+    @property
+    def label_name(self) -> str | None:
+        index = self.layout.label_index
+        return None if index is None else self.layout.column_names[index]
+
+
+def read_beats(
+    path: str | os.PathLike,
+    *,
+    label_column: str | int | None = None,
+    header: bool | None = None,
+) -> Beats:
+    """Read every heartbeat of a CSV (or ``.csv.gz``) file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file to read.
+    label_column : str or int, optional
+        The label column: a header name, a 0-based index (int or digits), ``"first"`` or
+        ``"last"``. Default: no label column, every column is a sample.
+    header : bool, optional
+        Whether the first row is a header. Default: detected (a first row with text
+        where the second has numbers, or exactly ``0, 1, ..., n-1`` as pandas writes).
+
+    Returns
+    -------
+    Beats
+
+    Raises
+    ------
+    InputError
+        If the file is missing, unreadable, empty, or has a malformed row; the message
+        names the file and, where it applies, the line and column.
+    """
+    chunks = list(iter_beats(path, label_column=label_column, header=header))
+    first = chunks[0]
+    if len(chunks) == 1:
+        return first
+    labels = None if first.labels is None else np.concatenate([c.labels for c in chunks])
+    values = np.concatenate([c.values for c in chunks])
+    return Beats(first.path, values, labels, first.layout)
+
+
+def iter_beats(
+    path: str | os.PathLike,
+    *,
+    label_column: str | int | None = None,
+    header: bool | None = None,
+    block_size: int = 16 << 20,
+) -> Iterator[Beats]:
+    """Yield the heartbeats of a CSV file in chunks of about ``block_size`` bytes.
+
+    Same parameters and errors as :func:`read_beats`; every chunk shares one layout.
+    The whole file is validated as it streams, so a bad row late in the file raises
+    only when its chunk is reached.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    name = str(path)
+    layout = sniff_layout(path, label_column=label_column, header=header)
+    arrow_names = [f"c{i}" for i in range(layout.n_columns)]
+    column_types = {arrow_names[i]: pa.float64() for i in layout.sample_indices}
+    if layout.label_index is not None:
+        column_types[arrow_names[layout.label_index]] = pa.string()
+    read_options = pa_csv.ReadOptions(
+        column_names=arrow_names, skip_rows=int(layout.has_header), block_size=block_size
+    )
+    parse_options = pa_csv.ParseOptions(delimiter=layout.delimiter)
+    # Only truly empty cells become nulls, so that they can be reported rather than read
+    # as NaN; "nan" and "inf" parse as floats and are caught by the finiteness check.
+    convert_options = pa_csv.ConvertOptions(
+        column_types=column_types,
+        null_values=[""],
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
+    )
+    n_rows = 0
+    with _arrow_stream(path) as stream:
+        try:
+            reader = pa_csv.open_csv(
+                stream,
+                read_options=read_options,
+                parse_options=parse_options,
+                convert_options=convert_options,
+            )
+            for batch in reader:
+                chunk = _batch_to_beats(name, batch, layout)
+                if chunk is None:
+                    raise _locate_error(path, layout, "a value is missing or not finite")
+                n_rows += len(chunk)
+                if len(chunk):
+                    yield chunk
+        except (pa.ArrowInvalid, OSError, EOFError, zlib.error, UnicodeDecodeError) as error:
+            raise _locate_error(path, layout, str(error).splitlines()[0]) from error
+    if n_rows == 0:
+        what = "only a header row" if layout.has_header else "no rows"
+        raise InputError(f"{name}: no heartbeats in the file ({what})")
+
+
+def sniff_layout(
+    path: str | os.PathLike,
+    *,
+    label_column: str | int | None = None,
+    header: bool | None = None,
+) -> CsvLayout:
+    """Find the delimiter, header and label column of a CSV file from its first lines."""
+    name = str(path)
+    lines = _head_lines(path)
+    if not lines:
+        raise InputError(f"{name}: the file is empty")
+    delimiter = _sniff_delimiter(lines[0])
+    first_fields, *rest = csv.reader(lines, delimiter=delimiter)
+    if header is None:
+        has_header = _looks_like_header(first_fields, rest[0] if rest else None)
+    else:
+        has_header = header
+    if has_header:
+        column_names = tuple(field.strip() for field in first_fields)
+    else:
+        column_names = tuple(str(i) for i in range(len(first_fields)))
+    label_index = _resolve_label_column(name, label_column, column_names, has_header)
+    if len(column_names) - (label_index is not None) < 1:
+        raise InputError(f"{name}: no sample columns (only the label column)")
+    return CsvLayout(delimiter, has_header, column_names, label_index)
+
+
+def parse_number(text: str) -> float | None:
+    """Parse a CSV field as pyarrow does for float64 columns, or return None.
+
+    Used by the diagnostic scan so that it agrees with the fast parser: Python's ``float``
+    alone would also accept spaces, underscores and words like ``infinity``.
+    """
+    if not text or text != text.strip() or "_" in text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _looks_like_header(first: list[str], second: list[str] | None) -> bool:
+    """A header has text where the data below it has numbers (or is text throughout).
+
+    Comparing with the second row keeps a text label column ("N", "V") in headerless
+    data from being taken for a header.
+    """
+    numeric = [parse_number(field.strip()) is not None for field in first]
+    if all(numeric):
+        # pandas writes the column names 0, 1, ..., n-1 for a frame built from an array.
+        return [field.strip() for field in first] == [str(i) for i in range(len(first))]
+    if second is None:
+        return sum(numeric) < len(numeric) / 2
+    below = [parse_number(field.strip()) is not None for field in second]
+    return not any(numeric) or any(not a and b for a, b in zip(numeric, below))
+
+
+def _sniff_delimiter(line: str) -> str:
+    counts = {delimiter: line.count(delimiter) for delimiter in DELIMITERS}
+    if counts[","] == 0 and max(counts.values()) > 0:
+        return max(counts, key=counts.get)
+    return ","
+
+
+def _resolve_label_column(
+    name: str, label_column: str | int | None, column_names: tuple[str, ...], has_header: bool
+) -> int | None:
+    if label_column is None:
+        return None
+    n_columns = len(column_names)
+    spec = str(label_column).strip()
+    if spec == "first":
+        return 0
+    if spec == "last":
+        return n_columns - 1
+    if has_header and spec in column_names:
+        return column_names.index(spec)
+    if spec.lstrip("-").isdigit():
+        index = int(spec)
+        if not 0 <= index < n_columns:
+            raise InputError(
+                f"{name}: label column index {index} is out of range "
+                f"(the file has {n_columns} columns, indices 0 to {n_columns - 1})"
+            )
+        return index
+    if not has_header:
+        raise InputError(
+            f"{name}: label column {spec!r} not found: the file has no header row "
+            "(use a 0-based index, 'first' or 'last')"
+        )
+    raise InputError(f"{name}: label column {spec!r} not found in the header")
+
+
+def _batch_to_beats(name: str, batch, layout: CsvLayout) -> Beats | None:
+    """Convert one pyarrow record batch; None if it holds a null or non-finite value."""
+    columns = [batch.column(i) for i in layout.sample_indices]
+    if any(column.null_count for column in columns):
+        return None
+    values = np.empty((batch.num_rows, len(columns)), dtype=np.float64)
+    for j, column in enumerate(columns):
+        values[:, j] = column.to_numpy()
+    if not np.isfinite(values).all():
+        return None
+    labels = None
+    if layout.label_index is not None:
+        label_column = batch.column(layout.label_index)
+        if label_column.null_count:
+            return None
+        labels = np.asarray(label_column.to_pylist(), dtype=object)
+    return Beats(name, values, labels, layout)
+
+
+def _locate_error(path: str | os.PathLike, layout: CsvLayout, fallback: str) -> InputError:
+    """Scan the file in Python to name the first bad line and column."""
+    name = str(path)
+    try:
+        with _open_text(path) as text:
+            reader = csv.reader(text, delimiter=layout.delimiter)
+            if layout.has_header:
+                next(reader, None)
+            for fields in reader:
+                if not fields:
+                    continue
+                problem = _row_problem(fields, layout)
+                if problem:
+                    return InputError(f"{name} line {reader.line_num}{problem}")
+    except (OSError, EOFError, zlib.error) as error:
+        return InputError(f"{name}: {_describe_read_error(error)}")
+    except UnicodeDecodeError as error:
+        return InputError(f"{name}: not a text CSV file (undecodable byte at offset {error.start})")
+    except csv.Error as error:
+        return InputError(f"{name}: {error}")
+    return InputError(f"{name}: {fallback}")
+
+
+def _row_problem(fields: list[str], layout: CsvLayout) -> str | None:
+    if len(fields) != layout.n_columns:
+        return f": expected {layout.n_columns} fields, got {len(fields)}"
+    for index in layout.sample_indices:
+        text = fields[index]
+        number = parse_number(text)
+        where = f" column {index + 1}"
+        if layout.has_header:
+            where += f" ({layout.column_names[index]!r})"
+        if not text:
+            return f"{where}: empty cell (expected a number)"
+        if number is None:
+            return f"{where}: expected a number, got {text[:40]!r}"
+        if not math.isfinite(number):
+            return f"{where}: {text!r} is not a finite number"
+    if layout.label_index is not None and not fields[layout.label_index]:
+        return f" column {layout.label_index + 1}: empty label"
+    return None
+
+
+def _describe_read_error(error: BaseException) -> str:
+    if isinstance(error, (EOFError, zlib.error)) or "gzip" in str(error).lower():
+        return "the gzip data is corrupt or truncated"
+    return str(error)
+
+
+def _check_readable(path: str | os.PathLike) -> Path:
+    file = Path(path)
+    if not file.exists():
+        raise InputError(f"{path}: no such file")
+    if file.is_dir():
+        raise InputError(f"{path}: is a directory, expected a CSV file")
+    if not os.access(file, os.R_OK):
+        raise InputError(f"{path}: permission denied")
+    return file
+
+
+def _is_gzip(file: Path) -> bool:
+    with open(file, "rb") as raw:
+        return raw.read(2) == _GZIP_MAGIC
+
+
+def _open_binary(path: str | os.PathLike) -> IO[bytes]:
+    file = _check_readable(path)
+    try:
+        return gzip.open(file, "rb") if _is_gzip(file) else open(file, "rb")
+    except OSError as error:
+        raise InputError(f"{path}: {error.strerror or error}") from error
+
+
+def _arrow_stream(path: str | os.PathLike):
+    import pyarrow as pa
+
+    file = _check_readable(path)
+    try:
+        return pa.input_stream(str(file), compression="gzip" if _is_gzip(file) else None)
+    except OSError as error:
+        raise InputError(f"{path}: {error}") from error
+
+
+def _open_text(path: str | os.PathLike) -> IO[str]:
+    # utf-8-sig drops a byte-order mark; newline="" lets the csv module see CRLF endings.
+    return io.TextIOWrapper(_open_binary(path), encoding="utf-8-sig", newline="")
+
+
+def _head_lines(path: str | os.PathLike) -> list[str]:
+    """The first two non-empty lines of the file (decompressed, BOM removed)."""
+    name = str(path)
+    try:
+        with _open_binary(path) as stream:
+            head = stream.read(_HEAD_BYTES)
+    except (OSError, EOFError, zlib.error) as error:
+        raise InputError(f"{name}: {_describe_read_error(error)}") from error
+    nul = head.find(b"\x00")
+    if nul >= 0:
+        raise InputError(f"{name}: not a text CSV file (binary data: NUL byte at offset {nul})")
+    try:
+        text = head.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        if error.start < len(head) - 4:
+            raise InputError(
+                f"{name}: not a text CSV file (undecodable byte at offset {error.start})"
+            ) from error
+        # The read cut a multi-byte character in two; the part before it is enough.
+        text = head[: error.start].decode("utf-8-sig")
+    return [line for line in text.splitlines() if line.strip()][:2]
+
+
+def anomaly_truth(beats: Beats, normal_label: str = "1") -> np.ndarray:
+    """Turn a file's labels into 0 (normal) / 1 (anomaly) using ``normal_label``.
+
+    When ``normal_label`` is a number, labels are compared as numbers (``1`` equals
+    ``1.0``) and every label must be numeric; otherwise they are compared as text.
+
+    Raises
+    ------
+    InputError
+        If the beats carry no labels, or a label is not numeric where numbers are expected.
+    """
+    if beats.labels is None:
+        raise InputError(f"{beats.path}: no label column was chosen")
+    labels = [str(label).strip() for label in beats.labels]
+    normal_number = parse_number(normal_label.strip())
+    if normal_number is None:
+        return np.fromiter((label != normal_label.strip() for label in labels), np.int8, len(labels))
+    truth = np.empty(len(labels), dtype=np.int8)
+    for row, label in enumerate(labels):
+        number = parse_number(label)
+        if number is None:
+            raise InputError(
+                f"{beats.path} data row {row + 1}: label {label!r} in column "
+                f"{beats.label_name!r} is not a number (the normal label is {normal_label!r})"
+            )
+        truth[row] = number != normal_number
+    return truth

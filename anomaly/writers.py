@@ -1,0 +1,96 @@
+"""Write outputs atomically: a temporary file beside the target, fsync, then rename.
+
+A run that fails or is killed part way leaves the destination as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Any, Iterator
+
+import numpy as np
+
+from .exceptions import InputError
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
+    """Open a temporary file beside ``path``; on success it replaces ``path``."""
+    target = Path(path)
+    check_writable(target)
+    descriptor, temporary = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
+    )
+    try:
+        encoding = None if "b" in mode else "utf-8"
+        newline = None if "b" in mode else ""
+        with os.fdopen(descriptor, mode, encoding=encoding, newline=newline) as file:
+            yield file
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temporary, 0o666 & ~_umask())
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Fail before any work if ``path``'s directory is missing or read-only."""
+    directory = Path(path).parent
+    if not directory.is_dir():
+        raise InputError(f"{path}: output directory {str(directory)!r} does not exist")
+    if not os.access(directory, os.W_OK):
+        raise InputError(f"{path}: output directory {str(directory)!r} is not writable")
+
+
+def write_json(path: str | os.PathLike, data: Any) -> None:
+    with atomic_write(path) as file:
+        json.dump(data, file, indent=2, sort_keys=True, allow_nan=False)
+        file.write("\n")
+
+
+def write_scores_csv(
+    path: str | os.PathLike,
+    scores: np.ndarray,
+    is_anomaly: np.ndarray,
+    labels: np.ndarray | None = None,
+    label_name: str = "label",
+) -> None:
+    """One row per input row: ``row`` (1-based data row), ``score``, ``is_anomaly``[, label]."""
+    with atomic_write(path) as file:
+        write_scores_rows(file, 1, scores, is_anomaly, labels, label_name, header=True)
+
+
+def write_scores_rows(
+    file: IO[str],
+    first_row: int,
+    scores: np.ndarray,
+    is_anomaly: np.ndarray,
+    labels: np.ndarray | None,
+    label_name: str = "label",
+    *,
+    header: bool = False,
+) -> None:
+    """Append score rows to an open text file; scores use repr-exact float formatting."""
+    import csv
+
+    writer = csv.writer(file, lineterminator="\n")
+    if header:
+        writer.writerow(["row", "score", "is_anomaly"] + ([label_name] if labels is not None else []))
+    rows = range(first_row, first_row + len(scores))
+    if labels is None:
+        writer.writerows(zip(rows, map(repr, scores.tolist()), is_anomaly.tolist()))
+    else:
+        writer.writerows(zip(rows, map(repr, scores.tolist()), is_anomaly.tolist(), labels.tolist()))

@@ -1,0 +1,72 @@
+"""Shared fixtures: small synthetic beat files and one quickly trained detector."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from anomaly.datasets import find_ecg5000
+from anomaly.synthetic import synthetic_beats, write_beats_csv
+
+#: Few epochs keep the suite fast; the synthetic classes separate well even so.
+FAST = dict(epochs=40, batch_size=64, validation_fraction=0.0, seed=0)
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> Path:
+    """A directory with a training file (labels last) and a labelled batch with a header."""
+    directory = tmp_path_factory.mktemp("beats")
+    values, labels = synthetic_beats(400, 200, length=96, seed=1)
+    write_beats_csv(directory / "train.csv", values, labels)
+    write_beats_csv(directory / "normal.csv", values[labels == 1])
+    values, labels = synthetic_beats(150, 100, length=96, seed=2)
+    write_beats_csv(directory / "batch.csv", values, labels, header=True)
+    write_beats_csv(directory / "batch_nolabel.csv", values)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def normal_traces(data_dir) -> np.ndarray:
+    values, labels = synthetic_beats(400, 200, length=96, seed=1)
+    return values[labels == 1]
+
+
+@pytest.fixture(scope="session")
+def fitted(normal_traces):
+    from anomaly.detector import AutoencoderDetector
+
+    return AutoencoderDetector(**FAST).fit(normal_traces)
+
+
+@pytest.fixture(scope="session")
+def model_dir(fitted, tmp_path_factory) -> Path:
+    return fitted.save(tmp_path_factory.mktemp("models") / "model")
+
+
+@pytest.fixture(scope="session")
+def ecg5000() -> Path:
+    path = find_ecg5000()
+    if path is None:
+        pytest.skip("ECG5000 not found (looked in $ANOMALY_DATA_DIR and ../shared/data); "
+                    "see data/README.md")
+    return path
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def write_text(path: Path, text: str | bytes) -> Path:
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8", newline="")
+    return path
+
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -1,0 +1,258 @@
+"""The command line: outputs, messages, exit codes, and what it must not import."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from anomaly.cli import app, main
+from anomaly.exceptions import EXIT_BAD_INPUT, EXIT_BAD_MODEL
+
+from conftest import write_text
+
+ANOMALY = [sys.executable, "-m", "anomaly"]
+
+
+def run_cli(capsys, *args) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def read_rows(path: Path) -> list[dict]:
+    with open(path, newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def assert_png(path: Path, min_side: int = 200) -> None:
+    from matplotlib.image import imread
+
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
+    image = imread(path)
+    assert min(image.shape[:2]) >= min_side and image.std() > 0.01  # not blank
+
+
+# -- start-up and help -----------------------------------------------------------------
+
+def test_importing_the_cli_loads_no_tensorflow():
+    code = ("import sys, anomaly, anomaly.cli, anomaly.readers, anomaly.writers; "
+            "heavy = [m for m in ('tensorflow', 'keras', 'pandas') if m in sys.modules]; "
+            "print(heavy); sys.exit(bool(heavy))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_help_in_a_real_process(tmp_path):
+    result = subprocess.run(ANOMALY + ["--help"], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0
+    for command in ("fit", "score", "plot", "demo"):
+        assert command in result.stdout
+    assert "Exit codes" in result.stdout and result.stderr == ""
+
+
+def test_every_command_and_option_has_help():
+    from typer.main import get_command
+
+    group = get_command(app)
+    for name, command in group.commands.items():
+        assert command.help, name
+        for parameter in command.params:
+            assert getattr(parameter, "help", None), f"{name} {parameter.name}"
+
+
+def test_score_help_lists_exit_codes(capsys):
+    code, out, _ = run_cli(capsys, "score", "--help")
+    assert code == 0 and "Exit codes" in out and "3 model" in " ".join(out.split())
+
+
+# -- fit and score ----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def cli_model(data_dir, tmp_path_factory):
+    """A model fitted through the CLI on the labelled training file."""
+    model = tmp_path_factory.mktemp("cli") / "model"
+    code = main(["fit", str(data_dir / "train.csv"), "--model-dir", str(model),
+                 "--label-column", "last", "--epochs", "30"])
+    assert code == 0
+    return model
+
+
+def test_fit_reports_rows_skipped_and_threshold(data_dir, tmp_path, capsys):
+    code, out, err = run_cli(capsys, "fit", data_dir / "train.csv", "-m", tmp_path / "m",
+                             "--label-column", "last", "--epochs", "3")
+    assert code == 0 and err == ""
+    assert "Read 600 rows of 96 samples" in out
+    assert "skipped 200 rows whose label in column '96' is not '1'" in out
+    assert "Training on 400 normal rows" in out and "Threshold" in out and "epochs in" in out
+    metadata = json.loads((tmp_path / "m" / "metadata.json").read_text())
+    assert metadata["training"]["rows"] == 400 and metadata["training"]["rows_skipped"] == 200
+
+
+def test_fit_without_labels_uses_every_row(data_dir, tmp_path, capsys):
+    code, out, _ = run_cli(capsys, "fit", data_dir / "normal.csv", "-m", tmp_path / "m",
+                           "--epochs", "2", "--seed", "3")
+    assert code == 0 and "Training on 400 normal rows" in out and "skipped" not in out
+
+
+def test_score_with_labels_writes_scores_report_and_metrics(cli_model, data_dir, in_tmp, capsys):
+    code, out, err = run_cli(capsys, "score", data_dir / "batch.csv", "-m", cli_model,
+                             "--label-column", "label", "--report", "report.json")
+    assert code == 0 and err == ""
+    rows = read_rows(in_tmp / "scores.csv")
+    assert len(rows) == 250 and list(rows[0]) == ["row", "score", "is_anomaly", "label"]
+    assert [int(r["row"]) for r in rows] == list(range(1, 251))
+    report = json.loads((in_tmp / "report.json").read_text())
+    metrics = report["metrics"]
+    assert metrics["positive_class"] == "anomaly"
+    assert metrics["roc_auc"] > 0.95 and metrics["recall"] > 0.9
+    matrix = metrics["confusion_matrix"]
+    assert sum(matrix.values()) == 250 and matrix["tp"] + matrix["fn"] == 100
+    flagged = sum(int(r["is_anomaly"]) for r in rows)
+    assert report["anomalies"] == flagged == matrix["tp"] + matrix["fp"]
+    assert all((float(r["score"]) > report["threshold"]) == (r["is_anomaly"] == "1") for r in rows)
+    assert "positive class = anomaly" in out and "ROC-AUC" in out and f"{flagged} anomalies" in out
+
+
+def test_normal_label_option(cli_model, data_dir, in_tmp, capsys):
+    code, _, _ = run_cli(capsys, "score", data_dir / "batch.csv", "-m", cli_model,
+                         "--label-column", "label", "--normal-label", "0", "--report", "r.json")
+    assert code == 0
+    # With 0 as the normal label, the 150 rows labelled 1 count as the anomalies.
+    matrix = json.loads((in_tmp / "r.json").read_text())["metrics"]["confusion_matrix"]
+    assert matrix["tp"] + matrix["fn"] == 150
+
+
+def test_score_without_labels_and_to_stdout(cli_model, data_dir, in_tmp, capsys):
+    code, out, err = run_cli(capsys, "score", data_dir / "batch_nolabel.csv", "-m", cli_model,
+                             "-o", "-")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "row,score,is_anomaly" and len(lines) == 251
+    assert "Scored 250 rows" in err and "Metrics" not in err
+    assert not (in_tmp / "scores.csv").exists()
+
+
+def test_gzip_input_scores_the_same(cli_model, data_dir, in_tmp, capsys):
+    import gzip
+
+    plain = data_dir / "batch_nolabel.csv"
+    (in_tmp / "batch.csv.gz").write_bytes(gzip.compress(plain.read_bytes()))
+    assert main(["score", str(plain), "-m", str(cli_model), "-o", "a.csv"]) == 0
+    assert main(["score", "batch.csv.gz", "-m", str(cli_model), "-o", "b.csv"]) == 0
+    assert (in_tmp / "a.csv").read_bytes() == (in_tmp / "b.csv").read_bytes()
+
+
+def test_score_plot_dir_and_plot_command(cli_model, data_dir, in_tmp, capsys):
+    code, _, _ = run_cli(capsys, "score", data_dir / "batch.csv", "-m", cli_model,
+                         "--label-column", "label", "--plot-dir", "plots")
+    assert code == 0
+    code, out, _ = run_cli(capsys, "plot", data_dir / "batch_nolabel.csv", "-m", cli_model,
+                           "--plot-dir", "more")
+    assert code == 0 and out.count("Wrote") == 3
+    for directory in ("plots", "more"):
+        for name in ("normal_beat.png", "anomalous_beat.png", "score_histogram.png"):
+            assert_png(in_tmp / directory / name)
+
+
+# -- errors: one line, named file, exit code, nothing written ---------------------------
+
+def assert_one_line_error(err: str, *fragments: str) -> None:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+
+
+def test_wrong_trace_length_fails_cleanly(cli_model, in_tmp, capsys):
+    write_text(in_tmp / "short.csv", "1,2,3\n4,5,6\n")
+    code, _, err = run_cli(capsys, "score", "short.csv", "-m", cli_model, "--report", "r.json")
+    assert code == EXIT_BAD_INPUT
+    assert_one_line_error(err, "short.csv", "expected 96 samples per beat", "got 3")
+    assert sorted(p.name for p in in_tmp.iterdir()) == ["short.csv"]
+
+
+def test_bad_row_late_in_file_leaves_no_output(cli_model, data_dir, in_tmp, capsys):
+    text = (data_dir / "batch_nolabel.csv").read_text().splitlines()
+    fields = text[200].split(",")
+    fields[5] = "oops"
+    text[200] = ",".join(fields)
+    write_text(in_tmp / "bad.csv", "\n".join(text) + "\n")
+    code, _, err = run_cli(capsys, "score", "bad.csv", "-m", cli_model)
+    assert code == EXIT_BAD_INPUT
+    assert_one_line_error(err, "bad.csv line 201 column 6", "'oops'")
+    assert sorted(p.name for p in in_tmp.iterdir()) == ["bad.csv"]
+
+
+@pytest.mark.parametrize("args, code, fragments", [
+    (["score", "absent.csv"], EXIT_BAD_INPUT, ["absent.csv", "does not exist"]),
+    (["fit", "absent.csv"], EXIT_BAD_INPUT, ["absent.csv", "does not exist"]),
+    (["score", "{batch}", "-m", "nomodel"], EXIT_BAD_MODEL, ["nomodel", "no model directory"]),
+    (["score", "{batch}", "-m", "{model}", "-o", "missing/dir/out.csv"], EXIT_BAD_INPUT,
+     ["missing/dir", "does not exist"]),
+    (["score", "{batch}", "-m", "{model}", "--label-column", "nope"], EXIT_BAD_INPUT,
+     ["batch.csv", "label column 'nope' not found"]),
+    (["score", "{batch}", "--bogus"], EXIT_BAD_INPUT, ["No such option", "--bogus"]),
+    ([], EXIT_BAD_INPUT, ["Missing command"]),
+])
+def test_errors_are_one_line_with_exit_codes(cli_model, data_dir, in_tmp, capsys, args, code, fragments):
+    args = [a.format(batch=data_dir / "batch.csv", model=cli_model) for a in args]
+    got, _, err = run_cli(capsys, *args)
+    assert got == code
+    assert_one_line_error(err, *fragments)
+
+
+def test_bad_model_metadata_exit_3(cli_model, data_dir, in_tmp, capsys):
+    import shutil
+
+    shutil.copytree(cli_model, in_tmp / "m")
+    (in_tmp / "m" / "metadata.json").write_text('{"format_version": 2}')
+    code, _, err = run_cli(capsys, "score", data_dir / "batch.csv", "-m", "m")
+    assert code == EXIT_BAD_MODEL
+    assert_one_line_error(err, "metadata.json", "missing key")
+
+
+def test_real_process_keeps_tensorflow_logs_off_stderr(cli_model, data_dir, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
+    ok = subprocess.run(ANOMALY + ["score", str(data_dir / "batch.csv"), "-m", str(cli_model),
+                                   "--label-column", "label", "-o", str(tmp_path / "s.csv")],
+                        capture_output=True, text=True, env=env)
+    assert ok.returncode == 0 and ok.stderr == "", ok.stderr
+    assert "Scored 250 rows" in ok.stdout
+    bad = write_text(tmp_path / "bad.csv", "1,2\n3,x\n")
+    failed = subprocess.run(ANOMALY + ["score", str(bad), "-m", str(cli_model)],
+                            capture_output=True, text=True, env=env)
+    assert failed.returncode == EXIT_BAD_INPUT
+    assert_one_line_error(failed.stderr, "bad.csv line 2 column 2")
+
+
+def test_debug_shows_the_traceback(capsys, in_tmp):
+    write_text(in_tmp / "short.csv", "1,x\n")
+    try:
+        code, _, err = run_cli(capsys, "--debug", "score", "short.csv", "-m", "nomodel")
+    finally:
+        os.environ.pop("ANOMALY_DEBUG", None)
+        from anomaly import cli
+
+        cli._state["debug"] = False
+    assert code == EXIT_BAD_MODEL and "Traceback" in err and err.strip().endswith(
+        "(run 'anomaly fit' first)")
+
+
+def test_demo_runs_offline_on_synthetic_beats(in_tmp, capsys):
+    code, out, err = run_cli(capsys, "demo", "--synthetic", "--epochs", "20", "--workdir", "d")
+    assert code == 0 and err == ""
+    assert "synthetic ECG beats generated in-process" in out
+    report = json.loads((in_tmp / "d" / "report.json").read_text())
+    assert report["metrics"]["roc_auc"] > 0.9
+    assert len(read_rows(in_tmp / "d" / "scores.csv")) == report["rows"] == 500
+    for name in ("normal_beat.png", "anomalous_beat.png", "score_histogram.png"):
+        assert_png(in_tmp / "d" / "plots" / name)
+    assert (in_tmp / "d" / "model" / "model.keras").is_file()

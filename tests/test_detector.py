@@ -1,0 +1,156 @@
+"""The detector: quality floor, threshold rule, determinism, save/load and its refusals."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from anomaly.detector import AutoencoderDetector, mean_plus_std_threshold
+from anomaly.exceptions import ModelError, NotFittedError
+from anomaly.synthetic import synthetic_beats
+
+from conftest import FAST
+
+
+@pytest.fixture(scope="module")
+def held_out():
+    values, labels = synthetic_beats(200, 150, length=96, seed=3)
+    return values, (labels != 1).astype(int)
+
+
+def test_separates_synthetic_anomalies(fitted, held_out):
+    values, truth = held_out
+    scores = fitted.score(values)
+    assert roc_auc_score(truth, scores) > 0.95
+    flags = fitted.predict(values)
+    assert flags[truth == 1].mean() > 0.9  # recall at the mean + std threshold
+
+
+def test_threshold_is_mean_plus_k_std_of_training_errors(fitted, normal_traces):
+    errors = fitted.score(normal_traces)
+    np.testing.assert_allclose(errors, fitted.train_errors_, rtol=1e-6)
+    assert fitted.threshold_ == pytest.approx(errors.mean() + errors.std(), rel=1e-6)
+    assert mean_plus_std_threshold(np.array([1.0, 3.0]), k=2) == pytest.approx(4.0)
+    assert fitted.n_features_in_ == 96 and fitted.epochs_trained_ == FAST["epochs"]
+
+
+def test_same_seed_same_threshold(normal_traces):
+    first = AutoencoderDetector(**(FAST | {"epochs": 5})).fit(normal_traces[:200])
+    second = AutoencoderDetector(**(FAST | {"epochs": 5})).fit(normal_traces[:200])
+    other = AutoencoderDetector(**(FAST | {"epochs": 5, "seed": 1})).fit(normal_traces[:200])
+    assert first.threshold_ == second.threshold_
+    assert first.threshold_ != other.threshold_
+
+
+def test_threshold_k_moves_the_threshold(normal_traces):
+    detector = AutoencoderDetector(**(FAST | {"epochs": 3, "threshold_k": 2.5})).fit(normal_traces)
+    expected = detector.train_error_mean_ + 2.5 * detector.train_error_std_
+    assert detector.threshold_ == pytest.approx(expected)
+
+
+def test_early_stopping_with_validation(normal_traces):
+    detector = AutoencoderDetector(epochs=500, patience=2, validation_fraction=0.2,
+                                   learning_rate=0.05, seed=0).fit(normal_traces[:200])
+    assert detector.epochs_trained_ < 500
+    assert "val_loss" in detector.history_
+
+
+def test_use_before_fit_says_so():
+    with pytest.raises(NotFittedError, match="not fitted yet; call fit"):
+        AutoencoderDetector().score(np.zeros((2, 10)))
+
+
+def test_wrong_length_is_explained(fitted):
+    with pytest.raises(ValueError, match="expected 96 samples per trace .* got 50"):
+        fitted.score(np.zeros((3, 50)))
+
+
+@pytest.mark.parametrize("bad", [dict(epochs=0), dict(validation_fraction=1.0),
+                                 dict(hidden_units=()), dict(threshold_k=float("nan"))])
+def test_bad_parameters_rejected_in_fit(bad, normal_traces):
+    detector = AutoencoderDetector(**bad)  # __init__ only stores
+    with pytest.raises(ValueError):
+        detector.fit(normal_traces)
+
+
+def test_save_load_round_trip_gives_identical_scores(fitted, model_dir, held_out):
+    loaded = AutoencoderDetector.load(model_dir)
+    values, _ = held_out
+    np.testing.assert_array_equal(loaded.score(values), fitted.score(values))
+    assert loaded.threshold_ == fitted.threshold_
+    metadata = json.loads((model_dir / "metadata.json").read_text())
+    assert metadata["format_version"] == 1 and metadata["input_length"] == 96
+    assert {"tensorflow", "keras", "anomaly"} <= set(metadata["versions"])
+    assert sorted(p.name for p in model_dir.iterdir()) == ["metadata.json", "model.keras"]
+
+
+def test_save_records_training_file_hash(fitted, data_dir, tmp_path):
+    import hashlib
+
+    path = fitted.save(tmp_path / "m", training_file=data_dir / "normal.csv")
+    training = json.loads((path / "metadata.json").read_text())["training"]
+    assert training["file_sha256"] == hashlib.sha256((data_dir / "normal.csv").read_bytes()).hexdigest()
+
+
+def test_save_replaces_a_model_but_not_other_directories(fitted, tmp_path):
+    fitted.save(tmp_path / "m")
+    fitted.save(tmp_path / "m")  # refit over an old model: fine
+    (tmp_path / "precious").mkdir()
+    (tmp_path / "precious" / "notes.txt").write_text("keep me")
+    with pytest.raises(ModelError, match="not a model directory; refusing"):
+        fitted.save(tmp_path / "precious")
+    assert (tmp_path / "precious" / "notes.txt").read_text() == "keep me"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+@pytest.fixture
+def model_copy(model_dir, tmp_path):
+    copy = tmp_path / "model"
+    shutil.copytree(model_dir, copy)
+    return copy
+
+
+def _edit_metadata(directory, change):
+    path = directory / "metadata.json"
+    metadata = json.loads(path.read_text())
+    change(metadata)
+    path.write_text(json.dumps(metadata))
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda m: m.update(format_version=99), "format version 99 is newer"),
+    (lambda m: m.update(threshold=float("nan")), "'threshold' is not a finite number"),
+    (lambda m: m.update(threshold="0.1"), "'threshold' has the wrong type"),
+    (lambda m: m.pop("scaling"), "missing key 'scaling'"),
+    (lambda m: m["training"].pop("seed"), "missing key 'training.seed'"),
+    (lambda m: m.update(input_length=True), "'input_length' has the wrong type"),
+])
+def test_load_refuses_bad_metadata(model_copy, change, message):
+    _edit_metadata(model_copy, change)
+    with pytest.raises(ModelError, match=message):
+        AutoencoderDetector.load(model_copy)
+
+
+def test_load_refuses_malformed_json(model_copy):
+    (model_copy / "metadata.json").write_text("{not json")
+    with pytest.raises(ModelError, match="unreadable metadata"):
+        AutoencoderDetector.load(model_copy)
+
+
+def test_load_refuses_a_modified_model_file(model_copy):
+    with open(model_copy / "model.keras", "ab") as file:
+        file.write(b"\0")
+    with pytest.raises(ModelError, match="does not match the SHA-256"):
+        AutoencoderDetector.load(model_copy)
+
+
+def test_load_refuses_missing_and_incomplete(model_copy, tmp_path):
+    with pytest.raises(ModelError, match="no model directory here"):
+        AutoencoderDetector.load(tmp_path / "absent")
+    (model_copy / "model.keras").unlink()
+    with pytest.raises(ModelError, match="model.keras is missing"):
+        AutoencoderDetector.load(model_copy)

@@ -1,0 +1,56 @@
+"""End to end on the real ECG5000 data: fit then score through the CLI, above the floors.
+
+Skipped when ECG5000 is not on this machine (see data/README.md). The split is the
+TensorFlow tutorial's, as in scripts/benchmark_ecg5000.py; the split files are written to
+a temporary directory and never kept.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.model_selection import train_test_split
+
+from anomaly.cli import main
+from anomaly.readers import read_beats
+from anomaly.synthetic import write_beats_csv
+
+
+@pytest.fixture(scope="module")
+def ecg5000_run(ecg5000, tmp_path_factory):
+    """Fit then score through the CLI once; return the fit output and the metrics."""
+    tmp_path = tmp_path_factory.mktemp("ecg5000")
+    beats = read_beats(ecg5000, label_column="last")
+    labels = np.array([int(float(label)) for label in beats.labels])
+    train_x, test_x, train_y, test_y = train_test_split(
+        beats.values, labels, test_size=0.2, random_state=21)
+    write_beats_csv(tmp_path / "train.csv", train_x, train_y)
+    write_beats_csv(tmp_path / "test.csv", test_x, test_y, header=True)
+
+    fit_code = main(["fit", str(tmp_path / "train.csv"), "-m", str(tmp_path / "model"),
+                     "--label-column", "last"])
+    score_code = main(["score", str(tmp_path / "test.csv"), "-m", str(tmp_path / "model"),
+                       "--label-column", "label", "-o", str(tmp_path / "scores.csv"),
+                       "--report", str(tmp_path / "report.json")])
+    assert fit_code == score_code == 0
+    metrics = json.loads((tmp_path / "report.json").read_text())["metrics"]
+    return int((train_y != 1).sum()), metrics
+
+
+@pytest.mark.slow
+def test_ecg5000_end_to_end_roc_auc_floor(ecg5000_run):
+    skipped, metrics = ecg5000_run
+    assert metrics["rows"] == 1000 and metrics["true_anomalies"] == 425
+    assert metrics["roc_auc"] >= 0.99, metrics
+    assert metrics["recall"] >= 0.95, metrics
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="known shortfall (issue 2 open): defaults reach F1 "
+                   "0.9497-0.9529 across seeds 0-2 at mean+std, seed 0 just under the 0.95 floor; "
+                   "strict, so the day it passes this marker must go")
+def test_ecg5000_end_to_end_f1_floor(ecg5000_run):
+    _, metrics = ecg5000_run
+    assert metrics["f1"] >= 0.95, metrics

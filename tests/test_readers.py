@@ -1,0 +1,139 @@
+"""The CSV reader: layouts it accepts and the exact errors it gives."""
+
+from __future__ import annotations
+
+import gzip
+
+import numpy as np
+import pytest
+
+from anomaly.exceptions import InputError
+from anomaly.readers import anomaly_truth, read_beats
+
+from conftest import write_text
+
+
+@pytest.mark.parametrize(
+    "text, header",
+    [
+        ("1,2,3\n4,5,6\n", False),
+        ("a,b,c\n1,2,3\n4,5,6\n", True),
+        ("0,1,2\n1,2,3\n4,5,6\n", True),  # pandas' default column names
+        ("\ufeff1,2,3\r\n4,5,6\r\n", False),  # byte-order mark and CRLF
+        ("1;2;3\n4;5;6\n", False),
+        ("1\t2\t3\n4\t5\t6\n", False),
+        ("1,2,3\n\n4,5,6\n\n", False),  # blank lines are not beats
+        ("1e0,2.0,+3\n4,5.,.6e1\n", False),
+    ],
+)
+def test_reads_layouts(tmp_path, text, header):
+    beats = read_beats(write_text(tmp_path / "in.csv", text))
+    assert beats.layout.has_header is header
+    np.testing.assert_array_equal(beats.values, [[1, 2, 3], [4, 5, 6]])
+    assert beats.labels is None
+
+
+def test_reads_gzip_by_content_not_name(tmp_path):
+    path = tmp_path / "beats.dat"
+    path.write_bytes(gzip.compress(b"t0,t1,label\n1,2,1\n3,4,0\n"))
+    beats = read_beats(path, label_column="label")
+    np.testing.assert_array_equal(beats.values, [[1, 2], [3, 4]])
+    assert beats.labels.tolist() == ["1", "0"]
+
+
+@pytest.mark.parametrize("spec, values, labels", [
+    ("first", [[2, 3], [5, 6]], ["1", "4"]),
+    ("last", [[1, 2], [4, 5]], ["3", "6"]),
+    (1, [[1, 3], [4, 6]], ["2", "5"]),
+    ("1", [[1, 3], [4, 6]], ["2", "5"]),
+    ("b", [[1, 3], [4, 6]], ["2", "5"]),
+])
+def test_label_column_forms(tmp_path, spec, values, labels):
+    beats = read_beats(write_text(tmp_path / "in.csv", "a,b,c\n1,2,3\n4,5,6\n"), label_column=spec)
+    np.testing.assert_array_equal(beats.values, values)
+    assert beats.labels.tolist() == labels
+
+
+def test_explicit_header_overrides_detection(tmp_path):
+    path = write_text(tmp_path / "in.csv", "1,2\n3,4\n")
+    assert len(read_beats(path, header=True)) == 1
+    assert len(read_beats(path, header=False)) == 2
+
+
+def test_large_file_streams_in_several_chunks(tmp_path):
+    rows = np.arange(30000 * 4, dtype=float).reshape(30000, 4)
+    path = tmp_path / "big.csv"
+    np.savetxt(path, rows, delimiter=",", fmt="%.1f")
+    beats = read_beats(path)
+    np.testing.assert_array_equal(beats.values, rows)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "the file is empty"),
+    ("a,b,c\n", "no heartbeats in the file (only a header row)"),
+    ("1,2,3\n4,x,6\n", "line 2 column 2: expected a number, got 'x'"),
+    ("1,2,3\n4,5\n", "line 2: expected 3 fields, got 2"),
+    ("1,2,3\n4,5,6,7\n", "line 2: expected 3 fields, got 4"),
+    ("1,2,3\n4,,6\n", "line 2 column 2: empty cell"),
+    ("1,2,3\n4,nan,6\n", "line 2 column 2: 'nan' is not a finite number"),
+    ("1,2,3\n4,5,-inf\n", "line 2 column 3: '-inf' is not a finite number"),
+    ("t0,t1\n1,2\n3,abc\n", "line 3 column 2 ('t1'): expected a number, got 'abc'"),
+])
+def test_bad_files_name_the_file_and_place(tmp_path, text, message):
+    path = write_text(tmp_path / "bad.csv", text)
+    with pytest.raises(InputError) as caught:
+        read_beats(path)
+    error = str(caught.value)
+    assert error.startswith(str(path)) and message in error
+    assert "\n" not in error
+
+
+def test_binary_garbage(tmp_path):
+    path = write_text(tmp_path / "junk.csv", bytes(range(256)) * 4)
+    with pytest.raises(InputError, match="not a text CSV file"):
+        read_beats(path)
+
+
+def test_truncated_gzip(tmp_path):
+    data = gzip.compress(("\n".join(",".join(["0.5"] * 50) for _ in range(5000)) + "\n").encode())
+    path = write_text(tmp_path / "cut.csv.gz", data[: len(data) // 2])
+    with pytest.raises(InputError, match="gzip data is corrupt or truncated"):
+        read_beats(path)
+
+
+def test_missing_and_unreadable(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        read_beats(tmp_path / "absent.csv")
+    with pytest.raises(InputError, match="is a directory"):
+        read_beats(tmp_path)
+
+
+@pytest.mark.parametrize("spec, message", [
+    (7, "label column index 7 is out of range (the file has 3 columns"),
+    ("zzz", "label column 'zzz' not found in the header"),
+])
+def test_bad_label_column(tmp_path, spec, message):
+    path = write_text(tmp_path / "in.csv", "a,b,c\n1,2,3\n")
+    with pytest.raises(InputError, match=message.replace("(", r"\(")):
+        read_beats(path, label_column=spec)
+
+
+def test_label_name_without_header(tmp_path):
+    path = write_text(tmp_path / "in.csv", "1,2,3\n")
+    with pytest.raises(InputError, match="the file has no header row"):
+        read_beats(path, label_column="label")
+
+
+def test_anomaly_truth_numeric_and_text(tmp_path):
+    beats = read_beats(write_text(tmp_path / "n.csv", "1,2,1\n1,2,1.0\n1,2,0\n1,2,4\n"),
+                       label_column="last")
+    assert anomaly_truth(beats, "1").tolist() == [0, 0, 1, 1]
+    assert anomaly_truth(beats, "0").tolist() == [1, 1, 0, 1]
+    beats = read_beats(write_text(tmp_path / "t.csv", "1,2,N\n1,2,V\n"), label_column="last")
+    assert anomaly_truth(beats, "N").tolist() == [0, 1]
+
+
+def test_anomaly_truth_rejects_text_when_numbers_expected(tmp_path):
+    beats = read_beats(write_text(tmp_path / "t.csv", "1,2,1\n1,2,abnormal\n"), label_column="last")
+    with pytest.raises(InputError, match="data row 2: label 'abnormal' .* is not a number"):
+        anomaly_truth(beats, "1")
