@@ -73,6 +73,14 @@ def _input_file(help_text: str):
                           show_default=False)
 
 
+def _finite(value: float, option: str) -> float:
+    import math
+
+    if not math.isfinite(value):
+        raise typer.BadParameter(f"{option} must be a finite number, got {value}")
+    return value
+
+
 def _say(message: str, quiet: bool = False) -> None:
     if not quiet:
         typer.echo(message)
@@ -82,18 +90,21 @@ def _fmt(value: float) -> str:
     return f"{value:.6g}"
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        typer.echo(f"anomaly {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _main(
     debug: Annotated[bool, typer.Option(
         "--debug", help="Show tracebacks and TensorFlow's own log lines on errors.")] = False,
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.",
-                                          is_eager=True)] = False,
+                                          is_eager=True, callback=_print_version)] = False,
 ) -> None:
-    if version:
-        from . import __version__
-
-        typer.echo(f"anomaly {__version__}")
-        raise typer.Exit()
     _state["debug"] = debug
     if debug:
         os.environ["ANOMALY_DEBUG"] = "1"
@@ -109,7 +120,8 @@ def fit(
     normal_label: NormalLabel = "1",
     header: Header = None,
     threshold_k: Annotated[float, typer.Option(
-        help="k in the threshold mean + k * std of the training errors.")] = 1.0,
+        help="k in the threshold mean + k * std of the training errors.",
+        callback=lambda value: _finite(value, "--threshold-k"))] = 1.0,
     epochs: Annotated[int, typer.Option(min=1, help="Most training epochs (early stopping may end sooner).")] = 200,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed and data give the same model.")] = 0,
     quiet: Quiet = False,
@@ -165,11 +177,14 @@ def score(
     With --label-column, also reports precision, recall, F1, accuracy, ROC-AUC and the
     confusion matrix, with the anomaly class as the positive class.
     """
-    from .writers import check_writable
+    from .writers import check_can_create_directory, check_writable
 
+    # Every destination is checked before the model loads, so a typo costs no time.
     to_stdout = str(output) == "-"
     for destination in ([] if to_stdout else [output]) + ([report] if report else []):
         check_writable(destination)
+    if plot_dir is not None:
+        check_can_create_directory(plot_dir)
     detector = _load_detector(model_dir)
     from .readers import read_beats
     from .scoring import score_beats
@@ -242,19 +257,25 @@ def _write_outputs(batch, detector, output: Path, report: Optional[Path],
                    plot_dir: Optional[Path]) -> None:
     from .writers import write_json, write_scores_csv, write_scores_rows
 
-    labels, label_name = batch.beats.labels, batch.beats.label_name or "label"
-    if str(output) == "-":
-        write_scores_rows(sys.stdout, 1, batch.scores, batch.is_anomaly, labels, label_name,
-                          header=True)
-        sys.stdout.flush()
-    else:
-        write_scores_csv(output, batch.scores, batch.is_anomaly, labels, label_name)
+    labels = batch.beats.labels
+    label_name = batch.beats.label_name if batch.beats.layout.has_header else "label"
+    # Plots and report first, scores last: a failure part way leaves no new scores file.
     if plot_dir is not None:
         from .plots import save_batch_plots
 
         batch.extra["plots"] = [str(path) for path in save_batch_plots(detector, batch, plot_dir)]
     if report is not None:
         write_json(report, batch.summary())
+    if str(output) == "-":
+        try:
+            write_scores_rows(sys.stdout, 1, batch.scores, batch.is_anomaly, labels, label_name,
+                              header=True)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # The reader went away ('anomaly score ... -o - | head'): not an error.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    else:
+        write_scores_csv(output, batch.scores, batch.is_anomaly, labels, label_name)
 
 
 def _print_summary(batch, output, report, plot_dir, *, quiet: bool, err: bool) -> None:
@@ -290,10 +311,6 @@ def main(argv: list[str] | None = None) -> int:
         return _fail("interrupted", 130)
     except AnomalyError as error:
         return _fail(str(error), error.exit_code)
-    except BrokenPipeError:
-        # The reader of stdout went away (for example 'anomaly score ... -o - | head').
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
     except OSError as error:
         # Disk full, permission changed mid-run: the environment, not a bug.
         where = f"{error.filename}: " if error.filename else ""

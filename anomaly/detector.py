@@ -444,6 +444,13 @@ def validate_metadata(metadata: Any, source: str | os.PathLike = METADATA_FILE) 
         if isinstance(value, float) and not math.isfinite(value):
             fail(f"{name!r} is not a finite number")
 
+    if isinstance(metadata, dict) and isinstance(metadata.get("format_version"), int):
+        # Checked first: a newer format may well have other keys.
+        if metadata["format_version"] > FORMAT_VERSION:
+            fail(
+                f"model format version {metadata['format_version']} is newer than this "
+                f"anomaly supports ({FORMAT_VERSION}); upgrade anomaly"
+            )
     check(metadata, _SCHEMA, "")
     version = metadata["format_version"]
     if version > FORMAT_VERSION:
@@ -469,7 +476,8 @@ def validate_metadata(metadata: Any, source: str | os.PathLike = METADATA_FILE) 
 # -- file helpers -----------------------------------------------------------------------
 
 def _is_replaceable_model_dir(path: Path) -> bool:
-    return path.is_dir() and (not any(path.iterdir()) or (path / METADATA_FILE).exists())
+    """An empty directory, or one holding nothing but a model's own two files."""
+    return path.is_dir() and {p.name for p in path.iterdir()} <= {MODEL_FILE, METADATA_FILE}
 
 
 def _write_json_durably(path: Path, data: Any) -> None:

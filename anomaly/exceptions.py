@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-#: Exit codes shared by every command; the README and ``anomaly score --help`` list them.
+#: Exit codes shared by every command; the README and ``anomaly --help`` list them.
+#: EXIT_ANOMALIES_FOUND is reserved for ``score --fail-on-anomaly`` (batch-scoring issue).
 EXIT_OK = 0
 EXIT_ANOMALIES_FOUND = 1
 EXIT_BAD_INPUT = 2

@@ -29,7 +29,6 @@ from .exceptions import InputError
 DELIMITERS = (",", ";", "\t")
 _GZIP_MAGIC = b"\x1f\x8b"
 _HEAD_BYTES = 1 << 20
-_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 
 
 @dataclass(frozen=True)
@@ -104,8 +103,8 @@ def read_beats(
         The label column: a header name, a 0-based index (int or digits), ``"first"`` or
         ``"last"``. Default: no label column, every column is a sample.
     header : bool, optional
-        Whether the first row is a header. Default: detected (a first row with text
-        where the second has numbers, or exactly ``0, 1, ..., n-1`` as pandas writes).
+        Whether the first row is a header. Default: detected (a first row holding no
+        numbers, or exactly ``0, 1, ..., n-1`` as pandas writes, is a header).
 
     Returns
     -------
@@ -195,11 +194,8 @@ def sniff_layout(
     if not lines:
         raise InputError(f"{name}: the file is empty")
     delimiter = _sniff_delimiter(lines[0])
-    first_fields, *rest = csv.reader(lines, delimiter=delimiter)
-    if header is None:
-        has_header = _looks_like_header(first_fields, rest[0] if rest else None)
-    else:
-        has_header = header
+    first_fields = next(csv.reader(lines[:1], delimiter=delimiter))
+    has_header = _looks_like_header(first_fields) if header is None else header
     if has_header:
         column_names = tuple(field.strip() for field in first_fields)
     else:
@@ -214,7 +210,7 @@ def parse_number(text: str) -> float | None:
     """Parse a CSV field as pyarrow does for float64 columns, or return None.
 
     Used by the diagnostic scan so that it agrees with the fast parser: Python's ``float``
-    alone would also accept spaces, underscores and words like ``infinity``.
+    alone would also accept surrounding spaces and underscores.
     """
     if not text or text != text.strip() or "_" in text:
         return None
@@ -224,20 +220,16 @@ def parse_number(text: str) -> float | None:
         return None
 
 
-def _looks_like_header(first: list[str], second: list[str] | None) -> bool:
-    """A header has text where the data below it has numbers (or is text throughout).
+def _looks_like_header(fields: list[str]) -> bool:
+    """A header row holds no numbers, or exactly ``0, 1, ..., n-1`` as pandas writes.
 
-    Comparing with the second row keeps a text label column ("N", "V") in headerless
-    data from being taken for a header.
+    A first row mixing numbers and text (``1,,3`` or ``1,2,N`` with a text label) is data:
+    it is parsed, and rejected with its line and column if malformed, never skipped.
     """
-    numeric = [parse_number(field.strip()) is not None for field in first]
-    if all(numeric):
-        # pandas writes the column names 0, 1, ..., n-1 for a frame built from an array.
-        return [field.strip() for field in first] == [str(i) for i in range(len(first))]
-    if second is None:
-        return sum(numeric) < len(numeric) / 2
-    below = [parse_number(field.strip()) is not None for field in second]
-    return not any(numeric) or any(not a and b for a, b in zip(numeric, below))
+    stripped = [field.strip() for field in fields]
+    if stripped == [str(i) for i in range(len(fields))]:
+        return True
+    return any(stripped) and all(parse_number(field) is None for field in stripped)
 
 
 def _sniff_delimiter(line: str) -> str:

@@ -67,13 +67,13 @@ def load_training_data(
     """Read a training file; with a label column keep only the normal rows."""
     beats = read_beats(path, label_column=label_column, header=header)
     if beats.labels is None:
-        return TrainingData(beats, beats.values, 0)
-    is_normal = anomaly_truth(beats, normal_label) == 0
+        is_normal = np.ones(len(beats), dtype=bool)
+        which = "rows"
+    else:
+        is_normal = anomaly_truth(beats, normal_label) == 0
+        which = f"rows with the normal label {normal_label!r} in column {beats.label_name!r}"
     if is_normal.sum() < 2:
-        raise InputError(
-            f"{path}: fewer than 2 rows carry the normal label {normal_label!r} "
-            f"in column {beats.label_name!r}; nothing to train on"
-        )
+        raise InputError(f"{path}: {int(is_normal.sum())} {which}; at least 2 are needed to train")
     return TrainingData(beats, beats.values[is_normal], int((~is_normal).sum()))
 
 

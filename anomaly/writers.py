@@ -55,7 +55,19 @@ def check_writable(path: str | os.PathLike) -> None:
         raise InputError(f"{path}: output directory {str(directory)!r} is not writable")
 
 
+def check_can_create_directory(directory: str | os.PathLike) -> None:
+    """Fail unless ``directory`` exists writable, or its nearest existing parent is."""
+    existing = Path(directory)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(f"{directory}: {str(existing)!r} is not a directory")
+    if not os.access(existing, os.W_OK):
+        raise InputError(f"{directory}: {str(existing)!r} is not writable")
+
+
 def write_json(path: str | os.PathLike, data: Any) -> None:
+    """Write ``data`` as indented JSON, atomically; NaN or infinity is an error."""
     with atomic_write(path) as file:
         json.dump(data, file, indent=2, sort_keys=True, allow_nan=False)
         file.write("\n")

@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from anomaly.cli import app, main
@@ -41,12 +40,21 @@ def assert_png(path: Path, min_side: int = 200) -> None:
 
 # -- start-up and help -----------------------------------------------------------------
 
-def test_importing_the_cli_loads_no_tensorflow():
-    code = ("import sys, anomaly, anomaly.cli, anomaly.readers, anomaly.writers; "
-            "heavy = [m for m in ('tensorflow', 'keras', 'pandas') if m in sys.modules]; "
-            "print(heavy); sys.exit(bool(heavy))")
+def test_help_loads_no_heavy_module():
+    code = ("import sys; from anomaly.cli import main; codes = [main(['--help']), "
+            "main(['score', '--help']), main(['--version'])]; "
+            "heavy = [m for m in ('tensorflow', 'keras', 'pandas', 'numpy', 'pyarrow', "
+            "'matplotlib', 'sklearn') if m in sys.modules]; "
+            "print(codes, heavy); sys.exit(bool(heavy) or any(codes))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_version(capsys):
+    from anomaly import __version__
+
+    code, out, _ = run_cli(capsys, "--version")
+    assert code == 0 and out.strip() == f"anomaly {__version__}"
 
 
 def test_help_in_a_real_process(tmp_path):
@@ -61,6 +69,8 @@ def test_every_command_and_option_has_help():
     from typer.main import get_command
 
     group = get_command(app)
+    for parameter in group.params:
+        assert getattr(parameter, "help", None), parameter.name
     for name, command in group.commands.items():
         assert command.help, name
         for parameter in command.params:
@@ -200,10 +210,16 @@ def test_bad_row_late_in_file_leaves_no_output(cli_model, data_dir, in_tmp, caps
     (["score", "{batch}", "-m", "{model}", "--label-column", "nope"], EXIT_BAD_INPUT,
      ["batch.csv", "label column 'nope' not found"]),
     (["score", "{batch}", "--bogus"], EXIT_BAD_INPUT, ["No such option", "--bogus"]),
+    (["fit", "{one_row}"], EXIT_BAD_INPUT, ["one.csv", "1 rows; at least 2 are needed"]),
+    (["fit", "{batch}", "--threshold-k", "nan"], EXIT_BAD_INPUT, ["--threshold-k must be a finite number"]),
+    (["score", "{batch}", "-m", "{model}", "--plot-dir", "{batch}/plots"], EXIT_BAD_INPUT,
+     ["batch.csv", "is not a directory"]),
     ([], EXIT_BAD_INPUT, ["Missing command"]),
 ])
 def test_errors_are_one_line_with_exit_codes(cli_model, data_dir, in_tmp, capsys, args, code, fragments):
-    args = [a.format(batch=data_dir / "batch.csv", model=cli_model) for a in args]
+    write_text(in_tmp / "one.csv", "1,2,3\n")
+    args = [a.format(batch=data_dir / "batch.csv", model=cli_model, one_row=in_tmp / "one.csv")
+            for a in args]
     got, _, err = run_cli(capsys, *args)
     assert got == code
     assert_one_line_error(err, *fragments)
@@ -213,7 +229,7 @@ def test_bad_model_metadata_exit_3(cli_model, data_dir, in_tmp, capsys):
     import shutil
 
     shutil.copytree(cli_model, in_tmp / "m")
-    (in_tmp / "m" / "metadata.json").write_text('{"format_version": 2}')
+    (in_tmp / "m" / "metadata.json").write_text('{"format_version": 1}')
     code, _, err = run_cli(capsys, "score", data_dir / "batch.csv", "-m", "m")
     assert code == EXIT_BAD_MODEL
     assert_one_line_error(err, "metadata.json", "missing key")

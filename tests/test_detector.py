@@ -135,6 +135,20 @@ def test_load_refuses_bad_metadata(model_copy, change, message):
         AutoencoderDetector.load(model_copy)
 
 
+def test_newer_format_says_upgrade_even_with_other_keys(model_copy):
+    (model_copy / "metadata.json").write_text('{"format_version": 2, "new": {}}')
+    with pytest.raises(ModelError, match="format version 2 is newer .* upgrade anomaly"):
+        AutoencoderDetector.load(model_copy)
+
+
+def test_save_refuses_a_directory_with_more_than_a_model(fitted, tmp_path):
+    target = fitted.save(tmp_path / "m")
+    (target / "notes.txt").write_text("mine")
+    with pytest.raises(ModelError, match="not a model directory"):
+        fitted.save(target)
+    assert (target / "notes.txt").read_text() == "mine"
+
+
 def test_load_refuses_malformed_json(model_copy):
     (model_copy / "metadata.json").write_text("{not json")
     with pytest.raises(ModelError, match="unreadable metadata"):

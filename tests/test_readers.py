@@ -61,11 +61,34 @@ def test_explicit_header_overrides_detection(tmp_path):
 
 
 def test_large_file_streams_in_several_chunks(tmp_path):
+    from anomaly.readers import iter_beats
+
     rows = np.arange(30000 * 4, dtype=float).reshape(30000, 4)
     path = tmp_path / "big.csv"
     np.savetxt(path, rows, delimiter=",", fmt="%.1f")
-    beats = read_beats(path)
-    np.testing.assert_array_equal(beats.values, rows)
+    chunks = list(iter_beats(path, label_column="last", block_size=64 << 10))
+    assert len(chunks) > 5
+    np.testing.assert_array_equal(np.concatenate([c.values for c in chunks]), rows[:, :3])
+    assert np.concatenate([c.labels for c in chunks]).tolist() == [f"{v:.1f}" for v in rows[:, 3]]
+
+
+def test_bad_row_in_a_late_chunk_is_located(tmp_path):
+    from anomaly.readers import iter_beats
+
+    lines = ["1.5,2.5,3.5"] * 20000
+    lines[15000] = "1.5,bad,3.5"
+    path = write_text(tmp_path / "late.csv", "\n".join(lines) + "\n")
+    with pytest.raises(InputError, match="late.csv line 15001 column 2: expected a number"):
+        list(iter_beats(path, block_size=16 << 10))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("1,,3\n4,5,6\n", "line 1 column 2: empty cell"),
+    ("1.5,NA,3\n4,5,6\n", "line 1 column 2: expected a number, got 'NA'"),
+])
+def test_bad_first_row_is_an_error_not_a_header(tmp_path, text, message):
+    with pytest.raises(InputError, match=message):
+        read_beats(write_text(tmp_path / "in.csv", text))
 
 
 @pytest.mark.parametrize("text, message", [
