@@ -7,6 +7,7 @@ at module level: ``anomaly --help`` never loads TensorFlow, pandas or NumPy.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import traceback
@@ -74,8 +75,6 @@ def _input_file(help_text: str):
 
 
 def _finite(value: float, option: str) -> float:
-    import math
-
     if not math.isfinite(value):
         raise typer.BadParameter(f"{option} must be a finite number, got {value}")
     return value

@@ -452,14 +452,8 @@ def validate_metadata(metadata: Any, source: str | os.PathLike = METADATA_FILE) 
                 f"anomaly supports ({FORMAT_VERSION}); upgrade anomaly"
             )
     check(metadata, _SCHEMA, "")
-    version = metadata["format_version"]
-    if version > FORMAT_VERSION:
-        fail(
-            f"model format version {version} is newer than this anomaly supports "
-            f"({FORMAT_VERSION}); upgrade anomaly"
-        )
-    if version < 1:
-        fail(f"unknown model format version {version}")
+    if metadata["format_version"] < 1:
+        fail(f"unknown model format version {metadata['format_version']}")
     if metadata["architecture"]["model"] != "dense":
         fail(f"unknown model architecture {metadata['architecture']['model']!r}")
     if metadata["scaling"]["method"] != "minmax" or metadata["scaling"]["range"] <= 0:

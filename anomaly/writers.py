@@ -48,11 +48,7 @@ def _umask() -> int:
 
 def check_writable(path: str | os.PathLike) -> None:
     """Fail before any work if ``path``'s directory is missing or read-only."""
-    directory = Path(path).parent
-    if not directory.is_dir():
-        raise InputError(f"{path}: output directory {str(directory)!r} does not exist")
-    if not os.access(directory, os.W_OK):
-        raise InputError(f"{path}: output directory {str(directory)!r} is not writable")
+    _require_writable_directory(Path(path).parent, path)
 
 
 def check_can_create_directory(directory: str | os.PathLike) -> None:
@@ -60,10 +56,18 @@ def check_can_create_directory(directory: str | os.PathLike) -> None:
     existing = Path(directory)
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
-    if not existing.is_dir():
-        raise InputError(f"{directory}: {str(existing)!r} is not a directory")
-    if not os.access(existing, os.W_OK):
-        raise InputError(f"{directory}: {str(existing)!r} is not writable")
+    _require_writable_directory(existing, directory)
+
+
+def _require_writable_directory(directory: Path, target: str | os.PathLike) -> None:
+    """Raise an InputError about ``target`` unless ``directory`` is a writable directory."""
+    where = f"{target}: output directory {str(directory)!r}"
+    if not directory.exists():
+        raise InputError(f"{where} does not exist")
+    if not directory.is_dir():
+        raise InputError(f"{where} is not a directory")
+    if not os.access(directory, os.W_OK):
+        raise InputError(f"{where} is not writable")
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:
