@@ -11,6 +11,7 @@ import math
 import os
 import sys
 import traceback
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -22,17 +23,41 @@ except ImportError:  # pragma: no cover - depends on the installed Typer
     from click import exceptions as click_exceptions
 
 from .exceptions import (
+    EXIT_ANOMALIES_FOUND,
     EXIT_BAD_INPUT,
     EXIT_BAD_MODEL,
     EXIT_INTERNAL,
+    EXIT_LOCKED,
     EXIT_OK,
     AnomalyError,
 )
+
+class OutputFormat(str, Enum):
+    csv = "csv"
+    parquet = "parquet"
+
+
+class BadRowPolicy(str, Enum):
+    fail = "fail"
+    skip = "skip"
+
+
+class LogFormat(str, Enum):
+    text = "text"
+    json = "json"
+
 
 EXIT_CODES_HELP = (
     f"Exit codes: {EXIT_OK} success; {EXIT_BAD_INPUT} bad usage or bad input "
     f"(the file and what is wrong are named on stderr); {EXIT_BAD_MODEL} model directory "
     f"missing or unusable; {EXIT_INTERNAL} internal error (a bug: rerun with --debug)."
+)
+
+SCORE_EXIT_CODES_HELP = (
+    f"Exit codes: {EXIT_OK} success; {EXIT_ANOMALIES_FOUND} anomalies found (only with "
+    f"--fail-on-anomaly); {EXIT_BAD_INPUT} bad usage or bad input; {EXIT_BAD_MODEL} model "
+    f"directory missing or unusable; {EXIT_INTERNAL} internal error; {EXIT_LOCKED} another "
+    "run is writing the same output; 130 interrupted."
 )
 
 app = typer.Typer(
@@ -44,7 +69,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-_state = {"debug": False}
+_state = {"debug": False, "json_logs": False}
 
 # -- shared options ---------------------------------------------------------------------
 
@@ -154,47 +179,92 @@ def fit(
     )
 
 
-@app.command(epilog=EXIT_CODES_HELP)
+@app.command(epilog=SCORE_EXIT_CODES_HELP)
 def score(
-    batch_csv: Annotated[Path, _input_file("CSV (or .csv.gz) of heartbeats to score, one per row.")],
+    inputs: Annotated[list[str], typer.Argument(
+        help="CSV (or .csv.gz) files of heartbeats, one per row: files, globs, directories "
+             "(their *.csv and *.csv.gz) or '-' for stdin.", show_default=False)],
     model_dir: ModelDir = Path("model"),
-    output: Annotated[Path, typer.Option(
-        "--output", "-o", help="Scores CSV: row, score, is_anomaly[, label]; '-' for stdout.",
-        dir_okay=False)] = Path("scores.csv"),
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", help="Scores file for a single input: CSV (row, score, is_anomaly"
+        "[, label]), Parquet if the name ends in .parquet, '-' for stdout. "
+        "Default: scores.csv.", dir_okay=False, show_default=False)] = None,
+    output_dir: Annotated[Optional[Path], typer.Option(
+        help="One scores file per input, named INPUT.scores.csv (or .parquet, see "
+             "--output-format); needed with several inputs.", file_okay=False)] = None,
+    output_format: Annotated[OutputFormat, typer.Option(
+        help="Format of the files in --output-dir.")] = OutputFormat.csv,
     report: Annotated[Optional[Path], typer.Option(
-        help="Also write a JSON report (counts, threshold, metrics).", dir_okay=False)] = None,
+        help="Also write a JSON run report (inputs with SHA-256 and row counts, model, "
+             "threshold, counts, timings, metrics).", dir_okay=False)] = None,
+    html: Annotated[Optional[Path], typer.Option(
+        help="Also write a self-contained HTML report (summary, histogram, most anomalous "
+             "beats, and with labels the confusion matrix and ROC/PR curves).",
+        dir_okay=False)] = None,
     plot_dir: Annotated[Optional[Path], typer.Option(
         help="Also write PNG plots (reconstructions, score histogram) here.",
         file_okay=False)] = None,
     label_column: LabelColumn = None,
     normal_label: NormalLabel = "1",
     header: Header = None,
+    on_bad_row: Annotated[BadRowPolicy, typer.Option(
+        help="fail: stop at the first bad row (nothing is written). skip: score the good "
+             "rows and write each bad one, with its line and reason, to OUTPUT.rejects.csv."
+    )] = BadRowPolicy.fail,
+    skip_existing: Annotated[bool, typer.Option(
+        help="Skip inputs whose output exists and is newer than the input and the model.")] = False,
+    fail_on_anomaly: Annotated[bool, typer.Option(
+        help=f"Exit with code {EXIT_ANOMALIES_FOUND} when any beat is an anomaly "
+             "(outputs are still written).")] = False,
+    log_format: Annotated[LogFormat, typer.Option(
+        help="Messages on stderr as text, or as JSON lines for log shippers.")] = LogFormat.text,
     quiet: Quiet = False,
-) -> None:
-    """Score every beat of a batch: reconstruction error and an anomaly flag per row.
+) -> int:
+    """Score every beat of one or more batches: reconstruction error and an anomaly flag.
 
-    With --label-column, also reports precision, recall, F1, accuracy, ROC-AUC and the
-    confusion matrix, with the anomaly class as the positive class.
+    Scores are streamed: memory stays flat however large the input. Outputs appear only
+    when complete, and a lock stops two runs writing the same output. With --label-column,
+    also reports precision, recall, F1, accuracy, ROC-AUC and the confusion matrix, with
+    the anomaly class as the positive class. Messages go to stderr.
     """
-    from .writers import check_can_create_directory, check_writable
+    from . import logs
+    from .batch import ScoreOptions, expand_inputs, output_name
 
-    # Every destination is checked before the model loads, so a typo costs no time.
-    to_stdout = str(output) == "-"
-    for destination in ([] if to_stdout else [output]) + ([report] if report else []):
-        check_writable(destination)
-    if plot_dir is not None:
-        check_can_create_directory(plot_dir)
-    detector = _load_detector(model_dir)
-    from .readers import read_beats
-    from .scoring import score_beats
+    output_format, on_bad_row = output_format.value, on_bad_row.value
+    log_format = log_format.value
+    _state["json_logs"] = log_format == "json"
+    logs.configure(log_format, quiet=quiet)
+    names = expand_inputs(inputs)
+    if len(names) > 1 and output_dir is None:
+        raise typer.BadParameter(f"{len(names)} inputs need --output-dir (one output each), "
+                                 "not --output", param_hint="'--output-dir'")
+    if output is not None and output_dir is not None:
+        raise typer.BadParameter("give --output or --output-dir, not both",
+                                 param_hint="'--output'")
+    if output_dir is not None:
+        from .writers import check_can_create_directory
 
-    beats = read_beats(batch_csv, label_column=label_column, header=header)
-    batch = score_beats(detector, beats, normal_label=normal_label)
-    batch.extra["model_dir"] = str(model_dir)
-    batch.extra["model_sha256"] = detector.metadata_["model_sha256"]
-    _write_outputs(batch, detector, output, report, plot_dir)
-    # With scores on stdout the summary goes to stderr, so the two never mix.
-    _print_summary(batch, output, report, plot_dir, quiet=quiet, err=to_stdout)
+        check_can_create_directory(output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        suffix = ".parquet" if output_format == "parquet" else ".csv"
+        outputs = [output_dir / output_name(name, suffix) for name in names]
+    else:
+        outputs = [output or Path("scores.csv")]
+    targets: list[Optional[Path]] = [None if str(path) == "-" else path for path in outputs]
+    if on_bad_row == "skip" and None in targets:
+        raise typer.BadParameter("--on-bad-row skip writes a rejects file beside the output, "
+                                 "so it needs an output file, not '-'", param_hint="'--on-bad-row'")
+    options = ScoreOptions(label_column=label_column, normal_label=normal_label, header=header,
+                           on_bad_row=on_bad_row)
+    from .run import ScoreRun
+
+    run = ScoreRun(model_dir, names, targets, options, report=report, html=html,
+                   plot_dir=plot_dir, skip_existing=skip_existing,
+                   progress=not quiet and log_format == "text")
+    result = run.execute()
+    if fail_on_anomaly and result.anomalies:
+        return EXIT_ANOMALIES_FOUND
+    return EXIT_OK
 
 
 @app.command()
@@ -213,14 +283,16 @@ def plot(
     Writes normal_beat.png (a typical normal beat), anomalous_beat.png (the most
     anomalous beat) and score_histogram.png (all scores with the threshold line).
     """
+    from .batch import RunSummary, ScoreOptions, score_input
     from .plots import save_batch_plots
-    from .readers import read_beats
-    from .scoring import score_beats
+    from .writers import check_can_create_directory
 
+    check_can_create_directory(plot_dir)
     detector = _load_detector(model_dir)
-    beats = read_beats(batch_csv, label_column=label_column, header=header)
-    batch = score_beats(detector, beats, normal_label=normal_label)
-    for path in save_batch_plots(detector, batch, plot_dir):
+    summary = RunSummary(float(detector.threshold_))
+    options = ScoreOptions(label_column=label_column, normal_label=normal_label, header=header)
+    score_input(detector, str(batch_csv), None, options, summary)
+    for path in save_batch_plots(detector, summary, plot_dir):
         _say(f"Wrote {path}", quiet)
 
 
@@ -252,52 +324,6 @@ def _load_detector(model_dir: Path):
     return AutoencoderDetector.load(model_dir)
 
 
-def _write_outputs(batch, detector, output: Path, report: Optional[Path],
-                   plot_dir: Optional[Path]) -> None:
-    from .writers import write_json, write_scores_csv, write_scores_rows
-
-    labels = batch.beats.labels
-    label_name = batch.beats.label_name if batch.beats.layout.has_header else "label"
-    # Plots and report first, scores last: a failure part way leaves no new scores file.
-    if plot_dir is not None:
-        from .plots import save_batch_plots
-
-        batch.extra["plots"] = [str(path) for path in save_batch_plots(detector, batch, plot_dir)]
-    if report is not None:
-        write_json(report, batch.summary())
-    if str(output) == "-":
-        try:
-            write_scores_rows(sys.stdout, 1, batch.scores, batch.is_anomaly, labels, label_name,
-                              header=True)
-            sys.stdout.flush()
-        except BrokenPipeError:
-            # The reader went away ('anomaly score ... -o - | head'): not an error.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    else:
-        write_scores_csv(output, batch.scores, batch.is_anomaly, labels, label_name)
-
-
-def _print_summary(batch, output, report, plot_dir, *, quiet: bool, err: bool) -> None:
-    if quiet:
-        return
-    from .metrics import format_report
-
-    share = batch.n_anomalies / len(batch.beats)
-    lines = [
-        f"Scored {len(batch.beats)} rows from {batch.beats.path}: {batch.n_anomalies} anomalies "
-        f"({share:.1%}) above the threshold {_fmt(batch.threshold)}.",
-    ]
-    if batch.metrics is not None:
-        lines.append(format_report(batch.metrics))
-    if str(output) != "-":
-        lines.append(f"Scores written to {output}")
-    if report is not None:
-        lines.append(f"Report written to {report}")
-    if plot_dir is not None:
-        lines.append(f"Plots written to {plot_dir}/")
-    typer.echo("\n".join(lines), err=err)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app and turn every failure into one line and an exit code."""
     try:
@@ -324,7 +350,12 @@ def _fail(message: str, code: int) -> int:
     if _state["debug"]:
         traceback.print_exc()
     first_line = str(message).strip().splitlines()[0] if str(message).strip() else "failed"
-    typer.echo(f"Error: {first_line}", err=True)
+    if _state["json_logs"]:
+        from . import logs
+
+        logs.error(first_line, exit_code=code)
+    else:
+        typer.echo(f"Error: {first_line}", err=True)
     return code
 
 

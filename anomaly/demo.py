@@ -64,7 +64,7 @@ def run_demo(workdir: str | os.PathLike, *, force_synthetic: bool = False, epoch
     test = Beats(f"{description} (held-out 20%)", test_x, test_y.astype(str).astype(object), layout)
     batch = score_beats(detector, test)
     write_scores_csv(workdir / "scores.csv", batch.scores, batch.is_anomaly, test.labels)
-    plots = save_batch_plots(detector, batch, workdir / "plots")
+    plots = save_batch_plots(detector, batch.run_summary(), workdir / "plots")
     report = batch.summary() | {"data": description, "plots": [str(p) for p in plots]}
     write_json(workdir / "report.json", report)
     echo(f"Scored {len(test)} held-out beats: {batch.n_anomalies} flagged as anomalies.")

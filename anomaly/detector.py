@@ -60,7 +60,7 @@ class AutoencoderDetector:
 
     Parameters
     ----------
-    hidden_units : tuple of int, default (128, 64, 8)
+    hidden_units : tuple of int, default (128, 64, 16)
         Encoder widths; the last is the code size. The decoder mirrors the encoder.
     epochs : int, default 200
         Most passes over the training traces.
@@ -102,7 +102,7 @@ class AutoencoderDetector:
     def __init__(
         self,
         *,
-        hidden_units: tuple[int, ...] = (128, 64, 8),
+        hidden_units: tuple[int, ...] = (128, 64, 16),
         epochs: int = 200,
         batch_size: int = 64,
         learning_rate: float = 1e-3,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 #: Exit codes shared by every command; the README and ``anomaly --help`` list them.
-#: EXIT_ANOMALIES_FOUND is reserved for ``score --fail-on-anomaly`` (batch-scoring issue).
+#: EXIT_ANOMALIES_FOUND is used only by ``score --fail-on-anomaly``.
 EXIT_OK = 0
 EXIT_ANOMALIES_FOUND = 1
 EXIT_BAD_INPUT = 2
 EXIT_BAD_MODEL = 3
 EXIT_INTERNAL = 4
+EXIT_LOCKED = 5
 
 
 class AnomalyError(Exception):
@@ -33,3 +34,9 @@ class NotFittedError(AnomalyError, RuntimeError):
     """A detector was used before ``fit`` (or ``load``)."""
 
     exit_code = EXIT_BAD_MODEL
+
+
+class OutputLockedError(AnomalyError):
+    """Another run holds the lock on an output this run would write."""
+
+    exit_code = EXIT_LOCKED

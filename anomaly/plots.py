@@ -69,31 +69,33 @@ def save_figure(figure, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
-def save_batch_plots(detector, batch, directory: str | os.PathLike) -> list[Path]:
-    """The standard pictures of a scored batch, as PNGs in ``directory``.
+def save_batch_plots(detector, summary, directory: str | os.PathLike) -> list[Path]:
+    """The standard pictures of a scored run, as PNGs in ``directory``.
 
     - ``normal_beat.png``: a typical beat the detector calls normal (the median score
-      among them), over its reconstruction;
+      among a sample of them), over its reconstruction;
     - ``anomalous_beat.png``: the most anomalous beat over its reconstruction;
     - ``score_histogram.png``: all scores with the threshold.
+
+    ``summary`` is a :class:`anomaly.batch.RunSummary`.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    scores, flagged = batch.scores, batch.is_anomaly.astype(bool)
-    written = [save_figure(plot_score_histogram(scores, batch.threshold, truth=batch.truth),
+    written = [save_figure(plot_score_histogram(summary.all_scores, summary.threshold,
+                                                truth=summary.all_truth),
                            directory / "score_histogram.png")]
-    examples = []
-    if (~flagged).any():
-        normal_rows = np.flatnonzero(~flagged)
-        middle = normal_rows[np.argsort(scores[normal_rows])[len(normal_rows) // 2]]
-        examples.append((middle, "Normal beat", "normal_beat.png"))
-    examples.append((int(np.argmax(scores)), "Most anomalous beat", "anomalous_beat.png"))
-    rows = [row for row, _, _ in examples]
-    reconstructions = detector.reconstruct(batch.beats.values[rows])
-    for (row, title, name), reconstruction in zip(examples, reconstructions):
-        label = "" if batch.beats.labels is None else f", label {batch.beats.labels[row]}"
-        figure = plot_reconstruction(batch.beats.values[row], reconstruction,
-                                     title=f"{title} (row {row + 1}{label})",
-                                     score=float(scores[row]), threshold=batch.threshold)
+    examples = [(summary.typical_normal(), "Normal beat", "normal_beat.png"),
+                (summary.most_anomalous()[0], "Most anomalous beat", "anomalous_beat.png")]
+    examples = [example for example in examples if example[0] is not None]
+    reconstructions = detector.reconstruct(np.stack([beat.values for beat, _, _ in examples]))
+    for (beat, title, name), reconstruction in zip(examples, reconstructions):
+        figure = plot_reconstruction(beat.values, reconstruction, title=f"{title} ({beat_caption(beat)})",
+                                     score=beat.score, threshold=summary.threshold)
         written.append(save_figure(figure, directory / name))
     return written
+
+
+def beat_caption(beat) -> str:
+    """``line 12, label 0`` (with the file name when given)."""
+    label = "" if beat.label is None else f", label {beat.label}"
+    return f"line {beat.line}{label}"

@@ -16,6 +16,7 @@ import gzip
 import io
 import math
 import os
+import sys
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import IO, Iterator
 
 import numpy as np
 
+from .blocks import BLOCK_BYTES, iter_blocks, parse_block
 from .exceptions import InputError
 
 #: Delimiters recognised when sniffing the first line, in order of preference.
@@ -67,12 +69,15 @@ class Beats:
         The label column's text, when a label column was chosen.
     layout : CsvLayout
         Delimiter, header and column names of the file.
+    lines : ndarray of shape (n_beats,), int64, or None
+        The 1-based line number of each beat in the file (the header is line 1).
     """
 
     path: str
     values: np.ndarray
     labels: np.ndarray | None
     layout: CsvLayout
+    lines: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.values)
@@ -122,7 +127,8 @@ def read_beats(
         return first
     labels = None if first.labels is None else np.concatenate([c.labels for c in chunks])
     values = np.concatenate([c.values for c in chunks])
-    return Beats(first.path, values, labels, first.layout)
+    lines = np.concatenate([c.lines for c in chunks])
+    return Beats(first.path, values, labels, first.layout, lines)
 
 
 def iter_beats(
@@ -130,7 +136,7 @@ def iter_beats(
     *,
     label_column: str | int | None = None,
     header: bool | None = None,
-    block_size: int = 16 << 20,
+    block_size: int = BLOCK_BYTES,
 ) -> Iterator[Beats]:
     """Yield the heartbeats of a CSV file in chunks of about ``block_size`` bytes.
 
@@ -138,48 +144,130 @@ def iter_beats(
     The whole file is validated as it streams, so a bad row late in the file raises
     only when its chunk is reached.
     """
-    import pyarrow as pa
-    import pyarrow.csv as pa_csv
+    with open_input(path) as source:
+        stream = source.blocks(block_size, label_column=label_column, header=header)
+        for chunk in stream:
+            if len(chunk):
+                yield chunk
 
-    name = str(path)
-    layout = sniff_layout(path, label_column=label_column, header=header)
-    arrow_names = [f"c{i}" for i in range(layout.n_columns)]
-    column_types = {arrow_names[i]: pa.float64() for i in layout.sample_indices}
-    if layout.label_index is not None:
-        column_types[arrow_names[layout.label_index]] = pa.string()
-    read_options = pa_csv.ReadOptions(
-        column_names=arrow_names, skip_rows=int(layout.has_header), block_size=block_size
-    )
-    parse_options = pa_csv.ParseOptions(delimiter=layout.delimiter)
-    # Only truly empty cells become nulls, so that they can be reported rather than read
-    # as NaN; "nan" and "inf" parse as floats and are caught by the finiteness check.
-    convert_options = pa_csv.ConvertOptions(
-        column_types=column_types,
-        null_values=[""],
-        strings_can_be_null=True,
-        quoted_strings_can_be_null=True,
-    )
-    n_rows = 0
-    with _arrow_stream(path) as stream:
+
+class InputSource:
+    """A CSV input opened for streaming: a file, a ``.gz`` file or ``-`` (stdin).
+
+    Reads the raw bytes once, hashing them on the way (``sha256`` once read to the end),
+    and yields :class:`Beats` per block. Use as a context manager.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        import hashlib
+
+        self.name = "<stdin>" if str(path) == "-" else str(path)
+        self.path = path
+        self.size: int | None = None
+        self.bytes_read = 0
+        self.layout: CsvLayout | None = None
+        self._hash = hashlib.sha256()
+        if str(path) == "-":
+            raw = sys.stdin.buffer
+            self._close = False
+        else:
+            file = _check_readable(path)
+            try:
+                raw = open(file, "rb")
+            except OSError as error:
+                raise InputError(f"{path}: {error.strerror or error}") from error
+            self.size = os.fstat(raw.fileno()).st_size
+            self._close = True
+        self._raw = raw
+        self._counted = _CountingReader(raw, self)
+        magic = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
+        self._stream: IO[bytes] = (
+            gzip.GzipFile(fileobj=self._counted, mode="rb") if magic == _GZIP_MAGIC
+            else self._counted
+        )
+
+    def __enter__(self) -> "InputSource":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._close:
+            self._raw.close()
+
+    @property
+    def sha256(self) -> str:
+        """SHA-256 of the raw (possibly compressed) bytes read so far: the file's, at the end."""
+        return self._hash.hexdigest()
+
+    def blocks(self, block_size: int = BLOCK_BYTES, *, label_column=None, header=None,
+               keep_rejects: bool = False) -> Iterator[Beats]:
+        """Yield the beats of each block (see :meth:`iter_parsed` for the rejected rows)."""
+        for beats, _ in self.iter_parsed(block_size, label_column=label_column,
+                                         header=header, keep_rejects=keep_rejects):
+            yield beats
+
+    def iter_parsed(self, block_size: int = BLOCK_BYTES, *, label_column=None, header=None,
+                    keep_rejects: bool = False) -> Iterator[tuple[Beats, list]]:
+        """Yield ``(beats, rejects)`` per block; see :func:`anomaly.blocks.parse_block`."""
+        name = self.name
+        n_rows = 0
         try:
-            reader = pa_csv.open_csv(
-                stream,
-                read_options=read_options,
-                parse_options=parse_options,
-                convert_options=convert_options,
-            )
-            for batch in reader:
-                chunk = _batch_to_beats(name, batch, layout)
-                if chunk is None:
-                    raise _locate_error(path, layout, "a value is missing or not finite")
-                n_rows += len(chunk)
-                if len(chunk):
-                    yield chunk
-        except (pa.ArrowInvalid, OSError, EOFError, zlib.error, UnicodeDecodeError) as error:
-            raise _locate_error(path, layout, str(error).splitlines()[0]) from error
-    if n_rows == 0:
-        what = "only a header row" if layout.has_header else "no rows"
-        raise InputError(f"{name}: no heartbeats in the file ({what})")
+            for block in iter_blocks(self._stream, block_size):
+                if self.layout is None:
+                    self.layout = layout_from_head(name, block.data, label_column=label_column,
+                                                   header=header)
+                parsed = parse_block(name, block, self.layout, keep_rejects=keep_rejects,
+                                     skip_header=block.offset == 0 and self.layout.has_header)
+                n_rows += len(parsed) + len(parsed.rejects)
+                yield Beats(name, parsed.values, parsed.labels, self.layout,
+                            parsed.lines), parsed.rejects
+            self._drain()
+        except (OSError, EOFError, zlib.error) as error:
+            raise InputError(f"{name}: {_describe_read_error(error)}") from error
+        if self.layout is None:
+            raise InputError(f"{name}: the file is empty")
+        if n_rows == 0:
+            what = "only a header row" if self.layout.has_header else "no rows"
+            raise InputError(f"{name}: no heartbeats in the file ({what})")
+
+    def _drain(self) -> None:
+        # A gzip reader may stop before the raw end; hash every byte of the file.
+        while self._counted.read(1 << 20):
+            pass
+
+
+class _CountingReader(io.RawIOBase):
+    """Pass reads through, hashing and counting the raw bytes for the source."""
+
+    def __init__(self, raw: IO[bytes], source: InputSource):
+        self._raw, self._source = raw, source
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._raw.read(size)
+        self._source._hash.update(data)
+        self._source.bytes_read += len(data)
+        return data
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def readline(self, size: int = -1) -> bytes:
+        data = self._raw.readline(size)
+        self._source._hash.update(data)
+        self._source.bytes_read += len(data)
+        return data
+
+
+def open_input(path: str | os.PathLike) -> InputSource:
+    """Open a CSV file, ``.csv.gz`` file or ``-`` (stdin) for streaming; see InputSource."""
+    return InputSource(path)
 
 
 def sniff_layout(
@@ -190,7 +278,23 @@ def sniff_layout(
 ) -> CsvLayout:
     """Find the delimiter, header and label column of a CSV file from its first lines."""
     name = str(path)
-    lines = _head_lines(path)
+    try:
+        with _open_binary(path) as stream:
+            head = stream.read(_HEAD_BYTES)
+    except (OSError, EOFError, zlib.error) as error:
+        raise InputError(f"{name}: {_describe_read_error(error)}") from error
+    return layout_from_head(name, head, label_column=label_column, header=header)
+
+
+def layout_from_head(
+    name: str,
+    head: bytes,
+    *,
+    label_column: str | int | None = None,
+    header: bool | None = None,
+) -> CsvLayout:
+    """Sniff the layout from the first bytes of a (decompressed) CSV file."""
+    lines = _head_lines(name, head)
     if not lines:
         raise InputError(f"{name}: the file is empty")
     delimiter = _sniff_delimiter(lines[0])
@@ -268,68 +372,6 @@ def _resolve_label_column(
     raise InputError(f"{name}: label column {spec!r} not found in the header")
 
 
-def _batch_to_beats(name: str, batch, layout: CsvLayout) -> Beats | None:
-    """Convert one pyarrow record batch; None if it holds a null or non-finite value."""
-    columns = [batch.column(i) for i in layout.sample_indices]
-    if any(column.null_count for column in columns):
-        return None
-    values = np.empty((batch.num_rows, len(columns)), dtype=np.float64)
-    for j, column in enumerate(columns):
-        values[:, j] = column.to_numpy()
-    if not np.isfinite(values).all():
-        return None
-    labels = None
-    if layout.label_index is not None:
-        label_column = batch.column(layout.label_index)
-        if label_column.null_count:
-            return None
-        labels = np.asarray(label_column.to_pylist(), dtype=object)
-    return Beats(name, values, labels, layout)
-
-
-def _locate_error(path: str | os.PathLike, layout: CsvLayout, fallback: str) -> InputError:
-    """Scan the file in Python to name the first bad line and column."""
-    name = str(path)
-    try:
-        with _open_text(path) as text:
-            reader = csv.reader(text, delimiter=layout.delimiter)
-            if layout.has_header:
-                next(reader, None)
-            for fields in reader:
-                if not fields:
-                    continue
-                problem = _row_problem(fields, layout)
-                if problem:
-                    return InputError(f"{name} line {reader.line_num}{problem}")
-    except (OSError, EOFError, zlib.error) as error:
-        return InputError(f"{name}: {_describe_read_error(error)}")
-    except UnicodeDecodeError as error:
-        return InputError(f"{name}: not a text CSV file (undecodable byte at offset {error.start})")
-    except csv.Error as error:
-        return InputError(f"{name}: {error}")
-    return InputError(f"{name}: {fallback}")
-
-
-def _row_problem(fields: list[str], layout: CsvLayout) -> str | None:
-    if len(fields) != layout.n_columns:
-        return f": expected {layout.n_columns} fields, got {len(fields)}"
-    for index in layout.sample_indices:
-        text = fields[index]
-        number = parse_number(text)
-        where = f" column {index + 1}"
-        if layout.has_header:
-            where += f" ({layout.column_names[index]!r})"
-        if not text:
-            return f"{where}: empty cell (expected a number)"
-        if number is None:
-            return f"{where}: expected a number, got {text[:40]!r}"
-        if not math.isfinite(number):
-            return f"{where}: {text!r} is not a finite number"
-    if layout.label_index is not None and not fields[layout.label_index]:
-        return f" column {layout.label_index + 1}: empty label"
-    return None
-
-
 def _describe_read_error(error: BaseException) -> str:
     if isinstance(error, (EOFError, zlib.error)) or "gzip" in str(error).lower():
         return "the gzip data is corrupt or truncated"
@@ -360,29 +402,9 @@ def _open_binary(path: str | os.PathLike) -> IO[bytes]:
         raise InputError(f"{path}: {error.strerror or error}") from error
 
 
-def _arrow_stream(path: str | os.PathLike):
-    import pyarrow as pa
-
-    file = _check_readable(path)
-    try:
-        return pa.input_stream(str(file), compression="gzip" if _is_gzip(file) else None)
-    except OSError as error:
-        raise InputError(f"{path}: {error}") from error
-
-
-def _open_text(path: str | os.PathLike) -> IO[str]:
-    # utf-8-sig drops a byte-order mark; newline="" lets the csv module see CRLF endings.
-    return io.TextIOWrapper(_open_binary(path), encoding="utf-8-sig", newline="")
-
-
-def _head_lines(path: str | os.PathLike) -> list[str]:
-    """The first two non-empty lines of the file (decompressed, BOM removed)."""
-    name = str(path)
-    try:
-        with _open_binary(path) as stream:
-            head = stream.read(_HEAD_BYTES)
-    except (OSError, EOFError, zlib.error) as error:
-        raise InputError(f"{name}: {_describe_read_error(error)}") from error
+def _head_lines(name: str, head: bytes) -> list[str]:
+    """The first two non-empty lines of the head of a file (BOM removed)."""
+    head = head[:_HEAD_BYTES]
     nul = head.find(b"\x00")
     if nul >= 0:
         raise InputError(f"{name}: not a text CSV file (binary data: NUL byte at offset {nul})")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -56,6 +56,14 @@ class ScoredBatch:
         summary.update(self.extra)
         return summary
 
+    def run_summary(self):
+        """This batch as a :class:`anomaly.batch.RunSummary`, for plots and reports."""
+        from .batch import RunSummary
+
+        summary = RunSummary(self.threshold)
+        summary.add(self.beats.path, self.beats, self.scores, self.truth)
+        return summary
+
 
 def load_training_data(
     path: str | os.PathLike,
@@ -78,20 +86,16 @@ def load_training_data(
 
 
 def score_beats(detector, beats: Beats, *, normal_label: str = "1") -> ScoredBatch:
-    """Score beats with a fitted detector; add metrics when the beats carry labels."""
+    """Score beats held in memory with a fitted detector; metrics when they carry labels."""
+    from .batch import score_block
     from .metrics import detection_report
 
-    if beats.n_samples != detector.n_features_in_:
-        raise InputError(
-            f"{beats.path}: expected {detector.n_features_in_} samples per beat "
-            f"(the model's input length), got {beats.n_samples}"
-        )
     started = time.perf_counter()
-    scores = detector.score(beats.values)
-    is_anomaly = (scores > detector.threshold_).astype(np.int8)
-    batch = ScoredBatch(beats, scores, is_anomaly, float(detector.threshold_))
-    if beats.labels is not None:
-        batch.truth = anomaly_truth(beats, normal_label)
-        batch.metrics = detection_report(batch.truth, scores, is_anomaly)
+    if beats.lines is None:
+        beats = replace(beats, lines=np.arange(1, len(beats) + 1))
+    scores, is_anomaly, truth = score_block(detector, beats, normal_label)
+    batch = ScoredBatch(beats, scores, is_anomaly, float(detector.threshold_), truth)
+    if truth is not None:
+        batch.metrics = detection_report(truth, scores, is_anomaly)
     batch.seconds = time.perf_counter() - started
     return batch

@@ -110,3 +110,52 @@ def write_scores_rows(
         writer.writerows(zip(rows, map(repr, scores.tolist()), is_anomaly.tolist()))
     else:
         writer.writerows(zip(rows, map(repr, scores.tolist()), is_anomaly.tolist(), labels.tolist()))
+
+
+@contextlib.contextmanager
+def output_lock(path: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` for a run: a second run writing it fails at once.
+
+    The lock is ``.NAME.lock`` beside the output (an ``flock``, so it dies with the process,
+    even on SIGKILL); it is removed on release.
+    """
+    import fcntl
+
+    from .exceptions import OutputLockedError
+
+    target = Path(path)
+    lock_path = target.with_name(f".{target.name}.lock")
+    while True:
+        descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(descriptor)
+            holder = _lock_holder(lock_path)
+            raise OutputLockedError(
+                f"{target}: another anomaly run is writing this output{holder} "
+                f"(lock {lock_path})"
+            ) from None
+        # The previous holder may have removed the file between our open and our lock.
+        try:
+            if os.stat(lock_path).st_ino == os.fstat(descriptor).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(descriptor)
+    try:
+        os.ftruncate(descriptor, 0)
+        os.write(descriptor, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock_path)
+        os.close(descriptor)
+
+
+def _lock_holder(lock_path: Path) -> str:
+    try:
+        pid = lock_path.read_text().strip()
+    except OSError:
+        return ""
+    return f" (pid {pid})" if pid.isdigit() else ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import subprocess
@@ -114,7 +115,7 @@ def test_fit_without_labels_uses_every_row(data_dir, tmp_path, capsys):
 def test_score_with_labels_writes_scores_report_and_metrics(cli_model, data_dir, in_tmp, capsys):
     code, out, err = run_cli(capsys, "score", data_dir / "batch.csv", "-m", cli_model,
                              "--label-column", "label", "--report", "report.json")
-    assert code == 0 and err == ""
+    assert code == 0 and out == ""  # Messages go to stderr; stdout is for data only.
     rows = read_rows(in_tmp / "scores.csv")
     assert len(rows) == 250 and list(rows[0]) == ["row", "score", "is_anomaly", "label"]
     assert [int(r["row"]) for r in rows] == list(range(1, 251))
@@ -126,8 +127,12 @@ def test_score_with_labels_writes_scores_report_and_metrics(cli_model, data_dir,
     assert sum(matrix.values()) == 250 and matrix["tp"] + matrix["fn"] == 100
     flagged = sum(int(r["is_anomaly"]) for r in rows)
     assert report["anomalies"] == flagged == matrix["tp"] + matrix["fp"]
-    assert all((float(r["score"]) > report["threshold"]) == (r["is_anomaly"] == "1") for r in rows)
-    assert "positive class = anomaly" in out and "ROC-AUC" in out and f"{flagged} anomalies" in out
+    threshold = report["model"]["threshold"]
+    assert all((float(r["score"]) > threshold) == (r["is_anomaly"] == "1") for r in rows)
+    assert "positive class = anomaly" in err and "ROC-AUC" in err and f"{flagged} anomalies" in err
+    [entry] = report["inputs"]
+    assert entry["rows_read"] == entry["rows_scored"] == 250 and entry["rows_rejected"] == 0
+    assert entry["sha256"] == hashlib.sha256((data_dir / "batch.csv").read_bytes()).hexdigest()
 
 
 def test_normal_label_option(cli_model, data_dir, in_tmp, capsys):
@@ -238,10 +243,10 @@ def test_bad_model_metadata_exit_3(cli_model, data_dir, in_tmp, capsys):
 def test_real_process_keeps_tensorflow_logs_off_stderr(cli_model, data_dir, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
     ok = subprocess.run(ANOMALY + ["score", str(data_dir / "batch.csv"), "-m", str(cli_model),
-                                   "--label-column", "label", "-o", str(tmp_path / "s.csv")],
+                                   "--label-column", "label", "-o", str(tmp_path / "s.csv"), "-q"],
                         capture_output=True, text=True, env=env)
-    assert ok.returncode == 0 and ok.stderr == "", ok.stderr
-    assert "Scored 250 rows" in ok.stdout
+    assert ok.returncode == 0 and ok.stderr == ok.stdout == "", ok.stderr
+    assert len(read_rows(tmp_path / "s.csv")) == 250
     bad = write_text(tmp_path / "bad.csv", "1,2\n3,x\n")
     failed = subprocess.run(ANOMALY + ["score", str(bad), "-m", str(cli_model)],
                             capture_output=True, text=True, env=env)

@@ -1,0 +1,127 @@
+"""A self-contained HTML report of a scoring run: one file, images embedded as PNG data.
+
+Sections: a summary (inputs, rows, anomalies, threshold, model), the score histogram with
+the threshold, the most anomalous beats drawn over their reconstructions and, when the
+inputs carry labels, the confusion matrix and the ROC and precision-recall curves.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+
+import numpy as np
+
+from .plots import beat_caption, plot_reconstruction, plot_score_histogram
+from .writers import atomic_write
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 70rem; color: #222; }
+table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; }
+th, td { border: 1px solid #ccc; padding: 0.25rem 0.6rem; text-align: right; }
+th { background: #f3f3f3; } td.text { text-align: left; }
+.beats { display: grid; grid-template-columns: repeat(auto-fill, minmax(30rem, 1fr)); gap: 1rem; }
+img { max-width: 100%; }
+"""
+
+
+def write_html_report(path: str | os.PathLike, detector, summary, result) -> None:
+    """Write the report for ``summary`` (a RunSummary) and ``result`` (a RunResult)."""
+    sections = [_summary_section(detector, summary, result),
+                "<h2>Reconstruction error</h2>" + _image(
+                    plot_score_histogram(summary.all_scores, summary.threshold,
+                                         truth=summary.all_truth), "score histogram")]
+    sections.append(_beats_section(detector, summary))
+    metrics = summary.metrics()
+    if metrics is not None:
+        sections.append(_metrics_section(summary, metrics))
+    body = "\n".join(sections)
+    page = (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>anomaly scoring report</title><style>{_STYLE}</style></head>"
+            f"<body><h1>anomaly scoring report</h1>\n{body}\n</body></html>\n")
+    with atomic_write(path) as file:
+        file.write(page)
+
+
+def _summary_section(detector, summary, result) -> str:
+    rows = [("input", "rows scored", "rows rejected", "anomalies", "share")]
+    for item in result.inputs:
+        if item.skipped is None:
+            share = item.anomalies / item.rows_scored if item.rows_scored else 0.0
+            rows.append((item.input, item.rows_scored, item.rows_rejected, item.anomalies,
+                         f"{share:.1%}"))
+    model = (f"<p>Threshold <b>{summary.threshold:.6g}</b> (mean + {detector.threshold_k:g} "
+             f"&times; std of the training errors); model <code>"
+             f"{html.escape(detector.metadata_['model_sha256'][:16])}</code>.</p>")
+    return "<h2>Summary</h2>" + model + _table(rows)
+
+
+def _beats_section(detector, summary) -> str:
+    beats = summary.most_anomalous()
+    if not beats:
+        return ""
+    reconstructions = detector.reconstruct(np.stack([beat.values for beat in beats]))
+    images = [_image(plot_reconstruction(beat.values, reconstruction,
+                                         title=f"{os.path.basename(beat.input)} {beat_caption(beat)}",
+                                         score=beat.score, threshold=summary.threshold),
+                     f"beat at line {beat.line}")
+              for beat, reconstruction in zip(beats, reconstructions)]
+    return ("<h2>Most anomalous beats</h2><div class=\"beats\">"
+            + "".join(f"<div>{image}</div>" for image in images) + "</div>")
+
+
+def _metrics_section(summary, metrics) -> str:
+    from matplotlib.figure import Figure
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    matrix = metrics["confusion_matrix"]
+    figures = ""
+    if metrics["roc_auc"] is not None:
+        truth, scores = summary.all_truth, summary.all_scores
+        figure = Figure(figsize=(10, 4), layout="constrained")
+        roc_ax, pr_ax = figure.subplots(1, 2)
+        fpr, tpr, _ = roc_curve(truth, scores)
+        roc_ax.plot(fpr, tpr, label=f"ROC-AUC {metrics['roc_auc']:.4f}")
+        roc_ax.plot([0, 1], [0, 1], color="gray", linestyle=":")
+        roc_ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC curve")
+        roc_ax.legend(loc="lower right")
+        precision, recall, _ = precision_recall_curve(truth, scores)
+        pr_ax.plot(recall, precision)
+        pr_ax.plot([metrics["recall"]], [metrics["precision"]], "o", color="black",
+                   label="at the threshold")
+        pr_ax.set(xlabel="recall", ylabel="precision", title="Precision-recall curve")
+        pr_ax.legend(loc="lower left")
+        figures = _image(figure, "ROC and precision-recall curves")
+    scores_row = [("precision", "recall", "F1", "accuracy", "ROC-AUC"),
+                  tuple(_number(metrics[key]) for key in ("precision", "recall", "f1",
+                                                           "accuracy", "roc_auc"))]
+    confusion = [("", "predicted normal", "predicted anomaly"),
+                 ("actual normal", matrix["tn"], matrix["fp"]),
+                 ("actual anomaly", matrix["fn"], matrix["tp"])]
+    return ("<h2>Against the labels (positive class = anomaly)</h2>" + _table(scores_row)
+            + "<h3>Confusion matrix</h3>" + _table(confusion) + figures)
+
+
+def _number(value) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def _table(rows) -> str:
+    head, *body = rows
+    cells = "".join(f"<th>{html.escape(str(cell))}</th>" for cell in head)
+    lines = [f"<tr>{cells}</tr>"]
+    for row in body:
+        cells = "".join(
+            f"<td class=\"{'text' if isinstance(cell, str) and not cell[:1].isdigit() else ''}\">"
+            f"{html.escape(str(cell))}</td>" for cell in row)
+        lines.append(f"<tr>{cells}</tr>")
+    return "<table>" + "".join(lines) + "</table>"
+
+
+def _image(figure, alt: str) -> str:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90)
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f"<img alt=\"{html.escape(alt)}\" src=\"data:image/png;base64,{data}\">"

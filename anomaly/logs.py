@@ -1,0 +1,53 @@
+"""Messages for people and for log shippers, on stderr.
+
+``text`` prints each message as it is; ``json`` prints one JSON object per line with the
+time, level, message and any structured fields, for Airflow, journald or a log shipper.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+
+LOGGER = logging.getLogger("anomaly")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: ``time``, ``level``, ``message`` and ``fields``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "message": record.getMessage(),
+        }
+        data.update(getattr(record, "fields", {}))
+        return json.dumps(data, sort_keys=False, default=str)
+
+
+def configure(log_format: str = "text", *, quiet: bool = False) -> logging.Logger:
+    """Send the ``anomaly`` logger to stderr in ``log_format`` (``text`` or ``json``)."""
+    if log_format not in ("text", "json"):
+        raise ValueError(f"log_format must be 'text' or 'json', got {log_format!r}")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter("%(message)s"))
+    LOGGER.handlers[:] = [handler]
+    LOGGER.setLevel(logging.WARNING if quiet else logging.INFO)
+    LOGGER.propagate = False
+    return LOGGER
+
+
+def is_json() -> bool:
+    """Whether the ``anomaly`` logger currently writes JSON lines."""
+    return any(isinstance(h.formatter, JsonFormatter) for h in LOGGER.handlers)
+
+
+def info(message: str, **fields) -> None:
+    LOGGER.info(message, extra={"fields": fields})
+
+
+def error(message: str, **fields) -> None:
+    LOGGER.error(message, extra={"fields": fields})
