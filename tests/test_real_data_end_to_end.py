@@ -48,9 +48,6 @@ def test_ecg5000_end_to_end_roc_auc_floor(ecg5000_run):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="known shortfall (issue 2 open): defaults reach F1 "
-                   "0.9497-0.9529 across seeds 0-2 at mean+std, seed 0 just under the 0.95 floor; "
-                   "strict, so the day it passes this marker must go")
 def test_ecg5000_end_to_end_f1_floor(ecg5000_run):
     _, metrics = ecg5000_run
     assert metrics["f1"] >= 0.95, metrics
