@@ -266,14 +266,9 @@ class ScoresWriter:
             self._header_written = True
         self.file.write(_csv_bytes(table))
 
-    def close(self, schema=None) -> None:
-        if self.file is not None and self.format == "parquet":
-            import pyarrow.parquet as pq
-
-            if self._parquet is None and schema is not None:
-                self._parquet = pq.ParquetWriter(self.file, schema)
-            if self._parquet is not None:
-                self._parquet.close()
+    def close(self) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
 
 
 def _csv_bytes(table) -> bytes:
@@ -289,6 +284,17 @@ def _csv_bytes(table) -> bytes:
         pa_csv.write_csv(table, buffer, pa_csv.WriteOptions(include_header=False,
                                                             quoting_style="needed"))
     return buffer.getvalue()
+
+
+def write_scores(path: str | os.PathLike, beats: Beats, scores: np.ndarray,
+                 flags: np.ndarray) -> None:
+    """Write the scores of beats held in memory, atomically, as ``score`` writes them."""
+    from .writers import atomic_write
+
+    with atomic_write(path, "wb") as file:
+        writer = ScoresWriter(file, output_format(path))
+        writer.write(score_table(beats, scores, flags))
+        writer.close()
 
 
 def output_format(path: Path | str) -> str:
@@ -329,7 +335,6 @@ def score_input(
             file = stack.enter_context(atomic_write(output, "wb"))
         rejects: list[tuple[int, str, str]] = []
         writer = ScoresWriter(file, format)
-        schema = None
         blocks = stack.enter_context(contextlib.closing(prefetched(source.iter_parsed(
             options.block_bytes, label_column=options.label_column,
             header=options.header, keep_rejects=skip))))
@@ -338,19 +343,17 @@ def score_input(
             result.rows_rejected += len(block_rejects)
             if len(beats):
                 scores, flags, truth = score_block(detector, beats, options.normal_label)
-                table = score_table(beats, scores, flags)
-                schema = table.schema
-                writer.write(table)
+                writer.write(score_table(beats, scores, flags))
                 summary.add(source.name, beats, scores, truth)
                 result.rows_scored += len(beats)
                 result.anomalies += int(flags.sum())
             if progress is not None:
                 progress(source.bytes_read, source.size, len(beats) + len(block_rejects))
-        if schema is None:
+        if result.rows_scored == 0:
             line, reason, _ = rejects[0]
             raise InputError(f"{source.name}: all {len(rejects)} rows were rejected "
                              f"(the first, line {line}: {reason})")
-        writer.close(schema)
+        writer.close()
         if rejects_path is not None:
             write_rejects(rejects_path, rejects)
             result.rejects_file = str(rejects_path)

@@ -45,7 +45,8 @@ def run_demo(workdir: str | os.PathLike, *, force_synthetic: bool = False, epoch
     from .metrics import format_report
     from .plots import save_batch_plots
     from .scoring import score_beats
-    from .writers import write_json, write_scores_csv
+    from .batch import write_scores
+    from .writers import write_json
 
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -63,7 +64,7 @@ def run_demo(workdir: str | os.PathLike, *, force_synthetic: bool = False, epoch
     layout = CsvLayout(",", False, tuple(str(i) for i in range(values.shape[1] + 1)), values.shape[1])
     test = Beats(f"{description} (held-out 20%)", test_x, test_y.astype(str).astype(object), layout)
     batch = score_beats(detector, test)
-    write_scores_csv(workdir / "scores.csv", batch.scores, batch.is_anomaly, test.labels)
+    write_scores(workdir / "scores.csv", batch.beats, batch.scores, batch.is_anomaly)
     plots = save_batch_plots(detector, batch.run_summary(), workdir / "plots")
     report = batch.summary() | {"data": description, "plots": [str(p) for p in plots]}
     write_json(workdir / "report.json", report)

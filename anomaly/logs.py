@@ -40,11 +40,6 @@ def configure(log_format: str = "text", *, quiet: bool = False) -> logging.Logge
     return LOGGER
 
 
-def is_json() -> bool:
-    """Whether the ``anomaly`` logger currently writes JSON lines."""
-    return any(isinstance(h.formatter, JsonFormatter) for h in LOGGER.handlers)
-
-
 def info(message: str, **fields) -> None:
     LOGGER.info(message, extra={"fields": fields})
 

@@ -3,8 +3,9 @@
 One heartbeat per row; numeric columns are the samples. A header row is detected
 automatically, an optional label column is chosen by name, 0-based index, ``first`` or
 ``last``, and gzip-compressed files are recognised by their magic bytes. Parsing runs on
-pyarrow's CSV reader; when it rejects a file, a plain-Python scan finds the first bad line
-and column so the error can say exactly where the problem is.
+pyarrow's CSV reader, block by block (see :mod:`anomaly.blocks`); when it rejects a block,
+a plain-Python scan of that block finds the first bad line and column so the error can say
+exactly where the problem is.
 
 No TensorFlow here: this module is imported by commands that need no model.
 """
@@ -14,7 +15,6 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import math
 import os
 import sys
 import zlib
@@ -145,8 +145,7 @@ def iter_beats(
     only when its chunk is reached.
     """
     with open_input(path) as source:
-        stream = source.blocks(block_size, label_column=label_column, header=header)
-        for chunk in stream:
+        for chunk, _ in source.iter_parsed(block_size, label_column=label_column, header=header):
             if len(chunk):
                 yield chunk
 
@@ -159,14 +158,10 @@ class InputSource:
     """
 
     def __init__(self, path: str | os.PathLike):
-        import hashlib
-
         self.name = "<stdin>" if str(path) == "-" else str(path)
         self.path = path
         self.size: int | None = None
-        self.bytes_read = 0
         self.layout: CsvLayout | None = None
-        self._hash = hashlib.sha256()
         if str(path) == "-":
             raw = sys.stdin.buffer
             self._close = False
@@ -179,7 +174,7 @@ class InputSource:
             self.size = os.fstat(raw.fileno()).st_size
             self._close = True
         self._raw = raw
-        self._counted = _CountingReader(raw, self)
+        self._counted = _HashingReader(raw)
         magic = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
         self._stream: IO[bytes] = (
             gzip.GzipFile(fileobj=self._counted, mode="rb") if magic == _GZIP_MAGIC
@@ -199,14 +194,19 @@ class InputSource:
     @property
     def sha256(self) -> str:
         """SHA-256 of the raw (possibly compressed) bytes read so far: the file's, at the end."""
-        return self._hash.hexdigest()
+        return self._counted.hash.hexdigest()
 
-    def blocks(self, block_size: int = BLOCK_BYTES, *, label_column=None, header=None,
-               keep_rejects: bool = False) -> Iterator[Beats]:
-        """Yield the beats of each block (see :meth:`iter_parsed` for the rejected rows)."""
-        for beats, _ in self.iter_parsed(block_size, label_column=label_column,
-                                         header=header, keep_rejects=keep_rejects):
-            yield beats
+    @property
+    def bytes_read(self) -> int:
+        """Raw (possibly compressed) bytes read so far, for progress against ``size``."""
+        return self._counted.bytes_read
+
+    def read_head(self) -> bytes:
+        """The first (decompressed) bytes, enough to sniff the layout; consumes them."""
+        try:
+            return self._stream.read(_HEAD_BYTES)
+        except (OSError, EOFError, zlib.error) as error:
+            raise InputError(f"{self.name}: {_describe_read_error(error)}") from error
 
     def iter_parsed(self, block_size: int = BLOCK_BYTES, *, label_column=None, header=None,
                     keep_rejects: bool = False) -> Iterator[tuple[Beats, list]]:
@@ -238,30 +238,33 @@ class InputSource:
             pass
 
 
-class _CountingReader(io.RawIOBase):
-    """Pass reads through, hashing and counting the raw bytes for the source."""
+class _HashingReader(io.RawIOBase):
+    """Pass reads through, hashing and counting the raw bytes."""
 
-    def __init__(self, raw: IO[bytes], source: InputSource):
-        self._raw, self._source = raw, source
+    def __init__(self, raw: IO[bytes]):
+        import hashlib
+
+        self._raw = raw
+        self.hash = hashlib.sha256()
+        self.bytes_read = 0
 
     def readable(self) -> bool:
         return True
 
     def read(self, size: int = -1) -> bytes:
-        data = self._raw.read(size)
-        self._source._hash.update(data)
-        self._source.bytes_read += len(data)
-        return data
+        return self._seen(self._raw.read(size))
+
+    def readline(self, size: int = -1) -> bytes:
+        return self._seen(self._raw.readline(size))
 
     def readinto(self, buffer) -> int:
         data = self.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
 
-    def readline(self, size: int = -1) -> bytes:
-        data = self._raw.readline(size)
-        self._source._hash.update(data)
-        self._source.bytes_read += len(data)
+    def _seen(self, data: bytes) -> bytes:
+        self.hash.update(data)
+        self.bytes_read += len(data)
         return data
 
 
@@ -277,13 +280,9 @@ def sniff_layout(
     header: bool | None = None,
 ) -> CsvLayout:
     """Find the delimiter, header and label column of a CSV file from its first lines."""
-    name = str(path)
-    try:
-        with _open_binary(path) as stream:
-            head = stream.read(_HEAD_BYTES)
-    except (OSError, EOFError, zlib.error) as error:
-        raise InputError(f"{name}: {_describe_read_error(error)}") from error
-    return layout_from_head(name, head, label_column=label_column, header=header)
+    with open_input(path) as source:
+        head = source.read_head()
+    return layout_from_head(str(path), head, label_column=label_column, header=header)
 
 
 def layout_from_head(
@@ -387,19 +386,6 @@ def _check_readable(path: str | os.PathLike) -> Path:
     if not os.access(file, os.R_OK):
         raise InputError(f"{path}: permission denied")
     return file
-
-
-def _is_gzip(file: Path) -> bool:
-    with open(file, "rb") as raw:
-        return raw.read(2) == _GZIP_MAGIC
-
-
-def _open_binary(path: str | os.PathLike) -> IO[bytes]:
-    file = _check_readable(path)
-    try:
-        return gzip.open(file, "rb") if _is_gzip(file) else open(file, "rb")
-    except OSError as error:
-        raise InputError(f"{path}: {error.strerror or error}") from error
 
 
 def _head_lines(name: str, head: bytes) -> list[str]:

@@ -12,7 +12,6 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterator
 
-import numpy as np
 
 from .exceptions import InputError
 
@@ -75,41 +74,6 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
     with atomic_write(path) as file:
         json.dump(data, file, indent=2, sort_keys=True, allow_nan=False)
         file.write("\n")
-
-
-def write_scores_csv(
-    path: str | os.PathLike,
-    scores: np.ndarray,
-    is_anomaly: np.ndarray,
-    labels: np.ndarray | None = None,
-    label_name: str = "label",
-) -> None:
-    """One row per input row: ``row`` (1-based data row), ``score``, ``is_anomaly``[, label]."""
-    with atomic_write(path) as file:
-        write_scores_rows(file, 1, scores, is_anomaly, labels, label_name, header=True)
-
-
-def write_scores_rows(
-    file: IO[str],
-    first_row: int,
-    scores: np.ndarray,
-    is_anomaly: np.ndarray,
-    labels: np.ndarray | None,
-    label_name: str = "label",
-    *,
-    header: bool = False,
-) -> None:
-    """Append score rows to an open text file; scores use repr-exact float formatting."""
-    import csv
-
-    writer = csv.writer(file, lineterminator="\n")
-    if header:
-        writer.writerow(["row", "score", "is_anomaly"] + ([label_name] if labels is not None else []))
-    rows = range(first_row, first_row + len(scores))
-    if labels is None:
-        writer.writerows(zip(rows, map(repr, scores.tolist()), is_anomaly.tolist()))
-    else:
-        writer.writerows(zip(rows, map(repr, scores.tolist()), is_anomaly.tolist(), labels.tolist()))
 
 
 @contextlib.contextmanager

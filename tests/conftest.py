@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 from pathlib import Path
 
@@ -59,6 +60,21 @@ def ecg5000() -> Path:
 def in_tmp(tmp_path, monkeypatch) -> Path:
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+def run_cli(capsys, *args) -> tuple[int, str, str]:
+    """Run the CLI in-process: (exit code, stdout, stderr)."""
+    from anomaly.cli import main
+
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def read_rows(path: Path) -> list[dict]:
+    """The rows of a CSV file with a header, as dicts of text."""
+    with open(path, newline="") as file:
+        return list(csv.DictReader(file))
 
 
 def write_text(path: Path, text: str | bytes) -> Path:

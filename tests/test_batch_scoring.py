@@ -18,25 +18,13 @@ import pytest
 
 from anomaly.batch import RunSummary, ScoreOptions, score_input
 from anomaly.blocks import block_start, iter_blocks
-from anomaly.cli import main
 from anomaly.exceptions import EXIT_ANOMALIES_FOUND, EXIT_BAD_INPUT, EXIT_LOCKED
 from anomaly.readers import read_beats
 from anomaly.synthetic import synthetic_beats, write_beats_csv
 
-from conftest import write_text
+from conftest import read_rows, run_cli, write_text
 
 ANOMALY = [sys.executable, "-m", "anomaly"]
-
-
-def run_cli(capsys, *args) -> tuple[int, str, str]:
-    code = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def read_rows(path: Path) -> list[dict]:
-    with open(path, newline="") as file:
-        return list(csv.DictReader(file))
 
 
 # -- blocks ------------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import os
@@ -15,20 +14,9 @@ import pytest
 from anomaly.cli import app, main
 from anomaly.exceptions import EXIT_BAD_INPUT, EXIT_BAD_MODEL
 
-from conftest import write_text
+from conftest import read_rows, run_cli, write_text
 
 ANOMALY = [sys.executable, "-m", "anomaly"]
-
-
-def run_cli(capsys, *args) -> tuple[int, str, str]:
-    code = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def read_rows(path: Path) -> list[dict]:
-    with open(path, newline="") as file:
-        return list(csv.DictReader(file))
 
 
 def assert_png(path: Path, min_side: int = 200) -> None:
