@@ -94,28 +94,41 @@ class RunSummary:
     scores: list[np.ndarray] = field(default_factory=list)
     truth: list[np.ndarray] = field(default_factory=list)
     has_labels: bool = True
-    top: list[tuple[float, int, Beat]] = field(default_factory=list)
+    top: list[tuple[float, int, int, Beat]] = field(default_factory=list)
     normals: list[Beat] = field(default_factory=list)
-    _counter: int = 0
 
-    def add(self, input_name: str, beats: Beats, scores: np.ndarray, truth: np.ndarray | None) -> None:
-        """Record one scored block."""
+    def add(self, input_name: str, beats: Beats, scores: np.ndarray, truth: np.ndarray | None,
+            *, input_index: int = 0) -> None:
+        """Record one scored block of the run's input number ``input_index``."""
         self.scores.append(scores)
         if truth is None:
             self.has_labels = False
         else:
             self.truth.append(truth)
         for row in np.argsort(scores)[::-1][:TOP_BEATS]:
-            self._counter += 1
-            entry = (float(scores[row]), -self._counter, self._beat(input_name, beats, scores, row))
-            if len(self.top) < TOP_BEATS:
-                heapq.heappush(self.top, entry)
-            elif entry[:2] > self.top[0][:2]:
-                heapq.heapreplace(self.top, entry)
+            self._keep_top((float(scores[row]), -input_index, -int(beats.lines[row]),
+                            self._beat(input_name, beats, scores, row)))
         missing = NORMAL_SAMPLE - len(self.normals)
         if missing > 0:
             for row in np.flatnonzero(scores <= self.threshold)[:missing]:
                 self.normals.append(self._beat(input_name, beats, scores, row))
+
+    def merge(self, other: "RunSummary") -> None:
+        """Add a summary of the blocks that follow this one's (a Dask partition's)."""
+        self.scores += other.scores
+        self.truth += other.truth
+        self.has_labels = self.has_labels and other.has_labels
+        for entry in other.top:
+            self._keep_top(entry)
+        self.normals += other.normals[:NORMAL_SAMPLE - len(self.normals)]
+
+    def _keep_top(self, entry: tuple) -> None:
+        # Ties in score go to the earlier beat (by input, then line), so the kept beats
+        # do not depend on the order in which blocks are added.
+        if len(self.top) < TOP_BEATS:
+            heapq.heappush(self.top, entry)
+        elif entry[:3] > self.top[0][:3]:
+            heapq.heapreplace(self.top, entry)
 
     @staticmethod
     def _beat(input_name: str, beats: Beats, scores: np.ndarray, row: int) -> Beat:
@@ -135,7 +148,7 @@ class RunSummary:
 
     def most_anomalous(self) -> list[Beat]:
         """The kept beats with the highest scores, highest first."""
-        return [beat for _, _, beat in sorted(self.top, key=lambda entry: entry[:2], reverse=True)]
+        return [entry[-1] for entry in sorted(self.top, key=lambda entry: entry[:3], reverse=True)]
 
     def typical_normal(self) -> Beat | None:
         """The beat with the median score among the kept beats called normal."""
@@ -308,6 +321,7 @@ def score_input(
     options: ScoreOptions,
     summary: RunSummary,
     *,
+    input_index: int = 0,
     progress: Callable[[int, int | None, int], None] | None = None,
     stdout=None,
 ) -> InputResult:
@@ -316,6 +330,7 @@ def score_input(
     With ``options.on_bad_row == "skip"`` the rejected rows go, verbatim with their line
     number and reason, to ``<output>.rejects.csv``, written even when empty (skipping
     needs a file output). ``progress(bytes_read, bytes_total, rows)`` is called per block.
+    ``input_index`` is the input's place in the run (it orders ties among the top beats).
     """
     if output is None and options.on_bad_row == "skip":
         raise InputError(f"{input_name}: --on-bad-row skip needs an output file for its "
@@ -325,7 +340,6 @@ def score_input(
     started = time.perf_counter()
     result = InputResult(input=input_name, output=None if output is None else str(output))
     skip = options.on_bad_row == "skip"
-    rejects_path = None if output is None or not skip else rejects_file_for(output)
     format = "csv" if output is None else output_format(output)
     with contextlib.ExitStack() as stack:
         source = stack.enter_context(open_input(input_name))
@@ -333,34 +347,54 @@ def score_input(
             file = stdout
         else:
             file = stack.enter_context(atomic_write(output, "wb"))
-        rejects: list[tuple[int, str, str]] = []
         writer = ScoresWriter(file, format)
         blocks = stack.enter_context(contextlib.closing(prefetched(source.iter_parsed(
             options.block_bytes, label_column=options.label_column,
             header=options.header, keep_rejects=skip))))
-        for beats, block_rejects in blocks:
-            rejects += block_rejects
-            result.rows_rejected += len(block_rejects)
-            if len(beats):
-                scores, flags, truth = score_block(detector, beats, options.normal_label)
-                writer.write(score_table(beats, scores, flags))
-                summary.add(source.name, beats, scores, truth)
-                result.rows_scored += len(beats)
-                result.anomalies += int(flags.sum())
-            if progress is not None:
-                progress(source.bytes_read, source.size, len(beats) + len(block_rejects))
-        if result.rows_scored == 0:
-            line, reason, _ = rejects[0]
-            raise InputError(f"{source.name}: all {len(rejects)} rows were rejected "
-                             f"(the first, line {line}: {reason})")
-        writer.close()
-        if rejects_path is not None:
-            write_rejects(rejects_path, rejects)
-            result.rejects_file = str(rejects_path)
+        on_block = None if progress is None else (
+            lambda rows: progress(source.bytes_read, source.size, rows))
+        rejects = score_blocks(detector, source.name, blocks, writer, summary, result,
+                               options.normal_label, input_index=input_index, on_block=on_block)
+        finish_input(source.name, output, writer, rejects, result, skip)
         result.sha256 = source.sha256
-    result.rows_read = result.rows_scored + result.rows_rejected
     result.seconds = time.perf_counter() - started
     return result
+
+
+def score_blocks(detector, input_name: str, blocks, writer, summary: RunSummary,
+                 result: InputResult, normal_label: str, *, input_index: int = 0,
+                 on_block: Callable[[int], None] | None = None) -> list[tuple[int, str, str]]:
+    """Score ``(beats, rejects)`` blocks into ``writer`` and ``summary``; count them in
+    ``result``; return the rejected rows. ``on_block(rows)`` is called after each block."""
+    rejects: list[tuple[int, str, str]] = []
+    for beats, block_rejects in blocks:
+        rejects += block_rejects
+        result.rows_rejected += len(block_rejects)
+        if len(beats):
+            scores, flags, truth = score_block(detector, beats, normal_label)
+            writer.write(score_table(beats, scores, flags))
+            summary.add(input_name, beats, scores, truth, input_index=input_index)
+            result.rows_scored += len(beats)
+            result.anomalies += int(flags.sum())
+        if on_block is not None:
+            on_block(len(beats) + len(block_rejects))
+    result.rows_read = result.rows_scored + result.rows_rejected
+    return rejects
+
+
+def finish_input(input_name: str, output: Path | None, writer, rejects: list,
+                 result: InputResult, skip: bool) -> None:
+    """Refuse an input whose every row was rejected; close the writer; write the rejects
+    file (skip mode). Runs before the output is committed."""
+    if result.rows_scored == 0 and rejects:
+        line, reason, _ = rejects[0]
+        raise InputError(f"{input_name}: all {len(rejects)} rows were rejected "
+                         f"(the first, line {line}: {reason})")
+    writer.close()
+    if skip and output is not None:
+        rejects_path = rejects_file_for(output)
+        write_rejects(rejects_path, rejects)
+        result.rejects_file = str(rejects_path)
 
 
 def rejects_file_for(output: Path) -> Path:

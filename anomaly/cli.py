@@ -47,6 +47,11 @@ class LogFormat(str, Enum):
     json = "json"
 
 
+class Engine(str, Enum):
+    local = "local"
+    dask = "dask"
+
+
 EXIT_CODES_HELP = (
     f"Exit codes: {EXIT_OK} success; {EXIT_BAD_INPUT} bad usage or bad input "
     f"(the file and what is wrong are named on stderr); {EXIT_BAD_MODEL} model directory "
@@ -218,6 +223,16 @@ def score(
              "(outputs are still written).")] = False,
     log_format: Annotated[LogFormat, typer.Option(
         help="Messages on stderr as text, or as JSON lines for log shippers.")] = LogFormat.text,
+    engine: Annotated[Engine, typer.Option(
+        help="local: stream each input in this process. dask: score partitions of the "
+             "inputs on Dask workers (same outputs).")] = Engine.local,
+    scheduler: Annotated[Optional[str], typer.Option(
+        help="Dask scheduler address (tcp://HOST:PORT) for --engine dask; without it a "
+             "local cluster is started on 127.0.0.1.",
+        show_default=False)] = None,
+    workers: Annotated[Optional[int], typer.Option(
+        help="Worker processes of the local Dask cluster. Default: one per CPU core.",
+        min=1, show_default=False)] = None,
     quiet: Quiet = False,
 ) -> int:
     """Score every beat of one or more batches: reconstruction error and an anomaly flag.
@@ -260,11 +275,26 @@ def score(
 
     run = ScoreRun(model_dir, names, targets, options, report=report, html=html,
                    plot_dir=plot_dir, skip_existing=skip_existing,
-                   progress=not quiet and log_format == "text")
+                   progress=not quiet and log_format == "text",
+                   engine=_score_engine(engine, scheduler, workers))
     result = run.execute()
     if fail_on_anomaly and result.anomalies:
         return EXIT_ANOMALIES_FOUND
     return EXIT_OK
+
+
+def _score_engine(engine: Engine, scheduler: str | None, workers: int | None):
+    if engine is Engine.local:
+        if scheduler is not None or workers is not None:
+            option = "--scheduler" if scheduler is not None else "--workers"
+            raise typer.BadParameter(f"{option} needs --engine dask", param_hint=f"'{option}'")
+        return None
+    if scheduler is not None and workers is not None:
+        raise typer.BadParameter("--workers sizes the local cluster; a --scheduler's cluster "
+                                 "has its own workers", param_hint="'--workers'")
+    from .distributed import DaskEngine
+
+    return DaskEngine(scheduler, workers=workers)
 
 
 @app.command()

@@ -15,16 +15,17 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import itertools
 import os
 import sys
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Iterable, Iterator
 
 import numpy as np
 
-from .blocks import BLOCK_BYTES, iter_blocks, parse_block
+from .blocks import BLOCK_BYTES, RawBlock, iter_blocks, parse_block
 from .exceptions import InputError
 
 #: Delimiters recognised when sniffing the first line, in order of preference.
@@ -214,23 +215,22 @@ class InputSource:
         name = self.name
         n_rows = 0
         try:
-            for block in iter_blocks(self._stream, block_size):
-                if self.layout is None:
-                    self.layout = layout_from_head(name, block.data, label_column=label_column,
-                                                   header=header)
-                parsed = parse_block(name, block, self.layout, keep_rejects=keep_rejects,
-                                     skip_header=block.offset == 0 and self.layout.has_header)
-                n_rows += len(parsed) + len(parsed.rejects)
-                yield Beats(name, parsed.values, parsed.labels, self.layout,
-                            parsed.lines), parsed.rejects
+            blocks = iter_blocks(self._stream, block_size)
+            first = next(blocks, None)
+            if first is not None:
+                self.layout = layout_from_head(name, first.data, label_column=label_column,
+                                               header=header)
+                for beats, rejects in parse_blocks(name, itertools.chain([first], blocks),
+                                                   self.layout, keep_rejects=keep_rejects):
+                    n_rows += len(beats) + len(rejects)
+                    yield beats, rejects
             self._drain()
         except (OSError, EOFError, zlib.error) as error:
             raise InputError(f"{name}: {_describe_read_error(error)}") from error
         if self.layout is None:
             raise InputError(f"{name}: the file is empty")
         if n_rows == 0:
-            what = "only a header row" if self.layout.has_header else "no rows"
-            raise InputError(f"{name}: no heartbeats in the file ({what})")
+            raise InputError(no_rows_message(name, self.layout))
 
     def _drain(self) -> None:
         # A gzip reader may stop before the raw end; hash every byte of the file.
@@ -266,6 +266,42 @@ class _HashingReader(io.RawIOBase):
         self.hash.update(data)
         self.bytes_read += len(data)
         return data
+
+
+def parse_blocks(name: str, blocks: Iterable[RawBlock], layout: CsvLayout, *,
+                 keep_rejects: bool = False) -> Iterator[tuple[Beats, list]]:
+    """Parse raw blocks of one file into ``(beats, rejects)``; see :func:`parse_block`."""
+    for block in blocks:
+        parsed = parse_block(name, block, layout, keep_rejects=keep_rejects,
+                             skip_header=block.offset == 0 and layout.has_header)
+        yield Beats(name, parsed.values, parsed.labels, layout, parsed.lines), parsed.rejects
+
+
+def iter_parsed_range(path: str | os.PathLike, layout: CsvLayout, start: int, stop: int, *,
+                      first_line: int, block_size: int = BLOCK_BYTES, keep_rejects: bool = False,
+                      name: str | None = None) -> Iterator[tuple[Beats, list]]:
+    """Parse bytes ``start:stop`` of an uncompressed CSV file, cut into the same blocks as
+    :meth:`InputSource.iter_parsed` cuts; both ends must be block boundaries (see
+    :func:`anomaly.blocks.block_start`) and ``first_line`` the line number at ``start``."""
+    name = str(path) if name is None else name
+    try:
+        with open(path, "rb") as stream:
+            stream.seek(start)
+            blocks = iter_blocks(stream, block_size, first_line=first_line, start=start, stop=stop)
+            yield from parse_blocks(name, blocks, layout, keep_rejects=keep_rejects)
+    except OSError as error:
+        raise InputError(f"{name}: {_describe_read_error(error)}") from error
+
+
+def no_rows_message(name: str, layout: CsvLayout) -> str:
+    what = "only a header row" if layout.has_header else "no rows"
+    return f"{name}: no heartbeats in the file ({what})"
+
+
+def is_gzip(path: str | os.PathLike) -> bool:
+    """Whether a file starts with gzip's magic bytes."""
+    with open(path, "rb") as file:
+        return file.read(2) == _GZIP_MAGIC
 
 
 def open_input(path: str | os.PathLike) -> InputSource:

@@ -25,6 +25,7 @@ class RunResult:
     """Totals of a run, and one :class:`InputResult` per input."""
 
     inputs: list[InputResult] = field(default_factory=list)
+    summary: RunSummary | None = None
 
     @property
     def anomalies(self) -> int:
@@ -40,11 +41,12 @@ class ScoreRun:
     def __init__(self, model_dir: Path, inputs: list[str], outputs: list[Path | None],
                  options: ScoreOptions, *, report: Path | None = None, html: Path | None = None,
                  plot_dir: Path | None = None, skip_existing: bool = False,
-                 progress: bool = False):
+                 progress: bool = False, engine=None):
         self.model_dir, self.inputs, self.outputs = Path(model_dir), inputs, outputs
         self.options, self.report, self.html, self.plot_dir = options, report, html, plot_dir
         self.skip_existing = skip_existing
         self.show_progress = progress
+        self.engine = LocalEngine() if engine is None else engine
 
     def execute(self) -> RunResult:
         from .detector import AutoencoderDetector
@@ -60,11 +62,14 @@ class ScoreRun:
         detector = AutoencoderDetector.load(self.model_dir)
         loaded = time.perf_counter()
         summary = RunSummary(float(detector.threshold_))
-        result = RunResult()
+        result = RunResult(summary=summary)
         with contextlib.ExitStack() as locks:
             for path in files:
                 locks.enter_context(output_lock(path))
-            for input_name, output in self._not_skipped(result):
+            todo = self._not_skipped(result)
+            if todo:
+                locks.enter_context(self.engine)
+            for input_name, output in todo:
                 result.inputs.append(self._score_one(detector, input_name, output, summary))
             result.inputs.sort(key=lambda item: self.inputs.index(item.input))
             for item in result.inputs:
@@ -90,11 +95,11 @@ class ScoreRun:
 
     def _score_one(self, detector, input_name: str, output: Path | None,
                    summary: RunSummary) -> InputResult:
-        import sys
-
         with _progress_bar(input_name, self.show_progress) as progress:
-            return score_input(detector, input_name, output, self.options, summary,
-                               progress=progress, stdout=sys.stdout.buffer)
+            return self.engine.score_input(detector, self.model_dir, input_name, output,
+                                           self.options, summary,
+                                           input_index=self.inputs.index(input_name),
+                                           progress=progress)
 
     @staticmethod
     def _log_input(item: InputResult, threshold: float) -> None:
@@ -132,6 +137,7 @@ class ScoreRun:
         rows = result.total("rows_scored")
         report: dict[str, Any] = {
             "created": created,
+            "engine": self.engine.name,
             "model": {
                 "dir": str(self.model_dir),
                 "sha256": detector.metadata_["model_sha256"],
@@ -156,6 +162,26 @@ class ScoreRun:
             report["html"] = str(self.html)
         write_json(self.report, report)
         logs.info(f"Report written to {self.report}", event="report", path=str(self.report))
+
+
+class LocalEngine:
+    """Score each input in this process, streaming it block by block."""
+
+    name = "local"
+
+    def __enter__(self) -> "LocalEngine":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        pass
+
+    def score_input(self, detector, model_dir: Path, input_name: str, output: Path | None,
+                    options: ScoreOptions, summary: RunSummary, *, input_index: int = 0,
+                    progress=None) -> InputResult:
+        import sys
+
+        return score_input(detector, input_name, output, options, summary,
+                           input_index=input_index, progress=progress, stdout=sys.stdout.buffer)
 
 
 @contextlib.contextmanager

@@ -1,0 +1,188 @@
+"""The Dask engine on a real LocalCluster (127.0.0.1, two worker processes): the same
+outputs as the local engine, byte for byte, and the same errors."""
+
+from __future__ import annotations
+
+import gzip
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from anomaly.batch import ScoreOptions
+from anomaly.exceptions import InputError
+from anomaly.run import ScoreRun
+from anomaly.synthetic import synthetic_beats, write_beats_csv
+
+from conftest import read_rows, run_cli
+
+distributed = pytest.importorskip("distributed", reason="Dask is not installed "
+                                  "(pip install -e '.[test]' brings it)")
+
+#: Small blocks and two blocks per partition cut a 2 MB file into about eight partitions.
+BLOCK_BYTES = 1 << 17
+PARTITION_BLOCKS = 2
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address=None) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="module")
+def big_batch(tmp_path_factory) -> Path:
+    """About 2,000 labelled beats of 96 samples with a header: several partitions."""
+    path = tmp_path_factory.mktemp("dask") / "big.csv"
+    values, labels = synthetic_beats(1500, 500, length=96, seed=7)
+    write_beats_csv(path, values, labels, header=True)
+    assert path.stat().st_size > 6 * BLOCK_BYTES * PARTITION_BLOCKS
+    return path
+
+
+def dask_engine(cluster):
+    from anomaly.distributed import DaskEngine
+
+    return DaskEngine(cluster.scheduler_address, partition_blocks=PARTITION_BLOCKS)
+
+
+def score(model_dir, inputs, outputs, engine=None, **options):
+    options = ScoreOptions(block_bytes=BLOCK_BYTES, **options)
+    run = ScoreRun(Path(model_dir), [str(path) for path in inputs],
+                   [Path(path) for path in outputs], options, engine=engine)
+    return run, run.execute()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_dask_outputs_are_byte_identical_to_the_local_engine(
+        cluster, model_dir, big_batch, tmp_path, suffix):
+    compressed = tmp_path / "big.csv.gz"
+    compressed.write_bytes(gzip.compress(big_batch.read_bytes()))
+    inputs = [big_batch, compressed]
+    local = [tmp_path / f"local{i}{suffix}" for i in range(2)]
+    remote = [tmp_path / f"dask{i}{suffix}" for i in range(2)]
+    local_run, local_result = score(model_dir, inputs, local, label_column="label")
+    dask_run, dask_result = score(model_dir, inputs, remote, dask_engine(cluster),
+                                  label_column="label")
+    for ours, theirs in zip(local, remote):
+        assert ours.read_bytes() == theirs.read_bytes()
+    for ours, theirs in zip(local_result.inputs, dask_result.inputs):
+        assert (ours.sha256, ours.rows_read, ours.rows_scored, ours.anomalies) == \
+            (theirs.sha256, theirs.rows_read, theirs.rows_scored, theirs.anomalies)
+    assert dask_result.inputs[0].rows_scored == 2000
+    assert not list(tmp_path.glob(".*parts*")), "staging directories left behind"
+
+
+def test_dask_run_summary_matches_the_local_one(cluster, model_dir, big_batch, tmp_path):
+    """Metrics, histogram scores and the beats drawn in the reports do not depend on the
+    engine (ties among top beats are broken by input and line, not by arrival order)."""
+    _, local = score(model_dir, [big_batch], [tmp_path / "local.csv"], label_column="label")
+    _, remote = score(model_dir, [big_batch], [tmp_path / "dask.csv"], dask_engine(cluster),
+                      label_column="label")
+    local, remote = local.summary, remote.summary
+    np.testing.assert_array_equal(local.all_scores, remote.all_scores)
+    np.testing.assert_array_equal(local.all_truth, remote.all_truth)
+    assert local.metrics() == remote.metrics()
+    assert [(b.line, b.score) for b in local.most_anomalous()] == \
+        [(b.line, b.score) for b in remote.most_anomalous()]
+    assert local.typical_normal().line == remote.typical_normal().line
+
+
+def test_each_worker_loads_the_model_once(cluster, model_dir, big_batch, tmp_path):
+    import anomaly.distributed
+
+    for run in range(2):
+        score(model_dir, [big_batch], [tmp_path / f"run{run}.csv"], dask_engine(cluster),
+              label_column="label")
+    with distributed.Client(cluster.scheduler_address) as client:
+        loads = client.run(lambda: anomaly.distributed.model_loads)
+    assert len(loads) == 2
+    assert all(count <= 1 for count in loads.values()), loads
+    assert sum(loads.values()) >= 1
+
+
+def corrupted(source: Path, target: Path, bad_lines: dict[int, str]) -> Path:
+    lines = source.read_text().splitlines(keepends=True)
+    for line, text in bad_lines.items():
+        lines[line - 1] = text + "\n"
+    target.write_text("".join(lines))
+    return target
+
+
+def test_skip_mode_rejects_are_the_same_on_both_engines(cluster, model_dir, big_batch, tmp_path):
+    bad = corrupted(big_batch, tmp_path / "bad.csv",
+                    {5: "1,2,3", 700: "x" * 20, 1900: ",".join(["nan"] * 97)})
+    for name, engine in (("local", None), ("dask", dask_engine(cluster))):
+        score(model_dir, [bad], [tmp_path / f"{name}.csv"], engine, label_column="label",
+              on_bad_row="skip")
+    assert (tmp_path / "local.csv").read_bytes() == (tmp_path / "dask.csv").read_bytes()
+    local_rejects = (tmp_path / "local.rejects.csv").read_bytes()
+    assert local_rejects == (tmp_path / "dask.rejects.csv").read_bytes()
+    assert [row["line"] for row in read_rows(tmp_path / "dask.rejects.csv")] == ["5", "700", "1900"]
+
+
+def test_fail_mode_reports_the_first_bad_row_in_file_order_and_writes_nothing(
+        cluster, model_dir, big_batch, tmp_path):
+    bad = corrupted(big_batch, tmp_path / "bad.csv", {1200: "1,2,3", 1900: "oops"})
+    output = tmp_path / "scores.csv"
+    with pytest.raises(InputError, match=r"bad\.csv line 1200: expected 97 fields, got 3"):
+        score(model_dir, [bad], [output], dask_engine(cluster), label_column="label")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["bad.csv"]
+
+
+def test_cli_dask_engine_with_a_scheduler_address(cluster, model_dir, data_dir, tmp_path):
+    """A real subprocess, as a scheduled job runs it: same output as the local engine, and
+    a bad row is one clear line on stderr (no worker tracebacks) with nothing written."""
+    command = [sys.executable, "-m", "anomaly", "score", "-m", str(model_dir),
+               "--label-column", "label", "-q"]
+    dask = ["--engine", "dask", "--scheduler", cluster.scheduler_address]
+    local = subprocess.run(command + [str(data_dir / "batch.csv"), "-o", str(tmp_path / "l.csv")],
+                           capture_output=True)
+    remote = subprocess.run(command + dask + [str(data_dir / "batch.csv"),
+                                              "-o", str(tmp_path / "d.csv")],
+                            capture_output=True, text=True)
+    assert (local.returncode, remote.returncode) == (0, 0), remote.stderr
+    assert (tmp_path / "l.csv").read_bytes() == (tmp_path / "d.csv").read_bytes()
+    bad = corrupted(data_dir / "batch.csv", tmp_path / "bad.csv", {40: "1,2,x"})
+    failed = subprocess.run(command + dask + [str(bad), "-o", str(tmp_path / "bad.scores.csv")],
+                            capture_output=True, text=True)
+    assert failed.returncode == 2
+    assert failed.stderr.strip().splitlines() == [
+        f"Error: {bad} line 40: expected 97 fields, got 3"], failed.stderr
+    assert not (tmp_path / "bad.scores.csv").exists()
+
+
+def test_cli_dask_engine_starts_its_own_local_cluster(model_dir, data_dir, in_tmp, capsys):
+    code, _, err = run_cli(capsys, "score", data_dir / "batch.csv", "-m", model_dir,
+                           "--label-column", "label", "--engine", "dask", "--workers", "2",
+                           "--report", "run.json")
+    assert code == 0, err
+    assert len(read_rows(in_tmp / "scores.csv")) == 250
+    assert '"engine": "dask"' in (in_tmp / "run.json").read_text()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-", "--engine", "dask", "--scheduler", "{address}"], "<stdin>: the dask engine reads files"),
+    (["{batch}", "--engine", "dask", "--scheduler", "{address}", "-o", "-"],
+     "the dask engine writes output files, not stdout"),
+    (["{batch}", "--scheduler", "{address}"], "--scheduler needs --engine dask"),
+])
+def test_cli_dask_usage_errors(cluster, model_dir, data_dir, in_tmp, capsys, args, message):
+    args = [arg.format(address=cluster.scheduler_address, batch=data_dir / "batch.csv")
+            for arg in args]
+    code, out, err = run_cli(capsys, "score", *args, "-m", model_dir)
+    assert code == 2, err
+    assert message in err
+    assert sorted(path.name for path in in_tmp.iterdir()) == []
+
+
+def test_an_unreachable_scheduler_is_a_clear_error(model_dir, big_batch, tmp_path):
+    from anomaly.distributed import DaskEngine
+
+    engine = DaskEngine("tcp://127.0.0.1:1", connect_timeout=2)
+    with pytest.raises(InputError, match=r"--scheduler tcp://127.0.0.1:1: cannot connect"):
+        score(model_dir, [big_batch], [tmp_path / "scores.csv"], engine)
+    assert sorted(path.name for path in tmp_path.iterdir()) == []
