@@ -380,9 +380,12 @@ def write_rejects(path: Path, rejects: list[tuple[int, str, str]]) -> None:
     from .writers import atomic_write
 
     text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(["line", "reason", "text"])
-    writer.writerows(rejects)
+    plain = csv.writer(text, lineterminator="\n")
+    # The csv module quotes a carriage return only when it ends lines itself: quote it here.
+    quoted = csv.writer(text, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
+    plain.writerow(["line", "reason", "text"])
+    for reject in rejects:
+        (quoted if "\r" in reject[2] else plain).writerow(reject)
     with atomic_write(path, "wb") as file:
         file.write(text.getvalue().encode("utf-8", errors="surrogateescape"))
 

@@ -450,8 +450,9 @@ def _first_text_line(name: str, head: bytes, first_line: int = 1) -> tuple[int, 
     Only this line decides the layout, so only it must be text: a bad byte further down is
     reported with its own line and column, like any other bad row.
     """
-    if first_line == 1 and head.startswith(_UTF16_BOMS) or _looks_like_utf16(head):
-        raise InputError(f"{name}: looks like UTF-16 text; save it as UTF-8")
+    if first_line == 1 and head.startswith(_UTF16_BOMS):
+        raise InputError(f"{name}: looks like UTF-16 text (it starts with a UTF-16 "
+                         "byte-order mark); save it as UTF-8")
     if first_line == 1 and head.startswith(UTF8_BOM):
         head = head[len(UTF8_BOM):]
     if b"\n" not in head[:_HEAD_BYTES] and b"\r" in head[:_HEAD_BYTES].rstrip(b"\r"):
@@ -467,6 +468,9 @@ def _first_text_line(name: str, head: bytes, first_line: int = 1) -> tuple[int, 
         line_number, position = line_number + 1, end + 1
     else:
         return None
+    if _looks_like_utf16(raw):
+        raise InputError(f"{name}: looks like UTF-16 text (every other byte of line "
+                         f"{line_number} is zero); save it as UTF-8")
     if b"\x00" in raw:
         raise InputError(f"{name}: not a text CSV file (binary data: a NUL byte on line "
                          f"{line_number})")
@@ -478,9 +482,9 @@ def _first_text_line(name: str, head: bytes, first_line: int = 1) -> tuple[int, 
             f"at offset {error.start} is not UTF-8)") from None
 
 
-def _looks_like_utf16(head: bytes) -> bool:
+def _looks_like_utf16(line: bytes) -> bool:
     """UTF-16 without a byte-order mark: ASCII text with every other byte zero."""
-    sample = head[:64]
+    sample = line[:64]
     return len(sample) >= 4 and any(
         not any(sample[parity::2]) and all(sample[1 - parity::2]) for parity in (0, 1))
 
