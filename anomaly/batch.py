@@ -350,7 +350,7 @@ def score_input(
         writer = ScoresWriter(file, format)
         blocks = stack.enter_context(contextlib.closing(prefetched(source.iter_parsed(
             options.block_bytes, label_column=options.label_column,
-            header=options.header, keep_rejects=skip))))
+            header=options.header, normal_label=options.normal_label, keep_rejects=skip))))
         on_block = None if progress is None else (
             lambda rows: progress(source.bytes_read, source.size, rows))
         rejects = score_blocks(detector, source.name, blocks, writer, summary, result,
@@ -404,15 +404,24 @@ def rejects_file_for(output: Path) -> Path:
 
 
 def write_rejects(path: Path, rejects: list[tuple[int, str, str]]) -> None:
-    """Write ``line,reason,text`` rows atomically (the text exactly as it was read)."""
+    """Write ``line,reason,text`` rows atomically (the text exactly as it was read).
+
+    A line that was not valid UTF-8 carries its bad bytes as surrogates: they are written
+    back as the very bytes that were read.
+    """
     import csv
 
     from .writers import atomic_write
 
-    with atomic_write(path) as file:
-        writer = csv.writer(file, lineterminator="\n")
-        writer.writerow(["line", "reason", "text"])
-        writer.writerows(rejects)
+    text = io.StringIO()
+    plain = csv.writer(text, lineterminator="\n")
+    # The csv module quotes a carriage return only when it ends lines itself: quote it here.
+    quoted = csv.writer(text, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
+    plain.writerow(["line", "reason", "text"])
+    for reject in rejects:
+        (quoted if "\r" in reject[2] else plain).writerow(reject)
+    with atomic_write(path, "wb") as file:
+        file.write(text.getvalue().encode("utf-8", errors="surrogateescape"))
 
 
 _END = object()

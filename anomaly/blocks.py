@@ -6,7 +6,8 @@ the top and a worker seeking to a byte range therefore cut exactly the same bloc
 what makes the Dask engine's output byte-identical to the local engine's.
 
 Each block knows the line number of its first line, so every row and every error can be
-named by its line in the file. Blank lines are skipped but keep their line numbers.
+named by its physical line in the file. Blank lines (empty or only spaces and tabs) are not
+beats: they are skipped but keep their line numbers.
 
 No TensorFlow here.
 """
@@ -124,18 +125,25 @@ def parse_block(name: str, block: RawBlock, layout, *, keep_rejects: bool = Fals
                 skip_header: bool = False) -> ParsedBlock:
     """Parse one block into float64 samples (and label text), exactly as written.
 
+    pyarrow parses the block; when it rejects anything, or might disagree with the
+    line-by-line reading (blank lines aside), the block is read again line by line in
+    Python, which is the reference: it finds the first bad line and column, and its values
+    are the ones returned. Either way a row gets the same values and the same verdict.
+
     Parameters
     ----------
     name : str
         The file's name, for error messages.
     block : RawBlock
     layout : CsvLayout
-        Delimiter, column count and label column, from :func:`anomaly.readers.sniff_layout`.
+        Delimiter, column count, header line and label column, from
+        :func:`anomaly.readers.layout_from_head`.
     keep_rejects : bool, default False
         False: the first bad row raises InputError naming its line and column. True: bad
         rows are returned in ``rejects`` and the good rows are parsed.
     skip_header : bool, default False
-        Whether the block's first line is the header (block 0 of a file with a header).
+        Whether the block holds the header (line ``layout.header_line``): the lines up to
+        and including it are dropped.
 
     Raises
     ------
@@ -144,41 +152,63 @@ def parse_block(name: str, block: RawBlock, layout, *, keep_rejects: bool = Fals
     """
     data = block.data
     first_line = block.first_line
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
+    if first_line == 1 and data.startswith(UTF8_BOM):
+        data = data[len(UTF8_BOM):]
     if skip_header:
-        data, first_line = _drop_header(data, first_line)
+        data, first_line = _drop_lines_through(data, first_line, layout.header_line)
     parsed = _parse_fast(data, layout)
     if parsed is not None:
         values, labels = parsed
         lines = _row_lines(data, first_line, len(values))
         if lines is not None:
             return ParsedBlock(lines, values, labels, [])
-    good, rejects = _scan(name, data, first_line, layout, keep_rejects)
-    lines = np.fromiter((line for line, _ in good), np.int64, len(good))
-    kept = b"".join(text for _, text in good)
-    values, labels = _parse_fast(kept, layout) if good else _empty(layout)
-    return ParsedBlock(lines, values, labels, rejects)
+    return _scan(name, data, first_line, layout, keep_rejects)
 
 
-def _drop_header(data: bytes, first_line: int) -> tuple[bytes, int]:
-    """Drop blank lines and then the header line from the top of the first block."""
+#: The UTF-8 byte-order mark some editors (Excel among them) write at the start of a file.
+UTF8_BOM = b"\xef\xbb\xbf"
+#: What may surround a number in a cell, as pyarrow allows it.
+_PADDING = " \t"
+_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
+
+
+def parse_number(text: str) -> float | None:
+    """Parse a CSV cell as pyarrow does for float64 columns, or return None.
+
+    Spaces and tabs around the number are allowed; the number itself must be plain ASCII.
+    Python's ``float`` alone would also take underscores (``1_0``), other whitespace and
+    non-ASCII digits (``٢``), all of which pyarrow rejects.
+    """
+    text = text.strip(_PADDING)
+    if not text or not text.isascii() or "_" in text or any(c.isspace() for c in text):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def is_blank(line: str | bytes) -> bool:
+    """A blank line (empty or only spaces, tabs and line endings) is not a beat."""
+    return not line.strip(" \t\r\n" if isinstance(line, str) else b" \t\r\n")
+
+
+def _drop_lines_through(data: bytes, first_line: int, last_dropped: int) -> tuple[bytes, int]:
+    """Drop the lines of ``data`` numbered up to ``last_dropped`` (the header line)."""
     position = 0
-    while True:
+    while first_line <= last_dropped and position < len(data):
         end = data.find(b"\n", position)
-        end = len(data) if end < 0 else end + 1
-        line = data[position:end]
-        position, first_line = end, first_line + 1
-        if line.strip() or position >= len(data):
-            return data[position:], first_line
+        position = len(data) if end < 0 else end + 1
+        first_line += 1
+    return data[position:], first_line
 
 
 def _parse_fast(data: bytes, layout):
-    """pyarrow's parse of whole lines; None if any row is malformed or non-finite."""
+    """pyarrow's parse of whole lines; None if any row is bad or pyarrow objects at all."""
     import pyarrow as pa
     import pyarrow.csv as pa_csv
 
-    if not data.strip():
+    if is_blank(data):
         return _empty(layout)
     names = [f"c{i}" for i in range(layout.n_columns)]
     types = {names[i]: pa.float64() for i in layout.sample_indices}
@@ -195,7 +225,8 @@ def _parse_fast(data: bytes, layout):
                 column_types=types, null_values=[""], strings_can_be_null=True,
                 quoted_strings_can_be_null=True),
         )
-    except (pa.ArrowInvalid, UnicodeDecodeError):
+    except (pa.ArrowException, UnicodeDecodeError):
+        # Whatever pyarrow objects to, the line-by-line scan finds and words it.
         return None
     columns = [table.column(i) for i in layout.sample_indices]
     if any(column.null_count for column in columns):
@@ -210,7 +241,10 @@ def _parse_fast(data: bytes, layout):
         column = table.column(layout.label_index)
         if column.null_count:
             return None
-        labels = np.asarray(column.to_pylist(), dtype=object)
+        labels = np.array([_label_problem(text, layout)[1] for text in column.to_pylist()],
+                          dtype=object)
+        if any(label is None for label in labels):
+            return None
     return values, labels
 
 
@@ -220,63 +254,158 @@ def _empty(layout):
 
 
 def _row_lines(data: bytes, first_line: int, n_rows: int) -> np.ndarray | None:
-    """Line numbers of the rows when the block has no blank lines, else None."""
-    n_lines = data.count(b"\n") + (not data.endswith(b"\n"))
-    if n_lines != n_rows:
+    """Line numbers of the rows pyarrow read, or None when they cannot be matched to lines.
+
+    pyarrow skips empty lines, as the scan skips blank ones (a line of only spaces makes
+    pyarrow fail, so the scan sees it). pyarrow also ends a line at a lone carriage return,
+    which the scan reports as an error: a block with a lone CR goes to the scan.
+    """
+    if data.count(b"\r") != data.count(b"\r\n") + data.endswith(b"\r"):
         return None
-    return np.arange(first_line, first_line + n_rows, dtype=np.int64)
+    n_lines = data.count(b"\n") + (not data.endswith(b"\n"))
+    if n_lines == n_rows:
+        return np.arange(first_line, first_line + n_rows, dtype=np.int64)
+    ends = np.flatnonzero(np.frombuffer(data, np.uint8) == ord("\n"))
+    starts = np.concatenate(([0], ends + 1))
+    stops = np.concatenate((ends, [len(data)]))
+    if data.endswith(b"\n"):
+        starts, stops = starts[:-1], stops[:-1]
+    lengths = stops - starts
+    empty = lengths == 0
+    with_cr = np.flatnonzero(lengths == 1)
+    empty[with_cr] = np.frombuffer(data, np.uint8)[starts[with_cr]] == ord("\r")
+    numbers = np.flatnonzero(~empty)
+    if len(numbers) != n_rows:
+        return None
+    return numbers.astype(np.int64) + first_line
 
 
-def _scan(name: str, data: bytes, first_line: int, layout, keep_rejects: bool):
-    """Check every line in Python: (good lines with their numbers, rejects)."""
-    good: list[tuple[int, bytes]] = []
+def _scan(name: str, data: bytes, first_line: int, layout, keep_rejects: bool) -> ParsedBlock:
+    """Read every line in Python: the reference for what is a good row and its values."""
+    lines: list[int] = []
+    rows: list[list[float]] = []
+    labels: list[str] = []
     rejects: list[tuple[int, str, str]] = []
     pieces = data.split(b"\n")
     if pieces[-1] == b"":
         pieces.pop()
     for offset, piece in enumerate(pieces):
-        line, raw = first_line + offset, piece + b"\n"
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as error:
-            problem = f"undecodable byte at offset {error.start} of the line (not UTF-8 text)"
-            text = raw.decode("utf-8", errors="replace")
-        else:
-            stripped = text.rstrip("\r\n")
-            if not stripped:
-                continue
-            problem = row_problem(stripped, layout)
-        if problem is None:
-            good.append((line, raw))
+        line = first_line + offset
+        # Undecodable bytes survive as surrogates: reported by field, and a rejected line
+        # is written back byte for byte.
+        text = piece.decode("utf-8", errors="surrogateescape")
+        if text.endswith("\r"):
+            text = text[:-1]
+        if is_blank(text):
             continue
-        if not keep_rejects:
+        problem, values, label = _parse_row(text, layout)
+        if problem is None:
+            lines.append(line)
+            rows.append(values)
+            labels.append(label)
+        elif keep_rejects:
+            rejects.append((line, problem.lstrip(": "), text))
+        else:
             raise InputError(f"{name} line {line}{problem}")
-        rejects.append((line, problem.lstrip(": ").strip(), text.rstrip("\r\n")))
-    return good, rejects
+    n_samples = len(layout.sample_indices)
+    values = np.array(rows, dtype=np.float64).reshape(len(rows), n_samples)
+    label_array = None if layout.label_index is None else np.array(labels, dtype=object)
+    return ParsedBlock(np.array(lines, dtype=np.int64), values, label_array, rejects)
 
 
 def row_problem(line: str, layout) -> str | None:
-    """What is wrong with one line of text, as ``" column N: ..."``, or None."""
-    from .readers import parse_number
+    """What is wrong with one line of text, as ``" column N: ..."`` or ``": ..."``, or None."""
+    return _parse_row(line, layout)[0]
 
+
+def _parse_row(line: str, layout) -> tuple[str | None, list[float] | None, str | None]:
+    """``(problem, samples, label)`` of one line (without its line ending)."""
     try:
         fields = next(csv.reader([line], delimiter=layout.delimiter, strict=True))
     except csv.Error as error:
-        return f": {error}"
+        return f": {describe_csv_error(error)}", None, None
     if len(fields) != layout.n_columns:
-        return f": expected {layout.n_columns} fields, got {len(fields)}"
+        hint = _delimiter_hint(line, layout) if len(fields) == 1 else ""
+        return f": expected {layout.n_columns} fields, got {len(fields)}{hint}", None, None
+    values = []
     for index in layout.sample_indices:
         text = fields[index]
-        where = f" column {index + 1}"
-        if layout.has_header:
-            where += f" ({layout.column_names[index]!r})"
-        if not text:
-            return f"{where}: empty cell (expected a number)"
+        where = column_description(index, layout)
+        undecodable = _undecodable(text)
+        if undecodable:
+            return f"{where}: {undecodable}", None, None
+        if not text.strip(_PADDING):
+            return f"{where}: empty cell (expected a number)", None, None
         number = parse_number(text)
         if number is None:
-            return f"{where}: expected a number, got {text[:40]!r}"
+            hint = _delimiter_hint(text, layout)
+            return f"{where}: expected a number, got {text[:40]!r}{hint}", None, None
         if not math.isfinite(number):
-            return f"{where}: {text!r} is not a finite number"
-    if layout.label_index is not None and not fields[layout.label_index]:
-        return f" column {layout.label_index + 1}: empty label"
+            word = text.strip(_PADDING).lstrip("+-").lower()
+            why = ("is not a finite number" if word in ("nan", "inf", "infinity")
+                   else "is too large for a 64-bit float")
+            return f"{where}: {text.strip(_PADDING)!r} {why}", None, None
+        values.append(number)
+    label = None
+    if layout.label_index is not None:
+        problem, label = _label_problem(fields[layout.label_index], layout)
+        if problem is not None:
+            return f"{column_description(layout.label_index, layout)}: {problem}", None, None
+    return None, values, label
+
+
+def _label_problem(text: str, layout) -> tuple[str | None, str | None]:
+    """``(problem, label)``: the label without surrounding spaces, or what is wrong with it."""
+    undecodable = _undecodable(text)
+    if undecodable:
+        return undecodable, None
+    label = text.strip(_PADDING)
+    if not label:
+        return "empty label", None
+    if layout.numeric_labels:
+        number = parse_number(label)
+        if number is None or not math.isfinite(number):
+            return (f"expected a numeric label (the normal label is a number), "
+                    f"got {label[:40]!r}"), None
+    return None, label
+
+
+def column_description(index: int, layout) -> str:
+    """`` column N`` (1-based), with the header's name for the column when there is one."""
+    where = f" column {index + 1}"
+    if layout.has_header:
+        where += f" ({layout.column_names[index]!r})"
+    return where
+
+
+def _undecodable(text: str) -> str | None:
+    """Say where the first byte that was not UTF-8 is in ``text``, if any."""
+    for position, character in enumerate(text):
+        if "\udc80" <= character <= "\udcff":
+            byte = ord(character) - 0xDC00
+            return f"byte 0x{byte:02x} at character {position + 1} is not UTF-8 text"
     return None
+
+
+def describe_csv_error(error: csv.Error) -> str:
+    """Python's csv module's complaint, in this project's words."""
+    message = str(error)
+    if message.startswith("new-line character"):
+        return ("a carriage return (CR) inside the line (lines must end in LF or CRLF; "
+                "a file with old Mac CR-only line endings must be saved again)")
+    if message.startswith("unexpected end of data"):
+        return "a quoted field is not closed on this line (a field cannot span lines)"
+    if "expected after" in message:
+        return "text after the closing quote of a quoted field"
+    return f"malformed CSV ({message})"
+
+
+def _delimiter_hint(text: str, layout) -> str:
+    """A hint when a cell looks like another delimiter or a decimal comma is at work."""
+    if layout.delimiter != "," and "," in text and parse_number(text.replace(",", ".")) is not None:
+        return " (a decimal comma: numbers must use a decimal point)"
+    for delimiter, delimiter_name in _DELIMITER_NAMES.items():
+        if delimiter != layout.delimiter and delimiter in text:
+            return (f" (read as {_DELIMITER_NAMES[layout.delimiter]}-separated, from the "
+                    f"first line, but this holds a {delimiter_name})")
+    return ""

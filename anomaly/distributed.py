@@ -166,7 +166,8 @@ class DaskEngine:
             return [partition(0, 0, None, 1, None)], None
         from .detector import file_sha256
 
-        layout = sniff_layout(path, label_column=options.label_column, header=options.header)
+        layout = sniff_layout(path, label_column=options.label_column, header=options.header,
+                              normal_label=options.normal_label)
         size = os.path.getsize(path)
         step = options.block_bytes * self.partition_blocks
         with open(path, "rb") as stream:
@@ -216,7 +217,7 @@ class DaskEngine:
         result.rows_read = result.rows_scored + result.rows_rejected
         if result.rows_read == 0:
             layout = sniff_layout(input_name, label_column=options.label_column,
-                                  header=options.header)
+                                  header=options.header, normal_label=options.normal_label)
             raise InputError(no_rows_message(input_name, layout))
         with atomic_write(output, "wb") as file:
             writer = ScoresWriter(file, output_format(output))
@@ -267,7 +268,9 @@ def score_partition(partition: Partition) -> PartitionResult:
         with open_input(partition.path) as source:
             source.name = partition.name
             blocks = source.iter_parsed(options.block_bytes, label_column=options.label_column,
-                                        header=options.header, keep_rejects=keep_rejects)
+                                        header=options.header,
+                                        normal_label=options.normal_label,
+                                        keep_rejects=keep_rejects)
             rejects = score_blocks(detector, partition.name, blocks, writer, summary, counts,
                                    options.normal_label, input_index=partition.input_index)
             sha256 = source.sha256

@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import itertools
 import os
 import sys
 import zlib
@@ -25,23 +24,45 @@ from typing import IO, Iterable, Iterator
 
 import numpy as np
 
-from .blocks import BLOCK_BYTES, RawBlock, iter_blocks, parse_block
+from .blocks import (
+    BLOCK_BYTES,
+    UTF8_BOM,
+    RawBlock,
+    column_description,
+    describe_csv_error,
+    is_blank,
+    iter_blocks,
+    parse_block,
+    parse_number,
+)
 from .exceptions import InputError
+
+__all__ = ["Beats", "CsvLayout", "InputSource", "anomaly_truth", "is_gzip", "iter_beats",
+           "iter_parsed_range", "layout_from_head", "no_rows_message", "open_input",
+           "parse_blocks", "parse_number", "read_beats", "sniff_layout"]
 
 #: Delimiters recognised when sniffing the first line, in order of preference.
 DELIMITERS = (",", ";", "\t")
 _GZIP_MAGIC = b"\x1f\x8b"
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _HEAD_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
 class CsvLayout:
-    """What sniffing the head of a CSV file found."""
+    """What sniffing the head of a CSV file found.
+
+    ``header_line`` is the header's line number in the file (after any leading blank
+    lines), 0 without a header. ``numeric_labels``: every label must be a number (the
+    normal label is one), so a row with a text label is a bad row.
+    """
 
     delimiter: str
     has_header: bool
     column_names: tuple[str, ...]
     label_index: int | None
+    header_line: int = 0
+    numeric_labels: bool = False
 
     @property
     def n_columns(self) -> int:
@@ -53,7 +74,8 @@ class CsvLayout:
 
     @property
     def first_data_line(self) -> int:
-        return 2 if self.has_header else 1
+        """The line counted as row 1: the line after the header, or line 1 without one."""
+        return self.header_line + 1
 
 
 @dataclass(frozen=True)
@@ -71,7 +93,7 @@ class Beats:
     layout : CsvLayout
         Delimiter, header and column names of the file.
     lines : ndarray of shape (n_beats,), int64, or None
-        The 1-based line number of each beat in the file (the header is line 1).
+        The 1-based physical line number of each beat in the file.
     """
 
     path: str
@@ -110,7 +132,8 @@ def read_beats(
         ``"last"``. Default: no label column, every column is a sample.
     header : bool, optional
         Whether the first row is a header. Default: detected (a first row holding no
-        numbers, or exactly ``0, 1, ..., n-1`` as pandas writes, is a header).
+        numbers, or whose numbers are exactly ``0, 1, ..., m-1`` as pandas writes, is a
+        header).
 
     Returns
     -------
@@ -210,25 +233,34 @@ class InputSource:
             raise InputError(f"{self.name}: {_describe_read_error(error)}") from error
 
     def iter_parsed(self, block_size: int = BLOCK_BYTES, *, label_column=None, header=None,
+                    normal_label: str | None = None,
                     keep_rejects: bool = False) -> Iterator[tuple[Beats, list]]:
-        """Yield ``(beats, rejects)`` per block; see :func:`anomaly.blocks.parse_block`."""
+        """Yield ``(beats, rejects)`` per block; see :func:`anomaly.blocks.parse_block`.
+
+        With a label column and a numeric ``normal_label``, a row whose label is not a
+        number is a bad row (see :attr:`CsvLayout.numeric_labels`).
+        """
         name = self.name
         n_rows = 0
+        any_bytes = False
         try:
-            blocks = iter_blocks(self._stream, block_size)
-            first = next(blocks, None)
-            if first is not None:
-                self.layout = layout_from_head(name, first.data, label_column=label_column,
-                                               header=header)
-                for beats, rejects in parse_blocks(name, itertools.chain([first], blocks),
-                                                   self.layout, keep_rejects=keep_rejects):
-                    n_rows += len(beats) + len(rejects)
-                    yield beats, rejects
+            for block in iter_blocks(self._stream, block_size):
+                any_bytes = True
+                if self.layout is None:
+                    if _is_blank_block(block.data, block.first_line):
+                        continue  # Leading blank lines: the layout comes from the first text.
+                    self.layout = layout_from_head(
+                        name, block.data, label_column=label_column, header=header,
+                        normal_label=normal_label, first_line=block.first_line)
+                beats, rejects = _parse(name, block, self.layout, keep_rejects)
+                n_rows += len(beats) + len(rejects)
+                yield beats, rejects
             self._drain()
         except (OSError, EOFError, zlib.error) as error:
             raise InputError(f"{name}: {_describe_read_error(error)}") from error
         if self.layout is None:
-            raise InputError(f"{name}: the file is empty")
+            raise InputError(f"{name}: the file is empty" + ("" if not any_bytes else
+                             " (only blank lines)"))
         if n_rows == 0:
             raise InputError(no_rows_message(name, self.layout))
 
@@ -272,9 +304,14 @@ def parse_blocks(name: str, blocks: Iterable[RawBlock], layout: CsvLayout, *,
                  keep_rejects: bool = False) -> Iterator[tuple[Beats, list]]:
     """Parse raw blocks of one file into ``(beats, rejects)``; see :func:`parse_block`."""
     for block in blocks:
-        parsed = parse_block(name, block, layout, keep_rejects=keep_rejects,
-                             skip_header=block.offset == 0 and layout.has_header)
-        yield Beats(name, parsed.values, parsed.labels, layout, parsed.lines), parsed.rejects
+        yield _parse(name, block, layout, keep_rejects)
+
+
+def _parse(name: str, block: RawBlock, layout: CsvLayout,
+           keep_rejects: bool) -> tuple[Beats, list]:
+    parsed = parse_block(name, block, layout, keep_rejects=keep_rejects,
+                         skip_header=block.first_line <= layout.header_line)
+    return Beats(name, parsed.values, parsed.labels, layout, parsed.lines), parsed.rejects
 
 
 def iter_parsed_range(path: str | os.PathLike, layout: CsvLayout, start: int, stop: int, *,
@@ -314,11 +351,13 @@ def sniff_layout(
     *,
     label_column: str | int | None = None,
     header: bool | None = None,
+    normal_label: str | None = None,
 ) -> CsvLayout:
     """Find the delimiter, header and label column of a CSV file from its first lines."""
     with open_input(path) as source:
         head = source.read_head()
-    return layout_from_head(str(path), head, label_column=label_column, header=header)
+    return layout_from_head(str(path), head, label_column=label_column, header=header,
+                            normal_label=normal_label)
 
 
 def layout_from_head(
@@ -327,48 +366,57 @@ def layout_from_head(
     *,
     label_column: str | int | None = None,
     header: bool | None = None,
+    normal_label: str | None = None,
+    first_line: int = 1,
 ) -> CsvLayout:
-    """Sniff the layout from the first bytes of a (decompressed) CSV file."""
-    lines = _head_lines(name, head)
-    if not lines:
+    """Sniff the layout from the first bytes of a (decompressed) CSV file.
+
+    ``head`` starts at line ``first_line`` of the file (1 unless leading blank lines were
+    skipped); the layout comes from its first non-blank line.
+    """
+    found = _first_text_line(name, head, first_line)
+    if found is None:
         raise InputError(f"{name}: the file is empty")
-    delimiter = _sniff_delimiter(lines[0])
-    first_fields = next(csv.reader(lines[:1], delimiter=delimiter))
+    line_number, line = found
+    delimiter = _sniff_delimiter(line)
+    try:
+        first_fields = next(csv.reader([line], delimiter=delimiter, strict=True))
+    except csv.Error as error:
+        raise InputError(f"{name} line {line_number}: {describe_csv_error(error)}") from None
     has_header = _looks_like_header(first_fields) if header is None else header
     if has_header:
         column_names = tuple(field.strip() for field in first_fields)
+        if column_names[0] == "" and len(column_names) > 1:
+            raise InputError(
+                f"{name} line {line_number} column 1: the header's first name is empty, as "
+                "pandas writes for its index column; an index is not a sample (write the "
+                "file with index=False)")
     else:
         column_names = tuple(str(i) for i in range(len(first_fields)))
     label_index = _resolve_label_column(name, label_column, column_names, has_header)
     if len(column_names) - (label_index is not None) < 1:
         raise InputError(f"{name}: no sample columns (only the label column)")
-    return CsvLayout(delimiter, has_header, column_names, label_index)
-
-
-def parse_number(text: str) -> float | None:
-    """Parse a CSV field as pyarrow does for float64 columns, or return None.
-
-    Used by the diagnostic scan so that it agrees with the fast parser: Python's ``float``
-    alone would also accept surrounding spaces and underscores.
-    """
-    if not text or text != text.strip() or "_" in text:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        return None
+    numeric_labels = (label_index is not None and normal_label is not None
+                      and parse_number(normal_label) is not None)
+    return CsvLayout(delimiter, has_header, column_names, label_index,
+                     header_line=line_number if has_header else 0,
+                     numeric_labels=numeric_labels)
 
 
 def _looks_like_header(fields: list[str]) -> bool:
-    """A header row holds no numbers, or exactly ``0, 1, ..., n-1`` as pandas writes.
+    """A header row holds no numbers, or its numbers are exactly ``0, 1, ..., m-1``.
 
-    A first row mixing numbers and text (``1,,3`` or ``1,2,N`` with a text label) is data:
-    it is parsed, and rejected with its line and column if malformed, never skipped.
+    pandas names the columns of a frame built from an array ``0, 1, ...``; beside them may
+    stand a label column's name and the empty name of pandas' index column. A first row
+    mixing other numbers and text (``1,,3`` or ``1,2,N`` with a text label) is data: it is
+    parsed, and rejected with its line and column if malformed, never skipped.
     """
     stripped = [field.strip() for field in fields]
-    if stripped == [str(i) for i in range(len(fields))]:
-        return True
-    return any(stripped) and all(parse_number(field) is None for field in stripped)
+    numbers = [field for field in stripped if parse_number(field) is not None]
+    if not numbers:
+        return any(stripped)
+    names = len(stripped) - len(numbers)
+    return names <= 2 and numbers == [str(i) for i in range(len(numbers))]
 
 
 def _sniff_delimiter(line: str) -> str:
@@ -390,7 +438,13 @@ def _resolve_label_column(
     if spec == "last":
         return n_columns - 1
     if has_header and spec in column_names:
-        return column_names.index(spec)
+        matches = [index for index, column in enumerate(column_names) if column == spec]
+        if len(matches) > 1:
+            raise InputError(
+                f"{name}: label column {spec!r} is ambiguous: the header names "
+                f"{len(matches)} columns so ({', '.join(str(i) for i in matches)}, 0-based); "
+                "give its 0-based index")
+        return matches[0]
     if spec.lstrip("-").isdigit():
         index = int(spec)
         if not 0 <= index < n_columns:
@@ -424,22 +478,55 @@ def _check_readable(path: str | os.PathLike) -> Path:
     return file
 
 
-def _head_lines(name: str, head: bytes) -> list[str]:
-    """The first two non-empty lines of the head of a file (BOM removed)."""
-    head = head[:_HEAD_BYTES]
-    nul = head.find(b"\x00")
-    if nul >= 0:
-        raise InputError(f"{name}: not a text CSV file (binary data: NUL byte at offset {nul})")
+def _is_blank_block(data: bytes, first_line: int) -> bool:
+    if first_line == 1 and data.startswith(UTF8_BOM):
+        data = data[len(UTF8_BOM):]
+    return is_blank(data)
+
+
+def _first_text_line(name: str, head: bytes, first_line: int = 1) -> tuple[int, str] | None:
+    """``(line number, text)`` of the first non-blank line of the head, or None.
+
+    Only this line decides the layout, so only it must be text: a bad byte further down is
+    reported with its own line and column, like any other bad row.
+    """
+    if first_line == 1 and head.startswith(_UTF16_BOMS):
+        raise InputError(f"{name}: looks like UTF-16 text (it starts with a UTF-16 "
+                         "byte-order mark); save it as UTF-8")
+    if first_line == 1 and head.startswith(UTF8_BOM):
+        head = head[len(UTF8_BOM):]
+    if b"\n" not in head[:_HEAD_BYTES] and b"\r" in head[:_HEAD_BYTES].rstrip(b"\r"):
+        raise InputError(f"{name}: lines end in CR only (old Mac line endings); "
+                         "save it with LF or CRLF line endings")
+    line_number, position = first_line, 0
+    while position < len(head):
+        end = head.find(b"\n", position)
+        end = len(head) if end < 0 else end
+        raw = head[position:end].removesuffix(b"\r")
+        if not is_blank(raw):
+            break
+        line_number, position = line_number + 1, end + 1
+    else:
+        return None
+    if _looks_like_utf16(raw):
+        raise InputError(f"{name}: looks like UTF-16 text (every other byte of line "
+                         f"{line_number} is zero); save it as UTF-8")
+    if b"\x00" in raw:
+        raise InputError(f"{name}: not a text CSV file (binary data: a NUL byte on line "
+                         f"{line_number})")
     try:
-        text = head.decode("utf-8-sig")
+        return line_number, raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        if error.start < len(head) - 4:
-            raise InputError(
-                f"{name}: not a text CSV file (undecodable byte at offset {error.start})"
-            ) from error
-        # The read cut a multi-byte character in two; the part before it is enough.
-        text = head[: error.start].decode("utf-8-sig")
-    return [line for line in text.splitlines() if line.strip()][:2]
+        raise InputError(
+            f"{name}: not a text CSV file (line {line_number}: byte 0x{raw[error.start]:02x} "
+            f"at offset {error.start} is not UTF-8)") from None
+
+
+def _looks_like_utf16(line: bytes) -> bool:
+    """UTF-16 without a byte-order mark: ASCII text with every other byte zero."""
+    sample = line[:64]
+    return len(sample) >= 4 and any(
+        not any(sample[parity::2]) and all(sample[1 - parity::2]) for parity in (0, 1))
 
 
 def anomaly_truth(beats: Beats, normal_label: str = "1") -> np.ndarray:
@@ -462,10 +549,12 @@ def anomaly_truth(beats: Beats, normal_label: str = "1") -> np.ndarray:
     truth = np.empty(len(labels), dtype=np.int8)
     for row, label in enumerate(labels):
         number = parse_number(label)
-        if number is None:
+        if number is None or not np.isfinite(number):
+            where = f"line {beats.lines[row]}" if beats.lines is not None else f"row {row + 1}"
             raise InputError(
-                f"{beats.path} data row {row + 1}: label {label!r} in column "
-                f"{beats.label_name!r} is not a number (the normal label is {normal_label!r})"
+                f"{beats.path} {where}{column_description(beats.layout.label_index, beats.layout)}"
+                f": expected a numeric label (the normal label {normal_label!r} is a number), "
+                f"got {label[:40]!r}"
             )
         truth[row] = number != normal_number
     return truth

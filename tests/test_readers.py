@@ -157,6 +157,7 @@ def test_anomaly_truth_numeric_and_text(tmp_path):
 
 
 def test_anomaly_truth_rejects_text_when_numbers_expected(tmp_path):
-    beats = read_beats(write_text(tmp_path / "t.csv", "1,2,1\n1,2,abnormal\n"), label_column="last")
-    with pytest.raises(InputError, match="data row 2: label 'abnormal' .* is not a number"):
+    beats = read_beats(write_text(tmp_path / "t.csv", "1,2,1\n\n1,2,abnormal\n"), label_column="last")
+    with pytest.raises(InputError, match=r"t.csv line 3 column 3: expected a numeric label "
+                                         r"\(the normal label '1' is a number\), got 'abnormal'"):
         anomaly_truth(beats, "1")
