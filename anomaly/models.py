@@ -265,6 +265,8 @@ class VariationalAutoencoder(keras.Model):
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
         self.kl_tracker = keras.metrics.Mean(name="kl_loss")
+        # Built already: the encoder and decoder are built functional models.
+        self.built = True
 
     @property
     def metrics(self):
@@ -407,8 +409,8 @@ def build_autoencoder(family: str, input_shape: int | tuple[int, ...], **options
 def encoder_of(model) -> "keras.Model":
     """The model from inputs to codes (the code's mean for a variational autoencoder)."""
     if isinstance(model, VariationalAutoencoder):
-        return keras.Model(model.encoder.inputs, model.encoder.outputs[0], name="code_mean")
-    return keras.Model(model.inputs, model.get_layer("code").output, name="encoder")
+        return keras.Model(model.encoder.input, model.encoder.outputs[0], name="code_mean")
+    return keras.Model(model.input, model.get_layer("code").output, name="encoder")
 
 
 def input_shape_of(model) -> tuple[int | None, ...]:
