@@ -31,6 +31,7 @@ from .exceptions import (
     EXIT_OK,
     AnomalyError,
 )
+from .choices import ModelFamily
 
 class OutputFormat(str, Enum):
     csv = "csv"
@@ -153,11 +154,20 @@ def fit(
         callback=lambda value: _finite(value, "--threshold-k"))] = 1.0,
     epochs: Annotated[int, typer.Option(min=1, help="Most training epochs (early stopping may end sooner).")] = 200,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed and data give the same model.")] = 0,
+    model: Annotated[ModelFamily, typer.Option(
+        help="Autoencoder family: dense, conv (1-D convolutional) or vae (variational).")
+    ] = ModelFamily.dense,
+    denoise: Annotated[float, typer.Option(
+        min=0.0, metavar="FACTOR",
+        help="Train as a denoising autoencoder: Gaussian noise of this standard deviation "
+             "(in min-max-scaled units) on the inputs, clean targets. 0 = off.",
+        callback=lambda value: _finite(value, "--denoise"))] = 0.0,
     quiet: Quiet = False,
 ) -> None:
     """Train a detector on normal beats and save it to the model directory.
 
     With --label-column, only rows carrying the normal label are used for training.
+    Scoring is the same for every --model: per-beat MAE against mean + k * std.
     """
     from .detector import AutoencoderDetector
     from .scoring import load_training_data
@@ -170,8 +180,11 @@ def fit(
                    f"{data.beats.label_name!r} is not {normal_label!r}")
     _say(f"Read {len(data.beats)} rows of {data.beats.n_samples} samples from {normal_csv}"
          f"{skipped}.", quiet)
-    _say(f"Training on {len(data.normal)} normal rows...", quiet)
-    detector = AutoencoderDetector(threshold_k=threshold_k, epochs=epochs, seed=seed)
+    noise = f", denoising with noise factor {denoise:g}" if denoise else ""
+    _say(f"Training on {len(data.normal)} normal rows ({model.value} autoencoder{noise})...",
+         quiet)
+    detector = AutoencoderDetector(model=model.value, noise_factor=denoise,
+                                   threshold_k=threshold_k, epochs=epochs, seed=seed)
     detector.fit(data.normal)
     detector.save(model_dir, training_file=normal_csv,
                   extra={"rows_read": len(data.beats), "rows_skipped": data.n_skipped})
@@ -344,6 +357,12 @@ def demo(
 
     run_demo(workdir, force_synthetic=synthetic, epochs=epochs,
              echo=lambda message: _say(message, quiet))
+
+
+# The MNIST tools, as 'anomaly mnist ...'; like this module, they import nothing heavy.
+from .mnist.cli import app as mnist_app  # noqa: E402
+
+app.add_typer(mnist_app, name="mnist")
 
 
 # -- helpers ----------------------------------------------------------------------------

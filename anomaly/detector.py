@@ -31,9 +31,23 @@ METADATA_FILE = "metadata.json"
 INFERENCE_BATCH = 8192
 
 
+#: The autoencoder families and the options each gets unless ``model_options`` says
+#: otherwise. The dense family's options come from ``hidden_units``. A convolutional or
+#: variational code of 16 numbers gives the anomaly score a real bottleneck (without one
+#: a convolutional autoencoder learns the identity).
+MODEL_FAMILIES = ("dense", "conv", "vae")
+DEFAULT_MODEL_OPTIONS: dict[str, dict[str, Any]] = {
+    "dense": {},
+    "conv": {"filters": (32, 64), "latent_dim": 16},
+    "vae": {"latent_dim": 16},
+}
+LOSSES = ("mae", "mse", "binary_crossentropy")
+
+
 def reconstruction_error(traces: np.ndarray, reconstructions: np.ndarray) -> np.ndarray:
-    """Mean absolute error of each trace, shape ``(n_traces,)``."""
-    return np.mean(np.abs(traces - reconstructions), axis=1)
+    """Mean absolute error of each trace (or image) over all its values, shape ``(n,)``."""
+    difference = np.abs(np.asarray(traces) - np.asarray(reconstructions))
+    return difference.reshape(len(difference), -1).mean(axis=1)
 
 
 def mean_plus_std_threshold(errors: np.ndarray, k: float = 1.0) -> float:
@@ -54,14 +68,29 @@ def file_sha256(path: str | os.PathLike) -> str:
 class AutoencoderDetector:
     """Flag traces whose autoencoder reconstruction error exceeds mean + k * std.
 
-    Trains a dense autoencoder on normal traces only. Traces are min-max scaled with
-    the minimum and range of all training samples; the score of a trace is the mean
-    absolute error of its reconstruction in that scaled space.
+    Trains an autoencoder (dense, convolutional or variational, see
+    :mod:`anomaly.models`) on normal traces only. Inputs are traces of shape
+    ``(n, length)`` or images of shape ``(n, height, width)``; they are min-max scaled
+    with the minimum and range of all training values, and the score of an input is the
+    mean absolute error of its reconstruction in that scaled space.
 
     Parameters
     ----------
+    model : {"dense", "conv", "vae"}, default "dense"
+        The autoencoder family.
+    model_options : dict, optional
+        Keyword arguments for the family's builder, over ``DEFAULT_MODEL_OPTIONS``
+        (for example ``{"latent_dim": 2}``).
     hidden_units : tuple of int, default (128, 64, 16)
-        Encoder widths; the last is the code size. The decoder mirrors the encoder.
+        The dense family's encoder widths; the last is the code size. The decoder
+        mirrors the encoder.
+    loss : {"mae", "mse", "binary_crossentropy"}, default "mae"
+        Training loss of the dense and convolutional families (the variational family
+        always minimises its negative ELBO).
+    noise_factor : float, default 0.0
+        With a positive value, train as a denoising autoencoder: each epoch the inputs
+        get fresh Gaussian noise of this standard deviation (in scaled units, clipped to
+        [0, 1]) and the targets stay clean.
     epochs : int, default 200
         Most passes over the training traces.
     batch_size : int, default 64
@@ -85,7 +114,9 @@ class AutoencoderDetector:
     threshold_ : float
         Scores above this are anomalies.
     n_features_in_ : int
-        Samples per trace the model was trained on.
+        Values per input the model was trained on (samples per trace, pixels per image).
+    input_shape_ : tuple of int
+        Shape of one input, e.g. ``(140,)`` or ``(28, 28)``.
     train_errors_ : ndarray of shape (n_train,)
         Reconstruction errors of the training traces.
     train_error_mean_, train_error_std_ : float
@@ -102,7 +133,11 @@ class AutoencoderDetector:
     def __init__(
         self,
         *,
+        model: str = "dense",
+        model_options: dict[str, Any] | None = None,
         hidden_units: tuple[int, ...] = (128, 64, 16),
+        loss: str = "mae",
+        noise_factor: float = 0.0,
         epochs: int = 200,
         batch_size: int = 64,
         learning_rate: float = 1e-3,
@@ -111,7 +146,11 @@ class AutoencoderDetector:
         threshold_k: float = 1.0,
         seed: int = 0,
     ) -> None:
+        self.model = model
+        self.model_options = model_options
         self.hidden_units = hidden_units
+        self.loss = loss
+        self.noise_factor = noise_factor
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -127,8 +166,8 @@ class AutoencoderDetector:
 
         Parameters
         ----------
-        traces : array-like of shape (n_traces, n_samples)
-            Normal traces only.
+        traces : array-like of shape (n_traces, n_samples) or (n_images, height, width)
+            Normal inputs only.
         y : ignored
         verbose : int, default 0
             Keras's progress output (0 silent, 2 one line per epoch).
@@ -139,18 +178,20 @@ class AutoencoderDetector:
         """
         self._validate_parameters()
         traces = np.asarray(traces, dtype=np.float64)
-        if traces.ndim != 2 or len(traces) < 2:
+        if not 2 <= traces.ndim <= 4 or len(traces) < 2:
             raise ValueError(
-                f"expected at least 2 traces as a 2-D array, got shape {traces.shape}"
+                f"expected at least 2 traces as a 2-D array (or images as a 3-D array), "
+                f"got shape {traces.shape}"
             )
         if not np.isfinite(traces).all():
             raise ValueError("traces contain NaN or infinite values")
 
-        from .models import build_dense_autoencoder, keras
+        from .models import build_autoencoder, keras
 
         keras.utils.set_random_seed(self.seed)
         started = time.perf_counter()
-        self.n_features_in_ = traces.shape[1]
+        self.input_shape_ = tuple(int(size) for size in traces.shape[1:])
+        self.n_features_in_ = int(np.prod(self.input_shape_))
         self.scale_min_ = float(traces.min())
         self.scale_range_ = float(traces.max() - traces.min()) or 1.0
         scaled = self._scale(traces)
@@ -168,16 +209,24 @@ class AutoencoderDetector:
             )
         ]
 
-        self.model_ = build_dense_autoencoder(self.n_features_in_, hidden_units=self.hidden_units)
-        self.model_.compile(optimizer=keras.optimizers.Adam(self.learning_rate), loss="mae")
+        options = self._builder_options()
+        if self.model == "vae":
+            options.setdefault("seed", self.seed)
+        self.model_ = build_autoencoder(self.model, self.input_shape_, **options)
+        self.model_.compile(optimizer=keras.optimizers.Adam(self.learning_rate),
+                            loss=None if self.model == "vae" else self.loss)
+        if self.noise_factor > 0:
+            from .denoising import noisy_batches
+
+            data = dict(x=noisy_batches(training, noise_factor=self.noise_factor,
+                                        batch_size=self.batch_size, seed=self.seed))
+        else:
+            data = dict(x=training, y=training, batch_size=self.batch_size, shuffle=True)
         history = self.model_.fit(
-            training,
-            training,
+            **data,
             epochs=self.epochs,
-            batch_size=self.batch_size,
             validation_data=validation_data,
             callbacks=callbacks,
-            shuffle=True,
             verbose=verbose,
         )
         self.history_ = {key: [float(v) for v in values] for key, values in history.history.items()}
@@ -191,7 +240,23 @@ class AutoencoderDetector:
         self.metadata_ = self._metadata(n_train=len(traces))
         return self
 
+    def _builder_options(self) -> dict[str, Any]:
+        """The keyword arguments the family's builder gets."""
+        options = dict(DEFAULT_MODEL_OPTIONS[self.model])
+        if self.model == "dense":
+            options["hidden_units"] = tuple(self.hidden_units)
+        options.update(self.model_options or {})
+        return options
+
     def _validate_parameters(self) -> None:
+        if self.model not in MODEL_FAMILIES:
+            raise ValueError(f"model must be one of {MODEL_FAMILIES}, got {self.model!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if not math.isfinite(self.noise_factor) or self.noise_factor < 0:
+            raise ValueError(f"noise_factor must be a finite number >= 0, got {self.noise_factor}")
+        if self.model_options is not None and not isinstance(self.model_options, dict):
+            raise ValueError(f"model_options must be a dict, got {self.model_options!r}")
         if not self.hidden_units or any(int(u) < 1 for u in self.hidden_units):
             raise ValueError(f"hidden_units must be positive widths, got {self.hidden_units}")
         if self.epochs < 1 or self.batch_size < 1:
@@ -208,26 +273,42 @@ class AutoencoderDetector:
     # -- scoring -----------------------------------------------------------------------
 
     def score(self, traces: np.ndarray) -> np.ndarray:
-        """Reconstruction error (MAE in scaled units) of each trace, shape ``(n_traces,)``."""
-        self._check_fitted()
-        traces = np.asarray(traces, dtype=np.float64)
-        if traces.ndim != 2 or traces.shape[1] != self.n_features_in_:
-            got = traces.shape[1] if traces.ndim == 2 else f"an array of shape {traces.shape}"
-            raise ValueError(
-                f"expected {self.n_features_in_} samples per trace (the model's input length), "
-                f"got {got}"
-            )
-        return self._errors_of_scaled(self._scale(traces))
+        """Reconstruction error (MAE in scaled units) of each input, shape ``(n,)``.
+
+        Images may also be given flattened, one row of ``height * width`` values each.
+        """
+        return self._errors_of_scaled(self._scale(self._as_inputs(traces)))
 
     def predict(self, traces: np.ndarray) -> np.ndarray:
         """1 for an anomaly (score above ``threshold_``), 0 for normal."""
         return (self.score(traces) > self.threshold_).astype(np.int8)
 
     def reconstruct(self, traces: np.ndarray) -> np.ndarray:
-        """Reconstructions in the traces' own units, shape ``(n_traces, n_samples)``."""
-        self._check_fitted()
-        scaled = self._scale(np.asarray(traces, dtype=np.float64))
+        """Reconstructions in the inputs' own units, shape ``(n, *input_shape_)``."""
+        scaled = self._scale(self._as_inputs(traces))
         return self._reconstruct_scaled(scaled) * self.scale_range_ + self.scale_min_
+
+    def encode(self, traces: np.ndarray) -> np.ndarray:
+        """Codes of the inputs (the code's mean for the variational family), ``(n, ...)``."""
+        from .models import encoder_of
+
+        return encoder_of(self.model_).predict(self._scale(self._as_inputs(traces)),
+                                               batch_size=INFERENCE_BATCH, verbose=0)
+
+    def _as_inputs(self, traces: np.ndarray) -> np.ndarray:
+        """Inputs shaped ``(n, *input_shape_)``, or a ValueError saying what was expected."""
+        self._check_fitted()
+        traces = np.asarray(traces, dtype=np.float64)
+        if traces.ndim >= 2 and traces.shape[1:] == self.input_shape_:
+            return traces
+        if traces.ndim == 2 and traces.shape[1] == self.n_features_in_:
+            return traces.reshape(len(traces), *self.input_shape_)
+        if len(self.input_shape_) == 1:
+            got = traces.shape[1] if traces.ndim == 2 else f"an array of shape {traces.shape}"
+            raise ValueError(f"expected {self.n_features_in_} samples per trace (the model's "
+                             f"input length), got {got}")
+        raise ValueError(f"expected inputs of shape {self.input_shape_} (the model's input "
+                         f"shape), got an array of shape {traces.shape}")
 
     def _scale(self, traces: np.ndarray) -> np.ndarray:
         return ((traces - self.scale_min_) / self.scale_range_).astype(np.float32)
@@ -259,8 +340,13 @@ class AutoencoderDetector:
         return {
             "format_version": FORMAT_VERSION,
             "detector": "AutoencoderDetector",
-            "architecture": {"model": "dense", "hidden_units": [int(u) for u in self.hidden_units]},
+            "architecture": {
+                "model": self.model,
+                "hidden_units": [int(u) for u in self.hidden_units],
+                "options": _jsonable(self._builder_options()),
+            },
             "input_length": int(self.n_features_in_),
+            "input_shape": list(self.input_shape_),
             "scaling": {"method": "minmax", "min": self.scale_min_, "range": self.scale_range_},
             "threshold": self.threshold_,
             "threshold_k": float(self.threshold_k),
@@ -274,6 +360,8 @@ class AutoencoderDetector:
                 "learning_rate": float(self.learning_rate),
                 "validation_fraction": float(self.validation_fraction),
                 "seed": int(self.seed),
+                "loss": "negative_elbo" if self.model == "vae" else self.loss,
+                "noise_factor": float(self.noise_factor),
                 "fit_seconds": round(self.fit_seconds_, 3),
             },
             "versions": {"anomaly": __version__, "python": platform.python_version(), **versions()},
@@ -357,21 +445,29 @@ class AutoencoderDetector:
                 "(modified or replaced since it was saved)"
             )
 
-        from .models import keras
+        from .models import input_shape_of, keras
 
         try:
             model = keras.saving.load_model(model_path, compile=False, safe_mode=True)
         except Exception as error:  # Keras raises many types for a corrupt archive.
             raise ModelError(f"{model_path}: cannot be loaded ({error})") from error
-        if tuple(model.input_shape) != (None, metadata["input_length"]):
+        # Model directories from before the convolutional and variational families hold
+        # a dense model of 1-D traces and no input_shape, loss or noise_factor.
+        input_shape = tuple(metadata.get("input_shape", [metadata["input_length"]]))
+        if input_shape_of(model) != (None, *input_shape):
             raise ModelError(
-                f"{model_path}: input shape {model.input_shape} does not match the metadata's "
-                f"input length {metadata['input_length']}"
+                f"{model_path}: input shape {input_shape_of(model)} does not match the "
+                f"metadata's input shape {input_shape}"
             )
 
         training = metadata["training"]
+        architecture = metadata["architecture"]
         detector = cls(
-            hidden_units=tuple(metadata["architecture"]["hidden_units"]),
+            model=architecture["model"],
+            model_options=_tuples(architecture.get("options", {})),
+            hidden_units=tuple(architecture["hidden_units"]),
+            loss=training.get("loss", "mae") if architecture["model"] != "vae" else "mae",
+            noise_factor=training.get("noise_factor", 0.0),
             epochs=training["max_epochs"],
             batch_size=training["batch_size"],
             learning_rate=training["learning_rate"],
@@ -381,6 +477,7 @@ class AutoencoderDetector:
         )
         detector.model_ = model
         detector.n_features_in_ = metadata["input_length"]
+        detector.input_shape_ = input_shape
         detector.scale_min_ = metadata["scaling"]["min"]
         detector.scale_range_ = metadata["scaling"]["range"]
         detector.threshold_ = metadata["threshold"]
@@ -454,8 +551,9 @@ def validate_metadata(metadata: Any, source: str | os.PathLike = METADATA_FILE) 
     check(metadata, _SCHEMA, "")
     if metadata["format_version"] < 1:
         fail(f"unknown model format version {metadata['format_version']}")
-    if metadata["architecture"]["model"] != "dense":
+    if metadata["architecture"]["model"] not in MODEL_FAMILIES:
         fail(f"unknown model architecture {metadata['architecture']['model']!r}")
+    _validate_optional_metadata(metadata, fail)
     if metadata["scaling"]["method"] != "minmax" or metadata["scaling"]["range"] <= 0:
         fail("scaling must be 'minmax' with a positive range")
     if metadata["input_length"] < 1:
@@ -467,11 +565,43 @@ def validate_metadata(metadata: Any, source: str | os.PathLike = METADATA_FILE) 
         fail("'model_sha256' is not a SHA-256 hex digest")
 
 
+def _validate_optional_metadata(metadata: dict[str, Any], fail) -> None:
+    """Keys added with the model families; older model directories lack them."""
+    if "input_shape" in metadata:
+        shape = metadata["input_shape"]
+        if (not isinstance(shape, list) or not 1 <= len(shape) <= 3
+                or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape)):
+            fail("'input_shape' must be a list of 1 to 3 positive integers")
+        if math.prod(shape) != metadata["input_length"]:
+            fail(f"'input_shape' {shape} does not hold 'input_length' "
+                 f"{metadata['input_length']} values")
+    if not isinstance(metadata["architecture"].get("options", {}), dict):
+        fail("'architecture.options' should be a JSON object")
+    training = metadata["training"]
+    if training.get("loss", "mae") not in (*LOSSES, "negative_elbo"):
+        fail(f"unknown training loss {training['loss']!r}")
+    noise = training.get("noise_factor", 0.0)
+    if isinstance(noise, bool) or not isinstance(noise, _NUMBER) or not 0 <= noise < math.inf:
+        fail("'training.noise_factor' must be a finite number >= 0")
+
+
+def _jsonable(options: dict[str, Any]) -> dict[str, Any]:
+    return {key: list(value) if isinstance(value, tuple) else value
+            for key, value in options.items()}
+
+
+def _tuples(options: dict[str, Any]) -> dict[str, Any]:
+    return {key: tuple(value) if isinstance(value, list) else value
+            for key, value in options.items()}
+
+
 # -- file helpers -----------------------------------------------------------------------
 
 def _is_replaceable_model_dir(path: Path) -> bool:
-    """An empty directory, or one holding nothing but a model's own two files."""
-    return path.is_dir() and {p.name for p in path.iterdir()} <= {MODEL_FILE, METADATA_FILE}
+    """An empty directory, or one holding nothing but a model's own files and pictures."""
+    return path.is_dir() and all(
+        p.name in (MODEL_FILE, METADATA_FILE) or (p.suffix == ".png" and p.is_file())
+        for p in path.iterdir())
 
 
 def _write_json_durably(path: Path, data: Any) -> None:
