@@ -7,6 +7,7 @@ at module level: ``anomaly --help`` never loads TensorFlow, pandas or NumPy.
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import sys
@@ -363,6 +364,23 @@ def demo(
 from .mnist.cli import app as mnist_app  # noqa: E402
 
 app.add_typer(mnist_app, name="mnist")
+
+
+def _flow_docstrings(typer_app: typer.Typer) -> None:
+    """Join the lines of each paragraph of the commands' docstrings.
+
+    Typer keeps the line breaks of every paragraph after the first, so text wrapped at
+    the source's width came out in ragged lines; joined, it wraps to the terminal.
+    """
+    for command in typer_app.registered_commands:
+        text = command.help or inspect.getdoc(command.callback) or ""
+        command.help = "\n\n".join(" ".join(paragraph.split())
+                                    for paragraph in text.split("\n\n")) or None
+    for group in typer_app.registered_groups:
+        _flow_docstrings(group.typer_instance)
+
+
+_flow_docstrings(app)
 
 
 # -- helpers ----------------------------------------------------------------------------

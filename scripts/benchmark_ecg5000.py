@@ -7,12 +7,16 @@ part only and scores the whole test part, anomaly = positive class. Each method 
 at its own label-free threshold:
 
 - anomaly (defaults) and the tutorial recipe: mean + std of the training errors (MAE);
+- ``--models``: the detector with other autoencoder families of the package, each spec
+  ``FAMILY`` or ``FAMILY:NOISE`` (denoising training at that noise factor), e.g.
+  ``conv,vae,dense:0.05``; scoring and threshold are the same (MAE, mean + std);
 - PCA reconstruction error: the same mean + std rule on its training errors;
 - IsolationForest and LocalOutlierFactor (novelty): their own ``predict``.
 
 Usage::
 
-    python scripts/benchmark_ecg5000.py [--data PATH] [--seeds 0,1,2] [--json PATH]
+    python scripts/benchmark_ecg5000.py [--data PATH] [--seeds 0,1,2] [--models conv,vae]
+        [--json PATH]
 """
 
 from __future__ import annotations
@@ -53,10 +57,18 @@ def timed(fit):
     return result, time.perf_counter() - started
 
 
-def anomaly_defaults(train_normal, test, seed: int):
-    detector, seconds = timed(lambda: AutoencoderDetector(seed=seed).fit(train_normal))
+def anomaly_detector(train_normal, test, seed: int, **settings):
+    detector, seconds = timed(lambda: AutoencoderDetector(seed=seed, **settings).fit(train_normal))
     scores = detector.score(test)
     return scores, (scores > detector.threshold_).astype(int), seconds, detector
+
+
+def model_spec(spec: str) -> tuple[str, dict]:
+    """``"conv"`` -> ``("anomaly --model conv", {"model": "conv"})``; ``"dense:0.05"`` adds
+    ``noise_factor=0.05`` (denoising training)."""
+    family, _, noise = spec.partition(":")
+    settings = {"model": family} | ({"noise_factor": float(noise)} if noise else {})
+    return f"anomaly --model {family}" + (f" --denoise {noise}" if noise else ""), settings
 
 
 def tutorial_recipe(train_all, train_normal, test, seed: int):
@@ -107,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="ECG5000 CSV (default: ../shared/data or $ANOMALY_DATA_DIR)")
     parser.add_argument("--seeds", default="0",
                         help="comma-separated seeds for the two autoencoders (default 0)")
+    parser.add_argument("--models", default="",
+                        help="other families to compare, FAMILY[:NOISE] comma-separated, "
+                             "e.g. conv,vae,dense:0.05 (default none)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
 
@@ -121,14 +136,18 @@ def main(argv: list[str] | None = None) -> int:
     train_normal = train_x[train_y == 1]
     truth = (test_y != 1).astype(int)
     seeds = [int(seed) for seed in args.seeds.split(",")]
+    others = [model_spec(spec) for spec in args.models.split(",") if spec]
     print(f"ECG5000: {len(beats)} rows; train on {len(train_normal)} normal rows of "
           f"{len(train_x)}; test {len(test_x)} rows ({truth.sum()} anomalies)", flush=True)
 
     rows, details = [], {}
     for seed in seeds:
-        scores, flags, seconds, detector = anomaly_defaults(train_normal, test_x, seed)
-        rows.append(evaluate("anomaly (defaults)", "mean+std", truth, scores, flags, seconds)
-                    | {"seed": seed, "epochs": detector.epochs_trained_})
+        for name, settings in [("anomaly (defaults)", {}), *others]:
+            scores, flags, seconds, detector = anomaly_detector(train_normal, test_x, seed,
+                                                                **settings)
+            rows.append(evaluate(name, "mean+std", truth, scores, flags, seconds)
+                        | {"seed": seed, "epochs": detector.epochs_trained_})
+            print(f"  {name}, seed {seed}: done in {seconds:.1f} s", flush=True)
         scores, flags, seconds = tutorial_recipe(train_x, train_normal, test_x, seed)
         rows.append(evaluate("TF tutorial recipe", "mean+std", truth, scores, flags, seconds)
                     | {"seed": seed})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -64,6 +65,19 @@ def test_every_command_and_option_has_help():
         assert command.help, name
         for parameter in command.params:
             assert getattr(parameter, "help", None), f"{name} {parameter.name}"
+
+
+@pytest.mark.parametrize("command", [["fit"], ["score"], ["mnist", "train"]])
+def test_help_paragraphs_wrap_to_the_terminal(command):
+    """Each docstring paragraph reflows: on a wide terminal it is one line, not the
+    source's line breaks."""
+    result = subprocess.run(ANOMALY + [*command, "--help"], capture_output=True, text=True,
+                            env=os.environ | {"COLUMNS": "400"})
+    prose = result.stdout.split("╭")[0]  # The text above the option panels.
+    paragraphs = [block.strip().splitlines() for block in
+                  re.split(r"\n\s*\n", prose) if block.strip()]
+    assert result.returncode == 0 and len(paragraphs) >= 3, result.stderr
+    assert all(len(lines) == 1 for lines in paragraphs), paragraphs
 
 
 def test_score_help_lists_exit_codes(capsys):
