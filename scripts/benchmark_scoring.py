@@ -1,0 +1,285 @@
+#!/usr/bin/env python
+"""Benchmark batch scoring: throughput against parsing alone, and peak memory.
+
+Protocol: CSV files of N rows x 140 samples (no header, no labels; ECG5000 beats drawn
+at random plus Gaussian noise of 0.01, written with 5 decimals: about 1.3 KB per row)
+are generated in a temporary directory. A model is fitted once with ``anomaly fit``
+(default architecture; few epochs, as quality does not matter for speed). Each method
+then runs in its own fresh process, on the same file:
+
+- ``pyarrow parse``: the streaming ``pyarrow.csv.open_csv`` reader over the whole file,
+  nothing else: the rate scoring is measured against;
+- ``anomaly score`` (local engine) and ``anomaly score --engine dask --workers 2``:
+  the real command line, writing ``scores.csv``; rows/s from the run report's scoring
+  time (reading, scoring and writing; not the interpreter and TensorFlow start-up,
+  which the wall-clock column includes);
+- ``naive``: ``pd.read_csv`` of the whole file, then ``model.predict`` (Keras's default
+  batch size of 32), MAE and the threshold, ``DataFrame.to_csv``.
+
+Peak RSS is that of the whole process tree (the Dask engine's workers included),
+sampled every 20 ms from /proc, or the exact peak of the largest single process
+(``wait4``) if that is higher. Targets (issue 4): scoring rate >= 0.75 x parse rate;
+peak RSS < 1,500 MB at 1,000,000 rows; 100k vs 1M rows differ by < 300 MB.
+
+Usage::
+
+    python scripts/benchmark_scoring.py [--rows 100000,1000000] [--engines local,dask]
+        [--naive-rows-max 1000000] [--data PATH] [--workdir DIR] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+
+SAMPLES = 140
+NOISE = 0.01
+DECIMALS = 5
+CHUNK_ROWS = 50_000
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+TARGET_RATIO, TARGET_RSS_MB, TARGET_RSS_GROWTH_MB = 0.75, 1500, 300
+
+PARSE_ONLY = """
+import sys, time
+import pyarrow.csv as pacsv
+started = time.perf_counter()
+rows = 0
+options = pacsv.ReadOptions(autogenerate_column_names=True, block_size=8 << 20)
+for batch in pacsv.open_csv(sys.argv[1], read_options=options):
+    rows += batch.num_rows
+print(rows, time.perf_counter() - started)
+"""
+
+NAIVE = """
+import json, sys, time
+from pathlib import Path
+import numpy as np, pandas as pd
+import anomaly.models  # registers the package's layers for safe loading
+from anomaly.models import keras
+path, model_dir, output = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+meta = json.loads((model_dir / "metadata.json").read_text())
+model = keras.saving.load_model(model_dir / "model.keras", compile=False, safe_mode=True)
+started = time.perf_counter()
+frame = pd.read_csv(path, header=None)
+x = ((frame.to_numpy() - meta["scaling"]["min"]) / meta["scaling"]["range"]).astype("float32")
+scores = np.abs(model.predict(x, verbose=0) - x).mean(axis=1)
+pd.DataFrame({"score": scores, "anomaly": (scores > meta["threshold"]).astype(int)}).to_csv(
+    output, index_label="row")
+print(len(frame), time.perf_counter() - started)
+"""
+
+
+def source_beats(data: Path | None) -> tuple[np.ndarray, str]:
+    """ECG5000's beats (all of them), or synthetic beats when it is not on the machine."""
+    from anomaly import read_beats
+    from anomaly.datasets import find_ecg5000
+
+    path = data or find_ecg5000()
+    if path is not None:
+        return read_beats(path, label_column="last").values, f"ECG5000 ({path})"
+    from anomaly.synthetic import synthetic_beats
+
+    return synthetic_beats(4000, 1000, length=SAMPLES)[0], "synthetic beats (ECG5000 not found)"
+
+
+def write_batch(path: Path, beats: np.ndarray, rows: int, seed: int) -> None:
+    """``rows`` random beats plus small noise, as CSV, written in chunks."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    rng = np.random.default_rng(seed)
+    options = pacsv.WriteOptions(include_header=False)
+    with pacsv.CSVWriter(path, pa.schema([(f"t{i}", pa.float64()) for i in range(SAMPLES)]),
+                         write_options=options) as writer:
+        for start in range(0, rows, CHUNK_ROWS):
+            count = min(CHUNK_ROWS, rows - start)
+            values = beats[rng.integers(0, len(beats), count)]
+            values = np.round(values + rng.normal(0.0, NOISE, values.shape), DECIMALS)
+            writer.write_table(pa.table({f"t{i}": values[:, i] for i in range(SAMPLES)}))
+
+
+def tree_rss_kb(root: int) -> int:
+    """Resident memory of ``root`` and all its descendants, in KB, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as file:
+                    parent = int(file.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    total, pending = 0, [root]
+    while pending:
+        pid = pending.pop()
+        pending += children.get(pid, [])
+        try:
+            with open(f"/proc/{pid}/statm") as file:
+                total += int(file.read().split()[1]) * PAGE_KB
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def measure(command: list[str]) -> dict:
+    """Run a command; its wall time, stdout and peak RSS (process tree, sampled)."""
+    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=stdout, stderr=stderr, text=True)
+        peak_kb = 0
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            peak_kb = max(peak_kb, tree_rss_kb(process.pid))
+            time.sleep(0.02)
+        wall = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        stdout.seek(0), stderr.seek(0)
+        if process.returncode != 0:
+            raise RuntimeError(f"{' '.join(map(str, command))} failed "
+                               f"({process.returncode}):\n{stderr.read()[-2000:]}")
+        # wait4's peak is that of the largest single process (the child or one it reaped).
+        return {"wall_seconds": wall, "stdout": stdout.read(),
+                "peak_rss_mb": max(peak_kb, usage.ru_maxrss) / 1024}
+
+
+def run_python(code: str, *args) -> dict:
+    """Run code in a fresh interpreter that prints ``rows seconds``."""
+    result = measure([sys.executable, "-c", textwrap.dedent(code), *map(str, args)])
+    rows, seconds = result.pop("stdout").split()
+    return result | {"rows": int(rows), "seconds": float(seconds)}
+
+
+def run_score(batch: Path, model: Path, output: Path, engine: str) -> dict:
+    report = output.with_suffix(".json")
+    command = [sys.executable, "-m", "anomaly", "score", str(batch), "-m", str(model),
+               "-o", str(output), "--report", str(report), "--quiet"]
+    if engine == "dask":
+        command += ["--engine", "dask", "--workers", "2"]
+    result = measure(command)
+    result.pop("stdout")
+    figures = json.loads(report.read_text())
+    return result | {"rows": figures["rows_scored"], "seconds": figures["seconds"]["scoring"],
+                     "sha256": hashlib.sha256(output.read_bytes()).hexdigest()}
+
+
+def fit_model(workdir: Path, beats: np.ndarray) -> Path:
+    from anomaly.synthetic import write_beats_csv
+
+    normal = workdir / "normal.csv"
+    write_beats_csv(normal, beats[:2000])
+    model = workdir / "model"
+    subprocess.run([sys.executable, "-m", "anomaly", "fit", str(normal), "-m", str(model),
+                    "--epochs", "5", "--quiet"], check=True)
+    return model
+
+
+def benchmark(args, workdir: Path) -> dict:
+    beats, source = source_beats(args.data)
+    print(f"Beats from {source}; work in {workdir}", flush=True)
+    model = fit_model(workdir, beats)
+    results = {"source": source, "sizes": []}
+    for rows in args.rows:
+        batch = workdir / f"batch-{rows}.csv"
+        write_batch(batch, beats, rows, args.seed)
+        size_mb = batch.stat().st_size / 1e6
+        print(f"{rows:,} rows: {size_mb:,.0f} MB", flush=True)
+        methods = {"pyarrow parse": run_python(PARSE_ONLY, batch)}
+        for engine in args.engines:
+            methods[f"anomaly score ({engine})"] = run_score(
+                batch, model, workdir / f"scores-{engine}.csv", engine)
+        if rows <= args.naive_rows_max:
+            methods["naive (read_csv + predict)"] = run_python(
+                NAIVE, batch, model, workdir / "scores-naive.csv")
+        parse_rate = methods["pyarrow parse"]["rows"] / methods["pyarrow parse"]["seconds"]
+        for name, figures in methods.items():
+            assert figures["rows"] == rows, (name, figures["rows"], rows)
+            figures["rows_per_second"] = rows / figures["seconds"]
+            figures["ratio_to_parse"] = figures["rows_per_second"] / parse_rate
+            print(f"  {name}: {figures['rows_per_second']:,.0f} rows/s, "
+                  f"peak RSS {figures['peak_rss_mb']:,.0f} MB", flush=True)
+        hashes = {figures["sha256"] for name, figures in methods.items() if "sha256" in figures}
+        results["sizes"].append({"rows": rows, "file_mb": size_mb, "methods": methods,
+                                 "engines_identical": len(hashes) == 1})
+        batch.unlink()
+    return results
+
+
+def verdicts(results: dict) -> list[str]:
+    lines = []
+    local = {size["rows"]: size["methods"].get("anomaly score (local)")
+             for size in results["sizes"]}
+    for rows, figures in local.items():
+        if figures is None:
+            continue
+        ratio = figures["ratio_to_parse"]
+        lines.append(f"{rows:,} rows: scoring/parse {ratio:.2f} "
+                     f"({'meets' if ratio >= TARGET_RATIO else 'misses'} >= {TARGET_RATIO}); "
+                     f"peak RSS {figures['peak_rss_mb']:,.0f} MB "
+                     f"({'meets' if figures['peak_rss_mb'] < TARGET_RSS_MB else 'misses'} "
+                     f"< {TARGET_RSS_MB:,} MB)")
+    if local.get(100_000) and local.get(1_000_000):
+        growth = local[1_000_000]["peak_rss_mb"] - local[100_000]["peak_rss_mb"]
+        results["rss_growth_100k_to_1m_mb"] = growth
+        lines.append(f"peak RSS 1M - 100k rows: {growth:+,.0f} MB "
+                     f"({'meets' if growth < TARGET_RSS_GROWTH_MB else 'misses'} "
+                     f"< {TARGET_RSS_GROWTH_MB} MB)")
+    for size in results["sizes"]:
+        lines.append(f"{size['rows']:,} rows: engines' outputs byte-identical: "
+                     f"{size['engines_identical']}")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", default="100000,1000000",
+                        help="comma-separated file sizes in rows (default 100000,1000000)")
+    parser.add_argument("--engines", default="local,dask",
+                        help="anomaly score engines to run (default local,dask)")
+    parser.add_argument("--naive-rows-max", type=int, default=1_000_000,
+                        help="skip the naive method above this many rows (default 1000000)")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="ECG5000 CSV (default: ../shared/data or $ANOMALY_DATA_DIR)")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="where to generate the files (default: a temporary directory)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    args = parser.parse_args(argv)
+    args.rows = [int(rows) for rows in args.rows.split(",")]
+    args.engines = [engine for engine in args.engines.split(",") if engine]
+
+    if args.workdir is None:
+        with tempfile.TemporaryDirectory(prefix="anomaly-bench-") as workdir:
+            results = benchmark(args, Path(workdir))
+    else:
+        args.workdir.mkdir(parents=True, exist_ok=True)
+        results = benchmark(args, args.workdir)
+
+    print("\n| rows | method | seconds | rows/s | ratio to parse | peak RSS MB | wall s |")
+    print("|---|---|---|---|---|---|---|")
+    for size in results["sizes"]:
+        for name, figures in size["methods"].items():
+            print(f"| {size['rows']:,} | {name} | {figures['seconds']:.1f} | "
+                  f"{figures['rows_per_second']:,.0f} | {figures['ratio_to_parse']:.2f} | "
+                  f"{figures['peak_rss_mb']:,.0f} | {figures['wall_seconds']:.1f} |")
+    print()
+    for line in verdicts(results):
+        print(line)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
