@@ -80,11 +80,16 @@ _state = {"debug": False, "json_logs": False}
 
 # -- shared options ---------------------------------------------------------------------
 
-ModelDir = Annotated[
-    Path,
-    typer.Option("--model-dir", "-m", help="Model directory (model.keras + metadata.json).",
-                 file_okay=False),
-]
+def _model_dir_option(**checks):
+    return typer.Option("--model-dir", "-m", help="Model directory (model.keras + metadata.json).",
+                        **checks)
+
+
+#: The model directory 'score' and 'plot' load. Not checked at parse time: loading checks it,
+#: so that a missing or unusable one exits with the model's code, not as bad usage.
+ModelDir = Annotated[Path, _model_dir_option()]
+#: The model directory 'fit' writes.
+SavedModelDir = Annotated[Path, _model_dir_option(file_okay=False)]
 LabelColumn = Annotated[
     Optional[str],
     typer.Option(help="Label column: a header name, a 0-based index, 'first' or 'last'. "
@@ -146,7 +151,7 @@ def _main(
 @app.command()
 def fit(
     normal_csv: Annotated[Path, _input_file("CSV (or .csv.gz) of normal heartbeats, one per row.")],
-    model_dir: ModelDir = Path("model"),
+    model_dir: SavedModelDir = Path("model"),
     label_column: LabelColumn = None,
     normal_label: NormalLabel = "1",
     header: Header = None,
@@ -172,7 +177,9 @@ def fit(
     """
     from .detector import AutoencoderDetector
     from .scoring import load_training_data
+    from .writers import check_can_create_directory
 
+    check_can_create_directory(model_dir)  # Before training, not after.
     data = load_training_data(normal_csv, label_column=label_column,
                               normal_label=normal_label, header=header)
     skipped = ""
