@@ -57,6 +57,18 @@ def tree(directory: Path) -> set[str]:
     return {str(path.relative_to(directory)) for path in directory.rglob("*")}
 
 
+def assert_fails_writing_nothing(capsys, directory: Path, args: list, exit_code: int,
+                                 error: str) -> str:
+    """Run the CLI: it exits with ``exit_code``, says ``error`` in one ``Error:`` line, and
+    leaves ``directory`` as it was. Returns stdout."""
+    before = tree(directory)
+    code, out, err = run_cli(capsys, *args)
+    assert code == exit_code
+    assert_one_line_error(err, error)
+    assert tree(directory) == before
+    return out
+
+
 # -- bad input files ------------------------------------------------------------------------
 
 class Case(NamedTuple):
@@ -147,32 +159,24 @@ def out(in_tmp) -> Path:
 @pytest.mark.parametrize("case", INPUT_CASES.values(), ids=INPUT_CASES.keys())
 def test_score_fails_the_file_and_writes_nothing(case, model_dir, in_tmp, out, capsys):
     write_text(in_tmp / case.name, case.data)
-    before = tree(in_tmp)
-    code, _, err = run_cli(capsys, *score_args(case, model_dir))
-    assert code == EXIT_BAD_INPUT
-    assert_one_line_error(err, f"Error: {case.name}{case.error}")
-    assert tree(in_tmp) == before
+    assert_fails_writing_nothing(capsys, in_tmp, score_args(case, model_dir), EXIT_BAD_INPUT,
+                                 f"Error: {case.name}{case.error}")
 
 
 @pytest.mark.parametrize("case", FIT_CASES.values(), ids=FIT_CASES.keys())
 def test_fit_fails_the_file_and_writes_nothing(case, in_tmp, out, capsys):
     write_text(in_tmp / case.name, case.data)
-    before = tree(in_tmp)
-    code, _, err = run_cli(capsys, "fit", case.name, "-m", "out/model", "--epochs", "1",
-                           *case.options)
-    assert code == EXIT_BAD_INPUT
-    assert_one_line_error(err, f"Error: {case.name}{case.error}")
-    assert tree(in_tmp) == before
+    args = ["fit", case.name, "-m", "out/model", "--epochs", "1", *case.options]
+    assert_fails_writing_nothing(capsys, in_tmp, args, EXIT_BAD_INPUT,
+                                 f"Error: {case.name}{case.error}")
 
 
 @pytest.mark.parametrize("case", FILE_CASES.values(), ids=FILE_CASES.keys())
 def test_skip_mode_still_fails_a_bad_file(case, model_dir, in_tmp, out, capsys):
     write_text(in_tmp / case.name, case.data)
-    before = tree(in_tmp)
-    code, _, err = run_cli(capsys, *score_args(case, model_dir, "--on-bad-row", "skip"))
-    assert code == EXIT_BAD_INPUT
-    assert_one_line_error(err, f"Error: {case.name}{case.error}")
-    assert tree(in_tmp) == before
+    assert_fails_writing_nothing(capsys, in_tmp,
+                                 score_args(case, model_dir, "--on-bad-row", "skip"),
+                                 EXIT_BAD_INPUT, f"Error: {case.name}{case.error}")
 
 
 @pytest.mark.parametrize("case", ROW_CASES.values(), ids=ROW_CASES.keys())
@@ -199,13 +203,10 @@ def test_skip_mode_scores_the_good_rows_and_rejects_the_bad_one(case, model_dir,
 
 def test_skip_mode_with_every_row_bad_fails_and_writes_nothing(model_dir, in_tmp, out, capsys):
     write_text(in_tmp / "batch.csv", lines(beat(cells={2: "x"}), beat(n_samples=3)))
-    before = tree(in_tmp)
-    code, _, err = run_cli(capsys, "score", "batch.csv", "-m", model_dir, "-o", "out/scores.csv",
-                           "--on-bad-row", "skip")
-    assert code == EXIT_BAD_INPUT
-    assert_one_line_error(err, "Error: batch.csv: all 2 rows were rejected (the first, line 1: "
-                               "column 3: expected a number, got 'x')")
-    assert tree(in_tmp) == before
+    args = ["score", "batch.csv", "-m", model_dir, "-o", "out/scores.csv", "--on-bad-row", "skip"]
+    assert_fails_writing_nothing(capsys, in_tmp, args, EXIT_BAD_INPUT,
+                                 "Error: batch.csv: all 2 rows were rejected (the first, line 1: "
+                                 "column 3: expected a number, got 'x')")
 
 
 # -- other delimiters, a byte-order mark and CRLF are accepted ----------------------------------
@@ -228,7 +229,8 @@ def test_other_layouts_score_exactly_like_the_comma_file(data, model_dir, in_tmp
                                "-o", f"{name}.scores.csv")
         assert code == 0, err
     assert len(read_rows(in_tmp / "comma.scores.csv")) == 20
-    assert (in_tmp / "variant.scores.csv").read_bytes() == (in_tmp / "comma.scores.csv").read_bytes()
+    scores = (in_tmp / "comma.scores.csv").read_bytes()
+    assert (in_tmp / "variant.scores.csv").read_bytes() == scores
 
 
 # -- inputs that cannot be read -----------------------------------------------------------------
@@ -248,12 +250,8 @@ def test_other_layouts_score_exactly_like_the_comma_file(data, model_dir, in_tmp
 def test_input_that_cannot_be_read(command, given, error, model_dir, in_tmp, out, capsys):
     (in_tmp / "folder").mkdir()
     write_text(in_tmp / "locked.csv", lines(beat(), beat())).chmod(0)
-    before = tree(in_tmp)
     args = ["-m", model_dir, "-o", "out/scores.csv"] if command == "score" else ["-m", "out/model"]
-    code, _, err = run_cli(capsys, command, given, *args)
-    assert code == EXIT_BAD_INPUT
-    assert_one_line_error(err, error)
-    assert tree(in_tmp) == before
+    assert_fails_writing_nothing(capsys, in_tmp, [command, given, *args], EXIT_BAD_INPUT, error)
 
 
 # -- destinations that cannot be written ------------------------------------------------------
@@ -286,13 +284,11 @@ def test_destination_that_cannot_be_written(command, destination, error, model_d
     write_text(in_tmp / "batch.csv", lines(beat(), beat(), beat()))
     write_text(in_tmp / "file.txt", "a file, not a directory\n")
     (in_tmp / "read-only").mkdir(mode=0o555)
-    before = tree(in_tmp)
     # fit must refuse before it trains: a single epoch would otherwise end in a model.
     args = ["-m", model_dir] if command == "score" else ["--epochs", "1"]
-    code, out, err = run_cli(capsys, command, "batch.csv", *args, *destination)
-    assert code == EXIT_BAD_INPUT and "Training" not in out
-    assert_one_line_error(err, f"Error: {error}")
-    assert tree(in_tmp) == before
+    out = assert_fails_writing_nothing(capsys, in_tmp, [command, "batch.csv", *args, *destination],
+                                       EXIT_BAD_INPUT, f"Error: {error}")
+    assert "Training" not in out
 
 
 # -- bad model directories --------------------------------------------------------------------
@@ -360,12 +356,8 @@ def test_bad_model_directory(damage, error, model_dir, in_tmp, out, capsys):
     write_text(in_tmp / "batch.csv", lines(beat(), beat()))
     shutil.copytree(model_dir, in_tmp / "model")
     damage(in_tmp / "model")
-    before = tree(in_tmp)
-    code, _, err = run_cli(capsys, "score", "batch.csv", "-m", "model", "-o", "out/scores.csv",
-                           "--report", "out/run.json")
-    assert code == EXIT_BAD_MODEL
-    assert_one_line_error(err, f"Error: {error}")
-    assert tree(in_tmp) == before
+    args = ["score", "batch.csv", "-m", "model", "-o", "out/scores.csv", "--report", "out/run.json"]
+    assert_fails_writing_nothing(capsys, in_tmp, args, EXIT_BAD_MODEL, f"Error: {error}")
 
 
 # -- killed part way --------------------------------------------------------------------------
