@@ -69,6 +69,7 @@ class ScoreRun:
             todo = self._not_skipped(result)
             if todo:
                 locks.enter_context(self.engine)
+            engine_started = time.perf_counter()
             for input_name, output in todo:
                 result.inputs.append(self._score_one(detector, input_name, output, summary))
             result.inputs.sort(key=lambda item: self.inputs.index(item.input))
@@ -77,7 +78,9 @@ class ScoreRun:
                     self._log_input(item, summary.threshold)
             scored = time.perf_counter()
             self._write_reports(detector, summary, result, created,
-                                {"load_model": loaded - started, "scoring": scored - loaded})
+                                {"load_model": loaded - started,
+                                 "engine_start": engine_started - loaded,
+                                 "scoring": scored - engine_started})
         return result
 
     def _not_skipped(self, result: RunResult) -> list[tuple[str, Path | None]]:
