@@ -73,6 +73,12 @@ def truncated_gzip() -> bytes:
     return data[: len(data) // 2]
 
 
+def gzip_with_bad_checksum() -> bytes:
+    data = bytearray(gzip.compress(csv_bytes(beat_rows())))
+    data[-8] ^= 0xFF  # the trailer's CRC-32 of the uncompressed data
+    return bytes(data)
+
+
 @dataclass(frozen=True)
 class Case:
     """A bad input file: what ``score`` (and ``fit``) must say about it.
@@ -137,6 +143,8 @@ BAD_INPUTS = [
                       name="in.csv.gz"), id="gzip truncated part way"),
     pytest.param(Case(b"\x1f\x8b\x08", "in.csv.gz: the gzip data is corrupt "
                       "or truncated", name="in.csv.gz"), id="gzip truncated in its header"),
+    pytest.param(Case(gzip_with_bad_checksum(), "in.csv.gz: the gzip data is corrupt or "
+                      "truncated", name="in.csv.gz"), id="gzip with a bad checksum"),
     pytest.param(Case(None, "does not exist", name="absent.csv"), id="file does not exist"),
 ]
 
@@ -354,6 +362,8 @@ MODEL_FAULTS = [
                  "supports (1); upgrade anomaly", id="newer format version"),
     pytest.param(lambda model: (model / "metadata.json").write_text('{"format_version": 1,'),
                  "model/metadata.json: unreadable metadata", id="malformed JSON"),
+    pytest.param(lambda model: (model / "metadata.json").write_text("[" * 10**5 + "]" * 10**5),
+                 "model/metadata.json: unreadable metadata", id="JSON nested too deep"),
     pytest.param(lambda model: (model / "metadata.json").write_text("[1, 2]"),
                  "model/metadata.json: the metadata should be a JSON object", id="not an object"),
     pytest.param(lambda model: edit_metadata(model, threshold="NaN"),
@@ -363,6 +373,9 @@ MODEL_FAULTS = [
     pytest.param(lambda model: edit_metadata(model, threshold="1e999"),
                  "model/metadata.json: 'threshold' is not a finite number",
                  id="threshold overflowing to inf"),
+    pytest.param(lambda model: edit_metadata(model, threshold="1" + "0" * 400),
+                 "model/metadata.json: 'threshold' is not a finite number",
+                 id="threshold an integer too large for a float"),
     pytest.param(lambda model: edit_metadata(model, threshold='"0.1"'),
                  "model/metadata.json: 'threshold' has the wrong type (str)",
                  id="threshold not a number"),
