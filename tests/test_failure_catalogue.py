@@ -81,7 +81,7 @@ def gzip_with_bad_checksum() -> bytes:
 
 @dataclass(frozen=True)
 class Case:
-    """A bad input file: what ``score`` (and ``fit``) must say about it.
+    """A bad input file: what ``score`` and ``fit`` must say about it.
 
     ``message`` is a fragment of the error line, from the file's name on. A case with a
     ``bad_line`` is a bad row: ``--on-bad-row skip`` rejects it and scores the others.
@@ -93,7 +93,6 @@ class Case:
     args: tuple[str, ...] = ()
     bad_line: int | None = None
     name: str = "in.csv"
-    fit: bool = True
 
 
 BAD_INPUTS = [
@@ -162,11 +161,9 @@ def assert_nothing_written() -> None:
     assert sorted(path.name for path in Path("out").iterdir()) == []
 
 
-def _cases(*, bad_row: bool | None = None, fit: bool | None = None) -> list:
-    """The BAD_INPUTS params whose case is (or is not) a bad row, or applies to fit."""
-    return [param for param in BAD_INPUTS
-            if bad_row in (None, param.values[0].bad_line is not None)
-            and fit in (None, param.values[0].fit)]
+def _cases(*, bad_row: bool) -> list:
+    """The BAD_INPUTS params whose case is (or is not) a bad row."""
+    return [param for param in BAD_INPUTS if (param.values[0].bad_line is not None) == bad_row]
 
 
 # A bad file fails under either policy; a bad row fails the file under the default one.
@@ -198,13 +195,13 @@ def test_skip_rejects_the_bad_row_verbatim_and_counts_every_row(case, model_dir,
     line = case.content.split(b"\n")[case.bad_line - 1]
     assert reject["text"] == line.decode("utf-8", errors="surrogateescape")
     scored = [int(row["row"]) for row in read_rows(Path("out/scores.csv"))]
-    assert scored == [line for line in range(1, N_ROWS + 1) if line != case.bad_line]
+    assert scored == [number for number in range(1, N_ROWS + 1) if number != case.bad_line]
     report = json.loads(Path("out/report.json").read_text())
     assert (report["rows_scored"], report["rows_rejected"], report["rows_read"]) == (
         N_ROWS - 1, 1, N_ROWS)
 
 
-@pytest.mark.parametrize("case", _cases(fit=True))
+@pytest.mark.parametrize("case", BAD_INPUTS)
 def test_fit_refuses_bad_input_before_training(case, in_tmp, capsys):
     code, out, err = _run_on_bad_input(case, "fit", capsys, "-m", "out/model", "--epochs", "1")
     assert code == EXIT_BAD_INPUT
@@ -224,15 +221,24 @@ def test_every_row_rejected_is_an_error_even_when_skipping(model_dir, in_tmp, ca
     assert_nothing_written()
 
 
-def test_unreadable_input(model_dir, in_tmp, capsys):
+def into_out(command: str, model_dir: Path) -> list:
+    """The options that send ``command``'s output into the directory ``out``."""
+    if command == "score":
+        return ["-m", model_dir, "-o", "out/scores.csv"]
+    return ["-m", "out/model", "--epochs", "1"]
+
+
+@pytest.mark.parametrize("command, message", [("score", "in.csv: permission denied"),
+                                              ("fit", "'in.csv' is not readable")])
+def test_unreadable_input(command, message, model_dir, in_tmp, capsys):
     if os.geteuid() == 0:
         pytest.skip("root reads any file whatever its permissions")
     Path("in.csv").write_bytes(csv_bytes(beat_rows()))
     Path("in.csv").chmod(0)
     Path("out").mkdir()
-    code, _, err = run_cli(capsys, "score", "in.csv", "-m", model_dir, "-o", "out/scores.csv")
+    code, _, err = run_cli(capsys, command, "in.csv", *into_out(command, model_dir))
     assert code == EXIT_BAD_INPUT
-    assert_one_line_error(err, "in.csv: permission denied")
+    assert_one_line_error(err, message)
     assert_nothing_written()
 
 
@@ -243,9 +249,7 @@ def test_unreadable_input(model_dir, in_tmp, capsys):
 def test_a_directory_without_csv_files_as_input(command, message, model_dir, in_tmp, capsys):
     Path("in").mkdir()
     Path("out").mkdir()
-    destination = ["-o", "out/scores.csv"] if command == "score" else []
-    code, _, err = run_cli(capsys, command, "in", "-m", model_dir if command == "score"
-                           else "out/model", *destination)
+    code, _, err = run_cli(capsys, command, "in", *into_out(command, model_dir))
     assert code == EXIT_BAD_INPUT
     assert_one_line_error(err, message)
     assert_nothing_written()
@@ -314,9 +318,8 @@ def test_read_only_destination(command, model_dir, data_dir, in_tmp, capsys):
                     "file run as root)")
     Path("out").mkdir()
     Path("out").chmod(0o555)
-    args = (["-m", model_dir, "-o", "out/scores.csv"] if command == "score"
-            else ["-m", "out/model", "--epochs", "1"])
-    code, _, err = run_cli(capsys, command, data_dir / "batch_nolabel.csv", *args)
+    code, _, err = run_cli(capsys, command, data_dir / "batch_nolabel.csv",
+                           *into_out(command, model_dir))
     Path("out").chmod(0o755)
     assert code == EXIT_BAD_INPUT
     assert_one_line_error(err, "output directory 'out' is not writable")
