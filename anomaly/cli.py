@@ -172,7 +172,9 @@ def fit(
     """
     from .detector import AutoencoderDetector
     from .scoring import load_training_data
+    from .writers import check_can_create_directory
 
+    check_can_create_directory(model_dir)  # A bad destination fails before the training.
     data = load_training_data(normal_csv, label_column=label_column,
                               normal_label=normal_label, header=header)
     skipped = ""

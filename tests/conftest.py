@@ -71,6 +71,15 @@ def run_cli(capsys, *args) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
+def assert_one_line_error(err: str, *fragments: str) -> None:
+    """stderr is one ``Error:`` line, no traceback, holding every fragment."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+
+
 def read_rows(path: Path) -> list[dict]:
     """The rows of a CSV file with a header, as dicts of text."""
     with open(path, newline="") as file:

@@ -7,7 +7,6 @@ import io
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -20,7 +19,6 @@ from anomaly.batch import RunSummary, ScoreOptions, score_input
 from anomaly.blocks import block_start, iter_blocks
 from anomaly.exceptions import EXIT_ANOMALIES_FOUND, EXIT_BAD_INPUT, EXIT_LOCKED
 from anomaly.readers import read_beats
-from anomaly.synthetic import synthetic_beats, write_beats_csv
 
 from conftest import read_rows, run_cli, write_text
 
@@ -215,27 +213,6 @@ def test_json_logs_are_one_object_per_line(model_dir, data_dir, in_tmp, capsys):
     code, _, err = run_cli(capsys, "score", "absent.csv", "-m", model_dir, "--log-format", "json")
     [record] = [json.loads(line) for line in err.splitlines()]
     assert code == EXIT_BAD_INPUT and record["level"] == "error" and "absent.csv" in record["message"]
-
-
-# -- faults ---------------------------------------------------------------------------------
-
-def test_sigkill_part_way_leaves_no_output_and_a_rerun_completes(model_dir, in_tmp):
-    values, _ = synthetic_beats(40_000, 0, length=96, seed=5)
-    write_beats_csv(in_tmp / "big.csv", values)
-    command = ANOMALY + ["score", "big.csv", "-m", str(model_dir), "-o", "out/scores.csv"]
-    (in_tmp / "out").mkdir()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not any(p.name.endswith(".tmp") and p.stat().st_size > 0
-                  for p in (in_tmp / "out").iterdir()):
-        assert process.poll() is None and time.monotonic() < deadline, "never started writing"
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert not (in_tmp / "out" / "scores.csv").exists()
-    rerun = subprocess.run(command, capture_output=True, text=True)
-    assert rerun.returncode == 0, rerun.stderr
-    assert len(read_rows(in_tmp / "out" / "scores.csv")) == 40_000
 
 
 # -- HTML report in a real browser --------------------------------------------------------------

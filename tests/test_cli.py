@@ -15,7 +15,7 @@ import pytest
 from anomaly.cli import app, main
 from anomaly.exceptions import EXIT_BAD_INPUT, EXIT_BAD_MODEL
 
-from conftest import read_rows, run_cli, write_text
+from conftest import assert_one_line_error, read_rows, run_cli, write_text
 
 ANOMALY = [sys.executable, "-m", "anomaly"]
 
@@ -197,14 +197,6 @@ def test_score_plot_dir_and_plot_command(cli_model, data_dir, in_tmp, capsys):
 
 
 # -- errors: one line, named file, exit code, nothing written ---------------------------
-
-def assert_one_line_error(err: str, *fragments: str) -> None:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), err
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-
 
 def test_wrong_trace_length_fails_cleanly(cli_model, in_tmp, capsys):
     write_text(in_tmp / "short.csv", "1,2,3\n4,5,6\n")
