@@ -7,6 +7,7 @@ at module level: ``anomaly --help`` never loads TensorFlow, pandas or NumPy.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import os
@@ -429,5 +430,16 @@ def _fail(message: str, code: int) -> int:
 
 
 def run() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
+    """Console-script entry point: exit with ``main``'s code, skipping interpreter teardown.
+
+    All work (outputs committed, reports written, a Dask cluster closed) is done when
+    ``main`` returns. Tearing down the interpreter then can still abort in pyarrow's
+    thread pools ("terminate called without an active exception", SIGABRT, exit 134;
+    apache/arrow#34314), which a scheduler would read as a failed run; so flush the
+    streams and leave with the code ``main`` returned.
+    """
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from . import logs
-from .batch import InputResult, RunSummary, ScoreOptions, is_up_to_date, score_input
+from .batch import (InputResult, RunSummary, ScoreOptions, is_up_to_date, rejects_file_for,
+                    score_input)
 
 
 @dataclass
@@ -65,7 +66,11 @@ class ScoreRun:
         result = RunResult(summary=summary)
         with contextlib.ExitStack() as locks:
             for path in files:
-                locks.enter_context(output_lock(path))
+                stale = locks.enter_context(output_lock(path, companions=[rejects_file_for(path)]))
+                if stale:
+                    logs.info(f"Removed {len(stale)} temporary file(s) left beside {path} by "
+                              "an interrupted run.", event="stale_removed",
+                              paths=[str(item) for item in stale])
             todo = self._not_skipped(result)
             if todo:
                 locks.enter_context(self.engine)

@@ -423,11 +423,38 @@ def test_sigkill_part_way_leaves_nothing_at_the_destination_and_a_rerun_complete
     process.send_signal(signal.SIGKILL)
     assert process.wait() == -signal.SIGKILL  # killed part way, not finished
     # Only hidden leftovers (the temporary file and the released lock), no output.
-    assert all(path.name.startswith(".") for path in Path("out").iterdir())
+    leftovers = sorted(path.name for path in Path("out").iterdir())
+    assert leftovers and all(name.startswith(".") for name in leftovers), leftovers
     rerun = subprocess.run(command, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr
+    # The re-run removed what the killed run left (it holds the output's lock).
+    assert sorted(path.name for path in Path("out").iterdir()) == [
+        "report.json", "scores.csv", "scores.rejects.csv"]
+    assert "temporary file(s) left beside out/scores.csv" in rerun.stderr
     assert len(read_rows(Path("out/scores.csv"))) == 40_000
     assert [row["line"] for row in read_rows(Path("out/scores.rejects.csv"))] == ["40001"]
     report = json.loads(Path("out/report.json").read_text())
     assert (report["rows_scored"], report["rows_rejected"], report["rows_read"]) == (
         40_000, 1, 40_001)
+
+
+def test_stale_temporaries_are_removed_only_for_the_outputs_being_written(model_dir, in_tmp,
+                                                                          data_dir, capsys):
+    """Under its lock a run clears a killed run's temporaries of its own outputs only."""
+    out = Path("out")
+    out.mkdir()
+    stale = [out / ".scores.csv.k1ll3d_x.tmp", out / ".scores.rejects.csv.abcdefgh.tmp"]
+    for path in stale:
+        path.write_text("half a file")
+    (out / ".scores.csv.parts-0123456789ab").mkdir()
+    (out / ".scores.csv.parts-0123456789ab" / "part-000.arrow").write_bytes(b"x")
+    kept = [out / ".scores.csv.gz.abcdefgh.tmp", out / ".other.csv.abcdefgh.tmp",
+            out / ".scores.csv.notmine.tmp"]
+    for path in kept:
+        path.write_text("someone else's")
+    code, _, err = run_cli(capsys, "score", data_dir / "batch_nolabel.csv", "-m", model_dir,
+                           "-o", out / "scores.csv")
+    assert code == 0, err
+    assert sorted(path.name for path in out.iterdir()) == sorted(
+        [path.name for path in kept] + ["scores.csv"])
+
