@@ -81,11 +81,16 @@ _state = {"debug": False, "json_logs": False}
 
 # -- shared options ---------------------------------------------------------------------
 
-ModelDir = Annotated[
-    Path,
-    typer.Option("--model-dir", "-m", help="Model directory (model.keras + metadata.json).",
-                 file_okay=False),
-]
+def _model_dir_option(**checks):
+    return typer.Option("--model-dir", "-m", help="Model directory (model.keras + metadata.json).",
+                        **checks)
+
+
+#: The model directory 'score' and 'plot' load. Not checked when parsing: loading checks
+#: it, so a missing or unusable one (a file, say) exits with the model's code, 3.
+ModelDir = Annotated[Path, _model_dir_option()]
+#: The model directory 'fit' writes.
+SavedModelDir = Annotated[Path, _model_dir_option(file_okay=False)]
 LabelColumn = Annotated[
     Optional[str],
     typer.Option(help="Label column: a header name, a 0-based index, 'first' or 'last'. "
@@ -147,7 +152,7 @@ def _main(
 @app.command()
 def fit(
     normal_csv: Annotated[Path, _input_file("CSV (or .csv.gz) of normal heartbeats, one per row.")],
-    model_dir: ModelDir = Path("model"),
+    model_dir: SavedModelDir = Path("model"),
     label_column: LabelColumn = None,
     normal_label: NormalLabel = "1",
     header: Header = None,

@@ -428,6 +428,9 @@ class AutoencoderDetector:
             a newer format, or ``model.keras`` does not match its recorded hash.
         """
         directory = Path(directory)
+        if directory.exists() and not directory.is_dir():
+            raise ModelError(f"{directory}: a file, not a model directory (model.keras + "
+                             "metadata.json)")
         if not directory.is_dir():
             raise ModelError(f"{directory}: no model directory here (run 'anomaly fit' first)")
         metadata_path, model_path = directory / METADATA_FILE, directory / MODEL_FILE

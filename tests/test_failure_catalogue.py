@@ -354,6 +354,9 @@ def replace_model_file(model: Path) -> None:
 MODEL_FAULTS = [
     pytest.param(lambda model: shutil.rmtree(model),
                  "model: no model directory here (run 'anomaly fit' first)", id="missing"),
+    pytest.param(lambda model: shutil.rmtree(model) or model.write_text("not a directory"),
+                 "model: a file, not a model directory (model.keras + metadata.json)",
+                 id="a file"),
     pytest.param(lambda model: (model / "model.keras").unlink(),
                  "model: incomplete model directory, model.keras is missing",
                  id="model.keras missing"),
