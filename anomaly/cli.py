@@ -7,6 +7,7 @@ at module level: ``anomaly --help`` never loads TensorFlow, pandas or NumPy.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import os
@@ -85,8 +86,8 @@ def _model_dir_option(**checks):
                         **checks)
 
 
-#: The model directory 'score' and 'plot' load. Not checked at parse time: loading checks it,
-#: so that a missing or unusable one exits with the model's code, not as bad usage.
+#: The model directory 'score' and 'plot' load. Not checked when parsing: loading checks
+#: it, so a missing or unusable one (a file, say) exits with the model's code, 3.
 ModelDir = Annotated[Path, _model_dir_option()]
 #: The model directory 'fit' writes.
 SavedModelDir = Annotated[Path, _model_dir_option(file_okay=False)]
@@ -179,7 +180,7 @@ def fit(
     from .scoring import load_training_data
     from .writers import check_can_create_directory
 
-    check_can_create_directory(model_dir)  # Before training, not after.
+    check_can_create_directory(model_dir)  # A bad destination fails before the training.
     data = load_training_data(normal_csv, label_column=label_column,
                               normal_label=normal_label, header=header)
     skipped = ""
@@ -434,5 +435,16 @@ def _fail(message: str, code: int) -> int:
 
 
 def run() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
+    """Console-script entry point: exit with ``main``'s code, skipping interpreter teardown.
+
+    All work (outputs committed, reports written, a Dask cluster closed) is done when
+    ``main`` returns. Tearing down the interpreter then can still abort in pyarrow's
+    thread pools ("terminate called without an active exception", SIGABRT, exit 134;
+    apache/arrow#34314), which a scheduler would read as a failed run; so flush the
+    streams and leave with the code ``main`` returned.
+    """
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)

@@ -428,6 +428,9 @@ class AutoencoderDetector:
             a newer format, or ``model.keras`` does not match its recorded hash.
         """
         directory = Path(directory)
+        if directory.exists() and not directory.is_dir():
+            raise ModelError(f"{directory}: a file, not a model directory (model.keras + "
+                             "metadata.json)")
         if not directory.is_dir():
             raise ModelError(f"{directory}: no model directory here (run 'anomaly fit' first)")
         metadata_path, model_path = directory / METADATA_FILE, directory / MODEL_FILE
@@ -436,7 +439,8 @@ class AutoencoderDetector:
                 raise ModelError(f"{directory}: incomplete model directory, {required.name} is missing")
         try:
             metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+            # A RecursionError is JSON nested deeper than the parser's stack.
             raise ModelError(f"{metadata_path}: unreadable metadata ({error})") from error
         validate_metadata(metadata, metadata_path)
         if file_sha256(model_path) != metadata["model_sha256"]:
@@ -538,7 +542,7 @@ def validate_metadata(metadata: Any, source: str | os.PathLike = METADATA_FILE) 
         # bool is an int in Python, but true/false is never a valid count or number here.
         if isinstance(value, bool) or not isinstance(value, schema):
             fail(f"{name!r} has the wrong type ({type(value).__name__})")
-        if isinstance(value, float) and not math.isfinite(value):
+        if schema is _NUMBER and not _is_finite(value):
             fail(f"{name!r} is not a finite number")
 
     if isinstance(metadata, dict) and isinstance(metadata.get("format_version"), int):
@@ -563,6 +567,14 @@ def validate_metadata(metadata: Any, source: str | os.PathLike = METADATA_FILE) 
         fail("'architecture.hidden_units' must be a list of positive integers")
     if len(metadata["model_sha256"]) != 64:
         fail("'model_sha256' is not a SHA-256 hex digest")
+
+
+def _is_finite(number: int | float) -> bool:
+    """Whether a JSON number is a finite float: an integer may be too large for one."""
+    try:
+        return math.isfinite(number)
+    except OverflowError:
+        return False
 
 
 def _validate_optional_metadata(metadata: dict[str, Any], fail) -> None:

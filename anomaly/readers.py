@@ -462,7 +462,8 @@ def _resolve_label_column(
 
 
 def _describe_read_error(error: BaseException) -> str:
-    if isinstance(error, (EOFError, zlib.error)) or "gzip" in str(error).lower():
+    if (isinstance(error, (EOFError, zlib.error, gzip.BadGzipFile))
+            or "gzip" in str(error).lower()):
         return "the gzip data is corrupt or truncated"
     return str(error)
 

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from . import logs
-from .batch import InputResult, RunSummary, ScoreOptions, is_up_to_date, score_input
+from .batch import (InputResult, RunSummary, ScoreOptions, is_up_to_date, rejects_file_for,
+                    score_input)
 
 
 @dataclass
@@ -65,10 +66,15 @@ class ScoreRun:
         result = RunResult(summary=summary)
         with contextlib.ExitStack() as locks:
             for path in files:
-                locks.enter_context(output_lock(path))
+                stale = locks.enter_context(output_lock(path, companions=[rejects_file_for(path)]))
+                if stale:
+                    logs.info(f"Removed {len(stale)} temporary file(s) left beside {path} by "
+                              "an interrupted run.", event="stale_removed",
+                              paths=[str(item) for item in stale])
             todo = self._not_skipped(result)
             if todo:
                 locks.enter_context(self.engine)
+            engine_started = time.perf_counter()
             for input_name, output in todo:
                 result.inputs.append(self._score_one(detector, input_name, output, summary))
             result.inputs.sort(key=lambda item: self.inputs.index(item.input))
@@ -77,7 +83,9 @@ class ScoreRun:
                     self._log_input(item, summary.threshold)
             scored = time.perf_counter()
             self._write_reports(detector, summary, result, created,
-                                {"load_model": loaded - started, "scoring": scored - loaded})
+                                {"load_model": loaded - started,
+                                 "engine_start": engine_started - loaded,
+                                 "scoring": scored - engine_started})
         return result
 
     def _not_skipped(self, result: RunResult) -> list[tuple[str, Path | None]]:

@@ -8,10 +8,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import shutil
 import tempfile
 from pathlib import Path
-from typing import IO, Any, Iterator
-
+from typing import IO, Any, Iterable, Iterator
 
 from .exceptions import InputError
 
@@ -77,11 +78,15 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
 
 
 @contextlib.contextmanager
-def output_lock(path: str | os.PathLike) -> Iterator[None]:
+def output_lock(path: str | os.PathLike, *,
+                companions: Iterable[str | os.PathLike] = ()) -> Iterator[list[Path]]:
     """Hold an exclusive lock on ``path`` for a run: a second run writing it fails at once.
 
     The lock is ``.NAME.lock`` beside the output (an ``flock``, so it dies with the process,
-    even on SIGKILL); it is removed on release.
+    even on SIGKILL); it is removed on release. Once it is held, what killed runs left
+    beside ``path`` and its ``companions`` (files written under the same lock, such as
+    the rejects file) is removed, see :func:`remove_stale_temporaries`; the context
+    manager yields the paths removed.
     """
     import fcntl
 
@@ -110,11 +115,35 @@ def output_lock(path: str | os.PathLike) -> Iterator[None]:
     try:
         os.ftruncate(descriptor, 0)
         os.write(descriptor, f"{os.getpid()}\n".encode())
-        yield
+        yield [stale for guarded in (target, *companions)
+               for stale in remove_stale_temporaries(guarded)]
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(lock_path)
         os.close(descriptor)
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files (``.NAME.xxxxxxxx.tmp``, from :func:`atomic_write`) and
+    Dask staging directories (``.NAME.parts-xxxxxxxxxxxx``) beside ``path``.
+
+    Only a run that was killed leaves these behind, so call this only while holding
+    ``path``'s :func:`output_lock`: no live run is writing them then. Names are matched
+    exactly, so another output's files (``scores.csv.gz`` beside ``scores.csv``) are kept.
+    """
+    target = Path(path)
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.(?:[a-z0-9_]{{8}}\.tmp|parts-[0-9a-f]{{12}})")
+    removed = []
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(target.parent):
+            if pattern.fullmatch(entry.name):
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    return removed
 
 
 def _lock_holder(lock_path: Path) -> str:

@@ -1,7 +1,4 @@
-"""Batch scoring for scheduled jobs: streaming, several inputs, the run contract.
-
-Faults (bad inputs, bad models, a run killed part way) are in test_failure_catalogue.py.
-"""
+"""Batch scoring for scheduled jobs: streaming, several inputs, the run contract, faults."""
 
 from __future__ import annotations
 

@@ -114,6 +114,24 @@ def test_fit_without_labels_uses_every_row(data_dir, tmp_path, capsys):
     assert code == 0 and "Training on 400 normal rows" in out and "skipped" not in out
 
 
+@pytest.mark.parametrize("family, extra", [("conv", []), ("vae", []),
+                                           ("dense", ["--denoise", "0.05"])])
+def test_every_family_fits_and_scores_the_same_way(family, extra, data_dir, tmp_path, capsys):
+    """fit --model/--denoise saves the family; score loads it and flags the same way."""
+    code, _, err = run_cli(capsys, "fit", data_dir / "normal.csv", "-m", tmp_path / "m",
+                           "--model", family, *extra, "--epochs", "40")
+    assert code == 0, err
+    metadata = json.loads((tmp_path / "m" / "metadata.json").read_text())
+    assert metadata["architecture"]["model"] == family
+    assert metadata["training"]["noise_factor"] == (0.05 if extra else 0.0)
+    code, _, err = run_cli(capsys, "score", data_dir / "batch.csv", "-m", tmp_path / "m",
+                           "--label-column", "label", "-o", tmp_path / "s.csv",
+                           "--report", tmp_path / "r.json")
+    assert code == 0, err
+    assert len(read_rows(tmp_path / "s.csv")) == 250
+    assert json.loads((tmp_path / "r.json").read_text())["metrics"]["roc_auc"] > 0.9
+
+
 def test_score_with_labels_writes_scores_report_and_metrics(cli_model, data_dir, in_tmp, capsys):
     code, out, err = run_cli(capsys, "score", data_dir / "batch.csv", "-m", cli_model,
                              "--label-column", "label", "--report", "report.json")

@@ -1,389 +1,463 @@
-"""The failure catalogue (issue 5), end to end through the command line.
+"""Issue 5's catalogue of bad input and faults, each through the real command line.
 
-One case per way an input, a destination or a model directory can be bad: what is given,
-the exit code, and the one ``Error:`` line, which names the file (and the line and column
-where they apply). Every failing case also checks that nothing was written: no output, no
-rejects file, no report, no temporary or lock file.
+Every case checks the three promises: the exit code (2 bad input or destination, 3 bad
+model directory), exactly one ``Error:`` line naming the file (and the line and column
+where they apply), and nothing at the destination (no output, no rejects file, no report,
+no temporary or lock file). Cases covered in full elsewhere are not repeated here:
+
+- a non-numeric cell late in the file: test_cli.py::test_bad_row_late_in_file_leaves_no_output
+- a trace length other than the model's: test_cli.py::test_wrong_trace_length_fails_cleanly
+- several bad rows under ``--on-bad-row skip``, with the JSON report's counts:
+  test_batch_scoring.py::test_skip_bad_rows_writes_rejects_and_counts_every_row
 """
 
 from __future__ import annotations
 
+import csv
 import gzip
 import hashlib
 import json
-import math
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
+import numpy as np
 import pytest
 
 from anomaly.exceptions import EXIT_BAD_INPUT, EXIT_BAD_MODEL
 from anomaly.synthetic import synthetic_beats, write_beats_csv
 
-from conftest import assert_one_line_error, read_rows, run_cli, write_text
+from conftest import assert_one_line_error, read_rows, run_cli
 
 ANOMALY = [sys.executable, "-m", "anomaly"]
-#: Samples per beat of the session's model (see conftest).
+#: The input length of the ``model_dir`` fixture's model.
 N_SAMPLES = 96
-SAMPLES = [f"{math.sin(i / 8):.4f}" for i in range(N_SAMPLES)]
-BOM = b"\xef\xbb\xbf"
-
-root_ignores_permissions = pytest.mark.skipif(
-    hasattr(os, "geteuid") and os.geteuid() == 0,
-    reason="root reads and writes whatever the permission bits say")
+#: Rows in a generated input file; the bad row, when there is one, is on line BAD_LINE.
+N_ROWS, BAD_LINE = 5, 4
+HEADER = ",".join([f"t{i}" for i in range(N_SAMPLES)] + ["label"])
 
 
-def beat(*, n_samples: int = N_SAMPLES, delimiter: str = ",", label: str | None = None,
-         cells: dict[int, str] | None = None) -> str:
-    """One line of a beats file; ``cells`` replaces samples by 0-based index."""
-    fields = (SAMPLES * 2)[:n_samples]
-    for index, text in (cells or {}).items():
-        fields[index] = text
-    return delimiter.join(fields + ([] if label is None else [label]))
+def beat_rows(label: bool = False) -> list[list[str]]:
+    """N_ROWS well-formed beats as text fields, with a last column of label 1 if asked."""
+    samples = np.sin(np.linspace(0, 6, N_SAMPLES)) + np.arange(N_ROWS)[:, None] / 10
+    return [[f"{value:.4f}" for value in row] + (["1"] if label else []) for row in samples]
 
 
-def lines(*rows: str) -> bytes:
-    return "".join(row + "\n" for row in rows).encode()
+def csv_bytes(rows: list[list[str]], header: str | None = None) -> bytes:
+    lines = ([header] if header else []) + [",".join(row) for row in rows]
+    # Undecodable bytes are written as the surrogates they are read back as.
+    return "".join(line + "\n" for line in lines).encode("utf-8", errors="surrogateescape")
 
 
-def tree(directory: Path) -> set[str]:
-    """Every path under ``directory``, to show that a failed run wrote nothing."""
-    return {str(path.relative_to(directory)) for path in directory.rglob("*")}
+def bad_cell(column: int, text: str, *, label: bool = False) -> bytes:
+    """A good file whose cell at line BAD_LINE, ``column`` (1-based) holds ``text``."""
+    rows = beat_rows(label)
+    rows[BAD_LINE - 1][column - 1] = text
+    return csv_bytes(rows)
 
 
-def assert_fails_writing_nothing(capsys, directory: Path, args: list, exit_code: int,
-                                 error: str) -> str:
-    """Run the CLI: it exits with ``exit_code``, says ``error`` in one ``Error:`` line, and
-    leaves ``directory`` as it was. Returns stdout."""
-    before = tree(directory)
-    code, out, err = run_cli(capsys, *args)
-    assert code == exit_code
-    assert_one_line_error(err, error)
-    assert tree(directory) == before
-    return out
+def bad_row_length(n_fields: int) -> bytes:
+    rows = beat_rows()
+    row = rows[BAD_LINE - 1]
+    rows[BAD_LINE - 1] = (row + ["0.5"] * n_fields)[:n_fields]
+    return csv_bytes(rows)
 
 
-# -- bad input files ------------------------------------------------------------------------
+def truncated_gzip() -> bytes:
+    data = gzip.compress(csv_bytes(beat_rows()))
+    return data[: len(data) // 2]
 
-class Case(NamedTuple):
-    data: bytes
-    #: The error line after the file's name: where (line, column) and what.
-    error: str
-    options: tuple[str, ...] = ()
-    #: The one bad row, which --on-bad-row skip rejects; None: the whole file is bad.
+
+def gzip_with_bad_checksum() -> bytes:
+    data = bytearray(gzip.compress(csv_bytes(beat_rows())))
+    data[-8] ^= 0xFF  # the trailer's CRC-32 of the uncompressed data
+    return bytes(data)
+
+
+@dataclass(frozen=True)
+class Case:
+    """A bad input file: what ``score`` and ``fit`` must say about it.
+
+    ``message`` is a fragment of the error line, from the file's name on. A case with a
+    ``bad_line`` is a bad row: ``--on-bad-row skip`` rejects it and scores the others.
+    Otherwise the whole file is bad, whatever the policy.
+    """
+
+    content: bytes | None
+    message: str
+    args: tuple[str, ...] = ()
     bad_line: int | None = None
-    #: Whether 'anomaly fit' reads the file (and fails) the same way.
-    fit: bool = True
-    name: str = "batch.csv"
+    name: str = "in.csv"
 
 
-LABELLED = ("--label-column", "last")
-TRUNCATED_GZIP = gzip.compress(lines(*[beat()] * 500))[:2000]
-
-INPUT_CASES = {
-    "empty file": Case(b"", ": the file is empty"),
-    "only blank lines": Case(b"\n \n", ": the file is empty (only blank lines)"),
-    "header only": Case(lines(",".join(f"t{i}" for i in range(N_SAMPLES))),
-                        ": no heartbeats in the file (only a header row)"),
-    "too few fields": Case(lines(beat(), beat(n_samples=95)),
-                           " line 2: expected 96 fields, got 95", bad_line=2),
-    "too many fields": Case(lines(beat(), beat(), beat(n_samples=97)),
-                            " line 3: expected 96 fields, got 97", bad_line=3),
-    "non-numeric cell": Case(lines(beat(), beat(cells={4: "abc"}), beat()),
-                             " line 2 column 5: expected a number, got 'abc'", bad_line=2),
-    "NaN cell": Case(lines(beat(), beat(cells={4: "nan"})),
-                     " line 2 column 5: 'nan' is not a finite number", bad_line=2),
-    "infinite cell": Case(lines(beat(), beat(cells={95: "-inf"})),
-                          " line 2 column 96: '-inf' is not a finite number", bad_line=2),
-    "empty cell": Case(lines(beat(), beat(cells={4: ""})),
-                       " line 2 column 5: empty cell (expected a number)", bad_line=2),
-    "trace length not the model's": Case(
-        lines(beat(n_samples=3), beat(n_samples=3)),
-        " line 1: expected 96 samples per beat (the model's input length), got 3", fit=False),
-    "label column not in a headerless file": Case(
-        lines(beat(), beat()), ": label column 'label' not found: the file has no header row",
-        options=("--label-column", "label")),
-    "label column not in the header": Case(
-        lines(",".join(f"t{i}" for i in range(N_SAMPLES)), beat()),
-        ": label column 'label' not found in the header", options=("--label-column", "label")),
-    "label column index out of range": Case(
-        lines(beat(), beat()), ": label column index 200 is out of range (the file has 96 "
-        "columns, indices 0 to 95)", options=("--label-column", "200")),
-    "text label where numbers are expected": Case(
-        lines(beat(label="1"), beat(label="abnormal"), beat(label="0")),
-        " line 2 column 97: expected a numeric label", options=LABELLED, bad_line=2),
-    "empty label": Case(lines(beat(label="1"), beat(label=" ")),
-                        " line 2 column 97: empty label", options=LABELLED, bad_line=2),
-    "comma row in a semicolon file": Case(
-        lines(beat(delimiter=";"), beat()),
-        " line 2: expected 96 fields, got 1 (read as semicolon-separated, from the first "
-        "line, but this holds a comma)", bad_line=2),
-    "decimal commas": Case(
-        lines(beat(delimiter=";"), beat(delimiter=";", cells={0: "0,5"})),
-        " line 2 column 1: expected a number, got '0,5' (a decimal comma: numbers must use "
-        "a decimal point)", bad_line=2),
-    "binary garbage": Case(bytes(range(256)) * 4,
-                           ": not a text CSV file (binary data: a NUL byte on line 1)"),
-    "an image, not text": Case(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
-                               ": not a text CSV file (line 1: byte 0x89 at offset 0 is not "
-                               "UTF-8)"),
-    "UTF-16 text": Case(lines(beat()).decode().encode("utf-16"),
-                        ": looks like UTF-16 text (it starts with a UTF-16 byte-order mark); "
-                        "save it as UTF-8"),
-    "truncated gzip": Case(TRUNCATED_GZIP, ": the gzip data is corrupt or truncated",
-                           name="batch.csv.gz"),
-}
-ROW_CASES = {key: case for key, case in INPUT_CASES.items() if case.bad_line is not None}
-FILE_CASES = {key: case for key, case in INPUT_CASES.items() if case.bad_line is None}
-FIT_CASES = {key: case for key, case in INPUT_CASES.items() if case.fit}
+BAD_INPUTS = [
+    pytest.param(Case(b"", "in.csv: the file is empty"), id="empty file"),
+    pytest.param(Case(b"\n \n\n", "in.csv: the file is empty (only blank lines)"),
+                 id="blank lines only"),
+    pytest.param(Case((HEADER + "\n").encode(),
+                      "in.csv: no heartbeats in the file (only a header row)"), id="header only"),
+    pytest.param(Case(bad_row_length(N_SAMPLES - 1),
+                      f"in.csv line 4: expected {N_SAMPLES} fields, got {N_SAMPLES - 1}",
+                      bad_line=BAD_LINE), id="too few fields"),
+    pytest.param(Case(bad_row_length(N_SAMPLES + 1),
+                      f"in.csv line 4: expected {N_SAMPLES} fields, got {N_SAMPLES + 1}",
+                      bad_line=BAD_LINE), id="too many fields"),
+    pytest.param(Case(bad_cell(6, "1.2.3"), "in.csv line 4 column 6: expected a number, "
+                      "got '1.2.3'", bad_line=BAD_LINE), id="non-numeric cell"),
+    pytest.param(Case(bad_cell(6, "NaN"), "in.csv line 4 column 6: 'NaN' is not a finite number",
+                      bad_line=BAD_LINE), id="NaN"),
+    pytest.param(Case(bad_cell(7, "-inf"), "in.csv line 4 column 7: '-inf' is not a finite "
+                      "number", bad_line=BAD_LINE), id="inf"),
+    pytest.param(Case(bad_cell(8, ""), "in.csv line 4 column 8: empty cell (expected a number)",
+                      bad_line=BAD_LINE), id="empty cell"),
+    pytest.param(Case(bad_cell(6, "\udcff"), "in.csv line 4 column 6: byte 0xff at character 1 "
+                      "is not UTF-8 text", bad_line=BAD_LINE), id="non-UTF-8 byte in a row"),
+    pytest.param(Case(csv_bytes(beat_rows(label=True), HEADER),
+                      "in.csv: label column 'diagnosis' not found in the header",
+                      ("--label-column", "diagnosis")), id="label column not in the header"),
+    pytest.param(Case(csv_bytes(beat_rows()), "in.csv: label column 'label' not found: the "
+                      "file has no header row", ("--label-column", "label")),
+                 id="label column named in a file without header"),
+    pytest.param(Case(csv_bytes(beat_rows()), f"in.csv: label column index 200 is out of range "
+                      f"(the file has {N_SAMPLES} columns", ("--label-column", "200")),
+                 id="label column out of range"),
+    pytest.param(Case(bad_cell(N_SAMPLES + 1, "abnormal", label=True),
+                      f"in.csv line 4 column {N_SAMPLES + 1}: expected a numeric label",
+                      ("--label-column", "last"), bad_line=BAD_LINE),
+                 id="text label where numbers are expected"),
+    pytest.param(Case(bad_cell(N_SAMPLES + 1, " ", label=True),
+                      f"in.csv line 4 column {N_SAMPLES + 1}: empty label",
+                      ("--label-column", "last"), bad_line=BAD_LINE), id="empty label"),
+    pytest.param(Case(bytes(range(256)) * 8, "in.csv: not a text CSV file (binary data: a NUL "
+                      "byte on line 1)"), id="binary garbage"),
+    pytest.param(Case(b"\x89PNG\r\n\x1a\n" + bytes(range(1, 256)) * 8,
+                      "in.csv: not a text CSV file (line 1: byte 0x89 at offset 0 is not UTF-8)"),
+                 id="binary garbage without NUL bytes"),
+    pytest.param(Case(truncated_gzip(), "in.csv.gz: the gzip data is corrupt or truncated",
+                      name="in.csv.gz"), id="gzip truncated part way"),
+    pytest.param(Case(b"\x1f\x8b\x08", "in.csv.gz: the gzip data is corrupt "
+                      "or truncated", name="in.csv.gz"), id="gzip truncated in its header"),
+    pytest.param(Case(gzip_with_bad_checksum(), "in.csv.gz: the gzip data is corrupt or "
+                      "truncated", name="in.csv.gz"), id="gzip with a bad checksum"),
+    pytest.param(Case(None, "does not exist", name="absent.csv"), id="file does not exist"),
+]
 
 
-def score_args(case: Case, model_dir: Path, *more: str) -> list:
-    return ["score", case.name, "-m", model_dir, "-o", "out/scores.csv",
-            "--report", "out/run.json", *case.options, *more]
+def _run_on_bad_input(case: Case, command: str, capsys, *extra: str):
+    """Write the case's file into the working directory, run, return (code, stdout, stderr)."""
+    if case.content is not None:
+        Path(case.name).write_bytes(case.content)
+    Path("out").mkdir()
+    return run_cli(capsys, command, case.name, *case.args, *extra)
 
 
-@pytest.fixture
-def out(in_tmp) -> Path:
-    """An empty output directory in the test's working directory."""
-    (in_tmp / "out").mkdir()
-    return in_tmp / "out"
+def assert_nothing_written() -> None:
+    """The destination directory is as it was: empty (no output, rejects, temporary or lock file)."""
+    assert sorted(path.name for path in Path("out").iterdir()) == []
 
 
-@pytest.mark.parametrize("case", INPUT_CASES.values(), ids=INPUT_CASES.keys())
-def test_score_fails_the_file_and_writes_nothing(case, model_dir, in_tmp, out, capsys):
-    write_text(in_tmp / case.name, case.data)
-    assert_fails_writing_nothing(capsys, in_tmp, score_args(case, model_dir), EXIT_BAD_INPUT,
-                                 f"Error: {case.name}{case.error}")
+def _cases(*, bad_row: bool) -> list:
+    """The BAD_INPUTS params whose case is (or is not) a bad row."""
+    return [param for param in BAD_INPUTS if (param.values[0].bad_line is not None) == bad_row]
 
 
-@pytest.mark.parametrize("case", FIT_CASES.values(), ids=FIT_CASES.keys())
-def test_fit_fails_the_file_and_writes_nothing(case, in_tmp, out, capsys):
-    write_text(in_tmp / case.name, case.data)
-    args = ["fit", case.name, "-m", "out/model", "--epochs", "1", *case.options]
-    assert_fails_writing_nothing(capsys, in_tmp, args, EXIT_BAD_INPUT,
-                                 f"Error: {case.name}{case.error}")
+# A bad file fails under either policy; a bad row fails the file under the default one.
+@pytest.mark.parametrize("case, policy", [
+    pytest.param(*param.values, policy, id=f"{param.id}, {policy}")
+    for policy, params in (("fail", BAD_INPUTS), ("skip", _cases(bad_row=False)))
+    for param in params])
+def test_score_refuses_bad_input(case, policy, model_dir, in_tmp, capsys):
+    code, _, err = _run_on_bad_input(case, "score", capsys, "-m", model_dir, "-o",
+                                     "out/scores.csv", "--report", "out/report.json",
+                                     "--on-bad-row", policy)
+    assert code == EXIT_BAD_INPUT
+    assert_one_line_error(err, case.name, case.message)
+    assert_nothing_written()
 
 
-@pytest.mark.parametrize("case", FILE_CASES.values(), ids=FILE_CASES.keys())
-def test_skip_mode_still_fails_a_bad_file(case, model_dir, in_tmp, out, capsys):
-    write_text(in_tmp / case.name, case.data)
-    assert_fails_writing_nothing(capsys, in_tmp,
-                                 score_args(case, model_dir, "--on-bad-row", "skip"),
-                                 EXIT_BAD_INPUT, f"Error: {case.name}{case.error}")
-
-
-@pytest.mark.parametrize("case", ROW_CASES.values(), ids=ROW_CASES.keys())
-def test_skip_mode_scores_the_good_rows_and_rejects_the_bad_one(case, model_dir, in_tmp, out,
-                                                                 capsys):
-    write_text(in_tmp / case.name, case.data)
-    code, _, err = run_cli(capsys, *score_args(case, model_dir, "--on-bad-row", "skip"))
+@pytest.mark.parametrize("case", _cases(bad_row=True))
+def test_skip_rejects_the_bad_row_verbatim_and_counts_every_row(case, model_dir, in_tmp, capsys):
+    code, _, err = _run_on_bad_input(case, "score", capsys, "-m", model_dir, "-o",
+                                     "out/scores.csv", "--report", "out/report.json",
+                                     "--on-bad-row", "skip")
     assert code == 0, err
-    text_lines = case.data.decode().splitlines()
-    [reject] = read_rows(out / "scores.rejects.csv")
+    with open("out/scores.rejects.csv", newline="", encoding="utf-8",
+              errors="surrogateescape") as file:
+        [reject] = list(csv.DictReader(file))
     assert int(reject["line"]) == case.bad_line
-    assert reject["text"] == text_lines[case.bad_line - 1]
-    # The reason is the fail-mode error without the file and the line (its own column).
-    where_and_what = case.error.partition(f"line {case.bad_line}")[2]
-    assert reject["reason"].startswith(where_and_what.lstrip(": "))
-    scored = read_rows(out / "scores.csv")
-    assert [int(row["row"]) for row in scored] == [
-        number for number in range(1, len(text_lines) + 1) if number != case.bad_line]
-    report = json.loads((out / "run.json").read_text())
+    assert case.message.split(": ", 1)[1] in reject["reason"]
+    # The row exactly as read, undecodable bytes and all.
+    line = case.content.split(b"\n")[case.bad_line - 1]
+    assert reject["text"] == line.decode("utf-8", errors="surrogateescape")
+    scored = [int(row["row"]) for row in read_rows(Path("out/scores.csv"))]
+    assert scored == [number for number in range(1, N_ROWS + 1) if number != case.bad_line]
+    report = json.loads(Path("out/report.json").read_text())
     assert (report["rows_scored"], report["rows_rejected"], report["rows_read"]) == (
-        len(scored), 1, len(text_lines))
-    assert f"Scored {len(scored)} rows" in err and "1 rejected (see out/scores.rejects.csv)" in err
+        N_ROWS - 1, 1, N_ROWS)
 
 
-def test_skip_mode_with_every_row_bad_fails_and_writes_nothing(model_dir, in_tmp, out, capsys):
-    write_text(in_tmp / "batch.csv", lines(beat(cells={2: "x"}), beat(n_samples=3)))
-    args = ["score", "batch.csv", "-m", model_dir, "-o", "out/scores.csv", "--on-bad-row", "skip"]
-    assert_fails_writing_nothing(capsys, in_tmp, args, EXIT_BAD_INPUT,
-                                 "Error: batch.csv: all 2 rows were rejected (the first, line 1: "
-                                 "column 3: expected a number, got 'x')")
-
-
-# -- other delimiters, a byte-order mark and CRLF are accepted ----------------------------------
-
-COMMA_FILE = "".join(beat(label=str(i % 2)) + "\n" for i in range(20))
-VARIANTS = {
-    "semicolons": COMMA_FILE.replace(",", ";").encode(),
-    "tabs": COMMA_FILE.replace(",", "\t").encode(),
-    "BOM and CRLF": BOM + COMMA_FILE.replace("\n", "\r\n").encode(),
-    "BOM, CRLF and semicolons": BOM + COMMA_FILE.replace(",", ";").replace("\n", "\r\n").encode(),
-}
-
-
-@pytest.mark.parametrize("data", VARIANTS.values(), ids=VARIANTS.keys())
-def test_other_layouts_score_exactly_like_the_comma_file(data, model_dir, in_tmp, capsys):
-    write_text(in_tmp / "comma.csv", COMMA_FILE)
-    write_text(in_tmp / "variant.csv", data)
-    for name in ("comma", "variant"):
-        code, _, err = run_cli(capsys, "score", f"{name}.csv", "-m", model_dir, *LABELLED,
-                               "-o", f"{name}.scores.csv")
-        assert code == 0, err
-    assert len(read_rows(in_tmp / "comma.scores.csv")) == 20
-    scores = (in_tmp / "comma.scores.csv").read_bytes()
-    assert (in_tmp / "variant.scores.csv").read_bytes() == scores
-
-
-# -- inputs that cannot be read -----------------------------------------------------------------
-
-@pytest.mark.parametrize("command, given, error", [
-    pytest.param("score", "absent.csv", "absent.csv: no such file (it does not exist)",
-                 id="score: no such file"),
-    pytest.param("fit", "absent.csv", "file 'absent.csv' does not exist", id="fit: no such file"),
-    pytest.param("score", "folder", "folder: directory holds no .csv or .csv.gz files",
-                 id="score: a directory without CSV files"),
-    pytest.param("fit", "folder", "file 'folder' is a directory", id="fit: a directory"),
-    pytest.param("score", "locked.csv", "locked.csv: permission denied",
-                 marks=root_ignores_permissions, id="score: not readable"),
-    pytest.param("fit", "locked.csv", "file 'locked.csv' is not readable",
-                 marks=root_ignores_permissions, id="fit: not readable"),
-])
-def test_input_that_cannot_be_read(command, given, error, model_dir, in_tmp, out, capsys):
-    (in_tmp / "folder").mkdir()
-    write_text(in_tmp / "locked.csv", lines(beat(), beat())).chmod(0)
-    args = ["-m", model_dir, "-o", "out/scores.csv"] if command == "score" else ["-m", "out/model"]
-    assert_fails_writing_nothing(capsys, in_tmp, [command, given, *args], EXIT_BAD_INPUT, error)
-
-
-# -- destinations that cannot be written ------------------------------------------------------
-
-@pytest.mark.parametrize("command, destination, error", [
-    pytest.param("score", ["-o", "absent/scores.csv"],
-                 "absent/scores.csv: output directory 'absent' does not exist",
-                 id="score: output directory missing"),
-    pytest.param("score", ["-o", "file.txt/scores.csv"],
-                 "file.txt/scores.csv: output directory 'file.txt' is not a directory",
-                 id="score: output directory is a file"),
-    pytest.param("score", ["--output-dir", "file.txt/scores"],
-                 "file.txt/scores: output directory 'file.txt' is not a directory",
-                 id="score: --output-dir under a file"),
-    pytest.param("score", ["-o", "scores.csv", "--report", "absent/run.json"],
-                 "absent/run.json: output directory 'absent' does not exist",
-                 id="score: report directory missing"),
-    pytest.param("fit", ["-m", "file.txt/model"],
-                 "file.txt/model: output directory 'file.txt' is not a directory",
-                 id="fit: model directory under a file"),
-    pytest.param("score", ["-o", "read-only/scores.csv"],
-                 "read-only/scores.csv: output directory 'read-only' is not writable",
-                 marks=root_ignores_permissions, id="score: output directory not writable"),
-    pytest.param("fit", ["-m", "read-only/model"],
-                 "read-only/model: output directory 'read-only' is not writable",
-                 marks=root_ignores_permissions, id="fit: model directory not writable"),
-])
-def test_destination_that_cannot_be_written(command, destination, error, model_dir, in_tmp,
-                                            capsys):
-    write_text(in_tmp / "batch.csv", lines(beat(), beat(), beat()))
-    write_text(in_tmp / "file.txt", "a file, not a directory\n")
-    (in_tmp / "read-only").mkdir(mode=0o555)
-    # fit must refuse before it trains: a single epoch would otherwise end in a model.
-    args = ["-m", model_dir] if command == "score" else ["--epochs", "1"]
-    out = assert_fails_writing_nothing(capsys, in_tmp, [command, "batch.csv", *args, *destination],
-                                       EXIT_BAD_INPUT, f"Error: {error}")
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_fit_refuses_bad_input_before_training(case, in_tmp, capsys):
+    code, out, err = _run_on_bad_input(case, "fit", capsys, "-m", "out/model", "--epochs", "1")
+    assert code == EXIT_BAD_INPUT
+    assert_one_line_error(err, case.name, case.message)
     assert "Training" not in out
+    assert_nothing_written()
 
 
-# -- bad model directories --------------------------------------------------------------------
-
-def edit_metadata(change):
-    def damage(model: Path) -> None:
-        path = model / "metadata.json"
-        metadata = json.loads(path.read_text())
-        change(metadata)
-        path.write_text(json.dumps(metadata))  # NaN and Infinity are written as such
-    return damage
-
-
-def remove(name: str):
-    return lambda model: (model / name).unlink()
+def test_every_row_rejected_is_an_error_even_when_skipping(model_dir, in_tmp, capsys):
+    Path("in.csv").write_bytes(b"1,2,x\n3,4,y\n")
+    Path("out").mkdir()
+    code, _, err = run_cli(capsys, "score", "in.csv", "-m", model_dir, "-o", "out/scores.csv",
+                           "--on-bad-row", "skip")
+    assert code == EXIT_BAD_INPUT
+    assert_one_line_error(err, "in.csv: all 2 rows were rejected (the first, line 1: column 3: "
+                               "expected a number, got 'x')")
+    assert_nothing_written()
 
 
-def overwrite(name: str, data: bytes):
-    return lambda model: (model / name).write_bytes(data)
+def into_out(command: str, model_dir: Path) -> list:
+    """The options that send ``command``'s output into the directory ``out``."""
+    if command == "score":
+        return ["-m", model_dir, "-o", "out/scores.csv"]
+    return ["-m", "out/model", "--epochs", "1"]
 
 
-def replace_with_a_file(model: Path) -> None:
-    shutil.rmtree(model)
-    model.write_text("not a model\n")
+@pytest.mark.parametrize("command, message", [("score", "in.csv: permission denied"),
+                                              ("fit", "'in.csv' is not readable")])
+def test_unreadable_input(command, message, model_dir, in_tmp, capsys):
+    if os.geteuid() == 0:
+        pytest.skip("root reads any file whatever its permissions")
+    Path("in.csv").write_bytes(csv_bytes(beat_rows()))
+    Path("in.csv").chmod(0)
+    Path("out").mkdir()
+    code, _, err = run_cli(capsys, command, "in.csv", *into_out(command, model_dir))
+    assert code == EXIT_BAD_INPUT
+    assert_one_line_error(err, message)
+    assert_nothing_written()
 
 
-def replace_model_file_and_its_hash(model: Path) -> None:
-    overwrite("model.keras", b"not a Keras archive")(model)
-    edit_metadata(lambda m: m.update(
-        model_sha256=hashlib.sha256(b"not a Keras archive").hexdigest()))(model)
+@pytest.mark.parametrize("command, message", [
+    ("score", "in: directory holds no .csv or .csv.gz files"),
+    ("fit", "'in' is a directory"),
+])
+def test_a_directory_without_csv_files_as_input(command, message, model_dir, in_tmp, capsys):
+    Path("in").mkdir()
+    Path("out").mkdir()
+    code, _, err = run_cli(capsys, command, "in", *into_out(command, model_dir))
+    assert code == EXIT_BAD_INPUT
+    assert_one_line_error(err, message)
+    assert_nothing_written()
 
 
-MODEL_CASES = {
-    "missing": (shutil.rmtree, "model: no model directory here (run 'anomaly fit' first)"),
-    "a file, not a directory": (replace_with_a_file, "model: no model directory here"),
-    "model.keras missing": (remove("model.keras"),
-                            "model: incomplete model directory, model.keras is missing"),
-    "metadata.json missing": (remove("metadata.json"),
-                              "model: incomplete model directory, metadata.json is missing"),
-    "newer format version": (edit_metadata(lambda m: m.update(format_version=2)),
-                             "model/metadata.json: model format version 2 is newer than this "
-                             "anomaly supports (1); upgrade anomaly"),
-    "malformed JSON": (overwrite("metadata.json", b'{"format_version": 1,'),
-                       "model/metadata.json: unreadable metadata (Expecting"),
-    "metadata not an object": (overwrite("metadata.json", b"[1, 2]"),
-                               "model/metadata.json: the metadata should be a JSON object"),
-    "metadata missing a key": (edit_metadata(lambda m: m.pop("scaling")),
-                               "model/metadata.json: missing key 'scaling'"),
-    "threshold as text": (edit_metadata(lambda m: m.update(threshold="0.1")),
-                          "model/metadata.json: 'threshold' has the wrong type (str)"),
-    "NaN threshold": (edit_metadata(lambda m: m.update(threshold=math.nan)),
-                      "model/metadata.json: 'threshold' is not a finite number"),
-    "infinite threshold": (edit_metadata(lambda m: m.update(threshold=math.inf)),
-                           "model/metadata.json: 'threshold' is not a finite number"),
-    "model.keras tampered with": (overwrite("model.keras", b"PK\x03\x04 tampered"),
-                                  "model/model.keras: does not match the SHA-256 recorded in "
-                                  "metadata.json (modified or replaced since it was saved)"),
-    "model.keras not a Keras archive": (replace_model_file_and_its_hash,
-                                        "model/model.keras: cannot be loaded"),
-}
+# -- other delimiters, byte-order mark and CRLF: accepted, and scored the same -------------
+
+def semicolons(text: bytes) -> bytes:
+    return text.replace(b",", b";")
 
 
-@pytest.mark.parametrize("damage, error", MODEL_CASES.values(), ids=MODEL_CASES.keys())
-def test_bad_model_directory(damage, error, model_dir, in_tmp, out, capsys):
-    write_text(in_tmp / "batch.csv", lines(beat(), beat()))
-    shutil.copytree(model_dir, in_tmp / "model")
-    damage(in_tmp / "model")
-    args = ["score", "batch.csv", "-m", "model", "-o", "out/scores.csv", "--report", "out/run.json"]
-    assert_fails_writing_nothing(capsys, in_tmp, args, EXIT_BAD_MODEL, f"Error: {error}")
+def tabs(text: bytes) -> bytes:
+    return text.replace(b",", b"\t")
 
 
-# -- killed part way --------------------------------------------------------------------------
+def bom_and_crlf(text: bytes) -> bytes:
+    return b"\xef\xbb\xbf" + text.replace(b"\n", b"\r\n")
+
+
+@pytest.mark.parametrize("convert", [semicolons, tabs, bom_and_crlf])
+@pytest.mark.parametrize("source, args", [("batch.csv", ("--label-column", "label")),
+                                          ("batch_nolabel.csv", ())])
+def test_other_layouts_score_like_the_comma_file(convert, source, args, model_dir, data_dir,
+                                                 in_tmp, capsys):
+    Path("converted.csv").write_bytes(convert((data_dir / source).read_bytes()))
+    for name, output in ((data_dir / source, "comma.csv"), ("converted.csv", "converted.csv.out")):
+        code, _, err = run_cli(capsys, "score", name, "-m", model_dir, "-o", output, *args)
+        assert code == 0, err
+    scores = Path("converted.csv.out").read_bytes()
+    assert scores == Path("comma.csv").read_bytes() and len(scores.splitlines()) == 251
+
+
+# -- destinations: missing or not writable, checked before any work ------------------------
+
+@pytest.mark.parametrize("args, message", [
+    (["-o", "afile/scores.csv"], "afile/scores.csv: output directory 'afile' is not a directory"),
+    (["--output-dir", "afile/scores"], "afile/scores: output directory 'afile' is not a directory"),
+    (["-o", "out/scores.csv", "--report", "missing/report.json"],
+     "missing/report.json: output directory 'missing' does not exist"),
+    (["-o", "out/scores.csv", "--html", "afile/report.html"],
+     "afile/report.html: output directory 'afile' is not a directory"),
+], ids=["output under a file", "output dir under a file", "report dir missing",
+        "html dir under a file"])
+def test_score_refuses_a_bad_destination_before_scoring(args, message, model_dir, data_dir,
+                                                        in_tmp, capsys):
+    Path("afile").write_text("a regular file\n")
+    Path("out").mkdir()
+    code, _, err = run_cli(capsys, "score", data_dir / "batch_nolabel.csv", "-m", model_dir, *args)
+    assert code == EXIT_BAD_INPUT
+    assert_one_line_error(err, message)
+    assert_nothing_written()
+
+
+def test_fit_refuses_a_bad_model_destination_before_training(data_dir, in_tmp, capsys):
+    Path("afile").write_text("a regular file\n")
+    code, out, err = run_cli(capsys, "fit", data_dir / "normal.csv", "-m", "afile/model")
+    assert code == EXIT_BAD_INPUT and out == ""
+    assert_one_line_error(err, "afile/model: output directory 'afile' is not a directory")
+    assert Path("afile").read_text() == "a regular file\n"
+
+
+@pytest.mark.parametrize("command", ["score", "fit"])
+def test_read_only_destination(command, model_dir, data_dir, in_tmp, capsys):
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only directories (the cases above under a regular "
+                    "file run as root)")
+    Path("out").mkdir()
+    Path("out").chmod(0o555)
+    code, _, err = run_cli(capsys, command, data_dir / "batch_nolabel.csv",
+                           *into_out(command, model_dir))
+    Path("out").chmod(0o755)
+    assert code == EXIT_BAD_INPUT
+    assert_one_line_error(err, "output directory 'out' is not writable")
+    assert_nothing_written()
+
+
+# -- bad model directories: exit 3 ---------------------------------------------------------
+
+def edit_metadata(model: Path, **values: str) -> None:
+    """Set top-level metadata keys to raw JSON text (which may be NaN or Infinity)."""
+    path = model / "metadata.json"
+    metadata = json.loads(path.read_text())
+    metadata.update({key: f"@{key}@" for key in values})
+    text = json.dumps(metadata, indent=2)
+    for key, raw in values.items():
+        text = text.replace(f'"@{key}@"', raw)
+    path.write_text(text)
+
+
+def tamper_with_model_file(model: Path) -> None:
+    with open(model / "model.keras", "ab") as file:
+        file.write(b"\0")
+
+
+def replace_model_file(model: Path) -> None:
+    """A model.keras that is not a Keras archive, with its hash recorded to match."""
+    (model / "model.keras").write_bytes(b"PK\x03\x04 not really a zip archive")
+    digest = hashlib.sha256((model / "model.keras").read_bytes()).hexdigest()
+    edit_metadata(model, model_sha256=json.dumps(digest))
+
+
+MODEL_FAULTS = [
+    pytest.param(lambda model: shutil.rmtree(model),
+                 "model: no model directory here (run 'anomaly fit' first)", id="missing"),
+    pytest.param(lambda model: shutil.rmtree(model) or model.write_text("not a directory"),
+                 "model: a file, not a model directory (model.keras + metadata.json)",
+                 id="a file"),
+    pytest.param(lambda model: (model / "model.keras").unlink(),
+                 "model: incomplete model directory, model.keras is missing",
+                 id="model.keras missing"),
+    pytest.param(lambda model: (model / "metadata.json").unlink(),
+                 "model: incomplete model directory, metadata.json is missing",
+                 id="metadata.json missing"),
+    pytest.param(lambda model: edit_metadata(model, format_version="2"),
+                 "model/metadata.json: model format version 2 is newer than this anomaly "
+                 "supports (1); upgrade anomaly", id="newer format version"),
+    pytest.param(lambda model: (model / "metadata.json").write_text('{"format_version": 1,'),
+                 "model/metadata.json: unreadable metadata", id="malformed JSON"),
+    pytest.param(lambda model: (model / "metadata.json").write_text("[" * 10**5 + "]" * 10**5),
+                 "model/metadata.json: unreadable metadata", id="JSON nested too deep"),
+    pytest.param(lambda model: (model / "metadata.json").write_text("[1, 2]"),
+                 "model/metadata.json: the metadata should be a JSON object", id="not an object"),
+    pytest.param(lambda model: edit_metadata(model, threshold="NaN"),
+                 "model/metadata.json: 'threshold' is not a finite number", id="NaN threshold"),
+    pytest.param(lambda model: edit_metadata(model, threshold="Infinity"),
+                 "model/metadata.json: 'threshold' is not a finite number", id="inf threshold"),
+    pytest.param(lambda model: edit_metadata(model, threshold="1e999"),
+                 "model/metadata.json: 'threshold' is not a finite number",
+                 id="threshold overflowing to inf"),
+    pytest.param(lambda model: edit_metadata(model, threshold="1" + "0" * 400),
+                 "model/metadata.json: 'threshold' is not a finite number",
+                 id="threshold an integer too large for a float"),
+    pytest.param(lambda model: edit_metadata(model, threshold='"0.1"'),
+                 "model/metadata.json: 'threshold' has the wrong type (str)",
+                 id="threshold not a number"),
+    pytest.param(tamper_with_model_file,
+                 "model/model.keras: does not match the SHA-256 recorded in metadata.json",
+                 id="model.keras tampered with"),
+    pytest.param(replace_model_file, "model/model.keras: cannot be loaded",
+                 id="model.keras not a Keras archive"),
+]
+
+
+@pytest.mark.parametrize("damage, message", MODEL_FAULTS)
+def test_score_refuses_a_bad_model_directory(damage, message, model_dir, data_dir, in_tmp,
+                                             capsys):
+    shutil.copytree(model_dir, "model")
+    damage(Path("model"))
+    Path("out").mkdir()
+    code, _, err = run_cli(capsys, "score", data_dir / "batch_nolabel.csv", "-m", "model",
+                           "-o", "out/scores.csv", "--report", "out/report.json")
+    assert code == EXIT_BAD_MODEL
+    assert_one_line_error(err, message)
+    assert_nothing_written()
+
+
+# -- kill safety -------------------------------------------------------------------------------
 
 def test_sigkill_part_way_leaves_nothing_at_the_destination_and_a_rerun_completes(
-        model_dir, in_tmp, out):
+        model_dir, in_tmp):
     values, _ = synthetic_beats(40_000, 0, length=N_SAMPLES, seed=5)
     write_beats_csv(in_tmp / "big.csv", values)
-    with open(in_tmp / "big.csv", "a") as file:  # Two bad rows: a rejects file is at stake too.
-        file.write(beat(n_samples=3) + "\n" + beat(cells={7: "x"}) + "\n")
+    with open("big.csv", "a") as file:
+        file.write("1,2,oops\n")  # one bad row, last: skip mode writes a rejects file
     command = ANOMALY + ["score", "big.csv", "-m", str(model_dir), "-o", "out/scores.csv",
-                         "--on-bad-row", "skip", "--report", "out/run.json"]
+                         "--on-bad-row", "skip", "--report", "out/report.json"]
+    Path("out").mkdir()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not any(path.name.endswith(".tmp") and path.stat().st_size > 0
-                  for path in out.iterdir()):
+                  for path in Path("out").iterdir()):
         assert process.poll() is None and time.monotonic() < deadline, "never started writing"
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
-    process.wait()
-    for name in ("scores.csv", "scores.rejects.csv", "run.json"):
-        assert not (out / name).exists(), name
+    assert process.wait() == -signal.SIGKILL  # killed part way, not finished
+    # Only hidden leftovers (the temporary file and the released lock), no output.
+    leftovers = sorted(path.name for path in Path("out").iterdir())
+    assert leftovers and all(name.startswith(".") for name in leftovers), leftovers
     rerun = subprocess.run(command, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr
-    assert len(read_rows(out / "scores.csv")) == 40_000
-    assert [int(row["line"]) for row in read_rows(out / "scores.rejects.csv")] == [40_001, 40_002]
-    report = json.loads((out / "run.json").read_text())
+    # The re-run removed what the killed run left (it holds the output's lock).
+    assert sorted(path.name for path in Path("out").iterdir()) == [
+        "report.json", "scores.csv", "scores.rejects.csv"]
+    assert "temporary file(s) left beside out/scores.csv" in rerun.stderr
+    assert len(read_rows(Path("out/scores.csv"))) == 40_000
+    assert [row["line"] for row in read_rows(Path("out/scores.rejects.csv"))] == ["40001"]
+    report = json.loads(Path("out/report.json").read_text())
     assert (report["rows_scored"], report["rows_rejected"], report["rows_read"]) == (
-        40_000, 2, 40_002)
+        40_000, 1, 40_001)
+
+
+def test_stale_temporaries_are_removed_only_for_the_outputs_being_written(model_dir, in_tmp,
+                                                                          data_dir, capsys):
+    """Under its lock a run clears a killed run's temporaries of its own outputs only."""
+    out = Path("out")
+    out.mkdir()
+    stale = [out / ".scores.csv.k1ll3d_x.tmp", out / ".scores.rejects.csv.abcdefgh.tmp"]
+    for path in stale:
+        path.write_text("half a file")
+    (out / ".scores.csv.parts-0123456789ab").mkdir()
+    (out / ".scores.csv.parts-0123456789ab" / "part-000.arrow").write_bytes(b"x")
+    kept = [out / ".scores.csv.gz.abcdefgh.tmp", out / ".other.csv.abcdefgh.tmp",
+            out / ".scores.csv.notmine.tmp"]
+    for path in kept:
+        path.write_text("someone else's")
+    code, _, err = run_cli(capsys, "score", data_dir / "batch_nolabel.csv", "-m", model_dir,
+                           "-o", out / "scores.csv")
+    assert code == 0, err
+    assert sorted(path.name for path in out.iterdir()) == sorted(
+        [path.name for path in kept] + ["scores.csv"])
+
