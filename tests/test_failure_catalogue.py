@@ -79,6 +79,13 @@ def gzip_with_bad_checksum() -> bytes:
     return bytes(data)
 
 
+def semicolon_file_with(bad_row: str) -> bytes:
+    """A semicolon-separated file whose line BAD_LINE is ``bad_row``."""
+    lines = [";".join(row) for row in beat_rows()]
+    lines[BAD_LINE - 1] = bad_row
+    return "".join(line + "\n" for line in lines).encode()
+
+
 @dataclass(frozen=True)
 class Case:
     """A bad input file: what ``score`` and ``fit`` must say about it.
@@ -133,11 +140,25 @@ BAD_INPUTS = [
     pytest.param(Case(bad_cell(N_SAMPLES + 1, " ", label=True),
                       f"in.csv line 4 column {N_SAMPLES + 1}: empty label",
                       ("--label-column", "last"), bad_line=BAD_LINE), id="empty label"),
+    pytest.param(Case(semicolon_file_with(",".join(beat_rows()[BAD_LINE - 1])),
+                      f"in.csv line 4: expected {N_SAMPLES} fields, got 1 (read as "
+                      "semicolon-separated, from the first line, but this holds a comma)",
+                      bad_line=BAD_LINE), id="a comma row in a semicolon file"),
+    pytest.param(Case(semicolon_file_with(";".join(["0,5"] + beat_rows()[0][1:])),
+                      "in.csv line 4 column 1: expected a number, got '0,5' (a decimal comma: "
+                      "numbers must use a decimal point)", bad_line=BAD_LINE),
+                 id="decimal commas in a semicolon file"),
     pytest.param(Case(bytes(range(256)) * 8, "in.csv: not a text CSV file (binary data: a NUL "
                       "byte on line 1)"), id="binary garbage"),
     pytest.param(Case(b"\x89PNG\r\n\x1a\n" + bytes(range(1, 256)) * 8,
                       "in.csv: not a text CSV file (line 1: byte 0x89 at offset 0 is not UTF-8)"),
                  id="binary garbage without NUL bytes"),
+    pytest.param(Case(csv_bytes(beat_rows()).decode().encode("utf-16"),
+                      "in.csv: looks like UTF-16 text (it starts with a UTF-16 byte-order "
+                      "mark); save it as UTF-8"), id="UTF-16"),
+    pytest.param(Case(csv_bytes(beat_rows()).decode().encode("utf-16-le"),
+                      "in.csv: looks like UTF-16 text (every other byte of line 1 is zero); "
+                      "save it as UTF-8"), id="UTF-16 without a byte-order mark"),
     pytest.param(Case(truncated_gzip(), "in.csv.gz: the gzip data is corrupt or truncated",
                       name="in.csv.gz"), id="gzip truncated part way"),
     pytest.param(Case(b"\x1f\x8b\x08", "in.csv.gz: the gzip data is corrupt "
@@ -199,6 +220,7 @@ def test_skip_rejects_the_bad_row_verbatim_and_counts_every_row(case, model_dir,
     report = json.loads(Path("out/report.json").read_text())
     assert (report["rows_scored"], report["rows_rejected"], report["rows_read"]) == (
         N_ROWS - 1, 1, N_ROWS)
+    assert f"Scored {N_ROWS - 1} rows" in err and "1 rejected (see out/scores.rejects.csv)" in err
 
 
 @pytest.mark.parametrize("case", BAD_INPUTS)
@@ -269,7 +291,11 @@ def bom_and_crlf(text: bytes) -> bytes:
     return b"\xef\xbb\xbf" + text.replace(b"\n", b"\r\n")
 
 
-@pytest.mark.parametrize("convert", [semicolons, tabs, bom_and_crlf])
+def bom_crlf_and_semicolons(text: bytes) -> bytes:
+    return bom_and_crlf(semicolons(text))
+
+
+@pytest.mark.parametrize("convert", [semicolons, tabs, bom_and_crlf, bom_crlf_and_semicolons])
 @pytest.mark.parametrize("source, args", [("batch.csv", ("--label-column", "label")),
                                           ("batch_nolabel.csv", ())])
 def test_other_layouts_score_like_the_comma_file(convert, source, args, model_dir, data_dir,
