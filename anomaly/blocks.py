@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from dataclasses import dataclass
 from typing import IO, Iterator
 
@@ -30,11 +31,13 @@ BLOCK_BYTES = 8 << 20
 
 @dataclass(frozen=True)
 class RawBlock:
-    """Whole lines of a CSV file: ``data`` starts at line ``first_line`` (1-based)."""
+    """Whole lines of a CSV file: ``data`` starts at line ``first_line`` (1-based) and
+    holds ``newlines`` line feeds (counted once, when the block is cut)."""
 
     first_line: int
     data: bytes
     offset: int = 0
+    newlines: int | None = None
 
 
 @dataclass(frozen=True)
@@ -74,9 +77,10 @@ def iter_blocks(stream: IO[bytes], block_bytes: int = BLOCK_BYTES, *, first_line
             data += _read_to_line_end(stream, data)
         if not data:
             return
-        yield RawBlock(line, data, position)
+        newlines = data.count(b"\n")
+        yield RawBlock(line, data, position, newlines)
         position += len(data)
-        line += data.count(b"\n")
+        line += newlines
 
 
 def block_start(stream: IO[bytes], nominal: int) -> int:
@@ -159,7 +163,8 @@ def parse_block(name: str, block: RawBlock, layout, *, keep_rejects: bool = Fals
     parsed = _parse_fast(data, layout)
     if parsed is not None:
         values, labels = parsed
-        lines = _row_lines(data, first_line, len(values))
+        newlines = block.newlines if data is block.data else None
+        lines = _row_lines(data, first_line, len(values), newlines)
         if lines is not None:
             return ParsedBlock(lines, values, labels, [])
     return _scan(name, data, first_line, layout, keep_rejects)
@@ -189,8 +194,16 @@ def parse_number(text: str) -> float | None:
 
 
 def is_blank(line: str | bytes) -> bool:
-    """A blank line (empty or only spaces, tabs and line endings) is not a beat."""
-    return not line.strip(" \t\r\n" if isinstance(line, str) else b" \t\r\n")
+    """A blank line (empty or only spaces, tabs and line endings) is not a beat.
+
+    Also used on whole blocks: a search stops at the first other character, where
+    stripping would copy the block.
+    """
+    return (_NOT_BLANK_TEXT if isinstance(line, str) else _NOT_BLANK_BYTES).search(line) is None
+
+
+_NOT_BLANK_TEXT = re.compile(r"[^ \t\r\n]")
+_NOT_BLANK_BYTES = re.compile(rb"[^ \t\r\n]")
 
 
 def _drop_lines_through(data: bytes, first_line: int, last_dropped: int) -> tuple[bytes, int]:
@@ -217,7 +230,7 @@ def _parse_fast(data: bytes, layout):
     try:
         table = pa_csv.read_csv(
             io.BytesIO(data),
-            read_options=pa_csv.ReadOptions(column_names=names, block_size=1 << 20),
+            read_options=pa_csv.ReadOptions(column_names=names, block_size=2 << 20),
             parse_options=pa_csv.ParseOptions(delimiter=layout.delimiter),
             # Only truly empty cells become nulls, so that they are reported rather than
             # read as NaN; "nan" and "inf" parse as floats and fail the finiteness check.
@@ -231,9 +244,12 @@ def _parse_fast(data: bytes, layout):
     columns = [table.column(i) for i in layout.sample_indices]
     if any(column.null_count for column in columns):
         return None
-    values = np.empty((table.num_rows, len(columns)), dtype=np.float64)
+    # Filled a column per row of the transpose (contiguous writes), then made row-major:
+    # about a third faster than writing each column down a row-major array.
+    by_column = np.empty((len(columns), table.num_rows), dtype=np.float64)
     for j, column in enumerate(columns):
-        values[:, j] = column.to_numpy()
+        by_column[j] = column.to_numpy()
+    values = np.ascontiguousarray(by_column.T)
     if not np.isfinite(values).all():
         return None
     labels = None
@@ -253,16 +269,19 @@ def _empty(layout):
     return np.empty((0, len(layout.sample_indices))), labels
 
 
-def _row_lines(data: bytes, first_line: int, n_rows: int) -> np.ndarray | None:
+def _row_lines(data: bytes, first_line: int, n_rows: int,
+               newlines: int | None = None) -> np.ndarray | None:
     """Line numbers of the rows pyarrow read, or None when they cannot be matched to lines.
 
     pyarrow skips empty lines, as the scan skips blank ones (a line of only spaces makes
     pyarrow fail, so the scan sees it). pyarrow also ends a line at a lone carriage return,
     which the scan reports as an error: a block with a lone CR goes to the scan.
     """
-    if data.count(b"\r") != data.count(b"\r\n") + data.endswith(b"\r"):
+    if b"\r" in data and data.count(b"\r") != data.count(b"\r\n") + data.endswith(b"\r"):
         return None
-    n_lines = data.count(b"\n") + (not data.endswith(b"\n"))
+    if newlines is None:
+        newlines = data.count(b"\n")
+    n_lines = newlines + (not data.endswith(b"\n"))
     if n_lines == n_rows:
         return np.arange(first_line, first_line + n_rows, dtype=np.int64)
     ends = np.flatnonzero(np.frombuffer(data, np.uint8) == ord("\n"))

@@ -46,7 +46,8 @@ LOSSES = ("mae", "mse", "binary_crossentropy")
 
 def reconstruction_error(traces: np.ndarray, reconstructions: np.ndarray) -> np.ndarray:
     """Mean absolute error of each trace (or image) over all its values, shape ``(n,)``."""
-    difference = np.abs(np.asarray(traces) - np.asarray(reconstructions))
+    difference = np.subtract(traces, reconstructions)
+    np.abs(difference, out=difference)
     return difference.reshape(len(difference), -1).mean(axis=1)
 
 
@@ -311,16 +312,18 @@ class AutoencoderDetector:
                          f"shape), got an array of shape {traces.shape}")
 
     def _scale(self, traces: np.ndarray) -> np.ndarray:
-        return ((traces - self.scale_min_) / self.scale_range_).astype(np.float32)
+        scaled = np.subtract(traces, self.scale_min_, dtype=np.float64)
+        scaled /= self.scale_range_
+        return scaled.astype(np.float32)
 
     def _reconstruct_scaled(self, scaled: np.ndarray) -> np.ndarray:
-        from .models import keras
-
-        ops = keras.ops
+        # predict_on_batch runs Keras's compiled predict step: over twice as fast as
+        # calling the model eagerly, and without predict's per-call setup.
         out = np.empty_like(scaled)
         for start in range(0, len(scaled), INFERENCE_BATCH):
             stop = start + INFERENCE_BATCH
-            out[start:stop] = ops.convert_to_numpy(self.model_(scaled[start:stop], training=False))
+            out[start:stop] = self.model_.predict_on_batch(
+                scaled[start:stop].astype(np.float32, copy=False))
         return out
 
     def _errors_of_scaled(self, scaled: np.ndarray) -> np.ndarray:

@@ -212,13 +212,14 @@ class InputSource:
         self.close()
 
     def close(self) -> None:
+        self._counted.close()
         if self._close:
             self._raw.close()
 
     @property
     def sha256(self) -> str:
         """SHA-256 of the raw (possibly compressed) bytes read so far: the file's, at the end."""
-        return self._counted.hash.hexdigest()
+        return self._counted.hexdigest()
 
     @property
     def bytes_read(self) -> int:
@@ -271,14 +272,31 @@ class InputSource:
 
 
 class _HashingReader(io.RawIOBase):
-    """Pass reads through, hashing and counting the raw bytes."""
+    """Pass reads through, counting the raw bytes and hashing them.
+
+    The hash is updated in a helper thread, in order (hashlib releases the GIL), so that
+    hashing is off the critical path of the thread that reads and parses.
+    """
 
     def __init__(self, raw: IO[bytes]):
         import hashlib
 
         self._raw = raw
-        self.hash = hashlib.sha256()
+        self._hash = hashlib.sha256()
+        self._hasher = None
+        self._last_update = None
         self.bytes_read = 0
+
+    def hexdigest(self) -> str:
+        """SHA-256 of every byte read so far."""
+        if self._last_update is not None:
+            self._last_update.result()
+        return self._hash.hexdigest()
+
+    def close(self) -> None:
+        if self._hasher is not None:
+            self._hasher.shutdown(wait=True)
+        super().close()
 
     def readable(self) -> bool:
         return True
@@ -295,7 +313,12 @@ class _HashingReader(io.RawIOBase):
         return len(data)
 
     def _seen(self, data: bytes) -> bytes:
-        self.hash.update(data)
+        if data:
+            if self._hasher is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._hasher = ThreadPoolExecutor(1, thread_name_prefix="anomaly-sha256")
+            self._last_update = self._hasher.submit(self._hash.update, data)
         self.bytes_read += len(data)
         return data
 
