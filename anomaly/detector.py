@@ -492,6 +492,10 @@ class AutoencoderDetector:
         detector.train_error_std_ = metadata["train_error_std"]
         detector.epochs_trained_ = training["epochs"]
         detector.metadata_ = metadata
+        # Trace the compiled predict step now, for a batch of any size (the second call
+        # generalises the first's shape), so the first block scored does not pay for it.
+        for rows in (1, 2):
+            model.predict_on_batch(np.zeros((rows, *input_shape), dtype=np.float32))
         return detector
 
 
