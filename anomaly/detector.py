@@ -372,7 +372,7 @@ class AutoencoderDetector:
         }
 
     def save(self, directory: str | os.PathLike, *, training_file: str | os.PathLike | None = None,
-             extra: dict[str, Any] | None = None) -> Path:
+             extra: dict[str, Any] | None = None, companions: tuple[str, ...] = ()) -> Path:
         """Write ``model.keras`` and ``metadata.json`` into ``directory``, atomically.
 
         The directory appears complete or not at all: it is written beside the target
@@ -386,6 +386,9 @@ class AutoencoderDetector:
             Recorded in the metadata with its SHA-256.
         extra : dict, optional
             More metadata under ``"training"`` (for example rows skipped).
+        companions : tuple of str, default ()
+            Names of other files the caller keeps in the model directory (pictures): a
+            directory holding them too is still a model directory, and is replaced.
 
         Returns
         -------
@@ -394,7 +397,7 @@ class AutoencoderDetector:
         """
         self._check_fitted()
         target = Path(directory)
-        if target.exists() and not _is_replaceable_model_dir(target):
+        if target.exists() and not _is_replaceable_model_dir(target, companions):
             raise ModelError(
                 f"{target}: exists and is not a model directory; refusing to overwrite it"
             )
@@ -616,10 +619,10 @@ def _tuples(options: dict[str, Any]) -> dict[str, Any]:
 
 # -- file helpers -----------------------------------------------------------------------
 
-def _is_replaceable_model_dir(path: Path) -> bool:
-    """An empty directory, or one holding nothing but a model's own files and pictures."""
+def _is_replaceable_model_dir(path: Path, companions: tuple[str, ...] = ()) -> bool:
+    """An empty directory, or one holding nothing but a model's files and its companions."""
     return path.is_dir() and all(
-        p.name in (MODEL_FILE, METADATA_FILE) or (p.suffix == ".png" and p.is_file())
+        p.name in (MODEL_FILE, METADATA_FILE) or (p.name in companions and p.is_file())
         for p in path.iterdir())
 
 

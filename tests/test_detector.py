@@ -107,6 +107,19 @@ def test_save_replaces_a_model_but_not_other_directories(fitted, tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
+def test_save_replaces_its_declared_companions_only(fitted, tmp_path):
+    """A folder of someone's pictures is not a model directory; the caller's own are."""
+    (tmp_path / "plots").mkdir()
+    (tmp_path / "plots" / "holiday.png").write_bytes(b"\x89PNG")
+    with pytest.raises(ModelError, match="not a model directory; refusing"):
+        fitted.save(tmp_path / "plots")
+    assert (tmp_path / "plots" / "holiday.png").exists()
+    fitted.save(tmp_path / "m")
+    (tmp_path / "m" / "reconstructions.png").write_bytes(b"\x89PNG")
+    fitted.save(tmp_path / "m", companions=("reconstructions.png",))
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["metadata.json", "model.keras"]
+
+
 @pytest.fixture
 def model_copy(model_dir, tmp_path):
     copy = tmp_path / "model"

@@ -93,7 +93,7 @@ def train(
     split = load_mnist(data)
     say(f"Data: {split.source}; {split.note}.")
 
-    from .train import evaluate, make_detector, save_pictures, training_images
+    from .train import PICTURE_NAMES, evaluate, make_detector, save_pictures, training_images
 
     train_images, train_labels = training_images(split, normal_digits=normal_digits,
                                                  train_size=train_size)
@@ -106,7 +106,8 @@ def train(
     detector.fit(train_images)
     detector.save(model_dir, extra={"data": split.source, "split": split.note,
                                     "train_images": len(train_images),
-                                    "normal_digits": normal_digits})
+                                    "normal_digits": normal_digits},
+                  companions=PICTURE_NAMES)
     say(f"Trained in {detector.fit_seconds_:.1f} s; model saved to {model_dir}/")
 
     evaluation = evaluate(detector, split, (train_images, train_labels),

@@ -118,6 +118,12 @@ def evaluate(detector, split: MnistSplit, train: tuple[np.ndarray, np.ndarray], 
     return evaluation
 
 
+#: Every picture :func:`save_pictures` may write: a model directory holding them is still
+#: a model directory, which a re-run replaces.
+PICTURE_NAMES = ("reconstructions.png", "denoising.png", "latent_scatter.png",
+                 "vae_samples.png", "vae_manifold.png")
+
+
 def save_pictures(detector, evaluation: Evaluation, directory: str | os.PathLike, *,
                   seed: int = 0) -> list[Path]:
     """The PNGs that apply to this model, written into ``directory``.
