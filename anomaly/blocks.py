@@ -332,11 +332,6 @@ def _scan(name: str, data: bytes, first_line: int, layout, keep_rejects: bool) -
     return ParsedBlock(np.array(lines, dtype=np.int64), values, label_array, rejects)
 
 
-def row_problem(line: str, layout) -> str | None:
-    """What is wrong with one line of text, as ``" column N: ..."`` or ``": ..."``, or None."""
-    return _parse_row(line, layout)[0]
-
-
 def _parse_row(line: str, layout) -> tuple[str | None, list[float] | None, str | None]:
     """``(problem, samples, label)`` of one line (without its line ending)."""
     try:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
+from .choices import ModelFamily
 from .exceptions import ModelError, NotFittedError
 
 #: Version of the model directory layout; load refuses newer ones.
@@ -35,7 +36,7 @@ INFERENCE_BATCH = 8192
 #: otherwise. The dense family's options come from ``hidden_units``. A convolutional or
 #: variational code of 16 numbers gives the anomaly score a real bottleneck (without one
 #: a convolutional autoencoder learns the identity).
-MODEL_FAMILIES = ("dense", "conv", "vae")
+MODEL_FAMILIES = tuple(family.value for family in ModelFamily)
 DEFAULT_MODEL_OPTIONS: dict[str, dict[str, Any]] = {
     "dense": {},
     "conv": {"filters": (32, 64), "latent_dim": 16},

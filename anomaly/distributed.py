@@ -19,6 +19,7 @@ paths as the client (one machine, or a shared file system); paths are made absol
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import threading
@@ -32,8 +33,8 @@ from .batch import (InputResult, RunSummary, ScoreOptions, ScoresWriter, finish_
                     output_format, score_blocks)
 from .blocks import block_start
 from .exceptions import InputError, ModelError
-from .readers import (CsvLayout, is_gzip, iter_parsed_range, no_rows_message, open_input,
-                      sniff_layout)
+from .readers import (CsvLayout, iter_parsed_range, layout_from_head, no_rows_message,
+                      open_input)
 
 #: Blocks per partition: 8 blocks of 8 MB make 64 MB partitions (about 45,000 rows of 140
 #: samples), enough work per task to hide Dask's per-task cost.
@@ -142,7 +143,8 @@ class DaskEngine:
                                                 input_index, hasher)
                 futures = self.client.map(score_partition, partitions, pure=False)
                 results = self._gather(futures, partitions, path, progress)
-                result = self._commit(input_name, output, options, summary, results)
+                result = self._commit(input_name, output, options, summary, results,
+                                      partitions[0].layout)
                 result.sha256 = sha256.result() if sha256 is not None else results[0].sha256
         finally:
             for future in futures:
@@ -160,14 +162,14 @@ class DaskEngine:
                              str(staging / f"part-{index:05d}.arrow"), model_dir,
                              model_sha256, input_index)
 
-        with open_input(path):  # Missing or unreadable files fail here, as locally.
-            pass
-        if is_gzip(path):
-            return [partition(0, 0, None, 1, None)], None
+        with open_input(path) as source:  # Missing or unreadable files fail here, as locally.
+            if source.compressed:
+                return [partition(0, 0, None, 1, None)], None
+            head = source.read_head()
         from .detector import file_sha256
 
-        layout = sniff_layout(path, label_column=options.label_column, header=options.header,
-                              normal_label=options.normal_label)
+        layout = layout_from_head(path, head, label_column=options.label_column,
+                                  header=options.header, normal_label=options.normal_label)
         size = os.path.getsize(path)
         step = options.block_bytes * self.partition_blocks
         with open(path, "rb") as stream:
@@ -177,7 +179,7 @@ class DaskEngine:
         newlines = self.client.gather(self.client.map(
             count_newlines, [path] * len(ranges), [start for start, _ in ranges],
             [stop for _, stop in ranges], pure=False))
-        first_lines = [1 + sum(newlines[:index]) for index in range(len(ranges))]
+        first_lines = list(itertools.accumulate(newlines[:-1], initial=1))
         return ([partition(index, start, stop, first_lines[index], layout)
                  for index, (start, stop) in enumerate(ranges)],
                 hasher.submit(file_sha256, path))
@@ -187,6 +189,7 @@ class DaskEngine:
         """Every partition's result, in order; the first failure in file order is raised."""
         from distributed import as_completed
 
+        results = [None] * len(futures)
         if progress is not None:
             size = os.path.getsize(path)
             done = 0
@@ -194,15 +197,18 @@ class DaskEngine:
             for future in as_completed(futures):
                 if future.status == "error":
                     break
-                part = partitions[index_of[future.key]]
+                index = index_of[future.key]
+                part, results[index] = partitions[index], future.result()
                 done += (size if part.stop is None else part.stop) - part.start
-                counts = future.result().counts
-                progress(done, size, counts.rows_read)
-        return [future.result() for future in futures]
+                progress(done, size, results[index].counts.rows_read)
+        # Results not fetched yet are fetched in file order, so the first failure raised
+        # is the first in the file.
+        return [result if result is not None else future.result()
+                for result, future in zip(results, futures)]
 
     @staticmethod
     def _commit(input_name: str, output: Path, options: ScoreOptions, summary: RunSummary,
-                results: list[PartitionResult]) -> InputResult:
+                results: list[PartitionResult], layout: CsvLayout | None) -> InputResult:
         import pyarrow as pa
 
         from .writers import atomic_write
@@ -215,9 +221,7 @@ class DaskEngine:
             result.anomalies += part.counts.anomalies
             rejects += part.rejects
         result.rows_read = result.rows_scored + result.rows_rejected
-        if result.rows_read == 0:
-            layout = sniff_layout(input_name, label_column=options.label_column,
-                                  header=options.header, normal_label=options.normal_label)
+        if result.rows_read == 0:  # (A gzip input's worker has said so already.)
             raise InputError(no_rows_message(input_name, layout))
         with atomic_write(output, "wb") as file:
             writer = ScoresWriter(file, output_format(output))

@@ -147,8 +147,8 @@ def _conv_decoder(hidden, geometry, filters, kernel_size, activation, output_act
     return hidden
 
 
-def _dense_bridge(hidden, feature_shape, units, activation, name):
-    """Flatten a feature map to ``units`` and back (used for a dense code)."""
+def _dense_bridge(hidden, feature_shape, activation, name):
+    """Flatten a feature map, and a function from a code back to that map's shape."""
     flat = layers.Flatten(name=f"{name}_flatten")(hidden)
     return flat, lambda code: layers.Reshape(feature_shape, name=f"{name}_reshape")(
         layers.Dense(math.prod(feature_shape), activation=activation,
@@ -200,8 +200,7 @@ def build_conv_autoencoder(
     if latent_dim is None:
         hidden = layers.Identity(name="code")(hidden)
     else:
-        flat, expand = _dense_bridge(hidden, geometry["feature_shape"], latent_dim,
-                                     activation, "bridge")
+        flat, expand = _dense_bridge(hidden, geometry["feature_shape"], activation, "bridge")
         hidden = expand(layers.Dense(latent_dim, name="code")(flat))
     outputs = _conv_decoder(hidden, geometry, filters, kernel_size, activation,
                             output_activation)
@@ -374,8 +373,7 @@ def build_vae(
                          f"{latent_dim} and {dense_units}")
     inputs = keras.Input(shape=shape, name="input")
     hidden, geometry = _conv_encoder(inputs, shape, filters, kernel_size, activation)
-    flat, expand = _dense_bridge(hidden, geometry["feature_shape"], dense_units,
-                                 activation, "bridge")
+    flat, expand = _dense_bridge(hidden, geometry["feature_shape"], activation, "bridge")
     flat = layers.Dense(dense_units, activation=activation, name="encoder_dense")(flat)
     z_mean = layers.Dense(latent_dim, name="z_mean")(flat)
     z_log_var = layers.Dense(latent_dim, name="z_log_var")(flat)

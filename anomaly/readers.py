@@ -37,7 +37,7 @@ from .blocks import (
 )
 from .exceptions import InputError
 
-__all__ = ["Beats", "CsvLayout", "InputSource", "anomaly_truth", "is_gzip", "iter_beats",
+__all__ = ["Beats", "CsvLayout", "InputSource", "anomaly_truth", "iter_beats",
            "iter_parsed_range", "layout_from_head", "no_rows_message", "open_input",
            "parse_blocks", "parse_number", "read_beats", "sniff_layout"]
 
@@ -200,8 +200,10 @@ class InputSource:
         self._raw = raw
         self._counted = _HashingReader(raw)
         magic = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
+        #: Whether the input is gzip-compressed (recognised by its magic bytes).
+        self.compressed = magic == _GZIP_MAGIC
         self._stream: IO[bytes] = (
-            gzip.GzipFile(fileobj=self._counted, mode="rb") if magic == _GZIP_MAGIC
+            gzip.GzipFile(fileobj=self._counted, mode="rb") if self.compressed
             else self._counted
         )
 
@@ -356,12 +358,6 @@ def iter_parsed_range(path: str | os.PathLike, layout: CsvLayout, start: int, st
 def no_rows_message(name: str, layout: CsvLayout) -> str:
     what = "only a header row" if layout.has_header else "no rows"
     return f"{name}: no heartbeats in the file ({what})"
-
-
-def is_gzip(path: str | os.PathLike) -> bool:
-    """Whether a file starts with gzip's magic bytes."""
-    with open(path, "rb") as file:
-        return file.read(2) == _GZIP_MAGIC
 
 
 def open_input(path: str | os.PathLike) -> InputSource:

@@ -65,46 +65,34 @@ def ours(split, family, *, seed, normal_digits=None, **settings):
     return report, detector, seconds
 
 
-def classic_conv(keras, seed):
-    """The classic convolutional autoencoder: 16-8-8 conv/max-pool, a 4x4x8 code."""
+def classic_conv_pool(keras, seed, encoder, decoder):
+    """A classic conv/max-pool autoencoder: ``encoder`` filter counts, each conv then a
+    2x2 pool; ``decoder`` ``(filters, padding)`` pairs, each conv then a 2x upsampling;
+    a sigmoid conv to one channel."""
     layers = keras.layers
     keras.utils.set_random_seed(seed)
-    inputs = keras.Input((28, 28, 1))
-    x = layers.Conv2D(16, 3, activation="relu", padding="same")(inputs)
-    x = layers.MaxPooling2D(2, padding="same")(x)
-    x = layers.Conv2D(8, 3, activation="relu", padding="same")(x)
-    x = layers.MaxPooling2D(2, padding="same")(x)
-    x = layers.Conv2D(8, 3, activation="relu", padding="same")(x)
-    x = layers.MaxPooling2D(2, padding="same")(x)
-    x = layers.Conv2D(8, 3, activation="relu", padding="same")(x)
-    x = layers.UpSampling2D(2)(x)
-    x = layers.Conv2D(8, 3, activation="relu", padding="same")(x)
-    x = layers.UpSampling2D(2)(x)
-    x = layers.Conv2D(16, 3, activation="relu")(x)
-    x = layers.UpSampling2D(2)(x)
+    inputs = x = keras.Input((28, 28, 1))
+    for filters in encoder:
+        x = layers.Conv2D(filters, 3, activation="relu", padding="same")(x)
+        x = layers.MaxPooling2D(2, padding="same")(x)
+    for filters, padding in decoder:
+        x = layers.Conv2D(filters, 3, activation="relu", padding=padding)(x)
+        x = layers.UpSampling2D(2)(x)
     outputs = layers.Conv2D(1, 3, activation="sigmoid", padding="same")(x)
     model = keras.Model(inputs, outputs)
     model.compile(optimizer="adam", loss="binary_crossentropy")
     return model
+
+
+def classic_conv(keras, seed):
+    """The classic convolutional autoencoder: 16-8-8 conv/max-pool, a 4x4x8 code (the
+    unpadded 16-filter conv brings 16x16 back to 14x14)."""
+    return classic_conv_pool(keras, seed, (16, 8, 8), ((8, "same"), (8, "same"), (16, "valid")))
 
 
 def classic_denoiser(keras, seed):
     """The classic denoiser: 32-32 conv/max-pool encoder, 32-32 conv/upsampling decoder."""
-    layers = keras.layers
-    keras.utils.set_random_seed(seed)
-    inputs = keras.Input((28, 28, 1))
-    x = layers.Conv2D(32, 3, activation="relu", padding="same")(inputs)
-    x = layers.MaxPooling2D(2, padding="same")(x)
-    x = layers.Conv2D(32, 3, activation="relu", padding="same")(x)
-    x = layers.MaxPooling2D(2, padding="same")(x)
-    x = layers.Conv2D(32, 3, activation="relu", padding="same")(x)
-    x = layers.UpSampling2D(2)(x)
-    x = layers.Conv2D(32, 3, activation="relu", padding="same")(x)
-    x = layers.UpSampling2D(2)(x)
-    outputs = layers.Conv2D(1, 3, activation="sigmoid", padding="same")(x)
-    model = keras.Model(inputs, outputs)
-    model.compile(optimizer="adam", loss="binary_crossentropy")
-    return model
+    return classic_conv_pool(keras, seed, (32, 32), ((32, "same"), (32, "same")))
 
 
 def classic_dense_2d(keras, seed):

@@ -37,7 +37,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import subprocess
@@ -48,6 +47,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from anomaly.detector import file_sha256
 
 SAMPLES = 140
 NOISE = 0.01
@@ -204,14 +205,6 @@ def run_score(batch: Path, model: Path, output: Path, engine: str) -> dict:
     figures = json.loads(report.read_text())
     return result | {"rows": figures["rows_scored"], "seconds": figures["seconds"]["scoring"],
                      "sha256": file_sha256(output)}
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        while chunk := file.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def largest_score_difference(scores: Path, naive_scores: Path) -> float:

@@ -27,11 +27,13 @@ MANIFOLD_SIZE = 15
 
 def model_options(family: str, latent_dim: int | None) -> tuple[tuple[int, ...], dict[str, Any]]:
     """``(hidden_units, model_options)`` of the detector for a family and code size."""
+    if latent_dim is None:
+        latent_dim = DEFAULT_LATENT_DIM[family]
     if family == "dense":
-        return (*DENSE_HIDDEN_UNITS, latent_dim or 2), {}
+        return (*DENSE_HIDDEN_UNITS, latent_dim), {}
     if family == "vae":
-        return (), {"latent_dim": latent_dim or 2, "dense_units": 128}
-    return (), {"filters": (32, 64), "latent_dim": latent_dim}
+        return (), {"latent_dim": latent_dim, "dense_units": 128}
+    return (), {"latent_dim": latent_dim}
 
 
 def make_detector(family: str, *, latent_dim: int | None = None, epochs: int = 10,
