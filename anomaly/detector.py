@@ -290,6 +290,14 @@ class AutoencoderDetector:
         scaled = self._scale(self._as_inputs(traces))
         return self._reconstruct_scaled(scaled) * self.scale_range_ + self.scale_min_
 
+    @property
+    def code_size(self) -> int:
+        """Numbers per code (2 for a code you can plot), from the encoder's output shape."""
+        from .models import encoder_of
+
+        self._check_fitted()
+        return math.prod(encoder_of(self.model_).output_shape[1:])
+
     def encode(self, traces: np.ndarray) -> np.ndarray:
         """Codes of the inputs (the code's mean for the variational family), ``(n, ...)``."""
         from .models import encoder_of

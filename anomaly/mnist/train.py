@@ -101,8 +101,8 @@ def evaluate(detector, split: MnistSplit, train: tuple[np.ndarray, np.ndarray], 
                                "noisy_psnr_db": psnr(images, noisy),
                                "denoised_psnr_db": psnr(images, denoised)}
         evaluation.noisy, evaluation.denoised = noisy, denoised
-    codes = detector.encode(images)
-    if codes.reshape(len(codes), -1).shape[1] == 2:
+    if detector.code_size == 2:
+        codes = detector.encode(images)
         train_images, train_labels = train
         report["latent"] = {"dim": 2, "knn5_accuracy": knn_accuracy(
             detector.encode(train_images), train_labels, codes, labels, n_neighbors=5)}
