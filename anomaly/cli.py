@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import math
 import os
 import sys
 import traceback
@@ -33,7 +32,7 @@ from .exceptions import (
     EXIT_OK,
     AnomalyError,
 )
-from .choices import ModelFamily
+from .choices import ModelFamily, Quiet, SavedModelDir, finite, model_dir_option
 
 class OutputFormat(str, Enum):
     csv = "csv"
@@ -81,16 +80,9 @@ _state = {"debug": False, "json_logs": False}
 
 # -- shared options ---------------------------------------------------------------------
 
-def _model_dir_option(**checks):
-    return typer.Option("--model-dir", "-m", help="Model directory (model.keras + metadata.json).",
-                        **checks)
-
-
 #: The model directory 'score' and 'plot' load. Not checked when parsing: loading checks
 #: it, so a missing or unusable one (a file, say) exits with the model's code, 3.
-ModelDir = Annotated[Path, _model_dir_option()]
-#: The model directory 'fit' writes.
-SavedModelDir = Annotated[Path, _model_dir_option(file_okay=False)]
+ModelDir = Annotated[Path, model_dir_option()]
 LabelColumn = Annotated[
     Optional[str],
     typer.Option(help="Label column: a header name, a 0-based index, 'first' or 'last'. "
@@ -104,18 +96,9 @@ Header = Annotated[
     typer.Option("--header/--no-header",
                  help="Whether the first row is a header. Default: detected."),
 ]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
-
-
 def _input_file(help_text: str):
     return typer.Argument(help=help_text, exists=True, dir_okay=False, readable=True,
                           show_default=False)
-
-
-def _finite(value: float, option: str) -> float:
-    if not math.isfinite(value):
-        raise typer.BadParameter(f"{option} must be a finite number, got {value}")
-    return value
 
 
 def _say(message: str, quiet: bool = False) -> None:
@@ -158,17 +141,17 @@ def fit(
     header: Header = None,
     threshold_k: Annotated[float, typer.Option(
         help="k in the threshold mean + k * std of the training errors.",
-        callback=lambda value: _finite(value, "--threshold-k"))] = 1.0,
+        callback=lambda value: finite(value, "--threshold-k"))] = 1.0,
     epochs: Annotated[int, typer.Option(min=1, help="Most training epochs (early stopping may end sooner).")] = 200,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed and data give the same model.")] = 0,
     model: Annotated[ModelFamily, typer.Option(
         help="Autoencoder family: dense, conv (1-D convolutional) or vae (variational).")
     ] = ModelFamily.dense,
     denoise: Annotated[float, typer.Option(
-        min=0.0, metavar="FACTOR",
+        metavar="FACTOR",
         help="Train as a denoising autoencoder: Gaussian noise of this standard deviation "
              "(in min-max-scaled units) on the inputs, clean targets. 0 = off.",
-        callback=lambda value: _finite(value, "--denoise"))] = 0.0,
+        callback=lambda value: finite(value, "--denoise", minimum=0.0))] = 0.0,
     quiet: Quiet = False,
 ) -> None:
     """Train a detector on normal beats and save it to the model directory.

@@ -5,13 +5,12 @@ Like the main command line, this module imports nothing heavy at module level.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from ..choices import ModelFamily
+from ..choices import ModelFamily, Quiet, SavedModelDir, finite
 
 app = typer.Typer(
     name="mnist",
@@ -32,27 +31,19 @@ def _digits(value: Optional[str]) -> Optional[list[int]]:
     return digits
 
 
-def _noise(value: float) -> float:
-    if not math.isfinite(value) or value < 0:
-        raise typer.BadParameter(f"must be a finite number >= 0, got {value}")
-    return value
-
-
 @app.command()
 def train(
     model: Annotated[ModelFamily, typer.Option(
         help="Autoencoder family: dense (2-D code by default), conv or vae.")] = ModelFamily.dense,
     denoise: Annotated[float, typer.Option(
-        metavar="FACTOR", callback=_noise,
+        metavar="FACTOR", callback=lambda value: finite(value, "--denoise", minimum=0.0),
         help="Train as a denoising autoencoder with Gaussian noise of this standard "
              "deviation (pixels in [0, 1], clipped), clean targets. 0 = off.")] = 0.0,
     latent_dim: Annotated[Optional[int], typer.Option(
         min=1, help="Code size. Default: 2 for dense and vae; for conv, the last feature map.",
         show_default=False)] = None,
     epochs: Annotated[int, typer.Option(min=1, help="Training epochs.")] = 10,
-    model_dir: Annotated[Path, typer.Option(
-        "--model-dir", "-m", file_okay=False,
-        help="Where to save the model directory (model.keras + metadata.json).")] = Path("mnist-model"),
+    model_dir: SavedModelDir = Path("mnist-model"),
     report: Annotated[Optional[Path], typer.Option(
         dir_okay=False, help="Also write the held-out figures as JSON here.")] = None,
     data: Annotated[Optional[Path], typer.Option(
@@ -71,7 +62,7 @@ def train(
         show_default=False)] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per training batch.")] = 128,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Train an autoencoder on MNIST, save it, and report held-out figures and pictures.
 
