@@ -16,8 +16,8 @@ __all__ = ["AutoencoderDetector", "Beats", "InputError", "ModelError", "read_bea
 
 _LAZY = {
     "AutoencoderDetector": "anomaly.detector",
-    "Beats": "anomaly.readers",
-    "read_beats": "anomaly.readers",
+    "Beats": "anomaly.io.readers",
+    "read_beats": "anomaly.io.readers",
     "InputError": "anomaly.exceptions",
     "ModelError": "anomaly.exceptions",
 }

@@ -1,13 +1,10 @@
-"""Options and option values shared by the command lines (no TensorFlow, no NumPy)."""
+"""The named choices a user makes: model family, output format, bad-row policy, log
+format, engine. Shared by the library and the command line, which shows them; nothing
+here imports Typer."""
 
 from __future__ import annotations
 
-import math
 from enum import Enum
-from pathlib import Path
-from typing import Annotated
-
-import typer
 
 
 class ModelFamily(str, Enum):
@@ -18,21 +15,30 @@ class ModelFamily(str, Enum):
     vae = "vae"
 
 
-def model_dir_option(**checks):
-    """``--model-dir/-m``; ``checks`` are Typer's path checks."""
-    return typer.Option("--model-dir", "-m", help="Model directory (model.keras + metadata.json).",
-                        **checks)
+class OutputFormat(str, Enum):
+    """Format of scores files."""
+
+    csv = "csv"
+    parquet = "parquet"
 
 
-#: A model directory a command writes.
-SavedModelDir = Annotated[Path, model_dir_option(file_okay=False)]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
+class BadRowPolicy(str, Enum):
+    """What scoring does with a malformed row: stop the input, or reject the row."""
+
+    fail = "fail"
+    skip = "skip"
 
 
-def finite(value: float, option: str, minimum: float | None = None) -> float:
-    """Typer callback body: ``value``, or a usage error unless it is a finite number (and
-    at least ``minimum``). Typer's own range check would let NaN through to say "not >= 0"."""
-    if not math.isfinite(value) or (minimum is not None and value < minimum):
-        at_least = "" if minimum is None else f" >= {minimum:g}"
-        raise typer.BadParameter(f"{option} must be a finite number{at_least}, got {value}")
-    return value
+class LogFormat(str, Enum):
+    """How messages on stderr are written: for people, or as JSON lines."""
+
+    text = "text"
+    json = "json"
+
+
+class EngineName(str, Enum):
+    """Where inputs are scored: in this process, or on a Dask cluster."""
+
+    local = "local"
+    dask = "dask"
+

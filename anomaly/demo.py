@@ -1,4 +1,8 @@
-"""``anomaly demo``: the whole path, offline, on ECG5000 if present or on generated beats."""
+"""``anomaly demo``: the whole path, offline, on ECG5000 if present or on generated beats.
+
+The held-out beats are written to a CSV file and scored through the same run as
+``anomaly score``, so the demo's outputs are the ones a user gets from the two commands.
+"""
 
 from __future__ import annotations
 
@@ -8,23 +12,21 @@ from typing import Callable
 
 import numpy as np
 
-from .readers import Beats, CsvLayout
-
 #: The TensorFlow tutorial's split of ECG5000, also used by scripts/benchmark_ecg5000.py.
 TEST_SIZE = 0.2
 SPLIT_SEED = 21
 
 
 def demo_data(force_synthetic: bool = False) -> tuple[str, np.ndarray, np.ndarray]:
-    """(description, values, labels): ECG5000 when available, else synthetic beats."""
+    """(description, values, labels): ECG5000 when available, else synthetic beats.
+    Labels are ECG5000's: 1 normal, 0 abnormal."""
     from .datasets import find_ecg5000
-    from .readers import read_beats
+    from .io.readers import read_beats
 
     path = None if force_synthetic else find_ecg5000()
     if path is not None:
-        beats = read_beats(path, label_column="last")
-        labels = np.array([int(float(label)) for label in beats.labels])
-        return f"ECG5000 from {path}", beats.values, labels
+        beats = read_beats(path, label_column="last", normal_label="1")
+        return f"ECG5000 from {path}", beats.values, 1 - beats.truth.astype(int)
     from .synthetic import synthetic_beats
 
     values, labels = synthetic_beats(1500, 1000, seed=0)
@@ -36,20 +38,23 @@ def run_demo(workdir: str | os.PathLike, *, force_synthetic: bool = False, epoch
              echo: Callable[[str], None] = print) -> dict:
     """Fit on the normal beats of an 80/20 split, score the held-out part, write everything.
 
-    Writes ``model/``, ``scores.csv``, ``report.json`` and ``plots/`` under ``workdir`` and
-    returns the report.
+    Writes under ``workdir``: ``model/``, ``heldout.csv`` (the held-out beats, the label
+    last, 1 = normal), and what ``anomaly score heldout.csv --label-column last`` writes:
+    ``scores.csv``, ``report.json`` and ``plots/``. Returns the run report.
     """
     from sklearn.model_selection import train_test_split
 
     from .detector import AutoencoderDetector
-    from .metrics import format_report
-    from .plots import save_batch_plots
-    from .scoring import score_beats
-    from .batch import write_scores
-    from .writers import write_json
+    from .io.writers import check_can_create_directory
+    from .model_directory import check_destination
+    from .report.metrics import format_report
+    from .scoring.plan import ScoreOptions, plan_run
+    from .scoring.run import execute
+    from .synthetic import write_beats_csv
 
     workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
+    check_can_create_directory(workdir)
+    check_destination(workdir / "model")
     description, values, labels = demo_data(force_synthetic)
     echo(f"Data: {description}, {len(values)} beats of {values.shape[1]} samples.")
     train_x, test_x, train_y, test_y = train_test_split(
@@ -61,15 +66,14 @@ def run_demo(workdir: str | os.PathLike, *, force_synthetic: bool = False, epoch
     echo(f"Trained {detector.epochs_trained_} epochs in {detector.fit_seconds_:.1f} s; "
          f"threshold {detector.threshold_:.6g}; model saved to {model_dir}/")
 
-    layout = CsvLayout(",", False, tuple(str(i) for i in range(values.shape[1] + 1)), values.shape[1])
-    test = Beats(f"{description} (held-out 20%)", test_x, test_y.astype(str).astype(object), layout)
-    batch = score_beats(detector, test)
-    write_scores(workdir / "scores.csv", batch.beats, batch.scores, batch.is_anomaly)
-    plots = save_batch_plots(detector, batch.run_summary(), workdir / "plots")
-    report = batch.summary() | {"data": description, "plots": [str(p) for p in plots]}
-    write_json(workdir / "report.json", report)
-    echo(f"Scored {len(test)} held-out beats: {batch.n_anomalies} flagged as anomalies.")
-    echo(format_report(batch.metrics))
-    echo(f"Wrote {workdir / 'scores.csv'}, {workdir / 'report.json'} and {len(plots)} plots "
-         f"in {workdir / 'plots'}/")
-    return report
+    heldout, scores, report = workdir / "heldout.csv", workdir / "scores.csv", workdir / "report.json"
+    write_beats_csv(heldout, test_x, test_y)
+    plan = plan_run([str(heldout)], model_dir, output=scores, report=report,
+                    plot_dir=workdir / "plots", options=ScoreOptions(label_column="last"))
+    result = execute(plan)
+    echo(f"Scored {result.total('rows_scored')} held-out beats: {result.anomalies} flagged "
+         "as anomalies.")
+    echo(format_report(result.metrics))
+    echo(f"Wrote {heldout}, {scores}, {report} and {len(result.plots)} plots in "
+         f"{workdir / 'plots'}/")
+    return result.report()

@@ -1,33 +1,25 @@
-"""The reconstruction-error anomaly detector: fit, score, threshold, save, load.
+"""The reconstruction-error anomaly detector: fit, score, predict, threshold.
 
-The detector is kept apart from the network it trains (built in :mod:`anomaly.models`):
-it owns the scaling, the threshold rule and the model directory format.
+The detector is kept apart from the network it trains (built in :mod:`anomaly.models`) and
+from the files it is saved as (:mod:`anomaly.model_directory`): it owns the scaling, the
+training, the per-input error and the threshold rule.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import inspect
 import math
 import os
-import platform
-import shutil
-import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import __version__
+from . import model_directory
 from .choices import ModelFamily
-from .exceptions import ModelError, NotFittedError
+from .exceptions import InputError, ModelError, NotFittedError
 
-#: Version of the model directory layout; load refuses newer ones.
-FORMAT_VERSION = 1
-MODEL_FILE = "model.keras"
-METADATA_FILE = "metadata.json"
 #: Rows scored per call to the network: large batches run far faster than Keras's default 32.
 INFERENCE_BATCH = 8192
 
@@ -56,15 +48,6 @@ def mean_plus_std_threshold(errors: np.ndarray, k: float = 1.0) -> float:
     """The threshold ``mean(errors) + k * std(errors)`` (population standard deviation)."""
     errors = np.asarray(errors, dtype=np.float64)
     return float(errors.mean() + k * errors.std())
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 of a file's bytes, as hex."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class AutoencoderDetector:
@@ -130,6 +113,13 @@ class AutoencoderDetector:
     model_ : keras.Model
     metadata_ : dict
         What ``save`` writes to ``metadata.json`` (set by ``fit`` and ``load``).
+
+    Notes
+    -----
+    Follows scikit-learn's estimator contract (``get_params``, ``set_params``, every
+    constructor parameter stored unchanged, so ``sklearn.base.clone`` works) without
+    inheriting ``BaseEstimator``: importing scikit-learn costs over a second and 150 MB,
+    which every scoring run would pay for nothing.
     """
 
     def __init__(
@@ -160,6 +150,40 @@ class AutoencoderDetector:
         self.patience = patience
         self.threshold_k = threshold_k
         self.seed = seed
+
+    # -- parameters (scikit-learn's contract) -------------------------------------------
+
+    @classmethod
+    def _parameter_names(cls) -> tuple[str, ...]:
+        return tuple(name for name, parameter in inspect.signature(cls.__init__).parameters.items()
+                     if parameter.kind is parameter.KEYWORD_ONLY)
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor's parameters and their values.
+
+        Parameters
+        ----------
+        deep : bool, default True
+            Accepted for scikit-learn; no parameter is itself an estimator.
+        """
+        return {name: getattr(self, name) for name in self._parameter_names()}
+
+    def set_params(self, **params: Any) -> "AutoencoderDetector":
+        """Set constructor parameters by name; refit for them to take effect."""
+        names = self._parameter_names()
+        for name, value in params.items():
+            if name not in names:
+                raise ValueError(f"invalid parameter {name!r} for {type(self).__name__}; "
+                                 f"valid parameters are {', '.join(names)}")
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        defaults = {name: parameter.default for name, parameter
+                    in inspect.signature(type(self).__init__).parameters.items()}
+        changed = [f"{name}={value!r}" for name, value in self.get_params().items()
+                   if value != defaults[name]]
+        return f"{type(self).__name__}({', '.join(changed)})"
 
     # -- fitting -----------------------------------------------------------------------
 
@@ -211,7 +235,7 @@ class AutoencoderDetector:
             )
         ]
 
-        options = self._builder_options()
+        options = self.builder_options()
         if self.model == "vae":
             options.setdefault("seed", self.seed)
         self.model_ = build_autoencoder(self.model, self.input_shape_, **options)
@@ -239,10 +263,10 @@ class AutoencoderDetector:
         self.train_error_std_ = float(self.train_errors_.std())
         self.threshold_ = mean_plus_std_threshold(self.train_errors_, self.threshold_k)
         self.fit_seconds_ = time.perf_counter() - started
-        self.metadata_ = self._metadata(n_train=len(traces))
+        self.metadata_ = model_directory.build_metadata(self, n_train=len(traces))
         return self
 
-    def _builder_options(self) -> dict[str, Any]:
+    def builder_options(self) -> dict[str, Any]:
         """The keyword arguments the family's builder gets."""
         options = dict(DEFAULT_MODEL_OPTIONS[self.model])
         if self.model == "dense":
@@ -251,6 +275,13 @@ class AutoencoderDetector:
         return options
 
     def _validate_parameters(self) -> None:
+        """Raise a ValueError naming the first parameter that cannot be used."""
+        try:
+            self._check_parameters()
+        except TypeError as error:
+            raise ValueError(f"a parameter has the wrong type ({error})") from None
+
+    def _check_parameters(self) -> None:
         if self.model not in MODEL_FAMILIES:
             raise ValueError(f"model must be one of {MODEL_FAMILIES}, got {self.model!r}")
         if self.loss not in LOSSES:
@@ -271,6 +302,8 @@ class AutoencoderDetector:
             )
         if not math.isfinite(self.threshold_k):
             raise ValueError(f"threshold_k must be a finite number, got {self.threshold_k}")
+        if self.patience < 0:
+            raise ValueError(f"patience must be at least 0, got {self.patience}")
 
     # -- scoring -----------------------------------------------------------------------
 
@@ -315,9 +348,9 @@ class AutoencoderDetector:
             return traces.reshape(len(traces), *self.input_shape_)
         if len(self.input_shape_) == 1:
             got = traces.shape[1] if traces.ndim == 2 else f"an array of shape {traces.shape}"
-            raise ValueError(f"expected {self.n_features_in_} samples per trace (the model's "
+            raise InputError(f"expected {self.n_features_in_} samples per beat (the model's "
                              f"input length), got {got}")
-        raise ValueError(f"expected inputs of shape {self.input_shape_} (the model's input "
+        raise InputError(f"expected inputs of shape {self.input_shape_} (the model's input "
                          f"shape), got an array of shape {traces.shape}")
 
     def _scale(self, traces: np.ndarray) -> np.ndarray:
@@ -346,47 +379,12 @@ class AutoencoderDetector:
 
     # -- persistence -------------------------------------------------------------------
 
-    def _metadata(self, n_train: int) -> dict[str, Any]:
-        from ._tensorflow import versions
-
-        return {
-            "format_version": FORMAT_VERSION,
-            "detector": "AutoencoderDetector",
-            "architecture": {
-                "model": self.model,
-                "hidden_units": [int(u) for u in self.hidden_units],
-                "options": _jsonable(self._builder_options()),
-            },
-            "input_length": int(self.n_features_in_),
-            "input_shape": list(self.input_shape_),
-            "scaling": {"method": "minmax", "min": self.scale_min_, "range": self.scale_range_},
-            "threshold": self.threshold_,
-            "threshold_k": float(self.threshold_k),
-            "train_error_mean": self.train_error_mean_,
-            "train_error_std": self.train_error_std_,
-            "training": {
-                "rows": int(n_train),
-                "epochs": int(self.epochs_trained_),
-                "max_epochs": int(self.epochs),
-                "batch_size": int(self.batch_size),
-                "learning_rate": float(self.learning_rate),
-                "validation_fraction": float(self.validation_fraction),
-                "seed": int(self.seed),
-                "loss": "negative_elbo" if self.model == "vae" else self.loss,
-                "noise_factor": float(self.noise_factor),
-                "fit_seconds": round(self.fit_seconds_, 3),
-            },
-            "versions": {"anomaly": __version__, "python": platform.python_version(), **versions()},
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        }
-
     def save(self, directory: str | os.PathLike, *, training_file: str | os.PathLike | None = None,
              extra: dict[str, Any] | None = None, companions: tuple[str, ...] = ()) -> Path:
         """Write ``model.keras`` and ``metadata.json`` into ``directory``, atomically.
 
-        The directory appears complete or not at all: it is written beside the target
-        and renamed into place. An existing model directory is replaced; any other
-        non-empty directory is left alone and refused.
+        The directory appears complete or not at all (see :mod:`anomaly.model_directory`).
+        An existing model directory is replaced; any other non-empty directory is refused.
 
         Parameters
         ----------
@@ -403,38 +401,32 @@ class AutoencoderDetector:
         -------
         Path
             The model directory.
+
+        Raises
+        ------
+        InputError
+            The destination is not a model directory, is the working directory, or its
+            parent cannot be written (see :func:`anomaly.model_directory.check_destination`).
         """
+        from .io.writers import file_sha256
+
         self._check_fitted()
-        target = Path(directory)
-        if target.exists() and not _is_replaceable_model_dir(target, companions):
-            raise ModelError(
-                f"{target}: exists and is not a model directory; refusing to overwrite it"
-            )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        metadata = json.loads(json.dumps(self.metadata_))
+        metadata = dict(self.metadata_, training=dict(self.metadata_["training"]))
         if training_file is not None:
             metadata["training"]["file"] = str(training_file)
             metadata["training"]["file_sha256"] = file_sha256(training_file)
         metadata["training"].update(extra or {})
-
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-        try:
-            self.model_.save(staging / MODEL_FILE)
-            metadata["model_sha256"] = file_sha256(staging / MODEL_FILE)
-            _write_json_durably(staging / METADATA_FILE, metadata)
-            _replace_directory(staging, target)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        self.metadata_ = metadata
-        return target
+        self.metadata_ = model_directory.write_model_directory(directory, self.model_, metadata,
+                                                               companions=companions)
+        return Path(directory)
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> "AutoencoderDetector":
         """Load a model directory written by :meth:`save`.
 
-        The metadata is validated first; ``model.keras`` must match the SHA-256 recorded
-        in it and is loaded with Keras safe mode (no arbitrary code, no pickle).
+        The metadata is validated first, then the parameters it records; ``model.keras``
+        must match the SHA-256 recorded in it and is loaded with Keras safe mode (no
+        arbitrary code, no pickle).
 
         Raises
         ------
@@ -442,213 +434,20 @@ class AutoencoderDetector:
             If the directory is missing or incomplete, the metadata is malformed or from
             a newer format, or ``model.keras`` does not match its recorded hash.
         """
-        directory = Path(directory)
-        if directory.exists() and not directory.is_dir():
-            raise ModelError(f"{directory}: a file, not a model directory (model.keras + "
-                             "metadata.json)")
-        if not directory.is_dir():
-            raise ModelError(f"{directory}: no model directory here (run 'anomaly fit' first)")
-        metadata_path, model_path = directory / METADATA_FILE, directory / MODEL_FILE
-        for required in (metadata_path, model_path):
-            if not required.is_file():
-                raise ModelError(f"{directory}: incomplete model directory, {required.name} is missing")
+        metadata = model_directory.read_metadata(directory)
         try:
-            metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
-            # A RecursionError is JSON nested deeper than the parser's stack.
-            raise ModelError(f"{metadata_path}: unreadable metadata ({error})") from error
-        validate_metadata(metadata, metadata_path)
-        if file_sha256(model_path) != metadata["model_sha256"]:
-            raise ModelError(
-                f"{model_path}: does not match the SHA-256 recorded in {METADATA_FILE} "
-                "(modified or replaced since it was saved)"
-            )
-
-        from .models import input_shape_of, keras
-
-        try:
-            model = keras.saving.load_model(model_path, compile=False, safe_mode=True)
-        except Exception as error:  # Keras raises many types for a corrupt archive.
-            raise ModelError(f"{model_path}: cannot be loaded ({error})") from error
-        # Model directories from before the convolutional and variational families hold
-        # a dense model of 1-D traces and no input_shape, loss or noise_factor.
-        input_shape = tuple(metadata.get("input_shape", [metadata["input_length"]]))
-        if input_shape_of(model) != (None, *input_shape):
-            raise ModelError(
-                f"{model_path}: input shape {input_shape_of(model)} does not match the "
-                f"metadata's input shape {input_shape}"
-            )
-
-        training = metadata["training"]
-        architecture = metadata["architecture"]
-        detector = cls(
-            model=architecture["model"],
-            model_options=_tuples(architecture.get("options", {})),
-            hidden_units=tuple(architecture["hidden_units"]),
-            loss=training.get("loss", "mae") if architecture["model"] != "vae" else "mae",
-            noise_factor=training.get("noise_factor", 0.0),
-            epochs=training["max_epochs"],
-            batch_size=training["batch_size"],
-            learning_rate=training["learning_rate"],
-            validation_fraction=training["validation_fraction"],
-            threshold_k=metadata["threshold_k"],
-            seed=training["seed"],
-        )
-        detector.model_ = model
-        detector.n_features_in_ = metadata["input_length"]
-        detector.input_shape_ = input_shape
-        detector.scale_min_ = metadata["scaling"]["min"]
-        detector.scale_range_ = metadata["scaling"]["range"]
-        detector.threshold_ = metadata["threshold"]
-        detector.train_error_mean_ = metadata["train_error_mean"]
-        detector.train_error_std_ = metadata["train_error_std"]
-        detector.epochs_trained_ = training["epochs"]
+            detector = cls(**model_directory.detector_params(metadata))
+            detector._validate_parameters()
+        except (TypeError, ValueError) as error:
+            raise ModelError(f"{Path(directory) / model_directory.METADATA_FILE}: "
+                             f"bad detector parameters ({error})") from None
+        detector.model_ = model_directory.load_keras_model(directory, metadata)
+        for name, value in model_directory.fitted_state(metadata).items():
+            setattr(detector, name, value)
         detector.metadata_ = metadata
         # Trace the compiled predict step now, for a batch of any size (the second call
         # generalises the first's shape), so the first block scored does not pay for it.
         for rows in (1, 2):
-            model.predict_on_batch(np.zeros((rows, *input_shape), dtype=np.float32))
+            detector.model_.predict_on_batch(np.zeros((rows, *detector.input_shape_),
+                                                      dtype=np.float32))
         return detector
-
-
-# -- metadata schema ------------------------------------------------------------------
-
-_NUMBER = (int, float)
-#: Required keys and their types; nested dicts are checked the same way.
-_SCHEMA: dict[str, Any] = {
-    "format_version": int,
-    "architecture": {"model": str, "hidden_units": list},
-    "input_length": int,
-    "scaling": {"method": str, "min": _NUMBER, "range": _NUMBER},
-    "threshold": _NUMBER,
-    "threshold_k": _NUMBER,
-    "train_error_mean": _NUMBER,
-    "train_error_std": _NUMBER,
-    "training": {
-        "rows": int,
-        "epochs": int,
-        "max_epochs": int,
-        "batch_size": int,
-        "learning_rate": _NUMBER,
-        "validation_fraction": _NUMBER,
-        "seed": int,
-    },
-    "model_sha256": str,
-}
-
-
-def validate_metadata(metadata: Any, source: str | os.PathLike = METADATA_FILE) -> None:
-    """Check a model's metadata against the schema: keys, types, finite numbers, version.
-
-    Raises
-    ------
-    ModelError
-        Naming the file and the first problem found.
-    """
-    def fail(problem: str) -> None:
-        raise ModelError(f"{source}: {problem}")
-
-    def check(value: Any, schema: Any, where: str) -> None:
-        if isinstance(schema, dict):
-            if not isinstance(value, dict):
-                fail(f"{where or 'the metadata'} should be a JSON object")
-            for key, sub_schema in schema.items():
-                if key not in value:
-                    fail(f"missing key {where + key!r}")
-                check(value[key], sub_schema, f"{where}{key}.")
-            return
-        name = where.rstrip(".")
-        # bool is an int in Python, but true/false is never a valid count or number here.
-        if isinstance(value, bool) or not isinstance(value, schema):
-            fail(f"{name!r} has the wrong type ({type(value).__name__})")
-        if schema is _NUMBER and not _is_finite(value):
-            fail(f"{name!r} is not a finite number")
-
-    if isinstance(metadata, dict) and isinstance(metadata.get("format_version"), int):
-        # Checked first: a newer format may well have other keys.
-        if metadata["format_version"] > FORMAT_VERSION:
-            fail(
-                f"model format version {metadata['format_version']} is newer than this "
-                f"anomaly supports ({FORMAT_VERSION}); upgrade anomaly"
-            )
-    check(metadata, _SCHEMA, "")
-    if metadata["format_version"] < 1:
-        fail(f"unknown model format version {metadata['format_version']}")
-    if metadata["architecture"]["model"] not in MODEL_FAMILIES:
-        fail(f"unknown model architecture {metadata['architecture']['model']!r}")
-    _validate_optional_metadata(metadata, fail)
-    if metadata["scaling"]["method"] != "minmax" or metadata["scaling"]["range"] <= 0:
-        fail("scaling must be 'minmax' with a positive range")
-    if metadata["input_length"] < 1:
-        fail("'input_length' must be at least 1")
-    units = metadata["architecture"]["hidden_units"]
-    if not units or not all(isinstance(u, int) and not isinstance(u, bool) and u > 0 for u in units):
-        fail("'architecture.hidden_units' must be a list of positive integers")
-    if len(metadata["model_sha256"]) != 64:
-        fail("'model_sha256' is not a SHA-256 hex digest")
-
-
-def _is_finite(number: int | float) -> bool:
-    """Whether a JSON number is a finite float: an integer may be too large for one."""
-    try:
-        return math.isfinite(number)
-    except OverflowError:
-        return False
-
-
-def _validate_optional_metadata(metadata: dict[str, Any], fail) -> None:
-    """Keys added with the model families; older model directories lack them."""
-    if "input_shape" in metadata:
-        shape = metadata["input_shape"]
-        if (not isinstance(shape, list) or not 1 <= len(shape) <= 3
-                or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape)):
-            fail("'input_shape' must be a list of 1 to 3 positive integers")
-        if math.prod(shape) != metadata["input_length"]:
-            fail(f"'input_shape' {shape} does not hold 'input_length' "
-                 f"{metadata['input_length']} values")
-    if not isinstance(metadata["architecture"].get("options", {}), dict):
-        fail("'architecture.options' should be a JSON object")
-    training = metadata["training"]
-    if training.get("loss", "mae") not in (*LOSSES, "negative_elbo"):
-        fail(f"unknown training loss {training['loss']!r}")
-    noise = training.get("noise_factor", 0.0)
-    if isinstance(noise, bool) or not isinstance(noise, _NUMBER) or not 0 <= noise < math.inf:
-        fail("'training.noise_factor' must be a finite number >= 0")
-
-
-def _jsonable(options: dict[str, Any]) -> dict[str, Any]:
-    return {key: list(value) if isinstance(value, tuple) else value
-            for key, value in options.items()}
-
-
-def _tuples(options: dict[str, Any]) -> dict[str, Any]:
-    return {key: tuple(value) if isinstance(value, list) else value
-            for key, value in options.items()}
-
-
-# -- file helpers -----------------------------------------------------------------------
-
-def _is_replaceable_model_dir(path: Path, companions: tuple[str, ...] = ()) -> bool:
-    """An empty directory, or one holding nothing but a model's files and its companions."""
-    return path.is_dir() and all(
-        p.name in (MODEL_FILE, METADATA_FILE) or (p.name in companions and p.is_file())
-        for p in path.iterdir())
-
-
-def _write_json_durably(path: Path, data: Any) -> None:
-    with open(path, "w", encoding="utf-8") as file:
-        json.dump(data, file, indent=2, sort_keys=True)
-        file.write("\n")
-        file.flush()
-        os.fsync(file.fileno())
-
-
-def _replace_directory(staging: Path, target: Path) -> None:
-    """Move a fully written directory into place, replacing any old one."""
-    old = None
-    if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-        os.replace(target, old / target.name)
-    os.replace(staging, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

@@ -24,6 +24,18 @@ class InputError(AnomalyError, ValueError):
     exit_code = EXIT_BAD_INPUT
 
 
+class UsageError(InputError):
+    """Options that cannot go together, or a value an option cannot take.
+
+    ``option`` names the option at fault (``--output-dir``), for the command line to
+    report it as it reports its own usage errors.
+    """
+
+    def __init__(self, message: str, option: str | None = None):
+        super().__init__(message)
+        self.option = option
+
+
 class ModelError(AnomalyError):
     """A model directory is missing, incomplete, tampered with or from a newer format."""
 

@@ -232,6 +232,12 @@ def _sum_over_samples(values):
     return ops.sum(values, axis=tuple(range(1, len(values.shape))))
 
 
+def gaussian_kl(z_mean, z_log_var):
+    """KL divergence of N(z_mean, exp(z_log_var)) from the standard normal, per input
+    (summed over the code), in nats. Works on tensors and on NumPy arrays."""
+    return -0.5 * ops.sum(1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=-1)
+
+
 @_REGISTER
 class VariationalAutoencoder(keras.Model):
     """An encoder to a Gaussian code, the reparameterisation trick and a decoder.
@@ -282,8 +288,7 @@ class VariationalAutoencoder(keras.Model):
         reconstruction = self.decoder(self.sampling([z_mean, z_log_var]), training=training)
         reconstruction_loss = ops.mean(_sum_over_samples(
             ops.binary_crossentropy(ops.cast(targets, reconstruction.dtype), reconstruction)))
-        kl_loss = ops.mean(-0.5 * ops.sum(
-            1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=1))
+        kl_loss = ops.mean(gaussian_kl(z_mean, z_log_var))
         return reconstruction_loss, kl_loss
 
     def _record(self, reconstruction_loss, kl_loss):

@@ -73,7 +73,7 @@ def synthetic_beats(
 def write_beats_csv(path, values: np.ndarray, labels: np.ndarray | None = None, *,
                     header: bool = False, label_name: str = "label") -> None:
     """Write beats (and labels as the last column) as CSV with 8 significant digits."""
-    from .writers import atomic_write
+    from .io.writers import atomic_write
 
     with atomic_write(path) as file:
         if header:

@@ -36,7 +36,7 @@ from sklearn.decomposition import PCA
 
 from anomaly.denoising import add_noise
 from anomaly.detector import mean_plus_std_threshold, reconstruction_error
-from anomaly.metrics import detection_report
+from anomaly.report.metrics import detection_report
 from anomaly.mnist.data import load_mnist
 from anomaly.mnist.metrics import binary_cross_entropy, knn_accuracy, negative_elbo, psnr
 from anomaly.mnist.train import evaluate, make_detector

@@ -48,7 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
-from anomaly.detector import file_sha256
+from anomaly.io.writers import file_sha256
 
 SAMPLES = 140
 NOISE = 0.01

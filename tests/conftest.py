@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import csv
+import io
+import json
 import os
+import select
+import shutil
+import signal
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +76,83 @@ def run_cli(capsys, *args) -> tuple[int, str, str]:
     code = main([str(a) for a in args])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+#: The user permission tests run as when the suite runs as root, as CI does: nobody.
+UNPRIVILEGED_UID = UNPRIVILEGED_GID = 65534
+
+
+@pytest.fixture
+def unprivileged_dir(monkeypatch) -> Path:
+    """An empty working directory an unprivileged user can enter, made the current one.
+
+    (pytest's own temporary directories are private to the user running the suite.)
+    """
+    directory = Path(tempfile.mkdtemp(prefix="anomaly-unprivileged-"))
+    directory.chmod(0o755)
+    monkeypatch.chdir(directory)
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def give_to_unprivileged_user(path: Path) -> Path:
+    """Make ``path`` belong to the user :func:`run_cli_unprivileged` runs as, so that only
+    its mode bits can stop that user."""
+    if os.geteuid() == 0:
+        os.chown(path, UNPRIVILEGED_UID, UNPRIVILEGED_GID)
+    return path
+
+
+def run_cli_unprivileged(*args, timeout: float = 60.0) -> tuple[int, str, str]:
+    """Run the CLI as an unprivileged user: (exit code, stdout, stderr).
+
+    Not root: in this process. Root: in a forked child that gives up root for nobody
+    before it runs, so that permission checks meet a user they apply to (root reads and
+    writes anything). The child runs no TensorFlow: it is forked from a process whose
+    TensorFlow threads it does not have.
+    """
+    from anomaly.cli import main
+
+    def run() -> tuple[int, str, str]:
+        saved = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = io.StringIO(), io.StringIO()
+        try:
+            code = main([str(arg) for arg in args])
+            return code, sys.stdout.getvalue(), sys.stderr.getvalue()
+        finally:
+            sys.stdout, sys.stderr = saved
+
+    if os.geteuid() != 0:
+        return run()
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # The child: never returns into pytest.
+        try:
+            os.close(reader)
+            os.setgroups([])
+            os.setgid(UNPRIVILEGED_GID)
+            os.setuid(UNPRIVILEGED_UID)
+            payload = json.dumps(run())
+        except BaseException as error:  # noqa: BLE001 - reported to the parent
+            payload = json.dumps([-1, "", f"child failed: {error!r}"])
+        os.write(writer, payload.encode())
+        os._exit(0)
+    os.close(writer)
+    chunks = []
+    try:
+        while True:
+            ready, _, _ = select.select([reader], [], [], timeout)
+            if not ready:
+                os.kill(pid, signal.SIGKILL)
+                raise AssertionError(f"anomaly {' '.join(map(str, args))} hung as nobody")
+            chunk = os.read(reader, 1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(reader)
+        os.waitpid(pid, 0)
+    return tuple(json.loads(b"".join(chunks)))
 
 
 def assert_one_line_error(err: str, *fragments: str) -> None:

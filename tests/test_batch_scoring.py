@@ -15,10 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from anomaly.batch import RunSummary, ScoreOptions, score_input
-from anomaly.blocks import block_start, iter_blocks
 from anomaly.exceptions import EXIT_ANOMALIES_FOUND, EXIT_BAD_INPUT, EXIT_LOCKED
-from anomaly.readers import read_beats
+from anomaly.io.blocks import block_start, iter_blocks
+from anomaly.io.readers import read_beats
+from anomaly.scoring.pipeline import score_source
+from anomaly.scoring.plan import ScoreOptions
+from anomaly.scoring.sinks import ScoresToStdout
+from anomaly.scoring.sources import CsvSource
 
 from conftest import read_rows, run_cli, write_text
 
@@ -49,12 +52,13 @@ def test_blocks_cover_the_file_and_seeking_cuts_the_same_blocks(block_bytes):
 
 def test_streaming_in_small_blocks_gives_the_in_memory_scores(fitted, data_dir):
     beats = read_beats(data_dir / "batch.csv", label_column="label")
-    summary = RunSummary(float(fitted.threshold_))
-    sink = io.BytesIO()
+    stream = io.BytesIO()
     options = ScoreOptions(label_column="label", block_bytes=4096)
-    result = score_input(fitted, str(data_dir / "batch.csv"), None, options, summary, stdout=sink)
-    rows = list(csv.DictReader(io.StringIO(sink.getvalue().decode())))
-    assert result.rows_scored == len(rows) == len(beats) == 250 and len(summary.scores) > 10
+    with CsvSource(str(data_dir / "batch.csv"), options) as source, ScoresToStdout(stream) as sink:
+        outcome = score_source(fitted, source, sink)
+    rows = list(csv.DictReader(io.StringIO(stream.getvalue().decode())))
+    assert outcome.counts.rows_scored == len(rows) == len(beats) == 250
+    assert len(outcome.summary.scores) > 10
     np.testing.assert_array_equal([float(r["score"]) for r in rows], fitted.score(beats.values))
     assert [int(r["row"]) for r in rows] == list(range(1, 251))
     assert [r["label"] for r in rows] == list(beats.labels)
@@ -152,7 +156,7 @@ def test_fail_on_anomaly_exit_code(model_dir, data_dir, in_tmp, capsys):
 
 
 def test_a_second_run_on_a_locked_output_exits_with_its_own_code(model_dir, data_dir, in_tmp):
-    from anomaly.writers import output_lock
+    from anomaly.io.writers import output_lock
 
     with output_lock(in_tmp / "scores.csv"):
         second = subprocess.run(ANOMALY + ["score", str(data_dir / "batch_nolabel.csv"), "-m",

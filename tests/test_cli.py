@@ -272,9 +272,9 @@ def test_debug_shows_the_traceback(capsys, in_tmp):
         code, _, err = run_cli(capsys, "--debug", "score", "short.csv", "-m", "nomodel")
     finally:
         os.environ.pop("ANOMALY_DEBUG", None)
-        from anomaly import cli
+        from anomaly.cli import commands
 
-        cli._state["debug"] = False
+        commands._state["debug"] = False
     assert code == EXIT_BAD_MODEL and "Traceback" in err and err.strip().endswith(
         "(run 'anomaly fit' first)")
 
@@ -285,7 +285,7 @@ def test_demo_runs_offline_on_synthetic_beats(in_tmp, capsys):
     assert "synthetic ECG beats generated in-process" in out
     report = json.loads((in_tmp / "d" / "report.json").read_text())
     assert report["metrics"]["roc_auc"] > 0.9
-    assert len(read_rows(in_tmp / "d" / "scores.csv")) == report["rows"] == 500
+    assert len(read_rows(in_tmp / "d" / "scores.csv")) == report["rows_scored"] == 500
     for name in ("normal_beat.png", "anomalous_beat.png", "score_histogram.png"):
         assert_png(in_tmp / "d" / "plots" / name)
     assert (in_tmp / "d" / "model" / "model.keras").is_file()

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from anomaly.batch import ScoreOptions
 from anomaly.exceptions import InputError
-from anomaly.run import ScoreRun
+from anomaly.scoring.plan import Job, RunPlan, ScoreOptions, rejects_file_for
+from anomaly.scoring.run import execute
 from anomaly.synthetic import synthetic_beats, write_beats_csv
 
 from conftest import read_rows, run_cli
@@ -44,16 +44,18 @@ def big_batch(tmp_path_factory) -> Path:
 
 
 def dask_engine(cluster):
-    from anomaly.distributed import DaskEngine
+    from anomaly.scoring.dask_engine import DaskEngine
 
     return DaskEngine(cluster.scheduler_address, partition_blocks=PARTITION_BLOCKS)
 
 
 def score(model_dir, inputs, outputs, engine=None, **options):
     options = ScoreOptions(block_bytes=BLOCK_BYTES, **options)
-    run = ScoreRun(Path(model_dir), [str(path) for path in inputs],
-                   [Path(path) for path in outputs], options, engine=engine)
-    return run, run.execute()
+    jobs = tuple(Job(str(path), index, options, Path(output),
+                     rejects=rejects_file_for(Path(output)) if options.keep_rejects else None)
+                 for index, (path, output) in enumerate(zip(inputs, outputs)))
+    plan = RunPlan(Path(model_dir), jobs)
+    return plan, execute(plan, engine)
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
@@ -92,13 +94,13 @@ def test_dask_run_summary_matches_the_local_one(cluster, model_dir, big_batch, t
 
 
 def test_each_worker_loads_the_model_once(cluster, model_dir, big_batch, tmp_path):
-    import anomaly.distributed
+    import anomaly.scoring.dask_engine
 
     for run in range(2):
         score(model_dir, [big_batch], [tmp_path / f"run{run}.csv"], dask_engine(cluster),
               label_column="label")
     with distributed.Client(cluster.scheduler_address) as client:
-        loads = client.run(lambda: anomaly.distributed.model_loads)
+        loads = client.run(lambda: anomaly.scoring.dask_engine.model_loads)
     assert len(loads) == 2
     assert all(count <= 1 for count in loads.values()), loads
     assert sum(loads.values()) >= 1
@@ -180,7 +182,7 @@ def test_cli_dask_usage_errors(cluster, model_dir, data_dir, in_tmp, capsys, arg
 
 
 def test_an_unreachable_scheduler_is_a_clear_error(model_dir, big_batch, tmp_path):
-    from anomaly.distributed import DaskEngine
+    from anomaly.scoring.dask_engine import DaskEngine
 
     engine = DaskEngine("tcp://127.0.0.1:1", connect_timeout=2)
     with pytest.raises(InputError, match=r"--scheduler tcp://127.0.0.1:1: cannot connect"):

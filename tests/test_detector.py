@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
 from anomaly.detector import AutoencoderDetector, mean_plus_std_threshold
-from anomaly.exceptions import ModelError, NotFittedError
+from anomaly.exceptions import InputError, ModelError, NotFittedError
 from anomaly.synthetic import synthetic_beats
 
 from conftest import FAST
@@ -65,7 +67,7 @@ def test_use_before_fit_says_so():
 
 
 def test_wrong_length_is_explained(fitted):
-    with pytest.raises(ValueError, match="expected 96 samples per trace .* got 50"):
+    with pytest.raises(ValueError, match="expected 96 samples per beat .* got 50"):
         fitted.score(np.zeros((3, 50)))
 
 
@@ -75,6 +77,70 @@ def test_bad_parameters_rejected_in_fit(bad, normal_traces):
     detector = AutoencoderDetector(**bad)  # __init__ only stores
     with pytest.raises(ValueError):
         detector.fit(normal_traces)
+
+
+# -- scikit-learn's estimator contract ------------------------------------------------------
+
+#: Every constructor parameter set to a value other than its default.
+NON_DEFAULT = dict(model="conv", model_options={"filters": (8, 16), "latent_dim": 4},
+                   hidden_units=(32, 8), loss="mse", noise_factor=0.05, epochs=2, batch_size=16,
+                   learning_rate=3e-3, validation_fraction=0.25, patience=3, threshold_k=1.5,
+                   seed=7)
+
+
+def test_parameters_follow_the_scikit_learn_contract():
+    from sklearn.base import clone
+
+    defaults = AutoencoderDetector().get_params()
+    assert set(NON_DEFAULT) == set(defaults), "NON_DEFAULT must name every parameter"
+    assert all(NON_DEFAULT[name] != value for name, value in defaults.items())
+    detector = AutoencoderDetector(**NON_DEFAULT)
+    assert detector.get_params() == NON_DEFAULT
+    copy = clone(detector)
+    assert copy is not detector and copy.get_params() == NON_DEFAULT
+    assert detector.set_params(patience=9, seed=1) is detector
+    assert (detector.patience, detector.seed) == (9, 1)
+    with pytest.raises(ValueError, match="invalid parameter 'depth'"):
+        detector.set_params(depth=3)
+    assert repr(AutoencoderDetector(epochs=5)) == "AutoencoderDetector(epochs=5)"
+
+
+def test_every_parameter_round_trips_through_save_and_load(normal_traces, tmp_path):
+    detector = AutoencoderDetector(**NON_DEFAULT).fit(normal_traces[:64])
+    loaded = AutoencoderDetector.load(detector.save(tmp_path / "m"))
+    assert loaded.get_params() == NON_DEFAULT
+    np.testing.assert_array_equal(loaded.score(normal_traces[:8]), detector.score(normal_traces[:8]))
+
+
+def test_model_directories_without_recorded_parameters_still_load(fitted, model_dir, tmp_path):
+    """Directories written before the parameters were recorded give what their
+    architecture and training sections say (model_options: the builder's options as
+    recorded, the same network); the rest take their defaults."""
+    shutil.copytree(model_dir, tmp_path / "old")
+    _edit_metadata(tmp_path / "old", lambda metadata: metadata.pop("params"))
+    loaded = AutoencoderDetector.load(tmp_path / "old")
+    expected = fitted.get_params()
+    assert loaded.get_params() | {"model_options": None} == expected
+    assert loaded.builder_options() == fitted.builder_options()
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"patience": "x"}, "wrong type"),
+    ({"model": "lstm"}, "model must be one of"),
+    ({"depth": 3}, "unexpected keyword argument 'depth'"),
+])
+def test_load_refuses_bad_recorded_parameters(model_copy, params, message):
+    _edit_metadata(model_copy, lambda metadata: metadata["params"].update(params))
+    with pytest.raises(ModelError, match=f"metadata.json: bad detector parameters .*{message}"):
+        AutoencoderDetector.load(model_copy)
+
+
+def test_importing_the_detector_imports_neither_the_command_line_nor_tensorflow():
+    code = ("import sys; import anomaly.detector, anomaly.scoring.run, anomaly.io.readers; "
+            "print(sorted(m for m in ('typer', 'click', 'anomaly.cli', 'tensorflow') "
+            "if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip() == "[]", result.stdout + result.stderr
 
 
 def test_save_load_round_trip_gives_identical_scores(fitted, model_dir, held_out):
@@ -101,7 +167,7 @@ def test_save_replaces_a_model_but_not_other_directories(fitted, tmp_path):
     fitted.save(tmp_path / "m")  # refit over an old model: fine
     (tmp_path / "precious").mkdir()
     (tmp_path / "precious" / "notes.txt").write_text("keep me")
-    with pytest.raises(ModelError, match="not a model directory; refusing"):
+    with pytest.raises(InputError, match="not a model directory; refusing"):
         fitted.save(tmp_path / "precious")
     assert (tmp_path / "precious" / "notes.txt").read_text() == "keep me"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
@@ -111,7 +177,7 @@ def test_save_replaces_its_declared_companions_only(fitted, tmp_path):
     """A folder of someone's pictures is not a model directory; the caller's own are."""
     (tmp_path / "plots").mkdir()
     (tmp_path / "plots" / "holiday.png").write_bytes(b"\x89PNG")
-    with pytest.raises(ModelError, match="not a model directory; refusing"):
+    with pytest.raises(InputError, match="not a model directory; refusing"):
         fitted.save(tmp_path / "plots")
     assert (tmp_path / "plots" / "holiday.png").exists()
     fitted.save(tmp_path / "m")
@@ -157,7 +223,7 @@ def test_newer_format_says_upgrade_even_with_other_keys(model_copy):
 def test_save_refuses_a_directory_with_more_than_a_model(fitted, tmp_path):
     target = fitted.save(tmp_path / "m")
     (target / "notes.txt").write_text("mine")
-    with pytest.raises(ModelError, match="not a model directory"):
+    with pytest.raises(InputError, match="not a model directory"):
         fitted.save(target)
     assert (target / "notes.txt").read_text() == "mine"
 

@@ -32,7 +32,8 @@ import pytest
 from anomaly.exceptions import EXIT_BAD_INPUT, EXIT_BAD_MODEL
 from anomaly.synthetic import synthetic_beats, write_beats_csv
 
-from conftest import assert_one_line_error, read_rows, run_cli
+from conftest import (assert_one_line_error, give_to_unprivileged_user, read_rows, run_cli,
+                      run_cli_unprivileged)
 
 ANOMALY = [sys.executable, "-m", "anomaly"]
 #: The input length of the ``model_dir`` fixture's model.
@@ -252,14 +253,15 @@ def into_out(command: str, model_dir: Path) -> list:
 
 @pytest.mark.parametrize("command, message", [("score", "in.csv: permission denied"),
                                               ("fit", "'in.csv' is not readable")])
-def test_unreadable_input(command, message, model_dir, in_tmp, capsys):
-    if os.geteuid() == 0:
-        pytest.skip("root reads any file whatever its permissions")
+def test_unreadable_input(command, message, model_dir, unprivileged_dir):
+    """Run as an unprivileged user (root reads any file whatever its permissions): the
+    file is the user's own, only its mode stops them."""
     Path("in.csv").write_bytes(csv_bytes(beat_rows()))
-    Path("in.csv").chmod(0)
+    give_to_unprivileged_user(Path("in.csv")).chmod(0)
     Path("out").mkdir()
-    code, _, err = run_cli(capsys, command, "in.csv", *into_out(command, model_dir))
-    assert code == EXIT_BAD_INPUT
+    give_to_unprivileged_user(Path("out"))
+    code, _, err = run_cli_unprivileged(command, "in.csv", *into_out(command, model_dir))
+    assert code == EXIT_BAD_INPUT, err
     assert_one_line_error(err, message)
     assert_nothing_written()
 
@@ -337,17 +339,49 @@ def test_fit_refuses_a_bad_model_destination_before_training(data_dir, in_tmp, c
     assert Path("afile").read_text() == "a regular file\n"
 
 
-@pytest.mark.parametrize("command", ["score", "fit"])
-def test_read_only_destination(command, model_dir, data_dir, in_tmp, capsys):
-    if os.geteuid() == 0:
-        pytest.skip("root writes into read-only directories (the cases above under a regular "
-                    "file run as root)")
-    Path("out").mkdir()
-    Path("out").chmod(0o555)
-    code, _, err = run_cli(capsys, command, data_dir / "batch_nolabel.csv",
-                           *into_out(command, model_dir))
-    Path("out").chmod(0o755)
+@pytest.mark.parametrize("destination, prepare, message", [
+    ("precious", lambda: Path("precious").mkdir() or Path("precious/notes.txt").write_text("mine"),
+     "precious: exists and is not a model directory; refusing to overwrite it"),
+    (".", lambda: None, ".: is the working directory; a model directory is replaced whole"),
+    ("afile", lambda: Path("afile").write_text("a regular file"), "dir 'afile' is a file"),
+], ids=["a directory of other files", "the working directory", "a file"])
+def test_fit_refuses_a_model_destination_it_must_not_replace_before_training(
+        destination, prepare, message, data_dir, in_tmp, capsys):
+    prepare()
+    before = sorted(str(path) for path in in_tmp.rglob("*"))
+    code, out, err = run_cli(capsys, "fit", data_dir / "normal.csv", "-m", destination)
+    assert code == EXIT_BAD_INPUT and "Training" not in out
+    assert_one_line_error(err, message)
+    assert sorted(str(path) for path in in_tmp.rglob("*")) == before  # no '..old.*' left
+
+
+def test_fit_into_the_working_directory_refused_even_when_it_holds_a_model(
+        model_dir, data_dir, in_tmp, capsys):
+    for path in model_dir.iterdir():
+        shutil.copy(path, in_tmp)
+    code, _, err = run_cli(capsys, "fit", data_dir / "normal.csv", "-m", in_tmp)
     assert code == EXIT_BAD_INPUT
+    assert_one_line_error(err, "is the working directory")
+    assert sorted(path.name for path in in_tmp.iterdir()) == ["metadata.json", "model.keras"]
+
+
+def test_score_creates_no_output_directory_when_the_model_does_not_load(data_dir, in_tmp, capsys):
+    code, _, err = run_cli(capsys, "score", data_dir / "batch_nolabel.csv", "-m", "nomodel",
+                           "--output-dir", "out/scores")
+    assert code == EXIT_BAD_MODEL
+    assert_one_line_error(err, "nomodel: no model directory here")
+    assert list(in_tmp.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["score", "fit"])
+def test_read_only_destination(command, model_dir, data_dir, unprivileged_dir):
+    """Run as an unprivileged user (root writes into read-only directories): the output
+    directory is the user's own, only its mode stops them."""
+    shutil.copy(data_dir / "batch_nolabel.csv", "in.csv")
+    Path("out").mkdir()
+    give_to_unprivileged_user(Path("out")).chmod(0o555)
+    code, _, err = run_cli_unprivileged(command, "in.csv", *into_out(command, model_dir))
+    assert code == EXIT_BAD_INPUT, err
     assert_one_line_error(err, "output directory 'out' is not writable")
     assert_nothing_written()
 

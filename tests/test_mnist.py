@@ -152,22 +152,38 @@ def _train(capsys, tmp_path, mnist_npz, *options) -> tuple[int, str, str, dict, 
     return code, out, err, figures, model_dir
 
 
-def test_dense_2d_code_with_normal_digits(capsys, tmp_path, mnist_npz):
+def test_dense_2d_code_separates_the_digits(capsys, tmp_path, mnist_npz):
     code, out, err, figures, model_dir = _train(capsys, tmp_path, mnist_npz, "--model", "dense",
-                                                "--normal-digits", "1,7", "--epochs", "15")
+                                                "--epochs", "15")
     assert code == 0, err
-    assert {"held_out", "latent", "anomaly", "pictures", "split"} <= set(figures)
+    assert {"held_out", "latent", "pictures", "split"} <= set(figures)
     assert {"binary_crossentropy", "mse", "psnr_db"} <= set(figures["held_out"])
-    assert 0 <= figures["latent"]["knn5_accuracy"] <= 1
-    anomaly = figures["anomaly"]
-    assert anomaly["normal_digits"] == [1, 7] and anomaly["roc_auc"] > 0.6
-    assert "5-nearest-neighbour" in out and "ROC-AUC" in out
+    # Ten classes, chance is 0.1; 0.87-0.89 measured over seeds 0-2.
+    assert figures["latent"]["knn5_accuracy"] > 0.7
+    assert "5-nearest-neighbour" in out
     for name in ("reconstructions.png", "latent_scatter.png"):
         assert_png(model_dir / name)
     assert not (model_dir / "denoising.png").exists()
     # The model directory is the ECG one: it loads and scores images unchanged.
     detector = AutoencoderDetector.load(model_dir)
     assert detector.input_shape_ == (28, 28) and detector.encode(np.zeros((3, 28, 28))).shape == (3, 2)
+
+
+def test_normal_digits_flags_the_other_digits(capsys, tmp_path, mnist_npz):
+    from sklearn.metrics import roc_auc_score
+
+    code, out, err, figures, model_dir = _train(capsys, tmp_path, mnist_npz, "--model", "dense",
+                                                "--normal-digits", "1,7", "--epochs", "15")
+    assert code == 0, err
+    anomaly = figures["anomaly"]
+    assert anomaly["normal_digits"] == [1, 7]
+    assert anomaly["roc_auc"] > 0.85  # 0.93-0.98 measured over seeds 0-2
+    assert "ROC-AUC" in out
+    # The figures are the saved model's: recomputed from it, they agree.
+    split = load_mnist(mnist_npz)
+    scores = AutoencoderDetector.load(model_dir).score(split.test_images)
+    truth = ~np.isin(split.test_labels, [1, 7])
+    assert anomaly["roc_auc"] == pytest.approx(roc_auc_score(truth, scores), abs=1e-9)
     metadata = json.loads((model_dir / "metadata.json").read_text())
     assert metadata["training"]["normal_digits"] == [1, 7]
 
@@ -179,32 +195,59 @@ def test_conv_denoising(capsys, tmp_path, mnist_npz):
     assert code == 0, err
     denoising = figures["denoising"]
     assert denoising["noise_factor"] == 0.4
-    assert 9 < denoising["noisy_psnr_db"] < 14 and denoising["denoised_psnr_db"] > 0
+    assert 9 < denoising["noisy_psnr_db"] < 14
+    # 2.4-3.1 dB better than the noisy inputs measured over seeds 0-2, after 3 epochs.
+    assert denoising["denoised_psnr_db"] > denoising["noisy_psnr_db"] + 1.5
     assert "latent" not in figures and "vae" not in figures
     assert_png(pictures / "denoising.png")
     assert_png(pictures / "reconstructions.png")
 
 
 def test_vae_with_2d_latent(capsys, tmp_path, mnist_npz):
-    code, out, err, figures, model_dir = _train(capsys, tmp_path, mnist_npz, "--model", "vae")
+    from anomaly.mnist.metrics import negative_elbo
+
+    code, out, err, figures, model_dir = _train(capsys, tmp_path, mnist_npz, "--model", "vae",
+                                                "--epochs", "10")
     assert code == 0, err
     vae = figures["vae"]
-    assert vae["negative_elbo"] == pytest.approx(vae["reconstruction_loss"] + vae["kl_loss"])
-    assert vae["kl_loss"] >= 0 and vae["reconstruction_loss"] > 0
     assert "negative ELBO" in out
     for name in ("vae_samples.png", "vae_manifold.png", "latent_scatter.png", "reconstructions.png"):
         assert_png(model_dir / name)
+    split = load_mnist(mnist_npz)
+    images = split.test_images
+    # Better than coding each pixel by its mean intensity over the training digits
+    # (140 nats here; 87-116 measured over seeds 0-1 after 10 epochs).
+    mean = np.clip(split.train_images.mean(axis=0), 1e-7, 1 - 1e-7)
+    per_pixel_mean = -(images * np.log(mean) + (1 - images) * np.log(1 - mean)).sum(axis=(1, 2))
+    assert vae["negative_elbo"] < per_pixel_mean.mean()
+    assert vae["kl_loss"] > 1.0  # the code carries information (2.9-4.6 nats measured)
+    # The KL term, recomputed from the saved model's encoder by the closed form.
     loaded = AutoencoderDetector.load(model_dir)
-    images = load_mnist(mnist_npz).test_images[:20]
-    np.testing.assert_allclose(loaded.score(images), AutoencoderDetector.load(model_dir).score(images))
+    scaled = ((images - loaded.scale_min_) / loaded.scale_range_).astype(np.float32)
+    z_mean, z_log_var = (part.astype(np.float64)
+                         for part in loaded.model_.encoder.predict(scaled, verbose=0))
+    kl = -0.5 * (1 + z_log_var - z_mean ** 2 - np.exp(z_log_var)).sum(axis=1)
+    assert vae["kl_loss"] == pytest.approx(kl.mean(), rel=1e-5)
+    # The saved model is the fitted one: the same seeded figures.
+    again = negative_elbo(loaded.model_, scaled, seed=0)
+    assert again["negative_elbo"] == pytest.approx(vae["negative_elbo"], rel=1e-6)
 
 
 def test_rerun_replaces_a_model_directory_with_its_pictures(capsys, tmp_path, mnist_npz):
-    for _ in range(2):
+    written = {}
+    for seed in ("1", "2"):
         code, _, err, _, model_dir = _train(capsys, tmp_path, mnist_npz, "--epochs", "1",
-                                            "--train-size", "100")
+                                            "--train-size", "100", "--seed", seed)
         assert code == 0, err
-    assert (model_dir / "reconstructions.png").exists()
+        picture = model_dir / "reconstructions.png"
+        written[seed] = (picture.stat().st_mtime_ns, picture.read_bytes(),
+                         json.loads((model_dir / "metadata.json").read_text()))
+    # The second run replaced the first's model and its picture, and left nothing else.
+    assert written["2"][2]["training"]["seed"] == 2
+    assert written["2"][2]["model_sha256"] != written["1"][2]["model_sha256"]
+    assert written["2"][0] > written["1"][0] and written["2"][1] != written["1"][1]
+    assert_png(model_dir / "reconstructions.png")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["model", "report.json"]
 
 
 @pytest.mark.parametrize("options, message", [
@@ -235,7 +278,7 @@ def test_mnist_help_loads_no_tensorflow():
 def test_every_mnist_option_has_help():
     from typer.main import get_command
 
-    from anomaly.mnist.cli import app
+    from anomaly.cli.mnist import app
 
     command = get_command(app)
     for name, subcommand in getattr(command, "commands", {"train": command}).items():

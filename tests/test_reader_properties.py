@@ -28,9 +28,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from anomaly.batch import RunSummary, ScoreOptions, score_input
 from anomaly.exceptions import InputError
-from anomaly.readers import Beats, iter_beats, read_beats
+from anomaly.io.readers import Beats, iter_beats, read_beats
+from anomaly.scoring.engines import LocalEngine
+from anomaly.scoring.plan import Job, ScoreOptions, rejects_file_for
 
 PROPERTY = settings(max_examples=100, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -146,7 +147,8 @@ def _read_both(path: Path, block_size: int, **options) -> tuple[Beats, Beats]:
     chunks = list(iter_beats(path, block_size=block_size, **options))
     streamed = Beats(str(path), np.concatenate([c.values for c in chunks]),
                      None if chunks[0].labels is None else np.concatenate([c.labels for c in chunks]),
-                     chunks[0].layout, np.concatenate([c.lines for c in chunks]))
+                     chunks[0].layout, np.concatenate([c.lines for c in chunks]),
+                     None if chunks[0].truth is None else np.concatenate([c.truth for c in chunks]))
     return whole, streamed
 
 
@@ -302,11 +304,14 @@ class ZeroDetector:
 
     threshold_ = 0.5
 
-    def __init__(self, n_samples: int):
-        self.n_features_in_ = n_samples
-
     def score(self, values: np.ndarray) -> np.ndarray:
         return np.zeros(len(values))
+
+
+def score_file(path: Path, output: Path, options: ScoreOptions):
+    """Score one file into ``output`` (and its rejects file) as ``anomaly score`` does."""
+    job = Job(str(path), options=options, output=output, rejects=rejects_file_for(output))
+    return LocalEngine().score(job, ZeroDetector(), model_dir=None).counts
 
 
 @PROPERTY
@@ -322,8 +327,7 @@ def test_skip_mode_accounts_for_every_row_and_keeps_rejects_verbatim(data, block
         path = _write(directory, written, corrupted)
         options = ScoreOptions(label_column=written.label_index, header=written.header,
                                on_bad_row="skip", block_bytes=block_size)
-        result = score_input(ZeroDetector(written.values.shape[1]), str(path),
-                             directory / "scores.csv", options, RunSummary(0.5))
+        result = score_file(path, directory / "scores.csv", options)
         scores = (directory / "scores.csv").read_text()
         rejects_bytes = (directory / "scores.rejects.csv").read_bytes()
         leftovers = sorted(p.name for p in directory.iterdir())
@@ -353,8 +357,7 @@ def test_text_labels_are_bad_rows_only_when_the_normal_label_is_a_number(
     path = tmp_path / "labels.csv"
     path.write_text("1,2,1\n3,4,0\n5,6,N\n7,8,1.0\n")
     options = ScoreOptions(label_column="last", normal_label=normal_label, on_bad_row="skip")
-    result = score_input(ZeroDetector(2), str(path), tmp_path / "s.csv", options,
-                         RunSummary(0.5))
+    result = score_file(path, tmp_path / "s.csv", options)
     rejects = list(csv.DictReader(open(tmp_path / "s.rejects.csv")))
     assert [int(r["line"]) for r in rejects] == rejected
     assert result.rows_scored == 4 - len(rejected)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from anomaly.exceptions import InputError
-from anomaly.readers import anomaly_truth, read_beats
+from anomaly.io.readers import read_beats
 
 from conftest import write_text
 
@@ -61,7 +61,7 @@ def test_explicit_header_overrides_detection(tmp_path):
 
 
 def test_large_file_streams_in_several_chunks(tmp_path):
-    from anomaly.readers import iter_beats
+    from anomaly.io.readers import iter_beats
 
     rows = np.arange(30000 * 4, dtype=float).reshape(30000, 4)
     path = tmp_path / "big.csv"
@@ -73,7 +73,7 @@ def test_large_file_streams_in_several_chunks(tmp_path):
 
 
 def test_bad_row_in_a_late_chunk_is_located(tmp_path):
-    from anomaly.readers import iter_beats
+    from anomaly.io.readers import iter_beats
 
     lines = ["1.5,2.5,3.5"] * 20000
     lines[15000] = "1.5,bad,3.5"
@@ -147,17 +147,18 @@ def test_label_name_without_header(tmp_path):
         read_beats(path, label_column="label")
 
 
-def test_anomaly_truth_numeric_and_text(tmp_path):
-    beats = read_beats(write_text(tmp_path / "n.csv", "1,2,1\n1,2,1.0\n1,2,0\n1,2,4\n"),
-                       label_column="last")
-    assert anomaly_truth(beats, "1").tolist() == [0, 0, 1, 1]
-    assert anomaly_truth(beats, "0").tolist() == [1, 1, 0, 1]
-    beats = read_beats(write_text(tmp_path / "t.csv", "1,2,N\n1,2,V\n"), label_column="last")
-    assert anomaly_truth(beats, "N").tolist() == [0, 1]
+def test_labels_are_decided_as_they_are_read(tmp_path):
+    path = write_text(tmp_path / "n.csv", "1,2,1\n1,2,1.0\n1,2,0\n1,2,4\n")
+    assert read_beats(path, label_column="last", normal_label="1").truth.tolist() == [0, 0, 1, 1]
+    assert read_beats(path, label_column="last", normal_label="0").truth.tolist() == [1, 1, 0, 1]
+    assert read_beats(path, label_column="last").truth is None  # no normal label, no truth
+    path = write_text(tmp_path / "t.csv", "1,2,N\n1,2,V\n1,2, N \n")
+    assert read_beats(path, label_column="last", normal_label="N").truth.tolist() == [0, 1, 0]
 
 
-def test_anomaly_truth_rejects_text_when_numbers_expected(tmp_path):
-    beats = read_beats(write_text(tmp_path / "t.csv", "1,2,1\n\n1,2,abnormal\n"), label_column="last")
+def test_a_text_label_is_a_bad_row_when_the_normal_label_is_a_number(tmp_path):
+    path = write_text(tmp_path / "t.csv", "1,2,1\n\n1,2,abnormal\n")
     with pytest.raises(InputError, match=r"t.csv line 3 column 3: expected a numeric label "
-                                         r"\(the normal label '1' is a number\), got 'abnormal'"):
-        anomaly_truth(beats, "1")
+                                         r"\(the normal label is a number\), got 'abnormal'"):
+        read_beats(path, label_column="last", normal_label="1")
+    assert read_beats(path, label_column="last").labels.tolist() == ["1", "abnormal"]

@@ -14,7 +14,7 @@ import pytest
 from sklearn.model_selection import train_test_split
 
 from anomaly.cli import main
-from anomaly.readers import read_beats
+from anomaly.io.readers import read_beats
 from anomaly.synthetic import write_beats_csv
 
 

@@ -61,6 +61,8 @@ def negative_elbo(vae, images: np.ndarray, *, seed: int = 0) -> dict[str, float]
         pixels) + ``kl_loss`` (KL divergence of the code from the standard normal),
         each the mean over the images.
     """
+    from ..models import gaussian_kl, ops
+
     images = np.asarray(images, dtype=np.float32)
     z_mean, z_log_var = (np.asarray(part, dtype=np.float64)
                          for part in vae.encoder.predict(images, batch_size=1024, verbose=0))
@@ -68,6 +70,6 @@ def negative_elbo(vae, images: np.ndarray, *, seed: int = 0) -> dict[str, float]
     codes = (z_mean + np.exp(0.5 * z_log_var) * noise).astype(np.float32)
     reconstructions = vae.decoder.predict(codes, batch_size=1024, verbose=0)
     reconstruction = float(_per_image_binary_cross_entropy(images, reconstructions).mean())
-    kl = float(np.mean(-0.5 * np.sum(1.0 + z_log_var - z_mean ** 2 - np.exp(z_log_var), axis=1)))
+    kl = float(np.mean(ops.convert_to_numpy(gaussian_kl(z_mean, z_log_var))))
     return {"negative_elbo": reconstruction + kl, "reconstruction_loss": reconstruction,
             "kl_loss": kl}

@@ -2,7 +2,7 @@
 
 Each function takes arrays and returns a matplotlib Figure (built without pyplot, so no
 display is needed); nothing calls ``pyplot.show``. Save them with
-:func:`anomaly.plots.save_figure`.
+:func:`anomaly.report.plots.save_figure`.
 """
 
 from __future__ import annotations

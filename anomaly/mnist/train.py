@@ -110,7 +110,7 @@ def evaluate(detector, split: MnistSplit, train: tuple[np.ndarray, np.ndarray], 
     if detector.model == "vae":
         report["vae"] = negative_elbo(detector.model_, detector._scale(images), seed=seed)
     if normal_digits:
-        from ..metrics import detection_report
+        from ..report.metrics import detection_report
 
         truth = (~np.isin(labels, list(normal_digits))).astype(int)
         scores = detector.score(images)
@@ -134,7 +134,7 @@ def save_pictures(detector, evaluation: Evaluation, directory: str | os.PathLike
     ``latent_scatter.png`` for a 2-D code; ``vae_samples.png`` for the VAE and
     ``vae_manifold.png`` when its latent space is 2-D.
     """
-    from ..plots import save_figure
+    from ..report.plots import save_figure
     from . import pictures
 
     directory = Path(directory)

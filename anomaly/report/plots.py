@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .writers import atomic_write
+from ..io.writers import atomic_write
 
 _NORMAL_COLOUR = "tab:blue"
 _ANOMALY_COLOUR = "tab:red"
@@ -77,7 +77,7 @@ def save_batch_plots(detector, summary, directory: str | os.PathLike) -> list[Pa
     - ``anomalous_beat.png``: the most anomalous beat over its reconstruction;
     - ``score_histogram.png``: all scores with the threshold.
 
-    ``summary`` is a :class:`anomaly.batch.RunSummary`.
+    ``summary`` is a :class:`anomaly.scoring.summary.RunSummary`.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

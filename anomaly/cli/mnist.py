@@ -10,7 +10,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..choices import ModelFamily, Quiet, SavedModelDir, finite
+from ..choices import ModelFamily
+from .options import Quiet, SavedModelDir, finite
 
 app = typer.Typer(
     name="mnist",
@@ -71,8 +72,8 @@ def train(
     digit accuracy on the codes; for the VAE, the negative ELBO and its two terms; with
     --normal-digits, ROC-AUC, precision, recall and F1 of the anomaly flags.
     """
-    from ..writers import check_can_create_directory, check_writable, write_json
-    from .data import load_mnist
+    from ..io.writers import check_can_create_directory, check_writable, write_json
+    from ..mnist.data import load_mnist
 
     def say(message: str) -> None:
         if not quiet:
@@ -84,7 +85,8 @@ def train(
     split = load_mnist(data)
     say(f"Data: {split.source}; {split.note}.")
 
-    from .train import PICTURE_NAMES, evaluate, make_detector, save_pictures, training_images
+    from ..mnist.train import (PICTURE_NAMES, evaluate, make_detector, save_pictures,
+                               training_images)
 
     train_images, train_labels = training_images(split, normal_digits=normal_digits,
                                                  train_size=train_size)
@@ -137,7 +139,7 @@ def format_figures(figures: dict) -> str:
         lines.append(f"VAE: negative ELBO {vae['negative_elbo']:.2f} nats/image = reconstruction "
                      f"{vae['reconstruction_loss']:.2f} + KL {vae['kl_loss']:.2f}")
     if "anomaly" in figures:
-        from ..metrics import format_report
+        from ..report.metrics import format_report
 
         anomaly = figures["anomaly"]
         lines.append(f"Anomalies = digits other than {','.join(map(str, anomaly['normal_digits']))}"

@@ -1,11 +1,15 @@
-"""Write outputs atomically: a temporary file beside the target, fsync, then rename.
+"""File utilities for everything the tool writes.
 
-A run that fails or is killed part way leaves the destination as it was.
+Outputs are written atomically (a temporary file beside the target, fsync, then rename),
+so a run that fails or is killed part way leaves the destination as it was; directories
+are replaced whole. Also here: destination checks, output locks, removal of what killed
+runs left behind, and file hashes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -14,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator
 
-from .exceptions import InputError
+from ..exceptions import InputError
 
 
 @contextlib.contextmanager
@@ -53,10 +57,19 @@ def check_writable(path: str | os.PathLike) -> None:
 
 def check_can_create_directory(directory: str | os.PathLike) -> None:
     """Fail unless ``directory`` exists writable, or its nearest existing parent is."""
-    existing = Path(directory)
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    _require_writable_directory(existing, directory)
+    _require_writable_directory(_nearest_existing(Path(directory)), directory)
+
+
+def check_can_create(path: str | os.PathLike) -> None:
+    """Fail unless ``path`` can be created, or replaced by renaming a new one over it: the
+    nearest existing directory above it must be writable."""
+    _require_writable_directory(_nearest_existing(Path(path).parent), path)
+
+
+def _nearest_existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
 
 
 def _require_writable_directory(directory: Path, target: str | os.PathLike) -> None:
@@ -68,6 +81,26 @@ def _require_writable_directory(directory: Path, target: str | os.PathLike) -> N
         raise InputError(f"{where} is not a directory")
     if not os.access(directory, os.W_OK):
         raise InputError(f"{where} is not writable")
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes, as hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def replace_directory(staging: Path, target: Path) -> None:
+    """Move a fully written directory into place, replacing any old one at ``target``."""
+    old = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+        os.replace(target, old / target.name)
+    os.replace(staging, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:
@@ -90,7 +123,7 @@ def output_lock(path: str | os.PathLike, *,
     """
     import fcntl
 
-    from .exceptions import OutputLockedError
+    from ..exceptions import OutputLockedError
 
     target = Path(path)
     lock_path = target.with_name(f".{target.name}.lock")

@@ -12,7 +12,6 @@ import inspect
 import os
 import sys
 import traceback
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -23,7 +22,8 @@ try:  # Typer >= 0.20 carries its own copy of click; older releases use click it
 except ImportError:  # pragma: no cover - depends on the installed Typer
     from click import exceptions as click_exceptions
 
-from .exceptions import (
+from ..choices import BadRowPolicy, EngineName, LogFormat, ModelFamily, OutputFormat
+from ..exceptions import (
     EXIT_ANOMALIES_FOUND,
     EXIT_BAD_INPUT,
     EXIT_BAD_MODEL,
@@ -31,27 +31,18 @@ from .exceptions import (
     EXIT_LOCKED,
     EXIT_OK,
     AnomalyError,
+    UsageError,
 )
-from .choices import ModelFamily, Quiet, SavedModelDir, finite, model_dir_option
-
-class OutputFormat(str, Enum):
-    csv = "csv"
-    parquet = "parquet"
-
-
-class BadRowPolicy(str, Enum):
-    fail = "fail"
-    skip = "skip"
-
-
-class LogFormat(str, Enum):
-    text = "text"
-    json = "json"
-
-
-class Engine(str, Enum):
-    local = "local"
-    dask = "dask"
+from .options import (
+    Header,
+    LabelColumn,
+    ModelDir,
+    NormalLabel,
+    Quiet,
+    SavedModelDir,
+    finite,
+    input_file,
+)
 
 
 EXIT_CODES_HELP = (
@@ -78,28 +69,6 @@ app = typer.Typer(
 
 _state = {"debug": False, "json_logs": False}
 
-# -- shared options ---------------------------------------------------------------------
-
-#: The model directory 'score' and 'plot' load. Not checked when parsing: loading checks
-#: it, so a missing or unusable one (a file, say) exits with the model's code, 3.
-ModelDir = Annotated[Path, model_dir_option()]
-LabelColumn = Annotated[
-    Optional[str],
-    typer.Option(help="Label column: a header name, a 0-based index, 'first' or 'last'. "
-                      "Default: no labels."),
-]
-NormalLabel = Annotated[
-    str, typer.Option(help="Label value meaning normal; any other value is an anomaly.")
-]
-Header = Annotated[
-    Optional[bool],
-    typer.Option("--header/--no-header",
-                 help="Whether the first row is a header. Default: detected."),
-]
-def _input_file(help_text: str):
-    return typer.Argument(help=help_text, exists=True, dir_okay=False, readable=True,
-                          show_default=False)
-
 
 def _say(message: str, quiet: bool = False) -> None:
     if not quiet:
@@ -112,7 +81,7 @@ def _fmt(value: float) -> str:
 
 def _print_version(value: bool) -> None:
     if value:
-        from . import __version__
+        from .. import __version__
 
         typer.echo(f"anomaly {__version__}")
         raise typer.Exit()
@@ -134,7 +103,7 @@ def _main(
 
 @app.command()
 def fit(
-    normal_csv: Annotated[Path, _input_file("CSV (or .csv.gz) of normal heartbeats, one per row.")],
+    normal_csv: Annotated[Path, input_file("CSV (or .csv.gz) of normal heartbeats, one per row.")],
     model_dir: SavedModelDir = Path("model"),
     label_column: LabelColumn = None,
     normal_label: NormalLabel = "1",
@@ -159,13 +128,13 @@ def fit(
     With --label-column, only rows carrying the normal label are used for training.
     Scoring is the same for every --model: per-beat MAE against mean + k * std.
     """
-    from .detector import AutoencoderDetector
-    from .scoring import load_training_data
-    from .writers import check_can_create_directory
+    from ..detector import AutoencoderDetector
+    from ..io.readers import read_normal_beats
+    from ..model_directory import check_destination
 
-    check_can_create_directory(model_dir)  # A bad destination fails before the training.
-    data = load_training_data(normal_csv, label_column=label_column,
-                              normal_label=normal_label, header=header)
+    check_destination(model_dir)  # A bad destination fails before the training.
+    data = read_normal_beats(normal_csv, label_column=label_column,
+                             normal_label=normal_label, header=header)
     skipped = ""
     if data.beats.labels is not None:
         skipped = (f"; skipped {data.n_skipped} rows whose label in column "
@@ -228,9 +197,9 @@ def score(
              "(outputs are still written).")] = False,
     log_format: Annotated[LogFormat, typer.Option(
         help="Messages on stderr as text, or as JSON lines for log shippers.")] = LogFormat.text,
-    engine: Annotated[Engine, typer.Option(
+    engine: Annotated[EngineName, typer.Option(
         help="local: stream each input in this process. dask: score partitions of the "
-             "inputs on Dask workers (same outputs).")] = Engine.local,
+             "inputs on Dask workers (same outputs).")] = EngineName.local,
     scheduler: Annotated[Optional[str], typer.Option(
         help="Dask scheduler address (tcp://HOST:PORT) for --engine dask; without it a "
              "local cluster is started on 127.0.0.1.",
@@ -247,64 +216,51 @@ def score(
     also reports precision, recall, F1, accuracy, ROC-AUC and the confusion matrix, with
     the anomaly class as the positive class. Messages go to stderr.
     """
-    from . import logs
-    from .batch import ScoreOptions, expand_inputs, output_name
+    from .. import logs
+    from ..scoring.plan import ScoreOptions, plan_run
+    from ..scoring.run import execute
 
-    output_format, on_bad_row = output_format.value, on_bad_row.value
-    log_format = log_format.value
-    _state["json_logs"] = log_format == "json"
-    logs.configure(log_format, quiet=quiet)
-    names = expand_inputs(inputs)
-    if len(names) > 1 and output_dir is None:
-        raise typer.BadParameter(f"{len(names)} inputs need --output-dir (one output each), "
-                                 "not --output", param_hint="'--output-dir'")
-    if output is not None and output_dir is not None:
-        raise typer.BadParameter("give --output or --output-dir, not both",
-                                 param_hint="'--output'")
-    if output_dir is not None:
-        from .writers import check_can_create_directory
-
-        check_can_create_directory(output_dir)
-        output_dir.mkdir(parents=True, exist_ok=True)
-        suffix = ".parquet" if output_format == "parquet" else ".csv"
-        outputs = [output_dir / output_name(name, suffix) for name in names]
-    else:
-        outputs = [output or Path("scores.csv")]
-    targets: list[Optional[Path]] = [None if str(path) == "-" else path for path in outputs]
-    if on_bad_row == "skip" and None in targets:
-        raise typer.BadParameter("--on-bad-row skip writes a rejects file beside the output, "
-                                 "so it needs an output file, not '-'", param_hint="'--on-bad-row'")
+    _state["json_logs"] = log_format is LogFormat.json
+    logs.configure(log_format.value, quiet=quiet)
     options = ScoreOptions(label_column=label_column, normal_label=normal_label, header=header,
-                           on_bad_row=on_bad_row)
-    from .run import ScoreRun
-
-    run = ScoreRun(model_dir, names, targets, options, report=report, html=html,
-                   plot_dir=plot_dir, skip_existing=skip_existing,
-                   progress=not quiet and log_format == "text",
-                   engine=_score_engine(engine, scheduler, workers))
-    result = run.execute()
+                           on_bad_row=on_bad_row.value)
+    with _usage_errors():
+        engine_ = _score_engine(engine, scheduler, workers)
+        plan = plan_run(inputs, model_dir, output=output, output_dir=output_dir,
+                        output_format=output_format.value, report=report, html=html,
+                        plot_dir=plot_dir, options=options, skip_existing=skip_existing)
+    result = execute(plan, engine_, progress=not quiet and log_format is LogFormat.text)
     if fail_on_anomaly and result.anomalies:
         return EXIT_ANOMALIES_FOUND
     return EXIT_OK
 
 
-def _score_engine(engine: Engine, scheduler: str | None, workers: int | None):
-    if engine is Engine.local:
+def _score_engine(engine: EngineName, scheduler: str | None, workers: int | None):
+    if engine is EngineName.local:
         if scheduler is not None or workers is not None:
             option = "--scheduler" if scheduler is not None else "--workers"
-            raise typer.BadParameter(f"{option} needs --engine dask", param_hint=f"'{option}'")
+            raise UsageError(f"{option} needs --engine dask", option)
         return None
     if scheduler is not None and workers is not None:
-        raise typer.BadParameter("--workers sizes the local cluster; a --scheduler's cluster "
-                                 "has its own workers", param_hint="'--workers'")
-    from .distributed import DaskEngine
+        raise UsageError("--workers sizes the local cluster; a --scheduler's cluster has its "
+                         "own workers", "--workers")
+    from ..scoring.dask_engine import DaskEngine
 
     return DaskEngine(scheduler, workers=workers)
 
 
+@contextlib.contextmanager
+def _usage_errors():
+    """The library's usage errors, reported as the command line reports its own."""
+    try:
+        yield
+    except UsageError as error:
+        raise typer.BadParameter(str(error), param_hint=f"'{error.option}'") from None
+
+
 @app.command()
 def plot(
-    batch_csv: Annotated[Path, _input_file("CSV (or .csv.gz) of heartbeats to plot.")],
+    batch_csv: Annotated[Path, input_file("CSV (or .csv.gz) of heartbeats to plot.")],
     model_dir: ModelDir = Path("model"),
     plot_dir: Annotated[Path, typer.Option(help="Directory for the PNG files.",
                                            file_okay=False)] = Path("plots"),
@@ -318,16 +274,15 @@ def plot(
     Writes normal_beat.png (a typical normal beat), anomalous_beat.png (the most
     anomalous beat) and score_histogram.png (all scores with the threshold line).
     """
-    from .batch import RunSummary, ScoreOptions, score_input
-    from .plots import save_batch_plots
-    from .writers import check_can_create_directory
+    from .. import logs
+    from ..scoring.plan import ScoreOptions, plan_run
+    from ..scoring.run import execute
 
-    check_can_create_directory(plot_dir)
-    detector = _load_detector(model_dir)
-    summary = RunSummary(float(detector.threshold_))
+    logs.configure(quiet=True)  # The plots are what this command reports, on stdout.
     options = ScoreOptions(label_column=label_column, normal_label=normal_label, header=header)
-    score_input(detector, str(batch_csv), None, options, summary)
-    for path in save_batch_plots(detector, summary, plot_dir):
+    plan = plan_run([str(batch_csv)], model_dir, plot_dir=plot_dir, options=options,
+                    keep_scores=False)
+    for path in execute(plan).plots:
         _say(f"Wrote {path}", quiet)
 
 
@@ -345,14 +300,17 @@ def demo(
     Uses ECG5000 when it is on this machine (../shared/data or $ANOMALY_DATA_DIR),
     otherwise synthetic beats generated in-process, and says which.
     """
-    from .demo import run_demo
+    from .. import logs
+    from ..demo import run_demo
+
+    logs.configure(quiet=True)  # The demo says what it did on stdout.
 
     run_demo(workdir, force_synthetic=synthetic, epochs=epochs,
              echo=lambda message: _say(message, quiet))
 
 
 # The MNIST tools, as 'anomaly mnist ...'; like this module, they import nothing heavy.
-from .mnist.cli import app as mnist_app  # noqa: E402
+from .mnist import app as mnist_app  # noqa: E402
 
 app.add_typer(mnist_app, name="mnist")
 
@@ -374,13 +332,7 @@ def _flow_docstrings(typer_app: typer.Typer) -> None:
 _flow_docstrings(app)
 
 
-# -- helpers ----------------------------------------------------------------------------
-
-def _load_detector(model_dir: Path):
-    from .detector import AutoencoderDetector
-
-    return AutoencoderDetector.load(model_dir)
-
+# -- running ----------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app and turn every failure into one line and an exit code."""
@@ -409,7 +361,7 @@ def _fail(message: str, code: int) -> int:
         traceback.print_exc()
     first_line = str(message).strip().splitlines()[0] if str(message).strip() else "failed"
     if _state["json_logs"]:
-        from . import logs
+        from .. import logs
 
         logs.error(first_line, exit_code=code)
     else:

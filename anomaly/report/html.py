@@ -14,8 +14,8 @@ import os
 
 import numpy as np
 
+from ..io.writers import atomic_write
 from .plots import beat_caption, plot_reconstruction, plot_score_histogram
-from .writers import atomic_write
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 70rem; color: #222; }
@@ -27,16 +27,16 @@ img { max-width: 100%; }
 """
 
 
-def write_html_report(path: str | os.PathLike, detector, summary, result) -> None:
-    """Write the report for ``summary`` (a RunSummary) and ``result`` (a RunResult)."""
+def write_html_report(path: str | os.PathLike, detector, result) -> None:
+    """Write the report of a run (a :class:`anomaly.scoring.summary.RunResult`)."""
+    summary = result.summary
     sections = [_summary_section(detector, summary, result),
                 "<h2>Reconstruction error</h2>" + _image(
                     plot_score_histogram(summary.all_scores, summary.threshold,
                                          truth=summary.all_truth), "score histogram")]
     sections.append(_beats_section(detector, summary))
-    metrics = summary.metrics()
-    if metrics is not None:
-        sections.append(_metrics_section(summary, metrics))
+    if result.metrics is not None:
+        sections.append(_metrics_section(summary, result.metrics))
     body = "\n".join(sections)
     page = (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>anomaly scoring report</title><style>{_STYLE}</style></head>"

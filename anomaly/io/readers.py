@@ -1,0 +1,387 @@
+"""Read heartbeats from CSV files.
+
+One heartbeat per row; numeric columns are the samples. A header row is detected
+automatically, an optional label column is chosen by name, 0-based index, ``first`` or
+``last``, and gzip-compressed files are recognised by their magic bytes. Files are read in
+line-aligned blocks (:mod:`anomaly.io.blocks`) and each block is parsed by the layout
+sniffed from the file's head (:mod:`anomaly.io.csv_parser`), so memory stays flat however
+large the file, and every error names its line and column.
+
+No TensorFlow here: this module is imported by commands that need no model.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import sys
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Iterator
+
+import numpy as np
+
+from ..exceptions import InputError
+from .blocks import BLOCK_BYTES, RawBlock, iter_blocks
+from .csv_parser import (
+    HEAD_BYTES,
+    CsvLayout,
+    Reject,
+    is_blank_block,
+    layout_from_head,
+    no_rows_message,
+    parse_block,
+)
+
+__all__ = ["Beats", "InputSource", "TrainingData", "check_readable", "iter_beats",
+           "iter_parsed_range", "open_input", "read_beats", "read_normal_beats"]
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+@dataclass(frozen=True)
+class Beats:
+    """Heartbeats read from one file (or one block of it).
+
+    Attributes
+    ----------
+    path : str
+        The file the beats came from, as given.
+    values : ndarray of shape (n_beats, n_samples), float64
+        The samples, exactly as written in the file.
+    labels : ndarray of shape (n_beats,), object, or None
+        The label column's text, when a label column was chosen.
+    layout : CsvLayout
+        Delimiter, header, column names and normal label of the file.
+    lines : ndarray of shape (n_beats,), int64
+        The 1-based physical line number of each beat in the file.
+    truth : ndarray of shape (n_beats,), int8, or None
+        1 where the label is not the normal label (an anomaly), 0 where it is; when a
+        label column and a normal label were given.
+    """
+
+    path: str
+    values: np.ndarray
+    labels: np.ndarray | None
+    layout: CsvLayout
+    lines: np.ndarray
+    truth: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @property
+    def n_samples(self) -> int:
+        return self.values.shape[1]
+
+    @property
+    def label_name(self) -> str | None:
+        return self.layout.label_name
+
+
+def read_beats(
+    path: str | os.PathLike,
+    *,
+    label_column: str | int | None = None,
+    header: bool | None = None,
+    normal_label: str | None = None,
+) -> Beats:
+    """Read every heartbeat of a CSV (or ``.csv.gz``) file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file to read.
+    label_column : str or int, optional
+        The label column: a header name, a 0-based index (int or digits), ``"first"`` or
+        ``"last"``. Default: no label column, every column is a sample.
+    header : bool, optional
+        Whether the first row is a header. Default: detected (a first row holding no
+        numbers, or whose numbers are exactly ``0, 1, ..., m-1`` as pandas writes, is a
+        header).
+    normal_label : str, optional
+        With a label column, the label meaning normal: ``truth`` is then 0 where a row's
+        label is it and 1 elsewhere. When it is a number, labels compare as numbers
+        (``1`` equals ``1.0``) and a label that is not a number is a bad row.
+
+    Returns
+    -------
+    Beats
+
+    Raises
+    ------
+    InputError
+        If the file is missing, unreadable, empty, or has a malformed row; the message
+        names the file and, where it applies, the line and column.
+    """
+    chunks = list(iter_beats(path, label_column=label_column, header=header,
+                             normal_label=normal_label))
+    first = chunks[0]
+    if len(chunks) == 1:
+        return first
+
+    def joined(name: str) -> np.ndarray | None:
+        parts = [getattr(chunk, name) for chunk in chunks]
+        return None if parts[0] is None else np.concatenate(parts)
+
+    return Beats(first.path, joined("values"), joined("labels"), first.layout,
+                 joined("lines"), joined("truth"))
+
+
+def iter_beats(
+    path: str | os.PathLike,
+    *,
+    label_column: str | int | None = None,
+    header: bool | None = None,
+    normal_label: str | None = None,
+    block_size: int = BLOCK_BYTES,
+) -> Iterator[Beats]:
+    """Yield the heartbeats of a CSV file in chunks of about ``block_size`` bytes.
+
+    Same parameters and errors as :func:`read_beats`; every chunk shares one layout.
+    The whole file is validated as it streams, so a bad row late in the file raises
+    only when its chunk is reached.
+    """
+    with open_input(path) as source:
+        for chunk, _ in source.iter_parsed(block_size, label_column=label_column,
+                                           header=header, normal_label=normal_label):
+            if len(chunk):
+                yield chunk
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """The normal beats of a training file and what was left out."""
+
+    beats: Beats
+    normal: np.ndarray
+    n_skipped: int
+
+
+def read_normal_beats(
+    path: str | os.PathLike,
+    *,
+    label_column: str | int | None = None,
+    normal_label: str = "1",
+    header: bool | None = None,
+) -> TrainingData:
+    """Read a training file; with a label column keep only the rows labelled normal.
+
+    Raises
+    ------
+    InputError
+        As :func:`read_beats`, or when fewer than 2 rows are left to train on.
+    """
+    beats = read_beats(path, label_column=label_column, header=header,
+                       normal_label=normal_label)
+    if beats.truth is None:
+        is_normal = np.ones(len(beats), dtype=bool)
+        which = "rows"
+    else:
+        is_normal = beats.truth == 0
+        which = f"rows with the normal label {normal_label!r} in column {beats.label_name!r}"
+    if is_normal.sum() < 2:
+        raise InputError(f"{path}: {int(is_normal.sum())} {which}; at least 2 are needed to train")
+    return TrainingData(beats, beats.values[is_normal], int((~is_normal).sum()))
+
+
+class InputSource:
+    """A CSV input opened for streaming: a file, a ``.gz`` file or ``-`` (stdin).
+
+    Reads the raw bytes once, hashing them on the way (``sha256`` once read to the end),
+    and yields :class:`Beats` per block. Use as a context manager.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.name = "<stdin>" if str(path) == "-" else str(path)
+        self.path = path
+        self.size: int | None = None
+        self.layout: CsvLayout | None = None
+        if str(path) == "-":
+            raw = sys.stdin.buffer
+            self._close = False
+        else:
+            file = check_readable(path)
+            try:
+                raw = open(file, "rb")
+            except OSError as error:
+                raise InputError(f"{path}: {error.strerror or error}") from error
+            self.size = os.fstat(raw.fileno()).st_size
+            self._close = True
+        self._raw = raw
+        self._counted = _HashingReader(raw)
+        magic = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
+        #: Whether the input is gzip-compressed (recognised by its magic bytes).
+        self.compressed = magic == _GZIP_MAGIC
+        self._stream: IO[bytes] = (
+            gzip.GzipFile(fileobj=self._counted, mode="rb") if self.compressed
+            else self._counted
+        )
+
+    def __enter__(self) -> "InputSource":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._counted.close()
+        if self._close:
+            self._raw.close()
+
+    @property
+    def sha256(self) -> str:
+        """SHA-256 of the raw (possibly compressed) bytes read so far: the file's, at the end."""
+        return self._counted.hexdigest()
+
+    @property
+    def bytes_read(self) -> int:
+        """Raw (possibly compressed) bytes read so far, for progress against ``size``."""
+        return self._counted.bytes_read
+
+    def read_head(self) -> bytes:
+        """The first (decompressed) bytes, enough to sniff the layout; consumes them."""
+        try:
+            return self._stream.read(HEAD_BYTES)
+        except (OSError, EOFError, zlib.error) as error:
+            raise InputError(f"{self.name}: {_describe_read_error(error)}") from error
+
+    def iter_parsed(self, block_size: int = BLOCK_BYTES, *, label_column=None, header=None,
+                    normal_label: str | None = None,
+                    keep_rejects: bool = False) -> Iterator[tuple[Beats, list[Reject]]]:
+        """Yield ``(beats, rejects)`` per block; see :func:`anomaly.io.csv_parser.parse_block`.
+
+        The layout is sniffed from the first block that is not blank. With a label column
+        and ``normal_label``, each row's label is decided as it is parsed (``truth``).
+        """
+        name = self.name
+        n_rows = 0
+        any_bytes = False
+        try:
+            for block in iter_blocks(self._stream, block_size):
+                any_bytes = True
+                if self.layout is None:
+                    if is_blank_block(block.data, block.first_line):
+                        continue  # Leading blank lines: the layout comes from the first text.
+                    self.layout = layout_from_head(
+                        name, block.data, label_column=label_column, header=header,
+                        normal_label=normal_label, first_line=block.first_line)
+                beats, rejects = _parse(name, block, self.layout, keep_rejects)
+                n_rows += len(beats) + len(rejects)
+                yield beats, rejects
+            self._drain()
+        except (OSError, EOFError, zlib.error) as error:
+            raise InputError(f"{name}: {_describe_read_error(error)}") from error
+        if self.layout is None:
+            raise InputError(f"{name}: the file is empty" + ("" if not any_bytes else
+                             " (only blank lines)"))
+        if n_rows == 0:
+            raise InputError(no_rows_message(name, self.layout))
+
+    def _drain(self) -> None:
+        # A gzip reader may stop before the raw end; hash every byte of the file.
+        while self._counted.read(1 << 20):
+            pass
+
+
+class _HashingReader(io.RawIOBase):
+    """Pass reads through, counting the raw bytes and hashing them.
+
+    The hash is updated in a helper thread, in order (hashlib releases the GIL), so that
+    hashing is off the critical path of the thread that reads and parses.
+    """
+
+    def __init__(self, raw: IO[bytes]):
+        import hashlib
+
+        self._raw = raw
+        self._hash = hashlib.sha256()
+        self._hasher = None
+        self._last_update = None
+        self.bytes_read = 0
+
+    def hexdigest(self) -> str:
+        """SHA-256 of every byte read so far."""
+        if self._last_update is not None:
+            self._last_update.result()
+        return self._hash.hexdigest()
+
+    def close(self) -> None:
+        if self._hasher is not None:
+            self._hasher.shutdown(wait=True)
+        super().close()
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        return self._seen(self._raw.read(size))
+
+    def readline(self, size: int = -1) -> bytes:
+        return self._seen(self._raw.readline(size))
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def _seen(self, data: bytes) -> bytes:
+        if data:
+            if self._hasher is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._hasher = ThreadPoolExecutor(1, thread_name_prefix="anomaly-sha256")
+            self._last_update = self._hasher.submit(self._hash.update, data)
+        self.bytes_read += len(data)
+        return data
+
+
+def _parse(name: str, block: RawBlock, layout: CsvLayout,
+           keep_rejects: bool) -> tuple[Beats, list[Reject]]:
+    parsed = parse_block(name, block, layout, keep_rejects=keep_rejects,
+                         skip_header=block.first_line <= layout.header_line)
+    return (Beats(name, parsed.values, parsed.labels, layout, parsed.lines, parsed.truth),
+            parsed.rejects)
+
+
+def iter_parsed_range(path: str | os.PathLike, layout: CsvLayout, start: int, stop: int, *,
+                      first_line: int, block_size: int = BLOCK_BYTES, keep_rejects: bool = False,
+                      name: str | None = None) -> Iterator[tuple[Beats, list[Reject]]]:
+    """Parse bytes ``start:stop`` of an uncompressed CSV file, cut into the same blocks as
+    :meth:`InputSource.iter_parsed` cuts; both ends must be block boundaries (see
+    :func:`anomaly.io.blocks.block_start`) and ``first_line`` the line number at ``start``."""
+    name = str(path) if name is None else name
+    try:
+        with open(path, "rb") as stream:
+            stream.seek(start)
+            for block in iter_blocks(stream, block_size, first_line=first_line, start=start,
+                                     stop=stop):
+                yield _parse(name, block, layout, keep_rejects)
+    except OSError as error:
+        raise InputError(f"{name}: {_describe_read_error(error)}") from error
+
+
+def open_input(path: str | os.PathLike) -> InputSource:
+    """Open a CSV file, ``.csv.gz`` file or ``-`` (stdin) for streaming; see InputSource."""
+    return InputSource(path)
+
+
+def _describe_read_error(error: BaseException) -> str:
+    if (isinstance(error, (EOFError, zlib.error, gzip.BadGzipFile))
+            or "gzip" in str(error).lower()):
+        return "the gzip data is corrupt or truncated"
+    return str(error)
+
+
+def check_readable(path: str | os.PathLike) -> Path:
+    """``path`` as a Path, or an InputError unless it is an existing, readable file."""
+    file = Path(path)
+    if not file.exists():
+        raise InputError(f"{path}: no such file")
+    if file.is_dir():
+        raise InputError(f"{path}: is a directory, expected a CSV file")
+    if not os.access(file, os.R_OK):
+        raise InputError(f"{path}: permission denied")
+    return file

@@ -1,0 +1,342 @@
+"""The model directory format: ``model.keras`` beside ``metadata.json``.
+
+``model.keras`` is Keras's native format, loaded in safe mode (no arbitrary code, no
+pickle); ``metadata.json`` holds what the network does not: the detector's parameters, the
+scaling, the threshold and its statistics, how the model was trained, versions, and the
+SHA-256 of ``model.keras``. Here are the metadata's schema and its validation, the
+mapping between a fitted detector and its metadata, and the writing and reading of the
+directory. A directory is written beside its destination and renamed into place, so it
+appears complete or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import shutil
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .exceptions import InputError, ModelError
+from .io.writers import check_can_create, file_sha256, replace_directory, write_json
+
+#: Version of the model directory layout; load refuses newer ones.
+FORMAT_VERSION = 1
+MODEL_FILE = "model.keras"
+METADATA_FILE = "metadata.json"
+
+_NUMBER = (int, float)
+#: Required keys and their types; nested dicts are checked the same way.
+_SCHEMA: dict[str, Any] = {
+    "format_version": int,
+    "architecture": {"model": str, "hidden_units": list},
+    "input_length": int,
+    "scaling": {"method": str, "min": _NUMBER, "range": _NUMBER},
+    "threshold": _NUMBER,
+    "threshold_k": _NUMBER,
+    "train_error_mean": _NUMBER,
+    "train_error_std": _NUMBER,
+    "training": {
+        "rows": int,
+        "epochs": int,
+        "max_epochs": int,
+        "batch_size": int,
+        "learning_rate": _NUMBER,
+        "validation_fraction": _NUMBER,
+        "seed": int,
+    },
+    "model_sha256": str,
+}
+
+
+# -- writing ----------------------------------------------------------------------------
+
+def check_destination(directory: str | os.PathLike, companions: tuple[str, ...] = ()) -> Path:
+    """Refuse a model destination that cannot or must not be replaced, before any work.
+
+    A model directory is replaced whole: the destination must be absent, empty, or a model
+    directory (holding only its files and the ``companions`` its writer declares), must
+    not be the working directory, and its parent must be writable.
+
+    Raises
+    ------
+    InputError
+        Naming the directory and what is wrong with it.
+    """
+    target = Path(directory)
+    if target.exists() and not target.is_dir():
+        raise InputError(f"{target}: exists and is a file, not a model directory")
+    if target.exists() and target.resolve() == Path.cwd().resolve():
+        raise InputError(f"{target}: is the working directory; a model directory is replaced "
+                         "whole, so name one inside it (for example -m model)")
+    if target.exists() and not _is_replaceable(target, companions):
+        raise InputError(f"{target}: exists and is not a model directory; refusing to "
+                         "overwrite it")
+    check_can_create(target)
+    return target
+
+
+def write_model_directory(directory: str | os.PathLike, model, metadata: dict[str, Any], *,
+                          companions: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Write ``model`` and ``metadata`` (plus the SHA-256 of ``model.keras``) as a model
+    directory, atomically; return the metadata as written."""
+    target = check_destination(directory, companions)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    metadata = json.loads(json.dumps(metadata))
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        model.save(staging / MODEL_FILE)
+        metadata["model_sha256"] = file_sha256(staging / MODEL_FILE)
+        write_json(staging / METADATA_FILE, metadata)
+        replace_directory(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return metadata
+
+
+def _is_replaceable(path: Path, companions: tuple[str, ...] = ()) -> bool:
+    """An empty directory, or one holding nothing but a model's files and its companions."""
+    return all(p.name in (MODEL_FILE, METADATA_FILE) or (p.name in companions and p.is_file())
+               for p in path.iterdir())
+
+
+def build_metadata(detector, *, n_train: int) -> dict[str, Any]:
+    """The metadata of a fitted detector (without ``model_sha256``, added on writing)."""
+    from ._tensorflow import versions
+
+    return {
+        "format_version": FORMAT_VERSION,
+        "detector": type(detector).__name__,
+        "params": _jsonable(detector.get_params()),
+        "architecture": {
+            "model": detector.model,
+            "hidden_units": [int(u) for u in detector.hidden_units],
+            "options": _jsonable(detector.builder_options()),
+        },
+        "input_length": int(detector.n_features_in_),
+        "input_shape": list(detector.input_shape_),
+        "scaling": {"method": "minmax", "min": detector.scale_min_,
+                    "range": detector.scale_range_},
+        "threshold": detector.threshold_,
+        "threshold_k": float(detector.threshold_k),
+        "train_error_mean": detector.train_error_mean_,
+        "train_error_std": detector.train_error_std_,
+        "training": {
+            "rows": int(n_train),
+            "epochs": int(detector.epochs_trained_),
+            "max_epochs": int(detector.epochs),
+            "batch_size": int(detector.batch_size),
+            "learning_rate": float(detector.learning_rate),
+            "validation_fraction": float(detector.validation_fraction),
+            "seed": int(detector.seed),
+            "loss": "negative_elbo" if detector.model == "vae" else detector.loss,
+            "noise_factor": float(detector.noise_factor),
+            "fit_seconds": round(detector.fit_seconds_, 3),
+        },
+        "versions": {"anomaly": __version__, "python": platform.python_version(), **versions()},
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+# -- reading ----------------------------------------------------------------------------
+
+def read_metadata(directory: str | os.PathLike) -> dict[str, Any]:
+    """The validated metadata of a model directory whose ``model.keras`` matches its hash.
+
+    Raises
+    ------
+    ModelError
+        If the directory is missing or incomplete, the metadata is malformed or from a
+        newer format, or ``model.keras`` does not match its recorded hash.
+    """
+    directory = Path(directory)
+    metadata_path, model_path = directory / METADATA_FILE, directory / MODEL_FILE
+    try:
+        if directory.exists() and not directory.is_dir():
+            raise ModelError(f"{directory}: a file, not a model directory (model.keras + "
+                             "metadata.json)")
+        if not directory.is_dir():
+            raise ModelError(f"{directory}: no model directory here (run 'anomaly fit' first)")
+        for required in (metadata_path, model_path):
+            if not required.is_file():
+                raise ModelError(f"{directory}: incomplete model directory, {required.name} "
+                                 "is missing")
+        text = metadata_path.read_text(encoding="utf-8")
+        model_sha256 = file_sha256(model_path)
+    except OSError as error:
+        raise ModelError(f"{error.filename or directory}: cannot be read "
+                         f"({error.strerror or error})") from error
+    except UnicodeDecodeError as error:
+        raise ModelError(f"{metadata_path}: unreadable metadata ({error})") from error
+    try:
+        metadata = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as error:
+        # A RecursionError is JSON nested deeper than the parser's stack.
+        raise ModelError(f"{metadata_path}: unreadable metadata ({error})") from error
+    validate_metadata(metadata, metadata_path)
+    if model_sha256 != metadata["model_sha256"]:
+        raise ModelError(
+            f"{model_path}: does not match the SHA-256 recorded in {METADATA_FILE} "
+            "(modified or replaced since it was saved)"
+        )
+    return metadata
+
+
+def load_keras_model(directory: str | os.PathLike, metadata: dict[str, Any]):
+    """``model.keras``, loaded in safe mode and checked against the metadata's input shape."""
+    from .models import input_shape_of, keras
+
+    model_path = Path(directory) / MODEL_FILE
+    try:
+        model = keras.saving.load_model(model_path, compile=False, safe_mode=True)
+    except Exception as error:  # Keras raises many types for a corrupt archive.
+        raise ModelError(f"{model_path}: cannot be loaded ({error})") from error
+    shape = input_shape(metadata)
+    if input_shape_of(model) != (None, *shape):
+        raise ModelError(
+            f"{model_path}: input shape {input_shape_of(model)} does not match the "
+            f"metadata's input shape {shape}"
+        )
+    return model
+
+
+def input_shape(metadata: dict[str, Any]) -> tuple[int, ...]:
+    """The shape of one input. Directories from before the convolutional and variational
+    families hold a dense model of 1-D traces and record only ``input_length``."""
+    return tuple(metadata.get("input_shape", [metadata["input_length"]]))
+
+
+def detector_params(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The detector's constructor parameters, as saved.
+
+    Directories written before ``params`` was recorded give what their architecture and
+    training sections hold (``model_options``: the builder's options as recorded, which
+    build the same network); the other parameters take their defaults.
+    """
+    if "params" in metadata:
+        params = dict(metadata["params"])
+        if isinstance(params.get("hidden_units"), list):
+            params["hidden_units"] = tuple(params["hidden_units"])
+        if isinstance(params.get("model_options"), dict):
+            params["model_options"] = _tuples(params["model_options"])
+        return params
+    training, architecture = metadata["training"], metadata["architecture"]
+    return {
+        "model": architecture["model"],
+        "model_options": _tuples(architecture.get("options", {})),
+        "hidden_units": tuple(architecture["hidden_units"]),
+        "loss": training.get("loss", "mae") if architecture["model"] != "vae" else "mae",
+        "noise_factor": training.get("noise_factor", 0.0),
+        "epochs": training["max_epochs"],
+        "batch_size": training["batch_size"],
+        "learning_rate": training["learning_rate"],
+        "validation_fraction": training["validation_fraction"],
+        "threshold_k": metadata["threshold_k"],
+        "seed": training["seed"],
+    }
+
+
+def fitted_state(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The detector's fitted attributes that the metadata holds (all but the network)."""
+    return {
+        "n_features_in_": metadata["input_length"],
+        "input_shape_": input_shape(metadata),
+        "scale_min_": metadata["scaling"]["min"],
+        "scale_range_": metadata["scaling"]["range"],
+        "threshold_": metadata["threshold"],
+        "train_error_mean_": metadata["train_error_mean"],
+        "train_error_std_": metadata["train_error_std"],
+        "epochs_trained_": metadata["training"]["epochs"],
+    }
+
+
+def validate_metadata(metadata: Any, source: str | os.PathLike = METADATA_FILE) -> None:
+    """Check a model's metadata against the schema: keys, types, finite numbers, version.
+
+    Raises
+    ------
+    ModelError
+        Naming the file and the first problem found.
+    """
+    def fail(problem: str) -> None:
+        raise ModelError(f"{source}: {problem}")
+
+    def check(value: Any, schema: Any, where: str) -> None:
+        if isinstance(schema, dict):
+            if not isinstance(value, dict):
+                fail(f"{where or 'the metadata'} should be a JSON object")
+            for key, sub_schema in schema.items():
+                if key not in value:
+                    fail(f"missing key {where + key!r}")
+                check(value[key], sub_schema, f"{where}{key}.")
+            return
+        name = where.rstrip(".")
+        # bool is an int in Python, but true/false is never a valid count or number here.
+        if isinstance(value, bool) or not isinstance(value, schema):
+            fail(f"{name!r} has the wrong type ({type(value).__name__})")
+        if schema is _NUMBER and not _is_finite(value):
+            fail(f"{name!r} is not a finite number")
+
+    if isinstance(metadata, dict) and isinstance(metadata.get("format_version"), int):
+        # Checked first: a newer format may well have other keys.
+        if metadata["format_version"] > FORMAT_VERSION:
+            fail(
+                f"model format version {metadata['format_version']} is newer than this "
+                f"anomaly supports ({FORMAT_VERSION}); upgrade anomaly"
+            )
+    check(metadata, _SCHEMA, "")
+    if metadata["format_version"] < 1:
+        fail(f"unknown model format version {metadata['format_version']}")
+    _validate_optional_metadata(metadata, fail)
+    if metadata["scaling"]["method"] != "minmax" or metadata["scaling"]["range"] <= 0:
+        fail("scaling must be 'minmax' with a positive range")
+    if metadata["input_length"] < 1:
+        fail("'input_length' must be at least 1")
+    units = metadata["architecture"]["hidden_units"]
+    if not units or not all(isinstance(u, int) and not isinstance(u, bool) and u > 0 for u in units):
+        fail("'architecture.hidden_units' must be a list of positive integers")
+    if len(metadata["model_sha256"]) != 64:
+        fail("'model_sha256' is not a SHA-256 hex digest")
+
+
+def _is_finite(number: int | float) -> bool:
+    """Whether a JSON number is a finite float: an integer may be too large for one."""
+    try:
+        return math.isfinite(number)
+    except OverflowError:
+        return False
+
+
+def _validate_optional_metadata(metadata: dict[str, Any], fail) -> None:
+    """Keys added after the first format; older model directories lack them. What the
+    parameters may be is the detector's to say, when it is built from them."""
+    if "input_shape" in metadata:
+        shape = metadata["input_shape"]
+        if (not isinstance(shape, list) or not 1 <= len(shape) <= 3
+                or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape)):
+            fail("'input_shape' must be a list of 1 to 3 positive integers")
+        if math.prod(shape) != metadata["input_length"]:
+            fail(f"'input_shape' {shape} does not hold 'input_length' "
+                 f"{metadata['input_length']} values")
+    for key in ("params", "architecture.options"):
+        section, _, name = key.partition(".")
+        value = metadata[section].get(name, {}) if name else metadata.get(section, {})
+        if not isinstance(value, dict):
+            fail(f"{key!r} should be a JSON object")
+
+
+def _jsonable(options: dict[str, Any]) -> dict[str, Any]:
+    return {key: _jsonable(value) if isinstance(value, dict)
+            else list(value) if isinstance(value, tuple) else value
+            for key, value in options.items()}
+
+
+def _tuples(options: dict[str, Any]) -> dict[str, Any]:
+    return {key: tuple(value) if isinstance(value, list) else value
+            for key, value in options.items()}

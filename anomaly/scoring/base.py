@@ -1,0 +1,129 @@
+"""The roles of the scoring pipeline, declared once.
+
+A run (:mod:`anomaly.scoring.run`) carries out a plan (:mod:`anomaly.scoring.plan`): one
+job per input. An **engine** scores each job: it reads the job's **beat source** block by
+block, scores each block with the detector (:func:`anomaly.scoring.pipeline.score_source`)
+and writes the scores and the rejected rows to the job's **sink**, which commits them only
+when the input is complete. Each role below is a protocol; its implementations are
+
+- beat sources: :mod:`anomaly.scoring.sources` (a CSV file, ``.csv.gz`` or stdin; a byte
+  range of a CSV file);
+- sinks: :mod:`anomaly.scoring.sinks` (a scores file, stdout, nothing, a Dask part file);
+- engines: :mod:`anomaly.scoring.engines` (this process) and
+  :mod:`anomaly.scoring.dask_engine` (a Dask cluster).
+
+A new input kind is one new BeatSource, a new output one new ScoreSink, a new place to
+run one new Engine; nothing else changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterator, Protocol, Sequence
+
+import numpy as np
+
+from ..io.csv_parser import Reject
+
+if TYPE_CHECKING:
+    import pyarrow
+
+    from .plan import Job
+    from .summary import InputOutcome
+
+#: ``progress(done, total, rows)``: source units done (bytes) of ``total`` (None when
+#: unknown), and rows read since the last call.
+Progress = Callable[[int, "int | None", int], None]
+
+
+@dataclass(frozen=True)
+class BeatBlock:
+    """A block of beats from a source, ready to score, and the rows it rejected.
+
+    Attributes
+    ----------
+    values : ndarray of shape (n, n_samples), float64
+    lines : ndarray of shape (n,), int64
+        Where each beat is in its input (the 1-based line), for messages and for ordering.
+    ids : dict of str to ndarray of shape (n,)
+        The columns that identify each beat in the scores output, written before its
+        score (for a CSV input, ``row``).
+    labels : ndarray of shape (n,), object, or None
+        The label text, carried into the output.
+    label_header : str or None
+        The labels' column name in the output.
+    truth : ndarray of shape (n,), int8, or None
+        1 where the label marks an anomaly, 0 where it marks a normal beat.
+    rejects : list of Reject
+    """
+
+    values: np.ndarray
+    lines: np.ndarray
+    ids: dict[str, np.ndarray]
+    labels: np.ndarray | None = None
+    label_header: str | None = None
+    truth: np.ndarray | None = None
+    rejects: Sequence[Reject] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+class BeatSource(Protocol):
+    """Where the beats of one input come from. Use as a context manager."""
+
+    #: The input's name in messages and reports.
+    name: str
+
+    def blocks(self) -> Iterator[BeatBlock]:
+        """The beats, block by block, in input order; raises InputError on bad input."""
+
+    def progress(self) -> tuple[int, int | None]:
+        """``(done, total)`` in the source's units (bytes); total None when unknown."""
+
+    @property
+    def sha256(self) -> str | None:
+        """SHA-256 of the input's bytes, once :meth:`blocks` is exhausted (None if the
+        source does not hash what it reads)."""
+
+    def __enter__(self) -> "BeatSource": ...
+
+    def __exit__(self, *exc_info) -> None: ...
+
+
+class ScoreSink(Protocol):
+    """Where the scores of one input go.
+
+    Used as a context manager: leaving it normally commits what was written (complete
+    outputs appear at once), leaving it with an exception discards it.
+    """
+
+    def write(self, table: "pyarrow.Table") -> None:
+        """Append scored rows: the block's id columns, ``score``, ``is_anomaly``, labels."""
+
+    def reject(self, rows: Sequence[Reject]) -> None:
+        """Append rejected rows (``--on-bad-row skip``)."""
+
+    def __enter__(self) -> "ScoreSink": ...
+
+    def __exit__(self, *exc_info) -> None: ...
+
+
+class Engine(Protocol):
+    """Scores the jobs of a run. Entered once for the run (to start or join a cluster)."""
+
+    #: The engine's name in the run report.
+    name: str
+
+    def check(self, job: "Job") -> None:
+        """Refuse, with an InputError, a job this engine cannot carry out; called for every
+        job before the model loads."""
+
+    def score(self, job: "Job", detector, model_dir: Path, *,
+              progress: Progress | None = None) -> "InputOutcome":
+        """Score one job's input into its sink; return what was scored."""
+
+    def __enter__(self) -> "Engine": ...
+
+    def __exit__(self, *exc_info) -> None: ...

@@ -1,0 +1,256 @@
+"""The Dask engine: score partitions of the inputs on Dask workers, one machine or many.
+
+An uncompressed input is cut into partitions of whole blocks (byte ranges that start and
+end at block boundaries, see :mod:`anomaly.io.blocks`), so every worker parses exactly the
+blocks the local engine would, and the committed output is byte-identical to the local
+engine's. A ``.csv.gz`` input cannot be read from the middle: it is one partition.
+
+Each worker loads the model once (and keeps it for the next tasks) and runs the same
+scoring loop as the local engine (:func:`anomaly.scoring.pipeline.score_source`) into a
+part file (:class:`anomaly.scoring.sinks.PartFile`) in a staging directory beside the
+output. The client commits the output when every partition is done: it writes the parts'
+tables in order into the job's sink, the same sink the local engine writes to. A failed
+partition fails the input (the first failure in file order is reported, as the local
+engine would report it) and nothing is written.
+
+Workers must see the inputs, the model directory and the output directory under the same
+paths as the client (one machine, or a shared file system); paths are made absolute.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ..exceptions import InputError, ModelError
+from ..io.blocks import block_start, count_newlines
+from ..io.csv_parser import CsvLayout, layout_from_head, no_rows_message
+from ..io.readers import InputSource
+from ..io.writers import file_sha256
+from .base import Progress, Reject
+from .pipeline import require_scored_rows, score_source
+from .plan import STDIO, Job
+from .sinks import PartFile, read_part, sink_for
+from .sources import CsvRangeSource, CsvSource
+from .summary import Counts, InputOutcome, RunSummary
+
+#: Blocks per partition: 8 blocks of 8 MB make 64 MB partitions (about 45,000 rows of 140
+#: samples), enough work per task to hide Dask's per-task cost.
+PARTITION_BLOCKS = 8
+
+_models: dict[tuple[str, str], object] = {}
+_models_lock = threading.Lock()
+#: How many times this process loaded a model (read by the tests through ``Client.run``).
+model_loads = 0
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One task: bytes ``start:stop`` of the job's input at ``path`` (``stop`` None: a
+    whole gzip file), scored into ``part_file``."""
+
+    job: Job
+    path: str
+    start: int
+    stop: int | None
+    first_line: int
+    layout: CsvLayout | None
+    part_file: str
+    model_dir: str
+    model_sha256: str
+
+
+@dataclass
+class PartitionResult:
+    outcome: InputOutcome
+    rejects: list[Reject]
+    part_file: str | None
+
+
+class DaskEngine:
+    """Score inputs on a Dask cluster: ``scheduler`` (``tcp://host:port``) or, without
+    one, a local cluster of ``workers`` processes bound to 127.0.0.1."""
+
+    name = "dask"
+
+    def __init__(self, scheduler: str | None = None, *, workers: int | None = None,
+                 partition_blocks: int = PARTITION_BLOCKS, connect_timeout: float = 30.0):
+        if partition_blocks < 1:
+            raise ValueError(f"partition_blocks must be positive, got {partition_blocks}")
+        self.scheduler, self.partition_blocks = scheduler, partition_blocks
+        self.workers = workers or os.cpu_count() or 1
+        self.connect_timeout = connect_timeout
+        self.client = None
+        self._cluster = None
+
+    def __enter__(self) -> "DaskEngine":
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError as error:
+            raise InputError("--engine dask needs Dask: pip install 'anomaly[dask]'") from error
+        if self.scheduler is None:
+            import logging
+            import warnings
+
+            with warnings.catch_warnings():
+                # The scheduler's HTTP endpoint moves to a free port when 8787 is taken
+                # (another cluster on this machine); that is expected, not news for the user.
+                warnings.filterwarnings("ignore", message="Port .* is already in use")
+                self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
+                                             processes=True, host="127.0.0.1",
+                                             dashboard_address=None,
+                                             silence_logs=logging.CRITICAL)
+            self.client = Client(self._cluster)
+        else:
+            try:
+                self.client = Client(self.scheduler, timeout=self.connect_timeout)
+            except (OSError, TimeoutError) as error:
+                raise InputError(f"--scheduler {self.scheduler}: cannot connect ({error})") from error
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self.client is not None:
+            self.client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+        self.client = self._cluster = None
+
+    def check(self, job: Job) -> None:
+        """Workers open files and write part files beside the output: no stdin, no stdout."""
+        if job.input == STDIO:
+            raise InputError("<stdin>: the dask engine reads files its workers can open; "
+                             "save the data to a file or use --engine local")
+        if job.output is None:
+            raise InputError(f"{job.input}: the dask engine writes output files, not stdout; "
+                             "give --output FILE or use --engine local")
+
+    def score(self, job: Job, detector, model_dir: Path, *,
+              progress: Progress | None = None) -> InputOutcome:
+        """Score one input on the cluster and commit its output; see the module docs."""
+        path = os.path.abspath(job.input)
+        staging = job.output.parent / f".{job.output.name}.parts-{uuid.uuid4().hex[:12]}"
+        staging.mkdir()
+        futures = []
+        try:
+            with ThreadPoolExecutor(1) as hasher:
+                partitions, sha256 = self._plan(path, job, staging, str(Path(model_dir).resolve()),
+                                                detector.metadata_["model_sha256"], hasher)
+                futures = self.client.map(score_partition, partitions, pure=False)
+                results = self._gather(futures, partitions, path, progress)
+                outcome = self._commit(job, results, partitions[0].layout,
+                                       float(detector.threshold_))
+                # An uncompressed input is hashed here while the workers score it; a gzip
+                # input by the worker that reads it whole.
+                digest = sha256.result() if sha256 is not None else results[0].outcome.sha256
+        finally:
+            for future in futures:
+                future.cancel()
+            shutil.rmtree(staging, ignore_errors=True)
+        return replace(outcome, sha256=digest)
+
+    def _plan(self, path: str, job: Job, staging: Path, model_dir: str, model_sha256: str,
+              hasher):
+        """The partitions of one input, and a future of its SHA-256 (None for gzip)."""
+        def partition(index: int, start: int, stop: int | None, first_line: int,
+                      layout: CsvLayout | None) -> Partition:
+            return Partition(job, path, start, stop, first_line, layout,
+                             str(staging / f"part-{index:05d}.arrow"), model_dir, model_sha256)
+
+        with InputSource(path) as source:  # Missing or unreadable files fail here, as locally.
+            if source.compressed:
+                return [partition(0, 0, None, 1, None)], None
+            head = source.read_head()
+        options = job.options
+        layout = layout_from_head(job.input, head, label_column=options.label_column,
+                                  header=options.header, normal_label=options.normal_label)
+        size = os.path.getsize(path)
+        step = options.block_bytes * self.partition_blocks
+        with open(path, "rb") as stream:
+            bounds = sorted({block_start(stream, nominal) for nominal in range(0, size, step)}
+                            | {size})
+        ranges = list(zip(bounds[:-1], bounds[1:]))
+        newlines = self.client.gather(self.client.map(
+            count_newlines, [path] * len(ranges), [start for start, _ in ranges],
+            [stop for _, stop in ranges], pure=False))
+        first_lines = list(itertools.accumulate(newlines[:-1], initial=1))
+        return ([partition(index, start, stop, first_lines[index], layout)
+                 for index, (start, stop) in enumerate(ranges)],
+                hasher.submit(file_sha256, path))
+
+    @staticmethod
+    def _gather(futures, partitions: list[Partition], path: str, progress: Progress | None):
+        """Every partition's result, in order; the first failure in file order is raised."""
+        from distributed import as_completed
+
+        results = [None] * len(futures)
+        if progress is not None:
+            size = os.path.getsize(path)
+            done = 0
+            index_of = {future.key: index for index, future in enumerate(futures)}
+            for future in as_completed(futures):
+                if future.status == "error":
+                    break
+                index = index_of[future.key]
+                part, results[index] = partitions[index], future.result()
+                done += (size if part.stop is None else part.stop) - part.start
+                progress(done, size, results[index].outcome.counts.rows_read)
+        # Results not fetched yet are fetched in file order, so the first failure raised
+        # is the first in the file.
+        return [result if result is not None else future.result()
+                for result, future in zip(results, futures)]
+
+    @staticmethod
+    def _commit(job: Job, results: list[PartitionResult], layout: CsvLayout | None,
+                threshold: float) -> InputOutcome:
+        """Write the partitions' scores and rejects, in order, into the job's sink."""
+        counts, summary = Counts(), RunSummary(threshold)
+        for part in results:
+            counts += part.outcome.counts
+            summary.merge(part.outcome.summary)
+        if counts.rows_read == 0:  # (A gzip input's worker has said so already.)
+            raise InputError(no_rows_message(job.input, layout))
+        with sink_for(job) as sink:
+            for part in results:
+                if part.part_file is not None:
+                    for table in read_part(part.part_file):
+                        sink.write(table)
+                sink.reject(part.rejects)
+            require_scored_rows(job.input, counts)
+        return InputOutcome(counts, summary)
+
+
+def score_partition(partition: Partition) -> PartitionResult:
+    """Worker task: score one partition into its part file."""
+    detector = _detector(partition.model_dir, partition.model_sha256)
+    job = partition.job
+    if partition.stop is None:
+        source = CsvSource(partition.path, job.options, name=job.input)
+    else:
+        source = CsvRangeSource(partition.path, partition.layout, partition.start,
+                                partition.stop, first_line=partition.first_line,
+                                options=job.options, name=job.input)
+    with source, PartFile(partition.part_file) as part:
+        outcome = score_source(detector, source, part, input_index=job.index)
+    return PartitionResult(outcome, part.rejects, part.written)
+
+
+def _detector(model_dir: str, model_sha256: str):
+    """The model, loaded once per worker process and kept for the next tasks."""
+    global model_loads
+    from ..detector import AutoencoderDetector
+
+    key = (model_dir, model_sha256)
+    with _models_lock:
+        if key not in _models:
+            detector = AutoencoderDetector.load(model_dir)
+            if detector.metadata_["model_sha256"] != model_sha256:
+                raise ModelError(f"{model_dir}: the model changed while the run was scoring")
+            _models[key] = detector
+            model_loads += 1
+        return _models[key]

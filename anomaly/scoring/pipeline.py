@@ -1,0 +1,94 @@
+"""The scoring loop every engine runs: blocks from a source, scored by the detector, into
+a sink.
+
+The model runs on each whole block; the next block is parsed in a helper thread while the
+model scores this one (pyarrow and TensorFlow both release the GIL). Memory stays flat in
+the input's size (see :mod:`anomaly.scoring.summary`). Block boundaries depend only on the
+bytes, so the same input always yields the same blocks, the same scores and
+byte-identical outputs.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from ..exceptions import InputError
+from .base import BeatBlock, BeatSource, ScoreSink
+from .summary import Counts, InputOutcome, RunSummary
+
+
+def score_source(detector, source: BeatSource, sink: ScoreSink, *, input_index: int = 0,
+                 on_block: Callable[[int], None] | None = None) -> InputOutcome:
+    """Score every block of ``source`` into ``sink``; return the counts and the summary.
+
+    ``input_index`` is the input's place in the run (it orders ties among the top beats);
+    ``on_block(rows)`` is called after each block with the rows it held.
+
+    The caller refuses an input whose every row was rejected (see
+    :func:`require_scored_rows`) before it lets the sink commit.
+
+    Raises
+    ------
+    InputError
+        On bad input (the source's errors), or a block whose beats are not the model's
+        input length (naming the input and the block's first line).
+    """
+    threshold = float(detector.threshold_)
+    summary = RunSummary(threshold)
+    counts = Counts()
+    for block in prefetched(source.blocks()):
+        sink.reject(block.rejects)
+        counts += Counts(rows_rejected=len(block.rejects),
+                         first_reject=block.rejects[0] if block.rejects else None)
+        if len(block):
+            try:
+                scores = detector.score(block.values)
+            except InputError as error:
+                raise InputError(f"{source.name} line {int(block.lines[0])}: {error}") from None
+            flags = (scores > threshold).astype(np.int8)
+            sink.write(score_table(block, scores, flags))
+            summary.add(source.name, block, scores, input_index=input_index)
+            counts += Counts(rows_scored=len(block), anomalies=int(flags.sum()))
+        if on_block is not None:
+            on_block(len(block) + len(block.rejects))
+    return InputOutcome(counts, summary, source.sha256)
+
+
+def require_scored_rows(input_name: str, counts: Counts) -> None:
+    """Refuse an input whose every row was rejected (skip mode), before anything commits."""
+    if counts.rows_scored == 0 and counts.first_reject is not None:
+        line, reason, _ = counts.first_reject
+        raise InputError(f"{input_name}: all {counts.rows_rejected} rows were rejected "
+                         f"(the first, line {line}: {reason})")
+
+
+def score_table(block: BeatBlock, scores: np.ndarray, flags: np.ndarray):
+    """The output rows of one block as a pyarrow table: its ids, score, is_anomaly[, label]."""
+    import pyarrow as pa
+
+    columns = {name: pa.array(values) for name, values in block.ids.items()}
+    columns["score"] = pa.array(scores, pa.float64())
+    columns["is_anomaly"] = pa.array(flags, pa.int8())
+    if block.labels is not None:
+        columns[block.label_header] = pa.array(block.labels.tolist(), pa.string())
+    return pa.table(columns)
+
+
+_END = object()
+
+
+def prefetched(iterable: Iterable) -> Iterator:
+    """Iterate ``iterable`` one item ahead in a helper thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    iterator = iter(iterable)
+    with ThreadPoolExecutor(1, thread_name_prefix="anomaly-read") as pool:
+        pending = pool.submit(next, iterator, _END)
+        while True:
+            item = pending.result()
+            if item is _END:
+                return
+            pending = pool.submit(next, iterator, _END)
+            yield item

@@ -1,0 +1,222 @@
+"""Planning a scoring run: the inputs, one job per input with its outputs named, and every
+destination checked, all before the model loads and before anything is read or created.
+
+A typo in an option costs no time, and a run that cannot write its outputs fails before
+it starts.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from ..choices import BadRowPolicy, OutputFormat
+from ..exceptions import InputError, UsageError
+from ..io.blocks import BLOCK_BYTES
+from ..io.readers import check_readable
+from ..io.writers import check_can_create_directory, check_writable
+
+#: Input file names picked up from a directory given as input.
+INPUT_SUFFIXES = (".csv", ".csv.gz")
+#: The name of standard input and standard output among inputs and outputs.
+STDIO = "-"
+
+
+@dataclass(frozen=True)
+class ScoreOptions:
+    """How inputs are read, and what happens to bad rows (``fail`` or ``skip``)."""
+
+    label_column: str | int | None = None
+    normal_label: str = "1"
+    header: bool | None = None
+    on_bad_row: str = BadRowPolicy.fail.value
+    block_bytes: int = BLOCK_BYTES
+
+    def __post_init__(self) -> None:
+        policies = tuple(policy.value for policy in BadRowPolicy)
+        if self.on_bad_row not in policies:
+            raise ValueError(f"on_bad_row must be one of {policies}, got {self.on_bad_row!r}")
+
+    @property
+    def keep_rejects(self) -> bool:
+        """Whether bad rows are rejected into a rejects file rather than failing the input."""
+        return self.on_bad_row == BadRowPolicy.skip.value
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input of a run: how it is read and where its scores go.
+
+    ``index`` is the input's place in the run. ``output`` is the scores file; without one
+    the scores go to stdout when ``to_stdout`` and nowhere otherwise (plots only).
+    ``rejects`` is the rejects file (skip mode).
+    """
+
+    input: str
+    index: int = 0
+    options: ScoreOptions = ScoreOptions()
+    output: Path | None = None
+    to_stdout: bool = False
+    rejects: Path | None = None
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """A checked run: its jobs, in input order, and the run's other outputs.
+
+    ``output_dir`` is created once the model has loaded; the report, HTML report and
+    plots are written once every input is scored.
+    """
+
+    model_dir: Path
+    jobs: tuple[Job, ...]
+    output_dir: Path | None = None
+    report: Path | None = None
+    html: Path | None = None
+    plot_dir: Path | None = None
+    skip_existing: bool = False
+
+
+def plan_run(
+    inputs: Sequence[str],
+    model_dir: str | os.PathLike,
+    *,
+    output: str | os.PathLike | None = None,
+    output_dir: str | os.PathLike | None = None,
+    output_format: str = OutputFormat.csv.value,
+    report: str | os.PathLike | None = None,
+    html: str | os.PathLike | None = None,
+    plot_dir: str | os.PathLike | None = None,
+    options: ScoreOptions = ScoreOptions(),
+    skip_existing: bool = False,
+    keep_scores: bool = True,
+) -> RunPlan:
+    """Expand the inputs, name each one's outputs and check every destination.
+
+    Parameters
+    ----------
+    inputs : sequence of str
+        Files, globs, directories (their ``*.csv`` and ``*.csv.gz``) or ``-`` (stdin).
+    model_dir : path
+    output : path or "-", optional
+        The scores file of a single input (``-``: stdout). Default ``scores.csv``.
+    output_dir : path, optional
+        One scores file per input, ``NAME.scores.csv`` (or ``.parquet``); needed with
+        several inputs.
+    output_format : {"csv", "parquet"}, default "csv"
+        Format of the files in ``output_dir``.
+    report, html, plot_dir : path, optional
+        The JSON run report, the HTML report, the directory of PNG plots.
+    options : ScoreOptions
+    skip_existing : bool, default False
+        Skip inputs whose output is newer than the input and the model.
+    keep_scores : bool, default True
+        False: write no scores at all (``anomaly plot``).
+
+    Raises
+    ------
+    UsageError
+        Options that cannot go together.
+    InputError
+        An input that does not exist or cannot be read, a destination that cannot be
+        written.
+    """
+    names = expand_inputs(inputs)
+    for name in names:
+        if name != STDIO:
+            check_readable(name)
+    if keep_scores and len(names) > 1 and output_dir is None:
+        raise UsageError(f"{len(names)} inputs need --output-dir (one output each), not "
+                         "--output", "--output-dir")
+    if output is not None and output_dir is not None:
+        raise UsageError("give --output or --output-dir, not both", "--output")
+    if output_dir is not None:
+        output_dir = Path(output_dir)
+        check_can_create_directory(output_dir)
+        suffix = ".parquet" if output_format == OutputFormat.parquet.value else ".csv"
+        outputs: list[Path | None] = [output_dir / output_name(name, suffix) for name in names]
+    elif not keep_scores:
+        outputs = [None] * len(names)
+    else:
+        outputs = [None if str(output) == STDIO else Path(output or "scores.csv")]
+    to_stdout = keep_scores and outputs == [None]
+    if options.keep_rejects and to_stdout:
+        raise UsageError("--on-bad-row skip writes a rejects file beside the output, so it "
+                         "needs an output file, not '-'", "--on-bad-row")
+    for path in outputs + [report, html]:
+        if path is not None and (output_dir is None or Path(path).parent != output_dir):
+            check_writable(path)
+    if plot_dir is not None:
+        check_can_create_directory(plot_dir)
+    jobs = tuple(
+        Job(name, index, options, path, to_stdout,
+            rejects_file_for(path) if options.keep_rejects and path is not None else None)
+        for index, (name, path) in enumerate(zip(names, outputs)))
+    return RunPlan(Path(model_dir), jobs, output_dir,
+                   *(None if path is None else Path(path) for path in (report, html, plot_dir)),
+                   skip_existing=skip_existing)
+
+
+def expand_inputs(specs: Sequence[str]) -> list[str]:
+    """Files, globs, directories (their ``*.csv`` and ``*.csv.gz``) and ``-``, in order.
+
+    Raises InputError for a path that does not exist, a glob or directory that matches no
+    file, or the same file named twice.
+    """
+    inputs: list[str] = []
+    for spec in specs:
+        if spec == STDIO:
+            inputs.append(spec)
+        elif Path(spec).is_dir():
+            found = sorted(str(path) for path in Path(spec).iterdir()
+                           if path.is_file() and path.name.endswith(INPUT_SUFFIXES))
+            if not found:
+                raise InputError(f"{spec}: directory holds no {' or '.join(INPUT_SUFFIXES)} files")
+            inputs += found
+        elif glob.has_magic(spec):
+            found = sorted(path for path in glob.glob(spec) if Path(path).is_file())
+            if not found:
+                raise InputError(f"{spec}: no file matches this pattern")
+            inputs += found
+        elif Path(spec).exists():
+            inputs.append(spec)
+        else:
+            raise InputError(f"{spec}: no such file (it does not exist)")
+    seen: dict[str, str] = {}
+    for name in inputs:
+        key = name if name == STDIO else os.path.realpath(name)
+        if key in seen:
+            raise InputError(f"{name}: given twice (also as {seen[key]})")
+        seen[key] = name
+    return inputs
+
+
+def output_name(input_name: str, suffix: str = ".csv") -> str:
+    """``day1.csv.gz`` -> ``day1.scores.csv`` (``-`` -> ``stdin.scores.csv``)."""
+    base = "stdin" if input_name == STDIO else Path(input_name).name
+    for ending in (".gz", ".csv", ".txt"):
+        base = base.removesuffix(ending)
+    return f"{base}.scores{suffix}"
+
+
+def rejects_file_for(output: Path) -> Path:
+    """``scores.csv`` -> ``scores.rejects.csv``, beside it."""
+    stem = output.name.removesuffix(".parquet").removesuffix(".csv")
+    return output.with_name(f"{stem}.rejects.csv")
+
+
+def output_format(path: Path) -> str:
+    """``parquet`` for a name ending in ``.parquet``, else ``csv``."""
+    return OutputFormat.parquet.value if path.name.endswith(".parquet") else OutputFormat.csv.value
+
+
+def is_up_to_date(job: Job, model_dir: Path) -> bool:
+    """Whether the job's output exists and is newer than its input and the model's files."""
+    if job.input == STDIO or job.output is None or not job.output.is_file():
+        return False
+    newest_source = max([os.stat(job.input).st_mtime_ns] +
+                        [path.stat().st_mtime_ns for path in model_dir.iterdir() if path.is_file()])
+    return job.output.stat().st_mtime_ns > newest_source

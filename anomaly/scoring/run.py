@@ -1,0 +1,175 @@
+"""Carrying out a scoring run: the plan's jobs through an engine, then the run's reports.
+
+Order of work: the engine checks every job and the model loads (a bad model or an
+impossible job costs nothing and creates nothing); the output directory is created; each
+output is locked for the whole run; each input is scored and its output committed as soon
+as it is complete; the plots, the HTML report and the JSON run report come last. A
+failure on one input leaves the outputs already committed (complete and correct) and
+writes nothing for the failing input.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import time
+from pathlib import Path
+
+from .. import logs
+from .base import Engine
+from .plan import Job, RunPlan, is_up_to_date, rejects_file_for
+from .summary import InputOutcome, InputResult, RunResult, RunSummary
+
+
+def execute(plan: RunPlan, engine: Engine | None = None, *, progress: bool = False) -> RunResult:
+    """Score every job of ``plan`` with ``engine`` (default: this process) and write the
+    run's plots and reports; ``progress`` draws a progress bar on a terminal.
+
+    Raises
+    ------
+    InputError, ModelError, OutputLockedError
+        The first failure; outputs committed before it stay, complete.
+    """
+    from ..detector import AutoencoderDetector
+    from ..report.metrics import format_report
+    from .engines import LocalEngine
+
+    engine = LocalEngine() if engine is None else engine
+    started = time.perf_counter()
+    created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    for job in plan.jobs:
+        engine.check(job)
+    detector = AutoencoderDetector.load(plan.model_dir)
+    loaded = time.perf_counter()
+    if plan.output_dir is not None:
+        plan.output_dir.mkdir(parents=True, exist_ok=True)
+    summary = RunSummary(float(detector.threshold_))
+    results: dict[int, InputResult] = {}
+    with contextlib.ExitStack() as locks:
+        for job in plan.jobs:
+            if job.output is not None:
+                _lock(locks, job)
+        todo = []
+        for job in plan.jobs:
+            if plan.skip_existing and is_up_to_date(job, plan.model_dir):
+                results[job.index] = _skipped(job)
+            else:
+                todo.append(job)
+        if todo:
+            locks.enter_context(engine)
+        engine_started = time.perf_counter()
+        for job in todo:
+            job_started = time.perf_counter()
+            with _progress_bar(job.input, progress) as bar:
+                outcome = engine.score(job, detector, plan.model_dir, progress=bar)
+            results[job.index] = _input_result(job, outcome, time.perf_counter() - job_started)
+            summary.merge(outcome.summary)
+        inputs = [results[job.index] for job in plan.jobs]
+        for item in inputs:
+            if item.skipped is None:
+                _log_input(item, summary.threshold)
+        scored = time.perf_counter()
+        metrics = summary.metrics() if summary.scores else None
+        if metrics is not None:
+            logs.info(format_report(metrics), event="metrics", metrics=metrics)
+        result = RunResult(
+            inputs, summary, engine.name,
+            model={"dir": str(plan.model_dir), "sha256": detector.metadata_["model_sha256"],
+                   "threshold": float(detector.threshold_),
+                   "threshold_k": float(detector.threshold_k)},
+            created=created,
+            seconds={"load_model": loaded - started, "engine_start": engine_started - loaded,
+                     "scoring": scored - engine_started},
+            metrics=metrics, plots=_write_plots(plan, detector, summary),
+            html=None if plan.html is None else str(plan.html))
+        _write_reports(plan, detector, result)
+    return result
+
+
+def _lock(locks: contextlib.ExitStack, job: Job) -> None:
+    """Hold the lock of the job's output (and rejects file) for the whole run."""
+    from ..io.writers import output_lock
+
+    stale = locks.enter_context(output_lock(job.output, companions=[rejects_file_for(job.output)]))
+    if stale:
+        logs.info(f"Removed {len(stale)} temporary file(s) left beside {job.output} by "
+                  "an interrupted run.", event="stale_removed",
+                  paths=[str(item) for item in stale])
+
+
+def _skipped(job: Job) -> InputResult:
+    logs.info(f"Skipped {job.input}: {job.output} is newer than it and the model.",
+              event="skipped", input=job.input, output=str(job.output))
+    return InputResult(input=job.input, output=str(job.output),
+                       skipped="output is newer than input and model")
+
+
+def _input_result(job: Job, outcome: InputOutcome, seconds: float) -> InputResult:
+    counts = outcome.counts
+    return InputResult(
+        input=job.input, output=None if job.output is None else str(job.output),
+        sha256=outcome.sha256, rows_read=counts.rows_read, rows_scored=counts.rows_scored,
+        rows_rejected=counts.rows_rejected, anomalies=counts.anomalies, seconds=seconds,
+        rejects_file=None if job.rejects is None else str(job.rejects))
+
+
+def _log_input(item: InputResult, threshold: float) -> None:
+    scored = max(item.rows_scored, 1)
+    rejected = (f", {item.rows_rejected} rejected (see {item.rejects_file})"
+                if item.rows_rejected else "")
+    where = f"; scores in {item.output}" if item.output else ""
+    logs.info(
+        f"Scored {item.rows_scored} rows from {item.input}: {item.anomalies} anomalies "
+        f"({item.anomalies / scored:.1%}) above the threshold {threshold:.6g}{rejected}{where}.",
+        event="scored", **item.as_json())
+
+
+def _write_plots(plan: RunPlan, detector, summary: RunSummary) -> list[str]:
+    if plan.plot_dir is None or not summary.scores:
+        return []
+    from ..report.plots import save_batch_plots
+
+    plots = [str(path) for path in save_batch_plots(detector, summary, plan.plot_dir)]
+    logs.info(f"Plots written to {plan.plot_dir}/", event="plots", plots=plots)
+    return plots
+
+
+def _write_reports(plan: RunPlan, detector, result: RunResult) -> None:
+    """Write the HTML report and the JSON run report."""
+    from ..io.writers import write_json
+
+    if plan.html is not None and result.summary.scores:
+        from ..report.html import write_html_report
+
+        write_html_report(plan.html, detector, result)
+        logs.info(f"HTML report written to {plan.html}", event="html", path=str(plan.html))
+    if plan.report is not None:
+        write_json(plan.report, result.report())
+        logs.info(f"Report written to {plan.report}", event="report", path=str(plan.report))
+
+
+@contextlib.contextmanager
+def _progress_bar(input_name: str, enabled: bool):
+    """A progress callback drawing rows, rows/s and ETA on a terminal; None otherwise."""
+    import sys
+
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (BarColumn, Progress, TaskProgressColumn, TextColumn,
+                               TimeRemainingColumn)
+
+    started = time.perf_counter()
+    rows = [0]
+    with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                  TextColumn("{task.fields[rows]:,} rows  {task.fields[rate]:,.0f} rows/s"),
+                  TimeRemainingColumn(), console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(Path(input_name).name, total=None, rows=0, rate=0.0)
+
+        def update(done: int, total: int | None, new_rows: int) -> None:
+            rows[0] += new_rows
+            rate = rows[0] / max(time.perf_counter() - started, 1e-9)
+            bar.update(task, completed=done, total=total, rows=rows[0], rate=rate)
+
+        yield update

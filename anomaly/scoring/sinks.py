@@ -1,0 +1,215 @@
+"""Score sinks (see :class:`anomaly.scoring.base.ScoreSink`).
+
+- :class:`ScoresFile`: a scores file, CSV or Parquet by its name, and in skip mode the
+  rejects file beside it; both are written to temporary files and renamed into place
+  only when the input is complete;
+- :class:`ScoresToStdout`: CSV on standard output;
+- :class:`NoScores`: nothing (``anomaly plot`` needs only the run's summary);
+- :class:`PartFile`: one Dask partition's scores, as an Arrow IPC file, and its rejects.
+
+Every CSV is written by one writer, so a scores file has the same bytes whichever sink
+and engine produced it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import sys
+from pathlib import Path
+from typing import IO, Sequence
+
+from ..choices import OutputFormat
+from ..io.writers import atomic_write
+from .base import Reject
+from .plan import Job, output_format
+
+
+class ScoresFile:
+    """Scores into ``path`` and rejected rows into ``rejects`` (skip mode), atomically."""
+
+    def __init__(self, path: Path, rejects: Path | None = None):
+        self.path, self.rejects_path = path, rejects
+        self._files = contextlib.ExitStack()
+        self._scores: _TableWriter | None = None
+        self._rejects: _RejectsWriter | None = None
+
+    def __enter__(self) -> "ScoresFile":
+        with self._files as files:
+            self._scores = _TableWriter(files.enter_context(atomic_write(self.path, "wb")),
+                                        output_format(self.path))
+            if self.rejects_path is not None:
+                # Entered last, so committed first: a scores file never appears without
+                # its rejects file.
+                self._rejects = _RejectsWriter(files.enter_context(
+                    atomic_write(self.rejects_path, "wb")))
+            self._files = files.pop_all()
+        return self
+
+    def write(self, table) -> None:
+        self._scores.write(table)
+
+    def reject(self, rows: Sequence[Reject]) -> None:
+        if rows:
+            if self._rejects is None:
+                raise ValueError(f"{self.path}: rejected rows, but no rejects file to hold them")
+            self._rejects.write(rows)
+
+    def __exit__(self, *exc_info) -> None:
+        if exc_info[0] is None:
+            self._scores.close()
+        self._files.__exit__(*exc_info)
+
+
+class ScoresToStdout:
+    """Scores as CSV on standard output (rows cannot be rejected: skip mode needs a file)."""
+
+    def __init__(self, stream: IO[bytes] | None = None):
+        self._scores = _TableWriter(stream or sys.stdout.buffer, OutputFormat.csv.value)
+
+    def __enter__(self) -> "ScoresToStdout":
+        return self
+
+    def write(self, table) -> None:
+        self._scores.write(table)
+
+    def reject(self, rows: Sequence[Reject]) -> None:
+        if rows:
+            raise ValueError("rejected rows need a rejects file; stdout has none")
+
+    def __exit__(self, *exc_info) -> None:
+        self._scores.close()
+
+
+class NoScores:
+    """Keeps nothing: for runs that need only the summary (plots)."""
+
+    def __enter__(self) -> "NoScores":
+        return self
+
+    def write(self, table) -> None:
+        pass
+
+    def reject(self, rows: Sequence[Reject]) -> None:
+        pass
+
+    def __exit__(self, *exc_info) -> None:
+        pass
+
+
+class PartFile:
+    """One Dask partition's scores, as an Arrow IPC file (one record batch per block), and
+    its rejected rows in memory (a partition's worth), for the client to commit in order."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.rejects: list[Reject] = []
+        self._writer = None
+
+    def __enter__(self) -> "PartFile":
+        return self
+
+    def write(self, table) -> None:
+        import pyarrow as pa
+
+        if self._writer is None:
+            self._writer = pa.ipc.new_file(self.path, table.schema)
+        for batch in table.to_batches():
+            self._writer.write_batch(batch)
+
+    def reject(self, rows: Sequence[Reject]) -> None:
+        self.rejects += rows
+
+    def __exit__(self, *exc_info) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+    @property
+    def written(self) -> str | None:
+        """The part file's path, or None if no table was written."""
+        return None if self._writer is None else self.path
+
+
+def read_part(path: str):
+    """The tables of a part file, in order."""
+    import pyarrow as pa
+
+    with pa.memory_map(path) as source:
+        reader = pa.ipc.open_file(source)
+        for index in range(reader.num_record_batches):
+            yield pa.Table.from_batches([reader.get_batch(index)])
+
+
+def sink_for(job: Job):
+    """The sink of a job: its scores file, stdout, or nothing."""
+    if job.output is not None:
+        return ScoresFile(job.output, job.rejects)
+    return ScoresToStdout() if job.to_stdout else NoScores()
+
+
+class _TableWriter:
+    """Appends score tables to a binary file as CSV (header first) or Parquet."""
+
+    def __init__(self, file: IO[bytes], format: str):
+        self.file, self.format = file, format
+        self._parquet = None
+        self._header_written = False
+
+    def write(self, table) -> None:
+        if self.format == OutputFormat.parquet.value:
+            import pyarrow.parquet as pq
+
+            if self._parquet is None:
+                self._parquet = pq.ParquetWriter(self.file, table.schema)
+            self._parquet.write_table(table)
+            return
+        if not self._header_written:
+            text = io.StringIO()
+            csv.writer(text, lineterminator="\n").writerow(table.column_names)
+            self.file.write(text.getvalue().encode())
+            self._header_written = True
+        self.file.write(_csv_bytes(table))
+
+    def close(self) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+
+
+def _csv_bytes(table) -> bytes:
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    buffer = io.BytesIO()
+    try:
+        pa_csv.write_csv(table, buffer, pa_csv.WriteOptions(include_header=False,
+                                                            quoting_style="none"))
+    except pa.ArrowInvalid:  # A label holds a delimiter or a quote: quote the text.
+        buffer = io.BytesIO()
+        pa_csv.write_csv(table, buffer, pa_csv.WriteOptions(include_header=False,
+                                                            quoting_style="needed"))
+    return buffer.getvalue()
+
+
+class _RejectsWriter:
+    """Rejected rows as CSV, ``line,reason,text``, the text exactly as it was read.
+
+    A line that was not valid UTF-8 carries its bad bytes as surrogates: they are written
+    back as the very bytes that were read.
+    """
+
+    def __init__(self, file: IO[bytes]):
+        self.file = file
+        self._write_rows([("line", "reason", "text")])
+
+    def write(self, rows: Sequence[Reject]) -> None:
+        self._write_rows(rows)
+
+    def _write_rows(self, rows) -> None:
+        text = io.StringIO()
+        plain = csv.writer(text, lineterminator="\n")
+        # The csv module quotes a carriage return only when it ends lines itself: quote it.
+        quoted = csv.writer(text, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
+        for row in rows:
+            (quoted if "\r" in row[2] else plain).writerow(row)
+        self.file.write(text.getvalue().encode("utf-8", errors="surrogateescape"))

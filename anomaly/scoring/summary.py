@@ -1,0 +1,219 @@
+"""What a scoring run computed: counts per input, the run's scores for metrics and
+pictures, and the run report, the one JSON schema every scoring command writes.
+
+Memory stays flat in the inputs' size: per row only its score (and its label's truth) is
+kept, plus a few beats for pictures.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .base import BeatBlock, Reject
+
+#: How many of the most anomalous beats a run keeps for its plots and HTML report.
+TOP_BEATS = 6
+#: How many beats called normal are kept as candidates for the "typical normal beat".
+NORMAL_SAMPLE = 512
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Rows of one input (or part of one): scored, rejected (with the first), anomalies."""
+
+    rows_scored: int = 0
+    rows_rejected: int = 0
+    anomalies: int = 0
+    first_reject: Reject | None = None
+
+    @property
+    def rows_read(self) -> int:
+        return self.rows_scored + self.rows_rejected
+
+    def __add__(self, other: "Counts") -> "Counts":
+        """The counts of this part followed by ``other``."""
+        return Counts(self.rows_scored + other.rows_scored,
+                      self.rows_rejected + other.rows_rejected,
+                      self.anomalies + other.anomalies,
+                      self.first_reject or other.first_reject)
+
+
+@dataclass
+class Beat:
+    """One beat kept for pictures: where it came from, its samples and its score."""
+
+    input: str
+    line: int
+    score: float
+    values: np.ndarray
+    label: str | None = None
+
+
+@dataclass
+class RunSummary:
+    """Scores, truth and a few beats of a run (or of one input), for metrics and pictures."""
+
+    threshold: float
+    scores: list[np.ndarray] = field(default_factory=list)
+    truth: list[np.ndarray] = field(default_factory=list)
+    has_labels: bool = True
+    top: list[tuple[float, int, int, Beat]] = field(default_factory=list)
+    normals: list[Beat] = field(default_factory=list)
+
+    def add(self, input_name: str, block: BeatBlock, scores: np.ndarray, *,
+            input_index: int = 0) -> None:
+        """Record one scored block of the run's input number ``input_index``."""
+        self.scores.append(scores)
+        if block.truth is None:
+            self.has_labels = False
+        else:
+            self.truth.append(block.truth)
+        for row in np.argsort(scores)[::-1][:TOP_BEATS]:
+            self._keep_top((float(scores[row]), -input_index, -int(block.lines[row]),
+                            _beat(input_name, block, scores, row)))
+        missing = NORMAL_SAMPLE - len(self.normals)
+        if missing > 0:
+            for row in np.flatnonzero(scores <= self.threshold)[:missing]:
+                self.normals.append(_beat(input_name, block, scores, row))
+
+    def merge(self, other: "RunSummary") -> None:
+        """Add the summary of what follows this one's blocks (a later input, a later
+        Dask partition)."""
+        self.scores += other.scores
+        self.truth += other.truth
+        self.has_labels = self.has_labels and other.has_labels
+        for entry in other.top:
+            self._keep_top(entry)
+        self.normals += other.normals[:NORMAL_SAMPLE - len(self.normals)]
+
+    def _keep_top(self, entry: tuple) -> None:
+        # Ties in score go to the earlier beat (by input, then line), so the kept beats
+        # do not depend on the order in which blocks are added.
+        if len(self.top) < TOP_BEATS:
+            heapq.heappush(self.top, entry)
+        elif entry[:3] > self.top[0][:3]:
+            heapq.heapreplace(self.top, entry)
+
+    @property
+    def all_scores(self) -> np.ndarray:
+        return np.concatenate(self.scores) if self.scores else np.empty(0)
+
+    @property
+    def all_truth(self) -> np.ndarray | None:
+        if not self.has_labels or not self.truth:
+            return None
+        return np.concatenate(self.truth)
+
+    def most_anomalous(self) -> list[Beat]:
+        """The kept beats with the highest scores, highest first."""
+        return [entry[-1] for entry in sorted(self.top, key=lambda entry: entry[:3], reverse=True)]
+
+    def typical_normal(self) -> Beat | None:
+        """The beat with the median score among the kept beats called normal."""
+        if not self.normals:
+            return None
+        ordered = sorted(self.normals, key=lambda beat: beat.score)
+        return ordered[len(ordered) // 2]
+
+    def metrics(self) -> dict[str, Any] | None:
+        """Detection metrics over every labelled row of the run (anomaly = positive)."""
+        from ..report.metrics import detection_report
+
+        truth = self.all_truth
+        if truth is None:
+            return None
+        scores = self.all_scores
+        return detection_report(truth, scores, scores > self.threshold)
+
+
+def _beat(input_name: str, block: BeatBlock, scores: np.ndarray, row: int) -> Beat:
+    label = None if block.labels is None else str(block.labels[row])
+    return Beat(input_name, int(block.lines[row]), float(scores[row]), block.values[row].copy(),
+                label)
+
+
+@dataclass
+class InputOutcome:
+    """What an engine computed for one input."""
+
+    counts: Counts
+    summary: RunSummary
+    sha256: str | None = None
+
+
+@dataclass
+class InputResult:
+    """One input of a run, as the run report shows it."""
+
+    input: str
+    output: str | None
+    sha256: str | None = None
+    rows_read: int = 0
+    rows_scored: int = 0
+    rows_rejected: int = 0
+    anomalies: int = 0
+    seconds: float = 0.0
+    rejects_file: str | None = None
+    skipped: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        data = {key: value for key, value in self.__dict__.items() if value is not None}
+        data["seconds"] = round(self.seconds, 3)
+        if self.skipped is None:
+            data["rows_per_second"] = round(self.rows_scored / self.seconds, 1) if self.seconds else None
+        return data
+
+
+@dataclass
+class RunResult:
+    """A finished run: one :class:`InputResult` per input (in input order), the run's
+    summary and metrics, and what the report records about the run itself."""
+
+    inputs: list[InputResult]
+    summary: RunSummary
+    engine: str
+    model: dict[str, Any]
+    created: str
+    seconds: dict[str, float]
+    metrics: dict[str, Any] | None = None
+    plots: list[str] = field(default_factory=list)
+    html: str | None = None
+
+    @property
+    def anomalies(self) -> int:
+        return self.total("anomalies")
+
+    def total(self, key: str) -> int:
+        return sum(getattr(item, key) for item in self.inputs)
+
+    def report(self) -> dict[str, Any]:
+        """The run report (``--report``): what was scored, with which model, how fast and,
+        with labels, how well."""
+        scored = [item for item in self.inputs if item.skipped is None]
+        seconds = dict(self.seconds, total=sum(self.seconds.values()))
+        rows = self.total("rows_scored")
+        report: dict[str, Any] = {
+            "created": self.created,
+            "engine": self.engine,
+            "model": self.model,
+            "inputs": [item.as_json() for item in self.inputs],
+            "rows_read": self.total("rows_read"),
+            "rows_scored": rows,
+            "rows_rejected": self.total("rows_rejected"),
+            "anomalies": self.anomalies,
+            "inputs_scored": len(scored),
+            "inputs_skipped": len(self.inputs) - len(scored),
+            "seconds": {key: round(value, 3) for key, value in seconds.items()},
+            "rows_per_second": round(rows / seconds["scoring"], 1) if seconds["scoring"] else None,
+        }
+        if self.metrics is not None:
+            report["metrics"] = self.metrics
+        if self.plots:
+            report["plots"] = self.plots
+        if self.html is not None:
+            report["html"] = self.html
+        return report
