@@ -67,9 +67,11 @@ def run_demo(workdir: str | os.PathLike, *, force_synthetic: bool = False, epoch
          f"threshold {detector.threshold_:.6g}; model saved to {model_dir}/")
 
     heldout, scores, report = workdir / "heldout.csv", workdir / "scores.csv", workdir / "report.json"
-    write_beats_csv(heldout, test_x, test_y)
+    # Exact digits, so that the file holds the very numbers split from the data.
+    write_beats_csv(heldout, test_x, test_y, significant_digits=None)
     plan = plan_run([str(heldout)], model_dir, output=scores, report=report,
-                    plot_dir=workdir / "plots", options=ScoreOptions(label_column="last"))
+                    plot_dir=workdir / "plots", options=ScoreOptions(label_column="last"),
+                    expand=False)
     result = execute(plan)
     echo(f"Scored {result.total('rows_scored')} held-out beats: {result.anomalies} flagged "
          "as anomalies.")

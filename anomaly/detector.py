@@ -165,6 +165,11 @@ class AutoencoderDetector:
         ----------
         deep : bool, default True
             Accepted for scikit-learn; no parameter is itself an estimator.
+
+        Returns
+        -------
+        dict
+            Parameter name to value, for every keyword of the constructor.
         """
         return {name: getattr(self, name) for name in self._parameter_names()}
 

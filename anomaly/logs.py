@@ -11,6 +11,8 @@ import logging
 import sys
 import time
 
+from .choices import LogFormat
+
 LOGGER = logging.getLogger("anomaly")
 
 
@@ -28,12 +30,12 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, sort_keys=False, default=str)
 
 
-def configure(log_format: str = "text", *, quiet: bool = False) -> logging.Logger:
+def configure(log_format: str = LogFormat.text.value, *, quiet: bool = False) -> logging.Logger:
     """Send the ``anomaly`` logger to stderr in ``log_format`` (``text`` or ``json``)."""
-    if log_format not in ("text", "json"):
-        raise ValueError(f"log_format must be 'text' or 'json', got {log_format!r}")
+    log_format = LogFormat(log_format)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter("%(message)s"))
+    handler.setFormatter(JsonFormatter() if log_format is LogFormat.json
+                         else logging.Formatter("%(message)s"))
     LOGGER.handlers[:] = [handler]
     LOGGER.setLevel(logging.WARNING if quiet else logging.INFO)
     LOGGER.propagate = False

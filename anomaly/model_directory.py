@@ -2,11 +2,15 @@
 
 ``model.keras`` is Keras's native format, loaded in safe mode (no arbitrary code, no
 pickle); ``metadata.json`` holds what the network does not: the detector's parameters, the
-scaling, the threshold and its statistics, how the model was trained, versions, and the
-SHA-256 of ``model.keras``. Here are the metadata's schema and its validation, the
-mapping between a fitted detector and its metadata, and the writing and reading of the
-directory. A directory is written beside its destination and renamed into place, so it
-appears complete or not at all.
+input shape, the scaling, the threshold and its statistics, how the model was trained,
+versions, and the SHA-256 of ``model.keras``, each fact once. Here are the metadata's
+schema and its validation, the mapping between a fitted detector and its metadata, and
+the writing and reading of the directory. A directory is written beside its destination
+and renamed into place, so it appears complete or not at all.
+
+Format 2 records the constructor parameters under ``params``. Format 1 (anomaly 0.1 before
+it) spread some of them over ``architecture`` and ``training`` and lost the others; it is
+still read.
 """
 
 from __future__ import annotations
@@ -25,32 +29,46 @@ from . import __version__
 from .exceptions import InputError, ModelError
 from .io.writers import check_can_create, file_sha256, replace_directory, write_json
 
-#: Version of the model directory layout; load refuses newer ones.
-FORMAT_VERSION = 1
+#: Version of the model directory layout written; load reads 1 and 2, refuses newer ones.
+FORMAT_VERSION = 2
 MODEL_FILE = "model.keras"
 METADATA_FILE = "metadata.json"
 
 _NUMBER = (int, float)
-#: Required keys and their types; nested dicts are checked the same way.
-_SCHEMA: dict[str, Any] = {
-    "format_version": int,
-    "architecture": {"model": str, "hidden_units": list},
-    "input_length": int,
-    "scaling": {"method": str, "min": _NUMBER, "range": _NUMBER},
-    "threshold": _NUMBER,
-    "threshold_k": _NUMBER,
-    "train_error_mean": _NUMBER,
-    "train_error_std": _NUMBER,
-    "training": {
-        "rows": int,
-        "epochs": int,
-        "max_epochs": int,
-        "batch_size": int,
-        "learning_rate": _NUMBER,
-        "validation_fraction": _NUMBER,
-        "seed": int,
+#: Required keys and their types, by format version; nested dicts are checked the same
+#: way, and ``dict`` (the type) is a JSON object whose keys the detector checks.
+_SCHEMAS: dict[int, dict[str, Any]] = {
+    2: {
+        "format_version": int,
+        "params": dict,
+        "input_shape": list,
+        "scaling": {"method": str, "min": _NUMBER, "range": _NUMBER},
+        "threshold": _NUMBER,
+        "train_error_mean": _NUMBER,
+        "train_error_std": _NUMBER,
+        "training": {"rows": int, "epochs": int},
+        "model_sha256": str,
     },
-    "model_sha256": str,
+    1: {
+        "format_version": int,
+        "architecture": {"model": str, "hidden_units": list},
+        "input_length": int,
+        "scaling": {"method": str, "min": _NUMBER, "range": _NUMBER},
+        "threshold": _NUMBER,
+        "threshold_k": _NUMBER,
+        "train_error_mean": _NUMBER,
+        "train_error_std": _NUMBER,
+        "training": {
+            "rows": int,
+            "epochs": int,
+            "max_epochs": int,
+            "batch_size": int,
+            "learning_rate": _NUMBER,
+            "validation_fraction": _NUMBER,
+            "seed": int,
+        },
+        "model_sha256": str,
+    },
 }
 
 
@@ -83,8 +101,25 @@ def check_destination(directory: str | os.PathLike, companions: tuple[str, ...] 
 
 def write_model_directory(directory: str | os.PathLike, model, metadata: dict[str, Any], *,
                           companions: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Write ``model`` and ``metadata`` (plus the SHA-256 of ``model.keras``) as a model
-    directory, atomically; return the metadata as written."""
+    """Write a model directory, atomically.
+
+    Parameters
+    ----------
+    directory : path
+        Checked first with :func:`check_destination`.
+    model : keras.Model
+        Saved as ``model.keras``.
+    metadata : dict
+        From :func:`build_metadata`; the SHA-256 of ``model.keras`` is added.
+    companions : tuple of str, default ()
+        Other files the writer keeps in its model directories (see
+        :func:`check_destination`).
+
+    Returns
+    -------
+    dict
+        The metadata as written.
+    """
     target = check_destination(directory, companions)
     target.parent.mkdir(parents=True, exist_ok=True)
     metadata = json.loads(json.dumps(metadata))
@@ -114,31 +149,14 @@ def build_metadata(detector, *, n_train: int) -> dict[str, Any]:
         "format_version": FORMAT_VERSION,
         "detector": type(detector).__name__,
         "params": _jsonable(detector.get_params()),
-        "architecture": {
-            "model": detector.model,
-            "hidden_units": [int(u) for u in detector.hidden_units],
-            "options": _jsonable(detector.builder_options()),
-        },
-        "input_length": int(detector.n_features_in_),
         "input_shape": list(detector.input_shape_),
         "scaling": {"method": "minmax", "min": detector.scale_min_,
                     "range": detector.scale_range_},
         "threshold": detector.threshold_,
-        "threshold_k": float(detector.threshold_k),
         "train_error_mean": detector.train_error_mean_,
         "train_error_std": detector.train_error_std_,
-        "training": {
-            "rows": int(n_train),
-            "epochs": int(detector.epochs_trained_),
-            "max_epochs": int(detector.epochs),
-            "batch_size": int(detector.batch_size),
-            "learning_rate": float(detector.learning_rate),
-            "validation_fraction": float(detector.validation_fraction),
-            "seed": int(detector.seed),
-            "loss": "negative_elbo" if detector.model == "vae" else detector.loss,
-            "noise_factor": float(detector.noise_factor),
-            "fit_seconds": round(detector.fit_seconds_, 3),
-        },
+        "training": {"rows": int(n_train), "epochs": int(detector.epochs_trained_),
+                     "fit_seconds": round(detector.fit_seconds_, 3)},
         "versions": {"anomaly": __version__, "python": platform.python_version(), **versions()},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
@@ -207,19 +225,22 @@ def load_keras_model(directory: str | os.PathLike, metadata: dict[str, Any]):
 
 
 def input_shape(metadata: dict[str, Any]) -> tuple[int, ...]:
-    """The shape of one input. Directories from before the convolutional and variational
-    families hold a dense model of 1-D traces and record only ``input_length``."""
-    return tuple(metadata.get("input_shape", [metadata["input_length"]]))
+    """The shape of one input. Format 1 directories from before the convolutional and
+    variational families hold a dense model of 1-D traces and record only
+    ``input_length``."""
+    if "input_shape" in metadata:
+        return tuple(metadata["input_shape"])
+    return (metadata["input_length"],)
 
 
 def detector_params(metadata: dict[str, Any]) -> dict[str, Any]:
     """The detector's constructor parameters, as saved.
 
-    Directories written before ``params`` was recorded give what their architecture and
-    training sections hold (``model_options``: the builder's options as recorded, which
-    build the same network); the other parameters take their defaults.
+    Format 1 directories give what their architecture and training sections hold
+    (``model_options``: the builder's options as recorded, which build the same network);
+    the other parameters take their defaults.
     """
-    if "params" in metadata:
+    if metadata["format_version"] >= 2:
         params = dict(metadata["params"])
         if isinstance(params.get("hidden_units"), list):
             params["hidden_units"] = tuple(params["hidden_units"])
@@ -245,7 +266,7 @@ def detector_params(metadata: dict[str, Any]) -> dict[str, Any]:
 def fitted_state(metadata: dict[str, Any]) -> dict[str, Any]:
     """The detector's fitted attributes that the metadata holds (all but the network)."""
     return {
-        "n_features_in_": metadata["input_length"],
+        "n_features_in_": math.prod(input_shape(metadata)),
         "input_shape_": input_shape(metadata),
         "scale_min_": metadata["scaling"]["min"],
         "scale_range_": metadata["scaling"]["range"],
@@ -283,24 +304,22 @@ def validate_metadata(metadata: Any, source: str | os.PathLike = METADATA_FILE) 
         if schema is _NUMBER and not _is_finite(value):
             fail(f"{name!r} is not a finite number")
 
-    if isinstance(metadata, dict) and isinstance(metadata.get("format_version"), int):
+    version = metadata.get("format_version") if isinstance(metadata, dict) else None
+    if isinstance(version, int) and not isinstance(version, bool):
         # Checked first: a newer format may well have other keys.
-        if metadata["format_version"] > FORMAT_VERSION:
-            fail(
-                f"model format version {metadata['format_version']} is newer than this "
-                f"anomaly supports ({FORMAT_VERSION}); upgrade anomaly"
-            )
-    check(metadata, _SCHEMA, "")
-    if metadata["format_version"] < 1:
-        fail(f"unknown model format version {metadata['format_version']}")
-    _validate_optional_metadata(metadata, fail)
+        if version > FORMAT_VERSION:
+            fail(f"model format version {version} is newer than this anomaly supports "
+                 f"({FORMAT_VERSION}); upgrade anomaly")
+        if version < 1:
+            fail(f"unknown model format version {version}")
+    check(metadata, _SCHEMAS.get(version, _SCHEMAS[FORMAT_VERSION]), "")
+    if version == 1:
+        _validate_format_1(metadata, fail)
+    shape = input_shape(metadata)
+    if not 1 <= len(shape) <= 3 or not all(_is_count(size) for size in shape):
+        fail("'input_shape' must be a list of 1 to 3 positive integers")
     if metadata["scaling"]["method"] != "minmax" or metadata["scaling"]["range"] <= 0:
         fail("scaling must be 'minmax' with a positive range")
-    if metadata["input_length"] < 1:
-        fail("'input_length' must be at least 1")
-    units = metadata["architecture"]["hidden_units"]
-    if not units or not all(isinstance(u, int) and not isinstance(u, bool) and u > 0 for u in units):
-        fail("'architecture.hidden_units' must be a list of positive integers")
     if len(metadata["model_sha256"]) != 64:
         fail("'model_sha256' is not a SHA-256 hex digest")
 
@@ -313,22 +332,27 @@ def _is_finite(number: int | float) -> bool:
         return False
 
 
-def _validate_optional_metadata(metadata: dict[str, Any], fail) -> None:
-    """Keys added after the first format; older model directories lack them. What the
-    parameters may be is the detector's to say, when it is built from them."""
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _validate_format_1(metadata: dict[str, Any], fail) -> None:
+    """Format 1's own checks. What the parameters may be is the detector's to say, when it
+    is built from them."""
+    if not _is_count(metadata["input_length"]):
+        fail("'input_length' must be at least 1")
     if "input_shape" in metadata:
         shape = metadata["input_shape"]
-        if (not isinstance(shape, list) or not 1 <= len(shape) <= 3
-                or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape)):
+        if not isinstance(shape, list) or not all(_is_count(size) for size in shape):
             fail("'input_shape' must be a list of 1 to 3 positive integers")
         if math.prod(shape) != metadata["input_length"]:
             fail(f"'input_shape' {shape} does not hold 'input_length' "
                  f"{metadata['input_length']} values")
-    for key in ("params", "architecture.options"):
-        section, _, name = key.partition(".")
-        value = metadata[section].get(name, {}) if name else metadata.get(section, {})
-        if not isinstance(value, dict):
-            fail(f"{key!r} should be a JSON object")
+    units = metadata["architecture"]["hidden_units"]
+    if not units or not all(_is_count(u) for u in units):
+        fail("'architecture.hidden_units' must be a list of positive integers")
+    if not isinstance(metadata["architecture"].get("options", {}), dict):
+        fail("'architecture.options' should be a JSON object")
 
 
 def _jsonable(options: dict[str, Any]) -> dict[str, Any]:

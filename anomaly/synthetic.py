@@ -71,8 +71,13 @@ def synthetic_beats(
 
 
 def write_beats_csv(path, values: np.ndarray, labels: np.ndarray | None = None, *,
-                    header: bool = False, label_name: str = "label") -> None:
-    """Write beats (and labels as the last column) as CSV with 8 significant digits."""
+                    header: bool = False, label_name: str = "label",
+                    significant_digits: int | None = 8) -> None:
+    """Write beats (and labels as the last column) as CSV, atomically.
+
+    8 significant digits by default, as ECG5000 is written; None writes each number in
+    the fewest digits that read back exactly.
+    """
     from .io.writers import atomic_write
 
     with atomic_write(path) as file:
@@ -80,7 +85,8 @@ def write_beats_csv(path, values: np.ndarray, labels: np.ndarray | None = None, 
             names = [f"t{i}" for i in range(values.shape[1])] + ([label_name] if labels is not None else [])
             file.write(",".join(names) + "\n")
         for row, trace in enumerate(values):
-            fields = [f"{v:.8g}" for v in trace]
+            fields = [repr(float(v)) if significant_digits is None
+                      else f"{v:.{significant_digits}g}" for v in trace]
             if labels is not None:
                 fields.append(str(labels[row]))
             file.write(",".join(fields) + "\n")

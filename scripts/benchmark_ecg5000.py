@@ -27,7 +27,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.ensemble import IsolationForest
 from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
@@ -129,12 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     if path is None:
         print("ECG5000 not found: pass --data or set ANOMALY_DATA_DIR", file=sys.stderr)
         return 2
-    beats = read_beats(path, label_column="last")
-    labels = np.array([int(float(label)) for label in beats.labels])
-    train_x, test_x, train_y, test_y = train_test_split(
-        beats.values, labels, test_size=0.2, random_state=21)
-    train_normal = train_x[train_y == 1]
-    truth = (test_y != 1).astype(int)
+    beats = read_beats(path, label_column="last", normal_label="1")
+    train_x, test_x, train_truth, truth = train_test_split(
+        beats.values, beats.truth.astype(int), test_size=0.2, random_state=21)
+    train_normal = train_x[train_truth == 0]
     seeds = [int(seed) for seed in args.seeds.split(",")]
     others = [model_spec(spec) for spec in args.models.split(",") if spec]
     print(f"ECG5000: {len(beats)} rows; train on {len(train_normal)} normal rows of "

@@ -113,9 +113,8 @@ def source_beats(data: Path | None) -> tuple[np.ndarray, np.ndarray, str]:
 
     path = data or find_ecg5000()
     if path is not None:
-        beats = read_beats(path, label_column="last")
-        is_normal = np.array([float(label) == 1 for label in beats.labels])
-        return beats.values, is_normal, f"ECG5000 ({path})"
+        beats = read_beats(path, label_column="last", normal_label="1")
+        return beats.values, beats.truth == 0, f"ECG5000 ({path})"
     from anomaly.synthetic import synthetic_beats
 
     values, labels = synthetic_beats(4000, 1000, length=SAMPLES)

@@ -78,8 +78,8 @@ def make_inputs(directory: Path, data: Path | None) -> dict[str, Path]:
 
         from anomaly import read_beats
 
-        beats = read_beats(data, label_column="last")
-        numbers = np.array([int(float(label)) for label in beats.labels])
+        beats = read_beats(data, label_column="last", normal_label="1")
+        numbers = 1 - beats.truth.astype(int)  # ECG5000's labels: 1 normal, 0 abnormal
         train_x, test_x, train_y, test_y = train_test_split(beats.values, numbers,
                                                             test_size=0.2, random_state=21)
         write_beats_csv(directory / "ecg_train.csv", train_x, train_y)

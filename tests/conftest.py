@@ -108,8 +108,12 @@ def run_cli_unprivileged(*args, timeout: float = 60.0) -> tuple[int, str, str]:
 
     Not root: in this process. Root: in a forked child that gives up root for nobody
     before it runs, so that permission checks meet a user they apply to (root reads and
-    writes anything). The child runs no TensorFlow: it is forked from a process whose
-    TensorFlow threads it does not have.
+    writes anything). Not ``subprocess.run(..., user=...)``: the interpreter and the
+    virtual environment live under directories only root may enter (pyenv's Python under
+    /root, CI's checkout in a private temporary directory), so a process started as
+    nobody could not even start Python; a forked child has it in memory already. The
+    commands run this way fail before any model loads, so the child never needs the
+    TensorFlow threads it does not inherit; it is killed if it hangs all the same.
     """
     from anomaly.cli import main
 

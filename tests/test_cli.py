@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -122,8 +123,8 @@ def test_every_family_fits_and_scores_the_same_way(family, extra, data_dir, tmp_
                            "--model", family, *extra, "--epochs", "40")
     assert code == 0, err
     metadata = json.loads((tmp_path / "m" / "metadata.json").read_text())
-    assert metadata["architecture"]["model"] == family
-    assert metadata["training"]["noise_factor"] == (0.05 if extra else 0.0)
+    assert metadata["params"]["model"] == family
+    assert metadata["params"]["noise_factor"] == (0.05 if extra else 0.0)
     code, _, err = run_cli(capsys, "score", data_dir / "batch.csv", "-m", tmp_path / "m",
                            "--label-column", "label", "-o", tmp_path / "s.csv",
                            "--report", tmp_path / "r.json")
@@ -196,6 +197,25 @@ def test_score_plot_dir_and_plot_command(cli_model, data_dir, in_tmp, capsys):
             assert_png(in_tmp / directory / name)
 
 
+def test_plot_takes_its_file_name_as_it_stands(cli_model, data_dir, in_tmp, capsys):
+    """A file name holding glob characters is a file, not a pattern."""
+    shutil.copy(data_dir / "batch_nolabel.csv", in_tmp / "day[1].csv")
+    code, out, err = run_cli(capsys, "plot", "day[1].csv", "-m", cli_model, "--plot-dir", "p")
+    assert code == 0, err
+    assert out.count("Wrote") == 3
+
+
+def test_outputs_may_go_where_the_output_directory_is_created(cli_model, data_dir, in_tmp,
+                                                              capsys):
+    code, _, err = run_cli(capsys, "score", data_dir / "batch.csv", "-m", cli_model,
+                           "--label-column", "label", "--output-dir", "out/day1",
+                           "--report", "out/run.json", "--html", "out/day1/report.html")
+    assert code == 0, err
+    assert len(read_rows(in_tmp / "out" / "day1" / "batch.scores.csv")) == 250
+    assert json.loads((in_tmp / "out" / "run.json").read_text())["rows_scored"] == 250
+    assert (in_tmp / "out" / "day1" / "report.html").is_file()
+
+
 # -- errors: one line, named file, exit code, nothing written ---------------------------
 
 def test_wrong_trace_length_fails_cleanly(cli_model, in_tmp, capsys):
@@ -243,8 +263,6 @@ def test_errors_are_one_line_with_exit_codes(cli_model, data_dir, in_tmp, capsys
 
 
 def test_bad_model_metadata_exit_3(cli_model, data_dir, in_tmp, capsys):
-    import shutil
-
     shutil.copytree(cli_model, in_tmp / "m")
     (in_tmp / "m" / "metadata.json").write_text('{"format_version": 1}')
     code, _, err = run_cli(capsys, "score", data_dir / "batch.csv", "-m", "m")

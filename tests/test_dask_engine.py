@@ -8,18 +8,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import distributed
 import numpy as np
 import pytest
 
 from anomaly.exceptions import InputError
-from anomaly.scoring.plan import Job, RunPlan, ScoreOptions, rejects_file_for
+from anomaly.scoring.plan import ScoreOptions, plan_run
 from anomaly.scoring.run import execute
 from anomaly.synthetic import synthetic_beats, write_beats_csv
 
 from conftest import read_rows, run_cli
-
-distributed = pytest.importorskip("distributed", reason="Dask is not installed "
-                                  "(pip install -e '.[test]' brings it)")
 
 #: Small blocks and two blocks per partition cut a 2 MB file into about eight partitions.
 BLOCK_BYTES = 1 << 17
@@ -49,40 +47,43 @@ def dask_engine(cluster):
     return DaskEngine(cluster.scheduler_address, partition_blocks=PARTITION_BLOCKS)
 
 
-def score(model_dir, inputs, outputs, engine=None, **options):
+def score(model_dir, inputs, destination, engine=None, *, output_format="csv", **options):
+    """Score ``inputs`` as ``anomaly score`` does (in small blocks), into the file
+    ``destination`` (one input) or one file each in the directory ``destination``."""
     options = ScoreOptions(block_bytes=BLOCK_BYTES, **options)
-    jobs = tuple(Job(str(path), index, options, Path(output),
-                     rejects=rejects_file_for(Path(output)) if options.keep_rejects else None)
-                 for index, (path, output) in enumerate(zip(inputs, outputs)))
-    plan = RunPlan(Path(model_dir), jobs)
+    place = ({"output_dir": destination, "output_format": output_format} if len(inputs) > 1
+             else {"output": destination})
+    plan = plan_run([str(path) for path in inputs], model_dir, options=options, **place)
     return plan, execute(plan, engine)
 
 
-@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+@pytest.mark.parametrize("output_format", ["csv", "parquet"])
 def test_dask_outputs_are_byte_identical_to_the_local_engine(
-        cluster, model_dir, big_batch, tmp_path, suffix):
-    compressed = tmp_path / "big.csv.gz"
+        cluster, model_dir, big_batch, tmp_path, output_format):
+    compressed = tmp_path / "packed.csv.gz"
     compressed.write_bytes(gzip.compress(big_batch.read_bytes()))
     inputs = [big_batch, compressed]
-    local = [tmp_path / f"local{i}{suffix}" for i in range(2)]
-    remote = [tmp_path / f"dask{i}{suffix}" for i in range(2)]
-    local_run, local_result = score(model_dir, inputs, local, label_column="label")
-    dask_run, dask_result = score(model_dir, inputs, remote, dask_engine(cluster),
-                                  label_column="label")
-    for ours, theirs in zip(local, remote):
-        assert ours.read_bytes() == theirs.read_bytes()
+    _, local_result = score(model_dir, inputs, tmp_path / "local", output_format=output_format,
+                            label_column="label")
+    _, dask_result = score(model_dir, inputs, tmp_path / "dask", dask_engine(cluster),
+                           output_format=output_format, label_column="label")
+    names = sorted(path.name for path in (tmp_path / "local").iterdir())
+    assert names == [f"big.scores.{output_format}", f"packed.scores.{output_format}"]
+    assert sorted(path.name for path in (tmp_path / "dask").iterdir()) == names
+    for name in names:
+        assert (tmp_path / "local" / name).read_bytes() == (tmp_path / "dask" / name).read_bytes()
     for ours, theirs in zip(local_result.inputs, dask_result.inputs):
         assert (ours.sha256, ours.rows_read, ours.rows_scored, ours.anomalies) == \
             (theirs.sha256, theirs.rows_read, theirs.rows_scored, theirs.anomalies)
     assert dask_result.inputs[0].rows_scored == 2000
-    assert not list(tmp_path.glob(".*parts*")), "staging directories left behind"
+    assert not list(tmp_path.rglob(".*parts*")), "staging directories left behind"
 
 
 def test_dask_run_summary_matches_the_local_one(cluster, model_dir, big_batch, tmp_path):
     """Metrics, histogram scores and the beats drawn in the reports do not depend on the
     engine (ties among top beats are broken by input and line, not by arrival order)."""
-    _, local = score(model_dir, [big_batch], [tmp_path / "local.csv"], label_column="label")
-    _, remote = score(model_dir, [big_batch], [tmp_path / "dask.csv"], dask_engine(cluster),
+    _, local = score(model_dir, [big_batch], tmp_path / "local.csv", label_column="label")
+    _, remote = score(model_dir, [big_batch], tmp_path / "dask.csv", dask_engine(cluster),
                       label_column="label")
     local, remote = local.summary, remote.summary
     np.testing.assert_array_equal(local.all_scores, remote.all_scores)
@@ -97,7 +98,7 @@ def test_each_worker_loads_the_model_once(cluster, model_dir, big_batch, tmp_pat
     import anomaly.scoring.dask_engine
 
     for run in range(2):
-        score(model_dir, [big_batch], [tmp_path / f"run{run}.csv"], dask_engine(cluster),
+        score(model_dir, [big_batch], tmp_path / f"run{run}.csv", dask_engine(cluster),
               label_column="label")
     with distributed.Client(cluster.scheduler_address) as client:
         loads = client.run(lambda: anomaly.scoring.dask_engine.model_loads)
@@ -118,7 +119,7 @@ def test_skip_mode_rejects_are_the_same_on_both_engines(cluster, model_dir, big_
     bad = corrupted(big_batch, tmp_path / "bad.csv",
                     {5: "1,2,3", 700: "x" * 20, 1900: ",".join(["nan"] * 97)})
     for name, engine in (("local", None), ("dask", dask_engine(cluster))):
-        score(model_dir, [bad], [tmp_path / f"{name}.csv"], engine, label_column="label",
+        score(model_dir, [bad], tmp_path / f"{name}.csv", engine, label_column="label",
               on_bad_row="skip")
     assert (tmp_path / "local.csv").read_bytes() == (tmp_path / "dask.csv").read_bytes()
     local_rejects = (tmp_path / "local.rejects.csv").read_bytes()
@@ -131,7 +132,7 @@ def test_fail_mode_reports_the_first_bad_row_in_file_order_and_writes_nothing(
     bad = corrupted(big_batch, tmp_path / "bad.csv", {1200: "1,2,3", 1900: "oops"})
     output = tmp_path / "scores.csv"
     with pytest.raises(InputError, match=r"bad\.csv line 1200: expected 97 fields, got 3"):
-        score(model_dir, [bad], [output], dask_engine(cluster), label_column="label")
+        score(model_dir, [bad], output, dask_engine(cluster), label_column="label")
     assert sorted(path.name for path in tmp_path.iterdir()) == ["bad.csv"]
 
 
@@ -186,5 +187,5 @@ def test_an_unreachable_scheduler_is_a_clear_error(model_dir, big_batch, tmp_pat
 
     engine = DaskEngine("tcp://127.0.0.1:1", connect_timeout=2)
     with pytest.raises(InputError, match=r"--scheduler tcp://127.0.0.1:1: cannot connect"):
-        score(model_dir, [big_batch], [tmp_path / "scores.csv"], engine)
+        score(model_dir, [big_batch], tmp_path / "scores.csv", engine)
     assert sorted(path.name for path in tmp_path.iterdir()) == []

@@ -96,8 +96,7 @@ def test_parameters_follow_the_scikit_learn_contract():
     assert all(NON_DEFAULT[name] != value for name, value in defaults.items())
     detector = AutoencoderDetector(**NON_DEFAULT)
     assert detector.get_params() == NON_DEFAULT
-    copy = clone(detector)
-    assert copy is not detector and copy.get_params() == NON_DEFAULT
+    assert clone(detector).get_params() == NON_DEFAULT
     assert detector.set_params(patience=9, seed=1) is detector
     assert (detector.patience, detector.seed) == (9, 1)
     with pytest.raises(ValueError, match="invalid parameter 'depth'"):
@@ -112,16 +111,40 @@ def test_every_parameter_round_trips_through_save_and_load(normal_traces, tmp_pa
     np.testing.assert_array_equal(loaded.score(normal_traces[:8]), detector.score(normal_traces[:8]))
 
 
-def test_model_directories_without_recorded_parameters_still_load(fitted, model_dir, tmp_path):
-    """Directories written before the parameters were recorded give what their
-    architecture and training sections say (model_options: the builder's options as
-    recorded, the same network); the rest take their defaults."""
+def as_format_1(metadata: dict, detector: AutoencoderDetector) -> dict:
+    """The metadata anomaly wrote before format 2, for the same model."""
+    params = metadata["params"]
+    return {
+        "format_version": 1, "detector": "AutoencoderDetector",
+        "architecture": {"model": params["model"], "hidden_units": params["hidden_units"],
+                         "options": json.loads(json.dumps(detector.builder_options()))},
+        "input_length": int(np.prod(metadata["input_shape"])),
+        "input_shape": metadata["input_shape"], "scaling": metadata["scaling"],
+        "threshold": metadata["threshold"], "threshold_k": params["threshold_k"],
+        "train_error_mean": metadata["train_error_mean"],
+        "train_error_std": metadata["train_error_std"],
+        "training": {"rows": metadata["training"]["rows"],
+                     "epochs": metadata["training"]["epochs"], "max_epochs": params["epochs"],
+                     "batch_size": params["batch_size"], "learning_rate": params["learning_rate"],
+                     "validation_fraction": params["validation_fraction"],
+                     "seed": params["seed"], "loss": params["loss"],
+                     "noise_factor": params["noise_factor"], "fit_seconds": 1.0},
+        "versions": metadata["versions"], "model_sha256": metadata["model_sha256"],
+        "created": metadata["created"],
+    }
+
+
+def test_format_1_model_directories_still_load(fitted, model_dir, tmp_path, held_out):
+    """Format 1 gives what its architecture and training sections say (model_options: the
+    builder's options as recorded, the same network); the rest take their defaults."""
     shutil.copytree(model_dir, tmp_path / "old")
-    _edit_metadata(tmp_path / "old", lambda metadata: metadata.pop("params"))
+    metadata = json.loads((tmp_path / "old" / "metadata.json").read_text())
+    (tmp_path / "old" / "metadata.json").write_text(json.dumps(as_format_1(metadata, fitted)))
     loaded = AutoencoderDetector.load(tmp_path / "old")
-    expected = fitted.get_params()
-    assert loaded.get_params() | {"model_options": None} == expected
+    assert loaded.get_params() | {"model_options": None} == fitted.get_params()
     assert loaded.builder_options() == fitted.builder_options()
+    values, _ = held_out
+    np.testing.assert_array_equal(loaded.score(values), fitted.score(values))
 
 
 @pytest.mark.parametrize("params, message", [
@@ -149,7 +172,8 @@ def test_save_load_round_trip_gives_identical_scores(fitted, model_dir, held_out
     np.testing.assert_array_equal(loaded.score(values), fitted.score(values))
     assert loaded.threshold_ == fitted.threshold_
     metadata = json.loads((model_dir / "metadata.json").read_text())
-    assert metadata["format_version"] == 1 and metadata["input_length"] == 96
+    assert metadata["format_version"] == 2 and metadata["input_shape"] == [96]
+    assert metadata["params"] == json.loads(json.dumps(fitted.get_params()))
     assert {"tensorflow", "keras", "anomaly"} <= set(metadata["versions"])
     assert sorted(p.name for p in model_dir.iterdir()) == ["metadata.json", "model.keras"]
 
@@ -205,8 +229,10 @@ def _edit_metadata(directory, change):
     (lambda m: m.update(threshold=float("nan")), "'threshold' is not a finite number"),
     (lambda m: m.update(threshold="0.1"), "'threshold' has the wrong type"),
     (lambda m: m.pop("scaling"), "missing key 'scaling'"),
-    (lambda m: m["training"].pop("seed"), "missing key 'training.seed'"),
-    (lambda m: m.update(input_length=True), "'input_length' has the wrong type"),
+    (lambda m: m["training"].pop("epochs"), "missing key 'training.epochs'"),
+    (lambda m: m.update(input_shape=True), "'input_shape' has the wrong type"),
+    (lambda m: m.update(input_shape=[96, 0]), "'input_shape' must be a list of 1 to 3 positive"),
+    (lambda m: m.update(params=[1]), "'params' has the wrong type"),
 ])
 def test_load_refuses_bad_metadata(model_copy, change, message):
     _edit_metadata(model_copy, change)
@@ -215,9 +241,16 @@ def test_load_refuses_bad_metadata(model_copy, change, message):
 
 
 def test_newer_format_says_upgrade_even_with_other_keys(model_copy):
-    (model_copy / "metadata.json").write_text('{"format_version": 2, "new": {}}')
-    with pytest.raises(ModelError, match="format version 2 is newer .* upgrade anomaly"):
+    (model_copy / "metadata.json").write_text('{"format_version": 3, "new": {}}')
+    with pytest.raises(ModelError, match="format version 3 is newer .* upgrade anomaly"):
         AutoencoderDetector.load(model_copy)
+
+
+def test_save_refuses_a_file(fitted, tmp_path):
+    (tmp_path / "afile").write_text("mine")
+    with pytest.raises(InputError, match="afile: exists and is a file, not a model directory"):
+        fitted.save(tmp_path / "afile")
+    assert (tmp_path / "afile").read_text() == "mine"
 
 
 def test_save_refuses_a_directory_with_more_than_a_model(fitted, tmp_path):

@@ -17,7 +17,6 @@ import csv
 import gzip
 import hashlib
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -423,9 +422,9 @@ MODEL_FAULTS = [
     pytest.param(lambda model: (model / "metadata.json").unlink(),
                  "model: incomplete model directory, metadata.json is missing",
                  id="metadata.json missing"),
-    pytest.param(lambda model: edit_metadata(model, format_version="2"),
-                 "model/metadata.json: model format version 2 is newer than this anomaly "
-                 "supports (1); upgrade anomaly", id="newer format version"),
+    pytest.param(lambda model: edit_metadata(model, format_version="3"),
+                 "model/metadata.json: model format version 3 is newer than this anomaly "
+                 "supports (2); upgrade anomaly", id="newer format version"),
     pytest.param(lambda model: (model / "metadata.json").write_text('{"format_version": 1,'),
                  "model/metadata.json: unreadable metadata", id="malformed JSON"),
     pytest.param(lambda model: (model / "metadata.json").write_text("[" * 10**5 + "]" * 10**5),

@@ -243,7 +243,7 @@ def test_rerun_replaces_a_model_directory_with_its_pictures(capsys, tmp_path, mn
         written[seed] = (picture.stat().st_mtime_ns, picture.read_bytes(),
                          json.loads((model_dir / "metadata.json").read_text()))
     # The second run replaced the first's model and its picture, and left nothing else.
-    assert written["2"][2]["training"]["seed"] == 2
+    assert written["2"][2]["params"]["seed"] == 2
     assert written["2"][2]["model_sha256"] != written["1"][2]["model_sha256"]
     assert written["2"][0] > written["1"][0] and written["2"][1] != written["1"][1]
     assert_png(model_dir / "reconstructions.png")

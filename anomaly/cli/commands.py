@@ -225,11 +225,11 @@ def score(
     options = ScoreOptions(label_column=label_column, normal_label=normal_label, header=header,
                            on_bad_row=on_bad_row.value)
     with _usage_errors():
-        engine_ = _score_engine(engine, scheduler, workers)
         plan = plan_run(inputs, model_dir, output=output, output_dir=output_dir,
                         output_format=output_format.value, report=report, html=html,
                         plot_dir=plot_dir, options=options, skip_existing=skip_existing)
-    result = execute(plan, engine_, progress=not quiet and log_format is LogFormat.text)
+        runner = _score_engine(engine, scheduler, workers)
+    result = execute(plan, runner, progress=not quiet and log_format is LogFormat.text)
     if fail_on_anomaly and result.anomalies:
         return EXIT_ANOMALIES_FOUND
     return EXIT_OK
@@ -281,7 +281,7 @@ def plot(
     logs.configure(quiet=True)  # The plots are what this command reports, on stdout.
     options = ScoreOptions(label_column=label_column, normal_label=normal_label, header=header)
     plan = plan_run([str(batch_csv)], model_dir, plot_dir=plot_dir, options=options,
-                    keep_scores=False)
+                    keep_scores=False, expand=False)
     for path in execute(plan).plots:
         _say(f"Wrote {path}", quiet)
 

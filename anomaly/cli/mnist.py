@@ -74,19 +74,23 @@ def train(
     """
     from ..io.writers import check_can_create_directory, check_writable, write_json
     from ..mnist.data import load_mnist
+    from ..mnist.train import PICTURE_NAMES
+    from ..model_directory import check_destination
 
     def say(message: str) -> None:
         if not quiet:
             typer.echo(message)
 
+    # Every destination is checked before the data is read and the model trained.
     if report is not None:
         check_writable(report)
-    check_can_create_directory(picture_dir or model_dir)
+    check_destination(model_dir, companions=PICTURE_NAMES)
+    if picture_dir is not None:
+        check_can_create_directory(picture_dir)
     split = load_mnist(data)
     say(f"Data: {split.source}; {split.note}.")
 
-    from ..mnist.train import (PICTURE_NAMES, evaluate, make_detector, save_pictures,
-                               training_images)
+    from ..mnist.train import evaluate, make_detector, save_pictures, training_images
 
     train_images, train_labels = training_images(split, normal_digits=normal_digits,
                                                  train_size=train_size)

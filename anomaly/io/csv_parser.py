@@ -66,11 +66,6 @@ class CsvLayout:
         return tuple(i for i in range(self.n_columns) if i != self.label_index)
 
     @property
-    def first_data_line(self) -> int:
-        """The line counted as row 1: the line after the header, or line 1 without one."""
-        return self.header_line + 1
-
-    @property
     def label_name(self) -> str | None:
         """The label column's name in the file (its index as text without a header)."""
         return None if self.label_index is None else self.column_names[self.label_index]

@@ -35,10 +35,12 @@ from .csv_parser import (
     parse_block,
 )
 
-__all__ = ["Beats", "InputSource", "TrainingData", "check_readable", "iter_beats",
+__all__ = ["STDIO", "Beats", "InputSource", "TrainingData", "check_readable", "iter_beats",
            "iter_parsed_range", "open_input", "read_beats", "read_normal_beats"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
+#: The name that means standard input (and, for outputs, standard output).
+STDIO = "-"
 
 
 @dataclass(frozen=True)
@@ -191,15 +193,18 @@ class InputSource:
     """A CSV input opened for streaming: a file, a ``.gz`` file or ``-`` (stdin).
 
     Reads the raw bytes once, hashing them on the way (``sha256`` once read to the end),
-    and yields :class:`Beats` per block. Use as a context manager.
+    and yields :class:`Beats` per block. ``name`` names it in messages (default: the path
+    as given). Use as a context manager.
     """
 
-    def __init__(self, path: str | os.PathLike):
-        self.name = "<stdin>" if str(path) == "-" else str(path)
+    def __init__(self, path: str | os.PathLike, *, name: str | None = None):
+        stdin = str(path) == STDIO
+        #: The input's name in messages: as given, or ``<stdin>``.
+        self.name = name or ("<stdin>" if stdin else str(path))
         self.path = path
         self.size: int | None = None
         self.layout: CsvLayout | None = None
-        if str(path) == "-":
+        if stdin:
             raw = sys.stdin.buffer
             self._close = False
         else:

@@ -77,7 +77,7 @@ def save_batch_plots(detector, summary, directory: str | os.PathLike) -> list[Pa
     - ``anomalous_beat.png``: the most anomalous beat over its reconstruction;
     - ``score_histogram.png``: all scores with the threshold.
 
-    ``summary`` is a :class:`anomaly.scoring.summary.RunSummary`.
+    ``summary`` is a :class:`anomaly.scoring.summary.ScoreSummary`.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     import pyarrow
 
     from .plan import Job
-    from .summary import InputOutcome
+    from .summary import ScoredInput
 
 #: ``progress(done, total, rows)``: source units done (bytes) of ``total`` (None when
 #: unknown), and rows read since the last call.
@@ -121,7 +121,7 @@ class Engine(Protocol):
         job before the model loads."""
 
     def score(self, job: "Job", detector, model_dir: Path, *,
-              progress: Progress | None = None) -> "InputOutcome":
+              progress: Progress | None = None) -> "ScoredInput":
         """Score one job's input into its sink; return what was scored."""
 
     def __enter__(self) -> "Engine": ...

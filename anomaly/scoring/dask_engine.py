@@ -37,8 +37,8 @@ from .base import Progress, Reject
 from .pipeline import require_scored_rows, score_source
 from .plan import STDIO, Job
 from .sinks import PartFile, read_part, sink_for
-from .sources import CsvRangeSource, CsvSource
-from .summary import Counts, InputOutcome, RunSummary
+from .sources import CsvRangeSource, source_for
+from .summary import Counts, ScoredInput, ScoreSummary
 
 #: Blocks per partition: 8 blocks of 8 MB make 64 MB partitions (about 45,000 rows of 140
 #: samples), enough work per task to hide Dask's per-task cost.
@@ -68,14 +68,26 @@ class Partition:
 
 @dataclass
 class PartitionResult:
-    outcome: InputOutcome
+    outcome: ScoredInput
     rejects: list[Reject]
     part_file: str | None
 
 
 class DaskEngine:
-    """Score inputs on a Dask cluster: ``scheduler`` (``tcp://host:port``) or, without
-    one, a local cluster of ``workers`` processes bound to 127.0.0.1."""
+    """Score inputs on a Dask cluster.
+
+    Parameters
+    ----------
+    scheduler : str, optional
+        A scheduler's address, ``tcp://host:port``. Without one, entering the engine
+        starts a local cluster of ``workers`` processes bound to 127.0.0.1.
+    workers : int, optional
+        Worker processes of that local cluster (default: one per CPU core).
+    partition_blocks : int, default 8
+        Blocks per partition of an uncompressed input.
+    connect_timeout : float, default 30
+        Seconds to wait for the scheduler.
+    """
 
     name = "dask"
 
@@ -115,11 +127,13 @@ class DaskEngine:
         return self
 
     def __exit__(self, *exc_info) -> None:
-        if self.client is not None:
-            self.client.close()
-        if self._cluster is not None:
-            self._cluster.close()
-        self.client = self._cluster = None
+        client, cluster, self.client, self._cluster = self.client, self._cluster, None, None
+        try:
+            if client is not None:
+                client.close()
+        finally:
+            if cluster is not None:
+                cluster.close()
 
     def check(self, job: Job) -> None:
         """Workers open files and write part files beside the output: no stdin, no stdout."""
@@ -131,7 +145,7 @@ class DaskEngine:
                              "give --output FILE or use --engine local")
 
     def score(self, job: Job, detector, model_dir: Path, *,
-              progress: Progress | None = None) -> InputOutcome:
+              progress: Progress | None = None) -> ScoredInput:
         """Score one input on the cluster and commit its output; see the module docs."""
         path = os.path.abspath(job.input)
         staging = job.output.parent / f".{job.output.name}.parts-{uuid.uuid4().hex[:12]}"
@@ -207,9 +221,9 @@ class DaskEngine:
 
     @staticmethod
     def _commit(job: Job, results: list[PartitionResult], layout: CsvLayout | None,
-                threshold: float) -> InputOutcome:
+                threshold: float) -> ScoredInput:
         """Write the partitions' scores and rejects, in order, into the job's sink."""
-        counts, summary = Counts(), RunSummary(threshold)
+        counts, summary = Counts(), ScoreSummary(threshold)
         for part in results:
             counts += part.outcome.counts
             summary.merge(part.outcome.summary)
@@ -222,7 +236,7 @@ class DaskEngine:
                         sink.write(table)
                 sink.reject(part.rejects)
             require_scored_rows(job.input, counts)
-        return InputOutcome(counts, summary)
+        return ScoredInput(counts, summary)
 
 
 def score_partition(partition: Partition) -> PartitionResult:
@@ -230,7 +244,7 @@ def score_partition(partition: Partition) -> PartitionResult:
     detector = _detector(partition.model_dir, partition.model_sha256)
     job = partition.job
     if partition.stop is None:
-        source = CsvSource(partition.path, job.options, name=job.input)
+        source = source_for(job, partition.path)
     else:
         source = CsvRangeSource(partition.path, partition.layout, partition.start,
                                 partition.stop, first_line=partition.first_line,

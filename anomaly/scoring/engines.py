@@ -12,8 +12,8 @@ from .base import Progress
 from .pipeline import require_scored_rows, score_source
 from .plan import Job
 from .sinks import sink_for
-from .sources import CsvSource
-from .summary import InputOutcome
+from .sources import source_for
+from .summary import ScoredInput
 
 
 class LocalEngine:
@@ -31,8 +31,8 @@ class LocalEngine:
         pass
 
     def score(self, job: Job, detector, model_dir: Path, *,
-              progress: Progress | None = None) -> InputOutcome:
-        with CsvSource(job.input, job.options) as source, sink_for(job) as sink:
+              progress: Progress | None = None) -> ScoredInput:
+        with source_for(job) as source, sink_for(job) as sink:
             on_block = None if progress is None else (
                 lambda rows: progress(*source.progress(), rows))
             outcome = score_source(detector, source, sink, input_index=job.index,

@@ -16,18 +16,30 @@ import numpy as np
 
 from ..exceptions import InputError
 from .base import BeatBlock, BeatSource, ScoreSink
-from .summary import Counts, InputOutcome, RunSummary
+from .summary import Counts, ScoredInput, ScoreSummary
 
 
 def score_source(detector, source: BeatSource, sink: ScoreSink, *, input_index: int = 0,
-                 on_block: Callable[[int], None] | None = None) -> InputOutcome:
-    """Score every block of ``source`` into ``sink``; return the counts and the summary.
+                 on_block: Callable[[int], None] | None = None) -> ScoredInput:
+    """Score every block of ``source`` into ``sink``.
 
-    ``input_index`` is the input's place in the run (it orders ties among the top beats);
-    ``on_block(rows)`` is called after each block with the rows it held.
+    Parameters
+    ----------
+    detector : AutoencoderDetector
+        Fitted (or loaded).
+    source : BeatSource
+    sink : ScoreSink
+        Entered by the caller, who refuses an input whose every row was rejected (see
+        :func:`require_scored_rows`) before it lets the sink commit.
+    input_index : int, default 0
+        The input's place in the run (it orders ties among the top beats).
+    on_block : callable, optional
+        Called after each block with the rows it held.
 
-    The caller refuses an input whose every row was rejected (see
-    :func:`require_scored_rows`) before it lets the sink commit.
+    Returns
+    -------
+    ScoredInput
+        The counts, the summary and the source's SHA-256.
 
     Raises
     ------
@@ -36,7 +48,7 @@ def score_source(detector, source: BeatSource, sink: ScoreSink, *, input_index: 
         input length (naming the input and the block's first line).
     """
     threshold = float(detector.threshold_)
-    summary = RunSummary(threshold)
+    summary = ScoreSummary(threshold)
     counts = Counts()
     for block in prefetched(source.blocks()):
         sink.reject(block.rejects)
@@ -53,7 +65,7 @@ def score_source(detector, source: BeatSource, sink: ScoreSink, *, input_index: 
             counts += Counts(rows_scored=len(block), anomalies=int(flags.sum()))
         if on_block is not None:
             on_block(len(block) + len(block.rejects))
-    return InputOutcome(counts, summary, source.sha256)
+    return ScoredInput(counts, summary, source.sha256)
 
 
 def require_scored_rows(input_name: str, counts: Counts) -> None:

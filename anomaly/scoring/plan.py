@@ -16,18 +16,33 @@ from typing import Sequence
 from ..choices import BadRowPolicy, OutputFormat
 from ..exceptions import InputError, UsageError
 from ..io.blocks import BLOCK_BYTES
-from ..io.readers import check_readable
+from ..io.readers import STDIO, check_readable
 from ..io.writers import check_can_create_directory, check_writable
 
 #: Input file names picked up from a directory given as input.
 INPUT_SUFFIXES = (".csv", ".csv.gz")
-#: The name of standard input and standard output among inputs and outputs.
-STDIO = "-"
+#: The ending of a scores file of each format.
+SUFFIXES = {OutputFormat.csv: ".csv", OutputFormat.parquet: ".parquet"}
 
 
 @dataclass(frozen=True)
 class ScoreOptions:
-    """How inputs are read, and what happens to bad rows (``fail`` or ``skip``)."""
+    """How inputs are read, and what happens to bad rows.
+
+    Attributes
+    ----------
+    label_column : str or int, optional
+        As for :func:`anomaly.io.readers.read_beats`; default no labels.
+    normal_label : str, default "1"
+        The label meaning normal; any other is an anomaly.
+    header : bool, optional
+        Whether the first row is a header; default detected.
+    on_bad_row : {"fail", "skip"}, default "fail"
+        ``fail``: the first bad row fails its input. ``skip``: bad rows go to the rejects
+        file and the good ones are scored.
+    block_bytes : int
+        Bytes per block read (8 MB).
+    """
 
     label_column: str | int | None = None
     normal_label: str = "1"
@@ -93,6 +108,7 @@ def plan_run(
     options: ScoreOptions = ScoreOptions(),
     skip_existing: bool = False,
     keep_scores: bool = True,
+    expand: bool = True,
 ) -> RunPlan:
     """Expand the inputs, name each one's outputs and check every destination.
 
@@ -115,6 +131,12 @@ def plan_run(
         Skip inputs whose output is newer than the input and the model.
     keep_scores : bool, default True
         False: write no scores at all (``anomaly plot``).
+    expand : bool, default True
+        False: the inputs are file names as they stand, not globs or directories.
+
+    Returns
+    -------
+    RunPlan
 
     Raises
     ------
@@ -124,10 +146,7 @@ def plan_run(
         An input that does not exist or cannot be read, a destination that cannot be
         written.
     """
-    names = expand_inputs(inputs)
-    for name in names:
-        if name != STDIO:
-            check_readable(name)
+    names = expand_inputs(inputs) if expand else list(inputs)
     if keep_scores and len(names) > 1 and output_dir is None:
         raise UsageError(f"{len(names)} inputs need --output-dir (one output each), not "
                          "--output", "--output-dir")
@@ -136,7 +155,7 @@ def plan_run(
     if output_dir is not None:
         output_dir = Path(output_dir)
         check_can_create_directory(output_dir)
-        suffix = ".parquet" if output_format == OutputFormat.parquet.value else ".csv"
+        suffix = SUFFIXES[OutputFormat(output_format)]
         outputs: list[Path | None] = [output_dir / output_name(name, suffix) for name in names]
     elif not keep_scores:
         outputs = [None] * len(names)
@@ -146,18 +165,32 @@ def plan_run(
     if options.keep_rejects and to_stdout:
         raise UsageError("--on-bad-row skip writes a rejects file beside the output, so it "
                          "needs an output file, not '-'", "--on-bad-row")
-    for path in outputs + [report, html]:
-        if path is not None and (output_dir is None or Path(path).parent != output_dir):
-            check_writable(path)
-    if plot_dir is not None:
-        check_can_create_directory(plot_dir)
     jobs = tuple(
         Job(name, index, options, path, to_stdout,
             rejects_file_for(path) if options.keep_rejects and path is not None else None)
         for index, (name, path) in enumerate(zip(names, outputs)))
+    for job in jobs:
+        # An input whose output is up to date is skipped unread; the run decides that
+        # again under the output's lock.
+        if job.input != STDIO and not (skip_existing and is_up_to_date(job, Path(model_dir))):
+            check_readable(job.input)
+    for path in outputs + [report, html]:
+        if path is not None and not _made_by_the_run(Path(path).parent, output_dir):
+            check_writable(path)
+    if plot_dir is not None:
+        check_can_create_directory(plot_dir)
     return RunPlan(Path(model_dir), jobs, output_dir,
                    *(None if path is None else Path(path) for path in (report, html, plot_dir)),
                    skip_existing=skip_existing)
+
+
+def _made_by_the_run(directory: Path, output_dir: Path | None) -> bool:
+    """Whether ``directory`` is the output directory or a missing parent of it, which the
+    run creates (and :func:`check_can_create_directory` has checked)."""
+    if output_dir is None:
+        return False
+    target, candidate = Path(os.path.abspath(output_dir)), Path(os.path.abspath(directory))
+    return candidate == target or (candidate in target.parents and not candidate.exists())
 
 
 def expand_inputs(specs: Sequence[str]) -> list[str]:
@@ -210,13 +243,21 @@ def rejects_file_for(output: Path) -> Path:
 
 def output_format(path: Path) -> str:
     """``parquet`` for a name ending in ``.parquet``, else ``csv``."""
-    return OutputFormat.parquet.value if path.name.endswith(".parquet") else OutputFormat.csv.value
+    parquet = OutputFormat.parquet
+    return (parquet if path.name.endswith(SUFFIXES[parquet]) else OutputFormat.csv).value
 
 
 def is_up_to_date(job: Job, model_dir: Path) -> bool:
-    """Whether the job's output exists and is newer than its input and the model's files."""
-    if job.input == STDIO or job.output is None or not job.output.is_file():
+    """Whether the job's output exists and is newer than its input and the model's files
+    (False when any of them cannot be looked at)."""
+    if job.input == STDIO or job.output is None:
         return False
-    newest_source = max([os.stat(job.input).st_mtime_ns] +
-                        [path.stat().st_mtime_ns for path in model_dir.iterdir() if path.is_file()])
-    return job.output.stat().st_mtime_ns > newest_source
+    try:
+        if not job.output.is_file():
+            return False
+        newest_source = max([os.stat(job.input).st_mtime_ns] +
+                            [path.stat().st_mtime_ns for path in model_dir.iterdir()
+                             if path.is_file()])
+        return job.output.stat().st_mtime_ns > newest_source
+    except OSError:
+        return False

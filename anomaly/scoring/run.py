@@ -18,12 +18,25 @@ from pathlib import Path
 from .. import logs
 from .base import Engine
 from .plan import Job, RunPlan, is_up_to_date, rejects_file_for
-from .summary import InputOutcome, InputResult, RunResult, RunSummary
+from .summary import ScoredInput, InputResult, RunResult, ScoreSummary
 
 
 def execute(plan: RunPlan, engine: Engine | None = None, *, progress: bool = False) -> RunResult:
-    """Score every job of ``plan`` with ``engine`` (default: this process) and write the
-    run's plots and reports; ``progress`` draws a progress bar on a terminal.
+    """Score every job of a plan and write the run's plots and reports.
+
+    Parameters
+    ----------
+    plan : RunPlan
+        From :func:`anomaly.scoring.plan.plan_run`.
+    engine : Engine, optional
+        Where to score; default :class:`anomaly.scoring.engines.LocalEngine`.
+    progress : bool, default False
+        Draw a progress bar on stderr when it is a terminal.
+
+    Returns
+    -------
+    RunResult
+        Per input counts, the run's summary and metrics; ``report()`` is the JSON report.
 
     Raises
     ------
@@ -43,7 +56,7 @@ def execute(plan: RunPlan, engine: Engine | None = None, *, progress: bool = Fal
     loaded = time.perf_counter()
     if plan.output_dir is not None:
         plan.output_dir.mkdir(parents=True, exist_ok=True)
-    summary = RunSummary(float(detector.threshold_))
+    summary = ScoreSummary(float(detector.threshold_))
     results: dict[int, InputResult] = {}
     with contextlib.ExitStack() as locks:
         for job in plan.jobs:
@@ -90,6 +103,8 @@ def _lock(locks: contextlib.ExitStack, job: Job) -> None:
     """Hold the lock of the job's output (and rejects file) for the whole run."""
     from ..io.writers import output_lock
 
+    # The rejects file's name is guarded even when this run rejects nothing: a killed run
+    # in skip mode may have left its temporary.
     stale = locks.enter_context(output_lock(job.output, companions=[rejects_file_for(job.output)]))
     if stale:
         logs.info(f"Removed {len(stale)} temporary file(s) left beside {job.output} by "
@@ -104,7 +119,7 @@ def _skipped(job: Job) -> InputResult:
                        skipped="output is newer than input and model")
 
 
-def _input_result(job: Job, outcome: InputOutcome, seconds: float) -> InputResult:
+def _input_result(job: Job, outcome: ScoredInput, seconds: float) -> InputResult:
     counts = outcome.counts
     return InputResult(
         input=job.input, output=None if job.output is None else str(job.output),
@@ -124,7 +139,7 @@ def _log_input(item: InputResult, threshold: float) -> None:
         event="scored", **item.as_json())
 
 
-def _write_plots(plan: RunPlan, detector, summary: RunSummary) -> list[str]:
+def _write_plots(plan: RunPlan, detector, summary: ScoreSummary) -> list[str]:
     if plan.plot_dir is None or not summary.scores:
         return []
     from ..report.plots import save_batch_plots

@@ -57,8 +57,12 @@ class ScoresFile:
             self._rejects.write(rows)
 
     def __exit__(self, *exc_info) -> None:
-        if exc_info[0] is None:
-            self._scores.close()
+        try:
+            if exc_info[0] is None:
+                self._scores.close()  # Parquet's footer, before the files are committed.
+        except BaseException as error:
+            self._files.__exit__(type(error), error, error.__traceback__)
+            raise
         self._files.__exit__(*exc_info)
 
 

@@ -1,4 +1,5 @@
-"""Beat sources for CSV inputs (see :class:`anomaly.scoring.base.BeatSource`).
+"""Beat sources (see :class:`anomaly.scoring.base.BeatSource`), and the one place that
+chooses the source of an input (:func:`source_for`).
 
 - :class:`CsvSource`: a whole CSV file, ``.csv.gz`` file or stdin, streamed and hashed;
 - :class:`CsvRangeSource`: bytes ``start:stop`` of an uncompressed CSV file, cut into the
@@ -13,17 +14,23 @@ from typing import Iterator
 
 from ..io.csv_parser import CsvLayout
 from ..io.readers import Beats, InputSource, iter_parsed_range
-from .base import BeatBlock, Reject
-from .plan import ScoreOptions
+from .base import BeatBlock, BeatSource, Reject
+from .plan import Job, ScoreOptions
+
+
+def source_for(job: Job, path: str | None = None) -> BeatSource:
+    """The source of a job's input (read from ``path`` when given: the same file under
+    another name, as a Dask worker sees it)."""
+    return CsvSource(path or job.input, job.options, name=job.input if path else None)
 
 
 class CsvSource:
-    """A CSV file, ``.csv.gz`` file or ``-`` (stdin), read block by block."""
+    """A CSV file, ``.csv.gz`` file or ``-`` (stdin), read block by block; ``name`` names
+    it in messages (default: the path as given, ``<stdin>`` for ``-``)."""
 
     def __init__(self, path: str, options: ScoreOptions, *, name: str | None = None):
-        self._input = InputSource(path)
-        self.name = self._input.name if name is None else name
-        self._input.name = self.name
+        self._input = InputSource(path, name=name)
+        self.name = self._input.name
         self.options = options
 
     def __enter__(self) -> "CsvSource":

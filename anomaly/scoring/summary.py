@@ -54,7 +54,7 @@ class Beat:
 
 
 @dataclass
-class RunSummary:
+class ScoreSummary:
     """Scores, truth and a few beats of a run (or of one input), for metrics and pictures."""
 
     threshold: float
@@ -80,7 +80,7 @@ class RunSummary:
             for row in np.flatnonzero(scores <= self.threshold)[:missing]:
                 self.normals.append(_beat(input_name, block, scores, row))
 
-    def merge(self, other: "RunSummary") -> None:
+    def merge(self, other: "ScoreSummary") -> None:
         """Add the summary of what follows this one's blocks (a later input, a later
         Dask partition)."""
         self.scores += other.scores
@@ -137,11 +137,11 @@ def _beat(input_name: str, block: BeatBlock, scores: np.ndarray, row: int) -> Be
 
 
 @dataclass
-class InputOutcome:
+class ScoredInput:
     """What an engine computed for one input."""
 
     counts: Counts
-    summary: RunSummary
+    summary: ScoreSummary
     sha256: str | None = None
 
 
@@ -174,7 +174,7 @@ class RunResult:
     summary and metrics, and what the report records about the run itself."""
 
     inputs: list[InputResult]
-    summary: RunSummary
+    summary: ScoreSummary
     engine: str
     model: dict[str, Any]
     created: str
