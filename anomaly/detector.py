@@ -18,7 +18,7 @@ import numpy as np
 
 from . import model_directory
 from .choices import ModelFamily
-from .exceptions import InputError, ModelError, NotFittedError
+from .exceptions import InputError, ModelError, NotFittedError, length_mismatch
 
 #: Rows scored per call to the network: large batches run far faster than Keras's default 32.
 INFERENCE_BATCH = 8192
@@ -344,19 +344,17 @@ class AutoencoderDetector:
                                                batch_size=INFERENCE_BATCH, verbose=0)
 
     def _as_inputs(self, traces: np.ndarray) -> np.ndarray:
-        """Inputs shaped ``(n, *input_shape_)``, or a ValueError saying what was expected."""
+        """Inputs shaped ``(n, *input_shape_)``, or an InputError saying what was expected."""
         self._check_fitted()
         traces = np.asarray(traces, dtype=np.float64)
         if traces.ndim >= 2 and traces.shape[1:] == self.input_shape_:
             return traces
         if traces.ndim == 2 and traces.shape[1] == self.n_features_in_:
             return traces.reshape(len(traces), *self.input_shape_)
-        if len(self.input_shape_) == 1:
-            got = traces.shape[1] if traces.ndim == 2 else f"an array of shape {traces.shape}"
-            raise InputError(f"expected {self.n_features_in_} samples per beat (the model's "
-                             f"input length), got {got}")
+        if traces.ndim == 2:  # Rows of values, as a CSV file holds them.
+            raise InputError(length_mismatch(self.n_features_in_, traces.shape[1]))
         raise InputError(f"expected inputs of shape {self.input_shape_} (the model's input "
-                         f"shape), got an array of shape {traces.shape}")
+                         f"shape), got inputs of shape {traces.shape[1:]}")
 
     def _scale(self, traces: np.ndarray) -> np.ndarray:
         scaled = np.subtract(traces, self.scale_min_, dtype=np.float64)

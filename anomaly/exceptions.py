@@ -10,6 +10,14 @@ EXIT_BAD_INPUT = 2
 EXIT_BAD_MODEL = 3
 EXIT_INTERNAL = 4
 EXIT_LOCKED = 5
+#: Stopped by Ctrl-C (SIGINT) or by SIGTERM, as shells report a death by those signals.
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+def length_mismatch(expected: int, got: int) -> str:
+    """The one wording of a beat whose length is not the model's."""
+    return f"expected {expected} samples per beat (the model's input length), got {got}"
 
 
 class AnomalyError(Exception):
@@ -52,3 +60,8 @@ class OutputLockedError(AnomalyError):
     """Another run holds the lock on an output this run would write."""
 
     exit_code = EXIT_LOCKED
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived (systemd, a scheduler, ``kill``): unwind like Ctrl-C, so that
+    temporary files and locks are removed on the way out."""

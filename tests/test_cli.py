@@ -277,7 +277,8 @@ def test_real_process_keeps_tensorflow_logs_off_stderr(cli_model, data_dir, tmp_
                         capture_output=True, text=True, env=env)
     assert ok.returncode == 0 and ok.stderr == ok.stdout == "", ok.stderr
     assert len(read_rows(tmp_path / "s.csv")) == 250
-    bad = write_text(tmp_path / "bad.csv", "1,2\n3,x\n")
+    row = ["0.5"] * 96
+    bad = write_text(tmp_path / "bad.csv", ",".join(row) + "\n" + ",".join(["3", "x"] + row[2:]) + "\n")
     failed = subprocess.run(ANOMALY + ["score", str(bad), "-m", str(cli_model)],
                             capture_output=True, text=True, env=env)
     assert failed.returncode == EXIT_BAD_INPUT

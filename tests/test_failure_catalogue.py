@@ -106,7 +106,7 @@ BAD_INPUTS = [
     pytest.param(Case(b"", "in.csv: the file is empty"), id="empty file"),
     pytest.param(Case(b"\n \n\n", "in.csv: the file is empty (only blank lines)"),
                  id="blank lines only"),
-    pytest.param(Case((HEADER + "\n").encode(),
+    pytest.param(Case((HEADER.rsplit(",", 1)[0] + "\n").encode(),
                       "in.csv: no heartbeats in the file (only a header row)"), id="header only"),
     pytest.param(Case(bad_row_length(N_SAMPLES - 1),
                       f"in.csv line 4: expected {N_SAMPLES} fields, got {N_SAMPLES - 1}",
@@ -233,7 +233,9 @@ def test_fit_refuses_bad_input_before_training(case, in_tmp, capsys):
 
 
 def test_every_row_rejected_is_an_error_even_when_skipping(model_dir, in_tmp, capsys):
-    Path("in.csv").write_bytes(b"1,2,x\n3,4,y\n")
+    rows = beat_rows()[:2]
+    rows[0][2], rows[1][2] = "x", "y"
+    Path("in.csv").write_bytes(csv_bytes(rows))
     Path("out").mkdir()
     code, _, err = run_cli(capsys, "score", "in.csv", "-m", model_dir, "-o", "out/scores.csv",
                            "--on-bad-row", "skip")

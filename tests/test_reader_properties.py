@@ -304,14 +304,17 @@ class ZeroDetector:
 
     threshold_ = 0.5
 
+    def __init__(self, n_samples: int):
+        self.n_features_in_ = n_samples
+
     def score(self, values: np.ndarray) -> np.ndarray:
         return np.zeros(len(values))
 
 
-def score_file(path: Path, output: Path, options: ScoreOptions):
+def score_file(path: Path, output: Path, options: ScoreOptions, n_samples: int):
     """Score one file into ``output`` (and its rejects file) as ``anomaly score`` does."""
     job = Job(str(path), options=options, output=output, rejects=rejects_file_for(output))
-    return LocalEngine().score(job, ZeroDetector(), model_dir=None).counts
+    return LocalEngine().score(job, ZeroDetector(n_samples), model_dir=None).counts
 
 
 @PROPERTY
@@ -327,7 +330,7 @@ def test_skip_mode_accounts_for_every_row_and_keeps_rejects_verbatim(data, block
         path = _write(directory, written, corrupted)
         options = ScoreOptions(label_column=written.label_index, header=written.header,
                                on_bad_row="skip", block_bytes=block_size)
-        result = score_file(path, directory / "scores.csv", options)
+        result = score_file(path, directory / "scores.csv", options, written.values.shape[1])
         scores = (directory / "scores.csv").read_text()
         rejects_bytes = (directory / "scores.rejects.csv").read_bytes()
         leftovers = sorted(p.name for p in directory.iterdir())
@@ -357,7 +360,7 @@ def test_text_labels_are_bad_rows_only_when_the_normal_label_is_a_number(
     path = tmp_path / "labels.csv"
     path.write_text("1,2,1\n3,4,0\n5,6,N\n7,8,1.0\n")
     options = ScoreOptions(label_column="last", normal_label=normal_label, on_bad_row="skip")
-    result = score_file(path, tmp_path / "s.csv", options)
+    result = score_file(path, tmp_path / "s.csv", options, n_samples=2)
     rejects = list(csv.DictReader(open(tmp_path / "s.rejects.csv")))
     assert [int(r["line"]) for r in rejects] == rejected
     assert result.rows_scored == 4 - len(rejected)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -28,9 +29,12 @@ from ..exceptions import (
     EXIT_BAD_INPUT,
     EXIT_BAD_MODEL,
     EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
     EXIT_LOCKED,
     EXIT_OK,
+    EXIT_TERMINATED,
     AnomalyError,
+    Terminated,
     UsageError,
 )
 from .options import (
@@ -55,7 +59,8 @@ SCORE_EXIT_CODES_HELP = (
     f"Exit codes: {EXIT_OK} success; {EXIT_ANOMALIES_FOUND} anomalies found (only with "
     f"--fail-on-anomaly); {EXIT_BAD_INPUT} bad usage or bad input; {EXIT_BAD_MODEL} model "
     f"directory missing or unusable; {EXIT_INTERNAL} internal error; {EXIT_LOCKED} another "
-    "run is writing the same output; 130 interrupted."
+    f"run is writing the same output; {EXIT_INTERRUPTED} interrupted; {EXIT_TERMINATED} "
+    "terminated (SIGTERM)."
 )
 
 app = typer.Typer(
@@ -255,6 +260,8 @@ def _usage_errors():
     try:
         yield
     except UsageError as error:
+        if error.option is None:
+            raise
         raise typer.BadParameter(str(error), param_hint=f"'{error.option}'") from None
 
 
@@ -343,7 +350,9 @@ def main(argv: list[str] | None = None) -> int:
         hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
         return _fail(f"{error.format_message()}{hint}", EXIT_BAD_INPUT)
     except (typer.Abort, KeyboardInterrupt):
-        return _fail("interrupted", 130)
+        return _fail("interrupted", EXIT_INTERRUPTED)
+    except Terminated:
+        return _fail("terminated (SIGTERM); nothing half-written was left", EXIT_TERMINATED)
     except AnomalyError as error:
         return _fail(str(error), error.exit_code)
     except OSError as error:
@@ -369,6 +378,10 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
+def _terminate(signum, frame) -> None:
+    raise Terminated()
+
+
 def run() -> None:
     """Console-script entry point: exit with ``main``'s code, skipping interpreter teardown.
 
@@ -377,7 +390,11 @@ def run() -> None:
     thread pools ("terminate called without an active exception", SIGABRT, exit 134;
     apache/arrow#34314), which a scheduler would read as a failed run; so flush the
     streams and leave with the code ``main`` returned.
+
+    SIGTERM, what systemd and most schedulers send to stop a job, unwinds the run as
+    Ctrl-C does (outputs not yet complete are removed, locks released) and exits 143.
     """
+    signal.signal(signal.SIGTERM, _terminate)
     code = main()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):

@@ -16,6 +16,18 @@ from typing import IO, Iterator
 
 #: Default block size: large enough for pyarrow's threads, small enough for flat memory.
 BLOCK_BYTES = 8 << 20
+#: The longest line read: a beat's row is a few kilobytes, so a longer line is not data,
+#: and reading on to its end could take any amount of memory.
+MAX_LINE_BYTES = 1 << 20
+
+
+class LineTooLong(Exception):
+    """A line runs on past :data:`MAX_LINE_BYTES`; ``line`` is its number."""
+
+    def __init__(self, line: int):
+        super().__init__(f"line {line}: longer than {MAX_LINE_BYTES:,} bytes (a beat's row "
+                         "is a few kilobytes; is this a CSV file of beats?)")
+        self.line = line
 
 
 @dataclass(frozen=True)
@@ -35,7 +47,13 @@ def iter_blocks(stream: IO[bytes], block_bytes: int = BLOCK_BYTES, *, first_line
 
     ``start`` must be a block boundary (0, or what :func:`block_start` returned) and
     ``first_line`` the line number there. With ``stop`` (also a block boundary), reading ends
-    there; otherwise at the end of the stream.
+    there; otherwise at the end of the stream. A block is at most ``block_bytes`` plus one
+    line of at most :data:`MAX_LINE_BYTES`.
+
+    Raises
+    ------
+    LineTooLong
+        When the line that ends a block runs on past :data:`MAX_LINE_BYTES`.
     """
     if block_bytes < 1:
         raise ValueError(f"block_bytes must be positive, got {block_bytes}")
@@ -46,7 +64,10 @@ def iter_blocks(stream: IO[bytes], block_bytes: int = BLOCK_BYTES, *, first_line
             target = min(target, stop)
         data = _read_exactly(stream, target - position)
         if len(data) == target - position and (stop is None or target < stop):
-            data += _read_to_line_end(stream, data)
+            rest = _read_to_line_end(stream, data)
+            if len(rest) > MAX_LINE_BYTES:
+                raise LineTooLong(line + data.count(b"\n"))
+            data += rest
         if not data:
             return
         newlines = data.count(b"\n")
@@ -101,12 +122,15 @@ def _read_exactly(stream: IO[bytes], size: int) -> bytes:
 
 
 def _read_to_line_end(stream: IO[bytes], data: bytes) -> bytes:
-    """The bytes after ``data`` up to and including the next newline (or EOF)."""
+    """The bytes after ``data`` up to and including the next newline (or EOF), but never
+    much more than :data:`MAX_LINE_BYTES` of them."""
     if data.endswith(b"\n"):
         return b""
-    parts = []
-    while True:
+    parts, size = [], 0
+    while size <= MAX_LINE_BYTES:
         chunk = stream.readline(1 << 16)
         parts.append(chunk)
+        size += len(chunk)
         if not chunk or chunk.endswith(b"\n"):
-            return b"".join(parts)
+            break
+    return b"".join(parts)

@@ -19,24 +19,29 @@ import io
 import math
 import re
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 
-from ..exceptions import InputError
-from .blocks import RawBlock
+from ..exceptions import InputError, length_mismatch
+from .blocks import MAX_LINE_BYTES, LineTooLong, RawBlock
 
 #: Delimiters recognised when sniffing the first line, in order of preference.
 DELIMITERS = (",", ";", "\t")
 #: The UTF-8 byte-order mark some editors (Excel among them) write at the start of a file.
 UTF8_BOM = b"\xef\xbb\xbf"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
-#: Bytes of the head that sniffing looks at.
-HEAD_BYTES = 1 << 20
+#: Bytes of the head that sniffing looks at: enough to see a first line over the limit.
+HEAD_BYTES = MAX_LINE_BYTES + 1
 #: What may surround a number in a cell, as pyarrow allows it.
 _PADDING = " \t"
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 #: A rejected row: ``(line, reason, text as read)``.
 Reject = tuple[int, str, str]
+#: Lines read per piece when a block is read line by line.
+SCAN_LINES = 1 << 16
+#: The most fields a line is split into: a beat has hundreds of samples, not millions.
+MAX_FIELDS = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,7 @@ def layout_from_head(
     label_column: str | int | None = None,
     header: bool | None = None,
     normal_label: str | None = None,
+    samples: int | None = None,
     first_line: int = 1,
 ) -> CsvLayout:
     """Sniff the layout from the first bytes of a (decompressed) CSV file.
@@ -125,18 +131,26 @@ def layout_from_head(
     ``head`` starts at line ``first_line`` of the file (1 unless leading blank lines were
     skipped); the layout comes from its first non-blank line. ``label_column`` and
     ``header`` are as for :func:`anomaly.io.readers.read_beats`; ``normal_label`` is kept in
-    the layout, for the parser to decide each row's label.
+    the layout, for the parser to decide each row's label. ``samples``: the samples per
+    beat the rows must hold (the model's input length), checked on the first line, before
+    any block is parsed.
 
     Raises
     ------
     InputError
-        The head is empty, not UTF-8 text, or the label column is not in the file.
+        The head is empty or not UTF-8 text, its first line is longer than
+        :data:`~anomaly.io.blocks.MAX_LINE_BYTES` or splits into more than
+        :data:`MAX_FIELDS` fields, the label column is not in the file, or the samples
+        are not ``samples``.
     """
     found = _first_text_line(name, head, first_line)
     if found is None:
         raise InputError(f"{name}: the file is empty")
     line_number, line = found
     delimiter = _sniff_delimiter(line)
+    if line.count(delimiter) >= MAX_FIELDS:
+        raise InputError(f"{name} line {line_number}: more than {MAX_FIELDS:,} fields (a beat "
+                         "has hundreds of samples; is this a CSV file of beats?)")
     try:
         first_fields = next(csv.reader([line], delimiter=delimiter, strict=True))
     except csv.Error as error:
@@ -152,8 +166,11 @@ def layout_from_head(
     else:
         column_names = tuple(str(i) for i in range(len(first_fields)))
     label_index = _resolve_label_column(name, label_column, column_names, has_header)
-    if len(column_names) - (label_index is not None) < 1:
+    n_samples = len(column_names) - (label_index is not None)
+    if n_samples < 1:
         raise InputError(f"{name}: no sample columns (only the label column)")
+    if samples is not None and n_samples != samples:
+        raise InputError(f"{name} line {line_number}: {length_mismatch(samples, n_samples)}")
     return CsvLayout(delimiter, has_header, column_names, label_index,
                      header_line=line_number if has_header else 0, normal_label=normal_label)
 
@@ -252,6 +269,8 @@ def _first_text_line(name: str, head: bytes, first_line: int = 1) -> tuple[int, 
         line_number, position = line_number + 1, end + 1
     else:
         return None
+    if len(raw) > MAX_LINE_BYTES:
+        raise InputError(f"{name} {LineTooLong(line_number)}")
     if _looks_like_utf16(raw):
         raise InputError(f"{name}: looks like UTF-16 text (every other byte of line "
                          f"{line_number} is zero); save it as UTF-8")
@@ -277,8 +296,9 @@ def _looks_like_utf16(line: bytes) -> bool:
 # -- parsing blocks ---------------------------------------------------------------------
 
 def parse_block(name: str, block: RawBlock, layout: CsvLayout, *, keep_rejects: bool = False,
-                skip_header: bool = False) -> ParsedBlock:
-    """Parse one block into float64 samples (and labels), exactly as written.
+                skip_header: bool = False) -> Iterator[ParsedBlock]:
+    """Parse one block into float64 samples (and labels), exactly as written: one
+    ParsedBlock, or several pieces of it when it is read line by line.
 
     pyarrow parses the block; when it rejects anything, or might disagree with the
     line-by-line reading (blank lines aside), the block is read again line by line in
@@ -317,8 +337,9 @@ def parse_block(name: str, block: RawBlock, layout: CsvLayout, *, keep_rejects: 
         newlines = block.newlines if data is block.data else None
         lines = _row_lines(data, first_line, len(values), newlines)
         if lines is not None:
-            return ParsedBlock(lines, values, labels, truth, [])
-    return _scan(name, data, first_line, layout, keep_rejects)
+            yield ParsedBlock(lines, values, labels, truth, [])
+            return
+    yield from _scan(name, data, first_line, layout, keep_rejects)
 
 
 def parse_number(text: str) -> float | None:
@@ -448,22 +469,38 @@ def _row_lines(data: bytes, first_line: int, n_rows: int,
 
 
 def _scan(name: str, data: bytes, first_line: int, layout: CsvLayout,
-          keep_rejects: bool) -> ParsedBlock:
-    """Read every line in Python: the reference for what is a good row and its values."""
+          keep_rejects: bool) -> Iterator[ParsedBlock]:
+    """Read every line in Python: the reference for what is a good row and its values.
+
+    Yields the rows in pieces of at most :data:`SCAN_LINES` lines, so that a block of
+    short bad lines, each a reject, takes bounded memory.
+    """
+    reader = _LabelReader(layout)
+    n_samples = len(layout.sample_indices)
     lines: list[int] = []
     rows: list[list[float]] = []
     labels: list[str] = []
     anomalies: list[bool] = []
     rejects: list[Reject] = []
-    reader = _LabelReader(layout)
-    pieces = data.split(b"\n")
-    if pieces[-1] == b"":
-        pieces.pop()
-    for offset, piece in enumerate(pieces):
+
+    def piece() -> ParsedBlock:
+        values = np.array(rows, dtype=np.float64).reshape(len(rows), n_samples)
+        label_array, truth = (reader.arrays(labels, anomalies) if layout.label_index is not None
+                              else (None, None))
+        return ParsedBlock(np.array(lines, dtype=np.int64), values, label_array, truth,
+                           list(rejects))
+
+    for offset, raw in enumerate(io.BytesIO(data)):
         line = first_line + offset
+        if offset and offset % SCAN_LINES == 0:
+            yield piece()
+            for kept in (lines, rows, labels, anomalies, rejects):
+                kept.clear()
+        if len(raw) > MAX_LINE_BYTES:
+            raise InputError(f"{name} {LineTooLong(line)}")
         # Undecodable bytes survive as surrogates: reported by field, and a rejected line
         # is written back byte for byte.
-        text = piece.decode("utf-8", errors="surrogateescape")
+        text = raw.removesuffix(b"\n").decode("utf-8", errors="surrogateescape")
         if text.endswith("\r"):
             text = text[:-1]
         if is_blank(text):
@@ -478,11 +515,7 @@ def _scan(name: str, data: bytes, first_line: int, layout: CsvLayout,
             rejects.append((line, problem.lstrip(": "), text))
         else:
             raise InputError(f"{name} line {line}{problem}")
-    n_samples = len(layout.sample_indices)
-    values = np.array(rows, dtype=np.float64).reshape(len(rows), n_samples)
-    label_array, truth = (reader.arrays(labels, anomalies) if layout.label_index is not None
-                          else (None, None))
-    return ParsedBlock(np.array(lines, dtype=np.int64), values, label_array, truth, rejects)
+    yield piece()
 
 
 _NOT_PARSED = (None, None, None)

@@ -24,7 +24,7 @@ from typing import IO, Iterator
 import numpy as np
 
 from ..exceptions import InputError
-from .blocks import BLOCK_BYTES, RawBlock, iter_blocks
+from .blocks import BLOCK_BYTES, LineTooLong, RawBlock, iter_blocks
 from .csv_parser import (
     HEAD_BYTES,
     CsvLayout,
@@ -254,12 +254,15 @@ class InputSource:
             raise InputError(f"{self.name}: {_describe_read_error(error)}") from error
 
     def iter_parsed(self, block_size: int = BLOCK_BYTES, *, label_column=None, header=None,
-                    normal_label: str | None = None,
+                    normal_label: str | None = None, samples: int | None = None,
                     keep_rejects: bool = False) -> Iterator[tuple[Beats, list[Reject]]]:
-        """Yield ``(beats, rejects)`` per block; see :func:`anomaly.io.csv_parser.parse_block`.
+        """Yield ``(beats, rejects)`` per block (or piece of one); see
+        :func:`anomaly.io.csv_parser.parse_block`.
 
-        The layout is sniffed from the first block that is not blank. With a label column
-        and ``normal_label``, each row's label is decided as it is parsed (``truth``).
+        The layout is sniffed from the first block that is not blank (see
+        :func:`anomaly.io.csv_parser.layout_from_head` for ``samples``). With a label
+        column and ``normal_label``, each row's label is decided as it is parsed
+        (``truth``).
         """
         name = self.name
         n_rows = 0
@@ -272,11 +275,14 @@ class InputSource:
                         continue  # Leading blank lines: the layout comes from the first text.
                     self.layout = layout_from_head(
                         name, block.data, label_column=label_column, header=header,
-                        normal_label=normal_label, first_line=block.first_line)
-                beats, rejects = _parse(name, block, self.layout, keep_rejects)
-                n_rows += len(beats) + len(rejects)
-                yield beats, rejects
+                        normal_label=normal_label, samples=samples,
+                        first_line=block.first_line)
+                for beats, rejects in _parse(name, block, self.layout, keep_rejects):
+                    n_rows += len(beats) + len(rejects)
+                    yield beats, rejects
             self._drain()
+        except LineTooLong as error:
+            raise InputError(f"{name} {error}") from None
         except (OSError, EOFError, zlib.error) as error:
             raise InputError(f"{name}: {_describe_read_error(error)}") from error
         if self.layout is None:
@@ -344,11 +350,11 @@ class _HashingReader(io.RawIOBase):
 
 
 def _parse(name: str, block: RawBlock, layout: CsvLayout,
-           keep_rejects: bool) -> tuple[Beats, list[Reject]]:
-    parsed = parse_block(name, block, layout, keep_rejects=keep_rejects,
-                         skip_header=block.first_line <= layout.header_line)
-    return (Beats(name, parsed.values, parsed.labels, layout, parsed.lines, parsed.truth),
-            parsed.rejects)
+           keep_rejects: bool) -> Iterator[tuple[Beats, list[Reject]]]:
+    for parsed in parse_block(name, block, layout, keep_rejects=keep_rejects,
+                              skip_header=block.first_line <= layout.header_line):
+        yield (Beats(name, parsed.values, parsed.labels, layout, parsed.lines, parsed.truth),
+               parsed.rejects)
 
 
 def iter_parsed_range(path: str | os.PathLike, layout: CsvLayout, start: int, stop: int, *,
@@ -363,7 +369,9 @@ def iter_parsed_range(path: str | os.PathLike, layout: CsvLayout, start: int, st
             stream.seek(start)
             for block in iter_blocks(stream, block_size, first_line=first_line, start=start,
                                      stop=stop):
-                yield _parse(name, block, layout, keep_rejects)
+                yield from _parse(name, block, layout, keep_rejects)
+    except LineTooLong as error:
+        raise InputError(f"{name} {error}") from None
     except OSError as error:
         raise InputError(f"{name}: {_describe_read_error(error)}") from error
 
@@ -381,12 +389,18 @@ def _describe_read_error(error: BaseException) -> str:
 
 
 def check_readable(path: str | os.PathLike) -> Path:
-    """``path`` as a Path, or an InputError unless it is an existing, readable file."""
+    """``path`` as a Path, or an InputError unless it is an existing, readable file.
+
+    A device (``/dev/zero``, a disk, a terminal) is refused: it may never end. A FIFO
+    is read like standard input.
+    """
     file = Path(path)
     if not file.exists():
         raise InputError(f"{path}: no such file")
     if file.is_dir():
         raise InputError(f"{path}: is a directory, expected a CSV file")
+    if file.is_char_device() or file.is_block_device():
+        raise InputError(f"{path}: is a device, not a file (a device may never end)")
     if not os.access(file, os.R_OK):
         raise InputError(f"{path}: permission denied")
     return file

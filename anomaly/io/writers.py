@@ -9,21 +9,32 @@ runs left behind, and file hashes.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator
 
 from ..exceptions import InputError
 
+#: Errors of a write that name no file: disk full, quota, file size limit, I/O error.
+_WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS}
+
 
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
-    """Open a temporary file beside ``path``; on success it replaces ``path``."""
+    """Open a temporary file beside ``path``; on success it replaces ``path``.
+
+    The temporary file is created exclusively (never through a symbolic link). What
+    stands at ``path`` when the file is complete must be a regular file or nothing: a
+    device, FIFO, directory or link put there meanwhile is not replaced. A write that
+    fails for want of space names ``path``.
+    """
     target = Path(path)
     check_writable(target)
     descriptor, temporary = tempfile.mkstemp(
@@ -37,11 +48,28 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
             file.flush()
             os.fsync(file.fileno())
         os.chmod(temporary, 0o666 & ~_umask())
+        _require_replaceable(target)
         os.replace(temporary, target)
+    except OSError as error:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        if error.filename is None and error.errno in _WRITE_ERRORS:  # Say which file.
+            raise OSError(error.errno, error.strerror, str(target)) from error
+        raise
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+
+
+def _require_replaceable(target: Path) -> None:
+    """Raise unless ``target`` is absent or a regular file (see :func:`atomic_write`)."""
+    try:
+        mode = os.lstat(target).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(mode):
+        raise InputError(f"{target}: not a regular file any more; nothing was written")
 
 
 def _umask() -> int:
@@ -128,7 +156,7 @@ def output_lock(path: str | os.PathLike, *,
     target = Path(path)
     lock_path = target.with_name(f".{target.name}.lock")
     while True:
-        descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        descriptor, created = _open_lock(lock_path, target)
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -140,20 +168,47 @@ def output_lock(path: str | os.PathLike, *,
             ) from None
         # The previous holder may have removed the file between our open and our lock.
         try:
-            if os.stat(lock_path).st_ino == os.fstat(descriptor).st_ino:
+            if os.stat(lock_path, follow_symlinks=False).st_ino == os.fstat(descriptor).st_ino:
                 break
         except FileNotFoundError:
             pass
         os.close(descriptor)
     try:
-        os.ftruncate(descriptor, 0)
-        os.write(descriptor, f"{os.getpid()}\n".encode())
+        if created:  # A lock a killed run left keeps its text: only our own file is written.
+            os.write(descriptor, f"{os.getpid()}\n".encode())
         yield [stale for guarded in (target, *companions)
                for stale in remove_stale_temporaries(guarded)]
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(lock_path)
         os.close(descriptor)
+
+
+def _open_lock(lock_path: Path, target: Path) -> tuple[int, bool]:
+    """The lock file, opened without following a link; and whether this call created it.
+
+    A lock path that is a symbolic link, or not a regular file of its own (a device, a
+    FIFO, a hard link to another file), is refused rather than opened or truncated.
+    """
+    flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+    while True:
+        try:
+            return os.open(lock_path, flags | os.O_CREAT | os.O_EXCL, 0o644), True
+        except FileExistsError:
+            pass
+        try:
+            descriptor = os.open(lock_path, flags)
+        except FileNotFoundError:
+            continue  # Removed by its holder in between: create it.
+        except OSError as error:  # ELOOP: a symbolic link.
+            raise InputError(f"{lock_path}: the lock of {target} is a symbolic link or "
+                             f"cannot be opened ({error.strerror}); remove it") from None
+        info = os.fstat(descriptor)
+        if stat.S_ISREG(info.st_mode) and info.st_nlink == 1:
+            return descriptor, False
+        os.close(descriptor)
+        raise InputError(f"{lock_path}: the lock of {target} is not a plain file of its own "
+                         "(a device, a FIFO or a hard link to another file); remove it")
 
 
 def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
@@ -180,8 +235,15 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
 
 
 def _lock_holder(lock_path: Path) -> str:
+    """`` (pid N)`` from the lock's text, read without following a link."""
     try:
-        pid = lock_path.read_text().strip()
+        descriptor = os.open(lock_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return ""
+    try:
+        pid = os.read(descriptor, 32).decode("ascii", "replace").strip()
+    except OSError:
+        return ""
+    finally:
+        os.close(descriptor)
     return f" (pid {pid})" if pid.isdigit() else ""

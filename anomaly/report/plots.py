@@ -13,6 +13,8 @@ import numpy as np
 
 from ..io.writers import atomic_write
 
+#: The files :func:`save_batch_plots` writes into its directory.
+BATCH_PLOTS = ("score_histogram.png", "normal_beat.png", "anomalous_beat.png")
 _NORMAL_COLOUR = "tab:blue"
 _ANOMALY_COLOUR = "tab:red"
 
@@ -81,11 +83,12 @@ def save_batch_plots(detector, summary, directory: str | os.PathLike) -> list[Pa
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    histogram, normal, anomalous = BATCH_PLOTS
     written = [save_figure(plot_score_histogram(summary.all_scores, summary.threshold,
                                                 truth=summary.all_truth),
-                           directory / "score_histogram.png")]
-    examples = [(summary.typical_normal(), "Normal beat", "normal_beat.png"),
-                (summary.most_anomalous()[0], "Most anomalous beat", "anomalous_beat.png")]
+                           directory / histogram)]
+    examples = [(summary.typical_normal(), "Normal beat", normal),
+                (summary.most_anomalous()[0], "Most anomalous beat", anomalous)]
     examples = [example for example in examples if example[0] is not None]
     reconstructions = detector.reconstruct(np.stack([beat.values for beat, _, _ in examples]))
     for (beat, title, name), reconstruction in zip(examples, reconstructions):

@@ -33,10 +33,10 @@ from ..io.blocks import block_start, count_newlines
 from ..io.csv_parser import CsvLayout, layout_from_head, no_rows_message
 from ..io.readers import InputSource
 from ..io.writers import file_sha256
-from .base import Progress, Reject
+from .base import Progress
 from .pipeline import require_scored_rows, score_source
 from .plan import STDIO, Job
-from .sinks import PartFile, read_part, sink_for
+from .sinks import PartFile, read_part, read_part_rejects, sink_for
 from .sources import CsvRangeSource, source_for
 from .summary import Counts, ScoredInput, ScoreSummary
 
@@ -64,13 +64,14 @@ class Partition:
     part_file: str
     model_dir: str
     model_sha256: str
+    samples: int
 
 
 @dataclass
 class PartitionResult:
     outcome: ScoredInput
-    rejects: list[Reject]
     part_file: str | None
+    rejects_file: str | None
 
 
 class DaskEngine:
@@ -154,7 +155,7 @@ class DaskEngine:
         try:
             with ThreadPoolExecutor(1) as hasher:
                 partitions, sha256 = self._plan(path, job, staging, str(Path(model_dir).resolve()),
-                                                detector.metadata_["model_sha256"], hasher)
+                                                detector, hasher)
                 futures = self.client.map(score_partition, partitions, pure=False)
                 results = self._gather(futures, partitions, path, progress)
                 outcome = self._commit(job, results, partitions[0].layout,
@@ -168,13 +169,15 @@ class DaskEngine:
             shutil.rmtree(staging, ignore_errors=True)
         return replace(outcome, sha256=digest)
 
-    def _plan(self, path: str, job: Job, staging: Path, model_dir: str, model_sha256: str,
-              hasher):
+    def _plan(self, path: str, job: Job, staging: Path, model_dir: str, detector, hasher):
         """The partitions of one input, and a future of its SHA-256 (None for gzip)."""
+        samples = detector.n_features_in_
+
         def partition(index: int, start: int, stop: int | None, first_line: int,
                       layout: CsvLayout | None) -> Partition:
             return Partition(job, path, start, stop, first_line, layout,
-                             str(staging / f"part-{index:05d}.arrow"), model_dir, model_sha256)
+                             str(staging / f"part-{index:05d}.arrow"), model_dir,
+                             detector.metadata_["model_sha256"], samples)
 
         with InputSource(path) as source:  # Missing or unreadable files fail here, as locally.
             if source.compressed:
@@ -182,7 +185,8 @@ class DaskEngine:
             head = source.read_head()
         options = job.options
         layout = layout_from_head(job.input, head, label_column=options.label_column,
-                                  header=options.header, normal_label=options.normal_label)
+                                  header=options.header, normal_label=options.normal_label,
+                                  samples=samples)
         size = os.path.getsize(path)
         step = options.block_bytes * self.partition_blocks
         with open(path, "rb") as stream:
@@ -234,7 +238,9 @@ class DaskEngine:
                 if part.part_file is not None:
                     for table in read_part(part.part_file):
                         sink.write(table)
-                sink.reject(part.rejects)
+                if part.rejects_file is not None:
+                    for rows in read_part_rejects(part.rejects_file):
+                        sink.reject(rows)
             require_scored_rows(job.input, counts)
         return ScoredInput(counts, summary)
 
@@ -244,14 +250,14 @@ def score_partition(partition: Partition) -> PartitionResult:
     detector = _detector(partition.model_dir, partition.model_sha256)
     job = partition.job
     if partition.stop is None:
-        source = source_for(job, partition.path)
+        source = source_for(job, samples=partition.samples, path=partition.path)
     else:
         source = CsvRangeSource(partition.path, partition.layout, partition.start,
                                 partition.stop, first_line=partition.first_line,
                                 options=job.options, name=job.input)
     with source, PartFile(partition.part_file) as part:
         outcome = score_source(detector, source, part, input_index=job.index)
-    return PartitionResult(outcome, part.rejects, part.written)
+    return PartitionResult(outcome, *part.written)
 
 
 def _detector(model_dir: str, model_sha256: str):

@@ -32,7 +32,7 @@ class LocalEngine:
 
     def score(self, job: Job, detector, model_dir: Path, *,
               progress: Progress | None = None) -> ScoredInput:
-        with source_for(job) as source, sink_for(job) as sink:
+        with source_for(job, samples=detector.n_features_in_) as source, sink_for(job) as sink:
             on_block = None if progress is None else (
                 lambda rows: progress(*source.progress(), rows))
             outcome = score_source(detector, source, sink, input_index=job.index,

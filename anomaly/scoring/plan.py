@@ -18,11 +18,16 @@ from ..exceptions import InputError, UsageError
 from ..io.blocks import BLOCK_BYTES
 from ..io.readers import STDIO, check_readable
 from ..io.writers import check_can_create_directory, check_writable
+from .destinations import Place, check_destinations
 
 #: Input file names picked up from a directory given as input.
 INPUT_SUFFIXES = (".csv", ".csv.gz")
 #: The ending of a scores file of each format.
 SUFFIXES = {OutputFormat.csv: ".csv", OutputFormat.parquet: ".parquet"}
+#: Endings of the files a run writes beside its outputs, never taken as inputs by a glob
+#: or a directory.
+OWN_SUFFIXES = tuple(f".{kind}{suffix}" for kind in ("scores", "rejects")
+                     for suffix in (".csv", ".csv.gz", ".parquet"))
 
 
 @dataclass(frozen=True)
@@ -146,6 +151,9 @@ def plan_run(
         An input that does not exist or cannot be read, a destination that cannot be
         written.
     """
+    for path, option in ((report, "--report"), (html, "--html"), (plot_dir, "--plot-dir")):
+        if path is not None and str(path) == STDIO:
+            raise UsageError(f"{STDIO!r} is not a file here: name the file to write", option)
     names = expand_inputs(inputs) if expand else list(inputs)
     if keep_scores and len(names) > 1 and output_dir is None:
         raise UsageError(f"{len(names)} inputs need --output-dir (one output each), not "
@@ -174,6 +182,9 @@ def plan_run(
         # again under the output's lock.
         if job.input != STDIO and not (skip_existing and is_up_to_date(job, Path(model_dir))):
             check_readable(job.input)
+    check_destinations(_destinations(jobs, report, html, plot_dir),
+                       [Place(Path(job.input), "the input") for job in jobs
+                        if job.input != STDIO], Path(model_dir))
     for path in outputs + [report, html]:
         if path is not None and not _made_by_the_run(Path(path).parent, output_dir):
             check_writable(path)
@@ -182,6 +193,24 @@ def plan_run(
     return RunPlan(Path(model_dir), jobs, output_dir,
                    *(None if path is None else Path(path) for path in (report, html, plot_dir)),
                    skip_existing=skip_existing)
+
+
+def _destinations(jobs: Sequence[Job], report, html, plot_dir) -> list[Place]:
+    """Every file the run would write, with what it is to the run."""
+    from ..report.plots import BATCH_PLOTS
+
+    places = []
+    for job in jobs:
+        if job.output is not None:
+            places.append(Place(job.output, f"the scores file of {job.input}"))
+        if job.rejects is not None:
+            places.append(Place(job.rejects, f"the rejects file of {job.input}"))
+    places += [Place(Path(path), role) for path, role in
+               ((report, "the run report (--report)"), (html, "the HTML report (--html)"))
+               if path is not None]
+    if plot_dir is not None:
+        places += [Place(Path(plot_dir) / name, "a plot (--plot-dir)") for name in BATCH_PLOTS]
+    return places
 
 
 def _made_by_the_run(directory: Path, output_dir: Path | None) -> bool:
@@ -196,6 +225,10 @@ def _made_by_the_run(directory: Path, output_dir: Path | None) -> bool:
 def expand_inputs(specs: Sequence[str]) -> list[str]:
     """Files, globs, directories (their ``*.csv`` and ``*.csv.gz``) and ``-``, in order.
 
+    What a directory or a glob matches leaves out the tool's own files (see
+    :func:`is_own_file`), so that outputs written beside the inputs are not scored by the
+    next run; a file named on its own is taken as it is.
+
     Raises InputError for a path that does not exist, a glob or directory that matches no
     file, or the same file named twice.
     """
@@ -205,12 +238,14 @@ def expand_inputs(specs: Sequence[str]) -> list[str]:
             inputs.append(spec)
         elif Path(spec).is_dir():
             found = sorted(str(path) for path in Path(spec).iterdir()
-                           if path.is_file() and path.name.endswith(INPUT_SUFFIXES))
+                           if path.is_file() and path.name.endswith(INPUT_SUFFIXES)
+                           and not is_own_file(path.name))
             if not found:
                 raise InputError(f"{spec}: directory holds no {' or '.join(INPUT_SUFFIXES)} files")
             inputs += found
         elif glob.has_magic(spec):
-            found = sorted(path for path in glob.glob(spec) if Path(path).is_file())
+            found = sorted(path for path in glob.glob(spec)
+                           if Path(path).is_file() and not is_own_file(Path(path).name))
             if not found:
                 raise InputError(f"{spec}: no file matches this pattern")
             inputs += found
@@ -225,6 +260,12 @@ def expand_inputs(specs: Sequence[str]) -> list[str]:
             raise InputError(f"{name}: given twice (also as {seen[key]})")
         seen[key] = name
     return inputs
+
+
+def is_own_file(name: str) -> bool:
+    """Whether a file name is one this tool writes beside its outputs: a scores or rejects
+    file, or a hidden temporary file or lock."""
+    return name.startswith(".") or name.endswith(OWN_SUFFIXES)
 
 
 def output_name(input_name: str, suffix: str = ".csv") -> str:

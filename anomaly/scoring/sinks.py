@@ -104,12 +104,15 @@ class NoScores:
 
 class PartFile:
     """One Dask partition's scores, as an Arrow IPC file (one record batch per block), and
-    its rejected rows in memory (a partition's worth), for the client to commit in order."""
+    its rejected rows as CSV rows in ``PATH.rejects``, for the client to commit in order.
+    Both stream to disk: a partition of bad rows takes no more memory than a good one."""
 
     def __init__(self, path: str):
         self.path = path
-        self.rejects: list[Reject] = []
+        self.rejects_path = f"{path}.rejects"
         self._writer = None
+        self._rejects: _RejectsWriter | None = None
+        self._files = contextlib.ExitStack()
 
     def __enter__(self) -> "PartFile":
         return self
@@ -123,16 +126,24 @@ class PartFile:
             self._writer.write_batch(batch)
 
     def reject(self, rows: Sequence[Reject]) -> None:
-        self.rejects += rows
+        if rows:
+            if self._rejects is None:
+                file = self._files.enter_context(open(self.rejects_path, "xb"))
+                self._rejects = _RejectsWriter(file, header=False)
+            self._rejects.write(rows)
 
     def __exit__(self, *exc_info) -> None:
-        if self._writer is not None:
-            self._writer.close()
+        try:
+            if self._writer is not None:
+                self._writer.close()
+        finally:
+            self._files.close()
 
     @property
-    def written(self) -> str | None:
-        """The part file's path, or None if no table was written."""
-        return None if self._writer is None else self.path
+    def written(self) -> tuple[str | None, str | None]:
+        """The paths of the scores and rejects written (None for what was not)."""
+        return (None if self._writer is None else self.path,
+                None if self._rejects is None else self.rejects_path)
 
 
 def read_part(path: str):
@@ -143,6 +154,19 @@ def read_part(path: str):
         reader = pa.ipc.open_file(source)
         for index in range(reader.num_record_batches):
             yield pa.Table.from_batches([reader.get_batch(index)])
+
+
+def read_part_rejects(path: str, chunk: int = 1 << 14):
+    """The rejected rows of a part file, in lists of at most ``chunk``."""
+    with open(path, newline="", encoding="utf-8", errors="surrogateescape") as file:
+        rows: list[Reject] = []
+        for line, reason, text in csv.reader(file):
+            rows.append((int(line), reason, text))
+            if len(rows) == chunk:
+                yield rows
+                rows = []
+        if rows:
+            yield rows
 
 
 def sink_for(job: Job):
@@ -202,9 +226,10 @@ class _RejectsWriter:
     back as the very bytes that were read.
     """
 
-    def __init__(self, file: IO[bytes]):
+    def __init__(self, file: IO[bytes], *, header: bool = True):
         self.file = file
-        self._write_rows([("line", "reason", "text")])
+        if header:
+            self._write_rows([("line", "reason", "text")])
 
     def write(self, rows: Sequence[Reject]) -> None:
         self._write_rows(rows)

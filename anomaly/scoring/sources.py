@@ -18,20 +18,27 @@ from .base import BeatBlock, BeatSource, Reject
 from .plan import Job, ScoreOptions
 
 
-def source_for(job: Job, path: str | None = None) -> BeatSource:
-    """The source of a job's input (read from ``path`` when given: the same file under
-    another name, as a Dask worker sees it)."""
-    return CsvSource(path or job.input, job.options, name=job.input if path else None)
+def source_for(job: Job, *, samples: int | None = None, path: str | None = None) -> BeatSource:
+    """The source of a job's input, whose beats must hold ``samples`` samples (the model's
+    input length); read from ``path`` when given (the same file under another name, as a
+    Dask worker sees it)."""
+    return CsvSource(path or job.input, job.options, name=job.input if path else None,
+                     samples=samples)
 
 
 class CsvSource:
-    """A CSV file, ``.csv.gz`` file or ``-`` (stdin), read block by block; ``name`` names
-    it in messages (default: the path as given, ``<stdin>`` for ``-``)."""
+    """A CSV file, ``.csv.gz`` file or ``-`` (stdin), read block by block.
 
-    def __init__(self, path: str, options: ScoreOptions, *, name: str | None = None):
+    ``name`` names it in messages (default: the path as given, ``<stdin>`` for ``-``).
+    With ``samples``, a first line that does not hold that many samples is refused before
+    any block is parsed.
+    """
+
+    def __init__(self, path: str, options: ScoreOptions, *, name: str | None = None,
+                 samples: int | None = None):
         self._input = InputSource(path, name=name)
         self.name = self._input.name
-        self.options = options
+        self.options, self.samples = options, samples
 
     def __enter__(self) -> "CsvSource":
         return self
@@ -43,7 +50,7 @@ class CsvSource:
         options = self.options
         parsed = self._input.iter_parsed(options.block_bytes, label_column=options.label_column,
                                          header=options.header, normal_label=options.normal_label,
-                                         keep_rejects=options.keep_rejects)
+                                         samples=self.samples, keep_rejects=options.keep_rejects)
         return (beat_block(beats, rejects) for beats, rejects in parsed)
 
     def progress(self) -> tuple[int, int | None]:

@@ -1,0 +1,114 @@
+"""Where a run may write: every destination checked against the inputs, the model and
+each other before anything is read or written.
+
+Scheduled runs often work as root on files other people drop into a directory, so a
+destination is compared by what it is on disk, not by its spelling: its real path (after
+symbolic links) and its inode (hard links). A destination is refused when it
+
+- is the same file as an input, or as another destination of the run (two inputs whose
+  outputs take the same name, a report named like a scores file);
+- lies in the model directory, or is a hard link to one of its files;
+- exists and is not a regular file: a device, a FIFO, a socket, a directory, or a
+  symbolic link. Outputs are written by renaming a finished temporary file over the
+  destination, which would replace the device or the link (``/dev/stdout``) itself.
+  Standard output is ``-o -``.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from ..exceptions import UsageError
+
+_KINDS = {stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
+          stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFSOCK: "a socket",
+          stat.S_IFDIR: "a directory"}
+
+
+@dataclass(frozen=True)
+class Place:
+    """A file a run reads or writes, and what it is to the run (``the input``,
+    ``--report``, ``the rejects file of in.csv``)."""
+
+    path: Path
+    role: str
+
+
+def check_destinations(destinations: Iterable[Place], inputs: Iterable[Place],
+                       model_dir: Path) -> None:
+    """Refuse the first destination that would destroy or shadow something.
+
+    Raises
+    ------
+    UsageError
+        One line naming the destination and what it would overwrite (exit 2).
+    """
+    inputs = list(inputs)
+    seen: list[tuple[Place, tuple]] = [(place, _identity(place.path)) for place in inputs]
+    model = Path(os.path.realpath(model_dir))
+    model_files = [_identity(path) for path in _files_of(model)]
+    for place in destinations:
+        _check_kind(place)
+        identity = _identity(place.path)
+        real = Path(identity[0])
+        if real == model or model in real.parents or _same(identity, model_files):
+            raise UsageError(f"{place.path}: {place.role} would write into the model "
+                             f"directory {model_dir}")
+        for other, other_identity in seen:
+            if not _same(identity, [other_identity]):
+                continue
+            if other in inputs:
+                raise UsageError(f"{place.path}: {place.role} would overwrite the input "
+                                 f"{other.path}")
+            spelled = "" if other.path == place.path else f" ({other.path})"
+            raise UsageError(f"{place.path}: {place.role} and {other.role}{spelled} are "
+                             "the same file")
+        seen.append((place, identity))
+
+
+def _check_kind(place: Place) -> None:
+    """A destination that exists must be a regular file."""
+    try:
+        mode = os.lstat(place.path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return  # Absent: whether it can be created is checked next.
+    except OSError as error:
+        raise UsageError(f"{place.path}: {place.role} cannot be checked "
+                         f"({error.strerror or error})") from None
+    if stat.S_ISREG(mode):
+        return
+    if stat.S_ISLNK(mode):
+        # Renaming over it would replace the link (/dev/stdout, say), not write where it
+        # points.
+        kind = f"a symbolic link (to {os.readlink(place.path)})"
+    else:
+        kind = _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+    hint = "; standard output is -o -" if place.path.parts[:2] == ("/", "dev") else ""
+    raise UsageError(f"{place.path}: {place.role} is {kind}, not a regular file{hint}")
+
+
+def _identity(path: Path) -> tuple[str, tuple[int, int] | None]:
+    """The real path and, for an existing file, its device and inode."""
+    real = os.path.realpath(path)
+    try:
+        info = os.stat(real)
+    except OSError:
+        return real, None
+    return real, (info.st_dev, info.st_ino)
+
+
+def _same(identity: tuple, others: list[tuple]) -> bool:
+    real, inode = identity
+    return any(real == other_real or (inode is not None and inode == other_inode)
+               for other_real, other_inode in others)
+
+
+def _files_of(directory: Path) -> list[Path]:
+    try:
+        return [entry for entry in directory.iterdir() if entry.is_file()]
+    except OSError:
+        return []
