@@ -22,6 +22,9 @@ from .exceptions import InputError, ModelError, NotFittedError, length_mismatch
 
 #: Rows scored per call to the network: large batches run far faster than Keras's default 32.
 INFERENCE_BATCH = 8192
+#: How far outside the training range (in multiples of it) a value may be and still be
+#: scored: beyond, it would overflow the network's float32 arithmetic.
+SCALED_LIMIT = 1e6
 
 
 #: The autoencoder families and the options each gets unless ``model_options`` says
@@ -42,6 +45,20 @@ def reconstruction_error(traces: np.ndarray, reconstructions: np.ndarray) -> np.
     difference = np.subtract(traces, reconstructions)
     np.abs(difference, out=difference)
     return difference.reshape(len(difference), -1).mean(axis=1)
+
+
+def scaling_note(traces: np.ndarray) -> str | None:
+    """A warning when a few extreme values set the min-max scaling, squeezing the rest
+    of the training values into a sliver of the range; None otherwise."""
+    values = np.asarray(traces, dtype=np.float64)
+    low, high = float(values.min()), float(values.max())
+    typical_low, typical_high = (float(v) for v in np.percentile(values, [0.1, 99.9]))
+    span, typical = high - low, typical_high - typical_low
+    if not typical > 0 or not math.isfinite(span) or span <= 100 * typical:
+        return None  # (A span beyond a float is refused by fit itself.)
+    return (f"the training values span {low:.6g} to {high:.6g}, but 99.8% of them lie within "
+            f"{typical_low:.6g} to {typical_high:.6g}: a few extreme values set the min-max "
+            f"scaling and squeeze the rest into {typical / span:.2g} of its range")
 
 
 def mean_plus_std_threshold(errors: np.ndarray, k: float = 1.0) -> float:
@@ -224,7 +241,11 @@ class AutoencoderDetector:
         self.input_shape_ = tuple(int(size) for size in traces.shape[1:])
         self.n_features_in_ = int(np.prod(self.input_shape_))
         self.scale_min_ = float(traces.min())
-        self.scale_range_ = float(traces.max() - traces.min()) or 1.0
+        # Python floats: a span beyond the largest float is inf, without a warning.
+        self.scale_range_ = (float(traces.max()) - self.scale_min_) or 1.0
+        if not math.isfinite(self.scale_range_):
+            raise InputError(f"the training values span {self.scale_min_:.6g} to "
+                             f"{float(traces.max()):.6g}, more than a 64-bit float can hold")
         scaled = self._scale(traces)
 
         order = np.random.default_rng(self.seed).permutation(len(scaled))
@@ -267,6 +288,9 @@ class AutoencoderDetector:
         self.train_error_mean_ = float(self.train_errors_.mean())
         self.train_error_std_ = float(self.train_errors_.std())
         self.threshold_ = mean_plus_std_threshold(self.train_errors_, self.threshold_k)
+        if not math.isfinite(self.threshold_):
+            raise InputError("training gave reconstruction errors that are not finite "
+                             f"(threshold {self.threshold_}); nothing was saved")
         self.fit_seconds_ = time.perf_counter() - started
         self.metadata_ = model_directory.build_metadata(self, n_train=len(traces))
         return self
@@ -356,9 +380,18 @@ class AutoencoderDetector:
         raise InputError(f"expected inputs of shape {self.input_shape_} (the model's input "
                          f"shape), got inputs of shape {traces.shape[1:]}")
 
+    def value_range(self) -> tuple[float, float]:
+        """The values the detector can score: the training range widened
+        ``SCALED_LIMIT`` times on each side. Beyond it values are clipped to it."""
+        self._check_fitted()
+        return (self.scale_min_ - SCALED_LIMIT * self.scale_range_,
+                self.scale_min_ + (1 + SCALED_LIMIT) * self.scale_range_)
+
     def _scale(self, traces: np.ndarray) -> np.ndarray:
-        scaled = np.subtract(traces, self.scale_min_, dtype=np.float64)
-        scaled /= self.scale_range_
+        with np.errstate(over="ignore", invalid="ignore"):
+            scaled = np.subtract(traces, self.scale_min_, dtype=np.float64)
+            scaled /= self.scale_range_
+        np.clip(scaled, -SCALED_LIMIT, 1 + SCALED_LIMIT, out=scaled)
         return scaled.astype(np.float32)
 
     def _reconstruct_scaled(self, scaled: np.ndarray) -> np.ndarray:
@@ -448,9 +481,4 @@ class AutoencoderDetector:
         for name, value in model_directory.fitted_state(metadata).items():
             setattr(detector, name, value)
         detector.metadata_ = metadata
-        # Trace the compiled predict step now, for a batch of any size (the second call
-        # generalises the first's shape), so the first block scored does not pay for it.
-        for rows in (1, 2):
-            detector.model_.predict_on_batch(np.zeros((rows, *detector.input_shape_),
-                                                      dtype=np.float32))
         return detector

@@ -25,6 +25,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from . import __version__
 from .exceptions import InputError, ModelError
 from .io.writers import check_can_create, file_sha256, replace_directory, write_json
@@ -33,6 +35,17 @@ from .io.writers import check_can_create, file_sha256, replace_directory, write_
 FORMAT_VERSION = 2
 MODEL_FILE = "model.keras"
 METADATA_FILE = "metadata.json"
+#: Limits on what a model directory may ask of the loader, checked before anything heavy
+#: is read: values per input (MNIST's digits have 784, ECG5000's beats 140), the units or
+#: filters of a layer, the bytes ``metadata.json`` and each ``model.keras`` member unpack to.
+MAX_INPUT_VALUES = 1_000_000
+MAX_LAYER_WIDTH = 16_384
+MAX_METADATA_BYTES = 1 << 20
+MAX_CONFIG_BYTES = 16 << 20
+MAX_WEIGHTS_BYTES = 1 << 30
+#: Keras config keys that declare a shape, and those that declare a layer's width.
+_SHAPE_KEYS = {"batch_shape", "batch_input_shape", "input_shape", "shape", "target_shape"}
+_WIDTH_KEYS = {"units", "filters"}
 
 _NUMBER = (int, float)
 #: Required keys and their types, by format version; nested dicts are checked the same
@@ -185,6 +198,9 @@ def read_metadata(directory: str | os.PathLike) -> dict[str, Any]:
             if not required.is_file():
                 raise ModelError(f"{directory}: incomplete model directory, {required.name} "
                                  "is missing")
+        if metadata_path.stat().st_size > MAX_METADATA_BYTES:
+            raise ModelError(f"{metadata_path}: {metadata_path.stat().st_size:,} bytes; "
+                             f"metadata is at most {MAX_METADATA_BYTES:,}")
         text = metadata_path.read_text(encoding="utf-8")
         model_sha256 = file_sha256(model_path)
     except OSError as error:
@@ -194,8 +210,9 @@ def read_metadata(directory: str | os.PathLike) -> dict[str, Any]:
         raise ModelError(f"{metadata_path}: unreadable metadata ({error})") from error
     try:
         metadata = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as error:
-        # A RecursionError is JSON nested deeper than the parser's stack.
+    except (ValueError, RecursionError) as error:
+        # A RecursionError is JSON nested deeper than the parser's stack; a ValueError
+        # also an integer of more digits than Python converts.
         raise ModelError(f"{metadata_path}: unreadable metadata ({error})") from error
     validate_metadata(metadata, metadata_path)
     if model_sha256 != metadata["model_sha256"]:
@@ -207,10 +224,23 @@ def read_metadata(directory: str | os.PathLike) -> dict[str, Any]:
 
 
 def load_keras_model(directory: str | os.PathLike, metadata: dict[str, Any]):
-    """``model.keras``, loaded in safe mode and checked against the metadata's input shape."""
+    """``model.keras``, checked, loaded in safe mode, checked again and made ready.
+
+    Before loading: the archive's members unpack to bounded sizes, and the layers its
+    config declares hold bounded shapes and widths (a crafted config cannot make the
+    loader allocate gigabytes). After: the input shape is the metadata's, every weight is
+    finite, and the model maps a batch of inputs to a batch of the same shape, which
+    also traces its compiled predict step (the first block scored does not pay for it).
+
+    Raises
+    ------
+    ModelError
+        Naming ``model.keras`` and the first problem found.
+    """
+    model_path = Path(directory) / MODEL_FILE
+    _check_archive(model_path)
     from .models import input_shape_of, keras
 
-    model_path = Path(directory) / MODEL_FILE
     try:
         model = keras.saving.load_model(model_path, compile=False, safe_mode=True)
     except Exception as error:  # Keras raises many types for a corrupt archive.
@@ -221,7 +251,56 @@ def load_keras_model(directory: str | os.PathLike, metadata: dict[str, Any]):
             f"{model_path}: input shape {input_shape_of(model)} does not match the "
             f"metadata's input shape {shape}"
         )
+    if not all(np.isfinite(weights).all() for weights in model.get_weights()):
+        raise ModelError(f"{model_path}: some weights are not finite numbers (NaN or "
+                         "infinite); such a model scores nothing")
+    # Two batch sizes: the second generalises the traced step's shape to any batch.
+    for rows in (1, 2):
+        output = model.predict_on_batch(np.zeros((rows, *shape), dtype=np.float32))
+        if not isinstance(output, np.ndarray) or output.shape != (rows, *shape):
+            got = (output.shape[1:] if isinstance(output, np.ndarray)
+                   else f"{len(output)} outputs")
+            raise ModelError(f"{model_path}: maps inputs of shape {shape} to {got}; an "
+                             "autoencoder's output has its input's shape")
     return model
+
+
+def _check_archive(model_path: Path) -> None:
+    """Bounded member sizes and a config of bounded shapes and widths, before loading."""
+    import zipfile
+
+    def fail(problem: str) -> None:
+        raise ModelError(f"{model_path}: {problem}")
+
+    try:
+        with zipfile.ZipFile(model_path) as archive:
+            members = archive.infolist()
+            for member in members:
+                limit = (MAX_CONFIG_BYTES if member.filename.endswith(".json")
+                         else MAX_WEIGHTS_BYTES)
+                if member.file_size > limit:
+                    fail(f"{member.filename} unpacks to {member.file_size:,} bytes; at most "
+                         f"{limit:,} are read")
+            config = json.loads(archive.read("config.json"))
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, RecursionError) as error:
+        fail(f"cannot be loaded ({type(error).__name__}: {error})")
+    stack = [config]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                if key in _SHAPE_KEYS and isinstance(value, list):
+                    for shape in (value if value and isinstance(value[0], list) else [value]):
+                        sizes = [size for size in shape if isinstance(size, int)]
+                        if math.prod(sizes) > MAX_INPUT_VALUES:
+                            fail(f"a layer declares the shape {shape}, over "
+                                 f"{MAX_INPUT_VALUES:,} values")
+                elif key in _WIDTH_KEYS and isinstance(value, int) and value > MAX_LAYER_WIDTH:
+                    fail(f"a layer declares {value:,} {key}; at most {MAX_LAYER_WIDTH:,}")
+                else:
+                    stack.append(value)
 
 
 def input_shape(metadata: dict[str, Any]) -> tuple[int, ...]:
@@ -318,6 +397,8 @@ def validate_metadata(metadata: Any, source: str | os.PathLike = METADATA_FILE) 
     shape = input_shape(metadata)
     if not 1 <= len(shape) <= 3 or not all(_is_count(size) for size in shape):
         fail("'input_shape' must be a list of 1 to 3 positive integers")
+    if math.prod(shape) > MAX_INPUT_VALUES:
+        fail(f"'input_shape' {list(shape)} holds over {MAX_INPUT_VALUES:,} values per input")
     if metadata["scaling"]["method"] != "minmax" or metadata["scaling"]["range"] <= 0:
         fail("scaling must be 'minmax' with a positive range")
     if len(metadata["model_sha256"]) != 64:

@@ -310,6 +310,9 @@ class ZeroDetector:
     def score(self, values: np.ndarray) -> np.ndarray:
         return np.zeros(len(values))
 
+    def value_range(self) -> tuple[float, float]:
+        return -math.inf, math.inf
+
 
 def score_file(path: Path, output: Path, options: ScoreOptions, n_samples: int):
     """Score one file into ``output`` (and its rejects file) as ``anomaly score`` does."""

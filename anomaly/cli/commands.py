@@ -34,6 +34,7 @@ from ..exceptions import (
     EXIT_OK,
     EXIT_TERMINATED,
     AnomalyError,
+    InputError,
     Terminated,
     UsageError,
 )
@@ -133,7 +134,7 @@ def fit(
     With --label-column, only rows carrying the normal label are used for training.
     Scoring is the same for every --model: per-beat MAE against mean + k * std.
     """
-    from ..detector import AutoencoderDetector
+    from ..detector import AutoencoderDetector, scaling_note
     from ..io.readers import read_normal_beats
     from ..model_directory import check_destination
 
@@ -146,12 +147,18 @@ def fit(
                    f"{data.beats.label_name!r} is not {normal_label!r}")
     _say(f"Read {len(data.beats)} rows of {data.beats.n_samples} samples from {normal_csv}"
          f"{skipped}.", quiet)
+    note = scaling_note(data.normal)
+    if note is not None:
+        typer.echo(f"Warning: {normal_csv}: {note}", err=True)
     noise = f", denoising with noise factor {denoise:g}" if denoise else ""
     _say(f"Training on {len(data.normal)} normal rows ({model.value} autoencoder{noise})...",
          quiet)
     detector = AutoencoderDetector(model=model.value, noise_factor=denoise,
                                    threshold_k=threshold_k, epochs=epochs, seed=seed)
-    detector.fit(data.normal)
+    try:
+        detector.fit(data.normal)
+    except InputError as error:
+        raise InputError(f"{normal_csv}: {error}") from None
     detector.save(model_dir, training_file=normal_csv,
                   extra={"rows_read": len(data.beats), "rows_skipped": data.n_skipped})
     _say(
@@ -212,6 +219,9 @@ def score(
     workers: Annotated[Optional[int], typer.Option(
         help="Worker processes of the local Dask cluster. Default: one per CPU core.",
         min=1, show_default=False)] = None,
+    connect_timeout: Annotated[float, typer.Option(
+        metavar="SECONDS", help="How long to wait for the --scheduler to answer.",
+        callback=lambda value: finite(value, "--connect-timeout", minimum=0.1))] = 30.0,
     quiet: Quiet = False,
 ) -> int:
     """Score every beat of one or more batches: reconstruction error and an anomaly flag.
@@ -233,14 +243,15 @@ def score(
         plan = plan_run(inputs, model_dir, output=output, output_dir=output_dir,
                         output_format=output_format.value, report=report, html=html,
                         plot_dir=plot_dir, options=options, skip_existing=skip_existing)
-        runner = _score_engine(engine, scheduler, workers)
+        runner = _score_engine(engine, scheduler, workers, connect_timeout)
     result = execute(plan, runner, progress=not quiet and log_format is LogFormat.text)
     if fail_on_anomaly and result.anomalies:
         return EXIT_ANOMALIES_FOUND
     return EXIT_OK
 
 
-def _score_engine(engine: EngineName, scheduler: str | None, workers: int | None):
+def _score_engine(engine: EngineName, scheduler: str | None, workers: int | None,
+                  connect_timeout: float):
     if engine is EngineName.local:
         if scheduler is not None or workers is not None:
             option = "--scheduler" if scheduler is not None else "--workers"
@@ -251,7 +262,7 @@ def _score_engine(engine: EngineName, scheduler: str | None, workers: int | None
                          "own workers", "--workers")
     from ..scoring.dask_engine import DaskEngine
 
-    return DaskEngine(scheduler, workers=workers)
+    return DaskEngine(scheduler, workers=workers, connect_timeout=connect_timeout)
 
 
 @contextlib.contextmanager

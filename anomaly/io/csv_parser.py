@@ -52,7 +52,8 @@ class CsvLayout:
     lines), 0 without a header. ``normal_label``: the label value meaning normal; with it
     (and a label column) every row's label is turned into 0 (normal) or 1 (anomaly) as the
     row is parsed. When it is a number, labels compare as numbers (``1`` equals ``1.0``)
-    and a row whose label is not a number is a bad row.
+    and a row whose label is not a number is a bad row. ``value_range``: ``(low, high)``,
+    the samples a model can score; a row with a sample outside it is a bad row.
     """
 
     delimiter: str
@@ -61,6 +62,7 @@ class CsvLayout:
     label_index: int | None
     header_line: int = 0
     normal_label: str | None = None
+    value_range: tuple[float, float] | None = None
 
     @property
     def n_columns(self) -> int:
@@ -124,6 +126,7 @@ def layout_from_head(
     header: bool | None = None,
     normal_label: str | None = None,
     samples: int | None = None,
+    value_range: tuple[float, float] | None = None,
     first_line: int = 1,
 ) -> CsvLayout:
     """Sniff the layout from the first bytes of a (decompressed) CSV file.
@@ -133,7 +136,7 @@ def layout_from_head(
     ``header`` are as for :func:`anomaly.io.readers.read_beats`; ``normal_label`` is kept in
     the layout, for the parser to decide each row's label. ``samples``: the samples per
     beat the rows must hold (the model's input length), checked on the first line, before
-    any block is parsed.
+    any block is parsed; ``value_range``: see :class:`CsvLayout`.
 
     Raises
     ------
@@ -172,7 +175,8 @@ def layout_from_head(
     if samples is not None and n_samples != samples:
         raise InputError(f"{name} line {line_number}: {length_mismatch(samples, n_samples)}")
     return CsvLayout(delimiter, has_header, column_names, label_index,
-                     header_line=line_number if has_header else 0, normal_label=normal_label)
+                     header_line=line_number if has_header else 0, normal_label=normal_label,
+                     value_range=value_range)
 
 
 def _looks_like_header(fields: list[str]) -> bool:
@@ -418,6 +422,10 @@ def _parse_fast(data: bytes, layout: CsvLayout):
     values = np.ascontiguousarray(by_column.T)
     if not np.isfinite(values).all():
         return None
+    if layout.value_range is not None and len(values):
+        low, high = layout.value_range
+        if values.min() < low or values.max() > high:
+            return None
     if layout.label_index is None:
         return values, None, None
     column = table.column(layout.label_index)
@@ -549,6 +557,11 @@ def _parse_row(line: str, layout: CsvLayout, labels: _LabelReader
             why = ("is not a finite number" if word in ("nan", "inf", "infinity")
                    else "is too large for a 64-bit float")
             return f"{where}: {text.strip(_PADDING)!r} {why}", *_NOT_PARSED
+        if layout.value_range is not None and not (
+                layout.value_range[0] <= number <= layout.value_range[1]):
+            low, high = layout.value_range
+            return (f"{where}: {text.strip(_PADDING)!r} is outside what the model can score "
+                    f"({low:.6g} to {high:.6g})"), *_NOT_PARSED
         values.append(number)
     if layout.label_index is None:
         return None, values, None, None

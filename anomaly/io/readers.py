@@ -254,15 +254,16 @@ class InputSource:
             raise InputError(f"{self.name}: {_describe_read_error(error)}") from error
 
     def iter_parsed(self, block_size: int = BLOCK_BYTES, *, label_column=None, header=None,
-                    normal_label: str | None = None, samples: int | None = None,
+                    normal_label: str | None = None, limits=None,
                     keep_rejects: bool = False) -> Iterator[tuple[Beats, list[Reject]]]:
         """Yield ``(beats, rejects)`` per block (or piece of one); see
         :func:`anomaly.io.csv_parser.parse_block`.
 
-        The layout is sniffed from the first block that is not blank (see
-        :func:`anomaly.io.csv_parser.layout_from_head` for ``samples``). With a label
-        column and ``normal_label``, each row's label is decided as it is parsed
-        (``truth``).
+        The layout is sniffed from the first block that is not blank. With a label column
+        and ``normal_label``, each row's label is decided as it is parsed (``truth``).
+        ``limits`` (samples per beat and their range, as
+        :class:`anomaly.scoring.base.ModelLimits` has them) are checked as the layout is
+        sniffed and as rows are parsed.
         """
         name = self.name
         n_rows = 0
@@ -275,8 +276,9 @@ class InputSource:
                         continue  # Leading blank lines: the layout comes from the first text.
                     self.layout = layout_from_head(
                         name, block.data, label_column=label_column, header=header,
-                        normal_label=normal_label, samples=samples,
-                        first_line=block.first_line)
+                        normal_label=normal_label, first_line=block.first_line,
+                        **({} if limits is None else {"samples": limits.samples,
+                                                      "value_range": limits.value_range}))
                 for beats, rejects in _parse(name, block, self.layout, keep_rejects):
                     n_rows += len(beats) + len(rejects)
                     yield beats, rejects

@@ -38,6 +38,22 @@ Progress = Callable[[int, "int | None", int], None]
 
 
 @dataclass(frozen=True)
+class ModelLimits:
+    """What a model can score: beats of ``samples`` values, each within ``value_range``.
+
+    A source refuses a first line of another length before it parses anything, and treats
+    a sample out of range as a bad row (with its line and column).
+    """
+
+    samples: int
+    value_range: tuple[float, float]
+
+    @classmethod
+    def of(cls, detector) -> "ModelLimits":
+        return cls(int(detector.n_features_in_), detector.value_range())
+
+
+@dataclass(frozen=True)
 class BeatBlock:
     """A block of beats from a source, ready to score, and the rows it rejected.
 

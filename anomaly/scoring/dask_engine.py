@@ -33,7 +33,7 @@ from ..io.blocks import block_start, count_newlines
 from ..io.csv_parser import CsvLayout, layout_from_head, no_rows_message
 from ..io.readers import InputSource
 from ..io.writers import file_sha256
-from .base import Progress
+from .base import ModelLimits, Progress
 from .pipeline import require_scored_rows, score_source
 from .plan import STDIO, Job
 from .sinks import PartFile, read_part, read_part_rejects, sink_for
@@ -43,6 +43,9 @@ from .summary import Counts, ScoredInput, ScoreSummary
 #: Blocks per partition: 8 blocks of 8 MB make 64 MB partitions (about 45,000 rows of 140
 #: samples), enough work per task to hide Dask's per-task cost.
 PARTITION_BLOCKS = 8
+
+#: Seconds given to Dask beyond --connect-timeout to report its own connection error.
+CONNECT_GRACE = 5.0
 
 _models: dict[tuple[str, str], object] = {}
 _models_lock = threading.Lock()
@@ -64,7 +67,7 @@ class Partition:
     part_file: str
     model_dir: str
     model_sha256: str
-    samples: int
+    limits: ModelLimits
 
 
 @dataclass
@@ -121,11 +124,41 @@ class DaskEngine:
                                              silence_logs=logging.CRITICAL)
             self.client = Client(self._cluster)
         else:
-            try:
-                self.client = Client(self.scheduler, timeout=self.connect_timeout)
-            except (OSError, TimeoutError) as error:
-                raise InputError(f"--scheduler {self.scheduler}: cannot connect ({error})") from error
+            self.client = self._connect(Client)
         return self
+
+    def _connect(self, client_class):
+        """A client of the scheduler, or an InputError once ``connect_timeout`` has passed.
+
+        Dask's own timeout covers reaching the address, not a service there that never
+        answers as a scheduler would (an HTTP server, say), which would hang the run for
+        ever; so the client is made in a helper thread, waited for with a deadline.
+        """
+        where = f"--scheduler {self.scheduler}"
+        made: dict = {}
+
+        def connect() -> None:
+            try:
+                made["client"] = client_class(self.scheduler, timeout=self.connect_timeout)
+            except BaseException as error:  # noqa: BLE001 - handed to the waiting thread
+                made["error"] = error
+
+        thread = threading.Thread(target=connect, name="anomaly-dask-connect", daemon=True)
+        thread.start()
+        # A few seconds' grace, so that Dask's own error (nothing listening, say) comes first.
+        thread.join(self.connect_timeout + CONNECT_GRACE)
+        if thread.is_alive():
+            raise InputError(f"{where}: no Dask scheduler answered within "
+                             f"{self.connect_timeout:g} s (see --connect-timeout)")
+        error = made.get("error")
+        if isinstance(error, (ValueError, TypeError)):
+            raise InputError(f"{where}: not a scheduler address ({error}); expected "
+                             "tcp://HOST:PORT") from None
+        if isinstance(error, (OSError, TimeoutError)):
+            raise InputError(f"{where}: cannot connect ({error})") from None
+        if error is not None:
+            raise error
+        return made["client"]
 
     def __exit__(self, *exc_info) -> None:
         client, cluster, self.client, self._cluster = self.client, self._cluster, None, None
@@ -137,7 +170,16 @@ class DaskEngine:
                 cluster.close()
 
     def check(self, job: Job) -> None:
-        """Workers open files and write part files beside the output: no stdin, no stdout."""
+        """A scheduler address that cannot be one is bad usage; and workers open files and
+        write part files beside the output: no stdin, no stdout."""
+        if self.scheduler is not None:
+            from distributed.comm import parse_address, parse_host_port
+
+            try:
+                parse_host_port(parse_address(self.scheduler)[1])
+            except ValueError as error:
+                raise InputError(f"--scheduler {self.scheduler}: not a scheduler address "
+                                 f"({error}); expected tcp://HOST:PORT") from None
         if job.input == STDIO:
             raise InputError("<stdin>: the dask engine reads files its workers can open; "
                              "save the data to a file or use --engine local")
@@ -171,13 +213,13 @@ class DaskEngine:
 
     def _plan(self, path: str, job: Job, staging: Path, model_dir: str, detector, hasher):
         """The partitions of one input, and a future of its SHA-256 (None for gzip)."""
-        samples = detector.n_features_in_
+        limits = ModelLimits.of(detector)
 
         def partition(index: int, start: int, stop: int | None, first_line: int,
                       layout: CsvLayout | None) -> Partition:
             return Partition(job, path, start, stop, first_line, layout,
                              str(staging / f"part-{index:05d}.arrow"), model_dir,
-                             detector.metadata_["model_sha256"], samples)
+                             detector.metadata_["model_sha256"], limits)
 
         with InputSource(path) as source:  # Missing or unreadable files fail here, as locally.
             if source.compressed:
@@ -186,7 +228,7 @@ class DaskEngine:
         options = job.options
         layout = layout_from_head(job.input, head, label_column=options.label_column,
                                   header=options.header, normal_label=options.normal_label,
-                                  samples=samples)
+                                  samples=limits.samples, value_range=limits.value_range)
         size = os.path.getsize(path)
         step = options.block_bytes * self.partition_blocks
         with open(path, "rb") as stream:
@@ -250,7 +292,7 @@ def score_partition(partition: Partition) -> PartitionResult:
     detector = _detector(partition.model_dir, partition.model_sha256)
     job = partition.job
     if partition.stop is None:
-        source = source_for(job, samples=partition.samples, path=partition.path)
+        source = source_for(job, limits=partition.limits, path=partition.path)
     else:
         source = CsvRangeSource(partition.path, partition.layout, partition.start,
                                 partition.stop, first_line=partition.first_line,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import Progress
+from .base import ModelLimits, Progress
 from .pipeline import require_scored_rows, score_source
 from .plan import Job
 from .sinks import sink_for
@@ -32,7 +32,8 @@ class LocalEngine:
 
     def score(self, job: Job, detector, model_dir: Path, *,
               progress: Progress | None = None) -> ScoredInput:
-        with source_for(job, samples=detector.n_features_in_) as source, sink_for(job) as sink:
+        limits = ModelLimits.of(detector)
+        with source_for(job, limits=limits) as source, sink_for(job) as sink:
             on_block = None if progress is None else (
                 lambda rows: progress(*source.progress(), rows))
             outcome = score_source(detector, source, sink, input_index=job.index,

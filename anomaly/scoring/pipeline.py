@@ -14,7 +14,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from ..exceptions import InputError
+from ..exceptions import InputError, ModelError
 from .base import BeatBlock, BeatSource, ScoreSink
 from .summary import Counts, ScoredInput, ScoreSummary
 
@@ -59,6 +59,11 @@ def score_source(detector, source: BeatSource, sink: ScoreSink, *, input_index: 
                 scores = detector.score(block.values)
             except InputError as error:
                 raise InputError(f"{source.name} line {int(block.lines[0])}: {error}") from None
+            finite = np.isfinite(scores)
+            if not finite.all():
+                line = int(block.lines[np.argmin(finite)])
+                raise ModelError(f"{source.name} line {line}: the model's score is not a "
+                                 "number; the model is unusable")
             flags = (scores > threshold).astype(np.int8)
             sink.write(score_table(block, scores, flags))
             summary.add(source.name, block, scores, input_index=input_index)

@@ -14,31 +14,32 @@ from typing import Iterator
 
 from ..io.csv_parser import CsvLayout
 from ..io.readers import Beats, InputSource, iter_parsed_range
-from .base import BeatBlock, BeatSource, Reject
+from .base import BeatBlock, BeatSource, ModelLimits, Reject
 from .plan import Job, ScoreOptions
 
 
-def source_for(job: Job, *, samples: int | None = None, path: str | None = None) -> BeatSource:
-    """The source of a job's input, whose beats must hold ``samples`` samples (the model's
-    input length); read from ``path`` when given (the same file under another name, as a
-    Dask worker sees it)."""
+def source_for(job: Job, *, limits: ModelLimits | None = None,
+               path: str | None = None) -> BeatSource:
+    """The source of a job's input, whose beats must be within the model's ``limits``;
+    read from ``path`` when given (the same file under another name, as a Dask worker
+    sees it)."""
     return CsvSource(path or job.input, job.options, name=job.input if path else None,
-                     samples=samples)
+                     limits=limits)
 
 
 class CsvSource:
     """A CSV file, ``.csv.gz`` file or ``-`` (stdin), read block by block.
 
     ``name`` names it in messages (default: the path as given, ``<stdin>`` for ``-``).
-    With ``samples``, a first line that does not hold that many samples is refused before
-    any block is parsed.
+    With ``limits``, a first line that does not hold the model's samples is refused before
+    any block is parsed, and a sample the model cannot score makes a bad row.
     """
 
     def __init__(self, path: str, options: ScoreOptions, *, name: str | None = None,
-                 samples: int | None = None):
+                 limits: ModelLimits | None = None):
         self._input = InputSource(path, name=name)
         self.name = self._input.name
-        self.options, self.samples = options, samples
+        self.options, self.limits = options, limits
 
     def __enter__(self) -> "CsvSource":
         return self
@@ -50,7 +51,7 @@ class CsvSource:
         options = self.options
         parsed = self._input.iter_parsed(options.block_bytes, label_column=options.label_column,
                                          header=options.header, normal_label=options.normal_label,
-                                         samples=self.samples, keep_rejects=options.keep_rejects)
+                                         limits=self.limits, keep_rejects=options.keep_rejects)
         return (beat_block(beats, rejects) for beats, rejects in parsed)
 
     def progress(self) -> tuple[int, int | None]:
