@@ -32,6 +32,14 @@ from anomaly.synthetic import synthetic_beats, write_beats_csv
 from conftest import assert_one_line_error, read_rows, run_cli
 
 ANOMALY = [sys.executable, "-m", "anomaly"]
+#: A small process that runs a command and writes its peak RSS (KB) to the file argv[1].
+MEASURE = ("import os, sys\n"
+           "pid = os.fork()\n"
+           "if pid == 0:\n"
+           "    os.execv(sys.argv[2], sys.argv[2:])\n"
+           "_, status, usage = os.wait4(pid, 0)\n"
+           "open(sys.argv[1], 'w').write(str(usage.ru_maxrss))\n"
+           "sys.exit(os.waitstatus_to_exitcode(status) % 256)\n")
 #: The streaming budget every hostile input must stay under (peak RSS of the process).
 MEMORY_BUDGET_MB = 1500
 
@@ -44,26 +52,24 @@ class Finished:
 
 
 def anomaly(*args, cwd: Path, stdin=None, preexec_fn=None, timeout: float = 300) -> Finished:
-    """Run ``anomaly ARGS`` in a new process; its exact peak RSS comes from wait4."""
-    out, err = cwd / ".out.txt", cwd / ".err.txt"
+    """Run ``anomaly ARGS`` in a new process and measure its peak RSS.
+
+    Through a small launcher (:data:`MEASURE`), not ``os.wait4`` on a child of this
+    process: Linux charges a child the memory its parent had when it forked, until the
+    new program starts, and this process holds TensorFlow.
+    """
+    out, err, rss = cwd / ".out.txt", cwd / ".err.txt", cwd / ".rss.txt"
     with open(out, "wb") as stdout, open(err, "wb") as stderr:
-        process = subprocess.Popen(ANOMALY + [str(arg) for arg in args], cwd=cwd,
+        completed = subprocess.run([sys.executable, "-c", MEASURE, str(rss), *ANOMALY,
+                                    *(str(arg) for arg in args)], cwd=cwd,
                                    stdin=stdin if stdin is not None else subprocess.DEVNULL,
-                                   stdout=stdout, stderr=stderr, preexec_fn=preexec_fn)
-        deadline = time.monotonic() + timeout
-        while True:
-            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                process.kill()
-                raise AssertionError(f"anomaly {' '.join(map(str, args))} did not finish")
-            time.sleep(0.05)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    finished = Finished(process.returncode, out.read_text(errors="replace"),
-                        err.read_text(errors="replace"), usage.ru_maxrss / 1024)
-    out.unlink()
-    err.unlink()
+                                   stdout=stdout, stderr=stderr, preexec_fn=preexec_fn,
+                                   timeout=timeout)
+    peak_kb = int(rss.read_text())
+    finished = Finished(completed.returncode, out.read_text(errors="replace"),
+                        err.read_text(errors="replace"), peak_kb / 1024)
+    for path in (out, err, rss):
+        path.unlink()
     return finished
 
 
@@ -73,7 +79,7 @@ def snapshot(directory: Path) -> dict[str, object]:
     found: dict[str, object] = {}
     for path in sorted(directory.rglob("*")):
         name = str(path.relative_to(directory))
-        if name in (".out.txt", ".err.txt"):
+        if name in (".out.txt", ".err.txt", ".rss.txt"):
             continue
         info = os.lstat(path)
         if stat.S_ISLNK(info.st_mode):
