@@ -19,7 +19,8 @@ SPLIT_SEED = 21
 
 def demo_data(force_synthetic: bool = False) -> tuple[str, np.ndarray, np.ndarray]:
     """(description, values, labels): ECG5000 when available, else synthetic beats.
-    Labels are ECG5000's: 1 normal, 0 abnormal."""
+    Labels are ECG5000's: 1 normal, 0 abnormal. ECG5000 is looked for in
+    ``$ANOMALY_DATA_DIR``, the download cache, then ``../shared/data`` (``find_ecg5000``)."""
     from .datasets import find_ecg5000
     from .io.readers import read_beats
 
@@ -30,7 +31,8 @@ def demo_data(force_synthetic: bool = False) -> tuple[str, np.ndarray, np.ndarra
     from .synthetic import synthetic_beats
 
     values, labels = synthetic_beats(1500, 1000, seed=0)
-    reason = "as asked" if force_synthetic else "ECG5000 not found; set ANOMALY_DATA_DIR to use it"
+    reason = "as asked" if force_synthetic else ("ECG5000 not found; 'anomaly data fetch ecg5000' "
+                                                 "downloads it, or set ANOMALY_DATA_DIR")
     return f"synthetic ECG beats generated in-process ({reason})", values, labels
 
 

@@ -10,6 +10,10 @@ EXIT_BAD_INPUT = 2
 EXIT_BAD_MODEL = 3
 EXIT_INTERNAL = 4
 EXIT_LOCKED = 5
+#: ``anomaly data fetch``: a server could not be reached or answered with an HTTP error,
+#: or a file did not match its pinned SHA-256. Running again may help, unlike after bad
+#: usage (2).
+EXIT_DOWNLOAD_FAILED = 6
 #: Stopped by Ctrl-C (SIGINT) or by SIGTERM, as shells report a death by those signals.
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
@@ -60,6 +64,13 @@ class OutputLockedError(AnomalyError):
     """Another run holds the lock on an output this run would write."""
 
     exit_code = EXIT_LOCKED
+
+
+class DownloadError(AnomalyError):
+    """A file could not be downloaded, or did not match its pinned SHA-256 and was refused.
+    Nothing of that file is left in the cache."""
+
+    exit_code = EXIT_DOWNLOAD_FAILED
 
 
 class Terminated(BaseException):

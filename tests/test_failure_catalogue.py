@@ -268,7 +268,7 @@ def test_unreadable_input(command, message, model_dir, unprivileged_dir):
 
 
 @pytest.mark.parametrize("command, message", [
-    ("score", "in: directory holds no .csv or .csv.gz files"),
+    ("score", "in: directory holds no .csv, .csv.gz, .hea or .edf files"),
     ("fit", "'in' is a directory"),
 ])
 def test_a_directory_without_csv_files_as_input(command, message, model_dir, in_tmp, capsys):

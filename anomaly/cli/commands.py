@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import math
 import os
 import signal
 import sys
@@ -39,12 +40,22 @@ from ..exceptions import (
     UsageError,
 )
 from .options import (
+    After,
+    Annotations,
+    Before,
+    FromTime,
     Header,
+    KeepAmplitude,
     LabelColumn,
+    Lead,
     ModelDir,
     NormalLabel,
     Quiet,
+    SamplingRate,
+    Samples,
     SavedModelDir,
+    SignalCsv,
+    ToTime,
     finite,
     input_file,
 )
@@ -109,7 +120,10 @@ def _main(
 
 @app.command()
 def fit(
-    normal_csv: Annotated[Path, input_file("CSV (or .csv.gz) of normal heartbeats, one per row.")],
+    normal_csv: Annotated[str, typer.Argument(
+        metavar="INPUT", show_default=False,
+        help="Normal heartbeats: a beats CSV (or .csv.gz), one beat per row; or a recording "
+             "(a WFDB record, an .edf file, a signal .csv with --signal), cut into beats.")],
     model_dir: SavedModelDir = Path("model"),
     label_column: LabelColumn = None,
     normal_label: NormalLabel = "1",
@@ -127,26 +141,52 @@ def fit(
         help="Train as a denoising autoencoder: Gaussian noise of this standard deviation "
              "(in min-max-scaled units) on the inputs, clean targets. 0 = off.",
         callback=lambda value: finite(value, "--denoise", minimum=0.0))] = 0.0,
+    lead: Lead = None,
+    from_: FromTime = None,
+    to: ToTime = None,
+    fs: SamplingRate = None,
+    annotations: Annotations = None,
+    signal: SignalCsv = False,
+    before: Before = 0.25,
+    after: After = 0.45,
+    samples: Samples = 140,
+    keep_amplitude: KeepAmplitude = False,
     quiet: Quiet = False,
 ) -> None:
     """Train a detector on normal beats and save it to the model directory.
 
-    With --label-column, only rows carrying the normal label are used for training.
+    With --label-column, only rows carrying the normal label are used for training (on a
+    recording: --annotations atr --label-column label --normal-label N). A model fitted
+    on a recording keeps its beat window, so 'anomaly score' cuts beats the same way.
     Scoring is the same for every --model: per-beat MAE against mean + k * std.
     """
     from ..detector import AutoencoderDetector, scaling_note
     from ..io.readers import read_normal_beats
     from ..model_directory import check_destination
+    from ..recordings.signals import is_recording
 
     check_destination(model_dir)  # A bad destination fails before the training.
-    data = read_normal_beats(normal_csv, label_column=label_column,
-                             normal_label=normal_label, header=header)
-    skipped = ""
-    if data.beats.labels is not None:
-        skipped = (f"; skipped {data.n_skipped} rows whose label in column "
-                   f"{data.beats.label_name!r} is not {normal_label!r}")
-    _say(f"Read {len(data.beats)} rows of {data.beats.n_samples} samples from {normal_csv}"
-         f"{skipped}.", quiet)
+    extra = {}
+    if is_recording(normal_csv) or (signal and normal_csv.lower().endswith(".csv")):
+        from ..recordings.reading import read_normal_recording_beats
+
+        segment = _segment_options(lead, from_, to, fs, annotations,
+                                   window=(before, after, samples, keep_amplitude))
+        data, recording = read_normal_recording_beats(
+            normal_csv, segment, label_column=label_column, normal_label=normal_label)
+        extra = {"beat_window": segment.window.to_metadata(),
+                 "recording": {"lead": recording.lead.name, "from_s": segment.start,
+                               "to_s": segment.stop,
+                               "dropped_at_edges": recording.counts.dropped_at_edges}}
+        what = (f"{data.n_read} beats of lead {recording.lead.name} between "
+                f"{recording_span(recording)}")
+    else:
+        _no_recording_options(lead=lead, from_=from_, to=to, fs=fs, annotations=annotations)
+        data = read_normal_beats(_readable_file(normal_csv), label_column=label_column,
+                                 normal_label=normal_label, header=header)
+        what = f"{data.n_read} rows of {data.normal.shape[1]} samples"
+    skipped = f"; skipped {data.n_skipped} {data.skipped}" if data.skipped else ""
+    _say(f"Read {what} from {normal_csv}{skipped}.", quiet)
     note = scaling_note(data.normal)
     if note is not None:
         typer.echo(f"Warning: {normal_csv}: {note}", err=True)
@@ -159,8 +199,9 @@ def fit(
         detector.fit(data.normal)
     except InputError as error:
         raise InputError(f"{normal_csv}: {error}") from None
-    detector.save(model_dir, training_file=normal_csv,
-                  extra={"rows_read": len(data.beats), "rows_skipped": data.n_skipped})
+    training_file = normal_csv if os.path.isfile(normal_csv) else None
+    detector.save(model_dir, training_file=training_file,
+                  extra={"rows_read": data.n_read, "rows_skipped": data.n_skipped, **extra})
     _say(
         f"Trained {detector.epochs_trained_} epochs in {detector.fit_seconds_:.1f} s.\n"
         f"Threshold {_fmt(detector.threshold_)} = mean {_fmt(detector.train_error_mean_)} "
@@ -173,8 +214,9 @@ def fit(
 @app.command(epilog=SCORE_EXIT_CODES_HELP)
 def score(
     inputs: Annotated[list[str], typer.Argument(
-        help="CSV (or .csv.gz) files of heartbeats, one per row: files, globs, directories "
-             "(their *.csv and *.csv.gz) or '-' for stdin.", show_default=False)],
+        help="Beats CSV (or .csv.gz) files, one beat per row, or recordings (WFDB records, "
+             ".edf files; signal .csv files with --signal): files, globs, directories (their "
+             "*.csv, *.csv.gz, *.hea and *.edf) or '-' for stdin.", show_default=False)],
     model_dir: ModelDir = Path("model"),
     output: Annotated[Optional[Path], typer.Option(
         "--output", "-o", help="Scores file for a single input: CSV (row, score, is_anomaly"
@@ -222,6 +264,12 @@ def score(
     connect_timeout: Annotated[float, typer.Option(
         metavar="SECONDS", help="How long to wait for the --scheduler to answer.",
         callback=lambda value: finite(value, "--connect-timeout", minimum=0.1))] = 30.0,
+    lead: Lead = None,
+    from_: FromTime = None,
+    to: ToTime = None,
+    fs: SamplingRate = None,
+    annotations: Annotations = None,
+    signal: SignalCsv = False,
     quiet: Quiet = False,
 ) -> int:
     """Score every beat of one or more batches: reconstruction error and an anomaly flag.
@@ -238,7 +286,8 @@ def score(
     _state["json_logs"] = log_format is LogFormat.json
     logs.configure(log_format.value, quiet=quiet)
     options = ScoreOptions(label_column=label_column, normal_label=normal_label, header=header,
-                           on_bad_row=on_bad_row.value)
+                           on_bad_row=on_bad_row.value, signal_csv=signal,
+                           segment=_segment_options(lead, from_, to, fs, annotations))
     with _usage_errors():
         plan = plan_run(inputs, model_dir, output=output, output_dir=output_dir,
                         output_format=output_format.value, report=report, html=html,
@@ -248,6 +297,103 @@ def score(
     if fail_on_anomaly and result.anomalies:
         return EXIT_ANOMALIES_FOUND
     return EXIT_OK
+
+
+@app.command()
+def beats(
+    records: Annotated[list[str], typer.Argument(
+        metavar="RECORD...", show_default=False,
+        help="Recordings: WFDB records (the path with or without .hea), .edf files, or CSV "
+             "files of samples (one column per lead, optional time column in seconds).")],
+    output: Annotated[Path, typer.Option(
+        "--output", "-o", dir_okay=False,
+        help="The beats CSV: record, beat, sample, time_s, rr_prev_s, rr_next_s, "
+             "rr_local_mean_s[, label], then the samples x0...")] = Path("beats.csv"),
+    lead: Lead = None,
+    from_: FromTime = None,
+    to: ToTime = None,
+    fs: SamplingRate = None,
+    annotations: Annotations = None,
+    before: Before = 0.25,
+    after: After = 0.45,
+    samples: Samples = 140,
+    keep_amplitude: KeepAmplitude = False,
+    quiet: Quiet = False,
+) -> None:
+    """Find the beats of recordings and write them, one per row, as a beats CSV.
+
+    Each beat is a window around its R peak (found by the detector chosen on MIT-BIH),
+    band-pass filtered 0.5-40 Hz, resampled and z-normalised like ECG5000's beats; its
+    row says where it is (record, sample, time) and its RR context. 'anomaly fit' and
+    'anomaly score' read the file as any beats CSV and carry the ids into their outputs.
+    """
+    from ..recordings.export import write_beats
+
+    segment = _segment_options(lead, from_, to, fs, annotations,
+                               window=(before, after, samples, keep_amplitude))
+    with _usage_errors():
+        export = write_beats(records, output, segment,
+                             on_record=lambda name, n: _say(f"{name}: {n} beats", quiet))
+    labels = ", ".join(f"{label} {count}" for label, count in sorted(export.labels.items()))
+    _say(f"Wrote {export.total} beats of {len(export.beats)} recording(s) to {output}"
+         f" ({export.dropped_at_edges} dropped: their window runs off the recording)"
+         + (f"; labels: {labels}" if labels else "") + ".", quiet)
+
+
+def _segment_options(lead, from_, to, fs, annotations, window=None):
+    """The recording options as SegmentOptions; None when none was given (and no window)."""
+    given = (lead, from_, to, fs, annotations)
+    if window is None and all(value is None for value in given):
+        return None
+    from ..recordings.segment import BeatWindow, SegmentOptions
+    from ..recordings.times import parse_time
+
+    times = {}
+    for option, text in (("--from", from_), ("--to", to)):
+        if text is not None:
+            try:
+                times[option] = parse_time(text)
+            except ValueError as error:
+                raise typer.BadParameter(str(error), param_hint=f"'{option}'") from None
+    if fs is not None and not (math.isfinite(fs) and fs > 0):
+        raise typer.BadParameter(f"--fs must be a positive number, got {fs}", param_hint="'--fs'")
+    try:
+        beat_window = BeatWindow(*window) if window is not None else BeatWindow()
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="'--before/--after/--samples'") from None
+    return SegmentOptions(lead=lead, start=times.get("--from", 0.0), stop=times.get("--to"),
+                          fs=fs, annotations=annotations, window=beat_window)
+
+
+def _no_recording_options(**given) -> None:
+    """Refuse recording options for an input that is not a recording."""
+    for name, value in given.items():
+        if value is not None:
+            option = "--" + name.rstrip("_").replace("_", "-")
+            raise UsageError(f"{option} applies to recordings; the input is a beats CSV "
+                             "(give --signal to read a .csv as samples per lead)", option)
+
+
+def _readable_file(path: str) -> str:
+    """``path``, or a usage error naming the INPUT argument unless it is a readable file."""
+    problem = None
+    if not os.path.exists(path):
+        problem = f"File {path!r} does not exist (nor a WFDB record {path}.hea)."
+    elif os.path.isdir(path):
+        problem = f"File {path!r} is a directory."
+    elif not os.access(path, os.R_OK):
+        problem = f"File {path!r} is not readable."
+    if problem is not None:
+        raise typer.BadParameter(problem, param_hint="'INPUT'")
+    return path
+
+
+def recording_span(recording) -> str:
+    from ..recordings.times import format_time
+
+    beats = recording.beats
+    return (f"{format_time(beats.sample[0] / beats.fs)} and "
+            f"{format_time(beats.sample[-1] / beats.fs)}")
 
 
 def _score_engine(engine: EngineName, scheduler: str | None, workers: int | None,
@@ -329,8 +475,10 @@ def demo(
 
 # The MNIST tools, as 'anomaly mnist ...'; like this module, they import nothing heavy.
 from .mnist import app as mnist_app  # noqa: E402
+from .data import app as data_app  # noqa: E402
 
 app.add_typer(mnist_app, name="mnist")
+app.add_typer(data_app, name="data")
 
 
 def _flow_docstrings(typer_app: typer.Typer) -> None:

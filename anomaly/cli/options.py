@@ -49,3 +49,43 @@ def finite(value: float, option: str, minimum: float | None = None) -> float:
         at_least = "" if minimum is None else f" >= {minimum:g}"
         raise typer.BadParameter(f"{option} must be a finite number{at_least}, got {value}")
     return value
+
+
+# -- recordings -------------------------------------------------------------------------
+
+_RECORDINGS = "Recordings (WFDB, EDF, signal CSV)"
+Lead = Annotated[Optional[str], typer.Option(
+    "--lead", metavar="NAME|INDEX", rich_help_panel=_RECORDINGS,
+    help="The lead to read: a name or a 0-based index. Default: MLII when the recording "
+         "has it, else its first lead.", show_default=False)]
+FromTime = Annotated[Optional[str], typer.Option(
+    "--from", metavar="TIME", rich_help_panel=_RECORDINGS,
+    help="Start of the span: seconds or [hh:]mm:ss. Default: the start.", show_default=False)]
+ToTime = Annotated[Optional[str], typer.Option(
+    "--to", metavar="TIME", rich_help_panel=_RECORDINGS,
+    help="End of the span: seconds or [hh:]mm:ss. Default: the end.", show_default=False)]
+SamplingRate = Annotated[Optional[float], typer.Option(
+    "--fs", metavar="HZ", rich_help_panel=_RECORDINGS,
+    help="Samples per second of a signal CSV without a time column.", show_default=False)]
+Annotations = Annotated[Optional[str], typer.Option(
+    "--annotations", metavar="EXT", rich_help_panel=_RECORDINGS,
+    help="Label each beat with the AAMI class (N, S, V, F, Q; '-' for none) of the reference "
+         "beat in the WFDB annotation file RECORD.EXT (atr for MIT-BIH) within 150 ms.",
+    show_default=False)]
+SignalCsv = Annotated[bool, typer.Option(
+    "--signal", rich_help_panel=_RECORDINGS,
+    help="Read .csv inputs as recordings (one column per lead, optional time column), not "
+         "as beats.")]
+Before = Annotated[float, typer.Option(
+    metavar="SECONDS", rich_help_panel=_RECORDINGS,
+    help="Window of a beat before its R peak.")]
+After = Annotated[float, typer.Option(
+    metavar="SECONDS", rich_help_panel=_RECORDINGS,
+    help="Window of a beat after its R peak.")]
+Samples = Annotated[int, typer.Option(
+    rich_help_panel=_RECORDINGS,
+    help="Samples per beat after resampling (ECG5000's beats have 140).")]
+KeepAmplitude = Annotated[bool, typer.Option(
+    "--keep-amplitude", rich_help_panel=_RECORDINGS,
+    help="Keep beats in the recording's units (baseline-filtered) instead of z-normalising "
+         "each one.")]

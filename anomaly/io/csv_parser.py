@@ -18,7 +18,7 @@ import csv
 import io
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator
 
 import numpy as np
@@ -42,6 +42,10 @@ Reject = tuple[int, str, str]
 SCAN_LINES = 1 << 16
 #: The most fields a line is split into: a beat has hundreds of samples, not millions.
 MAX_FIELDS = 1 << 16
+#: Header names of the columns that say which beat a row is rather than hold its samples
+#: (as ``anomaly beats`` writes them): kept out of the samples, carried into the scores.
+ID_COLUMNS = ("record", "beat", "sample", "time_s", "rr_prev_s", "rr_next_s",
+              "rr_local_mean_s")
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ class CsvLayout:
     row is parsed. When it is a number, labels compare as numbers (``1`` equals ``1.0``)
     and a row whose label is not a number is a bad row. ``value_range``: ``(low, high)``,
     the samples a model can score; a row with a sample outside it is a bad row.
+    ``id_indices``: the columns named in :data:`ID_COLUMNS` (with a header), read as text.
     """
 
     delimiter: str
@@ -63,6 +68,7 @@ class CsvLayout:
     header_line: int = 0
     normal_label: str | None = None
     value_range: tuple[float, float] | None = None
+    id_indices: tuple[int, ...] = ()
 
     @property
     def n_columns(self) -> int:
@@ -70,7 +76,12 @@ class CsvLayout:
 
     @property
     def sample_indices(self) -> tuple[int, ...]:
-        return tuple(i for i in range(self.n_columns) if i != self.label_index)
+        return tuple(i for i in range(self.n_columns)
+                     if i != self.label_index and i not in self.id_indices)
+
+    @property
+    def id_names(self) -> tuple[str, ...]:
+        return tuple(self.column_names[i] for i in self.id_indices)
 
     @property
     def label_name(self) -> str | None:
@@ -103,7 +114,8 @@ class ParsedBlock:
 
     ``lines`` holds the 1-based line number of each row of ``values``; ``truth`` is 0
     (normal) or 1 (anomaly) per row when the layout decides labels; ``rejects`` holds
-    ``(line, reason, text)`` for each rejected row (only when rejects are allowed).
+    ``(line, reason, text)`` for each rejected row (only when rejects are allowed);
+    ``ids`` the text of each id column (see :data:`ID_COLUMNS`) by its name.
     """
 
     lines: np.ndarray
@@ -111,6 +123,7 @@ class ParsedBlock:
     labels: np.ndarray | None
     truth: np.ndarray | None
     rejects: list[Reject]
+    ids: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.values)
@@ -169,14 +182,16 @@ def layout_from_head(
     else:
         column_names = tuple(str(i) for i in range(len(first_fields)))
     label_index = _resolve_label_column(name, label_column, column_names, has_header)
-    n_samples = len(column_names) - (label_index is not None)
+    id_indices = tuple(i for i, column in enumerate(column_names)
+                       if has_header and column in ID_COLUMNS and i != label_index)
+    n_samples = len(column_names) - (label_index is not None) - len(id_indices)
     if n_samples < 1:
         raise InputError(f"{name}: no sample columns (only the label column)")
     if samples is not None and n_samples != samples:
         raise InputError(f"{name} line {line_number}: {length_mismatch(samples, n_samples)}")
     return CsvLayout(delimiter, has_header, column_names, label_index,
                      header_line=line_number if has_header else 0, normal_label=normal_label,
-                     value_range=value_range)
+                     value_range=value_range, id_indices=id_indices)
 
 
 def _looks_like_header(fields: list[str]) -> bool:
@@ -337,11 +352,11 @@ def parse_block(name: str, block: RawBlock, layout: CsvLayout, *, keep_rejects: 
         data, first_line = _drop_lines_through(data, first_line, layout.header_line)
     parsed = _parse_fast(data, layout)
     if parsed is not None:
-        values, labels, truth = parsed
+        values, labels, truth, ids = parsed
         newlines = block.newlines if data is block.data else None
         lines = _row_lines(data, first_line, len(values), newlines)
         if lines is not None:
-            yield ParsedBlock(lines, values, labels, truth, [])
+            yield ParsedBlock(lines, values, labels, truth, [], ids)
             return
     yield from _scan(name, data, first_line, layout, keep_rejects)
 
@@ -386,8 +401,8 @@ def _drop_lines_through(data: bytes, first_line: int, last_dropped: int) -> tupl
 
 
 def _parse_fast(data: bytes, layout: CsvLayout):
-    """``(values, labels, truth)`` by pyarrow's parse of whole lines; None if any row is bad
-    or pyarrow objects at all."""
+    """``(values, labels, truth, ids)`` by pyarrow's parse of whole lines; None if any row
+    is bad or pyarrow objects at all."""
     import pyarrow as pa
     import pyarrow.csv as pa_csv
 
@@ -395,8 +410,9 @@ def _parse_fast(data: bytes, layout: CsvLayout):
         return _empty(layout)
     names = [f"c{i}" for i in range(layout.n_columns)]
     types = {names[i]: pa.float64() for i in layout.sample_indices}
-    if layout.label_index is not None:
-        types[names[layout.label_index]] = pa.string()
+    for index in (*layout.id_indices, layout.label_index):
+        if index is not None:
+            types[names[index]] = pa.string()
     try:
         table = pa_csv.read_csv(
             io.BytesIO(data),
@@ -426,8 +442,14 @@ def _parse_fast(data: bytes, layout: CsvLayout):
         low, high = layout.value_range
         if values.min() < low or values.max() > high:
             return None
+    ids = {}
+    for index in layout.id_indices:
+        texts = [(text or "").strip(_PADDING) for text in table.column(index).to_pylist()]
+        if any(_undecodable(text) for text in texts):
+            return None
+        ids[layout.column_names[index]] = np.array(texts, dtype=object)
     if layout.label_index is None:
-        return values, None, None
+        return values, None, None, ids
     column = table.column(layout.label_index)
     if column.null_count:
         return None
@@ -435,15 +457,16 @@ def _parse_fast(data: bytes, layout: CsvLayout):
     verdicts = [reader.read(text) for text in column.to_pylist()]
     if any(problem is not None for problem, _, _ in verdicts):
         return None
-    return values, *reader.arrays([label for _, label, _ in verdicts],
-                                  [anomaly for _, _, anomaly in verdicts])
+    return (values, *reader.arrays([label for _, label, _ in verdicts],
+                                   [anomaly for _, _, anomaly in verdicts]), ids)
 
 
 def _empty(layout: CsvLayout):
     values = np.empty((0, len(layout.sample_indices)))
+    ids = {name: np.empty(0, dtype=object) for name in layout.id_names}
     if layout.label_index is None:
-        return values, None, None
-    return values, *_LabelReader(layout).arrays([], [])
+        return values, None, None, ids
+    return values, *_LabelReader(layout).arrays([], []), ids
 
 
 def _row_lines(data: bytes, first_line: int, n_rows: int,
@@ -490,19 +513,22 @@ def _scan(name: str, data: bytes, first_line: int, layout: CsvLayout,
     labels: list[str] = []
     anomalies: list[bool] = []
     rejects: list[Reject] = []
+    ids: list[list[str]] = []
 
     def piece() -> ParsedBlock:
         values = np.array(rows, dtype=np.float64).reshape(len(rows), n_samples)
         label_array, truth = (reader.arrays(labels, anomalies) if layout.label_index is not None
                               else (None, None))
+        id_arrays = {name: np.array([row[j] for row in ids], dtype=object)
+                     for j, name in enumerate(layout.id_names)}
         return ParsedBlock(np.array(lines, dtype=np.int64), values, label_array, truth,
-                           list(rejects))
+                           list(rejects), id_arrays)
 
     for offset, raw in enumerate(io.BytesIO(data)):
         line = first_line + offset
         if offset and offset % SCAN_LINES == 0:
             yield piece()
-            for kept in (lines, rows, labels, anomalies, rejects):
+            for kept in (lines, rows, labels, anomalies, rejects, ids):
                 kept.clear()
         if len(raw) > MAX_LINE_BYTES:
             raise InputError(f"{name} {LineTooLong(line)}")
@@ -513,10 +539,11 @@ def _scan(name: str, data: bytes, first_line: int, layout: CsvLayout,
             text = text[:-1]
         if is_blank(text):
             continue
-        problem, values, label, anomaly = _parse_row(text, layout, reader)
+        problem, values, label, anomaly, id_texts = _parse_row(text, layout, reader)
         if problem is None:
             lines.append(line)
             rows.append(values)
+            ids.append(id_texts)
             labels.append(label)
             anomalies.append(anomaly)
         elif keep_rejects:
@@ -526,12 +553,13 @@ def _scan(name: str, data: bytes, first_line: int, layout: CsvLayout,
     yield piece()
 
 
-_NOT_PARSED = (None, None, None)
+_NOT_PARSED = (None, None, None, None)
 
 
 def _parse_row(line: str, layout: CsvLayout, labels: _LabelReader
-               ) -> tuple[str | None, list[float] | None, str | None, bool | None]:
-    """``(problem, samples, label, anomaly)`` of one line (without its line ending)."""
+               ) -> tuple[str | None, list[float] | None, str | None, bool | None,
+                          list[str] | None]:
+    """``(problem, samples, label, anomaly, ids)`` of one line (without its line ending)."""
     try:
         fields = next(csv.reader([line], delimiter=layout.delimiter, strict=True))
     except csv.Error as error:
@@ -563,12 +591,18 @@ def _parse_row(line: str, layout: CsvLayout, labels: _LabelReader
             return (f"{where}: {text.strip(_PADDING)!r} is outside what the model can score "
                     f"({low:.6g} to {high:.6g})"), *_NOT_PARSED
         values.append(number)
+    ids = []
+    for index in layout.id_indices:
+        undecodable = _undecodable(fields[index])
+        if undecodable:
+            return f"{column_description(index, layout)}: {undecodable}", *_NOT_PARSED
+        ids.append(fields[index].strip(_PADDING))
     if layout.label_index is None:
-        return None, values, None, None
+        return None, values, None, None, ids
     problem, label, anomaly = labels.read(fields[layout.label_index])
     if problem is not None:
         return f"{column_description(layout.label_index, layout)}: {problem}", *_NOT_PARSED
-    return None, values, label, anomaly
+    return None, values, label, anomaly, ids
 
 
 class _LabelReader:

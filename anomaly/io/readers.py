@@ -17,7 +17,7 @@ import io
 import os
 import sys
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Iterator
 
@@ -36,7 +36,7 @@ from .csv_parser import (
 )
 
 __all__ = ["STDIO", "Beats", "InputSource", "TrainingData", "check_readable", "iter_beats",
-           "iter_parsed_range", "open_input", "read_beats", "read_normal_beats"]
+           "iter_parsed_range", "normal_rows", "open_input", "read_beats", "read_normal_beats"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 #: The name that means standard input (and, for outputs, standard output).
@@ -62,6 +62,9 @@ class Beats:
     truth : ndarray of shape (n_beats,), int8, or None
         1 where the label is not the normal label (an anomaly), 0 where it is; when a
         label column and a normal label were given.
+    ids : dict of str to ndarray of shape (n_beats,), object
+        The text of the id columns (``record``, ``beat``, ``sample``... as ``anomaly
+        beats`` writes them), by name; empty when the file has none.
     """
 
     path: str
@@ -70,6 +73,7 @@ class Beats:
     layout: CsvLayout
     lines: np.ndarray
     truth: np.ndarray | None = None
+    ids: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.values)
@@ -128,8 +132,9 @@ def read_beats(
         parts = [getattr(chunk, name) for chunk in chunks]
         return None if parts[0] is None else np.concatenate(parts)
 
+    ids = {name: np.concatenate([chunk.ids[name] for chunk in chunks]) for name in first.ids}
     return Beats(first.path, joined("values"), joined("labels"), first.layout,
-                 joined("lines"), joined("truth"))
+                 joined("lines"), joined("truth"), ids)
 
 
 def iter_beats(
@@ -155,11 +160,34 @@ def iter_beats(
 
 @dataclass(frozen=True)
 class TrainingData:
-    """The normal beats of a training file and what was left out."""
+    """The normal beats of a training input and what was left out.
 
-    beats: Beats
+    ``n_read``: beats read; ``skipped``: which were left out (None when all are normal),
+    for instance "rows without the normal label 'N' in column 'label'".
+    """
+
     normal: np.ndarray
-    n_skipped: int
+    n_read: int
+    skipped: str | None = None
+
+    @property
+    def n_skipped(self) -> int:
+        return self.n_read - len(self.normal)
+
+
+def normal_rows(path: str | os.PathLike, values: np.ndarray, truth: np.ndarray | None,
+                normal_label: str, label_name: str | None) -> TrainingData:
+    """The rows of ``values`` whose ``truth`` is 0 (all without truth), at least two; the
+    label column's name and the normal label are for messages."""
+    is_normal = np.ones(len(values), dtype=bool) if truth is None else truth == 0
+    if is_normal.sum() < 2:
+        which = ("rows" if truth is None else
+                 f"rows with the normal label {normal_label!r} in column {label_name!r}")
+        raise InputError(f"{path}: {int(is_normal.sum())} {which}; at least 2 are needed to "
+                         "train")
+    skipped = (None if truth is None else
+               f"rows whose label in column {label_name!r} is not {normal_label!r}")
+    return TrainingData(values[is_normal], len(values), skipped)
 
 
 def read_normal_beats(
@@ -178,15 +206,7 @@ def read_normal_beats(
     """
     beats = read_beats(path, label_column=label_column, header=header,
                        normal_label=normal_label)
-    if beats.truth is None:
-        is_normal = np.ones(len(beats), dtype=bool)
-        which = "rows"
-    else:
-        is_normal = beats.truth == 0
-        which = f"rows with the normal label {normal_label!r} in column {beats.label_name!r}"
-    if is_normal.sum() < 2:
-        raise InputError(f"{path}: {int(is_normal.sum())} {which}; at least 2 are needed to train")
-    return TrainingData(beats, beats.values[is_normal], int((~is_normal).sum()))
+    return normal_rows(path, beats.values, beats.truth, normal_label, beats.label_name)
 
 
 class InputSource:
@@ -355,8 +375,8 @@ def _parse(name: str, block: RawBlock, layout: CsvLayout,
            keep_rejects: bool) -> Iterator[tuple[Beats, list[Reject]]]:
     for parsed in parse_block(name, block, layout, keep_rejects=keep_rejects,
                               skip_header=block.first_line <= layout.header_line):
-        yield (Beats(name, parsed.values, parsed.labels, layout, parsed.lines, parsed.truth),
-               parsed.rejects)
+        yield (Beats(name, parsed.values, parsed.labels, layout, parsed.lines, parsed.truth,
+                     parsed.ids), parsed.rejects)
 
 
 def iter_parsed_range(path: str | os.PathLike, layout: CsvLayout, start: int, stop: int, *,

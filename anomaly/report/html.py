@@ -1,8 +1,10 @@
 """A self-contained HTML report of a scoring run: one file, images embedded as PNG data.
 
 Sections: a summary (inputs, rows, anomalies, threshold, model), the score histogram with
-the threshold, the most anomalous beats drawn over their reconstructions and, when the
-inputs carry labels, the confusion matrix and the ROC and precision-recall curves.
+the threshold, for recordings the timeline of every beat's score and ECG strips around
+the most anomalous beats, the most anomalous beats drawn over their reconstructions and,
+when the inputs carry labels, the confusion matrix and the ROC and precision-recall
+curves.
 """
 
 from __future__ import annotations
@@ -27,13 +29,15 @@ img { max-width: 100%; }
 """
 
 
-def write_html_report(path: str | os.PathLike, detector, result) -> None:
-    """Write the report of a run (a :class:`anomaly.scoring.summary.RunResult`)."""
+def write_html_report(path: str | os.PathLike, detector, result, jobs=()) -> None:
+    """Write the report of a run (a :class:`anomaly.scoring.summary.RunResult`) whose
+    inputs were ``jobs`` (the recordings among them get a timeline and ECG strips)."""
     summary = result.summary
     sections = [_summary_section(detector, summary, result),
                 "<h2>Reconstruction error</h2>" + _image(
                     plot_score_histogram(summary.all_scores, summary.threshold,
                                          truth=summary.all_truth), "score histogram")]
+    sections.append(_recordings_section(detector, summary, jobs))
     sections.append(_beats_section(detector, summary))
     if result.metrics is not None:
         sections.append(_metrics_section(summary, result.metrics))
@@ -56,6 +60,28 @@ def _summary_section(detector, summary, result) -> str:
              f"&times; std of the training errors); model <code>"
              f"{html.escape(detector.metadata_['model_sha256'][:16])}</code>.</p>")
     return "<h2>Summary</h2>" + model + _table(rows)
+
+
+def _recordings_section(detector, summary, jobs) -> str:
+    """Per recording: the timeline of every beat's score, and strips of the most
+    anomalous beats in their ECG."""
+    if not summary.timelines:
+        return ""
+    from ..recordings.segment import SegmentOptions
+    from ..scoring.run import beat_window
+    from .plots import recording_figures
+
+    parts = []
+    for job in jobs:
+        if job.input not in summary.timelines:
+            continue
+        timeline, strips = recording_figures(summary, job.input,
+                                             job.options.segment or SegmentOptions(),
+                                             beat_window(detector))
+        name = html.escape(os.path.basename(job.input))
+        parts.append(f"<h3>{name}</h3>" + _image(timeline, f"timeline of {name}")
+                     + _image(strips, f"ECG strips of {name}"))
+    return "<h2>Recordings</h2>" + "".join(parts)
 
 
 def _beats_section(detector, summary) -> str:

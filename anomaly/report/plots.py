@@ -15,6 +15,11 @@ from ..io.writers import atomic_write
 
 #: The files :func:`save_batch_plots` writes into its directory.
 BATCH_PLOTS = ("score_histogram.png", "normal_beat.png", "anomalous_beat.png")
+#: The files :func:`save_recording_plots` writes for each recording: ``{name}`` is the
+#: recording's file name without its extension.
+RECORDING_PLOTS = ("{name}.timeline.png", "{name}.strips.png")
+#: ECG strips drawn per recording: around its most anomalous beats.
+STRIPS = 4
 _NORMAL_COLOUR = "tab:blue"
 _ANOMALY_COLOUR = "tab:red"
 
@@ -102,3 +107,97 @@ def beat_caption(beat) -> str:
     """``line 12, label 0`` (with the file name when given)."""
     label = "" if beat.label is None else f", label {beat.label}"
     return f"line {beat.line}{label}"
+
+
+def recording_plot_names(input_name: str) -> tuple[str, ...]:
+    """The names of a recording's timeline and strips (``208.timeline.png``...)."""
+    name = Path(input_name).name
+    for ending in (".hea", ".edf", ".csv"):
+        name = name.removesuffix(ending)
+    return tuple(pattern.format(name=name) for pattern in RECORDING_PLOTS)
+
+
+def plot_timeline(times: np.ndarray, scores: np.ndarray, threshold: float, *,
+                  title: str = "", ax=None):
+    """Every beat's score over the recording's time, the threshold across it: where in a
+    Holter record the abnormal beats cluster."""
+    figure, ax = _axes(ax, figsize=(12, 3.5))
+    hours = times[-1] > 2 * 3600 if len(times) else False
+    x = times / (3600 if hours else 60)
+    flagged = scores > threshold
+    ax.plot(x[~flagged], scores[~flagged], ".", markersize=2, color=_NORMAL_COLOUR,
+            label=f"normal ({int((~flagged).sum())})")
+    ax.plot(x[flagged], scores[flagged], ".", markersize=3, color=_ANOMALY_COLOUR,
+            label=f"anomaly ({int(flagged.sum())})")
+    ax.axhline(threshold, color="black", linestyle="--", linewidth=1,
+               label=f"threshold {threshold:.4f}")
+    ax.set_xlabel("time in the recording (" + ("hours" if hours else "minutes") + ")")
+    ax.set_ylabel("score (MAE)")
+    ax.set_title(title or "Anomaly score of every beat")
+    ax.legend(loc="upper right", markerscale=4)
+    return figure
+
+
+def plot_ecg_strips(strips, peaks: np.ndarray, scores: np.ndarray, threshold: float,
+                    window: tuple[float, float], *, title: str = ""):
+    """ECG strips, one row each, with every beat's R peak marked and its window shaded in
+    the colour of its flag (red anomaly, blue normal); each strip is centred on a beat."""
+    from matplotlib.figure import Figure
+
+    from ..recordings.times import format_time
+
+    figure = Figure(figsize=(12, 2.2 * max(len(strips), 1)), layout="constrained")
+    axes = figure.subplots(max(len(strips), 1), 1, squeeze=False)[:, 0]
+    before, after = window
+    for ax, strip in zip(axes, strips):
+        fs = strip.fs
+        t = (strip.start + np.arange(len(strip.values))) / fs
+        ax.plot(t, strip.values, color="black", linewidth=0.8)
+        inside = (peaks >= strip.start) & (peaks < strip.start + len(strip.values))
+        for peak, score in zip(peaks[inside], scores[inside]):
+            colour = _ANOMALY_COLOUR if score > threshold else _NORMAL_COLOUR
+            ax.axvspan(peak / fs - before, peak / fs + after, color=colour, alpha=0.15)
+            ax.plot(peak / fs, strip.values[peak - strip.start], "v", color=colour)
+        centre = strip.start + len(strip.values) // 2
+        nearest = int(np.argmin(np.abs(peaks - centre)))
+        ax.set_title(f"{format_time(peaks[nearest] / fs)}: score {scores[nearest]:.4f}",
+                     loc="left", fontsize=10)
+        ax.set_ylabel("mV (filtered)")
+    axes[-1].set_xlabel("time (s)")
+    if title:
+        figure.suptitle(title)
+    return figure
+
+
+def recording_figures(summary, input_name: str, options, window: tuple[float, float]):
+    """The timeline and the strips of one scored recording, as figures."""
+    from ..recordings.reading import read_strips
+    from ..recordings.signals import open_lead
+
+    peaks, scores = summary.timeline(input_name)
+    lead_fs = open_lead(input_name, lead=options.lead, fs=options.fs).fs
+    name = Path(input_name).name
+    timeline = plot_timeline(peaks / lead_fs, scores, summary.threshold,
+                             title=f"{name}: anomaly score of every beat")
+    top = np.sort(peaks[np.argsort(scores, kind="stable")[::-1][:STRIPS]])
+    strips = read_strips(input_name, options, top)
+    return timeline, plot_ecg_strips(strips, peaks, scores, summary.threshold, window,
+                                     title=f"{name}: the {len(top)} most anomalous beats")
+
+
+def save_recording_plots(summary, jobs, window: tuple[float, float],
+                         directory: str | os.PathLike) -> list[Path]:
+    """For every recording of the run: ``NAME.timeline.png`` and ``NAME.strips.png``."""
+    from ..recordings.segment import SegmentOptions
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for job in jobs:
+        if job.input not in summary.timelines:
+            continue
+        figures = recording_figures(summary, job.input,
+                                    job.options.segment or SegmentOptions(), window)
+        for figure, name in zip(figures, recording_plot_names(job.input)):
+            written.append(save_figure(figure, directory / name))
+    return written

@@ -29,6 +29,8 @@ from ..io.csv_parser import Reject
 if TYPE_CHECKING:
     import pyarrow
 
+    from ..recordings.segment import BeatWindow
+
     from .plan import Job
     from .summary import ScoredInput
 
@@ -39,7 +41,8 @@ Progress = Callable[[int, "int | None", int], None]
 
 @dataclass(frozen=True)
 class ModelLimits:
-    """What a model can score: beats of ``samples`` values, each within ``value_range``.
+    """What a model can score: beats of ``samples`` values, each within ``value_range``,
+    and, for a model fitted on a recording, cut from recordings by its ``window``.
 
     A source refuses a first line of another length before it parses anything, and treats
     a sample out of range as a bad row (with its line and column).
@@ -47,10 +50,26 @@ class ModelLimits:
 
     samples: int
     value_range: tuple[float, float]
+    window: "BeatWindow | None" = None
 
     @classmethod
     def of(cls, detector) -> "ModelLimits":
-        return cls(int(detector.n_features_in_), detector.value_range())
+        """The limits of a fitted or loaded detector; ModelError when the beat window its
+        metadata records is malformed."""
+        from ..exceptions import ModelError
+        from ..recordings.segment import BeatWindow
+
+        recorded = getattr(detector, "metadata_", {}).get("training", {}).get("beat_window")
+        window = None
+        if recorded is not None:
+            try:
+                window = BeatWindow.from_metadata(recorded)
+            except ValueError as error:
+                raise ModelError(f"the model's metadata: bad beat_window ({error})") from None
+            if window.samples != detector.n_features_in_:
+                raise ModelError(f"the model's metadata: beat_window of {window.samples} "
+                                 f"samples for a model of {detector.n_features_in_}")
+        return cls(int(detector.n_features_in_), detector.value_range(), window)
 
 
 @dataclass(frozen=True)
@@ -72,6 +91,9 @@ class BeatBlock:
     truth : ndarray of shape (n,), int8, or None
         1 where the label marks an anomaly, 0 where it marks a normal beat.
     rejects : list of Reject
+    positions : ndarray of shape (n,), int64, or None
+        For beats of a recording: each one's R peak (its sample in the recording), for the
+        timeline and the ECG strips of the reports.
     """
 
     values: np.ndarray
@@ -81,6 +103,7 @@ class BeatBlock:
     label_header: str | None = None
     truth: np.ndarray | None = None
     rejects: Sequence[Reject] = field(default_factory=list)
+    positions: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.values)

@@ -186,6 +186,10 @@ class DaskEngine:
         if job.output is None:
             raise InputError(f"{job.input}: the dask engine writes output files, not stdout; "
                              "give --output FILE or use --engine local")
+        if job.options.is_recording(job.input):
+            raise InputError(f"{job.input}: the dask engine scores beats CSV files; score a "
+                             "recording with --engine local, or cut it with 'anomaly beats' "
+                             "first")
 
     def score(self, job: Job, detector, model_dir: Path, *,
               progress: Progress | None = None) -> ScoredInput:

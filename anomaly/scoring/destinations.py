@@ -39,8 +39,9 @@ class Place:
 
 
 def check_destinations(destinations: Iterable[Place], inputs: Iterable[Place],
-                       model_dir: Path) -> None:
-    """Refuse the first destination that would destroy or shadow something.
+                       model_dir: Path | None) -> None:
+    """Refuse the first destination that would destroy or shadow something (the model
+    directory's files among them, unless ``model_dir`` is None).
 
     Raises
     ------
@@ -49,13 +50,14 @@ def check_destinations(destinations: Iterable[Place], inputs: Iterable[Place],
     """
     inputs = list(inputs)
     seen: list[tuple[Place, tuple]] = [(place, _identity(place.path)) for place in inputs]
-    model = Path(os.path.realpath(model_dir))
-    model_files = [_identity(path) for path in _files_of(model)]
+    model = None if model_dir is None else Path(os.path.realpath(model_dir))
+    model_files = [] if model is None else [_identity(path) for path in _files_of(model)]
     for place in destinations:
         _check_kind(place)
         identity = _identity(place.path)
         real = Path(identity[0])
-        if real == model or model in real.parents or _same(identity, model_files):
+        if model is not None and (real == model or model in real.parents
+                                  or _same(identity, model_files)):
             raise UsageError(f"{place.path}: {place.role} would write into the model "
                              f"directory {model_dir}")
         for other, other_identity in seen:

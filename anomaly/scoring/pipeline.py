@@ -85,7 +85,7 @@ def score_table(block: BeatBlock, scores: np.ndarray, flags: np.ndarray):
     """The output rows of one block as a pyarrow table: its ids, score, is_anomaly[, label]."""
     import pyarrow as pa
 
-    columns = {name: pa.array(values) for name, values in block.ids.items()}
+    columns = {name: pa.array(values, from_pandas=True) for name, values in block.ids.items()}
     columns["score"] = pa.array(scores, pa.float64())
     columns["is_anomaly"] = pa.array(flags, pa.int8())
     if block.labels is not None:

@@ -11,17 +11,22 @@ import glob
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from ..choices import BadRowPolicy, OutputFormat
 from ..exceptions import InputError, UsageError
 from ..io.blocks import BLOCK_BYTES
 from ..io.readers import STDIO, check_readable
 from ..io.writers import check_can_create_directory, check_writable
+from ..recordings.signals import wfdb_base
 from .destinations import Place, check_destinations
 
-#: Input file names picked up from a directory given as input.
-INPUT_SUFFIXES = (".csv", ".csv.gz")
+if TYPE_CHECKING:
+    from ..recordings.segment import SegmentOptions
+
+#: Input file names picked up from a directory given as input: beats CSVs, WFDB records'
+#: headers and EDF recordings.
+INPUT_SUFFIXES = (".csv", ".csv.gz", ".hea", ".edf")
 #: The ending of a scores file of each format.
 SUFFIXES = {OutputFormat.csv: ".csv", OutputFormat.parquet: ".parquet"}
 #: Endings of the files a run writes beside its outputs, never taken as inputs by a glob
@@ -47,6 +52,11 @@ class ScoreOptions:
         file and the good ones are scored.
     block_bytes : int
         Bytes per block read (8 MB).
+    segment : SegmentOptions, optional
+        How beats are found in recordings (lead, span, annotations); default the
+        recording's default lead, whole, unlabelled.
+    signal_csv : bool, default False
+        Read ``.csv`` inputs as recordings (samples per lead), not as beats.
     """
 
     label_column: str | int | None = None
@@ -54,6 +64,14 @@ class ScoreOptions:
     header: bool | None = None
     on_bad_row: str = BadRowPolicy.fail.value
     block_bytes: int = BLOCK_BYTES
+    segment: SegmentOptions | None = None
+    signal_csv: bool = False
+
+    def is_recording(self, name: str) -> bool:
+        """Whether the input ``name`` is read as a recording."""
+        from ..recordings.signals import is_recording
+
+        return is_recording(name) or (self.signal_csv and name.lower().endswith(".csv"))
 
     def __post_init__(self) -> None:
         policies = tuple(policy.value for policy in BadRowPolicy)
@@ -177,14 +195,17 @@ def plan_run(
         Job(name, index, options, path, to_stdout,
             rejects_file_for(path) if options.keep_rejects and path is not None else None)
         for index, (name, path) in enumerate(zip(names, outputs)))
+    if options.segment is not None and not any(options.is_recording(job.input) for job in jobs):
+        raise UsageError("--lead, --from, --to, --fs and --annotations apply to recordings, "
+                         "and no input is one (a .csv is read as beats unless --signal)")
     for job in jobs:
         # An input whose output is up to date is skipped unread; the run decides that
         # again under the output's lock.
         if job.input != STDIO and not (skip_existing and is_up_to_date(job, Path(model_dir))):
-            check_readable(job.input)
+            check_input(job)
     check_destinations(_destinations(jobs, report, html, plot_dir),
-                       [Place(Path(job.input), "the input") for job in jobs
-                        if job.input != STDIO], Path(model_dir))
+                       [Place(Path(path), "the input") for job in jobs
+                        for path in input_files(job)], Path(model_dir))
     for path in outputs + [report, html]:
         if path is not None and not _made_by_the_run(Path(path).parent, output_dir):
             check_writable(path)
@@ -195,9 +216,33 @@ def plan_run(
                    skip_existing=skip_existing)
 
 
+def check_input(job: Job) -> None:
+    """Refuse an input that cannot be read: a file that is missing or not a regular file;
+    a recording whose files, lead, span or annotations are not there."""
+    if not job.options.is_recording(job.input):
+        check_readable(job.input)
+        return
+    from ..recordings.reading import segmenter_for
+    from ..recordings.segment import SegmentOptions
+
+    segmenter_for(job.input, job.options.segment or SegmentOptions())
+
+
+def input_files(job: Job) -> list[str]:
+    """The files an input is read from (a WFDB record is several); none for stdin."""
+    if job.input == STDIO:
+        return []
+    if not job.options.is_recording(job.input):
+        return [job.input]
+    from ..recordings.signals import recording_files
+
+    segment = job.options.segment
+    return recording_files(job.input, segment.annotations if segment else None)
+
+
 def _destinations(jobs: Sequence[Job], report, html, plot_dir) -> list[Place]:
     """Every file the run would write, with what it is to the run."""
-    from ..report.plots import BATCH_PLOTS
+    from ..report.plots import BATCH_PLOTS, recording_plot_names
 
     places = []
     for job in jobs:
@@ -210,6 +255,9 @@ def _destinations(jobs: Sequence[Job], report, html, plot_dir) -> list[Place]:
                if path is not None]
     if plot_dir is not None:
         places += [Place(Path(plot_dir) / name, "a plot (--plot-dir)") for name in BATCH_PLOTS]
+        places += [Place(Path(plot_dir) / name, f"a plot of {job.input} (--plot-dir)")
+                   for job in jobs if job.options.is_recording(job.input)
+                   for name in recording_plot_names(job.input)]
     return places
 
 
@@ -241,7 +289,8 @@ def expand_inputs(specs: Sequence[str]) -> list[str]:
                            if path.is_file() and path.name.endswith(INPUT_SUFFIXES)
                            and not is_own_file(path.name))
             if not found:
-                raise InputError(f"{spec}: directory holds no {' or '.join(INPUT_SUFFIXES)} files")
+                raise InputError(f"{spec}: directory holds no {', '.join(INPUT_SUFFIXES[:-1])} "
+                                 f"or {INPUT_SUFFIXES[-1]} files")
             inputs += found
         elif glob.has_magic(spec):
             found = sorted(path for path in glob.glob(spec)
@@ -249,13 +298,14 @@ def expand_inputs(specs: Sequence[str]) -> list[str]:
             if not found:
                 raise InputError(f"{spec}: no file matches this pattern")
             inputs += found
-        elif Path(spec).exists():
+        elif Path(spec).exists() or wfdb_base(spec) is not None:
             inputs.append(spec)
         else:
             raise InputError(f"{spec}: no such file (it does not exist)")
     seen: dict[str, str] = {}
     for name in inputs:
-        key = name if name == STDIO else os.path.realpath(name)
+        base = wfdb_base(name)
+        key = name if name == STDIO else os.path.realpath(name if base is None else base + ".hea")
         if key in seen:
             raise InputError(f"{name}: given twice (also as {seen[key]})")
         seen[key] = name
@@ -271,7 +321,7 @@ def is_own_file(name: str) -> bool:
 def output_name(input_name: str, suffix: str = ".csv") -> str:
     """``day1.csv.gz`` -> ``day1.scores.csv`` (``-`` -> ``stdin.scores.csv``)."""
     base = "stdin" if input_name == STDIO else Path(input_name).name
-    for ending in (".gz", ".csv", ".txt"):
+    for ending in (".gz", ".csv", ".txt", ".hea", ".edf"):
         base = base.removesuffix(ending)
     return f"{base}.scores{suffix}"
 
@@ -296,7 +346,7 @@ def is_up_to_date(job: Job, model_dir: Path) -> bool:
     try:
         if not job.output.is_file():
             return False
-        newest_source = max([os.stat(job.input).st_mtime_ns] +
+        newest_source = max([os.stat(path).st_mtime_ns for path in input_files(job)] +
                             [path.stat().st_mtime_ns for path in model_dir.iterdir()
                              if path.is_file()])
         return job.output.stat().st_mtime_ns > newest_source

@@ -139,12 +139,26 @@ def _log_input(item: InputResult, threshold: float) -> None:
         event="scored", **item.as_json())
 
 
+def beat_window(detector) -> tuple[float, float]:
+    """Seconds before and after the R peak of the beats the model scores (recordings)."""
+    from ..recordings.segment import BeatWindow
+    from .base import ModelLimits
+
+    window = ModelLimits.of(detector).window or BeatWindow()
+    return window.before, window.after
+
+
 def _write_plots(plan: RunPlan, detector, summary: ScoreSummary) -> list[str]:
     if plan.plot_dir is None or not summary.scores:
         return []
     from ..report.plots import save_batch_plots
 
     plots = [str(path) for path in save_batch_plots(detector, summary, plan.plot_dir)]
+    if summary.timelines:
+        from ..report.plots import save_recording_plots
+
+        plots += [str(path) for path in save_recording_plots(
+            summary, plan.jobs, beat_window(detector), plan.plot_dir)]
     logs.info(f"Plots written to {plan.plot_dir}/", event="plots", plots=plots)
     return plots
 
@@ -156,7 +170,7 @@ def _write_reports(plan: RunPlan, detector, result: RunResult) -> None:
     if plan.html is not None and result.summary.scores:
         from ..report.html import write_html_report
 
-        write_html_report(plan.html, detector, result)
+        write_html_report(plan.html, detector, result, plan.jobs)
         logs.info(f"HTML report written to {plan.html}", event="html", path=str(plan.html))
     if plan.report is not None:
         write_json(plan.report, result.report())

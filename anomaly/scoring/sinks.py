@@ -32,12 +32,12 @@ class ScoresFile:
     def __init__(self, path: Path, rejects: Path | None = None):
         self.path, self.rejects_path = path, rejects
         self._files = contextlib.ExitStack()
-        self._scores: _TableWriter | None = None
+        self._scores: TableWriter | None = None
         self._rejects: _RejectsWriter | None = None
 
     def __enter__(self) -> "ScoresFile":
         with self._files as files:
-            self._scores = _TableWriter(files.enter_context(atomic_write(self.path, "wb")),
+            self._scores = TableWriter(files.enter_context(atomic_write(self.path, "wb")),
                                         output_format(self.path))
             if self.rejects_path is not None:
                 # Entered last, so committed first: a scores file never appears without
@@ -70,7 +70,7 @@ class ScoresToStdout:
     """Scores as CSV on standard output (rows cannot be rejected: skip mode needs a file)."""
 
     def __init__(self, stream: IO[bytes] | None = None):
-        self._scores = _TableWriter(stream or sys.stdout.buffer, OutputFormat.csv.value)
+        self._scores = TableWriter(stream or sys.stdout.buffer, OutputFormat.csv.value)
 
     def __enter__(self) -> "ScoresToStdout":
         return self
@@ -176,7 +176,7 @@ def sink_for(job: Job):
     return ScoresToStdout() if job.to_stdout else NoScores()
 
 
-class _TableWriter:
+class TableWriter:
     """Appends score tables to a binary file as CSV (header first) or Parquet."""
 
     def __init__(self, file: IO[bytes], format: str):

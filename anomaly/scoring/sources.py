@@ -3,14 +3,21 @@ chooses the source of an input (:func:`source_for`).
 
 - :class:`CsvSource`: a whole CSV file, ``.csv.gz`` file or stdin, streamed and hashed;
 - :class:`CsvRangeSource`: bytes ``start:stop`` of an uncompressed CSV file, cut into the
-  very blocks a :class:`CsvSource` would cut there (a Dask partition).
+  very blocks a :class:`CsvSource` would cut there (a Dask partition);
+- :class:`RecordingSource`: a recording (WFDB, EDF, signal CSV), its beats found and cut
+  chunk by chunk.
 
-Each beat's id in the scores output is its ``row``: its line number minus the header's.
+A CSV beat's ids in the scores output are its ``row`` (its line number minus the
+header's) and the file's id columns; a recording's beat's are ``record``, ``beat``,
+``sample`` (its R peak), ``time_s`` and its RR context.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Iterator
+
+import numpy as np
 
 from ..io.csv_parser import CsvLayout
 from ..io.readers import Beats, InputSource, iter_parsed_range
@@ -23,6 +30,8 @@ def source_for(job: Job, *, limits: ModelLimits | None = None,
     """The source of a job's input, whose beats must be within the model's ``limits``;
     read from ``path`` when given (the same file under another name, as a Dask worker
     sees it)."""
+    if job.options.is_recording(job.input):
+        return RecordingSource(job.input, job.options, limits=limits)
     return CsvSource(path or job.input, job.options, name=job.input if path else None,
                      limits=limits)
 
@@ -98,8 +107,54 @@ class CsvRangeSource:
         return self._done, self.stop - self.start
 
 
+class RecordingSource:
+    """A recording's beats, cut by the model's beat window when it records one (else the
+    default window, resampled to the model's length)."""
+
+    sha256 = None
+
+    def __init__(self, path: str, options: ScoreOptions, *, limits: ModelLimits | None = None):
+        from ..recordings.reading import segmenter_for
+        from ..recordings.segment import SegmentOptions
+
+        segment = options.segment or SegmentOptions()
+        if limits is not None:
+            window = limits.window or replace(segment.window, samples=limits.samples)
+            segment = replace(segment, window=window)
+        self.name, self.options = path, options
+        self.segmenter = segmenter_for(path, segment)
+        self._done = 0
+
+    def __enter__(self) -> "RecordingSource":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        pass
+
+    def blocks(self) -> Iterator[BeatBlock]:
+        from ..recordings.reading import labels_for
+
+        options, record = self.options, self.segmenter.lead.record
+        for beats in self.segmenter.blocks():
+            labels = truth = None
+            if options.label_column is not None:
+                labels = labels_for(self.name, beats.labels, options.label_column)
+                truth = (labels != options.normal_label).astype(np.int8)
+            elif beats.labels is not None:
+                labels = beats.labels
+            self._done = self.segmenter.counts.samples_read
+            yield BeatBlock(beats.values, beats.beat, beats.ids(record), labels,
+                            None if labels is None else "label", truth, positions=beats.sample)
+
+    def progress(self) -> tuple[int, int | None]:
+        segmenter = self.segmenter
+        return self._done, segmenter.stop - segmenter.start
+
+
 def beat_block(beats: Beats, rejects: list[Reject]) -> BeatBlock:
-    """The parsed rows of a CSV block as a block to score; ``row`` counts data lines."""
+    """The parsed rows of a CSV block as a block to score; ``row`` counts data lines, and
+    the file's id columns follow it."""
     layout = beats.layout
-    return BeatBlock(beats.values, beats.lines, {"row": beats.lines - layout.header_line},
+    return BeatBlock(beats.values, beats.lines,
+                     {"row": beats.lines - layout.header_line, **beats.ids},
                      beats.labels, layout.label_header, beats.truth, rejects)

@@ -63,11 +63,15 @@ class ScoreSummary:
     has_labels: bool = True
     top: list[tuple[float, int, int, Beat]] = field(default_factory=list)
     normals: list[Beat] = field(default_factory=list)
+    #: For each recording: the R peak (sample) and the score of every beat, block by block.
+    timelines: dict[str, list[tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
 
     def add(self, input_name: str, block: BeatBlock, scores: np.ndarray, *,
             input_index: int = 0) -> None:
         """Record one scored block of the run's input number ``input_index``."""
         self.scores.append(scores)
+        if block.positions is not None:
+            self.timelines.setdefault(input_name, []).append((block.positions, scores))
         if block.truth is None:
             self.has_labels = False
         else:
@@ -85,6 +89,8 @@ class ScoreSummary:
         Dask partition)."""
         self.scores += other.scores
         self.truth += other.truth
+        for name, parts in other.timelines.items():
+            self.timelines.setdefault(name, []).extend(parts)
         self.has_labels = self.has_labels and other.has_labels
         for entry in other.top:
             self._keep_top(entry)
@@ -107,6 +113,12 @@ class ScoreSummary:
         if not self.has_labels or not self.truth:
             return None
         return np.concatenate(self.truth)
+
+    def timeline(self, input_name: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(R-peak samples, scores)`` of every beat of a recording, in order."""
+        parts = self.timelines[input_name]
+        return (np.concatenate([positions for positions, _ in parts]),
+                np.concatenate([scores for _, scores in parts]))
 
     def most_anomalous(self) -> list[Beat]:
         """The kept beats with the highest scores, highest first."""

@@ -1,0 +1,91 @@
+"""``anomaly beats``: recordings cut into a beats CSV that ``fit`` and ``score`` read.
+
+The file's header is ``record, beat, sample, time_s, rr_prev_s, rr_next_s,
+rr_local_mean_s`` (see :data:`anomaly.io.csv_parser.ID_COLUMNS`), then ``label`` with
+annotations, then the samples ``x0 ... x{n-1}`` (float32 precision: the model computes in
+float32). Every recording is checked before anything is read, and the file appears only
+when complete.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .reading import segmenter_for
+from .segment import RecordingBeats, SegmentOptions
+
+
+@dataclass
+class BeatsExport:
+    """What ``anomaly beats`` wrote: beats per record, beats dropped at the recordings'
+    ends, and the labels' counts (with annotations)."""
+
+    output: Path
+    beats: dict[str, int] = field(default_factory=dict)
+    dropped_at_edges: int = 0
+    labels: Counter = field(default_factory=Counter)
+
+    @property
+    def total(self) -> int:
+        return sum(self.beats.values())
+
+
+def write_beats(records: Sequence[str], output: str | os.PathLike, options: SegmentOptions,
+                *, on_record: Callable[[str, int], None] | None = None) -> BeatsExport:
+    """Cut every recording of ``records`` into beats, written to ``output`` (CSV).
+
+    Raises
+    ------
+    InputError
+        A recording that cannot be read, a lead or span it does not have, a recording
+        where no beat is found; nothing is written.
+    UsageError
+        ``output`` is one of the recordings' files, or not a regular file.
+    """
+    from ..io.writers import atomic_write, output_lock
+    from ..scoring.destinations import Place, check_destinations
+    from ..scoring.plan import expand_inputs
+    from ..scoring.sinks import TableWriter
+    from .signals import recording_files
+
+    names = expand_inputs(records)
+    segmenters = [segmenter_for(name, options) for name in names]
+    output = Path(output)
+    check_destinations([Place(output, "the beats file (--output)")],
+                       [Place(Path(path), "the input") for name in names
+                        for path in recording_files(name, options.annotations)], None)
+    export = BeatsExport(output)
+    with output_lock(output), atomic_write(output, "wb") as file:
+        writer = TableWriter(file, "csv")
+        for name, segmenter in zip(names, segmenters):
+            record = segmenter.lead.record
+            for beats in segmenter.blocks():
+                writer.write(beats_table(beats, record))
+                if beats.labels is not None:
+                    export.labels.update(beats.labels.tolist())
+            export.beats[name] = segmenter.counts.beats
+            export.dropped_at_edges += segmenter.counts.dropped_at_edges
+            if on_record is not None:
+                on_record(name, segmenter.counts.beats)
+        writer.close()
+    return export
+
+
+def beats_table(beats: RecordingBeats, record: str):
+    """Beats as the beats CSV's rows: ids, label (when known), samples."""
+    import pyarrow as pa
+
+    columns = {name: pa.array(values, from_pandas=True)
+               for name, values in beats.ids(record).items()}
+    if beats.labels is not None:
+        columns["label"] = pa.array(beats.labels.tolist(), pa.string())
+    values = beats.values.astype(np.float32)
+    for j in range(values.shape[1]):
+        columns[f"x{j}"] = pa.array(values[:, j])
+    return pa.table(columns)

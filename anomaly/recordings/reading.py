@@ -1,0 +1,98 @@
+"""A recording's beats in one call: for training (all at once) and for ``anomaly beats``."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .segment import RecordingBeats, SegmentCounts, Segmenter, SegmentOptions
+from .signals import Lead, open_lead
+
+if TYPE_CHECKING:
+    from ..io.readers import TrainingData
+
+
+def segmenter_for(path: str | os.PathLike, options: SegmentOptions) -> Segmenter:
+    """The segmenter of a recording's lead; checks the recording and the span, reads no
+    sample."""
+    return Segmenter(open_lead(path, lead=options.lead, fs=options.fs), options)
+
+
+@dataclass
+class RecordingRead:
+    """Every beat of a recording's span, and what segmenting counted."""
+
+    lead: Lead
+    beats: RecordingBeats
+    counts: SegmentCounts
+
+
+def read_recording(path: str | os.PathLike, options: SegmentOptions) -> RecordingRead:
+    """All beats of a recording's span in memory (a training set is minutes, not days)."""
+    segmenter = segmenter_for(path, options)
+    blocks = list(segmenter.blocks())
+    labels = None if blocks[0].labels is None else np.concatenate([b.labels for b in blocks])
+    joined = RecordingBeats(
+        *(np.concatenate([getattr(b, name) for b in blocks]) for name in
+          ("values", "sample", "beat", "rr_prev", "rr_next", "rr_local_mean")),
+        labels, segmenter.lead.fs)
+    return RecordingRead(segmenter.lead, joined, segmenter.counts)
+
+
+def read_normal_recording_beats(path: str | os.PathLike, options: SegmentOptions, *,
+                                label_column: str | None = None,
+                                normal_label: str = "N") -> tuple["TrainingData", RecordingRead]:
+    """A recording's beats to train on: with a label column (its annotations' ``label``),
+    only the beats whose AAMI class is ``normal_label``."""
+    from ..io.readers import normal_rows
+
+    recording = read_recording(path, options)
+    truth = None
+    if label_column is not None:
+        labels = labels_for(path, recording.beats.labels, label_column)
+        truth = (labels != normal_label).astype(np.int8)
+    data = normal_rows(path, recording.beats.values, truth, normal_label, "label")
+    return data, recording
+
+
+def labels_for(path, labels: np.ndarray | None, label_column: str | int) -> np.ndarray:
+    """A recording's labels, when ``--label-column`` asks for them: they are the
+    annotations' AAMI classes, in the column ``label``."""
+    from ..exceptions import InputError
+
+    if str(label_column) != "label":
+        raise InputError(f"{path}: a recording's labels are its annotations' AAMI classes, "
+                         f"in column 'label' (got --label-column {label_column})")
+    if labels is None:
+        raise InputError(f"{path}: --label-column label needs the reference labels: give "
+                         "--annotations EXT (atr for MIT-BIH)")
+    return labels
+
+
+@dataclass
+class Strip:
+    """A few seconds of a lead around a beat: band-pass filtered samples from ``start``."""
+
+    start: int
+    values: np.ndarray
+    fs: float
+
+
+def read_strips(path: str | os.PathLike, options: SegmentOptions, centres: np.ndarray, *,
+                seconds: float = 6.0) -> list[Strip]:
+    """Strips of ``seconds`` of the lead centred on each of ``centres`` (samples, in
+    increasing order), filtered as the beats are."""
+    from .segment import PAD_SECONDS, band_pass
+
+    lead = open_lead(path, lead=options.lead, fs=options.fs)
+    half, pad = int(seconds * lead.fs / 2), int(PAD_SECONDS * lead.fs)
+    strips = []
+    for centre in centres:
+        first = max(0, int(centre) - half - pad)
+        filtered = band_pass(lead.read(first, int(centre) + half + pad), lead.fs)
+        start = max(0, int(centre) - half)
+        strips.append(Strip(start, filtered[start - first:start - first + 2 * half], lead.fs))
+    return strips

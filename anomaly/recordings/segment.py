@@ -1,0 +1,292 @@
+"""Beats cut from a recording around their R peaks, with their RR context, streamed.
+
+A beat is the window ``before`` seconds before its R peak to ``after`` seconds after it,
+taken from the lead band-pass filtered 0.5-40 Hz (which removes baseline wander and mains
+hum), resampled to ``samples`` values and z-normalised (unless amplitudes are kept), as
+ECG5000's beats are. A beat whose window runs off the recording is dropped and counted.
+
+The lead is read in chunks of ``chunk_seconds``, each with :data:`PAD_SECONDS` of signal on
+either side, so that the filter and the detector see the same signal around a chunk's
+border as in a whole-record read; a chunk keeps the peaks of its own span only. Memory is
+flat in the recording's length.
+
+RR context, in seconds: ``rr_prev_s`` (from the previous R peak), ``rr_next_s`` (to the
+next) and ``rr_local_mean_s`` (the mean of the last :data:`LOCAL_RR_BEATS` RR intervals up
+to this beat), empty (NaN) where there is no such beat. Peaks up to
+:data:`CONTEXT_SECONDS` outside ``--from``/``--to`` are detected to give the first and
+last beats their context.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import numpy as np
+
+from ..exceptions import InputError
+from .signals import Lead
+from .times import format_time
+
+#: Signal read on either side of a chunk (filter settling and detector context).
+PAD_SECONDS = 10.0
+#: How far outside ``--from``/``--to`` peaks are detected for the RR context.
+CONTEXT_SECONDS = 20.0
+#: RR intervals averaged into ``rr_local_mean_s``.
+LOCAL_RR_BEATS = 10
+#: The band kept by the baseline filter, in Hz.
+BAND_HZ = (0.5, 40.0)
+#: The id columns of a beat from a recording, in the beats CSV's order.
+ID_COLUMNS = ("record", "beat", "sample", "time_s", "rr_prev_s", "rr_next_s",
+              "rr_local_mean_s")
+
+
+@dataclass(frozen=True)
+class BeatWindow:
+    """How a beat is cut: ``before``/``after`` its R peak (seconds), resampled to
+    ``samples`` values, z-normalised unless ``keep_amplitude``. A model fitted on a
+    recording keeps its window, so that scoring cuts beats the same way."""
+
+    before: float = 0.25
+    after: float = 0.45
+    samples: int = 140
+    keep_amplitude: bool = False
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.before < 10 and 0 < self.after < 10 and self.before + self.after > 0.05):
+            raise ValueError(f"a beat window of {self.before:g} s before and {self.after:g} s "
+                             "after the R peak (each up to 10 s, together at least 0.05 s)")
+        if not 8 <= self.samples <= 10_000:
+            raise ValueError(f"{self.samples} samples per beat (8 to 10,000)")
+
+    def to_metadata(self) -> dict:
+        return {"before_s": self.before, "after_s": self.after, "samples": self.samples,
+                "keep_amplitude": self.keep_amplitude}
+
+    @classmethod
+    def from_metadata(cls, value) -> "BeatWindow":
+        """The window recorded in a model's metadata; ValueError when it is malformed."""
+        if not isinstance(value, dict) or set(value) != {"before_s", "after_s", "samples",
+                                                          "keep_amplitude"}:
+            raise ValueError("beat_window must hold before_s, after_s, samples, keep_amplitude")
+        before, after, samples, keep = (value[key] for key in
+                                        ("before_s", "after_s", "samples", "keep_amplitude"))
+        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and
+                   math.isfinite(x) for x in (before, after)) or \
+                not isinstance(samples, int) or isinstance(samples, bool) or \
+                not isinstance(keep, bool):
+            raise ValueError("beat_window holds values of the wrong type")
+        return cls(float(before), float(after), samples, keep)
+
+
+@dataclass(frozen=True)
+class SegmentOptions:
+    """How beats are found in a recording.
+
+    ``start``/``stop``: the span, in seconds (``stop`` None: to the end); a beat belongs
+    to it when its R peak does. ``annotations``: the extension of a WFDB annotation file
+    whose reference beats label the beats (AAMI classes). ``fs``: the sampling rate of a
+    signal CSV without a time column.
+    """
+
+    lead: str | None = None
+    start: float = 0.0
+    stop: float | None = None
+    fs: float | None = None
+    annotations: str | None = None
+    window: BeatWindow = BeatWindow()
+    chunk_seconds: float = 300.0
+
+
+@dataclass
+class RecordingBeats:
+    """Consecutive beats of one recording: their samples, where they are, their context."""
+
+    values: np.ndarray
+    sample: np.ndarray
+    beat: np.ndarray
+    rr_prev: np.ndarray
+    rr_next: np.ndarray
+    rr_local_mean: np.ndarray
+    labels: np.ndarray | None
+    fs: float
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @property
+    def time_s(self) -> np.ndarray:
+        return self.sample / self.fs
+
+    def ids(self, record: str) -> dict[str, np.ndarray]:
+        """The id columns (:data:`ID_COLUMNS`) of these beats."""
+        return {"record": np.full(len(self), record, dtype=object), "beat": self.beat,
+                "sample": self.sample, "time_s": np.round(self.time_s, 4),
+                "rr_prev_s": self.rr_prev, "rr_next_s": self.rr_next,
+                "rr_local_mean_s": self.rr_local_mean}
+
+
+@dataclass
+class SegmentCounts:
+    """What segmenting found: the beats kept, and those dropped at the recording's ends."""
+
+    beats: int = 0
+    dropped_at_edges: int = 0
+    samples_read: int = 0
+
+
+class Segmenter:
+    """Beats of one lead between ``options.start`` and ``options.stop``, chunk by chunk.
+
+    Checks the span before reading anything (InputError naming the recording); raises
+    InputError at the end when no beat was found.
+    """
+
+    def __init__(self, lead: Lead, options: SegmentOptions):
+        self.lead, self.options = lead, options
+        fs = lead.fs
+        if not fs >= 50:
+            raise InputError(f"{lead.path}: a sampling rate of {fs:g} Hz is too low for R "
+                             "peaks (at least 50 Hz)")
+        self.start = int(round(options.start * fs))
+        self.stop = lead.n_samples if options.stop is None else int(round(options.stop * fs))
+        end = format_time(lead.duration)
+        if self.start >= lead.n_samples:
+            raise InputError(f"{lead.path}: --from {format_time(options.start)} is past the "
+                             f"end of the recording ({end})")
+        if self.stop > lead.n_samples:
+            raise InputError(f"{lead.path}: --to {format_time(options.stop)} is past the end "
+                             f"of the recording ({end})")
+        if self.stop <= self.start:
+            raise InputError(f"{lead.path}: --from {format_time(options.start)} is not before "
+                             f"--to {format_time(self.stop / fs)}")
+        window = options.window
+        self.before = int(round(window.before * fs))
+        self.after = int(round(window.after * fs))
+        if lead.n_samples < self.before + self.after:
+            raise InputError(f"{lead.path}: the recording ({lead.duration:.3g} s) is shorter "
+                             f"than one beat window ({window.before + window.after:g} s)")
+        self.counts = SegmentCounts()
+        self._reference = None
+        if options.annotations is not None:
+            if lead.annotations_base is None:
+                raise InputError(f"{lead.path}: --annotations needs a WFDB record "
+                                 "(annotation files sit beside its .hea)")
+            from .annotations import read_reference_beats
+
+            self._reference = read_reference_beats(lead.annotations_base, options.annotations)
+
+    @property
+    def span(self) -> str:
+        """``00:00 and 05:00``: the span, for messages."""
+        return f"{format_time(self.start / self.lead.fs)} and {format_time(self.stop / self.lead.fs)}"
+
+    def blocks(self) -> Iterator[RecordingBeats]:
+        """The beats, a chunk at a time (chunks without beats yield nothing)."""
+        history: deque[int] = deque(maxlen=LOCAL_RR_BEATS + 1)
+        held: tuple[int, np.ndarray | None] | None = None
+        number = 0
+        for peaks, windows in self._peaks_and_windows():
+            pending = ([held] if held is not None else []) + list(zip(peaks, windows))
+            held = pending.pop() if pending else None
+            following = [peak for peak, _ in pending[1:]] + ([held[0]] if held else [])
+            block = self._context(pending, following, history)
+            if block is not None:
+                number = self._number(block, number)
+                yield block
+        if held is not None:
+            block = self._context([held], [None], history)
+            if block is not None:
+                number = self._number(block, number)
+                yield block
+        if self.counts.beats == 0:
+            raise InputError(f"{self.lead.path}: no beats detected in lead {self.lead.name} "
+                             f"between {self.span}")
+
+    def _number(self, block: RecordingBeats, number: int) -> int:
+        block.beat = np.arange(number + 1, number + 1 + len(block), dtype=np.int64)
+        self.counts.beats += len(block)
+        return number + len(block)
+
+    def _peaks_and_windows(self) -> Iterator[tuple[np.ndarray, list[np.ndarray | None]]]:
+        """Each chunk's R peaks (recording samples) and their filtered windows (None when
+        the window runs off the recording), over the span and its context."""
+        from .peaks import detect_r_peaks
+
+        lead, fs = self.lead, self.lead.fs
+        context = int(round(CONTEXT_SECONDS * fs))
+        low, high = max(0, self.start - context), min(lead.n_samples, self.stop + context)
+        chunk = max(1, int(round(self.options.chunk_seconds * fs)))
+        pad = int(round(PAD_SECONDS * fs))
+        for begin in range(low, high, chunk):
+            end = min(begin + chunk, high)
+            first = max(0, begin - pad)
+            signal = lead.read(first, min(lead.n_samples, end + pad))
+            self.counts.samples_read += len(signal)
+            peaks = detect_r_peaks(signal, fs) + first
+            peaks = peaks[(peaks >= begin) & (peaks < end)]
+            filtered = band_pass(signal, fs)
+            windows = []
+            for peak in peaks:
+                left, right = peak - self.before, peak + self.after
+                inside = left >= 0 and right <= lead.n_samples
+                windows.append(filtered[left - first:right - first] if inside else None)
+            yield peaks, windows
+
+    def _context(self, beats: list[tuple[int, np.ndarray | None]], following: list,
+                 history: deque) -> RecordingBeats | None:
+        """The beats of the span among ``beats``, with their RR context; ``following``
+        holds each one's next peak (None at the end)."""
+        fs = self.lead.fs
+        kept, values, rr = [], [], []
+        for (peak, window), next_peak in zip(beats, following):
+            previous = history[-1] if history else None
+            intervals = np.diff(np.array(list(history) + [peak])) / fs
+            history.append(peak)
+            if not self.start <= peak < self.stop:
+                continue
+            if window is None:
+                self.counts.dropped_at_edges += 1
+                continue
+            kept.append(peak)
+            values.append(window)
+            rr.append(((peak - previous) / fs if previous is not None else np.nan,
+                       (next_peak - peak) / fs if next_peak is not None else np.nan,
+                       intervals[-LOCAL_RR_BEATS:].mean() if len(intervals) else np.nan))
+        if not kept:
+            return None
+        sample = np.array(kept, dtype=np.int64)
+        rr = np.array(rr, dtype=np.float64).reshape(-1, 3)
+        labels = None
+        if self._reference is not None:
+            from .annotations import match_labels
+
+            labels = match_labels(sample, *self._reference, fs)
+        return RecordingBeats(self._shape(np.stack(values)), sample,
+                              np.zeros(len(sample), dtype=np.int64),
+                              *np.round(rr, 4).T, labels, fs)
+
+    def _shape(self, windows: np.ndarray) -> np.ndarray:
+        """Windows resampled to ``samples`` values and, unless amplitudes are kept,
+        z-normalised per beat."""
+        from scipy.signal import resample_poly
+
+        beats = resample_poly(windows, self.options.window.samples, windows.shape[1], axis=1)
+        if not self.options.window.keep_amplitude:
+            beats = beats - beats.mean(axis=1, keepdims=True)
+            scale = beats.std(axis=1, keepdims=True)
+            beats = beats / np.where(scale > 0, scale, 1.0)
+        return beats
+
+
+def band_pass(signal: np.ndarray, fs: float) -> np.ndarray:
+    """The signal band-pass filtered to :data:`BAND_HZ` (zero phase, Butterworth)."""
+    from scipy.signal import butter, sosfiltfilt
+
+    low, high = BAND_HZ
+    sos = butter(2, [low, min(high, 0.45 * fs)], btype="bandpass", fs=fs, output="sos")
+    if len(signal) <= 3 * (2 * len(sos) + 1):
+        return signal - signal.mean() if len(signal) else signal
+    return sosfiltfilt(sos, signal)

@@ -1,0 +1,38 @@
+"""Times in a recording: ``--from``/``--to`` as seconds or ``[hh:]mm:ss``, and back."""
+
+from __future__ import annotations
+
+import math
+import re
+
+_CLOCK = re.compile(r"^(?:(\d+):)?(\d+):(\d+(?:\.\d*)?)$")
+
+
+def parse_time(text: str) -> float:
+    """Seconds from the start of a recording: ``90``, ``90.5``, ``1:30`` or ``1:01:30``.
+
+    Raises ValueError (with the text in its message) for anything else, a negative time
+    or minutes/seconds of 60 or more in the clock form.
+    """
+    spec = text.strip()
+    match = _CLOCK.match(spec)
+    if match:
+        hours, minutes, seconds = match.groups()
+        if int(minutes) >= 60 and hours is not None or float(seconds) >= 60:
+            raise ValueError(f"{text!r} is not a time: minutes and seconds go up to 59")
+        return int(hours or 0) * 3600 + int(minutes) * 60 + float(seconds)
+    try:
+        seconds = float(spec)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a time (give seconds, mm:ss or hh:mm:ss)") from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"{text!r} is not a time (it must be a number of seconds >= 0)")
+    return seconds
+
+
+def format_time(seconds: float) -> str:
+    """``mm:ss``, or ``h:mm:ss`` from an hour on (as Holter software shows times)."""
+    whole = int(round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"

@@ -1,0 +1,328 @@
+"""Recordings: WFDB (formats 212 and 16), EDF and signal CSV written here, read, cut into
+beats at the right samples, labelled from annotations, streamed in chunks as a whole read
+would, and every bad input refused in one line with nothing written."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from anomaly.recordings.annotations import AAMI_CLASSES, UNMATCHED
+from anomaly.recordings.reading import read_recording, segmenter_for
+from anomaly.recordings.segment import BeatWindow, SegmentOptions
+from anomaly.recordings.signals import open_lead
+from anomaly.recordings.times import format_time, parse_time
+from conftest import run_cli
+
+FS = 360
+#: R peaks of the synthetic recordings may be found this far from where they were put.
+TOLERANCE = int(0.02 * FS)
+
+
+def beat_train(duration: float, fs: int = FS, seed: int = 0) -> np.ndarray:
+    """R-peak samples of a heart beating at 60-90 bpm, from 1 s to ``duration`` - 1 s."""
+    rng = np.random.default_rng(seed)
+    peaks, t = [], 1.0
+    while t < duration - 1.0:
+        peaks.append(int(round(t * fs)))
+        t += rng.uniform(0.67, 1.0)
+    return np.array(peaks)
+
+
+def synthetic_ecg(peaks: np.ndarray, n: int, fs: int = FS, seed: int = 0) -> np.ndarray:
+    """Millivolts: P, QRS and T waves (Gaussians) around each peak, baseline wander, noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / fs
+    signal = 0.15 * np.sin(2 * np.pi * 0.2 * t) + rng.normal(0, 0.01, n)
+    for peak in peaks:
+        centre = peak / fs
+        for offset, width, height in ((-0.2, 0.025, 0.15), (-0.03, 0.008, -0.15),
+                                      (0.0, 0.01, 1.2), (0.03, 0.008, -0.25),
+                                      (0.28, 0.05, 0.3)):
+            signal += height * np.exp(-0.5 * ((t - centre - offset) / width) ** 2)
+    return signal
+
+
+def write_wfdb(directory: Path, name: str, signals: np.ndarray, fmt: str = "212",
+               lead_names=("MLII", "V1"), fs: int = FS) -> Path:
+    import wfdb
+
+    wfdb.wrsamp(name, fs=fs, units=["mV"] * signals.shape[1], sig_name=list(lead_names),
+                p_signal=signals, fmt=[fmt] * signals.shape[1], write_dir=str(directory))
+    return directory / name
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory):
+    """A two-lead, two-minute WFDB record (format 212) whose R peaks are known, with a
+    reference annotation file: every fifth beat a V, one an A, the others N."""
+    import wfdb
+
+    directory = tmp_path_factory.mktemp("recording")
+    duration = 120
+    peaks = beat_train(duration)
+    n = duration * FS
+    lead = synthetic_ecg(peaks, n)
+    base = write_wfdb(directory, "rec", np.column_stack([lead, -0.5 * lead]))
+    symbols = ["V" if i % 5 == 4 else "N" for i in range(len(peaks))]
+    symbols[7] = "A"
+    wfdb.wrann("rec", "atr", np.array(peaks), symbol=symbols + [], write_dir=str(directory))
+    return base, peaks, symbols
+
+
+def test_times_parse_as_seconds_and_clock():
+    assert parse_time("90") == 90
+    assert parse_time("90.5") == 90.5
+    assert parse_time("5:00") == 300
+    assert parse_time("1:02:03.5") == 3723.5
+    assert format_time(3723.5) == "1:02:04"
+    assert format_time(300) == "05:00"
+    for bad in ("", "abc", "-1", "1:60", "1:2:3:4", "inf", "nan"):
+        with pytest.raises(ValueError, match="not a time"):
+            parse_time(bad)
+
+
+def test_beats_are_cut_at_the_known_r_peaks(recording):
+    base, peaks, _ = recording
+    read = read_recording(base, SegmentOptions())
+    found = read.beats.sample
+    assert read.lead.name == "MLII" and read.lead.fs == FS
+    # Every beat whose window fits is found, each within 20 ms of where it was put.
+    nearest = np.abs(found[:, None] - peaks[None, :]).min(axis=1)
+    assert nearest.max() <= TOLERANCE
+    assert len(found) + read.counts.dropped_at_edges == len(peaks)
+    assert read.beats.values.shape == (len(found), 140)
+    np.testing.assert_allclose(read.beats.values.mean(axis=1), 0, atol=1e-9)
+    np.testing.assert_allclose(read.beats.values.std(axis=1), 1, atol=1e-9)
+    # The peak sits at the window's 0.25 / 0.70 point, as in every beat.
+    assert abs(int(np.median(read.beats.values.argmax(axis=1))) - round(140 * 0.25 / 0.7)) <= 2
+    # RR context: previous and next intervals, and their local mean.
+    np.testing.assert_allclose(read.beats.rr_prev[1:], np.diff(found) / FS, atol=TOLERANCE / FS)
+    np.testing.assert_allclose(read.beats.rr_next[:-1], np.diff(found) / FS, atol=TOLERANCE / FS)
+    assert np.isnan(read.beats.rr_next[-1])
+    assert np.all((read.beats.rr_local_mean[1:] > 0.6) & (read.beats.rr_local_mean[1:] < 1.05))
+
+
+def test_kept_amplitudes_are_millivolts(recording):
+    base, _, _ = recording
+    window = BeatWindow(before=0.2, after=0.4, samples=100, keep_amplitude=True)
+    beats = read_recording(base, SegmentOptions(window=window)).beats
+    assert beats.values.shape[1] == 100
+    assert 0.9 < np.median(beats.values.max(axis=1)) < 1.5  # the R wave's 1.2 mV
+
+
+def test_formats_212_and_16_edf_and_signal_csv_give_the_same_beats(recording, tmp_path):
+    import edfio
+
+    base, peaks, _ = recording
+    reference = read_recording(base, SegmentOptions()).beats
+    lead = open_lead(base).read(0, 120 * FS)
+
+    format16 = write_wfdb(tmp_path, "rec16", lead[:, None], fmt="16", lead_names=("MLII",))
+    edf = tmp_path / "rec.edf"
+    edfio.Edf([edfio.EdfSignal(np.zeros(120 * FS), FS, label="V1"),
+               edfio.EdfSignal(lead, FS, label="MLII", physical_range=(-5, 5))]).write(edf)
+    with_time = tmp_path / "with_time.csv"
+    without_time = tmp_path / "without_time.csv"
+    samples = np.arange(len(lead))
+    with open(with_time, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["time", "MLII"])
+        writer.writerows(zip((samples / FS).round(6), lead))
+    with open(without_time, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["V1", "MLII"])
+        writer.writerows(zip(np.zeros(len(lead)), lead))
+
+    for path, options in ((format16, SegmentOptions()), (edf, SegmentOptions()),
+                          (with_time, SegmentOptions()), (without_time, SegmentOptions(fs=FS))):
+        beats = read_recording(path, options).beats
+        assert np.array_equal(beats.sample, reference.sample), path
+        # 212 stores 12 bits, EDF 16 bits over +-5 mV: the same beats within quantisation.
+        np.testing.assert_allclose(beats.values, reference.values, atol=0.05)
+
+
+def test_streaming_in_chunks_gives_the_beats_of_a_whole_read(recording):
+    base, _, _ = recording
+    whole = read_recording(base, SegmentOptions(chunk_seconds=1e6)).beats
+    for chunk_seconds in (7.0, 30.0, 61.3):
+        chunked = read_recording(base, SegmentOptions(chunk_seconds=chunk_seconds)).beats
+        assert np.array_equal(chunked.sample, whole.sample)
+        assert np.array_equal(chunked.beat, whole.beat)
+        np.testing.assert_allclose(chunked.values, whole.values, atol=1e-6)
+        for name in ("rr_prev", "rr_next", "rr_local_mean"):
+            np.testing.assert_array_equal(getattr(chunked, name), getattr(whole, name))
+
+
+def test_span_keeps_the_beats_whose_peak_is_inside_with_their_context(recording):
+    base, _, _ = recording
+    whole = read_recording(base, SegmentOptions()).beats
+    part = read_recording(base, SegmentOptions(start=30, stop=60)).beats
+    inside = (whole.sample >= 30 * FS) & (whole.sample < 60 * FS)
+    assert np.array_equal(part.sample, whole.sample[inside])
+    assert part.beat[0] == 1
+    # The first beat's previous interval comes from the peak before --from.
+    np.testing.assert_array_equal(part.rr_prev, whole.rr_prev[inside])
+    np.testing.assert_array_equal(part.rr_next, whole.rr_next[inside])
+
+
+def test_annotations_label_beats_with_aami_classes(recording):
+    base, peaks, symbols = recording
+    beats = read_recording(base, SegmentOptions(annotations="atr")).beats
+    expected = {peak: AAMI_CLASSES[symbol] for peak, symbol in zip(peaks, symbols)}
+    for sample, label in zip(beats.sample, beats.labels):
+        nearest = peaks[np.abs(peaks - sample).argmin()]
+        assert label == expected[nearest]
+    assert set(beats.labels) == {"N", "V", "S"}
+    assert UNMATCHED not in set(beats.labels)
+
+
+def test_lead_by_name_index_and_default(recording, tmp_path):
+    base, _, _ = recording
+    assert open_lead(base).name == "MLII"
+    assert open_lead(base, lead="V1").name == "V1"
+    assert open_lead(base, lead="1").name == "V1"
+    lead = open_lead(base).read(0, 10 * FS)
+    second = write_wfdb(tmp_path, "second", np.column_stack([lead, lead]),
+                        lead_names=("V5", "MLII"))
+    assert open_lead(second).name == "MLII"  # as on MIT-BIH record 114
+    no_mlii = write_wfdb(tmp_path, "nomlii", np.column_stack([lead, lead]),
+                         lead_names=("V5", "V2"))
+    assert open_lead(no_mlii).name == "V5"
+
+
+# -- the command line -------------------------------------------------------------------
+
+def test_beats_fit_and_score_carry_the_ids_in_order(recording, in_tmp, capsys):
+    base, _, _ = recording
+    code, out, err = run_cli(capsys, "beats", base, "--annotations", "atr", "-o", "beats.csv")
+    assert code == 0, err
+    with open("beats.csv", newline="") as file:
+        rows = list(csv.reader(file))
+    header = rows[0]
+    assert header[:8] == ["record", "beat", "sample", "time_s", "rr_prev_s", "rr_next_s",
+                          "rr_local_mean_s", "label"]
+    assert header[8:] == [f"x{i}" for i in range(140)]
+    assert [row[0] for row in rows[1:]] == ["rec"] * (len(rows) - 1)
+    assert [int(row[1]) for row in rows[1:]] == list(range(1, len(rows)))
+    # The first beat has no previous one, the last no next one: empty cells.
+    assert rows[1][4] == "" and rows[2][4] != "" and rows[-1][5] == "" and rows[-2][5] != ""
+
+    code, _, err = run_cli(capsys, "fit", "beats.csv", "--label-column", "label",
+                           "--normal-label", "N", "-m", "model", "--epochs", "3", "-q")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "score", "beats.csv", "--label-column", "label",
+                           "--normal-label", "N", "-m", "model", "-o", "scores.csv", "-q")
+    assert code == 0, err
+    with open("scores.csv", newline="") as file:
+        scored = list(csv.reader(file))
+    assert scored[0] == ["row", "record", "beat", "sample", "time_s", "rr_prev_s", "rr_next_s",
+                         "rr_local_mean_s", "score", "is_anomaly", "label"]
+    assert [row[1:8] for row in scored[1:]] == [row[:7] for row in rows[1:]]
+    assert [row[10] for row in scored[1:]] == [row[7] for row in rows[1:]]
+
+
+def test_fit_and_score_read_recordings_directly(recording, in_tmp, capsys):
+    base, _, _ = recording
+    code, out, err = run_cli(capsys, "fit", base, "--to", "1:00", "--annotations", "atr",
+                             "--label-column", "label", "--normal-label", "N",
+                             "-m", "model", "--epochs", "3", "--samples", "100")
+    assert code == 0, err
+    assert "beats of lead MLII" in out
+    code, out, err = run_cli(capsys, "score", f"{base}.hea", "--from", "1:00", "--annotations",
+                             "atr", "--label-column", "label", "--normal-label", "N",
+                             "-m", "model", "-o", "scores.csv", "-q")
+    assert code == 0, err
+    with open("scores.csv", newline="") as file:
+        scored = list(csv.DictReader(file))
+    direct = read_recording(base, SegmentOptions(start=60, annotations="atr",
+                                                 window=BeatWindow(samples=100))).beats
+    assert [int(row["sample"]) for row in scored] == direct.sample.tolist()
+    assert [row["label"] for row in scored] == direct.labels.tolist()
+    assert min(float(row["time_s"]) for row in scored) >= 60
+
+
+def bad_recordings(tmp_path: Path, base: Path) -> dict[str, tuple[list[str], str]]:
+    """Each bad input: the command line's arguments, and what its error must say."""
+    import shutil
+
+    def copy(name: str) -> Path:
+        for suffix in (".hea", ".dat", ".atr"):
+            text = (base.parent / f"rec{suffix}").read_bytes()
+            if suffix == ".hea":
+                text = text.replace(b"rec.dat", f"{name}.dat".encode()).replace(
+                    b"rec ", f"{name} ".encode(), 1)
+            (tmp_path / f"{name}{suffix}").write_bytes(text)
+        return tmp_path / name
+
+    missing = copy("missing")
+    os.unlink(f"{missing}.dat")
+    truncated = copy("truncated")
+    data = Path(f"{truncated}.dat").read_bytes()
+    Path(f"{truncated}.dat").write_bytes(data[: len(data) // 2])
+    garbage = tmp_path / "garbage.hea"
+    garbage.write_text("this is not a header\n")
+    flat = write_wfdb(tmp_path, "flat", np.zeros((60 * FS, 1)), lead_names=("MLII",))
+    short = write_wfdb(tmp_path, "short", np.zeros((100, 1)), lead_names=("MLII",))
+    no_fs = tmp_path / "no_fs.csv"
+    no_fs.write_text("MLII,V1\n" + "0.1,0.2\n" * 1000)
+    shutil.copy(f"{base}.hea", tmp_path / "noatr.hea")
+    shutil.copy(f"{base}.dat", tmp_path / "rec.dat")
+    return {
+        "missing signal file": ([str(missing)], "signal file"),
+        "truncated signal file": ([str(truncated)], "truncated"),
+        "header that does not parse": ([str(garbage)], "not a WFDB header"),
+        "no such lead": ([str(base), "--lead", "V9"], "no lead 'V9'"),
+        "--from after --to": ([str(base), "--from", "1:00", "--to", "0:30"], "is not before"),
+        "--from past the end": ([str(base), "--from", "40:00"], "past the end"),
+        "--to past the end": ([str(base), "--to", "1:00:00"], "past the end"),
+        "shorter than a window": ([str(short)], "shorter than one beat window"),
+        "flat lead": ([str(flat), "--to", "0:30"],
+                      "no beats detected in lead MLII between 00:00 and 00:30"),
+        "signal CSV without a rate": ([str(no_fs), "--signal"], "give --fs"),
+        "no annotation file": ([str(tmp_path / "noatr"), "--annotations", "atr"],
+                               "no such annotation file"),
+        "bad time": ([str(base), "--from", "5 minutes"], "not a time"),
+        "no such record": ([str(tmp_path / "nothere")], "no such file"),
+    }
+
+
+def test_every_bad_recording_is_one_line_exit_2_and_nothing_written(recording, model_dir,
+                                                                    tmp_path, capsys):
+    base, _, _ = recording
+    output, new_model = tmp_path / "out.csv", tmp_path / "new-model"
+    for case, (arguments, message) in bad_recordings(tmp_path, base).items():
+        for command in (["beats", "-o", output], ["score", "-o", output, "-m", model_dir],
+                        ["fit", "-m", new_model, "--epochs", "1"]):
+            if command[0] == "fit":  # fit reads one recording, before its options
+                command = ["fit", arguments[0], *command[1:], *arguments[1:]]
+                arguments_after = []
+            else:  # beats reads every .csv as a signal CSV
+                arguments_after = [argument for argument in arguments
+                                   if command[0] == "score" or argument != "--signal"]
+            code, out, err = run_cli(capsys, *command, *arguments_after)
+            assert code == 2, (case, command[0], err)
+            lines = err.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("Error:"), (case, err)
+            assert message in lines[0], (case, command[0], lines[0])
+            assert not output.exists() and not new_model.exists(), case
+
+
+def test_score_refuses_recording_options_without_a_recording(data_dir, model_dir, in_tmp,
+                                                             capsys):
+    code, _, err = run_cli(capsys, "score", data_dir / "batch.csv", "-m", model_dir,
+                           "--from", "1:00", "-o", "s.csv")
+    assert code == 2 and "apply to recordings" in err
+    assert not Path("s.csv").exists()
+
+
+def test_beats_refuses_writing_over_a_recording_file(recording, tmp_path, capsys):
+    base, _, _ = recording
+    before = Path(f"{base}.atr").read_bytes()
+    code, _, err = run_cli(capsys, "beats", base, "--annotations", "atr", "-o", f"{base}.atr")
+    assert code == 2 and "would overwrite the input" in err
+    assert Path(f"{base}.atr").read_bytes() == before
