@@ -19,6 +19,12 @@ EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 
 
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none): what
+    a library's error says, fit for a one-line error of ours."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
 def length_mismatch(expected: int, got: int) -> str:
     """The one wording of a beat whose length is not the model's."""
     return f"expected {expected} samples per beat (the model's input length), got {got}"

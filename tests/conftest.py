@@ -58,8 +58,8 @@ def model_dir(fitted, tmp_path_factory) -> Path:
 def ecg5000() -> Path:
     path = find_ecg5000()
     if path is None:
-        pytest.skip("ECG5000 not found (looked in $ANOMALY_DATA_DIR and ../shared/data); "
-                    "see data/README.md")
+        pytest.skip("ECG5000 not found (looked in $ANOMALY_DATA_DIR, the download cache and "
+                    "../shared/data); see data/README.md")
     return path
 
 
@@ -206,3 +206,29 @@ def synthetic_digits(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         image = np.clip(rng.uniform(1.6, 2.4) - distance, 0.0, 1.0)
         images[index] = np.round(image * 255).astype(np.uint8)
     return images, labels
+
+
+def assert_images_render_in_browser(page_path: Path) -> None:
+    """Open an HTML page in headless Chromium and check that every image decodes to a
+    real size (skips when no Chromium is installed; .ci/run installs Debian's)."""
+    import subprocess
+
+    browser = next((shutil.which(name) for name in
+                    ("chromium", "chromium-browser", "google-chrome", "chrome")
+                    if shutil.which(name)), None)
+    if browser is None:
+        pytest.skip("no chromium on this machine (.ci/run installs Debian's chromium)")
+    page = page_path.read_text()
+    # Load a copy with a probe that records, once the page has loaded, how many images
+    # decoded to a real size; the browser's DOM dump then shows it.
+    probe = ("<script>window.addEventListener('load', () => { const ok = [...document.images]"
+             ".filter(i => i.complete && i.naturalWidth > 100).length; "
+             "document.body.setAttribute('data-images-ok', ok + '/' + document.images.length);"
+             "});</script></body>")
+    probe_path = page_path.resolve().with_name(f"probe-{page_path.name}")
+    probe_path.write_text(page.replace("</body>", probe))
+    dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu",
+                          "--virtual-time-budget=5000", "--dump-dom", probe_path.as_uri()],
+                         capture_output=True, text=True, timeout=120).stdout
+    n_images = page.count("<img")
+    assert f'data-images-ok="{n_images}/{n_images}"' in dom, dom[-500:]

@@ -23,7 +23,7 @@ from anomaly.scoring.plan import ScoreOptions
 from anomaly.scoring.sinks import ScoresToStdout
 from anomaly.scoring.sources import CsvSource
 
-from conftest import read_rows, run_cli, write_text
+from conftest import assert_images_render_in_browser, read_rows, run_cli, write_text
 
 ANOMALY = [sys.executable, "-m", "anomaly"]
 
@@ -221,13 +221,6 @@ def test_json_logs_are_one_object_per_line(model_dir, data_dir, in_tmp, capsys):
 
 # -- HTML report in a real browser --------------------------------------------------------------
 
-def _browser() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
-        if shutil.which(name):
-            return shutil.which(name)
-    return None
-
-
 def test_html_report_renders_with_its_images_in_a_headless_browser(model_dir, data_dir, in_tmp, capsys):
     code, _, err = run_cli(capsys, "score", data_dir / "batch.csv", "-m", model_dir,
                            "--label-column", "label", "--html", "report.html")
@@ -235,19 +228,4 @@ def test_html_report_renders_with_its_images_in_a_headless_browser(model_dir, da
     page = (in_tmp / "report.html").read_text()
     assert "<img" in page and "http" not in page.replace("http-equiv", "")  # self-contained
     assert "Confusion matrix" in page and "ROC" in page
-    browser = _browser()
-    if browser is None:
-        pytest.skip("no chromium on this machine (.ci/run installs Debian's chromium)")
-    # Load a copy with a probe that records, once the page has loaded, how many images
-    # decoded to a real size; the browser's DOM dump then shows it.
-    probe = ("<script>window.addEventListener('load', () => { const ok = [...document.images]"
-             ".filter(i => i.complete && i.naturalWidth > 100).length; "
-             "document.body.setAttribute('data-images-ok', ok + '/' + document.images.length);"
-             "});</script></body>")
-    (in_tmp / "probe.html").write_text(page.replace("</body>", probe))
-    dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu",
-                          "--virtual-time-budget=5000", "--dump-dom",
-                          (in_tmp / "probe.html").as_uri()],
-                         capture_output=True, text=True, timeout=120).stdout
-    n_images = page.count("<img")
-    assert f'data-images-ok="{n_images}/{n_images}"' in dom, dom[-500:]
+    assert_images_render_in_browser(in_tmp / "report.html")

@@ -167,7 +167,7 @@ def fit(
 
     check_destination(model_dir)  # A bad destination fails before the training.
     extra = {}
-    if is_recording(normal_csv) or (signal and normal_csv.lower().endswith(".csv")):
+    if is_recording(normal_csv, signal):
         from ..recordings.reading import read_normal_recording_beats
 
         segment = _segment_options(lead, from_, to, fs, annotations,
@@ -178,8 +178,7 @@ def fit(
                  "recording": {"lead": recording.lead.name, "from_s": segment.start,
                                "to_s": segment.stop,
                                "dropped_at_edges": recording.counts.dropped_at_edges}}
-        what = (f"{data.n_read} beats of lead {recording.lead.name} between "
-                f"{recording_span(recording)}")
+        what = f"{data.n_read} beats of lead {recording.lead.name} between {recording.span}"
     else:
         _no_recording_options(lead=lead, from_=from_, to=to, fs=fs, annotations=annotations)
         data = read_normal_beats(_readable_file(normal_csv), label_column=label_column,
@@ -327,7 +326,7 @@ def beats(
     row says where it is (record, sample, time) and its RR context. 'anomaly fit' and
     'anomaly score' read the file as any beats CSV and carry the ids into their outputs.
     """
-    from ..recordings.export import write_beats
+    from ..beats_csv import write_beats
 
     segment = _segment_options(lead, from_, to, fs, annotations,
                                window=(before, after, samples, keep_amplitude))
@@ -386,14 +385,6 @@ def _readable_file(path: str) -> str:
     if problem is not None:
         raise typer.BadParameter(problem, param_hint="'INPUT'")
     return path
-
-
-def recording_span(recording) -> str:
-    from ..recordings.times import format_time
-
-    beats = recording.beats
-    return (f"{format_time(beats.sample[0] / beats.fs)} and "
-            f"{format_time(beats.sample[-1] / beats.fs)}")
 
 
 def _score_engine(engine: EngineName, scheduler: str | None, workers: int | None,
@@ -461,8 +452,9 @@ def demo(
 ) -> None:
     """Run the whole path offline: fit, score, report and plots.
 
-    Uses ECG5000 when it is on this machine (../shared/data or $ANOMALY_DATA_DIR),
-    otherwise synthetic beats generated in-process, and says which.
+    Uses ECG5000 when it is on this machine ($ANOMALY_DATA_DIR, the cache 'anomaly data
+    fetch ecg5000' fills, or ../shared/data), otherwise synthetic beats generated
+    in-process, and says which.
     """
     from .. import logs
     from ..demo import run_demo

@@ -44,8 +44,15 @@ SCAN_LINES = 1 << 16
 MAX_FIELDS = 1 << 16
 #: Header names of the columns that say which beat a row is rather than hold its samples
 #: (as ``anomaly beats`` writes them): kept out of the samples, carried into the scores.
-ID_COLUMNS = ("record", "beat", "sample", "time_s", "rr_prev_s", "rr_next_s",
-              "rr_local_mean_s")
+#: Each is read as text (``record``), an integer (``beat``, ``sample``) or a number, empty
+#: meaning unknown (NaN: the first beat has no previous RR interval).
+ID_COLUMN_TYPES = {"record": "text", "beat": "integer", "sample": "integer",
+                   "time_s": "number", "rr_prev_s": "number", "rr_next_s": "number",
+                   "rr_local_mean_s": "number"}
+ID_COLUMNS = tuple(ID_COLUMN_TYPES)
+#: With id columns in the header (a file ``anomaly beats`` wrote), a column of this name
+#: is the label column unless another is chosen: its text is carried into the scores.
+BEATS_LABEL_COLUMN = "label"
 
 
 @dataclass(frozen=True)
@@ -58,7 +65,8 @@ class CsvLayout:
     row is parsed. When it is a number, labels compare as numbers (``1`` equals ``1.0``)
     and a row whose label is not a number is a bad row. ``value_range``: ``(low, high)``,
     the samples a model can score; a row with a sample outside it is a bad row.
-    ``id_indices``: the columns named in :data:`ID_COLUMNS` (with a header), read as text.
+    ``id_indices``: the columns named in :data:`ID_COLUMNS` (with a header), read by
+    :data:`ID_COLUMN_TYPES`.
     """
 
     delimiter: str
@@ -115,7 +123,7 @@ class ParsedBlock:
     ``lines`` holds the 1-based line number of each row of ``values``; ``truth`` is 0
     (normal) or 1 (anomaly) per row when the layout decides labels; ``rejects`` holds
     ``(line, reason, text)`` for each rejected row (only when rejects are allowed);
-    ``ids`` the text of each id column (see :data:`ID_COLUMNS`) by its name.
+    ``ids`` each id column's values (see :data:`ID_COLUMN_TYPES`) by its name.
     """
 
     lines: np.ndarray
@@ -184,6 +192,9 @@ def layout_from_head(
     label_index = _resolve_label_column(name, label_column, column_names, has_header)
     id_indices = tuple(i for i, column in enumerate(column_names)
                        if has_header and column in ID_COLUMNS and i != label_index)
+    if label_column is None and id_indices and BEATS_LABEL_COLUMN in column_names:
+        # A beats file's labels are carried as they are; --label-column decides them.
+        label_index, normal_label = column_names.index(BEATS_LABEL_COLUMN), None
     n_samples = len(column_names) - (label_index is not None) - len(id_indices)
     if n_samples < 1:
         raise InputError(f"{name}: no sample columns (only the label column)")
@@ -410,9 +421,11 @@ def _parse_fast(data: bytes, layout: CsvLayout):
         return _empty(layout)
     names = [f"c{i}" for i in range(layout.n_columns)]
     types = {names[i]: pa.float64() for i in layout.sample_indices}
-    for index in (*layout.id_indices, layout.label_index):
-        if index is not None:
-            types[names[index]] = pa.string()
+    arrow_types = {"text": pa.string(), "integer": pa.int64(), "number": pa.float64()}
+    for index in layout.id_indices:
+        types[names[index]] = arrow_types[ID_COLUMN_TYPES[layout.column_names[index]]]
+    if layout.label_index is not None:
+        types[names[layout.label_index]] = pa.string()
     try:
         table = pa_csv.read_csv(
             io.BytesIO(data),
@@ -444,10 +457,17 @@ def _parse_fast(data: bytes, layout: CsvLayout):
             return None
     ids = {}
     for index in layout.id_indices:
-        texts = [(text or "").strip(_PADDING) for text in table.column(index).to_pylist()]
-        if any(_undecodable(text) for text in texts):
+        name, column = layout.column_names[index], table.column(index)
+        kind = ID_COLUMN_TYPES[name]
+        if kind == "text":
+            texts = [(text or "").strip(_PADDING) for text in column.to_pylist()]
+            if any(_undecodable(text) for text in texts):
+                return None
+            ids[name] = np.array(texts, dtype=object)
+        elif kind == "integer" and column.null_count:
             return None
-        ids[layout.column_names[index]] = np.array(texts, dtype=object)
+        else:
+            ids[name] = column.to_numpy(zero_copy_only=False)
     if layout.label_index is None:
         return values, None, None, ids
     column = table.column(layout.label_index)
@@ -463,7 +483,7 @@ def _parse_fast(data: bytes, layout: CsvLayout):
 
 def _empty(layout: CsvLayout):
     values = np.empty((0, len(layout.sample_indices)))
-    ids = {name: np.empty(0, dtype=object) for name in layout.id_names}
+    ids = {name: np.empty(0, dtype=_ID_DTYPES[ID_COLUMN_TYPES[name]]) for name in layout.id_names}
     if layout.label_index is None:
         return values, None, None, ids
     return values, *_LabelReader(layout).arrays([], []), ids
@@ -519,7 +539,8 @@ def _scan(name: str, data: bytes, first_line: int, layout: CsvLayout,
         values = np.array(rows, dtype=np.float64).reshape(len(rows), n_samples)
         label_array, truth = (reader.arrays(labels, anomalies) if layout.label_index is not None
                               else (None, None))
-        id_arrays = {name: np.array([row[j] for row in ids], dtype=object)
+        id_arrays = {name: np.array([row[j] for row in ids],
+                                    dtype=_ID_DTYPES[ID_COLUMN_TYPES[name]])
                      for j, name in enumerate(layout.id_names)}
         return ParsedBlock(np.array(lines, dtype=np.int64), values, label_array, truth,
                            list(rejects), id_arrays)
@@ -593,16 +614,39 @@ def _parse_row(line: str, layout: CsvLayout, labels: _LabelReader
         values.append(number)
     ids = []
     for index in layout.id_indices:
-        undecodable = _undecodable(fields[index])
-        if undecodable:
-            return f"{column_description(index, layout)}: {undecodable}", *_NOT_PARSED
-        ids.append(fields[index].strip(_PADDING))
+        problem, value = _read_id(fields[index], ID_COLUMN_TYPES[layout.column_names[index]])
+        if problem is not None:
+            return f"{column_description(index, layout)}: {problem}", *_NOT_PARSED
+        ids.append(value)
     if layout.label_index is None:
         return None, values, None, None, ids
     problem, label, anomaly = labels.read(fields[layout.label_index])
     if problem is not None:
         return f"{column_description(layout.label_index, layout)}: {problem}", *_NOT_PARSED
     return None, values, label, anomaly, ids
+
+
+_ID_DTYPES = {"text": object, "integer": np.int64, "number": np.float64}
+
+
+def _read_id(text: str, kind: str) -> tuple[str | None, object]:
+    """``(problem, value)`` of an id cell read as ``kind`` (see :data:`ID_COLUMN_TYPES`)."""
+    undecodable = _undecodable(text)
+    if undecodable:
+        return undecodable, None
+    text = text.strip(_PADDING)
+    if kind == "text":
+        return None, text
+    if kind == "integer":
+        if not text.lstrip("-").isdigit() or not text.isascii() or len(text) > 18:
+            return f"expected an integer (up to 18 digits), got {text[:40]!r}", None
+        return None, int(text)
+    if not text:
+        return None, math.nan
+    number = parse_number(text)
+    if number is None:
+        return f"expected a number, got {text[:40]!r}", None
+    return None, number
 
 
 class _LabelReader:

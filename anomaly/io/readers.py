@@ -35,8 +35,9 @@ from .csv_parser import (
     parse_block,
 )
 
-__all__ = ["STDIO", "Beats", "InputSource", "TrainingData", "check_readable", "iter_beats",
-           "iter_parsed_range", "normal_rows", "open_input", "read_beats", "read_normal_beats"]
+__all__ = ["STDIO", "Beats", "InputSource", "TrainingData", "check_readable", "input_stem",
+           "iter_beats", "iter_parsed_range", "normal_rows", "open_input", "read_beats",
+           "read_normal_beats"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 #: The name that means standard input (and, for outputs, standard output).
@@ -408,6 +409,15 @@ def _describe_read_error(error: BaseException) -> str:
             or "gzip" in str(error).lower()):
         return "the gzip data is corrupt or truncated"
     return str(error)
+
+
+def input_stem(input_name: str) -> str:
+    """An input's name without its directory and data endings, the stem of the files
+    named after it: ``in/day1.csv.gz`` -> ``day1``, ``mitdb/208.hea`` -> ``208``."""
+    base = "stdin" if input_name == STDIO else Path(input_name).name
+    for ending in (".gz", ".csv", ".txt", ".hea", ".edf"):
+        base = base.removesuffix(ending)
+    return base
 
 
 def check_readable(path: str | os.PathLike) -> Path:

@@ -113,10 +113,16 @@ def _require_writable_directory(directory: Path, target: str | os.PathLike) -> N
 
 def file_sha256(path: str | os.PathLike) -> str:
     """SHA-256 of a file's bytes, as hex."""
+    return files_sha256([path])
+
+
+def files_sha256(paths) -> str:
+    """SHA-256 of the bytes of ``paths`` read one after the other (a WFDB record's files)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
+    for path in paths:
+        with open(path, "rb") as file:
+            for chunk in iter(lambda: file.read(1 << 20), b""):
+                digest.update(chunk)
     return digest.hexdigest()
 
 

@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from ..exceptions import InputError
+from ..exceptions import InputError, first_line
 
 #: AAMI EC57 class of each MIT-BIH beat symbol.
 AAMI_CLASSES = {
@@ -45,8 +45,7 @@ def read_reference_beats(base: str, extension: str, *, start: int = 0,
     try:
         annotation = wfdb.rdann(base, extension, sampfrom=start, sampto=stop)
     except Exception as error:  # wfdb raises many kinds for a file that does not parse
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise InputError(f"{path}: not a WFDB annotation file ({reason})") from None
+        raise InputError(f"{path}: not a WFDB annotation file ({first_line(error)})") from None
     symbols = np.asarray(annotation.symbol, dtype=object)
     samples = np.asarray(annotation.sample, dtype=np.int64)
     is_beat = np.array([symbol in AAMI_CLASSES for symbol in symbols], dtype=bool)

@@ -23,11 +23,13 @@ def segmenter_for(path: str | os.PathLike, options: SegmentOptions) -> Segmenter
 
 @dataclass
 class RecordingRead:
-    """Every beat of a recording's span, and what segmenting counted."""
+    """Every beat of a recording's span, and what segmenting counted; ``span`` says the
+    span for messages (``00:00 and 05:00``)."""
 
     lead: Lead
     beats: RecordingBeats
     counts: SegmentCounts
+    span: str
 
 
 def read_recording(path: str | os.PathLike, options: SegmentOptions) -> RecordingRead:
@@ -39,7 +41,7 @@ def read_recording(path: str | os.PathLike, options: SegmentOptions) -> Recordin
         *(np.concatenate([getattr(b, name) for b in blocks]) for name in
           ("values", "sample", "beat", "rr_prev", "rr_next", "rr_local_mean")),
         labels, segmenter.lead.fs)
-    return RecordingRead(segmenter.lead, joined, segmenter.counts)
+    return RecordingRead(segmenter.lead, joined, segmenter.counts, segmenter.span)
 
 
 def read_normal_recording_beats(path: str | os.PathLike, options: SegmentOptions, *,

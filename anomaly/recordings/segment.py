@@ -5,9 +5,13 @@ taken from the lead band-pass filtered 0.5-40 Hz (which removes baseline wander 
 hum), resampled to ``samples`` values and z-normalised (unless amplitudes are kept), as
 ECG5000's beats are. A beat whose window runs off the recording is dropped and counted.
 
-The lead is read in chunks of ``chunk_seconds``, each with :data:`PAD_SECONDS` of signal on
-either side, so that the filter and the detector see the same signal around a chunk's
-border as in a whole-record read; a chunk keeps the peaks of its own span only. Memory is
+The lead is read in chunks of ``chunk_seconds`` on a grid from the recording's first
+sample, each with :data:`PAD_SECONDS` of signal on either side; a chunk keeps the peaks
+of its own span (and :data:`REFRACTORY_SECONDS` beyond, a beat both neighbours find
+being kept once). The filter settles within the padding, so the windows are those of a
+whole-record read; the detector adapts its thresholds as it goes, so near a border it
+may find a beat a whole-record read would not (or the reverse). The grid does not move
+with ``--from``/``--to``: every command and every span sees the same beats. Memory is
 flat in the recording's length.
 
 RR context, in seconds: ``rr_prev_s`` (from the previous R peak), ``rr_next_s`` (to the
@@ -30,17 +34,23 @@ from ..exceptions import InputError
 from .signals import Lead
 from .times import format_time
 
+#: Sampling rates an ECG recording may have: R peaks need 50 Hz; above 20 kHz a chunk
+#: would not fit the memory budget (and no ECG is sampled so fast).
+MIN_FS, MAX_FS = 50.0, 20_000
+#: The most samples a beat window may span before resampling, and the most values a
+#: chunk may decode: they bound the memory of a chunk whatever the recording.
+MAX_WINDOW_SAMPLES = 8192
+MAX_CHUNK_VALUES = 1 << 24
 #: Signal read on either side of a chunk (filter settling and detector context).
 PAD_SECONDS = 10.0
+#: Two R peaks closer than this are one beat (found by two overlapping chunks).
+REFRACTORY_SECONDS = 0.2
 #: How far outside ``--from``/``--to`` peaks are detected for the RR context.
 CONTEXT_SECONDS = 20.0
 #: RR intervals averaged into ``rr_local_mean_s``.
 LOCAL_RR_BEATS = 10
 #: The band kept by the baseline filter, in Hz.
 BAND_HZ = (0.5, 40.0)
-#: The id columns of a beat from a recording, in the beats CSV's order.
-ID_COLUMNS = ("record", "beat", "sample", "time_s", "rr_prev_s", "rr_next_s",
-              "rr_local_mean_s")
 
 
 @dataclass(frozen=True)
@@ -121,7 +131,7 @@ class RecordingBeats:
         return self.sample / self.fs
 
     def ids(self, record: str) -> dict[str, np.ndarray]:
-        """The id columns (:data:`ID_COLUMNS`) of these beats."""
+        """The id columns of these beats (:data:`anomaly.io.csv_parser.ID_COLUMNS`)."""
         return {"record": np.full(len(self), record, dtype=object), "beat": self.beat,
                 "sample": self.sample, "time_s": np.round(self.time_s, 4),
                 "rr_prev_s": self.rr_prev, "rr_next_s": self.rr_next,
@@ -135,6 +145,8 @@ class SegmentCounts:
     beats: int = 0
     dropped_at_edges: int = 0
     samples_read: int = 0
+    #: The sample up to which the lead has been segmented.
+    position: int = 0
 
 
 class Segmenter:
@@ -147,9 +159,9 @@ class Segmenter:
     def __init__(self, lead: Lead, options: SegmentOptions):
         self.lead, self.options = lead, options
         fs = lead.fs
-        if not fs >= 50:
-            raise InputError(f"{lead.path}: a sampling rate of {fs:g} Hz is too low for R "
-                             "peaks (at least 50 Hz)")
+        if not MIN_FS <= fs <= MAX_FS:
+            raise InputError(f"{lead.path}: a sampling rate of {fs:g} Hz is not one of an "
+                             f"ECG ({MIN_FS:g} to {MAX_FS:,} Hz)")
         self.start = int(round(options.start * fs))
         self.stop = lead.n_samples if options.stop is None else int(round(options.stop * fs))
         end = format_time(lead.duration)
@@ -165,6 +177,10 @@ class Segmenter:
         window = options.window
         self.before = int(round(window.before * fs))
         self.after = int(round(window.after * fs))
+        if self.before + self.after > MAX_WINDOW_SAMPLES:
+            raise InputError(f"{lead.path}: a beat window of {window.before + window.after:g} s "
+                             f"at {fs:g} Hz is {self.before + self.after:,} samples (at most "
+                             f"{MAX_WINDOW_SAMPLES:,})")
         if lead.n_samples < self.before + self.after:
             raise InputError(f"{lead.path}: the recording ({lead.duration:.3g} s) is shorter "
                              f"than one beat window ({window.before + window.after:g} s)")
@@ -188,8 +204,13 @@ class Segmenter:
         history: deque[int] = deque(maxlen=LOCAL_RR_BEATS + 1)
         held: tuple[int, np.ndarray | None] | None = None
         number = 0
+        refractory = int(round(REFRACTORY_SECONDS * self.lead.fs))
         for peaks, windows in self._peaks_and_windows():
-            pending = ([held] if held is not None else []) + list(zip(peaks, windows))
+            # Chunks overlap by the refractory period: a beat found by both is kept once.
+            last = held[0] if held is not None else (history[-1] if history else None)
+            found = [(peak, window) for peak, window in zip(peaks, windows)
+                     if last is None or peak - last >= refractory]
+            pending = ([held] if held is not None else []) + found
             held = pending.pop() if pending else None
             following = [peak for peak, _ in pending[1:]] + ([held[0]] if held else [])
             block = self._context(pending, following, history)
@@ -218,15 +239,20 @@ class Segmenter:
         lead, fs = self.lead, self.lead.fs
         context = int(round(CONTEXT_SECONDS * fs))
         low, high = max(0, self.start - context), min(lead.n_samples, self.stop + context)
-        chunk = max(1, int(round(self.options.chunk_seconds * fs)))
         pad = int(round(PAD_SECONDS * fs))
-        for begin in range(low, high, chunk):
-            end = min(begin + chunk, high)
+        refractory = int(round(REFRACTORY_SECONDS * fs))
+        # Chunks lie on a grid from the recording's first sample, whatever the span, so
+        # that every command (and every span) sees the same peaks.
+        budget = MAX_CHUNK_VALUES // lead.values_per_sample - 2 * pad
+        chunk = max(pad, min(int(round(self.options.chunk_seconds * fs)), budget))
+        for begin in range(low - low % chunk, high, chunk):
+            end = min(begin + chunk, lead.n_samples)
             first = max(0, begin - pad)
             signal = lead.read(first, min(lead.n_samples, end + pad))
             self.counts.samples_read += len(signal)
+            self.counts.position = end
             peaks = detect_r_peaks(signal, fs) + first
-            peaks = peaks[(peaks >= begin) & (peaks < end)]
+            peaks = peaks[(peaks >= begin - refractory) & (peaks < end + refractory)]
             filtered = band_pass(signal, fs)
             windows = []
             for peak in peaks:
@@ -261,9 +287,14 @@ class Segmenter:
         rr = np.array(rr, dtype=np.float64).reshape(-1, 3)
         labels = None
         if self._reference is not None:
-            from .annotations import match_labels
+            from .annotations import MATCH_SECONDS, match_labels
 
-            labels = match_labels(sample, *self._reference, fs)
+            # Only the reference beats near this block: matching stays cheap in a long record.
+            reference, classes = self._reference
+            reach = int(round(MATCH_SECONDS * fs))
+            near = slice(np.searchsorted(reference, sample[0] - reach),
+                         np.searchsorted(reference, sample[-1] + reach, side="right"))
+            labels = match_labels(sample, reference[near], classes[near], fs)
         return RecordingBeats(self._shape(np.stack(values)), sample,
                               np.zeros(len(sample), dtype=np.int64),
                               *np.round(rr, 4).T, labels, fs)

@@ -28,7 +28,8 @@ from typing import Callable
 
 import numpy as np
 
-from ..exceptions import InputError
+from ..exceptions import InputError, first_line
+from ..io.blocks import MAX_LINE_BYTES
 
 #: The lead chosen when none is asked for and the recording has it.
 DEFAULT_LEAD = "MLII"
@@ -56,6 +57,9 @@ class Lead:
         The lead's length.
     annotations_base : str or None
         For a WFDB record, its path without extension (annotation files sit beside it).
+    values_per_sample : int
+        Values decoded to read one sample of the lead (a WFDB file holding many signals
+        is decoded whole): chunks are sized by it.
     """
 
     path: str
@@ -64,6 +68,7 @@ class Lead:
     fs: float
     n_samples: int
     annotations_base: str | None = None
+    values_per_sample: int = 1
     _read: Callable[[int, int], np.ndarray] = field(repr=False, default=None)
 
     @property
@@ -79,14 +84,25 @@ class Lead:
         if len(values) != stop - start:
             raise InputError(f"{self.path}: the signal ends at sample {start + len(values)}, "
                              f"before the {self.n_samples} samples its header declares")
+        finite = np.isfinite(values)
+        if not finite.all():
+            from .times import format_time
+
+            missing = start + int(np.argmin(finite))
+            raise InputError(f"{self.path}: lead {self.name} has no valid sample at "
+                             f"{missing} ({format_time(missing / self.fs)}): gaps in a "
+                             "signal are not supported; choose a span without them "
+                             "(--from/--to)")
         return values
 
 
-def is_recording(path: str | os.PathLike) -> bool:
-    """Whether ``path`` names a WFDB record or an EDF file (not a signal CSV: a ``.csv``
-    file is a recording only where the command says so)."""
+def is_recording(path: str | os.PathLike, signal_csv: bool = False) -> bool:
+    """Whether ``path`` names a WFDB record or an EDF file, or, with ``signal_csv``, a
+    ``.csv`` file (read as samples per lead, not as beats: the command says which)."""
     text = str(path)
-    return text.lower().endswith(".edf") or wfdb_base(text) is not None
+    lower = text.lower()
+    return (lower.endswith(".edf") or wfdb_base(text) is not None
+            or (signal_csv and lower.endswith(".csv")))
 
 
 def recording_files(path: str | os.PathLike, annotations: str | None = None) -> list[str]:
@@ -181,25 +197,27 @@ def _open_wfdb(text: str, lead: str | None) -> Lead:
     try:
         header = wfdb.rdheader(base)
     except Exception as error:  # wfdb raises many kinds for a header that does not parse
-        raise InputError(f"{header_path}: not a WFDB header ({_reason(error)})") from None
+        raise InputError(f"{header_path}: not a WFDB header ({first_line(error)})") from None
     names = list(header.sig_name or [])
     if not names or not header.fs or not header.sig_len:
         raise InputError(f"{header_path}: a WFDB header without signals, sampling rate or "
                          "length (a multi-segment record is not supported)")
     index = choose_lead(header_path, names, lead)
     directory = os.path.dirname(base)
-    signals_in_file: dict[str, int] = {}
-    for file_name in header.file_name:
-        signals_in_file[file_name] = signals_in_file.get(file_name, 0) + 1
-    for number, (file_name, fmt) in enumerate(zip(header.file_name, header.fmt)):
+    frames = header.samps_per_frame or [1] * len(names)
+    # Bytes per frame of each signal file: wfdb decodes every signal of a file it reads.
+    frame_bytes: dict[str, float] = {}
+    for file_name, fmt, per_frame in zip(header.file_name, header.fmt, frames):
+        frame_bytes[file_name] = (frame_bytes.get(file_name, 0)
+                                  + per_frame * BYTES_PER_SAMPLE.get(str(fmt), 0))
+    for number, file_name in enumerate(header.file_name):
         if number and header.file_name[number - 1] == file_name:
             continue
         signal_path = os.path.join(directory, file_name)
         if not os.path.isfile(signal_path):
             raise InputError(f"{header_path}: its signal file {signal_path} is missing")
         offset = (header.byte_offset or [0] * len(names))[number] or 0
-        needed = offset + math.ceil(header.sig_len * signals_in_file[file_name]
-                                    * BYTES_PER_SAMPLE.get(str(fmt), 0))
+        needed = offset + math.ceil(header.sig_len * frame_bytes[file_name])
         size = os.path.getsize(signal_path)
         if size < needed:
             raise InputError(f"{signal_path}: truncated ({size:,} bytes; the header "
@@ -211,11 +229,14 @@ def _open_wfdb(text: str, lead: str | None) -> Lead:
             record = wfdb.rdrecord(base, sampfrom=start, sampto=stop, channels=[index])
         except Exception as error:
             raise InputError(f"{header_path}: cannot read samples {start}-{stop} "
-                             f"({_reason(error)})") from None
+                             f"({first_line(error)})") from None
         return record.p_signal[:, 0]
 
+    decoded = sum(per_frame for name, per_frame in zip(header.file_name, frames)
+                  if name == header.file_name[index])
     return Lead(text, os.path.basename(base), names[index], float(header.fs),
-                int(header.sig_len), annotations_base=base, _read=read)
+                int(header.sig_len), annotations_base=base, values_per_sample=decoded,
+                _read=read)
 
 
 # -- EDF --------------------------------------------------------------------------------
@@ -227,7 +248,7 @@ def _open_edf(text: str, lead: str | None) -> Lead:
     try:
         edf = edfio.read_edf(text, lazy_load_data=True)
     except Exception as error:  # edfio raises ValueError and others for a bad header
-        raise InputError(f"{text}: not an EDF file ({_reason(error)})") from None
+        raise InputError(f"{text}: not an EDF file ({first_line(error)})") from None
     if not getattr(edf, "is_continuous", True):
         raise InputError(f"{text}: an EDF+D recording with gaps is not supported")
     signals = list(edf.signals)
@@ -243,7 +264,7 @@ def _open_edf(text: str, lead: str | None) -> Lead:
             return signal.get_data_slice(start / fs, stop / fs)
         except Exception as error:
             raise InputError(f"{text}: cannot read samples {start}-{stop} "
-                             f"({_reason(error)})") from None
+                             f"({first_line(error)})") from None
 
     return Lead(text, Path(text).stem, signal.label.strip(), fs, n_samples, _read=read)
 
@@ -282,10 +303,17 @@ def _csv_header(text: str) -> tuple[list[str], bool]:
     """The header's names, and whether a units row (not numbers) follows it."""
     import csv
 
-    with open(text, newline="", encoding="utf-8", errors="replace") as file:
-        rows = csv.reader(line for line, _ in zip(file, range(2)))
+    with open(text, "rb") as file:
+        lines = [file.readline(MAX_LINE_BYTES + 1) for _ in range(2)]
+    if any(len(line) > MAX_LINE_BYTES for line in lines):
+        raise InputError(f"{text}: a line of its first two is longer than "
+                         f"{MAX_LINE_BYTES:,} bytes (is this a signal CSV?)")
+    try:
+        rows = csv.reader(line.decode("utf-8", errors="replace") for line in lines if line)
         header = next(rows, None)
         second = next(rows, None)
+    except csv.Error as error:
+        raise InputError(f"{text}: malformed CSV header ({error})") from None
     if not header:
         raise InputError(f"{text}: the file is empty")
     if all(_is_number(cell) for cell in header):
@@ -303,31 +331,30 @@ def _is_number(cell: str) -> bool:
 
 
 class _CsvColumn:
-    """One column of a signal CSV, streamed forward with pyarrow."""
+    """One column of a signal CSV, streamed forward with pyarrow: ``_buffer`` holds rows
+    ``_buffer_start`` onwards, and the reader's next batch starts at ``_next_row``."""
 
     def __init__(self, path: str, names: list[str], index: int, skip_units: bool):
         self.path, self.names, self.index, self.skip_units = path, names, index, skip_units
         self._reader = None
         self._buffer = np.empty(0)
-        self._buffer_start = 0
+        self._buffer_start = self._next_row = 0
 
-    def _open(self):
+    def _batches(self):
+        """The column's values, batch by batch; InputError on anything pyarrow refuses (a
+        text cell, a missing field) or an empty or non-finite value."""
         import pyarrow as pa
         import pyarrow.csv as pa_csv
 
         column = f"c{self.index}"
-        return pa_csv.open_csv(
-            self.path,
-            read_options=pa_csv.ReadOptions(column_names=[f"c{i}" for i in range(len(self.names))],
-                                            skip_rows=1 + self.skip_units,
-                                            block_size=CSV_BATCH_BYTES),
-            convert_options=pa_csv.ConvertOptions(column_types={column: pa.float64()},
-                                                  include_columns=[column]))
-
-    def _batches(self, reader):
-        import pyarrow as pa
-
         try:
+            reader = pa_csv.open_csv(
+                self.path,
+                read_options=pa_csv.ReadOptions(
+                    column_names=[f"c{i}" for i in range(len(self.names))],
+                    skip_rows=1 + self.skip_units, block_size=CSV_BATCH_BYTES),
+                convert_options=pa_csv.ConvertOptions(column_types={column: pa.float64()},
+                                                      include_columns=[column]))
             for batch in reader:
                 values = batch.column(0).to_numpy(zero_copy_only=False)
                 if batch.column(0).null_count or not np.isfinite(values).all():
@@ -335,29 +362,36 @@ class _CsvColumn:
                                      "an empty or non-finite value")
                 yield values
         except pa.ArrowInvalid as error:
-            raise InputError(f"{self.path}: {_reason(error)}") from None
+            raise InputError(f"{self.path}: {first_line(error)}") from None
 
     def head(self, n: int) -> np.ndarray:
-        for values in self._batches(self._open()):
+        for values in self._batches():
             return values[:n]
         return np.empty(0)
 
     def count(self) -> int:
-        return sum(len(values) for values in self._batches(self._open()))
+        return sum(len(values) for values in self._batches())
 
     def read(self, start: int, stop: int) -> np.ndarray:
         if start < self._buffer_start:  # Only forward: start over.
-            self._reader, self._buffer, self._buffer_start = None, np.empty(0), 0
+            self._reader, self._buffer = None, np.empty(0)
+            self._buffer_start = self._next_row = 0
         if self._reader is None:
-            self._reader = self._batches(self._open())
-        drop = start - self._buffer_start
-        self._buffer, self._buffer_start = self._buffer[drop:], start
-        while len(self._buffer) < stop - start:
+            self._reader = self._batches()
+        self._drop_before(start)
+        while self._next_row < stop:
             values = next(self._reader, None)
             if values is None:
                 break
             self._buffer = np.concatenate((self._buffer, values))
-        return self._buffer[:stop - start].copy()
+            self._next_row += len(values)
+            self._drop_before(start)
+        return self._buffer[start - self._buffer_start:stop - self._buffer_start].copy()
+
+    def _drop_before(self, start: int) -> None:
+        drop = min(max(0, start - self._buffer_start), len(self._buffer))
+        self._buffer = self._buffer[drop:]
+        self._buffer_start += drop
 
 
 def _check_regular(path: str) -> None:
@@ -367,5 +401,4 @@ def _check_regular(path: str) -> None:
         raise InputError(f"{path}: not a regular file")
 
 
-def _reason(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+

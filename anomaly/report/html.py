@@ -67,17 +67,15 @@ def _recordings_section(detector, summary, jobs) -> str:
     anomalous beats in their ECG."""
     if not summary.timelines:
         return ""
-    from ..recordings.segment import SegmentOptions
-    from ..scoring.run import beat_window
-    from .plots import recording_figures
+    from ..scoring.base import ModelLimits
+    from .recordings import recording_figures
 
+    limits = ModelLimits.of(detector)
     parts = []
     for job in jobs:
         if job.input not in summary.timelines:
             continue
-        timeline, strips = recording_figures(summary, job.input,
-                                             job.options.segment or SegmentOptions(),
-                                             beat_window(detector))
+        timeline, strips = recording_figures(summary, job, limits)
         name = html.escape(os.path.basename(job.input))
         parts.append(f"<h3>{name}</h3>" + _image(timeline, f"timeline of {name}")
                      + _image(strips, f"ECG strips of {name}"))

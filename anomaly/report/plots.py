@@ -18,8 +18,7 @@ BATCH_PLOTS = ("score_histogram.png", "normal_beat.png", "anomalous_beat.png")
 #: The files :func:`save_recording_plots` writes for each recording: ``{name}`` is the
 #: recording's file name without its extension.
 RECORDING_PLOTS = ("{name}.timeline.png", "{name}.strips.png")
-#: ECG strips drawn per recording: around its most anomalous beats.
-STRIPS = 4
+
 _NORMAL_COLOUR = "tab:blue"
 _ANOMALY_COLOUR = "tab:red"
 
@@ -111,10 +110,9 @@ def beat_caption(beat) -> str:
 
 def recording_plot_names(input_name: str) -> tuple[str, ...]:
     """The names of a recording's timeline and strips (``208.timeline.png``...)."""
-    name = Path(input_name).name
-    for ending in (".hea", ".edf", ".csv"):
-        name = name.removesuffix(ending)
-    return tuple(pattern.format(name=name) for pattern in RECORDING_PLOTS)
+    from ..io.readers import input_stem
+
+    return tuple(pattern.format(name=input_stem(input_name)) for pattern in RECORDING_PLOTS)
 
 
 def plot_timeline(times: np.ndarray, scores: np.ndarray, threshold: float, *,
@@ -167,37 +165,3 @@ def plot_ecg_strips(strips, peaks: np.ndarray, scores: np.ndarray, threshold: fl
     if title:
         figure.suptitle(title)
     return figure
-
-
-def recording_figures(summary, input_name: str, options, window: tuple[float, float]):
-    """The timeline and the strips of one scored recording, as figures."""
-    from ..recordings.reading import read_strips
-    from ..recordings.signals import open_lead
-
-    peaks, scores = summary.timeline(input_name)
-    lead_fs = open_lead(input_name, lead=options.lead, fs=options.fs).fs
-    name = Path(input_name).name
-    timeline = plot_timeline(peaks / lead_fs, scores, summary.threshold,
-                             title=f"{name}: anomaly score of every beat")
-    top = np.sort(peaks[np.argsort(scores, kind="stable")[::-1][:STRIPS]])
-    strips = read_strips(input_name, options, top)
-    return timeline, plot_ecg_strips(strips, peaks, scores, summary.threshold, window,
-                                     title=f"{name}: the {len(top)} most anomalous beats")
-
-
-def save_recording_plots(summary, jobs, window: tuple[float, float],
-                         directory: str | os.PathLike) -> list[Path]:
-    """For every recording of the run: ``NAME.timeline.png`` and ``NAME.strips.png``."""
-    from ..recordings.segment import SegmentOptions
-
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    for job in jobs:
-        if job.input not in summary.timelines:
-            continue
-        figures = recording_figures(summary, job.input,
-                                    job.options.segment or SegmentOptions(), window)
-        for figure, name in zip(figures, recording_plot_names(job.input)):
-            written.append(save_figure(figure, directory / name))
-    return written

@@ -42,7 +42,8 @@ Progress = Callable[[int, "int | None", int], None]
 @dataclass(frozen=True)
 class ModelLimits:
     """What a model can score: beats of ``samples`` values, each within ``value_range``,
-    and, for a model fitted on a recording, cut from recordings by its ``window``.
+    and, for a model fitted on a recording, cut from recordings by its ``window`` from
+    its ``lead`` (the default lead of the recordings it scores).
 
     A source refuses a first line of another length before it parses anything, and treats
     a sample out of range as a bad row (with its line and column).
@@ -51,6 +52,7 @@ class ModelLimits:
     samples: int
     value_range: tuple[float, float]
     window: "BeatWindow | None" = None
+    lead: str | None = None
 
     @classmethod
     def of(cls, detector) -> "ModelLimits":
@@ -59,7 +61,12 @@ class ModelLimits:
         from ..exceptions import ModelError
         from ..recordings.segment import BeatWindow
 
-        recorded = getattr(detector, "metadata_", {}).get("training", {}).get("beat_window")
+        training = getattr(detector, "metadata_", {}).get("training", {})
+        recorded = training.get("beat_window")
+        lead = training.get("recording", {}).get("lead") if isinstance(
+            training.get("recording"), dict) else None
+        if lead is not None and not (isinstance(lead, str) and 0 < len(lead) <= 64):
+            raise ModelError("the model's metadata: bad recording lead")
         window = None
         if recorded is not None:
             try:
@@ -69,7 +76,14 @@ class ModelLimits:
             if window.samples != detector.n_features_in_:
                 raise ModelError(f"the model's metadata: beat_window of {window.samples} "
                                  f"samples for a model of {detector.n_features_in_}")
-        return cls(int(detector.n_features_in_), detector.value_range(), window)
+        return cls(int(detector.n_features_in_), detector.value_range(), window, lead)
+
+    def beat_window(self) -> "BeatWindow":
+        """The window recordings' beats are cut by: the model's, else the default one
+        resampled to the model's length."""
+        from ..recordings.segment import BeatWindow
+
+        return self.window or BeatWindow(samples=self.samples)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Sequence
 from ..choices import BadRowPolicy, OutputFormat
 from ..exceptions import InputError, UsageError
 from ..io.blocks import BLOCK_BYTES
-from ..io.readers import STDIO, check_readable
+from ..io.readers import STDIO, check_readable, input_stem
 from ..io.writers import check_can_create_directory, check_writable
 from ..recordings.signals import wfdb_base
 from .destinations import Place, check_destinations
@@ -71,7 +71,7 @@ class ScoreOptions:
         """Whether the input ``name`` is read as a recording."""
         from ..recordings.signals import is_recording
 
-        return is_recording(name) or (self.signal_csv and name.lower().endswith(".csv"))
+        return is_recording(name, self.signal_csv)
 
     def __post_init__(self) -> None:
         policies = tuple(policy.value for policy in BadRowPolicy)
@@ -320,10 +320,7 @@ def is_own_file(name: str) -> bool:
 
 def output_name(input_name: str, suffix: str = ".csv") -> str:
     """``day1.csv.gz`` -> ``day1.scores.csv`` (``-`` -> ``stdin.scores.csv``)."""
-    base = "stdin" if input_name == STDIO else Path(input_name).name
-    for ending in (".gz", ".csv", ".txt", ".hea", ".edf"):
-        base = base.removesuffix(ending)
-    return f"{base}.scores{suffix}"
+    return f"{input_stem(input_name)}.scores{suffix}"
 
 
 def rejects_file_for(output: Path) -> Path:

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from .. import logs
-from .base import Engine
+from .base import Engine, ModelLimits
 from .plan import Job, RunPlan, is_up_to_date, rejects_file_for
 from .summary import ScoredInput, InputResult, RunResult, ScoreSummary
 
@@ -139,15 +139,6 @@ def _log_input(item: InputResult, threshold: float) -> None:
         event="scored", **item.as_json())
 
 
-def beat_window(detector) -> tuple[float, float]:
-    """Seconds before and after the R peak of the beats the model scores (recordings)."""
-    from ..recordings.segment import BeatWindow
-    from .base import ModelLimits
-
-    window = ModelLimits.of(detector).window or BeatWindow()
-    return window.before, window.after
-
-
 def _write_plots(plan: RunPlan, detector, summary: ScoreSummary) -> list[str]:
     if plan.plot_dir is None or not summary.scores:
         return []
@@ -155,10 +146,10 @@ def _write_plots(plan: RunPlan, detector, summary: ScoreSummary) -> list[str]:
 
     plots = [str(path) for path in save_batch_plots(detector, summary, plan.plot_dir)]
     if summary.timelines:
-        from ..report.plots import save_recording_plots
+        from ..report.recordings import save_recording_plots
 
         plots += [str(path) for path in save_recording_plots(
-            summary, plan.jobs, beat_window(detector), plan.plot_dir)]
+            summary, plan.jobs, ModelLimits.of(detector), plan.plot_dir)]
     logs.info(f"Plots written to {plan.plot_dir}/", event="plots", plots=plots)
     return plots
 

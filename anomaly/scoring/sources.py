@@ -109,21 +109,16 @@ class CsvRangeSource:
 
 class RecordingSource:
     """A recording's beats, cut by the model's beat window when it records one (else the
-    default window, resampled to the model's length)."""
+    default window, resampled to the model's length). Its SHA-256 is that of its files
+    (header, signal files, annotation file) read one after the other."""
 
     sha256 = None
 
     def __init__(self, path: str, options: ScoreOptions, *, limits: ModelLimits | None = None):
         from ..recordings.reading import segmenter_for
-        from ..recordings.segment import SegmentOptions
 
-        segment = options.segment or SegmentOptions()
-        if limits is not None:
-            window = limits.window or replace(segment.window, samples=limits.samples)
-            segment = replace(segment, window=window)
         self.name, self.options = path, options
-        self.segmenter = segmenter_for(path, segment)
-        self._done = 0
+        self.segmenter = segmenter_for(path, recording_segment(options, limits))
 
     def __enter__(self) -> "RecordingSource":
         return self
@@ -132,7 +127,9 @@ class RecordingSource:
         pass
 
     def blocks(self) -> Iterator[BeatBlock]:
+        from ..io.writers import files_sha256
         from ..recordings.reading import labels_for
+        from ..recordings.signals import recording_files
 
         options, record = self.options, self.segmenter.lead.record
         for beats in self.segmenter.blocks():
@@ -142,13 +139,27 @@ class RecordingSource:
                 truth = (labels != options.normal_label).astype(np.int8)
             elif beats.labels is not None:
                 labels = beats.labels
-            self._done = self.segmenter.counts.samples_read
             yield BeatBlock(beats.values, beats.beat, beats.ids(record), labels,
                             None if labels is None else "label", truth, positions=beats.sample)
+        self.sha256 = files_sha256(recording_files(self.name, self.segmenter.options.annotations))
 
     def progress(self) -> tuple[int, int | None]:
+        """Samples of the span segmented, of the span's."""
         segmenter = self.segmenter
-        return self._done, segmenter.stop - segmenter.start
+        span = segmenter.stop - segmenter.start
+        return min(max(segmenter.counts.position - segmenter.start, 0), span), span
+
+
+def recording_segment(options: ScoreOptions, limits: ModelLimits | None = None):
+    """How a recording's beats are found for a model: the options' lead (else the lead the
+    model was fitted on), span and annotations, and the model's beat window."""
+    from ..recordings.segment import SegmentOptions
+
+    segment = options.segment or SegmentOptions()
+    if limits is None:
+        return segment
+    return replace(segment, window=limits.beat_window(),
+                   lead=segment.lead if segment.lead is not None else limits.lead)
 
 
 def beat_block(beats: Beats, rejects: list[Reject]) -> BeatBlock:

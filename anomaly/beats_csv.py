@@ -1,5 +1,9 @@
 """``anomaly beats``: recordings cut into a beats CSV that ``fit`` and ``score`` read.
 
+It sits above :mod:`anomaly.recordings` (which finds the beats) and uses the scoring
+run's input expansion, destination checks and CSV writer, so that a beats file is named,
+checked and written as a scores file is.
+
 The file's header is ``record, beat, sample, time_s, rr_prev_s, rr_next_s,
 rr_local_mean_s`` (see :data:`anomaly.io.csv_parser.ID_COLUMNS`), then ``label`` with
 annotations, then the samples ``x0 ... x{n-1}`` (float32 precision: the model computes in
@@ -17,8 +21,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .reading import segmenter_for
-from .segment import RecordingBeats, SegmentOptions
+from .recordings.reading import segmenter_for
+from .recordings.segment import RecordingBeats, SegmentOptions
 
 
 @dataclass
@@ -48,11 +52,11 @@ def write_beats(records: Sequence[str], output: str | os.PathLike, options: Segm
     UsageError
         ``output`` is one of the recordings' files, or not a regular file.
     """
-    from ..io.writers import atomic_write, output_lock
-    from ..scoring.destinations import Place, check_destinations
-    from ..scoring.plan import expand_inputs
-    from ..scoring.sinks import TableWriter
-    from .signals import recording_files
+    from .io.writers import atomic_write, check_writable, output_lock
+    from .recordings.signals import recording_files
+    from .scoring.destinations import Place, check_destinations
+    from .scoring.plan import expand_inputs
+    from .scoring.sinks import TableWriter
 
     names = expand_inputs(records)
     segmenters = [segmenter_for(name, options) for name in names]
@@ -60,6 +64,7 @@ def write_beats(records: Sequence[str], output: str | os.PathLike, options: Segm
     check_destinations([Place(output, "the beats file (--output)")],
                        [Place(Path(path), "the input") for name in names
                         for path in recording_files(name, options.annotations)], None)
+    check_writable(output)
     export = BeatsExport(output)
     with output_lock(output), atomic_write(output, "wb") as file:
         writer = TableWriter(file, "csv")
