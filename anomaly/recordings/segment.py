@@ -251,9 +251,9 @@ class Segmenter:
             signal = lead.read(first, min(lead.n_samples, end + pad))
             self.counts.samples_read += len(signal)
             self.counts.position = end
-            peaks = detect_r_peaks(signal, fs) + first
-            peaks = peaks[(peaks >= begin - refractory) & (peaks < end + refractory)]
             filtered = band_pass(signal, fs)
+            peaks = detect_r_peaks(signal, fs, filtered) + first
+            peaks = peaks[(peaks >= begin - refractory) & (peaks < end + refractory)]
             windows = []
             for peak in peaks:
                 left, right = peak - self.before, peak + self.after
