@@ -2,7 +2,7 @@
 
 `pooch <https://www.fatiando.org/pooch/>`_ does the downloading: a file is streamed to a
 temporary file beside its destination, its SHA-256 is compared with the sum pinned in
-``anomaly/registry/<data set>.txt``, and only a file that matches is moved into place. So
+``anomaly/registry/sha256sums.txt``, and only a file that matches is moved into place. So
 the cache holds verified files only, and a file already there is not downloaded again.
 
 The cache (:func:`anomaly.datasets.cache_dir`) is laid out like ``../shared/data``:
@@ -58,7 +58,7 @@ class Upstream:
 
 UPSTREAMS = {
     # The TensorFlow autoencoder tutorial's copy of ECG5000 (its ecg.csv), cached as
-    # ecg5000/ecg5000.csv. The SHA-256 pinned for it in registry/ecg5000.txt is the one
+    # ecg5000/ecg5000.csv. The SHA-256 pinned for it in registry/sha256sums.txt is the one
     # of the copy in ../shared/data/ecg5000: it could not be checked against this URL
     # from the offline machine it was pinned on. Should the public file differ, every
     # download of it is refused with a checksum error.
@@ -100,19 +100,24 @@ class FetchResult:
         return sum(file.downloaded for file in self.files)
 
 
+#: The pinned sums of every downloadable file, in the package's ``registry`` folder.
+REGISTRY_FILE = "sha256sums.txt"
+
+
 def read_registry(dataset: DatasetName | str) -> dict[str, str]:
     """The pinned SHA-256 sums of a data set's files, by file name in the cache.
 
-    Read from the package's ``registry/<data set>.txt`` (pooch's registry format: a file
-    name and its SHA-256 per line, ``#`` comments).
+    Read from the package's ``registry/sha256sums.txt``: a path in the cache (``data
+    set/file name``) and its SHA-256 per line, ``#`` comments.
     """
-    dataset = DatasetName(dataset)
+    prefix = f"{DatasetName(dataset).value}/"
     registry = {}
-    text = (resources.files("anomaly") / "registry" / f"{dataset.value}.txt").read_text()
+    text = (resources.files("anomaly") / "registry" / REGISTRY_FILE).read_text()
     for line in text.splitlines():
         if line.strip() and not line.startswith("#"):
-            name, sha256 = line.split()
-            registry[name] = sha256.lower()
+            path, sha256 = line.split()
+            if path.startswith(prefix):
+                registry[path.removeprefix(prefix)] = sha256.lower()
     return registry
 
 
