@@ -420,7 +420,7 @@ def input_stem(input_name: str) -> str:
     return base
 
 
-def check_readable(path: str | os.PathLike) -> Path:
+def check_readable(path: str | os.PathLike, expected: str = "a CSV file") -> Path:
     """``path`` as a Path, or an InputError unless it is an existing, readable file.
 
     A device (``/dev/zero``, a disk, a terminal) is refused: it may never end. A FIFO
@@ -430,7 +430,7 @@ def check_readable(path: str | os.PathLike) -> Path:
     if not file.exists():
         raise InputError(f"{path}: no such file")
     if file.is_dir():
-        raise InputError(f"{path}: is a directory, expected a CSV file")
+        raise InputError(f"{path}: is a directory, expected {expected}")
     if file.is_char_device() or file.is_block_device():
         raise InputError(f"{path}: is a device, not a file (a device may never end)")
     if not os.access(file, os.R_OK):

@@ -30,6 +30,8 @@ import numpy as np
 
 from ..exceptions import InputError, first_line
 from ..io.blocks import MAX_LINE_BYTES
+from ..io.csv_parser import parse_number
+from ..io.readers import check_readable
 
 #: The lead chosen when none is asked for and the recording has it.
 DEFAULT_LEAD = "MLII"
@@ -189,11 +191,12 @@ def choose_lead(path: str, names: list[str], lead: str | None) -> int:
 
 def _open_wfdb(text: str, lead: str | None) -> Lead:
     import wfdb
+    # wfdb's own table of bytes per sample of each format (it has no public name).
     from wfdb.io._signal import BYTES_PER_SAMPLE
 
     base = text[:-4] if text.lower().endswith(".hea") else text
     header_path = base + ".hea"
-    _check_regular(header_path)
+    check_readable(header_path, "a WFDB header")
     try:
         header = wfdb.rdheader(base)
     except Exception as error:  # wfdb raises many kinds for a header that does not parse
@@ -244,7 +247,7 @@ def _open_wfdb(text: str, lead: str | None) -> Lead:
 def _open_edf(text: str, lead: str | None) -> Lead:
     import edfio
 
-    _check_regular(text)
+    check_readable(text, "an EDF file")
     try:
         edf = edfio.read_edf(text, lazy_load_data=True)
     except Exception as error:  # edfio raises ValueError and others for a bad header
@@ -272,7 +275,7 @@ def _open_edf(text: str, lead: str | None) -> Lead:
 # -- signal CSV -------------------------------------------------------------------------
 
 def _open_signal_csv(text: str, lead: str | None, fs: float | None) -> Lead:
-    _check_regular(text)
+    check_readable(text, "a signal CSV file")
     names, skip_units = _csv_header(text)
     clean = [name.strip().strip("'\"").strip() for name in names]
     time_index = next((i for i, name in enumerate(clean) if name.lower() in TIME_COLUMNS), None)
@@ -316,18 +319,11 @@ def _csv_header(text: str) -> tuple[list[str], bool]:
         raise InputError(f"{text}: malformed CSV header ({error})") from None
     if not header:
         raise InputError(f"{text}: the file is empty")
-    if all(_is_number(cell) for cell in header):
+    if all(parse_number(cell) is not None for cell in header):
         raise InputError(f"{text}: a signal CSV needs a header naming its leads")
-    units = second is not None and not all(_is_number(cell) for cell in second if cell.strip())
+    units = second is not None and not all(parse_number(cell) is not None
+                                           for cell in second if cell.strip())
     return header, units
-
-
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
 
 
 class _CsvColumn:
@@ -393,12 +389,6 @@ class _CsvColumn:
         self._buffer = self._buffer[drop:]
         self._buffer_start += drop
 
-
-def _check_regular(path: str) -> None:
-    if not os.path.exists(path):
-        raise InputError(f"{path}: no such file")
-    if not os.path.isfile(path):
-        raise InputError(f"{path}: not a regular file")
 
 
 
