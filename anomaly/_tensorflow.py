@@ -20,7 +20,8 @@ _keras: ModuleType | None = None
 
 
 @contextlib.contextmanager
-def _stderr_captured():
+def quietly():
+    """Run a block with file descriptor 2 captured (replayed with ``ANOMALY_DEBUG=1``)."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile(mode="w+b") as sink:
@@ -42,9 +43,17 @@ def keras() -> ModuleType:
     if _keras is None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-        with _stderr_captured():
-            import tensorflow as tf
-            import keras as keras_module
+        try:
+            with quietly():
+                import tensorflow as tf
+                import keras as keras_module
+        except ImportError as error:
+            from .exceptions import MissingDependencyError
+
+            raise MissingDependencyError(
+                f"this needs TensorFlow, which this installation of anomaly leaves out "
+                f"({error}); install the training extra: pip install 'anomaly[train]'"
+            ) from None
         tf.get_logger().setLevel(logging.ERROR)
         logging.getLogger("absl").setLevel(logging.ERROR)
         warnings.filterwarnings("ignore", module="keras")

@@ -1,6 +1,6 @@
 """The named choices a user makes: model family, output format, bad-row policy, log
-format, engine. Shared by the library and the command line, which shows them; nothing
-here imports Typer."""
+format, engine, runtime. Shared by the library and the command line, which shows them;
+nothing here imports Typer."""
 
 from __future__ import annotations
 
@@ -42,3 +42,12 @@ class EngineName(str, Enum):
     local = "local"
     dask = "dask"
 
+
+
+class RuntimeName(str, Enum):
+    """What runs the model when scoring: ``model.onnx`` when the model directory has one
+    (auto), onnxruntime on it (onnx), or Keras and TensorFlow (keras)."""
+
+    auto = "auto"
+    onnx = "onnx"
+    keras = "keras"

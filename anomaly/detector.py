@@ -12,16 +12,15 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from . import model_directory
 from .choices import ModelFamily
 from .exceptions import InputError, ModelError, NotFittedError, length_mismatch
+from .runtimes import INFERENCE_BATCH
 
-#: Rows scored per call to the network: large batches run far faster than Keras's default 32.
-INFERENCE_BATCH = 8192
 #: How far outside the training range (in multiples of it) a value may be and still be
 #: scored: beyond, it would overflow the network's float32 arithmetic.
 SCALED_LIMIT = 1e6
@@ -128,6 +127,10 @@ class AutoencoderDetector:
         Keras training history (loss per epoch).
     epochs_trained_ : int
     model_ : keras.Model
+        Set by ``fit``, and by ``load`` with the Keras runtime.
+    runtime_ : anomaly.runtimes.Runtime
+        What runs the model forward when scoring: Keras after ``fit``, the runtime
+        chosen by ``load`` after it (``runtime_.name`` is ``"keras"`` or ``"onnx"``).
     metadata_ : dict
         What ``save`` writes to ``metadata.json`` (set by ``fit`` and ``load``).
 
@@ -209,7 +212,8 @@ class AutoencoderDetector:
 
     # -- fitting -----------------------------------------------------------------------
 
-    def fit(self, traces: np.ndarray, y: None = None, *, verbose: int = 0) -> "AutoencoderDetector":
+    def fit(self, traces: np.ndarray, y: None = None, *, verbose: int = 0,
+            on_epoch: Callable[[int, dict], None] | None = None) -> "AutoencoderDetector":
         """Train on normal traces, then set the threshold from their errors.
 
         Parameters
@@ -219,6 +223,9 @@ class AutoencoderDetector:
         y : ignored
         verbose : int, default 0
             Keras's progress output (0 silent, 2 one line per epoch).
+        on_epoch : callable, optional
+            Called after each epoch with its 0-based number and its logs (``loss``,
+            and ``val_loss`` with a validation fraction): a progress display.
 
         Returns
         -------
@@ -235,6 +242,7 @@ class AutoencoderDetector:
             raise ValueError("traces contain NaN or infinite values")
 
         from .models import build_autoencoder, keras
+        from .runtimes.keras_runtime import KerasRuntime
 
         keras.utils.set_random_seed(self.seed)
         started = time.perf_counter()
@@ -260,6 +268,9 @@ class AutoencoderDetector:
                 monitor=monitor, patience=self.patience, restore_best_weights=True
             )
         ]
+        if on_epoch is not None:
+            callbacks.append(keras.callbacks.LambdaCallback(
+                on_epoch_end=lambda epoch, logs: on_epoch(epoch, dict(logs or {}))))
 
         options = self.builder_options()
         if self.model == "vae":
@@ -281,6 +292,7 @@ class AutoencoderDetector:
             callbacks=callbacks,
             verbose=verbose,
         )
+        self.runtime_ = KerasRuntime(self.model_)
         self.history_ = {key: [float(v) for v in values] for key, values in history.history.items()}
         self.epochs_trained_ = len(self.history_["loss"])
 
@@ -357,15 +369,23 @@ class AutoencoderDetector:
         """Numbers per code (2 for a code you can plot), from the encoder's output shape."""
         from .models import encoder_of
 
-        self._check_fitted()
-        return math.prod(encoder_of(self.model_).output_shape[1:])
+        return math.prod(encoder_of(self._keras_model()).output_shape[1:])
 
     def encode(self, traces: np.ndarray) -> np.ndarray:
         """Codes of the inputs (the code's mean for the variational family), ``(n, ...)``."""
         from .models import encoder_of
 
-        return encoder_of(self.model_).predict(self._scale(self._as_inputs(traces)),
-                                               batch_size=INFERENCE_BATCH, verbose=0)
+        scaled = self._scale(self._as_inputs(traces))
+        return encoder_of(self._keras_model()).predict(scaled, batch_size=INFERENCE_BATCH,
+                                                       verbose=0)
+
+    def _keras_model(self):
+        self._check_fitted()
+        if not hasattr(self, "model_"):
+            raise NotFittedError(f"this detector was loaded with the {self.runtime_.name} "
+                                 "runtime, which only reconstructs; load it with "
+                                 "runtime='keras' to reach its encoder")
+        return self.model_
 
     def _as_inputs(self, traces: np.ndarray) -> np.ndarray:
         """Inputs shaped ``(n, *input_shape_)``, or an InputError saying what was expected."""
@@ -395,14 +415,7 @@ class AutoencoderDetector:
         return scaled.astype(np.float32)
 
     def _reconstruct_scaled(self, scaled: np.ndarray) -> np.ndarray:
-        # predict_on_batch runs Keras's compiled predict step: over twice as fast as
-        # calling the model eagerly, and without predict's per-call setup.
-        out = np.empty_like(scaled)
-        for start in range(0, len(scaled), INFERENCE_BATCH):
-            stop = start + INFERENCE_BATCH
-            out[start:stop] = self.model_.predict_on_batch(
-                scaled[start:stop].astype(np.float32, copy=False))
-        return out
+        return self.runtime_.reconstruct(scaled)
 
     def _errors_of_scaled(self, scaled: np.ndarray) -> np.ndarray:
         return reconstruction_error(scaled, self._reconstruct_scaled(scaled)).astype(np.float64)
@@ -417,7 +430,8 @@ class AutoencoderDetector:
 
     def save(self, directory: str | os.PathLike, *, training_file: str | os.PathLike | None = None,
              extra: dict[str, Any] | None = None, companions: tuple[str, ...] = ()) -> Path:
-        """Write ``model.keras`` and ``metadata.json`` into ``directory``, atomically.
+        """Write ``model.keras``, ``model.onnx`` and ``metadata.json`` into ``directory``,
+        atomically.
 
         The directory appears complete or not at all (see :mod:`anomaly.model_directory`).
         An existing model directory is replaced; any other non-empty directory is refused.
@@ -452,24 +466,36 @@ class AutoencoderDetector:
             metadata["training"]["file"] = str(training_file)
             metadata["training"]["file_sha256"] = file_sha256(training_file)
         metadata["training"].update(extra or {})
-        self.metadata_ = model_directory.write_model_directory(directory, self.model_, metadata,
-                                                               companions=companions)
+        self.metadata_ = model_directory.write_model_directory(
+            directory, self._keras_model(), metadata, companions=companions)
         return Path(directory)
 
     @classmethod
-    def load(cls, directory: str | os.PathLike) -> "AutoencoderDetector":
+    def load(cls, directory: str | os.PathLike, *, runtime: str = "auto") -> "AutoencoderDetector":
         """Load a model directory written by :meth:`save`.
 
-        The metadata is validated first, then the parameters it records; ``model.keras``
-        must match the SHA-256 recorded in it and is loaded with Keras safe mode (no
-        arbitrary code, no pickle).
+        The metadata is validated first, then the parameters it records. Each model file
+        must match the SHA-256 recorded in it; ``model.keras`` is loaded with Keras safe
+        mode (no arbitrary code, no pickle), ``model.onnx`` with onnxruntime.
+
+        Parameters
+        ----------
+        directory : path
+        runtime : {"auto", "onnx", "keras"}, default "auto"
+            What runs the model when scoring (see :mod:`anomaly.runtimes`): ``auto``
+            takes ``model.onnx`` when the directory has one, and imports no TensorFlow.
 
         Raises
         ------
         ModelError
             If the directory is missing or incomplete, the metadata is malformed or from
-            a newer format, or ``model.keras`` does not match its recorded hash.
+            a newer format, or a model file does not match its recorded hash or does not
+            load.
+        MissingDependencyError
+            The Keras runtime in an installation without TensorFlow.
         """
+        from .runtimes import load_runtime
+
         metadata = model_directory.read_metadata(directory)
         try:
             detector = cls(**model_directory.detector_params(metadata))
@@ -477,7 +503,9 @@ class AutoencoderDetector:
         except (TypeError, ValueError) as error:
             raise ModelError(f"{Path(directory) / model_directory.METADATA_FILE}: "
                              f"bad detector parameters ({error})") from None
-        detector.model_ = model_directory.load_keras_model(directory, metadata)
+        detector.runtime_ = load_runtime(directory, metadata, runtime)
+        if detector.runtime_.name == "keras":
+            detector.model_ = detector.runtime_.model
         for name, value in model_directory.fitted_state(metadata).items():
             setattr(detector, name, value)
         detector.metadata_ = metadata

@@ -54,6 +54,13 @@ class UsageError(InputError):
         self.option = option
 
 
+class MissingDependencyError(AnomalyError):
+    """A command needs a package this installation leaves out (TensorFlow in a
+    scoring-only install); the message says what to install."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
 class ModelError(AnomalyError):
     """A model directory is missing, incomplete, tampered with or from a newer format."""
 

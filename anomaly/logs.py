@@ -46,5 +46,9 @@ def info(message: str, **fields) -> None:
     LOGGER.info(message, extra={"fields": fields})
 
 
+def warning(message: str, **fields) -> None:
+    LOGGER.warning(message, extra={"fields": fields})
+
+
 def error(message: str, **fields) -> None:
     LOGGER.error(message, extra={"fields": fields})

@@ -1,9 +1,12 @@
-"""The model directory format: ``model.keras`` beside ``metadata.json``.
+"""The model directory format: ``model.keras`` and ``model.onnx`` beside ``metadata.json``.
 
 ``model.keras`` is Keras's native format, loaded in safe mode (no arbitrary code, no
-pickle); ``metadata.json`` holds what the network does not: the detector's parameters, the
-input shape, the scaling, the threshold and its statistics, how the model was trained,
-versions, and the SHA-256 of ``model.keras``, each fact once. Here are the metadata's
+pickle); ``model.onnx`` is its forward pass exported to ONNX, which scoring runs without
+TensorFlow (see :mod:`anomaly.runtimes`); ``metadata.json`` holds what the networks do
+not: the detector's parameters, the input shape, the scaling, the threshold and its
+statistics, how the model was trained, versions, and the SHA-256 of each model file,
+each fact once. A directory without ``model.onnx`` (written before the export existed,
+or where it failed) is scored with Keras. Here are the metadata's
 schema and its validation, the mapping between a fitted detector and its metadata, and
 the writing and reading of the directory. A directory is written beside its destination
 and renamed into place, so it appears complete or not at all.
@@ -15,6 +18,7 @@ still read.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -23,7 +27,7 @@ import shutil
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -34,6 +38,7 @@ from .io.writers import check_can_create, file_sha256, replace_directory, write_
 #: Version of the model directory layout written; load reads 1 and 2, refuses newer ones.
 FORMAT_VERSION = 2
 MODEL_FILE = "model.keras"
+ONNX_FILE = "model.onnx"
 METADATA_FILE = "metadata.json"
 #: Limits on what a model directory may ask of the loader, checked before anything heavy
 #: is read: values per input (MNIST's digits have 784, ECG5000's beats 140), the units or
@@ -113,7 +118,7 @@ def check_destination(directory: str | os.PathLike, companions: tuple[str, ...] 
 
 
 def write_model_directory(directory: str | os.PathLike, model, metadata: dict[str, Any], *,
-                          companions: tuple[str, ...] = ()) -> dict[str, Any]:
+                          companions: tuple[str, ...] = (), onnx: bool = True) -> dict[str, Any]:
     """Write a model directory, atomically.
 
     Parameters
@@ -127,6 +132,9 @@ def write_model_directory(directory: str | os.PathLike, model, metadata: dict[st
     companions : tuple of str, default ()
         Other files the writer keeps in its model directories (see
         :func:`check_destination`).
+    onnx : bool, default True
+        Also export the model to ``model.onnx`` and record it (a failed export is a
+        warning: the directory is written without it).
 
     Returns
     -------
@@ -136,22 +144,85 @@ def write_model_directory(directory: str | os.PathLike, model, metadata: dict[st
     target = check_destination(directory, companions)
     target.parent.mkdir(parents=True, exist_ok=True)
     metadata = json.loads(json.dumps(metadata))
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+    with _staged(target) as staging:
         model.save(staging / MODEL_FILE)
         metadata["model_sha256"] = file_sha256(staging / MODEL_FILE)
+        metadata.pop("onnx", None)
+        if onnx:
+            metadata.update(_exported(model, staging / ONNX_FILE, target / ONNX_FILE))
         write_json(staging / METADATA_FILE, metadata)
+    return metadata
+
+
+@contextlib.contextmanager
+def _staged(target: Path) -> Iterator[Path]:
+    """A new directory beside ``target`` to write a model directory into: it replaces
+    ``target`` when the block ends, and is removed if the block fails."""
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        yield staging
         replace_directory(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _exported(model, path: Path, name: Path) -> dict[str, Any]:
+    """``{"onnx": entry}`` after exporting ``model`` to ``path``; ``{}`` with a warning
+    when the export fails (the model is still saved, and scored with Keras)."""
+    from . import logs
+    from .runtimes.onnx_runtime import export_onnx
+
+    try:
+        return {"onnx": export_onnx(model, path, name=name)}
+    except ModelError as error:
+        path.unlink(missing_ok=True)
+        logs.warning(f"Warning: {error}; this model will be scored with Keras, and "
+                     "'anomaly export' tries the export again.", event="onnx_export_failed")
+        return {}
+
+
+def add_onnx(directory: str | os.PathLike) -> dict[str, Any]:
+    """Export the Keras model of a model directory to ``model.onnx`` beside it, atomically.
+
+    The directory is copied beside itself, the export and the new metadata are written
+    into the copy, and the copy replaces the directory, so readers see the old directory
+    or the new one, never a mix. An existing ``model.onnx`` is replaced.
+
+    Returns
+    -------
+    dict
+        The metadata as written.
+
+    Raises
+    ------
+    ModelError
+        The model directory does not load, holds something other than files (which the
+        copy would drop), or the export fails.
+    """
+    from .runtimes.onnx_runtime import export_onnx
+
+    target = Path(directory)
+    metadata = read_metadata(target)
+    model = load_keras_model(target, metadata)
+    check_can_create(target)
+    kept = [item for item in target.iterdir() if item.name != ONNX_FILE]
+    for item in kept:
+        if item.is_symlink() or not item.is_file():
+            raise ModelError(f"{item}: not a regular file; a model directory holds only "
+                             "files, and the export would not carry it over")
+    with _staged(target) as staging:
+        for item in kept:
+            shutil.copy2(item, staging / item.name)
+        metadata["onnx"] = export_onnx(model, staging / ONNX_FILE, name=target / ONNX_FILE)
+        write_json(staging / METADATA_FILE, metadata)
     return metadata
 
 
 def _is_replaceable(path: Path, companions: tuple[str, ...] = ()) -> bool:
     """An empty directory, or one holding nothing but a model's files and its companions."""
-    return all(p.name in (MODEL_FILE, METADATA_FILE) or (p.name in companions and p.is_file())
-               for p in path.iterdir())
+    return all(p.name in (MODEL_FILE, ONNX_FILE, METADATA_FILE)
+               or (p.name in companions and p.is_file()) for p in path.iterdir())
 
 
 def build_metadata(detector, *, n_train: int) -> dict[str, Any]:
@@ -401,8 +472,17 @@ def validate_metadata(metadata: Any, source: str | os.PathLike = METADATA_FILE) 
         fail(f"'input_shape' {list(shape)} holds over {MAX_INPUT_VALUES:,} values per input")
     if metadata["scaling"]["method"] != "minmax" or metadata["scaling"]["range"] <= 0:
         fail("scaling must be 'minmax' with a positive range")
-    if len(metadata["model_sha256"]) != 64:
+    if not _is_sha256(metadata["model_sha256"]):
         fail("'model_sha256' is not a SHA-256 hex digest")
+    if "onnx" in metadata:
+        # Optional: a model saved before ONNX export, or whose export failed, has none.
+        check(metadata["onnx"], {"sha256": str}, "onnx.")
+        if not _is_sha256(metadata["onnx"]["sha256"]):
+            fail("'onnx.sha256' is not a SHA-256 hex digest")
+
+
+def _is_sha256(text: str) -> bool:
+    return len(text) == 64 and all(character in "0123456789abcdef" for character in text)
 
 
 def _is_finite(number: int | float) -> bool:

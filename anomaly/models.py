@@ -416,6 +416,16 @@ def encoder_of(model) -> "keras.Model":
     return keras.Model(model.input, model.get_layer("code").output, name="encoder")
 
 
+def forward_model(model) -> "keras.Model":
+    """The model from inputs to reconstructions as scoring runs it: the model itself, or
+    for a variational autoencoder a functional model decoding the code's mean (what
+    calling it does outside training), which can be exported."""
+    if isinstance(model, VariationalAutoencoder):
+        return keras.Model(model.encoder.input, model.decoder(model.encoder.outputs[0]),
+                           name="vae_mean_decoder")
+    return model
+
+
 def input_shape_of(model) -> tuple[int | None, ...]:
     """The model's input shape including the batch axis, e.g. ``(None, 28, 28)``."""
     if isinstance(model, VariationalAutoencoder):

@@ -106,7 +106,7 @@ def test_parameters_follow_the_scikit_learn_contract():
 
 def test_every_parameter_round_trips_through_save_and_load(normal_traces, tmp_path):
     detector = AutoencoderDetector(**NON_DEFAULT).fit(normal_traces[:64])
-    loaded = AutoencoderDetector.load(detector.save(tmp_path / "m"))
+    loaded = AutoencoderDetector.load(detector.save(tmp_path / "m"), runtime="keras")
     assert loaded.get_params() == NON_DEFAULT
     np.testing.assert_array_equal(loaded.score(normal_traces[:8]), detector.score(normal_traces[:8]))
 
@@ -167,7 +167,9 @@ def test_importing_the_detector_imports_neither_the_command_line_nor_tensorflow(
 
 
 def test_save_load_round_trip_gives_identical_scores(fitted, model_dir, held_out):
-    loaded = AutoencoderDetector.load(model_dir)
+    # The Keras runtime: the same network, so the same scores to the bit (the ONNX
+    # runtime's agree within 1e-6, tests/test_runtimes.py).
+    loaded = AutoencoderDetector.load(model_dir, runtime="keras")
     values, _ = held_out
     np.testing.assert_array_equal(loaded.score(values), fitted.score(values))
     assert loaded.threshold_ == fitted.threshold_
@@ -175,7 +177,8 @@ def test_save_load_round_trip_gives_identical_scores(fitted, model_dir, held_out
     assert metadata["format_version"] == 2 and metadata["input_shape"] == [96]
     assert metadata["params"] == json.loads(json.dumps(fitted.get_params()))
     assert {"tensorflow", "keras", "anomaly"} <= set(metadata["versions"])
-    assert sorted(p.name for p in model_dir.iterdir()) == ["metadata.json", "model.keras"]
+    assert sorted(p.name for p in model_dir.iterdir()) == ["metadata.json", "model.keras",
+                                                           "model.onnx"]
 
 
 def test_save_records_training_file_hash(fitted, data_dir, tmp_path):
@@ -207,7 +210,8 @@ def test_save_replaces_its_declared_companions_only(fitted, tmp_path):
     fitted.save(tmp_path / "m")
     (tmp_path / "m" / "reconstructions.png").write_bytes(b"\x89PNG")
     fitted.save(tmp_path / "m", companions=("reconstructions.png",))
-    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["metadata.json", "model.keras"]
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["metadata.json", "model.keras",
+                                                                  "model.onnx"]
 
 
 @pytest.fixture

@@ -363,7 +363,8 @@ def test_fit_into_the_working_directory_refused_even_when_it_holds_a_model(
     code, _, err = run_cli(capsys, "fit", data_dir / "normal.csv", "-m", in_tmp)
     assert code == EXIT_BAD_INPUT
     assert_one_line_error(err, "is the working directory")
-    assert sorted(path.name for path in in_tmp.iterdir()) == ["metadata.json", "model.keras"]
+    assert sorted(path.name for path in in_tmp.iterdir()) == ["metadata.json", "model.keras",
+                                                              "model.onnx"]
 
 
 def test_score_creates_no_output_directory_when_the_model_does_not_load(data_dir, in_tmp, capsys):
@@ -460,8 +461,10 @@ def test_score_refuses_a_bad_model_directory(damage, message, model_dir, data_di
     shutil.copytree(model_dir, "model")
     damage(Path("model"))
     Path("out").mkdir()
+    # The Keras runtime, which reads model.keras (tests/test_runtimes.py damages model.onnx).
     code, _, err = run_cli(capsys, "score", data_dir / "batch_nolabel.csv", "-m", "model",
-                           "-o", "out/scores.csv", "--report", "out/report.json")
+                           "-o", "out/scores.csv", "--report", "out/report.json",
+                           "--runtime", "keras")
     assert code == EXIT_BAD_MODEL
     assert_one_line_error(err, message)
     assert_nothing_written()

@@ -165,7 +165,7 @@ def test_dense_2d_code_separates_the_digits(capsys, tmp_path, mnist_npz):
         assert_png(model_dir / name)
     assert not (model_dir / "denoising.png").exists()
     # The model directory is the ECG one: it loads and scores images unchanged.
-    detector = AutoencoderDetector.load(model_dir)
+    detector = AutoencoderDetector.load(model_dir, runtime="keras")  # Keras has the encoder.
     assert detector.input_shape_ == (28, 28) and detector.encode(np.zeros((3, 28, 28))).shape == (3, 2)
 
 
@@ -222,7 +222,7 @@ def test_vae_with_2d_latent(capsys, tmp_path, mnist_npz):
     assert vae["negative_elbo"] < per_pixel_mean.mean()
     assert vae["kl_loss"] > 1.0  # the code carries information (2.9-4.6 nats measured)
     # The KL term, recomputed from the saved model's encoder by the closed form.
-    loaded = AutoencoderDetector.load(model_dir)
+    loaded = AutoencoderDetector.load(model_dir, runtime="keras")
     scaled = ((images - loaded.scale_min_) / loaded.scale_range_).astype(np.float32)
     z_mean, z_log_var = (part.astype(np.float64)
                          for part in loaded.model_.encoder.predict(scaled, verbose=0))

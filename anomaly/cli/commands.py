@@ -24,7 +24,7 @@ try:  # Typer >= 0.20 carries its own copy of click; older releases use click it
 except ImportError:  # pragma: no cover - depends on the installed Typer
     from click import exceptions as click_exceptions
 
-from ..choices import BadRowPolicy, EngineName, LogFormat, ModelFamily, OutputFormat
+from ..choices import BadRowPolicy, EngineName, LogFormat, ModelFamily, OutputFormat, RuntimeName
 from ..exceptions import (
     EXIT_ANOMALIES_FOUND,
     EXIT_BAD_INPUT,
@@ -51,6 +51,7 @@ from .options import (
     ModelDir,
     NormalLabel,
     Quiet,
+    Runtime,
     SamplingRate,
     Samples,
     SavedModelDir,
@@ -163,6 +164,7 @@ def fit(
     from ..detector import AutoencoderDetector, scaling_note
     from ..io.readers import read_normal_beats
     from ..model_directory import check_destination
+    from ..progress import epochs_progress
     from ..recordings.signals import is_recording
 
     check_destination(model_dir)  # A bad destination fails before the training.
@@ -195,7 +197,8 @@ def fit(
     detector = AutoencoderDetector(model=model.value, noise_factor=denoise,
                                    threshold_k=threshold_k, epochs=epochs, seed=seed)
     try:
-        detector.fit(data.normal)
+        with epochs_progress(epochs, not quiet) as progress:
+            detector.fit(data.normal, on_epoch=progress)
     except InputError as error:
         raise InputError(f"{normal_csv}: {error}") from None
     training_file = normal_csv if os.path.isfile(normal_csv) else None
@@ -205,9 +208,35 @@ def fit(
         f"Trained {detector.epochs_trained_} epochs in {detector.fit_seconds_:.1f} s.\n"
         f"Threshold {_fmt(detector.threshold_)} = mean {_fmt(detector.train_error_mean_)} "
         f"+ {threshold_k:g} x std {_fmt(detector.train_error_std_)} of the training errors.\n"
-        f"Model saved to {model_dir}/",
+        f"Model saved to {model_dir}/ ({_model_files(detector.metadata_)}).",
         quiet,
     )
+
+
+@app.command()
+def export(
+    model_dir: Annotated[Path, typer.Option(
+        "--model-dir", "-m", help="The model directory to add model.onnx to.",
+        file_okay=False)] = Path("model"),
+    quiet: Quiet = False,
+) -> None:
+    """Export a model directory's Keras model to ONNX (model.onnx), for scoring without
+    TensorFlow.
+
+    'anomaly fit' writes model.onnx itself; this adds it to a model directory written
+    before, or where the export failed. The export is checked against Keras on a probe
+    batch, and the directory is replaced atomically with model.onnx and its SHA-256 in
+    metadata.json.
+    """
+    from ..model_directory import add_onnx
+
+    metadata = add_onnx(model_dir)
+    _say(f"Wrote {model_dir / 'model.onnx'} (largest difference from Keras on a probe batch "
+         f"{metadata['onnx']['max_difference']:.2g}).", quiet)
+
+
+def _model_files(metadata: dict) -> str:
+    return "model.keras, model.onnx" if "onnx" in metadata else "model.keras only"
 
 
 @app.command(epilog=SCORE_EXIT_CODES_HELP)
@@ -269,6 +298,7 @@ def score(
     fs: SamplingRate = None,
     annotations: Annotations = None,
     signal: SignalCsv = False,
+    runtime: Runtime = RuntimeName.auto,
     quiet: Quiet = False,
 ) -> int:
     """Score every beat of one or more batches: reconstruction error and an anomaly flag.
@@ -284,13 +314,15 @@ def score(
 
     _state["json_logs"] = log_format is LogFormat.json
     logs.configure(log_format.value, quiet=quiet)
+    _arrow_without_pandas()
     options = ScoreOptions(label_column=label_column, normal_label=normal_label, header=header,
                            on_bad_row=on_bad_row.value, signal_csv=signal,
                            segment=_segment_options(lead, from_, to, fs, annotations))
     with _usage_errors():
         plan = plan_run(inputs, model_dir, output=output, output_dir=output_dir,
                         output_format=output_format.value, report=report, html=html,
-                        plot_dir=plot_dir, options=options, skip_existing=skip_existing)
+                        plot_dir=plot_dir, options=options, skip_existing=skip_existing,
+                        runtime=runtime.value)
         runner = _score_engine(engine, scheduler, workers, connect_timeout)
     result = execute(plan, runner, progress=not quiet and log_format is LogFormat.text)
     if fail_on_anomaly and result.anomalies:
@@ -337,6 +369,36 @@ def beats(
     _say(f"Wrote {export.total} beats of {len(export.beats)} recording(s) to {output}"
          f" ({export.dropped_at_edges} dropped: their window runs off the recording)"
          + (f"; labels: {labels}" if labels else "") + ".", quiet)
+
+
+class _NoPandas:
+    """An import finder that refuses pandas (see :func:`_arrow_without_pandas`)."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "pandas":
+            raise ModuleNotFoundError("pandas is not imported by scoring", name=name)
+        return None
+
+
+def _arrow_without_pandas() -> None:
+    """Keep pyarrow from importing pandas in this process.
+
+    pyarrow imports pandas, when it is installed, on its first conversion from or to
+    NumPy, to check whether the object is a pandas one: 0.3 to 0.5 s and 45 MB, a third of
+    a small scoring run, for objects scoring never makes. pyarrow asks once per process,
+    so pandas is refused for that one question and allowed again after it; whatever
+    imports pandas later (the recordings' R-peak detector does) gets it as usual.
+    """
+    if "pandas" in sys.modules:
+        return
+    import pyarrow
+
+    finder = _NoPandas()
+    sys.meta_path.insert(0, finder)
+    try:
+        pyarrow.array([0.0])
+    finally:
+        sys.meta_path.remove(finder)
 
 
 def _segment_options(lead, from_, to, fs, annotations, window=None):
@@ -422,6 +484,7 @@ def plot(
     label_column: LabelColumn = None,
     normal_label: NormalLabel = "1",
     header: Header = None,
+    runtime: Runtime = RuntimeName.auto,
     quiet: Quiet = False,
 ) -> None:
     """Draw beats over their reconstructions and the score histogram, as PNG files.
@@ -434,9 +497,10 @@ def plot(
     from ..scoring.run import execute
 
     logs.configure(quiet=True)  # The plots are what this command reports, on stdout.
+    _arrow_without_pandas()
     options = ScoreOptions(label_column=label_column, normal_label=normal_label, header=header)
     plan = plan_run([str(batch_csv)], model_dir, plot_dir=plot_dir, options=options,
-                    keep_scores=False, expand=False)
+                    keep_scores=False, expand=False, runtime=runtime.value)
     for path in execute(plan).plots:
         _say(f"Wrote {path}", quiet)
 

@@ -8,10 +8,13 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..choices import RuntimeName
+
 
 def model_dir_option(**checks):
     """``--model-dir/-m``; ``checks`` are Typer's path checks."""
-    return typer.Option("--model-dir", "-m", help="Model directory (model.keras + metadata.json).",
+    return typer.Option("--model-dir", "-m",
+                        help="Model directory (model.keras, model.onnx, metadata.json).",
                         **checks)
 
 
@@ -20,6 +23,9 @@ SavedModelDir = Annotated[Path, model_dir_option(file_okay=False)]
 #: The model directory 'score' and 'plot' load. Not checked when parsing: loading checks
 #: it, so a missing or unusable one (a file, say) exits with the model's code, 3.
 ModelDir = Annotated[Path, model_dir_option()]
+Runtime = Annotated[RuntimeName, typer.Option(
+    help="What runs the model: auto (model.onnx with onnxruntime when the model directory "
+         "has one, else Keras), onnx, or keras (imports TensorFlow).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
 LabelColumn = Annotated[
     Optional[str],

@@ -67,6 +67,7 @@ class Partition:
     part_file: str
     model_dir: str
     model_sha256: str
+    runtime: str
     limits: ModelLimits
 
 
@@ -223,7 +224,8 @@ class DaskEngine:
                       layout: CsvLayout | None) -> Partition:
             return Partition(job, path, start, stop, first_line, layout,
                              str(staging / f"part-{index:05d}.arrow"), model_dir,
-                             detector.metadata_["model_sha256"], limits)
+                             detector.metadata_["model_sha256"], detector.runtime_.name,
+                             limits)
 
         with InputSource(path) as source:  # Missing or unreadable files fail here, as locally.
             if source.compressed:
@@ -293,7 +295,7 @@ class DaskEngine:
 
 def score_partition(partition: Partition) -> PartitionResult:
     """Worker task: score one partition into its part file."""
-    detector = _detector(partition.model_dir, partition.model_sha256)
+    detector = _detector(partition.model_dir, partition.model_sha256, partition.runtime)
     job = partition.job
     if partition.stop is None:
         source = source_for(job, limits=partition.limits, path=partition.path)
@@ -306,15 +308,16 @@ def score_partition(partition: Partition) -> PartitionResult:
     return PartitionResult(outcome, *part.written)
 
 
-def _detector(model_dir: str, model_sha256: str):
-    """The model, loaded once per worker process and kept for the next tasks."""
+def _detector(model_dir: str, model_sha256: str, runtime: str):
+    """The model, loaded once per worker process with the client's runtime and kept for
+    the next tasks."""
     global model_loads
     from ..detector import AutoencoderDetector
 
-    key = (model_dir, model_sha256)
+    key = (model_dir, model_sha256, runtime)
     with _models_lock:
         if key not in _models:
-            detector = AutoencoderDetector.load(model_dir)
+            detector = AutoencoderDetector.load(model_dir, runtime=runtime)
             if detector.metadata_["model_sha256"] != model_sha256:
                 raise ModelError(f"{model_dir}: the model changed while the run was scoring")
             _models[key] = detector

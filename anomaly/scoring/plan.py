@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from ..choices import BadRowPolicy, OutputFormat
+from ..choices import BadRowPolicy, OutputFormat, RuntimeName
 from ..exceptions import InputError, UsageError
 from ..io.blocks import BLOCK_BYTES
 from ..io.readers import STDIO, check_readable, input_stem
@@ -116,6 +116,7 @@ class RunPlan:
     html: Path | None = None
     plot_dir: Path | None = None
     skip_existing: bool = False
+    runtime: str = RuntimeName.auto.value
 
 
 def plan_run(
@@ -132,6 +133,7 @@ def plan_run(
     skip_existing: bool = False,
     keep_scores: bool = True,
     expand: bool = True,
+    runtime: str = RuntimeName.auto.value,
 ) -> RunPlan:
     """Expand the inputs, name each one's outputs and check every destination.
 
@@ -156,6 +158,8 @@ def plan_run(
         False: write no scores at all (``anomaly plot``).
     expand : bool, default True
         False: the inputs are file names as they stand, not globs or directories.
+    runtime : {"auto", "onnx", "keras"}, default "auto"
+        What runs the model (see :mod:`anomaly.runtimes`).
 
     Returns
     -------
@@ -213,7 +217,7 @@ def plan_run(
         check_can_create_directory(plot_dir)
     return RunPlan(Path(model_dir), jobs, output_dir,
                    *(None if path is None else Path(path) for path in (report, html, plot_dir)),
-                   skip_existing=skip_existing)
+                   skip_existing=skip_existing, runtime=RuntimeName(runtime).value)
 
 
 def check_input(job: Job) -> None:

@@ -13,9 +13,9 @@ from __future__ import annotations
 import contextlib
 import datetime
 import time
-from pathlib import Path
 
 from .. import logs
+from ..progress import rows_progress
 from .base import Engine, ModelLimits
 from .plan import Job, RunPlan, is_up_to_date, rejects_file_for
 from .summary import ScoredInput, InputResult, RunResult, ScoreSummary
@@ -52,7 +52,7 @@ def execute(plan: RunPlan, engine: Engine | None = None, *, progress: bool = Fal
     created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     for job in plan.jobs:
         engine.check(job)
-    detector = AutoencoderDetector.load(plan.model_dir)
+    detector = AutoencoderDetector.load(plan.model_dir, runtime=plan.runtime)
     loaded = time.perf_counter()
     if plan.output_dir is not None:
         plan.output_dir.mkdir(parents=True, exist_ok=True)
@@ -73,14 +73,14 @@ def execute(plan: RunPlan, engine: Engine | None = None, *, progress: bool = Fal
         engine_started = time.perf_counter()
         for job in todo:
             job_started = time.perf_counter()
-            with _progress_bar(job.input, progress) as bar:
+            with rows_progress(job.input, progress) as bar:
                 outcome = engine.score(job, detector, plan.model_dir, progress=bar)
             results[job.index] = _input_result(job, outcome, time.perf_counter() - job_started)
             summary.merge(outcome.summary)
         inputs = [results[job.index] for job in plan.jobs]
         for item in inputs:
             if item.skipped is None:
-                _log_input(item, summary.threshold)
+                _log_input(item, summary.threshold, detector.runtime_.name)
         scored = time.perf_counter()
         metrics = summary.metrics() if summary.scores else None
         if metrics is not None:
@@ -89,7 +89,8 @@ def execute(plan: RunPlan, engine: Engine | None = None, *, progress: bool = Fal
             inputs, summary, engine.name,
             model={"dir": str(plan.model_dir), "sha256": detector.metadata_["model_sha256"],
                    "threshold": float(detector.threshold_),
-                   "threshold_k": float(detector.threshold_k)},
+                   "threshold_k": float(detector.threshold_k),
+                   "runtime": detector.runtime_.name},
             created=created,
             seconds={"load_model": loaded - started, "engine_start": engine_started - loaded,
                      "scoring": scored - engine_started},
@@ -128,15 +129,16 @@ def _input_result(job: Job, outcome: ScoredInput, seconds: float) -> InputResult
         rejects_file=None if job.rejects is None else str(job.rejects))
 
 
-def _log_input(item: InputResult, threshold: float) -> None:
+def _log_input(item: InputResult, threshold: float, runtime: str) -> None:
     scored = max(item.rows_scored, 1)
     rejected = (f", {item.rows_rejected} rejected (see {item.rejects_file})"
                 if item.rows_rejected else "")
     where = f"; scores in {item.output}" if item.output else ""
     logs.info(
-        f"Scored {item.rows_scored} rows from {item.input}: {item.anomalies} anomalies "
-        f"({item.anomalies / scored:.1%}) above the threshold {threshold:.6g}{rejected}{where}.",
-        event="scored", **item.as_json())
+        f"Scored {item.rows_scored} rows from {item.input} ({runtime} runtime): "
+        f"{item.anomalies} anomalies ({item.anomalies / scored:.1%}) above the threshold "
+        f"{threshold:.6g}{rejected}{where}.",
+        event="scored", runtime=runtime, **item.as_json())
 
 
 def _write_plots(plan: RunPlan, detector, summary: ScoreSummary) -> list[str]:
@@ -166,30 +168,3 @@ def _write_reports(plan: RunPlan, detector, result: RunResult) -> None:
     if plan.report is not None:
         write_json(plan.report, result.report())
         logs.info(f"Report written to {plan.report}", event="report", path=str(plan.report))
-
-
-@contextlib.contextmanager
-def _progress_bar(input_name: str, enabled: bool):
-    """A progress callback drawing rows, rows/s and ETA on a terminal; None otherwise."""
-    import sys
-
-    if not enabled or not sys.stderr.isatty():
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import (BarColumn, Progress, TaskProgressColumn, TextColumn,
-                               TimeRemainingColumn)
-
-    started = time.perf_counter()
-    rows = [0]
-    with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                  TextColumn("{task.fields[rows]:,} rows  {task.fields[rate]:,.0f} rows/s"),
-                  TimeRemainingColumn(), console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(Path(input_name).name, total=None, rows=0, rate=0.0)
-
-        def update(done: int, total: int | None, new_rows: int) -> None:
-            rows[0] += new_rows
-            rate = rows[0] / max(time.perf_counter() - started, 1e-9)
-            bar.update(task, completed=done, total=total, rows=rows[0], rate=rate)
-
-        yield update

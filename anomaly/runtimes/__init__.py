@@ -1,0 +1,73 @@
+"""Runtimes: what runs a fitted model forward when scoring (see :mod:`.base` for the role).
+
+``keras`` loads ``model.keras`` with Keras (TensorFlow); ``onnx`` loads ``model.onnx`` with
+onnxruntime; ``auto`` takes ``model.onnx`` when the model directory records one, else
+``model.keras`` (a model directory from before ONNX export).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ..choices import RuntimeName
+from ..exceptions import ModelError
+from .base import INFERENCE_BATCH, Runtime
+
+__all__ = ["INFERENCE_BATCH", "Runtime", "load_runtime", "resolve_runtime"]
+
+
+def resolve_runtime(directory: str | os.PathLike, metadata: dict[str, Any],
+                    runtime: str = "auto") -> str:
+    """The runtime a model directory is scored with: ``"onnx"`` or ``"keras"``.
+
+    Raises
+    ------
+    ModelError
+        ``runtime="onnx"`` for a model directory without ``model.onnx``.
+    """
+    runtime = RuntimeName(runtime).value
+    has_onnx = "onnx" in metadata
+    if runtime == "onnx" and not has_onnx:
+        raise ModelError(f"{directory}: has no model.onnx (a model from before ONNX export); "
+                         f"add one with 'anomaly export -m {directory}', or score with "
+                         "--runtime keras")
+    if runtime == "auto":
+        return "onnx" if has_onnx else "keras"
+    return runtime
+
+
+def load_runtime(directory: str | os.PathLike, metadata: dict[str, Any],
+                 runtime: str = "auto") -> Runtime:
+    """The runtime of a model directory whose metadata is validated, loaded and checked.
+
+    Parameters
+    ----------
+    directory : path
+    metadata : dict
+        From :func:`anomaly.model_directory.read_metadata`.
+    runtime : {"auto", "onnx", "keras"}, default "auto"
+
+    Raises
+    ------
+    ModelError
+        The chosen model file is missing, fails its SHA-256 check or does not load.
+    MissingDependencyError
+        ``keras`` in an installation without TensorFlow.
+    """
+    from .. import model_directory
+
+    name = resolve_runtime(directory, metadata, runtime)
+    if name == "onnx":
+        from .onnx_runtime import load_onnx_runtime
+
+        path = Path(directory) / model_directory.ONNX_FILE
+        if not path.is_file():
+            raise ModelError(f"{directory}: incomplete model directory, "
+                             f"{model_directory.ONNX_FILE} is missing")
+        return load_onnx_runtime(path, metadata["onnx"]["sha256"],
+                                 model_directory.input_shape(metadata))
+    from .keras_runtime import KerasRuntime
+
+    return KerasRuntime(model_directory.load_keras_model(directory, metadata))
