@@ -37,6 +37,18 @@ DEFAULT_MODEL_OPTIONS: dict[str, dict[str, Any]] = {
     "vae": {"latent_dim": 16},
 }
 LOSSES = ("mae", "mse", "binary_crossentropy")
+#: ``batch_size="auto"``: batches grow with the training set, so that an epoch is about
+#: this many gradient steps once the set is past 64 x this many inputs (below, 64).
+AUTO_BATCH_STEPS = 100
+AUTO_BATCH_RANGE = (64, 4096)
+
+
+def auto_batch_size(n_inputs: int) -> int:
+    """The batch size ``batch_size="auto"`` trains ``n_inputs`` with: 64 up to 6,400
+    inputs, then the power of two nearest ``n_inputs / 100`` (at most 4,096)."""
+    low, high = AUTO_BATCH_RANGE
+    nearest = 2 ** round(math.log2(max(n_inputs, 1) / AUTO_BATCH_STEPS))
+    return int(min(max(nearest, low), high))
 
 
 def reconstruction_error(traces: np.ndarray, reconstructions: np.ndarray) -> np.ndarray:
@@ -94,7 +106,14 @@ class AutoencoderDetector:
         [0, 1]) and the targets stay clean.
     epochs : int, default 200
         Most passes over the training traces.
-    batch_size : int, default 64
+    batch_size : int or "auto", default "auto"
+        Traces per gradient step. ``"auto"``: 64 up to 6,400 training traces, then
+        growing with them (:func:`auto_batch_size`), which keeps a large set's epochs
+        cheap in steps.
+    max_inputs_seen : int or None, default 5_000_000
+        Most traces passed through the network in all (epochs x training traces): a
+        large training set trains fewer epochs (100,000 beats: 50), so the fit's time is
+        bounded. Below 25,000 traces it does not bind at 200 epochs. None: no bound.
     learning_rate : float, default 1e-3
         Adam's learning rate.
     validation_fraction : float, default 0.0
@@ -126,6 +145,11 @@ class AutoencoderDetector:
     history_ : dict
         Keras training history (loss per epoch).
     epochs_trained_ : int
+    batch_size_ : int
+        The batch size trained with (``batch_size`` resolved).
+    epochs_planned_ : int
+        The most epochs this fit could train: ``epochs``, fewer when
+        ``max_inputs_seen`` binds (early stopping may end it sooner still).
     model_ : keras.Model
         Set by ``fit``, and by ``load`` with the Keras runtime.
     runtime_ : anomaly.runtimes.Runtime
@@ -151,7 +175,8 @@ class AutoencoderDetector:
         loss: str = "mae",
         noise_factor: float = 0.0,
         epochs: int = 200,
-        batch_size: int = 64,
+        batch_size: int | str = "auto",
+        max_inputs_seen: int | None = 5_000_000,
         learning_rate: float = 1e-3,
         validation_fraction: float = 0.0,
         patience: int = 30,
@@ -165,6 +190,7 @@ class AutoencoderDetector:
         self.noise_factor = noise_factor
         self.epochs = epochs
         self.batch_size = batch_size
+        self.max_inputs_seen = max_inputs_seen
         self.learning_rate = learning_rate
         self.validation_fraction = validation_fraction
         self.patience = patience
@@ -213,7 +239,7 @@ class AutoencoderDetector:
     # -- fitting -----------------------------------------------------------------------
 
     def fit(self, traces: np.ndarray, y: None = None, *, verbose: int = 0,
-            on_epoch: Callable[[int, dict], None] | None = None) -> "AutoencoderDetector":
+            on_epoch: Callable[[int, int, dict], None] | None = None) -> "AutoencoderDetector":
         """Train on normal traces, then set the threshold from their errors.
 
         Parameters
@@ -224,8 +250,9 @@ class AutoencoderDetector:
         verbose : int, default 0
             Keras's progress output (0 silent, 2 one line per epoch).
         on_epoch : callable, optional
-            Called after each epoch with its 0-based number and its logs (``loss``,
-            and ``val_loss`` with a validation fraction): a progress display.
+            Called after each epoch with its 0-based number, ``epochs_planned_`` and the
+            epoch's logs (``loss``, and ``val_loss`` with a validation fraction): a
+            progress display.
 
         Returns
         -------
@@ -263,6 +290,11 @@ class AutoencoderDetector:
             validation_data, monitor = (validation, validation), "val_loss"
         else:
             training, validation_data, monitor = scaled[order], None, "loss"
+        self.batch_size_ = (auto_batch_size(len(training)) if self.batch_size == "auto"
+                            else int(self.batch_size))
+        self.epochs_planned_ = self.epochs
+        if self.max_inputs_seen is not None:
+            self.epochs_planned_ = max(1, min(self.epochs, self.max_inputs_seen // len(training)))
         callbacks = [
             keras.callbacks.EarlyStopping(
                 monitor=monitor, patience=self.patience, restore_best_weights=True
@@ -270,7 +302,8 @@ class AutoencoderDetector:
         ]
         if on_epoch is not None:
             callbacks.append(keras.callbacks.LambdaCallback(
-                on_epoch_end=lambda epoch, logs: on_epoch(epoch, dict(logs or {}))))
+                on_epoch_end=lambda epoch, logs: on_epoch(epoch, self.epochs_planned_,
+                                                          dict(logs or {}))))
 
         options = self.builder_options()
         if self.model == "vae":
@@ -282,12 +315,12 @@ class AutoencoderDetector:
             from .denoising import noisy_batches
 
             data = dict(x=noisy_batches(training, noise_factor=self.noise_factor,
-                                        batch_size=self.batch_size, seed=self.seed))
+                                        batch_size=self.batch_size_, seed=self.seed))
         else:
-            data = dict(x=training, y=training, batch_size=self.batch_size, shuffle=True)
+            data = dict(x=training, y=training, batch_size=self.batch_size_, shuffle=True)
         history = self.model_.fit(
             **data,
-            epochs=self.epochs,
+            epochs=self.epochs_planned_,
             validation_data=validation_data,
             callbacks=callbacks,
             verbose=verbose,
@@ -333,10 +366,14 @@ class AutoencoderDetector:
             raise ValueError(f"model_options must be a dict, got {self.model_options!r}")
         if not self.hidden_units or any(int(u) < 1 for u in self.hidden_units):
             raise ValueError(f"hidden_units must be positive widths, got {self.hidden_units}")
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError(
-                f"epochs and batch_size must be at least 1, got {self.epochs} and {self.batch_size}"
-            )
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be at least 1, got {self.epochs}")
+        if self.batch_size != "auto" and (isinstance(self.batch_size, (str, bool))
+                                          or self.batch_size < 1):
+            raise ValueError(f"batch_size must be 'auto' or at least 1, got {self.batch_size!r}")
+        if self.max_inputs_seen is not None and self.max_inputs_seen < 1:
+            raise ValueError(f"max_inputs_seen must be None or at least 1, got "
+                             f"{self.max_inputs_seen}")
         if not 0.0 <= self.validation_fraction < 1.0:
             raise ValueError(
                 f"validation_fraction must be in [0, 1), got {self.validation_fraction}"

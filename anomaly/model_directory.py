@@ -240,6 +240,8 @@ def build_metadata(detector, *, n_train: int) -> dict[str, Any]:
         "train_error_mean": detector.train_error_mean_,
         "train_error_std": detector.train_error_std_,
         "training": {"rows": int(n_train), "epochs": int(detector.epochs_trained_),
+                     "epochs_planned": int(detector.epochs_planned_),
+                     "batch_size": int(detector.batch_size_),
                      "fit_seconds": round(detector.fit_seconds_, 3)},
         "versions": {"anomaly": __version__, "python": platform.python_version(), **versions()},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -52,8 +52,8 @@ def rows_progress(input_name: str,
 
 
 @contextlib.contextmanager
-def epochs_progress(epochs: int, enabled: bool) -> Iterator[Callable[[int, dict], None] | None]:
-    """A callback ``update(epoch, logs)`` drawing training's progress: epoch of
+def epochs_progress(enabled: bool) -> Iterator[Callable[[int, int, dict], None] | None]:
+    """A callback ``update(epoch, epochs, logs)`` drawing training's progress: epoch of
     ``epochs`` (the most; early stopping may end sooner) and the loss; None when not
     drawing."""
     if not _wanted(enabled):
@@ -63,11 +63,11 @@ def epochs_progress(epochs: int, enabled: bool) -> Iterator[Callable[[int, dict]
 
     with _bar(TextColumn("training  epoch {task.completed:.0f}/{task.total:.0f}  "
                          "loss {task.fields[loss]}")) as bar:
-        task = bar.add_task("fit", total=epochs, loss="-")
+        task = bar.add_task("fit", total=None, loss="-")
 
-        def update(epoch: int, logs: dict) -> None:
+        def update(epoch: int, epochs: int, logs: dict) -> None:
             loss = logs.get("loss")
-            bar.update(task, completed=epoch + 1,
+            bar.update(task, completed=epoch + 1, total=epochs,
                        loss="-" if loss is None else f"{float(loss):.5g}")
 
         yield update

@@ -197,7 +197,10 @@ def measure(command: list[str], *, process_tree: bool = False) -> dict:
             raise RuntimeError(f"{' '.join(map(str, command))} failed "
                                f"({process.returncode}):\n{stderr.read()[-2000:]}")
         # wait4's peak is that of the largest single process (the child or one it reaped).
+        # CPU seconds of the process and the children it waited for (not of Dask's
+        # workers, which the cluster reaps).
         return {"wall_seconds": wall, "stdout": stdout.read(),
+                "cpu_seconds": usage.ru_utime + usage.ru_stime,
                 "peak_rss_mb": max(peak_kb, usage.ru_maxrss) / 1024}
 
 
@@ -421,14 +424,14 @@ def main(argv: list[str] | None = None) -> int:
     for runtime, figures in results["startup"].items():
         print(f"| {runtime} | 10 | {figures['wall_seconds']:.2f} | {figures['peak_rss_mb']:,.0f} |")
     print("\n| rows | method | seconds | rows/s | ratio to parse | peak RSS MB "
-          "| wall s | rows/wall s |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| wall s | rows/wall s | CPU s |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for size in results["sizes"]:
         for name, figures in size["methods"].items():
             print(f"| {size['rows']:,} | {name} | {figures['seconds']:.2f} | "
                   f"{figures['rows_per_second']:,.0f} | {figures['ratio_to_parse']:.2f} | "
                   f"{figures['peak_rss_mb']:,.0f} | {figures['wall_seconds']:.1f} | "
-                  f"{figures['rows_per_wall_second']:,.0f} |")
+                  f"{figures['rows_per_wall_second']:,.0f} | {figures['cpu_seconds']:.1f} |")
     print()
     for line in verdicts(results):
         print(line)

@@ -104,7 +104,7 @@ def test_fit_reports_rows_skipped_and_threshold(data_dir, tmp_path, capsys):
     assert code == 0 and err == ""
     assert "Read 600 rows of 96 samples" in out
     assert "skipped 200 rows whose label in column '96' is not '1'" in out
-    assert "Training on 400 normal rows" in out and "Threshold" in out and "epochs in" in out
+    assert "Training on 400 normal rows" in out and "Threshold" in out and "of at most 3 epochs (batches of 64)" in out
     metadata = json.loads((tmp_path / "m" / "metadata.json").read_text())
     assert metadata["training"]["rows"] == 400 and metadata["training"]["rows_skipped"] == 200
 

@@ -84,6 +84,7 @@ def test_bad_parameters_rejected_in_fit(bad, normal_traces):
 #: Every constructor parameter set to a value other than its default.
 NON_DEFAULT = dict(model="conv", model_options={"filters": (8, 16), "latent_dim": 4},
                    hidden_units=(32, 8), loss="mse", noise_factor=0.05, epochs=2, batch_size=16,
+                   max_inputs_seen=1000,
                    learning_rate=3e-3, validation_fraction=0.25, patience=3, threshold_k=1.5,
                    seed=7)
 
@@ -284,3 +285,24 @@ def test_load_refuses_missing_and_incomplete(model_copy, tmp_path):
     (model_copy / "model.keras").unlink()
     with pytest.raises(ModelError, match="model.keras is missing"):
         AutoencoderDetector.load(model_copy)
+
+
+# -- fit cost ------------------------------------------------------------------------------
+
+def test_auto_batch_size_grows_with_the_training_set():
+    from anomaly.detector import auto_batch_size
+
+    sizes = {n: auto_batch_size(n) for n in (50, 2_300, 6_400, 20_000, 100_000, 10**7)}
+    assert sizes == {50: 64, 2_300: 64, 6_400: 64, 20_000: 256, 100_000: 1024, 10**7: 4096}
+
+
+def test_the_inputs_seen_budget_bounds_the_epochs(normal_traces, tmp_path):
+    detector = AutoencoderDetector(epochs=50, max_inputs_seen=5 * len(normal_traces),
+                                   patience=100, seed=0).fit(normal_traces)
+    assert (detector.epochs_planned_, detector.epochs_trained_) == (5, 5)
+    assert detector.batch_size_ == 64
+    training = json.loads((detector.save(tmp_path / "m") / "metadata.json").read_text())["training"]
+    assert (training["epochs"], training["epochs_planned"], training["batch_size"]) == (5, 5, 64)
+    unbounded = AutoencoderDetector(epochs=7, max_inputs_seen=None, patience=100,
+                                    batch_size=32).fit(normal_traces)
+    assert (unbounded.epochs_planned_, unbounded.epochs_trained_, unbounded.batch_size_) == (7, 7, 32)

@@ -197,7 +197,7 @@ def fit(
     detector = AutoencoderDetector(model=model.value, noise_factor=denoise,
                                    threshold_k=threshold_k, epochs=epochs, seed=seed)
     try:
-        with epochs_progress(epochs, not quiet) as progress:
+        with epochs_progress(not quiet) as progress:
             detector.fit(data.normal, on_epoch=progress)
     except InputError as error:
         raise InputError(f"{normal_csv}: {error}") from None
@@ -205,7 +205,8 @@ def fit(
     detector.save(model_dir, training_file=training_file,
                   extra={"rows_read": data.n_read, "rows_skipped": data.n_skipped, **extra})
     _say(
-        f"Trained {detector.epochs_trained_} epochs in {detector.fit_seconds_:.1f} s.\n"
+        f"Trained {detector.epochs_trained_} of at most {detector.epochs_planned_} epochs "
+        f"(batches of {detector.batch_size_}) in {detector.fit_seconds_:.1f} s.\n"
         f"Threshold {_fmt(detector.threshold_)} = mean {_fmt(detector.train_error_mean_)} "
         f"+ {threshold_k:g} x std {_fmt(detector.train_error_std_)} of the training errors.\n"
         f"Model saved to {model_dir}/ ({_model_files(detector.metadata_)}).",
