@@ -15,6 +15,14 @@ class ModelFamily(str, Enum):
     vae = "vae"
 
 
+class ThresholdSource(str, Enum):
+    """Whose reconstruction errors set the threshold: the training beats', or those of
+    beats held out of training."""
+
+    training = "training"
+    heldout = "heldout"
+
+
 class OutputFormat(str, Enum):
     """Format of scores files."""
 

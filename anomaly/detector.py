@@ -17,7 +17,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import model_directory
-from .choices import ModelFamily
+from .choices import ModelFamily, ThresholdSource
 from .exceptions import InputError, ModelError, NotFittedError, length_mismatch
 from .runtimes import INFERENCE_BATCH
 
@@ -41,6 +41,11 @@ LOSSES = ("mae", "mse", "binary_crossentropy")
 #: this many gradient steps once the set is past 64 x this many inputs (below, 64).
 AUTO_BATCH_STEPS = 100
 AUTO_BATCH_RANGE = (64, 4096)
+#: Where the errors that set the threshold come from: the beats the network trained on,
+#: or beats held out of training (``heldout_fraction`` of them).
+THRESHOLD_SOURCES = tuple(source.value for source in ThresholdSource)
+#: Fewest held-out beats a threshold is set from; with fewer, the training beats set it.
+MIN_HELDOUT = 10
 
 
 def auto_batch_size(n_inputs: int) -> int:
@@ -124,7 +129,13 @@ class AutoencoderDetector:
         Epochs without improvement of the watched loss before training stops; the best
         weights are kept.
     threshold_k : float, default 1.0
-        ``k`` in the threshold ``mean + k * std`` of the training errors.
+        ``k`` in the threshold ``mean + k * std`` of the errors of ``threshold_source``.
+    threshold_source : {"training", "heldout"}, default "training"
+        Whose errors set the threshold: the training beats' (the network has fitted
+        them, so their errors run low), or those of ``heldout_fraction`` of the beats,
+        held out of training. With fewer than 10 beats to hold out, the training beats'
+        (``threshold_source_`` says which was used).
+    heldout_fraction : float, default 0.2
     seed : int, default 0
         Seeds weight initialisation, shuffling and the validation split: two fits with
         the same seed and data give the same model and threshold.
@@ -138,8 +149,16 @@ class AutoencoderDetector:
     input_shape_ : tuple of int
         Shape of one input, e.g. ``(140,)`` or ``(28, 28)``.
     train_errors_ : ndarray of shape (n_train,)
-        Reconstruction errors of the training traces.
+        Reconstruction errors of the traces trained on (all but the held-out ones).
+    threshold_source_ : str
+        ``"training"`` or ``"heldout"``: whose errors set the threshold.
+    threshold_errors_ : ndarray
+        The errors that set the threshold.
     train_error_mean_, train_error_std_ : float
+        Mean and standard deviation of ``threshold_errors_`` (the names are the model
+        format's).
+    network_parameters_ : int
+        Weights of the network (its size).
     scale_min_, scale_range_ : float
         Min-max scaling fitted on the training traces.
     history_ : dict
@@ -181,6 +200,8 @@ class AutoencoderDetector:
         validation_fraction: float = 0.0,
         patience: int = 30,
         threshold_k: float = 1.0,
+        threshold_source: str = "training",
+        heldout_fraction: float = 0.2,
         seed: int = 0,
     ) -> None:
         self.model = model
@@ -195,6 +216,8 @@ class AutoencoderDetector:
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.threshold_k = threshold_k
+        self.threshold_source = threshold_source
+        self.heldout_fraction = heldout_fraction
         self.seed = seed
 
     # -- parameters (scikit-learn's contract) -------------------------------------------
@@ -284,8 +307,14 @@ class AutoencoderDetector:
         scaled = self._scale(traces)
 
         order = np.random.default_rng(self.seed).permutation(len(scaled))
-        n_validation = int(round(len(scaled) * self.validation_fraction))
-        if n_validation and len(scaled) - n_validation >= 1:
+        n_heldout = (int(round(len(scaled) * self.heldout_fraction))
+                     if self.threshold_source == "heldout" else 0)
+        heldout = None
+        if n_heldout >= MIN_HELDOUT and len(scaled) - n_heldout >= 2:
+            heldout, order = scaled[order[-n_heldout:]], order[:-n_heldout]
+        kept = scaled[np.sort(order)] if heldout is not None else scaled
+        n_validation = int(round(len(order) * self.validation_fraction))
+        if n_validation and len(order) - n_validation >= 1:
             validation, training = scaled[order[:n_validation]], scaled[order[n_validation:]]
             validation_data, monitor = (validation, validation), "val_loss"
         else:
@@ -329,10 +358,14 @@ class AutoencoderDetector:
         self.history_ = {key: [float(v) for v in values] for key, values in history.history.items()}
         self.epochs_trained_ = len(self.history_["loss"])
 
-        self.train_errors_ = self._errors_of_scaled(scaled)
-        self.train_error_mean_ = float(self.train_errors_.mean())
-        self.train_error_std_ = float(self.train_errors_.std())
-        self.threshold_ = mean_plus_std_threshold(self.train_errors_, self.threshold_k)
+        self.network_parameters_ = int(self.model_.count_params())
+        self.train_errors_ = self._errors_of_scaled(kept)
+        self.threshold_source_ = "training" if heldout is None else "heldout"
+        self.threshold_errors_ = (self.train_errors_ if heldout is None
+                                  else self._errors_of_scaled(heldout))
+        self.train_error_mean_ = float(self.threshold_errors_.mean())
+        self.train_error_std_ = float(self.threshold_errors_.std())
+        self.threshold_ = mean_plus_std_threshold(self.threshold_errors_, self.threshold_k)
         if not math.isfinite(self.threshold_):
             raise InputError("training gave reconstruction errors that are not finite "
                              f"(threshold {self.threshold_}); nothing was saved")
@@ -380,6 +413,11 @@ class AutoencoderDetector:
             )
         if not math.isfinite(self.threshold_k):
             raise ValueError(f"threshold_k must be a finite number, got {self.threshold_k}")
+        if self.threshold_source not in THRESHOLD_SOURCES:
+            raise ValueError(f"threshold_source must be one of {THRESHOLD_SOURCES}, got "
+                             f"{self.threshold_source!r}")
+        if not 0.0 < self.heldout_fraction < 1.0:
+            raise ValueError(f"heldout_fraction must be in (0, 1), got {self.heldout_fraction}")
         if self.patience < 0:
             raise ValueError(f"patience must be at least 0, got {self.patience}")
 

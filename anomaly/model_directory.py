@@ -239,6 +239,9 @@ def build_metadata(detector, *, n_train: int) -> dict[str, Any]:
         "threshold": detector.threshold_,
         "train_error_mean": detector.train_error_mean_,
         "train_error_std": detector.train_error_std_,
+        "threshold_source": {"beats": detector.threshold_source_,
+                             "n": int(len(detector.threshold_errors_))},
+        "network": {"parameters": detector.network_parameters_},
         "training": {"rows": int(n_train), "epochs": int(detector.epochs_trained_),
                      "epochs_planned": int(detector.epochs_planned_),
                      "batch_size": int(detector.batch_size_),
@@ -426,6 +429,10 @@ def fitted_state(metadata: dict[str, Any]) -> dict[str, Any]:
         "train_error_mean_": metadata["train_error_mean"],
         "train_error_std_": metadata["train_error_std"],
         "epochs_trained_": metadata["training"]["epochs"],
+        # Older models set the threshold from the training beats and did not count weights.
+        "threshold_source_": metadata.get("threshold_source", {}).get("beats", "training"),
+        **({"network_parameters_": metadata["network"]["parameters"]}
+           if "network" in metadata else {}),
     }
 
 
@@ -476,6 +483,12 @@ def validate_metadata(metadata: Any, source: str | os.PathLike = METADATA_FILE) 
         fail("scaling must be 'minmax' with a positive range")
     if not _is_sha256(metadata["model_sha256"]):
         fail("'model_sha256' is not a SHA-256 hex digest")
+    if "threshold_source" in metadata:  # Optional: absent from older models.
+        check(metadata["threshold_source"], {"beats": str, "n": int}, "threshold_source.")
+        if metadata["threshold_source"]["beats"] not in ("training", "heldout"):
+            fail("'threshold_source.beats' must be 'training' or 'heldout'")
+    if "network" in metadata:  # Optional: absent from older models.
+        check(metadata["network"], {"parameters": int}, "network.")
     if "onnx" in metadata:
         # Optional: a model saved before ONNX export, or whose export failed, has none.
         check(metadata["onnx"], {"sha256": str}, "onnx.")

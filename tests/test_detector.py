@@ -86,7 +86,7 @@ NON_DEFAULT = dict(model="conv", model_options={"filters": (8, 16), "latent_dim"
                    hidden_units=(32, 8), loss="mse", noise_factor=0.05, epochs=2, batch_size=16,
                    max_inputs_seen=1000,
                    learning_rate=3e-3, validation_fraction=0.25, patience=3, threshold_k=1.5,
-                   seed=7)
+                   threshold_source="heldout", heldout_fraction=0.3, seed=7)
 
 
 def test_parameters_follow_the_scikit_learn_contract():
@@ -306,3 +306,42 @@ def test_the_inputs_seen_budget_bounds_the_epochs(normal_traces, tmp_path):
     unbounded = AutoencoderDetector(epochs=7, max_inputs_seen=None, patience=100,
                                     batch_size=32).fit(normal_traces)
     assert (unbounded.epochs_planned_, unbounded.epochs_trained_, unbounded.batch_size_) == (7, 7, 32)
+
+
+# -- the threshold's source ----------------------------------------------------------------
+
+def test_a_heldout_threshold_comes_from_beats_not_trained_on(normal_traces, tmp_path):
+    detector = AutoencoderDetector(**{**FAST, "epochs": 20}, threshold_source="heldout").fit(
+        normal_traces)
+    n_heldout = round(0.2 * len(normal_traces))
+    assert detector.threshold_source_ == "heldout"
+    assert (len(detector.threshold_errors_), len(detector.train_errors_)) == (
+        n_heldout, len(normal_traces) - n_heldout)
+    # The held-out beats are beats the network did not fit: they sit higher than the
+    # training beats, and the threshold is theirs.
+    assert detector.threshold_errors_.mean() > detector.train_errors_.mean()
+    assert detector.threshold_ == pytest.approx(
+        detector.threshold_errors_.mean() + detector.threshold_errors_.std())
+    # Which beats those were: exactly the ones the fit's seed held out.
+    order = np.random.default_rng(detector.seed).permutation(len(normal_traces))
+    np.testing.assert_allclose(detector.score(normal_traces[order[-n_heldout:]]),
+                               detector.threshold_errors_, rtol=1e-6)
+
+    loaded = AutoencoderDetector.load(detector.save(tmp_path / "m"))
+    metadata = json.loads((tmp_path / "m" / "metadata.json").read_text())
+    assert metadata["threshold_source"] == {"beats": "heldout", "n": n_heldout}
+    assert metadata["network"]["parameters"] == detector.model_.count_params() > 0
+    assert (loaded.threshold_source_, loaded.network_parameters_, loaded.threshold_) == (
+        "heldout", detector.network_parameters_, detector.threshold_)
+
+
+def test_too_few_beats_to_hold_out_set_the_threshold_from_training(normal_traces):
+    few = normal_traces[:30]  # 20% is 6 beats, under MIN_HELDOUT.
+    detector = AutoencoderDetector(epochs=3, threshold_source="heldout").fit(few)
+    assert detector.threshold_source_ == "training"
+    assert len(detector.threshold_errors_) == len(detector.train_errors_) == 30
+
+
+def test_the_training_threshold_source_is_the_card_rule(fitted):
+    assert fitted.threshold_source_ == "training"
+    assert fitted.threshold_ == pytest.approx(fitted.train_errors_.mean() + fitted.train_errors_.std())

@@ -24,7 +24,8 @@ try:  # Typer >= 0.20 carries its own copy of click; older releases use click it
 except ImportError:  # pragma: no cover - depends on the installed Typer
     from click import exceptions as click_exceptions
 
-from ..choices import BadRowPolicy, EngineName, LogFormat, ModelFamily, OutputFormat, RuntimeName
+from ..choices import (BadRowPolicy, EngineName, LogFormat, ModelFamily, OutputFormat,
+                       RuntimeName, ThresholdSource)
 from ..exceptions import (
     EXIT_ANOMALIES_FOUND,
     EXIT_BAD_INPUT,
@@ -132,6 +133,9 @@ def fit(
     threshold_k: Annotated[float, typer.Option(
         help="k in the threshold mean + k * std of the training errors.",
         callback=lambda value: finite(value, "--threshold-k"))] = 1.0,
+    threshold_source: Annotated[ThresholdSource, typer.Option(
+        help="Whose errors set the threshold: the training beats', or those of 20% of the "
+             "beats held out of training.")] = ThresholdSource.training,
     epochs: Annotated[int, typer.Option(min=1, help="Most training epochs (early stopping may end sooner).")] = 200,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed and data give the same model.")] = 0,
     model: Annotated[ModelFamily, typer.Option(
@@ -195,7 +199,8 @@ def fit(
     _say(f"Training on {len(data.normal)} normal rows ({model.value} autoencoder{noise})...",
          quiet)
     detector = AutoencoderDetector(model=model.value, noise_factor=denoise,
-                                   threshold_k=threshold_k, epochs=epochs, seed=seed)
+                                   threshold_k=threshold_k, epochs=epochs, seed=seed,
+                                   threshold_source=threshold_source.value)
     try:
         with epochs_progress(not quiet) as progress:
             detector.fit(data.normal, on_epoch=progress)
@@ -207,8 +212,10 @@ def fit(
     _say(
         f"Trained {detector.epochs_trained_} of at most {detector.epochs_planned_} epochs "
         f"(batches of {detector.batch_size_}) in {detector.fit_seconds_:.1f} s.\n"
+        f"Network: {_network(detector)}.\n"
         f"Threshold {_fmt(detector.threshold_)} = mean {_fmt(detector.train_error_mean_)} "
-        f"+ {threshold_k:g} x std {_fmt(detector.train_error_std_)} of the training errors.\n"
+        f"+ {threshold_k:g} x std {_fmt(detector.train_error_std_)} of the errors of "
+        f"{_threshold_beats(detector)}.\n"
         f"Model saved to {model_dir}/ ({_model_files(detector.metadata_)}).",
         quiet,
     )
@@ -234,6 +241,23 @@ def export(
     metadata = add_onnx(model_dir)
     _say(f"Wrote {model_dir / 'model.onnx'} (largest difference from Keras on a probe batch "
          f"{metadata['onnx']['max_difference']:.2g}).", quiet)
+
+
+def _network(detector) -> str:
+    """``dense 140-128-64-16-64-128-140, 37,916 weights``: the family, the dense layers'
+    widths, and the size."""
+    layers = ""
+    if detector.model == "dense":
+        widths = [detector.n_features_in_, *detector.hidden_units]
+        layers = " " + "-".join(str(width) for width in widths + widths[-2::-1])
+    return f"{detector.model}{layers}, {detector.network_parameters_:,} weights"
+
+
+def _threshold_beats(detector) -> str:
+    n = len(detector.threshold_errors_)
+    if detector.threshold_source_ == "heldout":
+        return f"the {n} beats held out of training"
+    return f"the {n} training beats"
 
 
 def _model_files(metadata: dict) -> str:
