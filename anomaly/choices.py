@@ -16,11 +16,12 @@ class ModelFamily(str, Enum):
 
 
 class ThresholdSource(str, Enum):
-    """Whose reconstruction errors set the threshold: the training beats', or those of
-    beats held out of training."""
+    """Whose reconstruction errors set the threshold: the training beats', those of
+    beats held out of training, or held-out beats' with the model then refitted on all."""
 
     training = "training"
     heldout = "heldout"
+    heldout_refit = "heldout-refit"
 
 
 class OutputFormat(str, Enum):

@@ -130,11 +130,13 @@ class AutoencoderDetector:
         weights are kept.
     threshold_k : float, default 1.0
         ``k`` in the threshold ``mean + k * std`` of the errors of ``threshold_source``.
-    threshold_source : {"training", "heldout"}, default "training"
+    threshold_source : {"training", "heldout", "heldout-refit"}, default "training"
         Whose errors set the threshold: the training beats' (the network has fitted
         them, so their errors run low), or those of ``heldout_fraction`` of the beats,
-        held out of training. With fewer than 10 beats to hold out, the training beats'
-        (``threshold_source_`` says which was used).
+        held out of training. ``"heldout-refit"``: a first model, trained without the
+        held-out beats, sets the threshold from their errors; the model kept is then
+        trained on every beat (two fits). With fewer than 10 beats to hold out, the
+        training beats' (``threshold_source_`` says which was used).
     heldout_fraction : float, default 0.2
     seed : int, default 0
         Seeds weight initialisation, shuffling and the validation split: two fits with
@@ -308,11 +310,19 @@ class AutoencoderDetector:
 
         order = np.random.default_rng(self.seed).permutation(len(scaled))
         n_heldout = (int(round(len(scaled) * self.heldout_fraction))
-                     if self.threshold_source == "heldout" else 0)
+                     if self.threshold_source != "training" else 0)
         heldout = None
         if n_heldout >= MIN_HELDOUT and len(scaled) - n_heldout >= 2:
             heldout, order = scaled[order[-n_heldout:]], order[:-n_heldout]
         kept = scaled[np.sort(order)] if heldout is not None else scaled
+        calibration = None
+        if self.threshold_source == "heldout-refit" and heldout is not None:
+            # The first model's held-out errors; the model kept trains on every beat.
+            first = type(self)(**{**self.get_params(), "threshold_source": "heldout"})
+            calibration = first.fit(traces, on_epoch=on_epoch).threshold_errors_
+            order = np.random.default_rng(self.seed).permutation(len(scaled))
+            heldout, kept = None, scaled
+            keras.utils.set_random_seed(self.seed)
         n_validation = int(round(len(order) * self.validation_fraction))
         if n_validation and len(order) - n_validation >= 1:
             validation, training = scaled[order[:n_validation]], scaled[order[n_validation:]]
@@ -360,9 +370,13 @@ class AutoencoderDetector:
 
         self.network_parameters_ = int(self.model_.count_params())
         self.train_errors_ = self._errors_of_scaled(kept)
-        self.threshold_source_ = "training" if heldout is None else "heldout"
-        self.threshold_errors_ = (self.train_errors_ if heldout is None
-                                  else self._errors_of_scaled(heldout))
+        if calibration is not None:
+            self.threshold_source_, self.threshold_errors_ = "heldout-refit", calibration
+        elif heldout is not None:
+            self.threshold_source_ = "heldout"
+            self.threshold_errors_ = self._errors_of_scaled(heldout)
+        else:
+            self.threshold_source_, self.threshold_errors_ = "training", self.train_errors_
         self.train_error_mean_ = float(self.threshold_errors_.mean())
         self.train_error_std_ = float(self.threshold_errors_.std())
         self.threshold_ = mean_plus_std_threshold(self.threshold_errors_, self.threshold_k)

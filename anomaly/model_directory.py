@@ -485,8 +485,8 @@ def validate_metadata(metadata: Any, source: str | os.PathLike = METADATA_FILE) 
         fail("'model_sha256' is not a SHA-256 hex digest")
     if "threshold_source" in metadata:  # Optional: absent from older models.
         check(metadata["threshold_source"], {"beats": str, "n": int}, "threshold_source.")
-        if metadata["threshold_source"]["beats"] not in ("training", "heldout"):
-            fail("'threshold_source.beats' must be 'training' or 'heldout'")
+        if metadata["threshold_source"]["beats"] not in ("training", "heldout", "heldout-refit"):
+            fail("'threshold_source.beats' must be 'training', 'heldout' or 'heldout-refit'")
     if "network" in metadata:  # Optional: absent from older models.
         check(metadata["network"], {"parameters": int}, "network.")
     if "onnx" in metadata:

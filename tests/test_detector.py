@@ -345,3 +345,16 @@ def test_too_few_beats_to_hold_out_set_the_threshold_from_training(normal_traces
 def test_the_training_threshold_source_is_the_card_rule(fitted):
     assert fitted.threshold_source_ == "training"
     assert fitted.threshold_ == pytest.approx(fitted.train_errors_.mean() + fitted.train_errors_.std())
+
+
+def test_heldout_refit_keeps_the_full_model_and_the_first_models_threshold(normal_traces):
+    settings = dict(FAST, epochs=10)
+    refit = AutoencoderDetector(**settings, threshold_source="heldout-refit").fit(normal_traces)
+    first = AutoencoderDetector(**settings, threshold_source="heldout").fit(normal_traces)
+    full = AutoencoderDetector(**settings).fit(normal_traces)
+    assert refit.threshold_source_ == "heldout-refit"
+    np.testing.assert_array_equal(refit.threshold_errors_, first.threshold_errors_)
+    assert refit.threshold_ == first.threshold_
+    # The model kept is the one trained on every beat.
+    np.testing.assert_array_equal(refit.score(normal_traces), full.score(normal_traces))
+    assert len(refit.train_errors_) == len(normal_traces)

@@ -134,8 +134,10 @@ def fit(
         help="k in the threshold mean + k * std of the training errors.",
         callback=lambda value: finite(value, "--threshold-k"))] = 1.0,
     threshold_source: Annotated[ThresholdSource, typer.Option(
-        help="Whose errors set the threshold: the training beats', or those of 20% of the "
-             "beats held out of training.")] = ThresholdSource.training,
+        help="Whose errors set the threshold: the training beats'; those of 20% of the beats "
+             "held out of training; or (heldout-refit) those of a first model trained "
+             "without them, the model saved then trained on every beat.")
+    ] = ThresholdSource.training,
     epochs: Annotated[int, typer.Option(min=1, help="Most training epochs (early stopping may end sooner).")] = 200,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed and data give the same model.")] = 0,
     model: Annotated[ModelFamily, typer.Option(
@@ -257,6 +259,9 @@ def _threshold_beats(detector) -> str:
     n = len(detector.threshold_errors_)
     if detector.threshold_source_ == "heldout":
         return f"the {n} beats held out of training"
+    if detector.threshold_source_ == "heldout-refit":
+        return (f"the {n} beats a first model was trained without (the model saved is "
+                "trained on every beat)")
     return f"the {n} training beats"
 
 
