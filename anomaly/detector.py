@@ -130,7 +130,7 @@ class AutoencoderDetector:
         weights are kept.
     threshold_k : float, default 1.0
         ``k`` in the threshold ``mean + k * std`` of the errors of ``threshold_source``.
-    threshold_source : {"training", "heldout", "heldout-refit"}, default "training"
+    threshold_source : {"training", "heldout", "heldout-refit"}, default "heldout-refit"
         Whose errors set the threshold: the training beats' (the network has fitted
         them, so their errors run low), or those of ``heldout_fraction`` of the beats,
         held out of training. ``"heldout-refit"``: a first model, trained without the
@@ -202,7 +202,7 @@ class AutoencoderDetector:
         validation_fraction: float = 0.0,
         patience: int = 30,
         threshold_k: float = 1.0,
-        threshold_source: str = "training",
+        threshold_source: str = "heldout-refit",
         heldout_fraction: float = 0.2,
         seed: int = 0,
     ) -> None:

@@ -53,6 +53,9 @@ _SHAPE_KEYS = {"batch_shape", "batch_input_shape", "input_shape", "shape", "targ
 _WIDTH_KEYS = {"units", "filters"}
 
 _NUMBER = (int, float)
+#: Parameters older metadata does not record, at the values those models were fitted
+#: with (not today's defaults): the threshold from the training errors, every epoch.
+FITTED_BEFORE_RECORDED = {"threshold_source": "training", "max_inputs_seen": None}
 #: Required keys and their types, by format version; nested dicts are checked the same
 #: way, and ``dict`` (the type) is a JSON object whose keys the detector checks.
 _SCHEMAS: dict[int, dict[str, Any]] = {
@@ -396,7 +399,7 @@ def detector_params(metadata: dict[str, Any]) -> dict[str, Any]:
     the other parameters take their defaults.
     """
     if metadata["format_version"] >= 2:
-        params = dict(metadata["params"])
+        params = {**FITTED_BEFORE_RECORDED, **metadata["params"]}
         if isinstance(params.get("hidden_units"), list):
             params["hidden_units"] = tuple(params["hidden_units"])
         if isinstance(params.get("model_options"), dict):
@@ -415,6 +418,7 @@ def detector_params(metadata: dict[str, Any]) -> dict[str, Any]:
         "validation_fraction": training["validation_fraction"],
         "threshold_k": metadata["threshold_k"],
         "seed": training["seed"],
+        **FITTED_BEFORE_RECORDED,
     }
 
 

@@ -142,7 +142,9 @@ def test_format_1_model_directories_still_load(fitted, model_dir, tmp_path, held
     metadata = json.loads((tmp_path / "old" / "metadata.json").read_text())
     (tmp_path / "old" / "metadata.json").write_text(json.dumps(as_format_1(metadata, fitted)))
     loaded = AutoencoderDetector.load(tmp_path / "old")
-    assert loaded.get_params() | {"model_options": None} == fitted.get_params()
+    # Parameters format 1 did not record come back as such models were fitted.
+    assert loaded.get_params() | {"model_options": None} == fitted.get_params() | {
+        "max_inputs_seen": None, "threshold_source": "training"}
     assert loaded.builder_options() == fitted.builder_options()
     values, _ = held_out
     np.testing.assert_array_equal(loaded.score(values), fitted.score(values))
@@ -311,7 +313,7 @@ def test_the_inputs_seen_budget_bounds_the_epochs(normal_traces, tmp_path):
 # -- the threshold's source ----------------------------------------------------------------
 
 def test_a_heldout_threshold_comes_from_beats_not_trained_on(normal_traces, tmp_path):
-    detector = AutoencoderDetector(**{**FAST, "epochs": 20}, threshold_source="heldout").fit(
+    detector = AutoencoderDetector(**{**FAST, "epochs": 20, "threshold_source": "heldout"}).fit(
         normal_traces)
     n_heldout = round(0.2 * len(normal_traces))
     assert detector.threshold_source_ == "heldout"
@@ -349,8 +351,9 @@ def test_the_training_threshold_source_is_the_card_rule(fitted):
 
 def test_heldout_refit_keeps_the_full_model_and_the_first_models_threshold(normal_traces):
     settings = dict(FAST, epochs=10)
-    refit = AutoencoderDetector(**settings, threshold_source="heldout-refit").fit(normal_traces)
-    first = AutoencoderDetector(**settings, threshold_source="heldout").fit(normal_traces)
+    refit = AutoencoderDetector(**{**settings, "threshold_source": "heldout-refit"}).fit(
+        normal_traces)
+    first = AutoencoderDetector(**{**settings, "threshold_source": "heldout"}).fit(normal_traces)
     full = AutoencoderDetector(**settings).fit(normal_traces)
     assert refit.threshold_source_ == "heldout-refit"
     np.testing.assert_array_equal(refit.threshold_errors_, first.threshold_errors_)
@@ -358,3 +361,18 @@ def test_heldout_refit_keeps_the_full_model_and_the_first_models_threshold(norma
     # The model kept is the one trained on every beat.
     np.testing.assert_array_equal(refit.score(normal_traces), full.score(normal_traces))
     assert len(refit.train_errors_) == len(normal_traces)
+
+
+def test_the_defaults_on_a_small_training_set_meet_a_floor():
+    """50 normal beats (the small-training-set regime), the defaults as they ship: held-out
+    threshold, the model refitted on all 50. Measured ROC-AUC 0.971-0.984 and F1
+    0.837-0.877 over two draws; PCA-8 on the same beats: F1 0.792-0.858."""
+    from sklearn.metrics import f1_score, roc_auc_score
+
+    train, _ = synthetic_beats(50, 0, length=96, seed=1)
+    test, labels = synthetic_beats(300, 200, length=96, seed=2)
+    detector = AutoencoderDetector().fit(train)
+    assert detector.threshold_source_ == "heldout-refit"
+    scores, truth = detector.score(test), labels != 1
+    assert roc_auc_score(truth, scores) > 0.95
+    assert f1_score(truth, scores > detector.threshold_) > 0.80

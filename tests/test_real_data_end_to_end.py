@@ -18,14 +18,19 @@ from anomaly.io.readers import read_beats
 from anomaly.synthetic import write_beats_csv
 
 
-@pytest.fixture(scope="module")
-def ecg5000_run(ecg5000, tmp_path_factory):
-    """Fit then score through the CLI once; return the fit output and the metrics."""
+#: The tutorial's split, and the first of scripts/benchmark_quality.py's ten (100-109),
+#: which the defaults were not chosen on. Test rows and anomalies of each.
+SPLITS = {21: (1000, 425), 100: (1000, 392)}
+
+
+@pytest.fixture(scope="module", params=sorted(SPLITS), ids=lambda split: f"split {split}")
+def ecg5000_run(request, ecg5000, tmp_path_factory):
+    """Fit then score through the CLI once per split; return the split and the metrics."""
     tmp_path = tmp_path_factory.mktemp("ecg5000")
     beats = read_beats(ecg5000, label_column="last")
     labels = np.array([int(float(label)) for label in beats.labels])
     train_x, test_x, train_y, test_y = train_test_split(
-        beats.values, labels, test_size=0.2, random_state=21)
+        beats.values, labels, test_size=0.2, random_state=request.param)
     write_beats_csv(tmp_path / "train.csv", train_x, train_y)
     write_beats_csv(tmp_path / "test.csv", test_x, test_y, header=True)
 
@@ -36,18 +41,20 @@ def ecg5000_run(ecg5000, tmp_path_factory):
                        "--report", str(tmp_path / "report.json")])
     assert fit_code == score_code == 0
     metrics = json.loads((tmp_path / "report.json").read_text())["metrics"]
-    return int((train_y != 1).sum()), metrics
+    return request.param, metrics
 
 
 @pytest.mark.slow
 def test_ecg5000_end_to_end_roc_auc_floor(ecg5000_run):
-    skipped, metrics = ecg5000_run
-    assert metrics["rows"] == 1000 and metrics["true_anomalies"] == 425
+    split, metrics = ecg5000_run
+    assert (metrics["rows"], metrics["true_anomalies"]) == SPLITS[split]
     assert metrics["roc_auc"] >= 0.99, metrics
     assert metrics["recall"] >= 0.95, metrics
 
 
 @pytest.mark.slow
 def test_ecg5000_end_to_end_f1_floor(ecg5000_run):
+    # Issue 14 asks F1 >= 0.96 on a split other than 21; the defaults measure 0.958 on
+    # split 100 (docs/benchmarks.md), so this guards 0.95 until that target is met.
     _, metrics = ecg5000_run
     assert metrics["f1"] >= 0.95, metrics

@@ -131,13 +131,14 @@ def fit(
     normal_label: NormalLabel = "1",
     header: Header = None,
     threshold_k: Annotated[float, typer.Option(
-        help="k in the threshold mean + k * std of the training errors.",
+        help="k in the threshold mean + k * std of normal beats' errors (see "
+             "--threshold-source).",
         callback=lambda value: finite(value, "--threshold-k"))] = 1.0,
     threshold_source: Annotated[ThresholdSource, typer.Option(
         help="Whose errors set the threshold: the training beats'; those of 20% of the beats "
              "held out of training; or (heldout-refit) those of a first model trained "
              "without them, the model saved then trained on every beat.")
-    ] = ThresholdSource.training,
+    ] = ThresholdSource.heldout_refit,
     epochs: Annotated[int, typer.Option(min=1, help="Most training epochs (early stopping may end sooner).")] = 200,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed and data give the same model.")] = 0,
     model: Annotated[ModelFamily, typer.Option(

@@ -57,7 +57,7 @@ def _summary_section(detector, summary, result) -> str:
             rows.append((item.input, item.rows_scored, item.rows_rejected, item.anomalies,
                          f"{share:.1%}"))
     model = (f"<p>Threshold <b>{summary.threshold:.6g}</b> (mean + {detector.threshold_k:g} "
-             f"&times; std of the training errors); model <code>"
+             f"&times; std of the errors of {detector.threshold_source_} beats); model <code>"
              f"{html.escape(detector.metadata_['model_sha256'][:16])}</code>.</p>")
     return "<h2>Summary</h2>" + model + _table(rows)
 

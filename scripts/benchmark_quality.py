@@ -1,0 +1,719 @@
+#!/usr/bin/env python
+"""Detection quality on data the detector was not tuned on: methods x protocols.
+
+Every method fits on normal beats only and is judged at its own label-free threshold;
+anomaly is the positive class. Each protocol draws several train/test repeats; per
+protocol (and group) the script prints, over the repeats, the mean ± sd of ROC-AUC and
+F1, and for each method on how many repeats it beats LOF and beats PCA on both ROC-AUC
+and F1 (strictly), with its mean fit seconds and epochs.
+
+Protocols (:data:`PROTOCOLS`):
+
+- ``ecg5000-splits``: ECG5000, ``train_test_split(all 5,000 rows, test_size=0.2,
+  random_state=r)`` for r in 100..109 (the TensorFlow tutorial's protocol, other splits);
+  fit on the normal rows of the train part, score the whole test part.
+- ``small-train``: 50, 100 and 300 normal beats drawn from the train part of split 100,
+  5 draws each, scored on its test part; one group per size.
+- ``mitdb-patient``: MIT-BIH, each non-paced record a repeat: fit on the N beats of its
+  first 5 minutes, score its later beats (``benchmark_mitdb.py``'s patient-specific
+  protocol, on the tool's own beats); records with fewer than 10 training beats or one
+  class only in the test part are left out.
+- ``mitdb-inter``: fit on every N beat of DS1, score every beat of DS2 (one repeat).
+- ``fit-cost``: 2,000, 20,000 and 100,000 normal beats from the train part of split 100
+  (the first 2,000 as they are; more drawn with replacement plus Gaussian noise of 0.01),
+  scored on its test part: what the fit costs as the training set grows, and whether
+  quality holds. One group per size.
+
+Methods (:data:`METHODS`); the threshold is always mean + 1 x std of some normal beats'
+errors (per-beat MAE in the detector's min-max-scaled units) unless said otherwise.
+"Held-out" is one fifth of the normal training beats, drawn with the model seed, never
+trained on; "the 4/5 model" is the detector fitted on the other four fifths.
+
+- ``LOF``: LocalOutlierFactor(novelty=True, n_neighbors=min(20, n-1)), its own predict.
+- ``PCA``: PCA-8 reconstruction MAE (components capped by n-1), threshold from its
+  training errors (``benchmark_mitdb.ReconstructionBaseline``).
+- ``defaults``: ``AutoencoderDetector()`` as is, threshold included.
+- ``fixed-epochs``: the fit schedule before issue 14 (batches of 64, every one of the
+  ``epochs``: ``max_inputs_seen=None``), threshold from the training errors.
+- ``budget-25k`` ... ``budget-250k``: ``max_inputs_seen`` of 25,000 to 250,000 (fewer
+  epochs), held-out threshold.
+- ``heldout``: the 4/5 model; threshold from the held-out errors.
+- ``heldout-refit``: the defaults model (all beats), threshold = its training-error
+  threshold times the 4/5 model's ratio (held-out threshold / training-error threshold).
+- ``heldout-refit-k``: the defaults model, threshold = its training mean + k' x std, with
+  k' = (held-out threshold - training mean) / training std of the 4/5 model.
+- ``heldout-refit-direct``: the defaults model, threshold = the 4/5 model's held-out one
+  (the detector's ``threshold_source="heldout-refit"``).
+- ``oof5``: 5-fold cross-fitting; test score = mean of the 5 models' errors; threshold
+  from the out-of-fold errors (each beat scored by the model that did not see it).
+- ``small-net``: capacity from the beats trained on (:func:`capacity_for`), held-out
+  threshold.
+- ``ensemble3``, ``ensemble5``: 3 or 5 seeds of the 4/5 model, errors averaged,
+  held-out threshold.
+- ``denoise-0.02``, ``denoise-0.05``: denoising training, held-out threshold.
+- ``early-stop-val``: validation_fraction 0.2, patience 10; threshold from the
+  validation beats' errors.
+- ``memae``: a memory-augmented autoencoder (Gong et al. 2019, :class:`MemoryModule`),
+  held-out threshold.
+- ``mse``: MSE training loss (still MAE scores), held-out threshold.
+- ``heldout-squared``, ``oof5-squared``: as ``heldout`` and ``oof5`` with each beat's
+  MAE squared before averaging and thresholding. The ranking is (nearly) the same; the
+  squared errors' heavier tail puts mean + std at a higher quantile of the normal beats'
+  errors, so this is a change of the threshold's effective k, not of the model.
+
+The levers' models are detectors whose own threshold source is pinned to the training
+beats (one fit each): the method sets the threshold. Models shared by several methods
+(the 4/5 model, the model on all beats) are fitted once per repeat; each method's fit
+seconds count every model it uses, as if run alone.
+
+Usage::
+
+    python scripts/benchmark_quality.py [--protocols ecg5000-splits,small-train]
+        [--methods defaults,heldout,...] [--seeds 0] [--repeats N] [--json PATH]
+    python scripts/benchmark_quality.py --tables-from a.json,b.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import math
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from anomaly.detector import AutoencoderDetector, mean_plus_std_threshold, reconstruction_error
+from anomaly.models import keras
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchmark_mitdb  # noqa: E402  (a sibling script, not a package)
+
+ECG5000_SPLITS = tuple(range(100, 110))
+SMALL_TRAIN_SPLIT = 100
+SMALL_TRAIN_SIZES = (50, 100, 300)
+SMALL_TRAIN_DRAWS = 5
+FIT_COST_SPLIT = 100
+FIT_COST_SIZES = (2_000, 20_000, 100_000)
+FIT_COST_JITTER = 0.01
+#: Folds of the normal training beats; fold 0 is the held-out fifth.
+N_FOLDS = 5
+HELDOUT_FOLD = 0
+PCA_COMPONENTS = 8
+LOF_NEIGHBORS = 20
+#: Patient-specific MIT-BIH: records with fewer N training beats are left out, as
+#: ``benchmark_mitdb.patient_specific`` does.
+MIN_PATIENT_TRAIN = 10
+
+
+# ---------------------------------------------------------------------------------------
+# Repeats and the models fitted on them
+# ---------------------------------------------------------------------------------------
+@dataclass
+class Repeat:
+    """One train/test draw of a protocol."""
+
+    protocol: str
+    group: str  # Rows of one table: "all", "n=50", ...
+    name: str  # "split 100", "draw 3", a record name.
+    train: np.ndarray  # Normal training beats, (n, samples).
+    test: np.ndarray
+    truth: np.ndarray  # True for the anomalies of ``test``.
+    seed: int  # Seeds the models and the held-out fold.
+
+
+@keras.saving.register_keras_serializable(package="benchmark_quality")
+class MemoryModule(keras.layers.Layer):
+    """Memory addressing of MemAE (Gong et al. 2019, "Memorizing Normality to Detect
+    Anomaly"): a code is replaced by a sparse convex combination of learnt slots.
+
+    Attention ``w = softmax(z M^T)`` over the slots (the dot product of the authors'
+    code), hard shrinkage ``w' = relu(w - lambda) w / (|w - lambda| + eps)``, L1
+    renormalisation, output ``w' M``. Adds ``entropy_weight`` x the mean entropy of ``w'``
+    to the model's loss, which pushes each code towards few slots.
+
+    Parameters
+    ----------
+    slots : int, default 100
+        Rows of the memory ``M``.
+    shrink_threshold : float or None, default None
+        ``lambda``; None means ``1 / slots``.
+    entropy_weight : float, default 2e-4
+    """
+
+    def __init__(self, slots: int = 100, shrink_threshold: float | None = None,
+                 entropy_weight: float = 2e-4, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.slots = slots
+        self.shrink_threshold = shrink_threshold
+        self.entropy_weight = entropy_weight
+
+    def build(self, input_shape) -> None:
+        code_size = int(input_shape[-1])
+        bound = 1.0 / math.sqrt(code_size)
+        self.memory = self.add_weight(shape=(self.slots, code_size), name="memory",
+                                      initializer=keras.initializers.RandomUniform(-bound, bound))
+
+    def call(self, codes):
+        ops, epsilon = keras.ops, 1e-12
+        shrink_threshold = self.shrink_threshold or 1.0 / self.slots
+        weights = ops.softmax(ops.matmul(codes, ops.transpose(self.memory)), axis=-1)
+        shifted = weights - shrink_threshold
+        weights = ops.relu(shifted) * weights / (ops.abs(shifted) + epsilon)
+        weights = weights / (ops.sum(weights, axis=-1, keepdims=True) + epsilon)
+        entropy = -ops.sum(weights * ops.log(weights + epsilon), axis=-1)
+        self.add_loss(self.entropy_weight * ops.mean(entropy))
+        return ops.matmul(weights, self.memory)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "slots": self.slots,
+                "shrink_threshold": self.shrink_threshold, "entropy_weight": self.entropy_weight}
+
+
+def build_memory_autoencoder(input_length: int, *, hidden_units: tuple[int, ...] = (128, 64, 16),
+                             slots: int = 100, entropy_weight: float = 2e-4):
+    """The dense autoencoder of :func:`anomaly.models.build_dense_autoencoder` (ReLU
+    hidden layers, linear code, sigmoid output) with a MemAE memory after the code."""
+    layers = keras.layers
+    inputs = keras.Input(shape=(input_length,), name="trace")
+    hidden = inputs
+    for index, units in enumerate(hidden_units[:-1]):
+        hidden = layers.Dense(units, activation="relu", name=f"encoder_{index}")(hidden)
+    hidden = layers.Dense(hidden_units[-1], name="code")(hidden)
+    hidden = MemoryModule(slots=slots, entropy_weight=entropy_weight, name="memory")(hidden)
+    for index, units in enumerate(reversed(hidden_units[:-1])):
+        hidden = layers.Dense(units, activation="relu", name=f"decoder_{index}")(hidden)
+    outputs = layers.Dense(input_length, activation="sigmoid", name="reconstruction")(hidden)
+    return keras.Model(inputs, outputs, name="memory_autoencoder")
+
+
+class MemoryAutoencoderDetector:
+    """A MemAE detector judged as :class:`AutoencoderDetector` is: min-max scaling with
+    the training values' minimum and range, Adam, early stopping on the training loss
+    with the best weights kept, score = per-beat MAE in scaled units, threshold
+    ``mean + threshold_k * std`` of the training errors.
+
+    Parameters
+    ----------
+    slots : int, default 100
+        Memory slots.
+    entropy_weight : float, default 2e-4
+        Weight of the addressing entropy in the loss.
+    hidden_units : tuple of int, default (128, 64, 16)
+    loss : str, default "mae"
+    epochs : int, default 200
+    batch_size : int, default 64
+    learning_rate : float, default 1e-3
+    patience : int, default 30
+    threshold_k : float, default 1.0
+    seed : int, default 0
+
+    Attributes
+    ----------
+    threshold_, train_error_mean_, train_error_std_ : float
+    scale_min_, scale_range_ : float
+    epochs_trained_ : int
+    fit_seconds_ : float
+    model_ : keras.Model
+    """
+
+    def __init__(self, *, slots: int = 100, entropy_weight: float = 2e-4,
+                 hidden_units: tuple[int, ...] = (128, 64, 16), loss: str = "mae",
+                 epochs: int = 200, batch_size: int = 64, learning_rate: float = 1e-3,
+                 patience: int = 30, threshold_k: float = 1.0, seed: int = 0) -> None:
+        self.slots = slots
+        self.entropy_weight = entropy_weight
+        self.hidden_units = hidden_units
+        self.loss = loss
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.patience = patience
+        self.threshold_k = threshold_k
+        self.seed = seed
+
+    def fit(self, traces: np.ndarray) -> "MemoryAutoencoderDetector":
+        """Train on normal traces of shape ``(n, samples)``; set the threshold."""
+        keras.utils.set_random_seed(self.seed)
+        started = time.perf_counter()
+        traces = np.asarray(traces, dtype=np.float64)
+        self.scale_min_ = float(traces.min())
+        self.scale_range_ = (float(traces.max()) - self.scale_min_) or 1.0
+        scaled = self._scale(traces)
+        self.model_ = build_memory_autoencoder(traces.shape[1], hidden_units=self.hidden_units,
+                                               slots=self.slots,
+                                               entropy_weight=self.entropy_weight)
+        self.model_.compile(optimizer=keras.optimizers.Adam(self.learning_rate), loss=self.loss)
+        history = self.model_.fit(
+            scaled, scaled, batch_size=self.batch_size, epochs=self.epochs, shuffle=True,
+            callbacks=[keras.callbacks.EarlyStopping(monitor="loss", patience=self.patience,
+                                                     restore_best_weights=True)],
+            verbose=0)
+        self.epochs_trained_ = len(history.history["loss"])
+        train_errors = self._errors_of_scaled(scaled)
+        self.train_error_mean_ = float(train_errors.mean())
+        self.train_error_std_ = float(train_errors.std())
+        self.threshold_ = mean_plus_std_threshold(train_errors, self.threshold_k)
+        self.fit_seconds_ = time.perf_counter() - started
+        return self
+
+    def score(self, traces: np.ndarray) -> np.ndarray:
+        """Per-beat MAE of the reconstruction in scaled units, shape ``(n,)``."""
+        return self._errors_of_scaled(self._scale(np.asarray(traces, dtype=np.float64)))
+
+    def _scale(self, traces: np.ndarray) -> np.ndarray:
+        return ((traces - self.scale_min_) / self.scale_range_).astype(np.float32)
+
+    def _errors_of_scaled(self, scaled: np.ndarray) -> np.ndarray:
+        return reconstruction_error(scaled, self.model_.predict_on_batch(scaled)).astype(np.float64)
+
+
+class Models:
+    """The models fitted on one repeat's normal training beats, each fitted once however
+    many methods use it.
+
+    Parameters
+    ----------
+    repeat : Repeat
+    """
+
+    def __init__(self, repeat: Repeat) -> None:
+        self.repeat = repeat
+        order = np.random.default_rng(repeat.seed).permutation(len(repeat.train))
+        self.folds = np.array_split(order, N_FOLDS)
+        self._fitted: dict[tuple, AutoencoderDetector] = {}
+
+    def fit(self, *, left_out: int | None = None, seed_offset: int = 0, memae: bool = False,
+            **settings: Any) -> AutoencoderDetector:
+        """The detector with ``settings``, seeded ``repeat.seed + seed_offset``, fitted on
+        every training beat but those of fold ``left_out`` (None: on all of them)."""
+        # A lever's threshold is the method's to set, from the errors it chooses.
+        if not memae:
+            settings = {"threshold_source": "training", **settings}
+        # Settings equal to the defaults are dropped, so that equal models share a key.
+        defaults = AutoencoderDetector().get_params()
+        settings = {name: value for name, value in settings.items() if value != defaults[name]}
+        key = (left_out, seed_offset, memae, tuple(sorted(settings.items())))
+        if key not in self._fitted:
+            train = self.repeat.train
+            if left_out is not None:
+                train = np.delete(train, self.folds[left_out], axis=0)
+            kind = MemoryAutoencoderDetector if memae else AutoencoderDetector
+            self._fitted[key] = kind(seed=self.repeat.seed + seed_offset, **settings).fit(train)
+        return self._fitted[key]
+
+    def fold(self, index: int) -> np.ndarray:
+        """The training beats of fold ``index``."""
+        return self.repeat.train[self.folds[index]]
+
+
+# ---------------------------------------------------------------------------------------
+# Methods: Models -> Outcome
+# ---------------------------------------------------------------------------------------
+@dataclass
+class Outcome:
+    """A method's test scores and threshold, and what its fit cost."""
+
+    scores: np.ndarray
+    threshold: float
+    fit_seconds: float
+    epochs: float | None = None
+
+
+def outcome(scores: np.ndarray, threshold: float, fitted: list[AutoencoderDetector]) -> Outcome:
+    return Outcome(scores, float(threshold), sum(model.fit_seconds_ for model in fitted),
+                   float(np.mean([model.epochs_trained_ for model in fitted])))
+
+
+def timed(fit: Callable[[], Any]) -> tuple[Any, float]:
+    started = time.perf_counter()
+    result = fit()
+    return result, time.perf_counter() - started
+
+
+def lof(models: Models) -> Outcome:
+    from sklearn.neighbors import LocalOutlierFactor
+
+    train = models.repeat.train
+    fitted, seconds = timed(lambda: LocalOutlierFactor(
+        novelty=True, n_neighbors=min(LOF_NEIGHBORS, len(train) - 1)).fit(train))
+    # predict flags score_samples < offset_, that is -score_samples > -offset_.
+    return Outcome(-fitted.score_samples(models.repeat.test), -fitted.offset_, seconds)
+
+
+def pca(models: Models) -> Outcome:
+    fitted, seconds = timed(lambda: benchmark_mitdb.ReconstructionBaseline(PCA_COMPONENTS)
+                            .fit(models.repeat.train))
+    return Outcome(fitted.score(models.repeat.test), fitted.mean + fitted.std, seconds)
+
+
+def defaults(models: Models) -> Outcome:
+    model = models.fit(threshold_source=AutoencoderDetector().threshold_source)
+    return outcome(model.score(models.repeat.test), model.threshold_, [model])
+
+
+def fixed_epochs(models: Models) -> Outcome:
+    model = models.fit(batch_size=64, max_inputs_seen=None)
+    return outcome(model.score(models.repeat.test), model.threshold_, [model])
+
+
+def averaged_heldout(models: Models, seeds: int = 1, power: int = 1,
+                     **settings: Any) -> Outcome:
+    """Models fitted with ``seeds`` seeds on the 4/5 of the beats, errors (raised to
+    ``power``) averaged; threshold from the held-out fifth's averaged errors."""
+    fitted = [models.fit(left_out=HELDOUT_FOLD, seed_offset=offset, **settings)
+              for offset in range(seeds)]
+    heldout = np.mean([model.score(models.fold(HELDOUT_FOLD)) ** power for model in fitted],
+                      axis=0)
+    scores = np.mean([model.score(models.repeat.test) ** power for model in fitted], axis=0)
+    return outcome(scores, mean_plus_std_threshold(heldout), fitted)
+
+
+def heldout(seeds: int = 1, power: int = 1, **settings: Any) -> Callable[[Models], Outcome]:
+    """The method :func:`averaged_heldout` with these seeds, power and settings."""
+    return lambda models: averaged_heldout(models, seeds, power, **settings)
+
+
+def refit(transfer: str) -> Callable[[Models], Outcome]:
+    """The defaults model with a threshold carried over from the 4/5 model's held-out
+    errors: ``"ratio"``, ``"k"`` or ``"direct"`` (see the module docstring)."""
+
+    def method(models: Models) -> Outcome:
+        first, full = models.fit(left_out=HELDOUT_FOLD), models.fit()
+        heldout_threshold = mean_plus_std_threshold(first.score(models.fold(HELDOUT_FOLD)))
+        if transfer == "ratio":
+            threshold = full.threshold_ * heldout_threshold / first.threshold_
+        elif transfer == "k":
+            k = (heldout_threshold - first.train_error_mean_) / first.train_error_std_
+            threshold = full.train_error_mean_ + k * full.train_error_std_
+        else:
+            threshold = heldout_threshold
+        return outcome(full.score(models.repeat.test), threshold, [first, full])
+
+    return method
+
+
+def out_of_fold(power: int = 1) -> Callable[[Models], Outcome]:
+    """Cross-fitting: one model per fold, fitted on the other folds; a test beat's score
+    is the mean of their errors (raised to ``power``), the threshold comes from each
+    training beat's error under the model that did not see it."""
+
+    def method(models: Models) -> Outcome:
+        fitted = [models.fit(left_out=fold) for fold in range(N_FOLDS)]
+        errors = np.concatenate([model.score(models.fold(fold)) ** power
+                                 for fold, model in enumerate(fitted)])
+        scores = np.mean([model.score(models.repeat.test) ** power for model in fitted], axis=0)
+        return outcome(scores, mean_plus_std_threshold(errors), fitted)
+
+    return method
+
+
+def capacity_for(n_beats: int) -> tuple[int, ...]:
+    """Encoder widths for a network trained on ``n_beats`` beats: fewer weights for few
+    beats (the default 128-64-16 has about 50,000)."""
+    if n_beats < 300:
+        return (32, 16, 8)
+    if n_beats < 1000:
+        return (64, 32, 16)
+    return (128, 64, 16)
+
+
+def small_net(models: Models) -> Outcome:
+    trained_on = len(models.repeat.train) - len(models.folds[HELDOUT_FOLD])
+    return averaged_heldout(models, hidden_units=capacity_for(trained_on))
+
+
+def early_stop_val(models: Models) -> Outcome:
+    fraction, train = 0.2, models.repeat.train
+    model = models.fit(validation_fraction=fraction, patience=10)
+    # The detector's own validation split (AutoencoderDetector.fit draws it this way).
+    order = np.random.default_rng(model.seed).permutation(len(train))
+    validation = train[order[:int(round(len(train) * fraction))]]
+    return outcome(model.score(models.repeat.test),
+                   mean_plus_std_threshold(model.score(validation)), [model])
+
+
+#: Method name -> function of the repeat's models. LOF and PCA run in every run.
+METHODS: dict[str, Callable[[Models], Outcome]] = {
+    "LOF": lof,
+    "PCA": pca,
+    "defaults": defaults,
+    "fixed-epochs": fixed_epochs,
+    "heldout": heldout(),
+    "heldout-refit": refit("ratio"),
+    "heldout-refit-k": refit("k"),
+    "heldout-refit-direct": refit("direct"),
+    "early-stop-val": early_stop_val,
+    "small-net": small_net,
+    "denoise-0.02": heldout(noise_factor=0.02),
+    "denoise-0.05": heldout(noise_factor=0.05),
+    "mse": heldout(loss="mse"),
+    "memae": heldout(memae=True),
+    "ensemble3": heldout(seeds=3),
+    "ensemble5": heldout(seeds=5),
+    "oof5": out_of_fold(),
+    "heldout-squared": heldout(power=2),
+    "oof5-squared": out_of_fold(power=2),
+    **{f"budget-{budget // 1000}k": heldout(max_inputs_seen=budget)
+       for budget in (25_000, 50_000, 100_000, 250_000)},
+}
+BASELINES = ("LOF", "PCA")
+#: What a result row is the result of.
+ROW_KEY = ("protocol", "group", "repeat", "seed", "method")
+
+
+# ---------------------------------------------------------------------------------------
+# Protocols: options -> repeats
+# ---------------------------------------------------------------------------------------
+@functools.cache
+def ecg5000() -> tuple[np.ndarray, np.ndarray]:
+    """ECG5000's beats and truth (True for the abnormal classes 2-5)."""
+    from anomaly import read_beats
+    from anomaly.datasets import find_ecg5000
+
+    path = find_ecg5000()
+    if path is None:
+        raise SystemExit("ECG5000 not found: set ANOMALY_DATA_DIR")
+    beats = read_beats(path, label_column="last", normal_label="1")
+    return beats.values, beats.truth.astype(bool)
+
+
+def ecg5000_split(random_state: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ECG5000's tutorial-style split: train normal beats, test beats, test truth."""
+    from sklearn.model_selection import train_test_split
+
+    train, test, train_truth, truth = train_test_split(
+        *ecg5000(), test_size=0.2, random_state=random_state)
+    return train[~train_truth], test, truth
+
+
+def ecg5000_splits(seeds: list[int], repeats: int | None) -> Iterator[Repeat]:
+    for random_state in ECG5000_SPLITS[:repeats]:
+        train, test, truth = ecg5000_split(random_state)
+        for seed in seeds:
+            yield Repeat("ecg5000-splits", "all", f"split {random_state}", train, test, truth, seed)
+
+
+def small_train(seeds: list[int], repeats: int | None) -> Iterator[Repeat]:
+    pool, test, truth = ecg5000_split(SMALL_TRAIN_SPLIT)
+    for size in SMALL_TRAIN_SIZES:
+        for draw in range(SMALL_TRAIN_DRAWS)[:repeats]:
+            chosen = np.random.default_rng(draw).choice(len(pool), size, replace=False)
+            for seed in seeds:
+                yield Repeat("small-train", f"n={size}", f"draw {draw}", pool[chosen], test,
+                             truth, seed)
+
+
+def mitdb_beats(records: list[str]) -> dict:
+    data = benchmark_mitdb.default_data_dir()
+    if data is None:
+        raise SystemExit("MIT-BIH not found: set ANOMALY_DATA_DIR")
+    beats, seconds = benchmark_mitdb.recording_beats(data, records)
+    print(f"MIT-BIH: {len(records)} records segmented in {seconds:.0f} s", file=sys.stderr)
+    return beats
+
+
+def mitdb_patient(seeds: list[int], repeats: int | None) -> Iterator[Repeat]:
+    """The selection of ``benchmark_mitdb.patient_specific``: N beats of the first
+    TRAIN_SECONDS to train, later beats matched to a reference beat to test."""
+    records = benchmark_mitdb.record_names(benchmark_mitdb.default_data_dir())[:repeats]
+    beats = mitdb_beats(records)
+    for record in records:
+        found, _ = beats[record]
+        seconds = found.sample / found.fs
+        train = found.values[(seconds < benchmark_mitdb.TRAIN_SECONDS) & (found.labels == "N")]
+        tested = (seconds >= benchmark_mitdb.TRAIN_SECONDS) & (found.labels != "-")
+        truth = found.labels[tested] != "N"
+        if len(train) < MIN_PATIENT_TRAIN or truth.all() or not truth.any():
+            print(f"  {record}: left out ({len(train)} N training beats, "
+                  f"{int(truth.sum())} of {len(truth)} test beats abnormal)", file=sys.stderr)
+            continue
+        for seed in seeds:
+            yield Repeat("mitdb-patient", "records", record, train, found.values[tested],
+                         truth, seed)
+
+
+def mitdb_inter(seeds: list[int], repeats: int | None) -> Iterator[Repeat]:
+    """The selection of ``benchmark_mitdb.inter_patient``: every N beat of DS1 to train,
+    every beat of DS2 matched to a reference beat to test."""
+    beats = mitdb_beats(sorted(benchmark_mitdb.DS1 + benchmark_mitdb.DS2))
+    train = np.concatenate([beats[record][0].values[beats[record][0].labels == "N"]
+                            for record in benchmark_mitdb.DS1])
+    tested = [beats[record][0] for record in benchmark_mitdb.DS2]
+    test = np.concatenate([found.values[found.labels != "-"] for found in tested])
+    labels = np.concatenate([found.labels[found.labels != "-"] for found in tested])
+    for seed in seeds:
+        yield Repeat("mitdb-inter", "DS1 -> DS2", "DS2", train, test, labels != "N", seed)
+
+
+def fit_cost(seeds: list[int], repeats: int | None) -> Iterator[Repeat]:
+    pool, test, truth = ecg5000_split(FIT_COST_SPLIT)
+    for size in FIT_COST_SIZES:
+        rng = np.random.default_rng(size)
+        train = (pool[:size] if size <= len(pool) else
+                 pool[rng.integers(0, len(pool), size)]
+                 + rng.normal(0.0, FIT_COST_JITTER, (size, pool.shape[1])))
+        for seed in seeds:
+            yield Repeat("fit-cost", f"n={size}", f"split {FIT_COST_SPLIT}", train, test,
+                         truth, seed)
+
+
+PROTOCOLS: dict[str, Callable[[list[int], int | None], Iterator[Repeat]]] = {
+    "ecg5000-splits": ecg5000_splits,
+    "small-train": small_train,
+    "mitdb-patient": mitdb_patient,
+    "mitdb-inter": mitdb_inter,
+    "fit-cost": fit_cost,
+}
+
+
+# ---------------------------------------------------------------------------------------
+# Running, and the tables
+# ---------------------------------------------------------------------------------------
+def quality(truth: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
+    """ROC-AUC, F1, precision and recall (anomaly positive) at ``scores > threshold``."""
+    from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
+
+    flags = scores > threshold
+    return {"roc_auc": float(roc_auc_score(truth, scores)),
+            "f1": float(f1_score(truth, flags, zero_division=0.0)),
+            "precision": float(precision_score(truth, flags, zero_division=0.0)),
+            "recall": float(recall_score(truth, flags, zero_division=0.0))}
+
+
+def run_repeat(repeat: Repeat, methods: list[str]) -> list[dict]:
+    """One row per method: where it ran, its quality and its fit cost."""
+    models, rows = Models(repeat), []
+    base = {"protocol": repeat.protocol, "group": repeat.group, "repeat": repeat.name,
+            "seed": repeat.seed, "train_n": len(repeat.train), "test_n": len(repeat.test),
+            "test_anomalies": int(repeat.truth.sum())}
+    for method in methods:
+        result = METHODS[method](models)
+        rows.append({**base, "method": method, "threshold": result.threshold,
+                     **quality(repeat.truth, result.scores, result.threshold),
+                     "fit_seconds": result.fit_seconds, "epochs": result.epochs})
+    keras.backend.clear_session()  # Without it, every model ever built stays in memory.
+    return rows
+
+
+def mean_sd(values: list[float]) -> str:
+    return f"{np.mean(values):.4f} ± {np.std(values, ddof=1) if len(values) > 1 else 0:.4f}"
+
+
+def wins(rows: list[dict], method: str, baseline: str) -> str:
+    """On how many repeats ``method`` beats ``baseline`` on both ROC-AUC and F1."""
+    if method == baseline:
+        return "-"
+    against = {(row["repeat"], row["seed"]): row for row in rows if row["method"] == baseline}
+    paired = [(row, against[(row["repeat"], row["seed"])]) for row in rows
+              if row["method"] == method and (row["repeat"], row["seed"]) in against]
+    won = sum(mine["roc_auc"] > theirs["roc_auc"] and mine["f1"] > theirs["f1"]
+              for mine, theirs in paired)
+    return f"{won}/{len(paired)}"
+
+
+def tables(rows: list[dict]) -> str:
+    """Markdown: one table per protocol and group, methods in :data:`METHODS` order."""
+    lines = []
+    groups = dict.fromkeys((row["protocol"], row["group"]) for row in rows)
+    for protocol, group in groups:
+        chosen = [row for row in rows if (row["protocol"], row["group"]) == (protocol, group)]
+        first = chosen[0]
+        lines += [f"### {protocol}, {group}", "",
+                  f"{len({(r['repeat'], r['seed']) for r in chosen})} repeats; train "
+                  f"{first['train_n']} normal beats, test {first['test_n']} "
+                  f"({first['test_anomalies']} anomalies) in the first.", "",
+                  "| method | n | ROC-AUC | F1 | wins vs LOF | wins vs PCA | fit s | epochs |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for method in [name for name in METHODS if any(r["method"] == name for r in chosen)]:
+            mine = [row for row in chosen if row["method"] == method]
+            epochs = [row["epochs"] for row in mine if row["epochs"] is not None]
+            lines.append(
+                f"| {method} | {len(mine)} | {mean_sd([r['roc_auc'] for r in mine])} | "
+                f"{mean_sd([r['f1'] for r in mine])} | {wins(chosen, method, 'LOF')} | "
+                f"{wins(chosen, method, 'PCA')} | "
+                f"{np.mean([r['fit_seconds'] for r in mine]):.1f} | "
+                f"{f'{np.mean(epochs):.0f}' if epochs else '-'} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def merged_rows(paths: list[Path]) -> list[dict]:
+    """The rows of several result files; a later file's row replaces an earlier one's
+    for the same protocol, group, repeat, seed and method."""
+    merged = {}
+    for path in paths:
+        for row in json.loads(path.read_text())["rows"]:
+            merged[tuple(row[key] for key in ROW_KEY)] = row
+    return list(merged.values())
+
+
+def comma_list(text: str, known: dict) -> list[str]:
+    names = [name for name in text.split(",") if name]
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown: {', '.join(unknown)}; "
+                                         f"known: {', '.join(known)}")
+    return names
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--protocols", default="ecg5000-splits,small-train",
+                        type=lambda text: comma_list(text, PROTOCOLS),
+                        help=f"comma-separated, among: {', '.join(PROTOCOLS)}")
+    parser.add_argument("--methods", default=",".join(name for name in METHODS
+                                                      if name not in BASELINES),
+                        type=lambda text: comma_list(text, METHODS),
+                        help="comma-separated (LOF and PCA always run); default: all")
+    parser.add_argument("--seeds", default="0",
+                        type=lambda text: [int(seed) for seed in text.split(",")],
+                        help="comma-separated model seeds, each a repeat of every draw "
+                             "(default 0)")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="use only the first N splits, draws or records (quick runs)")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="write every per-repeat row here (rewritten after each repeat)")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the rows already in --json and run only the methods "
+                             "missing from them, repeat by repeat")
+    parser.add_argument("--tables-from", default=None,
+                        type=lambda text: [Path(path) for path in text.split(",")],
+                        help="print the tables of these result files (comma-separated; a "
+                             "later file's rows replace an earlier one's) and run nothing")
+    args = parser.parse_args(argv)
+
+    if args.tables_from:
+        print(tables(merged_rows(args.tables_from)))
+        return 0
+    if args.resume and not args.json:
+        parser.error("--resume needs --json")
+    methods = [*BASELINES, *(name for name in args.methods if name not in BASELINES)]
+    rows = (json.loads(args.json.read_text())["rows"]
+            if args.resume and args.json.exists() else [])
+    done = {tuple(row[key] for key in ROW_KEY) for row in rows}
+    started = time.perf_counter()
+    for protocol in args.protocols:
+        for repeat in PROTOCOLS[protocol](args.seeds, args.repeats):
+            where = (repeat.protocol, repeat.group, repeat.name, repeat.seed)
+            missing = [method for method in methods if (*where, method) not in done]
+            if not missing:
+                continue
+            rows += run_repeat(repeat, missing)
+            print(f"  {protocol} {repeat.group} {repeat.name} seed {repeat.seed}: done at "
+                  f"{time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+            if args.json:
+                args.json.parent.mkdir(parents=True, exist_ok=True)
+                args.json.write_text(json.dumps({"argv": sys.argv, "rows": rows}, indent=1)
+                                     + "\n")
+    print(tables(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
