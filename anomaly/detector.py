@@ -77,6 +77,24 @@ def scaling_note(traces: np.ndarray) -> str | None:
             f"scaling and squeeze the rest into {typical / span:.2g} of its range")
 
 
+def context_error(traces: np.ndarray, reconstructions: np.ndarray, context_columns: int,
+                  context_weight: float) -> np.ndarray:
+    """Per-trace error of a trace whose last ``context_columns`` values are context:
+    ``(1 - context_weight)`` x the MAE of the rest plus ``context_weight`` x the MAE of
+    the context, shape ``(n,)``."""
+    difference = np.abs(np.subtract(traces, reconstructions))
+    return ((1.0 - context_weight) * difference[:, :-context_columns].mean(axis=1)
+            + context_weight * difference[:, -context_columns:].mean(axis=1))
+
+
+def _staged(on_epoch: Callable[[int, int, dict], None] | None, stage: str
+            ) -> Callable[[int, int, dict], None] | None:
+    """``on_epoch`` with ``fit: stage`` added to the logs it gets."""
+    if on_epoch is None:
+        return None
+    return lambda epoch, epochs, logs: on_epoch(epoch, epochs, {**logs, "fit": stage})
+
+
 def mean_plus_std_threshold(errors: np.ndarray, k: float = 1.0) -> float:
     """The threshold ``mean(errors) + k * std(errors)`` (population standard deviation)."""
     errors = np.asarray(errors, dtype=np.float64)
@@ -138,6 +156,17 @@ class AutoencoderDetector:
         trained on every beat (two fits). With fewer than 10 beats to hold out, the
         training beats' (``threshold_source_`` says which was used).
     heldout_fraction : float, default 0.2
+    context : tuple of str, default ()
+        Names of context values the last ``len(context)`` columns of each trace hold
+        (a beat's RR context, :data:`anomaly.recordings.rhythm.RR_CONTEXT`). The network
+        does not see them: they are blanked in its input, and it learns to predict them
+        from the rest of the trace, so a beat of normal shape at an abnormal moment
+        (a premature beat) is reconstructed with the rhythm of a normal one. Each context
+        column is min-max scaled on its own. Dense family only.
+    context_weight : float, default 0.5
+        With ``context``, the share of the score the context carries: the score is
+        ``(1 - context_weight)`` x the MAE of the trace plus ``context_weight`` x the MAE
+        of the context.
     seed : int, default 0
         Seeds weight initialisation, shuffling and the validation split: two fits with
         the same seed and data give the same model and threshold.
@@ -162,7 +191,9 @@ class AutoencoderDetector:
     network_parameters_ : int
         Weights of the network (its size).
     scale_min_, scale_range_ : float
-        Min-max scaling fitted on the training traces.
+        Min-max scaling fitted on the training traces (without their context).
+    context_min_, context_range_ : ndarray of shape (len(context),)
+        Each context column's min-max scaling (with ``context``).
     history_ : dict
         Keras training history (loss per epoch).
     epochs_trained_ : int
@@ -204,6 +235,8 @@ class AutoencoderDetector:
         threshold_k: float = 1.0,
         threshold_source: str = "heldout-refit",
         heldout_fraction: float = 0.2,
+        context: tuple[str, ...] = (),
+        context_weight: float = 0.5,
         seed: int = 0,
     ) -> None:
         self.model = model
@@ -220,6 +253,8 @@ class AutoencoderDetector:
         self.threshold_k = threshold_k
         self.threshold_source = threshold_source
         self.heldout_fraction = heldout_fraction
+        self.context = context
+        self.context_weight = context_weight
         self.seed = seed
 
     # -- parameters (scikit-learn's contract) -------------------------------------------
@@ -276,8 +311,9 @@ class AutoencoderDetector:
             Keras's progress output (0 silent, 2 one line per epoch).
         on_epoch : callable, optional
             Called after each epoch with its 0-based number, ``epochs_planned_`` and the
-            epoch's logs (``loss``, and ``val_loss`` with a validation fraction): a
-            progress display.
+            epoch's logs (``loss``, and ``val_loss`` with a validation fraction; with
+            ``threshold_source="heldout-refit"``, ``fit``: ``"1/2"`` for the first model's
+            epochs, ``"2/2"`` for the kept one's): a progress display.
 
         Returns
         -------
@@ -300,12 +336,7 @@ class AutoencoderDetector:
         started = time.perf_counter()
         self.input_shape_ = tuple(int(size) for size in traces.shape[1:])
         self.n_features_in_ = int(np.prod(self.input_shape_))
-        self.scale_min_ = float(traces.min())
-        # Python floats: a span beyond the largest float is inf, without a warning.
-        self.scale_range_ = (float(traces.max()) - self.scale_min_) or 1.0
-        if not math.isfinite(self.scale_range_):
-            raise InputError(f"the training values span {self.scale_min_:.6g} to "
-                             f"{float(traces.max()):.6g}, more than a 64-bit float can hold")
+        self._fit_scaling(traces)
         scaled = self._scale(traces)
 
         order = np.random.default_rng(self.seed).permutation(len(scaled))
@@ -319,14 +350,15 @@ class AutoencoderDetector:
         if self.threshold_source == "heldout-refit" and heldout is not None:
             # The first model's held-out errors; the model kept trains on every beat.
             first = type(self)(**{**self.get_params(), "threshold_source": "heldout"})
-            calibration = first.fit(traces, on_epoch=on_epoch).threshold_errors_
+            calibration = first.fit(traces, on_epoch=_staged(on_epoch, "1/2")).threshold_errors_
+            on_epoch = _staged(on_epoch, "2/2")
             order = np.random.default_rng(self.seed).permutation(len(scaled))
             heldout, kept = None, scaled
             keras.utils.set_random_seed(self.seed)
         n_validation = int(round(len(order) * self.validation_fraction))
         if n_validation and len(order) - n_validation >= 1:
             validation, training = scaled[order[:n_validation]], scaled[order[n_validation:]]
-            validation_data, monitor = (validation, validation), "val_loss"
+            validation_data, monitor = (self._network_input(validation), validation), "val_loss"
         else:
             training, validation_data, monitor = scaled[order], None, "loss"
         self.batch_size_ = (auto_batch_size(len(training)) if self.batch_size == "auto"
@@ -356,7 +388,8 @@ class AutoencoderDetector:
             data = dict(x=noisy_batches(training, noise_factor=self.noise_factor,
                                         batch_size=self.batch_size_, seed=self.seed))
         else:
-            data = dict(x=training, y=training, batch_size=self.batch_size_, shuffle=True)
+            data = dict(x=self._network_input(training), y=training,
+                        batch_size=self.batch_size_, shuffle=True)
         history = self.model_.fit(
             **data,
             epochs=self.epochs_planned_,
@@ -386,6 +419,28 @@ class AutoencoderDetector:
         self.fit_seconds_ = time.perf_counter() - started
         self.metadata_ = model_directory.build_metadata(self, n_train=len(traces))
         return self
+
+    def _fit_scaling(self, traces: np.ndarray) -> None:
+        """Min-max scaling of the traces' values, and of each context column on its own."""
+        n_context = len(self.context)
+        if n_context and (traces.ndim != 2 or traces.shape[1] <= n_context):
+            raise ValueError(f"with {n_context} context column(s), expected traces as a 2-D "
+                             f"array with more columns than that, got shape {traces.shape}")
+        body = traces[:, :-n_context] if n_context else traces
+        self.scale_min_ = float(body.min())
+        # Python floats: a span beyond the largest float is inf, without a warning.
+        self.scale_range_ = (float(body.max()) - self.scale_min_) or 1.0
+        if not math.isfinite(self.scale_range_):
+            raise InputError(f"the training values span {self.scale_min_:.6g} to "
+                             f"{float(body.max()):.6g}, more than a 64-bit float can hold")
+        if n_context:
+            context = traces[:, -n_context:]
+            self.context_min_ = context.min(axis=0)
+            spread = context.max(axis=0) - self.context_min_
+            self.context_range_ = np.where(spread > 0, spread, 1.0)
+            if not np.isfinite(self.context_range_).all():
+                raise InputError("the training context values span more than a 64-bit "
+                                 "float can hold")
 
     def builder_options(self) -> dict[str, Any]:
         """The keyword arguments the family's builder gets."""
@@ -434,6 +489,17 @@ class AutoencoderDetector:
             raise ValueError(f"heldout_fraction must be in (0, 1), got {self.heldout_fraction}")
         if self.patience < 0:
             raise ValueError(f"patience must be at least 0, got {self.patience}")
+        if (not isinstance(self.context, (tuple, list))
+                or not all(isinstance(name, str) and name for name in self.context)
+                or len(set(self.context)) != len(self.context)):
+            raise ValueError(f"context must be a tuple of distinct column names, got "
+                             f"{self.context!r}")
+        if self.context and self.model != "dense":
+            raise ValueError(f"context needs the dense family, got model={self.model!r}")
+        if self.context and self.noise_factor > 0:
+            raise ValueError("context and noise_factor cannot be combined")
+        if not 0.0 < self.context_weight < 1.0:
+            raise ValueError(f"context_weight must be in (0, 1), got {self.context_weight}")
 
     # -- scoring -----------------------------------------------------------------------
 
@@ -451,7 +517,8 @@ class AutoencoderDetector:
     def reconstruct(self, traces: np.ndarray) -> np.ndarray:
         """Reconstructions in the inputs' own units, shape ``(n, *input_shape_)``."""
         scaled = self._scale(self._as_inputs(traces))
-        return self._reconstruct_scaled(scaled) * self.scale_range_ + self.scale_min_
+        reconstructions = self._reconstruct_scaled(self._network_input(scaled))
+        return self._unscale(reconstructions.astype(np.float64))
 
     @property
     def code_size(self) -> int:
@@ -464,7 +531,7 @@ class AutoencoderDetector:
         """Codes of the inputs (the code's mean for the variational family), ``(n, ...)``."""
         from .models import encoder_of
 
-        scaled = self._scale(self._as_inputs(traces))
+        scaled = self._network_input(self._scale(self._as_inputs(traces)))
         return encoder_of(self._keras_model()).predict(scaled, batch_size=INFERENCE_BATCH,
                                                        verbose=0)
 
@@ -500,14 +567,40 @@ class AutoencoderDetector:
         with np.errstate(over="ignore", invalid="ignore"):
             scaled = np.subtract(traces, self.scale_min_, dtype=np.float64)
             scaled /= self.scale_range_
+            if self.context:
+                n_context = len(self.context)
+                scaled[:, -n_context:] = ((traces[:, -n_context:] - self.context_min_)
+                                          / self.context_range_)
         np.clip(scaled, -SCALED_LIMIT, 1 + SCALED_LIMIT, out=scaled)
         return scaled.astype(np.float32)
+
+    def _unscale(self, scaled: np.ndarray) -> np.ndarray:
+        values = scaled * self.scale_range_ + self.scale_min_
+        if self.context:
+            n_context = len(self.context)
+            values[:, -n_context:] = (scaled[:, -n_context:] * self.context_range_
+                                      + self.context_min_)
+        return values
+
+    def _network_input(self, scaled: np.ndarray) -> np.ndarray:
+        """What the network sees of scaled traces: their context blanked (zeros)."""
+        if not self.context:
+            return scaled
+        blanked = scaled.copy()
+        blanked[:, -len(self.context):] = 0.0
+        return blanked
 
     def _reconstruct_scaled(self, scaled: np.ndarray) -> np.ndarray:
         return self.runtime_.reconstruct(scaled)
 
     def _errors_of_scaled(self, scaled: np.ndarray) -> np.ndarray:
-        return reconstruction_error(scaled, self._reconstruct_scaled(scaled)).astype(np.float64)
+        reconstructions = self._reconstruct_scaled(self._network_input(scaled))
+        if self.context:
+            errors = context_error(scaled, reconstructions, len(self.context),
+                                   self.context_weight)
+        else:
+            errors = reconstruction_error(scaled, reconstructions)
+        return errors.astype(np.float64)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "threshold_"):

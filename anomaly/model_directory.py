@@ -238,7 +238,10 @@ def build_metadata(detector, *, n_train: int) -> dict[str, Any]:
         "params": _jsonable(detector.get_params()),
         "input_shape": list(detector.input_shape_),
         "scaling": {"method": "minmax", "min": detector.scale_min_,
-                    "range": detector.scale_range_},
+                    "range": detector.scale_range_,
+                    **({"context_min": [float(v) for v in detector.context_min_],
+                        "context_range": [float(v) for v in detector.context_range_]}
+                       if detector.context else {})},
         "threshold": detector.threshold_,
         "train_error_mean": detector.train_error_mean_,
         "train_error_std": detector.train_error_std_,
@@ -400,8 +403,9 @@ def detector_params(metadata: dict[str, Any]) -> dict[str, Any]:
     """
     if metadata["format_version"] >= 2:
         params = {**FITTED_BEFORE_RECORDED, **metadata["params"]}
-        if isinstance(params.get("hidden_units"), list):
-            params["hidden_units"] = tuple(params["hidden_units"])
+        for name in ("hidden_units", "context"):
+            if isinstance(params.get(name), list):
+                params[name] = tuple(params[name])
         if isinstance(params.get("model_options"), dict):
             params["model_options"] = _tuples(params["model_options"])
         return params
@@ -437,6 +441,9 @@ def fitted_state(metadata: dict[str, Any]) -> dict[str, Any]:
         "threshold_source_": metadata.get("threshold_source", {}).get("beats", "training"),
         **({"network_parameters_": metadata["network"]["parameters"]}
            if "network" in metadata else {}),
+        **({"context_min_": np.array(metadata["scaling"]["context_min"], dtype=np.float64),
+            "context_range_": np.array(metadata["scaling"]["context_range"], dtype=np.float64)}
+           if "context_min" in metadata["scaling"] else {}),
     }
 
 
@@ -493,11 +500,34 @@ def validate_metadata(metadata: Any, source: str | os.PathLike = METADATA_FILE) 
             fail("'threshold_source.beats' must be 'training', 'heldout' or 'heldout-refit'")
     if "network" in metadata:  # Optional: absent from older models.
         check(metadata["network"], {"parameters": int}, "network.")
+    _validate_context(metadata, fail)
     if "onnx" in metadata:
         # Optional: a model saved before ONNX export, or whose export failed, has none.
         check(metadata["onnx"], {"sha256": str}, "onnx.")
         if not _is_sha256(metadata["onnx"]["sha256"]):
             fail("'onnx.sha256' is not a SHA-256 hex digest")
+
+
+def _validate_context(metadata: dict[str, Any], fail) -> None:
+    """A model with context columns records each one's scaling, and only such a model."""
+    context = metadata.get("params", {}).get("context", [])
+    if not isinstance(context, list) or not all(isinstance(name, str) for name in context):
+        fail("'params.context' must be a list of column names")
+    if not context:
+        if "context_min" in metadata["scaling"] or "context_range" in metadata["scaling"]:
+            fail("'scaling' holds a context's scaling, but 'params.context' names none")
+        return
+    if math.prod(input_shape(metadata)) <= len(context):
+        fail("'params.context' names as many columns as the input has, or more")
+    for key in ("context_min", "context_range"):
+        values = metadata["scaling"].get(key)
+        if (not isinstance(values, list) or len(values) != len(context)
+                or not all(isinstance(v, _NUMBER) and not isinstance(v, bool)
+                           and _is_finite(v) for v in values)):
+            fail(f"'scaling.{key}' must be {len(context)} finite number(s), one per context "
+                 "column")
+    if not all(v > 0 for v in metadata["scaling"]["context_range"]):
+        fail("'scaling.context_range' must be positive")
 
 
 def _is_sha256(text: str) -> bool:

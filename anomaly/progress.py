@@ -53,7 +53,8 @@ def rows_progress(input_name: str,
 
 @contextlib.contextmanager
 def epochs_progress(enabled: bool) -> Iterator[Callable[[int, int, dict], None] | None]:
-    """A callback ``update(epoch, epochs, logs)`` drawing training's progress: epoch of
+    """A callback ``update(epoch, epochs, logs)`` drawing training's progress: which fit
+    of two (``logs["fit"]``, when the threshold's model is fitted first), epoch of
     ``epochs`` (the most; early stopping may end sooner) and the loss; None when not
     drawing."""
     if not _wanted(enabled):
@@ -61,13 +62,16 @@ def epochs_progress(enabled: bool) -> Iterator[Callable[[int, int, dict], None] 
         return
     from rich.progress import TextColumn
 
-    with _bar(TextColumn("training  epoch {task.completed:.0f}/{task.total:.0f}  "
-                         "loss {task.fields[loss]}")) as bar:
-        task = bar.add_task("fit", total=None, loss="-")
+    # Fields, not the task's own completed/total: the total is unknown (None) until the
+    # first epoch ends, and a format spec cannot take None.
+    with _bar(TextColumn("training{task.fields[fit]}  epoch {task.fields[epoch]}/"
+                         "{task.fields[epochs]}  loss {task.fields[loss]}")) as bar:
+        task = bar.add_task("fit", total=None, loss="-", fit="", epoch=0, epochs="?")
 
         def update(epoch: int, epochs: int, logs: dict) -> None:
-            loss = logs.get("loss")
-            bar.update(task, completed=epoch + 1, total=epochs,
+            loss, fit = logs.get("loss"), logs.get("fit")
+            bar.update(task, completed=epoch + 1, total=epochs, epoch=epoch + 1, epochs=epochs,
+                       fit="" if fit is None else f" (fit {fit})",
                        loss="-" if loss is None else f"{float(loss):.5g}")
 
         yield update

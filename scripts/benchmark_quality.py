@@ -5,7 +5,8 @@ Every method fits on normal beats only and is judged at its own label-free thres
 anomaly is the positive class. Each protocol draws several train/test repeats; per
 protocol (and group) the script prints, over the repeats, the mean ± sd of ROC-AUC and
 F1, and for each method on how many repeats it beats LOF and beats PCA on both ROC-AUC
-and F1 (strictly), with its mean fit seconds and epochs.
+and F1 (strictly), with its mean fit seconds and epochs; on MIT-BIH, the mean recall of
+V and of S beats over the repeats that have them.
 
 Protocols (:data:`PROTOCOLS`):
 
@@ -33,6 +34,12 @@ trained on; "the 4/5 model" is the detector fitted on the other four fifths.
 - ``PCA``: PCA-8 reconstruction MAE (components capped by n-1), threshold from its
   training errors (``benchmark_mitdb.ReconstructionBaseline``).
 - ``defaults``: ``AutoencoderDetector()`` as is, threshold included.
+- ``rr-context``, ``rr-context-0.25``, ``rr-context-0.75`` (recordings only): the
+  defaults on each beat followed by its RR context (``context=RR_CONTEXT``: the previous
+  and next RR intervals over the local mean), which the network predicts from the beat's
+  shape without seeing it; the context carries 0.5, 0.25 or 0.75 of the score.
+  ``rr-early-0.25``: one-sided, only ``min(previous interval / local mean, 1)`` (how early
+  the beat comes; a pause does not count), weight 0.25.
 - ``fixed-epochs``: the fit schedule before issue 14 (batches of 64, every one of the
   ``epochs``: ``max_inputs_seen=None``), threshold from the training errors.
 - ``budget-25k`` ... ``budget-250k``: ``max_inputs_seen`` of 25,000 to 250,000 (fewer
@@ -90,6 +97,7 @@ import numpy as np
 
 from anomaly.detector import AutoencoderDetector, mean_plus_std_threshold, reconstruction_error
 from anomaly.models import keras
+from anomaly.recordings.rhythm import RR_CONTEXT, rr_ratios
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchmark_mitdb  # noqa: E402  (a sibling script, not a package)
@@ -125,6 +133,10 @@ class Repeat:
     test: np.ndarray
     truth: np.ndarray  # True for the anomalies of ``test``.
     seed: int  # Seeds the models and the held-out fold.
+    # Recordings only: each beat's RR context (rr_ratios), the test beats' AAMI classes.
+    train_context: np.ndarray | None = None
+    test_context: np.ndarray | None = None
+    classes: np.ndarray | None = None
 
 
 @keras.saving.register_keras_serializable(package="benchmark_quality")
@@ -289,18 +301,23 @@ class Models:
         self._fitted: dict[tuple, AutoencoderDetector] = {}
 
     def fit(self, *, left_out: int | None = None, seed_offset: int = 0, memae: bool = False,
-            **settings: Any) -> AutoencoderDetector:
+            rr: str | None = None, **settings: Any) -> AutoencoderDetector:
         """The detector with ``settings``, seeded ``repeat.seed + seed_offset``, fitted on
-        every training beat but those of fold ``left_out`` (None: on all of them)."""
+        every training beat but those of fold ``left_out`` (None: on all of them); with
+        ``rr`` (a name of :data:`RR_FEATURES`), on the beats followed by that RR context."""
         # A lever's threshold is the method's to set, from the errors it chooses.
         if not memae:
             settings = {"threshold_source": "training", **settings}
         # Settings equal to the defaults are dropped, so that equal models share a key.
         defaults = AutoencoderDetector().get_params()
         settings = {name: value for name, value in settings.items() if value != defaults[name]}
-        key = (left_out, seed_offset, memae, tuple(sorted(settings.items())))
+        key = (left_out, seed_offset, memae, rr, tuple(sorted(settings.items())))
         if key not in self._fitted:
             train = self.repeat.train
+            if rr is not None:
+                names, features = RR_FEATURES[rr]
+                train = np.hstack([train, features(self.repeat.train_context)])
+                settings = {**settings, "context": names}
             if left_out is not None:
                 train = np.delete(train, self.folds[left_out], axis=0)
             kind = MemoryAutoencoderDetector if memae else AutoencoderDetector
@@ -355,6 +372,30 @@ def pca(models: Models) -> Outcome:
 def defaults(models: Models) -> Outcome:
     model = models.fit(threshold_source=AutoencoderDetector().threshold_source)
     return outcome(model.score(models.repeat.test), model.threshold_, [model])
+
+
+#: RR context variants: name -> (context names, function of the (n, 2) RR_CONTEXT).
+RR_FEATURES: dict[str, tuple[tuple[str, ...], Callable[[np.ndarray], np.ndarray]]] = {
+    "ratios": (RR_CONTEXT, lambda ratios: ratios),
+    # One-sided: only how early a beat comes counts (a pause before or after it does not).
+    "early": (("rr_prev_early",), lambda ratios: np.minimum(ratios[:, :1], 1.0)),
+}
+
+
+def rr_context(features: str = "ratios", **settings: Any) -> Callable[[Models], Outcome | None]:
+    """The defaults with the beats' RR context (``features`` of :data:`RR_FEATURES`) and
+    ``settings``; None on beats without RR context."""
+
+    def method(models: Models) -> Outcome | None:
+        repeat = models.repeat
+        if repeat.train_context is None:
+            return None
+        model = models.fit(rr=features, threshold_source=AutoencoderDetector().threshold_source,
+                           **settings)
+        test = np.hstack([repeat.test, RR_FEATURES[features][1](repeat.test_context)])
+        return outcome(model.score(test), model.threshold_, [model])
+
+    return method
 
 
 def fixed_epochs(models: Models) -> Outcome:
@@ -443,6 +484,10 @@ METHODS: dict[str, Callable[[Models], Outcome]] = {
     "LOF": lof,
     "PCA": pca,
     "defaults": defaults,
+    "rr-context": rr_context(),
+    "rr-context-0.25": rr_context(context_weight=0.25),
+    "rr-context-0.75": rr_context(context_weight=0.75),
+    "rr-early-0.25": rr_context("early", context_weight=0.25),
     "fixed-epochs": fixed_epochs,
     "heldout": heldout(),
     "heldout-refit": refit("ratio"),
@@ -526,29 +571,42 @@ def mitdb_patient(seeds: list[int], repeats: int | None) -> Iterator[Repeat]:
     for record in records:
         found, _ = beats[record]
         seconds = found.sample / found.fs
-        train = found.values[(seconds < benchmark_mitdb.TRAIN_SECONDS) & (found.labels == "N")]
+        trained = (seconds < benchmark_mitdb.TRAIN_SECONDS) & (found.labels == "N")
+        train = found.values[trained]
         tested = (seconds >= benchmark_mitdb.TRAIN_SECONDS) & (found.labels != "-")
         truth = found.labels[tested] != "N"
+        context = rr_context_of(found)
         if len(train) < MIN_PATIENT_TRAIN or truth.all() or not truth.any():
             print(f"  {record}: left out ({len(train)} N training beats, "
                   f"{int(truth.sum())} of {len(truth)} test beats abnormal)", file=sys.stderr)
             continue
         for seed in seeds:
             yield Repeat("mitdb-patient", "records", record, train, found.values[tested],
-                         truth, seed)
+                         truth, seed, context[trained], context[tested], found.labels[tested])
 
 
 def mitdb_inter(seeds: list[int], repeats: int | None) -> Iterator[Repeat]:
     """The selection of ``benchmark_mitdb.inter_patient``: every N beat of DS1 to train,
     every beat of DS2 matched to a reference beat to test."""
     beats = mitdb_beats(sorted(benchmark_mitdb.DS1 + benchmark_mitdb.DS2))
-    train = np.concatenate([beats[record][0].values[beats[record][0].labels == "N"]
-                            for record in benchmark_mitdb.DS1])
-    tested = [beats[record][0] for record in benchmark_mitdb.DS2]
-    test = np.concatenate([found.values[found.labels != "-"] for found in tested])
-    labels = np.concatenate([found.labels[found.labels != "-"] for found in tested])
+
+    def joined(records: list[str], chosen: Callable) -> tuple[np.ndarray, ...]:
+        """Values, RR context and labels of the beats ``chosen(labels)`` selects."""
+        parts = [(found.values[keep], rr_context_of(found)[keep], found.labels[keep])
+                 for found in (beats[record][0] for record in records)
+                 for keep in [chosen(found.labels)]]
+        return tuple(np.concatenate(column) for column in zip(*parts))
+
+    train, train_context, _ = joined(benchmark_mitdb.DS1, lambda labels: labels == "N")
+    test, test_context, labels = joined(benchmark_mitdb.DS2, lambda labels: labels != "-")
     for seed in seeds:
-        yield Repeat("mitdb-inter", "DS1 -> DS2", "DS2", train, test, labels != "N", seed)
+        yield Repeat("mitdb-inter", "DS1 -> DS2", "DS2", train, test, labels != "N", seed,
+                     train_context, test_context, labels)
+
+
+def rr_context_of(found) -> np.ndarray:
+    """A recording's beats' RR context, ``(n, 2)``."""
+    return rr_ratios(found.rr_prev, found.rr_next, found.rr_local_mean)
 
 
 def fit_cost(seeds: list[int], repeats: int | None) -> Iterator[Repeat]:
@@ -575,15 +633,22 @@ PROTOCOLS: dict[str, Callable[[list[int], int | None], Iterator[Repeat]]] = {
 # ---------------------------------------------------------------------------------------
 # Running, and the tables
 # ---------------------------------------------------------------------------------------
-def quality(truth: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
-    """ROC-AUC, F1, precision and recall (anomaly positive) at ``scores > threshold``."""
+def quality(truth: np.ndarray, scores: np.ndarray, threshold: float,
+            classes: np.ndarray | None = None) -> dict:
+    """ROC-AUC, F1, precision and recall (anomaly positive) at ``scores > threshold``;
+    with AAMI ``classes``, the recall of V and of S beats (None where there are none)."""
     from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
 
     flags = scores > threshold
-    return {"roc_auc": float(roc_auc_score(truth, scores)),
-            "f1": float(f1_score(truth, flags, zero_division=0.0)),
-            "precision": float(precision_score(truth, flags, zero_division=0.0)),
-            "recall": float(recall_score(truth, flags, zero_division=0.0))}
+    found = {"roc_auc": float(roc_auc_score(truth, scores)),
+             "f1": float(f1_score(truth, flags, zero_division=0.0)),
+             "precision": float(precision_score(truth, flags, zero_division=0.0)),
+             "recall": float(recall_score(truth, flags, zero_division=0.0))}
+    if classes is not None:
+        for name in ("V", "S"):
+            of_class = classes == name
+            found[f"{name}_recall"] = float(flags[of_class].mean()) if of_class.any() else None
+    return found
 
 
 def run_repeat(repeat: Repeat, methods: list[str]) -> list[dict]:
@@ -594,8 +659,10 @@ def run_repeat(repeat: Repeat, methods: list[str]) -> list[dict]:
             "test_anomalies": int(repeat.truth.sum())}
     for method in methods:
         result = METHODS[method](models)
+        if result is None:  # Not a method for this protocol's beats.
+            continue
         rows.append({**base, "method": method, "threshold": result.threshold,
-                     **quality(repeat.truth, result.scores, result.threshold),
+                     **quality(repeat.truth, result.scores, result.threshold, repeat.classes),
                      "fit_seconds": result.fit_seconds, "epochs": result.epochs})
     keras.backend.clear_session()  # Without it, every model ever built stays in memory.
     return rows
@@ -628,8 +695,9 @@ def tables(rows: list[dict]) -> str:
                   f"{len({(r['repeat'], r['seed']) for r in chosen})} repeats; train "
                   f"{first['train_n']} normal beats, test {first['test_n']} "
                   f"({first['test_anomalies']} anomalies) in the first.", "",
-                  "| method | n | ROC-AUC | F1 | wins vs LOF | wins vs PCA | fit s | epochs |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "| method | n | ROC-AUC | F1 | wins vs LOF | wins vs PCA | fit s | epochs |"
+                  + (" V recall | S recall |" if "V_recall" in first else ""),
+                  "|---|---|---|---|---|---|---|---|" + ("---|---|" if "V_recall" in first else "")]
         for method in [name for name in METHODS if any(r["method"] == name for r in chosen)]:
             mine = [row for row in chosen if row["method"] == method]
             epochs = [row["epochs"] for row in mine if row["epochs"] is not None]
@@ -638,9 +706,17 @@ def tables(rows: list[dict]) -> str:
                 f"{mean_sd([r['f1'] for r in mine])} | {wins(chosen, method, 'LOF')} | "
                 f"{wins(chosen, method, 'PCA')} | "
                 f"{np.mean([r['fit_seconds'] for r in mine]):.1f} | "
-                f"{f'{np.mean(epochs):.0f}' if epochs else '-'} |")
+                f"{f'{np.mean(epochs):.0f}' if epochs else '-'} |"
+                + ("".join(f" {class_recall(mine, name)} |" for name in ("V", "S"))
+                   if "V_recall" in first else ""))
         lines.append("")
     return "\n".join(lines)
+
+
+def class_recall(rows: list[dict], name: str) -> str:
+    """Mean recall of class ``name`` over the repeats that have beats of it."""
+    recalls = [row[f"{name}_recall"] for row in rows if row.get(f"{name}_recall") is not None]
+    return f"{np.mean(recalls):.3f} ({len(recalls)})" if recalls else "-"
 
 
 def merged_rows(paths: list[Path]) -> list[dict]:
@@ -677,6 +753,10 @@ def main(argv: list[str] | None = None) -> int:
                              "(default 0)")
     parser.add_argument("--repeats", type=int, default=None,
                         help="use only the first N splits, draws or records (quick runs)")
+    parser.add_argument("--only", default=None, type=lambda text: set(text.split(",")),
+                        help="run only the repeats of these names (comma-separated: "
+                             "'split 101', 'draw 0', MIT-BIH record names), to share a "
+                             "protocol between processes")
     parser.add_argument("--json", type=Path, default=None,
                         help="write every per-repeat row here (rewritten after each repeat)")
     parser.add_argument("--resume", action="store_true",
@@ -700,6 +780,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     for protocol in args.protocols:
         for repeat in PROTOCOLS[protocol](args.seeds, args.repeats):
+            if args.only is not None and repeat.name not in args.only:
+                continue
             where = (repeat.protocol, repeat.group, repeat.name, repeat.seed)
             missing = [method for method in methods if (*where, method) not in done]
             if not missing:

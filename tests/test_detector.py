@@ -86,18 +86,25 @@ NON_DEFAULT = dict(model="conv", model_options={"filters": (8, 16), "latent_dim"
                    hidden_units=(32, 8), loss="mse", noise_factor=0.05, epochs=2, batch_size=16,
                    max_inputs_seen=1000,
                    learning_rate=3e-3, validation_fraction=0.25, patience=3, threshold_k=1.5,
-                   threshold_source="heldout", heldout_fraction=0.3, seed=7)
+                   threshold_source="heldout", heldout_fraction=0.3, context=(),
+                   context_weight=0.3, seed=7)
+#: A context needs the dense family without noise: every parameter is off its default in
+#: NON_DEFAULT or here.
+WITH_CONTEXT = {**NON_DEFAULT, "model": "dense", "model_options": None, "noise_factor": 0.0,
+                "context": ("rr_prev_ratio", "rr_next_ratio")}
 
 
 def test_parameters_follow_the_scikit_learn_contract():
     from sklearn.base import clone
 
     defaults = AutoencoderDetector().get_params()
-    assert set(NON_DEFAULT) == set(defaults), "NON_DEFAULT must name every parameter"
-    assert all(NON_DEFAULT[name] != value for name, value in defaults.items())
-    detector = AutoencoderDetector(**NON_DEFAULT)
-    assert detector.get_params() == NON_DEFAULT
-    assert clone(detector).get_params() == NON_DEFAULT
+    assert set(NON_DEFAULT) == set(WITH_CONTEXT) == set(defaults), "name every parameter"
+    assert all(NON_DEFAULT[name] != value or WITH_CONTEXT[name] != value
+               for name, value in defaults.items())
+    for params in (NON_DEFAULT, WITH_CONTEXT):
+        detector = AutoencoderDetector(**params)
+        assert detector.get_params() == params
+        assert clone(detector).get_params() == params
     assert detector.set_params(patience=9, seed=1) is detector
     assert (detector.patience, detector.seed) == (9, 1)
     with pytest.raises(ValueError, match="invalid parameter 'depth'"):
@@ -105,11 +112,15 @@ def test_parameters_follow_the_scikit_learn_contract():
     assert repr(AutoencoderDetector(epochs=5)) == "AutoencoderDetector(epochs=5)"
 
 
-def test_every_parameter_round_trips_through_save_and_load(normal_traces, tmp_path):
-    detector = AutoencoderDetector(**NON_DEFAULT).fit(normal_traces[:64])
+@pytest.mark.parametrize("params", [NON_DEFAULT, WITH_CONTEXT], ids=["conv", "context"])
+def test_every_parameter_round_trips_through_save_and_load(normal_traces, tmp_path, params):
+    traces = normal_traces[:64]
+    if params["context"]:
+        traces = np.hstack([traces, np.random.default_rng(0).normal(1.0, 0.1, (64, 2))])
+    detector = AutoencoderDetector(**params).fit(traces)
     loaded = AutoencoderDetector.load(detector.save(tmp_path / "m"), runtime="keras")
-    assert loaded.get_params() == NON_DEFAULT
-    np.testing.assert_array_equal(loaded.score(normal_traces[:8]), detector.score(normal_traces[:8]))
+    assert loaded.get_params() == params
+    np.testing.assert_array_equal(loaded.score(traces[:8]), detector.score(traces[:8]))
 
 
 def as_format_1(metadata: dict, detector: AutoencoderDetector) -> dict:

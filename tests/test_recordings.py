@@ -394,6 +394,39 @@ def test_score_refuses_recording_options_without_a_recording(data_dir, model_dir
     assert not Path("s.csv").exists()
 
 
+def test_a_recordings_model_scores_each_beats_timing_unless_told_not_to(recording, in_tmp,
+                                                                       capsys):
+    """'fit RECORD' predicts each beat's RR context (metadata, the network's width);
+    --no-rr-context does not; a beats CSV without the RR columns is refused by a model that
+    needs them, in one line naming the file, and --rr-context on a beats CSV is refused."""
+    import json
+
+    from anomaly.recordings.rhythm import RR_CONTEXT
+
+    base, _, _ = recording
+    code, out, err = run_cli(capsys, "fit", base, "--to", "1:00", "-m", "timed", "--epochs", "3")
+    assert code == 0, err
+    assert json.loads(Path("timed/metadata.json").read_text())["params"]["context"] == list(RR_CONTEXT)
+    assert "Network: dense 142-128-64-16-64-128-142" in out
+    code, _, err = run_cli(capsys, "fit", base, "--to", "1:00", "-m", "shape", "--epochs", "3",
+                           "--no-rr-context", "-q")
+    assert code == 0, err
+    assert json.loads(Path("shape/metadata.json").read_text())["params"]["context"] == []
+
+    assert run_cli(capsys, "beats", base, "-o", "beats.csv", "-q")[0] == 0
+    with open("beats.csv", newline="") as file, open("bare.csv", "w", newline="") as bare:
+        csv.writer(bare).writerows(row[7:] for row in list(csv.reader(file))[1:])
+    code, _, err = run_cli(capsys, "score", "bare.csv", "-m", "timed", "-o", "s.csv")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "bare.csv" in err and "RR context" in err and "rr_prev_s" in err
+    assert not Path("s.csv").exists()
+    assert run_cli(capsys, "score", "bare.csv", "-m", "shape", "-o", "s.csv", "-q")[0] == 0
+
+    code, _, err = run_cli(capsys, "fit", "bare.csv", "--rr-context", "-m", "m2")
+    assert code == 2 and "--rr-context applies to recordings" in err
+    assert not Path("m2").exists()
+
+
 def test_beats_refuses_writing_over_a_recording_file(recording, tmp_path, capsys):
     base, _, _ = recording
     before = Path(f"{base}.atr").read_bytes()

@@ -52,6 +52,7 @@ from .options import (
     ModelDir,
     NormalLabel,
     Quiet,
+    RrContext,
     Runtime,
     SamplingRate,
     Samples,
@@ -159,19 +160,22 @@ def fit(
     after: After = 0.45,
     samples: Samples = 140,
     keep_amplitude: KeepAmplitude = False,
+    rr_context: RrContext = None,
     quiet: Quiet = False,
 ) -> None:
     """Train a detector on normal beats and save it to the model directory.
 
     With --label-column, only rows carrying the normal label are used for training (on a
     recording: --annotations atr --label-column label --normal-label N). A model fitted
-    on a recording keeps its beat window, so 'anomaly score' cuts beats the same way.
+    on a recording keeps its beat window, so 'anomaly score' cuts beats the same way, and
+    (unless --no-rr-context) scores each beat's timing with its shape.
     Scoring is the same for every --model: per-beat MAE against mean + k * std.
     """
     from ..detector import AutoencoderDetector, scaling_note
     from ..io.readers import read_normal_beats
     from ..model_directory import check_destination
     from ..progress import epochs_progress
+    from ..recordings.rhythm import RR_CONTEXT
     from ..recordings.signals import is_recording
 
     check_destination(model_dir)  # A bad destination fails before the training.
@@ -181,21 +185,25 @@ def fit(
 
         segment = _segment_options(lead, from_, to, fs, annotations,
                                    window=(before, after, samples, keep_amplitude))
+        rr_context = rr_context is not False
         data, recording = read_normal_recording_beats(
-            normal_csv, segment, label_column=label_column, normal_label=normal_label)
+            normal_csv, segment, label_column=label_column, normal_label=normal_label,
+            rr_context=rr_context)
         extra = {"beat_window": segment.window.to_metadata(),
                  "recording": {"lead": recording.lead.name, "from_s": segment.start,
                                "to_s": segment.stop,
                                "dropped_at_edges": recording.counts.dropped_at_edges}}
         what = f"{data.n_read} beats of lead {recording.lead.name} between {recording.span}"
     else:
-        _no_recording_options(lead=lead, from_=from_, to=to, fs=fs, annotations=annotations)
+        _no_recording_options(lead=lead, from_=from_, to=to, fs=fs, annotations=annotations,
+                              rr_context=rr_context)
         data = read_normal_beats(_readable_file(normal_csv), label_column=label_column,
                                  normal_label=normal_label, header=header)
         what = f"{data.n_read} rows of {data.normal.shape[1]} samples"
     skipped = f"; skipped {data.n_skipped} {data.skipped}" if data.skipped else ""
     _say(f"Read {what} from {normal_csv}{skipped}.", quiet)
-    note = scaling_note(data.normal)
+    context = RR_CONTEXT if rr_context else ()
+    note = scaling_note(data.normal[:, :data.normal.shape[1] - len(context)])
     if note is not None:
         typer.echo(f"Warning: {normal_csv}: {note}", err=True)
     noise = f", denoising with noise factor {denoise:g}" if denoise else ""
@@ -203,7 +211,7 @@ def fit(
          quiet)
     detector = AutoencoderDetector(model=model.value, noise_factor=denoise,
                                    threshold_k=threshold_k, epochs=epochs, seed=seed,
-                                   threshold_source=threshold_source.value)
+                                   threshold_source=threshold_source.value, context=context)
     try:
         with epochs_progress(not quiet) as progress:
             detector.fit(data.normal, on_epoch=progress)

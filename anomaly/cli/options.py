@@ -91,6 +91,12 @@ After = Annotated[float, typer.Option(
 Samples = Annotated[int, typer.Option(
     rich_help_panel=_RECORDINGS,
     help="Samples per beat after resampling (ECG5000's beats have 140).")]
+RrContext = Annotated[Optional[bool], typer.Option(
+    "--rr-context/--no-rr-context", rich_help_panel=_RECORDINGS, show_default=False,
+    help="Also score when each beat comes: the network predicts the beat's RR context (the "
+         "intervals from the previous and to the next R peak, over the local mean) from its "
+         "shape, so a premature beat of normal shape scores high. Default: on for "
+         "recordings.")]
 KeepAmplitude = Annotated[bool, typer.Option(
     "--keep-amplitude", rich_help_panel=_RECORDINGS,
     help="Keep beats in the recording's units (baseline-filtered) instead of z-normalising "

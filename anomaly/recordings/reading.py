@@ -45,18 +45,24 @@ def read_recording(path: str | os.PathLike, options: SegmentOptions) -> Recordin
 
 
 def read_normal_recording_beats(path: str | os.PathLike, options: SegmentOptions, *,
-                                label_column: str | None = None,
-                                normal_label: str = "N") -> tuple["TrainingData", RecordingRead]:
+                                label_column: str | None = None, normal_label: str = "N",
+                                rr_context: bool = False
+                                ) -> tuple["TrainingData", RecordingRead]:
     """A recording's beats to train on: with a label column (its annotations' ``label``),
-    only the beats whose AAMI class is ``normal_label``."""
+    only the beats whose AAMI class is ``normal_label``; with ``rr_context``, each beat's
+    samples followed by its RR context (:func:`anomaly.recordings.rhythm.with_rr_context`)."""
     from ..io.readers import normal_rows
+    from .rhythm import with_rr_context
 
     recording = read_recording(path, options)
+    beats = recording.beats
     truth = None
     if label_column is not None:
-        labels = labels_for(path, recording.beats.labels, label_column)
+        labels = labels_for(path, beats.labels, label_column)
         truth = (labels != normal_label).astype(np.int8)
-    data = normal_rows(path, recording.beats.values, truth, normal_label, "label")
+    values = (with_rr_context(beats.values, beats.rr_prev, beats.rr_next, beats.rr_local_mean)
+              if rr_context else beats.values)
+    data = normal_rows(path, values, truth, normal_label, "label")
     return data, recording
 
 

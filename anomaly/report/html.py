@@ -87,7 +87,9 @@ def _beats_section(detector, summary) -> str:
     if not beats:
         return ""
     reconstructions = detector.reconstruct(np.stack([beat.values for beat in beats]))
-    images = [_image(plot_reconstruction(beat.values, reconstruction,
+    # A beat's RR context, after its samples, is not drawn with them.
+    samples = detector.n_features_in_ - len(detector.context)
+    images = [_image(plot_reconstruction(beat.values[:samples], reconstruction[:samples],
                                          title=f"{os.path.basename(beat.input)} {beat_caption(beat)}",
                                          score=beat.score, threshold=summary.threshold),
                      f"beat at line {beat.line}")

@@ -95,8 +95,11 @@ def save_batch_plots(detector, summary, directory: str | os.PathLike) -> list[Pa
                 (summary.most_anomalous()[0], "Most anomalous beat", anomalous)]
     examples = [example for example in examples if example[0] is not None]
     reconstructions = detector.reconstruct(np.stack([beat.values for beat, _, _ in examples]))
+    # A beat's RR context, after its samples, is not drawn with them.
+    samples = detector.n_features_in_ - len(detector.context)
     for (beat, title, name), reconstruction in zip(examples, reconstructions):
-        figure = plot_reconstruction(beat.values, reconstruction, title=f"{title} ({beat_caption(beat)})",
+        figure = plot_reconstruction(beat.values[:samples], reconstruction[:samples],
+                                     title=f"{title} ({beat_caption(beat)})",
                                      score=beat.score, threshold=summary.threshold)
         written.append(save_figure(figure, directory / name))
     return written

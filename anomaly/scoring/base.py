@@ -61,6 +61,12 @@ class ModelLimits:
         from ..exceptions import ModelError
         from ..recordings.segment import BeatWindow
 
+        from ..recordings.rhythm import RR_CONTEXT
+
+        context = tuple(detector.context)
+        if context not in ((), RR_CONTEXT):
+            raise ModelError(f"the model's metadata: a context anomaly does not know ({context})")
+        samples = int(detector.n_features_in_) - len(context)
         training = getattr(detector, "metadata_", {}).get("training", {})
         recorded = training.get("beat_window")
         lead = training.get("recording", {}).get("lead") if isinstance(
@@ -73,10 +79,10 @@ class ModelLimits:
                 window = BeatWindow.from_metadata(recorded)
             except ValueError as error:
                 raise ModelError(f"the model's metadata: bad beat_window ({error})") from None
-            if window.samples != detector.n_features_in_:
+            if window.samples != samples:
                 raise ModelError(f"the model's metadata: beat_window of {window.samples} "
-                                 f"samples for a model of {detector.n_features_in_}")
-        return cls(int(detector.n_features_in_), detector.value_range(), window, lead)
+                                 f"samples for a model of {samples}")
+        return cls(samples, detector.value_range(), window, lead)
 
     def beat_window(self) -> "BeatWindow":
         """The window recordings' beats are cut by: the model's, else the default one

@@ -51,6 +51,7 @@ def score_source(detector, source: BeatSource, sink: ScoreSink, *, input_index: 
     summary = ScoreSummary(threshold)
     counts = Counts()
     for block in prefetched(source.blocks()):
+        block = with_context(block, tuple(detector.context), source.name)
         sink.reject(block.rejects)
         counts += Counts(rows_rejected=len(block.rejects),
                          first_reject=block.rejects[0] if block.rejects else None)
@@ -71,6 +72,26 @@ def score_source(detector, source: BeatSource, sink: ScoreSink, *, input_index: 
         if on_block is not None:
             on_block(len(block) + len(block.rejects))
     return ScoredInput(counts, summary, source.sha256)
+
+
+def with_context(block: BeatBlock, context: tuple[str, ...], name: str) -> BeatBlock:
+    """The block with each beat's values followed by the context the model predicts
+    (see :mod:`anomaly.recordings.rhythm`); the block itself without one. InputError
+    when the input does not hold the beats' RR context."""
+    from dataclasses import replace
+
+    from ..recordings.rhythm import RR_COLUMNS, RR_CONTEXT, with_rr_context
+
+    if not context or not len(block):
+        return block
+    if context != RR_CONTEXT:
+        raise ModelError(f"the model predicts a context anomaly does not know: {context}")
+    if not all(column in block.ids for column in RR_COLUMNS):
+        raise InputError(f"{name}: the model predicts each beat's RR context; score a "
+                         f"recording, or a beats CSV with the columns {', '.join(RR_COLUMNS)} "
+                         "(as 'anomaly beats' writes it)")
+    return replace(block, values=with_rr_context(block.values,
+                                                 *(block.ids[column] for column in RR_COLUMNS)))
 
 
 def require_scored_rows(input_name: str, counts: Counts) -> None:

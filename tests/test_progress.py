@@ -1,0 +1,71 @@
+"""Progress on a real terminal (a pseudo-terminal): fit shows its epochs, which of its two
+fits, and the loss; score shows rows and rows/s. Silent with --quiet and when not a
+terminal, so a cron job's mail holds no control characters."""
+
+from __future__ import annotations
+
+import os
+import pty
+import subprocess
+import sys
+
+import pytest
+
+
+def on_terminal(*args, cwd) -> tuple[int, str]:
+    """Run ``anomaly ARGS`` with stdout and stderr on a pseudo-terminal: (exit code, what
+    the terminal received)."""
+    master, slave = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "anomaly", *map(str, args)],
+                               stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, cwd=cwd,
+                               env={**os.environ, "TERM": "xterm", "COLUMNS": "160"})
+    os.close(slave)
+    received = []
+    while True:
+        try:
+            chunk = os.read(master, 1 << 16)
+        except OSError:  # EIO: the child has closed the terminal.
+            break
+        if not chunk:
+            break
+        received.append(chunk)
+    os.close(master)
+    return process.wait(timeout=600), b"".join(received).decode(errors="replace")
+
+
+@pytest.fixture(scope="module")
+def terminal_fit(data_dir, tmp_path_factory):
+    directory = tmp_path_factory.mktemp("terminal")
+    code, shown = on_terminal("fit", data_dir / "normal.csv", "-m", "model", "--epochs", "30",
+                              cwd=directory)
+    assert code == 0, shown
+    return directory, shown
+
+
+def test_fit_on_a_terminal_shows_both_fits_epochs_and_loss(terminal_fit):
+    _, shown = terminal_fit
+    assert "training (fit 1/2)  epoch" in shown, shown[-2000:]
+    assert "training (fit 2/2)  epoch" in shown, shown[-2000:]
+    assert "/30  loss 0." in shown
+    assert "Threshold" in shown and "Model saved to model/" in shown
+
+
+def test_score_on_a_terminal_shows_rows_and_rate(terminal_fit, data_dir):
+    directory, _ = terminal_fit
+    code, shown = on_terminal("score", data_dir / "batch_nolabel.csv", "-m", "model", "-o", "s.csv",
+                              cwd=directory)
+    assert code == 0, shown
+    assert "rows/s" in shown and "batch_nolabel.csv" in shown
+
+
+def test_quiet_and_not_a_terminal_draw_no_progress(terminal_fit, data_dir):
+    directory, _ = terminal_fit
+    code, shown = on_terminal("fit", data_dir / "normal.csv", "-m", "quiet", "--epochs", "5",
+                              "-q", cwd=directory)
+    assert code == 0 and shown.strip() == "", shown
+    piped = subprocess.run([sys.executable, "-m", "anomaly", "fit", data_dir / "normal.csv",
+                            "-m", "piped", "--epochs", "5"], cwd=directory, capture_output=True,
+                           text=True, timeout=600)
+    assert piped.returncode == 0, piped.stderr
+    assert "epoch" not in piped.stderr and "\x1b" not in piped.stderr + piped.stdout
+    assert "Model saved to piped/" in piped.stdout

@@ -1,0 +1,136 @@
+"""RR context: the network predicts a beat's timing from its shape without seeing it, so a
+premature beat of normal shape scores high; the context's scaling survives save and load,
+and a model directory with a bad one is refused."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from anomaly.detector import AutoencoderDetector
+from anomaly.exceptions import ModelError
+from anomaly.recordings.rhythm import RR_CONTEXT, rr_ratios, with_rr_context
+from anomaly.synthetic import synthetic_beats
+
+from conftest import FAST
+
+
+def with_timing(shapes: np.ndarray, prev: float, next_: float, seed: int) -> np.ndarray:
+    """Beats followed by RR ratios drawn around ``prev`` and ``next_`` (sd 0.04)."""
+    rng = np.random.default_rng(seed)
+    ratios = rng.normal([prev, next_], 0.04, size=(len(shapes), 2))
+    return np.hstack([shapes, ratios])
+
+
+@pytest.fixture(scope="module")
+def beats():
+    """Normal shapes on time to train; to test, normal shapes on time and normal shapes
+    early (0.6 of the local RR interval, a pause of 1.4 after): S beats."""
+    shapes = synthetic_beats(600, 0, length=96, seed=5)[0]
+    train = with_timing(shapes[:400], 1.0, 1.0, seed=1)
+    on_time = with_timing(shapes[400:500], 1.0, 1.0, seed=2)
+    premature = with_timing(shapes[500:], 0.6, 1.4, seed=3)
+    test = np.vstack([on_time, premature])
+    truth = np.r_[np.zeros(len(on_time)), np.ones(len(premature))]
+    return train, test, truth
+
+
+@pytest.fixture(scope="module")
+def with_context(beats):
+    train, _, _ = beats
+    return AutoencoderDetector(**FAST, context=RR_CONTEXT).fit(train)
+
+
+def test_premature_beats_of_normal_shape_score_high_only_with_the_context(beats, with_context):
+    train, test, truth = beats
+    scores = with_context.score(test)
+    assert roc_auc_score(truth, scores) > 0.95
+    flagged = scores > with_context.threshold_
+    assert flagged[truth == 1].mean() > 0.9
+    assert flagged[truth == 0].mean() < 0.35
+    # The shapes alone cannot tell them apart: the context is what finds them.
+    shape_only = AutoencoderDetector(**FAST).fit(train[:, :-2])
+    assert roc_auc_score(truth, shape_only.score(test[:, :-2])) < 0.7
+
+
+def test_the_network_does_not_see_the_context(beats, with_context):
+    _, test, _ = beats
+    moved = test.copy()
+    moved[:, -2:] = [[0.5, 2.0]]
+    np.testing.assert_array_equal(with_context.reconstruct(test), with_context.reconstruct(moved))
+    # But the score compares the prediction with the context given.
+    assert (with_context.score(moved) > with_context.score(test)).all()
+
+
+def test_the_score_weighs_the_context_by_context_weight(beats, with_context):
+    """Half the MAE of the beat (scaled by the training values' range) plus half that of
+    its context (each column scaled by its own range)."""
+    _, test, _ = beats
+    difference = np.abs(test - with_context.reconstruct(test))
+    beat = difference[:, :-2] / with_context.scale_range_
+    context = difference[:, -2:] / with_context.context_range_
+    expected = 0.5 * beat.mean(axis=1) + 0.5 * context.mean(axis=1)
+    np.testing.assert_allclose(with_context.score(test), expected, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("runtime", ["keras", "onnx"])
+def test_the_context_round_trips_through_save_and_load(beats, with_context, tmp_path, runtime):
+    _, test, _ = beats
+    directory = with_context.save(tmp_path / "model")
+    metadata = json.loads((directory / "metadata.json").read_text())
+    assert metadata["params"]["context"] == list(RR_CONTEXT)
+    np.testing.assert_array_equal(metadata["scaling"]["context_min"], with_context.context_min_)
+    loaded = AutoencoderDetector.load(directory, runtime=runtime)
+    assert loaded.context == RR_CONTEXT and loaded.runtime_.name == runtime
+    np.testing.assert_array_equal(loaded.context_range_, with_context.context_range_)
+    np.testing.assert_allclose(loaded.score(test), with_context.score(test), atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def context_model(with_context, tmp_path_factory):
+    return with_context.save(tmp_path_factory.mktemp("context") / "model")
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda m: m["scaling"].update(context_min=[0.5]), "'scaling.context_min' must be 2"),
+    (lambda m: m["scaling"].update(context_range=[1.0, 0.0]), "'scaling.context_range' must be positive"),
+    (lambda m: m["scaling"].update(context_range=[1.0, "2"]), "'scaling.context_range' must be 2"),
+    (lambda m: m["scaling"].pop("context_min"), "'scaling.context_min' must be 2"),
+    (lambda m: m["params"].update(context=[]), "names none"),
+    (lambda m: m["params"].update(context="rr"), "'params.context' must be a list"),
+    (lambda m: m.update(input_shape=[2]), "as many columns as the input has"),
+])
+def test_load_refuses_a_bad_context(context_model, tmp_path, change, message):
+    copy = tmp_path / "model"
+    shutil.copytree(context_model, copy)
+    metadata = json.loads((copy / "metadata.json").read_text())
+    change(metadata)
+    (copy / "metadata.json").write_text(json.dumps(metadata))
+    with pytest.raises(ModelError, match=message):
+        AutoencoderDetector.load(copy)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(context=("rr", "rr")), "distinct column names"),
+    (dict(context="rr"), "tuple of distinct column names"),
+    (dict(context=RR_CONTEXT, model="conv"), "dense family"),
+    (dict(context=RR_CONTEXT, noise_factor=0.1), "cannot be combined"),
+    (dict(context=RR_CONTEXT, context_weight=1.0), r"context_weight must be in \(0, 1\)"),
+])
+def test_bad_context_parameters_are_refused_in_fit(beats, bad, message):
+    train, _, _ = beats
+    with pytest.raises(ValueError, match=message):
+        AutoencoderDetector(**{**FAST, **bad}).fit(train)
+
+
+def test_rr_ratios_are_intervals_over_the_local_mean_and_1_without_a_neighbour():
+    ratios = rr_ratios(np.array([np.nan, 0.5, 0.8]), np.array([0.8, 1.2, np.nan]),
+                       np.array([np.nan, 0.8, 0.8]))
+    np.testing.assert_allclose(ratios, [[1.0, 1.0], [0.625, 1.5], [1.0, 1.0]])
+    values = np.arange(6.0).reshape(3, 2)
+    joined = with_rr_context(values, [0.4, 0.8, 0.8], [0.8, 0.8, 1.6], [0.8, 0.8, 0.8])
+    np.testing.assert_allclose(joined, [[0, 1, 0.5, 1], [2, 3, 1, 1], [4, 5, 1, 2]])
