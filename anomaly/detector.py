@@ -163,10 +163,11 @@ class AutoencoderDetector:
         from the rest of the trace, so a beat of normal shape at an abnormal moment
         (a premature beat) is reconstructed with the rhythm of a normal one. Each context
         column is min-max scaled on its own. Dense family only.
-    context_weight : float, default 0.5
+    context_weight : float, default 0.25
         With ``context``, the share of the score the context carries: the score is
         ``(1 - context_weight)`` x the MAE of the trace plus ``context_weight`` x the MAE
-        of the context.
+        of the context (0.25 ranked MIT-BIH's beats better than 0.5, see
+        docs/benchmarks.md).
     seed : int, default 0
         Seeds weight initialisation, shuffling and the validation split: two fits with
         the same seed and data give the same model and threshold.
@@ -236,7 +237,7 @@ class AutoencoderDetector:
         threshold_source: str = "heldout-refit",
         heldout_fraction: float = 0.2,
         context: tuple[str, ...] = (),
-        context_weight: float = 0.5,
+        context_weight: float = 0.25,
         seed: int = 0,
     ) -> None:
         self.model = model
@@ -329,8 +330,7 @@ class AutoencoderDetector:
         if not np.isfinite(traces).all():
             raise ValueError("traces contain NaN or infinite values")
 
-        from .models import build_autoencoder, keras
-        from .runtimes.keras_runtime import KerasRuntime
+        from .models import keras
 
         keras.utils.set_random_seed(self.seed)
         started = time.perf_counter()
@@ -339,22 +339,56 @@ class AutoencoderDetector:
         self._fit_scaling(traces)
         scaled = self._scale(traces)
 
-        order = np.random.default_rng(self.seed).permutation(len(scaled))
-        n_heldout = (int(round(len(scaled) * self.heldout_fraction))
-                     if self.threshold_source != "training" else 0)
-        heldout = None
-        if n_heldout >= MIN_HELDOUT and len(scaled) - n_heldout >= 2:
-            heldout, order = scaled[order[-n_heldout:]], order[:-n_heldout]
-        kept = scaled[np.sort(order)] if heldout is not None else scaled
+        order, heldout = self._heldout_split(len(scaled))
         calibration = None
         if self.threshold_source == "heldout-refit" and heldout is not None:
             # The first model's held-out errors; the model kept trains on every beat.
             first = type(self)(**{**self.get_params(), "threshold_source": "heldout"})
             calibration = first.fit(traces, on_epoch=_staged(on_epoch, "1/2")).threshold_errors_
             on_epoch = _staged(on_epoch, "2/2")
-            order = np.random.default_rng(self.seed).permutation(len(scaled))
-            heldout, kept = None, scaled
+            order, heldout = np.random.default_rng(self.seed).permutation(len(scaled)), None
             keras.utils.set_random_seed(self.seed)
+        self._train(scaled, order, verbose=verbose, on_epoch=on_epoch)
+
+        self.network_parameters_ = int(self.model_.count_params())
+        self.train_errors_ = self._errors_of_scaled(
+            scaled if heldout is None else scaled[np.sort(order)])
+        if calibration is not None:
+            self.threshold_source_, self.threshold_errors_ = "heldout-refit", calibration
+        elif heldout is not None:
+            self.threshold_source_ = "heldout"
+            self.threshold_errors_ = self._errors_of_scaled(scaled[heldout])
+        else:
+            self.threshold_source_, self.threshold_errors_ = "training", self.train_errors_
+        self.train_error_mean_ = float(self.threshold_errors_.mean())
+        self.train_error_std_ = float(self.threshold_errors_.std())
+        self.threshold_ = mean_plus_std_threshold(self.threshold_errors_, self.threshold_k)
+        if not math.isfinite(self.threshold_):
+            raise InputError("training gave reconstruction errors that are not finite "
+                             f"(threshold {self.threshold_}); nothing was saved")
+        self.fit_seconds_ = time.perf_counter() - started
+        self.metadata_ = model_directory.build_metadata(self, n_train=len(traces))
+        return self
+
+    def _heldout_split(self, n_traces: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """The rows to train on, in the seed's order, and the rows held out to set the
+        threshold (None: the training beats set it, by choice or for want of beats)."""
+        order = np.random.default_rng(self.seed).permutation(n_traces)
+        n_heldout = (int(round(n_traces * self.heldout_fraction))
+                     if self.threshold_source != "training" else 0)
+        if n_heldout >= MIN_HELDOUT and n_traces - n_heldout >= 2:
+            return order[:-n_heldout], order[-n_heldout:]
+        return order, None
+
+    def _train(self, scaled: np.ndarray, order: np.ndarray, *, verbose: int,
+               on_epoch: Callable[[int, int, dict], None] | None) -> None:
+        """Build the network and train it on the rows ``order`` of ``scaled`` (the first
+        ``validation_fraction`` of them watched for early stopping instead), on the
+        schedule the parameters give: sets ``model_``, ``runtime_``, ``history_``,
+        ``epochs_trained_``, ``batch_size_``, ``epochs_planned_``."""
+        from .models import build_autoencoder, keras
+        from .runtimes.keras_runtime import KerasRuntime
+
         n_validation = int(round(len(order) * self.validation_fraction))
         if n_validation and len(order) - n_validation >= 1:
             validation, training = scaled[order[:n_validation]], scaled[order[n_validation:]]
@@ -400,25 +434,6 @@ class AutoencoderDetector:
         self.runtime_ = KerasRuntime(self.model_)
         self.history_ = {key: [float(v) for v in values] for key, values in history.history.items()}
         self.epochs_trained_ = len(self.history_["loss"])
-
-        self.network_parameters_ = int(self.model_.count_params())
-        self.train_errors_ = self._errors_of_scaled(kept)
-        if calibration is not None:
-            self.threshold_source_, self.threshold_errors_ = "heldout-refit", calibration
-        elif heldout is not None:
-            self.threshold_source_ = "heldout"
-            self.threshold_errors_ = self._errors_of_scaled(heldout)
-        else:
-            self.threshold_source_, self.threshold_errors_ = "training", self.train_errors_
-        self.train_error_mean_ = float(self.threshold_errors_.mean())
-        self.train_error_std_ = float(self.threshold_errors_.std())
-        self.threshold_ = mean_plus_std_threshold(self.threshold_errors_, self.threshold_k)
-        if not math.isfinite(self.threshold_):
-            raise InputError("training gave reconstruction errors that are not finite "
-                             f"(threshold {self.threshold_}); nothing was saved")
-        self.fit_seconds_ = time.perf_counter() - started
-        self.metadata_ = model_directory.build_metadata(self, n_train=len(traces))
-        return self
 
     def _fit_scaling(self, traces: np.ndarray) -> None:
         """Min-max scaling of the traces' values, and of each context column on its own."""

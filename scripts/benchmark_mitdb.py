@@ -422,7 +422,7 @@ def chunked_table(summaries: dict[str, dict]) -> list[str]:
 def per_record_table(records: list[dict]) -> list[str]:
     unrefined = CHOSEN[0]
     lines = ["| record | beats | beats down % | TP | FN | FP | Se | +P | median \\|Δ\\| ms | "
-             f"p95 \\|Δ\\| ms | p95 \\|Δ\\| ms unrefined | chunked FN | chunked FP |",
+             "p95 \\|Δ\\| ms | p95 \\|Δ\\| ms unrefined | chunked FN | chunked FP |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
     def milliseconds(row, record):

@@ -617,8 +617,8 @@ def fit_cost(seeds: list[int], repeats: int | None) -> Iterator[Repeat]:
                  pool[rng.integers(0, len(pool), size)]
                  + rng.normal(0.0, FIT_COST_JITTER, (size, pool.shape[1])))
         for seed in seeds:
-            yield Repeat("fit-cost", f"n={size}", f"split {FIT_COST_SPLIT}", train, test,
-                         truth, seed)
+            yield Repeat("fit-cost", f"n={size}", f"split {FIT_COST_SPLIT} n={size}", train,
+                         test, truth, seed)
 
 
 PROTOCOLS: dict[str, Callable[[list[int], int | None], Iterator[Repeat]]] = {
@@ -755,8 +755,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="use only the first N splits, draws or records (quick runs)")
     parser.add_argument("--only", default=None, type=lambda text: set(text.split(",")),
                         help="run only the repeats of these names (comma-separated: "
-                             "'split 101', 'draw 0', MIT-BIH record names), to share a "
-                             "protocol between processes")
+                             "'split 101', 'draw 0', 'split 100 n=100000', MIT-BIH "
+                             "records), to share a protocol between processes")
     parser.add_argument("--json", type=Path, default=None,
                         help="write every per-repeat row here (rewritten after each repeat)")
     parser.add_argument("--resume", action="store_true",

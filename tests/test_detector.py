@@ -87,7 +87,7 @@ NON_DEFAULT = dict(model="conv", model_options={"filters": (8, 16), "latent_dim"
                    max_inputs_seen=1000,
                    learning_rate=3e-3, validation_fraction=0.25, patience=3, threshold_k=1.5,
                    threshold_source="heldout", heldout_fraction=0.3, context=(),
-                   context_weight=0.3, seed=7)
+                   context_weight=0.4, seed=7)
 #: A context needs the dense family without noise: every parameter is off its default in
 #: NON_DEFAULT or here.
 WITH_CONTEXT = {**NON_DEFAULT, "model": "dense", "model_options": None, "noise_factor": 0.0,

@@ -36,7 +36,7 @@ def on_terminal(*args, cwd) -> tuple[int, str]:
 @pytest.fixture(scope="module")
 def terminal_fit(data_dir, tmp_path_factory):
     directory = tmp_path_factory.mktemp("terminal")
-    code, shown = on_terminal("fit", data_dir / "normal.csv", "-m", "model", "--epochs", "30",
+    code, shown = on_terminal("fit", data_dir / "normal.csv", "-m", "model", "--epochs", "10",
                               cwd=directory)
     assert code == 0, shown
     return directory, shown
@@ -46,7 +46,7 @@ def test_fit_on_a_terminal_shows_both_fits_epochs_and_loss(terminal_fit):
     _, shown = terminal_fit
     assert "training (fit 1/2)  epoch" in shown, shown[-2000:]
     assert "training (fit 2/2)  epoch" in shown, shown[-2000:]
-    assert "/30  loss 0." in shown
+    assert "/10  loss 0." in shown
     assert "Threshold" in shown and "Model saved to model/" in shown
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from anomaly.recordings.annotations import AAMI_CLASSES, UNMATCHED
-from anomaly.recordings.reading import read_recording, segmenter_for
+from anomaly.recordings.reading import read_recording
 from anomaly.recordings.segment import BeatWindow, SegmentOptions
 from anomaly.recordings.signals import open_lead
 from anomaly.recordings.times import format_time, parse_time

@@ -67,13 +67,14 @@ def test_the_network_does_not_see_the_context(beats, with_context):
 
 
 def test_the_score_weighs_the_context_by_context_weight(beats, with_context):
-    """Half the MAE of the beat (scaled by the training values' range) plus half that of
-    its context (each column scaled by its own range)."""
+    """0.75 x the MAE of the beat (scaled by the training values' range) plus 0.25 x that
+    of its context (each column scaled by its own range), by default."""
     _, test, _ = beats
+    assert with_context.context_weight == 0.25
     difference = np.abs(test - with_context.reconstruct(test))
     beat = difference[:, :-2] / with_context.scale_range_
     context = difference[:, -2:] / with_context.context_range_
-    expected = 0.5 * beat.mean(axis=1) + 0.5 * context.mean(axis=1)
+    expected = 0.75 * beat.mean(axis=1) + 0.25 * context.mean(axis=1)
     np.testing.assert_allclose(with_context.score(test), expected, rtol=1e-4, atol=1e-6)
 
 
