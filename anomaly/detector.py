@@ -536,6 +536,11 @@ class AutoencoderDetector:
         return self._unscale(reconstructions.astype(np.float64))
 
     @property
+    def n_samples_(self) -> int:
+        """Values per trace without its context (``n_features_in_`` less ``context``)."""
+        return self.n_features_in_ - len(self.context)
+
+    @property
     def code_size(self) -> int:
         """Numbers per code (2 for a code you can plot), from the encoder's output shape."""
         from .models import encoder_of

@@ -35,8 +35,9 @@ from . import __version__
 from .exceptions import InputError, ModelError
 from .io.writers import check_can_create, file_sha256, replace_directory, write_json
 
-#: Version of the model directory layout written; load reads 1 and 2, refuses newer ones.
-FORMAT_VERSION = 2
+#: Version of the model directory layout written; load reads 1 to 3, refuses newer ones.
+#: 3 adds the context parameters (an anomaly that reads 2 would not know them).
+FORMAT_VERSION = 3
 MODEL_FILE = "model.keras"
 ONNX_FILE = "model.onnx"
 METADATA_FILE = "metadata.json"
@@ -59,7 +60,7 @@ FITTED_BEFORE_RECORDED = {"threshold_source": "training", "max_inputs_seen": Non
 #: Required keys and their types, by format version; nested dicts are checked the same
 #: way, and ``dict`` (the type) is a JSON object whose keys the detector checks.
 _SCHEMAS: dict[int, dict[str, Any]] = {
-    2: {
+    3: {
         "format_version": int,
         "params": dict,
         "input_shape": list,
@@ -91,6 +92,9 @@ _SCHEMAS: dict[int, dict[str, Any]] = {
         "model_sha256": str,
     },
 }
+
+
+_SCHEMAS[2] = _SCHEMAS[3]  # Format 2 lacks only the optional context parameters.
 
 
 # -- writing ----------------------------------------------------------------------------
@@ -510,15 +514,17 @@ def validate_metadata(metadata: Any, source: str | os.PathLike = METADATA_FILE) 
 
 def _validate_context(metadata: dict[str, Any], fail) -> None:
     """A model with context columns records each one's scaling, and only such a model."""
-    context = metadata.get("params", {}).get("context", [])
+    params = metadata.get("params")  # Format 1 has none.
+    context = params.get("context", []) if isinstance(params, dict) else []
     if not isinstance(context, list) or not all(isinstance(name, str) for name in context):
         fail("'params.context' must be a list of column names")
     if not context:
         if "context_min" in metadata["scaling"] or "context_range" in metadata["scaling"]:
             fail("'scaling' holds a context's scaling, but 'params.context' names none")
         return
-    if math.prod(input_shape(metadata)) <= len(context):
-        fail("'params.context' names as many columns as the input has, or more")
+    shape = input_shape(metadata)
+    if len(shape) != 1 or shape[0] <= len(context):
+        fail("'params.context' needs 1-D inputs with more values than context columns")
     for key in ("context_min", "context_range"):
         values = metadata["scaling"].get(key)
         if (not isinstance(values, list) or len(values) != len(context)

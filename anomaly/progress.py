@@ -67,9 +67,13 @@ def epochs_progress(enabled: bool) -> Iterator[Callable[[int, int, dict], None] 
     with _bar(TextColumn("training{task.fields[fit]}  epoch {task.fields[epoch]}/"
                          "{task.fields[epochs]}  loss {task.fields[loss]}")) as bar:
         task = bar.add_task("fit", total=None, loss="-", fit="", epoch=0, epochs="?")
+        shown = [None]
 
         def update(epoch: int, epochs: int, logs: dict) -> None:
             loss, fit = logs.get("loss"), logs.get("fit")
+            if fit != shown[0]:  # The second fit starts its own bar, elapsed and ETA.
+                shown[0] = fit
+                bar.reset(task)
             bar.update(task, completed=epoch + 1, total=epochs, epoch=epoch + 1, epochs=epochs,
                        fit="" if fit is None else f" (fit {fit})",
                        loss="-" if loss is None else f"{float(loss):.5g}")

@@ -188,7 +188,7 @@ def test_save_load_round_trip_gives_identical_scores(fitted, model_dir, held_out
     np.testing.assert_array_equal(loaded.score(values), fitted.score(values))
     assert loaded.threshold_ == fitted.threshold_
     metadata = json.loads((model_dir / "metadata.json").read_text())
-    assert metadata["format_version"] == 2 and metadata["input_shape"] == [96]
+    assert metadata["format_version"] == 3 and metadata["input_shape"] == [96]
     assert metadata["params"] == json.loads(json.dumps(fitted.get_params()))
     assert {"tensorflow", "keras", "anomaly"} <= set(metadata["versions"])
     assert sorted(p.name for p in model_dir.iterdir()) == ["metadata.json", "model.keras",
@@ -258,9 +258,20 @@ def test_load_refuses_bad_metadata(model_copy, change, message):
         AutoencoderDetector.load(model_copy)
 
 
+def test_format_2_model_directories_still_load(fitted, model_copy, held_out):
+    """Format 2 (before the context parameters) loads as a model without context."""
+    def as_format_2(metadata):
+        metadata.update(format_version=2)
+        del metadata["params"]["context"], metadata["params"]["context_weight"]
+    _edit_metadata(model_copy, as_format_2)
+    loaded = AutoencoderDetector.load(model_copy)
+    assert loaded.context == () and loaded.metadata_["format_version"] == 2
+    np.testing.assert_allclose(loaded.score(held_out[0]), fitted.score(held_out[0]), atol=1e-6)
+
+
 def test_newer_format_says_upgrade_even_with_other_keys(model_copy):
-    (model_copy / "metadata.json").write_text('{"format_version": 3, "new": {}}')
-    with pytest.raises(ModelError, match="format version 3 is newer .* upgrade anomaly"):
+    (model_copy / "metadata.json").write_text('{"format_version": 4, "new": {}}')
+    with pytest.raises(ModelError, match="format version 4 is newer .* upgrade anomaly"):
         AutoencoderDetector.load(model_copy)
 
 

@@ -425,9 +425,9 @@ MODEL_FAULTS = [
     pytest.param(lambda model: (model / "metadata.json").unlink(),
                  "model: incomplete model directory, metadata.json is missing",
                  id="metadata.json missing"),
-    pytest.param(lambda model: edit_metadata(model, format_version="3"),
-                 "model/metadata.json: model format version 3 is newer than this anomaly "
-                 "supports (2); upgrade anomaly", id="newer format version"),
+    pytest.param(lambda model: edit_metadata(model, format_version="4"),
+                 "model/metadata.json: model format version 4 is newer than this anomaly "
+                 "supports (3); upgrade anomaly", id="newer format version"),
     pytest.param(lambda model: (model / "metadata.json").write_text('{"format_version": 1,'),
                  "model/metadata.json: unreadable metadata", id="malformed JSON"),
     pytest.param(lambda model: (model / "metadata.json").write_text("[" * 10**5 + "]" * 10**5),

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import os
 import pty
+import select
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -20,17 +22,23 @@ def on_terminal(*args, cwd) -> tuple[int, str]:
                                stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, cwd=cwd,
                                env={**os.environ, "TERM": "xterm", "COLUMNS": "160"})
     os.close(slave)
-    received = []
-    while True:
-        try:
-            chunk = os.read(master, 1 << 16)
-        except OSError:  # EIO: the child has closed the terminal.
-            break
-        if not chunk:
-            break
-        received.append(chunk)
-    os.close(master)
-    return process.wait(timeout=600), b"".join(received).decode(errors="replace")
+    received, deadline = [], time.monotonic() + 600
+    try:
+        while time.monotonic() < deadline:
+            if not select.select([master], [], [], 1.0)[0]:
+                continue
+            try:
+                chunk = os.read(master, 1 << 16)
+            except OSError:  # EIO: the child has closed the terminal.
+                break
+            if not chunk:
+                break
+            received.append(chunk)
+    finally:
+        os.close(master)
+        if process.poll() is None and time.monotonic() >= deadline:
+            process.kill()
+    return process.wait(timeout=60), b"".join(received).decode(errors="replace")
 
 
 @pytest.fixture(scope="module")

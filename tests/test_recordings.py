@@ -424,7 +424,15 @@ def test_a_recordings_model_scores_each_beats_timing_unless_told_not_to(recordin
 
     code, _, err = run_cli(capsys, "fit", "bare.csv", "--rr-context", "-m", "m2")
     assert code == 2 and "--rr-context applies to recordings" in err
+    # Another family, or denoising, fits on the shape unless the context is asked for.
+    code, _, err = run_cli(capsys, "fit", base, "--to", "1:00", "-m", "m2", "--model", "conv",
+                           "--rr-context")
+    assert code == 2 and "--rr-context needs --model dense without --denoise" in err
     assert not Path("m2").exists()
+    code, _, err = run_cli(capsys, "fit", base, "--to", "1:00", "-m", "noisy", "--denoise",
+                           "0.05", "--epochs", "2", "-q")
+    assert code == 0, err
+    assert json.loads(Path("noisy/metadata.json").read_text())["params"]["context"] == []
 
 
 def test_beats_refuses_writing_over_a_recording_file(recording, tmp_path, capsys):

@@ -103,7 +103,8 @@ def context_model(with_context, tmp_path_factory):
     (lambda m: m["scaling"].pop("context_min"), "'scaling.context_min' must be 2"),
     (lambda m: m["params"].update(context=[]), "names none"),
     (lambda m: m["params"].update(context="rr"), "'params.context' must be a list"),
-    (lambda m: m.update(input_shape=[2]), "as many columns as the input has"),
+    (lambda m: m.update(input_shape=[2]), "more values than context columns"),
+    (lambda m: m.update(input_shape=[12, 12]), "needs 1-D inputs"),
 ])
 def test_load_refuses_a_bad_context(context_model, tmp_path, change, message):
     copy = tmp_path / "model"
@@ -129,9 +130,11 @@ def test_bad_context_parameters_are_refused_in_fit(beats, bad, message):
 
 
 def test_rr_ratios_are_intervals_over_the_local_mean_and_1_without_a_neighbour():
-    ratios = rr_ratios(np.array([np.nan, 0.5, 0.8]), np.array([0.8, 1.2, np.nan]),
-                       np.array([np.nan, 0.8, 0.8]))
-    np.testing.assert_allclose(ratios, [[1.0, 1.0], [0.625, 1.5], [1.0, 1.0]])
+    ratios = rr_ratios(np.array([np.nan, 0.5, 0.8, -0.5, 1e300]),
+                       np.array([0.8, 1.2, np.nan, 0.8, 0.8]),
+                       np.array([np.nan, 0.8, 0.8, -0.8, 1e-300]))
+    np.testing.assert_allclose(ratios, [[1.0, 1.0], [0.625, 1.5], [1.0, 1.0], [1.0, 1.0],
+                                        [1.0, 8e299]])
     values = np.arange(6.0).reshape(3, 2)
     joined = with_rr_context(values, [0.4, 0.8, 0.8], [0.8, 0.8, 1.6], [0.8, 0.8, 0.8])
     np.testing.assert_allclose(joined, [[0, 1, 0.5, 1], [2, 3, 1, 1], [4, 5, 1, 2]])

@@ -183,9 +183,9 @@ def fit(
     if is_recording(normal_csv, signal):
         from ..recordings.reading import read_normal_recording_beats
 
+        rr_context = _rr_context_for(rr_context, model, denoise)
         segment = _segment_options(lead, from_, to, fs, annotations,
                                    window=(before, after, samples, keep_amplitude))
-        rr_context = rr_context is not False
         data, recording = read_normal_recording_beats(
             normal_csv, segment, label_column=label_column, normal_label=normal_label,
             rr_context=rr_context)
@@ -463,6 +463,15 @@ def _segment_options(lead, from_, to, fs, annotations, window=None):
         raise typer.BadParameter(str(error), param_hint="'--before/--after/--samples'") from None
     return SegmentOptions(lead=lead, start=times.get("--from", 0.0), stop=times.get("--to"),
                           fs=fs, annotations=annotations, window=beat_window)
+
+
+def _rr_context_for(asked: bool | None, model: ModelFamily, denoise: float) -> bool:
+    """Whether a recording's model predicts the RR context: as asked, else when it can
+    (the dense family, without denoising); a usage error when asked where it cannot."""
+    can = model is ModelFamily.dense and not denoise
+    if asked and not can:
+        raise UsageError("--rr-context needs --model dense without --denoise", "--rr-context")
+    return can if asked is None else asked
 
 
 def _no_recording_options(**given) -> None:

@@ -96,7 +96,7 @@ RrContext = Annotated[Optional[bool], typer.Option(
     help="Also score when each beat comes: the network predicts the beat's RR context (the "
          "intervals from the previous and to the next R peak, over the local mean) from its "
          "shape, so a premature beat of normal shape scores high. Default: on for "
-         "recordings.")]
+         "recordings with --model dense and no --denoise.")]
 KeepAmplitude = Annotated[bool, typer.Option(
     "--keep-amplitude", rich_help_panel=_RECORDINGS,
     help="Keep beats in the recording's units (baseline-filtered) instead of z-normalising "

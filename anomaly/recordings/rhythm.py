@@ -26,13 +26,16 @@ def rr_ratios(rr_prev: np.ndarray, rr_next: np.ndarray, rr_local_mean: np.ndarra
     ``rr_next / rr_local_mean``.
 
     Where a neighbouring peak is missing (the first beat of a recording has no previous
-    one, the last no next one) the ratio is 1, a beat on time: it is scored on its shape.
+    one, the last no next one), or an interval is not a positive number (a hand-edited
+    beats CSV), the ratio is 1, a beat on time: it is scored on its shape.
     """
     local_mean = np.asarray(rr_local_mean, dtype=np.float64)[:, None]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = np.column_stack([np.asarray(rr_prev, dtype=np.float64),
-                                  np.asarray(rr_next, dtype=np.float64)]) / local_mean
-    return np.where(np.isfinite(ratios) & (ratios > 0), ratios, 1.0)
+    intervals = np.column_stack([np.asarray(rr_prev, dtype=np.float64),
+                                 np.asarray(rr_next, dtype=np.float64)])
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        ratios = intervals / local_mean
+    known = np.isfinite(ratios) & (intervals > 0) & (local_mean > 0)
+    return np.where(known, ratios, 1.0)
 
 
 def with_rr_context(values: np.ndarray, rr_prev: np.ndarray, rr_next: np.ndarray,

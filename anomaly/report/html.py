@@ -88,7 +88,7 @@ def _beats_section(detector, summary) -> str:
         return ""
     reconstructions = detector.reconstruct(np.stack([beat.values for beat in beats]))
     # A beat's RR context, after its samples, is not drawn with them.
-    samples = detector.n_features_in_ - len(detector.context)
+    samples = detector.n_samples_
     images = [_image(plot_reconstruction(beat.values[:samples], reconstruction[:samples],
                                          title=f"{os.path.basename(beat.input)} {beat_caption(beat)}",
                                          score=beat.score, threshold=summary.threshold),

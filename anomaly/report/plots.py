@@ -96,7 +96,7 @@ def save_batch_plots(detector, summary, directory: str | os.PathLike) -> list[Pa
     examples = [example for example in examples if example[0] is not None]
     reconstructions = detector.reconstruct(np.stack([beat.values for beat, _, _ in examples]))
     # A beat's RR context, after its samples, is not drawn with them.
-    samples = detector.n_features_in_ - len(detector.context)
+    samples = detector.n_samples_
     for (beat, title, name), reconstruction in zip(examples, reconstructions):
         figure = plot_reconstruction(beat.values[:samples], reconstruction[:samples],
                                      title=f"{title} ({beat_caption(beat)})",

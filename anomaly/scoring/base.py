@@ -66,7 +66,7 @@ class ModelLimits:
         context = tuple(detector.context)
         if context not in ((), RR_CONTEXT):
             raise ModelError(f"the model's metadata: a context anomaly does not know ({context})")
-        samples = int(detector.n_features_in_) - len(context)
+        samples = int(detector.n_samples_)
         training = getattr(detector, "metadata_", {}).get("training", {})
         recorded = training.get("beat_window")
         lead = training.get("recording", {}).get("lead") if isinstance(
