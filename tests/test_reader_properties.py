@@ -303,9 +303,10 @@ class ZeroDetector:
     """Just enough of a fitted detector for the batch path: every score is 0."""
 
     threshold_ = 0.5
+    context = ()
 
     def __init__(self, n_samples: int):
-        self.n_features_in_ = n_samples
+        self.n_features_in_ = self.n_samples_ = n_samples
 
     def score(self, values: np.ndarray) -> np.ndarray:
         return np.zeros(len(values))
