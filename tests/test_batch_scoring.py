@@ -59,7 +59,12 @@ def test_streaming_in_small_blocks_gives_the_in_memory_scores(fitted, data_dir):
     rows = list(csv.DictReader(io.StringIO(stream.getvalue().decode())))
     assert outcome.counts.rows_scored == len(rows) == len(beats) == 250
     assert len(outcome.summary.scores) > 10
-    np.testing.assert_array_equal([float(r["score"]) for r in rows], fitted.score(beats.values))
+    # Blocks of other sizes are other batches for the network: a float32 forward pass may
+    # round in the last bits differently with the batch's rows (the matrix product's
+    # blocking), so scores agree to float32 rounding, not bit for bit. Reruns of the same
+    # input, which cut the same blocks, are byte-identical (tested below).
+    np.testing.assert_allclose([float(r["score"]) for r in rows], fitted.score(beats.values),
+                               rtol=1e-5, atol=0)
     assert [int(r["row"]) for r in rows] == list(range(1, 251))
     assert [r["label"] for r in rows] == list(beats.labels)
 
