@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 __all__ = ["AutoencoderDetector", "Beats", "InputError", "ModelError", "read_beats", "__version__"]
 
 _LAZY = {
-    "AutoencoderDetector": "anomaly.detector",
+    "AutoencoderDetector": "anomaly.model",
     "Beats": "anomaly.io.readers",
     "read_beats": "anomaly.io.readers",
     "InputError": "anomaly.exceptions",

@@ -8,7 +8,7 @@ from enum import Enum
 
 
 class ModelFamily(str, Enum):
-    """The autoencoder families of :mod:`anomaly.models`."""
+    """The autoencoder families of :mod:`anomaly.model.networks`."""
 
     dense = "dense"
     conv = "conv"

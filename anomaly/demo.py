@@ -46,9 +46,9 @@ def run_demo(workdir: str | os.PathLike, *, force_synthetic: bool = False, epoch
     """
     from sklearn.model_selection import train_test_split
 
-    from .detector import AutoencoderDetector
     from .io.writers import check_can_create_directory
-    from .model_directory import check_destination
+    from .model import AutoencoderDetector, Provenance
+    from .model.directory import check_destination
     from .report.metrics import format_report
     from .scoring.plan import ScoreOptions, plan_run
     from .scoring.run import execute
@@ -64,8 +64,9 @@ def run_demo(workdir: str | os.PathLike, *, force_synthetic: bool = False, epoch
     normal = train_x[train_y == 1]
     echo(f"Training on the {len(normal)} normal beats of the {len(train_x)}-beat training part...")
     detector = AutoencoderDetector(epochs=epochs).fit(normal)
-    model_dir = detector.save(workdir / "model", extra={"data": description})
-    echo(f"Trained {detector.epochs_trained_} epochs in {detector.fit_seconds_:.1f} s; "
+    model_dir = detector.save(workdir / "model", provenance=Provenance(
+        data=description, rows_read=len(normal)))
+    echo(f"Trained {detector.training_.epochs} epochs in {detector.training_.fit_seconds:.1f} s; "
          f"threshold {detector.threshold_:.6g}; model saved to {model_dir}/")
 
     heldout, scores, report = workdir / "heldout.csv", workdir / "scores.csv", workdir / "report.json"

@@ -35,7 +35,8 @@ from sklearn.neighbors import LocalOutlierFactor
 
 from anomaly import AutoencoderDetector, read_beats
 from anomaly.datasets import find_ecg5000
-from anomaly.detector import mean_plus_std_threshold, reconstruction_error
+from anomaly.model.errors import reconstruction_error
+from anomaly.model.threshold import mean_plus_std_threshold
 
 
 def evaluate(name: str, rule: str, truth, scores, flags, fit_seconds: float) -> dict:
@@ -72,7 +73,7 @@ def model_spec(spec: str) -> tuple[str, dict]:
 
 def tutorial_recipe(train_all, train_normal, test, seed: int):
     """The TensorFlow tutorial, as published: min-max over all training rows, 32-16-8."""
-    from anomaly.models import keras
+    from anomaly.model.networks import keras
 
     layers = keras.layers
     low, high = train_all.min(), train_all.max()
@@ -143,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             scores, flags, seconds, detector = anomaly_detector(train_normal, test_x, seed,
                                                                 **settings)
             rows.append(evaluate(name, "mean+std", truth, scores, flags, seconds)
-                        | {"seed": seed, "epochs": detector.epochs_trained_})
+                        | {"seed": seed, "epochs": detector.training_.epochs})
             print(f"  {name}, seed {seed}: done in {seconds:.1f} s", flush=True)
         scores, flags, seconds = tutorial_recipe(train_x, train_normal, test_x, seed)
         rows.append(evaluate("TF tutorial recipe", "mean+std", truth, scores, flags, seconds)

@@ -557,11 +557,11 @@ def run_methods(train: np.ndarray, test: np.ndarray, seed: int = 0) -> dict:
     """
     from sklearn.neighbors import LocalOutlierFactor
 
-    from anomaly.detector import AutoencoderDetector
+    from anomaly.model import AutoencoderDetector
 
     results = {}
     detector = AutoencoderDetector(seed=seed).fit(train)
-    results["anomaly"] = (detector.score(test), {k: detector.train_error_mean_ + k * detector.train_error_std_
+    results["anomaly"] = (detector.score(test), {k: detector.calibration_.mean + k * detector.calibration_.std
                                                  for k in THRESHOLD_KS})
     pca = ReconstructionBaseline(8).fit(train)
     results["PCA-8"] = (pca.score(test), {k: pca.mean + k * pca.std for k in THRESHOLD_KS})

@@ -34,8 +34,9 @@ from pathlib import Path
 import numpy as np
 from sklearn.decomposition import PCA
 
-from anomaly.denoising import add_noise
-from anomaly.detector import mean_plus_std_threshold, reconstruction_error
+from anomaly.model.denoising import add_noise
+from anomaly.model.errors import reconstruction_error
+from anomaly.model.threshold import mean_plus_std_threshold
 from anomaly.report.metrics import detection_report
 from anomaly.mnist.data import load_mnist
 from anomaly.mnist.metrics import binary_cross_entropy, knn_accuracy, negative_elbo, psnr
@@ -115,7 +116,7 @@ def classic_dense_2d(keras, seed):
 
 def classic_vae(seed):
     """The keras-io VAE: conv 32-64 strided, Dense 16, 2-D latent, transposed decoder."""
-    from anomaly.models import VariationalAutoencoder, keras
+    from anomaly.model.networks import VariationalAutoencoder, keras
 
     layers = keras.layers
     keras.utils.set_random_seed(seed)
@@ -172,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
 
     split = load_mnist(args.data)
     print(f"MNIST: {split.source}; {split.note}", flush=True)
-    from anomaly.models import keras
+    from anomaly.model.networks import keras
 
     train_x, train_y = split.train_images, split.train_labels
     test_x, test_y = split.test_images, split.test_labels

@@ -95,8 +95,11 @@ from typing import Any
 
 import numpy as np
 
-from anomaly.detector import AutoencoderDetector, mean_plus_std_threshold, reconstruction_error
-from anomaly.models import keras
+from anomaly.model import AutoencoderDetector
+from anomaly.model.errors import reconstruction_error
+from anomaly.model.threshold import Calibration, mean_plus_std_threshold
+from anomaly.model.training import TrainingSummary
+from anomaly.model.networks import keras
 from anomaly.recordings.rhythm import RR_CONTEXT, rr_ratios
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -189,7 +192,7 @@ class MemoryModule(keras.layers.Layer):
 
 def build_memory_autoencoder(input_length: int, *, hidden_units: tuple[int, ...] = (128, 64, 16),
                              slots: int = 100, entropy_weight: float = 2e-4):
-    """The dense autoencoder of :func:`anomaly.models.build_dense_autoencoder` (ReLU
+    """The dense autoencoder of :func:`anomaly.model.networks.build_dense_autoencoder` (ReLU
     hidden layers, linear code, sigmoid output) with a MemAE memory after the code."""
     layers = keras.layers
     inputs = keras.Input(shape=(input_length,), name="trace")
@@ -227,10 +230,11 @@ class MemoryAutoencoderDetector:
 
     Attributes
     ----------
-    threshold_, train_error_mean_, train_error_std_ : float
+    threshold_ : float
+    calibration_ : anomaly.model.threshold.Calibration
+        Of the training beats' errors.
     scale_min_, scale_range_ : float
-    epochs_trained_ : int
-    fit_seconds_ : float
+    training_ : anomaly.model.training.TrainingSummary
     model_ : keras.Model
     """
 
@@ -266,12 +270,11 @@ class MemoryAutoencoderDetector:
             callbacks=[keras.callbacks.EarlyStopping(monitor="loss", patience=self.patience,
                                                      restore_best_weights=True)],
             verbose=0)
-        self.epochs_trained_ = len(history.history["loss"])
-        train_errors = self._errors_of_scaled(scaled)
-        self.train_error_mean_ = float(train_errors.mean())
-        self.train_error_std_ = float(train_errors.std())
-        self.threshold_ = mean_plus_std_threshold(train_errors, self.threshold_k)
-        self.fit_seconds_ = time.perf_counter() - started
+        self.calibration_ = Calibration.of("training", self._errors_of_scaled(scaled),
+                                           self.threshold_k)
+        self.threshold_ = self.calibration_.threshold
+        self.training_ = TrainingSummary(len(traces), len(history.history["loss"]),
+                                         fit_seconds=time.perf_counter() - started)
         return self
 
     def score(self, traces: np.ndarray) -> np.ndarray:
@@ -343,8 +346,9 @@ class Outcome:
 
 
 def outcome(scores: np.ndarray, threshold: float, fitted: list[AutoencoderDetector]) -> Outcome:
-    return Outcome(scores, float(threshold), sum(model.fit_seconds_ for model in fitted),
-                   float(np.mean([model.epochs_trained_ for model in fitted])))
+    return Outcome(scores, float(threshold),
+                   sum(model.training_.fit_seconds for model in fitted),
+                   float(np.mean([model.training_.epochs for model in fitted])))
 
 
 def timed(fit: Callable[[], Any]) -> tuple[Any, float]:
@@ -430,8 +434,8 @@ def refit(transfer: str) -> Callable[[Models], Outcome]:
         if transfer == "ratio":
             threshold = full.threshold_ * heldout_threshold / first.threshold_
         elif transfer == "k":
-            k = (heldout_threshold - first.train_error_mean_) / first.train_error_std_
-            threshold = full.train_error_mean_ + k * full.train_error_std_
+            k = (heldout_threshold - first.calibration_.mean) / first.calibration_.std
+            threshold = full.calibration_.mean + k * full.calibration_.std
         else:
             threshold = heldout_threshold
         return outcome(full.score(models.repeat.test), threshold, [first, full])

@@ -105,8 +105,8 @@ NAIVE = """
 import json, sys, time
 from pathlib import Path
 import numpy as np, pandas as pd
-import anomaly.models  # registers the package's layers for safe loading
-from anomaly.models import keras
+import anomaly.model.networks  # registers the package's layers for safe loading
+from anomaly.model.networks import keras
 path, model_dir, output = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 meta = json.loads((model_dir / "metadata.json").read_text())
 model = keras.saving.load_model(model_dir / "model.keras", compile=False, safe_mode=True)

@@ -46,7 +46,7 @@ def normal_traces(data_dir) -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def fitted(normal_traces):
-    from anomaly.detector import AutoencoderDetector
+    from anomaly.model import AutoencoderDetector
 
     return AutoencoderDetector(**FAST).fit(normal_traces)
 

@@ -155,7 +155,7 @@ def test_fail_on_anomaly_exit_code(model_dir, data_dir, in_tmp, capsys):
     calm = in_tmp / "calm"
     shutil.copytree(model_dir, calm)
     metadata = json.loads((calm / "metadata.json").read_text())
-    metadata["threshold"] = 1e9
+    metadata["calibration"]["threshold"] = 1e9
     (calm / "metadata.json").write_text(json.dumps(metadata))
     assert run_cli(capsys, "score", batch, "-m", calm, "--fail-on-anomaly", "-o", "calm.csv")[0] == 0
 

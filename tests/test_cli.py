@@ -106,7 +106,9 @@ def test_fit_reports_rows_skipped_and_threshold(data_dir, tmp_path, capsys):
     assert "skipped 200 rows whose label in column '96' is not '1'" in out
     assert "Training on 400 normal rows" in out and "Threshold" in out and "of at most 3 epochs (batches of 64)" in out
     metadata = json.loads((tmp_path / "m" / "metadata.json").read_text())
-    assert metadata["training"]["rows"] == 400 and metadata["training"]["rows_skipped"] == 200
+    assert metadata["training"]["rows"] == 400 and metadata["provenance"]["rows_skipped"] == 200
+    assert metadata["provenance"]["file_sha256"] == hashlib.sha256(
+        (data_dir / "train.csv").read_bytes()).hexdigest()
 
 
 def test_fit_without_labels_uses_every_row(data_dir, tmp_path, capsys):

@@ -391,13 +391,19 @@ def test_read_only_destination(command, model_dir, data_dir, unprivileged_dir):
 # -- bad model directories: exit 3 ---------------------------------------------------------
 
 def edit_metadata(model: Path, **values: str) -> None:
-    """Set top-level metadata keys to raw JSON text (which may be NaN or Infinity)."""
+    """Set metadata keys to raw JSON text (which may be NaN or Infinity); a key of a
+    section is ``section__key`` (``calibration__threshold``)."""
     path = model / "metadata.json"
     metadata = json.loads(path.read_text())
-    metadata.update({key: f"@{key}@" for key in values})
+    for name in values:
+        *sections, key = name.split("__")
+        place = metadata
+        for section in sections:
+            place = place[section]
+        place[key] = f"@{name}@"
     text = json.dumps(metadata, indent=2)
-    for key, raw in values.items():
-        text = text.replace(f'"@{key}@"', raw)
+    for name, raw in values.items():
+        text = text.replace(f'"@{name}@"', raw)
     path.write_text(text)
 
 
@@ -425,27 +431,27 @@ MODEL_FAULTS = [
     pytest.param(lambda model: (model / "metadata.json").unlink(),
                  "model: incomplete model directory, metadata.json is missing",
                  id="metadata.json missing"),
-    pytest.param(lambda model: edit_metadata(model, format_version="4"),
-                 "model/metadata.json: model format version 4 is newer than this anomaly "
-                 "supports (3); upgrade anomaly", id="newer format version"),
+    pytest.param(lambda model: edit_metadata(model, format_version="5"),
+                 "model/metadata.json: model format version 5 is newer than this anomaly "
+                 "supports (4); upgrade anomaly", id="newer format version"),
     pytest.param(lambda model: (model / "metadata.json").write_text('{"format_version": 1,'),
                  "model/metadata.json: unreadable metadata", id="malformed JSON"),
     pytest.param(lambda model: (model / "metadata.json").write_text("[" * 10**5 + "]" * 10**5),
                  "model/metadata.json: unreadable metadata", id="JSON nested too deep"),
     pytest.param(lambda model: (model / "metadata.json").write_text("[1, 2]"),
                  "model/metadata.json: the metadata should be a JSON object", id="not an object"),
-    pytest.param(lambda model: edit_metadata(model, threshold="NaN"),
-                 "model/metadata.json: 'threshold' is not a finite number", id="NaN threshold"),
-    pytest.param(lambda model: edit_metadata(model, threshold="Infinity"),
-                 "model/metadata.json: 'threshold' is not a finite number", id="inf threshold"),
-    pytest.param(lambda model: edit_metadata(model, threshold="1e999"),
-                 "model/metadata.json: 'threshold' is not a finite number",
+    pytest.param(lambda model: edit_metadata(model, calibration__threshold="NaN"),
+                 "model/metadata.json: 'calibration.threshold' is not a finite number", id="NaN threshold"),
+    pytest.param(lambda model: edit_metadata(model, calibration__threshold="Infinity"),
+                 "model/metadata.json: 'calibration.threshold' is not a finite number", id="inf threshold"),
+    pytest.param(lambda model: edit_metadata(model, calibration__threshold="1e999"),
+                 "model/metadata.json: 'calibration.threshold' is not a finite number",
                  id="threshold overflowing to inf"),
-    pytest.param(lambda model: edit_metadata(model, threshold="1" + "0" * 400),
-                 "model/metadata.json: 'threshold' is not a finite number",
+    pytest.param(lambda model: edit_metadata(model, calibration__threshold="1" + "0" * 400),
+                 "model/metadata.json: 'calibration.threshold' is not a finite number",
                  id="threshold an integer too large for a float"),
-    pytest.param(lambda model: edit_metadata(model, threshold='"0.1"'),
-                 "model/metadata.json: 'threshold' has the wrong type (str)",
+    pytest.param(lambda model: edit_metadata(model, calibration__threshold='"0.1"'),
+                 "model/metadata.json: 'calibration.threshold' has the wrong type (str)",
                  id="threshold not a number"),
     pytest.param(tamper_with_model_file,
                  "model/model.keras: does not match the SHA-256 recorded in metadata.json",

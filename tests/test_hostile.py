@@ -395,7 +395,7 @@ def test_fit_warns_in_one_line_when_a_few_values_set_the_scaling(work, data_dir,
 
 def _save_crafted(work: Path, build) -> None:
     """Replace the model's network by ``build(keras)``, its hash recorded to match."""
-    from anomaly.models import keras
+    from anomaly.model.networks import keras
 
     model = build(keras)
     model.save(work / "model" / "model.keras")

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from anomaly.detector import AutoencoderDetector
+from anomaly.model import AutoencoderDetector
 from anomaly.exceptions import EXIT_BAD_INPUT, InputError
 from anomaly.mnist.data import IDX_NAMES, load_mnist, read_idx
 
@@ -185,7 +185,7 @@ def test_normal_digits_flags_the_other_digits(capsys, tmp_path, mnist_npz):
     truth = ~np.isin(split.test_labels, [1, 7])
     assert anomaly["roc_auc"] == pytest.approx(roc_auc_score(truth, scores), abs=1e-9)
     metadata = json.loads((model_dir / "metadata.json").read_text())
-    assert metadata["training"]["normal_digits"] == [1, 7]
+    assert metadata["provenance"]["data"].endswith("; trained on the digits 1,7")
 
 
 def test_conv_denoising(capsys, tmp_path, mnist_npz):
@@ -223,7 +223,7 @@ def test_vae_with_2d_latent(capsys, tmp_path, mnist_npz):
     assert vae["kl_loss"] > 1.0  # the code carries information (2.9-4.6 nats measured)
     # The KL term, recomputed from the saved model's encoder by the closed form.
     loaded = AutoencoderDetector.load(model_dir, runtime="keras")
-    scaled = ((images - loaded.scale_min_) / loaded.scale_range_).astype(np.float32)
+    scaled = ((images - loaded.scaling_.min) / loaded.scaling_.range).astype(np.float32)
     z_mean, z_log_var = (part.astype(np.float64)
                          for part in loaded.model_.encoder.predict(scaled, verbose=0))
     kl = -0.5 * (1 + z_log_var - z_mean ** 2 - np.exp(z_log_var)).sum(axis=1)

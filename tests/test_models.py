@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import anomaly.models as keras_models
-from anomaly.denoising import add_noise
+import anomaly.model.networks as keras_models
+from anomaly.model.denoising import add_noise
 from anomaly.mnist.metrics import psnr
 
 from conftest import synthetic_digits
@@ -81,7 +81,7 @@ def test_vae_loss_decreases_and_reports_both_terms(digits):
 
 
 def test_denoising_improves_psnr(digits):
-    from anomaly.detector import AutoencoderDetector
+    from anomaly.model import AutoencoderDetector
 
     train, test = digits[:448], digits[448:]
     detector = AutoencoderDetector(model="conv", model_options={"filters": (16, 32),

@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 
 from anomaly.exceptions import InputError
 from anomaly.io.readers import Beats, iter_beats, read_beats
+from anomaly.model import Provenance
 from anomaly.scoring.engines import LocalEngine
 from anomaly.scoring.plan import Job, ScoreOptions, rejects_file_for
 
@@ -299,20 +300,29 @@ def test_a_bad_cell_is_an_error_naming_its_line_and_column(data, block_size):
 
 # -- 3. skip mode: scored + rejected = rows read, rejects verbatim -------------------------
 
+class UnboundedScaling:
+    """A scaling's layout for beats of ``n_samples`` values, any value in range."""
+
+    context = ()
+
+    def __init__(self, n_samples: int):
+        self.n_samples = n_samples
+
+    def value_range(self) -> tuple[float, float]:
+        return -math.inf, math.inf
+
+
 class ZeroDetector:
     """Just enough of a fitted detector for the batch path: every score is 0."""
 
     threshold_ = 0.5
-    context = ()
+    provenance_ = Provenance()
 
     def __init__(self, n_samples: int):
-        self.n_features_in_ = self.n_samples_ = n_samples
+        self.scaling_ = UnboundedScaling(n_samples)
 
     def score(self, values: np.ndarray) -> np.ndarray:
         return np.zeros(len(values))
-
-    def value_range(self) -> tuple[float, float]:
-        return -math.inf, math.inf
 
 
 def score_file(path: Path, output: Path, options: ScoreOptions, n_samples: int):

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from anomaly.detector import AutoencoderDetector
-from anomaly.exceptions import ModelError
-from anomaly.recordings.rhythm import RR_CONTEXT, rr_ratios, with_rr_context
+from anomaly.exceptions import InputError, ModelError
+from anomaly.model import AutoencoderDetector
+from anomaly.model.context import beat_context
+from anomaly.recordings.rhythm import RR_COLUMNS, RR_CONTEXT, rr_ratios
 from anomaly.synthetic import synthetic_beats
 
 from conftest import FAST
@@ -72,22 +73,22 @@ def test_the_score_weighs_the_context_by_context_weight(beats, with_context):
     _, test, _ = beats
     assert with_context.context_weight == 0.25
     difference = np.abs(test - with_context.reconstruct(test))
-    beat = difference[:, :-2] / with_context.scale_range_
-    context = difference[:, -2:] / with_context.context_range_
+    beat = difference[:, :-2] / with_context.scaling_.range
+    context = difference[:, -2:] / np.array(with_context.scaling_.context_range)
     expected = 0.75 * beat.mean(axis=1) + 0.25 * context.mean(axis=1)
     np.testing.assert_allclose(with_context.score(test), expected, rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.parametrize("runtime", ["keras", "onnx"])
 def test_the_context_round_trips_through_save_and_load(beats, with_context, tmp_path, runtime):
-    _, test, _ = beats
+    train, test, _ = beats
     directory = with_context.save(tmp_path / "model")
     metadata = json.loads((directory / "metadata.json").read_text())
     assert metadata["params"]["context"] == list(RR_CONTEXT)
-    np.testing.assert_array_equal(metadata["scaling"]["context_min"], with_context.context_min_)
+    np.testing.assert_array_equal(metadata["scaling"]["context_min"], train[:, -2:].min(axis=0))
     loaded = AutoencoderDetector.load(directory, runtime=runtime)
     assert loaded.context == RR_CONTEXT and loaded.runtime_.name == runtime
-    np.testing.assert_array_equal(loaded.context_range_, with_context.context_range_)
+    assert loaded.scaling_ == with_context.scaling_
     np.testing.assert_allclose(loaded.score(test), with_context.score(test), atol=1e-6)
 
 
@@ -99,12 +100,13 @@ def context_model(with_context, tmp_path_factory):
 @pytest.mark.parametrize("change, message", [
     (lambda m: m["scaling"].update(context_min=[0.5]), "'scaling.context_min' must be 2"),
     (lambda m: m["scaling"].update(context_range=[1.0, 0.0]), "'scaling.context_range' must be positive"),
-    (lambda m: m["scaling"].update(context_range=[1.0, "2"]), "'scaling.context_range' must be 2"),
+    (lambda m: m["scaling"].update(context_range=[1.0, "2"]),
+     r"'scaling.context_range' has the wrong type \(str\)"),
     (lambda m: m["scaling"].pop("context_min"), "'scaling.context_min' must be 2"),
-    (lambda m: m["params"].update(context=[]), "names none"),
-    (lambda m: m["params"].update(context="rr"), "'params.context' must be a list"),
-    (lambda m: m.update(input_shape=[2]), "more values than context columns"),
-    (lambda m: m.update(input_shape=[12, 12]), "needs 1-D inputs"),
+    (lambda m: m["params"].update(context=[]), "the parameters' context .* is not the scaling's"),
+    (lambda m: m["scaling"].update(context="rr"), "'scaling.context' must be a list"),
+    (lambda m: m["scaling"].update(input_shape=[2]), "more values than context columns"),
+    (lambda m: m["scaling"].update(input_shape=[12, 12]), "needs 1-D inputs"),
 ])
 def test_load_refuses_a_bad_context(context_model, tmp_path, change, message):
     copy = tmp_path / "model"
@@ -135,6 +137,17 @@ def test_rr_ratios_are_intervals_over_the_local_mean_and_1_without_a_neighbour()
                        np.array([np.nan, 0.8, 0.8, -0.8, 1e-300]))
     np.testing.assert_allclose(ratios, [[1.0, 1.0], [0.625, 1.5], [1.0, 1.0], [1.0, 1.0],
                                         [1.0, 8e299]])
+
+
+def test_scoring_appends_the_rr_context_from_a_beats_ids_and_names_what_is_missing():
+    context = beat_context(RR_CONTEXT)
     values = np.arange(6.0).reshape(3, 2)
-    joined = with_rr_context(values, [0.4, 0.8, 0.8], [0.8, 0.8, 1.6], [0.8, 0.8, 0.8])
+    ids = dict(zip(RR_COLUMNS, ([0.4, 0.8, 0.8], [0.8, 0.8, 1.6], [0.8, 0.8, 0.8])))
+    joined = context.appended(values, ids, "in.csv")
     np.testing.assert_allclose(joined, [[0, 1, 0.5, 1], [2, 3, 1, 1], [4, 5, 1, 2]])
+    with pytest.raises(InputError, match=r"in.csv: the model predicts each beat's RR context "
+                                         r"\(rr_prev_ratio, rr_next_ratio\); .* rr_prev_s"):
+        context.appended(values, {"row": np.arange(3)}, "in.csv")
+    assert beat_context(()) is None
+    with pytest.raises(ModelError, match="a context anomaly does not know"):
+        beat_context(("heart_rate",))

@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from anomaly.detector import AutoencoderDetector
+from anomaly.model import AutoencoderDetector
 from anomaly.exceptions import EXIT_BAD_INPUT, EXIT_BAD_MODEL
 from anomaly.io.readers import read_beats
-from anomaly.model_directory import METADATA_FILE, ONNX_FILE
+from anomaly.model.directory import METADATA_FILE, ONNX_FILE
 
 from conftest import FAST, run_cli
 from test_hostile import _nan_weights, _narrow_output, _two_outputs
@@ -149,7 +149,7 @@ def test_an_onnx_model_with_the_wrong_input_shape_is_refused(model_copy, tmp_pat
 
 def _crafted_onnx(model: Path, tmp_path: Path, build) -> None:
     """Replace ``model.onnx`` by the export of ``build(keras)``, its hash recorded."""
-    from anomaly.models import keras
+    from anomaly.model.networks import keras
 
     network = build(keras)
     network(np.zeros((1, 96), dtype=np.float32))  # Keras exports only a called model.

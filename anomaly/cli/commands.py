@@ -171,15 +171,17 @@ def fit(
     (unless --no-rr-context) scores each beat's timing with its shape.
     Scoring is the same for every --model: per-beat MAE against mean + k * std.
     """
-    from ..detector import AutoencoderDetector, scaling_note
     from ..io.readers import read_normal_beats
-    from ..model_directory import check_destination
+    from ..io.writers import file_sha256, files_sha256
+    from ..model import AutoencoderDetector, Provenance, RecordingOrigin
+    from ..model.context import beat_context
+    from ..model.directory import check_destination
+    from ..model.scaling import scaling_note
     from ..progress import epochs_progress
     from ..recordings.rhythm import RR_CONTEXT
-    from ..recordings.signals import is_recording
+    from ..recordings.signals import is_recording, recording_files
 
     check_destination(model_dir)  # A bad destination fails before the training.
-    extra = {}
     if is_recording(normal_csv, signal):
         from ..recordings.reading import read_normal_recording_beats
 
@@ -188,17 +190,17 @@ def fit(
                                    window=(before, after, samples, keep_amplitude))
         data, recording = read_normal_recording_beats(
             normal_csv, segment, label_column=label_column, normal_label=normal_label,
-            rr_context=rr_context)
-        extra = {"beat_window": segment.window.to_metadata(),
-                 "recording": {"lead": recording.lead.name, "from_s": segment.start,
-                               "to_s": segment.stop,
-                               "dropped_at_edges": recording.counts.dropped_at_edges}}
+            context=beat_context(RR_CONTEXT) if rr_context else None)
+        origin = RecordingOrigin(segment.window, recording.lead.name, segment.start,
+                                 segment.stop, recording.counts.dropped_at_edges)
+        digest = files_sha256(recording_files(normal_csv, segment.annotations))
         what = f"{data.n_read} beats of lead {recording.lead.name} between {recording.span}"
     else:
         _no_recording_options(lead=lead, from_=from_, to=to, fs=fs, annotations=annotations,
                               rr_context=rr_context)
         data = read_normal_beats(_readable_file(normal_csv), label_column=label_column,
                                  normal_label=normal_label, header=header)
+        origin, digest = None, file_sha256(normal_csv)
         what = f"{data.n_read} rows of {data.normal.shape[1]} samples"
     skipped = f"; skipped {data.n_skipped} {data.skipped}" if data.skipped else ""
     _say(f"Read {what} from {normal_csv}{skipped}.", quiet)
@@ -217,17 +219,18 @@ def fit(
             detector.fit(data.normal, on_epoch=progress)
     except InputError as error:
         raise InputError(f"{normal_csv}: {error}") from None
-    training_file = normal_csv if os.path.isfile(normal_csv) else None
-    detector.save(model_dir, training_file=training_file,
-                  extra={"rows_read": data.n_read, "rows_skipped": data.n_skipped, **extra})
+    detector.save(model_dir, provenance=Provenance(
+        normal_csv, digest, rows_read=data.n_read, rows_skipped=data.n_skipped,
+        recording=origin))
+    training, calibration = detector.training_, detector.calibration_
     _say(
-        f"Trained {detector.epochs_trained_} of at most {detector.epochs_planned_} epochs "
-        f"(batches of {detector.batch_size_}) in {detector.fit_seconds_:.1f} s.\n"
+        f"Trained {training.epochs} of at most {training.epochs_planned} epochs "
+        f"(batches of {training.batch_size}) in {training.fit_seconds:.1f} s.\n"
         f"Network: {_network(detector)}.\n"
-        f"Threshold {_fmt(detector.threshold_)} = mean {_fmt(detector.train_error_mean_)} "
-        f"+ {threshold_k:g} x std {_fmt(detector.train_error_std_)} of the errors of "
-        f"{_threshold_beats(detector)}.\n"
-        f"Model saved to {model_dir}/ ({_model_files(detector.metadata_)}).",
+        f"Threshold {_fmt(calibration.threshold)} = mean {_fmt(calibration.mean)} "
+        f"+ {threshold_k:g} x std {_fmt(calibration.std)} of the errors of "
+        f"{calibration.describe()}.\n"
+        f"Model saved to {model_dir}/ ({_model_files(model_dir)}).",
         quiet,
     )
 
@@ -247,11 +250,11 @@ def export(
     batch, and the directory is replaced atomically with model.onnx and its SHA-256 in
     metadata.json.
     """
-    from ..model_directory import add_onnx
+    from ..model.directory import add_onnx
 
-    metadata = add_onnx(model_dir)
+    entry = add_onnx(model_dir)
     _say(f"Wrote {model_dir / 'model.onnx'} (largest difference from Keras on a probe batch "
-         f"{metadata['onnx']['max_difference']:.2g}).", quiet)
+         f"{entry['max_difference']:.2g}).", quiet)
 
 
 def _network(detector) -> str:
@@ -261,21 +264,13 @@ def _network(detector) -> str:
     if detector.model == "dense":
         widths = [detector.n_features_in_, *detector.hidden_units]
         layers = " " + "-".join(str(width) for width in widths + widths[-2::-1])
-    return f"{detector.model}{layers}, {detector.network_parameters_:,} weights"
+    return f"{detector.model}{layers}, {detector.training_.network_parameters:,} weights"
 
 
-def _threshold_beats(detector) -> str:
-    n = len(detector.threshold_errors_)
-    if detector.threshold_source_ == "heldout":
-        return f"the {n} beats held out of training"
-    if detector.threshold_source_ == "heldout-refit":
-        return (f"the {n} beats a first model was trained without (the model saved is "
-                "trained on every beat)")
-    return f"the {n} training beats"
+def _model_files(model_dir: Path) -> str:
+    from ..model.directory import ONNX_FILE
 
-
-def _model_files(metadata: dict) -> str:
-    return "model.keras, model.onnx" if "onnx" in metadata else "model.keras only"
+    return "model.keras, model.onnx" if (model_dir / ONNX_FILE).is_file() else "model.keras only"
 
 
 @app.command(epilog=SCORE_EXIT_CODES_HELP)

@@ -75,7 +75,7 @@ def train(
     from ..io.writers import check_can_create_directory, check_writable, write_json
     from ..mnist.data import load_mnist
     from ..mnist.train import PICTURE_NAMES
-    from ..model_directory import check_destination
+    from ..model.directory import check_destination
 
     def say(message: str) -> None:
         if not quiet:
@@ -91,6 +91,7 @@ def train(
     say(f"Data: {split.source}; {split.note}.")
 
     from ..mnist.train import evaluate, make_detector, save_pictures, training_images
+    from ..model import Provenance
 
     train_images, train_labels = training_images(split, normal_digits=normal_digits,
                                                  train_size=train_size)
@@ -101,11 +102,12 @@ def train(
     detector = make_detector(model.value, latent_dim=latent_dim, epochs=epochs,
                              noise_factor=denoise, batch_size=batch_size, seed=seed)
     detector.fit(train_images)
-    detector.save(model_dir, extra={"data": split.source, "split": split.note,
-                                    "train_images": len(train_images),
-                                    "normal_digits": normal_digits},
+    trained_on = ("; trained on the digits " + ",".join(map(str, normal_digits))
+                  if normal_digits else "")
+    detector.save(model_dir, provenance=Provenance(
+        data=f"{split.source}; {split.note}{trained_on}", rows_read=len(train_images)),
                   companions=PICTURE_NAMES)
-    say(f"Trained in {detector.fit_seconds_:.1f} s; model saved to {model_dir}/")
+    say(f"Trained in {detector.training_.fit_seconds:.1f} s; model saved to {model_dir}/")
 
     evaluation = evaluate(detector, split, (train_images, train_labels),
                           normal_digits=normal_digits, seed=seed)

@@ -61,7 +61,7 @@ def negative_elbo(vae, images: np.ndarray, *, seed: int = 0) -> dict[str, float]
         pixels) + ``kl_loss`` (KL divergence of the code from the standard normal),
         each the mean over the images.
     """
-    from ..models import gaussian_kl, ops
+    from ..model.networks import gaussian_kl, ops
 
     images = np.asarray(images, dtype=np.float32)
     z_mean, z_log_var = (np.asarray(part, dtype=np.float64)

@@ -1,6 +1,6 @@
 """Fit an autoencoder on MNIST digits and measure it on the held-out digits.
 
-The network is trained by the same :class:`anomaly.detector.AutoencoderDetector` as the
+The network is trained by the same :class:`anomaly.model.AutoencoderDetector` as the
 ECG traces; images are its inputs, so the anomaly threshold and scores work unchanged.
 """
 
@@ -39,7 +39,7 @@ def model_options(family: str, latent_dim: int | None) -> tuple[tuple[int, ...],
 def make_detector(family: str, *, latent_dim: int | None = None, epochs: int = 10,
                   noise_factor: float = 0.0, batch_size: int = 128, seed: int = 0):
     """An unfitted detector set up for 28 x 28 digits (cross-entropy loss, no early stop)."""
-    from ..detector import AutoencoderDetector
+    from ..model import AutoencoderDetector
 
     hidden_units, options = model_options(family, latent_dim)
     return AutoencoderDetector(
@@ -82,7 +82,7 @@ def evaluate(detector, split: MnistSplit, train: tuple[np.ndarray, np.ndarray], 
     its two terms. With ``normal_digits``: the anomaly detection report, the other digits
     being the anomalies.
     """
-    from ..denoising import add_noise
+    from ..model.denoising import add_noise
     from .metrics import binary_cross_entropy, knn_accuracy, mean_squared_error, negative_elbo, psnr
 
     images, labels = split.test_images, split.test_labels
@@ -108,7 +108,8 @@ def evaluate(detector, split: MnistSplit, train: tuple[np.ndarray, np.ndarray], 
             detector.encode(train_images), train_labels, codes, labels, n_neighbors=5)}
         evaluation.codes = codes
     if detector.model == "vae":
-        report["vae"] = negative_elbo(detector.model_, detector._scale(images), seed=seed)
+        scaled = detector.scaling_.transform(detector.scaling_.shaped(images))
+        report["vae"] = negative_elbo(detector.model_, scaled, seed=seed)
     if normal_digits:
         from ..report.metrics import detection_report
 
@@ -168,4 +169,4 @@ def save_pictures(detector, evaluation: Evaluation, directory: str | os.PathLike
 def decode(detector, codes: np.ndarray) -> np.ndarray:
     """Images decoded from VAE codes, in the inputs' units."""
     decoded = detector.model_.decoder.predict(np.asarray(codes, dtype=np.float32), verbose=0)
-    return decoded * detector.scale_range_ + detector.scale_min_
+    return detector.scaling_.inverse(decoded.astype(np.float64))

@@ -13,6 +13,7 @@ from .signals import Lead, open_lead
 
 if TYPE_CHECKING:
     from ..io.readers import TrainingData
+    from ..model.context import BeatContext
 
 
 def segmenter_for(path: str | os.PathLike, options: SegmentOptions) -> Segmenter:
@@ -46,13 +47,12 @@ def read_recording(path: str | os.PathLike, options: SegmentOptions) -> Recordin
 
 def read_normal_recording_beats(path: str | os.PathLike, options: SegmentOptions, *,
                                 label_column: str | None = None, normal_label: str = "N",
-                                rr_context: bool = False
+                                context: "BeatContext | None" = None
                                 ) -> tuple["TrainingData", RecordingRead]:
     """A recording's beats to train on: with a label column (its annotations' ``label``),
-    only the beats whose AAMI class is ``normal_label``; with ``rr_context``, each beat's
-    samples followed by its RR context (:func:`anomaly.recordings.rhythm.with_rr_context`)."""
+    only the beats whose AAMI class is ``normal_label``; with a ``context`` (see
+    :mod:`anomaly.model.context`), each beat's samples followed by its context."""
     from ..io.readers import normal_rows
-    from .rhythm import with_rr_context
 
     recording = read_recording(path, options)
     beats = recording.beats
@@ -60,8 +60,8 @@ def read_normal_recording_beats(path: str | os.PathLike, options: SegmentOptions
     if label_column is not None:
         labels = labels_for(path, beats.labels, label_column)
         truth = (labels != normal_label).astype(np.int8)
-    values = (with_rr_context(beats.values, beats.rr_prev, beats.rr_next, beats.rr_local_mean)
-              if rr_context else beats.values)
+    values = beats.values if context is None else context.appended(
+        beats.values, beats.ids(recording.lead.record), str(path))
     data = normal_rows(path, values, truth, normal_label, "label")
     return data, recording
 

@@ -7,8 +7,9 @@ local mean RR interval (below 1: early), and ``rr_next_ratio``, the interval to 
 R peak over the same mean (above 1: a pause follows, as after most premature beats).
 
 A model fitted with :data:`RR_CONTEXT` (``anomaly fit RECORDING``, unless
-``--no-rr-context``) gets these two columns after each beat's samples; it predicts them
-from the beat's shape without seeing them (see ``AutoencoderDetector``'s ``context``).
+``--no-rr-context``) gets these two columns after each beat's samples, computed from the
+beat's :data:`RR_COLUMNS` (see :mod:`anomaly.model.context`); it predicts them from the
+beat's shape without seeing them (see ``AutoencoderDetector``'s ``context``).
 """
 
 from __future__ import annotations
@@ -37,9 +38,3 @@ def rr_ratios(rr_prev: np.ndarray, rr_next: np.ndarray, rr_local_mean: np.ndarra
     known = np.isfinite(ratios) & (intervals > 0) & (local_mean > 0)
     return np.where(known, ratios, 1.0)
 
-
-def with_rr_context(values: np.ndarray, rr_prev: np.ndarray, rr_next: np.ndarray,
-                    rr_local_mean: np.ndarray) -> np.ndarray:
-    """Beats' samples followed by their RR context, shape ``(n, samples + 2)``."""
-    return np.hstack([np.asarray(values, dtype=np.float64),
-                      rr_ratios(rr_prev, rr_next, rr_local_mean)])

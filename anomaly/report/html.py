@@ -57,8 +57,8 @@ def _summary_section(detector, summary, result) -> str:
             rows.append((item.input, item.rows_scored, item.rows_rejected, item.anomalies,
                          f"{share:.1%}"))
     model = (f"<p>Threshold <b>{summary.threshold:.6g}</b> (mean + {detector.threshold_k:g} "
-             f"&times; std of the errors of {detector.threshold_source_} beats); model <code>"
-             f"{html.escape(detector.metadata_['model_sha256'][:16])}</code>.</p>")
+             f"&times; std of the errors of {html.escape(detector.calibration_.describe())});"
+             f" model <code>{html.escape(detector.model_sha256_[:16])}</code>.</p>")
     return "<h2>Summary</h2>" + model + _table(rows)
 
 
@@ -86,14 +86,15 @@ def _beats_section(detector, summary) -> str:
     beats = summary.most_anomalous()
     if not beats:
         return ""
-    reconstructions = detector.reconstruct(np.stack([beat.values for beat in beats]))
-    # A beat's RR context, after its samples, is not drawn with them.
-    samples = detector.n_samples_
-    images = [_image(plot_reconstruction(beat.values[:samples], reconstruction[:samples],
+    values = np.stack([beat.values for beat in beats])
+    # A beat's context (its RR context), after its samples, is not drawn with them.
+    samples, reconstructions = (detector.scaling_.samples(inputs) for inputs in
+                                (values, detector.reconstruct(values)))
+    images = [_image(plot_reconstruction(beat_samples, reconstruction,
                                          title=f"{os.path.basename(beat.input)} {beat_caption(beat)}",
                                          score=beat.score, threshold=summary.threshold),
                      f"beat at line {beat.line}")
-              for beat, reconstruction in zip(beats, reconstructions)]
+              for beat, beat_samples, reconstruction in zip(beats, samples, reconstructions)]
     return ("<h2>Most anomalous beats</h2><div class=\"beats\">"
             + "".join(f"<div>{image}</div>" for image in images) + "</div>")
 

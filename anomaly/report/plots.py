@@ -94,11 +94,13 @@ def save_batch_plots(detector, summary, directory: str | os.PathLike) -> list[Pa
     examples = [(summary.typical_normal(), "Normal beat", normal),
                 (summary.most_anomalous()[0], "Most anomalous beat", anomalous)]
     examples = [example for example in examples if example[0] is not None]
-    reconstructions = detector.reconstruct(np.stack([beat.values for beat, _, _ in examples]))
-    # A beat's RR context, after its samples, is not drawn with them.
-    samples = detector.n_samples_
-    for (beat, title, name), reconstruction in zip(examples, reconstructions):
-        figure = plot_reconstruction(beat.values[:samples], reconstruction[:samples],
+    values = np.stack([beat.values for beat, _, _ in examples])
+    # A beat's context (its RR context), after its samples, is not drawn with them.
+    samples, reconstructions = (detector.scaling_.samples(inputs) for inputs in
+                                (values, detector.reconstruct(values)))
+    for (beat, title, name), beat_samples, reconstruction in zip(examples, samples,
+                                                                 reconstructions):
+        figure = plot_reconstruction(beat_samples, reconstruction,
                                      title=f"{title} ({beat_caption(beat)})",
                                      score=beat.score, threshold=summary.threshold)
         written.append(save_figure(figure, directory / name))

@@ -56,33 +56,12 @@ class ModelLimits:
 
     @classmethod
     def of(cls, detector) -> "ModelLimits":
-        """The limits of a fitted or loaded detector; ModelError when the beat window its
-        metadata records is malformed."""
-        from ..exceptions import ModelError
-        from ..recordings.segment import BeatWindow
-
-        from ..recordings.rhythm import RR_CONTEXT
-
-        context = tuple(detector.context)
-        if context not in ((), RR_CONTEXT):
-            raise ModelError(f"the model's metadata: a context anomaly does not know ({context})")
-        samples = int(detector.n_samples_)
-        training = getattr(detector, "metadata_", {}).get("training", {})
-        recorded = training.get("beat_window")
-        lead = training.get("recording", {}).get("lead") if isinstance(
-            training.get("recording"), dict) else None
-        if lead is not None and not (isinstance(lead, str) and 0 < len(lead) <= 64):
-            raise ModelError("the model's metadata: bad recording lead")
-        window = None
-        if recorded is not None:
-            try:
-                window = BeatWindow.from_metadata(recorded)
-            except ValueError as error:
-                raise ModelError(f"the model's metadata: bad beat_window ({error})") from None
-            if window.samples != samples:
-                raise ModelError(f"the model's metadata: beat_window of {window.samples} "
-                                 f"samples for a model of {samples}")
-        return cls(samples, detector.value_range(), window, lead)
+        """The limits of a fitted or loaded detector: its scaling's, and for a model fitted
+        on a recording the beat window and lead its provenance records."""
+        scaling, origin = detector.scaling_, detector.provenance_.recording
+        return cls(scaling.n_samples, scaling.value_range(),
+                   None if origin is None else origin.window,
+                   None if origin is None else origin.lead)
 
     def beat_window(self) -> "BeatWindow":
         """The window recordings' beats are cut by: the model's, else the default one

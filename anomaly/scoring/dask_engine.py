@@ -224,7 +224,7 @@ class DaskEngine:
                       layout: CsvLayout | None) -> Partition:
             return Partition(job, path, start, stop, first_line, layout,
                              str(staging / f"part-{index:05d}.arrow"), model_dir,
-                             detector.metadata_["model_sha256"], detector.runtime_.name,
+                             detector.model_sha256_, detector.runtime_.name,
                              limits)
 
         with InputSource(path) as source:  # Missing or unreadable files fail here, as locally.
@@ -312,13 +312,13 @@ def _detector(model_dir: str, model_sha256: str, runtime: str):
     """The model, loaded once per worker process with the client's runtime and kept for
     the next tasks."""
     global model_loads
-    from ..detector import AutoencoderDetector
+    from ..model import AutoencoderDetector
 
     key = (model_dir, model_sha256, runtime)
     with _models_lock:
         if key not in _models:
             detector = AutoencoderDetector.load(model_dir, runtime=runtime)
-            if detector.metadata_["model_sha256"] != model_sha256:
+            if detector.model_sha256_ != model_sha256:
                 raise ModelError(f"{model_dir}: the model changed while the run was scoring")
             _models[key] = detector
             model_loads += 1

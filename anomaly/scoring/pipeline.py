@@ -10,13 +10,18 @@ byte-identical outputs.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Iterator
+from dataclasses import replace
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 import numpy as np
 
 from ..exceptions import InputError, ModelError
+from ..model.context import beat_context
 from .base import BeatBlock, BeatSource, ScoreSink
 from .summary import Counts, ScoredInput, ScoreSummary
+
+if TYPE_CHECKING:
+    from ..model.context import BeatContext
 
 
 def score_source(detector, source: BeatSource, sink: ScoreSink, *, input_index: int = 0,
@@ -48,10 +53,11 @@ def score_source(detector, source: BeatSource, sink: ScoreSink, *, input_index: 
         input length (naming the input and the block's first line).
     """
     threshold = float(detector.threshold_)
+    context = beat_context(detector.scaling_.context)
     summary = ScoreSummary(threshold)
     counts = Counts()
     for block in prefetched(source.blocks()):
-        block = with_context(block, tuple(detector.context), source.name)
+        block = with_context(block, context, source.name)
         sink.reject(block.rejects)
         counts += Counts(rows_rejected=len(block.rejects),
                          first_reject=block.rejects[0] if block.rejects else None)
@@ -74,24 +80,13 @@ def score_source(detector, source: BeatSource, sink: ScoreSink, *, input_index: 
     return ScoredInput(counts, summary, source.sha256)
 
 
-def with_context(block: BeatBlock, context: tuple[str, ...], name: str) -> BeatBlock:
-    """The block with each beat's values followed by the context the model predicts
-    (see :mod:`anomaly.recordings.rhythm`); the block itself without one. InputError
-    when the input does not hold the beats' RR context."""
-    from dataclasses import replace
-
-    from ..recordings.rhythm import RR_COLUMNS, RR_CONTEXT, with_rr_context
-
-    if not context or not len(block):
+def with_context(block: BeatBlock, context: "BeatContext | None", name: str) -> BeatBlock:
+    """The block with each beat's samples followed by the context the model predicts
+    (see :mod:`anomaly.model.context`); the block itself without one. InputError when
+    the input does not hold what the context is computed from."""
+    if context is None or not len(block):
         return block
-    if context != RR_CONTEXT:
-        raise ModelError(f"the model predicts a context anomaly does not know: {context}")
-    if not all(column in block.ids for column in RR_COLUMNS):
-        raise InputError(f"{name}: the model predicts each beat's RR context; score a "
-                         f"recording, or a beats CSV with the columns {', '.join(RR_COLUMNS)} "
-                         "(as 'anomaly beats' writes it)")
-    return replace(block, values=with_rr_context(block.values,
-                                                 *(block.ids[column] for column in RR_COLUMNS)))
+    return replace(block, values=context.appended(block.values, block.ids, name))
 
 
 def require_scored_rows(input_name: str, counts: Counts) -> None:

@@ -159,7 +159,7 @@ def plan_run(
     expand : bool, default True
         False: the inputs are file names as they stand, not globs or directories.
     runtime : {"auto", "onnx", "keras"}, default "auto"
-        What runs the model (see :mod:`anomaly.runtimes`).
+        What runs the model (see :mod:`anomaly.model.runtimes`).
 
     Returns
     -------

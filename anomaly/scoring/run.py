@@ -43,7 +43,7 @@ def execute(plan: RunPlan, engine: Engine | None = None, *, progress: bool = Fal
     InputError, ModelError, OutputLockedError
         The first failure; outputs committed before it stay, complete.
     """
-    from ..detector import AutoencoderDetector
+    from ..model import AutoencoderDetector
     from ..report.metrics import format_report
     from .engines import LocalEngine
 
@@ -87,7 +87,7 @@ def execute(plan: RunPlan, engine: Engine | None = None, *, progress: bool = Fal
             logs.info(format_report(metrics), event="metrics", metrics=metrics)
         result = RunResult(
             inputs, summary, engine.name,
-            model={"dir": str(plan.model_dir), "sha256": detector.metadata_["model_sha256"],
+            model={"dir": str(plan.model_dir), "sha256": detector.model_sha256_,
                    "threshold": float(detector.threshold_),
                    "threshold_k": float(detector.threshold_k),
                    "runtime": detector.runtime_.name},

@@ -48,7 +48,7 @@ def keras() -> ModuleType:
                 import tensorflow as tf
                 import keras as keras_module
         except ImportError as error:
-            from .exceptions import MissingDependencyError
+            from ..exceptions import MissingDependencyError
 
             raise MissingDependencyError(
                 f"this needs TensorFlow, which this installation of anomaly leaves out "

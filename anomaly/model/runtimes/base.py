@@ -1,8 +1,8 @@
 """The runtime role: what runs a fitted autoencoder forward to reconstruct inputs.
 
 Training is Keras's; scoring needs only the forward pass, which either runtime can run:
-Keras itself (:mod:`anomaly.runtimes.keras_runtime`) or onnxruntime on the model exported
-to ONNX (:mod:`anomaly.runtimes.onnx_runtime`), which starts in a fraction of a second and
+Keras itself (:mod:`anomaly.model.runtimes.keras_runtime`) or onnxruntime on the model exported
+to ONNX (:mod:`anomaly.model.runtimes.onnx_runtime`), which starts in a fraction of a second and
 a fraction of the memory because it does not import TensorFlow. Both take and return the
 detector's scaled float32 arrays; the scaling, the error and the threshold stay the
 detector's.
@@ -14,7 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..exceptions import ModelError
+from ...exceptions import ModelError
 
 #: Rows per forward pass: large batches run far faster than Keras's default 32, and bound
 #: the memory of one pass.

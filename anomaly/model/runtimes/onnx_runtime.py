@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..exceptions import ModelError, first_line
+from ...exceptions import ModelError, first_line
 from .base import in_batches
 
 #: Largest reconstruction difference between Keras and the exported model that the export
@@ -56,7 +56,7 @@ def export_onnx(model, path: str | os.PathLike, *,
     Parameters
     ----------
     model : keras.Model
-        A fitted autoencoder of :mod:`anomaly.models`.
+        A fitted autoencoder of :mod:`anomaly.model.networks`.
     path : path
         The ``.onnx`` file to write.
     name : path, optional
@@ -78,8 +78,8 @@ def export_onnx(model, path: str | os.PathLike, *,
     import tf2onnx
 
     from .._tensorflow import quietly
-    from ..io.writers import file_sha256
-    from ..models import forward_model, keras
+    from ...io.writers import file_sha256
+    from ..networks import forward_model, keras
 
     forward = forward_model(model)
     shape = tuple(forward.input_shape[1:])
@@ -113,7 +113,7 @@ def load_onnx_runtime(path: Path, sha256: str, input_shape: tuple[int, ...]) -> 
     ModelError
         Naming the file and the first problem found.
     """
-    from ..io.writers import file_sha256
+    from ...io.writers import file_sha256
 
     try:
         size = path.stat().st_size

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from ..choices import RuntimeName
-from ..exceptions import ModelError
+from ...choices import RuntimeName
+from ...exceptions import ModelError
 from .base import INFERENCE_BATCH, Runtime
+
+if TYPE_CHECKING:
+    from ..directory import ModelRecord
 
 __all__ = ["INFERENCE_BATCH", "Runtime", "load_runtime", "resolve_runtime"]
 
 
-def resolve_runtime(directory: str | os.PathLike, metadata: dict[str, Any],
+def resolve_runtime(directory: str | os.PathLike, record: "ModelRecord",
                     runtime: str = "auto") -> str:
     """The runtime a model directory is scored with: ``"onnx"`` or ``"keras"``.
 
@@ -28,7 +31,7 @@ def resolve_runtime(directory: str | os.PathLike, metadata: dict[str, Any],
         ``runtime="onnx"`` for a model directory without ``model.onnx``.
     """
     runtime = RuntimeName(runtime).value
-    has_onnx = "onnx" in metadata
+    has_onnx = record.onnx is not None
     if runtime == "onnx" and not has_onnx:
         raise ModelError(f"{directory}: has no model.onnx (a model from before ONNX export); "
                          f"add one with 'anomaly export -m {directory}', or score with "
@@ -38,15 +41,15 @@ def resolve_runtime(directory: str | os.PathLike, metadata: dict[str, Any],
     return runtime
 
 
-def load_runtime(directory: str | os.PathLike, metadata: dict[str, Any],
+def load_runtime(directory: str | os.PathLike, record: "ModelRecord",
                  runtime: str = "auto") -> Runtime:
-    """The runtime of a model directory whose metadata is validated, loaded and checked.
+    """The runtime of a model directory, loaded and checked.
 
     Parameters
     ----------
     directory : path
-    metadata : dict
-        From :func:`anomaly.model_directory.read_metadata`.
+    record : ModelRecord
+        The directory's, from :func:`anomaly.model.directory.read_model`.
     runtime : {"auto", "onnx", "keras"}, default "auto"
 
     Raises
@@ -56,18 +59,17 @@ def load_runtime(directory: str | os.PathLike, metadata: dict[str, Any],
     MissingDependencyError
         ``keras`` in an installation without TensorFlow.
     """
-    from .. import model_directory
+    from ..directory import ONNX_FILE, load_keras_model
 
-    name = resolve_runtime(directory, metadata, runtime)
+    name = resolve_runtime(directory, record, runtime)
+    shape = record.scaling.input_shape
     if name == "onnx":
         from .onnx_runtime import load_onnx_runtime
 
-        path = Path(directory) / model_directory.ONNX_FILE
+        path = Path(directory) / ONNX_FILE
         if not path.is_file():
-            raise ModelError(f"{directory}: incomplete model directory, "
-                             f"{model_directory.ONNX_FILE} is missing")
-        return load_onnx_runtime(path, metadata["onnx"]["sha256"],
-                                 model_directory.input_shape(metadata))
+            raise ModelError(f"{directory}: incomplete model directory, {ONNX_FILE} is missing")
+        return load_onnx_runtime(path, record.onnx["sha256"], shape)
     from .keras_runtime import KerasRuntime
 
-    return KerasRuntime(model_directory.load_keras_model(directory, metadata))
+    return KerasRuntime(load_keras_model(directory, shape))

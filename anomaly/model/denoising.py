@@ -37,7 +37,7 @@ def noisy_batches(values: np.ndarray, *, noise_factor: float, batch_size: int, s
     Fresh noise each epoch shows the network many corruptions of each input rather than
     one, which denoises better than training on a single noisy copy.
     """
-    from .models import keras
+    from .networks import keras
 
     class NoisyBatches(keras.utils.PyDataset):
         def __init__(self) -> None:

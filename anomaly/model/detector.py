@@ -1,0 +1,501 @@
+"""The reconstruction-error anomaly detector: fit, score, predict, threshold.
+
+The detector composes the pieces of :mod:`anomaly.model`, each the one owner of its fact:
+its parameters' rules (:mod:`.parameters`), the input scaling (:mod:`.scaling`), the
+training of a network (:mod:`.training`, builders in :mod:`.networks`), the score
+(:mod:`.errors`) and the threshold (:mod:`.threshold`). The files it is saved as are
+:mod:`.directory`'s; what runs it forward when scoring, :mod:`.runtimes`'.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..exceptions import ModelError, NotFittedError
+from .errors import input_errors
+from .parameters import validate_params
+from .runtimes import INFERENCE_BATCH
+from .scaling import Scaling
+from .threshold import Calibrated, calibrate
+from .training import NetworkSpec, OnEpoch, Schedule, TrainedNetwork, TrainingSummary
+
+if TYPE_CHECKING:
+    from .directory import Provenance
+
+#: The autoencoder families' builder options unless ``model_options`` says otherwise.
+#: The dense family's options come from ``hidden_units``. A convolutional or variational
+#: code of 16 numbers gives the anomaly score a real bottleneck (without one a
+#: convolutional autoencoder learns the identity).
+DEFAULT_MODEL_OPTIONS: dict[str, dict[str, Any]] = {
+    "dense": {},
+    "conv": {"filters": (32, 64), "latent_dim": 16},
+    "vae": {"latent_dim": 16},
+}
+
+
+class AutoencoderDetector:
+    """Flag traces whose autoencoder reconstruction error exceeds mean + k * std.
+
+    Trains an autoencoder (dense, convolutional or variational, see
+    `anomaly.model.networks`) on normal traces only. Inputs are traces of shape
+    ``(n, length)`` or images of shape ``(n, height, width)``; they are min-max scaled
+    with the minimum and range of all training values, and the score of an input is the
+    mean absolute error of its reconstruction in that scaled space.
+
+    Parameters
+    ----------
+    model : {"dense", "conv", "vae"}, default "dense"
+        The autoencoder family.
+    model_options : dict, optional
+        Keyword arguments for the family's builder, over ``DEFAULT_MODEL_OPTIONS``
+        (for example ``{"latent_dim": 2}``).
+    hidden_units : tuple of int, default (128, 64, 16)
+        The dense family's encoder widths; the last is the code size. The decoder
+        mirrors the encoder.
+    loss : {"mae", "mse", "binary_crossentropy"}, default "mae"
+        Training loss of the dense and convolutional families (the variational family
+        always minimises its negative ELBO).
+    noise_factor : float, default 0.0
+        With a positive value, train as a denoising autoencoder: each epoch the inputs
+        get fresh Gaussian noise of this standard deviation (in scaled units, clipped to
+        [0, 1]) and the targets stay clean.
+    epochs : int, default 200
+        Most passes over the training traces.
+    batch_size : int or "auto", default "auto"
+        Traces per gradient step. ``"auto"``: 64 up to 6,400 training traces, then
+        growing with them (:func:`anomaly.model.training.auto_batch_size`), which keeps a large set's epochs
+        cheap in steps.
+    max_inputs_seen : int or None, default 5_000_000
+        Most traces passed through the network in all (epochs x training traces): a
+        large training set trains fewer epochs (100,000 beats: 50), so the fit's time is
+        bounded. Below 25,000 traces it does not bind at 200 epochs. None: no bound.
+    learning_rate : float, default 1e-3
+        Adam's learning rate.
+    validation_fraction : float, default 0.0
+        Share of the training traces held back to watch for early stopping. With 0,
+        early stopping watches the training loss instead: on ECG5000 this scored better
+        and fitted twice as fast (Keras's per-epoch validation pass is costly).
+    patience : int, default 30
+        Epochs without improvement of the watched loss before training stops; the best
+        weights are kept.
+    threshold_k : float, default 1.0
+        ``k`` in the threshold ``mean + k * std`` of the errors of ``threshold_source``.
+    threshold_source : {"training", "heldout", "heldout-refit"}, default "heldout-refit"
+        Whose errors set the threshold: the training beats' (the network has fitted
+        them, so their errors run low), or those of ``heldout_fraction`` of the beats,
+        held out of training. ``"heldout-refit"``: a first model, trained without the
+        held-out beats, sets the threshold from their errors; the model kept is then
+        trained on every beat (two fits). With fewer than 10 beats to hold out, the
+        training beats' (``calibration_.source`` says which was used).
+    heldout_fraction : float, default 0.2
+    context : tuple of str, default ()
+        Names of context values the last ``len(context)`` columns of each trace hold
+        (a beat's RR context, :data:`anomaly.recordings.rhythm.RR_CONTEXT`). The network
+        does not see them: they are blanked in its input, and it learns to predict them
+        from the rest of the trace, so a beat of normal shape at an abnormal moment
+        (a premature beat) is reconstructed with the rhythm of a normal one. Each context
+        column is min-max scaled on its own. Dense family only.
+    context_weight : float, default 0.25
+        With ``context``, the share of the score the context carries: the score is
+        ``(1 - context_weight)`` x the MAE of the trace plus ``context_weight`` x the MAE
+        of the context (0.25 ranked MIT-BIH's beats better than 0.5, see
+        docs/benchmarks.md).
+    seed : int, default 0
+        Seeds weight initialisation, shuffling and the validation split: two fits with
+        the same seed and data give the same model and threshold.
+
+    Attributes
+    ----------
+    threshold_ : float
+        Scores above this are anomalies (``calibration_.threshold``).
+    calibration_ : Calibration
+        Where the threshold comes from: ``source`` (``"training"``, ``"heldout"`` or
+        ``"heldout-refit"``, whichever was used), ``n``, ``mean`` and ``std`` of the errors
+        that set it, and after ``fit`` those ``errors`` (see :mod:`anomaly.model.threshold`).
+    scaling_ : Scaling
+        What an input holds and how it is scaled: ``input_shape``, ``n_samples`` (values
+        per input without the context), the min-max scaling of the samples and of each
+        context column (see :mod:`anomaly.model.scaling`).
+    n_features_in_ : int
+        Values per input the model was trained on (samples and context, pixels).
+    input_shape_ : tuple of int
+        Shape of one input, e.g. ``(140,)`` or ``(28, 28)``.
+    train_errors_ : ndarray of shape (n_train,)
+        After ``fit``: reconstruction errors of the inputs the kept network trained on.
+    training_ : TrainingSummary
+        How the fit went: ``rows``, ``epochs`` trained, ``epochs_planned`` (``epochs``,
+        fewer when ``max_inputs_seen`` binds), ``batch_size`` (resolved),
+        ``network_parameters``, ``fit_seconds`` and after ``fit`` Keras's ``history``.
+    provenance_ : Provenance
+        Where the training beats came from, as the model directory records it (empty
+        after ``fit``; ``save`` records the provenance it is given).
+    model_ : keras.Model
+        Set by ``fit``, and by ``load`` with the Keras runtime.
+    runtime_ : anomaly.model.runtimes.Runtime
+        What runs the model forward when scoring: Keras after ``fit``, the runtime
+        chosen by ``load`` after it (``runtime_.name`` is ``"keras"`` or ``"onnx"``).
+    model_sha256_ : str
+        After ``load``: the SHA-256 of the directory's ``model.keras``, which names the
+        model in run reports.
+
+    Notes
+    -----
+    Follows scikit-learn's estimator contract (``get_params``, ``set_params``, every
+    constructor parameter stored unchanged, so ``sklearn.base.clone`` works) without
+    inheriting ``BaseEstimator``: importing scikit-learn costs over a second and 150 MB,
+    which every scoring run would pay for nothing.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str = "dense",
+        model_options: dict[str, Any] | None = None,
+        hidden_units: tuple[int, ...] = (128, 64, 16),
+        loss: str = "mae",
+        noise_factor: float = 0.0,
+        epochs: int = 200,
+        batch_size: int | str = "auto",
+        max_inputs_seen: int | None = 5_000_000,
+        learning_rate: float = 1e-3,
+        validation_fraction: float = 0.0,
+        patience: int = 30,
+        threshold_k: float = 1.0,
+        threshold_source: str = "heldout-refit",
+        heldout_fraction: float = 0.2,
+        context: tuple[str, ...] = (),
+        context_weight: float = 0.25,
+        seed: int = 0,
+    ) -> None:
+        self.model = model
+        self.model_options = model_options
+        self.hidden_units = hidden_units
+        self.loss = loss
+        self.noise_factor = noise_factor
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.max_inputs_seen = max_inputs_seen
+        self.learning_rate = learning_rate
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.threshold_k = threshold_k
+        self.threshold_source = threshold_source
+        self.heldout_fraction = heldout_fraction
+        self.context = context
+        self.context_weight = context_weight
+        self.seed = seed
+
+    # -- parameters (scikit-learn's contract) -------------------------------------------
+
+    @classmethod
+    def _parameter_names(cls) -> tuple[str, ...]:
+        return tuple(name for name, parameter in inspect.signature(cls.__init__).parameters.items()
+                     if parameter.kind is parameter.KEYWORD_ONLY)
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor's parameters and their values.
+
+        Parameters
+        ----------
+        deep : bool, default True
+            Accepted for scikit-learn; no parameter is itself an estimator.
+
+        Returns
+        -------
+        dict
+            Parameter name to value, for every keyword of the constructor.
+        """
+        return {name: getattr(self, name) for name in self._parameter_names()}
+
+    def set_params(self, **params: Any) -> "AutoencoderDetector":
+        """Set constructor parameters by name; refit for them to take effect."""
+        names = self._parameter_names()
+        for name, value in params.items():
+            if name not in names:
+                raise ValueError(f"invalid parameter {name!r} for {type(self).__name__}; "
+                                 f"valid parameters are {', '.join(names)}")
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        defaults = {name: parameter.default for name, parameter
+                    in inspect.signature(type(self).__init__).parameters.items()}
+        changed = [f"{name}={value!r}" for name, value in self.get_params().items()
+                   if value != defaults[name]]
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+    def builder_options(self) -> dict[str, Any]:
+        """The keyword arguments the family's builder gets."""
+        options = dict(DEFAULT_MODEL_OPTIONS[self.model])
+        if self.model == "dense":
+            options["hidden_units"] = tuple(self.hidden_units)
+        options.update(self.model_options or {})
+        if self.model == "vae":
+            options.setdefault("seed", self.seed)
+        return options
+
+    # -- fitting -----------------------------------------------------------------------
+
+    def fit(self, traces: np.ndarray, y: None = None, *, verbose: int = 0,
+            on_epoch: OnEpoch | None = None) -> "AutoencoderDetector":
+        """Train on normal traces, then set the threshold from normal traces' errors.
+
+        The steps: the parameters are checked; the scaling is fitted; the network is
+        trained, once or twice as ``threshold_source`` says, and the threshold set
+        (:func:`anomaly.model.threshold.calibrate`).
+
+        Parameters
+        ----------
+        traces : array-like of shape (n_traces, n_values) or (n_images, height, width)
+            Normal inputs only (with ``context``, each trace's samples then its context).
+        y : ignored
+        verbose : int, default 0
+            Keras's progress output (0 silent, 2 one line per epoch).
+        on_epoch : callable, optional
+            Called after each epoch with its 0-based number, the most epochs planned and
+            the epoch's logs (``loss``, and ``val_loss`` with a validation fraction; with
+            ``threshold_source="heldout-refit"``, ``fit``: ``"1/2"`` for the first model's
+            epochs, ``"2/2"`` for the kept one's): a progress display.
+
+        Returns
+        -------
+        self
+        """
+        validate_params(self.get_params())
+        traces = np.asarray(traces, dtype=np.float64)
+        if not 2 <= traces.ndim <= 4 or len(traces) < 2:
+            raise ValueError(
+                f"expected at least 2 traces as a 2-D array (or images as a 3-D array), "
+                f"got shape {traces.shape}"
+            )
+        if not np.isfinite(traces).all():
+            raise ValueError("traces contain NaN or infinite values")
+        started = time.perf_counter()
+        scaling = Scaling.fit(traces, tuple(self.context))
+        scaled = scaling.transform(traces)
+        spec = NetworkSpec(self.model, scaling.input_shape, self.builder_options(), self.loss,
+                           self.learning_rate)
+        fitted: Calibrated[TrainedNetwork] = calibrate(
+            lambda rows, stage: self._train(spec, scaled[rows], _staged(on_epoch, stage),
+                                            verbose),
+            lambda network, rows: self._errors(scaled[rows], _keras_runtime(network.model)),
+            len(scaled), source=self.threshold_source, fraction=self.heldout_fraction,
+            seed=self.seed, k=self.threshold_k)
+        self.scaling_ = scaling
+        self.model_ = fitted.network.model
+        self.runtime_ = _keras_runtime(self.model_)
+        self.calibration_ = fitted.calibration
+        self.train_errors_ = fitted.train_errors
+        self.training_ = TrainingSummary.of(fitted.network, rows=len(traces),
+                                            fit_seconds=time.perf_counter() - started)
+        from .directory import Provenance
+
+        self.provenance_ = Provenance()
+        return self
+
+    def _train(self, spec: NetworkSpec, targets: np.ndarray, on_epoch: OnEpoch | None,
+               verbose: int) -> TrainedNetwork:
+        """A network trained on the scaled ``targets`` (their first ``validation_fraction``
+        watched for early stopping instead), on the schedule the parameters give."""
+        from .networks import keras
+        from .training import train_network
+
+        keras.utils.set_random_seed(self.seed)
+        validation = None
+        n_validation = int(round(len(targets) * self.validation_fraction))
+        if n_validation and len(targets) - n_validation >= 1:
+            held = targets[:n_validation]
+            validation, targets = (self._network_input(held), held), targets[n_validation:]
+        schedule = Schedule.of(len(targets), epochs=self.epochs, batch_size=self.batch_size,
+                               max_inputs_seen=self.max_inputs_seen, patience=self.patience)
+        return train_network(spec, targets, inputs=self._network_input(targets),
+                             validation=validation, schedule=schedule,
+                             noise_factor=self.noise_factor, seed=self.seed,
+                             on_epoch=on_epoch, verbose=verbose)
+
+    # -- scoring -----------------------------------------------------------------------
+
+    def score(self, traces: np.ndarray) -> np.ndarray:
+        """Reconstruction error (MAE in scaled units) of each input, shape ``(n,)``.
+
+        Images may also be given flattened, one row of ``height * width`` values each.
+        """
+        return self._errors(self._scaled(traces), self.runtime_)
+
+    def predict(self, traces: np.ndarray) -> np.ndarray:
+        """1 for an anomaly (score above ``threshold_``), 0 for normal."""
+        return (self.score(traces) > self.threshold_).astype(np.int8)
+
+    def reconstruct(self, traces: np.ndarray) -> np.ndarray:
+        """Reconstructions in the inputs' own units, shape ``(n, *input_shape_)``."""
+        reconstructions = self.runtime_.reconstruct(self._network_input(self._scaled(traces)))
+        return self.scaling_.inverse(reconstructions.astype(np.float64))
+
+    def encode(self, traces: np.ndarray) -> np.ndarray:
+        """Codes of the inputs (the code's mean for the variational family), ``(n, ...)``."""
+        from .networks import encoder_of
+
+        scaled = self._network_input(self._scaled(traces))
+        return encoder_of(self._keras_model()).predict(scaled, batch_size=INFERENCE_BATCH,
+                                                       verbose=0)
+
+    @property
+    def code_size(self) -> int:
+        """Numbers per code (2 for a code you can plot), from the encoder's output shape."""
+        from .networks import encoder_of
+
+        return math.prod(encoder_of(self._keras_model()).output_shape[1:])
+
+    @property
+    def threshold_(self) -> float:
+        self._check_fitted()
+        return self.calibration_.threshold
+
+    @property
+    def input_shape_(self) -> tuple[int, ...]:
+        self._check_fitted()
+        return self.scaling_.input_shape
+
+    @property
+    def n_features_in_(self) -> int:
+        self._check_fitted()
+        return self.scaling_.n_values
+
+    def _scaled(self, traces: np.ndarray) -> np.ndarray:
+        """Inputs shaped ``(n, *input_shape_)`` and scaled, or an InputError saying what
+        was expected."""
+        self._check_fitted()
+        return self.scaling_.transform(self.scaling_.shaped(traces))
+
+    def _network_input(self, scaled: np.ndarray) -> np.ndarray:
+        """What the network sees of scaled inputs: their context blanked (zeros)."""
+        if not self.context:
+            return scaled
+        blanked = scaled.copy()
+        blanked[:, -len(self.context):] = 0.0
+        return blanked
+
+    def _errors(self, scaled: np.ndarray, runtime) -> np.ndarray:
+        """The scores of scaled inputs, reconstructed by ``runtime``."""
+        reconstructions = runtime.reconstruct(self._network_input(scaled))
+        return input_errors(scaled, reconstructions, context_columns=len(self.context),
+                            context_weight=self.context_weight)
+
+    def _keras_model(self):
+        self._check_fitted()
+        if not hasattr(self, "model_"):
+            raise NotFittedError(f"this detector was loaded with the {self.runtime_.name} "
+                                 "runtime, which only reconstructs; load it with "
+                                 "runtime='keras' to reach its encoder")
+        return self.model_
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "calibration_"):
+            raise NotFittedError(
+                "this AutoencoderDetector is not fitted yet; call fit or load first"
+            )
+
+    # -- persistence -------------------------------------------------------------------
+
+    def save(self, directory: str | os.PathLike, *, provenance: "Provenance | None" = None,
+             companions: tuple[str, ...] = ()) -> Path:
+        """Write ``model.keras``, ``model.onnx`` and ``metadata.json`` into ``directory``,
+        atomically.
+
+        The directory appears complete or not at all (see :mod:`anomaly.model.directory`).
+        An existing model directory is replaced; any other non-empty directory is refused.
+
+        Parameters
+        ----------
+        directory : path
+        provenance : Provenance, optional
+            Where the training beats came from (for example
+            ``Provenance.of_file("normal.csv")``, which records the file's SHA-256).
+            Default ``provenance_``: none after ``fit``, the directory's after ``load``.
+        companions : tuple of str, default ()
+            Names of other files the caller keeps in the model directory (pictures): a
+            directory holding them too is still a model directory, and is replaced.
+
+        Returns
+        -------
+        Path
+            The model directory.
+
+        Raises
+        ------
+        InputError
+            The destination is not a model directory, is the working directory, or its
+            parent cannot be written (see :func:`anomaly.model.directory.check_destination`).
+        """
+        from .directory import ModelRecord, write_model
+
+        self._check_fitted()
+        record = ModelRecord(self.get_params(), self.scaling_, self.calibration_,
+                             self.training_,
+                             self.provenance_ if provenance is None else provenance)
+        write_model(directory, self._keras_model(), record, companions=companions)
+        return Path(directory)
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike, *, runtime: str = "auto") -> "AutoencoderDetector":
+        """Load a model directory written by :meth:`save`.
+
+        The metadata is validated first, then the parameters it records. Each model file
+        must match the SHA-256 recorded in it; ``model.keras`` is loaded with Keras safe
+        mode (no arbitrary code, no pickle), ``model.onnx`` with onnxruntime.
+
+        Parameters
+        ----------
+        directory : path
+        runtime : {"auto", "onnx", "keras"}, default "auto"
+            What runs the model when scoring (see :mod:`anomaly.model.runtimes`):
+            ``auto`` takes ``model.onnx`` when the directory has one, and imports no
+            TensorFlow.
+
+        Raises
+        ------
+        ModelError
+            If the directory is missing or incomplete, the metadata is malformed or from
+            a newer format, or a model file does not match its recorded hash or does not
+            load.
+        MissingDependencyError
+            The Keras runtime in an installation without TensorFlow.
+        """
+        from .directory import METADATA_FILE, read_model
+        from .runtimes import load_runtime
+
+        record = read_model(directory)
+        try:
+            detector = cls(**record.params)
+            validate_params(detector.get_params())
+        except (TypeError, ValueError) as error:
+            raise ModelError(f"{Path(directory) / METADATA_FILE}: "
+                             f"bad detector parameters ({error})") from None
+        detector.runtime_ = load_runtime(directory, record, runtime)
+        if detector.runtime_.name == "keras":
+            detector.model_ = detector.runtime_.model
+        detector.scaling_, detector.calibration_ = record.scaling, record.calibration
+        detector.training_, detector.provenance_ = record.training, record.provenance
+        detector.model_sha256_ = record.model_sha256
+        return detector
+
+
+def _staged(on_epoch: OnEpoch | None, stage: str | None) -> OnEpoch | None:
+    """``on_epoch`` with ``fit: stage`` added to the logs it gets (as it is without a
+    stage)."""
+    if on_epoch is None or stage is None:
+        return on_epoch
+    return lambda epoch, epochs, logs: on_epoch(epoch, epochs, {**logs, "fit": stage})
+
+
+def _keras_runtime(model):
+    from .runtimes.keras_runtime import KerasRuntime
+
+    return KerasRuntime(model)

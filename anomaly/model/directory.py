@@ -1,0 +1,633 @@
+"""The model directory: ``model.keras`` and ``model.onnx`` beside ``metadata.json``.
+
+The only module that reads or writes one. ``model.keras`` is Keras's native format, loaded
+in safe mode (no arbitrary code, no pickle); ``model.onnx`` is its forward pass exported
+to ONNX, which scoring runs without TensorFlow (see :mod:`anomaly.model.runtimes`);
+``metadata.json`` holds what the networks do not, each fact once, as the values that own
+it write it: the detector's parameters, the :class:`~anomaly.model.scaling.Scaling` (the
+input's shape and layout with its scaling), the
+:class:`~anomaly.model.threshold.Calibration` (the threshold and whose errors set it),
+the :class:`~anomaly.model.training.TrainingSummary`, the :class:`Provenance` (the
+training file and its hash; for a recording, its lead, span and beat window), versions,
+and the SHA-256 of each model file. A directory is written beside its destination and
+renamed into place, so it appears complete or not at all.
+
+Format 4 is written. Formats 1 to 3 are still read: format 3 kept the threshold's
+statistics, the network's size and the provenance as loose keys (beside the fit's figures
+under ``training``), format 2 lacked the context, and format 1 (anomaly 0.1 before it)
+spread some parameters over ``architecture`` and ``training`` and lost the others.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import platform
+import shutil
+import tempfile
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from .. import __version__
+from ..exceptions import InputError, ModelError
+from ..io.writers import check_can_create, file_sha256, replace_directory, write_json
+from ._json import is_count, is_finite, is_sha256
+from .provenance import Provenance, RecordingOrigin
+from .scaling import Scaling
+from .threshold import Calibration
+from .training import TrainingSummary
+
+#: Version of the model directory layout written; 1 to 4 are read, newer ones refused.
+FORMAT_VERSION = 4
+MODEL_FILE = "model.keras"
+ONNX_FILE = "model.onnx"
+METADATA_FILE = "metadata.json"
+#: Limits on what a model directory may ask of the loader, checked before anything heavy
+#: is read: values per input (MNIST's digits have 784, ECG5000's beats 140), the units or
+#: filters of a layer, the bytes ``metadata.json`` and each ``model.keras`` member unpack to.
+MAX_INPUT_VALUES = 1_000_000
+MAX_LAYER_WIDTH = 16_384
+MAX_METADATA_BYTES = 1 << 20
+MAX_CONFIG_BYTES = 16 << 20
+MAX_WEIGHTS_BYTES = 1 << 30
+#: Keras config keys that declare a shape, and those that declare a layer's width.
+_SHAPE_KEYS = {"batch_shape", "batch_input_shape", "input_shape", "shape", "target_shape"}
+_WIDTH_KEYS = {"units", "filters"}
+
+_NUMBER = (int, float)
+#: Parameters older metadata does not record, at the values those models were fitted
+#: with (not today's defaults): the threshold from the training errors, every epoch.
+FITTED_BEFORE_RECORDED = {"threshold_source": "training", "max_inputs_seen": None}
+#: Required keys and their types, by format version; nested dicts are checked the same
+#: way, and ``dict`` (the type) is a JSON object whose own value checks its keys.
+_SCHEMAS: dict[int, dict[str, Any]] = {
+    4: {
+        "format_version": int,
+        "params": dict,
+        "scaling": dict,
+        "calibration": dict,
+        "training": dict,
+        "provenance": dict,
+        "model_sha256": str,
+    },
+    3: {
+        "format_version": int,
+        "params": dict,
+        "input_shape": list,
+        "scaling": {"method": str, "min": _NUMBER, "range": _NUMBER},
+        "threshold": _NUMBER,
+        "train_error_mean": _NUMBER,
+        "train_error_std": _NUMBER,
+        "training": {"rows": int, "epochs": int},
+        "model_sha256": str,
+    },
+    1: {
+        "format_version": int,
+        "architecture": {"model": str, "hidden_units": list},
+        "input_length": int,
+        "scaling": {"method": str, "min": _NUMBER, "range": _NUMBER},
+        "threshold": _NUMBER,
+        "threshold_k": _NUMBER,
+        "train_error_mean": _NUMBER,
+        "train_error_std": _NUMBER,
+        "training": {
+            "rows": int,
+            "epochs": int,
+            "max_epochs": int,
+            "batch_size": int,
+            "learning_rate": _NUMBER,
+            "validation_fraction": _NUMBER,
+            "seed": int,
+        },
+        "model_sha256": str,
+    },
+}
+_SCHEMAS[2] = _SCHEMAS[3]  # Format 2 lacks only the optional context parameters.
+
+
+# -- the values a model directory records ----------------------------------------------
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """What a model directory records besides its networks, as values.
+
+    ``model_sha256`` and ``onnx`` (the ONNX file's SHA-256, with the exporter's versions
+    and the largest difference from Keras on a probe batch; None without ``model.onnx``)
+    are set when the directory is written.
+    """
+
+    params: dict[str, Any]
+    scaling: Scaling
+    calibration: Calibration
+    training: TrainingSummary
+    provenance: Provenance = Provenance()
+    model_sha256: str | None = None
+    onnx: dict[str, Any] | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+    created: str | None = None
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        data = {
+            "format_version": self.format_version,
+            "detector": "AutoencoderDetector",
+            "params": _jsonable(self.params),
+            "scaling": self.scaling.to_json(),
+            "calibration": self.calibration.to_json(),
+            "training": self.training.to_json(),
+            "provenance": self.provenance.to_json(),
+            "versions": self.versions,
+            "created": self.created,
+            "model_sha256": self.model_sha256,
+            "onnx": self.onnx,
+        }
+        return {key: value for key, value in data.items() if value is not None}
+
+
+# -- writing ----------------------------------------------------------------------------
+
+def check_destination(directory: str | os.PathLike, companions: tuple[str, ...] = ()) -> Path:
+    """Refuse a model destination that cannot or must not be replaced, before any work.
+
+    A model directory is replaced whole: the destination must be absent, empty, or a model
+    directory (holding only its files and the ``companions`` its writer declares), must
+    not be the working directory, and its parent must be writable.
+
+    Raises
+    ------
+    InputError
+        Naming the directory and what is wrong with it.
+    """
+    target = Path(directory)
+    if target.exists() and not target.is_dir():
+        raise InputError(f"{target}: exists and is a file, not a model directory")
+    if target.exists() and target.resolve() == Path.cwd().resolve():
+        raise InputError(f"{target}: is the working directory; a model directory is replaced "
+                         "whole, so name one inside it (for example -m model)")
+    if target.exists() and not _is_replaceable(target, companions):
+        raise InputError(f"{target}: exists and is not a model directory; refusing to "
+                         "overwrite it")
+    check_can_create(target)
+    return target
+
+
+def write_model(directory: str | os.PathLike, model, record: ModelRecord, *,
+                companions: tuple[str, ...] = (), onnx: bool = True) -> ModelRecord:
+    """Write a model directory, atomically.
+
+    Parameters
+    ----------
+    directory : path
+        Checked first with :func:`check_destination`.
+    model : keras.Model
+        Saved as ``model.keras``.
+    record : ModelRecord
+        What ``metadata.json`` records; the versions, the time and the model files'
+        hashes are added.
+    companions : tuple of str, default ()
+        Other files the writer keeps in its model directories (see
+        :func:`check_destination`).
+    onnx : bool, default True
+        Also export the model to ``model.onnx`` and record it (a failed export is a
+        warning: the directory is written without it).
+
+    Returns
+    -------
+    ModelRecord
+        The record as written.
+    """
+    from ._tensorflow import versions
+
+    target = check_destination(directory, companions)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    record = replace(record, format_version=FORMAT_VERSION, onnx=None,
+                     versions={"anomaly": __version__, "python": platform.python_version(),
+                               **versions()},
+                     created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    with _staged(target) as staging:
+        model.save(staging / MODEL_FILE)
+        record = replace(record, model_sha256=file_sha256(staging / MODEL_FILE))
+        if onnx:
+            record = replace(record, onnx=_exported(model, staging / ONNX_FILE,
+                                                    target / ONNX_FILE))
+        write_json(staging / METADATA_FILE, record.to_json())
+    return record
+
+
+@contextlib.contextmanager
+def _staged(target: Path) -> Iterator[Path]:
+    """A new directory beside ``target`` to write a model directory into: it replaces
+    ``target`` when the block ends, and is removed if the block fails."""
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        yield staging
+        replace_directory(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _exported(model, path: Path, name: Path) -> dict[str, Any] | None:
+    """The ONNX entry after exporting ``model`` to ``path``; None with a warning when the
+    export fails (the model is still saved, and scored with Keras)."""
+    from .. import logs
+    from .runtimes.onnx_runtime import export_onnx
+
+    try:
+        return export_onnx(model, path, name=name)
+    except ModelError as error:
+        path.unlink(missing_ok=True)
+        logs.warning(f"Warning: {error}; this model will be scored with Keras, and "
+                     "'anomaly export' tries the export again.", event="onnx_export_failed")
+        return None
+
+
+def add_onnx(directory: str | os.PathLike) -> dict[str, Any]:
+    """Export the Keras model of a model directory to ``model.onnx`` beside it, atomically.
+
+    The directory is copied beside itself, the export and the metadata with its new entry
+    are written into the copy, and the copy replaces the directory, so readers see the old
+    directory or the new one, never a mix. An existing ``model.onnx`` is replaced; the
+    metadata keeps its format (an older directory stays readable by the anomaly that
+    wrote it).
+
+    Returns
+    -------
+    dict
+        The ONNX entry written (``sha256``, ``max_difference``, ``exporter``).
+
+    Raises
+    ------
+    ModelError
+        The model directory does not load, holds something other than files (which the
+        copy would drop), or the export fails.
+    """
+    from .runtimes.onnx_runtime import export_onnx
+
+    target = Path(directory)
+    metadata = _read_metadata(target)
+    model = load_keras_model(target, _record(metadata, target / METADATA_FILE).scaling.input_shape)
+    check_can_create(target)
+    kept = [item for item in target.iterdir() if item.name != ONNX_FILE]
+    for item in kept:
+        if item.is_symlink() or not item.is_file():
+            raise ModelError(f"{item}: not a regular file; a model directory holds only "
+                             "files, and the export would not carry it over")
+    with _staged(target) as staging:
+        for item in kept:
+            shutil.copy2(item, staging / item.name)
+        metadata["onnx"] = export_onnx(model, staging / ONNX_FILE, name=target / ONNX_FILE)
+        write_json(staging / METADATA_FILE, metadata)
+    return metadata["onnx"]
+
+
+def _is_replaceable(path: Path, companions: tuple[str, ...] = ()) -> bool:
+    """An empty directory, or one holding nothing but a model's files and its companions."""
+    return all(p.name in (MODEL_FILE, ONNX_FILE, METADATA_FILE)
+               or (p.name in companions and p.is_file()) for p in path.iterdir())
+
+
+# -- reading ----------------------------------------------------------------------------
+
+def read_model(directory: str | os.PathLike) -> ModelRecord:
+    """The record of a model directory whose ``model.keras`` matches its hash, validated.
+
+    Raises
+    ------
+    ModelError
+        If the directory is missing or incomplete, the metadata is malformed or from a
+        newer format, or ``model.keras`` does not match its recorded hash.
+    """
+    directory = Path(directory)
+    return _record(_read_metadata(directory), directory / METADATA_FILE)
+
+
+def _read_metadata(directory: Path) -> dict[str, Any]:
+    """``metadata.json`` as JSON, checked against its format's schema, of a directory whose
+    ``model.keras`` matches the hash it records."""
+    metadata_path, model_path = directory / METADATA_FILE, directory / MODEL_FILE
+    try:
+        if directory.exists() and not directory.is_dir():
+            raise ModelError(f"{directory}: a file, not a model directory (model.keras + "
+                             "metadata.json)")
+        if not directory.is_dir():
+            raise ModelError(f"{directory}: no model directory here (run 'anomaly fit' first)")
+        for required in (metadata_path, model_path):
+            if not required.is_file():
+                raise ModelError(f"{directory}: incomplete model directory, {required.name} "
+                                 "is missing")
+        if metadata_path.stat().st_size > MAX_METADATA_BYTES:
+            raise ModelError(f"{metadata_path}: {metadata_path.stat().st_size:,} bytes; "
+                             f"metadata is at most {MAX_METADATA_BYTES:,}")
+        text = metadata_path.read_text(encoding="utf-8")
+        model_sha256 = file_sha256(model_path)
+    except OSError as error:
+        raise ModelError(f"{error.filename or directory}: cannot be read "
+                         f"({error.strerror or error})") from error
+    except UnicodeDecodeError as error:
+        raise ModelError(f"{metadata_path}: unreadable metadata ({error})") from error
+    try:
+        metadata = json.loads(text)
+    except (ValueError, RecursionError) as error:
+        # A RecursionError is JSON nested deeper than the parser's stack; a ValueError
+        # also an integer of more digits than Python converts.
+        raise ModelError(f"{metadata_path}: unreadable metadata ({error})") from error
+    _check_schema(metadata, metadata_path)
+    if model_sha256 != metadata["model_sha256"]:
+        raise ModelError(
+            f"{model_path}: does not match the SHA-256 recorded in {METADATA_FILE} "
+            "(modified or replaced since it was saved)"
+        )
+    return metadata
+
+
+def _record(metadata: dict[str, Any], source: Path) -> ModelRecord:
+    """The values of metadata that passed its schema; ModelError naming ``source`` and
+    the first problem found."""
+    version = metadata["format_version"]
+    try:
+        record = (_record_of_format_4(metadata) if version == 4
+                  else _record_of_format_1_to_3(metadata))
+        _check_record(record)
+    except ValueError as error:
+        raise ModelError(f"{source}: {error}") from None
+    return record
+
+
+def _record_of_format_4(metadata: dict[str, Any]) -> ModelRecord:
+    return ModelRecord(
+        params=_params(metadata["params"]),
+        scaling=Scaling.from_json(metadata["scaling"]),
+        calibration=Calibration.from_json(metadata["calibration"]),
+        training=TrainingSummary.from_json(metadata["training"]),
+        provenance=Provenance.from_json(metadata["provenance"]),
+        model_sha256=metadata["model_sha256"], onnx=metadata.get("onnx"),
+        versions=metadata.get("versions", {}), created=metadata.get("created"),
+        format_version=4)
+
+
+def _record_of_format_1_to_3(metadata: dict[str, Any]) -> ModelRecord:
+    """Formats 1 to 3 as format 4's values (see the module's text)."""
+    params = _params_of_format_1_to_3(metadata)
+    if isinstance(metadata.get("input_shape"), list):
+        shape = metadata["input_shape"]
+    else:  # Format 1 before the convolutional families: dense models of 1-D traces.
+        shape = [metadata["input_length"]]
+    old_scaling = metadata["scaling"]
+    scaling = Scaling.from_json({
+        "method": old_scaling["method"], "input_shape": shape, "min": old_scaling["min"],
+        "range": old_scaling["range"], "context": list(params.get("context") or ()),
+        **{key: old_scaling[key] for key in ("context_min", "context_range")
+           if key in old_scaling}})
+    # Older models set the threshold from the training beats and count them as rows.
+    source = metadata.get("threshold_source", {"beats": "training",
+                                               "n": metadata["training"]["rows"]})
+    calibration = Calibration.from_json({
+        "source": source.get("beats"), "n": source.get("n"),
+        "mean": metadata["train_error_mean"], "std": metadata["train_error_std"],
+        "threshold": metadata["threshold"]})
+    training = metadata["training"]
+    summary = TrainingSummary.from_json({
+        "rows": training["rows"], "epochs": training["epochs"],
+        "epochs_planned": training.get("epochs_planned"),
+        "batch_size": training.get("batch_size"),
+        "network_parameters": metadata.get("network", {}).get("parameters"),
+        "fit_seconds": training.get("fit_seconds")})
+    recording = training.get("recording", {})
+    origin = None
+    if "beat_window" in training:
+        origin = RecordingOrigin.from_json({"beat_window": training["beat_window"],
+                                            **(recording if isinstance(recording, dict) else
+                                               {"lead": recording})})
+    provenance = Provenance.from_json({
+        **{key: training[key] for key in ("file", "file_sha256", "rows_read", "rows_skipped",
+                                          "data") if key in training},
+        **({"recording": origin.to_json()} if origin else {})})
+    return ModelRecord(params, scaling, calibration, summary, provenance,
+                       metadata["model_sha256"], metadata.get("onnx"),
+                       metadata.get("versions", {}), metadata.get("created"),
+                       metadata["format_version"])
+
+
+def _params(params: dict[str, Any]) -> dict[str, Any]:
+    """Constructor parameters as saved, JSON lists back to the tuples they were."""
+    params = {**FITTED_BEFORE_RECORDED, **params}
+    for name in ("hidden_units", "context"):
+        if isinstance(params.get(name), list):
+            params[name] = tuple(params[name])
+    if isinstance(params.get("model_options"), dict):
+        params["model_options"] = _tuples(params["model_options"])
+    return params
+
+
+def _params_of_format_1_to_3(metadata: dict[str, Any]) -> dict[str, Any]:
+    """Format 2 and 3 record ``params``. Format 1 directories give what their architecture
+    and training sections hold (``model_options``: the builder's options as recorded,
+    which build the same network); the other parameters take their defaults."""
+    if metadata["format_version"] >= 2:
+        context = metadata["params"].get("context", [])
+        if not isinstance(context, list) or not all(isinstance(name, str) for name in context):
+            raise ValueError("'params.context' must be a list of column names")
+        return _params(metadata["params"])
+    _check_format_1(metadata)
+    training, architecture = metadata["training"], metadata["architecture"]
+    return {
+        "model": architecture["model"],
+        "model_options": _tuples(architecture.get("options", {})),
+        "hidden_units": tuple(architecture["hidden_units"]),
+        "loss": training.get("loss", "mae") if architecture["model"] != "vae" else "mae",
+        "noise_factor": training.get("noise_factor", 0.0),
+        "epochs": training["max_epochs"],
+        "batch_size": training["batch_size"],
+        "learning_rate": training["learning_rate"],
+        "validation_fraction": training["validation_fraction"],
+        "threshold_k": metadata["threshold_k"],
+        "seed": training["seed"],
+        **FITTED_BEFORE_RECORDED,
+    }
+
+
+def _check_record(record: ModelRecord) -> None:
+    """What ties the values together, and what bounds a loader's work."""
+    if record.scaling.n_values > MAX_INPUT_VALUES:
+        raise ValueError(f"the input shape {list(record.scaling.input_shape)} holds over "
+                         f"{MAX_INPUT_VALUES:,} values per input")
+    origin = record.provenance.recording
+    if origin is not None and origin.window.samples != record.scaling.n_samples:
+        raise ValueError(f"a beat window of {origin.window.samples} samples for a model of "
+                         f"{record.scaling.n_samples}")
+    if tuple(record.params.get("context") or ()) != record.scaling.context:
+        raise ValueError(f"the parameters' context {list(record.params.get('context') or ())}"
+                         f" is not the scaling's {list(record.scaling.context)}")
+
+
+def _check_schema(metadata: Any, source: str | os.PathLike = METADATA_FILE) -> None:
+    """Check metadata's keys and types against its format's schema, and its version.
+
+    Raises
+    ------
+    ModelError
+        Naming the file and the first problem found.
+    """
+    def fail(problem: str) -> None:
+        raise ModelError(f"{source}: {problem}")
+
+    def check(value: Any, schema: Any, where: str) -> None:
+        if isinstance(schema, dict):
+            if not isinstance(value, dict):
+                fail(f"{where or 'the metadata'} should be a JSON object")
+            for key, sub_schema in schema.items():
+                if key not in value:
+                    fail(f"missing key {where + key!r}")
+                check(value[key], sub_schema, f"{where}{key}.")
+            return
+        name = where.rstrip(".")
+        # bool is an int in Python, but true/false is never a valid count or number here.
+        if isinstance(value, bool) or not isinstance(value, schema):
+            fail(f"{name!r} has the wrong type ({type(value).__name__})")
+        if schema is _NUMBER and not is_finite(value):
+            fail(f"{name!r} is not a finite number")
+
+    version = metadata.get("format_version") if isinstance(metadata, dict) else None
+    if isinstance(version, int) and not isinstance(version, bool):
+        # Checked first: a newer format may well have other keys.
+        if version > FORMAT_VERSION:
+            fail(f"model format version {version} is newer than this anomaly supports "
+                 f"({FORMAT_VERSION}); upgrade anomaly")
+        if version < 1:
+            fail(f"unknown model format version {version}")
+    check(metadata, _SCHEMAS.get(version, _SCHEMAS[FORMAT_VERSION]), "")
+    if version in (2, 3) and not all(is_count(size) for size in metadata["input_shape"]):
+        fail("'input_shape' must be a list of 1 to 3 positive integers")
+    if not is_sha256(metadata["model_sha256"]):
+        fail("'model_sha256' is not a SHA-256 hex digest")
+    if version in (2, 3):  # Optional keys of formats 2 and 3.
+        if "threshold_source" in metadata:
+            check(metadata["threshold_source"], {"beats": str, "n": int}, "threshold_source.")
+        if "network" in metadata:
+            check(metadata["network"], {"parameters": int}, "network.")
+    if "onnx" in metadata:
+        # Optional: a model saved before ONNX export, or whose export failed, has none.
+        check(metadata["onnx"], {"sha256": str}, "onnx.")
+        if not is_sha256(metadata["onnx"]["sha256"]):
+            fail("'onnx.sha256' is not a SHA-256 hex digest")
+
+
+def _check_format_1(metadata: dict[str, Any]) -> None:
+    """Format 1's own checks. What the parameters may be is the detector's to say, when it
+    is built from them."""
+    if not is_count(metadata["input_length"]):
+        raise ValueError("'input_length' must be at least 1")
+    if "input_shape" in metadata:
+        shape = metadata["input_shape"]
+        if not isinstance(shape, list) or not all(is_count(size) for size in shape):
+            raise ValueError("'input_shape' must be a list of 1 to 3 positive integers")
+        if math.prod(shape) != metadata["input_length"]:
+            raise ValueError(f"'input_shape' {shape} does not hold 'input_length' "
+                             f"{metadata['input_length']} values")
+    units = metadata["architecture"]["hidden_units"]
+    if not units or not all(is_count(u) for u in units):
+        raise ValueError("'architecture.hidden_units' must be a list of positive integers")
+    if not isinstance(metadata["architecture"].get("options", {}), dict):
+        raise ValueError("'architecture.options' should be a JSON object")
+
+
+# -- the networks -----------------------------------------------------------------------
+
+def load_keras_model(directory: str | os.PathLike, input_shape: tuple[int, ...]):
+    """``model.keras``, checked, loaded in safe mode, checked again and made ready.
+
+    Before loading: the archive's members unpack to bounded sizes, and the layers its
+    config declares hold bounded shapes and widths (a crafted config cannot make the
+    loader allocate gigabytes). After: the input shape is the metadata's, every weight is
+    finite, and the model maps a batch of inputs to a batch of the same shape, which
+    also traces its compiled predict step (the first block scored does not pay for it).
+
+    Raises
+    ------
+    ModelError
+        Naming ``model.keras`` and the first problem found.
+    """
+    model_path = Path(directory) / MODEL_FILE
+    _check_archive(model_path)
+    from .networks import input_shape_of, keras
+
+    try:
+        model = keras.saving.load_model(model_path, compile=False, safe_mode=True)
+    except Exception as error:  # Keras raises many types for a corrupt archive.
+        raise ModelError(f"{model_path}: cannot be loaded ({error})") from error
+    shape = tuple(input_shape)
+    if input_shape_of(model) != (None, *shape):
+        raise ModelError(
+            f"{model_path}: input shape {input_shape_of(model)} does not match the "
+            f"metadata's input shape {shape}"
+        )
+    if not all(np.isfinite(weights).all() for weights in model.get_weights()):
+        raise ModelError(f"{model_path}: some weights are not finite numbers (NaN or "
+                         "infinite); such a model scores nothing")
+    # Two batch sizes: the second generalises the traced step's shape to any batch.
+    for rows in (1, 2):
+        output = model.predict_on_batch(np.zeros((rows, *shape), dtype=np.float32))
+        if not isinstance(output, np.ndarray) or output.shape != (rows, *shape):
+            got = (output.shape[1:] if isinstance(output, np.ndarray)
+                   else f"{len(output)} outputs")
+            raise ModelError(f"{model_path}: maps inputs of shape {shape} to {got}; an "
+                             "autoencoder's output has its input's shape")
+    return model
+
+
+def _check_archive(model_path: Path) -> None:
+    """Bounded member sizes and a config of bounded shapes and widths, before loading."""
+    import zipfile
+
+    def fail(problem: str) -> None:
+        raise ModelError(f"{model_path}: {problem}")
+
+    try:
+        with zipfile.ZipFile(model_path) as archive:
+            members = archive.infolist()
+            for member in members:
+                limit = (MAX_CONFIG_BYTES if member.filename.endswith(".json")
+                         else MAX_WEIGHTS_BYTES)
+                if member.file_size > limit:
+                    fail(f"{member.filename} unpacks to {member.file_size:,} bytes; at most "
+                         f"{limit:,} are read")
+            config = json.loads(archive.read("config.json"))
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, RecursionError) as error:
+        fail(f"cannot be loaded ({type(error).__name__}: {error})")
+    stack = [config]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                if key in _SHAPE_KEYS and isinstance(value, list):
+                    for shape in (value if value and isinstance(value[0], list) else [value]):
+                        sizes = [size for size in shape if isinstance(size, int)]
+                        if math.prod(sizes) > MAX_INPUT_VALUES:
+                            fail(f"a layer declares the shape {shape}, over "
+                                 f"{MAX_INPUT_VALUES:,} values")
+                elif key in _WIDTH_KEYS and isinstance(value, int) and value > MAX_LAYER_WIDTH:
+                    fail(f"a layer declares {value:,} {key}; at most {MAX_LAYER_WIDTH:,}")
+                else:
+                    stack.append(value)
+
+
+# -- JSON ----------------------------------------------------------------------------
+
+def _jsonable(options: dict[str, Any]) -> dict[str, Any]:
+    return {key: _jsonable(value) if isinstance(value, dict)
+            else list(value) if isinstance(value, tuple) else value
+            for key, value in options.items()}
+
+
+def _tuples(options: dict[str, Any]) -> dict[str, Any]:
+    return {key: tuple(value) if isinstance(value, list) else value
+            for key, value in options.items()}

@@ -1,0 +1,112 @@
+"""The detector's parameters: what each may be, as data, and the one function that checks.
+
+As scikit-learn's ``_parameter_constraints`` (sklearn/ensemble/_iforest.py) checked by
+``_validate_params``: each parameter has a :class:`Rule`, a few rules tie two parameters
+together, and :func:`validate_params` reports the first that fails in the words "NAME must
+be WHAT, got VALUE". A new parameter is one line in :data:`CONSTRAINTS`.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..choices import ModelFamily, ThresholdSource
+
+MODEL_FAMILIES = tuple(family.value for family in ModelFamily)
+LOSSES = ("mae", "mse", "binary_crossentropy")
+THRESHOLD_SOURCES = tuple(source.value for source in ThresholdSource)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What a parameter must be (``description``, after "must be") and the test of it."""
+
+    description: str
+    test: Callable[[Any], bool]
+
+
+def one_of(choices: tuple) -> Rule:
+    return Rule(f"one of {choices}", lambda value: isinstance(value, str) and value in choices)
+
+
+def number(*, low: float = -math.inf, high: float = math.inf, low_open: bool = False,
+           high_open: bool = False, integer: bool = False, description: str) -> Rule:
+    """A finite number (an int with ``integer``) in the interval from ``low`` to ``high``."""
+    def test(value: Any) -> bool:
+        kind = numbers.Integral if integer else numbers.Real
+        if isinstance(value, bool) or not isinstance(value, kind) or not math.isfinite(value):
+            return False
+        above = value > low if low_open else value >= low
+        below = value < high if high_open else value <= high
+        return above and below
+    return Rule(description, test)
+
+
+def _is_count(value: Any, least: int = 1) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= least
+
+
+def _widths(value: Any) -> bool:
+    return isinstance(value, (tuple, list)) and len(value) > 0 and all(map(_is_count, value))
+
+
+def _names(value: Any) -> bool:
+    return (isinstance(value, (tuple, list))
+            and all(isinstance(name, str) and name for name in value)
+            and len(set(value)) == len(value))
+
+
+def _batch_size(value: Any) -> bool:
+    return value == "auto" or _is_count(value)
+
+
+#: What each constructor parameter may be.
+CONSTRAINTS: dict[str, Rule] = {
+    "model": one_of(MODEL_FAMILIES),
+    "model_options": Rule("None or a dict", lambda v: v is None or isinstance(v, dict)),
+    "hidden_units": Rule("positive widths", _widths),
+    "loss": one_of(LOSSES),
+    "noise_factor": number(low=0.0, description="a finite number >= 0"),
+    "epochs": number(low=1, integer=True, description="an integer >= 1"),
+    "batch_size": Rule("'auto' or an integer >= 1", _batch_size),
+    "max_inputs_seen": Rule("None or an integer >= 1", lambda v: v is None or _is_count(v)),
+    "learning_rate": number(low=0.0, low_open=True, description="a finite number > 0"),
+    "validation_fraction": number(low=0.0, high=1.0, high_open=True, description="in [0, 1)"),
+    "patience": number(low=0, integer=True, description="an integer >= 0"),
+    "threshold_k": number(description="a finite number"),
+    "threshold_source": one_of(THRESHOLD_SOURCES),
+    "heldout_fraction": number(low=0.0, high=1.0, low_open=True, high_open=True,
+                               description="in (0, 1)"),
+    "context": Rule("a tuple of distinct column names", _names),
+    "context_weight": number(low=0.0, high=1.0, low_open=True, high_open=True,
+                             description="in (0, 1)"),
+    "seed": number(low=0, integer=True, description="an integer >= 0"),
+}
+
+#: Rules between parameters: the message, and the test of the parameters as a dict.
+JOINT_CONSTRAINTS: tuple[tuple[str, Callable[[dict[str, Any]], bool]], ...] = (
+    ("context needs the dense family", lambda p: not p["context"] or p["model"] == "dense"),
+    ("context and noise_factor cannot be combined",
+     lambda p: not p["context"] or p["noise_factor"] == 0),
+)
+
+
+def validate_params(params: dict[str, Any]) -> None:
+    """Raise a ValueError naming the first parameter that cannot be used.
+
+    Parameters
+    ----------
+    params : dict
+        Every parameter of :data:`CONSTRAINTS`, by name.
+    """
+    for name, rule in CONSTRAINTS.items():
+        value = params[name]
+        if not rule.test(value):
+            raise ValueError(f"{name} must be {rule.description}, got {value!r}")
+    for message, test in JOINT_CONSTRAINTS:
+        if not test(params):
+            raise ValueError(f"{message} (got model={params['model']!r}, context="
+                             f"{params['context']!r}, noise_factor={params['noise_factor']!r})")

@@ -1,0 +1,114 @@
+"""Where a model's training beats came from, as its model directory records it.
+
+A model fitted on a file records the file and its SHA-256, how many beats it read and how
+many it left out; one fitted on a recording also records the lead, the span and the beat
+window its beats were cut by, so that scoring cuts a recording's beats the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from ..recordings.segment import BeatWindow
+from ._json import is_count, is_number, is_sha256
+
+
+@dataclass(frozen=True)
+class RecordingOrigin:
+    """How a model's training beats were cut from a recording: the ``lead``, the
+    ``window`` around each R peak (scoring cuts beats the same way), the span and the beats
+    dropped at its edges."""
+
+    window: BeatWindow
+    lead: str | None = None
+    from_s: float | None = None
+    to_s: float | None = None
+    dropped_at_edges: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = {"beat_window": self.window.to_metadata(), "lead": self.lead,
+                "from_s": self.from_s, "to_s": self.to_s,
+                "dropped_at_edges": self.dropped_at_edges}
+        return {key: value for key, value in data.items() if value is not None}
+
+    @classmethod
+    def from_json(cls, data: Any) -> "RecordingOrigin":
+        if not isinstance(data, dict):
+            raise ValueError("'provenance.recording' must be an object")
+        try:
+            window = BeatWindow.from_metadata(data.get("beat_window"))
+        except ValueError as error:
+            raise ValueError(f"bad beat_window ({error})") from None
+        lead = data.get("lead")
+        if lead is not None and not (isinstance(lead, str) and 0 < len(lead) <= 64):
+            raise ValueError("bad recording lead")
+        span = [data.get(key) for key in ("from_s", "to_s")]
+        if not all(value is None or is_number(value) for value in span):
+            raise ValueError("'provenance.recording' span must be numbers")
+        dropped = data.get("dropped_at_edges")
+        if dropped is not None and not is_count(dropped, least=0):
+            raise ValueError("'provenance.recording.dropped_at_edges' must be a count")
+        return cls(window, lead, *(None if value is None else float(value) for value in span),
+                   dropped)
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a model's training beats came from.
+
+    Attributes
+    ----------
+    file : str or None
+        The training file as given (None for beats handed to ``fit`` in memory).
+    file_sha256 : str or None
+        Its SHA-256 when it was read.
+    rows_read, rows_skipped : int or None
+        Beats read from it, and those left out of training (labelled abnormal).
+    data : str or None
+        Words on the data (the demo's "ECG5000 from ...").
+    recording : RecordingOrigin or None
+        For a model fitted on a recording: its lead, span and beat window.
+    """
+
+    file: str | None = None
+    file_sha256: str | None = None
+    rows_read: int | None = None
+    rows_skipped: int | None = None
+    data: str | None = None
+    recording: RecordingOrigin | None = None
+
+    @classmethod
+    def of_file(cls, path: str | os.PathLike, **details: Any) -> "Provenance":
+        """The provenance of beats read from the file ``path`` (hashed now)."""
+        from ..io.writers import file_sha256
+
+        return cls(str(path), file_sha256(path), **details)
+
+    def to_json(self) -> dict[str, Any]:
+        data = {"file": self.file, "file_sha256": self.file_sha256,
+                "rows_read": self.rows_read, "rows_skipped": self.rows_skipped,
+                "data": self.data,
+                "recording": None if self.recording is None else self.recording.to_json()}
+        return {key: value for key, value in data.items() if value is not None}
+
+    @classmethod
+    def from_json(cls, data: Any) -> "Provenance":
+        """The provenance :meth:`to_json` wrote; ValueError naming what is malformed."""
+        if not isinstance(data, dict):
+            raise ValueError("'provenance' must be an object")
+        for key in ("file", "data"):
+            if not isinstance(data.get(key, ""), str):
+                raise ValueError(f"'provenance.{key}' must be text")
+        digest = data.get("file_sha256")
+        if digest is not None and not is_sha256(digest):
+            raise ValueError("'provenance.file_sha256' is not a SHA-256 hex digest")
+        for key in ("rows_read", "rows_skipped"):
+            if data.get(key) is not None and not is_count(data[key], least=0):
+                raise ValueError(f"'provenance.{key}' must be a count")
+        recording = data.get("recording")
+        return cls(data.get("file"), digest, data.get("rows_read"), data.get("rows_skipped"),
+                   data.get("data"),
+                   None if recording is None else RecordingOrigin.from_json(recording))
+

@@ -1,0 +1,174 @@
+"""The threshold: mean + k x std of normal beats' errors, and whose errors set it.
+
+The rule is the TensorFlow autoencoder tutorial's. Whose errors it is computed from is the
+``threshold_source``:
+
+- ``training``: the beats the network trained on (the tutorial's; they run low, since the
+  network has fitted them);
+- ``heldout``: a share of the beats held out of training (the model kept never sees
+  them);
+- ``heldout-refit``: a first model is trained without the held-out beats and sets the
+  threshold from their errors; the model kept is then trained on every beat (two fits).
+
+With fewer than :data:`MIN_HELDOUT` beats to hold out, the training beats set it.
+:func:`calibrate` carries out a source's steps with the training it is given and returns
+the network kept with its :class:`Calibration`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Generic, TypeVar
+
+import numpy as np
+
+from ..choices import ThresholdSource
+from ..exceptions import InputError
+from ._json import check_number, is_count
+
+#: The sources, as the detector's ``threshold_source`` names them.
+THRESHOLD_SOURCES = tuple(source.value for source in ThresholdSource)
+#: Fewest held-out beats a threshold is set from; with fewer, the training beats set it.
+MIN_HELDOUT = 10
+
+Network = TypeVar("Network")
+
+
+def mean_plus_std_threshold(errors: np.ndarray, k: float = 1.0) -> float:
+    """The threshold ``mean(errors) + k * std(errors)`` (population standard deviation)."""
+    errors = np.asarray(errors, dtype=np.float64)
+    return float(errors.mean() + k * errors.std())
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Where a model's threshold comes from.
+
+    Attributes
+    ----------
+    source : {"training", "heldout", "heldout-refit"}
+        Whose errors set it (see the module's text).
+    n : int
+        How many errors set it.
+    mean, std : float
+        Their mean and (population) standard deviation.
+    threshold : float
+        ``mean + k * std``: scores above it are anomalies.
+    errors : ndarray of shape (n,), or None
+        The errors themselves, after a fit (a saved model keeps only their statistics).
+    """
+
+    source: str
+    n: int
+    mean: float
+    std: float
+    threshold: float
+    errors: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def of(cls, source: str, errors: np.ndarray, k: float) -> "Calibration":
+        """The calibration of ``errors`` by the mean + ``k`` x std rule.
+
+        Raises
+        ------
+        InputError
+            When the errors give no finite threshold (training diverged).
+        """
+        errors = np.asarray(errors, dtype=np.float64)
+        threshold = mean_plus_std_threshold(errors, k)
+        if not math.isfinite(threshold):
+            raise InputError("training gave reconstruction errors that are not finite "
+                             f"(threshold {threshold}); nothing was saved")
+        return cls(source, len(errors), float(errors.mean()), float(errors.std()), threshold,
+                   errors)
+
+    def describe(self) -> str:
+        """Whose errors set the threshold, for people: ``the 469 beats held out...``."""
+        if self.source == "heldout":
+            return f"the {self.n} beats held out of training"
+        if self.source == "heldout-refit":
+            return (f"the {self.n} beats a first model was trained without (the model saved "
+                    "is trained on every beat)")
+        return f"the {self.n} training beats"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"source": self.source, "n": self.n, "mean": self.mean, "std": self.std,
+                "threshold": self.threshold}
+
+    @classmethod
+    def from_json(cls, data: Any) -> "Calibration":
+        """The calibration :meth:`to_json` wrote; ValueError naming what is malformed."""
+        if not isinstance(data, dict):
+            raise ValueError("'calibration' must be an object")
+        if data.get("source") not in THRESHOLD_SOURCES:
+            raise ValueError(f"'calibration.source' must be one of {THRESHOLD_SOURCES}")
+        n = data.get("n")
+        if not is_count(n):
+            raise ValueError("'calibration.n' must be a positive integer")
+        return cls(data["source"], n, *(check_number(data.get(key), f"calibration.{key}")
+                                        for key in ("mean", "std", "threshold")))
+
+
+@dataclass(frozen=True)
+class Calibrated(Generic[Network]):
+    """What :func:`calibrate` returns: the network kept, its calibration, and the errors of
+    the beats that network trained on (in their order)."""
+
+    network: Network
+    calibration: Calibration
+    train_errors: np.ndarray
+
+
+def heldout_split(n_inputs: int, *, source: str, fraction: float, seed: int
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
+    """The rows to train on, in the seed's order, and the rows held out to set the
+    threshold (None: the training beats set it, by choice or for want of beats)."""
+    order = np.random.default_rng(seed).permutation(n_inputs)
+    n_heldout = int(round(n_inputs * fraction)) if source != "training" else 0
+    if n_heldout >= MIN_HELDOUT and n_inputs - n_heldout >= 2:
+        return order[:-n_heldout], order[-n_heldout:]
+    return order, None
+
+
+def calibrate(train: Callable[[np.ndarray, str | None], Network],
+              errors: Callable[[Network, np.ndarray], np.ndarray], n_inputs: int, *,
+              source: str, fraction: float, seed: int, k: float) -> Calibrated[Network]:
+    """Train as ``source`` says and set the threshold.
+
+    Parameters
+    ----------
+    train : callable
+        ``train(rows, stage)``: a network trained on the inputs ``rows`` (in that order);
+        ``stage`` is ``"1/2"`` and ``"2/2"`` for the two fits of ``heldout-refit``, None
+        for a single fit.
+    errors : callable
+        ``errors(network, rows)``: the network's errors of the inputs ``rows``.
+    n_inputs : int
+    source : {"training", "heldout", "heldout-refit"}
+    fraction : float
+        Share of the inputs held out.
+    seed : int
+        Seeds the split (and the refit's order).
+    k : float
+        The threshold is mean + ``k`` x std.
+
+    Returns
+    -------
+    Calibrated
+    """
+    order, heldout = heldout_split(n_inputs, source=source, fraction=fraction, seed=seed)
+    if heldout is None:
+        network = train(order, None)
+        train_errors = errors(network, np.arange(n_inputs))
+        return Calibrated(network, Calibration.of("training", train_errors, k), train_errors)
+    if source == "heldout":
+        network = train(order, None)
+        return Calibrated(network, Calibration.of(source, errors(network, heldout), k),
+                          errors(network, np.sort(order)))
+    # heldout-refit: the first model's held-out errors; the model kept trains on every beat.
+    first = train(order, "1/2")
+    calibration = Calibration.of(source, errors(first, heldout), k)
+    network = train(np.random.default_rng(seed).permutation(n_inputs), "2/2")
+    return Calibrated(network, calibration, errors(network, np.arange(n_inputs)))
+

@@ -1,0 +1,344 @@
+"""The model directory: save and load round-trip every fact, older formats still load (one
+test per format), provenance is what the caller gives, and malformed metadata is refused
+with one line naming the file and the problem."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from anomaly.exceptions import InputError, ModelError
+from anomaly.model import AutoencoderDetector, Provenance, RecordingOrigin
+from anomaly.model.directory import read_model
+from anomaly.recordings.segment import BeatWindow
+from anomaly.synthetic import synthetic_beats
+
+from conftest import FAST
+
+
+@pytest.fixture(scope="module")
+def held_out():
+    values, _ = synthetic_beats(120, 80, length=96, seed=3)
+    return values
+
+
+@pytest.fixture
+def model_copy(model_dir, tmp_path):
+    copy = tmp_path / "model"
+    shutil.copytree(model_dir, copy)
+    return copy
+
+
+def read_metadata(directory) -> dict:
+    return json.loads((directory / "metadata.json").read_text())
+
+
+def edit_metadata(directory, change) -> None:
+    """Change a model's metadata in place (``change`` edits the dict it is given)."""
+    metadata = read_metadata(directory)
+    change(metadata)
+    (directory / "metadata.json").write_text(json.dumps(metadata))
+
+
+def convert_metadata(directory, convert) -> None:
+    """Replace a model's metadata by ``convert(metadata)`` (an older format's)."""
+    (directory / "metadata.json").write_text(json.dumps(convert(read_metadata(directory))))
+
+
+# -- the round trip ------------------------------------------------------------------------
+
+#: Every constructor parameter set to a value other than its default.
+NON_DEFAULT = dict(model="conv", model_options={"filters": (8, 16), "latent_dim": 4},
+                   hidden_units=(32, 8), loss="mse", noise_factor=0.05, epochs=2, batch_size=16,
+                   max_inputs_seen=1000,
+                   learning_rate=3e-3, validation_fraction=0.25, patience=3, threshold_k=1.5,
+                   threshold_source="heldout", heldout_fraction=0.3, context=(),
+                   context_weight=0.4, seed=7)
+#: A context needs the dense family without noise: every parameter is off its default in
+#: NON_DEFAULT or here.
+WITH_CONTEXT = {**NON_DEFAULT, "model": "dense", "model_options": None, "noise_factor": 0.0,
+                "context": ("rr_prev_ratio", "rr_next_ratio")}
+
+
+def test_every_parameter_is_named_by_the_round_trip_cases():
+    defaults = AutoencoderDetector().get_params()
+    assert set(NON_DEFAULT) == set(WITH_CONTEXT) == set(defaults), "name every parameter"
+    assert all(NON_DEFAULT[name] != value or WITH_CONTEXT[name] != value
+               for name, value in defaults.items())
+
+
+@pytest.mark.parametrize("params", [NON_DEFAULT, WITH_CONTEXT], ids=["conv", "context"])
+def test_every_parameter_and_fitted_value_round_trips(normal_traces, tmp_path, params):
+    traces = normal_traces[:64]
+    if params["context"]:
+        traces = np.hstack([traces, np.random.default_rng(0).normal(1.0, 0.1, (64, 2))])
+    detector = AutoencoderDetector(**params).fit(traces)
+    loaded = AutoencoderDetector.load(detector.save(tmp_path / "m"), runtime="keras")
+    assert loaded.get_params() == params
+    assert loaded.scaling_ == detector.scaling_ and loaded.calibration_ == detector.calibration_
+    assert loaded.training_ == detector.training_
+    np.testing.assert_array_equal(loaded.score(traces[:8]), detector.score(traces[:8]))
+
+
+def test_save_load_round_trip_gives_identical_scores(fitted, model_dir, held_out):
+    # The Keras runtime: the same network, so the same scores to the bit (the ONNX
+    # runtime's agree within 1e-6, tests/test_runtimes.py).
+    loaded = AutoencoderDetector.load(model_dir, runtime="keras")
+    np.testing.assert_array_equal(loaded.score(held_out), fitted.score(held_out))
+    assert loaded.threshold_ == fitted.threshold_
+    metadata = read_metadata(model_dir)
+    assert metadata["format_version"] == 4 and metadata["scaling"]["input_shape"] == [96]
+    assert metadata["params"] == json.loads(json.dumps(fitted.get_params()))
+    assert metadata["calibration"]["threshold"] == fitted.threshold_
+    assert metadata["model_sha256"] == hashlib.sha256(
+        (model_dir / "model.keras").read_bytes()).hexdigest() == loaded.model_sha256_
+    assert {"tensorflow", "keras", "anomaly"} <= set(metadata["versions"])
+    assert sorted(p.name for p in model_dir.iterdir()) == ["metadata.json", "model.keras",
+                                                           "model.onnx"]
+
+
+# -- provenance ------------------------------------------------------------------------------
+
+def test_save_records_the_provenance_it_is_given_and_no_other(fitted, data_dir, tmp_path):
+    training_file = data_dir / "normal.csv"
+    given = Provenance.of_file(training_file, rows_read=400, rows_skipped=200)
+    first = fitted.save(tmp_path / "first", provenance=given)
+    recorded = read_metadata(first)["provenance"]
+    assert recorded["file_sha256"] == hashlib.sha256(training_file.read_bytes()).hexdigest()
+    assert (recorded["file"], recorded["rows_read"], recorded["rows_skipped"]) == (
+        str(training_file), 400, 200)
+    # A second save without one does not record the first file (the fit read no file).
+    second = fitted.save(tmp_path / "second")
+    assert read_metadata(second)["provenance"] == {}
+    # A loaded model keeps its own when saved again.
+    loaded = AutoencoderDetector.load(first, runtime="keras")
+    assert loaded.provenance_ == given
+    assert read_metadata(loaded.save(tmp_path / "third"))["provenance"] == recorded
+
+
+def test_a_recordings_provenance_round_trips_and_must_fit_the_model(fitted, tmp_path):
+    origin = RecordingOrigin(BeatWindow(0.2, 0.4, 96, False), "MLII", 0.0, 300.0, 2)
+    directory = fitted.save(tmp_path / "m", provenance=Provenance("208", recording=origin))
+    assert read_model(directory).provenance.recording == origin
+    wrong = json.loads(json.dumps(read_metadata(directory)))
+    wrong["provenance"]["recording"]["beat_window"]["samples"] = 140
+    (directory / "metadata.json").write_text(json.dumps(wrong))
+    with pytest.raises(ModelError, match="a beat window of 140 samples for a model of 96"):
+        read_model(directory)
+
+
+# -- older formats: one test each ------------------------------------------------------------
+
+def as_format_3(metadata: dict) -> dict:
+    """The metadata anomaly wrote in format 3 (before the model package) for the same model:
+    the threshold's statistics, the network's size and the provenance as loose keys."""
+    scaling, calibration = metadata["scaling"], metadata["calibration"]
+    training, provenance = metadata["training"], metadata["provenance"]
+    old_training = {key: training[key] for key in
+                    ("rows", "epochs", "epochs_planned", "batch_size", "fit_seconds")}
+    old_training.update({key: value for key, value in provenance.items() if key != "recording"})
+    if "recording" in provenance:
+        recording = dict(provenance["recording"])
+        old_training["beat_window"] = recording.pop("beat_window")
+        old_training["recording"] = recording
+    old = {
+        "format_version": 3, "detector": "AutoencoderDetector", "params": metadata["params"],
+        "input_shape": scaling["input_shape"],
+        "scaling": {"method": "minmax", "min": scaling["min"], "range": scaling["range"],
+                    **{key: scaling[key] for key in ("context_min", "context_range")
+                       if key in scaling}},
+        "threshold": calibration["threshold"], "train_error_mean": calibration["mean"],
+        "train_error_std": calibration["std"],
+        "threshold_source": {"beats": calibration["source"], "n": calibration["n"]},
+        "network": {"parameters": training["network_parameters"]},
+        "training": old_training, "versions": metadata["versions"],
+        "created": metadata["created"], "model_sha256": metadata["model_sha256"],
+    }
+    if "onnx" in metadata:
+        old["onnx"] = metadata["onnx"]
+    return old
+
+
+def as_format_2(metadata: dict) -> dict:
+    """Format 3 before the context parameters."""
+    old = as_format_3(metadata)
+    old["format_version"] = 2
+    del old["params"]["context"], old["params"]["context_weight"]
+    return old
+
+
+def as_format_1(metadata: dict, detector: AutoencoderDetector) -> dict:
+    """The metadata anomaly wrote before format 2, for the same model."""
+    params, old = metadata["params"], as_format_3(metadata)
+    return {
+        "format_version": 1, "detector": "AutoencoderDetector",
+        "architecture": {"model": params["model"], "hidden_units": params["hidden_units"],
+                         "options": json.loads(json.dumps(detector.builder_options()))},
+        "input_length": int(np.prod(old["input_shape"])),
+        "input_shape": old["input_shape"], "scaling": old["scaling"],
+        "threshold": old["threshold"], "threshold_k": params["threshold_k"],
+        "train_error_mean": old["train_error_mean"],
+        "train_error_std": old["train_error_std"],
+        "training": {"rows": old["training"]["rows"],
+                     "epochs": old["training"]["epochs"], "max_epochs": params["epochs"],
+                     "batch_size": params["batch_size"], "learning_rate": params["learning_rate"],
+                     "validation_fraction": params["validation_fraction"],
+                     "seed": params["seed"], "loss": params["loss"],
+                     "noise_factor": params["noise_factor"], "fit_seconds": 1.0},
+        "versions": old["versions"], "model_sha256": old["model_sha256"],
+        "created": old["created"],
+    }
+
+
+def test_format_3_model_directories_still_load(tmp_path, normal_traces, held_out):
+    """Format 3, a recording's model with the RR context: every value comes back."""
+    traces = np.hstack([normal_traces[:64], np.random.default_rng(0).normal(1.0, 0.1, (64, 2))])
+    detector = AutoencoderDetector(**(FAST | dict(context=("rr_prev_ratio", "rr_next_ratio"),
+                                                  threshold_source="heldout"))).fit(traces)
+    origin = RecordingOrigin(BeatWindow(0.25, 0.45, 96, False), "MLII", 0.0, None, 1)
+    given = Provenance("208", "ab" * 32, rows_read=70, rows_skipped=6, recording=origin)
+    directory = detector.save(tmp_path / "m", provenance=given)
+    convert_metadata(directory, as_format_3)
+    loaded = AutoencoderDetector.load(directory, runtime="keras")
+    assert read_metadata(directory)["format_version"] == 3
+    assert loaded.get_params() == detector.get_params()
+    assert (loaded.scaling_, loaded.calibration_, loaded.provenance_) == (
+        detector.scaling_, detector.calibration_, given)
+    assert loaded.training_ == detector.training_
+    np.testing.assert_array_equal(loaded.score(traces[:16]), detector.score(traces[:16]))
+
+
+def test_format_2_model_directories_still_load(fitted, model_copy, held_out):
+    """Format 2 (before the context parameters) loads as a model without context."""
+    convert_metadata(model_copy, as_format_2)
+    loaded = AutoencoderDetector.load(model_copy)
+    assert loaded.context == () and read_model(model_copy).format_version == 2
+    assert loaded.calibration_ == fitted.calibration_
+    np.testing.assert_allclose(loaded.score(held_out), fitted.score(held_out), atol=1e-6)
+
+
+def test_format_1_model_directories_still_load(fitted, model_copy, held_out):
+    """Format 1 gives what its architecture and training sections say (model_options: the
+    builder's options as recorded, the same network); the rest take their defaults."""
+    convert_metadata(model_copy, lambda metadata: as_format_1(metadata, fitted))
+    loaded = AutoencoderDetector.load(model_copy, runtime="keras")
+    # Parameters format 1 did not record come back as such models were fitted.
+    assert loaded.get_params() | {"model_options": None} == fitted.get_params() | {
+        "max_inputs_seen": None, "threshold_source": "training"}
+    assert loaded.builder_options() == fitted.builder_options()
+    assert loaded.calibration_.source == "training" and loaded.threshold_ == fitted.threshold_
+    np.testing.assert_array_equal(loaded.score(held_out), fitted.score(held_out))
+
+
+def test_newer_format_says_upgrade_even_with_other_keys(model_copy):
+    (model_copy / "metadata.json").write_text('{"format_version": 5, "new": {}}')
+    with pytest.raises(ModelError, match="format version 5 is newer .* upgrade anomaly"):
+        AutoencoderDetector.load(model_copy)
+
+
+# -- refusals --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("change, message", [
+    (lambda m: m.update(format_version=99), "model format version 99 is newer"),
+    (lambda m: m["calibration"].update(threshold=float("nan")),
+     "'calibration.threshold' is not a finite number"),
+    (lambda m: m["calibration"].update(threshold="0.1"),
+     "'calibration.threshold' has the wrong type"),
+    (lambda m: m["calibration"].update(source="median"), "'calibration.source' must be one of"),
+    (lambda m: m.pop("scaling"), "missing key 'scaling'"),
+    (lambda m: m["training"].pop("epochs"), "'training.epochs' must be a count"),
+    (lambda m: m["scaling"].update(input_shape=True), "'scaling.input_shape' must be a list"),
+    (lambda m: m["scaling"].update(input_shape=[96, 0]),
+     "'scaling.input_shape' must be a list of 1 to 3 positive"),
+    (lambda m: m["scaling"].update(input_shape=[1001, 1000]),
+     r"the input shape \[1001, 1000\] holds over 1,000,000 values per input"),
+    (lambda m: m["scaling"].update(range=0), "scaling must be 'minmax' with"),
+    (lambda m: m.update(params=[1]), "'params' has the wrong type"),
+    (lambda m: m["params"].update(context=["rr_prev_ratio", "rr_next_ratio"]),
+     "the parameters' context .* is not the scaling's"),
+    (lambda m: m["provenance"].update(file_sha256="x"),
+     "'provenance.file_sha256' is not a SHA-256 hex digest"),
+    (lambda m: m["onnx"].update(sha256="00"), "'onnx.sha256' is not a SHA-256 hex digest"),
+])
+def test_load_refuses_bad_metadata(model_copy, change, message):
+    edit_metadata(model_copy, change)
+    with pytest.raises(ModelError, match=f"metadata.json: {message}"):
+        AutoencoderDetector.load(model_copy)
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"patience": "x"}, "patience must be an integer >= 0, got 'x'"),
+    ({"model": "lstm"}, "model must be one of"),
+    ({"depth": 3}, "unexpected keyword argument 'depth'"),
+])
+def test_load_refuses_bad_recorded_parameters(model_copy, params, message):
+    edit_metadata(model_copy, lambda metadata: metadata["params"].update(params))
+    with pytest.raises(ModelError, match=f"metadata.json: bad detector parameters .*{message}"):
+        AutoencoderDetector.load(model_copy)
+
+
+def test_load_refuses_malformed_json(model_copy):
+    (model_copy / "metadata.json").write_text("{not json")
+    with pytest.raises(ModelError, match="unreadable metadata"):
+        AutoencoderDetector.load(model_copy)
+
+
+def test_load_refuses_a_modified_model_file(model_copy):
+    with open(model_copy / "model.keras", "ab") as file:
+        file.write(b"\0")
+    with pytest.raises(ModelError, match="does not match the SHA-256"):
+        AutoencoderDetector.load(model_copy)
+
+
+def test_load_refuses_missing_and_incomplete(model_copy, tmp_path):
+    with pytest.raises(ModelError, match="no model directory here"):
+        AutoencoderDetector.load(tmp_path / "absent")
+    (model_copy / "model.keras").unlink()
+    with pytest.raises(ModelError, match="model.keras is missing"):
+        AutoencoderDetector.load(model_copy)
+
+
+# -- where a model may be saved --------------------------------------------------------------
+
+def test_save_replaces_a_model_but_not_other_directories(fitted, tmp_path):
+    fitted.save(tmp_path / "m")
+    fitted.save(tmp_path / "m")  # refit over an old model: fine
+    (tmp_path / "precious").mkdir()
+    (tmp_path / "precious" / "notes.txt").write_text("keep me")
+    with pytest.raises(InputError, match="not a model directory; refusing"):
+        fitted.save(tmp_path / "precious")
+    assert (tmp_path / "precious" / "notes.txt").read_text() == "keep me"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_save_replaces_its_declared_companions_only(fitted, tmp_path):
+    """A folder of someone's pictures is not a model directory; the caller's own are."""
+    (tmp_path / "plots").mkdir()
+    (tmp_path / "plots" / "holiday.png").write_bytes(b"\x89PNG")
+    with pytest.raises(InputError, match="not a model directory; refusing"):
+        fitted.save(tmp_path / "plots")
+    assert (tmp_path / "plots" / "holiday.png").exists()
+    fitted.save(tmp_path / "m")
+    (tmp_path / "m" / "reconstructions.png").write_bytes(b"\x89PNG")
+    fitted.save(tmp_path / "m", companions=("reconstructions.png",))
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["metadata.json", "model.keras",
+                                                                  "model.onnx"]
+
+
+def test_save_refuses_a_file(fitted, tmp_path):
+    (tmp_path / "afile").write_text("mine")
+    with pytest.raises(InputError, match="afile: exists and is a file, not a model directory"):
+        fitted.save(tmp_path / "afile")
+    assert (tmp_path / "afile").read_text() == "mine"
+
+
+def test_save_refuses_a_directory_with_more_than_a_model(fitted, tmp_path):
+    target = fitted.save(tmp_path / "m")
+    (target / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="not a model directory"):
+        fitted.save(target)
+    assert (target / "notes.txt").read_text() == "mine"
