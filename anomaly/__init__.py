@@ -16,7 +16,7 @@ __all__ = ["AutoencoderDetector", "Beats", "InputError", "ModelError", "read_bea
 
 _LAZY = {
     "AutoencoderDetector": "anomaly.model",
-    "Beats": "anomaly.io.readers",
+    "Beats": "anomaly.io.beats",
     "read_beats": "anomaly.io.readers",
     "InputError": "anomaly.exceptions",
     "ModelError": "anomaly.exceptions",

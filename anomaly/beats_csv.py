@@ -1,11 +1,12 @@
 """``anomaly beats``: recordings cut into a beats CSV that ``fit`` and ``score`` read.
 
-It sits above :mod:`anomaly.recordings` (which finds the beats) and uses the scoring
-run's input expansion, destination checks and CSV writer, so that a beats file is named,
-checked and written as a scores file is.
+It sits above :mod:`anomaly.recordings` (which finds the beats) and uses the input
+expansion (:mod:`anomaly.inputs`), destination checks and table writer (:mod:`anomaly.io`)
+that a scoring run uses, so that a beats file is named, checked and written as a scores
+file is.
 
 The file's header is ``record, beat, sample, time_s, rr_prev_s, rr_next_s,
-rr_local_mean_s`` (see :data:`anomaly.io.csv_parser.ID_COLUMNS`), then ``label`` with
+rr_local_mean_s`` (see :data:`anomaly.io.layout.ID_COLUMNS`), then ``label`` with
 annotations, then the samples ``x0 ... x{n-1}`` (float32 precision: the model computes in
 float32). Every recording is checked before anything is read, and the file appears only
 when complete.
@@ -22,7 +23,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .recordings.reading import segmenter_for
-from .recordings.segment import RecordingBeats, SegmentOptions
+from .recordings.segment import RecordingBeats, SegmentCounts, SegmentOptions
 
 
 @dataclass
@@ -52,11 +53,11 @@ def write_beats(records: Sequence[str], output: str | os.PathLike, options: Segm
     UsageError
         ``output`` is one of the recordings' files, or not a regular file.
     """
+    from .inputs import expand_inputs
+    from .io.destinations import Place, check_destinations
+    from .io.tables import TableWriter
     from .io.writers import atomic_write, check_writable, output_lock
     from .recordings.signals import recording_files
-    from .scoring.destinations import Place, check_destinations
-    from .scoring.plan import expand_inputs
-    from .scoring.sinks import TableWriter
 
     names = expand_inputs(records)
     segmenters = [segmenter_for(name, options) for name in names]
@@ -69,15 +70,17 @@ def write_beats(records: Sequence[str], output: str | os.PathLike, options: Segm
     with output_lock(output), atomic_write(output, "wb") as file:
         writer = TableWriter(file, "csv")
         for name, segmenter in zip(names, segmenters):
-            record = segmenter.lead.record
-            for beats in segmenter.blocks():
-                writer.write(beats_table(beats, record))
-                if beats.labels is not None:
-                    export.labels.update(beats.labels.tolist())
-            export.beats[name] = segmenter.counts.beats
-            export.dropped_at_edges += segmenter.counts.dropped_at_edges
+            record, counts = segmenter.lead.record, SegmentCounts()
+            for chunk in segmenter.chunks():
+                counts += chunk.counts
+                if chunk.beats is not None:
+                    writer.write(beats_table(chunk.beats, record))
+                    if chunk.beats.labels is not None:
+                        export.labels.update(chunk.beats.labels.tolist())
+            export.beats[name] = counts.beats
+            export.dropped_at_edges += counts.dropped_at_edges
             if on_record is not None:
-                on_record(name, segmenter.counts.beats)
+                on_record(name, counts.beats)
         writer.close()
     return export
 

@@ -247,9 +247,10 @@ def detect_r_peaks(signal: np.ndarray, fs: float) -> np.ndarray:
     """The chosen pipeline, as the tool runs it (:func:`anomaly.recordings.peaks.
     detect_r_peaks`): neurokit2's UNSW detector (Khamis et al. 2016) on the raw lead, then
     each peak moved to the largest |0.5-40 Hz band-passed signal| within +-25 ms."""
+    from anomaly.recordings.filters import band_pass
     from anomaly.recordings.peaks import detect_r_peaks as tool_detector
 
-    return as_peaks(tool_detector(signal, fs), len(signal))
+    return as_peaks(tool_detector(signal, fs, band_pass(signal, fs)), len(signal))
 
 
 def detect_chunked(detect: Detector, signal: np.ndarray, fs: float, chunk_s: float = 300.0,

@@ -29,7 +29,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from anomaly.exceptions import InputError
-from anomaly.io.readers import Beats, iter_beats, read_beats
+from anomaly.io.beats import Beats
+from anomaly.io.readers import iter_beats, read_beats
 from anomaly.model import Provenance
 from anomaly.scoring.engines import LocalEngine
 from anomaly.scoring.plan import Job, ScoreOptions, rejects_file_for
@@ -146,10 +147,13 @@ def _read_both(path: Path, block_size: int, **options) -> tuple[Beats, Beats]:
     """``read_beats`` and the streaming reader in tiny blocks, both checked to agree."""
     whole = read_beats(path, **options)
     chunks = list(iter_beats(path, block_size=block_size, **options))
-    streamed = Beats(str(path), np.concatenate([c.values for c in chunks]),
-                     None if chunks[0].labels is None else np.concatenate([c.labels for c in chunks]),
-                     chunks[0].layout, np.concatenate([c.lines for c in chunks]),
-                     None if chunks[0].truth is None else np.concatenate([c.truth for c in chunks]))
+    streamed = Beats(np.concatenate([c.values for c in chunks]),
+                     np.concatenate([c.lines for c in chunks]),
+                     labels=None if chunks[0].labels is None else np.concatenate(
+                         [c.labels for c in chunks]),
+                     truth=None if chunks[0].truth is None else np.concatenate(
+                         [c.truth for c in chunks]),
+                     layout=chunks[0].layout)
     return whole, streamed
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import math
 import os
 import signal
 import sys
@@ -41,26 +40,19 @@ from ..exceptions import (
     UsageError,
 )
 from .options import (
-    After,
-    Annotations,
-    Before,
-    FromTime,
     Header,
-    KeepAmplitude,
     LabelColumn,
-    Lead,
     ModelDir,
     NormalLabel,
     Quiet,
+    RecordingOptions,
     RrContext,
     Runtime,
-    SamplingRate,
-    Samples,
     SavedModelDir,
     SignalCsv,
-    ToTime,
     finite,
     input_file,
+    recording_options,
 )
 
 
@@ -122,6 +114,7 @@ def _main(
 # -- commands ---------------------------------------------------------------------------
 
 @app.command()
+@recording_options(window=True)
 def fit(
     normal_csv: Annotated[str, typer.Argument(
         metavar="INPUT", show_default=False,
@@ -150,16 +143,8 @@ def fit(
         help="Train as a denoising autoencoder: Gaussian noise of this standard deviation "
              "(in min-max-scaled units) on the inputs, clean targets. 0 = off.",
         callback=lambda value: finite(value, "--denoise", minimum=0.0))] = 0.0,
-    lead: Lead = None,
-    from_: FromTime = None,
-    to: ToTime = None,
-    fs: SamplingRate = None,
-    annotations: Annotations = None,
+    recording: RecordingOptions = RecordingOptions(),
     signal: SignalCsv = False,
-    before: Before = 0.25,
-    after: After = 0.45,
-    samples: Samples = 140,
-    keep_amplitude: KeepAmplitude = False,
     rr_context: RrContext = None,
     quiet: Quiet = False,
 ) -> None:
@@ -186,18 +171,17 @@ def fit(
         from ..recordings.reading import read_normal_recording_beats
 
         rr_context = _rr_context_for(rr_context, model, denoise)
-        segment = _segment_options(lead, from_, to, fs, annotations,
-                                   window=(before, after, samples, keep_amplitude))
-        data, recording = read_normal_recording_beats(
+        segment = recording.segment()
+        data, read = read_normal_recording_beats(
             normal_csv, segment, label_column=label_column, normal_label=normal_label,
             context=beat_context(RR_CONTEXT) if rr_context else None)
-        origin = RecordingOrigin(segment.window, recording.lead.name, segment.start,
-                                 segment.stop, recording.counts.dropped_at_edges)
+        origin = RecordingOrigin(segment.window, read.lead.name, segment.start,
+                                 segment.stop, read.counts.dropped_at_edges)
         digest = files_sha256(recording_files(normal_csv, segment.annotations))
-        what = f"{data.n_read} beats of lead {recording.lead.name} between {recording.span}"
+        what = f"{data.n_read} beats of lead {read.lead.name} between {read.span}"
     else:
-        _no_recording_options(lead=lead, from_=from_, to=to, fs=fs, annotations=annotations,
-                              rr_context=rr_context)
+        _no_recording_options(recording.given() + (["--rr-context"] if rr_context is not None
+                                                   else []))
         data = read_normal_beats(_readable_file(normal_csv), label_column=label_column,
                                  normal_label=normal_label, header=header)
         origin, digest = None, file_sha256(normal_csv)
@@ -205,7 +189,7 @@ def fit(
     skipped = f"; skipped {data.n_skipped} {data.skipped}" if data.skipped else ""
     _say(f"Read {what} from {normal_csv}{skipped}.", quiet)
     context = RR_CONTEXT if rr_context else ()
-    note = scaling_note(data.normal[:, :data.normal.shape[1] - len(context)])
+    note = scaling_note(data.normal, context)
     if note is not None:
         typer.echo(f"Warning: {normal_csv}: {note}", err=True)
     noise = f", denoising with noise factor {denoise:g}" if denoise else ""
@@ -274,6 +258,7 @@ def _model_files(model_dir: Path) -> str:
 
 
 @app.command(epilog=SCORE_EXIT_CODES_HELP)
+@recording_options()
 def score(
     inputs: Annotated[list[str], typer.Argument(
         help="Beats CSV (or .csv.gz) files, one beat per row, or recordings (WFDB records, "
@@ -326,11 +311,7 @@ def score(
     connect_timeout: Annotated[float, typer.Option(
         metavar="SECONDS", help="How long to wait for the --scheduler to answer.",
         callback=lambda value: finite(value, "--connect-timeout", minimum=0.1))] = 30.0,
-    lead: Lead = None,
-    from_: FromTime = None,
-    to: ToTime = None,
-    fs: SamplingRate = None,
-    annotations: Annotations = None,
+    recording: RecordingOptions = RecordingOptions(),
     signal: SignalCsv = False,
     runtime: Runtime = RuntimeName.auto,
     quiet: Quiet = False,
@@ -343,15 +324,16 @@ def score(
     the anomaly class as the positive class. Messages go to stderr.
     """
     from .. import logs
+    from ..io.arrow_start import arrow_without_pandas
     from ..scoring.plan import ScoreOptions, plan_run
     from ..scoring.run import execute
 
     _state["json_logs"] = log_format is LogFormat.json
     logs.configure(log_format.value, quiet=quiet)
-    _arrow_without_pandas()
+    arrow_without_pandas()
     options = ScoreOptions(label_column=label_column, normal_label=normal_label, header=header,
                            on_bad_row=on_bad_row.value, signal_csv=signal,
-                           segment=_segment_options(lead, from_, to, fs, annotations))
+                           segment=recording.segment())
     with _usage_errors():
         plan = plan_run(inputs, model_dir, output=output, output_dir=output_dir,
                         output_format=output_format.value, report=report, html=html,
@@ -365,6 +347,7 @@ def score(
 
 
 @app.command()
+@recording_options(window=True)
 def beats(
     records: Annotated[list[str], typer.Argument(
         metavar="RECORD...", show_default=False,
@@ -374,15 +357,7 @@ def beats(
         "--output", "-o", dir_okay=False,
         help="The beats CSV: record, beat, sample, time_s, rr_prev_s, rr_next_s, "
              "rr_local_mean_s[, label], then the samples x0...")] = Path("beats.csv"),
-    lead: Lead = None,
-    from_: FromTime = None,
-    to: ToTime = None,
-    fs: SamplingRate = None,
-    annotations: Annotations = None,
-    before: Before = 0.25,
-    after: After = 0.45,
-    samples: Samples = 140,
-    keep_amplitude: KeepAmplitude = False,
+    recording: RecordingOptions = RecordingOptions(),
     quiet: Quiet = False,
 ) -> None:
     """Find the beats of recordings and write them, one per row, as a beats CSV.
@@ -394,70 +369,13 @@ def beats(
     """
     from ..beats_csv import write_beats
 
-    segment = _segment_options(lead, from_, to, fs, annotations,
-                               window=(before, after, samples, keep_amplitude))
     with _usage_errors():
-        export = write_beats(records, output, segment,
+        export = write_beats(records, output, recording.segment(),
                              on_record=lambda name, n: _say(f"{name}: {n} beats", quiet))
     labels = ", ".join(f"{label} {count}" for label, count in sorted(export.labels.items()))
     _say(f"Wrote {export.total} beats of {len(export.beats)} recording(s) to {output}"
          f" ({export.dropped_at_edges} dropped: their window runs off the recording)"
          + (f"; labels: {labels}" if labels else "") + ".", quiet)
-
-
-class _NoPandas:
-    """An import finder that refuses pandas (see :func:`_arrow_without_pandas`)."""
-
-    def find_spec(self, name, path=None, target=None):
-        if name == "pandas":
-            raise ModuleNotFoundError("pandas is not imported by scoring", name=name)
-        return None
-
-
-def _arrow_without_pandas() -> None:
-    """Keep pyarrow from importing pandas in this process.
-
-    pyarrow imports pandas, when it is installed, on its first conversion from or to
-    NumPy, to check whether the object is a pandas one: 0.3 to 0.5 s and 45 MB, a third of
-    a small scoring run, for objects scoring never makes. pyarrow asks once per process,
-    so pandas is refused for that one question and allowed again after it; whatever
-    imports pandas later (the recordings' R-peak detector does) gets it as usual.
-    """
-    if "pandas" in sys.modules:
-        return
-    import pyarrow
-
-    finder = _NoPandas()
-    sys.meta_path.insert(0, finder)
-    try:
-        pyarrow.array([0.0])
-    finally:
-        sys.meta_path.remove(finder)
-
-
-def _segment_options(lead, from_, to, fs, annotations, window=None):
-    """The recording options as SegmentOptions; None when none was given (and no window)."""
-    given = (lead, from_, to, fs, annotations)
-    if window is None and all(value is None for value in given):
-        return None
-    from ..recordings.segment import BeatWindow, SegmentOptions
-    from ..recordings.times import parse_time
-
-    times = {}
-    for option, text in (("--from", from_), ("--to", to)):
-        if text is not None:
-            try:
-                times[option] = parse_time(text)
-            except ValueError as error:
-                raise typer.BadParameter(str(error), param_hint=f"'{option}'") from None
-    if fs is not None and not (math.isfinite(fs) and fs > 0):
-        raise typer.BadParameter(f"--fs must be a positive number, got {fs}", param_hint="'--fs'")
-    try:
-        beat_window = BeatWindow(*window) if window is not None else BeatWindow()
-    except ValueError as error:
-        raise typer.BadParameter(str(error), param_hint="'--before/--after/--samples'") from None
-    return SegmentOptions(lead=lead, start=times.get("--from", 0.0), stop=times.get("--to"),
-                          fs=fs, annotations=annotations, window=beat_window)
 
 
 def _rr_context_for(asked: bool | None, model: ModelFamily, denoise: float) -> bool:
@@ -469,13 +387,11 @@ def _rr_context_for(asked: bool | None, model: ModelFamily, denoise: float) -> b
     return can if asked is None else asked
 
 
-def _no_recording_options(**given) -> None:
-    """Refuse recording options for an input that is not a recording."""
-    for name, value in given.items():
-        if value is not None:
-            option = "--" + name.rstrip("_").replace("_", "-")
-            raise UsageError(f"{option} applies to recordings; the input is a beats CSV "
-                             "(give --signal to read a .csv as samples per lead)", option)
+def _no_recording_options(given: list[str]) -> None:
+    """Refuse recording options given for an input that is not a recording."""
+    if given:
+        raise UsageError(f"{given[0]} applies to recordings; the input is a beats CSV "
+                         "(give --signal to read a .csv as samples per lead)", given[0])
 
 
 def _readable_file(path: str) -> str:
@@ -536,11 +452,12 @@ def plot(
     anomalous beat) and score_histogram.png (all scores with the threshold line).
     """
     from .. import logs
+    from ..io.arrow_start import arrow_without_pandas
     from ..scoring.plan import ScoreOptions, plan_run
     from ..scoring.run import execute
 
     logs.configure(quiet=True)  # The plots are what this command reports, on stdout.
-    _arrow_without_pandas()
+    arrow_without_pandas()
     options = ScoreOptions(label_column=label_column, normal_label=normal_label, header=header)
     plan = plan_run([str(batch_csv)], model_dir, plot_dir=plot_dir, options=options,
                     keep_scores=False, expand=False, runtime=runtime.value)

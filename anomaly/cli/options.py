@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -101,3 +104,88 @@ KeepAmplitude = Annotated[bool, typer.Option(
     "--keep-amplitude", rich_help_panel=_RECORDINGS,
     help="Keep beats in the recording's units (baseline-filtered) instead of z-normalising "
          "each one.")]
+
+
+@dataclass(frozen=True)
+class RecordingOptions:
+    """What the recording options of a command were given: ``--lead``, ``--from``,
+    ``--to``, ``--fs``, ``--annotations`` and, for a command that cuts beats, the beat
+    window (``--before``, ``--after``, ``--samples``, ``--keep-amplitude``)."""
+
+    lead: str | None = None
+    from_: str | None = None
+    to: str | None = None
+    fs: float | None = None
+    annotations: str | None = None
+    window: tuple[float, float, int, bool] | None = None
+
+    def given(self) -> list[str]:
+        """The options given of those that only a recording takes (not the window)."""
+        names = {"--lead": self.lead, "--from": self.from_, "--to": self.to, "--fs": self.fs,
+                 "--annotations": self.annotations}
+        return [option for option, value in names.items() if value is not None]
+
+    def segment(self):
+        """The options as :class:`anomaly.recordings.segment.SegmentOptions`; None when
+        none was given (and the command cuts no beats). A usage error names a bad one."""
+        if self.window is None and not self.given():
+            return None
+        from ..recordings.segment import BeatWindow, SegmentOptions
+        from ..recordings.times import parse_time
+
+        times = {}
+        for option, text in (("--from", self.from_), ("--to", self.to)):
+            if text is not None:
+                try:
+                    times[option] = parse_time(text)
+                except ValueError as error:
+                    raise typer.BadParameter(str(error), param_hint=f"'{option}'") from None
+        if self.fs is not None and not (math.isfinite(self.fs) and self.fs > 0):
+            raise typer.BadParameter(f"--fs must be a positive number, got {self.fs}",
+                                     param_hint="'--fs'")
+        try:
+            window = BeatWindow(*self.window) if self.window is not None else BeatWindow()
+        except ValueError as error:
+            raise typer.BadParameter(str(error),
+                                     param_hint="'--before/--after/--samples'") from None
+        return SegmentOptions(lead=self.lead, start=times.get("--from", 0.0),
+                              stop=times.get("--to"), fs=self.fs,
+                              annotations=self.annotations, window=window)
+
+
+#: The options of the group, as a command's parameters: name, type and default.
+_RECORDING = (("lead", Lead, None), ("from_", FromTime, None), ("to", ToTime, None),
+              ("fs", SamplingRate, None), ("annotations", Annotations, None))
+_WINDOW = (("before", Before, 0.25), ("after", After, 0.45), ("samples", Samples, 140),
+           ("keep_amplitude", KeepAmplitude, False))
+
+
+def recording_options(*, window: bool = False):
+    """Decorator: the recording options as one parameter of a command, ``recording``
+    (a :class:`RecordingOptions`), in place of the several options Typer shows.
+
+    With ``window``, the command also takes the beat window's options (it cuts beats).
+    """
+    def decorate(command):
+        signature = inspect.signature(command, eval_str=True)
+        group = _RECORDING + (_WINDOW if window else ())
+        options = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default,
+                                     annotation=annotation)
+                   for name, annotation, default in group]
+        parameters = []
+        for parameter in signature.parameters.values():
+            parameters += options if parameter.name == "recording" else [parameter]
+
+        @functools.wraps(command)
+        def wrapper(*args, **kwargs):
+            given = {name: kwargs.pop(name) for name, _, _ in group}
+            kwargs["recording"] = RecordingOptions(
+                **{name: given[name] for name, _, _ in _RECORDING},
+                window=tuple(given[name] for name, _, _ in _WINDOW) if window else None)
+            return command(*args, **kwargs)
+
+        wrapper.__signature__ = signature.replace(parameters=parameters)
+        wrapper.__annotations__ = {parameter.name: parameter.annotation
+                                   for parameter in parameters}
+        return wrapper
+    return decorate

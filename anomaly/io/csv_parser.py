@@ -1,5 +1,5 @@
-"""The beats CSV format: its layout, sniffed from the head of a file, and the parse of
-blocks of lines by that layout.
+"""The beats CSV format: its layout (:class:`anomaly.io.layout.CsvLayout`), sniffed from the
+head of a file, and the parse of blocks of lines by that layout.
 
 A layout says what sniffing the first lines found: the delimiter, whether there is a
 header, the column names, the label column and the normal label. Blocks (see
@@ -18,12 +18,14 @@ import csv
 import io
 import math
 import re
-from dataclasses import dataclass, field
 from typing import Iterator
 
 import numpy as np
 
 from ..exceptions import InputError, length_mismatch
+from .beats import Beats, Reject
+from .layout import (BEATS_LABEL_COLUMN, ID_COLUMN_TYPES, ID_COLUMNS, PADDING, CsvLayout,
+                     parse_number)
 from .blocks import MAX_LINE_BYTES, LineTooLong, RawBlock
 
 #: Delimiters recognised when sniffing the first line, in order of preference.
@@ -33,110 +35,11 @@ UTF8_BOM = b"\xef\xbb\xbf"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 #: Bytes of the head that sniffing looks at: enough to see a first line over the limit.
 HEAD_BYTES = MAX_LINE_BYTES + 1
-#: What may surround a number in a cell, as pyarrow allows it.
-_PADDING = " \t"
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
-#: A rejected row: ``(line, reason, text as read)``.
-Reject = tuple[int, str, str]
 #: Lines read per piece when a block is read line by line.
 SCAN_LINES = 1 << 16
 #: The most fields a line is split into: a beat has hundreds of samples, not millions.
 MAX_FIELDS = 1 << 16
-#: Header names of the columns that say which beat a row is rather than hold its samples
-#: (as ``anomaly beats`` writes them): kept out of the samples, carried into the scores.
-#: Each is read as text (``record``), an integer (``beat``, ``sample``) or a number, empty
-#: meaning unknown (NaN: the first beat has no previous RR interval).
-ID_COLUMN_TYPES = {"record": "text", "beat": "integer", "sample": "integer",
-                   "time_s": "number", "rr_prev_s": "number", "rr_next_s": "number",
-                   "rr_local_mean_s": "number"}
-ID_COLUMNS = tuple(ID_COLUMN_TYPES)
-#: With id columns in the header (a file ``anomaly beats`` wrote), a column of this name
-#: is the label column unless another is chosen: its text is carried into the scores.
-BEATS_LABEL_COLUMN = "label"
-
-
-@dataclass(frozen=True)
-class CsvLayout:
-    """What sniffing the head of a CSV file found.
-
-    ``header_line`` is the header's line number in the file (after any leading blank
-    lines), 0 without a header. ``normal_label``: the label value meaning normal; with it
-    (and a label column) every row's label is turned into 0 (normal) or 1 (anomaly) as the
-    row is parsed. When it is a number, labels compare as numbers (``1`` equals ``1.0``)
-    and a row whose label is not a number is a bad row. ``value_range``: ``(low, high)``,
-    the samples a model can score; a row with a sample outside it is a bad row.
-    ``id_indices``: the columns named in :data:`ID_COLUMNS` (with a header), read by
-    :data:`ID_COLUMN_TYPES`.
-    """
-
-    delimiter: str
-    has_header: bool
-    column_names: tuple[str, ...]
-    label_index: int | None
-    header_line: int = 0
-    normal_label: str | None = None
-    value_range: tuple[float, float] | None = None
-    id_indices: tuple[int, ...] = ()
-
-    @property
-    def n_columns(self) -> int:
-        return len(self.column_names)
-
-    @property
-    def sample_indices(self) -> tuple[int, ...]:
-        return tuple(i for i in range(self.n_columns)
-                     if i != self.label_index and i not in self.id_indices)
-
-    @property
-    def id_names(self) -> tuple[str, ...]:
-        return tuple(self.column_names[i] for i in self.id_indices)
-
-    @property
-    def label_name(self) -> str | None:
-        """The label column's name in the file (its index as text without a header)."""
-        return None if self.label_index is None else self.column_names[self.label_index]
-
-    @property
-    def label_header(self) -> str | None:
-        """The label column's name in outputs: its header name, or ``label``."""
-        if self.label_index is None:
-            return None
-        return self.label_name if self.has_header else "label"
-
-    @property
-    def decides_labels(self) -> bool:
-        """Whether rows' labels are turned into 0/1 truth as they are parsed."""
-        return self.label_index is not None and self.normal_label is not None
-
-    @property
-    def normal_number(self) -> float | None:
-        """The normal label as a number, when labels are compared as numbers."""
-        if not self.decides_labels:
-            return None
-        return parse_number(self.normal_label.strip())
-
-
-@dataclass(frozen=True)
-class ParsedBlock:
-    """The rows of one block that parsed, and the rows rejected with their reasons.
-
-    ``lines`` holds the 1-based line number of each row of ``values``; ``truth`` is 0
-    (normal) or 1 (anomaly) per row when the layout decides labels; ``rejects`` holds
-    ``(line, reason, text)`` for each rejected row (only when rejects are allowed);
-    ``ids`` each id column's values (see :data:`ID_COLUMN_TYPES`) by its name.
-    """
-
-    lines: np.ndarray
-    values: np.ndarray
-    labels: np.ndarray | None
-    truth: np.ndarray | None
-    rejects: list[Reject]
-    ids: dict[str, np.ndarray] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.values)
-
-
 # -- the layout -------------------------------------------------------------------------
 
 def layout_from_head(
@@ -326,9 +229,10 @@ def _looks_like_utf16(line: bytes) -> bool:
 # -- parsing blocks ---------------------------------------------------------------------
 
 def parse_block(name: str, block: RawBlock, layout: CsvLayout, *, keep_rejects: bool = False,
-                skip_header: bool = False) -> Iterator[ParsedBlock]:
+                skip_header: bool = False) -> Iterator[Beats]:
     """Parse one block into float64 samples (and labels), exactly as written: one
-    ParsedBlock, or several pieces of it when it is read line by line.
+    :class:`~anomaly.io.beats.Beats`, or several pieces of it when it is read line by
+    line.
 
     pyarrow parses the block; when it rejects anything, or might disagree with the
     line-by-line reading (blank lines aside), the block is read again line by line in
@@ -367,25 +271,16 @@ def parse_block(name: str, block: RawBlock, layout: CsvLayout, *, keep_rejects: 
         newlines = block.newlines if data is block.data else None
         lines = _row_lines(data, first_line, len(values), newlines)
         if lines is not None:
-            yield ParsedBlock(lines, values, labels, truth, [], ids)
+            yield _beats(layout, lines, values, labels, truth, [], ids)
             return
     yield from _scan(name, data, first_line, layout, keep_rejects)
 
 
-def parse_number(text: str) -> float | None:
-    """Parse a CSV cell as pyarrow does for float64 columns, or return None.
-
-    Spaces and tabs around the number are allowed; the number itself must be plain ASCII.
-    Python's ``float`` alone would also take underscores (``1_0``), other whitespace and
-    non-ASCII digits (``٢``), all of which pyarrow rejects.
-    """
-    text = text.strip(_PADDING)
-    if not text or not text.isascii() or "_" in text or any(c.isspace() for c in text):
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        return None
+def _beats(layout: CsvLayout, lines: np.ndarray, values: np.ndarray,
+           labels: np.ndarray | None, truth: np.ndarray | None, rejects: list[Reject],
+           ids: dict[str, np.ndarray]) -> Beats:
+    return Beats(values, lines, ids, labels, layout.label_header, truth, rejects,
+                 layout=layout)
 
 
 def is_blank(line: str | bytes) -> bool:
@@ -460,7 +355,7 @@ def _parse_fast(data: bytes, layout: CsvLayout):
         name, column = layout.column_names[index], table.column(index)
         kind = ID_COLUMN_TYPES[name]
         if kind == "text":
-            texts = [(text or "").strip(_PADDING) for text in column.to_pylist()]
+            texts = [(text or "").strip(PADDING) for text in column.to_pylist()]
             if any(_undecodable(text) for text in texts):
                 return None
             ids[name] = np.array(texts, dtype=object)
@@ -520,7 +415,7 @@ def _row_lines(data: bytes, first_line: int, n_rows: int,
 
 
 def _scan(name: str, data: bytes, first_line: int, layout: CsvLayout,
-          keep_rejects: bool) -> Iterator[ParsedBlock]:
+          keep_rejects: bool) -> Iterator[Beats]:
     """Read every line in Python: the reference for what is a good row and its values.
 
     Yields the rows in pieces of at most :data:`SCAN_LINES` lines, so that a block of
@@ -535,15 +430,15 @@ def _scan(name: str, data: bytes, first_line: int, layout: CsvLayout,
     rejects: list[Reject] = []
     ids: list[list[str]] = []
 
-    def piece() -> ParsedBlock:
+    def piece() -> Beats:
         values = np.array(rows, dtype=np.float64).reshape(len(rows), n_samples)
         label_array, truth = (reader.arrays(labels, anomalies) if layout.label_index is not None
                               else (None, None))
         id_arrays = {name: np.array([row[j] for row in ids],
                                     dtype=_ID_DTYPES[ID_COLUMN_TYPES[name]])
                      for j, name in enumerate(layout.id_names)}
-        return ParsedBlock(np.array(lines, dtype=np.int64), values, label_array, truth,
-                           list(rejects), id_arrays)
+        return _beats(layout, np.array(lines, dtype=np.int64), values, label_array, truth,
+                      list(rejects), id_arrays)
 
     for offset, raw in enumerate(io.BytesIO(data)):
         line = first_line + offset
@@ -595,21 +490,21 @@ def _parse_row(line: str, layout: CsvLayout, labels: _LabelReader
         undecodable = _undecodable(text)
         if undecodable:
             return f"{where}: {undecodable}", *_NOT_PARSED
-        if not text.strip(_PADDING):
+        if not text.strip(PADDING):
             return f"{where}: empty cell (expected a number)", *_NOT_PARSED
         number = parse_number(text)
         if number is None:
             hint = _delimiter_hint(text, layout)
             return f"{where}: expected a number, got {text[:40]!r}{hint}", *_NOT_PARSED
         if not math.isfinite(number):
-            word = text.strip(_PADDING).lstrip("+-").lower()
+            word = text.strip(PADDING).lstrip("+-").lower()
             why = ("is not a finite number" if word in ("nan", "inf", "infinity")
                    else "is too large for a 64-bit float")
-            return f"{where}: {text.strip(_PADDING)!r} {why}", *_NOT_PARSED
+            return f"{where}: {text.strip(PADDING)!r} {why}", *_NOT_PARSED
         if layout.value_range is not None and not (
                 layout.value_range[0] <= number <= layout.value_range[1]):
             low, high = layout.value_range
-            return (f"{where}: {text.strip(_PADDING)!r} is outside what the model can score "
+            return (f"{where}: {text.strip(PADDING)!r} is outside what the model can score "
                     f"({low:.6g} to {high:.6g})"), *_NOT_PARSED
         values.append(number)
     ids = []
@@ -634,7 +529,7 @@ def _read_id(text: str, kind: str) -> tuple[str | None, object]:
     undecodable = _undecodable(text)
     if undecodable:
         return undecodable, None
-    text = text.strip(_PADDING)
+    text = text.strip(PADDING)
     if kind == "text":
         return None, text
     if kind == "integer":
@@ -664,7 +559,7 @@ class _LabelReader:
         undecodable = _undecodable(text)
         if undecodable:
             return undecodable, None, None
-        label = text.strip(_PADDING)
+        label = text.strip(PADDING)
         if not label:
             return "empty label", None, None
         if not self.decides:

@@ -17,18 +17,18 @@ import io
 import os
 import sys
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterator
 
 import numpy as np
 
 from ..exceptions import InputError
+from .beats import Beats
 from .blocks import BLOCK_BYTES, LineTooLong, RawBlock, iter_blocks
+from .layout import CsvLayout
 from .csv_parser import (
     HEAD_BYTES,
-    CsvLayout,
-    Reject,
     is_blank_block,
     layout_from_head,
     no_rows_message,
@@ -42,50 +42,6 @@ __all__ = ["STDIO", "Beats", "InputSource", "TrainingData", "check_readable", "i
 _GZIP_MAGIC = b"\x1f\x8b"
 #: The name that means standard input (and, for outputs, standard output).
 STDIO = "-"
-
-
-@dataclass(frozen=True)
-class Beats:
-    """Heartbeats read from one file (or one block of it).
-
-    Attributes
-    ----------
-    path : str
-        The file the beats came from, as given.
-    values : ndarray of shape (n_beats, n_samples), float64
-        The samples, exactly as written in the file.
-    labels : ndarray of shape (n_beats,), object, or None
-        The label column's text, when a label column was chosen.
-    layout : CsvLayout
-        Delimiter, header, column names and normal label of the file.
-    lines : ndarray of shape (n_beats,), int64
-        The 1-based physical line number of each beat in the file.
-    truth : ndarray of shape (n_beats,), int8, or None
-        1 where the label is not the normal label (an anomaly), 0 where it is; when a
-        label column and a normal label were given.
-    ids : dict of str to ndarray of shape (n_beats,), object
-        The text of the id columns (``record``, ``beat``, ``sample``... as ``anomaly
-        beats`` writes them), by name; empty when the file has none.
-    """
-
-    path: str
-    values: np.ndarray
-    labels: np.ndarray | None
-    layout: CsvLayout
-    lines: np.ndarray
-    truth: np.ndarray | None = None
-    ids: dict[str, np.ndarray] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.values)
-
-    @property
-    def n_samples(self) -> int:
-        return self.values.shape[1]
-
-    @property
-    def label_name(self) -> str | None:
-        return self.layout.label_name
 
 
 def read_beats(
@@ -134,8 +90,8 @@ def read_beats(
         return None if parts[0] is None else np.concatenate(parts)
 
     ids = {name: np.concatenate([chunk.ids[name] for chunk in chunks]) for name in first.ids}
-    return Beats(first.path, joined("values"), joined("labels"), first.layout,
-                 joined("lines"), joined("truth"), ids)
+    return Beats(joined("values"), joined("lines"), ids, joined("labels"), first.label_header,
+                 joined("truth"), layout=first.layout)
 
 
 def iter_beats(
@@ -153,8 +109,8 @@ def iter_beats(
     only when its chunk is reached.
     """
     with open_input(path) as source:
-        for chunk, _ in source.iter_parsed(block_size, label_column=label_column,
-                                           header=header, normal_label=normal_label):
+        for chunk in source.iter_parsed(block_size, label_column=label_column,
+                                        header=header, normal_label=normal_label):
             if len(chunk):
                 yield chunk
 
@@ -214,7 +170,7 @@ class InputSource:
     """A CSV input opened for streaming: a file, a ``.gz`` file or ``-`` (stdin).
 
     Reads the raw bytes once, hashing them on the way (``sha256`` once read to the end),
-    and yields :class:`Beats` per block. ``name`` names it in messages (default: the path
+    and yields :class:`~anomaly.io.beats.Beats` per block. ``name`` names it in messages (default: the path
     as given). Use as a context manager.
     """
 
@@ -276,8 +232,8 @@ class InputSource:
 
     def iter_parsed(self, block_size: int = BLOCK_BYTES, *, label_column=None, header=None,
                     normal_label: str | None = None, limits=None,
-                    keep_rejects: bool = False) -> Iterator[tuple[Beats, list[Reject]]]:
-        """Yield ``(beats, rejects)`` per block (or piece of one); see
+                    keep_rejects: bool = False) -> Iterator[Beats]:
+        """Yield the beats of each block (or piece of one), with the rows it rejected; see
         :func:`anomaly.io.csv_parser.parse_block`.
 
         The layout is sniffed from the first block that is not blank. With a label column
@@ -300,9 +256,9 @@ class InputSource:
                         normal_label=normal_label, first_line=block.first_line,
                         **({} if limits is None else {"samples": limits.samples,
                                                       "value_range": limits.value_range}))
-                for beats, rejects in _parse(name, block, self.layout, keep_rejects):
-                    n_rows += len(beats) + len(rejects)
-                    yield beats, rejects
+                for beats in _parse(name, block, self.layout, keep_rejects):
+                    n_rows += len(beats) + len(beats.rejects)
+                    yield beats
             self._drain()
         except LineTooLong as error:
             raise InputError(f"{name} {error}") from None
@@ -372,17 +328,14 @@ class _HashingReader(io.RawIOBase):
         return data
 
 
-def _parse(name: str, block: RawBlock, layout: CsvLayout,
-           keep_rejects: bool) -> Iterator[tuple[Beats, list[Reject]]]:
-    for parsed in parse_block(name, block, layout, keep_rejects=keep_rejects,
-                              skip_header=block.first_line <= layout.header_line):
-        yield (Beats(name, parsed.values, parsed.labels, layout, parsed.lines, parsed.truth,
-                     parsed.ids), parsed.rejects)
+def _parse(name: str, block: RawBlock, layout: CsvLayout, keep_rejects: bool) -> Iterator[Beats]:
+    return parse_block(name, block, layout, keep_rejects=keep_rejects,
+                       skip_header=block.first_line <= layout.header_line)
 
 
 def iter_parsed_range(path: str | os.PathLike, layout: CsvLayout, start: int, stop: int, *,
                       first_line: int, block_size: int = BLOCK_BYTES, keep_rejects: bool = False,
-                      name: str | None = None) -> Iterator[tuple[Beats, list[Reject]]]:
+                      name: str | None = None) -> Iterator[Beats]:
     """Parse bytes ``start:stop`` of an uncompressed CSV file, cut into the same blocks as
     :meth:`InputSource.iter_parsed` cuts; both ends must be block boundaries (see
     :func:`anomaly.io.blocks.block_start`) and ``first_line`` the line number at ``start``."""

@@ -210,10 +210,12 @@ class Scaling:
                    context_range)
 
 
-def scaling_note(values: np.ndarray) -> str | None:
-    """A warning when a few extreme values set the min-max scaling, squeezing the rest
-    of the training values into a sliver of the range; None otherwise."""
-    values = np.asarray(values, dtype=np.float64)
+def scaling_note(inputs: np.ndarray, context: tuple[str, ...] = ()) -> str | None:
+    """A warning when a few extreme samples set the min-max scaling of training inputs
+    (whose last ``len(context)`` columns are context), squeezing the rest into a sliver
+    of the range; None otherwise."""
+    inputs = np.asarray(inputs, dtype=np.float64)
+    values = inputs[:, :inputs.shape[1] - len(context)] if context else inputs
     low, high = float(values.min()), float(values.max())
     typical_low, typical_high = (float(v) for v in np.percentile(values, [0.1, 99.9]))
     span, typical = high - low, typical_high - typical_low

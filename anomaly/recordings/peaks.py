@@ -18,13 +18,12 @@ import numpy as np
 REFINE_SECONDS = 0.025
 
 
-def detect_r_peaks(signal: np.ndarray, fs: float, filtered: np.ndarray | None = None
-                   ) -> np.ndarray:
+def detect_r_peaks(signal: np.ndarray, fs: float, filtered: np.ndarray) -> np.ndarray:
     """Sample indices (int64, increasing, unique) of the R peaks of one lead of ECG.
 
-    ``filtered``: the lead band-pass filtered (see :func:`anomaly.recordings.segment.
-    band_pass`), when the caller has it already. A lead too short or flat to hold a beat
-    has none.
+    ``signal`` is the raw lead, which the detector reads; ``filtered`` the same lead
+    band-passed (:func:`anomaly.recordings.filters.band_pass`), where each peak is moved to
+    its largest magnitude. A lead too short or flat to hold a beat has none.
     """
     import neurokit2
 
@@ -35,10 +34,6 @@ def detect_r_peaks(signal: np.ndarray, fs: float, filtered: np.ndarray | None = 
     peaks = peaks[(peaks >= 0) & (peaks < len(signal))]
     if len(peaks) == 0:
         return peaks
-    if filtered is None:
-        from .segment import band_pass
-
-        filtered = band_pass(signal, fs)
     radius = int(round(REFINE_SECONDS * fs))
     around = np.clip(peaks[:, None] + np.arange(-radius, radius + 1), 0, len(signal) - 1)
     moved = around[np.arange(len(peaks)), np.argmax(np.abs(filtered[around]), axis=1)]

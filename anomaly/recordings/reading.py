@@ -36,13 +36,15 @@ class RecordingRead:
 def read_recording(path: str | os.PathLike, options: SegmentOptions) -> RecordingRead:
     """All beats of a recording's span in memory (a training set is minutes, not days)."""
     segmenter = segmenter_for(path, options)
-    blocks = list(segmenter.blocks())
+    chunks = list(segmenter.chunks())
+    blocks = [chunk.beats for chunk in chunks if chunk.beats is not None]
     labels = None if blocks[0].labels is None else np.concatenate([b.labels for b in blocks])
     joined = RecordingBeats(
         *(np.concatenate([getattr(b, name) for b in blocks]) for name in
           ("values", "sample", "beat", "rr_prev", "rr_next", "rr_local_mean")),
         labels, segmenter.lead.fs)
-    return RecordingRead(segmenter.lead, joined, segmenter.counts, segmenter.span)
+    counts = sum((chunk.counts for chunk in chunks), SegmentCounts())
+    return RecordingRead(segmenter.lead, joined, counts, segmenter.span)
 
 
 def read_normal_recording_beats(path: str | os.PathLike, options: SegmentOptions, *,
@@ -93,7 +95,7 @@ def read_strips(path: str | os.PathLike, options: SegmentOptions, centres: np.nd
                 seconds: float = 6.0) -> list[Strip]:
     """Strips of ``seconds`` of the lead centred on each of ``centres`` (samples, in
     increasing order), filtered as the beats are."""
-    from .segment import PAD_SECONDS, band_pass
+    from .filters import PAD_SECONDS, band_pass
 
     lead = open_lead(path, lead=options.lead, fs=options.fs)
     half, pad = int(seconds * lead.fs / 2), int(PAD_SECONDS * lead.fs)

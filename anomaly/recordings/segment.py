@@ -31,6 +31,7 @@ from typing import Iterator
 import numpy as np
 
 from ..exceptions import InputError
+from .filters import PAD_SECONDS, band_pass
 from .signals import Lead
 from .times import format_time
 
@@ -41,16 +42,12 @@ MIN_FS, MAX_FS = 50.0, 20_000
 #: chunk may decode: they bound the memory of a chunk whatever the recording.
 MAX_WINDOW_SAMPLES = 8192
 MAX_CHUNK_VALUES = 1 << 24
-#: Signal read on either side of a chunk (filter settling and detector context).
-PAD_SECONDS = 10.0
 #: Two R peaks closer than this are one beat (found by two overlapping chunks).
 REFRACTORY_SECONDS = 0.2
 #: How far outside ``--from``/``--to`` peaks are detected for the RR context.
 CONTEXT_SECONDS = 20.0
 #: RR intervals averaged into ``rr_local_mean_s``.
 LOCAL_RR_BEATS = 10
-#: The band kept by the baseline filter, in Hz.
-BAND_HZ = (0.5, 40.0)
 
 
 @dataclass(frozen=True)
@@ -131,22 +128,37 @@ class RecordingBeats:
         return self.sample / self.fs
 
     def ids(self, record: str) -> dict[str, np.ndarray]:
-        """The id columns of these beats (:data:`anomaly.io.csv_parser.ID_COLUMNS`)."""
+        """The id columns of these beats (:data:`anomaly.io.layout.ID_COLUMNS`)."""
         return {"record": np.full(len(self), record, dtype=object), "beat": self.beat,
                 "sample": self.sample, "time_s": np.round(self.time_s, 4),
                 "rr_prev_s": self.rr_prev, "rr_next_s": self.rr_next,
                 "rr_local_mean_s": self.rr_local_mean}
 
 
-@dataclass
+@dataclass(frozen=True)
 class SegmentCounts:
-    """What segmenting found: the beats kept, and those dropped at the recording's ends."""
+    """What segmenting found: the beats kept, those dropped at the recording's ends, the
+    samples read, and the sample up to which the lead has been segmented (``position``).
+    The counts of consecutive chunks add up."""
 
     beats: int = 0
     dropped_at_edges: int = 0
     samples_read: int = 0
-    #: The sample up to which the lead has been segmented.
     position: int = 0
+
+    def __add__(self, later: "SegmentCounts") -> "SegmentCounts":
+        return SegmentCounts(self.beats + later.beats,
+                             self.dropped_at_edges + later.dropped_at_edges,
+                             self.samples_read + later.samples_read,
+                             max(self.position, later.position))
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One chunk of a lead, segmented: its beats (None when it holds none) and its counts."""
+
+    beats: RecordingBeats | None
+    counts: SegmentCounts
 
 
 class Segmenter:
@@ -184,7 +196,6 @@ class Segmenter:
         if lead.n_samples < self.before + self.after:
             raise InputError(f"{lead.path}: the recording ({lead.duration:.3g} s) is shorter "
                              f"than one beat window ({window.before + window.after:g} s)")
-        self.counts = SegmentCounts()
         self._reference = None
         if options.annotations is not None:
             if lead.annotations_base is None:
@@ -199,13 +210,15 @@ class Segmenter:
         """``00:00 and 05:00``: the span, for messages."""
         return f"{format_time(self.start / self.lead.fs)} and {format_time(self.stop / self.lead.fs)}"
 
-    def blocks(self) -> Iterator[RecordingBeats]:
-        """The beats, a chunk at a time (chunks without beats yield nothing)."""
+    def chunks(self) -> Iterator[Chunk]:
+        """The lead's span, a chunk at a time: each chunk's beats and counts (add the
+        counts up for the recording's). Raises InputError at the end when no beat was
+        found."""
         history: deque[int] = deque(maxlen=LOCAL_RR_BEATS + 1)
         held: tuple[int, np.ndarray | None] | None = None
         number = 0
         refractory = int(round(REFRACTORY_SECONDS * self.lead.fs))
-        for peaks, windows in self._peaks_and_windows():
+        for peaks, windows, read in self._peaks_and_windows():
             # Chunks overlap by the refractory period: a beat found by both is kept once.
             last = held[0] if held is not None else (history[-1] if history else None)
             found = [(peak, window) for peak, window in zip(peaks, windows)
@@ -213,27 +226,22 @@ class Segmenter:
             pending = ([held] if held is not None else []) + found
             held = pending.pop() if pending else None
             following = [peak for peak, _ in pending[1:]] + ([held[0]] if held else [])
-            block = self._context(pending, following, history)
-            if block is not None:
-                number = self._number(block, number)
-                yield block
+            chunk = self._context(pending, following, history, number, read)
+            number += chunk.counts.beats
+            yield chunk
         if held is not None:
-            block = self._context([held], [None], history)
-            if block is not None:
-                number = self._number(block, number)
-                yield block
-        if self.counts.beats == 0:
+            chunk = self._context([held], [None], history, number, SegmentCounts())
+            number += chunk.counts.beats
+            yield chunk
+        if number == 0:
             raise InputError(f"{self.lead.path}: no beats detected in lead {self.lead.name} "
                              f"between {self.span}")
 
-    def _number(self, block: RecordingBeats, number: int) -> int:
-        block.beat = np.arange(number + 1, number + 1 + len(block), dtype=np.int64)
-        self.counts.beats += len(block)
-        return number + len(block)
-
-    def _peaks_and_windows(self) -> Iterator[tuple[np.ndarray, list[np.ndarray | None]]]:
-        """Each chunk's R peaks (recording samples) and their filtered windows (None when
-        the window runs off the recording), over the span and its context."""
+    def _peaks_and_windows(self) -> Iterator[tuple[np.ndarray, list[np.ndarray | None],
+                                                   SegmentCounts]]:
+        """Each chunk's R peaks (recording samples), their filtered windows (None when the
+        window runs off the recording) and what reading it counted, over the span and its
+        context."""
         from .peaks import detect_r_peaks
 
         lead, fs = self.lead, self.lead.fs
@@ -249,8 +257,6 @@ class Segmenter:
             end = min(begin + chunk, lead.n_samples)
             first = max(0, begin - pad)
             signal = lead.read(first, min(lead.n_samples, end + pad))
-            self.counts.samples_read += len(signal)
-            self.counts.position = end
             filtered = band_pass(signal, fs)
             peaks = detect_r_peaks(signal, fs, filtered) + first
             peaks = peaks[(peaks >= begin - refractory) & (peaks < end + refractory)]
@@ -259,14 +265,16 @@ class Segmenter:
                 left, right = peak - self.before, peak + self.after
                 inside = left >= 0 and right <= lead.n_samples
                 windows.append(filtered[left - first:right - first] if inside else None)
-            yield peaks, windows
+            yield peaks, windows, SegmentCounts(samples_read=len(signal), position=end)
 
     def _context(self, beats: list[tuple[int, np.ndarray | None]], following: list,
-                 history: deque) -> RecordingBeats | None:
-        """The beats of the span among ``beats``, with their RR context; ``following``
+                 history: deque, number: int, read: SegmentCounts) -> Chunk:
+        """The beats of the span among ``beats``, with their RR context, numbered from
+        ``number + 1``, and the chunk's counts (``read``: its reading's); ``following``
         holds each one's next peak (None at the end)."""
         fs = self.lead.fs
         kept, values, rr = [], [], []
+        dropped = 0
         for (peak, window), next_peak in zip(beats, following):
             previous = history[-1] if history else None
             intervals = np.diff(np.array(list(history) + [peak])) / fs
@@ -274,15 +282,16 @@ class Segmenter:
             if not self.start <= peak < self.stop:
                 continue
             if window is None:
-                self.counts.dropped_at_edges += 1
+                dropped += 1
                 continue
             kept.append(peak)
             values.append(window)
             rr.append(((peak - previous) / fs if previous is not None else np.nan,
                        (next_peak - peak) / fs if next_peak is not None else np.nan,
                        intervals[-LOCAL_RR_BEATS:].mean() if len(intervals) else np.nan))
+        counts = read + SegmentCounts(beats=len(kept), dropped_at_edges=dropped)
         if not kept:
-            return None
+            return Chunk(None, counts)
         sample = np.array(kept, dtype=np.int64)
         rr = np.array(rr, dtype=np.float64).reshape(-1, 3)
         labels = None
@@ -295,9 +304,10 @@ class Segmenter:
             near = slice(np.searchsorted(reference, sample[0] - reach),
                          np.searchsorted(reference, sample[-1] + reach, side="right"))
             labels = match_labels(sample, reference[near], classes[near], fs)
-        return RecordingBeats(self._shape(np.stack(values)), sample,
-                              np.zeros(len(sample), dtype=np.int64),
-                              *np.round(rr, 4).T, labels, fs)
+        beats = RecordingBeats(self._shape(np.stack(values)), sample,
+                               np.arange(number + 1, number + 1 + len(sample), dtype=np.int64),
+                               *np.round(rr, 4).T, labels, fs)
+        return Chunk(beats, counts)
 
     def _shape(self, windows: np.ndarray) -> np.ndarray:
         """Windows resampled to ``samples`` values and, unless amplitudes are kept,
@@ -311,13 +321,3 @@ class Segmenter:
             beats = beats / np.where(scale > 0, scale, 1.0)
         return beats
 
-
-def band_pass(signal: np.ndarray, fs: float) -> np.ndarray:
-    """The signal band-pass filtered to :data:`BAND_HZ` (zero phase, Butterworth)."""
-    from scipy.signal import butter, sosfiltfilt
-
-    low, high = BAND_HZ
-    sos = butter(2, [low, min(high, 0.45 * fs)], btype="bandpass", fs=fs, output="sos")
-    if len(signal) <= 3 * (2 * len(sos) + 1):
-        return signal - signal.mean() if len(signal) else signal
-    return sosfiltfilt(sos, signal)

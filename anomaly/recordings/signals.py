@@ -30,7 +30,7 @@ import numpy as np
 
 from ..exceptions import InputError, first_line
 from ..io.blocks import MAX_LINE_BYTES
-from ..io.csv_parser import parse_number
+from ..io.layout import parse_number
 from ..io.readers import check_readable
 
 #: The lead chosen when none is asked for and the recording has it.

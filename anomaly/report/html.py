@@ -29,15 +29,16 @@ img { max-width: 100%; }
 """
 
 
-def write_html_report(path: str | os.PathLike, detector, result, jobs=()) -> None:
-    """Write the report of a run (a :class:`anomaly.scoring.summary.RunResult`) whose
-    inputs were ``jobs`` (the recordings among them get a timeline and ECG strips)."""
+def write_html_report(path: str | os.PathLike, detector, result, recordings=None) -> None:
+    """Write the report of a run (a :class:`anomaly.scoring.summary.RunResult`);
+    ``recordings``, the run's recordings by name with how their beats were found
+    (``SegmentOptions``), each get a timeline and ECG strips."""
     summary = result.summary
     sections = [_summary_section(detector, summary, result),
                 "<h2>Reconstruction error</h2>" + _image(
                     plot_score_histogram(summary.all_scores, summary.threshold,
                                          truth=summary.all_truth), "score histogram")]
-    sections.append(_recordings_section(detector, summary, jobs))
+    sections.append(_recordings_section(summary, recordings or {}))
     sections.append(_beats_section(detector, summary))
     if result.metrics is not None:
         sections.append(_metrics_section(summary, result.metrics))
@@ -62,21 +63,17 @@ def _summary_section(detector, summary, result) -> str:
     return "<h2>Summary</h2>" + model + _table(rows)
 
 
-def _recordings_section(detector, summary, jobs) -> str:
+def _recordings_section(summary, recordings) -> str:
     """Per recording: the timeline of every beat's score, and strips of the most
     anomalous beats in their ECG."""
-    if not summary.timelines:
+    if not recordings:
         return ""
-    from ..scoring.base import ModelLimits
     from .recordings import recording_figures
 
-    limits = ModelLimits.of(detector)
     parts = []
-    for job in jobs:
-        if job.input not in summary.timelines:
-            continue
-        timeline, strips = recording_figures(summary, job, limits)
-        name = html.escape(os.path.basename(job.input))
+    for input_name, segment in recordings.items():
+        timeline, strips = recording_figures(summary, input_name, segment)
+        name = html.escape(os.path.basename(input_name))
         parts.append(f"<h3>{name}</h3>" + _image(timeline, f"timeline of {name}")
                      + _image(strips, f"ECG strips of {name}"))
     return "<h2>Recordings</h2>" + "".join(parts)

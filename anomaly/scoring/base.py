@@ -18,13 +18,12 @@ run one new Engine; nothing else changes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Protocol, Sequence
 
-import numpy as np
 
-from ..io.csv_parser import Reject
+from ..io.beats import Beats, Reject
 
 if TYPE_CHECKING:
     import pyarrow
@@ -71,50 +70,13 @@ class ModelLimits:
         return self.window or BeatWindow(samples=self.samples)
 
 
-@dataclass(frozen=True)
-class BeatBlock:
-    """A block of beats from a source, ready to score, and the rows it rejected.
-
-    Attributes
-    ----------
-    values : ndarray of shape (n, n_samples), float64
-    lines : ndarray of shape (n,), int64
-        Where each beat is in its input (the 1-based line), for messages and for ordering.
-    ids : dict of str to ndarray of shape (n,)
-        The columns that identify each beat in the scores output, written before its
-        score (for a CSV input, ``row``).
-    labels : ndarray of shape (n,), object, or None
-        The label text, carried into the output.
-    label_header : str or None
-        The labels' column name in the output.
-    truth : ndarray of shape (n,), int8, or None
-        1 where the label marks an anomaly, 0 where it marks a normal beat.
-    rejects : list of Reject
-    positions : ndarray of shape (n,), int64, or None
-        For beats of a recording: each one's R peak (its sample in the recording), for the
-        timeline and the ECG strips of the reports.
-    """
-
-    values: np.ndarray
-    lines: np.ndarray
-    ids: dict[str, np.ndarray]
-    labels: np.ndarray | None = None
-    label_header: str | None = None
-    truth: np.ndarray | None = None
-    rejects: Sequence[Reject] = field(default_factory=list)
-    positions: np.ndarray | None = None
-
-    def __len__(self) -> int:
-        return len(self.values)
-
-
 class BeatSource(Protocol):
     """Where the beats of one input come from. Use as a context manager."""
 
     #: The input's name in messages and reports.
     name: str
 
-    def blocks(self) -> Iterator[BeatBlock]:
+    def blocks(self) -> Iterator[Beats]:
         """The beats, block by block, in input order; raises InputError on bad input."""
 
     def progress(self) -> tuple[int, int | None]:

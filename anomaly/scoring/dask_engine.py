@@ -30,7 +30,8 @@ from pathlib import Path
 
 from ..exceptions import InputError, ModelError
 from ..io.blocks import block_start, count_newlines
-from ..io.csv_parser import CsvLayout, layout_from_head, no_rows_message
+from ..io.csv_parser import layout_from_head, no_rows_message
+from ..io.layout import CsvLayout
 from ..io.readers import InputSource
 from ..io.writers import file_sha256
 from .base import ModelLimits, Progress

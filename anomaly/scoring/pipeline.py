@@ -17,7 +17,8 @@ import numpy as np
 
 from ..exceptions import InputError, ModelError
 from ..model.context import beat_context
-from .base import BeatBlock, BeatSource, ScoreSink
+from ..io.beats import Beats
+from .base import BeatSource, ScoreSink
 from .summary import Counts, ScoredInput, ScoreSummary
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ def score_source(detector, source: BeatSource, sink: ScoreSink, *, input_index: 
     return ScoredInput(counts, summary, source.sha256)
 
 
-def with_context(block: BeatBlock, context: "BeatContext | None", name: str) -> BeatBlock:
+def with_context(block: Beats, context: "BeatContext | None", name: str) -> Beats:
     """The block with each beat's samples followed by the context the model predicts
     (see :mod:`anomaly.model.context`); the block itself without one. InputError when
     the input does not hold what the context is computed from."""
@@ -97,7 +98,7 @@ def require_scored_rows(input_name: str, counts: Counts) -> None:
                          f"(the first, line {line}: {reason})")
 
 
-def score_table(block: BeatBlock, scores: np.ndarray, flags: np.ndarray):
+def score_table(block: Beats, scores: np.ndarray, flags: np.ndarray):
     """The output rows of one block as a pyarrow table: its ids, score, is_anomaly[, label]."""
     import pyarrow as pa
 

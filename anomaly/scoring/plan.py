@@ -7,33 +7,24 @@ it starts.
 
 from __future__ import annotations
 
-import glob
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from ..choices import BadRowPolicy, OutputFormat, RuntimeName
-from ..exceptions import InputError, UsageError
+from ..exceptions import UsageError
+from ..inputs import expand_inputs
 from ..io.blocks import BLOCK_BYTES
+from ..io.destinations import Place, check_destinations
 from ..io.readers import STDIO, check_readable, input_stem
 from ..io.writers import check_can_create_directory, check_writable
-from ..recordings.signals import wfdb_base
-from .destinations import Place, check_destinations
 
 if TYPE_CHECKING:
     from ..recordings.segment import SegmentOptions
 
-#: Input file names picked up from a directory given as input: beats CSVs, WFDB records'
-#: headers and EDF recordings.
-INPUT_SUFFIXES = (".csv", ".csv.gz", ".hea", ".edf")
 #: The ending of a scores file of each format.
 SUFFIXES = {OutputFormat.csv: ".csv", OutputFormat.parquet: ".parquet"}
-#: Endings of the files a run writes beside its outputs, never taken as inputs by a glob
-#: or a directory.
-OWN_SUFFIXES = tuple(f".{kind}{suffix}" for kind in ("scores", "rejects")
-                     for suffix in (".csv", ".csv.gz", ".parquet"))
-
 
 @dataclass(frozen=True)
 class ScoreOptions:
@@ -272,54 +263,6 @@ def _made_by_the_run(directory: Path, output_dir: Path | None) -> bool:
         return False
     target, candidate = Path(os.path.abspath(output_dir)), Path(os.path.abspath(directory))
     return candidate == target or (candidate in target.parents and not candidate.exists())
-
-
-def expand_inputs(specs: Sequence[str]) -> list[str]:
-    """Files, globs, directories (their ``*.csv`` and ``*.csv.gz``) and ``-``, in order.
-
-    What a directory or a glob matches leaves out the tool's own files (see
-    :func:`is_own_file`), so that outputs written beside the inputs are not scored by the
-    next run; a file named on its own is taken as it is.
-
-    Raises InputError for a path that does not exist, a glob or directory that matches no
-    file, or the same file named twice.
-    """
-    inputs: list[str] = []
-    for spec in specs:
-        if spec == STDIO:
-            inputs.append(spec)
-        elif Path(spec).is_dir():
-            found = sorted(str(path) for path in Path(spec).iterdir()
-                           if path.is_file() and path.name.endswith(INPUT_SUFFIXES)
-                           and not is_own_file(path.name))
-            if not found:
-                raise InputError(f"{spec}: directory holds no {', '.join(INPUT_SUFFIXES[:-1])} "
-                                 f"or {INPUT_SUFFIXES[-1]} files")
-            inputs += found
-        elif glob.has_magic(spec):
-            found = sorted(path for path in glob.glob(spec)
-                           if Path(path).is_file() and not is_own_file(Path(path).name))
-            if not found:
-                raise InputError(f"{spec}: no file matches this pattern")
-            inputs += found
-        elif Path(spec).exists() or wfdb_base(spec) is not None:
-            inputs.append(spec)
-        else:
-            raise InputError(f"{spec}: no such file (it does not exist)")
-    seen: dict[str, str] = {}
-    for name in inputs:
-        base = wfdb_base(name)
-        key = name if name == STDIO else os.path.realpath(name if base is None else base + ".hea")
-        if key in seen:
-            raise InputError(f"{name}: given twice (also as {seen[key]})")
-        seen[key] = name
-    return inputs
-
-
-def is_own_file(name: str) -> bool:
-    """Whether a file name is one this tool writes beside its outputs: a scores or rejects
-    file, or a hidden temporary file or lock."""
-    return name.startswith(".") or name.endswith(OWN_SUFFIXES)
 
 
 def output_name(input_name: str, suffix: str = ".csv") -> str:

@@ -151,9 +151,19 @@ def _write_plots(plan: RunPlan, detector, summary: ScoreSummary) -> list[str]:
         from ..report.recordings import save_recording_plots
 
         plots += [str(path) for path in save_recording_plots(
-            summary, plan.jobs, ModelLimits.of(detector), plan.plot_dir)]
+            summary, _recordings(plan, detector, summary), plan.plot_dir)]
     logs.info(f"Plots written to {plan.plot_dir}/", event="plots", plots=plots)
     return plots
+
+
+def _recordings(plan: RunPlan, detector, summary: ScoreSummary) -> dict:
+    """The run's scored recordings, in input order, each with how its beats were found
+    (:class:`anomaly.recordings.segment.SegmentOptions`), for their pictures."""
+    from .sources import recording_segment
+
+    limits = ModelLimits.of(detector)
+    return {job.input: recording_segment(job.options, limits) for job in plan.jobs
+            if job.input in summary.timelines}
 
 
 def _write_reports(plan: RunPlan, detector, result: RunResult) -> None:
@@ -163,7 +173,8 @@ def _write_reports(plan: RunPlan, detector, result: RunResult) -> None:
     if plan.html is not None and result.summary.scores:
         from ..report.html import write_html_report
 
-        write_html_report(plan.html, detector, result, plan.jobs)
+        write_html_report(plan.html, detector, result,
+                          _recordings(plan, detector, result.summary))
         logs.info(f"HTML report written to {plan.html}", event="html", path=str(plan.html))
     if plan.report is not None:
         write_json(plan.report, result.report())

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import IO, Sequence
 
 from ..choices import OutputFormat
+from ..io.tables import TableWriter
 from ..io.writers import atomic_write
-from .base import Reject
+from ..io.beats import Reject
 from .plan import Job, output_format
 
 
@@ -174,49 +175,6 @@ def sink_for(job: Job):
     if job.output is not None:
         return ScoresFile(job.output, job.rejects)
     return ScoresToStdout() if job.to_stdout else NoScores()
-
-
-class TableWriter:
-    """Appends score tables to a binary file as CSV (header first) or Parquet."""
-
-    def __init__(self, file: IO[bytes], format: str):
-        self.file, self.format = file, format
-        self._parquet = None
-        self._header_written = False
-
-    def write(self, table) -> None:
-        if self.format == OutputFormat.parquet.value:
-            import pyarrow.parquet as pq
-
-            if self._parquet is None:
-                self._parquet = pq.ParquetWriter(self.file, table.schema)
-            self._parquet.write_table(table)
-            return
-        if not self._header_written:
-            text = io.StringIO()
-            csv.writer(text, lineterminator="\n").writerow(table.column_names)
-            self.file.write(text.getvalue().encode())
-            self._header_written = True
-        self.file.write(_csv_bytes(table))
-
-    def close(self) -> None:
-        if self._parquet is not None:
-            self._parquet.close()
-
-
-def _csv_bytes(table) -> bytes:
-    import pyarrow as pa
-    import pyarrow.csv as pa_csv
-
-    buffer = io.BytesIO()
-    try:
-        pa_csv.write_csv(table, buffer, pa_csv.WriteOptions(include_header=False,
-                                                            quoting_style="none"))
-    except pa.ArrowInvalid:  # A label holds a delimiter or a quote: quote the text.
-        buffer = io.BytesIO()
-        pa_csv.write_csv(table, buffer, pa_csv.WriteOptions(include_header=False,
-                                                            quoting_style="needed"))
-    return buffer.getvalue()
 
 
 class _RejectsWriter:

@@ -19,9 +19,10 @@ from typing import Iterator
 
 import numpy as np
 
-from ..io.csv_parser import CsvLayout
-from ..io.readers import Beats, InputSource, iter_parsed_range
-from .base import BeatBlock, BeatSource, ModelLimits, Reject
+from ..io.beats import Beats
+from ..io.layout import CsvLayout
+from ..io.readers import InputSource, iter_parsed_range
+from .base import BeatSource, ModelLimits
 from .plan import Job, ScoreOptions
 
 
@@ -56,12 +57,12 @@ class CsvSource:
     def __exit__(self, *exc_info) -> None:
         self._input.close()
 
-    def blocks(self) -> Iterator[BeatBlock]:
+    def blocks(self) -> Iterator[Beats]:
         options = self.options
         parsed = self._input.iter_parsed(options.block_bytes, label_column=options.label_column,
                                          header=options.header, normal_label=options.normal_label,
                                          limits=self.limits, keep_rejects=options.keep_rejects)
-        return (beat_block(beats, rejects) for beats, rejects in parsed)
+        return (with_row_ids(beats) for beats in parsed)
 
     def progress(self) -> tuple[int, int | None]:
         return self._input.bytes_read, self._input.size
@@ -95,12 +96,12 @@ class CsvRangeSource:
     def __exit__(self, *exc_info) -> None:
         pass
 
-    def blocks(self) -> Iterator[BeatBlock]:
-        for beats, rejects in iter_parsed_range(
+    def blocks(self) -> Iterator[Beats]:
+        for beats in iter_parsed_range(
                 self.path, self.layout, self.start, self.stop, first_line=self.first_line,
                 block_size=self.options.block_bytes, keep_rejects=self.options.keep_rejects,
                 name=self.name):
-            yield beat_block(beats, rejects)
+            yield with_row_ids(beats)
         self._done = self.stop - self.start
 
     def progress(self) -> tuple[int, int | None]:
@@ -119,6 +120,7 @@ class RecordingSource:
 
         self.name, self.options = path, options
         self.segmenter = segmenter_for(path, recording_segment(options, limits))
+        self._position = 0
 
     def __enter__(self) -> "RecordingSource":
         return self
@@ -126,28 +128,32 @@ class RecordingSource:
     def __exit__(self, *exc_info) -> None:
         pass
 
-    def blocks(self) -> Iterator[BeatBlock]:
+    def blocks(self) -> Iterator[Beats]:
         from ..io.writers import files_sha256
         from ..recordings.reading import labels_for
         from ..recordings.signals import recording_files
 
         options, record = self.options, self.segmenter.lead.record
-        for beats in self.segmenter.blocks():
+        for chunk in self.segmenter.chunks():
+            self._position = max(self._position, chunk.counts.position)
+            beats = chunk.beats
+            if beats is None:
+                continue
             labels = truth = None
             if options.label_column is not None:
                 labels = labels_for(self.name, beats.labels, options.label_column)
                 truth = (labels != options.normal_label).astype(np.int8)
             elif beats.labels is not None:
                 labels = beats.labels
-            yield BeatBlock(beats.values, beats.beat, beats.ids(record), labels,
-                            None if labels is None else "label", truth, positions=beats.sample)
+            yield Beats(beats.values, beats.beat, beats.ids(record), labels,
+                        None if labels is None else "label", truth, positions=beats.sample)
         self.sha256 = files_sha256(recording_files(self.name, self.segmenter.options.annotations))
 
     def progress(self) -> tuple[int, int | None]:
         """Samples of the span segmented, of the span's."""
         segmenter = self.segmenter
         span = segmenter.stop - segmenter.start
-        return min(max(segmenter.counts.position - segmenter.start, 0), span), span
+        return min(max(self._position - segmenter.start, 0), span), span
 
 
 def recording_segment(options: ScoreOptions, limits: ModelLimits | None = None):
@@ -162,10 +168,7 @@ def recording_segment(options: ScoreOptions, limits: ModelLimits | None = None):
                    lead=segment.lead if segment.lead is not None else limits.lead)
 
 
-def beat_block(beats: Beats, rejects: list[Reject]) -> BeatBlock:
-    """The parsed rows of a CSV block as a block to score; ``row`` counts data lines, and
-    the file's id columns follow it."""
-    layout = beats.layout
-    return BeatBlock(beats.values, beats.lines,
-                     {"row": beats.lines - layout.header_line, **beats.ids},
-                     beats.labels, layout.label_header, beats.truth, rejects)
+def with_row_ids(beats: Beats) -> Beats:
+    """A CSV block's beats as a block to score: ``row`` (the data line's number) first
+    among its ids, the file's id columns after it."""
+    return replace(beats, ids={"row": beats.lines - beats.layout.header_line, **beats.ids})

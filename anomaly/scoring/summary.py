@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import BeatBlock, Reject
+from ..io.beats import Beats, Reject
 
 #: How many of the most anomalous beats a run keeps for its plots and HTML report.
 TOP_BEATS = 6
@@ -43,7 +43,7 @@ class Counts:
 
 
 @dataclass
-class Beat:
+class ScoredBeat:
     """One beat kept for pictures: where it came from, its samples and its score."""
 
     input: str
@@ -61,12 +61,12 @@ class ScoreSummary:
     scores: list[np.ndarray] = field(default_factory=list)
     truth: list[np.ndarray] = field(default_factory=list)
     has_labels: bool = True
-    top: list[tuple[float, int, int, Beat]] = field(default_factory=list)
-    normals: list[Beat] = field(default_factory=list)
+    top: list[tuple[float, int, int, ScoredBeat]] = field(default_factory=list)
+    normals: list[ScoredBeat] = field(default_factory=list)
     #: For each recording: the R peak (sample) and the score of every beat, block by block.
     timelines: dict[str, list[tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
 
-    def add(self, input_name: str, block: BeatBlock, scores: np.ndarray, *,
+    def add(self, input_name: str, block: Beats, scores: np.ndarray, *,
             input_index: int = 0) -> None:
         """Record one scored block of the run's input number ``input_index``."""
         self.scores.append(scores)
@@ -120,11 +120,11 @@ class ScoreSummary:
         return (np.concatenate([positions for positions, _ in parts]),
                 np.concatenate([scores for _, scores in parts]))
 
-    def most_anomalous(self) -> list[Beat]:
+    def most_anomalous(self) -> list[ScoredBeat]:
         """The kept beats with the highest scores, highest first."""
         return [entry[-1] for entry in sorted(self.top, key=lambda entry: entry[:3], reverse=True)]
 
-    def typical_normal(self) -> Beat | None:
+    def typical_normal(self) -> ScoredBeat | None:
         """The beat with the median score among the kept beats called normal."""
         if not self.normals:
             return None
@@ -142,9 +142,9 @@ class ScoreSummary:
         return detection_report(truth, scores, scores > self.threshold)
 
 
-def _beat(input_name: str, block: BeatBlock, scores: np.ndarray, row: int) -> Beat:
+def _beat(input_name: str, block: Beats, scores: np.ndarray, row: int) -> ScoredBeat:
     label = None if block.labels is None else str(block.labels[row])
-    return Beat(input_name, int(block.lines[row]), float(scores[row]), block.values[row].copy(),
+    return ScoredBeat(input_name, int(block.lines[row]), float(scores[row]), block.values[row].copy(),
                 label)
 
 
