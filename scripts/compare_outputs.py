@@ -9,14 +9,17 @@ reports must be identical once the fields that change from run to run are remove
 (``created``, ``seconds``, ``rows_per_second``).
 
 Inputs: the synthetic beats the tests use (labelled with a header, unlabelled, gzip,
-bad rows under ``--on-bad-row skip``, several inputs into ``--output-dir``), and with
-ECG5000 on this machine: the tutorial's test split and 150,000 beats drawn from ECG5000
-(several Dask partitions). Every case runs on the local engine and on the Dask engine.
+bad rows under ``--on-bad-row skip``, several inputs into ``--output-dir``); with ECG5000
+on this machine, the tutorial's test split and 150,000 beats drawn from ECG5000 (several
+Dask partitions); with MIT-BIH, a recording (record 208: a model fitted on its first five
+minutes with the RR context, its next ten scored against the annotations). Every case
+runs on the local engine and on the Dask engine (but the recording: the Dask engine scores
+beats CSV files), with both runtimes (ONNX and Keras).
 
 Usage::
 
     python scripts/compare_outputs.py [--base REV] [--data PATH] [--engines local,dask]
-        [--fit-with base|this]
+        [--runtimes onnx,keras] [--fit-with base|this]
 """
 
 from __future__ import annotations
@@ -94,6 +97,20 @@ def make_inputs(directory: Path, data: Path | None) -> dict[str, Path]:
     return inputs
 
 
+#: The recording compared, and the span its model is fitted on.
+RECORD, FIT_SPAN = "208", ("--to", "5:00")
+
+
+def find_record() -> Path | None:
+    """MIT-BIH's record :data:`RECORD` (its path without extension), or None."""
+    from anomaly.datasets import data_dirs
+
+    for directory in data_dirs():
+        if (directory / "mitdb" / f"{RECORD}.hea").is_file():
+            return directory / "mitdb" / RECORD
+    return None
+
+
 def cases(inputs: dict[str, Path]) -> dict[str, tuple[str, list[str]]]:
     """Case name -> (model name, ``anomaly score`` arguments); outputs are relative."""
     found = {
@@ -117,6 +134,11 @@ def cases(inputs: dict[str, Path]) -> dict[str, tuple[str, list[str]]]:
             "ecg5000 150k": ("ecg5000", [inputs["ecg_large"], "--label-column", "last",
                                          "-o", "s.csv", "--report", "r.json"]),
         }
+    if "record" in inputs:
+        found["recording"] = ("recording", [inputs["record"], "--from", "5:00", "--to", "15:00",
+                                            "--annotations", "atr", "--label-column", "label",
+                                            "--normal-label", "N", "-o", "s.csv",
+                                            "--report", "r.json"])
     return {name: (model, [str(arg) for arg in args]) for name, (model, args) in found.items()}
 
 
@@ -151,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=None,
                         help="ECG5000 CSV (default: ../shared/data or $ANOMALY_DATA_DIR)")
     parser.add_argument("--engines", default="local,dask", help="engines to run (default both)")
+    parser.add_argument("--runtimes", default="onnx,keras",
+                        help="runtimes to score with (default both)")
     parser.add_argument("--fit-with", default="base", choices=("base", "this"),
                         help="whose code fits the models both trees score with (default base: "
                              "this checkout must read model directories written before it)")
@@ -164,39 +188,50 @@ def main(argv: list[str] | None = None) -> int:
         base = export(args.base, work / "base")
         trees = {"this checkout": ROOT, args.base: base}
         inputs = make_inputs(work, data)
-        print(f"Inputs in {work}; ECG5000 {'from ' + str(data) if data else 'not found'}.",
+        record = find_record()
+        print(f"Inputs in {work}; ECG5000 {'from ' + str(data) if data else 'not found'}; "
+              f"MIT-BIH {RECORD} {'from ' + str(record) if record else 'not found'}.",
               flush=True)
-        models = {"synthetic": (inputs["train"], "--epochs", "40")}
+        models = {"synthetic": (inputs["train"], "--label-column", "last", "--epochs", "40")}
         if data is not None:
-            models["ecg5000"] = (inputs["ecg_train"],)
+            models["ecg5000"] = (inputs["ecg_train"], "--label-column", "last")
+        if record is not None:
+            inputs["record"] = record
+            models["recording"] = (record, *FIT_SPAN, "--annotations", "atr",
+                                   "--label-column", "label", "--normal-label", "N")
         for name, (train, *extra) in models.items():
             fitter = base if args.fit_with == "base" else ROOT
-            fitted = anomaly(fitter, ["fit", str(train), "-m", str(work / name), "--label-column",
-                                    "last", "-q", *extra], work)
+            fitted = anomaly(fitter, ["fit", str(train), "-m", str(work / name), "-q", *extra],
+                             work)
             if fitted.returncode:
                 print(fitted.stderr, file=sys.stderr)
                 return 2
         failures = 0
-        for case, (model, case_args) in cases(inputs).items():
-            for engine in args.engines.split(","):
-                directories = {}
-                for label, tree in trees.items():
-                    directory = work / "runs" / f"{case} {engine}" / label.replace("/", "_")
-                    directory.mkdir(parents=True)
-                    done = anomaly(tree, ["score", *case_args, "-m", str(work / model), "-q",
-                                          "--engine", engine], directory)
-                    if done.returncode:
-                        print(f"{case} ({engine}), {label}: exit {done.returncode}: "
-                              f"{done.stderr.strip()}", file=sys.stderr)
-                        return 2
-                    directories[label] = directory
-                found = differences(*directories.values())
-                outputs = sorted(str(path.relative_to(directories["this checkout"]))
-                                 for path in directories["this checkout"].rglob("*")
-                                 if path.is_file())
-                verdict = "identical" if not found else "DIFFERENT: " + "; ".join(found)
-                print(f"{case} ({engine}): {', '.join(outputs)}: {verdict}", flush=True)
-                failures += bool(found)
+        # The Dask engine scores beats CSV files; a recording is scored by the local one.
+        runs = [(case, engine, runtime) for case in cases(inputs)
+                for engine in args.engines.split(",") for runtime in args.runtimes.split(",")
+                if not (case == "recording" and engine == "dask")]
+        for case, engine, runtime in runs:
+            model, case_args = cases(inputs)[case]
+            where = f"{case} ({engine}, {runtime})"
+            directories = {}
+            for label, tree in trees.items():
+                directory = work / "runs" / where / label.replace("/", "_")
+                directory.mkdir(parents=True)
+                done = anomaly(tree, ["score", *case_args, "-m", str(work / model), "-q",
+                                      "--engine", engine, "--runtime", runtime], directory)
+                if done.returncode:
+                    print(f"{where}, {label}: exit {done.returncode}: {done.stderr.strip()}",
+                          file=sys.stderr)
+                    return 2
+                directories[label] = directory
+            found = differences(*directories.values())
+            outputs = sorted(str(path.relative_to(directories["this checkout"]))
+                             for path in directories["this checkout"].rglob("*")
+                             if path.is_file())
+            verdict = "identical" if not found else "DIFFERENT: " + "; ".join(found)
+            print(f"{where}: {', '.join(outputs)}: {verdict}", flush=True)
+            failures += bool(found)
         return 1 if failures else 0
 
 

@@ -92,8 +92,10 @@ def test_score_help_lists_exit_codes(capsys):
 def cli_model(data_dir, tmp_path_factory):
     """A model fitted through the CLI on the labelled training file."""
     model = tmp_path_factory.mktemp("cli") / "model"
+    # One fit (the training beats set the threshold): what these tests check is the
+    # command line, not the threshold's source (tests/test_detector.py).
     code = main(["fit", str(data_dir / "train.csv"), "--model-dir", str(model),
-                 "--label-column", "last", "--epochs", "30"])
+                 "--label-column", "last", "--epochs", "30", "--threshold-source", "training"])
     assert code == 0
     return model
 
@@ -122,7 +124,8 @@ def test_fit_without_labels_uses_every_row(data_dir, tmp_path, capsys):
 def test_every_family_fits_and_scores_the_same_way(family, extra, data_dir, tmp_path, capsys):
     """fit --model/--denoise saves the family; score loads it and flags the same way."""
     code, _, err = run_cli(capsys, "fit", data_dir / "normal.csv", "-m", tmp_path / "m",
-                           "--model", family, *extra, "--epochs", "40")
+                           "--model", family, *extra, "--epochs", "20",
+                           "--threshold-source", "training")
     assert code == 0, err
     metadata = json.loads((tmp_path / "m" / "metadata.json").read_text())
     assert metadata["params"]["model"] == family

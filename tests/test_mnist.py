@@ -220,15 +220,12 @@ def test_vae_with_2d_latent(capsys, tmp_path, mnist_npz):
     mean = np.clip(split.train_images.mean(axis=0), 1e-7, 1 - 1e-7)
     per_pixel_mean = -(images * np.log(mean) + (1 - images) * np.log(1 - mean)).sum(axis=(1, 2))
     assert vae["negative_elbo"] < per_pixel_mean.mean()
-    assert vae["kl_loss"] > 1.0  # the code carries information (2.9-4.6 nats measured)
-    # The KL term, recomputed from the saved model's encoder by the closed form.
+    # The code carries information (2.9-4.6 nats measured); the KL term's closed form is
+    # tested on the model itself (tests/test_models.py).
+    assert vae["kl_loss"] > 1.0
+    # The saved model is the fitted one: the same seeded figures.
     loaded = AutoencoderDetector.load(model_dir, runtime="keras")
     scaled = ((images - loaded.scaling_.min) / loaded.scaling_.range).astype(np.float32)
-    z_mean, z_log_var = (part.astype(np.float64)
-                         for part in loaded.model_.encoder.predict(scaled, verbose=0))
-    kl = -0.5 * (1 + z_log_var - z_mean ** 2 - np.exp(z_log_var)).sum(axis=1)
-    assert vae["kl_loss"] == pytest.approx(kl.mean(), rel=1e-5)
-    # The saved model is the fitted one: the same seeded figures.
     again = negative_elbo(loaded.model_, scaled, seed=0)
     assert again["negative_elbo"] == pytest.approx(vae["negative_elbo"], rel=1e-6)
 

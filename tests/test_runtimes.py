@@ -277,17 +277,19 @@ def test_dask_workers_score_through_onnx_without_tensorflow(model_dir, data_dir,
 @pytest.fixture(scope="module")
 def scoring_only_python(tmp_path_factory) -> Path:
     """A virtual environment with anomaly installed as the README's scoring-only install
-    says (no extra): no TensorFlow, no Keras, no tf2onnx."""
+    says (no extra): no TensorFlow, no Keras, no tf2onnx; at the versions CI locks."""
     directory = tmp_path_factory.mktemp("scoring-only") / "venv"
     venv.create(directory, with_pip=True)
     python = directory / "bin" / "python"
     install = subprocess.run(
         [str(python), "-m", "pip", "install", "-q", "--no-compile", "--disable-pip-version-check",
-         str(PROJECT)], capture_output=True, text=True, timeout=900)
+         "-c", str(PROJECT / ".ci" / "constraints.txt"), str(PROJECT)],
+        capture_output=True, text=True, timeout=900)
     assert install.returncode == 0, install.stderr[-2000:]
     return python
 
 
+@pytest.mark.slow
 def test_a_scoring_only_install_scores_a_model_made_by_a_full_one(
         scoring_only_python, model_dir, data_dir, in_tmp, capsys):
     missing = subprocess.run(

@@ -283,7 +283,7 @@ class AutoencoderDetector:
         spec = NetworkSpec(self.model, scaling.input_shape, self.builder_options(), self.loss,
                            self.learning_rate)
         fitted: Calibrated[TrainedNetwork] = calibrate(
-            lambda rows, stage: self._train(spec, scaled[rows], _staged(on_epoch, stage),
+            lambda rows, stage: self._train(spec, scaled[rows], _with_stage(on_epoch, stage),
                                             verbose),
             lambda network, rows: self._errors(scaled[rows], _keras_runtime(network.model)),
             len(scaled), source=self.threshold_source, fraction=self.heldout_fraction,
@@ -487,7 +487,7 @@ class AutoencoderDetector:
         return detector
 
 
-def _staged(on_epoch: OnEpoch | None, stage: str | None) -> OnEpoch | None:
+def _with_stage(on_epoch: OnEpoch | None, stage: str | None) -> OnEpoch | None:
     """``on_epoch`` with ``fit: stage`` added to the logs it gets (as it is without a
     stage)."""
     if on_epoch is None or stage is None:
