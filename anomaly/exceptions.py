@@ -67,8 +67,9 @@ class ModelError(AnomalyError):
     exit_code = EXIT_BAD_MODEL
 
 
-class NotFittedError(AnomalyError, RuntimeError):
-    """A detector was used before ``fit`` (or ``load``)."""
+class NotFittedError(AnomalyError, RuntimeError, AttributeError):
+    """A detector was used before ``fit`` (or ``load``). An AttributeError too, as
+    scikit-learn's: ``hasattr(detector, "threshold_")`` is False before fitting."""
 
     exit_code = EXIT_BAD_MODEL
 

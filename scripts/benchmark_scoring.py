@@ -114,7 +114,7 @@ started = time.perf_counter()
 frame = pd.read_csv(path, header=None)
 x = ((frame.to_numpy() - meta["scaling"]["min"]) / meta["scaling"]["range"]).astype("float32")
 scores = np.abs(model.predict(x, verbose=0) - x).mean(axis=1)
-pd.DataFrame({"score": scores, "anomaly": (scores > meta["threshold"]).astype(int)}).to_csv(
+pd.DataFrame({"score": scores, "anomaly": (scores > meta["calibration"]["threshold"]).astype(int)}).to_csv(
     output, index_label="row")
 print(len(frame), time.perf_counter() - started)
 """ + EXIT_NOW

@@ -81,6 +81,30 @@ def test_help_paragraphs_wrap_to_the_terminal(command):
     assert all(len(lines) == 1 for lines in paragraphs), paragraphs
 
 
+def test_the_recording_options_are_one_group_where_each_command_takes_them(
+        data_dir, in_tmp, capsys):
+    import typer
+
+    from anomaly.cli.commands import app
+
+    group = {"--lead", "--from", "--to", "--fs", "--annotations"}
+    window = {"--before", "--after", "--samples", "--keep-amplitude"}
+    commands = typer.main.get_command(app).commands
+    options = {name: {option for parameter in commands[name].params
+                      for option in getattr(parameter, "opts", [])}
+               for name in ("fit", "score", "beats")}
+    assert group | window <= options["fit"] and group | window <= options["beats"]
+    assert group <= options["score"] and not window & options["score"]
+    # A beats CSV takes none of them; a bad value is named by its option.
+    code, _, err = run_cli(capsys, "fit", data_dir / "normal.csv", "--lead", "MLII")
+    assert code == 2 and "--lead applies to recordings" in err
+    code, _, err = run_cli(capsys, "beats", "absent", "--from", "soon")
+    assert code == 2 and "'--from'" in err and "not a time" in err
+    code, _, err = run_cli(capsys, "beats", "absent", "--samples", "3")
+    assert code == 2 and "'--before/--after/--samples'" in err
+    assert not any(in_tmp.iterdir())
+
+
 def test_score_help_lists_exit_codes(capsys):
     code, out, _ = run_cli(capsys, "score", "--help")
     assert code == 0 and "Exit codes" in out and "3 model" in " ".join(out.split())

@@ -15,7 +15,7 @@ from anomaly.model import AutoencoderDetector
 from anomaly.model.threshold import calibrate, mean_plus_std_threshold
 from anomaly.synthetic import synthetic_beats
 
-from conftest import FAST
+from conftest import FAST, NON_DEFAULT, WITH_CONTEXT
 
 
 @pytest.fixture(scope="module")
@@ -100,8 +100,6 @@ def test_parameters_of_numpy_types_are_taken():
 def test_parameters_follow_the_scikit_learn_contract():
     from sklearn.base import clone
 
-    from test_model_directory import NON_DEFAULT, WITH_CONTEXT
-
     for params in (NON_DEFAULT, WITH_CONTEXT):
         detector = AutoencoderDetector(**params)
         assert detector.get_params() == params
@@ -178,31 +176,31 @@ def test_too_few_beats_to_hold_out_set_the_threshold_from_training(normal_traces
 
 
 def test_calibrate_carries_out_each_sources_steps():
-    """Which rows each network trains on, whose errors set the threshold, and which
-    network is kept, with a stand-in for training (network k's error of row r is
-    r + 100 k)."""
+    """Which rows each network trains on and in which order (the seed's: what makes two
+    fits alike), whose errors set the threshold, and which network is kept, with a
+    stand-in for training (network k's error of row r is r + 100 k)."""
     n, seed, fraction = 50, 3, 0.2
-    heldout = np.random.default_rng(seed).permutation(n)[-10:]
+    order = np.random.default_rng(seed).permutation(n)
+    kept, heldout = order[:-10].tolist(), order[-10:]
     for source in ("training", "heldout", "heldout-refit"):
         trained = []
 
         def train(rows, stage):
-            trained.append((sorted(rows.tolist()), stage))
+            trained.append((rows.tolist(), stage))
             return len(trained)
 
         result = calibrate(train, lambda network, rows: rows + 100.0 * network, n,
                            source=source, fraction=fraction, seed=seed, k=2.0)
-        kept = sorted(set(range(n)) - set(heldout.tolist()))
-        expected = {"training": [(list(range(n)), None)],
+        expected = {"training": [(order.tolist(), None)],
                     "heldout": [(kept, None)],
-                    "heldout-refit": [(kept, "1/2"), (list(range(n)), "2/2")]}[source]
+                    "heldout-refit": [(kept, "1/2"), (order.tolist(), "2/2")]}[source]
         assert trained == expected, source
         assert result.network == len(expected)
-        threshold_errors = (np.arange(n) if source == "training" else np.sort(heldout)) + 100.0
-        np.testing.assert_array_equal(np.sort(result.calibration.errors), threshold_errors)
+        threshold_errors = np.arange(n) + 100.0 if source == "training" else heldout + 100.0
+        np.testing.assert_array_equal(result.calibration.errors, threshold_errors)
         assert result.calibration.threshold == pytest.approx(
             threshold_errors.mean() + 2 * threshold_errors.std())
-        trained_rows = np.array(kept if source == "heldout" else range(n))
+        trained_rows = np.sort(kept) if source == "heldout" else np.arange(n)
         np.testing.assert_array_equal(result.train_errors, trained_rows + 100.0 * result.network)
 
 

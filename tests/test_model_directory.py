@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from anomaly.model.directory import read_model
 from anomaly.recordings.segment import BeatWindow
 from anomaly.synthetic import synthetic_beats
 
-from conftest import FAST
+from conftest import FAST, NON_DEFAULT, WITH_CONTEXT
 
 
 @pytest.fixture(scope="module")
@@ -50,19 +51,6 @@ def convert_metadata(directory, convert) -> None:
 
 
 # -- the round trip ------------------------------------------------------------------------
-
-#: Every constructor parameter set to a value other than its default.
-NON_DEFAULT = dict(model="conv", model_options={"filters": (8, 16), "latent_dim": 4},
-                   hidden_units=(32, 8), loss="mse", noise_factor=0.05, epochs=2, batch_size=16,
-                   max_inputs_seen=1000,
-                   learning_rate=3e-3, validation_fraction=0.25, patience=3, threshold_k=1.5,
-                   threshold_source="heldout", heldout_fraction=0.3, context=(),
-                   context_weight=0.4, seed=7)
-#: A context needs the dense family without noise: every parameter is off its default in
-#: NON_DEFAULT or here.
-WITH_CONTEXT = {**NON_DEFAULT, "model": "dense", "model_options": None, "noise_factor": 0.0,
-                "context": ("rr_prev_ratio", "rr_next_ratio")}
-
 
 def test_every_parameter_is_named_by_the_round_trip_cases():
     defaults = AutoencoderDetector().get_params()
@@ -99,6 +87,18 @@ def test_save_load_round_trip_gives_identical_scores(fitted, model_dir, held_out
     assert {"tensorflow", "keras", "anomaly"} <= set(metadata["versions"])
     assert sorted(p.name for p in model_dir.iterdir()) == ["metadata.json", "model.keras",
                                                            "model.onnx"]
+
+
+def test_save_records_the_parameters_the_model_was_fitted_with(fitted, tmp_path, held_out):
+    """set_params takes effect at the next fit: what is saved, and scored, is the fit's."""
+    from sklearn.base import clone
+
+    changed = clone(fitted).set_params(threshold_k=9.0)
+    changed.__dict__.update({key: value for key, value in fitted.__dict__.items()
+                             if key.endswith("_")})
+    loaded = AutoencoderDetector.load(changed.save(tmp_path / "m"), runtime="keras")
+    assert loaded.get_params() == fitted.get_params()
+    np.testing.assert_array_equal(loaded.score(held_out), fitted.score(held_out))
 
 
 # -- provenance ------------------------------------------------------------------------------
@@ -234,6 +234,93 @@ def test_format_1_model_directories_still_load(fitted, model_copy, held_out):
     np.testing.assert_array_equal(loaded.score(held_out), fitted.score(held_out))
 
 
+GOLDEN = Path(__file__).parent / "model_formats"
+
+
+def with_golden_metadata(model_copy: Path, name: str, drop: tuple[str, ...] = ()) -> dict:
+    """``model_copy`` with the metadata an earlier release wrote (``name``), its model
+    files' hashes made this network's; returns that metadata, as written."""
+    golden = json.loads((GOLDEN / f"{name}.json").read_text())
+    ours = read_metadata(model_copy)
+    golden["model_sha256"] = ours["model_sha256"]
+    if "onnx" in golden:
+        golden["onnx"] = ours["onnx"]
+    for key in drop:
+        del golden[key]
+    (model_copy / "metadata.json").write_text(json.dumps(golden))
+    return golden
+
+
+@pytest.mark.parametrize("name", ["format_1", "format_2", "format_3", "format_3_recording"])
+def test_metadata_written_by_earlier_releases_loads_with_every_value(model_copy, name):
+    """The files in tests/model_formats, as earlier releases wrote them: each value read
+    back where that release put it."""
+    old = with_golden_metadata(model_copy, name)
+    loaded = AutoencoderDetector.load(model_copy, runtime="keras")
+    training = old["training"]
+    assert loaded.threshold_ == old["threshold"]
+    assert (loaded.calibration_.mean, loaded.calibration_.std) == (
+        old["train_error_mean"], old["train_error_std"])
+    source = old.get("threshold_source", {"beats": "training", "n": training["rows"]})
+    assert (loaded.calibration_.source, loaded.calibration_.n) == (source["beats"], source["n"])
+    assert (loaded.scaling_.min, loaded.scaling_.range) == (old["scaling"]["min"],
+                                                            old["scaling"]["range"])
+    assert loaded.scaling_.input_shape == tuple(old["input_shape"])
+    assert (loaded.training_.rows, loaded.training_.epochs, loaded.training_.fit_seconds) == (
+        training["rows"], training["epochs"], training["fit_seconds"])
+    provenance = loaded.provenance_
+    assert (provenance.file, provenance.file_sha256, provenance.rows_read,
+            provenance.rows_skipped) == tuple(training.get(key) for key in
+                                              ("file", "file_sha256", "rows_read",
+                                               "rows_skipped"))
+    if old["format_version"] == 1:
+        assert (loaded.epochs, loaded.threshold_k, loaded.seed) == (
+            training["max_epochs"], old["threshold_k"], training["seed"])
+        assert (loaded.threshold_source, loaded.max_inputs_seen) == ("training", None)
+    else:
+        assert loaded.get_params() == {**old["params"], "hidden_units": (128, 64, 16),
+                                       "context": tuple(old["params"].get("context", ())),
+                                       "context_weight": old["params"].get("context_weight",
+                                                                           0.25)}
+        assert loaded.training_.network_parameters == old["network"]["parameters"]
+    if "beat_window" in training:
+        window, recording = training["beat_window"], training["recording"]
+        origin = provenance.recording
+        assert (origin.window.before, origin.window.after, origin.window.samples,
+                origin.window.keep_amplitude) == (window["before_s"], window["after_s"],
+                                                  window["samples"], window["keep_amplitude"])
+        assert (origin.lead, origin.from_s, origin.to_s) == (
+            recording["lead"], recording["from_s"], recording["to_s"])
+        assert loaded.scaling_.context == ("rr_prev_ratio", "rr_next_ratio")
+        assert loaded.scaling_.context_range == tuple(old["scaling"]["context_range"])
+        assert loaded.scaling_.n_samples == window["samples"] == 94
+    else:
+        assert provenance.recording is None and loaded.scaling_.context == ()
+    assert np.isfinite(loaded.score(np.zeros((2, 96)))).all()
+
+
+def test_format_1_of_traces_before_images_gives_its_shape_by_length(model_copy):
+    with_golden_metadata(model_copy, "format_1", drop=("input_shape",))
+    assert AutoencoderDetector.load(model_copy, runtime="keras").input_shape_ == (96,)
+
+
+@pytest.mark.parametrize("name, change, message", [
+    ("format_1", lambda m: m.update(threshold_source=5), "'threshold_source' should be a JSON"),
+    ("format_1", lambda m: m.update(network="big"), "'network' should be a JSON object"),
+    ("format_3", lambda m: m["training"].update(recording="MLII"),
+     "'training.recording' should be a JSON object"),
+    ("format_3", lambda m: m["params"].update(context=5), "'params.context' must be a list"),
+    ("format_3_recording", lambda m: m["training"]["beat_window"].update(samples=True),
+     "bad beat_window"),
+])
+def test_malformed_older_metadata_is_one_model_error(model_copy, name, change, message):
+    golden = with_golden_metadata(model_copy, name)
+    change(golden)
+    (model_copy / "metadata.json").write_text(json.dumps(golden))
+    with pytest.raises(ModelError, match=f"metadata.json: {message}"):
+        AutoencoderDetector.load(model_copy)
+
+
 def test_newer_format_says_upgrade_even_with_other_keys(model_copy):
     (model_copy / "metadata.json").write_text('{"format_version": 5, "new": {}}')
     with pytest.raises(ModelError, match="format version 5 is newer .* upgrade anomaly"):
@@ -260,6 +347,8 @@ def test_newer_format_says_upgrade_even_with_other_keys(model_copy):
     (lambda m: m.update(params=[1]), "'params' has the wrong type"),
     (lambda m: m["params"].update(context=["rr_prev_ratio", "rr_next_ratio"]),
      "the parameters' context .* is not the scaling's"),
+    (lambda m: m["params"].update(context=5), "'params.context' must be a list"),
+    (lambda m: m["params"].pop("threshold_source"), "'params' lacks threshold_source"),
     (lambda m: m["provenance"].update(file_sha256="x"),
      "'provenance.file_sha256' is not a SHA-256 hex digest"),
     (lambda m: m["onnx"].update(sha256="00"), "'onnx.sha256' is not a SHA-256 hex digest"),

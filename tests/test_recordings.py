@@ -159,6 +159,34 @@ def test_streaming_in_chunks_gives_the_beats_of_a_whole_read(recording):
             np.testing.assert_array_equal(getattr(chunked, name), getattr(whole, name))
 
 
+def test_each_chunk_counts_its_own_beats_and_the_counts_add_up(recording):
+    from anomaly.recordings.reading import segmenter_for
+    from anomaly.recordings.segment import SegmentCounts
+    from anomaly.scoring.plan import ScoreOptions
+    from anomaly.scoring.sources import RecordingSource
+
+    base, peaks, _ = recording
+    whole = read_recording(base, SegmentOptions())
+    chunks = list(segmenter_for(base, SegmentOptions(chunk_seconds=30.0)).chunks())
+    assert len(chunks) >= 4  # 120 s in chunks of 30 s
+    for chunk in chunks:
+        assert chunk.counts.beats == (0 if chunk.beats is None else len(chunk.beats))
+    positions = [chunk.counts.position for chunk in chunks]
+    assert positions == sorted(positions) and positions[-1] == 120 * FS
+    total = sum((chunk.counts for chunk in chunks), SegmentCounts())
+    assert (total.beats, total.dropped_at_edges) == (whole.counts.beats,
+                                                     whole.counts.dropped_at_edges)
+    assert total.beats + total.dropped_at_edges == len(peaks)
+    # Each chunk is read with its padding: more samples than the recording holds.
+    assert total.samples_read > 120 * FS
+    # A recording source reports its progress from the chunks' positions.
+    with RecordingSource(str(base), ScoreOptions()) as source:
+        assert source.progress() == (0, 120 * FS)
+        blocks = list(source.blocks())
+        assert source.progress() == (120 * FS, 120 * FS)
+    assert sum(len(block) for block in blocks) == whole.counts.beats
+
+
 def test_span_keeps_the_beats_whose_peak_is_inside_with_their_context(recording):
     base, _, _ = recording
     whole = read_recording(base, SegmentOptions()).beats

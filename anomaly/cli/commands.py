@@ -157,7 +157,6 @@ def fit(
     Scoring is the same for every --model: per-beat MAE against mean + k * std.
     """
     from ..io.readers import read_normal_beats
-    from ..io.writers import file_sha256, files_sha256
     from ..model import AutoencoderDetector, Provenance, RecordingOrigin
     from ..model.context import beat_context
     from ..model.directory import check_destination
@@ -177,14 +176,14 @@ def fit(
             context=beat_context(RR_CONTEXT) if rr_context else None)
         origin = RecordingOrigin(segment.window, read.lead.name, segment.start,
                                  segment.stop, read.counts.dropped_at_edges)
-        digest = files_sha256(recording_files(normal_csv, segment.annotations))
+        digest = _sha256_of_files(recording_files(normal_csv, segment.annotations))
         what = f"{data.n_read} beats of lead {read.lead.name} between {read.span}"
     else:
         _no_recording_options(recording.given() + (["--rr-context"] if rr_context is not None
                                                    else []))
         data = read_normal_beats(_readable_file(normal_csv), label_column=label_column,
                                  normal_label=normal_label, header=header)
-        origin, digest = None, file_sha256(normal_csv)
+        origin, digest = None, _sha256_of_files([normal_csv])
         what = f"{data.n_read} rows of {data.normal.shape[1]} samples"
     skipped = f"; skipped {data.n_skipped} {data.skipped}" if data.skipped else ""
     _say(f"Read {what} from {normal_csv}{skipped}.", quiet)
@@ -239,6 +238,14 @@ def export(
     entry = add_onnx(model_dir)
     _say(f"Wrote {model_dir / 'model.onnx'} (largest difference from Keras on a probe batch "
          f"{entry['max_difference']:.2g}).", quiet)
+
+
+def _sha256_of_files(paths: list[str]) -> str | None:
+    """The SHA-256 of the training files read one after the other; None when one is not a
+    regular file (a pipe is read once, and has been)."""
+    from ..io.writers import files_sha256
+
+    return files_sha256(paths) if all(os.path.isfile(path) for path in paths) else None
 
 
 def _network(detector) -> str:

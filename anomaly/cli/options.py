@@ -168,9 +168,12 @@ def recording_options(*, window: bool = False):
     """
     def decorate(command):
         signature = inspect.signature(command, eval_str=True)
+        if "recording" not in signature.parameters:
+            raise TypeError(f"{command.__name__} takes no 'recording' parameter for the "
+                            "recording options")
         group = _RECORDING + (_WINDOW if window else ())
-        options = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default,
-                                     annotation=annotation)
+        options = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                     default=default, annotation=annotation)
                    for name, annotation, default in group]
         parameters = []
         for parameter in signature.parameters.values():

@@ -23,6 +23,7 @@ class TableWriter:
         self._header_written = False
 
     def write(self, table) -> None:
+        """Append a ``pyarrow.Table``'s rows (the first one written sets the columns)."""
         if self.format == OutputFormat.parquet.value:
             import pyarrow.parquet as pq
 
@@ -38,6 +39,7 @@ class TableWriter:
         self.file.write(_csv_bytes(table))
 
     def close(self) -> None:
+        """Finish the file (Parquet's footer); the file itself is the caller's to close."""
         if self._parquet is not None:
             self._parquet.close()
 

@@ -9,25 +9,25 @@ training of a network (:mod:`.training`, builders in :mod:`.networks`), the scor
 
 from __future__ import annotations
 
+import copy
 import inspect
 import math
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ..exceptions import ModelError, NotFittedError
 from .errors import input_errors
 from .parameters import validate_params
+from .provenance import Provenance
 from .runtimes import INFERENCE_BATCH
 from .scaling import Scaling
 from .threshold import Calibrated, calibrate
 from .training import NetworkSpec, OnEpoch, Schedule, TrainedNetwork, TrainingSummary
 
-if TYPE_CHECKING:
-    from .directory import Provenance
 
 #: The autoencoder families' builder options unless ``model_options`` says otherwise.
 #: The dense family's options come from ``hidden_units``. A convolutional or variational
@@ -115,6 +115,9 @@ class AutoencoderDetector:
     ----------
     threshold_ : float
         Scores above this are anomalies (``calibration_.threshold``).
+    params_ : dict
+        The parameters the model was fitted with (``get_params()`` at ``fit``; what
+        ``save`` records and scoring uses, whatever ``set_params`` changed since).
     calibration_ : Calibration
         Where the threshold comes from: ``source`` (``"training"``, ``"heldout"`` or
         ``"heldout-refit"``, whichever was used), ``n``, ``mean`` and ``std`` of the errors
@@ -268,7 +271,8 @@ class AutoencoderDetector:
         -------
         self
         """
-        validate_params(self.get_params())
+        params = copy.deepcopy(self.get_params())
+        validate_params(params)
         traces = np.asarray(traces, dtype=np.float64)
         if not 2 <= traces.ndim <= 4 or len(traces) < 2:
             raise ValueError(
@@ -283,11 +287,14 @@ class AutoencoderDetector:
         spec = NetworkSpec(self.model, scaling.input_shape, self.builder_options(), self.loss,
                            self.learning_rate)
         fitted: Calibrated[TrainedNetwork] = calibrate(
-            lambda rows, stage: self._train(spec, scaled[rows], _with_stage(on_epoch, stage),
-                                            verbose),
-            lambda network, rows: self._errors(scaled[rows], _keras_runtime(network.model)),
+            lambda rows, stage: self._train(spec, scaling, scaled[rows],
+                                            _with_stage(on_epoch, stage), verbose),
+            lambda network, rows: _errors(scaling, scaled[rows], _keras_runtime(network.model),
+                                          params["context_weight"]),
             len(scaled), source=self.threshold_source, fraction=self.heldout_fraction,
             seed=self.seed, k=self.threshold_k)
+        # Every fitted value is set at once, here: a fit that fails leaves none of them.
+        self.params_ = params
         self.scaling_ = scaling
         self.model_ = fitted.network.model
         self.runtime_ = _keras_runtime(self.model_)
@@ -295,13 +302,12 @@ class AutoencoderDetector:
         self.train_errors_ = fitted.train_errors
         self.training_ = TrainingSummary.of(fitted.network, rows=len(traces),
                                             fit_seconds=time.perf_counter() - started)
-        from .directory import Provenance
-
         self.provenance_ = Provenance()
+        self.__dict__.pop("model_sha256_", None)  # Not the model loaded before, if any.
         return self
 
-    def _train(self, spec: NetworkSpec, targets: np.ndarray, on_epoch: OnEpoch | None,
-               verbose: int) -> TrainedNetwork:
+    def _train(self, spec: NetworkSpec, scaling: Scaling, targets: np.ndarray,
+               on_epoch: OnEpoch | None, verbose: int) -> TrainedNetwork:
         """A network trained on the scaled ``targets`` (their first ``validation_fraction``
         watched for early stopping instead), on the schedule the parameters give."""
         from .networks import keras
@@ -312,10 +318,10 @@ class AutoencoderDetector:
         n_validation = int(round(len(targets) * self.validation_fraction))
         if n_validation and len(targets) - n_validation >= 1:
             held = targets[:n_validation]
-            validation, targets = (self._network_input(held), held), targets[n_validation:]
+            validation, targets = (scaling.blank_context(held), held), targets[n_validation:]
         schedule = Schedule.of(len(targets), epochs=self.epochs, batch_size=self.batch_size,
                                max_inputs_seen=self.max_inputs_seen, patience=self.patience)
-        return train_network(spec, targets, inputs=self._network_input(targets),
+        return train_network(spec, targets, inputs=scaling.blank_context(targets),
                              validation=validation, schedule=schedule,
                              noise_factor=self.noise_factor, seed=self.seed,
                              on_epoch=on_epoch, verbose=verbose)
@@ -327,7 +333,8 @@ class AutoencoderDetector:
 
         Images may also be given flattened, one row of ``height * width`` values each.
         """
-        return self._errors(self._scaled(traces), self.runtime_)
+        scaled = self._scaled(traces)
+        return _errors(self.scaling_, scaled, self.runtime_, self.params_["context_weight"])
 
     def predict(self, traces: np.ndarray) -> np.ndarray:
         """1 for an anomaly (score above ``threshold_``), 0 for normal."""
@@ -335,14 +342,16 @@ class AutoencoderDetector:
 
     def reconstruct(self, traces: np.ndarray) -> np.ndarray:
         """Reconstructions in the inputs' own units, shape ``(n, *input_shape_)``."""
-        reconstructions = self.runtime_.reconstruct(self._network_input(self._scaled(traces)))
+        scaled = self._scaled(traces)
+        reconstructions = self.runtime_.reconstruct(self.scaling_.blank_context(scaled))
         return self.scaling_.inverse(reconstructions.astype(np.float64))
 
     def encode(self, traces: np.ndarray) -> np.ndarray:
         """Codes of the inputs (the code's mean for the variational family), ``(n, ...)``."""
         from .networks import encoder_of
 
-        scaled = self._network_input(self._scaled(traces))
+        scaled = self._scaled(traces)
+        scaled = self.scaling_.blank_context(scaled)
         return encoder_of(self._keras_model()).predict(scaled, batch_size=INFERENCE_BATCH,
                                                        verbose=0)
 
@@ -355,16 +364,19 @@ class AutoencoderDetector:
 
     @property
     def threshold_(self) -> float:
+        """Scores above this are anomalies (``calibration_.threshold``)."""
         self._check_fitted()
         return self.calibration_.threshold
 
     @property
     def input_shape_(self) -> tuple[int, ...]:
+        """Shape of one input (``scaling_.input_shape``)."""
         self._check_fitted()
         return self.scaling_.input_shape
 
     @property
     def n_features_in_(self) -> int:
+        """Values per input (``scaling_.n_values``)."""
         self._check_fitted()
         return self.scaling_.n_values
 
@@ -373,20 +385,6 @@ class AutoencoderDetector:
         was expected."""
         self._check_fitted()
         return self.scaling_.transform(self.scaling_.shaped(traces))
-
-    def _network_input(self, scaled: np.ndarray) -> np.ndarray:
-        """What the network sees of scaled inputs: their context blanked (zeros)."""
-        if not self.context:
-            return scaled
-        blanked = scaled.copy()
-        blanked[:, -len(self.context):] = 0.0
-        return blanked
-
-    def _errors(self, scaled: np.ndarray, runtime) -> np.ndarray:
-        """The scores of scaled inputs, reconstructed by ``runtime``."""
-        reconstructions = runtime.reconstruct(self._network_input(scaled))
-        return input_errors(scaled, reconstructions, context_columns=len(self.context),
-                            context_weight=self.context_weight)
 
     def _keras_model(self):
         self._check_fitted()
@@ -404,7 +402,7 @@ class AutoencoderDetector:
 
     # -- persistence -------------------------------------------------------------------
 
-    def save(self, directory: str | os.PathLike, *, provenance: "Provenance | None" = None,
+    def save(self, directory: str | os.PathLike, *, provenance: Provenance | None = None,
              companions: tuple[str, ...] = ()) -> Path:
         """Write ``model.keras``, ``model.onnx`` and ``metadata.json`` into ``directory``,
         atomically.
@@ -437,8 +435,7 @@ class AutoencoderDetector:
         from .directory import ModelRecord, write_model
 
         self._check_fitted()
-        record = ModelRecord(self.get_params(), self.scaling_, self.calibration_,
-                             self.training_,
+        record = ModelRecord(self.params_, self.scaling_, self.calibration_, self.training_,
                              self.provenance_ if provenance is None else provenance)
         write_model(directory, self._keras_model(), record, companions=companions)
         return Path(directory)
@@ -481,6 +478,7 @@ class AutoencoderDetector:
         detector.runtime_ = load_runtime(directory, record, runtime)
         if detector.runtime_.name == "keras":
             detector.model_ = detector.runtime_.model
+        detector.params_ = copy.deepcopy(detector.get_params())
         detector.scaling_, detector.calibration_ = record.scaling, record.calibration
         detector.training_, detector.provenance_ = record.training, record.provenance
         detector.model_sha256_ = record.model_sha256
@@ -493,6 +491,13 @@ def _with_stage(on_epoch: OnEpoch | None, stage: str | None) -> OnEpoch | None:
     if on_epoch is None or stage is None:
         return on_epoch
     return lambda epoch, epochs, logs: on_epoch(epoch, epochs, {**logs, "fit": stage})
+
+
+def _errors(scaling: Scaling, scaled: np.ndarray, runtime, context_weight: float) -> np.ndarray:
+    """The scores of inputs scaled by ``scaling``, reconstructed by ``runtime``."""
+    reconstructions = runtime.reconstruct(scaling.blank_context(scaled))
+    return input_errors(scaled, reconstructions, context_columns=len(scaling.context),
+                        context_weight=context_weight)
 
 
 def _keras_runtime(model):

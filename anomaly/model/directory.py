@@ -38,6 +38,7 @@ from .. import __version__
 from ..exceptions import InputError, ModelError
 from ..io.writers import check_can_create, file_sha256, replace_directory, write_json
 from ._json import is_count, is_finite, is_sha256
+from .parameters import CONSTRAINTS
 from .provenance import Provenance, RecordingOrigin
 from .scaling import Scaling
 from .threshold import Calibration
@@ -134,6 +135,7 @@ class ModelRecord:
     format_version: int = FORMAT_VERSION
 
     def to_json(self) -> dict[str, Any]:
+        """``metadata.json`` as written: one section per value."""
         data = {
             "format_version": self.format_version,
             "detector": "AutoencoderDetector",
@@ -361,6 +363,9 @@ def _record(metadata: dict[str, Any], source: Path) -> ModelRecord:
 
 
 def _record_of_format_4(metadata: dict[str, Any]) -> ModelRecord:
+    missing = [name for name in CONSTRAINTS if name not in metadata["params"]]
+    if missing:
+        raise ValueError(f"'params' lacks {', '.join(missing)}")
     return ModelRecord(
         params=_params(metadata["params"]),
         scaling=Scaling.from_json(metadata["scaling"]),
@@ -400,11 +405,12 @@ def _record_of_format_1_to_3(metadata: dict[str, Any]) -> ModelRecord:
         "network_parameters": metadata.get("network", {}).get("parameters"),
         "fit_seconds": training.get("fit_seconds")})
     recording = training.get("recording", {})
+    if not isinstance(recording, dict):
+        raise ValueError("'training.recording' should be a JSON object")
     origin = None
-    if "beat_window" in training:
-        origin = RecordingOrigin.from_json({"beat_window": training["beat_window"],
-                                            **(recording if isinstance(recording, dict) else
-                                               {"lead": recording})})
+    if "beat_window" in training:  # Written with the recording's lead and span.
+        origin = RecordingOrigin.from_json({**recording,
+                                            "beat_window": training["beat_window"]})
     provenance = Provenance.from_json({
         **{key: training[key] for key in ("file", "file_sha256", "rows_read", "rows_skipped",
                                           "data") if key in training},
@@ -415,9 +421,13 @@ def _record_of_format_1_to_3(metadata: dict[str, Any]) -> ModelRecord:
                        metadata["format_version"])
 
 
-def _params(params: dict[str, Any]) -> dict[str, Any]:
-    """Constructor parameters as saved, JSON lists back to the tuples they were."""
-    params = {**FITTED_BEFORE_RECORDED, **params}
+def _params(params: dict[str, Any], recorded: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Constructor parameters as saved, JSON lists back to the tuples they were; those a
+    format did not record take the values in ``recorded``."""
+    context = params.get("context", [])
+    if not isinstance(context, list) or not all(isinstance(name, str) for name in context):
+        raise ValueError("'params.context' must be a list of column names")
+    params = {**(recorded or {}), **params}
     for name in ("hidden_units", "context"):
         if isinstance(params.get(name), list):
             params[name] = tuple(params[name])
@@ -431,10 +441,7 @@ def _params_of_format_1_to_3(metadata: dict[str, Any]) -> dict[str, Any]:
     and training sections hold (``model_options``: the builder's options as recorded,
     which build the same network); the other parameters take their defaults."""
     if metadata["format_version"] >= 2:
-        context = metadata["params"].get("context", [])
-        if not isinstance(context, list) or not all(isinstance(name, str) for name in context):
-            raise ValueError("'params.context' must be a list of column names")
-        return _params(metadata["params"])
+        return _params(metadata["params"], FITTED_BEFORE_RECORDED)
     _check_format_1(metadata)
     training, architecture = metadata["training"], metadata["architecture"]
     return {
@@ -481,7 +488,8 @@ def _check_schema(metadata: Any, source: str | os.PathLike = METADATA_FILE) -> N
     def check(value: Any, schema: Any, where: str) -> None:
         if isinstance(schema, dict):
             if not isinstance(value, dict):
-                fail(f"{where or 'the metadata'} should be a JSON object")
+                fail(f"{where.rstrip('.')!r} should be a JSON object" if where
+                     else "the metadata should be a JSON object")
             for key, sub_schema in schema.items():
                 if key not in value:
                     fail(f"missing key {where + key!r}")
@@ -507,7 +515,7 @@ def _check_schema(metadata: Any, source: str | os.PathLike = METADATA_FILE) -> N
         fail("'input_shape' must be a list of 1 to 3 positive integers")
     if not is_sha256(metadata["model_sha256"]):
         fail("'model_sha256' is not a SHA-256 hex digest")
-    if version in (2, 3):  # Optional keys of formats 2 and 3.
+    if version in (1, 2, 3):  # Optional keys of formats 1 to 3.
         if "threshold_source" in metadata:
             check(metadata["threshold_source"], {"beats": str, "n": int}, "threshold_source.")
         if "network" in metadata:

@@ -13,11 +13,11 @@ import numbers
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..choices import ModelFamily, ThresholdSource
+from ..choices import ModelFamily
+from .threshold import THRESHOLD_SOURCES
 
 MODEL_FAMILIES = tuple(family.value for family in ModelFamily)
 LOSSES = ("mae", "mse", "binary_crossentropy")
-THRESHOLD_SOURCES = tuple(source.value for source in ThresholdSource)
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class Rule:
 
 
 def one_of(choices: tuple) -> Rule:
+    """One of the strings ``choices``."""
     return Rule(f"one of {choices}", lambda value: isinstance(value, str) and value in choices)
 
 

@@ -28,6 +28,7 @@ class RecordingOrigin:
     dropped_at_edges: int | None = None
 
     def to_json(self) -> dict[str, Any]:
+        """The ``provenance.recording`` section (unknown values left out)."""
         data = {"beat_window": self.window.to_metadata(), "lead": self.lead,
                 "from_s": self.from_s, "to_s": self.to_s,
                 "dropped_at_edges": self.dropped_at_edges}
@@ -35,6 +36,7 @@ class RecordingOrigin:
 
     @classmethod
     def from_json(cls, data: Any) -> "RecordingOrigin":
+        """The origin :meth:`to_json` wrote; ValueError naming what is malformed."""
         if not isinstance(data, dict):
             raise ValueError("'provenance.recording' must be an object")
         try:
@@ -87,6 +89,8 @@ class Provenance:
         return cls(str(path), file_sha256(path), **details)
 
     def to_json(self) -> dict[str, Any]:
+        """The ``provenance`` section of a model directory's metadata (unknown values left
+        out)."""
         data = {"file": self.file, "file_sha256": self.file_sha256,
                 "rows_read": self.rows_read, "rows_skipped": self.rows_skipped,
                 "data": self.data,

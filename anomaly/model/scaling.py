@@ -149,6 +149,14 @@ class Scaling:
         raise InputError(f"expected inputs of shape {self.input_shape} (the model's input "
                          f"shape), got inputs of shape {inputs.shape[1:]}")
 
+    def blank_context(self, scaled: np.ndarray) -> np.ndarray:
+        """What the network sees of scaled inputs: their context columns blanked (zeros)."""
+        if not self.context:
+            return scaled
+        blanked = scaled.copy()
+        blanked[:, -len(self.context):] = 0.0
+        return blanked
+
     # -- scaling ---------------------------------------------------------------------------
 
     def transform(self, inputs: np.ndarray) -> np.ndarray:
@@ -181,6 +189,7 @@ class Scaling:
     # -- the model directory's metadata ----------------------------------------------------
 
     def to_json(self) -> dict[str, Any]:
+        """The ``scaling`` section of a model directory's metadata."""
         data: dict[str, Any] = {"method": "minmax", "input_shape": list(self.input_shape),
                                 "min": self.min, "range": self.range}
         if self.context:

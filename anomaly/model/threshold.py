@@ -93,6 +93,7 @@ class Calibration:
         return f"the {self.n} training beats"
 
     def to_json(self) -> dict[str, Any]:
+        """The ``calibration`` section of a model directory's metadata."""
         return {"source": self.source, "n": self.n, "mean": self.mean, "std": self.std,
                 "threshold": self.threshold}
 

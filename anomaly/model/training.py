@@ -96,6 +96,7 @@ class TrainedNetwork:
 
     @property
     def epochs_trained(self) -> int:
+        """Epochs trained (early stopping may end before the schedule's)."""
         return len(self.history["loss"])
 
     @property
@@ -190,10 +191,12 @@ class TrainingSummary:
 
     @classmethod
     def of(cls, network: TrainedNetwork, *, rows: int, fit_seconds: float) -> "TrainingSummary":
+        """The summary of a fit on ``rows`` inputs that kept ``network``."""
         return cls(rows, network.epochs_trained, network.epochs_planned, network.batch_size,
                    network.parameters, round(fit_seconds, 3), network.history)
 
     def to_json(self) -> dict[str, Any]:
+        """The ``training`` section of a model directory's metadata."""
         data = {"rows": self.rows, "epochs": self.epochs, "epochs_planned": self.epochs_planned,
                 "batch_size": self.batch_size, "network_parameters": self.network_parameters,
                 "fit_seconds": self.fit_seconds}

@@ -218,6 +218,7 @@ class Segmenter:
         held: tuple[int, np.ndarray | None] | None = None
         number = 0
         refractory = int(round(REFRACTORY_SECONDS * self.lead.fs))
+        read = SegmentCounts()
         for peaks, windows, read in self._peaks_and_windows():
             # Chunks overlap by the refractory period: a beat found by both is kept once.
             last = held[0] if held is not None else (history[-1] if history else None)
@@ -230,7 +231,9 @@ class Segmenter:
             number += chunk.counts.beats
             yield chunk
         if held is not None:
-            chunk = self._context([held], [None], history, number, SegmentCounts())
+            # The last beat, held for its next peak that never came: no more was read.
+            chunk = self._context([held], [None], history, number,
+                                  SegmentCounts(position=read.position))
             number += chunk.counts.beats
             yield chunk
         if number == 0:

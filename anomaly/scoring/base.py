@@ -56,8 +56,12 @@ class ModelLimits:
     @classmethod
     def of(cls, detector) -> "ModelLimits":
         """The limits of a fitted or loaded detector: its scaling's, and for a model fitted
-        on a recording the beat window and lead its provenance records."""
+        on a recording the beat window and lead its provenance records. ModelError, before
+        any input is read, for a context scoring does not know how to compute."""
+        from ..model.context import beat_context
+
         scaling, origin = detector.scaling_, detector.provenance_.recording
+        beat_context(scaling.context)
         return cls(scaling.n_samples, scaling.value_range(),
                    None if origin is None else origin.window,
                    None if origin is None else origin.lead)

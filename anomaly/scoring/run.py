@@ -85,6 +85,7 @@ def execute(plan: RunPlan, engine: Engine | None = None, *, progress: bool = Fal
         metrics = summary.metrics() if summary.scores else None
         if metrics is not None:
             logs.info(format_report(metrics), event="metrics", metrics=metrics)
+        recordings = _recordings(plan, detector, summary)
         result = RunResult(
             inputs, summary, engine.name,
             model={"dir": str(plan.model_dir), "sha256": detector.model_sha256_,
@@ -94,9 +95,9 @@ def execute(plan: RunPlan, engine: Engine | None = None, *, progress: bool = Fal
             created=created,
             seconds={"load_model": loaded - started, "engine_start": engine_started - loaded,
                      "scoring": scored - engine_started},
-            metrics=metrics, plots=_write_plots(plan, detector, summary),
+            metrics=metrics, plots=_write_plots(plan, detector, summary, recordings),
             html=None if plan.html is None else str(plan.html))
-        _write_reports(plan, detector, result)
+        _write_reports(plan, detector, result, recordings)
     return result
 
 
@@ -141,7 +142,8 @@ def _log_input(item: InputResult, threshold: float, runtime: str) -> None:
         event="scored", runtime=runtime, **item.as_json())
 
 
-def _write_plots(plan: RunPlan, detector, summary: ScoreSummary) -> list[str]:
+def _write_plots(plan: RunPlan, detector, summary: ScoreSummary,
+                 recordings: dict) -> list[str]:
     if plan.plot_dir is None or not summary.scores:
         return []
     from ..report.plots import save_batch_plots
@@ -150,8 +152,8 @@ def _write_plots(plan: RunPlan, detector, summary: ScoreSummary) -> list[str]:
     if summary.timelines:
         from ..report.recordings import save_recording_plots
 
-        plots += [str(path) for path in save_recording_plots(
-            summary, _recordings(plan, detector, summary), plan.plot_dir)]
+        plots += [str(path) for path in save_recording_plots(summary, recordings,
+                                                             plan.plot_dir)]
     logs.info(f"Plots written to {plan.plot_dir}/", event="plots", plots=plots)
     return plots
 
@@ -166,15 +168,14 @@ def _recordings(plan: RunPlan, detector, summary: ScoreSummary) -> dict:
             if job.input in summary.timelines}
 
 
-def _write_reports(plan: RunPlan, detector, result: RunResult) -> None:
+def _write_reports(plan: RunPlan, detector, result: RunResult, recordings: dict) -> None:
     """Write the HTML report and the JSON run report."""
     from ..io.writers import write_json
 
     if plan.html is not None and result.summary.scores:
         from ..report.html import write_html_report
 
-        write_html_report(plan.html, detector, result,
-                          _recordings(plan, detector, result.summary))
+        write_html_report(plan.html, detector, result, recordings)
         logs.info(f"HTML report written to {plan.html}", event="html", path=str(plan.html))
     if plan.report is not None:
         write_json(plan.report, result.report())
