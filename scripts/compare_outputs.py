@@ -19,7 +19,7 @@ beats CSV files), with both runtimes (ONNX and Keras).
 Usage::
 
     python scripts/compare_outputs.py [--base REV] [--data PATH] [--engines local,dask]
-        [--runtimes onnx,keras] [--fit-with base|this]
+        [--runtimes onnx,keras] [--fit-with base|this] [--fits]
 """
 
 from __future__ import annotations
@@ -142,15 +142,16 @@ def cases(inputs: dict[str, Path]) -> dict[str, tuple[str, list[str]]]:
     return {name: (model, [str(arg) for arg in args]) for name, (model, args) in found.items()}
 
 
-def without_volatile(value):
+def without_volatile(value, volatile=VOLATILE):
     if isinstance(value, dict):
-        return {key: without_volatile(item) for key, item in value.items() if key not in VOLATILE}
+        return {key: without_volatile(item, volatile) for key, item in value.items()
+                if key not in volatile}
     if isinstance(value, list):
-        return [without_volatile(item) for item in value]
+        return [without_volatile(item, volatile) for item in value]
     return value
 
 
-def differences(ours: Path, theirs: Path) -> list[str]:
+def differences(ours: Path, theirs: Path, volatile=VOLATILE) -> list[str]:
     """What differs between two working directories' outputs."""
     names = sorted({path.relative_to(ours) for path in ours.rglob("*") if path.is_file()}
                    | {path.relative_to(theirs) for path in theirs.rglob("*") if path.is_file()})
@@ -160,7 +161,8 @@ def differences(ours: Path, theirs: Path) -> list[str]:
         if not (a.exists() and b.exists()):
             found.append(f"{name}: only in {'this checkout' if a.exists() else 'the base'}")
         elif name.suffix == ".json":
-            if without_volatile(json.loads(a.read_text())) != without_volatile(json.loads(b.read_text())):
+            if (without_volatile(json.loads(a.read_text()), volatile)
+                    != without_volatile(json.loads(b.read_text()), volatile)):
                 found.append(f"{name}: reports differ")
         elif a.read_bytes() != b.read_bytes():
             found.append(f"{name}: bytes differ")
@@ -175,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engines", default="local,dask", help="engines to run (default both)")
     parser.add_argument("--runtimes", default="onnx,keras",
                         help="runtimes to score with (default both)")
+    parser.add_argument("--fits", action="store_true",
+                        help="also fit every model with each revision and compare what "
+                             "each one's model scores")
     parser.add_argument("--fit-with", default="base", choices=("base", "this"),
                         help="whose code fits the models both trees score with (default base: "
                              "this checkout must read model directories written before it)")
@@ -232,7 +237,37 @@ def main(argv: list[str] | None = None) -> int:
             verdict = "identical" if not found else "DIFFERENT: " + "; ".join(found)
             print(f"{where}: {', '.join(outputs)}: {verdict}", flush=True)
             failures += bool(found)
+        if args.fits:
+            failures += compare_fits(models, cases(inputs), trees, work)
         return 1 if failures else 0
+
+
+def compare_fits(models: dict, all_cases: dict, trees: dict[str, Path], work: Path) -> int:
+    """Each tree fits each model and scores its cases with it: the same fit gives the same
+    threshold and the same scores, byte for byte (the model files' own bytes, and so their
+    hashes in the reports, differ from save to save)."""
+    failures = 0
+    for name, (train, *extra) in models.items():
+        directories = {}
+        for label, tree in trees.items():
+            directory = work / "fits" / name / label.replace("/", "_")
+            directory.mkdir(parents=True)
+            fitted = anomaly(tree, ["fit", str(train), "-m", "model", "-q", *extra], directory)
+            if fitted.returncode:
+                print(f"fit {name}, {label}: {fitted.stderr.strip()}", file=sys.stderr)
+                return failures + 1
+            for case, (model, case_args) in all_cases.items():
+                if model == name:
+                    run = directory / "runs" / case
+                    run.mkdir(parents=True)
+                    anomaly(tree, ["score", *case_args, "-m", str(directory / "model"), "-q"],
+                            run)
+            directories[label] = directory / "runs"
+        found = differences(*directories.values(), volatile=VOLATILE | {"sha256", "dir"})
+        verdict = "identical" if not found else "DIFFERENT: " + "; ".join(found)
+        print(f"fitted by each revision, {name}: scores and reports {verdict}", flush=True)
+        failures += bool(found)
+    return failures
 
 
 if __name__ == "__main__":
