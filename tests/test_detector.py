@@ -88,6 +88,24 @@ def test_bad_parameters_rejected_in_fit(bad, message, normal_traces):
         detector.fit(normal_traces)
 
 
+def test_a_threshold_below_zero_is_refused_by_fit(normal_traces):
+    from anomaly.exceptions import InputError
+
+    detector = AutoencoderDetector(**(FAST | {"epochs": 1, "threshold_k": -1000.0}))
+    with pytest.raises(InputError, match="a threshold k of -1000 puts the threshold below "
+                                         "zero .* flags every beat; nothing was saved"):
+        detector.fit(normal_traces[:50])
+    assert not hasattr(detector, "threshold_")
+
+
+def test_values_equal_but_for_rounding_are_scaled_as_constant_ones():
+    from anomaly.model.scaling import Scaling
+
+    values = np.full((3, 4), 5.0) + np.array([[0.0], [1e-14], [0.0]])
+    assert Scaling.fit(values).range == 1.0
+    assert Scaling.fit(values * [[1], [1], [2]]).range == pytest.approx(5.0)
+
+
 def test_parameters_of_numpy_types_are_taken():
     from anomaly.model.parameters import validate_params
 

@@ -103,6 +103,8 @@ def context_model(with_context, tmp_path_factory):
     (lambda m: m["scaling"].update(context_range=[1.0, "2"]),
      r"'scaling.context_range' has the wrong type \(str\)"),
     (lambda m: m["scaling"].pop("context_min"), "'scaling.context_min' must be 2"),
+    (lambda m: m["scaling"].update(context_range=[1e-300, 1.0]),
+     "'scaling.context_range' is degenerate"),
     (lambda m: m["params"].update(context=[]), "the parameters' context .* is not the scaling's"),
     (lambda m: m["scaling"].update(context="rr"), "'scaling.context' must be a list"),
     (lambda m: m["scaling"].update(input_shape=[2]), "more values than context columns"),

@@ -59,7 +59,8 @@ from .options import (
 EXIT_CODES_HELP = (
     f"Exit codes: {EXIT_OK} success; {EXIT_BAD_INPUT} bad usage or bad input "
     f"(the file and what is wrong are named on stderr); {EXIT_BAD_MODEL} model directory "
-    f"missing or unusable; {EXIT_INTERNAL} internal error (a bug: rerun with --debug)."
+    f"missing or unusable; {EXIT_INTERNAL} internal error (a bug: rerun with --debug); "
+    f"{EXIT_LOCKED} another run is writing the same model or output."
 )
 
 SCORE_EXIT_CODES_HELP = (
@@ -159,63 +160,65 @@ def fit(
     from ..io.readers import read_normal_beats
     from ..model import AutoencoderDetector, Provenance, RecordingOrigin
     from ..model.context import beat_context
-    from ..model.directory import check_destination
+    from ..model.directory import check_destination, model_lock
     from ..model.scaling import scaling_note
     from ..progress import epochs_progress
     from ..recordings.rhythm import RR_CONTEXT
     from ..recordings.signals import is_recording, recording_files
 
     check_destination(model_dir)  # A bad destination fails before the training.
-    if is_recording(normal_csv, signal):
-        from ..recordings.reading import read_normal_recording_beats
+    Path(model_dir).parent.mkdir(parents=True, exist_ok=True)
+    with model_lock(model_dir):  # A second fit of the same model fails at once (exit 5).
+        if is_recording(normal_csv, signal):
+            from ..recordings.reading import read_normal_recording_beats
 
-        rr_context = _rr_context_for(rr_context, model, denoise)
-        segment = recording.segment()
-        data, read = read_normal_recording_beats(
-            normal_csv, segment, label_column=label_column, normal_label=normal_label,
-            context=beat_context(RR_CONTEXT) if rr_context else None)
-        origin = RecordingOrigin(segment.window, read.lead.name, segment.start,
-                                 segment.stop, read.counts.dropped_at_edges)
-        digest = _sha256_of_files(recording_files(normal_csv, segment.annotations))
-        what = f"{data.n_read} beats of lead {read.lead.name} between {read.span}"
-    else:
-        _no_recording_options(recording.given() + (["--rr-context"] if rr_context is not None
-                                                   else []))
-        data = read_normal_beats(_readable_file(normal_csv), label_column=label_column,
-                                 normal_label=normal_label, header=header)
-        origin, digest = None, _sha256_of_files([normal_csv])
-        what = f"{data.n_read} rows of {data.normal.shape[1]} samples"
-    skipped = f"; skipped {data.n_skipped} {data.skipped}" if data.skipped else ""
-    _say(f"Read {what} from {normal_csv}{skipped}.", quiet)
-    context = RR_CONTEXT if rr_context else ()
-    note = scaling_note(data.normal, context)
-    if note is not None:
-        typer.echo(f"Warning: {normal_csv}: {note}", err=True)
-    noise = f", denoising with noise factor {denoise:g}" if denoise else ""
-    _say(f"Training on {len(data.normal)} normal rows ({model.value} autoencoder{noise})...",
-         quiet)
-    detector = AutoencoderDetector(model=model.value, noise_factor=denoise,
-                                   threshold_k=threshold_k, epochs=epochs, seed=seed,
-                                   threshold_source=threshold_source.value, context=context)
-    try:
-        with epochs_progress(not quiet) as progress:
-            detector.fit(data.normal, on_epoch=progress)
-    except InputError as error:
-        raise InputError(f"{normal_csv}: {error}") from None
-    detector.save(model_dir, provenance=Provenance(
-        normal_csv, digest, rows_read=data.n_read, rows_skipped=data.n_skipped,
-        recording=origin))
-    training, calibration = detector.training_, detector.calibration_
-    _say(
-        f"Trained {training.epochs} of at most {training.epochs_planned} epochs "
-        f"(batches of {training.batch_size}) in {training.fit_seconds:.1f} s.\n"
-        f"Network: {_network(detector)}.\n"
-        f"Threshold {_fmt(calibration.threshold)} = mean {_fmt(calibration.mean)} "
-        f"+ {threshold_k:g} x std {_fmt(calibration.std)} of the errors of "
-        f"{calibration.describe()}.\n"
-        f"Model saved to {model_dir}/ ({_model_files(model_dir)}).",
-        quiet,
-    )
+            rr_context = _rr_context_for(rr_context, model, denoise)
+            segment = recording.segment()
+            data, read = read_normal_recording_beats(
+                normal_csv, segment, label_column=label_column, normal_label=normal_label,
+                context=beat_context(RR_CONTEXT) if rr_context else None)
+            origin = RecordingOrigin(segment.window, read.lead.name, segment.start,
+                                     segment.stop, read.counts.dropped_at_edges)
+            digest = _sha256_of_files(recording_files(normal_csv, segment.annotations))
+            what = f"{data.n_read} beats of lead {read.lead.name} between {read.span}"
+        else:
+            rr_option = ["--rr-context"] if rr_context is not None else []
+            _no_recording_options(recording.given() + rr_option)
+            data = read_normal_beats(_readable_file(normal_csv), label_column=label_column,
+                                     normal_label=normal_label, header=header)
+            origin, digest = None, _sha256_of_files([normal_csv])
+            what = f"{data.n_read} rows of {data.normal.shape[1]} samples"
+        skipped = f"; skipped {data.n_skipped} {data.skipped}" if data.skipped else ""
+        _say(f"Read {what} from {normal_csv}{skipped}.", quiet)
+        context = RR_CONTEXT if rr_context else ()
+        note = scaling_note(data.normal, context)
+        if note is not None:
+            typer.echo(f"Warning: {normal_csv}: {note}", err=True)
+        noise = f", denoising with noise factor {denoise:g}" if denoise else ""
+        _say(f"Training on {len(data.normal)} normal rows ({model.value} autoencoder{noise})...",
+             quiet)
+        detector = AutoencoderDetector(model=model.value, noise_factor=denoise,
+                                       threshold_k=threshold_k, epochs=epochs, seed=seed,
+                                       threshold_source=threshold_source.value, context=context)
+        try:
+            with epochs_progress(not quiet) as progress:
+                detector.fit(data.normal, on_epoch=progress)
+        except InputError as error:
+            raise InputError(f"{normal_csv}: {error}") from None
+        detector.save(model_dir, provenance=Provenance(
+            normal_csv, digest, rows_read=data.n_read, rows_skipped=data.n_skipped,
+            recording=origin))
+        training, calibration = detector.training_, detector.calibration_
+        _say(
+            f"Trained {training.epochs} of at most {training.epochs_planned} epochs "
+            f"(batches of {training.batch_size}) in {training.fit_seconds:.1f} s.\n"
+            f"Network: {_network(detector)}.\n"
+            f"Threshold {_fmt(calibration.threshold)} = mean {_fmt(calibration.mean)} "
+            f"+ {threshold_k:g} x std {_fmt(calibration.std)} of the errors of "
+            f"{calibration.describe()}.\n"
+            f"Model saved to {model_dir}/ ({_model_files(model_dir)}).",
+            quiet,
+        )
 
 
 @app.command()

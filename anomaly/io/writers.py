@@ -127,14 +127,44 @@ def files_sha256(paths) -> str:
 
 
 def replace_directory(staging: Path, target: Path) -> None:
-    """Move a fully written directory into place, replacing any old one at ``target``."""
-    old = None
-    if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-        os.replace(target, old / target.name)
+    """Move a fully written directory into place, replacing any old one at ``target``.
+
+    Whatever the moment the process is killed, ``target`` holds the old directory or the
+    new one: an existing directory is exchanged with the new one in one step
+    (``renameat2(RENAME_EXCHANGE)``), and the old one, then at ``staging``'s name, is
+    removed. Where the exchange is not available (not Linux, a file system without it),
+    the old directory is renamed aside first, leaving a moment without one. Either way a
+    killed swap leaves only hidden directories beside ``target``, which
+    :func:`remove_stale_temporaries` removes under the next writer's lock.
+    """
+    if not os.path.lexists(target):
+        os.replace(staging, target)
+        return
+    if _exchange(staging, target):
+        shutil.rmtree(staging, ignore_errors=True)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+    os.replace(target, old / target.name)
     os.replace(staging, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two paths in one step (Linux's ``renameat2`` with ``RENAME_EXCHANGE``);
+    False where the system or the file system does not offer it."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if not hasattr(libc, "renameat2"):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if libc.renameat2(at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second),
+                      rename_exchange) == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(error, os.strerror(error), str(second))
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:
@@ -161,6 +191,10 @@ def output_lock(path: str | os.PathLike, *,
 
     target = Path(path)
     lock_path = target.with_name(f".{target.name}.lock")
+    held = os.path.abspath(lock_path)
+    if held in _HELD_LOCKS:  # This process holds it already (a fit saving its model).
+        yield []
+        return
     while True:
         descriptor, created = _open_lock(lock_path, target)
         try:
@@ -179,15 +213,21 @@ def output_lock(path: str | os.PathLike, *,
         except FileNotFoundError:
             pass
         os.close(descriptor)
+    _HELD_LOCKS.add(held)
     try:
         if created:  # A lock a killed run left keeps its text: only our own file is written.
             os.write(descriptor, f"{os.getpid()}\n".encode())
         yield [stale for guarded in (target, *companions)
                for stale in remove_stale_temporaries(guarded)]
     finally:
+        _HELD_LOCKS.discard(held)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(lock_path)
         os.close(descriptor)
+
+
+#: The locks this process holds (absolute paths): taking one again is a no-op.
+_HELD_LOCKS: set[str] = set()
 
 
 def _open_lock(lock_path: Path, target: Path) -> tuple[int, bool]:
@@ -218,19 +258,24 @@ def _open_lock(lock_path: Path, target: Path) -> tuple[int, bool]:
 
 
 def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
-    """Remove the temporary files (``.NAME.xxxxxxxx.tmp``, from :func:`atomic_write`) and
-    Dask staging directories (``.NAME.parts-xxxxxxxxxxxx``) beside ``path``.
+    """Remove the temporary files (``.NAME.xxxxxxxx.tmp``, from :func:`atomic_write`), Dask
+    staging directories (``.NAME.parts-xxxxxxxxxxxx``) and the staging or swapped-out
+    directories of :func:`replace_directory` (``.NAME.xxxxxxxx``, ``.NAME.old.xxxxxxxx``)
+    beside ``path``.
 
     Only a run that was killed leaves these behind, so call this only while holding
     ``path``'s :func:`output_lock`: no live run is writing them then. Names are matched
     exactly, so another output's files (``scores.csv.gz`` beside ``scores.csv``) are kept.
     """
     target = Path(path)
-    pattern = re.compile(rf"\.{re.escape(target.name)}\.(?:[a-z0-9_]{{8}}\.tmp|parts-[0-9a-f]{{12}})")
+    name = re.escape(target.name)
+    files = re.compile(rf"\.{name}\.(?:[a-z0-9_]{{8}}\.tmp|parts-[0-9a-f]{{12}})")
+    directories = re.compile(rf"\.{name}\.(?:old\.)?[a-z0-9_]{{8}}")
     removed = []
     with contextlib.suppress(FileNotFoundError):
         for entry in os.scandir(target.parent):
-            if pattern.fullmatch(entry.name):
+            if files.fullmatch(entry.name) or (directories.fullmatch(entry.name)
+                                               and entry.is_dir(follow_symlinks=False)):
                 if entry.is_dir(follow_symlinks=False):
                     shutil.rmtree(entry.path, ignore_errors=True)
                 else:

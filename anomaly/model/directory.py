@@ -36,7 +36,8 @@ import numpy as np
 
 from .. import __version__
 from ..exceptions import InputError, ModelError
-from ..io.writers import check_can_create, file_sha256, replace_directory, write_json
+from ..io.writers import (check_can_create, file_sha256, output_lock, replace_directory,
+                          write_json)
 from ._json import is_count, is_finite, is_sha256
 from .parameters import CONSTRAINTS
 from .provenance import Provenance, RecordingOrigin
@@ -179,6 +180,14 @@ def check_destination(directory: str | os.PathLike, companions: tuple[str, ...] 
     return target
 
 
+def model_lock(directory: str | os.PathLike):
+    """Hold a model directory's lock (``.NAME.lock`` beside it) for a whole fit: a second
+    fit, save or export of the same directory fails at once (OutputLockedError, exit 5),
+    and what killed fits left beside it (staging, a swapped-out old model) is removed.
+    Writing a model directory takes it too; within one process, taking it again is free."""
+    return output_lock(directory)
+
+
 def write_model(directory: str | os.PathLike, model, record: ModelRecord, *,
                 companions: tuple[str, ...] = (), onnx: bool = True) -> ModelRecord:
     """Write a model directory, atomically.
@@ -204,10 +213,15 @@ def write_model(directory: str | os.PathLike, model, record: ModelRecord, *,
     ModelRecord
         The record as written.
     """
-    from ._tensorflow import versions
-
     target = check_destination(directory, companions)
     target.parent.mkdir(parents=True, exist_ok=True)
+    with model_lock(target):
+        return _write_model(target, model, record, onnx)
+
+
+def _write_model(target: Path, model, record: ModelRecord, onnx: bool) -> ModelRecord:
+    from ._tensorflow import versions
+
     record = replace(record, format_version=FORMAT_VERSION, onnx=None,
                      versions={"anomaly": __version__, "python": platform.python_version(),
                                **versions()},
@@ -270,9 +284,14 @@ def add_onnx(directory: str | os.PathLike) -> dict[str, Any]:
         The model directory does not load, holds something other than files (which the
         copy would drop), or the export fails.
     """
+    target = Path(directory)
+    with model_lock(target):
+        return _add_onnx(target)
+
+
+def _add_onnx(target: Path) -> dict[str, Any]:
     from .runtimes.onnx_runtime import export_onnx
 
-    target = Path(directory)
     metadata = _read_metadata(target)
     model = load_keras_model(target, _record(metadata, target / METADATA_FILE).scaling.input_shape)
     check_can_create(target)

@@ -62,6 +62,9 @@ class Scaling:
         if not (is_finite(self.min) and is_finite(self.range) and self.range > 0):
             raise ValueError("scaling must be 'minmax' with a finite minimum and a positive "
                              "range")
+        if _degenerate(self.range, self.min):
+            raise ValueError(f"'scaling.range' {self.range:g} is degenerate for values near "
+                             f"{self.min:g}: every value would lie far outside it")
         if not all(isinstance(name, str) and name for name in context) \
                 or len(set(context)) != len(context):
             raise ValueError(f"context columns need distinct names, got {list(context)}")
@@ -75,6 +78,9 @@ class Scaling:
                                  "one per context column")
         if not all(v > 0 for v in self.context_range):
             raise ValueError("'scaling.context_range' must be positive")
+        if any(_degenerate(span, low) for span, low in zip(self.context_range, self.context_min)):
+            raise ValueError("'scaling.context_range' is degenerate: every context value "
+                             "would lie far outside it")
 
     # -- fitting ---------------------------------------------------------------------------
 
@@ -97,8 +103,10 @@ class Scaling:
                              f"array with more columns than that, got shape {inputs.shape}")
         samples = inputs[:, :-n_context] if n_context else inputs
         low = float(samples.min())
-        # Python floats: a span beyond the largest float is inf, without a warning.
-        span = (float(samples.max()) - low) or 1.0
+        # Python floats: a span beyond the largest float is inf, without a warning. Values
+        # equal but for rounding are constant: they are scaled by 1, as equal ones are.
+        span = float(samples.max()) - low
+        span = 1.0 if _degenerate(span, low) else span
         if not math.isfinite(span):
             raise InputError(f"the training values span {low:.6g} to {float(samples.max()):.6g}, "
                              "more than a 64-bit float can hold")
@@ -111,7 +119,8 @@ class Scaling:
                 raise InputError("the training context values span more than a 64-bit "
                                  "float can hold")
             context_min = tuple(float(v) for v in lows)
-            context_range = tuple(float(v) if v > 0 else 1.0 for v in spread)
+            context_range = tuple(1.0 if _degenerate(float(v), float(low)) else float(v)
+                                  for v, low in zip(spread, lows))
         return cls(tuple(int(size) for size in inputs.shape[1:]), low, span, tuple(context),
                    context_min, context_range)
 
@@ -217,6 +226,16 @@ class Scaling:
                                       for key in ("context_min", "context_range"))
         return cls(tuple(lists["input_shape"]), low, span, tuple(lists["context"]), context_min,
                    context_range)
+
+
+#: A range below this share of its values' magnitude (at least 1) is rounding, not spread.
+DEGENERATE_RANGE = 1e-9
+
+
+def _degenerate(span: float, low: float) -> bool:
+    """Whether a min-max range is too narrow to scale by: values equal but for rounding
+    (or a hand-edited range such as 1e-300)."""
+    return span < DEGENERATE_RANGE * max(1.0, abs(low))
 
 
 def scaling_note(inputs: np.ndarray, context: tuple[str, ...] = ()) -> str | None:

@@ -66,6 +66,14 @@ class Calibration:
     threshold: float
     errors: np.ndarray | None = field(default=None, compare=False, repr=False)
 
+    def __post_init__(self) -> None:
+        # Scores are mean absolute errors: never negative. A negative threshold would flag
+        # every beat, a negative mean or spread is no calibration.
+        for name in ("mean", "std", "threshold"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"'calibration.{name}' is negative ({getattr(self, name):g});"
+                                 " scores are never negative, so it would flag every beat")
+
     @classmethod
     def of(cls, source: str, errors: np.ndarray, k: float) -> "Calibration":
         """The calibration of ``errors`` by the mean + ``k`` x std rule.
@@ -80,6 +88,9 @@ class Calibration:
         if not math.isfinite(threshold):
             raise InputError("training gave reconstruction errors that are not finite "
                              f"(threshold {threshold}); nothing was saved")
+        if threshold < 0:
+            raise InputError(f"a threshold k of {k:g} puts the threshold below zero "
+                             f"({threshold:.6g}), which flags every beat; nothing was saved")
         return cls(source, len(errors), float(errors.mean()), float(errors.std()), threshold,
                    errors)
 
