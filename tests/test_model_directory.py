@@ -422,6 +422,21 @@ def test_save_replaces_its_declared_companions_only(fitted, tmp_path):
                                                                   "model.onnx"]
 
 
+def test_a_saved_model_has_the_mode_the_umask_gives(fitted, tmp_path):
+    """Not mkdtemp's 0700: a model fitted by root is read by the service user scoring."""
+    import os
+    import stat
+
+    previous = os.umask(0o022)
+    try:
+        directory = fitted.save(tmp_path / "m")
+        fitted.save(directory)  # Replaced by the exchange: the new one's mode too.
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o755
+    assert {stat.S_IMODE(path.stat().st_mode) for path in directory.iterdir()} == {0o644}
+
+
 def test_save_refuses_a_file(fitted, tmp_path):
     (tmp_path / "afile").write_text("mine")
     with pytest.raises(InputError, match="afile: exists and is a file, not a model directory"):

@@ -72,6 +72,16 @@ def _require_replaceable(target: Path) -> None:
         raise InputError(f"{target}: not a regular file any more; nothing was written")
 
 
+def make_staging_directory(target: Path) -> Path:
+    """A new hidden directory beside ``target`` (``.NAME.xxxxxxxx``), to write a directory
+    that will replace it, with the mode a directory made there would have (umask applied:
+    ``mkdtemp``'s own 0700 would keep a model fitted by root from the service user who
+    scores with it)."""
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    os.chmod(staging, 0o777 & ~_umask())
+    return staging
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

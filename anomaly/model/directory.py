@@ -26,7 +26,6 @@ import math
 import os
 import platform
 import shutil
-import tempfile
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,8 +35,8 @@ import numpy as np
 
 from .. import __version__
 from ..exceptions import InputError, ModelError
-from ..io.writers import (check_can_create, file_sha256, output_lock, replace_directory,
-                          write_json)
+from ..io.writers import (check_can_create, file_sha256, make_staging_directory, output_lock,
+                          replace_directory, write_json)
 from ._json import is_count, is_finite, is_sha256
 from .parameters import CONSTRAINTS
 from .provenance import Provenance, RecordingOrigin
@@ -240,7 +239,7 @@ def _write_model(target: Path, model, record: ModelRecord, onnx: bool) -> ModelR
 def _staged(target: Path) -> Iterator[Path]:
     """A new directory beside ``target`` to write a model directory into: it replaces
     ``target`` when the block ends, and is removed if the block fails."""
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    staging = make_staging_directory(target)
     try:
         yield staging
         replace_directory(staging, target)
