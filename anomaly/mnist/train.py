@@ -108,8 +108,7 @@ def evaluate(detector, split: MnistSplit, train: tuple[np.ndarray, np.ndarray], 
             detector.encode(train_images), train_labels, codes, labels, n_neighbors=5)}
         evaluation.codes = codes
     if detector.model == "vae":
-        scaled = detector.scaling_.transform(detector.scaling_.shaped(images))
-        report["vae"] = negative_elbo(detector.model_, scaled, seed=seed)
+        report["vae"] = negative_elbo(detector.model_, detector.scale(images), seed=seed)
     if normal_digits:
         from ..report.metrics import detection_report
 

@@ -44,3 +44,9 @@ def check_number(value: Any, name: str) -> float:
     if not is_finite(value):
         raise ValueError(f"'{name}' is not a finite number")
     return float(value)
+
+
+def known(values: dict[str, Any]) -> dict[str, Any]:
+    """A metadata section without its unknown (None) values: absent keys are read back as
+    unknown, so a section records only what is known."""
+    return {key: value for key, value in values.items() if value is not None}

@@ -333,7 +333,7 @@ class AutoencoderDetector:
 
         Images may also be given flattened, one row of ``height * width`` values each.
         """
-        scaled = self._scaled(traces)
+        scaled = self.scale(traces)
         return _errors(self.scaling_, scaled, self.runtime_, self.params_["context_weight"])
 
     def predict(self, traces: np.ndarray) -> np.ndarray:
@@ -342,7 +342,7 @@ class AutoencoderDetector:
 
     def reconstruct(self, traces: np.ndarray) -> np.ndarray:
         """Reconstructions in the inputs' own units, shape ``(n, *input_shape_)``."""
-        scaled = self._scaled(traces)
+        scaled = self.scale(traces)
         reconstructions = self.runtime_.reconstruct(self.scaling_.blank_context(scaled))
         return self.scaling_.inverse(reconstructions.astype(np.float64))
 
@@ -350,7 +350,7 @@ class AutoencoderDetector:
         """Codes of the inputs (the code's mean for the variational family), ``(n, ...)``."""
         from .networks import encoder_of
 
-        scaled = self._scaled(traces)
+        scaled = self.scale(traces)
         scaled = self.scaling_.blank_context(scaled)
         return encoder_of(self._keras_model()).predict(scaled, batch_size=INFERENCE_BATCH,
                                                        verbose=0)
@@ -380,9 +380,15 @@ class AutoencoderDetector:
         self._check_fitted()
         return self.scaling_.n_values
 
-    def _scaled(self, traces: np.ndarray) -> np.ndarray:
-        """Inputs shaped ``(n, *input_shape_)`` and scaled, or an InputError saying what
-        was expected."""
+    def scale(self, traces: np.ndarray) -> np.ndarray:
+        """Inputs as the network takes them: shaped ``(n, *input_shape_)``, min-max
+        scaled, float32 (see :class:`anomaly.model.scaling.Scaling`).
+
+        Raises
+        ------
+        InputError
+            Inputs of another shape, saying what was expected and what was got.
+        """
         self._check_fitted()
         return self.scaling_.transform(self.scaling_.shaped(traces))
 

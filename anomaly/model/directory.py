@@ -37,7 +37,7 @@ from .. import __version__
 from ..exceptions import InputError, ModelError
 from ..io.writers import (check_can_create, file_sha256, make_staging_directory, output_lock,
                           replace_directory, write_json)
-from ._json import is_count, is_finite, is_sha256
+from ._json import is_count, is_finite, is_sha256, known
 from .parameters import CONSTRAINTS
 from .provenance import Provenance, RecordingOrigin
 from .scaling import Scaling
@@ -149,7 +149,7 @@ class ModelRecord:
             "model_sha256": self.model_sha256,
             "onnx": self.onnx,
         }
-        return {key: value for key, value in data.items() if value is not None}
+        return known(data)
 
 
 # -- writing ----------------------------------------------------------------------------

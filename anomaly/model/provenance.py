@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..recordings.segment import BeatWindow
-from ._json import is_count, is_number, is_sha256
+from ._json import is_count, is_number, is_sha256, known
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class RecordingOrigin:
         data = {"beat_window": self.window.to_metadata(), "lead": self.lead,
                 "from_s": self.from_s, "to_s": self.to_s,
                 "dropped_at_edges": self.dropped_at_edges}
-        return {key: value for key, value in data.items() if value is not None}
+        return known(data)
 
     @classmethod
     def from_json(cls, data: Any) -> "RecordingOrigin":
@@ -95,7 +95,7 @@ class Provenance:
                 "rows_read": self.rows_read, "rows_skipped": self.rows_skipped,
                 "data": self.data,
                 "recording": None if self.recording is None else self.recording.to_json()}
-        return {key: value for key, value in data.items() if value is not None}
+        return known(data)
 
     @classmethod
     def from_json(cls, data: Any) -> "Provenance":

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ._json import check_number, is_count
+from ._json import check_number, is_count, known
 
 #: ``batch_size="auto"``: batches grow with the training set, so that an epoch is about
 #: this many gradient steps once the set is past 64 x this many inputs (below, 64).
@@ -200,7 +200,7 @@ class TrainingSummary:
         data = {"rows": self.rows, "epochs": self.epochs, "epochs_planned": self.epochs_planned,
                 "batch_size": self.batch_size, "network_parameters": self.network_parameters,
                 "fit_seconds": self.fit_seconds}
-        return {key: value for key, value in data.items() if value is not None}
+        return known(data)
 
     @classmethod
     def from_json(cls, data: Any) -> "TrainingSummary":
