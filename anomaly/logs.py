@@ -50,5 +50,16 @@ def warning(message: str, **fields) -> None:
     LOGGER.warning(message, extra={"fields": fields})
 
 
+def warning_once(message: str, **fields) -> None:
+    """A warning said once per process, however many times its cause is met (a recording
+    is opened once to plan a run and once to score it)."""
+    if message not in _SAID:
+        _SAID.add(message)
+        warning(message, **fields)
+
+
+_SAID: set[str] = set()
+
+
 def error(message: str, **fields) -> None:
     LOGGER.error(message, extra={"fields": fields})

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import stat
 import subprocess
 import sys
 from pathlib import Path
+
+import numpy as np
 
 from anomaly.exceptions import EXIT_BAD_INPUT
 
@@ -56,9 +59,16 @@ def anomaly(*args, cwd: Path, stdin=None, preexec_fn=None, timeout: float = 300)
     return finished
 
 
+#: Files larger than this (the sparse gigabytes of the hostile recordings) are pictured by
+#: their size and change time instead of their hash: the kernel sets a file's ctime on any
+#: write, and no process can set it back.
+HASHED_BYTES = 64 << 20
+
+
 def snapshot(directory: Path) -> dict[str, object]:
-    """What every entry below ``directory`` is: a file's SHA-256, a link's target, a
-    device or FIFO's kind. Files of the runner itself (``.out.txt``) are left out."""
+    """What every entry below ``directory`` is: a file's SHA-256 (a large file's size and
+    change time), a link's target, a device or FIFO's kind. Files of the runner itself
+    (``.out.txt``) are left out."""
     found: dict[str, object] = {}
     for path in sorted(directory.rglob("*")):
         name = str(path.relative_to(directory))
@@ -67,6 +77,8 @@ def snapshot(directory: Path) -> dict[str, object]:
         info = os.lstat(path)
         if stat.S_ISLNK(info.st_mode):
             found[name] = ("link", os.readlink(path))
+        elif stat.S_ISREG(info.st_mode) and info.st_size > HASHED_BYTES:
+            found[name] = ("large", info.st_size, info.st_mtime_ns, info.st_ctime_ns)
         elif stat.S_ISREG(info.st_mode):
             found[name] = hashlib.sha256(path.read_bytes()).hexdigest()
         else:
@@ -77,3 +89,139 @@ def snapshot(directory: Path) -> dict[str, object]:
 def refused(finished: Finished, *fragments: str, code: int = EXIT_BAD_INPUT) -> None:
     assert finished.code == code, finished.stderr
     assert_one_line_error(finished.stderr, *fragments)
+
+
+# -- hostile recordings ----------------------------------------------------------------------
+
+#: The rate of the hostile recordings' good original.
+RECORDING_FS = 360
+
+
+def good_recording(directory: Path, name: str = "rec", seconds: int = 120) -> Path:
+    """A two-lead WFDB record (format 212) of a simulated ECG, with beat annotations."""
+    import neurokit2 as nk
+    import wfdb
+    from wfdb.processing import XQRS
+
+    signal = nk.ecg_simulate(duration=seconds, sampling_rate=RECORDING_FS, heart_rate=70,
+                             method="simple", random_state=0)
+    wfdb.wrsamp(name, fs=RECORDING_FS, units=["mV", "mV"], sig_name=["MLII", "V1"],
+                p_signal=np.column_stack([signal, -0.5 * signal]), fmt=["212", "212"],
+                write_dir=str(directory))
+    detector = XQRS(signal, RECORDING_FS)
+    detector.detect(verbose=False)
+    peaks = np.asarray(detector.qrs_inds)
+    wfdb.wrann(name, "atr", peaks, symbol=["N"] * len(peaks), write_dir=str(directory))
+    return directory / name
+
+
+def _variant(directory: Path, name: str, header: str, *, dat: bytes | int | None = None,
+             atr: bytes | None = None) -> Path:
+    """A record ``name`` whose header is ``header`` (written for ``rec``), with the good
+    record's signal file, or ``dat`` bytes, or a sparse signal file of ``dat`` bytes."""
+    good = directory / "rec"
+    (directory / f"{name}.hea").write_text(header.replace("rec.dat", f"{name}.dat")
+                                           .replace("rec ", f"{name} ", 1))
+    if dat is None:
+        shutil.copy(f"{good}.dat", directory / f"{name}.dat")
+    elif isinstance(dat, bytes):
+        (directory / f"{name}.dat").write_bytes(dat)
+    else:
+        with open(directory / f"{name}.dat", "wb") as file:
+            file.truncate(dat)
+    if atr is not None:
+        (directory / f"{name}.atr").write_bytes(atr)
+    return directory / name
+
+
+def _edf_variant(directory: Path, name: str, good: bytes, field: tuple[int, int],
+                 value: str) -> Path:
+    """The good EDF file with one header field (byte offset, width) set to ``value``."""
+    data = bytearray(good)
+    start, width = field
+    data[start:start + width] = value.ljust(width).encode()
+    path = directory / f"{name}.edf"
+    path.write_bytes(bytes(data))
+    return path
+
+
+def hostile_recordings(directory: Path) -> dict[str, tuple[list[str], str]]:
+    """Hostile recordings written into ``directory`` beside a good one (``rec``): case ->
+    (``anomaly beats`` arguments, a fragment its one-line error must hold, or ``""`` when
+    the input is valid and must be read)."""
+    import edfio
+
+    base = good_recording(directory)
+    header = Path(f"{base}.hea").read_text()
+    one_signal = "rec 1 360 43200\nrec.dat 16 200 12 0 0 0 0 MLII\n"
+    signals = "".join(f"many.dat 16 200 12 0 0 0 0 S{i}\n" for i in range(20_000))
+    (directory / "many.hea").write_text(f"many 20000 360 1000\n{signals}")
+    (directory / "many.dat").write_bytes(b"")
+    with open(directory / "huge.hea", "wb") as file:
+        file.write(header.replace("rec ", "huge ", 1).encode())
+        file.truncate(1 << 30)
+    os.mkfifo(directory / "fifo.hea")
+    times = np.arange(60 * RECORDING_FS) / RECORDING_FS
+    rows = [f"{t:.4f},{v:.4f}\n" for t, v in zip(times, np.sin(times * 7))]
+    gap = 20 * RECORDING_FS
+    (directory / "blank.csv").write_text("time,MLII\n" + "".join(rows[:gap]) + "\n" * 3600
+                                         + "".join(rows[gap:]))
+    (directory / "jump.csv").write_text("time,MLII\n" + "".join(rows[:gap]) + "".join(
+        f"{t + 10:.4f},{v:.4f}\n" for t, v in zip(times[gap:], np.sin(times[gap:] * 7))))
+    (directory / "back.csv").write_text("time,MLII\n" + "".join(rows[:gap]) + "".join(
+        f"{t - 5:.4f},{v:.4f}\n" for t, v in zip(times[gap:], np.sin(times[gap:] * 7))))
+    edfio.Edf([edfio.EdfSignal(np.sin(np.arange(120 * 360) / 50), sampling_frequency=360,
+                               label="MLII", physical_range=(-5, 5))]).write(directory / "good.edf")
+    good_edf = (directory / "good.edf").read_bytes()
+    records, duration, count = (236, 8), (244, 8), (252, 4)
+    samples_per_record = (256 + 216, 8)
+    cases = {
+        "skew of 10^9 samples": (_variant(directory, "skew", header.replace(" 212 ", " 212:1000000000 ")),
+                                 "skew of 1,000,000,000 samples"),
+        "2000 samples per frame over a sparse 720 MB file": (
+            _variant(directory, "frames", "rec 2 10000 100000\nrec.dat 212x2000 200 12 0 0 0 0 MLII\n"
+                     "rec.dat 212x2000 200 12 0 0 0 0 V1\n", dat=720_000_000), "2000 samples per frame"),
+        "byte offset of 10^11": (_variant(directory, "offset", header.replace(" 212 ", " 212+99999999999 ")),
+                                 "truncated"),
+        "160 days over a sparse 10 GB file": (
+            _variant(directory, "long", "rec 1 360 5000000000\nrec.dat 16 200 12 0 0 0 0 MLII\n",
+                     dat=10_000_000_000), "at most 31 days"),
+        "20,000 signals": (directory / "many", "at most 256"),
+        "a sparse 1 GB header": (directory / "huge.hea", "a WFDB header of at most"),
+        "a FIFO for a header": (directory / "fifo.hea", "not a regular file"),
+        "sampling rate -360": (_variant(directory, "negative", header.replace("rec 2 360", "rec 2 -360")),
+                               "sampling rate of -360 Hz"),
+        "sampling rate nan": (_variant(directory, "nan", header.replace("rec 2 360", "rec 2 nan")),
+                              "sampling rate of nan Hz"),
+        "format 508 (FLAC)": (_variant(directory, "flac", one_signal.replace(" 16 ", " 508 ")),
+                              "format 508 (FLAC), which is not read"),
+        "annotations: 10 MB of zeros": ([_variant(directory, "zeros", header, atr=bytes(10_000_000)),
+                                         "--annotations", "atr"], "annotation file of at most"),
+        "annotations: 60 KB of zeros": ([_variant(directory, "fewzeros", header, atr=bytes(60_000)),
+                                         "--annotations", "atr"], "no beat annotations"),
+        "annotations of another record": (
+            [_variant(directory, "other", header.replace("43200", "4320")), "--annotations", "atr"],
+            "past the end of its record"),
+        "EDF: 10^8 records declared, 120 held": (
+            _edf_variant(directory, "records", good_edf, records, "99999999"), ""),
+        "EDF: record duration nan": (_edf_variant(directory, "nan", good_edf, duration, "nan"),
+                                     "duration 'nan'"),
+        "EDF: record duration 1e-300": (_edf_variant(directory, "tiny", good_edf, duration, "1e-300"),
+                                        "not one of an ECG"),
+        "EDF: 9999 signals": (_edf_variant(directory, "signals", good_edf, count, "9999"),
+                              "1 to 256 are read"),
+        "EDF: 10^8 samples per record": (
+            _edf_variant(directory, "samples", good_edf, samples_per_record, "99999999"),
+            "declares data records of 199,999,998 bytes"),
+    }
+    cases |= {
+        "signal CSV: 3,600 blank lines (a 10 s gap)": (directory / "blank.csv",
+                                                       "line 7,202 has no number"),
+        "signal CSV: time jumps 10 s ahead": (directory / "jump.csv", "line 7,202: the time "
+                                              "column jumps from 19.9972 s to 30 s"),
+        "signal CSV: time goes 5 s back": (directory / "back.csv", "line 7,202: the time "
+                                           "column goes back"),
+    }
+    shutil.copy(f"{base}.atr", directory / "other.atr")
+    return {case: ([str(arg) for arg in (args if isinstance(args, list) else [args])], fragment)
+            for case, (args, fragment) in cases.items()}

@@ -164,7 +164,7 @@ def fit(
     from ..model.scaling import scaling_note
     from ..progress import epochs_progress
     from ..recordings.rhythm import RR_CONTEXT
-    from ..recordings.signals import is_recording, recording_files
+    from ..recordings.signals import is_recording
 
     check_destination(model_dir)  # A bad destination fails before the training.
     Path(model_dir).parent.mkdir(parents=True, exist_ok=True)
@@ -179,7 +179,7 @@ def fit(
                 context=beat_context(RR_CONTEXT) if rr_context else None)
             origin = RecordingOrigin(segment.window, read.lead.name, segment.start,
                                      segment.stop, read.counts.dropped_at_edges)
-            digest = _sha256_of_files(recording_files(normal_csv, segment.annotations))
+            digest = read.sha256()
             what = f"{data.n_read} beats of lead {read.lead.name} between {read.span}"
         else:
             rr_option = ["--rr-context"] if rr_context is not None else []

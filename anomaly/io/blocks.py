@@ -53,7 +53,8 @@ def iter_blocks(stream: IO[bytes], block_bytes: int = BLOCK_BYTES, *, first_line
     Raises
     ------
     LineTooLong
-        When the line that ends a block runs on past :data:`MAX_LINE_BYTES`.
+        When a line runs on past :data:`MAX_LINE_BYTES`: the line that ends a block, or
+        any line inside one.
     """
     if block_bytes < 1:
         raise ValueError(f"block_bytes must be positive, got {block_bytes}")
@@ -70,7 +71,7 @@ def iter_blocks(stream: IO[bytes], block_bytes: int = BLOCK_BYTES, *, first_line
             data += rest
         if not data:
             return
-        newlines = data.count(b"\n")
+        newlines = _check_line_lengths(data, line)
         yield RawBlock(line, data, position, newlines)
         position += len(data)
         line += newlines
@@ -107,6 +108,24 @@ def count_newlines(path: str, start: int, stop: int) -> int:
             count += chunk.count(b"\n")
             remaining -= len(chunk)
     return count
+
+
+def _check_line_lengths(data: bytes, first_line: int) -> int:
+    """The line ends in ``data`` (lines from ``first_line``); LineTooLong at the first line
+    longer than :data:`MAX_LINE_BYTES`, wherever it is in the block, so that the limit does
+    not depend on where block edges fall."""
+    if len(data) <= MAX_LINE_BYTES:
+        return data.count(b"\n")
+    import numpy as np
+
+    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == ord("\n"))
+    lengths = np.diff(ends, prepend=-1)  # Each line with its line end.
+    if len(ends) < 1 or ends[-1] != len(data) - 1:
+        lengths = np.append(lengths, len(data) - 1 - (ends[-1] if len(ends) else -1))
+    too_long = np.flatnonzero(lengths > MAX_LINE_BYTES)
+    if len(too_long):
+        raise LineTooLong(first_line + int(too_long[0]))
+    return len(ends)
 
 
 def _read_exactly(stream: IO[bytes], size: int) -> bytes:

@@ -522,6 +522,7 @@ def _parse_row(line: str, layout: CsvLayout, labels: _LabelReader
 
 
 _ID_DTYPES = {"text": object, "integer": np.int64, "number": np.float64}
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 
 def _read_id(text: str, kind: str) -> tuple[str | None, object]:
@@ -533,9 +534,14 @@ def _read_id(text: str, kind: str) -> tuple[str | None, object]:
     if kind == "text":
         return None, text
     if kind == "integer":
-        if not text.lstrip("-").isdigit() or not text.isascii() or len(text) > 18:
-            return f"expected an integer (up to 18 digits), got {text[:40]!r}", None
-        return None, int(text)
+        # The integers pyarrow reads into int64 in the fast path, no more and no fewer, so
+        # a cell reads the same whether or not another row of its block is bad.
+        digits = text[1:] if text.startswith("-") else text
+        value = int(text) if digits.isdigit() and digits.isascii() and len(digits) <= 20 \
+            else None
+        if value is None or not INT64_MIN <= value <= INT64_MAX:
+            return f"expected a 64-bit integer, got {text[:40]!r}", None
+        return None, value
     if not text:
         return None, math.nan
     number = parse_number(text)

@@ -126,13 +126,20 @@ def file_sha256(path: str | os.PathLike) -> str:
     return files_sha256([path])
 
 
-def files_sha256(paths) -> str:
-    """SHA-256 of the bytes of ``paths`` read one after the other (a WFDB record's files)."""
+def files_sha256(paths, sizes=None) -> str:
+    """SHA-256 of the bytes of ``paths`` read one after the other (a WFDB record's files);
+    with ``sizes``, of each file's first ``sizes[i]`` bytes (what a reader read of a file
+    that has grown since)."""
     digest = hashlib.sha256()
-    for path in paths:
+    for path, size in zip(paths, sizes if sizes is not None else [None] * len(paths)):
+        left = -1 if size is None else size
         with open(path, "rb") as file:
-            for chunk in iter(lambda: file.read(1 << 20), b""):
+            while left:
+                chunk = file.read(1 << 20 if left < 0 else min(left, 1 << 20))
+                if not chunk:
+                    break
                 digest.update(chunk)
+                left -= len(chunk) if left > 0 else 0
     return digest.hexdigest()
 
 

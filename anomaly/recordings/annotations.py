@@ -10,10 +10,13 @@ Rhythm, noise and other non-beat annotations are not beats and are left out.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..exceptions import InputError, first_line
+from .limits import FileStamp, annotation_limit
+from .times import format_time
 
 #: AAMI EC57 class of each MIT-BIH beat symbol.
 AAMI_CLASSES = {
@@ -30,28 +33,53 @@ UNMATCHED = "-"
 MATCH_SECONDS = 0.150
 
 
-def read_reference_beats(base: str, extension: str, *, start: int = 0,
-                         stop: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``(samples, classes)`` of the reference beats of ``base.extension`` in
-    ``start:stop``, in order; classes are AAMI letters.
+@dataclass(frozen=True)
+class ReferenceBeats:
+    """The reference beats of an annotation file: their samples, in order, their AAMI
+    classes, and the file as it was read."""
 
-    Raises InputError when the file does not exist or does not parse.
+    samples: np.ndarray
+    classes: np.ndarray
+    stamp: FileStamp
+
+
+def read_reference_beats(base: str, extension: str, *, n_samples: int, fs: float,
+                         start: int = 0, stop: int | None = None) -> ReferenceBeats:
+    """The reference beats of ``base.extension`` in ``start:stop``, for a record of
+    ``n_samples`` at ``fs``.
+
+    The file's size is checked first (:func:`.limits.annotation_limit`: wfdb decodes a
+    file whole, in about 130 bytes of memory per byte), and its content after: a file
+    without beat annotations, or with annotations past the record's end, is not this
+    record's annotations.
+
+    Raises InputError when the file does not exist, is too large or does not parse.
     """
     import wfdb
 
     path = f"{base}.{extension}"
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise InputError(f"{path}: no such annotation file (--annotations {extension})")
+    stamp = FileStamp.of(path, "an annotation file", max_bytes=annotation_limit(n_samples / fs),
+                         limit_reason=f" for a record of {format_time(n_samples / fs)}")
     try:
-        annotation = wfdb.rdann(base, extension, sampfrom=start, sampto=stop)
+        annotation = wfdb.rdann(base, extension)
     except Exception as error:  # wfdb raises many kinds for a file that does not parse
         raise InputError(f"{path}: not a WFDB annotation file ({first_line(error)})") from None
     symbols = np.asarray(annotation.symbol, dtype=object)
     samples = np.asarray(annotation.sample, dtype=np.int64)
     is_beat = np.array([symbol in AAMI_CLASSES for symbol in symbols], dtype=bool)
-    classes = np.array([AAMI_CLASSES[symbol] for symbol in symbols[is_beat]], dtype=object)
-    order = np.argsort(samples[is_beat], kind="stable")
-    return samples[is_beat][order], classes[order]
+    if not is_beat.any():
+        raise InputError(f"{path}: holds no beat annotations ({len(samples):,} annotations "
+                         "in all): not a record's reference beats")
+    if samples.min() < 0 or samples.max() >= n_samples:
+        raise InputError(f"{path}: has an annotation at sample {samples.max():,}, past the "
+                         f"end of its record ({n_samples:,} samples): not this record's "
+                         "annotations")
+    inside = is_beat & (samples >= start) & (samples < (n_samples if stop is None else stop))
+    classes = np.array([AAMI_CLASSES[symbol] for symbol in symbols[inside]], dtype=object)
+    order = np.argsort(samples[inside], kind="stable")
+    return ReferenceBeats(samples[inside][order], classes[order], stamp)
 
 
 def match_labels(peaks: np.ndarray, reference: np.ndarray, classes: np.ndarray,

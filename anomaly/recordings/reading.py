@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .limits import FileStamp, stamps_sha256
 from .segment import RecordingBeats, SegmentCounts, Segmenter, SegmentOptions
 from .signals import Lead, open_lead
 
@@ -25,12 +26,18 @@ def segmenter_for(path: str | os.PathLike, options: SegmentOptions) -> Segmenter
 @dataclass
 class RecordingRead:
     """Every beat of a recording's span, and what segmenting counted; ``span`` says the
-    span for messages (``00:00 and 05:00``)."""
+    span for messages (``00:00 and 05:00``); ``files`` are the files read, as they were
+    when opened."""
 
     lead: Lead
     beats: RecordingBeats
     counts: SegmentCounts
     span: str
+    files: tuple[FileStamp, ...]
+
+    def sha256(self) -> str:
+        """The SHA-256 of the files read (see :func:`.limits.stamps_sha256`)."""
+        return stamps_sha256(self.files)
 
 
 def read_recording(path: str | os.PathLike, options: SegmentOptions) -> RecordingRead:
@@ -44,7 +51,7 @@ def read_recording(path: str | os.PathLike, options: SegmentOptions) -> Recordin
           ("values", "sample", "beat", "rr_prev", "rr_next", "rr_local_mean")),
         labels, segmenter.lead.fs)
     counts = sum((chunk.counts for chunk in chunks), SegmentCounts())
-    return RecordingRead(segmenter.lead, joined, counts, segmenter.span)
+    return RecordingRead(segmenter.lead, joined, counts, segmenter.span, segmenter.files)
 
 
 def read_normal_recording_beats(path: str | os.PathLike, options: SegmentOptions, *,

@@ -35,9 +35,6 @@ from .filters import PAD_SECONDS, band_pass
 from .signals import Lead
 from .times import format_time
 
-#: Sampling rates an ECG recording may have: R peaks need 50 Hz; above 20 kHz a chunk
-#: would not fit the memory budget (and no ECG is sampled so fast).
-MIN_FS, MAX_FS = 50.0, 20_000
 #: The most samples a beat window may span before resampling, and the most values a
 #: chunk may decode: they bound the memory of a chunk whatever the recording.
 MAX_WINDOW_SAMPLES = 8192
@@ -170,10 +167,7 @@ class Segmenter:
 
     def __init__(self, lead: Lead, options: SegmentOptions):
         self.lead, self.options = lead, options
-        fs = lead.fs
-        if not MIN_FS <= fs <= MAX_FS:
-            raise InputError(f"{lead.path}: a sampling rate of {fs:g} Hz is not one of an "
-                             f"ECG ({MIN_FS:g} to {MAX_FS:,} Hz)")
+        fs = lead.fs  # An ECG's rate: checked when the lead was opened (see .limits).
         self.start = int(round(options.start * fs))
         self.stop = lead.n_samples if options.stop is None else int(round(options.stop * fs))
         end = format_time(lead.duration)
@@ -197,13 +191,18 @@ class Segmenter:
             raise InputError(f"{lead.path}: the recording ({lead.duration:.3g} s) is shorter "
                              f"than one beat window ({window.before + window.after:g} s)")
         self._reference = None
+        # The files read (the lead's, and the annotation file), as they were when opened.
+        self.files = lead.files
         if options.annotations is not None:
             if lead.annotations_base is None:
                 raise InputError(f"{lead.path}: --annotations needs a WFDB record "
                                  "(annotation files sit beside its .hea)")
             from .annotations import read_reference_beats
 
-            self._reference = read_reference_beats(lead.annotations_base, options.annotations)
+            reference = read_reference_beats(lead.annotations_base, options.annotations,
+                                             n_samples=lead.n_samples, fs=fs)
+            self._reference = reference.samples, reference.classes
+            self.files = lead.files + (reference.stamp,)
 
     @property
     def span(self) -> str:

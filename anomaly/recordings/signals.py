@@ -1,44 +1,32 @@
 """Opening a recording and reading one of its leads, a chunk at a time.
 
-Three kinds of recording:
+Three kinds of recording, each read by its module:
 
-- a **WFDB record** (PhysioNet): ``NAME.hea`` and the signal files it names, read with
-  ``wfdb``; the record is given as ``NAME`` or ``NAME.hea``;
-- an **EDF or EDF+** file (``.edf``), read lazily with ``edfio`` (EDF+D, a recording with
-  gaps, is refused);
-- a **signal CSV**: a header naming one column per lead, and optionally a time column in
-  seconds (``time``, ``time_s``, ``t``, ``seconds`` or ``elapsed time``); a units row under
-  the header, as PhysioNet's exports write, is skipped. Without a time column the sampling
-  rate must be given (``--fs``).
+- a **WFDB record** (PhysioNet, :mod:`.wfdb_record`): ``NAME.hea`` and the signal files it
+  names; the record is given as ``NAME`` or ``NAME.hea``;
+- an **EDF or EDF+** file (``.edf``, :mod:`.edf`);
+- a **signal CSV** (:mod:`.signal_csv`): a column per lead, and a time column or ``--fs``.
 
-:func:`open_lead` checks everything it can before any sample is read (the signal files are
-there and long enough, the lead exists, the sampling rate is known) and returns a
-:class:`Lead`, whose :meth:`Lead.read` returns physical values (millivolts for MIT-BIH).
-Reads must move forward: a read may start before the previous one ended (chunks overlap),
+:func:`open_lead` checks everything it can before any sample is read (every size the
+header declares against the files and :mod:`.limits`, the lead exists, the sampling rate
+is an ECG's) and returns a :class:`Lead`, whose :meth:`Lead.read` returns physical values
+(millivolts for MIT-BIH). Reads must move forward: a read may start before the previous one ended (chunks overlap),
 but never before the previous one started. That is what lets a signal CSV stream.
 """
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from ..exceptions import InputError, first_line
-from ..io.blocks import MAX_LINE_BYTES
-from ..io.layout import parse_number
-from ..io.readers import check_readable
+from ..exceptions import InputError
+from .limits import FileStamp
 
 #: The lead chosen when none is asked for and the recording has it.
 DEFAULT_LEAD = "MLII"
-#: Names of a signal CSV's time column (compared without case, quotes and spaces).
-TIME_COLUMNS = ("time", "time_s", "t", "seconds", "elapsed time")
-#: Rows a signal CSV is read in.
-CSV_BATCH_BYTES = 1 << 22
 
 
 @dataclass
@@ -62,6 +50,9 @@ class Lead:
     values_per_sample : int
         Values decoded to read one sample of the lead (a WFDB file holding many signals
         is decoded whole): chunks are sized by it.
+    files : tuple of FileStamp
+        The recording's files as they were when opened (header, signal files): what is
+        read of them, hashed, and checked unchanged after reading.
     """
 
     path: str
@@ -71,6 +62,7 @@ class Lead:
     n_samples: int
     annotations_base: str | None = None
     values_per_sample: int = 1
+    files: tuple[FileStamp, ...] = ()
     _read: Callable[[int, int], np.ndarray] = field(repr=False, default=None)
 
     @property
@@ -114,15 +106,11 @@ def recording_files(path: str | os.PathLike, annotations: str | None = None) -> 
     base = wfdb_base(text)
     if base is None:
         return [text]
-    files = [base + ".hea"]
-    try:
-        import wfdb
+    from .wfdb_record import signal_file_names
 
-        names = wfdb.rdheader(base).file_name or []
-    except Exception:  # A header that does not parse is reported when the record opens.
-        names = []
     directory = os.path.dirname(base)
-    files += [os.path.join(directory, name) for name in dict.fromkeys(names)]
+    files = [base + ".hea"] + [os.path.join(directory, name)
+                               for name in signal_file_names(base)]
     if annotations is not None:
         files.append(f"{base}.{annotations}")
     return files
@@ -163,11 +151,17 @@ def open_lead(path: str | os.PathLike, *, lead: str | None = None, fs: float | N
     text = str(path)
     lower = text.lower()
     if lower.endswith(".edf"):
-        return _open_edf(text, lead)
+        from .edf import open_edf
+
+        return open_edf(text, lead)
     if wfdb_base(text) is not None or lower.endswith(".hea"):
-        return _open_wfdb(text, lead)
+        from .wfdb_record import open_wfdb
+
+        return open_wfdb(text, lead)
     if lower.endswith(".csv") and signal_csv:
-        return _open_signal_csv(text, lead, fs)
+        from .signal_csv import open_signal_csv
+
+        return open_signal_csv(text, lead, fs)
     if not os.path.exists(text):
         raise InputError(f"{text}: no such file or WFDB record (no {text}.hea either)")
     raise InputError(f"{text}: not a recording (expected a WFDB record, an .edf file or a "
@@ -185,210 +179,3 @@ def choose_lead(path: str, names: list[str], lead: str | None) -> int:
         return int(spec)
     raise InputError(f"{path}: no lead {lead!r} (its leads: {', '.join(names)}; give a name "
                      "or a 0-based index)")
-
-
-# -- WFDB -------------------------------------------------------------------------------
-
-def _open_wfdb(text: str, lead: str | None) -> Lead:
-    import wfdb
-    # wfdb's own table of bytes per sample of each format (it has no public name).
-    from wfdb.io._signal import BYTES_PER_SAMPLE
-
-    base = text[:-4] if text.lower().endswith(".hea") else text
-    header_path = base + ".hea"
-    check_readable(header_path, "a WFDB header")
-    try:
-        header = wfdb.rdheader(base)
-    except Exception as error:  # wfdb raises many kinds for a header that does not parse
-        raise InputError(f"{header_path}: not a WFDB header ({first_line(error)})") from None
-    names = list(header.sig_name or [])
-    if not names or not header.fs or not header.sig_len:
-        raise InputError(f"{header_path}: a WFDB header without signals, sampling rate or "
-                         "length (a multi-segment record is not supported)")
-    index = choose_lead(header_path, names, lead)
-    directory = os.path.dirname(base)
-    frames = header.samps_per_frame or [1] * len(names)
-    # Bytes per frame of each signal file: wfdb decodes every signal of a file it reads.
-    frame_bytes: dict[str, float] = {}
-    for file_name, fmt, per_frame in zip(header.file_name, header.fmt, frames):
-        frame_bytes[file_name] = (frame_bytes.get(file_name, 0)
-                                  + per_frame * BYTES_PER_SAMPLE.get(str(fmt), 0))
-    for number, file_name in enumerate(header.file_name):
-        if number and header.file_name[number - 1] == file_name:
-            continue
-        signal_path = os.path.join(directory, file_name)
-        if not os.path.isfile(signal_path):
-            raise InputError(f"{header_path}: its signal file {signal_path} is missing")
-        offset = (header.byte_offset or [0] * len(names))[number] or 0
-        needed = offset + math.ceil(header.sig_len * frame_bytes[file_name])
-        size = os.path.getsize(signal_path)
-        if size < needed:
-            raise InputError(f"{signal_path}: truncated ({size:,} bytes; the header "
-                             f"{header_path} declares {header.sig_len:,} samples, "
-                             f"{needed:,} bytes)")
-
-    def read(start: int, stop: int) -> np.ndarray:
-        try:
-            record = wfdb.rdrecord(base, sampfrom=start, sampto=stop, channels=[index])
-        except Exception as error:
-            raise InputError(f"{header_path}: cannot read samples {start}-{stop} "
-                             f"({first_line(error)})") from None
-        return record.p_signal[:, 0]
-
-    decoded = sum(per_frame for name, per_frame in zip(header.file_name, frames)
-                  if name == header.file_name[index])
-    return Lead(text, os.path.basename(base), names[index], float(header.fs),
-                int(header.sig_len), annotations_base=base, values_per_sample=decoded,
-                _read=read)
-
-
-# -- EDF --------------------------------------------------------------------------------
-
-def _open_edf(text: str, lead: str | None) -> Lead:
-    import edfio
-
-    check_readable(text, "an EDF file")
-    try:
-        edf = edfio.read_edf(text, lazy_load_data=True)
-    except Exception as error:  # edfio raises ValueError and others for a bad header
-        raise InputError(f"{text}: not an EDF file ({first_line(error)})") from None
-    if not getattr(edf, "is_continuous", True):
-        raise InputError(f"{text}: an EDF+D recording with gaps is not supported")
-    signals = list(edf.signals)
-    if not signals:
-        raise InputError(f"{text}: an EDF file without signals")
-    names = [signal.label.strip() for signal in signals]
-    signal = signals[choose_lead(text, names, lead)]
-    fs = float(signal.sampling_frequency)
-    n_samples = int(round(edf.duration * fs))
-
-    def read(start: int, stop: int) -> np.ndarray:
-        try:
-            return signal.get_data_slice(start / fs, stop / fs)
-        except Exception as error:
-            raise InputError(f"{text}: cannot read samples {start}-{stop} "
-                             f"({first_line(error)})") from None
-
-    return Lead(text, Path(text).stem, signal.label.strip(), fs, n_samples, _read=read)
-
-
-# -- signal CSV -------------------------------------------------------------------------
-
-def _open_signal_csv(text: str, lead: str | None, fs: float | None) -> Lead:
-    check_readable(text, "a signal CSV file")
-    names, skip_units = _csv_header(text)
-    clean = [name.strip().strip("'\"").strip() for name in names]
-    time_index = next((i for i, name in enumerate(clean) if name.lower() in TIME_COLUMNS), None)
-    lead_columns = [i for i in range(len(clean)) if i != time_index]
-    if not lead_columns:
-        raise InputError(f"{text}: no lead columns (only a time column)")
-    lead_names = [clean[i] for i in lead_columns]
-    chosen = choose_lead(text, lead_names, lead)
-    reader = _CsvColumn(text, names, lead_columns[chosen], skip_units)
-    if time_index is not None:
-        times = _CsvColumn(text, names, time_index, skip_units).head(1000)
-        steps = np.diff(times)
-        if len(steps) == 0 or not np.all(steps > 0):
-            raise InputError(f"{text}: the time column {clean[time_index]!r} does not hold "
-                             "increasing seconds; give --fs instead")
-        found = (len(times) - 1) / float(times[-1] - times[0])
-        if fs is not None and abs(found - fs) > 1e-3 * fs:
-            raise InputError(f"{text}: --fs {fs:g} but its time column says {found:.6g} Hz")
-        fs = fs if fs is not None else found
-    if fs is None:
-        raise InputError(f"{text}: no time column, so the sampling rate is unknown: give "
-                         "--fs (samples per second)")
-    return Lead(text, Path(text).stem, lead_names[chosen], float(fs), reader.count(),
-                _read=reader.read)
-
-
-def _csv_header(text: str) -> tuple[list[str], bool]:
-    """The header's names, and whether a units row (not numbers) follows it."""
-    import csv
-
-    with open(text, "rb") as file:
-        lines = [file.readline(MAX_LINE_BYTES + 1) for _ in range(2)]
-    if any(len(line) > MAX_LINE_BYTES for line in lines):
-        raise InputError(f"{text}: a line of its first two is longer than "
-                         f"{MAX_LINE_BYTES:,} bytes (is this a signal CSV?)")
-    try:
-        rows = csv.reader(line.decode("utf-8", errors="replace") for line in lines if line)
-        header = next(rows, None)
-        second = next(rows, None)
-    except csv.Error as error:
-        raise InputError(f"{text}: malformed CSV header ({error})") from None
-    if not header:
-        raise InputError(f"{text}: the file is empty")
-    if all(parse_number(cell) is not None for cell in header):
-        raise InputError(f"{text}: a signal CSV needs a header naming its leads")
-    units = second is not None and not all(parse_number(cell) is not None
-                                           for cell in second if cell.strip())
-    return header, units
-
-
-class _CsvColumn:
-    """One column of a signal CSV, streamed forward with pyarrow: ``_buffer`` holds rows
-    ``_buffer_start`` onwards, and the reader's next batch starts at ``_next_row``."""
-
-    def __init__(self, path: str, names: list[str], index: int, skip_units: bool):
-        self.path, self.names, self.index, self.skip_units = path, names, index, skip_units
-        self._reader = None
-        self._buffer = np.empty(0)
-        self._buffer_start = self._next_row = 0
-
-    def _batches(self):
-        """The column's values, batch by batch; InputError on anything pyarrow refuses (a
-        text cell, a missing field) or an empty or non-finite value."""
-        import pyarrow as pa
-        import pyarrow.csv as pa_csv
-
-        column = f"c{self.index}"
-        try:
-            reader = pa_csv.open_csv(
-                self.path,
-                read_options=pa_csv.ReadOptions(
-                    column_names=[f"c{i}" for i in range(len(self.names))],
-                    skip_rows=1 + self.skip_units, block_size=CSV_BATCH_BYTES),
-                convert_options=pa_csv.ConvertOptions(column_types={column: pa.float64()},
-                                                      include_columns=[column]))
-            for batch in reader:
-                values = batch.column(0).to_numpy(zero_copy_only=False)
-                if batch.column(0).null_count or not np.isfinite(values).all():
-                    raise InputError(f"{self.path}: column {self.names[self.index]!r} holds "
-                                     "an empty or non-finite value")
-                yield values
-        except pa.ArrowInvalid as error:
-            raise InputError(f"{self.path}: {first_line(error)}") from None
-
-    def head(self, n: int) -> np.ndarray:
-        for values in self._batches():
-            return values[:n]
-        return np.empty(0)
-
-    def count(self) -> int:
-        return sum(len(values) for values in self._batches())
-
-    def read(self, start: int, stop: int) -> np.ndarray:
-        if start < self._buffer_start:  # Only forward: start over.
-            self._reader, self._buffer = None, np.empty(0)
-            self._buffer_start = self._next_row = 0
-        if self._reader is None:
-            self._reader = self._batches()
-        self._drop_before(start)
-        while self._next_row < stop:
-            values = next(self._reader, None)
-            if values is None:
-                break
-            self._buffer = np.concatenate((self._buffer, values))
-            self._next_row += len(values)
-            self._drop_before(start)
-        return self._buffer[start - self._buffer_start:stop - self._buffer_start].copy()
-
-    def _drop_before(self, start: int) -> None:
-        drop = min(max(0, start - self._buffer_start), len(self._buffer))
-        self._buffer = self._buffer[drop:]
-        self._buffer_start += drop
-
-
-
-

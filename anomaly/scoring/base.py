@@ -79,6 +79,9 @@ class BeatSource(Protocol):
 
     #: The input's name in messages and reports.
     name: str
+    #: What the ``lines`` of its blocks count, in messages: ``line`` (of a file) or
+    #: ``beat`` (of a recording).
+    row_unit: str
 
     def blocks(self) -> Iterator[Beats]:
         """The beats, block by block, in input order; raises InputError on bad input."""

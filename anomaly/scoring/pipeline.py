@@ -66,12 +66,13 @@ def score_source(detector, source: BeatSource, sink: ScoreSink, *, input_index: 
             try:
                 scores = detector.score(block.values)
             except InputError as error:
-                raise InputError(f"{source.name} line {int(block.lines[0])}: {error}") from None
+                raise InputError(f"{source.name} {source.row_unit} {int(block.lines[0])}: "
+                                 f"{error}") from None
             finite = np.isfinite(scores)
             if not finite.all():
                 line = int(block.lines[np.argmin(finite)])
-                raise ModelError(f"{source.name} line {line}: the model's score is not a "
-                                 "number; the model is unusable")
+                raise ModelError(f"{source.name} {source.row_unit} {line}: the model's score "
+                                 "is not a number; the model is unusable")
             flags = (scores > threshold).astype(np.int8)
             sink.write(score_table(block, scores, flags))
             summary.add(source.name, block, scores, input_index=input_index)

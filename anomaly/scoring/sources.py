@@ -45,6 +45,8 @@ class CsvSource:
     any block is parsed, and a sample the model cannot score makes a bad row.
     """
 
+    row_unit = "line"
+
     def __init__(self, path: str, options: ScoreOptions, *, name: str | None = None,
                  limits: ModelLimits | None = None):
         self._input = InputSource(path, name=name)
@@ -81,6 +83,7 @@ class CsvRangeSource:
     """
 
     sha256 = None
+    row_unit = "line"
 
     def __init__(self, path: str, layout: CsvLayout, start: int, stop: int, *, first_line: int,
                  options: ScoreOptions, name: str | None = None):
@@ -111,9 +114,11 @@ class CsvRangeSource:
 class RecordingSource:
     """A recording's beats, cut by the model's beat window when it records one (else the
     default window, resampled to the model's length). Its SHA-256 is that of its files
-    (header, signal files, annotation file) read one after the other."""
+    (header, signal files, annotation file) read one after the other, each to the length
+    it had when opened."""
 
     sha256 = None
+    row_unit = "beat"
 
     def __init__(self, path: str, options: ScoreOptions, *, limits: ModelLimits | None = None):
         from ..recordings.reading import segmenter_for
@@ -129,9 +134,8 @@ class RecordingSource:
         pass
 
     def blocks(self) -> Iterator[Beats]:
-        from ..io.writers import files_sha256
+        from ..recordings.limits import stamps_sha256
         from ..recordings.reading import labels_for
-        from ..recordings.signals import recording_files
 
         options, record = self.options, self.segmenter.lead.record
         for chunk in self.segmenter.chunks():
@@ -147,7 +151,9 @@ class RecordingSource:
                 labels = beats.labels
             yield Beats(beats.values, beats.beat, beats.ids(record), labels,
                         None if labels is None else "label", truth, positions=beats.sample)
-        self.sha256 = files_sha256(recording_files(self.name, self.segmenter.options.annotations))
+        # What was read: each file to the length it had when opened (a recorder may have
+        # appended since), refused if it was rewritten meanwhile.
+        self.sha256 = stamps_sha256(self.segmenter.files)
 
     def progress(self) -> tuple[int, int | None]:
         """Samples of the span segmented, of the span's."""

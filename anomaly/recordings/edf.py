@@ -1,0 +1,111 @@
+"""An EDF or EDF+ file, read lazily with ``edfio`` once its header's declared sizes have
+been checked against the file (see :mod:`.limits`). EDF+D, a recording with gaps, is
+refused."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..exceptions import InputError, first_line
+from .limits import MAX_HEADER_BYTES, MAX_SIGNALS, FileStamp, check_duration, check_rate
+
+#: The fixed part of an EDF header, and each signal's part of the rest.
+FIXED_HEADER_BYTES = 256
+SIGNAL_HEADER_BYTES = 256
+#: Where the signals' samples per data record start in the signal headers, in bytes per
+#: signal: after the label (16), transducer (80), unit (8), four ranges (4 x 8) and
+#: prefiltering (80).
+SAMPLES_FIELD_OFFSET = 216
+
+
+def check_edf_header(path: str, stamp: FileStamp) -> None:
+    """Check what the header declares before edfio reads it: the number of signals (at
+    most :data:`MAX_SIGNALS`, their headers inside the file), the number of data records
+    (a count, or -1 while recording), their duration (a positive number of seconds) and
+    size (positive samples per record; one record at least inside the file).
+
+    Raises
+    ------
+    InputError
+        Naming the file and the field.
+    """
+    fixed = stamp.read_head(FIXED_HEADER_BYTES)
+    if len(fixed) < FIXED_HEADER_BYTES:
+        raise InputError(f"{path}: not an EDF file ({len(fixed)} bytes; its header alone "
+                         f"is {FIXED_HEADER_BYTES})")
+    field = fixed.decode("latin-1")
+    records, duration, signals = field[236:244].strip(), field[244:252].strip(), \
+        field[252:256].strip()
+    if not signals.isdigit() or not 1 <= int(signals) <= MAX_SIGNALS:
+        raise InputError(f"{path}: not an EDF file, or one of too many signals (it declares "
+                         f"{signals!r}; 1 to {MAX_SIGNALS} are read)")
+    header_bytes = FIXED_HEADER_BYTES + SIGNAL_HEADER_BYTES * int(signals)
+    if header_bytes > min(stamp.size, MAX_HEADER_BYTES):
+        raise InputError(f"{path}: declares {int(signals)} signals, a header of "
+                         f"{header_bytes:,} bytes, but the file has {stamp.size:,}")
+    if not (records.isdigit() or records == "-1"):
+        raise InputError(f"{path}: its number of data records {records!r} is not a count")
+    try:
+        seconds = float(duration)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise InputError(f"{path}: its data records' duration {duration!r} is not a "
+                         "positive number of seconds")
+    n = int(signals)
+    header = stamp.read_head(header_bytes).decode("latin-1")
+    start = FIXED_HEADER_BYTES + SAMPLES_FIELD_OFFSET * n
+    fields = [header[start + 8 * i:start + 8 * (i + 1)].strip() for i in range(n)]
+    if not all(field.isdigit() and int(field) > 0 for field in fields):
+        raise InputError(f"{path}: its samples per data record ({', '.join(fields)[:60]}) "
+                         "are not positive counts")
+    record_bytes = 2 * sum(int(field) for field in fields)
+    if records != "0" and header_bytes + record_bytes > stamp.size:
+        raise InputError(f"{path}: declares data records of {record_bytes:,} bytes, but the "
+                         f"file holds {stamp.size - header_bytes:,} after its header")
+
+
+def open_edf(text: str, lead: str | None):
+    """The lead ``lead`` of the EDF file ``text``.
+
+    A header that declares more data records than the file holds is read as the file is
+    (edfio's recovery), with one warning line naming the file.
+    """
+    import edfio
+
+    from .. import logs
+    from .signals import Lead, choose_lead
+
+    stamp = FileStamp.of(text, "an EDF file")
+    check_edf_header(text, stamp)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            edf = edfio.read_edf(text, lazy_load_data=True)
+    except Exception as error:  # edfio raises ValueError and others for a bad header
+        raise InputError(f"{text}: not an EDF file ({first_line(error)})") from None
+    for warning in caught:
+        logs.warning_once(f"Warning: {text}: {first_line(warning.message)}")
+    if not getattr(edf, "is_continuous", True):
+        raise InputError(f"{text}: an EDF+D recording with gaps is not supported")
+    signals = list(edf.signals)
+    if not signals:
+        raise InputError(f"{text}: an EDF file without signals")
+    names = [signal.label.strip() for signal in signals]
+    signal = signals[choose_lead(text, names, lead)]
+    fs = check_rate(text, signal.sampling_frequency)
+    n_samples = check_duration(text, int(round(edf.duration * fs)), fs)
+
+    def read(start: int, stop: int) -> np.ndarray:
+        try:
+            return signal.get_data_slice(start / fs, stop / fs)
+        except Exception as error:
+            raise InputError(f"{text}: cannot read samples {start}-{stop} "
+                             f"({first_line(error)})") from None
+
+    return Lead(text, Path(text).stem, signal.label.strip(), fs, n_samples,
+                files=(stamp,), _read=read)

@@ -1,0 +1,242 @@
+"""A signal CSV: a header naming one column per lead, and optionally a time column in
+seconds (``time``, ``time_s``, ``t``, ``seconds`` or ``elapsed time``); a units row under
+the header, as PhysioNet's exports write, is skipped. Without a time column the sampling
+rate must be given (``--fs``).
+
+A gap is never closed silently: a blank line, an empty cell, or a time column that jumps
+ahead or goes back is an error naming the line. The file is read to the length it had when
+it was opened, so a file a recorder is still appending to is read as it was then (and
+refused if its last line was then half-written).
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from ..exceptions import InputError, first_line
+from ..io.blocks import MAX_LINE_BYTES
+from ..io.layout import parse_number
+from .limits import FileStamp, check_duration, check_rate
+
+#: Names of a signal CSV's time column (compared without case, quotes and spaces).
+TIME_COLUMNS = ("time", "time_s", "t", "seconds", "elapsed time")
+#: Bytes a signal CSV is read in.
+CSV_BATCH_BYTES = 1 << 22
+#: Rows of the time column the sampling rate is measured on.
+RATE_ROWS = 1000
+#: Largest step of the time column, in sample intervals: more is a gap in the signal.
+#: Above 1, for times rounded to fewer digits than the rate needs (360 Hz in ms).
+MAX_TIME_STEP = 1.5
+#: How far the rate over the whole time column may be from the rate of its first rows.
+RATE_TOLERANCE = 1e-2
+
+
+def open_signal_csv(text: str, lead: str | None, fs: float | None):
+    """The lead ``lead`` of the signal CSV ``text``, at ``fs`` or its time column's rate.
+
+    The whole file is read once here, to count its samples and check every time step.
+    """
+    from .signals import Lead, choose_lead
+
+    stamp = FileStamp.of(text, "a signal CSV file", text=True)
+    names, skip_units = _csv_header(stamp)
+    clean = [name.strip().strip("'\"").strip() for name in names]
+    time_index = next((i for i, name in enumerate(clean) if name.lower() in TIME_COLUMNS), None)
+    lead_columns = [i for i in range(len(clean)) if i != time_index]
+    if not lead_columns:
+        raise InputError(f"{text}: no lead columns (only a time column)")
+    lead_names = [clean[i] for i in lead_columns]
+    chosen = choose_lead(text, lead_names, lead)
+    column = _CsvColumn(stamp, names, lead_columns[chosen], skip_units, time_index)
+    if time_index is not None:
+        found = column.head_rate()
+        if fs is not None and abs(found - fs) > 1e-3 * fs:
+            raise InputError(f"{text}: --fs {fs:g} but its time column says {found:.6g} Hz")
+        fs = fs if fs is not None else found
+    if fs is None:
+        raise InputError(f"{text}: no time column, so the sampling rate is unknown: give "
+                         "--fs (samples per second)")
+    fs = check_rate(text, fs)
+    column.fs = fs
+    n_samples = check_duration(text, column.count(), fs)
+    return Lead(text, Path(text).stem, lead_names[chosen], fs, n_samples, files=(stamp,),
+                _read=column.read)
+
+
+def _csv_header(stamp: FileStamp) -> tuple[list[str], bool]:
+    """The header's names, and whether a units row (not numbers) follows it."""
+    import csv
+
+    text = stamp.path
+    lines = stamp.read_head(2 * (MAX_LINE_BYTES + 1)).split(b"\n")[:2]
+    if any(len(line) > MAX_LINE_BYTES for line in lines):
+        raise InputError(f"{text}: a line of its first two is longer than "
+                         f"{MAX_LINE_BYTES:,} bytes (is this a signal CSV?)")
+    try:
+        rows = csv.reader(line.decode("utf-8", errors="replace") for line in lines if line)
+        header = next(rows, None)
+        second = next(rows, None)
+    except csv.Error as error:
+        raise InputError(f"{text}: malformed CSV header ({error})") from None
+    if not header:
+        raise InputError(f"{text}: the file is empty")
+    if all(parse_number(cell) is not None for cell in header):
+        raise InputError(f"{text}: a signal CSV needs a header naming its leads")
+    units = second is not None and not all(parse_number(cell) is not None
+                                           for cell in second if cell.strip())
+    return header, units
+
+
+class _Prefix(io.RawIOBase):
+    """The first ``size`` bytes of a file: what pyarrow reads of one that may be growing."""
+
+    def __init__(self, path: str, size: int):
+        self._file = open(path, "rb")
+        self._left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        wanted = min(len(buffer), self._left)
+        got = self._file.readinto(memoryview(buffer)[:wanted]) if wanted else 0
+        self._left -= got
+        return got
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+class _CsvColumn:
+    """One lead of a signal CSV, streamed forward with pyarrow, its time column (when it
+    has one) checked step by step: ``_buffer`` holds rows ``_buffer_start`` onwards, and the
+    reader's next batch starts at ``_next_row``."""
+
+    def __init__(self, stamp: FileStamp, names: list[str], index: int, skip_units: bool,
+                 time_index: int | None):
+        self.stamp, self.path, self.names = stamp, stamp.path, names
+        self.index, self.time_index, self.skip_units = index, time_index, skip_units
+        self.fs: float | None = None
+        self._reader = None
+        self._buffer = np.empty(0)
+        self._buffer_start = self._next_row = 0
+
+    def _first_line(self) -> int:
+        """The file's line number of the first data row."""
+        return 2 + self.skip_units
+
+    def _batches(self):
+        """``(values, times)`` batch by batch (``times`` None without a time column);
+        InputError on anything pyarrow refuses (a text cell, a missing field), an empty
+        or non-finite value, or a time step that is a gap."""
+        import pyarrow as pa
+        import pyarrow.csv as pa_csv
+
+        indices = [self.index] + ([] if self.time_index is None else [self.time_index])
+        columns = [f"c{i}" for i in indices]
+        row = 0
+        last_time = None
+        try:
+            reader = pa_csv.open_csv(
+                _Prefix(self.path, self.stamp.size),
+                read_options=pa_csv.ReadOptions(
+                    column_names=[f"c{i}" for i in range(len(self.names))],
+                    skip_rows=1 + self.skip_units, block_size=CSV_BATCH_BYTES),
+                # A blank line is a gap in the signal: read it, to refuse it.
+                parse_options=pa_csv.ParseOptions(ignore_empty_lines=False),
+                convert_options=pa_csv.ConvertOptions(
+                    column_types={name: pa.float64() for name in columns},
+                    include_columns=columns))
+            for batch in reader:
+                arrays = [batch.column(i) for i in range(len(columns))]
+                for position, array in enumerate(arrays):
+                    values = array.to_numpy(zero_copy_only=False)
+                    bad = ~np.isfinite(values)
+                    if bad.any():
+                        line = self._first_line() + row + int(np.argmax(bad))
+                        name = self.names[indices[position]].strip()
+                        raise InputError(f"{self.path}: line {line:,} has no number in column "
+                                         f"{name!r} (a blank line or an empty or "
+                                         "non-finite cell): a gap in a signal is not "
+                                         "supported; split the file at the gap")
+                values = arrays[0].to_numpy(zero_copy_only=False)
+                times = None
+                if len(arrays) > 1:
+                    times = arrays[1].to_numpy(zero_copy_only=False)
+                    if self.fs is not None:
+                        self._check_steps(times, last_time, row)
+                    last_time = times[-1] if len(times) else last_time
+                row += len(values)
+                yield values, times
+        except pa.ArrowInvalid as error:
+            raise InputError(f"{self.path}: {first_line(error)}") from None
+
+    def _check_steps(self, times: np.ndarray, last_time: float | None, row: int) -> None:
+        """An InputError at the first step of ``times`` (rows ``row`` onwards, after
+        ``last_time``) that goes back, stands still or jumps a gap."""
+        series = times if last_time is None else np.concatenate(([last_time], times))
+        steps = np.diff(series)
+        bad = (steps <= 0) | (steps > MAX_TIME_STEP / self.fs)
+        if not bad.any():
+            return
+        at = int(np.argmax(bad))
+        line = self._first_line() + row + at + (last_time is None)
+        before, after = series[at], series[at + 1]
+        what = "goes back" if steps[at] < 0 else "stands still" if steps[at] == 0 else "jumps"
+        raise InputError(f"{self.path}: line {line:,}: the time column {what} from "
+                         f"{before:.6g} s to {after:.6g} s (samples are {1 / self.fs:.3g} s "
+                         "apart): a gap in a signal is not supported; split the file at "
+                         "the gap")
+
+    def head_rate(self) -> float:
+        """The sampling rate of the time column's first :data:`RATE_ROWS` rows."""
+        for _, times in self._batches():
+            times = times[:RATE_ROWS]
+            steps = np.diff(times)
+            if len(steps) == 0 or not np.all(steps > 0):
+                break
+            return (len(times) - 1) / float(times[-1] - times[0])
+        raise InputError(f"{self.path}: the time column does not hold increasing seconds; "
+                         "give --fs instead")
+
+    def count(self) -> int:
+        """The column's samples; with a time column, every step checked, and the rate over
+        the whole file checked against :attr:`fs`."""
+        total, first, last = 0, None, None
+        for values, times in self._batches():
+            total += len(values)
+            if times is not None and len(times):
+                first = times[0] if first is None else first
+                last = times[-1]
+        if first is not None and total > 1:
+            rate = (total - 1) / float(last - first)
+            if abs(rate - self.fs) > RATE_TOLERANCE * self.fs:
+                raise InputError(f"{self.path}: its time column says {rate:.6g} Hz over the "
+                                 f"whole file but {self.fs:.6g} Hz in its first rows")
+        return total
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        if start < self._buffer_start:  # Only forward: start over.
+            self._reader, self._buffer = None, np.empty(0)
+            self._buffer_start = self._next_row = 0
+        if self._reader is None:
+            self._reader = self._batches()
+        self._drop_before(start)
+        while self._next_row < stop:
+            batch = next(self._reader, None)
+            if batch is None:
+                break
+            values = batch[0]
+            self._buffer = np.concatenate((self._buffer, values))
+            self._next_row += len(values)
+            self._drop_before(start)
+        return self._buffer[start - self._buffer_start:stop - self._buffer_start].copy()
+
+    def _drop_before(self, start: int) -> None:
+        drop = min(max(0, start - self._buffer_start), len(self._buffer))
+        self._buffer = self._buffer[drop:]
+        self._buffer_start += drop

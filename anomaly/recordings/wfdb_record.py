@@ -1,0 +1,166 @@
+"""A WFDB record (PhysioNet): ``NAME.hea`` and the signal files it names, read with
+``wfdb`` once every size the header declares has been checked (see :mod:`.limits`)."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+
+import numpy as np
+
+from ..exceptions import InputError, first_line
+from .limits import (
+    MAX_HEADER_BYTES,
+    MAX_SIGNALS,
+    MAX_SKEW_SECONDS,
+    FileStamp,
+    check_duration,
+    check_rate,
+    check_values_per_second,
+)
+
+#: WFDB's FLAC-compressed formats: their decoded size cannot be checked against the file
+#: before decoding it whole, so they are not read.
+COMPRESSED_FORMATS = ("508", "516", "524")
+#: The sampling-rate field of a header's record line: ``360``, ``360/1000`` or ``360(0)``.
+_RATE_FIELD = re.compile(r"^([^/(]*)")
+
+
+def read_header(base: str):
+    """The header of the record ``base`` (its path without ``.hea``), and its stamp.
+
+    The header file is checked (a regular file of at most :data:`MAX_HEADER_BYTES`) and
+    its record line read before wfdb parses it: a record of more than :data:`MAX_SIGNALS`
+    signals, a multi-segment record, and a sampling rate that is not a positive number
+    are refused (wfdb would read ``-360`` as its default, 250 Hz).
+
+    Raises
+    ------
+    InputError
+        Naming the header file.
+    """
+    import wfdb
+
+    header_path = base + ".hea"
+    stamp = FileStamp.of(header_path, "a WFDB header", max_bytes=MAX_HEADER_BYTES)
+    text = stamp.read_head(stamp.size).decode("latin-1")
+    record_line = next((line for line in text.splitlines()
+                        if line.strip() and not line.lstrip().startswith("#")), None)
+    if record_line is None:
+        raise InputError(f"{header_path}: not a WFDB header (no record line)")
+    fields = record_line.split()
+    if len(fields) < 2 or not fields[1].isdigit():
+        raise InputError(f"{header_path}: not a WFDB header (its record line "
+                         f"{record_line[:40]!r} is not 'NAME SIGNALS [RATE [SAMPLES]]')")
+    if "/" in fields[0]:
+        raise InputError(f"{header_path}: a multi-segment record is not supported")
+    if int(fields[1]) > MAX_SIGNALS:
+        raise InputError(f"{header_path}: declares {int(fields[1]):,} signals; at most "
+                         f"{MAX_SIGNALS} are read")
+    if len(fields) > 2:
+        check_rate(header_path, _RATE_FIELD.match(fields[2]).group(1))
+    try:
+        header = wfdb.rdheader(base)
+    except Exception as error:  # wfdb raises many kinds for a header that does not parse
+        raise InputError(f"{header_path}: not a WFDB header ({first_line(error)})") from None
+    return header, stamp
+
+
+def signal_file_names(base: str) -> list[str]:
+    """The signal files a record's header names (none when it cannot be read: that is
+    reported when the record opens)."""
+    try:
+        header, _ = read_header(base)
+    except InputError:
+        return []
+    return list(dict.fromkeys(header.file_name or []))
+
+
+def open_wfdb(text: str, lead: str | None):
+    """The lead ``lead`` of the WFDB record ``text`` (with or without ``.hea``)."""
+    import wfdb
+    # wfdb's own table of bytes per sample of each format (it has no public name).
+    from wfdb.io._signal import BYTES_PER_SAMPLE
+
+    from .signals import Lead, choose_lead
+
+    base = text[:-4] if text.lower().endswith(".hea") else text
+    header_path = base + ".hea"
+    header, header_stamp = read_header(base)
+    names = list(header.sig_name or [])
+    if not names or not header.sig_len:
+        raise InputError(f"{header_path}: a WFDB header without signals or length")
+    fs = check_rate(header_path, header.fs)
+    n_samples = check_duration(header_path, int(header.sig_len), fs)
+    index = choose_lead(header_path, names, lead)
+    n = len(names)
+    frames = _per_signal(header.samps_per_frame, n, 1)
+    skews = _per_signal(header.skew, n, 0)
+    offsets = _per_signal(header.byte_offset, n, 0)
+    # Bytes per frame of each signal file, and its largest skew: wfdb decodes every signal
+    # of a file it reads, and reads a skewed signal's samples that many frames on.
+    read_formats = set(BYTES_PER_SAMPLE) - set(COMPRESSED_FORMATS)
+    frame_bytes: dict[str, float] = {}
+    values: dict[str, int] = {}
+    file_skew: dict[str, int] = {}
+    for number, (file_name, fmt) in enumerate(zip(header.file_name, header.fmt)):
+        if str(fmt) in COMPRESSED_FORMATS:
+            raise InputError(f"{header_path}: signal {names[number]} has format {fmt} (FLAC), "
+                             "which is not read: convert the record to format 16 or 212 "
+                             "(wfdb.wrsamp)")
+        if str(fmt) not in BYTES_PER_SAMPLE:
+            raise InputError(f"{header_path}: signal {names[number]} has format {fmt}, "
+                             "which is not read (formats: "
+                             f"{', '.join(sorted(read_formats, key=int))})")
+        if frames[number] < 1 or skews[number] < 0 or offsets[number] < 0:
+            raise InputError(f"{header_path}: signal {names[number]} declares "
+                             f"{frames[number]} samples per frame, skew {skews[number]} and "
+                             f"byte offset {offsets[number]}; none may be negative")
+        check_rate(header_path, fs * frames[number],
+                   f"signal {names[number]}, {frames[number]} samples per frame, has a rate")
+        if skews[number] > MAX_SKEW_SECONDS * fs:
+            raise InputError(f"{header_path}: signal {names[number]} declares a skew of "
+                             f"{skews[number]:,} samples; at most {MAX_SKEW_SECONDS:g} s "
+                             "are read")
+        frame_bytes[file_name] = (frame_bytes.get(file_name, 0)
+                                  + frames[number] * BYTES_PER_SAMPLE[str(fmt)])
+        values[file_name] = values.get(file_name, 0) + frames[number]
+        file_skew[file_name] = max(file_skew.get(file_name, 0), skews[number])
+    decoded = values[header.file_name[index]]
+    check_values_per_second(header_path, decoded, fs)
+    stamps = [header_stamp]
+    directory = os.path.dirname(base)
+    for number, file_name in enumerate(header.file_name):
+        if number and header.file_name[number - 1] == file_name:
+            continue
+        signal_path = os.path.join(directory, file_name)
+        if not os.path.exists(signal_path):
+            raise InputError(f"{header_path}: its signal file {signal_path} is missing")
+        stamp = FileStamp.of(signal_path, "a WFDB signal file")
+        needed = offsets[number] + math.ceil((n_samples + file_skew[file_name])
+                                             * frame_bytes[file_name])
+        if stamp.size < needed:
+            raise InputError(f"{signal_path}: truncated ({stamp.size:,} bytes; the header "
+                             f"{header_path} declares {n_samples:,} samples, "
+                             f"{needed:,} bytes)")
+        stamps.append(stamp)
+
+    def read(start: int, stop: int) -> np.ndarray:
+        try:
+            record = wfdb.rdrecord(base, sampfrom=start, sampto=stop, channels=[index])
+        except Exception as error:
+            raise InputError(f"{header_path}: cannot read samples {start}-{stop} "
+                             f"({first_line(error)})") from None
+        return record.p_signal[:, 0]
+
+    return Lead(text, os.path.basename(base), names[index], fs, n_samples,
+                annotations_base=base, values_per_sample=decoded, files=tuple(stamps),
+                _read=read)
+
+
+def _per_signal(values, n: int, default: int) -> list[int]:
+    """A header's per-signal field, with wfdb's None for an absent value as ``default``."""
+    values = list(values) if values is not None else []
+    values += [None] * (n - len(values))
+    return [default if value is None else int(value) for value in values[:n]]

@@ -1,0 +1,189 @@
+"""Issue 26's recordings, each through the command line in a real process.
+
+Headers that declare more than their files hold (skews, samples per frame, byte offsets,
+lengths, signal counts, EDF records and durations), headers of absurd size or that are not
+files, annotation files that are not annotations, rates that are not rates, signal CSVs
+with gaps, and files that grow or change while they are read. Every case checks the exit
+code and the one ``Error:`` line, that every file that was there before is unchanged byte
+for byte (including the files behind planted links), and the peak memory of the process.
+The processes run under an address-space limit, so that a regression fails the test
+instead of taking the machine's memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import resource
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from anomaly.exceptions import EXIT_OK
+
+from conftest import read_rows
+from hostile import MEMORY_BUDGET_MB, anomaly, good_recording, hostile_recordings, refused, \
+    snapshot
+
+#: Address space a recording's process may map: far above the memory budget (the libraries
+#: map more than they touch), far below what a header could make it allocate.
+ADDRESS_SPACE_BYTES = 6 << 30
+
+
+def limited() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE_BYTES, ADDRESS_SPACE_BYTES))
+
+
+@pytest.fixture(scope="module")
+def recordings(tmp_path_factory) -> tuple[Path, dict]:
+    directory = tmp_path_factory.mktemp("hostile-recordings")
+    return directory, hostile_recordings(directory)
+
+
+CASES = ["skew of 10^9 samples", "2000 samples per frame over a sparse 720 MB file",
+         "byte offset of 10^11", "160 days over a sparse 10 GB file", "20,000 signals",
+         "a sparse 1 GB header", "a FIFO for a header", "sampling rate -360",
+         "sampling rate nan", "format 508 (FLAC)", "annotations: 10 MB of zeros",
+         "annotations: 60 KB of zeros", "annotations of another record",
+         "EDF: 10^8 records declared, 120 held", "EDF: record duration nan",
+         "EDF: record duration 1e-300", "EDF: 9999 signals", "EDF: 10^8 samples per record",
+         "signal CSV: 3,600 blank lines (a 10 s gap)", "signal CSV: time jumps 10 s ahead",
+         "signal CSV: time goes 5 s back"]
+
+
+def test_the_cases_are_the_builders_cases(recordings):
+    _, cases = recordings
+    assert sorted(cases) == sorted(CASES)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_hostile_recording_is_one_line_within_the_memory_budget(recordings, case):
+    directory, cases = recordings
+    arguments, fragment = cases[case]
+    before = snapshot(directory)
+    started = time.monotonic()
+    finished = anomaly("beats", *arguments, "-o", "out.csv", "-q", cwd=directory,
+                       preexec_fn=limited, timeout=120)
+    seconds = time.monotonic() - started
+    if fragment:
+        refused(finished, fragment)
+        assert not (directory / "out.csv").exists()
+    else:  # Valid: read as the file is, with one warning line naming it.
+        assert finished.code == EXIT_OK, finished.stderr
+        lines = finished.stderr.strip().splitlines()
+        assert len(lines) == 1 and arguments[0] in lines[0], finished.stderr
+        (directory / "out.csv").unlink()
+    assert snapshot(directory) == before
+    assert finished.peak_mb < MEMORY_BUDGET_MB, (case, finished.peak_mb)
+    assert seconds < 60, (case, seconds)
+
+
+def test_a_library_warning_is_one_line_of_the_chosen_log_format(recordings, model_dir):
+    """edfio's warning (more records declared than held) arrives as one JSON line."""
+    directory, cases = recordings
+    shutil.copytree(model_dir, directory / "model", dirs_exist_ok=True)
+    arguments, _ = cases["EDF: 10^8 records declared, 120 held"]
+    finished = anomaly("score", *arguments, "-m", "model", "-o", "scores.csv",
+                       "--log-format", "json", cwd=directory, preexec_fn=limited)
+    assert finished.code == EXIT_OK, finished.stderr
+    messages = [json.loads(line) for line in finished.stderr.strip().splitlines()]
+    warnings = [message for message in messages if message["level"] == "warning"]
+    assert len(warnings) == 1 and "records.edf" in warnings[0]["message"]
+    assert "data records" in warnings[0]["message"]
+    (directory / "scores.csv").unlink()
+
+
+# -- files that change while they are read ------------------------------------------------
+
+def signal_csv(path: Path, seconds: float, start: float = 0.0) -> str:
+    """Rows of a signal CSV (time, MLII) of a simulated ECG from ``start``."""
+    import neurokit2 as nk
+    import numpy as np
+
+    signal = nk.ecg_simulate(duration=int(seconds), sampling_rate=360, heart_rate=70,
+                             method="simple", random_state=int(start))
+    times = start + np.arange(len(signal)) / 360
+    return "".join(f"{t:.4f},{v:.4f}\n" for t, v in zip(times, signal))
+
+
+def test_a_signal_csv_appended_to_while_scored_is_read_as_it_was_opened(tmp_path,
+                                                                       model_dir):
+    """A recorder appends a second of samples every few milliseconds while ``score``
+    reads: the scores are those of the file as it was when opened, and the report's
+    SHA-256 is that of the bytes read (one of the file's sizes after a whole append)."""
+    shutil.copytree(model_dir, tmp_path / "model")
+    path = tmp_path / "live.csv"
+    path.write_text("time,MLII\n" + signal_csv(path, 600))
+    sizes = [path.stat().st_size]
+    stop = threading.Event()
+
+    def record() -> None:
+        second = 600
+        while not stop.is_set():
+            with open(path, "a") as file:
+                file.write(signal_csv(path, 1, start=second))
+            sizes.append(path.stat().st_size)
+            second += 1
+            time.sleep(0.005)
+
+    recorder = threading.Thread(target=record)
+    recorder.start()
+    try:
+        finished = anomaly("score", path.name, "--signal", "-m", "model", "-o", "s.csv",
+                           "--report", "r.json", cwd=tmp_path, preexec_fn=limited)
+    finally:
+        stop.set()
+        recorder.join()
+    assert finished.code == EXIT_OK, finished.stderr
+    assert len(sizes) > 10  # The file grew while it was read.
+    data = path.read_bytes()
+    report = json.loads((tmp_path / "r.json").read_text())
+    (entry,) = report["inputs"]
+    read = [size for size in sizes if hashlib.sha256(data[:size]).hexdigest() == entry["sha256"]]
+    assert len(read) == 1, "the report's SHA-256 is not that of the file at any size it had"
+    seconds = (data[:read[0]].count(b"\n") - 1) / 360
+    last_beat = max(float(row["time_s"]) for row in read_rows(tmp_path / "s.csv"))
+    assert seconds - 2 < last_beat < seconds
+
+
+def test_a_file_rewritten_or_grown_mid_line_while_read_is_refused(tmp_path):
+    from anomaly.exceptions import InputError
+    from anomaly.recordings.limits import stamps_sha256
+    from anomaly.recordings.reading import segmenter_for
+    from anomaly.recordings.segment import SegmentOptions
+
+    path = tmp_path / "rec.csv"
+    rows = signal_csv(path, 60)
+    path.write_text("time,MLII\n" + rows)
+    segmenter = segmenter_for(path, SegmentOptions())
+    list(segmenter.chunks())
+    assert stamps_sha256(segmenter.files) == hashlib.sha256(path.read_bytes()).hexdigest()
+    path.write_text("time,MLII\n" + rows.replace("0", "1"))  # Same size, other bytes.
+    with pytest.raises(InputError, match="rewritten while it was read"):
+        stamps_sha256(segmenter.files)
+
+    path.write_text("time,MLII\n" + rows + "60.0000,0.1")  # A last line half-written...
+    segmenter = segmenter_for(path, SegmentOptions())
+    list(segmenter.chunks())
+    with open(path, "a") as file:  # ...and finished while the file is read.
+        file.write("234\n60.0028,0.1\n")
+    with pytest.raises(InputError, match="last line was still being written"):
+        stamps_sha256(segmenter.files)
+
+
+def test_a_wfdb_record_whose_signal_file_grows_is_read_to_its_declared_length(tmp_path):
+    from anomaly.recordings.limits import stamps_sha256
+    from anomaly.recordings.reading import read_recording
+    from anomaly.recordings.segment import SegmentOptions
+
+    base = good_recording(tmp_path)
+    original = b"".join(Path(f"{base}{suffix}").read_bytes() for suffix in (".hea", ".dat"))
+    recording = read_recording(base, SegmentOptions())
+    with open(f"{base}.dat", "ab") as file:
+        file.write(bytes(3000))
+    assert stamps_sha256(recording.files) == hashlib.sha256(original).hexdigest()
+    assert recording.beats.sample.max() < 120 * 360
+
