@@ -1,16 +1,27 @@
 """Download the public data sets into the cache, each file checked against a pinned SHA-256.
 
-`pooch <https://www.fatiando.org/pooch/>`_ does the downloading: a file is streamed to a
-temporary file beside its destination, its SHA-256 is compared with the sum pinned in
-``anomaly/registry/sha256sums.txt``, and only a file that matches is moved into place. So
-the cache holds verified files only, and a file already there is not downloaded again.
+A file is streamed (by `pooch <https://www.fatiando.org/pooch/>`_'s HTTP downloader) to a
+temporary file beside its destination, created exclusively and with the umask's mode
+(0644 under 022, so a service user can read what root fetched); its SHA-256 is compared
+with the sum pinned in ``anomaly/registry/sha256sums.txt``, and only a file that matches
+is renamed into place. So the cache holds verified files only, and a file already there
+that matches is not downloaded again.
+
+Every step goes through :class:`anomaly.datasets.CacheDirectory`: the data set's
+directory and its files are reached relative to directory descriptors without following
+a link, and a link, FIFO, device or directory where a file belongs is refused (exit 6)
+rather than followed, read, replaced or removed. So nothing outside the cache is ever
+created, changed or removed, whatever was planted in it. Every wait is bounded: a
+connection or a read waits at most :data:`DOWNLOAD_TIMEOUT`, a file's whole download
+:data:`DOWNLOAD_DEADLINE`, and a server sending more than any pinned file holds is cut
+off at :data:`anomaly.datasets.MAX_CACHED_BYTES`.
 
 The cache (:func:`anomaly.datasets.cache_dir`) is laid out like ``../shared/data``:
 ``ecg5000/ecg5000.csv``, ``mitdb/100.hea``, ``mitdb/100.dat``, ``mitdb/100.atr``, ...
-and ``mitdb/RECORDS`` once all 48 records are there. That is why :func:`anomaly.datasets.find_ecg5000` finds what was
-fetched, and why any such directory served over HTTP (another machine's cache, or
-``../shared/data``) can stand in for the public servers as a mirror (``mirror=``,
-``$ANOMALY_DATA_URL``).
+and ``mitdb/RECORDS`` once all 48 records are there. That is why
+:func:`anomaly.datasets.find_ecg5000` finds what was fetched, and why any such directory
+served over HTTP (another machine's cache, or ``../shared/data``) can stand in for the
+public servers as a mirror (``mirror=``, ``$ANOMALY_DATA_URL``).
 
 Like the command line above it, this module imports nothing heavy at module level: pooch
 and requests are imported when a download starts.
@@ -19,32 +30,32 @@ and requests are imported when a download starts.
 from __future__ import annotations
 
 import contextlib
-import logging
+import hashlib
 import os
 import re
+import secrets
+import time
 from dataclasses import dataclass
-from enum import Enum
-from importlib import resources
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import BinaryIO, Callable, Sequence
 from urllib.parse import urlsplit
 
-from .datasets import cache_dir
+from .datasets import (
+    MAX_CACHED_BYTES,
+    CacheDirectory,
+    CachedState,
+    DatasetName,
+    dataset_files,
+    open_cache_directory,
+    read_registry,
+)
 from .exceptions import DownloadError, InputError
-from .io.writers import file_sha256
 
 #: Environment variable naming a mirror, used when no ``mirror`` is given.
 MIRROR_VARIABLE = "ANOMALY_DATA_URL"
 
 #: Seconds to wait for a server to accept the connection, or to send more bytes.
 DOWNLOAD_TIMEOUT = 30
-
-
-class DatasetName(str, Enum):
-    """The data sets ``anomaly data fetch`` downloads."""
-
-    ecg5000 = "ecg5000"
-    mitdb = "mitdb"
 
 
 @dataclass(frozen=True)
@@ -70,11 +81,10 @@ UPSTREAMS = {
     DatasetName.mitdb: Upstream("https://physionet.org/files/mitdb/1.0.0/"),
 }
 
-#: The files of one MIT-BIH record: header, signals, reference annotations.
-RECORD_EXTENSIONS = (".hea", ".dat", ".atr")
-#: The list of a database's record names, in PhysioNet's layout. Fetched only with the
-#: whole database, and last: in the cache, it says that every record is there.
-RECORDS_FILE = "RECORDS"
+#: Seconds a file's whole download may take: a server sending a byte now and then, each
+#: within DOWNLOAD_TIMEOUT, would otherwise hold a scheduled fetch for ever. ECG5000 in
+#: this time needs 9 kB/s.
+DOWNLOAD_DEADLINE = 15 * 60
 
 
 @dataclass(frozen=True)
@@ -100,79 +110,24 @@ class FetchResult:
         return sum(file.downloaded for file in self.files)
 
 
-#: The pinned sums of every downloadable file, in the package's ``registry`` folder.
-REGISTRY_FILE = "sha256sums.txt"
+def download_urls(dataset: DatasetName | str, names: Sequence[str],
+                  mirror: str | None = None) -> dict[str, str]:
+    """The URL of each of ``names`` (cache names of ``dataset``'s files).
 
-
-def read_registry(dataset: DatasetName | str) -> dict[str, str]:
-    """The pinned SHA-256 sums of a data set's files, by file name in the cache.
-
-    Read from the package's ``registry/sha256sums.txt``: a path in the cache (``data
-    set/file name``) and its SHA-256 per line, ``#`` comments.
-    """
-    prefix = f"{DatasetName(dataset).value}/"
-    registry = {}
-    text = (resources.files("anomaly") / "registry" / REGISTRY_FILE).read_text()
-    for line in text.splitlines():
-        if line.strip() and not line.startswith("#"):
-            path, sha256 = line.split()
-            if path.startswith(prefix):
-                registry[path.removeprefix(prefix)] = sha256.lower()
-    return registry
-
-
-def mitdb_records(registry: dict[str, str] | None = None) -> list[str]:
-    """The names of the MIT-BIH records (``100`` ... ``234``), in order."""
-    registry = read_registry(DatasetName.mitdb) if registry is None else registry
-    return sorted({Path(name).stem for name in registry
-                   if Path(name).suffix in RECORD_EXTENSIONS})
-
-
-def files_to_fetch(dataset: DatasetName | str, records: Sequence[str] = (),
-                   registry: dict[str, str] | None = None) -> list[str]:
-    """The cache names of the files to download for ``records`` of ``dataset``.
-
-    ECG5000 is one file and has no records. For MIT-BIH: the ``.hea``, ``.dat`` and
-    ``.atr`` files of each record named, or of all 48 when none is, then ``RECORDS`` when
-    all 48 are fetched. Names that are no record are refused, all of them in one error,
-    before anything is fetched.
-    """
-    dataset = DatasetName(dataset)
-    registry = read_registry(dataset) if registry is None else registry
-    if dataset is DatasetName.ecg5000:
-        if records:
-            raise InputError(f"ecg5000 is one file and has no records; got {' '.join(records)}")
-        return list(registry)
-    known = mitdb_records(registry)
-    unknown = [record for record in records if record not in known]
-    if unknown:
-        plural = "s" if len(unknown) > 1 else ""
-        raise InputError(f"unknown MIT-BIH record{plural} {', '.join(map(repr, unknown))}; "
-                         f"expected some of the {len(known)} records {', '.join(known)}")
-    chosen = list(dict.fromkeys(records)) or known  # Each record once, in the order given.
-    files = [record + extension for record in chosen for extension in RECORD_EXTENSIONS]
-    return files + [RECORDS_FILE] if set(chosen) == set(known) else files
-
-
-def download_location(dataset: DatasetName | str,
-                      mirror: str | None = None) -> tuple[str, dict[str, str]]:
-    """Where to download a data set from, as pooch takes it: (the base URL, ending in
-    ``/``, of its files; the full URLs of those not found there under their cache name).
-
-    The public servers, or ``MIRROR/<data set>/``, a mirror laid out like the cache.
+    The public servers, or ``MIRROR/<data set>/<name>``, a mirror laid out like the cache.
     ``mirror`` defaults to ``$ANOMALY_DATA_URL``.
     """
     dataset = DatasetName(dataset)
     mirror = mirror or os.environ.get(MIRROR_VARIABLE) or None
     if mirror is None:
         upstream = UPSTREAMS[dataset]
-        return upstream.base_url, {name: upstream.base_url + public_name
-                                   for name, public_name in upstream.renamed}
+        public = dict(upstream.renamed)
+        return {name: upstream.base_url + public.get(name, name) for name in names}
     parts = urlsplit(mirror)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise InputError(f"expected an http:// or https:// URL for the mirror (--mirror or "
                          f"${MIRROR_VARIABLE}), got {mirror!r}")
-    return f"{mirror.rstrip('/')}/{dataset.value}/", {}
+    return {name: f"{mirror.rstrip('/')}/{dataset.value}/{name}" for name in names}
 
 
 def fetch_dataset(dataset: DatasetName | str, records: Sequence[str] = (), *,
@@ -204,69 +159,144 @@ def fetch_dataset(dataset: DatasetName | str, records: Sequence[str] = (), *,
         A record name that is no MIT-BIH record, records for ECG5000, or a mirror that is
         no http(s) URL; nothing is downloaded.
     DownloadError
-        A file could not be downloaded, or did not match its SHA-256. Files fetched before
-        it stay; nothing of it is left in the cache (a damaged copy there is removed).
+        A file could not be downloaded, or did not match its SHA-256: files fetched
+        before it stay, nothing of it is left in the cache (a damaged copy there is
+        removed). Or the cache is not what it should be: it is no directory, or a
+        symbolic link, FIFO, device or directory stands where a data set's directory or
+        file belongs; such an entry is left as it is, and nothing is read through it.
     """
     dataset = DatasetName(dataset)
     registry = read_registry(dataset)
-    names = files_to_fetch(dataset, records, registry)
-    base_url, urls = download_location(dataset, mirror)
-    directory = cache_dir() / dataset.value
-    # Created by the first download: removed again if no file makes it into them.
-    new_directories = [path for path in (directory.parent, directory) if not path.exists()]
+    names = dataset_files(dataset, records, registry)
+    urls = download_urls(dataset, names, mirror)
+    try:
+        directory = open_cache_directory(dataset, create=True)
+    except InputError as error:  # A cache that is no directory, a link planted in it.
+        raise DownloadError(str(error)) from None
 
     import pooch  # Here, not at the top: importing it takes a tenth of a second.
 
-    store = pooch.create(path=directory, base_url=base_url, urls=urls,
-                         registry={name: registry[name] for name in names})
-    downloader = pooch.HTTPDownloader(timeout=DOWNLOAD_TIMEOUT)
+    downloader = pooch.HTTPDownloader(timeout=DOWNLOAD_TIMEOUT, progressbar=False,
+                                      chunk_size=1 << 16)
     files = []
-    try:
-        with _pooch_silenced():
+    with directory:
+        try:
             for name in names:
-                files.append(_fetch_file(store, name, downloader))
+                files.append(_fetch_file(directory, name, urls[name], downloader))
                 if files[-1].downloaded and echo is not None:
                     echo(f"Downloaded {name} from {files[-1].url}")
-    except DownloadError as error:
-        cached = sum((directory / name).is_file() for name in names)
-        state = (f"{cached} of {len(names)} files cached" if cached else "nothing cached")
-        for path in reversed(new_directories):
-            with contextlib.suppress(OSError):  # Not empty: something else is in there.
-                path.rmdir()
-        raise DownloadError(f"{error}; {state} in {directory}") from None
-    return FetchResult(dataset, directory, tuple(files))
+        except DownloadError as error:
+            cached = _count_verified(directory, names)
+            state = (f"{cached} of {len(names)} files cached" if cached else "nothing cached")
+            for path in reversed(directory.created):
+                with contextlib.suppress(OSError):  # Not empty: something else is in there.
+                    path.rmdir()
+            raise DownloadError(f"{error}; {state} in {directory.path}") from None
+    return FetchResult(dataset, directory.path, tuple(files))
 
 
-def _fetch_file(store, name: str, downloader) -> FetchedFile:
-    """Fetch one file through pooch; its failures become one-line :class:`DownloadError`s."""
+def _fetch_file(directory: CacheDirectory, name: str, url: str, downloader) -> FetchedFile:
+    """Fetch one file unless the cache holds it verified; failures are one-line
+    :class:`DownloadError`s."""
+    path = directory.path / name
+    try:
+        state = directory.state(name)
+    except InputError as error:  # A link, FIFO, device or directory: left as it is.
+        raise DownloadError(str(error)) from None
+    if state is CachedState.verified:
+        return FetchedFile(path, url, downloaded=False)
+    try:
+        _download(directory, name, url, downloader)
+    except DownloadError:
+        if state is CachedState.damaged:
+            # Nothing unverified is left for find_ecg5000 and the other readers.
+            directory.remove(name)
+        raise
+    return FetchedFile(path, url, downloaded=True)
+
+
+def _download(directory: CacheDirectory, name: str, url: str, downloader) -> None:
+    """Download ``url`` to a new temporary file in ``directory``, then rename it to
+    ``name`` if it matches the pinned SHA-256; the temporary file is removed otherwise."""
     import requests
 
-    url, path, expected = store.get_url(name), store.abspath / name, store.registry[name]
+    temporary = f".{name}.{secrets.token_hex(4)}.tmp"
     try:
-        # pooch hands the processor its action: "download" or "update" (a copy whose sum
-        # did not match was downloaded again), or "fetch" (the cached copy matched).
-        action = store.fetch(name, downloader=downloader,
-                             processor=lambda _path, action, _store: action)
-    except requests.RequestException as error:
-        _remove_if_damaged(path, expected)
-        remote_name = url.rsplit("/", 1)[-1]
-        raise DownloadError(f"cannot download {remote_name} from {url}: "
-                            f"{_network_reason(error)}") from None
-    except ValueError as error:  # The only one pooch raises here: the sum did not match.
-        _remove_if_damaged(path, expected)
-        got = re.search(r"\bgot ([0-9a-f]{64})", str(error))
-        got = f", got {got.group(1)}" if got else ""
-        raise DownloadError(f"{name} from {url} does not match its pinned SHA-256 (expected "
-                            f"{expected}{got}): refused and not kept (a damaged download, "
-                            "or the file changed upstream)") from None
-    return FetchedFile(path, url, downloaded=action != "fetch")
+        # A new file, never one already there (O_EXCL, which fails on a link too); its
+        # mode 0o666 less the umask, as any file the user creates.
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
+                             0o666, dir_fd=directory.descriptor)
+    except OSError as error:
+        raise DownloadError(f"cannot store {name} in {directory.path}: "
+                            f"{error.strerror}") from None
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            received = _Received(file, url)
+            try:
+                downloader(url, received, None)
+            except requests.RequestException as error:
+                raise DownloadError(f"cannot download {_remote_name(url)} from {url}: "
+                                    f"{_network_reason(error)}") from None
+            os.fsync(file.fileno())
+        expected, got = directory.sums[name], received.digest.hexdigest()
+        if got != expected:
+            raise DownloadError(f"{name} from {url} does not match its pinned SHA-256 "
+                                f"(expected {expected}, got {got}): refused and not kept (a "
+                                "damaged download, or the file changed upstream)")
+        # Replaces the entry at ``name`` only, never what a link there would point to.
+        os.rename(temporary, name, src_dir_fd=directory.descriptor,
+                  dst_dir_fd=directory.descriptor)
+    except OSError as error:  # Disk full; a directory put where the file goes.
+        _remove_temporary(directory, temporary)
+        raise DownloadError(f"cannot store {name} in {directory.path}: "
+                            f"{error.strerror or error}") from None
+    except BaseException:
+        _remove_temporary(directory, temporary)
+        raise
 
 
-def _remove_if_damaged(path: Path, expected: str) -> None:
-    """Remove a cached copy that does not match its sum (pooch tried to replace it and
-    failed), so that nothing unverified is left for :func:`find_ecg5000` and others."""
-    if path.is_file() and file_sha256(path) != expected:
-        path.unlink()
+def _remove_temporary(directory: CacheDirectory, temporary: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(temporary, dir_fd=directory.descriptor)
+
+
+class _Received:
+    """The file a download is written to (pooch's downloader writes to any object with a
+    ``write``): hashed as it comes, and cut off past :data:`MAX_CACHED_BYTES` or
+    :data:`DOWNLOAD_DEADLINE`."""
+
+    def __init__(self, file: BinaryIO, url: str):
+        self.file, self.url = file, url
+        self.digest, self.size = hashlib.sha256(), 0
+        self.deadline = time.monotonic() + DOWNLOAD_DEADLINE
+
+    def write(self, chunk: bytes) -> int:
+        self.size += len(chunk)
+        if self.size > MAX_CACHED_BYTES:
+            raise DownloadError(f"cannot download {_remote_name(self.url)} from {self.url}: "
+                                f"more than {MAX_CACHED_BYTES >> 20} MiB, larger than any "
+                                "file of the data sets")
+        if time.monotonic() > self.deadline:
+            raise DownloadError(f"cannot download {_remote_name(self.url)} from {self.url}: "
+                                f"not complete after {DOWNLOAD_DEADLINE} s")
+        self.digest.update(chunk)
+        return self.file.write(chunk)
+
+    def flush(self) -> None:
+        """Nothing: the downloader flushes after every chunk, the file is synced once."""
+
+
+def _count_verified(directory: CacheDirectory, names: Sequence[str]) -> int:
+    """How many of ``names`` the cache holds verified (what is planted there counts not)."""
+    count = 0
+    for name in names:
+        with contextlib.suppress(InputError):
+            count += directory.state(name) is CachedState.verified
+    return count
+
+
+def _remote_name(url: str) -> str:
+    return url.rsplit("/", 1)[-1]
 
 
 def _network_reason(error: Exception) -> str:
@@ -283,17 +313,3 @@ def _network_reason(error: Exception) -> str:
     cause = error.args[0] if error.args else error
     text = str(getattr(cause, "reason", cause))
     return re.sub(r"^(<[^>]*>|\w+\(host=[^)]*\)): ", "", text) or type(error).__name__
-
-
-@contextlib.contextmanager
-def _pooch_silenced():
-    """Keep pooch's own "Downloading file ..." lines off stderr: the caller reports."""
-    import pooch
-
-    logger = pooch.get_logger()
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)

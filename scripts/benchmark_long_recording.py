@@ -31,16 +31,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from anomaly.datasets import data_dirs  # noqa: E402
+from anomaly.datasets import find_mitdb  # noqa: E402
 
 ANOMALY = [sys.executable, "-m", "anomaly"]
 
 
 def mitdb_dir(given: str | None) -> Path:
-    candidates = [Path(given)] if given else [directory / "mitdb" for directory in data_dirs()]
-    for candidate in candidates:
-        if (candidate / "RECORDS").is_file():
-            return candidate
+    found = Path(given) if given else find_mitdb()
+    if found is not None and (found / "RECORDS").is_file():
+        return found
     sys.exit("MIT-BIH not found: give --data DIR (a directory with RECORDS, NNN.hea, NNN.dat)")
 
 

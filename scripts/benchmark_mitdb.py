@@ -92,9 +92,9 @@ class Record:
 def default_data_dir() -> Path | None:
     """``$ANOMALY_DATA_DIR/mitdb``, the download cache, then ``../shared/data/mitdb``."""
     try:
-        from anomaly.datasets import data_dirs
+        from anomaly.datasets import find_mitdb
 
-        candidates = [directory / "mitdb" for directory in data_dirs()]
+        return find_mitdb()
     except ImportError:  # Run outside the package's environment.
         candidates = [Path(os.environ.get("ANOMALY_DATA_DIR", "")) / "mitdb",
                       Path("..") / "shared" / "data" / "mitdb"]

@@ -103,12 +103,10 @@ RECORD, FIT_SPAN = "208", ("--to", "5:00")
 
 def find_record() -> Path | None:
     """MIT-BIH's record :data:`RECORD` (its path without extension), or None."""
-    from anomaly.datasets import data_dirs
+    from anomaly.datasets import find_mitdb
 
-    for directory in data_dirs():
-        if (directory / "mitdb" / f"{RECORD}.hea").is_file():
-            return directory / "mitdb" / RECORD
-    return None
+    directory = find_mitdb([RECORD])
+    return None if directory is None else directory / RECORD
 
 
 def cases(inputs: dict[str, Path]) -> dict[str, tuple[str, list[str]]]:

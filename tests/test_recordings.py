@@ -473,11 +473,11 @@ def test_beats_refuses_writing_over_a_recording_file(recording, tmp_path, capsys
 
 @pytest.fixture(scope="module")
 def mitdb() -> Path:
-    from anomaly.datasets import data_dirs
+    from anomaly.datasets import find_mitdb
 
-    for directory in data_dirs():
-        if (directory / "mitdb" / "100.hea").is_file():
-            return directory / "mitdb"
+    found = find_mitdb(["100", "114", "208"])
+    if found is not None:
+        return found
     pytest.skip("MIT-BIH not found (looked in $ANOMALY_DATA_DIR, the download cache and "
                 "../shared/data; 'anomaly data fetch mitdb' downloads it)")
 

@@ -11,14 +11,16 @@ from typing import Annotated, Optional
 import typer
 
 from ..exceptions import EXIT_BAD_INPUT, EXIT_DOWNLOAD_FAILED, EXIT_OK
-from ..fetch import MIRROR_VARIABLE, DatasetName
+from ..datasets import DatasetName
+from ..fetch import MIRROR_VARIABLE
 from .options import Quiet
 
 FETCH_EXIT_CODES_HELP = (
     f"Exit codes: {EXIT_OK} success (every file in the cache, matching its pinned SHA-256); "
     f"{EXIT_BAD_INPUT} bad usage (an unknown record, say); {EXIT_DOWNLOAD_FAILED} a download "
     "failed (server unreachable, HTTP error, or a file that did not match its SHA-256 and "
-    "was refused)."
+    "was refused), or the cache holds something it never stores (a symbolic link, FIFO, "
+    "device or directory where a data set's directory or file belongs), left as it is."
 )
 
 app = typer.Typer(
@@ -49,9 +51,11 @@ def fetch(
     """Download a data set into the cache, each file checked against its pinned SHA-256.
 
     Files already in the cache that match their SHA-256 are not downloaded again; a
-    download that does not match is refused and not kept. The cache is $ANOMALY_CACHE_DIR
-    when set, else the per-user cache (~/.cache/anomaly on Linux). 'anomaly demo' uses the
-    ECG5000 found there.
+    download that does not match is refused and not kept. Files are written with the
+    umask's mode (0644 under 022). The cache is $ANOMALY_CACHE_DIR when set, else the
+    per-user cache (~/.cache/anomaly on Linux); that path is followed as given, but no
+    symbolic link inside it is. 'anomaly demo' uses the ECG5000 found there, checked again
+    each time.
     """
     from ..fetch import fetch_dataset
 
