@@ -1,5 +1,6 @@
 """What the hostile-input tests share: run ``anomaly`` in a real process and measure its
-peak memory, picture a directory before and after, check a refusal."""
+peak memory, picture a directory before and after, check a refusal; and the hostile
+recordings, built here for the tests and for ``scripts/benchmark_hostile.py`` alike."""
 
 from __future__ import annotations
 
@@ -170,49 +171,54 @@ def hostile_recordings(directory: Path) -> dict[str, tuple[list[str], str]]:
         f"{t + 10:.4f},{v:.4f}\n" for t, v in zip(times[gap:], np.sin(times[gap:] * 7))))
     (directory / "back.csv").write_text("time,MLII\n" + "".join(rows[:gap]) + "".join(
         f"{t - 5:.4f},{v:.4f}\n" for t, v in zip(times[gap:], np.sin(times[gap:] * 7))))
-    edfio.Edf([edfio.EdfSignal(np.sin(np.arange(120 * 360) / 50), sampling_frequency=360,
-                               label="MLII", physical_range=(-5, 5))]).write(directory / "good.edf")
+    sine = np.sin(np.arange(120 * 360) / 50)
+    edfio.Edf([edfio.EdfSignal(sine, sampling_frequency=360, label="MLII",
+                               physical_range=(-5, 5))]).write(directory / "good.edf")
     good_edf = (directory / "good.edf").read_bytes()
     records, duration, count = (236, 8), (244, 8), (252, 4)
     samples_per_record = (256 + 216, 8)
+
+    def record(name: str, text: str, **files) -> Path:
+        return _variant(directory, name, text, **files)
+
+    def edf(name: str, field: tuple[int, int], value: str) -> Path:
+        return _edf_variant(directory, name, good_edf, field, value)
+
+    frames = "rec 2 10000 100000\n" + "".join(f"rec.dat 212x2000 200 12 0 0 0 0 {lead}\n"
+                                              for lead in ("MLII", "V1"))
+    days = "rec 1 360 5000000000\nrec.dat 16 200 12 0 0 0 0 MLII\n"
+    with_atr = "--annotations", "atr"
     cases = {
-        "skew of 10^9 samples": (_variant(directory, "skew", header.replace(" 212 ", " 212:1000000000 ")),
+        "skew of 10^9 samples": (record("skew", header.replace(" 212 ", " 212:1000000000 ")),
                                  "skew of 1,000,000,000 samples"),
         "2000 samples per frame over a sparse 720 MB file": (
-            _variant(directory, "frames", "rec 2 10000 100000\nrec.dat 212x2000 200 12 0 0 0 0 MLII\n"
-                     "rec.dat 212x2000 200 12 0 0 0 0 V1\n", dat=720_000_000), "2000 samples per frame"),
-        "byte offset of 10^11": (_variant(directory, "offset", header.replace(" 212 ", " 212+99999999999 ")),
+            record("frames", frames, dat=720_000_000), "2000 samples per frame"),
+        "byte offset of 10^11": (record("offset", header.replace(" 212 ", " 212+99999999999 ")),
                                  "truncated"),
-        "160 days over a sparse 10 GB file": (
-            _variant(directory, "long", "rec 1 360 5000000000\nrec.dat 16 200 12 0 0 0 0 MLII\n",
-                     dat=10_000_000_000), "at most 31 days"),
+        "160 days over a sparse 10 GB file": (record("long", days, dat=10_000_000_000),
+                                              "at most 31 days"),
         "20,000 signals": (directory / "many", "at most 256"),
         "a sparse 1 GB header": (directory / "huge.hea", "a WFDB header of at most"),
         "a FIFO for a header": (directory / "fifo.hea", "not a regular file"),
-        "sampling rate -360": (_variant(directory, "negative", header.replace("rec 2 360", "rec 2 -360")),
+        "sampling rate -360": (record("negative", header.replace("rec 2 360", "rec 2 -360")),
                                "sampling rate of -360 Hz"),
-        "sampling rate nan": (_variant(directory, "nan", header.replace("rec 2 360", "rec 2 nan")),
+        "sampling rate nan": (record("nan", header.replace("rec 2 360", "rec 2 nan")),
                               "sampling rate of nan Hz"),
-        "format 508 (FLAC)": (_variant(directory, "flac", one_signal.replace(" 16 ", " 508 ")),
+        "format 508 (FLAC)": (record("flac", one_signal.replace(" 16 ", " 508 ")),
                               "format 508 (FLAC), which is not read"),
-        "annotations: 10 MB of zeros": ([_variant(directory, "zeros", header, atr=bytes(10_000_000)),
-                                         "--annotations", "atr"], "annotation file of at most"),
-        "annotations: 60 KB of zeros": ([_variant(directory, "fewzeros", header, atr=bytes(60_000)),
-                                         "--annotations", "atr"], "no beat annotations"),
+        "annotations: 10 MB of zeros": ([record("zeros", header, atr=bytes(10_000_000)),
+                                         *with_atr], "annotation file of at most"),
+        "annotations: 60 KB of zeros": ([record("fewzeros", header, atr=bytes(60_000)),
+                                         *with_atr], "no beat annotations"),
         "annotations of another record": (
-            [_variant(directory, "other", header.replace("43200", "4320")), "--annotations", "atr"],
+            [record("other", header.replace("43200", "4320")), *with_atr],
             "past the end of its record"),
-        "EDF: 10^8 records declared, 120 held": (
-            _edf_variant(directory, "records", good_edf, records, "99999999"), ""),
-        "EDF: record duration nan": (_edf_variant(directory, "nan", good_edf, duration, "nan"),
-                                     "duration 'nan'"),
-        "EDF: record duration 1e-300": (_edf_variant(directory, "tiny", good_edf, duration, "1e-300"),
-                                        "not one of an ECG"),
-        "EDF: 9999 signals": (_edf_variant(directory, "signals", good_edf, count, "9999"),
-                              "1 to 256 are read"),
-        "EDF: 10^8 samples per record": (
-            _edf_variant(directory, "samples", good_edf, samples_per_record, "99999999"),
-            "declares data records of 199,999,998 bytes"),
+        "EDF: 10^8 records declared, 120 held": (edf("records", records, "99999999"), ""),
+        "EDF: record duration nan": (edf("nan", duration, "nan"), "duration 'nan'"),
+        "EDF: record duration 1e-300": (edf("tiny", duration, "1e-300"), "not one of an ECG"),
+        "EDF: 9999 signals": (edf("signals", count, "9999"), "1 to 256 are read"),
+        "EDF: 10^8 samples per record": (edf("samples", samples_per_record, "99999999"),
+                                         "declares data records of 199,999,998 bytes"),
     }
     cases |= {
         "signal CSV: 3,600 blank lines (a 10 s gap)": (directory / "blank.csv",

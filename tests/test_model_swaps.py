@@ -100,3 +100,19 @@ def test_the_next_fit_removes_what_killed_fits_left_and_nothing_else(data_dir, t
                           cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert sorted(os.listdir(tmp_path)) == sorted(kept + ["model"])
+
+
+def test_a_failed_fit_leaves_no_directory_it_made(data_dir, tmp_path):
+    """``fit -m new/models/ecg`` makes ``new/models`` for the model; when the fit fails
+    (here: a training file whose every row is text), ``new`` is gone again."""
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b,c\nx,y,z\n")
+    done = subprocess.run([*ANOMALY, "fit", bad, "-m", "new/models/ecg", "--epochs", "1", "-q"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 2, done.stderr
+    assert sorted(os.listdir(tmp_path)) == ["bad.csv"]
+    done = subprocess.run([*ANOMALY, "fit", data_dir / "normal.csv", "-m", "new/models/ecg",
+                           "--epochs", "1", "--threshold-source", "training", "-q"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "new" / "models" / "ecg" / "metadata.json").is_file()

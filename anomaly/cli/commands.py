@@ -160,15 +160,15 @@ def fit(
     from ..io.readers import read_normal_beats
     from ..model import AutoencoderDetector, Provenance, RecordingOrigin
     from ..model.context import beat_context
-    from ..model.directory import check_destination, model_lock
+    from ..model.directory import fitting
     from ..model.scaling import scaling_note
     from ..progress import epochs_progress
     from ..recordings.rhythm import RR_CONTEXT
     from ..recordings.signals import is_recording
 
-    check_destination(model_dir)  # A bad destination fails before the training.
-    Path(model_dir).parent.mkdir(parents=True, exist_ok=True)
-    with model_lock(model_dir):  # A second fit of the same model fails at once (exit 5).
+    # A bad destination fails before the training, a second fit of the same model at once
+    # (exit 5), and a failed fit leaves no directory it made.
+    with fitting(model_dir):
         if is_recording(normal_csv, signal):
             from ..recordings.reading import read_normal_recording_beats
 

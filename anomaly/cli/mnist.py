@@ -75,52 +75,53 @@ def train(
     from ..io.writers import check_can_create_directory, check_writable, write_json
     from ..mnist.data import load_mnist
     from ..mnist.train import PICTURE_NAMES
-    from ..model.directory import check_destination
+    from ..model.directory import fitting
 
     def say(message: str) -> None:
         if not quiet:
             typer.echo(message)
 
-    # Every destination is checked before the data is read and the model trained.
+    # Every destination is checked before the data is read and the model trained, and the
+    # model's lock held until its pictures are written beside it.
     if report is not None:
         check_writable(report)
-    check_destination(model_dir, companions=PICTURE_NAMES)
     if picture_dir is not None:
         check_can_create_directory(picture_dir)
-    split = load_mnist(data)
-    say(f"Data: {split.source}; {split.note}.")
+    with fitting(model_dir, companions=PICTURE_NAMES):
+        split = load_mnist(data)
+        say(f"Data: {split.source}; {split.note}.")
 
-    from ..mnist.train import evaluate, make_detector, save_pictures, training_images
-    from ..model import Provenance
+        from ..mnist.train import evaluate, make_detector, save_pictures, training_images
+        from ..model import Provenance
 
-    train_images, train_labels = training_images(split, normal_digits=normal_digits,
-                                                 train_size=train_size)
-    digits = f" of the digits {','.join(map(str, normal_digits))}" if normal_digits else ""
-    noise = f", denoising with noise factor {denoise:g}" if denoise else ""
-    say(f"Training a {model.value} autoencoder on {len(train_images):,} images{digits} for "
-        f"{epochs} epochs{noise}...")
-    detector = make_detector(model.value, latent_dim=latent_dim, epochs=epochs,
-                             noise_factor=denoise, batch_size=batch_size, seed=seed)
-    detector.fit(train_images)
-    trained_on = ("; trained on the digits " + ",".join(map(str, normal_digits))
-                  if normal_digits else "")
-    detector.save(model_dir, provenance=Provenance(
-        data=f"{split.source}; {split.note}{trained_on}", rows_read=len(train_images)),
-                  companions=PICTURE_NAMES)
-    say(f"Trained in {detector.training_.fit_seconds:.1f} s; model saved to {model_dir}/")
+        train_images, train_labels = training_images(split, normal_digits=normal_digits,
+                                                     train_size=train_size)
+        digits = f" of the digits {','.join(map(str, normal_digits))}" if normal_digits else ""
+        noise = f", denoising with noise factor {denoise:g}" if denoise else ""
+        say(f"Training a {model.value} autoencoder on {len(train_images):,} images{digits} for "
+            f"{epochs} epochs{noise}...")
+        detector = make_detector(model.value, latent_dim=latent_dim, epochs=epochs,
+                                 noise_factor=denoise, batch_size=batch_size, seed=seed)
+        detector.fit(train_images)
+        trained_on = ("; trained on the digits " + ",".join(map(str, normal_digits))
+                      if normal_digits else "")
+        detector.save(model_dir, provenance=Provenance(
+            data=f"{split.source}; {split.note}{trained_on}", rows_read=len(train_images)),
+                      companions=PICTURE_NAMES)
+        say(f"Trained in {detector.training_.fit_seconds:.1f} s; model saved to {model_dir}/")
 
-    evaluation = evaluate(detector, split, (train_images, train_labels),
-                          normal_digits=normal_digits, seed=seed)
-    pictures = save_pictures(detector, evaluation, picture_dir or model_dir, seed=seed)
-    figures = evaluation.report | {
-        "model": model.value, "latent_dim": latent_dim, "epochs": epochs,
-        "noise_factor": denoise, "seed": seed, "data": split.source, "split": split.note,
-        "train_images": len(train_images), "model_dir": str(model_dir),
-        "pictures": [str(path) for path in pictures],
-    }
-    say(format_figures(figures))
-    for path in pictures:
-        say(f"Wrote {path}")
+        evaluation = evaluate(detector, split, (train_images, train_labels),
+                              normal_digits=normal_digits, seed=seed)
+        pictures = save_pictures(detector, evaluation, picture_dir or model_dir, seed=seed)
+        figures = evaluation.report | {
+            "model": model.value, "latent_dim": latent_dim, "epochs": epochs,
+            "noise_factor": denoise, "seed": seed, "data": split.source, "split": split.note,
+            "train_images": len(train_images), "model_dir": str(model_dir),
+            "pictures": [str(path) for path in pictures],
+        }
+        say(format_figures(figures))
+        for path in pictures:
+            say(f"Wrote {path}")
     if report is not None:
         write_json(report, figures)
         say(f"Wrote {report}")

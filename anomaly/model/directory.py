@@ -187,6 +187,29 @@ def model_lock(directory: str | os.PathLike):
     return output_lock(directory)
 
 
+@contextlib.contextmanager
+def fitting(directory: str | os.PathLike, *, companions: tuple[str, ...] = ()) -> Iterator[Path]:
+    """What a command that fits a model holds for its whole run: the destination checked
+    (:func:`check_destination`), its missing parent directories made, and the model's lock
+    (:func:`model_lock`). A fit that fails leaves nothing: the directories it made are
+    removed again (when still empty), and the lock with them."""
+    directory = check_destination(directory, companions=companions)
+    made = []
+    missing = [parent for parent in [directory.parent, *directory.parent.parents]
+               if not parent.exists()]
+    for parent in reversed(missing):
+        parent.mkdir()
+        made.append(parent)
+    try:
+        with model_lock(directory):
+            yield directory
+    except BaseException:
+        for parent in reversed(made):
+            with contextlib.suppress(OSError):
+                parent.rmdir()
+        raise
+
+
 def write_model(directory: str | os.PathLike, model, record: ModelRecord, *,
                 companions: tuple[str, ...] = (), onnx: bool = True) -> ModelRecord:
     """Write a model directory, atomically.
