@@ -10,8 +10,9 @@ Three kinds of recording, each read by its module:
 :func:`open_lead` checks everything it can before any sample is read (every size the
 header declares against the files and :mod:`.limits`, the lead exists, the sampling rate
 is an ECG's) and returns a :class:`Lead`, whose :meth:`Lead.read` returns physical values
-(millivolts for MIT-BIH). Reads must move forward: a read may start before the previous one ended (chunks overlap),
-but never before the previous one started. That is what lets a signal CSV stream.
+(millivolts for MIT-BIH). Reads must move forward: a read may start before the previous
+one ended (chunks overlap), but never before the previous one started. That is what lets
+a signal CSV stream.
 """
 
 from __future__ import annotations
