@@ -240,6 +240,59 @@ def test_rejected_rows_take_no_more_memory_however_many(work):
     assert peaks[1_000_000] < MEMORY_BUDGET_MB, peaks
 
 
+# -- 7b. a file reads the same wherever its bad rows and block edges fall ------------------
+
+def _beats_with_ids(work: Path, samples: list[str], bad_row: int | None = None) -> Path:
+    """The input's beats under a header with ``record,beat,sample`` ids; row ``bad_row``
+    (0-based) has a text cell."""
+    rows = (work / "in.csv").read_text().splitlines()
+    width = len(rows[0].split(","))
+    lines = ["record,beat,sample," + ",".join(f"x{i}" for i in range(width))]
+    for number, (row, sample) in enumerate(zip(rows, samples)):
+        cells = row.split(",")
+        if number == bad_row:
+            cells[-1] = "abc"
+        lines.append(f"r,{number + 1},{sample}," + ",".join(cells))
+    path = work / f"ids_{bad_row}.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_an_integer_cell_reads_the_same_whether_or_not_another_row_is_bad(work):
+    """The largest 64-bit integer is a sample number in a file whose rows are all good
+    (pyarrow's typed read) and in one with a bad row (the row-by-row read); one past it
+    is a bad row in both."""
+    samples = [str((1 << 63) - 1), str(1 << 63)] + [str(i) for i in range(2, 250)]
+    scored = {}
+    for bad_row in (None, 5):
+        path = _beats_with_ids(work, samples, bad_row)
+        finished = anomaly("score", path.name, "-m", "model", "-o", "s.csv", "--on-bad-row",
+                           "skip", "-q", cwd=work)
+        assert finished.code == EXIT_OK, finished.stderr
+        scored[bad_row] = {row["beat"]: row["sample"] for row in read_rows(work / "s.csv")}
+        rejects = read_rows(work / "s.rejects.csv")
+        assert [row["line"] for row in rejects] == ["3"] + (["7"] if bad_row else [])
+        assert "expected a 64-bit integer" in rejects[0]["reason"]
+    assert scored[None]["1"] == scored[5]["1"] == str((1 << 63) - 1)
+    del scored[None]["6"]
+    assert scored[None] == scored[5]
+
+
+def test_a_line_over_the_limit_inside_a_block_is_refused(work):
+    """The 1 MiB line limit holds wherever the line is, not only at a block's edge: a
+    valid 2 MB row in the middle of an 8 MB block."""
+    rows = (work / "in.csv").read_text().splitlines()
+    cells = rows[0].split(",")
+    cells[0] = "0." + "0" * (2 << 20) + "1"
+    text = "\n".join(rows[:100] + [",".join(cells)] + rows[100:] * 30) + "\n"
+    (work / "long.csv").write_text(text)
+    assert len(text) < 8 << 20  # One block.
+    before = snapshot(work)
+    refused(anomaly("score", "long.csv", "-m", "model", "-o", "s.csv", cwd=work),
+            "long.csv line 101: longer than 1,048,576 bytes")
+    assert snapshot(work) == before
+
+
 # -- 8. network waits with a timeout ----------------------------------------------------------------
 
 class _SilentHandler(BaseHTTPRequestHandler):
