@@ -79,6 +79,14 @@ def ecg5000() -> Path:
 
 
 @pytest.fixture
+def work(tmp_path, model_dir, data_dir) -> Path:
+    """A working directory with the model (``model``) and an input (``in.csv``)."""
+    shutil.copytree(model_dir, tmp_path / "model")
+    shutil.copy(data_dir / "batch_nolabel.csv", tmp_path / "in.csv")
+    return tmp_path
+
+
+@pytest.fixture
 def in_tmp(tmp_path, monkeypatch) -> Path:
     monkeypatch.chdir(tmp_path)
     return tmp_path

@@ -32,14 +32,6 @@ from conftest import read_rows, run_cli
 from hostile import ANOMALY, MEMORY_BUDGET_MB, anomaly, refused, snapshot
 
 
-@pytest.fixture
-def work(tmp_path, model_dir, data_dir) -> Path:
-    """A working directory with the model (``model``) and an input (``in.csv``)."""
-    shutil.copytree(model_dir, tmp_path / "model")
-    shutil.copy(data_dir / "batch_nolabel.csv", tmp_path / "in.csv")
-    return tmp_path
-
-
 # -- 1. an output that resolves to an input, the model or another output -----------------
 
 @pytest.mark.parametrize("prepare, args, fragments", [
