@@ -12,6 +12,7 @@ import sys
 import time
 
 from .choices import LogFormat
+from .exceptions import first_line
 
 LOGGER = logging.getLogger("anomaly")
 
@@ -59,6 +60,18 @@ def warning_once(message: str, **fields) -> None:
 
 
 _SAID: set[str] = set()
+
+
+def route_warnings() -> None:
+    """Say the warnings libraries raise (``warnings.warn``: wfdb, edfio, neurokit2, scipy)
+    as one line of the chosen log format, once each, instead of Python's two lines with
+    the library's source: a cron job's mail and a log shipper's JSON stay readable."""
+    import warnings
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        warning_once(f"Warning: {first_line(message)} ({category.__name__})")
+
+    warnings.showwarning = show
 
 
 def error(message: str, **fields) -> None:

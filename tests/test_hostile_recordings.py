@@ -187,3 +187,26 @@ def test_a_wfdb_record_whose_signal_file_grows_is_read_to_its_declared_length(tm
     assert stamps_sha256(recording.files) == hashlib.sha256(original).hexdigest()
     assert recording.beats.sample.max() < 120 * 360
 
+
+
+def test_any_library_warning_is_one_line_once(capsys):
+    """What a library warns (wfdb, neurokit2, scipy) is one line of the chosen format,
+    said once however often it is raised, not Python's two lines with the source."""
+    import warnings
+
+    from anomaly import logs
+
+    logs.configure("json")
+    saved = warnings.showwarning
+    try:
+        logs.route_warnings()
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            for _ in range(3):
+                warnings.warn("invalid value encountered\nin divide", RuntimeWarning)
+    finally:
+        warnings.showwarning = saved
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert json.loads(lines[0])["message"] == ("Warning: invalid value encountered "
+                                               "(RuntimeWarning)")

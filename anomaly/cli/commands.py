@@ -110,6 +110,10 @@ def _main(
     _state["debug"] = debug
     if debug:
         os.environ["ANOMALY_DEBUG"] = "1"
+    else:
+        from .. import logs
+
+        logs.route_warnings()
 
 
 # -- commands ---------------------------------------------------------------------------
