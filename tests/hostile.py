@@ -135,21 +135,22 @@ def _variant(directory: Path, name: str, header: str, *, dat: bytes | int | None
     return directory / name
 
 
-def _edf_variant(directory: Path, name: str, good: bytes, field: tuple[int, int],
-                 value: str) -> Path:
-    """The good EDF file with one header field (byte offset, width) set to ``value``."""
+def _edf_variant(directory: Path, name: str, good: bytes,
+                 fields: dict[tuple[int, int], str]) -> Path:
+    """The good EDF file with header fields (byte offset, width) set to values (bytes as
+    latin-1, as EDF headers are ASCII and a hostile one is anything)."""
     data = bytearray(good)
-    start, width = field
-    data[start:start + width] = value.ljust(width).encode()
+    for (start, width), value in fields.items():
+        data[start:start + width] = value.ljust(width).encode("latin-1")
     path = directory / f"{name}.edf"
     path.write_bytes(bytes(data))
     return path
 
 
-def hostile_recordings(directory: Path) -> dict[str, tuple[list[str], str]]:
+def hostile_recordings(directory: Path) -> dict[str, tuple[list[str], str, int]]:
     """Hostile recordings written into ``directory`` beside a good one (``rec``): case ->
-    (``anomaly beats`` arguments, a fragment its one-line error must hold, or ``""`` when
-    the input is valid and must be read)."""
+    (``anomaly beats`` arguments, what its stderr must hold (one ``Error:`` line, or for a
+    valid input one warning line, or nothing: ``""``), its exit code)."""
     import edfio
 
     base = good_recording(directory)
@@ -175,14 +176,16 @@ def hostile_recordings(directory: Path) -> dict[str, tuple[list[str], str]]:
     edfio.Edf([edfio.EdfSignal(sine, sampling_frequency=360, label="MLII",
                                physical_range=(-5, 5))]).write(directory / "good.edf")
     good_edf = (directory / "good.edf").read_bytes()
-    records, duration, count = (236, 8), (244, 8), (252, 4)
-    samples_per_record = (256 + 216, 8)
+    header_bytes, records, duration, count = (184, 8), (236, 8), (244, 8), (252, 4)
+    # The first signal's fields: after the label (16), transducer (80) and unit (8).
+    physical_min, physical_max, samples_per_record = (256 + 104, 8), (256 + 112, 8), \
+        (256 + 216, 8)
 
     def record(name: str, text: str, **files) -> Path:
         return _variant(directory, name, text, **files)
 
-    def edf(name: str, field: tuple[int, int], value: str) -> Path:
-        return _edf_variant(directory, name, good_edf, field, value)
+    def edf(name: str, fields: dict[tuple[int, int], str]) -> Path:
+        return _edf_variant(directory, name, good_edf, fields)
 
     frames = "rec 2 10000 100000\n" + "".join(f"rec.dat 212x2000 200 12 0 0 0 0 {lead}\n"
                                               for lead in ("MLII", "V1"))
@@ -212,12 +215,12 @@ def hostile_recordings(directory: Path) -> dict[str, tuple[list[str], str]]:
                                          *with_atr], "no beat annotations"),
         "annotations of another record": (
             [record("other", header.replace("43200", "4320")), *with_atr],
-            "past the end of its record"),
-        "EDF: 10^8 records declared, 120 held": (edf("records", records, "99999999"), ""),
-        "EDF: record duration nan": (edf("nan", duration, "nan"), "duration 'nan'"),
-        "EDF: record duration 1e-300": (edf("tiny", duration, "1e-300"), "not one of an ECG"),
-        "EDF: 9999 signals": (edf("signals", count, "9999"), "1 to 256 are read"),
-        "EDF: 10^8 samples per record": (edf("samples", samples_per_record, "99999999"),
+            "outside its record"),
+        "EDF: 10^8 records declared, 120 held": (edf("records", {records: "99999999"}), None),
+        "EDF: record duration nan": (edf("nan", {duration: "nan"}), "duration 'nan'"),
+        "EDF: record duration 1e-300": (edf("tiny", {duration: "1e-300"}), "not one of an ECG"),
+        "EDF: 9999 signals": (edf("signals", {count: "9999"}), "1 to 256 are read"),
+        "EDF: 10^8 samples per record": (edf("samples", {samples_per_record: "99999999"}),
                                          "declares data records of 199,999,998 bytes"),
     }
     cases |= {
@@ -228,6 +231,35 @@ def hostile_recordings(directory: Path) -> dict[str, tuple[list[str], str]]:
         "signal CSV: time goes 5 s back": (directory / "back.csv", "line 7,202: the time "
                                            "column goes back"),
     }
+    (directory / "huge.csv").write_text("time,MLII\n" + "".join(
+        f"{t:.4f},{1e300 * v:.4e}\n" for t, v in zip(times, np.sin(times * 7))))
+    (directory / "bom.csv").write_text("time,V1\n" + "".join(rows), encoding="utf-8-sig")
+    cases |= {
+        "a superscript digit as the signal count": (
+            record("superscript", header.replace("rec 2 360", "rec 2\u00b2 360")),
+            "not a WFDB header"),
+        "a gain of 1e-320": (record("gain", one_signal.replace(" 16 200 ", " 16 1e-320 ")),
+                             "gain field '1e-320' is not a usable ADC gain"),
+        "a negative skew (212:-5), which wfdb reads as a gain": (
+            record("negskew", header.replace(" 212 ", " 212:-5 ")), "format field '212:-5'"),
+        "EDF: a superscript digit as the signal count": (
+            edf("superscript", {count: "\u00b9"}), "one of too many signals"),
+        "EDF: header size 256 declared, 512 held": (
+            edf("headersize", {header_bytes: "256"}), "its header declares '256' bytes"),
+        "EDF: physical range of +-1e300": (
+            edf("range", {physical_min: "-1e300", physical_max: "1e300"}),
+            "not an ECG's value"),
+        "EDF: physical minimum = maximum": (
+            edf("flat", {physical_min: "5", physical_max: "5"}),
+            "physical range 5 to 5 is not one"),
+        "signal CSV: values of 1e300": (directory / "huge.csv", "not an ECG's value"),
+        "--from 1e308": ([base, "--from", "1e308"], "past the end of any recording"),
+        "--lead \u00b2": ([base, "--lead", "\u00b2"], "no lead '\u00b2'"),
+    }
+    valid = {"EDF: 10^8 records declared, 120 held": "records.edf: EDF header indicates",
+             "signal CSV with a byte-order mark": ""}
+    cases["signal CSV with a byte-order mark"] = (directory / "bom.csv", "")
     shutil.copy(f"{base}.atr", directory / "other.atr")
-    return {case: ([str(arg) for arg in (args if isinstance(args, list) else [args])], fragment)
+    return {case: ([str(arg) for arg in (args if isinstance(args, list) else [args])],
+                   valid.get(case, fragment), 0 if case in valid else 2)
             for case, (args, fragment) in cases.items()}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -341,7 +342,7 @@ CRAFTED = {
         _narrow_output, ["maps inputs of shape (96,) to (1,); an autoencoder's output has "
                          "its input's shape"]),
     "two inputs": (_two_inputs, ["has 2 inputs and 1 outputs; an autoencoder has one of each"]),
-    "72 MB": (_oversized, [": 72,000,", " bytes; at most 67,108,864 are loaded"]),
+    "72 MB": (_oversized, [": 72,000,", " bytes; at most 67,108,864 are read"]),
     "nested 10,000 deep": (_nested, ["cannot be loaded (not an ONNX model: "]),
     "truncated": (_truncated, ["cannot be loaded (not an ONNX model: "]),
 }
@@ -489,4 +490,24 @@ def test_sigterm_ends_a_long_forward_pass_at_once(work):
     assert process.returncode == EXIT_TERMINATED, err
     assert err.strip() == "Error: terminated (SIGTERM); nothing half-written was left"
     assert time.monotonic() - sent < 2
+    assert snapshot(work) == before
+
+
+@pytest.mark.parametrize("name, plant, fragment", [
+    ("model.keras", lambda path: os.truncate(path, 20 << 30), "bytes; at most"),
+    ("model.onnx", lambda path: (path.unlink(), os.mkfifo(path)), "not a regular file"),
+    ("model.onnx", lambda path: (path.unlink(), path.symlink_to("/dev/zero")),
+     "not a regular file"),
+    ("metadata.json", lambda path: (path.unlink(), os.mkfifo(path)), "not a regular file"),
+], ids=["model.keras a 20 GB sparse file", "model.onnx a FIFO", "model.onnx a link to "
+        "/dev/zero", "metadata.json a FIFO"])
+def test_a_model_file_that_is_not_a_file_or_too_large_is_refused_at_once(work, name, plant,
+                                                                        fragment):
+    """Neither hashed to the end (20 GB took 52 s) nor waited on."""
+    plant(work / "model" / name)
+    before = snapshot(work)
+    started = time.monotonic()
+    finished = anomaly("score", "in.csv", "-m", "model", "-o", "s.csv", cwd=work, timeout=120)
+    refused(finished, f"model/{name}: ", fragment, code=EXIT_BAD_MODEL)
+    assert time.monotonic() - started < REFUSAL_SECONDS
     assert snapshot(work) == before

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from anomaly.exceptions import InputError
@@ -283,6 +283,9 @@ def test_a_bad_cell_is_an_error_naming_its_line_and_column(data, block_size):
     row = data.draw(st.integers(0, len(written.lines) - 1))
     column = data.draw(st.sampled_from(samples))
     cell = data.draw(st.sampled_from(BAD_CELLS))
+    # In a file of one column, an empty cell makes a blank line, which is no row (blank
+    # lines are skipped, as the README says): not a bad cell.
+    assume(layout_columns > 1 or cell.strip())
     if written.delimiter == "," and "," in cell:
         cell = f'"{cell}"'
     lines = written.data.split(b"\n")

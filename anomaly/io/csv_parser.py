@@ -25,7 +25,7 @@ import numpy as np
 from ..exceptions import InputError, length_mismatch
 from .beats import Beats, Reject
 from .layout import (BEATS_LABEL_COLUMN, ID_COLUMN_TYPES, ID_COLUMNS, PADDING, CsvLayout,
-                     parse_number)
+                     parse_count, parse_number)
 from .blocks import MAX_LINE_BYTES, LineTooLong, RawBlock
 
 #: Delimiters recognised when sniffing the first line, in order of preference.
@@ -150,8 +150,8 @@ def _resolve_label_column(
                 f"{len(matches)} columns so ({', '.join(str(i) for i in matches)}, 0-based); "
                 "give its 0-based index")
         return matches[0]
-    if spec.lstrip("-").isdigit():
-        index = int(spec)
+    index = parse_count(spec, signed=True)
+    if index is not None:
         if not 0 <= index < n_columns:
             raise InputError(
                 f"{name}: label column index {index} is out of range "
@@ -536,9 +536,7 @@ def _read_id(text: str, kind: str) -> tuple[str | None, object]:
     if kind == "integer":
         # The integers pyarrow reads into int64 in the fast path, no more and no fewer, so
         # a cell reads the same whether or not another row of its block is bad.
-        digits = text[1:] if text.startswith("-") else text
-        value = int(text) if digits.isdigit() and digits.isascii() and len(digits) <= 20 \
-            else None
+        value = parse_count(text, signed=True) if len(text) <= 21 else None
         if value is None or not INT64_MIN <= value <= INT64_MAX:
             return f"expected a 64-bit integer, got {text[:40]!r}", None
         return None, value

@@ -82,6 +82,16 @@ class CsvLayout:
         return parse_number(self.normal_label.strip())
 
 
+def parse_count(text: str, *, signed: bool = False) -> int | None:
+    """``text`` as an integer written in ASCII digits (with a leading minus when
+    ``signed``), else None. ``str.isdigit`` alone also takes ``²`` and ``٢``, which
+    ``int`` then refuses or reads as another number."""
+    digits = text[1:] if signed and text.startswith("-") else text
+    if not digits or not digits.isascii() or not digits.isdigit():
+        return None
+    return int(text)
+
+
 def parse_number(text: str) -> float | None:
     """Parse a CSV cell as pyarrow does for float64 columns, or return None.
 

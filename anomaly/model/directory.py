@@ -57,6 +57,9 @@ MAX_LAYER_WIDTH = 16_384
 MAX_METADATA_BYTES = 1 << 20
 MAX_CONFIG_BYTES = 16 << 20
 MAX_WEIGHTS_BYTES = 1 << 30
+#: Largest ``model.keras`` read (and hashed): its members, as above, and the archive's
+#: own bytes.
+MAX_MODEL_BYTES = MAX_WEIGHTS_BYTES + 2 * MAX_CONFIG_BYTES
 #: Keras config keys that declare a shape, and those that declare a layer's width.
 _SHAPE_KEYS = {"batch_shape", "batch_input_shape", "input_shape", "shape", "target_shape"}
 _WIDTH_KEYS = {"units", "filters"}
@@ -351,6 +354,22 @@ def read_model(directory: str | os.PathLike) -> ModelRecord:
     return _record(_read_metadata(directory), directory / METADATA_FILE)
 
 
+def model_file(directory: str | os.PathLike, name: str, max_bytes: int) -> Path:
+    """``directory / name``, a regular file of at most ``max_bytes``, else a ModelError:
+    a file that is missing, or that is a directory, FIFO or device (reading one may never
+    end), or too large to hash and read."""
+    path = Path(directory) / name
+    if not path.exists():
+        raise ModelError(f"{directory}: incomplete model directory, {name} is missing")
+    if not path.is_file():
+        raise ModelError(f"{path}: not a regular file (a directory, FIFO or device, or a "
+                         "link to one)")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise ModelError(f"{path}: {size:,} bytes; at most {max_bytes:,} are read")
+    return path
+
+
 def _read_metadata(directory: Path) -> dict[str, Any]:
     """``metadata.json`` as JSON, checked against its format's schema, of a directory whose
     ``model.keras`` matches the hash it records."""
@@ -361,13 +380,8 @@ def _read_metadata(directory: Path) -> dict[str, Any]:
                              "metadata.json)")
         if not directory.is_dir():
             raise ModelError(f"{directory}: no model directory here (run 'anomaly fit' first)")
-        for required in (metadata_path, model_path):
-            if not required.is_file():
-                raise ModelError(f"{directory}: incomplete model directory, {required.name} "
-                                 "is missing")
-        if metadata_path.stat().st_size > MAX_METADATA_BYTES:
-            raise ModelError(f"{metadata_path}: {metadata_path.stat().st_size:,} bytes; "
-                             f"metadata is at most {MAX_METADATA_BYTES:,}")
+        model_file(directory, METADATA_FILE, MAX_METADATA_BYTES)
+        model_file(directory, MODEL_FILE, MAX_MODEL_BYTES)
         text = metadata_path.read_text(encoding="utf-8")
         model_sha256 = file_sha256(model_path)
     except OSError as error:

@@ -72,9 +72,10 @@ def read_reference_beats(base: str, extension: str, *, n_samples: int, fs: float
     if not is_beat.any():
         raise InputError(f"{path}: holds no beat annotations ({len(samples):,} annotations "
                          "in all): not a record's reference beats")
-    if samples.min() < 0 or samples.max() >= n_samples:
-        raise InputError(f"{path}: has an annotation at sample {samples.max():,}, past the "
-                         f"end of its record ({n_samples:,} samples): not this record's "
+    outside = samples[(samples < 0) | (samples >= n_samples)]
+    if len(outside):
+        raise InputError(f"{path}: has an annotation at sample {outside[0]:,}, outside its "
+                         f"record (samples 0 to {n_samples - 1:,}): not this record's "
                          "annotations")
     inside = is_beat & (samples >= start) & (samples < (n_samples if stop is None else stop))
     classes = np.array([AAMI_CLASSES[symbol] for symbol in symbols[inside]], dtype=object)

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..exceptions import InputError, first_line
+from ..io.layout import parse_count
 from .limits import MAX_HEADER_BYTES, MAX_SIGNALS, FileStamp, check_duration, check_rate
 
 #: The fixed part of an EDF header, and each signal's part of the rest.
@@ -40,14 +41,18 @@ def check_edf_header(path: str, stamp: FileStamp) -> None:
     field = fixed.decode("latin-1")
     records, duration, signals = field[236:244].strip(), field[244:252].strip(), \
         field[252:256].strip()
-    if not signals.isdigit() or not 1 <= int(signals) <= MAX_SIGNALS:
+    n = parse_count(signals)
+    if n is None or not 1 <= n <= MAX_SIGNALS:
         raise InputError(f"{path}: not an EDF file, or one of too many signals (it declares "
                          f"{signals!r}; 1 to {MAX_SIGNALS} are read)")
-    header_bytes = FIXED_HEADER_BYTES + SIGNAL_HEADER_BYTES * int(signals)
+    header_bytes = FIXED_HEADER_BYTES + SIGNAL_HEADER_BYTES * n
     if header_bytes > min(stamp.size, MAX_HEADER_BYTES):
-        raise InputError(f"{path}: declares {int(signals)} signals, a header of "
+        raise InputError(f"{path}: declares {n} signals, a header of "
                          f"{header_bytes:,} bytes, but the file has {stamp.size:,}")
-    if not (records.isdigit() or records == "-1"):
+    if parse_count(field[184:192].strip()) != header_bytes:
+        raise InputError(f"{path}: its header declares {field[184:192].strip()!r} bytes; "
+                         f"a header of {n} signals has {header_bytes}")
+    if parse_count(records) is None and records != "-1":
         raise InputError(f"{path}: its number of data records {records!r} is not a count")
     try:
         seconds = float(duration)
@@ -56,14 +61,14 @@ def check_edf_header(path: str, stamp: FileStamp) -> None:
     if not (math.isfinite(seconds) and seconds > 0):
         raise InputError(f"{path}: its data records' duration {duration!r} is not a "
                          "positive number of seconds")
-    n = int(signals)
     header = stamp.read_head(header_bytes).decode("latin-1")
     start = FIXED_HEADER_BYTES + SAMPLES_FIELD_OFFSET * n
     fields = [header[start + 8 * i:start + 8 * (i + 1)].strip() for i in range(n)]
-    if not all(field.isdigit() and int(field) > 0 for field in fields):
+    counts = [parse_count(field) for field in fields]
+    if not all(count is not None and count > 0 for count in counts):
         raise InputError(f"{path}: its samples per data record ({', '.join(fields)[:60]}) "
                          "are not positive counts")
-    record_bytes = 2 * sum(int(field) for field in fields)
+    record_bytes = 2 * sum(counts)
     if records != "0" and header_bytes + record_bytes > stamp.size:
         raise InputError(f"{path}: declares data records of {record_bytes:,} bytes, but the "
                          f"file holds {stamp.size - header_bytes:,} after its header")
@@ -97,6 +102,11 @@ def open_edf(text: str, lead: str | None):
         raise InputError(f"{text}: an EDF file without signals")
     names = [signal.label.strip() for signal in signals]
     signal = signals[choose_lead(text, names, lead)]
+    for kind, (low, high) in (("physical", signal.physical_range),
+                              ("digital", signal.digital_range)):
+        if not (math.isfinite(low) and math.isfinite(high) and low != high):
+            raise InputError(f"{text}: signal {signal.label.strip()}'s {kind} range {low:g} "
+                             f"to {high:g} is not one its samples can be scaled by")
     fs = check_rate(text, signal.sampling_frequency)
     n_samples = check_duration(text, int(round(edf.duration * fs)), fs)
 

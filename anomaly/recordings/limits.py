@@ -29,6 +29,9 @@ MAX_HEADER_BYTES = 1 << 20
 #: Values decoded per second of a recording (every signal of the files a lead is read
 #: from): a chunk of 2^24 values then holds more than a minute with its filter padding.
 MAX_VALUES_PER_SECOND = 200_000
+#: Largest magnitude of a sample, in the recording's units: no ECG lead in any unit (V,
+#: mV, uV, nV) comes near it, and the filters' arithmetic stays far from overflowing.
+MAX_ABS_VALUE = 1e9
 #: Largest WFDB skew, in seconds: skew aligns signals by a few samples, not by hours.
 MAX_SKEW_SECONDS = 10.0
 #: Largest annotation file read (wfdb decodes one in about 130 bytes of memory per byte):

@@ -76,7 +76,8 @@ def _csv_header(stamp: FileStamp) -> tuple[list[str], bool]:
         raise InputError(f"{text}: a line of its first two is longer than "
                          f"{MAX_LINE_BYTES:,} bytes (is this a signal CSV?)")
     try:
-        rows = csv.reader(line.decode("utf-8", errors="replace") for line in lines if line)
+        # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the first name.
+        rows = csv.reader(line.decode("utf-8-sig", errors="replace") for line in lines if line)
         header = next(rows, None)
         second = next(rows, None)
     except csv.Error as error:

@@ -24,7 +24,8 @@ from typing import Callable
 import numpy as np
 
 from ..exceptions import InputError
-from .limits import FileStamp
+from ..io.layout import parse_count
+from .limits import MAX_ABS_VALUE, FileStamp
 
 #: The lead chosen when none is asked for and the recording has it.
 DEFAULT_LEAD = "MLII"
@@ -75,19 +76,28 @@ class Lead:
         start, stop = max(0, start), min(self.n_samples, stop)
         if stop <= start:
             return np.empty(0)
-        values = np.asarray(self._read(start, stop), dtype=np.float64).reshape(-1)
+        # A header's extreme gain or range makes the readers' arithmetic overflow: the
+        # values are then infinite, and said so below in one line, not as numpy warnings.
+        with np.errstate(all="ignore"):
+            values = np.asarray(self._read(start, stop), dtype=np.float64).reshape(-1)
         if len(values) != stop - start:
             raise InputError(f"{self.path}: the signal ends at sample {start + len(values)}, "
-                             f"before the {self.n_samples} samples its header declares")
-        finite = np.isfinite(values)
-        if not finite.all():
+                             f"before the {self.n_samples} samples it had when opened "
+                             "(shortened while it was read?)")
+        usable = np.abs(values) <= MAX_ABS_VALUE  # False for NaN and infinities too.
+        if not usable.all():
             from .times import format_time
 
-            missing = start + int(np.argmin(finite))
-            raise InputError(f"{self.path}: lead {self.name} has no valid sample at "
-                             f"{missing} ({format_time(missing / self.fs)}): gaps in a "
-                             "signal are not supported; choose a span without them "
-                             "(--from/--to)")
+            at = int(np.argmin(usable))
+            where = f"at {start + at} ({format_time((start + at) / self.fs)})"
+            if np.isnan(values[at]):
+                raise InputError(f"{self.path}: lead {self.name} has no valid sample {where}: "
+                                 "gaps in a signal are not supported; choose a span without "
+                                 "them (--from/--to)")
+            raise InputError(f"{self.path}: lead {self.name} holds {values[at]:g} at sample "
+                             f"{start + at} ({format_time((start + at) / self.fs)}), "
+                             f"not an ECG's value (at most {MAX_ABS_VALUE:g} in magnitude: "
+                             "are its gain and range right?)")
         return values
 
 
@@ -176,7 +186,8 @@ def choose_lead(path: str, names: list[str], lead: str | None) -> int:
     spec = lead.strip()
     if spec in names:
         return names.index(spec)
-    if spec.isdigit() and int(spec) < len(names):
-        return int(spec)
+    index = parse_count(spec)
+    if index is not None and index < len(names):
+        return index
     raise InputError(f"{path}: no lead {lead!r} (its leads: {', '.join(names)}; give a name "
                      "or a 0-based index)")

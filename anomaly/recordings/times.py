@@ -5,14 +5,17 @@ from __future__ import annotations
 import math
 import re
 
-_CLOCK = re.compile(r"^(?:(\d+):)?(\d+):(\d+(?:\.\d*)?)$")
+from .limits import MAX_RECORDING_SECONDS
+
+_CLOCK = re.compile(r"^(?:([0-9]+):)?([0-9]+):([0-9]+(?:\.[0-9]*)?)$")
 
 
 def parse_time(text: str) -> float:
     """Seconds from the start of a recording: ``90``, ``90.5``, ``1:30`` or ``1:01:30``.
 
-    Raises ValueError (with the text in its message) for anything else, a negative time
-    or minutes/seconds of 60 or more in the clock form.
+    Raises ValueError (with the text in its message) for anything else, a negative time,
+    minutes/seconds of 60 or more in the clock form, or a time past the longest recording
+    read (:data:`.limits.MAX_RECORDING_SECONDS`).
     """
     spec = text.strip()
     match = _CLOCK.match(spec)
@@ -20,13 +23,18 @@ def parse_time(text: str) -> float:
         hours, minutes, seconds = match.groups()
         if int(minutes) >= 60 and hours is not None or float(seconds) >= 60:
             raise ValueError(f"{text!r} is not a time: minutes and seconds go up to 59")
-        return int(hours or 0) * 3600 + int(minutes) * 60 + float(seconds)
-    try:
-        seconds = float(spec)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a time (give seconds, mm:ss or hh:mm:ss)") from None
+        seconds = int(hours or 0) * 3600 + int(minutes) * 60 + float(seconds)
+    else:
+        try:
+            seconds = float(spec)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a time (give seconds, mm:ss or "
+                             "hh:mm:ss)") from None
     if not math.isfinite(seconds) or seconds < 0:
         raise ValueError(f"{text!r} is not a time (it must be a number of seconds >= 0)")
+    if seconds > MAX_RECORDING_SECONDS:
+        raise ValueError(f"{text!r} is past the end of any recording read (at most "
+                         f"{MAX_RECORDING_SECONDS // 86400} days)")
     return seconds
 
 

@@ -10,6 +10,7 @@ import re
 import numpy as np
 
 from ..exceptions import InputError, first_line
+from ..io.layout import parse_count
 from .limits import (
     MAX_HEADER_BYTES,
     MAX_SIGNALS,
@@ -25,6 +26,14 @@ from .limits import (
 COMPRESSED_FORMATS = ("508", "516", "524")
 #: The sampling-rate field of a header's record line: ``360``, ``360/1000`` or ``360(0)``.
 _RATE_FIELD = re.compile(r"^([^/(]*)")
+#: A signal line's format field (``212``, ``16x4``, ``212:3``, ``16+512``), and its gain
+#: field (``200``, ``200.5(-12)/mV``), as the WFDB header specification writes them.
+_FORMAT_FIELD = re.compile(r"[0-9]+(x[0-9]+)?(:[0-9]+)?(\+[0-9]+)?")
+_GAIN_FIELD = re.compile(r"([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)"
+                         r"(\([-+]?[0-9]+\))?(/\S*)?")
+#: The smallest ADC gain a signal is scaled by (units per adu): a smaller one makes every
+#: sample an overflow.
+MIN_GAIN = 1e-9
 
 
 def read_header(base: str):
@@ -50,21 +59,44 @@ def read_header(base: str):
     if record_line is None:
         raise InputError(f"{header_path}: not a WFDB header (no record line)")
     fields = record_line.split()
-    if len(fields) < 2 or not fields[1].isdigit():
+    n_signals = parse_count(fields[1]) if len(fields) > 1 else None
+    if n_signals is None:
         raise InputError(f"{header_path}: not a WFDB header (its record line "
                          f"{record_line[:40]!r} is not 'NAME SIGNALS [RATE [SAMPLES]]')")
     if "/" in fields[0]:
         raise InputError(f"{header_path}: a multi-segment record is not supported")
-    if int(fields[1]) > MAX_SIGNALS:
-        raise InputError(f"{header_path}: declares {int(fields[1]):,} signals; at most "
+    if n_signals > MAX_SIGNALS:
+        raise InputError(f"{header_path}: declares {n_signals:,} signals; at most "
                          f"{MAX_SIGNALS} are read")
     if len(fields) > 2:
         check_rate(header_path, _RATE_FIELD.match(fields[2]).group(1))
+    _check_signal_lines(header_path, text, record_line, n_signals)
     try:
         header = wfdb.rdheader(base)
     except Exception as error:  # wfdb raises many kinds for a header that does not parse
         raise InputError(f"{header_path}: not a WFDB header ({first_line(error)})") from None
     return header, stamp
+
+
+def _check_signal_lines(header_path: str, text: str, record_line: str, n_signals: int) -> None:
+    """Refuse signal lines whose format or gain field wfdb's lenient reading would take
+    for something else (``212:-5``, a negative skew, reads as format 212 with gain -5 and
+    shifts every later field), and gains no signal could be scaled by."""
+    lines = [line for line in text.splitlines()
+             if line.strip() and not line.lstrip().startswith("#")]
+    for number, line in enumerate(lines[1:n_signals + 1], start=1):
+        fields = line.split()
+        if len(fields) > 1 and not _FORMAT_FIELD.fullmatch(fields[1]):
+            raise InputError(f"{header_path}: signal line {number}: format field "
+                             f"{fields[1][:40]!r} is not FORMAT[xSAMPLES][:SKIP][+OFFSET]")
+        if len(fields) > 2:
+            gain = _GAIN_FIELD.fullmatch(fields[2])
+            value = float(gain.group(1)) if gain else math.nan
+            if not math.isfinite(value) or (value != 0 and abs(value) < MIN_GAIN):
+                raise InputError(f"{header_path}: signal line {number}: gain field "
+                                 f"{fields[2][:40]!r} is not a usable ADC gain (a number "
+                                 f"of at least {MIN_GAIN:g}, or 0 for 200, with an optional "
+                                 "(BASELINE) and /UNITS)")
 
 
 def signal_file_names(base: str) -> list[str]:

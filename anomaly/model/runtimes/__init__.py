@@ -8,7 +8,6 @@ onnxruntime; ``auto`` takes ``model.onnx`` when the model directory records one,
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ...choices import RuntimeName
@@ -59,16 +58,14 @@ def load_runtime(directory: str | os.PathLike, record: "ModelRecord",
     MissingDependencyError
         ``keras`` in an installation without TensorFlow.
     """
-    from ..directory import ONNX_FILE, load_keras_model
+    from ..directory import ONNX_FILE, load_keras_model, model_file
 
     name = resolve_runtime(directory, record, runtime)
     shape = record.scaling.input_shape
     if name == "onnx":
-        from .onnx_runtime import load_onnx_runtime
+        from .onnx_runtime import MAX_ONNX_BYTES, load_onnx_runtime
 
-        path = Path(directory) / ONNX_FILE
-        if not path.is_file():
-            raise ModelError(f"{directory}: incomplete model directory, {ONNX_FILE} is missing")
+        path = model_file(directory, ONNX_FILE, MAX_ONNX_BYTES)
         return load_onnx_runtime(path, record.onnx["sha256"], shape)
     from .keras_runtime import KerasRuntime
 
