@@ -332,9 +332,14 @@ def file_planter(kind: str):
     return lambda cache, victim: plant(cache, "ecg5000/ecg5000.csv", kind, victim)
 
 
+#: The plants the demo meets: each kind is met by data fetch above; these are those whose
+#: reading would hang or mislead (every kind goes through the same opening).
+DEMO_PLANTS = ("a link to /dev/zero", "a FIFO")
+
+
 @pytest.mark.parametrize("prepare", [damage, link_directory] + [
-    file_planter(kind) for kind in PLANTED_FILES],
-    ids=["a damaged copy", "a linked ecg5000 directory"] + list(PLANTED_FILES))
+    file_planter(kind) for kind in DEMO_PLANTS],
+    ids=["a damaged copy", "a linked ecg5000 directory"] + list(DEMO_PLANTS))
 def test_the_demo_refuses_a_cache_that_is_not_verified(cache, victim, tmp_path, prepare):
     """Refused in one line saying how to mend it, before any training, rather than trained
     on other beats under exit code 0: the cache comes before ../shared/data."""
