@@ -31,10 +31,27 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, sort_keys=False, default=str)
 
 
+class _StandardError(logging.StreamHandler):
+    """A handler writing to whatever ``sys.stderr`` is when a message is said (as
+    logging's own last-resort handler does), not to the stream it was when configured:
+    a caller that redirects stderr (a test, an embedding program) gets the messages."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def configure(log_format: str = LogFormat.text.value, *, quiet: bool = False) -> logging.Logger:
     """Send the ``anomaly`` logger to stderr in ``log_format`` (``text`` or ``json``)."""
     log_format = LogFormat(log_format)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StandardError()
     handler.setFormatter(JsonFormatter() if log_format is LogFormat.json
                          else logging.Formatter("%(message)s"))
     LOGGER.handlers[:] = [handler]

@@ -90,6 +90,9 @@ def test_a_hostile_recording_is_one_line_within_the_memory_budget(recordings, ca
     assert seconds < 60, (case, seconds)
 
 
+# A library's deprecation warnings are ignored in a real process (Python's default
+# filters), as they are here; pytest would show them.
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @pytest.mark.parametrize("case", [case for case in CASES if case not in COSTLY])
 def test_a_hostile_recording_is_one_line(recordings, case, capsys):
     directory, cases = recordings
