@@ -44,16 +44,9 @@ SECONDS_BUDGET = 60
 ROOT = Path(__file__).resolve().parent.parent
 
 
-#: A small process that runs a command and writes its peak RSS (KB) to the file argv[1]:
-#: a child of this process would be charged the memory this process had when it forked
-#: (Linux counts it until the new program starts).
-MEASURE = ("import os, sys\n"
-           "pid = os.fork()\n"
-           "if pid == 0:\n"
-           "    os.execv(sys.argv[2], sys.argv[2:])\n"
-           "_, status, usage = os.wait4(pid, 0)\n"
-           "open(sys.argv[1], 'w').write(str(usage.ru_maxrss))\n"
-           "sys.exit(os.waitstatus_to_exitcode(status) % 256)\n")
+# The cases and the launcher that measures a process's peak RSS are the tests' own.
+sys.path.insert(0, str(ROOT / "tests"))
+from hostile import MEASURE, hostile_recordings  # noqa: E402
 
 
 def run(args: list[str], cwd: Path, stdin=None, env: dict | None = None) -> dict:
@@ -121,9 +114,6 @@ def beats_rows(work: Path) -> list[dict]:
 
 def recording_rows(work: Path) -> list[dict]:
     """The hostile recordings of ``tests/hostile.py``, read by ``anomaly beats``."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from hostile import hostile_recordings  # The cases the tests check, built once.
-
     rows = []
     for name, (arguments, _, code) in hostile_recordings(work).items():
         result = run(["beats", *arguments, "-o", "beats.csv", "-q"], work)
@@ -187,7 +177,6 @@ def model_rows(work: Path) -> list[dict]:
     from anomaly.exceptions import EXIT_BAD_MODEL
     from anomaly.synthetic import synthetic_beats, write_beats_csv
 
-    sys.path.insert(0, str(ROOT / "tests"))
     from test_hostile_models import CRAFTED, N_SAMPLES, install  # The tests' own cases.
 
     values, _ = synthetic_beats(1000, 0, length=N_SAMPLES, seed=0)
