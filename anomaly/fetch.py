@@ -11,10 +11,11 @@ Every step goes through :class:`anomaly.datasets.CacheDirectory`: the data set's
 directory and its files are reached relative to directory descriptors without following
 a link, and a link, FIFO, device or directory where a file belongs is refused (exit 6)
 rather than followed, read, replaced or removed. So nothing outside the cache is ever
-created, changed or removed, whatever was planted in it. Every wait is bounded: a
-connection or a read waits at most :data:`DOWNLOAD_TIMEOUT`, a file's whole download
-:data:`DOWNLOAD_DEADLINE`, and a server sending more than any pinned file holds is cut
-off at :data:`anomaly.datasets.MAX_CACHED_BYTES`.
+created, changed or removed, whatever was planted in it. A connection or a read waits at
+most :data:`DOWNLOAD_TIMEOUT`, a server sending more than any pinned file holds is cut
+off at :data:`anomaly.datasets.MAX_CACHED_BYTES`, and a file's whole download is cut off
+past :data:`DOWNLOAD_DEADLINE` when its next chunk (64 KiB) arrives: a server that sends
+a byte just within each timeout is not yet cut off at the deadline (a known gap).
 
 The cache (:func:`anomaly.datasets.cache_dir`) is laid out like ``../shared/data``:
 ``ecg5000/ecg5000.csv``, ``mitdb/100.hea``, ``mitdb/100.dat``, ``mitdb/100.atr``, ...

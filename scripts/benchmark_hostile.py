@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Exit, peak memory and time of ``anomaly`` on hostile inputs, each in a fresh process.
 
-Three groups of inputs:
+Five groups of inputs:
 
 - **beats CSVs** scored with ``anomaly score`` (files that never end, lines without ends,
   gzip bombs, first lines of absurd width, a million bad rows), beside a good

@@ -252,9 +252,10 @@ def _beats_with_ids(work: Path, samples: list[str], bad_row: int | None = None) 
 
 def test_an_integer_cell_reads_the_same_whether_or_not_another_row_is_bad(work):
     """The largest 64-bit integer is a sample number in a file whose rows are all good
-    (pyarrow's typed read) and in one with a bad row (the row-by-row read); one past it
-    is a bad row in both."""
-    samples = [str((1 << 63) - 1), str(1 << 63)] + [str(i) for i in range(2, 250)]
+    (pyarrow's typed read) and in one with a bad row (the row-by-row read); one past it,
+    hexadecimal (which pyarrow alone reads) and 26 digits are bad rows in both."""
+    samples = [str((1 << 63) - 1), str(1 << 63), "0x1F", "0" * 25 + "7"] + [
+        str(i) for i in range(4, 250)]
     scored = {}
     for bad_row in (None, 5):
         path = _beats_with_ids(work, samples, bad_row)
@@ -263,7 +264,7 @@ def test_an_integer_cell_reads_the_same_whether_or_not_another_row_is_bad(work):
         assert finished.code == EXIT_OK, finished.stderr
         scored[bad_row] = {row["beat"]: row["sample"] for row in read_rows(work / "s.csv")}
         rejects = read_rows(work / "s.rejects.csv")
-        assert [row["line"] for row in rejects] == ["3"] + (["7"] if bad_row else [])
+        assert [row["line"] for row in rejects] == ["3", "4", "5"] + (["7"] if bad_row else [])
         assert "expected a 64-bit integer" in rejects[0]["reason"]
     assert scored[None]["1"] == scored[5]["1"] == str((1 << 63) - 1)
     del scored[None]["6"]

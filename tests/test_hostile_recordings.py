@@ -218,6 +218,12 @@ def test_a_file_rewritten_or_grown_mid_line_while_read_is_refused(tmp_path):
     path.write_text("time,MLII\n" + rows.replace("0", "1"))  # Same size, other bytes.
     with pytest.raises(InputError, match="rewritten while it was read"):
         stamps_sha256(segmenter.files)
+    path.write_text("time,MLII\n" + rows)
+    segmenter = segmenter_for(path, SegmentOptions())
+    list(segmenter.chunks())
+    path.write_text("time,MLII\n" + rows.replace("0", "1") + rows)  # Rewritten longer.
+    with pytest.raises(InputError, match="rewritten while it was read"):
+        stamps_sha256(segmenter.files)
 
     path.write_text("time,MLII\n" + rows + "60.0000,0.1")  # A last line half-written...
     segmenter = segmenter_for(path, SegmentOptions())
@@ -239,7 +245,6 @@ def test_a_wfdb_record_whose_signal_file_grows_is_read_to_its_declared_length(tm
     with open(f"{base}.dat", "ab") as file:
         file.write(bytes(3000))
     assert stamps_sha256(recording.files) == hashlib.sha256(original).hexdigest()
-    assert recording.beats.sample.max() < 120 * 360
 
 
 

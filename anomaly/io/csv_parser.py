@@ -310,13 +310,15 @@ def _parse_fast(data: bytes, layout: CsvLayout):
     """``(values, labels, truth, ids)`` by pyarrow's parse of whole lines; None if any row
     is bad or pyarrow objects at all."""
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.csv as pa_csv
 
     if is_blank(data):
         return _empty(layout)
     names = [f"c{i}" for i in range(layout.n_columns)]
     types = {names[i]: pa.float64() for i in layout.sample_indices}
-    arrow_types = {"text": pa.string(), "integer": pa.int64(), "number": pa.float64()}
+    # Integer ids are read as text, and checked below by the row-by-row read's rule.
+    arrow_types = {"text": pa.string(), "integer": pa.string(), "number": pa.float64()}
     for index in layout.id_indices:
         types[names[index]] = arrow_types[ID_COLUMN_TYPES[layout.column_names[index]]]
     if layout.label_index is not None:
@@ -359,8 +361,17 @@ def _parse_fast(data: bytes, layout: CsvLayout):
             if any(_undecodable(text) for text in texts):
                 return None
             ids[name] = np.array(texts, dtype=object)
-        elif kind == "integer" and column.null_count:
-            return None
+        elif kind == "integer":
+            # Read as text and checked by the row-by-row rule (INTEGER_CELL), then cast: a
+            # column that breaks it is left to the row-by-row read, which names the row.
+            trimmed = pc.utf8_trim(column, PADDING)
+            if column.null_count or not pc.all(pc.match_substring_regex(
+                    trimmed, f"^{INTEGER_CELL.pattern}$")).as_py():
+                return None
+            try:
+                ids[name] = pc.cast(trimmed, pa.int64()).to_numpy(zero_copy_only=False)
+            except pa.ArrowInvalid:  # Beyond int64.
+                return None
         else:
             ids[name] = column.to_numpy(zero_copy_only=False)
     if layout.label_index is None:
@@ -523,6 +534,9 @@ def _parse_row(line: str, layout: CsvLayout, labels: _LabelReader
 
 _ID_DTYPES = {"text": object, "integer": np.int64, "number": np.float64}
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+#: An integer id cell, once its padding is stripped: ASCII digits, an optional minus, at
+#: most 20 digits (pyarrow alone would also read ``0x1F`` and any number of leading zeros).
+INTEGER_CELL = re.compile(r"-?[0-9]{1,20}")
 
 
 def _read_id(text: str, kind: str) -> tuple[str | None, object]:
@@ -534,9 +548,9 @@ def _read_id(text: str, kind: str) -> tuple[str | None, object]:
     if kind == "text":
         return None, text
     if kind == "integer":
-        # The integers pyarrow reads into int64 in the fast path, no more and no fewer, so
-        # a cell reads the same whether or not another row of its block is bad.
-        value = parse_count(text, signed=True) if len(text) <= 21 else None
+        # The same rule as the fast path's (INTEGER_CELL, then int64's range), so a cell
+        # reads the same whether or not another row of its block is bad.
+        value = int(text) if INTEGER_CELL.fullmatch(text) else None
         if value is None or not INT64_MIN <= value <= INT64_MAX:
             return f"expected a 64-bit integer, got {text[:40]!r}", None
         return None, value

@@ -201,7 +201,10 @@ def fitting(directory: str | os.PathLike, *, companions: tuple[str, ...] = ()) -
     missing = [parent for parent in [directory.parent, *directory.parent.parents]
                if not parent.exists()]
     for parent in reversed(missing):
-        parent.mkdir()
+        try:
+            parent.mkdir()
+        except FileExistsError:  # Another fit made it meanwhile: it is not ours to remove.
+            continue
         made.append(parent)
     try:
         with model_lock(directory):

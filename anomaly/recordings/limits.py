@@ -11,6 +11,7 @@ is hashed; a file rewritten meanwhile is refused.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import stat
@@ -42,6 +43,9 @@ MAX_ANNOTATION_BYTES = 4 << 20
 #: eight annotations a second (480 beats per minute, with room for rhythm and notes).
 ANNOTATION_BYTES_PER_SECOND = 16
 ANNOTATION_SLACK_BYTES = 64 << 10
+#: Bytes at the end of a file hashed when it is stamped, and again when its reading is
+#: done: a file rewritten (longer or not) while it was read is told from one appended to.
+TAIL_BYTES = 64 << 10
 
 
 def check_rate(path: str, fs: float | str, what: str = "has a sampling rate") -> float:
@@ -102,6 +106,7 @@ class FileStamp:
     inode: int
     modified_ns: int
     line_ended: bool | None = None
+    tail_sha256: str = ""
 
     @classmethod
     def of(cls, path: str | os.PathLike, what: str, *, max_bytes: int | None = None,
@@ -126,13 +131,10 @@ class FileStamp:
         if max_bytes is not None and info.st_size > max_bytes:
             raise InputError(f"{path}: {info.st_size:,} bytes; {what} of at most "
                              f"{max_bytes:,} bytes is read{limit_reason}")
-        line_ended = None
-        if text:
-            with open(path, "rb") as file:
-                file.seek(max(0, info.st_size - 1))
-                line_ended = info.st_size == 0 or file.read(1) == b"\n"
+        tail = _tail(path, info.st_size)
+        line_ended = (not tail or tail.endswith(b"\n")) if text else None
         return cls(path, info.st_size, info.st_dev, info.st_ino, info.st_mtime_ns,
-                   line_ended)
+                   line_ended, hashlib.sha256(tail).hexdigest())
 
     def check_unchanged(self) -> None:
         """An InputError unless the file is still this one, grown or not: the same inode,
@@ -143,7 +145,9 @@ class FileStamp:
             info = None
         same = (info is not None and (info.st_dev, info.st_ino) == (self.device, self.inode)
                 and (info.st_size > self.size
-                     or (info.st_size == self.size and info.st_mtime_ns == self.modified_ns)))
+                     or (info.st_size == self.size and info.st_mtime_ns == self.modified_ns))
+                # A file rewritten longer: the bytes that ended it when opened are not there.
+                and hashlib.sha256(_tail(self.path, self.size)).hexdigest() == self.tail_sha256)
         if not same:
             raise InputError(f"{self.path}: replaced, shortened or rewritten while it was "
                              "read; nothing was written, run again on the finished file")
@@ -156,6 +160,13 @@ class FileStamp:
         """The file's first ``n`` bytes (at most its stamped size)."""
         with open(self.path, "rb") as file:
             return file.read(min(n, self.size))
+
+
+def _tail(path: str, size: int) -> bytes:
+    """The last :data:`TAIL_BYTES` of the file's first ``size`` bytes."""
+    with open(path, "rb") as file:
+        file.seek(max(0, size - TAIL_BYTES))
+        return file.read(min(size, TAIL_BYTES))
 
 
 def stamps_sha256(stamps) -> str:

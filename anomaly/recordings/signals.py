@@ -132,8 +132,9 @@ def wfdb_base(path: str) -> str | None:
     lower = path.lower()
     if lower.endswith(".hea"):
         return path[:-4]
+    # exists, not isfile: a FIFO or a directory named NAME.hea is then refused as such.
     if not lower.endswith((".csv", ".csv.gz", ".edf", ".parquet")) and path != "-" and \
-            os.path.isfile(path + ".hea"):
+            os.path.exists(path + ".hea"):
         return path
     return None
 

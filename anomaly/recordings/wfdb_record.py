@@ -70,7 +70,7 @@ def read_header(base: str):
                          f"{MAX_SIGNALS} are read")
     if len(fields) > 2:
         check_rate(header_path, _RATE_FIELD.match(fields[2]).group(1))
-    _check_signal_lines(header_path, text, record_line, n_signals)
+    _check_signal_lines(header_path, text, n_signals)
     try:
         header = wfdb.rdheader(base)
     except Exception as error:  # wfdb raises many kinds for a header that does not parse
@@ -78,7 +78,7 @@ def read_header(base: str):
     return header, stamp
 
 
-def _check_signal_lines(header_path: str, text: str, record_line: str, n_signals: int) -> None:
+def _check_signal_lines(header_path: str, text: str, n_signals: int) -> None:
     """Refuse signal lines whose format or gain field wfdb's lenient reading would take
     for something else (``212:-5``, a negative skew, reads as format 212 with gain -5 and
     shifts every later field), and gains no signal could be scaled by."""
