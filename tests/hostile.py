@@ -10,6 +10,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +86,18 @@ def snapshot(directory: Path) -> dict[str, object]:
         else:
             found[name] = stat.S_IFMT(info.st_mode)
     return found
+
+
+def started_writing(cwd: Path, *args: str) -> subprocess.Popen:
+    """``anomaly ARGS`` started in ``cwd`` (stderr piped), once it has begun writing an
+    output in ``cwd/out`` (a temporary file there): the moment to interrupt it."""
+    process = subprocess.Popen(ANOMALY + list(args), cwd=cwd, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not any(path.name.endswith(".tmp") for path in (cwd / "out").iterdir()):
+        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
+        time.sleep(0.02)
+    return process
 
 
 def refused(finished: Finished, *fragments: str, code: int = EXIT_BAD_INPUT) -> None:

@@ -16,7 +16,6 @@ import os
 import shutil
 import signal
 import stat
-import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,7 +28,7 @@ from anomaly.exceptions import EXIT_BAD_MODEL, EXIT_OK, EXIT_TERMINATED
 from anomaly.synthetic import synthetic_beats, write_beats_csv
 
 from conftest import read_rows, run_cli
-from hostile import ANOMALY, MEMORY_BUDGET_MB, anomaly, refused, snapshot
+from hostile import MEMORY_BUDGET_MB, anomaly, refused, snapshot, started_writing
 
 
 # -- 1. an output that resolves to an input, the model or another output -----------------
@@ -467,14 +466,8 @@ def test_sigterm_removes_the_temporary_files_and_the_lock(work):
     write_beats_csv(work / "big.csv", values)
     (work / "out").mkdir()
     before = snapshot(work)
-    process = subprocess.Popen(ANOMALY + ["score", "big.csv", "-m", "model", "-o",
-                                          "out/s.csv", "--report", "out/r.json"],
-                               cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               text=True)
-    deadline = time.monotonic() + 120
-    while not any(path.name.endswith(".tmp") for path in (work / "out").iterdir()):
-        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
-        time.sleep(0.02)
+    process = started_writing(work, "score", "big.csv", "-m", "model", "-o", "out/s.csv",
+                              "--report", "out/r.json")
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=60)
     assert process.returncode == EXIT_TERMINATED, err

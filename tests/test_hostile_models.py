@@ -33,7 +33,8 @@ from anomaly.model.runtimes.onnx_graph import (ALLOWED_OPERATORS, MAX_MULTIPLY_A
                                                check_graph)
 from anomaly.synthetic import synthetic_beats, write_beats_csv
 
-from hostile import ANOMALY, MEASURE, MEMORY_BUDGET_MB, anomaly, refused, snapshot
+from hostile import MEASURE, MEMORY_BUDGET_MB, anomaly, refused, snapshot, \
+    started_writing
 
 #: The input length of the ``model_dir`` fixture's model.
 N_SAMPLES = 96
@@ -503,13 +504,7 @@ def test_sigterm_ends_a_long_forward_pass_at_once(work):
     write_beats_csv(work / "big.csv", values)
     (work / "out").mkdir()
     before = snapshot(work)
-    process = subprocess.Popen(ANOMALY + ["score", "big.csv", "-m", "model", "-o", "out/s.csv"],
-                               cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               text=True)
-    deadline = time.monotonic() + 120
-    while not any(path.name.endswith(".tmp") for path in (work / "out").iterdir()):
-        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
-        time.sleep(0.02)
+    process = started_writing(work, "score", "big.csv", "-m", "model", "-o", "out/s.csv")
     time.sleep(0.5)  # Inside the first pass: 700 inputs, 16 s of one core here.
     sent = time.monotonic()
     process.send_signal(signal.SIGTERM)
