@@ -28,11 +28,13 @@ from .recordings.segment import RecordingBeats, SegmentCounts, SegmentOptions
 
 @dataclass
 class BeatsExport:
-    """What ``anomaly beats`` wrote: beats per record, beats dropped at the recordings'
-    ends, and the labels' counts (with annotations)."""
+    """What ``anomaly beats`` wrote: beats per record, the lead each was read from
+    (``lead MLII (of MLII, V1)``), beats dropped at the recordings' ends, and the labels'
+    counts (with annotations)."""
 
     output: Path
     beats: dict[str, int] = field(default_factory=dict)
+    leads: dict[str, str] = field(default_factory=dict)
     dropped_at_edges: int = 0
     labels: Counter = field(default_factory=Counter)
 
@@ -42,8 +44,12 @@ class BeatsExport:
 
 
 def write_beats(records: Sequence[str], output: str | os.PathLike, options: SegmentOptions,
-                *, on_record: Callable[[str, int], None] | None = None) -> BeatsExport:
+                *, on_record: Callable[[str, int, str], None] | None = None) -> BeatsExport:
     """Cut every recording of ``records`` into beats, written to ``output`` (CSV).
+
+    ``on_record(name, beats, lead)`` is called as each recording is done, ``lead`` saying
+    which lead was read and from which (``lead MLII (of MLII, V1)``): the default lead is
+    chosen per recording, so it may differ from one to the next.
 
     Raises
     ------
@@ -78,9 +84,10 @@ def write_beats(records: Sequence[str], output: str | os.PathLike, options: Segm
                     if chunk.beats.labels is not None:
                         export.labels.update(chunk.beats.labels.tolist())
             export.beats[name] = counts.beats
+            export.leads[name] = segmenter.lead.describe()
             export.dropped_at_edges += counts.dropped_at_edges
             if on_record is not None:
-                on_record(name, counts.beats)
+                on_record(name, counts.beats, export.leads[name])
         writer.close()
     return export
 

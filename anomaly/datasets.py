@@ -212,6 +212,15 @@ def find_mitdb(records: Sequence[str] = ()) -> Path | None:
     return None
 
 
+def dataset_places(dataset: DatasetName | str) -> list[Path]:
+    """The directories the ``find_*`` functions look for a data set in, in order: its
+    directory in ``$ANOMALY_DATA_DIR``, the download cache and ``../shared/data``. For
+    messages that say where something was looked for."""
+    dataset = DatasetName(dataset)
+    return [(cache_dir() if directory is None else directory) / dataset.value
+            for directory in _search_order()]
+
+
 @contextlib.contextmanager
 def verified_copy(path: str | os.PathLike) -> Iterator[Path]:
     """``path`` as a reader should open it: a file of the download cache becomes a private

@@ -15,7 +15,7 @@ from typing import Sequence
 
 from .exceptions import InputError
 from .io.readers import STDIO
-from .recordings.signals import wfdb_base
+from .recordings.signals import locate_recording, wfdb_base
 
 #: Input file names picked up from a directory given as input: beats CSVs, WFDB records'
 #: headers and EDF recordings.
@@ -27,7 +27,9 @@ OWN_SUFFIXES = tuple(f".{kind}{suffix}" for kind in ("scores", "rejects")
 
 
 def expand_inputs(specs: Sequence[str]) -> list[str]:
-    """Files, globs, directories (their ``*.csv`` and ``*.csv.gz``) and ``-``, in order.
+    """Files, globs, directories (their ``*.csv`` and ``*.csv.gz``) and ``-``, in order;
+    a bare MIT-BIH record name (``208``) that names nothing here is the record in the
+    MIT-BIH data on this machine (see :func:`~anomaly.recordings.signals.locate_recording`).
 
     What a directory or a glob matches leaves out the tool's own files (see
     :func:`is_own_file`), so that outputs written beside the inputs are not scored by the
@@ -54,10 +56,11 @@ def expand_inputs(specs: Sequence[str]) -> list[str]:
             if not found:
                 raise InputError(f"{spec}: no file matches this pattern")
             inputs += found
-        elif Path(spec).exists() or wfdb_base(spec) is not None:
-            inputs.append(spec)
         else:
-            raise InputError(f"{spec}: no such file (it does not exist)")
+            found = locate_recording(spec)  # A bare MIT-BIH name (208) not here: its data.
+            if not (Path(found).exists() or wfdb_base(found) is not None):
+                raise InputError(f"{spec}: no such file (it does not exist)")
+            inputs.append(found)
     seen: dict[str, str] = {}
     for name in inputs:
         base = wfdb_base(name)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -121,14 +122,19 @@ def test_save_records_the_provenance_it_is_given_and_no_other(fitted, data_dir, 
 
 
 def test_a_recordings_provenance_round_trips_and_must_fit_the_model(fitted, tmp_path):
-    origin = RecordingOrigin(BeatWindow(0.2, 0.4, 96, False), "MLII", 0.0, 300.0, 2)
+    origin = RecordingOrigin(BeatWindow(0.2, 0.4, 96, False), "MLII", 0.0, 300.0, 2, fs=360.0)
     directory = fitted.save(tmp_path / "m", provenance=Provenance("208", recording=origin))
     assert read_model(directory).provenance.recording == origin
-    wrong = json.loads(json.dumps(read_metadata(directory)))
-    wrong["provenance"]["recording"]["beat_window"]["samples"] = 140
-    (directory / "metadata.json").write_text(json.dumps(wrong))
-    with pytest.raises(ModelError, match="a beat window of 140 samples for a model of 96"):
-        read_model(directory)
+    assert read_metadata(directory)["provenance"]["recording"]["fs"] == 360.0
+    for key, value, message in (("beat_window", {"before_s": 0.2, "after_s": 0.4, "samples": 140,
+                                                 "keep_amplitude": False},
+                                 "a beat window of 140 samples for a model of 96"),
+                                ("fs", 0, "'provenance.recording.fs' must be a positive number")):
+        wrong = json.loads(json.dumps(read_metadata(directory)))
+        wrong["provenance"]["recording"][key] = value
+        (directory / "metadata.json").write_text(json.dumps(wrong))
+        with pytest.raises(ModelError, match=re.escape(message)):
+            read_model(directory)
 
 
 # -- older formats: one test each ------------------------------------------------------------

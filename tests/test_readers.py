@@ -162,3 +162,36 @@ def test_a_text_label_is_a_bad_row_when_the_normal_label_is_a_number(tmp_path):
                                          r"\(the normal label is a number\), got 'abnormal'"):
         read_beats(path, label_column="last", normal_label="1")
     assert read_beats(path, label_column="last").labels.tolist() == ["1", "abnormal"]
+
+
+@pytest.mark.parametrize("name", ["label", "Class", "target", "y"])
+def test_a_header_naming_labels_is_never_read_as_a_sample(tmp_path, name):
+    """A column named like labels, with no label column chosen, is refused in one line
+    naming the file and the column and saying which option reads it as labels."""
+    path = write_text(tmp_path / "in.csv", f"t0,t1,{name}\n1,2,1\n3,4,0\n")
+    with pytest.raises(InputError) as error:
+        read_beats(path)
+    assert str(error.value) == (f"{path}: column {name!r} looks like labels, not samples; "
+                                f"give --label-column {name} to read it as the labels (and "
+                                "--normal-label for the normal one), or rename it")
+    np.testing.assert_array_equal(read_beats(path, label_column=name).values, [[1, 2], [3, 4]])
+    # A beats file (id columns) carries its label column as it is, as before.
+    beats = read_beats(write_text(tmp_path / "beats.csv", "record,sample,label,x0,x1\n"
+                                                          "r,7,N,1,2\n"))
+    assert beats.labels.tolist() == ["N"] and beats.values.tolist() == [[1, 2]]
+
+
+def test_fit_and_score_refuse_a_label_header_without_label_column(data_dir, model_dir,
+                                                                  in_tmp, capsys):
+    """batch.csv's header ends in 'label': without --label-column, neither command reads
+    it as a 97th sample (fit used to train on it), and nothing is written."""
+    from conftest import assert_one_line_error, run_cli
+
+    batch = data_dir / "batch.csv"
+    for command in (["fit", batch, "-m", "new", "--epochs", "1", "-q"],
+                    ["score", batch, "-m", model_dir, "-o", "s.csv"]):
+        code, _, err = run_cli(capsys, *command)
+        assert code == 2, (command[0], err)
+        assert_one_line_error(err, str(batch), "column 'label' looks like labels",
+                              "--label-column label")
+    assert not any(in_tmp.iterdir())

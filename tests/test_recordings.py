@@ -511,3 +511,191 @@ def test_mitdb_spans_and_chunks_see_the_beats_of_the_whole_record(mitdb, record)
     np.testing.assert_array_equal(span.rr_prev, whole.rr_prev[inside])
     small = read_recording(mitdb / record, SegmentOptions(stop=600, chunk_seconds=13)).beats
     assert np.diff(small.sample).min() >= 0.2 * 360
+
+
+# -- what a new user met (issue 22, part 6) ----------------------------------------------
+
+def recording_model(model_dir: Path, destination: Path, *, lead: str = "MLII",
+                    fs: float = FS) -> Path:
+    """The session's model (96 samples) as if fitted on a recording's beats: its
+    provenance records the lead, the rate and a beat window of its length. Only
+    metadata.json changes, which the model files' SHA-256 sums do not cover."""
+    import json
+    import shutil
+
+    shutil.copytree(model_dir, destination)
+    metadata = json.loads((destination / "metadata.json").read_text())
+    metadata["provenance"]["recording"] = {
+        "lead": lead, "fs": fs,
+        "beat_window": {"before_s": 0.25, "after_s": 0.45, "samples": 96,
+                        "keep_amplitude": False}}
+    (destination / "metadata.json").write_text(json.dumps(metadata))
+    return destination
+
+
+def test_a_bare_mitdb_name_is_read_from_the_mitdb_data_here(tmp_path, monkeypatch, capsys):
+    """'beats 208' (and fit, score) as the README shows: a record 208 in the working
+    directory wins; else MIT-BIH record 208 of the data on this machine; else one line
+    saying where it was looked for and how to fetch it."""
+    import wfdb
+
+    from anomaly import datasets
+    from conftest import assert_one_line_error
+
+    mitdb = tmp_path / "data" / "mitdb"
+    mitdb.mkdir(parents=True)
+    peaks = beat_train(40)
+    write_wfdb(mitdb, "208", np.column_stack([synthetic_ecg(peaks, 40 * FS)] * 2))
+    wfdb.wrann("208", "atr", peaks, symbol=["N"] * len(peaks), write_dir=str(mitdb))
+    monkeypatch.setenv("ANOMALY_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ANOMALY_CACHE_DIR", str(tmp_path / "cache"))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+
+    code, out, err = run_cli(capsys, "beats", "208", "-o", "208.beats.csv")
+    assert code == 0, err
+    assert f"{mitdb / '208'}: " in out and Path("208.beats.csv").is_file()
+    code, _, err = run_cli(capsys, "fit", "208", "--lead", "V9", "-m", "m")
+    assert code == 2 and f"{mitdb / '208.hea'}: no lead 'V9'" in err, err
+
+    here = beat_train(20)
+    write_wfdb(work, "208", synthetic_ecg(here, 20 * FS)[:, None], lead_names=("MLII",))
+    code, out, err = run_cli(capsys, "beats", "208", "-o", "here.csv")
+    assert code == 0, err
+    assert out.startswith("208: ") and str(mitdb) not in out
+    for suffix in (".hea", ".dat"):
+        os.unlink(f"208{suffix}")
+
+    monkeypatch.delenv("ANOMALY_DATA_DIR")
+    monkeypatch.setattr(datasets, "data_dirs", lambda: [tmp_path / "shared"])
+    for command in (["beats", "208"], ["score", "208"], ["fit", "208", "-m", "m"]):
+        code, _, err = run_cli(capsys, *command)
+        assert code == 2, (command, err)
+        assert_one_line_error(err, "208: no such file or WFDB record here", "MIT-BIH record 208",
+                              str(tmp_path / "cache" / "mitdb"), str(tmp_path / "shared" / "mitdb"),
+                              "'anomaly data fetch mitdb 208'")
+    code, _, err = run_cli(capsys, "beats", "nothere")
+    assert code == 2 and "nothere: no such file" in err
+    assert sorted(os.listdir(work)) == ["208.beats.csv", "here.csv"]
+
+
+def test_strips_are_titled_by_their_own_beat_and_never_repeat_a_window(recording):
+    """Each strip's title gives the time and score of the beat it was read around, also
+    at the recording's ends where the strip is cut short; two high-scoring beats within
+    one strip's reach make one strip naming both."""
+    from anomaly.report.recordings import recording_figures
+    from anomaly.scoring.summary import ScoreSummary
+
+    base, _, _ = recording
+    peaks = read_recording(base, SegmentOptions()).beats.sample
+    scores = np.full(len(peaks), 0.1)
+    # The last and first beats (their strips cut short), a pair under a second apart, one more.
+    for index, score in ((-1, 0.9), (0, 0.8), (10, 0.7), (11, 0.65), (30, 0.6)):
+        scores[index] = score
+    summary = ScoreSummary(0.5, timelines={str(base): [(peaks, scores)]})
+    _, figure = recording_figures(summary, str(base), SegmentOptions())
+    titles = [ax.get_title(loc="left") for ax in figure.axes]
+    expected = [f"{format_time(peaks[i] / FS)}: score {scores[i]:.4f}" for i in (0, 10, 30, -1)]
+    assert len(titles) == 4, titles
+    for title, start in zip(titles, expected):
+        assert title.startswith(start), (title, start)
+    assert titles[1].endswith(f"; beat at {(peaks[11] - peaks[10]) / FS:+.2f} s: score 0.6500")
+    assert not any("0.1000" in title for title in titles)
+    # No strip's beat is in another (strips are 6 s long).
+    centres = np.array([peaks[i] for i in (0, 10, 30, -1)])
+    assert np.diff(centres).min() >= 3 * FS
+
+
+def test_fs_given_for_a_recording_that_states_its_rate_must_be_that_rate(
+        recording, model_dir, tmp_path, capsys):
+    """--fs is the rate of a signal CSV without a time column; a WFDB or EDF header
+    states its own, so another --fs is refused in one line (it was silently ignored)."""
+    import edfio
+
+    from conftest import assert_one_line_error
+
+    base, _, _ = recording
+    edf = tmp_path / "rec.edf"
+    edfio.Edf([edfio.EdfSignal(open_lead(base).read(0, 60 * FS), FS, label="MLII",
+                               physical_range=(-5, 5))]).write(edf)
+    output = tmp_path / "out.csv"
+    for path, named in ((base, f"{base}.hea"), (edf, str(edf))):
+        for command in (["beats", path, "-o", output], ["score", path, "-m", model_dir, "-o", output],
+                        ["fit", path, "-m", tmp_path / "m"]):
+            code, _, err = run_cli(capsys, *command, "--fs", "250")
+            assert code == 2, (command, err)
+            assert_one_line_error(err, f"{named}: --fs 250 but its header says 360 Hz")
+        assert not output.exists() and not (tmp_path / "m").exists()
+        code, out, err = run_cli(capsys, "beats", path, "-o", output, "--fs", "360")
+        assert code == 0 and output.is_file(), err
+        output.unlink()
+
+
+def test_beats_says_which_lead_it_read(recording, in_tmp, capsys):
+    base, _, _ = recording
+    code, out, err = run_cli(capsys, "beats", base, "-o", "beats.csv")
+    assert code == 0, err
+    assert re.search(rf"^{re.escape(str(base))}: \d+ beats, lead MLII \(of MLII, V1\)$", out,
+                     re.MULTILINE), out
+    code, out, err = run_cli(capsys, "beats", base, "-o", "beats.csv", "--lead", "1")
+    assert code == 0 and "beats, lead V1 (of MLII, V1)" in out, err
+
+
+def test_a_lead_the_model_asks_for_and_the_recording_lacks_is_the_models(
+        model_dir, tmp_path, capsys):
+    from conftest import assert_one_line_error
+
+    peaks = beat_train(30)
+    record = write_wfdb(tmp_path, "rec", np.column_stack([synthetic_ecg(peaks, 30 * FS)] * 2),
+                        lead_names=("V1", "V2"))
+    model = recording_model(model_dir, tmp_path / "model", lead="MLII")
+    output = tmp_path / "s.csv"
+    code, _, err = run_cli(capsys, "score", record, "-m", model, "-o", output)
+    assert code == 2
+    assert_one_line_error(err, f"{record}.hea: the model ({model}) was fitted on lead 'MLII', "
+                               "which this recording does not have (its leads: V1, V2); give "
+                               "--lead to choose one")
+    assert not output.exists()
+    # A lead asked for that the recording lacks is the user's.
+    code, _, err = run_cli(capsys, "score", record, "-m", model, "-o", output, "--lead", "V9")
+    assert code == 2 and "no lead 'V9' (its leads: V1, V2;" in err
+
+
+def test_beats_of_another_kind_than_the_models_are_warned_about_before_scoring(
+        recording, model_dir, data_dir, tmp_path, capsys):
+    """One warning line, naming the input and the model, before the input is scored: a
+    model fitted on a beats CSV scoring a recording, a recording at another rate, another
+    lead, a beats CSV that 'anomaly beats' did not write scored by a recording's model;
+    none when the beats are of the model's kind."""
+    base, _, _ = recording
+    output = str(tmp_path / "s.csv")
+
+    def warnings(*arguments) -> list[str]:
+        code, _, err = run_cli(capsys, "score", *arguments, "-o", output)
+        assert code == 0, err
+        lines = err.strip().splitlines()
+        found = [line for line in lines if line.startswith("Warning: ")]
+        if found:  # Said before the input is scored.
+            assert lines.index(found[-1]) < next(i for i, line in enumerate(lines)
+                                                 if line.startswith("Scored "))
+        return found
+
+    [line] = warnings(base, "-m", model_dir)
+    assert line.startswith(f"Warning: {base}: the model ({model_dir}) was fitted on beats not "
+                           "cut from a recording, so how its beats were cut is unknown"), line
+    assert "0.25 s before to 0.45 s after each R peak, resampled to 96 samples" in line
+
+    same = recording_model(model_dir, tmp_path / "same")
+    assert warnings(base, "-m", same) == []
+    assert warnings(base, "-m", same, "--lead", "MLII") == []
+    [line] = warnings(base, "-m", same, "--lead", "V1")
+    assert "was fitted on lead MLII and --lead reads lead V1" in line
+    faster = recording_model(model_dir, tmp_path / "faster", fs=500)
+    [line] = warnings(base, "-m", faster)
+    assert f"the model ({faster}) was fitted on a recording at 500 Hz and this one is at " \
+           "360 Hz" in line
+    [line] = warnings(data_dir / "batch_nolabel.csv", "-m", same)
+    assert line.startswith(f"Warning: {data_dir / 'batch_nolabel.csv'}: the model ({same}) "
+                           "was fitted on beats cut from a recording (lead MLII, 0.25 s "
+                           "before to 0.45 s after each R peak)")

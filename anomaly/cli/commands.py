@@ -124,7 +124,9 @@ def fit(
     normal_csv: Annotated[str, typer.Argument(
         metavar="INPUT", show_default=False,
         help="Normal heartbeats: a beats CSV (or .csv.gz), one beat per row; or a recording "
-             "(a WFDB record, an .edf file, a signal .csv with --signal), cut into beats.")],
+             "(a WFDB record, an .edf file, a signal .csv with --signal), cut into beats. A "
+             "bare MIT-BIH record name (208) not found here is taken from the MIT-BIH data "
+             "on this machine ($ANOMALY_DATA_DIR, the download cache, ../shared/data).")],
     model_dir: SavedModelDir = Path("model"),
     label_column: LabelColumn = None,
     normal_label: NormalLabel = "1",
@@ -168,11 +170,12 @@ def fit(
     from ..model.scaling import scaling_note
     from ..progress import epochs_progress
     from ..recordings.rhythm import RR_CONTEXT
-    from ..recordings.signals import is_recording
+    from ..recordings.signals import is_recording, locate_recording
 
     # A bad destination fails before the training, a second fit of the same model at once
     # (exit 5), and a failed fit leaves no directory it made.
     with fitting(model_dir):
+        normal_csv = locate_recording(normal_csv)
         if is_recording(normal_csv, signal):
             from ..recordings.reading import read_normal_recording_beats
 
@@ -182,7 +185,8 @@ def fit(
                 normal_csv, segment, label_column=label_column, normal_label=normal_label,
                 context=beat_context(RR_CONTEXT) if rr_context else None)
             origin = RecordingOrigin(segment.window, read.lead.name, segment.start,
-                                     segment.stop, read.counts.dropped_at_edges)
+                                     segment.stop, read.counts.dropped_at_edges,
+                                     fs=read.lead.fs)
             digest = read.sha256()
             what = f"{data.n_read} beats of lead {read.lead.name} between {read.span}"
         else:
@@ -277,7 +281,9 @@ def score(
     inputs: Annotated[list[str], typer.Argument(
         help="Beats CSV (or .csv.gz) files, one beat per row, or recordings (WFDB records, "
              ".edf files; signal .csv files with --signal): files, globs, directories (their "
-             "*.csv, *.csv.gz, *.hea and *.edf) or '-' for stdin.", show_default=False)],
+             "*.csv, *.csv.gz, *.hea and *.edf) or '-' for stdin. A bare MIT-BIH record name "
+             "(208) not found here is taken from the MIT-BIH data on this machine.",
+        show_default=False)],
     model_dir: ModelDir = Path("model"),
     output: Annotated[Optional[Path], typer.Option(
         "--output", "-o", help="Scores file for a single input: CSV (row, score, is_anomaly"
@@ -366,7 +372,9 @@ def beats(
     records: Annotated[list[str], typer.Argument(
         metavar="RECORD...", show_default=False,
         help="Recordings: WFDB records (the path with or without .hea), .edf files, or CSV "
-             "files of samples (one column per lead, optional time column in seconds).")],
+             "files of samples (one column per lead, optional time column in seconds). A "
+             "bare MIT-BIH record name (208) not found here is taken from the MIT-BIH data "
+             "on this machine ($ANOMALY_DATA_DIR, the download cache, ../shared/data).")],
     output: Annotated[Path, typer.Option(
         "--output", "-o", dir_okay=False,
         help="The beats CSV: record, beat, sample, time_s, rr_prev_s, rr_next_s, "
@@ -385,7 +393,8 @@ def beats(
 
     with _usage_errors():
         export = write_beats(records, output, recording.segment(),
-                             on_record=lambda name, n: _say(f"{name}: {n} beats", quiet))
+                             on_record=lambda name, n, lead: _say(f"{name}: {n} beats, {lead}",
+                                                                  quiet))
     labels = ", ".join(f"{label} {count}" for label, count in sorted(export.labels.items()))
     _say(f"Wrote {export.total} beats of {len(export.beats)} recording(s) to {output}"
          f" ({export.dropped_at_edges} dropped: their window runs off the recording)"

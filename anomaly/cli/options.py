@@ -75,7 +75,9 @@ ToTime = Annotated[Optional[str], typer.Option(
     help="End of the span: seconds or [hh:]mm:ss. Default: the end.", show_default=False)]
 SamplingRate = Annotated[Optional[float], typer.Option(
     "--fs", metavar="HZ", rich_help_panel=_RECORDINGS,
-    help="Samples per second of a signal CSV without a time column.", show_default=False)]
+    help="Samples per second of a signal CSV without a time column. A recording that states "
+         "its rate (a time column, a WFDB or EDF header) is read at that rate: --fs must "
+         "then equal it, or the recording is refused.", show_default=False)]
 Annotations = Annotated[Optional[str], typer.Option(
     "--annotations", metavar="EXT", rich_help_panel=_RECORDINGS,
     help="Label each beat with the AAMI class (N, S, V, F, Q; '-' for none) of the reference "

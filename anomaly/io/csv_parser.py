@@ -24,8 +24,8 @@ import numpy as np
 
 from ..exceptions import InputError, length_mismatch
 from .beats import Beats, Reject
-from .layout import (BEATS_LABEL_COLUMN, ID_COLUMN_TYPES, ID_COLUMNS, PADDING, CsvLayout,
-                     parse_count, parse_number)
+from .layout import (BEATS_LABEL_COLUMN, ID_COLUMN_TYPES, ID_COLUMNS, LABEL_LIKE_COLUMNS,
+                     PADDING, CsvLayout, parse_count, parse_number)
 from .blocks import MAX_LINE_BYTES, LineTooLong, RawBlock
 
 #: Delimiters recognised when sniffing the first line, in order of preference.
@@ -98,6 +98,8 @@ def layout_from_head(
     if label_column is None and id_indices and BEATS_LABEL_COLUMN in column_names:
         # A beats file's labels are carried as they are; --label-column decides them.
         label_index, normal_label = column_names.index(BEATS_LABEL_COLUMN), None
+    if label_column is None and has_header:
+        _refuse_label_like_samples(name, column_names, id_indices, label_index)
     n_samples = len(column_names) - (label_index is not None) - len(id_indices)
     if n_samples < 1:
         raise InputError(f"{name}: no sample columns (only the label column)")
@@ -106,6 +108,21 @@ def layout_from_head(
     return CsvLayout(delimiter, has_header, column_names, label_index,
                      header_line=line_number if has_header else 0, normal_label=normal_label,
                      value_range=value_range, id_indices=id_indices)
+
+
+def _refuse_label_like_samples(name: str, column_names: tuple[str, ...],
+                               id_indices: tuple[int, ...], label_index: int | None) -> None:
+    """Refuse a sample column whose header name says it holds labels (``label``,
+    ``class``, ``target``, ...: :data:`~anomaly.io.layout.LABEL_LIKE_COLUMNS`), when no
+    label column was chosen: read as a sample, the label would be trained on and scored as
+    one more point of the beat. Refused rather than taken as the labels, because which
+    value is normal must be said too (``--normal-label``)."""
+    for index, column in enumerate(column_names):
+        if index != label_index and index not in id_indices and \
+                column.lower() in LABEL_LIKE_COLUMNS:
+            raise InputError(f"{name}: column {column!r} looks like labels, not samples; give "
+                             f"--label-column {column} to read it as the labels (and "
+                             "--normal-label for the normal one), or rename it")
 
 
 def _looks_like_header(fields: list[str]) -> bool:

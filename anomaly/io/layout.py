@@ -19,6 +19,11 @@ ID_COLUMNS = tuple(ID_COLUMN_TYPES)
 #: With id columns in the header (a file ``anomaly beats`` wrote), a column of this name
 #: is the label column unless another is chosen: its text is carried into the scores.
 BEATS_LABEL_COLUMN = "label"
+#: Header names that say a column holds labels, not samples (compared in lower case).
+#: Without ``--label-column`` such a column is refused rather than read as one more
+#: sample: a model trained on the label as its 141st sample scores every beat wrongly.
+LABEL_LIKE_COLUMNS = ("label", "labels", "class", "target", "y", "annotation", "category",
+                      "diagnosis", "truth", "ground_truth")
 
 
 @dataclass(frozen=True)

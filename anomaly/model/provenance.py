@@ -18,20 +18,22 @@ from ._json import is_count, is_number, is_sha256, known
 @dataclass(frozen=True)
 class RecordingOrigin:
     """How a model's training beats were cut from a recording: the ``lead``, the
-    ``window`` around each R peak (scoring cuts beats the same way), the span and the beats
-    dropped at its edges."""
+    ``window`` around each R peak (scoring cuts beats the same way), the span, the beats
+    dropped at its edges and the recording's sampling rate ``fs`` (None for a model
+    fitted before it was recorded), by which scoring tells a recording at another rate."""
 
     window: BeatWindow
     lead: str | None = None
     from_s: float | None = None
     to_s: float | None = None
     dropped_at_edges: int | None = None
+    fs: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The ``provenance.recording`` section (unknown values left out)."""
         data = {"beat_window": self.window.to_metadata(), "lead": self.lead,
                 "from_s": self.from_s, "to_s": self.to_s,
-                "dropped_at_edges": self.dropped_at_edges}
+                "dropped_at_edges": self.dropped_at_edges, "fs": self.fs}
         return known(data)
 
     @classmethod
@@ -52,8 +54,11 @@ class RecordingOrigin:
         dropped = data.get("dropped_at_edges")
         if dropped is not None and not is_count(dropped, least=0):
             raise ValueError("'provenance.recording.dropped_at_edges' must be a count")
+        fs = data.get("fs")
+        if fs is not None and not (is_number(fs) and fs > 0):
+            raise ValueError("'provenance.recording.fs' must be a positive number")
         return cls(window, lead, *(None if value is None else float(value) for value in span),
-                   dropped)
+                   dropped, None if fs is None else float(fs))
 
 
 @dataclass(frozen=True)

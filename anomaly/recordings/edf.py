@@ -12,7 +12,8 @@ import numpy as np
 
 from ..exceptions import InputError, first_line
 from ..io.layout import parse_count
-from .limits import MAX_HEADER_BYTES, MAX_SIGNALS, FileStamp, check_duration, check_rate
+from .limits import (MAX_HEADER_BYTES, MAX_SIGNALS, FileStamp, check_duration,
+                     check_given_rate, check_rate)
 
 #: The fixed part of an EDF header, and each signal's part of the rest.
 FIXED_HEADER_BYTES = 256
@@ -74,8 +75,9 @@ def check_edf_header(path: str, stamp: FileStamp) -> None:
                          f"file holds {stamp.size - header_bytes:,} after its header")
 
 
-def open_edf(text: str, lead: str | None):
-    """The lead ``lead`` of the EDF file ``text``.
+def open_edf(text: str, lead: str | None, fs: float | None = None):
+    """The lead ``lead`` of the EDF file ``text``; ``fs``, when given, must be the rate its
+    header states for that lead.
 
     A header that declares more data records than the file holds is read as the file is
     (edfio's recovery), with one warning line naming the file.
@@ -107,7 +109,8 @@ def open_edf(text: str, lead: str | None):
         if not (math.isfinite(low) and math.isfinite(high) and low != high):
             raise InputError(f"{text}: signal {signal.label.strip()}'s {kind} range {low:g} "
                              f"to {high:g} is not one its samples can be scaled by")
-    fs = check_rate(text, signal.sampling_frequency)
+    given, fs = fs, check_rate(text, signal.sampling_frequency)
+    check_given_rate(text, given, fs, "its header")
     n_samples = check_duration(text, int(round(edf.duration * fs)), fs)
 
     def read(start: int, stop: int) -> np.ndarray:
@@ -118,4 +121,4 @@ def open_edf(text: str, lead: str | None):
                              f"({first_line(error)})") from None
 
     return Lead(text, Path(text).stem, signal.label.strip(), fs, n_samples,
-                files=(stamp,), _read=read)
+                files=(stamp,), leads=tuple(names), _read=read)

@@ -61,6 +61,18 @@ def check_rate(path: str, fs: float | str, what: str = "has a sampling rate") ->
     return rate
 
 
+def check_given_rate(path: str, given: float | None, stated: float, source: str) -> None:
+    """An InputError naming ``path`` when a rate given with ``--fs`` is not the one the
+    recording states (``source``: ``its header``, ``its time column``), within 0.1%.
+
+    ``--fs`` gives the rate of a signal CSV without a time column; elsewhere it is taken
+    as a check, never as a rate to read the samples at instead of the stated one.
+    """
+    if given is not None and abs(stated - given) > 1e-3 * given:
+        raise InputError(f"{path}: --fs {given:g} but {source} says {stated:.6g} Hz (--fs "
+                         "is for a signal CSV without a time column)")
+
+
 def check_duration(path: str, n_samples: int, fs: float) -> int:
     """``n_samples`` when it is a positive count lasting at most
     :data:`MAX_RECORDING_SECONDS` at ``fs``, else an InputError naming ``path``."""

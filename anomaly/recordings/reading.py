@@ -91,11 +91,14 @@ def labels_for(path, labels: np.ndarray | None, label_column: str | int) -> np.n
 
 @dataclass
 class Strip:
-    """A few seconds of a lead around a beat: band-pass filtered samples from ``start``."""
+    """A few seconds of a lead around a beat: band-pass filtered samples from ``start``;
+    ``centre`` is the R peak (sample) of the beat it was read around. Near the recording's
+    ends the strip is cut short, so the beat is then not in its middle."""
 
     start: int
     values: np.ndarray
     fs: float
+    centre: int
 
 
 def read_strips(path: str | os.PathLike, options: SegmentOptions, centres: np.ndarray, *,
@@ -111,5 +114,6 @@ def read_strips(path: str | os.PathLike, options: SegmentOptions, centres: np.nd
         first = max(0, int(centre) - half - pad)
         filtered = band_pass(lead.read(first, int(centre) + half + pad), lead.fs)
         start = max(0, int(centre) - half)
-        strips.append(Strip(start, filtered[start - first:start - first + 2 * half], lead.fs))
+        strips.append(Strip(start, filtered[start - first:start - first + 2 * half], lead.fs,
+                            int(centre)))
     return strips

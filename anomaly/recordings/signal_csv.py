@@ -19,7 +19,7 @@ import numpy as np
 from ..exceptions import InputError, first_line
 from ..io.blocks import MAX_LINE_BYTES
 from ..io.layout import parse_number
-from .limits import FileStamp, check_duration, check_rate
+from .limits import FileStamp, check_duration, check_given_rate, check_rate
 
 #: Names of a signal CSV's time column (compared without case, quotes and spaces).
 TIME_COLUMNS = ("time", "time_s", "t", "seconds", "elapsed time")
@@ -53,8 +53,7 @@ def open_signal_csv(text: str, lead: str | None, fs: float | None):
     column = _CsvColumn(stamp, names, lead_columns[chosen], skip_units, time_index)
     if time_index is not None:
         found = column.head_rate()
-        if fs is not None and abs(found - fs) > 1e-3 * fs:
-            raise InputError(f"{text}: --fs {fs:g} but its time column says {found:.6g} Hz")
+        check_given_rate(text, fs, found, "its time column")
         fs = fs if fs is not None else found
     if fs is None:
         raise InputError(f"{text}: no time column, so the sampling rate is unknown: give "
@@ -63,7 +62,7 @@ def open_signal_csv(text: str, lead: str | None, fs: float | None):
     column.fs = fs
     n_samples = check_duration(text, column.count(), fs)
     return Lead(text, Path(text).stem, lead_names[chosen], fs, n_samples, files=(stamp,),
-                _read=column.read)
+                leads=tuple(lead_names), _read=column.read)
 
 
 def _csv_header(stamp: FileStamp) -> tuple[list[str], bool]:

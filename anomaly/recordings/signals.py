@@ -55,6 +55,8 @@ class Lead:
     files : tuple of FileStamp
         The recording's files as they were when opened (header, signal files): what is
         read of them, hashed, and checked unchanged after reading.
+    leads : tuple of str
+        Every lead of the recording, in its order (``name`` is one of them).
     """
 
     path: str
@@ -65,11 +67,17 @@ class Lead:
     annotations_base: str | None = None
     values_per_sample: int = 1
     files: tuple[FileStamp, ...] = ()
+    leads: tuple[str, ...] = ()
     _read: Callable[[int, int], np.ndarray] = field(repr=False, default=None)
 
     @property
     def duration(self) -> float:
         return self.n_samples / self.fs
+
+    def describe(self) -> str:
+        """``lead MLII (of MLII, V1)``: the lead read, and those it was chosen from."""
+        others = f" (of {', '.join(self.leads)})" if len(self.leads) > 1 else ""
+        return f"lead {self.name}{others}"
 
     def read(self, start: int, stop: int) -> np.ndarray:
         """Samples ``start:stop`` (clipped to the lead) as float64 physical values."""
@@ -101,6 +109,20 @@ class Lead:
         return values
 
 
+class NoSuchLead(InputError):
+    """A lead asked for that the recording does not have.
+
+    ``path`` names the recording (its header for a WFDB record), ``lead`` is what was
+    asked for and ``leads`` are the recording's leads: a caller that asked on someone
+    else's behalf (a model's lead) can say so.
+    """
+
+    def __init__(self, path: str, lead: str, leads: list[str] | tuple[str, ...]):
+        super().__init__(f"{path}: no lead {lead!r} (its leads: {', '.join(leads)}; give a "
+                         "name or a 0-based index)")
+        self.path, self.lead, self.leads = path, lead, tuple(leads)
+
+
 def is_recording(path: str | os.PathLike, signal_csv: bool = False) -> bool:
     """Whether ``path`` names a WFDB record or an EDF file, or, with ``signal_csv``, a
     ``.csv`` file (read as samples per lead, not as beats: the command says which)."""
@@ -127,6 +149,42 @@ def recording_files(path: str | os.PathLike, annotations: str | None = None) -> 
     return files
 
 
+def locate_recording(spec: str) -> str:
+    """Where the recording ``spec`` is read from.
+
+    A path that exists here, or a WFDB record here (``NAME.hea`` beside it), is taken as
+    given. A bare MIT-BIH record name (``208`` or ``208.hea``, no directory) that is
+    neither is looked up in the MIT-BIH data on this machine, as
+    :func:`anomaly.datasets.find_mitdb` finds it: ``$ANOMALY_DATA_DIR``, the download
+    cache (its files checked against their pinned SHA-256 first, no link followed), then
+    ``../shared/data``. Anything else is returned as given, for the caller to refuse as
+    missing in its own words.
+
+    Raises
+    ------
+    InputError
+        ``spec`` is an MIT-BIH record name found nowhere (the message says where it was
+        looked for and how to fetch it), or the cache holds a damaged or planted file of
+        it.
+    """
+    if spec == "-" or os.path.exists(spec) or wfdb_base(spec) is not None:
+        return spec
+    name = spec[:-4] if spec.lower().endswith(".hea") else spec
+    if os.path.dirname(name):
+        return spec
+    from ..datasets import DatasetName, dataset_places, find_mitdb, mitdb_records
+
+    if name not in mitdb_records():
+        return spec
+    found = find_mitdb([name])
+    if found is None:
+        places = [str(place) for place in dataset_places(DatasetName.mitdb)]
+        raise InputError(f"{spec}: no such file or WFDB record here, nor MIT-BIH record "
+                         f"{name} in {', '.join(places[:-1])} or {places[-1]}; 'anomaly data "
+                         f"fetch mitdb {name}' downloads it")
+    return str(found / name)
+
+
 def wfdb_base(path: str) -> str | None:
     """A WFDB record's path without ``.hea``, or None when ``path`` is not one."""
     lower = path.lower()
@@ -151,25 +209,27 @@ def open_lead(path: str | os.PathLike, *, lead: str | None = None, fs: float | N
         A lead's name, or its 0-based index; default :data:`DEFAULT_LEAD` when the
         recording has it, else its first lead.
     fs : float, optional
-        The sampling rate of a signal CSV without a time column (and a check of one with).
+        The sampling rate of a signal CSV without a time column; for any other recording
+        (a time column, a WFDB or EDF header states its rate) a check: a rate other than
+        the stated one is refused.
 
     Raises
     ------
     InputError
         Naming the file: it is missing, unreadable or malformed, its signal file is
-        missing or shorter than the header says, the lead does not exist, the rate is
-        unknown.
+        missing or shorter than the header says, the lead does not exist (a
+        :class:`NoSuchLead`), the rate is unknown or not the one ``fs`` gives.
     """
     text = str(path)
     lower = text.lower()
     if lower.endswith(".edf"):
         from .edf import open_edf
 
-        return open_edf(text, lead)
+        return open_edf(text, lead, fs)
     if wfdb_base(text) is not None or lower.endswith(".hea"):
         from .wfdb_record import open_wfdb
 
-        return open_wfdb(text, lead)
+        return open_wfdb(text, lead, fs)
     if lower.endswith(".csv") and signal_csv:
         from .signal_csv import open_signal_csv
 
@@ -190,5 +250,4 @@ def choose_lead(path: str, names: list[str], lead: str | None) -> int:
     index = parse_count(spec)
     if index is not None and index < len(names):
         return index
-    raise InputError(f"{path}: no lead {lead!r} (its leads: {', '.join(names)}; give a name "
-                     "or a 0-based index)")
+    raise NoSuchLead(path, lead, names)

@@ -17,6 +17,7 @@ from .limits import (
     MAX_SKEW_SECONDS,
     FileStamp,
     check_duration,
+    check_given_rate,
     check_rate,
     check_values_per_second,
 )
@@ -109,8 +110,9 @@ def signal_file_names(base: str) -> list[str]:
     return list(dict.fromkeys(header.file_name or []))
 
 
-def open_wfdb(text: str, lead: str | None):
-    """The lead ``lead`` of the WFDB record ``text`` (with or without ``.hea``)."""
+def open_wfdb(text: str, lead: str | None, fs: float | None = None):
+    """The lead ``lead`` of the WFDB record ``text`` (with or without ``.hea``); ``fs``,
+    when given, must be the rate its header states."""
     import wfdb
     # wfdb's own table of bytes per sample of each format (it has no public name).
     from wfdb.io._signal import BYTES_PER_SAMPLE
@@ -123,7 +125,8 @@ def open_wfdb(text: str, lead: str | None):
     names = list(header.sig_name or [])
     if not names or not header.sig_len:
         raise InputError(f"{header_path}: a WFDB header without signals or length")
-    fs = check_rate(header_path, header.fs)
+    given, fs = fs, check_rate(header_path, header.fs)
+    check_given_rate(header_path, given, fs, "its header")
     n_samples = check_duration(header_path, int(header.sig_len), fs)
     index = choose_lead(header_path, names, lead)
     n = len(names)
@@ -188,7 +191,7 @@ def open_wfdb(text: str, lead: str | None):
 
     return Lead(text, os.path.basename(base), names[index], fs, n_samples,
                 annotations_base=base, values_per_sample=decoded, files=tuple(stamps),
-                _read=read)
+                leads=tuple(names), _read=read)
 
 
 def _per_signal(values, n: int, default: int) -> list[int]:

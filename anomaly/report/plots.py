@@ -142,9 +142,14 @@ def plot_timeline(times: np.ndarray, scores: np.ndarray, threshold: float, *,
 
 
 def plot_ecg_strips(strips, peaks: np.ndarray, scores: np.ndarray, threshold: float,
-                    window: tuple[float, float], *, title: str = ""):
+                    window: tuple[float, float], *, also=(), title: str = ""):
     """ECG strips, one row each, with every beat's R peak marked and its window shaded in
-    the colour of its flag (red anomaly, blue normal); each strip is centred on a beat."""
+    the colour of its flag (red anomaly, blue normal).
+
+    Each strip is read around a beat (its ``centre``), whose time and score its title
+    gives; ``also`` holds, per strip, the R peaks of other high-scoring beats it shows,
+    which the title names after it (``beat at +0.31 s: score 0.0850``).
+    """
     from matplotlib.figure import Figure
 
     from ..recordings.times import format_time
@@ -152,7 +157,8 @@ def plot_ecg_strips(strips, peaks: np.ndarray, scores: np.ndarray, threshold: fl
     figure = Figure(figsize=(12, 2.2 * max(len(strips), 1)), layout="constrained")
     axes = figure.subplots(max(len(strips), 1), 1, squeeze=False)[:, 0]
     before, after = window
-    for ax, strip in zip(axes, strips):
+    also = list(also) + [()] * (len(strips) - len(also))
+    for ax, strip, others in zip(axes, strips, also):
         fs = strip.fs
         t = (strip.start + np.arange(len(strip.values))) / fs
         ax.plot(t, strip.values, color="black", linewidth=0.8)
@@ -161,10 +167,15 @@ def plot_ecg_strips(strips, peaks: np.ndarray, scores: np.ndarray, threshold: fl
             colour = _ANOMALY_COLOUR if score > threshold else _NORMAL_COLOUR
             ax.axvspan(peak / fs - before, peak / fs + after, color=colour, alpha=0.15)
             ax.plot(peak / fs, strip.values[peak - strip.start], "v", color=colour)
-        centre = strip.start + len(strip.values) // 2
-        nearest = int(np.argmin(np.abs(peaks - centre)))
-        ax.set_title(f"{format_time(peaks[nearest] / fs)}: score {scores[nearest]:.4f}",
-                     loc="left", fontsize=10)
+        # The strip's own beat, by its R peak: near a recording's end the strip is cut
+        # short, and the beat nearest its middle is then a neighbour.
+        own = int(np.searchsorted(peaks, strip.centre))
+        named = [f"{format_time(strip.centre / fs)}: score {scores[own]:.4f}"]
+        for peak in others:
+            index = int(np.searchsorted(peaks, peak))
+            named.append(f"beat at {(int(peak) - strip.centre) / fs:+.2f} s: score "
+                         f"{scores[index]:.4f}")
+        ax.set_title("; ".join(named), loc="left", fontsize=10)
         ax.set_ylabel("mV (filtered)")
     axes[-1].set_xlabel("time (s)")
     if title:

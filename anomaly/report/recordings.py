@@ -17,23 +17,69 @@ if TYPE_CHECKING:
 
 #: ECG strips drawn per recording: around its most anomalous beats.
 STRIPS = 4
+#: Seconds of signal a strip shows, its beat in the middle.
+STRIP_SECONDS = 6.0
+
+
+def strip_beats(peaks: np.ndarray, scores: np.ndarray, reach: float,
+                count: int = STRIPS) -> list[tuple[int, list[int]]]:
+    """Which beats get a strip: the ``count`` highest-scoring beats that no higher-scoring
+    beat's strip already shows, in time order.
+
+    Two beats flagged a few hundred milliseconds apart (a beat and a false detection on
+    it, a couplet) would otherwise give two strips of the same few seconds. So the beats
+    are taken from the highest score down; a beat within ``reach`` of a beat already
+    chosen (closer than half a strip: it is in that strip) gets no strip of its own and
+    is named in that strip's title instead. No two strips then show the same beat in
+    their middle, and every beat ranked above the last strip's is in a strip.
+
+    Parameters
+    ----------
+    peaks : ndarray, shape (n,)
+        The beats' R peaks (samples), in increasing order.
+    scores : ndarray, shape (n,)
+    reach : float
+        Half a strip, in samples.
+    count : int, default STRIPS
+
+    Returns
+    -------
+    list of (int, list of int)
+        Per strip, in time order: the index of its beat, and the indices of the beats
+        ranked above the last strip's that it also shows (highest score first).
+    """
+    chosen: list[tuple[int, list[int]]] = []
+    for index in np.argsort(-scores, kind="stable"):
+        if len(chosen) == count:
+            break
+        shown_in = next((also for beat, also in chosen
+                         if abs(int(peaks[index]) - int(peaks[beat])) < reach), None)
+        if shown_in is None:
+            chosen.append((int(index), []))
+        else:
+            shown_in.append(int(index))
+    return sorted(chosen)
 
 
 def recording_figures(summary, input_name: str, segment: "SegmentOptions"):
     """The timeline and the strips of one scored recording, as figures; ``segment`` is how
-    its beats were found (its lead and beat window), by which the strips are read again."""
+    its beats were found (its lead and beat window), by which the strips are read again.
+    The strips are around the beats :func:`strip_beats` chooses."""
     from ..recordings.reading import read_strips
+    from ..recordings.signals import open_lead
 
     peaks, scores = summary.timeline(input_name)
-    top = np.sort(peaks[np.argsort(scores, kind="stable")[::-1][:STRIPS]])
-    strips = read_strips(input_name, segment, top)
-    fs = strips[0].fs
+    fs = open_lead(input_name, lead=segment.lead, fs=segment.fs).fs
+    chosen = strip_beats(peaks, scores, reach=STRIP_SECONDS * fs / 2)
+    strips = read_strips(input_name, segment, peaks[[beat for beat, _ in chosen]],
+                         seconds=STRIP_SECONDS)
     name = Path(input_name).name
     timeline = plot_timeline(peaks / fs, scores, summary.threshold,
                              title=f"{name}: anomaly score of every beat")
     window = (segment.window.before, segment.window.after)
     return timeline, plot_ecg_strips(strips, peaks, scores, summary.threshold, window,
-                                     title=f"{name}: the {len(top)} most anomalous beats")
+                                     also=[peaks[also] for _, also in chosen],
+                                     title=f"{name}: the {len(strips)} most anomalous beats")
 
 
 def save_recording_plots(summary, recordings: dict[str, "SegmentOptions"],

@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from .. import logs
 from ..exceptions import InputError, ModelError
 from ..io.blocks import block_start, count_newlines
 from ..io.csv_parser import layout_from_head, no_rows_message
@@ -204,6 +205,10 @@ class DaskEngine:
             with ThreadPoolExecutor(1) as hasher:
                 partitions, sha256 = self._plan(path, job, staging, str(Path(model_dir).resolve()),
                                                 detector, hasher)
+                # Its layout has been read (a gzip input's is read by its worker): what
+                # differs from the model's beats is said before the workers score it.
+                for message in job.warnings:
+                    logs.warning(message, event="fitted_kind", input=job.input)
                 futures = self.client.map(score_partition, partitions, pure=False)
                 results = self._gather(futures, partitions, path, progress)
                 outcome = self._commit(job, results, partitions[0].layout,

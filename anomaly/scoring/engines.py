@@ -37,6 +37,6 @@ class LocalEngine:
             on_block = None if progress is None else (
                 lambda rows: progress(*source.progress(), rows))
             outcome = score_source(detector, source, sink, input_index=job.index,
-                                   on_block=on_block)
+                                   on_block=on_block, warnings=job.warnings)
             require_scored_rows(source.name, outcome.counts)
         return outcome

@@ -11,10 +11,11 @@ byte-identical outputs.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from .. import logs
 from ..exceptions import InputError, ModelError
 from ..model.context import beat_context
 from ..io.beats import Beats
@@ -26,7 +27,8 @@ if TYPE_CHECKING:
 
 
 def score_source(detector, source: BeatSource, sink: ScoreSink, *, input_index: int = 0,
-                 on_block: Callable[[int], None] | None = None) -> ScoredInput:
+                 on_block: Callable[[int], None] | None = None,
+                 warnings: Sequence[str] = ()) -> ScoredInput:
     """Score every block of ``source`` into ``sink``.
 
     Parameters
@@ -41,6 +43,10 @@ def score_source(detector, source: BeatSource, sink: ScoreSink, *, input_index: 
         The input's place in the run (it orders ties among the top beats).
     on_block : callable, optional
         Called after each block with the rows it held.
+    warnings : sequence of str
+        Said (:func:`anomaly.logs.warning`) when the first block has been read, before it
+        is scored; an input refused before it yields a block fails without them, in one
+        line.
 
     Returns
     -------
@@ -57,7 +63,10 @@ def score_source(detector, source: BeatSource, sink: ScoreSink, *, input_index: 
     context = beat_context(detector.scaling_.context)
     summary = ScoreSummary(threshold)
     counts = Counts()
-    for block in prefetched(source.blocks()):
+    for number, block in enumerate(prefetched(source.blocks())):
+        if number == 0:
+            for message in warnings:
+                logs.warning(message, event="fitted_kind", input=source.name)
         block = with_context(block, context, source.name)
         sink.reject(block.rejects)
         counts += Counts(rows_rejected=len(block.rejects),

@@ -81,7 +81,10 @@ class Job:
 
     ``index`` is the input's place in the run. ``output`` is the scores file; without one
     the scores go to stdout when ``to_stdout`` and nowhere otherwise (plots only).
-    ``rejects`` is the rejects file (skip mode).
+    ``rejects`` is the rejects file (skip mode). ``warnings`` are what differs between
+    the input's beats and the model's (set once the model has loaded, see
+    :mod:`anomaly.scoring.fitted_kind`), said when its first beats are read, before they
+    are scored: an input refused before it yields a beat fails in one line.
     """
 
     input: str
@@ -90,6 +93,7 @@ class Job:
     output: Path | None = None
     to_stdout: bool = False
     rejects: Path | None = None
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,12 @@
 """Carrying out a scoring run: the plan's jobs through an engine, then the run's reports.
 
 Order of work: the engine checks every job and the model loads (a bad model or an
-impossible job costs nothing and creates nothing); the output directory is created; each
-output is locked for the whole run; each input is scored and its output committed as soon
-as it is complete; the plots, the HTML report and the JSON run report come last. A
-failure on one input leaves the outputs already committed (complete and correct) and
-writes nothing for the failing input.
+impossible job costs nothing and creates nothing); each input is compared with the beats
+the model was fitted on (:mod:`.fitted_kind`: refused, or one warning line); the output
+directory is created; each output is locked for the whole run; each input is scored and
+its output committed as soon as it is complete; the plots, the HTML report and the JSON
+run report come last. A failure on one input leaves the outputs already committed
+(complete and correct) and writes nothing for the failing input.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from __future__ import annotations
 import contextlib
 import datetime
 import time
+from dataclasses import replace
 
 from .. import logs
 from ..progress import rows_progress
 from .base import Engine, ModelLimits
+from .fitted_kind import fitted_kind_warnings
 from .plan import Job, RunPlan, is_up_to_date, rejects_file_for
 from .summary import ScoredInput, InputResult, RunResult, ScoreSummary
 
@@ -54,6 +57,13 @@ def execute(plan: RunPlan, engine: Engine | None = None, *, progress: bool = Fal
         engine.check(job)
     detector = AutoencoderDetector.load(plan.model_dir, runtime=plan.runtime)
     loaded = time.perf_counter()
+    # Each input against the beats the model was fitted on: refused now, before anything
+    # is created, or warned about as its beats come (an input skipped as up to date is not
+    # looked at).
+    checked = {job.index: replace(job, warnings=tuple(
+                   fitted_kind_warnings(job, detector, plan.model_dir)))
+               for job in plan.jobs
+               if not (plan.skip_existing and is_up_to_date(job, plan.model_dir))}
     if plan.output_dir is not None:
         plan.output_dir.mkdir(parents=True, exist_ok=True)
     summary = ScoreSummary(float(detector.threshold_))
@@ -67,7 +77,7 @@ def execute(plan: RunPlan, engine: Engine | None = None, *, progress: bool = Fal
             if plan.skip_existing and is_up_to_date(job, plan.model_dir):
                 results[job.index] = _skipped(job)
             else:
-                todo.append(job)
+                todo.append(checked.get(job.index, job))
         if todo:
             locks.enter_context(engine)
         engine_started = time.perf_counter()

@@ -1,0 +1,136 @@
+"""Whether an input's beats are of the kind a model was fitted on, checked before scoring.
+
+A model learns beats as they were made: cut from a recording around each R peak by its
+beat window, at that recording's sampling rate, from one lead; or as a beats CSV held
+them. Beats made otherwise get scores the model's threshold was not set for (a model
+fitted on a beats CSV flagged every beat of a recording), and nothing in the scores
+shows it. So, once the model has loaded and before anything is created, what the model
+records of its training beats (:class:`anomaly.model.Provenance`) is compared with each
+input, and what differs is said in one line naming the input and the model:
+
+- **refused** (InputError, exit 2) where the scores would mean nothing or the input cannot
+  be read as the model asks: beats of another length than the model's input (refused
+  where the length is known, as a CSV's first line is read:
+  :func:`anomaly.io.csv_parser.layout_from_head`; a recording's beats are resampled to the
+  model's length), and a lead the model was fitted on that the recording lacks (said as
+  the model's, not as a lead the user asked for);
+- **warned about** where the scores may still be usable: a model fitted on a beats CSV
+  scoring a recording (ECG5000's beats are made as ``anomaly beats`` makes them, so such
+  a model may apply; but the window its beats were cut by is unknown), a recording at
+  another sampling rate than the model's (the beats are cut by the same window in seconds
+  and resampled to the same length, but R-peak detection and the beats' detail change
+  with the rate), a lead other than the model's asked for with ``--lead`` (the user's
+  choice, but another lead's beats have another shape), and a model fitted on a
+  recording scoring a beats CSV that ``anomaly beats`` did not write (its beats may be
+  cut by another window). A refusal there would stop runs that are right; a warning
+  costs a line. Each is said once the input's first beats have been read, before they
+  are scored (:func:`anomaly.scoring.pipeline.score_source`), so that an input refused
+  before it yields a beat fails in one line, as every failure does.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from ..exceptions import InputError
+from ..io.layout import ID_COLUMNS
+from ..io.readers import STDIO
+from .base import ModelLimits
+from .plan import Job
+
+if TYPE_CHECKING:
+    from ..model import AutoencoderDetector
+
+#: Relative difference of two sampling rates taken as the same rate.
+RATE_TOLERANCE = 1e-3
+
+
+def fitted_kind_warnings(job: Job, detector: "AutoencoderDetector",
+                         model_dir: str | os.PathLike) -> list[str]:
+    """The warnings for scoring ``job``'s input with ``detector`` (loaded from
+    ``model_dir``), one line each, ``Warning: INPUT: ...``; none when its beats are of the
+    kind the model was fitted on.
+
+    Raises
+    ------
+    InputError
+        The recording lacks the lead the model was fitted on (and ``--lead`` chose none).
+    """
+    if job.input == STDIO:
+        return []
+    model = f"the model ({model_dir})"
+    if job.options.is_recording(job.input):
+        problems = _recording_differences(job, detector, model)
+    else:
+        problems = _csv_differences(job, detector, model)
+    return [f"Warning: {job.input}: {problem}" for problem in problems]
+
+
+def _recording_differences(job: Job, detector, model: str) -> list[str]:
+    from ..recordings.signals import NoSuchLead, open_lead
+    from .sources import recording_segment
+
+    limits = ModelLimits.of(detector)
+    segment = recording_segment(job.options, limits)
+    asked = job.options.segment.lead if job.options.segment is not None else None
+    try:
+        lead = open_lead(job.input, lead=segment.lead, fs=segment.fs)
+    except NoSuchLead as error:
+        if asked is not None:
+            raise
+        raise InputError(f"{error.path}: {model} was fitted on lead {error.lead!r}, which "
+                         f"this recording does not have (its leads: {', '.join(error.leads)}); "
+                         "give --lead to choose one") from None
+    origin = detector.provenance_.recording
+    if origin is None:
+        window = limits.beat_window()
+        file = detector.provenance_.file
+        trained = f"a beats CSV ({file})" if file else "beats not cut from a recording"
+        return [f"{model} was fitted on {trained}, so how its beats were cut is unknown; "
+                f"this recording's are cut {window.before:g} s before to {window.after:g} s "
+                "after each R "
+                f"peak, resampled to {window.samples} samples"
+                f"{'' if window.keep_amplitude else ' and z-normalised'}: if they were not "
+                "cut so, the scores do not mean what its threshold says (fit a model on a "
+                "recording)"]
+    problems = []
+    if origin.fs is not None and abs(lead.fs - origin.fs) > RATE_TOLERANCE * origin.fs:
+        problems.append(f"{model} was fitted on a recording at {origin.fs:g} Hz and this one "
+                        f"is at {lead.fs:g} Hz: its beats are cut by the same window and "
+                        "resampled to the same length, but R-peak detection and the beats' "
+                        "detail change with the rate; check the scores, or fit a model at "
+                        f"{lead.fs:g} Hz")
+    if asked is not None and origin.lead is not None and lead.name != origin.lead:
+        problems.append(f"{model} was fitted on lead {origin.lead} and --lead reads lead "
+                        f"{lead.name}: another lead's beats have another shape, so many "
+                        "may be flagged for that alone")
+    return problems
+
+
+def _csv_differences(job: Job, detector, model: str) -> list[str]:
+    from ..io.csv_parser import layout_from_head
+    from ..io.readers import InputSource
+
+    origin = detector.provenance_.recording
+    if origin is None or detector.scaling_.context:
+        # A model with a context refuses a CSV without the columns it is computed from,
+        # in its own words, as the first block is scored.
+        return []
+    options = job.options
+    try:
+        with InputSource(job.input) as source:
+            layout = layout_from_head(job.input, source.read_head(),
+                                      label_column=options.label_column,
+                                      header=options.header,
+                                      samples=detector.scaling_.n_samples)
+    except InputError:
+        return []  # Reading the input refuses it, in its own words (another length too).
+    if set(ID_COLUMNS) & set(layout.id_names):
+        return []
+    window = origin.window
+    lead = f"lead {origin.lead}, " if origin.lead else ""
+    return [f"{model} was fitted on beats cut from a recording ({lead}{window.before:g} s "
+            f"before to {window.after:g} s after each R peak); this file has none of the "
+            f"columns {', '.join(ID_COLUMNS[:3])} that 'anomaly beats' writes, so its beats "
+            "may be cut otherwise and the scores not mean what the model's threshold says"]
