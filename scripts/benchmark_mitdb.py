@@ -106,6 +106,28 @@ def record_names(data_dir: Path) -> list[str]:
     return [name for name in (data_dir / "RECORDS").read_text().split() if name not in PACED]
 
 
+def add_record_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--data``, ``--records``, ``--jobs`` and ``--json``, as every MIT-BIH benchmark
+    takes them."""
+    parser.add_argument("--data", type=Path, default=None,
+                        help="MIT-BIH directory (default: $ANOMALY_DATA_DIR/mitdb, the download "
+                             "cache, then ../shared/data/mitdb)")
+    parser.add_argument("--records", default=None,
+                        help="comma-separated record names (default: the 44 non-paced ones)")
+    parser.add_argument("--jobs", type=int, default=1, help="records run in parallel")
+    parser.add_argument("--json", type=Path, default=None, help="save the results here")
+
+
+def records_asked(args: argparse.Namespace) -> tuple[Path, list[str]] | None:
+    """The MIT-BIH directory and the records the arguments ask for; None (said on stderr)
+    when MIT-BIH is not found."""
+    data = args.data or default_data_dir()
+    if data is None or not (data / "RECORDS").is_file():
+        print("MIT-BIH not found: pass --data or set ANOMALY_DATA_DIR", file=sys.stderr)
+        return None
+    return data, (args.records.split(",") if args.records else record_names(data))
+
+
 def load_record(data_dir: Path, name: str) -> Record:
     record = wfdb.rdrecord(str(data_dir / name), channel_names=[LEAD])
     if record.p_signal is None or record.p_signal.shape[1] != 1:
@@ -350,6 +372,44 @@ def evaluate_record(data_dir: Path, name: str, detector_names: list[str]) -> dic
 # ---------------------------------------------------------------------------------------
 # Reporting
 # ---------------------------------------------------------------------------------------
+
+@dataclass
+class Run:
+    """Every record's result (in the order asked), the wall time, and the 1-minute load
+    average before and after."""
+
+    records: list[dict]
+    wall: float
+    load_average: tuple[float, float]
+
+
+def run_per_record(evaluate, names: list[str], jobs: int, data: Path, **options) -> Run:
+    """``evaluate(data, name, **options)`` for each record name, ``jobs`` at a time, each
+    said on stderr as it is done. ``evaluate`` returns ``{"record": name, "results":
+    {key: row}}``, a row holding ``"error"`` where it crashed."""
+    load_before, started = os.getloadavg()[0], time.perf_counter()
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(evaluate, data, name, **options) for name in names]
+        records = []
+        for future in futures:
+            records.append(future.result())
+            print(f"record {records[-1]['record']} done ({time.perf_counter() - started:.0f} s)",
+                  file=sys.stderr, flush=True)
+    return Run(records, time.perf_counter() - started, (load_before, os.getloadavg()[0]))
+
+
+def split_results(records: list[dict]) -> tuple[dict[str, list[dict]], dict[str, list[str]]]:
+    """The records' rows by key, and by key the crashes (``"record: error"``)."""
+    rows: dict[str, list[dict]] = {}
+    errors: dict[str, list[str]] = {}
+    for record in records:
+        for key, row in record["results"].items():
+            if "error" in row:
+                errors.setdefault(key, []).append(f"{record['record']}: {row['error']}")
+            else:
+                rows.setdefault(key, []).append(row)
+    return rows, errors
+
 def ratio(numerator: int, denominator: int) -> float:
     return numerator / denominator if denominator else float("nan")
 
@@ -452,24 +512,10 @@ def run_peaks(args) -> dict:
     """Part ``peaks``: R-peak detectors against the reference beats."""
     patterns = args.detectors.split(",")
     names = [name for name in DETECTORS if any(fnmatch.fnmatch(name, p) for p in patterns)]
-    load_before, started = os.getloadavg()[0], time.perf_counter()
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(evaluate_record, args.data, name, names) for name in args.records]
-        records = []
-        for future in futures:
-            records.append(future.result())
-            print(f"record {records[-1]['record']} done ({time.perf_counter() - started:.0f} s)",
-                  file=sys.stderr, flush=True)
-    wall, load_after = time.perf_counter() - started, os.getloadavg()[0]
-
-    rows: dict[str, list[dict]] = {}
-    errors: dict[str, list[str]] = {}
-    for record in records:
-        for name, row in record["results"].items():
-            if "error" in row:
-                errors.setdefault(name, []).append(f"{record['record']}: {row['error']}")
-            else:
-                rows.setdefault(name, []).append(row)
+    run = run_per_record(evaluate_record, args.records, args.jobs, args.data,
+                         detector_names=names)
+    records, wall, (load_before, load_after) = run.records, run.wall, run.load_average
+    rows, errors = split_results(records)
     summaries = {name: summarize(group, records[0]["fs"]) for name, group in rows.items()}
     pooled = {name: s for name, s in summaries.items() if not name.endswith(", chunked")}
 
@@ -726,24 +772,15 @@ PARTS = {"peaks": run_peaks, "patient": run_detection, "inter": run_detection}
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=None,
-                        help="MIT-BIH directory (default: $ANOMALY_DATA_DIR/mitdb, the download "
-                             "cache, then ../shared/data/mitdb)")
-    parser.add_argument("--records", default=None,
-                        help="comma-separated record names (default: the 44 non-paced ones)")
+    add_record_arguments(parser)
     parser.add_argument("--parts", default="peaks",
                         help=f"comma-separated parts to run, among: {', '.join(PARTS)}")
     parser.add_argument("--detectors", default="*",
                         help="comma-separated glob patterns of detector names (default: all)")
-    parser.add_argument("--jobs", type=int, default=1, help="records run in parallel")
-    parser.add_argument("--json", type=Path, default=None, help="save the results here")
     args = parser.parse_args(argv)
-
-    args.data = args.data or default_data_dir()
-    if args.data is None or not (args.data / "RECORDS").is_file():
-        print("MIT-BIH not found: pass --data or set ANOMALY_DATA_DIR", file=sys.stderr)
+    if (asked := records_asked(args)) is None:
         return 2
-    args.records = args.records.split(",") if args.records else record_names(args.data)
+    args.data, args.records = asked
     parts = args.parts.split(",")
     unknown = [part for part in parts if part not in PARTS]
     if unknown:

@@ -452,6 +452,8 @@ def test_a_recordings_model_scores_each_beats_timing_unless_told_not_to(recordin
 
     code, _, err = run_cli(capsys, "fit", "bare.csv", "--rr-context", "-m", "m2")
     assert code == 2 and "--rr-context applies to recordings" in err
+    code, _, err = run_cli(capsys, "fit", "bare.csv", "--every-beat", "-m", "m2")
+    assert code == 2 and "--every-beat applies to recordings" in err
     # Another family, or denoising, fits on the shape unless the context is asked for.
     code, _, err = run_cli(capsys, "fit", base, "--to", "1:00", "-m", "m2", "--model", "conv",
                            "--rr-context")

@@ -40,6 +40,7 @@ from ..exceptions import (
     UsageError,
 )
 from .options import (
+    EveryBeat,
     Header,
     LabelColumn,
     ModelDir,
@@ -153,14 +154,18 @@ def fit(
     recording: RecordingOptions = RecordingOptions(),
     signal: SignalCsv = False,
     rr_context: RrContext = None,
+    every_beat: EveryBeat = False,
     quiet: Quiet = False,
 ) -> None:
     """Train a detector on normal beats and save it to the model directory.
 
     With --label-column, only rows carrying the normal label are used for training (on a
-    recording: --annotations atr --label-column label --normal-label N). A model fitted
-    on a recording keeps its beat window, so 'anomaly score' cuts beats the same way, and
-    (unless --no-rr-context) scores each beat's timing with its shape.
+    recording: --annotations atr --label-column label --normal-label N). A recording
+    without labels is trained on the beats of its dominant rhythm and shape (premature
+    beats and beats of another shape left out) unless --every-beat.
+
+    A model fitted on a recording keeps its beat window, so 'anomaly score' cuts beats the
+    same way, and (unless --no-rr-context) scores each beat's timing with its shape.
     Scoring is the same for every --model: per-beat MAE against mean + k * std.
     """
     from ..io.readers import read_normal_beats
@@ -183,7 +188,8 @@ def fit(
             segment = recording.segment()
             data, read = read_normal_recording_beats(
                 normal_csv, segment, label_column=label_column, normal_label=normal_label,
-                context=beat_context(RR_CONTEXT) if rr_context else None)
+                context=beat_context(RR_CONTEXT) if rr_context else None,
+                every_beat=every_beat)
             origin = RecordingOrigin(segment.window, read.lead.name, segment.start,
                                      segment.stop, read.counts.dropped_at_edges,
                                      fs=read.lead.fs)
@@ -191,7 +197,8 @@ def fit(
             what = f"{data.n_read} beats of lead {read.lead.name} between {read.span}"
         else:
             rr_option = ["--rr-context"] if rr_context is not None else []
-            _no_recording_options(recording.given() + rr_option)
+            every_option = ["--every-beat"] if every_beat else []
+            _no_recording_options(recording.given() + rr_option + every_option)
             data = read_normal_beats(_readable_file(normal_csv), label_column=label_column,
                                      normal_label=normal_label, header=header)
             origin, digest = None, _sha256_of_files([normal_csv])

@@ -102,6 +102,11 @@ RrContext = Annotated[Optional[bool], typer.Option(
          "intervals from the previous and to the next R peak, over the local mean) from its "
          "shape, so a premature beat of normal shape scores high. Default: on for "
          "recordings with --model dense and no --denoise.")]
+EveryBeat = Annotated[bool, typer.Option(
+    "--every-beat", rich_help_panel=_RECORDINGS,
+    help="Without labels, train on every beat of the recording, not only on those of its "
+         "dominant rhythm and shape (on time, shaped like most beats), which keep the "
+         "patient's frequent ectopic beats out of what the model learns as normal.")]
 KeepAmplitude = Annotated[bool, typer.Option(
     "--keep-amplitude", rich_help_panel=_RECORDINGS,
     help="Keep beats in the recording's units (baseline-filtered) instead of z-normalising "

@@ -1,4 +1,5 @@
-"""The filter every beat, strip and R-peak refinement sees: the lead band-passed 0.5-40 Hz.
+"""The filter every beat, strip and R-peak refinement sees (the lead band-passed 0.5-40 Hz),
+and the resampling that brings a lead to the rate a detector was made for.
 
 The band removes baseline wander below it and mains hum and muscle noise above it. The
 filter runs forwards and backwards (zero phase), so a stretch read from the middle of a
@@ -8,6 +9,8 @@ settles: the samples kept are then those of a whole-record pass.
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 
 #: The band kept, in Hz.
@@ -15,6 +18,8 @@ BAND_HZ = (0.5, 40.0)
 #: Signal read on either side of a stretch, for the filter to settle (and, for a chunk of
 #: a recording, the R-peak detector's context).
 PAD_SECONDS = 10.0
+#: The largest down factor of a resampling: rates are matched to within about 0.1%.
+MAX_RESAMPLING_FACTOR = 1000
 
 
 def band_pass(signal: np.ndarray, fs: float) -> np.ndarray:
@@ -26,3 +31,20 @@ def band_pass(signal: np.ndarray, fs: float) -> np.ndarray:
     if len(signal) <= 3 * (2 * len(sos) + 1):
         return signal - signal.mean() if len(signal) else signal
     return sosfiltfilt(sos, signal)
+
+
+def resampling_ratio(fs: float, rate: float) -> Fraction:
+    """``up / down``, the rational ratio nearest ``rate / fs`` whose ``down`` is at most
+    :data:`MAX_RESAMPLING_FACTOR`: resampled by it, a signal of ``fs`` Hz has
+    ``fs * ratio`` Hz, within about 0.1% of ``rate`` (exactly, for the usual rates)."""
+    return Fraction(rate / fs).limit_denominator(MAX_RESAMPLING_FACTOR)
+
+
+def resample(signal: np.ndarray, ratio: Fraction) -> np.ndarray:
+    """``signal`` resampled by ``ratio`` (polyphase, with scipy's anti-aliasing filter):
+    sample ``i`` of the result lies at sample ``i / ratio`` of the input."""
+    from scipy.signal import resample_poly
+
+    if ratio == 1:
+        return signal
+    return resample_poly(signal, ratio.numerator, ratio.denominator)

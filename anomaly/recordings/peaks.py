@@ -1,40 +1,73 @@
 """The R-peak detector: neurokit2's implementation of the UNSW detector (Khamis et al.,
-2016) on the raw lead, each peak then moved to the largest magnitude of the band-passed
-lead within 25 ms, so that every beat's window is centred on its R wave whichever its
-polarity.
+2016), run at :data:`DETECTOR_FS` whatever the recording's rate, each peak then moved to
+the largest magnitude of the band-passed lead within 25 ms, so that every beat's window is
+centred on its R wave whichever its polarity, and no two beats kept within the refractory
+period.
 
 Chosen by measurement on the 44 non-paced MIT-BIH records against the cardiologists'
 beats, among sleepecg's detector, wfdb's XQRS and neurokit2's methods, with and without
 pre-filtering and refinement (``scripts/benchmark_mitdb.py --parts peaks``, table in
-docs/benchmarks.md): the best balance of sensitivity and positive predictivity, at about
-3 s per half-hour record on one core.
+docs/benchmarks.md): the best balance of sensitivity and positive predictivity. Run at the
+recording's own rate, its fixed filter lengths and search windows are wrong away from
+360 Hz (at 128 Hz it found every beat twice on some records): the lead is resampled to
+360 Hz for it, and its peaks mapped back (``scripts/benchmark_beat_detection.py``
+measures it at 128 to 1,000 Hz and in noise).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .filters import resample, resampling_ratio
+
+#: The rate the detector runs at: a lead of another rate is resampled to it first.
+DETECTOR_FS = 360.0
 #: How far a detected peak may move to the largest magnitude of the band-passed lead.
 REFINE_SECONDS = 0.025
+#: Two R peaks closer than this are one beat, the larger kept: the ventricles cannot beat
+#: again so soon (300 a minute, faster than ventricular flutter is counted beat by beat).
+REFRACTORY_SECONDS = 0.2
 
 
 def detect_r_peaks(signal: np.ndarray, fs: float, filtered: np.ndarray) -> np.ndarray:
     """Sample indices (int64, increasing, unique) of the R peaks of one lead of ECG.
 
-    ``signal`` is the raw lead, which the detector reads; ``filtered`` the same lead
-    band-passed (:func:`anomaly.recordings.filters.band_pass`), where each peak is moved to
-    its largest magnitude. A lead too short or flat to hold a beat has none.
+    ``signal`` is the raw lead, which the detector reads (at :data:`DETECTOR_FS`);
+    ``filtered`` the same lead band-passed (:func:`anomaly.recordings.filters.band_pass`),
+    where each peak is moved to its largest magnitude, and where of two peaks within
+    :data:`REFRACTORY_SECONDS` the smaller is dropped. A lead too short or flat to hold a
+    beat has none.
     """
     import neurokit2
 
     if len(signal) < 2 * fs or not np.ptp(signal) > 0:
         return np.empty(0, dtype=np.int64)
-    _, info = neurokit2.ecg_peaks(signal, sampling_rate=fs, method="khamis2016")
-    peaks = np.unique(np.asarray(info["ECG_R_Peaks"], dtype=np.int64))
+    ratio = resampling_ratio(fs, DETECTOR_FS)
+    _, info = neurokit2.ecg_peaks(resample(signal, ratio), sampling_rate=float(fs * ratio),
+                                  method="khamis2016")
+    found = np.asarray(info["ECG_R_Peaks"], dtype=np.int64)
+    peaks = np.unique(np.round(found * ratio.denominator / ratio.numerator).astype(np.int64))
     peaks = peaks[(peaks >= 0) & (peaks < len(signal))]
     if len(peaks) == 0:
         return peaks
+    magnitude = np.abs(filtered)
     radius = int(round(REFINE_SECONDS * fs))
     around = np.clip(peaks[:, None] + np.arange(-radius, radius + 1), 0, len(signal) - 1)
-    moved = around[np.arange(len(peaks)), np.argmax(np.abs(filtered[around]), axis=1)]
-    return np.unique(moved)
+    moved = np.unique(around[np.arange(len(peaks)), np.argmax(magnitude[around], axis=1)])
+    return one_per_refractory_period(moved, magnitude, int(round(REFRACTORY_SECONDS * fs)))
+
+
+def one_per_refractory_period(peaks: np.ndarray, magnitude: np.ndarray,
+                              refractory: int) -> np.ndarray:
+    """``peaks`` (increasing) less any within ``refractory`` samples after a kept one, the
+    larger ``magnitude`` of two such being kept."""
+    if len(peaks) < 2 or np.diff(peaks).min() >= refractory:
+        return peaks
+    kept = [int(peaks[0])]
+    for peak in peaks[1:].tolist():
+        if peak - kept[-1] >= refractory:
+            kept.append(peak)
+        elif magnitude[peak] > magnitude[kept[-1]]:
+            # The later peak is at least the refractory period after the one before.
+            kept[-1] = peak
+    return np.asarray(kept, dtype=np.int64)

@@ -56,23 +56,35 @@ def read_recording(path: str | os.PathLike, options: SegmentOptions) -> Recordin
 
 def read_normal_recording_beats(path: str | os.PathLike, options: SegmentOptions, *,
                                 label_column: str | None = None, normal_label: str = "N",
-                                context: "BeatContext | None" = None
+                                context: "BeatContext | None" = None,
+                                every_beat: bool = False
                                 ) -> tuple["TrainingData", RecordingRead]:
     """A recording's beats to train on: with a label column (its annotations' ``label``),
-    only the beats whose AAMI class is ``normal_label``; with a ``context`` (see
-    :mod:`anomaly.model.context`), each beat's samples followed by its context."""
-    from ..io.readers import normal_rows
+    only the beats whose AAMI class is ``normal_label``; without, only the beats of the
+    dominant rhythm and shape (:mod:`.dominant`), or every beat with ``every_beat``. With
+    a ``context`` (see :mod:`anomaly.model.context`), each beat's samples are followed by
+    its context."""
+    from ..exceptions import InputError
+    from ..io.readers import TrainingData, normal_rows
+    from .dominant import dominant_beats
 
     recording = read_recording(path, options)
     beats = recording.beats
-    truth = None
+    values = beats.values if context is None else context.appended(
+        beats.values, beats.ids(recording.lead.record), str(path))
     if label_column is not None:
         labels = labels_for(path, beats.labels, label_column)
         truth = (labels != normal_label).astype(np.int8)
-    values = beats.values if context is None else context.appended(
-        beats.values, beats.ids(recording.lead.record), str(path))
-    data = normal_rows(path, values, truth, normal_label, "label")
-    return data, recording
+        return normal_rows(path, values, truth, normal_label, "label"), recording
+    if every_beat:
+        return normal_rows(path, values, None, normal_label, None), recording
+    dominant = dominant_beats(beats.values, beats.rr_prev, beats.rr_next, beats.rr_local_mean)
+    if dominant.kept.sum() < 2:
+        raise InputError(f"{path}: {int(dominant.kept.sum())} of {len(beats)} beats between "
+                         f"{recording.span} are of a dominant rhythm and shape "
+                         f"({dominant.left_out}); fit a longer span, give labels, or "
+                         "--every-beat")
+    return TrainingData(values[dominant.kept], len(values), dominant.describe()), recording
 
 
 def labels_for(path, labels: np.ndarray | None, label_column: str | int) -> np.ndarray:

@@ -32,6 +32,7 @@ import numpy as np
 
 from ..exceptions import InputError
 from .filters import PAD_SECONDS, band_pass
+from .peaks import REFRACTORY_SECONDS
 from .signals import Lead
 from .times import format_time
 
@@ -39,8 +40,6 @@ from .times import format_time
 #: chunk may decode: they bound the memory of a chunk whatever the recording.
 MAX_WINDOW_SAMPLES = 8192
 MAX_CHUNK_VALUES = 1 << 24
-#: Two R peaks closer than this are one beat (found by two overlapping chunks).
-REFRACTORY_SECONDS = 0.2
 #: How far outside ``--from``/``--to`` peaks are detected for the RR context.
 CONTEXT_SECONDS = 20.0
 #: RR intervals averaged into ``rr_local_mean_s``.

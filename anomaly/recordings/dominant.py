@@ -1,0 +1,79 @@
+"""Which beats of an unlabelled recording a patient's model is trained on: those of the
+patient's dominant rhythm and shape.
+
+A Holter recording comes without labels, and a patient's own ectopic beats may be
+frequent: in bigeminy every other beat is a PVC. Trained on every beat, the autoencoder
+learns them as normal and calls them so (MIT-BIH 119, fitted on its first 5 minutes: 2
+of 364 later V beats flagged). So, without labels, a beat is trained on only when it is
+
+1. **on time**: not premature, the interval from the previous R peak at least
+   :data:`PREMATURE_RATIO` of the local mean (most S and V beats come early);
+2. **of the dominant shape**: its correlation with the template, the median of the beats
+   kept so far, at least :data:`MIN_CORRELATION` (the template computed first from the
+   beats on time, then again from those kept, :data:`ROUNDS` times).
+
+On the first 5 minutes of the 44 non-paced MIT-BIH records this keeps 3 of 1,094 V beats,
+30 of 279 S beats (those of 124 and 232, which come on time) and 87% of the N beats
+(``scripts/benchmark_patient.py --selection``); trained so, the model finds 100% of the V
+beats of the 11 records whose first 5 minutes hold 10% or more V or S beats, against 21%
+trained on every beat (docs/benchmarks.md). It cannot tell an
+ectopic rhythm that is the patient's dominant one (an idioventricular rhythm, a
+junctional one) from a normal one: the dominant rhythm is taken as the patient's normal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .rhythm import rr_ratios
+
+#: A beat whose RR interval from the previous beat is below this fraction of the local
+#: mean is premature.
+PREMATURE_RATIO = 0.9
+#: The least correlation with the dominant beat's template of a beat trained on.
+MIN_CORRELATION = 0.9
+ROUNDS = 2
+
+
+@dataclass(frozen=True)
+class DominantBeats:
+    """Which beats are of the dominant rhythm and shape (``kept``), and of those that are
+    not, how many are premature and how many are on time but of another shape."""
+
+    kept: np.ndarray
+    premature: int
+    other_shape: int
+
+    @property
+    def left_out(self) -> str:
+        """``12 premature, 30 of another shape``."""
+        return f"{self.premature} premature, {self.other_shape} of another shape"
+
+    def describe(self) -> str:
+        """``beats outside the dominant rhythm and shape (12 premature, 30 of another
+        shape)``: the beats left out, for the fit's summary."""
+        return f"beats outside the dominant rhythm and shape ({self.left_out})"
+
+
+def _correlation(values: np.ndarray, template: np.ndarray) -> np.ndarray:
+    centred = values - values.mean(axis=1, keepdims=True)
+    shape = template - template.mean()
+    norms = np.linalg.norm(centred, axis=1) * np.linalg.norm(shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(norms > 0, centred @ shape / norms, 0.0)
+
+
+def dominant_beats(values: np.ndarray, rr_prev: np.ndarray, rr_next: np.ndarray,
+                   rr_local_mean: np.ndarray) -> DominantBeats:
+    """The beats of the dominant rhythm and shape among ``values`` (shape ``(n,
+    samples)``), by their RR intervals (seconds; NaN where unknown, taken as on time)."""
+    on_time = rr_ratios(rr_prev, rr_next, rr_local_mean)[:, 0] >= PREMATURE_RATIO
+    kept = on_time
+    for _ in range(ROUNDS):
+        if not kept.any():
+            break
+        template = np.median(values[kept], axis=0)
+        kept = on_time & (_correlation(values, template) >= MIN_CORRELATION)
+    return DominantBeats(kept, int((~on_time).sum()), int((on_time & ~kept).sum()))

@@ -1,0 +1,238 @@
+#!/usr/bin/env python
+"""The label-free patient-specific protocol on MIT-BIH, as a Holter user runs the tool:
+``anomaly fit RECORD --to 5:00`` without labels, then ``anomaly score RECORD --from 5:00``.
+
+Per record of the 44 non-paced ones: the model is fitted on the first 5 minutes as
+``anomaly fit`` fits a recording without labels (the tool's beats, the beats of the
+dominant rhythm and shape, the RR context, ``AutoencoderDetector`` with the CLI's
+defaults), then every later beat is scored and compared with the reference labels
+(matched within 150 ms). Beside it, on the same training beats and test beats (samples
+and RR context columns alike): PCA with 8 components scored by the same rule, and
+``LocalOutlierFactor(novelty=True)`` at its own threshold; and, on the records whose
+first 5 minutes hold >= 10% V or S beats, the autoencoder trained on every beat (the
+tool before it chose the dominant beats).
+
+Figures, pooled over records (sums over sums) and per record, for each k of the threshold
+mean + k x std of the calibration errors: V and S sensitivity, normal beats flagged per
+hour of scored recording, and the share of the 10 highest-scoring beats of each record
+that are real beats (a detection no reference beat matches is not).
+
+Usage::
+
+    python scripts/benchmark_patient.py [--data DIR] [--records 100,119] [--jobs N]
+        [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from benchmark_mitdb import (DS1, DS2, ReconstructionBaseline, Run, add_record_arguments,
+                             records_asked, run_per_record, split_results)
+
+TRAIN_SECONDS = 300
+THRESHOLD_KS = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0)
+#: Records whose training minutes hold at least this share of V or S beats.
+ECTOPIC_SHARE = 0.10
+TOP = 10
+
+
+def fit_detector(train: np.ndarray, context: tuple[str, ...]):
+    from anomaly.model import AutoencoderDetector
+
+    return AutoencoderDetector(seed=0, context=context).fit(train)
+
+
+def metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
+    """Counts at ``threshold``: V and S beats and how many are flagged, N beats flagged,
+    and of the TOP highest-scoring beats, how many are real beats."""
+    flags = scores > threshold
+    real = labels != "-"
+    top = np.argsort(-scores, kind="stable")[:TOP]
+    return {"V": int((labels == "V").sum()), "V_flagged": int((flags & (labels == "V")).sum()),
+            "S": int((labels == "S").sum()), "S_flagged": int((flags & (labels == "S")).sum()),
+            "N_flagged": int((flags & (labels == "N")).sum()), "N": int((labels == "N").sum()),
+            "top": len(top), "top_real": int(real[top].sum())}
+
+
+def evaluate_record(data_dir: Path, name: str) -> dict:
+    warnings.filterwarnings("ignore")
+    from sklearn.neighbors import LocalOutlierFactor
+
+    from anomaly.model.context import beat_context
+    from anomaly.recordings.reading import read_normal_recording_beats, read_recording
+    from anomaly.recordings.rhythm import RR_CONTEXT
+    from anomaly.recordings.segment import SegmentOptions
+
+    path = data_dir / name
+    context = beat_context(RR_CONTEXT)
+    train, read = read_normal_recording_beats(
+        path, SegmentOptions(stop=TRAIN_SECONDS, annotations="atr"), context=context)
+    first = read.beats.labels
+    test = read_recording(path, SegmentOptions(start=TRAIN_SECONDS, annotations="atr"))
+    beats = test.beats
+    values = context.appended(beats.values, beats.ids(name), str(path))
+    hours = (test.lead.n_samples / test.lead.fs - TRAIN_SECONDS) / 3600
+    ectopic = float(np.isin(first, ["V", "S"]).mean())
+    results, started = {}, time.perf_counter()
+
+    def record(method: str, scores: np.ndarray, thresholds: dict) -> None:
+        for k, threshold in thresholds.items():
+            results[f"{method} | {k}"] = metrics(beats.labels, scores, threshold) | {"hours": hours}
+
+    detector = fit_detector(train.normal, RR_CONTEXT)
+    calibration = detector.calibration_
+    record("anomaly", detector.score(values),
+           {k: calibration.mean + k * calibration.std for k in THRESHOLD_KS})
+    pca = ReconstructionBaseline(8).fit(train.normal)
+    record("PCA-8", pca.score(values), {k: pca.mean + k * pca.std for k in THRESHOLD_KS})
+    lof = LocalOutlierFactor(novelty=True, n_neighbors=min(20, len(train.normal) - 1))
+    lof.fit(train.normal)
+    record("LOF", -lof.score_samples(values), {"own": -lof.offset_})
+    if ectopic >= ECTOPIC_SHARE:
+        every, _ = read_normal_recording_beats(path, SegmentOptions(stop=TRAIN_SECONDS),
+                                               context=context, every_beat=True)
+        everything = fit_detector(every.normal, RR_CONTEXT)
+        record("anomaly, every beat", everything.score(values),
+               {k: everything.calibration_.mean + k * everything.calibration_.std
+                for k in THRESHOLD_KS})
+    return {"record": name, "train_read": train.n_read, "train_kept": len(train.normal),
+            "train_V": int((first == "V").sum()), "train_S": int((first == "S").sum()),
+            "ectopic_share": ectopic, "seconds": time.perf_counter() - started,
+            "results": results}
+
+
+def selection_counts(data_dir: Path, name: str) -> dict:
+    """Of the first 5 minutes' beats of each AAMI class, how many the unlabelled fit
+    trains on (the dominant rhythm and shape)."""
+    from anomaly.recordings.dominant import dominant_beats
+    from anomaly.recordings.reading import read_recording
+    from anomaly.recordings.segment import SegmentOptions
+
+    beats = read_recording(data_dir / name, SegmentOptions(stop=TRAIN_SECONDS,
+                                                           annotations="atr")).beats
+    kept = dominant_beats(beats.values, beats.rr_prev, beats.rr_next, beats.rr_local_mean).kept
+    return {"record": name, "results": {label: {"beats": int((beats.labels == label).sum()),
+                                                "kept": int((kept & (beats.labels == label)).sum())}
+                                        for label in ("N", "S", "V", "F", "Q", "-")}}
+
+
+def selection_table(records: list[dict]) -> list[str]:
+    lines = ["| class | beats in the first 5 minutes | trained on | share |", "|---|---|---|---|"]
+    for label in ("N", "S", "V", "F", "Q", "-"):
+        beats = sum(r["results"][label]["beats"] for r in records)
+        kept = sum(r["results"][label]["kept"] for r in records)
+        lines.append(f"| {label} | {beats} | {kept} | {kept / beats if beats else float('nan'):.3f} |")
+    return lines
+
+
+def pooled(rows: list[dict]) -> dict:
+    total = {key: sum(row[key] for row in rows)
+             for key in ("V", "V_flagged", "S", "S_flagged", "N", "N_flagged", "top",
+                         "top_real", "hours")}
+    share = lambda a, b: total[a] / total[b] if total[b] else float("nan")  # noqa: E731
+    return total | {"se_V": share("V_flagged", "V"), "se_S": share("S_flagged", "S"),
+                    "N_per_hour": total["N_flagged"] / total["hours"],
+                    "top_real_share": share("top_real", "top"), "records": len(rows)}
+
+
+def table(title: str, rows: dict[str, list[dict]], keys: list[str]) -> list[str]:
+    lines = [f"#### {title}", "", "| method | k | records | V Se | S Se | N flagged / h | "
+             "top-10 real beats | V | S | N flagged |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for key in keys:
+        if key not in rows:
+            continue
+        s = pooled(rows[key])
+        method, k = key.split(" | ")
+        lines.append(f"| {method} | {k} | {s['records']} | {s['se_V']:.3f} | {s['se_S']:.3f} | "
+                     f"{s['N_per_hour']:.0f} | {s['top_real_share']:.3f} | {s['V']} | {s['S']} | "
+                     f"{s['N_flagged']} |")
+    return lines
+
+
+def per_record_table(records: list[dict], key: str) -> list[str]:
+    lines = [f"#### Per record: {key.replace(' | ', ', k = ')}", "",
+             "| record | training beats kept / read | V, S in training | V Se | S Se | "
+             "N flagged / h | top-10 real |", "|---|---|---|---|---|---|---|"]
+    for record in records:
+        row = record["results"].get(key)
+        if row is None:
+            continue
+        se = lambda cls: (f"{row[cls + '_flagged'] / row[cls]:.3f} ({row[cls]})"  # noqa: E731
+                          if row[cls] else "-")
+        lines.append(f"| {record['record']} | {record['train_kept']} / {record['train_read']} | "
+                     f"{record['train_V']}, {record['train_S']} | {se('V')} | {se('S')} | "
+                     f"{row['N_flagged'] / row['hours']:.0f} | {row['top_real']}/{row['top']} |")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_record_arguments(parser)
+    parser.add_argument("--k", type=float, default=1.0, help="the k of the per-record table")
+    parser.add_argument("--selection", action="store_true",
+                        help="only count, per class, the training beats the unlabelled fit keeps")
+    parser.add_argument("--tables-from", type=Path, default=None, metavar="JSON",
+                        help="print the tables of a run saved with --json, without running")
+    args = parser.parse_args(argv)
+    if args.selection:
+        if (asked := records_asked(args)) is None:
+            return 2
+        data, names = asked
+        print("\n".join(selection_table(run_per_record(selection_counts, names, args.jobs,
+                                                        data).records)))
+        return 0
+    if args.tables_from is not None:
+        saved = json.loads(args.tables_from.read_text())
+        run = Run(saved["records"], saved["wall_seconds"],
+                  tuple(saved.get("load_average", (float("nan"), float("nan")))))
+        jobs = saved.get("jobs", "?")
+    else:
+        if (asked := records_asked(args)) is None:
+            return 2
+        data, names = asked
+        run, jobs = run_per_record(evaluate_record, names, args.jobs, data), args.jobs
+    print("\n".join(report(run, jobs, args.k)))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"wall_seconds": run.wall, "jobs": jobs,
+                                         "load_average": run.load_average,
+                                         "records": run.records}, indent=1, default=float))
+    return 0
+
+
+def report(run: Run, jobs: int, k: float) -> list[str]:
+    """The tables: every record, the records rich in ectopy (with the autoencoder trained
+    on every beat beside), the DS1 and DS2 halves, and record by record at ``k``."""
+    rows, errors = split_results(run.records)
+    keys = ([f"anomaly | {k}" for k in THRESHOLD_KS] + [f"PCA-8 | {k}" for k in THRESHOLD_KS]
+            + ["LOF | own"])
+    every = [f"anomaly, every beat | {k}" for k in THRESHOLD_KS]
+    ectopic = [r for r in run.records if r["ectopic_share"] >= ECTOPIC_SHARE]
+    lines = [f"{len(run.records)} records; wall {run.wall:.0f} s with {jobs} job(s) on "
+             f"{os.cpu_count()} cores, 1-min load average {run.load_average[0]:.1f} before "
+             f"and {run.load_average[1]:.1f} after.", ""]
+    lines += table(f"All {len(run.records)} records", rows, keys) + [""]
+    lines += table(f"The {len(ectopic)} records whose first 5 minutes hold >= 10% V or S "
+                   f"beats ({', '.join(r['record'] for r in ectopic)})",
+                   split_results(ectopic)[0], [f"anomaly | {k}" for k in THRESHOLD_KS] + every)
+    for half, names in (("DS1", DS1), ("DS2", DS2)):
+        chosen = [r for r in run.records if r["record"] in names]
+        lines += [""] + table(f"{half} ({len(chosen)} records)", split_results(chosen)[0],
+                              [f"anomaly | {k}" for k in THRESHOLD_KS] + ["LOF | own"])
+    lines += [""] + per_record_table(run.records, f"anomaly | {k}")
+    if errors:
+        lines += ["", f"Crashed: {errors}"]
+    return lines
+
+
+if __name__ == "__main__":
+    sys.exit(main())
