@@ -124,7 +124,7 @@ def test_noise_is_added_in_the_protocols_segments_at_the_snr_asked():
 def test_an_unlabelled_fit_keeps_the_patients_frequent_ectopic_beats_out(mitdb, record):
     """119 (bigeminy) and 208 (a V beat in three, couplets): of the first 5 minutes, the
     beats an unlabelled fit trains on are nearly all N beats, and most N beats are kept."""
-    from anomaly.recordings.dominant import dominant_beats
+    from anomaly.recordings.patient import dominant_beats
     from anomaly.recordings.reading import read_normal_recording_beats
 
     options = SegmentOptions(stop=300, annotations="atr")

@@ -133,6 +133,7 @@ def test_fit_reports_rows_skipped_and_threshold(data_dir, tmp_path, capsys):
     assert "Training on 400 normal rows" in out and "Threshold" in out and "of at most 3 epochs (batches of 64)" in out
     metadata = json.loads((tmp_path / "m" / "metadata.json").read_text())
     assert metadata["training"]["rows"] == 400 and metadata["provenance"]["rows_skipped"] == 200
+    assert metadata["params"]["threshold_k"] == 1 and "+ 1 x std" in out  # the tutorial's k
     assert metadata["provenance"]["file_sha256"] == hashlib.sha256(
         (data_dir / "train.csv").read_bytes()).hexdigest()
 

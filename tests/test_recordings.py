@@ -424,22 +424,26 @@ def test_score_refuses_recording_options_without_a_recording(data_dir, model_dir
 
 def test_a_recordings_model_scores_each_beats_timing_unless_told_not_to(recording, in_tmp,
                                                                        capsys):
-    """'fit RECORD' predicts each beat's RR context (metadata, the network's width);
-    --no-rr-context does not; a beats CSV without the RR columns is refused by a model that
+    """'fit RECORD' predicts each beat's RR context (metadata, the network's width) and sets
+    its threshold at k = 3 unless told; --no-rr-context does not; a beats CSV without the RR columns is refused by a model that
     needs them, in one line naming the file, and --rr-context on a beats CSV is refused."""
     import json
 
+    from anomaly.recordings.patient import RECORDING_THRESHOLD_K
     from anomaly.recordings.rhythm import RR_CONTEXT
 
     base, _, _ = recording
     code, out, err = run_cli(capsys, "fit", base, "--to", "1:00", "-m", "timed", "--epochs", "3")
     assert code == 0, err
-    assert json.loads(Path("timed/metadata.json").read_text())["params"]["context"] == list(RR_CONTEXT)
-    assert "Network: dense 142-128-64-16-64-128-142" in out
+    timed = json.loads(Path("timed/metadata.json").read_text())["params"]
+    assert timed["context"] == list(RR_CONTEXT)
+    assert timed["threshold_k"] == RECORDING_THRESHOLD_K == 3  # A recording's default k.
+    assert "Network: dense 142-128-64-16-64-128-142" in out and "+ 3 x std" in out
     code, _, err = run_cli(capsys, "fit", base, "--to", "1:00", "-m", "shape", "--epochs", "3",
-                           "--no-rr-context", "-q")
+                           "--no-rr-context", "--threshold-k", "1.5", "-q")
     assert code == 0, err
-    assert json.loads(Path("shape/metadata.json").read_text())["params"]["context"] == []
+    shape = json.loads(Path("shape/metadata.json").read_text())["params"]
+    assert shape["context"] == [] and shape["threshold_k"] == 1.5
 
     assert run_cli(capsys, "beats", base, "-o", "beats.csv", "-q")[0] == 0
     with open("beats.csv", newline="") as file, open("bare.csv", "w", newline="") as bare:

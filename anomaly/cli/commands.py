@@ -132,10 +132,13 @@ def fit(
     label_column: LabelColumn = None,
     normal_label: NormalLabel = "1",
     header: Header = None,
-    threshold_k: Annotated[float, typer.Option(
+    threshold_k: Annotated[Optional[float], typer.Option(
         help="k in the threshold mean + k * std of normal beats' errors (see "
-             "--threshold-source).",
-        callback=lambda value: finite(value, "--threshold-k"))] = 1.0,
+             "--threshold-source). Default: 1 for beats (the TensorFlow tutorial's rule), 3 "
+             "for a recording (chosen label-free on MIT-BIH; see the README).",
+        show_default=False,
+        callback=lambda value: value if value is None else finite(value, "--threshold-k"))
+    ] = None,
     threshold_source: Annotated[ThresholdSource, typer.Option(
         help="Whose errors set the threshold: the training beats'; those of 20% of the beats "
              "held out of training; or (heldout-refit) those of a first model trained "
@@ -175,6 +178,7 @@ def fit(
     from ..model.scaling import scaling_note
     from ..progress import epochs_progress
     from ..recordings.rhythm import RR_CONTEXT
+    from ..recordings.patient import RECORDING_THRESHOLD_K
     from ..recordings.signals import is_recording, locate_recording
 
     # A bad destination fails before the training, a second fit of the same model at once
@@ -195,6 +199,8 @@ def fit(
                                      fs=read.lead.fs)
             digest = read.sha256()
             what = f"{data.n_read} beats of lead {read.lead.name} between {read.span}"
+            if threshold_k is None:
+                threshold_k = RECORDING_THRESHOLD_K
         else:
             rr_option = ["--rr-context"] if rr_context is not None else []
             every_option = ["--every-beat"] if every_beat else []
@@ -202,6 +208,8 @@ def fit(
             data = read_normal_beats(_readable_file(normal_csv), label_column=label_column,
                                      normal_label=normal_label, header=header)
             origin, digest = None, _sha256_of_files([normal_csv])
+            if threshold_k is None:
+                threshold_k = 1.0
             what = f"{data.n_read} rows of {data.normal.shape[1]} samples"
         skipped = f"; skipped {data.n_skipped} {data.skipped}" if data.skipped else ""
         _say(f"Read {what} from {normal_csv}{skipped}.", quiet)

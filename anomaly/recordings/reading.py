@@ -61,12 +61,12 @@ def read_normal_recording_beats(path: str | os.PathLike, options: SegmentOptions
                                 ) -> tuple["TrainingData", RecordingRead]:
     """A recording's beats to train on: with a label column (its annotations' ``label``),
     only the beats whose AAMI class is ``normal_label``; without, only the beats of the
-    dominant rhythm and shape (:mod:`.dominant`), or every beat with ``every_beat``. With
+    dominant rhythm and shape (:mod:`.patient`), or every beat with ``every_beat``. With
     a ``context`` (see :mod:`anomaly.model.context`), each beat's samples are followed by
     its context."""
     from ..exceptions import InputError
     from ..io.readers import TrainingData, normal_rows
-    from .dominant import dominant_beats
+    from .patient import dominant_beats
 
     recording = read_recording(path, options)
     beats = recording.beats

@@ -1,5 +1,5 @@
-"""Which beats of an unlabelled recording a patient's model is trained on: those of the
-patient's dominant rhythm and shape.
+"""A patient's model fitted on an unlabelled recording: which beats it is trained on
+(those of the patient's dominant rhythm and shape), and the k of its threshold.
 
 A Holter recording comes without labels, and a patient's own ectopic beats may be
 frequent: in bigeminy every other beat is a PVC. Trained on every beat, the autoencoder
@@ -29,6 +29,14 @@ import numpy as np
 
 from .rhythm import rr_ratios
 
+#: The k of a recording model's threshold, mean + k x std of the calibration errors,
+#: unless ``--threshold-k`` says otherwise (a beats CSV's stays the tutorial's 1). Chosen
+#: on the 22 MIT-BIH records of DS1, label-free patient by patient (fit on the first 5
+#: minutes, score the rest): the largest k keeping V sensitivity >= 0.95 and S
+#: sensitivity >= 0.70 there (V 0.963, S 0.773, 558 normal beats flagged an hour, against
+#: 1,167 at k = 1); on the 22 records of DS2, which had no say: V 0.943, S 0.485, 593 an
+#: hour (``scripts/benchmark_patient.py``, docs/benchmarks.md).
+RECORDING_THRESHOLD_K = 3.0
 #: A beat whose RR interval from the previous beat is below this fraction of the local
 #: mean is premature.
 PREMATURE_RATIO = 0.9
