@@ -3,7 +3,7 @@
 >>> from anomaly import AutoencoderDetector, read_beats
 >>> beats = read_beats("normal.csv")
 >>> detector = AutoencoderDetector().fit(beats.values)
->>> detector.predict(read_beats("batch.csv").values)
+>>> detector.predict(read_beats("batch.csv", label_column="label").values)
 
 Importing the package is cheap: TensorFlow loads only when a detector is fitted or loaded.
 """

@@ -16,10 +16,10 @@ Figures, pooled over records (sums over sums) and per record, for each k of the 
 mean + k x std of the calibration errors: V and S sensitivity, normal beats flagged per
 hour of scored recording, and the share of the 10 highest-scoring beats of each record
 that are real beats (a detection no reference beat matches is not). Beside them, the
-oracle threshold at the 98th percentile of each record's normal beats' scores (a bound
-for any label-free threshold on these scores); all records, the ectopy-rich ones, the
+oracle threshold at the 98th percentile of each record's normal beats' scores (a
+reference point in hindsight for any label-free threshold on these scores); all records, the ectopy-rich ones, the
 DS1 and DS2 halves, and the k chosen on DS1 with what it gives on DS2
-(``anomaly.recordings.patient.RECORDING_THRESHOLD_K`` is that k).
+(``anomaly.recordings.RECORDING_THRESHOLD_K`` is that k).
 
 Usage::
 
@@ -98,8 +98,8 @@ def evaluate_record(data_dir: Path, name: str) -> dict:
     record("anomaly", scores, {k: calibration.mean + k * calibration.std for k in THRESHOLD_KS})
     normal = scores[beats.labels == "N"]
     if len(normal):
-        # No label-free rule can do better with these scores than the threshold that
-        # flags just 2% of the record's normal beats: a bound, not a method.
+        # The threshold that flags just 2% of the record's normal beats, set in hindsight:
+        # a reference point for label-free thresholds on these scores, not a method.
         record("anomaly, oracle", scores, {"98th pct of N": float(np.percentile(normal, 98))})
     pca = ReconstructionBaseline(8).fit(train.normal)
     record("PCA-8", pca.score(values), {k: pca.mean + k * pca.std for k in THRESHOLD_KS})

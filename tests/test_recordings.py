@@ -7,6 +7,9 @@ from __future__ import annotations
 import csv
 import os
 import re
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -429,7 +432,7 @@ def test_a_recordings_model_scores_each_beats_timing_unless_told_not_to(recordin
     needs them, in one line naming the file, and --rr-context on a beats CSV is refused."""
     import json
 
-    from anomaly.recordings.patient import RECORDING_THRESHOLD_K
+    from anomaly.recordings import RECORDING_THRESHOLD_K
     from anomaly.recordings.rhythm import RR_CONTEXT
 
     base, _, _ = recording
@@ -439,6 +442,7 @@ def test_a_recordings_model_scores_each_beats_timing_unless_told_not_to(recordin
     assert timed["context"] == list(RR_CONTEXT)
     assert timed["threshold_k"] == RECORDING_THRESHOLD_K == 3  # A recording's default k.
     assert "Network: dense 142-128-64-16-64-128-142" in out and "+ 3 x std" in out
+    assert "beats outside the dominant rhythm and shape (" in out
     code, _, err = run_cli(capsys, "fit", base, "--to", "1:00", "-m", "shape", "--epochs", "3",
                            "--no-rr-context", "--threshold-k", "1.5", "-q")
     assert code == 0, err
@@ -458,6 +462,21 @@ def test_a_recordings_model_scores_each_beats_timing_unless_told_not_to(recordin
     assert code == 2 and "--rr-context applies to recordings" in err
     code, _, err = run_cli(capsys, "fit", "bare.csv", "--every-beat", "-m", "m2")
     assert code == 2 and "--every-beat applies to recordings" in err
+    code, _, err = run_cli(capsys, "fit", base, "--every-beat", "--annotations", "atr",
+                           "--label-column", "label", "--normal-label", "N", "-m", "m2")
+    assert code == 2 and "--every-beat trains on every beat and --label-column" in err
+    # A FIFO is read once, by scoring: the check of the model's kind leaves it alone (read
+    # first, the scoring found it empty, or waited for a writer that had gone).
+    os.mkfifo("pipe.csv")
+    writer = threading.Thread(target=lambda: Path("pipe.csv").write_bytes(
+        Path("beats.csv").read_bytes()), daemon=True)
+    writer.start()
+    scored = subprocess.run([sys.executable, "-m", "anomaly", "score", "pipe.csv", "-m",
+                             "shape", "-o", "piped.csv", "-q"], capture_output=True, text=True,
+                            timeout=120)
+    assert scored.returncode in (0, 1), scored.stderr
+    assert len(Path("piped.csv").read_text().splitlines()) == \
+        len(Path("beats.csv").read_text().splitlines())
     # Another family, or denoising, fits on the shape unless the context is asked for.
     code, _, err = run_cli(capsys, "fit", base, "--to", "1:00", "-m", "m2", "--model", "conv",
                            "--rr-context")

@@ -39,6 +39,7 @@ from ..exceptions import (
     Terminated,
     UsageError,
 )
+from ..recordings import RECORDING_THRESHOLD_K
 from .options import (
     EveryBeat,
     Header,
@@ -134,8 +135,9 @@ def fit(
     header: Header = None,
     threshold_k: Annotated[Optional[float], typer.Option(
         help="k in the threshold mean + k * std of normal beats' errors (see "
-             "--threshold-source). Default: 1 for beats (the TensorFlow tutorial's rule), 3 "
-             "for a recording (chosen label-free on MIT-BIH; see the README).",
+             "--threshold-source). Default: 1, the TensorFlow tutorial's rule; "
+             f"{RECORDING_THRESHOLD_K:g} for a recording fitted without labels on its "
+             "dominant beats (measured on MIT-BIH; see the README).",
         show_default=False,
         callback=lambda value: value if value is None else finite(value, "--threshold-k"))
     ] = None,
@@ -178,7 +180,6 @@ def fit(
     from ..model.scaling import scaling_note
     from ..progress import epochs_progress
     from ..recordings.rhythm import RR_CONTEXT
-    from ..recordings.patient import RECORDING_THRESHOLD_K
     from ..recordings.signals import is_recording, locate_recording
 
     # A bad destination fails before the training, a second fit of the same model at once
@@ -199,8 +200,6 @@ def fit(
                                      fs=read.lead.fs)
             digest = read.sha256()
             what = f"{data.n_read} beats of lead {read.lead.name} between {read.span}"
-            if threshold_k is None:
-                threshold_k = RECORDING_THRESHOLD_K
         else:
             rr_option = ["--rr-context"] if rr_context is not None else []
             every_option = ["--every-beat"] if every_beat else []
@@ -208,8 +207,6 @@ def fit(
             data = read_normal_beats(_readable_file(normal_csv), label_column=label_column,
                                      normal_label=normal_label, header=header)
             origin, digest = None, _sha256_of_files([normal_csv])
-            if threshold_k is None:
-                threshold_k = 1.0
             what = f"{data.n_read} rows of {data.normal.shape[1]} samples"
         skipped = f"; skipped {data.n_skipped} {data.skipped}" if data.skipped else ""
         _say(f"Read {what} from {normal_csv}{skipped}.", quiet)
@@ -220,9 +217,13 @@ def fit(
         noise = f", denoising with noise factor {denoise:g}" if denoise else ""
         _say(f"Training on {len(data.normal)} normal rows ({model.value} autoencoder{noise})...",
              quiet)
-        detector = AutoencoderDetector(model=model.value, noise_factor=denoise,
-                                       threshold_k=threshold_k, epochs=epochs, seed=seed,
-                                       threshold_source=threshold_source.value, context=context)
+        # The k given, else the one measured for beats chosen as these were, else the
+        # detector's own (the tutorial's).
+        k = threshold_k if threshold_k is not None else data.threshold_k
+        detector = AutoencoderDetector(model=model.value, noise_factor=denoise, epochs=epochs,
+                                       seed=seed, threshold_source=threshold_source.value,
+                                       context=context,
+                                       **({} if k is None else {"threshold_k": k}))
         try:
             with epochs_progress(not quiet) as progress:
                 detector.fit(data.normal, on_epoch=progress)
@@ -237,7 +238,7 @@ def fit(
             f"(batches of {training.batch_size}) in {training.fit_seconds:.1f} s.\n"
             f"Network: {_network(detector)}.\n"
             f"Threshold {_fmt(calibration.threshold)} = mean {_fmt(calibration.mean)} "
-            f"+ {threshold_k:g} x std {_fmt(calibration.std)} of the errors of "
+            f"+ {detector.threshold_k:g} x std {_fmt(calibration.std)} of the errors of "
             f"{calibration.describe()}.\n"
             f"Model saved to {model_dir}/ ({_model_files(model_dir)}).",
             quiet,

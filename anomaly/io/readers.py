@@ -120,12 +120,15 @@ class TrainingData:
     """The normal beats of a training input and what was left out.
 
     ``n_read``: beats read; ``skipped``: which were left out (None when all are normal),
-    for instance "rows without the normal label 'N' in column 'label'".
+    for instance "rows without the normal label 'N' in column 'label'";
+    ``threshold_k``: the k of the threshold measured for beats chosen this way (None: the
+    detector's default, the tutorial's 1).
     """
 
     normal: np.ndarray
     n_read: int
     skipped: str | None = None
+    threshold_k: float | None = None
 
     @property
     def n_skipped(self) -> int:

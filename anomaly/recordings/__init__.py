@@ -8,7 +8,16 @@
 - :mod:`~anomaly.recordings.segment`: beats cut around their R peaks, with their RR
   context, streamed chunk by chunk;
 - :mod:`~anomaly.recordings.annotations`: the reference labels of a WFDB annotation file,
-  as AAMI classes matched to the detected beats.
+  as AAMI classes matched to the detected beats;
+- :mod:`~anomaly.recordings.patient`: the beats an unlabelled fit trains on.
 
 No TensorFlow here; wfdb, edfio and the detector are imported when a recording is read.
 """
+
+#: The k of the threshold (mean + k x std of the calibration errors) of a model fitted
+#: without labels on a recording's dominant beats (:mod:`.patient`), unless
+#: ``--threshold-k`` says otherwise; other training beats keep the tutorial's 1. Chosen
+#: label-free on the 22 MIT-BIH records of DS1 (the largest k keeping V sensitivity >=
+#: 0.95 and S sensitivity >= 0.70 there) and checked on the 22 of DS2, which had no say:
+#: ``scripts/benchmark_patient.py``, figures in docs/benchmarks.md.
+RECORDING_THRESHOLD_K = 3.0

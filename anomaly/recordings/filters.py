@@ -18,7 +18,8 @@ BAND_HZ = (0.5, 40.0)
 #: Signal read on either side of a stretch, for the filter to settle (and, for a chunk of
 #: a recording, the R-peak detector's context).
 PAD_SECONDS = 10.0
-#: The largest down factor of a resampling: rates are matched to within about 0.1%.
+#: The largest denominator of a resampling ratio: the rate reached is within 1/2,000,000
+#: of the one asked (relative), and exact for the usual rates.
 MAX_RESAMPLING_FACTOR = 1000
 
 
@@ -36,15 +37,17 @@ def band_pass(signal: np.ndarray, fs: float) -> np.ndarray:
 def resampling_ratio(fs: float, rate: float) -> Fraction:
     """``up / down``, the rational ratio nearest ``rate / fs`` whose ``down`` is at most
     :data:`MAX_RESAMPLING_FACTOR`: resampled by it, a signal of ``fs`` Hz has
-    ``fs * ratio`` Hz, within about 0.1% of ``rate`` (exactly, for the usual rates)."""
+    ``fs * ratio`` Hz (exactly ``rate`` for the usual rates)."""
     return Fraction(rate / fs).limit_denominator(MAX_RESAMPLING_FACTOR)
 
 
 def resample(signal: np.ndarray, ratio: Fraction) -> np.ndarray:
     """``signal`` resampled by ``ratio`` (polyphase, with scipy's anti-aliasing filter):
-    sample ``i`` of the result lies at sample ``i / ratio`` of the input."""
+    sample ``i`` of the result lies at sample ``i / ratio`` of the input. The signal is
+    extended past its ends along a line, not with zeros, so that a lead's offset does not
+    become a step at either end."""
     from scipy.signal import resample_poly
 
     if ratio == 1:
         return signal
-    return resample_poly(signal, ratio.numerator, ratio.denominator)
+    return resample_poly(signal, ratio.numerator, ratio.denominator, padtype="line")

@@ -65,8 +65,9 @@ def check_given_rate(path: str, given: float | None, stated: float, source: str)
     """An InputError naming ``path`` when a rate given with ``--fs`` is not the one the
     recording states (``source``: ``its header``, ``its time column``), within 0.1%.
 
-    ``--fs`` gives the rate of a signal CSV without a time column; elsewhere it is taken
-    as a check, never as a rate to read the samples at instead of the stated one.
+    ``--fs`` gives the rate of a signal CSV without a time column; elsewhere it is a
+    check: a rate within 0.1% of the stated one is accepted (a signal CSV is then read at
+    the ``--fs`` given), any other refused.
     """
     if given is not None and abs(stated - given) > 1e-3 * given:
         raise InputError(f"{path}: --fs {given:g} but {source} says {stated:.6g} Hz (--fs "

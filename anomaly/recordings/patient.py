@@ -1,5 +1,5 @@
-"""A patient's model fitted on an unlabelled recording: which beats it is trained on
-(those of the patient's dominant rhythm and shape), and the k of its threshold.
+"""Which beats of an unlabelled recording a patient's model is trained on: those of the
+patient's dominant rhythm and shape.
 
 A Holter recording comes without labels, and a patient's own ectopic beats may be
 frequent: in bigeminy every other beat is a PVC. Trained on every beat, the autoencoder
@@ -12,11 +12,10 @@ of 364 later V beats flagged). So, without labels, a beat is trained on only whe
    kept so far, at least :data:`MIN_CORRELATION` (the template computed first from the
    beats on time, then again from those kept, :data:`ROUNDS` times).
 
-On the first 5 minutes of the 44 non-paced MIT-BIH records this keeps 3 of 1,094 V beats,
-30 of 279 S beats (those of 124 and 232, which come on time) and 87% of the N beats
-(``scripts/benchmark_patient.py --selection``); trained so, the model finds 100% of the V
-beats of the 11 records whose first 5 minutes hold 10% or more V or S beats, against 21%
-trained on every beat (docs/benchmarks.md). It cannot tell an
+On MIT-BIH it keeps nearly no V beat and most N beats, and a model trained so finds the V
+beats a model trained on every beat misses (``scripts/benchmark_patient.py``, figures in
+docs/benchmarks.md). The k of such a model's threshold is
+:data:`anomaly.recordings.RECORDING_THRESHOLD_K`. It cannot tell an
 ectopic rhythm that is the patient's dominant one (an idioventricular rhythm, a
 junctional one) from a normal one: the dominant rhythm is taken as the patient's normal.
 """
@@ -29,19 +28,12 @@ import numpy as np
 
 from .rhythm import rr_ratios
 
-#: The k of a recording model's threshold, mean + k x std of the calibration errors,
-#: unless ``--threshold-k`` says otherwise (a beats CSV's stays the tutorial's 1). Chosen
-#: on the 22 MIT-BIH records of DS1, label-free patient by patient (fit on the first 5
-#: minutes, score the rest): the largest k keeping V sensitivity >= 0.95 and S
-#: sensitivity >= 0.70 there (V 0.963, S 0.773, 558 normal beats flagged an hour, against
-#: 1,167 at k = 1); on the 22 records of DS2, which had no say: V 0.943, S 0.485, 593 an
-#: hour (``scripts/benchmark_patient.py``, docs/benchmarks.md).
-RECORDING_THRESHOLD_K = 3.0
 #: A beat whose RR interval from the previous beat is below this fraction of the local
 #: mean is premature.
 PREMATURE_RATIO = 0.9
 #: The least correlation with the dominant beat's template of a beat trained on.
 MIN_CORRELATION = 0.9
+#: How many times the template is computed (from the beats on time, then from those kept).
 ROUNDS = 2
 
 

@@ -59,15 +59,19 @@ def detect_r_peaks(signal: np.ndarray, fs: float, filtered: np.ndarray) -> np.nd
 
 def one_per_refractory_period(peaks: np.ndarray, magnitude: np.ndarray,
                               refractory: int) -> np.ndarray:
-    """``peaks`` (increasing) less any within ``refractory`` samples after a kept one, the
-    larger ``magnitude`` of two such being kept."""
+    """``peaks`` (increasing) with no two within ``refractory`` samples: taken from the
+    largest ``magnitude`` down, a peak is kept unless a kept one lies within the period.
+
+    Largest first, so that a chain of close peaks (a beat, noise on its slope, the next
+    beat) keeps both beats: a left-to-right pass would let the middle peak replace the
+    first and then lose to the second.
+    """
     if len(peaks) < 2 or np.diff(peaks).min() >= refractory:
         return peaks
-    kept = [int(peaks[0])]
-    for peak in peaks[1:].tolist():
-        if peak - kept[-1] >= refractory:
-            kept.append(peak)
-        elif magnitude[peak] > magnitude[kept[-1]]:
-            # The later peak is at least the refractory period after the one before.
-            kept[-1] = peak
-    return np.asarray(kept, dtype=np.int64)
+    kept = np.zeros(len(peaks), dtype=bool)
+    for index in np.argsort(-magnitude[peaks], kind="stable"):
+        left = np.searchsorted(peaks, peaks[index] - refractory + 1)
+        right = np.searchsorted(peaks, peaks[index] + refractory)
+        if not kept[left:right].any():
+            kept[index] = True
+    return peaks[kept]

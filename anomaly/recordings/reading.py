@@ -61,13 +61,24 @@ def read_normal_recording_beats(path: str | os.PathLike, options: SegmentOptions
                                 ) -> tuple["TrainingData", RecordingRead]:
     """A recording's beats to train on: with a label column (its annotations' ``label``),
     only the beats whose AAMI class is ``normal_label``; without, only the beats of the
-    dominant rhythm and shape (:mod:`.patient`), or every beat with ``every_beat``. With
-    a ``context`` (see :mod:`anomaly.model.context`), each beat's samples are followed by
-    its context."""
+    dominant rhythm and shape (:mod:`.patient`, with the k of the threshold measured for
+    them), or every beat with ``every_beat``. With a ``context`` (see
+    :mod:`anomaly.model.context`), each beat's samples are followed by its context.
+
+    Raises
+    ------
+    InputError
+        ``every_beat`` with a label column (which chooses the beats), fewer than 2 beats to
+        train on, and as :func:`read_recording`.
+    """
     from ..exceptions import InputError
     from ..io.readers import TrainingData, normal_rows
+    from . import RECORDING_THRESHOLD_K
     from .patient import dominant_beats
 
+    if every_beat and label_column is not None:
+        raise InputError(f"{path}: --every-beat trains on every beat and --label-column on "
+                         "the normal ones: give one")
     recording = read_recording(path, options)
     beats = recording.beats
     values = beats.values if context is None else context.appended(
@@ -84,7 +95,8 @@ def read_normal_recording_beats(path: str | os.PathLike, options: SegmentOptions
                          f"{recording.span} are of a dominant rhythm and shape "
                          f"({dominant.left_out}); fit a longer span, give labels, or "
                          "--every-beat")
-    return TrainingData(values[dominant.kept], len(values), dominant.describe()), recording
+    return TrainingData(values[dominant.kept], len(values), dominant.describe(),
+                        threshold_k=RECORDING_THRESHOLD_K), recording
 
 
 def labels_for(path, labels: np.ndarray | None, label_column: str | int) -> np.ndarray:

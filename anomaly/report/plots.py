@@ -22,6 +22,9 @@ RECORDING_PLOTS = ("{name}.timeline.png", "{name}.strips.png")
 _NORMAL_COLOUR = "tab:blue"
 _ANOMALY_COLOUR = "tab:red"
 
+#: The other high-scoring beats a strip's title names (a run of them is counted).
+STRIP_TITLE_BEATS = 2
+
 
 def _axes(ax, figsize=(7, 4)):
     if ax is not None:
@@ -171,10 +174,12 @@ def plot_ecg_strips(strips, peaks: np.ndarray, scores: np.ndarray, threshold: fl
         # short, and the beat nearest its middle is then a neighbour.
         own = int(np.searchsorted(peaks, strip.centre))
         named = [f"{format_time(strip.centre / fs)}: score {scores[own]:.4f}"]
-        for peak in others:
+        for peak in list(others)[:STRIP_TITLE_BEATS]:
             index = int(np.searchsorted(peaks, peak))
             named.append(f"beat at {(int(peak) - strip.centre) / fs:+.2f} s: score "
                          f"{scores[index]:.4f}")
+        if len(others) > STRIP_TITLE_BEATS:  # A run of flagged beats: the title stays a line.
+            named.append(f"and {len(others) - STRIP_TITLE_BEATS} more flagged beats")
         ax.set_title("; ".join(named), loc="left", fontsize=10)
         ax.set_ylabel("mV (filtered)")
     axes[-1].set_xlabel("time (s)")

@@ -57,7 +57,9 @@ def fitted_kind_warnings(job: Job, detector: "AutoencoderDetector",
     InputError
         The recording lacks the lead the model was fitted on (and ``--lead`` chose none).
     """
-    if job.input == STDIO:
+    if job.input == STDIO or not os.path.isfile(job.input) and \
+            not job.options.is_recording(job.input):
+        # A pipe or FIFO is read once, by scoring: its head cannot be read here first.
         return []
     model = f"the model ({model_dir})"
     if job.options.is_recording(job.input):

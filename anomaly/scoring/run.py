@@ -2,10 +2,10 @@
 
 Order of work: the engine checks every job and the model loads (a bad model or an
 impossible job costs nothing and creates nothing); each input is compared with the beats
-the model was fitted on (:mod:`.fitted_kind`: refused, or one warning line); the output
-directory is created; each output is locked for the whole run; each input is scored and
-its output committed as soon as it is complete; the plots, the HTML report and the JSON
-run report come last. A failure on one input leaves the outputs already committed
+the model was fitted on (:mod:`.fitted_kind`: refused, or a warning line per difference);
+the output directory is created; each output is locked for the whole run; each input is
+scored and its output committed as soon as it is complete; the plots, the HTML report and
+the JSON run report come last. A failure on one input leaves the outputs already committed
 (complete and correct) and writes nothing for the failing input.
 """
 
