@@ -61,6 +61,10 @@ def check_rate(path: str, fs: float | str, what: str = "has a sampling rate") ->
     return rate
 
 
+#: Two sampling rates within this fraction of each other are the same rate.
+SAME_RATE_TOLERANCE = 1e-3
+
+
 def check_given_rate(path: str, given: float | None, stated: float, source: str) -> None:
     """An InputError naming ``path`` when a rate given with ``--fs`` is not the one the
     recording states (``source``: ``its header``, ``its time column``), within 0.1%.
@@ -69,7 +73,7 @@ def check_given_rate(path: str, given: float | None, stated: float, source: str)
     check: a rate within 0.1% of the stated one is accepted (a signal CSV is then read at
     the ``--fs`` given), any other refused.
     """
-    if given is not None and abs(stated - given) > 1e-3 * given:
+    if given is not None and abs(stated - given) > SAME_RATE_TOLERANCE * given:
         raise InputError(f"{path}: --fs {given:g} but {source} says {stated:.6g} Hz (--fs "
                          "is for a signal CSV without a time column)")
 

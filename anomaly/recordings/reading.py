@@ -126,7 +126,7 @@ class Strip:
 
 
 def read_strips(path: str | os.PathLike, options: SegmentOptions, centres: np.ndarray, *,
-                seconds: float = 6.0) -> list[Strip]:
+                seconds: float) -> list[Strip]:
     """Strips of ``seconds`` of the lead centred on each of ``centres`` (samples, in
     increasing order), filtered as the beats are."""
     from .filters import PAD_SECONDS, band_pass

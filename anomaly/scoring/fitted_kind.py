@@ -36,14 +36,13 @@ from typing import TYPE_CHECKING
 from ..exceptions import InputError
 from ..io.layout import ID_COLUMNS
 from ..io.readers import STDIO
+from ..recordings.limits import SAME_RATE_TOLERANCE
 from .base import ModelLimits
 from .plan import Job
 
 if TYPE_CHECKING:
     from ..model import AutoencoderDetector
 
-#: Relative difference of two sampling rates taken as the same rate.
-RATE_TOLERANCE = 1e-3
 
 
 def fitted_kind_warnings(job: Job, detector: "AutoencoderDetector",
@@ -97,7 +96,7 @@ def _recording_differences(job: Job, detector, model: str) -> list[str]:
                 "cut so, the scores do not mean what its threshold says (fit a model on a "
                 "recording)"]
     problems = []
-    if origin.fs is not None and abs(lead.fs - origin.fs) > RATE_TOLERANCE * origin.fs:
+    if origin.fs is not None and abs(lead.fs - origin.fs) > SAME_RATE_TOLERANCE * origin.fs:
         problems.append(f"{model} was fitted on a recording at {origin.fs:g} Hz and this one "
                         f"is at {lead.fs:g} Hz: its beats are cut by the same window and "
                         "resampled to the same length, but R-peak detection and the beats' "
