@@ -6,7 +6,7 @@ that a scoring run uses, so that a beats file is named, checked and written as a
 file is.
 
 The file's header is ``record, beat, sample, time_s, rr_prev_s, rr_next_s,
-rr_local_mean_s`` (see :data:`anomaly.io.layout.ID_COLUMNS`), then ``label`` with
+rr_local_mean_s, unreadable`` (see :data:`anomaly.io.layout.ID_COLUMNS`), then ``label`` with
 annotations, then the samples ``x0 ... x{n-1}`` (float32 precision: the model computes in
 float32). Every recording is checked before anything is read, and the file appears only
 when complete.
@@ -48,8 +48,9 @@ def write_beats(records: Sequence[str], output: str | os.PathLike, options: Segm
     """Cut every recording of ``records`` into beats, written to ``output`` (CSV).
 
     ``on_record(name, beats, lead)`` is called as each recording is done, ``lead`` saying
-    which lead was read and from which (``lead MLII (of MLII, V1)``): the default lead is
-    chosen per recording, so it may differ from one to the next.
+    which lead was read and from which (``lead MLII (of MLII, V1)``: the default lead is
+    chosen per recording, so it may differ from one to the next) and how much of it could
+    be read (:meth:`anomaly.recordings.quality.Analysable.describe`).
 
     Raises
     ------
@@ -63,6 +64,7 @@ def write_beats(records: Sequence[str], output: str | os.PathLike, options: Segm
     from .io.destinations import Place, check_destinations
     from .io.tables import TableWriter
     from .io.writers import atomic_write, check_writable, output_lock
+    from .recordings.quality import Analysable
     from .recordings.signals import recording_files
 
     names = expand_inputs(records)
@@ -76,18 +78,20 @@ def write_beats(records: Sequence[str], output: str | os.PathLike, options: Segm
     with output_lock(output), atomic_write(output, "wb") as file:
         writer = TableWriter(file, "csv")
         for name, segmenter in zip(names, segmenters):
-            record, counts = segmenter.lead.record, SegmentCounts()
+            record, counts, unreadable = segmenter.lead.record, SegmentCounts(), 0
             for chunk in segmenter.chunks():
                 counts += chunk.counts
                 if chunk.beats is not None:
                     writer.write(beats_table(chunk.beats, record))
+                    unreadable += int((~chunk.beats.readable).sum())
                     if chunk.beats.labels is not None:
                         export.labels.update(chunk.beats.labels.tolist())
             export.beats[name] = counts.beats
             export.leads[name] = segmenter.lead.describe()
             export.dropped_at_edges += counts.dropped_at_edges
             if on_record is not None:
-                on_record(name, counts.beats, export.leads[name])
+                analysable = Analysable.of(counts, segmenter.lead.fs, unreadable)
+                on_record(name, counts.beats, f"{export.leads[name]}; {analysable.describe()}")
         writer.close()
     return export
 

@@ -5,6 +5,7 @@ would, and every bad input refused in one line with nothing written."""
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 import subprocess
@@ -236,9 +237,9 @@ def test_beats_fit_and_score_carry_the_ids_in_order(recording, in_tmp, capsys):
     with open("beats.csv", newline="") as file:
         rows = list(csv.reader(file))
     header = rows[0]
-    assert header[:8] == ["record", "beat", "sample", "time_s", "rr_prev_s", "rr_next_s",
-                          "rr_local_mean_s", "label"]
-    assert header[8:] == [f"x{i}" for i in range(140)]
+    assert header[:9] == ["record", "beat", "sample", "time_s", "rr_prev_s", "rr_next_s",
+                          "rr_local_mean_s", "unreadable", "label"]
+    assert header[9:] == [f"x{i}" for i in range(140)]
     assert [row[0] for row in rows[1:]] == ["rec"] * (len(rows) - 1)
     assert [int(row[1]) for row in rows[1:]] == list(range(1, len(rows)))
     # The first beat has no previous one, the last no next one: empty cells.
@@ -253,9 +254,9 @@ def test_beats_fit_and_score_carry_the_ids_in_order(recording, in_tmp, capsys):
     with open("scores.csv", newline="") as file:
         scored = list(csv.reader(file))
     assert scored[0] == ["row", "record", "beat", "sample", "time_s", "rr_prev_s", "rr_next_s",
-                         "rr_local_mean_s", "score", "is_anomaly", "label"]
-    assert [row[1:8] for row in scored[1:]] == [row[:7] for row in rows[1:]]
-    assert [row[10] for row in scored[1:]] == [row[7] for row in rows[1:]]
+                         "rr_local_mean_s", "unreadable", "score", "is_anomaly", "label"]
+    assert [row[1:9] for row in scored[1:]] == [row[:8] for row in rows[1:]]
+    assert [row[11] for row in scored[1:]] == [row[8] for row in rows[1:]]
 
 
 def test_a_recording_scores_as_its_beats_file_does(recording, in_tmp, capsys):
@@ -323,19 +324,45 @@ def test_fit_and_score_read_recordings_directly(recording, in_tmp, capsys):
 
 def test_a_recordings_report_shows_its_timeline_and_strips(recording, in_tmp, capsys):
     """The HTML report and --plot-dir of a scored recording: the score of every beat over
-    time and ECG strips of the most anomalous beats, rendered in a real browser."""
-    base, _, _ = recording
+    time and ECG strips of the most anomalous beats, rendered in a real browser. The
+    recording's lead comes off for 5 s (flat) and an electrode is pulled for 5 s (its
+    baseline up 3 mV): the beats there are scored, never flagged, and every output says
+    how much of the recording could be analysed."""
+    import pandas as pd
+
+    base, peaks, _ = recording
+    lead = synthetic_ecg(peaks, 120 * FS)
+    lead[70 * FS:75 * FS] = lead[70 * FS]
+    lead[90 * FS:95 * FS] += 3.0
+    pulled = write_wfdb(Path.cwd(), "pulled", np.column_stack([lead, -0.5 * lead]))
     code, _, err = run_cli(capsys, "fit", base, "--to", "1:00", "-m", "model", "--epochs",
                            "3", "-q")
     assert code == 0, err
-    code, _, err = run_cli(capsys, "score", base, "--from", "1:00", "-m", "model",
+    code, _, err = run_cli(capsys, "score", pulled, "--from", "1:00", "-m", "model",
                            "-o", "scores.csv", "--html", "report.html", "--plot-dir", "plots",
-                           "--report", "run.json", "-q")
+                           "--report", "run.json")
     assert code == 0, err
+    assert "1.0 of 1.0 min analysable" not in err
+    # Off baseline: the 5 s pulled and a second either side, where the filter settles.
+    assert "0.8 of 1.0 min analysable (80%); 12 s unreadable (flat 5 s, off baseline 7 s)" in err
+    scores = pd.read_csv("scores.csv", keep_default_na=False)
+    set_aside = scores["unreadable"] != ""
+    assert set(scores["unreadable"][set_aside]) == {"flat", "off baseline"}
+    assert scores["time_s"][set_aside].between(69, 97).all() and set_aside.sum() >= 6
+    assert (scores["is_anomaly"][set_aside] == 0).all()
+    recording_report = json.loads(Path("run.json").read_text())["inputs"][0]["recording"]
+    assert recording_report["analysable_minutes"] == pytest.approx(48 / 60, abs=0.01)
+    assert recording_report["unreadable_beats"] == set_aside.sum()
+    assert [(s["from"], s["to"], s["reason"])
+            for s in recording_report["longest_unreadable_stretches"]] == [
+        ("01:10", "01:15", "flat"), ("01:29", "01:36", "off baseline")]
     page = Path("report.html").read_text()
-    assert "<h2>Recordings</h2>" in page
-    assert 'alt="timeline of rec"' in page and 'alt="ECG strips of rec"' in page
-    assert {"rec.timeline.png", "rec.strips.png"} <= {path.name for path in Path("plots").iterdir()}
+    assert "<h2>Recordings</h2>" in page and "min analysable" in page
+    assert re.search(r"<td[^>]*>01:29</td><td[^>]*>01:36</td><td[^>]*>7.0</td>"
+                     r"<td[^>]*>off baseline</td>", page)
+    assert 'alt="timeline of pulled"' in page and 'alt="ECG strips of pulled"' in page
+    assert {"pulled.timeline.png", "pulled.strips.png"} <= {
+        path.name for path in Path("plots").iterdir()}
     assert_images_render_in_browser(Path("report.html"))
 
 
@@ -428,7 +455,7 @@ def test_score_refuses_recording_options_without_a_recording(data_dir, model_dir
 def test_a_recordings_model_scores_each_beats_timing_unless_told_not_to(recording, in_tmp,
                                                                        capsys):
     """'fit RECORD' predicts each beat's RR context (metadata, the network's width) and sets
-    its threshold at k = 3 unless told; --no-rr-context does not; a beats CSV without the RR columns is refused by a model that
+    its threshold at k = 2 unless told; --no-rr-context does not; a beats CSV without the RR columns is refused by a model that
     needs them, in one line naming the file, and --rr-context on a beats CSV is refused."""
     import json
 
@@ -440,8 +467,8 @@ def test_a_recordings_model_scores_each_beats_timing_unless_told_not_to(recordin
     assert code == 0, err
     timed = json.loads(Path("timed/metadata.json").read_text())["params"]
     assert timed["context"] == list(RR_CONTEXT)
-    assert timed["threshold_k"] == RECORDING_THRESHOLD_K == 3  # A recording's default k.
-    assert "Network: dense 142-128-64-16-64-128-142" in out and "+ 3 x std" in out
+    assert timed["threshold_k"] == RECORDING_THRESHOLD_K == 2  # A recording's default k.
+    assert "Network: dense 142-128-64-16-64-128-142" in out and "+ 2 x std" in out
     assert "beats outside the dominant rhythm and shape (" in out
     code, _, err = run_cli(capsys, "fit", base, "--to", "1:00", "-m", "shape", "--epochs", "3",
                            "--no-rr-context", "--threshold-k", "1.5", "-q")
@@ -451,7 +478,7 @@ def test_a_recordings_model_scores_each_beats_timing_unless_told_not_to(recordin
 
     assert run_cli(capsys, "beats", base, "-o", "beats.csv", "-q")[0] == 0
     with open("beats.csv", newline="") as file, open("bare.csv", "w", newline="") as bare:
-        csv.writer(bare).writerows(row[7:] for row in list(csv.reader(file))[1:])
+        csv.writer(bare).writerows(row[8:] for row in list(csv.reader(file))[1:])
     code, _, err = run_cli(capsys, "score", "bare.csv", "-m", "timed", "-o", "s.csv")
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert "bare.csv" in err and "RR context" in err and "rr_prev_s" in err
@@ -618,7 +645,8 @@ def test_strips_are_titled_by_their_own_beat_and_never_repeat_a_window(recording
     # The last and first beats (their strips cut short), a pair under a second apart, one more.
     for index, score in ((-1, 0.9), (0, 0.8), (10, 0.7), (11, 0.65), (30, 0.6)):
         scores[index] = score
-    summary = ScoreSummary(0.5, timelines={str(base): [(peaks, scores)]})
+    summary = ScoreSummary(0.5, timelines={str(base): [(peaks, scores,
+                                                        np.ones(len(peaks), dtype=bool))]})
     _, figure = recording_figures(summary, str(base), SegmentOptions())
     titles = [ax.get_title(loc="left") for ax in figure.axes]
     expected = [f"{format_time(peaks[i] / FS)}: score {scores[i]:.4f}" for i in (0, 10, 30, -1)]
@@ -661,8 +689,8 @@ def test_beats_says_which_lead_it_read(recording, in_tmp, capsys):
     base, _, _ = recording
     code, out, err = run_cli(capsys, "beats", base, "-o", "beats.csv")
     assert code == 0, err
-    assert re.search(rf"^{re.escape(str(base))}: \d+ beats, lead MLII \(of MLII, V1\)$", out,
-                     re.MULTILINE), out
+    assert re.search(rf"^{re.escape(str(base))}: \d+ beats, lead MLII \(of MLII, V1\); "
+                     r"2\.0 of 2\.0 min analysable \(100%\)$", out, re.MULTILINE), out
     code, out, err = run_cli(capsys, "beats", base, "-o", "beats.csv", "--lead", "1")
     assert code == 0 and "beats, lead V1 (of MLII, V1)" in out, err
 

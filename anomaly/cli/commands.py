@@ -394,7 +394,7 @@ def beats(
     output: Annotated[Path, typer.Option(
         "--output", "-o", dir_okay=False,
         help="The beats CSV: record, beat, sample, time_s, rr_prev_s, rr_next_s, "
-             "rr_local_mean_s[, label], then the samples x0...")] = Path("beats.csv"),
+             "rr_local_mean_s, unreadable[, label], then the samples x0...")] = Path("beats.csv"),
     recording: RecordingOptions = RecordingOptions(),
     quiet: Quiet = False,
 ) -> None:

@@ -64,6 +64,16 @@ class Beats:
         return len(self.values)
 
     @property
+    def readable(self) -> np.ndarray:
+        """Whether each beat can be read: its id ``unreadable`` empty, or no such id (see
+        :data:`anomaly.io.layout.ID_COLUMN_TYPES`). A beat that cannot is scored but never
+        flagged."""
+        unreadable = self.ids.get("unreadable")
+        if unreadable is None:
+            return np.ones(len(self), dtype=bool)
+        return np.array([not text for text in unreadable], dtype=bool).reshape(len(self))
+
+    @property
     def n_samples(self) -> int:
         """Values per beat."""
         return self.values.shape[1]

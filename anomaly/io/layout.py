@@ -11,10 +11,12 @@ PADDING = " \t"
 #: Header names of the columns that say which beat a row is rather than hold its samples
 #: (as ``anomaly beats`` writes them): kept out of the samples, carried into the scores.
 #: Each is read as text (``record``), an integer (``beat``, ``sample``) or a number, empty
-#: meaning unknown (NaN: the first beat has no previous RR interval).
+#: meaning unknown (NaN: the first beat has no previous RR interval). ``unreadable`` says
+#: why a beat's window cannot be read (empty when it can; see
+#: :mod:`anomaly.recordings.quality`): such a beat is scored but never flagged, nor trained on.
 ID_COLUMN_TYPES = {"record": "text", "beat": "integer", "sample": "integer",
                    "time_s": "number", "rr_prev_s": "number", "rr_next_s": "number",
-                   "rr_local_mean_s": "number"}
+                   "rr_local_mean_s": "number", "unreadable": "text"}
 ID_COLUMNS = tuple(ID_COLUMN_TYPES)
 #: With id columns in the header (a file ``anomaly beats`` wrote), a column of this name
 #: is the label column unless another is chosen: its text is carried into the scores.

@@ -17,7 +17,7 @@ import io
 import os
 import sys
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Iterator
 
@@ -134,6 +134,18 @@ class TrainingData:
     def n_skipped(self) -> int:
         return self.n_read - len(self.normal)
 
+    def among(self, n_read: int) -> "TrainingData":
+        """These beats, chosen among the readable beats of ``n_read`` (see
+        :attr:`anomaly.io.beats.Beats.readable`), saying that the others were left out
+        too: "beats: 3 in unreadable stretches, 12 outside ..."."""
+        unreadable = n_read - self.n_read
+        if unreadable == 0:
+            return self
+        parts = [f"{unreadable} in unreadable stretches"]
+        if self.skipped is not None:
+            parts.append(f"{self.n_skipped} {self.skipped}")
+        return replace(self, n_read=n_read, skipped="beats: " + ", ".join(parts))
+
 
 def normal_rows(path: str | os.PathLike, values: np.ndarray, truth: np.ndarray | None,
                 normal_label: str, label_name: str | None) -> TrainingData:
@@ -159,6 +171,9 @@ def read_normal_beats(
 ) -> TrainingData:
     """Read a training file; with a label column keep only the rows labelled normal.
 
+    Rows whose ``unreadable`` id is set (a recording's beat in an unreadable stretch, as
+    ``anomaly beats`` writes it) are never trained on.
+
     Raises
     ------
     InputError
@@ -166,7 +181,10 @@ def read_normal_beats(
     """
     beats = read_beats(path, label_column=label_column, header=header,
                        normal_label=normal_label)
-    return normal_rows(path, beats.values, beats.truth, normal_label, beats.label_name)
+    readable = beats.readable
+    truth = None if beats.truth is None else beats.truth[readable]
+    return normal_rows(path, beats.values[readable], truth, normal_label,
+                       beats.label_name).among(len(beats))
 
 
 class InputSource:

@@ -49,7 +49,7 @@ def read_recording(path: str | os.PathLike, options: SegmentOptions) -> Recordin
     joined = RecordingBeats(
         *(np.concatenate([getattr(b, name) for b in blocks]) for name in
           ("values", "sample", "beat", "rr_prev", "rr_next", "rr_local_mean")),
-        labels, segmenter.lead.fs)
+        labels, segmenter.lead.fs, np.concatenate([b.unreadable for b in blocks]))
     counts = sum((chunk.counts for chunk in chunks), SegmentCounts())
     return RecordingRead(segmenter.lead, joined, counts, segmenter.span, segmenter.files)
 
@@ -62,8 +62,9 @@ def read_normal_recording_beats(path: str | os.PathLike, options: SegmentOptions
     """A recording's beats to train on: with a label column (its annotations' ``label``),
     only the beats whose AAMI class is ``normal_label``; without, only the beats of the
     dominant rhythm and shape (:mod:`.patient`, with the k of the threshold measured for
-    them), or every beat with ``every_beat``. With a ``context`` (see
-    :mod:`anomaly.model.context`), each beat's samples are followed by its context.
+    them), or every beat with ``every_beat``. Never a beat in an unreadable stretch
+    (:mod:`.quality`). With a ``context`` (see :mod:`anomaly.model.context`), each beat's
+    samples are followed by its context.
 
     Raises
     ------
@@ -83,20 +84,28 @@ def read_normal_recording_beats(path: str | os.PathLike, options: SegmentOptions
     beats = recording.beats
     values = beats.values if context is None else context.appended(
         beats.values, beats.ids(recording.lead.record), str(path))
+    readable = beats.readable
+    if readable.sum() < 2:
+        raise InputError(f"{path}: {int(readable.sum())} of {len(beats)} beats between "
+                         f"{recording.span} are in readable stretches of lead "
+                         f"{recording.lead.name}; at least 2 are needed to train")
     if label_column is not None:
         labels = labels_for(path, beats.labels, label_column)
         truth = (labels != normal_label).astype(np.int8)
-        return normal_rows(path, values, truth, normal_label, "label"), recording
-    if every_beat:
-        return normal_rows(path, values, None, normal_label, None), recording
-    dominant = dominant_beats(beats.values, beats.rr_prev, beats.rr_next, beats.rr_local_mean)
-    if dominant.kept.sum() < 2:
-        raise InputError(f"{path}: {int(dominant.kept.sum())} of {len(beats)} beats between "
-                         f"{recording.span} are of a dominant rhythm and shape "
-                         f"({dominant.left_out}); fit a longer span, give labels, or "
-                         "--every-beat")
-    return TrainingData(values[dominant.kept], len(values), dominant.describe(),
-                        threshold_k=RECORDING_THRESHOLD_K), recording
+        data = normal_rows(path, values[readable], truth[readable], normal_label, "label")
+    elif every_beat:
+        data = normal_rows(path, values[readable], None, normal_label, None)
+    else:
+        dominant = dominant_beats(beats.values[readable], beats.rr_prev[readable],
+                                  beats.rr_next[readable], beats.rr_local_mean[readable])
+        if dominant.kept.sum() < 2:
+            raise InputError(f"{path}: {int(dominant.kept.sum())} of {len(beats)} beats "
+                             f"between {recording.span} are of a dominant rhythm and shape "
+                             f"({dominant.left_out}); fit a longer span, give labels, or "
+                             "--every-beat")
+        data = TrainingData(values[readable][dominant.kept], int(readable.sum()),
+                            dominant.describe(), threshold_k=RECORDING_THRESHOLD_K)
+    return data.among(len(beats)), recording
 
 
 def labels_for(path, labels: np.ndarray | None, label_column: str | int) -> np.ndarray:

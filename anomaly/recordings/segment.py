@@ -16,7 +16,11 @@ flat in the recording's length.
 
 RR context, in seconds: ``rr_prev_s`` (from the previous R peak), ``rr_next_s`` (to the
 next) and ``rr_local_mean_s`` (the mean of the last :data:`LOCAL_RR_BEATS` RR intervals up
-to this beat), empty (NaN) where there is no such beat. Peaks up to
+to this beat between two readable beats), empty (NaN) where there is no such beat.
+
+A beat is unreadable (``unreadable``: why; see :mod:`.quality`) when its window or either
+of its RR intervals touches an unreadable stretch of the lead: after a lead-off, the first
+beat's interval from the last beat before it is not the heart's. Peaks up to
 :data:`CONTEXT_SECONDS` outside ``--from``/``--to`` are detected to give the first and
 last beats their context.
 """
@@ -115,6 +119,9 @@ class RecordingBeats:
     rr_local_mean: np.ndarray
     labels: np.ndarray | None
     fs: float
+    #: Per beat, the code of why its window cannot be read (0: readable; else
+    #: ``quality.REASONS[code - 1]``, see :mod:`anomaly.recordings.quality`).
+    unreadable: np.ndarray
 
     def __len__(self) -> int:
         return len(self.values)
@@ -123,30 +130,61 @@ class RecordingBeats:
     def time_s(self) -> np.ndarray:
         return self.sample / self.fs
 
+    @property
+    def readable(self) -> np.ndarray:
+        return self.unreadable == 0
+
+    def unreadable_reasons(self) -> np.ndarray:
+        """Per beat, why its window cannot be read ("" when it can), as text."""
+        from .quality import REASONS
+
+        return np.array(("",) + REASONS, dtype=object)[self.unreadable]
+
     def ids(self, record: str) -> dict[str, np.ndarray]:
         """The id columns of these beats (:data:`anomaly.io.layout.ID_COLUMNS`)."""
         return {"record": np.full(len(self), record, dtype=object), "beat": self.beat,
                 "sample": self.sample, "time_s": np.round(self.time_s, 4),
                 "rr_prev_s": self.rr_prev, "rr_next_s": self.rr_next,
-                "rr_local_mean_s": self.rr_local_mean}
+                "rr_local_mean_s": self.rr_local_mean, "unreadable": self.unreadable_reasons()}
 
 
 @dataclass(frozen=True)
 class SegmentCounts:
     """What segmenting found: the beats kept, those dropped at the recording's ends, the
-    samples read, and the sample up to which the lead has been segmented (``position``).
-    The counts of consecutive chunks add up."""
+    samples read, the sample up to which the lead has been segmented (``position``), the
+    samples of the span looked at (``span_samples``) and, of those, the unreadable ones per
+    reason (``unreadable``, in :data:`anomaly.recordings.quality.REASONS` order). The
+    counts of consecutive chunks add up."""
 
     beats: int = 0
     dropped_at_edges: int = 0
     samples_read: int = 0
     position: int = 0
+    span_samples: int = 0
+    unreadable: tuple[int, ...] = (0, 0, 0, 0)
+    #: The unreadable stretches, ``(first, end, code)`` in samples (``end`` excluded; the
+    #: code as in :class:`anomaly.recordings.quality.Unreadable`), one of a reason across
+    #: two chunks joined.
+    stretches: tuple[tuple[int, int, int], ...] = ()
 
     def __add__(self, later: "SegmentCounts") -> "SegmentCounts":
+        stretches = self.stretches + later.stretches
+        if self.stretches and later.stretches and \
+                self.stretches[-1][1] == later.stretches[0][0] and \
+                self.stretches[-1][2] == later.stretches[0][2]:
+            joined = (self.stretches[-1][0], later.stretches[0][1], later.stretches[0][2])
+            stretches = self.stretches[:-1] + (joined,) + later.stretches[1:]
         return SegmentCounts(self.beats + later.beats,
                              self.dropped_at_edges + later.dropped_at_edges,
                              self.samples_read + later.samples_read,
-                             max(self.position, later.position))
+                             max(self.position, later.position),
+                             self.span_samples + later.span_samples,
+                             tuple(a + b for a, b in zip(self.unreadable, later.unreadable)),
+                             stretches)
+
+    @property
+    def unreadable_samples(self) -> int:
+        return sum(self.unreadable)
 
 
 @dataclass(frozen=True)
@@ -212,25 +250,28 @@ class Segmenter:
         """The lead's span, a chunk at a time: each chunk's beats and counts (add the
         counts up for the recording's). Raises InputError at the end when no beat was
         found."""
-        history: deque[int] = deque(maxlen=LOCAL_RR_BEATS + 1)
+        # The last peak and whether it was readable, and the last RR intervals between
+        # readable beats (an interval across an unreadable stretch is not the rhythm's).
+        history: deque[tuple[int, bool]] = deque(maxlen=1)
+        intervals: deque[float] = deque(maxlen=LOCAL_RR_BEATS)
         held: tuple[int, np.ndarray | None] | None = None
         number = 0
         refractory = int(round(REFRACTORY_SECONDS * self.lead.fs))
         read = SegmentCounts()
-        for peaks, windows, read in self._peaks_and_windows():
+        for peaks, windows, reasons, read in self._peaks_and_windows():
             # Chunks overlap by the refractory period: a beat found by both is kept once.
-            last = held[0] if held is not None else (history[-1] if history else None)
-            found = [(peak, window) for peak, window in zip(peaks, windows)
-                     if last is None or peak - last >= refractory]
+            last = held[0] if held is not None else (history[-1][0] if history else None)
+            found = [beat for beat in zip(peaks, windows, reasons)
+                     if last is None or beat[0] - last >= refractory]
             pending = ([held] if held is not None else []) + found
             held = pending.pop() if pending else None
-            following = [peak for peak, _ in pending[1:]] + ([held[0]] if held else [])
-            chunk = self._context(pending, following, history, number, read)
+            following = [beat[0] for beat in pending[1:]] + ([held[0]] if held else [])
+            chunk = self._context(pending, following, history, intervals, number, read)
             number += chunk.counts.beats
             yield chunk
         if held is not None:
             # The last beat, held for its next peak that never came: no more was read.
-            chunk = self._context([held], [None], history, number,
+            chunk = self._context([held], [None], history, intervals, number,
                                   SegmentCounts(position=read.position))
             number += chunk.counts.beats
             yield chunk
@@ -239,11 +280,12 @@ class Segmenter:
                              f"between {self.span}")
 
     def _peaks_and_windows(self) -> Iterator[tuple[np.ndarray, list[np.ndarray | None],
-                                                   SegmentCounts]]:
+                                                   np.ndarray, SegmentCounts]]:
         """Each chunk's R peaks (recording samples), their filtered windows (None when the
-        window runs off the recording) and what reading it counted, over the span and its
-        context."""
+        window runs off the recording), the code of why each window cannot be read (0: it
+        can) and what reading it counted, over the span and its context."""
         from .peaks import detect_r_peaks
+        from .quality import second_opinion, unreadable_stretches
 
         lead, fs = self.lead, self.lead.fs
         context = int(round(CONTEXT_SECONDS * fs))
@@ -259,27 +301,47 @@ class Segmenter:
             first = max(0, begin - pad)
             signal = lead.read(first, min(lead.n_samples, end + pad))
             filtered = band_pass(signal, fs)
-            peaks = detect_r_peaks(signal, fs, filtered) + first
+            found = detect_r_peaks(signal, fs, filtered)
+            unreadable = unreadable_stretches(signal, filtered, fs, found,
+                                              second_opinion(signal, fs))
+            peaks = found + first
             peaks = peaks[(peaks >= begin - refractory) & (peaks < end + refractory)]
             windows = []
             for peak in peaks:
                 left, right = peak - self.before, peak + self.after
                 inside = left >= 0 and right <= lead.n_samples
                 windows.append(filtered[left - first:right - first] if inside else None)
-            yield peaks, windows, SegmentCounts(samples_read=len(signal), position=end)
+            # A beat is unreadable when its window is, or the RR intervals either side of it
+            # (its context) cross an unreadable stretch.
+            local = peaks - first
+            at = np.searchsorted(found, local)
+            previous = np.where(at > 0, found[np.maximum(at - 1, 0)], local)
+            following = np.where(at + 1 < len(found), found[np.minimum(at + 1, len(found) - 1)],
+                                 local)
+            reasons = unreadable.within(np.minimum(local - self.before, previous),
+                                        np.maximum(local + self.after, following + 1))
+            # The span's own samples in this chunk: what is analysable is told of those.
+            own = max(begin, self.start) - first, min(end, self.stop) - first
+            inside = own[1] > own[0]
+            yield peaks, windows, reasons, SegmentCounts(
+                samples_read=len(signal), position=end, span_samples=max(0, own[1] - own[0]),
+                unreadable=unreadable.samples(*own) if inside else (0, 0, 0, 0),
+                stretches=tuple((a + first, b + first, code) for a, b, code in
+                                unreadable.stretches(*own)) if inside else ())
 
     def _context(self, beats: list[tuple[int, np.ndarray | None]], following: list,
-                 history: deque, number: int, read: SegmentCounts) -> Chunk:
+                 history: deque, intervals: deque, number: int, read: SegmentCounts) -> Chunk:
         """The beats of the span among ``beats``, with their RR context, numbered from
         ``number + 1``, and the chunk's counts (``read``: its reading's); ``following``
         holds each one's next peak (None at the end)."""
         fs = self.lead.fs
-        kept, values, rr = [], [], []
+        kept, values, rr, unreadable = [], [], [], []
         dropped = 0
-        for (peak, window), next_peak in zip(beats, following):
-            previous = history[-1] if history else None
-            intervals = np.diff(np.array(list(history) + [peak])) / fs
-            history.append(peak)
+        for (peak, window, reason), next_peak in zip(beats, following):
+            previous, readable = history[-1] if history else (None, False)
+            if readable and reason == 0:
+                intervals.append((peak - previous) / fs)
+            history.append((peak, reason == 0))
             if not self.start <= peak < self.stop:
                 continue
             if window is None:
@@ -287,9 +349,10 @@ class Segmenter:
                 continue
             kept.append(peak)
             values.append(window)
+            unreadable.append(reason)
             rr.append(((peak - previous) / fs if previous is not None else np.nan,
                        (next_peak - peak) / fs if next_peak is not None else np.nan,
-                       intervals[-LOCAL_RR_BEATS:].mean() if len(intervals) else np.nan))
+                       np.mean(intervals) if intervals else np.nan))
         counts = read + SegmentCounts(beats=len(kept), dropped_at_edges=dropped)
         if not kept:
             return Chunk(None, counts)
@@ -307,7 +370,8 @@ class Segmenter:
             labels = match_labels(sample, reference[near], classes[near], fs)
         beats = RecordingBeats(self._shape(np.stack(values)), sample,
                                np.arange(number + 1, number + 1 + len(sample), dtype=np.int64),
-                               *np.round(rr, 4).T, labels, fs)
+                               *np.round(rr, 4).T, labels, fs,
+                               np.array(unreadable, dtype=np.int8))
         return Chunk(beats, counts)
 
     def _shape(self, windows: np.ndarray) -> np.ndarray:

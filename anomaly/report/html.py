@@ -51,12 +51,20 @@ def write_html_report(path: str | os.PathLike, detector, result, recordings=None
 
 
 def _summary_section(detector, summary, result) -> str:
-    rows = [("input", "rows scored", "rows rejected", "anomalies", "share")]
+    recordings = any(item.analysable is not None for item in result.inputs)
+    rows = [("input", "rows scored", "rows rejected", "anomalies", "share")
+            + (("analysable", "unreadable beats") if recordings else ())]
     for item in result.inputs:
         if item.skipped is None:
             share = item.anomalies / item.rows_scored if item.rows_scored else 0.0
-            rows.append((item.input, item.rows_scored, item.rows_rejected, item.anomalies,
-                         f"{share:.1%}"))
+            row = (item.input, item.rows_scored, item.rows_rejected, item.anomalies,
+                   f"{share:.1%}")
+            if recordings:
+                read = item.analysable
+                row += (("-", "-") if read is None else
+                        (f"{read.seconds / 60:.1f} of {read.span_seconds / 60:.1f} min "
+                         f"({read.share:.0%})", read.unreadable_beats))
+            rows.append(row)
     model = (f"<p>Threshold <b>{summary.threshold:.6g}</b> (mean + {detector.threshold_k:g} "
              f"&times; std of the errors of {html.escape(detector.calibration_.describe())});"
              f" model <code>{html.escape(detector.model_sha256_[:16])}</code>.</p>")
@@ -74,9 +82,30 @@ def _recordings_section(summary, recordings) -> str:
     for input_name, segment in recordings.items():
         timeline, strips = recording_figures(summary, input_name, segment)
         name = html.escape(os.path.basename(input_name))
-        parts.append(f"<h3>{name}</h3>" + _image(timeline, f"timeline of {name}")
+        parts.append(f"<h3>{name}</h3>" + _analysable(summary.analysable.get(input_name))
+                     + _image(timeline, f"timeline of {name}")
                      + _image(strips, f"ECG strips of {name}"))
     return "<h2>Recordings</h2>" + "".join(parts)
+
+
+def _analysable(analysable) -> str:
+    """How much of a recording could be read, and its longest unreadable stretches."""
+    if analysable is None:
+        return ""
+    from ..recordings.quality import LISTED_STRETCHES
+    from ..recordings.times import format_time
+
+    text = f"<p>{html.escape(analysable.describe())}.</p>"
+    longest = analysable.longest(LISTED_STRETCHES)
+    if not longest:
+        return text
+    more = len(analysable.stretches) - len(longest)
+    caption = (f"Unreadable stretches: the {len(longest)} longest of "
+               f"{len(analysable.stretches)}" if more else "Unreadable stretches")
+    rows = [("from", "to", "seconds", "why")] + [
+        (format_time(first), format_time(end), f"{end - first:.1f}", reason)
+        for first, end, reason in longest]
+    return text + f"<p>{caption}:</p>" + _table(rows)
 
 
 def _beats_section(detector, summary) -> str:

@@ -124,17 +124,30 @@ def recording_plot_names(input_name: str) -> tuple[str, ...]:
 
 
 def plot_timeline(times: np.ndarray, scores: np.ndarray, threshold: float, *,
-                  title: str = "", ax=None):
+                  readable: np.ndarray | None = None, unreadable=(), title: str = "",
+                  ax=None):
     """Every beat's score over the recording's time, the threshold across it: where in a
-    Holter record the abnormal beats cluster."""
+    Holter record the abnormal beats cluster. Beats of unreadable stretches (``readable``
+    False) are grey crosses, never flagged; the ``unreadable`` stretches (``(from, to,
+    reason)``, seconds) are shaded."""
     figure, ax = _axes(ax, figsize=(12, 3.5))
     hours = times[-1] > 2 * 3600 if len(times) else False
     x = times / (3600 if hours else 60)
-    flagged = scores > threshold
-    ax.plot(x[~flagged], scores[~flagged], ".", markersize=2, color=_NORMAL_COLOUR,
-            label=f"normal ({int((~flagged).sum())})")
+    readable = np.ones(len(scores), dtype=bool) if readable is None else readable
+    flagged = (scores > threshold) & readable
+    normal = ~flagged & readable
+    ax.plot(x[normal], scores[normal], ".", markersize=2, color=_NORMAL_COLOUR,
+            label=f"normal ({int(normal.sum())})")
     ax.plot(x[flagged], scores[flagged], ".", markersize=3, color=_ANOMALY_COLOUR,
             label=f"anomaly ({int(flagged.sum())})")
+    if not readable.all():
+        ax.plot(x[~readable], scores[~readable], "x", markersize=3, color="0.6",
+                label=f"in an unreadable stretch, not flagged ({int((~readable).sum())})")
+    scale = 3600 if hours else 60
+    shortest = 0.002 * (times[-1] if len(times) else 0)  # Seconds: a short stretch shows.
+    for number, (first, end, _) in enumerate(unreadable):
+        ax.axvspan(first / scale, max(end, first + shortest) / scale, color="0.85", zorder=0,
+                   label="unreadable stretch" if number == 0 else None)
     ax.axhline(threshold, color="black", linestyle="--", linewidth=1,
                label=f"threshold {threshold:.4f}")
     ax.set_xlabel("time in the recording (" + ("hours" if hours else "minutes") + ")")
@@ -145,9 +158,10 @@ def plot_timeline(times: np.ndarray, scores: np.ndarray, threshold: float, *,
 
 
 def plot_ecg_strips(strips, peaks: np.ndarray, scores: np.ndarray, threshold: float,
-                    window: tuple[float, float], *, also=(), title: str = ""):
+                    window: tuple[float, float], *, also=(), readable=None, title: str = ""):
     """ECG strips, one row each, with every beat's R peak marked and its window shaded in
-    the colour of its flag (red anomaly, blue normal).
+    the colour of its flag (red anomaly, blue normal, grey a beat of an unreadable
+    stretch: ``readable`` False).
 
     Each strip is read around a beat (its ``centre``), whose time and score its title
     gives; ``also`` holds, per strip, the R peaks of other high-scoring beats it shows,
@@ -161,13 +175,15 @@ def plot_ecg_strips(strips, peaks: np.ndarray, scores: np.ndarray, threshold: fl
     axes = figure.subplots(max(len(strips), 1), 1, squeeze=False)[:, 0]
     before, after = window
     also = list(also) + [()] * (len(strips) - len(also))
+    readable = np.ones(len(peaks), dtype=bool) if readable is None else readable
     for ax, strip, others in zip(axes, strips, also):
         fs = strip.fs
         t = (strip.start + np.arange(len(strip.values))) / fs
         ax.plot(t, strip.values, color="black", linewidth=0.8)
         inside = (peaks >= strip.start) & (peaks < strip.start + len(strip.values))
-        for peak, score in zip(peaks[inside], scores[inside]):
-            colour = _ANOMALY_COLOUR if score > threshold else _NORMAL_COLOUR
+        for peak, score, read in zip(peaks[inside], scores[inside], readable[inside]):
+            colour = ("0.6" if not read else
+                      _ANOMALY_COLOUR if score > threshold else _NORMAL_COLOUR)
             ax.axvspan(peak / fs - before, peak / fs + after, color=colour, alpha=0.15)
             ax.plot(peak / fs, strip.values[peak - strip.start], "v", color=colour)
         # The strip's own beat, by its R peak: near a recording's end the strip is cut

@@ -68,17 +68,26 @@ def recording_figures(summary, input_name: str, segment: "SegmentOptions"):
     from ..recordings.reading import read_strips
     from ..recordings.signals import open_lead
 
-    peaks, scores = summary.timeline(input_name)
+    peaks, scores, readable = summary.timeline(input_name)
     fs = open_lead(input_name, lead=segment.lead, fs=segment.fs).fs
-    chosen = strip_beats(peaks, scores, reach=STRIP_SECONDS * fs / 2)
+    # A beat of an unreadable stretch gets no strip of its own: its score says nothing.
+    ranked = np.where(readable, scores, -np.inf)
+    chosen = strip_beats(peaks, ranked, reach=STRIP_SECONDS * fs / 2)
+    chosen = [(beat, also) for beat, also in chosen if readable[beat]]
     strips = read_strips(input_name, segment, peaks[[beat for beat, _ in chosen]],
                          seconds=STRIP_SECONDS)
     name = Path(input_name).name
-    timeline = plot_timeline(peaks / fs, scores, summary.threshold,
-                             title=f"{name}: anomaly score of every beat")
+    analysable = summary.analysable.get(input_name)
+    timeline = plot_timeline(peaks / fs, scores, summary.threshold, readable=readable,
+                             unreadable=() if analysable is None else analysable.stretches,
+                             title=f"{name}: anomaly score of every beat"
+                             + ("" if analysable is None else
+                                f" ({analysable.seconds / 60:.1f} of "
+                                f"{analysable.span_seconds / 60:.1f} min analysable)"))
     window = (segment.window.before, segment.window.after)
     return timeline, plot_ecg_strips(strips, peaks, scores, summary.threshold, window,
                                      also=[peaks[also] for _, also in chosen],
+                                     readable=readable,
                                      title=f"{name}: the {len(strips)} most anomalous beats")
 
 

@@ -82,13 +82,19 @@ def score_source(detector, source: BeatSource, sink: ScoreSink, *, input_index: 
                 line = int(block.lines[np.argmin(finite)])
                 raise ModelError(f"{source.name} {source.row_unit} {line}: the model's score "
                                  "is not a number; the model is unusable")
-            flags = (scores > threshold).astype(np.int8)
+            readable = block.readable
+            flags = ((scores > threshold) & readable).astype(np.int8)
             sink.write(score_table(block, scores, flags))
             summary.add(source.name, block, scores, input_index=input_index)
-            counts += Counts(rows_scored=len(block), anomalies=int(flags.sum()))
+            counts += Counts(rows_scored=len(block), anomalies=int(flags.sum()),
+                             rows_unreadable=int((~readable).sum()))
         if on_block is not None:
             on_block(len(block) + len(block.rejects))
-    return ScoredInput(counts, summary, source.sha256)
+    analysable = getattr(source, "analysable", None)
+    if analysable is not None:
+        analysable = replace(analysable(), unreadable_beats=counts.rows_unreadable)
+        summary.analysable[source.name] = analysable
+    return ScoredInput(counts, summary, source.sha256, analysable)
 
 
 def with_context(block: Beats, context: "BeatContext | None", name: str) -> Beats:

@@ -137,7 +137,8 @@ def _input_result(job: Job, outcome: ScoredInput, seconds: float) -> InputResult
         input=job.input, output=None if job.output is None else str(job.output),
         sha256=outcome.sha256, rows_read=counts.rows_read, rows_scored=counts.rows_scored,
         rows_rejected=counts.rows_rejected, anomalies=counts.anomalies, seconds=seconds,
-        rejects_file=None if job.rejects is None else str(job.rejects))
+        rejects_file=None if job.rejects is None else str(job.rejects),
+        analysable=outcome.analysable)
 
 
 def _log_input(item: InputResult, threshold: float, runtime: str) -> None:
@@ -145,10 +146,11 @@ def _log_input(item: InputResult, threshold: float, runtime: str) -> None:
     rejected = (f", {item.rows_rejected} rejected (see {item.rejects_file})"
                 if item.rows_rejected else "")
     where = f"; scores in {item.output}" if item.output else ""
+    analysable = f"; {item.analysable.describe()}" if item.analysable is not None else ""
     logs.info(
         f"Scored {item.rows_scored} rows from {item.input} ({runtime} runtime): "
         f"{item.anomalies} anomalies ({item.anomalies / scored:.1%}) above the threshold "
-        f"{threshold:.6g}{rejected}{where}.",
+        f"{threshold:.6g}{analysable}{rejected}{where}.",
         event="scored", runtime=runtime, **item.as_json())
 
 

@@ -122,10 +122,12 @@ class RecordingSource:
 
     def __init__(self, path: str, options: ScoreOptions, *, limits: ModelLimits | None = None):
         from ..recordings.reading import segmenter_for
+        from ..recordings.segment import SegmentCounts
 
         self.name, self.options = path, options
         self.segmenter = segmenter_for(path, recording_segment(options, limits))
         self._position = 0
+        self.counts = SegmentCounts()
 
     def __enter__(self) -> "RecordingSource":
         return self
@@ -140,6 +142,7 @@ class RecordingSource:
         options, record = self.options, self.segmenter.lead.record
         for chunk in self.segmenter.chunks():
             self._position = max(self._position, chunk.counts.position)
+            self.counts += chunk.counts
             beats = chunk.beats
             if beats is None:
                 continue
@@ -154,6 +157,13 @@ class RecordingSource:
         # What was read: each file to the length it had when opened (a recorder may have
         # appended since), refused if it was rewritten meanwhile.
         self.sha256 = stamps_sha256(self.segmenter.files)
+
+    def analysable(self):
+        """How much of the span could be read (:class:`anomaly.recordings.quality.Analysable`),
+        once :meth:`blocks` is exhausted."""
+        from ..recordings.quality import Analysable
+
+        return Analysable.of(self.counts, self.segmenter.lead.fs)
 
     def progress(self) -> tuple[int, int | None]:
         """Samples of the span segmented, of the span's."""

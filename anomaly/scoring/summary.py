@@ -23,12 +23,14 @@ NORMAL_SAMPLE = 512
 
 @dataclass(frozen=True)
 class Counts:
-    """Rows of one input (or part of one): scored, rejected (with the first), anomalies."""
+    """Rows of one input (or part of one): scored, rejected (with the first), anomalies,
+    and of those scored, the beats of a recording's unreadable stretches (never flagged)."""
 
     rows_scored: int = 0
     rows_rejected: int = 0
     anomalies: int = 0
     first_reject: Reject | None = None
+    rows_unreadable: int = 0
 
     @property
     def rows_read(self) -> int:
@@ -39,7 +41,8 @@ class Counts:
         return Counts(self.rows_scored + other.rows_scored,
                       self.rows_rejected + other.rows_rejected,
                       self.anomalies + other.anomalies,
-                      self.first_reject or other.first_reject)
+                      self.first_reject or other.first_reject,
+                      self.rows_unreadable + other.rows_unreadable)
 
 
 @dataclass
@@ -63,25 +66,34 @@ class ScoreSummary:
     has_labels: bool = True
     top: list[tuple[float, int, int, ScoredBeat]] = field(default_factory=list)
     normals: list[ScoredBeat] = field(default_factory=list)
-    #: For each recording: the R peak (sample) and the score of every beat, block by block.
-    timelines: dict[str, list[tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
+    #: For each recording: the R peak (sample), the score and whether it could be read, of
+    #: every beat, block by block.
+    timelines: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = field(
+        default_factory=dict)
+    #: For each recording: how much of it could be read, and where not
+    #: (:class:`anomaly.recordings.quality.Analysable`).
+    analysable: dict[str, Any] = field(default_factory=dict)
 
     def add(self, input_name: str, block: Beats, scores: np.ndarray, *,
             input_index: int = 0) -> None:
-        """Record one scored block of the run's input number ``input_index``."""
+        """Record one scored block of the run's input number ``input_index``. A beat of an
+        unreadable stretch is in the timeline (drawn apart) but never among the most
+        anomalous or the normal beats kept."""
         self.scores.append(scores)
+        readable = block.readable
         if block.positions is not None:
-            self.timelines.setdefault(input_name, []).append((block.positions, scores))
+            self.timelines.setdefault(input_name, []).append((block.positions, scores, readable))
         if block.truth is None:
             self.has_labels = False
         else:
             self.truth.append(block.truth)
-        for row in np.argsort(scores)[::-1][:TOP_BEATS]:
+        ranked = np.flatnonzero(readable)[np.argsort(scores[readable], kind="stable")[::-1]]
+        for row in ranked[:TOP_BEATS]:
             self._keep_top((float(scores[row]), -input_index, -int(block.lines[row]),
                             _beat(input_name, block, scores, row)))
         missing = NORMAL_SAMPLE - len(self.normals)
         if missing > 0:
-            for row in np.flatnonzero(scores <= self.threshold)[:missing]:
+            for row in np.flatnonzero((scores <= self.threshold) & readable)[:missing]:
                 self.normals.append(_beat(input_name, block, scores, row))
 
     def merge(self, other: "ScoreSummary") -> None:
@@ -91,6 +103,7 @@ class ScoreSummary:
         self.truth += other.truth
         for name, parts in other.timelines.items():
             self.timelines.setdefault(name, []).extend(parts)
+        self.analysable.update(other.analysable)
         self.has_labels = self.has_labels and other.has_labels
         for entry in other.top:
             self._keep_top(entry)
@@ -114,11 +127,10 @@ class ScoreSummary:
             return None
         return np.concatenate(self.truth)
 
-    def timeline(self, input_name: str) -> tuple[np.ndarray, np.ndarray]:
-        """``(R-peak samples, scores)`` of every beat of a recording, in order."""
+    def timeline(self, input_name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(R-peak samples, scores, readable)`` of every beat of a recording, in order."""
         parts = self.timelines[input_name]
-        return (np.concatenate([positions for positions, _ in parts]),
-                np.concatenate([scores for _, scores in parts]))
+        return tuple(np.concatenate([part[column] for part in parts]) for column in range(3))
 
     def most_anomalous(self) -> list[ScoredBeat]:
         """The kept beats with the highest scores, highest first."""
@@ -155,6 +167,9 @@ class ScoredInput:
     counts: Counts
     summary: ScoreSummary
     sha256: str | None = None
+    #: A recording's: how much of it could be read
+    #: (:class:`anomaly.recordings.quality.Analysable`).
+    analysable: Any = None
 
 
 @dataclass
@@ -171,9 +186,15 @@ class InputResult:
     seconds: float = 0.0
     rejects_file: str | None = None
     skipped: str | None = None
+    #: A recording's: how much of it could be read
+    #: (:class:`anomaly.recordings.quality.Analysable`).
+    analysable: Any = None
 
     def as_json(self) -> dict[str, Any]:
-        data = {key: value for key, value in self.__dict__.items() if value is not None}
+        data = {key: value for key, value in self.__dict__.items()
+                if value is not None and key != "analysable"}
+        if self.analysable is not None:
+            data["recording"] = self.analysable.as_json()
         data["seconds"] = round(self.seconds, 3)
         if self.skipped is None:
             data["rows_per_second"] = round(self.rows_scored / self.seconds, 1) if self.seconds else None

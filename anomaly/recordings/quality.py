@@ -1,0 +1,321 @@
+"""Stretches of a lead that cannot be read: flat (a lead off, a dead channel), clipped at
+the recorder's range, or so noisy that beats cannot be told from noise.
+
+A beat whose window touches such a stretch is not scored as an anomaly: a flat line, a
+clipped QRS or a burst of electrode motion reconstructs badly, and would top the list of
+anomalies (on MIT-BIH 208, the beats beside the stretches where lead MLII goes flat did).
+They are counted as unreadable instead, and every output says how much of the recording
+could be analysed.
+
+Four tests, on :data:`WINDOW_SECONDS` windows of a chunk of the lead, against the lead's
+usual peak-to-peak amplitude once band-passed (the chunk's 90th percentile over windows,
+about a QRS complex):
+
+- **flat**: the band-passed lead moves less than :data:`FLAT_FRACTION` of it, or the raw
+  lead does not move at all (a pause moves more: its P waves and noise; on MIT-BIH 232,
+  whose pauses last up to 6 s, at least 3% of it);
+- **off baseline**: the raw lead's median departs from the chunk's baseline (the median
+  of the windows' medians) by more than :data:`JUMP_FRACTION` of it: an electrode
+  pulled, a lead off and the amplifier recovering (MIT-BIH 208 at 20:16 and 23:03), which
+  the band-pass turns into waves the size of beats;
+- **clipped or stuck**: the raw lead holds one value for :data:`STUCK_SECONDS` or more (an
+  ECG sampled at 100 Hz or more never does: even its flattest stretch drifts by a
+  quantisation step within that time);
+- **noisy**: a second R-peak detector of another design (neurokit2's own method: gradient,
+  not energy) confirms, within :data:`AGREEMENT_SECONDS`, fewer than :data:`MIN_AGREEMENT`
+  of the tool's beats in a :data:`NOISE_WINDOW_SECONDS` window. This is the bSQI of Li,
+  Mark and Clifford (2008) made one-sided: where the second detector finds *more* beats (the
+  P waves of a 2:1 block on MIT-BIH 231), the tool's beats are still real; where noise
+  makes the tool find beats that are not there, the second detector, fooled elsewhere,
+  does not confirm them. A single such beat is an artefact too (:func:`lone_artefacts`):
+  one the second detector does not confirm, between two it confirms, that splits an
+  interval of the rhythm
+  (from the beat before it to the beat after it no longer than :data:`SPLIT_RATIO` of the
+  usual RR interval) is a spike between two beats, not an ectopic beat, which comes with
+  its own QRS and resets or delays the next beat.
+
+Measured on the 44 MIT-BIH records (``scripts/benchmark_patient.py``, docs/benchmarks.md):
+what is set aside, and how many real beats with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .segment import SegmentCounts
+
+#: The windows of the flat and off-baseline tests, in seconds.
+WINDOW_SECONDS = 1.0
+#: A window moving less than this fraction of the lead's usual amplitude is flat.
+FLAT_FRACTION = 0.02
+#: A window whose median departs this far from the baseline is off it.
+JUMP_FRACTION = 0.5
+#: A window moving less than this fraction of the usual amplitude, next to windows off the
+#: baseline, is the amplifier recovering from them (MIT-BIH 208 at 23:04-23:08): off too.
+#: Alone it may be a pause (MIT-BIH 232's pauses move at least 3% of it).
+RECOVERY_FRACTION = 0.1
+#: One raw value held this long: the lead is clipped or stuck.
+STUCK_SECONDS = 0.1
+
+#: The windows of the noise test, the share of the tool's beats the second detector must
+#: confirm in each, and how close a confirming beat must be.
+NOISE_WINDOW_SECONDS = 3.0
+MIN_AGREEMENT = 0.8
+AGREEMENT_SECONDS = 0.15
+#: Beats the second detector does not confirm are noise only when they are not alike: the
+#: median correlation of their QRS complexes (:data:`QRS_HALF_SECONDS` either side of the
+#: peak) with their median below :data:`MIN_ALIKE`. Ventricular flutter, whose waves one
+#: detector counts and the other does not, is a run of alike waves (MIT-BIH 207).
+QRS_HALF_SECONDS = 0.1
+MIN_ALIKE = 0.8
+#: An unconfirmed beat whose neighbours are no further apart than this share of the
+#: usual RR interval splits an interval of the rhythm: an artefact, set aside with
+#: :data:`LONE_ARTEFACT_SECONDS` either side of it.
+SPLIT_RATIO = 1.2
+LONE_ARTEFACT_SECONDS = 0.05
+#: The second detector's first and last seconds of a chunk, where it has not settled: the
+#: beats there are not judged.
+SETTLING_SECONDS = 2.0
+
+#: The reasons a stretch is unreadable, in the order they are tested.
+REASONS = ("flat", "off baseline", "clipped", "noisy")
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """Where a chunk of a lead cannot be read: a reason code per sample (0: readable,
+    ``i + 1``: ``REASONS[i]``; the first reason found)."""
+
+    reason: np.ndarray
+
+    @property
+    def mask(self) -> np.ndarray:
+        return self.reason > 0
+
+    def within(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """For each window ``[left, right)`` (sample indices, clipped to the chunk): the code
+        of the first reason, in :data:`REASONS` order, found in it (0: all readable)."""
+        left = np.clip(np.asarray(left, dtype=np.int64), 0, len(self.reason))
+        right = np.clip(np.asarray(right, dtype=np.int64), 0, len(self.reason))
+        found = np.zeros(len(left), dtype=np.int8)
+        for code in range(len(REASONS), 0, -1):
+            cumulative = np.concatenate([[0], np.cumsum(self.reason == code)])
+            found[cumulative[right] - cumulative[left] > 0] = code
+        return found
+
+    def stretches(self, start: int, stop: int) -> list[tuple[int, int, int]]:
+        """The unreadable stretches between samples ``start`` and ``stop``: ``(first,
+        end, code)``, ``end`` excluded, a stretch per run of one reason."""
+        part = self.reason[start:stop]
+        edges = np.flatnonzero(np.diff(part) != 0) + 1
+        firsts = np.concatenate([[0], edges])
+        ends = np.concatenate([edges, [len(part)]])
+        return [(start + int(a), start + int(b), int(part[a])) for a, b in zip(firsts, ends)
+                if part[a] > 0]
+
+    def samples(self, start: int = 0, stop: int | None = None) -> tuple[int, ...]:
+        """Samples of each reason (in :data:`REASONS` order) between ``start`` and ``stop``."""
+        part = self.reason[start:stop]
+        return tuple(int(np.sum(part == code)) for code in range(1, len(REASONS) + 1))
+
+
+def _duration(seconds: float) -> str:
+    """``45 s`` under two minutes, ``3.5 min`` from there."""
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+#: How many of a recording's unreadable stretches, the longest, outputs list.
+LISTED_STRETCHES = 20
+
+
+@dataclass(frozen=True)
+class Analysable:
+    """How much of a recording's span could be read: its seconds, the unreadable seconds
+    per reason (:data:`REASONS` order) and the beats set aside in them."""
+
+    span_seconds: float
+    unreadable_seconds: tuple[float, ...]
+    unreadable_beats: int = 0
+    #: The unreadable stretches: ``(from, to, reason)``, seconds from the recording's start.
+    stretches: tuple[tuple[float, float, str], ...] = ()
+
+    @classmethod
+    def of(cls, counts: "SegmentCounts", fs: float, unreadable_beats: int = 0) -> "Analysable":
+        return cls(counts.span_samples / fs, tuple(n / fs for n in counts.unreadable),
+                   unreadable_beats, tuple((first / fs, end / fs, REASONS[code - 1])
+                                           for first, end, code in counts.stretches))
+
+    def longest(self, count: int) -> list[tuple[float, float, str]]:
+        """The ``count`` longest stretches, in time order."""
+        ranked = sorted(self.stretches, key=lambda stretch: stretch[0] - stretch[1])[:count]
+        return sorted(ranked)
+
+    @property
+    def seconds(self) -> float:
+        return max(0.0, self.span_seconds - sum(self.unreadable_seconds))
+
+    @property
+    def share(self) -> float:
+        return self.seconds / self.span_seconds if self.span_seconds else 1.0
+
+    def describe(self) -> str:
+        """``28.5 of 30.0 min analysable (95%); 90 s unreadable (noisy 72 s, flat 18 s):
+        its 14 beats set aside, never flagged``."""
+        text = (f"{self.seconds / 60:.1f} of {self.span_seconds / 60:.1f} min analysable "
+                f"({self.share:.0%})")
+        unreadable = sum(self.unreadable_seconds)
+        if unreadable > 0:
+            parts = [f"{name} {_duration(seconds)}" for name, seconds in
+                     zip(REASONS, self.unreadable_seconds) if seconds > 0]
+            text += (f"; {_duration(unreadable)} unreadable ({', '.join(parts)}): its "
+                     f"{self.unreadable_beats} beats set aside, never flagged")
+        return text
+
+    def as_json(self) -> dict[str, Any]:
+        from .times import format_time
+
+        return {"span_minutes": round(self.span_seconds / 60, 3),
+                "analysable_minutes": round(self.seconds / 60, 3),
+                "analysable_share": round(self.share, 4),
+                "unreadable_minutes": {name: round(seconds / 60, 3) for name, seconds in
+                                       zip(REASONS, self.unreadable_seconds)},
+                "unreadable_beats": self.unreadable_beats,
+                "unreadable_stretches": len(self.stretches),
+                "longest_unreadable_stretches": [
+                    {"from": format_time(first), "to": format_time(end),
+                     "seconds": round(end - first, 2), "reason": reason}
+                    for first, end, reason in self.longest(LISTED_STRETCHES)]}
+
+
+def _windows(values: np.ndarray, size: int) -> np.ndarray:
+    """``values`` in rows of ``size`` (the last row padded with its last value)."""
+    rows = -(-len(values) // size)
+    padded = np.concatenate([values, np.full(rows * size - len(values), values[-1])])
+    return padded.reshape(rows, size)
+
+
+def _recovering(off: np.ndarray, quiet: np.ndarray) -> np.ndarray:
+    """``off`` (windows off the baseline) grown into the ``quiet`` windows that follow or
+    precede it without a break (an amplifier recovering from an electrode's pop), then by
+    one window either side (where the band-pass filter settles after the step)."""
+    grown = off.copy()
+    for order in (slice(None), slice(None, None, -1)):
+        run = False
+        for index in np.arange(len(off))[order]:
+            run = grown[index] or (run and quiet[index])
+            grown[index] = run
+    spread = grown.copy()
+    spread[1:] |= grown[:-1]
+    spread[:-1] |= grown[1:]
+    return spread
+
+
+def _stuck(raw: np.ndarray, run: int) -> np.ndarray:
+    """Samples inside runs of at least ``run`` equal consecutive values."""
+    change = np.flatnonzero(np.diff(raw) != 0) + 1
+    starts = np.concatenate([[0], change])
+    stops = np.concatenate([change, [len(raw)]])
+    long = (stops - starts) >= run
+    marked = np.zeros(len(raw) + 1, dtype=np.int64)
+    np.add.at(marked, starts[long], 1)
+    np.add.at(marked, stops[long], -1)
+    return np.cumsum(marked[:-1]) > 0
+
+
+def confirmed_share(peaks: np.ndarray, other: np.ndarray, tolerance: int) -> float:
+    """The share of ``peaks`` with one of ``other`` within ``tolerance`` samples (1 when
+    there are no ``peaks``). Both increasing."""
+    if len(peaks) == 0:
+        return 1.0
+    if len(other) == 0:
+        return 0.0
+    nearest = np.searchsorted(other, peaks)
+    before = np.abs(peaks - other[np.clip(nearest - 1, 0, len(other) - 1)])
+    after = np.abs(peaks - other[np.clip(nearest, 0, len(other) - 1)])
+    return float(np.mean(np.minimum(before, after) <= tolerance))
+
+
+def unreadable_stretches(raw: np.ndarray, filtered: np.ndarray, fs: float,
+                         peaks: np.ndarray, other_peaks: np.ndarray) -> Unreadable:
+    """Where a chunk of a lead cannot be read. ``raw``/``filtered``: the chunk, as read and
+    band-passed; ``peaks``: the tool's R peaks in it, ``other_peaks`` the second detector's
+    (:func:`second_opinion`), sample indices into the chunk."""
+    reason = np.zeros(len(raw), dtype=np.int8)
+    if len(raw) == 0:
+        return Unreadable(reason)
+    size = max(1, int(round(WINDOW_SECONDS * fs)))
+    windows = _windows(raw, size)
+    moves = np.ptp(_windows(filtered, size), axis=1)
+    usual = np.percentile(moves, 90)
+    levels = np.median(windows, axis=1)
+    off = _recovering(np.abs(levels - np.median(levels)) > JUMP_FRACTION * usual,
+                      moves < RECOVERY_FRACTION * usual)
+    for code, found in ((1, (np.ptp(windows, axis=1) == 0) | (moves < FLAT_FRACTION * usual)),
+                        (2, off)):
+        per_sample = np.repeat(found, size)[:len(raw)]
+        reason[(reason == 0) & per_sample] = code
+    reason[(reason == 0) & _stuck(raw, max(2, int(round(STUCK_SECONDS * fs))))] = 3
+    size = int(round(NOISE_WINDOW_SECONDS * fs))
+    tolerance = int(round(AGREEMENT_SECONDS * fs))
+    around = int(round(LONE_ARTEFACT_SECONDS * fs))
+    # The second detector settles over its first seconds: beats there are not judged.
+    edge = int(round(SETTLING_SECONDS * fs))
+    peaks = peaks[(peaks >= edge) & (peaks < len(raw) - edge)]
+    for peak in peaks[lone_artefacts(peaks, other_peaks, tolerance)]:
+        window = reason[max(0, peak - around):peak + around + 1]
+        window[window == 0] = 4
+    for start in range(0, len(raw), size):
+        stop = min(start + size, len(raw))
+        if stop - start < size // 2 and start > 0:
+            start = max(0, stop - size)  # A short last window: judged with the one before.
+        inside = [p[(p >= start) & (p < stop)] for p in (peaks, other_peaks)]
+        if confirmed_share(*inside, tolerance) < MIN_AGREEMENT and \
+                alike(filtered, inside[0], int(round(QRS_HALF_SECONDS * fs))) < MIN_ALIKE:
+            window = reason[start:stop]
+            window[window == 0] = 4
+    return Unreadable(reason)
+
+
+def alike(filtered: np.ndarray, peaks: np.ndarray, half: int) -> float:
+    """How alike the QRS complexes at ``peaks`` are: the median correlation of each
+    (``half`` samples either side of its peak in the band-passed lead) with their median."""
+    peaks = peaks[(peaks >= half) & (peaks + half < len(filtered))]
+    if len(peaks) < 3:
+        return 0.0
+    complexes = filtered[peaks[:, None] + np.arange(-half, half + 1)]
+    complexes = complexes - complexes.mean(axis=1, keepdims=True)
+    template = np.median(complexes, axis=0)
+    norms = np.linalg.norm(complexes, axis=1) * np.linalg.norm(template)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.median(np.where(norms > 0, complexes @ template / norms, 0.0)))
+
+
+def lone_artefacts(peaks: np.ndarray, other_peaks: np.ndarray, tolerance: int) -> np.ndarray:
+    """Which of ``peaks`` (increasing) are lone artefacts: not within ``tolerance`` samples
+    of one of ``other_peaks`` while the beats either side are, and those beats no further
+    apart than :data:`SPLIT_RATIO` of the median RR interval of ``peaks``."""
+    lone = np.zeros(len(peaks), dtype=bool)
+    if len(peaks) < 3:
+        return lone
+    unconfirmed = np.array([confirmed_share(peaks[i:i + 1], other_peaks, tolerance) == 0
+                            for i in range(len(peaks))])
+    around = peaks[2:] - peaks[:-2]
+    # Its neighbours confirmed: a run of beats the second detector misses (the wide
+    # complexes of a ventricular tachycardia, MIT-BIH 205 and 203) is not lone.
+    lone[1:-1] = (unconfirmed[1:-1] & ~unconfirmed[:-2] & ~unconfirmed[2:]
+                  & (around <= SPLIT_RATIO * np.median(np.diff(peaks))))
+    return lone
+
+
+def second_opinion(raw: np.ndarray, fs: float) -> np.ndarray:
+    """The second detector's R peaks: neurokit2's own method, on the raw lead."""
+    import neurokit2
+
+    if len(raw) < 2 * fs or not np.ptp(raw) > 0:
+        return np.empty(0, dtype=np.int64)
+    _, info = neurokit2.ecg_peaks(raw, sampling_rate=fs, method="neurokit")
+    return np.unique(np.asarray(info["ECG_R_Peaks"], dtype=np.int64))
