@@ -78,19 +78,18 @@ def write_beats(records: Sequence[str], output: str | os.PathLike, options: Segm
     with output_lock(output), atomic_write(output, "wb") as file:
         writer = TableWriter(file, "csv")
         for name, segmenter in zip(names, segmenters):
-            record, counts, unreadable = segmenter.lead.record, SegmentCounts(), 0
+            record, counts = segmenter.lead.record, SegmentCounts()
             for chunk in segmenter.chunks():
                 counts += chunk.counts
                 if chunk.beats is not None:
                     writer.write(beats_table(chunk.beats, record))
-                    unreadable += int((~chunk.beats.readable).sum())
                     if chunk.beats.labels is not None:
                         export.labels.update(chunk.beats.labels.tolist())
             export.beats[name] = counts.beats
             export.leads[name] = segmenter.lead.describe()
             export.dropped_at_edges += counts.dropped_at_edges
             if on_record is not None:
-                analysable = Analysable.of(counts, segmenter.lead.fs, unreadable)
+                analysable = Analysable.of(counts, segmenter.lead.fs)
                 on_record(name, counts.beats, f"{export.leads[name]}; {analysable.describe()}")
         writer.close()
     return export

@@ -208,6 +208,8 @@ def averaged(rows: list[dict]) -> dict:
     """Average figures, as EC57 gives them beside the gross: each rate's mean over the
     records where it is defined."""
     per_record = [rates(row) for row in rows]
+    if not per_record:
+        return {}
     return {key: float(np.nanmean([r[key] for r in per_record]))
             if any(np.isfinite(r[key]) for r in per_record) else float("nan")
             for key in per_record[0]}

@@ -342,9 +342,9 @@ def test_a_recordings_report_shows_its_timeline_and_strips(recording, in_tmp, ca
                            "-o", "scores.csv", "--html", "report.html", "--plot-dir", "plots",
                            "--report", "run.json")
     assert code == 0, err
-    assert "1.0 of 1.0 min analysable" not in err
     # Off baseline: the 5 s pulled and a second either side, where the filter settles.
-    assert "0.8 of 1.0 min analysable (80%); 12 s unreadable (flat 5 s, off baseline 7 s)" in err
+    assert ("0.8 of 1.0 min analysable (80%); 12 s unreadable (flat 5.0 s, off baseline 7.0 s): "
+            "its 13 beats set aside, never flagged") in err
     scores = pd.read_csv("scores.csv", keep_default_na=False)
     set_aside = scores["unreadable"] != ""
     assert set(scores["unreadable"][set_aside]) == {"flat", "off baseline"}
@@ -364,6 +364,21 @@ def test_a_recordings_report_shows_its_timeline_and_strips(recording, in_tmp, ca
     assert {"pulled.timeline.png", "pulled.strips.png"} <= {
         path.name for path in Path("plots").iterdir()}
     assert_images_render_in_browser(Path("report.html"))
+    # Cut into a beats CSV, the same beats are set aside: its rows are never flagged nor
+    # trained on, and the run says how many there were.
+    assert run_cli(capsys, "beats", pulled, "--from", "1:00", "-o", "pulled.csv", "-q")[0] == 0
+    code, _, err = run_cli(capsys, "score", "pulled.csv", "-m", "model", "-o", "via.csv",
+                           "--report", "via.json")
+    assert code == 0, err
+    assert f"; {set_aside.sum()} rows marked unreadable, never flagged" in err
+    assert json.loads(Path("via.json").read_text())["inputs"][0]["rows_unreadable"] == \
+        set_aside.sum()
+    via = pd.read_csv("via.csv", keep_default_na=False)
+    assert (via["unreadable"] != "").sum() == set_aside.sum()
+    assert (via["is_anomaly"][via["unreadable"] != ""] == 0).all()
+    code, out, err = run_cli(capsys, "fit", "pulled.csv", "-m", "csv_model", "--epochs", "1")
+    assert code == 0, err
+    assert f"skipped {set_aside.sum()} beats: {set_aside.sum()} in unreadable stretches" in out
 
 
 def bad_recordings(tmp_path: Path, base: Path) -> dict[str, tuple[list[str], str]]:

@@ -119,3 +119,56 @@ def test_the_rules_of_the_tests():
     np.testing.assert_array_equal(unreadable.within(np.array([0, 3, 7]), np.array([3, 5, 8])),
                                   [1, 4, 0])
     assert unreadable.samples() == (2, 1, 0, 3)
+
+
+def test_a_lead_off_across_chunks_is_one_stretch_and_spoils_no_rr_interval(tmp_path):
+    """A lead off from 28 s to 55 s, read in 40-second chunks (the stretch runs over a
+    chunk's border and past its 10 s of padding) and in one: the same beats set aside
+    (the last before it and the first after it, whose RR interval spans it, too), one
+    stretch, and a local mean RR that the 27-second gap does not enter."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_recordings import beat_train, synthetic_ecg, write_wfdb
+
+    peaks = beat_train(100, FS)
+    lead = synthetic_ecg(peaks, 100 * FS, FS)
+    lead[28 * FS:55 * FS] = lead[28 * FS]
+    base = write_wfdb(tmp_path, "off", lead[:, None], lead_names=("MLII",), fs=FS)
+    whole = read_recording(base, SegmentOptions(chunk_seconds=1e6))
+    chunked = read_recording(base, SegmentOptions(chunk_seconds=40))
+    for read in (whole, chunked):
+        beats = read.beats
+        assert not beats.readable[np.argmax(beats.time_s > 55)]  # The first after it.
+        assert not beats.readable[np.flatnonzero(beats.time_s < 28)[-1]]  # The last before.
+        assert beats.readable[(beats.time_s < 26) | (beats.time_s > 57)].all()
+        assert np.nanmax(beats.rr_local_mean) < 1.2
+        assert read.counts.n_stretches == 1
+        (first, end, code), = read.counts.stretches
+        assert (round(first / FS), round(end / FS), REASONS[code - 1]) == (28, 55, "flat")
+    np.testing.assert_array_equal(chunked.beats.unreadable, whole.beats.unreadable)
+    np.testing.assert_array_equal(chunked.beats.rr_local_mean, whole.beats.rr_local_mean)
+
+
+def test_a_recording_keeps_its_longest_stretches_however_many():
+    """A lead clipping every few seconds for a day has tens of thousands of stretches:
+    the counts keep their number, the first, the last and the 20 longest."""
+    from anomaly.recordings.quality import LISTED_STRETCHES
+    from anomaly.recordings.segment import SegmentCounts
+
+    total = SegmentCounts()
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(36, 3600, 30_000)
+    for chunk in range(300):
+        own = [(chunk * 10**6 + i * 4000, chunk * 10**6 + i * 4000 + int(lengths[chunk * 100 + i]),
+                3) for i in range(100)]
+        total += SegmentCounts(stretches=tuple(own), n_stretches=len(own))
+    assert total.n_stretches == 30_000
+    assert len(total.stretches) <= LISTED_STRETCHES + 2
+    kept = sorted((end - first for first, end, _ in total.stretches[1:-1]), reverse=True)
+    assert kept == sorted(lengths, reverse=True)[:LISTED_STRETCHES]
+    # A stretch that runs into the next chunk is one, its reason that of its longer part.
+    joined = (SegmentCounts(stretches=((0, 100, 1),), n_stretches=1)
+              + SegmentCounts(stretches=((100, 130, 4), (200, 210, 2)), n_stretches=2))
+    assert joined.stretches == ((0, 130, 1), (200, 210, 2)) and joined.n_stretches == 2

@@ -21,6 +21,13 @@ if TYPE_CHECKING:
 Reject = tuple[int, str, str]
 
 
+def is_anomaly(scores: np.ndarray, threshold: float, readable: np.ndarray) -> np.ndarray:
+    """The flag: a score above the threshold, on a beat that could be read (see
+    :attr:`Beats.readable`: a beat of a recording's unreadable stretch is scored, never
+    flagged)."""
+    return (scores > threshold) & readable
+
+
 @dataclass(frozen=True)
 class Beats:
     """Beats read from an input (all of it, or a block), and the rows it rejected.
@@ -71,7 +78,7 @@ class Beats:
         unreadable = self.ids.get("unreadable")
         if unreadable is None:
             return np.ones(len(self), dtype=bool)
-        return np.array([not text for text in unreadable], dtype=bool).reshape(len(self))
+        return np.asarray(unreadable, dtype=object) == ""
 
     @property
     def n_samples(self) -> int:

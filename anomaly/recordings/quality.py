@@ -32,7 +32,8 @@ about a QRS complex):
   interval of the rhythm
   (from the beat before it to the beat after it no longer than :data:`SPLIT_RATIO` of the
   usual RR interval) is a spike between two beats, not an ectopic beat, which comes with
-  its own QRS and resets or delays the next beat.
+  its own QRS and resets or delays the next beat. (An interpolated ectopic beat, which
+  delays nothing, is set aside too if the second detector misses it: rare.)
 
 Measured on the 44 MIT-BIH records (``scripts/benchmark_patient.py``, docs/benchmarks.md):
 what is set aside, and how many real beats with it.
@@ -81,8 +82,13 @@ LONE_ARTEFACT_SECONDS = 0.05
 #: beats there are not judged.
 SETTLING_SECONDS = 2.0
 
-#: The reasons a stretch is unreadable, in the order they are tested.
+#: The reasons a stretch is unreadable, in the order they are tested; a sample's code is
+#: its reason's place in this tuple plus one (0: readable).
 REASONS = ("flat", "off baseline", "clipped", "noisy")
+FLAT, OFF_BASELINE, CLIPPED, NOISY = (REASONS.index(name) + 1 for name in REASONS)
+#: How many of a recording's unreadable stretches, the longest, are kept and listed: a
+#: recording's count of them is unbounded (a lead clipping every second for a day).
+LISTED_STRETCHES = 20
 
 
 @dataclass(frozen=True)
@@ -109,13 +115,15 @@ class Unreadable:
 
     def stretches(self, start: int, stop: int) -> list[tuple[int, int, int]]:
         """The unreadable stretches between samples ``start`` and ``stop``: ``(first,
-        end, code)``, ``end`` excluded, a stretch per run of one reason."""
+        end, code)``, ``end`` excluded, one per run of unreadable samples, its code the
+        reason of most of its samples (a lead off is flat, with a clipped edge)."""
         part = self.reason[start:stop]
-        edges = np.flatnonzero(np.diff(part) != 0) + 1
+        edges = np.flatnonzero(np.diff((part > 0).astype(np.int8)) != 0) + 1
         firsts = np.concatenate([[0], edges])
         ends = np.concatenate([edges, [len(part)]])
-        return [(start + int(a), start + int(b), int(part[a])) for a, b in zip(firsts, ends)
-                if part[a] > 0]
+        return [(start + int(a), start + int(b),
+                 int(np.argmax(np.bincount(part[a:b], minlength=len(REASONS) + 1)[1:])) + 1)
+                for a, b in zip(firsts, ends) if len(part) and part[a] > 0]
 
     def samples(self, start: int = 0, stop: int | None = None) -> tuple[int, ...]:
         """Samples of each reason (in :data:`REASONS` order) between ``start`` and ``stop``."""
@@ -124,12 +132,19 @@ class Unreadable:
 
 
 def _duration(seconds: float) -> str:
-    """``45 s`` under two minutes, ``3.5 min`` from there."""
+    """``0.1 s`` under 10 s, ``45 s`` under two minutes, ``3.5 min`` from there."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
-#: How many of a recording's unreadable stretches, the longest, outputs list.
-LISTED_STRETCHES = 20
+def keep_listed(stretches: tuple) -> tuple:
+    """``stretches`` (in time order) bounded: the first, the last (which a later chunk's
+    may continue) and the :data:`LISTED_STRETCHES` longest, in time order."""
+    if len(stretches) <= LISTED_STRETCHES + 2:
+        return stretches
+    inner = sorted(stretches[1:-1], key=lambda stretch: stretch[0] - stretch[1])
+    return (stretches[0],) + tuple(sorted(inner[:LISTED_STRETCHES])) + (stretches[-1],)
 
 
 @dataclass(frozen=True)
@@ -140,18 +155,22 @@ class Analysable:
     span_seconds: float
     unreadable_seconds: tuple[float, ...]
     unreadable_beats: int = 0
-    #: The unreadable stretches: ``(from, to, reason)``, seconds from the recording's start.
+    #: The longest unreadable stretches (and the first and last): ``(from, to, reason)``,
+    #: seconds from the recording's start; ``n_stretches`` counts them all.
     stretches: tuple[tuple[float, float, str], ...] = ()
+    n_stretches: int = 0
 
     @classmethod
-    def of(cls, counts: "SegmentCounts", fs: float, unreadable_beats: int = 0) -> "Analysable":
+    def of(cls, counts: "SegmentCounts", fs: float) -> "Analysable":
         return cls(counts.span_samples / fs, tuple(n / fs for n in counts.unreadable),
-                   unreadable_beats, tuple((first / fs, end / fs, REASONS[code - 1])
-                                           for first, end, code in counts.stretches))
+                   counts.unreadable_beats,
+                   tuple((first / fs, end / fs, REASONS[code - 1])
+                         for first, end, code in counts.stretches), counts.n_stretches)
 
-    def longest(self, count: int) -> list[tuple[float, float, str]]:
+    def longest(self, count: int = LISTED_STRETCHES) -> list[tuple[float, float, str]]:
         """The ``count`` longest stretches, in time order."""
-        ranked = sorted(self.stretches, key=lambda stretch: stretch[0] - stretch[1])[:count]
+        ranked = sorted(self.stretches, key=lambda stretch: stretch[1] - stretch[0],
+                        reverse=True)[:count]
         return sorted(ranked)
 
     @property
@@ -162,11 +181,17 @@ class Analysable:
     def share(self) -> float:
         return self.seconds / self.span_seconds if self.span_seconds else 1.0
 
+    def headline(self) -> str:
+        """``28.5 of 30.0 min analysable (95%)``."""
+        # A share just short of 1 is not written 100%.
+        share = f"{self.share:.1%}" if 0.995 <= self.share < 1 else f"{self.share:.0%}"
+        return (f"{self.seconds / 60:.1f} of {self.span_seconds / 60:.1f} min analysable "
+                f"({share})")
+
     def describe(self) -> str:
         """``28.5 of 30.0 min analysable (95%); 90 s unreadable (noisy 72 s, flat 18 s):
         its 14 beats set aside, never flagged``."""
-        text = (f"{self.seconds / 60:.1f} of {self.span_seconds / 60:.1f} min analysable "
-                f"({self.share:.0%})")
+        text = self.headline()
         unreadable = sum(self.unreadable_seconds)
         if unreadable > 0:
             parts = [f"{name} {_duration(seconds)}" for name, seconds in
@@ -184,18 +209,22 @@ class Analysable:
                 "unreadable_minutes": {name: round(seconds / 60, 3) for name, seconds in
                                        zip(REASONS, self.unreadable_seconds)},
                 "unreadable_beats": self.unreadable_beats,
-                "unreadable_stretches": len(self.stretches),
+                "unreadable_stretches": self.n_stretches,
                 "longest_unreadable_stretches": [
                     {"from": format_time(first), "to": format_time(end),
                      "seconds": round(end - first, 2), "reason": reason}
-                    for first, end, reason in self.longest(LISTED_STRETCHES)]}
+                    for first, end, reason in self.longest()]}
 
 
 def _windows(values: np.ndarray, size: int) -> np.ndarray:
-    """``values`` in rows of ``size`` (the last row padded with its last value)."""
+    """``values`` in rows of ``size``; a short last row is the last ``size`` values (its
+    verdict then stands for its own samples), or, with fewer values than a row, padded
+    with the last value."""
     rows = -(-len(values) // size)
-    padded = np.concatenate([values, np.full(rows * size - len(values), values[-1])])
-    return padded.reshape(rows, size)
+    if len(values) < size:
+        return np.concatenate([values, np.full(size - len(values), values[-1])])[None, :]
+    whole = values[:(rows - 1) * size].reshape(rows - 1, size)
+    return np.vstack([whole, values[-size:][None, :]])
 
 
 def _recovering(off: np.ndarray, quiet: np.ndarray) -> np.ndarray:
@@ -254,29 +283,33 @@ def unreadable_stretches(raw: np.ndarray, filtered: np.ndarray, fs: float,
     levels = np.median(windows, axis=1)
     off = _recovering(np.abs(levels - np.median(levels)) > JUMP_FRACTION * usual,
                       moves < RECOVERY_FRACTION * usual)
-    for code, found in ((1, (np.ptp(windows, axis=1) == 0) | (moves < FLAT_FRACTION * usual)),
-                        (2, off)):
+    flat = (np.ptp(windows, axis=1) == 0) | (moves < FLAT_FRACTION * usual)
+    for code, found in ((FLAT, flat), (OFF_BASELINE, off)):
         per_sample = np.repeat(found, size)[:len(raw)]
         reason[(reason == 0) & per_sample] = code
-    reason[(reason == 0) & _stuck(raw, max(2, int(round(STUCK_SECONDS * fs))))] = 3
-    size = int(round(NOISE_WINDOW_SECONDS * fs))
+    reason[(reason == 0) & _stuck(raw, max(2, int(round(STUCK_SECONDS * fs))))] = CLIPPED
+    if len(other_peaks) == 0:
+        return Unreadable(reason)  # The second detector found nothing: it has no opinion.
+    noise_window = int(round(NOISE_WINDOW_SECONDS * fs))
     tolerance = int(round(AGREEMENT_SECONDS * fs))
     around = int(round(LONE_ARTEFACT_SECONDS * fs))
+    half_qrs = int(round(QRS_HALF_SECONDS * fs))
     # The second detector settles over its first seconds: beats there are not judged.
     edge = int(round(SETTLING_SECONDS * fs))
     peaks = peaks[(peaks >= edge) & (peaks < len(raw) - edge)]
     for peak in peaks[lone_artefacts(peaks, other_peaks, tolerance)]:
-        window = reason[max(0, peak - around):peak + around + 1]
-        window[window == 0] = 4
-    for start in range(0, len(raw), size):
-        stop = min(start + size, len(raw))
-        if stop - start < size // 2 and start > 0:
-            start = max(0, stop - size)  # A short last window: judged with the one before.
+        stretch = reason[max(0, peak - around):peak + around + 1]
+        stretch[stretch == 0] = NOISY
+    for start in range(0, len(raw), noise_window):
+        stop = min(start + noise_window, len(raw))
+        if stop - start < noise_window // 2 and start > 0:
+            start = max(0, stop - noise_window)  # A short last window: judged with the one before.
         inside = [p[(p >= start) & (p < stop)] for p in (peaks, other_peaks)]
-        if confirmed_share(*inside, tolerance) < MIN_AGREEMENT and \
-                alike(filtered, inside[0], int(round(QRS_HALF_SECONDS * fs))) < MIN_ALIKE:
-            window = reason[start:stop]
-            window[window == 0] = 4
+        # Fewer than three beats give no verdict: two beats are always alike or not by chance.
+        if len(inside[0]) >= 3 and confirmed_share(*inside, tolerance) < MIN_AGREEMENT and \
+                alike(filtered, inside[0], half_qrs) < MIN_ALIKE:
+            stretch = reason[start:stop]
+            stretch[stretch == 0] = NOISY
     return Unreadable(reason)
 
 
@@ -313,9 +346,14 @@ def lone_artefacts(peaks: np.ndarray, other_peaks: np.ndarray, tolerance: int) -
 
 def second_opinion(raw: np.ndarray, fs: float) -> np.ndarray:
     """The second detector's R peaks: neurokit2's own method, on the raw lead."""
+    import warnings
+
     import neurokit2
 
     if len(raw) < 2 * fs or not np.ptp(raw) > 0:
         return np.empty(0, dtype=np.int64)
-    _, info = neurokit2.ecg_peaks(raw, sampling_rate=fs, method="neurokit")
+    # On a nearly flat lead it averages empty slices: its warnings say nothing to a user.
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        _, info = neurokit2.ecg_peaks(raw, sampling_rate=fs, method="neurokit")
     return np.unique(np.asarray(info["ECG_R_Peaks"], dtype=np.int64))

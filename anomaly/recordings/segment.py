@@ -37,6 +37,7 @@ import numpy as np
 from ..exceptions import InputError
 from .filters import PAD_SECONDS, band_pass
 from .peaks import REFRACTORY_SECONDS
+from .quality import REASONS, keep_listed
 from .signals import Lead
 from .times import format_time
 
@@ -150,37 +151,45 @@ class RecordingBeats:
 
 @dataclass(frozen=True)
 class SegmentCounts:
-    """What segmenting found: the beats kept, those dropped at the recording's ends, the
-    samples read, the sample up to which the lead has been segmented (``position``), the
-    samples of the span looked at (``span_samples``) and, of those, the unreadable ones per
-    reason (``unreadable``, in :data:`anomaly.recordings.quality.REASONS` order). The
-    counts of consecutive chunks add up."""
+    """What segmenting found: the beats kept (``unreadable_beats`` of them in unreadable
+    stretches), those dropped at the recording's ends, the samples read, the sample up to
+    which the lead has been segmented (``position``), the samples of the span looked at
+    (``span_samples``) and, of those, the unreadable ones per reason (``unreadable``, in
+    :data:`anomaly.recordings.quality.REASONS` order), and the unreadable stretches
+    (``n_stretches`` of them; ``stretches`` keeps the longest, see
+    :func:`anomaly.recordings.quality.keep_listed`). The counts of consecutive chunks add
+    up, a stretch that runs from one into the next counting once."""
 
     beats: int = 0
     dropped_at_edges: int = 0
     samples_read: int = 0
     position: int = 0
     span_samples: int = 0
-    unreadable: tuple[int, ...] = (0, 0, 0, 0)
-    #: The unreadable stretches, ``(first, end, code)`` in samples (``end`` excluded; the
-    #: code as in :class:`anomaly.recordings.quality.Unreadable`), one of a reason across
-    #: two chunks joined.
+    unreadable: tuple[int, ...] = (0,) * len(REASONS)
+    #: The unreadable stretches kept, ``(first, end, code)`` in samples (``end`` excluded;
+    #: the code as in :class:`anomaly.recordings.quality.Unreadable`), in time order.
     stretches: tuple[tuple[int, int, int], ...] = ()
+    n_stretches: int = 0
+    unreadable_beats: int = 0
 
     def __add__(self, later: "SegmentCounts") -> "SegmentCounts":
         stretches = self.stretches + later.stretches
+        n_stretches = self.n_stretches + later.n_stretches
         if self.stretches and later.stretches and \
-                self.stretches[-1][1] == later.stretches[0][0] and \
-                self.stretches[-1][2] == later.stretches[0][2]:
-            joined = (self.stretches[-1][0], later.stretches[0][1], later.stretches[0][2])
-            stretches = self.stretches[:-1] + (joined,) + later.stretches[1:]
+                self.stretches[-1][1] == later.stretches[0][0]:
+            last, first = self.stretches[-1], later.stretches[0]
+            # One stretch across the border: its reason, that of its longer part.
+            code = last[2] if last[1] - last[0] >= first[1] - first[0] else first[2]
+            stretches = self.stretches[:-1] + ((last[0], first[1], code),) + later.stretches[1:]
+            n_stretches -= 1
         return SegmentCounts(self.beats + later.beats,
                              self.dropped_at_edges + later.dropped_at_edges,
                              self.samples_read + later.samples_read,
                              max(self.position, later.position),
                              self.span_samples + later.span_samples,
                              tuple(a + b for a, b in zip(self.unreadable, later.unreadable)),
-                             stretches)
+                             keep_listed(stretches), n_stretches,
+                             self.unreadable_beats + later.unreadable_beats)
 
     @property
     def unreadable_samples(self) -> int:
@@ -312,22 +321,23 @@ class Segmenter:
                 inside = left >= 0 and right <= lead.n_samples
                 windows.append(filtered[left - first:right - first] if inside else None)
             # A beat is unreadable when its window is, or the RR intervals either side of it
-            # (its context) cross an unreadable stretch.
+            # (its context) cross an unreadable stretch; without a neighbour in the chunk
+            # (a long pause, or a stretch longer than the padding), up to the chunk's end.
             local = peaks - first
             at = np.searchsorted(found, local)
-            previous = np.where(at > 0, found[np.maximum(at - 1, 0)], local)
+            previous = np.where(at > 0, found[np.maximum(at - 1, 0)], 0)
             following = np.where(at + 1 < len(found), found[np.minimum(at + 1, len(found) - 1)],
-                                 local)
+                                 len(signal) - 1)
             reasons = unreadable.within(np.minimum(local - self.before, previous),
                                         np.maximum(local + self.after, following + 1))
             # The span's own samples in this chunk: what is analysable is told of those.
             own = max(begin, self.start) - first, min(end, self.stop) - first
-            inside = own[1] > own[0]
+            stretches = tuple((a + first, b + first, code) for a, b, code in
+                              unreadable.stretches(*own)) if own[1] > own[0] else ()
             yield peaks, windows, reasons, SegmentCounts(
                 samples_read=len(signal), position=end, span_samples=max(0, own[1] - own[0]),
-                unreadable=unreadable.samples(*own) if inside else (0, 0, 0, 0),
-                stretches=tuple((a + first, b + first, code) for a, b, code in
-                                unreadable.stretches(*own)) if inside else ())
+                unreadable=unreadable.samples(*own) if own[1] > own[0] else (0,) * len(REASONS),
+                stretches=keep_listed(stretches), n_stretches=len(stretches))
 
     def _context(self, beats: list[tuple[int, np.ndarray | None]], following: list,
                  history: deque, intervals: deque, number: int, read: SegmentCounts) -> Chunk:
@@ -353,7 +363,8 @@ class Segmenter:
             rr.append(((peak - previous) / fs if previous is not None else np.nan,
                        (next_peak - peak) / fs if next_peak is not None else np.nan,
                        np.mean(intervals) if intervals else np.nan))
-        counts = read + SegmentCounts(beats=len(kept), dropped_at_edges=dropped)
+        counts = read + SegmentCounts(beats=len(kept), dropped_at_edges=dropped,
+                                      unreadable_beats=int(np.count_nonzero(unreadable)))
         if not kept:
             return Chunk(None, counts)
         sample = np.array(kept, dtype=np.int64)

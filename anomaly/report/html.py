@@ -53,7 +53,7 @@ def write_html_report(path: str | os.PathLike, detector, result, recordings=None
 def _summary_section(detector, summary, result) -> str:
     recordings = any(item.analysable is not None for item in result.inputs)
     rows = [("input", "rows scored", "rows rejected", "anomalies", "share")
-            + (("analysable", "unreadable beats") if recordings else ())]
+            + (("analysable", "beats set aside") if recordings else ())]
     for item in result.inputs:
         if item.skipped is None:
             share = item.anomalies / item.rows_scored if item.rows_scored else 0.0
@@ -61,9 +61,8 @@ def _summary_section(detector, summary, result) -> str:
                    f"{share:.1%}")
             if recordings:
                 read = item.analysable
-                row += (("-", "-") if read is None else
-                        (f"{read.seconds / 60:.1f} of {read.span_seconds / 60:.1f} min "
-                         f"({read.share:.0%})", read.unreadable_beats))
+                row += (("-", item.rows_unreadable) if read is None else
+                        (read.headline(), read.unreadable_beats))
             rows.append(row)
     model = (f"<p>Threshold <b>{summary.threshold:.6g}</b> (mean + {detector.threshold_k:g} "
              f"&times; std of the errors of {html.escape(detector.calibration_.describe())});"
@@ -92,16 +91,15 @@ def _analysable(analysable) -> str:
     """How much of a recording could be read, and its longest unreadable stretches."""
     if analysable is None:
         return ""
-    from ..recordings.quality import LISTED_STRETCHES
     from ..recordings.times import format_time
 
     text = f"<p>{html.escape(analysable.describe())}.</p>"
-    longest = analysable.longest(LISTED_STRETCHES)
+    longest = analysable.longest()
     if not longest:
         return text
-    more = len(analysable.stretches) - len(longest)
+    more = analysable.n_stretches - len(longest)
     caption = (f"Unreadable stretches: the {len(longest)} longest of "
-               f"{len(analysable.stretches)}" if more else "Unreadable stretches")
+               f"{analysable.n_stretches}" if more else "Unreadable stretches")
     rows = [("from", "to", "seconds", "why")] + [
         (format_time(first), format_time(end), f"{end - first:.1f}", reason)
         for first, end, reason in longest]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io.beats import is_anomaly
 from ..io.writers import atomic_write
 
 #: The files :func:`save_batch_plots` writes into its directory.
@@ -134,7 +135,7 @@ def plot_timeline(times: np.ndarray, scores: np.ndarray, threshold: float, *,
     hours = times[-1] > 2 * 3600 if len(times) else False
     x = times / (3600 if hours else 60)
     readable = np.ones(len(scores), dtype=bool) if readable is None else readable
-    flagged = (scores > threshold) & readable
+    flagged = is_anomaly(scores, threshold, readable)
     normal = ~flagged & readable
     ax.plot(x[normal], scores[normal], ".", markersize=2, color=_NORMAL_COLOUR,
             label=f"normal ({int(normal.sum())})")
@@ -147,7 +148,7 @@ def plot_timeline(times: np.ndarray, scores: np.ndarray, threshold: float, *,
     shortest = 0.002 * (times[-1] if len(times) else 0)  # Seconds: a short stretch shows.
     for number, (first, end, _) in enumerate(unreadable):
         ax.axvspan(first / scale, max(end, first + shortest) / scale, color="0.85", zorder=0,
-                   label="unreadable stretch" if number == 0 else None)
+                   label="unreadable stretches (the longest)" if number == 0 else None)
     ax.axhline(threshold, color="black", linestyle="--", linewidth=1,
                label=f"threshold {threshold:.4f}")
     ax.set_xlabel("time in the recording (" + ("hours" if hours else "minutes") + ")")
@@ -182,8 +183,8 @@ def plot_ecg_strips(strips, peaks: np.ndarray, scores: np.ndarray, threshold: fl
         ax.plot(t, strip.values, color="black", linewidth=0.8)
         inside = (peaks >= strip.start) & (peaks < strip.start + len(strip.values))
         for peak, score, read in zip(peaks[inside], scores[inside], readable[inside]):
-            colour = ("0.6" if not read else
-                      _ANOMALY_COLOUR if score > threshold else _NORMAL_COLOUR)
+            colour = ("0.6" if not read else _ANOMALY_COLOUR
+                      if is_anomaly(score, threshold, read) else _NORMAL_COLOUR)
             ax.axvspan(peak / fs - before, peak / fs + after, color=colour, alpha=0.15)
             ax.plot(peak / fs, strip.values[peak - strip.start], "v", color=colour)
         # The strip's own beat, by its R peak: near a recording's end the strip is cut

@@ -79,11 +79,9 @@ def recording_figures(summary, input_name: str, segment: "SegmentOptions"):
     name = Path(input_name).name
     analysable = summary.analysable.get(input_name)
     timeline = plot_timeline(peaks / fs, scores, summary.threshold, readable=readable,
-                             unreadable=() if analysable is None else analysable.stretches,
+                             unreadable=() if analysable is None else analysable.longest(),
                              title=f"{name}: anomaly score of every beat"
-                             + ("" if analysable is None else
-                                f" ({analysable.seconds / 60:.1f} of "
-                                f"{analysable.span_seconds / 60:.1f} min analysable)"))
+                             + ("" if analysable is None else f" ({analysable.headline()})"))
     window = (segment.window.before, segment.window.after)
     return timeline, plot_ecg_strips(strips, peaks, scores, summary.threshold, window,
                                      also=[peaks[also] for _, also in chosen],

@@ -28,6 +28,8 @@ from ..io.beats import Beats, Reject
 if TYPE_CHECKING:
     import pyarrow
 
+    from ..recordings.quality import Analysable
+
     from ..recordings.segment import BeatWindow
 
     from .plan import Job
@@ -93,6 +95,10 @@ class BeatSource(Protocol):
     def sha256(self) -> str | None:
         """SHA-256 of the input's bytes, once :meth:`blocks` is exhausted (None if the
         source does not hash what it reads)."""
+
+    def analysable(self) -> "Analysable | None":
+        """How much of a recording could be read, once :meth:`blocks` is exhausted (None
+        for a source of beats, not of a recording)."""
 
     def __enter__(self) -> "BeatSource": ...
 

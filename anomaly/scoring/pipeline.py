@@ -20,6 +20,7 @@ from ..exceptions import InputError, ModelError
 from ..model.context import beat_context
 from ..io.beats import Beats
 from .base import BeatSource, ScoreSink
+from ..io.beats import is_anomaly
 from .summary import Counts, ScoredInput, ScoreSummary
 
 if TYPE_CHECKING:
@@ -83,18 +84,17 @@ def score_source(detector, source: BeatSource, sink: ScoreSink, *, input_index: 
                 raise ModelError(f"{source.name} {source.row_unit} {line}: the model's score "
                                  "is not a number; the model is unusable")
             readable = block.readable
-            flags = ((scores > threshold) & readable).astype(np.int8)
-            sink.write(score_table(block, scores, flags))
-            summary.add(source.name, block, scores, input_index=input_index)
+            flags = is_anomaly(scores, threshold, readable)
+            sink.write(score_table(block, scores, flags.astype(np.int8)))
+            summary.add(source.name, block, scores, readable, input_index=input_index)
             counts += Counts(rows_scored=len(block), anomalies=int(flags.sum()),
                              rows_unreadable=int((~readable).sum()))
         if on_block is not None:
             on_block(len(block) + len(block.rejects))
-    analysable = getattr(source, "analysable", None)
+    analysable = source.analysable()
     if analysable is not None:
-        analysable = replace(analysable(), unreadable_beats=counts.rows_unreadable)
         summary.analysable[source.name] = analysable
-    return ScoredInput(counts, summary, source.sha256, analysable)
+    return ScoredInput(counts, summary, source.sha256)
 
 
 def with_context(block: Beats, context: "BeatContext | None", name: str) -> Beats:

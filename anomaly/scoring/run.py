@@ -138,7 +138,8 @@ def _input_result(job: Job, outcome: ScoredInput, seconds: float) -> InputResult
         sha256=outcome.sha256, rows_read=counts.rows_read, rows_scored=counts.rows_scored,
         rows_rejected=counts.rows_rejected, anomalies=counts.anomalies, seconds=seconds,
         rejects_file=None if job.rejects is None else str(job.rejects),
-        analysable=outcome.analysable)
+        rows_unreadable=counts.rows_unreadable,
+        analysable=outcome.summary.analysable.get(job.input))
 
 
 def _log_input(item: InputResult, threshold: float, runtime: str) -> None:
@@ -146,7 +147,9 @@ def _log_input(item: InputResult, threshold: float, runtime: str) -> None:
     rejected = (f", {item.rows_rejected} rejected (see {item.rejects_file})"
                 if item.rows_rejected else "")
     where = f"; scores in {item.output}" if item.output else ""
-    analysable = f"; {item.analysable.describe()}" if item.analysable is not None else ""
+    analysable = (f"; {item.analysable.describe()}" if item.analysable is not None else
+                  f"; {item.rows_unreadable} rows marked unreadable, never flagged"
+                  if item.rows_unreadable else "")
     logs.info(
         f"Scored {item.rows_scored} rows from {item.input} ({runtime} runtime): "
         f"{item.anomalies} anomalies ({item.anomalies / scored:.1%}) above the threshold "

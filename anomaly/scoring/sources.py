@@ -69,6 +69,9 @@ class CsvSource:
     def progress(self) -> tuple[int, int | None]:
         return self._input.bytes_read, self._input.size
 
+    def analysable(self) -> None:
+        return None
+
     @property
     def sha256(self) -> str:
         return self._input.sha256
@@ -109,6 +112,9 @@ class CsvRangeSource:
 
     def progress(self) -> tuple[int, int | None]:
         return self._done, self.stop - self.start
+
+    def analysable(self) -> None:
+        return None
 
 
 class RecordingSource:

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..io.beats import Beats, Reject
+from ..io.beats import Beats, Reject, is_anomaly
+
+if TYPE_CHECKING:
+    from ..recordings.quality import Analysable
 
 #: How many of the most anomalous beats a run keeps for its plots and HTML report.
 TOP_BEATS = 6
@@ -62,6 +65,8 @@ class ScoreSummary:
 
     threshold: float
     scores: list[np.ndarray] = field(default_factory=list)
+    #: Per row, whether it could be read (a byte a row, beside its score's eight).
+    readable: list[np.ndarray] = field(default_factory=list)
     truth: list[np.ndarray] = field(default_factory=list)
     has_labels: bool = True
     top: list[tuple[float, int, int, ScoredBeat]] = field(default_factory=list)
@@ -70,17 +75,17 @@ class ScoreSummary:
     #: every beat, block by block.
     timelines: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = field(
         default_factory=dict)
-    #: For each recording: how much of it could be read, and where not
-    #: (:class:`anomaly.recordings.quality.Analysable`).
-    analysable: dict[str, Any] = field(default_factory=dict)
+    #: For each recording: how much of it could be read, and where not.
+    analysable: dict[str, "Analysable"] = field(default_factory=dict)
 
-    def add(self, input_name: str, block: Beats, scores: np.ndarray, *,
+    def add(self, input_name: str, block: Beats, scores: np.ndarray, readable: np.ndarray, *,
             input_index: int = 0) -> None:
-        """Record one scored block of the run's input number ``input_index``. A beat of an
-        unreadable stretch is in the timeline (drawn apart) but never among the most
+        """Record one scored block of the run's input number ``input_index``, whose rows
+        could be read where ``readable``. A beat of an unreadable stretch is in the
+        timeline (drawn apart) and the metrics (never flagged) but never among the most
         anomalous or the normal beats kept."""
         self.scores.append(scores)
-        readable = block.readable
+        self.readable.append(readable)
         if block.positions is not None:
             self.timelines.setdefault(input_name, []).append((block.positions, scores, readable))
         if block.truth is None:
@@ -100,6 +105,7 @@ class ScoreSummary:
         """Add the summary of what follows this one's blocks (a later input, a later
         Dask partition)."""
         self.scores += other.scores
+        self.readable += other.readable
         self.truth += other.truth
         for name, parts in other.timelines.items():
             self.timelines.setdefault(name, []).extend(parts)
@@ -151,7 +157,8 @@ class ScoreSummary:
         if truth is None:
             return None
         scores = self.all_scores
-        return detection_report(truth, scores, scores > self.threshold)
+        return detection_report(truth, scores,
+                                is_anomaly(scores, self.threshold, np.concatenate(self.readable)))
 
 
 def _beat(input_name: str, block: Beats, scores: np.ndarray, row: int) -> ScoredBeat:
@@ -167,9 +174,6 @@ class ScoredInput:
     counts: Counts
     summary: ScoreSummary
     sha256: str | None = None
-    #: A recording's: how much of it could be read
-    #: (:class:`anomaly.recordings.quality.Analysable`).
-    analysable: Any = None
 
 
 @dataclass
@@ -186,9 +190,11 @@ class InputResult:
     seconds: float = 0.0
     rejects_file: str | None = None
     skipped: str | None = None
-    #: A recording's: how much of it could be read
-    #: (:class:`anomaly.recordings.quality.Analysable`).
-    analysable: Any = None
+    #: Rows scored but never flagged: their ``unreadable`` id says why (see
+    #: :attr:`anomaly.io.beats.Beats.readable`).
+    rows_unreadable: int = 0
+    #: A recording's: how much of it could be read.
+    analysable: "Analysable | None" = None
 
     def as_json(self) -> dict[str, Any]:
         data = {key: value for key, value in self.__dict__.items()
