@@ -172,3 +172,25 @@ def test_a_recording_keeps_its_longest_stretches_however_many():
     joined = (SegmentCounts(stretches=((0, 100, 1),), n_stretches=1)
               + SegmentCounts(stretches=((100, 130, 4), (200, 210, 2)), n_stretches=2))
     assert joined.stretches == ((0, 130, 1), (200, 210, 2)) and joined.n_stretches == 2
+
+
+def test_a_runs_summary_never_flags_keeps_nor_plots_an_unreadable_beat():
+    """The run's metrics count a beat of an unreadable stretch as not flagged, the most
+    anomalous beats and the histogram leave it out, the timeline keeps it (drawn apart)."""
+    from anomaly.io.beats import Beats
+    from anomaly.scoring.summary import ScoreSummary
+
+    scores = np.array([0.1, 0.9, 0.2, 0.8, 0.05])
+    unreadable = np.array(["", "flat", "", "", "noisy"], dtype=object)
+    block = Beats(np.zeros((5, 3)), np.arange(1, 6), ids={"unreadable": unreadable},
+                  truth=np.array([0, 1, 0, 1, 0], dtype=np.int8),
+                  positions=np.arange(5) * 300)
+    summary = ScoreSummary(0.5)
+    summary.add("rec", block, scores, block.readable)
+    assert [beat.score for beat in summary.most_anomalous()] == [0.8, 0.2, 0.1]
+    histogram, truth = summary.readable_scores()
+    np.testing.assert_array_equal(histogram, [0.1, 0.2, 0.8])
+    np.testing.assert_array_equal(truth, [0, 0, 1])
+    metrics = summary.metrics()
+    assert metrics["recall"] == 0.5 and metrics["precision"] == 1.0
+    assert summary.timeline("rec")[2].tolist() == [True, False, True, True, False]

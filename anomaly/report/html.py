@@ -34,10 +34,11 @@ def write_html_report(path: str | os.PathLike, detector, result, recordings=None
     ``recordings``, the run's recordings by name with how their beats were found
     (``SegmentOptions``), each get a timeline and ECG strips."""
     summary = result.summary
+    scores, truth = summary.readable_scores()
     sections = [_summary_section(detector, summary, result),
                 "<h2>Reconstruction error</h2>" + _image(
-                    plot_score_histogram(summary.all_scores, summary.threshold,
-                                         truth=summary.all_truth), "score histogram")]
+                    plot_score_histogram(scores, summary.threshold, truth=truth),
+                    "score histogram")]
     sections.append(_recordings_section(summary, recordings or {}))
     sections.append(_beats_section(detector, summary))
     if result.metrics is not None:

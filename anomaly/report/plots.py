@@ -85,15 +85,15 @@ def save_batch_plots(detector, summary, directory: str | os.PathLike) -> list[Pa
     - ``normal_beat.png``: a typical beat the detector calls normal (the median score
       among a sample of them), over its reconstruction;
     - ``anomalous_beat.png``: the most anomalous beat over its reconstruction;
-    - ``score_histogram.png``: all scores with the threshold.
+    - ``score_histogram.png``: the scores of every readable row, with the threshold.
 
     ``summary`` is a :class:`anomaly.scoring.summary.ScoreSummary`.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     histogram, normal, anomalous = BATCH_PLOTS
-    written = [save_figure(plot_score_histogram(summary.all_scores, summary.threshold,
-                                                truth=summary.all_truth),
+    scores, truth = summary.readable_scores()
+    written = [save_figure(plot_score_histogram(scores, summary.threshold, truth=truth),
                            directory / histogram)]
     examples = [(summary.typical_normal(), "Normal beat", normal),
                 (summary.most_anomalous()[0], "Most anomalous beat", anomalous)]

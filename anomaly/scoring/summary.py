@@ -127,6 +127,13 @@ class ScoreSummary:
     def all_scores(self) -> np.ndarray:
         return np.concatenate(self.scores) if self.scores else np.empty(0)
 
+    def readable_scores(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """The scores (and truth, with labels) of the rows that could be read: what a
+        histogram of the run shows (a lead off's scores would stretch it)."""
+        readable = np.concatenate(self.readable) if self.readable else np.empty(0, dtype=bool)
+        truth = self.all_truth
+        return self.all_scores[readable], None if truth is None else truth[readable]
+
     @property
     def all_truth(self) -> np.ndarray | None:
         if not self.has_labels or not self.truth:
