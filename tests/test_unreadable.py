@@ -194,3 +194,20 @@ def test_a_runs_summary_never_flags_keeps_nor_plots_an_unreadable_beat():
     metrics = summary.metrics()
     assert metrics["recall"] == 0.5 and metrics["precision"] == 1.0
     assert summary.timeline("rec")[2].tolist() == [True, False, True, True, False]
+
+
+def test_a_beats_files_unreadable_rows_are_never_trained_on(tmp_path):
+    from anomaly.exceptions import InputError
+    from anomaly.io.readers import read_normal_beats
+
+    rows = np.random.default_rng(0).normal(size=(6, 8))
+    header = "unreadable," + ",".join(f"x{i}" for i in range(8)) + "\n"
+    some, every = tmp_path / "some.csv", tmp_path / "every.csv"
+    for path, marks in ((some, ["", "flat", "", "", "noisy", ""]), (every, ["flat"] * 6)):
+        path.write_text(header + "".join(f"{mark}," + ",".join(map(str, row)) + "\n"
+                                         for mark, row in zip(marks, rows)))
+    data = read_normal_beats(some)
+    np.testing.assert_allclose(data.normal, rows[[0, 2, 3, 5]])
+    assert data.n_read == 6 and data.skipped == "beats: 2 in unreadable stretches"
+    with pytest.raises(InputError, match="every.csv: 0 of 6 rows are readable"):
+        read_normal_beats(every)

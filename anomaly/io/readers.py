@@ -147,6 +147,15 @@ class TrainingData:
         return replace(self, n_read=n_read, skipped="beats: " + ", ".join(parts))
 
 
+def require_readable(path: str | os.PathLike, readable: np.ndarray, where: str = "rows") -> None:
+    """Refuse to train on fewer than 2 readable beats (see :attr:`Beats.readable`), naming
+    ``where`` they are ("rows", "beats between 00:00 and 05:00 of lead MLII")."""
+    if readable.sum() < 2:
+        raise InputError(f"{path}: {int(readable.sum())} of {len(readable)} {where} are "
+                         "readable (the others are marked unreadable); at least 2 are needed "
+                         "to train")
+
+
 def normal_rows(path: str | os.PathLike, values: np.ndarray, truth: np.ndarray | None,
                 normal_label: str, label_name: str | None) -> TrainingData:
     """The rows of ``values`` whose ``truth`` is 0 (all without truth), at least two; the
@@ -182,6 +191,7 @@ def read_normal_beats(
     beats = read_beats(path, label_column=label_column, header=header,
                        normal_label=normal_label)
     readable = beats.readable
+    require_readable(path, readable)
     truth = None if beats.truth is None else beats.truth[readable]
     return normal_rows(path, beats.values[readable], truth, normal_label,
                        beats.label_name).among(len(beats))

@@ -73,7 +73,7 @@ def read_normal_recording_beats(path: str | os.PathLike, options: SegmentOptions
         train on, and as :func:`read_recording`.
     """
     from ..exceptions import InputError
-    from ..io.readers import TrainingData, normal_rows
+    from ..io.readers import TrainingData, normal_rows, require_readable
     from . import RECORDING_THRESHOLD_K
     from .patient import dominant_beats
 
@@ -85,10 +85,8 @@ def read_normal_recording_beats(path: str | os.PathLike, options: SegmentOptions
     values = beats.values if context is None else context.appended(
         beats.values, beats.ids(recording.lead.record), str(path))
     readable = beats.readable
-    if readable.sum() < 2:
-        raise InputError(f"{path}: {int(readable.sum())} of {len(beats)} beats between "
-                         f"{recording.span} are in readable stretches of lead "
-                         f"{recording.lead.name}; at least 2 are needed to train")
+    require_readable(path, readable, f"beats between {recording.span} of lead "
+                                     f"{recording.lead.name}")
     if label_column is not None:
         labels = labels_for(path, beats.labels, label_column)
         truth = (labels != normal_label).astype(np.int8)
