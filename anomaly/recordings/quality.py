@@ -255,17 +255,21 @@ def _stuck(raw: np.ndarray, run: int) -> np.ndarray:
     return np.cumsum(marked[:-1]) > 0
 
 
-def confirmed_share(peaks: np.ndarray, other: np.ndarray, tolerance: int) -> float:
-    """The share of ``peaks`` with one of ``other`` within ``tolerance`` samples (1 when
-    there are no ``peaks``). Both increasing."""
-    if len(peaks) == 0:
-        return 1.0
+def confirmed(peaks: np.ndarray, other: np.ndarray, tolerance: int) -> np.ndarray:
+    """Whether each of ``peaks`` has one of ``other`` within ``tolerance`` samples. Both
+    increasing."""
     if len(other) == 0:
-        return 0.0
+        return np.zeros(len(peaks), dtype=bool)
     nearest = np.searchsorted(other, peaks)
     before = np.abs(peaks - other[np.clip(nearest - 1, 0, len(other) - 1)])
     after = np.abs(peaks - other[np.clip(nearest, 0, len(other) - 1)])
-    return float(np.mean(np.minimum(before, after) <= tolerance))
+    return np.minimum(before, after) <= tolerance
+
+
+def confirmed_share(peaks: np.ndarray, other: np.ndarray, tolerance: int) -> float:
+    """The share of ``peaks`` :func:`confirmed` by ``other`` (1 when there are no
+    ``peaks``)."""
+    return float(confirmed(peaks, other, tolerance).mean()) if len(peaks) else 1.0
 
 
 def unreadable_stretches(raw: np.ndarray, filtered: np.ndarray, fs: float,
@@ -334,8 +338,7 @@ def lone_artefacts(peaks: np.ndarray, other_peaks: np.ndarray, tolerance: int) -
     lone = np.zeros(len(peaks), dtype=bool)
     if len(peaks) < 3:
         return lone
-    unconfirmed = np.array([confirmed_share(peaks[i:i + 1], other_peaks, tolerance) == 0
-                            for i in range(len(peaks))])
+    unconfirmed = ~confirmed(peaks, other_peaks, tolerance)
     around = peaks[2:] - peaks[:-2]
     # Its neighbours confirmed: a run of beats the second detector misses (the wide
     # complexes of a ventricular tachycardia, MIT-BIH 205 and 203) is not lone.
