@@ -57,7 +57,8 @@ class DominantBeats:
         return f"beats outside the dominant rhythm and shape ({self.left_out})"
 
 
-def _correlation(values: np.ndarray, template: np.ndarray) -> np.ndarray:
+def correlation(values: np.ndarray, template: np.ndarray) -> np.ndarray:
+    """Each row of ``values`` correlated with ``template`` (Pearson; 0 for a flat row)."""
     centred = values - values.mean(axis=1, keepdims=True)
     shape = template - template.mean()
     norms = np.linalg.norm(centred, axis=1) * np.linalg.norm(shape)
@@ -75,5 +76,5 @@ def dominant_beats(values: np.ndarray, rr_prev: np.ndarray, rr_next: np.ndarray,
         if not kept.any():
             break
         template = np.median(values[kept], axis=0)
-        kept = on_time & (_correlation(values, template) >= MIN_CORRELATION)
+        kept = on_time & (correlation(values, template) >= MIN_CORRELATION)
     return DominantBeats(kept, int((~on_time).sum()), int((on_time & ~kept).sum()))

@@ -98,10 +98,6 @@ class Unreadable:
 
     reason: np.ndarray
 
-    @property
-    def mask(self) -> np.ndarray:
-        return self.reason > 0
-
     def within(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
         """For each window ``[left, right)`` (sample indices, clipped to the chunk): the code
         of the first reason, in :data:`REASONS` order, found in it (0: all readable)."""
@@ -323,12 +319,10 @@ def alike(filtered: np.ndarray, peaks: np.ndarray, half: int) -> float:
     peaks = peaks[(peaks >= half) & (peaks + half < len(filtered))]
     if len(peaks) < 3:
         return 0.0
+    from .patient import correlation
+
     complexes = filtered[peaks[:, None] + np.arange(-half, half + 1)]
-    complexes = complexes - complexes.mean(axis=1, keepdims=True)
-    template = np.median(complexes, axis=0)
-    norms = np.linalg.norm(complexes, axis=1) * np.linalg.norm(template)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return float(np.median(np.where(norms > 0, complexes @ template / norms, 0.0)))
+    return float(np.median(correlation(complexes, np.median(complexes, axis=0))))
 
 
 def lone_artefacts(peaks: np.ndarray, other_peaks: np.ndarray, tolerance: int) -> np.ndarray:
