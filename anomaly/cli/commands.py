@@ -531,9 +531,11 @@ def demo(
 # The MNIST tools, as 'anomaly mnist ...'; like this module, they import nothing heavy.
 from .mnist import app as mnist_app  # noqa: E402
 from .data import app as data_app  # noqa: E402
+from .serve import serve as serve_command  # noqa: E402
 
 app.add_typer(mnist_app, name="mnist")
 app.add_typer(data_app, name="data")
+app.command("serve")(serve_command)
 
 
 def _flow_docstrings(typer_app: typer.Typer) -> None:

@@ -73,18 +73,8 @@ def score_source(detector, source: BeatSource, sink: ScoreSink, *, input_index: 
         counts += Counts(rows_rejected=len(block.rejects),
                          first_reject=block.rejects[0] if block.rejects else None)
         if len(block):
-            try:
-                scores = detector.score(block.values)
-            except InputError as error:
-                raise InputError(f"{source.name} {source.row_unit} {int(block.lines[0])}: "
-                                 f"{error}") from None
-            finite = np.isfinite(scores)
-            if not finite.all():
-                line = int(block.lines[np.argmin(finite)])
-                raise ModelError(f"{source.name} {source.row_unit} {line}: the model's score "
-                                 "is not a number; the model is unusable")
+            scores, flags = score_block(detector, block, f"{source.name} {source.row_unit}")
             readable = block.readable
-            flags = is_anomaly(scores, threshold, readable)
             sink.write(score_table(block, scores, flags.astype(np.int8)))
             summary.add(source.name, block, scores, readable, input_index=input_index)
             counts += Counts(rows_scored=len(block), anomalies=int(flags.sum()),
@@ -95,6 +85,29 @@ def score_source(detector, source: BeatSource, sink: ScoreSink, *, input_index: 
     if analysable is not None:
         summary.analysable[source.name] = analysable
     return ScoredInput(counts, summary, source.sha256)
+
+
+def score_block(detector, block: Beats, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """The scores of a block of beats (with their context, see :func:`with_context`) and
+    their flags (:func:`anomaly.io.beats.is_anomaly`).
+
+    Raises
+    ------
+    InputError
+        Beats the model cannot take (naming ``where`` and the block's first line:
+        ``batch.csv line 12``).
+    ModelError
+        A score that is not a number: the model is unusable.
+    """
+    try:
+        scores = detector.score(block.values)
+    except InputError as error:
+        raise InputError(f"{where} {int(block.lines[0])}: {error}") from None
+    finite = np.isfinite(scores)
+    if not finite.all():
+        raise ModelError(f"{where} {int(block.lines[np.argmin(finite)])}: the model's score "
+                         "is not a number; the model is unusable")
+    return scores, is_anomaly(scores, float(detector.threshold_), block.readable)
 
 
 def with_context(block: Beats, context: "BeatContext | None", name: str) -> Beats:

@@ -1,0 +1,256 @@
+"""The Open Inference Protocol's tensors (KServe V2, REST): an inference request's inputs
+read from JSON or from the binary tensor extension, and a response written in either.
+
+A request is a JSON object (``id``, ``parameters``, ``inputs``, ``outputs``). Each input
+tensor has a ``name``, a ``shape``, a ``datatype`` and its elements either in ``data``
+(flat in row-major order, or nested as the shape) or, with the binary tensor extension,
+as raw little-endian bytes after the JSON: the header ``Inference-Header-Content-Length``
+then gives the JSON's length, and the input's ``parameters.binary_data_size`` its bytes.
+An output asked with ``parameters.binary_data`` (or every output, when the request's
+``parameters.binary_data_output`` is true, as ``tritonclient`` asks by default) is sent
+the same way.
+
+Everything a request declares is checked against :class:`Limits` before anything of its
+size is allocated; a request that breaks a rule raises :class:`RequestError` with the
+HTTP status to answer and one line saying what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..exceptions import first_line
+
+#: The header of the binary tensor extension: the length of the JSON before the tensors.
+HEADER_LENGTH = "Inference-Header-Content-Length"
+#: Element types a request's tensors may have, as NumPy reads their raw bytes.
+NUMBER_TYPES = {"FP32": np.dtype("<f4"), "FP64": np.dtype("<f8")}
+#: Element types of the responses' tensors.
+OUTPUT_TYPES = {"FP32": np.dtype("<f4"), "BOOL": np.dtype("?")}
+
+
+class RequestError(ValueError):
+    """A request the server refuses: ``status`` (400, 404, 413...) and what is wrong."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """An input or output tensor as a model's metadata declares it; -1 is any size."""
+
+    name: str
+    datatype: str
+    shape: tuple[int, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"name": self.name, "datatype": self.datatype, "shape": list(self.shape)}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may hold: ``max_rows`` along a tensor's first dimension."""
+
+    max_rows: int = 100_000
+
+
+@dataclass(frozen=True)
+class InferRequest:
+    """A decoded request: its ``id`` (echoed), its inputs by name (float64 arrays of
+    their declared shapes), and the outputs asked for with whether each goes binary."""
+
+    id: str | None
+    inputs: dict[str, np.ndarray]
+    outputs: dict[str, bool] = field(default_factory=dict)
+
+
+def decode_request(body: bytes, header_length: str | None, inputs: tuple[TensorSpec, ...],
+                   outputs: tuple[TensorSpec, ...], limits: Limits = Limits()) -> InferRequest:
+    """Read an inference request for a model whose tensors are ``inputs`` and
+    ``outputs``.
+
+    Raises
+    ------
+    RequestError
+        400 for malformed JSON (or nested too deeply), a tensor the model has not, one
+        missing, a datatype, shape or element count not the model's, a value that is
+        not a finite number, or binary data that does not add up.
+    """
+    json_length = _json_length(header_length, len(body))
+    try:
+        request = json.loads(body[:json_length], parse_constant=_refuse_constant)
+    except RecursionError:
+        raise RequestError("the request's JSON is nested too deeply") from None
+    except (UnicodeDecodeError, ValueError) as error:
+        raise RequestError(f"the request is not valid JSON ({first_line(error)[:120]})") from None
+    if not isinstance(request, dict):
+        raise RequestError("the request must be a JSON object with 'inputs'")
+    binary = memoryview(body)[json_length:]
+    declared = {spec.name: spec for spec in inputs}
+    tensors = request.get("inputs")
+    if not isinstance(tensors, list) or not tensors:
+        raise RequestError("the request's 'inputs' must be a non-empty list of tensors")
+    decoded: dict[str, np.ndarray] = {}
+    offset = 0
+    for tensor in tensors:
+        values, used = _decode_input(tensor, declared, binary[offset:], limits)
+        if tensor["name"] in decoded:
+            raise RequestError(f"input '{tensor['name']}' is given twice")
+        decoded[tensor["name"]] = values
+        offset += used
+    if offset != len(binary):
+        raise RequestError(f"{len(binary) - offset} bytes of binary data follow the tensors "
+                           "the JSON declares")
+    missing = [name for name in declared if name not in decoded]
+    if missing:
+        raise RequestError(f"missing input '{missing[0]}' (the model's inputs: "
+                           f"{', '.join(declared)})")
+    rows = {len(values) for values in decoded.values()}
+    if len(rows) > 1:
+        raise RequestError("the inputs hold different numbers of rows: "
+                           + ", ".join(f"{name} {len(v)}" for name, v in decoded.items()))
+    request_id = request.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise RequestError("the request's 'id' must be a string")
+    return InferRequest(request_id, decoded, _asked_outputs(request, outputs))
+
+
+def encode_response(model_name: str, request: InferRequest, outputs: dict[str, np.ndarray],
+                    specs: tuple[TensorSpec, ...], parameters: dict[str, Any]
+                    ) -> tuple[bytes, dict[str, str]]:
+    """The response body and its extra headers: each output asked for (every output when
+    none was named), in JSON or binary as asked."""
+    asked = request.outputs or {spec.name: False for spec in specs}
+    types = {spec.name: spec.datatype for spec in specs}
+    tensors, raw = [], []
+    for name, binary in asked.items():
+        values = np.asarray(outputs[name], dtype=OUTPUT_TYPES[types[name]])
+        tensor = {"name": name, "datatype": types[name], "shape": list(values.shape)}
+        if binary:
+            data = values.tobytes()
+            tensor["parameters"] = {"binary_data_size": len(data)}
+            raw.append(data)
+        else:
+            tensor["data"] = values.tolist()
+        tensors.append(tensor)
+    response = {"model_name": model_name, "model_version": "1", "outputs": tensors,
+                "parameters": parameters}
+    if request.id is not None:
+        response = {"id": request.id, **response}
+    head = json.dumps(response, allow_nan=False).encode()
+    if not raw:
+        return head, {}
+    return head + b"".join(raw), {HEADER_LENGTH: str(len(head))}
+
+
+def _json_length(header_length: str | None, body_length: int) -> int:
+    if header_length is None:
+        return body_length
+    try:
+        length = int(header_length)
+    except ValueError:
+        length = -1
+    if not 0 < length <= body_length:
+        raise RequestError(f"{HEADER_LENGTH} must be a length within the body's "
+                           f"{body_length} bytes, got {header_length[:40]!r}")
+    return length
+
+
+def _decode_input(tensor: Any, declared: dict[str, TensorSpec], binary: memoryview,
+                  limits: Limits) -> tuple[np.ndarray, int]:
+    """One input tensor as float64 of its shape, and the binary bytes it used."""
+    if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
+        raise RequestError("each input must be an object with a 'name'")
+    name = tensor["name"]
+    spec = declared.get(name)
+    if spec is None:
+        raise RequestError(f"the model has no input '{name[:80]}' (its inputs: "
+                           f"{', '.join(declared)})")
+    datatype = tensor.get("datatype")
+    if datatype not in NUMBER_TYPES:
+        raise RequestError(f"input '{name}': datatype must be FP32 (or FP64), got "
+                           f"{str(datatype)[:40]!r}")
+    shape = _shape(name, tensor.get("shape"), spec, limits)
+    count = math.prod(shape)
+    parameters = tensor.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise RequestError(f"input '{name}': 'parameters' must be an object")
+    size = parameters.get("binary_data_size")
+    if size is not None:
+        dtype = NUMBER_TYPES[datatype]
+        if not isinstance(size, int) or size != count * dtype.itemsize:
+            raise RequestError(f"input '{name}': binary_data_size must be {count} x "
+                               f"{dtype.itemsize} bytes for shape {list(shape)}, got {size!r}")
+        if size > len(binary):
+            raise RequestError(f"input '{name}': {size} bytes of binary data declared, "
+                               f"{len(binary)} sent")
+        values = np.frombuffer(binary[:size], dtype=dtype).astype(np.float64)
+        used = size
+    else:
+        values, used = _json_data(name, tensor.get("data"), count), 0
+    if not np.isfinite(values).all():
+        at = int(np.argmin(np.isfinite(values)))
+        raise RequestError(f"input '{name}': element {at} is not a finite number")
+    return values.reshape(shape), used
+
+
+def _shape(name: str, shape: Any, spec: TensorSpec, limits: Limits) -> tuple[int, ...]:
+    expected = "[" + ", ".join("n" if size < 0 else str(size) for size in spec.shape) + "]"
+    if (not isinstance(shape, list) or len(shape) != len(spec.shape)
+            or not all(isinstance(size, int) and not isinstance(size, bool) for size in shape)):
+        raise RequestError(f"input '{name}': shape must be {expected}, got {str(shape)[:80]}")
+    for size, wanted in zip(shape, spec.shape):
+        if (wanted >= 0 and size != wanted) or size < 0:
+            raise RequestError(f"input '{name}': shape must be {expected}, got {shape}")
+    if not 1 <= shape[0] <= limits.max_rows:
+        raise RequestError(f"input '{name}': {shape[0]} rows; 1 to {limits.max_rows} per "
+                           "request", status=413 if shape[0] > limits.max_rows else 400)
+    return tuple(shape)
+
+
+def _json_data(name: str, data: Any, count: int) -> np.ndarray:
+    if not isinstance(data, list):
+        raise RequestError(f"input '{name}': 'data' must be a list of numbers (or "
+                           "parameters.binary_data_size with the binary extension)")
+    try:
+        values = np.asarray(data, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        raise RequestError(f"input '{name}': 'data' must hold numbers only, flat or "
+                           "nested as the shape") from None
+    if values.size != count:
+        raise RequestError(f"input '{name}': {values.size} elements for a shape of "
+                           f"{count}")
+    return values
+
+
+def _asked_outputs(request: dict, specs: tuple[TensorSpec, ...]) -> dict[str, bool]:
+    parameters = request.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise RequestError("the request's 'parameters' must be an object")
+    all_binary = parameters.get("binary_data_output") is True
+    asked = request.get("outputs")
+    if asked is None:
+        return {spec.name: all_binary for spec in specs}
+    names = {spec.name for spec in specs}
+    if not isinstance(asked, list):
+        raise RequestError("the request's 'outputs' must be a list")
+    outputs = {}
+    for output in asked:
+        if not isinstance(output, dict) or output.get("name") not in names:
+            name = output.get("name") if isinstance(output, dict) else output
+            raise RequestError(f"the model has no output {str(name)[:80]!r} (its outputs: "
+                               f"{', '.join(sorted(names))})")
+        binary = (output.get("parameters") or {}).get("binary_data", all_binary)
+        outputs[output["name"]] = binary is True
+    return outputs
+
+
+def _refuse_constant(token: str):
+    raise ValueError(f"{token} is not a number JSON allows")

@@ -1,0 +1,84 @@
+"""Serving the application with uvicorn: models loaded and probed first (a bad model fails
+before the port is taken), the socket bound before the first request (port 0 picks a
+free one, which the first log line gives), and SIGTERM or Ctrl-C handled by uvicorn's
+graceful shutdown: no new connections, the requests already accepted answered, then exit.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+from .. import logs
+from ..exceptions import InputError, Terminated, UsageError
+from .app import Settings, create_app
+from .models import ServedModel, load_served_model
+
+
+def parse_model_specs(specs: list[str]) -> dict[str, Path]:
+    """``-m`` values as names and directories: ``name=DIR``, or ``DIR`` named after its
+    last path component. UsageError for an empty or repeated name."""
+    models: dict[str, Path] = {}
+    for spec in specs:
+        name, equals, directory = spec.partition("=")
+        if not equals:
+            name, directory = Path(spec).resolve().name, spec
+        if not name or not directory or "/" in name:
+            raise UsageError(f"-m {spec!r}: give a model directory, or NAME=DIR", "--model-dir")
+        if name in models:
+            raise UsageError(f"-m {spec!r}: the name {name!r} is given twice", "--model-dir")
+        models[name] = Path(directory)
+    return models
+
+
+def load_models(directories: dict[str, Path]) -> dict[str, ServedModel]:
+    """Each model loaded on the ONNX runtime and probed (ModelError naming the first one
+    that cannot be)."""
+    return {name: load_served_model(name, directory) for name, directory in directories.items()}
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host``:``port``; InputError naming the address when it
+    cannot be had (in use, not this machine's)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Inherited by each accepted connection: without it a kept-alive client waits 40 ms
+    # per response (Nagle's algorithm against the client's delayed ACK; measured).
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise InputError(f"cannot listen on {host}:{port} ({error.strerror or error})") from None
+    # Listening now, so that a client the first log line sends is queued until uvicorn
+    # accepts (as uvicorn itself does with the socket it binds).
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    os.set_blocking(sock.fileno(), False)
+    return sock
+
+
+def serve(models: dict[str, ServedModel], settings: Settings, host: str, port: int) -> None:
+    """Serve until SIGTERM or Ctrl-C; returns once the requests in flight are answered."""
+    import uvicorn
+
+    sock = bind(host, port)
+    bound_host, bound_port = sock.getsockname()[:2]
+    config = uvicorn.Config(create_app(models, settings), log_config=None, access_log=False,
+                            lifespan="on", timeout_keep_alive=5,
+                            timeout_graceful_shutdown=int(settings.request_timeout) + 5)
+    server = uvicorn.Server(config)
+    logs.info(f"Serving {', '.join(f'{name} ({model.directory})' for name, model in models.items())}"
+              f" on http://{bound_host}:{bound_port} (Open Inference Protocol v2)",
+              event="listening", host=bound_host, port=bound_port, models=list(models))
+    try:
+        server.run(sockets=[sock])
+    except Terminated:
+        # uvicorn stopped gracefully on SIGTERM, then raised it again for the handler it
+        # found (the command line's): for a service, SIGTERM is the normal way to stop.
+        pass
+    finally:
+        sock.close()
+    logs.info("Stopped: the requests in flight were answered", event="stopped")

@@ -1,0 +1,332 @@
+"""``anomaly serve``: a real server process on 127.0.0.1, spoken to by a real Open
+Inference Protocol client (tritonclient, as a KServe or Triton user's code would) and by
+raw HTTP for what a client library never sends."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tritonclient.http as triton
+from tritonclient.utils import InferenceServerException
+
+from anomaly.model import AutoencoderDetector
+from anomaly.synthetic import synthetic_beats
+
+from conftest import FAST
+
+TOKEN = "s3cret-token"
+
+
+def auth() -> dict[str, str]:
+    """The token's header, a new dict each time: tritonclient adds its own headers to the
+    dict it is given."""
+    return {"Authorization": f"Bearer {TOKEN}"}
+
+
+#: What the module's server allows: small, so that the limits are reached cheaply.
+MAX_BODY_MB = 1
+REQUEST_TIMEOUT = 2.0
+
+
+class Server:
+    """An ``anomaly serve`` process: its port, its stderr lines so far, and a way to stop
+    it and get its exit code."""
+
+    def __init__(self, *args: str, cwd: Path):
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "anomaly", "serve", "--port", "0", *args], cwd=cwd,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        first = self.process.stderr.readline()
+        if not first:
+            self.process.wait(timeout=30)
+            raise AssertionError(f"the server did not start: {self.process.stderr.read()}")
+        self.listening = json.loads(first)
+        self.port = self.listening["port"]
+        # Read the log lines as they come, so that a full pipe never blocks the server.
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=lambda: self.lines.extend(self.process.stderr),
+                                       daemon=True)
+        self.reader.start()
+
+    def connection(self) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+
+    def request(self, method: str, path: str, body: bytes | str | None = None,
+                headers: dict | None = None) -> tuple[int, dict, bytes]:
+        connection = self.connection()
+        connection.request(method, path, body, {**auth(), **(headers or {})})
+        response = connection.getresponse()
+        result = response.status, dict(response.getheaders()), response.read()
+        connection.close()
+        return result
+
+    def stop(self) -> tuple[int, str]:
+        """SIGTERM, then the exit code and the log lines."""
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=60)
+        self.reader.join(timeout=10)
+        return code, "".join(self.lines)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """Two model directories: beats' shape alone (96 samples), and with the RR context."""
+    directory = tmp_path_factory.mktemp("served")
+    values, labels = synthetic_beats(300, 60, length=96, seed=3)
+    normal = values[labels == 1]
+    AutoencoderDetector(**FAST).fit(normal).save(directory / "shape")
+    rr = np.random.default_rng(0).normal(1.0, 0.05, (len(normal), 2))
+    timed = AutoencoderDetector(**{**FAST, "epochs": 5},
+                                context=("rr_prev_ratio", "rr_next_ratio"))
+    timed.fit(np.hstack([normal, rr])).save(directory / "timed")
+    (directory / "token").write_text(TOKEN + "\n")
+    return directory, values, labels
+
+
+@pytest.fixture(scope="module")
+def server(models):
+    directory, _, _ = models
+    server = Server("-m", f"ecg={directory / 'shape'}", "-m", str(directory / "timed"),
+                    "--token-file", str(directory / "token"), "--max-body-mb", str(MAX_BODY_MB),
+                    "--max-concurrent", "1", "--request-timeout", str(REQUEST_TIMEOUT),
+                    "--max-beats", "5000", cwd=directory)
+    yield server
+    code, err = server.stop()
+    assert code == 0, err
+
+
+def read_response(sock: socket.socket) -> bytes:
+    """A whole HTTP response from a raw socket: headers, then Content-Length bytes."""
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return answer
+        answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                  if line.lower().startswith(b"content-length:"))
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head + b"\r\n\r\n" + body
+
+
+def client(server: Server) -> triton.InferenceServerClient:
+    return triton.InferenceServerClient(f"127.0.0.1:{server.port}")
+
+
+def test_a_v2_client_scores_as_the_command_line_does_in_json_and_binary(models, server):
+    directory, values, labels = models
+    triton_client = client(server)
+    assert server.listening["host"] == "127.0.0.1"
+    assert triton_client.is_server_live() and triton_client.is_server_ready()
+    assert triton_client.is_model_ready("ecg", headers=auth())
+    metadata = triton_client.get_model_metadata("ecg", headers=auth())
+    local = AutoencoderDetector.load(directory / "shape", runtime="onnx")
+    assert metadata["inputs"] == [{"name": "beats", "datatype": "FP32", "shape": [-1, 96]}]
+    assert [o["name"] for o in metadata["outputs"]] == ["score", "is_anomaly"]
+    assert metadata["parameters"]["threshold"] == local.threshold_
+    assert metadata["parameters"]["model_sha256"] == local.model_sha256_
+
+    beats = values.astype(np.float32)
+    expected = local.score(beats.astype(np.float64))
+    for binary in (True, False):
+        tensor = triton.InferInput("beats", list(beats.shape), "FP32")
+        tensor.set_data_from_numpy(beats, binary_data=binary)
+        outputs = [triton.InferRequestedOutput(name, binary_data=binary)
+                   for name in ("score", "is_anomaly")]
+        result = triton_client.infer("ecg", [tensor], outputs=outputs, headers=auth(),
+                                     request_id="r1")
+        np.testing.assert_allclose(result.as_numpy("score"), expected, rtol=1e-6)
+        np.testing.assert_array_equal(result.as_numpy("is_anomaly"), expected > local.threshold_)
+        assert result.get_response()["id"] == "r1"
+    # The synthetic anomalies are found: the service flags what the detector flags.
+    flagged = result.as_numpy("is_anomaly")
+    assert flagged[labels == 0].mean() > 0.8 and flagged[labels == 1].mean() < 0.3
+
+
+def test_a_model_with_the_rr_context_takes_each_beats_rr_intervals(models, server):
+    directory, values, _ = models
+    metadata = client(server).get_model_metadata("timed", headers=auth())
+    assert metadata["inputs"][1] == {"name": "rr_intervals", "datatype": "FP32",
+                                     "shape": [-1, 3]}
+    assert metadata["parameters"]["rr_intervals_columns"] == ["rr_prev_s", "rr_next_s",
+                                                              "rr_local_mean_s"]
+    beats = values[:4].astype(np.float32)
+    # On time, early, late, and unknown (0: the first beat of a recording).
+    rr = np.array([[0.8, 0.8, 0.8], [0.4, 1.2, 0.8], [0.8, 1.6, 0.8], [0, 0.8, 0.8]],
+                  dtype=np.float32)
+    inputs = [triton.InferInput("beats", [4, 96], "FP32"),
+              triton.InferInput("rr_intervals", [4, 3], "FP32")]
+    inputs[0].set_data_from_numpy(beats)
+    inputs[1].set_data_from_numpy(rr)
+    scores = client(server).infer("timed", inputs, headers=auth()).as_numpy("score")
+    local = AutoencoderDetector.load(directory / "timed", runtime="onnx")
+    ratios = np.array([[1, 1], [0.5, 1.5], [1, 2], [1, 1]])
+    expected = local.score(np.hstack([beats.astype(np.float64), ratios]))
+    np.testing.assert_allclose(scores, expected, rtol=1e-5)
+    assert scores[1] > scores[0] and scores[2] > scores[0]
+    # Without its RR intervals the model cannot score: a 400 naming the input.
+    with pytest.raises(InferenceServerException, match="missing input 'rr_intervals'"):
+        client(server).infer("timed", inputs[:1], headers=auth())
+
+
+def infer_body(shape, data, **tensor) -> str:
+    return json.dumps({"inputs": [{"name": "beats", "shape": shape, "datatype": "FP32",
+                                   "data": data, **tensor}]})
+
+
+@pytest.mark.parametrize("body, headers, status, message", [
+    ("{not json", {}, 400, "not valid JSON"),
+    ("[" * 100_000 + "]" * 100_000, {}, 400, "nested too deeply"),
+    ('{"inputs": []}', {}, 400, "non-empty list"),
+    (infer_body([1, 95], [0.1] * 95), {}, 400, r"shape must be \[n, 96\]"),
+    (infer_body([1, 96], [0.1] * 95), {}, 400, "95 elements for a shape of 96"),
+    (infer_body([1, 96], [0.1] * 95 + [float("nan")]), {}, 400, "NaN is not a number"),
+    (infer_body([1, 96], [0.1] * 95 + ["x"]), {}, 400, "numbers only"),
+    (infer_body([1, 96], [0.1] * 95 + [1e30]), {}, 400, "outside the range the model can"),
+    (infer_body([10 ** 12, 96], [0.1] * 96), {}, 413, "1000000000000 rows; 1 to 5000"),
+    (infer_body([1, 96], [0.1] * 96, datatype="BYTES"), {}, 400, "datatype must be FP32"),
+    (infer_body([1, 96], None, parameters={"binary_data_size": 384}), {}, 400,
+     "384 bytes of binary data declared, 0 sent"),
+    (infer_body([1, 96], [0.1] * 96), {"Inference-Header-Content-Length": "99999999"}, 400,
+     "Inference-Header-Content-Length must be a length within"),
+    (json.dumps({"inputs": [{"name": "ecg", "shape": [1], "datatype": "FP32", "data": [1]}]}),
+     {}, 400, "no input 'ecg'"),
+    (infer_body([1, 96], [0.1] * 96) + " " * (MAX_BODY_MB << 20), {}, 413, "at most"),
+    (infer_body([1, 96], [0.1] * 96), {"Authorization": "Bearer wrong"}, 401, "bearer token"),
+    (infer_body([1, 96], [0.1] * 96), {"Content-Encoding": "gzip"}, 415, "compressed"),
+], ids=["malformed", "deeply nested", "no inputs", "wrong width", "too few elements", "NaN",
+        "text", "huge value", "huge declared shape", "wrong datatype", "missing binary",
+        "bad header length", "unknown input", "body too large", "wrong token", "gzip"])
+def test_a_bad_request_gets_a_4xx_with_one_line_and_the_server_stays_up(server, body, headers,
+                                                                        status, message):
+    import re
+
+    code, _, answer = server.request("POST", "/v2/models/ecg/infer", body, headers)
+    error = json.loads(answer)["error"]
+    assert code == status and re.search(message, error), (code, error)
+    assert "\n" not in error
+    code, _, _ = server.request("POST", "/v2/models/ecg/infer", infer_body([1, 96], [0.1] * 96))
+    assert code == 200
+
+
+def test_routes_answer_json_errors_and_ask_for_the_token(server):
+    code, _, answer = server.request("GET", "/v2/models/nope")
+    assert code == 404 and "no model 'nope'" in json.loads(answer)["error"]
+    code, _, answer = server.request("GET", "/nowhere")
+    assert code == 404 and json.loads(answer)["error"].startswith("Not Found")
+    connection = server.connection()
+    connection.request("GET", "/v2/models/ecg")  # No token.
+    response = connection.getresponse()
+    assert response.status == 401 and "bearer token" in json.loads(response.read())["error"]
+    connection.request("GET", "/v2/health/ready")  # The health checks need none.
+    assert connection.getresponse().status == 200
+
+
+def test_a_request_beyond_the_concurrency_limit_is_refused_with_retry_after(server):
+    """The one place is taken before the body is read: a client sending its body slowly
+    holds it, the next request is told to come back, and the slow one times out (408)."""
+    slow = socket.create_connection(("127.0.0.1", server.port))
+    slow.sendall(b"POST /v2/models/ecg/infer HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                 + TOKEN.encode() + b"\r\nContent-Length: 1000\r\n\r\n{\"inputs\"")
+    time.sleep(0.3)
+    code, headers, answer = server.request("POST", "/v2/models/ecg/infer",
+                                           infer_body([1, 96], [0.1] * 96))
+    assert code == 503 and headers["retry-after"] == "1", answer
+    slow.settimeout(REQUEST_TIMEOUT + 10)
+    answer = read_response(slow)
+    slow.close()
+    assert answer.startswith(b"HTTP/1.1 408") and b"took over" in answer
+    code, _, _ = server.request("POST", "/v2/models/ecg/infer", infer_body([1, 96], [0.1] * 96))
+    assert code == 200
+
+
+def test_metrics_count_requests_beats_and_anomalies(server):
+    before = metrics(server)
+    code, _, _ = server.request("POST", "/v2/models/ecg/infer",
+                                infer_body([2, 96], [0.1] * 192))
+    assert code == 200
+    after = metrics(server)
+    key = 'anomaly_beats_scored_total{model="ecg"}'
+    assert after[key] == before[key] + 2
+    ok = 'anomaly_requests_total{method="POST",route="/v2/models/{model}/infer",status="200"}'
+    assert after[ok] == before[ok] + 1
+    assert any(name.startswith('anomaly_model_info{model="timed"') for name in after)
+    assert 'anomaly_request_duration_seconds_count{route="/v2/models/{model}/infer"}' in after
+
+
+def metrics(server: Server) -> dict[str, float]:
+    code, headers, answer = server.request("GET", "/metrics")
+    assert code == 200 and headers["content-type"].startswith("text/plain")
+    lines = [line.rsplit(" ", 1) for line in answer.decode().splitlines()
+             if line and not line.startswith("#")]
+    return {name: float(value) for name, value in lines}
+
+
+def test_sigterm_answers_the_request_in_flight_refuses_new_ones_and_exits_0(models):
+    directory, _, _ = models
+    server = Server("-m", str(directory / "shape"), "--request-timeout", "20",
+                    cwd=directory)
+    body = infer_body([1, 96], [0.1] * 96).encode()
+    in_flight = socket.create_connection(("127.0.0.1", server.port))
+    in_flight.sendall(b"POST /v2/models/shape/infer HTTP/1.1\r\nHost: x\r\nContent-Length: "
+                      + str(len(body)).encode() + b"\r\n\r\n" + body[:10])
+    time.sleep(0.3)
+    server.process.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    in_flight.sendall(body[10:])
+    in_flight.settimeout(30)
+    answer = read_response(in_flight)
+    in_flight.close()
+    assert answer.startswith(b"HTTP/1.1 200") and b'"score"' in answer
+    code = server.process.wait(timeout=60)
+    server.reader.join(timeout=10)
+    assert code == 0, server.lines
+    events = [json.loads(line)["event"] for line in server.lines]
+    assert events[-1] == "stopped" and events.count("request") == 1
+
+
+def test_serve_refuses_a_bad_model_or_token_in_one_line_before_listening(models, tmp_path):
+    directory, _, _ = models
+    keras_only = tmp_path / "keras-only"
+    keras_only.mkdir()
+    for name in ("metadata.json", "model.keras"):
+        (keras_only / name).write_bytes((directory / "shape" / name).read_bytes())
+    empty = tmp_path / "empty-token"
+    empty.write_text("\n")
+    for args, code, message in (
+            (["-m", str(keras_only)], 3, "no model.onnx; the service scores on the ONNX"),
+            (["-m", str(directory / "shape"), "--token-file", str(empty)], 2,
+             "must hold one token"),
+            (["-m", "a=" + str(directory / "shape"), "-m", "a=" + str(directory / "timed")], 2,
+             "the name 'a' is given twice")):
+        done = subprocess.run([sys.executable, "-m", "anomaly", "serve", "--port", "0", *args],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == code, done.stderr
+        assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_the_service_never_imports_tensorflow(models):
+    directory, _, _ = models
+    script = ("import sys\n"
+              "from anomaly.service.server import load_models\n"
+              "from anomaly.service.app import create_app\n"
+              f"models = load_models({{'ecg': {str(directory / 'shape')!r}}})\n"
+              "create_app(models)\n"
+              "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
