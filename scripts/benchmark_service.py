@@ -102,7 +102,8 @@ def stdlib_server(model_dir: Path):
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     from anomaly.service.app import score
-    from anomaly.service.protocol import HEADER_LENGTH, Limits
+    from anomaly.service.protocol import HEADER_LENGTH
+    from anomaly.service.settings import Limits
     from anomaly.service.server import load_models
 
     model = load_models({"ecg": model_dir})["ecg"]
@@ -113,7 +114,6 @@ def stdlib_server(model_dir: Path):
 
         def answer(self, content: bytes, headers: dict) -> None:
             self.send_response(200)
-            self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(content)))
             for name, value in headers.items():
                 self.send_header(name, value)
@@ -121,11 +121,11 @@ def stdlib_server(model_dir: Path):
             self.wfile.write(content)
 
         def do_GET(self) -> None:
-            self.answer(b'{"live":true}', {})
+            self.answer(b'{"live":true}', {"Content-Type": "application/json"})
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            content, headers, _, _ = score(model, body, self.headers.get(HEADER_LENGTH),
+            content, headers, _ = score(model, body, self.headers.get(HEADER_LENGTH),
                                            Limits())
             self.answer(content, headers)
 
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         process.terminate()
         code = process.wait(timeout=60)
-    lines.append(f"SIGTERM: exit {code}.")
+    lines += ["", f"SIGTERM: exit {code}."]
     print("\n".join(lines))
     return 0
 

@@ -5,7 +5,10 @@ raw HTTP for what a client library never sends."""
 from __future__ import annotations
 
 import http.client
+import io
 import json
+import os
+import re
 import signal
 import socket
 import subprocess
@@ -14,6 +17,7 @@ import threading
 import time
 from pathlib import Path
 
+import edfio
 import numpy as np
 import pytest
 import tritonclient.http as triton
@@ -23,6 +27,7 @@ from anomaly.model import AutoencoderDetector
 from anomaly.synthetic import synthetic_beats
 
 from conftest import FAST
+from test_recordings import FS, beat_train, synthetic_ecg
 
 TOKEN = "s3cret-token"
 
@@ -42,10 +47,10 @@ class Server:
     """An ``anomaly serve`` process: its port, its stderr lines so far, and a way to stop
     it and get its exit code."""
 
-    def __init__(self, *args: str, cwd: Path):
+    def __init__(self, *args: str, cwd: Path, env: dict | None = None):
         self.process = subprocess.Popen(
             [sys.executable, "-m", "anomaly", "serve", "--port", "0", *args], cwd=cwd,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         first = self.process.stderr.readline()
         if not first:
             self.process.wait(timeout=30)
@@ -90,16 +95,30 @@ def models(tmp_path_factory):
                                 context=("rr_prev_ratio", "rr_next_ratio"))
     timed.fit(np.hstack([normal, rr])).save(directory / "timed")
     (directory / "token").write_text(TOKEN + "\n")
+    # A model fitted on a recording, as a Holter user fits one, and the recording as EDF.
+    peaks = beat_train(120)
+    lead = synthetic_ecg(peaks, 120 * FS)
+    edfio.Edf([edfio.EdfSignal(lead, FS, label="MLII", physical_range=(-5, 5))]).write(
+        directory / "rec.edf")
+    np.savetxt(directory / "rec_signal.csv", lead[:, None], fmt="%.6f", header="MLII",
+               comments="")
+    done = subprocess.run([sys.executable, "-m", "anomaly", "fit", "rec.edf", "--epochs", "3",
+                           "-m", "holter", "-q"], cwd=directory, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
     return directory, values, labels
 
 
 @pytest.fixture(scope="module")
 def server(models):
     directory, _, _ = models
+    (directory / "tmp").mkdir()
     server = Server("-m", f"ecg={directory / 'shape'}", "-m", str(directory / "timed"),
+                    "-m", str(directory / "holter"), "--max-upload-mb", "0.5",
                     "--token-file", str(directory / "token"), "--max-body-mb", str(MAX_BODY_MB),
                     "--max-concurrent", "1", "--request-timeout", str(REQUEST_TIMEOUT),
-                    "--max-beats", "5000", cwd=directory)
+                    "--max-beats", "5000", cwd=directory,
+                    env={**os.environ, "TMPDIR": str(directory / "tmp")})
     yield server
     code, err = server.stop()
     assert code == 0, err
@@ -206,13 +225,23 @@ def infer_body(shape, data, **tensor) -> str:
     (infer_body([1, 96], [0.1] * 96) + " " * (MAX_BODY_MB << 20), {}, 413, "at most"),
     (infer_body([1, 96], [0.1] * 96), {"Authorization": "Bearer wrong"}, 401, "bearer token"),
     (infer_body([1, 96], [0.1] * 96), {"Content-Encoding": "gzip"}, 415, "compressed"),
+    (infer_body([1, 96], [0.1] * 95 + [True]), {}, 400, "numbers only"),
+    (infer_body([1, 96], [0.1] * 95 + ["0.1"]), {}, 400, "numbers only"),
+    (infer_body([1, 96], [0.1] * 96, datatype="FP64"), {}, 400, "datatype must be FP32"),
+    (json.dumps({"inputs": json.loads(infer_body([1, 96], [0.1] * 96))["inputs"],
+                 "outputs": [{"name": ["score"]}]}), {}, 400, "no output"),
+    (json.dumps({"inputs": json.loads(infer_body([1, 96], [0.1] * 96))["inputs"],
+                 "outputs": [{"name": "score", "parameters": [1]}]}), {}, 400,
+     "'parameters' must be an object"),
+    (json.dumps({"inputs": json.loads(infer_body([1, 96], [0.1] * 96))["inputs"],
+                 "outputs": [{"name": "score"}, {"name": "score"}]}), {}, 400, "asked twice"),
 ], ids=["malformed", "deeply nested", "no inputs", "wrong width", "too few elements", "NaN",
         "text", "huge value", "huge declared shape", "wrong datatype", "missing binary",
-        "bad header length", "unknown input", "body too large", "wrong token", "gzip"])
+        "bad header length", "unknown input", "body too large", "wrong token", "gzip",
+        "boolean", "number as text", "FP64", "output name not text", "output parameters",
+        "output twice"])
 def test_a_bad_request_gets_a_4xx_with_one_line_and_the_server_stays_up(server, body, headers,
                                                                         status, message):
-    import re
-
     code, _, answer = server.request("POST", "/v2/models/ecg/infer", body, headers)
     error = json.loads(answer)["error"]
     assert code == status and re.search(message, error), (code, error)
@@ -224,6 +253,13 @@ def test_a_bad_request_gets_a_4xx_with_one_line_and_the_server_stays_up(server, 
 def test_routes_answer_json_errors_and_ask_for_the_token(server):
     code, _, answer = server.request("GET", "/v2/models/nope")
     assert code == 404 and "no model 'nope'" in json.loads(answer)["error"]
+    code, _, answer = server.request("GET", "/v2/models/ecg/versions/1")
+    assert code == 200 and json.loads(answer)["versions"] == ["1"]
+    code, _, answer = server.request("POST", "/v2/models/ecg/versions/1/infer",
+                                     infer_body([1, 96], [0.1] * 96))
+    assert code == 200 and json.loads(answer)["model_version"] == "1"
+    code, _, answer = server.request("GET", "/v2/models/ecg/versions/2")
+    assert code == 404 and "(version '2')" in json.loads(answer)["error"]
     code, _, answer = server.request("GET", "/nowhere")
     assert code == 404 and json.loads(answer)["error"].startswith("Not Found")
     connection = server.connection()
@@ -252,14 +288,20 @@ def test_a_request_beyond_the_concurrency_limit_is_refused_with_retry_after(serv
     assert code == 200
 
 
-def test_metrics_count_requests_beats_and_anomalies(server):
+def test_metrics_count_requests_beats_and_anomalies(models, server):
+    _, values, labels = models
     before = metrics(server)
-    code, _, _ = server.request("POST", "/v2/models/ecg/infer",
-                                infer_body([2, 96], [0.1] * 192))
+    beats = values[:10]
+    code, _, answer = server.request("POST", "/v2/models/ecg/infer",
+                                     infer_body([10, 96], beats.ravel().tolist()))
     assert code == 200
+    flags = json.loads(answer)["outputs"][1]["data"]
+    assert 0 < sum(flags) < 10  # Both kinds among the beats sent.
     after = metrics(server)
     key = 'anomaly_beats_scored_total{model="ecg"}'
-    assert after[key] == before[key] + 2
+    assert after[key] == before[key] + 10
+    key = 'anomaly_anomalies_total{model="ecg"}'
+    assert after[key] == before[key] + sum(flags)
     ok = 'anomaly_requests_total{method="POST",route="/v2/models/{model}/infer",status="200"}'
     assert after[ok] == before[ok] + 1
     assert any(name.startswith('anomaly_model_info{model="timed"') for name in after)
@@ -330,3 +372,124 @@ def test_the_service_never_imports_tensorflow(models):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+# -- recordings and beats CSVs over HTTP ----------------------------------------------------
+
+def uploads_left(directory: Path) -> list[Path]:
+    """The server's upload directories still in its TMPDIR."""
+    return list((directory / "tmp").glob("anomaly-upload-*"))
+
+
+def upload(server: Server, name: str, query: str, directory: Path) -> tuple[int, list[dict]]:
+    code, _, answer = server.request("POST", f"/v2/models/holter/score?{query}",
+                                     (directory / name).read_bytes())
+    if code != 200:
+        return code, [json.loads(answer)]
+    return code, [json.loads(line) for line in answer.decode().splitlines()]
+
+
+def test_a_recording_uploaded_is_scored_as_anomaly_score_scores_the_file(models, server):
+    """EDF, signal CSV and beats CSV: each beat's score and flag as 'anomaly score' gives
+    them, streamed as JSON lines, then the summary with what was analysable."""
+    import pandas as pd
+
+    directory, _, _ = models
+    done = subprocess.run([sys.executable, "-m", "anomaly", "score", "rec.edf", "-m", "holter",
+                           "-o", "-", "-q"], cwd=directory, capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    expected = pd.read_csv(io.BytesIO(done.stdout))
+
+    code, lines = upload(server, "rec.edf", "format=edf", directory)
+    assert code == 200, lines
+    *beats, summary = lines
+    summary = summary["summary"]
+    assert summary["beats_scored"] == len(beats) == len(expected) and summary["warnings"] == []
+    assert summary["analysable"]["analysable_share"] == 1.0 and summary["input"] == "upload.edf"
+    np.testing.assert_array_equal([b["sample"] for b in beats], expected["sample"])
+    np.testing.assert_allclose([b["score"] for b in beats], expected["score"], rtol=1e-12)
+    assert [b["is_anomaly"] for b in beats] == list(expected["is_anomaly"] == 1)
+    assert beats[0]["rr_prev_s"] is None  # Unknown: null, not NaN.
+    assert summary["anomalies"] == int(expected["is_anomaly"].sum())
+
+    code, lines = upload(server, "rec_signal.csv", "format=signal-csv&fs=360&from=1:00",
+                         directory)
+    assert code == 200, lines
+    late = expected[expected["time_s"] >= 60]
+    np.testing.assert_allclose([b["score"] for b in lines[:-1]], late["score"], rtol=1e-4)
+
+    done = subprocess.run([sys.executable, "-m", "anomaly", "beats", "rec.edf", "-o",
+                           "rec.beats.csv", "-q"], cwd=directory, capture_output=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    code, lines = upload(server, "rec.beats.csv", "format=beats-csv", directory)
+    assert code == 200, lines
+    np.testing.assert_allclose([b["score"] for b in lines[:-1]], expected["score"], rtol=1e-6)
+    assert not uploads_left(directory)  # Each upload removed once answered.
+
+
+@pytest.mark.parametrize("query, body, status, message", [
+    ("", b"x", 400, "format must be one of edf, signal-csv, beats-csv"),
+    ("format=edf", b"garbage", 400, "upload.edf: not an EDF file"),
+    ("format=edf&speed=2", b"x", 400, "unknown query parameter 'speed'"),
+    ("format=signal-csv&fs=abc", b"x", 400, "fs must be a positive number"),
+    ("format=signal-csv&fs=360&from=soon", b"MLII\n1\n", 400, "from: "),
+    ("format=beats-csv&from=1:00", b"x", 400, "apply to recordings"),
+    ("format=beats-csv", b"1,2,3\n", 400, "expected 140 samples per beat"),
+    ("format=edf", b"0" * 600_000, 413, "at most"),
+], ids=["no format", "not EDF", "unknown parameter", "bad fs", "bad time",
+        "span of a beats CSV", "wrong beat length", "too large"])
+def test_a_bad_upload_gets_a_4xx_naming_it_and_leaves_nothing(models, server, query, body,
+                                                             status, message):
+    directory, _, _ = models
+    code, _, answer = server.request("POST", f"/v2/models/holter/score?{query}", body)
+    assert code == status and message in json.loads(answer)["error"], answer
+    assert not uploads_left(directory)
+
+
+def test_a_client_leaving_midway_frees_its_place_and_its_upload(models, server):
+    directory, _, _ = models
+    body = (directory / "rec.edf").read_bytes()
+    sock = socket.create_connection(("127.0.0.1", server.port))
+    sock.sendall(b"POST /v2/models/holter/score?format=edf HTTP/1.1\r\nHost: x\r\n"
+                 b"Authorization: Bearer " + TOKEN.encode() + b"\r\nContent-Length: "
+                 + str(len(body)).encode() + b"\r\n\r\n" + body)
+    assert sock.recv(100).startswith(b"HTTP/1.1 200")
+    sock.close()
+    deadline = time.monotonic() + 30
+    while uploads_left(directory) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not uploads_left(directory)
+    # The one place (--max-concurrent 1) is free again.
+    code, _, _ = server.request("POST", "/v2/models/ecg/infer", infer_body([1, 96], [0.1] * 96))
+    assert code == 200
+
+
+def test_a_chunked_body_is_cut_off_at_the_limit(server):
+    """Without Content-Length (chunked), the limit holds as the body arrives: 413."""
+    sock = socket.create_connection(("127.0.0.1", server.port))
+    sock.sendall(b"POST /v2/models/ecg/infer HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                 + TOKEN.encode() + b"\r\nTransfer-Encoding: chunked\r\n\r\n")
+    chunk = b" " * 65536
+    sent = 0
+    try:
+        while sent <= (MAX_BODY_MB << 20) + len(chunk):
+            sock.sendall(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+            sent += len(chunk)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # The server answered and closed: what follows reads its answer.
+    sock.settimeout(30)
+    answer = read_response(sock)
+    sock.close()
+    assert answer.startswith(b"HTTP/1.1 413") and b"over 1048576 bytes" in answer
+
+
+def test_ctrl_c_stops_the_service_as_sigterm_does(models):
+    directory, _, _ = models
+    server = Server("-m", str(directory / "shape"), cwd=directory)
+    assert server.request("GET", "/v2/health/live")[0] == 200
+    server.process.send_signal(signal.SIGINT)
+    assert server.process.wait(timeout=60) == 0
+    server.reader.join(timeout=10)
+    assert json.loads(server.lines[-1])["event"] == "stopped"
+

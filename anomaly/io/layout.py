@@ -4,6 +4,7 @@ a number (:func:`parse_number`), as pyarrow reads it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 #: What may surround a number in a cell, as pyarrow allows it.
@@ -97,6 +98,13 @@ def parse_count(text: str, *, signed: bool = False) -> int | None:
     if not digits or not digits.isascii() or not digits.isdigit():
         return None
     return int(text)
+
+
+def parse_positive(text: str) -> float | None:
+    """``text`` as a positive finite number (``360``, ``0.5``), else None (``nan``,
+    ``inf``, ``-1``, ``abc``)."""
+    number = parse_number(text)
+    return number if number is not None and math.isfinite(number) and number > 0 else None
 
 
 def parse_number(text: str) -> float | None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..exceptions import InputError, first_line
-from ..io.layout import parse_count
+from ..io.layout import parse_count, parse_positive
 from .limits import (MAX_HEADER_BYTES, MAX_SIGNALS, FileStamp, check_duration,
                      check_given_rate, check_rate)
 
@@ -55,11 +55,7 @@ def check_edf_header(path: str, stamp: FileStamp) -> None:
                          f"a header of {n} signals has {header_bytes}")
     if parse_count(records) is None and records != "-1":
         raise InputError(f"{path}: its number of data records {records!r} is not a count")
-    try:
-        seconds = float(duration)
-    except ValueError:
-        seconds = math.nan
-    if not (math.isfinite(seconds) and seconds > 0):
+    if parse_positive(duration) is None:
         raise InputError(f"{path}: its data records' duration {duration!r} is not a "
                          "positive number of seconds")
     header = stamp.read_head(header_bytes).decode("latin-1")

@@ -3,7 +3,9 @@ REST) so that a KServe or Triton client's code scores beats unchanged.
 
 Layers, one way: :mod:`.protocol` (the protocol's tensors, JSON and binary),
 :mod:`.models` (a model directory served on the ONNX runtime, scored through the
-pipeline's own :func:`anomaly.scoring.pipeline.score_block`), :mod:`.metrics`
+pipeline's own :func:`anomaly.scoring.pipeline.score_block`), :mod:`.uploads` (a recording
+or beats CSV sent in a request, scored by the pipeline's own sources and loop, streamed
+back), :mod:`.settings`, :mod:`.metrics`
 (Prometheus), :mod:`.app` (the HTTP routes, limits and token) and :mod:`.server`
 (uvicorn). Nothing here imports TensorFlow.
 """

@@ -5,6 +5,8 @@ Routes, as the Open Inference Protocol (KServe V2, REST) names them:
 - ``GET /v2``: server metadata; ``GET /v2/health/live``, ``GET /v2/health/ready``;
 - ``GET /v2/models/{model}``: a model's metadata; ``GET /v2/models/{model}/ready``;
 - ``POST /v2/models/{model}/infer``: scores (``/versions/1/...`` alike);
+- ``POST /v2/models/{model}/score?format=edf|signal-csv|beats-csv``: a recording or beats
+  CSV in the body, each beat's score streamed back (an extension: see :mod:`.uploads`);
 - ``GET /metrics``: Prometheus metrics.
 
 Errors are ``{"error": "..."}`` with a 4xx status (a 5xx for the server's own state: 503
@@ -19,37 +21,27 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Awaitable, Callable
 
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from .. import __version__, logs
 from ..exceptions import first_line
 from .metrics import ServiceMetrics
-from .models import ServedModel
-from .protocol import HEADER_LENGTH, Limits, RequestError, decode_request, encode_response
-
-
-@dataclass(frozen=True)
-class Settings:
-    """How much the service takes: ``max_body_bytes`` per request body,
-    ``max_concurrent`` inference requests at once, ``request_timeout`` seconds to read a
-    body and to score it, ``limits`` on what one request holds, and the bearer ``token``
-    every route but the health checks asks for (None: none)."""
-
-    max_body_bytes: int = 16 << 20
-    max_concurrent: int = 4
-    request_timeout: float = 30.0
-    limits: Limits = Limits()
-    token: str | None = None
+from .models import FLAG_OUTPUT, SCORE_OUTPUT, ServedModel
+from .protocol import HEADER_LENGTH, MODEL_VERSION, RequestError, decode_request, encode_response
+from .settings import Limits, Settings
+from .uploads import ScoreStream, Upload, UploadOptions, prepare
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -64,7 +56,9 @@ class Service:
         self.settings = settings
         self.metrics = ServiceMetrics(models)
         self.pool = ThreadPoolExecutor(settings.max_concurrent, thread_name_prefix="anomaly-infer")
+        # Taken on the event loop, given back there or by the thread that streamed scores.
         self.busy = 0
+        self._busy_lock = threading.Lock()
         self.ready = False
 
     def route(self, path: str, handler: Handler, *, methods=("GET",), open_=False) -> Route:
@@ -107,22 +101,22 @@ class Service:
 
     def model(self, request: Request) -> ServedModel:
         name = request.path_params["model"]
-        if name not in self.models or request.path_params.get("version", "1") != "1":
-            raise RequestError(f"no model {name[:80]!r} (version "
-                               f"{request.path_params.get('version', '1')[:20]!r}); served: "
-                               f"{', '.join(self.models)}", 404)
+        version = request.path_params.get("version", MODEL_VERSION)
+        if name not in self.models or version != MODEL_VERSION:
+            raise RequestError(f"no model {name[:80]!r} (version {version[:20]!r}); served: "
+                               f"{', '.join(self.models)} (version {MODEL_VERSION})", 404)
         return self.models[name]
 
-    async def body(self, request: Request) -> bytes:
-        """The request's body, refused (413) beyond ``max_body_bytes`` and (408) when it
-        takes longer than ``request_timeout`` to arrive."""
-        limit = self.settings.max_body_bytes
+    async def read_body(self, request: Request, limit: int, write: Callable[[bytes], None]
+                        ) -> None:
+        """Hand the request's body to ``write`` chunk by chunk, refused (413) beyond
+        ``limit`` bytes and (408) when it takes longer than ``request_timeout`` to arrive."""
         declared = request.headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             raise RequestError(f"the body is {declared[:20]} bytes; at most {limit}", 413)
         if request.headers.get("content-encoding", "identity") != "identity":
             raise RequestError("compressed request bodies are not accepted", 415)
-        chunks, size = [], 0
+        size = 0
 
         async def read() -> None:
             nonlocal size
@@ -130,55 +124,106 @@ class Service:
                 size += len(chunk)
                 if size > limit:
                     raise RequestError(f"the body is over {limit} bytes", 413)
-                chunks.append(chunk)
+                write(chunk)
 
         try:
             await asyncio.wait_for(read(), self.settings.request_timeout)
         except asyncio.TimeoutError:
             raise RequestError(f"the body took over {self.settings.request_timeout:g} s to "
                                "arrive", 408) from None
-        return b"".join(chunks)
+
+    def take_place(self) -> Response | None:
+        """A place among the ``max_concurrent``, or the 503 that says to come back."""
+        with self._busy_lock:
+            if self.busy < self.settings.max_concurrent:
+                self.busy += 1
+                return None
+        response = error_response(f"{self.settings.max_concurrent} requests are being "
+                                  "scored, the most at once; retry shortly", 503)
+        response.headers["Retry-After"] = "1"
+        return response
 
     def _release(self, _work=None) -> None:
-        self.busy -= 1
+        with self._busy_lock:
+            self.busy -= 1
 
     async def infer(self, request: Request) -> Response:
         model = self.model(request)
-        if self.busy >= self.settings.max_concurrent:
-            response = error_response(f"{self.busy} requests are being scored, the most at "
-                                      "once; retry shortly", 503)
-            response.headers["Retry-After"] = "1"
-            return response
-        self.busy += 1
+        if (full := self.take_place()) is not None:
+            return full
+        chunks: list[bytes] = []
         try:
-            body = await self.body(request)
+            await self.read_body(request, self.settings.max_body_bytes, chunks.append)
         except BaseException:
-            self.busy -= 1
+            self._release()
             raise
         work = asyncio.get_running_loop().run_in_executor(
-            self.pool, score, model, body, request.headers.get(HEADER_LENGTH),
+            self.pool, score, model, b"".join(chunks), request.headers.get(HEADER_LENGTH),
             self.settings.limits)
-        # The place is given back when the thread ends, which a timeout cannot hasten.
-        work.add_done_callback(self._release)
+
+        def finished(work: asyncio.Future) -> None:
+            # When the thread ends, which a timeout cannot hasten: its place is given back,
+            # and what it scored is counted (also after a 504).
+            self._release()
+            if not work.cancelled() and work.exception() is None:
+                _, _, outputs = work.result()
+                self.metrics.scored(model.name, len(outputs[SCORE_OUTPUT]),
+                                    int(outputs[FLAG_OUTPUT].sum()))
+
+        work.add_done_callback(finished)
         done, _ = await asyncio.wait({work}, timeout=self.settings.request_timeout)
         if not done:
             return error_response(f"scoring took over {self.settings.request_timeout:g} s",
                                   504)
-        content, headers, rows, anomalies = work.result()
-        self.metrics.scored(model.name, rows, anomalies)
-        return Response(content, headers=headers, media_type="application/json")
+        content, headers, _ = work.result()
+        return Response(content, headers=headers)
+
+    async def score_upload(self, request: Request) -> Response:
+        """A recording or beats CSV in the body, its scores streamed back as JSON lines
+        (see :mod:`.uploads`)."""
+        model = self.model(request)
+        options = UploadOptions.from_query(request.query_params)
+        if (full := self.take_place()) is not None:
+            return full
+        upload = None
+        try:
+            upload = Upload(options)
+            await self.read_body(request, self.settings.max_upload_bytes, upload.write)
+            upload.file.close()
+            source, warnings = await run_in_threadpool(prepare, model, upload)
+        except BaseException:
+            if upload is not None:
+                upload.close()
+            self._release()
+            raise
+
+        def closed() -> None:
+            self._release()
+            if stream.summary is not None:
+                self.metrics.scored(model.name, stream.summary["beats_scored"],
+                                    stream.summary["anomalies"])
+
+        stream = ScoreStream(model, upload, source, warnings, on_close=closed)
+        try:
+            await run_in_threadpool(stream.start)
+        except asyncio.CancelledError:
+            # The client left while the first rows were scored: stop, in the background.
+            asyncio.get_running_loop().run_in_executor(None, stream.close)
+            raise
+        return StreamingResponse(stream, media_type="application/x-ndjson",
+                                 background=BackgroundTask(run_in_threadpool, stream.close))
 
 
 def score(model: ServedModel, body: bytes, header: str | None,
-          limits: Limits) -> tuple[bytes, dict[str, str], int, int]:
-    """One inference request, in a pool thread: the response's body and headers, the beats
-    scored and the anomalies flagged."""
+          limits: Limits) -> tuple[bytes, dict[str, str], dict]:
+    """One inference request, in a pool thread: the response's body and headers, and the
+    outputs."""
     request = decode_request(body, header, model.inputs, model.outputs, limits)
     outputs = model.infer(request)
     parameters = {"threshold": float(model.detector.threshold_)}
     content, headers = encode_response(model.name, request, outputs, model.outputs,
                                        parameters)
-    return content, headers, len(outputs["score"]), int(outputs["is_anomaly"].sum())
+    return content, headers, outputs
 
 
 def error_response(message: str, status: int) -> JSONResponse:
@@ -212,9 +257,9 @@ def create_app(models: dict[str, ServedModel], settings: Settings = Settings()) 
 
     @asynccontextmanager
     async def lifespan(app: Starlette):
+        # The models were loaded and probed before the app was made.
         service.ready = True
         yield
-        # Shutting down (SIGTERM): no longer ready, so a balancer sends no more requests.
         service.ready = False
         service.pool.shutdown(wait=True)
 
@@ -229,6 +274,7 @@ def create_app(models: dict[str, ServedModel], settings: Settings = Settings()) 
     for prefix in ("/v2/models/{model}", "/v2/models/{model}/versions/{version}"):
         routes += [service.route(prefix, model_metadata),
                    service.route(prefix + "/ready", model_ready),
-                   service.route(prefix + "/infer", service.infer, methods=("POST",))]
+                   service.route(prefix + "/infer", service.infer, methods=("POST",)),
+                   service.route(prefix + "/score", service.score_upload, methods=("POST",))]
     return Starlette(routes=routes, lifespan=lifespan,
                      exception_handlers={HTTPException: not_found})

@@ -21,14 +21,16 @@ import numpy as np
 from ..exceptions import InputError, ModelError
 from ..io.beats import Beats
 from ..model.context import beat_context
-from .protocol import InferRequest, RequestError, TensorSpec
+from ..scoring.base import ModelLimits
+from .protocol import INPUT_TYPE, MODEL_VERSION, InferRequest, RequestError, TensorSpec
 
 #: The input tensor of beats' samples, and of the columns their context is computed from
 #: for a model with one (the RR context's: ``rr_prev_s``, ``rr_next_s``,
 #: ``rr_local_mean_s``).
 BEATS_INPUT = "beats"
 RR_INPUT = "rr_intervals"
-OUTPUTS = (TensorSpec("score", "FP32", (-1,)), TensorSpec("is_anomaly", "BOOL", (-1,)))
+SCORE_OUTPUT, FLAG_OUTPUT = "score", "is_anomaly"
+OUTPUTS = (TensorSpec(SCORE_OUTPUT, "FP32", (-1,)), TensorSpec(FLAG_OUTPUT, "BOOL", (-1,)))
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ class ServedModel:
         context = beat_context(detector.scaling_.context)
         if context is not None:
             parameters[f"{RR_INPUT}_columns"] = list(context.columns)
-        return {"name": self.name, "versions": ["1"], "platform": "onnxruntime_onnx",
+        return {"name": self.name, "versions": [MODEL_VERSION], "platform": "onnxruntime_onnx",
                 "inputs": [spec.as_json() for spec in self.inputs],
                 "outputs": [spec.as_json() for spec in OUTPUTS], "parameters": parameters}
 
@@ -73,7 +75,7 @@ class ServedModel:
         from ..scoring.pipeline import score_block, with_context
 
         values = request.inputs[BEATS_INPUT]
-        low, high = self.detector.scaling_.value_range()
+        low, high = ModelLimits.of(self.detector).value_range
         outside = (values < low) | (values > high)
         if outside.any():
             row, column = np.argwhere(outside)[0]
@@ -88,7 +90,7 @@ class ServedModel:
             scores, flags = score_block(self.detector, block, f"model '{self.name}' row")
         except InputError as error:
             raise RequestError(str(error)) from None
-        return {"score": scores, "is_anomaly": flags}
+        return {SCORE_OUTPUT: scores, FLAG_OUTPUT: flags}
 
 
 def load_served_model(name: str, directory: str | os.PathLike) -> ServedModel:
@@ -108,16 +110,16 @@ def load_served_model(name: str, directory: str | os.PathLike) -> ServedModel:
         raise ModelError(f"{directory}: no model.onnx; the service scores on the ONNX runtime "
                          f"('anomaly export -m {directory}' adds it)")
     detector = AutoencoderDetector.load(directory, runtime="onnx")
-    scaling = detector.scaling_
-    inputs = (TensorSpec(BEATS_INPUT, "FP32", (-1, scaling.n_samples)),)
-    context = beat_context(scaling.context)
+    limits = ModelLimits.of(detector)
+    inputs = (TensorSpec(BEATS_INPUT, INPUT_TYPE, (-1, limits.samples)),)
+    context = beat_context(detector.scaling_.context)
     if context is not None:
-        inputs += (TensorSpec(RR_INPUT, "FP32", (-1, len(context.columns))),)
+        inputs += (TensorSpec(RR_INPUT, INPUT_TYPE, (-1, len(context.columns))),)
     model = ServedModel(name, directory, detector, inputs)
-    probe = {BEATS_INPUT: np.full((1, scaling.n_samples), scaling.min + scaling.range / 2)}
+    probe = {BEATS_INPUT: np.full((1, limits.samples), sum(limits.value_range) / 2)}
     if context is not None:
         probe[RR_INPUT] = np.ones((1, len(context.columns)))
-    score = model.infer(InferRequest(None, probe))["score"]
+    score = model.infer(InferRequest(None, probe))[SCORE_OUTPUT]
     if not np.isfinite(score).all():
         raise ModelError(f"{directory}: the model's score of a probe beat is not a number")
     return model

@@ -25,11 +25,15 @@ from typing import Any
 import numpy as np
 
 from ..exceptions import first_line
+from .settings import Limits
 
 #: The header of the binary tensor extension: the length of the JSON before the tensors.
 HEADER_LENGTH = "Inference-Header-Content-Length"
-#: Element types a request's tensors may have, as NumPy reads their raw bytes.
-NUMBER_TYPES = {"FP32": np.dtype("<f4"), "FP64": np.dtype("<f8")}
+#: The element type of a request's tensors (as the models' metadata declares them), as
+#: NumPy reads its raw bytes.
+INPUT_TYPE, INPUT_DTYPE = "FP32", np.dtype("<f4")
+#: The one version of each model, in its routes and answers.
+MODEL_VERSION = "1"
 #: Element types of the responses' tensors.
 OUTPUT_TYPES = {"FP32": np.dtype("<f4"), "BOOL": np.dtype("?")}
 
@@ -52,13 +56,6 @@ class TensorSpec:
 
     def as_json(self) -> dict[str, Any]:
         return {"name": self.name, "datatype": self.datatype, "shape": list(self.shape)}
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one request may hold: ``max_rows`` along a tensor's first dimension."""
-
-    max_rows: int = 100_000
 
 
 @dataclass(frozen=True)
@@ -125,8 +122,9 @@ def decode_request(body: bytes, header_length: str | None, inputs: tuple[TensorS
 def encode_response(model_name: str, request: InferRequest, outputs: dict[str, np.ndarray],
                     specs: tuple[TensorSpec, ...], parameters: dict[str, Any]
                     ) -> tuple[bytes, dict[str, str]]:
-    """The response body and its extra headers: each output asked for (every output when
-    none was named), in JSON or binary as asked."""
+    """The response body and its headers (its content type; with binary tensors, the JSON's
+    length): each output asked for (every output when none was named), in JSON or binary as
+    asked."""
     asked = request.outputs or {spec.name: False for spec in specs}
     types = {spec.name: spec.datatype for spec in specs}
     tensors, raw = [], []
@@ -140,14 +138,15 @@ def encode_response(model_name: str, request: InferRequest, outputs: dict[str, n
         else:
             tensor["data"] = values.tolist()
         tensors.append(tensor)
-    response = {"model_name": model_name, "model_version": "1", "outputs": tensors,
+    response = {"model_name": model_name, "model_version": MODEL_VERSION, "outputs": tensors,
                 "parameters": parameters}
     if request.id is not None:
         response = {"id": request.id, **response}
     head = json.dumps(response, allow_nan=False).encode()
     if not raw:
-        return head, {}
-    return head + b"".join(raw), {HEADER_LENGTH: str(len(head))}
+        return head, {"Content-Type": "application/json"}
+    return head + b"".join(raw), {HEADER_LENGTH: str(len(head)),
+                                  "Content-Type": "application/octet-stream"}
 
 
 def _json_length(header_length: str | None, body_length: int) -> int:
@@ -174,8 +173,8 @@ def _decode_input(tensor: Any, declared: dict[str, TensorSpec], binary: memoryvi
         raise RequestError(f"the model has no input '{name[:80]}' (its inputs: "
                            f"{', '.join(declared)})")
     datatype = tensor.get("datatype")
-    if datatype not in NUMBER_TYPES:
-        raise RequestError(f"input '{name}': datatype must be FP32 (or FP64), got "
+    if datatype != INPUT_TYPE:
+        raise RequestError(f"input '{name}': datatype must be {INPUT_TYPE}, got "
                            f"{str(datatype)[:40]!r}")
     shape = _shape(name, tensor.get("shape"), spec, limits)
     count = math.prod(shape)
@@ -184,14 +183,14 @@ def _decode_input(tensor: Any, declared: dict[str, TensorSpec], binary: memoryvi
         raise RequestError(f"input '{name}': 'parameters' must be an object")
     size = parameters.get("binary_data_size")
     if size is not None:
-        dtype = NUMBER_TYPES[datatype]
-        if not isinstance(size, int) or size != count * dtype.itemsize:
+        width = INPUT_DTYPE.itemsize
+        if not isinstance(size, int) or size != count * width:
             raise RequestError(f"input '{name}': binary_data_size must be {count} x "
-                               f"{dtype.itemsize} bytes for shape {list(shape)}, got {size!r}")
+                               f"{width} bytes for shape {list(shape)}, got {str(size)[:40]}")
         if size > len(binary):
             raise RequestError(f"input '{name}': {size} bytes of binary data declared, "
                                f"{len(binary)} sent")
-        values = np.frombuffer(binary[:size], dtype=dtype).astype(np.float64)
+        values = np.frombuffer(binary[:size], dtype=INPUT_DTYPE).astype(np.float64)
         used = size
     else:
         values, used = _json_data(name, tensor.get("data"), count), 0
@@ -220,10 +219,14 @@ def _json_data(name: str, data: Any, count: int) -> np.ndarray:
         raise RequestError(f"input '{name}': 'data' must be a list of numbers (or "
                            "parameters.binary_data_size with the binary extension)")
     try:
-        values = np.asarray(data, dtype=np.float64).ravel()
-    except (TypeError, ValueError):
+        elements = np.asarray(data, dtype=object).ravel()
+    except ValueError:  # Ragged beyond what an object array holds.
+        elements = np.array([data], dtype=object)
+    # JSON numbers only: not "0.1" (text), true (a boolean) or a list left ragged.
+    if not all(type(element) in (int, float) for element in elements):
         raise RequestError(f"input '{name}': 'data' must hold numbers only, flat or "
-                           "nested as the shape") from None
+                           "nested as the shape")
+    values = elements.astype(np.float64)
     if values.size != count:
         raise RequestError(f"input '{name}': {values.size} elements for a shape of "
                            f"{count}")
@@ -236,19 +239,23 @@ def _asked_outputs(request: dict, specs: tuple[TensorSpec, ...]) -> dict[str, bo
         raise RequestError("the request's 'parameters' must be an object")
     all_binary = parameters.get("binary_data_output") is True
     asked = request.get("outputs")
-    if asked is None:
+    if not asked:  # Absent or empty: every output.
         return {spec.name: all_binary for spec in specs}
-    names = {spec.name for spec in specs}
+    names = [spec.name for spec in specs]
     if not isinstance(asked, list):
         raise RequestError("the request's 'outputs' must be a list")
     outputs = {}
     for output in asked:
-        if not isinstance(output, dict) or output.get("name") not in names:
-            name = output.get("name") if isinstance(output, dict) else output
+        name = output.get("name") if isinstance(output, dict) else output
+        if not isinstance(name, str) or name not in names:
             raise RequestError(f"the model has no output {str(name)[:80]!r} (its outputs: "
-                               f"{', '.join(sorted(names))})")
-        binary = (output.get("parameters") or {}).get("binary_data", all_binary)
-        outputs[output["name"]] = binary is True
+                               f"{', '.join(names)})")
+        if name in outputs:
+            raise RequestError(f"output '{name}' is asked twice")
+        parameters = output.get("parameters") or {}
+        if not isinstance(parameters, dict):
+            raise RequestError(f"output '{name}': 'parameters' must be an object")
+        outputs[name] = parameters.get("binary_data", all_binary) is True
     return outputs
 
 

@@ -6,13 +6,15 @@ graceful shutdown: no new connections, the requests already accepted answered, t
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 from pathlib import Path
 
 from .. import logs
 from ..exceptions import InputError, Terminated, UsageError
-from .app import Settings, create_app
+from .app import create_app
+from .settings import Settings
 from .models import ServedModel, load_served_model
 
 
@@ -30,6 +32,25 @@ def parse_model_specs(specs: list[str]) -> dict[str, Path]:
             raise UsageError(f"-m {spec!r}: the name {name!r} is given twice", "--model-dir")
         models[name] = Path(directory)
     return models
+
+
+#: Addresses no other machine can reach.
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def read_token(path: str | os.PathLike) -> str:
+    """The bearer token a file holds: one word, its surrounding whitespace (a final
+    newline) ignored. InputError for an empty file or one holding several words."""
+    token = Path(path).read_text(errors="replace").strip()
+    if not token or any(ch.isspace() for ch in token):
+        raise InputError(f"{path}: the token file must hold one token, without spaces")
+    return token
+
+
+def open_to_the_network(host: str, settings: Settings) -> bool:
+    """Whether serving on ``host`` without a token lets other machines score and read the
+    models' metadata (said as a warning)."""
+    return settings.token is None and host not in LOOPBACK
 
 
 def load_models(directories: dict[str, Path]) -> dict[str, ServedModel]:
@@ -64,20 +85,25 @@ def serve(models: dict[str, ServedModel], settings: Settings, host: str, port: i
     """Serve until SIGTERM or Ctrl-C; returns once the requests in flight are answered."""
     import uvicorn
 
+    if open_to_the_network(host, settings):
+        logs.warning(f"serving on {host} without --token-file: whoever reaches it can score "
+                     "beats and read the models' metadata", event="no_token")
     sock = bind(host, port)
     bound_host, bound_port = sock.getsockname()[:2]
     config = uvicorn.Config(create_app(models, settings), log_config=None, access_log=False,
                             lifespan="on", timeout_keep_alive=5,
-                            timeout_graceful_shutdown=int(settings.request_timeout) + 5)
+                            # A request accepted may take the timeout to arrive and the
+                            # timeout to be scored: it is answered before the service exits.
+                            timeout_graceful_shutdown=math.ceil(2 * settings.request_timeout) + 5)
     server = uvicorn.Server(config)
     logs.info(f"Serving {', '.join(f'{name} ({model.directory})' for name, model in models.items())}"
               f" on http://{bound_host}:{bound_port} (Open Inference Protocol v2)",
               event="listening", host=bound_host, port=bound_port, models=list(models))
     try:
         server.run(sockets=[sock])
-    except Terminated:
-        # uvicorn stopped gracefully on SIGTERM, then raised it again for the handler it
-        # found (the command line's): for a service, SIGTERM is the normal way to stop.
+    except (Terminated, KeyboardInterrupt):
+        # uvicorn stopped gracefully on SIGTERM or Ctrl-C, then raised the signal again for
+        # the handler it found (the command line's): for a service that is the normal end.
         pass
     finally:
         sock.close()

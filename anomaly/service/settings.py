@@ -1,0 +1,29 @@
+"""How much the service takes, as plain values: the command line reads its defaults here
+without importing the service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may hold: ``max_rows`` along a tensor's first dimension."""
+
+    max_rows: int = 100_000
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How much the service takes: ``max_body_bytes`` per inference request body,
+    ``max_upload_bytes`` per uploaded recording or beats CSV, ``max_concurrent`` requests
+    scored at once, ``request_timeout`` seconds for a body to arrive and for an inference
+    request to be scored, ``limits`` on what one request holds, and the bearer ``token``
+    every route but the health checks asks for (None: none)."""
+
+    max_body_bytes: int = 16 << 20
+    max_upload_bytes: int = 512 << 20
+    max_concurrent: int = 4
+    request_timeout: float = 30.0
+    limits: Limits = Limits()
+    token: str | None = None

@@ -1,0 +1,264 @@
+"""A recording or beats CSV sent over HTTP, scored as ``anomaly score`` scores a file, the
+scores streamed back as they come.
+
+The body is written to a private temporary directory as ``upload.edf``, ``upload.csv``
+(samples per lead, ``format=signal-csv``) or ``upload.csv`` (a beats CSV,
+``format=beats-csv``), within the upload limit, then read by the scoring pipeline's own
+sources (:func:`anomaly.scoring.sources.source_for`), checked against the model as the
+command line checks a file (:mod:`anomaly.scoring.fitted_kind`), and scored by
+:func:`anomaly.scoring.pipeline.score_source` into a sink that hands each block's rows to
+the response: newline-delimited JSON, one object per beat, then one ``summary`` object.
+A bounded queue between the two keeps memory flat in the upload's length. The directory
+is removed when the response ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import queue
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from ..exceptions import AnomalyError, first_line
+from ..io.layout import parse_positive
+from .protocol import RequestError
+
+#: ``format`` values, and the file name each upload is read as.
+FORMATS = {"edf": "upload.edf", "signal-csv": "upload.csv", "beats-csv": "upload.csv"}
+#: Blocks of scores waiting for the client: the most memory a slow reader can hold up.
+QUEUE_BLOCKS = 4
+_END = object()
+
+
+@dataclass(frozen=True)
+class UploadOptions:
+    """How an upload is read: its ``format`` (see :data:`FORMATS`), and for a recording its
+    ``lead``, sampling rate ``fs`` (a signal CSV without a time column) and span
+    (``start``/``stop``, as ``--from``/``--to``)."""
+
+    format: str
+    lead: str | None = None
+    fs: float | None = None
+    start: str | None = None
+    stop: str | None = None
+
+    @classmethod
+    def from_query(cls, query: Any) -> "UploadOptions":
+        """The options of a request's query string; RequestError (400) for a value that
+        cannot be one."""
+        known = {"format", "lead", "fs", "from", "to"}
+        unknown = sorted(set(query) - known)
+        if unknown:
+            raise RequestError(f"unknown query parameter {unknown[0][:40]!r} (known: "
+                               f"{', '.join(sorted(known))})")
+        format_ = query.get("format")
+        if format_ not in FORMATS:
+            raise RequestError(f"format must be one of {', '.join(FORMATS)}, got "
+                               f"{str(format_)[:40]!r}")
+        fs = query.get("fs")
+        if fs is not None and (fs := parse_positive(fs)) is None:
+            raise RequestError(f"fs must be a positive number of Hz, got "
+                               f"{query.get('fs')[:40]!r}")
+        if format_ == "beats-csv" and any(query.get(key) for key in ("lead", "fs", "from", "to")):
+            raise RequestError("lead, fs, from and to apply to recordings, not to a beats CSV")
+        return cls(format_, query.get("lead"), fs, query.get("from"), query.get("to"))
+
+
+class Upload:
+    """A private directory holding one uploaded file; removed on :meth:`close`."""
+
+    def __init__(self, options: UploadOptions):
+        self.options = options
+        self.directory = Path(tempfile.mkdtemp(prefix="anomaly-upload-"))
+        self.path = self.directory / FORMATS[options.format]
+        self.file = open(self.path, "xb")
+
+    def write(self, chunk: bytes) -> None:
+        self.file.write(chunk)
+
+    def close(self) -> None:
+        self.file.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def message(self, error: BaseException) -> str:
+        """An error's first line, naming the upload rather than its temporary path."""
+        return first_line(error).replace(f"{self.directory}/", "")
+
+
+class ClientGone(Exception):
+    """The client left: the scoring of its upload stops."""
+
+
+class Lines:
+    """The bounded queue of JSON lines between the scoring thread and the response."""
+
+    def __init__(self) -> None:
+        self.queue: queue.Queue = queue.Queue(QUEUE_BLOCKS)
+        self.gone = threading.Event()
+
+    def put(self, item) -> None:
+        """Wait for room; ClientGone once the response has ended."""
+        while not self.gone.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+        raise ClientGone()
+
+
+class QueueSink:
+    """A score sink handing each block's rows, as JSON lines, to the response."""
+
+    def __init__(self, lines: Lines):
+        self.lines = lines
+
+    def __enter__(self) -> "QueueSink":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        pass
+
+    def write(self, table) -> None:
+        self.lines.put(b"".join(json.dumps(_json_row(row)).encode() + b"\n"
+                                for row in table.to_pylist()))
+
+    def reject(self, rows) -> None:
+        pass  # Bad rows fail the upload (on_bad_row "fail"): none reaches here.
+
+
+def prepare(model, upload: Upload):
+    """The source, the job's warnings and the options of an uploaded file, checked against
+    the model before anything is scored; RequestError (400) naming the upload otherwise."""
+    from ..recordings.segment import SegmentOptions
+    from ..recordings.times import parse_time
+    from ..scoring.base import ModelLimits
+    from ..scoring.fitted_kind import fitted_kind_warnings
+    from ..scoring.plan import Job, ScoreOptions
+    from ..scoring.sources import source_for
+
+    options = upload.options
+    segment = None
+    if options.format != "beats-csv":
+        times = {}
+        for name, text in (("from", options.start), ("to", options.stop)):
+            try:
+                times[name] = parse_time(text) if text else None
+            except ValueError as error:
+                raise RequestError(f"{name}: {first_line(error)}") from None
+        segment = SegmentOptions(lead=options.lead, fs=options.fs,
+                                 start=times["from"] or 0.0, stop=times["to"])
+    try:
+        score_options = ScoreOptions(segment=segment,
+                                     signal_csv=options.format == "signal-csv")
+        job = Job(str(upload.path), options=score_options)
+        warnings = fitted_kind_warnings(job, model.detector, model.directory)
+        source = source_for(job, limits=ModelLimits.of(model.detector))
+    except AnomalyError as error:
+        raise RequestError(upload.message(error)) from None
+    return source, [message.replace(f"{upload.directory}/", "") for message in warnings]
+
+
+class ScoreStream:
+    """The scores of an upload as JSON lines, as the pipeline makes them (in a thread
+    :meth:`start` starts), then a ``summary`` line; an error once lines have gone out ends
+    the stream with an ``error`` line (the status, 200, went with the first).
+
+    :meth:`close` (idempotent; the response calls it when it ends, whether the client read
+    everything, left midway, or never started reading) stops the scoring at its next block,
+    removes the upload and calls ``on_close``.
+    """
+
+    def __init__(self, model, upload: Upload, source, warnings: list[str],
+                 on_close: Callable[[], None]):
+        self.model, self.upload, self.source, self.warnings = model, upload, source, warnings
+        self.on_close = on_close
+        self.lines = Lines()
+        self.worker: threading.Thread | None = None
+        self.first: Any = None
+        self.summary: dict[str, Any] | None = None
+        self._closed = threading.Lock()
+        self.closed = False
+
+    def start(self) -> None:
+        """Start the scoring, and wait for its first rows: RequestError (400) when the
+        upload fails before any beat is scored (a header the model cannot read, beats of
+        another length, a lead the recording lacks), so that it gets a 4xx, not a 200."""
+        self.worker = threading.Thread(target=self._produce, name="anomaly-upload",
+                                       daemon=True)
+        self.worker.start()
+        self.first = self.lines.queue.get()
+        if self.first is not _END and self.first.startswith(b'{"error"'):
+            self.close()
+            raise RequestError(json.loads(self.first)["error"])
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            for warning in self.warnings:
+                yield json.dumps({"warning": warning}).encode() + b"\n"
+            item = self.first
+            while item is not _END:
+                yield item
+                item = self.lines.queue.get()
+        finally:
+            self.close()
+
+    def _produce(self) -> None:
+        from ..scoring.pipeline import score_source
+
+        try:
+            with self.source:
+                scored = score_source(self.model.detector, self.source, QueueSink(self.lines))
+            self.summary = _summary(self.model, self.upload, scored, self.source,
+                                    self.warnings)
+            self.lines.put(json.dumps({"summary": self.summary}).encode() + b"\n")
+            self.lines.put(_END)
+        except ClientGone:
+            pass
+        except Exception as error:  # Said to the client as the stream's last line.
+            with contextlib.suppress(ClientGone):
+                self.lines.put(json.dumps({"error": self.upload.message(error)}).encode()
+                               + b"\n")
+                self.lines.put(_END)
+
+    def close(self) -> None:
+        with self._closed:
+            if self.closed:
+                return
+            self.closed = True
+        self.lines.gone.set()
+        if self.worker is not None:
+            self.worker.join()
+        self.upload.close()
+        self.on_close()
+
+
+def _summary(model, upload: Upload, scored, source, warnings: list[str]) -> dict[str, Any]:
+    counts = scored.counts
+    analysable = source.analysable()
+    summary = {"model": model.name, "input": upload.path.name, "format": upload.options.format,
+               "beats_scored": counts.rows_scored, "anomalies": counts.anomalies,
+               "beats_unreadable": counts.rows_unreadable,
+               "threshold": float(model.detector.threshold_), "sha256": scored.sha256,
+               "warnings": warnings}
+    if analysable is not None:
+        summary["analysable"] = analysable.as_json()
+    return summary
+
+
+def _json_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A scores row as JSON: NaN (an unknown RR interval) as null, flags as booleans."""
+    out = {}
+    for name, value in row.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            value = None
+        elif name == "is_anomaly":
+            value = bool(value)
+        out[name] = value
+    return out
