@@ -37,6 +37,9 @@ def serve(
     max_body_mb: Annotated[float, typer.Option(
         help="Largest inference request body, MiB (413 beyond).",
         min=0.001)] = _SETTINGS.max_body_bytes / (1 << 20),
+    max_json_mb: Annotated[float, typer.Option(
+        help="Largest JSON in an inference request, MiB (413 beyond; send larger tensors in "
+             "binary).", min=0.001)] = _SETTINGS.max_json_bytes / (1 << 20),
     max_upload_mb: Annotated[float, typer.Option(
         help="Largest recording or beats CSV sent to /v2/models/{model}/score, MiB (413 "
              "beyond).", min=0.001)] = _SETTINGS.max_upload_bytes / (1 << 20),
@@ -66,11 +69,13 @@ def serve(
 
     logs.configure(log_format.value)
     token = None if token_file is None else read_token(token_file)
-    if not all(math.isfinite(value) for value in (max_body_mb, max_upload_mb, request_timeout)):
-        raise InputError("--max-body-mb, --max-upload-mb and --request-timeout must be finite "
-                         "numbers")
+    if not all(math.isfinite(value) for value in (max_body_mb, max_json_mb, max_upload_mb,
+                                                  request_timeout)):
+        raise InputError("--max-body-mb, --max-json-mb, --max-upload-mb and --request-timeout "
+                         "must be finite numbers")
     models = load_models(parse_model_specs(model_dir or ["model"]))
     settings = Settings(max_body_bytes=int(max_body_mb * (1 << 20)),
+                        max_json_bytes=int(max_json_mb * (1 << 20)),
                         max_upload_bytes=int(max_upload_mb * (1 << 20)),
                         max_concurrent=max_concurrent, request_timeout=request_timeout,
                         limits=Limits(max_rows=max_beats), token=token)

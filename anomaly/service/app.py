@@ -21,16 +21,18 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -40,11 +42,14 @@ from ..exceptions import first_line
 from .metrics import ServiceMetrics
 from .models import FLAG_OUTPUT, SCORE_OUTPUT, ServedModel
 from .protocol import HEADER_LENGTH, MODEL_VERSION, RequestError, decode_request, encode_response
-from .settings import Limits, Settings
+from .settings import Settings
 from .uploads import ScoreStream, Upload, UploadOptions, prepare
 
 
 Handler = Callable[[Request], Awaitable[Response]]
+#: The status counted and logged for a client that left before its request was read (as
+#: nginx counts it): not a 5xx, which would say the server failed.
+CLIENT_GONE = 499
 
 
 class Service:
@@ -73,6 +78,10 @@ class Service:
                 response = await handler(request)
             except RequestError as error:
                 response = error_response(str(error), error.status)
+            except ClientDisconnect:
+                # Not the server's failure: counted and logged apart from the 5xx.
+                response = error_response("the client left before its request was read",
+                                          CLIENT_GONE)
             except Exception as error:  # A bug or an unusable model: one line, logged.
                 logs.error(f"{request.method} {request.url.path}: {type(error).__name__}: "
                            f"{first_line(error)}", event="error", route=path)
@@ -152,30 +161,44 @@ class Service:
         if (full := self.take_place()) is not None:
             return full
         chunks: list[bytes] = []
+        header = request.headers.get(HEADER_LENGTH)
+        # JSON takes far more memory parsed than as bytes: a body that is all JSON has the
+        # smaller limit; with binary tensors, the JSON part is checked when decoded.
+        limit = self.settings.max_body_bytes
+        if not header:
+            limit = min(limit, self.settings.max_json_bytes)
         try:
-            await self.read_body(request, self.settings.max_body_bytes, chunks.append)
+            await self.read_body(request, limit, chunks.append)
         except BaseException:
+            # The error's traceback may outlive this request in a reference cycle (through
+            # the task that read the body): it keeps no bytes.
+            chunks.clear()
             self._release()
             raise
+        body = b"".join(chunks)
+        del chunks
         work = asyncio.get_running_loop().run_in_executor(
-            self.pool, score, model, b"".join(chunks), request.headers.get(HEADER_LENGTH),
-            self.settings.limits)
+            self.pool, score, model, body, header, self.settings)
+        del body
 
         def finished(work: asyncio.Future) -> None:
             # When the thread ends, which a timeout cannot hasten: its place is given back,
             # and what it scored is counted (also after a 504).
             self._release()
             if not work.cancelled() and work.exception() is None:
-                _, _, outputs = work.result()
-                self.metrics.scored(model.name, len(outputs[SCORE_OUTPUT]),
-                                    int(outputs[FLAG_OUTPUT].sum()))
+                outputs = work.result()[2]
+                if outputs is not None:
+                    self.metrics.scored(model.name, len(outputs[SCORE_OUTPUT]),
+                                        int(outputs[FLAG_OUTPUT].sum()))
 
         work.add_done_callback(finished)
         done, _ = await asyncio.wait({work}, timeout=self.settings.request_timeout)
         if not done:
             return error_response(f"scoring took over {self.settings.request_timeout:g} s",
                                   504)
-        content, headers, _ = work.result()
+        content, headers, outputs = work.result()
+        if outputs is None:  # A request the model cannot score: content is the error.
+            return error_response(content.message, content.status)
         return Response(content, headers=headers)
 
     async def score_upload(self, request: Request) -> Response:
@@ -215,19 +238,39 @@ class Service:
 
 
 def score(model: ServedModel, body: bytes, header: str | None,
-          limits: Limits) -> tuple[bytes, dict[str, str], dict]:
-    """One inference request, in a pool thread: the response's body and headers, and the
-    outputs."""
-    request = decode_request(body, header, model.inputs, model.outputs, limits)
-    outputs = model.infer(request)
+          settings: Settings) -> tuple:
+    """One inference request, in a pool thread: the response's body, its headers and the
+    outputs; or, for a request the model cannot score, ``(RequestError, {}, None)``.
+
+    The error is returned, not raised: raised, its traceback would keep the frames that
+    decoded the request, and the request's parsed JSON with them, alive in the future
+    until the cycle collector runs (measured: 100 MB a malformed 4 MB request).
+    """
+    try:
+        request = decode_request(body, header, model.inputs, model.outputs, settings.limits,
+                                 max_json_bytes=settings.max_json_bytes)
+        outputs = model.infer(request)
+    except RequestError as error:
+        return FailedRequest(str(error), error.status), {}, None
     parameters = {"threshold": float(model.detector.threshold_)}
     content, headers = encode_response(model.name, request, outputs, model.outputs,
                                        parameters)
     return content, headers, outputs
 
 
-def error_response(message: str, status: int) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+@dataclass(frozen=True)
+class FailedRequest:
+    """Why a request could not be scored, without the traceback of where it was found."""
+
+    message: str
+    status: int
+
+
+def error_response(message: str, status: int) -> Response:
+    """``{"error": message}``, in ASCII: a message quoting what a client sent (a lone
+    surrogate, a control character) is still valid JSON and still one line."""
+    return Response(json.dumps({"error": message}, ensure_ascii=True), status_code=status,
+                    media_type="application/json")
 
 
 def create_app(models: dict[str, ServedModel], settings: Settings = Settings()) -> Starlette:

@@ -69,18 +69,22 @@ class InferRequest:
 
 
 def decode_request(body: bytes, header_length: str | None, inputs: tuple[TensorSpec, ...],
-                   outputs: tuple[TensorSpec, ...], limits: Limits = Limits()) -> InferRequest:
+                   outputs: tuple[TensorSpec, ...], limits: Limits = Limits(), *,
+                   max_json_bytes: int | None = None) -> InferRequest:
     """Read an inference request for a model whose tensors are ``inputs`` and
     ``outputs``.
 
     Raises
     ------
     RequestError
-        400 for malformed JSON (or nested too deeply), a tensor the model has not, one
+        413 for JSON beyond ``max_json_bytes``; 400 for malformed JSON (or nested too deeply), a tensor the model has not, one
         missing, a datatype, shape or element count not the model's, a value that is
         not a finite number, or binary data that does not add up.
     """
     json_length = _json_length(header_length, len(body))
+    if max_json_bytes is not None and json_length > max_json_bytes:
+        raise RequestError(f"the request's JSON is {json_length} bytes; at most "
+                           f"{max_json_bytes} (send large tensors in binary)", 413)
     try:
         request = json.loads(body[:json_length], parse_constant=_refuse_constant)
     except RecursionError:
@@ -170,7 +174,7 @@ def _decode_input(tensor: Any, declared: dict[str, TensorSpec], binary: memoryvi
     name = tensor["name"]
     spec = declared.get(name)
     if spec is None:
-        raise RequestError(f"the model has no input '{name[:80]}' (its inputs: "
+        raise RequestError(f"the model has no input {name[:80]!r} (its inputs: "
                            f"{', '.join(declared)})")
     datatype = tensor.get("datatype")
     if datatype != INPUT_TYPE:
@@ -226,10 +230,14 @@ def _json_data(name: str, data: Any, count: int) -> np.ndarray:
     if not all(type(element) in (int, float) for element in elements):
         raise RequestError(f"input '{name}': 'data' must hold numbers only, flat or "
                            "nested as the shape")
-    values = elements.astype(np.float64)
-    if values.size != count:
-        raise RequestError(f"input '{name}': {values.size} elements for a shape of "
+    if elements.size != count:
+        raise RequestError(f"input '{name}': {elements.size} elements for a shape of "
                            f"{count}")
+    try:
+        values = elements.astype(np.float64)
+    except OverflowError:  # An integer beyond any float (10**400).
+        raise RequestError(f"input '{name}': an element is beyond the numbers a float "
+                           "holds") from None
     return values
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import socket
 from pathlib import Path
 
@@ -18,16 +19,28 @@ from .settings import Settings
 from .models import ServedModel, load_served_model
 
 
+#: What a model's name (a path segment of its routes, a metrics label) may be.
+MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+#: The most seconds a connection has to send a request's headers, from its opening or
+#: from the previous response (``--request-timeout`` when shorter): a client that connects
+#: and sends nothing, or half its headers, holds no socket longer.
+HEADER_SECONDS = 10.0
+#: Connections (and requests) at once; beyond, uvicorn answers 503 and closes.
+MAX_CONNECTIONS = 1000
+
+
 def parse_model_specs(specs: list[str]) -> dict[str, Path]:
     """``-m`` values as names and directories: ``name=DIR``, or ``DIR`` named after its
-    last path component. UsageError for an empty or repeated name."""
+    last path component. UsageError for a name that is not letters, digits, ``_``,
+    ``.`` and ``-`` (up to 64, not starting with ``.`` or ``-``), or repeated."""
     models: dict[str, Path] = {}
     for spec in specs:
         name, equals, directory = spec.partition("=")
         if not equals:
             name, directory = Path(spec).resolve().name, spec
-        if not name or not directory or "/" in name:
-            raise UsageError(f"-m {spec!r}: give a model directory, or NAME=DIR", "--model-dir")
+        if not directory or not MODEL_NAME.fullmatch(name):
+            raise UsageError(f"-m {spec!r}: give a model directory, or NAME=DIR with a NAME of "
+                             "letters, digits, '_', '.' and '-'", "--model-dir")
         if name in models:
             raise UsageError(f"-m {spec!r}: the name {name!r} is given twice", "--model-dir")
         models[name] = Path(directory)
@@ -92,6 +105,9 @@ def serve(models: dict[str, ServedModel], settings: Settings, host: str, port: i
     bound_host, bound_port = sock.getsockname()[:2]
     config = uvicorn.Config(create_app(models, settings), log_config=None, access_log=False,
                             lifespan="on", timeout_keep_alive=5,
+                            http=type("HeaderDeadline", (HeaderDeadline,), {
+                                "seconds": min(HEADER_SECONDS, settings.request_timeout)}),
+                            limit_concurrency=MAX_CONNECTIONS,
                             # A request accepted may take the timeout to arrive and the
                             # timeout to be scored: it is answered before the service exits.
                             timeout_graceful_shutdown=math.ceil(2 * settings.request_timeout) + 5)
@@ -108,3 +124,53 @@ def serve(models: dict[str, ServedModel], settings: Settings, host: str, port: i
     finally:
         sock.close()
     logs.info("Stopped: the requests in flight were answered", event="stopped")
+
+
+def _h11_protocol():
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    return H11Protocol
+
+
+class HeaderDeadline(_h11_protocol()):
+    """uvicorn's h11 protocol, with a deadline of ``seconds`` for each request's headers
+    (see :data:`HEADER_SECONDS`): uvicorn itself closes only idle kept-alive connections, so a
+    client that connects and sends nothing, or part of its headers, would hold its socket
+    for ever (thousands of them lock everyone out)."""
+
+    seconds = HEADER_SECONDS
+    _deadline = None
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self._arm()
+
+    def handle_events(self) -> None:
+        cycle = self.cycle
+        super().handle_events()
+        if self.cycle is not cycle:  # A request's headers have arrived.
+            self._disarm()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._arm()
+
+    def connection_lost(self, exc) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(self.seconds, self._headers_too_slow)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _headers_too_slow(self) -> None:
+        # A request whose headers came (pipelined after the last) is being answered.
+        if (self.cycle is None or self.cycle.response_complete) and \
+                not self.transport.is_closing():
+            self.transport.close()
+

@@ -15,13 +15,15 @@ class Limits:
 
 @dataclass(frozen=True)
 class Settings:
-    """How much the service takes: ``max_body_bytes`` per inference request body,
+    """How much the service takes: ``max_body_bytes`` per inference request body, of which
+    ``max_json_bytes`` of JSON (parsed, JSON takes many times its size),
     ``max_upload_bytes`` per uploaded recording or beats CSV, ``max_concurrent`` requests
     scored at once, ``request_timeout`` seconds for a body to arrive and for an inference
     request to be scored, ``limits`` on what one request holds, and the bearer ``token``
     every route but the health checks asks for (None: none)."""
 
     max_body_bytes: int = 16 << 20
+    max_json_bytes: int = 4 << 20
     max_upload_bytes: int = 512 << 20
     max_concurrent: int = 4
     request_timeout: float = 30.0
