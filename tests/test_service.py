@@ -537,3 +537,46 @@ def test_a_connection_sending_no_headers_is_closed_and_a_client_leaving_is_not_a
     errors = [name for name in after if 'status="500"' in name]
     assert not errors, errors
 
+
+def test_the_web_page_shows_a_dropped_recordings_report_in_a_real_browser(models, server,
+                                                                          tmp_path):
+    """Debian's chromium, driven by playwright: the page at / sends an EDF recording with
+    the token and shows its report (the summary, the recording's timeline); a file that is
+    not a recording is said in one line. A screenshot is left for a person to look at."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    directory, _, _ = models
+    bad = tmp_path / "notes.edf"
+    bad.write_text("not a recording")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 1400})
+        page.goto(f"http://127.0.0.1:{server.port}/")
+        assert page.locator("#model option").all_text_contents() == ["ecg", "timed", "holter"]
+        page.select_option("#model", "holter")
+        page.fill("#token", TOKEN)
+        page.set_input_files("#file", str(directory / "rec.edf"))
+        page.click("#go")
+        page.wait_for_function("document.getElementById('status').textContent"
+                               ".includes('scored by')", timeout=60_000)
+        report = page.frame_locator("#report")
+        assert report.locator("h1").text_content() == "anomaly scoring report"
+        assert report.locator("td", has_text="rec.edf").count() >= 1
+        assert report.locator("img[alt='timeline of rec.edf']").count() == 1
+        assert report.locator("img[alt='ECG strips of rec.edf']").count() == 1
+        page.screenshot(path=str(tmp_path / "web_page.png"))
+
+        page.set_input_files("#file", str(bad))
+        page.click("#go")
+        page.wait_for_function("document.getElementById('status').className === 'error'",
+                               timeout=60_000)
+        message = page.text_content("#status")
+        assert message.startswith("Not scored: notes.edf: not an EDF file"), message
+        browser.close()
+    assert not uploads_left(directory)
+

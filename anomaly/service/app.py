@@ -7,6 +7,8 @@ Routes, as the Open Inference Protocol (KServe V2, REST) names them:
 - ``POST /v2/models/{model}/infer``: scores (``/versions/1/...`` alike);
 - ``POST /v2/models/{model}/score?format=edf|signal-csv|beats-csv``: a recording or beats
   CSV in the body, each beat's score streamed back (an extension: see :mod:`.uploads`);
+- ``POST /v2/models/{model}/report?format=...``: the same upload's HTML report;
+- ``GET /``: the web page that sends a file to it (:mod:`.page`);
 - ``GET /metrics``: Prometheus metrics.
 
 Errors are ``{"error": "..."}`` with a 4xx status (a 5xx for the server's own state: 503
@@ -34,7 +36,7 @@ from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from .. import __version__, logs
@@ -43,7 +45,8 @@ from .metrics import ServiceMetrics
 from .models import FLAG_OUTPUT, SCORE_OUTPUT, ServedModel
 from .protocol import HEADER_LENGTH, MODEL_VERSION, RequestError, decode_request, encode_response
 from .settings import Settings
-from .uploads import ScoreStream, Upload, UploadOptions, prepare
+from .page import web_page
+from .uploads import ScoreStream, Upload, UploadOptions, html_report, prepare
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -201,9 +204,10 @@ class Service:
             return error_response(content.message, content.status)
         return Response(content, headers=headers)
 
-    async def score_upload(self, request: Request) -> Response:
-        """A recording or beats CSV in the body, its scores streamed back as JSON lines
-        (see :mod:`.uploads`)."""
+    async def receive_upload(self, request: Request) -> tuple[ServedModel, Upload] | Response:
+        """The model asked for, and the body written as an upload (see :mod:`.uploads`),
+        holding a place among the ``max_concurrent``; the 503 when they are all taken. On
+        failure the place and the upload are given back."""
         model = self.model(request)
         options = UploadOptions.from_query(request.query_params)
         if (full := self.take_place()) is not None:
@@ -213,10 +217,23 @@ class Service:
             upload = Upload(options)
             await self.read_body(request, self.settings.max_upload_bytes, upload.write)
             upload.file.close()
-            source, warnings = await run_in_threadpool(prepare, model, upload)
         except BaseException:
             if upload is not None:
                 upload.close()
+            self._release()
+            raise
+        return model, upload
+
+    async def score_upload(self, request: Request) -> Response:
+        """A recording or beats CSV in the body, its scores streamed back as JSON lines."""
+        received = await self.receive_upload(request)
+        if isinstance(received, Response):
+            return received
+        model, upload = received
+        try:
+            source, warnings = await run_in_threadpool(prepare, model, upload)
+        except BaseException:
+            upload.close()
             self._release()
             raise
 
@@ -235,6 +252,20 @@ class Service:
             raise
         return StreamingResponse(stream, media_type="application/x-ndjson",
                                  background=BackgroundTask(run_in_threadpool, stream.close))
+
+    async def report(self, request: Request) -> Response:
+        """A recording or beats CSV in the body, answered with its HTML report (the web
+        page's)."""
+        received = await self.receive_upload(request)
+        if isinstance(received, Response):
+            return received
+        model, upload = received
+        try:
+            page = await run_in_threadpool(html_report, model, upload)
+        finally:
+            upload.close()
+            self._release()
+        return HTMLResponse(page)
 
 
 def score(model: ServedModel, body: bytes, header: str | None,
@@ -294,6 +325,9 @@ def create_app(models: dict[str, ServedModel], settings: Settings = Settings()) 
         service.model(request)
         return JSONResponse({"ready": service.ready}, status_code=200 if service.ready else 503)
 
+    async def page(request: Request) -> Response:
+        return HTMLResponse(web_page(list(models), token=settings.token is not None))
+
     async def metrics(request: Request) -> Response:
         content, media_type = service.metrics.exposition()
         return Response(content, media_type=media_type)
@@ -310,7 +344,8 @@ def create_app(models: dict[str, ServedModel], settings: Settings = Settings()) 
         return error_response(f"{error.detail}: {request.method} {request.url.path[:200]}",
                               error.status_code)
 
-    routes = [service.route("/v2", server_metadata),
+    routes = [service.route("/", page, open_=True),
+              service.route("/v2", server_metadata),
               service.route("/v2/health/live", live, open_=True),
               service.route("/v2/health/ready", ready, open_=True),
               service.route("/metrics", metrics)]
@@ -318,6 +353,7 @@ def create_app(models: dict[str, ServedModel], settings: Settings = Settings()) 
         routes += [service.route(prefix, model_metadata),
                    service.route(prefix + "/ready", model_ready),
                    service.route(prefix + "/infer", service.infer, methods=("POST",)),
-                   service.route(prefix + "/score", service.score_upload, methods=("POST",))]
+                   service.route(prefix + "/score", service.score_upload, methods=("POST",)),
+                   service.route(prefix + "/report", service.report, methods=("POST",))]
     return Starlette(routes=routes, lifespan=lifespan,
                      exception_handlers={HTTPException: not_found})

@@ -1,8 +1,9 @@
 """A recording or beats CSV sent over HTTP, scored as ``anomaly score`` scores a file, the
 scores streamed back as they come.
 
-The body is written to a private temporary directory as ``upload.edf``, ``upload.csv``
-(samples per lead, ``format=signal-csv``) or ``upload.csv`` (a beats CSV,
+The body is written to a private temporary directory, named as the client names it
+(``name=rec.edf``, in safe characters; ``upload`` without) with the suffix of its format
+(``.edf``; ``.csv`` for samples per lead, ``format=signal-csv``, and for a beats CSV,
 ``format=beats-csv``), within the upload limit, then read by the scoring pipeline's own
 sources (:func:`anomaly.scoring.sources.source_for`), checked against the model as the
 command line checks a file (:mod:`anomaly.scoring.fitted_kind`), and scored by
@@ -18,6 +19,7 @@ import contextlib
 import json
 import math
 import queue
+import re
 import shutil
 import tempfile
 import threading
@@ -29,8 +31,10 @@ from ..exceptions import AnomalyError, first_line
 from ..io.layout import parse_positive
 from .protocol import RequestError
 
-#: ``format`` values, and the file name each upload is read as.
-FORMATS = {"edf": "upload.edf", "signal-csv": "upload.csv", "beats-csv": "upload.csv"}
+#: ``format`` values, and the suffix each upload is read with.
+FORMATS = {"edf": ".edf", "signal-csv": ".csv", "beats-csv": ".csv"}
+#: What the name an upload is given (``name=``) may keep: the rest becomes ``_``.
+NAME_CHARACTERS = re.compile(r"[^A-Za-z0-9_.-]")
 #: Blocks of scores waiting for the client: the most memory a slow reader can hold up.
 QUEUE_BLOCKS = 4
 _END = object()
@@ -47,12 +51,21 @@ class UploadOptions:
     fs: float | None = None
     start: str | None = None
     stop: str | None = None
+    name: str = "upload"
+
+    @property
+    def file_name(self) -> str:
+        """The name the upload is read as, in messages and reports: its ``name`` in safe
+        characters (a client's file name, ``rec.edf``), with the format's suffix."""
+        stem = NAME_CHARACTERS.sub("_", Path(self.name).name)[:100].lstrip(".") or "upload"
+        suffix = FORMATS[self.format]
+        return stem if stem.lower().endswith(suffix) else stem + suffix
 
     @classmethod
     def from_query(cls, query: Any) -> "UploadOptions":
         """The options of a request's query string; RequestError (400) for a value that
         cannot be one."""
-        known = {"format", "lead", "fs", "from", "to"}
+        known = {"format", "lead", "fs", "from", "to", "name"}
         unknown = sorted(set(query) - known)
         if unknown:
             raise RequestError(f"unknown query parameter {unknown[0][:40]!r} (known: "
@@ -67,7 +80,8 @@ class UploadOptions:
                                f"{query.get('fs')[:40]!r}")
         if format_ == "beats-csv" and any(query.get(key) for key in ("lead", "fs", "from", "to")):
             raise RequestError("lead, fs, from and to apply to recordings, not to a beats CSV")
-        return cls(format_, query.get("lead"), fs, query.get("from"), query.get("to"))
+        return cls(format_, query.get("lead"), fs, query.get("from"), query.get("to"),
+                   query.get("name") or "upload")
 
 
 class Upload:
@@ -76,7 +90,7 @@ class Upload:
     def __init__(self, options: UploadOptions):
         self.options = options
         self.directory = Path(tempfile.mkdtemp(prefix="anomaly-upload-"))
-        self.path = self.directory / FORMATS[options.format]
+        self.path = self.directory / options.file_name
         self.file = open(self.path, "xb")
 
     def write(self, chunk: bytes) -> None:
@@ -133,17 +147,14 @@ class QueueSink:
         pass  # Bad rows fail the upload (on_bad_row "fail"): none reaches here.
 
 
-def prepare(model, upload: Upload):
-    """The source, the job's warnings and the options of an uploaded file, checked against
-    the model before anything is scored; RequestError (400) naming the upload otherwise."""
+def score_options(options: UploadOptions):
+    """How the pipeline reads an upload (:class:`anomaly.scoring.plan.ScoreOptions`), as
+    ``anomaly score`` reads a file given the same options; RequestError (400) for a span
+    that is not a time."""
     from ..recordings.segment import SegmentOptions
     from ..recordings.times import parse_time
-    from ..scoring.base import ModelLimits
-    from ..scoring.fitted_kind import fitted_kind_warnings
-    from ..scoring.plan import Job, ScoreOptions
-    from ..scoring.sources import source_for
+    from ..scoring.plan import ScoreOptions
 
-    options = upload.options
     segment = None
     if options.format != "beats-csv":
         times = {}
@@ -154,15 +165,50 @@ def prepare(model, upload: Upload):
                 raise RequestError(f"{name}: {first_line(error)}") from None
         segment = SegmentOptions(lead=options.lead, fs=options.fs,
                                  start=times["from"] or 0.0, stop=times["to"])
+    return ScoreOptions(segment=segment, signal_csv=options.format == "signal-csv")
+
+
+def prepare(model, upload: Upload):
+    """The source, the job's warnings and the options of an uploaded file, checked against
+    the model before anything is scored; RequestError (400) naming the upload otherwise."""
+    from ..scoring.base import ModelLimits
+    from ..scoring.fitted_kind import fitted_kind_warnings
+    from ..scoring.plan import Job
+    from ..scoring.sources import source_for
+
+    options = score_options(upload.options)
     try:
-        score_options = ScoreOptions(segment=segment,
-                                     signal_csv=options.format == "signal-csv")
-        job = Job(str(upload.path), options=score_options)
+        job = Job(str(upload.path), options=options)
         warnings = fitted_kind_warnings(job, model.detector, model.directory)
         source = source_for(job, limits=ModelLimits.of(model.detector))
     except AnomalyError as error:
         raise RequestError(upload.message(error)) from None
     return source, [message.replace(f"{upload.directory}/", "") for message in warnings]
+
+
+#: matplotlib's pyplot is not thread-safe: one report is drawn at a time.
+_DRAWING = threading.Lock()
+
+
+def html_report(model, upload: Upload) -> bytes:
+    """The HTML report ``anomaly score UPLOAD --html`` writes (summary, score histogram,
+    the recording's timeline and strips, the most anomalous beats), made by the same run;
+    RequestError (400) naming the upload for one the model cannot score."""
+    from ..scoring.plan import plan_run
+    from ..scoring.run import execute
+
+    html = upload.directory / "report.html"
+    options = score_options(upload.options)
+    try:
+        plan = plan_run([str(upload.path)], model.directory, html=html, options=options,
+                        keep_scores=False, expand=False, runtime="onnx")
+        with _DRAWING:
+            execute(plan)
+    except AnomalyError as error:
+        raise RequestError(upload.message(error)) from None
+    if not html.exists():  # No beat was scored: a run writes no report of nothing.
+        raise RequestError(f"{upload.path.name}: no beat to score")
+    return html.read_bytes().replace(f"{upload.directory}/".encode(), b"")
 
 
 class ScoreStream:

@@ -1,0 +1,91 @@
+"""The service's web page (``GET /``): choose a recording or beats CSV and a model, and
+see the file's report, the one ``anomaly score --html`` writes (summary, what could be
+analysed, the score over time, ECG strips of the most anomalous beats), made by
+``POST /v2/models/{model}/report``. The file goes to this service only; the page needs
+no other site."""
+
+from __future__ import annotations
+
+import html
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>anomaly: score an ECG</title>
+<style>
+body { font-family: system-ui, sans-serif; margin: 1.5rem; color: #222; }
+form { display: flex; flex-wrap: wrap; gap: 0.8rem 1.5rem; align-items: end;
+       padding: 1rem; background: #f5f7fa; border: 1px solid #d8dee6; border-radius: 6px; }
+label { display: flex; flex-direction: column; font-size: 0.85rem; color: #444; gap: 0.25rem; }
+input, select, button { font-size: 1rem; padding: 0.3rem 0.5rem; }
+button { background: #1f5fa8; color: white; border: none; border-radius: 4px;
+         padding: 0.45rem 1.2rem; cursor: pointer; }
+button:disabled { background: #8aa6c8; }
+#status { margin: 1rem 0; min-height: 1.4rem; }
+#status.error { color: #b00020; font-weight: 600; }
+iframe { width: 100%; height: 80vh; border: 1px solid #d8dee6; border-radius: 6px; }
+.hint { font-size: 0.8rem; color: #666; }
+</style></head><body>
+<h1>Score an ECG for abnormal beats</h1>
+<p class="hint">A recording (EDF, or a CSV of samples per lead) or a beats CSV, scored by
+the model you choose. The file is sent to this service only.</p>
+<form id="form">
+  <label>Recording or beats file <input type="file" id="file" required></label>
+  <label>Kind of file <select id="format">
+    <option value="edf">EDF recording</option>
+    <option value="signal-csv">CSV of samples per lead</option>
+    <option value="beats-csv">Beats CSV (one beat per row)</option></select></label>
+  <label>Sampling rate, Hz <input id="fs" size="6" placeholder="from the file"></label>
+  <label>Model <select id="model">__MODELS__</select></label>
+  __TOKEN__
+  <button id="go" type="submit">Score</button>
+</form>
+<div id="status" role="status"></div>
+<iframe id="report" title="report" hidden></iframe>
+<script>
+const form = document.getElementById("form"), status = document.getElementById("status");
+const file = document.getElementById("file"), format = document.getElementById("format");
+file.addEventListener("change", () => {
+  const name = (file.files[0] || {name: ""}).name.toLowerCase();
+  if (name.endsWith(".edf")) format.value = "edf";
+});
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const chosen = file.files[0];
+  if (!chosen) return;
+  const query = new URLSearchParams({format: format.value, name: chosen.name});
+  const fs = document.getElementById("fs").value.trim();
+  if (fs && format.value !== "beats-csv") query.set("fs", fs);
+  const headers = {};
+  const token = document.getElementById("token");
+  if (token && token.value) headers["Authorization"] = "Bearer " + token.value.trim();
+  const model = document.getElementById("model").value;
+  document.getElementById("go").disabled = true;
+  status.className = ""; status.textContent = "Scoring " + chosen.name + "\\u2026";
+  try {
+    const answer = await fetch("v2/models/" + encodeURIComponent(model) + "/report?" + query,
+                               {method: "POST", body: chosen, headers: headers});
+    if (!answer.ok) {
+      let message = answer.status + " " + answer.statusText;
+      try { message = (await answer.json()).error; } catch (e) {}
+      throw new Error(message);
+    }
+    const report = document.getElementById("report");
+    report.srcdoc = await answer.text();
+    report.hidden = false;
+    status.textContent = chosen.name + ", scored by model " + model + ".";
+  } catch (error) {
+    status.className = "error"; status.textContent = "Not scored: " + error.message;
+  } finally {
+    document.getElementById("go").disabled = false;
+  }
+});
+</script></body></html>
+"""
+
+
+def web_page(models: list[str], *, token: bool) -> str:
+    """The page, listing ``models``; with ``token``, a field for the bearer token (kept in
+    the page, sent with each file)."""
+    options = "".join(f"<option>{html.escape(name)}</option>" for name in models)
+    field = ('<label>Access token <input type="password" id="token" autocomplete="off">'
+             "</label>" if token else "")
+    return _PAGE.replace("__MODELS__", options).replace("__TOKEN__", field)
