@@ -1,4 +1,5 @@
-"""Peak memory and time of 'anomaly beats' and 'anomaly score' on a 24-hour recording.
+"""Peak memory and time of 'anomaly beats', 'anomaly score' and the service on a 24-hour
+recording.
 
 Builds a two-lead WFDB record (format 212, 360 Hz) of 24 hours, about 31 million samples
 per lead, by concatenating the 48 MIT-BIH records (each record's two signals in file
@@ -6,6 +7,10 @@ order, named MLII and V1 whatever they were: this measures memory and time), and
 30-minute record of the same make (the first record alone). Runs each command on both
 through a real process and reports wall time and peak RSS (GNU time's ``-v``: the
 ``ru_maxrss`` of the process it starts, which execs the command).
+
+Each record is also sent to ``anomaly serve`` over HTTP (``POST /v2/models/{model}/score``,
+its files as multipart/form-data, as a browser sends them), its scores read as they stream
+back; the server's peak RSS is its VmHWM.
 
 Flat memory means the 24-hour record peaks close to the 30-minute one.
 
@@ -72,6 +77,61 @@ def measure(command: list[str]) -> dict:
             "exit": finished.returncode}
 
 
+def multipart_body(files: list[Path], boundary: str = "anomaly-benchmark"):
+    """A multipart/form-data body of ``files`` read 1 MiB at a time, as a browser sends a
+    WFDB record; and its length and content type."""
+    heads = [(f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+              f"filename=\"{path.name}\"\r\n\r\n").encode() for path in files]
+    tail = f"--{boundary}--\r\n".encode()
+    length = sum(len(head) + path.stat().st_size + 2 for head, path in zip(heads, files))
+
+    def chunks():
+        for head, path in zip(heads, files):
+            yield head
+            with path.open("rb") as file:
+                while chunk := file.read(1 << 20):
+                    yield chunk
+            yield b"\r\n"
+        yield tail
+
+    return chunks(), length + len(tail), f"multipart/form-data; boundary={boundary}"
+
+
+def measure_service(record: Path, model: Path) -> dict:
+    """The record sent to ``anomaly serve`` (``POST .../score?format=wfdb``) as a client
+    sends it, its scores read as they stream back: beats, wall seconds from the first byte
+    sent to the summary, the server's peak RSS (its VmHWM, model loaded included)."""
+    import http.client
+
+    server = subprocess.Popen([*ANOMALY, "serve", "-m", f"model={model}", "--port", "0",
+                               "--max-upload-mb", "1024", "--request-timeout", "600"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        port = json.loads(server.stderr.readline())["port"]
+        body, length, content_type = multipart_body([record.with_suffix(".hea"),
+                                                     record.with_suffix(".dat")])
+        started = time.perf_counter()
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+        connection.request("POST", "/v2/models/model/score?format=wfdb", body,
+                           {"Content-Length": str(length), "Content-Type": content_type})
+        response = connection.getresponse()
+        if response.status != 200:
+            sys.exit(f"the service answered {response.status}: {response.read()[:500]!r}")
+        beats = 0
+        for line in response:
+            if line.startswith(b'{"summary"'):
+                break
+            beats += 1
+        seconds = time.perf_counter() - started
+        status = Path(f"/proc/{server.pid}/status").read_text()
+        peak = int(re.search(r"VmHWM:\s+(\d+)", status).group(1))
+    finally:
+        server.terminate()
+        code = server.wait(timeout=60)
+    return {"beats": beats, "seconds": round(seconds, 1), "peak_rss_mb": round(peak / 1024),
+            "exit": code}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", help="MIT-BIH directory (default: found like the tests do)")
@@ -98,6 +158,9 @@ def main() -> None:
             rows.append({"record": label, "hours": round(hours, 2), "samples_per_lead":
                          lengths[label], "command": command, "beats": beats, **result})
             output.unlink()
+        rows.append({"record": label, "hours": round(hours, 2),
+                     "samples_per_lead": lengths[label], "command": "serve, POST .../score",
+                     **measure_service(work / record, work / "model")})
     print("| recording | samples per lead | command | beats | wall (s) | peak RSS (MB) |")
     print("|---|---|---|---|---|---|")
     for row in rows:

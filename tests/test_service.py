@@ -28,7 +28,7 @@ from anomaly.synthetic import synthetic_beats
 
 from anomaly.cli import main
 from conftest import FAST, run_cli
-from test_recordings import FS, beat_train, synthetic_ecg
+from test_recordings import FS, beat_train, synthetic_ecg, write_wfdb
 
 TOKEN = "s3cret-token"
 
@@ -51,7 +51,7 @@ class Server:
     def __init__(self, *args: str, cwd: Path, env: dict | None = None):
         self.process = subprocess.Popen(
             [sys.executable, "-m", "anomaly", "serve", "--port", "0", *args], cwd=cwd,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
         first = self.process.stderr.readline()
         if not first:
             self.process.wait(timeout=30)
@@ -103,6 +103,7 @@ def models(tmp_path_factory):
         directory / "rec.edf")
     np.savetxt(directory / "rec_signal.csv", lead[:, None], fmt="%.6f", header="MLII",
                comments="")
+    write_wfdb(directory, "wrec", np.column_stack([lead, -0.5 * lead]))
     # In this process: what is tested here is the service, not the fit's start-up.
     assert main(["fit", str(directory / "rec.edf"), "--epochs", "3", "-m",
                  str(directory / "holter"), "-q"]) == 0
@@ -571,6 +572,14 @@ def test_the_web_page_shows_a_dropped_recordings_report_in_a_real_browser(models
         assert report.locator("img[alt='ECG strips of rec.edf']").count() == 1
         page.screenshot(path=str(tmp_path / "web_page.png"))
 
+        # A WFDB record: its header and signal file chosen together, sent as one form.
+        page.set_input_files("#file", [str(directory / "wrec.hea"), str(directory / "wrec.dat")])
+        assert page.input_value("#format") == "wfdb"
+        page.click("#go")
+        page.wait_for_function("document.getElementById('status').textContent"
+                               ".startsWith('wrec.hea, scored by')", timeout=60_000)
+        assert report.locator("img[alt='ECG strips of wrec']").count() == 1
+
         page.set_input_files("#file", str(bad))
         page.click("#go")
         page.wait_for_function("document.getElementById('status').className === 'error'",
@@ -578,5 +587,49 @@ def test_the_web_page_shows_a_dropped_recordings_report_in_a_real_browser(models
         message = page.text_content("#status")
         assert message.startswith("Not scored: notes.edf: not an EDF file"), message
         browser.close()
+    assert not uploads_left(directory)
+
+
+def multipart(files: dict[str, bytes]) -> tuple[bytes, dict[str, str]]:
+    """A multipart/form-data body of ``files`` (name: content), as a browser sends it."""
+    boundary = "anomaly-test-boundary"
+    body = b"".join(f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+                    f"filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                    .encode() + content + b"\r\n" for name, content in files.items())
+    return body + f"--{boundary}--\r\n".encode(), {
+        "Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+
+def test_a_wfdb_record_is_sent_as_its_files_and_scored_as_the_command_line_does(models, server,
+                                                                              capsys):
+    import pandas as pd
+
+    directory, _, _ = models
+    code, out, err = run_cli(capsys, "score", directory / "wrec", "-m", directory / "holter",
+                             "-o", "-", "-q")
+    assert code == 0, err
+    expected = pd.read_csv(io.StringIO(out))
+    record = {name: (directory / name).read_bytes() for name in ("wrec.hea", "wrec.dat")}
+    body, headers = multipart(record)
+    code, _, answer = server.request("POST", "/v2/models/holter/score?format=wfdb", body, headers)
+    assert code == 200, answer
+    *beats, summary = [json.loads(line) for line in answer.decode().splitlines()]
+    assert summary["summary"]["input"] == "wrec" and len(beats) == len(expected)
+    np.testing.assert_allclose([b["score"] for b in beats], expected["score"], rtol=1e-12)
+
+    for files, status, message in (
+            ({"wrec.dat": record["wrec.dat"]}, 400, "one .hea header file; got 0 among wrec.dat"),
+            ({"wrec.hea": record["wrec.hea"]}, 400, "wrec.dat"),
+            ({f"{i}.dat": b"" for i in range(9)}, 400, "at most 8 files"),
+            ({"wrec.hea": b"", "WREC.HEA": b""}, 400, "got 2 among"),
+            ({"../../wrec.hea": record["wrec.hea"], "/tmp/wrec.dat": record["wrec.dat"]}, 200,
+             '"input": "wrec"')):  # A path in a file name is only a name.
+        body, headers = multipart(files)
+        code, _, answer = server.request("POST", "/v2/models/holter/score?format=wfdb", body,
+                                         headers)
+        assert code == status and message in answer.decode(), answer[-300:]
+    code, _, answer = server.request("POST", "/v2/models/holter/score?format=wfdb",
+                                     record["wrec.hea"])
+    assert code == 415 and "multipart/form-data" in json.loads(answer)["error"]
     assert not uploads_left(directory)
 

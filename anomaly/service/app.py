@@ -5,8 +5,9 @@ Routes, as the Open Inference Protocol (KServe V2, REST) names them:
 - ``GET /v2``: server metadata; ``GET /v2/health/live``, ``GET /v2/health/ready``;
 - ``GET /v2/models/{model}``: a model's metadata; ``GET /v2/models/{model}/ready``;
 - ``POST /v2/models/{model}/infer``: scores (``/versions/1/...`` alike);
-- ``POST /v2/models/{model}/score?format=edf|signal-csv|beats-csv``: a recording or beats
-  CSV in the body, each beat's score streamed back (an extension: see :mod:`.uploads`);
+- ``POST /v2/models/{model}/score?format=edf|wfdb|signal-csv|beats-csv``: a recording or
+  beats CSV in the body (a WFDB record as multipart/form-data), each beat's score streamed
+  back (an extension: see :mod:`.uploads`);
 - ``POST /v2/models/{model}/report?format=...``: the same upload's HTML report;
 - ``GET /``: the web page that sends a file to it (:mod:`.page`);
 - ``GET /metrics``: Prometheus metrics.
@@ -214,9 +215,9 @@ class Service:
             return full
         upload = None
         try:
-            upload = Upload(options)
+            upload = Upload(options, request.headers.get("content-type", ""))
             await self.read_body(request, self.settings.max_upload_bytes, upload.write)
-            upload.file.close()
+            upload.finish()
         except BaseException:
             if upload is not None:
                 upload.close()

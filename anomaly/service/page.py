@@ -25,12 +25,14 @@ iframe { width: 100%; height: 80vh; border: 1px solid #d8dee6; border-radius: 6p
 .hint { font-size: 0.8rem; color: #666; }
 </style></head><body>
 <h1>Score an ECG for abnormal beats</h1>
-<p class="hint">A recording (EDF, or a CSV of samples per lead) or a beats CSV, scored by
-the model you choose. The file is sent to this service only.</p>
+<p class="hint">A recording (EDF, a WFDB record's .hea and .dat files chosen together, or a
+CSV of samples per lead) or a beats CSV, scored by the model you choose. The files are
+sent to this service only.</p>
 <form id="form">
-  <label>Recording or beats file <input type="file" id="file" required></label>
+  <label>Recording or beats file <input type="file" id="file" multiple required></label>
   <label>Kind of file <select id="format">
     <option value="edf">EDF recording</option>
+    <option value="wfdb">WFDB record (its .hea and .dat files)</option>
     <option value="signal-csv">CSV of samples per lead</option>
     <option value="beats-csv">Beats CSV (one beat per row)</option></select></label>
   <label>Sampling rate, Hz <input id="fs" size="6" placeholder="from the file"></label>
@@ -44,14 +46,22 @@ the model you choose. The file is sent to this service only.</p>
 const form = document.getElementById("form"), status = document.getElementById("status");
 const file = document.getElementById("file"), format = document.getElementById("format");
 file.addEventListener("change", () => {
-  const name = (file.files[0] || {name: ""}).name.toLowerCase();
-  if (name.endsWith(".edf")) format.value = "edf";
+  const names = Array.from(file.files, (chosen) => chosen.name.toLowerCase());
+  if (names.some((name) => name.endsWith(".hea"))) format.value = "wfdb";
+  else if (names.some((name) => name.endsWith(".edf"))) format.value = "edf";
 });
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
-  const chosen = file.files[0];
-  if (!chosen) return;
+  const files = Array.from(file.files);
+  if (!files.length) return;
+  const header = files.find((one) => one.name.toLowerCase().endsWith(".hea"));
+  const chosen = format.value === "wfdb" && header ? header : files[0];
   const query = new URLSearchParams({format: format.value, name: chosen.name});
+  let body = chosen;
+  if (format.value === "wfdb") {  // A record is several files: one part each.
+    body = new FormData();
+    files.forEach((one) => body.append("file", one, one.name));
+  }
   const fs = document.getElementById("fs").value.trim();
   if (fs && format.value !== "beats-csv") query.set("fs", fs);
   const headers = {};
@@ -62,7 +72,7 @@ form.addEventListener("submit", async (event) => {
   status.className = ""; status.textContent = "Scoring " + chosen.name + "\\u2026";
   try {
     const answer = await fetch("v2/models/" + encodeURIComponent(model) + "/report?" + query,
-                               {method: "POST", body: chosen, headers: headers});
+                               {method: "POST", body: body, headers: headers});
     if (!answer.ok) {
       let message = answer.status + " " + answer.statusText;
       try { message = (await answer.json()).error; } catch (e) {}

@@ -4,9 +4,11 @@ scores streamed back as they come.
 The body is written to a private temporary directory, named as the client names it
 (``name=rec.edf``, in safe characters; ``upload`` without) with the suffix of its format
 (``.edf``; ``.csv`` for samples per lead, ``format=signal-csv``, and for a beats CSV,
-``format=beats-csv``), within the upload limit, then read by the scoring pipeline's own
-sources (:func:`anomaly.scoring.sources.source_for`), checked against the model as the
-command line checks a file (:mod:`anomaly.scoring.fitted_kind`), and scored by
+``format=beats-csv``); a WFDB record (``format=wfdb``) comes as multipart/form-data, each
+of its files a part written under its own name (:class:`RecordParts`). Within the upload
+limit, it is then read by the scoring pipeline's own sources
+(:func:`anomaly.scoring.sources.source_for`), checked against the model as the command
+line checks a file (:mod:`anomaly.scoring.fitted_kind`), and scored by
 :func:`anomaly.scoring.pipeline.score_source` into a sink that hands each block's rows to
 the response: newline-delimited JSON, one object per beat, then one ``summary`` object.
 A bounded queue between the two keeps memory flat in the upload's length. The directory
@@ -31,8 +33,11 @@ from ..exceptions import AnomalyError, first_line
 from ..io.layout import parse_positive
 from .protocol import RequestError
 
-#: ``format`` values, and the suffix each upload is read with.
-FORMATS = {"edf": ".edf", "signal-csv": ".csv", "beats-csv": ".csv"}
+#: ``format`` values, and the suffix each upload is read with (a WFDB record: its
+#: header's, the record being its files sent as multipart/form-data).
+FORMATS = {"edf": ".edf", "signal-csv": ".csv", "beats-csv": ".csv", "wfdb": ".hea"}
+#: The most files a WFDB record may be sent as (its header, signal and annotation files).
+MAX_WFDB_FILES = 8
 #: What the name an upload is given (``name=``) may keep: the rest becomes ``_``.
 NAME_CHARACTERS = re.compile(r"[^A-Za-z0-9_.-]")
 #: Blocks of scores waiting for the client: the most memory a slow reader can hold up.
@@ -57,9 +62,7 @@ class UploadOptions:
     def file_name(self) -> str:
         """The name the upload is read as, in messages and reports: its ``name`` in safe
         characters (a client's file name, ``rec.edf``), with the format's suffix."""
-        stem = NAME_CHARACTERS.sub("_", Path(self.name).name)[:100].lstrip(".") or "upload"
-        suffix = FORMATS[self.format]
-        return stem if stem.lower().endswith(suffix) else stem + suffix
+        return safe_name(self.name, FORMATS[self.format])
 
     @classmethod
     def from_query(cls, query: Any) -> "UploadOptions":
@@ -84,25 +87,141 @@ class UploadOptions:
                    query.get("name") or "upload")
 
 
-class Upload:
-    """A private directory holding one uploaded file; removed on :meth:`close`."""
+def safe_name(name: str, suffix: str = "") -> str:
+    """A client's file name as one file name of safe characters (no directory, not
+    hidden, at most 100 characters), ending in ``suffix``."""
+    stem = NAME_CHARACTERS.sub("_", Path(name).name)[:100].lstrip(".") or "upload"
+    return stem if stem.lower().endswith(suffix) else stem + suffix
 
-    def __init__(self, options: UploadOptions):
+
+class Upload:
+    """A private directory holding one uploaded file, or a WFDB record's files; removed on
+    :meth:`close`. ``path`` is what is read: the file, or the record (its header's path
+    without ``.hea``) once :meth:`finish` has found it."""
+
+    def __init__(self, options: UploadOptions, content_type: str = ""):
         self.options = options
         self.directory = Path(tempfile.mkdtemp(prefix="anomaly-upload-"))
-        self.path = self.directory / options.file_name
-        self.file = open(self.path, "xb")
+        self.file = None
+        self.parts = None
+        try:
+            if options.format == "wfdb":
+                self.parts = RecordParts(self.directory, content_type)
+                self.path = self.directory / "upload"
+            else:
+                self.path = self.directory / options.file_name
+                self.file = open(self.path, "xb")
+        except BaseException:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            raise
 
     def write(self, chunk: bytes) -> None:
-        self.file.write(chunk)
+        if self.parts is not None:
+            self.parts.write(chunk)
+        else:
+            self.file.write(chunk)
+
+    def finish(self) -> None:
+        """The body has all come: close what was written (RequestError for a WFDB record
+        whose parts do not make one)."""
+        if self.parts is not None:
+            self.path = self.parts.finish()
+        else:
+            self.file.close()
 
     def close(self) -> None:
-        self.file.close()
+        if self.file is not None:
+            self.file.close()
+        if self.parts is not None:
+            self.parts.close()
         shutil.rmtree(self.directory, ignore_errors=True)
 
     def message(self, error: BaseException) -> str:
         """An error's first line, naming the upload rather than its temporary path."""
         return first_line(error).replace(f"{self.directory}/", "")
+
+
+class RecordParts:
+    """A WFDB record sent as multipart/form-data, one part per file (its header, its signal
+    files, an annotation file), each written to ``directory`` under its own file name in
+    safe characters as it arrives: memory holds no more than the parser's buffer."""
+
+    def __init__(self, directory: Path, content_type: str):
+        from python_multipart.multipart import MultipartParser, parse_options_header
+
+        kind, parameters = parse_options_header(content_type)
+        boundary = parameters.get(b"boundary")
+        if kind != b"multipart/form-data" or not boundary:
+            raise RequestError("a WFDB record is sent as multipart/form-data, one part per "
+                               "file (its .hea header, its signal files)", 415)
+        self.directory = directory
+        self.names: list[str] = []
+        self.file = None
+        self._header_field = b""
+        self._headers: dict[bytes, bytes] = {}
+        callbacks = {"on_part_begin": self._begin, "on_header_field": self._field,
+                     "on_header_value": self._value, "on_headers_finished": self._open,
+                     "on_part_data": self._data, "on_part_end": self._end}
+        self.parser = MultipartParser(boundary, callbacks)
+
+    def write(self, chunk: bytes) -> None:
+        from python_multipart.exceptions import MultipartParseError
+
+        try:
+            self.parser.write(chunk)
+        except MultipartParseError as error:
+            raise RequestError(f"the multipart body is malformed ({first_line(error)[:80]})")
+
+    def _begin(self) -> None:
+        self._headers, self._header_field = {}, b""
+
+    def _field(self, data: bytes, start: int, end: int) -> None:
+        self._header_field += data[start:end]
+
+    def _value(self, data: bytes, start: int, end: int) -> None:
+        field = self._header_field.lower()
+        self._headers[field] = self._headers.get(field, b"") + data[start:end]
+        if len(self._headers[field]) > 1024:
+            raise RequestError("a part's header is over 1024 bytes")
+
+    def _open(self) -> None:
+        from python_multipart.multipart import parse_options_header
+
+        self._header_field = b""
+        _, parameters = parse_options_header(self._headers.get(b"content-disposition", b""))
+        filename = parameters.get(b"filename")
+        if not filename:
+            raise RequestError("each part of a WFDB record is a file with a filename")
+        name = safe_name(filename.decode("utf-8", "replace"))
+        if name in self.names:
+            raise RequestError(f"the file {name!r} is sent twice")
+        if len(self.names) == MAX_WFDB_FILES:
+            raise RequestError(f"a WFDB record is at most {MAX_WFDB_FILES} files")
+        self.names.append(name)
+        self.file = open(self.directory / name, "xb")
+
+    def _data(self, data: bytes, start: int, end: int) -> None:
+        self.file.write(data[start:end])
+
+    def _end(self) -> None:
+        self.file.close()
+        self.file = None
+
+    def finish(self) -> Path:
+        """The record (its header's path without ``.hea``); RequestError unless the parts
+        were complete and held exactly one header."""
+        self.parser.finalize()
+        if self.file is not None:
+            raise RequestError("the multipart body ends inside a part")
+        headers = [name for name in self.names if name.lower().endswith(".hea")]
+        if len(headers) != 1:
+            raise RequestError(f"a WFDB record is sent with one .hea header file; got "
+                               f"{len(headers)} among {', '.join(self.names) or 'no file'}")
+        return self.directory / headers[0][:-len(".hea")]
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
 
 
 class ClientGone(Exception):
