@@ -355,6 +355,7 @@ def test_serve_refuses_a_bad_model_or_token_in_one_line_before_listening(models,
     empty.write_text("\n")
     for args, code, message in (
             (["-m", str(keras_only)], 3, "no model.onnx; the service scores on the ONNX"),
+            (["-m", str(tmp_path / "nowhere")], 3, "nowhere: no such model directory"),
             (["-m", str(directory / "shape"), "--token-file", str(empty)], 2,
              "must hold one token"),
             (["-m", "a=" + str(directory / "shape"), "-m", "a=" + str(directory / "timed")], 2,

@@ -110,7 +110,8 @@ class Service:
         scheme, _, credentials = given.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(credentials.strip().encode(),
                                                                  token.encode()):
-            raise RequestError("a bearer token is required (Authorization: Bearer ...)", 401)
+            raise RequestError("a valid bearer token is required (Authorization: Bearer "
+                               "...)", 401)
 
     def model(self, request: Request) -> ServedModel:
         name = request.path_params["model"]

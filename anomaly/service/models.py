@@ -106,6 +106,9 @@ def load_served_model(name: str, directory: str | os.PathLike) -> ServedModel:
     from ..model import AutoencoderDetector
 
     directory = Path(directory)
+    if not directory.is_dir():
+        raise ModelError(f"{directory}: no such model directory ('anomaly fit' makes one; "
+                         "'anomaly demo' leaves one in anomaly-demo/model)")
     if not (directory / "model.onnx").is_file():
         raise ModelError(f"{directory}: no model.onnx; the service scores on the ONNX runtime "
                          f"('anomaly export -m {directory}' adds it)")
