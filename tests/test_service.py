@@ -576,10 +576,12 @@ def test_the_web_page_shows_a_dropped_recordings_report_in_a_real_browser(models
         # A WFDB record: its header and signal file chosen together, sent as one form.
         page.set_input_files("#file", [str(directory / "wrec.hea"), str(directory / "wrec.dat")])
         assert page.input_value("#format") == "wfdb"
+        page.fill("#from", "0:30")
         page.click("#go")
         page.wait_for_function("document.getElementById('status').textContent"
                                ".startsWith('wrec.hea, scored by')", timeout=60_000)
         assert report.locator("img[alt='ECG strips of wrec']").count() == 1
+        assert report.locator("td", has_text="1.5 of 1.5 min analysable").count() == 1
 
         page.set_input_files("#file", str(bad))
         page.click("#go")

@@ -36,6 +36,8 @@ sent to this service only.</p>
     <option value="signal-csv">CSV of samples per lead</option>
     <option value="beats-csv">Beats CSV (one beat per row)</option></select></label>
   <label>Sampling rate, Hz <input id="fs" size="6" placeholder="from the file"></label>
+  <label>From <input id="from" size="7" placeholder="start"></label>
+  <label>To <input id="to" size="7" placeholder="end"></label>
   <label>Model <select id="model">__MODELS__</select></label>
   __TOKEN__
   <button id="go" type="submit">Score</button>
@@ -62,8 +64,12 @@ form.addEventListener("submit", async (event) => {
     body = new FormData();
     files.forEach((one) => body.append("file", one, one.name));
   }
-  const fs = document.getElementById("fs").value.trim();
-  if (fs && format.value !== "beats-csv") query.set("fs", fs);
+  if (format.value !== "beats-csv") {  // A recording's rate and span, as --fs, --from, --to.
+    for (const name of ["fs", "from", "to"]) {
+      const value = document.getElementById(name).value.trim();
+      if (value) query.set(name, value);
+    }
+  }
   const headers = {};
   const token = document.getElementById("token");
   if (token && token.value) headers["Authorization"] = "Bearer " + token.value.trim();
