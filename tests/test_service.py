@@ -593,12 +593,18 @@ def test_the_web_page_shows_a_dropped_recordings_report_in_a_real_browser(models
     assert not uploads_left(directory)
 
 
-def multipart(files: dict[str, bytes]) -> tuple[bytes, dict[str, str]]:
-    """A multipart/form-data body of ``files`` (name: content), as a browser sends it."""
+def multipart(files: dict[str, bytes], type_first: bool = False) -> tuple[bytes, dict[str, str]]:
+    """A multipart/form-data body of ``files`` (name: content), as a browser sends it (with
+    ``type_first``, each part's Content-Type before its Content-Disposition)."""
     boundary = "anomaly-test-boundary"
-    body = b"".join(f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
-                    f"filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-                    .encode() + content + b"\r\n" for name, content in files.items())
+
+    def head(name: str) -> str:
+        disposition = f"Content-Disposition: form-data; name=\"file\"; filename=\"{name}\""
+        kind = "Content-Type: application/octet-stream"
+        return "\r\n".join([kind, disposition] if type_first else [disposition, kind])
+
+    body = b"".join(f"--{boundary}\r\n{head(name)}\r\n\r\n".encode() + content + b"\r\n"
+                    for name, content in files.items())
     return body + f"--{boundary}--\r\n".encode(), {
         "Content-Type": f"multipart/form-data; boundary={boundary}"}
 
@@ -613,7 +619,7 @@ def test_a_wfdb_record_is_sent_as_its_files_and_scored_as_the_command_line_does(
     assert code == 0, err
     expected = pd.read_csv(io.StringIO(out))
     record = {name: (directory / name).read_bytes() for name in ("wrec.hea", "wrec.dat")}
-    body, headers = multipart(record)
+    body, headers = multipart(record, type_first=True)
     code, _, answer = server.request("POST", "/v2/models/holter/score?format=wfdb", body, headers)
     assert code == 200, answer
     *beats, summary = [json.loads(line) for line in answer.decode().splitlines()]
@@ -622,7 +628,8 @@ def test_a_wfdb_record_is_sent_as_its_files_and_scored_as_the_command_line_does(
 
     for files, status, message in (
             ({"wrec.dat": record["wrec.dat"]}, 400, "one .hea header file; got 0 among wrec.dat"),
-            ({"wrec.hea": record["wrec.hea"]}, 400, "wrec.dat"),
+            ({"wrec.hea": record["wrec.hea"], "other.dat": record["wrec.dat"]}, 400,
+             "the header wrec.hea names the signal file 'wrec.dat', which was not sent"),
             ({f"{i}.dat": b"" for i in range(9)}, 400, "at most 8 files"),
             ({"wrec.hea": b"", "WREC.HEA": b""}, 400, "got 2 among"),
             ({"../../wrec.hea": record["wrec.hea"], "/tmp/wrec.dat": record["wrec.dat"]}, 200,
@@ -635,4 +642,25 @@ def test_a_wfdb_record_is_sent_as_its_files_and_scored_as_the_command_line_does(
                                      record["wrec.hea"])
     assert code == 415 and "multipart/form-data" in json.loads(answer)["error"]
     assert not uploads_left(directory)
+
+
+def test_a_client_that_stops_reading_is_taken_as_gone_and_frees_what_it_held():
+    """The queue between the scoring thread and the response: full for longer than the
+    stall limit, the scoring stops (ClientGone) rather than hold its place for as long as
+    the client keeps its connection open; and reading ends when the thread has gone."""
+    from anomaly.service.uploads import _END, QUEUE_BLOCKS, ClientGone, Lines
+
+    lines = Lines(stall_seconds=0.3)
+    for number in range(QUEUE_BLOCKS):
+        lines.put(b"%d\n" % number)
+    started = time.monotonic()
+    with pytest.raises(ClientGone):
+        lines.put(b"one more\n")
+    assert 0.3 <= time.monotonic() - started < 5 and lines.gone.is_set()
+    gone = threading.Thread(target=lambda: None)
+    gone.start()
+    gone.join()
+    assert [lines.get(gone) for _ in range(QUEUE_BLOCKS)] == [b"%d\n" % n
+                                                              for n in range(QUEUE_BLOCKS)]
+    assert lines.get(gone) is _END
 

@@ -245,7 +245,8 @@ class Service:
                 self.metrics.scored(model.name, stream.summary["beats_scored"],
                                     stream.summary["anomalies"])
 
-        stream = ScoreStream(model, upload, source, warnings, on_close=closed)
+        stream = ScoreStream(model, upload, source, warnings, on_close=closed,
+                             stall_seconds=self.settings.request_timeout)
         try:
             await run_in_threadpool(stream.start)
         except asyncio.CancelledError:
@@ -262,12 +263,17 @@ class Service:
         if isinstance(received, Response):
             return received
         model, upload = received
-        try:
-            page = await run_in_threadpool(html_report, model, upload)
-        finally:
+        work = asyncio.get_running_loop().run_in_executor(self.pool, html_report, model, upload)
+
+        def finished(work: asyncio.Future) -> None:
+            # When the thread ends (not when a cancelled request stops waiting for it).
             upload.close()
             self._release()
-        return HTMLResponse(page)
+            if not work.cancelled():
+                work.exception()  # Read: it is answered below, or nobody is waiting.
+
+        work.add_done_callback(finished)
+        return HTMLResponse(await work)
 
 
 def score(model: ServedModel, body: bytes, header: str | None,

@@ -43,7 +43,7 @@ sent to this service only.</p>
   <button id="go" type="submit">Score</button>
 </form>
 <div id="status" role="status"></div>
-<iframe id="report" title="report" hidden></iframe>
+<iframe id="report" title="report" sandbox="" hidden></iframe>
 <script>
 const form = document.getElementById("form"), status = document.getElementById("status");
 const file = document.getElementById("file"), format = document.getElementById("format");

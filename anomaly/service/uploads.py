@@ -25,6 +25,7 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -160,7 +161,8 @@ class RecordParts:
         self._header_field = b""
         self._headers: dict[bytes, bytes] = {}
         callbacks = {"on_part_begin": self._begin, "on_header_field": self._field,
-                     "on_header_value": self._value, "on_headers_finished": self._open,
+                     "on_header_value": self._value, "on_header_end": self._header_end,
+                     "on_headers_finished": self._open,
                      "on_part_data": self._data, "on_part_end": self._end}
         self.parser = MultipartParser(boundary, callbacks)
 
@@ -177,6 +179,9 @@ class RecordParts:
 
     def _field(self, data: bytes, start: int, end: int) -> None:
         self._header_field += data[start:end]
+
+    def _header_end(self) -> None:
+        self._header_field = b""
 
     def _value(self, data: bytes, start: int, end: int) -> None:
         field = self._header_field.lower()
@@ -217,7 +222,14 @@ class RecordParts:
         if len(headers) != 1:
             raise RequestError(f"a WFDB record is sent with one .hea header file; got "
                                f"{len(headers)} among {', '.join(self.names) or 'no file'}")
-        return self.directory / headers[0][:-len(".hea")]
+        from ..recordings.wfdb_record import signal_file_names
+
+        record = self.directory / headers[0][:-len(".hea")]
+        missing = [name for name in signal_file_names(str(record)) if name not in self.names]
+        if missing:
+            raise RequestError(f"the header {headers[0]} names the signal file "
+                               f"{missing[0][:80]!r}, which was not sent")
+        return record
 
     def close(self) -> None:
         if self.file is not None:
@@ -229,21 +241,48 @@ class ClientGone(Exception):
 
 
 class Lines:
-    """The bounded queue of JSON lines between the scoring thread and the response."""
+    """The bounded queue of JSON lines between the scoring thread and the response. A
+    client that stops reading holds the scoring for ``stall_seconds`` at most: then it is
+    taken as gone (its connection stays, holding no place, no thread, no file)."""
 
-    def __init__(self) -> None:
+    def __init__(self, stall_seconds: float = 30.0) -> None:
         self.queue: queue.Queue = queue.Queue(QUEUE_BLOCKS)
         self.gone = threading.Event()
+        self.stall_seconds = stall_seconds
 
     def put(self, item) -> None:
-        """Wait for room; ClientGone once the response has ended."""
+        """Wait for room; ClientGone once the response has ended, or when the client has
+        read nothing for ``stall_seconds``."""
+        deadline = time.monotonic() + self.stall_seconds
         while not self.gone.is_set():
             try:
                 self.queue.put(item, timeout=0.1)
                 return
             except queue.Full:
-                continue
+                if time.monotonic() > deadline:
+                    self.gone.set()
         raise ClientGone()
+
+    def get(self, worker: threading.Thread):
+        """The next item; :data:`_END` once the worker has stopped without one (gone)."""
+        while True:
+            try:
+                return self.queue.get(timeout=0.1)
+            except queue.Empty:
+                if not worker.is_alive() and self.queue.empty():
+                    return _END
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why scoring an upload stopped: the status it would answer (400 for the upload,
+    500 for the server) and one line."""
+
+    status: int
+    message: str
+
+    def line(self) -> bytes:
+        return json.dumps({"error": self.message}).encode() + b"\n"
 
 
 class QueueSink:
@@ -305,10 +344,6 @@ def prepare(model, upload: Upload):
     return source, [message.replace(f"{upload.directory}/", "") for message in warnings]
 
 
-#: matplotlib's pyplot is not thread-safe: one report is drawn at a time.
-_DRAWING = threading.Lock()
-
-
 def html_report(model, upload: Upload) -> bytes:
     """The HTML report ``anomaly score UPLOAD --html`` writes (summary, score histogram,
     the recording's timeline and strips, the most anomalous beats), made by the same run;
@@ -316,13 +351,12 @@ def html_report(model, upload: Upload) -> bytes:
     from ..scoring.plan import plan_run
     from ..scoring.run import execute
 
-    html = upload.directory / "report.html"
+    html = upload.directory / ".report.html"  # A name no part can have (safe_name).
     options = score_options(upload.options)
     try:
         plan = plan_run([str(upload.path)], model.directory, html=html, options=options,
                         keep_scores=False, expand=False, runtime="onnx")
-        with _DRAWING:
-            execute(plan)
+        execute(plan)  # Its figures are drawn without pyplot: threads do not meet.
     except AnomalyError as error:
         raise RequestError(upload.message(error)) from None
     if not html.exists():  # No beat was scored: a run writes no report of nothing.
@@ -337,14 +371,15 @@ class ScoreStream:
 
     :meth:`close` (idempotent; the response calls it when it ends, whether the client read
     everything, left midway, or never started reading) stops the scoring at its next block,
-    removes the upload and calls ``on_close``.
+    removes the upload and calls ``on_close``; a client that stops reading for
+    ``stall_seconds`` has the same done by the scoring thread.
     """
 
     def __init__(self, model, upload: Upload, source, warnings: list[str],
-                 on_close: Callable[[], None]):
+                 on_close: Callable[[], None], stall_seconds: float = 30.0):
         self.model, self.upload, self.source, self.warnings = model, upload, source, warnings
         self.on_close = on_close
-        self.lines = Lines()
+        self.lines = Lines(stall_seconds)
         self.worker: threading.Thread | None = None
         self.first: Any = None
         self.summary: dict[str, Any] | None = None
@@ -352,16 +387,17 @@ class ScoreStream:
         self.closed = False
 
     def start(self) -> None:
-        """Start the scoring, and wait for its first rows: RequestError (400) when the
-        upload fails before any beat is scored (a header the model cannot read, beats of
-        another length, a lead the recording lacks), so that it gets a 4xx, not a 200."""
+        """Start the scoring, and wait for its first rows: RequestError (400, or 500 for
+        the server's own failure) when the upload fails before any beat is scored (a
+        header the model cannot read, beats of another length, a lead the recording
+        lacks), so that it gets its status, not a 200."""
         self.worker = threading.Thread(target=self._produce, name="anomaly-upload",
                                        daemon=True)
         self.worker.start()
-        self.first = self.lines.queue.get()
-        if self.first is not _END and self.first.startswith(b'{"error"'):
+        self.first = self.lines.get(self.worker)
+        if isinstance(self.first, Failure):
             self.close()
-            raise RequestError(json.loads(self.first)["error"])
+            raise RequestError(self.first.message, self.first.status)
 
     def __iter__(self) -> Iterator[bytes]:
         try:
@@ -369,12 +405,13 @@ class ScoreStream:
                 yield json.dumps({"warning": warning}).encode() + b"\n"
             item = self.first
             while item is not _END:
-                yield item
-                item = self.lines.queue.get()
+                yield item.line() if isinstance(item, Failure) else item
+                item = self.lines.get(self.worker)
         finally:
             self.close()
 
     def _produce(self) -> None:
+        from .. import logs
         from ..scoring.pipeline import score_source
 
         try:
@@ -385,21 +422,33 @@ class ScoreStream:
             self.lines.put(json.dumps({"summary": self.summary}).encode() + b"\n")
             self.lines.put(_END)
         except ClientGone:
-            pass
+            # Gone or stalled: what the upload held is given back now, not when the
+            # response ends (a client that stops reading may keep it open).
+            self._release()
         except Exception as error:  # Said to the client as the stream's last line.
+            if isinstance(error, AnomalyError):
+                failure = Failure(400, self.upload.message(error))
+            else:
+                logs.error(f"scoring an upload: {type(error).__name__}: {first_line(error)}",
+                           event="error")
+                failure = Failure(500, f"internal error ({type(error).__name__}: "
+                                       f"{self.upload.message(error)})")
             with contextlib.suppress(ClientGone):
-                self.lines.put(json.dumps({"error": self.upload.message(error)}).encode()
-                               + b"\n")
+                self.lines.put(failure)
                 self.lines.put(_END)
 
     def close(self) -> None:
+        """Stop the scoring, wait for it, give back what the upload held (idempotent)."""
+        self.lines.gone.set()
+        if self.worker is not None and self.worker is not threading.current_thread():
+            self.worker.join()
+        self._release()
+
+    def _release(self) -> None:
         with self._closed:
             if self.closed:
                 return
             self.closed = True
-        self.lines.gone.set()
-        if self.worker is not None:
-            self.worker.join()
         self.upload.close()
         self.on_close()
 
