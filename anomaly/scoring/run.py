@@ -24,7 +24,8 @@ from .plan import Job, RunPlan, is_up_to_date, rejects_file_for
 from .summary import ScoredInput, InputResult, RunResult, ScoreSummary
 
 
-def execute(plan: RunPlan, engine: Engine | None = None, *, progress: bool = False) -> RunResult:
+def execute(plan: RunPlan, engine: Engine | None = None, *, progress: bool = False,
+            detector=None) -> RunResult:
     """Score every job of a plan and write the run's plots and reports.
 
     Parameters
@@ -35,6 +36,9 @@ def execute(plan: RunPlan, engine: Engine | None = None, *, progress: bool = Fal
         Where to score; default :class:`anomaly.scoring.engines.LocalEngine`.
     progress : bool, default False
         Draw a progress bar on stderr when it is a terminal.
+    detector : AutoencoderDetector, optional
+        The plan's model, already loaded from ``plan.model_dir`` (the service's); default:
+        loaded here.
 
     Returns
     -------
@@ -55,7 +59,8 @@ def execute(plan: RunPlan, engine: Engine | None = None, *, progress: bool = Fal
     created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     for job in plan.jobs:
         engine.check(job)
-    detector = AutoencoderDetector.load(plan.model_dir, runtime=plan.runtime)
+    if detector is None:
+        detector = AutoencoderDetector.load(plan.model_dir, runtime=plan.runtime)
     loaded = time.perf_counter()
     # Each input against the beats the model was fitted on: refused now, before anything
     # is created, or warned about as its beats come (an input skipped as up to date is not

@@ -356,7 +356,9 @@ def html_report(model, upload: Upload) -> bytes:
     try:
         plan = plan_run([str(upload.path)], model.directory, html=html, options=options,
                         keep_scores=False, expand=False, runtime="onnx")
-        execute(plan)  # Its figures are drawn without pyplot: threads do not meet.
+        # The served detector, not the directory read again; figures are drawn without
+        # pyplot, so reports in several threads do not meet.
+        execute(plan, detector=model.detector)
     except AnomalyError as error:
         raise RequestError(upload.message(error)) from None
     if not html.exists():  # No beat was scored: a run writes no report of nothing.
