@@ -29,7 +29,6 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Awaitable, Callable
 
 from starlette.applications import Starlette
@@ -44,7 +43,7 @@ from .. import __version__, logs
 from ..exceptions import first_line
 from .metrics import ServiceMetrics
 from .models import FLAG_OUTPUT, SCORE_OUTPUT, ServedModel
-from .protocol import HEADER_LENGTH, MODEL_VERSION, RequestError, decode_request, encode_response
+from .protocol import HEADER_LENGTH, MODEL_VERSION, Failure, RequestError, decode_request, encode_response
 from .settings import Settings
 from .page import web_page
 from .uploads import ScoreStream, Upload, UploadOptions, html_report, prepare
@@ -279,7 +278,7 @@ class Service:
 def score(model: ServedModel, body: bytes, header: str | None,
           settings: Settings) -> tuple:
     """One inference request, in a pool thread: the response's body, its headers and the
-    outputs; or, for a request the model cannot score, ``(RequestError, {}, None)``.
+    outputs; or, for a request the model cannot score, ``(Failure, {}, None)``.
 
     The error is returned, not raised: raised, its traceback would keep the frames that
     decoded the request, and the request's parsed JSON with them, alive in the future
@@ -290,19 +289,11 @@ def score(model: ServedModel, body: bytes, header: str | None,
                                  max_json_bytes=settings.max_json_bytes)
         outputs = model.infer(request)
     except RequestError as error:
-        return FailedRequest(str(error), error.status), {}, None
+        return Failure.of(error), {}, None
     parameters = {"threshold": float(model.detector.threshold_)}
     content, headers = encode_response(model.name, request, outputs, model.outputs,
                                        parameters)
     return content, headers, outputs
-
-
-@dataclass(frozen=True)
-class FailedRequest:
-    """Why a request could not be scored, without the traceback of where it was found."""
-
-    message: str
-    status: int
 
 
 def error_response(message: str, status: int) -> Response:
@@ -331,7 +322,7 @@ def create_app(models: dict[str, ServedModel], settings: Settings = Settings()) 
 
     async def model_ready(request: Request) -> Response:
         service.model(request)
-        return JSONResponse({"ready": service.ready}, status_code=200 if service.ready else 503)
+        return await ready(request)
 
     async def page(request: Request) -> Response:
         return HTMLResponse(web_page(list(models), token=settings.token is not None))

@@ -47,6 +47,24 @@ class RequestError(ValueError):
 
 
 @dataclass(frozen=True)
+class Failure:
+    """Why a request could not be scored, as a value (without the traceback of where it
+    was found, which would keep that frame's data alive): the status to answer and one
+    line."""
+
+    status: int
+    message: str
+
+    @classmethod
+    def of(cls, error: RequestError) -> "Failure":
+        return cls(error.status, str(error))
+
+    def line(self) -> bytes:
+        """As the last line of a stream of JSON lines."""
+        return json.dumps({"error": self.message}).encode() + b"\n"
+
+
+@dataclass(frozen=True)
 class TensorSpec:
     """An input or output tensor as a model's metadata declares it; -1 is any size."""
 

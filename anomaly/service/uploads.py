@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterator
 
 from ..exceptions import AnomalyError, first_line
 from ..io.layout import parse_positive
-from .protocol import RequestError
+from .protocol import Failure, RequestError
 
 #: ``format`` values, and the suffix each upload is read with (a WFDB record: its
 #: header's, the record being its files sent as multipart/form-data).
@@ -137,9 +137,13 @@ class Upload:
             self.parts.close()
         shutil.rmtree(self.directory, ignore_errors=True)
 
+    def unnamed(self, text: str) -> str:
+        """``text`` naming the upload's files without their temporary directory."""
+        return text.replace(f"{self.directory}/", "")
+
     def message(self, error: BaseException) -> str:
         """An error's first line, naming the upload rather than its temporary path."""
-        return first_line(error).replace(f"{self.directory}/", "")
+        return self.unnamed(first_line(error))
 
 
 class RecordParts:
@@ -273,18 +277,6 @@ class Lines:
                     return _END
 
 
-@dataclass(frozen=True)
-class Failure:
-    """Why scoring an upload stopped: the status it would answer (400 for the upload,
-    500 for the server) and one line."""
-
-    status: int
-    message: str
-
-    def line(self) -> bytes:
-        return json.dumps({"error": self.message}).encode() + b"\n"
-
-
 class QueueSink:
     """A score sink handing each block's rows, as JSON lines, to the response."""
 
@@ -341,7 +333,7 @@ def prepare(model, upload: Upload):
         source = source_for(job, limits=ModelLimits.of(model.detector))
     except AnomalyError as error:
         raise RequestError(upload.message(error)) from None
-    return source, [message.replace(f"{upload.directory}/", "") for message in warnings]
+    return source, [upload.unnamed(message) for message in warnings]
 
 
 def html_report(model, upload: Upload) -> bytes:
@@ -363,7 +355,7 @@ def html_report(model, upload: Upload) -> bytes:
         raise RequestError(upload.message(error)) from None
     if not html.exists():  # No beat was scored: a run writes no report of nothing.
         raise RequestError(f"{upload.path.name}: no beat to score")
-    return html.read_bytes().replace(f"{upload.directory}/".encode(), b"")
+    return upload.unnamed(html.read_text()).encode()
 
 
 class ScoreStream:
