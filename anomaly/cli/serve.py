@@ -4,14 +4,13 @@ TensorFlow."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from ..choices import LogFormat
-from ..exceptions import InputError
+from .options import finite
 from ..service.settings import Limits, Settings
 
 
@@ -36,19 +35,24 @@ def serve(
         readable=True)] = None,
     max_body_mb: Annotated[float, typer.Option(
         help="Largest inference request body, MiB (413 beyond).",
-        min=0.001)] = _SETTINGS.max_body_bytes / (1 << 20),
+        callback=lambda value: finite(value, "--max-body-mb", minimum=0.001)
+    )] = _SETTINGS.max_body_bytes / (1 << 20),
     max_json_mb: Annotated[float, typer.Option(
         help="Largest JSON in an inference request, MiB (413 beyond; send larger tensors in "
-             "binary).", min=0.001)] = _SETTINGS.max_json_bytes / (1 << 20),
+             "binary).", callback=lambda value: finite(value, "--max-json-mb", minimum=0.001)
+    )] = _SETTINGS.max_json_bytes / (1 << 20),
     max_upload_mb: Annotated[float, typer.Option(
         help="Largest recording or beats CSV sent to /v2/models/{model}/score, MiB (413 "
-             "beyond).", min=0.001)] = _SETTINGS.max_upload_bytes / (1 << 20),
+             "beyond).", callback=lambda value: finite(value, "--max-upload-mb", minimum=0.001)
+    )] = _SETTINGS.max_upload_bytes / (1 << 20),
     max_concurrent: Annotated[int, typer.Option(
         help="Requests scored at once; one more is refused with 503 and Retry-After.",
         min=1)] = _SETTINGS.max_concurrent,
     request_timeout: Annotated[float, typer.Option(
         help="Seconds a request body (or an upload) may take to arrive (408), and an "
-             "inference request to be scored (504).", min=0.1)] = _SETTINGS.request_timeout,
+             "inference request to be scored (504).",
+        callback=lambda value: finite(value, "--request-timeout", minimum=0.1)
+    )] = _SETTINGS.request_timeout,
     max_beats: Annotated[int, typer.Option(
         help="Most beats in one inference request.", min=1)] = _LIMITS.max_rows,
     log_format: Annotated[LogFormat, typer.Option(
@@ -69,10 +73,6 @@ def serve(
 
     logs.configure(log_format.value)
     token = None if token_file is None else read_token(token_file)
-    if not all(math.isfinite(value) for value in (max_body_mb, max_json_mb, max_upload_mb,
-                                                  request_timeout)):
-        raise InputError("--max-body-mb, --max-json-mb, --max-upload-mb and --request-timeout "
-                         "must be finite numbers")
     models = load_models(parse_model_specs(model_dir or ["model"]))
     settings = Settings(max_body_bytes=int(max_body_mb * (1 << 20)),
                         max_json_bytes=int(max_json_mb * (1 << 20)),
