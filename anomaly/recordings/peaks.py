@@ -1,6 +1,7 @@
 """The R-peak detector: neurokit2's implementation of the UNSW detector (Khamis et al.,
 2016), run at :data:`DETECTOR_FS` whatever the recording's rate, each peak then moved to
-the largest magnitude of the band-passed lead within 25 ms, so that every beat's window is
+the largest magnitude of the band-passed lead within 25 ms (and on to its summit when that
+lies just beyond), so that every beat's window is
 centred on its R wave whichever its polarity, and no two beats kept within the refractory
 period.
 
@@ -53,8 +54,28 @@ def detect_r_peaks(signal: np.ndarray, fs: float, filtered: np.ndarray) -> np.nd
     magnitude = np.abs(filtered)
     radius = int(round(REFINE_SECONDS * fs))
     around = np.clip(peaks[:, None] + np.arange(-radius, radius + 1), 0, len(signal) - 1)
-    moved = np.unique(around[np.arange(len(peaks)), np.argmax(magnitude[around], axis=1)])
+    moved = around[np.arange(len(peaks)), np.argmax(magnitude[around], axis=1)]
+    moved = np.unique(climb(moved, magnitude, radius))
     return one_per_refractory_period(moved, magnitude, int(round(REFRACTORY_SECONDS * fs)))
+
+
+def climb(peaks: np.ndarray, magnitude: np.ndarray, steps: int) -> np.ndarray:
+    """Each of ``peaks`` moved up ``magnitude`` to its local maximum, at most ``steps``
+    samples. A peak on the edge of its search window (its R wave's summit just outside it)
+    then reaches the summit wherever the detector put it: the detector's own peak moves
+    by a sample with the stretch of lead it is given, and a live stream gives it other
+    stretches than a recorded file."""
+    peaks = peaks.copy()
+    last = len(magnitude) - 1
+    for _ in range(steps):
+        left = magnitude[np.maximum(peaks - 1, 0)]
+        right = magnitude[np.minimum(peaks + 1, last)]
+        here = magnitude[peaks]
+        step = np.where((right > here) & (right >= left), 1, np.where(left > here, -1, 0))
+        if not step.any():
+            break
+        peaks += step
+    return peaks
 
 
 def one_per_refractory_period(peaks: np.ndarray, magnitude: np.ndarray,
