@@ -37,7 +37,7 @@ import numpy as np
 from ..exceptions import InputError
 from .filters import PAD_SECONDS, band_pass
 from .peaks import REFRACTORY_SECONDS
-from .quality import REASONS, keep_listed
+from .quality import REASONS, Unreadable, keep_listed
 from .signals import Lead
 from .times import format_time
 
@@ -255,47 +255,34 @@ class Segmenter:
         """``00:00 and 05:00``: the span, for messages."""
         return f"{format_time(self.start / self.lead.fs)} and {format_time(self.stop / self.lead.fs)}"
 
+
     def chunks(self) -> Iterator[Chunk]:
         """The lead's span, a chunk at a time: each chunk's beats and counts (add the
         counts up for the recording's). Raises InputError at the end when no beat was
         found."""
-        # The last peak and whether it was readable, and the last RR intervals between
-        # readable beats (an interval across an unreadable stretch is not the rhythm's).
-        history: deque[tuple[int, bool]] = deque(maxlen=1)
-        intervals: deque[float] = deque(maxlen=LOCAL_RR_BEATS)
-        held: tuple[int, np.ndarray | None] | None = None
-        number = 0
+        rhythm = Rhythm(self.lead.fs, self.options.window, self.start, self.stop,
+                        self._reference)
+        held: Found | None = None
         refractory = int(round(REFRACTORY_SECONDS * self.lead.fs))
         read = SegmentCounts()
-        for peaks, windows, reasons, read in self._peaks_and_windows():
+        for found, read in self._found():
             # Chunks overlap by the refractory period: a beat found by both is kept once.
-            last = held[0] if held is not None else (history[-1][0] if history else None)
-            found = [beat for beat in zip(peaks, windows, reasons)
-                     if last is None or beat[0] - last >= refractory]
-            pending = ([held] if held is not None else []) + found
+            last = held.peak if held is not None else rhythm.last_peak
+            pending = ([held] if held is not None else []) + \
+                [beat for beat in found if last is None or beat.peak - last >= refractory]
             held = pending.pop() if pending else None
-            following = [beat[0] for beat in pending[1:]] + ([held[0]] if held else [])
-            chunk = self._context(pending, following, history, intervals, number, read)
-            number += chunk.counts.beats
-            yield chunk
+            following = [beat.peak for beat in pending[1:]] + ([held.peak] if held else [])
+            yield rhythm.take(pending, following, read)
         if held is not None:
             # The last beat, held for its next peak that never came: no more was read.
-            chunk = self._context([held], [None], history, intervals, number,
-                                  SegmentCounts(position=read.position))
-            number += chunk.counts.beats
-            yield chunk
-        if number == 0:
+            yield rhythm.take([held], [None], SegmentCounts(position=read.position))
+        if rhythm.number == 0:
             raise InputError(f"{self.lead.path}: no beats detected in lead {self.lead.name} "
                              f"between {self.span}")
 
-    def _peaks_and_windows(self) -> Iterator[tuple[np.ndarray, list[np.ndarray | None],
-                                                   np.ndarray, SegmentCounts]]:
-        """Each chunk's R peaks (recording samples), their filtered windows (None when the
-        window runs off the recording), the code of why each window cannot be read (0: it
-        can) and what reading it counted, over the span and its context."""
-        from .peaks import detect_r_peaks
-        from .quality import second_opinion, unreadable_stretches
-
+    def _found(self) -> Iterator[tuple[list["Found"], SegmentCounts]]:
+        """Each chunk's beats (:func:`find_beats`) and what reading it counted, over the
+        span and its context."""
         lead, fs = self.lead, self.lead.fs
         context = int(round(CONTEXT_SECONDS * fs))
         low, high = max(0, self.start - context), min(lead.n_samples, self.stop + context)
@@ -309,91 +296,166 @@ class Segmenter:
             end = min(begin + chunk, lead.n_samples)
             first = max(0, begin - pad)
             signal = lead.read(first, min(lead.n_samples, end + pad))
-            filtered = band_pass(signal, fs)
-            found = detect_r_peaks(signal, fs, filtered)
-            unreadable = unreadable_stretches(signal, filtered, fs, found,
-                                              second_opinion(signal, fs))
-            peaks = found + first
-            peaks = peaks[(peaks >= begin - refractory) & (peaks < end + refractory)]
-            windows = []
-            for peak in peaks:
-                left, right = peak - self.before, peak + self.after
-                inside = left >= 0 and right <= lead.n_samples
-                windows.append(filtered[left - first:right - first] if inside else None)
-            # A beat is unreadable when its window is, or the RR intervals either side of it
-            # (its context) cross an unreadable stretch; without a neighbour in the chunk
-            # (a long pause, or a stretch longer than the padding), up to the chunk's end.
-            local = peaks - first
-            at = np.searchsorted(found, local)
-            previous = np.where(at > 0, found[np.maximum(at - 1, 0)], 0)
-            following = np.where(at + 1 < len(found), found[np.minimum(at + 1, len(found) - 1)],
-                                 len(signal) - 1)
-            reasons = unreadable.within(np.minimum(local - self.before, previous),
-                                        np.maximum(local + self.after, following + 1))
+            found, unreadable = find_beats(signal, first, fs, self.before, self.after,
+                                           keep=(begin - refractory, end + refractory),
+                                           n_samples=lead.n_samples)
             # The span's own samples in this chunk: what is analysable is told of those.
-            own = max(begin, self.start) - first, min(end, self.stop) - first
-            stretches = tuple((a + first, b + first, code) for a, b, code in
-                              unreadable.stretches(*own)) if own[1] > own[0] else ()
-            yield peaks, windows, reasons, SegmentCounts(
-                samples_read=len(signal), position=end, span_samples=max(0, own[1] - own[0]),
-                unreadable=unreadable.samples(*own) if own[1] > own[0] else (0,) * len(REASONS),
-                stretches=keep_listed(stretches), n_stretches=len(stretches))
+            own = max(begin, self.start), min(end, self.stop)
+            yield found, SegmentCounts(samples_read=len(signal), position=end) + \
+                unreadable_counts(unreadable, first, *own)
 
-    def _context(self, beats: list[tuple[int, np.ndarray | None]], following: list,
-                 history: deque, intervals: deque, number: int, read: SegmentCounts) -> Chunk:
-        """The beats of the span among ``beats``, with their RR context, numbered from
-        ``number + 1``, and the chunk's counts (``read``: its reading's); ``following``
-        holds each one's next peak (None at the end)."""
-        fs = self.lead.fs
+
+@dataclass(frozen=True)
+class Found:
+    """A beat found in a stretch of a lead: its R ``peak`` (a sample of the recording),
+    its band-passed ``window`` (None when it runs off the recording) and ``reason``, the
+    code of why it cannot be read (0: it can)."""
+
+    peak: int
+    window: np.ndarray | None
+    reason: int
+
+
+def find_beats(signal: np.ndarray, first: int, fs: float, before: int, after: int, *,
+               keep: tuple[int, int], n_samples: int, guessed: int = 0
+               ) -> tuple[list[Found], Unreadable]:
+    """The beats of a stretch of a lead whose R peaks lie in ``keep`` (recording samples,
+    the end excluded), and where the stretch cannot be read.
+
+    ``signal`` holds samples ``first`` to ``first + len(signal)`` of a lead of
+    ``n_samples`` (so far); a beat's window is ``before`` samples before its peak to
+    ``after`` after it. A beat is unreadable when its window is, or the RR intervals
+    either side of it (its context) cross an unreadable stretch; without a neighbour in
+    the stretch (a long pause, or a stretch longer than the padding), up to its end.
+
+    The last ``guessed`` samples of ``signal`` are not the lead's but a guess of what comes
+    next (a live stream's, see :mod:`.live`): they are filtered with it, but no beat is
+    found in them and their readability is not judged.
+    """
+    from .peaks import detect_r_peaks
+    from .quality import second_opinion, unreadable_stretches
+
+    filtered = band_pass(signal, fs)
+    found = detect_r_peaks(signal, fs, filtered)
+    if guessed:
+        signal, filtered = signal[:-guessed], filtered[:-guessed]
+        found = found[found < len(signal)]
+    unreadable = unreadable_stretches(signal, filtered, fs, found, second_opinion(signal, fs))
+    peaks = found + first
+    peaks = peaks[(peaks >= keep[0]) & (peaks < keep[1])]
+    local = peaks - first
+    at = np.searchsorted(found, local)
+    previous = np.where(at > 0, found[np.maximum(at - 1, 0)], 0)
+    following = np.where(at + 1 < len(found), found[np.minimum(at + 1, len(found) - 1)],
+                         len(signal) - 1)
+    reasons = unreadable.within(np.minimum(local - before, previous),
+                                np.maximum(local + after, following + 1))
+    beats = []
+    for peak, at, reason in zip(peaks.tolist(), local.tolist(), reasons.tolist()):
+        inside = peak - before >= 0 and peak + after <= n_samples
+        beats.append(Found(peak, filtered[at - before:at + after] if inside else None, reason))
+    return beats, unreadable
+
+
+def unreadable_counts(unreadable: Unreadable, first: int, start: int, stop: int
+                      ) -> SegmentCounts:
+    """The counts of samples ``start`` to ``stop`` (of the recording) of a stretch read
+    from ``first``: how many were looked at, how many unreadable and where."""
+    if stop <= start:
+        return SegmentCounts()
+    stretches = tuple((a + first, b + first, code) for a, b, code in
+                      unreadable.stretches(start - first, stop - first))
+    return SegmentCounts(span_samples=stop - start,
+                         unreadable=unreadable.samples(start - first, stop - first),
+                         stretches=keep_listed(stretches), n_stretches=len(stretches))
+
+
+class Rhythm:
+    """Beats of one lead as they are found, in order: numbered from 1, given their RR
+    context (see the module's docstring) and shaped as the model takes them. Only those
+    whose peak lies in ``start`` to ``stop`` (samples; None: no end) are kept; the others
+    give their neighbours context. ``reference``: the reference beats' samples and classes
+    that label the beats."""
+
+    def __init__(self, fs: float, window: BeatWindow, start: int = 0, stop: int | None = None,
+                 reference: tuple[np.ndarray, np.ndarray] | None = None):
+        self.fs, self.window, self.start, self.stop = fs, window, start, stop
+        self.reference = reference
+        # The last peak and whether it was readable, and the last RR intervals between
+        # readable beats (an interval across an unreadable stretch is not the rhythm's).
+        self._last: tuple[int, bool] | None = None
+        self.intervals: deque[float] = deque(maxlen=LOCAL_RR_BEATS)
+        self.number = 0
+
+    @property
+    def last_peak(self) -> int | None:
+        return None if self._last is None else self._last[0]
+
+    def local_mean(self) -> float:
+        """The mean of the last RR intervals between readable beats (NaN: none yet)."""
+        return float(np.mean(self.intervals)) if self.intervals else np.nan
+
+    def take(self, beats: list[Found], following: list, read: SegmentCounts) -> Chunk:
+        """The beats of the span among ``beats``, with their RR context, and the chunk's
+        counts (``read``: its reading's); ``following`` holds each one's next peak (None
+        at the end)."""
+        fs = self.fs
         kept, values, rr, unreadable = [], [], [], []
         dropped = 0
-        for (peak, window, reason), next_peak in zip(beats, following):
-            previous, readable = history[-1] if history else (None, False)
-            if readable and reason == 0:
-                intervals.append((peak - previous) / fs)
-            history.append((peak, reason == 0))
-            if not self.start <= peak < self.stop:
+        for beat, next_peak in zip(beats, following):
+            previous, readable = self._last if self._last is not None else (None, False)
+            if readable and beat.reason == 0:
+                self.intervals.append((beat.peak - previous) / fs)
+            self._last = beat.peak, beat.reason == 0
+            if beat.peak < self.start or self.stop is not None and beat.peak >= self.stop:
                 continue
-            if window is None:
+            if beat.window is None:
                 dropped += 1
                 continue
-            kept.append(peak)
-            values.append(window)
-            unreadable.append(reason)
-            rr.append(((peak - previous) / fs if previous is not None else np.nan,
-                       (next_peak - peak) / fs if next_peak is not None else np.nan,
-                       np.mean(intervals) if intervals else np.nan))
+            kept.append(beat.peak)
+            values.append(beat.window)
+            unreadable.append(beat.reason)
+            rr.append(((beat.peak - previous) / fs if previous is not None else np.nan,
+                       (next_peak - beat.peak) / fs if next_peak is not None else np.nan,
+                       self.local_mean()))
         counts = read + SegmentCounts(beats=len(kept), dropped_at_edges=dropped,
                                       unreadable_beats=int(np.count_nonzero(unreadable)))
         if not kept:
             return Chunk(None, counts)
-        sample = np.array(kept, dtype=np.int64)
-        rr = np.array(rr, dtype=np.float64).reshape(-1, 3)
+        beats_ = self.beats(np.array(kept, dtype=np.int64), values,
+                            np.array(rr, dtype=np.float64).reshape(-1, 3),
+                            np.array(unreadable, dtype=np.int8),
+                            np.arange(self.number + 1, self.number + 1 + len(kept),
+                                      dtype=np.int64))
+        self.number += len(kept)
+        return Chunk(beats_, counts)
+
+    def beats(self, sample: np.ndarray, windows: list[np.ndarray], rr: np.ndarray,
+              unreadable: np.ndarray, number: np.ndarray) -> RecordingBeats:
+        """Beats at ``sample`` cut as ``windows``, with their RR context ``rr`` (columns
+        previous, next, local mean; seconds), reasons and numbers, labelled by the
+        reference beats when there are some."""
         labels = None
-        if self._reference is not None:
+        if self.reference is not None:
             from .annotations import MATCH_SECONDS, match_labels
 
             # Only the reference beats near this block: matching stays cheap in a long record.
-            reference, classes = self._reference
-            reach = int(round(MATCH_SECONDS * fs))
+            reference, classes = self.reference
+            reach = int(round(MATCH_SECONDS * self.fs))
             near = slice(np.searchsorted(reference, sample[0] - reach),
                          np.searchsorted(reference, sample[-1] + reach, side="right"))
-            labels = match_labels(sample, reference[near], classes[near], fs)
-        beats = RecordingBeats(self._shape(np.stack(values)), sample,
-                               np.arange(number + 1, number + 1 + len(sample), dtype=np.int64),
-                               *np.round(rr, 4).T, labels, fs,
-                               np.array(unreadable, dtype=np.int8))
-        return Chunk(beats, counts)
+            labels = match_labels(sample, reference[near], classes[near], self.fs)
+        return RecordingBeats(self.shape(np.stack(windows)), sample, number,
+                              *np.round(rr, 4).T, labels, self.fs, unreadable)
 
-    def _shape(self, windows: np.ndarray) -> np.ndarray:
-        """Windows resampled to ``samples`` values and, unless amplitudes are kept,
-        z-normalised per beat."""
+    def shape(self, windows: np.ndarray) -> np.ndarray:
+        """Windows resampled to the window's ``samples`` values and, unless amplitudes are
+        kept, z-normalised per beat."""
         from scipy.signal import resample_poly
 
-        beats = resample_poly(windows, self.options.window.samples, windows.shape[1], axis=1)
-        if not self.options.window.keep_amplitude:
+        beats = resample_poly(windows, self.window.samples, windows.shape[1], axis=1)
+        if not self.window.keep_amplitude:
             beats = beats - beats.mean(axis=1, keepdims=True)
             scale = beats.std(axis=1, keepdims=True)
             beats = beats / np.where(scale > 0, scale, 1.0)
         return beats
-

@@ -83,6 +83,14 @@ def _recording_differences(job: Job, detector, model: str) -> list[str]:
         raise InputError(f"{error.path}: {model} was fitted on lead {error.lead!r}, which "
                          f"this recording does not have (its leads: {', '.join(error.leads)}); "
                          "give --lead to choose one") from None
+    return lead_differences(detector, model, lead.fs, lead.name if asked is not None else None)
+
+
+def lead_differences(detector, model: str, fs: float, asked: str | None = None) -> list[str]:
+    """What differs between the beats ``detector`` was fitted on and those of a lead at
+    ``fs`` Hz (``asked``: the lead a user chose, None when the model's own or unnamed),
+    one line each, naming the ``model``: a live stream's too."""
+    limits = ModelLimits.of(detector)
     origin = detector.provenance_.recording
     if origin is None:
         window = limits.beat_window()
@@ -96,15 +104,15 @@ def _recording_differences(job: Job, detector, model: str) -> list[str]:
                 "cut so, the scores do not mean what its threshold says (fit a model on a "
                 "recording)"]
     problems = []
-    if origin.fs is not None and abs(lead.fs - origin.fs) > SAME_RATE_TOLERANCE * origin.fs:
+    if origin.fs is not None and abs(fs - origin.fs) > SAME_RATE_TOLERANCE * origin.fs:
         problems.append(f"{model} was fitted on a recording at {origin.fs:g} Hz and this one "
-                        f"is at {lead.fs:g} Hz: its beats are cut by the same window and "
+                        f"is at {fs:g} Hz: its beats are cut by the same window and "
                         "resampled to the same length, but R-peak detection and the beats' "
                         "detail change with the rate; check the scores, or fit a model at "
-                        f"{lead.fs:g} Hz")
-    if asked is not None and origin.lead is not None and lead.name != origin.lead:
+                        f"{fs:g} Hz")
+    if asked is not None and origin.lead is not None and asked != origin.lead:
         problems.append(f"{model} was fitted on lead {origin.lead} and --lead reads lead "
-                        f"{lead.name}: another lead's beats have another shape, so many "
+                        f"{asked}: another lead's beats have another shape, so many "
                         "may be flagged for that alone")
     return problems
 
