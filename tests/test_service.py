@@ -118,7 +118,7 @@ def server(models):
                     "-m", str(directory / "holter"), "--max-upload-mb", "0.5",
                     "--token-file", str(directory / "token"), "--max-body-mb", str(MAX_BODY_MB),
                     "--max-concurrent", "1", "--request-timeout", str(REQUEST_TIMEOUT),
-                    "--max-beats", "5000", cwd=directory,
+                    "--max-beats", "5000", "--max-streams", "2", cwd=directory,
                     env={**os.environ, "TMPDIR": str(directory / "tmp")})
     yield server
     code, err = server.stop()
@@ -664,3 +664,185 @@ def test_a_client_that_stops_reading_is_taken_as_gone_and_frees_what_it_held():
                                                               for n in range(QUEUE_BLOCKS)]
     assert lines.get(gone) is _END
 
+
+
+# Live ECG (WebSocket /v2/models/{model}/stream).
+
+def stream_url(server: Server, query: str = "fs=360&dtype=float64", model: str = "holter") -> str:
+    return f"ws://127.0.0.1:{server.port}/v2/models/{model}/stream?{query}"
+
+
+def live_lead(directory: Path) -> np.ndarray:
+    """The samples of rec.edf's lead as anomaly reads them (EDF stores them in 16 bits)."""
+    from anomaly.recordings.signals import open_lead
+
+    lead = open_lead(directory / "rec.edf")
+    return lead.read(0, lead.n_samples)
+
+
+def test_a_live_stream_gives_each_beat_within_its_window_and_finally_as_anomaly_score_does(
+        models, server, capsys):
+    """Samples sent in quarter seconds, each followed by a flush: every beat comes back
+    provisionally in the flush after its window has arrived (0.45 s after its R peak),
+    and finally with the very sample, score and flag 'anomaly score' gives it."""
+    import pandas as pd
+    from websockets.sync.client import connect
+
+    directory, _, _ = models
+    code, out, err = run_cli(capsys, "score", directory / "rec.edf", "-m", directory / "holter",
+                             "-o", "-", "-q")
+    assert code == 0, err
+    expected = pd.read_csv(io.StringIO(out))
+    samples = live_lead(directory)
+    chunk = FS // 4
+    provisional, final, given_by = [], [], {}
+    with connect(stream_url(server), additional_headers=auth()) as socket_:
+        start = json.loads(socket_.recv())["start"]
+        assert start["model"] == "holter" and start["warnings"] == []
+        assert start["final_after_s"] == pytest.approx(0.45 + 10)
+        for first in range(0, len(samples), chunk):
+            socket_.send(samples[first:first + chunk].astype("<f8").tobytes())
+            socket_.send(json.dumps({"flush": first}))
+            while "flushed" not in (message := json.loads(socket_.recv())):
+                (final if message["final"] else provisional).append(message)
+                given_by[message["sample"], message["final"]] = first + chunk
+            assert message == {"flushed": first, "samples": min(first + chunk, len(samples))}
+        socket_.send(json.dumps({"end": True}))
+        while "summary" not in (message := json.loads(socket_.recv())):
+            final.append(message)
+        summary = message["summary"]
+    np.testing.assert_array_equal([beat["sample"] for beat in final], expected["sample"])
+    assert [beat["beat"] for beat in final] == list(expected["beat"])
+    np.testing.assert_allclose([beat["score"] for beat in final], expected["score"], rtol=1e-6)
+    assert [beat["is_anomaly"] for beat in final] == list(expected["is_anomaly"] == 1)
+    np.testing.assert_allclose([beat["rr_next_s"] or np.nan for beat in final],
+                               expected["rr_next_s"], equal_nan=True)
+    assert summary["beats_scored"] == len(expected) and summary["samples"] == len(samples)
+    assert summary["anomalies"] == int(expected["is_anomaly"].sum())
+    assert summary["analysable"]["analysable_share"] == 1.0
+    # Provisionally: every beat, in the first flush after its window has arrived.
+    assert [beat["sample"] for beat in provisional] == list(expected["sample"])
+    window = int(0.45 * FS)
+    late = [(beat["sample"], given_by[beat["sample"], False]) for beat in provisional
+            if not beat["sample"] + window <= given_by[beat["sample"], False]
+            < max(beat["sample"] + window, 2 * FS) + chunk]
+    # (The detector looks at 2 s of lead at least: the first beats wait for them.)
+    assert late == []
+    assert all(beat["rr_next_s"] is None and beat["beat"] is None for beat in provisional)
+    # Finally: once 10 s more had arrived (or the stream had ended).
+    during = [beat for beat in final if (beat["sample"], True) in given_by]
+    assert len(during) >= len(final) - 15
+    for beat in during:
+        assert given_by[beat["sample"], True] >= beat["sample"] + window + 10 * FS
+    # Its previous RR interval is known already; its next one is not (a ratio of 1).
+    np.testing.assert_allclose([beat["rr_prev_s"] or np.nan for beat in provisional],
+                               expected["rr_prev_s"], equal_nan=True)
+
+
+def test_a_live_stream_scored_in_float32_and_large_chunks_finds_the_same_beats(models, server):
+    """The default sample type, and a minute per message: cut into steps, the same beats."""
+    from websockets.sync.client import connect
+
+    directory, _, _ = models
+    samples = live_lead(directory)
+    with connect(stream_url(server, "fs=360"), additional_headers=auth()) as socket_:
+        socket_.recv()
+        for first in range(0, len(samples), 60 * FS):
+            socket_.send(samples[first:first + 60 * FS].astype("<f4").tobytes())
+        socket_.send(json.dumps({"end": True}))
+        messages = []
+        while "summary" not in (message := json.loads(socket_.recv())):
+            messages.append(message)
+    final = [m for m in messages if m["final"]]
+    assert message["summary"]["beats_scored"] == len(final) > 100
+    peaks = np.array([m["sample"] for m in final])
+    reference = beat_train(120)
+    assert len(peaks) >= len(reference) - 2
+    assert np.abs(peaks[:, None] - reference[None, :]).min(axis=1).max() <= 0.15 * FS
+
+
+@pytest.mark.parametrize("query, headers, status, message", [
+    ("fs=360", {}, 401, "bearer token"),
+    ("fs=360", None, 404, "no model 'nope'"),
+    ("", None, 400, "fs, the stream's sampling rate in Hz, is required"),
+    ("fs=fast", None, 400, "sampling rate"),
+    ("fs=360&dtype=int8", None, 400, "dtype must be one of float32, float64"),
+    ("fs=360&gain=2", None, 400, "unknown query parameter 'gain'"),
+], ids=["no token", "no model", "no rate", "bad rate", "bad dtype", "unknown parameter"])
+def test_a_stream_that_cannot_be_taken_is_refused_before_the_socket_opens(
+        server, query, headers, status, message):
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    url = stream_url(server, query, model="nope" if status == 404 else "holter")
+    with pytest.raises(InvalidStatus) as refused:
+        connect(url, additional_headers=auth() if headers is None else headers)
+    assert refused.value.response.status_code == status
+    assert message in json.loads(refused.value.response.body)["error"]
+
+
+@pytest.mark.parametrize("send, code, message", [
+    (b"\x00" * 7, 1007, "7 bytes is not a whole number of float64 samples"),
+    (np.array([0.1, np.nan]).tobytes(), 1007, "sample 1 is nan, not an ECG's value"),
+    (np.array([1e300]).tobytes(), 1007, "not an ECG's value"),
+    ("hello", 1007, "a text message must be"),
+    ('{"flush": [1]}', 1007, "a text message must be"),
+    (None, 1008, f"nothing came for {REQUEST_TIMEOUT:g} s"),
+], ids=["partial sample", "NaN", "huge", "not JSON", "bad flush", "idle"])
+def test_a_stream_sending_what_is_not_a_lead_is_told_why_and_closed(server, send, code,
+                                                                      message):
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    with connect(stream_url(server), additional_headers=auth()) as socket_:
+        socket_.recv()
+        if send is not None:
+            socket_.send(send)
+        assert message in json.loads(socket_.recv(timeout=10))["error"]
+        with pytest.raises(ConnectionClosed) as closed:
+            socket_.recv(timeout=10)
+    assert closed.value.rcvd.code == code
+    # The service is still there for the next one.
+    assert server.request("GET", "/v2/health/ready")[0] == 200
+
+
+def test_streams_beyond_max_streams_get_503_and_a_closed_one_frees_its_place(server):
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    first = connect(stream_url(server), additional_headers=auth())
+    second = connect(stream_url(server), additional_headers=auth())
+    try:
+        with pytest.raises(InvalidStatus) as refused:
+            connect(stream_url(server), additional_headers=auth())
+        assert refused.value.response.status_code == 503
+        assert refused.value.response.headers["Retry-After"] == "5"
+        assert metrics(server)["anomaly_live_streams"] == 2
+    finally:
+        first.close()
+    for _ in range(100):  # The service sees the close as the client's frame arrives.
+        try:
+            connect(stream_url(server), additional_headers=auth()).close()
+            break
+        except InvalidStatus:
+            time.sleep(0.05)
+    else:
+        raise AssertionError("a closed stream's place was not given back")
+    second.close()
+
+
+def test_a_live_stream_keeps_a_bounded_stretch_of_the_lead_whatever_its_length():
+    """Five minutes fed ten seconds at a time: the lead kept never grows past the
+    filter's settling, a beat's window, its wait for the final result and a step."""
+    from anomaly.recordings.live import FINAL_SECONDS, STEP_SECONDS, LiveSegmenter
+    from anomaly.recordings.filters import PAD_SECONDS
+
+    lead = synthetic_ecg(beat_train(300), 300 * FS)
+    live = LiveSegmenter(FS)
+    kept, finals = 0, 0
+    for first in range(0, len(lead), 10 * FS):
+        for step in live.feed(lead[first:first + 10 * FS]):
+            finals += len(step.final.beats) if step.final.beats is not None else 0
+            kept = max(kept, len(live.buffer))
+    assert kept <= (PAD_SECONDS + 0.25 + 0.45 + 0.2 + FINAL_SECONDS + STEP_SECONDS) * FS
+    assert finals >= len(beat_train(300)) - 20

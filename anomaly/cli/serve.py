@@ -48,9 +48,12 @@ def serve(
     max_concurrent: Annotated[int, typer.Option(
         help="Requests scored at once; one more is refused with 503 and Retry-After.",
         min=1)] = _SETTINGS.max_concurrent,
+    max_streams: Annotated[int, typer.Option(
+        help="Live ECG streams open at once (/v2/models/{model}/stream); one more is refused "
+             "with 503.", min=1)] = _SETTINGS.max_streams,
     request_timeout: Annotated[float, typer.Option(
-        help="Seconds a request body (or an upload) may take to arrive (408), and an "
-             "inference request to be scored (504).",
+        help="Seconds a request body (or an upload) may take to arrive (408), an "
+             "inference request to be scored (504), and a live stream may send nothing.",
         callback=lambda value: finite(value, "--request-timeout", minimum=0.1)
     )] = _SETTINGS.request_timeout,
     max_beats: Annotated[int, typer.Option(
@@ -60,7 +63,8 @@ def serve(
 ) -> None:
     """Serve models over HTTP with the Open Inference Protocol (KServe V2): health, model
     metadata and inference at /v2/..., recordings and beats CSVs scored at
-    /v2/models/{model}/score, Prometheus metrics at /metrics.
+    /v2/models/{model}/score, a live lead's beats scored as they come over the WebSocket
+    /v2/models/{model}/stream?fs=HZ, Prometheus metrics at /metrics.
 
     Models are scored on the ONNX runtime, without TensorFlow; each is loaded and probed
     before the port is taken (a bad model exits 3). SIGTERM or Ctrl-C stops the service
@@ -77,6 +81,7 @@ def serve(
     settings = Settings(max_body_bytes=int(max_body_mb * (1 << 20)),
                         max_json_bytes=int(max_json_mb * (1 << 20)),
                         max_upload_bytes=int(max_upload_mb * (1 << 20)),
-                        max_concurrent=max_concurrent, request_timeout=request_timeout,
+                        max_concurrent=max_concurrent, max_streams=max_streams,
+                        request_timeout=request_timeout,
                         limits=Limits(max_rows=max_beats), token=token)
     run_service(models, settings, host, port)

@@ -9,6 +9,8 @@ Routes, as the Open Inference Protocol (KServe V2, REST) names them:
   beats CSV in the body (a WFDB record as multipart/form-data), each beat's score streamed
   back (an extension: see :mod:`.uploads`);
 - ``POST /v2/models/{model}/report?format=...``: the same upload's HTML report;
+- ``WS /v2/models/{model}/stream?fs=HZ``: a live lead's samples in, each beat's score out
+  (an extension: see :mod:`.live`);
 - ``GET /``: the web page that sends a file to it (:mod:`.page`);
 - ``GET /metrics``: Prometheus metrics.
 
@@ -37,7 +39,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .. import __version__, logs
 from ..exceptions import first_line
@@ -45,6 +48,7 @@ from .metrics import ServiceMetrics
 from .models import FLAG_OUTPUT, SCORE_OUTPUT, ServedModel
 from .protocol import HEADER_LENGTH, MODEL_VERSION, Failure, RequestError, decode_request, encode_response
 from .settings import Settings
+from .live import INTERNAL, POLICY, LiveStream, StreamError, StreamOptions, control
 from .page import web_page
 from .uploads import ScoreStream, Upload, UploadOptions, html_report, prepare
 
@@ -67,6 +71,7 @@ class Service:
         # Taken on the event loop, given back there or by the thread that streamed scores.
         self.busy = 0
         self._busy_lock = threading.Lock()
+        self.streams = 0
         self.ready = False
 
     def route(self, path: str, handler: Handler, *, methods=("GET",), open_=False) -> Route:
@@ -101,7 +106,7 @@ class Service:
 
         return Route(path, endpoint, methods=list(methods))
 
-    def _authorise(self, request: Request) -> None:
+    def _authorise(self, request: Request | WebSocket) -> None:
         token = self.settings.token
         if token is None:
             return
@@ -112,7 +117,7 @@ class Service:
             raise RequestError("a valid bearer token is required (Authorization: Bearer "
                                "...)", 401)
 
-    def model(self, request: Request) -> ServedModel:
+    def model(self, request: Request | WebSocket) -> ServedModel:
         name = request.path_params["model"]
         version = request.path_params.get("version", MODEL_VERSION)
         if name not in self.models or version != MODEL_VERSION:
@@ -275,6 +280,99 @@ class Service:
         return HTMLResponse(await work)
 
 
+    async def stream(self, websocket: WebSocket) -> None:
+        """A live stream (see :mod:`.live`): refused before the socket opens when it cannot
+        be taken, then its samples scored as they come until it ends."""
+        try:
+            self._authorise(websocket)
+            model = self.model(websocket)
+            options = StreamOptions.from_query(websocket.query_params)
+            if self.streams >= self.settings.max_streams:
+                raise RequestError(f"{self.settings.max_streams} live streams are open, the "
+                                   "most at once; retry later", 503)
+        except RequestError as error:
+            response = error_response(str(error), error.status)
+            if error.status == 503:
+                response.headers["Retry-After"] = "5"
+            await websocket.send_denial_response(response)
+            return
+        self.streams += 1
+        self.metrics.streams.inc()
+        try:
+            await self._stream(websocket, model, LiveStream(model, options))
+        finally:
+            self.streams -= 1
+            self.metrics.streams.dec()
+
+    async def _stream(self, websocket: WebSocket, model: ServedModel, stream: LiveStream
+                      ) -> None:
+        timeout = self.settings.request_timeout
+        await websocket.accept()
+        counted = (0, 0)
+
+        async def send(messages: list) -> None:
+            nonlocal counted
+            for message in messages:
+                await websocket.send_text(json.dumps(message, ensure_ascii=True))
+            self.metrics.scored(model.name, stream.scored - counted[0],
+                                stream.anomalies - counted[1])
+            counted = stream.scored, stream.anomalies
+
+        messages: asyncio.Queue = asyncio.Queue(QUEUED_MESSAGES)
+        reader = asyncio.create_task(read_messages(websocket, messages))
+        try:
+            await send([stream.start()])
+            waiting = None
+            while True:
+                if waiting is None:
+                    try:
+                        waiting = await asyncio.wait_for(messages.get(), timeout)
+                    except asyncio.TimeoutError:
+                        raise StreamError(f"nothing came for {timeout:g} s", POLICY) from None
+                message, waiting = waiting, None
+                if message["type"] == "websocket.disconnect":
+                    return
+                if message.get("bytes") is not None:
+                    # Samples that came while the last were looked at are looked at
+                    # together: a step costs about the same whatever it holds, so a stream
+                    # sent faster than it is looked at catches up.
+                    data = [message["bytes"]]
+                    while not messages.empty():
+                        waiting = messages.get_nowait()
+                        if waiting.get("bytes") is None:
+                            break
+                        data.append(waiting["bytes"])
+                        waiting = None
+                    await send(await run_in_threadpool(stream.samples, b"".join(data)))
+                    continue
+                kind, value = control(message.get("text") or "")
+                if kind == "flush":
+                    await send([{"flushed": value, "samples": stream.segmenter.received}])
+                else:
+                    await send(await run_in_threadpool(stream.end))
+                    await websocket.close(1000)
+                    return
+        except WebSocketDisconnect:
+            return
+        except StreamError as error:
+            await self._close(websocket, str(error), error.code)
+        except Exception as error:  # A bug or an unusable model: one line, logged.
+            logs.error(f"stream {model.name}: {type(error).__name__}: {first_line(error)}",
+                       event="error", route="stream")
+            await self._close(websocket, f"internal error ({type(error).__name__}: "
+                              f"{first_line(error)})", INTERNAL)
+        finally:
+            reader.cancel()
+
+    async def _close(self, websocket: WebSocket, message: str, code: int) -> None:
+        """Tell the client why its stream ends, and end it (it may have gone already)."""
+        try:
+            await websocket.send_text(json.dumps({"error": message}, ensure_ascii=True))
+            await websocket.close(code)
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            pass
+
+
 def score(model: ServedModel, body: bytes, header: str | None,
           settings: Settings) -> tuple:
     """One inference request, in a pool thread: the response's body, its headers and the
@@ -301,6 +399,24 @@ def error_response(message: str, status: int) -> Response:
     surrogate, a control character) is still valid JSON and still one line."""
     return Response(json.dumps({"error": message}, ensure_ascii=True), status_code=status,
                     media_type="application/json")
+
+
+#: A live stream's messages read ahead of the one being looked at (each at most
+#: :data:`anomaly.service.server.MAX_MESSAGE_BYTES`): beyond, the client waits.
+QUEUED_MESSAGES = 8
+
+
+async def read_messages(websocket: WebSocket, messages: asyncio.Queue) -> None:
+    """A WebSocket's messages into ``messages``, until it closes (a disconnect message
+    last, however the socket ended)."""
+    try:
+        while True:
+            message = await websocket.receive()
+            await messages.put(message)
+            if message["type"] == "websocket.disconnect":
+                return
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        await messages.put({"type": "websocket.disconnect"})
 
 
 def create_app(models: dict[str, ServedModel], settings: Settings = Settings()) -> Starlette:
@@ -353,6 +469,7 @@ def create_app(models: dict[str, ServedModel], settings: Settings = Settings()) 
                    service.route(prefix + "/ready", model_ready),
                    service.route(prefix + "/infer", service.infer, methods=("POST",)),
                    service.route(prefix + "/score", service.score_upload, methods=("POST",)),
-                   service.route(prefix + "/report", service.report, methods=("POST",))]
+                   service.route(prefix + "/report", service.report, methods=("POST",)),
+                   WebSocketRoute(prefix + "/stream", service.stream)]
     return Starlette(routes=routes, lifespan=lifespan,
                      exception_handlers={HTTPException: not_found})

@@ -32,6 +32,8 @@ class ServiceMetrics:
                              registry=self.registry)
         self.anomalies = Counter("anomaly_anomalies", "Beats flagged as anomalies",
                                  ("model",), registry=self.registry)
+        self.streams = Gauge("anomaly_live_streams", "Live ECG streams open",
+                             registry=self.registry)
         info = Gauge("anomaly_model_info", "A served model (value 1), with its threshold "
                      "and the SHA-256 of its model file", ("model", "threshold", "sha256"),
                      registry=self.registry)

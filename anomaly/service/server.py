@@ -27,6 +27,9 @@ MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 HEADER_SECONDS = 10.0
 #: Connections (and requests) at once; beyond, uvicorn answers 503 and closes.
 MAX_CONNECTIONS = 1000
+#: The largest WebSocket message a live stream may send: 1 MiB, 45 s of one lead at
+#: 1,000 Hz in float64.
+MAX_MESSAGE_BYTES = 1 << 20
 
 
 def parse_model_specs(specs: list[str]) -> dict[str, Path]:
@@ -108,6 +111,7 @@ def serve(models: dict[str, ServedModel], settings: Settings, host: str, port: i
                             http=type("HeaderDeadline", (HeaderDeadline,), {
                                 "seconds": min(HEADER_SECONDS, settings.request_timeout)}),
                             limit_concurrency=MAX_CONNECTIONS,
+                            ws_max_size=MAX_MESSAGE_BYTES, ws_per_message_deflate=False,
                             # A request accepted may take the timeout to arrive and the
                             # timeout to be scored: it is answered before the service exits.
                             timeout_graceful_shutdown=math.ceil(2 * settings.request_timeout) + 5)
@@ -154,6 +158,10 @@ class HeaderDeadline(_h11_protocol()):
     def on_response_complete(self) -> None:
         super().on_response_complete()
         self._arm()
+
+    def handle_websocket_upgrade(self, event) -> None:
+        self._disarm()  # A live stream's headers came: it is the WebSocket's now.
+        super().handle_websocket_upgrade(event)
 
     def connection_lost(self, exc) -> None:
         self._disarm()
