@@ -121,7 +121,10 @@ class LiveSegmenter:
             guessed = min(len(signal) - 1, int(round(MIRROR_SECONDS * self.fs)))
             signal = np.concatenate([signal, signal[-2:-guessed - 2:-1]])
         found, unreadable = find_beats(signal, self.first, self.fs, self.before,
-                                       self.after, keep=(self.final_to, received),
+                                       self.after,
+                                       # A beat just before the cut may have been found
+                                       # just after it by the last step: kept, or given.
+                                       keep=(self.final_to - self.refractory, received),
                                        n_samples=received, guessed=guessed)
         held = self.held
         last = held.peak if held is not None else self.rhythm.last_peak
@@ -134,7 +137,7 @@ class LiveSegmenter:
             # it, for its next RR interval (a peak in the last seconds may yet move or go);
             # up to the context's length: after a longer pause it goes without one.
             self.held = None
-            if not ended and final and received - final[-1].peak < self.hold:
+            if not ended and final and cut - final[-1].peak < self.hold:
                 self.held = final.pop()
             following = [beat.peak for beat in final[1:]] + \
                 [self.held.peak if self.held is not None else None]

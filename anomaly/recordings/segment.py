@@ -389,6 +389,7 @@ class Rhythm:
 
     @property
     def last_peak(self) -> int | None:
+        """The last R peak taken (kept or not; None before the first)."""
         return None if self._last is None else self._last[0]
 
     def local_mean(self) -> float:
@@ -422,13 +423,13 @@ class Rhythm:
                                       unreadable_beats=int(np.count_nonzero(unreadable)))
         if not kept:
             return Chunk(None, counts)
-        beats_ = self.beats(np.array(kept, dtype=np.int64), values,
+        made = self.beats(np.array(kept, dtype=np.int64), values,
                             np.array(rr, dtype=np.float64).reshape(-1, 3),
                             np.array(unreadable, dtype=np.int8),
                             np.arange(self.number + 1, self.number + 1 + len(kept),
                                       dtype=np.int64))
         self.number += len(kept)
-        return Chunk(beats_, counts)
+        return Chunk(made, counts)
 
     def beats(self, sample: np.ndarray, windows: list[np.ndarray], rr: np.ndarray,
               unreadable: np.ndarray, number: np.ndarray) -> RecordingBeats:

@@ -47,9 +47,9 @@ from ..exceptions import first_line
 from .metrics import ServiceMetrics
 from .models import FLAG_OUTPUT, SCORE_OUTPUT, ServedModel
 from .protocol import HEADER_LENGTH, MODEL_VERSION, Failure, RequestError, decode_request, encode_response
-from .settings import Settings
 from .live import INTERNAL, POLICY, LiveStream, StreamError, StreamOptions, control
 from .page import web_page
+from .settings import Settings
 from .uploads import ScoreStream, Upload, UploadOptions, html_report, prepare
 
 
@@ -279,10 +279,12 @@ class Service:
         work.add_done_callback(finished)
         return HTMLResponse(await work)
 
-
     async def stream(self, websocket: WebSocket) -> None:
         """A live stream (see :mod:`.live`): refused before the socket opens when it cannot
-        be taken, then its samples scored as they come until it ends."""
+        be taken, then its samples scored as they come until it ends; logged when it is
+        refused and when it ends."""
+        started = time.perf_counter()
+        path = websocket.url.path
         try:
             self._authorise(websocket)
             model = self.model(websocket)
@@ -295,17 +297,30 @@ class Service:
             if error.status == 503:
                 response.headers["Retry-After"] = "5"
             await websocket.send_denial_response(response)
+            logs.info(f"WS {path} {error.status}", event="request", method="WS", path=path,
+                      route="stream", status=error.status)
             return
+        # Only the event loop counts streams: no await between the check and the count.
         self.streams += 1
         self.metrics.streams.inc()
+        stream, ended = None, "failed"
         try:
-            await self._stream(websocket, model, LiveStream(model, options))
+            stream = await run_in_threadpool(LiveStream, model, options)
+            ended = await self._stream(websocket, model, stream)
         finally:
             self.streams -= 1
             self.metrics.streams.dec()
+            logs.info(f"WS {path} {ended}", event="stream", path=path, model=model.name,
+                      ended=ended, seconds=round(time.perf_counter() - started, 3),
+                      samples=stream.segmenter.received if stream else 0,
+                      beats=stream.scored if stream else 0,
+                      client=websocket.client.host if websocket.client else None)
 
     async def _stream(self, websocket: WebSocket, model: ServedModel, stream: LiveStream
-                      ) -> None:
+                      ) -> str:
+        """Score ``stream``'s samples as they come; how it ended: ``end`` (the client's
+        end message), ``left`` (the client closed), ``gone`` (it stopped reading for
+        ``request_timeout`` seconds, or its connection broke), or the close code sent."""
         timeout = self.settings.request_timeout
         await websocket.accept()
         counted = (0, 0)
@@ -313,7 +328,13 @@ class Service:
         async def send(messages: list) -> None:
             nonlocal counted
             for message in messages:
-                await websocket.send_text(json.dumps(message, ensure_ascii=True))
+                # A client that stops reading fills the socket: after the timeout it is
+                # taken as gone, and its place given back.
+                try:
+                    await asyncio.wait_for(
+                        websocket.send_text(json.dumps(message, ensure_ascii=True)), timeout)
+                except (asyncio.TimeoutError, RuntimeError, OSError):
+                    raise ClientGone from None
             self.metrics.scored(model.name, stream.scored - counted[0],
                                 stream.anomalies - counted[1])
             counted = stream.scored, stream.anomalies
@@ -331,7 +352,7 @@ class Service:
                         raise StreamError(f"nothing came for {timeout:g} s", POLICY) from None
                 message, waiting = waiting, None
                 if message["type"] == "websocket.disconnect":
-                    return
+                    return "left"
                 if message.get("bytes") is not None:
                     # Samples that came while the last were looked at are looked at
                     # together: a step costs about the same whatever it holds, so a stream
@@ -351,16 +372,18 @@ class Service:
                 else:
                     await send(await run_in_threadpool(stream.end))
                     await websocket.close(1000)
-                    return
-        except WebSocketDisconnect:
-            return
+                    return "end"
+        except (WebSocketDisconnect, ClientGone):
+            return "gone"
         except StreamError as error:
             await self._close(websocket, str(error), error.code)
+            return str(error.code)
         except Exception as error:  # A bug or an unusable model: one line, logged.
             logs.error(f"stream {model.name}: {type(error).__name__}: {first_line(error)}",
                        event="error", route="stream")
             await self._close(websocket, f"internal error ({type(error).__name__}: "
                               f"{first_line(error)})", INTERNAL)
+            return str(INTERNAL)
         finally:
             reader.cancel()
 
@@ -399,6 +422,10 @@ def error_response(message: str, status: int) -> Response:
     surrogate, a control character) is still valid JSON and still one line."""
     return Response(json.dumps({"error": message}, ensure_ascii=True), status_code=status,
                     media_type="application/json")
+
+
+class ClientGone(Exception):
+    """A live stream's client stopped reading, or its connection broke."""
 
 
 #: A live stream's messages read ahead of the one being looked at (each at most

@@ -27,8 +27,8 @@ MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 HEADER_SECONDS = 10.0
 #: Connections (and requests) at once; beyond, uvicorn answers 503 and closes.
 MAX_CONNECTIONS = 1000
-#: The largest WebSocket message a live stream may send: 1 MiB, 45 s of one lead at
-#: 1,000 Hz in float64.
+#: The largest WebSocket message a live stream may send: 1 MiB, 131 s of one lead at
+#: 1,000 Hz in float64 (beyond, the stream is closed with 1009).
 MAX_MESSAGE_BYTES = 1 << 20
 
 
