@@ -35,7 +35,6 @@ message that is not understood, 1008 when nothing came for ``request_timeout`` s
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,25 +164,26 @@ class LiveStream:
         return messages
 
     def _score(self, beats, *, final: bool) -> list[dict[str, Any]]:
-        from ..scoring.pipeline import score_block, with_context
+        """The messages of scored ``beats``: each the scores row ``/score`` streams for it
+        (:func:`.uploads.json_row`), without the record's name, and whether it is final
+        (a provisional beat has no number yet)."""
+        from ..scoring.pipeline import score_block, score_table, with_context
+        from .uploads import json_row
 
-        ids = beats.ids(self.model.name)
-        block = with_context(Beats(beats.values, beats.beat, ids, positions=beats.sample),
-                             self.context, "the stream")
+        block = with_context(Beats(beats.values, beats.beat, beats.ids(self.model.name),
+                                   positions=beats.sample), self.context, "the stream")
         scores, flags = score_block(self.model.detector, block, "the stream's beat")
         if final:
             self.scored += len(scores)
             self.anomalies += int(flags.sum())
             self.unreadable += int((~beats.readable).sum())
         messages = []
-        for i in range(len(scores)):
-            messages.append({
-                "beat": int(beats.beat[i]) if final else None, "final": final,
-                "sample": int(beats.sample[i]), "time_s": float(ids["time_s"][i]),
-                **{name: _number(ids[name][i])
-                   for name in ("rr_prev_s", "rr_next_s", "rr_local_mean_s")},
-                "unreadable": str(ids["unreadable"][i]), "score": float(scores[i]),
-                "is_anomaly": bool(flags[i])})
+        for row in score_table(block, scores, flags.astype(np.int8)).to_pylist():
+            message = json_row(row)
+            del message["record"]
+            if not final:
+                message["beat"] = None
+            messages.append({**message, "final": final})
         return messages
 
 
@@ -201,8 +201,3 @@ def control(text: str) -> tuple[str, Any]:
     raise StreamError(f"a text message must be {{\"flush\": ID}} or {{\"end\": true}}, got "
                       f"{text[:60]!r}")
 
-
-def _number(value) -> float | None:
-    """A float as JSON: NaN (an unknown RR interval) as null."""
-    value = float(value)
-    return value if math.isfinite(value) else None

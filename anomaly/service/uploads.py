@@ -290,7 +290,7 @@ class QueueSink:
         pass
 
     def write(self, table) -> None:
-        self.lines.put(b"".join(json.dumps(_json_row(row)).encode() + b"\n"
+        self.lines.put(b"".join(json.dumps(json_row(row)).encode() + b"\n"
                                 for row in table.to_pylist()))
 
     def reject(self, rows) -> None:
@@ -460,7 +460,7 @@ def _summary(model, upload: Upload, scored, source, warnings: list[str]) -> dict
     return summary
 
 
-def _json_row(row: dict[str, Any]) -> dict[str, Any]:
+def json_row(row: dict[str, Any]) -> dict[str, Any]:
     """A scores row as JSON: NaN (an unknown RR interval) as null, flags as booleans."""
     out = {}
     for name, value in row.items():
