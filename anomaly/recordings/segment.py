@@ -255,7 +255,6 @@ class Segmenter:
         """``00:00 and 05:00``: the span, for messages."""
         return f"{format_time(self.start / self.lead.fs)} and {format_time(self.stop / self.lead.fs)}"
 
-
     def chunks(self) -> Iterator[Chunk]:
         """The lead's span, a chunk at a time: each chunk's beats and counts (add the
         counts up for the recording's). Raises InputError at the end when no beat was
