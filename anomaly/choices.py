@@ -1,5 +1,5 @@
-"""The named choices a user makes: model family, output format, bad-row policy, log
-format, engine, runtime. Shared by the library and the command line, which shows them;
+"""The named choices a user makes: model family, error metric, output format, bad-row
+policy, log format, engine, runtime. Shared by the library and the command line, which shows them;
 nothing here imports Typer."""
 
 from __future__ import annotations
@@ -13,6 +13,14 @@ class ModelFamily(str, Enum):
     dense = "dense"
     conv = "conv"
     vae = "vae"
+
+
+class ErrorMetric(str, Enum):
+    """How a beat's score counts its values' differences from their reconstruction: the
+    mean absolute error (the TensorFlow tutorial's) or the mean squared error."""
+
+    mae = "mae"
+    mse = "mse"
 
 
 class ThresholdSource(str, Enum):

@@ -20,6 +20,9 @@ Protocols (:data:`PROTOCOLS`):
   protocol, on the tool's own beats); records with fewer than 10 training beats or one
   class only in the test part are left out.
 - ``mitdb-inter``: fit on every N beat of DS1, score every beat of DS2 (one repeat).
+- ``short-beats``: an ECG200-like set built from MIT-BIH, 10 draws: 4 records, 80 of
+  their N beats to train, 400 other beats to test (half abnormal where they have enough),
+  each beat resampled to 96 samples (:func:`short_beats`).
 - ``fit-cost``: 2,000, 20,000 and 100,000 normal beats from the train part of split 100
   (the first 2,000 as they are; more drawn with replacement plus Gaussian noise of 0.01),
   scored on its test part: what the fit costs as the training set grows, and whether
@@ -96,7 +99,7 @@ from typing import Any
 import numpy as np
 
 from anomaly.model import AutoencoderDetector
-from anomaly.model.errors import reconstruction_error
+from anomaly.model.errors import input_errors, reconstruction_error
 from anomaly.model.threshold import Calibration, mean_plus_std_threshold
 from anomaly.model.training import TrainingSummary
 from anomaly.model.networks import keras
@@ -120,6 +123,13 @@ LOF_NEIGHBORS = 20
 #: Patient-specific MIT-BIH: records with fewer N training beats are left out, as
 #: ``benchmark_mitdb.patient_specific`` does.
 MIN_PATIENT_TRAIN = 10
+#: The short-beats protocol (:func:`short_beats`): draws, records per draw, N beats to
+#: train on and beats to test per draw, samples per resampled beat (ECG200's 96).
+SHORT_DRAWS = 10
+SHORT_RECORDS = 4
+SHORT_TRAIN = 80
+SHORT_TEST = 400
+SHORT_SAMPLES = 96
 
 
 # ---------------------------------------------------------------------------------------
@@ -302,6 +312,7 @@ class Models:
         order = np.random.default_rng(repeat.seed).permutation(len(repeat.train))
         self.folds = np.array_split(order, N_FOLDS)
         self._fitted: dict[tuple, AutoencoderDetector] = {}
+        self._candidates: dict[int, CandidateScores] = {}
 
     def fit(self, *, left_out: int | None = None, seed_offset: int = 0, memae: bool = False,
             rr: str | None = None, **settings: Any) -> AutoencoderDetector:
@@ -327,6 +338,12 @@ class Models:
             self._fitted[key] = kind(seed=self.repeat.seed + seed_offset, **settings).fit(train)
         return self._fitted[key]
 
+    def candidates(self, model: AutoencoderDetector, train: np.ndarray) -> "CandidateScores":
+        """The candidate scores of ``model``, fitted on ``train`` (built once)."""
+        if id(model) not in self._candidates:
+            self._candidates[id(model)] = CandidateScores(model, train)
+        return self._candidates[id(model)]
+
     def fold(self, index: int) -> np.ndarray:
         """The training beats of fold ``index``."""
         return self.repeat.train[self.folds[index]]
@@ -343,6 +360,7 @@ class Outcome:
     threshold: float
     fit_seconds: float
     epochs: float | None = None
+    score_seconds: float | None = None
 
 
 def outcome(scores: np.ndarray, threshold: float, fitted: list[AutoencoderDetector]) -> Outcome:
@@ -364,13 +382,15 @@ def lof(models: Models) -> Outcome:
     fitted, seconds = timed(lambda: LocalOutlierFactor(
         novelty=True, n_neighbors=min(LOF_NEIGHBORS, len(train) - 1)).fit(train))
     # predict flags score_samples < offset_, that is -score_samples > -offset_.
-    return Outcome(-fitted.score_samples(models.repeat.test), -fitted.offset_, seconds)
+    scores, score_seconds = timed(lambda: -fitted.score_samples(models.repeat.test))
+    return Outcome(scores, -fitted.offset_, seconds, score_seconds=score_seconds)
 
 
 def pca(models: Models) -> Outcome:
     fitted, seconds = timed(lambda: benchmark_mitdb.ReconstructionBaseline(PCA_COMPONENTS)
                             .fit(models.repeat.train))
-    return Outcome(fitted.score(models.repeat.test), fitted.mean + fitted.std, seconds)
+    scores, score_seconds = timed(lambda: fitted.score(models.repeat.test))
+    return Outcome(scores, fitted.mean + fitted.std, seconds, score_seconds=score_seconds)
 
 
 def defaults(models: Models) -> Outcome:
@@ -483,6 +503,136 @@ def early_stop_val(models: Models) -> Outcome:
                    mean_plus_std_threshold(model.score(validation)), [model])
 
 
+# ---------------------------------------------------------------------------------------
+# Scores beyond the mean absolute error (issue 25), on the detector's own models
+# ---------------------------------------------------------------------------------------
+#: Neighbours of a code in the memory of training codes (:class:`CandidateScores`).
+CODE_NEIGHBOURS = 5
+
+
+class CandidateScores:
+    """The candidate scores of one fitted model, with what they need of the beats it was
+    trained on.
+
+    Each is a function of a beat's scaled values, their reconstruction and its code (the
+    dense network's ``code`` layer):
+
+    - ``mae``, ``mse``: the detector's ``error_metric`` (:func:`input_errors`, the
+      detector's own function);
+    - ``z-abs``, ``z-sq``: per-timestep standardised errors: each sample's absolute
+      (squared) error over its mean on the training beats, averaged, times the mean
+      training error to keep the units; a context, if any, weighed in as ``mae``/``mse``;
+    - ``code``: mean distance of the code to its :data:`CODE_NEIGHBOURS` nearest training
+      codes (a training beat's own code left out), over its median on the training beats;
+    - ``mae-x-code``, ``mse-x-code``: the product of the error and ``code``, each over its
+      median on the training beats (1 for a typical training beat).
+
+    Parameters
+    ----------
+    model : AutoencoderDetector
+        Fitted (its ``error_metric`` is not used: the network does not depend on it).
+    train : ndarray
+        The traces it was fitted on (with their context columns, if any).
+    """
+
+    NAMES = ("mae", "mse", "z-abs", "z-sq", "code", "mae-x-code", "mse-x-code")
+
+    def __init__(self, model: AutoencoderDetector, train: np.ndarray) -> None:
+        from scipy.spatial import cKDTree
+
+        started = time.perf_counter()
+        self.model = model
+        self.context_columns = len(model.scaling_.context)
+        scaled, reconstructed = self._reconstructed(train)
+        difference = self._samples(scaled - reconstructed)
+        self.timestep = {"mae": np.abs(difference).mean(axis=0) + 1e-12,
+                         "mse": (difference ** 2).mean(axis=0) + 1e-12}
+        codes = model.encode(train).astype(np.float64)
+        self.tree = cKDTree(codes)
+        self.medians = {metric: float(np.median(self._error(scaled, reconstructed, metric)))
+                        for metric in ("mae", "mse")}
+        self.medians["code"] = float(np.median(self._neighbours(codes, leave_self_out=True)))
+        self.seconds = time.perf_counter() - started
+
+    def __call__(self, traces: np.ndarray, name: str) -> np.ndarray:
+        """The scores ``name`` of ``traces``, shape ``(n,)``."""
+        scaled, reconstructed = self._reconstructed(traces)
+        if name in ("mae", "mse"):
+            return self._error(scaled, reconstructed, name)
+        if name.startswith("z-"):
+            return self._standardised(scaled, reconstructed, "mae" if name == "z-abs" else "mse")
+        # Over its median on the training beats: two networks' codes have unrelated
+        # scales, and the threshold is carried from the first model to the second.
+        code = self._neighbours(self.model.encode(traces).astype(np.float64)) / self.medians["code"]
+        if name == "code":
+            return code
+        error = name.split("-x-")[0]
+        return self._error(scaled, reconstructed, error) / self.medians[error] * code
+
+    def _reconstructed(self, traces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        scaled = self.model.scale(traces)
+        reconstructed = self.model.runtime_.reconstruct(self.model.scaling_.blank_context(scaled))
+        return scaled, reconstructed.astype(np.float64)
+
+    def _samples(self, values: np.ndarray) -> np.ndarray:
+        return values[:, :values.shape[1] - self.context_columns]
+
+    def _error(self, scaled: np.ndarray, reconstructed: np.ndarray, metric: str) -> np.ndarray:
+        return input_errors(scaled, reconstructed, metric=metric,
+                            context_columns=self.context_columns,
+                            context_weight=self.model.params_["context_weight"])
+
+    def _standardised(self, scaled: np.ndarray, reconstructed: np.ndarray, metric: str
+                      ) -> np.ndarray:
+        difference = np.abs(self._samples(scaled - reconstructed))
+        scale = self.timestep[metric]
+        per_timestep = difference ** (2 if metric == "mse" else 1) / scale
+        standardised = per_timestep.mean(axis=1) * scale.mean()
+        if not self.context_columns:
+            return standardised
+        context = input_errors(scaled[:, -self.context_columns:],
+                               reconstructed[:, -self.context_columns:], metric=metric)
+        weight = self.model.params_["context_weight"]
+        return (1 - weight) * standardised + weight * context
+
+    def _neighbours(self, codes: np.ndarray, *, leave_self_out: bool = False) -> np.ndarray:
+        first = int(leave_self_out)
+        distances, _ = self.tree.query(codes, k=CODE_NEIGHBOURS + first)
+        return distances[:, first:].mean(axis=1)
+
+
+def candidate_score(name: str) -> Callable[[Models], Outcome]:
+    """The detector's default threshold rule (heldout-refit: the 4/5 model's held-out
+    beats set it, the model on every beat scores) on the candidate score ``name``; with
+    RR context on recordings, as ``anomaly fit RECORDING`` does (weight 0.25). Fit
+    seconds include what the score keeps of the training beats; score seconds are those
+    of the test beats."""
+
+    def method(models: Models) -> Outcome:
+        repeat = models.repeat
+        settings = ({"rr": "ratios", "context_weight": 0.25}
+                    if repeat.train_context is not None else {})
+        train, test = repeat.train, repeat.test
+        if settings:
+            features = RR_FEATURES["ratios"][1]
+            train = np.hstack([train, features(repeat.train_context)])
+            test = np.hstack([test, features(repeat.test_context)])
+        first, full = models.fit(left_out=HELDOUT_FOLD, **settings), models.fit(**settings)
+        fold = models.folds[HELDOUT_FOLD]
+        of_first = models.candidates(first, np.delete(train, fold, axis=0))
+        of_full = models.candidates(full, train)
+        heldout = of_first(train[fold], name)
+        started = time.perf_counter()
+        scores = of_full(test, name)
+        return Outcome(scores, mean_plus_std_threshold(heldout),
+                       sum(part.training_.fit_seconds + of.seconds
+                           for part, of in ((first, of_first), (full, of_full))),
+                       float(np.mean([first.training_.epochs, full.training_.epochs])),
+                       time.perf_counter() - started)
+
+    return method
+
+
 #: Method name -> function of the repeat's models. LOF and PCA run in every run.
 METHODS: dict[str, Callable[[Models], Outcome]] = {
     "LOF": lof,
@@ -510,6 +660,7 @@ METHODS: dict[str, Callable[[Models], Outcome]] = {
     "oof5-squared": out_of_fold(power=2),
     **{f"budget-{budget // 1000}k": heldout(max_inputs_seen=budget)
        for budget in (25_000, 50_000, 100_000, 250_000)},
+    **{f"score-{name}": candidate_score(name) for name in CandidateScores.NAMES},
 }
 BASELINES = ("LOF", "PCA")
 #: What a result row is the result of.
@@ -608,6 +759,53 @@ def mitdb_inter(seeds: list[int], repeats: int | None) -> Iterator[Repeat]:
                      train_context, test_context, labels)
 
 
+def short_beats(seeds: list[int], repeats: int | None) -> Iterator[Repeat]:
+    """ECG200-like sets: short beats of a few patients, under 100 normal ones to train.
+
+    Each draw takes :data:`SHORT_RECORDS` non-paced MIT-BIH records with abnormal beats,
+    :data:`SHORT_TRAIN` N beats of them to train (as evenly as the records allow) and
+    :data:`SHORT_TEST` other beats to test, half of them abnormal where the records have
+    enough; every beat, as the tool cuts it, resampled to :data:`SHORT_SAMPLES` samples.
+    No RR context: a set of beats, not a recording.
+    """
+    records = benchmark_mitdb.record_names(benchmark_mitdb.default_data_dir())
+    beats = mitdb_beats(records)
+    labelled = {record: beats[record][0] for record in records}
+    # Records with enough N beats to train on and at least 20 abnormal beats.
+    eligible = [record for record, found in labelled.items()
+                if (found.labels == "N").sum() >= 2 * SHORT_TRAIN // SHORT_RECORDS
+                and ((found.labels != "N") & (found.labels != "-")).sum() >= 20]
+    for draw in range(SHORT_DRAWS)[:repeats]:
+        rng = np.random.default_rng(draw)
+        chosen = rng.choice(eligible, SHORT_RECORDS, replace=False)
+        values = np.concatenate([labelled[record].values for record in chosen])
+        labels = np.concatenate([labelled[record].labels for record in chosen])
+        owner = np.concatenate([np.full(len(labelled[record].labels), index)
+                                for index, record in enumerate(chosen)])
+        normal = np.flatnonzero(labels == "N")
+        train = np.concatenate([rng.choice(normal[owner[normal] == index],
+                                           SHORT_TRAIN // SHORT_RECORDS, replace=False)
+                                for index in range(SHORT_RECORDS)])
+        rest = np.setdiff1d(normal, train)
+        abnormal = np.flatnonzero((labels != "N") & (labels != "-"))
+        n_abnormal = min(SHORT_TEST // 2, len(abnormal))
+        n_normal = min(SHORT_TEST - n_abnormal, len(rest))
+        test = np.concatenate([rng.choice(abnormal, n_abnormal, replace=False),
+                               rng.choice(rest, n_normal, replace=False)])
+        short = resampled(values, SHORT_SAMPLES)
+        for seed in seeds:
+            yield Repeat("short-beats", f"{SHORT_TRAIN} x {SHORT_SAMPLES}",
+                         f"draw {draw}: {' '.join(sorted(chosen))}", short[train],
+                         short[test], labels[test] != "N", seed, classes=labels[test])
+
+
+def resampled(values: np.ndarray, samples: int) -> np.ndarray:
+    """Each row linearly interpolated onto ``samples`` evenly spaced points."""
+    old = np.linspace(0.0, 1.0, values.shape[1])
+    new = np.linspace(0.0, 1.0, samples)
+    return np.stack([np.interp(new, old, row) for row in values])
+
+
 def rr_context_of(found) -> np.ndarray:
     """A recording's beats' RR context, ``(n, 2)``."""
     return rr_ratios(found.rr_prev, found.rr_next, found.rr_local_mean)
@@ -630,6 +828,7 @@ PROTOCOLS: dict[str, Callable[[list[int], int | None], Iterator[Repeat]]] = {
     "small-train": small_train,
     "mitdb-patient": mitdb_patient,
     "mitdb-inter": mitdb_inter,
+    "short-beats": short_beats,
     "fit-cost": fit_cost,
 }
 
@@ -667,7 +866,8 @@ def run_repeat(repeat: Repeat, methods: list[str]) -> list[dict]:
             continue
         rows.append({**base, "method": method, "threshold": result.threshold,
                      **quality(repeat.truth, result.scores, result.threshold, repeat.classes),
-                     "fit_seconds": result.fit_seconds, "epochs": result.epochs})
+                     "fit_seconds": result.fit_seconds, "epochs": result.epochs,
+                     "score_seconds": result.score_seconds})
     keras.backend.clear_session()  # Without it, every model ever built stays in memory.
     return rows
 
@@ -699,22 +899,45 @@ def tables(rows: list[dict]) -> str:
                   f"{len({(r['repeat'], r['seed']) for r in chosen})} repeats; train "
                   f"{first['train_n']} normal beats, test {first['test_n']} "
                   f"({first['test_anomalies']} anomalies) in the first.", "",
-                  "| method | n | ROC-AUC | F1 | wins vs LOF | wins vs PCA | fit s | epochs |"
-                  + (" V recall | S recall |" if "V_recall" in first else ""),
-                  "|---|---|---|---|---|---|---|---|" + ("---|---|" if "V_recall" in first else "")]
+                  "| method | n | ROC-AUC | F1 | wins vs LOF | wins vs PCA | fit s | score s "
+                  "| epochs |" + (" V recall | S recall |" if "V_recall" in first else ""),
+                  "|---|---|---|---|---|---|---|---|---|"
+                  + ("---|---|" if "V_recall" in first else "")]
         for method in [name for name in METHODS if any(r["method"] == name for r in chosen)]:
             mine = [row for row in chosen if row["method"] == method]
             epochs = [row["epochs"] for row in mine if row["epochs"] is not None]
+            scoring = [row["score_seconds"] for row in mine if row.get("score_seconds") is not None]
             lines.append(
                 f"| {method} | {len(mine)} | {mean_sd([r['roc_auc'] for r in mine])} | "
                 f"{mean_sd([r['f1'] for r in mine])} | {wins(chosen, method, 'LOF')} | "
                 f"{wins(chosen, method, 'PCA')} | "
                 f"{np.mean([r['fit_seconds'] for r in mine]):.1f} | "
+                f"{f'{np.mean(scoring):.3f}' if scoring else '-'} | "
                 f"{f'{np.mean(epochs):.0f}' if epochs else '-'} |"
                 + ("".join(f" {class_recall(mine, name)} |" for name in ("V", "S"))
                    if "V_recall" in first else ""))
         lines.append("")
     return "\n".join(lines)
+
+
+def whole_table(rows: list[dict]) -> str:
+    """Markdown: each method's mean ROC-AUC / F1 in every protocol and group, side by side
+    (a default is chosen on all of them), with LOF and PCA; "" for a single group."""
+    groups = list(dict.fromkeys((row["protocol"], row["group"]) for row in rows))
+    if len(groups) < 2:
+        return ""
+    lines = ["### Every protocol: mean ROC-AUC / F1", "",
+             "| method | " + " | ".join(f"{protocol} {group}" for protocol, group in groups)
+             + " |", "|---|" + "---|" * len(groups)]
+    for method in [name for name in METHODS if any(r["method"] == name for r in rows)]:
+        cells = []
+        for protocol, group in groups:
+            mine = [row for row in rows if (row["protocol"], row["group"], row["method"])
+                    == (protocol, group, method)]
+            cells.append(f"{np.mean([r['roc_auc'] for r in mine]):.4f} / "
+                         f"{np.mean([r['f1'] for r in mine]):.4f}" if mine else "-")
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines + [""])
 
 
 def class_recall(rows: list[dict], name: str) -> str:
@@ -773,7 +996,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.tables_from:
-        print(tables(merged_rows(args.tables_from)))
+        merged = merged_rows(args.tables_from)
+        print(tables(merged) + "\n" + whole_table(merged))
         return 0
     if args.resume and not args.json:
         parser.error("--resume needs --json")
@@ -797,7 +1021,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.json.parent.mkdir(parents=True, exist_ok=True)
                 args.json.write_text(json.dumps({"argv": sys.argv, "rows": rows}, indent=1)
                                      + "\n")
-    print(tables(rows))
+    print(tables(rows) + "\n" + whole_table(rows))
     return 0
 
 

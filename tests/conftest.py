@@ -27,8 +27,8 @@ FAST = dict(epochs=40, batch_size=64, validation_fraction=0.0, threshold_source=
 
 #: Every constructor parameter set to a value other than its default.
 NON_DEFAULT = dict(model="conv", model_options={"filters": (8, 16), "latent_dim": 4},
-                   hidden_units=(32, 8), loss="mse", noise_factor=0.05, epochs=2, batch_size=16,
-                   max_inputs_seen=1000,
+                   hidden_units=(32, 8), loss="mse", error_metric="mse", noise_factor=0.05,
+                   epochs=2, batch_size=16, max_inputs_seen=1000,
                    learning_rate=3e-3, validation_fraction=0.25, patience=3, threshold_k=1.5,
                    threshold_source="heldout", heldout_fraction=0.3, context=(),
                    context_weight=0.4, seed=7)

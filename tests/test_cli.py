@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from anomaly.cli import app, main
@@ -142,6 +143,26 @@ def test_fit_without_labels_uses_every_row(data_dir, tmp_path, capsys):
     code, out, _ = run_cli(capsys, "fit", data_dir / "normal.csv", "-m", tmp_path / "m",
                            "--epochs", "2", "--seed", "3")
     assert code == 0 and "Training on 400 normal rows" in out and "skipped" not in out
+
+
+def test_fit_with_the_squared_error_scores_with_it(data_dir, tmp_path, capsys):
+    from anomaly.model import AutoencoderDetector
+    from anomaly.io.readers import read_beats
+
+    code, _, err = run_cli(capsys, "fit", data_dir / "normal.csv", "-m", tmp_path / "m",
+                           "--epochs", "2", "--threshold-source", "training",
+                           "--error-metric", "mse")
+    assert code == 0, err
+    assert json.loads((tmp_path / "m" / "metadata.json").read_text())["params"][
+        "error_metric"] == "mse"
+    code, _, err = run_cli(capsys, "score", data_dir / "batch.csv", "-m", tmp_path / "m",
+                           "--label-column", "label", "-o", tmp_path / "s.csv")
+    assert code == 0, err
+    loaded = AutoencoderDetector.load(tmp_path / "m")
+    values = read_beats(data_dir / "batch.csv", label_column="label").values
+    squared = (loaded.scale(values) - loaded.scale(loaded.reconstruct(values))) ** 2
+    np.testing.assert_allclose([float(row["score"]) for row in read_rows(tmp_path / "s.csv")],
+                               squared.mean(axis=1), rtol=1e-5)
 
 
 @pytest.mark.parametrize("family, extra", [("conv", []), ("vae", []),

@@ -249,3 +249,20 @@ def test_the_defaults_on_a_small_training_set_meet_a_floor():
     scores, truth = detector.score(test), labels != 1
     assert roc_auc_score(truth, scores) > 0.95
     assert f1_score(truth, scores > detector.threshold_) > 0.80
+
+
+@pytest.mark.parametrize("metric, error", [
+    ("mae", lambda difference: np.abs(difference)),
+    ("mse", lambda difference: difference ** 2),
+])
+def test_the_score_is_the_chosen_mean_error_of_the_scaled_reconstruction(
+        normal_traces, held_out, metric, error):
+    detector = AutoencoderDetector(**FAST, error_metric=metric).fit(normal_traces[:200])
+    values, _ = held_out
+    scaled = detector.scale(values)
+    reconstructed = detector.scale(detector.reconstruct(values))
+    np.testing.assert_allclose(detector.score(values),
+                               error(scaled - reconstructed).mean(axis=1), rtol=1e-6)
+    # The threshold is the rule's, on this score.
+    errors = detector.score(normal_traces[:200])
+    assert detector.threshold_ == pytest.approx(errors.mean() + errors.std(), rel=1e-5)

@@ -80,7 +80,7 @@ def test_save_load_round_trip_gives_identical_scores(fitted, model_dir, held_out
     np.testing.assert_array_equal(loaded.score(held_out), fitted.score(held_out))
     assert loaded.threshold_ == fitted.threshold_
     metadata = read_metadata(model_dir)
-    assert metadata["format_version"] == 4 and metadata["scaling"]["input_shape"] == [96]
+    assert metadata["format_version"] == 5 and metadata["scaling"]["input_shape"] == [96]
     assert metadata["params"] == json.loads(json.dumps(fitted.get_params()))
     assert metadata["calibration"]["threshold"] == fitted.threshold_
     assert metadata["model_sha256"] == hashlib.sha256(
@@ -283,8 +283,10 @@ def test_metadata_written_by_earlier_releases_loads_with_every_value(model_copy,
         assert (loaded.epochs, loaded.threshold_k, loaded.seed) == (
             training["max_epochs"], old["threshold_k"], training["seed"])
         assert (loaded.threshold_source, loaded.max_inputs_seen) == ("training", None)
+        assert loaded.error_metric == "mae"
     else:
         assert loaded.get_params() == {**old["params"], "hidden_units": (128, 64, 16),
+                                       "error_metric": "mae",
                                        "context": tuple(old["params"].get("context", ())),
                                        "context_weight": old["params"].get("context_weight",
                                                                            0.25)}
@@ -328,8 +330,8 @@ def test_malformed_older_metadata_is_one_model_error(model_copy, name, change, m
 
 
 def test_newer_format_says_upgrade_even_with_other_keys(model_copy):
-    (model_copy / "metadata.json").write_text('{"format_version": 5, "new": {}}')
-    with pytest.raises(ModelError, match="format version 5 is newer .* upgrade anomaly"):
+    (model_copy / "metadata.json").write_text('{"format_version": 6, "new": {}}')
+    with pytest.raises(ModelError, match="format version 6 is newer .* upgrade anomaly"):
         AutoencoderDetector.load(model_copy)
 
 
@@ -359,6 +361,7 @@ def test_newer_format_says_upgrade_even_with_other_keys(model_copy):
      "the parameters' context .* is not the scaling's"),
     (lambda m: m["params"].update(context=5), "'params.context' must be a list"),
     (lambda m: m["params"].pop("threshold_source"), "'params' lacks threshold_source"),
+    (lambda m: m["params"].pop("error_metric"), "'params' lacks error_metric"),
     (lambda m: m["provenance"].update(file_sha256="x"),
      "'provenance.file_sha256' is not a SHA-256 hex digest"),
     (lambda m: m["onnx"].update(sha256="00"), "'onnx.sha256' is not a SHA-256 hex digest"),
@@ -367,6 +370,22 @@ def test_load_refuses_bad_metadata(model_copy, change, message):
     edit_metadata(model_copy, change)
     with pytest.raises(ModelError, match=f"metadata.json: {message}"):
         AutoencoderDetector.load(model_copy)
+
+
+def test_a_format_4_model_scores_the_mean_absolute_error_it_was_calibrated_on(
+        model_copy, held_out):
+    # Format 4 did not record ``error_metric``; its thresholds are of mean absolute
+    # errors, so its models must keep scoring those.
+    def as_format_4(metadata):
+        metadata["params"].pop("error_metric")
+        metadata["format_version"] = 4
+
+    edit_metadata(model_copy, as_format_4)
+    loaded = AutoencoderDetector.load(model_copy, runtime="keras")
+    assert loaded.error_metric == "mae"
+    scaled = loaded.scale(held_out)
+    mae = np.abs(scaled - loaded.scale(loaded.reconstruct(held_out))).mean(axis=1)
+    np.testing.assert_allclose(loaded.score(held_out), mae, rtol=1e-6)
 
 
 @pytest.mark.parametrize("params, message", [

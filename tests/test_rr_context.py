@@ -79,6 +79,19 @@ def test_the_score_weighs_the_context_by_context_weight(beats, with_context):
     np.testing.assert_allclose(with_context.score(test), expected, rtol=1e-4, atol=1e-6)
 
 
+def test_the_squared_error_weighs_the_context_the_same_way(beats, with_context):
+    from anomaly.model.errors import input_errors
+
+    _, test, _ = beats
+    scaled = with_context.scale(test)
+    reconstructed = with_context.scale(with_context.reconstruct(test))
+    squared = (scaled - reconstructed) ** 2
+    expected = 0.75 * squared[:, :-2].mean(axis=1) + 0.25 * squared[:, -2:].mean(axis=1)
+    np.testing.assert_allclose(
+        input_errors(scaled, reconstructed, metric="mse", context_columns=2,
+                     context_weight=0.25), expected, rtol=1e-9)
+
+
 @pytest.mark.parametrize("runtime", ["keras", "onnx"])
 def test_the_context_round_trips_through_save_and_load(beats, with_context, tmp_path, runtime):
     train, test, _ = beats

@@ -86,11 +86,12 @@ class Server:
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    """Two model directories: beats' shape alone (96 samples), and with the RR context."""
+    """Two model directories: beats' shape alone (96 samples, scored by their squared
+    error), and with the RR context."""
     directory = tmp_path_factory.mktemp("served")
     values, labels = synthetic_beats(300, 60, length=96, seed=3)
     normal = values[labels == 1]
-    AutoencoderDetector(**FAST).fit(normal).save(directory / "shape")
+    AutoencoderDetector(**FAST, error_metric="mse").fit(normal).save(directory / "shape")
     rr = np.random.default_rng(0).normal(1.0, 0.05, (len(normal), 2))
     timed = AutoencoderDetector(**{**FAST, "epochs": 5},
                                 context=("rr_prev_ratio", "rr_next_ratio"))
@@ -156,6 +157,7 @@ def test_a_v2_client_scores_as_the_command_line_does_in_json_and_binary(models, 
     assert metadata["inputs"] == [{"name": "beats", "datatype": "FP32", "shape": [-1, 96]}]
     assert [o["name"] for o in metadata["outputs"]] == ["score", "is_anomaly"]
     assert metadata["parameters"]["threshold"] == local.threshold_
+    assert metadata["parameters"]["error_metric"] == "mse"
     assert metadata["parameters"]["model_sha256"] == local.model_sha256_
 
     beats = values.astype(np.float32)

@@ -23,8 +23,8 @@ try:  # Typer >= 0.20 carries its own copy of click; older releases use click it
 except ImportError:  # pragma: no cover - depends on the installed Typer
     from click import exceptions as click_exceptions
 
-from ..choices import (BadRowPolicy, EngineName, LogFormat, ModelFamily, OutputFormat,
-                       RuntimeName, ThresholdSource)
+from ..choices import (BadRowPolicy, EngineName, ErrorMetric, LogFormat, ModelFamily,
+                       OutputFormat, RuntimeName, ThresholdSource)
 from ..exceptions import (
     EXIT_ANOMALIES_FOUND,
     EXIT_BAD_INPUT,
@@ -146,6 +146,11 @@ def fit(
              "held out of training; or (heldout-refit) those of a first model trained "
              "without them, the model saved then trained on every beat.")
     ] = ThresholdSource.heldout_refit,
+    error_metric: Annotated[ErrorMetric, typer.Option(
+        help="The score: the mean absolute (mae) or squared (mse) difference of a beat's "
+             "scaled samples from their reconstruction; the threshold is on it. See the "
+             "README for what each measured.")
+    ] = ErrorMetric.mae,
     epochs: Annotated[int, typer.Option(min=1, help="Most training epochs (early stopping may end sooner).")] = 200,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed and data give the same model.")] = 0,
     model: Annotated[ModelFamily, typer.Option(
@@ -171,7 +176,8 @@ def fit(
 
     A model fitted on a recording keeps its beat window, so 'anomaly score' cuts beats the
     same way, and (unless --no-rr-context) scores each beat's timing with its shape.
-    Scoring is the same for every --model: per-beat MAE against mean + k * std.
+    Scoring is the same for every --model: the per-beat error (--error-metric) against
+    mean + k * std.
     """
     from ..io.readers import read_normal_beats
     from ..model import AutoencoderDetector, Provenance, RecordingOrigin
@@ -222,7 +228,7 @@ def fit(
         k = threshold_k if threshold_k is not None else data.threshold_k
         detector = AutoencoderDetector(model=model.value, noise_factor=denoise, epochs=epochs,
                                        seed=seed, threshold_source=threshold_source.value,
-                                       context=context,
+                                       error_metric=error_metric.value, context=context,
                                        **({} if k is None else {"threshold_k": k}))
         try:
             with epochs_progress(not quiet) as progress:

@@ -47,7 +47,8 @@ class AutoencoderDetector:
     `anomaly.model.networks`) on normal traces only. Inputs are traces of shape
     ``(n, length)`` or images of shape ``(n, height, width)``; they are min-max scaled
     with the minimum and range of all training values, and the score of an input is the
-    mean absolute error of its reconstruction in that scaled space.
+    mean absolute (or, with ``error_metric="mse"``, squared) error of its reconstruction
+    in that scaled space.
 
     Parameters
     ----------
@@ -62,6 +63,10 @@ class AutoencoderDetector:
     loss : {"mae", "mse", "binary_crossentropy"}, default "mae"
         Training loss of the dense and convolutional families (the variational family
         always minimises its negative ELBO).
+    error_metric : {"mae", "mse"}, default "mae"
+        The score: the mean over an input's scaled values of their absolute (``"mae"``,
+        the tutorial's) or squared (``"mse"``) differences from the reconstruction (see
+        :mod:`anomaly.model.errors`). The threshold is mean + k x std of this score.
     noise_factor : float, default 0.0
         With a positive value, train as a denoising autoencoder: each epoch the inputs
         get fresh Gaussian noise of this standard deviation (in scaled units, clipped to
@@ -104,8 +109,8 @@ class AutoencoderDetector:
         column is min-max scaled on its own. Dense family only.
     context_weight : float, default 0.25
         With ``context``, the share of the score the context carries: the score is
-        ``(1 - context_weight)`` x the MAE of the trace plus ``context_weight`` x the MAE
-        of the context (0.25 ranked MIT-BIH's beats better than 0.5, see
+        ``(1 - context_weight)`` x the error of the trace plus ``context_weight`` x the
+        error of the context (0.25 ranked MIT-BIH's beats better than 0.5, see
         docs/benchmarks.md).
     seed : int, default 0
         Seeds weight initialisation, shuffling and the validation split: two fits with
@@ -163,6 +168,7 @@ class AutoencoderDetector:
         model_options: dict[str, Any] | None = None,
         hidden_units: tuple[int, ...] = (128, 64, 16),
         loss: str = "mae",
+        error_metric: str = "mae",
         noise_factor: float = 0.0,
         epochs: int = 200,
         batch_size: int | str = "auto",
@@ -181,6 +187,7 @@ class AutoencoderDetector:
         self.model_options = model_options
         self.hidden_units = hidden_units
         self.loss = loss
+        self.error_metric = error_metric
         self.noise_factor = noise_factor
         self.epochs = epochs
         self.batch_size = batch_size
@@ -290,7 +297,7 @@ class AutoencoderDetector:
             lambda rows, stage: self._train(spec, scaling, scaled[rows],
                                             _with_stage(on_epoch, stage), verbose),
             lambda network, rows: _errors(scaling, scaled[rows], _keras_runtime(network.model),
-                                          params["context_weight"]),
+                                          params),
             len(scaled), source=self.threshold_source, fraction=self.heldout_fraction,
             seed=self.seed, k=self.threshold_k)
         # Every fitted value is set at once, here: a fit that fails leaves none of them.
@@ -329,12 +336,13 @@ class AutoencoderDetector:
     # -- scoring -----------------------------------------------------------------------
 
     def score(self, traces: np.ndarray) -> np.ndarray:
-        """Reconstruction error (MAE in scaled units) of each input, shape ``(n,)``.
+        """Reconstruction error (``error_metric``, in scaled units) of each input, shape
+        ``(n,)``.
 
         Images may also be given flattened, one row of ``height * width`` values each.
         """
         scaled = self.scale(traces)
-        return _errors(self.scaling_, scaled, self.runtime_, self.params_["context_weight"])
+        return _errors(self.scaling_, scaled, self.runtime_, self.params_)
 
     def predict(self, traces: np.ndarray) -> np.ndarray:
         """1 for an anomaly (score above ``threshold_``), 0 for normal."""
@@ -499,11 +507,14 @@ def _with_stage(on_epoch: OnEpoch | None, stage: str | None) -> OnEpoch | None:
     return lambda epoch, epochs, logs: on_epoch(epoch, epochs, {**logs, "fit": stage})
 
 
-def _errors(scaling: Scaling, scaled: np.ndarray, runtime, context_weight: float) -> np.ndarray:
-    """The scores of inputs scaled by ``scaling``, reconstructed by ``runtime``."""
+def _errors(scaling: Scaling, scaled: np.ndarray, runtime, params: dict[str, Any]
+            ) -> np.ndarray:
+    """The scores of inputs scaled by ``scaling``, reconstructed by ``runtime``, as the
+    parameters ``params`` say (``error_metric``, ``context_weight``)."""
     reconstructions = runtime.reconstruct(scaling.blank_context(scaled))
-    return input_errors(scaled, reconstructions, context_columns=len(scaling.context),
-                        context_weight=context_weight)
+    return input_errors(scaled, reconstructions, metric=params["error_metric"],
+                        context_columns=len(scaling.context),
+                        context_weight=params["context_weight"])
 
 
 def _keras_runtime(model):

@@ -12,7 +12,10 @@ training file and its hash; for a recording, its lead, span and beat window), ve
 and the SHA-256 of each model file. A directory is written beside its destination and
 renamed into place, so it appears complete or not at all.
 
-Format 4 is written. Formats 1 to 3 are still read: format 3 kept the threshold's
+Format 5 is written: format 4 with the score's ``error_metric`` among the parameters (a
+format-4 directory scores the mean absolute error it was calibrated on, and a release
+that reads only format 4 refuses a format-5 directory as newer rather than choking on the
+parameter). Formats 1 to 4 are still read: format 3 kept the threshold's
 statistics, the network's size and the provenance as loose keys (beside the fit's figures
 under ``training``), format 2 lacked the context, and format 1 (anomaly 0.1 before it)
 spread some parameters over ``architecture`` and ``training`` and lost the others.
@@ -44,8 +47,8 @@ from .scaling import Scaling
 from .threshold import Calibration
 from .training import TrainingSummary
 
-#: Version of the model directory layout written; 1 to 4 are read, newer ones refused.
-FORMAT_VERSION = 4
+#: Version of the model directory layout written; 1 to 5 are read, newer ones refused.
+FORMAT_VERSION = 5
 MODEL_FILE = "model.keras"
 ONNX_FILE = "model.onnx"
 METADATA_FILE = "metadata.json"
@@ -65,13 +68,18 @@ _SHAPE_KEYS = {"batch_shape", "batch_input_shape", "input_shape", "shape", "targ
 _WIDTH_KEYS = {"units", "filters"}
 
 _NUMBER = (int, float)
-#: Parameters older metadata does not record, at the values those models were fitted
-#: with (not today's defaults): the threshold from the training errors, every epoch.
-FITTED_BEFORE_RECORDED = {"threshold_source": "training", "max_inputs_seen": None}
+#: Parameters format 4 does not record (added by format 5), at the values its models were
+#: fitted with: the mean absolute error.
+ADDED_AFTER_FORMAT_4 = {"error_metric": "mae"}
+#: Parameters formats 1 to 3 do not record, at the values those models were fitted with
+#: (not today's defaults): the threshold from the training errors, every epoch, the mean
+#: absolute error.
+FITTED_BEFORE_RECORDED = {"threshold_source": "training", "max_inputs_seen": None,
+                          **ADDED_AFTER_FORMAT_4}
 #: Required keys and their types, by format version; nested dicts are checked the same
 #: way, and ``dict`` (the type) is a JSON object whose own value checks its keys.
 _SCHEMAS: dict[int, dict[str, Any]] = {
-    4: {
+    5: {
         "format_version": int,
         "params": dict,
         "scaling": dict,
@@ -113,6 +121,7 @@ _SCHEMAS: dict[int, dict[str, Any]] = {
     },
 }
 _SCHEMAS[2] = _SCHEMAS[3]  # Format 2 lacks only the optional context parameters.
+_SCHEMAS[4] = _SCHEMAS[5]  # Format 4 lacks only the error metric among the parameters.
 
 
 # -- the values a model directory records ----------------------------------------------
@@ -412,7 +421,7 @@ def _record(metadata: dict[str, Any], source: Path) -> ModelRecord:
     the first problem found."""
     version = metadata["format_version"]
     try:
-        record = (_record_of_format_4(metadata) if version == 4
+        record = (_record_of_format_4_or_5(metadata) if version >= 4
                   else _record_of_format_1_to_3(metadata))
         _check_record(record)
     except ValueError as error:
@@ -420,23 +429,25 @@ def _record(metadata: dict[str, Any], source: Path) -> ModelRecord:
     return record
 
 
-def _record_of_format_4(metadata: dict[str, Any]) -> ModelRecord:
-    missing = [name for name in CONSTRAINTS if name not in metadata["params"]]
+def _record_of_format_4_or_5(metadata: dict[str, Any]) -> ModelRecord:
+    version = metadata["format_version"]
+    params = _params(metadata["params"], ADDED_AFTER_FORMAT_4 if version == 4 else None)
+    missing = [name for name in CONSTRAINTS if name not in params]
     if missing:
         raise ValueError(f"'params' lacks {', '.join(missing)}")
     return ModelRecord(
-        params=_params(metadata["params"]),
+        params=params,
         scaling=Scaling.from_json(metadata["scaling"]),
         calibration=Calibration.from_json(metadata["calibration"]),
         training=TrainingSummary.from_json(metadata["training"]),
         provenance=Provenance.from_json(metadata["provenance"]),
         model_sha256=metadata["model_sha256"], onnx=metadata.get("onnx"),
         versions=metadata.get("versions", {}), created=metadata.get("created"),
-        format_version=4)
+        format_version=version)
 
 
 def _record_of_format_1_to_3(metadata: dict[str, Any]) -> ModelRecord:
-    """Formats 1 to 3 as format 4's values (see the module's text)."""
+    """Formats 1 to 3 as format 5's values (see the module's text)."""
     params = _params_of_format_1_to_3(metadata)
     if isinstance(metadata.get("input_shape"), list):
         shape = metadata["input_shape"]

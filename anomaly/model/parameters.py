@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..choices import ModelFamily
+from .errors import ERROR_METRICS
 from .threshold import THRESHOLD_SOURCES
 
 MODEL_FAMILIES = tuple(family.value for family in ModelFamily)
@@ -70,6 +71,7 @@ CONSTRAINTS: dict[str, Rule] = {
     "model_options": Rule("None or a dict", lambda v: v is None or isinstance(v, dict)),
     "hidden_units": Rule("positive widths", _widths),
     "loss": one_of(LOSSES),
+    "error_metric": one_of(ERROR_METRICS),
     "noise_factor": number(low=0.0, description="a finite number >= 0"),
     "epochs": number(low=1, integer=True, description="an integer >= 1"),
     "batch_size": Rule("'auto' or an integer >= 1", _batch_size),

@@ -67,8 +67,8 @@ class Calibration:
     errors: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        # Scores are mean absolute errors: never negative. A negative threshold would flag
-        # every beat, a negative mean or spread is no calibration.
+        # Scores are mean absolute or squared errors: never negative. A negative threshold
+        # would flag every beat, a negative mean or spread is no calibration.
         for name in ("mean", "std", "threshold"):
             if getattr(self, name) < 0:
                 raise ValueError(f"'calibration.{name}' is negative ({getattr(self, name):g});"

@@ -46,7 +46,7 @@ def plot_reconstruction(trace: np.ndarray, reconstruction: np.ndarray, *, title:
     ax.fill_between(samples, trace, reconstruction, color="lightcoral", alpha=0.6, label="error")
     if score is not None:
         verdict = "" if threshold is None else ("  (anomaly)" if score > threshold else "  (normal)")
-        title = f"{title}\nscore (MAE) {score:.4f}{verdict}" if title else f"score {score:.4f}{verdict}"
+        title = f"{title}\nscore {score:.4f}{verdict}" if title else f"score {score:.4f}{verdict}"
     ax.set_title(title)
     ax.set_xlabel("sample")
     ax.set_ylabel("amplitude")
@@ -65,7 +65,7 @@ def plot_score_histogram(scores: np.ndarray, threshold: float, *, truth: np.ndar
         ax.hist(scores[truth == 0], bins=bins, color=_NORMAL_COLOUR, alpha=0.6, label="labelled normal")
         ax.hist(scores[truth == 1], bins=bins, color=_ANOMALY_COLOUR, alpha=0.6, label="labelled anomaly")
     ax.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:.4f}")
-    ax.set_xlabel("reconstruction error (MAE)")
+    ax.set_xlabel("score (reconstruction error)")
     ax.set_ylabel("beats")
     ax.set_title("Reconstruction error")
     ax.legend(loc="best")
@@ -152,7 +152,7 @@ def plot_timeline(times: np.ndarray, scores: np.ndarray, threshold: float, *,
     ax.axhline(threshold, color="black", linestyle="--", linewidth=1,
                label=f"threshold {threshold:.4f}")
     ax.set_xlabel("time in the recording (" + ("hours" if hours else "minutes") + ")")
-    ax.set_ylabel("score (MAE)")
+    ax.set_ylabel("score (reconstruction error)")
     ax.set_title(title or "Anomaly score of every beat")
     ax.legend(loc="upper right", markerscale=4)
     return figure

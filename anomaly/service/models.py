@@ -49,9 +49,11 @@ class ServedModel:
 
     def metadata(self) -> dict[str, Any]:
         """The model's metadata response: name, version, platform, tensors, and in
-        ``parameters`` its threshold, calibration, context and provenance."""
+        ``parameters`` its threshold, the error it is on, calibration, context and
+        provenance."""
         detector = self.detector
         parameters = {"threshold": float(detector.threshold_),
+                      "error_metric": detector.params_["error_metric"],
                       "threshold_k": float(detector.params_["threshold_k"]),
                       "calibration": detector.calibration_.to_json(),
                       "context": list(detector.scaling_.context),
