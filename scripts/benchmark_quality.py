@@ -66,6 +66,13 @@ trained on; "the 4/5 model" is the detector fitted on the other four fifths.
 - ``memae``: a memory-augmented autoencoder (Gong et al. 2019, :class:`MemoryModule`),
   held-out threshold.
 - ``mse``: MSE training loss (still MAE scores), held-out threshold.
+- ``score-mae``, ``score-mse``, ``score-z-abs``, ``score-z-sq``, ``score-code``,
+  ``score-mae-x-code``, ``score-mse-x-code`` (issue 25): the detector's default threshold
+  rule (``heldout-refit``: the 4/5 model's held-out beats set mean + std, the model on
+  every beat scores) on each candidate score of :class:`CandidateScores`, the same two
+  models for all; with RR context on recordings (weight 0.25), as ``anomaly fit
+  RECORDING`` does. ``score-mae`` is the detector's default (``heldout-refit-direct``
+  without the context).
 - ``heldout-squared``, ``oof5-squared``: as ``heldout`` and ``oof5`` with each beat's
   MAE squared before averaging and thresholding. The ranking is (nearly) the same; the
   squared errors' heavier tail puts mean + std at a higher quantile of the normal beats'
