@@ -766,6 +766,34 @@ def test_a_live_stream_scored_in_float32_and_large_chunks_finds_the_same_beats(m
     assert np.abs(peaks[:, None] - reference[None, :]).min(axis=1).max() <= 0.15 * FS
 
 
+def test_sigterm_ends_a_live_stream_with_what_it_was_sent_then_exits_0(models):
+    """Stopping the service does not cut a stream off: the samples it was sent are
+    scored, its last beats and summary sent, and its socket closed with 1001."""
+    from websockets.sync.client import connect
+
+    directory, _, _ = models
+    server = Server("-m", str(directory / "holter"), cwd=directory)
+    samples = live_lead(directory)[:40 * FS]
+    messages = []
+    with connect(stream_url(server), open_timeout=30) as socket_:
+        socket_.recv()
+        socket_.send(samples.astype("<f8").tobytes())
+        server.process.send_signal(signal.SIGTERM)
+        messages = [json.loads(text) for text in socket_]  # Until the service closes.
+        assert socket_.protocol.close_code == 1001
+    assert server.process.wait(timeout=60) == 0, server.lines
+    server.reader.join(timeout=10)
+    summary = messages[-1]["summary"]
+    final = [message for message in messages[:-1] if message["final"]]
+    assert summary["samples"] == len(samples) and summary["beats_scored"] == len(final)
+    # Every beat of the 40 s, the last ones included (the lead's last 0.45 s is too short
+    # for a window).
+    assert len(final) >= len(beat_train(40)) - 2
+    assert final[-1]["sample"] >= len(samples) - 2 * FS
+    ended = [json.loads(line) for line in server.lines if '"stream"' in line]
+    assert [line["ended"] for line in ended] == ["stopped"]
+
+
 @pytest.mark.parametrize("query, headers, status, message", [
     ("fs=360", {}, 401, "bearer token"),
     ("fs=360", None, 404, "no model 'nope'"),

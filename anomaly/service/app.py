@@ -47,7 +47,8 @@ from ..exceptions import first_line
 from .metrics import ServiceMetrics
 from .models import FLAG_OUTPUT, SCORE_OUTPUT, ServedModel
 from .protocol import HEADER_LENGTH, MODEL_VERSION, Failure, RequestError, decode_request, encode_response
-from .live import INTERNAL, POLICY, LiveStream, StreamError, StreamOptions, control
+from .live import (GOING_AWAY, INTERNAL, POLICY, LiveStream, StreamError, StreamOptions,
+                   control)
 from .page import web_page
 from .settings import Settings
 from .uploads import ScoreStream, Upload, UploadOptions, html_report, prepare
@@ -72,7 +73,17 @@ class Service:
         self.busy = 0
         self._busy_lock = threading.Lock()
         self.streams = 0
+        # Set when the service stops: each live stream then ends with what it was sent.
+        self.stopping = asyncio.Event()
         self.ready = False
+
+    async def end_streams(self, seconds: float) -> None:
+        """Tell the live streams the service is stopping, and give them ``seconds`` to
+        send their last beats and summaries before their sockets are closed."""
+        self.stopping.set()
+        deadline = time.monotonic() + seconds
+        while self.streams and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
 
     def route(self, path: str, handler: Handler, *, methods=("GET",), open_=False) -> Route:
         """``handler`` at ``path``, behind the token (unless ``open_``), timed, counted and
@@ -319,8 +330,10 @@ class Service:
     async def _stream(self, websocket: WebSocket, model: ServedModel, stream: LiveStream
                       ) -> str:
         """Score ``stream``'s samples as they come; how it ended: ``end`` (the client's
-        end message), ``left`` (the client closed), ``gone`` (it stopped reading for
-        ``request_timeout`` seconds, or its connection broke), or the close code sent."""
+        end message), ``stopped`` (the service stopped: the samples sent were scored, the
+        last beats and the summary sent, and the socket closed with 1001), ``left`` (the
+        client closed), ``gone`` (it stopped reading for ``request_timeout`` seconds, or
+        its connection broke), or the close code sent."""
         timeout = self.settings.request_timeout
         await websocket.accept()
         counted = (0, 0)
@@ -341,15 +354,28 @@ class Service:
 
         messages: asyncio.Queue = asyncio.Queue(QUEUED_MESSAGES)
         reader = asyncio.create_task(read_messages(websocket, messages))
+        stopping = asyncio.create_task(self.stopping.wait())
         try:
             await send([stream.start()])
             waiting = None
             while True:
+                if self.stopping.is_set():
+                    # What was sent before the service stopped is scored, then the stream
+                    # ends as if the client had ended it.
+                    queued = [] if waiting is None else [waiting]
+                    while not messages.empty():
+                        queued.append(messages.get_nowait())
+                    data = b"".join(message["bytes"] for message in queued
+                                    if message.get("bytes") is not None)
+                    if data:
+                        await send(await run_in_threadpool(stream.samples, data))
+                    await send(await run_in_threadpool(stream.end))
+                    await websocket.close(GOING_AWAY)
+                    return "stopped"
                 if waiting is None:
-                    try:
-                        waiting = await asyncio.wait_for(messages.get(), timeout)
-                    except asyncio.TimeoutError:
-                        raise StreamError(f"nothing came for {timeout:g} s", POLICY) from None
+                    waiting = await next_message(messages, stopping, timeout)
+                    if waiting is None:
+                        continue
                 message, waiting = waiting, None
                 if message["type"] == "websocket.disconnect":
                     return "left"
@@ -386,6 +412,7 @@ class Service:
             return str(INTERNAL)
         finally:
             reader.cancel()
+            stopping.cancel()
 
     async def _close(self, websocket: WebSocket, message: str, code: int) -> None:
         """Tell the client why its stream ends, and end it (it may have gone already)."""
@@ -431,6 +458,26 @@ class ClientGone(Exception):
 #: A live stream's messages read ahead of the one being looked at (each at most
 #: :data:`anomaly.service.server.MAX_MESSAGE_BYTES`): beyond, the client waits.
 QUEUED_MESSAGES = 8
+
+
+async def next_message(messages: asyncio.Queue, stopping: asyncio.Task, timeout: float
+                       ) -> dict | None:
+    """The next of a stream's messages, or None once the service is stopping.
+
+    Raises
+    ------
+    StreamError
+        1008 when nothing came for ``timeout`` seconds.
+    """
+    getting = asyncio.ensure_future(messages.get())
+    done, _ = await asyncio.wait({getting, stopping}, timeout=timeout,
+                                 return_when=asyncio.FIRST_COMPLETED)
+    if getting in done:
+        return getting.result()
+    getting.cancel()  # Nothing was taken from the queue.
+    if stopping in done:
+        return None
+    raise StreamError(f"nothing came for {timeout:g} s", POLICY)
 
 
 async def read_messages(websocket: WebSocket, messages: asyncio.Queue) -> None:
@@ -498,5 +545,7 @@ def create_app(models: dict[str, ServedModel], settings: Settings = Settings()) 
                    service.route(prefix + "/score", service.score_upload, methods=("POST",)),
                    service.route(prefix + "/report", service.report, methods=("POST",)),
                    WebSocketRoute(prefix + "/stream", service.stream)]
-    return Starlette(routes=routes, lifespan=lifespan,
-                     exception_handlers={HTTPException: not_found})
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    exception_handlers={HTTPException: not_found})
+    app.state.service = service  # The server ends its live streams when it stops.
+    return app

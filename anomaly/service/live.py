@@ -48,9 +48,9 @@ from .protocol import RequestError
 
 #: The sample types a stream may be sent in, as NumPy reads them.
 DTYPES = {"float32": np.dtype("<f4"), "float64": np.dtype("<f8")}
-#: WebSocket close codes (RFC 6455): the data cannot be taken, a policy (idle), the
-#: service's failure.
-INVALID_DATA, POLICY, INTERNAL = 1007, 1008, 1011
+#: WebSocket close codes (RFC 6455): the service is stopping (after the stream's last beats
+#: and summary), the data cannot be taken, a policy (idle), the service's failure.
+GOING_AWAY, INVALID_DATA, POLICY, INTERNAL = 1001, 1007, 1008, 1011
 
 
 class StreamError(Exception):

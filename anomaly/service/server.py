@@ -1,7 +1,8 @@
 """Serving the application with uvicorn: models loaded and probed first (a bad model fails
 before the port is taken), the socket bound before the first request (port 0 picks a
 free one, which the first log line gives), and SIGTERM or Ctrl-C handled by uvicorn's
-graceful shutdown: no new connections, the requests already accepted answered, then exit.
+graceful shutdown: no new connections, the requests already accepted answered, the live
+streams ended with what they were sent (their last beats and summaries), then exit.
 """
 
 from __future__ import annotations
@@ -106,7 +107,8 @@ def serve(models: dict[str, ServedModel], settings: Settings, host: str, port: i
                      "beats and read the models' metadata", event="no_token")
     sock = bind(host, port)
     bound_host, bound_port = sock.getsockname()[:2]
-    config = uvicorn.Config(create_app(models, settings), log_config=None, access_log=False,
+    app = create_app(models, settings)
+    config = uvicorn.Config(app, log_config=None, access_log=False,
                             lifespan="on", timeout_keep_alive=5,
                             http=type("HeaderDeadline", (HeaderDeadline,), {
                                 "seconds": min(HEADER_SECONDS, settings.request_timeout)}),
@@ -115,7 +117,7 @@ def serve(models: dict[str, ServedModel], settings: Settings, host: str, port: i
                             # A request accepted may take the timeout to arrive and the
                             # timeout to be scored: it is answered before the service exits.
                             timeout_graceful_shutdown=math.ceil(2 * settings.request_timeout) + 5)
-    server = uvicorn.Server(config)
+    server = _streams_first_server()(config, app.state.service, settings.request_timeout)
     logs.info(f"Serving {', '.join(f'{name} ({model.directory})' for name, model in models.items())}"
               f" on http://{bound_host}:{bound_port} (Open Inference Protocol v2)",
               event="listening", host=bound_host, port=bound_port, models=list(models))
@@ -128,6 +130,25 @@ def serve(models: dict[str, ServedModel], settings: Settings, host: str, port: i
     finally:
         sock.close()
     logs.info("Stopped: the requests in flight were answered", event="stopped")
+
+
+def _streams_first_server():
+    """uvicorn's server, which lets the live streams end before it closes their sockets
+    (uvicorn would close them at once, with 1012 and without their last beats)."""
+    import uvicorn
+
+    class StreamsFirst(uvicorn.Server):
+        def __init__(self, config, service, seconds: float) -> None:
+            super().__init__(config)
+            self.service, self.seconds = service, seconds
+
+        async def shutdown(self, sockets=None) -> None:
+            for listening in self.servers:  # No new connections while the streams end.
+                listening.close()
+            await self.service.end_streams(self.seconds)
+            await super().shutdown(sockets)
+
+    return StreamsFirst
 
 
 def _h11_protocol():
