@@ -767,3 +767,14 @@ def test_beats_of_another_kind_than_the_models_are_warned_about_before_scoring(
     assert line.startswith(f"Warning: {data_dir / 'batch_nolabel.csv'}: the model ({same}) "
                            "was fitted on beats cut from a recording (lead MLII, 0.25 s "
                            "before to 0.45 s after each R peak)")
+
+
+def test_a_beat_window_longer_than_the_limit_is_refused_naming_where():
+    from anomaly.exceptions import InputError
+    from anomaly.recordings.segment import MAX_WINDOW_SAMPLES, BeatWindow
+
+    assert BeatWindow().samples_at(360, "rec.edf") == (90, 162)
+    assert sum(BeatWindow().samples_at(11_000, "rec.edf")) <= MAX_WINDOW_SAMPLES
+    with pytest.raises(InputError, match=r"^rec.edf: a beat window of 0.7 s at 12000 Hz is "
+                                         r"8,400 samples \(at most 8,192\)$"):
+        BeatWindow().samples_at(12_000, "rec.edf")

@@ -801,7 +801,9 @@ def test_sigterm_ends_a_live_stream_with_what_it_was_sent_then_exits_0(models):
     ("fs=fast", None, 400, "sampling rate"),
     ("fs=360&dtype=int8", None, 400, "dtype must be one of float32, float64"),
     ("fs=360&gain=2", None, 400, "unknown query parameter 'gain'"),
-], ids=["no token", "no model", "no rate", "bad rate", "bad dtype", "unknown parameter"])
+    ("fs=20000", None, 400, "a beat window of 0.7 s at 20000 Hz is 14,000 samples"),
+], ids=["no token", "no model", "no rate", "bad rate", "bad dtype", "unknown parameter",
+        "window too long"])
 def test_a_stream_that_cannot_be_taken_is_refused_before_the_socket_opens(
         server, query, headers, status, message):
     from websockets.exceptions import InvalidStatus

@@ -70,8 +70,7 @@ class LiveSegmenter:
 
     def __init__(self, fs: float, window: BeatWindow = BeatWindow()):
         self.fs, self.window = fs, window
-        self.before = int(round(window.before * fs))
-        self.after = int(round(window.after * fs))
+        self.before, self.after = window.samples_at(fs, "the stream")
         self.look_ahead = int(round(FINAL_SECONDS * fs))
         self.settle = int(round(PAD_SECONDS * fs))
         self.refractory = int(round(REFRACTORY_SECONDS * fs))

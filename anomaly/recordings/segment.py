@@ -69,6 +69,16 @@ class BeatWindow:
         if not 8 <= self.samples <= 10_000:
             raise ValueError(f"{self.samples} samples per beat (8 to 10,000)")
 
+    def samples_at(self, fs: float, where: object) -> tuple[int, int]:
+        """The samples before and after the R peak at ``fs`` Hz; an InputError naming
+        ``where`` when they span more than :data:`MAX_WINDOW_SAMPLES`."""
+        before, after = int(round(self.before * fs)), int(round(self.after * fs))
+        if before + after > MAX_WINDOW_SAMPLES:
+            raise InputError(f"{where}: a beat window of {self.before + self.after:g} s at "
+                             f"{fs:g} Hz is {before + after:,} samples (at most "
+                             f"{MAX_WINDOW_SAMPLES:,})")
+        return before, after
+
     def to_metadata(self) -> dict:
         return {"before_s": self.before, "after_s": self.after, "samples": self.samples,
                 "keep_amplitude": self.keep_amplitude}
@@ -227,12 +237,7 @@ class Segmenter:
             raise InputError(f"{lead.path}: --from {format_time(options.start)} is not before "
                              f"--to {format_time(self.stop / fs)}")
         window = options.window
-        self.before = int(round(window.before * fs))
-        self.after = int(round(window.after * fs))
-        if self.before + self.after > MAX_WINDOW_SAMPLES:
-            raise InputError(f"{lead.path}: a beat window of {window.before + window.after:g} s "
-                             f"at {fs:g} Hz is {self.before + self.after:,} samples (at most "
-                             f"{MAX_WINDOW_SAMPLES:,})")
+        self.before, self.after = window.samples_at(fs, lead.path)
         if lead.n_samples < self.before + self.after:
             raise InputError(f"{lead.path}: the recording ({lead.duration:.3g} s) is shorter "
                              f"than one beat window ({window.before + window.after:g} s)")

@@ -300,6 +300,8 @@ class Service:
             self._authorise(websocket)
             model = self.model(websocket)
             options = StreamOptions.from_query(websocket.query_params)
+            stream = await run_in_threadpool(LiveStream, model, options)
+            # No await between this check and the count below: only the event loop counts.
             if self.streams >= self.settings.max_streams:
                 raise RequestError(f"{self.settings.max_streams} live streams are open, the "
                                    "most at once; retry later", 503)
@@ -311,20 +313,17 @@ class Service:
             logs.info(f"WS {path} {error.status}", event="request", method="WS", path=path,
                       route="stream", status=error.status)
             return
-        # Only the event loop counts streams: no await between the check and the count.
         self.streams += 1
         self.metrics.streams.inc()
-        stream, ended = None, "failed"
+        ended = "failed"
         try:
-            stream = await run_in_threadpool(LiveStream, model, options)
             ended = await self._stream(websocket, model, stream)
         finally:
             self.streams -= 1
             self.metrics.streams.dec()
             logs.info(f"WS {path} {ended}", event="stream", path=path, model=model.name,
                       ended=ended, seconds=round(time.perf_counter() - started, 3),
-                      samples=stream.segmenter.received if stream else 0,
-                      beats=stream.scored if stream else 0,
+                      samples=stream.segmenter.received, beats=stream.scored,
                       client=websocket.client.host if websocket.client else None)
 
     async def _stream(self, websocket: WebSocket, model: ServedModel, stream: LiveStream

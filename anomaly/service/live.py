@@ -105,7 +105,10 @@ class LiveStream:
         self.model, self.options = model, options
         detector = model.detector
         self.window = ModelLimits.of(detector).beat_window()
-        self.segmenter = LiveSegmenter(options.fs, self.window)
+        try:
+            self.segmenter = LiveSegmenter(options.fs, self.window)
+        except InputError as error:  # A rate the model's beat window cannot be cut at.
+            raise RequestError(str(error), 400) from None
         self.context = beat_context(detector.scaling_.context)
         self.dtype = DTYPES[options.dtype]
         self.counts = SegmentCounts()
