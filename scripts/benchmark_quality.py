@@ -532,7 +532,12 @@ class CandidateScores:
     - ``code``: mean distance of the code to its :data:`CODE_NEIGHBOURS` nearest training
       codes (a training beat's own code left out), over its median on the training beats;
     - ``mae-x-code``, ``mse-x-code``: the product of the error and ``code``, each over its
-      median on the training beats (1 for a typical training beat).
+      median on the training beats (1 for a typical training beat);
+    - ``mae-x-code-1000``, ``mae-x-code-256c``: as ``mae-x-code`` with a smaller memory
+      (what scoring would search): 1,000 training codes drawn at random, or 256 k-means
+      centroids of them (:data:`MEMORIES`);
+    - ``mae-x-input``: as ``mae-x-code`` with the neighbours of the beat's scaled samples
+      among the training beats' (no autoencoder in that term: a kNN detector's).
 
     Parameters
     ----------
@@ -542,11 +547,14 @@ class CandidateScores:
         The traces it was fitted on (with their context columns, if any).
     """
 
-    NAMES = ("mae", "mse", "z-abs", "z-sq", "code", "mae-x-code", "mse-x-code")
+    NAMES = ("mae", "mse", "z-abs", "z-sq", "code", "mae-x-code", "mse-x-code",
+             "mae-x-code-1000", "mae-x-code-256c", "mae-x-input")
+    #: What each neighbour term searches: the training codes (all, or at most this many
+    #: drawn at random), k-means centroids of them, or the training beats' samples.
+    MEMORIES = {"code": ("codes", None), "code-1000": ("codes", 1000),
+                "code-256c": ("centroids", 256), "input": ("samples", None)}
 
     def __init__(self, model: AutoencoderDetector, train: np.ndarray) -> None:
-        from scipy.spatial import cKDTree
-
         started = time.perf_counter()
         self.model = model
         self.context_columns = len(model.scaling_.context)
@@ -554,12 +562,39 @@ class CandidateScores:
         difference = self._samples(scaled - reconstructed)
         self.timestep = {"mae": np.abs(difference).mean(axis=0) + 1e-12,
                          "mse": (difference ** 2).mean(axis=0) + 1e-12}
-        codes = model.encode(train).astype(np.float64)
-        self.tree = cKDTree(codes)
         self.medians = {metric: float(np.median(self._error(scaled, reconstructed, metric)))
                         for metric in ("mae", "mse")}
-        self.medians["code"] = float(np.median(self._neighbours(codes, leave_self_out=True)))
+        points = {"codes": model.encode(train).astype(np.float64),
+                  "samples": self._samples(scaled)}
+        self.memories = {name: self._memory(points["samples" if kind == "samples" else "codes"],
+                                            kind, size)
+                         for name, (kind, size) in self.MEMORIES.items()}
         self.seconds = time.perf_counter() - started
+
+    def _memory(self, points: np.ndarray, kind: str, size: int | None):
+        """A neighbour search over ``points`` (or what ``kind`` keeps of them) and the
+        median of the training beats' distances (a beat in the memory left out)."""
+        from scipy.spatial import cKDTree
+        from sklearn.cluster import KMeans
+
+        member = np.ones(len(points), dtype=bool)
+        if kind == "centroids":
+            kept = KMeans(min(size, len(points) // 2), n_init=1,
+                          random_state=0).fit(points).cluster_centers_
+            member[:] = False
+        elif size is not None and len(points) > size:
+            chosen = np.random.default_rng(0).permutation(len(points))[:size]
+            member[:] = False
+            member[chosen] = True
+            kept = points[chosen]
+        else:
+            kept = points
+        tree = cKDTree(kept)
+        neighbours = min(CODE_NEIGHBOURS, len(kept) - 1)
+        distances, _ = tree.query(points, k=neighbours + 1)
+        # A beat in the memory is its own nearest neighbour.
+        own = np.where(member[:, None], distances[:, 1:], distances[:, :-1])
+        return tree, neighbours, float(np.median(own.mean(axis=1)))
 
     def __call__(self, traces: np.ndarray, name: str) -> np.ndarray:
         """The scores ``name`` of ``traces``, shape ``(n,)``."""
@@ -568,13 +603,18 @@ class CandidateScores:
             return self._error(scaled, reconstructed, name)
         if name.startswith("z-"):
             return self._standardised(scaled, reconstructed, "mae" if name == "z-abs" else "mse")
+        error, _, memory = name.rpartition("-x-")
+        memory = memory or name
+        tree, neighbours, median = self.memories[memory]
+        points = (self._samples(scaled) if memory == "input"
+                  else self.model.encode(traces).astype(np.float64))
+        distances, _ = tree.query(points, k=neighbours)
         # Over its median on the training beats: two networks' codes have unrelated
         # scales, and the threshold is carried from the first model to the second.
-        code = self._neighbours(self.model.encode(traces).astype(np.float64)) / self.medians["code"]
-        if name == "code":
-            return code
-        error = name.split("-x-")[0]
-        return self._error(scaled, reconstructed, error) / self.medians[error] * code
+        near = distances.reshape(len(points), -1).mean(axis=1) / median
+        if not error:
+            return near
+        return self._error(scaled, reconstructed, error) / self.medians[error] * near
 
     def _reconstructed(self, traces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         scaled = self.model.scale(traces)
@@ -601,11 +641,6 @@ class CandidateScores:
                                reconstructed[:, -self.context_columns:], metric=metric)
         weight = self.model.params_["context_weight"]
         return (1 - weight) * standardised + weight * context
-
-    def _neighbours(self, codes: np.ndarray, *, leave_self_out: bool = False) -> np.ndarray:
-        first = int(leave_self_out)
-        distances, _ = self.tree.query(codes, k=CODE_NEIGHBOURS + first)
-        return distances[:, first:].mean(axis=1)
 
 
 def candidate_score(name: str) -> Callable[[Models], Outcome]:
