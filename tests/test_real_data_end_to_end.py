@@ -23,6 +23,12 @@ from anomaly.synthetic import write_beats_csv
 #: issue 14's 0.96 on a split other than 21. The defaults meet it on splits 101 and 102
 #: and miss it on 100, 103, 104 and 105 (0.951-0.959; docs/benchmarks.md).
 SPLITS = {21: (1000, 425, 0.95), 102: (1000, 438, 0.96)}
+#: The ROC-AUC floor: below every fit of the defaults measured, above what a broken score
+#: gives. One fit's ROC-AUC depends on the CPU's floating point, through training: the
+#: ten splits range over 0.9875-0.9933, and split 21 gave 0.992 on the CI's earlier hosts
+#: but 0.9842 on an AMD EPYC one (seed 1 there: 0.9918). A floor of 0.99 asserted a fit
+#: above the ten splits' mean (0.9901).
+ROC_AUC_FLOOR = 0.98
 
 
 @pytest.fixture(scope="module", params=sorted(SPLITS), ids=lambda split: f"split {split}")
@@ -50,7 +56,7 @@ def ecg5000_run(request, ecg5000, tmp_path_factory):
 def test_ecg5000_end_to_end_roc_auc_floor(ecg5000_run):
     split, metrics = ecg5000_run
     assert (metrics["rows"], metrics["true_anomalies"]) == SPLITS[split][:2]
-    assert metrics["roc_auc"] >= 0.99, metrics
+    assert metrics["roc_auc"] >= ROC_AUC_FLOOR, metrics
     assert metrics["recall"] >= 0.95, metrics
 
 
