@@ -8,6 +8,10 @@ order, named MLII and V1 whatever they were: this measures memory and time), and
 through a real process and reports wall time and peak RSS (GNU time's ``-v``: the
 ``ru_maxrss`` of the process it starts, which execs the command).
 
+``score`` runs twice: writing the scores only, and with ``--report`` and ``--html``
+(which read the recording again for its rhythm and draw its pictures; the report and the
+page are left in the work directory to be looked at).
+
 Each record is also sent to ``anomaly serve`` over HTTP (``POST /v2/models/{model}/score``,
 its files as multipart/form-data, as a browser sends them), its scores read as they stream
 back; the server's peak RSS is its VmHWM.
@@ -158,6 +162,16 @@ def main() -> None:
             rows.append({"record": label, "hours": round(hours, 2), "samples_per_lead":
                          lengths[label], "command": command, "beats": beats, **result})
             output.unlink()
+        # The run's reports: the rhythm read again from the recording, the HTML's pictures.
+        reports = ["--report", str(work / f"{record}.run.json"),
+                   "--html", str(work / f"{record}.report.html")]
+        result = measure([*ANOMALY, "score", str(work / record), "-m", str(work / "model"),
+                          "-o", str(work / f"{record}.scores.csv"), *reports, "-q"])
+        beats = json.loads((work / f"{record}.run.json").read_text())["rows_scored"]
+        rows.append({"record": label, "hours": round(hours, 2), "samples_per_lead":
+                     lengths[label], "command": "score --report --html", "beats": beats,
+                     **result})
+        (work / f"{record}.scores.csv").unlink()
         rows.append({"record": label, "hours": round(hours, 2),
                      "samples_per_lead": lengths[label], "command": "serve, POST .../score",
                      **measure_service(work / record, work / "model")})

@@ -255,3 +255,21 @@ def assert_images_render_in_browser(page_path: Path) -> None:
                          capture_output=True, text=True, timeout=120).stdout
     n_images = page.count("<img")
     assert f'data-images-ok="{n_images}/{n_images}"' in dom, dom[-500:]
+
+
+def recording_model(model_dir: Path, destination: Path, *, lead: str = "MLII",
+                    fs: float = 360.0) -> Path:
+    """The session's model (96 samples) as if fitted on a recording's beats: its
+    provenance records the lead, the rate and a beat window of its length. Only
+    metadata.json changes, which the model files' SHA-256 sums do not cover."""
+    import json
+    import shutil
+
+    shutil.copytree(model_dir, destination)
+    metadata = json.loads((destination / "metadata.json").read_text())
+    metadata["provenance"]["recording"] = {
+        "lead": lead, "fs": fs,
+        "beat_window": {"before_s": 0.25, "after_s": 0.45, "samples": 96,
+                        "keep_amplitude": False}}
+    (destination / "metadata.json").write_text(json.dumps(metadata))
+    return destination

@@ -21,7 +21,7 @@ from anomaly.recordings.reading import read_recording
 from anomaly.recordings.segment import BeatWindow, SegmentOptions
 from anomaly.recordings.signals import open_lead
 from anomaly.recordings.times import format_time, parse_time
-from conftest import assert_images_render_in_browser, run_cli
+from conftest import assert_images_render_in_browser, recording_model, run_cli
 
 FS = 360
 #: R peaks of the synthetic recordings may be found this far from where they were put.
@@ -581,24 +581,6 @@ def test_mitdb_spans_and_chunks_see_the_beats_of_the_whole_record(mitdb, record)
 
 
 # -- what a new user met (issue 22, part 6) ----------------------------------------------
-
-def recording_model(model_dir: Path, destination: Path, *, lead: str = "MLII",
-                    fs: float = FS) -> Path:
-    """The session's model (96 samples) as if fitted on a recording's beats: its
-    provenance records the lead, the rate and a beat window of its length. Only
-    metadata.json changes, which the model files' SHA-256 sums do not cover."""
-    import json
-    import shutil
-
-    shutil.copytree(model_dir, destination)
-    metadata = json.loads((destination / "metadata.json").read_text())
-    metadata["provenance"]["recording"] = {
-        "lead": lead, "fs": fs,
-        "beat_window": {"before_s": 0.25, "after_s": 0.45, "samples": 96,
-                        "keep_amplitude": False}}
-    (destination / "metadata.json").write_text(json.dumps(metadata))
-    return destination
-
 
 def test_a_bare_mitdb_name_is_read_from_the_mitdb_data_here(tmp_path, monkeypatch, capsys):
     """'beats 208' (and fit, score) as the README shows: a record 208 in the working

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..holter.windows import unit_rows
 from .rhythm import rr_ratios
 
 #: A beat whose RR interval from the previous beat is below this fraction of the local
@@ -59,11 +60,7 @@ class DominantBeats:
 
 def correlation(values: np.ndarray, template: np.ndarray) -> np.ndarray:
     """Each row of ``values`` correlated with ``template`` (Pearson; 0 for a flat row)."""
-    centred = values - values.mean(axis=1, keepdims=True)
-    shape = template - template.mean()
-    norms = np.linalg.norm(centred, axis=1) * np.linalg.norm(shape)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(norms > 0, centred @ shape / norms, 0.0)
+    return unit_rows(values) @ unit_rows(np.asarray(template)[None, :])[0]
 
 
 def dominant_beats(values: np.ndarray, rr_prev: np.ndarray, rr_next: np.ndarray,

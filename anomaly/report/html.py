@@ -19,6 +19,10 @@ import numpy as np
 from ..io.writers import atomic_write
 from .plots import beat_caption, plot_reconstruction, plot_score_histogram
 
+#: AF episodes and families a recording's section lists.
+_LISTED_EPISODES = 20
+_LISTED_FAMILIES = 12
+
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 70rem; color: #222; }
 table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; }
@@ -39,7 +43,8 @@ def write_html_report(path: str | os.PathLike, detector, result, recordings=None
                 "<h2>Reconstruction error</h2>" + _image(
                     plot_score_histogram(scores, summary.threshold, truth=truth),
                     "score histogram")]
-    sections.append(_recordings_section(summary, recordings or {}))
+    rhythms = {item.input: item.rhythm for item in result.inputs if item.rhythm is not None}
+    sections.append(_recordings_section(summary, recordings or {}, rhythms))
     sections.append(_beats_section(detector, summary))
     if result.metrics is not None:
         sections.append(_metrics_section(summary, result.metrics))
@@ -71,21 +76,64 @@ def _summary_section(detector, summary, result) -> str:
     return "<h2>Summary</h2>" + model + _table(rows)
 
 
-def _recordings_section(summary, recordings) -> str:
-    """Per recording: the timeline of every beat's score, and strips of the most
-    anomalous beats in their ECG."""
+def _recordings_section(summary, recordings, rhythms) -> str:
+    """Per recording: the timeline of every beat's score, the heart rate under it and
+    the rhythm (:func:`_rhythm`), and strips of the most anomalous beats in their ECG."""
     if not recordings:
         return ""
     from .recordings import recording_figures
 
     parts = []
     for input_name, segment in recordings.items():
-        timeline, strips = recording_figures(summary, input_name, segment)
+        rhythm = rhythms.get(input_name)
+        timeline, strips = recording_figures(summary, input_name, segment, rhythm)
         name = html.escape(os.path.basename(input_name))
         parts.append(f"<h3>{name}</h3>" + _analysable(summary.analysable.get(input_name))
                      + _image(timeline, f"timeline of {name}")
+                     + ("" if rhythm is None else _rhythm(rhythm))
                      + _image(strips, f"ECG strips of {name}"))
     return "<h2>Recordings</h2>" + "".join(parts)
+
+
+def _rhythm(rhythm) -> str:
+    """Tables of a recording's rhythm: heart rate and variability, atrial fibrillation
+    and its episodes, the morphology families."""
+    from ..recordings.times import format_time
+
+    analysis = rhythm.analysis
+    rate, fibrillation = analysis.heart_rate, analysis.atrial_fibrillation
+    bpm = lambda value: "n/a" if not np.isfinite(value) else f"{value:.0f}"  # noqa: E731
+    at = lambda seconds: "" if not np.isfinite(seconds) else f" at {format_time(seconds)}"  # noqa: E731
+    ms = lambda value: "n/a" if not np.isfinite(value) else f"{value:.0f} ms"  # noqa: E731
+    summary = [
+        ("heart rate (bpm)", "minimum", "mean", "maximum"),
+        ("per minute, normal-to-normal", bpm(rate.minimum_bpm) + at(rate.minimum_at_s),
+         bpm(rate.mean_bpm), bpm(rate.maximum_bpm) + at(rate.maximum_at_s))]
+    variability = [("variability (sinus rhythm)", "SDNN", "RMSSD", "pNN50"),
+                   (f"{rate.nn_count:,} normal-to-normal intervals", ms(rate.sdnn_ms),
+                    ms(rate.rmssd_ms), "n/a" if not np.isfinite(rate.pnn50)
+                    else f"{rate.pnn50:.1%}")]
+    if fibrillation.episodes:
+        listed = fibrillation.episodes[:_LISTED_EPISODES]
+        more = len(fibrillation.episodes) - len(listed)
+        episodes = (f"<p>Atrial fibrillation: <b>{format_time(fibrillation.seconds)}</b> in "
+                    f"{len(fibrillation.episodes)} episode(s), <b>{rhythm.burden:.0%}</b> of "
+                    f"the analysable time{f' (the first {len(listed)} listed)' if more else ''}"
+                    ":</p>" + _table([("from", "to", "duration")] + [
+                        (format_time(item.start_s), format_time(item.end_s),
+                         format_time(item.duration_s)) for item in listed]))
+    else:
+        episodes = "<p>No atrial fibrillation found.</p>"
+    families = _table([("family", "shape", "beats", "share", "mean score", "flagged")] + [
+        (str(item.family), item.kind, f"{item.beats:,}", f"{item.share:.1%}",
+         "n/a" if not np.isfinite(item.mean_score) else f"{item.mean_score:.4f}",
+         f"{item.anomalies:,}") for item in rhythm.families[:_LISTED_FAMILIES]])
+    others = len(rhythm.families) - _LISTED_FAMILIES
+    return (_table(summary) + _table(variability) + episodes
+            + f"<p>Morphology families: {len(rhythm.families)} (beats grouped by the shape of "
+            f"their QRS; the dominant family and those like it are of normal shape)"
+            f"{f', the {_LISTED_FAMILIES} largest listed' if others > 0 else ''}:</p>"
+            + families)
 
 
 def _analysable(analysable) -> str:

@@ -132,8 +132,8 @@ def plot_timeline(times: np.ndarray, scores: np.ndarray, threshold: float, *,
     False) are grey crosses, never flagged; the ``unreadable`` stretches (``(from, to,
     reason)``, seconds) are shaded."""
     figure, ax = _axes(ax, figsize=(12, 3.5))
-    hours = times[-1] > 2 * 3600 if len(times) else False
-    x = times / (3600 if hours else 60)
+    scale, unit = time_scale(times[-1] if len(times) else 0.0)
+    x = times / scale
     readable = np.ones(len(scores), dtype=bool) if readable is None else readable
     flagged = is_anomaly(scores, threshold, readable)
     normal = ~flagged & readable
@@ -144,17 +144,44 @@ def plot_timeline(times: np.ndarray, scores: np.ndarray, threshold: float, *,
     if not readable.all():
         ax.plot(x[~readable], scores[~readable], "x", markersize=3, color="0.6",
                 label=f"in an unreadable stretch, not flagged ({int((~readable).sum())})")
-    scale = 3600 if hours else 60
     shortest = 0.002 * (times[-1] if len(times) else 0)  # Seconds: a short stretch shows.
     for number, (first, end, _) in enumerate(unreadable):
         ax.axvspan(first / scale, max(end, first + shortest) / scale, color="0.85", zorder=0,
                    label="unreadable stretches (the longest)" if number == 0 else None)
     ax.axhline(threshold, color="black", linestyle="--", linewidth=1,
                label=f"threshold {threshold:.4f}")
-    ax.set_xlabel("time in the recording (" + ("hours" if hours else "minutes") + ")")
+    ax.set_xlabel(f"time in the recording ({unit})")
     ax.set_ylabel("score (reconstruction error)")
     ax.set_title(title or "Anomaly score of every beat")
     ax.legend(loc="upper right", markerscale=4)
+    return figure
+
+
+def time_scale(seconds: float) -> tuple[float, str]:
+    """The unit of a recording's time axis: hours past two hours, else minutes."""
+    return (3600.0, "hours") if seconds > 2 * 3600 else (60.0, "minutes")
+
+
+def plot_heart_rate(minute_start_s: np.ndarray, bpm: np.ndarray, *, episodes=(),
+                    span_s: float | None = None, title: str = "", ax=None):
+    """The heart rate of each minute (from normal-to-normal intervals; a gap where a
+    minute has too few), with the atrial fibrillation ``episodes`` (``start_s``/``end_s``)
+    shaded; on the time axis of :func:`plot_timeline` for a recording of ``span_s``
+    seconds."""
+    figure, ax = _axes(ax, figsize=(12, 2.6))
+    span = span_s if span_s is not None else (minute_start_s[-1] + 60 if len(minute_start_s)
+                                              else 0)
+    scale, unit = time_scale(span)
+    centres = (np.asarray(minute_start_s, dtype=float) + 30) / scale
+    ax.plot(centres, bpm, color="black", linewidth=1, label="heart rate (per minute)")
+    for number, episode in enumerate(episodes):
+        ax.axvspan(episode.start_s / scale, episode.end_s / scale, color="tab:orange",
+                   alpha=0.3, zorder=0,
+                   label="atrial fibrillation" if number == 0 else None)
+    ax.set_xlabel(f"time in the recording ({unit})")
+    ax.set_ylabel("beats per minute")
+    ax.set_title(title or "Heart rate")
+    ax.legend(loc="best")
     return figure
 
 

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .plots import plot_ecg_strips, plot_timeline, recording_plot_names, save_figure
+from .plots import (plot_ecg_strips, plot_heart_rate, plot_timeline, recording_plot_names,
+                    save_figure)
 
 if TYPE_CHECKING:
     from ..recordings.segment import SegmentOptions
@@ -61,10 +62,12 @@ def strip_beats(peaks: np.ndarray, scores: np.ndarray, reach: float,
     return sorted(chosen)
 
 
-def recording_figures(summary, input_name: str, segment: "SegmentOptions"):
+def recording_figures(summary, input_name: str, segment: "SegmentOptions", rhythm=None):
     """The timeline and the strips of one scored recording, as figures; ``segment`` is how
     its beats were found (its lead and beat window), by which the strips are read again.
-    The strips are around the beats :func:`strip_beats` chooses."""
+    The strips are around the beats :func:`strip_beats` chooses. With the recording's
+    ``rhythm`` (:class:`anomaly.holter.summary.RecordingRhythm`), its heart rate is drawn
+    under the timeline, on the same time axis."""
     from ..recordings.reading import read_strips
     from ..recordings.signals import open_lead
 
@@ -78,10 +81,22 @@ def recording_figures(summary, input_name: str, segment: "SegmentOptions"):
                          seconds=STRIP_SECONDS)
     name = Path(input_name).name
     analysable = summary.analysable.get(input_name)
+    axes = None
+    if rhythm is not None:
+        from matplotlib.figure import Figure
+
+        figure = Figure(figsize=(12, 5.6), layout="constrained")
+        axes = figure.subplots(2, 1, sharex=True, height_ratios=(3.5, 2.1))
+        rate = rhythm.analysis.heart_rate
+        plot_heart_rate(rate.minute_start_s, rate.per_minute_bpm,
+                        episodes=rhythm.analysis.atrial_fibrillation.episodes,
+                        span_s=peaks[-1] / fs if len(peaks) else None, ax=axes[1],
+                        title=f"{name}: heart rate of each minute")
     timeline = plot_timeline(peaks / fs, scores, summary.threshold, readable=readable,
                              unreadable=() if analysable is None else analysable.longest(),
                              title=f"{name}: anomaly score of every beat"
-                             + ("" if analysable is None else f" ({analysable.headline()})"))
+                             + ("" if analysable is None else f" ({analysable.headline()})"),
+                             ax=None if axes is None else axes[0])
     window = (segment.window.before, segment.window.after)
     return timeline, plot_ecg_strips(strips, peaks, scores, summary.threshold, window,
                                      also=[peaks[also] for _, also in chosen],
@@ -90,14 +105,16 @@ def recording_figures(summary, input_name: str, segment: "SegmentOptions"):
 
 
 def save_recording_plots(summary, recordings: dict[str, "SegmentOptions"],
-                         directory: str | os.PathLike) -> list[Path]:
+                         directory: str | os.PathLike, rhythms=None) -> list[Path]:
     """For every recording of the run (its name and how its beats were found):
-    ``NAME.timeline.png`` and ``NAME.strips.png``."""
+    ``NAME.timeline.png`` (with the heart rate under it when ``rhythms``, by name, hold
+    the recording's) and ``NAME.strips.png``."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for input_name, segment in recordings.items():
-        figures = recording_figures(summary, input_name, segment)
+        figures = recording_figures(summary, input_name, segment,
+                                    (rhythms or {}).get(input_name))
         for figure, name in zip(figures, recording_plot_names(input_name)):
             written.append(save_figure(figure, directory / name))
     return written

@@ -21,7 +21,7 @@ from ..progress import rows_progress
 from .base import Engine, ModelLimits
 from .fitted_kind import fitted_kind_warnings
 from .plan import Job, RunPlan, is_up_to_date, rejects_file_for
-from .summary import ScoredInput, InputResult, RunResult, ScoreSummary
+from .summary import InputResult, RunResult, ScoredInput, ScoreSummary
 
 
 def execute(plan: RunPlan, engine: Engine | None = None, *, progress: bool = False,
@@ -101,6 +101,9 @@ def execute(plan: RunPlan, engine: Engine | None = None, *, progress: bool = Fal
         if metrics is not None:
             logs.info(format_report(metrics), event="metrics", metrics=metrics)
         recordings = _recordings(plan, detector, summary)
+        if any(place is not None for place in (plan.report, plan.html, plan.plot_dir)):
+            inputs = _with_rhythms(inputs, summary, recordings)
+        rhythms = {item.input: item.rhythm for item in inputs if item.rhythm is not None}
         result = RunResult(
             inputs, summary, engine.name,
             model={"dir": str(plan.model_dir), "sha256": detector.model_sha256_,
@@ -110,7 +113,7 @@ def execute(plan: RunPlan, engine: Engine | None = None, *, progress: bool = Fal
             created=created,
             seconds={"load_model": loaded - started, "engine_start": engine_started - loaded,
                      "scoring": scored - engine_started},
-            metrics=metrics, plots=_write_plots(plan, detector, summary, recordings),
+            metrics=metrics, plots=_write_plots(plan, detector, summary, recordings, rhythms),
             html=None if plan.html is None else str(plan.html))
         _write_reports(plan, detector, result, recordings)
     return result
@@ -162,8 +165,8 @@ def _log_input(item: InputResult, threshold: float, runtime: str) -> None:
         event="scored", runtime=runtime, **item.as_json())
 
 
-def _write_plots(plan: RunPlan, detector, summary: ScoreSummary,
-                 recordings: dict) -> list[str]:
+def _write_plots(plan: RunPlan, detector, summary: ScoreSummary, recordings: dict,
+                 rhythms: dict) -> list[str]:
     if plan.plot_dir is None or not summary.scores:
         return []
     from ..report.plots import save_batch_plots
@@ -173,7 +176,7 @@ def _write_plots(plan: RunPlan, detector, summary: ScoreSummary,
         from ..report.recordings import save_recording_plots
 
         plots += [str(path) for path in save_recording_plots(summary, recordings,
-                                                             plan.plot_dir)]
+                                                             plan.plot_dir, rhythms)]
     logs.info(f"Plots written to {plan.plot_dir}/", event="plots", plots=plots)
     return plots
 
@@ -186,6 +189,29 @@ def _recordings(plan: RunPlan, detector, summary: ScoreSummary) -> dict:
     limits = ModelLimits.of(detector)
     return {job.input: recording_segment(job.options, limits) for job in plan.jobs
             if job.input in summary.timelines}
+
+
+def _with_rhythms(inputs: list[InputResult], summary: ScoreSummary,
+                  recordings: dict) -> list[InputResult]:
+    """The inputs, each recording with its rhythm (read again from the recording: the
+    cost of a run that writes a report or plots, not of every run), each said in the
+    log."""
+    from ..holter.summary import recording_rhythm
+    from ..io.beats import is_anomaly
+
+    with_rhythms = []
+    for item in inputs:
+        if item.input in recordings:
+            peaks, scores, readable = summary.timeline(item.input)
+            rhythm = recording_rhythm(
+                item.input, recordings[item.input], peaks=peaks, scores=scores,
+                flagged=is_anomaly(scores, summary.threshold, readable),
+                analysable_s=item.analysable.seconds if item.analysable else 0.0)
+            logs.info(f"Rhythm of {item.input}: {rhythm.describe()}.", event="rhythm",
+                      input=item.input, rhythm=rhythm.as_json())
+            item = replace(item, rhythm=rhythm)
+        with_rhythms.append(item)
+    return with_rhythms
 
 
 def _write_reports(plan: RunPlan, detector, result: RunResult, recordings: dict) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 from ..io.beats import Beats, Reject, is_anomaly
 
 if TYPE_CHECKING:
+    from ..holter.summary import RecordingRhythm
     from ..recordings.quality import Analysable
 
 #: How many of the most anomalous beats a run keeps for its plots and HTML report.
@@ -202,12 +203,17 @@ class InputResult:
     rows_unreadable: int = 0
     #: A recording's: how much of it could be read.
     analysable: "Analysable | None" = None
+    #: A recording's, when the run writes a report: its heart rate, atrial fibrillation
+    #: and morphology families (:class:`anomaly.holter.summary.RecordingRhythm`).
+    rhythm: "RecordingRhythm | None" = None
 
     def as_json(self) -> dict[str, Any]:
         data = {key: value for key, value in self.__dict__.items()
-                if value is not None and key != "analysable"}
+                if value is not None and key not in ("analysable", "rhythm")}
         if self.analysable is not None:
             data["recording"] = self.analysable.as_json()
+        if self.rhythm is not None:
+            data["rhythm"] = self.rhythm.as_json()
         data["seconds"] = round(self.seconds, 3)
         if self.skipped is None:
             data["rows_per_second"] = round(self.rows_scored / self.seconds, 1) if self.seconds else None

@@ -1,0 +1,107 @@
+"""A recording's beats read as a Holter reader reads them: morphology families, which
+beats are normal, atrial fibrillation and the heart rate.
+
+The beats are those :mod:`anomaly.recordings.segment` found, cut with
+:data:`ANALYSIS_WINDOW` whatever window a model scores them with: it reaches back to the
+P wave. Of each beat only what the analysis looks at is kept (:class:`RhythmBeats`: its
+time, whether it is on time and readable, its shape and its P wave, in float32), so that
+a day's recording is analysed in tens of megabytes. A beat is **normal** when it can be
+read, is of a family of normal shape (:mod:`.families`) and comes on time, or comes in
+atrial fibrillation (where no beat is on time and a normally conducted one is still
+normal).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..recordings.rhythm import rr_ratios
+from ..recordings.segment import BeatWindow
+from .atrial import AtrialFibrillation, atrial_fibrillation, p_wave_consistency, p_wave_slice
+from .families import ON_TIME_RATIO, Families, beat_families, shape_slice
+from .heart_rate import HeartRate, heart_rate
+
+if TYPE_CHECKING:
+    from ..recordings.segment import RecordingBeats, SegmentOptions
+
+#: How beats are cut for the analysis: 0.25 s before the R peak (the P wave) to 0.45 s
+#: after, 140 values, z-normalised (shapes are compared by correlation).
+ANALYSIS_WINDOW = BeatWindow()
+_SHAPE = shape_slice(ANALYSIS_WINDOW.before, ANALYSIS_WINDOW.after, ANALYSIS_WINDOW.samples)
+_P_WAVE = p_wave_slice(ANALYSIS_WINDOW.before, ANALYSIS_WINDOW.after, ANALYSIS_WINDOW.samples)
+
+
+@dataclass(frozen=True)
+class RhythmBeats:
+    """What the analysis needs of a recording's beats (``n`` of them, in time order):
+    ``sample`` (R peaks), ``time_s``, ``on_time`` (not premature), ``readable``, and
+    ``shapes`` and ``p_waves``, each beat's values in those parts of
+    :data:`ANALYSIS_WINDOW` (shape ``(n, m)``)."""
+
+    sample: np.ndarray
+    time_s: np.ndarray
+    on_time: np.ndarray
+    readable: np.ndarray
+    shapes: np.ndarray
+    p_waves: np.ndarray
+
+    @classmethod
+    def of(cls, beats: "RecordingBeats") -> "RhythmBeats":
+        """The parts of beats cut with :data:`ANALYSIS_WINDOW`."""
+        if beats.values.shape[1] != ANALYSIS_WINDOW.samples:
+            raise ValueError(f"expected beats of {ANALYSIS_WINDOW.samples} values (the "
+                             f"analysis window), got {beats.values.shape[1]}")
+        on_time = rr_ratios(beats.rr_prev, beats.rr_next, beats.rr_local_mean)[:, 0] \
+            >= ON_TIME_RATIO
+        return cls(beats.sample, beats.time_s, on_time, beats.readable,
+                   beats.values[:, _SHAPE].astype(np.float32),
+                   beats.values[:, _P_WAVE].astype(np.float32))
+
+    @classmethod
+    def join(cls, parts: list["RhythmBeats"]) -> "RhythmBeats":
+        return cls(*(np.concatenate([getattr(part, name) for part in parts])
+                     for name in ("sample", "time_s", "on_time", "readable", "shapes",
+                                  "p_waves")))
+
+
+def read_rhythm_beats(path: str | os.PathLike,
+                      segment: "SegmentOptions") -> tuple[RhythmBeats, float]:
+    """The beats of a recording's span as ``segment`` finds them (its lead, span and
+    rate), cut with :data:`ANALYSIS_WINDOW`, read a chunk at a time; and where the span
+    ends (seconds from the recording's start)."""
+    from ..recordings.reading import segmenter_for
+
+    segmenter = segmenter_for(path, replace(segment, window=ANALYSIS_WINDOW, annotations=None))
+    beats = RhythmBeats.join([RhythmBeats.of(chunk.beats) for chunk in segmenter.chunks()
+                              if chunk.beats is not None])
+    return beats, segmenter.stop / segmenter.lead.fs
+
+
+@dataclass(frozen=True)
+class RhythmAnalysis:
+    """What :func:`analyse_beats` found; ``normal`` per beat, ``p_waves`` per beat (the
+    consistency of the P waves around it)."""
+
+    families: Families
+    atrial_fibrillation: AtrialFibrillation
+    normal: np.ndarray
+    heart_rate: HeartRate
+    p_waves: np.ndarray
+
+
+def analyse_beats(beats: RhythmBeats, *, duration_s: float | None = None) -> RhythmAnalysis:
+    """Families, atrial fibrillation, normal beats and heart rate of a recording's beats;
+    the heart-rate trend covers ``duration_s`` seconds (default: to the last beat)."""
+    readable = beats.readable
+    families = beat_families(beats.shapes, beats.on_time, readable=readable)
+    ectopic = families.ectopic
+    p_waves = p_wave_consistency(beats.p_waves, readable & ~ectopic)
+    fibrillation = atrial_fibrillation(beats.time_s, ectopic=ectopic, readable=readable,
+                                       p_waves=p_waves)
+    normal = readable & ~ectopic & (beats.on_time | fibrillation.in_af)
+    rate = heart_rate(beats.time_s, normal, sinus=~fibrillation.in_af, duration_s=duration_s)
+    return RhythmAnalysis(families, fibrillation, normal, rate, p_waves)

@@ -1,0 +1,165 @@
+"""Morphology families: the beats of a recording grouped by shape, as Holter software
+groups them into templates so that a person reviews a family at a time, not a beat.
+
+Each beat's shape is its window from :data:`SHAPE_BEFORE_S` before its R peak to
+:data:`SHAPE_AFTER_S` after it (the QRS complex and the start of the ST segment: what
+tells a ventricular beat from a normally conducted one; the P wave and the T wave vary
+with the rate and are left to the rhythm). Beats are taken in time order: a beat joins
+the family whose template (the mean of its members' shapes, each centred and scaled to
+unit norm) it correlates best with, if that correlation is at least
+:data:`JOIN_CORRELATION`, and otherwise starts a family of its own (Holter software's
+template matching). Once every beat has a family, each beat is assigned again to the
+template it matches best, so that an early beat is not held by a template made before
+its family grew. Beats of a stretch that could not be read belong to no family.
+
+The **dominant** family is the largest among the beats on time (not premature: most
+ectopic beats come early, and in bigeminy the two families are equal in size). A family
+is of **normal shape** (normally conducted beats whose QRS changed a little with the
+rate, the position or the lead's contact) when its template correlates with the dominant
+one's at least :data:`NORMAL_CORRELATION`, or at least :data:`NEAR_CORRELATION` and most
+of its beats come on time (a family of a somewhat different shape whose beats come early
+is what ventricular ectopy looks like). The others are **ectopic by shape** (ventricular
+beats, and artefacts). Measured against MIT-BIH's reference labels by
+``scripts/benchmark_rhythm.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .windows import unit_rows, window_slice
+
+#: The shape of a beat: this long before its R peak ...
+SHAPE_BEFORE_S = 0.10
+#: ... to this long after it.
+SHAPE_AFTER_S = 0.20
+#: The least correlation of a beat with a family's template for it to join the family.
+JOIN_CORRELATION = 0.95
+#: The least correlation of a family's template with the dominant one's for the family to
+#: be of normal shape ...
+NORMAL_CORRELATION = 0.90
+#: ... or for it to be so when most of its beats come on time.
+NEAR_CORRELATION = 0.80
+#: The most families a recording gets; beyond, a beat joins the nearest (noise and
+#: artefacts would otherwise make a family each).
+MAX_FAMILIES = 100
+#: A beat whose interval from the previous one is below this share of the local mean is
+#: premature (as :data:`anomaly.recordings.patient.PREMATURE_RATIO`).
+ON_TIME_RATIO = 0.9
+#: The family of a beat that belongs to none (its stretch could not be read).
+NO_FAMILY = -1
+
+
+@dataclass(frozen=True)
+class Families:
+    """The morphology families of a recording's beats.
+
+    Attributes
+    ----------
+    family : ndarray of int, shape (n,)
+        Per beat, its family (0 the largest, then by size), or :data:`NO_FAMILY`.
+    templates : ndarray, shape (f, m)
+        Each family's template (unit norm, centred): the mean shape of its members.
+    counts : ndarray of int, shape (f,)
+    correlation : ndarray, shape (n,)
+        Per beat, its correlation with its family's template (NaN without a family).
+    dominant : int
+        The dominant family (see the module's docstring), -1 when no beat has a family.
+    normal_shape : ndarray of bool, shape (f,)
+        Per family: of normal shape (its template like the dominant one's).
+    """
+
+    family: np.ndarray
+    templates: np.ndarray
+    counts: np.ndarray
+    correlation: np.ndarray
+    dominant: int
+    normal_shape: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+    @property
+    def ectopic(self) -> np.ndarray:
+        """Per beat: in a family not of normal shape (beats without a family are not)."""
+        has = self.family != NO_FAMILY
+        ectopic = np.zeros(len(self.family), bool)
+        ectopic[has] = ~self.normal_shape[self.family[has]]
+        return ectopic
+
+
+def shape_slice(before_s: float, after_s: float, samples: int) -> slice:
+    """Which of a beat window's ``samples`` values (``before_s`` before the R peak to
+    ``after_s`` after) are its shape; ValueError when the window does not hold it."""
+    return window_slice(before_s, after_s, samples, start_s=-SHAPE_BEFORE_S,
+                        stop_s=SHAPE_AFTER_S, what="a beat's shape")
+
+
+def beat_families(shapes: np.ndarray, on_time: np.ndarray, *,
+                  readable: np.ndarray | None = None) -> Families:
+    """The morphology families of a recording's beats.
+
+    Parameters
+    ----------
+    shapes : ndarray, shape (n, m)
+        The beats' shapes (their windows' values in :func:`shape_slice`), in time order.
+    on_time : ndarray of bool, shape (n,)
+        Beats not premature (see :data:`ON_TIME_RATIO`).
+    readable : ndarray of bool, shape (n,), optional
+        False for beats of a stretch that could not be read: no family.
+
+    Returns
+    -------
+    Families
+    """
+    count = len(shapes)
+    readable = np.ones(count, bool) if readable is None else np.asarray(readable, bool)
+    members = np.flatnonzero(readable)
+    family = np.full(count, NO_FAMILY)
+    correlation = np.full(count, np.nan)
+    if len(members) == 0:
+        empty = np.zeros((0, shapes.shape[1]))
+        return Families(family, empty, np.zeros(0, int), correlation, -1, np.zeros(0, bool))
+    shapes = unit_rows(np.asarray(shapes, dtype=np.float64)[members])
+    templates = _match_in_order(shapes)
+    similarity = shapes @ templates.T
+    assigned = np.argmax(similarity, axis=1)
+    # Families by size, largest first; a template no beat chose any more is dropped.
+    sizes = np.bincount(assigned, minlength=len(templates))
+    order = np.argsort(-sizes, kind="stable")[:np.count_nonzero(sizes)]
+    renumber = np.empty(len(templates), int)
+    renumber[order] = np.arange(len(order))
+    assigned = renumber[assigned]
+    templates = np.stack([unit_rows(shapes[assigned == index].sum(axis=0, keepdims=True))[0]
+                          for index in range(len(order))])
+    family[members] = assigned
+    correlation[members] = np.einsum("ij,ij->i", shapes, templates[assigned])
+    counts = np.bincount(assigned, minlength=len(order))
+    timely = np.bincount(assigned[np.asarray(on_time, bool)[members]], minlength=len(order))
+    dominant = int(np.argmax(timely)) if timely.any() else 0
+    likeness = templates @ templates[dominant]
+    normal_shape = (likeness >= NORMAL_CORRELATION) | (
+        (likeness >= NEAR_CORRELATION) & (2 * timely >= counts))
+    normal_shape[dominant] = True
+    return Families(family, templates, counts, correlation, dominant, normal_shape)
+
+
+def _match_in_order(shapes: np.ndarray) -> np.ndarray:
+    """The templates of Holter template matching, the beats taken in order."""
+    sums = np.zeros((MAX_FAMILIES, shapes.shape[1]))
+    templates = np.zeros_like(sums)
+    made = 0
+    for shape in shapes:
+        if made:
+            fits = templates[:made] @ shape
+            best = int(np.argmax(fits))
+            if fits[best] < JOIN_CORRELATION and made < MAX_FAMILIES:
+                best = made
+                made += 1
+        else:
+            best, made = 0, 1
+        sums[best] += shape
+        templates[best] = sums[best] / max(np.linalg.norm(sums[best]), 1e-12)
+    return templates[:made]

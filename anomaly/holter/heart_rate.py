@@ -1,0 +1,125 @@
+"""The heart rate over a recording and the standard time-domain heart-rate variability.
+
+Both come from **normal-to-normal (NN) intervals**: the interval between two consecutive
+beats that are both normal (of normal shape, on time, readable: see
+:mod:`anomaly.holter.analysis`), and at most :data:`MAX_NN_SECONDS` long. An interval next
+to an ectopic beat says nothing about the sinus node; a longer one is a pause (an event
+of its own) or hides beats that were not found.
+
+- The beat-to-beat rate is ``60 / NN`` per NN interval; the rate of each minute of the
+  recording is ``60 / mean NN`` over the NN intervals ending in it, given only when they
+  add up to at least :data:`MIN_MINUTE_SECONDS` (a minute mostly ectopic, unreadable or
+  past the end has none). The minimum and maximum are of these per-minute rates, as Holter
+  reports give them (a single short interval is not a heart rate), with their minute.
+- SDNN is the standard deviation of the NN intervals; RMSSD the root mean square of the
+  differences between successive NN intervals, and pNN50 the share of those differences
+  over 50 ms, where *successive* means sharing a beat (two NN intervals with an ectopic
+  beat between them are not successive). These are the Task Force's (1996) definitions,
+  and what ``neurokit2.hrv_time`` computes from a series of NN intervals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: The length of one point of the heart-rate trend.
+TREND_SECONDS = 60.0
+#: The longest NN interval (20 bpm).
+MAX_NN_SECONDS = 3.0
+#: The least NN time in a minute for the minute to have a rate.
+MIN_MINUTE_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class HeartRate:
+    """The heart rate of a recording.
+
+    Attributes
+    ----------
+    nn_count : int
+        The NN intervals found.
+    minute_start_s : ndarray, shape (m,)
+        The start of each minute of the trend (seconds from the recording's start).
+    per_minute_bpm : ndarray, shape (m,)
+        The rate of each minute (NaN in a minute without NN intervals).
+    minimum_bpm, mean_bpm, maximum_bpm : float
+        The lowest and highest per-minute rates, and the rate of the mean NN interval
+        (NaN without NN intervals).
+    minimum_at_s, maximum_at_s : float
+        The start of the minute of the lowest and highest rates (NaN without them).
+    sdnn_ms, rmssd_ms, pnn50 : float
+        Time-domain variability (NaN with fewer than two NN intervals, or two successive
+        ones; pNN50 as a share, 0 to 1).
+    """
+
+    nn_count: int
+    minute_start_s: np.ndarray
+    per_minute_bpm: np.ndarray
+    minimum_bpm: float
+    minimum_at_s: float
+    mean_bpm: float
+    maximum_bpm: float
+    maximum_at_s: float
+    sdnn_ms: float
+    rmssd_ms: float
+    pnn50: float
+
+
+def nn_intervals(times_s, normal) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The NN intervals of beats at ``times_s`` (seconds), ``normal`` per beat: their
+    lengths (seconds), the times they end at, and whether each follows the previous one
+    directly (shares its first beat with the previous one's last)."""
+    times = np.asarray(times_s, dtype=np.float64)
+    normal = np.asarray(normal, dtype=bool)
+    if times.shape != normal.shape:
+        raise ValueError(f"expected one normal flag per beat ({len(times)} beats), got "
+                         f"{len(normal)}")
+    both = normal[:-1] & normal[1:] & (np.diff(times) <= MAX_NN_SECONDS)
+    ends = np.flatnonzero(both) + 1
+    successive = np.concatenate([[False], np.diff(ends) == 1]) if len(ends) else np.zeros(0, bool)
+    return times[ends] - times[ends - 1], times[ends], successive
+
+
+def heart_rate(times_s, normal, *, sinus=None, duration_s: float | None = None) -> HeartRate:
+    """The heart rate and its variability from the beats at ``times_s`` (seconds from the
+    recording's start), of which ``normal`` ones count.
+
+    The variability is of the NN intervals whose beats are both also ``sinus`` (per beat;
+    default all): heart-rate variability describes the sinus node, and in atrial
+    fibrillation the intervals are irregular whatever the node does. The trend covers
+    ``duration_s`` (default: up to the last beat).
+    """
+    intervals, ends, successive = nn_intervals(times_s, normal)
+    if sinus is None:
+        variable, joined = intervals, successive
+    else:
+        variable, _, joined = nn_intervals(times_s, np.asarray(normal, dtype=bool)
+                                           & np.asarray(sinus, dtype=bool))
+    last = duration_s if duration_s is not None else (float(ends[-1]) if len(ends) else 0.0)
+    minutes = max(1, int(np.ceil(last / TREND_SECONDS)))
+    minute = np.minimum((ends // TREND_SECONDS).astype(int), minutes - 1)
+    totals = np.bincount(minute, weights=intervals, minlength=minutes)
+    counts = np.bincount(minute, minlength=minutes)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_minute = np.where(totals >= MIN_MINUTE_SECONDS, 60.0 * counts / totals, np.nan)
+    starts = np.arange(minutes) * TREND_SECONDS
+    differences = np.diff(variable)[joined[1:]] if len(variable) > 1 else np.zeros(0)
+    known = np.isfinite(per_minute)
+    lowest = int(np.nanargmin(per_minute)) if known.any() else None
+    highest = int(np.nanargmax(per_minute)) if known.any() else None
+    nan = float("nan")
+    return HeartRate(
+        nn_count=len(intervals),
+        minute_start_s=starts,
+        per_minute_bpm=per_minute,
+        minimum_bpm=nan if lowest is None else float(per_minute[lowest]),
+        minimum_at_s=nan if lowest is None else float(starts[lowest]),
+        mean_bpm=60.0 / float(intervals.mean()) if len(intervals) else nan,
+        maximum_bpm=nan if highest is None else float(per_minute[highest]),
+        maximum_at_s=nan if highest is None else float(starts[highest]),
+        sdnn_ms=1000.0 * float(variable.std(ddof=1)) if len(variable) > 1 else nan,
+        rmssd_ms=1000.0 * float(np.sqrt(np.mean(differences ** 2))) if len(differences) else nan,
+        pnn50=float(np.mean(np.abs(differences) > 0.050)) if len(differences) else nan,
+    )

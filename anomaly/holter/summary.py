@@ -1,0 +1,163 @@
+"""A scored recording's rhythm, as its report gives it: the heart rate, atrial
+fibrillation with its burden, and the morphology families with their scores.
+
+The beats are read again from the recording with the analysis window
+(:func:`.analysis.read_rhythm_beats`, the same detector and span as scoring, so the same
+beats) and matched to the scored ones by their R-peak sample; a beat scoring did not
+see (none, unless the recording changed) has no score.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..recordings.times import format_time
+from .analysis import RhythmAnalysis, analyse_beats, read_rhythm_beats
+
+if TYPE_CHECKING:
+    from ..recordings.segment import SegmentOptions
+
+#: Families listed in a report (the largest; the rest are counted together).
+LISTED_FAMILIES = 20
+
+
+@dataclass(frozen=True)
+class FamilySummary:
+    """One morphology family: its ``beats``, their ``share`` of the beats with a family,
+    their mean score and how many were flagged, whether it is the dominant family and
+    whether it is of normal shape."""
+
+    family: int
+    beats: int
+    share: float
+    mean_score: float
+    anomalies: int
+    dominant: bool
+    normal_shape: bool
+
+    @property
+    def kind(self) -> str:
+        return "dominant" if self.dominant else "normal shape" if self.normal_shape \
+            else "ectopic shape"
+
+
+@dataclass(frozen=True)
+class RecordingRhythm:
+    """The rhythm of one scored recording: the analysis, its families' scores, and the
+    analysable seconds the AF burden is a share of."""
+
+    analysis: RhythmAnalysis
+    families: tuple[FamilySummary, ...]
+    analysable_s: float
+
+    @property
+    def burden(self) -> float:
+        return self.analysis.atrial_fibrillation.burden(self.analysable_s)
+
+    def describe(self) -> str:
+        """One line for the run's log: ``heart rate 52-118 bpm (mean 74), SDNN 112 ms;
+        atrial fibrillation 09:28 in 2 episodes (burden 33%); 7 families, 2 of ectopic
+        shape (198 beats)``."""
+        rate = self.analysis.heart_rate
+        heart = ("heart rate unknown (no normal-to-normal intervals)" if rate.nn_count == 0
+                 else f"heart rate {rate.minimum_bpm:.0f}-{rate.maximum_bpm:.0f} bpm (mean "
+                      f"{rate.mean_bpm:.0f})" + ("" if math.isnan(rate.sdnn_ms) else
+                                                f", SDNN {rate.sdnn_ms:.0f} ms"))
+        fibrillation = self.analysis.atrial_fibrillation
+        atrial = ("no atrial fibrillation" if not fibrillation.episodes else
+                  f"atrial fibrillation {format_time(fibrillation.seconds)} in "
+                  f"{len(fibrillation.episodes)} episode"
+                  f"{'s' if len(fibrillation.episodes) > 1 else ''} (burden {self.burden:.0%})")
+        ectopic = [family for family in self.families if not family.normal_shape]
+        families = self.analysis.families
+        shapes = (f"{len(families)} families, {len(ectopic)} of ectopic shape "
+                  f"({int(families.ectopic.sum())} beats)")
+        return f"{heart}; {atrial}; {shapes}"
+
+    def as_json(self) -> dict[str, Any]:
+        """The rhythm part of the run report (``inputs[].rhythm``)."""
+        analysis = self.analysis
+        rate, fibrillation = analysis.heart_rate, analysis.atrial_fibrillation
+        listed = self.families[:LISTED_FAMILIES]
+        return {
+            "normal_beats": int(analysis.normal.sum()),
+            "ectopic_shape_beats": int(analysis.families.ectopic.sum()),
+            "heart_rate": {
+                "nn_intervals": rate.nn_count,
+                "mean_bpm": _number(rate.mean_bpm),
+                "minimum_bpm": _number(rate.minimum_bpm),
+                "minimum_at": _clock(rate.minimum_at_s),
+                "maximum_bpm": _number(rate.maximum_bpm),
+                "maximum_at": _clock(rate.maximum_at_s),
+                "sdnn_ms": _number(rate.sdnn_ms),
+                "rmssd_ms": _number(rate.rmssd_ms),
+                "pnn50": _number(rate.pnn50),
+                "per_minute_bpm": [_number(value) for value in rate.per_minute_bpm],
+                "first_minute_s": float(rate.minute_start_s[0]) if len(rate.minute_start_s)
+                else 0.0,
+            },
+            "atrial_fibrillation": {
+                "seconds": round(fibrillation.seconds, 1),
+                "burden": round(self.burden, 4),
+                "episodes": [{"start_s": round(item.start_s, 2), "end_s": round(item.end_s, 2),
+                              "start": format_time(item.start_s),
+                              "end": format_time(item.end_s),
+                              "duration": format_time(item.duration_s)}
+                             for item in fibrillation.episodes],
+            },
+            "families": [{"family": item.family, "beats": item.beats,
+                          "share": round(item.share, 4), "mean_score": _number(item.mean_score),
+                          "anomalies": item.anomalies, "kind": item.kind} for item in listed],
+            "other_families": {"families": len(self.families) - len(listed),
+                               "beats": sum(item.beats for item in self.families[len(listed):])},
+        }
+
+
+def recording_rhythm(path: str | os.PathLike, segment: "SegmentOptions", *,
+                     peaks: np.ndarray, scores: np.ndarray, flagged: np.ndarray,
+                     analysable_s: float) -> RecordingRhythm:
+    """The rhythm of a scored recording: its beats read again as ``segment`` found them,
+    analysed, and matched to the scored beats (``peaks``, their ``scores`` and whether
+    each was ``flagged``) by sample."""
+    beats, end_s = read_rhythm_beats(path, segment)
+    analysis = analyse_beats(beats, duration_s=end_s)
+    beat_scores = np.full(len(beats.sample), np.nan)
+    beat_flags = np.zeros(len(beats.sample), bool)
+    if len(peaks):
+        where = np.clip(np.searchsorted(peaks, beats.sample), 0, len(peaks) - 1)
+        same = peaks[where] == beats.sample
+        beat_scores[same] = np.asarray(scores, np.float64)[where[same]]
+        beat_flags[same] = np.asarray(flagged, bool)[where[same]]
+    return RecordingRhythm(analysis, family_summaries(analysis, beat_scores, beat_flags),
+                           analysable_s)
+
+
+def family_summaries(analysis: RhythmAnalysis, scores: np.ndarray,
+                     flagged: np.ndarray) -> tuple[FamilySummary, ...]:
+    """Each family's counts and scores (largest family first)."""
+    families = analysis.families
+    assigned = families.family >= 0
+    total = max(int(assigned.sum()), 1)
+    summaries = []
+    for index, count in enumerate(families.counts):
+        members = families.family == index
+        known = scores[members][np.isfinite(scores[members])]
+        summaries.append(FamilySummary(
+            family=index, beats=int(count), share=float(count) / total,
+            mean_score=float(known.mean()) if len(known) else float("nan"),
+            anomalies=int(flagged[members].sum()), dominant=index == families.dominant,
+            normal_shape=bool(families.normal_shape[index])))
+    return tuple(summaries)
+
+
+def _number(value: float, digits: int = 4) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(float(value), digits)
+
+
+def _clock(seconds: float) -> str | None:
+    return None if not math.isfinite(seconds) else format_time(seconds)

@@ -1,0 +1,250 @@
+#!/usr/bin/env python
+"""Morphology families, atrial fibrillation and heart rate on MIT-BIH, against the
+reference annotations, at 360 Hz and away from it.
+
+Per record (the 44 non-paced ones) and condition (360 Hz as recorded; resampled to 128,
+250 or 500 Hz; 12 dB of muscle artefact or electrode motion, as
+``benchmark_beat_detection.py`` makes them), the MLII lead is written as a WFDB record and
+read as the tool reads a recording (its beat detector, its unreadable stretches, the
+analysis window), and :func:`anomaly.holter.analysis.analyse_beats` runs on its beats.
+Detected beats get the class of the reference beat they match (within 150 ms).
+
+- **Families**: how many families a record's beats make, how many hold its V beats and
+  how few hold 90% of them, and the purity of those (the share of their beats that are
+  V); the share of V beats in a family not of normal shape ("ectopic by shape"), and of
+  N beats wrongly there.
+- **Atrial fibrillation** by duration against the reference rhythm episodes ``(AFIB`` and
+  ``(AFL`` (aux notes of the ``atr`` annotations): Se (the reference's time found) and +P
+  (the time found that is right), pooled over the AF records 201, 202, 203, 210, 219,
+  221, 222 and per record, and the minutes of AF found on the other records. Beside the
+  tool's detector (the RR series without beats ectopic by shape, and the P waves), the
+  same RR detector alone as published (Petrėnas et al. 2015: its own ectopy handling, no
+  P waves), without the P waves, and with the reference's V and F beats as the ectopic
+  ones (an oracle for the families).
+- **Heart rate**: on the records without AF, the mean rate, SDNN and RMSSD of the tool's
+  NN intervals against those of the reference's (consecutive reference N beats).
+
+Usage::
+
+    python scripts/benchmark_rhythm.py [--data DIR] [--records 201,203]
+        [--conditions "360 Hz,128 Hz"] [--jobs N] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import wfdb
+
+from anomaly.holter.analysis import ANALYSIS_WINDOW, RhythmBeats, analyse_beats
+from anomaly.holter.atrial import AfParameters, atrial_fibrillation, p_wave_consistency
+from anomaly.holter.episodes import DurationAgreement, Episode
+from anomaly.holter.heart_rate import heart_rate
+from anomaly.holter.reference import ATRIAL_FIBRILLATION_RHYTHMS, reference_rhythms
+from anomaly.recordings.annotations import AAMI_CLASSES, match_labels
+from anomaly.recordings.reading import read_recording
+from anomaly.recordings.segment import SegmentOptions
+from benchmark_beat_detection import CONDITIONS, condition_record
+from benchmark_mitdb import (add_record_arguments, load_record, records_asked, run_per_record,
+                             split_results)
+
+AF_RECORDS = ("201", "202", "203", "210", "219", "221", "222")
+DEFAULT_CONDITIONS = ("360 Hz", "128 Hz", "250 Hz", "500 Hz", "ma 12 dB", "em 12 dB")
+#: The AF detectors compared: the tool's, then its parts and the oracle.
+AF_VARIANTS = ("tool: RR without shape-ectopic beats + P waves",
+               "RR without shape-ectopic beats", "RR as published (Petrėnas 2015)",
+               "RR without reference V/F beats + P waves (oracle)")
+COVERAGE = 0.9
+
+
+def family_figures(families, labels: np.ndarray) -> dict:
+    """How a record's families hold its V beats (see the module's docstring)."""
+    assigned = families.family >= 0
+    ventricular = (labels == "V") & assigned
+    held = np.bincount(families.family[ventricular], minlength=len(families))
+    order = np.argsort(-held, kind="stable")
+    covered = np.cumsum(held[order])
+    needed = int(np.searchsorted(covered, COVERAGE * ventricular.sum())) + 1 \
+        if ventricular.any() else 0
+    chosen = order[:needed]
+    ectopic = families.ectopic
+    return {"families": len(families), "families_1pct": int((families.counts >= 0.01 *
+                                                             assigned.sum()).sum()),
+            "v": int(ventricular.sum()), "v_families": int((held > 0).sum()),
+            "v_families_90": needed, "v_in_chosen": int(held[chosen].sum()),
+            "beats_in_chosen": int(families.counts[chosen].sum()),
+            "v_ectopic": int((ectopic & ventricular).sum()),
+            "n": int(((labels == "N") & assigned).sum()),
+            "n_ectopic": int((ectopic & (labels == "N") & assigned).sum())}
+
+
+def af_figures(beats: RhythmBeats, analysis, labels: np.ndarray,
+               reference: list[Episode]) -> dict[str, dict]:
+    """Each AF variant's agreement with the reference, in seconds."""
+    times, readable = beats.time_s, beats.readable
+    ectopic = analysis.families.ectopic
+    oracle = np.isin(labels, ("V", "F"))
+    oracle_waves = p_wave_consistency(beats.p_waves, readable & ~oracle)
+    published = AfParameters(min_kept_share=0.0)
+    found = {
+        AF_VARIANTS[0]: analysis.atrial_fibrillation,
+        AF_VARIANTS[1]: atrial_fibrillation(times, ectopic=ectopic, readable=readable),
+        AF_VARIANTS[2]: atrial_fibrillation(times, readable=readable, parameters=published),
+        AF_VARIANTS[3]: atrial_fibrillation(times, ectopic=oracle, readable=readable,
+                                            p_waves=oracle_waves),
+    }
+    return {variant: vars(DurationAgreement.of(result.episodes, reference))
+            for variant, result in found.items()}
+
+
+def rate_figures(beats, analysis, labels: np.ndarray) -> dict:
+    """The tool's heart rate and variability beside the reference NN intervals'."""
+    ours = analysis.heart_rate
+    theirs = heart_rate(beats.time_s, (labels == "N") & beats.readable)
+    return {name: (getattr(ours, name), getattr(theirs, name))
+            for name in ("mean_bpm", "sdnn_ms", "rmssd_ms", "nn_count")}
+
+
+def evaluate_record(data: Path, name: str, conditions: list[str]) -> dict:
+    warnings.filterwarnings("ignore")
+    clean = load_record(data, name)
+    episodes = reference_rhythms(data / name)
+    reference_af = [item for rhythm in ATRIAL_FIBRILLATION_RHYTHMS
+                    for item in episodes.get(rhythm, [])]
+    classes = np.array([AAMI_CLASSES.get(symbol, "Q") for symbol in clean.symbols], dtype=object)
+    results = {}
+    with tempfile.TemporaryDirectory() as directory:
+        for condition in conditions:
+            record, _ = condition_record(clean, condition)
+            base = str(Path(directory) / name)
+            wfdb.wrsamp(name, fs=record.fs, units=["mV"], sig_name=["MLII"], fmt=["16"],
+                        adc_gain=[200.0], baseline=[0], write_dir=directory,
+                        p_signal=record.signal[:, None])
+            options = SegmentOptions(lead="MLII", window=ANALYSIS_WINDOW)
+            beats = RhythmBeats.of(read_recording(base, options).beats)
+            labels = match_labels(beats.sample, record.beats, classes, record.fs)
+            analysis = analyse_beats(beats, duration_s=len(record.signal) / record.fs)
+            results[condition] = {
+                "families": family_figures(analysis.families, labels),
+                "af": af_figures(beats, analysis, labels, reference_af),
+                "rate": rate_figures(beats, analysis, labels),
+            }
+    return {"record": name, "results": results}
+
+
+def pooled(rows: list[dict], variant: str) -> DurationAgreement:
+    return sum((DurationAgreement(**row["af"][variant]) for row in rows),
+               DurationAgreement(0.0, 0.0, 0.0))
+
+
+def tables(records: list[dict], conditions: list[str]) -> str:
+    out = []
+    by_condition = {condition: [{"record": item["record"], **item["results"][condition]}
+                                for item in records if condition in item["results"]]
+                    for condition in conditions}
+    out.append("Atrial fibrillation by duration (AFIB and AFL): Se and +P pooled over "
+               f"{', '.join(AF_RECORDS)}; AF minutes found on the other records\n")
+    out.append("| condition | detector | Se | +P | reference min | found min | false AF min "
+               "elsewhere (records) |")
+    out.append("|---|---|---|---|---|---|---|")
+    for condition, rows in by_condition.items():
+        inside = [row for row in rows if row["record"] in AF_RECORDS]
+        outside = [row for row in rows if row["record"] not in AF_RECORDS]
+        for variant in AF_VARIANTS:
+            total = pooled(inside, variant)
+            false = [(row["record"], row["af"][variant]["found"]) for row in outside
+                     if row["af"][variant]["found"] > 0]
+            out.append(f"| {condition} | {variant} | {total.sensitivity:.3f} | "
+                       f"{total.positive_predictivity:.3f} | {total.reference / 60:.1f} | "
+                       f"{total.found / 60:.1f} | {sum(s for _, s in false) / 60:.1f} "
+                       f"({len(false)}) |")
+    first = conditions[0]
+    out.append(f"\nPer AF record, {first}, the tool's detector\n")
+    out.append("| record | reference min | found min | Se | +P |")
+    out.append("|---|---|---|---|---|")
+    for row in by_condition[first]:
+        if row["record"] in AF_RECORDS:
+            agreement = DurationAgreement(**row["af"][AF_VARIANTS[0]])
+            out.append(f"| {row['record']} | {agreement.reference / 60:.1f} | "
+                       f"{agreement.found / 60:.1f} | {agreement.sensitivity:.3f} | "
+                       f"{agreement.positive_predictivity:.3f} |")
+    out.append("\nMorphology families, per condition, over the records with V beats\n")
+    out.append("| condition | records | families per record (>= 1% of beats) | V beats | "
+               "families holding V (median, max) | families holding 90% of V (median, max) "
+               "| their purity | V ectopic by shape | N ectopic by shape |")
+    out.append("|---|---|---|---|---|---|---|---|---|")
+    for condition, rows in by_condition.items():
+        with_v = [row["families"] for row in rows if row["families"]["v"] >= 10]
+        if not with_v:
+            continue
+        total = lambda key: sum(item[key] for item in with_v)  # noqa: E731
+        every = [row["families"] for row in rows]
+        out.append(
+            f"| {condition} | {len(with_v)} | {np.median([f['families'] for f in every]):.0f}"
+            f" ({np.median([f['families_1pct'] for f in every]):.0f}) | {total('v')} | "
+            f"{np.median([f['v_families'] for f in with_v]):.0f}, "
+            f"{max(f['v_families'] for f in with_v)} | "
+            f"{np.median([f['v_families_90'] for f in with_v]):.0f}, "
+            f"{max(f['v_families_90'] for f in with_v)} | "
+            f"{total('v_in_chosen') / total('beats_in_chosen'):.3f} | "
+            f"{total('v_ectopic') / total('v'):.3f} | "
+            f"{sum(f['n_ectopic'] for f in every) / sum(f['n'] for f in every):.4f} |")
+    out.append(f"\nPer record with >= 10 V beats, {first}\n")
+    out.append("| record | V beats | families | holding V | holding 90% of V | their purity | "
+               "V ectopic by shape |")
+    out.append("|---|---|---|---|---|---|---|")
+    for row in by_condition[first]:
+        item = row["families"]
+        if item["v"] >= 10:
+            out.append(f"| {row['record']} | {item['v']} | {item['families']} | "
+                       f"{item['v_families']} | {item['v_families_90']} | "
+                       f"{item['v_in_chosen'] / item['beats_in_chosen']:.3f} | "
+                       f"{item['v_ectopic'] / item['v']:.3f} |")
+    out.append("\nHeart rate on the records without AF: the tool's NN intervals against the "
+               "reference's (median and largest absolute difference over the records)\n")
+    out.append("| condition | records | mean HR (bpm) | SDNN (ms) | RMSSD (ms) |")
+    out.append("|---|---|---|---|---|")
+    for condition, rows in by_condition.items():
+        sinus = [row["rate"] for row in rows if row["record"] not in AF_RECORDS]
+        cells = []
+        for key in ("mean_bpm", "sdnn_ms", "rmssd_ms"):
+            gaps = np.abs([ours - theirs for ours, theirs in (item[key] for item in sinus)])
+            cells.append(f"{np.nanmedian(gaps):.2f}, {np.nanmax(gaps):.1f}")
+        out.append(f"| {condition} | {len(sinus)} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_record_arguments(parser)
+    parser.add_argument("--conditions", default=",".join(DEFAULT_CONDITIONS),
+                        help=f"comma-separated, of: {', '.join(CONDITIONS)}")
+    args = parser.parse_args(argv)
+    asked = records_asked(args)
+    if asked is None:
+        return 2
+    data, names = asked
+    conditions = args.conditions.split(",")
+    unknown = [name for name in conditions if name not in CONDITIONS]
+    if unknown:
+        parser.error(f"unknown conditions: {', '.join(unknown)}")
+    run = run_per_record(evaluate_record, names, args.jobs, data, conditions=conditions)
+    _, errors = split_results(run.records)
+    for key, crashes in errors.items():
+        print(f"{key}: {crashes}", file=sys.stderr)
+    print(tables(run.records, conditions))
+    print(f"\n{len(names)} records, {run.wall:.0f} s wall time")
+    if args.json:
+        args.json.write_text(json.dumps({"conditions": conditions, "records": run.records},
+                                        default=float, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

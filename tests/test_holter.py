@@ -1,0 +1,303 @@
+"""What a Holter reader reads: episodes and their agreement, atrial fibrillation, heart
+rate and morphology families, on synthetic beats with known answers and on MIT-BIH
+records with reference annotations."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from anomaly.holter.atrial import ATRIAL_FIBRILLATION, atrial_fibrillation
+from anomaly.holter.episodes import DurationAgreement, Episode
+from anomaly.holter.heart_rate import heart_rate, nn_intervals
+
+
+def sinus_then_af(seed: int = 0, *, af_from: float = 300.0, af_to: float = 480.0,
+                  end: float = 780.0) -> np.ndarray:
+    """Beat times (s): sinus rhythm near 75 bpm with a little variability, and from
+    ``af_from`` to ``af_to`` intervals drawn uniformly from 0.4 to 1.1 s."""
+    rng = np.random.default_rng(seed)
+    times, now = [0.0], 0.0
+    while now < end:
+        interval = rng.uniform(0.4, 1.1) if af_from <= now < af_to else \
+            0.8 + 0.02 * np.sin(now / 4.0) + rng.normal(0, 0.005)
+        now += interval
+        times.append(now)
+    return np.array(times)
+
+
+# ---------------------------------------------------------------------------------------
+# Episodes
+# ---------------------------------------------------------------------------------------
+def test_duration_agreement_counts_overlaps_once():
+    found = [Episode("af", 10, 30), Episode("af", 25, 40), Episode("af", 100, 110)]
+    reference = [Episode("af", 20, 50), Episode("af", 105, 130)]
+    agreement = DurationAgreement.of(found, reference)
+    # Found covers 10-40 and 100-110 (40 s); reference 20-50 and 105-130 (55 s); both
+    # 20-40 and 105-110 (25 s).
+    assert (agreement.found, agreement.reference, agreement.both) == (40, 55, 25)
+    assert agreement.sensitivity == pytest.approx(25 / 55)
+    assert agreement.positive_predictivity == pytest.approx(25 / 40)
+    pooled = agreement + DurationAgreement.of([], [Episode("af", 0, 5)])
+    assert pooled.sensitivity == pytest.approx(25 / 60)
+    assert np.isnan(DurationAgreement.of([], []).sensitivity)
+
+
+def test_an_episode_reads_as_a_holter_reader_writes_it():
+    assert str(Episode(ATRIAL_FIBRILLATION, 3725, 3905.4)) == \
+        "atrial fibrillation 1:02:05-1:05:05 (03:00)"
+
+
+# ---------------------------------------------------------------------------------------
+# Atrial fibrillation
+# ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_an_irregular_stretch_is_found_as_one_af_episode_with_its_times(seed):
+    times = sinus_then_af(seed)
+    found = atrial_fibrillation(times)
+    assert len(found.episodes) == 1
+    episode = found.episodes[0]
+    assert episode.kind == ATRIAL_FIBRILLATION
+    # The irregularity is smoothed over some 50 intervals (forwards and backwards), so an
+    # episode's ends move inwards by up to half a minute.
+    assert 300 <= episode.start_s < 330 and 450 < episode.end_s <= 480
+    agreement = DurationAgreement.of(found.episodes, [Episode("af", 300, 480)])
+    assert agreement.sensitivity > 0.7 and agreement.positive_predictivity > 0.95
+    inside = (times > 340) & (times < 440)
+    assert found.in_af[inside].all() and not found.in_af[times < 250].any()
+    assert found.burden(780) == pytest.approx(episode.duration_s / 780)
+
+
+def test_frequent_ectopy_left_out_by_shape_is_not_af():
+    """A sinus rhythm with frequent premature beats, single and in runs of two or three,
+    each run followed by a compensatory pause: irregular enough to read as AF, regular
+    once the premature beats (ectopic by their shape) are left out."""
+    rng = np.random.default_rng(3)
+    intervals, ectopic = [], []
+    while len(intervals) < 900:
+        if rng.random() < 0.3:
+            run = int(rng.integers(1, 4))
+            intervals += list(rng.uniform(0.35, 0.6, run)) + [1.1]
+            ectopic += [True] * run + [False]
+        else:
+            intervals.append(0.8 + rng.normal(0, 0.01))
+            ectopic.append(False)
+    times = np.cumsum(intervals)
+    assert atrial_fibrillation(times).episodes  # kept in the series, they read as AF
+    assert not atrial_fibrillation(times, ectopic=np.array(ectopic)).episodes
+
+
+def test_repeating_p_waves_veto_af_and_unreadable_beats_are_never_in_it():
+    times = sinus_then_af(4)
+    consistent = np.full(len(times), 0.9)  # a P wave before every beat: not AF
+    assert not atrial_fibrillation(times, p_waves=consistent).episodes
+    absent = np.where((times > 300) & (times < 480), 0.05, 0.9)
+    assert len(atrial_fibrillation(times, p_waves=absent).episodes) == 1
+    readable = ~((times > 350) & (times < 420))
+    found = atrial_fibrillation(times, readable=readable)
+    assert not found.in_af[~readable].any()
+    assert found.seconds < 180 - 60
+
+
+def test_af_refuses_beats_out_of_order_and_flags_of_another_length():
+    with pytest.raises(ValueError, match="increase"):
+        atrial_fibrillation([0.0, 1.0, 0.5])
+    with pytest.raises(ValueError, match="one ectopic and one readable flag per beat"):
+        atrial_fibrillation([0.0, 1.0, 2.0], ectopic=[False, True])
+
+
+# ---------------------------------------------------------------------------------------
+# Heart rate
+# ---------------------------------------------------------------------------------------
+def test_heart_rate_variability_matches_neurokit2_on_the_same_nn_intervals():
+    import neurokit2
+
+    times = sinus_then_af(5, af_from=1e9)  # sinus throughout
+    rate = heart_rate(times, np.ones(len(times), bool))
+    peaks = np.round(times * 1000).astype(int)
+    theirs = neurokit2.hrv_time(peaks, sampling_rate=1000).iloc[0]
+    intervals = np.round(np.diff(times) * 1000) / 1000
+    assert rate.nn_count == len(times) - 1
+    assert rate.sdnn_ms == pytest.approx(theirs["HRV_SDNN"], rel=0.01)
+    assert rate.rmssd_ms == pytest.approx(theirs["HRV_RMSSD"], rel=0.01)
+    assert 100 * rate.pnn50 == pytest.approx(theirs["HRV_pNN50"], abs=0.5)
+    assert rate.mean_bpm == pytest.approx(60 / intervals.mean(), rel=1e-3)
+
+
+def test_nn_intervals_skip_ectopic_beats_and_their_differences_are_not_successive():
+    times = np.array([0.0, 1.0, 2.0, 2.5, 3.6, 4.6, 5.6])
+    normal = np.array([True, True, True, False, True, True, True])
+    intervals, ends, successive = nn_intervals(times, normal)
+    np.testing.assert_allclose(intervals, [1.0, 1.0, 1.0, 1.0])
+    np.testing.assert_allclose(ends, [1.0, 2.0, 4.6, 5.6])
+    assert successive.tolist() == [False, True, False, True]
+    rate = heart_rate(times, normal)
+    assert rate.rmssd_ms == pytest.approx(0.0, abs=1e-9)  # none across the ectopic beat
+    sinus = np.array([True] * 5 + [False] * 2)  # the last interval in AF
+    assert heart_rate(times, normal, sinus=sinus).nn_count == 4
+    assert heart_rate(times, normal, sinus=sinus).sdnn_ms == pytest.approx(0.0, abs=1e-9)
+
+
+def test_the_trend_has_a_rate_per_minute_and_the_extremes_their_minute():
+    times = np.concatenate([np.arange(0, 60, 1.0), np.arange(60, 120, 0.5),
+                            np.arange(180, 240, 0.75)])
+    rate = heart_rate(times, np.ones(len(times), bool), duration_s=240)
+    np.testing.assert_allclose(rate.per_minute_bpm[[0, 1, 3]], [60, 120, 80], rtol=0.02)
+    # The minute-long gap is not an NN interval (beats missed, or a pause: an event).
+    assert np.isnan(rate.per_minute_bpm[2])
+    assert rate.nn_count == len(times) - 2
+    assert rate.maximum_at_s == 60 and rate.minimum_at_s == 0
+    assert rate.minute_start_s.tolist() == [0, 60, 120, 180]
+
+
+def test_rhythm_analysis_imports_no_tensorflow():
+    code = ("import sys, anomaly.holter.analysis, anomaly.holter.reference; "
+            "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---------------------------------------------------------------------------------------
+# On MIT-BIH
+# ---------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def mitdb():
+    from anomaly.datasets import find_mitdb
+
+    found = find_mitdb(["119", "201", "233"])
+    if found is None:
+        pytest.skip("MIT-BIH not found (looked in $ANOMALY_DATA_DIR, the download cache and "
+                    "../shared/data; 'anomaly data fetch mitdb' downloads it)")
+    return found
+
+
+@pytest.fixture(scope="module")
+def analysed(mitdb):
+    """Records read as the tool reads them, with the reference labels, analysed."""
+    from anomaly.holter.analysis import ANALYSIS_WINDOW, RhythmBeats, analyse_beats
+    from anomaly.recordings.reading import read_recording
+    from anomaly.recordings.segment import SegmentOptions
+
+    def analyse(record: str):
+        options = SegmentOptions(lead="MLII", annotations="atr", window=ANALYSIS_WINDOW)
+        beats = read_recording(mitdb / record, options).beats
+        return beats, analyse_beats(RhythmBeats.of(beats))
+
+    return {record: analyse(record) for record in ("119", "201", "233")}
+
+
+@pytest.mark.parametrize("record, most_families, least_purity", [("119", 1, 0.98),
+                                                                  ("233", 5, 0.95)])
+def test_the_v_beats_of_a_record_fall_in_few_nearly_pure_families(analysed, record,
+                                                                   most_families, least_purity):
+    beats, analysis = analysed[record]
+    families = analysis.families
+    ventricular = (beats.labels == "V") & (families.family >= 0)
+    held = np.bincount(families.family[ventricular], minlength=len(families))
+    order = np.argsort(-held)
+    needed = int(np.searchsorted(np.cumsum(held[order]), 0.9 * ventricular.sum())) + 1
+    assert needed <= most_families
+    chosen = order[:needed]
+    assert held[chosen].sum() / families.counts[chosen].sum() >= least_purity
+    # Those families are ectopic by shape, and the dominant one is of N beats.
+    assert families.ectopic[ventricular].mean() >= 0.9
+    dominant = families.family == families.dominant
+    assert (beats.labels[dominant] == "N").mean() >= 0.98
+
+
+def test_af_of_201_agrees_with_the_reference_and_119_has_none(mitdb, analysed):
+    from anomaly.holter.reference import ATRIAL_FIBRILLATION_RHYTHMS, reference_rhythms
+
+    rhythms = reference_rhythms(mitdb / "201")
+    reference = [item for rhythm in ATRIAL_FIBRILLATION_RHYTHMS for item in rhythms.get(rhythm, [])]
+    found = analysed["201"][1].atrial_fibrillation
+    agreement = DurationAgreement.of(found.episodes, reference)
+    assert agreement.sensitivity >= 0.85 and agreement.positive_predictivity >= 0.9
+    assert not reference_rhythms(mitdb / "119").keys() & set(ATRIAL_FIBRILLATION_RHYTHMS)
+    assert not analysed["119"][1].atrial_fibrillation.episodes  # bigeminy is not AF
+
+
+# ---------------------------------------------------------------------------------------
+# In the run's report
+# ---------------------------------------------------------------------------------------
+HOLTER_FS = 250
+AF_FROM_S, AF_TO_S, HOLTER_S = 180.0, 360.0, 480.0
+
+
+def holter_recording(directory, seed: int = 0):
+    """An 8-minute synthetic one-lead recording at 250 Hz: sinus rhythm near 75 bpm with
+    a premature ventricular beat (early, wide, inverted, no P wave, a compensatory pause
+    after it) every ninth beat, then atrial fibrillation from 3:00 to 6:00 (irregular
+    intervals, no P waves, fibrillatory waves), then sinus again. Returns the record's
+    base path and the times of its ventricular beats."""
+    import wfdb
+
+    rng = np.random.default_rng(seed)
+    beats, now, index = [], 1.0, 0
+    while now < HOLTER_S - 1.5:
+        in_af = AF_FROM_S <= now < AF_TO_S
+        ventricular = not in_af and index % 9 == 8
+        beats.append((now, "af" if in_af else "v" if ventricular else "sinus"))
+        if in_af:
+            now += rng.uniform(0.45, 1.1)
+        elif ventricular:
+            now += 1.1  # the compensatory pause
+        elif index % 9 == 7:
+            now += 0.5  # the next beat comes early
+        else:
+            now += 0.8 + 0.03 * np.sin(now / 5.0) + rng.normal(0, 0.01)
+        index += 1
+    t = np.arange(int(HOLTER_S * HOLTER_FS)) / HOLTER_FS
+    signal = 0.1 * np.sin(2 * np.pi * 0.15 * t) + rng.normal(0, 0.01, len(t))
+    fibrillating = (t >= AF_FROM_S) & (t < AF_TO_S)
+    signal += fibrillating * 0.05 * (np.sin(2 * np.pi * 5.7 * t) + np.sin(2 * np.pi * 7.3 * t + 1))
+    waves = {"sinus": ((-0.2, 0.025, 0.15), (0.0, 0.012, 1.2), (0.28, 0.05, 0.3)),
+             "af": ((0.0, 0.012, 1.2), (0.28, 0.05, 0.3)),
+             "v": ((0.0, 0.04, -1.4), (0.3, 0.06, 0.5))}
+    for time, kind in beats:
+        near = slice(int((time - 0.5) * HOLTER_FS), int((time + 0.6) * HOLTER_FS))
+        for offset, width, height in waves[kind]:
+            signal[near] += height * np.exp(-0.5 * ((t[near] - time - offset) / width) ** 2)
+    wfdb.wrsamp("holter", fs=HOLTER_FS, units=["mV"], sig_name=["MLII"], fmt=["16"],
+                p_signal=signal[:, None], write_dir=str(directory))
+    return directory / "holter", np.array([time for time, kind in beats if kind == "v"])
+
+
+def test_a_recordings_report_gives_its_heart_rate_af_and_families(model_dir, in_tmp, capsys):
+    """Scored with --report and --html, a recording's rhythm is in both and in the log:
+    the AF episode with its times and burden, the heart rate, and the ventricular beats
+    in a family of their own, of ectopic shape; the page renders in a browser."""
+    import json
+    import re
+    from pathlib import Path
+
+    from conftest import assert_images_render_in_browser, recording_model, run_cli
+
+    base, ventricular = holter_recording(in_tmp)
+    model = recording_model(model_dir, in_tmp / "model", fs=HOLTER_FS)
+    code, _, err = run_cli(capsys, "score", base, "-m", model, "-o", "scores.csv",
+                           "--report", "run.json", "--html", "report.html")
+    assert code == 0, err
+    assert re.search(r"Rhythm of .*holter: heart rate \d+-\d+ bpm \(mean \d+\).*; atrial "
+                     r"fibrillation 0[23]:\d\d in 1 episode \(burden \d+%\)", err), err
+    rhythm = json.loads(Path("run.json").read_text())["inputs"][0]["rhythm"]
+    fibrillation = rhythm["atrial_fibrillation"]
+    [episode] = fibrillation["episodes"]
+    assert abs(episode["start_s"] - AF_FROM_S) < 40 and abs(episode["end_s"] - AF_TO_S) < 40
+    assert fibrillation["burden"] == pytest.approx((AF_TO_S - AF_FROM_S) / HOLTER_S, abs=0.1)
+    rate = rhythm["heart_rate"]
+    # Sinus beats come every 0.8 s (75 bpm), and AF's intervals average 0.775 s.
+    assert 70 <= rate["mean_bpm"] <= 80
+    assert rate["nn_intervals"] > 300 and 0 < rate["rmssd_ms"] < 100
+    families = rhythm["families"]
+    assert families[0]["kind"] == "dominant"
+    ectopic = [family for family in families if family["kind"] == "ectopic shape"]
+    assert sum(family["beats"] for family in ectopic[:2]) >= 0.9 * len(ventricular)
+    assert rhythm["ectopic_shape_beats"] <= 1.1 * len(ventricular)
+    page = Path("report.html").read_text()
+    start, end = episode["start"], episode["end"]
+    assert re.search(rf"<td[^>]*>{start}</td><td[^>]*>{end}</td>", page)
+    assert "Morphology families" in page and "ectopic shape" in page
+    assert_images_render_in_browser(Path("report.html"))
