@@ -17,9 +17,10 @@ Detected beats get the class of the reference beat they match (within 150 ms).
   ``(AFL`` (aux notes of the ``atr`` annotations): Se (the reference's time found) and +P
   (the time found that is right), pooled over the AF records 201, 202, 203, 210, 219,
   221, 222 and per record, and the minutes of AF found on the other records. Beside the
-  tool's detector (the RR series without beats ectopic by shape, and the P waves), the
-  same RR detector alone as published (Petrėnas et al. 2015: its own ectopy handling, no
-  P waves), without the P waves, and with the reference's V and F beats as the ectopic
+  tool's detector (the RR series without beats ectopic by shape, and the P waves): the
+  same without the P waves; the RR detector alone (Petrėnas et al. 2015's parameters and
+  ectopy handling, no beats left out, no P waves; the tool's 30 s shortest episode and
+  unreadable beats still apply); and with the reference's V and F beats as the ectopic
   ones (an oracle for the families).
 - **Heart rate**: on the records without AF, the mean rate, SDNN and RMSSD of the tool's
   NN intervals against those of the reference's (consecutive reference N beats).
@@ -58,7 +59,7 @@ AF_RECORDS = ("201", "202", "203", "210", "219", "221", "222")
 DEFAULT_CONDITIONS = ("360 Hz", "128 Hz", "250 Hz", "500 Hz", "ma 12 dB", "em 12 dB")
 #: The AF detectors compared: the tool's, then its parts and the oracle.
 AF_VARIANTS = ("tool: RR without shape-ectopic beats + P waves",
-               "RR without shape-ectopic beats", "RR as published (Petrėnas 2015)",
+               "RR without shape-ectopic beats", "RR alone (Petrėnas 2015's rules)",
                "RR without reference V/F beats + P waves (oracle)")
 COVERAGE = 0.9
 
@@ -90,14 +91,14 @@ def af_figures(beats: RhythmBeats, analysis, labels: np.ndarray,
     times, readable = beats.time_s, beats.readable
     ectopic = analysis.families.ectopic
     oracle = np.isin(labels, ("V", "F"))
-    oracle_waves = p_wave_consistency(beats.p_waves, readable & ~oracle)
+    oracle_consistency = p_wave_consistency(beats.p_waves, readable & ~oracle)
     published = AfParameters(min_kept_share=0.0)
     found = {
         AF_VARIANTS[0]: analysis.atrial_fibrillation,
         AF_VARIANTS[1]: atrial_fibrillation(times, ectopic=ectopic, readable=readable),
         AF_VARIANTS[2]: atrial_fibrillation(times, readable=readable, parameters=published),
         AF_VARIANTS[3]: atrial_fibrillation(times, ectopic=oracle, readable=readable,
-                                            p_waves=oracle_waves),
+                                            consistency=oracle_consistency),
     }
     return {variant: vars(DurationAgreement.of(result.episodes, reference))
             for variant, result in found.items()}
@@ -129,7 +130,7 @@ def evaluate_record(data: Path, name: str, conditions: list[str]) -> dict:
             options = SegmentOptions(lead="MLII", window=ANALYSIS_WINDOW)
             beats = RhythmBeats.of(read_recording(base, options).beats)
             labels = match_labels(beats.sample, record.beats, classes, record.fs)
-            analysis = analyse_beats(beats, duration_s=len(record.signal) / record.fs)
+            analysis = analyse_beats(beats, span_s=(0.0, len(record.signal) / record.fs))
             results[condition] = {
                 "families": family_figures(analysis.families, labels),
                 "af": af_figures(beats, analysis, labels, reference_af),

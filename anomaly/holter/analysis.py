@@ -63,45 +63,50 @@ class RhythmBeats:
 
     @classmethod
     def join(cls, parts: list["RhythmBeats"]) -> "RhythmBeats":
+        """Consecutive parts of a recording's beats (its chunks') as one."""
         return cls(*(np.concatenate([getattr(part, name) for part in parts])
                      for name in ("sample", "time_s", "on_time", "readable", "shapes",
                                   "p_waves")))
 
 
 def read_rhythm_beats(path: str | os.PathLike,
-                      segment: "SegmentOptions") -> tuple[RhythmBeats, float]:
+                      segment: "SegmentOptions") -> tuple[RhythmBeats, tuple[float, float]]:
     """The beats of a recording's span as ``segment`` finds them (its lead, span and
     rate), cut with :data:`ANALYSIS_WINDOW`, read a chunk at a time; and where the span
-    ends (seconds from the recording's start)."""
+    starts and ends (seconds from the recording's start)."""
     from ..recordings.reading import segmenter_for
 
     segmenter = segmenter_for(path, replace(segment, window=ANALYSIS_WINDOW, annotations=None))
     beats = RhythmBeats.join([RhythmBeats.of(chunk.beats) for chunk in segmenter.chunks()
                               if chunk.beats is not None])
-    return beats, segmenter.stop / segmenter.lead.fs
+    return beats, (segmenter.start / segmenter.lead.fs, segmenter.stop / segmenter.lead.fs)
 
 
 @dataclass(frozen=True)
 class RhythmAnalysis:
-    """What :func:`analyse_beats` found; ``normal`` per beat, ``p_waves`` per beat (the
-    consistency of the P waves around it)."""
+    """What :func:`analyse_beats` found; ``normal`` and ``p_wave_consistency`` (of the P
+    waves around it) per beat."""
 
     families: Families
     atrial_fibrillation: AtrialFibrillation
     normal: np.ndarray
     heart_rate: HeartRate
-    p_waves: np.ndarray
+    p_wave_consistency: np.ndarray
 
 
-def analyse_beats(beats: RhythmBeats, *, duration_s: float | None = None) -> RhythmAnalysis:
+def analyse_beats(beats: RhythmBeats, *,
+                  span_s: tuple[float, float] | None = None) -> RhythmAnalysis:
     """Families, atrial fibrillation, normal beats and heart rate of a recording's beats;
-    the heart-rate trend covers ``duration_s`` seconds (default: to the last beat)."""
+    the heart-rate trend covers ``span_s`` (start and end, seconds from the recording's
+    start; default: from 0 to the last beat)."""
     readable = beats.readable
     families = beat_families(beats.shapes, beats.on_time, readable=readable)
     ectopic = families.ectopic
-    p_waves = p_wave_consistency(beats.p_waves, readable & ~ectopic)
+    consistency = p_wave_consistency(beats.p_waves, readable & ~ectopic)
     fibrillation = atrial_fibrillation(beats.time_s, ectopic=ectopic, readable=readable,
-                                       p_waves=p_waves)
+                                       consistency=consistency)
     normal = readable & ~ectopic & (beats.on_time | fibrillation.in_af)
-    rate = heart_rate(beats.time_s, normal, sinus=~fibrillation.in_af, duration_s=duration_s)
-    return RhythmAnalysis(families, fibrillation, normal, rate, p_waves)
+    start_s, end_s = (0.0, None) if span_s is None else span_s
+    rate = heart_rate(beats.time_s, normal, sinus=~fibrillation.in_af, start_s=start_s,
+                      end_s=end_s)
+    return RhythmAnalysis(families, fibrillation, normal, rate, consistency)

@@ -35,8 +35,9 @@ ectopy (their irregular RR series otherwise reads as AF):
   intervals), the rhythm is not called AF: it cannot be told from the RR series;
 - intervals touching an unreadable beat are never AF, so the burden counts analysable
   time only;
-- an episode lasts at least ``min_episode_s`` (30 s, the clinical definition of an AF
-  episode): shorter irregular stretches are left to the ectopy counts.
+- stretches of AF at most ``join_gap_s`` apart are one episode, and an episode lasts at
+  least ``min_episode_s`` (30 s, the clinical definition of an AF episode): shorter
+  irregular stretches are left to the ectopy counts.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .episodes import Episode, runs
-from .windows import unit_rows, window_slice
+from ..recordings.patient import unit_rows
+from .windows import window_slice
 
 #: The kind of the episodes this module finds.
 ATRIAL_FIBRILLATION = "atrial fibrillation"
@@ -74,6 +76,7 @@ class AfParameters:
     min_kept_share: float = 0.5
     share_window: int = 31
     min_episode_s: float = 30.0
+    join_gap_s: float = 10.0
     p_wave_consistency: float = 0.5
 
 
@@ -95,6 +98,7 @@ class AtrialFibrillation:
 
     @property
     def seconds(self) -> float:
+        """The time in AF: the episodes' durations added up."""
         return float(sum(episode.duration_s for episode in self.episodes))
 
     def burden(self, analysable_s: float) -> float:
@@ -103,7 +107,7 @@ class AtrialFibrillation:
         return min(1.0, self.seconds / analysable_s) if analysable_s > 0 else 0.0
 
 
-def atrial_fibrillation(times_s, *, ectopic=None, readable=None, p_waves=None,
+def atrial_fibrillation(times_s, *, ectopic=None, readable=None, consistency=None,
                         parameters: AfParameters = AfParameters()) -> AtrialFibrillation:
     """The atrial fibrillation episodes of a recording's beats.
 
@@ -115,7 +119,7 @@ def atrial_fibrillation(times_s, *, ectopic=None, readable=None, p_waves=None,
         Beats not of the recording's dominant shape (left out of the RR series).
     readable : array-like of bool, shape (n,), optional
         False for beats of a stretch that could not be read.
-    p_waves : array-like, shape (n,), optional
+    consistency : array-like, shape (n,), optional
         Per beat, the consistency of the P waves around it (:func:`p_wave_consistency`);
         without it the RR series alone decides.
     parameters : AfParameters
@@ -139,22 +143,31 @@ def atrial_fibrillation(times_s, *, ectopic=None, readable=None, p_waves=None,
     in_af = np.zeros(len(intervals), bool)
     if kept.sum() >= 2 * parameters.window:
         decided = _petrenas(intervals[kept], parameters)
-        # An interval left out takes the decision of the nearest kept one before it.
+        # An interval left out takes the decision of the nearest kept one before it (those
+        # before the first kept one take its decision).
         nearest = np.clip(np.cumsum(kept) - 1, 0, None)
         in_af = decided[nearest]
         share = _centred_mean(kept, parameters.share_window)
         in_af &= usable & (share >= parameters.min_kept_share)
-        if p_waves is not None:
-            consistency = np.asarray(p_waves, dtype=np.float64)[1:]
-            in_af &= ~(consistency >= parameters.p_wave_consistency)
-    episodes = []
+        if consistency is not None:
+            alike = np.asarray(consistency, dtype=np.float64)[1:]
+            in_af &= ~(alike >= parameters.p_wave_consistency)
+    # Runs of AF intervals a few seconds apart (an unreadable beat, an interval left out
+    # between them) are one episode; then the shortest are dropped.
+    joined: list[list[int]] = []
     for first, stop in runs(in_af):
+        if joined and times[first] - times[joined[-1][1]] <= parameters.join_gap_s:
+            joined[-1][1] = stop
+        else:
+            joined.append([first, stop])
+    in_af[:] = False
+    episodes = []
+    for first, stop in joined:
         start_s, end_s = float(times[first]), float(times[stop])
         if end_s - start_s >= parameters.min_episode_s:
             episodes.append(Episode(ATRIAL_FIBRILLATION, start_s, end_s))
-        else:
-            in_af[first:stop] = False
-    per_beat = np.concatenate([in_af[:1], in_af]) if count else np.zeros(0, bool)
+            in_af[first:stop] = usable[first:stop]
+    per_beat = np.concatenate([in_af[:1], in_af]) if len(in_af) else np.zeros(count, bool)
     return AtrialFibrillation(per_beat, tuple(episodes))
 
 
@@ -226,8 +239,12 @@ def _forward_backward_mean(values: np.ndarray, alpha: float) -> np.ndarray:
 
 def _centred_mean(flags: np.ndarray, width: int) -> np.ndarray:
     """The mean of the values (true as 1) in a window of ``width`` centred on each
-    position (the ends use the part of the window inside the series)."""
+    position (near the ends, and in a series shorter than the window, of the part of the
+    window inside the series)."""
     values = np.asarray(flags, dtype=np.float64)
-    ones = np.ones(width)
-    return (np.convolve(values, ones, mode="same")
-            / np.convolve(np.ones_like(values), ones, mode="same"))
+    count, half = len(values), width // 2
+    sums = np.concatenate([[0.0], np.cumsum(values)])
+    positions = np.arange(count)
+    low = np.clip(positions - half, 0, count)
+    high = np.clip(positions - half + width, 0, count)
+    return (sums[high] - sums[low]) / np.maximum(high - low, 1)

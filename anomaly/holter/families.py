@@ -29,7 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .windows import unit_rows, window_slice
+from ..recordings.patient import PREMATURE_RATIO, unit_rows
+from .windows import window_slice
 
 #: The shape of a beat: this long before its R peak ...
 SHAPE_BEFORE_S = 0.10
@@ -46,8 +47,8 @@ NEAR_CORRELATION = 0.80
 #: artefacts would otherwise make a family each).
 MAX_FAMILIES = 100
 #: A beat whose interval from the previous one is below this share of the local mean is
-#: premature (as :data:`anomaly.recordings.patient.PREMATURE_RATIO`).
-ON_TIME_RATIO = 0.9
+#: premature, as a patient's training beats are chosen.
+ON_TIME_RATIO = PREMATURE_RATIO
 #: The family of a beat that belongs to none (its stretch could not be read).
 NO_FAMILY = -1
 
@@ -122,17 +123,17 @@ def beat_families(shapes: np.ndarray, on_time: np.ndarray, *,
     if len(members) == 0:
         empty = np.zeros((0, shapes.shape[1]))
         return Families(family, empty, np.zeros(0, int), correlation, -1, np.zeros(0, bool))
-    shapes = unit_rows(np.asarray(shapes, dtype=np.float64)[members])
+    shapes = unit_rows(np.asarray(shapes, dtype=np.float32)[members])
     templates = _match_in_order(shapes)
-    similarity = shapes @ templates.T
-    assigned = np.argmax(similarity, axis=1)
+    assigned = _nearest(shapes, templates)
     # Families by size, largest first; a template no beat chose any more is dropped.
     sizes = np.bincount(assigned, minlength=len(templates))
     order = np.argsort(-sizes, kind="stable")[:np.count_nonzero(sizes)]
     renumber = np.empty(len(templates), int)
     renumber[order] = np.arange(len(order))
     assigned = renumber[assigned]
-    templates = np.stack([unit_rows(shapes[assigned == index].sum(axis=0, keepdims=True))[0]
+    templates = np.stack([unit_rows(shapes[assigned == index].sum(axis=0, keepdims=True,
+                                                                 dtype=np.float64))[0]
                           for index in range(len(order))])
     family[members] = assigned
     correlation[members] = np.einsum("ij,ij->i", shapes, templates[assigned])
@@ -144,6 +145,13 @@ def beat_families(shapes: np.ndarray, on_time: np.ndarray, *,
         (likeness >= NEAR_CORRELATION) & (2 * timely >= counts))
     normal_shape[dominant] = True
     return Families(family, templates, counts, correlation, dominant, normal_shape)
+
+
+def _nearest(shapes: np.ndarray, templates: np.ndarray, block: int = 8192) -> np.ndarray:
+    """The template each shape correlates with best, a block of shapes at a time (a
+    day's beats against a hundred templates would otherwise be one large matrix)."""
+    return np.concatenate([np.argmax(shapes[start:start + block] @ templates.T, axis=1)
+                           for start in range(0, len(shapes), block)])
 
 
 def _match_in_order(shapes: np.ndarray) -> np.ndarray:

@@ -41,7 +41,8 @@ class HeartRate:
     nn_count : int
         The NN intervals found.
     minute_start_s : ndarray, shape (m,)
-        The start of each minute of the trend (seconds from the recording's start).
+        The start of each minute of the trend (seconds from the recording's start; the
+        first is the span's start).
     per_minute_bpm : ndarray, shape (m,)
         The rate of each minute (NaN in a minute without NN intervals).
     minimum_bpm, mean_bpm, maximum_bpm : float
@@ -82,14 +83,26 @@ def nn_intervals(times_s, normal) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return times[ends] - times[ends - 1], times[ends], successive
 
 
-def heart_rate(times_s, normal, *, sinus=None, duration_s: float | None = None) -> HeartRate:
-    """The heart rate and its variability from the beats at ``times_s`` (seconds from the
-    recording's start), of which ``normal`` ones count.
+def heart_rate(times_s, normal, *, sinus=None, start_s: float = 0.0,
+               end_s: float | None = None) -> HeartRate:
+    """The heart rate and its variability.
 
-    The variability is of the NN intervals whose beats are both also ``sinus`` (per beat;
-    default all): heart-rate variability describes the sinus node, and in atrial
-    fibrillation the intervals are irregular whatever the node does. The trend covers
-    ``duration_s`` (default: up to the last beat).
+    Parameters
+    ----------
+    times_s : array-like, shape (n,)
+        The beats' R-peak times, seconds from the recording's start, increasing.
+    normal : array-like of bool, shape (n,)
+        The beats that count (see the module's docstring).
+    sinus : array-like of bool, shape (n,), optional
+        The beats of sinus rhythm (default: all). The variability is of the NN intervals
+        whose beats are both also sinus: heart-rate variability describes the sinus
+        node, and in atrial fibrillation the intervals are irregular whatever it does.
+    start_s, end_s : float
+        The span the minute-by-minute trend covers (default: from 0 to the last beat).
+
+    Returns
+    -------
+    HeartRate
     """
     intervals, ends, successive = nn_intervals(times_s, normal)
     if sinus is None:
@@ -97,14 +110,14 @@ def heart_rate(times_s, normal, *, sinus=None, duration_s: float | None = None) 
     else:
         variable, _, joined = nn_intervals(times_s, np.asarray(normal, dtype=bool)
                                            & np.asarray(sinus, dtype=bool))
-    last = duration_s if duration_s is not None else (float(ends[-1]) if len(ends) else 0.0)
-    minutes = max(1, int(np.ceil(last / TREND_SECONDS)))
-    minute = np.minimum((ends // TREND_SECONDS).astype(int), minutes - 1)
+    last = end_s if end_s is not None else (float(ends[-1]) if len(ends) else start_s)
+    minutes = max(1, int(np.ceil((last - start_s) / TREND_SECONDS)))
+    minute = np.clip(((ends - start_s) // TREND_SECONDS).astype(int), 0, minutes - 1)
     totals = np.bincount(minute, weights=intervals, minlength=minutes)
     counts = np.bincount(minute, minlength=minutes)
     with np.errstate(divide="ignore", invalid="ignore"):
         per_minute = np.where(totals >= MIN_MINUTE_SECONDS, 60.0 * counts / totals, np.nan)
-    starts = np.arange(minutes) * TREND_SECONDS
+    starts = start_s + np.arange(minutes) * TREND_SECONDS
     differences = np.diff(variable)[joined[1:]] if len(variable) > 1 else np.zeros(0)
     known = np.isfinite(per_minute)
     lowest = int(np.nanargmin(per_minute)) if known.any() else None

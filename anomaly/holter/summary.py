@@ -22,7 +22,7 @@ from .analysis import RhythmAnalysis, analyse_beats, read_rhythm_beats
 if TYPE_CHECKING:
     from ..recordings.segment import SegmentOptions
 
-#: Families listed in a report (the largest; the rest are counted together).
+#: Families listed in a report, JSON and HTML (the largest; the rest are counted together).
 LISTED_FAMILIES = 20
 
 
@@ -42,6 +42,7 @@ class FamilySummary:
 
     @property
     def kind(self) -> str:
+        """``dominant``, ``normal shape`` or ``ectopic shape``."""
         return "dominant" if self.dominant else "normal shape" if self.normal_shape \
             else "ectopic shape"
 
@@ -57,17 +58,21 @@ class RecordingRhythm:
 
     @property
     def burden(self) -> float:
+        """The share of the analysable time in atrial fibrillation."""
         return self.analysis.atrial_fibrillation.burden(self.analysable_s)
 
     def describe(self) -> str:
-        """One line for the run's log: ``heart rate 52-118 bpm (mean 74), SDNN 112 ms;
+        """One line for the run's log: ``heart rate 52-118 bpm, mean 74 bpm, SDNN 112 ms;
         atrial fibrillation 09:28 in 2 episodes (burden 33%); 7 families, 2 of ectopic
         shape (198 beats)``."""
         rate = self.analysis.heart_rate
-        heart = ("heart rate unknown (no normal-to-normal intervals)" if rate.nn_count == 0
-                 else f"heart rate {rate.minimum_bpm:.0f}-{rate.maximum_bpm:.0f} bpm (mean "
-                      f"{rate.mean_bpm:.0f})" + ("" if math.isnan(rate.sdnn_ms) else
-                                                f", SDNN {rate.sdnn_ms:.0f} ms"))
+        if rate.nn_count == 0:
+            heart = "heart rate unknown (no normal-to-normal intervals)"
+        else:
+            extremes = ("" if math.isnan(rate.minimum_bpm) else
+                        f"{rate.minimum_bpm:.0f}-{rate.maximum_bpm:.0f} bpm, ")
+            heart = (f"heart rate {extremes}mean {rate.mean_bpm:.0f} bpm"
+                     + ("" if math.isnan(rate.sdnn_ms) else f", SDNN {rate.sdnn_ms:.0f} ms"))
         fibrillation = self.analysis.atrial_fibrillation
         atrial = ("no atrial fibrillation" if not fibrillation.episodes else
                   f"atrial fibrillation {format_time(fibrillation.seconds)} in "
@@ -120,12 +125,29 @@ class RecordingRhythm:
 
 def recording_rhythm(path: str | os.PathLike, segment: "SegmentOptions", *,
                      peaks: np.ndarray, scores: np.ndarray, flagged: np.ndarray,
-                     analysable_s: float) -> RecordingRhythm:
-    """The rhythm of a scored recording: its beats read again as ``segment`` found them,
-    analysed, and matched to the scored beats (``peaks``, their ``scores`` and whether
-    each was ``flagged``) by sample."""
-    beats, end_s = read_rhythm_beats(path, segment)
-    analysis = analyse_beats(beats, duration_s=end_s)
+                     analysable_s: float | None) -> RecordingRhythm:
+    """The rhythm of a scored recording.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The recording.
+    segment : SegmentOptions
+        How scoring found its beats (lead, span, rate); they are read again with
+        :data:`.analysis.ANALYSIS_WINDOW`.
+    peaks, scores, flagged : ndarray, shape (n,)
+        The scored beats' R peaks (samples, increasing), scores and flags; matched to the
+        beats read again by sample.
+    analysable_s : float or None
+        The recording's analysable seconds (None: the span's), of which the AF burden is
+        a share.
+
+    Returns
+    -------
+    RecordingRhythm
+    """
+    beats, span_s = read_rhythm_beats(path, segment)
+    analysis = analyse_beats(beats, span_s=span_s)
     beat_scores = np.full(len(beats.sample), np.nan)
     beat_flags = np.zeros(len(beats.sample), bool)
     if len(peaks):
@@ -133,13 +155,16 @@ def recording_rhythm(path: str | os.PathLike, segment: "SegmentOptions", *,
         same = peaks[where] == beats.sample
         beat_scores[same] = np.asarray(scores, np.float64)[where[same]]
         beat_flags[same] = np.asarray(flagged, bool)[where[same]]
+    if analysable_s is None:
+        analysable_s = span_s[1] - span_s[0]
     return RecordingRhythm(analysis, family_summaries(analysis, beat_scores, beat_flags),
                            analysable_s)
 
 
 def family_summaries(analysis: RhythmAnalysis, scores: np.ndarray,
                      flagged: np.ndarray) -> tuple[FamilySummary, ...]:
-    """Each family's counts and scores (largest family first)."""
+    """Each family's counts and scores, largest family first, from each beat's score
+    (NaN: not scored) and flag, shape ``(n,)``."""
     families = analysis.families
     assigned = families.family >= 0
     total = max(int(assigned.sum()), 1)

@@ -1,9 +1,7 @@
 """Parts of a beat's window: which of its resampled values lie between two times around
-its R peak, and rows scaled for correlation."""
+its R peak."""
 
 from __future__ import annotations
-
-import numpy as np
 
 
 def window_slice(before_s: float, after_s: float, samples: int, *, start_s: float,
@@ -19,11 +17,3 @@ def window_slice(before_s: float, after_s: float, samples: int, *, start_s: floa
                          f"the R peak does not hold {what} ({-start_s:g} s before to "
                          f"{stop_s:g} s after)")
     return slice(start, stop)
-
-
-def unit_rows(values: np.ndarray) -> np.ndarray:
-    """Rows centred and scaled to unit norm (a flat row stays zero), so that the dot
-    product of two rows is their correlation."""
-    centred = values - values.mean(axis=1, keepdims=True)
-    norms = np.linalg.norm(centred, axis=1, keepdims=True)
-    return centred / np.where(norms > 0, norms, 1.0)

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..holter.windows import unit_rows
 from .rhythm import rr_ratios
 
 #: A beat whose RR interval from the previous beat is below this fraction of the local
@@ -56,6 +55,14 @@ class DominantBeats:
         """``beats outside the dominant rhythm and shape (12 premature, 30 of another
         shape)``: the beats left out, for the fit's summary."""
         return f"beats outside the dominant rhythm and shape ({self.left_out})"
+
+
+def unit_rows(values: np.ndarray) -> np.ndarray:
+    """Rows centred and scaled to unit norm (a flat row stays zero), so that the dot
+    product of two rows is their correlation."""
+    centred = values - values.mean(axis=1, keepdims=True)
+    norms = np.linalg.norm(centred, axis=1, keepdims=True)
+    return centred / np.where(norms > 0, norms, 1.0)
 
 
 def correlation(values: np.ndarray, template: np.ndarray) -> np.ndarray:

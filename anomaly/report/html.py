@@ -19,9 +19,8 @@ import numpy as np
 from ..io.writers import atomic_write
 from .plots import beat_caption, plot_reconstruction, plot_score_histogram
 
-#: AF episodes and families a recording's section lists.
+#: AF episodes a recording's section lists.
 _LISTED_EPISODES = 20
-_LISTED_FAMILIES = 12
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 70rem; color: #222; }
@@ -98,6 +97,7 @@ def _recordings_section(summary, recordings, rhythms) -> str:
 def _rhythm(rhythm) -> str:
     """Tables of a recording's rhythm: heart rate and variability, atrial fibrillation
     and its episodes, the morphology families."""
+    from ..holter.summary import LISTED_FAMILIES
     from ..recordings.times import format_time
 
     analysis = rhythm.analysis
@@ -127,13 +127,15 @@ def _rhythm(rhythm) -> str:
     families = _table([("family", "shape", "beats", "share", "mean score", "flagged")] + [
         (str(item.family), item.kind, f"{item.beats:,}", f"{item.share:.1%}",
          "n/a" if not np.isfinite(item.mean_score) else f"{item.mean_score:.4f}",
-         f"{item.anomalies:,}") for item in rhythm.families[:_LISTED_FAMILIES]])
-    others = len(rhythm.families) - _LISTED_FAMILIES
+         f"{item.anomalies:,}") for item in rhythm.families[:LISTED_FAMILIES]])
+    rest = rhythm.families[LISTED_FAMILIES:]
+    others = (f"<p>and {len(rest)} smaller families of {sum(item.beats for item in rest):,}"
+              " beats.</p>" if rest else "")
     return (_table(summary) + _table(variability) + episodes
             + f"<p>Morphology families: {len(rhythm.families)} (beats grouped by the shape of "
             f"their QRS; the dominant family and those like it are of normal shape)"
-            f"{f', the {_LISTED_FAMILIES} largest listed' if others > 0 else ''}:</p>"
-            + families)
+            f"{f', the {LISTED_FAMILIES} largest listed' if rest else ''}:</p>"
+            + families + others)
 
 
 def _analysable(analysable) -> str:

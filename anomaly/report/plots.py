@@ -196,6 +196,7 @@ def plot_ecg_strips(strips, peaks: np.ndarray, scores: np.ndarray, threshold: fl
     which the title names after it (``beat at +0.31 s: score 0.0850``).
     """
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
 
     from ..recordings.times import format_time
 
@@ -226,7 +227,9 @@ def plot_ecg_strips(strips, peaks: np.ndarray, scores: np.ndarray, threshold: fl
             named.append(f"and {len(others) - STRIP_TITLE_BEATS} more flagged beats")
         ax.set_title("; ".join(named), loc="left", fontsize=10)
         ax.set_ylabel("mV (filtered)")
-    axes[-1].set_xlabel("time (s)")
+        # Clock time in the recording: seconds would read 82298 in a day's recording.
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda seconds, _: format_time(seconds)))
+    axes[-1].set_xlabel("time in the recording ([h:]mm:ss)")
     if title:
         figure.suptitle(title)
     return figure

@@ -196,6 +196,7 @@ def _with_rhythms(inputs: list[InputResult], summary: ScoreSummary,
     """The inputs, each recording with its rhythm (read again from the recording: the
     cost of a run that writes a report or plots, not of every run), each said in the
     log."""
+    from ..exceptions import first_line
     from ..holter.summary import recording_rhythm
     from ..io.beats import is_anomaly
 
@@ -203,13 +204,21 @@ def _with_rhythms(inputs: list[InputResult], summary: ScoreSummary,
     for item in inputs:
         if item.input in recordings:
             peaks, scores, readable = summary.timeline(item.input)
-            rhythm = recording_rhythm(
-                item.input, recordings[item.input], peaks=peaks, scores=scores,
-                flagged=is_anomaly(scores, summary.threshold, readable),
-                analysable_s=item.analysable.seconds if item.analysable else 0.0)
-            logs.info(f"Rhythm of {item.input}: {rhythm.describe()}.", event="rhythm",
-                      input=item.input, rhythm=rhythm.as_json())
-            item = replace(item, rhythm=rhythm)
+            try:
+                rhythm = recording_rhythm(
+                    item.input, recordings[item.input], peaks=peaks, scores=scores,
+                    flagged=is_anomaly(scores, summary.threshold, readable),
+                    analysable_s=item.analysable.seconds if item.analysable else None)
+            except Exception as error:  # noqa: BLE001 - the scores are written: report them.
+                # The rhythm adds to a finished run: a recording that cannot be read again
+                # (changed since it was scored, too short for the analysis window) costs
+                # its rhythm, not the run's reports.
+                logs.warning(f"Warning: the rhythm of {item.input} was not analysed: "
+                             f"{first_line(error)}", event="rhythm_failed", input=item.input)
+            else:
+                logs.info(f"Rhythm of {item.input}: {rhythm.describe()}.", event="rhythm",
+                          input=item.input, rhythm=rhythm.as_json())
+                item = replace(item, rhythm=rhythm)
         with_rhythms.append(item)
     return with_rhythms
 
