@@ -22,6 +22,10 @@ Detected beats get the class of the reference beat they match (within 150 ms).
   ectopy handling, no beats left out, no P waves; the tool's 30 s shortest episode and
   unreadable beats still apply); and with the reference's V and F beats as the ectopic
   ones (an oracle for the families).
+- **Rhythm events** against the reference episodes ``(B`` (ventricular bigeminy), ``(T``
+  (trigeminy), ``(VT`` and ``(SVTA``, episode by episode: a reference episode is found
+  when an event of its kinds overlaps it (within 1 s), and an event is right when it
+  overlaps a reference episode of its rhythm; pooled over the records.
 - **Heart rate**: on the records without AF, the mean rate, SDNN and RMSSD of the tool's
   NN intervals against those of the reference's (consecutive reference N beats).
 
@@ -45,7 +49,7 @@ import wfdb
 
 from anomaly.holter.analysis import ANALYSIS_WINDOW, RhythmBeats, analyse_beats
 from anomaly.holter.atrial import AfParameters, atrial_fibrillation, p_wave_consistency
-from anomaly.holter.episodes import DurationAgreement, Episode
+from anomaly.holter.episodes import DurationAgreement, Episode, EpisodeAgreement
 from anomaly.holter.heart_rate import heart_rate
 from anomaly.holter.reference import ATRIAL_FIBRILLATION_RHYTHMS, reference_rhythms
 from anomaly.recordings.annotations import AAMI_CLASSES, match_labels
@@ -62,6 +66,12 @@ AF_VARIANTS = ("tool: RR without shape-ectopic beats + P waves",
                "RR without shape-ectopic beats", "RR alone (Petrėnas 2015's rules)",
                "RR without reference V/F beats + P waves (oracle)")
 COVERAGE = 0.9
+#: The reference rhythm episodes the events are measured against, and the events that
+#: find them (a ventricular run slower than 100 bpm is the tool's "ventricular run").
+EVENT_RHYTHMS = {"(B": ("ventricular bigeminy",), "(T": ("ventricular trigeminy",),
+                 "(VT": ("ventricular tachycardia",),
+                 "(VT, any rate": ("ventricular tachycardia", "ventricular run"),
+                 "(SVTA": ("supraventricular tachycardia",)}
 
 
 def family_figures(families, labels: np.ndarray) -> dict:
@@ -104,6 +114,16 @@ def af_figures(beats: RhythmBeats, analysis, labels: np.ndarray,
             for variant, result in found.items()}
 
 
+def event_figures(analysis, episodes: dict[str, list[Episode]]) -> dict[str, dict]:
+    """Per reference rhythm of :data:`EVENT_RHYTHMS`, its episodes against the events of
+    the kinds that find it, episode by episode."""
+    figures = {}
+    for rhythm, kinds in EVENT_RHYTHMS.items():
+        found = [event for event in analysis.events if event.kind in kinds]
+        figures[rhythm] = vars(EpisodeAgreement.of(found, episodes.get(rhythm.split(",")[0], [])))
+    return figures
+
+
 def rate_figures(beats, analysis, labels: np.ndarray) -> dict:
     """The tool's heart rate and variability beside the reference NN intervals'."""
     ours = analysis.heart_rate
@@ -134,6 +154,7 @@ def evaluate_record(data: Path, name: str, conditions: list[str]) -> dict:
             results[condition] = {
                 "families": family_figures(analysis.families, labels),
                 "af": af_figures(beats, analysis, labels, reference_af),
+                "events": event_figures(analysis, episodes),
                 "rate": rate_figures(beats, analysis, labels),
             }
     return {"record": name, "results": results}
@@ -175,6 +196,30 @@ def tables(records: list[dict], conditions: list[str]) -> str:
             out.append(f"| {row['record']} | {agreement.reference / 60:.1f} | "
                        f"{agreement.found / 60:.1f} | {agreement.sensitivity:.3f} | "
                        f"{agreement.positive_predictivity:.3f} |")
+    out.append("\nRhythm events against the reference rhythm episodes, episode by episode (an "
+               "episode found when an event of the kinds overlaps it, within 1 s), pooled "
+               "over the records: Se (episodes found / reference) and +P (events overlapping "
+               "a reference episode / events)\n")
+    out.append("| condition | " + " | ".join(EVENT_RHYTHMS) + " |")
+    out.append("|---|" + "---|" * len(EVENT_RHYTHMS))
+    for condition, rows in by_condition.items():
+        cells = []
+        for rhythm in EVENT_RHYTHMS:
+            total = sum((EpisodeAgreement(**row["events"][rhythm]) for row in rows),
+                        EpisodeAgreement(0, 0, 0, 0))
+            cells.append(f"{total.sensitivity:.3f} / {total.positive_predictivity:.3f} "
+                         f"({total.detected}/{total.reference}, {total.true}/{total.found})")
+        out.append(f"| {condition} | " + " | ".join(cells) + " |")
+    out.append(f"\nPer record with reference episodes, {first}: found/reference, "
+               "true/found\n")
+    out.append("| record | " + " | ".join(EVENT_RHYTHMS) + " |")
+    out.append("|---|" + "---|" * len(EVENT_RHYTHMS))
+    for row in by_condition[first]:
+        items = [EpisodeAgreement(**row["events"][rhythm]) for rhythm in EVENT_RHYTHMS]
+        if any(item.reference for item in items):
+            out.append(f"| {row['record']} | " + " | ".join(
+                f"{item.detected}/{item.reference}, {item.true}/{item.found}"
+                for item in items) + " |")
     out.append("\nMorphology families, per condition, over the records with V beats\n")
     out.append("| condition | records | families per record (>= 1% of beats) | V beats | "
                "families holding V (median, max) | families holding 90% of V (median, max) "

@@ -196,7 +196,7 @@ def test_a_few_beats_or_none_readable_give_a_report_without_nan(count, readable)
     analysis = analyse_beats(beats, span_s=(0.0, times[-1] + 1 if count else 1.0))
     assert not analysis.atrial_fibrillation.episodes
     rhythm = RecordingRhythm(analysis, family_summaries(analysis, np.full(count, 0.1),
-                                                        np.zeros(count, bool)), 30.0)
+                                                        np.zeros(count, bool)), 30.0, times)
     report = json.loads(json.dumps(rhythm.as_json(), allow_nan=False))
     intervals = count - 1 if readable and count > 1 else 0
     assert report["heart_rate"]["nn_intervals"] == intervals
@@ -205,6 +205,75 @@ def test_a_few_beats_or_none_readable_give_a_report_without_nan(count, readable)
     assert sum(family["beats"] for family in report["families"]) + \
         report["other_families"]["beats"] == (count if readable else 0)
     assert ("mean 75 bpm" if intervals else "heart rate unknown") in rhythm.describe()
+
+
+# ---------------------------------------------------------------------------------------
+# Rhythm events
+# ---------------------------------------------------------------------------------------
+def beats_of(pattern: str, interval_s: float = 0.8, start_s: float = 1.0) -> tuple[list, list]:
+    """Beat times and kinds from a pattern of kinds (``NNVNV``), every ``interval_s``."""
+    return [start_s + interval_s * index for index in range(len(pattern))], list(pattern)
+
+
+def test_couplets_runs_bigeminy_trigeminy_pauses_and_rates_are_found_with_their_times():
+    from anomaly.holter.events import rhythm_events
+
+    times, kinds = beats_of("N" * 20)
+    def add(pattern: str, interval_s: float = 0.8, gap_s: float = 0.8):
+        start = times[-1] + gap_s
+        more, more_kinds = beats_of(pattern, interval_s, start)
+        times.extend(more)
+        kinds.extend(more_kinds)
+        return start
+    couplet = add("VV" + "N" * 10)
+    run = add("VVVV", 0.4, gap_s=0.4)  # early, then 150 bpm: ventricular tachycardia
+    add("N" * 10)
+    bigeminy = add("VNVNVNVN" + "N" * 10)
+    trigeminy = add("VNNVNNVNN" + "N" * 10)
+    pause = times[-1]
+    add("N" * 30, gap_s=2.5)
+    slow = add("N" * 40, 1.3)  # 46 bpm for 52 s
+    fast = add("N" * 80, 0.5)  # 120 bpm for 40 s
+    add("N" * 20)
+    events = {event.kind: event for event in rhythm_events(times, kinds)}
+    assert set(events) == {"ventricular couplet", "ventricular tachycardia",
+                           "ventricular bigeminy", "ventricular trigeminy", "pause",
+                           "bradycardia", "tachycardia"}
+    assert events["ventricular couplet"].start_s == couplet and \
+        events["ventricular couplet"].beats == 2
+    assert events["ventricular tachycardia"].start_s == run
+    assert events["ventricular tachycardia"].beats == 4
+    assert events["ventricular tachycardia"].rate_bpm == pytest.approx(150, rel=0.01)
+    # Bigeminy starts at the normal beat before its first V beat.
+    assert events["ventricular bigeminy"].start_s == pytest.approx(bigeminy - 0.8)
+    assert events["ventricular bigeminy"].beats == 8
+    assert events["ventricular trigeminy"].start_s == pytest.approx(trigeminy - 1.6)
+    assert events["pause"].start_s == pause and events["pause"].duration_s == \
+        pytest.approx(2.5)
+    assert abs(events["bradycardia"].start_s - slow) < 8 * 1.3
+    assert events["bradycardia"].rate_bpm == pytest.approx(60 / 1.3, rel=0.05)
+    assert abs(events["tachycardia"].start_s - fast) < 8 * 0.5
+    assert events["tachycardia"].duration_s >= 30
+
+
+def test_an_unreadable_beat_breaks_a_pattern_and_hides_a_pause():
+    from anomaly.holter.events import rhythm_events
+
+    times, kinds = beats_of("NNVNV?VNVNNN")
+    times[-1] += 3.0
+    kinds[-2] = "?"
+    assert not [event for event in rhythm_events(times, kinds)
+                if event.kind in ("ventricular bigeminy", "pause")]
+
+
+def test_the_bigeminy_of_119_is_found_episode_by_episode(mitdb, analysed):
+    from anomaly.holter.episodes import EpisodeAgreement
+    from anomaly.holter.reference import reference_rhythms
+
+    events = [event for event in analysed["119"][1].events
+              if event.kind == "ventricular bigeminy"]
+    agreement = EpisodeAgreement.of(events, reference_rhythms(mitdb / "119")["(B"])
+    assert agreement.sensitivity >= 0.9 and agreement.positive_predictivity >= 0.9
 
 
 def test_rhythm_analysis_imports_no_tensorflow():
@@ -350,10 +419,17 @@ def test_a_recordings_report_gives_its_heart_rate_af_and_families(model_dir, in_
     ectopic = [family for family in families if family["kind"] == "ectopic shape"]
     assert sum(family["beats"] for family in ectopic[:2]) >= 0.9 * len(ventricular)
     assert rhythm["ectopic_shape_beats"] <= 1.1 * len(ventricular)
+    assert abs(rhythm["beats"]["ventricular"] - len(ventricular)) <= 0.1 * len(ventricular)
+    # Single PVCs every ninth beat: no couplet, run, bigeminy or pause among the events.
+    assert not {"ventricular couplet", "ventricular bigeminy", "pause"} & \
+        set(rhythm["event_counts"])
+    [hour] = rhythm["hourly"]
+    assert hour["start"] == "00:00" and hour["ventricular"] == rhythm["beats"]["ventricular"]
     page = Path("report.html").read_text()
     start, end = episode["start"], episode["end"]
     assert re.search(rf"<td[^>]*>{start}</td><td[^>]*>{end}</td>", page)
     assert "Morphology families" in page and "ectopic shape" in page
+    assert "Hour by hour" in page
     assert_images_render_in_browser(Path("report.html"))
 
 

@@ -22,6 +22,7 @@ import numpy as np
 from ..recordings.rhythm import rr_ratios
 from ..recordings.segment import BeatWindow
 from .atrial import AtrialFibrillation, atrial_fibrillation, p_wave_consistency, p_wave_slice
+from .events import Event, beat_kinds, rhythm_events
 from .families import ON_TIME_RATIO, Families, beat_families, shape_slice
 from .heart_rate import HeartRate, heart_rate
 
@@ -84,14 +85,17 @@ def read_rhythm_beats(path: str | os.PathLike,
 
 @dataclass(frozen=True)
 class RhythmAnalysis:
-    """What :func:`analyse_beats` found; ``normal`` and ``p_wave_consistency`` (of the P
-    waves around it) per beat."""
+    """What :func:`analyse_beats` found; ``normal``, ``kinds`` (:func:`.events.beat_kinds`)
+    and ``p_wave_consistency`` (of the P waves around it) per beat, and the rhythm events
+    in time order."""
 
     families: Families
     atrial_fibrillation: AtrialFibrillation
     normal: np.ndarray
     heart_rate: HeartRate
     p_wave_consistency: np.ndarray
+    kinds: np.ndarray
+    events: tuple[Event, ...]
 
 
 def analyse_beats(beats: RhythmBeats, *,
@@ -109,4 +113,6 @@ def analyse_beats(beats: RhythmBeats, *,
     start_s, end_s = (0.0, None) if span_s is None else span_s
     rate = heart_rate(beats.time_s, normal, sinus=~fibrillation.in_af, start_s=start_s,
                       end_s=end_s)
-    return RhythmAnalysis(families, fibrillation, normal, rate, consistency)
+    kinds = beat_kinds(ectopic, ~beats.on_time, readable, fibrillation.in_af)
+    events = tuple(rhythm_events(beats.time_s, kinds))
+    return RhythmAnalysis(families, fibrillation, normal, rate, consistency, kinds, events)

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .episodes import Episode, runs
+from .episodes import Episode, join_close, runs
 from ..recordings.patient import unit_rows
 from .windows import window_slice
 
@@ -153,13 +153,9 @@ def atrial_fibrillation(times_s, *, ectopic=None, readable=None, consistency=Non
             alike = np.asarray(consistency, dtype=np.float64)[1:]
             in_af &= ~(alike >= parameters.p_wave_consistency)
     # Runs of AF intervals a few seconds apart (an unreadable beat, an interval left out
-    # between them) are one episode; then the shortest are dropped.
-    joined: list[list[int]] = []
-    for first, stop in runs(in_af):
-        if joined and times[first] - times[joined[-1][1]] <= parameters.join_gap_s:
-            joined[-1][1] = stop
-        else:
-            joined.append([first, stop])
+    # between them) are one episode; then the shortest are dropped. A run of intervals
+    # first..stop - 1 spans beats first..stop.
+    joined = join_close(runs(in_af), times, parameters.join_gap_s)
     in_af[:] = False
     episodes = []
     for first, stop in joined:

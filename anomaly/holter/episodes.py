@@ -37,6 +37,19 @@ def runs(flags: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
 
 
+def join_close(spans: Iterable[tuple[int, int]], times: np.ndarray,
+               gap_s: float) -> list[tuple[int, int]]:
+    """Spans of beats (``(first, last)`` indices into ``times``, in order) joined where
+    one starts at most ``gap_s`` after the previous one ends."""
+    joined: list[tuple[int, int]] = []
+    for first, last in spans:
+        if joined and times[first] - times[joined[-1][1]] <= gap_s:
+            joined[-1] = (joined[-1][0], last)
+        else:
+            joined.append((first, last))
+    return joined
+
+
 def total_seconds(episodes: Iterable[Episode]) -> float:
     """The time the episodes cover, overlaps counted once."""
     return _length(_union(episodes))
@@ -97,3 +110,41 @@ def _union(episodes: Iterable[Episode]) -> list[tuple[float, float]]:
 
 def _length(spans: list[tuple[float, float]]) -> float:
     return float(sum(end - start for start, end in spans))
+
+
+@dataclass(frozen=True)
+class EpisodeAgreement:
+    """How found episodes agree with reference ones episode by episode: ``reference``
+    episodes of which ``detected`` overlap a found one, and ``found`` episodes of which
+    ``true`` overlap a reference one (each within ``slack_s`` of :meth:`of`)."""
+
+    reference: int
+    detected: int
+    found: int
+    true: int
+
+    @classmethod
+    def of(cls, found: Iterable[Episode], reference: Iterable[Episode], *,
+           slack_s: float = 1.0) -> "EpisodeAgreement":
+        found, reference = list(found), list(reference)
+
+        def meets(one: Episode, other: Episode) -> bool:
+            return one.start_s - slack_s <= other.end_s and other.start_s - slack_s <= one.end_s
+
+        return cls(len(reference), sum(any(meets(item, other) for other in found)
+                                       for item in reference),
+                   len(found), sum(any(meets(item, other) for other in reference)
+                                   for item in found))
+
+    def __add__(self, other: "EpisodeAgreement") -> "EpisodeAgreement":
+        return EpisodeAgreement(self.reference + other.reference,
+                                self.detected + other.detected,
+                                self.found + other.found, self.true + other.true)
+
+    @property
+    def sensitivity(self) -> float:
+        return self.detected / self.reference if self.reference else float("nan")
+
+    @property
+    def positive_predictivity(self) -> float:
+        return self.true / self.found if self.found else float("nan")

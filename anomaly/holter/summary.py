@@ -18,12 +18,15 @@ import numpy as np
 
 from ..recordings.times import format_time
 from .analysis import RhythmAnalysis, analyse_beats, read_rhythm_beats
+from .events import NORMAL, SUPRAVENTRICULAR, UNKNOWN, VENTRICULAR
 
 if TYPE_CHECKING:
     from ..recordings.segment import SegmentOptions
 
 #: Families listed in a report, JSON and HTML (the largest; the rest are counted together).
 LISTED_FAMILIES = 20
+#: Events listed in the JSON report, in time order (all are counted).
+LISTED_EVENTS = 500
 
 
 @dataclass(frozen=True)
@@ -49,12 +52,13 @@ class FamilySummary:
 
 @dataclass(frozen=True)
 class RecordingRhythm:
-    """The rhythm of one scored recording: the analysis, its families' scores, and the
-    analysable seconds the AF burden is a share of."""
+    """The rhythm of one scored recording: the analysis, its families' scores, the
+    analysable seconds the AF burden is a share of, and its beats' times."""
 
     analysis: RhythmAnalysis
     families: tuple[FamilySummary, ...]
     analysable_s: float
+    times_s: np.ndarray
 
     @property
     def burden(self) -> float:
@@ -82,7 +86,39 @@ class RecordingRhythm:
         families = self.analysis.families
         shapes = (f"{len(families)} families, {len(ectopic)} of ectopic shape "
                   f"({int(families.ectopic.sum())} beats)")
-        return f"{heart}; {atrial}; {shapes}"
+        counts = self.event_counts()
+        events = ", ".join(f"{count} {kind}" for kind, count in counts.items()) or "no events"
+        return f"{heart}; {atrial}; {shapes}; {events}"
+
+    def event_counts(self) -> dict[str, int]:
+        """How many events of each kind, the most frequent first."""
+        counts: dict[str, int] = {}
+        for event in self.analysis.events:
+            counts[event.kind] = counts.get(event.kind, 0) + 1
+        return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+    def hourly(self) -> list[dict[str, Any]]:
+        """Per hour of the span: its beats by kind, its pauses and its mean rate."""
+        analysis = self.analysis
+        rate = analysis.heart_rate
+        start = float(rate.minute_start_s[0]) if len(rate.minute_start_s) else 0.0
+        hour = ((self.times_s - start) // 3600).astype(int)
+        pauses = [int((event.start_s - start) // 3600) for event in analysis.events
+                  if event.kind == "pause"]
+        hours = max(int(np.ceil(len(rate.minute_start_s) / 60)), 1)
+        rows = []
+        for index in range(hours):
+            inside = hour == index
+            minutes = rate.per_minute_bpm[index * 60:(index + 1) * 60]
+            known = minutes[np.isfinite(minutes)]
+            rows.append({"hour": index, "start": format_time(start + 3600 * index),
+                         "beats": int(inside.sum()),
+                         "ventricular": int((analysis.kinds[inside] == VENTRICULAR).sum()),
+                         "supraventricular": int((analysis.kinds[inside] ==
+                                                  SUPRAVENTRICULAR).sum()),
+                         "pauses": pauses.count(index),
+                         "mean_bpm": _number(float(known.mean()) if len(known) else math.nan, 1)})
+        return rows
 
     def as_json(self) -> dict[str, Any]:
         """The rhythm part of the run report (``inputs[].rhythm``)."""
@@ -120,6 +156,16 @@ class RecordingRhythm:
                           "anomalies": item.anomalies, "kind": item.kind} for item in listed],
             "other_families": {"families": len(self.families) - len(listed),
                                "beats": sum(item.beats for item in self.families[len(listed):])},
+            "beats": {name: int((analysis.kinds == kind).sum()) for name, kind in
+                      (("normal", NORMAL), ("supraventricular", SUPRAVENTRICULAR),
+                       ("ventricular", VENTRICULAR), ("unreadable", UNKNOWN))},
+            "event_counts": self.event_counts(),
+            "events": [{"kind": event.kind, "start_s": round(event.start_s, 2),
+                        "end_s": round(event.end_s, 2), "start": format_time(event.start_s),
+                        "duration_s": round(event.duration_s, 2), "beats": event.beats,
+                        "rate_bpm": _number(event.rate_bpm, 1)}
+                       for event in analysis.events[:LISTED_EVENTS]],
+            "hourly": self.hourly(),
         }
 
 
@@ -158,7 +204,7 @@ def recording_rhythm(path: str | os.PathLike, segment: "SegmentOptions", *,
     if analysable_s is None:
         analysable_s = span_s[1] - span_s[0]
     return RecordingRhythm(analysis, family_summaries(analysis, beat_scores, beat_flags),
-                           analysable_s)
+                           analysable_s, beats.time_s)
 
 
 def family_summaries(analysis: RhythmAnalysis, scores: np.ndarray,

@@ -19,8 +19,9 @@ import numpy as np
 from ..io.writers import atomic_write
 from .plots import beat_caption, plot_reconstruction, plot_score_histogram
 
-#: AF episodes a recording's section lists.
+#: AF episodes and rhythm events a recording's section lists.
 _LISTED_EPISODES = 20
+_LISTED_EVENTS = 40
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 70rem; color: #222; }
@@ -131,11 +132,38 @@ def _rhythm(rhythm) -> str:
     rest = rhythm.families[LISTED_FAMILIES:]
     others = (f"<p>and {len(rest)} smaller families of {sum(item.beats for item in rest):,}"
               " beats.</p>" if rest else "")
-    return (_table(summary) + _table(variability) + episodes
+    return (_table(summary) + _table(variability) + episodes + _events(rhythm)
             + f"<p>Morphology families: {len(rhythm.families)} (beats grouped by the shape of "
             f"their QRS; the dominant family and those like it are of normal shape)"
             f"{f', the {LISTED_FAMILIES} largest listed' if rest else ''}:</p>"
             + families + others)
+
+
+def _events(rhythm) -> str:
+    """A recording's rhythm events: how many of each kind, the first ones with their
+    times, and the beats and events hour by hour."""
+    from ..recordings.times import format_time
+
+    events = rhythm.analysis.events
+    counts = rhythm.event_counts()
+    if not events:
+        return "<p>No rhythm events (couplets, runs, bigeminy, pauses, brady- or " \
+               "tachycardia) found.</p>"
+    text = ("<p>Rhythm events: " + ", ".join(f"<b>{count:,}</b> {html.escape(kind)}"
+                                             for kind, count in counts.items())
+            + (f" (the first {_LISTED_EVENTS} listed)" if len(events) > _LISTED_EVENTS else "")
+            + ":</p>")
+    listed = _table([("event", "from", "to", "beats", "rate (bpm)")] + [
+        (event.kind, format_time(event.start_s), format_time(event.end_s), f"{event.beats:,}",
+         "n/a" if not np.isfinite(event.rate_bpm) else f"{event.rate_bpm:.0f}")
+        for event in events[:_LISTED_EVENTS]])
+    hourly = _table([("hour from", "beats", "ventricular", "supraventricular", "pauses",
+                      "mean rate (bpm)")] + [
+        (row["start"], f"{row['beats']:,}", f"{row['ventricular']:,}",
+         f"{row['supraventricular']:,}", f"{row['pauses']:,}",
+         "n/a" if row["mean_bpm"] is None else f"{row['mean_bpm']:.0f}")
+        for row in rhythm.hourly()])
+    return text + listed + "<p>Hour by hour:</p>" + hourly
 
 
 def _analysable(analysable) -> str:

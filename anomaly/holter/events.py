@@ -1,0 +1,154 @@
+"""Rhythm events a Holter reader lists, from each beat's time and kind: ventricular and
+supraventricular ectopic beats, couplets, runs, bigeminy and trigeminy, pauses, and
+bradycardia and tachycardia.
+
+A beat's kind comes from its family and its timing (:mod:`.analysis`): **ventricular**
+when its family is of ectopic shape, **supraventricular** when it is of normal shape but
+premature outside atrial fibrillation, **normal** otherwise, unknown when it could not be
+read (an unknown beat breaks every pattern). Then, with the limits of
+:class:`EventLimits`:
+
+- a **couplet** is two ectopic beats of a kind in a row, a **run** three or more (its
+  rate from its own intervals: a ventricular run at ``tachycardia_bpm`` or faster is
+  *ventricular tachycardia*, a supraventricular one *supraventricular tachycardia*);
+- **bigeminy** is a ventricular beat after every normal one, at least ``pattern_cycles``
+  times in a row (N V N V N V), **trigeminy** one after every two (N N V N N V N N V);
+- a **pause** is an RR interval of ``pause_s`` or more between two readable beats;
+- **bradycardia** and **tachycardia** are stretches whose rate over the last
+  ``rate_beats`` intervals stays below ``bradycardia_bpm`` or at or above
+  ``tachycardia_bpm``, joined when at most ``join_gap_s`` apart, lasting at least
+  ``rate_min_s`` (a few fast beats are a run, not a tachycardia).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .episodes import Episode, join_close, runs
+
+#: A beat's kind: normal, supraventricular or ventricular ectopic, or unknown.
+NORMAL, SUPRAVENTRICULAR, VENTRICULAR, UNKNOWN = "N", "S", "V", "?"
+
+
+@dataclass(frozen=True)
+class EventLimits:
+    """The limits of the events (see the module's docstring)."""
+
+    pause_s: float = 2.0
+    bradycardia_bpm: float = 50.0
+    tachycardia_bpm: float = 100.0
+    rate_beats: int = 8
+    rate_min_s: float = 30.0
+    join_gap_s: float = 10.0
+    pattern_cycles: int = 3
+
+
+@dataclass(frozen=True)
+class Event(Episode):
+    """An event: its kind and times (as an :class:`.episodes.Episode`), the beats it holds
+    and its rate (beats per minute over its intervals; NaN for a single interval's)."""
+
+    beats: int = 0
+    rate_bpm: float = math.nan
+
+
+def beat_kinds(ventricular, premature, readable, in_af) -> np.ndarray:
+    """Each beat's kind (:data:`VENTRICULAR`, :data:`SUPRAVENTRICULAR`, :data:`NORMAL` or
+    :data:`UNKNOWN`) from per-beat flags: of ectopic shape, premature, readable, in AF."""
+    ventricular, premature = np.asarray(ventricular, bool), np.asarray(premature, bool)
+    readable, in_af = np.asarray(readable, bool), np.asarray(in_af, bool)
+    kinds = np.full(len(ventricular), NORMAL, dtype="<U1")
+    kinds[premature & ~in_af] = SUPRAVENTRICULAR
+    kinds[ventricular] = VENTRICULAR
+    kinds[~readable] = UNKNOWN
+    return kinds
+
+
+def rhythm_events(times_s, kinds, limits: EventLimits = EventLimits()) -> list[Event]:
+    """The events of beats at ``times_s`` (seconds, increasing) of ``kinds`` (from
+    :func:`beat_kinds`), in time order."""
+    times = np.asarray(times_s, dtype=np.float64)
+    kinds = np.asarray(kinds)
+    if times.shape != kinds.shape:
+        raise ValueError(f"expected one kind per beat ({len(times)} beats), got {len(kinds)}")
+    events = (_ectopic_runs(times, kinds, limits) + _patterns(times, kinds, limits)
+              + _pauses(times, kinds, limits) + _rates(times, kinds, limits))
+    return sorted(events, key=lambda event: (event.start_s, event.end_s, event.kind))
+
+
+def _rate(times: np.ndarray) -> float:
+    """Beats per minute over the intervals between ``times`` (NaN for fewer than two)."""
+    return 60.0 * (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else math.nan
+
+
+def _ectopic_runs(times, kinds, limits) -> list[Event]:
+    found = []
+    for kind, name, fast in ((VENTRICULAR, "ventricular", "ventricular tachycardia"),
+                             (SUPRAVENTRICULAR, "supraventricular",
+                              "supraventricular tachycardia")):
+        for first, stop in runs(kinds == kind):
+            count = stop - first
+            if count < 2:
+                continue
+            # A run's rate counts the interval into its first beat: two beats alone have
+            # one interval between them, and the first came early too.
+            span = times[max(first - 1, 0):stop]
+            rate = _rate(span)
+            label = (f"{name} couplet" if count == 2 else
+                     fast if rate >= limits.tachycardia_bpm else f"{name} run")
+            found.append(Event(label, float(times[first]), float(times[stop - 1]), count, rate))
+    return found
+
+
+def _patterns(times, kinds, limits) -> list[Event]:
+    """Bigeminy (V every 2nd beat) and trigeminy (every 3rd), at least ``pattern_cycles``
+    cycles: the V beats of a chain each with exactly the normal beats of the pattern
+    before it."""
+    found = []
+    for period, name in ((2, "ventricular bigeminy"), (3, "ventricular trigeminy")):
+        ventricular = np.flatnonzero(kinds == VENTRICULAR)
+        if len(ventricular) < limits.pattern_cycles:
+            continue
+        # A V beat continues the chain of the one ``period`` beats before it when the
+        # beats between are normal.
+        between = np.array([np.all(kinds[max(index - period + 1, 0):index] == NORMAL)
+                            and index >= period and kinds[index - period] == VENTRICULAR
+                            for index in ventricular])
+        for first, stop in runs(between):
+            chain = ventricular[first - 1:stop]  # the chain's first V beat starts it
+            if len(chain) >= limits.pattern_cycles:
+                start = chain[0] - (period - 1)
+                found.append(Event(name, float(times[start]), float(times[chain[-1]]),
+                                   int(chain[-1] - start + 1), _rate(times[start:chain[-1] + 1])))
+    return found
+
+
+def _pauses(times, kinds, limits) -> list[Event]:
+    readable = kinds != UNKNOWN
+    long = (np.diff(times) >= limits.pause_s) & readable[:-1] & readable[1:]
+    return [Event("pause", float(times[index]), float(times[index + 1]), 2,
+                  _rate(times[index:index + 2])) for index in np.flatnonzero(long)]
+
+
+def _rates(times, kinds, limits) -> list[Event]:
+    """Stretches of at least ``rate_beats`` beats below or above the limits."""
+    width = limits.rate_beats
+    if len(times) <= width:
+        return []
+    # The rate at each beat over the ``width`` intervals before it; unreadable beats
+    # inside the window give no rate there.
+    rate = 60.0 * width / (times[width:] - times[:-width])
+    known = np.convolve((kinds == UNKNOWN).astype(int), np.ones(width + 1, int), "valid") == 0
+    found = []
+    for name, outside in (("bradycardia", rate < limits.bradycardia_bpm),
+                          ("tachycardia", rate >= limits.tachycardia_bpm)):
+        # The rate at k is of beats k..k + width: a run of them spans those beats.
+        spans = [(first, stop - 1 + width) for first, stop in runs(outside & known)]
+        for start, end in join_close(spans, times, limits.join_gap_s):
+            if times[end] - times[start] >= limits.rate_min_s:
+                found.append(Event(name, float(times[start]), float(times[end]),
+                                   int(end - start + 1), _rate(times[start:end + 1])))
+    return found
