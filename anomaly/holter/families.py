@@ -64,8 +64,6 @@ class Families:
     templates : ndarray, shape (f, m)
         Each family's template (unit norm, centred): the mean shape of its members.
     counts : ndarray of int, shape (f,)
-    correlation : ndarray, shape (n,)
-        Per beat, its correlation with its family's template (NaN without a family).
     dominant : int
         The dominant family (see the module's docstring), -1 when no beat has a family.
     normal_shape : ndarray of bool, shape (f,)
@@ -75,7 +73,6 @@ class Families:
     family: np.ndarray
     templates: np.ndarray
     counts: np.ndarray
-    correlation: np.ndarray
     dominant: int
     normal_shape: np.ndarray
 
@@ -119,10 +116,9 @@ def beat_families(shapes: np.ndarray, on_time: np.ndarray, *,
     readable = np.ones(count, bool) if readable is None else np.asarray(readable, bool)
     members = np.flatnonzero(readable)
     family = np.full(count, NO_FAMILY)
-    correlation = np.full(count, np.nan)
     if len(members) == 0:
         empty = np.zeros((0, shapes.shape[1]))
-        return Families(family, empty, np.zeros(0, int), correlation, -1, np.zeros(0, bool))
+        return Families(family, empty, np.zeros(0, int), -1, np.zeros(0, bool))
     shapes = unit_rows(np.asarray(shapes, dtype=np.float32)[members])
     templates = _match_in_order(shapes)
     assigned = _nearest(shapes, templates)
@@ -136,7 +132,6 @@ def beat_families(shapes: np.ndarray, on_time: np.ndarray, *,
                                                                  dtype=np.float64))[0]
                           for index in range(len(order))])
     family[members] = assigned
-    correlation[members] = np.einsum("ij,ij->i", shapes, templates[assigned])
     counts = np.bincount(assigned, minlength=len(order))
     timely = np.bincount(assigned[np.asarray(on_time, bool)[members]], minlength=len(order))
     dominant = int(np.argmax(timely)) if timely.any() else 0
@@ -144,7 +139,7 @@ def beat_families(shapes: np.ndarray, on_time: np.ndarray, *,
     normal_shape = (likeness >= NORMAL_CORRELATION) | (
         (likeness >= NEAR_CORRELATION) & (2 * timely >= counts))
     normal_shape[dominant] = True
-    return Families(family, templates, counts, correlation, dominant, normal_shape)
+    return Families(family, templates, counts, dominant, normal_shape)
 
 
 def _nearest(shapes: np.ndarray, templates: np.ndarray, block: int = 8192) -> np.ndarray:

@@ -2,9 +2,10 @@
 fibrillation with its burden, and the morphology families with their scores.
 
 The beats are read again from the recording with the analysis window
-(:func:`.analysis.read_rhythm_beats`, the same detector and span as scoring, so the same
-beats) and matched to the scored ones by their R-peak sample; a beat scoring did not
-see (none, unless the recording changed) has no score.
+(:func:`.analysis.read_rhythm_beats`: the same detector and span as scoring) and matched
+to the scored ones by their R-peak sample. With a model whose window is shorter, a beat
+at a span's edge may be read by one and not the other; a beat scoring did not see has
+no score.
 """
 
 from __future__ import annotations
