@@ -196,7 +196,8 @@ def test_a_few_beats_or_none_readable_give_a_report_without_nan(count, readable)
     analysis = analyse_beats(beats, span_s=(0.0, times[-1] + 1 if count else 1.0))
     assert not analysis.atrial_fibrillation.episodes
     rhythm = RecordingRhythm(analysis, family_summaries(analysis, np.full(count, 0.1),
-                                                        np.zeros(count, bool)), 30.0, times)
+                                                        np.zeros(count, bool)), 30.0, times,
+                             beats.sample)
     report = json.loads(json.dumps(rhythm.as_json(), allow_nan=False))
     intervals = count - 1 if readable and count > 1 else 0
     assert report["heart_rate"]["nn_intervals"] == intervals
@@ -430,7 +431,93 @@ def test_a_recordings_report_gives_its_heart_rate_af_and_families(model_dir, in_
     assert re.search(rf"<td[^>]*>{start}</td><td[^>]*>{end}</td>", page)
     assert "Morphology families" in page and "ectopic shape" in page
     assert "Hour by hour" in page
+    # Strips on ECG paper: the AF episode's onset, the dominant family and the family of
+    # the ventricular beats, each a strip of its own; each family's typical beat drawn
+    # over its reconstruction.
+    captions = re.findall(r'alt="ECG strip of holter: ([^"]*)"', page)
+    assert any(caption.startswith(f"atrial fibrillation from {start}") or
+               f"; atrial fibrillation from {start}" in caption for caption in captions)
+    assert any("family 0 (dominant" in caption for caption in captions), captions
+    assert any(re.search(r"family \d+ \(ectopic shape, [\d,]+ beats\)", caption)
+               for caption in captions), captions
+    assert all("marked beat at " in caption for caption in captions), captions
+    assert 'alt="the families of holter"' in page
     assert_images_render_in_browser(Path("report.html"))
+
+
+def test_strips_show_each_event_kind_and_family_once_and_never_the_same_window(in_tmp):
+    """The strips of a recording's rhythm: one for the longest event of each kind, one
+    for the AF episode's onset and one per family of ectopic shape and the dominant one,
+    around a beat of it; what falls in a strip already chosen is named in its caption:
+    no two strips are within half a strip of each other."""
+    from anomaly.holter.summary import recording_rhythm
+    from anomaly.recordings.segment import SegmentOptions
+    from anomaly.report.recordings import STRIP_SECONDS, strip_choices
+
+    base, _ = holter_recording(in_tmp)
+    rhythm = recording_rhythm(base, SegmentOptions(), peaks=np.zeros(0, int),
+                              scores=np.zeros(0), flagged=np.zeros(0, bool), analysable_s=None)
+    peaks = rhythm.samples
+    scores = np.linspace(0.0, 0.1, len(peaks))
+    choices = strip_choices(peaks, scores, np.ones(len(peaks), bool), HOLTER_FS, rhythm)
+    centres = np.array([choice.centre for choice in choices])
+    assert np.all(np.diff(centres) >= STRIP_SECONDS * HOLTER_FS / 2)
+    assert set(centres) <= set(peaks)
+    reasons = " | ".join(reason for choice in choices for reason in choice.reasons)
+    for kind in {event.kind for event in rhythm.analysis.events}:
+        assert f"{kind}" in reasons, (kind, reasons)
+    assert "atrial fibrillation from" in reasons
+    for family in rhythm.families:
+        if family.dominant or not family.normal_shape:
+            assert f"family {family.family} ({family.kind}" in reasons
+            # Its strip is around its most typical beat, or names it in another's.
+            assert any(abs(centre - peaks[family.representative]) < STRIP_SECONDS *
+                       HOLTER_FS / 2 for centre in centres)
+    # The last beats score highest: the first strip chosen is around the highest.
+    assert peaks[-1] in centres or any(abs(peaks[-1] - centre) < STRIP_SECONDS * HOLTER_FS / 2
+                                       for centre in centres)
+
+
+def test_strips_are_drawn_at_25_mm_per_second_and_10_mm_per_millivolt(in_tmp):
+    """ECG paper's scale, whatever the strip: 25 mm of the picture per second and 10 mm
+    per millivolt; a recording in microvolts (EDF) is drawn in millivolts as one in
+    millivolts is, and one without a unit says its amplitude is not calibrated."""
+    import edfio
+    import pandas as pd
+
+    from anomaly.recordings.reading import read_strips
+    from anomaly.recordings.segment import SegmentOptions
+    from anomaly.report.paper import PaperStrip, plot_paper_strips
+
+    base, _ = holter_recording(in_tmp)
+    from anomaly.recordings.signals import open_lead
+
+    millivolts = open_lead(base).read(0, int(HOLTER_S * HOLTER_FS))
+    edfio.Edf([edfio.EdfSignal(millivolts * 1000, HOLTER_FS, label="MLII",
+                               physical_dimension="uV", physical_range=(-5000, 5000))]
+              ).write(in_tmp / "holter.edf")
+    pd.DataFrame({"MLII": millivolts}).to_csv(in_tmp / "holter.csv", index=False)
+    centres = np.array([20 * HOLTER_FS, 200 * HOLTER_FS])
+    read = {name: read_strips(path, SegmentOptions(fs=HOLTER_FS if name == "csv" else None),
+                              centres, seconds=8.0)
+            for name, path in (("wfdb", base), ("edf", in_tmp / "holter.edf"),
+                               ("csv", in_tmp / "holter.csv"))}
+    for wfdb_strip, edf_strip in zip(read["wfdb"], read["edf"]):
+        assert wfdb_strip.calibrated and edf_strip.calibrated
+        np.testing.assert_allclose(edf_strip.values, wfdb_strip.values, atol=0.01)
+    assert not any(strip.calibrated for strip in read["csv"])
+
+    strips = [PaperStrip(strip.start, strip.values, strip.fs, strip.centre, (), "a strip")
+              for strip in read["wfdb"]]
+    figure = plot_paper_strips(strips)
+    width_in, height_in = figure.get_size_inches()
+    for ax, strip in zip(figure.axes, strips):
+        box = ax.get_position()
+        seconds = len(strip.values) / strip.fs
+        low, high = ax.get_ylim()
+        assert box.width * width_in * 25.4 == pytest.approx(25 * seconds, rel=1e-6)
+        assert box.height * height_in * 25.4 == pytest.approx(10 * (high - low), rel=1e-6)
+        assert low <= np.quantile(strip.values, 0.01) and high >= np.quantile(strip.values, 0.99)
 
 
 def test_a_rhythm_that_cannot_be_read_costs_the_rhythm_not_the_run(in_tmp, caplog):

@@ -360,7 +360,7 @@ def test_a_recordings_report_shows_its_timeline_and_strips(recording, in_tmp, ca
     assert "<h2>Recordings</h2>" in page and "min analysable" in page
     assert re.search(r"<td[^>]*>01:29</td><td[^>]*>01:36</td><td[^>]*>7.0</td>"
                      r"<td[^>]*>off baseline</td>", page)
-    assert 'alt="timeline of pulled"' in page and 'alt="ECG strips of pulled"' in page
+    assert 'alt="timeline of pulled"' in page and 'alt="ECG strip of pulled: ' in page
     assert {"pulled.timeline.png", "pulled.strips.png"} <= {
         path.name for path in Path("plots").iterdir()}
     assert_images_render_in_browser(Path("report.html"))

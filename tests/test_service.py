@@ -572,7 +572,7 @@ def test_the_web_page_shows_a_dropped_recordings_report_in_a_real_browser(models
         assert report.locator("h1").text_content() == "anomaly scoring report"
         assert report.locator("td", has_text="rec.edf").count() >= 1
         assert report.locator("img[alt='timeline of rec.edf']").count() == 1
-        assert report.locator("img[alt='ECG strips of rec.edf']").count() == 1
+        assert report.locator("img[alt^='ECG strip of rec.edf: ']").count() >= 1
         page.screenshot(path=str(tmp_path / "web_page.png"))
 
         # A WFDB record: its header and signal file chosen together, sent as one form.
@@ -582,7 +582,7 @@ def test_the_web_page_shows_a_dropped_recordings_report_in_a_real_browser(models
         page.click("#go")
         page.wait_for_function("document.getElementById('status').textContent"
                                ".startsWith('wrec.hea, scored by')", timeout=60_000)
-        assert report.locator("img[alt='ECG strips of wrec']").count() == 1
+        assert report.locator("img[alt^='ECG strip of wrec: ']").count() >= 1
         assert report.locator("td", has_text="1.5 of 1.5 min analysable").count() == 1
 
         page.set_input_files("#file", str(bad))

@@ -68,6 +68,9 @@ class Families:
         The dominant family (see the module's docstring), -1 when no beat has a family.
     normal_shape : ndarray of bool, shape (f,)
         Per family: of normal shape (its template like the dominant one's).
+    representative : ndarray of int, shape (f,)
+        Per family, its most typical beat (the member most like its template): the beat
+        a report shows for it.
     """
 
     family: np.ndarray
@@ -75,6 +78,7 @@ class Families:
     counts: np.ndarray
     dominant: int
     normal_shape: np.ndarray
+    representative: np.ndarray
 
     def __len__(self) -> int:
         return len(self.counts)
@@ -118,7 +122,8 @@ def beat_families(shapes: np.ndarray, on_time: np.ndarray, *,
     family = np.full(count, NO_FAMILY)
     if len(members) == 0:
         empty = np.zeros((0, shapes.shape[1]))
-        return Families(family, empty, np.zeros(0, int), -1, np.zeros(0, bool))
+        return Families(family, empty, np.zeros(0, int), -1, np.zeros(0, bool),
+                        np.zeros(0, int))
     shapes = unit_rows(np.asarray(shapes, dtype=np.float32)[members])
     templates = _match_in_order(shapes)
     assigned = _nearest(shapes, templates)
@@ -139,7 +144,11 @@ def beat_families(shapes: np.ndarray, on_time: np.ndarray, *,
     normal_shape = (likeness >= NORMAL_CORRELATION) | (
         (likeness >= NEAR_CORRELATION) & (2 * timely >= counts))
     normal_shape[dominant] = True
-    return Families(family, templates, counts, dominant, normal_shape)
+    likeness_to_own = np.einsum("ij,ij->i", shapes, templates.astype(np.float32)[assigned])
+    by_family = np.lexsort((-likeness_to_own, assigned))
+    representative = members[by_family[np.searchsorted(assigned[by_family],
+                                                       np.arange(len(order)))]]
+    return Families(family, templates, counts, dominant, normal_shape, representative)
 
 
 def _nearest(shapes: np.ndarray, templates: np.ndarray, block: int = 8192) -> np.ndarray:

@@ -34,7 +34,8 @@ LISTED_EVENTS = 500
 class FamilySummary:
     """One morphology family: its ``beats``, their ``share`` of the beats with a family,
     their mean score and how many were flagged, whether it is the dominant family and
-    whether it is of normal shape."""
+    whether it is of normal shape, and its most typical beat (``representative``, an
+    index into the recording's beats)."""
 
     family: int
     beats: int
@@ -43,6 +44,7 @@ class FamilySummary:
     anomalies: int
     dominant: bool
     normal_shape: bool
+    representative: int
 
     @property
     def kind(self) -> str:
@@ -54,12 +56,14 @@ class FamilySummary:
 @dataclass(frozen=True)
 class RecordingRhythm:
     """The rhythm of one scored recording: the analysis, its families' scores, the
-    analysable seconds the AF burden is a share of, and its beats' times."""
+    analysable seconds the AF burden is a share of, and its beats' times and R peaks
+    (samples)."""
 
     analysis: RhythmAnalysis
     families: tuple[FamilySummary, ...]
     analysable_s: float
     times_s: np.ndarray
+    samples: np.ndarray
 
     @property
     def burden(self) -> float:
@@ -154,7 +158,10 @@ class RecordingRhythm:
             },
             "families": [{"family": item.family, "beats": item.beats,
                           "share": round(item.share, 4), "mean_score": _number(item.mean_score),
-                          "anomalies": item.anomalies, "kind": item.kind} for item in listed],
+                          "anomalies": item.anomalies, "kind": item.kind,
+                          "representative_s": round(float(self.times_s[item.representative]), 3),
+                          "representative_at": format_time(self.times_s[item.representative])}
+                         for item in listed],
             "other_families": {"families": len(self.families) - len(listed),
                                "beats": sum(item.beats for item in self.families[len(listed):])},
             "beats": {name: int((analysis.kinds == kind).sum()) for name, kind in
@@ -205,7 +212,7 @@ def recording_rhythm(path: str | os.PathLike, segment: "SegmentOptions", *,
     if analysable_s is None:
         analysable_s = span_s[1] - span_s[0]
     return RecordingRhythm(analysis, family_summaries(analysis, beat_scores, beat_flags),
-                           analysable_s, beats.time_s)
+                           analysable_s, beats.time_s, beats.sample)
 
 
 def family_summaries(analysis: RhythmAnalysis, scores: np.ndarray,
@@ -223,7 +230,8 @@ def family_summaries(analysis: RhythmAnalysis, scores: np.ndarray,
             family=index, beats=int(count), share=float(count) / total,
             mean_score=float(known.mean()) if len(known) else float("nan"),
             anomalies=int(flagged[members].sum()), dominant=index == families.dominant,
-            normal_shape=bool(families.normal_shape[index])))
+            normal_shape=bool(families.normal_shape[index]),
+            representative=int(families.representative[index])))
     return tuple(summaries)
 
 

@@ -117,4 +117,5 @@ def open_edf(text: str, lead: str | None, fs: float | None = None):
                              f"({first_line(error)})") from None
 
     return Lead(text, Path(text).stem, signal.label.strip(), fs, n_samples,
-                files=(stamp,), leads=tuple(names), _read=read)
+                files=(stamp,), leads=tuple(names), unit=signal.physical_dimension.strip() or None,
+                _read=read)

@@ -124,12 +124,15 @@ def labels_for(path, labels: np.ndarray | None, label_column: str | int) -> np.n
 class Strip:
     """A few seconds of a lead around a beat: band-pass filtered samples from ``start``;
     ``centre`` is the R peak (sample) of the beat it was read around. Near the recording's
-    ends the strip is cut short, so the beat is then not in its middle."""
+    ends the strip is cut short, so the beat is then not in its middle. The values are in
+    millivolts when ``calibrated`` (the recording declares a voltage unit), else in
+    heights of the strip's largest wave (its range from the 0.5% to the 99.5% quantile)."""
 
     start: int
     values: np.ndarray
     fs: float
     centre: int
+    calibrated: bool = True
 
 
 def read_strips(path: str | os.PathLike, options: SegmentOptions, centres: np.ndarray, *,
@@ -140,11 +143,17 @@ def read_strips(path: str | os.PathLike, options: SegmentOptions, centres: np.nd
 
     lead = open_lead(path, lead=options.lead, fs=options.fs)
     half, pad = int(seconds * lead.fs / 2), int(PAD_SECONDS * lead.fs)
+    to_millivolts = lead.millivolts_per_unit
     strips = []
     for centre in centres:
         first = max(0, int(centre) - half - pad)
         filtered = band_pass(lead.read(first, int(centre) + half + pad), lead.fs)
         start = max(0, int(centre) - half)
-        strips.append(Strip(start, filtered[start - first:start - first + 2 * half], lead.fs,
-                            int(centre)))
+        values = filtered[start - first:start - first + 2 * half]
+        if to_millivolts is not None:
+            values = values * to_millivolts
+        elif len(values):
+            height = float(np.subtract(*np.quantile(values, [0.995, 0.005])))
+            values = values / (height if height > 0 else 1.0)
+        strips.append(Strip(start, values, lead.fs, int(centre), to_millivolts is not None))
     return strips

@@ -42,7 +42,8 @@ def open_signal_csv(text: str, lead: str | None, fs: float | None):
     from .signals import Lead, choose_lead
 
     stamp = FileStamp.of(text, "a signal CSV file", text=True)
-    names, skip_units = _csv_header(stamp)
+    names, units = _csv_header(stamp)
+    skip_units = units is not None
     clean = [name.strip().strip("'\"").strip() for name in names]
     time_index = next((i for i, name in enumerate(clean) if name.lower() in TIME_COLUMNS), None)
     lead_columns = [i for i in range(len(clean)) if i != time_index]
@@ -61,12 +62,15 @@ def open_signal_csv(text: str, lead: str | None, fs: float | None):
     fs = check_rate(text, fs)
     column.fs = fs
     n_samples = check_duration(text, column.count(), fs)
+    unit = None
+    if units is not None and lead_columns[chosen] < len(units):
+        unit = units[lead_columns[chosen]].strip().strip("'\"()[]").strip() or None
     return Lead(text, Path(text).stem, lead_names[chosen], fs, n_samples, files=(stamp,),
-                leads=tuple(lead_names), _read=column.read)
+                leads=tuple(lead_names), unit=unit, _read=column.read)
 
 
-def _csv_header(stamp: FileStamp) -> tuple[list[str], bool]:
-    """The header's names, and whether a units row (not numbers) follows it."""
+def _csv_header(stamp: FileStamp) -> tuple[list[str], list[str] | None]:
+    """The header's names, and the units row (not numbers) under it, if there is one."""
     import csv
 
     text = stamp.path
@@ -87,7 +91,7 @@ def _csv_header(stamp: FileStamp) -> tuple[list[str], bool]:
         raise InputError(f"{text}: a signal CSV needs a header naming its leads")
     units = second is not None and not all(parse_number(cell) is not None
                                            for cell in second if cell.strip())
-    return header, units
+    return header, second if units else None
 
 
 class _Prefix(io.RawIOBase):

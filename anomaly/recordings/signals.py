@@ -31,6 +31,10 @@ from .limits import MAX_ABS_VALUE, FileStamp
 DEFAULT_LEAD = "MLII"
 
 
+#: Voltage units as recordings declare them (lower case, micro as ``u``), in millivolts.
+MILLIVOLTS_PER_UNIT = {"mv": 1.0, "uv": 1e-3, "v": 1e3, "nv": 1e-6}
+
+
 @dataclass
 class Lead:
     """One lead of a recording.
@@ -57,6 +61,9 @@ class Lead:
         read of them, hashed, and checked unchanged after reading.
     leads : tuple of str
         Every lead of the recording, in its order (``name`` is one of them).
+    unit : str or None
+        The unit of its values as the recording declares it (``mV``, ``uV``...; None:
+        not declared).
     """
 
     path: str
@@ -68,11 +75,19 @@ class Lead:
     values_per_sample: int = 1
     files: tuple[FileStamp, ...] = ()
     leads: tuple[str, ...] = ()
+    unit: str | None = None
     _read: Callable[[int, int], np.ndarray] = field(repr=False, default=None)
 
     @property
     def duration(self) -> float:
         return self.n_samples / self.fs
+
+    @property
+    def millivolts_per_unit(self) -> float | None:
+        """What one unit of the values is in millivolts (None: the unit is not declared
+        or not a voltage), so that a strip can be drawn on ECG paper's 10 mm/mV."""
+        return MILLIVOLTS_PER_UNIT.get((self.unit or "").strip().replace("\u00b5", "u")
+                                       .replace("\u03bc", "u").lower())
 
     def describe(self) -> str:
         """``lead MLII (of MLII, V1)``: the lead read, and those it was chosen from."""

@@ -191,7 +191,7 @@ def open_wfdb(text: str, lead: str | None, fs: float | None = None):
 
     return Lead(text, os.path.basename(base), names[index], fs, n_samples,
                 annotations_base=base, values_per_sample=decoded, files=tuple(stamps),
-                leads=tuple(names), _read=read)
+                leads=tuple(names), unit=(header.units or [None] * n)[index], _read=read)
 
 
 def _per_signal(values, n: int, default: int) -> list[int]:

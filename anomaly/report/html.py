@@ -19,6 +19,14 @@ import numpy as np
 from ..io.writers import atomic_write
 from .plots import beat_caption, plot_reconstruction, plot_score_histogram
 
+#: Strips on ECG paper: 1 mm of paper is 6 pixels (a small square shows, at any zoom).
+_PAPER_DPI = 150
+_STRIPS_LEGEND = (
+    "At 25 mm/s and 10 mm/mV: a small square is 0.04 s and 0.1 mV, a large one 0.2 s and "
+    "0.5 mV. Above each beat its kind (N normal, S supraventricular ectopic, V "
+    "ventricular ectopic, ? unreadable), red when flagged as an anomaly, blue when not, "
+    "grey in an unreadable stretch; the triangle marks the beat the strip is about; "
+    "under a beat, the reference label when the recording has annotations.")
 #: AF episodes and rhythm events a recording's section lists.
 _LISTED_EPISODES = 20
 _LISTED_EVENTS = 40
@@ -30,6 +38,7 @@ th, td { border: 1px solid #ccc; padding: 0.25rem 0.6rem; text-align: right; }
 th { background: #f3f3f3; } td.text { text-align: left; }
 .beats { display: grid; grid-template-columns: repeat(auto-fill, minmax(30rem, 1fr)); gap: 1rem; }
 img { max-width: 100%; }
+.strips img { display: block; margin: 0 0 0.8rem; }
 """
 
 
@@ -44,7 +53,7 @@ def write_html_report(path: str | os.PathLike, detector, result, recordings=None
                     plot_score_histogram(scores, summary.threshold, truth=truth),
                     "score histogram")]
     rhythms = {item.input: item.rhythm for item in result.inputs if item.rhythm is not None}
-    sections.append(_recordings_section(summary, recordings or {}, rhythms))
+    sections.append(_recordings_section(detector, summary, recordings or {}, rhythms))
     sections.append(_beats_section(detector, summary))
     if result.metrics is not None:
         sections.append(_metrics_section(summary, result.metrics))
@@ -76,22 +85,29 @@ def _summary_section(detector, summary, result) -> str:
     return "<h2>Summary</h2>" + model + _table(rows)
 
 
-def _recordings_section(summary, recordings, rhythms) -> str:
+def _recordings_section(detector, summary, recordings, rhythms) -> str:
     """Per recording: the timeline of every beat's score, the heart rate under it and
-    the rhythm (:func:`_rhythm`), and strips of the most anomalous beats in their ECG."""
+    the rhythm (:func:`_rhythm`), and strips on ECG paper of its events, families and
+    most anomalous beats."""
     if not recordings:
         return ""
-    from .recordings import recording_figures
+    from .paper import plot_paper_strips
+    from .recordings import recording_pictures
 
     parts = []
     for input_name, segment in recordings.items():
         rhythm = rhythms.get(input_name)
-        timeline, strips = recording_figures(summary, input_name, segment, rhythm)
+        timeline, strips = recording_pictures(summary, input_name, segment, rhythm)
         name = html.escape(os.path.basename(input_name))
+        pictures = "".join(_image(plot_paper_strips([strip]),
+                                  f"ECG strip of {name}: {strip.caption}", dpi=_PAPER_DPI)
+                           for strip in strips)
         parts.append(f"<h3>{name}</h3>" + _analysable(summary.analysable.get(input_name))
                      + _image(timeline, f"timeline of {name}")
-                     + ("" if rhythm is None else _rhythm(rhythm))
-                     + _image(strips, f"ECG strips of {name}"))
+                     + ("" if rhythm is None else _rhythm(rhythm) + _family_beats(
+                         detector, summary, input_name, segment, rhythm))
+                     + f"<h4>ECG strips of {name}</h4><p>{_STRIPS_LEGEND}</p>"
+                     + f"<div class=\"strips\">{pictures}</div>")
     return "<h2>Recordings</h2>" + "".join(parts)
 
 
@@ -137,6 +153,52 @@ def _rhythm(rhythm) -> str:
             f"their QRS; the dominant family and those like it are of normal shape)"
             f"{f', the {LISTED_FAMILIES} largest listed' if rest else ''}:</p>"
             + families + others)
+
+
+def _family_beats(detector, summary, input_name, segment, rhythm) -> str:
+    """Each listed family's most typical beat drawn over the model's reconstruction of
+    it, with its score: what the family looks like, and how well the model knows it."""
+    from ..holter.summary import LISTED_FAMILIES
+    from .recordings import beats_at
+
+    listed = rhythm.families[:LISTED_FAMILIES]
+    if not listed:
+        return ""
+    samples = [int(rhythm.samples[item.representative]) for item in listed]
+    beats = beats_at(input_name, segment, detector, samples)
+    peaks, scores, _ = summary.timeline(input_name)
+    drawn = [(item, beat, sample) for item, beat, sample in zip(listed, beats, samples)
+             if beat is not None]
+    if not drawn:
+        return ""
+    from matplotlib.figure import Figure
+
+    from ..recordings.times import format_time
+
+    columns = 4
+    rows = -(-len(drawn) // columns)
+    figure = Figure(figsize=(12, 2.7 * rows), layout="constrained")
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    for number, (ax, (item, (values, reconstruction), sample)) in enumerate(zip(axes, drawn)):
+        where = int(np.searchsorted(peaks, sample))
+        score = float(scores[where]) if where < len(peaks) and peaks[where] == sample else None
+        plot_reconstruction(values, reconstruction, score=score, threshold=summary.threshold,
+                            title=f"family {item.family}: {item.kind}, {item.beats:,} beats\n"
+                                  f"beat at {format_time(rhythm.times_s[item.representative])}",
+                            ax=ax)
+        ax.title.set_fontsize(8.5)
+        ax.set_xlabel("")
+        ax.set_ylabel("")
+        ax.tick_params(labelsize=7)
+        if number:
+            ax.get_legend().remove()
+        else:
+            ax.legend(fontsize=7, loc="best")
+    for ax in axes[len(drawn):]:
+        ax.set_visible(False)
+    return ("<p>Each family's most typical beat (black) over the model's reconstruction "
+            "of it (orange), the error between them shaded:</p>"
+            + _image(figure, f"the families of {os.path.basename(input_name)}"))
 
 
 def _events(rhythm) -> str:
@@ -250,8 +312,8 @@ def _table(rows) -> str:
     return "<table>" + "".join(lines) + "</table>"
 
 
-def _image(figure, alt: str) -> str:
+def _image(figure, alt: str, dpi: int = 90) -> str:
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=90)
+    figure.savefig(buffer, format="png", dpi=dpi)
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
     return f"<img alt=\"{html.escape(alt)}\" src=\"data:image/png;base64,{data}\">"

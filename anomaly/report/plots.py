@@ -23,9 +23,6 @@ RECORDING_PLOTS = ("{name}.timeline.png", "{name}.strips.png")
 _NORMAL_COLOUR = "tab:blue"
 _ANOMALY_COLOUR = "tab:red"
 
-#: The other high-scoring beats a strip's title names (a run of them is counted).
-STRIP_TITLE_BEATS = 2
-
 
 def _axes(ax, figsize=(7, 4)):
     if ax is not None:
@@ -182,54 +179,4 @@ def plot_heart_rate(minute_start_s: np.ndarray, bpm: np.ndarray, *, episodes=(),
     ax.set_ylabel("beats per minute")
     ax.set_title(title or "Heart rate")
     ax.legend(loc="best")
-    return figure
-
-
-def plot_ecg_strips(strips, peaks: np.ndarray, scores: np.ndarray, threshold: float,
-                    window: tuple[float, float], *, also=(), readable=None, title: str = ""):
-    """ECG strips, one row each, with every beat's R peak marked and its window shaded in
-    the colour of its flag (red anomaly, blue normal, grey a beat of an unreadable
-    stretch: ``readable`` False).
-
-    Each strip is read around a beat (its ``centre``), whose time and score its title
-    gives; ``also`` holds, per strip, the R peaks of other high-scoring beats it shows,
-    which the title names after it (``beat at +0.31 s: score 0.0850``).
-    """
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import FuncFormatter
-
-    from ..recordings.times import format_time
-
-    figure = Figure(figsize=(12, 2.2 * max(len(strips), 1)), layout="constrained")
-    axes = figure.subplots(max(len(strips), 1), 1, squeeze=False)[:, 0]
-    before, after = window
-    also = list(also) + [()] * (len(strips) - len(also))
-    readable = np.ones(len(peaks), dtype=bool) if readable is None else readable
-    for ax, strip, others in zip(axes, strips, also):
-        fs = strip.fs
-        t = (strip.start + np.arange(len(strip.values))) / fs
-        ax.plot(t, strip.values, color="black", linewidth=0.8)
-        inside = (peaks >= strip.start) & (peaks < strip.start + len(strip.values))
-        for peak, score, read in zip(peaks[inside], scores[inside], readable[inside]):
-            colour = ("0.6" if not read else _ANOMALY_COLOUR
-                      if is_anomaly(score, threshold, read) else _NORMAL_COLOUR)
-            ax.axvspan(peak / fs - before, peak / fs + after, color=colour, alpha=0.15)
-            ax.plot(peak / fs, strip.values[peak - strip.start], "v", color=colour)
-        # The strip's own beat, by its R peak: near a recording's end the strip is cut
-        # short, and the beat nearest its middle is then a neighbour.
-        own = int(np.searchsorted(peaks, strip.centre))
-        named = [f"{format_time(strip.centre / fs)}: score {scores[own]:.4f}"]
-        for peak in list(others)[:STRIP_TITLE_BEATS]:
-            index = int(np.searchsorted(peaks, peak))
-            named.append(f"beat at {(int(peak) - strip.centre) / fs:+.2f} s: score "
-                         f"{scores[index]:.4f}")
-        if len(others) > STRIP_TITLE_BEATS:  # A run of flagged beats: the title stays a line.
-            named.append(f"and {len(others) - STRIP_TITLE_BEATS} more flagged beats")
-        ax.set_title("; ".join(named), loc="left", fontsize=10)
-        ax.set_ylabel("mV (filtered)")
-        # Clock time in the recording: seconds would read 82298 in a day's recording.
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda seconds, _: format_time(seconds)))
-    axes[-1].set_xlabel("time in the recording ([h:]mm:ss)")
-    if title:
-        figure.suptitle(title)
     return figure

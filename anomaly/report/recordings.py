@@ -1,25 +1,34 @@
-"""The pictures of a scored recording: the score of every beat over the recording's time,
-and ECG strips around its most anomalous beats (read again from the recording), for the
-HTML report and ``--plot-dir``."""
+"""The pictures of a scored recording: the score of every beat over the recording's time
+(the heart rate under it), and ECG strips on ECG paper (read again from the recording)
+around its most anomalous beats, its rhythm events and its families, for the HTML report
+and ``--plot-dir``."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .plots import (plot_ecg_strips, plot_heart_rate, plot_timeline, recording_plot_names,
-                    save_figure)
+from ..io.beats import is_anomaly
+from .paper import BeatMark, PaperStrip, plot_paper_strips
+from .plots import plot_heart_rate, plot_timeline, recording_plot_names, save_figure
 
 if TYPE_CHECKING:
     from ..recordings.segment import SegmentOptions
 
-#: ECG strips drawn per recording: around its most anomalous beats.
+#: ECG strips drawn per recording around its most anomalous beats.
 STRIPS = 4
-#: Seconds of signal a strip shows, its beat in the middle.
-STRIP_SECONDS = 6.0
+#: Families that get a strip of their own (the dominant one and those of ectopic shape).
+FAMILY_STRIPS = 6
+#: Seconds of signal a strip shows, its beat in the middle (200 mm of ECG paper).
+STRIP_SECONDS = 8.0
+#: Seconds read before a beat cut again for its picture: its RR context's ten intervals.
+_CONTEXT_S = 15.0
+#: The other high-scoring beats a strip's caption names (a run of them is counted).
+STRIP_TITLE_BEATS = 2
 
 
 def strip_beats(peaks: np.ndarray, scores: np.ndarray, reach: float,
@@ -62,22 +71,114 @@ def strip_beats(peaks: np.ndarray, scores: np.ndarray, reach: float,
     return sorted(chosen)
 
 
-def recording_figures(summary, input_name: str, segment: "SegmentOptions", rhythm=None):
-    """The timeline and the strips of one scored recording, as figures; ``segment`` is how
-    its beats were found (its lead and beat window), by which the strips are read again.
-    The strips are around the beats :func:`strip_beats` chooses. With the recording's
-    ``rhythm`` (:class:`anomaly.holter.summary.RecordingRhythm`), its heart rate is drawn
-    under the timeline, on the same time axis."""
+@dataclass
+class StripChoice:
+    """A strip to draw: the sample it is read around and what it shows (why it was
+    chosen first, then what else of note falls in it)."""
+
+    centre: int
+    reasons: list[str] = field(default_factory=list)
+
+
+def strip_choices(peaks: np.ndarray, scores: np.ndarray, readable: np.ndarray, fs: float,
+                  rhythm=None) -> list[StripChoice]:
+    """The strips of a recording's report, in time order: around its most anomalous
+    beats (:func:`strip_beats`), then, with its ``rhythm``
+    (:class:`anomaly.holter.summary.RecordingRhythm`), one per kind of rhythm event (the
+    longest of the kind), one for the longest atrial fibrillation episode's onset and
+    one per family of ectopic shape and for the dominant family (their most typical
+    beat), up to :data:`FAMILY_STRIPS`. Something that falls in a strip already chosen
+    (within half a strip of its centre) is named in that strip's caption instead of
+    getting its own: no two strips show the same window."""
+    from ..recordings.times import format_time
+
+    reach = STRIP_SECONDS * fs / 2
+    # A beat of an unreadable stretch gets no strip of its own: its score says nothing.
+    ranked = np.where(readable, scores, -np.inf)
+    chosen = []
+    for beat, also in strip_beats(peaks, ranked, reach=reach):
+        if not readable[beat]:
+            continue
+        named = [f"{format_time(peaks[beat] / fs)}: score {scores[beat]:.4f}"]
+        for other in also[:STRIP_TITLE_BEATS]:
+            named.append(f"beat at {(int(peaks[other]) - int(peaks[beat])) / fs:+.2f} s: "
+                         f"score {scores[other]:.4f}")
+        if len(also) > STRIP_TITLE_BEATS:  # A run of flagged beats: the caption stays a line.
+            named.append(f"and {len(also) - STRIP_TITLE_BEATS} more flagged beats")
+        chosen.append(StripChoice(int(peaks[beat]), ["; ".join(named)]))
+    if rhythm is not None:
+        for centre, reason in _rhythm_candidates(rhythm, fs):
+            near = next((choice for choice in chosen
+                         if abs(choice.centre - centre) < reach), None)
+            if near is None:
+                chosen.append(StripChoice(centre, [reason]))
+            elif reason not in near.reasons:
+                near.reasons.append(reason)
+    return sorted(chosen, key=lambda choice: choice.centre)
+
+
+def _rhythm_candidates(rhythm, fs: float) -> list[tuple[int, str]]:
+    """Where the strips of a recording's rhythm are (a beat's sample) and what each
+    shows: the longest event of each kind, the longest AF episode, the families."""
+    from ..recordings.times import format_time
+
+    samples, times = rhythm.samples, rhythm.times_s
+    candidates = []
+
+    def beat_at(seconds: float) -> int:
+        index = int(np.clip(np.searchsorted(times, seconds), 0, len(times) - 1))
+        if index and abs(times[index - 1] - seconds) < abs(times[index] - seconds):
+            index -= 1
+        return int(samples[index])
+
+    def centre_of(start_s: float, end_s: float) -> int:
+        # A short event in the strip's middle; a long one from its onset, a second in.
+        if end_s - start_s <= STRIP_SECONDS - 2:
+            return beat_at((start_s + end_s) / 2)
+        return beat_at(start_s + STRIP_SECONDS / 2 - 1)
+
+    longest: dict[str, object] = {}
+    for event in rhythm.analysis.events:
+        if event.kind not in longest or event.duration_s > longest[event.kind].duration_s:
+            longest[event.kind] = event
+    for kind, event in sorted(longest.items(), key=lambda item: item[1].start_s):
+        count = sum(other.kind == kind for other in rhythm.analysis.events)
+        rate = "" if not np.isfinite(event.rate_bpm) else f" at {event.rate_bpm:.0f} bpm"
+        what = (f"{kind} of {event.duration_s:.1f} s" if kind == "pause" else
+                f"{kind}: {event.beats} beats{rate}")
+        candidates.append((centre_of(event.start_s, event.end_s),
+                           f"{what}, {format_time(event.start_s)}-{format_time(event.end_s)}"
+                           + (f" (the longest of {count})" if count > 1 else "")))
+    episodes = rhythm.analysis.atrial_fibrillation.episodes
+    if episodes:
+        episode = max(episodes, key=lambda item: item.duration_s)
+        candidates.append((beat_at(episode.start_s + STRIP_SECONDS / 2 - 1),
+                           f"atrial fibrillation from {format_time(episode.start_s)} "
+                           f"({format_time(episode.duration_s)})"))
+    shown = [item for item in rhythm.families if item.dominant or not item.normal_shape]
+    for item in shown[:FAMILY_STRIPS]:
+        candidates.append((int(samples[item.representative]),
+                           f"family {item.family} ({item.kind}, {item.beats:,} beats): "
+                           "its most typical beat"))
+    return candidates
+
+
+def recording_pictures(summary, input_name: str, segment: "SegmentOptions", rhythm=None):
+    """The timeline of one scored recording, as a figure, and its strips on ECG paper
+    (:class:`.paper.PaperStrip`, where :func:`strip_choices` puts them); ``segment`` is
+    how its beats were found (its lead, beat window and annotations), by which the strips
+    are read again. With the recording's ``rhythm``
+    (:class:`anomaly.holter.summary.RecordingRhythm`), its heart rate is drawn under the
+    timeline, on the same time axis, and each beat on a strip is marked with its kind."""
     from ..recordings.reading import read_strips
     from ..recordings.signals import open_lead
 
     peaks, scores, readable = summary.timeline(input_name)
-    fs = open_lead(input_name, lead=segment.lead, fs=segment.fs).fs
-    # A beat of an unreadable stretch gets no strip of its own: its score says nothing.
-    ranked = np.where(readable, scores, -np.inf)
-    chosen = strip_beats(peaks, ranked, reach=STRIP_SECONDS * fs / 2)
-    chosen = [(beat, also) for beat, also in chosen if readable[beat]]
-    strips = read_strips(input_name, segment, peaks[[beat for beat, _ in chosen]],
+    lead = open_lead(input_name, lead=segment.lead, fs=segment.fs)
+    fs = lead.fs
+    choices = strip_choices(peaks, scores, readable, fs, rhythm)
+    strips = read_strips(input_name, segment, np.array([item.centre for item in choices],
+                                                       dtype=np.int64),
                          seconds=STRIP_SECONDS)
     name = Path(input_name).name
     analysable = summary.analysable.get(input_name)
@@ -97,11 +198,146 @@ def recording_figures(summary, input_name: str, segment: "SegmentOptions", rhyth
                              title=f"{name}: anomaly score of every beat"
                              + ("" if analysable is None else f" ({analysable.headline()})"),
                              ax=None if axes is None else axes[0])
-    window = (segment.window.before, segment.window.after)
-    return timeline, plot_ecg_strips(strips, peaks, scores, summary.threshold, window,
-                                     also=[peaks[also] for _, also in chosen],
-                                     readable=readable,
-                                     title=f"{name}: the {len(strips)} most anomalous beats")
+    marks = _Marks(peaks, scores, readable, summary.threshold, rhythm,
+                   _reference(lead, segment))
+    return timeline, [marks.paper(strip, choice.reasons) for strip, choice in
+                      zip(strips, choices)]
+
+
+def beats_at(input_name: str, segment: "SegmentOptions", detector,
+             samples) -> list[tuple[np.ndarray, np.ndarray] | None]:
+    """The beats of a recording whose R peaks are at ``samples``, as the model saw them
+    (cut by ``segment``, with their RR context), each with its reconstruction: per sample
+    ``(samples, reconstruction)`` (the beat's samples, without its context), or None
+    when no beat is found there. Each is read again from the few seconds before it (its
+    RR context needs the last ten intervals), not by scoring the recording again."""
+    from ..io.beats import Beats
+    from ..model.context import beat_context
+    from ..recordings.reading import segmenter_for
+    from ..scoring.pipeline import with_context
+
+    from ..recordings.signals import open_lead
+
+    lead = open_lead(input_name, lead=segment.lead, fs=segment.fs)
+    context = beat_context(detector.scaling_.context)
+    found = []
+    for sample in samples:
+        at = int(sample) / lead.fs
+        span = replace(segment, annotations=None, start=max(0.0, at - _CONTEXT_S),
+                       stop=min(lead.duration, at + 1.0))
+        read = next((chunk.beats for chunk in segmenter_for(input_name, span).chunks()
+                     if chunk.beats is not None), None)
+        where = np.flatnonzero(read.sample == int(sample)) if read is not None else []
+        if not len(where):
+            found.append(None)
+            continue
+        block = Beats(read.values[where], read.beat[where],
+                      {name: values[where] for name, values in read.ids("").items()})
+        beat = with_context(block, context, input_name).values
+        found.append((detector.scaling_.samples(beat)[0],
+                      detector.scaling_.samples(detector.reconstruct(beat))[0]))
+    return found
+
+
+def recording_figures(summary, input_name: str, segment: "SegmentOptions", rhythm=None):
+    """:func:`recording_pictures` as two figures: the timeline, and every strip on one
+    sheet of ECG paper."""
+    timeline, strips = recording_pictures(summary, input_name, segment, rhythm)
+    return timeline, plot_paper_strips(
+        strips, title=f"{Path(input_name).name}: ECG strips at 25 mm/s, 10 mm/mV")
+
+
+def _reference(lead, segment) -> tuple[np.ndarray, np.ndarray] | None:
+    """The reference beats' samples and classes, when the recording was scored with
+    annotations."""
+    if segment.annotations is None or lead.annotations_base is None:
+        return None
+    from ..recordings.annotations import read_reference_beats
+
+    reference = read_reference_beats(lead.annotations_base, segment.annotations,
+                                     n_samples=lead.n_samples, fs=lead.fs)
+    return reference.samples, reference.classes
+
+
+class _Marks:
+    """What a strip says of its beats: kind (from the rhythm), flag, reference label."""
+
+    def __init__(self, peaks, scores, readable, threshold, rhythm, reference):
+        self.peaks, self.scores, self.readable = peaks, scores, readable
+        self.flagged = is_anomaly(scores, threshold, readable)
+        self.rhythm, self.reference = rhythm, reference
+
+    def paper(self, strip, reasons: list[str]) -> PaperStrip:
+        inside = np.flatnonzero((self.peaks >= strip.start)
+                                & (self.peaks < strip.start + len(strip.values)))
+        marks = tuple(BeatMark(int(self.peaks[index]), self._kind(int(self.peaks[index])),
+                               "unreadable" if not self.readable[index] else
+                               "anomaly" if self.flagged[index] else "normal",
+                               self._label(int(self.peaks[index]), strip.fs))
+                      for index in inside)
+        caption = "; ".join(reasons)
+        own = self._describe(strip.centre, strip.fs)
+        if own:
+            caption += "\n" + own
+        if not strip.calibrated:
+            caption += " (amplitude not calibrated: no voltage unit declared)"
+        return PaperStrip(strip.start, strip.values, strip.fs, strip.centre, marks, caption,
+                          strip.calibrated)
+
+    def _kind(self, sample: int) -> str:
+        index = self._rhythm_index(sample)
+        return "" if index is None else str(self.rhythm.analysis.kinds[index])
+
+    def _rhythm_index(self, sample: int) -> int | None:
+        if self.rhythm is None:
+            return None
+        samples = self.rhythm.samples
+        index = int(np.searchsorted(samples, sample))
+        return index if index < len(samples) and samples[index] == sample else None
+
+    def _label(self, sample: int, fs: float) -> str | None:
+        if self.reference is None:
+            return None
+        from ..recordings.annotations import MATCH_SECONDS
+
+        samples, classes = self.reference
+        index = int(np.searchsorted(samples, sample))
+        near = [i for i in (index - 1, index) if 0 <= i < len(samples)
+                and abs(int(samples[i]) - sample) <= MATCH_SECONDS * fs]
+        return None if not near else str(classes[min(near, key=lambda i: abs(int(samples[i])
+                                                                             - sample))])
+
+    def _describe(self, sample: int, fs: float) -> str:
+        """The marked beat: kind, family, score and reference label, as far as known
+        (empty when only its score is, which the first line gives)."""
+        index = self._rhythm_index(sample)
+        label = self._label(sample, fs)
+        if index is None and self.reference is None:
+            return ""
+        parts = []
+        if index is not None:
+            kind = self.rhythm.analysis.kinds[index]
+            family = int(self.rhythm.analysis.families.family[index])
+            parts.append(_KIND_NAMES.get(str(kind), str(kind)))
+            if family >= 0:
+                parts.append(f"family {family} ({self.rhythm.families[family].kind})")
+        scored = int(np.searchsorted(self.peaks, sample))
+        if scored < len(self.peaks) and self.peaks[scored] == sample:
+            flag = ("unreadable, not flagged" if not self.readable[scored] else
+                    "anomaly" if self.flagged[scored] else "normal")
+            parts.append(f"score {self.scores[scored]:.4f} ({flag})")
+        if label is not None:
+            parts.append(f"reference {label}")
+        elif self.reference is not None:
+            parts.append("no reference beat here")
+        from ..recordings.times import format_time
+
+        return f"marked beat at {format_time(sample / fs)}: " + ", ".join(parts)
+
+
+#: A beat's kind letter as a strip's caption says it.
+_KIND_NAMES = {"N": "normal", "S": "supraventricular ectopic", "V": "ventricular ectopic",
+               "?": "unreadable"}
 
 
 def save_recording_plots(summary, recordings: dict[str, "SegmentOptions"],
