@@ -10,7 +10,8 @@ through a real process and reports wall time and peak RSS (GNU time's ``-v``: th
 
 ``score`` runs twice: writing the scores only, and with ``--report`` and ``--html``
 (which read the recording again for its rhythm and draw its pictures; the report and the
-page are left in the work directory to be looked at).
+page are left in the work directory to be looked at); then ``summary --html`` makes the
+same page from that run's report and scores, without scoring again.
 
 Each record is also sent to ``anomaly serve`` over HTTP (``POST /v2/models/{model}/score``,
 its files as multipart/form-data, as a browser sends them), its scores read as they stream
@@ -171,6 +172,11 @@ def main() -> None:
         rows.append({"record": label, "hours": round(hours, 2), "samples_per_lead":
                      lengths[label], "command": "score --report --html", "beats": beats,
                      **result})
+        # The same reports later, from the run report and the scores, without scoring.
+        result = measure([*ANOMALY, "summary", str(work / f"{record}.run.json"), "--html",
+                          str(work / f"{record}.summary.html"), "-q"])
+        rows.append({"record": label, "hours": round(hours, 2), "samples_per_lead":
+                     lengths[label], "command": "summary --html", "beats": beats, **result})
         (work / f"{record}.scores.csv").unlink()
         rows.append({"record": label, "hours": round(hours, 2),
                      "samples_per_lead": lengths[label], "command": "serve, POST .../score",

@@ -358,32 +358,9 @@ def holter_recording(directory, seed: int = 0):
     base path and the times of its ventricular beats."""
     import wfdb
 
-    rng = np.random.default_rng(seed)
-    beats, now, index = [], 1.0, 0
-    while now < HOLTER_S - 1.5:
-        in_af = AF_FROM_S <= now < AF_TO_S
-        ventricular = not in_af and index % 9 == 8
-        beats.append((now, "af" if in_af else "v" if ventricular else "sinus"))
-        if in_af:
-            now += rng.uniform(0.45, 1.1)
-        elif ventricular:
-            now += 1.1  # the compensatory pause
-        elif index % 9 == 7:
-            now += 0.5  # the next beat comes early
-        else:
-            now += 0.8 + 0.03 * np.sin(now / 5.0) + rng.normal(0, 0.01)
-        index += 1
-    t = np.arange(int(HOLTER_S * HOLTER_FS)) / HOLTER_FS
-    signal = 0.1 * np.sin(2 * np.pi * 0.15 * t) + rng.normal(0, 0.01, len(t))
-    fibrillating = (t >= AF_FROM_S) & (t < AF_TO_S)
-    signal += fibrillating * 0.05 * (np.sin(2 * np.pi * 5.7 * t) + np.sin(2 * np.pi * 7.3 * t + 1))
-    waves = {"sinus": ((-0.2, 0.025, 0.15), (0.0, 0.012, 1.2), (0.28, 0.05, 0.3)),
-             "af": ((0.0, 0.012, 1.2), (0.28, 0.05, 0.3)),
-             "v": ((0.0, 0.04, -1.4), (0.3, 0.06, 0.5))}
-    for time, kind in beats:
-        near = slice(int((time - 0.5) * HOLTER_FS), int((time + 0.6) * HOLTER_FS))
-        for offset, width, height in waves[kind]:
-            signal[near] += height * np.exp(-0.5 * ((t[near] - time - offset) / width) ** 2)
+    from anomaly.synthetic import synthetic_holter
+
+    signal, beats = synthetic_holter(HOLTER_S, HOLTER_FS, seed=seed, af=(AF_FROM_S, AF_TO_S))
     wfdb.wrsamp("holter", fs=HOLTER_FS, units=["mV"], sig_name=["MLII"], fmt=["16"],
                 p_signal=signal[:, None], write_dir=str(directory))
     return directory / "holter", np.array([time for time, kind in beats if kind == "v"])

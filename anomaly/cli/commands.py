@@ -511,6 +511,45 @@ def plot(
 
 
 @app.command()
+def summary(
+    run_report: Annotated[Path, typer.Argument(
+        help="The JSON run report 'anomaly score --report' wrote.", dir_okay=False,
+        show_default=False)],
+    html: Annotated[Optional[Path], typer.Option(
+        help="Write the HTML report (as 'anomaly score --html' would have).",
+        dir_okay=False)] = None,
+    report: Annotated[Optional[Path], typer.Option(
+        help="Write the run report again, each recording with its rhythm.",
+        dir_okay=False)] = None,
+    plot_dir: Annotated[Optional[Path], typer.Option(
+        help="Also write the PNG plots here.", file_okay=False)] = None,
+    model_dir: Annotated[Optional[Path], typer.Option(
+        "--model-dir", "-m", help="The model that scored. Default: the run report's.",
+        file_okay=False, show_default=False)] = None,
+    log_format: Annotated[LogFormat, typer.Option(
+        help="Messages on stderr as text, or as JSON lines for log shippers.")] = LogFormat.text,
+    quiet: Quiet = False,
+) -> None:
+    """Write the reports of recordings already scored, without scoring them again.
+
+    Reads the run report of an 'anomaly score --report' run and the scores files it
+    names, checks that the model and each recording are the ones scored, reads each
+    recording again for its rhythm and strips, and writes the HTML report, the JSON
+    report and the plots that run would have written with --html, --report and
+    --plot-dir: a job scores at night, a person summarises later.
+    """
+    from .. import logs
+    from ..exceptions import UsageError
+    from ..scoring.scored import summarise
+
+    _state["json_logs"] = log_format is LogFormat.json
+    logs.configure(log_format.value, quiet=quiet)
+    if html is None and report is None and plot_dir is None:
+        raise UsageError("nothing to write: give --html, --report or --plot-dir", "--html")
+    summarise(run_report, report=report, html=html, plot_dir=plot_dir, model_dir=model_dir)
+
+
+@app.command()
 def demo(
     workdir: Annotated[Path, typer.Option(help="Where the demo writes its model, scores, "
                                                "report and plots.", file_okay=False)] = Path("anomaly-demo"),

@@ -64,8 +64,9 @@ def check_destinations(destinations: Iterable[Place], inputs: Iterable[Place],
             if not _same(identity, [other_identity]):
                 continue
             if other in inputs:
-                raise UsageError(f"{place.path}: {place.role} would overwrite the input "
-                                 f"{other.path}")
+                what = (f"the input {other.path}" if other.role == "the input" else
+                        f"{other.role} ({other.path})")
+                raise UsageError(f"{place.path}: {place.role} would overwrite {what}")
             spelled = "" if other.path == place.path else f" ({other.path})"
             raise UsageError(f"{place.path}: {place.role} and {other.role}{spelled} are "
                              "the same file")

@@ -36,6 +36,7 @@ body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 70rem; 
 table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; }
 th, td { border: 1px solid #ccc; padding: 0.25rem 0.6rem; text-align: right; }
 th { background: #f3f3f3; } td.text { text-align: left; }
+table.block th { text-align: left; white-space: nowrap; }
 .beats { display: grid; grid-template-columns: repeat(auto-fill, minmax(30rem, 1fr)); gap: 1rem; }
 img { max-width: 100%; }
 .strips img { display: block; margin: 0 0 0.8rem; }
@@ -102,13 +103,54 @@ def _recordings_section(detector, summary, recordings, rhythms) -> str:
         pictures = "".join(_image(plot_paper_strips([strip]),
                                   f"ECG strip of {name}: {strip.caption}", dpi=_PAPER_DPI)
                            for strip in strips)
-        parts.append(f"<h3>{name}</h3>" + _analysable(summary.analysable.get(input_name))
+        parts.append(f"<h3>{name}</h3>"
+                     + _recording_summary(summary, input_name, segment, rhythm)
+                     + _analysable(summary.analysable.get(input_name))
                      + _image(timeline, f"timeline of {name}")
                      + ("" if rhythm is None else _rhythm(rhythm) + _family_beats(
                          detector, summary, input_name, segment, rhythm))
                      + f"<h4>ECG strips of {name}</h4><p>{_STRIPS_LEGEND}</p>"
                      + f"<div class=\"strips\">{pictures}</div>")
     return "<h2>Recordings</h2>" + "".join(parts)
+
+
+def _recording_summary(summary, input_name, segment, rhythm) -> str:
+    """The block a reader starts from: the recording, its lead, span and analysable time,
+    its beats by kind and per hour, heart rate, AF burden, families and events."""
+    from ..io.beats import is_anomaly
+    from ..recordings.signals import open_lead
+    from ..recordings.times import format_time
+
+    lead = open_lead(input_name, lead=segment.lead, fs=segment.fs)
+    peaks, scores, readable = summary.timeline(input_name)
+    flagged = int(is_anomaly(scores, summary.threshold, readable).sum())
+    analysable = summary.analysable.get(input_name)
+    span_s = analysable.span_seconds if analysable is not None else lead.duration
+    start = segment.start
+    others = [name for name in lead.leads if name != lead.name]
+    rows = [("recording", f"{os.path.basename(input_name)}: lead {lead.name}"
+             + (f" (of {', '.join(lead.leads)})" if others else "") + f", {lead.fs:g} Hz"
+             + (f", {lead.unit}" if lead.unit else ", no voltage unit declared")),
+            ("span", f"{format_time(start)} to {format_time(start + span_s)} "
+                     f"({format_time(span_s)})"),
+            ("analysable", analysable.describe() if analysable is not None else "not checked"),
+            ("beats scored", f"{len(peaks):,}, {flagged:,} flagged as anomalies "
+                             f"({flagged / max(len(peaks), 1):.1%})")]
+    if rhythm is not None:
+        counts = rhythm.as_json()["beats"]
+        hours = max(rhythm.analysable_s / 3600, 1e-9)
+        rows.append(("beats by kind", f"{counts['normal']:,} normal, "
+                     f"{counts['supraventricular']:,} supraventricular ectopic, "
+                     f"{counts['ventricular']:,} ventricular ectopic, "
+                     f"{counts['unreadable']:,} unreadable"))
+        rows.append(("ectopic beats per hour", f"{counts['ventricular'] / hours:,.0f} "
+                     f"ventricular, {counts['supraventricular'] / hours:,.0f} "
+                     "supraventricular (per analysable hour)"))
+        rows += zip(("heart rate", "atrial fibrillation", "morphology families", "events"),
+                    rhythm.describe().split("; ", 3))
+    return "<table class=\"block\">" + "".join(
+        f"<tr><th>{html.escape(name)}</th><td class=\"text\">{html.escape(value)}</td></tr>"
+        for name, value in rows) + "</table>"
 
 
 def _rhythm(rhythm) -> str:
@@ -229,22 +271,20 @@ def _events(rhythm) -> str:
 
 
 def _analysable(analysable) -> str:
-    """How much of a recording could be read, and its longest unreadable stretches."""
-    if analysable is None:
+    """A recording's longest unreadable stretches (how much could be read is in its
+    summary block)."""
+    if analysable is None or not analysable.longest():
         return ""
     from ..recordings.times import format_time
 
-    text = f"<p>{html.escape(analysable.describe())}.</p>"
     longest = analysable.longest()
-    if not longest:
-        return text
     more = analysable.n_stretches - len(longest)
     caption = (f"Unreadable stretches: the {len(longest)} longest of "
                f"{analysable.n_stretches}" if more else "Unreadable stretches")
     rows = [("from", "to", "seconds", "why")] + [
         (format_time(first), format_time(end), f"{end - first:.1f}", reason)
         for first, end, reason in longest]
-    return text + f"<p>{caption}:</p>" + _table(rows)
+    return f"<p>{caption}:</p>" + _table(rows)
 
 
 def _beats_section(detector, summary) -> str:

@@ -154,6 +154,60 @@ def plot_timeline(times: np.ndarray, scores: np.ndarray, threshold: float, *,
     return figure
 
 
+#: Past this many seconds a recording's timeline shows its scores per :data:`TREND_BIN_S`
+#: (a day's hundred thousand beats drawn one by one are a cloud).
+TREND_AFTER_S = 2 * 3600
+TREND_BIN_S = 300
+
+
+def plot_score_trend(times: np.ndarray, scores: np.ndarray, threshold: float, *,
+                     readable: np.ndarray | None = None, unreadable=(), title: str = "",
+                     axes=None):
+    """A long recording's timeline, per :data:`TREND_BIN_S` seconds: the median and the
+    99th percentile of its readable beats' scores and the highest, the threshold across
+    (``axes[0]``), and how many beats were flagged as anomalies (``axes[1]``). The
+    ``unreadable`` stretches (``(from, to, reason)``, seconds) are shaded."""
+    if axes is None:
+        from matplotlib.figure import Figure
+
+        figure = Figure(figsize=(12, 5), layout="constrained")
+        axes = figure.subplots(2, 1, sharex=True, height_ratios=(3, 1.6))
+    score_ax, count_ax = axes
+    readable = np.ones(len(scores), dtype=bool) if readable is None else readable
+    flagged = is_anomaly(scores, threshold, readable)
+    scale, unit = time_scale(times[-1] if len(times) else 0.0)
+    bins = np.floor(np.asarray(times) / TREND_BIN_S).astype(int)
+    edges = np.arange(bins.max() + 1 if len(bins) else 0)
+    kept = readable & np.isfinite(scores)
+    per_bin = [scores[kept & (bins == index)] for index in edges]
+    centres = (edges + 0.5) * TREND_BIN_S / scale
+    median, high, top = (np.array([np.quantile(values, q) if len(values) else np.nan
+                                   for values in per_bin]) for q in (0.5, 0.99, 1.0))
+    score_ax.fill_between(centres, median, high, color=_NORMAL_COLOUR, alpha=0.25,
+                          label="median to 99th percentile", step="mid")
+    score_ax.step(centres, median, where="mid", color=_NORMAL_COLOUR, linewidth=1,
+                  label="median score")
+    score_ax.plot(centres, top, ".", color="0.3", markersize=3, label="highest score")
+    score_ax.axhline(threshold, color="black", linestyle="--", linewidth=1,
+                     label=f"threshold {threshold:.4f}")
+    counts = np.bincount(bins[flagged], minlength=len(edges)) if len(edges) else []
+    count_ax.bar(centres, counts, width=TREND_BIN_S / scale, color=_ANOMALY_COLOUR,
+                 label=f"anomalies ({int(flagged.sum()):,} in all)")
+    for ax in axes:
+        for number, (first, end, _) in enumerate(unreadable):
+            ax.axvspan(first / scale, end / scale, color="0.85", zorder=0,
+                       label="unreadable stretches (the longest)" if number == 0 and
+                       ax is score_ax else None)
+    minutes = TREND_BIN_S / 60
+    score_ax.set_ylabel("score (reconstruction error)")
+    score_ax.set_title(title or f"Anomaly scores of every {minutes:g} minutes")
+    score_ax.legend(loc="upper right", fontsize=8)
+    count_ax.set_ylabel(f"anomalies per {minutes:g} min")
+    count_ax.set_xlabel(f"time in the recording ({unit})")
+    count_ax.legend(loc="upper right", fontsize=8)
+    return score_ax.figure
+
+
 def time_scale(seconds: float) -> tuple[float, str]:
     """The unit of a recording's time axis: hours past two hours, else minutes."""
     return (3600.0, "hours") if seconds > 2 * 3600 else (60.0, "minutes")

@@ -14,7 +14,8 @@ import numpy as np
 
 from ..io.beats import is_anomaly
 from .paper import BeatMark, PaperStrip, plot_paper_strips
-from .plots import plot_heart_rate, plot_timeline, recording_plot_names, save_figure
+from .plots import (TREND_AFTER_S, TREND_BIN_S, plot_heart_rate, plot_score_trend,
+                    plot_timeline, recording_plot_names, save_figure)
 
 if TYPE_CHECKING:
     from ..recordings.segment import SegmentOptions
@@ -182,40 +183,23 @@ def recording_pictures(summary, input_name: str, segment: "SegmentOptions", rhyt
                          seconds=STRIP_SECONDS)
     name = Path(input_name).name
     analysable = summary.analysable.get(input_name)
-    axes = None
-    if rhythm is not None:
-        from matplotlib.figure import Figure
-
-        figure = Figure(figsize=(12, 5.6), layout="constrained")
-        axes = figure.subplots(2, 1, sharex=True, height_ratios=(3.5, 2.1))
-        rate = rhythm.analysis.heart_rate
-        plot_heart_rate(rate.minute_start_s, rate.per_minute_bpm,
-                        episodes=rhythm.analysis.atrial_fibrillation.episodes,
-                        span_s=peaks[-1] / fs if len(peaks) else None, ax=axes[1],
-                        title=f"{name}: heart rate of each minute")
-    timeline = plot_timeline(peaks / fs, scores, summary.threshold, readable=readable,
-                             unreadable=() if analysable is None else analysable.longest(),
-                             title=f"{name}: anomaly score of every beat"
-                             + ("" if analysable is None else f" ({analysable.headline()})"),
-                             ax=None if axes is None else axes[0])
+    timeline = _timeline(name, peaks / fs, scores, readable, summary.threshold, analysable,
+                         rhythm)
     marks = _Marks(peaks, scores, readable, summary.threshold, rhythm,
                    _reference(lead, segment))
     return timeline, [marks.paper(strip, choice.reasons) for strip, choice in
                       zip(strips, choices)]
 
 
-def beats_at(input_name: str, segment: "SegmentOptions", detector,
-             samples) -> list[tuple[np.ndarray, np.ndarray] | None]:
-    """The beats of a recording whose R peaks are at ``samples``, as the model saw them
-    (cut by ``segment``, with their RR context), each with its reconstruction: per sample
-    ``(samples, reconstruction)`` (the beat's samples, without its context), or None
-    when no beat is found there. Each is read again from the few seconds before it (its
-    RR context needs the last ten intervals), not by scoring the recording again."""
-    from ..io.beats import Beats
+def model_beats_at(input_name: str, segment: "SegmentOptions", detector,
+                   samples) -> list[np.ndarray | None]:
+    """The beats of a recording whose R peaks are at ``samples``, as the model scored
+    them (cut by ``segment``, then their RR context: the model's input), or None where
+    no beat is found within 150 ms. Each is found again in the seconds before it (its
+    RR context needs the last ten intervals), not by segmenting the recording again."""
     from ..model.context import beat_context
+    from ..recordings.annotations import MATCH_SECONDS
     from ..recordings.reading import segmenter_for
-    from ..scoring.pipeline import with_context
-
     from ..recordings.signals import open_lead
 
     lead = open_lead(input_name, lead=segment.lead, fs=segment.fs)
@@ -225,18 +209,69 @@ def beats_at(input_name: str, segment: "SegmentOptions", detector,
         at = int(sample) / lead.fs
         span = replace(segment, annotations=None, start=max(0.0, at - _CONTEXT_S),
                        stop=min(lead.duration, at + 1.0))
-        read = next((chunk.beats for chunk in segmenter_for(input_name, span).chunks()
-                     if chunk.beats is not None), None)
-        where = np.flatnonzero(read.sample == int(sample)) if read is not None else []
-        if not len(where):
+        candidates = [chunk.beats for chunk in segmenter_for(input_name, span).chunks()
+                      if chunk.beats is not None]
+        # Found again in a few seconds rather than in the chunk scoring read, a peak may
+        # move by a sample or two: the nearest within the reference-matching distance.
+        best = min(((abs(int(peak) - int(sample)), part, index) for part in candidates
+                    for index, peak in enumerate(part.sample)), default=None,
+                   key=lambda item: item[0])
+        if best is None or best[0] > MATCH_SECONDS * lead.fs:
             found.append(None)
             continue
-        block = Beats(read.values[where], read.beat[where],
-                      {name: values[where] for name, values in read.ids("").items()})
-        beat = with_context(block, context, input_name).values
-        found.append((detector.scaling_.samples(beat)[0],
-                      detector.scaling_.samples(detector.reconstruct(beat))[0]))
+        _, read, nearest = best
+        where = [nearest]
+        ids = {name: values[where] for name, values in read.ids("").items()}
+        values = read.values[where]
+        found.append((values if context is None else
+                      context.appended(values, ids, input_name))[0])
     return found
+
+
+def beats_at(input_name: str, segment: "SegmentOptions", detector,
+             samples) -> list[tuple[np.ndarray, np.ndarray] | None]:
+    """:func:`model_beats_at`, each beat's samples (without its context) with the
+    model's reconstruction of them."""
+    found = []
+    for values in model_beats_at(input_name, segment, detector, samples):
+        if values is None:
+            found.append(None)
+            continue
+        scaling = detector.scaling_
+        found.append((scaling.samples(values[None, :])[0],
+                      scaling.samples(detector.reconstruct(values[None, :]))[0]))
+    return found
+
+
+def _timeline(name: str, times: np.ndarray, scores: np.ndarray, readable: np.ndarray,
+              threshold: float, analysable, rhythm):
+    """Every beat's score over the recording's time (per 5 minutes past two hours: see
+    :func:`.plots.plot_score_trend`), the heart rate of each minute under it with the
+    rhythm, all on one time axis."""
+    from matplotlib.figure import Figure
+
+    long = len(times) and times[-1] > TREND_AFTER_S
+    rows = (2 if long else 1) + (rhythm is not None)
+    heights = ((3.0, 1.6) if long else (3.5,)) + ((2.1,) if rhythm is not None else ())
+    figure = Figure(figsize=(12, 1.6 * sum(heights)), layout="constrained")
+    axes = figure.subplots(rows, 1, sharex=True, height_ratios=heights, squeeze=False)[:, 0]
+    title = f"{name}: anomaly score of every beat" + (
+        "" if analysable is None else f" ({analysable.headline()})")
+    unreadable = () if analysable is None else analysable.longest()
+    if long:
+        plot_score_trend(times, scores, threshold, readable=readable, unreadable=unreadable,
+                         title=title.replace("of every beat", f"of every {TREND_BIN_S // 60} "
+                                                             "minutes"), axes=axes[:2])
+    else:
+        plot_timeline(times, scores, threshold, readable=readable, unreadable=unreadable,
+                      title=title, ax=axes[0])
+    if rhythm is not None:
+        rate = rhythm.analysis.heart_rate
+        plot_heart_rate(rate.minute_start_s, rate.per_minute_bpm,
+                        episodes=rhythm.analysis.atrial_fibrillation.episodes,
+                        span_s=times[-1] if len(times) else None, ax=axes[-1],
+                        title=f"{name}: heart rate of each minute")
+    return figure
 
 
 def recording_figures(summary, input_name: str, segment: "SegmentOptions", rhythm=None):

@@ -64,6 +64,18 @@ class ScoreOptions:
 
         return is_recording(name, self.signal_csv)
 
+    def as_json(self) -> dict:
+        """How the inputs were read, as the run report records it (``options``): what
+        ``anomaly summary`` reads the recordings again with."""
+        from ..recordings.segment import SegmentOptions
+
+        segment = self.segment or SegmentOptions()
+        return {"label_column": self.label_column, "normal_label": self.normal_label,
+                "signal_csv": self.signal_csv,
+                "recording": {"lead": segment.lead, "from_s": segment.start,
+                              "to_s": segment.stop, "fs": segment.fs,
+                              "annotations": segment.annotations}}
+
     def __post_init__(self) -> None:
         policies = tuple(policy.value for policy in BadRowPolicy)
         if self.on_bad_row not in policies:

@@ -114,7 +114,8 @@ def execute(plan: RunPlan, engine: Engine | None = None, *, progress: bool = Fal
             seconds={"load_model": loaded - started, "engine_start": engine_started - loaded,
                      "scoring": scored - engine_started},
             metrics=metrics, plots=_write_plots(plan, detector, summary, recordings, rhythms),
-            html=None if plan.html is None else str(plan.html))
+            html=None if plan.html is None else str(plan.html),
+            options=plan.jobs[0].options.as_json() if plan.jobs else None)
         _write_reports(plan, detector, result, recordings)
     return result
 

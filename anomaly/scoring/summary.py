@@ -234,6 +234,10 @@ class RunResult:
     metrics: dict[str, Any] | None = None
     plots: list[str] = field(default_factory=list)
     html: str | None = None
+    #: How the inputs were read (:meth:`anomaly.scoring.plan.ScoreOptions.as_json`).
+    options: dict[str, Any] | None = None
+    #: When ``anomaly summary`` made the report from the run's scores (ISO 8601).
+    summarised: str | None = None
 
     @property
     def anomalies(self) -> int:
@@ -248,8 +252,10 @@ class RunResult:
         scored = [item for item in self.inputs if item.skipped is None]
         seconds = dict(self.seconds, total=sum(self.seconds.values()))
         rows = self.total("rows_scored")
-        report: dict[str, Any] = {
-            "created": self.created,
+        report: dict[str, Any] = {"created": self.created}
+        if self.summarised is not None:
+            report["summarised"] = self.summarised
+        report.update({
             "engine": self.engine,
             "model": self.model,
             "inputs": [item.as_json() for item in self.inputs],
@@ -261,7 +267,9 @@ class RunResult:
             "inputs_skipped": len(self.inputs) - len(scored),
             "seconds": {key: round(value, 3) for key, value in seconds.items()},
             "rows_per_second": round(rows / seconds["scoring"], 1) if seconds["scoring"] else None,
-        }
+        })
+        if self.options is not None:
+            report["options"] = self.options
         if self.metrics is not None:
             report["metrics"] = self.metrics
         if self.plots:

@@ -1,0 +1,234 @@
+"""`anomaly summary`: the reports of recordings already scored, from the run report and
+the scores files, without scoring again; and the run report's schema."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import assert_images_render_in_browser, assert_one_line_error, recording_model, \
+    run_cli
+
+FS = 250
+AF = (120.0, 240.0)
+SECONDS = 360.0
+
+
+def write_holter(directory: Path, name: str = "holter", seed: int = 0) -> Path:
+    """A 6-minute synthetic recording (PVCs, two minutes of AF, a run of ventricular
+    tachycardia and a pause) as a WFDB record in millivolts."""
+    import wfdb
+
+    from anomaly.synthetic import synthetic_holter
+
+    signal, _ = synthetic_holter(SECONDS, FS, seed=seed, af=AF, runs=(60.0,), pauses=(300.0,))
+    wfdb.wrsamp(name, fs=FS, units=["mV"], sig_name=["MLII"], fmt=["16"],
+                p_signal=signal[:, None], write_dir=str(directory))
+    return directory / name
+
+
+@pytest.fixture
+def scored(model_dir, in_tmp, capsys):
+    """Two recordings scored into a directory with a run report, no HTML: as a night job
+    scores them."""
+    model = recording_model(model_dir, in_tmp / "model", fs=FS)
+    records = [write_holter(in_tmp, "one", seed=0), write_holter(in_tmp, "two", seed=1)]
+    code, _, err = run_cli(capsys, "score", *records, "-m", model, "--output-dir", "scores",
+                           "--report", "scores/run.json")
+    assert code == 0, err
+    return in_tmp, model, records
+
+
+def schema_errors(report: dict) -> list[str]:
+    import jsonschema
+
+    from anomaly.scoring.scored import SCHEMA
+
+    validator = jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text()))
+    return [f"{'/'.join(map(str, error.absolute_path))}: {error.message}"
+            for error in validator.iter_errors(report)]
+
+
+def test_summary_writes_the_report_the_run_would_have_from_its_scores(scored, capsys):
+    """Scored at night without a report, summarised later: the JSON has the rhythm a run
+    with --report gives (the same figures), follows the schema, and the HTML has every
+    recording's strips and families, rendered in a real browser. The scores come from
+    the scores files, not from scoring again: a score changed in a file is the one
+    reported."""
+    work, model, records = scored
+    one_scores = work / "scores" / "one.scores.csv"
+    lines = one_scores.read_text().splitlines()
+    header = lines[0].split(",")
+    # Beat 40's score made the highest: the summary must report it as it is in the file.
+    cells = lines[40].split(",")
+    was_flagged = cells[header.index("is_anomaly")] == "1"
+    cells[header.index("score")], cells[header.index("is_anomaly")] = "9.5", "1"
+    lines[40] = ",".join(cells)
+    one_scores.write_text("\n".join(lines) + "\n")
+    before = {path: path.stat().st_mtime_ns for path in (work / "scores").iterdir()}
+
+    code, out, err = run_cli(capsys, "summary", "scores/run.json", "--html", "summary.html",
+                             "--report", "summary.json", "--plot-dir", "plots")
+    assert code == 0, err
+    assert "Scored" not in err and err.count("Rhythm of ") == 2, err
+    assert {path: path.stat().st_mtime_ns for path in (work / "scores").iterdir()} == before
+    summary = json.loads(Path("summary.json").read_text())
+    assert schema_errors(summary) == []
+    assert schema_errors(json.loads(Path("scores/run.json").read_text())) == []
+    assert summary["summarised"] and summary["created"] == json.loads(
+        Path("scores/run.json").read_text())["created"]
+    assert summary["anomalies"] == json.loads(Path("scores/run.json").read_text())[
+        "anomalies"] + (not was_flagged)
+
+    # The same rhythm as a scoring run with --report.
+    code, _, err = run_cli(capsys, "score", records[0], "-m", model, "-o", "again.csv",
+                           "--report", "again.json")
+    assert code == 0, err
+    again = json.loads(Path("again.json").read_text())["inputs"][0]["rhythm"]
+    rhythm = summary["inputs"][0]["rhythm"]
+    for key in ("heart_rate", "atrial_fibrillation", "beats", "event_counts", "events",
+                "hourly", "normal_beats"):
+        assert rhythm[key] == again[key], key
+    assert [family["beats"] for family in rhythm["families"]] == \
+        [family["beats"] for family in again["families"]]
+    assert rhythm["atrial_fibrillation"]["episodes"], rhythm["atrial_fibrillation"]
+    assert "ventricular tachycardia" in rhythm["event_counts"]
+
+    page = Path("summary.html").read_text()
+    for name in ("one", "two"):
+        assert f'alt="timeline of {name}"' in page and f'alt="the families of {name}"' in page
+        assert f'alt="ECG strip of {name}: ' in page
+    # The changed score is the most anomalous beat, as the file says.
+    assert "score 9.5000" in page
+    # normal_beat.png only when a beat was called normal (the session's model, fitted on
+    # other beats, may flag them all).
+    assert {"one.timeline.png", "one.strips.png", "two.timeline.png", "two.strips.png",
+            "anomalous_beat.png", "score_histogram.png"} <= \
+        {path.name for path in Path("plots").iterdir()} <= {
+        "one.timeline.png", "one.strips.png", "two.timeline.png", "two.strips.png",
+        "anomalous_beat.png", "score_histogram.png", "normal_beat.png"}
+    assert_images_render_in_browser(Path("summary.html"))
+
+
+def test_summary_of_inputs_the_run_skipped_as_up_to_date(scored, capsys):
+    """A night job with --skip-existing skips what it scored before; its run report
+    still names their scores, which are summarised (no SHA-256 in that report: the
+    scores must be newer than the recording)."""
+    work, model, records = scored
+    code, _, err = run_cli(capsys, "score", *records, "-m", model, "--output-dir", "scores",
+                           "--skip-existing", "--report", "skipped.json")
+    assert code == 0, err
+    assert all("skipped" in item for item in json.loads(Path("skipped.json").read_text())[
+        "inputs"])
+    code, _, err = run_cli(capsys, "summary", "skipped.json", "--report", "summary.json")
+    assert code == 0, err
+    summary = json.loads(Path("summary.json").read_text())
+    assert [item["rows_scored"] for item in summary["inputs"]] == \
+        [item["rows_scored"] for item in json.loads(Path("scores/run.json").read_text())[
+            "inputs"]]
+    assert all("rhythm" in item for item in summary["inputs"])
+    # A recording changed after it was scored: its scores are not its own any more.
+    os.utime(f"{records[1]}.dat")
+    code, _, err = run_cli(capsys, "summary", "skipped.json", "--report", "summary2.json")
+    assert code == 2 and not Path("summary2.json").exists()
+    assert_one_line_error(err, f"{records[1]}: its scores file scores/two.scores.csv is not "
+                               "newer than it")
+
+
+def test_summary_refuses_what_is_not_the_run_scored(scored, capsys):
+    """Each refusal is one line naming the file, exit 2 (3 for the model), and nothing
+    written: a recording changed since it was scored, another model, a scores file that
+    is not the run's, a report that is not a run report, a destination that would
+    overwrite what it reads."""
+    work, model, records = scored
+    run_report = json.loads(Path("scores/run.json").read_text())
+
+    def refused(expected_code, *message, report="scores/run.json", extra=()):
+        code, _, err = run_cli(capsys, "summary", report, "--html", "out.html", *extra)
+        assert code == expected_code, err
+        assert_one_line_error(err, *message)
+        assert not Path("out.html").exists()
+
+    # Another model than the one that scored (the run report says another SHA-256).
+    swapped = json.loads(json.dumps(run_report))
+    swapped["model"]["sha256"] = "0" * 64
+    Path("swapped.json").write_text(json.dumps(swapped))
+    refused(3, "model: not the model that scored swapped.json", report="swapped.json")
+
+    # A scores file cut short.
+    scores = Path("scores/two.scores.csv")
+    kept = scores.read_text()
+    scores.write_text("\n".join(kept.splitlines()[:-3]) + "\n")
+    refused(2, f"{scores}: {run_report['inputs'][1]['rows_scored'] - 3:,} rows, the run "
+               f"report says {run_report['inputs'][1]['rows_scored']:,} were scored")
+    scores.write_text(kept)
+
+    # A recording rewritten since it was scored.
+    data = Path(f"{records[0]}.dat")
+    original = data.read_bytes()
+    data.write_bytes(original[:100] + bytes([original[100] ^ 1]) + original[101:])
+    refused(2, f"{records[0]}: changed since it was scored")
+    data.write_bytes(original)
+
+    # Not a run report: JSON of another shape, not JSON, NaN.
+    Path("other.json").write_text(json.dumps({"created": "now"}))
+    refused(2, "other.json: not a run report of this version", report="other.json")
+    Path("bad.json").write_text("{not json")
+    refused(2, "bad.json: not a run report (not JSON", report="bad.json")
+    Path("nan.json").write_text(json.dumps(run_report).replace('"threshold": ',
+                                                               '"threshold": NaN, "x": ', 1))
+    refused(2, "nan.json: not a run report (not JSON: NaN is not a number JSON allows)",
+            report="nan.json")
+
+    # Destinations that would overwrite what the summary reads.
+    for destination, what in (("scores/run.json", "the run report"),
+                              ("scores/one.scores.csv", "the scores file of"),
+                              (f"{records[0]}.dat", "the input")):
+        before = Path(destination).read_bytes()
+        code, _, err = run_cli(capsys, "summary", "scores/run.json", "--html", destination)
+        assert code == 2 and what in err and "would overwrite" in err, err
+        assert Path(destination).read_bytes() == before
+    code, _, err = run_cli(capsys, "summary", "scores/run.json", "--html", "model/x.html")
+    assert code == 2 and "would write into the model directory" in err, err
+    code, _, err = run_cli(capsys, "summary", "scores/run.json")
+    assert code == 2 and "nothing to write" in err
+
+
+def test_summary_imports_no_tensorflow(scored):
+    """Summarising is a scoring-only path: the ONNX runtime reconstructs the beats drawn."""
+    work, _, _ = scored
+    code = ("import sys; from anomaly.cli import main; "
+            "code = main(['summary', 'scores/run.json', '--html', 'summary.html', '-q']); "
+            "heavy = [m for m in ('tensorflow', 'keras') if m in sys.modules]; "
+            "print(code, heavy); sys.exit(bool(heavy) or code)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=work, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert Path(work / "summary.html").is_file()
+
+
+def test_every_run_report_follows_the_schema(model_dir, data_dir, in_tmp, capsys):
+    """The schema describes what scoring writes: a beats file with labels (metrics), a
+    skipped input; a recording (with its rhythm) is checked above."""
+    shutil.copy(data_dir / "batch.csv", "a.csv")
+    code, _, err = run_cli(capsys, "score", "a.csv", "-m", model_dir, "-o", "a.scores.csv",
+                           "--label-column", "label", "--report", "a.json")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "score", "a.csv", "-m", model_dir, "-o", "a.scores.csv",
+                           "--report", "skipped.json", "--skip-existing")
+    assert code == 0, err
+    for name in ("a.json", "skipped.json"):
+        report = json.loads(Path(name).read_text())
+        assert schema_errors(report) == [], name
+    assert "metrics" in json.loads(Path("a.json").read_text())
+    broken = json.loads(Path("a.json").read_text())
+    broken["inputs"][0]["anomalies"] = -1
+    assert schema_errors(broken)
+    assert np.isfinite(json.loads(Path("a.json").read_text())["model"]["threshold"])
