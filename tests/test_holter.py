@@ -277,6 +277,23 @@ def test_the_bigeminy_of_119_is_found_episode_by_episode(mitdb, analysed):
     assert agreement.sensitivity >= 0.9 and agreement.positive_predictivity >= 0.9
 
 
+def test_the_ventricular_tachycardia_runs_of_203_are_found_above_a_floor(mitdb, analysed):
+    """203's ventricular tachycardia (multiform runs, often inside atrial flutter or
+    fibrillation): 9 of its 21 reference episodes found when measured (Se 0.43, and 11
+    of the 36 runs found overlap one, +P 0.31). The issue's target (0.9 by episode) is
+    not reached (docs/benchmarks.md); the floor, a run under each, keeps what is found
+    from being lost."""
+    from anomaly.holter.episodes import EpisodeAgreement
+    from anomaly.holter.reference import reference_rhythms
+
+    events = [event for event in analysed["203"][1].events
+              if event.kind == "ventricular tachycardia"]
+    reference = reference_rhythms(mitdb / "203")["(VT"]
+    agreement = EpisodeAgreement.of(events, reference)
+    assert len(reference) == 21
+    assert agreement.sensitivity >= 8 / 21 and agreement.positive_predictivity >= 10 / 36
+
+
 def test_rhythm_analysis_imports_no_tensorflow():
     code = ("import sys, anomaly.holter.analysis, anomaly.holter.reference; "
             "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
@@ -290,7 +307,7 @@ def test_rhythm_analysis_imports_no_tensorflow():
 def mitdb():
     from anomaly.datasets import find_mitdb
 
-    found = find_mitdb(["119", "201", "233"])
+    found = find_mitdb(["119", "201", "203", "233"])
     if found is None:
         pytest.skip("MIT-BIH not found (looked in $ANOMALY_DATA_DIR, the download cache and "
                     "../shared/data; 'anomaly data fetch mitdb' downloads it)")
@@ -309,7 +326,7 @@ def analysed(mitdb):
         beats = read_recording(mitdb / record, options).beats
         return beats, analyse_beats(RhythmBeats.of(beats))
 
-    return {record: analyse(record) for record in ("119", "201", "233")}
+    return {record: analyse(record) for record in ("119", "201", "203", "233")}
 
 
 @pytest.mark.parametrize("record, most_families, least_purity", [("119", 1, 0.98),
@@ -440,16 +457,32 @@ def test_strips_show_each_event_kind_and_family_once_and_never_the_same_window(i
     centres = np.array([choice.centre for choice in choices])
     assert np.all(np.diff(centres) >= STRIP_SECONDS * HOLTER_FS / 2)
     assert set(centres) <= set(peaks)
-    reasons = " | ".join(reason for choice in choices for reason in choice.reasons)
+    reasons = [reason for choice in choices for reason in choice.reasons]
     for kind in {event.kind for event in rhythm.analysis.events}:
-        assert f"{kind}" in reasons, (kind, reasons)
-    assert "atrial fibrillation from" in reasons
+        # Named once: the longest event of its kind.
+        assert sum(reason.startswith(f"{kind}:") or reason.startswith(f"{kind} of")
+                   for reason in reasons) == 1, (kind, reasons)
+    assert sum(reason.startswith("atrial fibrillation from") for reason in reasons) == 1
     for family in rhythm.families:
         if family.dominant or not family.normal_shape:
-            assert f"family {family.family} ({family.kind}" in reasons
+            assert sum(reason.startswith(f"family {family.family} ({family.kind}")
+                       for reason in reasons) == 1
             # Its strip is around its most typical beat, or names it in another's.
             assert any(abs(centre - peaks[family.representative]) < STRIP_SECONDS *
                        HOLTER_FS / 2 for centre in centres)
+    # A family's most typical beat is the member whose shape correlates best with the
+    # mean of its members' (z-normalised) shapes.
+    from anomaly.holter.analysis import read_rhythm_beats
+    from anomaly.recordings.patient import correlation, unit_rows
+
+    beats, _, _ = read_rhythm_beats(base, SegmentOptions())
+    families = rhythm.analysis.families
+    for index in range(len(families)):
+        members = np.flatnonzero(families.family == index)
+        shapes = unit_rows(beats.shapes[members].astype(float))
+        likeness = correlation(shapes, shapes.mean(axis=0))
+        assert likeness[members == families.representative[index]][0] == \
+            pytest.approx(likeness.max(), abs=1e-5)
     # The last beats score highest: the first strip chosen is around the highest.
     assert peaks[-1] in centres or any(abs(peaks[-1] - centre) < STRIP_SECONDS * HOLTER_FS / 2
                                        for centre in centres)
@@ -503,7 +536,7 @@ def test_a_rhythm_that_cannot_be_read_costs_the_rhythm_not_the_run(in_tmp, caplo
     import logging
 
     from anomaly.recordings.segment import SegmentOptions
-    from anomaly.scoring.run import _with_rhythms
+    from anomaly.scoring.run import with_rhythms
     from anomaly.scoring.summary import InputResult, ScoreSummary
 
     gone = str(in_tmp / "gone")
@@ -512,6 +545,6 @@ def test_a_rhythm_that_cannot_be_read_costs_the_rhythm_not_the_run(in_tmp, caplo
                                 np.array([True, True]))]
     inputs = [InputResult(input=gone, output="scores.csv", rows_scored=2)]
     with caplog.at_level(logging.WARNING):
-        kept = _with_rhythms(inputs, summary, {gone: SegmentOptions()})
+        kept = with_rhythms(inputs, summary, {gone: SegmentOptions()})
     assert kept == inputs and kept[0].rhythm is None
     assert f"the rhythm of {gone} was not analysed" in caplog.text

@@ -652,9 +652,9 @@ def test_strips_are_titled_by_their_own_beat_and_never_repeat_a_window(recording
         assert title.startswith(start), (title, start)
     assert titles[1].endswith(f"; beat at {(peaks[11] - peaks[10]) / FS:+.2f} s: score 0.6500")
     assert not any("0.1000" in title for title in titles)
-    # No strip's beat is in another (strips are 6 s long).
+    # No strip's beat is in another (strips are 8 s long).
     centres = np.array([peaks[i] for i in (0, 10, 30, -1)])
-    assert np.diff(centres).min() >= 3 * FS
+    assert np.diff(centres).min() >= 4 * FS
 
 
 def test_fs_given_for_a_recording_that_states_its_rate_must_be_that_rate(

@@ -99,7 +99,13 @@ def test_summary_writes_the_report_the_run_would_have_from_its_scores(scored, ca
     assert [family["beats"] for family in rhythm["families"]] == \
         [family["beats"] for family in again["families"]]
     assert rhythm["atrial_fibrillation"]["episodes"], rhythm["atrial_fibrillation"]
-    assert "ventricular tachycardia" in rhythm["event_counts"]
+    # The known gap and run, with their times.
+    [pause] = [event for event in rhythm["events"] if event["kind"] == "pause"]
+    assert 299 <= pause["start_s"] <= 304 and 2.4 <= pause["duration_s"] <= 2.8, pause
+    [run] = [event for event in rhythm["events"] if event["kind"] == "ventricular tachycardia"]
+    # Its rate counts the interval into its first beat (here not early): over 100 bpm.
+    assert 58 <= run["start_s"] <= 62 and run["beats"] >= 5 and run["rate_bpm"] >= 100, run
+    assert run["duration_s"] == pytest.approx(0.4 * (run["beats"] - 1), abs=0.05), run
 
     page = Path("summary.html").read_text()
     for name in ("one", "two"):
@@ -138,8 +144,8 @@ def test_summary_of_inputs_the_run_skipped_as_up_to_date(scored, capsys):
     os.utime(f"{records[1]}.dat")
     code, _, err = run_cli(capsys, "summary", "skipped.json", "--report", "summary2.json")
     assert code == 2 and not Path("summary2.json").exists()
-    assert_one_line_error(err, f"{records[1]}: its scores file scores/two.scores.csv is not "
-                               "newer than it")
+    assert_one_line_error(err, f"{records[1]}: its scores file ",
+                          "scores/two.scores.csv is not newer than it")
 
 
 def test_summary_refuses_what_is_not_the_run_scored(scored, capsys):
@@ -230,5 +236,47 @@ def test_every_run_report_follows_the_schema(model_dir, data_dir, in_tmp, capsys
     assert "metrics" in json.loads(Path("a.json").read_text())
     broken = json.loads(Path("a.json").read_text())
     broken["inputs"][0]["anomalies"] = -1
-    assert schema_errors(broken)
-    assert np.isfinite(json.loads(Path("a.json").read_text())["model"]["threshold"])
+    broken["inputs"][0]["anomalys"] = 3
+    broken["totl"] = 1
+    assert {error.split(":")[0] for error in schema_errors(broken)} == {
+        "inputs/0/anomalies", "inputs/0", ""}
+
+
+def test_a_labelled_run_in_parquet_is_summarised_from_another_directory(
+        model_dir, in_tmp, capsys, monkeypatch):
+    """Scored in one directory with reference labels into Parquet (relative paths in the
+    run report), summarised from another: the paths are the scoring run's, the metrics
+    are the run's, and the strips carry the reference labels."""
+    import wfdb
+
+    from anomaly.synthetic import synthetic_holter
+
+    night = in_tmp / "night"
+    night.mkdir()
+    signal, beats = synthetic_holter(SECONDS, FS, seed=2, af=AF, runs=(60.0,))
+    wfdb.wrsamp("rec", fs=FS, units=["mV"], sig_name=["MLII"], fmt=["16"],
+                p_signal=signal[:, None], write_dir=str(night))
+    wfdb.wrann("rec", "atr", np.array([int(round(time * FS)) for time, _ in beats]),
+               np.array(["V" if kind == "v" else "N" for _, kind in beats]),
+               write_dir=str(night))
+    recording_model(model_dir, night / "model", fs=FS)
+    monkeypatch.chdir(night)
+    code, _, err = run_cli(capsys, "score", "rec", "-m", "model", "--output-dir", "scores",
+                           "--output-format", "parquet", "--annotations", "atr",
+                           "--label-column", "label", "--normal-label", "N",
+                           "--report", "scores/run.json")
+    assert code == 0, err
+    assert (night / "scores" / "rec.scores.parquet").is_file()
+    run_report = json.loads((night / "scores" / "run.json").read_text())
+    assert run_report["inputs"][0]["input"] == "rec"  # As given: relative.
+    monkeypatch.chdir(in_tmp)
+    code, _, err = run_cli(capsys, "summary", "night/scores/run.json", "--html", "page.html",
+                           "--report", "summary.json")
+    assert code == 0, err
+    summary = json.loads(Path("summary.json").read_text())
+    assert schema_errors(summary) == []
+    for key in ("precision", "recall", "roc_auc", "confusion_matrix"):
+        assert summary["metrics"][key] == run_report["metrics"][key], key
+    assert summary["inputs"][0]["rhythm"] == run_report["inputs"][0]["rhythm"]
+    page = Path("page.html").read_text()
+    assert "reference V" in page and "reference N" in page

@@ -27,6 +27,7 @@ from .families import ON_TIME_RATIO, Families, beat_families, shape_slice
 from .heart_rate import HeartRate, heart_rate
 
 if TYPE_CHECKING:
+    from ..recordings.quality import Analysable
     from ..recordings.segment import RecordingBeats, SegmentOptions
 
 #: How beats are cut for the analysis: 0.25 s before the R peak (the P wave) to 0.45 s
@@ -70,17 +71,25 @@ class RhythmBeats:
                                   "p_waves")))
 
 
-def read_rhythm_beats(path: str | os.PathLike,
-                      segment: "SegmentOptions") -> tuple[RhythmBeats, tuple[float, float]]:
+def read_rhythm_beats(path: str | os.PathLike, segment: "SegmentOptions"
+                      ) -> tuple[RhythmBeats, tuple[float, float], "Analysable"]:
     """The beats of a recording's span as ``segment`` finds them (its lead, span and
-    rate), cut with :data:`ANALYSIS_WINDOW`, read a chunk at a time; and where the span
-    starts and ends (seconds from the recording's start)."""
+    rate), cut with :data:`ANALYSIS_WINDOW`, read a chunk at a time; where the span
+    starts and ends (seconds from the recording's start); and how much of it could be
+    read."""
+    from ..recordings.quality import Analysable
     from ..recordings.reading import segmenter_for
+    from ..recordings.segment import SegmentCounts
 
     segmenter = segmenter_for(path, replace(segment, window=ANALYSIS_WINDOW, annotations=None))
-    beats = RhythmBeats.join([RhythmBeats.of(chunk.beats) for chunk in segmenter.chunks()
-                              if chunk.beats is not None])
-    return beats, (segmenter.start / segmenter.lead.fs, segmenter.stop / segmenter.lead.fs)
+    parts, counts = [], SegmentCounts()
+    for chunk in segmenter.chunks():
+        counts += chunk.counts
+        if chunk.beats is not None:
+            parts.append(RhythmBeats.of(chunk.beats))
+    fs = segmenter.lead.fs
+    return (RhythmBeats.join(parts), (segmenter.start / fs, segmenter.stop / fs),
+            Analysable.of(counts, fs))
 
 
 @dataclass(frozen=True)

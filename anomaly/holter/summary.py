@@ -22,6 +22,7 @@ from .analysis import RhythmAnalysis, analyse_beats, read_rhythm_beats
 from .events import NORMAL, SUPRAVENTRICULAR, UNKNOWN, VENTRICULAR
 
 if TYPE_CHECKING:
+    from ..recordings.quality import Analysable
     from ..recordings.segment import SegmentOptions
 
 #: Families listed in a report, JSON and HTML (the largest; the rest are counted together).
@@ -56,14 +57,15 @@ class FamilySummary:
 @dataclass(frozen=True)
 class RecordingRhythm:
     """The rhythm of one scored recording: the analysis, its families' scores, the
-    analysable seconds the AF burden is a share of, and its beats' times and R peaks
-    (samples)."""
+    analysable seconds the AF burden is a share of, its beats' times and R peaks
+    (samples), and how much of the recording its reading found analysable."""
 
     analysis: RhythmAnalysis
     families: tuple[FamilySummary, ...]
     analysable_s: float
     times_s: np.ndarray
     samples: np.ndarray
+    analysable: "Analysable | None" = None
 
     @property
     def burden(self) -> float:
@@ -73,27 +75,51 @@ class RecordingRhythm:
     def describe(self) -> str:
         """One line for the run's log: ``heart rate 52-118 bpm, mean 74 bpm, SDNN 112 ms;
         atrial fibrillation 09:28 in 2 episodes (burden 33%); 7 families, 2 of ectopic
-        shape (198 beats)``."""
+        shape (198 beats); events: ventricular couplet 3, pause 1``."""
+        facts = dict(self.facts())
+        rate, fibrillation = facts["heart rate"], facts["atrial fibrillation"]
+        return "; ".join((
+            "heart rate unknown (no normal-to-normal intervals)" if rate == "unknown"
+            else f"heart rate {rate}",
+            "no atrial fibrillation" if fibrillation == "none"
+            else f"atrial fibrillation {fibrillation}",
+            facts["morphology families"],
+            "no events" if facts["events"] == "none" else f"events: {facts['events']}"))
+
+    def facts(self) -> list[tuple[str, str]]:
+        """The summary's facts, each named: ``heart rate`` (``52-118 bpm, mean 74 bpm,
+        SDNN 112 ms``), ``atrial fibrillation`` (``09:28 in 2 episodes (burden 33%)`` or
+        ``none``), ``morphology families`` (``7 families, 2 of ectopic shape (198
+        beats)``), ``events`` (``ventricular couplet 3, pause 1``, the most frequent
+        first, or ``none``)."""
         rate = self.analysis.heart_rate
         if rate.nn_count == 0:
-            heart = "heart rate unknown (no normal-to-normal intervals)"
+            heart = "unknown"
         else:
             extremes = ("" if math.isnan(rate.minimum_bpm) else
                         f"{rate.minimum_bpm:.0f}-{rate.maximum_bpm:.0f} bpm, ")
-            heart = (f"heart rate {extremes}mean {rate.mean_bpm:.0f} bpm"
+            heart = (f"{extremes}mean {rate.mean_bpm:.0f} bpm"
                      + ("" if math.isnan(rate.sdnn_ms) else f", SDNN {rate.sdnn_ms:.0f} ms"))
         fibrillation = self.analysis.atrial_fibrillation
-        atrial = ("no atrial fibrillation" if not fibrillation.episodes else
-                  f"atrial fibrillation {format_time(fibrillation.seconds)} in "
-                  f"{len(fibrillation.episodes)} episode"
-                  f"{'s' if len(fibrillation.episodes) > 1 else ''} (burden {self.burden:.0%})")
+        episodes = len(fibrillation.episodes)
+        atrial = ("none" if not episodes else
+                  f"{format_time(fibrillation.seconds)} in {episodes} episode"
+                  f"{'s' if episodes > 1 else ''} (burden {self.burden:.0%})")
         ectopic = [family for family in self.families if not family.normal_shape]
         families = self.analysis.families
         shapes = (f"{len(families)} families, {len(ectopic)} of ectopic shape "
                   f"({int(families.ectopic.sum())} beats)")
-        counts = self.event_counts()
-        events = ", ".join(f"{count} {kind}" for kind, count in counts.items()) or "no events"
-        return f"{heart}; {atrial}; {shapes}; {events}"
+        events = ", ".join(f"{kind} {count}" for kind, count in self.event_counts().items())
+        return [("heart rate", heart), ("atrial fibrillation", atrial),
+                ("morphology families", shapes), ("events", events or "none")]
+
+    def beat_counts(self) -> dict[str, int]:
+        """Beats by kind: ``normal``, ``supraventricular``, ``ventricular``,
+        ``unreadable``."""
+        kinds = self.analysis.kinds
+        return {name: int((kinds == kind).sum()) for name, kind in
+                (("normal", NORMAL), ("supraventricular", SUPRAVENTRICULAR),
+                 ("ventricular", VENTRICULAR), ("unreadable", UNKNOWN))}
 
     def event_counts(self) -> dict[str, int]:
         """How many events of each kind, the most frequent first."""
@@ -164,9 +190,7 @@ class RecordingRhythm:
                          for item in listed],
             "other_families": {"families": len(self.families) - len(listed),
                                "beats": sum(item.beats for item in self.families[len(listed):])},
-            "beats": {name: int((analysis.kinds == kind).sum()) for name, kind in
-                      (("normal", NORMAL), ("supraventricular", SUPRAVENTRICULAR),
-                       ("ventricular", VENTRICULAR), ("unreadable", UNKNOWN))},
+            "beats": self.beat_counts(),
             "event_counts": self.event_counts(),
             "events": [{"kind": event.kind, "start_s": round(event.start_s, 2),
                         "end_s": round(event.end_s, 2), "start": format_time(event.start_s),
@@ -193,14 +217,14 @@ def recording_rhythm(path: str | os.PathLike, segment: "SegmentOptions", *,
         The scored beats' R peaks (samples, increasing), scores and flags; matched to the
         beats read again by sample.
     analysable_s : float or None
-        The recording's analysable seconds (None: the span's), of which the AF burden is
-        a share.
+        The recording's analysable seconds, of which the AF burden is a share (None: as
+        its reading again finds them).
 
     Returns
     -------
     RecordingRhythm
     """
-    beats, span_s = read_rhythm_beats(path, segment)
+    beats, span_s, analysable = read_rhythm_beats(path, segment)
     analysis = analyse_beats(beats, span_s=span_s)
     beat_scores = np.full(len(beats.sample), np.nan)
     beat_flags = np.zeros(len(beats.sample), bool)
@@ -210,9 +234,9 @@ def recording_rhythm(path: str | os.PathLike, segment: "SegmentOptions", *,
         beat_scores[same] = np.asarray(scores, np.float64)[where[same]]
         beat_flags[same] = np.asarray(flagged, bool)[where[same]]
     if analysable_s is None:
-        analysable_s = span_s[1] - span_s[0]
+        analysable_s = analysable.seconds
     return RecordingRhythm(analysis, family_summaries(analysis, beat_scores, beat_flags),
-                           analysable_s, beats.time_s, beats.sample)
+                           analysable_s, beats.time_s, beats.sample, analysable)
 
 
 def family_summaries(analysis: RhythmAnalysis, scores: np.ndarray,

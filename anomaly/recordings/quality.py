@@ -23,7 +23,10 @@ about a QRS complex):
   quantisation step within that time);
 - **noisy**: a second R-peak detector of another design (neurokit2's own method: gradient,
   not energy) confirms, within :data:`AGREEMENT_SECONDS`, fewer than :data:`MIN_AGREEMENT`
-  of the tool's beats in a :data:`NOISE_WINDOW_SECONDS` window. This is the bSQI of Li,
+  of the tool's beats in a :data:`NOISE_WINDOW_SECONDS` window, unless those beats are
+  alike, or each one it misses looks like one it confirms nearby (a ventricular
+  bigeminy whose wide PVCs it counts only some of the time: :func:`missed_alike`). This
+  is the bSQI of Li,
   Mark and Clifford (2008) made one-sided: where the second detector finds *more* beats (the
   P waves of a 2:1 block on MIT-BIH 231), the tool's beats are still real; where noise
   makes the tool find beats that are not there, the second detector, fooled elsewhere,
@@ -73,6 +76,14 @@ AGREEMENT_SECONDS = 0.15
 #: detector counts and the other does not, is a run of alike waves (MIT-BIH 207).
 QRS_HALF_SECONDS = 0.1
 MIN_ALIKE = 0.8
+#: Nor are they noise when those the second detector misses look like beats it confirms,
+#: or like each other, this many at least, within this many windows either side
+#: (:func:`missed_alike`): a bigeminy's PVCs, which it counts only some of the time.
+MIN_MISSED_ALIKE = 3
+MISSED_REACH = 2
+#: How alike they must be: more than the beats of a window (noise's false detections
+#: may resemble a beat at 0.8, MIT-BIH 105 and 228).
+MIN_TWIN_LIKENESS = 0.95
 #: An unconfirmed beat whose neighbours are no further apart than this share of the
 #: usual RR interval splits an interval of the rhythm: an artefact, set aside with
 #: :data:`LONE_ARTEFACT_SECONDS` either side of it.
@@ -200,16 +211,28 @@ class Analysable:
         from .times import format_time
 
         return {"span_minutes": round(self.span_seconds / 60, 3),
+                "span_s": self.span_seconds,
                 "analysable_minutes": round(self.seconds / 60, 3),
                 "analysable_share": round(self.share, 4),
                 "unreadable_minutes": {name: round(seconds / 60, 3) for name, seconds in
                                        zip(REASONS, self.unreadable_seconds)},
+                "unreadable_s": dict(zip(REASONS, self.unreadable_seconds)),
                 "unreadable_beats": self.unreadable_beats,
                 "unreadable_stretches": self.n_stretches,
                 "longest_unreadable_stretches": [
-                    {"from": format_time(first), "to": format_time(end),
-                     "seconds": round(end - first, 2), "reason": reason}
+                    {"from": format_time(first), "to": format_time(end), "from_s": first,
+                     "to_s": end, "seconds": round(end - first, 2), "reason": reason}
                     for first, end, reason in self.longest()]}
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> "Analysable":
+        """What :meth:`as_json` wrote (its seconds, not its rounded minutes); the
+        stretches kept are the longest it listed."""
+        return cls(value["span_s"], tuple(value["unreadable_s"][name] for name in REASONS),
+                   value["unreadable_beats"],
+                   tuple((item["from_s"], item["to_s"], item["reason"])
+                         for item in value["longest_unreadable_stretches"]),
+                   value["unreadable_stretches"])
 
 
 def _windows(values: np.ndarray, size: int) -> np.ndarray:
@@ -307,7 +330,8 @@ def unreadable_stretches(raw: np.ndarray, filtered: np.ndarray, fs: float,
         inside = [p[(p >= start) & (p < stop)] for p in (peaks, other_peaks)]
         # Fewer than three beats give no verdict: two beats are always alike or not by chance.
         if len(inside[0]) >= 3 and confirmed_share(*inside, tolerance) < MIN_AGREEMENT and \
-                alike(filtered, inside[0], half_qrs) < MIN_ALIKE:
+                alike(filtered, inside[0], half_qrs) < MIN_ALIKE and \
+                not missed_alike(filtered, peaks, other_peaks, start, stop, tolerance, half_qrs):
             stretch = reason[start:stop]
             stretch[stretch == 0] = NOISY
     return Unreadable(reason)
@@ -323,6 +347,38 @@ def alike(filtered: np.ndarray, peaks: np.ndarray, half: int) -> float:
 
     complexes = filtered[peaks[:, None] + np.arange(-half, half + 1)]
     return float(np.median(correlation(complexes, np.median(complexes, axis=0))))
+
+
+def missed_alike(filtered: np.ndarray, peaks: np.ndarray, other_peaks: np.ndarray,
+                 start: int, stop: int, tolerance: int, half: int) -> bool:
+    """Whether the beats of ``peaks`` in the window ``start:stop`` that the second
+    detector misses are beats of a shape it counts only some of the time (the wide PVCs
+    of a ventricular bigeminy), not noise: each looks like a beat it confirms (QRS
+    complexes correlated at :data:`MIN_TWIN_LIKENESS` or more), or they and those it
+    misses around them, :data:`MIN_MISSED_ALIKE` or more, are as alike (:func:`alike`: a stretch of
+    bigeminy whose PVCs it misses one after the other). Around the window is
+    :data:`MISSED_REACH` windows either side of it. Noise's false detections look like
+    no beat and not like each other."""
+    reach = MISSED_REACH * (stop - start)
+    near = peaks[(peaks >= max(start - reach, half)) & (peaks < min(stop + reach,
+                                                                 len(filtered) - half))]
+    found = confirmed(near, other_peaks, tolerance)
+    inside = (near >= start) & (near < stop)
+    missed = near[~found & inside]
+    if len(missed) == 0:
+        return False
+    if len(near[~found]) >= MIN_MISSED_ALIKE and \
+            alike(filtered, near[~found], half) >= MIN_TWIN_LIKENESS:
+        return True
+    twins = near[found]
+    if len(twins) == 0:
+        return False
+    from .patient import unit_rows
+
+    offsets = np.arange(-half, half + 1)
+    likeness = unit_rows(filtered[missed[:, None] + offsets]) @ \
+        unit_rows(filtered[twins[:, None] + offsets]).T
+    return bool(np.all(likeness.max(axis=1) >= MIN_TWIN_LIKENESS))
 
 
 def lone_artefacts(peaks: np.ndarray, other_peaks: np.ndarray, tolerance: int) -> np.ndarray:

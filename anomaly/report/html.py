@@ -27,6 +27,8 @@ _STRIPS_LEGEND = (
     "ventricular ectopic, ? unreadable), red when flagged as an anomaly, blue when not, "
     "grey in an unreadable stretch; the triangle marks the beat the strip is about; "
     "under a beat, the reference label when the recording has annotations.")
+#: Longer tables are folded (HTML ``details``), opened by a click.
+_SHOWN_ROWS = 10
 #: AF episodes and rhythm events a recording's section lists.
 _LISTED_EPISODES = 20
 _LISTED_EVENTS = 40
@@ -40,6 +42,7 @@ table.block th { text-align: left; white-space: nowrap; }
 .beats { display: grid; grid-template-columns: repeat(auto-fill, minmax(30rem, 1fr)); gap: 1rem; }
 img { max-width: 100%; }
 .strips img { display: block; margin: 0 0 0.8rem; }
+details { margin: 0.5rem 0 1rem; } summary { cursor: pointer; }
 """
 
 
@@ -125,11 +128,10 @@ def _recording_summary(summary, input_name, segment, rhythm) -> str:
     peaks, scores, readable = summary.timeline(input_name)
     flagged = int(is_anomaly(scores, summary.threshold, readable).sum())
     analysable = summary.analysable.get(input_name)
-    span_s = analysable.span_seconds if analysable is not None else lead.duration
+    span_s = (analysable.span_seconds if analysable is not None else
+              (segment.stop or lead.duration) - segment.start)
     start = segment.start
-    others = [name for name in lead.leads if name != lead.name]
-    rows = [("recording", f"{os.path.basename(input_name)}: lead {lead.name}"
-             + (f" (of {', '.join(lead.leads)})" if others else "") + f", {lead.fs:g} Hz"
+    rows = [("recording", f"{os.path.basename(input_name)}: {lead.describe()}, {lead.fs:g} Hz"
              + (f", {lead.unit}" if lead.unit else ", no voltage unit declared")),
             ("span", f"{format_time(start)} to {format_time(start + span_s)} "
                      f"({format_time(span_s)})"),
@@ -137,7 +139,7 @@ def _recording_summary(summary, input_name, segment, rhythm) -> str:
             ("beats scored", f"{len(peaks):,}, {flagged:,} flagged as anomalies "
                              f"({flagged / max(len(peaks), 1):.1%})")]
     if rhythm is not None:
-        counts = rhythm.as_json()["beats"]
+        counts = rhythm.beat_counts()
         hours = max(rhythm.analysable_s / 3600, 1e-9)
         rows.append(("beats by kind", f"{counts['normal']:,} normal, "
                      f"{counts['supraventricular']:,} supraventricular ectopic, "
@@ -146,8 +148,7 @@ def _recording_summary(summary, input_name, segment, rhythm) -> str:
         rows.append(("ectopic beats per hour", f"{counts['ventricular'] / hours:,.0f} "
                      f"ventricular, {counts['supraventricular'] / hours:,.0f} "
                      "supraventricular (per analysable hour)"))
-        rows += zip(("heart rate", "atrial fibrillation", "morphology families", "events"),
-                    rhythm.describe().split("; ", 3))
+        rows += rhythm.facts()
     return "<table class=\"block\">" + "".join(
         f"<tr><th>{html.escape(name)}</th><td class=\"text\">{html.escape(value)}</td></tr>"
         for name, value in rows) + "</table>"
@@ -175,12 +176,13 @@ def _rhythm(rhythm) -> str:
     if fibrillation.episodes:
         listed = fibrillation.episodes[:_LISTED_EPISODES]
         more = len(fibrillation.episodes) - len(listed)
-        episodes = (f"<p>Atrial fibrillation: <b>{format_time(fibrillation.seconds)}</b> in "
-                    f"{len(fibrillation.episodes)} episode(s), <b>{rhythm.burden:.0%}</b> of "
-                    f"the analysable time{f' (the first {len(listed)} listed)' if more else ''}"
-                    ":</p>" + _table([("from", "to", "duration")] + [
-                        (format_time(item.start_s), format_time(item.end_s),
-                         format_time(item.duration_s)) for item in listed]))
+        episodes = _folded(
+            f"Atrial fibrillation: <b>{format_time(fibrillation.seconds)}</b> in "
+            f"{len(fibrillation.episodes)} episode(s), <b>{rhythm.burden:.0%}</b> of the "
+            f"analysable time{f' (the first {len(listed)} listed)' if more else ''}",
+            [("from", "to", "duration")] + [
+                (format_time(item.start_s), format_time(item.end_s),
+                 format_time(item.duration_s)) for item in listed])
     else:
         episodes = "<p>No atrial fibrillation found.</p>"
     families = _table([("family", "shape", "beats", "share", "mean score", "flagged")] + [
@@ -253,21 +255,22 @@ def _events(rhythm) -> str:
     if not events:
         return "<p>No rhythm events (couplets, runs, bigeminy, pauses, brady- or " \
                "tachycardia) found.</p>"
-    text = ("<p>Rhythm events: " + ", ".join(f"<b>{count:,}</b> {html.escape(kind)}"
-                                             for kind, count in counts.items())
-            + (f" (the first {_LISTED_EVENTS} listed)" if len(events) > _LISTED_EVENTS else "")
-            + ":</p>")
-    listed = _table([("event", "from", "to", "beats", "rate (bpm)")] + [
-        (event.kind, format_time(event.start_s), format_time(event.end_s), f"{event.beats:,}",
-         "n/a" if not np.isfinite(event.rate_bpm) else f"{event.rate_bpm:.0f}")
-        for event in events[:_LISTED_EVENTS]])
+    listed = _folded(
+        "Rhythm events: " + ", ".join(f"<b>{count:,}</b> {html.escape(kind)}"
+                                      for kind, count in counts.items())
+        + (f" (the first {_LISTED_EVENTS} listed)" if len(events) > _LISTED_EVENTS else ""),
+        [("event", "from", "to", "beats", "rate (bpm)")] + [
+            (event.kind, format_time(event.start_s), format_time(event.end_s),
+             f"{event.beats:,}",
+             "n/a" if not np.isfinite(event.rate_bpm) else f"{event.rate_bpm:.0f}")
+            for event in events[:_LISTED_EVENTS]])
     hourly = _table([("hour from", "beats", "ventricular", "supraventricular", "pauses",
                       "mean rate (bpm)")] + [
         (row["start"], f"{row['beats']:,}", f"{row['ventricular']:,}",
          f"{row['supraventricular']:,}", f"{row['pauses']:,}",
          "n/a" if row["mean_bpm"] is None else f"{row['mean_bpm']:.0f}")
         for row in rhythm.hourly()])
-    return text + listed + "<p>Hour by hour:</p>" + hourly
+    return listed + "<p>Hour by hour:</p>" + hourly
 
 
 def _analysable(analysable) -> str:
@@ -284,7 +287,7 @@ def _analysable(analysable) -> str:
     rows = [("from", "to", "seconds", "why")] + [
         (format_time(first), format_time(end), f"{end - first:.1f}", reason)
         for first, end, reason in longest]
-    return f"<p>{caption}:</p>" + _table(rows)
+    return _folded(html.escape(caption), rows)
 
 
 def _beats_section(detector, summary) -> str:
@@ -338,6 +341,15 @@ def _metrics_section(summary, metrics) -> str:
 
 def _number(value) -> str:
     return "n/a" if value is None else f"{value:.4f}"
+
+
+def _folded(caption: str, rows) -> str:
+    """A table under its caption (HTML), folded under it when it is long: a day's
+    recording lists dozens of rows a reader opens when wanted."""
+    if len(rows) - 1 <= _SHOWN_ROWS:
+        return f"<p>{caption}:</p>" + _table(rows)
+    return (f"<details><summary>{caption} (click to show the {len(rows) - 1} rows)"
+            f"</summary>{_table(rows)}</details>")
 
 
 def _table(rows) -> str:

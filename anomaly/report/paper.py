@@ -45,8 +45,9 @@ class BeatMark:
 @dataclass(frozen=True)
 class PaperStrip:
     """One strip to draw: ``values`` from sample ``start`` at ``fs`` (in millivolts when
-    ``calibrated``, else in the recording's own units), the sample of its own beat
-    (``centre``), the beats in it and its caption (one line or two)."""
+    ``calibrated``, else in heights of the strip's largest wave: see
+    :class:`anomaly.recordings.reading.Strip`), the sample of its own beat (``centre``),
+    the beats in it and its caption (one line or two)."""
 
     start: int
     values: np.ndarray

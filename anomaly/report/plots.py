@@ -176,11 +176,13 @@ def plot_score_trend(times: np.ndarray, scores: np.ndarray, threshold: float, *,
     readable = np.ones(len(scores), dtype=bool) if readable is None else readable
     flagged = is_anomaly(scores, threshold, readable)
     scale, unit = time_scale(times[-1] if len(times) else 0.0)
-    bins = np.floor(np.asarray(times) / TREND_BIN_S).astype(int)
+    # Bins from the first beat: a span read from hour 3 starts its first bin there.
+    first = float(times[0]) if len(times) else 0.0
+    bins = np.floor((np.asarray(times) - first) / TREND_BIN_S).astype(int)
     edges = np.arange(bins.max() + 1 if len(bins) else 0)
     kept = readable & np.isfinite(scores)
     per_bin = [scores[kept & (bins == index)] for index in edges]
-    centres = (edges + 0.5) * TREND_BIN_S / scale
+    centres = (first + (edges + 0.5) * TREND_BIN_S) / scale
     median, high, top = (np.array([np.quantile(values, q) if len(values) else np.nan
                                    for values in per_bin]) for q in (0.5, 0.99, 1.0))
     score_ax.fill_between(centres, median, high, color=_NORMAL_COLOUR, alpha=0.25,

@@ -196,7 +196,9 @@ def model_beats_at(input_name: str, segment: "SegmentOptions", detector,
     """The beats of a recording whose R peaks are at ``samples``, as the model scored
     them (cut by ``segment``, then their RR context: the model's input), or None where
     no beat is found within 150 ms. Each is found again in the seconds before it (its
-    RR context needs the last ten intervals), not by segmenting the recording again."""
+    RR context needs the last ten intervals): the segmenter reads the chunks those
+    seconds fall in (as scoring read them, so the same peaks), not the whole recording.
+    """
     from ..model.context import beat_context
     from ..recordings.annotations import MATCH_SECONDS
     from ..recordings.reading import segmenter_for
@@ -250,7 +252,7 @@ def _timeline(name: str, times: np.ndarray, scores: np.ndarray, readable: np.nda
     rhythm, all on one time axis."""
     from matplotlib.figure import Figure
 
-    long = len(times) and times[-1] > TREND_AFTER_S
+    long = len(times) and times[-1] - times[0] > TREND_AFTER_S
     rows = (2 if long else 1) + (rhythm is not None)
     heights = ((3.0, 1.6) if long else (3.5,)) + ((2.1,) if rhythm is not None else ())
     figure = Figure(figsize=(12, 1.6 * sum(heights)), layout="constrained")
@@ -305,13 +307,13 @@ class _Marks:
     def paper(self, strip, reasons: list[str]) -> PaperStrip:
         inside = np.flatnonzero((self.peaks >= strip.start)
                                 & (self.peaks < strip.start + len(strip.values)))
+        labels = self._labels(self.peaks[inside], strip.fs)
         marks = tuple(BeatMark(int(self.peaks[index]), self._kind(int(self.peaks[index])),
                                "unreadable" if not self.readable[index] else
-                               "anomaly" if self.flagged[index] else "normal",
-                               self._label(int(self.peaks[index]), strip.fs))
-                      for index in inside)
+                               "anomaly" if self.flagged[index] else "normal", label)
+                      for index, label in zip(inside, labels))
         caption = "; ".join(reasons)
-        own = self._describe(strip.centre, strip.fs)
+        own = self._describe(strip.centre, strip.fs, dict(zip(self.peaks[inside], labels)))
         if own:
             caption += "\n" + own
         if not strip.calibrated:
@@ -330,23 +332,27 @@ class _Marks:
         index = int(np.searchsorted(samples, sample))
         return index if index < len(samples) and samples[index] == sample else None
 
-    def _label(self, sample: int, fs: float) -> str | None:
+    def _labels(self, peaks: np.ndarray, fs: float) -> list[str | None]:
+        """The reference label of each beat (matched as the beats CSV's are), None for
+        one no reference beat matches or without a reference."""
         if self.reference is None:
-            return None
-        from ..recordings.annotations import MATCH_SECONDS
+            return [None] * len(peaks)
+        from ..recordings.annotations import MATCH_SECONDS, UNMATCHED, match_labels
 
         samples, classes = self.reference
-        index = int(np.searchsorted(samples, sample))
-        near = [i for i in (index - 1, index) if 0 <= i < len(samples)
-                and abs(int(samples[i]) - sample) <= MATCH_SECONDS * fs]
-        return None if not near else str(classes[min(near, key=lambda i: abs(int(samples[i])
-                                                                             - sample))])
+        reach = int(MATCH_SECONDS * fs) + 1
+        near = slice(np.searchsorted(samples, peaks[0] - reach) if len(peaks) else 0,
+                     np.searchsorted(samples, peaks[-1] + reach, side="right")
+                     if len(peaks) else 0)
+        return [None if label == UNMATCHED else str(label)
+                for label in match_labels(peaks, samples[near], classes[near], fs)]
 
-    def _describe(self, sample: int, fs: float) -> str:
+    def _describe(self, sample: int, fs: float, labels: dict) -> str:
         """The marked beat: kind, family, score and reference label, as far as known
         (empty when only its score is, which the first line gives)."""
+        from ..recordings.times import format_time
+
         index = self._rhythm_index(sample)
-        label = self._label(sample, fs)
         if index is None and self.reference is None:
             return ""
         parts = []
@@ -361,12 +367,9 @@ class _Marks:
             flag = ("unreadable, not flagged" if not self.readable[scored] else
                     "anomaly" if self.flagged[scored] else "normal")
             parts.append(f"score {self.scores[scored]:.4f} ({flag})")
-        if label is not None:
-            parts.append(f"reference {label}")
-        elif self.reference is not None:
-            parts.append("no reference beat here")
-        from ..recordings.times import format_time
-
+        if self.reference is not None:
+            label = labels.get(sample)
+            parts.append("no reference beat here" if label is None else f"reference {label}")
         return f"marked beat at {format_time(sample / fs)}: " + ", ".join(parts)
 
 

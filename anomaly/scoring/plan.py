@@ -76,6 +76,19 @@ class ScoreOptions:
                               "to_s": segment.stop, "fs": segment.fs,
                               "annotations": segment.annotations}}
 
+    @classmethod
+    def from_json(cls, value: dict) -> "ScoreOptions":
+        """The options :meth:`as_json` wrote (checked by the run report's schema)."""
+        from ..recordings.segment import SegmentOptions
+
+        recording = value["recording"]
+        segment = SegmentOptions(lead=recording["lead"], start=float(recording["from_s"]),
+                                 stop=recording["to_s"], fs=recording["fs"],
+                                 annotations=recording["annotations"])
+        return cls(label_column=value["label_column"], normal_label=value["normal_label"],
+                   signal_csv=value["signal_csv"],
+                   segment=None if segment == SegmentOptions() else segment)
+
     def __post_init__(self) -> None:
         policies = tuple(policy.value for policy in BadRowPolicy)
         if self.on_bad_row not in policies:
@@ -214,7 +227,7 @@ def plan_run(
         # again under the output's lock.
         if job.input != STDIO and not (skip_existing and is_up_to_date(job, Path(model_dir))):
             check_input(job)
-    check_destinations(_destinations(jobs, report, html, plot_dir),
+    check_destinations(run_destinations(jobs, report, html, plot_dir),
                        [Place(Path(path), "the input") for job in jobs
                         for path in input_files(job)], Path(model_dir))
     for path in outputs + [report, html]:
@@ -251,7 +264,7 @@ def input_files(job: Job) -> list[str]:
     return recording_files(job.input, segment.annotations if segment else None)
 
 
-def _destinations(jobs: Sequence[Job], report, html, plot_dir) -> list[Place]:
+def run_destinations(jobs: Sequence[Job], report, html, plot_dir) -> list[Place]:
     """Every file the run would write, with what it is to the run."""
     from ..report.plots import BATCH_PLOTS, recording_plot_names
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import os
 import time
 from dataclasses import replace
 
@@ -100,9 +101,9 @@ def execute(plan: RunPlan, engine: Engine | None = None, *, progress: bool = Fal
         metrics = summary.metrics() if summary.scores else None
         if metrics is not None:
             logs.info(format_report(metrics), event="metrics", metrics=metrics)
-        recordings = _recordings(plan, detector, summary)
+        recordings = recording_segments(plan, detector, summary)
         if any(place is not None for place in (plan.report, plan.html, plan.plot_dir)):
-            inputs = _with_rhythms(inputs, summary, recordings)
+            inputs = with_rhythms(inputs, summary, recordings)
         rhythms = {item.input: item.rhythm for item in inputs if item.rhythm is not None}
         result = RunResult(
             inputs, summary, engine.name,
@@ -113,10 +114,11 @@ def execute(plan: RunPlan, engine: Engine | None = None, *, progress: bool = Fal
             created=created,
             seconds={"load_model": loaded - started, "engine_start": engine_started - loaded,
                      "scoring": scored - engine_started},
-            metrics=metrics, plots=_write_plots(plan, detector, summary, recordings, rhythms),
+            metrics=metrics, plots=write_plots(plan, detector, summary, recordings, rhythms),
             html=None if plan.html is None else str(plan.html),
-            options=plan.jobs[0].options.as_json() if plan.jobs else None)
-        _write_reports(plan, detector, result, recordings)
+            options=None if not plan.jobs else {**plan.jobs[0].options.as_json(),
+                                                "directory": os.getcwd()})
+        write_reports(plan, detector, result, recordings)
     return result
 
 
@@ -166,7 +168,7 @@ def _log_input(item: InputResult, threshold: float, runtime: str) -> None:
         event="scored", runtime=runtime, **item.as_json())
 
 
-def _write_plots(plan: RunPlan, detector, summary: ScoreSummary, recordings: dict,
+def write_plots(plan: RunPlan, detector, summary: ScoreSummary, recordings: dict,
                  rhythms: dict) -> list[str]:
     if plan.plot_dir is None or not summary.scores:
         return []
@@ -182,7 +184,7 @@ def _write_plots(plan: RunPlan, detector, summary: ScoreSummary, recordings: dic
     return plots
 
 
-def _recordings(plan: RunPlan, detector, summary: ScoreSummary) -> dict:
+def recording_segments(plan: RunPlan, detector, summary: ScoreSummary) -> dict:
     """The run's scored recordings, in input order, each with how its beats were found
     (:class:`anomaly.recordings.segment.SegmentOptions`), for their pictures."""
     from .sources import recording_segment
@@ -192,7 +194,7 @@ def _recordings(plan: RunPlan, detector, summary: ScoreSummary) -> dict:
             if job.input in summary.timelines}
 
 
-def _with_rhythms(inputs: list[InputResult], summary: ScoreSummary,
+def with_rhythms(inputs: list[InputResult], summary: ScoreSummary,
                   recordings: dict) -> list[InputResult]:
     """The inputs, each recording with its rhythm (read again from the recording: the
     cost of a run that writes a report or plots, not of every run), each said in the
@@ -224,7 +226,7 @@ def _with_rhythms(inputs: list[InputResult], summary: ScoreSummary,
     return with_rhythms
 
 
-def _write_reports(plan: RunPlan, detector, result: RunResult, recordings: dict) -> None:
+def write_reports(plan: RunPlan, detector, result: RunResult, recordings: dict) -> None:
     """Write the HTML report and the JSON run report."""
     from ..io.writers import write_json
 

@@ -3,20 +3,22 @@ again: ``anomaly summary RUN_REPORT``.
 
 A scheduled job scores at night (``anomaly score ... --output-dir scores --report
 scores/run.json``); a person summarises later. The run report says which model scored
-(its directory and SHA-256), how the inputs were read (``options``) and where each one's
-scores are. From them this module makes what the scoring run would have made with
-``--report``, ``--html`` and ``--plot-dir``: per recording its timeline, rhythm, strips
-and families (the recording is read again for its rhythm, as a scoring run with a report
-does), the score histogram, with labels the metrics, and the most anomalous beats over
-their reconstructions. The model only reconstructs the few beats drawn (each read again
-from the seconds around it); no beat is scored again.
+(its directory and SHA-256), how the inputs were read and from which working directory
+(``options``), and where each input's scores are. From them this module makes what the
+scoring run would have made with ``--report``, ``--html`` and ``--plot-dir``: per
+recording its summary, timeline, rhythm, strips and families (the recording is read
+again for its rhythm, as a scoring run with a report does), the score histogram, with
+labels the metrics, and the most anomalous beats and a typical normal one over their
+reconstructions. No beat is scored again: the model only reconstructs the few beats
+drawn, each found again in its stretch of the recording.
 
 Everything is checked before anything is written: the run report against its schema
 (:data:`SCHEMA`); the model is the one that scored (its SHA-256); each recording is the
 one scored (its SHA-256, or, for an input the run skipped as up to date, its scores file
-newer than it); each scores file has the rows the run report says. A beats CSV's scores
-are in the histogram and the metrics, but its beats are not drawn (summary reads
-recordings again, not beats files); the log says so.
+newer than it); each scores file is that recording's (its ``record``, its beats in the
+span, in order) with the rows the run report says. What differs from the scoring run's
+own reports: the beats of a beats CSV are in the histogram and the metrics but not drawn
+(the summary reads recordings again, not beats files), which the log says.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from __future__ import annotations
 import datetime
 import json
 import os
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,16 +34,17 @@ import numpy as np
 from .. import logs
 from ..exceptions import InputError, ModelError, first_line
 from .plan import Job, RunPlan, ScoreOptions
-from .summary import InputResult, RunResult, ScoredBeat, ScoreSummary, TOP_BEATS
+from .summary import NORMAL_SAMPLE, TOP_BEATS, InputResult, RunResult, ScoredBeat, ScoreSummary
 
-#: The JSON schema of the run report (``docs``: the README's File formats).
+#: The JSON schema of the run report (the README's File formats).
 SCHEMA = Path(__file__).resolve().parent.parent / "report" / "run_report.schema.json"
 #: The largest run report read (a day's recordings by the hundred, each with its rhythm).
 MAX_REPORT_BYTES = 64 * 1024 * 1024
-#: The largest scores file read, per row the run report gives it, and over that.
+#: The largest scores file read: this many bytes per row the run report gives it, and
+#: a megabyte over.
 _BYTES_PER_ROW, _SLACK_BYTES = 4096, 1024 * 1024
-#: Beats tried for the typical normal beat drawn.
-_NORMAL_TRIES = 5
+#: Beats tried in turn for each beat drawn, should one not be found again.
+_TRIES = 5
 
 
 def read_run_report(path: str | os.PathLike) -> dict[str, Any]:
@@ -84,11 +86,11 @@ def summarise(run_report: str | os.PathLike, *, report: Path | None = None,
     run_report : path
         The JSON report ``anomaly score --report`` wrote.
     report, html, plot_dir : Path, optional
-        Where to write the JSON report (the run's, with each recording's rhythm), the
-        HTML report and the PNG plots.
+        Where to write the JSON report (the run's, with each recording's rhythm and
+        ``summarised``), the HTML report and the PNG plots.
     model_dir : Path, optional
-        The model that scored; default the run report's (relative paths in the run
-        report are read from the working directory).
+        The model that scored; default the run report's (a relative path in the run
+        report, as every other, is from the run's working directory).
 
     Returns
     -------
@@ -103,14 +105,18 @@ def summarise(run_report: str | os.PathLike, *, report: Path | None = None,
         A model that cannot be loaded or is not the one that scored.
     """
     from ..model import AutoencoderDetector
-    from .run import _recordings, _with_rhythms, _write_plots, _write_reports
+    from .run import recording_segments, with_rhythms, write_plots, write_reports
 
     run = read_run_report(run_report)
-    model_dir = Path(model_dir if model_dir is not None else run["model"]["dir"])
-    options = _options(run["options"])
-    jobs = tuple(Job(item["input"], index, options,
-                     Path(item["output"]) if "output" in item else None)
+    directory = Path(run["options"].get("directory", "."))
+    model_dir = Path(model_dir) if model_dir is not None else _from(directory,
+                                                                      run["model"]["dir"])
+    options = ScoreOptions.from_json(run["options"])
+    jobs = tuple(_job(directory, index, item, options)
                  for index, item in enumerate(run["inputs"]))
+    if not any(job.output is not None for job in jobs):
+        raise InputError(f"{run_report}: no input of the run has a scores file (scored to "
+                         "standard output): nothing to summarise")
     _check_destinations(jobs, run_report, report, html, plot_dir, model_dir)
     detector = AutoencoderDetector.load(model_dir, runtime="auto")
     if detector.model_sha256_ != run["model"]["sha256"]:
@@ -120,56 +126,75 @@ def summarise(run_report: str | os.PathLike, *, report: Path | None = None,
     summary = ScoreSummary(float(run["model"]["threshold"]))
     inputs, scored = [], {}
     for job, item in zip(jobs, run["inputs"]):
-        result, scored[job.input] = _read_input(job, item, options, summary)
-        inputs.append(result)
+        if job.output is None:
+            logs.warning(f"Warning: {job.input} was scored to standard output: it has no "
+                         "scores file to summarise.", event="summary_skipped", input=job.input)
+            inputs.append(InputResult(input=job.input, output=None,
+                                      skipped="scored to standard output"))
+            continue
+        scores = _scores_of(job, item)
+        summary.add_scores(job.input, scores["score"], scores["readable"],
+                           truth=scores.get("truth"), positions=scores.get("sample"))
+        inputs.append(_input_result(job, item, scores))
+        if inputs[-1].analysable is not None:
+            summary.analysable[job.input] = inputs[-1].analysable
+        scored[job.input] = scores
     plan = RunPlan(model_dir, jobs, report=report, html=html, plot_dir=plot_dir)
-    recordings = _recordings(plan, detector, summary)
-    _keep_beats_to_draw(summary, recordings, detector, jobs, scored)
-    inputs = _with_rhythms(inputs, summary, recordings)
-    metrics = summary.metrics() if summary.scores and summary.has_labels else None
+    recordings = recording_segments(plan, detector, summary)
+    for entry in _most_anomalous(recordings, detector, scored, jobs):
+        summary.keep_top(entry)
+    summary.normals += _typical_normals(recordings, detector, scored, summary.threshold)
+    inputs = with_rhythms(inputs, summary, recordings)
+    for item in inputs:  # An input the run skipped: what was analysable, from its rhythm.
+        if item.rhythm is not None and item.input not in summary.analysable:
+            summary.analysable[item.input] = item.rhythm.analysable
     result = RunResult(
         inputs, summary, run["engine"], run["model"], run["created"],
         {key: value for key, value in run["seconds"].items() if key != "total"},
-        metrics=metrics, html=None if html is None else str(html), options=run["options"],
+        metrics=summary.metrics() if summary.has_labels else None,
+        html=None if html is None else str(html), options=run["options"],
         summarised=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
-    result.plots = _write_plots(plan, detector, summary, recordings,
-                                {item.input: item.rhythm for item in inputs
-                                 if item.rhythm is not None})
-    _write_reports(plan, detector, result, recordings)
+    result.plots = write_plots(plan, detector, summary, recordings,
+                               {item.input: item.rhythm for item in inputs
+                                if item.rhythm is not None})
+    write_reports(plan, detector, result, recordings)
     return result
 
 
-def _options(given: dict[str, Any]) -> ScoreOptions:
-    from ..recordings.segment import SegmentOptions
+def _from(directory: Path, path: str) -> Path:
+    """A path of the run report, relative ones from the run's working directory."""
+    return Path(path) if os.path.isabs(path) else directory / path
 
-    recording = given["recording"]
-    segment = SegmentOptions(lead=recording["lead"], start=float(recording["from_s"]),
-                             stop=recording["to_s"], fs=recording["fs"],
-                             annotations=recording["annotations"])
-    return ScoreOptions(label_column=given["label_column"], normal_label=given["normal_label"],
-                        signal_csv=given["signal_csv"],
-                        segment=None if segment == SegmentOptions() else segment)
+
+def _job(directory: Path, index: int, item: dict[str, Any], options: ScoreOptions) -> Job:
+    return Job(str(_from(directory, item["input"])), index, options,
+               _from(directory, item["output"]) if "output" in item else None,
+               rejects=_from(directory, item["rejects_file"]) if "rejects_file" in item
+               else None)
 
 
 def _check_destinations(jobs, run_report, report, html, plot_dir, model_dir) -> None:
-    """Nothing written may overwrite the run report, a scores file, a recording or the
-    model (see :mod:`anomaly.io.destinations`)."""
+    """Nothing written may overwrite the run report, a scores or rejects file, a
+    recording or the model (see :mod:`anomaly.io.destinations`)."""
+    from dataclasses import replace
+
     from ..io.destinations import Place, check_destinations
     from ..io.writers import check_can_create_directory, check_writable
-    from .plan import _destinations, input_files
+    from ..exceptions import UsageError
+    from .plan import STDIO, input_files, run_destinations
 
     for path, option in ((report, "--report"), (html, "--html"), (plot_dir, "--plot-dir")):
-        if path is not None and str(path) == "-":
-            from ..exceptions import UsageError
-
-            raise UsageError("'-' is not a file here: name the file to write", option)
+        if path is not None and str(path) == STDIO:
+            raise UsageError(f"{STDIO!r} is not a file here: name the file to write", option)
     read = [Place(Path(run_report), "the run report")]
     for job in jobs:
-        if job.output is not None:
-            read.append(Place(job.output, f"the scores file of {job.input}"))
+        read += [Place(path, f"the {what} file of {job.input}")
+                 for path, what in ((job.output, "scores"), (job.rejects, "rejects"))
+                 if path is not None]
         read += [Place(Path(path), "the input") for path in input_files(job)]
-    check_destinations(_destinations([replace(job, output=None) for job in jobs], report,
-                                     html, plot_dir), read, model_dir)
+    check_destinations(run_destinations([replace(job, output=None, rejects=None)
+                                         for job in jobs], report, html, plot_dir),
+                       read, model_dir)
     for path in (report, html):
         if path is not None:
             check_writable(path)
@@ -177,55 +202,27 @@ def _check_destinations(jobs, run_report, report, html, plot_dir, model_dir) -> 
         check_can_create_directory(plot_dir)
 
 
-def _read_input(job: Job, item: dict[str, Any], options: ScoreOptions,
-                summary: ScoreSummary) -> tuple[InputResult, dict[str, np.ndarray] | None]:
-    """One input of the run, its scores added to ``summary``, and its scores as read."""
-    if job.output is None:
-        logs.warning(f"Warning: {job.input} was scored to standard output: it has no "
-                     "scores file to summarise.", event="summary_skipped", input=job.input)
-        return InputResult(input=job.input, output=None,
-                           skipped="scored to standard output"), None
-    recording = options.is_recording(job.input)
-    if recording:
-        _check_same_recording(job, item)
-    scores = _read_scores(job.output, item, recording, options)
-    truth = None
-    if "label" in scores and options.label_column is not None:
-        truth = (scores["label"] != options.normal_label).astype(np.int8)
-    readable = scores["readable"]
-    summary.scores.append(scores["score"])
-    summary.readable.append(readable)
-    if truth is None:
-        summary.has_labels = False
-    else:
-        summary.truth.append(truth)
-    result = InputResult(
-        input=job.input, output=str(job.output), sha256=item.get("sha256"),
-        rows_read=len(readable) if "skipped" in item else item["rows_read"],
-        rows_scored=len(readable),
-        rows_rejected=0 if "skipped" in item else item["rows_rejected"],
-        anomalies=int(scores["flagged"].sum()), seconds=item["seconds"],
-        rejects_file=item.get("rejects_file"), rows_unreadable=int((~readable).sum()),
-        analysable=None if "recording" not in item else _analysable(item["recording"]))
-    if recording:
-        summary.timelines[job.input] = [(scores["sample"], scores["score"], readable)]
-        if result.analysable is not None:
-            summary.analysable[job.input] = result.analysable
-    else:
+def _scores_of(job: Job, item: dict[str, Any]) -> dict[str, np.ndarray]:
+    """An input's scores, checked to be the run's (see :func:`read_scores`); for a
+    recording, checked to be the recording scored."""
+    if not job.options.is_recording(job.input):
         logs.info(f"{job.input} is a beats file: its scores are in the histogram and the "
                   "metrics, its beats are not drawn.", event="summary_beats_file",
                   input=job.input)
-    return result, scores
-
-
-def _check_same_recording(job: Job, item: dict[str, Any]) -> None:
-    """The recording is the one scored: its SHA-256 the run report's, or, skipped by
-    that run as up to date, older than its scores file."""
-    from ..recordings.limits import stamps_sha256
+        return read_scores(job.output, item, job.options)
     from ..recordings.reading import segmenter_for
     from ..recordings.segment import SegmentOptions
 
     segmenter = segmenter_for(job.input, job.options.segment or SegmentOptions())
+    _check_same_recording(job, item, segmenter)
+    return read_scores(job.output, item, job.options, recording=segmenter)
+
+
+def _check_same_recording(job: Job, item: dict[str, Any], segmenter) -> None:
+    """The recording is the one scored: its SHA-256 the run report's, or, skipped by
+    that run as up to date, older than its scores file."""
+    from ..recordings.limits import stamps_sha256
+
     if "sha256" in item:
         now = stamps_sha256(segmenter.files)
         if now != item["sha256"]:
@@ -239,18 +236,23 @@ def _check_same_recording(job: Job, item: dict[str, Any]) -> None:
                          "(changed since it was scored?): score it again")
 
 
-def _read_scores(path: Path, item: dict[str, Any], recording: bool,
-                 options: ScoreOptions) -> dict[str, np.ndarray]:
-    """A scores file's ``score``, flags (``flagged``), readability and, a recording's,
-    ``sample`` and ``beat``, and with labels ``label``; InputError naming it when it is
-    not the run's."""
+def read_scores(path: Path, item: dict[str, Any], options: ScoreOptions, *,
+                recording=None) -> dict[str, np.ndarray]:
+    """A scores file's ``score``, ``flagged``, ``readable``, with labels ``label`` (and
+    ``truth`` when the run read them as labels), and a recording's (``recording``: its
+    :class:`anomaly.recordings.segment.Segmenter`) ``sample`` and ``beat``.
+
+    Raises InputError naming the file when it is not the run's: a size or a row count
+    the run report does not give, a missing column, a value that is not a number, beats
+    of another record, outside the span scored or out of order.
+    """
     import pandas as pd
 
     if not path.is_file():
         raise InputError(f"{path}: no such scores file (the run report names it for "
                          f"{item['input']})")
     # An input the run skipped as up to date has its scores from an earlier run.
-    rows = None if "skipped" in item else item.get("rows_scored")
+    rows = None if "skipped" in item else item["rows_scored"]
     if rows is not None and path.stat().st_size > _SLACK_BYTES + _BYTES_PER_ROW * rows:
         raise InputError(f"{path}: {path.stat().st_size:,} bytes is not a scores file of "
                          f"{rows:,} rows (the run report's)")
@@ -259,7 +261,7 @@ def _read_scores(path: Path, item: dict[str, Any], recording: bool,
                  pd.read_csv(path, dtype=str, keep_default_na=False))
     except Exception as error:  # noqa: BLE001 - pandas and pyarrow raise many kinds.
         raise InputError(f"{path}: not a scores file ({first_line(error)})") from None
-    needed = ["score", "is_anomaly"] + (["sample", "beat"] if recording else [])
+    needed = ["score", "is_anomaly"] + (["record", "sample", "beat"] if recording else [])
     missing = [name for name in needed if name not in table.columns]
     if missing:
         raise InputError(f"{path}: not the scores of {item['input']} (no column "
@@ -270,81 +272,111 @@ def _read_scores(path: Path, item: dict[str, Any], recording: bool,
     try:
         scores = {"score": _numbers(table["score"], np.float64, "score"),
                   "flagged": _numbers(table["is_anomaly"], np.int64, "is_anomaly") != 0}
-        unreadable = (table["unreadable"].fillna("").astype(str).to_numpy()
-                      if "unreadable" in table.columns else np.full(len(table), ""))
-        scores["readable"] = unreadable == ""
         if recording:
             scores["sample"] = _numbers(table["sample"], np.int64, "sample")
             scores["beat"] = _numbers(table["beat"], np.int64, "beat")
-            if np.any(np.diff(scores["sample"]) <= 0):
-                raise ValueError("its samples are not in increasing order")
-    except (ValueError, TypeError, OverflowError) as error:
+    except ValueError as error:
         raise InputError(f"{path}: not a scores file ({first_line(error)})") from None
+    unreadable = (table["unreadable"].fillna("").astype(str).to_numpy()
+                  if "unreadable" in table.columns else np.full(len(table), ""))
+    scores["readable"] = unreadable == ""
+    if recording:
+        _check_beats(path, table["record"].astype(str), scores["sample"], recording)
     columns = list(table.columns)
     after = columns.index("is_anomaly") + 1
-    if after < len(columns):
-        # The labels' column follows is_anomaly, under its own header.
+    if after < len(columns):  # The labels' column follows is_anomaly, under its header.
         scores["label"] = table[columns[after]].astype(str).to_numpy(dtype=object)
+        if options.label_column is not None:
+            scores["truth"] = (scores["label"] != options.normal_label).astype(np.int8)
     return scores
 
 
 def _numbers(column, dtype, name: str) -> np.ndarray:
-    values = np.asarray(column, dtype=np.float64)
+    try:
+        values = np.asarray(column, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"column {name} holds a value that is not a number") from None
     if not np.all(np.isfinite(values)):
         raise ValueError(f"column {name} holds a value that is not a finite number")
     return values.astype(dtype)
 
 
-def _analysable(recording: dict[str, Any]):
-    """How much of a recording could be read, from the run report's ``recording``."""
-    from ..recordings.quality import REASONS, Analysable
-    from ..recordings.times import parse_time
+def _check_beats(path: Path, records, samples: np.ndarray, segmenter) -> None:
+    """A recording's scores are its own: its record's name, its beats in the span scored,
+    in order."""
+    record = segmenter.lead.record
+    others = sorted(set(records) - {record})
+    if others:
+        raise InputError(f"{path}: the scores of record {others[0]!r}, not of {record!r} "
+                         "(the recording the run report names)")
+    if len(samples) and (samples[0] < segmenter.start or samples[-1] >= segmenter.stop or
+                         np.any(np.diff(samples) <= 0)):
+        raise InputError(f"{path}: its beats are not in order within the span scored "
+                         f"({segmenter.span}): not the scores of {segmenter.lead.path}")
 
-    return Analysable(
-        span_seconds=recording["span_minutes"] * 60,
-        unreadable_seconds=tuple(recording["unreadable_minutes"].get(name, 0.0) * 60
-                                 for name in REASONS),
-        unreadable_beats=recording["unreadable_beats"],
-        stretches=tuple((parse_time(item["from"]), parse_time(item["to"]), item["reason"])
-                        for item in recording["longest_unreadable_stretches"]),
-        n_stretches=recording["unreadable_stretches"])
+
+def _input_result(job: Job, item: dict[str, Any], scores: dict[str, np.ndarray]) -> InputResult:
+    """The input as the run report gives it, its counts those of its scores."""
+    from ..recordings.quality import Analysable
+
+    readable = scores["readable"]
+    skipped = "skipped" in item
+    return InputResult(
+        input=job.input, output=str(job.output), sha256=item.get("sha256"),
+        rows_read=len(readable) if skipped else item["rows_read"], rows_scored=len(readable),
+        rows_rejected=0 if skipped else item["rows_rejected"],
+        anomalies=int(scores["flagged"].sum()), seconds=item["seconds"],
+        rejects_file=None if job.rejects is None else str(job.rejects),
+        rows_unreadable=int((~readable).sum()),
+        analysable=Analysable.from_json(item["recording"]) if "recording" in item else None)
 
 
-def _keep_beats_to_draw(summary: ScoreSummary, recordings: dict, detector, jobs,
-                        scored: dict[str, dict[str, np.ndarray]]) -> None:
-    """The most anomalous beats of the recordings and a typical normal one (the median
-    score among the first recording's normal beats), read again as the model saw them,
-    to be drawn over their reconstructions."""
+def _most_anomalous(recordings: dict, detector, scored: dict, jobs) -> list[tuple]:
+    """The run's most anomalous readable beats of recordings, as
+    :meth:`ScoreSummary.keep_top` keeps them, each read again (as the model saw it); a
+    beat not found again gives way to the next."""
     index_of = {job.input: job.index for job in jobs}
+    ranked = []
+    for name in recordings:
+        scores = scored[name]
+        rows = np.flatnonzero(scores["readable"])
+        rows = rows[np.argsort(-scores["score"][rows], kind="stable")][:TOP_BEATS + _TRIES]
+        ranked += [(float(scores["score"][row]), -index_of[name], -int(scores["beat"][row]),
+                    name, int(row)) for row in rows]
+    kept = []
+    for score, order, line, name, row in sorted(ranked, reverse=True):
+        if len(kept) == TOP_BEATS:
+            break
+        beat = _beat(name, recordings[name], detector, scored[name], row)
+        if beat is not None:
+            kept.append((score, order, line, beat))
+    return kept
+
+
+def _typical_normals(recordings: dict, detector, scored: dict,
+                     threshold: float) -> list[ScoredBeat]:
+    """A typical normal beat, chosen as a scoring run chooses it (the median score of
+    the first :data:`NORMAL_SAMPLE` readable beats at or under the threshold, in input
+    order), read again; or the nearest to it found again."""
     candidates = []
     for name in recordings:
         scores = scored[name]
-        ranked = np.flatnonzero(scores["readable"])
-        ranked = ranked[np.argsort(-scores["score"][ranked], kind="stable")][:TOP_BEATS]
-        candidates += [(float(scores["score"][row]), -index_of[name],
-                        -int(scores["beat"][row]), name, row) for row in ranked]
-    candidates.sort(reverse=True)
-    for score, input_order, line, name, row in candidates[:TOP_BEATS]:
+        rows = np.flatnonzero((scores["score"] <= threshold) & scores["readable"])
+        candidates += [(float(scores["score"][row]), name, int(row))
+                       for row in rows[:NORMAL_SAMPLE - len(candidates)]]
+    candidates.sort(key=lambda candidate: candidate[0])
+    middle = len(candidates) // 2
+    for index in sorted(range(len(candidates)), key=lambda index: abs(index - middle))[:_TRIES]:
+        _, name, row = candidates[index]
         beat = _beat(name, recordings[name], detector, scored[name], row)
         if beat is not None:
-            summary._keep_top((score, input_order, line, beat))
-    for name in recordings:
-        scores = scored[name]
-        normal = np.flatnonzero(scores["readable"] & ~scores["flagged"])
-        ordered = normal[np.argsort(scores["score"][normal], kind="stable")]
-        middle = len(ordered) // 2
-        # The median first, then the beats nearest it, should one not be found again.
-        for row in ordered[np.argsort(np.abs(np.arange(len(ordered)) - middle),
-                                      kind="stable")][:_NORMAL_TRIES]:
-            beat = _beat(name, recordings[name], detector, scores, row)
-            if beat is not None:
-                summary.normals.append(beat)
-                return
+            return [beat]
+    return []
 
 
 def _beat(name: str, segment, detector, scores: dict[str, np.ndarray],
           row: int) -> ScoredBeat | None:
-    """The scored beat of row ``row`` of a recording's scores, read again."""
+    """Row ``row`` of a recording's scores, its beat read again as the model saw it."""
     from ..report.recordings import model_beats_at
 
     [values] = model_beats_at(name, segment, detector, [int(scores["sample"][row])])

@@ -85,22 +85,31 @@ class ScoreSummary:
         could be read where ``readable``. A beat of an unreadable stretch is in the
         timeline (drawn apart) and the metrics (never flagged) but never among the most
         anomalous or the normal beats kept."""
-        self.scores.append(scores)
-        self.readable.append(readable)
-        if block.positions is not None:
-            self.timelines.setdefault(input_name, []).append((block.positions, scores, readable))
-        if block.truth is None:
-            self.has_labels = False
-        else:
-            self.truth.append(block.truth)
+        self.add_scores(input_name, scores, readable, truth=block.truth,
+                        positions=block.positions)
         ranked = np.flatnonzero(readable)[np.argsort(scores[readable], kind="stable")[::-1]]
         for row in ranked[:TOP_BEATS]:
-            self._keep_top((float(scores[row]), -input_index, -int(block.lines[row]),
+            self.keep_top((float(scores[row]), -input_index, -int(block.lines[row]),
                             _beat(input_name, block, scores, row)))
         missing = NORMAL_SAMPLE - len(self.normals)
         if missing > 0:
             for row in np.flatnonzero((scores <= self.threshold) & readable)[:missing]:
                 self.normals.append(_beat(input_name, block, scores, row))
+
+    def add_scores(self, input_name: str, scores: np.ndarray, readable: np.ndarray, *,
+                   truth: np.ndarray | None = None, positions: np.ndarray | None = None
+                   ) -> None:
+        """Record the scores of rows of an input (and whether each could be read), with
+        their truth when labelled, and for a recording's beats their R peaks (samples):
+        no beat is kept for pictures (see :meth:`add`, :meth:`keep_top`)."""
+        self.scores.append(scores)
+        self.readable.append(readable)
+        if positions is not None:
+            self.timelines.setdefault(input_name, []).append((positions, scores, readable))
+        if truth is None:
+            self.has_labels = False
+        else:
+            self.truth.append(truth)
 
     def merge(self, other: "ScoreSummary") -> None:
         """Add the summary of what follows this one's blocks (a later input, a later
@@ -113,10 +122,12 @@ class ScoreSummary:
         self.analysable.update(other.analysable)
         self.has_labels = self.has_labels and other.has_labels
         for entry in other.top:
-            self._keep_top(entry)
+            self.keep_top(entry)
         self.normals += other.normals[:NORMAL_SAMPLE - len(self.normals)]
 
-    def _keep_top(self, entry: tuple) -> None:
+    def keep_top(self, entry: tuple) -> None:
+        """Keep ``(score, -input index, -line, ScoredBeat)`` if among the
+        :data:`TOP_BEATS` highest."""
         # Ties in score go to the earlier beat (by input, then line), so the kept beats
         # do not depend on the order in which blocks are added.
         if len(self.top) < TOP_BEATS:
