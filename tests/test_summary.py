@@ -280,3 +280,89 @@ def test_a_labelled_run_in_parquet_is_summarised_from_another_directory(
     assert summary["inputs"][0]["rhythm"] == run_report["inputs"][0]["rhythm"]
     page = Path("page.html").read_text()
     assert "reference V" in page and "reference N" in page
+
+
+def test_summary_refuses_hostile_scores_and_reports_in_one_line(scored, capsys):
+    """What an attacker tried: numbers JSON reads as infinite, a NUL byte in a path, a
+    threshold not the model's, flags that are not the scores', a Parquet file that
+    unpacks to millions of rows, a label of megabytes, a beat number that is not whole:
+    each one `Error:` line, nothing written (the Parquet bomb refused from its metadata,
+    before it is read)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    work, _, _ = scored
+    run_report = json.loads(Path("scores/run.json").read_text())
+
+    def refused(code, report, *message):
+        Path("hostile.json").write_text(report if isinstance(report, str) else
+                                        json.dumps(report))
+        got, _, err = run_cli(capsys, "summary", "hostile.json", "--html", "out.html")
+        assert got == code, err
+        assert_one_line_error(err, *message)
+        assert not Path("out.html").exists()
+
+    text = Path("scores/run.json").read_text()
+    import re
+
+    assert re.search(r'"threshold_k": [0-9.]+', text)
+    refused(2, re.sub(r'"threshold_k": [0-9.]+', '"threshold_k": 1e999', text, count=1),
+            "hostile.json: not a run report (not JSON: 1e999 is too large a number)")
+    nul = json.loads(text)
+    nul["inputs"][0]["input"] += "\x00"
+    refused(2, nul, "hostile.json: a path in it holds a NUL byte")
+    other = json.loads(text)
+    other["model"]["threshold"] *= 2
+    refused(3, other, "its threshold", "is not the one that scored hostile.json")
+
+    scores = Path("scores/one.scores.csv")
+    kept = scores.read_text()
+    lines = kept.splitlines()
+    header = lines[0].split(",")
+    for column, value, message in (("is_anomaly", None, "its is_anomaly flags are not its "
+                                    "scores above the threshold"),
+                                   ("beat", "2.5", "column beat holds a value that is not "
+                                    "a whole number")):
+        cells = lines[5].split(",")
+        index = header.index(column)
+        cells[index] = value if value is not None else str(1 - int(cells[index]))
+        scores.write_text("\n".join(lines[:5] + [",".join(cells)] + lines[6:]) + "\n")
+        refused(2, run_report, f"{scores}", message)
+    scores.write_text("\n".join([lines[0] + ",label"] + [line + ",N" for line in lines[1:2]]
+                                + [line + "," + "x" * 100 for line in lines[2:]]) + "\n")
+    refused(2, run_report, f"{scores}: a label of more than 64 characters")
+    scores.write_text(kept)
+
+    rows = 40_000_000
+    bomb = Path("scores/bomb.scores.parquet")
+    pq.write_table(pa.table({"score": np.zeros(rows), "is_anomaly": np.zeros(rows, np.int8)}),
+                   bomb, compression="zstd")
+    assert bomb.stat().st_size < 3_000_000
+    bombed = json.loads(text)
+    bombed["inputs"][0]["output"] = str(bomb.resolve())
+    bombed["inputs"][0].pop("sha256")
+    bombed["inputs"][0]["skipped"] = "output is newer than input and model"
+    refused(2, bombed, f"{bomb.resolve()}:", "more than a scores file of")
+
+
+def test_a_run_of_beats_files_is_summarised_with_its_histogram_and_metrics(
+        model_dir, data_dir, in_tmp, capsys):
+    """Beats files (not recordings) summarised: their scores in the histogram and the
+    metrics, nothing drawn of their beats, said in the log; a beats file changed since
+    it was scored is refused."""
+    shutil.copy(data_dir / "batch.csv", "a.csv")
+    code, _, err = run_cli(capsys, "score", "a.csv", "-m", model_dir, "--output-dir", "out",
+                           "--label-column", "label", "--report", "run.json")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "summary", "run.json", "--html", "page.html", "--report",
+                           "summary.json", "--plot-dir", "plots")
+    assert code == 0, err
+    assert "a.csv is a beats file: its scores are in the histogram and the metrics" in err
+    summary = json.loads(Path("summary.json").read_text())
+    assert summary["metrics"] == json.loads(Path("run.json").read_text())["metrics"]
+    assert {path.name for path in Path("plots").iterdir()} == {"score_histogram.png"}
+    assert_images_render_in_browser(Path("page.html"))
+    Path("a.csv").write_text(Path("a.csv").read_text().replace("\n", "\r\n", 1))
+    code, _, err = run_cli(capsys, "summary", "run.json", "--html", "again.html")
+    assert code == 2 and not Path("again.html").exists()
+    assert_one_line_error(err, "a.csv: changed since it was scored")

@@ -93,8 +93,10 @@ def save_batch_plots(detector, summary, directory: str | os.PathLike) -> list[Pa
     written = [save_figure(plot_score_histogram(scores, summary.threshold, truth=truth),
                            directory / histogram)]
     examples = [(summary.typical_normal(), "Normal beat", normal),
-                (summary.most_anomalous()[0], "Most anomalous beat", anomalous)]
+                ((summary.most_anomalous() or [None])[0], "Most anomalous beat", anomalous)]
     examples = [example for example in examples if example[0] is not None]
+    if not examples:  # No readable beat kept (all unreadable, or none drawn again).
+        return written
     values = np.stack([beat.values for beat, _, _ in examples])
     # A beat's context (its RR context), after its samples, is not drawn with them.
     samples, reconstructions = (detector.scaling_.samples(inputs) for inputs in

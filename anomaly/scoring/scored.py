@@ -33,6 +33,7 @@ import numpy as np
 
 from .. import logs
 from ..exceptions import InputError, ModelError, first_line
+from ..io.beats import is_anomaly
 from .plan import Job, RunPlan, ScoreOptions
 from .summary import NORMAL_SAMPLE, TOP_BEATS, InputResult, RunResult, ScoredBeat, ScoreSummary
 
@@ -56,7 +57,8 @@ def read_run_report(path: str | os.PathLike) -> dict[str, Any]:
 
     stamp = FileStamp.of(path, "a run report", max_bytes=MAX_REPORT_BYTES)
     try:
-        report = json.loads(stamp.read_head(stamp.size), parse_constant=_no_constant)
+        report = json.loads(stamp.read_head(stamp.size), parse_constant=_no_constant,
+                            parse_float=_finite)
     except (ValueError, RecursionError) as error:
         raise InputError(f"{path}: not a run report (not JSON: {first_line(error)})") from None
     schema = json.loads(SCHEMA.read_text())
@@ -69,11 +71,23 @@ def read_run_report(path: str | os.PathLike) -> dict[str, Any]:
     if "options" not in report:
         raise InputError(f"{path}: a run report without 'options' (written before "
                          "'anomaly summary' existed): score again with --report")
+    paths = [report["model"]["dir"], report["options"].get("directory", ".")] + [
+        item[key] for item in report["inputs"] for key in ("input", "output", "rejects_file")
+        if key in item]
+    if any("\x00" in name for name in paths):
+        raise InputError(f"{path}: a path in it holds a NUL byte: not a run report")
     return report
 
 
 def _no_constant(name: str):
     raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not np.isfinite(value):
+        raise ValueError(f"{text[:40]} is too large a number")
+    return value
 
 
 def summarise(run_report: str | os.PathLike, *, report: Path | None = None,
@@ -123,7 +137,10 @@ def summarise(run_report: str | os.PathLike, *, report: Path | None = None,
         raise ModelError(f"{model_dir}: not the model that scored {run_report} (its SHA-256 "
                          f"is {detector.model_sha256_[:16]}..., the run's "
                          f"{run['model']['sha256'][:16]}...)")
-    summary = ScoreSummary(float(run["model"]["threshold"]))
+    if float(detector.threshold_) != run["model"]["threshold"]:
+        raise ModelError(f"{model_dir}: its threshold {detector.threshold_:.6g} is not the "
+                         f"one that scored {run_report} ({run['model']['threshold']:.6g})")
+    summary = ScoreSummary(float(detector.threshold_))
     inputs, scored = [], {}
     for job, item in zip(jobs, run["inputs"]):
         if job.output is None:
@@ -133,6 +150,11 @@ def summarise(run_report: str | os.PathLike, *, report: Path | None = None,
                                       skipped="scored to standard output"))
             continue
         scores = _scores_of(job, item)
+        if np.any(scores["flagged"] != is_anomaly(scores["score"], summary.threshold,
+                                                  scores["readable"])):
+            raise InputError(f"{job.output}: its is_anomaly flags are not its scores above "
+                             f"the threshold {summary.threshold:.6g} (readable beats only): "
+                             "not the scores of this run's model")
         summary.add_scores(job.input, scores["score"], scores["readable"],
                            truth=scores.get("truth"), positions=scores.get("sample"))
         inputs.append(_input_result(job, item, scores))
@@ -206,16 +228,40 @@ def _scores_of(job: Job, item: dict[str, Any]) -> dict[str, np.ndarray]:
     """An input's scores, checked to be the run's (see :func:`read_scores`); for a
     recording, checked to be the recording scored."""
     if not job.options.is_recording(job.input):
+        _check_same_file(job, item)
         logs.info(f"{job.input} is a beats file: its scores are in the histogram and the "
                   "metrics, its beats are not drawn.", event="summary_beats_file",
                   input=job.input)
-        return read_scores(job.output, item, job.options)
+        return read_scores(job.output, item, job.options,
+                           most_rows=os.stat(job.input).st_size // 2 + 1)
     from ..recordings.reading import segmenter_for
     from ..recordings.segment import SegmentOptions
 
     segmenter = segmenter_for(job.input, job.options.segment or SegmentOptions())
     _check_same_recording(job, item, segmenter)
-    return read_scores(job.output, item, job.options, recording=segmenter)
+    # Beats are at least 200 ms apart (the detector's refractory period).
+    span_s = (segmenter.stop - segmenter.start) / segmenter.lead.fs
+    return read_scores(job.output, item, job.options, recording=segmenter,
+                       most_rows=int(span_s * 5) + 1)
+
+
+def _check_same_file(job: Job, item: dict[str, Any]) -> None:
+    """A beats file is the one scored: a regular file, its SHA-256 the run report's or,
+    skipped by that run as up to date, older than its scores file."""
+    from ..io.readers import check_readable
+    from ..io.writers import files_sha256
+
+    file = check_readable(job.input)
+    if not file.is_file():
+        raise InputError(f"{job.input}: not a regular file (the run report names it as an "
+                         "input)")
+    if "sha256" in item:
+        if files_sha256([file]) != item["sha256"]:
+            raise InputError(f"{job.input}: changed since it was scored (its SHA-256 is not "
+                             "the run report's): score it again")
+    elif not job.output.is_file() or job.output.stat().st_mtime_ns <= file.stat().st_mtime_ns:
+        raise InputError(f"{job.input}: its scores file {job.output} is not newer than it "
+                         "(changed since it was scored?): score it again")
 
 
 def _check_same_recording(job: Job, item: dict[str, Any], segmenter) -> None:
@@ -237,44 +283,45 @@ def _check_same_recording(job: Job, item: dict[str, Any], segmenter) -> None:
 
 
 def read_scores(path: Path, item: dict[str, Any], options: ScoreOptions, *,
-                recording=None) -> dict[str, np.ndarray]:
+                most_rows: int, recording=None) -> dict[str, np.ndarray]:
     """A scores file's ``score``, ``flagged``, ``readable``, with labels ``label`` (and
     ``truth`` when the run read them as labels), and a recording's (``recording``: its
     :class:`anomaly.recordings.segment.Segmenter`) ``sample`` and ``beat``.
 
-    Raises InputError naming the file when it is not the run's: a size or a row count
-    the run report does not give, a missing column, a value that is not a number, beats
-    of another record, outside the span scored or out of order.
-    """
-    import pandas as pd
+    Bounded before it is read: its rows are the run report's (or, for an input the run
+    skipped, at most ``most_rows``), its size and columns those of such a file (a
+    Parquet file by its metadata: a small file may unpack to gigabytes), and only the
+    columns used are read.
 
+    Raises InputError naming the file when it is not the run's: a size, row count or
+    layout the run report does not give, a missing column, a value that is not a number
+    (or not a whole one where it must be), a label too long to be one, beats of another
+    record, outside the span scored or out of order.
+    """
     if not path.is_file():
         raise InputError(f"{path}: no such scores file (the run report names it for "
-                         f"{item['input']})")
+                         f"{_short(item['input'])})")
     # An input the run skipped as up to date has its scores from an earlier run.
     rows = None if "skipped" in item else item["rows_scored"]
-    if rows is not None and path.stat().st_size > _SLACK_BYTES + _BYTES_PER_ROW * rows:
+    most = most_rows if rows is None else rows
+    limit = _SLACK_BYTES + _BYTES_PER_ROW * most
+    if path.stat().st_size > limit:
         raise InputError(f"{path}: {path.stat().st_size:,} bytes is not a scores file of "
-                         f"{rows:,} rows (the run report's)")
-    try:
-        table = (pd.read_parquet(path) if path.suffix == ".parquet" else
-                 pd.read_csv(path, dtype=str, keep_default_na=False))
-    except Exception as error:  # noqa: BLE001 - pandas and pyarrow raise many kinds.
-        raise InputError(f"{path}: not a scores file ({first_line(error)})") from None
+                         f"{'at most ' if rows is None else ''}{most:,} rows")
     needed = ["score", "is_anomaly"] + (["record", "sample", "beat"] if recording else [])
-    missing = [name for name in needed if name not in table.columns]
-    if missing:
-        raise InputError(f"{path}: not the scores of {item['input']} (no column "
-                         f"{', '.join(missing)})")
+    table = _scores_table(path, needed, most, limit)
     if rows is not None and len(table) != rows:
         raise InputError(f"{path}: {len(table):,} rows, the run report says {rows:,} were "
                          "scored: not this run's scores")
+    if len(table) > most:
+        raise InputError(f"{path}: {len(table):,} rows, more beats than the recording can "
+                         "hold: not its scores")
     try:
-        scores = {"score": _numbers(table["score"], np.float64, "score"),
-                  "flagged": _numbers(table["is_anomaly"], np.int64, "is_anomaly") != 0}
+        scores = {"score": _numbers(table["score"], "score"),
+                  "flagged": _whole(table["is_anomaly"], "is_anomaly", 0, 1) == 1}
         if recording:
-            scores["sample"] = _numbers(table["sample"], np.int64, "sample")
-            scores["beat"] = _numbers(table["beat"], np.int64, "beat")
+            scores["sample"] = _whole(table["sample"], "sample", 0, np.iinfo(np.int64).max)
+            scores["beat"] = _whole(table["beat"], "beat", 1, np.iinfo(np.int64).max)
     except ValueError as error:
         raise InputError(f"{path}: not a scores file ({first_line(error)})") from None
     unreadable = (table["unreadable"].fillna("").astype(str).to_numpy()
@@ -282,23 +329,92 @@ def read_scores(path: Path, item: dict[str, Any], options: ScoreOptions, *,
     scores["readable"] = unreadable == ""
     if recording:
         _check_beats(path, table["record"].astype(str), scores["sample"], recording)
-    columns = list(table.columns)
-    after = columns.index("is_anomaly") + 1
-    if after < len(columns):  # The labels' column follows is_anomaly, under its header.
-        scores["label"] = table[columns[after]].astype(str).to_numpy(dtype=object)
+    label = table.attrs.get("label")
+    if label is not None:
+        labels = table[label].astype(str).to_numpy(dtype=object)
+        if len(labels) and max(map(len, labels)) > MAX_LABEL_CHARACTERS:
+            raise InputError(f"{path}: a label of more than {MAX_LABEL_CHARACTERS} "
+                             f"characters in its column {_short(label)!r}: not a scores file")
+        scores["label"] = labels
         if options.label_column is not None:
-            scores["truth"] = (scores["label"] != options.normal_label).astype(np.int8)
+            scores["truth"] = (labels != options.normal_label).astype(np.int8)
     return scores
 
 
-def _numbers(column, dtype, name: str) -> np.ndarray:
+#: The longest label a scores file's label column may hold (AAMI classes, ECG5000's
+#: digits and the like are a few characters).
+MAX_LABEL_CHARACTERS = 64
+#: The most columns a scores file has: a beat's ids, its score and flag, its label.
+_MOST_COLUMNS = 16
+
+
+def _scores_table(path: Path, needed: list[str], most_rows: int, most_bytes: int):
+    """The columns of a scores file the summary uses (``needed``, ``unreadable`` and the
+    labels' column, the one after ``is_anomaly``, named in ``attrs["label"]``), checked
+    before they are read: their names, and for Parquet its rows and unpacked bytes."""
+    import pandas as pd
+
+    try:
+        if path.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            metadata = pq.ParquetFile(path).metadata
+            columns = [metadata.schema.column(index).name
+                       for index in range(metadata.num_columns)]
+            unpacked = sum(metadata.row_group(index).total_byte_size
+                           for index in range(metadata.num_row_groups))
+            if metadata.num_rows > most_rows or unpacked > most_bytes:
+                raise InputError(f"{path}: {metadata.num_rows:,} rows and {unpacked:,} bytes "
+                                 f"unpacked, more than a scores file of {most_rows:,} rows")
+        else:
+            with path.open("rb") as file:
+                head = file.readline(_SLACK_BYTES + 1)
+            if len(head) > _SLACK_BYTES:
+                raise InputError(f"{path}: its header line is longer than {_SLACK_BYTES:,} "
+                                 "bytes: not a scores file")
+            columns = list(pd.read_csv(path, nrows=0, dtype=str).columns)
+        if len(columns) > _MOST_COLUMNS:
+            raise InputError(f"{path}: {len(columns):,} columns, not a scores file")
+        missing = [name for name in needed if name not in columns]
+        if missing:
+            raise InputError(f"{path}: not a scores file (no column {', '.join(missing)})")
+        after = columns.index("is_anomaly") + 1
+        label = columns[after] if after < len(columns) else None
+        used = list(dict.fromkeys(needed + [name for name in ("unreadable", label)
+                                           if name in columns]))
+        table = (pd.read_parquet(path, columns=used) if path.suffix == ".parquet" else
+                 pd.read_csv(path, dtype=str, keep_default_na=False, usecols=used))
+    except InputError:
+        raise
+    except Exception as error:  # noqa: BLE001 - pandas and pyarrow raise many kinds.
+        raise InputError(f"{path}: not a scores file ({first_line(error)[:200]})") from None
+    table.attrs["label"] = label
+    return table
+
+
+def _numbers(column, name: str) -> np.ndarray:
     try:
         values = np.asarray(column, dtype=np.float64)
     except (TypeError, ValueError):
         raise ValueError(f"column {name} holds a value that is not a number") from None
     if not np.all(np.isfinite(values)):
         raise ValueError(f"column {name} holds a value that is not a finite number")
-    return values.astype(dtype)
+    return values
+
+
+def _whole(column, name: str, least: int, most: int) -> np.ndarray:
+    """A column of whole numbers from ``least`` to ``most``."""
+    values = _numbers(column, name)
+    if np.any(values != np.round(values)) or np.any(values < least) or \
+            np.any(values > most):
+        raise ValueError(f"column {name} holds a value that is not a whole number from "
+                         f"{least} to {most}")
+    return values.astype(np.int64)
+
+
+def _short(text: str, most: int = 80) -> str:
+    """``text`` for a message line: at most ``most`` characters."""
+    return text if len(text) <= most else text[:most - 3] + "..."
 
 
 def _check_beats(path: Path, records, samples: np.ndarray, segmenter) -> None:
@@ -307,8 +423,8 @@ def _check_beats(path: Path, records, samples: np.ndarray, segmenter) -> None:
     record = segmenter.lead.record
     others = sorted(set(records) - {record})
     if others:
-        raise InputError(f"{path}: the scores of record {others[0]!r}, not of {record!r} "
-                         "(the recording the run report names)")
+        raise InputError(f"{path}: the scores of record {_short(others[0])!r}, not of "
+                         f"{record!r} (the recording the run report names)")
     if len(samples) and (samples[0] < segmenter.start or samples[-1] >= segmenter.stop or
                          np.any(np.diff(samples) <= 0)):
         raise InputError(f"{path}: its beats are not in order within the span scored "
