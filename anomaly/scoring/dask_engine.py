@@ -219,7 +219,7 @@ class DaskEngine:
         finally:
             for future in futures:
                 future.cancel()
-            shutil.rmtree(staging, ignore_errors=True)
+            _remove_staging(staging)
         return replace(outcome, sha256=digest)
 
     def _plan(self, path: str, job: Job, staging: Path, model_dir: str, detector, hasher):
@@ -297,6 +297,19 @@ class DaskEngine:
                         sink.reject(rows)
             require_scored_rows(job.input, counts)
         return ScoredInput(counts, summary)
+
+
+def _remove_staging(staging: Path) -> None:
+    """Remove a run's staging directory. A cancelled partition may still be running on
+    its worker and create its part file while the directory is being removed, which then
+    stays behind, not empty: so it is renamed first, and a partition that starts writing
+    after that finds no directory to write into."""
+    removing = staging.with_name(f"{staging.name}.removing")
+    try:
+        os.rename(staging, removing)
+    except OSError:
+        removing = staging
+    shutil.rmtree(removing, ignore_errors=True)
 
 
 def score_partition(partition: Partition) -> PartitionResult:
