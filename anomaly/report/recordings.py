@@ -197,7 +197,8 @@ def model_beats_at(input_name: str, segment: "SegmentOptions", detector,
     them (cut by ``segment``, then their RR context: the model's input), or None where
     no beat is found within 150 ms. Each is found again in the seconds before it (its
     RR context needs the last ten intervals): the segmenter reads the chunks those
-    seconds fall in (as scoring read them, so the same peaks), not the whole recording.
+    seconds fall in (as scoring read them, so the same peaks), once for the samples of
+    one chunk, not the whole recording.
     """
     from ..model.context import beat_context
     from ..recordings.annotations import MATCH_SECONDS
@@ -206,28 +207,40 @@ def model_beats_at(input_name: str, segment: "SegmentOptions", detector,
 
     lead = open_lead(input_name, lead=segment.lead, fs=segment.fs)
     context = beat_context(detector.scaling_.context)
-    found = []
-    for sample in samples:
-        at = int(sample) / lead.fs
-        span = replace(segment, annotations=None, start=max(0.0, at - _CONTEXT_S),
-                       stop=min(lead.duration, at + 1.0))
-        candidates = [chunk.beats for chunk in segmenter_for(input_name, span).chunks()
-                      if chunk.beats is not None]
-        # Found again in a few seconds rather than in the chunk scoring read, a peak may
-        # move by a sample or two: the nearest within the reference-matching distance.
-        best = min(((abs(int(peak) - int(sample)), part, index) for part in candidates
-                    for index, peak in enumerate(part.sample)), default=None,
-                   key=lambda item: item[0])
-        if best is None or best[0] > MATCH_SECONDS * lead.fs:
-            found.append(None)
-            continue
-        _, read, nearest = best
-        where = [nearest]
-        ids = {name: values[where] for name, values in read.ids("").items()}
-        values = read.values[where]
-        found.append((values if context is None else
-                      context.appended(values, ids, input_name))[0])
+    samples = [int(sample) for sample in samples]
+    found: list[np.ndarray | None] = [None] * len(samples)
+    # The samples of one chunk are found again in one reading of it, not one each.
+    chunk = segment.chunk_seconds * lead.fs
+    groups: dict[int, list[int]] = {}
+    for order, sample in enumerate(samples):
+        groups.setdefault(int(sample // chunk), []).append(order)
+    for orders in groups.values():
+        first, last = min(samples[o] for o in orders), max(samples[o] for o in orders)
+        span = replace(segment, annotations=None,
+                       start=max(0.0, first / lead.fs - _CONTEXT_S),
+                       stop=min(lead.duration, last / lead.fs + 1.0))
+        candidates = [part.beats for part in segmenter_for(input_name, span).chunks()
+                      if part.beats is not None]
+        for order in orders:
+            found[order] = _beat_found_again(candidates, samples[order],
+                                             MATCH_SECONDS * lead.fs, context, input_name)
     return found
+
+
+def _beat_found_again(candidates, sample: int, reach: float, context, input_name: str):
+    """The beat of ``candidates`` (RecordingBeats) nearest ``sample``, within ``reach``
+    samples, as the model's input; None when there is none. Found again in a span rather
+    than in the chunk scoring read, a peak may move by a sample or two."""
+    best = min(((abs(int(peak) - sample), part, index) for part in candidates
+                for index, peak in enumerate(part.sample)), default=None,
+               key=lambda item: item[0])
+    if best is None or best[0] > reach:
+        return None
+    _, read, nearest = best
+    where = [nearest]
+    ids = {name: values[where] for name, values in read.ids("").items()}
+    values = read.values[where]
+    return (values if context is None else context.appended(values, ids, input_name))[0]
 
 
 def beats_at(input_name: str, segment: "SegmentOptions", detector,

@@ -193,9 +193,7 @@ def plan_run(
         An input that does not exist or cannot be read, a destination that cannot be
         written.
     """
-    for path, option in ((report, "--report"), (html, "--html"), (plot_dir, "--plot-dir")):
-        if path is not None and str(path) == STDIO:
-            raise UsageError(f"{STDIO!r} is not a file here: name the file to write", option)
+    refuse_standard_output(report, html, plot_dir)
     names = expand_inputs(inputs) if expand else list(inputs)
     if keep_scores and len(names) > 1 and output_dir is None:
         raise UsageError(f"{len(names)} inputs need --output-dir (one output each), not "
@@ -238,6 +236,14 @@ def plan_run(
     return RunPlan(Path(model_dir), jobs, output_dir,
                    *(None if path is None else Path(path) for path in (report, html, plot_dir)),
                    skip_existing=skip_existing, runtime=RuntimeName(runtime).value)
+
+
+def refuse_standard_output(report, html, plot_dir) -> None:
+    """UsageError when the run report, HTML report or plot directory is ``-``: only
+    scores go to standard output."""
+    for path, option in ((report, "--report"), (html, "--html"), (plot_dir, "--plot-dir")):
+        if path is not None and str(path) == STDIO:
+            raise UsageError(f"{STDIO!r} is not a file here: name the file to write", option)
 
 
 def check_input(job: Job) -> None:

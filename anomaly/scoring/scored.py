@@ -202,12 +202,9 @@ def _check_destinations(jobs, run_report, report, html, plot_dir, model_dir) -> 
 
     from ..io.destinations import Place, check_destinations
     from ..io.writers import check_can_create_directory, check_writable
-    from ..exceptions import UsageError
-    from .plan import STDIO, input_files, run_destinations
+    from .plan import input_files, refuse_standard_output, run_destinations
 
-    for path, option in ((report, "--report"), (html, "--html"), (plot_dir, "--plot-dir")):
-        if path is not None and str(path) == STDIO:
-            raise UsageError(f"{STDIO!r} is not a file here: name the file to write", option)
+    refuse_standard_output(report, html, plot_dir)
     read = [Place(Path(run_report), "the run report")]
     for job in jobs:
         read += [Place(path, f"the {what} file of {job.input}")
