@@ -251,10 +251,19 @@ def test_the_defaults_on_a_small_training_set_meet_a_floor():
     assert f1_score(truth, scores > detector.threshold_) > 0.80
 
 
-@pytest.mark.parametrize("metric, error", [
-    ("mae", lambda difference: np.abs(difference)),
-    ("mse", lambda difference: difference ** 2),
-])
+ERRORS = {"mae": lambda difference: np.abs(difference),
+          "mse": lambda difference: difference ** 2}
+
+
+def test_the_command_line_offers_the_error_metrics_the_detector_computes():
+    from anomaly.choices import ErrorMetric
+    from anomaly.model.errors import ERROR_METRICS
+
+    assert sorted(metric.value for metric in ErrorMetric) == sorted(ERROR_METRICS) == \
+        sorted(ERRORS)
+
+
+@pytest.mark.parametrize("metric, error", ERRORS.items())
 def test_the_score_is_the_chosen_mean_error_of_the_scaled_reconstruction(
         normal_traces, held_out, metric, error):
     detector = AutoencoderDetector(**FAST, error_metric=metric).fit(normal_traces[:200])

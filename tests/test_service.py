@@ -769,7 +769,8 @@ def test_a_live_stream_scored_in_float32_and_large_chunks_finds_the_same_beats(m
 
 def test_sigterm_ends_a_live_stream_with_what_it_was_sent_then_exits_0(models):
     """Stopping the service does not cut a stream off: the samples it was sent are
-    scored, its last beats and summary sent, and its socket closed with 1001."""
+    scored, a flush it was sent answered, its last beats and summary sent, and its socket
+    closed with 1001."""
     from websockets.sync.client import connect
 
     directory, _, _ = models
@@ -778,14 +779,18 @@ def test_sigterm_ends_a_live_stream_with_what_it_was_sent_then_exits_0(models):
     messages = []
     with connect(stream_url(server), open_timeout=30) as socket_:
         socket_.recv()
-        socket_.send(samples.astype("<f8").tobytes())
+        socket_.send(samples[:20 * FS].astype("<f8").tobytes())
+        socket_.send(json.dumps({"flush": "half"}))
+        socket_.send(samples[20 * FS:].astype("<f8").tobytes())
         server.process.send_signal(signal.SIGTERM)
         messages = [json.loads(text) for text in socket_]  # Until the service closes.
         assert socket_.protocol.close_code == 1001
     assert server.process.wait(timeout=60) == 0, server.lines
     server.reader.join(timeout=10)
     summary = messages[-1]["summary"]
-    final = [message for message in messages[:-1] if message["final"]]
+    assert [message for message in messages if "flushed" in message] == \
+        [{"flushed": "half", "samples": 20 * FS}]
+    final = [message for message in messages[:-1] if message.get("final")]
     assert summary["samples"] == len(samples) and summary["beats_scored"] == len(final)
     # Every beat of the 40 s, the last ones included (the lead's last 0.45 s is too short
     # for a window).

@@ -14,11 +14,12 @@ import numpy as np
 
 from ..choices import ErrorMetric
 
-#: The detector's ``error_metric`` choices.
-ERROR_METRICS = tuple(metric.value for metric in ErrorMetric)
 #: How one value's difference from its reconstruction counts, by ``error_metric``
 #: (checked with the detector's parameters), before the mean over an input's values.
 _DIFFERENCES = {ErrorMetric.mae.value: np.abs, ErrorMetric.mse.value: np.square}
+#: The detector's ``error_metric`` choices: those this module can compute. The command
+#: line offers :class:`anomaly.choices.ErrorMetric`'s, which a test checks are the same.
+ERROR_METRICS = tuple(_DIFFERENCES)
 
 
 def _differences(inputs: np.ndarray, reconstructions: np.ndarray, metric: str) -> np.ndarray:

@@ -73,6 +73,9 @@ class Service:
         self.busy = 0
         self._busy_lock = threading.Lock()
         self.streams = 0
+        # Set while no live stream is open (counted, like busy, on the event loop only).
+        self.no_streams = asyncio.Event()
+        self.no_streams.set()
         # Set when the service stops: each live stream then ends with what it was sent.
         self.stopping = asyncio.Event()
         self.ready = False
@@ -81,9 +84,10 @@ class Service:
         """Tell the live streams the service is stopping, and give them ``seconds`` to
         send their last beats and summaries before their sockets are closed."""
         self.stopping.set()
-        deadline = time.monotonic() + seconds
-        while self.streams and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        try:
+            await asyncio.wait_for(self.no_streams.wait(), seconds)
+        except asyncio.TimeoutError:
+            pass  # Their sockets are closed with the server's connections.
 
     def route(self, path: str, handler: Handler, *, methods=("GET",), open_=False) -> Route:
         """``handler`` at ``path``, behind the token (unless ``open_``), timed, counted and
@@ -300,7 +304,7 @@ class Service:
             self._authorise(websocket)
             model = self.model(websocket)
             options = StreamOptions.from_query(websocket.query_params)
-            stream = await run_in_threadpool(LiveStream, model, options)
+            LiveStream.checked_window(model, options)
             # No await between this check and the count below: only the event loop counts.
             if self.streams >= self.settings.max_streams:
                 raise RequestError(f"{self.settings.max_streams} live streams are open, the "
@@ -314,16 +318,21 @@ class Service:
                       route="stream", status=error.status)
             return
         self.streams += 1
+        self.no_streams.clear()
         self.metrics.streams.inc()
-        ended = "failed"
+        ended, stream = "failed", None
         try:
+            stream = await run_in_threadpool(LiveStream, model, options)
             ended = await self._stream(websocket, model, stream)
         finally:
             self.streams -= 1
+            if not self.streams:
+                self.no_streams.set()
             self.metrics.streams.dec()
             logs.info(f"WS {path} {ended}", event="stream", path=path, model=model.name,
                       ended=ended, seconds=round(time.perf_counter() - started, 3),
-                      samples=stream.segmenter.received, beats=stream.scored,
+                      samples=stream.segmenter.received if stream else 0,
+                      beats=stream.scored if stream else 0,
                       client=websocket.client.host if websocket.client else None)
 
     async def _stream(self, websocket: WebSocket, model: ServedModel, stream: LiveStream
@@ -358,19 +367,16 @@ class Service:
             await send([stream.start()])
             waiting = None
             while True:
-                if self.stopping.is_set():
-                    # What was sent before the service stopped is scored, then the stream
-                    # ends as if the client had ended it.
-                    queued = [] if waiting is None else [waiting]
-                    while not messages.empty():
-                        queued.append(messages.get_nowait())
-                    data = b"".join(message["bytes"] for message in queued
-                                    if message.get("bytes") is not None)
-                    if data:
-                        await send(await run_in_threadpool(stream.samples, data))
-                    await send(await run_in_threadpool(stream.end))
-                    await websocket.close(GOING_AWAY)
-                    return "stopped"
+                if waiting is None and self.stopping.is_set():
+                    # What was sent before the service stopped is taken as ever (samples
+                    # scored, flushes answered), then the stream ends as if the client had
+                    # ended it; nothing sent after is read.
+                    reader.cancel()
+                    if messages.empty():
+                        await send(await run_in_threadpool(stream.end))
+                        await websocket.close(GOING_AWAY)
+                        return "stopped"
+                    waiting = messages.get_nowait()
                 if waiting is None:
                     waiting = await next_message(messages, stopping, timeout)
                     if waiting is None:
@@ -379,17 +385,8 @@ class Service:
                 if message["type"] == "websocket.disconnect":
                     return "left"
                 if message.get("bytes") is not None:
-                    # Samples that came while the last were looked at are looked at
-                    # together: a step costs about the same whatever it holds, so a stream
-                    # sent faster than it is looked at catches up.
-                    data = [message["bytes"]]
-                    while not messages.empty():
-                        waiting = messages.get_nowait()
-                        if waiting.get("bytes") is None:
-                            break
-                        data.append(waiting["bytes"])
-                        waiting = None
-                    await send(await run_in_threadpool(stream.samples, b"".join(data)))
+                    data, waiting = joined_samples(message, messages)
+                    await send(await run_in_threadpool(stream.samples, data))
                     continue
                 kind, value = control(message.get("text") or "")
                 if kind == "flush":
@@ -477,6 +474,23 @@ async def next_message(messages: asyncio.Queue, stopping: asyncio.Task, timeout:
     if stopping in done:
         return None
     raise StreamError(f"nothing came for {timeout:g} s", POLICY)
+
+
+def joined_samples(first: dict, messages: asyncio.Queue) -> tuple[bytes, dict | None]:
+    """The samples of ``first`` and of the messages of samples queued behind it, joined,
+    and the first queued message that holds none (None: the queue ran out).
+
+    Samples that came while the last were looked at are looked at together: a step costs
+    about the same whatever it holds, so a stream sent faster than it is looked at
+    catches up.
+    """
+    data = [first["bytes"]]
+    while not messages.empty():
+        message = messages.get_nowait()
+        if message.get("bytes") is None:
+            return b"".join(data), message
+        data.append(message["bytes"])
+    return b"".join(data), None
 
 
 async def read_messages(websocket: WebSocket, messages: asyncio.Queue) -> None:

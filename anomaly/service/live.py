@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -45,6 +45,9 @@ from ..io.beats import Beats
 from ..io.layout import parse_positive
 from ..recordings.limits import MAX_ABS_VALUE, check_rate
 from .protocol import RequestError
+
+if TYPE_CHECKING:
+    from ..recordings.segment import BeatWindow
 
 #: The sample types a stream may be sent in, as NumPy reads them.
 DTYPES = {"float32": np.dtype("<f4"), "float64": np.dtype("<f8")}
@@ -99,22 +102,32 @@ class LiveStream:
         from ..model.context import beat_context
         from ..recordings.live import FINAL_SECONDS, LiveSegmenter
         from ..recordings.segment import SegmentCounts
-        from ..scoring.base import ModelLimits
         from ..scoring.fitted_kind import lead_differences
 
         self.model, self.options = model, options
         detector = model.detector
-        self.window = ModelLimits.of(detector).beat_window()
-        try:
-            self.segmenter = LiveSegmenter(options.fs, self.window)
-        except InputError as error:  # A rate the model's beat window cannot be cut at.
-            raise RequestError(str(error), 400) from None
+        self.window = self.checked_window(model, options)
+        self.segmenter = LiveSegmenter(options.fs, self.window)
         self.context = beat_context(detector.scaling_.context)
         self.dtype = DTYPES[options.dtype]
         self.counts = SegmentCounts()
         self.scored = self.anomalies = self.unreadable = 0
         self.warnings = lead_differences(detector, f"the model ({model.name})", options.fs)
         self.final_after = self.window.after + FINAL_SECONDS
+
+    @staticmethod
+    def checked_window(model, options: StreamOptions) -> BeatWindow:
+        """``model``'s beat window, once it is known to be cut at the stream's rate;
+        RequestError (400) for a rate it cannot be cut at (its window too long in
+        samples). Cheap: a stream is checked before it takes a place."""
+        from ..scoring.base import ModelLimits
+
+        window = ModelLimits.of(model.detector).beat_window()
+        try:
+            window.samples_at(options.fs, "the stream")
+        except InputError as error:
+            raise RequestError(str(error), 400) from None
+        return window
 
     def start(self) -> dict[str, Any]:
         return {"start": {"model": self.model.name, "fs": self.options.fs,
