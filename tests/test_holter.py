@@ -372,6 +372,32 @@ def test_the_v_beats_of_a_record_fall_in_few_nearly_pure_families(analysed, reco
     assert (beats.labels[dominant] == "N").mean() >= 0.98
 
 
+def qrs(centre_s: float, width_s: float, fs: float = 200.0) -> np.ndarray:
+    """A beat's shape window (0.1 s before its R peak to 0.2 s after) holding a QRS
+    whose R and S waves are of a size, the R wave at ``centre_s`` from the window's
+    start, each wave ``width_s`` wide."""
+    t = np.arange(int(round(0.3 * fs))) / fs
+    return (np.exp(-((t - centre_s) / width_s) ** 2)
+            - np.exp(-((t - centre_s - 2 * width_s) / width_s) ** 2))
+
+
+def test_beats_found_at_their_r_wave_or_their_s_wave_are_one_shape_and_a_pvc_is_not():
+    """Where a QRS's R and S waves are of a size, the R peak is found at either (MIT-BIH
+    117): the same beats, 25 ms apart, are of normal shape; a wide PVC is not."""
+    from anomaly.holter.families import beat_families
+
+    rng = np.random.default_rng(0)
+    at_r = [qrs(0.100, 0.0125) for _ in range(60)]
+    at_s = [qrs(0.075, 0.0125) for _ in range(40)]  # found at the S wave, 25 ms later
+    pvcs = [-qrs(0.080, 0.04) for _ in range(15)]
+    shapes = np.array(at_r + at_s + pvcs) + rng.normal(0, 0.01, (115, 60))
+    on_time = np.array([True] * 100 + [False] * 15)
+    families = beat_families(shapes, on_time)
+    assert len(families) == 3  # three shapes to review ...
+    assert not families.ectopic[:100].any()  # ... two of them normal
+    assert families.ectopic[100:].all()
+
+
 def test_af_of_201_agrees_with_the_reference_and_119_has_none(mitdb, analysed):
     from anomaly.holter.reference import ATRIAL_FIBRILLATION_RHYTHMS, reference_rhythms
 
