@@ -89,14 +89,27 @@ def test_frequent_ectopy_left_out_by_shape_is_not_af():
     times = np.cumsum(intervals)
     assert atrial_fibrillation(times).episodes  # kept in the series, they read as AF
     assert not atrial_fibrillation(times, ectopic=np.array(ectopic)).episodes
+    # Where so many are left out that too few intervals are left, P waves missing (a
+    # noisy lead) do not make it AF: the intervals left are regular.
+    assert (_centred_mean_share(ectopic) < AfParameters().min_kept_share).any()
+    assert not atrial_fibrillation(times, ectopic=np.array(ectopic),
+                                   consistency=np.full(len(times), 0.05)).episodes
+
+
+def _centred_mean_share(ectopic: list) -> np.ndarray:
+    """Per interval, the share of those around it kept (neither of its beats ectopic)."""
+    from anomaly.holter.atrial import _centred_mean
+
+    ectopic = np.array(ectopic)
+    return _centred_mean(~ectopic[:-1] & ~ectopic[1:], AfParameters().share_window)
 
 
 def test_af_whose_beats_are_often_of_another_shape_is_found_where_p_waves_are_missing():
     """AF in which a third of the beats are of another shape (aberrant conduction, or
     ectopy the families misread, as on MIT-BIH 203): left out, they leave too few
-    intervals to judge, so the whole RR series decides, but only where the P waves were
-    looked at and are clearly missing. (Ten minutes of it: the intervals left must be
-    irregular too, and Petrėnas's averages need a few hundred of them.)"""
+    intervals to judge alone, so the P waves decide, where they were looked at and are
+    clearly missing. (Ten minutes of it: the intervals left must be irregular too, and
+    Petrėnas's averages need a few hundred of them.)"""
     times = sinus_then_af(5, af_to=900.0, end=1200.0)
     in_af = (times > 300) & (times < 900)
     ectopic = in_af & (np.random.default_rng(5).random(len(times)) < 0.35)

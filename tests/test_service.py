@@ -785,7 +785,10 @@ def test_sigterm_ends_a_live_stream_with_what_it_was_sent_then_exits_0(models):
         server.process.send_signal(signal.SIGTERM)
         messages = [json.loads(text) for text in socket_]  # Until the service closes.
         assert socket_.protocol.close_code == 1001
+    closed = time.monotonic()
     assert server.process.wait(timeout=60) == 0, server.lines
+    # It stops once its streams have ended, not after waiting the 30 s they are allowed.
+    assert time.monotonic() - closed < 10
     server.reader.join(timeout=10)
     summary = messages[-1]["summary"]
     assert [message for message in messages if "flushed" in message] == \

@@ -33,9 +33,8 @@ ectopy (their irregular RR series otherwise reads as AF):
   shape) are left out of the RR series with both their intervals. Where fewer than
   half the intervals around a beat are left (``min_kept_share``, over ``share_window``
   intervals), what is left cannot tell alone: the rhythm is AF there only where the
-  intervals left are irregular, the whole RR series too, and the P waves were looked
-  at and are clearly missing (consistency below ``sparse_p_wave_consistency``, 0.15
-  against 0.5 elsewhere). AF with frequent beats of another shape (aberrant conduction,
+  intervals left are irregular and the P waves were looked at and are clearly missing
+  (consistency below ``sparse_p_wave_consistency``, 0.15 against 0.5 elsewhere). AF with frequent beats of another shape (aberrant conduction,
   multiform ectopy: MIT-BIH 203, where this found 28 of its 30 AF minutes instead of 20)
   is then found, and a sinus rhythm broken up by frequent PVCs, whose P waves are
   interrupted but there (MIT-BIH 200, consistency around 0.44), is not. The limit was
@@ -131,7 +130,8 @@ def atrial_fibrillation(times_s, *, ectopic=None, readable=None, consistency=Non
         False for beats of a stretch that could not be read.
     consistency : array-like, shape (n,), optional
         Per beat, the consistency of the P waves around it (:func:`p_wave_consistency`);
-        without it the RR series alone decides.
+        without it the RR series alone decides, and a stretch with too few intervals
+        left is never AF.
     parameters : AfParameters
 
     Returns
@@ -145,6 +145,11 @@ def atrial_fibrillation(times_s, *, ectopic=None, readable=None, consistency=Non
     if ectopic.shape != times.shape or readable.shape != times.shape:
         raise ValueError(f"expected one ectopic and one readable flag per beat ({count} "
                          f"beats), got {ectopic.shape[0]} and {readable.shape[0]}")
+    if consistency is not None:
+        consistency = np.asarray(consistency, dtype=np.float64)
+        if consistency.shape != times.shape:
+            raise ValueError(f"expected one P-wave consistency per beat ({count} beats), "
+                             f"got {consistency.size}")
     if np.any(np.diff(times) <= 0):
         raise ValueError("the beats' times must increase")
     intervals = np.diff(times)
@@ -152,18 +157,18 @@ def atrial_fibrillation(times_s, *, ectopic=None, readable=None, consistency=Non
     kept = usable & ~ectopic[:-1] & ~ectopic[1:]
     in_af = np.zeros(len(intervals), bool)
     if kept.sum() >= 2 * parameters.window:
-        in_af = _decided(intervals, kept, parameters)
+        decided = _petrenas(intervals[kept], parameters)
+        # An interval left out takes the decision of the nearest kept one before it (those
+        # before the first kept one take its decision).
+        in_af = decided[np.clip(np.cumsum(kept) - 1, 0, None)] & usable
         sparse = _centred_mean(kept, parameters.share_window) < parameters.min_kept_share
         if consistency is None:
             in_af &= ~sparse
         else:
-            alike = np.asarray(consistency, dtype=np.float64)[1:]
-            in_af &= ~(alike >= parameters.p_wave_consistency)
-            # Where too few intervals are left, the whole series must be irregular too,
-            # and the P waves looked at and clearly missing (NaN: not looked at).
-            in_af &= ~sparse | (_decided(intervals, usable, parameters)
-                                & (alike < parameters.sparse_p_wave_consistency))
-        in_af &= usable
+            in_af &= ~(consistency[1:] >= parameters.p_wave_consistency)
+            # Where too few intervals are left, only P waves looked at and clearly
+            # missing tell (NaN: not looked at).
+            in_af &= ~sparse | (consistency[1:] < parameters.sparse_p_wave_consistency)
     # Runs of AF intervals a few seconds apart (an unreadable beat, an interval left out
     # between them) are one episode; then the shortest are dropped. A run of intervals
     # first..stop - 1 spans beats first..stop.
@@ -212,17 +217,6 @@ def p_wave_consistency(waves: np.ndarray, usable: np.ndarray) -> np.ndarray:
     smoothed = _centred_mean(alike, P_WAVE_SMOOTHING)
     nearest = np.clip(np.searchsorted(usable, np.arange(count), side="right") - 1, 0, None)
     return smoothed[nearest]
-
-
-def _decided(intervals: np.ndarray, kept: np.ndarray, parameters: AfParameters
-             ) -> np.ndarray:
-    """Petrėnas et al.'s decision on the ``kept`` intervals, for every interval: one left
-    out takes the decision of the nearest kept one before it (those before the first kept
-    one take its decision)."""
-    if kept.sum() < 2 * parameters.window:
-        return np.zeros(len(intervals), bool)
-    decided = _petrenas(intervals[kept], parameters)
-    return decided[np.clip(np.cumsum(kept) - 1, 0, None)]
 
 
 def _petrenas(intervals: np.ndarray, parameters: AfParameters) -> np.ndarray:

@@ -17,9 +17,9 @@ ectopic beats come early, and in bigeminy the two families are equal in size). A
 is of **normal shape** (normally conducted beats whose QRS changed a little with the
 rate, the position or the lead's contact) when its template correlates with the dominant
 one's, shifted by up to :data:`SHIFT_SECONDS` where they match best (a QRS whose R and S
-waves are of a size is found at either), at least :data:`NORMAL_CORRELATION`, or at least :data:`NEAR_CORRELATION` and most
-of its beats come on time (a family of a somewhat different shape whose beats come early
-is what ventricular ectopy looks like). The others are **ectopic by shape** (ventricular
+waves are of a size is found at either), at least :data:`NORMAL_CORRELATION`, or at
+least :data:`NEAR_CORRELATION` and most of its beats come on time (a family of a
+somewhat different shape whose beats come early is what ventricular ectopy looks like). The others are **ectopic by shape** (ventricular
 beats, and artefacts). Measured against MIT-BIH's reference labels by
 ``scripts/benchmark_rhythm.py``.
 """
@@ -146,7 +146,7 @@ def beat_families(shapes: np.ndarray, on_time: np.ndarray, *,
     counts = np.bincount(assigned, minlength=len(order))
     timely = np.bincount(assigned[np.asarray(on_time, bool)[members]], minlength=len(order))
     dominant = int(np.argmax(timely)) if timely.any() else 0
-    likeness = shifted_likeness(templates, templates[dominant],
+    likeness = _shifted_likeness(templates, templates[dominant],
                                 int(round(SHIFT_SECONDS * shapes.shape[1]
                                           / (SHAPE_BEFORE_S + SHAPE_AFTER_S))))
     normal_shape = (likeness >= NORMAL_CORRELATION) | (
@@ -159,13 +159,18 @@ def beat_families(shapes: np.ndarray, on_time: np.ndarray, *,
     return Families(family, templates, counts, dominant, normal_shape, representative)
 
 
-def shifted_likeness(templates: np.ndarray, reference: np.ndarray, shift: int) -> np.ndarray:
+def _shifted_likeness(templates: np.ndarray, reference: np.ndarray, shift: int
+                      ) -> np.ndarray:
     """Each of ``templates`` (shape ``(f, m)``) correlated with ``reference`` (``m``) at
     the shift of at most ``shift`` samples either way where they correlate best, over
-    the samples they then share (each centred and scaled there)."""
-    best = np.full(len(templates), -1.0)
+    the samples they then share (each centred and scaled there). The shift is under half
+    the width: over a few shared samples any two shapes correlate."""
     width = templates.shape[1]
-    for lag in range(-min(shift, width - 2), min(shift, width - 2) + 1):
+    if not 0 <= shift < width // 2:
+        raise ValueError(f"expected a shift of 0 to {width // 2 - 1} samples for shapes of "
+                         f"{width}, got {shift}")
+    best = np.full(len(templates), -1.0)
+    for lag in range(-shift, shift + 1):
         ours = unit_rows(templates[:, max(0, lag):width + min(0, lag)].astype(np.float64))
         theirs = unit_rows(reference[None, max(0, -lag):width + min(0, -lag)]
                            .astype(np.float64))[0]

@@ -30,8 +30,8 @@ import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
-from typing import Awaitable, Callable
+from contextlib import asynccontextmanager, contextmanager
+from typing import Awaitable, Callable, Iterator
 
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
@@ -72,8 +72,9 @@ class Service:
         # Taken on the event loop, given back there or by the thread that streamed scores.
         self.busy = 0
         self._busy_lock = threading.Lock()
+        # Live streams open, counted on the event loop only (see _stream_place).
         self.streams = 0
-        # Set while no live stream is open (counted, like busy, on the event loop only).
+        # Set while no live stream is open.
         self.no_streams = asyncio.Event()
         self.no_streams.set()
         # Set when the service stops: each live stream then ends with what it was sent.
@@ -317,23 +318,33 @@ class Service:
             logs.info(f"WS {path} {error.status}", event="request", method="WS", path=path,
                       route="stream", status=error.status)
             return
+        ended, stream = "failed", None
+        with self._stream_place():
+            try:
+                stream = await run_in_threadpool(LiveStream, model, options)
+                ended = await self._stream(websocket, model, stream)
+            finally:
+                logs.info(f"WS {path} {ended}", event="stream", path=path, model=model.name,
+                          ended=ended, seconds=round(time.perf_counter() - started, 3),
+                          samples=stream.segmenter.received if stream else 0,
+                          beats=stream.scored if stream else 0,
+                          client=websocket.client.host if websocket.client else None)
+
+    @contextmanager
+    def _stream_place(self) -> Iterator[None]:
+        """A live stream's place, taken and given back: the count, the event that says
+        none is open, the gauge. Taken on the event loop with no await since the check
+        against ``max_streams``, so that two streams cannot both take the last place."""
         self.streams += 1
         self.no_streams.clear()
         self.metrics.streams.inc()
-        ended, stream = "failed", None
         try:
-            stream = await run_in_threadpool(LiveStream, model, options)
-            ended = await self._stream(websocket, model, stream)
+            yield
         finally:
             self.streams -= 1
             if not self.streams:
                 self.no_streams.set()
             self.metrics.streams.dec()
-            logs.info(f"WS {path} {ended}", event="stream", path=path, model=model.name,
-                      ended=ended, seconds=round(time.perf_counter() - started, 3),
-                      samples=stream.segmenter.received if stream else 0,
-                      beats=stream.scored if stream else 0,
-                      client=websocket.client.host if websocket.client else None)
 
     async def _stream(self, websocket: WebSocket, model: ServedModel, stream: LiveStream
                       ) -> str:
@@ -368,9 +379,10 @@ class Service:
             waiting = None
             while True:
                 if waiting is None and self.stopping.is_set():
-                    # What was sent before the service stopped is taken as ever (samples
-                    # scored, flushes answered), then the stream ends as if the client had
-                    # ended it; nothing sent after is read.
+                    # What the service had read before it stopped is taken as ever
+                    # (samples scored, flushes answered), then the stream ends as if the
+                    # client had ended it; nothing more is read (the summary's samples
+                    # say how much was taken).
                     reader.cancel()
                     if messages.empty():
                         await send(await run_in_threadpool(stream.end))
