@@ -305,7 +305,7 @@ class Service:
             self._authorise(websocket)
             model = self.model(websocket)
             options = StreamOptions.from_query(websocket.query_params)
-            LiveStream.checked_window(model, options)
+            window = LiveStream.checked_window(model, options)
             # No await between this check and the count below: only the event loop counts.
             if self.streams >= self.settings.max_streams:
                 raise RequestError(f"{self.settings.max_streams} live streams are open, the "
@@ -321,7 +321,7 @@ class Service:
         ended, stream = "failed", None
         with self._stream_place():
             try:
-                stream = await run_in_threadpool(LiveStream, model, options)
+                stream = await run_in_threadpool(LiveStream, model, options, window)
                 ended = await self._stream(websocket, model, stream)
             finally:
                 logs.info(f"WS {path} {ended}", event="stream", path=path, model=model.name,

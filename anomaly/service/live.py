@@ -48,6 +48,7 @@ from .protocol import RequestError
 
 if TYPE_CHECKING:
     from ..recordings.segment import BeatWindow
+    from .models import ServedModel
 
 #: The sample types a stream may be sent in, as NumPy reads them.
 DTYPES = {"float32": np.dtype("<f4"), "float64": np.dtype("<f8")}
@@ -96,9 +97,10 @@ class StreamOptions:
 
 class LiveStream:
     """One stream's beats found and scored by ``model`` as its samples arrive: each call
-    returns the messages to send, in order (called from one thread at a time)."""
+    returns the messages to send, in order (called from one thread at a time).
+    ``window``: the model's beat window, as :meth:`checked_window` gives it."""
 
-    def __init__(self, model, options: StreamOptions):
+    def __init__(self, model, options: StreamOptions, window: BeatWindow):
         from ..model.context import beat_context
         from ..recordings.live import FINAL_SECONDS, LiveSegmenter
         from ..recordings.segment import SegmentCounts
@@ -106,7 +108,7 @@ class LiveStream:
 
         self.model, self.options = model, options
         detector = model.detector
-        self.window = self.checked_window(model, options)
+        self.window = window
         self.segmenter = LiveSegmenter(options.fs, self.window)
         self.context = beat_context(detector.scaling_.context)
         self.dtype = DTYPES[options.dtype]
@@ -116,7 +118,7 @@ class LiveStream:
         self.final_after = self.window.after + FINAL_SECONDS
 
     @staticmethod
-    def checked_window(model, options: StreamOptions) -> BeatWindow:
+    def checked_window(model: ServedModel, options: StreamOptions) -> BeatWindow:
         """``model``'s beat window, once it is known to be cut at the stream's rate;
         RequestError (400) for a rate it cannot be cut at (its window too long in
         samples). Cheap: a stream is checked before it takes a place."""
