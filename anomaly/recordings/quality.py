@@ -345,8 +345,13 @@ def alike(filtered: np.ndarray, peaks: np.ndarray, half: int) -> float:
         return 0.0
     from .patient import correlation
 
-    complexes = filtered[peaks[:, None] + np.arange(-half, half + 1)]
+    complexes = _complexes(filtered, peaks, half)
     return float(np.median(correlation(complexes, np.median(complexes, axis=0))))
+
+
+def _complexes(filtered: np.ndarray, peaks: np.ndarray, half: int) -> np.ndarray:
+    """The QRS complexes at ``peaks``: ``half`` samples either side of each, one a row."""
+    return filtered[peaks[:, None] + np.arange(-half, half + 1)]
 
 
 def missed_alike(filtered: np.ndarray, peaks: np.ndarray, other_peaks: np.ndarray,
@@ -367,17 +372,17 @@ def missed_alike(filtered: np.ndarray, peaks: np.ndarray, other_peaks: np.ndarra
     missed = near[~found & inside]
     if len(missed) == 0:
         return False
-    if len(near[~found]) >= MIN_MISSED_ALIKE and \
-            alike(filtered, near[~found], half) >= MIN_TWIN_LIKENESS:
+    unconfirmed = near[~found]
+    if len(unconfirmed) >= MIN_MISSED_ALIKE and \
+            alike(filtered, unconfirmed, half) >= MIN_TWIN_LIKENESS:
         return True
     twins = near[found]
     if len(twins) == 0:
         return False
     from .patient import unit_rows
 
-    offsets = np.arange(-half, half + 1)
-    likeness = unit_rows(filtered[missed[:, None] + offsets]) @ \
-        unit_rows(filtered[twins[:, None] + offsets]).T
+    likeness = unit_rows(_complexes(filtered, missed, half)) @ \
+        unit_rows(_complexes(filtered, twins, half)).T
     return bool(np.all(likeness.max(axis=1) >= MIN_TWIN_LIKENESS))
 
 
