@@ -123,8 +123,8 @@ def summarise(run_report: str | os.PathLike, *, report: Path | None = None,
 
     run = read_run_report(run_report)
     directory = Path(run["options"].get("directory", "."))
-    model_dir = Path(model_dir) if model_dir is not None else _from(directory,
-                                                                      run["model"]["dir"])
+    # The run report's paths, relative ones from the run's working directory.
+    model_dir = Path(model_dir) if model_dir is not None else directory / run["model"]["dir"]
     options = ScoreOptions.from_json(run["options"])
     jobs = tuple(_job(directory, index, item, options)
                  for index, item in enumerate(run["inputs"]))
@@ -149,7 +149,7 @@ def summarise(run_report: str | os.PathLike, *, report: Path | None = None,
             inputs.append(InputResult(input=job.input, output=None,
                                       skipped="scored to standard output"))
             continue
-        scores = _scores_of(job, item)
+        scores = _scores_of(job, item, detector)
         if np.any(scores["flagged"] != is_anomaly(scores["score"], summary.threshold,
                                                   scores["readable"])):
             raise InputError(f"{job.output}: its is_anomaly flags are not its scores above "
@@ -163,9 +163,10 @@ def summarise(run_report: str | os.PathLike, *, report: Path | None = None,
         scored[job.input] = scores
     plan = RunPlan(model_dir, jobs, report=report, html=html, plot_dir=plot_dir)
     recordings = recording_segments(plan, detector, summary)
-    for entry in _most_anomalous(recordings, detector, scored, jobs):
-        summary.keep_top(entry)
-    summary.normals += _typical_normals(recordings, detector, scored, summary.threshold)
+    if html is not None or plot_dir is not None:  # Only the pictures show these beats.
+        for entry in _most_anomalous(recordings, detector, scored, jobs):
+            summary.keep_top(entry)
+        summary.normals += _typical_normals(recordings, detector, scored, summary.threshold)
     inputs = with_rhythms(inputs, summary, recordings)
     for item in inputs:  # An input the run skipped: what was analysable, from its rhythm.
         if item.rhythm is not None and item.input not in summary.analysable:
@@ -183,16 +184,10 @@ def summarise(run_report: str | os.PathLike, *, report: Path | None = None,
     return result
 
 
-def _from(directory: Path, path: str) -> Path:
-    """A path of the run report, relative ones from the run's working directory."""
-    return Path(path) if os.path.isabs(path) else directory / path
-
-
 def _job(directory: Path, index: int, item: dict[str, Any], options: ScoreOptions) -> Job:
-    return Job(str(_from(directory, item["input"])), index, options,
-               _from(directory, item["output"]) if "output" in item else None,
-               rejects=_from(directory, item["rejects_file"]) if "rejects_file" in item
-               else None)
+    return Job(str(directory / item["input"]), index, options,
+               directory / item["output"] if "output" in item else None,
+               rejects=directory / item["rejects_file"] if "rejects_file" in item else None)
 
 
 def _check_destinations(jobs, run_report, report, html, plot_dir, model_dir) -> None:
@@ -221,59 +216,50 @@ def _check_destinations(jobs, run_report, report, html, plot_dir, model_dir) -> 
         check_can_create_directory(plot_dir)
 
 
-def _scores_of(job: Job, item: dict[str, Any]) -> dict[str, np.ndarray]:
-    """An input's scores, checked to be the run's (see :func:`read_scores`); for a
-    recording, checked to be the recording scored."""
+def _scores_of(job: Job, item: dict[str, Any], detector) -> dict[str, np.ndarray]:
+    """An input's scores, checked to be the run's (see :func:`read_scores`), the input
+    checked to be the one scored (:func:`_check_same_input`)."""
     if not job.options.is_recording(job.input):
-        _check_same_file(job, item)
+        from ..io.readers import check_readable
+        from ..io.writers import file_sha256
+
+        file = check_readable(job.input)
+        if not file.is_file():
+            raise InputError(f"{job.input}: not a regular file (the run report names it as "
+                             "an input)")
+        _check_same_input(job, item, [file], lambda: file_sha256(file))
         logs.info(f"{job.input} is a beats file: its scores are in the histogram and the "
                   "metrics, its beats are not drawn.", event="summary_beats_file",
                   input=job.input)
         return read_scores(job.output, item, job.options,
-                           most_rows=os.stat(job.input).st_size // 2 + 1)
+                           most_rows=file.stat().st_size // 2 + 1)
+    from ..recordings.limits import stamps_sha256
     from ..recordings.reading import segmenter_for
-    from ..recordings.segment import SegmentOptions
+    from .base import ModelLimits
+    from .sources import recording_segment
 
-    segmenter = segmenter_for(job.input, job.options.segment or SegmentOptions())
-    _check_same_recording(job, item, segmenter)
+    # The recording read as the run read it for the model (its lead, span and window).
+    segmenter = segmenter_for(job.input, recording_segment(job.options,
+                                                           ModelLimits.of(detector)))
+    _check_same_input(job, item, [stamp.path for stamp in segmenter.files],
+                      lambda: stamps_sha256(segmenter.files))
     # Beats are at least 200 ms apart (the detector's refractory period).
     span_s = (segmenter.stop - segmenter.start) / segmenter.lead.fs
     return read_scores(job.output, item, job.options, recording=segmenter,
                        most_rows=int(span_s * 5) + 1)
 
 
-def _check_same_file(job: Job, item: dict[str, Any]) -> None:
-    """A beats file is the one scored: a regular file, its SHA-256 the run report's or,
-    skipped by that run as up to date, older than its scores file."""
-    from ..io.readers import check_readable
-    from ..io.writers import files_sha256
-
-    file = check_readable(job.input)
-    if not file.is_file():
-        raise InputError(f"{job.input}: not a regular file (the run report names it as an "
-                         "input)")
+def _check_same_input(job: Job, item: dict[str, Any], files: list, sha256) -> None:
+    """The input (its ``files``) is the one scored: their SHA-256 (``sha256()``) the run
+    report's or, skipped by that run as up to date, all older than its scores file."""
     if "sha256" in item:
-        if files_sha256([file]) != item["sha256"]:
-            raise InputError(f"{job.input}: changed since it was scored (its SHA-256 is not "
-                             "the run report's): score it again")
-    elif not job.output.is_file() or job.output.stat().st_mtime_ns <= file.stat().st_mtime_ns:
-        raise InputError(f"{job.input}: its scores file {job.output} is not newer than it "
-                         "(changed since it was scored?): score it again")
-
-
-def _check_same_recording(job: Job, item: dict[str, Any], segmenter) -> None:
-    """The recording is the one scored: its SHA-256 the run report's, or, skipped by
-    that run as up to date, older than its scores file."""
-    from ..recordings.limits import stamps_sha256
-
-    if "sha256" in item:
-        now = stamps_sha256(segmenter.files)
+        now = sha256()
         if now != item["sha256"]:
             raise InputError(f"{job.input}: changed since it was scored (its SHA-256 is "
                              f"{now[:16]}..., the run report's {item['sha256'][:16]}...): "
                              "score it again")
         return
-    newest = max(os.stat(stamp.path).st_mtime_ns for stamp in segmenter.files)
+    newest = max(os.stat(file).st_mtime_ns for file in files)
     if not job.output.is_file() or job.output.stat().st_mtime_ns <= newest:
         raise InputError(f"{job.input}: its scores file {job.output} is not newer than it "
                          "(changed since it was scored?): score it again")
