@@ -108,7 +108,9 @@ def evaluate_record(data_dir: Path, name: str) -> dict:
     train, read = read_normal_recording_beats(
         path, SegmentOptions(stop=TRAIN_SECONDS, annotations="atr"), context=context)
     first = read.beats.labels
-    test = read_recording(path, SegmentOptions(start=TRAIN_SECONDS, annotations="atr"))
+    # Cut as the model cuts them: aligned on the dominant beat the fit found.
+    test = read_recording(path, SegmentOptions(start=TRAIN_SECONDS, annotations="atr",
+                                               window=read.window))
     beats = test.beats
     values = context.appended(beats.values, beats.ids(name), str(path))
     counts = test.counts
@@ -144,7 +146,8 @@ def evaluate_record(data_dir: Path, name: str) -> dict:
     lof.fit(train.normal)
     record("LOF", -lof.score_samples(values), {"own": -lof.offset_})
     if ectopic >= ECTOPIC_SHARE:
-        every, _ = read_normal_recording_beats(path, SegmentOptions(stop=TRAIN_SECONDS),
+        every, _ = read_normal_recording_beats(path, SegmentOptions(stop=TRAIN_SECONDS,
+                                                                    window=read.window),
                                                context=context, every_beat=True)
         everything = fit_detector(every.normal, RR_CONTEXT)
         record("anomaly, every beat", everything.score(values),

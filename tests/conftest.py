@@ -258,10 +258,11 @@ def assert_images_render_in_browser(page_path: Path) -> None:
 
 
 def recording_model(model_dir: Path, destination: Path, *, lead: str = "MLII",
-                    fs: float = 360.0) -> Path:
+                    fs: float = 360.0, template: list[float] | None = None) -> Path:
     """The session's model (96 samples) as if fitted on a recording's beats: its
-    provenance records the lead, the rate and a beat window of its length. Only
-    metadata.json changes, which the model files' SHA-256 sums do not cover."""
+    provenance records the lead, the rate and a beat window of its length (with the
+    dominant beat ``template`` when given). Only metadata.json changes, which the model
+    files' SHA-256 sums do not cover."""
     import json
     import shutil
 
@@ -271,5 +272,7 @@ def recording_model(model_dir: Path, destination: Path, *, lead: str = "MLII",
         "lead": lead, "fs": fs,
         "beat_window": {"before_s": 0.25, "after_s": 0.45, "samples": 96,
                         "keep_amplitude": False}}
+    if template is not None:
+        metadata["provenance"]["recording"]["beat_window"]["template"] = template
     (destination / "metadata.json").write_text(json.dumps(metadata))
     return destination

@@ -80,7 +80,7 @@ def test_save_load_round_trip_gives_identical_scores(fitted, model_dir, held_out
     np.testing.assert_array_equal(loaded.score(held_out), fitted.score(held_out))
     assert loaded.threshold_ == fitted.threshold_
     metadata = read_metadata(model_dir)
-    assert metadata["format_version"] == 5 and metadata["scaling"]["input_shape"] == [96]
+    assert metadata["format_version"] == 6 and metadata["scaling"]["input_shape"] == [96]
     assert metadata["params"] == json.loads(json.dumps(fitted.get_params()))
     assert metadata["calibration"]["threshold"] == fitted.threshold_
     assert metadata["model_sha256"] == hashlib.sha256(
@@ -122,15 +122,34 @@ def test_save_records_the_provenance_it_is_given_and_no_other(fitted, data_dir, 
 
 
 def test_a_recordings_provenance_round_trips_and_must_fit_the_model(fitted, tmp_path):
-    origin = RecordingOrigin(BeatWindow(0.2, 0.4, 96, False), "MLII", 0.0, 300.0, 2, fs=360.0)
+    template = tuple(np.sin(np.linspace(0, 3, 96)).tolist())
+    window = BeatWindow(0.2, 0.4, 96, False, template)
+    origin = RecordingOrigin(window, "MLII", 0.0, 300.0, 2, fs=360.0)
     directory = fitted.save(tmp_path / "m", provenance=Provenance("208", recording=origin))
     assert read_model(directory).provenance.recording == origin
     assert read_metadata(directory)["provenance"]["recording"]["fs"] == 360.0
+    good = read_metadata(directory)
+    window_json = good["provenance"]["recording"]["beat_window"]
+    assert window_json["template"] == list(template)
     for key, value, message in (("beat_window", {"before_s": 0.2, "after_s": 0.4, "samples": 140,
                                                  "keep_amplitude": False},
                                  "a beat window of 140 samples for a model of 96"),
+                                ("beat_window", window_json | {"template": list(template[1:])},
+                                 "a beat template must be a list of 96 numbers (the window's "
+                                 "samples), got 95"),
+                                ("beat_window", window_json | {"template": None},
+                                 "a beat template must be a list of 96 numbers (the window's "
+                                 "samples), got no list"),
+                                ("beat_window", window_json | {"template": ["0.5"] * 96},
+                                 "a beat template must hold finite numbers"),
+                                ("beat_window", window_json | {"template": [float("inf")] * 96},
+                                 "a beat template must hold finite numbers"),
+                                ("beat_window", window_json | {"template": [10 ** 400] * 96},
+                                 "a beat template must hold finite numbers"),
+                                ("beat_window", window_json | {"shape": []},
+                                 "beat_window must hold before_s"),
                                 ("fs", 0, "'provenance.recording.fs' must be a positive number")):
-        wrong = json.loads(json.dumps(read_metadata(directory)))
+        wrong = json.loads(json.dumps(good))
         wrong["provenance"]["recording"][key] = value
         (directory / "metadata.json").write_text(json.dumps(wrong))
         with pytest.raises(ModelError, match=re.escape(message)):
@@ -330,8 +349,8 @@ def test_malformed_older_metadata_is_one_model_error(model_copy, name, change, m
 
 
 def test_newer_format_says_upgrade_even_with_other_keys(model_copy):
-    (model_copy / "metadata.json").write_text('{"format_version": 6, "new": {}}')
-    with pytest.raises(ModelError, match="format version 6 is newer .* upgrade anomaly"):
+    (model_copy / "metadata.json").write_text('{"format_version": 7, "new": {}}')
+    with pytest.raises(ModelError, match="format version 7 is newer .* upgrade anomaly"):
         AutoencoderDetector.load(model_copy)
 
 

@@ -38,15 +38,18 @@ def beat_train(duration: float, fs: int = FS, seed: int = 0) -> np.ndarray:
     return np.array(peaks)
 
 
-def synthetic_ecg(peaks: np.ndarray, n: int, fs: int = FS, seed: int = 0) -> np.ndarray:
-    """Millivolts: P, QRS and T waves (Gaussians) around each peak, baseline wander, noise."""
+def synthetic_ecg(peaks: np.ndarray, n: int, fs: int = FS, seed: int = 0,
+                  s_waves: np.ndarray | None = None) -> np.ndarray:
+    """Millivolts: P, QRS and T waves (Gaussians) around each peak, baseline wander, noise.
+    ``s_waves``: each beat's S wave (mV; -0.25 unless given)."""
     rng = np.random.default_rng(seed)
     t = np.arange(n) / fs
     signal = 0.15 * np.sin(2 * np.pi * 0.2 * t) + rng.normal(0, 0.01, n)
-    for peak in peaks:
+    s_waves = np.full(len(peaks), -0.25) if s_waves is None else s_waves
+    for peak, s_wave in zip(peaks, s_waves):
         centre = peak / fs
         for offset, width, height in ((-0.2, 0.025, 0.15), (-0.03, 0.008, -0.15),
-                                      (0.0, 0.01, 1.2), (0.03, 0.008, -0.25),
+                                      (0.0, 0.01, 1.2), (0.03, 0.008, s_wave),
                                       (0.28, 0.05, 0.3)):
             signal += height * np.exp(-0.5 * ((t - centre - offset) / width) ** 2)
     return signal
@@ -110,6 +113,121 @@ def test_beats_are_cut_at_the_known_r_peaks(recording):
     np.testing.assert_allclose(read.beats.rr_next[:-1], np.diff(found) / FS, atol=TOLERANCE / FS)
     assert np.isnan(read.beats.rr_next[-1])
     assert np.all((read.beats.rr_local_mean[1:] > 0.6) & (read.beats.rr_local_mean[1:] < 1.05))
+
+
+@pytest.fixture(scope="module")
+def flipping(tmp_path_factory):
+    """A one-lead, two-minute WFDB record of one beat shape whose S wave (-1.1 mV, less
+    than its 1.2 mV R wave) grows past the R wave (-1.3 mV) after the first minute, as
+    MIT-BIH 117's does: the R peak, the largest magnitude, moves 30 ms on to the S wave."""
+    directory = tmp_path_factory.mktemp("flipping")
+    peaks = beat_train(120, seed=3)
+    lead = synthetic_ecg(peaks, 120 * FS, seed=3,
+                         s_waves=np.where(peaks < 60 * FS, -1.1, -1.3))
+    return write_wfdb(directory, "flip", lead[:, None], lead_names=("MLII",)), peaks
+
+
+def test_a_beats_window_is_centred_on_the_wave_that_matches_the_dominant_beat(flipping):
+    from anomaly.recordings.alignment import aligned_centres, template_at
+    from anomaly.recordings.filters import band_pass
+    from anomaly.recordings.patient import correlation
+
+    base, peaks = flipping
+    plain = read_recording(base, SegmentOptions()).beats
+    later = plain.sample >= 60 * FS
+    # The R peak moves on to the S wave where it is the larger.
+    assert np.all(np.abs(plain.sample[~later] - peaks[np.searchsorted(peaks, plain.sample[~later]
+                                                                      - TOLERANCE)]) <= 3)
+    template = np.median(plain.values[~later], axis=0)
+    assert np.median(correlation(plain.values[later], template)) < 0.8
+    aligned = read_recording(base, SegmentOptions(window=BeatWindow().aligned_on(template)))
+    np.testing.assert_array_equal(aligned.beats.sample, plain.sample)  # Times stay.
+    assert correlation(aligned.beats.values, template).min() > 0.97
+    # Each later window is centred back on the R wave, 30 ms before the S wave.
+    lead = open_lead(base, lead=None)
+    filtered = band_pass(lead.read(0, lead.n_samples), FS)
+    before, after = BeatWindow().samples_at(FS, "flip")
+    at_lead = template_at(template, before, after)
+    shift = aligned_centres(filtered, plain.sample, at_lead, before, FS) - plain.sample
+    assert np.all(shift[~later] == 0)
+    assert np.all(np.abs(shift[later] + round(0.03 * FS)) <= 2)
+    # A window that would run off the lead read is not moved there (the first later beat,
+    # read from 5 samples before its own window); the model's template at its own length
+    # is refused.
+    start = plain.sample[later][0] - before - 5
+    assert aligned_centres(filtered[start:], [before + 5], at_lead, before, FS) == [before + 5]
+    with pytest.raises(ValueError, match="a template of 140 samples has no sample 250"):
+        aligned_centres(filtered, plain.sample, template, 250, FS)
+
+
+def test_a_recordings_training_beats_are_aligned_on_the_dominant_beat(flipping):
+    """Fitted on the whole record, the dominant beat is the first minute's or the later
+    one's, and the training beats of both are cut alike, centred on it."""
+    from anomaly.recordings.patient import correlation
+    from anomaly.recordings.reading import read_normal_recording_beats
+
+    base, _ = flipping
+    data, read = read_normal_recording_beats(base, SegmentOptions())
+    template = np.array(read.window.template)
+    assert len(data.normal) > 0.7 * len(read.beats)
+    assert correlation(data.normal, template).min() > 0.97
+    # Cut around their R peaks, a minute's beats are unlike it.
+    plain = read_recording(base, SegmentOptions()).beats
+    assert np.mean(correlation(plain.values, template) < 0.8) > 0.3
+
+
+def test_a_live_stream_cuts_the_windows_the_recorded_file_gives(flipping):
+    """The same beats, windows and RR context, streamed in quarter seconds through a
+    model's aligned window as read from the file."""
+    from anomaly.recordings.live import LiveSegmenter
+
+    base, _ = flipping
+    plain = read_recording(base, SegmentOptions()).beats
+    window = BeatWindow().aligned_on(np.median(plain.values[plain.sample < 60 * FS], axis=0))
+    expected = read_recording(base, SegmentOptions(window=window)).beats
+    lead = open_lead(base, lead=None)
+    samples = lead.read(0, lead.n_samples)
+    live = LiveSegmenter(FS, window)
+    steps = [step for first in range(0, len(samples), FS // 4)
+             for step in live.feed(samples[first:first + FS // 4])] + [live.end()]
+    final = [step.final.beats for step in steps if step.final.beats is not None]
+    np.testing.assert_array_equal(np.concatenate([b.sample for b in final]), expected.sample)
+    np.testing.assert_allclose(np.concatenate([b.values for b in final]), expected.values,
+                               atol=1e-6)
+
+
+def test_a_recordings_model_keeps_its_dominant_beat_and_scores_beats_aligned_on_it(
+        flipping, in_tmp, capsys):
+    """Fitted on the first minute, the model scores the later beats, of the same shape but
+    whose R peak moved, as it scores the first minute's; without the template it kept (as
+    a model fitted before beats were aligned) it scores them far higher."""
+    import json
+
+    base, _ = flipping
+    code, _, err = run_cli(capsys, "fit", base, "--to", "1:00", "-m", "m", "--epochs", "100",
+                           "-q")
+    assert code == 0, err
+    metadata = json.loads(Path("m/metadata.json").read_text())
+    assert len(metadata["provenance"]["recording"]["beat_window"]["template"]) == 140
+
+    def scores(output: str) -> tuple[float, float, int]:
+        """Median score of the first minute's beats and of the later ones, and how many
+        later ones are flagged."""
+        assert run_cli(capsys, "score", base, "-m", "m", "-o", output, "-q")[0] in (0, 1)
+        with open(output, newline="") as file:
+            rows = list(csv.DictReader(file))
+        later = np.array([float(row["time_s"]) >= 60 for row in rows])
+        score = np.array([float(row["score"]) for row in rows])
+        flagged = np.array([row["is_anomaly"] == "1" for row in rows])
+        return np.median(score[~later]), np.median(score[later]), int(flagged[later].sum())
+
+    first, later, flagged = scores("s.csv")
+    assert later < 1.15 * first
+    del metadata["provenance"]["recording"]["beat_window"]["template"]
+    Path("m/metadata.json").write_text(json.dumps(metadata))
+    first_unaligned, later_unaligned, flagged_unaligned = scores("unaligned.csv")
+    assert first_unaligned == pytest.approx(first)
+    assert later_unaligned > 1.5 * first and flagged_unaligned > 2 * flagged
 
 
 def test_kept_amplitudes_are_millivolts(recording):
@@ -716,7 +834,8 @@ def test_beats_of_another_kind_than_the_models_are_warned_about_before_scoring(
         recording, model_dir, data_dir, tmp_path, capsys):
     """One warning line, naming the input and the model, before the input is scored: a
     model fitted on a beats CSV scoring a recording, a recording at another rate, another
-    lead, a beats CSV that 'anomaly beats' did not write scored by a recording's model;
+    lead, a beats CSV that 'anomaly beats' did not write scored by a recording's model,
+    any beats CSV scored by a model that centres beats on the patient's dominant beat;
     none when the beats are of the model's kind."""
     base, _, _ = recording
     output = str(tmp_path / "s.csv")
@@ -749,6 +868,16 @@ def test_beats_of_another_kind_than_the_models_are_warned_about_before_scoring(
     assert line.startswith(f"Warning: {data_dir / 'batch_nolabel.csv'}: the model ({same}) "
                            "was fitted on beats cut from a recording (lead MLII, 0.25 s "
                            "before to 0.45 s after each R peak)")
+    aligned = recording_model(model_dir, tmp_path / "aligned",
+                              template=np.hanning(96).tolist())
+    assert warnings(base, "-m", aligned) == []
+    assert run_cli(capsys, "beats", base, "--samples", "96", "-o", tmp_path / "b.csv",
+                   "-q")[0] == 0
+    [line] = warnings(tmp_path / "b.csv", "-m", aligned)
+    assert line.startswith(f"Warning: {tmp_path / 'b.csv'}: the model ({aligned}) centres each "
+                           "beat's window on the wave of its QRS complex that matches the "
+                           "patient's dominant beat") and line.endswith("score the recording "
+                                                                         "itself"), line
 
 
 def test_a_beat_window_longer_than_the_limit_is_refused_naming_where():

@@ -702,6 +702,8 @@ def test_a_live_stream_gives_each_beat_within_its_window_and_finally_as_anomaly_
     with connect(stream_url(server), additional_headers=auth()) as socket_:
         start = json.loads(socket_.recv())["start"]
         assert start["model"] == "holter" and start["warnings"] == []
+        assert start["beat_window"] == {"before_s": 0.25, "after_s": 0.45, "samples": 140,
+                                        "keep_amplitude": False, "aligned": True}
         assert start["final_after_s"] == pytest.approx(0.45 + 10)
         for first in range(0, len(samples), chunk):
             socket_.send(samples[first:first + chunk].astype("<f8").tobytes())

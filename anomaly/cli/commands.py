@@ -201,7 +201,7 @@ def fit(
                 normal_csv, segment, label_column=label_column, normal_label=normal_label,
                 context=beat_context(RR_CONTEXT) if rr_context else None,
                 every_beat=every_beat)
-            origin = RecordingOrigin(segment.window, read.lead.name, segment.start,
+            origin = RecordingOrigin(read.window, read.lead.name, segment.start,
                                      segment.stop, read.counts.dropped_at_edges,
                                      fs=read.lead.fs)
             digest = read.sha256()

@@ -12,10 +12,12 @@ training file and its hash; for a recording, its lead, span and beat window), ve
 and the SHA-256 of each model file. A directory is written beside its destination and
 renamed into place, so it appears complete or not at all.
 
-Format 5 is written: format 4 with the score's ``error_metric`` among the parameters (a
-format-4 directory scores the mean absolute error it was calibrated on, and a release
-that reads only format 4 refuses a format-5 directory as newer rather than choking on the
-parameter). Formats 1 to 4 are still read: format 3 kept the threshold's
+Format 6 is written: format 5 with a recording's model's dominant beat (the beat
+window's ``template``, on which beats are aligned: :mod:`anomaly.recordings.alignment`),
+so that a release that reads only format 5 refuses such a directory as newer rather than
+as a malformed beat window. Format 5 was format 4 with the score's ``error_metric`` among
+the parameters (a format-4 directory scores the mean absolute error it was calibrated
+on). Formats 1 to 5 are still read: format 3 kept the threshold's
 statistics, the network's size and the provenance as loose keys (beside the fit's figures
 under ``training``), format 2 lacked the context, and format 1 (anomaly 0.1 before it)
 spread some parameters over ``architecture`` and ``training`` and lost the others.
@@ -40,15 +42,15 @@ from .. import __version__
 from ..exceptions import InputError, ModelError
 from ..io.writers import (check_can_create, file_sha256, make_staging_directory, output_lock,
                           replace_directory, write_json)
-from ._json import is_count, is_finite, is_sha256, known
+from ..json_values import is_count, is_finite, is_sha256, known
 from .parameters import CONSTRAINTS
 from .provenance import Provenance, RecordingOrigin
 from .scaling import Scaling
 from .threshold import Calibration
 from .training import TrainingSummary
 
-#: Version of the model directory layout written; 1 to 5 are read, newer ones refused.
-FORMAT_VERSION = 5
+#: Version of the model directory layout written; 1 to 6 are read, newer ones refused.
+FORMAT_VERSION = 6
 MODEL_FILE = "model.keras"
 ONNX_FILE = "model.onnx"
 METADATA_FILE = "metadata.json"
@@ -79,7 +81,7 @@ FITTED_BEFORE_RECORDED = {"threshold_source": "training", "max_inputs_seen": Non
 #: Required keys and their types, by format version; nested dicts are checked the same
 #: way, and ``dict`` (the type) is a JSON object whose own value checks its keys.
 _SCHEMAS: dict[int, dict[str, Any]] = {
-    5: {
+    6: {
         "format_version": int,
         "params": dict,
         "scaling": dict,
@@ -121,7 +123,9 @@ _SCHEMAS: dict[int, dict[str, Any]] = {
     },
 }
 _SCHEMAS[2] = _SCHEMAS[3]  # Format 2 lacks only the optional context parameters.
-_SCHEMAS[4] = _SCHEMAS[5]  # Format 4 lacks only the error metric among the parameters.
+# Format 5 lacks only the beat window's template (a recording's model), format 4 also the
+# error metric among the parameters.
+_SCHEMAS[4] = _SCHEMAS[5] = _SCHEMAS[6]
 
 
 # -- the values a model directory records ----------------------------------------------
@@ -447,7 +451,7 @@ def _record_of_format_4_or_5(metadata: dict[str, Any]) -> ModelRecord:
 
 
 def _record_of_format_1_to_3(metadata: dict[str, Any]) -> ModelRecord:
-    """Formats 1 to 3 as format 5's values (see the module's text)."""
+    """Formats 1 to 3 as format 6's values (see the module's text)."""
     params = _params_of_format_1_to_3(metadata)
     if isinstance(metadata.get("input_shape"), list):
         shape = metadata["input_shape"]

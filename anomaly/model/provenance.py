@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..recordings.segment import BeatWindow
-from ._json import is_count, is_number, is_sha256, known
+from ..json_values import is_count, is_number, is_sha256, known
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..exceptions import InputError, length_mismatch
-from ._json import check_number, is_count, is_finite
+from ..json_values import check_number, is_count, is_finite
 
 #: How far outside the training range (in multiples of it) a value may be and still be
 #: scored: beyond, it would overflow the network's float32 arithmetic, so it is clipped.

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..choices import ThresholdSource
 from ..exceptions import InputError
-from ._json import check_number, is_count
+from ..json_values import check_number, is_count
 
 #: The sources, as the detector's ``threshold_source`` names them.
 THRESHOLD_SOURCES = tuple(source.value for source in ThresholdSource)

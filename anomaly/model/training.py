@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ._json import check_number, is_count, known
+from ..json_values import check_number, is_count, known
 
 #: ``batch_size="auto"``: batches grow with the training set, so that an epoch is about
 #: this many gradient steps once the set is past 64 x this many inputs (below, 64).

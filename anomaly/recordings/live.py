@@ -3,7 +3,8 @@
 A device sends one lead's samples in chunks as it records them (:meth:`LiveSegmenter.feed`)
 and the beats come back as soon as they can be cut:
 
-- **provisionally**, once a beat's window has arrived (``after`` seconds past its R peak):
+- **provisionally**, once a beat's window has arrived (``after`` seconds past its R peak,
+  or past the wave it is centred on for a model that aligns beats, see :mod:`.alignment`):
   found and cut from the lead as far as it has arrived, followed by a guess of what comes
   next (:data:`MIRROR_SECONDS`). The band-pass filter runs forwards and backwards, so the
   last samples of a window, so near the end of what has arrived, are not yet those of the
@@ -71,6 +72,7 @@ class LiveSegmenter:
     def __init__(self, fs: float, window: BeatWindow = BeatWindow()):
         self.fs, self.window = fs, window
         self.before, self.after = window.samples_at(fs, "the stream")
+        self.template = window.lead_template(self.before, self.after)
         self.look_ahead = int(round(FINAL_SECONDS * fs))
         self.settle = int(round(PAD_SECONDS * fs))
         self.refractory = int(round(REFRACTORY_SECONDS * fs))
@@ -124,7 +126,8 @@ class LiveSegmenter:
                                        # A beat just before the cut may have been found
                                        # just after it by the last step: kept, or given.
                                        keep=(self.final_to - self.refractory, received),
-                                       n_samples=received, guessed=guessed)
+                                       n_samples=received, guessed=guessed,
+                                       template=self.template)
         held = self.held
         last = held.peak if held is not None else self.rhythm.last_peak
         found = [beat for beat in found if last is None or beat.peak - last >= self.refractory]

@@ -23,10 +23,14 @@ junctional one) from a normal one: the dominant rhythm is taken as the patient's
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .rhythm import rr_ratios
+
+if TYPE_CHECKING:
+    from .segment import RecordingBeats
 
 #: A beat whose RR interval from the previous beat is below this fraction of the local
 #: mean is premature.
@@ -40,11 +44,13 @@ ROUNDS = 2
 @dataclass(frozen=True)
 class DominantBeats:
     """Which beats are of the dominant rhythm and shape (``kept``), and of those that are
-    not, how many are premature and how many are on time but of another shape."""
+    not, how many are premature and how many are on time but of another shape; the
+    ``template`` they were chosen by (None when no beat was on time)."""
 
     kept: np.ndarray
     premature: int
     other_shape: int
+    template: np.ndarray | None = None
 
     @property
     def left_out(self) -> str:
@@ -75,10 +81,24 @@ def dominant_beats(values: np.ndarray, rr_prev: np.ndarray, rr_next: np.ndarray,
     """The beats of the dominant rhythm and shape among ``values`` (shape ``(n,
     samples)``), by their RR intervals (seconds; NaN where unknown, taken as on time)."""
     on_time = rr_ratios(rr_prev, rr_next, rr_local_mean)[:, 0] >= PREMATURE_RATIO
-    kept = on_time
+    kept, template = on_time, None
     for _ in range(ROUNDS):
         if not kept.any():
             break
         template = np.median(values[kept], axis=0)
         kept = on_time & (correlation(values, template) >= MIN_CORRELATION)
-    return DominantBeats(kept, int((~on_time).sum()), int((on_time & ~kept).sum()))
+    return DominantBeats(kept, int((~on_time).sum()), int((on_time & ~kept).sum()),
+                         template)
+
+
+def dominant_template(beats: "RecordingBeats") -> np.ndarray:
+    """The patient's dominant beat, which beats are then aligned on (:mod:`.alignment`):
+    the template the readable beats of the dominant rhythm and shape were chosen by
+    (:func:`dominant_beats`); without a readable beat on time, the median of the readable
+    beats (of every beat when none is readable)."""
+    readable = beats.readable
+    dominant = dominant_beats(beats.values[readable], beats.rr_prev[readable],
+                              beats.rr_next[readable], beats.rr_local_mean[readable])
+    if dominant.template is not None:
+        return dominant.template
+    return np.median(beats.values[readable] if readable.any() else beats.values, axis=0)

@@ -345,11 +345,11 @@ def alike(filtered: np.ndarray, peaks: np.ndarray, half: int) -> float:
         return 0.0
     from .patient import correlation
 
-    complexes = _complexes(filtered, peaks, half)
+    complexes = qrs_complexes(filtered, peaks, half)
     return float(np.median(correlation(complexes, np.median(complexes, axis=0))))
 
 
-def _complexes(filtered: np.ndarray, peaks: np.ndarray, half: int) -> np.ndarray:
+def qrs_complexes(filtered: np.ndarray, peaks: np.ndarray, half: int) -> np.ndarray:
     """The QRS complexes at ``peaks``: ``half`` samples either side of each, one a row."""
     return filtered[peaks[:, None] + np.arange(-half, half + 1)]
 
@@ -381,8 +381,8 @@ def missed_alike(filtered: np.ndarray, peaks: np.ndarray, other_peaks: np.ndarra
         return False
     from .patient import unit_rows
 
-    likeness = unit_rows(_complexes(filtered, missed, half)) @ \
-        unit_rows(_complexes(filtered, twins, half)).T
+    likeness = unit_rows(qrs_complexes(filtered, missed, half)) @ \
+        unit_rows(qrs_complexes(filtered, twins, half)).T
     return bool(np.all(likeness.max(axis=1) >= MIN_TWIN_LIKENESS))
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .limits import FileStamp, stamps_sha256
-from .segment import RecordingBeats, SegmentCounts, Segmenter, SegmentOptions
+from .segment import BeatWindow, RecordingBeats, SegmentCounts, Segmenter, SegmentOptions
 from .signals import Lead, open_lead
 
 if TYPE_CHECKING:
@@ -27,13 +27,14 @@ def segmenter_for(path: str | os.PathLike, options: SegmentOptions) -> Segmenter
 class RecordingRead:
     """Every beat of a recording's span, and what segmenting counted; ``span`` says the
     span for messages (``00:00 and 05:00``); ``files`` are the files read, as they were
-    when opened."""
+    when opened; ``window`` is how the beats were cut."""
 
     lead: Lead
     beats: RecordingBeats
     counts: SegmentCounts
     span: str
     files: tuple[FileStamp, ...]
+    window: BeatWindow
 
     def sha256(self) -> str:
         """The SHA-256 of the files read (see :func:`.limits.stamps_sha256`)."""
@@ -51,7 +52,8 @@ def read_recording(path: str | os.PathLike, options: SegmentOptions) -> Recordin
           ("values", "sample", "beat", "rr_prev", "rr_next", "rr_local_mean")),
         labels, segmenter.lead.fs, np.concatenate([b.unreadable for b in blocks]))
     counts = sum((chunk.counts for chunk in chunks), SegmentCounts())
-    return RecordingRead(segmenter.lead, joined, counts, segmenter.span, segmenter.files)
+    return RecordingRead(segmenter.lead, joined, counts, segmenter.span, segmenter.files,
+                         options.window)
 
 
 def read_normal_recording_beats(path: str | os.PathLike, options: SegmentOptions, *,
@@ -66,6 +68,10 @@ def read_normal_recording_beats(path: str | os.PathLike, options: SegmentOptions
     (:mod:`.quality`). With a ``context`` (see :mod:`anomaly.model.context`), each beat's
     samples are followed by its context.
 
+    Unless ``options.window`` has a template, the beats are cut twice: once to find the
+    dominant beat (:func:`.patient.dominant_template`), then aligned on it
+    (:mod:`.alignment`); the read's ``window`` holds the template, for the model to keep.
+
     Raises
     ------
     InputError
@@ -75,18 +81,21 @@ def read_normal_recording_beats(path: str | os.PathLike, options: SegmentOptions
     from ..exceptions import InputError
     from ..io.readers import TrainingData, normal_rows, require_readable
     from . import RECORDING_THRESHOLD_K
-    from .patient import dominant_beats
+    from .patient import dominant_beats, dominant_template
 
     if every_beat and label_column is not None:
         raise InputError(f"{path}: --every-beat trains on every beat and --label-column on "
                          "the normal ones: give one")
     recording = read_recording(path, options)
+    if options.window.template is None:
+        window = options.window.aligned_on(dominant_template(recording.beats))
+        recording = read_recording(path, replace(options, window=window))
     beats = recording.beats
-    values = beats.values if context is None else context.appended(
-        beats.values, beats.ids(recording.lead.record), str(path))
     readable = beats.readable
     require_readable(path, readable, f"beats between {recording.span} of lead "
                                      f"{recording.lead.name}")
+    values = beats.values if context is None else context.appended(
+        beats.values, beats.ids(recording.lead.record), str(path))
     if label_column is not None:
         labels = labels_for(path, beats.labels, label_column)
         truth = (labels != normal_label).astype(np.int8)

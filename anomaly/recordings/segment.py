@@ -4,6 +4,8 @@ A beat is the window ``before`` seconds before its R peak to ``after`` seconds a
 taken from the lead band-pass filtered 0.5-40 Hz (which removes baseline wander and mains
 hum), resampled to ``samples`` values and z-normalised (unless amplitudes are kept), as
 ECG5000's beats are. A beat whose window runs off the recording is dropped and counted.
+With the ``template`` of a model fitted on a recording, the window is centred instead on
+the wave of its QRS complex that matches the template best (:mod:`.alignment`).
 
 The lead is read in chunks of ``chunk_seconds`` on a grid from the recording's first
 sample, each with :data:`PAD_SECONDS` of signal on either side; a chunk keeps the peaks
@@ -29,12 +31,13 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator
 
 import numpy as np
 
 from ..exceptions import InputError
+from ..json_values import is_count, is_number
 from .filters import PAD_SECONDS, band_pass
 from .peaks import REFRACTORY_SECONDS
 from .quality import REASONS, Unreadable, keep_listed
@@ -54,13 +57,17 @@ LOCAL_RR_BEATS = 10
 @dataclass(frozen=True)
 class BeatWindow:
     """How a beat is cut: ``before``/``after`` its R peak (seconds), resampled to
-    ``samples`` values, z-normalised unless ``keep_amplitude``. A model fitted on a
-    recording keeps its window, so that scoring cuts beats the same way."""
+    ``samples`` values, z-normalised unless ``keep_amplitude``, and, with a ``template``
+    (the patient's dominant beat, ``samples`` values as the model takes beats), centred
+    on the wave of its QRS complex that matches the template's best (see
+    :mod:`.alignment`). A model fitted on a recording keeps its window, so that scoring
+    cuts beats the same way."""
 
     before: float = 0.25
     after: float = 0.45
     samples: int = 140
     keep_amplitude: bool = False
+    template: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if not (0 <= self.before < 10 and 0 < self.after < 10 and self.before + self.after > 0.05):
@@ -68,6 +75,22 @@ class BeatWindow:
                              "after the R peak (each up to 10 s, together at least 0.05 s)")
         if not 8 <= self.samples <= 10_000:
             raise ValueError(f"{self.samples} samples per beat (8 to 10,000)")
+        if self.template is not None and not (
+                len(self.template) == self.samples and
+                all(isinstance(x, float) and math.isfinite(x) for x in self.template)):
+            raise ValueError(f"a beat template must be {self.samples} finite numbers (the "
+                             f"window's samples), got {len(self.template)} values")
+
+    def lead_template(self, before: int, after: int) -> np.ndarray | None:
+        """The template brought to a window of ``before`` + ``after`` samples of a lead
+        (:func:`.alignment.template_at`); None without one."""
+        from .alignment import template_at
+
+        return None if self.template is None else template_at(self.template, before, after)
+
+    def aligned_on(self, template: np.ndarray) -> "BeatWindow":
+        """This window with beats centred on ``template`` (a beat of ``samples`` values)."""
+        return replace(self, template=tuple(float(x) for x in np.asarray(template)))
 
     def samples_at(self, fs: float, where: object) -> tuple[int, int]:
         """The samples before and after the R peak at ``fs`` Hz; an InputError naming
@@ -80,23 +103,36 @@ class BeatWindow:
         return before, after
 
     def to_metadata(self) -> dict:
-        return {"before_s": self.before, "after_s": self.after, "samples": self.samples,
-                "keep_amplitude": self.keep_amplitude}
+        window = {"before_s": self.before, "after_s": self.after, "samples": self.samples,
+                  "keep_amplitude": self.keep_amplitude}
+        if self.template is not None:
+            window["template"] = list(self.template)
+        return window
 
     @classmethod
     def from_metadata(cls, value) -> "BeatWindow":
-        """The window recorded in a model's metadata; ValueError when it is malformed."""
-        if not isinstance(value, dict) or set(value) != {"before_s", "after_s", "samples",
-                                                          "keep_amplitude"}:
-            raise ValueError("beat_window must hold before_s, after_s, samples, keep_amplitude")
+        """The window recorded in a model's metadata; ValueError when it is malformed. A
+        model fitted before beats were aligned has no ``template``."""
+        keys = {"before_s", "after_s", "samples", "keep_amplitude"}
+        if not isinstance(value, dict) or not keys <= set(value) <= keys | {"template"}:
+            raise ValueError("beat_window must hold before_s, after_s, samples, "
+                             "keep_amplitude (and may hold template)")
         before, after, samples, keep = (value[key] for key in
                                         ("before_s", "after_s", "samples", "keep_amplitude"))
-        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and
-                   math.isfinite(x) for x in (before, after)) or \
-                not isinstance(samples, int) or isinstance(samples, bool) or \
+        if not all(is_number(x) for x in (before, after)) or not is_count(samples) or \
                 not isinstance(keep, bool):
             raise ValueError("beat_window holds values of the wrong type")
-        return cls(float(before), float(after), samples, keep)
+        if "template" not in value:
+            return cls(float(before), float(after), samples, keep)
+        template = value["template"]
+        if not isinstance(template, list) or len(template) != samples:
+            raise ValueError(f"a beat template must be a list of {samples} numbers (the "
+                             f"window's samples), got "
+                             f"{len(template) if isinstance(template, list) else 'no list'}")
+        if not all(is_number(x) for x in template):
+            raise ValueError("a beat template must hold finite numbers")
+        return cls(float(before), float(after), samples, keep,
+                   tuple(float(x) for x in template))
 
 
 @dataclass(frozen=True)
@@ -238,6 +274,7 @@ class Segmenter:
                              f"--to {format_time(self.stop / fs)}")
         window = options.window
         self.before, self.after = window.samples_at(fs, lead.path)
+        self.template = window.lead_template(self.before, self.after)
         if lead.n_samples < self.before + self.after:
             raise InputError(f"{lead.path}: the recording ({lead.duration:.3g} s) is shorter "
                              f"than one beat window ({window.before + window.after:g} s)")
@@ -302,7 +339,7 @@ class Segmenter:
             signal = lead.read(first, min(lead.n_samples, end + pad))
             found, unreadable = find_beats(signal, first, fs, self.before, self.after,
                                            keep=(begin - refractory, end + refractory),
-                                           n_samples=lead.n_samples)
+                                           n_samples=lead.n_samples, template=self.template)
             # The span's own samples in this chunk: what is analysable is told of those.
             own = max(begin, self.start), min(end, self.stop)
             yield found, SegmentCounts(samples_read=len(signal), position=end) + \
@@ -321,8 +358,8 @@ class Found:
 
 
 def find_beats(signal: np.ndarray, first: int, fs: float, before: int, after: int, *,
-               keep: tuple[int, int], n_samples: int, guessed: int = 0
-               ) -> tuple[list[Found], Unreadable]:
+               keep: tuple[int, int], n_samples: int, guessed: int = 0,
+               template: np.ndarray | None = None) -> tuple[list[Found], Unreadable]:
     """The beats of a stretch of a lead whose R peaks lie in ``keep`` (recording samples,
     the end excluded), and where the stretch cannot be read.
 
@@ -335,7 +372,12 @@ def find_beats(signal: np.ndarray, first: int, fs: float, before: int, after: in
     The last ``guessed`` samples of ``signal`` are not the lead's but a guess of what comes
     next (a live stream's, see :mod:`.live`): they are filtered with it, but no beat is
     found in them and their readability is not judged.
+
+    With a ``template`` (a beat window's, at the lead's rate: :func:`.alignment.template_at`),
+    each window is centred on the wave of the beat's QRS complex that matches it best
+    (:func:`.alignment.aligned_centres`); the beat's peak stays its R peak.
     """
+    from .alignment import aligned_centres
     from .peaks import detect_r_peaks
     from .quality import second_opinion, unreadable_stretches
 
@@ -348,15 +390,20 @@ def find_beats(signal: np.ndarray, first: int, fs: float, before: int, after: in
     peaks = found + first
     peaks = peaks[(peaks >= keep[0]) & (peaks < keep[1])]
     local = peaks - first
+    centres = local if template is None else aligned_centres(filtered, local, template,
+                                                             before, fs)
     at = np.searchsorted(found, local)
     previous = np.where(at > 0, found[np.maximum(at - 1, 0)], 0)
     following = np.where(at + 1 < len(found), found[np.minimum(at + 1, len(found) - 1)],
                          len(signal) - 1)
-    reasons = unreadable.within(np.minimum(local - before, previous),
-                                np.maximum(local + after, following + 1))
+    reasons = unreadable.within(np.minimum(centres - before, previous),
+                                np.maximum(centres + after, following + 1))
     beats = []
-    for peak, at, reason in zip(peaks.tolist(), local.tolist(), reasons.tolist()):
-        inside = peak - before >= 0 and peak + after <= n_samples
+    for peak, at, reason in zip(peaks.tolist(), centres.tolist(), reasons.tolist()):
+        # Within the recording so far, and within the stretch read (a window longer than
+        # the padding may not be).
+        inside = first + at - before >= 0 and first + at + after <= n_samples and \
+            at - before >= 0 and at + after <= len(filtered)
         beats.append(Found(peak, filtered[at - before:at + after] if inside else None, reason))
     return beats, unreadable
 

@@ -20,9 +20,10 @@ input, and what differs is said in one line naming the input and the model:
   another sampling rate than the model's (the beats are cut by the same window in seconds
   and resampled to the same length, but R-peak detection and the beats' detail change
   with the rate), a lead other than the model's asked for with ``--lead`` (the user's
-  choice, but another lead's beats have another shape), and a model fitted on a
+  choice, but another lead's beats have another shape), a model fitted on a
   recording scoring a beats CSV that ``anomaly beats`` did not write (its beats may be
-  cut by another window). A refusal there would stop runs that are right; a warning
+  cut by another window), and one that centres beats on the patient's dominant beat
+  (:mod:`anomaly.recordings.alignment`) scoring any beats CSV (cut around R peaks alone). A refusal there would stop runs that are right; a warning
   costs a line. Each is said once the input's first beats have been read, before they
   are scored (:func:`anomaly.scoring.pipeline.score_source`), so that an input refused
   before it yields a beat fails in one line, as every failure does.
@@ -120,11 +121,10 @@ def lead_differences(detector, model: str, fs: float, asked: str | None = None) 
 def _csv_differences(job: Job, detector, model: str) -> list[str]:
     from ..io.csv_parser import layout_from_head
     from ..io.readers import InputSource
+    from ..model.context import beat_context
 
     origin = detector.provenance_.recording
-    if origin is None or detector.scaling_.context:
-        # A model with a context refuses a CSV without the columns it is computed from,
-        # in its own words, as the first block is scored.
+    if origin is None:
         return []
     options = job.options
     try:
@@ -135,11 +135,26 @@ def _csv_differences(job: Job, detector, model: str) -> list[str]:
                                       samples=detector.scaling_.n_samples)
     except InputError:
         return []  # Reading the input refuses it, in its own words (another length too).
-    if set(ID_COLUMNS) & set(layout.id_names):
+    ids = set(layout.id_names)
+    context = beat_context(detector.scaling_.context)
+    if context is not None and not set(context.columns) <= ids:
+        # A model with a context refuses a CSV without the columns it is computed from,
+        # in its own words, as the first block is scored.
         return []
-    window = origin.window
-    lead = f"lead {origin.lead}, " if origin.lead else ""
-    return [f"{model} was fitted on beats cut from a recording ({lead}{window.before:g} s "
-            f"before to {window.after:g} s after each R peak); this file has none of the "
-            f"columns {', '.join(ID_COLUMNS[:3])} that 'anomaly beats' writes, so its beats "
-            "may be cut otherwise and the scores not mean what the model's threshold says"]
+    problems = []
+    if origin.window.template is not None:
+        problems.append(f"{model} centres each beat's window on the wave of its QRS complex "
+                        "that matches the patient's dominant beat, and a beats CSV's beats "
+                        "were cut around their R peaks alone: where a QRS complex's R and S "
+                        "waves are of a size, their scores may be high; score the recording "
+                        "itself")
+    if not set(ID_COLUMNS) & ids:
+        window = origin.window
+        lead = f"lead {origin.lead}, " if origin.lead else ""
+        problems.append(f"{model} was fitted on beats cut from a recording ({lead}"
+                        f"{window.before:g} s before to {window.after:g} s after each R "
+                        f"peak); this file has none of the columns "
+                        f"{', '.join(ID_COLUMNS[:3])} that 'anomaly beats' writes, so its "
+                        "beats may be cut otherwise and the scores not mean what the "
+                        "model's threshold says")
+    return problems

@@ -35,7 +35,7 @@ message that is not understood, 1008 when nothing came for ``request_timeout`` s
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -132,8 +132,11 @@ class LiveStream:
         return window
 
     def start(self) -> dict[str, Any]:
+        # The window without its template's values: whether beats are aligned is enough.
+        window = {**replace(self.window, template=None).to_metadata(),
+                  "aligned": self.window.template is not None}
         return {"start": {"model": self.model.name, "fs": self.options.fs,
-                          "dtype": self.options.dtype, "beat_window": self.window.to_metadata(),
+                          "dtype": self.options.dtype, "beat_window": window,
                           "threshold": float(self.model.detector.threshold_),
                           "final_after_s": self.final_after, "warnings": self.warnings}}
 

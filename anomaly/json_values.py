@@ -1,4 +1,5 @@
-"""Checks of values read from JSON, shared by the values a model directory records.
+"""Checks of values read from JSON, shared by the values a model directory records (the
+beat window among them, which :mod:`anomaly.recordings.segment` reads).
 
 In Python ``True`` is an ``int``, but true/false is never a valid count or number here;
 and a JSON integer may be too large for a float.
