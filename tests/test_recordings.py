@@ -160,6 +160,24 @@ def test_a_beats_window_is_centred_on_the_wave_that_matches_the_dominant_beat(fl
         aligned_centres(filtered, plain.sample, template, 250, FS)
 
 
+@pytest.mark.parametrize("fs", [128, 500, 1000])
+def test_beats_are_aligned_on_the_dominant_beat_at_any_sampling_rate(tmp_path, fs):
+    """The record whose S wave outgrows its R wave, at other rates than MIT-BIH's: cut
+    around their R peaks the later beats are unlike the first minute's, aligned alike."""
+    from anomaly.recordings.patient import correlation
+
+    peaks = beat_train(120, fs=fs, seed=3)
+    lead = synthetic_ecg(peaks, 120 * fs, fs=fs, seed=3,
+                         s_waves=np.where(peaks < 60 * fs, -1.1, -1.3))
+    base = write_wfdb(tmp_path, "flip", lead[:, None], lead_names=("MLII",), fs=fs)
+    plain = read_recording(base, SegmentOptions()).beats
+    later = plain.sample >= 60 * fs
+    template = np.median(plain.values[~later], axis=0)
+    assert np.median(correlation(plain.values[later], template)) < 0.5
+    aligned = read_recording(base, SegmentOptions(window=BeatWindow().aligned_on(template)))
+    assert correlation(aligned.beats.values, template).min() > 0.97
+
+
 def test_a_recordings_training_beats_are_aligned_on_the_dominant_beat(flipping):
     """Fitted on the whole record, the dominant beat is the first minute's or the later
     one's, and the training beats of both are cut alike, centred on it."""
