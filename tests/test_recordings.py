@@ -194,6 +194,29 @@ def test_a_recordings_training_beats_are_aligned_on_the_dominant_beat(flipping):
     assert np.mean(correlation(plain.values, template) < 0.8) > 0.3
 
 
+def test_a_model_aligns_only_the_beats_of_the_lead_its_dominant_beat_is_of(tmp_path):
+    """A model fitted on MLII scoring lead V1 (of the same shape here, so that aligning
+    it would move its windows): V1's beats are cut around their R peaks, not centred on
+    MLII's dominant beat; MLII's, asked by name or by index, are aligned."""
+    from anomaly.scoring.base import ModelLimits
+    from anomaly.scoring.plan import ScoreOptions
+    from anomaly.scoring.sources import recording_segment
+
+    peaks = beat_train(120, seed=3)
+    lead = synthetic_ecg(peaks, 120 * FS, seed=3, s_waves=np.where(peaks < 60 * FS, -1.1, -1.3))
+    base = write_wfdb(tmp_path, "two", np.column_stack([lead, lead]), lead_names=("MLII", "V1"))
+    plain = read_recording(base, SegmentOptions()).beats
+    window = BeatWindow().aligned_on(np.median(plain.values[plain.sample < 60 * FS], axis=0))
+    aligned = read_recording(base, SegmentOptions(window=window)).beats
+    assert not np.allclose(aligned.values, plain.values)  # The case: aligning moves windows.
+    limits = ModelLimits(140, (-10.0, 10.0), window, "MLII")
+    for asked, expected in (("V1", plain), ("MLII", aligned), ("0", aligned), (None, aligned)):
+        segment = recording_segment(ScoreOptions(segment=SegmentOptions(lead=asked)), limits)
+        beats = read_recording(base, segment).beats
+        np.testing.assert_array_equal(beats.sample, expected.sample)
+        np.testing.assert_allclose(beats.values, expected.values, err_msg=str(asked))
+
+
 def test_a_live_stream_cuts_the_windows_the_recorded_file_gives(flipping):
     """The same beats, windows and RR context, streamed in quarter seconds through a
     model's aligned window as read from the file."""
@@ -889,6 +912,10 @@ def test_beats_of_another_kind_than_the_models_are_warned_about_before_scoring(
     aligned = recording_model(model_dir, tmp_path / "aligned",
                               template=np.hanning(96).tolist())
     assert warnings(base, "-m", aligned) == []
+    [line] = warnings(base, "-m", aligned, "--lead", "V1")
+    assert line.endswith("(and they are cut around their R peaks, not centred on the dominant "
+                         "beat of lead MLII as the model's were)"), line
+    assert "not centred" not in warnings(base, "-m", same, "--lead", "V1")[0]
     assert run_cli(capsys, "beats", base, "--samples", "96", "-o", tmp_path / "b.csv",
                    "-q")[0] == 0
     [line] = warnings(tmp_path / "b.csv", "-m", aligned)

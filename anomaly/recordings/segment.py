@@ -142,7 +142,9 @@ class SegmentOptions:
     ``start``/``stop``: the span, in seconds (``stop`` None: to the end); a beat belongs
     to it when its R peak does. ``annotations``: the extension of a WFDB annotation file
     whose reference beats label the beats (AAMI classes). ``fs``: the sampling rate of a
-    signal CSV without a time column.
+    signal CSV without a time column. ``template_lead``: the lead whose dominant beat the
+    window's template is (a model's lead); the beats of another lead are cut around their
+    R peaks alone, not aligned on another lead's shape.
     """
 
     lead: str | None = None
@@ -152,6 +154,7 @@ class SegmentOptions:
     annotations: str | None = None
     window: BeatWindow = BeatWindow()
     chunk_seconds: float = 300.0
+    template_lead: str | None = None
 
 
 @dataclass
@@ -274,7 +277,8 @@ class Segmenter:
                              f"--to {format_time(self.stop / fs)}")
         window = options.window
         self.before, self.after = window.samples_at(fs, lead.path)
-        self.template = window.lead_template(self.before, self.after)
+        self.template = (window.lead_template(self.before, self.after)
+                         if options.template_lead in (None, lead.name) else None)
         if lead.n_samples < self.before + self.after:
             raise InputError(f"{lead.path}: the recording ({lead.duration:.3g} s) is shorter "
                              f"than one beat window ({window.before + window.after:g} s)")
