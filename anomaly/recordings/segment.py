@@ -5,7 +5,8 @@ taken from the lead band-pass filtered 0.5-40 Hz (which removes baseline wander 
 hum), resampled to ``samples`` values and z-normalised (unless amplitudes are kept), as
 ECG5000's beats are. A beat whose window runs off the recording is dropped and counted.
 With the ``template`` of a model fitted on a recording, the window is centred instead on
-the wave of its QRS complex that matches the template best (:mod:`.alignment`).
+the wave of its QRS complex that matches the template best (:mod:`.alignment`), in the
+lead the template is of (:meth:`SegmentOptions.aligns`).
 
 The lead is read in chunks of ``chunk_seconds`` on a grid from the recording's first
 sample, each with :data:`PAD_SECONDS` of signal on either side; a chunk keeps the peaks
@@ -142,9 +143,8 @@ class SegmentOptions:
     ``start``/``stop``: the span, in seconds (``stop`` None: to the end); a beat belongs
     to it when its R peak does. ``annotations``: the extension of a WFDB annotation file
     whose reference beats label the beats (AAMI classes). ``fs``: the sampling rate of a
-    signal CSV without a time column. ``template_lead``: the lead whose dominant beat the
-    window's template is (a model's lead); the beats of another lead are cut around their
-    R peaks alone, not aligned on another lead's shape.
+    signal CSV without a time column. ``template_lead``: the lead the window's template is
+    the dominant beat of (a model's; None: any lead's).
     """
 
     lead: str | None = None
@@ -155,6 +155,12 @@ class SegmentOptions:
     window: BeatWindow = BeatWindow()
     chunk_seconds: float = 300.0
     template_lead: str | None = None
+
+    def aligns(self, lead: str | None) -> bool:
+        """Whether the beats of ``lead`` (its name) are centred on the window's template:
+        those of the template's own lead only, since another lead's beats have another
+        shape (they are cut around their R peaks)."""
+        return self.window.template is not None and self.template_lead in (None, lead)
 
 
 @dataclass
@@ -278,7 +284,7 @@ class Segmenter:
         window = options.window
         self.before, self.after = window.samples_at(fs, lead.path)
         self.template = (window.lead_template(self.before, self.after)
-                         if options.template_lead in (None, lead.name) else None)
+                         if options.aligns(lead.name) else None)
         if lead.n_samples < self.before + self.after:
             raise InputError(f"{lead.path}: the recording ({lead.duration:.3g} s) is shorter "
                              f"than one beat window ({window.before + window.after:g} s)")

@@ -20,13 +20,14 @@ input, and what differs is said in one line naming the input and the model:
   another sampling rate than the model's (the beats are cut by the same window in seconds
   and resampled to the same length, but R-peak detection and the beats' detail change
   with the rate), a lead other than the model's asked for with ``--lead`` (the user's
-  choice, but another lead's beats have another shape), a model fitted on a
-  recording scoring a beats CSV that ``anomaly beats`` did not write (its beats may be
-  cut by another window), and one that centres beats on the patient's dominant beat
-  (:mod:`anomaly.recordings.alignment`) scoring any beats CSV (cut around R peaks alone). A refusal there would stop runs that are right; a warning
-  costs a line. Each is said once the input's first beats have been read, before they
-  are scored (:func:`anomaly.scoring.pipeline.score_source`), so that an input refused
-  before it yields a beat fails in one line, as every failure does.
+  choice, but another lead's beats have another shape, and they are not centred on the
+  model's dominant beat), a model fitted on a recording scoring a beats CSV that
+  ``anomaly beats`` did not write (its beats may be cut by another window), and one that
+  centres beats on the patient's dominant beat (:mod:`anomaly.recordings.alignment`)
+  scoring any beats CSV (cut around R peaks alone). A refusal there would stop runs that
+  are right; a warning costs a line. Each is said once the input's first beats have been
+  read, before they are scored (:func:`anomaly.scoring.pipeline.score_source`), so that
+  an input refused before it yields a beat fails in one line, as every failure does.
 """
 
 from __future__ import annotations
@@ -112,13 +113,15 @@ def lead_differences(detector, model: str, fs: float, asked: str | None = None) 
                         "detail change with the rate; check the scores, or fit a model at "
                         f"{fs:g} Hz")
     if asked is not None and origin.lead is not None and asked != origin.lead:
-        aligned = origin.window.template is not None
+        from ..recordings.segment import SegmentOptions
+
+        aligned = SegmentOptions(window=origin.window, template_lead=origin.lead).aligns
         problems.append(f"{model} was fitted on lead {origin.lead} and --lead reads lead "
                         f"{asked}: another lead's beats have another shape, so many "
                         "may be flagged for that alone"
                         + (f" (and they are cut around their R peaks, not centred on the "
                            f"dominant beat of lead {origin.lead} as the model's were)"
-                           if aligned else ""))
+                           if aligned(origin.lead) and not aligned(asked) else ""))
     return problems
 
 
