@@ -388,6 +388,38 @@ def test_lead_by_name_index_and_default(recording, tmp_path):
     assert open_lead(no_mlii).name == "V5"
 
 
+def test_leads_of_one_name_are_told_apart_by_index_in_every_format(recording, tmp_path):
+    """Two signals named ECG (as some EDF and WFDB files have) are ECG#0 and ECG#1 (the
+    lead's index, as --lead counts them), in a WFDB record, an EDF file and a signal CSV
+    alike: each is read by that name or its index, and the shared name, which would be
+    either, is refused naming both."""
+    import edfio
+
+    from anomaly.recordings.signals import NoSuchLead
+
+    first = open_lead(recording[0]).read(0, 10 * FS)
+    second = -2 * first
+    base = write_wfdb(tmp_path, "twins", np.column_stack([first, second]),
+                      lead_names=("ECG", "ECGX"))  # wfdb writes no header of two names.
+    header = Path(f"{base}.hea")
+    header.write_text(header.read_text().replace(" ECGX", " ECG"))
+    edf = tmp_path / "twins.edf"
+    edfio.Edf([edfio.EdfSignal(signal, FS, label="ECG", physical_range=(-10, 10))
+               for signal in (first, second)]).write(edf)
+    table = tmp_path / "twins.csv"
+    table.write_text("time,ECG,V1,ECG\n" + "".join(
+        f"{i / FS:.6f},{a:.6f},0,{b:.6f}\n" for i, (a, b) in enumerate(zip(first, second))))
+    for path, index in ((base, 1), (edf, 1), (table, 2)):
+        assert open_lead(path).name == "ECG#0"
+        for asked in (f"ECG#{index}", str(index)):
+            lead = open_lead(path, lead=asked)
+            assert lead.name == f"ECG#{index}"
+            np.testing.assert_allclose(lead.read(0, lead.n_samples), second, atol=0.01)
+        with pytest.raises(NoSuchLead, match=rf"no lead 'ECG' \(its leads: ECG#0, "
+                                             rf"(V1, )?ECG#{index};"):
+            open_lead(path, lead="ECG")
+
+
 # -- the command line -------------------------------------------------------------------
 
 def test_beats_fit_and_score_carry_the_ids_in_order(recording, in_tmp, capsys):

@@ -81,7 +81,7 @@ def open_edf(text: str, lead: str | None, fs: float | None = None):
     import edfio
 
     from .. import logs
-    from .signals import Lead, choose_lead
+    from .signals import Lead, choose_lead, distinct_names
 
     stamp = FileStamp.of(text, "an EDF file")
     check_edf_header(text, stamp)
@@ -98,12 +98,13 @@ def open_edf(text: str, lead: str | None, fs: float | None = None):
     signals = list(edf.signals)
     if not signals:
         raise InputError(f"{text}: an EDF file without signals")
-    names = [signal.label.strip() for signal in signals]
-    signal = signals[choose_lead(text, names, lead)]
+    names = distinct_names([signal.label.strip() for signal in signals])
+    chosen = choose_lead(text, names, lead)
+    signal = signals[chosen]
     for kind, (low, high) in (("physical", signal.physical_range),
                               ("digital", signal.digital_range)):
         if not (math.isfinite(low) and math.isfinite(high) and low != high):
-            raise InputError(f"{text}: signal {signal.label.strip()}'s {kind} range {low:g} "
+            raise InputError(f"{text}: signal {names[chosen]}'s {kind} range {low:g} "
                              f"to {high:g} is not one its samples can be scaled by")
     given, fs = fs, check_rate(text, signal.sampling_frequency)
     check_given_rate(text, given, fs, "its header")
@@ -116,6 +117,6 @@ def open_edf(text: str, lead: str | None, fs: float | None = None):
             raise InputError(f"{text}: cannot read samples {start}-{stop} "
                              f"({first_line(error)})") from None
 
-    return Lead(text, Path(text).stem, signal.label.strip(), fs, n_samples,
+    return Lead(text, Path(text).stem, names[chosen], fs, n_samples,
                 files=(stamp,), leads=tuple(names), unit=signal.physical_dimension.strip() or None,
                 _read=read)

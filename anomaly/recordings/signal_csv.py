@@ -39,7 +39,7 @@ def open_signal_csv(text: str, lead: str | None, fs: float | None):
 
     The whole file is read once here, to count its samples and check every time step.
     """
-    from .signals import Lead, choose_lead
+    from .signals import Lead, choose_lead, distinct_names
 
     stamp = FileStamp.of(text, "a signal CSV file", text=True)
     names, units = _csv_header(stamp)
@@ -49,7 +49,7 @@ def open_signal_csv(text: str, lead: str | None, fs: float | None):
     lead_columns = [i for i in range(len(clean)) if i != time_index]
     if not lead_columns:
         raise InputError(f"{text}: no lead columns (only a time column)")
-    lead_names = [clean[i] for i in lead_columns]
+    lead_names = distinct_names([clean[i] for i in lead_columns])
     chosen = choose_lead(text, lead_names, lead)
     column = _CsvColumn(stamp, names, lead_columns[chosen], skip_units, time_index)
     if time_index is not None:

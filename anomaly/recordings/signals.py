@@ -255,8 +255,20 @@ def open_lead(path: str | os.PathLike, *, lead: str | None = None, fs: float | N
                      "signal .csv file)")
 
 
+def distinct_names(names: list[str]) -> list[str]:
+    """The leads' names, each told apart: a name that several leads have (some EDF and
+    WFDB files name two signals ``ECG``) becomes the name and the lead's 0-based index,
+    ``ECG#0`` and ``ECG#1``, so that a lead named, in a message or in a model fitted on
+    it, is one lead."""
+    from collections import Counter
+
+    shared = {name for name, count in Counter(names).items() if count > 1}
+    return [f"{name}#{index}" if name in shared else name for index, name in enumerate(names)]
+
+
 def choose_lead(path: str, names: list[str], lead: str | None) -> int:
-    """The index of the lead asked for (a name, or a 0-based index), or of the default."""
+    """The index of the lead asked for (a name, or a 0-based index), or of the default.
+    ``names`` are :func:`distinct_names`: a name several leads share is no lead's."""
     if lead is None:
         return names.index(DEFAULT_LEAD) if DEFAULT_LEAD in names else 0
     spec = lead.strip()

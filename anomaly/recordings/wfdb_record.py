@@ -117,12 +117,12 @@ def open_wfdb(text: str, lead: str | None, fs: float | None = None):
     # wfdb's own table of bytes per sample of each format (it has no public name).
     from wfdb.io._signal import BYTES_PER_SAMPLE
 
-    from .signals import Lead, choose_lead
+    from .signals import Lead, choose_lead, distinct_names
 
     base = text[:-4] if text.lower().endswith(".hea") else text
     header_path = base + ".hea"
     header, header_stamp = read_header(base)
-    names = list(header.sig_name or [])
+    names = distinct_names(list(header.sig_name or []))
     if not names or not header.sig_len:
         raise InputError(f"{header_path}: a WFDB header without signals or length")
     given, fs = fs, check_rate(header_path, header.fs)
