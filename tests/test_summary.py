@@ -56,6 +56,31 @@ def schema_errors(report: dict) -> list[str]:
             for error in validator.iter_errors(report)]
 
 
+def test_the_most_anomalous_beats_kept_are_the_earliest_of_equal_scores_in_any_blocks():
+    """Ten identical beats scoring highest (a file's duplicated rows), read in one block or
+    in blocks of three: the beats kept are the first TOP_BEATS of them either way, as a
+    summary of the run's scores ranks them; the normal beats sampled are the first ones."""
+    from anomaly.io.beats import Beats
+    from anomaly.scoring.summary import TOP_BEATS, ScoreSummary, normal_rows, top_rows
+
+    scores = np.r_[np.full(10, 0.9), np.linspace(0.1, 0.5, 10)]
+    readable = np.ones(len(scores), dtype=bool)
+    readable[1] = False
+    lines = np.arange(2, len(scores) + 2)
+    expected = [int(line) for line in lines[readable][:TOP_BEATS]]
+    for size in (len(scores), 3):
+        summary = ScoreSummary(0.3)
+        for start in range(0, len(scores), size):
+            part = slice(start, start + size)
+            summary.add("beats.csv", Beats(np.zeros((len(lines[part]), 4)), lines[part]),
+                        scores[part], readable[part])
+        assert sorted(beat.line for *_, beat in summary.top) == expected, size
+        assert [beat.line for beat in summary.normals] == [12, 13, 14, 15, 16]
+    np.testing.assert_array_equal(top_rows(scores, readable, TOP_BEATS),
+                                  np.flatnonzero(readable)[:TOP_BEATS])
+    np.testing.assert_array_equal(normal_rows(scores, readable, 0.3, 2), [10, 11])
+
+
 def test_summary_writes_the_report_the_run_would_have_from_its_scores(scored, capsys):
     """Scored at night without a report, summarised later: the JSON has the rhythm a run
     with --report gives (the same figures), follows the schema, and the HTML has every

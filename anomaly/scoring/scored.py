@@ -35,7 +35,8 @@ from .. import logs
 from ..exceptions import InputError, ModelError, first_line
 from ..io.beats import is_anomaly
 from .plan import Job, RunPlan, ScoreOptions
-from .summary import NORMAL_SAMPLE, TOP_BEATS, InputResult, RunResult, ScoredBeat, ScoreSummary
+from .summary import (NORMAL_SAMPLE, TOP_BEATS, InputResult, RunResult, ScoredBeat,
+                      ScoreSummary, normal_rows, top_rows)
 
 #: The JSON schema of the run report (the README's File formats).
 SCHEMA = Path(__file__).resolve().parent.parent / "report" / "run_report.schema.json"
@@ -438,8 +439,7 @@ def _most_anomalous(recordings: dict, detector, scored: dict, jobs) -> list[tupl
     ranked = []
     for name in recordings:
         scores = scored[name]
-        rows = np.flatnonzero(scores["readable"])
-        rows = rows[np.argsort(-scores["score"][rows], kind="stable")][:TOP_BEATS + _TRIES]
+        rows = top_rows(scores["score"], scores["readable"], TOP_BEATS + _TRIES)
         ranked += [(float(scores["score"][row]), -index_of[name], -int(scores["beat"][row]),
                     name, int(row)) for row in rows]
     kept = []
@@ -460,9 +460,9 @@ def _typical_normals(recordings: dict, detector, scored: dict,
     candidates = []
     for name in recordings:
         scores = scored[name]
-        rows = np.flatnonzero((scores["score"] <= threshold) & scores["readable"])
-        candidates += [(float(scores["score"][row]), name, int(row))
-                       for row in rows[:NORMAL_SAMPLE - len(candidates)]]
+        rows = normal_rows(scores["score"], scores["readable"], threshold,
+                           NORMAL_SAMPLE - len(candidates))
+        candidates += [(float(scores["score"][row]), name, int(row)) for row in rows]
     candidates.sort(key=lambda candidate: candidate[0])
     middle = len(candidates) // 2
     for index in sorted(range(len(candidates)), key=lambda index: abs(index - middle))[:_TRIES]:

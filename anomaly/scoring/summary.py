@@ -87,14 +87,12 @@ class ScoreSummary:
         anomalous or the normal beats kept."""
         self.add_scores(input_name, scores, readable, truth=block.truth,
                         positions=block.positions)
-        ranked = np.flatnonzero(readable)[np.argsort(scores[readable], kind="stable")[::-1]]
-        for row in ranked[:TOP_BEATS]:
+        for row in top_rows(scores, readable, TOP_BEATS):
             self.keep_top((float(scores[row]), -input_index, -int(block.lines[row]),
                             _beat(input_name, block, scores, row)))
-        missing = NORMAL_SAMPLE - len(self.normals)
-        if missing > 0:
-            for row in np.flatnonzero((scores <= self.threshold) & readable)[:missing]:
-                self.normals.append(_beat(input_name, block, scores, row))
+        for row in normal_rows(scores, readable, self.threshold,
+                               NORMAL_SAMPLE - len(self.normals)):
+            self.normals.append(_beat(input_name, block, scores, row))
 
     def add_scores(self, input_name: str, scores: np.ndarray, readable: np.ndarray, *,
                    truth: np.ndarray | None = None, positions: np.ndarray | None = None
@@ -178,6 +176,20 @@ class ScoreSummary:
         scores = self.all_scores
         return detection_report(truth, scores,
                                 is_anomaly(scores, self.threshold, np.concatenate(self.readable)))
+
+
+def top_rows(scores: np.ndarray, readable: np.ndarray, count: int) -> np.ndarray:
+    """The ``count`` rows of highest score among the ``readable`` ones, highest first, of
+    equal scores the earlier first (as :meth:`ScoreSummary.keep_top` breaks ties)."""
+    rows = np.flatnonzero(readable)
+    return rows[np.argsort(-scores[rows], kind="stable")][:max(count, 0)]
+
+
+def normal_rows(scores: np.ndarray, readable: np.ndarray, threshold: float,
+                count: int) -> np.ndarray:
+    """The first ``count`` readable rows scored at or under ``threshold``: the sample of
+    normal beats a typical one is chosen from."""
+    return np.flatnonzero((scores <= threshold) & readable)[:max(count, 0)]
 
 
 def _beat(input_name: str, block: Beats, scores: np.ndarray, row: int) -> ScoredBeat:
