@@ -165,6 +165,10 @@ def test_summary_of_inputs_the_run_skipped_as_up_to_date(scored, capsys):
         [item["rows_scored"] for item in json.loads(Path("scores/run.json").read_text())[
             "inputs"]]
     assert all("rhythm" in item for item in summary["inputs"])
+    # What was analysable, read again with the rhythm, as the run that scored them says.
+    scored_run = json.loads(Path("scores/run.json").read_text())
+    assert [item["recording"]["analysable_minutes"] for item in summary["inputs"]] == \
+        [item["recording"]["analysable_minutes"] for item in scored_run["inputs"]]
     # A recording changed after it was scored: its scores are not its own any more.
     os.utime(f"{records[1]}.dat")
     code, _, err = run_cli(capsys, "summary", "skipped.json", "--report", "summary2.json")

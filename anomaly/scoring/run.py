@@ -198,7 +198,9 @@ def with_rhythms(inputs: list[InputResult], summary: ScoreSummary,
                   recordings: dict) -> list[InputResult]:
     """The inputs, each recording with its rhythm (read again from the recording: the
     cost of a run that writes a report or plots, not of every run), each said in the
-    log."""
+    log. A recording whose scoring this run did not see (skipped as up to date, then
+    summarised) takes what was analysable from the rhythm's reading, in the inputs and
+    in ``summary``."""
     from ..exceptions import first_line
     from ..holter.summary import recording_rhythm
     from ..io.beats import is_anomaly
@@ -221,7 +223,9 @@ def with_rhythms(inputs: list[InputResult], summary: ScoreSummary,
             else:
                 logs.info(f"Rhythm of {item.input}: {rhythm.describe()}.", event="rhythm",
                           input=item.input, rhythm=rhythm.as_json())
-                item = replace(item, rhythm=rhythm)
+                item = replace(item, rhythm=rhythm,
+                               analysable=item.analysable or rhythm.analysable)
+                summary.analysable.setdefault(item.input, item.analysable)
         with_rhythms.append(item)
     return with_rhythms
 

@@ -169,9 +169,6 @@ def summarise(run_report: str | os.PathLike, *, report: Path | None = None,
             summary.keep_top(entry)
         summary.normals += _typical_normals(recordings, detector, scored, summary.threshold)
     inputs = with_rhythms(inputs, summary, recordings)
-    for item in inputs:  # An input the run skipped: what was analysable, from its rhythm.
-        if item.rhythm is not None and item.input not in summary.analysable:
-            summary.analysable[item.input] = item.rhythm.analysable
     result = RunResult(
         inputs, summary, run["engine"], run["model"], run["created"],
         {key: value for key, value in run["seconds"].items() if key != "total"},
