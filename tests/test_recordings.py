@@ -420,6 +420,30 @@ def test_leads_of_one_name_are_told_apart_by_index_in_every_format(recording, tm
             open_lead(path, lead="ECG")
 
 
+def test_every_lead_name_is_one_leads_printable_short_and_no_index(tmp_path):
+    """A name given the lead's index may be another lead's own (ECG, ECG, ECG#0), a name
+    may be a number (leads 1 and 0: --lead 0 is the first), empty, hold a newline or be a
+    sentence; a WFDB signal line without a name is read, its lead named by its index."""
+    from anomaly.recordings.signals import MAX_LEAD_NAME, distinct_names
+
+    for names in (["ECG", "ECG", "ECG#0"], ["1", "0"], [None, "", "MLII"],
+                  ["V5\nError: forged", "x" * 70, "x" * 70], ["Y" * 63, "Y" * 63], ["#0", None]):
+        named = distinct_names(names)
+        assert len(set(named)) == len(names), named
+        assert all(name.isprintable() and 0 < len(name) <= MAX_LEAD_NAME for name in named)
+        assert not any(name.isdigit() for name in named)
+    assert distinct_names(["1", "0"]) == ["1#0", "0#1"]
+    assert distinct_names([None, "MLII"]) == ["#0", "MLII"]
+    peaks = beat_train(30)
+    base = write_wfdb(tmp_path, "unnamed", np.column_stack([synthetic_ecg(peaks, 30 * FS)] * 2),
+                      lead_names=("XX", "MLII"))
+    header = Path(f"{base}.hea")
+    header.write_text(header.read_text().replace(" XX\n", "\n"))
+    assert open_lead(base).name == "MLII"
+    lead = open_lead(base, lead="0")
+    assert (lead.name, lead.leads) == ("#0", ("#0", "MLII"))
+
+
 # -- the command line -------------------------------------------------------------------
 
 def test_beats_fit_and_score_carry_the_ids_in_order(recording, in_tmp, capsys):
@@ -600,6 +624,12 @@ def bad_recordings(tmp_path: Path, base: Path) -> dict[str, tuple[list[str], str
     text_cell = tmp_path / "text_cell.csv"
     text_cell.write_text("time,MLII\n" + "".join(f"{i / 360},0.1\n" for i in range(2000))
                          + "5.6,abc\n")
+    samples = "".join(f"{i / 360},0.1\n" for i in range(2000))
+    text_first = tmp_path / "text_first.csv"  # Not a units row: its time is a number.
+    text_first.write_text("time,MLII\n0.0,abc\n" + samples)
+    two_times = tmp_path / "two_times.csv"
+    two_times.write_text("time,t,MLII\n" + "".join(f"{i / 360},{i / 360},0.1\n"
+                                                   for i in range(2000)))
     gap = synthetic_ecg(beat_train(60), 60 * FS)
     gap[20 * FS] = np.nan
     with_gap = write_wfdb(tmp_path, "gap", gap[:, None], fmt="16", lead_names=("MLII",))
@@ -618,6 +648,9 @@ def bad_recordings(tmp_path: Path, base: Path) -> dict[str, tuple[list[str], str
                       "no beats detected in lead MLII between 00:00 and 00:30"),
         "signal CSV without a rate": ([str(no_fs), "--signal"], "give --fs"),
         "text in a signal CSV": ([str(text_cell), "--signal"], "text_cell.csv: .*abc"),
+        "text in its first row": ([str(text_first), "--signal"], "text_first.csv: .*abc"),
+        "two time columns": ([str(two_times), "--signal"],
+                             "two_times.csv: 2 time columns \\(time, t\\): a signal CSV has one"),
         "a gap in the signal": ([str(with_gap)], "no valid sample at 7200 \\(00:20\\)"),
         "no annotation file": ([str(tmp_path / "noatr"), "--annotations", "atr"],
                                "no such annotation file"),
@@ -902,6 +935,12 @@ def test_a_lead_the_model_asks_for_and_the_recording_lacks_is_the_models(
     # A lead asked for that the recording lacks is the user's.
     code, _, err = run_cli(capsys, "score", record, "-m", model, "-o", output, "--lead", "V9")
     assert code == 2 and "no lead 'V9' (its leads: V1, V2;" in err
+    # A model's lead is a name, never an index: one fitted on a lead named 1 does not
+    # read this recording's second lead.
+    numbered = recording_model(model_dir, tmp_path / "numbered", lead="1")
+    code, _, err = run_cli(capsys, "score", record, "-m", numbered, "-o", output)
+    assert code == 2 and not output.exists()
+    assert "was fitted on lead '1', which this recording does not have" in err, err
 
 
 def test_beats_of_another_kind_than_the_models_are_warned_about_before_scoring(

@@ -45,7 +45,11 @@ def open_signal_csv(text: str, lead: str | None, fs: float | None):
     names, units = _csv_header(stamp)
     skip_units = units is not None
     clean = [name.strip().strip("'\"").strip() for name in names]
-    time_index = next((i for i, name in enumerate(clean) if name.lower() in TIME_COLUMNS), None)
+    times = [i for i, name in enumerate(clean) if name.lower() in TIME_COLUMNS]
+    if len(times) > 1:
+        raise InputError(f"{text}: {len(times)} time columns "
+                         f"({', '.join(clean[i] for i in times)}): a signal CSV has one")
+    time_index = times[0] if times else None
     lead_columns = [i for i in range(len(clean)) if i != time_index]
     if not lead_columns:
         raise InputError(f"{text}: no lead columns (only a time column)")
@@ -89,9 +93,20 @@ def _csv_header(stamp: FileStamp) -> tuple[list[str], list[str] | None]:
         raise InputError(f"{text}: the file is empty")
     if all(parse_number(cell) is not None for cell in header):
         raise InputError(f"{text}: a signal CSV needs a header naming its leads")
-    units = second is not None and not all(parse_number(cell) is not None
-                                           for cell in second if cell.strip())
-    return header, second if units else None
+    return header, second if second is not None and _is_units_row(second) else None
+
+
+#: Cells that say a value is missing, not what its unit is.
+MISSING_CELLS = ("na", "n/a", "nan", "null", "none", "-", "?")
+
+
+def _is_units_row(cells: list[str]) -> bool:
+    """Whether the row under the header names units (``s, mV``; ``'(mV)'``): no cell of
+    it a number or a missing value. A row with a number in it is the first row of
+    samples, and a bad cell there an error naming its line, not a row skipped."""
+    words = [cell.strip().strip("'\"").strip().lower() for cell in cells]
+    return any(words) and all(parse_number(word) is None and word not in MISSING_CELLS
+                              for word in words if word)
 
 
 class _Prefix(io.RawIOBase):

@@ -255,26 +255,50 @@ def open_lead(path: str | os.PathLike, *, lead: str | None = None, fs: float | N
                      "signal .csv file)")
 
 
-def distinct_names(names: list[str]) -> list[str]:
-    """The leads' names, each told apart: a name that several leads have (some EDF and
-    WFDB files name two signals ``ECG``) becomes the name and the lead's 0-based index,
-    ``ECG#0`` and ``ECG#1``, so that a lead named, in a message or in a model fitted on
-    it, is one lead."""
+#: The longest name a lead keeps (a model records its lead's name, at most this long).
+MAX_LEAD_NAME = 64
+
+
+class LeadName(str):
+    """A lead asked for by its name only, never read as an index: the lead a model was
+    fitted on (a model fitted on the lead named ``1`` must not read another recording's
+    second lead)."""
+
+
+def distinct_names(names: list[str | None]) -> list[str]:
+    """The leads' names, as a lead is named in messages, by ``--lead`` and in a model
+    fitted on it: each one lead's, printable, at most :data:`MAX_LEAD_NAME` characters,
+    and none that reads as a 0-based index. A name that several leads share (some EDF
+    and WFDB files name two signals ``ECG``) or that is a number becomes the name and the
+    lead's index, ``ECG#0`` and ``ECG#1``; a lead without a name is its index, ``#0``;
+    control characters become ``?``; a longer name is cut, then given its index."""
     from collections import Counter
 
-    shared = {name for name, count in Counter(names).items() if count > 1}
-    return [f"{name}#{index}" if name in shared else name for index, name in enumerate(names)]
+    clean = ["".join(c if c.isprintable() else "?" for c in (name or "")).strip()
+             for name in names]
+    counts = Counter(clean)
+    named = [f"{name[:MAX_LEAD_NAME - 8]}#{index}"
+             if not name or counts[name] > 1 or parse_count(name) is not None
+             or len(name) > MAX_LEAD_NAME else name
+             for index, name in enumerate(clean)]
+    # A name given an index may be another lead's own (leads ECG, ECG and ECG#0).
+    while len(set(named)) < len(named):
+        counts = Counter(named)
+        named = [f"#{index}" if len(name) > MAX_LEAD_NAME - 8 else f"{name}#{index}"
+                 if counts[name] > 1 else name for index, name in enumerate(named)]
+    return named
 
 
 def choose_lead(path: str, names: list[str], lead: str | None) -> int:
-    """The index of the lead asked for (a name, or a 0-based index), or of the default.
-    ``names`` are :func:`distinct_names`: a name several leads share is no lead's."""
+    """The index of the lead asked for (a name, or a 0-based index; a :class:`LeadName`
+    by its name only), or of the default. ``names`` are :func:`distinct_names`: a name
+    several leads share is no lead's, and no name reads as an index."""
     if lead is None:
         return names.index(DEFAULT_LEAD) if DEFAULT_LEAD in names else 0
     spec = lead.strip()
     if spec in names:
         return names.index(spec)
-    index = parse_count(spec)
+    index = None if isinstance(lead, LeadName) else parse_count(spec)
     if index is not None and index < len(names):
         return index
     raise NoSuchLead(path, lead, names)

@@ -180,15 +180,18 @@ class RecordingSource:
 
 def recording_segment(options: ScoreOptions, limits: ModelLimits | None = None):
     """How a recording's beats are found for a model: the options' lead (else the lead the
-    model was fitted on), span and annotations, and the model's beat window (aligned on
-    its dominant beat only in the lead it was fitted on)."""
+    model was fitted on, by its name), span and annotations, and the model's beat window
+    (aligned on its dominant beat only in the lead it was fitted on)."""
     from ..recordings.segment import SegmentOptions
+    from ..recordings.signals import LeadName
 
     segment = options.segment or SegmentOptions()
     if limits is None:
         return segment
-    return replace(segment, window=limits.beat_window(), template_lead=limits.lead,
-                   lead=segment.lead if segment.lead is not None else limits.lead)
+    lead = segment.lead
+    if lead is None and limits.lead is not None:
+        lead = LeadName(limits.lead)
+    return replace(segment, window=limits.beat_window(), template_lead=limits.lead, lead=lead)
 
 
 def with_row_ids(beats: Beats) -> Beats:
