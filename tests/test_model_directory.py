@@ -146,9 +146,16 @@ def test_a_recordings_provenance_round_trips_and_must_fit_the_model(fitted, tmp_
                                  "a beat template must hold finite numbers"),
                                 ("beat_window", window_json | {"template": [10 ** 400] * 96},
                                  "a beat template must hold finite numbers"),
+                                ("beat_window", window_json | {"template": [1e307] * 96},
+                                 "a beat template must hold finite numbers of at most 1e+09"),
                                 ("beat_window", window_json | {"shape": []},
                                  "beat_window must hold before_s"),
-                                ("fs", 0, "'provenance.recording.fs' must be a positive number")):
+                                ("fs", 0, "'provenance.recording.fs' must be an ECG's sampling "
+                                          "rate (50 to 20,000 Hz)"),
+                                ("fs", 1e-300, "'provenance.recording.fs' must be an ECG's"),
+                                ("lead", "V5\nError: forged", "bad recording lead (a name of 1 "
+                                                              "to 64 printable characters)"),
+                                ("lead", "x" * 65, "bad recording lead")):
         wrong = json.loads(json.dumps(good))
         wrong["provenance"]["recording"][key] = value
         (directory / "metadata.json").write_text(json.dumps(wrong))

@@ -449,11 +449,15 @@ def test_a_recording_uploaded_is_scored_as_anomaly_score_scores_the_file(models,
     ("format=beats-csv&from=1:00", b"x", 400, "apply to recordings"),
     ("format=beats-csv", b"1,2,3\n", 400, "expected 140 samples per beat"),
     ("format=edf", b"0" * 600_000, 413, "at most"),
+    ("format=edf&lead=0&lead=1", b"x", 400, "query parameter 'lead' is given more than once"),
+    ("format=edf&lead=" + "V" * 5000, "rec.edf", 400, f"no lead '{'V' * 64}...' (its"),
 ], ids=["no format", "not EDF", "unknown parameter", "bad fs", "bad time",
-        "span of a beats CSV", "wrong beat length", "too large"])
+        "span of a beats CSV", "wrong beat length", "too large", "lead twice", "long lead"])
 def test_a_bad_upload_gets_a_4xx_naming_it_and_leaves_nothing(models, server, query, body,
                                                              status, message):
     directory, _, _ = models
+    if body == "rec.edf":  # A good recording, its options not.
+        body = (directory / body).read_bytes()
     code, _, answer = server.request("POST", f"/v2/models/holter/score?{query}", body)
     assert code == status and message in json.loads(answer)["error"], answer
     assert not uploads_left(directory)
@@ -817,9 +821,10 @@ def test_sigterm_ends_a_live_stream_with_what_it_was_sent_then_exits_0(models):
     ("fs=fast", None, 400, "sampling rate"),
     ("fs=360&dtype=int8", None, 400, "dtype must be one of float32, float64"),
     ("fs=360&gain=2", None, 400, "unknown query parameter 'gain'"),
+    ("fs=360&fs=250", None, 400, "query parameter 'fs' is given more than once"),
     ("fs=20000", None, 400, "a beat window of 0.7 s at 20000 Hz is 14,000 samples"),
 ], ids=["no token", "no model", "no rate", "bad rate", "bad dtype", "unknown parameter",
-        "window too long"])
+        "rate twice", "window too long"])
 def test_a_stream_that_cannot_be_taken_is_refused_before_the_socket_opens(
         server, query, headers, status, message):
     from websockets.exceptions import InvalidStatus

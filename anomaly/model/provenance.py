@@ -11,7 +11,9 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from ..recordings.limits import MAX_FS, MIN_FS
 from ..recordings.segment import BeatWindow
+from ..recordings.signals import MAX_LEAD_NAME
 from ..json_values import is_count, is_number, is_sha256, known
 
 
@@ -46,8 +48,10 @@ class RecordingOrigin:
         except ValueError as error:
             raise ValueError(f"bad beat_window ({error})") from None
         lead = data.get("lead")
-        if lead is not None and not (isinstance(lead, str) and 0 < len(lead) <= 64):
-            raise ValueError("bad recording lead")
+        if lead is not None and not (isinstance(lead, str) and 0 < len(lead) <= MAX_LEAD_NAME
+                                     and lead.isprintable()):
+            raise ValueError(f"bad recording lead (a name of 1 to {MAX_LEAD_NAME} printable "
+                             "characters)")
         span = [data.get(key) for key in ("from_s", "to_s")]
         if not all(value is None or is_number(value) for value in span):
             raise ValueError("'provenance.recording' span must be numbers")
@@ -55,8 +59,9 @@ class RecordingOrigin:
         if dropped is not None and not is_count(dropped, least=0):
             raise ValueError("'provenance.recording.dropped_at_edges' must be a count")
         fs = data.get("fs")
-        if fs is not None and not (is_number(fs) and fs > 0):
-            raise ValueError("'provenance.recording.fs' must be a positive number")
+        if fs is not None and not (is_number(fs) and MIN_FS <= fs <= MAX_FS):
+            raise ValueError(f"'provenance.recording.fs' must be an ECG's sampling rate "
+                             f"({MIN_FS:g} to {MAX_FS:,} Hz)")
         return cls(window, lead, *(None if value is None else float(value) for value in span),
                    dropped, None if fs is None else float(fs))
 

@@ -40,6 +40,7 @@ import numpy as np
 from ..exceptions import InputError
 from ..json_values import is_count, is_number
 from .filters import PAD_SECONDS, band_pass
+from .limits import MAX_ABS_VALUE
 from .peaks import REFRACTORY_SECONDS
 from .quality import REASONS, Unreadable, keep_listed
 from .signals import Lead
@@ -130,8 +131,9 @@ class BeatWindow:
             raise ValueError(f"a beat template must be a list of {samples} numbers (the "
                              f"window's samples), got "
                              f"{len(template) if isinstance(template, list) else 'no list'}")
-        if not all(is_number(x) for x in template):
-            raise ValueError("a beat template must hold finite numbers")
+        if not all(is_number(x) and abs(x) <= MAX_ABS_VALUE for x in template):
+            raise ValueError(f"a beat template must hold finite numbers of at most "
+                             f"{MAX_ABS_VALUE:g} in magnitude")
         return cls(float(before), float(after), samples, keep,
                    tuple(float(x) for x in template))
 

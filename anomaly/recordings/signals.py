@@ -29,6 +29,8 @@ from .limits import MAX_ABS_VALUE, FileStamp
 
 #: The lead chosen when none is asked for and the recording has it.
 DEFAULT_LEAD = "MLII"
+#: The longest name a lead keeps (a model records its lead's name, at most this long).
+MAX_LEAD_NAME = 64
 
 
 #: Voltage units as recordings declare them (lower case, micro as ``u``), in millivolts.
@@ -133,7 +135,8 @@ class NoSuchLead(InputError):
     """
 
     def __init__(self, path: str, lead: str, leads: list[str] | tuple[str, ...]):
-        super().__init__(f"{path}: no lead {lead!r} (its leads: {', '.join(leads)}; give a "
+        shown = lead if len(lead) <= MAX_LEAD_NAME else f"{lead[:MAX_LEAD_NAME]}..."
+        super().__init__(f"{path}: no lead {shown!r} (its leads: {', '.join(leads)}; give a "
                          "name or a 0-based index)")
         self.path, self.lead, self.leads = path, lead, tuple(leads)
 
@@ -253,10 +256,6 @@ def open_lead(path: str | os.PathLike, *, lead: str | None = None, fs: float | N
         raise InputError(f"{text}: no such file or WFDB record (no {text}.hea either)")
     raise InputError(f"{text}: not a recording (expected a WFDB record, an .edf file or a "
                      "signal .csv file)")
-
-
-#: The longest name a lead keeps (a model records its lead's name, at most this long).
-MAX_LEAD_NAME = 64
 
 
 class LeadName(str):

@@ -44,7 +44,7 @@ from ..exceptions import InputError
 from ..io.beats import Beats
 from ..io.layout import parse_positive
 from ..recordings.limits import MAX_ABS_VALUE, check_rate
-from .protocol import RequestError
+from .protocol import RequestError, query_values
 
 if TYPE_CHECKING:
     from ..recordings.segment import BeatWindow
@@ -76,11 +76,7 @@ class StreamOptions:
     def from_query(cls, query: Any) -> "StreamOptions":
         """The options of the socket's query string; RequestError (400) for a value that
         cannot be one."""
-        known = {"fs", "dtype"}
-        unknown = sorted(set(query) - known)
-        if unknown:
-            raise RequestError(f"unknown query parameter {unknown[0][:40]!r} (known: "
-                               f"{', '.join(sorted(known))})")
+        query = query_values(query, {"fs", "dtype"})
         given = query.get("fs")
         if given is None:
             raise RequestError("fs, the stream's sampling rate in Hz, is required (?fs=360)")

@@ -46,6 +46,20 @@ class RequestError(ValueError):
         self.status = status
 
 
+def query_values(query: Any, known: set[str]) -> dict[str, str]:
+    """A request's query parameters (a Starlette ``QueryParams``), each given once, by
+    name; RequestError (400) naming one that is not ``known`` or is given twice (which
+    of the two would be meant?)."""
+    unknown = sorted(set(query) - known)
+    if unknown:
+        raise RequestError(f"unknown query parameter {unknown[0][:40]!r} (known: "
+                           f"{', '.join(sorted(known))})")
+    twice = sorted(name for name in set(query) if len(query.getlist(name)) > 1)
+    if twice:
+        raise RequestError(f"query parameter {twice[0]!r} is given more than once")
+    return {name: query[name] for name in query}
+
+
 @dataclass(frozen=True)
 class Failure:
     """Why a request could not be scored, as a value (without the traceback of where it

@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterator
 
 from ..exceptions import AnomalyError, first_line
 from ..io.layout import parse_positive
-from .protocol import Failure, RequestError
+from .protocol import Failure, RequestError, query_values
 
 #: ``format`` values, and the suffix each upload is read with (a WFDB record: its
 #: header's, the record being its files sent as multipart/form-data).
@@ -69,11 +69,7 @@ class UploadOptions:
     def from_query(cls, query: Any) -> "UploadOptions":
         """The options of a request's query string; RequestError (400) for a value that
         cannot be one."""
-        known = {"format", "lead", "fs", "from", "to", "name"}
-        unknown = sorted(set(query) - known)
-        if unknown:
-            raise RequestError(f"unknown query parameter {unknown[0][:40]!r} (known: "
-                               f"{', '.join(sorted(known))})")
+        query = query_values(query, {"format", "lead", "fs", "from", "to", "name"})
         format_ = query.get("format")
         if format_ not in FORMATS:
             raise RequestError(f"format must be one of {', '.join(FORMATS)}, got "
