@@ -253,6 +253,12 @@ def hostile_recordings(directory: Path) -> dict[str, tuple[list[str], str, int]]
             "not a WFDB header"),
         "a gain of 1e-320": (record("gain", one_signal.replace(" 16 200 ", " 16 1e-320 ")),
                              "gain field '1e-320' is not a usable ADC gain"),
+        "a baseline of 10^30": (record("baseline", one_signal.replace(" 16 200 ",
+                                                                      " 16 200(10" + "0" * 30 + ") ")),
+                                "baseline 10000"),
+        "two signals declared, one signal line": (
+            record("fewlines", one_signal.replace("rec 1 360", "rec 2 360")),
+            "declares 2 signals but has 1 signal lines"),
         "a negative skew (212:-5), which wfdb reads as a gain": (
             record("negskew", header.replace(" 212 ", " 212:-5 ")), "format field '212:-5'"),
         "EDF: a superscript digit as the signal count": (

@@ -32,6 +32,8 @@ _RATE_FIELD = re.compile(r"^([^/(]*)")
 _FORMAT_FIELD = re.compile(r"[0-9]+(x[0-9]+)?(:[0-9]+)?(\+[0-9]+)?")
 _GAIN_FIELD = re.compile(r"([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)"
                          r"(\([-+]?[0-9]+\))?(/\S*)?")
+#: The largest baseline (ADC units) a signal line may give: a sample is at most 32 bits.
+MAX_BASELINE = 2**31 - 1
 #: The smallest ADC gain a signal is scaled by (units per adu): a smaller one makes every
 #: sample an overflow.
 MIN_GAIN = 1e-9
@@ -80,11 +82,15 @@ def read_header(base: str):
 
 
 def _check_signal_lines(header_path: str, text: str, n_signals: int) -> None:
-    """Refuse signal lines whose format or gain field wfdb's lenient reading would take
-    for something else (``212:-5``, a negative skew, reads as format 212 with gain -5 and
-    shifts every later field), and gains no signal could be scaled by."""
+    """Refuse fewer signal lines than the record line declares, signal lines whose format
+    or gain field wfdb's lenient reading would take for something else (``212:-5``, a
+    negative skew, reads as format 212 with gain -5 and shifts every later field), and
+    gains or baselines no signal could be scaled by."""
     lines = [line for line in text.splitlines()
              if line.strip() and not line.lstrip().startswith("#")]
+    if len(lines) - 1 < n_signals:
+        raise InputError(f"{header_path}: declares {n_signals} signals but has "
+                         f"{len(lines) - 1} signal lines")
     for number, line in enumerate(lines[1:n_signals + 1], start=1):
         fields = line.split()
         if len(fields) > 1 and not _FORMAT_FIELD.fullmatch(fields[1]):
@@ -98,6 +104,10 @@ def _check_signal_lines(header_path: str, text: str, n_signals: int) -> None:
                                  f"{fields[2][:40]!r} is not a usable ADC gain (a number "
                                  f"of at least {MIN_GAIN:g}, or 0 for 200, with an optional "
                                  "(BASELINE) and /UNITS)")
+            if gain and gain.group(2) and abs(int(gain.group(2)[1:-1])) > MAX_BASELINE:
+                raise InputError(f"{header_path}: signal line {number}: baseline "
+                                 f"{gain.group(2)[1:-1][:40]} is not one a sample can have "
+                                 f"(at most {MAX_BASELINE:,} in magnitude)")
 
 
 def signal_file_names(base: str) -> list[str]:
