@@ -627,6 +627,8 @@ def bad_recordings(tmp_path: Path, base: Path) -> dict[str, tuple[list[str], str
     samples = "".join(f"{i / 360},0.1\n" for i in range(2000))
     text_first = tmp_path / "text_first.csv"  # Not a units row: its time is a number.
     text_first.write_text("time,MLII\n0.0,abc\n" + samples)
+    header_only = tmp_path / "header_only.csv"
+    header_only.write_text("time,MLII\ns,mV\n")
     two_times = tmp_path / "two_times.csv"
     two_times.write_text("time,t,MLII\n" + "".join(f"{i / 360},{i / 360},0.1\n"
                                                    for i in range(2000)))
@@ -649,6 +651,8 @@ def bad_recordings(tmp_path: Path, base: Path) -> dict[str, tuple[list[str], str
         "signal CSV without a rate": ([str(no_fs), "--signal"], "give --fs"),
         "text in a signal CSV": ([str(text_cell), "--signal"], "text_cell.csv: .*abc"),
         "text in its first row": ([str(text_first), "--signal"], "text_first.csv: .*abc"),
+        "a header and no samples": ([str(header_only), "--signal"],
+                                    "header_only.csv: no row of samples under its header"),
         "two time columns": ([str(two_times), "--signal"],
                              "two_times.csv: 2 time columns \\(time, t\\): a signal CSV has one"),
         "a gap in the signal": ([str(with_gap)], "no valid sample at 7200 \\(00:20\\)"),

@@ -213,12 +213,17 @@ class _CsvColumn:
 
     def head_rate(self) -> float:
         """The sampling rate of the time column's first :data:`RATE_ROWS` rows."""
+        rows = 0
         for _, times in self._batches():
+            rows = len(times)
             times = times[:RATE_ROWS]
             steps = np.diff(times)
             if len(steps) == 0 or not np.all(steps > 0):
                 break
             return (len(times) - 1) / float(times[-1] - times[0])
+        if rows < 2:
+            raise InputError(f"{self.path}: {'no' if rows == 0 else 'one'} row of samples "
+                             "under its header: no signal to read")
         raise InputError(f"{self.path}: the time column does not hold increasing seconds; "
                          "give --fs instead")
 
