@@ -256,6 +256,9 @@ def hostile_recordings(directory: Path) -> dict[str, tuple[list[str], str, int]]
         "a baseline of 10^30": (record("baseline", one_signal.replace(" 16 200 ",
                                                                       " 16 200(10" + "0" * 30 + ") ")),
                                 "baseline 10000"),
+        "a checksum field that is not a number": (
+            record("checksum", one_signal.replace(" 12 0 0 0 0 ", " 12 0 0 abc xyz 0 ")),
+            "signal line 1: checksum field 'abc' is not an integer"),
         "two signals declared, one signal line": (
             record("fewlines", one_signal.replace("rec 1 360", "rec 2 360")),
             "declares 2 signals but has 1 signal lines"),

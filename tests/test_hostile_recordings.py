@@ -52,6 +52,7 @@ CASES = ["skew of 10^9 samples", "2000 samples per frame over a sparse 720 MB fi
          "signal CSV: 3,600 blank lines (a 10 s gap)", "signal CSV: time jumps 10 s ahead",
          "signal CSV: time goes 5 s back", "a superscript digit as the signal count",
          "a gain of 1e-320", "a baseline of 10^30", "two signals declared, one signal line",
+         "a checksum field that is not a number",
          "a negative skew (212:-5), which wfdb reads as a gain",
          "EDF: a superscript digit as the signal count", "EDF: header size 256 declared, 512 held",
          "EDF: physical range of +-1e300", "EDF: physical minimum = maximum",

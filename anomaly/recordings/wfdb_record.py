@@ -32,6 +32,8 @@ _RATE_FIELD = re.compile(r"^([^/(]*)")
 _FORMAT_FIELD = re.compile(r"[0-9]+(x[0-9]+)?(:[0-9]+)?(\+[0-9]+)?")
 _GAIN_FIELD = re.compile(r"([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)"
                          r"(\([-+]?[0-9]+\))?(/\S*)?")
+#: The fields of a signal line after its gain, integers each, before the description.
+_INTEGER_FIELDS = ("ADC resolution", "ADC zero", "initial value", "checksum", "block size")
 #: The largest baseline (ADC units) a signal line may give: a sample is at most 32 bits.
 MAX_BASELINE = 2**31 - 1
 #: The smallest ADC gain a signal is scaled by (units per adu): a smaller one makes every
@@ -84,8 +86,9 @@ def read_header(base: str):
 def _check_signal_lines(header_path: str, text: str, n_signals: int) -> None:
     """Refuse fewer signal lines than the record line declares, signal lines whose format
     or gain field wfdb's lenient reading would take for something else (``212:-5``, a
-    negative skew, reads as format 212 with gain -5 and shifts every later field), and
-    gains or baselines no signal could be scaled by."""
+    negative skew, reads as format 212 with gain -5 and shifts every later field), gains
+    or baselines no signal could be scaled by, and integer fields that are not integers
+    (wfdb would read them, and every field after them, as the signal's name)."""
     lines = [line for line in text.splitlines()
              if line.strip() and not line.lstrip().startswith("#")]
     if len(lines) - 1 < n_signals:
@@ -108,6 +111,10 @@ def _check_signal_lines(header_path: str, text: str, n_signals: int) -> None:
                 raise InputError(f"{header_path}: signal line {number}: baseline "
                                  f"{gain.group(2)[1:-1][:40]} is not one a sample can have "
                                  f"(at most {MAX_BASELINE:,} in magnitude)")
+        for name, field in zip(_INTEGER_FIELDS, fields[3:8]):
+            if parse_count(field, signed=True) is None:
+                raise InputError(f"{header_path}: signal line {number}: {name} field "
+                                 f"{field[:40]!r} is not an integer")
 
 
 def signal_file_names(base: str) -> list[str]:
