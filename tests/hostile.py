@@ -253,15 +253,22 @@ def hostile_recordings(directory: Path) -> dict[str, tuple[list[str], str, int]]
             "not a WFDB header"),
         "a gain of 1e-320": (record("gain", one_signal.replace(" 16 200 ", " 16 1e-320 ")),
                              "gain field '1e-320' is not a usable ADC gain"),
-        "a baseline of 10^30": (record("baseline", one_signal.replace(" 16 200 ",
-                                                                      " 16 200(10" + "0" * 30 + ") ")),
-                                "baseline 10000"),
+        "a baseline of 10^30": (record("baseline", one_signal.replace(
+            " 16 200 ", " 16 200(1" + "0" * 30 + ") ")), "baseline 10000"),
+        "a baseline of 5,000 digits": (record("longbase", one_signal.replace(
+            " 16 200 ", " 16 200(1" + "0" * 5000 + ") ")), "baseline 10000"),
         "a checksum field that is not a number": (
             record("checksum", one_signal.replace(" 12 0 0 0 0 ", " 12 0 0 abc xyz 0 ")),
             "signal line 1: checksum field 'abc' is not an integer"),
+        "a negative ADC resolution, which wfdb reads as the zero": (
+            record("resolution", one_signal.replace(" 12 0 0 0 0 ", " -12 0 0 0 0 ")),
+            "signal line 1: ADC resolution field '-12' is not a count"),
+        "a checksum of 5,000 digits": (
+            record("longsum", one_signal.replace(" 12 0 0 0 0 ", " 12 0 0 " + "9" * 5000 + " 0 ")),
+            "checksum field '9999"),
         "two signals declared, one signal line": (
             record("fewlines", one_signal.replace("rec 1 360", "rec 2 360")),
-            "declares 2 signals but has 1 signal lines"),
+            "declares 2 signals but has 1 signal line"),
         "a negative skew (212:-5), which wfdb reads as a gain": (
             record("negskew", header.replace(" 212 ", " 212:-5 ")), "format field '212:-5'"),
         "EDF: a superscript digit as the signal count": (

@@ -216,6 +216,13 @@ def test_a_model_aligns_only_the_beats_of_the_lead_its_dominant_beat_is_of(tmp_p
         beats = read_recording(base, segment).beats
         np.testing.assert_array_equal(beats.sample, expected.sample)
         np.testing.assert_allclose(beats.values, expected.values, err_msg=str(asked))
+    # A model fitted, before leads were told apart, on the lead named 1 (now 1#0): that
+    # lead is read, aligned, not the lead at index 1.
+    numbered = write_wfdb(tmp_path, "numbered", np.column_stack([lead, -lead]),
+                          lead_names=("1", "0"))
+    old = ModelLimits(140, (-10.0, 10.0), window, "1")
+    beats = read_recording(numbered, recording_segment(ScoreOptions(), old)).beats
+    np.testing.assert_allclose(beats.values, aligned.values)
 
 
 def test_a_live_stream_cuts_the_windows_the_recorded_file_gives(flipping):
@@ -427,6 +434,7 @@ def test_every_lead_name_is_one_leads_printable_short_and_no_index(tmp_path):
     from anomaly.recordings.signals import MAX_LEAD_NAME, distinct_names
 
     for names in (["ECG", "ECG", "ECG#0"], ["1", "0"], [None, "", "MLII"],
+                  ["y" * 60, "ECG", "ECG", "ECG#1"],
                   ["V5\nError: forged", "x" * 70, "x" * 70], ["Y" * 63, "Y" * 63], ["#0", None]):
         named = distinct_names(names)
         assert len(set(named)) == len(names), named
@@ -434,6 +442,7 @@ def test_every_lead_name_is_one_leads_printable_short_and_no_index(tmp_path):
         assert not any(name.isdigit() for name in named)
     assert distinct_names(["1", "0"]) == ["1#0", "0#1"]
     assert distinct_names([None, "MLII"]) == ["#0", "MLII"]
+    assert distinct_names(["y" * 60, "ECG", "ECG", "ECG#1"])[0] == "y" * 60  # Unique: kept.
     peaks = beat_train(30)
     base = write_wfdb(tmp_path, "unnamed", np.column_stack([synthetic_ecg(peaks, 30 * FS)] * 2),
                       lead_names=("XX", "MLII"))

@@ -61,7 +61,7 @@ def test_the_most_anomalous_beats_kept_are_the_earliest_of_equal_scores_in_any_b
     in blocks of three: the beats kept are the first TOP_BEATS of them either way, as a
     summary of the run's scores ranks them; the normal beats sampled are the first ones."""
     from anomaly.io.beats import Beats
-    from anomaly.scoring.summary import TOP_BEATS, ScoreSummary, normal_rows, top_rows
+    from anomaly.scoring.summary import TOP_BEATS, ScoreSummary, normal_sample_rows, top_rows
 
     scores = np.r_[np.full(10, 0.9), np.linspace(0.1, 0.5, 10)]
     readable = np.ones(len(scores), dtype=bool)
@@ -78,7 +78,7 @@ def test_the_most_anomalous_beats_kept_are_the_earliest_of_equal_scores_in_any_b
         assert [beat.line for beat in summary.normals] == [12, 13, 14, 15, 16]
     np.testing.assert_array_equal(top_rows(scores, readable, TOP_BEATS),
                                   np.flatnonzero(readable)[:TOP_BEATS])
-    np.testing.assert_array_equal(normal_rows(scores, readable, 0.3, 2), [10, 11])
+    np.testing.assert_array_equal(normal_sample_rows(scores, readable, 0.3, 2), [10, 11])
 
 
 def test_summary_writes_the_report_the_run_would_have_from_its_scores(scored, capsys):

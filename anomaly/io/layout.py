@@ -90,12 +90,19 @@ class CsvLayout:
         return parse_number(self.normal_label.strip())
 
 
+#: The most digits a count is written with: no count of a file is 10^18 or more, and
+#: ``int`` refuses a string of over 4,300 digits with an error of its own.
+MAX_COUNT_DIGITS = 18
+
+
 def parse_count(text: str, *, signed: bool = False) -> int | None:
     """``text`` as an integer written in ASCII digits (with a leading minus when
-    ``signed``), else None. ``str.isdigit`` alone also takes ``²`` and ``٢``, which
-    ``int`` then refuses or reads as another number."""
+    ``signed``), at most :data:`MAX_COUNT_DIGITS` of them, else None. ``str.isdigit``
+    alone also takes ``²`` and ``٢``, which ``int`` then refuses or reads as another
+    number."""
     digits = text[1:] if signed and text.startswith("-") else text
-    if not digits or not digits.isascii() or not digits.isdigit():
+    if not digits or len(digits) > MAX_COUNT_DIGITS or not digits.isascii() \
+            or not digits.isdigit():
         return None
     return int(text)
 

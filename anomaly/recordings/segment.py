@@ -43,7 +43,7 @@ from .filters import PAD_SECONDS, band_pass
 from .limits import MAX_ABS_VALUE
 from .peaks import REFRACTORY_SECONDS
 from .quality import REASONS, Unreadable, keep_listed
-from .signals import Lead
+from .signals import Lead, LeadName
 from .times import format_time
 
 #: The most samples a beat window may span before resampling, and the most values a
@@ -161,8 +161,11 @@ class SegmentOptions:
     def aligns(self, lead: str | None) -> bool:
         """Whether the beats of ``lead`` (its name) are centred on the window's template:
         those of the template's own lead only, since another lead's beats have another
-        shape (they are cut around their R peaks)."""
-        return self.window.template is not None and self.template_lead in (None, lead)
+        shape (they are cut around their R peaks). The lead read as the model's lead is
+        that lead, whatever it is named now (see :func:`.signals.choose_lead`)."""
+        model_lead = isinstance(self.lead, LeadName) and self.lead == self.template_lead
+        return self.window.template is not None and (
+            model_lead or self.template_lead in (None, lead))
 
 
 @dataclass

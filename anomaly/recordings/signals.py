@@ -29,8 +29,10 @@ from .limits import MAX_ABS_VALUE, FileStamp
 
 #: The lead chosen when none is asked for and the recording has it.
 DEFAULT_LEAD = "MLII"
-#: The longest name a lead keeps (a model records its lead's name, at most this long).
+#: The longest name a lead keeps (a model records its lead's name, at most this long) ...
 MAX_LEAD_NAME = 64
+#: ... of which a name given its lead's index (``#12``) leaves this many for the index.
+INDEX_ROOM = 8
 
 
 #: Voltage units as recordings declare them (lower case, micro as ``u``), in millivolts.
@@ -270,34 +272,45 @@ def distinct_names(names: list[str | None]) -> list[str]:
     and none that reads as a 0-based index. A name that several leads share (some EDF
     and WFDB files name two signals ``ECG``) or that is a number becomes the name and the
     lead's index, ``ECG#0`` and ``ECG#1``; a lead without a name is its index, ``#0``;
-    control characters become ``?``; a longer name is cut, then given its index."""
+    control characters become ``?``; a longer name is cut, then given its index. Where a
+    name so made is another lead's own (leads ECG, ECG and ECG#0), both are given their
+    index again (``ECG#0#0``, ``ECG#0#2``): a name ending in ``#k`` made here is lead k's,
+    so this ends."""
     from collections import Counter
+
+    def indexed(name: str, index: int) -> str:
+        return f"{name[:MAX_LEAD_NAME - INDEX_ROOM]}#{index}"
 
     clean = ["".join(c if c.isprintable() else "?" for c in (name or "")).strip()
              for name in names]
     counts = Counter(clean)
-    named = [f"{name[:MAX_LEAD_NAME - 8]}#{index}"
-             if not name or counts[name] > 1 or parse_count(name) is not None
-             or len(name) > MAX_LEAD_NAME else name
+    named = [indexed(name, index) if not name or counts[name] > 1
+             or parse_count(name) is not None or len(name) > MAX_LEAD_NAME else name
              for index, name in enumerate(clean)]
-    # A name given an index may be another lead's own (leads ECG, ECG and ECG#0).
     while len(set(named)) < len(named):
         counts = Counter(named)
-        named = [f"#{index}" if len(name) > MAX_LEAD_NAME - 8 else f"{name}#{index}"
-                 if counts[name] > 1 else name for index, name in enumerate(named)]
+        named = [indexed(name, index) if counts[name] > 1 else name
+                 for index, name in enumerate(named)]
     return named
 
 
 def choose_lead(path: str, names: list[str], lead: str | None) -> int:
     """The index of the lead asked for (a name, or a 0-based index; a :class:`LeadName`
     by its name only), or of the default. ``names`` are :func:`distinct_names`: a name
-    several leads share is no lead's, and no name reads as an index."""
+    several leads share is no lead's, and no name reads as an index. A model's lead that
+    is none of them is the one lead whose name it became, if there is one (a model
+    fitted, before names were told apart, on the lead named ``1``, now ``1#0``)."""
     if lead is None:
         return names.index(DEFAULT_LEAD) if DEFAULT_LEAD in names else 0
     spec = lead.strip()
     if spec in names:
         return names.index(spec)
-    index = None if isinstance(lead, LeadName) else parse_count(spec)
+    if isinstance(lead, LeadName):
+        became = [index for index, name in enumerate(names) if name == f"{spec}#{index}"]
+        if len(became) == 1:
+            return became[0]
+        raise NoSuchLead(path, lead, names)
+    index = parse_count(spec)
     if index is not None and index < len(names):
         return index
     raise NoSuchLead(path, lead, names)

@@ -10,7 +10,7 @@ import re
 import numpy as np
 
 from ..exceptions import InputError, first_line
-from ..io.layout import parse_count
+from ..io.layout import MAX_COUNT_DIGITS, parse_count
 from .limits import (
     MAX_HEADER_BYTES,
     MAX_SIGNALS,
@@ -32,8 +32,10 @@ _RATE_FIELD = re.compile(r"^([^/(]*)")
 _FORMAT_FIELD = re.compile(r"[0-9]+(x[0-9]+)?(:[0-9]+)?(\+[0-9]+)?")
 _GAIN_FIELD = re.compile(r"([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)"
                          r"(\([-+]?[0-9]+\))?(/\S*)?")
-#: The fields of a signal line after its gain, integers each, before the description.
-_INTEGER_FIELDS = ("ADC resolution", "ADC zero", "initial value", "checksum", "block size")
+#: The fields of a signal line after its gain, before the description: integers, and
+#: whether wfdb reads them with a sign (it reads a negative resolution as the next field).
+_INTEGER_FIELDS = (("ADC resolution", False), ("ADC zero", True), ("initial value", True),
+                   ("checksum", True), ("block size", False))
 #: The largest baseline (ADC units) a signal line may give: a sample is at most 32 bits.
 MAX_BASELINE = 2**31 - 1
 #: The smallest ADC gain a signal is scaled by (units per adu): a smaller one makes every
@@ -93,7 +95,7 @@ def _check_signal_lines(header_path: str, text: str, n_signals: int) -> None:
              if line.strip() and not line.lstrip().startswith("#")]
     if len(lines) - 1 < n_signals:
         raise InputError(f"{header_path}: declares {n_signals} signals but has "
-                         f"{len(lines) - 1} signal lines")
+                         f"{len(lines) - 1} signal line{'' if len(lines) == 2 else 's'}")
     for number, line in enumerate(lines[1:n_signals + 1], start=1):
         fields = line.split()
         if len(fields) > 1 and not _FORMAT_FIELD.fullmatch(fields[1]):
@@ -107,14 +109,18 @@ def _check_signal_lines(header_path: str, text: str, n_signals: int) -> None:
                                  f"{fields[2][:40]!r} is not a usable ADC gain (a number "
                                  f"of at least {MIN_GAIN:g}, or 0 for 200, with an optional "
                                  "(BASELINE) and /UNITS)")
-            if gain and gain.group(2) and abs(int(gain.group(2)[1:-1])) > MAX_BASELINE:
-                raise InputError(f"{header_path}: signal line {number}: baseline "
-                                 f"{gain.group(2)[1:-1][:40]} is not one a sample can have "
-                                 f"(at most {MAX_BASELINE:,} in magnitude)")
-        for name, field in zip(_INTEGER_FIELDS, fields[3:8]):
-            if parse_count(field, signed=True) is None:
+            baseline = gain.group(2)[1:-1] if gain and gain.group(2) else None
+            if baseline is not None:
+                value = parse_count(baseline.lstrip("+"), signed=True)
+                if value is None or abs(value) > MAX_BASELINE:
+                    raise InputError(f"{header_path}: signal line {number}: baseline "
+                                     f"{baseline[:40]} is not one a sample can have (at most "
+                                     f"{MAX_BASELINE:,} in magnitude)")
+        for (name, signed), field in zip(_INTEGER_FIELDS, fields[3:8]):
+            if parse_count(field, signed=signed) is None:
                 raise InputError(f"{header_path}: signal line {number}: {name} field "
-                                 f"{field[:40]!r} is not an integer")
+                                 f"{field[:40]!r} is not {'an integer' if signed else 'a count'} "
+                                 f"of at most {MAX_COUNT_DIGITS} digits")
 
 
 def signal_file_names(base: str) -> list[str]:

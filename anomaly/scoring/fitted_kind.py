@@ -113,15 +113,14 @@ def lead_differences(detector, model: str, fs: float, asked: str | None = None) 
                         "detail change with the rate; check the scores, or fit a model at "
                         f"{fs:g} Hz")
     if asked is not None and origin.lead is not None and asked != origin.lead:
-        from ..recordings.segment import SegmentOptions
-
-        aligned = SegmentOptions(window=origin.window, template_lead=origin.lead).aligns
+        # Another lead than the model's is never aligned (SegmentOptions.aligns).
+        aligned = origin.window.template is not None
         problems.append(f"{model} was fitted on lead {origin.lead} and --lead reads lead "
                         f"{asked}: another lead's beats have another shape, so many "
                         "may be flagged for that alone"
                         + (f" (and they are cut around their R peaks, not centred on the "
                            f"dominant beat of lead {origin.lead} as the model's were)"
-                           if aligned(origin.lead) and not aligned(asked) else ""))
+                           if aligned else ""))
     return problems
 
 

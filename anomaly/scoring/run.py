@@ -199,8 +199,7 @@ def with_rhythms(inputs: list[InputResult], summary: ScoreSummary,
     """The inputs, each recording with its rhythm (read again from the recording: the
     cost of a run that writes a report or plots, not of every run), each said in the
     log. A recording whose scoring this run did not see (skipped as up to date, then
-    summarised) takes what was analysable from the rhythm's reading, in the inputs and
-    in ``summary``."""
+    summarised) takes what was analysable from the rhythm's reading."""
     from ..exceptions import first_line
     from ..holter.summary import recording_rhythm
     from ..io.beats import is_anomaly
@@ -225,7 +224,6 @@ def with_rhythms(inputs: list[InputResult], summary: ScoreSummary,
                           input=item.input, rhythm=rhythm.as_json())
                 item = replace(item, rhythm=rhythm,
                                analysable=item.analysable or rhythm.analysable)
-                summary.analysable.setdefault(item.input, item.analysable)
         with_rhythms.append(item)
     return with_rhythms
 

@@ -36,7 +36,7 @@ from ..exceptions import InputError, ModelError, first_line
 from ..io.beats import is_anomaly
 from .plan import Job, RunPlan, ScoreOptions
 from .summary import (NORMAL_SAMPLE, TOP_BEATS, InputResult, RunResult, ScoredBeat,
-                      ScoreSummary, normal_rows, top_rows)
+                      ScoreSummary, normal_sample_rows, top_rows)
 
 #: The JSON schema of the run report (the README's File formats).
 SCHEMA = Path(__file__).resolve().parent.parent / "report" / "run_report.schema.json"
@@ -169,6 +169,9 @@ def summarise(run_report: str | os.PathLike, *, report: Path | None = None,
             summary.keep_top(entry)
         summary.normals += _typical_normals(recordings, detector, scored, summary.threshold)
     inputs = with_rhythms(inputs, summary, recordings)
+    for item in inputs:  # An input the run skipped: what was analysable, from its rhythm.
+        if item.analysable is not None:
+            summary.analysable.setdefault(item.input, item.analysable)
     result = RunResult(
         inputs, summary, run["engine"], run["model"], run["created"],
         {key: value for key, value in run["seconds"].items() if key != "total"},
@@ -457,7 +460,7 @@ def _typical_normals(recordings: dict, detector, scored: dict,
     candidates = []
     for name in recordings:
         scores = scored[name]
-        rows = normal_rows(scores["score"], scores["readable"], threshold,
+        rows = normal_sample_rows(scores["score"], scores["readable"], threshold,
                            NORMAL_SAMPLE - len(candidates))
         candidates += [(float(scores["score"][row]), name, int(row)) for row in rows]
     candidates.sort(key=lambda candidate: candidate[0])

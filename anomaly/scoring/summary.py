@@ -90,7 +90,7 @@ class ScoreSummary:
         for row in top_rows(scores, readable, TOP_BEATS):
             self.keep_top((float(scores[row]), -input_index, -int(block.lines[row]),
                             _beat(input_name, block, scores, row)))
-        for row in normal_rows(scores, readable, self.threshold,
+        for row in normal_sample_rows(scores, readable, self.threshold,
                                NORMAL_SAMPLE - len(self.normals)):
             self.normals.append(_beat(input_name, block, scores, row))
 
@@ -185,7 +185,7 @@ def top_rows(scores: np.ndarray, readable: np.ndarray, count: int) -> np.ndarray
     return rows[np.argsort(-scores[rows], kind="stable")][:max(count, 0)]
 
 
-def normal_rows(scores: np.ndarray, readable: np.ndarray, threshold: float,
+def normal_sample_rows(scores: np.ndarray, readable: np.ndarray, threshold: float,
                 count: int) -> np.ndarray:
     """The first ``count`` readable rows scored at or under ``threshold``: the sample of
     normal beats a typical one is chosen from."""
