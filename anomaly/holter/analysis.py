@@ -21,7 +21,8 @@ import numpy as np
 
 from ..recordings.rhythm import rr_ratios
 from ..recordings.segment import BeatWindow
-from .atrial import AtrialFibrillation, atrial_fibrillation, p_wave_consistency, p_wave_slice
+from .atrial import (AtrialFibrillation, atrial_fibrillation, p_wave_band, p_wave_consistency,
+                     p_wave_slice)
 from .events import Event, beat_kinds, rhythm_events
 from .families import ON_TIME_RATIO, Families, beat_families, shape_slice
 from .heart_rate import HeartRate, heart_rate
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 ANALYSIS_WINDOW = BeatWindow()
 _SHAPE = shape_slice(ANALYSIS_WINDOW.before, ANALYSIS_WINDOW.after, ANALYSIS_WINDOW.samples)
 _P_WAVE = p_wave_slice(ANALYSIS_WINDOW.before, ANALYSIS_WINDOW.after, ANALYSIS_WINDOW.samples)
+#: Values a second of a beat cut by :data:`ANALYSIS_WINDOW`.
+_WINDOW_FS = ANALYSIS_WINDOW.samples / (ANALYSIS_WINDOW.before + ANALYSIS_WINDOW.after)
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,7 @@ class RhythmBeats:
             >= ON_TIME_RATIO
         return cls(beats.sample, beats.time_s, on_time, beats.readable,
                    beats.values[:, _SHAPE].astype(np.float32),
-                   beats.values[:, _P_WAVE].astype(np.float32))
+                   p_wave_band(beats.values, _WINDOW_FS)[:, _P_WAVE].astype(np.float32))
 
     @classmethod
     def join(cls, parts: list["RhythmBeats"]) -> "RhythmBeats":
