@@ -197,6 +197,7 @@ def hostile_recordings(directory: Path) -> dict[str, tuple[list[str], str, int]]
     def record(name: str, text: str, **files) -> Path:
         return _variant(directory, name, text, **files)
 
+
     def edf(name: str, fields: dict[tuple[int, int], str]) -> Path:
         return _edf_variant(directory, name, good_edf, fields)
 
@@ -251,24 +252,6 @@ def hostile_recordings(directory: Path) -> dict[str, tuple[list[str], str, int]]
         "a superscript digit as the signal count": (
             record("superscript", header.replace("rec 2 360", "rec 2\u00b2 360")),
             "not a WFDB header"),
-        "a gain of 1e-320": (record("gain", one_signal.replace(" 16 200 ", " 16 1e-320 ")),
-                             "gain field '1e-320' is not a usable ADC gain"),
-        "a baseline of 10^30": (record("baseline", one_signal.replace(
-            " 16 200 ", " 16 200(1" + "0" * 30 + ") ")), "baseline 10000"),
-        "a baseline of 5,000 digits": (record("longbase", one_signal.replace(
-            " 16 200 ", " 16 200(1" + "0" * 5000 + ") ")), "baseline 10000"),
-        "a checksum field that is not a number": (
-            record("checksum", one_signal.replace(" 12 0 0 0 0 ", " 12 0 0 abc xyz 0 ")),
-            "signal line 1: checksum field 'abc' is not an integer"),
-        "a negative ADC resolution, which wfdb reads as the zero": (
-            record("resolution", one_signal.replace(" 12 0 0 0 0 ", " -12 0 0 0 0 ")),
-            "signal line 1: ADC resolution field '-12' is not a count"),
-        "a checksum of 5,000 digits": (
-            record("longsum", one_signal.replace(" 12 0 0 0 0 ", " 12 0 0 " + "9" * 5000 + " 0 ")),
-            "checksum field '9999"),
-        "two signals declared, one signal line": (
-            record("fewlines", one_signal.replace("rec 1 360", "rec 2 360")),
-            "declares 2 signals but has 1 signal line"),
         "a negative skew (212:-5), which wfdb reads as a gain": (
             record("negskew", header.replace(" 212 ", " 212:-5 ")), "format field '212:-5'"),
         "EDF: a superscript digit as the signal count": (
@@ -285,6 +268,30 @@ def hostile_recordings(directory: Path) -> dict[str, tuple[list[str], str, int]]
         "--from 1e308": ([base, "--from", "1e308"], "past the end of any recording"),
         "--lead \u00b2": ([base, "--lead", "\u00b2"], "no lead '\u00b2'"),
     }
+    # A signal line's fields as wfdb would misread them, or that no signal can have.
+    for case, name, old, new, message in (
+            ("a gain of 1e-320", "gain", " 16 200 ", " 16 1e-320 ",
+             "gain field '1e-320' is not a usable ADC gain"),
+            ("a baseline of 10^30", "baseline", " 16 200 ", " 16 200(1" + "0" * 30 + ") ",
+             "baseline 10000"),
+            ("a baseline of 5,000 digits", "longbase", " 16 200 ", " 16 200(1" + "0" * 5000 + ") ",
+             "baseline 10000"),
+            ("a checksum field that is not a number", "checksum", " 12 0 0 0 0 ",
+             " 12 0 0 abc xyz 0 ", "signal line 1: checksum field 'abc' is not an integer"),
+            ("a negative ADC resolution, which wfdb reads as the zero", "resolution",
+             " 12 0 0 0 0 ", " -12 0 0 0 0 ",
+             "signal line 1: ADC resolution field '-12' is not a count"),
+            ("a baseline with a plus sign, which wfdb reads as none", "plus", " 16 200 ",
+             " 16 200(+5)/mV ", "gain field '200(+5)/mV' is not a usable ADC gain"),
+            ("a gain of 2E2, which wfdb reads as 2", "upper", " 16 200 ", " 16 2E2(0)/mV ",
+             "gain field '2E2(0)/mV' is not a usable ADC gain"),
+            ("one signal declared, two signal lines", "morelines", " MLII\n",
+             " MLII\nrec.dat 16 200 12 0 0 0 0 V1\n", "declares 1 signal but has 2 signal lines"),
+            ("a checksum of 5,000 digits", "longsum", " 12 0 0 0 0 ",
+             " 12 0 0 " + "9" * 5000 + " 0 ", "checksum field '9999"),
+            ("two signals declared, one signal line", "fewlines", "rec 1 360", "rec 2 360",
+             "declares 2 signals but has 1 signal line")):
+        cases[case] = (record(name, one_signal.replace(old, new)), message)
     valid = {"EDF: 10^8 records declared, 120 held": "records.edf: EDF header indicates",
              "signal CSV with a byte-order mark": ""}
     cases["signal CSV with a byte-order mark"] = (directory / "bom.csv", "")

@@ -308,6 +308,7 @@ def test_formats_212_and_16_edf_and_signal_csv_give_the_same_beats(recording, tm
     with open(without_time, "w", newline="") as file:
         writer = csv.writer(file)
         writer.writerow(["V1", "MLII"])
+        writer.writerow(["-", "'(mV)'"])  # A units row, as PhysioNet exports write one.
         writer.writerows(zip(np.zeros(len(lead)), lead))
 
     for path, options in ((format16, SegmentOptions()), (edf, SegmentOptions()),
@@ -431,7 +432,7 @@ def test_every_lead_name_is_one_leads_printable_short_and_no_index(tmp_path):
     """A name given the lead's index may be another lead's own (ECG, ECG, ECG#0), a name
     may be a number (leads 1 and 0: --lead 0 is the first), empty, hold a newline or be a
     sentence; a WFDB signal line without a name is read, its lead named by its index."""
-    from anomaly.recordings.signals import MAX_LEAD_NAME, distinct_names
+    from anomaly.recordings.signals import MAX_LEAD_NAME, NoSuchLead, distinct_names
 
     for names in (["ECG", "ECG", "ECG#0"], ["1", "0"], [None, "", "MLII"],
                   ["y" * 60, "ECG", "ECG", "ECG#1"],
@@ -443,6 +444,12 @@ def test_every_lead_name_is_one_leads_printable_short_and_no_index(tmp_path):
     assert distinct_names(["1", "0"]) == ["1#0", "0#1"]
     assert distinct_names([None, "MLII"]) == ["#0", "MLII"]
     assert distinct_names(["y" * 60, "ECG", "ECG", "ECG#1"])[0] == "y" * 60  # Unique: kept.
+    # Long names alike for 60 characters: each lead keeps its name in either order, so a
+    # model fitted on one never reads the other where they are swapped.
+    first, second = (f"Holter channel {'x' * 50} limb {limb}" for limb in ("I", "II"))
+    assert distinct_names([first, second]) == distinct_names([second, first])[::-1]
+    assert NoSuchLead("rec.hea", "V9", [f"L{i}" for i in range(100)]).args[0].endswith(
+        "L10, L11, ... (100 in all); give a name or a 0-based index)")
     peaks = beat_train(30)
     base = write_wfdb(tmp_path, "unnamed", np.column_stack([synthetic_ecg(peaks, 30 * FS)] * 2),
                       lead_names=("XX", "MLII"))
@@ -636,6 +643,10 @@ def bad_recordings(tmp_path: Path, base: Path) -> dict[str, tuple[list[str], str
     samples = "".join(f"{i / 360},0.1\n" for i in range(2000))
     text_first = tmp_path / "text_first.csv"  # Not a units row: its time is a number.
     text_first.write_text("time,MLII\n0.0,abc\n" + samples)
+    missing_first = tmp_path / "missing_first.csv"  # A spreadsheet's #N/A: no unit.
+    missing_first.write_text("time,MLII\n#N/A,#N/A\n" + samples)
+    wide = tmp_path / "wide.csv"
+    wide.write_text(",".join(f"L{i}" for i in range(300)) + "\n" + ",".join(["0.1"] * 300) + "\n")
     header_only = tmp_path / "header_only.csv"
     header_only.write_text("time,MLII\ns,mV\n")
     two_times = tmp_path / "two_times.csv"
@@ -660,6 +671,9 @@ def bad_recordings(tmp_path: Path, base: Path) -> dict[str, tuple[list[str], str
         "signal CSV without a rate": ([str(no_fs), "--signal"], "give --fs"),
         "text in a signal CSV": ([str(text_cell), "--signal"], "text_cell.csv: .*abc"),
         "text in its first row": ([str(text_first), "--signal"], "text_first.csv: .*abc"),
+        "#N/A in its first row": ([str(missing_first), "--signal"], "missing_first.csv: "),
+        "300 leads": ([str(wide), "--signal", "--fs", "360"],
+                      "wide.csv: 300 lead columns; at most 256 are read"),
         "a header and no samples": ([str(header_only), "--signal"],
                                     "header_only.csv: no row of samples under its header"),
         "two time columns": ([str(two_times), "--signal"],
@@ -942,8 +956,8 @@ def test_a_lead_the_model_asks_for_and_the_recording_lacks_is_the_models(
     code, _, err = run_cli(capsys, "score", record, "-m", model, "-o", output)
     assert code == 2
     assert_one_line_error(err, f"{record}.hea: the model ({model}) was fitted on lead 'MLII', "
-                               "which this recording does not have (its leads: V1, V2); give "
-                               "--lead to choose one")
+                               "which this recording does not have (its leads: V1, V2); choose "
+                               "one with --lead (lead= over HTTP)")
     assert not output.exists()
     # A lead asked for that the recording lacks is the user's.
     code, _, err = run_cli(capsys, "score", record, "-m", model, "-o", output, "--lead", "V9")

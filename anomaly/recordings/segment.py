@@ -56,6 +56,12 @@ CONTEXT_SECONDS = 20.0
 LOCAL_RR_BEATS = 10
 
 
+#: The largest magnitude of a template's values: a recording's samples are at most
+#: :data:`~.limits.MAX_ABS_VALUE`, and band-passing overshoots them by a few times at most
+#: (kept amplitudes; z-normalised beats are within the square root of their length).
+MAX_TEMPLATE_VALUE = 1000 * MAX_ABS_VALUE
+
+
 @dataclass(frozen=True)
 class BeatWindow:
     """How a beat is cut: ``before``/``after`` its R peak (seconds), resampled to
@@ -131,9 +137,9 @@ class BeatWindow:
             raise ValueError(f"a beat template must be a list of {samples} numbers (the "
                              f"window's samples), got "
                              f"{len(template) if isinstance(template, list) else 'no list'}")
-        if not all(is_number(x) and abs(x) <= MAX_ABS_VALUE for x in template):
+        if not all(is_number(x) and abs(x) <= MAX_TEMPLATE_VALUE for x in template):
             raise ValueError(f"a beat template must hold finite numbers of at most "
-                             f"{MAX_ABS_VALUE:g} in magnitude")
+                             f"{MAX_TEMPLATE_VALUE:g} in magnitude")
         return cls(float(before), float(after), samples, keep,
                    tuple(float(x) for x in template))
 

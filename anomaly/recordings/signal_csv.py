@@ -19,7 +19,7 @@ import numpy as np
 from ..exceptions import InputError, first_line
 from ..io.blocks import MAX_LINE_BYTES
 from ..io.layout import parse_number
-from .limits import FileStamp, check_duration, check_given_rate, check_rate
+from .limits import MAX_SIGNALS, FileStamp, check_duration, check_given_rate, check_rate
 
 #: Names of a signal CSV's time column (compared without case, quotes and spaces).
 TIME_COLUMNS = ("time", "time_s", "t", "seconds", "elapsed time")
@@ -51,6 +51,9 @@ def open_signal_csv(text: str, lead: str | None, fs: float | None):
                          f"({', '.join(clean[i] for i in times)}): a signal CSV has one")
     time_index = times[0] if times else None
     lead_columns = [i for i in range(len(clean)) if i != time_index]
+    if len(lead_columns) > MAX_SIGNALS:
+        raise InputError(f"{text}: {len(lead_columns):,} lead columns; at most {MAX_SIGNALS} "
+                         "are read")
     if not lead_columns:
         raise InputError(f"{text}: no lead columns (only a time column)")
     lead_names = distinct_names([clean[i] for i in lead_columns])
@@ -96,17 +99,19 @@ def _csv_header(stamp: FileStamp) -> tuple[list[str], list[str] | None]:
     return header, second if second is not None and _is_units_row(second) else None
 
 
-#: Cells that say a value is missing, not what its unit is.
-MISSING_CELLS = ("na", "n/a", "nan", "null", "none", "-", "?")
+#: Cells that say a value is missing, not what its unit is (and a spreadsheet's errors,
+#: ``#N/A``, ``#VALUE!``: any cell starting with ``#``).
+MISSING_CELLS = ("na", "n/a", "nan", "null", "none", "-", "--", "?")
 
 
 def _is_units_row(cells: list[str]) -> bool:
-    """Whether the row under the header names units (``s, mV``; ``'(mV)'``): no cell of
-    it a number or a missing value. A row with a number in it is the first row of
-    samples, and a bad cell there an error naming its line, not a row skipped."""
+    """Whether the row under the header names units (``s, mV``; ``'(mV)'``; ``s, mV, -``
+    for a lead without one): no cell of it a number, and at least one a unit, not a
+    missing value. A row with a number in it, or only missing values, is the first row
+    of samples, and a bad cell there an error, not a row skipped."""
     words = [cell.strip().strip("'\"").strip().lower() for cell in cells]
-    return any(words) and all(parse_number(word) is None and word not in MISSING_CELLS
-                              for word in words if word)
+    return not any(parse_number(word) is not None for word in words if word) and any(
+        word and word not in MISSING_CELLS and not word.startswith("#") for word in words)
 
 
 class _Prefix(io.RawIOBase):

@@ -138,9 +138,17 @@ class NoSuchLead(InputError):
 
     def __init__(self, path: str, lead: str, leads: list[str] | tuple[str, ...]):
         shown = lead if len(lead) <= MAX_LEAD_NAME else f"{lead[:MAX_LEAD_NAME]}..."
-        super().__init__(f"{path}: no lead {shown!r} (its leads: {', '.join(leads)}; give a "
+        super().__init__(f"{path}: no lead {shown!r} (its leads: {listed(leads)}; give a "
                          "name or a 0-based index)")
         self.path, self.lead, self.leads = path, lead, tuple(leads)
+
+
+def listed(leads: list[str] | tuple[str, ...], most: int = 12) -> str:
+    """``MLII, V1``: leads' names for a message, the first ``most`` of many, then how
+    many there are in all."""
+    if len(leads) <= most:
+        return ", ".join(leads)
+    return f"{', '.join(leads[:most])}, ... ({len(leads)} in all)"
 
 
 def is_recording(path: str | os.PathLike, signal_csv: bool = False) -> bool:
@@ -269,23 +277,32 @@ class LeadName(str):
 def distinct_names(names: list[str | None]) -> list[str]:
     """The leads' names, as a lead is named in messages, by ``--lead`` and in a model
     fitted on it: each one lead's, printable, at most :data:`MAX_LEAD_NAME` characters,
-    and none that reads as a 0-based index. A name that several leads share (some EDF
-    and WFDB files name two signals ``ECG``) or that is a number becomes the name and the
-    lead's index, ``ECG#0`` and ``ECG#1``; a lead without a name is its index, ``#0``;
-    control characters become ``?``; a longer name is cut, then given its index. Where a
+    and none that reads as a 0-based index. A longer name is cut and ends in a digest of
+    the whole (``...~1a2b3c4d``: the same lead in every recording, wherever it is); a
+    name that several leads share (some EDF and WFDB files name two signals ``ECG``) or
+    that is a number becomes the name and the lead's index, ``ECG#0`` and ``ECG#1``; a
+    lead without a name is its index, ``#0``; control characters become ``?``. Where a
     name so made is another lead's own (leads ECG, ECG and ECG#0), both are given their
     index again (``ECG#0#0``, ``ECG#0#2``): a name ending in ``#k`` made here is lead k's,
-    so this ends."""
+    so this ends (within as many rounds as leads: a recording has at most
+    :data:`~anomaly.recordings.limits.MAX_SIGNALS`)."""
+    import hashlib
     from collections import Counter
 
     def indexed(name: str, index: int) -> str:
         return f"{name[:MAX_LEAD_NAME - INDEX_ROOM]}#{index}"
 
-    clean = ["".join(c if c.isprintable() else "?" for c in (name or "")).strip()
+    def cut(name: str) -> str:
+        if len(name) <= MAX_LEAD_NAME:
+            return name
+        digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+        return f"{name[:MAX_LEAD_NAME - 9]}~{digest}"
+
+    clean = [cut("".join(c if c.isprintable() else "?" for c in (name or "")).strip())
              for name in names]
     counts = Counter(clean)
     named = [indexed(name, index) if not name or counts[name] > 1
-             or parse_count(name) is not None or len(name) > MAX_LEAD_NAME else name
+             or parse_count(name) is not None else name
              for index, name in enumerate(clean)]
     while len(set(named)) < len(named):
         counts = Counter(named)

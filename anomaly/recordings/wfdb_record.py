@@ -30,8 +30,8 @@ _RATE_FIELD = re.compile(r"^([^/(]*)")
 #: A signal line's format field (``212``, ``16x4``, ``212:3``, ``16+512``), and its gain
 #: field (``200``, ``200.5(-12)/mV``), as the WFDB header specification writes them.
 _FORMAT_FIELD = re.compile(r"[0-9]+(x[0-9]+)?(:[0-9]+)?(\+[0-9]+)?")
-_GAIN_FIELD = re.compile(r"([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)"
-                         r"(\([-+]?[0-9]+\))?(/\S*)?")
+_GAIN_FIELD = re.compile(r"(-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:e[-+]?[0-9]+)?)"
+                         r"(\(-?[0-9]+\))?(/[\w^\-?%/]*)?")
 #: The fields of a signal line after its gain, before the description: integers, and
 #: whether wfdb reads them with a sign (it reads a negative resolution as the next field).
 _INTEGER_FIELDS = (("ADC resolution", False), ("ADC zero", True), ("initial value", True),
@@ -93,8 +93,9 @@ def _check_signal_lines(header_path: str, text: str, n_signals: int) -> None:
     (wfdb would read them, and every field after them, as the signal's name)."""
     lines = [line for line in text.splitlines()
              if line.strip() and not line.lstrip().startswith("#")]
-    if len(lines) - 1 < n_signals:
-        raise InputError(f"{header_path}: declares {n_signals} signals but has "
+    if len(lines) - 1 != n_signals:
+        raise InputError(f"{header_path}: declares {n_signals} signal"
+                         f"{'' if n_signals == 1 else 's'} but has "
                          f"{len(lines) - 1} signal line{'' if len(lines) == 2 else 's'}")
     for number, line in enumerate(lines[1:n_signals + 1], start=1):
         fields = line.split()
@@ -111,7 +112,7 @@ def _check_signal_lines(header_path: str, text: str, n_signals: int) -> None:
                                  "(BASELINE) and /UNITS)")
             baseline = gain.group(2)[1:-1] if gain and gain.group(2) else None
             if baseline is not None:
-                value = parse_count(baseline.lstrip("+"), signed=True)
+                value = parse_count(baseline, signed=True)
                 if value is None or abs(value) > MAX_BASELINE:
                     raise InputError(f"{header_path}: signal line {number}: baseline "
                                      f"{baseline[:40]} is not one a sample can have (at most "

@@ -71,7 +71,7 @@ def fitted_kind_warnings(job: Job, detector: "AutoencoderDetector",
 
 
 def _recording_differences(job: Job, detector, model: str) -> list[str]:
-    from ..recordings.signals import NoSuchLead, open_lead
+    from ..recordings.signals import NoSuchLead, listed, open_lead
     from .sources import recording_segment
 
     limits = ModelLimits.of(detector)
@@ -83,8 +83,8 @@ def _recording_differences(job: Job, detector, model: str) -> list[str]:
         if asked is not None:
             raise
         raise InputError(f"{error.path}: {model} was fitted on lead {error.lead!r}, which "
-                         f"this recording does not have (its leads: {', '.join(error.leads)}); "
-                         "give --lead to choose one") from None
+                         f"this recording does not have (its leads: {listed(error.leads)}); "
+                         "choose one with --lead (lead= over HTTP)") from None
     return lead_differences(detector, model, lead.fs, lead.name if asked is not None else None)
 
 
