@@ -593,6 +593,8 @@ def test_a_recordings_report_shows_its_timeline_and_strips(recording, in_tmp, ca
     assert re.search(r"<td[^>]*>01:29</td><td[^>]*>01:36</td><td[^>]*>7.0</td>"
                      r"<td[^>]*>off baseline</td>", page)
     assert 'alt="timeline of pulled"' in page and 'alt="ECG strip of pulled: ' in page
+    # A recording's beats are numbered, not lines of a file.
+    assert 'alt="the beat ' in page and 'alt="the line ' not in page
     assert {"pulled.timeline.png", "pulled.strips.png"} <= {
         path.name for path in Path("plots").iterdir()}
     assert_images_render_in_browser(Path("report.html"))

@@ -299,9 +299,10 @@ def _beats_section(detector, summary) -> str:
     samples, reconstructions = (detector.scaling_.samples(inputs) for inputs in
                                 (values, detector.reconstruct(values)))
     images = [_image(plot_reconstruction(beat_samples, reconstruction,
-                                         title=f"{os.path.basename(beat.input)} {beat_caption(beat)}",
+                                         title=f"{os.path.basename(beat.input)} "
+                                               f"{beat_caption(beat, summary)}",
                                          score=beat.score, threshold=summary.threshold),
-                     f"beat at line {beat.line}")
+                     f"the {beat_caption(beat, summary)}")
               for beat, beat_samples, reconstruction in zip(beats, samples, reconstructions)]
     return ("<h2>Most anomalous beats</h2><div class=\"beats\">"
             + "".join(f"<div>{image}</div>" for image in images) + "</div>")

@@ -104,16 +104,18 @@ def save_batch_plots(detector, summary, directory: str | os.PathLike) -> list[Pa
     for (beat, title, name), beat_samples, reconstruction in zip(examples, samples,
                                                                  reconstructions):
         figure = plot_reconstruction(beat_samples, reconstruction,
-                                     title=f"{title} ({beat_caption(beat)})",
+                                     title=f"{title} ({beat_caption(beat, summary)})",
                                      score=beat.score, threshold=summary.threshold)
         written.append(save_figure(figure, directory / name))
     return written
 
 
-def beat_caption(beat) -> str:
-    """``line 12, label 0`` (with the file name when given)."""
+def beat_caption(beat, summary) -> str:
+    """``line 12, label 0`` for a beat of a beats file; ``beat 1586, label V`` for one of
+    a recording (``summary`` holds its timeline), whose beats are numbered, not lines."""
     label = "" if beat.label is None else f", label {beat.label}"
-    return f"line {beat.line}{label}"
+    unit = "beat" if beat.input in summary.timelines else "line"
+    return f"{unit} {beat.line}{label}"
 
 
 def recording_plot_names(input_name: str) -> tuple[str, ...]:
