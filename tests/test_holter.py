@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -614,6 +615,17 @@ def test_strips_are_drawn_at_25_mm_per_second_and_10_mm_per_millivolt(in_tmp):
         assert box.width * width_in * 25.4 == pytest.approx(25 * seconds, rel=1e-6)
         assert box.height * height_in * 25.4 == pytest.approx(10 * (high - low), rel=1e-6)
         assert low <= np.quantile(strip.values, 0.01) and high >= np.quantile(strip.values, 0.99)
+    # A caption longer than its strip is wrapped within it, the sheet made taller for it,
+    # and the sheet's title says what the marks mean.
+    long = [replace(strip, caption="ventricular tachycardia: 4 beats at 107 bpm " * 6)
+            for strip in strips]
+    titled = plot_paper_strips(long, title="holter: ECG strips")
+    assert titled.get_size_inches()[1] > height_in
+    (key,) = [text.get_text() for text in titled.texts if "Above each beat" in text.get_text()]
+    width_mm = width_in * 25.4
+    for ax in titled.axes:
+        lines = ax.get_title(loc="left").split("\n")
+        assert len(lines) > 1 and max(map(len, lines)) * 1.75 <= width_mm - 18
 
 
 def test_a_rhythm_that_cannot_be_read_costs_the_rhythm_not_the_run(in_tmp, caplog):

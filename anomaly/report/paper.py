@@ -6,6 +6,8 @@ an interval or an amplitude by counting squares. Above each beat its kind (``N``
 ``V``, ``?`` unreadable, from :mod:`anomaly.holter.events`; a dot without a rhythm) in the
 colour of its flag (red anomaly, blue normal, grey unreadable), the strip's own beat
 marked by a triangle; under it the reference label when the recording has annotations.
+The sheet's title is followed by that key (:data:`KEY`), and a caption longer than its
+strip is wrapped within it.
 
 A recording that declares no voltage unit (a signal CSV without a units row) is drawn at
 10 mm per the height of the strip's largest wave, and its strips say so.
@@ -13,7 +15,7 @@ A recording that declares no voltage unit (a signal CSV without a units row) is 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -29,6 +31,12 @@ _MINOR, _MAJOR = "#f6caca", "#e38f8f"
 _FLAG_COLOURS = {"anomaly": "tab:red", "normal": "tab:blue", "unreadable": "0.55"}
 # Around each strip's paper, in millimetres: its caption above, time labels below.
 _LEFT_MM, _RIGHT_MM, _CAPTION_MM, _BELOW_MM = 14.0, 4.0, 11.0, 7.0
+#: A caption line's height, and the width of one of its characters (at most), in mm.
+_LINE_MM, _CHARACTER_MM = 3.6, 1.75
+#: What the marks mean, under the sheet's title.
+KEY = ("Above each beat its kind (N normal, S supraventricular, V ventricular, F fusion, "
+       "? unreadable): red flagged, blue not flagged, grey unreadable; \u25bc the strip's "
+       "beat; below, grey: the reference's label. Times in [h:]mm:ss.")
 
 
 @dataclass(frozen=True)
@@ -63,20 +71,30 @@ def plot_paper_strips(strips: list[PaperStrip], *, title: str = ""):
     whose size in inches is the paper's)."""
     from matplotlib.figure import Figure
 
+    import textwrap
+
     spans = [_amplitude_span(strip) for strip in strips]
     seconds = max((len(strip.values) / strip.fs for strip in strips), default=1.0)
     paper_mm = seconds * MM_PER_SECOND
     width_mm = _LEFT_MM + paper_mm + _RIGHT_MM
-    heights = [_CAPTION_MM + (high - low) * MM_PER_MILLIVOLT + _BELOW_MM
-               for low, high in spans]
-    top_mm = 9.0 if title else 1.0
+    # A caption line longer than its strip is wrapped, and the strip given room for it.
+    captions = ["\n".join(textwrap.fill(line, int(paper_mm / _CHARACTER_MM))
+                          for line in strip.caption.split("\n")) for strip in strips]
+    heights = [_CAPTION_MM + (caption.count("\n") - strip.caption.count("\n")) * _LINE_MM
+               + (high - low) * MM_PER_MILLIVOLT + _BELOW_MM
+               for strip, caption, (low, high) in zip(strips, captions, spans)]
+    top_mm = 14.0 if title else 1.0
     height_mm = top_mm + sum(heights)
     figure = Figure(figsize=(width_mm / _MM_PER_INCH, height_mm / _MM_PER_INCH))
     if title:
         figure.suptitle(title, x=_LEFT_MM / width_mm, y=1 - 2 / height_mm, ha="left",
                         va="top", fontsize=11)
+        figure.text(_LEFT_MM / width_mm, 1 - 8.5 / height_mm,
+                    textwrap.fill(KEY, int(paper_mm / _CHARACTER_MM)), ha="left", va="top",
+                    fontsize=7.5, color="0.25")
     below = height_mm - top_mm
-    for strip, (low, high), row_mm in zip(strips, spans, heights):
+    for strip, caption, (low, high), row_mm in zip(strips, captions, spans, heights):
+        strip = replace(strip, caption=caption)
         below -= row_mm
         plot_mm = (high - low) * MM_PER_MILLIVOLT
         ax = figure.add_axes((_LEFT_MM / width_mm, (below + _BELOW_MM) / height_mm,
