@@ -285,6 +285,8 @@ def hostile_recordings(directory: Path) -> dict[str, tuple[list[str], str, int]]
              " 16 200(+5)/mV ", "gain field '200(+5)/mV' is not a usable ADC gain"),
             ("a gain of 2E2, which wfdb reads as 2", "upper", " 16 200 ", " 16 2E2(0)/mV ",
              "gain field '2E2(0)/mV' is not a usable ADC gain"),
+            ("a unit of a.u., which wfdb reads as a and a name", "unit", " 16 200 ",
+             " 16 200(0)/a.u. ", "unit 'a.u.' holds characters wfdb does not read"),
             ("one signal declared, two signal lines", "morelines", " MLII\n",
              " MLII\nrec.dat 16 200 12 0 0 0 0 V1\n", "declares 1 signal but has 2 signal lines"),
             ("a checksum of 5,000 digits", "longsum", " 12 0 0 0 0 ",

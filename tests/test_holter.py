@@ -584,6 +584,9 @@ def test_strips_are_drawn_at_25_mm_per_second_and_10_mm_per_millivolt(in_tmp):
 
     from anomaly.recordings.reading import read_strips
     from anomaly.recordings.segment import SegmentOptions
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
     from anomaly.report.paper import PaperStrip, plot_paper_strips
 
     base, _ = holter_recording(in_tmp)
@@ -619,13 +622,20 @@ def test_strips_are_drawn_at_25_mm_per_second_and_10_mm_per_millivolt(in_tmp):
     # and the sheet's title says what the marks mean.
     long = [replace(strip, caption="ventricular tachycardia: 4 beats at 107 bpm " * 6)
             for strip in strips]
+    short = plot_paper_strips(strips, title="holter: ECG strips")
     titled = plot_paper_strips(long, title="holter: ECG strips")
-    assert titled.get_size_inches()[1] > height_in
-    (key,) = [text.get_text() for text in titled.texts if "Above each beat" in text.get_text()]
-    width_mm = width_in * 25.4
+    (key,) = [text for text in titled.texts if "Above each beat" in text.get_text()]
+    added = 0
+    renderer = FigureCanvasAgg(titled).get_renderer()
     for ax in titled.axes:
-        lines = ax.get_title(loc="left").split("\n")
-        assert len(lines) > 1 and max(map(len, lines)) * 1.75 <= width_mm - 18
+        (caption,) = [child for child in ax.get_children() if isinstance(child, Text)
+                      and child.get_text() == ax.get_title(loc="left")]
+        added += caption.get_text().count("\n")
+        # Each wrapped caption, as drawn, ends within its strip's paper.
+        assert caption.get_window_extent(renderer).x1 <= ax.get_window_extent(renderer).x1
+    assert added >= len(long)
+    taller_mm = (titled.get_size_inches()[1] - short.get_size_inches()[1]) * 25.4
+    assert taller_mm == pytest.approx(added * 3.6)
 
 
 def test_a_rhythm_that_cannot_be_read_costs_the_rhythm_not_the_run(in_tmp, caplog):

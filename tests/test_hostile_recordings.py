@@ -55,6 +55,7 @@ CASES = ["skew of 10^9 samples", "2000 samples per frame over a sparse 720 MB fi
          "a checksum field that is not a number", "a checksum of 5,000 digits",
          "a baseline with a plus sign, which wfdb reads as none",
          "a gain of 2E2, which wfdb reads as 2", "one signal declared, two signal lines",
+         "a unit of a.u., which wfdb reads as a and a name",
          "a negative ADC resolution, which wfdb reads as the zero", "a baseline of 5,000 digits",
          "a negative skew (212:-5), which wfdb reads as a gain",
          "EDF: a superscript digit as the signal count", "EDF: header size 256 declared, 512 held",

@@ -434,8 +434,9 @@ def test_every_lead_name_is_one_leads_printable_short_and_no_index(tmp_path):
     sentence; a WFDB signal line without a name is read, its lead named by its index."""
     from anomaly.recordings.signals import MAX_LEAD_NAME, NoSuchLead, distinct_names
 
+    first, second = (f"Holter channel {'x' * 50} limb {limb}" for limb in ("I", "II"))
     for names in (["ECG", "ECG", "ECG#0"], ["1", "0"], [None, "", "MLII"],
-                  ["y" * 60, "ECG", "ECG", "ECG#1"],
+                  ["y" * 60, "ECG", "ECG", "ECG#1"], [first, second, first],
                   ["V5\nError: forged", "x" * 70, "x" * 70], ["Y" * 63, "Y" * 63], ["#0", None]):
         named = distinct_names(names)
         assert len(set(named)) == len(names), named
@@ -446,7 +447,6 @@ def test_every_lead_name_is_one_leads_printable_short_and_no_index(tmp_path):
     assert distinct_names(["y" * 60, "ECG", "ECG", "ECG#1"])[0] == "y" * 60  # Unique: kept.
     # Long names alike for 60 characters: each lead keeps its name in either order, so a
     # model fitted on one never reads the other where they are swapped.
-    first, second = (f"Holter channel {'x' * 50} limb {limb}" for limb in ("I", "II"))
     assert distinct_names([first, second]) == distinct_names([second, first])[::-1]
     assert NoSuchLead("rec.hea", "V9", [f"L{i}" for i in range(100)]).args[0].endswith(
         "L10, L11, ... (100 in all); give a name or a 0-based index)")
@@ -673,7 +673,7 @@ def bad_recordings(tmp_path: Path, base: Path) -> dict[str, tuple[list[str], str
         "signal CSV without a rate": ([str(no_fs), "--signal"], "give --fs"),
         "text in a signal CSV": ([str(text_cell), "--signal"], "text_cell.csv: .*abc"),
         "text in its first row": ([str(text_first), "--signal"], "text_first.csv: .*abc"),
-        "#N/A in its first row": ([str(missing_first), "--signal"], "missing_first.csv: "),
+        "#N/A in its first row": ([str(missing_first), "--signal"], "missing_first.csv: line 2 has no number"),
         "300 leads": ([str(wide), "--signal", "--fs", "360"],
                       "wide.csv: 300 lead columns; at most 256 are read"),
         "a header and no samples": ([str(header_only), "--signal"],

@@ -21,8 +21,9 @@ an irregular rhythm with them (sinus arrhythmia, frequent atrial ectopy, wanderi
 pacemaker). So where the beats' windows reach back far enough, the P waves are looked at
 too (:func:`p_wave_consistency`): each beat's stretch before the QRS, low-passed to a P
 wave's frequencies (:func:`p_wave_band`), is correlated with the median of its
-neighbours'; a sinus P wave repeats from beat to beat, fibrillatory waves do not. The rhythm is AF only where this consistency, averaged over
-:data:`P_WAVE_SMOOTHING` beats, is below ``p_wave_consistency``. (Atrial flutter's
+neighbours'; a sinus P wave repeats from beat to beat, fibrillatory waves do not. The
+rhythm is AF only where this consistency, averaged over :data:`P_WAVE_SMOOTHING` beats,
+is below ``p_wave_consistency``. (Atrial flutter's
 regular F waves repeat like P waves: a flutter with a regular block is missed by both
 tests, and one with a varying block by this one.)
 

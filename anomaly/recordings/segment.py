@@ -57,8 +57,10 @@ LOCAL_RR_BEATS = 10
 
 
 #: The largest magnitude of a template's values: a recording's samples are at most
-#: :data:`~.limits.MAX_ABS_VALUE`, and band-passing overshoots them by a few times at most
-#: (kept amplitudes; z-normalised beats are within the square root of their length).
+#: :data:`~.limits.MAX_ABS_VALUE`, and band-passing overshoots them by a few times (kept
+#: amplitudes; z-normalised beats are within the square root of their length): a
+#: thousand times leaves a model written by ``fit`` loadable, and squares far from
+#: overflowing.
 MAX_TEMPLATE_VALUE = 1000 * MAX_ABS_VALUE
 
 

@@ -72,6 +72,7 @@ def open_signal_csv(text: str, lead: str | None, fs: float | None):
     unit = None
     if units is not None and lead_columns[chosen] < len(units):
         unit = units[lead_columns[chosen]].strip().strip("'\"()[]").strip() or None
+        unit = None if unit is not None and _is_missing(unit.lower()) else unit
     return Lead(text, Path(text).stem, lead_names[chosen], fs, n_samples, files=(stamp,),
                 leads=tuple(lead_names), unit=unit, _read=column.read)
 
@@ -111,7 +112,12 @@ def _is_units_row(cells: list[str]) -> bool:
     of samples, and a bad cell there an error, not a row skipped."""
     words = [cell.strip().strip("'\"").strip().lower() for cell in cells]
     return not any(parse_number(word) is not None for word in words if word) and any(
-        word and word not in MISSING_CELLS and not word.startswith("#") for word in words)
+        word and not _is_missing(word) for word in words)
+
+
+def _is_missing(word: str) -> bool:
+    """Whether a cell (lower case, unquoted) says a value is missing: no unit either."""
+    return word in MISSING_CELLS or word.startswith("#")
 
 
 class _Prefix(io.RawIOBase):

@@ -95,7 +95,7 @@ class Lead:
 
     def describe(self) -> str:
         """``lead MLII (of MLII, V1)``: the lead read, and those it was chosen from."""
-        others = f" (of {', '.join(self.leads)})" if len(self.leads) > 1 else ""
+        others = f" (of {listed(self.leads)})" if len(self.leads) > 1 else ""
         return f"lead {self.name}{others}"
 
     def read(self, start: int, stop: int) -> np.ndarray:
@@ -296,7 +296,7 @@ def distinct_names(names: list[str | None]) -> list[str]:
         if len(name) <= MAX_LEAD_NAME:
             return name
         digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:8]
-        return f"{name[:MAX_LEAD_NAME - 9]}~{digest}"
+        return f"{name[:MAX_LEAD_NAME - len(digest) - 1]}~{digest}"
 
     clean = [cut("".join(c if c.isprintable() else "?" for c in (name or "")).strip())
              for name in names]

@@ -28,10 +28,13 @@ COMPRESSED_FORMATS = ("508", "516", "524")
 #: The sampling-rate field of a header's record line: ``360``, ``360/1000`` or ``360(0)``.
 _RATE_FIELD = re.compile(r"^([^/(]*)")
 #: A signal line's format field (``212``, ``16x4``, ``212:3``, ``16+512``), and its gain
-#: field (``200``, ``200.5(-12)/mV``), as the WFDB header specification writes them.
+#: field (``200``, ``200.5(-12)/mV``), as wfdb reads them (``wfdb.io.header.rx_signal``:
+#: a lower-case exponent, a baseline without a plus sign), and the characters of a unit
+#: it reads (it takes the rest of a unit such as ``a.u.`` for the signal's name).
 _FORMAT_FIELD = re.compile(r"[0-9]+(x[0-9]+)?(:[0-9]+)?(\+[0-9]+)?")
 _GAIN_FIELD = re.compile(r"(-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:e[-+]?[0-9]+)?)"
-                         r"(\(-?[0-9]+\))?(/[\w^\-?%/]*)?")
+                         r"(\(-?[0-9]+\))?(/\S*)?")
+_UNIT = re.compile(r"[\w^\-?%/]*")
 #: The fields of a signal line after its gain, before the description: integers, and
 #: whether wfdb reads them with a sign (it reads a negative resolution as the next field).
 _INTEGER_FIELDS = (("ADC resolution", False), ("ADC zero", True), ("initial value", True),
@@ -86,7 +89,7 @@ def read_header(base: str):
 
 
 def _check_signal_lines(header_path: str, text: str, n_signals: int) -> None:
-    """Refuse fewer signal lines than the record line declares, signal lines whose format
+    """Refuse more or fewer signal lines than the record line declares, signal lines whose format
     or gain field wfdb's lenient reading would take for something else (``212:-5``, a
     negative skew, reads as format 212 with gain -5 and shifts every later field), gains
     or baselines no signal could be scaled by, and integer fields that are not integers
@@ -110,6 +113,11 @@ def _check_signal_lines(header_path: str, text: str, n_signals: int) -> None:
                                  f"{fields[2][:40]!r} is not a usable ADC gain (a number "
                                  f"of at least {MIN_GAIN:g}, or 0 for 200, with an optional "
                                  "(BASELINE) and /UNITS)")
+            unit = gain.group(3)[1:] if gain and gain.group(3) else ""
+            if not _UNIT.fullmatch(unit):
+                raise InputError(f"{header_path}: signal line {number}: unit {unit[:40]!r} "
+                                 "holds characters wfdb does not read in a unit (letters, "
+                                 "digits and ^-?%/)")
             baseline = gain.group(2)[1:-1] if gain and gain.group(2) else None
             if baseline is not None:
                 value = parse_count(baseline, signed=True)

@@ -31,7 +31,8 @@ _MINOR, _MAJOR = "#f6caca", "#e38f8f"
 _FLAG_COLOURS = {"anomaly": "tab:red", "normal": "tab:blue", "unreadable": "0.55"}
 # Around each strip's paper, in millimetres: its caption above, time labels below.
 _LEFT_MM, _RIGHT_MM, _CAPTION_MM, _BELOW_MM = 14.0, 4.0, 11.0, 7.0
-#: A caption line's height, and the width of one of its characters (at most), in mm.
+#: A caption line's height, and the width of one of its characters (about: digits are
+#: wider, most letters narrower), in mm.
 _LINE_MM, _CHARACTER_MM = 3.6, 1.75
 #: What the marks mean, under the sheet's title.
 KEY = ("Above each beat its kind (N normal, S supraventricular, V ventricular, F fusion, "
@@ -78,19 +79,20 @@ def plot_paper_strips(strips: list[PaperStrip], *, title: str = ""):
     paper_mm = seconds * MM_PER_SECOND
     width_mm = _LEFT_MM + paper_mm + _RIGHT_MM
     # A caption line longer than its strip is wrapped, and the strip given room for it.
-    captions = ["\n".join(textwrap.fill(line, int(paper_mm / _CHARACTER_MM))
-                          for line in strip.caption.split("\n")) for strip in strips]
+    characters = max(1, int(paper_mm / _CHARACTER_MM))
+    captions = ["\n".join(textwrap.fill(line, characters) for line in strip.caption.split("\n"))
+                for strip in strips]
+    key = textwrap.fill(KEY, characters)
     heights = [_CAPTION_MM + (caption.count("\n") - strip.caption.count("\n")) * _LINE_MM
                + (high - low) * MM_PER_MILLIVOLT + _BELOW_MM
                for strip, caption, (low, high) in zip(strips, captions, spans)]
-    top_mm = 14.0 if title else 1.0
+    top_mm = 7.0 + (key.count("\n") + 1) * _LINE_MM if title else 1.0
     height_mm = top_mm + sum(heights)
     figure = Figure(figsize=(width_mm / _MM_PER_INCH, height_mm / _MM_PER_INCH))
     if title:
         figure.suptitle(title, x=_LEFT_MM / width_mm, y=1 - 2 / height_mm, ha="left",
                         va="top", fontsize=11)
-        figure.text(_LEFT_MM / width_mm, 1 - 8.5 / height_mm,
-                    textwrap.fill(KEY, int(paper_mm / _CHARACTER_MM)), ha="left", va="top",
+        figure.text(_LEFT_MM / width_mm, 1 - 8.5 / height_mm, key, ha="left", va="top",
                     fontsize=7.5, color="0.25")
     below = height_mm - top_mm
     for strip, caption, (low, high), row_mm in zip(strips, captions, spans, heights):
