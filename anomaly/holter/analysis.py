@@ -26,6 +26,7 @@ from .atrial import (AtrialFibrillation, atrial_fibrillation, p_wave_band, p_wav
 from .events import Event, beat_kinds, rhythm_events
 from .families import ON_TIME_RATIO, Families, beat_families, shape_slice
 from .heart_rate import HeartRate, heart_rate
+from .windows import values_per_second
 
 if TYPE_CHECKING:
     from ..recordings.quality import Analysable
@@ -37,7 +38,8 @@ ANALYSIS_WINDOW = BeatWindow()
 _SHAPE = shape_slice(ANALYSIS_WINDOW.before, ANALYSIS_WINDOW.after, ANALYSIS_WINDOW.samples)
 _P_WAVE = p_wave_slice(ANALYSIS_WINDOW.before, ANALYSIS_WINDOW.after, ANALYSIS_WINDOW.samples)
 #: Values a second of a beat cut by :data:`ANALYSIS_WINDOW`.
-_WINDOW_FS = ANALYSIS_WINDOW.samples / (ANALYSIS_WINDOW.before + ANALYSIS_WINDOW.after)
+_WINDOW_FS = values_per_second(ANALYSIS_WINDOW.before, ANALYSIS_WINDOW.after,
+                               ANALYSIS_WINDOW.samples)
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,17 @@ its R peak."""
 from __future__ import annotations
 
 
+def values_per_second(before_s: float, after_s: float, samples: int) -> float:
+    """How many of a beat window's ``samples`` values a second holds."""
+    return samples / (before_s + after_s)
+
+
 def window_slice(before_s: float, after_s: float, samples: int, *, start_s: float,
                  stop_s: float, what: str) -> slice:
     """Which of a beat window's ``samples`` values (``before_s`` before the R peak to
     ``after_s`` after) lie from ``start_s`` to ``stop_s`` (negative: before the peak);
     ValueError naming ``what`` when the window does not hold them."""
-    per_second = samples / (before_s + after_s)
+    per_second = values_per_second(before_s, after_s, samples)
     start = int(round((before_s + start_s) * per_second))
     stop = int(round((before_s + stop_s) * per_second))
     if start < 0 or stop > samples or stop - start < 2:
