@@ -85,7 +85,12 @@ form.addEventListener("submit", async (event) => {
       throw new Error(message);
     }
     const report = document.getElementById("report");
-    report.srcdoc = await answer.text();
+    const text = await answer.text();
+    // Said scored once the report is shown, not while the frame still shows the last one.
+    await new Promise(resolve => {
+      report.addEventListener("load", resolve, {once: true});
+      report.srcdoc = text;
+    });
     report.hidden = false;
     status.textContent = chosen.name + ", scored by model " + model + ".";
   } catch (error) {
