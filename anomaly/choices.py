@@ -1,4 +1,4 @@
-"""The named choices a user makes: model family, error metric, output format, bad-row
+"""The named choices a user makes: model family, error metric, code distance, output format, bad-row
 policy, log format, engine, runtime. Shared by the library and the command line, which shows them;
 nothing here imports Typer."""
 
@@ -17,10 +17,27 @@ class ModelFamily(str, Enum):
 
 class ErrorMetric(str, Enum):
     """How a beat's score counts its values' differences from their reconstruction: the
-    mean absolute error (the TensorFlow tutorial's) or the mean squared error."""
+    mean absolute error (the TensorFlow tutorial's), the mean squared error, or (auto) the
+    squared with the code's distance and the absolute without."""
 
+    auto = "auto"
     mae = "mae"
     mse = "mse"
+
+
+class CodeDistance(str, Enum):
+    """Whether a beat's score is multiplied by its code's distance from the training beats'
+    codes: always, never, or (auto) when the network trains on at least
+    :data:`CODE_DISTANCE_MIN_BEATS` beats."""
+
+    auto = "auto"
+    on = "on"
+    off = "off"
+
+
+#: Fewest training beats for which ``code_distance="auto"`` uses the codes: below it they
+#: are too few to rank by (measured: docs/benchmarks.md, issue 25's tables).
+CODE_DISTANCE_MIN_BEATS = 200
 
 
 class ThresholdSource(str, Enum):

@@ -79,7 +79,8 @@ trained on; "the 4/5 model" is the detector fitted on the other four fifths.
   errors, so this is a change of the threshold's effective k, not of the model.
 
 The levers' models are detectors whose own threshold source is pinned to the training
-beats (one fit each): the method sets the threshold. Models shared by several methods
+beats (one fit each) and whose score is the error (``code_distance="off"``): the method
+sets the threshold, from the scores it chooses. Models shared by several methods
 (the 4/5 model, the model on all beats) are fitted once per repeat; each method's fit
 seconds count every model it uses, as if run alone.
 
@@ -117,7 +118,7 @@ import benchmark_mitdb  # noqa: E402  (a sibling script, not a package)
 
 ECG5000_SPLITS = tuple(range(100, 110))
 SMALL_TRAIN_SPLIT = 100
-SMALL_TRAIN_SIZES = (50, 100, 300)
+SMALL_TRAIN_SIZES = (50, 100, 200, 300)
 SMALL_TRAIN_DRAWS = 5
 FIT_COST_SPLIT = 100
 FIT_COST_SIZES = (2_000, 20_000, 100_000)
@@ -326,9 +327,10 @@ class Models:
         """The detector with ``settings``, seeded ``repeat.seed + seed_offset``, fitted on
         every training beat but those of fold ``left_out`` (None: on all of them); with
         ``rr`` (a name of :data:`RR_FEATURES`), on the beats followed by that RR context."""
-        # A lever's threshold is the method's to set, from the errors it chooses.
+        # A lever's threshold is the method's to set, from the errors it chooses, and its
+        # score is the error (the levers were measured on it before the code's distance).
         if not memae:
-            settings = {"threshold_source": "training", **settings}
+            settings = {"threshold_source": "training", "code_distance": "off", **settings}
         # Settings equal to the defaults are dropped, so that equal models share a key.
         defaults = AutoencoderDetector().get_params()
         settings = {name: value for name, value in settings.items() if value != defaults[name]}
@@ -400,8 +402,16 @@ def pca(models: Models) -> Outcome:
     return Outcome(scores, fitted.mean + fitted.std, seconds, score_seconds=score_seconds)
 
 
+def shipped(**settings: Any) -> dict[str, Any]:
+    """``settings`` over the detector's own threshold source and score, which
+    :meth:`Models.fit` pins for the levers."""
+    own = AutoencoderDetector()
+    return {"threshold_source": own.threshold_source, "code_distance": own.code_distance,
+            **settings}
+
+
 def defaults(models: Models) -> Outcome:
-    model = models.fit(threshold_source=AutoencoderDetector().threshold_source)
+    model = models.fit(**shipped())
     return outcome(model.score(models.repeat.test), model.threshold_, [model])
 
 
@@ -421,8 +431,7 @@ def rr_context(features: str = "ratios", **settings: Any) -> Callable[[Models], 
         repeat = models.repeat
         if repeat.train_context is None:
             return None
-        model = models.fit(rr=features, threshold_source=AutoencoderDetector().threshold_source,
-                           **settings)
+        model = models.fit(rr=features, **shipped(**settings))
         test = np.hstack([repeat.test, RR_FEATURES[features][1](repeat.test_context)])
         return outcome(model.score(test), model.threshold_, [model])
 
@@ -548,7 +557,7 @@ class CandidateScores:
     """
 
     NAMES = ("mae", "mse", "z-abs", "z-sq", "code", "mae-x-code", "mse-x-code",
-             "mae-x-code-1000", "mae-x-code-256c", "mae-x-input")
+             "mae-x-code-1000", "mae-x-code-256c", "mse-x-code-256c", "mae-x-input")
     #: What each neighbour term searches: the training codes (all, or at most this many
     #: drawn at random), k-means centroids of them, or the training beats' samples.
     MEMORIES = {"code": ("codes", None), "code-1000": ("codes", 1000),

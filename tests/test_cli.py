@@ -151,7 +151,7 @@ def test_fit_with_the_squared_error_scores_with_it(data_dir, tmp_path, capsys):
 
     code, _, err = run_cli(capsys, "fit", data_dir / "normal.csv", "-m", tmp_path / "m",
                            "--epochs", "2", "--threshold-source", "training",
-                           "--error-metric", "mse")
+                           "--error-metric", "mse", "--code-distance", "off")
     assert code == 0, err
     assert json.loads((tmp_path / "m" / "metadata.json").read_text())["params"][
         "error_metric"] == "mse"

@@ -70,6 +70,9 @@ def test_every_parameter_and_fitted_value_round_trips(normal_traces, tmp_path, p
     assert loaded.get_params() == params
     assert loaded.scaling_ == detector.scaling_ and loaded.calibration_ == detector.calibration_
     assert loaded.training_ == detector.training_
+    assert (loaded.memory_ is None) == (params["code_distance"] != "on")
+    if loaded.memory_ is not None:
+        assert loaded.memory_.to_json() == detector.memory_.to_json()
     np.testing.assert_array_equal(loaded.score(traces[:8]), detector.score(traces[:8]))
 
 
@@ -80,7 +83,7 @@ def test_save_load_round_trip_gives_identical_scores(fitted, model_dir, held_out
     np.testing.assert_array_equal(loaded.score(held_out), fitted.score(held_out))
     assert loaded.threshold_ == fitted.threshold_
     metadata = read_metadata(model_dir)
-    assert metadata["format_version"] == 6 and metadata["scaling"]["input_shape"] == [96]
+    assert metadata["format_version"] == 7 and metadata["scaling"]["input_shape"] == [96]
     assert metadata["params"] == json.loads(json.dumps(fitted.get_params()))
     assert metadata["calibration"]["threshold"] == fitted.threshold_
     assert metadata["model_sha256"] == hashlib.sha256(
@@ -260,7 +263,7 @@ def test_format_1_model_directories_still_load(fitted, model_copy, held_out):
     loaded = AutoencoderDetector.load(model_copy, runtime="keras")
     # Parameters format 1 did not record come back as such models were fitted.
     assert loaded.get_params() | {"model_options": None} == fitted.get_params() | {
-        "max_inputs_seen": None, "threshold_source": "training"}
+        "max_inputs_seen": None, "threshold_source": "training", "error_metric": "mae"}
     assert loaded.builder_options() == fitted.builder_options()
     assert loaded.calibration_.source == "training" and loaded.threshold_ == fitted.threshold_
     np.testing.assert_array_equal(loaded.score(held_out), fitted.score(held_out))
@@ -312,7 +315,7 @@ def test_metadata_written_by_earlier_releases_loads_with_every_value(model_copy,
         assert loaded.error_metric == "mae"
     else:
         assert loaded.get_params() == {**old["params"], "hidden_units": (128, 64, 16),
-                                       "error_metric": "mae",
+                                       "error_metric": "mae", "code_distance": "off",
                                        "context": tuple(old["params"].get("context", ())),
                                        "context_weight": old["params"].get("context_weight",
                                                                            0.25)}
@@ -356,8 +359,8 @@ def test_malformed_older_metadata_is_one_model_error(model_copy, name, change, m
 
 
 def test_newer_format_says_upgrade_even_with_other_keys(model_copy):
-    (model_copy / "metadata.json").write_text('{"format_version": 7, "new": {}}')
-    with pytest.raises(ModelError, match="format version 7 is newer .* upgrade anomaly"):
+    (model_copy / "metadata.json").write_text('{"format_version": 8, "new": {}}')
+    with pytest.raises(ModelError, match="format version 8 is newer .* upgrade anomaly"):
         AutoencoderDetector.load(model_copy)
 
 
@@ -412,6 +415,19 @@ def test_a_format_4_model_scores_the_mean_absolute_error_it_was_calibrated_on(
     scaled = loaded.scale(held_out)
     mae = np.abs(scaled - loaded.scale(loaded.reconstruct(held_out))).mean(axis=1)
     np.testing.assert_allclose(loaded.score(held_out), mae, rtol=1e-6)
+
+
+def test_a_format_6_model_scores_by_its_error_alone(model_copy, model_dir, held_out):
+    # Format 6 did not record ``code_distance``: its models score by the error.
+    def as_format_6(metadata):
+        metadata["params"].pop("code_distance")
+        metadata["format_version"] = 6
+
+    edit_metadata(model_copy, as_format_6)
+    loaded = AutoencoderDetector.load(model_copy)
+    assert loaded.code_distance == "off" and loaded.memory_ is None
+    np.testing.assert_array_equal(loaded.score(held_out),
+                                  AutoencoderDetector.load(model_dir).score(held_out))
 
 
 @pytest.mark.parametrize("params, message", [

@@ -23,8 +23,9 @@ try:  # Typer >= 0.20 carries its own copy of click; older releases use click it
 except ImportError:  # pragma: no cover - depends on the installed Typer
     from click import exceptions as click_exceptions
 
-from ..choices import (BadRowPolicy, EngineName, ErrorMetric, LogFormat, ModelFamily,
-                       OutputFormat, RuntimeName, ThresholdSource)
+from ..choices import (CODE_DISTANCE_MIN_BEATS, BadRowPolicy, CodeDistance, EngineName,
+                       ErrorMetric, LogFormat, ModelFamily, OutputFormat, RuntimeName,
+                       ThresholdSource)
 from ..exceptions import (
     EXIT_ANOMALIES_FOUND,
     EXIT_BAD_INPUT,
@@ -147,10 +148,16 @@ def fit(
              "without them, the model saved then trained on every beat.")
     ] = ThresholdSource.heldout_refit,
     error_metric: Annotated[ErrorMetric, typer.Option(
-        help="The score: the mean absolute (mae) or squared (mse) difference of a beat's "
-             "scaled samples from their reconstruction; the threshold is on it. See the "
-             "README for what each measured.")
-    ] = ErrorMetric.mae,
+        help="The error in the score: the mean absolute (mae) or squared (mse) difference "
+             "of a beat's scaled samples from their reconstruction; auto: mse when the score "
+             "has the code's distance, mae without. See the README for what each measured.")
+    ] = ErrorMetric.auto,
+    code_distance: Annotated[CodeDistance, typer.Option(
+        help="Multiply the score by how far a beat's code lies from the training beats' "
+             f"codes (on), not (off), or when the model trains on at least "
+             f"{CODE_DISTANCE_MIN_BEATS} beats "
+             "(auto). See the README for what it measured.")
+    ] = CodeDistance.auto,
     epochs: Annotated[int, typer.Option(min=1, help="Most training epochs (early stopping may end sooner).")] = 200,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed and data give the same model.")] = 0,
     model: Annotated[ModelFamily, typer.Option(
@@ -228,7 +235,8 @@ def fit(
         k = threshold_k if threshold_k is not None else data.threshold_k
         detector = AutoencoderDetector(model=model.value, noise_factor=denoise, epochs=epochs,
                                        seed=seed, threshold_source=threshold_source.value,
-                                       error_metric=error_metric.value, context=context,
+                                       error_metric=error_metric.value,
+                                       code_distance=code_distance.value, context=context,
                                        **({} if k is None else {"threshold_k": k}))
         try:
             with epochs_progress(not quiet) as progress:
@@ -244,7 +252,7 @@ def fit(
             f"(batches of {training.batch_size}) in {training.fit_seconds:.1f} s.\n"
             f"Network: {_network(detector)}.\n"
             f"Threshold {_fmt(calibration.threshold)} = mean {_fmt(calibration.mean)} "
-            f"+ {detector.threshold_k:g} x std {_fmt(calibration.std)} of the errors of "
+            f"+ {detector.threshold_k:g} x std {_fmt(calibration.std)} of the scores of "
             f"{calibration.describe()}.\n"
             f"Model saved to {model_dir}/ ({_model_files(model_dir)}).",
             quiet,

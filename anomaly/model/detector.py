@@ -14,12 +14,14 @@ import inspect
 import math
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..exceptions import ModelError, NotFittedError
+from .code_memory import MIN_BEATS, CodeMemory
 from .errors import input_errors
 from .parameters import validate_params
 from .provenance import Provenance
@@ -48,7 +50,8 @@ class AutoencoderDetector:
     ``(n, length)`` or images of shape ``(n, height, width)``; they are min-max scaled
     with the minimum and range of all training values, and the score of an input is the
     mean absolute (or, with ``error_metric="mse"``, squared) error of its reconstruction
-    in that scaled space.
+    in that scaled space; with ``code_distance``, that error times how far the input's code
+    lies from the training inputs' codes (see :mod:`anomaly.model.code_memory`).
 
     Parameters
     ----------
@@ -63,10 +66,19 @@ class AutoencoderDetector:
     loss : {"mae", "mse", "binary_crossentropy"}, default "mae"
         Training loss of the dense and convolutional families (the variational family
         always minimises its negative ELBO).
-    error_metric : {"mae", "mse"}, default "mae"
+    error_metric : {"auto", "mae", "mse"}, default "auto"
         The score: the mean over an input's scaled values of their absolute (``"mae"``,
         the tutorial's) or squared (``"mse"``) differences from the reconstruction (see
         :mod:`anomaly.model.errors`). The threshold is mean + k x std of this score.
+        ``"auto"``: the squared error when the score has the code's factor (see
+        ``code_distance``), the absolute error without it, as measured best each way.
+    code_distance : {"auto", "on", "off"}, default "auto"
+        ``"on"``: the score is the error over its median on the training inputs, times the
+        mean distance of the input's code to the nearest k-means centroids of the training
+        inputs' codes over its median (1 for a typical training input;
+        :mod:`anomaly.model.code_memory`). ``"auto"``: so when the dense network trains on
+        at least :data:`anomaly.model.code_memory.MIN_BEATS` inputs, the error alone
+        below. Dense family only. ``memory_`` says which was used.
     noise_factor : float, default 0.0
         With a positive value, train as a denoising autoencoder: each epoch the inputs
         get fresh Gaussian noise of this standard deviation (in scaled units, clipped to
@@ -136,7 +148,10 @@ class AutoencoderDetector:
     input_shape_ : tuple of int
         Shape of one input, e.g. ``(140,)`` or ``(28, 28)``.
     train_errors_ : ndarray of shape (n_train,)
-        After ``fit``: reconstruction errors of the inputs the kept network trained on.
+        After ``fit``: scores of the inputs the kept network trained on.
+    memory_ : CodeMemory or None
+        The centroids of the kept network's training codes and the medians the score is
+        scaled by, when the score uses the code's distance; None when it is the error.
     training_ : TrainingSummary
         How the fit went: ``rows``, ``epochs`` trained, ``epochs_planned`` (``epochs``,
         fewer when ``max_inputs_seen`` binds), ``batch_size`` (resolved),
@@ -168,7 +183,8 @@ class AutoencoderDetector:
         model_options: dict[str, Any] | None = None,
         hidden_units: tuple[int, ...] = (128, 64, 16),
         loss: str = "mae",
-        error_metric: str = "mae",
+        error_metric: str = "auto",
+        code_distance: str = "auto",
         noise_factor: float = 0.0,
         epochs: int = 200,
         batch_size: int | str = "auto",
@@ -188,6 +204,7 @@ class AutoencoderDetector:
         self.hidden_units = hidden_units
         self.loss = loss
         self.error_metric = error_metric
+        self.code_distance = code_distance
         self.noise_factor = noise_factor
         self.epochs = epochs
         self.batch_size = batch_size
@@ -293,21 +310,26 @@ class AutoencoderDetector:
         scaled = scaling.transform(traces)
         spec = NetworkSpec(self.model, scaling.input_shape, self.builder_options(), self.loss,
                            self.learning_rate)
-        fitted: Calibrated[TrainedNetwork] = calibrate(
-            lambda rows, stage: self._train(spec, scaling, scaled[rows],
-                                            _with_stage(on_epoch, stage), verbose),
-            lambda network, rows: _errors(scaling, scaled[rows], _keras_runtime(network.model),
-                                          params),
+        uses_codes = uses_code_distance(params, len(traces))
+
+        def train(rows: np.ndarray, stage: str | None) -> _Scorer:
+            network = self._train(spec, scaling, scaled[rows], _with_stage(on_epoch, stage),
+                                  verbose)
+            return _Scorer.of(network, scaling, scaled[rows], params, uses_codes, self.seed)
+
+        fitted: Calibrated[_Scorer] = calibrate(
+            train, lambda scorer, rows: scorer.scores(scaling, scaled[rows], params),
             len(scaled), source=self.threshold_source, fraction=self.heldout_fraction,
             seed=self.seed, k=self.threshold_k)
         # Every fitted value is set at once, here: a fit that fails leaves none of them.
         self.params_ = params
         self.scaling_ = scaling
-        self.model_ = fitted.network.model
-        self.runtime_ = _keras_runtime(self.model_)
+        self.model_ = fitted.network.network.model
+        self.runtime_ = fitted.network.runtime
+        self.memory_ = fitted.network.memory
         self.calibration_ = fitted.calibration
         self.train_errors_ = fitted.train_errors
-        self.training_ = TrainingSummary.of(fitted.network, rows=len(traces),
+        self.training_ = TrainingSummary.of(fitted.network.network, rows=len(traces),
                                             fit_seconds=time.perf_counter() - started)
         self.provenance_ = Provenance()
         self.__dict__.pop("model_sha256_", None)  # Not the model loaded before, if any.
@@ -336,13 +358,14 @@ class AutoencoderDetector:
     # -- scoring -----------------------------------------------------------------------
 
     def score(self, traces: np.ndarray) -> np.ndarray:
-        """Reconstruction error (``error_metric``, in scaled units) of each input, shape
-        ``(n,)``.
+        """The score of each input, shape ``(n,)``: its reconstruction error
+        (``error_metric``, in scaled units), times its code's distance with a code memory
+        (``memory_``).
 
         Images may also be given flattened, one row of ``height * width`` values each.
         """
         scaled = self.scale(traces)
-        return _errors(self.scaling_, scaled, self.runtime_, self.params_)
+        return _scores(self.scaling_, scaled, self.runtime_, self.params_, self.memory_)
 
     def predict(self, traces: np.ndarray) -> np.ndarray:
         """1 for an anomaly (score above ``threshold_``), 0 for normal."""
@@ -450,7 +473,8 @@ class AutoencoderDetector:
 
         self._check_fitted()
         record = ModelRecord(self.params_, self.scaling_, self.calibration_, self.training_,
-                             self.provenance_ if provenance is None else provenance)
+                             self.provenance_ if provenance is None else provenance,
+                             code_memory=self.memory_)
         write_model(directory, self._keras_model(), record, companions=companions)
         return Path(directory)
 
@@ -494,6 +518,7 @@ class AutoencoderDetector:
             detector.model_ = detector.runtime_.model
         detector.params_ = copy.deepcopy(detector.get_params())
         detector.scaling_, detector.calibration_ = record.scaling, record.calibration
+        detector.memory_ = record.code_memory
         detector.training_, detector.provenance_ = record.training, record.provenance
         detector.model_sha256_ = record.model_sha256
         return detector
@@ -507,14 +532,74 @@ def _with_stage(on_epoch: OnEpoch | None, stage: str | None) -> OnEpoch | None:
     return lambda epoch, epochs, logs: on_epoch(epoch, epochs, {**logs, "fit": stage})
 
 
-def _errors(scaling: Scaling, scaled: np.ndarray, runtime, params: dict[str, Any]
-            ) -> np.ndarray:
-    """The scores of inputs scaled by ``scaling``, reconstructed by ``runtime``, as the
-    parameters ``params`` say (``error_metric``, ``context_weight``)."""
-    reconstructions = runtime.reconstruct(scaling.blank_context(scaled))
-    return input_errors(scaled, reconstructions, metric=params["error_metric"],
-                        context_columns=len(scaling.context),
-                        context_weight=params["context_weight"])
+def uses_code_distance(params: dict[str, Any], n_inputs: int) -> bool:
+    """Whether a detector with these parameters, fitted on ``n_inputs`` inputs, scores by
+    its code's distance (``code_distance``: ``"auto"`` decides by the family and
+    :data:`anomaly.model.code_memory.MIN_BEATS`)."""
+    if params["code_distance"] == "auto":
+        return params["model"] == "dense" and n_inputs >= MIN_BEATS
+    return params["code_distance"] == "on"
+
+
+@dataclass(frozen=True)
+class _Scorer:
+    """A network trained by :meth:`AutoencoderDetector.fit`, with what scores by it: its
+    Keras runtime and, with the code's distance, the memory of its training codes."""
+
+    network: TrainedNetwork
+    runtime: Any
+    memory: CodeMemory | None
+
+    @classmethod
+    def of(cls, network: TrainedNetwork, scaling: Scaling, trained_on: np.ndarray,
+           params: dict[str, Any], uses_codes: bool, seed: int) -> "_Scorer":
+        """The scorer of ``network``, trained on the scaled inputs ``trained_on``."""
+        runtime = _keras_runtime(network.model)
+        if not uses_codes:
+            return cls(network, runtime, None)
+        code_size = network.model.get_layer("code").output.shape[-1]
+        errors, codes = _errors_and_codes(scaling, trained_on, runtime, params, True, code_size)
+        return cls(network, runtime, CodeMemory.fit(codes, errors, seed=seed))
+
+    def scores(self, scaling: Scaling, scaled: np.ndarray, params: dict[str, Any]
+               ) -> np.ndarray:
+        return _scores(scaling, scaled, self.runtime, params, self.memory)
+
+
+def error_metric_of(params: dict[str, Any], uses_codes: bool) -> str:
+    """The error a detector's score is made of: its ``error_metric``, ``"auto"`` resolved
+    by whether the score has the code's factor (the squared error if so)."""
+    if params["error_metric"] == "auto":
+        return "mse" if uses_codes else "mae"
+    return params["error_metric"]
+
+
+def _errors_and_codes(scaling: Scaling, scaled: np.ndarray, runtime, params: dict[str, Any],
+                      uses_codes: bool, code_size: int | None = None
+                      ) -> tuple[np.ndarray, np.ndarray | None]:
+    """The reconstruction errors of inputs scaled by ``scaling``, reconstructed by
+    ``runtime``, as the parameters ``params`` say (``error_metric``, ``context_weight``)
+    for a score with the code's factor or without (``uses_codes``), with their codes of
+    ``code_size`` values if asked for (else None)."""
+    inputs = scaling.blank_context(scaled)
+    if code_size is None:
+        reconstructions, codes = runtime.reconstruct(inputs), None
+    else:
+        reconstructions, codes = runtime.reconstruct_and_encode(inputs, code_size)
+    errors = input_errors(scaled, reconstructions, metric=error_metric_of(params, uses_codes),
+                          context_columns=len(scaling.context),
+                          context_weight=params["context_weight"])
+    return errors, codes
+
+
+def _scores(scaling: Scaling, scaled: np.ndarray, runtime, params: dict[str, Any],
+            memory: CodeMemory | None) -> np.ndarray:
+    """The scores of scaled inputs: their errors, times their codes' distance with a
+    ``memory``."""
+    if memory is None:
+        return _errors_and_codes(scaling, scaled, runtime, params, False)[0]
+    errors, codes = _errors_and_codes(scaling, scaled, runtime, params, True, memory.code_size)
+    return memory.scores(errors, codes)
 
 
 def _keras_runtime(model):

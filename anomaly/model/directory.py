@@ -12,12 +12,15 @@ training file and its hash; for a recording, its lead, span and beat window), ve
 and the SHA-256 of each model file. A directory is written beside its destination and
 renamed into place, so it appears complete or not at all.
 
-Format 6 is written: format 5 with a recording's model's dominant beat (the beat
-window's ``template``, on which beats are aligned: :mod:`anomaly.recordings.alignment`),
-so that a release that reads only format 5 refuses such a directory as newer rather than
-as a malformed beat window. Format 5 was format 4 with the score's ``error_metric`` among
+Format 7 is written: format 6 with, for a detector that scores by its code's distance, the
+memory of training codes (``code_memory``, :mod:`anomaly.model.code_memory`; its
+``model.onnx`` then outputs the code too), so that a release that reads only format 6
+refuses such a directory as newer rather than score it by the error alone against a
+threshold set on another score. Format 6 was format 5 with a recording's model's dominant
+beat (the beat window's ``template``, on which beats are aligned:
+:mod:`anomaly.recordings.alignment`). Format 5 was format 4 with the score's ``error_metric`` among
 the parameters (a format-4 directory scores the mean absolute error it was calibrated
-on). Formats 1 to 5 are still read: format 3 kept the threshold's
+on). Formats 1 to 6 are still read: format 3 kept the threshold's
 statistics, the network's size and the provenance as loose keys (beside the fit's figures
 under ``training``), format 2 lacked the context, and format 1 (anomaly 0.1 before it)
 spread some parameters over ``architecture`` and ``training`` and lost the others.
@@ -43,14 +46,15 @@ from ..exceptions import InputError, ModelError
 from ..io.writers import (check_can_create, file_sha256, make_staging_directory, output_lock,
                           replace_directory, write_json)
 from ..json_values import is_count, is_finite, is_sha256, known
+from .code_memory import CodeMemory
 from .parameters import CONSTRAINTS
 from .provenance import Provenance, RecordingOrigin
 from .scaling import Scaling
 from .threshold import Calibration
 from .training import TrainingSummary
 
-#: Version of the model directory layout written; 1 to 6 are read, newer ones refused.
-FORMAT_VERSION = 6
+#: Version of the model directory layout written; 1 to 7 are read, newer ones refused.
+FORMAT_VERSION = 7
 MODEL_FILE = "model.keras"
 ONNX_FILE = "model.onnx"
 METADATA_FILE = "metadata.json"
@@ -72,7 +76,10 @@ _WIDTH_KEYS = {"units", "filters"}
 _NUMBER = (int, float)
 #: Parameters format 4 does not record (added by format 5), at the values its models were
 #: fitted with: the mean absolute error.
-ADDED_AFTER_FORMAT_4 = {"error_metric": "mae"}
+ADDED_AFTER_FORMAT_4 = {"error_metric": "mae", "code_distance": "off"}
+#: Parameters formats 5 and 6 do not record (added by format 7): their models score by
+#: the error alone.
+ADDED_AFTER_FORMAT_6 = {"code_distance": "off"}
 #: Parameters formats 1 to 3 do not record, at the values those models were fitted with
 #: (not today's defaults): the threshold from the training errors, every epoch, the mean
 #: absolute error.
@@ -81,7 +88,7 @@ FITTED_BEFORE_RECORDED = {"threshold_source": "training", "max_inputs_seen": Non
 #: Required keys and their types, by format version; nested dicts are checked the same
 #: way, and ``dict`` (the type) is a JSON object whose own value checks its keys.
 _SCHEMAS: dict[int, dict[str, Any]] = {
-    6: {
+    7: {
         "format_version": int,
         "params": dict,
         "scaling": dict,
@@ -123,9 +130,9 @@ _SCHEMAS: dict[int, dict[str, Any]] = {
     },
 }
 _SCHEMAS[2] = _SCHEMAS[3]  # Format 2 lacks only the optional context parameters.
-# Format 5 lacks only the beat window's template (a recording's model), format 4 also the
-# error metric among the parameters.
-_SCHEMAS[4] = _SCHEMAS[5] = _SCHEMAS[6]
+# Format 6 lacks only the code memory, format 5 also the beat window's template (a
+# recording's model), format 4 also the error metric among the parameters.
+_SCHEMAS[4] = _SCHEMAS[5] = _SCHEMAS[6] = _SCHEMAS[7]
 
 
 # -- the values a model directory records ----------------------------------------------
@@ -136,7 +143,8 @@ class ModelRecord:
 
     ``model_sha256`` and ``onnx`` (the ONNX file's SHA-256, with the exporter's versions
     and the largest difference from Keras on a probe batch; None without ``model.onnx``)
-    are set when the directory is written.
+    are set when the directory is written. ``code_memory`` is the detector's, None when it
+    scores by the error alone.
     """
 
     params: dict[str, Any]
@@ -144,6 +152,7 @@ class ModelRecord:
     calibration: Calibration
     training: TrainingSummary
     provenance: Provenance = Provenance()
+    code_memory: CodeMemory | None = None
     model_sha256: str | None = None
     onnx: dict[str, Any] | None = None
     versions: dict[str, str] = field(default_factory=dict)
@@ -158,6 +167,7 @@ class ModelRecord:
             "params": _jsonable(self.params),
             "scaling": self.scaling.to_json(),
             "calibration": self.calibration.to_json(),
+            "code_memory": None if self.code_memory is None else self.code_memory.to_json(),
             "training": self.training.to_json(),
             "provenance": self.provenance.to_json(),
             "versions": self.versions,
@@ -272,7 +282,7 @@ def _write_model(target: Path, model, record: ModelRecord, onnx: bool) -> ModelR
         record = replace(record, model_sha256=file_sha256(staging / MODEL_FILE))
         if onnx:
             record = replace(record, onnx=_exported(model, staging / ONNX_FILE,
-                                                    target / ONNX_FILE))
+                                                    target / ONNX_FILE, record.code_memory))
         write_json(staging / METADATA_FILE, record.to_json())
     return record
 
@@ -290,14 +300,16 @@ def _staged(target: Path) -> Iterator[Path]:
         raise
 
 
-def _exported(model, path: Path, name: Path) -> dict[str, Any] | None:
-    """The ONNX entry after exporting ``model`` to ``path``; None with a warning when the
-    export fails (the model is still saved, and scored with Keras)."""
+def _exported(model, path: Path, name: Path, memory: CodeMemory | None
+              ) -> dict[str, Any] | None:
+    """The ONNX entry after exporting ``model`` to ``path`` (with its code as a second
+    output for a ``memory`` of codes); None with a warning when the export fails (the
+    model is still saved, and scored with Keras)."""
     from .. import logs
     from .runtimes.onnx_runtime import export_onnx
 
     try:
-        return export_onnx(model, path, name=name)
+        return export_onnx(model, path, name=name, code_size=_code_size(memory))
     except ModelError as error:
         path.unlink(missing_ok=True)
         logs.warning(f"Warning: {error}; this model will be scored with Keras, and "
@@ -334,7 +346,8 @@ def _add_onnx(target: Path) -> dict[str, Any]:
     from .runtimes.onnx_runtime import export_onnx
 
     metadata = _read_metadata(target)
-    model = load_keras_model(target, _record(metadata, target / METADATA_FILE).scaling.input_shape)
+    record = _record(metadata, target / METADATA_FILE)
+    model = load_keras_model(target, record.scaling.input_shape)
     check_can_create(target)
     kept = [item for item in target.iterdir() if item.name != ONNX_FILE]
     for item in kept:
@@ -344,9 +357,14 @@ def _add_onnx(target: Path) -> dict[str, Any]:
     with _staged(target) as staging:
         for item in kept:
             shutil.copy2(item, staging / item.name)
-        metadata["onnx"] = export_onnx(model, staging / ONNX_FILE, name=target / ONNX_FILE)
+        metadata["onnx"] = export_onnx(model, staging / ONNX_FILE, name=target / ONNX_FILE,
+                                       code_size=_code_size(record.code_memory))
         write_json(staging / METADATA_FILE, metadata)
     return metadata["onnx"]
+
+
+def _code_size(memory: CodeMemory | None) -> int | None:
+    return None if memory is None else memory.code_size
 
 
 def _is_replaceable(path: Path, companions: tuple[str, ...] = ()) -> bool:
@@ -425,7 +443,7 @@ def _record(metadata: dict[str, Any], source: Path) -> ModelRecord:
     the first problem found."""
     version = metadata["format_version"]
     try:
-        record = (_record_of_format_4_or_5(metadata) if version >= 4
+        record = (_record_of_format_4_to_7(metadata) if version >= 4
                   else _record_of_format_1_to_3(metadata))
         _check_record(record)
     except ValueError as error:
@@ -433,9 +451,11 @@ def _record(metadata: dict[str, Any], source: Path) -> ModelRecord:
     return record
 
 
-def _record_of_format_4_or_5(metadata: dict[str, Any]) -> ModelRecord:
+def _record_of_format_4_to_7(metadata: dict[str, Any]) -> ModelRecord:
     version = metadata["format_version"]
-    params = _params(metadata["params"], ADDED_AFTER_FORMAT_4 if version == 4 else None)
+    added = (ADDED_AFTER_FORMAT_4 if version == 4 else ADDED_AFTER_FORMAT_6 if version < 7
+             else None)
+    params = _params(metadata["params"], added)
     missing = [name for name in CONSTRAINTS if name not in params]
     if missing:
         raise ValueError(f"'params' lacks {', '.join(missing)}")
@@ -445,13 +465,15 @@ def _record_of_format_4_or_5(metadata: dict[str, Any]) -> ModelRecord:
         calibration=Calibration.from_json(metadata["calibration"]),
         training=TrainingSummary.from_json(metadata["training"]),
         provenance=Provenance.from_json(metadata["provenance"]),
+        code_memory=(None if metadata.get("code_memory") is None
+                     else CodeMemory.from_json(metadata["code_memory"])),
         model_sha256=metadata["model_sha256"], onnx=metadata.get("onnx"),
         versions=metadata.get("versions", {}), created=metadata.get("created"),
         format_version=version)
 
 
 def _record_of_format_1_to_3(metadata: dict[str, Any]) -> ModelRecord:
-    """Formats 1 to 3 as format 6's values (see the module's text)."""
+    """Formats 1 to 3 as format 7's values (see the module's text)."""
     params = _params_of_format_1_to_3(metadata)
     if isinstance(metadata.get("input_shape"), list):
         shape = metadata["input_shape"]
@@ -489,9 +511,9 @@ def _record_of_format_1_to_3(metadata: dict[str, Any]) -> ModelRecord:
                                           "data") if key in training},
         **({"recording": origin.to_json()} if origin else {})})
     return ModelRecord(params, scaling, calibration, summary, provenance,
-                       metadata["model_sha256"], metadata.get("onnx"),
-                       metadata.get("versions", {}), metadata.get("created"),
-                       metadata["format_version"])
+                       model_sha256=metadata["model_sha256"], onnx=metadata.get("onnx"),
+                       versions=metadata.get("versions", {}), created=metadata.get("created"),
+                       format_version=metadata["format_version"])
 
 
 def _params(params: dict[str, Any], recorded: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -542,6 +564,10 @@ def _check_record(record: ModelRecord) -> None:
     if origin is not None and origin.window.samples != record.scaling.n_samples:
         raise ValueError(f"a beat window of {origin.window.samples} samples for a model of "
                          f"{record.scaling.n_samples}")
+    if record.code_memory is not None and record.params.get("code_distance") == "off":
+        raise ValueError("a code memory for a detector whose code_distance is 'off'")
+    if record.code_memory is None and record.params.get("code_distance") == "on":
+        raise ValueError("no code memory for a detector whose code_distance is 'on'")
     if tuple(record.params.get("context") or ()) != record.scaling.context:
         raise ValueError(f"the parameters' context {list(record.params.get('context') or ())}"
                          f" is not the scaling's {list(record.scaling.context)}")

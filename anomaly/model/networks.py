@@ -416,10 +416,15 @@ def encoder_of(model) -> "keras.Model":
     return keras.Model(model.input, model.get_layer("code").output, name="encoder")
 
 
-def forward_model(model) -> "keras.Model":
+def forward_model(model, *, with_code: bool = False) -> "keras.Model":
     """The model from inputs to reconstructions as scoring runs it: the model itself, or
     for a variational autoencoder a functional model decoding the code's mean (what
-    calling it does outside training), which can be exported."""
+    calling it does outside training), which can be exported. ``with_code``: a dense
+    autoencoder's model whose outputs are the reconstruction and the code (what a
+    detector with a code memory scores by)."""
+    if with_code:
+        return keras.Model(model.input, [model.output, model.get_layer("code").output],
+                           name="reconstruction_and_code")
     if isinstance(model, VariationalAutoencoder):
         return keras.Model(model.encoder.input, model.decoder(model.encoder.outputs[0]),
                            name="vae_mean_decoder")

@@ -13,12 +13,13 @@ import numbers
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..choices import ModelFamily
+from ..choices import CodeDistance, ModelFamily
 from .errors import ERROR_METRICS
 from .threshold import THRESHOLD_SOURCES
 
 MODEL_FAMILIES = tuple(family.value for family in ModelFamily)
 LOSSES = ("mae", "mse", "binary_crossentropy")
+CODE_DISTANCES = tuple(choice.value for choice in CodeDistance)
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,8 @@ CONSTRAINTS: dict[str, Rule] = {
     "model_options": Rule("None or a dict", lambda v: v is None or isinstance(v, dict)),
     "hidden_units": Rule("positive widths", _widths),
     "loss": one_of(LOSSES),
-    "error_metric": one_of(ERROR_METRICS),
+    "error_metric": one_of(("auto", *ERROR_METRICS)),
+    "code_distance": one_of(CODE_DISTANCES),
     "noise_factor": number(low=0.0, description="a finite number >= 0"),
     "epochs": number(low=1, integer=True, description="an integer >= 1"),
     "batch_size": Rule("'auto' or an integer >= 1", _batch_size),
@@ -89,11 +91,15 @@ CONSTRAINTS: dict[str, Rule] = {
     "seed": number(low=0, integer=True, description="an integer >= 0"),
 }
 
-#: Rules between parameters: the message, and the test of the parameters as a dict.
-JOINT_CONSTRAINTS: tuple[tuple[str, Callable[[dict[str, Any]], bool]], ...] = (
-    ("context needs the dense family", lambda p: not p["context"] or p["model"] == "dense"),
-    ("context and noise_factor cannot be combined",
+#: Rules between parameters: the message, the parameters it ties, and the test of the
+#: parameters as a dict.
+JOINT_CONSTRAINTS: tuple[tuple[str, tuple[str, ...], Callable[[dict[str, Any]], bool]], ...] = (
+    ("context needs the dense family", ("model", "context"),
+     lambda p: not p["context"] or p["model"] == "dense"),
+    ("context and noise_factor cannot be combined", ("context", "noise_factor"),
      lambda p: not p["context"] or p["noise_factor"] == 0),
+    ("code_distance 'on' needs the dense family (the code layer it measures in)",
+     ("model", "code_distance"), lambda p: p["code_distance"] != "on" or p["model"] == "dense"),
 )
 
 
@@ -109,7 +115,7 @@ def validate_params(params: dict[str, Any]) -> None:
         value = params[name]
         if not rule.test(value):
             raise ValueError(f"{name} must be {rule.description}, got {value!r}")
-    for message, test in JOINT_CONSTRAINTS:
+    for message, names, test in JOINT_CONSTRAINTS:
         if not test(params):
-            raise ValueError(f"{message} (got model={params['model']!r}, context="
-                             f"{params['context']!r}, noise_factor={params['noise_factor']!r})")
+            got = ", ".join(f"{name}={params[name]!r}" for name in names)
+            raise ValueError(f"{message} (got {got})")

@@ -53,7 +53,7 @@ def write_html_report(path: str | os.PathLike, detector, result, recordings=None
     summary = result.summary
     scores, truth = summary.readable_scores()
     sections = [_summary_section(detector, summary, result),
-                "<h2>Reconstruction error</h2>" + _image(
+                "<h2>Anomaly scores</h2>" + _image(
                     plot_score_histogram(scores, summary.threshold, truth=truth),
                     "score histogram")]
     rhythms = {item.input: item.rhythm for item in result.inputs if item.rhythm is not None}
@@ -84,7 +84,7 @@ def _summary_section(detector, summary, result) -> str:
                         (read.headline(), read.unreadable_beats))
             rows.append(row)
     model = (f"<p>Threshold <b>{summary.threshold:.6g}</b> (mean + {detector.threshold_k:g} "
-             f"&times; std of the errors of {html.escape(detector.calibration_.describe())});"
+             f"&times; std of the scores of {html.escape(detector.calibration_.describe())});"
              f" model <code>{html.escape(detector.model_sha256_[:16])}</code>.</p>")
     return "<h2>Summary</h2>" + model + _table(rows)
 

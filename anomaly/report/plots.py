@@ -62,9 +62,9 @@ def plot_score_histogram(scores: np.ndarray, threshold: float, *, truth: np.ndar
         ax.hist(scores[truth == 0], bins=bins, color=_NORMAL_COLOUR, alpha=0.6, label="labelled normal")
         ax.hist(scores[truth == 1], bins=bins, color=_ANOMALY_COLOUR, alpha=0.6, label="labelled anomaly")
     ax.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:.4f}")
-    ax.set_xlabel("score (reconstruction error)")
+    ax.set_xlabel("anomaly score")
     ax.set_ylabel("beats")
-    ax.set_title("Reconstruction error")
+    ax.set_title("Anomaly scores")
     ax.legend(loc="best")
     return figure
 
@@ -152,7 +152,7 @@ def plot_timeline(times: np.ndarray, scores: np.ndarray, threshold: float, *,
     ax.axhline(threshold, color="black", linestyle="--", linewidth=1,
                label=f"threshold {threshold:.4f}")
     ax.set_xlabel(f"time in the recording ({unit})")
-    ax.set_ylabel("score (reconstruction error)")
+    ax.set_ylabel("anomaly score")
     ax.set_title(title or "Anomaly score of every beat")
     ax.legend(loc="upper right", markerscale=4)
     return figure
@@ -205,7 +205,7 @@ def plot_score_trend(times: np.ndarray, scores: np.ndarray, threshold: float, *,
                        label="unreadable stretches (the longest)" if number == 0 and
                        ax is score_ax else None)
     minutes = TREND_BIN_S / 60
-    score_ax.set_ylabel("score (reconstruction error)")
+    score_ax.set_ylabel("anomaly score")
     score_ax.set_title(title or f"Anomaly scores of every {minutes:g} minutes")
     score_ax.legend(loc="upper right", fontsize=8)
     count_ax.set_ylabel(f"anomalies per {minutes:g} min")

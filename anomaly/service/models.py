@@ -54,6 +54,7 @@ class ServedModel:
         detector = self.detector
         parameters = {"threshold": float(detector.threshold_),
                       "error_metric": detector.params_["error_metric"],
+                      "code_distance": detector.memory_ is not None,
                       "threshold_k": float(detector.params_["threshold_k"]),
                       "calibration": detector.calibration_.to_json(),
                       "context": list(detector.scaling_.context),

@@ -62,11 +62,12 @@ def load_runtime(directory: str | os.PathLike, record: "ModelRecord",
 
     name = resolve_runtime(directory, record, runtime)
     shape = record.scaling.input_shape
+    code_size = None if record.code_memory is None else record.code_memory.code_size
     if name == "onnx":
         from .onnx_runtime import MAX_ONNX_BYTES, load_onnx_runtime
 
         path = model_file(directory, ONNX_FILE, MAX_ONNX_BYTES)
-        return load_onnx_runtime(path, record.onnx["sha256"], shape)
+        return load_onnx_runtime(path, record.onnx["sha256"], shape, code_size=code_size)
     from .keras_runtime import KerasRuntime
 
     return KerasRuntime(load_keras_model(directory, shape))

@@ -22,7 +22,8 @@ INFERENCE_BATCH = 8192
 
 
 class Runtime(Protocol):
-    """Runs a model forward: scaled inputs in, reconstructions of the same shape out."""
+    """Runs a model forward: scaled inputs in, reconstructions of the same shape out (and,
+    for a model with a memory of training codes, the codes)."""
 
     #: The runtime's name as the user chooses it and the run report records it.
     name: str
@@ -31,24 +32,38 @@ class Runtime(Protocol):
         """Reconstructions of ``scaled`` (float32, shape ``(n, *input_shape)``), same shape."""
         ...
 
+    def reconstruct_and_encode(self, scaled: np.ndarray, code_size: int
+                               ) -> tuple[np.ndarray, np.ndarray]:
+        """Reconstructions of ``scaled`` and their codes, shape ``(n, code_size)``, from one
+        forward pass."""
+        ...
 
-def in_batches(scaled: np.ndarray, forward) -> np.ndarray:
-    """``forward`` applied to ``scaled`` ``INFERENCE_BATCH`` rows at a time, as one array.
+
+def in_batches(scaled: np.ndarray, forward, code_size: int | None = None):
+    """``forward`` applied to ``scaled`` ``INFERENCE_BATCH`` rows at a time, as one array;
+    with ``code_size``, ``forward`` returns reconstructions and codes, and so does this.
 
     Raises
     ------
     ModelError
         ``forward`` returned another shape than its input's (which NumPy would otherwise
-        broadcast into the result without a word).
+        broadcast into the result without a word), or codes of another width.
     """
     scaled = np.ascontiguousarray(scaled, dtype=np.float32)
     out = np.empty_like(scaled)
+    codes = None if code_size is None else np.empty((len(scaled), code_size), np.float32)
     for start in range(0, len(scaled), INFERENCE_BATCH):
         batch = scaled[start:start + INFERENCE_BATCH]
         result = forward(batch)
+        if codes is not None:
+            result, code = result
+            if np.shape(code) != (len(batch), code_size):
+                raise ModelError(f"the model gives codes of shape {np.shape(code)[1:]}; its "
+                                 f"code memory holds codes of {code_size} values")
+            codes[start:start + len(batch)] = code
         if np.shape(result) != batch.shape:
             raise ModelError(f"the model maps inputs of shape {batch.shape[1:]} to "
                              f"{np.shape(result)[1:]}; an autoencoder's output has its "
                              "input's shape")
         out[start:start + len(batch)] = result
-    return out
+    return out if codes is None else (out, codes)

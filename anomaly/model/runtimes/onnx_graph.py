@@ -15,7 +15,9 @@ run nothing) and refused unless it looks like what :func:`export_onnx
 - every weight stored in the file itself (no external data, which could name any file on
   the machine), holding the values its dimensions declare, and at most
   :data:`MAX_NODES` nodes;
-- one float input of the model's input shape and one output;
+- one float input of the model's input shape and one output of that shape, and with a
+  memory of training codes (:mod:`anomaly.model.code_memory`) a second: the code, float
+  numbers of the memory's width per input;
 - the shape of every tensor the graph computes known before it runs, for a batch of one
   input and of two: the small integer tensors that shapes are computed from (``Shape``,
   ``Concat``, ``Pad``'s pads, ``Reshape``'s target) are evaluated, and the graph's shapes
@@ -104,7 +106,8 @@ class GraphFacts:
     multiply_adds: int
 
 
-def check_graph(data: bytes, input_shape: tuple[int, ...], name: object) -> GraphFacts:
+def check_graph(data: bytes, input_shape: tuple[int, ...], name: object, *,
+                code_size: int | None = None) -> GraphFacts:
     """Refuse a ``model.onnx`` that is not a graph of the kind anomaly exports.
 
     Parameters
@@ -115,6 +118,8 @@ def check_graph(data: bytes, input_shape: tuple[int, ...], name: object) -> Grap
         One input's shape, from the model's metadata, e.g. ``(140,)`` or ``(28, 28)``.
     name : path
         What error messages call the file.
+    code_size : int, optional
+        With a memory of training codes, the width of the code the graph must also output.
 
     Returns
     -------
@@ -126,9 +131,10 @@ def check_graph(data: bytes, input_shape: tuple[int, ...], name: object) -> Grap
         Naming the file and the first problem found.
     """
     model = _parse(data, name)
-    _check_structure(model, tuple(input_shape), name)
+    outputs = 1 if code_size is None else 2
+    _check_structure(model, tuple(input_shape), outputs, name)
     one, two = (_shapes_at(model, batch, name) for batch in (1, 2))
-    return _bound(model, one, two, tuple(input_shape), name)
+    return _bound(model, one, two, tuple(input_shape), code_size, name)
 
 
 def _parse(data: bytes, name: object):
@@ -148,7 +154,8 @@ def _parse(data: bytes, name: object):
 
 # -- what the graph is made of ----------------------------------------------------------
 
-def _check_structure(model, input_shape: tuple[int, ...], name: object) -> None:
+def _check_structure(model, input_shape: tuple[int, ...], outputs: int, name: object
+                     ) -> None:
     from onnx import AttributeProto
 
     graph = model.graph
@@ -189,9 +196,11 @@ def _check_structure(model, input_shape: tuple[int, ...], name: object) -> None:
         _check_stored(tensor, name)
     weights = {tensor.name for tensor in graph.initializer}
     inputs = [value for value in graph.input if value.name not in weights]
-    if len(inputs) != 1 or len(graph.output) != 1:
+    if len(inputs) != 1 or len(graph.output) != outputs:
+        expected = ("an autoencoder has one of each" if outputs == 1 else "a model with a "
+                    "code memory has one input and two (its reconstruction and its code)")
         raise ModelError(f"{name}: has {len(inputs)} inputs and {len(graph.output)} outputs; "
-                         "an autoencoder has one of each")
+                         f"{expected}")
     _check_input(inputs[0], input_shape, name)
 
 
@@ -364,7 +373,7 @@ def _evaluated(model, node, values: dict, shapes: dict, name: object) -> dict | 
     return {key: np.asarray(result) for key, result in zip(outputs, results)}
 
 
-def _bound(model, one: dict, two: dict, input_shape: tuple[int, ...],
+def _bound(model, one: dict, two: dict, input_shape: tuple[int, ...], code_size: int | None,
            name: object) -> GraphFacts:
     """Every computed tensor known, growing at most linearly with the batch, and small."""
     input_values = math.prod(input_shape)
@@ -416,6 +425,13 @@ def _bound(model, one: dict, two: dict, input_shape: tuple[int, ...],
         shown = "an unknown shape" if produced is None else produced[1:]
         raise ModelError(f"{name}: maps inputs of shape {input_shape} to {shown}; an "
                          "autoencoder's output has its input's shape")
+    if code_size is not None:
+        kind, produced = one.get(model.graph.output[1].name, (0, None))
+        if kind != FLOAT32 or produced != (1, code_size):
+            shown = "an unknown shape" if produced is None else produced[1:]
+            raise ModelError(f"{name}: its second output is not a code of {code_size} float32 "
+                             f"values per input (got {shown}), as the model's code memory "
+                             "needs")
     return GraphFacts(bytes_per_input=per_input, multiply_adds=work)
 
 

@@ -32,7 +32,9 @@ from .base import INFERENCE_BATCH, in_batches
 from .onnx_graph import GraphFacts, check_graph
 
 #: Largest reconstruction difference between Keras and the exported model that the export
-#: accepts (in scaled units, on a probe batch); measured differences are about 1e-7.
+#: accepts (in scaled units, on a probe batch); measured differences are about 1e-7. A
+#: code output is held to it over the largest code value (at least 1): MNIST's dense codes
+#: differed by 1.1e-5 in values of up to about 10.
 EXPORT_TOLERANCE = 1e-5
 #: Largest ``model.onnx`` loaded: the dense ECG model is 0.2 MB, the MNIST models 0.3 to
 #: 4.3 MB (the dense one with its 784 x 512 first layer is the largest). The file is read
@@ -67,7 +69,8 @@ class OnnxRuntime:
     Parameters
     ----------
     session : onnxruntime.InferenceSession
-        Of a model with one input and one output of the same shape.
+        Of a model with one input and one output of the same shape (and, for a model with a
+        code memory, a second output: the code).
     rows_per_pass : int, default INFERENCE_BATCH
         Inputs per forward pass (see :func:`rows_per_pass`).
     source : path, default "model.onnx"
@@ -84,11 +87,16 @@ class OnnxRuntime:
         self.source = source
 
     def reconstruct(self, scaled: np.ndarray) -> np.ndarray:
-        return in_batches(scaled, self._forward)
+        return in_batches(scaled, lambda batch: self._forward(batch)[0])
 
-    def run(self, inputs: np.ndarray, seconds: float | None = None) -> np.ndarray:
+    def reconstruct_and_encode(self, scaled: np.ndarray, code_size: int
+                               ) -> tuple[np.ndarray, np.ndarray]:
+        return in_batches(scaled, self._forward, code_size)
+
+    def run(self, inputs: np.ndarray, seconds: float | None = None) -> list[np.ndarray]:
         """One forward pass of ``inputs``, through :func:`interruptibly`: when the wait is
-        interrupted or times out, onnxruntime stops the pass at its next node.
+        interrupted or times out, onnxruntime stops the pass at its next node. Returns
+        the graph's outputs: the reconstructions, then the codes if it has them.
 
         Raises
         ------
@@ -105,10 +113,11 @@ class OnnxRuntime:
             options.terminate = True
 
         return interruptibly(
-            lambda: self.session.run(None, {self.input_name: inputs}, options)[0], seconds,
+            lambda: self.session.run(None, {self.input_name: inputs}, options), seconds,
             cancel=stop)
 
-    def _forward(self, batch: np.ndarray) -> np.ndarray:
+    def _forward(self, batch: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The graph's outputs for ``batch``, run ``rows_per_pass`` rows at a time."""
         parts = []
         for start in range(0, len(batch), self.rows_per_pass):
             rows = batch[start:start + self.rows_per_pass]
@@ -117,10 +126,12 @@ class OnnxRuntime:
             except Exception as error:  # onnxruntime's, e.g. its arena full (ARENA_BYTES).
                 raise ModelError(f"{self.source}: a forward pass of {len(rows)} inputs failed "
                                  f"({first_line(error)})") from error
-            if np.shape(part) != rows.shape:
-                return part  # in_batches reports the shape, as for any runtime.
+            if np.shape(part[0]) != rows.shape:
+                return tuple(part)  # in_batches reports the shape, as for any runtime.
             parts.append(part)
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+        if len(parts) == 1:
+            return tuple(parts[0])
+        return tuple(np.concatenate(output) for output in zip(*parts))
 
 
 def rows_per_pass(facts: GraphFacts) -> int:
@@ -178,7 +189,8 @@ def interruptibly(call: Callable[[], _T], seconds: float | None = None, *,
 
 
 def export_onnx(model, path: str | os.PathLike, *,
-                name: str | os.PathLike | None = None) -> dict[str, Any]:
+                name: str | os.PathLike | None = None,
+                code_size: int | None = None) -> dict[str, Any]:
     """Export a Keras autoencoder's forward pass to ONNX at ``path`` and check it.
 
     The variational autoencoder is exported decoding its code's mean, as it scores. The
@@ -194,6 +206,9 @@ def export_onnx(model, path: str | os.PathLike, *,
     name : path, optional
         What error messages call the file (its final place, when ``path`` is a staging
         directory's); default ``path``.
+    code_size : int, optional
+        For a detector with a code memory: the graph also outputs the dense network's code,
+        of this many values.
 
     Returns
     -------
@@ -213,11 +228,12 @@ def export_onnx(model, path: str | os.PathLike, *,
     from .._tensorflow import quietly
     from ..networks import forward_model, keras
 
-    forward = forward_model(model)
+    forward = forward_model(model, with_code=code_size is not None)
     shape = tuple(forward.input_shape[1:])
     probe = np.random.default_rng(0).uniform(size=(64, *shape)).astype(np.float32)
     # Called once before exporting: Keras exports only a model that has been called.
-    expected = keras.ops.convert_to_numpy(forward(probe, training=False))
+    expected = keras.tree.map_structure(keras.ops.convert_to_numpy,
+                                        forward(probe, training=False))
     name = name or path
     try:
         with quietly():
@@ -225,23 +241,34 @@ def export_onnx(model, path: str | os.PathLike, *,
         data = Path(path).read_bytes()
     except Exception as error:  # The exporter (tf2onnx) raises many types.
         raise ModelError(f"{name}: the ONNX export failed ({first_line(error)})") from error
-    facts = check_graph(data, shape, name)
+    facts = check_graph(data, shape, name, code_size=code_size)
     try:
-        got = OnnxRuntime(_session(data), rows_per_pass(facts), name).reconstruct(probe)
+        got = OnnxRuntime(_session(data), rows_per_pass(facts), name)._forward(probe)
     except ModelError:
         raise
     except Exception as error:  # onnxruntime raises its own types.
         raise ModelError(f"{name}: the ONNX export failed ({first_line(error)})") from error
-    difference = float(np.max(np.abs(got - expected)))
+    expected = expected if isinstance(expected, (list, tuple)) else [expected]
+    difference = float(np.max(np.abs(got[0] - expected[0])))
     if not difference <= EXPORT_TOLERANCE:
         raise ModelError(f"{name}: the exported model's reconstructions differ from Keras's "
                          f"by {difference:.3g} (at most {EXPORT_TOLERANCE:g} is accepted)")
-    return {"sha256": hashlib.sha256(data).hexdigest(), "max_difference": difference,
+    entry = {}
+    if code_size is not None:
+        # Codes are not scaled to [0, 1] as reconstructions are: compared to their size.
+        size = max(1.0, float(np.max(np.abs(expected[1]))))
+        entry["max_code_difference"] = float(np.max(np.abs(got[1] - expected[1]))) / size
+        if not entry["max_code_difference"] <= EXPORT_TOLERANCE:
+            raise ModelError(f"{name}: the exported model's codes differ from Keras's by "
+                             f"{entry['max_code_difference']:.3g} of their largest value "
+                             f"(at most {EXPORT_TOLERANCE:g} is accepted)")
+    return {"sha256": hashlib.sha256(data).hexdigest(), "max_difference": difference, **entry,
             "exporter": {"keras": keras.__version__, "tf2onnx": tf2onnx.__version__,
                          "onnxruntime": onnxruntime.__version__}}
 
 
-def load_onnx_runtime(path: Path, sha256: str, input_shape: tuple[int, ...]) -> OnnxRuntime:
+def load_onnx_runtime(path: Path, sha256: str, input_shape: tuple[int, ...], *,
+                      code_size: int | None = None) -> OnnxRuntime:
     """``model.onnx``, checked against its recorded SHA-256 and its graph checked, loaded
     and checked again.
 
@@ -250,7 +277,8 @@ def load_onnx_runtime(path: Path, sha256: str, input_shape: tuple[int, ...]) -> 
     (:func:`check_graph`) before onnxruntime sees it. Loading and the probe batches
     below have :data:`LOAD_SECONDS` in all, and SIGTERM ends them at once
     (:func:`interruptibly`). After loading: a batch of inputs of ``input_shape`` maps to
-    a batch of the same shape, and the outputs are finite.
+    a batch of the same shape (and, with ``code_size``, to codes of that many values: a
+    model with a code memory), and the outputs are finite.
 
     Raises
     ------
@@ -261,7 +289,7 @@ def load_onnx_runtime(path: Path, sha256: str, input_shape: tuple[int, ...]) -> 
     if hashlib.sha256(data).hexdigest() != sha256:
         raise ModelError(f"{path}: does not match the SHA-256 recorded in metadata.json "
                          "(modified or replaced since it was saved)")
-    facts = check_graph(data, input_shape, path)
+    facts = check_graph(data, input_shape, path, code_size=code_size)
     deadline = time.monotonic() + LOAD_SECONDS
     try:
         session = interruptibly(lambda: _session(data), LOAD_SECONDS)
@@ -273,7 +301,7 @@ def load_onnx_runtime(path: Path, sha256: str, input_shape: tuple[int, ...]) -> 
     for rows in (1, 2):
         probe = np.full((rows, *input_shape), 0.5, dtype=np.float32)
         try:
-            output = runtime.run(probe, max(deadline - time.monotonic(), 0.0))
+            output, *code = runtime.run(probe, max(deadline - time.monotonic(), 0.0))
         except TimeoutError as error:
             raise ModelError(f"{path}: took over {LOAD_SECONDS} s to load and run on "
                              f"{rows} input(s); refused") from error
@@ -284,7 +312,10 @@ def load_onnx_runtime(path: Path, sha256: str, input_shape: tuple[int, ...]) -> 
             raise ModelError(f"{path}: maps inputs of shape {input_shape} to "
                              f"{np.shape(output)[1:]}; an autoencoder's output has its "
                              "input's shape")
-        if not np.isfinite(output).all():
+        if code_size is not None and np.shape(code[0]) != (rows, code_size):
+            raise ModelError(f"{path}: gives codes of shape {np.shape(code[0])[1:]}; its "
+                             f"code memory holds codes of {code_size} values")
+        if not all(np.isfinite(values).all() for values in (output, *code)):
             raise ModelError(f"{path}: reconstructions are not finite numbers (NaN or "
                              "infinite); such a model scores nothing")
     return runtime

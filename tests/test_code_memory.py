@@ -1,0 +1,201 @@
+"""The code's distance as a factor of the score (``code_distance``): what it computes,
+when ``auto`` uses it, how it is saved, scored through ONNX and refused when malformed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import cdist
+
+from anomaly.exceptions import EXIT_BAD_MODEL, ModelError
+from anomaly.model import AutoencoderDetector
+from anomaly.model.code_memory import CODE_NEIGHBOURS, MIN_BEATS, CodeMemory
+from anomaly.model.directory import METADATA_FILE, ONNX_FILE
+from anomaly.synthetic import synthetic_beats
+from conftest import FAST, run_cli
+
+
+@pytest.fixture(scope="module")
+def coded(normal_traces):
+    """With the code's factor, ``error_metric="auto"`` scores the squared error."""
+    return AutoencoderDetector(**{**FAST, "code_distance": "on"}, error_metric="auto").fit(
+        normal_traces)
+
+
+@pytest.fixture(scope="module")
+def coded_dir(coded, tmp_path_factory):
+    return coded.save(tmp_path_factory.mktemp("coded") / "model")
+
+
+def test_the_score_is_the_error_times_the_codes_distance_each_over_its_median(coded,
+                                                                               normal_traces):
+    beats, _ = synthetic_beats(20, 20, length=96, seed=5)
+    memory = coded.memory_
+
+    def mse(traces):
+        return ((coded.scale(traces) - coded.scale(coded.reconstruct(traces))) ** 2).mean(axis=1)
+
+    nearest = np.sort(cdist(coded.encode(beats), memory.centroids), axis=1)[:, :CODE_NEIGHBOURS]
+    expected = mse(beats) / memory.error_median * nearest.mean(axis=1) / memory.distance_median
+    np.testing.assert_allclose(coded.score(beats), expected, rtol=1e-5)
+    # Each factor is 1 for the median training beat.
+    training = coded.encode(normal_traces)
+    assert np.median(memory.distances(training)) == pytest.approx(memory.distance_median)
+    assert np.median(mse(normal_traces)) == pytest.approx(memory.error_median, rel=1e-5)
+    assert len(memory.centroids) == min(256, len(normal_traces) // 2)
+
+
+def test_auto_scores_the_absolute_error_without_the_codes_factor(normal_traces):
+    detector = AutoencoderDetector(**{**FAST, "epochs": 2, "code_distance": "off"},
+                                   error_metric="auto").fit(normal_traces)
+    beats, _ = synthetic_beats(20, 20, length=96, seed=5)
+    mae = np.abs(detector.scale(beats) - detector.scale(detector.reconstruct(beats))).mean(axis=1)
+    np.testing.assert_allclose(detector.score(beats), mae, rtol=1e-6)
+
+
+def test_the_codes_distance_separates_anomalies(coded):
+    from sklearn.metrics import roc_auc_score
+
+    beats, labels = synthetic_beats(200, 200, length=96, seed=6)
+    scores = coded.score(beats)
+    assert roc_auc_score(labels == 0, scores) > 0.95
+    flagged = scores > coded.threshold_
+    assert flagged[labels == 0].mean() > 0.8 and flagged[labels == 1].mean() < 0.3
+
+
+def test_the_distances_are_those_of_a_brute_force_search():
+    rng = np.random.default_rng(0)
+    memory = CodeMemory(rng.normal(size=(40, 16)) * 30, 5, 1.0, 1.0)
+    codes = rng.normal(size=(10_000, 16)) * 30  # More rows than one search takes.
+    brute = np.sort(cdist(codes, memory.centroids), axis=1)[:, :5].mean(axis=1)
+    np.testing.assert_allclose(memory.distances(codes), brute, rtol=1e-9)
+
+
+@pytest.mark.parametrize("params, n, uses", [
+    ({"code_distance": "auto"}, MIN_BEATS, True),
+    ({"code_distance": "auto"}, MIN_BEATS - 1, False),
+    ({"code_distance": "auto", "model": "conv"}, MIN_BEATS, False),
+    ({"code_distance": "on"}, 20, True),
+    ({"code_distance": "off"}, MIN_BEATS, False),
+])
+def test_auto_uses_the_codes_for_a_dense_network_on_enough_beats(normal_traces, params, n,
+                                                                  uses):
+    assert len(normal_traces) >= n
+    detector = AutoencoderDetector(**{**FAST, "epochs": 2, **params}).fit(normal_traces[:n])
+    assert (detector.memory_ is not None) == uses
+
+
+def test_code_distance_on_needs_the_dense_family():
+    with pytest.raises(ValueError, match="code_distance 'on' needs the dense family .*"
+                                         "got model='vae', code_distance='on'"):
+        AutoencoderDetector(model="vae", code_distance="on").fit(np.ones((20, 8)))
+
+
+def test_onnx_scores_as_keras_and_the_threshold_is_on_the_same_score(coded, coded_dir):
+    beats, _ = synthetic_beats(50, 50, length=96, seed=7)
+    onnx = AutoencoderDetector.load(coded_dir)
+    keras = AutoencoderDetector.load(coded_dir, runtime="keras")
+    assert onnx.runtime_.name == "onnx"
+    np.testing.assert_allclose(onnx.score(beats), coded.score(beats), rtol=1e-5)
+    np.testing.assert_array_equal(keras.score(beats), coded.score(beats))
+    assert onnx.threshold_ == coded.threshold_
+    metadata = json.loads((coded_dir / METADATA_FILE).read_text())
+    assert metadata["format_version"] == 7 and metadata["params"]["code_distance"] == "on"
+    assert len(metadata["code_memory"]["centroids"][0]) == 16
+
+
+def test_anomaly_export_keeps_the_code_output(coded_dir, tmp_path, capsys):
+    model = shutil.copytree(coded_dir, tmp_path / "model")
+    (model / ONNX_FILE).unlink()
+    code, _, err = run_cli(capsys, "export", "-m", model)
+    assert code == 0, err
+    beats, _ = synthetic_beats(10, 10, length=96, seed=8)
+    np.testing.assert_allclose(AutoencoderDetector.load(model).score(beats),
+                               AutoencoderDetector.load(coded_dir).score(beats), rtol=1e-6)
+
+
+def test_fit_by_default_scores_by_the_codes_distance(data_dir, tmp_path, capsys):
+    """`anomaly fit` on 200 or more beats: the squared error times the code's distance,
+    which `anomaly score` writes."""
+    from anomaly.io.readers import read_beats
+
+    from conftest import read_rows
+
+    code, out, err = run_cli(capsys, "fit", data_dir / "normal.csv", "-m", tmp_path / "m",
+                             "--epochs", "5")
+    assert code == 0, err
+    metadata = json.loads((tmp_path / "m" / METADATA_FILE).read_text())
+    assert (metadata["params"]["error_metric"], metadata["params"]["code_distance"]) == (
+        "auto", "auto")
+    assert metadata["training"]["rows"] >= MIN_BEATS and "code_memory" in metadata
+    assert "of the scores of the" in out
+    code, _, err = run_cli(capsys, "score", data_dir / "batch.csv", "-m", tmp_path / "m",
+                           "--label-column", "label", "-o", tmp_path / "s.csv")
+    assert code in (0, 1), err
+    loaded = AutoencoderDetector.load(tmp_path / "m")
+    values = read_beats(data_dir / "batch.csv", label_column="label").values
+    squared = ((loaded.scale(values) - loaded.scale(loaded.reconstruct(values))) ** 2).mean(axis=1)
+    codes = AutoencoderDetector.load(tmp_path / "m", runtime="keras").encode(values)
+    expected = loaded.memory_.scores(squared, codes)
+    np.testing.assert_allclose([float(row["score"]) for row in read_rows(tmp_path / "s.csv")],
+                               expected, rtol=1e-5)
+
+
+def _edit(model, change) -> None:
+    path = model / METADATA_FILE
+    metadata = json.loads(path.read_text())
+    change(metadata)
+    path.write_text(json.dumps(metadata))
+
+
+def _memory(change):
+    return lambda metadata: change(metadata["code_memory"])
+
+
+@pytest.mark.parametrize("change, message", [
+    (_memory(lambda m: m["centroids"][3].append(1.0)), "rows must all be of one length"),
+    (_memory(lambda m: m.update(centroids=[[1.0] * 16])), "a list of 2 to 256 lists"),
+    (_memory(lambda m: m.update(centroids=[[1.0] * 16] * 257)), "a list of 2 to 256 lists"),
+    (_memory(lambda m: m["centroids"][0].__setitem__(0, 1e300)), "at most 1e\\+12"),
+    (_memory(lambda m: m["centroids"][0].__setitem__(0, "1")), "finite numbers"),
+    (_memory(lambda m: m.update(neighbours=10**6)), "'code_memory.neighbours' must be"),
+    (_memory(lambda m: m.update(neighbours=True)), "'code_memory.neighbours' must be"),
+    (_memory(lambda m: m.update(distance_median=0.0)), "medians must be positive"),
+    (_memory(lambda m: m.pop("error_median")), "code_memory.error_median"),
+    (lambda m: m.update(code_memory=[]), "'code_memory' must be an object"),
+    (lambda m: m.pop("code_memory"), "no code memory for a detector whose code_distance is 'on'"),
+    (lambda m: m["params"].update(code_distance="off"),
+     "a code memory for a detector whose code_distance is 'off'"),
+])
+def test_a_malformed_code_memory_is_refused(coded_dir, tmp_path, change, message):
+    model = shutil.copytree(coded_dir, tmp_path / "model")
+    _edit(model, change)
+    with pytest.raises(ModelError, match=f"metadata.json: .*{message}"):
+        AutoencoderDetector.load(model)
+
+
+def test_a_code_memory_of_another_width_than_the_code_is_refused(coded_dir, tmp_path):
+    model = shutil.copytree(coded_dir, tmp_path / "model")
+    _edit(model, _memory(lambda m: m.update(centroids=[row[:8] for row in m["centroids"]])))
+    with pytest.raises(ModelError, match="second output is not a code of 8 float32 values"):
+        AutoencoderDetector.load(model)
+    with pytest.raises(ModelError, match="codes of shape \\(16,\\); its code memory holds "
+                                         "codes of 8 values"):
+        AutoencoderDetector.load(model, runtime="keras").score(np.zeros((2, 96)))
+
+
+def test_a_model_onnx_without_the_code_is_refused(coded_dir, model_dir, data_dir, tmp_path,
+                                                  capsys):
+    model = shutil.copytree(coded_dir, tmp_path / "model")
+    data = (model_dir / ONNX_FILE).read_bytes()  # A model of the same shape, one output.
+    (model / ONNX_FILE).write_bytes(data)
+    _edit(model, lambda m: m["onnx"].update(sha256=hashlib.sha256(data).hexdigest()))
+    code, _, err = run_cli(capsys, "score", data_dir / "batch_nolabel.csv", "-m", model,
+                           "-o", tmp_path / "scores.csv")
+    assert code == EXIT_BAD_MODEL
+    assert "has 1 inputs and 1 outputs; a model with a code memory has one input and two" in err
+    assert not (tmp_path / "scores.csv").exists()
