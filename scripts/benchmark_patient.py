@@ -58,10 +58,17 @@ ECTOPIC_SHARE = 0.10
 TOP = 10
 
 
+#: Where ``--code-distance`` reaches the worker processes.
+CODE_DISTANCE_VARIABLE = "BENCHMARK_PATIENT_CODE_DISTANCE"
+
+
 def fit_detector(train: np.ndarray, context: tuple[str, ...]):
     from anomaly.model import AutoencoderDetector
+    from anomaly.recordings import RECORDING_CODE_DISTANCE
 
-    return AutoencoderDetector(seed=0, context=context).fit(train)
+    code_distance = os.environ.get(CODE_DISTANCE_VARIABLE, RECORDING_CODE_DISTANCE)
+    return AutoencoderDetector(seed=0, context=context,
+                               code_distance=code_distance).fit(train)
 
 
 def metrics(labels: np.ndarray, scores: np.ndarray, threshold: float, readable: np.ndarray,
@@ -316,7 +323,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="only count, per class, the training beats the unlabelled fit keeps")
     parser.add_argument("--tables-from", type=Path, default=None, metavar="JSON",
                         help="print the tables of a run saved with --json, without running")
+    parser.add_argument("--code-distance", choices=("auto", "on", "off"), default=None,
+                        help="the detector's code_distance (default: what 'anomaly fit' "
+                             "gives a recording fitted without labels)")
     args = parser.parse_args(argv)
+    if args.code_distance is not None:
+        os.environ[CODE_DISTANCE_VARIABLE] = args.code_distance
     if args.selection:
         if (asked := records_asked(args)) is None:
             return 2

@@ -36,7 +36,10 @@ trained on; "the 4/5 model" is the detector fitted on the other four fifths.
 - ``LOF``: LocalOutlierFactor(novelty=True, n_neighbors=min(20, n-1)), its own predict.
 - ``PCA``: PCA-8 reconstruction MAE (components capped by n-1), threshold from its
   training errors (``benchmark_mitdb.ReconstructionBaseline``).
-- ``defaults``: ``AutoencoderDetector()`` as is, threshold included.
+- ``defaults``: ``AutoencoderDetector()`` as is, threshold included;
+  ``defaults-before-25``: with the score it had before issue 25 (the mean absolute error
+  alone: ``code_distance="off"``, ``error_metric="mae"``), which ``defaults`` still is
+  under 200 training beats. ``rr-context-0.25-before-25``: ``rr-context-0.25`` so.
 - ``rr-context``, ``rr-context-0.25``, ``rr-context-0.75`` (recordings only): the
   defaults on each beat followed by its RR context (``context=RR_CONTEXT``: the previous
   and next RR intervals over the local mean), which the network predicts from the beat's
@@ -415,6 +418,15 @@ def defaults(models: Models) -> Outcome:
     return outcome(model.score(models.repeat.test), model.threshold_, [model])
 
 
+#: The score the detector had before issue 25: the mean absolute error alone.
+BEFORE_ISSUE_25 = {"code_distance": "off", "error_metric": "mae"}
+
+
+def defaults_before(models: Models) -> Outcome:
+    model = models.fit(**shipped(**BEFORE_ISSUE_25))
+    return outcome(model.score(models.repeat.test), model.threshold_, [model])
+
+
 #: RR context variants: name -> (context names, function of the (n, 2) RR_CONTEXT).
 RR_FEATURES: dict[str, tuple[tuple[str, ...], Callable[[np.ndarray], np.ndarray]]] = {
     "ratios": (RR_CONTEXT, lambda ratios: ratios),
@@ -689,8 +701,10 @@ METHODS: dict[str, Callable[[Models], Outcome]] = {
     "LOF": lof,
     "PCA": pca,
     "defaults": defaults,
+    "defaults-before-25": defaults_before,
     "rr-context": rr_context(),
     "rr-context-0.25": rr_context(context_weight=0.25),
+    "rr-context-0.25-before-25": rr_context(context_weight=0.25, **BEFORE_ISSUE_25),
     "rr-context-0.75": rr_context(context_weight=0.75),
     "rr-early-0.25": rr_context("early", context_weight=0.25),
     "fixed-epochs": fixed_epochs,

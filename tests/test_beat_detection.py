@@ -143,7 +143,7 @@ def test_an_unlabelled_fit_keeps_the_patients_frequent_ectopic_beats_out(mitdb, 
           read.beats.rr_local_mean[readable])
     kept = dominant_beats(beats, *rr).kept
     np.testing.assert_array_equal(data.normal, beats[kept])
-    assert data.threshold_k == 2  # The k measured for beats chosen so.
+    assert (data.threshold_k, data.code_distance) == (2, "off")  # Measured for beats so chosen.
     assert (labels[kept] == "V").sum() <= 0.01 * kept.sum()
     assert (kept & (labels == "N")).sum() >= 0.8 * (labels == "N").sum()
     assert "premature" in data.skipped and data.n_skipped == len(read.beats) - kept.sum()

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 
-from anomaly.exceptions import EXIT_BAD_MODEL, ModelError
+from anomaly.exceptions import EXIT_BAD_MODEL, InputError, ModelError
 from anomaly.model import AutoencoderDetector
-from anomaly.model.code_memory import CODE_NEIGHBOURS, MIN_BEATS, CodeMemory
+from anomaly.choices import CODE_DISTANCE_MIN_BEATS as MIN_BEATS
+from anomaly.model.code_memory import CODE_NEIGHBOURS, CodeMemory
 from anomaly.model.directory import METADATA_FILE, ONNX_FILE
 from anomaly.synthetic import synthetic_beats
 from conftest import FAST, run_cli
@@ -42,11 +43,8 @@ def test_the_score_is_the_error_times_the_codes_distance_each_over_its_median(co
     nearest = np.sort(cdist(coded.encode(beats), memory.centroids), axis=1)[:, :CODE_NEIGHBOURS]
     expected = mse(beats) / memory.error_median * nearest.mean(axis=1) / memory.distance_median
     np.testing.assert_allclose(coded.score(beats), expected, rtol=1e-5)
-    # Each factor is 1 for the median training beat.
-    training = coded.encode(normal_traces)
-    assert np.median(memory.distances(training)) == pytest.approx(memory.distance_median)
+    # The error's factor is 1 for the median training beat.
     assert np.median(mse(normal_traces)) == pytest.approx(memory.error_median, rel=1e-5)
-    assert len(memory.centroids) == min(256, len(normal_traces) // 2)
 
 
 def test_auto_scores_the_absolute_error_without_the_codes_factor(normal_traces):
@@ -87,6 +85,15 @@ def test_auto_uses_the_codes_for_a_dense_network_on_enough_beats(normal_traces, 
     assert len(normal_traces) >= n
     detector = AutoencoderDetector(**{**FAST, "epochs": 2, **params}).fit(normal_traces[:n])
     assert (detector.memory_ is not None) == uses
+
+
+def test_auto_leaves_out_the_codes_of_beats_all_the_same(capsys):
+    """Their codes are all one: no distance ranks them ('on' says so, 'auto' does without)."""
+    same = np.tile(np.sin(np.linspace(0, 6, 32)), (MIN_BEATS, 1))
+    assert AutoencoderDetector(**{**FAST, "epochs": 1, "code_distance": "auto"}).fit(
+        same).memory_ is None
+    with pytest.raises(InputError, match="the training beats all have the same code"):
+        AutoencoderDetector(**{**FAST, "epochs": 1, "code_distance": "on"}).fit(same)
 
 
 def test_code_distance_on_needs_the_dense_family():
@@ -164,12 +171,19 @@ def _memory(change):
     (_memory(lambda m: m["centroids"][0].__setitem__(0, "1")), "finite numbers"),
     (_memory(lambda m: m.update(neighbours=10**6)), "'code_memory.neighbours' must be"),
     (_memory(lambda m: m.update(neighbours=True)), "'code_memory.neighbours' must be"),
-    (_memory(lambda m: m.update(distance_median=0.0)), "medians must be positive"),
+    (_memory(lambda m: m.update(distance_median=0.0)), "medians must be at least 1e-12"),
+    (_memory(lambda m: m.update(error_median=1e-300)), "medians must be at least 1e-12"),
+    (_memory(lambda m: m.update(centroids=[[1.0] * 8193, [2.0] * 8193])),
+     "hold 16,386 numbers; at most 8,192"),
     (_memory(lambda m: m.pop("error_median")), "code_memory.error_median"),
     (lambda m: m.update(code_memory=[]), "'code_memory' must be an object"),
     (lambda m: m.pop("code_memory"), "no code memory for a detector whose code_distance is 'on'"),
     (lambda m: m["params"].update(code_distance="off"),
      "a code memory for a detector whose code_distance is 'off'"),
+    (lambda m: m["params"].update(code_distance="auto") or m["training"].update(rows=199),
+     "a code memory for a detector fitted on 199 beats; code_distance 'auto' keeps one from "
+     "200"),
+    (lambda m: m["params"].update(model="conv"), "a code memory for the 'conv' family"),
 ])
 def test_a_malformed_code_memory_is_refused(coded_dir, tmp_path, change, message):
     model = shutil.copytree(coded_dir, tmp_path / "model")
@@ -183,9 +197,9 @@ def test_a_code_memory_of_another_width_than_the_code_is_refused(coded_dir, tmp_
     _edit(model, _memory(lambda m: m.update(centroids=[row[:8] for row in m["centroids"]])))
     with pytest.raises(ModelError, match="second output is not a code of 8 float32 values"):
         AutoencoderDetector.load(model)
-    with pytest.raises(ModelError, match="codes of shape \\(16,\\); its code memory holds "
-                                         "codes of 8 values"):
-        AutoencoderDetector.load(model, runtime="keras").score(np.zeros((2, 96)))
+    with pytest.raises(ModelError, match="model.keras: has a code of 16 values; its code "
+                                         "memory holds codes of 8 values"):
+        AutoencoderDetector.load(model, runtime="keras")
 
 
 def test_a_model_onnx_without_the_code_is_refused(coded_dir, model_dir, data_dir, tmp_path,

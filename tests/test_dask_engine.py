@@ -17,7 +17,7 @@ from anomaly.scoring.plan import ScoreOptions, plan_run
 from anomaly.scoring.run import execute
 from anomaly.synthetic import synthetic_beats, write_beats_csv
 
-from conftest import read_rows, run_cli
+from conftest import FAST, read_rows, run_cli
 
 #: Small blocks and two blocks per partition cut a 2 MB file into about eight partitions.
 BLOCK_BYTES = 1 << 17
@@ -57,9 +57,20 @@ def score(model_dir, inputs, destination, engine=None, *, output_format="csv", *
     return plan, execute(plan, engine)
 
 
-@pytest.mark.parametrize("output_format", ["csv", "parquet"])
+@pytest.fixture(scope="module")
+def coded_model_dir(normal_traces, tmp_path_factory) -> Path:
+    """A model whose score has the code's factor (a code memory, a second ONNX output)."""
+    from anomaly.model import AutoencoderDetector
+
+    detector = AutoencoderDetector(**{**FAST, "epochs": 5, "code_distance": "on"})
+    return detector.fit(normal_traces).save(tmp_path_factory.mktemp("coded") / "model")
+
+
+@pytest.mark.parametrize("output_format, model", [("csv", "model_dir"), ("parquet", "model_dir"),
+                                                  ("csv", "coded_model_dir")])
 def test_dask_outputs_are_byte_identical_to_the_local_engine(
-        cluster, model_dir, big_batch, tmp_path, output_format):
+        cluster, big_batch, tmp_path, output_format, model, request):
+    model_dir = request.getfixturevalue(model)
     compressed = tmp_path / "packed.csv.gz"
     compressed.write_bytes(gzip.compress(big_batch.read_bytes()))
     inputs = [big_batch, compressed]
@@ -95,16 +106,26 @@ def test_dask_run_summary_matches_the_local_one(cluster, model_dir, big_batch, t
 
 
 def test_each_worker_loads_the_model_once(cluster, model_dir, big_batch, tmp_path):
+    """Counted from before the two runs, of a model no other test scored on this cluster
+    (a copy of it elsewhere)."""
+    import shutil
+
     import anomaly.scoring.dask_engine
 
+    model = shutil.copytree(model_dir, tmp_path / "model")
+
+    def loads() -> dict:
+        with distributed.Client(cluster.scheduler_address) as client:
+            return client.run(lambda: anomaly.scoring.dask_engine.model_loads)
+
+    before = loads()
     for run in range(2):
-        score(model_dir, [big_batch], tmp_path / f"run{run}.csv", dask_engine(cluster),
+        score(model, [big_batch], tmp_path / f"run{run}.csv", dask_engine(cluster),
               label_column="label")
-    with distributed.Client(cluster.scheduler_address) as client:
-        loads = client.run(lambda: anomaly.scoring.dask_engine.model_loads)
-    assert len(loads) == 2
-    assert all(count <= 1 for count in loads.values()), loads
-    assert sum(loads.values()) >= 1
+    added = {worker: count - before[worker] for worker, count in loads().items()}
+    assert len(added) == 2
+    assert all(count <= 1 for count in added.values()), added
+    assert sum(added.values()) >= 1
 
 
 def corrupted(source: Path, target: Path, bad_lines: dict[int, str]) -> Path:

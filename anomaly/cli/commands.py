@@ -152,12 +152,13 @@ def fit(
              "of a beat's scaled samples from their reconstruction; auto: mse when the score "
              "has the code's distance, mae without. See the README for what each measured.")
     ] = ErrorMetric.auto,
-    code_distance: Annotated[CodeDistance, typer.Option(
+    code_distance: Annotated[Optional[CodeDistance], typer.Option(
         help="Multiply the score by how far a beat's code lies from the training beats' "
-             f"codes (on), not (off), or when the model trains on at least "
-             f"{CODE_DISTANCE_MIN_BEATS} beats "
-             "(auto). See the README for what it measured.")
-    ] = CodeDistance.auto,
+             "codes (on), not (off), or when a dense model is fitted on at least "
+             f"{CODE_DISTANCE_MIN_BEATS} beats (auto). Default: auto; off for a recording "
+             "fitted without labels (measured; see the README).",
+        show_default=False)
+    ] = None,
     epochs: Annotated[int, typer.Option(min=1, help="Most training epochs (early stopping may end sooner).")] = 200,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed and data give the same model.")] = 0,
     model: Annotated[ModelFamily, typer.Option(
@@ -233,10 +234,12 @@ def fit(
         # The k given, else the one measured for beats chosen as these were, else the
         # detector's own (the tutorial's).
         k = threshold_k if threshold_k is not None else data.threshold_k
+        code = (code_distance.value if code_distance is not None
+                else data.code_distance or CodeDistance.auto.value)
         detector = AutoencoderDetector(model=model.value, noise_factor=denoise, epochs=epochs,
                                        seed=seed, threshold_source=threshold_source.value,
                                        error_metric=error_metric.value,
-                                       code_distance=code_distance.value, context=context,
+                                       code_distance=code, context=context,
                                        **({} if k is None else {"threshold_k": k}))
         try:
             with epochs_progress(not quiet) as progress:
@@ -251,6 +254,7 @@ def fit(
             f"Trained {training.epochs} of at most {training.epochs_planned} epochs "
             f"(batches of {training.batch_size}) in {training.fit_seconds:.1f} s.\n"
             f"Network: {_network(detector)}.\n"
+            f"Score: {_score_words(detector)}.\n"
             f"Threshold {_fmt(calibration.threshold)} = mean {_fmt(calibration.mean)} "
             f"+ {detector.threshold_k:g} x std {_fmt(calibration.std)} of the scores of "
             f"{calibration.describe()}.\n"
@@ -287,6 +291,16 @@ def _sha256_of_files(paths: list[str]) -> str | None:
     from ..io.writers import files_sha256
 
     return files_sha256(paths) if all(os.path.isfile(path) for path in paths) else None
+
+
+def _score_words(detector) -> str:
+    """The score a fit chose, for people."""
+    error = {"mae": "mean absolute error", "mse": "mean squared error"}
+    metric, _, codes = detector.score_name.partition(" x ")
+    if not codes:
+        return f"the {error[metric]} of the reconstruction"
+    return (f"the {error[metric]} of the reconstruction times the code's distance from the "
+            f"training beats' codes, each over its training median")
 
 
 def _network(detector) -> str:
@@ -366,7 +380,7 @@ def score(
     runtime: Runtime = RuntimeName.auto,
     quiet: Quiet = False,
 ) -> int:
-    """Score every beat of one or more batches: reconstruction error and an anomaly flag.
+    """Score every beat of one or more batches: an anomaly score and flag.
 
     Scores are streamed: memory stays flat however large the input. Outputs appear only
     when complete, and a lock stops two runs writing the same output. With --label-column,

@@ -122,13 +122,15 @@ class TrainingData:
     ``n_read``: beats read; ``skipped``: which were left out (None when all are normal),
     for instance "rows without the normal label 'N' in column 'label'";
     ``threshold_k``: the k of the threshold measured for beats chosen this way (None: the
-    detector's default, the tutorial's 1).
+    detector's default, the tutorial's 1); ``code_distance``: likewise, the detector's
+    ``code_distance`` (None: its default).
     """
 
     normal: np.ndarray
     n_read: int
     skipped: str | None = None
     threshold_k: float | None = None
+    code_distance: str | None = None
 
     @property
     def n_skipped(self) -> int:

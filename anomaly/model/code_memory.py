@@ -2,7 +2,8 @@
 network trained on, as a factor of its score.
 
 The reconstruction error says how well the network redraws a beat. The code (the dense
-network's 16-number ``code`` layer) says where the beat lies among the shapes it learned:
+network's ``code`` layer, 16 numbers by default) says where the beat lies among the shapes
+it learned:
 a beat redrawn fairly well from a code no training beat has is still unlike them. Measured
 on ECG5000's ten splits, the error times the code's distance ranks anomalies above the
 error alone (ROC-AUC 0.9952 against 0.9901) and on MIT-BIH patient by patient (0.9743
@@ -11,15 +12,18 @@ whose codes are too few to say what is near (docs/benchmarks.md, "Scores beyond 
 absolute error").
 
 A :class:`CodeMemory` keeps what scoring needs, in the model directory's metadata:
-k-means centroids of the training codes (at most :data:`MEMORY_SIZE`, so that a beat's
-search costs a small share of the network's forward pass), the number of neighbours
-averaged, and the medians that make both factors 1 for a typical training beat. The score
+k-means centroids of the training codes (at most :data:`MEMORY_SIZE`, and at most
+:data:`MAX_MEMORY_VALUES` numbers, so that a beat's search costs a small share of the
+network's forward pass and the metadata stays small), the number of neighbours averaged,
+and the medians that make both factors 1 for a typical training beat. The score
 of a beat is then::
 
     error / median training error  x  mean distance to its nearest centroids / median
 
 so that the threshold, mean + k x std of held-out beats' scores, reads as before, on a
-score whose typical normal beat scores 1.
+score whose typical normal beat scores 1. (With ``threshold_source="training"`` the beats
+that set it are those the memory was made of, whose codes lie near a centroid: such a
+threshold runs low, as the training beats' errors do.)
 """
 
 from __future__ import annotations
@@ -38,8 +42,13 @@ CODE_NEIGHBOURS = 5
 #: Most centroids kept: on ECG5000, 256 k-means centroids of 2,311 codes ranked as the
 #: codes themselves did (0.9948 against 0.9952), at a ninth of the search.
 MEMORY_SIZE = 256
-#: Fewest training beats for which ``code_distance="auto"`` uses the codes.
-MIN_BEATS = CODE_DISTANCE_MIN_BEATS
+#: Most numbers the centroids hold in all (centroids x code width): 256 centroids of a code
+#: up to 32 wide, fewer centroids of a wider code. Bounds the metadata (about 25 bytes a
+#: number as JSON) well under its 1 MB, and a search's work.
+MAX_MEMORY_VALUES = 8192
+#: Smallest median either factor is divided by: a training set whose median error or
+#: distance is 0 (beats redrawn exactly) is scaled by this instead, so scores stay finite.
+MIN_MEDIAN = 1e-12
 #: Most codes the centroids are computed from (drawn at random beyond it): bounds the fit's
 #: k-means on a large training set.
 MAX_CLUSTERED = 20_000
@@ -84,13 +93,18 @@ class CodeMemory:
         Raises
         ------
         InputError
-            Fewer than two distinct codes (training beats all alike): no distance ranks.
+            Fewer than two distinct codes (training beats all alike): no distance ranks; or
+            a code too wide to keep two centroids of.
         """
         from sklearn.cluster import KMeans
 
         from ..exceptions import InputError
 
         codes = np.asarray(codes, dtype=np.float64).reshape(len(codes), -1)
+        if codes.shape[1] > MAX_MEMORY_VALUES // 2:
+            raise InputError(f"a code of {codes.shape[1]:,} numbers is too wide to remember "
+                             f"(at most {MAX_MEMORY_VALUES // 2:,}); fit with code_distance "
+                             "'off'")
         rng = np.random.default_rng(seed)
         clustered = codes if len(codes) <= MAX_CLUSTERED else codes[
             rng.choice(len(codes), MAX_CLUSTERED, replace=False)]
@@ -98,7 +112,8 @@ class CodeMemory:
         if distinct < 2:
             raise InputError("the training beats all have the same code; the code's distance "
                              "cannot rank beats (fit with code_distance 'off')")
-        size = max(2, min(MEMORY_SIZE, len(clustered) // 2, distinct))
+        size = max(2, min(MEMORY_SIZE, MAX_MEMORY_VALUES // codes.shape[1],
+                          len(clustered) // 2, distinct))
         centroids = KMeans(size, n_init=1, random_state=seed).fit(clustered).cluster_centers_
         memory = cls(centroids, min(CODE_NEIGHBOURS, size), 1.0, 1.0)
         return cls(centroids, memory.neighbours, _positive_median(errors),
@@ -146,6 +161,9 @@ class CodeMemory:
         width = len(centroids[0])
         if not all(len(row) == width for row in centroids):
             raise ValueError("'code_memory.centroids' rows must all be of one length")
+        if len(centroids) * width > MAX_MEMORY_VALUES:
+            raise ValueError(f"'code_memory.centroids' hold {len(centroids) * width:,} numbers; "
+                             f"at most {MAX_MEMORY_VALUES:,} are loaded")
         if not all(is_finite(value) and abs(value) <= MAX_CODE_VALUE
                    for row in centroids for value in row):
             raise ValueError(f"'code_memory.centroids' must hold finite numbers of at most "
@@ -156,17 +174,27 @@ class CodeMemory:
                              f"{len(centroids)} centroids")
         medians = [check_number(data.get(key), f"code_memory.{key}")
                    for key in ("error_median", "distance_median")]
-        if not all(median > 0 for median in medians):
-            raise ValueError("'code_memory' medians must be positive")
+        if not all(median >= MIN_MEDIAN for median in medians):
+            raise ValueError(f"'code_memory' medians must be at least {MIN_MEDIAN:g}")
         return cls(np.array(centroids, dtype=np.float64), neighbours, *medians)
 
 
 def _positive_median(values: np.ndarray) -> float:
-    """The median of ``values``, or the smallest positive one's scale when it is zero, so
-    that dividing by it is defined."""
-    values = np.asarray(values, dtype=np.float64)
-    median = float(np.median(values))
-    if median > 0:
-        return median
-    positive = values[values > 0]
-    return float(positive.min()) if len(positive) else 1e-12
+    """The median of ``values``, at least :data:`MIN_MEDIAN`, so that dividing by it is
+    defined and bounded."""
+    return max(float(np.median(np.asarray(values, dtype=np.float64))), MIN_MEDIAN)
+
+
+def code_size(memory: CodeMemory | None) -> int | None:
+    """The code width a model with ``memory`` outputs (None without one)."""
+    return None if memory is None else memory.code_size
+
+
+def uses_code_distance(params: dict[str, Any], traces: np.ndarray) -> bool:
+    """Whether a detector with these parameters, fitted on ``traces``, scores by its code's
+    distance: ``"on"``, or ``"auto"`` for the dense family on at least
+    :data:`anomaly.choices.CODE_DISTANCE_MIN_BEATS` traces that are not all the same."""
+    if params["code_distance"] == "auto":
+        return (params["model"] == "dense" and len(traces) >= CODE_DISTANCE_MIN_BEATS
+                and bool(np.any(traces != traces[:1])))
+    return params["code_distance"] == "on"

@@ -1,4 +1,4 @@
-"""The reconstruction-error anomaly detector: fit, score, predict, threshold.
+"""The autoencoder anomaly detector: fit, score, predict, threshold.
 
 The detector composes the pieces of :mod:`anomaly.model`, each the one owner of its fact:
 its parameters' rules (:mod:`.parameters`), the input scaling (:mod:`.scaling`), the
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-import math
 import os
 import time
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..exceptions import ModelError, NotFittedError
-from .code_memory import MIN_BEATS, CodeMemory
+from .code_memory import CodeMemory, uses_code_distance
 from .errors import input_errors
 from .parameters import validate_params
 from .provenance import Provenance
@@ -43,7 +42,8 @@ DEFAULT_MODEL_OPTIONS: dict[str, dict[str, Any]] = {
 
 
 class AutoencoderDetector:
-    """Flag traces whose autoencoder reconstruction error exceeds mean + k * std.
+    """Flag traces whose score, the autoencoder's reconstruction error (times the code's
+    distance from the training codes, from 200 training traces), exceeds mean + k * std.
 
     Trains an autoencoder (dense, convolutional or variational, see
     `anomaly.model.networks`) on normal traces only. Inputs are traces of shape
@@ -76,9 +76,10 @@ class AutoencoderDetector:
         ``"on"``: the score is the error over its median on the training inputs, times the
         mean distance of the input's code to the nearest k-means centroids of the training
         inputs' codes over its median (1 for a typical training input;
-        :mod:`anomaly.model.code_memory`). ``"auto"``: so when the dense network trains on
-        at least :data:`anomaly.model.code_memory.MIN_BEATS` inputs, the error alone
-        below. Dense family only. ``memory_`` says which was used.
+        :mod:`anomaly.model.code_memory`). ``"auto"``: so when a dense network is fitted
+        on at least :data:`anomaly.choices.CODE_DISTANCE_MIN_BEATS` inputs (not all the
+        same), the error alone otherwise. ``"on"`` needs the dense family. ``memory_``
+        says which was used.
     noise_factor : float, default 0.0
         With a positive value, train as a denoising autoencoder: each epoch the inputs
         get fresh Gaussian noise of this standard deviation (in scaled units, clipped to
@@ -105,7 +106,7 @@ class AutoencoderDetector:
     threshold_k : float, default 1.0
         ``k`` in the threshold ``mean + k * std`` of the errors of ``threshold_source``.
     threshold_source : {"training", "heldout", "heldout-refit"}, default "heldout-refit"
-        Whose errors set the threshold: the training beats' (the network has fitted
+        Whose scores set the threshold: the training beats' (the network has fitted
         them, so their errors run low), or those of ``heldout_fraction`` of the beats,
         held out of training. ``"heldout-refit"``: a first model, trained without the
         held-out beats, sets the threshold from their errors; the model kept is then
@@ -310,7 +311,7 @@ class AutoencoderDetector:
         scaled = scaling.transform(traces)
         spec = NetworkSpec(self.model, scaling.input_shape, self.builder_options(), self.loss,
                            self.learning_rate)
-        uses_codes = uses_code_distance(params, len(traces))
+        uses_codes = uses_code_distance(params, traces)
 
         def train(rows: np.ndarray, stage: str | None) -> _Scorer:
             network = self._train(spec, scaling, scaled[rows], _with_stage(on_epoch, stage),
@@ -389,9 +390,18 @@ class AutoencoderDetector:
     @property
     def code_size(self) -> int:
         """Numbers per code (2 for a code you can plot), from the encoder's output shape."""
-        from .networks import encoder_of
+        from .networks import code_size_of
 
-        return math.prod(encoder_of(self._keras_model()).output_shape[1:])
+        return code_size_of(self._keras_model())
+
+    @property
+    def score_name(self) -> str:
+        """What the score is, in a few words: ``"mae"``, ``"mse"``, or ``"mse x code
+        distance"`` (the resolved ``error_metric``, with the code's factor if it has one)."""
+        self._check_fitted()
+        uses_codes = self.memory_ is not None
+        metric = error_metric_of(self.params_, uses_codes)
+        return f"{metric} x code distance" if uses_codes else metric
 
     @property
     def threshold_(self) -> float:
@@ -532,15 +542,6 @@ def _with_stage(on_epoch: OnEpoch | None, stage: str | None) -> OnEpoch | None:
     return lambda epoch, epochs, logs: on_epoch(epoch, epochs, {**logs, "fit": stage})
 
 
-def uses_code_distance(params: dict[str, Any], n_inputs: int) -> bool:
-    """Whether a detector with these parameters, fitted on ``n_inputs`` inputs, scores by
-    its code's distance (``code_distance``: ``"auto"`` decides by the family and
-    :data:`anomaly.model.code_memory.MIN_BEATS`)."""
-    if params["code_distance"] == "auto":
-        return params["model"] == "dense" and n_inputs >= MIN_BEATS
-    return params["code_distance"] == "on"
-
-
 @dataclass(frozen=True)
 class _Scorer:
     """A network trained by :meth:`AutoencoderDetector.fit`, with what scores by it: its
@@ -557,8 +558,10 @@ class _Scorer:
         runtime = _keras_runtime(network.model)
         if not uses_codes:
             return cls(network, runtime, None)
-        code_size = network.model.get_layer("code").output.shape[-1]
-        errors, codes = _errors_and_codes(scaling, trained_on, runtime, params, True, code_size)
+        from .networks import code_size_of
+
+        errors, codes = _errors_and_codes(scaling, trained_on, runtime, params, True,
+                                          code_size_of(network.model))
         return cls(network, runtime, CodeMemory.fit(codes, errors, seed=seed))
 
     def scores(self, scaling: Scaling, scaled: np.ndarray, params: dict[str, Any]

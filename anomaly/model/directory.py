@@ -46,7 +46,8 @@ from ..exceptions import InputError, ModelError
 from ..io.writers import (check_can_create, file_sha256, make_staging_directory, output_lock,
                           replace_directory, write_json)
 from ..json_values import is_count, is_finite, is_sha256, known
-from .code_memory import CodeMemory
+from ..choices import CODE_DISTANCE_MIN_BEATS
+from .code_memory import CodeMemory, code_size
 from .parameters import CONSTRAINTS
 from .provenance import Provenance, RecordingOrigin
 from .scaling import Scaling
@@ -76,10 +77,10 @@ _WIDTH_KEYS = {"units", "filters"}
 _NUMBER = (int, float)
 #: Parameters format 4 does not record (added by format 5), at the values its models were
 #: fitted with: the mean absolute error.
-ADDED_AFTER_FORMAT_4 = {"error_metric": "mae", "code_distance": "off"}
 #: Parameters formats 5 and 6 do not record (added by format 7): their models score by
 #: the error alone.
 ADDED_AFTER_FORMAT_6 = {"code_distance": "off"}
+ADDED_AFTER_FORMAT_4 = {"error_metric": "mae", **ADDED_AFTER_FORMAT_6}
 #: Parameters formats 1 to 3 do not record, at the values those models were fitted with
 #: (not today's defaults): the threshold from the training errors, every epoch, the mean
 #: absolute error.
@@ -309,7 +310,7 @@ def _exported(model, path: Path, name: Path, memory: CodeMemory | None
     from .runtimes.onnx_runtime import export_onnx
 
     try:
-        return export_onnx(model, path, name=name, code_size=_code_size(memory))
+        return export_onnx(model, path, name=name, code_size=code_size(memory))
     except ModelError as error:
         path.unlink(missing_ok=True)
         logs.warning(f"Warning: {error}; this model will be scored with Keras, and "
@@ -358,13 +359,9 @@ def _add_onnx(target: Path) -> dict[str, Any]:
         for item in kept:
             shutil.copy2(item, staging / item.name)
         metadata["onnx"] = export_onnx(model, staging / ONNX_FILE, name=target / ONNX_FILE,
-                                       code_size=_code_size(record.code_memory))
+                                       code_size=code_size(record.code_memory))
         write_json(staging / METADATA_FILE, metadata)
     return metadata["onnx"]
-
-
-def _code_size(memory: CodeMemory | None) -> int | None:
-    return None if memory is None else memory.code_size
 
 
 def _is_replaceable(path: Path, companions: tuple[str, ...] = ()) -> bool:
@@ -564,13 +561,28 @@ def _check_record(record: ModelRecord) -> None:
     if origin is not None and origin.window.samples != record.scaling.n_samples:
         raise ValueError(f"a beat window of {origin.window.samples} samples for a model of "
                          f"{record.scaling.n_samples}")
-    if record.code_memory is not None and record.params.get("code_distance") == "off":
-        raise ValueError("a code memory for a detector whose code_distance is 'off'")
-    if record.code_memory is None and record.params.get("code_distance") == "on":
-        raise ValueError("no code memory for a detector whose code_distance is 'on'")
+    _check_code_memory(record)
     if tuple(record.params.get("context") or ()) != record.scaling.context:
         raise ValueError(f"the parameters' context {list(record.params.get('context') or ())}"
                          f" is not the scaling's {list(record.scaling.context)}")
+
+
+def _check_code_memory(record: ModelRecord) -> None:
+    """A code memory where the parameters and the training say the score has one."""
+    memory, params = record.code_memory, record.params
+    if memory is None:
+        if params.get("code_distance") == "on":
+            raise ValueError("no code memory for a detector whose code_distance is 'on'")
+        return
+    if params.get("code_distance") == "off":
+        raise ValueError("a code memory for a detector whose code_distance is 'off'")
+    if params.get("model") != "dense":
+        raise ValueError(f"a code memory for the {params.get('model')!r} family; only the "
+                         "dense family's code is remembered")
+    if params.get("code_distance") == "auto" and record.training.rows < CODE_DISTANCE_MIN_BEATS:
+        raise ValueError(f"a code memory for a detector fitted on {record.training.rows} "
+                         f"beats; code_distance 'auto' keeps one from "
+                         f"{CODE_DISTANCE_MIN_BEATS}")
 
 
 def _check_schema(metadata: Any, source: str | os.PathLike = METADATA_FILE) -> None:

@@ -1,6 +1,8 @@
-"""The score of an input: how far its reconstruction is from it, in scaled units.
+"""The reconstruction error of an input: how far its reconstruction is from it, in scaled
+units. It is the score, or its first factor with the code's distance
+(:mod:`anomaly.model.code_memory`).
 
-Without a context the score is the mean over all of an input's values of their absolute
+Without a context the error is the mean over all of an input's values of their absolute
 (``"mae"``, the TensorFlow autoencoder tutorial's) or squared (``"mse"``) differences from
 the reconstruction, the detector's ``error_metric``; with a context, the samples' and the
 context's errors are weighed (``context_weight``), so that a beat of normal shape at an

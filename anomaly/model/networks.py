@@ -416,6 +416,11 @@ def encoder_of(model) -> "keras.Model":
     return keras.Model(model.input, model.get_layer("code").output, name="encoder")
 
 
+def code_size_of(model) -> int:
+    """Numbers per code of a fitted autoencoder (its encoder's output)."""
+    return math.prod(encoder_of(model).output_shape[1:])
+
+
 def forward_model(model, *, with_code: bool = False) -> "keras.Model":
     """The model from inputs to reconstructions as scoring runs it: the model itself, or
     for a variational autoencoder a functional model decoding the code's mean (what

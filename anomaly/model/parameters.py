@@ -13,8 +13,7 @@ import numbers
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..choices import CodeDistance, ModelFamily
-from .errors import ERROR_METRICS
+from ..choices import CodeDistance, ErrorMetric, ModelFamily
 from .threshold import THRESHOLD_SOURCES
 
 MODEL_FAMILIES = tuple(family.value for family in ModelFamily)
@@ -72,7 +71,7 @@ CONSTRAINTS: dict[str, Rule] = {
     "model_options": Rule("None or a dict", lambda v: v is None or isinstance(v, dict)),
     "hidden_units": Rule("positive widths", _widths),
     "loss": one_of(LOSSES),
-    "error_metric": one_of(("auto", *ERROR_METRICS)),
+    "error_metric": one_of(tuple(metric.value for metric in ErrorMetric)),
     "code_distance": one_of(CODE_DISTANCES),
     "noise_factor": number(low=0.0, description="a finite number >= 0"),
     "epochs": number(low=1, integer=True, description="an integer >= 1"),

@@ -80,7 +80,7 @@ def read_normal_recording_beats(path: str | os.PathLike, options: SegmentOptions
     """
     from ..exceptions import InputError
     from ..io.readers import TrainingData, normal_rows, require_readable
-    from . import RECORDING_THRESHOLD_K
+    from . import RECORDING_CODE_DISTANCE, RECORDING_THRESHOLD_K
     from .patient import dominant_beats, dominant_template
 
     if every_beat and label_column is not None:
@@ -111,7 +111,8 @@ def read_normal_recording_beats(path: str | os.PathLike, options: SegmentOptions
                              f"({dominant.left_out}); fit a longer span, give labels, or "
                              "--every-beat")
         data = TrainingData(values[readable][dominant.kept], int(readable.sum()),
-                            dominant.describe(), threshold_k=RECORDING_THRESHOLD_K)
+                            dominant.describe(), threshold_k=RECORDING_THRESHOLD_K,
+                            code_distance=RECORDING_CODE_DISTANCE)
     return data.among(len(beats)), recording
 
 

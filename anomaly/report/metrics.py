@@ -15,7 +15,7 @@ def detection_report(is_anomaly_true: np.ndarray, scores: np.ndarray, is_anomaly
     is_anomaly_true : array of shape (n,), 0/1
         1 where the label says anomaly.
     scores : array of shape (n,)
-        Reconstruction errors (higher = more anomalous), for ROC-AUC.
+        Anomaly scores (higher = more anomalous), for ROC-AUC.
     is_anomaly_pred : array of shape (n,), 0/1
         The detector's flags.
 

@@ -21,6 +21,7 @@ import numpy as np
 from ..exceptions import InputError, ModelError
 from ..io.beats import Beats
 from ..model.context import beat_context
+from ..model.detector import error_metric_of
 from ..scoring.base import ModelLimits
 from .protocol import INPUT_TYPE, MODEL_VERSION, InferRequest, RequestError, TensorSpec
 
@@ -49,12 +50,13 @@ class ServedModel:
 
     def metadata(self) -> dict[str, Any]:
         """The model's metadata response: name, version, platform, tensors, and in
-        ``parameters`` its threshold, the error it is on, calibration, context and
-        provenance."""
+        ``parameters`` its threshold, the error it is on and the score (``"mse x code
+        distance"`` with the code's factor), calibration, context and provenance."""
         detector = self.detector
         parameters = {"threshold": float(detector.threshold_),
-                      "error_metric": detector.params_["error_metric"],
-                      "code_distance": detector.memory_ is not None,
+                      "error_metric": error_metric_of(detector.params_,
+                                                      detector.memory_ is not None),
+                      "score": detector.score_name,
                       "threshold_k": float(detector.params_["threshold_k"]),
                       "calibration": detector.calibration_.to_json(),
                       "context": list(detector.scaling_.context),

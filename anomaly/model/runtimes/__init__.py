@@ -8,6 +8,7 @@ onnxruntime; ``auto`` takes ``model.onnx`` when the model directory records one,
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ...choices import RuntimeName
@@ -58,11 +59,12 @@ def load_runtime(directory: str | os.PathLike, record: "ModelRecord",
     MissingDependencyError
         ``keras`` in an installation without TensorFlow.
     """
-    from ..directory import ONNX_FILE, load_keras_model, model_file
+    from ..code_memory import code_size as code_size_of_memory
+    from ..directory import MODEL_FILE, ONNX_FILE, load_keras_model, model_file
 
     name = resolve_runtime(directory, record, runtime)
     shape = record.scaling.input_shape
-    code_size = None if record.code_memory is None else record.code_memory.code_size
+    code_size = code_size_of_memory(record.code_memory)
     if name == "onnx":
         from .onnx_runtime import MAX_ONNX_BYTES, load_onnx_runtime
 
@@ -70,4 +72,5 @@ def load_runtime(directory: str | os.PathLike, record: "ModelRecord",
         return load_onnx_runtime(path, record.onnx["sha256"], shape, code_size=code_size)
     from .keras_runtime import KerasRuntime
 
-    return KerasRuntime(load_keras_model(directory, shape))
+    return KerasRuntime(load_keras_model(directory, shape), code_size=code_size,
+                        source=Path(directory) / MODEL_FILE)

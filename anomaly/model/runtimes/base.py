@@ -39,6 +39,12 @@ class Runtime(Protocol):
         ...
 
 
+def codes_unlike_memory(codes: np.ndarray, code_size: int) -> str:
+    """What a model whose codes are not of its code memory's width gives, in words."""
+    return (f"gives codes of shape {np.shape(codes)[1:]}; its code memory holds codes of "
+            f"{code_size} values")
+
+
 def in_batches(scaled: np.ndarray, forward, code_size: int | None = None):
     """``forward`` applied to ``scaled`` ``INFERENCE_BATCH`` rows at a time, as one array;
     with ``code_size``, ``forward`` returns reconstructions and codes, and so does this.
@@ -58,8 +64,7 @@ def in_batches(scaled: np.ndarray, forward, code_size: int | None = None):
         if codes is not None:
             result, code = result
             if np.shape(code) != (len(batch), code_size):
-                raise ModelError(f"the model gives codes of shape {np.shape(code)[1:]}; its "
-                                 f"code memory holds codes of {code_size} values")
+                raise ModelError(f"the model {codes_unlike_memory(code, code_size)}")
             codes[start:start + len(batch)] = code
         if np.shape(result) != batch.shape:
             raise ModelError(f"the model maps inputs of shape {batch.shape[1:]} to "

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
+from ...exceptions import ModelError
 from .base import in_batches
 
 
@@ -14,13 +17,31 @@ class KerasRuntime:
     ----------
     model : keras.Model
         A fitted autoencoder (the variational one decodes its code's mean).
+    code_size : int, optional
+        For a model with a code memory: the width its ``code`` layer must have.
+    source : path, default "model.keras"
+        What error messages call the model file.
     """
 
     name = "keras"
 
-    def __init__(self, model) -> None:
+    def __init__(self, model, *, code_size: int | None = None,
+                 source: str | os.PathLike = "model.keras") -> None:
         self.model = model
         self._coded = None  # The model with its code as a second output, when asked for.
+        if code_size is not None:
+            self._check_code(code_size, source)
+
+    def _check_code(self, code_size: int, source: str | os.PathLike) -> None:
+        """The model has the dense family's code layer, of the code memory's width."""
+        try:
+            width = self.model.get_layer("code").output.shape[-1]
+        except (ValueError, AttributeError):
+            width = None
+        if width != code_size:
+            got = "no code layer" if width is None else f"a code of {width} values"
+            raise ModelError(f"{source}: has {got}; its code memory holds codes of "
+                             f"{code_size} values")
 
     def reconstruct(self, scaled: np.ndarray) -> np.ndarray:
         # predict_on_batch runs Keras's compiled predict step: over twice as fast as

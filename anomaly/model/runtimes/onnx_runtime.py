@@ -28,7 +28,7 @@ from typing import Any, Callable, TypeVar
 import numpy as np
 
 from ...exceptions import ModelError, first_line
-from .base import INFERENCE_BATCH, in_batches
+from .base import INFERENCE_BATCH, codes_unlike_memory, in_batches
 from .onnx_graph import GraphFacts, check_graph
 
 #: Largest reconstruction difference between Keras and the exported model that the export
@@ -313,11 +313,11 @@ def load_onnx_runtime(path: Path, sha256: str, input_shape: tuple[int, ...], *,
                              f"{np.shape(output)[1:]}; an autoencoder's output has its "
                              "input's shape")
         if code_size is not None and np.shape(code[0]) != (rows, code_size):
-            raise ModelError(f"{path}: gives codes of shape {np.shape(code[0])[1:]}; its "
-                             f"code memory holds codes of {code_size} values")
-        if not all(np.isfinite(values).all() for values in (output, *code)):
-            raise ModelError(f"{path}: reconstructions are not finite numbers (NaN or "
-                             "infinite); such a model scores nothing")
+            raise ModelError(f"{path}: {codes_unlike_memory(code[0], code_size)}")
+        for values, what in ((output, "reconstructions"), *((codes, "codes") for codes in code)):
+            if not np.isfinite(values).all():
+                raise ModelError(f"{path}: {what} are not finite numbers (NaN or infinite); "
+                                 "such a model scores nothing")
     return runtime
 
 
