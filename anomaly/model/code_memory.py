@@ -129,20 +129,20 @@ class CodeMemory:
         # faster than the whole sum, and partitioned in place).
         minus_twice = -2.0 * self.centroids.T
         squared_centroids = np.einsum("ij,ij->i", self.centroids, self.centroids)
-        out = np.empty(len(codes))
         with _one_blas_thread():
-            self._search(codes, minus_twice, squared_centroids, out)
-        return out
+            parts = [self._nearest(codes[start:start + ROWS_PER_SEARCH], minus_twice,
+                                   squared_centroids)
+                     for start in range(0, len(codes), ROWS_PER_SEARCH)]
+        return np.concatenate(parts) if parts else np.empty(0)
 
-    def _search(self, codes: np.ndarray, minus_twice: np.ndarray,
-                squared_centroids: np.ndarray, out: np.ndarray) -> None:
-        for start in range(0, len(codes), ROWS_PER_SEARCH):
-            rows = codes[start:start + ROWS_PER_SEARCH]
-            partial = rows @ minus_twice
-            partial += squared_centroids
-            partial.partition(self.neighbours - 1, axis=1)
-            nearest = partial[:, :self.neighbours] + np.einsum("ij,ij->i", rows, rows)[:, None]
-            out[start:start + len(rows)] = np.sqrt(np.maximum(nearest, 0.0)).mean(axis=1)
+    def _nearest(self, rows: np.ndarray, minus_twice: np.ndarray,
+                 squared_centroids: np.ndarray) -> np.ndarray:
+        """The mean distance of ``rows`` to their nearest centroids."""
+        partial = rows @ minus_twice
+        partial += squared_centroids
+        partial.partition(self.neighbours - 1, axis=1)
+        nearest = partial[:, :self.neighbours] + np.einsum("ij,ij->i", rows, rows)[:, None]
+        return np.sqrt(np.maximum(nearest, 0.0)).mean(axis=1)
 
     def scores(self, errors: np.ndarray, codes: np.ndarray) -> np.ndarray:
         """The score of beats with these errors and codes: the product of each over its
