@@ -140,6 +140,8 @@ def test_fit_by_default_scores_by_the_codes_distance(data_dir, tmp_path, capsys)
         "auto", "auto")
     assert metadata["training"]["rows"] >= MIN_BEATS and "code_memory" in metadata
     assert "of the scores of the" in out
+    assert ("Score: the mean squared error of the reconstruction times the code's distance "
+            "from the training beats' codes") in out
     code, _, err = run_cli(capsys, "score", data_dir / "batch.csv", "-m", tmp_path / "m",
                            "--label-column", "label", "-o", tmp_path / "s.csv")
     assert code in (0, 1), err

@@ -254,7 +254,7 @@ def fit(
             f"Trained {training.epochs} of at most {training.epochs_planned} epochs "
             f"(batches of {training.batch_size}) in {training.fit_seconds:.1f} s.\n"
             f"Network: {_network(detector)}.\n"
-            f"Score: {_score_words(detector)}.\n"
+            f"Score: {detector.score_description}.\n"
             f"Threshold {_fmt(calibration.threshold)} = mean {_fmt(calibration.mean)} "
             f"+ {detector.threshold_k:g} x std {_fmt(calibration.std)} of the scores of "
             f"{calibration.describe()}.\n"
@@ -291,16 +291,6 @@ def _sha256_of_files(paths: list[str]) -> str | None:
     from ..io.writers import files_sha256
 
     return files_sha256(paths) if all(os.path.isfile(path) for path in paths) else None
-
-
-def _score_words(detector) -> str:
-    """The score a fit chose, for people."""
-    error = {"mae": "mean absolute error", "mse": "mean squared error"}
-    metric, _, codes = detector.score_name.partition(" x ")
-    if not codes:
-        return f"the {error[metric]} of the reconstruction"
-    return (f"the {error[metric]} of the reconstruction times the code's distance from the "
-            f"training beats' codes, each over its training median")
 
 
 def _network(detector) -> str:

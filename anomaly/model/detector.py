@@ -404,6 +404,17 @@ class AutoencoderDetector:
         return f"{metric} x code distance" if uses_codes else metric
 
     @property
+    def score_description(self) -> str:
+        """What the score is, in a sentence for people (what ``anomaly fit`` prints)."""
+        self._check_fitted()
+        error = {"mae": "mean absolute error", "mse": "mean squared error"}[
+            error_metric_of(self.params_, self.memory_ is not None)]
+        if self.memory_ is None:
+            return f"the {error} of the reconstruction"
+        return (f"the {error} of the reconstruction times the code's distance from the "
+                "training beats' codes, each over its training median")
+
+    @property
     def threshold_(self) -> float:
         """Scores above this are anomalies (``calibration_.threshold``)."""
         self._check_fitted()
