@@ -51,18 +51,42 @@ def plot_reconstruction(trace: np.ndarray, reconstruction: np.ndarray, *, title:
     return figure
 
 
+#: Scores spread over more than this ratio (largest over smallest) are drawn on a
+#: logarithmic axis: the normal beats' scores, bunched near the smallest, are then seen
+#: beside the threshold rather than as one bar.
+LOG_AXIS_SPREAD = 100.0
+
+
+def histogram_bins(scores: np.ndarray, count: int = 60) -> tuple[np.ndarray, bool]:
+    """The bin edges of a histogram of ``scores`` and whether they are logarithmic: so when
+    every score is positive and they spread over more than :data:`LOG_AXIS_SPREAD`."""
+    scores = np.asarray(scores, dtype=np.float64)
+    scores = scores[np.isfinite(scores)]
+    if len(scores) and scores.min() > 0 and scores.max() / scores.min() > LOG_AXIS_SPREAD:
+        return np.geomspace(scores.min(), scores.max(), count + 1), True
+    return np.histogram_bin_edges(scores, bins=count), False
+
+
 def plot_score_histogram(scores: np.ndarray, threshold: float, *, truth: np.ndarray | None = None,
                          ax=None):
-    """Histogram of scores with the threshold line; split by label when labels are known."""
+    """Histogram of scores with the threshold line; split by label when labels are known.
+    Scores spread over orders of magnitude are drawn on a logarithmic axis
+    (:func:`histogram_bins`)."""
     figure, ax = _axes(ax)
-    bins = np.histogram_bin_edges(scores, bins=60)
+    bins, logarithmic = histogram_bins(scores)
     if truth is None:
         ax.hist(scores, bins=bins, color="tab:gray", alpha=0.8, label="all beats")
     else:
         ax.hist(scores[truth == 0], bins=bins, color=_NORMAL_COLOUR, alpha=0.6, label="labelled normal")
         ax.hist(scores[truth == 1], bins=bins, color=_ANOMALY_COLOUR, alpha=0.6, label="labelled anomaly")
     ax.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:.4f}")
-    ax.set_xlabel("anomaly score")
+    if logarithmic:
+        from matplotlib.ticker import FuncFormatter
+
+        ax.set_xscale("log")
+        # 0.1, 1, 10 rather than powers of ten: read at a glance.
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.set_xlabel("anomaly score" + (" (logarithmic axis)" if logarithmic else ""))
     ax.set_ylabel("beats")
     ax.set_title("Anomaly scores")
     ax.legend(loc="best")
