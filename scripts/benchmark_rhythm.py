@@ -26,9 +26,9 @@ Detected beats get the class of the reference beat they match (within 150 ms).
   (trigeminy), ``(VT`` and ``(SVTA``, episode by episode: a reference episode is found
   when an event of its kinds overlaps it (within 1 s), and an event is right when it
   overlaps a reference episode of its rhythm; pooled over the records. Beside the
-  conditions, the same rules run on the reference's own beats and AAMI classes (V as
-  ventricular, S as supraventricular, F and N as normal): what the rules find when every
-  beat's kind is right, the ceiling of the tool's beats and families.
+  conditions, the same rules run on the reference's own beats and AAMI classes (as
+  :data:`REFERENCE_KINDS` maps them): what the rules find when every beat's kind is
+  right, the ceiling of the tool's beats and families.
 - **Heart rate**: on the records without AF, the mean rate, SDNN and RMSSD of the tool's
   NN intervals against those of the reference's (consecutive reference N beats).
 
@@ -46,6 +46,7 @@ import sys
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import wfdb
@@ -125,7 +126,7 @@ REFERENCE_KINDS = {"N": NORMAL, "S": SUPRAVENTRICULAR, "V": VENTRICULAR, "F": NO
                    "Q": UNKNOWN}
 
 
-def event_figures(events: list[Event], episodes: dict[str, list[Episode]]) -> dict[str, dict]:
+def event_figures(events: Sequence[Event], episodes: dict[str, list[Episode]]) -> dict[str, dict]:
     """Per reference rhythm of :data:`EVENT_RHYTHMS`, its episodes against the ``events``
     of the kinds that find it, episode by episode."""
     figures = {}
@@ -217,9 +218,8 @@ def tables(records: list[dict], conditions: list[str]) -> str:
                "a reference episode / events)\n")
     out.append("| condition | " + " | ".join(EVENT_RHYTHMS) + " |")
     out.append("|---|" + "---|" * len(EVENT_RHYTHMS))
-    rows_by_name = dict(by_condition.items())
-    rows_by_name["the reference's beats and classes (the rules' ceiling)"] = [
-        {"record": item["record"], "events": item["reference_events"]} for item in records]
+    rows_by_name = {**by_condition, "the reference's beats and classes (the rules' ceiling)": [
+        {"record": item["record"], "events": item["reference_events"]} for item in records]}
     for condition, rows in rows_by_name.items():
         cells = []
         for rhythm in EVENT_RHYTHMS:

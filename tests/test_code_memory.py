@@ -215,23 +215,3 @@ def test_a_model_onnx_without_the_code_is_refused(coded_dir, model_dir, data_dir
     assert code == EXIT_BAD_MODEL
     assert "has 1 inputs and 1 outputs; a model with a code memory has one input and two" in err
     assert not (tmp_path / "scores.csv").exists()
-
-
-def test_the_histogram_draws_scores_spread_over_orders_of_magnitude_on_a_log_axis():
-    """The product's scores span decades (ECG5000: normal beats near 1, abnormal ones up to
-    400): on a linear axis every normal beat falls in the first bar."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from anomaly.report.plots import histogram_bins, plot_score_histogram
-
-    rng = np.random.default_rng(0)
-    spread = np.concatenate([rng.lognormal(0.0, 0.3, 500), rng.lognormal(3.5, 0.8, 100)])
-    bins, logarithmic = histogram_bins(spread)
-    assert logarithmic and np.allclose(np.diff(np.log(bins)), np.log(bins[1] / bins[0]))
-    figure = plot_score_histogram(spread, 3.0, truth=np.repeat([0, 1], [500, 100]))
-    assert figure.axes[0].get_xscale() == "log"
-    # Narrow scores, or any not positive, keep a linear axis.
-    assert not histogram_bins(rng.uniform(0.02, 0.05, 200))[1]
-    assert not histogram_bins(np.append(spread, 0.0))[1]
-    assert plot_score_histogram(rng.uniform(0.02, 0.05, 200), 0.04).axes[0].get_xscale() == "linear"

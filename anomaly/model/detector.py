@@ -398,21 +398,24 @@ class AutoencoderDetector:
     def score_name(self) -> str:
         """What the score is, in a few words: ``"mae"``, ``"mse"``, or ``"mse x code
         distance"`` (the resolved ``error_metric``, with the code's factor if it has one)."""
-        self._check_fitted()
-        uses_codes = self.memory_ is not None
-        metric = error_metric_of(self.params_, uses_codes)
+        metric, uses_codes = self._score_parts()
         return f"{metric} x code distance" if uses_codes else metric
 
     @property
     def score_description(self) -> str:
         """What the score is, in a sentence for people (what ``anomaly fit`` prints)."""
-        self._check_fitted()
-        error = {"mae": "mean absolute error", "mse": "mean squared error"}[
-            error_metric_of(self.params_, self.memory_ is not None)]
-        if self.memory_ is None:
+        metric, uses_codes = self._score_parts()
+        error = ERROR_WORDS[metric]
+        if not uses_codes:
             return f"the {error} of the reconstruction"
         return (f"the {error} of the reconstruction times the code's distance from the "
                 "training beats' codes, each over its training median")
+
+    def _score_parts(self) -> tuple[str, bool]:
+        """The score's error metric (resolved) and whether the code's factor is in it."""
+        self._check_fitted()
+        uses_codes = self.memory_ is not None
+        return error_metric_of(self.params_, uses_codes), uses_codes
 
     @property
     def threshold_(self) -> float:
@@ -578,6 +581,10 @@ class _Scorer:
     def scores(self, scaling: Scaling, scaled: np.ndarray, params: dict[str, Any]
                ) -> np.ndarray:
         return _scores(scaling, scaled, self.runtime, params, self.memory)
+
+
+#: The errors a score is made of, in words.
+ERROR_WORDS = {"mae": "mean absolute error", "mse": "mean squared error"}
 
 
 def error_metric_of(params: dict[str, Any], uses_codes: bool) -> str:

@@ -58,8 +58,10 @@ LOG_AXIS_SPREAD = 100.0
 
 
 def histogram_bins(scores: np.ndarray, count: int = 60) -> tuple[np.ndarray, bool]:
-    """The bin edges of a histogram of ``scores`` and whether they are logarithmic: so when
-    every score is positive and they spread over more than :data:`LOG_AXIS_SPREAD`."""
+    """``count`` bins for a histogram of ``scores``: their edges, and whether they are
+    logarithmic, which they are when every finite score is positive and the largest is
+    more than :data:`LOG_AXIS_SPREAD` times the smallest. Scores that are not finite
+    are left out of the bins (and so of the histogram)."""
     scores = np.asarray(scores, dtype=np.float64)
     scores = scores[np.isfinite(scores)]
     if len(scores) and scores.min() > 0 and scores.max() / scores.min() > LOG_AXIS_SPREAD:

@@ -1,0 +1,29 @@
+"""The pictures' rules that are not the report's layout: how the score histogram bins."""
+
+import numpy as np
+
+from anomaly.report.plots import LOG_AXIS_SPREAD, histogram_bins, plot_score_histogram
+
+
+def test_the_histogram_draws_scores_spread_over_orders_of_magnitude_on_a_log_axis():
+    """The product's scores span decades (ECG5000: normal beats near 1, abnormal ones up to
+    400): on a linear axis every normal beat falls in the first bar."""
+    rng = np.random.default_rng(0)
+    spread = np.concatenate([rng.lognormal(0.0, 0.3, 500), rng.lognormal(3.5, 0.8, 100)])
+    bins, logarithmic = histogram_bins(spread)
+    assert logarithmic and np.allclose(np.diff(np.log(bins)), np.log(bins[1] / bins[0]))
+    # The bins hold every score.
+    assert (bins[0], bins[-1]) == (spread.min(), spread.max())
+    assert np.histogram(spread, bins)[0].sum() == len(spread)
+    figure = plot_score_histogram(spread, 3.0, truth=np.repeat([0, 1], [500, 100]))
+    assert figure.axes[0].get_xscale() == "log"
+    # Scores that are not finite are left out of the bins, not allowed to break them.
+    bins, logarithmic = histogram_bins(np.append(spread, [np.nan, np.inf]))
+    assert logarithmic and np.isfinite(bins).all()
+    # The spread decides: just under the limit linear, just over it logarithmic.
+    assert not histogram_bins(np.array([1.0, 0.9 * LOG_AXIS_SPREAD]))[1]
+    assert histogram_bins(np.array([1.0, 1.1 * LOG_AXIS_SPREAD]))[1]
+    # Narrow scores, or any not positive, keep a linear axis.
+    assert not histogram_bins(rng.uniform(0.02, 0.05, 200))[1]
+    assert not histogram_bins(np.append(spread, 0.0))[1]
+    assert plot_score_histogram(rng.uniform(0.02, 0.05, 200), 0.04).axes[0].get_xscale() == "linear"
