@@ -154,10 +154,21 @@ def data_dirs() -> list[Path]:
     candidates = []
     if os.environ.get(DATA_DIR_VARIABLE):
         candidates.append(Path(os.environ[DATA_DIR_VARIABLE]))
-    project_root = Path(__file__).resolve().parent.parent
-    candidates.append(project_root.parent / "shared" / "data")
+    beside = beside_checkout(Path(__file__).resolve().parent)
+    if beside is not None:
+        candidates.append(beside)
     candidates.append(Path.cwd().parent / "shared" / "data")
     return list(dict.fromkeys(candidates))
+
+
+def beside_checkout(package_dir: Path) -> Path | None:
+    """``../shared/data`` beside the project checkout that holds ``package_dir`` (the
+    ``anomaly`` package), or None when the package was installed rather than checked out
+    (beside an installed package lies a virtual environment's ``lib``, not a checkout)."""
+    project_root = package_dir.parent
+    if not (project_root / "pyproject.toml").is_file():
+        return None
+    return project_root.parent / "shared" / "data"
 
 
 def find_ecg5000() -> Path | None:

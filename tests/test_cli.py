@@ -275,6 +275,13 @@ def test_wrong_trace_length_fails_cleanly(cli_model, in_tmp, capsys):
     assert code == EXIT_BAD_INPUT
     assert_one_line_error(err, "short.csv", "expected 96 samples per beat", "got 3")
     assert sorted(p.name for p in in_tmp.iterdir()) == ["short.csv"]
+    assert "label column" not in err
+    # One value too many, the label not named (the demo's heldout.csv ends in its label):
+    # the error says what the extra column may be.
+    write_text(in_tmp / "labelled.csv", "\n".join(",".join(["0.5"] * 96 + ["1"]) for _ in range(3)))
+    code, _, err = run_cli(capsys, "score", "labelled.csv", "-m", cli_model)
+    assert code == EXIT_BAD_INPUT
+    assert_one_line_error(err, "labelled.csv", "got 97", "a label column not named as one?")
 
 
 def test_bad_row_late_in_file_leaves_no_output(cli_model, data_dir, in_tmp, capsys):

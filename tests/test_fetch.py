@@ -324,3 +324,18 @@ def test_records_comes_last_and_only_with_the_whole_database():
     whole = dataset_files("mitdb")
     assert len(whole) == 48 * 3 + 1 and whole[-1] == "RECORDS"
     assert dataset_files("mitdb", mitdb_records()[::-1])[-1] == "RECORDS"
+
+
+def test_shared_data_is_looked_for_beside_a_checkout_not_beside_an_installed_package(tmp_path):
+    """An editable install or a source checkout finds ../shared/data beside the project;
+    an installed package lies in a virtual environment's lib, and beside that is nothing
+    of the project's (a newcomer's error message listed '.venv/lib/python3.11/shared')."""
+    from anomaly.datasets import beside_checkout
+
+    checkout = tmp_path / "repo"
+    (checkout / "anomaly").mkdir(parents=True)
+    (checkout / "pyproject.toml").write_text("[project]\nname = 'anomaly'\n")
+    assert beside_checkout(checkout / "anomaly") == tmp_path / "shared" / "data"
+    installed = tmp_path / ".venv" / "lib" / "python3.11" / "site-packages" / "anomaly"
+    installed.mkdir(parents=True)
+    assert beside_checkout(installed) is None

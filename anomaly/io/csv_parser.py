@@ -104,7 +104,12 @@ def layout_from_head(
     if n_samples < 1:
         raise InputError(f"{name}: no sample columns (only the label column)")
     if samples is not None and n_samples != samples:
-        raise InputError(f"{name} line {line_number}: {length_mismatch(samples, n_samples)}")
+        # One column too many, and none named the label: most often the label (the
+        # demo's heldout.csv ends in one).
+        hint = ("; one more than the model's: a label column not named as one?"
+                if n_samples == samples + 1 and label_index is None else "")
+        raise InputError(f"{name} line {line_number}: {length_mismatch(samples, n_samples)}"
+                         f"{hint}")
     return CsvLayout(delimiter, has_header, column_names, label_index,
                      header_line=line_number if has_header else 0, normal_label=normal_label,
                      value_range=value_range, id_indices=id_indices)

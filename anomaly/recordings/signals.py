@@ -209,7 +209,8 @@ def locate_recording(spec: str) -> str:
         places = [str(place) for place in dataset_places(DatasetName.mitdb)]
         raise InputError(f"{spec}: no such file or WFDB record here, nor MIT-BIH record "
                          f"{name} in {', '.join(places[:-1])} or {places[-1]}; 'anomaly data "
-                         f"fetch mitdb {name}' downloads it")
+                         f"fetch mitdb {name}' downloads it, or set ANOMALY_DATA_DIR to "
+                         "a directory holding mitdb/")
     return str(found / name)
 
 
