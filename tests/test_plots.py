@@ -27,3 +27,20 @@ def test_the_histogram_draws_scores_spread_over_orders_of_magnitude_on_a_log_axi
     assert not histogram_bins(rng.uniform(0.02, 0.05, 200))[1]
     assert not histogram_bins(np.append(spread, 0.0))[1]
     assert plot_score_histogram(rng.uniform(0.02, 0.05, 200), 0.04).axes[0].get_xscale() == "linear"
+
+
+def test_the_heart_rate_axis_does_not_stretch_a_small_drift_over_the_panel():
+    """MIT-BIH 119's minutes ran from 68 to 66.4 bpm: the axis autoscaled to those two drew
+    a steep fall. At least 40 bpm are shown, about the rates, never below 0."""
+    from anomaly.report.plots import MIN_HEART_RATE_SPAN_BPM, heart_rate_limits, plot_heart_rate
+
+    drift = np.array([68.0, 67.2, 66.9, 66.7, 66.4])
+    low, high = heart_rate_limits(drift)
+    assert high - low == MIN_HEART_RATE_SPAN_BPM and low < 66.4 and high > 68.0
+    assert plot_heart_rate(np.arange(5) * 60.0, drift).axes[0].get_ylim() == (low, high)
+    # A wide range is shown whole with a margin; a slow one is not cut at 0.
+    low, high = heart_rate_limits(np.array([40.0, 150.0, np.nan]))
+    assert low < 40 and high > 150 and high - low > 110
+    low, high = heart_rate_limits(np.array([12.0, 15.0]))
+    assert low == 0 and high - low == MIN_HEART_RATE_SPAN_BPM
+    assert heart_rate_limits(np.array([np.nan])) == (40.0, 80.0)

@@ -261,8 +261,28 @@ def plot_heart_rate(minute_start_s: np.ndarray, bpm: np.ndarray, *, episodes=(),
         ax.axvspan(episode.start_s / scale, episode.end_s / scale, color="tab:orange",
                    alpha=0.3, zorder=0,
                    label="atrial fibrillation" if number == 0 else None)
+    ax.set_ylim(*heart_rate_limits(bpm))
     ax.set_xlabel(f"time in the recording ({unit})")
     ax.set_ylabel("beats per minute")
     ax.set_title(title or "Heart rate")
     ax.legend(loc="best")
     return figure
+
+
+#: The heart-rate axis spans at least this many beats per minute: left to itself it
+#: stretched a drift from 68 to 66 bpm over the whole panel, a fall at a glance.
+MIN_HEART_RATE_SPAN_BPM = 40.0
+
+
+def heart_rate_limits(bpm: np.ndarray) -> tuple[float, float]:
+    """The heart-rate axis's limits: the rates' range with a margin, widened about its
+    middle to :data:`MIN_HEART_RATE_SPAN_BPM` and kept above 0 (40 to 80 bpm with no
+    rate known)."""
+    known = np.asarray(bpm, dtype=float)
+    known = known[np.isfinite(known)]
+    low, high = (float(known.min()), float(known.max())) if len(known) else (60.0, 60.0)
+    margin = max(0.1 * (high - low), (MIN_HEART_RATE_SPAN_BPM - (high - low)) / 2, 0.0)
+    low, high = low - margin, high + margin
+    if low < 0:
+        low, high = 0.0, high - low
+    return low, high
