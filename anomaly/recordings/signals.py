@@ -200,7 +200,8 @@ def locate_recording(spec: str) -> str:
     name = spec[:-4] if spec.lower().endswith(".hea") else spec
     if os.path.dirname(name):
         return spec
-    from ..datasets import DatasetName, dataset_places, find_mitdb, mitdb_records
+    from ..datasets import (DATA_DIR_VARIABLE, DatasetName, dataset_places, find_mitdb,
+                            mitdb_records)
 
     if name not in mitdb_records():
         return spec
@@ -209,7 +210,7 @@ def locate_recording(spec: str) -> str:
         places = [str(place) for place in dataset_places(DatasetName.mitdb)]
         raise InputError(f"{spec}: no such file or WFDB record here, nor MIT-BIH record "
                          f"{name} in {', '.join(places[:-1])} or {places[-1]}; 'anomaly data "
-                         f"fetch mitdb {name}' downloads it, or set ANOMALY_DATA_DIR to "
+                         f"fetch mitdb {name}' downloads it, or set {DATA_DIR_VARIABLE} to "
                          "a directory holding mitdb/")
     return str(found / name)
 
