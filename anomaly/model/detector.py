@@ -153,6 +153,8 @@ class AutoencoderDetector:
     memory_ : CodeMemory or None
         The centroids of the kept network's training codes and the medians the score is
         scaled by, when the score uses the code's distance; None when it is the error.
+    error_metric_ : {"mae", "mse"}
+        The error the score is made of (``error_metric``, ``"auto"`` resolved).
     training_ : TrainingSummary
         How the fit went: ``rows``, ``epochs`` trained, ``epochs_planned`` (``epochs``,
         fewer when ``max_inputs_seen`` binds), ``batch_size`` (resolved),
@@ -398,24 +400,24 @@ class AutoencoderDetector:
     def score_name(self) -> str:
         """What the score is, in a few words: ``"mae"``, ``"mse"``, or ``"mse x code
         distance"`` (the resolved ``error_metric``, with the code's factor if it has one)."""
-        metric, uses_codes = self._score_parts()
-        return f"{metric} x code distance" if uses_codes else metric
+        metric = self.error_metric_
+        return f"{metric} x code distance" if self.memory_ is not None else metric
 
     @property
     def score_description(self) -> str:
         """What the score is, in a sentence for people (what ``anomaly fit`` prints)."""
-        metric, uses_codes = self._score_parts()
-        error = ERROR_WORDS[metric]
-        if not uses_codes:
+        error = ERROR_WORDS[self.error_metric_]
+        if self.memory_ is None:
             return f"the {error} of the reconstruction"
         return (f"the {error} of the reconstruction times the code's distance from the "
                 "training beats' codes, each over its training median")
 
-    def _score_parts(self) -> tuple[str, bool]:
-        """The score's error metric (resolved) and whether the code's factor is in it."""
+    @property
+    def error_metric_(self) -> str:
+        """The error the score is made of, ``"mae"`` or ``"mse"``: ``error_metric`` with
+        ``"auto"`` resolved by whether the score has the code's factor."""
         self._check_fitted()
-        uses_codes = self.memory_ is not None
-        return error_metric_of(self.params_, uses_codes), uses_codes
+        return error_metric_of(self.params_, self.memory_ is not None)
 
     @property
     def threshold_(self) -> float:

@@ -21,7 +21,6 @@ import numpy as np
 from ..exceptions import InputError, ModelError
 from ..io.beats import Beats
 from ..model.context import beat_context
-from ..model.detector import error_metric_of
 from ..scoring.base import ModelLimits
 from .protocol import INPUT_TYPE, MODEL_VERSION, InferRequest, RequestError, TensorSpec
 
@@ -54,8 +53,7 @@ class ServedModel:
         distance"`` with the code's factor), calibration, context and provenance."""
         detector = self.detector
         parameters = {"threshold": float(detector.threshold_),
-                      "error_metric": error_metric_of(detector.params_,
-                                                      detector.memory_ is not None),
+                      "error_metric": detector.error_metric_,
                       "score": detector.score_name,
                       "threshold_k": float(detector.params_["threshold_k"]),
                       "calibration": detector.calibration_.to_json(),
