@@ -11,19 +11,21 @@ and the beats come back as soon as they can be cut:
   recorded file, and the beat's next RR interval is unknown (its ratio is then 1, a beat
   on time; see :mod:`.rhythm`);
 - **finally**, once :data:`FINAL_SECONDS` more have arrived, by which time the filter has
-  settled on the beat: found, cut, numbered and given its RR context as
-  :class:`.segment.Segmenter` does on the recorded file (the same :func:`.segment.find_beats`
-  and :class:`.segment.Rhythm`), with :data:`anomaly.recordings.filters.PAD_SECONDS` of
-  the lead before it, and held until the next beat is final too (for its next RR
-  interval). Its samples are then those of ``anomaly score`` on the recording to within
-  the filter's settling; the beats themselves may differ in noise, as the R-peak detector
-  and the readability tests adapt over the stretch of lead they see.
+  settled on the beat, in the next final step (one every :data:`FINAL_EVERY_SECONDS`):
+  found, cut, numbered and given its RR context as :class:`.segment.Segmenter` does on
+  the recorded file (the same :func:`.segment.find_beats` and :class:`.segment.Rhythm`),
+  in the last :data:`HISTORY_SECONDS` of the lead, and held until the next beat is final
+  too (for its next RR interval). Its samples are then those of ``anomaly score`` on the
+  recording to within the filter's settling; the beats themselves may differ in noise,
+  as the R-peak detector and the readability tests adapt over the stretch of lead they
+  see (the file's is a 5-minute chunk).
 
 What a client waits for a beat is its window's ``after`` seconds plus the time a step takes
-(a provisional result), or :data:`FINAL_SECONDS` more (the final one). Memory is flat in the
-stream's length: the lead is kept from :data:`anomaly.recordings.filters.PAD_SECONDS`
-before the first beat not yet final, and a chunk is looked at :data:`STEP_SECONDS` at a
-time.
+(a provisional result), or :data:`FINAL_SECONDS` more and up to
+:data:`FINAL_EVERY_SECONDS` (the final one). Memory is flat in the stream's length: the
+last :data:`HISTORY_SECONDS` of the lead are kept (at least what the filter needs to
+settle on the first beat not yet final), and a chunk is looked at :data:`STEP_SECONDS` at
+a time.
 """
 
 from __future__ import annotations
@@ -54,6 +56,19 @@ STEP_SECONDS = 10.0
 #: to 0.55 s on 208 (the sign-flipped mirror sosfiltfilt pads with, and a constant, did
 #: worse; 1 s and 3 s alike or worse).
 MIRROR_SECONDS = 2.0
+#: The lead a final step's R-peak detector and readability tests look at, up to the
+#: newest sample. Both adapt to what they see (the detector's threshold is a share of its
+#: median QRS height), so the stretch the filter alone needs (about 23 s) let a pause of
+#: many seconds lower it to the noise's height. Over the first 10 minutes of MIT-BIH 105,
+#: 201, 203 and 232 (1 s messages), the final beats found at the file's sample with the
+#: file's RR context rose from 88.6% (23 s) to 94.7% (60 s), 96.8% (120 s) and 96.5%
+#: (300 s); on 100, 119, 208, 210, 215 and 228 from 98.2% (60 s) to 98.5% (120 s).
+HISTORY_SECONDS = 120.0
+#: Beats are made final at most this often: a final step looks at :data:`HISTORY_SECONDS`
+#: of lead (about 80 ms at 360 Hz), the provisional steps between at the 23 s or so the
+#: filter needs (about 20 ms). MIT-BIH 100 streamed as fast as the service took it
+#: (``scripts/benchmark_live.py``) took 119 s made final every second, 101 s every 2 s.
+FINAL_EVERY_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -78,6 +93,8 @@ class LiveSegmenter:
         self.refractory = int(round(REFRACTORY_SECONDS * fs))
         self.hold = int(round(CONTEXT_SECONDS * fs))
         self.step = max(1, int(round(STEP_SECONDS * fs)))
+        self.history = int(round(HISTORY_SECONDS * fs))
+        self.final_every = max(1, int(round(FINAL_EVERY_SECONDS * fs)))
         self.rhythm = Rhythm(fs, window)
         self.buffer = np.empty(0, dtype=np.float64)
         #: The recording's sample ``buffer[0]`` is.
@@ -109,20 +126,24 @@ class LiveSegmenter:
         return self._step(self.received, 0, ended=True)
 
     def _step(self, cut: int, new: int, *, ended: bool = False) -> LiveStep:
-        """Beats before ``cut`` made final, and those after it whose windows have arrived
-        given provisionally; ``new`` samples arrived since the last step."""
+        """Beats before ``cut`` made final (at most every :data:`FINAL_EVERY_SECONDS`),
+        and those after it whose windows have arrived given provisionally; ``new``
+        samples arrived since the last step."""
         received = self.received
         read = SegmentCounts(samples_read=new, position=received)
         if len(self.buffer) < self.before + self.after:
             return LiveStep(None, Chunk(None, read))
-        signal, guessed = self.buffer, 0
+        finishing = cut > self.final_to and (ended or cut - self.final_to >= self.final_every)
+        # A final step looks at all the lead kept (HISTORY_SECONDS); the others only at
+        # the filter's settling before the first beat not yet final.
+        start = 0 if finishing else max(0, self._settled_from() - self.first)
+        signal, first, guessed = self.buffer[start:], self.first + start, 0
         if not ended:
             # The lead to come, guessed as its last seconds mirrored: the filter's backward
             # pass then starts from a signal like the lead, not from its last sample alone.
             guessed = min(len(signal) - 1, int(round(MIRROR_SECONDS * self.fs)))
             signal = np.concatenate([signal, signal[-2:-guessed - 2:-1]])
-        found, unreadable = find_beats(signal, self.first, self.fs, self.before,
-                                       self.after,
+        found, unreadable = find_beats(signal, first, self.fs, self.before, self.after,
                                        # A beat just before the cut may have been found
                                        # just after it by the last step: kept, or given.
                                        keep=(self.final_to - self.refractory, received),
@@ -132,7 +153,7 @@ class LiveSegmenter:
         last = held.peak if held is not None else self.rhythm.last_peak
         found = [beat for beat in found if last is None or beat.peak - last >= self.refractory]
         chunk = Chunk(None, read)
-        if cut > self.final_to:
+        if finishing:
             final = ([held] if held is not None else []) + \
                 [beat for beat in found if beat.peak < cut]
             # The last waits for the next beat to be final too, as Segmenter.chunks holds
@@ -144,18 +165,23 @@ class LiveSegmenter:
             following = [beat.peak for beat in final[1:]] + \
                 [self.held.peak if self.held is not None else None]
             chunk = self.rhythm.take(final, following[:len(final)], read + unreadable_counts(
-                unreadable, self.first, self.final_to, cut))
+                unreadable, first, self.final_to, cut))
             self.final_to = cut
             if final:
                 self.last_given = max(self.last_given or 0, final[-1].peak)
         provisional = None if ended else self._provisional(
             [beat for beat in found if beat.peak >= self.final_to])
-        # Kept: the filter's settling before the first beat not yet final.
-        drop = self.final_to - self.before - self.settle - self.refractory - self.first
+        # Kept: HISTORY_SECONDS of lead, and at least the filter's settling before the
+        # first beat not yet final.
+        drop = min(self._settled_from(), received - self.history) - self.first
         if drop > 0:
             self.buffer = self.buffer[drop:]
             self.first += drop
         return LiveStep(provisional, chunk)
+
+    def _settled_from(self) -> int:
+        """The first sample the filter needs to settle on the first beat not yet final."""
+        return self.final_to - self.before - self.settle - self.refractory
 
     def _provisional(self, pending: list[Found]) -> RecordingBeats | None:
         """Of the beats not yet final, those not given before whose windows have arrived."""

@@ -98,7 +98,7 @@ class LiveStream:
 
     def __init__(self, model, options: StreamOptions, window: BeatWindow):
         from ..model.context import beat_context
-        from ..recordings.live import FINAL_SECONDS, LiveSegmenter
+        from ..recordings.live import FINAL_EVERY_SECONDS, FINAL_SECONDS, LiveSegmenter
         from ..recordings.segment import SegmentCounts
         from ..scoring.fitted_kind import lead_differences
 
@@ -111,7 +111,7 @@ class LiveStream:
         self.counts = SegmentCounts()
         self.scored = self.anomalies = self.unreadable = 0
         self.warnings = lead_differences(detector, f"the model ({model.name})", options.fs)
-        self.final_after = self.window.after + FINAL_SECONDS
+        self.final_after = self.window.after + FINAL_SECONDS + FINAL_EVERY_SECONDS
 
     @staticmethod
     def checked_window(model: ServedModel, options: StreamOptions) -> BeatWindow:
