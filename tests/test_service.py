@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import edfio
@@ -134,7 +135,8 @@ def server(models):
     server = Server("-m", f"ecg={directory / 'shape'}", "-m", str(directory / "timed"),
                     "-m", str(directory / "holter"), "--max-upload-mb", "0.5",
                     "--token-file", str(directory / "token"), "--max-body-mb", str(MAX_BODY_MB),
-                    "--max-concurrent", "1", "--request-timeout", str(REQUEST_TIMEOUT),
+                    "--max-concurrent", "1", "--max-queued", "1",
+                    "--request-timeout", str(REQUEST_TIMEOUT),
                     "--max-beats", "5000", "--max-streams", "2", cwd=directory,
                     env={**os.environ, "TMPDIR": str(directory / "tmp")})
     yield server
@@ -294,22 +296,32 @@ def test_routes_answer_json_errors_and_ask_for_the_token(server):
     assert connection.getresponse().status == 200
 
 
-def test_a_request_beyond_the_concurrency_limit_is_refused_with_retry_after(server):
+def test_a_request_beyond_the_places_waits_its_turn_and_one_beyond_the_queue_is_refused(
+        server):
     """The one place is taken before the body is read: a client sending its body slowly
-    holds it, the next request is told to come back, and the slow one times out (408)."""
+    holds it; the next request waits its turn (--max-queued 1), the one after is told to
+    come back, and once the slow one times out (408) the waiting one is scored."""
     slow = socket.create_connection(("127.0.0.1", server.port))
     slow.sendall(b"POST /v2/models/ecg/infer HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
                  + TOKEN.encode() + b"\r\nContent-Length: 1000\r\n\r\n{\"inputs\"")
-    time.sleep(0.3)
-    code, headers, answer = server.request("POST", "/v2/models/ecg/infer",
-                                           infer_body([1, 96], [0.1] * 96))
-    assert code == 503 and headers["retry-after"] == "1", answer
-    slow.settimeout(REQUEST_TIMEOUT + 10)
-    answer = read_response(slow)
-    slow.close()
-    assert answer.startswith(b"HTTP/1.1 408") and b"took over" in answer
-    code, _, _ = server.request("POST", "/v2/models/ecg/infer", infer_body([1, 96], [0.1] * 96))
-    assert code == 200
+    # Half the timeout later: the waiting request's wait ends well after the slow one's.
+    time.sleep(REQUEST_TIMEOUT / 2)
+    body = infer_body([1, 96], [0.1] * 96)
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(server.request, "POST", "/v2/models/ecg/infer", body)
+        time.sleep(0.3)
+        assert not waiting.done()
+        now = metrics(server)
+        assert now["anomaly_requests_scoring"] == 1 and now["anomaly_requests_waiting"] == 1
+        code, headers, answer = server.request("POST", "/v2/models/ecg/infer", body)
+        assert code == 503 and headers["retry-after"] == "1", answer
+        assert "1 waiting" in json.loads(answer)["error"]
+        slow.settimeout(REQUEST_TIMEOUT + 10)
+        answer = read_response(slow)
+        slow.close()
+        assert answer.startswith(b"HTTP/1.1 408") and b"took over" in answer
+        code, _, answer = waiting.result(timeout=REQUEST_TIMEOUT + 10)
+        assert code == 200, answer
 
 
 def test_metrics_count_requests_beats_and_anomalies(models, server):

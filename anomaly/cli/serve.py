@@ -46,14 +46,19 @@ def serve(
              "beyond).", callback=lambda value: finite(value, "--max-upload-mb", minimum=0.001)
     )] = _SETTINGS.max_upload_bytes / (1 << 20),
     max_concurrent: Annotated[int, typer.Option(
-        help="Requests scored at once; one more is refused with 503 and Retry-After.",
+        help="Requests scored at once (inference and uploads).",
         min=1)] = _SETTINGS.max_concurrent,
+    max_queued: Annotated[int, typer.Option(
+        help="Requests waiting in turn for a place, each up to --request-timeout seconds, "
+             "before its body is read; one more is refused with 503 and Retry-After.",
+        min=0)] = _SETTINGS.max_queued,
     max_streams: Annotated[int, typer.Option(
         help="Live ECG streams open at once (/v2/models/{model}/stream); one more is refused "
              "with 503.", min=1)] = _SETTINGS.max_streams,
     request_timeout: Annotated[float, typer.Option(
-        help="Seconds a request body (or an upload) may take to arrive (408), an "
-             "inference request to be scored (504), and a live stream may send nothing.",
+        help="Seconds a request may wait for a place (503), its body (or an upload) take "
+             "to arrive (408), an inference request to be scored (504), and a live stream "
+             "may send nothing.",
         callback=lambda value: finite(value, "--request-timeout", minimum=0.1)
     )] = _SETTINGS.request_timeout,
     max_beats: Annotated[int, typer.Option(
@@ -81,7 +86,8 @@ def serve(
     settings = Settings(max_body_bytes=int(max_body_mb * (1 << 20)),
                         max_json_bytes=int(max_json_mb * (1 << 20)),
                         max_upload_bytes=int(max_upload_mb * (1 << 20)),
-                        max_concurrent=max_concurrent, max_streams=max_streams,
+                        max_concurrent=max_concurrent, max_queued=max_queued,
+                        max_streams=max_streams,
                         request_timeout=request_timeout,
                         limits=Limits(max_rows=max_beats), token=token)
     run_service(models, settings, host, port)

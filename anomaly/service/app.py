@@ -17,9 +17,11 @@ Routes, as the Open Inference Protocol (KServe V2, REST) names them:
 Errors are ``{"error": "..."}`` with a 4xx status (a 5xx for the server's own state: 503
 when full, 504 past the request timeout). With a bearer token every route but the health
 checks asks for it. Inference runs in a pool of ``max_concurrent`` threads; a request
-beyond them is refused at once (503 with ``Retry-After``) before its body is read, and a
-body is read up to ``max_body_bytes`` within ``request_timeout`` seconds, so that memory and
-threads stay bounded whatever the clients send.
+beyond them waits its turn before its body is read (up to ``max_queued`` of them, each up
+to ``request_timeout`` seconds: :mod:`.places`), one beyond those is refused at once (503
+with ``Retry-After``), and a body is read up to ``max_body_bytes`` within
+``request_timeout`` seconds, so that memory and threads stay bounded whatever the clients
+send.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
@@ -50,6 +51,7 @@ from .protocol import HEADER_LENGTH, MODEL_VERSION, Failure, RequestError, decod
 from .live import (GOING_AWAY, INTERNAL, POLICY, LiveStream, StreamError, StreamOptions,
                    control)
 from .page import web_page
+from .places import Places
 from .settings import Settings
 from .uploads import ScoreStream, Upload, UploadOptions, html_report, prepare
 
@@ -67,11 +69,9 @@ class Service:
     def __init__(self, models: dict[str, ServedModel], settings: Settings):
         self.models = models
         self.settings = settings
-        self.metrics = ServiceMetrics(models)
+        self.places = Places(settings.max_concurrent, settings.max_queued)
+        self.metrics = ServiceMetrics(models, self.places)
         self.pool = ThreadPoolExecutor(settings.max_concurrent, thread_name_prefix="anomaly-infer")
-        # Taken on the event loop, given back there or by the thread that streamed scores.
-        self.busy = 0
-        self._busy_lock = threading.Lock()
         # Live streams open, counted on the event loop only (see _stream_place).
         self.streams = 0
         # Set while no live stream is open.
@@ -166,24 +166,23 @@ class Service:
             raise RequestError(f"the body took over {self.settings.request_timeout:g} s to "
                                "arrive", 408) from None
 
-    def take_place(self) -> Response | None:
-        """A place among the ``max_concurrent``, or the 503 that says to come back."""
-        with self._busy_lock:
-            if self.busy < self.settings.max_concurrent:
-                self.busy += 1
-                return None
-        response = error_response(f"{self.settings.max_concurrent} requests are being "
-                                  "scored, the most at once; retry shortly", 503)
+    async def take_place(self) -> Response | None:
+        """A place among the ``max_concurrent`` (waiting in turn, up to ``max_queued``
+        requests for up to ``request_timeout``), or the 503 that says to come back."""
+        if await self.places.take(self.settings.request_timeout):
+            return None
+        response = error_response(
+            f"{self.settings.max_concurrent} requests are being scored and "
+            f"{self.settings.max_queued} waiting, the most at once; retry shortly"
+            if self.places.waiting >= self.settings.max_queued else
+            f"no place to score it came free within {self.settings.request_timeout:g} s; "
+            "retry shortly", 503)
         response.headers["Retry-After"] = "1"
         return response
 
-    def _release(self, _work=None) -> None:
-        with self._busy_lock:
-            self.busy -= 1
-
     async def infer(self, request: Request) -> Response:
         model = self.model(request)
-        if (full := self.take_place()) is not None:
+        if (full := await self.take_place()) is not None:
             return full
         chunks: list[bytes] = []
         header = request.headers.get(HEADER_LENGTH)
@@ -198,7 +197,7 @@ class Service:
             # The error's traceback may outlive this request in a reference cycle (through
             # the task that read the body): it keeps no bytes.
             chunks.clear()
-            self._release()
+            self.places.give_back()
             raise
         body = b"".join(chunks)
         del chunks
@@ -209,7 +208,7 @@ class Service:
         def finished(work: asyncio.Future) -> None:
             # When the thread ends, which a timeout cannot hasten: its place is given back,
             # and what it scored is counted (also after a 504).
-            self._release()
+            self.places.give_back()
             if not work.cancelled() and work.exception() is None:
                 outputs = work.result()[2]
                 if outputs is not None:
@@ -232,7 +231,7 @@ class Service:
         failure the place and the upload are given back."""
         model = self.model(request)
         options = UploadOptions.from_query(request.query_params)
-        if (full := self.take_place()) is not None:
+        if (full := await self.take_place()) is not None:
             return full
         upload = None
         try:
@@ -242,7 +241,7 @@ class Service:
         except BaseException:
             if upload is not None:
                 upload.close()
-            self._release()
+            self.places.give_back()
             raise
         return model, upload
 
@@ -256,11 +255,11 @@ class Service:
             source, warnings = await run_in_threadpool(prepare, model, upload)
         except BaseException:
             upload.close()
-            self._release()
+            self.places.give_back()
             raise
 
         def closed() -> None:
-            self._release()
+            self.places.give_back()
             if stream.summary is not None:
                 self.metrics.scored(model.name, stream.summary["beats_scored"],
                                     stream.summary["anomalies"])
@@ -288,7 +287,7 @@ class Service:
         def finished(work: asyncio.Future) -> None:
             # When the thread ends (not when a cancelled request stops waiting for it).
             upload.close()
-            self._release()
+            self.places.give_back()
             if not work.cancelled():
                 work.exception()  # Read: it is answered below, or nobody is waiting.
 

@@ -10,6 +10,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 if TYPE_CHECKING:
     from .models import ServedModel
+    from .places import Places
 
 #: Request latency buckets, seconds: a beat scores in well under a millisecond, a large
 #: batch in a second or more.
@@ -18,10 +19,11 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 
 
 class ServiceMetrics:
-    """Requests (by route template, method and status), their latency, beats scored and
-    anomalies flagged (by model), and one ``anomaly_model_info`` series per model."""
+    """Requests (by route template, method and status), their latency, those being scored
+    and waiting for a place (read from ``places``), beats scored and anomalies flagged (by
+    model), and one ``anomaly_model_info`` series per model."""
 
-    def __init__(self, models: dict[str, "ServedModel"]):
+    def __init__(self, models: dict[str, "ServedModel"], places: "Places"):
         self.registry = CollectorRegistry()
         self.requests = Counter("anomaly_requests", "HTTP requests answered",
                                 ("route", "method", "status"), registry=self.registry)
@@ -34,6 +36,10 @@ class ServiceMetrics:
                                  ("model",), registry=self.registry)
         self.streams = Gauge("anomaly_live_streams", "Live ECG streams open",
                              registry=self.registry)
+        Gauge("anomaly_requests_scoring", "Requests holding a place to be scored in",
+              registry=self.registry).set_function(lambda: places.busy)
+        Gauge("anomaly_requests_waiting", "Requests waiting for a place to be scored in",
+              registry=self.registry).set_function(lambda: places.waiting)
         info = Gauge("anomaly_model_info", "A served model (value 1), with its threshold "
                      "and the SHA-256 of its model file", ("model", "threshold", "sha256"),
                      registry=self.registry)

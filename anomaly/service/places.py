@@ -1,0 +1,78 @@
+"""Places to score requests in: at most ``limit`` at once, and a bounded queue of requests
+waiting their turn in order of arrival.
+
+A request takes its place before its body is read, so that what the service holds in
+memory is bounded by its places, not by its clients. Without a queue, the 64 clients of
+``scripts/benchmark_service.py`` were refused 97% of their one-beat requests with 503 (4
+places: each client's next request arrived while 4 others were being read or scored);
+with one, a burst waits a few milliseconds instead. A request beyond the queue, or whose
+turn does not come within its wait, is refused (the caller's 503 with ``Retry-After``).
+
+Places are taken on the event loop and may be given back from any thread (the thread
+that streamed an upload's scores): a place given back while requests wait passes
+straight to the first of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+
+
+class Places:
+    """``limit`` places, and up to ``queued`` requests waiting for one."""
+
+    def __init__(self, limit: int, queued: int):
+        self.limit, self.queued = limit, queued
+        #: Places taken (a place passed on to a waiting request stays taken).
+        self.busy = 0
+        self._waiting: deque[tuple[asyncio.AbstractEventLoop, asyncio.Future]] = deque()
+        self._lock = threading.Lock()
+
+    @property
+    def waiting(self) -> int:
+        """Requests waiting for a place."""
+        return len(self._waiting)
+
+    async def take(self, timeout: float) -> bool:
+        """A place, at once or within ``timeout`` seconds in turn; False when the queue is
+        full or the turn did not come. Cancelled (the client left), nothing is held."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self.busy < self.limit and not self._waiting:
+                self.busy += 1
+                return True
+            if len(self._waiting) >= self.queued:
+                return False
+            entry = (loop, loop.create_future())
+            self._waiting.append(entry)
+        try:
+            await asyncio.wait_for(entry[1], timeout)
+            return True
+        except (asyncio.TimeoutError, asyncio.CancelledError) as stopped:
+            with self._lock:
+                passed = entry not in self._waiting
+                if not passed:
+                    self._waiting.remove(entry)
+            # A place given back just as the wait ended was passed to this request.
+            if isinstance(stopped, asyncio.TimeoutError):
+                return passed
+            if passed:
+                self.give_back()
+            raise
+
+    def give_back(self) -> None:
+        """A place given back (from any thread): to the first request waiting, if any."""
+        with self._lock:
+            if not self._waiting:
+                self.busy -= 1
+                return
+            loop, turn = self._waiting.popleft()
+        loop.call_soon_threadsafe(_start, turn)
+
+
+def _start(turn: asyncio.Future) -> None:
+    # A request that stopped waiting meanwhile finds the place was passed to it.
+    if not turn.done():
+        turn.set_result(None)
