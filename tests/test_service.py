@@ -312,10 +312,10 @@ def test_a_request_beyond_the_places_waits_its_turn_and_one_beyond_the_queue_is_
         time.sleep(0.3)
         assert not waiting.done()
         now = metrics(server)
-        assert now["anomaly_requests_scoring"] == 1 and now["anomaly_requests_waiting"] == 1
+        assert now["anomaly_request_places_taken"] == 1 and now["anomaly_requests_waiting"] == 1
         code, headers, answer = server.request("POST", "/v2/models/ecg/infer", body)
         assert code == 503 and headers["retry-after"] == "1", answer
-        assert "1 waiting" in json.loads(answer)["error"]
+        assert "the queue for one is full (1)" in json.loads(answer)["error"]
         slow.settimeout(REQUEST_TIMEOUT + 10)
         answer = read_response(slow)
         slow.close()
@@ -511,6 +511,7 @@ def test_a_client_leaving_midway_frees_its_place_and_its_upload(models, server):
         time.sleep(0.1)
     assert not uploads_left(directory)
     # The one place (--max-concurrent 1) is free again.
+    assert metrics(server)["anomaly_request_places_taken"] == 0
     code, _, _ = server.request("POST", "/v2/models/ecg/infer", infer_body([1, 96], [0.1] * 96))
     assert code == 200
 
@@ -942,6 +943,7 @@ def test_a_live_stream_keeps_a_bounded_stretch_of_the_lead_whatever_its_length()
             kept = max(kept, len(live.buffer))
     settling = PAD_SECONDS + 0.25 + 0.45 + 0.2 + FINAL_SECONDS + FINAL_EVERY_SECONDS
     assert kept <= round(max(HISTORY_SECONDS, settling) * FS)
+    assert len(live.buffer) >= round(HISTORY_SECONDS * FS)  # What the detector looks at.
     assert len(beat_train(300)) - 20 <= finals <= len(beat_train(300))
 
 

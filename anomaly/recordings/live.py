@@ -9,7 +9,9 @@ and the beats come back as soon as they can be cut:
   next (:data:`MIRROR_SECONDS`). The band-pass filter runs forwards and backwards, so the
   last samples of a window, so near the end of what has arrived, are not yet those of the
   recorded file, and the beat's next RR interval is unknown (its ratio is then 1, a beat
-  on time; see :mod:`.rhythm`);
+  on time; see :mod:`.rhythm`). Found in the 23 s or so of lead the filter needs, not in
+  :data:`HISTORY_SECONDS`: in a pause of many seconds, noise may be given as a beat that
+  no final one confirms;
 - **finally**, once :data:`FINAL_SECONDS` more have arrived, by which time the filter has
   settled on the beat, in the next final step (one every :data:`FINAL_EVERY_SECONDS`):
   found, cut, numbered and given its RR context as :class:`.segment.Segmenter` does on

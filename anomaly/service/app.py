@@ -18,10 +18,10 @@ Errors are ``{"error": "..."}`` with a 4xx status (a 5xx for the server's own st
 when full, 504 past the request timeout). With a bearer token every route but the health
 checks asks for it. Inference runs in a pool of ``max_concurrent`` threads; a request
 beyond them waits its turn before its body is read (up to ``max_queued`` of them, each up
-to ``request_timeout`` seconds: :mod:`.places`), one beyond those is refused at once (503
-with ``Retry-After``), and a body is read up to ``max_body_bytes`` within
-``request_timeout`` seconds, so that memory and threads stay bounded whatever the clients
-send.
+to ``request_timeout`` seconds: :mod:`.places`), and one beyond those, or whose turn does
+not come in time, is refused (503 with ``Retry-After``); a body is read up to
+``max_body_bytes`` within ``request_timeout`` seconds, so that memory and threads stay
+bounded whatever the clients send.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from .protocol import HEADER_LENGTH, MODEL_VERSION, Failure, RequestError, decod
 from .live import (GOING_AWAY, INTERNAL, POLICY, LiveStream, StreamError, StreamOptions,
                    control)
 from .page import web_page
-from .places import Places
+from .places import Places, Turn
 from .settings import Settings
 from .uploads import ScoreStream, Upload, UploadOptions, html_report, prepare
 
@@ -169,12 +169,13 @@ class Service:
     async def take_place(self) -> Response | None:
         """A place among the ``max_concurrent`` (waiting in turn, up to ``max_queued``
         requests for up to ``request_timeout``), or the 503 that says to come back."""
-        if await self.places.take(self.settings.request_timeout):
+        turn = await self.places.take(self.settings.request_timeout)
+        if turn is Turn.TAKEN:
             return None
+        places = self.places
         response = error_response(
-            f"{self.settings.max_concurrent} requests are being scored and "
-            f"{self.settings.max_queued} waiting, the most at once; retry shortly"
-            if self.places.waiting >= self.settings.max_queued else
+            f"every place to score in is taken ({places.limit}) and the queue for one is "
+            f"full ({places.queued}); retry shortly" if turn is Turn.FULL else
             f"no place to score it came free within {self.settings.request_timeout:g} s; "
             "retry shortly", 503)
         response.headers["Retry-After"] = "1"
@@ -227,8 +228,8 @@ class Service:
 
     async def receive_upload(self, request: Request) -> tuple[ServedModel, Upload] | Response:
         """The model asked for, and the body written as an upload (see :mod:`.uploads`),
-        holding a place among the ``max_concurrent``; the 503 when they are all taken. On
-        failure the place and the upload are given back."""
+        holding a place among the ``max_concurrent``; the 503 of :meth:`take_place` when
+        none comes. On failure the place and the upload are given back."""
         model = self.model(request)
         options = UploadOptions.from_query(request.query_params)
         if (full := await self.take_place()) is not None:

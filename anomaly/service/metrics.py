@@ -19,8 +19,8 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 
 
 class ServiceMetrics:
-    """Requests (by route template, method and status), their latency, those being scored
-    and waiting for a place (read from ``places``), beats scored and anomalies flagged (by
+    """Requests (by route template, method and status), their latency, the places taken
+    and the requests waiting for one (read from ``places``), beats scored and anomalies flagged (by
     model), and one ``anomaly_model_info`` series per model."""
 
     def __init__(self, models: dict[str, "ServedModel"], places: "Places"):
@@ -36,7 +36,8 @@ class ServiceMetrics:
                                  ("model",), registry=self.registry)
         self.streams = Gauge("anomaly_live_streams", "Live ECG streams open",
                              registry=self.registry)
-        Gauge("anomaly_requests_scoring", "Requests holding a place to be scored in",
+        Gauge("anomaly_request_places_taken", "Places to score requests in held (from "
+              "the body's arrival to the scoring's end)",
               registry=self.registry).set_function(lambda: places.busy)
         Gauge("anomaly_requests_waiting", "Requests waiting for a place to be scored in",
               registry=self.registry).set_function(lambda: places.waiting)

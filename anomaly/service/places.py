@@ -2,11 +2,13 @@
 waiting their turn in order of arrival.
 
 A request takes its place before its body is read, so that what the service holds in
-memory is bounded by its places, not by its clients. Without a queue, the 64 clients of
-``scripts/benchmark_service.py`` were refused 97% of their one-beat requests with 503 (4
-places: each client's next request arrived while 4 others were being read or scored);
-with one, a burst waits a few milliseconds instead. A request beyond the queue, or whose
+memory is bounded by its places, not by its clients. Without a queue, 64 clients sending
+one-beat requests at once (``scripts/benchmark_service.py``) were refused 97% of them with
+503 (4 places: each client's next request arrived while 4 others were being read or
+scored); with one, a burst waits its turn instead. A request beyond the queue, or whose
 turn does not come within its wait, is refused (the caller's 503 with ``Retry-After``).
+A client that leaves while its request waits is not noticed until its turn (uvicorn does
+not cancel the request): it holds its place in the queue until then.
 
 Places are taken on the event loop and may be given back from any thread (the thread
 that streamed an upload's scores): a place given back while requests wait passes
@@ -16,8 +18,19 @@ straight to the first of them.
 from __future__ import annotations
 
 import asyncio
+import enum
 import threading
 from collections import deque
+
+
+class Turn(enum.Enum):
+    """How a request's wait for a place ended."""
+
+    TAKEN = "taken"
+    #: Refused at once: the places and the queue were full.
+    FULL = "full"
+    #: Refused: no place came free within its wait.
+    TIMED_OUT = "timed out"
 
 
 class Places:
@@ -35,21 +48,21 @@ class Places:
         """Requests waiting for a place."""
         return len(self._waiting)
 
-    async def take(self, timeout: float) -> bool:
-        """A place, at once or within ``timeout`` seconds in turn; False when the queue is
-        full or the turn did not come. Cancelled (the client left), nothing is held."""
+    async def take(self, timeout: float) -> Turn:
+        """A place, at once or within ``timeout`` seconds in turn (:attr:`Turn.TAKEN`), or
+        why not. Cancelled while it waits (the service stopping), nothing is held."""
         loop = asyncio.get_running_loop()
         with self._lock:
             if self.busy < self.limit and not self._waiting:
                 self.busy += 1
-                return True
+                return Turn.TAKEN
             if len(self._waiting) >= self.queued:
-                return False
+                return Turn.FULL
             entry = (loop, loop.create_future())
             self._waiting.append(entry)
         try:
             await asyncio.wait_for(entry[1], timeout)
-            return True
+            return Turn.TAKEN
         except (asyncio.TimeoutError, asyncio.CancelledError) as stopped:
             with self._lock:
                 passed = entry not in self._waiting
@@ -57,7 +70,7 @@ class Places:
                     self._waiting.remove(entry)
             # A place given back just as the wait ended was passed to this request.
             if isinstance(stopped, asyncio.TimeoutError):
-                return passed
+                return Turn.TAKEN if passed else Turn.TIMED_OUT
             if passed:
                 self.give_back()
             raise

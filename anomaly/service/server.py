@@ -114,9 +114,10 @@ def serve(models: dict[str, ServedModel], settings: Settings, host: str, port: i
                                 "seconds": min(HEADER_SECONDS, settings.request_timeout)}),
                             limit_concurrency=MAX_CONNECTIONS,
                             ws_max_size=MAX_MESSAGE_BYTES, ws_per_message_deflate=False,
-                            # A request accepted may take the timeout to arrive and the
-                            # timeout to be scored: it is answered before the service exits.
-                            timeout_graceful_shutdown=math.ceil(2 * settings.request_timeout) + 5)
+                            # A request accepted may wait the timeout for a place, take
+                            # it to arrive and take it to be scored: it is answered before
+                            # the service exits.
+                            timeout_graceful_shutdown=math.ceil(3 * settings.request_timeout) + 5)
     server = _streams_first_server()(config, app.state.service, settings.request_timeout)
     logs.info(f"Serving {', '.join(f'{name} ({model.directory})' for name, model in models.items())}"
               f" on http://{bound_host}:{bound_port} (Open Inference Protocol v2)",
