@@ -28,7 +28,7 @@ Usage::
     anomaly demo   # a model of 140-sample ECG5000 beats in anomaly-demo/model
     python scripts/benchmark_service.py -m anomaly-demo/model [--requests 200]
     # with the peer, in a virtual environment of its own (MLServer pins its own web stack;
-    # uvloop 0.22 broke MLServer 1.7.1's inference workers):
+    # uvloop 0.23, which pip chose, broke MLServer 1.7.1's inference workers; 0.21 works):
     python -m venv /tmp/mlserver
     /tmp/mlserver/bin/pip install mlserver==1.7.1 "uvloop<0.22" -e .
     python scripts/benchmark_service.py -m anomaly-demo/model --mlserver /tmp/mlserver/bin/mlserver

