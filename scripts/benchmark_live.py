@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from anomaly.datasets import find_mitdb
+from benchmark_service import peak_rss_mb, start, stop
 
 ANOMALY = [sys.executable, "-m", "anomaly"]
 RECORDS = ("100", "105", "119", "201", "203", "208", "210", "232")
@@ -51,26 +52,9 @@ FLUSHES_AHEAD = 2
 MATCH_SECONDS = 0.15
 
 
-def start_server(models: dict[str, Path]) -> tuple[subprocess.Popen, int]:
-    args = [arg for name, path in models.items() for arg in ("-m", f"{name}={path}")]
-    process = subprocess.Popen([*ANOMALY, "serve", *args, "--port", "0",
-                                "--max-streams", "4", "--request-timeout", "120"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    port = json.loads(process.stderr.readline())["port"]
-    threading.Thread(target=lambda: [None for _ in process.stderr], daemon=True).start()
-    return process, port
-
-
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def replay(port: int, model: str, samples: np.ndarray, fs: float, speed: float | None):
@@ -204,7 +188,8 @@ def main() -> None:
             subprocess.run([*ANOMALY, "fit", str(source / name), "--to", "5:00", "-m",
                             str(model), *epochs, "-q"], check=True)
         models[f"r{name}"] = model
-    process, port = start_server(models)
+    served = start(models, "--max-streams", "4", "--request-timeout", "120")
+    process, port = served.process, served.port
     try:
         rows = []
         for name in args.records:
@@ -238,8 +223,7 @@ def main() -> None:
                 print(json.dumps(timing[-1]), flush=True)
         rss = peak_rss_mb(process.pid)
     finally:
-        process.terminate()
-        process.wait()
+        stop(served)
     epochs = f"{args.epochs} epochs" if args.epochs else "the fit's defaults"
     print(f"\nRecords {', '.join(args.records)}: patient models fitted on each record's first "
           f"5 minutes ({epochs}); 0.1 s messages; beats matched within 150 ms.\n")

@@ -83,11 +83,12 @@ def wait_ready(process: subprocess.Popen, port: int, started: float) -> float:
         time.sleep(0.01)
 
 
-def start(model_dir: Path) -> Served:
-    """``anomaly serve`` on a free port."""
+def start(models: dict[str, Path], *options: str) -> Served:
+    """``anomaly serve`` on a free port, serving ``models`` by name, with ``options``."""
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "anomaly", "serve", "-m",
-                                f"ecg={model_dir}", "--port", "0", "--log-format", "json"],
+    names = [arg for name, path in models.items() for arg in ("-m", f"{name}={path}")]
+    process = subprocess.Popen([sys.executable, "-m", "anomaly", "serve", *names, "--port",
+                                "0", "--log-format", "json", *options],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     port = json.loads(process.stderr.readline())["port"]
     threading.Thread(target=lambda: [None for _ in process.stderr], daemon=True).start()
@@ -273,7 +274,7 @@ def percentile(values: list[float], q: float) -> float:
 def inference_rows(served: Served, local, random_beats, requests: int) -> list[str]:
     """The table's rows for ``served``: live, then infer at each of :data:`SIZES` in each
     encoding it takes."""
-    status, live = timed(served.port, "GET", "/v2/health/live", n=requests)
+    _, live = timed(served.port, "GET", "/v2/health/live", n=requests)
     rows = [f"| {served.name} | GET /v2/health/live | - | {percentile(live, 50) * 1e3:.2f} | "
             f"{percentile(live, 99) * 1e3:.2f} | - | - | - |"]
     for size in SIZES:
@@ -401,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = ["| server | start-up to ready s | peak RSS MB (each process's peak, summed) | "
                "SIGTERM |",
                "|---|---|---|---|"]
-    servers = [lambda: start(args.model_dir)]
+    servers = [lambda: start({"ecg": args.model_dir})]
     work = tempfile.TemporaryDirectory(prefix="mlserver-")
     if args.mlserver:
         servers.append(lambda: start_mlserver(args.mlserver, args.model_dir,
