@@ -22,6 +22,8 @@ import edfio
 import numpy as np
 import pytest
 import tritonclient.http as triton
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tritonclient.utils import InferenceServerException
 
 from anomaly.model import AutoencoderDetector
@@ -231,6 +233,8 @@ def infer_body(shape, data, **tensor) -> str:
 @pytest.mark.parametrize("body, headers, status, message", [
     ("{not json", {}, 400, "not valid JSON"),
     ("[" * 100_000 + "]" * 100_000, {}, 400, "nested too deeply"),
+    ('{"inputs": [{"name": "beats", "shape": [1, 96], "datatype": ' + "[" * 1010 + "]" * 1010
+     + "}]}", {}, 400, "nested too deeply"),
     ('{"inputs": []}', {}, 400, "non-empty list"),
     (infer_body([1, 95], [0.1] * 95), {}, 400, r"shape must be \[n, 96\]"),
     (infer_body([1, 96], [0.1] * 95), {}, 400, "95 elements for a shape of 96"),
@@ -261,7 +265,7 @@ def infer_body(shape, data, **tensor) -> str:
     (infer_body([1, 96], [0.1] * 95 + [10 ** 400]), {}, 400, "beyond the numbers a float"),
     (json.dumps({"inputs": [{"name": "\ud800", "shape": [1, 96], "datatype": "FP32",
                              "data": [0.1] * 96}]}), {}, 400, r"no input '\\ud800'"),
-], ids=["malformed", "deeply nested", "no inputs", "wrong width", "too few elements", "NaN",
+], ids=["malformed", "deeply nested", "nested in a field", "no inputs", "wrong width", "too few elements", "NaN",
         "text", "huge value", "huge declared shape", "wrong datatype", "missing binary",
         "bad header length", "unknown input", "body too large", "wrong token", "gzip",
         "boolean", "number as text", "FP64", "output name not text", "output parameters",
@@ -274,6 +278,51 @@ def test_a_bad_request_gets_a_4xx_with_one_line_and_the_server_stays_up(server, 
     assert "\n" not in error
     code, _, _ = server.request("POST", "/v2/models/ecg/infer", infer_body([1, 96], [0.1] * 96))
     assert code == 200
+
+
+#: JSON as a client might send it: any nesting of numbers (NaN, infinities and integers
+#: beyond any float among them, which json.dumps writes), text (lone surrogates too),
+#: booleans and nulls.
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.floats() | st.integers() | st.integers(10 ** 300, 10 ** 400)
+    | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=4), children, max_size=4),
+    max_leaves=30)
+
+
+def as_orjson_reads(value):
+    """``value`` with integers beyond 64 bits as floats where a float holds them, as
+    orjson reads them (a difference in values documented in ``protocol._parse_json``)."""
+    if isinstance(value, list):
+        return [as_orjson_reads(item) for item in value]
+    if isinstance(value, dict):
+        return {key: as_orjson_reads(item) for key, item in value.items()}
+    if type(value) is int and not -2 ** 63 <= value < 2 ** 64:
+        try:
+            return float(value)
+        except OverflowError:  # Beyond a double: orjson refuses it, the fallback reads it.
+            return value
+    return value
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(JSON_VALUES, st.booleans())
+def test_a_request_s_json_is_read_and_refused_as_the_standard_library_reads_it(value, ascii):
+    """orjson parses requests; what it refuses the standard library reads again, so that
+    what is accepted and what a client is told stay as they were. Written as ASCII, or as
+    UTF-8 with lone surrogates passed through (which no parser may read)."""
+    from anomaly.service.protocol import RequestError, _parse_json, _refuse_constant
+
+    text = json.dumps(value, ensure_ascii=ascii).encode("utf-8", "surrogatepass")
+    try:
+        expected = json.loads(text, parse_constant=_refuse_constant)
+    except ValueError as error:
+        with pytest.raises(RequestError, match="not valid JSON") as refused:
+            _parse_json(text)
+        assert str(error).split(":")[0] in str(refused.value)
+        return
+    assert as_orjson_reads(_parse_json(text)) == as_orjson_reads(expected)
 
 
 def test_routes_answer_json_errors_and_ask_for_the_token(server):

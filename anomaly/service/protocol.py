@@ -110,18 +110,27 @@ def decode_request(body: bytes, header_length: str | None, inputs: tuple[TensorS
     Raises
     ------
     RequestError
-        413 for JSON beyond ``max_json_bytes``; 400 for malformed JSON (or nested too deeply), a tensor the model has not, one
-        missing, a datatype, shape or element count not the model's, a value that is
-        not a finite number, or binary data that does not add up.
+        413 for JSON beyond ``max_json_bytes``; 400 for malformed JSON (or nested too
+        deeply), a tensor the model has not, one missing, a datatype, shape or element
+        count not the model's, a value that is not a finite number, or binary data that
+        does not add up.
     """
     json_length = _json_length(header_length, len(body))
     if max_json_bytes is not None and json_length > max_json_bytes:
         raise RequestError(f"the request's JSON is {json_length} bytes; at most "
                            f"{max_json_bytes} (send large tensors in binary)", 413)
     request = _parse_json(body[:json_length])
+    try:
+        return _decode_parsed(request, memoryview(body)[json_length:], inputs, outputs, limits)
+    except RecursionError:  # A value nested 1,000 to 1,024 deep (orjson reads it) quoted.
+        raise RequestError("the request's JSON is nested too deeply") from None
+
+
+def _decode_parsed(request: Any, binary: memoryview, inputs: tuple[TensorSpec, ...],
+                   outputs: tuple[TensorSpec, ...], limits: Limits) -> InferRequest:
+    """:func:`decode_request` once the JSON is parsed; ``binary``, what follows it."""
     if not isinstance(request, dict):
         raise RequestError("the request must be a JSON object with 'inputs'")
-    binary = memoryview(body)[json_length:]
     declared = {spec.name: spec for spec in inputs}
     tensors = request.get("inputs")
     if not isinstance(tensors, list) or not tensors:
@@ -190,7 +199,11 @@ def _parse_json(text: bytes) -> Any:
     a double, which JSON's grammar allows. Whatever it refuses is read again by the
     standard library, which either reads it (and the checks after say what is wrong with
     the values) or says in words of its own what is wrong, at the cost of a second parse
-    of a request that fails.
+    of a request that fails. Two differences remain: an integer beyond 64 bits comes as
+    a float where orjson reads it (3.13 does; a shape that large is then refused as not
+    whole numbers, 400, where the standard library's integer was refused as too many
+    rows, 413), and nesting 1,000 to 1,024 deep, which the standard library refuses, is
+    read (:func:`decode_request` refuses it where quoting it in an error would recurse).
     """
     try:
         return orjson.loads(text)
