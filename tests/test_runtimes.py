@@ -242,6 +242,28 @@ def test_export_refuses_what_is_not_a_model_directory(tmp_path, capsys):
     assert code == EXIT_BAD_MODEL and "incomplete model directory" in err
 
 
+def test_a_pass_runs_in_a_helper_thread_only_where_a_signal_handler_needs_it():
+    """In the main thread (the command line's), onnxruntime runs in a helper thread so
+    that SIGTERM is handled at once; in a pool thread (the service's) with no time limit,
+    in the calling thread: a helper would cost a thread's start for nothing."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from anomaly.model.runtimes.onnx_runtime import interruptibly
+
+    def ran_in() -> threading.Thread:
+        return threading.current_thread()
+
+    assert interruptibly(ran_in) is not threading.main_thread()
+    with ThreadPoolExecutor(1) as pool:
+        caller, ran = pool.submit(lambda: (threading.current_thread(),
+                                           interruptibly(ran_in))).result()
+        assert ran is caller
+        caller, ran = pool.submit(lambda: (threading.current_thread(),
+                                           interruptibly(ran_in, 5.0))).result()
+        assert ran is not caller  # A time limit needs the helper to wait on.
+
+
 # -- what a scoring process imports ------------------------------------------------------
 
 IMPORTS_AFTER_SCORING = """

@@ -28,7 +28,6 @@ threshold runs low, as the training beats' errors do.)
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -201,19 +200,12 @@ def _one_blas_thread():
     """The search's matrix products on one BLAS thread: scoring parses the next block in
     a second thread meanwhile (:mod:`anomaly.scoring.pipeline`), and on 2 cores BLAS's
     own threads took the parser's core (100,000 beats scored at 78,000 a second instead
-    of 99,000, measured)."""
-    return _blas_controller().limit(limits=1, user_api="blas")
+    of 99,000, measured). threadpoolctl's cached view of the libraries loaded: finding
+    them afresh (``threadpool_limits``) reads the process's memory map, 0.4 ms a search in
+    the service, whose one-beat requests are scored in about as much."""
+    from threadpoolctl import get_cached_controller
 
-
-@functools.cache
-def _blas_controller():
-    """threadpoolctl's view of the BLAS libraries loaded, found once: finding them reads
-    the process's memory map, 0.4 ms a call in the service, where a one-beat request is
-    scored in under a millisecond. NumPy's BLAS, which the search runs on, is loaded
-    before any search."""
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
+    return get_cached_controller().limit(limits=1, user_api="blas")
 
 
 def code_size(memory: CodeMemory | None) -> int | None:

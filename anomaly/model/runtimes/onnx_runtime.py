@@ -8,10 +8,12 @@ the graph before onnxruntime runs it (:mod:`anomaly.model.runtimes.onnx_graph`; 
 takes 0.6 s on the 2-core machine the tool is measured on, nearly all of it ``ml_dtypes``
 registering its NumPy types).
 
-onnxruntime's calls run in a helper thread while the calling thread waits
-(:func:`interruptibly`): a Python signal handler runs only in the main thread, and only
-between two steps of Python, so SIGTERM (and Ctrl-C) would otherwise wait for a forward
-pass, or a load, to end. Loading is bounded in time (:data:`LOAD_SECONDS`), and everything
+In the main thread (the command line's), onnxruntime's calls run in a helper thread while
+the main thread waits (:func:`interruptibly`): a Python signal handler runs only in the
+main thread, and only between two steps of Python, so SIGTERM (and Ctrl-C) would otherwise
+wait for a forward pass, or a load, to end. Elsewhere (the service's and Dask's worker
+threads, where no handler runs) a pass runs in the calling thread, unless it has a time
+limit to wait with. Loading is bounded in time (:data:`LOAD_SECONDS`), and everything
 onnxruntime allocates in memory (:data:`ARENA_BYTES`).
 """
 
