@@ -591,7 +591,21 @@ def test_ctrl_c_stops_the_service_as_sigterm_does(models):
     server.process.send_signal(signal.SIGINT)
     assert server.process.wait(timeout=60) == 0
     server.reader.join(timeout=10)
-    assert json.loads(server.lines[-1])["event"] == "stopped"
+    events = [json.loads(line)["event"] for line in server.lines]
+    assert events[-1] == "stopped"
+    # A beat-set model alone: the live streams' detector is not imported before it is needed.
+    assert "streams_ready" not in events
+
+
+def test_a_service_of_a_recording_s_model_readies_the_live_streams_detector(server):
+    """Imported once the service is up, not in the first stream's first step (where it
+    made the first beat late); logged when done."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any('"streams_ready"' in line
+                                                   for line in server.lines):
+        time.sleep(0.1)
+    ready = [json.loads(line) for line in server.lines if '"streams_ready"' in line]
+    assert len(ready) == 1 and ready[0]["seconds"] > 0
 
 
 def rss_mb(server: Server) -> float:
