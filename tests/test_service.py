@@ -66,6 +66,12 @@ class Server:
         self.reader = threading.Thread(target=lambda: self.lines.extend(self.process.stderr),
                                        daemon=True)
         self.reader.start()
+        # As a deployment does: requests once it is ready (with a recording's model, its
+        # live streams' detector imported in the meantime).
+        deadline = time.monotonic() + 60
+        while self.request("GET", "/v2/health/ready")[0] != 200:
+            assert time.monotonic() < deadline and self.process.poll() is None, self.lines
+            time.sleep(0.05)
 
     def connection(self) -> http.client.HTTPConnection:
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
@@ -422,8 +428,11 @@ def test_sigterm_answers_the_request_in_flight_refuses_new_ones_and_exits_0(mode
     code = server.process.wait(timeout=60)
     server.reader.join(timeout=10)
     assert code == 0, server.lines
-    events = [json.loads(line)["event"] for line in server.lines]
-    assert events[-1] == "stopped" and events.count("request") == 1
+    events = [json.loads(line) for line in server.lines]
+    assert events[-1]["event"] == "stopped"
+    # The one request answered besides the checks that the service was ready.
+    assert [event["path"] for event in events if event["event"] == "request"
+            and event["path"] != "/v2/health/ready"] == ["/v2/models/shape/infer"]
 
 
 def test_serve_refuses_a_bad_model_or_token_in_one_line_before_listening(models, tmp_path):
@@ -597,13 +606,15 @@ def test_ctrl_c_stops_the_service_as_sigterm_does(models):
     assert "streams_ready" not in events
 
 
-def test_a_service_of_a_recording_s_model_readies_the_live_streams_detector(server):
-    """Imported once the service is up, not in the first stream's first step (where it
-    made the first beat late); logged when done."""
-    deadline = time.monotonic() + 60
+def test_a_service_of_a_recording_s_model_is_ready_once_its_streams_detector_is_imported(
+        server):
+    """Imported once the port answers, not in the first stream's first step (where it
+    made the first beat late): the service says it is ready after its log line."""
+    assert server.request("GET", "/v2/health/ready")[0] == 200
+    deadline = time.monotonic() + 10  # The log's reader thread may be a line behind.
     while time.monotonic() < deadline and not any('"streams_ready"' in line
                                                    for line in server.lines):
-        time.sleep(0.1)
+        time.sleep(0.05)
     ready = [json.loads(line) for line in server.lines if '"streams_ready"' in line]
     assert len(ready) == 1 and ready[0]["seconds"] > 0
 

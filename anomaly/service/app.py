@@ -49,7 +49,7 @@ from .metrics import ServiceMetrics
 from .models import FLAG_OUTPUT, SCORE_OUTPUT, ServedModel
 from .protocol import HEADER_LENGTH, MODEL_VERSION, Failure, RequestError, decode_request, encode_response
 from .live import (GOING_AWAY, INTERNAL, POLICY, LiveStream, StreamError, StreamOptions,
-                   control)
+                   control, import_detector)
 from .page import web_page
 from .places import Places, Turn
 from .settings import Settings
@@ -80,6 +80,26 @@ class Service:
         # Set when the service stops: each live stream then ends with what it was sent.
         self.stopping = asyncio.Event()
         self.ready = False
+
+    async def get_ready(self) -> None:
+        """Ready once the requests the models take can be answered in time: for a model
+        fitted on a recording (what live streams and uploaded recordings are scored with),
+        once the streams' R-peak detector is imported (:func:`.live.import_detector`, about
+        2 s, in a thread while the port answers). A service of beat-set models alone (the
+        demo's) is ready at once and does not spend the detector's 140 MB until a recording
+        comes."""
+        if any(model.detector.provenance_.recording is not None
+               for model in self.models.values()):
+            try:
+                seconds = await asyncio.to_thread(import_detector)
+            except Exception as error:  # A broken install: inference alone still works.
+                logs.warning(f"the live streams' R-peak detector cannot be imported "
+                             f"({first_line(error)}); recordings and streams will fail",
+                             event="streams_not_ready")
+            else:
+                logs.info(f"Live streams ready ({seconds:.1f} s to import their R-peak "
+                          "detector)", event="streams_ready", seconds=round(seconds, 3))
+        self.ready = True
 
     async def end_streams(self, seconds: float) -> None:
         """Tell the live streams the service is stopping, and give them ``seconds`` to
@@ -549,9 +569,10 @@ def create_app(models: dict[str, ServedModel], settings: Settings = Settings()) 
     @asynccontextmanager
     async def lifespan(app: Starlette):
         # The models were loaded and probed before the app was made.
-        service.ready = True
+        getting_ready = asyncio.create_task(service.get_ready())
         yield
         service.ready = False
+        await getting_ready  # An import is not cut off; its log line comes before the last.
         service.pool.shutdown(wait=True)
 
     async def not_found(request: Request, error: HTTPException) -> Response:

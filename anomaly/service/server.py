@@ -7,13 +7,10 @@ streams ended with what they were sent (their last beats and summaries), then ex
 
 from __future__ import annotations
 
-import importlib
 import math
 import os
 import re
 import socket
-import threading
-import time
 from pathlib import Path
 
 from .. import logs
@@ -31,9 +28,6 @@ MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 HEADER_SECONDS = 10.0
 #: Connections (and requests) at once; beyond, uvicorn answers 503 and closes.
 MAX_CONNECTIONS = 1000
-#: What a live stream's steps import (see :func:`warm_live_streams`).
-LIVE_STREAM_MODULES = ("neurokit2", "anomaly.recordings.live", "anomaly.recordings.peaks",
-                       "anomaly.recordings.quality")
 #: The largest WebSocket message a live stream may send: 1 MiB, 131 s of one lead at
 #: 1,000 Hz in float64 (beyond, the stream is closed with 1009).
 MAX_MESSAGE_BYTES = 1 << 20
@@ -125,10 +119,6 @@ def serve(models: dict[str, ServedModel], settings: Settings, host: str, port: i
                             # the service exits.
                             timeout_graceful_shutdown=math.ceil(3 * settings.request_timeout) + 5)
     server = _streams_first_server()(config, app.state.service, settings.request_timeout)
-    warming = None
-    if any(model.detector.provenance_.recording is not None for model in models.values()):
-        warming = threading.Thread(target=warm_live_streams, name="warm-up")
-        warming.start()
     logs.info(f"Serving {', '.join(f'{name} ({model.directory})' for name, model in models.items())}"
               f" on http://{bound_host}:{bound_port} (Open Inference Protocol v2)",
               event="listening", host=bound_host, port=bound_port, models=list(models))
@@ -140,30 +130,7 @@ def serve(models: dict[str, ServedModel], settings: Settings, host: str, port: i
         pass
     finally:
         sock.close()
-        if warming is not None:  # Not cut off mid-import; its log line comes before the last.
-            warming.join()
     logs.info("Stopped: the requests in flight were answered", event="stopped")
-
-
-def warm_live_streams() -> None:
-    """Import what a live stream's steps need, once the service is up, and log it.
-
-    neurokit2 (the R-peak detector's and the signal quality's library) takes about 2 s to
-    import on the 2-core machine the tool is measured on. Left to the first stream's first
-    step, it made that stream's first beat come 1.2 s after its R peak (0.5 s the others;
-    ``scripts/benchmark_live.py``); imported before the port is taken, it would add the
-    2 s to a start-up that needs 0.5 s for inference. A stream that comes in the first
-    seconds waits for what is left of it. Done when a model was fitted on a recording
-    (what live streams and uploaded recordings are scored with): neurokit2 and what it
-    imports hold about 140 MB, which a service of beat-set models alone (the demo's) does
-    not spend until a recording comes.
-    """
-    started = time.perf_counter()
-    for module in LIVE_STREAM_MODULES:
-        importlib.import_module(module)
-    seconds = time.perf_counter() - started
-    logs.info(f"Live streams ready ({seconds:.1f} s to import their detector)",
-              event="streams_ready", seconds=round(seconds, 3))
 
 
 def _streams_first_server():
