@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from anomaly.datasets import find_mitdb  # noqa: E402
+from benchmark_service import peak_rss_mb, start, stop  # noqa: E402
 
 ANOMALY = [sys.executable, "-m", "anomaly"]
 
@@ -108,15 +109,12 @@ def measure_service(record: Path, model: Path) -> dict:
     sent to the summary, the server's peak RSS (its VmHWM, model loaded included)."""
     import http.client
 
-    server = subprocess.Popen([*ANOMALY, "serve", "-m", f"model={model}", "--port", "0",
-                               "--max-upload-mb", "1024", "--request-timeout", "600"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    served = start({"model": model}, "--max-upload-mb", "1024", "--request-timeout", "600")
     try:
-        port = json.loads(server.stderr.readline())["port"]
         body, length, content_type = multipart_body([record.with_suffix(".hea"),
                                                      record.with_suffix(".dat")])
         started = time.perf_counter()
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+        connection = http.client.HTTPConnection("127.0.0.1", served.port, timeout=600)
         connection.request("POST", "/v2/models/model/score?format=wfdb", body,
                            {"Content-Length": str(length), "Content-Type": content_type})
         response = connection.getresponse()
@@ -128,13 +126,11 @@ def measure_service(record: Path, model: Path) -> dict:
                 break
             beats += 1
         seconds = time.perf_counter() - started
-        status = Path(f"/proc/{server.pid}/status").read_text()
-        peak = int(re.search(r"VmHWM:\s+(\d+)", status).group(1))
+        peak = peak_rss_mb(served.process.pid)
     finally:
-        server.terminate()
-        code = server.wait(timeout=60)
-    return {"beats": beats, "seconds": round(seconds, 1), "peak_rss_mb": round(peak / 1024),
-            "exit": code}
+        ended = stop(served)
+    return {"beats": beats, "seconds": round(seconds, 1), "peak_rss_mb": round(peak),
+            "ended": ended}
 
 
 def main() -> None:
