@@ -128,9 +128,9 @@ def measure_service(record: Path, model: Path) -> dict:
         seconds = time.perf_counter() - started
         peak = peak_rss_mb(served.process.pid)
     finally:
-        ended = stop(served)
+        stop(served)
     return {"beats": beats, "seconds": round(seconds, 1), "peak_rss_mb": round(peak),
-            "ended": ended}
+            "exit": served.process.returncode}
 
 
 def main() -> None:

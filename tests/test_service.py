@@ -51,7 +51,7 @@ class Server:
     """An ``anomaly serve`` process: its port, its stderr lines so far, and a way to stop
     it and get its exit code."""
 
-    def __init__(self, *args: str, cwd: Path, env: dict | None = None):
+    def __init__(self, *args: str, cwd: Path, env: dict | None = None, wait_ready=True):
         self.process = subprocess.Popen(
             [sys.executable, "-m", "anomaly", "serve", "--port", "0", *args], cwd=cwd,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
@@ -69,7 +69,7 @@ class Server:
         # As a deployment does: requests once it is ready (with a recording's model, its
         # live streams' detector imported in the meantime).
         deadline = time.monotonic() + 60
-        while self.request("GET", "/v2/health/ready")[0] != 200:
+        while wait_ready and self.request("GET", "/v2/health/ready")[0] != 200:
             assert time.monotonic() < deadline and self.process.poll() is None, self.lines
             time.sleep(0.05)
 
@@ -609,14 +609,45 @@ def test_ctrl_c_stops_the_service_as_sigterm_does(models):
 def test_a_service_of_a_recording_s_model_is_ready_once_its_streams_detector_is_imported(
         server):
     """Imported once the port answers, not in the first stream's first step (where it
-    made the first beat late): the service says it is ready after its log line."""
-    assert server.request("GET", "/v2/health/ready")[0] == 200
+    made the first beat late): every readiness check before the log line says so was
+    refused, and none after."""
     deadline = time.monotonic() + 10  # The log's reader thread may be a line behind.
     while time.monotonic() < deadline and not any('"streams_ready"' in line
                                                    for line in server.lines):
         time.sleep(0.05)
-    ready = [json.loads(line) for line in server.lines if '"streams_ready"' in line]
-    assert len(ready) == 1 and ready[0]["seconds"] > 0
+    events = [json.loads(line) for line in server.lines]
+    imported = [index for index, event in enumerate(events)
+                if event["event"] == "streams_ready"]
+    assert len(imported) == 1, events
+    checks = [(index < imported[0], event["status"]) for index, event in enumerate(events)
+              if event["event"] == "request" and event["path"] == "/v2/health/ready"]
+    before = [status for early, status in checks if early]
+    after = [status for early, status in checks if not early]
+    assert before and set(before) == {503} and after and set(after) == {200}
+
+
+def test_a_broken_detector_install_is_logged_and_leaves_inference_ready(models, tmp_path):
+    directory, _, _ = models
+    broken = tmp_path / "site" / "neurokit2"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text('raise ImportError("a broken install")\n')
+    env = {**os.environ, "PYTHONPATH": str(broken.parent)}
+    server = Server("-m", str(directory / "holter"), cwd=directory, env=env)
+    code, _, answer = server.request("GET", "/v2/models/holter")
+    assert code == 200
+    code, _ = server.stop()
+    events = [json.loads(line) for line in server.lines]
+    failed = [event for event in events if event["event"] == "streams_not_ready"]
+    assert code == 0 and len(failed) == 1 and "a broken install" in failed[0]["message"]
+    assert "streams_ready" not in [event["event"] for event in events]
+
+
+def test_sigterm_while_the_detector_is_imported_exits_0_after_it(models):
+    directory, _, _ = models
+    server = Server("-m", str(directory / "holter"), cwd=directory, wait_ready=False)
+    code, _ = server.stop()  # At once: the import has just begun.
+    events = [json.loads(line)["event"] for line in server.lines]
+    assert code == 0 and events[-2:] == ["streams_ready", "stopped"], events
 
 
 def rss_mb(server: Server) -> float:

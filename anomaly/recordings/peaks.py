@@ -17,6 +17,9 @@ measures it at 128 to 1,000 Hz and in noise).
 
 from __future__ import annotations
 
+import importlib
+import time
+
 import numpy as np
 
 from .filters import resample, resampling_ratio
@@ -28,6 +31,17 @@ REFINE_SECONDS = 0.025
 #: Two R peaks closer than this are one beat, the larger kept: the ventricles cannot beat
 #: again so soon (300 a minute, faster than ventricular flutter is counted beat by beat).
 REFRACTORY_SECONDS = 0.2
+
+
+def import_detector() -> float:
+    """Import the detector's library (neurokit2, which the signal-quality tests use too)
+    now rather than at the first beat found; returns the seconds it took. Its import takes
+    seconds, and the memory of what it imports (docs/benchmarks.md, "Live ECG streams"):
+    a service whose live streams must answer within a second imports it before it says it
+    is ready."""
+    started = time.perf_counter()
+    importlib.import_module("neurokit2")
+    return time.perf_counter() - started
 
 
 def detect_r_peaks(signal: np.ndarray, fs: float, filtered: np.ndarray) -> np.ndarray:

@@ -49,7 +49,7 @@ from .metrics import ServiceMetrics
 from .models import FLAG_OUTPUT, SCORE_OUTPUT, ServedModel
 from .protocol import HEADER_LENGTH, MODEL_VERSION, Failure, RequestError, decode_request, encode_response
 from .live import (GOING_AWAY, INTERNAL, POLICY, LiveStream, StreamError, StreamOptions,
-                   control, import_detector)
+                   control)
 from .page import web_page
 from .places import Places, Turn
 from .settings import Settings
@@ -82,24 +82,30 @@ class Service:
         self.ready = False
 
     async def get_ready(self) -> None:
-        """Ready once the requests the models take can be answered in time: for a model
-        fitted on a recording (what live streams and uploaded recordings are scored with),
-        once the streams' R-peak detector is imported (:func:`.live.import_detector`, about
-        2 s, in a thread while the port answers). A service of beat-set models alone (the
-        demo's) is ready at once and does not spend the detector's 140 MB until a recording
-        comes."""
-        if any(model.detector.provenance_.recording is not None
-               for model in self.models.values()):
-            try:
+        """Say the service is ready once its models' requests can be answered in time.
+
+        A live stream must give each beat within a second of its R peak, and the R-peak
+        detector's library takes seconds to import: left to the first stream's first step,
+        it made that stream's first beat late (docs/benchmarks.md, "Live ECG streams"). So
+        with a model fitted on a recording (what streams and uploaded recordings are
+        scored with) the library is imported first, in a thread while the port answers.
+        A service of beat-set models alone (the demo's) is ready at once and spends the
+        library's memory only when a recording or a stream comes. A failed import is
+        logged, and the service made ready for inference, which does not need it."""
+        try:
+            if any(model.detector.provenance_.recording is not None
+                   for model in self.models.values()):
+                from ..recordings.peaks import import_detector
+
                 seconds = await asyncio.to_thread(import_detector)
-            except Exception as error:  # A broken install: inference alone still works.
-                logs.warning(f"the live streams' R-peak detector cannot be imported "
-                             f"({first_line(error)}); recordings and streams will fail",
-                             event="streams_not_ready")
-            else:
                 logs.info(f"Live streams ready ({seconds:.1f} s to import their R-peak "
                           "detector)", event="streams_ready", seconds=round(seconds, 3))
-        self.ready = True
+        except Exception as error:  # A broken install.
+            logs.warning(f"the live streams' R-peak detector cannot be imported "
+                         f"({first_line(error)}); recordings and streams will fail",
+                         event="streams_not_ready")
+        finally:
+            self.ready = not self.stopping.is_set()
 
     async def end_streams(self, seconds: float) -> None:
         """Tell the live streams the service is stopping, and give them ``seconds`` to
@@ -572,7 +578,9 @@ def create_app(models: dict[str, ServedModel], settings: Settings = Settings()) 
         getting_ready = asyncio.create_task(service.get_ready())
         yield
         service.ready = False
-        await getting_ready  # An import is not cut off; its log line comes before the last.
+        # An import cannot be cut off: waited for, so that its log line comes before the
+        # last.
+        await getting_ready
         service.pool.shutdown(wait=True)
 
     async def not_found(request: Request, error: HTTPException) -> Response:

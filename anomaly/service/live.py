@@ -35,7 +35,6 @@ message that is not understood, 1008 when nothing came for ``request_timeout`` s
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -56,29 +55,6 @@ DTYPES = {"float32": np.dtype("<f4"), "float64": np.dtype("<f8")}
 #: WebSocket close codes (RFC 6455): the service is stopping (after the stream's last beats
 #: and summary), the data cannot be taken, a policy (idle), the service's failure.
 GOING_AWAY, INVALID_DATA, POLICY, INTERNAL = 1001, 1007, 1008, 1011
-
-
-#: What a live stream's steps import, neurokit2 above all (see :func:`import_detector`).
-DETECTOR_MODULES = ("neurokit2", "anomaly.recordings.live", "anomaly.recordings.peaks",
-                    "anomaly.recordings.quality")
-
-
-def import_detector() -> float:
-    """Import what a live stream's steps (and an uploaded recording's beats) need; returns
-    the seconds it took.
-
-    neurokit2 (the R-peak detector's and the signal quality's library) takes about 2 s to
-    import on the 2-core machine the tool is measured on. Left to the first stream's first
-    step, it made that stream's first beat come 1.2 s after its R peak (0.5 s the others;
-    ``scripts/benchmark_live.py`` on a fresh service). It and what it imports hold about
-    140 MB.
-    """
-    import importlib
-
-    started = time.perf_counter()
-    for module in DETECTOR_MODULES:
-        importlib.import_module(module)
-    return time.perf_counter() - started
 
 
 class StreamError(Exception):

@@ -122,7 +122,7 @@ def decode_request(body: bytes, header_length: str | None, inputs: tuple[TensorS
     request = _parse_json(body[:json_length])
     try:
         return _decode_parsed(request, memoryview(body)[json_length:], inputs, outputs, limits)
-    except RecursionError:  # A value nested 1,000 to 1,024 deep (orjson reads it) quoted.
+    except RecursionError:  # Quoting, in an error, a value 1,000 to 1,024 deep (orjson reads it).
         raise RequestError("the request's JSON is nested too deeply") from None
 
 
