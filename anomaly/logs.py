@@ -9,7 +9,10 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import time
+from contextlib import contextmanager
+from typing import Iterator
 
 from .choices import LogFormat
 from .exceptions import first_line
@@ -89,6 +92,29 @@ def route_warnings() -> None:
         warning_once(f"Warning: {first_line(message)} ({category.__name__})")
 
     warnings.showwarning = show
+
+
+#: Held while a thread has changed the process's warning filters (:func:`set_aside_warnings`).
+_WARNINGS_CHANGED = threading.RLock()
+
+
+@contextmanager
+def set_aside_warnings(*, record: bool = False) -> Iterator[list]:
+    """The warnings raised in the block kept from the log: recorded in the list it gives
+    (``record``), or ignored.
+
+    ``warnings.catch_warnings`` changes the process's filters and the function that shows
+    a warning, and puts back on leaving what it found on entering. Two threads inside it at
+    once (the service reads recordings and streams in several) can each put back what the
+    other had set: every later warning is then ignored, or recorded in a list no one
+    reads. Here one thread at a time is inside; a warning another thread raises meanwhile
+    is taken as the block's.
+    """
+    import warnings
+
+    with _WARNINGS_CHANGED, warnings.catch_warnings(record=record) as caught:
+        warnings.simplefilter("always" if record else "ignore")
+        yield caught if record else []
 
 
 def error(message: str, **fields) -> None:

@@ -277,3 +277,32 @@ def test_any_library_warning_is_one_line_once(capsys):
     assert len(lines) == 1, lines
     assert json.loads(lines[0])["message"] == ("Warning: invalid value encountered "
                                                "(RuntimeWarning)")
+
+
+def test_threads_setting_warnings_aside_at_once_leave_the_process_s_warnings_as_they_were():
+    """The service reads recordings and streams in several threads, each setting aside
+    the warnings of an EDF header or a flat stretch: whatever their order, the process's
+    filters and the function that shows a warning are what they were (unguarded,
+    ``warnings.catch_warnings`` in two threads puts back what the other set)."""
+    import warnings
+
+    from anomaly import logs
+
+    filters, shown = list(warnings.filters), warnings.showwarning
+    recorded: list[int] = []
+
+    def set_aside(record: bool) -> None:
+        for _ in range(200):
+            with logs.set_aside_warnings(record=record) as caught:
+                time.sleep(0.0005)  # Inside while the other thread comes and goes.
+                warnings.warn("from inside", RuntimeWarning)
+                recorded.append(len(caught))
+
+    threads = [threading.Thread(target=set_aside, args=(record,)) for record in (True, False)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert warnings.filters == filters and warnings.showwarning is shown
+    # Each recording block saw its own warning, once: none went to another's list.
+    assert recorded.count(1) == 200 and recorded.count(0) == 200

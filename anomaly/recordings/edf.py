@@ -5,7 +5,6 @@ refused."""
 from __future__ import annotations
 
 import math
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -86,8 +85,7 @@ def open_edf(text: str, lead: str | None, fs: float | None = None):
     stamp = FileStamp.of(text, "an EDF file")
     check_edf_header(text, stamp)
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with logs.set_aside_warnings(record=True) as caught:
             edf = edfio.read_edf(text, lazy_load_data=True)
     except Exception as error:  # edfio raises ValueError and others for a bad header
         raise InputError(f"{text}: not an EDF file ({first_line(error)})") from None

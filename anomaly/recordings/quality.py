@@ -404,14 +404,13 @@ def lone_artefacts(peaks: np.ndarray, other_peaks: np.ndarray, tolerance: int) -
 
 def second_opinion(raw: np.ndarray, fs: float) -> np.ndarray:
     """The second detector's R peaks: neurokit2's own method, on the raw lead."""
-    import warnings
-
     import neurokit2
+
+    from .. import logs
 
     if len(raw) < 2 * fs or not np.ptp(raw) > 0:
         return np.empty(0, dtype=np.int64)
     # On a nearly flat lead it averages empty slices: its warnings say nothing to a user.
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
+    with logs.set_aside_warnings(), np.errstate(all="ignore"):
         _, info = neurokit2.ecg_peaks(raw, sampling_rate=fs, method="neurokit")
     return np.unique(np.asarray(info["ECG_R_Peaks"], dtype=np.int64))
