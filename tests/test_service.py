@@ -645,7 +645,14 @@ def test_a_broken_detector_install_is_logged_and_leaves_inference_ready(models, 
 def test_sigterm_while_the_detector_is_imported_exits_0_after_it(models):
     directory, _, _ = models
     server = Server("-m", str(directory / "holter"), cwd=directory, wait_ready=False)
-    code, _ = server.stop()  # At once: the import has just begun.
+    # Once the port answers, the import has begun (a SIGTERM before would stop the service
+    # before it began, as the command line stops).
+    deadline = time.monotonic() + 60
+    while server.request("GET", "/v2/health/live")[0] != 200:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert server.request("GET", "/v2/health/ready")[0] == 503  # Still importing.
+    code, _ = server.stop()
     events = [json.loads(line)["event"] for line in server.lines]
     assert code == 0 and events[-2:] == ["streams_ready", "stopped"], events
 
