@@ -406,11 +406,15 @@ class AutoencoderDetector:
     @property
     def score_description(self) -> str:
         """What the score is, in a sentence for people (what ``anomaly fit`` prints)."""
-        error = ERROR_WORDS[self.error_metric_]
+        error = f"the {ERROR_WORDS[self.error_metric_]} of the reconstruction"
+        if self.scaling_.context:
+            weight = self.params_["context_weight"]
+            error += (f", weighing the beat's samples {1 - weight:g} and its RR context "
+                      f"{weight:g}")
         if self.memory_ is None:
-            return f"the {error} of the reconstruction"
-        return (f"the {error} of the reconstruction times the code's distance from the "
-                "training beats' codes, each over its training median")
+            return error
+        return (f"{error} times the code's distance from the training beats' codes, each "
+                "over its training median")
 
     @property
     def error_metric_(self) -> str:
