@@ -44,7 +44,8 @@ class AnomalyRuntime(MLModel):
         outputs = self.model.infer(InferRequest(payload.id, {BEATS_INPUT: beats}))
         return InferenceResponse(
             model_name=self.name,
-            outputs=[NumpyCodec.encode_output(SCORE_OUTPUT, outputs[SCORE_OUTPUT].astype(np.float32)),
+            outputs=[NumpyCodec.encode_output(SCORE_OUTPUT,
+                                              outputs[SCORE_OUTPUT].astype(np.float32)),
                      NumpyCodec.encode_output(FLAG_OUTPUT, outputs[FLAG_OUTPUT])])
 
 

@@ -20,8 +20,8 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 
 class ServiceMetrics:
     """Requests (by route template, method and status), their latency, the places taken
-    and the requests waiting for one (read from ``places``), beats scored and anomalies flagged (by
-    model), and one ``anomaly_model_info`` series per model."""
+    and the requests waiting for one (read from ``places``), beats scored and anomalies
+    flagged (by model), and one ``anomaly_model_info`` series per model."""
 
     def __init__(self, models: dict[str, "ServedModel"], places: "Places"):
         self.registry = CollectorRegistry()

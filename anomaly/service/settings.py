@@ -20,8 +20,9 @@ class Settings:
     ``max_upload_bytes`` per uploaded recording or beats CSV, ``max_concurrent`` requests
     scored at once and ``max_queued`` more waiting their turn, ``max_streams`` live streams
     open at once, ``request_timeout`` seconds for a request to wait for a place, for its
-    body to arrive and for an inference request to be scored, ``limits`` on what one request holds, and the bearer ``token``
-    every route but the health checks asks for (None: none)."""
+    body to arrive and for an inference request to be scored, ``limits`` on what one
+    request holds, and the bearer ``token`` every route but the health checks asks for
+    (None: none)."""
 
     max_body_bytes: int = 16 << 20
     max_json_bytes: int = 4 << 20
