@@ -63,6 +63,24 @@ def configure(log_format: str = LogFormat.text.value, *, quiet: bool = False) ->
     return LOGGER
 
 
+def adopt(name: str, *, unless: tuple[str, ...] = ()) -> None:
+    """Say the warnings and errors of library logger ``name`` (uvicorn's) as this
+    package's are said, in the chosen format, with ``event`` the logger's name; the
+    messages in ``unless`` not at all (ones the package says better itself)."""
+    library = logging.getLogger(name)
+
+    def in_our_format(record: logging.LogRecord) -> bool:
+        if record.getMessage() in unless:
+            return False
+        record.fields = {"event": name}
+        return True
+
+    library.handlers[:] = LOGGER.handlers
+    library.filters[:] = [in_our_format]
+    library.setLevel(logging.WARNING)
+    library.propagate = False
+
+
 def info(message: str, **fields) -> None:
     LOGGER.info(message, extra={"fields": fields})
 

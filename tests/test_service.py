@@ -699,6 +699,50 @@ def test_a_connection_sending_no_headers_is_closed_and_a_client_leaving_is_not_a
     assert not errors, errors
 
 
+@pytest.mark.parametrize("request_, status", [
+    (b"GET /v2 HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n", 431),
+    (b"GET /v2 HTTP/1.1\r\nHost: x\r\n" + (b"X-A: " + b"b" * 40 + b"\r\n") * 1000, 431),
+    (b"GET /v2/" + b"m" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 431),
+    (b"NOT HTTP AT ALL\r\n\r\n", 400),
+], ids=["one long header", "many headers", "a long target", "not HTTP"])
+def test_headers_beyond_16_kib_or_not_http_are_refused_in_one_log_line(server, request_,
+                                                                         status):
+    """The HTTP parser (llhttp) bounds no header: the service does, at 16 KiB, as uvicorn's
+    other parser did. Refused in one JSON log line naming the client, the connection
+    closed, the server up."""
+    lines = len(server.lines)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(request_)
+        answer = read_response(sock)
+        assert sock.recv(100) == b""  # Closed.
+    assert answer.startswith(f"HTTP/1.1 {status} ".encode()), answer[:200]
+    deadline = time.monotonic() + 10  # The log's reader thread may be a line behind.
+    while len(server.lines) == lines and time.monotonic() < deadline:
+        time.sleep(0.05)
+    said = [json.loads(line) for line in server.lines[lines:]]
+    assert [(event["event"], event["status"], event["client"]) for event in said] == \
+        [("bad_http", status, "127.0.0.1")], said
+    assert server.request("GET", "/v2/health/live")[0] == 200
+
+
+def test_headers_without_end_are_cut_off_in_bounded_memory(server):
+    """A client sending header lines for ever is answered 431 and closed after 16 KiB,
+    not at the header deadline with all it sent held."""
+    before = rss_mb(server)
+    sent = 0
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"GET /v2 HTTP/1.1\r\nHost: x\r\n")
+        line = b"X-More: " + b"c" * 1000 + b"\r\n"
+        with pytest.raises(OSError):  # Reset or a broken pipe once the server closed it.
+            while sent < 500 << 20:
+                sock.sendall(line * 64)
+                sent += len(line) * 64
+    # What the sockets' buffers hold, at most, before the server's close is seen.
+    assert sent < 32 << 20, sent
+    assert rss_mb(server) - before < 20, (before, rss_mb(server))
+    assert server.request("GET", "/v2/health/live")[0] == 200
+
+
 def test_the_web_page_shows_a_dropped_recordings_report_in_a_real_browser(models, server,
                                                                           tmp_path):
     """Debian's chromium, driven by playwright: the page at / sends an EDF recording with
