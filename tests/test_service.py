@@ -624,7 +624,7 @@ def test_a_service_of_a_recording_s_model_is_ready_once_its_streams_detector_is_
               if event["event"] == "request" and event["path"] == "/v2/health/ready"]
     before = [status for early, status in checks if early]
     after = [status for early, status in checks if not early]
-    assert before and set(before) == {503} and after and set(after) == {200}
+    assert before and set(before) == {400} and after and set(after) == {200}
 
 
 def test_a_broken_detector_install_is_logged_and_leaves_inference_ready(models, tmp_path):
@@ -652,7 +652,7 @@ def test_sigterm_while_the_detector_is_imported_exits_0_after_it(models):
     while server.request("GET", "/v2/health/live")[0] != 200:
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    assert server.request("GET", "/v2/health/ready")[0] == 503  # Still importing.
+    assert server.request("GET", "/v2/health/ready")[0] == 400  # Still importing.
     code, _ = server.stop()
     events = [json.loads(line)["event"] for line in server.lines]
     assert code == 0 and events[-2:] == ["streams_ready", "stopped"], events

@@ -558,7 +558,9 @@ def create_app(models: dict[str, ServedModel], settings: Settings = Settings()) 
         return JSONResponse({"live": True})
 
     async def ready(request: Request) -> Response:
-        return JSONResponse({"ready": service.ready}, status_code=200 if service.ready else 503)
+        # Not ready is a 4xx in the Open Inference Protocol (Triton and MLServer say 400);
+        # a Kubernetes readiness probe takes any status from 400 as not ready.
+        return JSONResponse({"ready": service.ready}, status_code=200 if service.ready else 400)
 
     async def model_metadata(request: Request) -> Response:
         return JSONResponse(service.model(request).metadata())
