@@ -244,8 +244,10 @@ def test_export_refuses_what_is_not_a_model_directory(tmp_path, capsys):
 
 def test_a_pass_runs_in_a_helper_thread_only_where_a_signal_handler_needs_it():
     """In the main thread (the command line's), onnxruntime runs in a helper thread so
-    that SIGTERM is handled at once; in a pool thread (the service's) with no time limit,
-    in the calling thread: a helper would cost a thread's start for nothing."""
+    that SIGTERM is handled at once; in a pool thread or on an event loop (the service's)
+    with no time limit, in the calling thread: a helper would cost a thread's start for
+    nothing."""
+    import asyncio
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
@@ -255,6 +257,12 @@ def test_a_pass_runs_in_a_helper_thread_only_where_a_signal_handler_needs_it():
         return threading.current_thread()
 
     assert interruptibly(ran_in) is not threading.main_thread()
+
+    async def on_the_event_loop() -> threading.Thread:
+        # The service's small requests: uvicorn's signal handler sets a flag, raises nothing.
+        return interruptibly(ran_in)
+
+    assert asyncio.run(on_the_event_loop()) is threading.main_thread()
     with ThreadPoolExecutor(1) as pool:
         caller, ran = pool.submit(lambda: (threading.current_thread(),
                                            interruptibly(ran_in))).result()
