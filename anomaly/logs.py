@@ -31,6 +31,8 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         data.update(getattr(record, "fields", {}))
+        if record.exc_info:  # A library's error logged with its traceback (uvicorn's).
+            data["exception"] = self.formatException(record.exc_info)
         return json.dumps(data, sort_keys=False, default=str)
 
 

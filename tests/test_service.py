@@ -699,48 +699,96 @@ def test_a_connection_sending_no_headers_is_closed_and_a_client_leaving_is_not_a
     assert not errors, errors
 
 
-@pytest.mark.parametrize("request_, status", [
-    (b"GET /v2 HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n", 431),
-    (b"GET /v2 HTTP/1.1\r\nHost: x\r\n" + (b"X-A: " + b"b" * 40 + b"\r\n") * 1000, 431),
-    (b"GET /v2/" + b"m" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 431),
-    (b"NOT HTTP AT ALL\r\n\r\n", 400),
-], ids=["one long header", "many headers", "a long target", "not HTTP"])
-def test_headers_beyond_16_kib_or_not_http_are_refused_in_one_log_line(server, request_,
-                                                                         status):
-    """The HTTP parser (llhttp) bounds no header: the service does, at 16 KiB, as uvicorn's
-    other parser did. Refused in one JSON log line naming the client, the connection
-    closed, the server up."""
+def test_what_is_not_http_is_refused_in_one_log_line_naming_the_client(server):
+    """400, said in one JSON log line with the client (uvicorn's own line, bare text and
+    without the client, is not said), the connection closed, the server up."""
     lines = len(server.lines)
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        sock.sendall(request_)
-        answer = read_response(sock)
-        assert sock.recv(100) == b""  # Closed.
-    assert answer.startswith(f"HTTP/1.1 {status} ".encode()), answer[:200]
+        sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(65536):  # Until the server closes it.
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
     deadline = time.monotonic() + 10  # The log's reader thread may be a line behind.
     while len(server.lines) == lines and time.monotonic() < deadline:
         time.sleep(0.05)
     said = [json.loads(line) for line in server.lines[lines:]]
     assert [(event["event"], event["status"], event["client"]) for event in said] == \
-        [("bad_http", status, "127.0.0.1")], said
+        [("bad_http", 400, "127.0.0.1")], said
     assert server.request("GET", "/v2/health/live")[0] == 200
 
 
-def test_headers_without_end_are_cut_off_in_bounded_memory(server):
-    """A client sending header lines for ever is answered 431 and closed after 16 KiB,
-    not at the header deadline with all it sent held."""
+def test_uvicorn_s_warnings_are_lines_of_the_service_s_log_with_their_traceback(capsys):
+    """In the service's JSON lines, not bare text; those the service says better itself
+    (with the client) not at all."""
+    import logging
+
+    from anomaly import logs
+
+    library = logging.getLogger("uvicorn.error")
+    saved = library.handlers[:], library.filters[:], library.level, library.propagate
+    try:
+        logs.configure("json")
+        logs.adopt("uvicorn.error", unless=("Invalid HTTP request received.",))
+        library.info("Started server process")  # Below a warning.
+        library.warning("Exceeded concurrency limit.")
+        library.warning("Invalid HTTP request received.")
+        try:
+            raise ValueError("an application's bug")
+        except ValueError:
+            library.error("Exception in ASGI application", exc_info=True)
+    finally:
+        library.handlers[:], library.filters[:], level, library.propagate = saved
+        library.setLevel(level)
+    said = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [(line["level"], line["message"], line["event"]) for line in said] == [
+        ("warning", "Exceeded concurrency limit.", "uvicorn.error"),
+        ("error", "Exception in ASGI application", "uvicorn.error")]
+    assert "ValueError: an application's bug" in said[1]["exception"]
+
+
+@pytest.mark.parametrize("ending", [b"", b"\r\n"], ids=["one line without end", "lines"])
+def test_headers_without_end_are_cut_off_in_bounded_memory(server, ending):
+    """A client sending one header line for ever, or header lines for ever, is refused
+    and closed once 16 KiB of an unfinished head are held (h11's bound), not at the header
+    deadline with all it sent held (httptools, uvicorn's other parser, holds a line
+    without end whole, and copies it at each read)."""
     before = rss_mb(server)
     sent = 0
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        sock.sendall(b"GET /v2 HTTP/1.1\r\nHost: x\r\n")
-        line = b"X-More: " + b"c" * 1000 + b"\r\n"
+        sock.sendall(b"GET /v2 HTTP/1.1\r\nHost: x\r\nX-More: ")
+        piece = (b"c" * 1000 + ending + (b"X-More: " if ending else b"")) * 64
         with pytest.raises(OSError):  # Reset or a broken pipe once the server closed it.
             while sent < 500 << 20:
-                sock.sendall(line * 64)
-                sent += len(line) * 64
+                sock.sendall(piece)
+                sent += len(piece)
     # What the sockets' buffers hold, at most, before the server's close is seen.
     assert sent < 32 << 20, sent
     assert rss_mb(server) - before < 20, (before, rss_mb(server))
     assert server.request("GET", "/v2/health/live")[0] == 200
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["Content-Length", "chunked"])
+def test_a_request_offering_http2_as_java_s_client_does_is_answered_in_http_1_1(server,
+                                                                               chunked):
+    """Java's HttpClient offers HTTP/2 on every new connection (``Upgrade: h2c``). The
+    service ignores the offer, as HTTP lets it, and reads the body: with httptools,
+    uvicorn's other parser, the body is lost (uvicorn issue 2722). The next request on
+    the connection is answered too."""
+    body = infer_body([1, 96], [0.1] * 96).encode()
+    framed = (b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n" if chunked else body)
+    length = b"Transfer-Encoding: chunked" if chunked else b"Content-Length: %d" % len(body)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"POST /v2/models/ecg/infer HTTP/1.1\r\nHost: x\r\nAuthorization: "
+                     b"Bearer " + TOKEN.encode() + b"\r\nConnection: Upgrade, HTTP2-Settings"
+                     b"\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n"
+                     b"Content-Type: application/json\r\n" + length + b"\r\n\r\n" + framed)
+        answer = read_response(sock)
+        assert answer.startswith(b"HTTP/1.1 200 "), answer[:300]
+        assert json.loads(answer.partition(b"\r\n\r\n")[2])["outputs"][0]["name"] == "score"
+        sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_response(sock).startswith(b"HTTP/1.1 200 ")
+    assert not [line for line in server.lines if "upgrade" in line.lower()]
 
 
 def test_the_web_page_shows_a_dropped_recordings_report_in_a_real_browser(models, server,

@@ -26,9 +26,6 @@ MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 #: from the previous response (``--request-timeout`` when shorter): a client that connects
 #: and sends nothing, or half its headers, holds no socket longer.
 HEADER_SECONDS = 10.0
-#: The most bytes of a request's target and headers (as h11, uvicorn's other parser,
-#: allows by default): beyond, 431 and the connection closed.
-MAX_HEADER_BYTES = 16 * 1024
 #: Connections (and requests) at once; beyond, uvicorn answers 503 and closes.
 MAX_CONNECTIONS = 1000
 #: The largest WebSocket message a live stream may send: 1 MiB, 131 s of one lead at
@@ -109,8 +106,11 @@ def serve(models: dict[str, ServedModel], settings: Settings, host: str, port: i
         logs.warning(f"serving on {host} without --token-file: whoever reaches it can score "
                      "beats and read the models' metadata", event="no_token")
     # uvicorn's own warnings (a connection refused beyond MAX_CONNECTIONS) in the service's
-    # log format; HeaderDeadline says which client sent what it could not parse.
-    logs.adopt("uvicorn.error", unless=("Invalid HTTP request received.",))
+    # log format. HeaderDeadline says which client sent what h11 refused; a client offering
+    # HTTP/2 (Upgrade: h2c, Java's HttpClient at each new connection) is answered in HTTP/1.1,
+    # as HTTP lets a server, and needs no warning.
+    logs.adopt("uvicorn.error", unless=("Invalid HTTP request received.",
+                                        "Unsupported upgrade request."))
     sock = bind(host, port)
     bound_host, bound_port = sock.getsockname()[:2]
     app = create_app(models, settings)
@@ -158,86 +158,60 @@ def _streams_first_server():
     return StreamsFirst
 
 
-def _httptools_protocol():
-    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+def _h11_protocol():
+    from uvicorn.protocols.http.h11_impl import H11Protocol
 
-    return HttpToolsProtocol
+    return H11Protocol
 
 
-class HeaderDeadline(_httptools_protocol()):
-    """uvicorn's protocol on httptools (llhttp, in C), with a deadline of ``seconds`` for
-    each request's headers (see :data:`HEADER_SECONDS`) and at most
-    :data:`MAX_HEADER_BYTES` of them. uvicorn itself closes only idle kept-alive
-    connections, so a client that connects and sends nothing, or part of its headers,
-    would hold its socket for ever (thousands of them lock everyone out); and llhttp
-    bounds no header, so one client sending headers without end would fill the memory
-    until the deadline.
+class HeaderDeadline(_h11_protocol()):
+    """uvicorn's h11 protocol, with a deadline of ``seconds`` for each request's headers
+    (see :data:`HEADER_SECONDS`): uvicorn itself closes only idle kept-alive connections, so a
+    client that connects and sends nothing, or part of its headers, would hold its socket
+    for ever (thousands of them lock everyone out). h11 holds at most 16 KiB of a request's
+    unfinished head (its ``max_incomplete_event_size``), beyond what one read brings; what
+    it refuses is logged with the client.
 
-    httptools rather than uvicorn's pure-Python h11: under 64 clients of one beat a
-    request, 13% more answers a second, the web stack's parsing being most of what holds
-    the interpreter (docs/benchmarks.md, "The service")."""
+    h11 rather than httptools, uvicorn's other parser (llhttp, in C), which answered 14-18%
+    more one-beat requests a second under load (docs/benchmarks.md, "The service") but
+    bounds no header line (one without end is held whole, and copied at each read) and
+    loses the body of a request offering ``Upgrade: h2c``, as Java's HttpClient does by
+    default (uvicorn issue 2722): h11 reads it and ignores the offer."""
 
     seconds = HEADER_SECONDS
     _deadline = None
-    _header_bytes = 0
-    _headers_too_large = False
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
         self._arm()
 
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._header_bytes = 0
-
-    def on_url(self, url: bytes) -> None:
-        self._count(url)
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._count(name, value)
-        super().on_header(name, value)
-
-    def on_headers_complete(self) -> None:
-        super().on_headers_complete()
-        self._disarm()  # A request's headers have arrived (or a live stream's).
+    def handle_events(self) -> None:
+        cycle = self.cycle
+        super().handle_events()
+        if self.cycle is not cycle:  # A request's headers have arrived.
+            self._disarm()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if not self.transport.is_closing():
-            self._arm()
+        self._arm()
 
-    def handle_websocket_upgrade(self) -> None:
-        self._disarm()  # It is the WebSocket's connection now.
-        super().handle_websocket_upgrade()
+    def handle_websocket_upgrade(self, event) -> None:
+        self._disarm()  # A live stream's headers came: it is the WebSocket's now.
+        super().handle_websocket_upgrade(event)
 
     def send_400_response(self, msg: str) -> None:
-        # What uvicorn answers to whatever the parser refused, this class's refusal too.
+        # What h11 refuses (what is not HTTP/1.x, a head unfinished after 16 KiB): said
+        # with the client in the service's log (uvicorn's own line, without it, is not:
+        # serve()).
         client = self.client[0] if self.client else None
-        if not self._headers_too_large:
-            logs.warning(f"{client}: not an HTTP/1.1 request: answered 400, connection "
-                         "closed", event="bad_http", status=400, client=client)
-            return super().send_400_response(msg)
-        logs.warning(f"{client}: request headers over {MAX_HEADER_BYTES // 1024} KiB: "
-                     "answered 431, connection closed", event="bad_http", status=431,
-                     client=client)
-        message = f"Request headers over {MAX_HEADER_BYTES // 1024} KiB".encode()
-        self.transport.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-                             b"content-type: text/plain; charset=utf-8\r\n"
-                             b"content-length: " + str(len(message)).encode() +
-                             b"\r\nconnection: close\r\n\r\n" + message)
-        self.transport.close()
+        logs.warning(f"{client}: a request the HTTP parser refuses (not HTTP/1.x, or a head "
+                     "unfinished after 16 KiB): answered 400, connection closed",
+                     event="bad_http", status=400, client=client)
+        super().send_400_response(msg)
 
     def connection_lost(self, exc) -> None:
         self._disarm()
         super().connection_lost(exc)
-
-    def _count(self, *parts: bytes) -> None:
-        self._header_bytes += sum(len(part) for part in parts)
-        if self._header_bytes > MAX_HEADER_BYTES:
-            self._headers_too_large = True
-            # Raised through the parser, which stops: uvicorn answers (send_400_response).
-            raise ValueError("request headers too large")
 
     def _arm(self) -> None:
         self._disarm()
