@@ -244,25 +244,29 @@ def test_export_refuses_what_is_not_a_model_directory(tmp_path, capsys):
 
 def test_a_pass_runs_in_a_helper_thread_only_where_a_signal_handler_needs_it():
     """In the main thread (the command line's), onnxruntime runs in a helper thread so
-    that SIGTERM is handled at once; in a pool thread or on an event loop (the service's)
-    with no time limit, in the calling thread: a helper would cost a thread's start for
-    nothing."""
+    that SIGTERM is handled at once; in a pool thread (the service's, Dask's) or where the
+    caller says its signal handlers raise nothing (the service's event loop), with no time
+    limit, in the calling thread: a helper would cost a thread's start for nothing."""
     import asyncio
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    from anomaly.model.runtimes.onnx_runtime import interruptibly
+    from anomaly.model.runtimes.onnx_runtime import in_calling_thread, interruptibly
 
     def ran_in() -> threading.Thread:
         return threading.current_thread()
 
     assert interruptibly(ran_in) is not threading.main_thread()
 
-    async def on_the_event_loop() -> threading.Thread:
-        # The service's small requests: uvicorn's signal handler sets a flag, raises nothing.
+    async def on_an_event_loop() -> threading.Thread:
         return interruptibly(ran_in)
 
-    assert asyncio.run(on_the_event_loop()) is threading.main_thread()
+    # A notebook's loop: Ctrl-C must stop the pass. The service's loop: its signal
+    # handler (uvicorn's) raises nothing, so the helper would be a cost without a use.
+    assert asyncio.run(on_an_event_loop()) is not threading.main_thread()
+    with in_calling_thread():
+        assert asyncio.run(on_an_event_loop()) is threading.main_thread()
+    assert interruptibly(ran_in) is not threading.main_thread()
     with ThreadPoolExecutor(1) as pool:
         caller, ran = pool.submit(lambda: (threading.current_thread(),
                                            interruptibly(ran_in))).result()

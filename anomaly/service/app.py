@@ -16,8 +16,9 @@ Routes, as the Open Inference Protocol (KServe V2, REST) names them:
 
 Errors are ``{"error": "..."}`` with a 4xx status (a 5xx for the server's own state: 503
 when full, 504 past the request timeout). With a bearer token every route but the health
-checks asks for it. Inference runs in a pool of ``max_concurrent`` threads; a request
-beyond them waits its turn before its body is read (up to ``max_queued`` of them, each up
+checks asks for it. Inference runs in a pool of ``max_concurrent`` threads (a body of up
+to :data:`INLINE_BYTES`, a beat or two, on the event loop itself); a request beyond them
+waits its turn before its body is read (up to ``max_queued`` of them, each up
 to ``request_timeout`` seconds: :mod:`.places`), and one beyond those, or whose turn does
 not come in time, is refused (503 with ``Retry-After``); a body is read up to
 ``max_body_bytes`` within ``request_timeout`` seconds, so that memory and threads stay
@@ -45,9 +46,11 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .. import __version__, logs
 from ..exceptions import first_line
+from ..model.runtimes.onnx_runtime import in_calling_thread
 from .metrics import ServiceMetrics
 from .models import FLAG_OUTPUT, SCORE_OUTPUT, ServedModel
-from .protocol import HEADER_LENGTH, MODEL_VERSION, Failure, RequestError, decode_request, encode_response
+from .protocol import (HEADER_LENGTH, MODEL_VERSION, Failure, RequestError, decode_request,
+                       encode_response)
 from .live import (GOING_AWAY, INTERNAL, POLICY, LiveStream, StreamError, StreamOptions,
                    control)
 from .page import web_page
@@ -242,9 +245,13 @@ class Service:
         if len(body) <= INLINE_BYTES:
             work = loop.create_future()
             try:
-                work.set_result(score(model, body, header, self.settings))
+                with in_calling_thread():
+                    work.set_result(score(model, body, header, self.settings))
             except Exception as error:  # A bug: answered 500 below, its place given back.
                 work.set_exception(error)
+            finally:
+                if not work.done():  # Whatever else was raised goes on up, its place back.
+                    self.places.give_back()
         else:
             work = loop.run_in_executor(self.pool, score, model, body, header, self.settings)
         del body
@@ -477,7 +484,8 @@ class Service:
 def score(model: ServedModel, body: bytes, header: str | None,
           settings: Settings) -> tuple:
     """One inference request, in a pool thread or, small, on the event loop
-    (:data:`INLINE_BYTES`): the response's body, its headers and the outputs; or, for a request the model cannot score, ``(Failure, {}, None)``.
+    (:data:`INLINE_BYTES`): the response's body, its headers and the outputs; or, for a
+    request the model cannot score, ``(Failure, {}, None)``.
 
     The error is returned, not raised: raised, its traceback would keep the frames that
     decoded the request, and the request's parsed JSON with them, alive in the future

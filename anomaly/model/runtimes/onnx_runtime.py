@@ -12,20 +12,23 @@ In the main thread (the command line's), onnxruntime's calls run in a helper thr
 the main thread waits (:func:`interruptibly`): a Python signal handler runs only in the
 main thread, and only between two steps of Python, so SIGTERM (and Ctrl-C) would otherwise
 wait for a forward pass, or a load, to end. Elsewhere (the service's and Dask's worker
-threads, where no handler runs) a pass runs in the calling thread, unless it has a time
-limit to wait with. Loading is bounded in time (:data:`LOAD_SECONDS`), and everything
+threads, where no handler runs, and the service's event loop, whose handler raises nothing:
+:func:`in_calling_thread`) a pass runs in the calling thread, unless it has a time limit
+to wait with. Loading is bounded in time (:data:`LOAD_SECONDS`), and everything
 onnxruntime allocates in memory (:data:`ARENA_BYTES`).
 """
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import hashlib
 import os
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 import numpy as np
 
@@ -169,12 +172,11 @@ def interruptibly(call: Callable[[], _T], seconds: float | None = None, *,
         ``call`` did not return within ``seconds``.
     """
     if seconds is None and (threading.current_thread() is not threading.main_thread()
-                            or _in_event_loop()):
-        # No signal handler runs here, or only the event loop's (uvicorn's sets a flag the
-        # loop reads once the pass is over), and nothing bounds the wait: the helper
+                            or _IN_CALLING_THREAD.get()):
+        # No signal handler runs here, or only one that raises nothing (uvicorn's sets a
+        # flag its loop reads after the pass), and nothing bounds the wait: the helper
         # thread would cost a thread's start and join (0.2 ms) for nothing. The service
-        # scores in pool threads and, for one-beat requests, on its event loop, in under
-        # a millisecond.
+        # scores in pool threads and, for one-beat requests, on its event loop.
         return call()
     outcome: dict[str, Any] = {}
 
@@ -199,15 +201,22 @@ def interruptibly(call: Callable[[], _T], seconds: float | None = None, *,
     return outcome["value"]
 
 
-def _in_event_loop() -> bool:
-    """Whether an asyncio event loop is running in this thread."""
-    import asyncio
+#: Set by :func:`in_calling_thread`.
+_IN_CALLING_THREAD = contextvars.ContextVar("onnxruntime_in_calling_thread", default=False)
 
+
+@contextmanager
+def in_calling_thread() -> Iterator[None]:
+    """Within it, :func:`interruptibly` runs passes in the calling thread even when that is
+    the main thread: for a caller whose signal handlers raise nothing (the service's event
+    loop: uvicorn's handler sets a flag), to whom the helper thread is a cost without a
+    use. Elsewhere in the main thread (the command line, a notebook) Ctrl-C and SIGTERM
+    must stop a pass at once."""
+    token = _IN_CALLING_THREAD.set(True)
     try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
+        yield
+    finally:
+        _IN_CALLING_THREAD.reset(token)
 
 
 def export_onnx(model, path: str | os.PathLike, *,
