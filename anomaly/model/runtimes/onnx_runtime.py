@@ -148,7 +148,8 @@ def rows_per_pass(facts: GraphFacts) -> int:
 def interruptibly(call: Callable[[], _T], seconds: float | None = None, *,
                   cancel: Callable[[], None] | None = None) -> _T:
     """``call()``, run in a helper thread while this thread waits for it (in the main
-    thread, or with ``seconds``; elsewhere called directly).
+    thread, unless within :func:`in_calling_thread`, or with ``seconds``; elsewhere called
+    directly).
 
     onnxruntime's calls release the GIL but hold the thread that made them until they
     return; waiting in ``Thread.join`` instead, the main thread runs its signal handlers
