@@ -65,6 +65,14 @@ def configure(log_format: str = LogFormat.text.value, *, quiet: bool = False) ->
     return LOGGER
 
 
+class _Forward(logging.Handler):
+    """Hands a record to this package's logger, to whatever handlers it has by then (a
+    later :func:`configure` changes them)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        LOGGER.handle(record)
+
+
 def adopt(name: str, *, unless: tuple[str, ...] = ()) -> None:
     """Say the warnings and errors of library logger ``name`` (uvicorn's) as this
     package's are said, in the chosen format, with ``event`` the logger's name; the
@@ -77,7 +85,7 @@ def adopt(name: str, *, unless: tuple[str, ...] = ()) -> None:
         record.fields = {"event": name}
         return True
 
-    library.handlers[:] = LOGGER.handlers
+    library.handlers[:] = [_Forward()]
     library.filters[:] = [in_our_format]
     library.setLevel(logging.WARNING)
     library.propagate = False

@@ -63,13 +63,15 @@ Handler = Callable[[Request], Awaitable[Response]]
 #: The status counted and logged for a client that left before its request was read (as
 #: nginx counts it): not a 5xx, which would say the server failed.
 CLIENT_GONE = 499
-#: An inference body of at most this many bytes (a beat or two in JSON, up to 14 beats of
-#: 140 samples in binary) is scored on the event loop, not in a pool thread. Scoring it
-#: holds the interpreter for about 0.2 ms, as parsing its HTTP does, so the loop waits
-#: little; handing it to a thread and back cost more than that: under 64 clients of one
-#: beat a request, 1,623-1,634 answers a second inline against 937-948 through the pool
-#: (wrk, the same hour). ``--request-timeout`` does not bound its scoring (504), which
-#: it would not come near.
+#: An inference body of at most this many bytes (one or two beats of 140 samples in JSON as
+#: clients write it, up to 28 written compactly; up to 14 in binary) is scored on the event
+#: loop, not in a pool thread. Scoring the demo's beat holds the interpreter for about
+#: 0.3 ms, as parsing its HTTP does, so the loop waits little; handing it to a thread and
+#: back cost more than that: under 64 clients of one beat a request, 1,623-1,634 answers a
+#: second inline against 937-948 through the pool (wrk, the same hour, with the httptools
+#: parser then measured: docs/benchmarks.md, "The service"). ``--request-timeout`` does not
+#: bound its scoring (504). A model with wider beats or a larger network holds the loop
+#: longer for its 8 KiB (not measured).
 INLINE_BYTES = 8192
 
 

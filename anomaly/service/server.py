@@ -26,6 +26,9 @@ MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 #: from the previous response (``--request-timeout`` when shorter): a client that connects
 #: and sends nothing, or half its headers, holds no socket longer.
 HEADER_SECONDS = 10.0
+#: The most bytes of a request's head h11 holds unfinished (its own default): beyond, 400
+#: and the connection closed. A head that one read brings whole may be larger.
+MAX_HEAD_BYTES = 16 * 1024
 #: Connections (and requests) at once; beyond, uvicorn answers 503 and closes.
 MAX_CONNECTIONS = 1000
 #: The largest WebSocket message a live stream may send: 1 MiB, 131 s of one lead at
@@ -119,6 +122,7 @@ def serve(models: dict[str, ServedModel], settings: Settings, host: str, port: i
                             http=type("HeaderDeadline", (HeaderDeadline,), {
                                 "seconds": min(HEADER_SECONDS, settings.request_timeout)}),
                             limit_concurrency=MAX_CONNECTIONS,
+                            h11_max_incomplete_event_size=MAX_HEAD_BYTES,
                             ws_max_size=MAX_MESSAGE_BYTES, ws_per_message_deflate=False,
                             # A request accepted may wait the timeout for a place, take
                             # it to arrive and take it to be scored: it is answered before
@@ -168,9 +172,9 @@ class HeaderDeadline(_h11_protocol()):
     """uvicorn's h11 protocol, with a deadline of ``seconds`` for each request's headers
     (see :data:`HEADER_SECONDS`): uvicorn itself closes only idle kept-alive connections, so a
     client that connects and sends nothing, or part of its headers, would hold its socket
-    for ever (thousands of them lock everyone out). h11 holds at most 16 KiB of a request's
-    unfinished head (its ``max_incomplete_event_size``), beyond what one read brings; what
-    it refuses is logged with the client.
+    for ever (thousands of them lock everyone out). h11 holds at most
+    :data:`MAX_HEAD_BYTES` of a request's unfinished head; what it refuses is logged with
+    the client.
 
     h11 rather than httptools, uvicorn's other parser (llhttp, in C), which answered 14-18%
     more one-beat requests a second under load (docs/benchmarks.md, "The service") but
@@ -200,13 +204,14 @@ class HeaderDeadline(_h11_protocol()):
         super().handle_websocket_upgrade(event)
 
     def send_400_response(self, msg: str) -> None:
-        # What h11 refuses (what is not HTTP/1.x, a head unfinished after 16 KiB): said
-        # with the client in the service's log (uvicorn's own line, without it, is not:
-        # serve()).
+        # What h11 refuses (what is not HTTP/1.x, malformed headers or framing, a head
+        # unfinished after MAX_HEAD_BYTES): said with the client in the service's log
+        # (uvicorn's own line, without it, is not: serve()).
         client = self.client[0] if self.client else None
-        logs.warning(f"{client}: a request the HTTP parser refuses (not HTTP/1.x, or a head "
-                     "unfinished after 16 KiB): answered 400, connection closed",
-                     event="bad_http", status=400, client=client)
+        logs.warning(f"{client}: a request the HTTP parser refuses (malformed, not HTTP/1.x, "
+                     f"or a head unfinished after {MAX_HEAD_BYTES // 1024} KiB): answered 400 "
+                     "where it can be, connection closed", event="bad_http", status=400,
+                     client=client)
         super().send_400_response(msg)
 
     def connection_lost(self, exc) -> None:

@@ -177,7 +177,7 @@ def interruptibly(call: Callable[[], _T], seconds: float | None = None, *,
         # No signal handler runs here, or only one that raises nothing (uvicorn's sets a
         # flag its loop reads after the pass), and nothing bounds the wait: the helper
         # thread would cost a thread's start and join (0.2 ms) for nothing. The service
-        # scores in pool threads and, for one-beat requests, on its event loop.
+        # scores in pool threads and, bodies of up to 8 KiB, on its event loop.
         return call()
     outcome: dict[str, Any] = {}
 
