@@ -21,7 +21,10 @@ client on the same machine.
 - with ``--mlserver``, the peer side by side in the same run: MLServer serving the same
   model directory through a custom runtime that scores with the same library call
   (``scripts/mlserver_runtime.py``), started, timed and loaded the same way (its REST
-  endpoint takes JSON tensors only).
+  endpoint takes JSON tensors only);
+- with ``--recording-model DIR``, last: each server started with a model fitted on a
+  recording (whose service imports the live streams' R-peak detector before it is ready),
+  its start-up to ready and its memory, idle.
 
 Usage::
 
@@ -32,6 +35,10 @@ Usage::
     python -m venv /tmp/mlserver
     /tmp/mlserver/bin/pip install mlserver==1.7.1 "uvloop<0.22" -e .
     python scripts/benchmark_service.py -m anomaly-demo/model --mlserver /tmp/mlserver/bin/mlserver
+    # and a model fitted on a recording's first 5 minutes (with -m as well: after the rest):
+    anomaly fit mitdb/100 --to 5:00 -m /tmp/holter-model
+    python scripts/benchmark_service.py --mlserver /tmp/mlserver/bin/mlserver \
+        --recording-model /tmp/holter-model
 """
 
 from __future__ import annotations
@@ -374,13 +381,22 @@ def stop(served: Served) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("-m", "--model-dir", type=Path, required=True)
+    parser.add_argument("-m", "--model-dir", type=Path,
+                        help="the model timed (the demo's); without it, --recording-model alone")
     parser.add_argument("--requests", type=int, default=200, help="requests per row")
     parser.add_argument("--clients", type=int, default=64, help="clients at once in the load")
     parser.add_argument("--load-seconds", type=float, default=60.0)
     parser.add_argument("--mlserver", type=Path,
                         help="the peer: an mlserver executable whose Python has anomaly too")
+    parser.add_argument("--recording-model", type=Path,
+                        help="a model fitted on a recording (anomaly fit RECORD): each "
+                             "server's start-up to ready and memory with it, idle")
     args = parser.parse_args(argv)
+    if args.model_dir is None:
+        if args.recording_model is None:
+            parser.error("give -m MODEL_DIR, --recording-model DIR, or both")
+        print("\n".join(recording_model_rows(args.recording_model, args.mlserver)))
+        return 0
     from anomaly.model import AutoencoderDetector
 
     local = AutoencoderDetector.load(args.model_dir, runtime="onnx")
@@ -446,7 +462,33 @@ def main(argv: list[str] | None = None) -> int:
                      f"{percentile(latencies, 99) * 1e3:.2f} |")
     stdlib.shutdown()
     print("\n".join(lines))
+    if args.recording_model:
+        print("\n".join(recording_model_rows(args.recording_model, args.mlserver)))
     return 0
+
+
+def recording_model_rows(model_dir: Path, mlserver: Path | None) -> list[str]:
+    """Each server started with a model fitted on a recording, as a Holter user serves
+    one, and stopped once ready: ``anomaly serve`` is ready once its streams' R-peak
+    detector is imported; MLServer's runtime scores beats sent to it, and has no
+    streams."""
+    lines = ["", f"A model fitted on a recording ({model_dir}), each server started, ready, "
+             "then stopped, nothing sent:", "",
+             "| server | start-up to ready s | peak RSS MB (each process's peak, summed) | "
+             "SIGTERM |", "|---|---|---|---|"]
+    servers = [lambda: start({"ecg": model_dir})]
+    work = tempfile.TemporaryDirectory(prefix="mlserver-")
+    if mlserver:
+        servers.append(lambda: start_mlserver(mlserver, model_dir, Path(work.name) / "repo"))
+    for starting in servers:
+        served = starting()
+        try:
+            rss = peak_rss_mb(served.process.pid)
+        finally:
+            code = stop(served)
+        lines.append(f"| {served.name} | {served.ready:.2f} | {rss:,.0f} | {code} |")
+    work.cleanup()
+    return lines
 
 
 if __name__ == "__main__":
