@@ -272,14 +272,21 @@ def _shape(name: str, shape: Any, spec: TensorSpec, limits: Limits) -> tuple[int
     expected = "[" + ", ".join("n" if size < 0 else str(size) for size in spec.shape) + "]"
     if (not isinstance(shape, list) or len(shape) != len(spec.shape)
             or not all(isinstance(size, int) and not isinstance(size, bool) for size in shape)):
-        raise RequestError(f"input '{name}': shape must be {expected}, got {str(shape)[:80]}")
+        raise RequestError(f"input '{name}': shape must be {expected}, got {_brief(shape)}")
     for size, wanted in zip(shape, spec.shape):
         if (wanted >= 0 and size != wanted) or size < 0:
-            raise RequestError(f"input '{name}': shape must be {expected}, got {shape}")
+            raise RequestError(f"input '{name}': shape must be {expected}, got {_brief(shape)}")
     if not 1 <= shape[0] <= limits.max_rows:
-        raise RequestError(f"input '{name}': {shape[0]} rows; 1 to {limits.max_rows} per "
-                           "request", status=413 if shape[0] > limits.max_rows else 400)
+        raise RequestError(f"input '{name}': {_brief(shape[0])} rows; 1 to {limits.max_rows} "
+                           "per request", status=413 if shape[0] > limits.max_rows else 400)
     return tuple(shape)
+
+
+def _brief(value: Any) -> str:
+    """``value`` as an error message quotes it: at most 80 characters (a shape of integers
+    thousands of digits long is valid JSON)."""
+    text = str(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _json_data(name: str, data: Any, count: int) -> np.ndarray:
