@@ -399,13 +399,36 @@ def test_metrics_count_requests_beats_and_anomalies(models, server):
         assert code == 200
         flags = json.loads(answer)["outputs"][1]["data"]
         after = metrics(server)
-        assert after[scored] == before[scored] + len(beats), where
-        assert after[anomalies] == before[anomalies] + sum(flags), where
-        assert after[ok] == before[ok] + 1
+        assert after[scored] == before.get(scored, 0) + len(beats), where
+        assert after[anomalies] == before.get(anomalies, 0) + sum(flags), where
+        assert after[ok] == before.get(ok, 0) + 1
         if where == "pool":
             assert 0 < sum(flags) < 10  # Both kinds among the beats sent.
     assert any(name.startswith('anomaly_model_info{model="timed"') for name in after)
     assert 'anomaly_request_duration_seconds_count{route="/v2/models/{model}/infer"}' in after
+
+
+def test_a_request_no_route_takes_is_counted_and_logged_as_every_request(server):
+    """A scanner's 404s and a wrong method's 405 are seen in the metrics and the log,
+    under one route label, whatever the path or method."""
+    before, lines = metrics(server), len(server.lines)
+    asked = [("GET", "/wp-login.php", 404), ("GET", "/v2/models/ecg/infer", 405),
+             ("FOOBAR", "/v2", 405)]
+    for method, path, status in asked:
+        code, _, answer = server.request(method, path)
+        assert code == status and json.loads(answer)["error"], (method, path, code)
+    after = metrics(server)
+    for method, status in (("GET", 404), ("GET", 405), ("other", 405)):
+        key = f'anomaly_requests_total{{method="{method}",route="unmatched",status="{status}"}}'
+        assert after[key] == before.get(key, 0) + 1, key
+    deadline = time.monotonic() + 10  # The log's reader thread may be a line behind.
+    while len(server.lines) < lines + 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    said = [json.loads(line) for line in server.lines[lines:]]
+    assert [(event["method"], event["path"], event["route"], event["status"])
+            for event in said if event["event"] == "request"
+            and event["path"] != "/metrics"] == [
+        (method, path, "unmatched", status) for method, path, status in asked]
 
 
 def metrics(server: Server) -> dict[str, float]:

@@ -63,6 +63,10 @@ Handler = Callable[[Request], Awaitable[Response]]
 #: The status counted and logged for a client that left before its request was read (as
 #: nginx counts it): not a 5xx, which would say the server failed.
 CLIENT_GONE = 499
+#: The route a request matching none is counted and logged under (a 404 or 405).
+UNMATCHED = "unmatched"
+#: The methods the routes take, as metrics labels.
+METHODS = frozenset({"GET", "POST"})
 #: An inference body of at most this many bytes (one or two beats of 140 samples in JSON as
 #: clients write it, up to 28 written compactly; up to 14 in binary) is scored on the event
 #: loop, not in a pool thread. Scoring the demo's beat holds the interpreter for about
@@ -150,18 +154,27 @@ class Service:
                            f"{first_line(error)}", event="error", route=path)
                 response = error_response(f"internal error ({type(error).__name__}: "
                                           f"{first_line(error)})", 500)
-            self.metrics.observe(path, request.method, response.status_code,
-                                 time.perf_counter() - started)
-            # The scope's path: the URL that request.url would build takes as long again
-            # as the rest of this line (profiled under load).
-            logs.info(f"{request.method} {request.scope['path']} {response.status_code}",
-                      event="request", method=request.method, path=request.scope["path"],
-                      route=path, status=response.status_code,
-                      seconds=round(time.perf_counter() - started, 6),
-                      client=request.client.host if request.client else None)
+            self.answered(request, path, response, started)
             return response
 
         return Route(path, endpoint, methods=list(methods))
+
+    def answered(self, request: Request, route: str, response: Response,
+                 started: float) -> None:
+        """Count ``response`` in the metrics under ``route`` (a route's template, or
+        :data:`UNMATCHED`) and log it: one JSON line per request."""
+        seconds = time.perf_counter() - started
+        # A method no route has (anything a client writes) is counted as "other": a
+        # metrics label takes few values.
+        method = request.method if request.method in METHODS else "other"
+        self.metrics.observe(route, method, response.status_code, seconds)
+        # The scope's path: the URL that request.url would build takes as long again as
+        # the rest of this line (profiled under load).
+        logs.info(f"{request.method[:16]} {request.scope['path'][:200]} "
+                  f"{response.status_code}", event="request", method=request.method[:16],
+                  path=request.scope["path"][:200], route=route,
+                  status=response.status_code, seconds=round(seconds, 6),
+                  client=request.client.host if request.client else None)
 
     def _authorise(self, request: Request | WebSocket) -> None:
         token = self.settings.token
@@ -613,8 +626,13 @@ def create_app(models: dict[str, ServedModel], settings: Settings = Settings()) 
         service.pool.shutdown(wait=True)
 
     async def not_found(request: Request, error: HTTPException) -> Response:
-        return error_response(f"{error.detail}: {request.method} {request.url.path[:200]}",
-                              error.status_code)
+        # No route, or not this method (a scanner's requests among them): counted and
+        # logged as every request is.
+        started = time.perf_counter()
+        response = error_response(f"{error.detail}: {request.method[:16]} "
+                                  f"{request.url.path[:200]}", error.status_code)
+        service.answered(request, UNMATCHED, response, started)
+        return response
 
     routes = [service.route("/", page, open_=True),
               service.route("/v2", server_metadata),
