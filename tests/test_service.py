@@ -118,6 +118,7 @@ def models(tmp_path_factory):
                                 context=("rr_prev_ratio", "rr_next_ratio"))
     timed.fit(np.hstack([normal, rr])).save(directory / "timed")
     (directory / "token").write_text(TOKEN + "\n")
+    (directory / "token").chmod(0o600)
     # A model fitted on a recording, as a Holter user fits one, and the recording as EDF.
     peaks = beat_train(120)
     lead = synthetic_ecg(peaks, 120 * FS)
@@ -473,9 +474,14 @@ def test_serve_refuses_a_bad_model_or_token_in_one_line_before_listening(models,
     keras_only.mkdir()
     for name in ("metadata.json", "model.keras"):
         (keras_only / name).write_bytes((directory / "shape" / name).read_bytes())
-    empty = tmp_path / "empty-token"
+    empty, long = tmp_path / "empty-token", tmp_path / "long-token"
     empty.write_text("\n")
+    long.write_text("t" * 5000)
+    for token in (empty, long):
+        token.chmod(0o600)
     for args, code, message in (
+            (["-m", str(directory / "shape"), "--token-file", str(long)], 2,
+             "long-token: the token file holds over 4,096 bytes"),
             (["-m", str(keras_only)], 3, "no model.onnx; the service scores on the ONNX"),
             (["-m", str(tmp_path / "nowhere")], 3, "nowhere: no such model directory"),
             (["-m", str(directory / "shape"), "--token-file", str(empty)], 2,
@@ -486,6 +492,20 @@ def test_serve_refuses_a_bad_model_or_token_in_one_line_before_listening(models,
                               capture_output=True, text=True, timeout=60)
         assert done.returncode == code, done.stderr
         assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_token_file_others_may_read_is_warned_of(models, tmp_path):
+    directory, _, _ = models
+    token = tmp_path / "token"
+    token.write_text(TOKEN)
+    token.chmod(0o644)
+    done = subprocess.run([sys.executable, "-m", "anomaly", "serve", "--port", "0",
+                           "--token-file", str(token), "-m", str(tmp_path / "nowhere")],
+                          capture_output=True, text=True, timeout=60)
+    warning, failure = done.stderr.splitlines()
+    warned = json.loads(warning)
+    assert warned["event"] == "token_readable" and f"chmod 600 {token}" in warned["message"]
+    assert done.returncode == 3 and "no such model directory" in failure
 
 
 def test_the_service_never_imports_tensorflow(models):

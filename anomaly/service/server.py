@@ -58,10 +58,23 @@ def parse_model_specs(specs: list[str]) -> dict[str, Path]:
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
+#: The most bytes a token file is read for (a token is a few dozen).
+MAX_TOKEN_BYTES = 4096
+
+
 def read_token(path: str | os.PathLike) -> str:
     """The bearer token a file holds: one word, its surrounding whitespace (a final
-    newline) ignored. InputError for an empty file or one holding several words."""
-    token = Path(path).read_text(errors="replace").strip()
+    newline) ignored; a warning when others than its owner may read it. InputError for
+    an empty file, one holding several words, or over :data:`MAX_TOKEN_BYTES`."""
+    with open(path, "rb") as file:
+        if os.fstat(file.fileno()).st_mode & 0o077:
+            logs.warning(f"{path}: the token file may be read by others than its owner "
+                         f"(chmod 600 {path})", event="token_readable")
+        data = file.read(MAX_TOKEN_BYTES + 1)
+    if len(data) > MAX_TOKEN_BYTES:
+        raise InputError(f"{path}: the token file holds over {MAX_TOKEN_BYTES:,} bytes; a "
+                         "token is one word")
+    token = data.decode(errors="replace").strip()
     if not token or any(ch.isspace() for ch in token):
         raise InputError(f"{path}: the token file must hold one token, without spaces")
     return token
