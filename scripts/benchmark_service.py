@@ -418,13 +418,9 @@ def main(argv: list[str] | None = None) -> int:
     summary = ["| server | start-up to ready s | peak RSS MB (each process's peak, summed) | "
                "SIGTERM |",
                "|---|---|---|---|"]
-    servers = [lambda: start({"ecg": args.model_dir})]
     work = tempfile.TemporaryDirectory(prefix="mlserver-")
-    if args.mlserver:
-        servers.append(lambda: start_mlserver(args.mlserver, args.model_dir,
-                                              Path(work.name) / "repo"))
     two = None
-    for starting in servers:
+    for starting in starters(args.model_dir, args.mlserver, Path(work.name)):
         served = starting()
         try:
             table += inference_rows(served, local, random_beats, args.requests)
@@ -467,6 +463,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def starters(model_dir: Path, mlserver: Path | None, work: Path) -> list:
+    """What starts each server serving ``model_dir``, in turn: ``anomaly serve``, then
+    MLServer (its model repository written under ``work``) when its executable is given."""
+    servers = [lambda: start({"ecg": model_dir})]
+    if mlserver:
+        servers.append(lambda: start_mlserver(mlserver, model_dir, work / "repo"))
+    return servers
+
+
 def recording_model_rows(model_dir: Path, mlserver: Path | None) -> list[str]:
     """Each server started with a model fitted on a recording, as a Holter user serves
     one, and stopped once ready: ``anomaly serve`` is ready once its streams' R-peak
@@ -476,11 +481,8 @@ def recording_model_rows(model_dir: Path, mlserver: Path | None) -> list[str]:
              "then stopped, nothing sent:", "",
              "| server | start-up to ready s | peak RSS MB (each process's peak, summed) | "
              "SIGTERM |", "|---|---|---|---|"]
-    servers = [lambda: start({"ecg": model_dir})]
     work = tempfile.TemporaryDirectory(prefix="mlserver-")
-    if mlserver:
-        servers.append(lambda: start_mlserver(mlserver, model_dir, Path(work.name) / "repo"))
-    for starting in servers:
+    for starting in starters(model_dir, mlserver, Path(work.name)):
         served = starting()
         try:
             rss = peak_rss_mb(served.process.pid)

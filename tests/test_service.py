@@ -85,6 +85,14 @@ class Server:
         connection.close()
         return result
 
+    def said_since(self, start: int, count: int = 1) -> list[dict]:
+        """The log lines after the first ``start``, parsed, once ``count`` of them have
+        come (the log's reader thread may be a line behind; 10 s at most)."""
+        deadline = time.monotonic() + 10
+        while len(self.lines) < start + count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return [json.loads(line) for line in self.lines[start:]]
+
     def stop(self) -> tuple[int, str]:
         """SIGTERM, then the exit code and the log lines."""
         self.process.send_signal(signal.SIGTERM)
@@ -422,10 +430,7 @@ def test_a_request_no_route_takes_is_counted_and_logged_as_every_request(server)
     for method, status in (("GET", 404), ("GET", 405), ("other", 405)):
         key = f'anomaly_requests_total{{method="{method}",route="unmatched",status="{status}"}}'
         assert after[key] == before.get(key, 0) + 1, key
-    deadline = time.monotonic() + 10  # The log's reader thread may be a line behind.
-    while len(server.lines) < lines + 3 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    said = [json.loads(line) for line in server.lines[lines:]]
+    said = server.said_since(lines, 3)
     assert [(event["method"], event["path"], event["route"], event["status"])
             for event in said if event["event"] == "request"
             and event["path"] != "/metrics"] == [
@@ -760,10 +765,7 @@ def test_what_is_not_http_is_refused_in_one_log_line_naming_the_client(server):
         while chunk := sock.recv(65536):  # Until the server closes it.
             answer += chunk
     assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
-    deadline = time.monotonic() + 10  # The log's reader thread may be a line behind.
-    while len(server.lines) == lines and time.monotonic() < deadline:
-        time.sleep(0.05)
-    said = [json.loads(line) for line in server.lines[lines:]]
+    said = server.said_since(lines)
     assert [(event["event"], event["status"], event["client"]) for event in said] == \
         [("bad_http", 400, "127.0.0.1")], said
     assert server.request("GET", "/v2/health/live")[0] == 200
