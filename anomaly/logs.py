@@ -65,6 +65,12 @@ def configure(log_format: str = LogFormat.text.value, *, quiet: bool = False) ->
     return LOGGER
 
 
+def says_json() -> bool:
+    """Whether the package's messages go out as JSON lines (:func:`configure`'s
+    ``json``): a command's last error is then one of them, not a bare line."""
+    return any(isinstance(handler.formatter, JsonFormatter) for handler in LOGGER.handlers)
+
+
 class _Forward(logging.Handler):
     """Hands a record to this package's logger, to whatever handlers it has by then (a
     later :func:`configure` changes them)."""

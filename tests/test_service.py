@@ -360,6 +360,13 @@ def test_routes_answer_json_errors_and_ask_for_the_token(server):
     connection.request("GET", "/v2/models/ecg")  # No token.
     response = connection.getresponse()
     assert response.status == 401 and "bearer token" in json.loads(response.read())["error"]
+    # RFC 6750's challenge, which says how to authenticate, and that a token sent was wrong.
+    assert response.getheader("WWW-Authenticate") == 'Bearer realm="anomaly"'
+    connection.request("GET", "/v2/models/ecg", headers={"Authorization": "Bearer wrong"})
+    response = connection.getresponse()
+    assert response.status == 401 and response.read()
+    assert response.getheader("WWW-Authenticate") == \
+        'Bearer realm="anomaly", error="invalid_token"'
     connection.request("GET", "/v2/health/ready")  # The health checks need none.
     assert connection.getresponse().status == 200
 
@@ -496,7 +503,16 @@ def test_serve_refuses_a_bad_model_or_token_in_one_line_before_listening(models,
         done = subprocess.run([sys.executable, "-m", "anomaly", "serve", "--port", "0", *args],
                               capture_output=True, text=True, timeout=60)
         assert done.returncode == code, done.stderr
-        assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+        # In the service's log format (JSON lines unless told), as its later errors are.
+        said = json.loads(done.stderr)
+        assert message in said["message"] and said["level"] == "error", said
+        assert said["exit_code"] == code
+    done = subprocess.run([sys.executable, "-m", "anomaly", "serve", "--port", "0",
+                           "--log-format", "text", "-m", str(tmp_path / "nowhere")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 3 and done.stderr.startswith("Error: ")
+    assert "nowhere: no such model directory" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
 
 
 def test_a_token_file_others_may_read_is_warned_of(models, tmp_path):
@@ -510,7 +526,7 @@ def test_a_token_file_others_may_read_is_warned_of(models, tmp_path):
     warning, failure = done.stderr.splitlines()
     warned = json.loads(warning)
     assert warned["event"] == "token_readable" and f"chmod 600 {token}" in warned["message"]
-    assert done.returncode == 3 and "no such model directory" in failure
+    assert done.returncode == 3 and "no such model directory" in json.loads(failure)["message"]
 
 
 def test_the_service_never_imports_tensorflow(models):
@@ -590,7 +606,10 @@ def test_a_recording_uploaded_is_scored_as_anomaly_score_scores_the_file(models,
 
 
 @pytest.mark.parametrize("query, body, status, message", [
-    ("", b"x", 400, "format must be one of edf, signal-csv, beats-csv"),
+    ("", b"x", 400, "format, how the upload is read, is required (one of edf, signal-csv, "
+                    "beats-csv, wfdb"),
+    ("format=pdf", b"x", 400, "format must be one of edf, signal-csv, beats-csv, wfdb, got "
+                              "'pdf'"),
     ("format=edf", b"garbage", 400, "upload.edf: not an EDF file"),
     ("format=edf&speed=2", b"x", 400, "unknown query parameter 'speed'"),
     ("format=signal-csv&fs=abc", b"x", 400, "fs must be a positive number"),
@@ -600,7 +619,7 @@ def test_a_recording_uploaded_is_scored_as_anomaly_score_scores_the_file(models,
     ("format=edf", b"0" * 600_000, 413, "at most"),
     ("format=edf&lead=0&lead=1", b"x", 400, "query parameter 'lead' is given more than once"),
     ("format=edf&lead=" + "V" * 5000, "rec.edf", 400, f"no lead '{'V' * 64}...' (its"),
-], ids=["no format", "not EDF", "unknown parameter", "bad fs", "bad time",
+], ids=["no format", "unknown format", "not EDF", "unknown parameter", "bad fs", "bad time",
         "span of a beats CSV", "wrong beat length", "too large", "lead twice", "long lead"])
 def test_a_bad_upload_gets_a_4xx_naming_it_and_leaves_nothing(models, server, query, body,
                                                              status, message):
@@ -1136,6 +1155,8 @@ def test_a_stream_that_cannot_be_taken_is_refused_before_the_socket_opens(
         connect(url, additional_headers=auth() if headers is None else headers)
     assert refused.value.response.status_code == status
     assert message in json.loads(refused.value.response.body)["error"]
+    if status == 401:
+        assert refused.value.response.headers["WWW-Authenticate"] == 'Bearer realm="anomaly"'
 
 
 @pytest.mark.parametrize("send, code, message", [

@@ -83,7 +83,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-_state = {"debug": False, "json_logs": False}
+_state = {"debug": False}
 
 
 def _say(message: str, quiet: bool = False) -> None:
@@ -382,7 +382,6 @@ def score(
     from ..scoring.plan import ScoreOptions, plan_run
     from ..scoring.run import execute
 
-    _state["json_logs"] = log_format is LogFormat.json
     logs.configure(log_format.value, quiet=quiet)
     arrow_without_pandas()
     options = ScoreOptions(label_column=label_column, normal_label=normal_label, header=header,
@@ -554,7 +553,6 @@ def summary(
     from ..exceptions import UsageError
     from ..scoring.scored import summarise
 
-    _state["json_logs"] = log_format is LogFormat.json
     logs.configure(log_format.value, quiet=quiet)
     if html is None and report is None and plot_dir is None:
         raise UsageError("nothing to write: give --html, --report or --plot-dir", "--html")
@@ -642,9 +640,9 @@ def _fail(message: str, code: int) -> int:
     if _state["debug"]:
         traceback.print_exc()
     first_line = str(message).strip().splitlines()[0] if str(message).strip() else "failed"
-    if _state["json_logs"]:
-        from .. import logs
+    from .. import logs
 
+    if logs.says_json():
         logs.error(first_line, exit_code=code)
     else:
         typer.echo(f"Error: {first_line}", err=True)

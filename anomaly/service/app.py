@@ -144,7 +144,7 @@ class Service:
                     self._authorise(request)
                 response = await handler(request)
             except RequestError as error:
-                response = error_response(str(error), error.status)
+                response = error_response(str(error), error.status, error.headers)
             except ClientDisconnect:
                 # Not the server's failure: counted and logged apart from the 5xx.
                 response = error_response("the client left before its request was read",
@@ -184,8 +184,10 @@ class Service:
         scheme, _, credentials = given.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(credentials.strip().encode(),
                                                                  token.encode()):
+            # RFC 6750's challenge: the scheme, and whether a token was given and refused.
+            challenge = 'Bearer realm="anomaly"' + (', error="invalid_token"' if given else "")
             raise RequestError("a valid bearer token is required (Authorization: Bearer "
-                               "...)", 401)
+                               "...)", 401, {"WWW-Authenticate": challenge})
 
     def model(self, request: Request | WebSocket) -> ServedModel:
         name = request.path_params["model"]
@@ -227,13 +229,11 @@ class Service:
         if turn is Turn.TAKEN:
             return None
         places = self.places
-        response = error_response(
+        return error_response(
             f"every place to score in is taken ({places.limit}) and the queue for one is "
             f"full ({places.queued}); retry shortly" if turn is Turn.FULL else
             f"no place to score it came free within {self.settings.request_timeout:g} s; "
-            "retry shortly", 503)
-        response.headers["Retry-After"] = "1"
-        return response
+            "retry shortly", 503, {"Retry-After": "1"})
 
     async def infer(self, request: Request) -> Response:
         model = self.model(request)
@@ -374,11 +374,9 @@ class Service:
             # No await between this check and the count below: only the event loop counts.
             if self.streams >= self.settings.max_streams:
                 raise RequestError(f"{self.settings.max_streams} live streams are open, the "
-                                   "most at once; retry later", 503)
+                                   "most at once; retry later", 503, {"Retry-After": "5"})
         except RequestError as error:
-            response = error_response(str(error), error.status)
-            if error.status == 503:
-                response.headers["Retry-After"] = "5"
+            response = error_response(str(error), error.status, error.headers)
             await websocket.send_denial_response(response)
             logs.info(f"WS {path} {error.status}", event="request", method="WS", path=path,
                       route="stream", status=error.status)
@@ -518,11 +516,12 @@ def score(model: ServedModel, body: bytes, header: str | None,
     return content, headers, outputs
 
 
-def error_response(message: str, status: int) -> Response:
+def error_response(message: str, status: int, headers: dict[str, str] | None = None
+                   ) -> Response:
     """``{"error": message}``, in ASCII: a message quoting what a client sent (a lone
     surrogate, a control character) is still valid JSON and still one line."""
     return Response(json.dumps({"error": message}, ensure_ascii=True), status_code=status,
-                    media_type="application/json")
+                    headers=headers, media_type="application/json")
 
 
 class ClientGone(Exception):

@@ -40,11 +40,14 @@ OUTPUT_TYPES = {"FP32": np.dtype("<f4"), "BOOL": np.dtype("?")}
 
 
 class RequestError(ValueError):
-    """A request the server refuses: ``status`` (400, 404, 413...) and what is wrong."""
+    """A request the server refuses: ``status`` (400, 404, 413...), what is wrong, and the
+    ``headers`` the refusal carries (``WWW-Authenticate`` with a 401, ``Retry-After`` with
+    a 503)."""
 
-    def __init__(self, message: str, status: int = 400):
+    def __init__(self, message: str, status: int = 400, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status = status
+        self.headers = headers or {}
 
 
 def query_values(query: Any, known: set[str]) -> dict[str, str]:

@@ -71,9 +71,12 @@ class UploadOptions:
         cannot be one."""
         query = query_values(query, {"format", "lead", "fs", "from", "to", "name"})
         format_ = query.get("format")
+        if format_ is None:
+            raise RequestError(f"format, how the upload is read, is required (one of "
+                               f"{', '.join(FORMATS)}: ?format=edf)")
         if format_ not in FORMATS:
             raise RequestError(f"format must be one of {', '.join(FORMATS)}, got "
-                               f"{str(format_)[:40]!r}")
+                               f"{format_[:40]!r}")
         fs = query.get("fs")
         if fs is not None and (fs := parse_positive(fs)) is None:
             raise RequestError(f"fs must be a positive number of Hz, got "
