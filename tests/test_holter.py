@@ -340,10 +340,11 @@ def test_the_bigeminy_of_119_is_found_episode_by_episode(mitdb, analysed):
 
 def test_the_ventricular_tachycardia_runs_of_203_are_found_above_a_floor(mitdb, analysed):
     """203's ventricular tachycardia (multiform runs, often inside atrial flutter or
-    fibrillation): 9 of its 21 reference episodes found when measured (Se 0.43, and 11
-    of the 36 runs found overlap one, +P 0.31). The issue's target (0.9 by episode) is
-    not reached (docs/benchmarks.md); the floor, a run under each, keeps what is found
-    from being lost."""
+    fibrillation): 7 of its 21 reference episodes found when measured (Se 0.33), and 7
+    of the 13 runs found overlap one (+P 0.54; 11 of 36 before aberrant beats in AF, as
+    narrow as the dominant family's, stopped counting as ventricular). The issue's
+    target (0.9 by episode) is not reached (docs/benchmarks.md); the floor, a run under
+    each, keeps what is found from being lost, and the false runs from coming back."""
     from anomaly.holter.episodes import EpisodeAgreement
     from anomaly.holter.reference import reference_rhythms
 
@@ -352,7 +353,50 @@ def test_the_ventricular_tachycardia_runs_of_203_are_found_above_a_floor(mitdb, 
     reference = reference_rhythms(mitdb / "203")["(VT"]
     agreement = EpisodeAgreement.of(events, reference)
     assert len(reference) == 21
-    assert agreement.sensitivity >= 8 / 21 and agreement.positive_predictivity >= 10 / 36
+    assert agreement.sensitivity >= 6 / 21 and agreement.positive_predictivity >= 6 / 13
+
+
+def test_a_wide_complex_is_wider_than_a_narrow_one_of_any_shape():
+    from anomaly.holter.families import spread
+
+    x = np.arange(60.0)
+    narrow, wide = np.exp(-0.5 * ((x - 20) / 2) ** 2), np.exp(-0.5 * ((x - 20) / 6) ** 2)
+    assert spread(wide) >= 2.5 * spread(narrow) > 0
+    assert spread(np.gradient(narrow)) < 1.2 * spread(narrow)  # another shape, as narrow
+    assert spread(np.zeros(60)) == 0
+
+
+def test_in_af_a_narrow_family_of_another_shape_is_aberrant_and_a_wide_one_ventricular():
+    """AF with runs of beats of other shapes: narrow ones (conducted aberrantly, as in
+    MIT-BIH 203's and 222's fibrillation and flutter) are not ventricular there, wide ones
+    are; in sinus rhythm, a run of a shape not the dominant one's is ventricular."""
+    from anomaly.holter.analysis import RhythmBeats, analyse_beats
+    from anomaly.holter.events import NORMAL, VENTRICULAR
+
+    rng = np.random.default_rng(11)
+    times = sinus_then_af(7, af_to=900.0, end=1200.0)
+    x = np.arange(60.0)
+    narrow = np.exp(-0.5 * ((x - 20) / 2) ** 2)
+    shapes = np.tile(narrow, (len(times), 1))
+    aberrant = np.flatnonzero((times > 500) & (times < 510))[:3]
+    aberrant_in_sinus = np.flatnonzero(times > 1000)[:3]
+    wide = np.flatnonzero((times > 700) & (times < 710))[:3]
+    for beats, shape in ((aberrant, np.gradient(narrow)), (aberrant_in_sinus, np.gradient(narrow)),
+                         (wide, np.exp(-0.5 * ((x - 20) / 6) ** 2))):
+        shapes[beats] = shape
+    in_af = (times > 300) & (times < 900)
+    p_wave = np.sin(np.linspace(0, np.pi, 32))
+    p_waves = np.where(in_af[:, None], rng.normal(size=(len(times), 32)), p_wave)
+    beats = RhythmBeats(sample=np.round(times * 250).astype(int), time_s=times,
+                        on_time=np.ones(len(times), bool), readable=np.ones(len(times), bool),
+                        shapes=(shapes + rng.normal(0, 0.01, shapes.shape)).astype(np.float32),
+                        p_waves=p_waves.astype(np.float32))
+    analysis = analyse_beats(beats)
+    assert analysis.atrial_fibrillation.in_af[np.r_[aberrant, wide]].all()
+    assert analysis.families.ectopic[np.r_[aberrant, aberrant_in_sinus, wide]].all()
+    assert (analysis.kinds[aberrant] == NORMAL).all()
+    assert (analysis.kinds[wide] == VENTRICULAR).all()
+    assert (analysis.kinds[aberrant_in_sinus] == VENTRICULAR).all()
 
 
 def test_rhythm_analysis_imports_no_tensorflow():

@@ -8,7 +8,9 @@ time, whether it is on time and readable, its shape and its P wave, in float32),
 a day's recording is analysed in tens of megabytes. A beat is **normal** when it can be
 read, is of a family of normal shape (:mod:`.families`) and comes on time, or comes in
 atrial fibrillation (where no beat is on time and a normally conducted one is still
-normal).
+normal). A beat of a family of ectopic shape counts as ventricular in the rhythm events,
+except in atrial fibrillation when its family's complex is not wider than the dominant
+one's (:data:`WIDER_IN_AF`): an aberrantly conducted beat.
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ if TYPE_CHECKING:
 ANALYSIS_WINDOW = BeatWindow()
 _SHAPE = shape_slice(ANALYSIS_WINDOW.before, ANALYSIS_WINDOW.after, ANALYSIS_WINDOW.samples)
 _P_WAVE = p_wave_slice(ANALYSIS_WINDOW.before, ANALYSIS_WINDOW.after, ANALYSIS_WINDOW.samples)
+#: In atrial fibrillation, how much wider than the dominant family's complex
+#: (:func:`.families.spread`) a family of ectopic shape must be for its beats to count as
+#: ventricular (``scripts/benchmark_rhythm.py``).
+WIDER_IN_AF = 1.2
 #: Values a second of a beat cut by :data:`ANALYSIS_WINDOW`.
 _WINDOW_FS = values_per_second(ANALYSIS_WINDOW.before, ANALYSIS_WINDOW.after,
                                ANALYSIS_WINDOW.samples)
@@ -127,6 +133,11 @@ def analyse_beats(beats: RhythmBeats, *,
     start_s, end_s = (0.0, None) if span_s is None else span_s
     rate = heart_rate(beats.time_s, normal, sinus=~fibrillation.in_af, start_s=start_s,
                       end_s=end_s)
-    kinds = beat_kinds(ectopic, ~beats.on_time, readable, fibrillation.in_af)
+    # In AF a family of ectopic shape counts as ventricular only when it is wider than
+    # the dominant one: there, conducted beats come at every interval, and the short ones
+    # are often conducted aberrantly (narrow, but of another shape; MIT-BIH 203, 222).
+    ventricular = ectopic & (~fibrillation.in_af
+                             | families.wider_than_dominant(WIDER_IN_AF))
+    kinds = beat_kinds(ventricular, ~beats.on_time, readable, fibrillation.in_af)
     events = tuple(rhythm_events(beats.time_s, kinds))
     return RhythmAnalysis(families, fibrillation, normal, rate, consistency, kinds, events)

@@ -3,7 +3,8 @@ supraventricular ectopic beats, couplets, runs, bigeminy and trigeminy, pauses, 
 bradycardia and tachycardia.
 
 A beat's kind comes from its family and its timing (:mod:`.analysis`): **ventricular**
-when its family is of ectopic shape, **supraventricular** when it is of normal shape but
+when its family is of ectopic shape (in atrial fibrillation, and wider than the dominant
+family), **supraventricular** when it is of normal shape but
 premature outside atrial fibrillation, **normal** otherwise, unknown when it could not be
 read (an unknown beat breaks every pattern). Then, with the limits of
 :class:`EventLimits`:

@@ -89,6 +89,16 @@ class Families:
     def __len__(self) -> int:
         return len(self.counts)
 
+    def wider_than_dominant(self, ratio: float) -> np.ndarray:
+        """Per beat: in a family whose complex spreads over at least ``ratio`` times the
+        dominant family's time (:func:`spread`); beats without a family are not."""
+        has = self.family != NO_FAMILY
+        wider = np.zeros(len(self.family), bool)
+        if self.dominant >= 0:
+            spreads = np.array([spread(template) for template in self.templates])
+            wider[has] = (spreads >= ratio * spreads[self.dominant])[self.family[has]]
+        return wider
+
     @property
     def ectopic(self) -> np.ndarray:
         """Per beat: in a family not of normal shape (beats without a family are not)."""
@@ -96,6 +106,17 @@ class Families:
         ectopic = np.zeros(len(self.family), bool)
         ectopic[has] = ~self.normal_shape[self.family[has]]
         return ectopic
+
+
+def spread(template: np.ndarray) -> int:
+    """How many samples a template's complex spreads over: those holding the middle 80%
+    of its slope's energy (its squared first differences). A ventricular complex, slow
+    to spread through the muscle, is wide; a conducted one, aberrant or not, narrow."""
+    energy = np.cumsum(np.diff(np.asarray(template, dtype=np.float64)) ** 2)
+    if not energy[-1] > 0:
+        return 0
+    energy /= energy[-1]
+    return int(np.searchsorted(energy, 0.9) - np.searchsorted(energy, 0.1))
 
 
 def shape_slice(before_s: float, after_s: float, samples: int) -> slice:
