@@ -65,6 +65,15 @@ def configure(log_format: str = LogFormat.text.value, *, quiet: bool = False) ->
     return LOGGER
 
 
+def reset() -> None:
+    """The package's logger as a fresh process has it (no handlers of its own): a command
+    run in the same process as another (a test, a notebook) starts from it, not from the
+    format the last one chose."""
+    LOGGER.handlers.clear()
+    LOGGER.setLevel(logging.NOTSET)
+    LOGGER.propagate = True
+
+
 def says_json() -> bool:
     """Whether the package's messages go out as JSON lines (:func:`configure`'s
     ``json``): a command's last error is then one of them, not a bare line."""

@@ -49,6 +49,17 @@ def test_version(capsys):
     assert code == 0 and out.strip() == f"anomaly {__version__}"
 
 
+def test_a_command_says_its_errors_as_it_was_told_not_as_the_last_one_was(capsys, tmp_path):
+    """In one process (a test session, a notebook), a command asked for JSON logs does not
+    make the next command's error a JSON line."""
+    missing = tmp_path / "missing.csv"
+    code, _, err = run_cli(capsys, "score", missing, "-m", tmp_path, "--log-format", "json")
+    assert code == 2 and json.loads(err)["message"].startswith(f"{missing}: no such file")
+    # fit chooses no log format: its error is the plain line of a fresh process.
+    code, _, err = run_cli(capsys, "fit", missing, "-m", tmp_path / "model")
+    assert code == 2 and err.startswith("Error: ") and f"{missing}' does not exist" in err, err
+
+
 def test_help_in_a_real_process(tmp_path):
     result = subprocess.run(ANOMALY + ["--help"], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0

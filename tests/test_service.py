@@ -367,6 +367,10 @@ def test_routes_answer_json_errors_and_ask_for_the_token(server):
     assert response.status == 401 and response.read()
     assert response.getheader("WWW-Authenticate") == \
         'Bearer realm="anomaly", error="invalid_token"'
+    connection.request("GET", "/v2/models/ecg", headers={"Authorization": "Basic eDp5"})
+    response = connection.getresponse()
+    assert response.status == 401 and response.read()
+    assert response.getheader("WWW-Authenticate") == 'Bearer realm="anomaly"'  # no error
     connection.request("GET", "/v2/health/ready")  # The health checks need none.
     assert connection.getresponse().status == 200
 
@@ -431,8 +435,10 @@ def test_a_request_no_route_takes_is_counted_and_logged_as_every_request(server)
     asked = [("GET", "/wp-login.php", 404), ("GET", "/v2/models/ecg/infer", 405),
              ("FOOBAR", "/v2", 405)]
     for method, path, status in asked:
-        code, _, answer = server.request(method, path)
+        code, headers, answer = server.request(method, path)
         assert code == status and json.loads(answer)["error"], (method, path, code)
+        if status == 405:  # RFC 9110: a 405 says which methods the route takes.
+            assert set(headers["allow"].split(", ")) in ({"POST"}, {"GET", "HEAD"}), headers
     after = metrics(server)
     for method, status in (("GET", 404), ("GET", 405), ("other", 405)):
         key = f'anomaly_requests_total{{method="{method}",route="unmatched",status="{status}"}}'

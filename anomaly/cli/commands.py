@@ -614,6 +614,9 @@ _flow_docstrings(app)
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app and turn every failure into one line and an exit code."""
+    from .. import logs
+
+    logs.reset()
     try:
         result = app(args=argv, prog_name="anomaly", standalone_mode=False)
     except click_exceptions.ClickException as error:
@@ -637,11 +640,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _fail(message: str, code: int) -> int:
+    from .. import logs
+
     if _state["debug"]:
         traceback.print_exc()
     first_line = str(message).strip().splitlines()[0] if str(message).strip() else "failed"
-    from .. import logs
-
     if logs.says_json():
         logs.error(first_line, exit_code=code)
     else:

@@ -3,8 +3,8 @@ supraventricular ectopic beats, couplets, runs, bigeminy and trigeminy, pauses, 
 bradycardia and tachycardia.
 
 A beat's kind comes from its family and its timing (:mod:`.analysis`): **ventricular**
-when its family is of ectopic shape (in atrial fibrillation, and wider than the dominant
-family), **supraventricular** when it is of normal shape but
+when its family is of ectopic shape (in atrial fibrillation only when also
+:data:`.analysis.WIDER_IN_AF` times as wide as the dominant family), **supraventricular** when it is of normal shape but
 premature outside atrial fibrillation, **normal** otherwise, unknown when it could not be
 read (an unknown beat breaks every pattern). Then, with the limits of
 :class:`EventLimits`:
@@ -58,7 +58,8 @@ class Event(Episode):
 
 def beat_kinds(ventricular, premature, readable, in_af) -> np.ndarray:
     """Each beat's kind (:data:`VENTRICULAR`, :data:`SUPRAVENTRICULAR`, :data:`NORMAL` or
-    :data:`UNKNOWN`) from per-beat flags: of ectopic shape, premature, readable, in AF."""
+    :data:`UNKNOWN`) from per-beat flags: ventricular (of ectopic shape, see
+    :mod:`.analysis`), premature, readable, in AF."""
     ventricular, premature = np.asarray(ventricular, bool), np.asarray(premature, bool)
     readable, in_af = np.asarray(readable, bool), np.asarray(in_af, bool)
     kinds = np.full(len(ventricular), NORMAL, dtype="<U1")

@@ -90,30 +90,36 @@ class Families:
         return len(self.counts)
 
     def wider_than_dominant(self, ratio: float) -> np.ndarray:
-        """Per beat: in a family whose complex spreads over at least ``ratio`` times the
-        dominant family's time (:func:`spread`); beats without a family are not."""
-        has = self.family != NO_FAMILY
-        wider = np.zeros(len(self.family), bool)
-        if self.dominant >= 0:
-            spreads = np.array([spread(template) for template in self.templates])
-            wider[has] = (spreads >= ratio * spreads[self.dominant])[self.family[has]]
-        return wider
+        """Per beat: in a family whose complex spreads over at least ``ratio`` times as
+        many samples as the dominant family's (:func:`spread`; every family, when the
+        dominant one's spreads over none); beats without a family are not."""
+        if self.dominant < 0:
+            return np.zeros(len(self.family), bool)
+        spreads = np.array([spread(template) for template in self.templates])
+        return self._per_beat(spreads >= ratio * spreads[self.dominant])
 
     @property
     def ectopic(self) -> np.ndarray:
         """Per beat: in a family not of normal shape (beats without a family are not)."""
+        return self._per_beat(~self.normal_shape)
+
+    def _per_beat(self, per_family: np.ndarray) -> np.ndarray:
+        """A flag per family, given to each of its beats (False for beats of none)."""
         has = self.family != NO_FAMILY
-        ectopic = np.zeros(len(self.family), bool)
-        ectopic[has] = ~self.normal_shape[self.family[has]]
-        return ectopic
+        flags = np.zeros(len(self.family), bool)
+        flags[has] = per_family[self.family[has]]
+        return flags
 
 
 def spread(template: np.ndarray) -> int:
     """How many samples a template's complex spreads over: those holding the middle 80%
-    of its slope's energy (its squared first differences). A ventricular complex, slow
-    to spread through the muscle, is wide; a conducted one, aberrant or not, narrow."""
+    of its slope's energy (its squared first differences), in whole samples (5 ms in a
+    shape cut by the analysis window). A ventricular complex, slow to spread through the
+    muscle, is wide; a normally conducted one narrow, and so is one whose shape F waves
+    or a partly aberrant conduction changed (a fully aberrant one, a bundle branch
+    block, is wide too). 0 for a flat template."""
     energy = np.cumsum(np.diff(np.asarray(template, dtype=np.float64)) ** 2)
-    if not energy[-1] > 0:
+    if not (energy.size and energy[-1] > 0):
         return 0
     energy /= energy[-1]
     return int(np.searchsorted(energy, 0.9) - np.searchsorted(energy, 0.1))

@@ -184,8 +184,10 @@ class Service:
         scheme, _, credentials = given.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(credentials.strip().encode(),
                                                                  token.encode()):
-            # RFC 6750's challenge: the scheme, and whether a token was given and refused.
-            challenge = 'Bearer realm="anomaly"' + (', error="invalid_token"' if given else "")
+            # RFC 6750's challenge: the scheme, and an error only for a bearer token that
+            # was sent and refused (none for no credentials, or another scheme's).
+            refused = scheme.lower() == "bearer" and credentials.strip()
+            challenge = 'Bearer realm="anomaly"' + (', error="invalid_token"' if refused else "")
             raise RequestError("a valid bearer token is required (Authorization: Bearer "
                                "...)", 401, {"WWW-Authenticate": challenge})
 
@@ -629,7 +631,8 @@ def create_app(models: dict[str, ServedModel], settings: Settings = Settings()) 
         # logged as every request is.
         started = time.perf_counter()
         response = error_response(f"{error.detail}: {request.method[:16]} "
-                                  f"{request.url.path[:200]}", error.status_code)
+                                  f"{request.url.path[:200]}", error.status_code,
+                                  error.headers)  # a 405's Allow
         service.answered(request, UNMATCHED, response, started)
         return response
 
