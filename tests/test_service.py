@@ -403,6 +403,38 @@ def test_a_request_beyond_the_places_waits_its_turn_and_one_beyond_the_queue_is_
         assert code == 200, answer
 
 
+def test_a_client_leaving_the_queue_gives_up_its_turn_at_once(server):
+    """A request waiting its turn whose client leaves, having sent its body whole or in
+    part, is taken out of the queue then (a 499), not at its turn: the next request may
+    queue. The one place is held meanwhile by a client sending its body slowly."""
+    key = 'anomaly_requests_total{method="POST",route="/v2/models/{model}/infer",status="499"}'
+    head = (b"POST /v2/models/ecg/infer HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+            + TOKEN.encode() + b"\r\nContent-Length: %d\r\n\r\n")
+    body = infer_body([1, 96], [0.1] * 96).encode()
+    slow = socket.create_connection(("127.0.0.1", server.port))
+    slow.sendall(head % 1000 + b'{"inputs"')
+    try:
+        for sent in (body, body[:100]):  # the whole body, then a part of it
+            before = metrics(server).get(key, 0)
+            queued = socket.create_connection(("127.0.0.1", server.port))
+            queued.sendall(head % len(body) + sent)
+            deadline = time.monotonic() + REQUEST_TIMEOUT / 4
+            while metrics(server)["anomaly_requests_waiting"] != 1:
+                assert time.monotonic() < deadline, "the request never queued"
+                time.sleep(0.02)
+            queued.close()
+            deadline = time.monotonic() + REQUEST_TIMEOUT / 4
+            while (now := metrics(server))["anomaly_requests_waiting"] != 0:
+                assert time.monotonic() < deadline, "still queued after its client left"
+                time.sleep(0.02)
+            # Noticed while the place was still held: not at its turn.
+            assert now["anomaly_request_places_taken"] == 1 and now.get(key, 0) == before + 1
+    finally:
+        slow.close()
+    code, _, _ = server.request("POST", "/v2/models/ecg/infer", body)
+    assert code == 200
+
+
 def test_metrics_count_requests_beats_and_anomalies(models, server):
     from anomaly.service.app import INLINE_BYTES
 

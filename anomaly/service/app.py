@@ -77,6 +77,11 @@ METHODS = frozenset({"GET", "POST"})
 #: bound its scoring (504). A model with wider beats or a larger network holds the loop
 #: longer for its 8 KiB (not measured).
 INLINE_BYTES = 8192
+#: Of a request waiting its turn for a place, the most of its body read while it waits
+#: (then handed to its reader), so that a client leaving the queue is noticed at once
+#: (:meth:`Service.take_place`): uvicorn's own buffer of a body before it stops reading
+#: the socket (its high-water mark). Past it, the client's leaving is noticed at its turn.
+WATCHED_BYTES = 64 << 10
 
 
 class Service:
@@ -224,12 +229,20 @@ class Service:
             raise RequestError(f"the body took over {self.settings.request_timeout:g} s to "
                                "arrive", 408) from None
 
-    async def take_place(self) -> Response | None:
+    async def take_place(self, request: Request) -> Request | Response:
         """A place among the ``max_concurrent`` (waiting in turn, up to ``max_queued``
-        requests for up to ``request_timeout``), or the 503 that says to come back."""
-        turn = await self.places.take(self.settings.request_timeout)
+        requests for up to ``request_timeout``), or the 503 that says to come back.
+
+        With a place, the request to read the body from: while ``request`` waits its
+        turn, what its client sends is read (up to :data:`WATCHED_BYTES`) and handed to the
+        body's reader first, so that a client that leaves the queue is noticed at once
+        (ClientDisconnect, a 499): its place in the queue goes to the next request instead
+        of being held until its turn."""
+        turn = self.places.take_now()
+        if turn is None:
+            turn, request = await self._wait_in_turn(request)
         if turn is Turn.TAKEN:
-            return None
+            return request
         places = self.places
         return error_response(
             f"every place to score in is taken ({places.limit}) and the queue for one is "
@@ -237,10 +250,57 @@ class Service:
             f"no place to score it came free within {self.settings.request_timeout:g} s; "
             "retry shortly", 503, {"Retry-After": "1"})
 
+    async def _wait_in_turn(self, request: Request) -> tuple[Turn, Request]:
+        """How ``request``'s wait in the queue ended, and the request to read its body
+        from (what was read meanwhile handed over first); ClientDisconnect, holding
+        nothing, when its client leaves first."""
+        original = request.receive
+        early: list[dict] = []
+        read = 0
+        wait = asyncio.ensure_future(self.places.take(self.settings.request_timeout))
+        watch: asyncio.Future | None = asyncio.ensure_future(original())
+        try:
+            while not wait.done():
+                await asyncio.wait({wait, watch} if watch else {wait},
+                                   return_when=asyncio.FIRST_COMPLETED)
+                if watch is None or not watch.done():
+                    continue
+                message = watch.result()
+                if message["type"] == "http.disconnect":
+                    raise ClientDisconnect()
+                early.append(message)
+                read += len(message.get("body", b""))
+                # Once the body has come whole, the next message is the client leaving.
+                whole = not message.get("more_body", False)
+                watch = asyncio.ensure_future(original()) if whole or read < WATCHED_BYTES \
+                    else None
+        except BaseException:
+            if wait.done():
+                if not wait.cancelled() and wait.exception() is None \
+                        and wait.result() is Turn.TAKEN:
+                    self.places.give_back()
+            else:
+                wait.cancel()  # Places.take gives back a place passed to it meanwhile.
+                await asyncio.gather(wait, return_exceptions=True)
+            raise
+        finally:
+            if watch is not None:
+                watch.cancel()
+        if not early:
+            return wait.result(), request
+        replayed = iter(early)
+
+        async def receive() -> dict:
+            return next(replayed, None) or await original()
+
+        return wait.result(), Request(request.scope, receive)
+
     async def infer(self, request: Request) -> Response:
         model = self.model(request)
-        if (full := await self.take_place()) is not None:
-            return full
+        taken = await self.take_place(request)
+        if isinstance(taken, Response):
+            return taken
+        request = taken
         chunks: list[bytes] = []
         header = request.headers.get(HEADER_LENGTH)
         # JSON takes far more memory parsed than as bytes: a body that is all JSON has the
@@ -299,8 +359,10 @@ class Service:
         none comes. On failure the place and the upload are given back."""
         model = self.model(request)
         options = UploadOptions.from_query(request.query_params)
-        if (full := await self.take_place()) is not None:
-            return full
+        taken = await self.take_place(request)
+        if isinstance(taken, Response):
+            return taken
+        request = taken
         upload = None
         try:
             upload = Upload(options, request.headers.get("content-type", ""))

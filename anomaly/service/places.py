@@ -7,8 +7,9 @@ one-beat requests at once (``scripts/benchmark_service.py``) were refused 97% of
 503 (4 places: each client's next request arrived while 4 others were being read or
 scored); with one, a burst waits its turn instead. A request beyond the queue, or whose
 turn does not come within its wait, is refused (the caller's 503 with ``Retry-After``).
-A client that leaves while its request waits is not noticed until its turn (uvicorn does
-not cancel the request): it holds its place in the queue until then.
+uvicorn does not cancel a request whose client leaves: the service watches the client of
+a request waiting its turn itself (``Service.take_place``) and withdraws it from the
+queue.
 
 Places are taken on the event loop and may be given back from any thread (the thread
 that streamed an upload's scores): a place given back while requests wait passes
@@ -48,16 +49,20 @@ class Places:
         """Requests waiting for a place."""
         return len(self._waiting)
 
+    def take_now(self) -> Turn | None:
+        """A place at once (:attr:`Turn.TAKEN`), the queue full (:attr:`Turn.FULL`), or
+        None: the request would wait its turn (:meth:`take`)."""
+        with self._lock:
+            return self._now()
+
     async def take(self, timeout: float) -> Turn:
         """A place, at once or within ``timeout`` seconds in turn (:attr:`Turn.TAKEN`), or
-        why not. Cancelled while it waits (the service stopping), nothing is held."""
+        why not. Cancelled while it waits (the service stopping, its client gone), nothing
+        is held."""
         loop = asyncio.get_running_loop()
         with self._lock:
-            if self.busy < self.limit and not self._waiting:
-                self.busy += 1
-                return Turn.TAKEN
-            if len(self._waiting) >= self.queued:
-                return Turn.FULL
+            if (turn := self._now()) is not None:
+                return turn
             entry = (loop, loop.create_future())
             self._waiting.append(entry)
         try:
@@ -74,6 +79,13 @@ class Places:
             if passed:
                 self.give_back()
             raise
+
+    def _now(self) -> Turn | None:
+        # Under the lock.
+        if self.busy < self.limit and not self._waiting:
+            self.busy += 1
+            return Turn.TAKEN
+        return Turn.FULL if len(self._waiting) >= self.queued else None
 
     def give_back(self) -> None:
         """A place given back (from any thread): to the first request waiting, if any."""
