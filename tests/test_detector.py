@@ -275,3 +275,12 @@ def test_the_score_is_the_chosen_mean_error_of_the_scaled_reconstruction(
     # The threshold is the rule's, on this score.
     errors = detector.score(normal_traces[:200])
     assert detector.threshold_ == pytest.approx(errors.mean() + errors.std(), rel=1e-5)
+
+
+@pytest.mark.parametrize("source", ["training", "heldout", "heldout-refit"])
+def test_whose_scores_set_the_threshold_reads_inside_the_reports_parentheses(source):
+    """The HTML report says ``(mean + k x std of the scores of {describe()})``."""
+    from anomaly.model.threshold import Calibration
+
+    said = f"(mean + 1 x std of the scores of {Calibration.of(source, np.arange(20.0), 1.0).describe()})"
+    assert said.count("(") == said.count(")") == 1 and "20 " in said, said
