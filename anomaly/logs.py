@@ -36,6 +36,19 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, sort_keys=False, default=str)
 
 
+class TextFormatter(logging.Formatter):
+    """The message as it is, on one line: a control character in it (a line break in a
+    request's path, which a client chooses) is written escaped (``\\n``), so no one can
+    add a line to the log. A traceback, when there is one, follows on its own lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if message.isprintable():
+            return message
+        return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                       for c in message)
+
+
 class _StandardError(logging.StreamHandler):
     """A handler writing to whatever ``sys.stderr`` is when a message is said (as
     logging's own last-resort handler does), not to the stream it was when configured:
@@ -57,8 +70,7 @@ def configure(log_format: str = LogFormat.text.value, *, quiet: bool = False) ->
     """Send the ``anomaly`` logger to stderr in ``log_format`` (``text`` or ``json``)."""
     log_format = LogFormat(log_format)
     handler = _StandardError()
-    handler.setFormatter(JsonFormatter() if log_format is LogFormat.json
-                         else logging.Formatter("%(message)s"))
+    handler.setFormatter(JsonFormatter() if log_format is LogFormat.json else TextFormatter())
     LOGGER.handlers[:] = [handler]
     LOGGER.setLevel(logging.WARNING if quiet else logging.INFO)
     LOGGER.propagate = False

@@ -525,9 +525,12 @@ def test_serve_refuses_a_bad_model_or_token_in_one_line_before_listening(models,
     for name in ("metadata.json", "model.keras"):
         (keras_only / name).write_bytes((directory / "shape" / name).read_bytes())
     empty, long = tmp_path / "empty-token", tmp_path / "long-token"
+    accented, fifo = tmp_path / "accented-token", tmp_path / "fifo-token"
     empty.write_text("\n")
     long.write_text("t" * 5000)
-    for token in (empty, long):
+    accented.write_text("caf\u00e9")  # UTF-8 in the file: a client's header is latin-1
+    os.mkfifo(fifo)  # would block a plain open until something writes to it
+    for token in (empty, long, accented, fifo):
         token.chmod(0o600)
     for args, code, message in (
             (["-m", str(directory / "shape"), "--token-file", str(long)], 2,
@@ -536,6 +539,10 @@ def test_serve_refuses_a_bad_model_or_token_in_one_line_before_listening(models,
             (["-m", str(tmp_path / "nowhere")], 3, "nowhere: no such model directory"),
             (["-m", str(directory / "shape"), "--token-file", str(empty)], 2,
              "must hold one token"),
+            (["-m", str(directory / "shape"), "--token-file", str(accented)], 2,
+             "a token is letters, digits and -._~+/ (then = padding)"),
+            (["-m", str(directory / "shape"), "--token-file", str(fifo)], 2,
+             "fifo-token: the token file is not a regular file"),
             (["-m", "a=" + str(directory / "shape"), "-m", "a=" + str(directory / "timed")], 2,
              "the name 'a' is given twice")):
         done = subprocess.run([sys.executable, "-m", "anomaly", "serve", "--port", "0", *args],
@@ -551,6 +558,12 @@ def test_serve_refuses_a_bad_model_or_token_in_one_line_before_listening(models,
     assert done.returncode == 3 and done.stderr.startswith("Error: ")
     assert "nowhere: no such model directory" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+    for option, value in (("--request-timeout", "1e308"), ("--max-body-mb", "1e308")):
+        done = subprocess.run([sys.executable, "-m", "anomaly", "serve", "--port", "0",
+                               option, value, "-m", str(directory / "shape")],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2 and f"Invalid value for '{option}'" in done.stderr, \
+            done.stderr
 
 
 def test_a_token_file_others_may_read_is_warned_of(models, tmp_path):
@@ -657,8 +670,11 @@ def test_a_recording_uploaded_is_scored_as_anomaly_score_scores_the_file(models,
     ("format=edf", b"0" * 600_000, 413, "at most"),
     ("format=edf&lead=0&lead=1", b"x", 400, "query parameter 'lead' is given more than once"),
     ("format=edf&lead=" + "V" * 5000, "rec.edf", 400, f"no lead '{'V' * 64}...' (its"),
+    # The model named as the client names it, not by where it lies on the server.
+    ("format=signal-csv&fs=360", b"V5\n" + b"0.1\n" * 10, 400, "the model (holter) was fitted"),
 ], ids=["no format", "unknown format", "not EDF", "unknown parameter", "bad fs", "bad time",
-        "span of a beats CSV", "wrong beat length", "too large", "lead twice", "long lead"])
+        "span of a beats CSV", "wrong beat length", "too large", "lead twice", "long lead",
+        "another lead"])
 def test_a_bad_upload_gets_a_4xx_naming_it_and_leaves_nothing(models, server, query, body,
                                                              status, message):
     directory, _, _ = models
@@ -860,6 +876,23 @@ def test_uvicorn_s_warnings_are_lines_of_the_service_s_log_with_their_traceback(
     assert "ValueError: an application's bug" in said[1]["exception"]
 
 
+def test_a_text_log_line_is_one_line_whatever_a_request_path_holds(capsys):
+    """The path is the client's: a line break in it (``/x%0AStopped: ...``) is written
+    escaped in the text log, as the JSON log escapes it, not as a second, forged line."""
+    from anomaly import logs
+
+    ours = logs.LOGGER.handlers[:], logs.LOGGER.level
+    try:
+        logs.configure("text")
+        logs.info("GET /x\nStopped: the requests in flight were answered\r 404")
+        logs.info("GET /café 200")
+    finally:
+        logs.LOGGER.handlers[:] = ours[0]
+        logs.LOGGER.setLevel(ours[1])
+    assert capsys.readouterr().err.splitlines() == [
+        "GET /x\\nStopped: the requests in flight were answered\\r 404", "GET /café 200"]
+
+
 @pytest.mark.parametrize("ending", [b"", b"\r\n"], ids=["one line without end", "lines"])
 def test_headers_without_end_are_cut_off_in_bounded_memory(server, ending):
     """A client sending one header line for ever, or header lines for ever, is refused
@@ -1007,6 +1040,10 @@ def test_a_wfdb_record_is_sent_as_its_files_and_scored_as_the_command_line_does(
     code, _, answer = server.request("POST", "/v2/models/holter/score?format=wfdb",
                                      record["wrec.hea"])
     assert code == 415 and "multipart/form-data" in json.loads(answer)["error"]
+    long = "b" * 257  # Beyond RFC 2046's 70 (and the parser's own 256: it raised a 500).
+    code, _, answer = server.request("POST", "/v2/models/holter/score?format=wfdb", b"x",
+                                     {"Content-Type": f"multipart/form-data; boundary={long}"})
+    assert code == 400 and "boundary is 257 bytes; at most 70" in json.loads(answer)["error"]
     assert not uploads_left(directory)
 
 

@@ -51,12 +51,16 @@ def input_file(help_text: str):
                           show_default=False)
 
 
-def finite(value: float, option: str, minimum: float | None = None) -> float:
+def finite(value: float, option: str, minimum: float | None = None,
+           maximum: float | None = None) -> float:
     """Typer callback body: ``value``, or a usage error unless it is a finite number (and
-    at least ``minimum``). Typer's own range check would let NaN through to say "not >= 0"."""
-    if not math.isfinite(value) or (minimum is not None and value < minimum):
-        at_least = "" if minimum is None else f" >= {minimum:g}"
-        raise typer.BadParameter(f"{option} must be a finite number{at_least}, got {value}")
+    at least ``minimum``, at most ``maximum``). Typer's own range check would let NaN
+    through to say "not >= 0"."""
+    if not math.isfinite(value) or (minimum is not None and value < minimum) or (
+            maximum is not None and value > maximum):
+        bounds = "".join(f" {sign} {bound:g}" for sign, bound in ((">=", minimum), ("<=", maximum))
+                         if bound is not None)
+        raise typer.BadParameter(f"{option} must be a finite number{bounds}, got {value}")
     return value
 
 

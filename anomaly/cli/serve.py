@@ -15,6 +15,9 @@ from ..service.settings import Limits, Settings
 
 
 _SETTINGS, _LIMITS = Settings(), Limits()
+#: The largest size limit an option takes, MiB (1 TiB), and the longest timeout, seconds
+#: (a day): beyond, a value is a mistake, and would overflow what is computed from it.
+MAX_MB, MAX_TIMEOUT_S = float(1 << 20), 86400.0
 
 
 def serve(
@@ -35,15 +38,20 @@ def serve(
         readable=True)] = None,
     max_body_mb: Annotated[float, typer.Option(
         help="Largest inference request body, MiB (413 beyond).",
-        callback=lambda value: finite(value, "--max-body-mb", minimum=0.001)
+        callback=lambda value: finite(
+            value, "--max-body-mb", minimum=0.001, maximum=MAX_MB)
     )] = _SETTINGS.max_body_bytes / (1 << 20),
     max_json_mb: Annotated[float, typer.Option(
         help="Largest JSON in an inference request, MiB (413 beyond; send larger tensors in "
-             "binary).", callback=lambda value: finite(value, "--max-json-mb", minimum=0.001)
+             "binary).",
+        callback=lambda value: finite(
+            value, "--max-json-mb", minimum=0.001, maximum=MAX_MB)
     )] = _SETTINGS.max_json_bytes / (1 << 20),
     max_upload_mb: Annotated[float, typer.Option(
         help="Largest recording or beats CSV sent to /v2/models/{model}/score, MiB (413 "
-             "beyond).", callback=lambda value: finite(value, "--max-upload-mb", minimum=0.001)
+             "beyond).",
+        callback=lambda value: finite(
+            value, "--max-upload-mb", minimum=0.001, maximum=MAX_MB)
     )] = _SETTINGS.max_upload_bytes / (1 << 20),
     max_concurrent: Annotated[int, typer.Option(
         help="Requests scored at once (inference and uploads).",
@@ -59,7 +67,8 @@ def serve(
         help="Seconds a request may wait for a place (503), its body (or an upload) take "
              "to arrive (408), an inference request to be scored (504), and a live stream "
              "may send nothing.",
-        callback=lambda value: finite(value, "--request-timeout", minimum=0.1)
+        callback=lambda value: finite(
+            value, "--request-timeout", minimum=0.1, maximum=MAX_TIMEOUT_S)
     )] = _SETTINGS.request_timeout,
     max_beats: Annotated[int, typer.Option(
         help="Most beats in one inference request.", min=1)] = _LIMITS.max_rows,

@@ -47,11 +47,11 @@ if TYPE_CHECKING:
 
 
 
-def fitted_kind_warnings(job: Job, detector: "AutoencoderDetector",
-                         model_dir: str | os.PathLike) -> list[str]:
-    """The warnings for scoring ``job``'s input with ``detector`` (loaded from
-    ``model_dir``), one line each, ``Warning: INPUT: ...``; none when its beats are of the
-    kind the model was fitted on.
+def fitted_kind_warnings(job: Job, detector: "AutoencoderDetector", model: str) -> list[str]:
+    """The warnings for scoring ``job``'s input with ``detector``, one line each,
+    ``Warning: INPUT: ...``, naming the model as ``model`` (``the model (DIR)`` on the
+    command line; the service names it by its name, not by where it lies); none when its
+    beats are of the kind the model was fitted on.
 
     Raises
     ------
@@ -62,7 +62,6 @@ def fitted_kind_warnings(job: Job, detector: "AutoencoderDetector",
             not job.options.is_recording(job.input):
         # A pipe or FIFO is read once, by scoring: its head cannot be read here first.
         return []
-    model = f"the model ({model_dir})"
     if job.options.is_recording(job.input):
         problems = _recording_differences(job, detector, model)
     else:

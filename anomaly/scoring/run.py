@@ -67,7 +67,7 @@ def execute(plan: RunPlan, engine: Engine | None = None, *, progress: bool = Fal
     # is created, or warned about as its beats come (an input skipped as up to date is not
     # looked at).
     checked = {job.index: replace(job, warnings=tuple(
-                   fitted_kind_warnings(job, detector, plan.model_dir)))
+                   fitted_kind_warnings(job, detector, f"the model ({plan.model_dir})")))
                for job in plan.jobs
                if not (plan.skip_existing and is_up_to_date(job, plan.model_dir))}
     if plan.output_dir is not None:

@@ -11,6 +11,7 @@ import math
 import os
 import re
 import socket
+import stat
 from pathlib import Path
 
 from .. import logs
@@ -60,24 +61,40 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 #: The most bytes a token file is read for (a token is a few dozen).
 MAX_TOKEN_BYTES = 4096
+#: A bearer token's characters (RFC 6750's b64token): what a client can send as it is.
+TOKEN_CHARACTERS = re.compile(rb"[A-Za-z0-9._~+/-]+=*")
 
 
 def read_token(path: str | os.PathLike) -> str:
-    """The bearer token a file holds: one word, its surrounding whitespace (a final
-    newline) ignored; a warning when others than its owner may read it. InputError for
-    an empty file, one holding several words, or over :data:`MAX_TOKEN_BYTES`."""
-    with open(path, "rb") as file:
-        if os.fstat(file.fileno()).st_mode & 0o077:
-            logs.warning(f"{path}: the token file may be read by others than its owner "
-                         f"(chmod 600 {path})", event="token_readable")
-        data = file.read(MAX_TOKEN_BYTES + 1)
+    """The bearer token a file holds: one word of RFC 6750's token characters, its
+    surrounding whitespace (a final newline) ignored; a warning when others than its owner
+    may read it. InputError for a file that is not a regular one (a FIFO would block), an
+    empty one, one holding several words or other characters (no client could send them
+    as the file has them), or over :data:`MAX_TOKEN_BYTES`."""
+    try:
+        # Not blocking: a FIFO planted as the token file would wait for a writer.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with open(descriptor, "rb") as file:
+            mode = os.fstat(file.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                raise InputError(f"{path}: the token file is not a regular file")
+            if mode & 0o077:
+                logs.warning(f"{path}: the token file may be read by others than its owner "
+                             f"(chmod 600 {path})", event="token_readable")
+            data = file.read(MAX_TOKEN_BYTES + 1)
+    except OSError as error:
+        raise InputError(f"{path}: {error.strerror or error}") from None
     if len(data) > MAX_TOKEN_BYTES:
         raise InputError(f"{path}: the token file holds over {MAX_TOKEN_BYTES:,} bytes; a "
                          "token is one word")
-    token = data.decode(errors="replace").strip()
-    if not token or any(ch.isspace() for ch in token):
+    words = data.split()
+    if len(words) != 1:
         raise InputError(f"{path}: the token file must hold one token, without spaces")
-    return token
+    token = words[0]
+    if not TOKEN_CHARACTERS.fullmatch(token):
+        raise InputError(f"{path}: a token is letters, digits and -._~+/ (then = padding), "
+                         "as RFC 6750 has it: 'openssl rand -hex 32' makes one")
+    return token.decode("ascii")
 
 
 def open_to_the_network(host: str, settings: Settings) -> bool:

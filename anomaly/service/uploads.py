@@ -39,6 +39,8 @@ from .protocol import Failure, RequestError, query_values
 FORMATS = {"edf": ".edf", "signal-csv": ".csv", "beats-csv": ".csv", "wfdb": ".hea"}
 #: The most files a WFDB record may be sent as (its header, signal and annotation files).
 MAX_WFDB_FILES = 8
+#: The longest multipart boundary (RFC 2046: 1 to 70 characters).
+MAX_BOUNDARY = 70
 #: What the name an upload is given (``name=``) may keep: the rest becomes ``_``.
 NAME_CHARACTERS = re.compile(r"[^A-Za-z0-9_.-]")
 #: Blocks of scores waiting for the client: the most memory a slow reader can hold up.
@@ -158,6 +160,9 @@ class RecordParts:
         if kind != b"multipart/form-data" or not boundary:
             raise RequestError("a WFDB record is sent as multipart/form-data, one part per "
                                "file (its .hea header, its signal files)", 415)
+        if len(boundary) > MAX_BOUNDARY:
+            raise RequestError(f"the multipart boundary is {len(boundary):,} bytes; at most "
+                               f"{MAX_BOUNDARY} (RFC 2046)")
         self.directory = directory
         self.names: list[str] = []
         self.file = None
@@ -170,11 +175,11 @@ class RecordParts:
         self.parser = MultipartParser(boundary, callbacks)
 
     def write(self, chunk: bytes) -> None:
-        from python_multipart.exceptions import MultipartParseError
+        from python_multipart.exceptions import FormParserError
 
         try:
             self.parser.write(chunk)
-        except MultipartParseError as error:
+        except FormParserError as error:
             raise RequestError(f"the multipart body is malformed ({first_line(error)[:80]})")
 
     def _begin(self) -> None:
@@ -328,7 +333,7 @@ def prepare(model, upload: Upload):
     options = score_options(upload.options)
     try:
         job = Job(str(upload.path), options=options)
-        warnings = fitted_kind_warnings(job, model.detector, model.directory)
+        warnings = fitted_kind_warnings(job, model.detector, f"the model ({model.name})")
         source = source_for(job, limits=ModelLimits.of(model.detector))
     except AnomalyError as error:
         raise RequestError(upload.message(error)) from None
