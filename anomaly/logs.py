@@ -36,17 +36,14 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, sort_keys=False, default=str)
 
 
-class TextFormatter(logging.Formatter):
-    """The message as it is, on one line: a control character in it (a line break in a
-    request's path, which a client chooses) is written escaped (``\\n``), so no one can
-    add a line to the log. A traceback, when there is one, follows on its own lines."""
-
-    def formatMessage(self, record: logging.LogRecord) -> str:
-        message = record.getMessage()
-        if message.isprintable():
-            return message
-        return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
-                       for c in message)
+def printable(text: str) -> str:
+    """``text`` a client chose (a request's path), for a message: its control characters
+    and backslashes written escaped (``\\n``, ``\\\\``), so that in the text log it cannot
+    start a line of its own (the JSON log escapes it anyway)."""
+    if text.isprintable() and "\\" not in text:
+        return text
+    return "".join(c if c.isprintable() and c != "\\" else
+                   c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 class _StandardError(logging.StreamHandler):
@@ -70,7 +67,8 @@ def configure(log_format: str = LogFormat.text.value, *, quiet: bool = False) ->
     """Send the ``anomaly`` logger to stderr in ``log_format`` (``text`` or ``json``)."""
     log_format = LogFormat(log_format)
     handler = _StandardError()
-    handler.setFormatter(JsonFormatter() if log_format is LogFormat.json else TextFormatter())
+    handler.setFormatter(JsonFormatter() if log_format is LogFormat.json
+                         else logging.Formatter("%(message)s"))
     LOGGER.handlers[:] = [handler]
     LOGGER.setLevel(logging.WARNING if quiet else logging.INFO)
     LOGGER.propagate = False

@@ -411,10 +411,10 @@ def test_a_client_leaving_the_queue_gives_up_its_turn_at_once(server):
     head = (b"POST /v2/models/ecg/infer HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
             + TOKEN.encode() + b"\r\nContent-Length: %d\r\n\r\n")
     body = infer_body([1, 96], [0.1] * 96).encode()
-    slow = socket.create_connection(("127.0.0.1", server.port))
-    slow.sendall(head % 1000 + b'{"inputs"')
-    try:
-        for sent in (body, body[:100]):  # the whole body, then a part of it
+    for sent in (body, body[:100]):  # the whole body, then a part of it
+        slow = socket.create_connection(("127.0.0.1", server.port))
+        slow.sendall(head % 1000 + b'{"inputs"')
+        try:
             before = metrics(server).get(key, 0)
             queued = socket.create_connection(("127.0.0.1", server.port))
             queued.sendall(head % len(body) + sent)
@@ -424,13 +424,19 @@ def test_a_client_leaving_the_queue_gives_up_its_turn_at_once(server):
                 time.sleep(0.02)
             queued.close()
             deadline = time.monotonic() + REQUEST_TIMEOUT / 4
-            while (now := metrics(server))["anomaly_requests_waiting"] != 0:
+            while (now := metrics(server))["anomaly_requests_waiting"] != 0 or \
+                    now.get(key, 0) != before + 1:
                 assert time.monotonic() < deadline, "still queued after its client left"
                 time.sleep(0.02)
             # Noticed while the place was still held: not at its turn.
-            assert now["anomaly_request_places_taken"] == 1 and now.get(key, 0) == before + 1
-    finally:
-        slow.close()
+            assert now["anomaly_request_places_taken"] == 1
+        finally:
+            slow.close()
+        # The slow client gone too, its place comes free.
+        deadline = time.monotonic() + REQUEST_TIMEOUT
+        while metrics(server)["anomaly_request_places_taken"] != 0:
+            assert time.monotonic() < deadline, "the slow client's place was not given back"
+            time.sleep(0.02)
     code, _, _ = server.request("POST", "/v2/models/ecg/infer", body)
     assert code == 200
 
@@ -876,21 +882,25 @@ def test_uvicorn_s_warnings_are_lines_of_the_service_s_log_with_their_traceback(
     assert "ValueError: an application's bug" in said[1]["exception"]
 
 
-def test_a_text_log_line_is_one_line_whatever_a_request_path_holds(capsys):
+def test_a_text_log_line_is_one_line_whatever_a_request_path_holds(models):
     """The path is the client's: a line break in it (``/x%0AStopped: ...``) is written
     escaped in the text log, as the JSON log escapes it, not as a second, forged line."""
-    from anomaly import logs
-
-    ours = logs.LOGGER.handlers[:], logs.LOGGER.level
+    directory, _, _ = models
+    process = subprocess.Popen([sys.executable, "-m", "anomaly", "serve", "--port", "0",
+                                "--log-format", "text", "-m", str(directory / "shape")],
+                               stderr=subprocess.PIPE, text=True)
     try:
-        logs.configure("text")
-        logs.info("GET /x\nStopped: the requests in flight were answered\r 404")
-        logs.info("GET /café 200")
+        port = int(re.search(r"http://127\.0\.0\.1:(\d+)", process.stderr.readline()).group(1))
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.request("GET", "/x%0AStopped:%20the%20requests%20in%20flight%0D%5C")
+        assert connection.getresponse().status == 404
+        connection.close()
     finally:
-        logs.LOGGER.handlers[:] = ours[0]
-        logs.LOGGER.setLevel(ours[1])
-    assert capsys.readouterr().err.splitlines() == [
-        "GET /x\\nStopped: the requests in flight were answered\\r 404", "GET /café 200"]
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    assert "GET /x\\nStopped: the requests in flight\\r\\\\ 404" in err, err
+    assert [line for line in err.splitlines() if line.startswith("Stopped:")] == [
+        "Stopped: the requests in flight were answered"]
 
 
 @pytest.mark.parametrize("ending", [b"", b"\r\n"], ids=["one line without end", "lines"])

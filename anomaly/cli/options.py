@@ -58,8 +58,11 @@ def finite(value: float, option: str, minimum: float | None = None,
     through to say "not >= 0"."""
     if not math.isfinite(value) or (minimum is not None and value < minimum) or (
             maximum is not None and value > maximum):
-        bounds = "".join(f" {sign} {bound:g}" for sign, bound in ((">=", minimum), ("<=", maximum))
-                         if bound is not None)
+        if minimum is not None and maximum is not None:
+            bounds = f" from {minimum:.10g} to {maximum:.10g}"
+        else:
+            bounds = "".join(f" {sign} {bound:.10g}" for sign, bound in
+                             ((">=", minimum), ("<=", maximum)) if bound is not None)
         raise typer.BadParameter(f"{option} must be a finite number{bounds}, got {value}")
     return value
 

@@ -18,7 +18,8 @@ Errors are ``{"error": "..."}`` with a 4xx status (a 5xx for the server's own st
 when full, 504 past the request timeout). With a bearer token every route but the health
 checks asks for it. Inference runs in a pool of ``max_concurrent`` threads (a body of up
 to :data:`INLINE_BYTES`, a beat or two, on the event loop itself); a request beyond them
-waits its turn before its body is read (up to ``max_queued`` of them, each up
+waits its turn before its body is read beyond :data:`WATCHED_BYTES` (up to
+``max_queued`` of them, each up
 to ``request_timeout`` seconds: :mod:`.places`), and one beyond those, or whose turn does
 not come in time, is refused (503 with ``Retry-After``); a body is read up to
 ``max_body_bytes`` within ``request_timeout`` seconds, so that memory and threads stay
@@ -77,10 +78,12 @@ METHODS = frozenset({"GET", "POST"})
 #: bound its scoring (504). A model with wider beats or a larger network holds the loop
 #: longer for its 8 KiB (not measured).
 INLINE_BYTES = 8192
-#: Of a request waiting its turn for a place, the most of its body read while it waits
+#: Of a request waiting its turn for a place, how much of its body is read while it waits
 #: (then handed to its reader), so that a client leaving the queue is noticed at once
 #: (:meth:`Service.take_place`): uvicorn's own buffer of a body before it stops reading
-#: the socket (its high-water mark). Past it, the client's leaving is noticed at its turn.
+#: the socket (its high-water mark). It is checked after each read, and one read brings
+#: what uvicorn has buffered (up to this and one socket read more): a waiting request
+#: holds a few hundred KiB at most. Past it, the client's leaving is noticed at its turn.
 WATCHED_BYTES = 64 << 10
 
 
@@ -155,7 +158,8 @@ class Service:
                 response = error_response("the client left before its request was read",
                                           CLIENT_GONE)
             except Exception as error:  # A bug or an unusable model: one line, logged.
-                logs.error(f"{request.method} {request.url.path}: {type(error).__name__}: "
+                logs.error(f"{request.method} {logs.printable(request.url.path)}: "
+                           f"{type(error).__name__}: "
                            f"{first_line(error)}", event="error", route=path)
                 response = error_response(f"internal error ({type(error).__name__}: "
                                           f"{first_line(error)})", 500)
@@ -175,7 +179,7 @@ class Service:
         self.metrics.observe(route, method, response.status_code, seconds)
         # The scope's path: the URL that request.url would build takes as long again as
         # the rest of this line (profiled under load).
-        logs.info(f"{request.method[:16]} {request.scope['path'][:200]} "
+        logs.info(f"{request.method[:16]} {logs.printable(request.scope['path'][:200])} "
                   f"{response.status_code}", event="request", method=request.method[:16],
                   path=request.scope["path"][:200], route=route,
                   status=response.status_code, seconds=round(seconds, 6),
@@ -272,16 +276,15 @@ class Service:
                 read += len(message.get("body", b""))
                 # Once the body has come whole, the next message is the client leaving.
                 whole = not message.get("more_body", False)
-                watch = asyncio.ensure_future(original()) if whole or read < WATCHED_BYTES \
-                    else None
+                watching = not wait.done() and (whole or read < WATCHED_BYTES)
+                watch = asyncio.ensure_future(original()) if watching else None
         except BaseException:
-            if wait.done():
-                if not wait.cancelled() and wait.exception() is None \
-                        and wait.result() is Turn.TAKEN:
-                    self.places.give_back()
-            else:
+            if not wait.done():
                 wait.cancel()  # Places.take gives back a place passed to it meanwhile.
                 await asyncio.gather(wait, return_exceptions=True)
+            elif not wait.cancelled() and wait.exception() is None \
+                    and wait.result() is Turn.TAKEN:
+                self.places.give_back()
             raise
         finally:
             if watch is not None:
@@ -442,7 +445,7 @@ class Service:
         except RequestError as error:
             response = error_response(str(error), error.status, error.headers)
             await websocket.send_denial_response(response)
-            logs.info(f"WS {path} {error.status}", event="request", method="WS", path=path,
+            logs.info(f"WS {logs.printable(path)} {error.status}", event="request", method="WS", path=path,
                       route="stream", status=error.status)
             return
         ended, stream = "failed", None
@@ -451,7 +454,7 @@ class Service:
                 stream = await run_in_threadpool(LiveStream, model, options, window)
                 ended = await self._stream(websocket, model, stream)
             finally:
-                logs.info(f"WS {path} {ended}", event="stream", path=path, model=model.name,
+                logs.info(f"WS {logs.printable(path)} {ended}", event="stream", path=path, model=model.name,
                           ended=ended, seconds=round(time.perf_counter() - started, 3),
                           samples=stream.segmenter.received if stream else 0,
                           beats=stream.scored if stream else 0,

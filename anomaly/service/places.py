@@ -1,8 +1,9 @@
 """Places to score requests in: at most ``limit`` at once, and a bounded queue of requests
 waiting their turn in order of arrival.
 
-A request takes its place before its body is read, so that what the service holds in
-memory is bounded by its places, not by its clients. Without a queue, 64 clients sending
+A request takes its place before its body is read (beyond the first 64 KiB or so, read
+while it waits: ``Service.take_place``), so that what the service holds in memory is
+bounded by its places and its queue, not by its clients. Without a queue, 64 clients sending
 one-beat requests at once (``scripts/benchmark_service.py``) were refused 97% of them with
 503 (4 places: each client's next request arrived while 4 others were being read or
 scored); with one, a burst waits its turn instead. A request beyond the queue, or whose
@@ -65,20 +66,25 @@ class Places:
                 return turn
             entry = (loop, loop.create_future())
             self._waiting.append(entry)
+        # asyncio.wait, not wait_for: cancelled, it raises whatever happened to the turn
+        # (wait_for, before Python 3.12, returns a turn that came in the same step of the
+        # loop, and a caller cancelling it would not know it holds a place).
         try:
-            await asyncio.wait_for(entry[1], timeout)
-            return Turn.TAKEN
-        except (asyncio.TimeoutError, asyncio.CancelledError) as stopped:
-            with self._lock:
-                passed = entry not in self._waiting
-                if not passed:
-                    self._waiting.remove(entry)
-            # A place given back just as the wait ended was passed to this request.
-            if isinstance(stopped, asyncio.TimeoutError):
-                return Turn.TAKEN if passed else Turn.TIMED_OUT
-            if passed:
+            done, _ = await asyncio.wait({entry[1]}, timeout=timeout)
+        except asyncio.CancelledError:
+            if self._withdraw(entry):
                 self.give_back()
             raise
+        # A place given back just as the wait ended was passed to this request.
+        return Turn.TAKEN if done or self._withdraw(entry) else Turn.TIMED_OUT
+
+    def _withdraw(self, entry) -> bool:
+        """Take ``entry`` out of the queue; whether a place was passed to it already."""
+        with self._lock:
+            passed = entry not in self._waiting
+            if not passed:
+                self._waiting.remove(entry)
+        return passed
 
     def _now(self) -> Turn | None:
         # Under the lock.
