@@ -26,7 +26,7 @@ from .summary import InputResult, RunResult, ScoredInput, ScoreSummary
 
 
 def execute(plan: RunPlan, engine: Engine | None = None, *, progress: bool = False,
-            detector=None) -> RunResult:
+            detector=None, model_label: str | None = None) -> RunResult:
     """Score every job of a plan and write the run's plots and reports.
 
     Parameters
@@ -40,6 +40,9 @@ def execute(plan: RunPlan, engine: Engine | None = None, *, progress: bool = Fal
     detector : AutoencoderDetector, optional
         The plan's model, already loaded from ``plan.model_dir`` (the service's); default:
         loaded here.
+    model_label : str, optional
+        How messages name the model (the service: by the name it serves it under, not by
+        where it lies); default: ``the model (MODEL_DIR)``.
 
     Returns
     -------
@@ -67,7 +70,7 @@ def execute(plan: RunPlan, engine: Engine | None = None, *, progress: bool = Fal
     # is created, or warned about as its beats come (an input skipped as up to date is not
     # looked at).
     checked = {job.index: replace(job, warnings=tuple(
-                   fitted_kind_warnings(job, detector, f"the model ({plan.model_dir})")))
+                   fitted_kind_warnings(job, detector, model_label or f"the model ({plan.model_dir})")))
                for job in plan.jobs
                if not (plan.skip_existing and is_up_to_date(job, plan.model_dir))}
     if plan.output_dir is not None:

@@ -110,7 +110,7 @@ class LiveStream:
         self.dtype = DTYPES[options.dtype]
         self.counts = SegmentCounts()
         self.scored = self.anomalies = self.unreadable = 0
-        self.warnings = lead_differences(detector, f"the model ({model.name})", options.fs)
+        self.warnings = lead_differences(detector, model.label, options.fs)
         self.final_after = self.window.after + FINAL_SECONDS + FINAL_EVERY_SECONDS
 
     @staticmethod

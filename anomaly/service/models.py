@@ -47,6 +47,12 @@ class ServedModel:
     def outputs(self) -> tuple[TensorSpec, ...]:
         return OUTPUTS
 
+    @property
+    def label(self) -> str:
+        """The model as messages to clients name it: by the name it is served under, not
+        by where its directory lies on the server."""
+        return f"the model ({self.name})"
+
     def metadata(self) -> dict[str, Any]:
         """The model's metadata response: name, version, platform, tensors, and in
         ``parameters`` its threshold, the error it is on and the score (``"mse x code

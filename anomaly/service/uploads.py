@@ -333,7 +333,7 @@ def prepare(model, upload: Upload):
     options = score_options(upload.options)
     try:
         job = Job(str(upload.path), options=options)
-        warnings = fitted_kind_warnings(job, model.detector, f"the model ({model.name})")
+        warnings = fitted_kind_warnings(job, model.detector, model.label)
         source = source_for(job, limits=ModelLimits.of(model.detector))
     except AnomalyError as error:
         raise RequestError(upload.message(error)) from None
@@ -354,7 +354,7 @@ def html_report(model, upload: Upload) -> bytes:
                         keep_scores=False, expand=False, runtime="onnx")
         # The served detector, not the directory read again; figures are drawn without
         # pyplot, so reports in several threads do not meet.
-        execute(plan, detector=model.detector)
+        execute(plan, detector=model.detector, model_label=model.label)
     except AnomalyError as error:
         raise RequestError(upload.message(error)) from None
     if not html.exists():  # No beat was scored: a run writes no report of nothing.
