@@ -430,6 +430,10 @@ def test_a_client_leaving_the_queue_gives_up_its_turn_at_once(server):
                 time.sleep(0.02)
             # Noticed while the place was still held: not at its turn.
             assert now["anomaly_request_places_taken"] == 1
+            # A body its headers say is too large is refused at once, not after a wait.
+            code, _, answer = server.request("POST", "/v2/models/ecg/infer", b"",
+                                             {"Content-Length": str(10 ** 9)})
+            assert code == 413 and metrics(server)["anomaly_request_places_taken"] == 1, answer
         finally:
             slow.close()
         # The slow client gone too, its place comes free.

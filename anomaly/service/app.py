@@ -208,15 +208,22 @@ class Service:
                                f"{', '.join(self.models)} (version {MODEL_VERSION})", 404)
         return self.models[name]
 
-    async def read_body(self, request: Request, limit: int, write: Callable[[bytes], None]
-                        ) -> None:
-        """Hand the request's body to ``write`` chunk by chunk, refused (413) beyond
-        ``limit`` bytes and (408) when it takes longer than ``request_timeout`` to arrive."""
+    @staticmethod
+    def check_headers(request: Request, limit: int) -> None:
+        """Refuse a body its headers say cannot be taken: declared over ``limit`` bytes
+        (413) or compressed (415). Before the request takes a place or waits for one: an
+        ``Expect: 100-continue`` client is then not invited to send it."""
         declared = request.headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             raise RequestError(f"the body is {declared[:20]} bytes; at most {limit}", 413)
         if request.headers.get("content-encoding", "identity") != "identity":
             raise RequestError("compressed request bodies are not accepted", 415)
+
+    async def read_body(self, request: Request, limit: int, write: Callable[[bytes], None]
+                        ) -> None:
+        """Hand the request's body (its headers checked by :meth:`check_headers`) to
+        ``write`` chunk by chunk, refused (413) beyond ``limit`` bytes and (408) when it
+        takes longer than ``request_timeout`` to arrive."""
         size = 0
 
         async def read() -> None:
@@ -300,17 +307,18 @@ class Service:
 
     async def infer(self, request: Request) -> Response:
         model = self.model(request)
-        taken = await self.take_place(request)
-        if isinstance(taken, Response):
-            return taken
-        request = taken
-        chunks: list[bytes] = []
         header = request.headers.get(HEADER_LENGTH)
         # JSON takes far more memory parsed than as bytes: a body that is all JSON has the
         # smaller limit; with binary tensors, the JSON part is checked when decoded.
         limit = self.settings.max_body_bytes
         if not header:
             limit = min(limit, self.settings.max_json_bytes)
+        self.check_headers(request, limit)
+        taken = await self.take_place(request)
+        if isinstance(taken, Response):
+            return taken
+        request = taken
+        chunks: list[bytes] = []
         try:
             await self.read_body(request, limit, chunks.append)
         except BaseException:
@@ -362,6 +370,7 @@ class Service:
         none comes. On failure the place and the upload are given back."""
         model = self.model(request)
         options = UploadOptions.from_query(request.query_params)
+        self.check_headers(request, self.settings.max_upload_bytes)
         taken = await self.take_place(request)
         if isinstance(taken, Response):
             return taken
