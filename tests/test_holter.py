@@ -373,6 +373,7 @@ def test_in_af_a_narrow_family_of_another_shape_is_aberrant_and_a_wide_one_ventr
     are; in sinus rhythm, a run of a shape not the dominant one's is ventricular."""
     from anomaly.holter.analysis import RhythmBeats, analyse_beats
     from anomaly.holter.events import NORMAL, VENTRICULAR
+    from anomaly.holter.summary import RecordingRhythm, family_summaries
 
     rng = np.random.default_rng(11)
     times = sinus_then_af(7, af_to=900.0, end=1200.0)
@@ -398,6 +399,11 @@ def test_in_af_a_narrow_family_of_another_shape_is_aberrant_and_a_wide_one_ventr
     assert (analysis.kinds[aberrant] == NORMAL).all()
     assert (analysis.kinds[wide] == VENTRICULAR).all()
     assert (analysis.kinds[aberrant_in_sinus] == VENTRICULAR).all()
+    # The summary says why its ectopic-shape beats outnumber its ventricular ones.
+    rhythm = RecordingRhythm(analysis, family_summaries(analysis, np.full(len(times), 0.1),
+                                                        np.zeros(len(times), bool)),
+                             len(times) * 0.8, times, beats.sample)
+    assert "(9 beats; 3 of them narrow, in AF: counted as conducted)" in rhythm.describe()
 
 
 def test_rhythm_analysis_imports_no_tensorflow():

@@ -107,8 +107,12 @@ class RecordingRhythm:
                   f"{'s' if episodes > 1 else ''} (burden {self.burden:.0%})")
         ectopic = [family for family in self.families if not family.normal_shape]
         families = self.analysis.families
+        # Of ectopic shape but not counted ventricular: narrow, in AF (analysis.WIDER_IN_AF).
+        conducted = int((families.ectopic & (self.analysis.kinds == NORMAL)).sum())
         shapes = (f"{len(families)} families, {len(ectopic)} of ectopic shape "
-                  f"({int(families.ectopic.sum())} beats)")
+                  f"({int(families.ectopic.sum())} beats"
+                  + (f"; {conducted} of them narrow, in AF: counted as conducted"
+                     if conducted else "") + ")")
         events = ", ".join(f"{kind} {count}" for kind, count in self.event_counts().items())
         return [("heart rate", heart), ("atrial fibrillation", atrial),
                 ("morphology families", shapes), ("events", events or "none")]
