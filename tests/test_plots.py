@@ -44,3 +44,18 @@ def test_the_heart_rate_axis_does_not_stretch_a_small_drift_over_the_panel():
     low, high = heart_rate_limits(np.array([12.0, 15.0]))
     assert low == 0 and high - low == MIN_HEART_RATE_SPAN_BPM
     assert heart_rate_limits(np.array([np.nan])) == (40.0, 80.0)
+
+
+def test_the_timeline_draws_scores_spread_over_orders_of_magnitude_on_a_log_axis():
+    """MIT-BIH 208 fitted with labels: one beat at 13,740 and a few in the thousands made
+    every other beat a line at 0 on a linear axis; the histogram above it was already
+    logarithmic. The timeline follows the same rule."""
+    from anomaly.report.plots import plot_timeline
+
+    rng = np.random.default_rng(1)
+    times = np.sort(rng.uniform(0, 1800, 600))
+    spread = np.concatenate([rng.lognormal(0.0, 0.3, 590), [13740.0] + [2000.0] * 9])
+    ax = plot_timeline(times, spread, 3.0).axes[0]
+    assert ax.get_yscale() == "log" and "logarithmic" in ax.get_ylabel()
+    narrow = rng.uniform(0.02, 0.05, 600)
+    assert plot_timeline(times, narrow, 0.04).axes[0].get_yscale() == "linear"

@@ -53,18 +53,35 @@ def plot_reconstruction(trace: np.ndarray, reconstruction: np.ndarray, *, title:
 
 #: Scores spread over more than this ratio (largest over smallest) are drawn on a
 #: logarithmic axis: the normal beats' scores, bunched near the smallest, are then seen
-#: beside the threshold rather than as one bar.
+#: beside the threshold rather than as one bar (or, over time, as a line at zero).
 LOG_AXIS_SPREAD = 100.0
+
+
+def logarithmic(scores: np.ndarray) -> bool:
+    """Whether ``scores`` are drawn on a logarithmic axis: every finite one is positive
+    and the largest is more than :data:`LOG_AXIS_SPREAD` times the smallest."""
+    scores = np.asarray(scores, dtype=np.float64)
+    scores = scores[np.isfinite(scores)]
+    return bool(len(scores) and scores.min() > 0
+                and scores.max() / scores.min() > LOG_AXIS_SPREAD)
+
+
+def _logarithmic_axis(ax, which: str) -> None:
+    """``ax``'s ``which`` axis (``x`` or ``y``) logarithmic, its ticks written 0.1, 1, 10
+    rather than as powers of ten: read at a glance."""
+    from matplotlib.ticker import FuncFormatter
+
+    getattr(ax, f"set_{which}scale")("log")
+    getattr(ax, f"{which}axis").set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
 
 
 def histogram_bins(scores: np.ndarray, count: int = 60) -> tuple[np.ndarray, bool]:
     """``count`` bins for a histogram of ``scores``: their edges, and whether they are
-    logarithmic, which they are when every finite score is positive and the largest is
-    more than :data:`LOG_AXIS_SPREAD` times the smallest. Scores that are not finite
-    are left out of the bins (and so of the histogram)."""
+    logarithmic (:func:`logarithmic`). Scores that are not finite are left out of the
+    bins (and so of the histogram)."""
     scores = np.asarray(scores, dtype=np.float64)
     scores = scores[np.isfinite(scores)]
-    if len(scores) and scores.min() > 0 and scores.max() / scores.min() > LOG_AXIS_SPREAD:
+    if logarithmic(scores):
         return np.geomspace(scores.min(), scores.max(), count + 1), True
     return np.histogram_bin_edges(scores, bins=count), False
 
@@ -75,20 +92,16 @@ def plot_score_histogram(scores: np.ndarray, threshold: float, *, truth: np.ndar
     Scores spread over orders of magnitude are drawn on a logarithmic axis
     (:func:`histogram_bins`)."""
     figure, ax = _axes(ax)
-    bins, logarithmic = histogram_bins(scores)
+    bins, log_axis = histogram_bins(scores)
     if truth is None:
         ax.hist(scores, bins=bins, color="tab:gray", alpha=0.8, label="all beats")
     else:
         ax.hist(scores[truth == 0], bins=bins, color=_NORMAL_COLOUR, alpha=0.6, label="labelled normal")
         ax.hist(scores[truth == 1], bins=bins, color=_ANOMALY_COLOUR, alpha=0.6, label="labelled anomaly")
     ax.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:.4f}")
-    if logarithmic:
-        from matplotlib.ticker import FuncFormatter
-
-        ax.set_xscale("log")
-        # 0.1, 1, 10 rather than powers of ten: read at a glance.
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
-    ax.set_xlabel("anomaly score" + (" (logarithmic axis)" if logarithmic else ""))
+    if log_axis:
+        _logarithmic_axis(ax, "x")
+    ax.set_xlabel("anomaly score" + (" (logarithmic axis)" if log_axis else ""))
     ax.set_ylabel("beats")
     ax.set_title("Anomaly scores")
     ax.legend(loc="best")
@@ -178,7 +191,10 @@ def plot_timeline(times: np.ndarray, scores: np.ndarray, threshold: float, *,
     ax.axhline(threshold, color="black", linestyle="--", linewidth=1,
                label=f"threshold {threshold:.4f}")
     ax.set_xlabel(f"time in the recording ({unit})")
-    ax.set_ylabel("anomaly score")
+    log_axis = logarithmic(scores)
+    if log_axis:
+        _logarithmic_axis(ax, "y")
+    ax.set_ylabel("anomaly score" + (" (logarithmic axis)" if log_axis else ""))
     ax.set_title(title or "Anomaly score of every beat")
     ax.legend(loc="upper right", markerscale=4)
     return figure
