@@ -47,10 +47,15 @@ if TYPE_CHECKING:
 
 
 
+def model_label(where: str | os.PathLike) -> str:
+    """How messages name a model: ``the model (DIR)`` on the command line, ``the model
+    (NAME)`` in the service (by the name it serves it under, not where it lies)."""
+    return f"the model ({where})"
+
+
 def fitted_kind_warnings(job: Job, detector: "AutoencoderDetector", model: str) -> list[str]:
     """The warnings for scoring ``job``'s input with ``detector``, one line each,
-    ``Warning: INPUT: ...``, naming the model as ``model`` (``the model (DIR)`` on the
-    command line; the service names it by its name, not by where it lies); none when its
+    ``Warning: INPUT: ...``, naming the model as ``model`` (:func:`model_label`); none when its
     beats are of the kind the model was fitted on.
 
     Raises

@@ -20,7 +20,7 @@ from dataclasses import replace
 from .. import logs
 from ..progress import rows_progress
 from .base import Engine, ModelLimits
-from .fitted_kind import fitted_kind_warnings
+from .fitted_kind import fitted_kind_warnings, model_label as label_of
 from .plan import Job, RunPlan, is_up_to_date, rejects_file_for
 from .summary import InputResult, RunResult, ScoredInput, ScoreSummary
 
@@ -42,7 +42,7 @@ def execute(plan: RunPlan, engine: Engine | None = None, *, progress: bool = Fal
         loaded here.
     model_label : str, optional
         How messages name the model (the service: by the name it serves it under, not by
-        where it lies); default: ``the model (MODEL_DIR)``.
+        where it lies); default: :func:`.fitted_kind.model_label` of ``plan.model_dir``.
 
     Returns
     -------
@@ -70,7 +70,7 @@ def execute(plan: RunPlan, engine: Engine | None = None, *, progress: bool = Fal
     # is created, or warned about as its beats come (an input skipped as up to date is not
     # looked at).
     checked = {job.index: replace(job, warnings=tuple(
-                   fitted_kind_warnings(job, detector, model_label or f"the model ({plan.model_dir})")))
+                   fitted_kind_warnings(job, detector, model_label or label_of(plan.model_dir))))
                for job in plan.jobs
                if not (plan.skip_existing and is_up_to_date(job, plan.model_dir))}
     if plan.output_dir is not None:

@@ -221,7 +221,7 @@ class Service:
 
     async def read_body(self, request: Request, limit: int, write: Callable[[bytes], None]
                         ) -> None:
-        """Hand the request's body (its headers checked by :meth:`check_headers`) to
+        """Hand the request's body (its headers checked by :meth:`take_place`) to
         ``write`` chunk by chunk, refused (413) beyond ``limit`` bytes and (408) when it
         takes longer than ``request_timeout`` to arrive."""
         size = 0
@@ -240,15 +240,17 @@ class Service:
             raise RequestError(f"the body took over {self.settings.request_timeout:g} s to "
                                "arrive", 408) from None
 
-    async def take_place(self, request: Request) -> Request | Response:
+    async def take_place(self, request: Request, limit: int) -> Request | Response:
         """A place among the ``max_concurrent`` (waiting in turn, up to ``max_queued``
-        requests for up to ``request_timeout``), or the 503 that says to come back.
+        requests for up to ``request_timeout``), or the 503 that says to come back; its
+        headers checked first against ``limit``, the body's (:meth:`check_headers`).
 
         With a place, the request to read the body from: while ``request`` waits its
         turn, what its client sends is read (up to :data:`WATCHED_BYTES`) and handed to the
         body's reader first, so that a client that leaves the queue is noticed at once
         (ClientDisconnect, a 499): its place in the queue goes to the next request instead
         of being held until its turn."""
+        self.check_headers(request, limit)
         turn = self.places.take_now()
         if turn is None:
             turn, request = await self._wait_in_turn(request)
@@ -313,8 +315,7 @@ class Service:
         limit = self.settings.max_body_bytes
         if not header:
             limit = min(limit, self.settings.max_json_bytes)
-        self.check_headers(request, limit)
-        taken = await self.take_place(request)
+        taken = await self.take_place(request, limit)
         if isinstance(taken, Response):
             return taken
         request = taken
@@ -370,8 +371,7 @@ class Service:
         none comes. On failure the place and the upload are given back."""
         model = self.model(request)
         options = UploadOptions.from_query(request.query_params)
-        self.check_headers(request, self.settings.max_upload_bytes)
-        taken = await self.take_place(request)
+        taken = await self.take_place(request, self.settings.max_upload_bytes)
         if isinstance(taken, Response):
             return taken
         request = taken

@@ -51,7 +51,9 @@ class ServedModel:
     def label(self) -> str:
         """The model as messages to clients name it: by the name it is served under, not
         by where its directory lies on the server."""
-        return f"the model ({self.name})"
+        from ..scoring.fitted_kind import model_label
+
+        return model_label(self.name)
 
     def metadata(self) -> dict[str, Any]:
         """The model's metadata response: name, version, platform, tensors, and in
