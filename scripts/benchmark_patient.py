@@ -32,7 +32,7 @@ with PCA-8, LOF and the oracle on the same beats.
 Usage::
 
     python scripts/benchmark_patient.py [--data DIR] [--records 100,119] [--jobs N]
-        [--json PATH]
+        [--json PATH] [--code-distance auto|on|off] [--no-rr-context]
 """
 
 from __future__ import annotations
@@ -60,6 +60,8 @@ TOP = 10
 
 #: Where ``--code-distance`` reaches the worker processes.
 CODE_DISTANCE_VARIABLE = "BENCHMARK_PATIENT_CODE_DISTANCE"
+#: Where ``--no-rr-context`` reaches them.
+NO_RR_CONTEXT_VARIABLE = "BENCHMARK_PATIENT_NO_RR_CONTEXT"
 
 
 def fit_detector(train: np.ndarray, context: tuple[str, ...]):
@@ -111,7 +113,8 @@ def evaluate_record(data_dir: Path, name: str) -> dict:
     from anomaly.recordings.segment import SegmentOptions
 
     path = data_dir / name
-    context = beat_context(RR_CONTEXT)
+    context = None if os.environ.get(NO_RR_CONTEXT_VARIABLE) else beat_context(RR_CONTEXT)
+    names = RR_CONTEXT if context else ()
     train, read = read_normal_recording_beats(
         path, SegmentOptions(stop=TRAIN_SECONDS, annotations="atr"), context=context)
     first = read.beats.labels
@@ -119,7 +122,8 @@ def evaluate_record(data_dir: Path, name: str) -> dict:
     test = read_recording(path, SegmentOptions(start=TRAIN_SECONDS, annotations="atr",
                                                window=read.window))
     beats = test.beats
-    values = context.appended(beats.values, beats.ids(name), str(path))
+    values = beats.values if context is None else context.appended(beats.values,
+                                                                   beats.ids(name), str(path))
     counts = test.counts
     hours = (counts.span_samples - counts.unreadable_samples) / test.lead.fs / 3600
     detection = detection_counts(data_dir, name, beats.sample,
@@ -138,7 +142,7 @@ def evaluate_record(data_dir: Path, name: str) -> dict:
             results[f"{method} | {k}"] = metrics(beats.labels, scores, threshold, readable,
                                                  real) | quality
 
-    detector = fit_detector(train.normal, RR_CONTEXT)
+    detector = fit_detector(train.normal, names)
     calibration = detector.calibration_
     scores = detector.score(values)
     record("anomaly", scores, {k: calibration.mean + k * calibration.std for k in THRESHOLD_KS})
@@ -156,7 +160,7 @@ def evaluate_record(data_dir: Path, name: str) -> dict:
         every, _ = read_normal_recording_beats(path, SegmentOptions(stop=TRAIN_SECONDS,
                                                                     window=read.window),
                                                context=context, every_beat=True)
-        everything = fit_detector(every.normal, RR_CONTEXT)
+        everything = fit_detector(every.normal, names)
         record("anomaly, every beat", everything.score(values),
                {k: everything.calibration_.mean + k * everything.calibration_.std
                 for k in THRESHOLD_KS})
@@ -326,9 +330,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--code-distance", choices=("auto", "on", "off"), default=None,
                         help="the detector's code_distance (default: what 'anomaly fit' "
                              "gives a recording fitted without labels)")
+    parser.add_argument("--no-rr-context", action="store_true",
+                        help="fit and score on the beats' shape alone, as 'anomaly fit "
+                             "--no-rr-context' does")
     args = parser.parse_args(argv)
     if args.code_distance is not None:
         os.environ[CODE_DISTANCE_VARIABLE] = args.code_distance
+    if args.no_rr_context:
+        os.environ[NO_RR_CONTEXT_VARIABLE] = "1"
     if args.selection:
         if (asked := records_asked(args)) is None:
             return 2

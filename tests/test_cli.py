@@ -287,6 +287,12 @@ def test_wrong_trace_length_fails_cleanly(cli_model, in_tmp, capsys):
     assert_one_line_error(err, "short.csv", "expected 96 samples per beat", "got 3")
     assert sorted(p.name for p in in_tmp.iterdir()) == ["short.csv"]
     assert "label column" not in err
+    # Three columns a line look like a recording's samples per lead: the error says how to
+    # read it as one (a newcomer scored a signal CSV without --signal and got no hint).
+    assert "read it as a recording with --signal" in err
+    write_text(in_tmp / "wider.csv", "\n".join(",".join(["0.5"] * 40) for _ in range(3)))
+    code, _, err = run_cli(capsys, "score", "wider.csv", "-m", cli_model)
+    assert code == EXIT_BAD_INPUT and "got 40" in err and "--signal" not in err
     # One value too many, the label not named (the demo's heldout.csv ends in its label):
     # the error says what the extra column may be.
     write_text(in_tmp / "labelled.csv", "\n".join(",".join(["0.5"] * 96 + ["1"]) for _ in range(3)))

@@ -20,7 +20,7 @@ from anomaly.recordings.annotations import AAMI_CLASSES, UNMATCHED
 from anomaly.recordings.reading import read_recording
 from anomaly.recordings.segment import BeatWindow, SegmentOptions
 from anomaly.recordings.signals import open_lead
-from anomaly.recordings.times import format_time, parse_time
+from anomaly.recordings.times import format_duration, format_time, parse_time
 from conftest import assert_images_render_in_browser, recording_model, run_cli
 
 FS = 360
@@ -89,7 +89,13 @@ def test_times_parse_as_seconds_and_clock():
     assert parse_time("1:02:03.5") == 3723.5
     assert format_time(3723.5) == "1:02:04"
     assert format_time(300) == "05:00"
-    for bad in ("", "abc", "-1", "1:60", "1:2:3:4", "inf", "nan"):
+    # A duration in a sentence is said in words, not as a clock.
+    assert [format_duration(s) for s in (26.4, 60, 1479, 7500)] == \
+        ["26 s", "1 min 00 s", "24 min 39 s", "2 h 05 min"]
+    assert parse_time("1e3") == 1000 and parse_time(".5") == 0.5
+    # Digits 0 to 9 only: float() would read these as 10 and 20.
+    for bad in ("", "abc", "-1", "1:60", "1:2:3:4", "inf", "nan", "1_0", "\u0661\u0660",
+                "\uff12\uff10", "+5", "0x10"):
         with pytest.raises(ValueError, match="not a time"):
             parse_time(bad)
 
@@ -554,6 +560,29 @@ def test_fit_and_score_read_recordings_directly(recording, in_tmp, capsys):
     assert min(float(row["time_s"]) for row in scored) >= 60
 
 
+def test_a_recording_without_a_voltage_unit_is_not_said_to_be_in_millivolts(recording, in_tmp,
+                                                                           capsys):
+    """A signal CSV without a units row is drawn at 10 mm per its largest wave: the
+    report's strips and their sheet say so rather than '10 mm/mV' (a newcomer read the
+    title's mV and took the heights for millivolts)."""
+    import pandas as pd
+
+    from anomaly.report.paper import paper_scale
+
+    base, peaks, _ = recording
+    pd.DataFrame({"MLII": synthetic_ecg(peaks, 120 * FS)}).to_csv("lead.csv", index=False)
+    code, _, err = run_cli(capsys, "fit", base, "--to", "1:00", "-m", "model", "--epochs",
+                           "3", "-q")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "score", "lead.csv", "--signal", "--fs", str(FS), "--from",
+                           "1:00", "-m", "model", "-o", "scores.csv", "--html", "report.html")
+    assert code == 0, err
+    page = Path("report.html").read_text()
+    assert "declares no voltage unit: 10 mm is the height" in page and "mm/mV" not in page
+    assert paper_scale(True) == "25 mm/s, 10 mm/mV"
+    assert "mV" not in paper_scale(False) and "no voltage unit" in paper_scale(False)
+
+
 def test_a_recordings_report_shows_its_timeline_and_strips(recording, in_tmp, capsys):
     """The HTML report and --plot-dir of a scored recording: the score of every beat over
     time and ECG strips of the most anomalous beats, rendered in a real browser. The
@@ -594,7 +623,7 @@ def test_a_recordings_report_shows_its_timeline_and_strips(recording, in_tmp, ca
                      r"<td[^>]*>off baseline</td>", page)
     assert 'alt="timeline of pulled"' in page and 'alt="ECG strip of pulled: ' in page
     # A recording's beats are numbered, not lines of a file.
-    assert 'alt="the beat ' in page and 'alt="the line ' not in page
+    assert re.search(r'alt="the beat \d+ at \d\d:\d\d', page) and 'alt="the line ' not in page
     assert {"pulled.timeline.png", "pulled.strips.png"} <= {
         path.name for path in Path("plots").iterdir()}
     assert_images_render_in_browser(Path("report.html"))
@@ -906,7 +935,8 @@ def test_strips_are_titled_by_their_own_beat_and_never_repeat_a_window(recording
                                                         np.ones(len(peaks), dtype=bool))]})
     _, figure = recording_figures(summary, str(base), SegmentOptions())
     titles = [ax.get_title(loc="left") for ax in figure.axes]
-    expected = [f"{format_time(peaks[i] / FS)}: score {scores[i]:.4f}" for i in (0, 10, 30, -1)]
+    expected = [f"among the most anomalous beats: {format_time(peaks[i] / FS)}, score "
+                f"{scores[i]:.4f}" for i in (0, 10, 30, -1)]
     assert len(titles) == 4, titles
     for title, start in zip(titles, expected):
         assert title.startswith(start), (title, start)

@@ -214,6 +214,7 @@ def fit(
                                      fs=read.lead.fs)
             digest = read.sha256()
             what = f"{data.n_read} beats of lead {read.lead.name} between {read.span}"
+            _warn_of_fibrillation(normal_csv, segment, rr_context)
         else:
             rr_option = ["--rr-context"] if rr_context is not None else []
             every_option = ["--every-beat"] if every_beat else []
@@ -432,6 +433,32 @@ def beats(
     _say(f"Wrote {export.total} beats of {len(export.beats)} recording(s) to {output}"
          f" ({export.dropped_at_edges} dropped: their window runs off the recording)"
          + (f"; labels: {labels}" if labels else "") + ".", quiet)
+
+
+def _warn_of_fibrillation(path, segment, rr_context: bool) -> None:
+    """Warn when a recording's training span is mostly atrial fibrillation: the model then
+    takes that irregular rhythm for the patient's normal one, and flags many normal beats
+    whichever way it is fitted (docs/benchmarks.md, label-free patient-specific
+    detection)."""
+    from ..exceptions import first_line
+    from ..holter.analysis import span_fibrillation
+    from ..recordings.times import format_duration
+
+    try:
+        fibrillation = span_fibrillation(path, segment)
+    except Exception as error:  # noqa: BLE001 - a warning's reading costs the warning only.
+        typer.echo(f"Warning: {path}: its rhythm was not analysed ({first_line(error)}): "
+                   "whether it is in atrial fibrillation is not known.", err=True)
+        return
+    if fibrillation.mostly:
+        timing = "each beat's timing and shape" if rr_context else "each beat's shape"
+        typer.echo(f"Warning: {path}: {format_duration(fibrillation.seconds)} of the "
+                   f"{format_duration(fibrillation.analysable_s)} trained on is atrial "
+                   f"fibrillation; the model learns {timing} in it as this patient's "
+                   "normal, and is likely to flag many normal beats (on the MIT-BIH "
+                   "records that open in AF, 800 to 1,200 an hour): read its report by "
+                   "morphology families and rhythm events rather than beat by beat.",
+                   err=True)
 
 
 def _rr_context_for(asked: bool | None, model: ModelFamily, denoise: float) -> bool:

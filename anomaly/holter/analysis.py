@@ -105,6 +105,34 @@ def read_rhythm_beats(path: str | os.PathLike, segment: "SegmentOptions"
             Analysable.of(counts, fs))
 
 
+#: A fit's training span at least this much in atrial fibrillation is said to be so: the
+#: model learns that irregular rhythm as the patient's normal one (``anomaly fit``).
+AF_TRAINING_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class SpanFibrillation:
+    """How much of a recording's span is in atrial fibrillation: ``seconds`` of the
+    ``analysable_s`` seconds that could be read."""
+
+    seconds: float
+    analysable_s: float
+
+    @property
+    def mostly(self) -> bool:
+        """Whether the span is in AF for at least :data:`AF_TRAINING_SHARE` of it."""
+        return self.analysable_s > 0 and self.seconds >= AF_TRAINING_SHARE * self.analysable_s
+
+
+def span_fibrillation(path: str | os.PathLike, segment: "SegmentOptions") -> SpanFibrillation:
+    """The atrial fibrillation of a recording's span as ``segment`` reads it, found as the
+    rhythm analysis finds it (:func:`analyse_beats`)."""
+    beats, span, analysable = read_rhythm_beats(path, segment)
+    seconds = analyse_beats(beats, span_s=span).atrial_fibrillation.seconds \
+        if len(beats.time_s) else 0.0
+    return SpanFibrillation(seconds, analysable.seconds)
+
+
 @dataclass(frozen=True)
 class RhythmAnalysis:
     """What :func:`analyse_beats` found; ``normal``, ``kinds`` (:func:`.events.beat_kinds`)

@@ -30,6 +30,11 @@ TREND_SECONDS = 60.0
 MAX_NN_SECONDS = 3.0
 #: The least NN time in a minute for the minute to have a rate.
 MIN_MINUTE_SECONDS = 10.0
+#: The sinus NN intervals a variability given in the one-line summary rests on at least:
+#: 4 minutes, the Task Force's (1996) short-term recording of 5 minutes less the intervals
+#: an ectopic beat or a gap takes out (MIT-BIH 100's first 5 minutes hold 4 min 52 s).
+#: Less is given in the report's table with its count, not in the summary.
+SHORT_TERM_SECONDS = 240.0
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,10 @@ class HeartRate:
     ----------
     nn_count : int
         The NN intervals found.
+    sinus_nn_count : int
+        Of them, those of sinus rhythm: the intervals the variability is computed from.
+    sinus_nn_seconds : float
+        Their total length.
     minute_start_s : ndarray, shape (m,)
         The start of each minute of the trend (seconds from the recording's start; the
         first is the span's start).
@@ -56,6 +65,8 @@ class HeartRate:
     """
 
     nn_count: int
+    sinus_nn_count: int
+    sinus_nn_seconds: float
     minute_start_s: np.ndarray
     per_minute_bpm: np.ndarray
     minimum_bpm: float
@@ -66,6 +77,13 @@ class HeartRate:
     sdnn_ms: float
     rmssd_ms: float
     pnn50: float
+
+    @property
+    def variability_is_short(self) -> bool:
+        """Whether the variability rests on less than :data:`SHORT_TERM_SECONDS` of sinus
+        NN intervals: too little to give in a one-line summary (a recording in atrial
+        fibrillation throughout has a few such intervals at most)."""
+        return self.sinus_nn_seconds < SHORT_TERM_SECONDS
 
 
 def nn_intervals(times_s, normal) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -125,6 +143,8 @@ def heart_rate(times_s, normal, *, sinus=None, start_s: float = 0.0,
     nan = float("nan")
     return HeartRate(
         nn_count=len(intervals),
+        sinus_nn_count=len(variable),
+        sinus_nn_seconds=float(variable.sum()),
         minute_start_s=starts,
         per_minute_bpm=per_minute,
         minimum_bpm=nan if lowest is None else float(per_minute[lowest]),

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..recordings.times import format_time
+from ..recordings.times import format_duration, format_time
 from .analysis import RhythmAnalysis, analyse_beats, read_rhythm_beats
 from .events import NORMAL, SUPRAVENTRICULAR, UNKNOWN, VENTRICULAR
 
@@ -74,7 +74,7 @@ class RecordingRhythm:
 
     def describe(self) -> str:
         """One line for the run's log: ``heart rate 52-118 bpm, mean 74 bpm, SDNN 112 ms;
-        atrial fibrillation 09:28 in 2 episodes (burden 33%); 7 families, 2 of ectopic
+        atrial fibrillation 9 min 28 s in 2 episodes (burden 33%); 7 families, 2 of ectopic
         shape (198 beats); events: ventricular couplet 3, pause 1``."""
         facts = dict(self.facts())
         rate, fibrillation = facts["heart rate"], facts["atrial fibrillation"]
@@ -88,9 +88,10 @@ class RecordingRhythm:
 
     def facts(self) -> list[tuple[str, str]]:
         """The summary's facts, each named: ``heart rate`` (``52-118 bpm, mean 74 bpm,
-        SDNN 112 ms``), ``atrial fibrillation`` (``09:28 in 2 episodes (burden 33%)`` or
-        ``none``), ``morphology families`` (``7 families, 2 of ectopic shape (198
-        beats)``), ``events`` (``ventricular couplet 3, pause 1``, the most frequent
+        SDNN 112 ms``; the SDNN only from 4 minutes of sinus intervals, see
+        :data:`.heart_rate.SHORT_TERM_SECONDS`), ``atrial fibrillation`` (``9 min 28 s in 2
+        episodes (burden 33%)`` or ``none``), ``morphology families`` (``7 families, 2 of
+        ectopic shape (198 beats)``), ``events`` (``ventricular couplet 3, pause 1``, the most frequent
         first, or ``none``)."""
         rate = self.analysis.heart_rate
         if rate.nn_count == 0:
@@ -99,11 +100,12 @@ class RecordingRhythm:
             extremes = ("" if math.isnan(rate.minimum_bpm) else
                         f"{rate.minimum_bpm:.0f}-{rate.maximum_bpm:.0f} bpm, ")
             heart = (f"{extremes}mean {rate.mean_bpm:.0f} bpm"
-                     + ("" if math.isnan(rate.sdnn_ms) else f", SDNN {rate.sdnn_ms:.0f} ms"))
+                     + ("" if math.isnan(rate.sdnn_ms) or rate.variability_is_short
+                        else f", SDNN {rate.sdnn_ms:.0f} ms"))
         fibrillation = self.analysis.atrial_fibrillation
         episodes = len(fibrillation.episodes)
         atrial = ("none" if not episodes else
-                  f"{format_time(fibrillation.seconds)} in {episodes} episode"
+                  f"{format_duration(fibrillation.seconds)} in {episodes} episode"
                   f"{'s' if episodes > 1 else ''} (burden {self.burden:.0%})")
         ectopic = [family for family in self.families if not family.normal_shape]
         families = self.analysis.families
@@ -165,6 +167,7 @@ class RecordingRhythm:
             "ectopic_shape_beats": int(analysis.families.ectopic.sum()),
             "heart_rate": {
                 "nn_intervals": rate.nn_count,
+                "sinus_nn_intervals": rate.sinus_nn_count,
                 "mean_bpm": _number(rate.mean_bpm),
                 "minimum_bpm": _number(rate.minimum_bpm),
                 "minimum_at": _clock(rate.minimum_at_s),

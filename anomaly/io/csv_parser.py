@@ -40,6 +40,10 @@ _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 SCAN_LINES = 1 << 16
 #: The most fields a line is split into: a beat has hundreds of samples, not millions.
 MAX_FIELDS = 1 << 16
+#: A beats file of at most this many sample columns, scored by a model of more, is more
+#: likely a recording's samples per lead (a time column and 12 leads) than beats: the
+#: error says how to read it so.
+SIGNAL_LIKE_COLUMNS = 16
 # -- the layout -------------------------------------------------------------------------
 
 def layout_from_head(
@@ -107,7 +111,10 @@ def layout_from_head(
         # One column too many, and none named the label: most often the label (the
         # demo's heldout.csv ends in one).
         hint = ("; one more than the model's: a label column not named as one?"
-                if n_samples == samples + 1 and label_index is None else "")
+                if n_samples == samples + 1 and label_index is None else
+                "; a few columns a line, as a recording's samples per lead are: read it as "
+                "a recording with --signal (and --fs)"
+                if n_samples <= SIGNAL_LIKE_COLUMNS < samples else "")
         raise InputError(f"{name} line {line_number}: {length_mismatch(samples, n_samples)}"
                          f"{hint}")
     return CsvLayout(delimiter, has_header, column_names, label_index,

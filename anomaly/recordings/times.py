@@ -8,6 +8,8 @@ import re
 from .limits import MAX_RECORDING_SECONDS
 
 _CLOCK = re.compile(r"^(?:([0-9]+):)?([0-9]+):([0-9]+(?:\.[0-9]*)?)$")
+#: Seconds as digits 0 to 9 (``float`` alone would take ``1_0``, and digits of any script).
+_SECONDS = re.compile(r"^(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")
 
 
 def parse_time(text: str) -> float:
@@ -24,12 +26,10 @@ def parse_time(text: str) -> float:
         if int(minutes) >= 60 and hours is not None or float(seconds) >= 60:
             raise ValueError(f"{text!r} is not a time: minutes and seconds go up to 59")
         seconds = int(hours or 0) * 3600 + int(minutes) * 60 + float(seconds)
+    elif _SECONDS.match(spec):
+        seconds = float(spec)
     else:
-        try:
-            seconds = float(spec)
-        except ValueError:
-            raise ValueError(f"{text!r} is not a time (give seconds, mm:ss or "
-                             "hh:mm:ss)") from None
+        raise ValueError(f"{text!r} is not a time (give seconds, mm:ss or hh:mm:ss)")
     if not math.isfinite(seconds) or seconds < 0:
         raise ValueError(f"{text!r} is not a time (it must be a number of seconds >= 0)")
     if seconds > MAX_RECORDING_SECONDS:
@@ -44,3 +44,15 @@ def format_time(seconds: float) -> str:
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+def format_duration(seconds: float) -> str:
+    """A length of time in words, ``26 s``, ``24 min 39 s`` or ``2 h 05 min``: in a
+    sentence, ``24:39`` reads as a time of the recording, not as how long something
+    lasted (tables, whose column says ``duration``, keep :func:`format_time`)."""
+    whole = int(round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"

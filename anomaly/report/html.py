@@ -17,13 +17,17 @@ import os
 import numpy as np
 
 from ..io.writers import atomic_write
-from .plots import beat_caption, plot_reconstruction, plot_score_histogram
+from .plots import beat_caption, beat_window, plot_reconstruction, plot_score_histogram
 
 #: Strips on ECG paper: 1 mm of paper is 6 pixels (a small square shows, at any zoom).
 _PAPER_DPI = 150
+_STRIPS_SCALE = {
+    True: "At 25 mm/s and 10 mm/mV: a small square is 0.04 s and 0.1 mV, a large one 0.2 s "
+          "and 0.5 mV.",
+    False: "At 25 mm/s: a small square is 0.04 s, a large one 0.2 s. The recording declares "
+           "no voltage unit: 10 mm is the height of each strip's largest wave, not 1 mV."}
 _STRIPS_LEGEND = (
-    "At 25 mm/s and 10 mm/mV: a small square is 0.04 s and 0.1 mV, a large one 0.2 s and "
-    "0.5 mV. Above each beat its kind (N normal, S supraventricular ectopic, V "
+    "Above each beat its kind (N normal, S supraventricular ectopic, V "
     "ventricular ectopic, ? unreadable), red when flagged as an anomaly, blue when not, "
     "grey in an unreadable stretch; the triangle marks the beat the strip is about; "
     "under a beat, the reference label when the recording has annotations.")
@@ -112,7 +116,9 @@ def _recordings_section(detector, summary, recordings, rhythms) -> str:
                      + _image(timeline, f"timeline of {name}")
                      + ("" if rhythm is None else _rhythm(rhythm) + _family_beats(
                          detector, summary, input_name, segment, rhythm))
-                     + f"<h4>ECG strips of {name}</h4><p>{_STRIPS_LEGEND}</p>"
+                     + f"<h4>ECG strips of {name}</h4>"
+                     + f"<p>{_STRIPS_SCALE[all(strip.calibrated for strip in strips)]} "
+                     + f"{_STRIPS_LEGEND}</p>"
                      + f"<div class=\"strips\">{pictures}</div>")
     return "<h2>Recordings</h2>" + "".join(parts)
 
@@ -122,7 +128,7 @@ def _recording_summary(summary, input_name, segment, rhythm) -> str:
     its beats by kind and per hour, heart rate, AF burden, families and events."""
     from ..io.beats import is_anomaly
     from ..recordings.signals import open_lead
-    from ..recordings.times import format_time
+    from ..recordings.times import format_duration, format_time
 
     lead = open_lead(input_name, lead=segment.lead, fs=segment.fs)
     peaks, scores, readable = summary.timeline(input_name)
@@ -134,7 +140,7 @@ def _recording_summary(summary, input_name, segment, rhythm) -> str:
     rows = [("recording", f"{os.path.basename(input_name)}: {lead.describe()}, {lead.fs:g} Hz"
              + (f", {lead.unit}" if lead.unit else ", no voltage unit declared")),
             ("span", f"{format_time(start)} to {format_time(start + span_s)} "
-                     f"({format_time(span_s)})"),
+                     f"({format_duration(span_s)})"),
             ("analysable", analysable.describe() if analysable is not None else "not checked"),
             ("beats scored", f"{len(peaks):,}, {flagged:,} flagged as anomalies "
                              f"({flagged / max(len(peaks), 1):.1%})")]
@@ -158,7 +164,7 @@ def _rhythm(rhythm) -> str:
     """Tables of a recording's rhythm: heart rate and variability, atrial fibrillation
     and its episodes, the morphology families."""
     from ..holter.summary import LISTED_FAMILIES
-    from ..recordings.times import format_time
+    from ..recordings.times import format_duration, format_time
 
     analysis = rhythm.analysis
     rate, fibrillation = analysis.heart_rate, analysis.atrial_fibrillation
@@ -170,14 +176,15 @@ def _rhythm(rhythm) -> str:
         ("per minute, normal-to-normal", bpm(rate.minimum_bpm) + at(rate.minimum_at_s),
          bpm(rate.mean_bpm), bpm(rate.maximum_bpm) + at(rate.maximum_at_s))]
     variability = [("variability (sinus rhythm)", "SDNN", "RMSSD", "pNN50"),
-                   (f"{rate.nn_count:,} normal-to-normal intervals", ms(rate.sdnn_ms),
+                   (f"{rate.sinus_nn_count:,} normal-to-normal intervals in sinus rhythm "
+                    f"({format_duration(rate.sinus_nn_seconds)})", ms(rate.sdnn_ms),
                     ms(rate.rmssd_ms), "n/a" if not np.isfinite(rate.pnn50)
                     else f"{rate.pnn50:.1%}")]
     if fibrillation.episodes:
         listed = fibrillation.episodes[:_LISTED_EPISODES]
         more = len(fibrillation.episodes) - len(listed)
         episodes = _folded(
-            f"Atrial fibrillation: <b>{format_time(fibrillation.seconds)}</b> in "
+            f"Atrial fibrillation: <b>{format_duration(fibrillation.seconds)}</b> in "
             f"{len(fibrillation.episodes)} episode(s), <b>{rhythm.burden:.0%}</b> of the "
             f"analysable time{f' (the first {len(listed)} listed)' if more else ''}",
             [("from", "to", "duration")] + [
@@ -219,6 +226,9 @@ def _family_beats(detector, summary, input_name, segment, rhythm) -> str:
 
     from ..recordings.times import format_time
 
+    from ..scoring.base import ModelLimits
+
+    window = ModelLimits.of(detector).beat_window()
     columns = 4
     rows = -(-len(drawn) // columns)
     figure = Figure(figsize=(12, 2.7 * rows), layout="constrained")
@@ -227,11 +237,12 @@ def _family_beats(detector, summary, input_name, segment, rhythm) -> str:
         where = int(np.searchsorted(peaks, sample))
         score = float(scores[where]) if where < len(peaks) and peaks[where] == sample else None
         plot_reconstruction(values, reconstruction, score=score, threshold=summary.threshold,
+                            window=window,
                             title=f"family {item.family}: {item.kind}, {item.beats:,} beats\n"
                                   f"beat at {format_time(rhythm.times_s[item.representative])}",
                             ax=ax)
         ax.title.set_fontsize(8.5)
-        ax.set_xlabel("")
+        ax.xaxis.label.set_fontsize(7)
         ax.set_ylabel("")
         ax.tick_params(labelsize=7)
         if number:
@@ -301,7 +312,8 @@ def _beats_section(detector, summary) -> str:
     images = [_image(plot_reconstruction(beat_samples, reconstruction,
                                          title=f"{os.path.basename(beat.input)} "
                                                f"{beat_caption(beat, summary)}",
-                                         score=beat.score, threshold=summary.threshold),
+                                         score=beat.score, threshold=summary.threshold,
+                                         window=beat_window(beat, summary, detector)),
                      f"the {beat_caption(beat, summary)}")
               for beat, beat_samples, reconstruction in zip(beats, samples, reconstructions)]
     return ("<h2>Most anomalous beats</h2><div class=\"beats\">"

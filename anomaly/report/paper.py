@@ -27,6 +27,7 @@ _LEAST_SPAN = (-0.5, 1.0)
 _MOST_SPAN_MV = 5.0
 _MM_PER_INCH = 25.4
 _PAPER = "#fff6f6"
+
 _MINOR, _MAJOR = "#f6caca", "#e38f8f"
 _FLAG_COLOURS = {"anomaly": "tab:red", "normal": "tab:blue", "unreadable": "0.55"}
 # Around each strip's paper, in millimetres: its caption above, time labels below.
@@ -38,6 +39,15 @@ _LINE_MM, _CHARACTER_MM = 3.6, 1.75
 KEY = ("Above each beat its kind (N normal, S supraventricular, V ventricular, F fusion, "
        "? unreadable): red flagged, blue not flagged, grey unreadable; \u25bc the strip's "
        "beat; below, grey: the reference's label. Times in [h:]mm:ss.")
+
+
+
+def paper_scale(calibrated: bool) -> str:
+    """The strips' scale in words: ``25 mm/s, 10 mm/mV``, or for a recording without a
+    voltage unit what 10 mm is instead."""
+    return (f"{MM_PER_SECOND:g} mm/s, {MM_PER_MILLIVOLT:g} mm/mV" if calibrated else
+            f"{MM_PER_SECOND:g} mm/s, {MM_PER_MILLIVOLT:g} mm per the height of the strip's "
+            "largest wave (no voltage unit declared)")
 
 
 @dataclass(frozen=True)
@@ -162,5 +172,6 @@ def _draw_strip(ax, strip: PaperStrip, low: float, high: float) -> None:
     ax.tick_params(labelsize=7, length=2)
     for side in ax.spines.values():
         side.set_color(_MAJOR)
-    ax.set_ylabel("mV" if strip.calibrated else "QRS heights", fontsize=7, labelpad=1)
+    ax.set_ylabel("mV" if strip.calibrated else "largest wave's heights", fontsize=7,
+                  labelpad=1)
     ax.set_title(strip.caption, loc="left", fontsize=8.5, pad=3)

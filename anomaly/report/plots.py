@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..holter.windows import values_per_second
 from ..io.beats import is_anomaly
 from ..io.writers import atomic_write
+
+if TYPE_CHECKING:
+    from ..recordings.segment import BeatWindow
 
 #: The files :func:`save_batch_plots` writes into its directory.
 BATCH_PLOTS = ("score_histogram.png", "normal_beat.png", "anomalous_beat.png")
@@ -34,19 +39,32 @@ def _axes(ax, figsize=(7, 4)):
 
 
 def plot_reconstruction(trace: np.ndarray, reconstruction: np.ndarray, *, title: str = "",
-                        score: float | None = None, threshold: float | None = None, ax=None):
-    """A trace drawn over its reconstruction, the error between them shaded."""
+                        score: float | None = None, threshold: float | None = None,
+                        window: "BeatWindow | None" = None, ax=None):
+    """A trace drawn over its reconstruction, the error between them shaded.
+
+    With the ``window`` a recording's beats were cut by, the time axis is in milliseconds
+    from the R peak (marked), as a reader of ECG expects; without, in samples (a beats
+    file's rows say nothing of their rate). Amplitudes are as the model reads them: the
+    beat z-normalised (unless the window keeps its amplitude), then scaled.
+    """
     figure, ax = _axes(ax)
-    samples = np.arange(len(trace))
-    ax.plot(samples, trace, color="black", linewidth=1.5, label="input")
-    ax.plot(samples, reconstruction, color="tab:orange", linewidth=1.5, label="reconstruction")
-    ax.fill_between(samples, trace, reconstruction, color="lightcoral", alpha=0.6, label="error")
+    if window is None:
+        where, unit = np.arange(len(trace)), "sample"
+    else:
+        per_second = values_per_second(window.before, window.after, window.samples)
+        where = (np.arange(len(trace)) / per_second - window.before) * 1000.0
+        unit = "ms from the R peak"
+        ax.axvline(0.0, color="grey", linestyle=":", linewidth=1)
+    ax.plot(where, trace, color="black", linewidth=1.5, label="input")
+    ax.plot(where, reconstruction, color="tab:orange", linewidth=1.5, label="reconstruction")
+    ax.fill_between(where, trace, reconstruction, color="lightcoral", alpha=0.6, label="error")
     if score is not None:
         verdict = "" if threshold is None else ("  (anomaly)" if score > threshold else "  (normal)")
         title = f"{title}\nscore {score:.4f}{verdict}" if title else f"score {score:.4f}{verdict}"
     ax.set_title(title)
-    ax.set_xlabel("sample")
-    ax.set_ylabel("amplitude")
+    ax.set_xlabel(unit)
+    ax.set_ylabel("amplitude (model's scale)")
     ax.legend(loc="best")
     return figure
 
@@ -144,17 +162,33 @@ def save_batch_plots(detector, summary, directory: str | os.PathLike) -> list[Pa
                                                                  reconstructions):
         figure = plot_reconstruction(beat_samples, reconstruction,
                                      title=f"{title} ({beat_caption(beat, summary)})",
-                                     score=beat.score, threshold=summary.threshold)
+                                     score=beat.score, threshold=summary.threshold,
+                                     window=beat_window(beat, summary, detector))
         written.append(save_figure(figure, directory / name))
     return written
 
 
+def beat_window(beat, summary, detector) -> "BeatWindow | None":
+    """The window a drawn beat was cut by when it is a recording's (``summary`` holds its
+    timeline): the model's, or the default one; None for a row of a beats file."""
+    from ..scoring.base import ModelLimits
+
+    if beat.input not in summary.timelines:
+        return None
+    return ModelLimits.of(detector).beat_window()
+
+
 def beat_caption(beat, summary) -> str:
-    """``line 12, label 0`` for a beat of a beats file; ``beat 1586, label V`` for one of
-    a recording (``summary`` holds its timeline), whose beats are numbered, not lines."""
+    """``line 12, label 0`` for a beat of a beats file; ``beat 1586 at 24:48, label V`` for
+    one of a recording (``summary`` holds its timeline), whose beats are numbered, not
+    lines, and found on its strips by their time."""
+    from ..recordings.times import format_time
+
     label = "" if beat.label is None else f", label {beat.label}"
-    unit = "beat" if beat.input in summary.timelines else "line"
-    return f"{unit} {beat.line}{label}"
+    if beat.input not in summary.timelines:
+        return f"line {beat.line}{label}"
+    at = "" if beat.time_s is None else f" at {format_time(beat.time_s)}"
+    return f"beat {beat.line}{at}{label}"
 
 
 def recording_plot_names(input_name: str) -> tuple[str, ...]:
@@ -178,9 +212,9 @@ def plot_timeline(times: np.ndarray, scores: np.ndarray, threshold: float, *,
     flagged = is_anomaly(scores, threshold, readable)
     normal = ~flagged & readable
     ax.plot(x[normal], scores[normal], ".", markersize=2, color=_NORMAL_COLOUR,
-            label=f"normal ({int(normal.sum())})")
+            label=f"below the threshold ({int(normal.sum())})")
     ax.plot(x[flagged], scores[flagged], ".", markersize=3, color=_ANOMALY_COLOUR,
-            label=f"anomaly ({int(flagged.sum())})")
+            label=f"flagged ({int(flagged.sum())})")
     if not readable.all():
         ax.plot(x[~readable], scores[~readable], "x", markersize=3, color="0.6",
                 label=f"in an unreadable stretch, not flagged ({int((~readable).sum())})")
@@ -196,7 +230,7 @@ def plot_timeline(times: np.ndarray, scores: np.ndarray, threshold: float, *,
         _logarithmic_axis(ax, "y")
     ax.set_ylabel("anomaly score" + (" (logarithmic axis)" if log_axis else ""))
     ax.set_title(title or "Anomaly score of every beat")
-    ax.legend(loc="upper right", markerscale=4)
+    _legend_beside(ax, markerscale=4)
     return figure
 
 
@@ -249,11 +283,18 @@ def plot_score_trend(times: np.ndarray, scores: np.ndarray, threshold: float, *,
     minutes = TREND_BIN_S / 60
     score_ax.set_ylabel("anomaly score")
     score_ax.set_title(title or f"Anomaly scores of every {minutes:g} minutes")
-    score_ax.legend(loc="upper right", fontsize=8)
+    _legend_beside(score_ax)
     count_ax.set_ylabel(f"anomalies per {minutes:g} min")
     count_ax.set_xlabel(f"time in the recording ({unit})")
-    count_ax.legend(loc="upper right", fontsize=8)
+    _legend_beside(count_ax)
     return score_ax.figure
+
+
+def _legend_beside(ax, **options) -> None:
+    """``ax``'s legend to the right of its plot, where it hides no point (inside, the
+    highest scores of a recording's end went under it)."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=8,
+              **options)
 
 
 def time_scale(seconds: float) -> tuple[float, str]:
@@ -272,7 +313,9 @@ def plot_heart_rate(minute_start_s: np.ndarray, bpm: np.ndarray, *, episodes=(),
                                               else 0)
     scale, unit = time_scale(span)
     centres = (np.asarray(minute_start_s, dtype=float) + 30) / scale
-    ax.plot(centres, bpm, color="black", linewidth=1, label="heart rate (per minute)")
+    # Dots as well as the line: a minute between two gaps has no neighbour to join.
+    ax.plot(centres, bpm, color="black", linewidth=1, marker=".", markersize=3,
+            label="heart rate (per minute)")
     for number, episode in enumerate(episodes):
         ax.axvspan(episode.start_s / scale, episode.end_s / scale, color="tab:orange",
                    alpha=0.3, zorder=0,
@@ -281,7 +324,7 @@ def plot_heart_rate(minute_start_s: np.ndarray, bpm: np.ndarray, *, episodes=(),
     ax.set_xlabel(f"time in the recording ({unit})")
     ax.set_ylabel("beats per minute")
     ax.set_title(title or "Heart rate")
-    ax.legend(loc="best")
+    _legend_beside(ax)
     return figure
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..io.beats import is_anomaly
-from .paper import BeatMark, PaperStrip, plot_paper_strips
+from .paper import BeatMark, PaperStrip, paper_scale, plot_paper_strips
 from .plots import (TREND_AFTER_S, TREND_BIN_S, plot_heart_rate, plot_score_trend,
                     plot_timeline, recording_plot_names, save_figure)
 
@@ -100,7 +100,8 @@ def strip_choices(peaks: np.ndarray, scores: np.ndarray, readable: np.ndarray, f
     for beat, also in strip_beats(peaks, ranked, reach=reach):
         if not readable[beat]:
             continue
-        named = [f"{format_time(peaks[beat] / fs)}: score {scores[beat]:.4f}"]
+        named = [f"among the most anomalous beats: {format_time(peaks[beat] / fs)}, score "
+                 f"{scores[beat]:.4f}"]
         for other in also[:STRIP_TITLE_BEATS]:
             named.append(f"beat at {(int(peaks[other]) - int(peaks[beat])) / fs:+.2f} s: "
                          f"score {scores[other]:.4f}")
@@ -293,8 +294,9 @@ def recording_figures(summary, input_name: str, segment: "SegmentOptions", rhyth
     """:func:`recording_pictures` as two figures: the timeline, and every strip on one
     sheet of ECG paper."""
     timeline, strips = recording_pictures(summary, input_name, segment, rhythm)
+    calibrated = all(strip.calibrated for strip in strips)
     return timeline, plot_paper_strips(
-        strips, title=f"{Path(input_name).name}: ECG strips at 25 mm/s, 10 mm/mV")
+        strips, title=f"{Path(input_name).name}: ECG strips at {paper_scale(calibrated)}")
 
 
 def _reference(lead, segment) -> tuple[np.ndarray, np.ndarray] | None:

@@ -481,6 +481,9 @@ def _beat(name: str, segment, detector, scores: dict[str, np.ndarray],
     [values] = model_beats_at(name, segment, detector, [int(scores["sample"][row])])
     if values is None:
         return None
+    from ..recordings.signals import open_lead
+
     label = str(scores["label"][row]) if "label" in scores else None
+    fs = open_lead(name, lead=segment.lead, fs=segment.fs).fs
     return ScoredBeat(name, int(scores["beat"][row]), float(scores["score"][row]), values,
-                      label)
+                      label, round(int(scores["sample"][row]) / fs, 4))

@@ -58,6 +58,8 @@ class ScoredBeat:
     score: float
     values: np.ndarray
     label: str | None = None
+    #: For a recording's beat: its R peak's time (seconds from the recording's start).
+    time_s: float | None = None
 
 
 @dataclass
@@ -194,8 +196,9 @@ def normal_sample_rows(scores: np.ndarray, readable: np.ndarray, threshold: floa
 
 def _beat(input_name: str, block: Beats, scores: np.ndarray, row: int) -> ScoredBeat:
     label = None if block.labels is None else str(block.labels[row])
-    return ScoredBeat(input_name, int(block.lines[row]), float(scores[row]), block.values[row].copy(),
-                label)
+    time_s = float(block.ids["time_s"][row]) if "time_s" in block.ids else None
+    return ScoredBeat(input_name, int(block.lines[row]), float(scores[row]),
+                      block.values[row].copy(), label, time_s)
 
 
 @dataclass
