@@ -77,6 +77,9 @@ class EngineName(str, Enum):
     dask = "dask"
 
 
+#: The most worker processes of a local Dask cluster (``--workers``).
+MAX_LOCAL_WORKERS = 256
+
 
 class RuntimeName(str, Enum):
     """What runs the model when scoring: ``model.onnx`` when the model directory has one

@@ -189,6 +189,11 @@ def hostile_recordings(directory: Path) -> dict[str, tuple[list[str], str, int]]
     edfio.Edf([edfio.EdfSignal(sine, sampling_frequency=360, label="MLII",
                                physical_range=(-5, 5))]).write(directory / "good.edf")
     good_edf = (directory / "good.edf").read_bytes()
+    edfio.Edf([edfio.EdfSignal(sine, sampling_frequency=360, label="MLII",
+                               physical_range=(-5, 5))],
+              annotations=[edfio.EdfAnnotation(0, None, "start")]).write(
+        directory / "annotated.edf")
+    annotated_edf = (directory / "annotated.edf").read_bytes()
     header_bytes, records, duration, count = (184, 8), (236, 8), (244, 8), (252, 4)
     # The first signal's fields: after the label (16), transducer (80) and unit (8).
     physical_min, physical_max, samples_per_record = (256 + 104, 8), (256 + 112, 8), \
@@ -200,6 +205,19 @@ def hostile_recordings(directory: Path) -> dict[str, tuple[list[str], str, int]]
 
     def edf(name: str, fields: dict[tuple[int, int], str]) -> Path:
         return _edf_variant(directory, name, good_edf, fields)
+
+    def annotated(name: str, samples: int, records: int, declared: int | None = None
+                  ) -> Path:
+        """The EDF+ file whose annotation signal (the second of two) has ``samples`` a
+        data record, over ``records`` records (its header says ``declared``, by default
+        as many): a sparse file of that size, a few KB on disk, whose annotations edfio
+        would read whole."""
+        count = records if declared is None else declared
+        path = _edf_variant(directory, name, annotated_edf,
+                            {(256 + 2 * 216 + 8, 8): str(samples), (236, 8): str(count)})
+        with open(path, "r+b") as file:
+            file.truncate(256 * 3 + records * 2 * (360 + samples))
+        return path
 
     frames = "rec 2 10000 100000\n" + "".join(f"rec.dat 212x2000 200 12 0 0 0 0 {lead}\n"
                                               for lead in ("MLII", "V1"))
@@ -232,10 +250,22 @@ def hostile_recordings(directory: Path) -> dict[str, tuple[list[str], str, int]]
             "outside its record"),
         "EDF: 10^8 records declared, 120 held": (edf("records", {records: "99999999"}), None),
         "EDF: record duration nan": (edf("nan", {duration: "nan"}), "duration 'nan'"),
-        "EDF: record duration 1e-300": (edf("tiny", {duration: "1e-300"}), "not one of an ECG"),
+        # Refused by its values a second, before the rate of its one signal is read.
+        "EDF: record duration 1e-300": (edf("tiny", {duration: "1e-300"}),
+                                        "3.6e+302 a second; at most 200,000 are read"),
         "EDF: 9999 signals": (edf("signals", {count: "9999"}), "1 to 256 are read"),
         "EDF: 10^8 samples per record": (edf("samples", {samples_per_record: "99999999"}),
                                          "declares data records of 199,999,998 bytes"),
+        # edfio read an EDF+ file's annotation signal whole: 6.3 GB from 68 KB on disk.
+        "EDF+: 10^8 annotation samples a 1 s record over a sparse 3 GB file": (
+            annotated("annotations", 99_999_999, 15),
+            "100,000,359 values a data record of 1 s"),
+        "EDF+: 300 MB of annotations over a sparse file": (
+            annotated("manyannotations", 150_000, 1000), "300,000,000 bytes of annotations"),
+        # edfio reads the records the file holds whatever the header declares.
+        "EDF+: 72 MB of annotations, 1 record declared": (
+            annotated("fewdeclared", 60_000, 600, declared=1),
+            "72,000,000 bytes of annotations"),
     }
     cases |= {
         "signal CSV: 3,600 blank lines (a 10 s gap)": (directory / "blank.csv",

@@ -188,11 +188,42 @@ def test_cli_dask_engine_starts_its_own_local_cluster(model_dir, data_dir, in_tm
     assert '"engine": "dask"' in (in_tmp / "run.json").read_text()
 
 
+def test_the_local_cluster_refuses_a_client_without_its_certificates(model_dir, big_batch,
+                                                                     tmp_path):
+    """Dask runs what its clients send: another user of the machine who reached the local
+    cluster's port ran code as root through it. The run's cluster speaks TLS with
+    certificates only its own client and workers hold; a stranger's client (plain, or TLS
+    without them) cannot connect, and the run scores as before."""
+    from anomaly.scoring.dask_engine import DaskEngine
+
+    with DaskEngine(workers=1, partition_blocks=PARTITION_BLOCKS) as engine:
+        address = engine.client.scheduler.address
+        assert address.startswith("tls://127.0.0.1:")
+        from distributed.security import Security
+
+        # Plain TCP; and TLS that trusts the cluster's certificate authority (so that only
+        # the cluster can refuse) with a certificate of the stranger's own making.
+        own, stranger = engine._cluster.security, Security.temporary()
+        trusting = Security(tls_ca_file=own.tls_ca_file,
+                            tls_client_cert=stranger.tls_client_cert,
+                            tls_client_key=stranger.tls_client_key, require_encryption=True)
+        for where, security in ((address.replace("tls://", "tcp://"), None),
+                                (address, trusting)):
+            with pytest.raises((OSError, TimeoutError)):
+                distributed.Client(where, timeout=3, security=security)
+        _, result = score(model_dir, [big_batch], tmp_path / "scores.csv", engine,
+                          label_column="label")
+        assert result.inputs[0].rows_scored == 2000
+
+
 @pytest.mark.parametrize("args, message", [
     (["-", "--engine", "dask", "--scheduler", "{address}"], "<stdin>: the dask engine reads files"),
     (["{batch}", "--engine", "dask", "--scheduler", "{address}", "-o", "-"],
      "the dask engine writes output files, not stdout"),
     (["{batch}", "--scheduler", "{address}"], "--scheduler needs --engine dask"),
+    # A billion workers asked: a MemoryError (exit 4) before there was a bound.
+    (["{batch}", "--engine", "dask", "--workers", "1000000000000"],
+     "--workers': Input should be less than or equal to 256"),
 ])
 def test_cli_dask_usage_errors(cluster, model_dir, data_dir, in_tmp, capsys, args, message):
     args = [arg.format(address=cluster.scheduler_address, batch=data_dir / "batch.csv")

@@ -92,6 +92,44 @@ def test_report_and_html_dash_are_refused_rather_than_made_files(work):
         assert not (work / "-").exists() and not (work / "s.csv").exists()
 
 
+@pytest.mark.parametrize("option", ["--plot-dir", "--output-dir"])
+def test_an_output_directory_that_is_a_planted_link_is_refused(work, option):
+    """A link planted where the plots go would have them written over another directory's
+    files (an attacker's summary overwrote elsewhere/score_histogram.png so)."""
+    elsewhere = work / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "score_histogram.png").write_text("precious\n")
+    os.symlink(elsewhere, work / "planted")
+    before = snapshot(work)
+    refused(anomaly("score", "in.csv", "-m", "model", "-o", "s.csv", option, "planted",
+                    cwd=work) if option == "--plot-dir" else
+            anomaly("score", "in.csv", "-m", "model", option, "planted", cwd=work),
+            "planted: the output directory is a symbolic link")
+    assert snapshot(work) == before
+    assert (elsewhere / "score_histogram.png").read_text() == "precious\n"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="planting another user's link needs root")
+@pytest.mark.parametrize("option, value", [("--plot-dir", "shared/plots"),
+                                           ("--html", "shared/report.html"),
+                                           ("-o", "shared/s.csv")])
+def test_an_output_reached_through_another_users_link_is_refused(work, option, value):
+    """A link another user planted on the way to an output (not its last part) would have
+    it written wherever they chose; a link of one's own is one's own choice."""
+    elsewhere = work / "elsewhere"
+    elsewhere.mkdir()
+    os.symlink(elsewhere, work / "shared")
+    os.lchown(work / "shared", 65534, 65534)
+    before = snapshot(work)
+    arguments = ["score", "in.csv", "-m", "model", option, value]
+    refused(anomaly(*arguments, *([] if option == "-o" else ["-o", "s.csv"]), cwd=work),
+            "its directory", "shared' is a symbolic link of another user's (uid 65534)")
+    assert snapshot(work) == before and list(elsewhere.iterdir()) == []
+    os.lchown(work / "shared", 0, 0)
+    finished = anomaly(*arguments, *([] if option == "-o" else ["-o", "s.csv"]), cwd=work)
+    assert finished.code == 0, finished.stderr
+
+
 # -- 3. planted lock files ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("plant, fragment", [

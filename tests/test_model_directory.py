@@ -475,6 +475,20 @@ def test_save_replaces_a_model_but_not_other_directories(fitted, tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
+def test_save_over_a_link_replaces_the_link_and_leaves_nothing_behind(fitted, tmp_path):
+    """A model directory given as a link to an empty directory elsewhere: the link is
+    replaced by the model's own directory, what it pointed to is untouched, and no
+    hidden leftover stays beside it (the swapped-out link was left, and not cleaned by
+    the next save either)."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "m").symlink_to(elsewhere)
+    fitted.save(tmp_path / "m")
+    assert (tmp_path / "m").is_dir() and not (tmp_path / "m").is_symlink()
+    assert list(elsewhere.iterdir()) == []
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
 def test_save_replaces_its_declared_companions_only(fitted, tmp_path):
     """A folder of someone's pictures is not a model directory; the caller's own are."""
     (tmp_path / "plots").mkdir()

@@ -232,6 +232,14 @@ def test_summary_refuses_what_is_not_the_run_scored(scored, capsys):
         assert Path(destination).read_bytes() == before
     code, _, err = run_cli(capsys, "summary", "scores/run.json", "--html", "model/x.html")
     assert code == 2 and "would write into the model directory" in err, err
+    # A copy of the model given with --model-dir: the run's own model is protected still
+    # (an attacker overwrote its metadata.json this way, and the model was lost).
+    shutil.copytree("model", "model_copy")
+    before = Path("model/metadata.json").read_bytes()
+    code, _, err = run_cli(capsys, "summary", "scores/run.json", "--model-dir", "model_copy",
+                           "--report", "model/metadata.json")
+    assert code == 2 and "would write into the model directory" in err, err
+    assert Path("model/metadata.json").read_bytes() == before
     code, _, err = run_cli(capsys, "summary", "scores/run.json")
     assert code == 2 and "nothing to write" in err
 
@@ -343,6 +351,15 @@ def test_summary_refuses_hostile_scores_and_reports_in_one_line(scored, capsys):
     other = json.loads(text)
     other["model"]["threshold"] *= 2
     refused(3, other, "its threshold", "is not the one that scored hostile.json")
+    # One scores file named for many inputs, each read again (1,000 took 1.1 GB).
+    twice = json.loads(text)
+    twice["inputs"] = twice["inputs"] * 1000
+    refused(2, twice, "hostile.json: names the input", "twice", "not a run report anomaly wrote")
+    # The same scores file by other names (hard links), for inputs given once each.
+    linked = json.loads(text)
+    os.link(linked["inputs"][0]["output"], "scores/linked.scores.csv")
+    linked["inputs"][1]["output"] = "scores/linked.scores.csv"
+    refused(2, linked, "hostile.json: names the scores file", "twice")
 
     scores = Path("scores/one.scores.csv")
     kept = scores.read_text()
@@ -351,7 +368,12 @@ def test_summary_refuses_hostile_scores_and_reports_in_one_line(scored, capsys):
     for column, value, message in (("is_anomaly", None, "its is_anomaly flags are not its "
                                     "scores above the threshold"),
                                    ("beat", "2.5", "column beat holds a value that is not "
-                                    "a whole number")):
+                                    "a whole number"),
+                                   # Scores no model gives: the pictures' arithmetic
+                                   # overflowed on them (an internal error, exit 4).
+                                   ("score", "1.7e308", "column score holds a value that is "
+                                    "not a model's score (from 0 to 1e+100)"),
+                                   ("score", "-1", "not a model's score")):
         cells = lines[5].split(",")
         index = header.index(column)
         cells[index] = value if value is not None else str(1 - int(cells[index]))
@@ -372,6 +394,30 @@ def test_summary_refuses_hostile_scores_and_reports_in_one_line(scored, capsys):
     bombed["inputs"][0].pop("sha256")
     bombed["inputs"][0]["skipped"] = "output is newer than input and model"
     refused(2, bombed, f"{bomb.resolve()}:", "more than a scores file of")
+    # The scores file's own rows, its unreadable column one text of 2.4 MB, dictionary-
+    # encoded: 11 KB on disk, and its row groups declare that text once; decoded, once a
+    # row (an attacker's summary took 2.6 GB, and a longer record an internal error).
+    import pandas as pd
+
+    frame = pd.read_csv(scores, keep_default_na=False)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    huge = pa.DictionaryArray.from_arrays(pa.array(np.zeros(len(frame), np.int32)),
+                                          pa.array(["noisy" * 480_000]))
+    table = table.set_column(table.schema.get_field_index("unreadable"), "unreadable", huge)
+    dictionary = Path("scores/dictionary.scores.parquet")
+    pq.write_table(table, dictionary, compression="zstd")
+    assert dictionary.stat().st_size < 100_000
+    bombed["inputs"][0]["output"] = str(dictionary.resolve())
+    refused(2, bombed, f"{dictionary.resolve()}:", "bytes decoded, more than a scores file of")
+    # Another recording's scores in place of an input the run skipped (an attacker's was
+    # another record renamed): flags, record name and span all pass; its beats' R peaks
+    # are not where this recording's beats are.
+    frame["sample"] += 37
+    frame["time_s"] = (frame["sample"] / FS).round(4)
+    elsewhere = Path("scores/elsewhere.scores.csv")
+    frame.to_csv(elsewhere, index=False)
+    bombed["inputs"][0]["output"] = str(elsewhere.resolve())
+    refused(2, bombed, f"{elsewhere.resolve()}: only ", "not the scores of this recording")
 
 
 def test_a_run_of_beats_files_is_summarised_with_its_histogram_and_metrics(

@@ -23,9 +23,9 @@ try:  # Typer >= 0.20 carries its own copy of click; older releases use click it
 except ImportError:  # pragma: no cover - depends on the installed Typer
     from click import exceptions as click_exceptions
 
-from ..choices import (CODE_DISTANCE_MIN_BEATS, BadRowPolicy, CodeDistance, EngineName,
-                       ErrorMetric, LogFormat, ModelFamily, OutputFormat, RuntimeName,
-                       ThresholdSource)
+from ..choices import (CODE_DISTANCE_MIN_BEATS, MAX_LOCAL_WORKERS, BadRowPolicy,
+                       CodeDistance, EngineName, ErrorMetric, LogFormat, ModelFamily,
+                       OutputFormat, RuntimeName, ThresholdSource)
 from ..exceptions import (
     EXIT_ANOMALIES_FOUND,
     EXIT_BAD_INPUT,
@@ -361,8 +361,9 @@ def score(
              "local cluster is started on 127.0.0.1.",
         show_default=False)] = None,
     workers: Annotated[Optional[int], typer.Option(
-        help="Worker processes of the local Dask cluster. Default: one per CPU core.",
-        min=1, show_default=False)] = None,
+        help="Worker processes of the local Dask cluster (at most 256). Default: one per "
+             "CPU core.",
+        min=1, max=MAX_LOCAL_WORKERS, show_default=False)] = None,
     connect_timeout: Annotated[float, typer.Option(
         metavar="SECONDS", help="How long to wait for the --scheduler to answer.",
         callback=lambda value: finite(value, "--connect-timeout", minimum=0.1))] = 30.0,

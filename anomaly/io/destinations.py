@@ -94,6 +94,17 @@ def _check_kind(place: Place) -> None:
     raise UsageError(f"{place.path}: {place.role} is {kind}, not a regular file{hint}")
 
 
+def file_identity(path: str | os.PathLike) -> tuple[str, tuple[int, int] | None]:
+    """What tells one file from another however it is named: its real path and, when it
+    exists, its device and inode (a hard link has another path, the same inode)."""
+    return _identity(Path(path))
+
+
+def same_file(identity: tuple, others: list[tuple]) -> bool:
+    """Whether ``identity`` (:func:`file_identity`) is that of one of ``others``."""
+    return _same(identity, others)
+
+
 def _identity(path: Path) -> tuple[str, tuple[int, int] | None]:
     """The real path and, for an existing file, its device and inode."""
     real = os.path.realpath(path)

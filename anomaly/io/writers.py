@@ -94,7 +94,12 @@ def check_writable(path: str | os.PathLike) -> None:
 
 
 def check_can_create_directory(directory: str | os.PathLike) -> None:
-    """Fail unless ``directory`` exists writable, or its nearest existing parent is."""
+    """Fail unless ``directory`` exists writable, or its nearest existing parent is. A
+    symbolic link is refused: the files written into it would land wherever whoever
+    planted it chose (plots over another directory's files, say)."""
+    if os.path.islink(directory):
+        raise InputError(f"{directory}: the output directory is a symbolic link (to "
+                         f"{os.readlink(directory)}); give the directory itself")
     _require_writable_directory(_nearest_existing(Path(directory)), directory)
 
 
@@ -104,6 +109,23 @@ def check_can_create(path: str | os.PathLike) -> None:
     _require_writable_directory(_nearest_existing(Path(path).parent), path)
 
 
+def _foreign_link(directory: Path) -> Path | None:
+    """The first part of ``directory``'s path (as given, made absolute) that is a symbolic
+    link owned by neither this user nor root, or None. Such a link, planted in a shared
+    directory, would have outputs written wherever its owner chose: the rule Linux's
+    ``fs.protected_symlinks`` applies in sticky directories, here in any."""
+    trusted = {os.geteuid(), 0}
+    path = Path(os.path.abspath(directory))
+    for part in [*reversed(path.parents), path]:
+        try:
+            info = os.lstat(part)
+        except OSError:
+            return None  # Not there: nothing further down is either.
+        if stat.S_ISLNK(info.st_mode) and info.st_uid not in trusted:
+            return part
+    return None
+
+
 def _nearest_existing(path: Path) -> Path:
     while not path.exists() and path != path.parent:
         path = path.parent
@@ -111,7 +133,13 @@ def _nearest_existing(path: Path) -> Path:
 
 
 def _require_writable_directory(directory: Path, target: str | os.PathLike) -> None:
-    """Raise an InputError about ``target`` unless ``directory`` is a writable directory."""
+    """Raise an InputError about ``target`` unless ``directory`` is a writable directory,
+    reached through no symbolic link of another user's (:func:`_foreign_link`)."""
+    foreign = _foreign_link(directory)
+    if foreign is not None:
+        raise InputError(f"{target}: its directory {str(foreign)!r} is a symbolic link of "
+                         f"another user's (uid {os.lstat(foreign).st_uid}); give a path "
+                         "without it")
     where = f"{target}: output directory {str(directory)!r}"
     if not directory.exists():
         raise InputError(f"{where} does not exist")
@@ -158,12 +186,22 @@ def replace_directory(staging: Path, target: Path) -> None:
         os.replace(staging, target)
         return
     if _exchange(staging, target):
-        shutil.rmtree(staging, ignore_errors=True)
+        _remove_swapped_out(staging)
         return
     old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
     os.replace(target, old / target.name)
     os.replace(staging, target)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _remove_swapped_out(path: Path) -> None:
+    """Remove what :func:`replace_directory` swapped out: a directory, or a link that
+    stood at the target (the link alone: what it points to is someone else's)."""
+    if os.path.islink(path):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _exchange(first: Path, second: Path) -> bool:
@@ -291,8 +329,10 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
     removed = []
     with contextlib.suppress(FileNotFoundError):
         for entry in os.scandir(target.parent):
-            if files.fullmatch(entry.name) or (directories.fullmatch(entry.name)
-                                               and entry.is_dir(follow_symlinks=False)):
+            # A swapped-out directory that is a link: a model directory given as a link,
+            # replaced by the real directory, the link (never what it points to) removed.
+            if files.fullmatch(entry.name) or (directories.fullmatch(entry.name) and (
+                    entry.is_dir(follow_symlinks=False) or entry.is_symlink())):
                 if entry.is_dir(follow_symlinks=False):
                     shutil.rmtree(entry.path, ignore_errors=True)
                 else:

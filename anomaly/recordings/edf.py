@@ -11,8 +11,8 @@ import numpy as np
 
 from ..exceptions import InputError, first_line
 from ..io.layout import parse_count, parse_positive
-from .limits import (MAX_HEADER_BYTES, MAX_SIGNALS, FileStamp, check_duration,
-                     check_given_rate, check_rate)
+from .limits import (MAX_HEADER_BYTES, MAX_SIGNALS, MAX_VALUES_PER_SECOND, FileStamp,
+                     check_duration, check_given_rate, check_rate)
 
 #: The fixed part of an EDF header, and each signal's part of the rest.
 FIXED_HEADER_BYTES = 256
@@ -21,13 +21,20 @@ SIGNAL_HEADER_BYTES = 256
 #: signal: after the label (16), transducer (80), unit (8), four ranges (4 x 8) and
 #: prefiltering (80).
 SAMPLES_FIELD_OFFSET = 216
+#: The label of an EDF+ file's annotation signals.
+ANNOTATIONS_LABEL = "EDF Annotations"
+#: The most bytes of annotation signals read (edfio reads them whole): a day of 1 s data
+#: records with 60 annotation samples each (EDF+'s usual) is 10 MiB.
+MAX_EDF_ANNOTATION_BYTES = 64 << 20
 
 
 def check_edf_header(path: str, stamp: FileStamp) -> None:
     """Check what the header declares before edfio reads it: the number of signals (at
     most :data:`MAX_SIGNALS`, their headers inside the file), the number of data records
     (a count, or -1 while recording), their duration (a positive number of seconds) and
-    size (positive samples per record; one record at least inside the file).
+    size (positive samples per record; one record at least inside the file; at most
+    :data:`~.limits.MAX_VALUES_PER_SECOND` values a second over all signals), and the
+    annotation signals' bytes over the file (at most :data:`MAX_EDF_ANNOTATION_BYTES`).
 
     Raises
     ------
@@ -68,6 +75,22 @@ def check_edf_header(path: str, stamp: FileStamp) -> None:
     if records != "0" and header_bytes + record_bytes > stamp.size:
         raise InputError(f"{path}: declares data records of {record_bytes:,} bytes, but the "
                          f"file holds {stamp.size - header_bytes:,} after its header")
+    seconds = parse_positive(duration)
+    labels = [header[FIXED_HEADER_BYTES + 16 * i:FIXED_HEADER_BYTES + 16 * (i + 1)].strip()
+              for i in range(n)]
+    if sum(counts) / seconds > MAX_VALUES_PER_SECOND:
+        raise InputError(f"{path}: declares {sum(counts):,} values a data record of "
+                         f"{seconds:g} s, {sum(counts) / seconds:,.6g} a second; at most "
+                         f"{MAX_VALUES_PER_SECOND:,} are read")
+    # edfio reads the annotation signals whole, whatever the span asked for, and as many
+    # records as the file holds whatever the header declares.
+    n_records = max(parse_count(records) if records != "-1" else 0,
+                    (stamp.size - header_bytes) // record_bytes)
+    annotation_bytes = n_records * 2 * sum(count for label, count in zip(labels, counts)
+                                           if label == ANNOTATIONS_LABEL)
+    if annotation_bytes > MAX_EDF_ANNOTATION_BYTES:
+        raise InputError(f"{path}: declares {annotation_bytes:,} bytes of annotations; at "
+                         f"most {MAX_EDF_ANNOTATION_BYTES:,} are read")
 
 
 def open_edf(text: str, lead: str | None, fs: float | None = None):
@@ -87,11 +110,13 @@ def open_edf(text: str, lead: str | None, fs: float | None = None):
     try:
         with logs.set_aside_warnings(record=True) as caught:
             edf = edfio.read_edf(text, lazy_load_data=True)
+            # Decodes the annotation signals: bad bytes there fail here.
+            continuous = getattr(edf, "is_continuous", True)
     except Exception as error:  # edfio raises ValueError and others for a bad header
         raise InputError(f"{text}: not an EDF file ({first_line(error)})") from None
     for warning in caught:
         logs.warning_once(f"Warning: {text}: {first_line(warning.message)}")
-    if not getattr(edf, "is_continuous", True):
+    if not continuous:
         raise InputError(f"{text}: an EDF+D recording with gaps is not supported")
     signals = list(edf.signals)
     if not signals:

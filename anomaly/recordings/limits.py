@@ -54,7 +54,7 @@ def check_rate(path: str, fs: float | str, what: str = "has a sampling rate") ->
     try:
         rate = float(fs)
     except (TypeError, ValueError):
-        raise InputError(f"{path}: {what} of {fs!r} is not a number") from None
+        raise InputError(f"{path}: {what} of {fs!r}, which is not a number") from None
     if not MIN_FS <= rate <= MAX_FS:  # False for NaN too.
         raise InputError(f"{path}: {what} of {rate:g} Hz, not one of an ECG "
                          f"({MIN_FS:g} to {MAX_FS:,} Hz)")

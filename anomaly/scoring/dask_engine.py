@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .. import logs
+from ..choices import MAX_LOCAL_WORKERS
 from ..exceptions import InputError, ModelError
 from ..io.blocks import block_start, count_newlines
 from ..io.csv_parser import layout_from_head, no_rows_message
@@ -80,6 +81,20 @@ class PartitionResult:
     rejects_file: str | None
 
 
+def _run_security():
+    """TLS for a local cluster, with a certificate authority made for this run and kept in
+    memory: only the run's own client and workers hold a certificate it signed, and every
+    connection must show one (Dask's ``Security.temporary``, which needs the
+    ``cryptography`` package of the ``dask`` extra)."""
+    try:
+        from distributed.security import Security
+
+        return Security.temporary()
+    except ImportError as error:
+        raise InputError("--engine dask needs the cryptography package for its local "
+                         "cluster's TLS: pip install 'anomaly[dask]'") from error
+
+
 class DaskEngine:
     """Score inputs on a Dask cluster.
 
@@ -89,7 +104,11 @@ class DaskEngine:
         A scheduler's address, ``tcp://host:port``. Without one, entering the engine
         starts a local cluster of ``workers`` processes bound to 127.0.0.1.
     workers : int, optional
-        Worker processes of that local cluster (default: one per CPU core).
+        Worker processes of that local cluster (default: one per CPU core). Its
+        scheduler and workers speak TLS with certificates made for this run alone
+        (:func:`_run_security`): Dask runs the functions its clients send, so another
+        user of the machine who reached the ports could run code as the user scoring
+        (often root).
     partition_blocks : int, default 8
         Blocks per partition of an uncompressed input.
     connect_timeout : float, default 30
@@ -102,8 +121,10 @@ class DaskEngine:
                  partition_blocks: int = PARTITION_BLOCKS, connect_timeout: float = 30.0):
         if partition_blocks < 1:
             raise ValueError(f"partition_blocks must be positive, got {partition_blocks}")
+        if workers is not None and not 1 <= workers <= MAX_LOCAL_WORKERS:
+            raise ValueError(f"workers must be from 1 to {MAX_LOCAL_WORKERS}, got {workers}")
         self.scheduler, self.partition_blocks = scheduler, partition_blocks
-        self.workers = workers or os.cpu_count() or 1
+        self.workers = workers or min(os.cpu_count() or 1, MAX_LOCAL_WORKERS)
         self.connect_timeout = connect_timeout
         self.client = None
         self._cluster = None
@@ -124,7 +145,8 @@ class DaskEngine:
                 self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
                                              processes=True, host="127.0.0.1",
                                              dashboard_address=None,
-                                             silence_logs=logging.CRITICAL)
+                                             silence_logs=logging.CRITICAL,
+                                             protocol="tls://", security=_run_security())
             self.client = Client(self._cluster)
         else:
             self.client = self._connect(Client)

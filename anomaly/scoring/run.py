@@ -17,7 +17,10 @@ import os
 import time
 from dataclasses import replace
 
+import numpy as np
+
 from .. import logs
+from ..exceptions import InputError
 from ..progress import rows_progress
 from .base import Engine, ModelLimits
 from .fitted_kind import fitted_kind_warnings, model_label as label_of
@@ -197,12 +200,15 @@ def recording_segments(plan: RunPlan, detector, summary: ScoreSummary) -> dict:
             if job.input in summary.timelines}
 
 
-def with_rhythms(inputs: list[InputResult], summary: ScoreSummary,
-                  recordings: dict) -> list[InputResult]:
+def with_rhythms(inputs: list[InputResult], summary: ScoreSummary, recordings: dict, *,
+                 found_again: bool = False) -> list[InputResult]:
     """The inputs, each recording with its rhythm (read again from the recording: the
     cost of a run that writes a report or plots, not of every run), each said in the
     log. A recording whose scoring this run did not see (skipped as up to date, then
-    summarised) takes what was analysable from the rhythm's reading."""
+    summarised) takes what was analysable from the rhythm's reading. With
+    ``found_again`` (``anomaly summary``, whose scores were written by another run), an
+    InputError, before the recording's rhythm is said, when its scored beats are not
+    where the reading finds its beats (:func:`_check_found_again`)."""
     from ..exceptions import first_line
     from ..holter.summary import recording_rhythm
     from ..io.beats import is_anomaly
@@ -223,12 +229,30 @@ def with_rhythms(inputs: list[InputResult], summary: ScoreSummary,
                 logs.warning(f"Warning: the rhythm of {item.input} was not analysed: "
                              f"{first_line(error)}", event="rhythm_failed", input=item.input)
             else:
+                if found_again:
+                    _check_found_again(item, peaks, rhythm.samples)
                 logs.info(f"Rhythm of {item.input}: {rhythm.describe()}.", event="rhythm",
                           input=item.input, rhythm=rhythm.as_json())
                 item = replace(item, rhythm=rhythm,
                                analysable=item.analysable or rhythm.analysable)
         with_rhythms.append(item)
     return with_rhythms
+
+
+#: The least share of a recording's scored beats whose R peaks its rhythm's reading finds
+#: again (the same detector: all of them but a few at a span's edges).
+MIN_FOUND_AGAIN = 0.9
+
+
+def _check_found_again(item: InputResult, scored: np.ndarray, found: np.ndarray) -> None:
+    """The scored beats are the recording's: their R peaks (``scored``) are where its
+    rhythm's reading found its beats again (``found``). For ``anomaly summary``: a scores
+    file of another recording of the same name, put in place of an input the run skipped,
+    passes every other check."""
+    share = float(np.isin(scored, found).mean()) if len(scored) else 1.0
+    if share < MIN_FOUND_AGAIN:
+        raise InputError(f"{item.output}: only {share:.0%} of its beats are where the beats "
+                         f"of {item.input} are found again: not the scores of this recording")
 
 
 def write_reports(plan: RunPlan, detector, result: RunResult, recordings: dict) -> None:

@@ -125,14 +125,18 @@ def summarise(run_report: str | os.PathLike, *, report: Path | None = None,
     run = read_run_report(run_report)
     directory = Path(run["options"].get("directory", "."))
     # The run report's paths, relative ones from the run's working directory.
-    model_dir = Path(model_dir) if model_dir is not None else directory / run["model"]["dir"]
+    scored_by = directory / run["model"]["dir"]
+    model_dir = Path(model_dir) if model_dir is not None else scored_by
     options = ScoreOptions.from_json(run["options"])
     jobs = tuple(_job(directory, index, item, options)
                  for index, item in enumerate(run["inputs"]))
     if not any(job.output is not None for job in jobs):
         raise InputError(f"{run_report}: no input of the run has a scores file (scored to "
                          "standard output): nothing to summarise")
-    _check_destinations(jobs, run_report, report, html, plot_dir, model_dir)
+    _refuse_shared_outputs(run_report, jobs)
+    # A copy given with --model-dir leaves the run's own model as much to protect.
+    _check_destinations(jobs, run_report, report, html, plot_dir,
+                        list(dict.fromkeys([model_dir, scored_by])))
     detector = AutoencoderDetector.load(model_dir, runtime="auto")
     if detector.model_sha256_ != run["model"]["sha256"]:
         raise ModelError(f"{model_dir}: not the model that scored {run_report} (its SHA-256 "
@@ -168,7 +172,7 @@ def summarise(run_report: str | os.PathLike, *, report: Path | None = None,
         for entry in _most_anomalous(recordings, detector, scored, jobs):
             summary.keep_top(entry)
         summary.normals += _typical_normals(recordings, detector, scored, summary.threshold)
-    inputs = with_rhythms(inputs, summary, recordings)
+    inputs = with_rhythms(inputs, summary, recordings, found_again=True)
     for item in inputs:  # An input the run skipped: what was analysable, from its rhythm.
         if item.analysable is not None:
             summary.analysable.setdefault(item.input, item.analysable)
@@ -191,9 +195,28 @@ def _job(directory: Path, index: int, item: dict[str, Any], options: ScoreOption
                rejects=directory / item["rejects_file"] if "rejects_file" in item else None)
 
 
-def _check_destinations(jobs, run_report, report, html, plot_dir, model_dir) -> None:
+def _refuse_shared_outputs(run_report, jobs) -> None:
+    """A scoring run refuses an input given twice, and two inputs with one scores file; a
+    run report that names one twice (thousands of times: each read again), by any name
+    (hard links), is not one it wrote."""
+    from ..io.destinations import file_identity, same_file
+
+    for what, paths in (("input", [job.input for job in jobs]),
+                        ("scores file", [job.output for job in jobs])):
+        seen: list[tuple] = []
+        for path in paths:
+            if path is None:
+                continue
+            identity = file_identity(path)
+            if same_file(identity, seen):
+                raise InputError(f"{run_report}: names the {what} {path} twice (by this "
+                                 "name or another): not a run report anomaly wrote")
+            seen.append(identity)
+
+
+def _check_destinations(jobs, run_report, report, html, plot_dir, model_dirs) -> None:
     """Nothing written may overwrite the run report, a scores or rejects file, a
-    recording or the model (see :mod:`anomaly.io.destinations`)."""
+    recording or any of ``model_dirs`` (see :mod:`anomaly.io.destinations`)."""
     from dataclasses import replace
 
     from ..io.destinations import Place, check_destinations
@@ -207,9 +230,10 @@ def _check_destinations(jobs, run_report, report, html, plot_dir, model_dir) -> 
                  for path, what in ((job.output, "scores"), (job.rejects, "rejects"))
                  if path is not None]
         read += [Place(Path(path), "the input") for path in input_files(job)]
-    check_destinations(run_destinations([replace(job, output=None, rejects=None)
-                                         for job in jobs], report, html, plot_dir),
-                       read, model_dir)
+    destinations = run_destinations([replace(job, output=None, rejects=None) for job in jobs],
+                                    report, html, plot_dir)
+    for model_dir in model_dirs:
+        check_destinations(destinations, read, model_dir)
     for path in (report, html):
         if path is not None:
             check_writable(path)
@@ -301,7 +325,7 @@ def read_scores(path: Path, item: dict[str, Any], options: ScoreOptions, *,
         raise InputError(f"{path}: {len(table):,} rows, more beats than the recording can "
                          "hold: not its scores")
     try:
-        scores = {"score": _numbers(table["score"], "score"),
+        scores = {"score": _score_column(table["score"]),
                   "flagged": _whole(table["is_anomaly"], "is_anomaly", 0, 1) == 1}
         if recording:
             scores["sample"] = _whole(table["sample"], "sample", 0, np.iinfo(np.int64).max)
@@ -366,7 +390,8 @@ def _scores_table(path: Path, needed: list[str], most_rows: int, most_bytes: int
         label = columns[after] if after < len(columns) else None
         used = list(dict.fromkeys(needed + [name for name in ("unreadable", label)
                                            if name in columns]))
-        table = (pd.read_parquet(path, columns=used) if path.suffix == ".parquet" else
+        table = (_parquet_columns(path, used, most_rows, most_bytes)
+                 if path.suffix == ".parquet" else
                  pd.read_csv(path, dtype=str, keep_default_na=False, usecols=used))
     except InputError:
         raise
@@ -374,6 +399,61 @@ def _scores_table(path: Path, needed: list[str], most_rows: int, most_bytes: int
         raise InputError(f"{path}: not a scores file ({first_line(error)[:200]})") from None
     table.attrs["label"] = label
     return table
+
+
+def _parquet_columns(path: Path, columns: list[str], most_rows: int, most_bytes: int):
+    """A Parquet scores file's ``columns`` as a DataFrame, their decoded size checked
+    first: a dictionary-encoded text column holds each text once in the file and in its
+    row groups' unpacked sizes, but decodes it once a row (one 2.4 MB text in 384 rows of
+    an 11 KB file decoded to 2.6 GB). So text columns are read as dictionaries, their
+    decoded bytes counted, and only then decoded, to objects that share the texts."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(path)
+    texts = []
+    for name in columns:
+        kind = schema.field(name).type
+        text = kind.value_type if pa.types.is_dictionary(kind) else kind
+        if pa.types.is_string(text) or pa.types.is_large_string(text):
+            texts.append(name)
+        elif text is not kind or not (pa.types.is_integer(kind) or pa.types.is_floating(kind)
+                                      or pa.types.is_boolean(kind)):
+            raise InputError(f"{path}: its column {name} holds {kind}, not numbers or text: "
+                             "not a scores file")
+    table = pq.read_table(path, columns=columns, read_dictionary=texts)
+    decoded = 0
+    for column in table.columns:
+        for chunk in column.chunks:
+            if pa.types.is_dictionary(chunk.type):
+                lengths = pc.binary_length(chunk.dictionary)
+                decoded += pc.sum(pc.take(lengths, chunk.indices)).as_py() or 0
+            else:
+                decoded += chunk.nbytes
+    if decoded > most_bytes:
+        raise InputError(f"{path}: {table.num_rows:,} rows of {decoded:,} bytes decoded, "
+                         f"more than a scores file of {most_rows:,} rows")
+    frame = table.to_pandas()
+    for name in frame.columns:  # Categoricals to objects: the codes index the shared texts.
+        if isinstance(frame[name].dtype, pd.CategoricalDtype):
+            frame[name] = frame[name].astype(object)
+    return frame
+
+
+#: The largest score a scores file may hold: a model's score is an error (and a distance),
+#: never negative and nowhere near this; beyond it the pictures' arithmetic overflows.
+MAX_SCORE = 1e100
+
+
+def _score_column(column) -> np.ndarray:
+    """The scores, each a number from 0 to :data:`MAX_SCORE`."""
+    values = _numbers(column, "score")
+    if np.any(values < 0) or np.any(values > MAX_SCORE):
+        raise ValueError(f"column score holds a value that is not a model's score (from 0 "
+                         f"to {MAX_SCORE:g})")
+    return values
 
 
 def _numbers(column, name: str) -> np.ndarray:
