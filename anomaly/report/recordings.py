@@ -122,7 +122,7 @@ def strip_choices(peaks: np.ndarray, scores: np.ndarray, readable: np.ndarray, f
 def _rhythm_candidates(rhythm, fs: float) -> list[tuple[int, str]]:
     """Where the strips of a recording's rhythm are (a beat's sample) and what each
     shows: the longest event of each kind, the longest AF episode, the families."""
-    from ..recordings.times import format_time
+    from ..recordings.times import format_duration, format_time
 
     samples, times = rhythm.samples, rhythm.times_s
     candidates = []
@@ -155,8 +155,9 @@ def _rhythm_candidates(rhythm, fs: float) -> list[tuple[int, str]]:
     if episodes:
         episode = max(episodes, key=lambda item: item.duration_s)
         candidates.append((beat_at(episode.start_s + STRIP_SECONDS / 2 - 1),
-                           f"atrial fibrillation from {format_time(episode.start_s)} "
-                           f"({format_time(episode.duration_s)})"))
+                           f"atrial fibrillation from {format_time(episode.start_s)} to "
+                           f"{format_time(episode.end_s)}, "
+                           f"{format_duration(episode.duration_s)}"))
     shown = [item for item in rhythm.families if item.dominant or not item.normal_shape]
     for item in shown[:FAMILY_STRIPS]:
         candidates.append((int(samples[item.representative]),
