@@ -230,8 +230,9 @@ def fit(
         if note is not None:
             typer.echo(f"Warning: {normal_csv}: {note}", err=True)
         noise = f", denoising with noise factor {denoise:g}" if denoise else ""
-        _say(f"Training on {len(data.normal)} normal rows ({model.value} autoencoder{noise})...",
-             quiet)
+        unit = "rows" if origin is None else "beats"  # A recording's are beats.
+        _say(f"Training on {len(data.normal)} normal {unit} ({model.value} "
+             f"autoencoder{noise})...", quiet)
         # The k given, else the one measured for beats chosen as these were, else the
         # detector's own (the tutorial's).
         k = threshold_k if threshold_k is not None else data.threshold_k

@@ -75,7 +75,10 @@ def write_html_report(path: str | os.PathLike, detector, result, recordings=None
 
 def _summary_section(detector, summary, result) -> str:
     recordings = any(item.analysable is not None for item in result.inputs)
-    rows = [("input", "rows scored", "rows rejected", "anomalies", "share")
+    # A recording's are beats, a beats file's rows.
+    unit = ("beats" if all(item.analysable is not None for item in result.inputs) else
+            "rows or beats" if recordings else "rows")
+    rows = [("input", f"{unit} scored", f"{unit} rejected", "anomalies", "share")
             + (("analysable", "beats set aside") if recordings else ())]
     for item in result.inputs:
         if item.skipped is None:

@@ -167,8 +167,9 @@ def _log_input(item: InputResult, threshold: float, runtime: str) -> None:
     analysable = (f"; {item.analysable.describe()}" if item.analysable is not None else
                   f"; {item.rows_unreadable} rows marked unreadable, never flagged"
                   if item.rows_unreadable else "")
+    what = "beats" if item.analysable is not None else "rows"  # A recording's are beats.
     logs.info(
-        f"Scored {item.rows_scored} rows from {item.input} ({runtime} runtime): "
+        f"Scored {item.rows_scored} {what} from {item.input} ({runtime} runtime): "
         f"{item.anomalies} anomalies ({item.anomalies / scored:.1%}) above the threshold "
         f"{threshold:.6g}{analysable}{rejected}{where}.",
         event="scored", runtime=runtime, **item.as_json())
