@@ -92,6 +92,9 @@ LONE_ARTEFACT_SECONDS = 0.05
 #: The second detector's first and last seconds of a chunk, where it has not settled: the
 #: beats there are not judged.
 SETTLING_SECONDS = 2.0
+#: How far either side of a missing sample the lead is unreadable: the band-pass filter
+#: rings from the step the held value makes.
+MISSING_REACH_SECONDS = 1.0
 
 #: The reasons a stretch is unreadable, in the order they are tested; a sample's code is
 #: its reason's place in this tuple plus one (0: readable).
@@ -289,6 +292,21 @@ def confirmed_share(peaks: np.ndarray, other: np.ndarray, tolerance: int) -> flo
     """The share of ``peaks`` :func:`confirmed` by ``other`` (1 when there are no
     ``peaks``)."""
     return float(confirmed(peaks, other, tolerance).mean()) if len(peaks) else 1.0
+
+
+def no_signal(unreadable: Unreadable, missing: np.ndarray, fs: float) -> Unreadable:
+    """``unreadable`` with the samples a recording does not have (``missing``: WFDB's
+    invalid value) and :data:`MISSING_REACH_SECONDS` either side, where the band-pass
+    filter rings from the held value's step, read as flat: a lead off, whatever the
+    detectors made of it."""
+    if not missing.any():
+        return unreadable
+    reach = int(round(MISSING_REACH_SECONDS * fs))
+    near = np.convolve(missing.astype(np.int8), np.ones(2 * reach + 1, np.int8),
+                       mode="same") > 0
+    reason = unreadable.reason.copy()
+    reason[near] = FLAT
+    return Unreadable(reason)
 
 
 def unreadable_stretches(raw: np.ndarray, filtered: np.ndarray, fs: float,

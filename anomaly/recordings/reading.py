@@ -150,6 +150,7 @@ def read_strips(path: str | os.PathLike, options: SegmentOptions, centres: np.nd
     """Strips of ``seconds`` of the lead centred on each of ``centres`` (samples, in
     increasing order), filtered as the beats are."""
     from .filters import PAD_SECONDS, band_pass
+    from .signals import held
 
     lead = open_lead(path, lead=options.lead, fs=options.fs)
     half, pad = int(seconds * lead.fs / 2), int(PAD_SECONDS * lead.fs)
@@ -157,7 +158,7 @@ def read_strips(path: str | os.PathLike, options: SegmentOptions, centres: np.nd
     strips = []
     for centre in centres:
         first = max(0, int(centre) - half - pad)
-        filtered = band_pass(lead.read(first, int(centre) + half + pad), lead.fs)
+        filtered = band_pass(held(lead.read(first, int(centre) + half + pad))[0], lead.fs)
         start = max(0, int(centre) - half)
         values = filtered[start - first:start - first + 2 * half]
         if to_millivolts is not None:

@@ -392,6 +392,9 @@ def find_beats(signal: np.ndarray, first: int, fs: float, before: int, after: in
     either side of it (its context) cross an unreadable stretch; without a neighbour in
     the stretch (a long pause, or a stretch longer than the padding), up to its end.
 
+    Missing samples (NaN: a lead off, a gap) are held at the last valid value and read
+    as a flat stretch (:func:`.quality.no_signal`).
+
     The last ``guessed`` samples of ``signal`` are not the lead's but a guess of what comes
     next (a live stream's, see :mod:`.live`): they are filtered with it, but no beat is
     found in them and their readability is not judged.
@@ -402,14 +405,17 @@ def find_beats(signal: np.ndarray, first: int, fs: float, before: int, after: in
     """
     from .alignment import aligned_centres
     from .peaks import detect_r_peaks
-    from .quality import second_opinion, unreadable_stretches
+    from .quality import no_signal, second_opinion, unreadable_stretches
+    from .signals import held
 
+    signal, missing = held(signal)
     filtered = band_pass(signal, fs)
     found = detect_r_peaks(signal, fs, filtered)
     if guessed:
-        signal, filtered = signal[:-guessed], filtered[:-guessed]
+        signal, filtered, missing = signal[:-guessed], filtered[:-guessed], missing[:-guessed]
         found = found[found < len(signal)]
-    unreadable = unreadable_stretches(signal, filtered, fs, found, second_opinion(signal, fs))
+    unreadable = no_signal(unreadable_stretches(signal, filtered, fs, found,
+                                                second_opinion(signal, fs)), missing, fs)
     peaks = found + first
     peaks = peaks[(peaks >= keep[0]) & (peaks < keep[1])]
     local = peaks - first

@@ -99,7 +99,9 @@ class Lead:
         return f"lead {self.name}{others}"
 
     def read(self, start: int, stop: int) -> np.ndarray:
-        """Samples ``start:stop`` (clipped to the lead) as float64 physical values."""
+        """Samples ``start:stop`` (clipped to the lead) as float64 physical values, NaN
+        where the recording has no valid sample (WFDB's invalid value: a lead off, a
+        gap): :func:`held` fills them, and they are read as a stretch with no signal."""
         start, stop = max(0, start), min(self.n_samples, stop)
         if stop <= start:
             return np.empty(0)
@@ -111,16 +113,11 @@ class Lead:
             raise InputError(f"{self.path}: the signal ends at sample {start + len(values)}, "
                              f"before the {self.n_samples} samples it had when opened "
                              "(shortened while it was read?)")
-        usable = np.abs(values) <= MAX_ABS_VALUE  # False for NaN and infinities too.
+        usable = np.isnan(values) | (np.abs(values) <= MAX_ABS_VALUE)  # Not infinities.
         if not usable.all():
             from .times import format_time
 
             at = int(np.argmin(usable))
-            where = f"at {start + at} ({format_time((start + at) / self.fs)})"
-            if np.isnan(values[at]):
-                raise InputError(f"{self.path}: lead {self.name} has no valid sample {where}: "
-                                 "gaps in a signal are not supported; choose a span without "
-                                 "them (--from/--to)")
             raise InputError(f"{self.path}: lead {self.name} holds {values[at]:g} at sample "
                              f"{start + at} ({format_time((start + at) / self.fs)}), "
                              f"not an ECG's value (at most {MAX_ABS_VALUE:g} in magnitude: "
@@ -225,6 +222,22 @@ def wfdb_base(path: str) -> str | None:
             os.path.exists(path + ".hea"):
         return path
     return None
+
+
+def held(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``values`` with each missing sample (NaN) holding the last valid one before it (the
+    first valid one, before any; 0 with none), and where they were missing. Held, a lead
+    off reads as flat, never as the filters' NaN."""
+    missing = np.isnan(values)
+    if not missing.any():
+        return values, missing
+    valid = np.flatnonzero(~missing)
+    if len(valid) == 0:
+        return np.zeros_like(values), missing
+    last = np.maximum.accumulate(np.where(missing, 0, np.arange(len(values))))
+    filled = values[last]
+    filled[:valid[0]] = values[valid[0]]
+    return filled, missing
 
 
 def open_lead(path: str | os.PathLike, *, lead: str | None = None, fs: float | None = None,
