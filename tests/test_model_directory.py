@@ -385,6 +385,8 @@ def test_newer_format_says_upgrade_even_with_other_keys(model_copy):
     (lambda m: m["calibration"].update(threshold=-1.0),
      r"'calibration.threshold' is negative \(-1\); scores are never negative"),
     (lambda m: m["calibration"].update(std=-0.5), "'calibration.std' is negative"),
+    (lambda m: m["calibration"].update(n=10 ** 4000),
+     "'calibration.n' must be a positive integer of at most 1,000,000,000,000"),
     (lambda m: m.update(params=[1]), "'params' has the wrong type"),
     (lambda m: m["params"].update(context=["rr_prev_ratio", "rr_next_ratio"]),
      "the parameters' context .* is not the scaling's"),

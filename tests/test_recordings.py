@@ -705,6 +705,8 @@ def bad_recordings(tmp_path: Path, base: Path) -> dict[str, tuple[list[str], str
     samples = "".join(f"{i / 360},0.1\n" for i in range(2000))
     text_first = tmp_path / "text_first.csv"  # Not a units row: its time is a number.
     text_first.write_text("time,MLII\n0.0,abc\n" + samples)
+    utf16 = tmp_path / "utf16.csv"  # Said "no time column ... give --fs" before.
+    utf16.write_bytes(("time,MLII\n" + samples).encode("utf-16"))
     missing_first = tmp_path / "missing_first.csv"  # A spreadsheet's #N/A: no unit.
     missing_first.write_text("time,MLII\n#N/A,#N/A\n" + samples)
     wide = tmp_path / "wide.csv"
@@ -731,6 +733,7 @@ def bad_recordings(tmp_path: Path, base: Path) -> dict[str, tuple[list[str], str
         "text in a signal CSV": ([str(text_cell), "--signal"], "text_cell.csv: .*abc"),
         "text in its first row": ([str(text_first), "--signal"], "text_first.csv: .*abc"),
         "#N/A in its first row": ([str(missing_first), "--signal"], "missing_first.csv: line 2 has no number"),
+        "a UTF-16 signal CSV": ([str(utf16), "--signal"], "utf16.csv: looks like UTF-16 text"),
         "300 leads": ([str(wide), "--signal", "--fs", "360"],
                       "wide.csv: 300 lead columns; at most 256 are read"),
         "a header and no samples": ([str(header_only), "--signal"],

@@ -74,7 +74,7 @@ def layout_from_head(
         :data:`MAX_FIELDS` fields, the label column is not in the file, or the samples
         are not ``samples``.
     """
-    found = _first_text_line(name, head, first_line)
+    found = first_text_line(name, head, first_line)
     if found is None:
         raise InputError(f"{name}: the file is empty")
     line_number, line = found
@@ -207,7 +207,7 @@ def is_blank_block(data: bytes, first_line: int) -> bool:
     return is_blank(data)
 
 
-def _first_text_line(name: str, head: bytes, first_line: int = 1) -> tuple[int, str] | None:
+def first_text_line(name: str, head: bytes, first_line: int = 1) -> tuple[int, str] | None:
     """``(line number, text)`` of the first non-blank line of the head, or None.
 
     Only this line decides the layout, so only it must be text: a bad byte further down is

@@ -41,6 +41,11 @@ def mean_plus_std_threshold(errors: np.ndarray, k: float = 1.0) -> float:
     return float(errors.mean() + k * errors.std())
 
 
+#: The most beats a calibration is of: no training set comes near it (a number of 4,000
+#: digits in a model's metadata is not a count of beats).
+MAX_CALIBRATION_BEATS = 10**12
+
+
 @dataclass(frozen=True)
 class Calibration:
     """Where a model's threshold comes from.
@@ -116,8 +121,9 @@ class Calibration:
         if data.get("source") not in THRESHOLD_SOURCES:
             raise ValueError(f"'calibration.source' must be one of {THRESHOLD_SOURCES}")
         n = data.get("n")
-        if not is_count(n):
-            raise ValueError("'calibration.n' must be a positive integer")
+        if not is_count(n) or n > MAX_CALIBRATION_BEATS:
+            raise ValueError(f"'calibration.n' must be a positive integer of at most "
+                             f"{MAX_CALIBRATION_BEATS:,}")
         return cls(data["source"], n, *(check_number(data.get(key), f"calibration.{key}")
                                         for key in ("mean", "std", "threshold")))
 

@@ -81,8 +81,12 @@ def _csv_header(stamp: FileStamp) -> tuple[list[str], list[str] | None]:
     """The header's names, and the units row (not numbers) under it, if there is one."""
     import csv
 
+    from ..io.csv_parser import first_text_line
+
     text = stamp.path
-    lines = stamp.read_head(2 * (MAX_LINE_BYTES + 1)).split(b"\n")[:2]
+    head = stamp.read_head(2 * (MAX_LINE_BYTES + 1))
+    first_text_line(text, head)  # UTF-16, binary data, CR-only lines: said as for beats.
+    lines = head.split(b"\n")[:2]
     if any(len(line) > MAX_LINE_BYTES for line in lines):
         raise InputError(f"{text}: a line of its first two is longer than "
                          f"{MAX_LINE_BYTES:,} bytes (is this a signal CSV?)")
