@@ -252,7 +252,7 @@ def hostile_recordings(directory: Path) -> dict[str, tuple[list[str], str, int]]
         "EDF: record duration nan": (edf("nan", {duration: "nan"}), "duration 'nan'"),
         # Refused by its values a second, before the rate of its one signal is read.
         "EDF: record duration 1e-300": (edf("tiny", {duration: "1e-300"}),
-                                        "3.6e+302 a second; at most 200,000 are read"),
+                                        "3.6e+302 a second; at most 200,000 values a second are read"),
         "EDF: 9999 signals": (edf("signals", {count: "9999"}), "1 to 256 are read"),
         "EDF: 10^8 samples per record": (edf("samples", {samples_per_record: "99999999"}),
                                          "declares data records of 199,999,998 bytes"),

@@ -673,6 +673,9 @@ def test_strips_show_each_event_kind_and_family_once_and_never_the_same_window(i
         assert sum(reason.startswith(f"{kind}:") or reason.startswith(f"{kind} of")
                    for reason in reasons) == 1, (kind, reasons)
     assert sum(reason.startswith("atrial fibrillation from") for reason in reasons) == 1
+    # When it starts and ends, and how long it lasts in words (not a clock time).
+    assert any(re.fullmatch(r"atrial fibrillation from \d\d:\d\d to \d\d:\d\d, "
+                            r"\d+ min \d\d s", reason) for reason in reasons), reasons
     for family in rhythm.families:
         if family.dominant or not family.normal_shape:
             assert sum(reason.startswith(f"family {family.family} ({family.kind}")

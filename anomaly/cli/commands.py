@@ -192,6 +192,7 @@ def fit(
     from ..model.context import beat_context
     from ..model.directory import fitting
     from ..model.scaling import scaling_note
+    from ..model.threshold import calibration_note
     from ..progress import epochs_progress
     from ..recordings.rhythm import RR_CONTEXT
     from ..recordings.signals import is_recording, locate_recording
@@ -263,18 +264,9 @@ def fit(
             f"Model saved to {model_dir}/ ({_model_files(model_dir)}).",
             quiet,
         )
-        if calibration.n < STEADY_CALIBRATION_BEATS:
-            kept = (f" ({len(data.normal)} of the {data.n_read} read were trained on)"
-                    if len(data.normal) < data.n_read else "")
-            typer.echo(f"Warning: {normal_csv}: the threshold rests on the scores of "
-                       f"{calibration.n} beats{kept}, and moves with which beats they are: "
-                       "train on more (a longer span, more rows) for a steadier one.",
-                       err=True)
-
-
-#: Fewer scores than this set a threshold that moves with which beats they are (MIT-BIH
-#: 232's first 5 minutes without labels: 18 held-out beats, and 49% of the rest flagged).
-STEADY_CALIBRATION_BEATS = 30
+        note = calibration_note(calibration, len(data.normal), data.n_read)
+        if note is not None:
+            typer.echo(f"Warning: {normal_csv}: {note}", err=True)
 
 
 @app.command()

@@ -213,9 +213,8 @@ def first_text_line(name: str, head: bytes, first_line: int = 1) -> tuple[int, s
     Only this line decides the layout, so only it must be text: a bad byte further down is
     reported with its own line and column, like any other bad row.
     """
-    if first_line == 1 and head.startswith(_UTF16_BOMS):
-        raise InputError(f"{name}: looks like UTF-16 text (it starts with a UTF-16 "
-                         "byte-order mark); save it as UTF-8")
+    if first_line == 1:
+        refuse_utf16(name, head)
     if first_line == 1 and head.startswith(UTF8_BOM):
         head = head[len(UTF8_BOM):]
     if b"\n" not in head[:HEAD_BYTES] and b"\r" in head[:HEAD_BYTES].rstrip(b"\r"):
@@ -245,6 +244,17 @@ def first_text_line(name: str, head: bytes, first_line: int = 1) -> tuple[int, s
         raise InputError(
             f"{name}: not a text CSV file (line {line_number}: byte 0x{raw[error.start]:02x} "
             f"at offset {error.start} is not UTF-8)") from None
+
+
+def refuse_utf16(name: str, head: bytes) -> None:
+    """An InputError naming ``name`` when a file's first bytes (``head``) are UTF-16 text,
+    with a byte-order mark or without (every other byte of its first line zero)."""
+    if head.startswith(_UTF16_BOMS):
+        raise InputError(f"{name}: looks like UTF-16 text (it starts with a UTF-16 "
+                         "byte-order mark); save it as UTF-8")
+    if _looks_like_utf16(head.split(b"\n", 1)[0]):
+        raise InputError(f"{name}: looks like UTF-16 text (every other byte of line 1 is "
+                         "zero); save it as UTF-8")
 
 
 def _looks_like_utf16(line: bytes) -> bool:

@@ -97,9 +97,11 @@ def check_can_create_directory(directory: str | os.PathLike) -> None:
     """Fail unless ``directory`` exists writable, or its nearest existing parent is. A
     symbolic link is refused: the files written into it would land wherever whoever
     planted it chose (plots over another directory's files, say)."""
-    if os.path.islink(directory):
+    # normpath: 'plots/' names the link 'plots' too (islink would follow it).
+    if os.path.islink(os.path.normpath(directory)):
         raise InputError(f"{directory}: the output directory is a symbolic link (to "
-                         f"{os.readlink(directory)}); give the directory itself")
+                         f"{os.readlink(os.path.normpath(directory))}); give the directory "
+                         "itself")
     _require_writable_directory(_nearest_existing(Path(directory)), directory)
 
 
@@ -110,18 +112,22 @@ def check_can_create(path: str | os.PathLike) -> None:
 
 
 def _foreign_link(directory: Path) -> Path | None:
-    """The first part of ``directory``'s path (as given, made absolute) that is a symbolic
-    link owned by neither this user nor root, or None. Such a link, planted in a shared
-    directory, would have outputs written wherever its owner chose: the rule Linux's
-    ``fs.protected_symlinks`` applies in sticky directories, here in any."""
+    """The first part of ``directory``'s path (as given, from the working directory, its
+    ``..`` kept: the system resolves ``link/..`` through the link) that is a symbolic link
+    owned by neither this user, nor root, nor the owner of the directory it is in, or
+    None. Such a link, planted in a shared directory, would have outputs written wherever
+    its owner chose: the rule Linux's ``fs.protected_symlinks`` applies in sticky
+    directories, here in any."""
     trusted = {os.geteuid(), 0}
-    path = Path(os.path.abspath(directory))
-    for part in [*reversed(path.parents), path]:
+    parts = Path(os.path.join(os.getcwd(), os.fspath(directory))).parts
+    for count in range(2, len(parts) + 1):
+        part = Path(*parts[:count])
         try:
             info = os.lstat(part)
         except OSError:
             return None  # Not there: nothing further down is either.
-        if stat.S_ISLNK(info.st_mode) and info.st_uid not in trusted:
+        if stat.S_ISLNK(info.st_mode) and info.st_uid not in trusted \
+                and info.st_uid != os.lstat(part.parent).st_uid:
             return part
     return None
 

@@ -11,8 +11,8 @@ import numpy as np
 
 from ..exceptions import InputError, first_line
 from ..io.layout import parse_count, parse_positive
-from .limits import (MAX_HEADER_BYTES, MAX_SIGNALS, MAX_VALUES_PER_SECOND, FileStamp,
-                     check_duration, check_given_rate, check_rate)
+from .limits import (MAX_HEADER_BYTES, MAX_SIGNALS, FileStamp, check_duration,
+                     check_given_rate, check_rate, check_values_per_second)
 
 #: The fixed part of an EDF header, and each signal's part of the rest.
 FIXED_HEADER_BYTES = 256
@@ -78,10 +78,8 @@ def check_edf_header(path: str, stamp: FileStamp) -> None:
     seconds = parse_positive(duration)
     labels = [header[FIXED_HEADER_BYTES + 16 * i:FIXED_HEADER_BYTES + 16 * (i + 1)].strip()
               for i in range(n)]
-    if sum(counts) / seconds > MAX_VALUES_PER_SECOND:
-        raise InputError(f"{path}: declares {sum(counts):,} values a data record of "
-                         f"{seconds:g} s, {sum(counts) / seconds:,.6g} a second; at most "
-                         f"{MAX_VALUES_PER_SECOND:,} are read")
+    check_values_per_second(path, sum(counts), 1.0 / seconds,
+                            f"declares {sum(counts):,} values a data record of {seconds:g} s")
     # edfio reads the annotation signals whole, whatever the span asked for, and as many
     # records as the file holds whatever the header declares.
     n_records = max(parse_count(records) if records != "-1" else 0,

@@ -91,13 +91,16 @@ def check_duration(path: str, n_samples: int, fs: float) -> int:
     return int(n_samples)
 
 
-def check_values_per_second(path: str, values_per_sample: int, fs: float) -> None:
-    """An InputError naming ``path`` when reading a lead decodes more than
-    :data:`MAX_VALUES_PER_SECOND` values a second."""
+def check_values_per_second(path: str, values_per_sample: int, fs: float,
+                            what: str | None = None) -> None:
+    """An InputError naming ``path`` (and saying ``what`` it declares) when reading a lead
+    decodes more than :data:`MAX_VALUES_PER_SECOND` values a second: ``values_per_sample``
+    at ``fs`` samples a second."""
     if values_per_sample * fs > MAX_VALUES_PER_SECOND:
-        raise InputError(f"{path}: reading one lead decodes {values_per_sample:,} values per "
-                         f"sample at {fs:g} Hz; at most {MAX_VALUES_PER_SECOND:,} values a "
-                         "second are read")
+        what = what or (f"reading one lead decodes {values_per_sample:,} values per sample "
+                        f"at {fs:g} Hz")
+        raise InputError(f"{path}: {what}, {values_per_sample * fs:,.6g} a second; at most "
+                         f"{MAX_VALUES_PER_SECOND:,} values a second are read")
 
 
 def annotation_limit(duration_seconds: float) -> int:

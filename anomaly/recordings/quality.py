@@ -302,27 +302,38 @@ def no_signal(unreadable: Unreadable, missing: np.ndarray, fs: float) -> Unreada
     if not missing.any():
         return unreadable
     reach = int(round(MISSING_REACH_SECONDS * fs))
-    near = np.convolve(missing.astype(np.int8), np.ones(2 * reach + 1, np.int8),
-                       mode="same") > 0
+    # Missing samples within ``reach`` of each sample, counted by cumulative sums.
+    count = np.concatenate([[0], np.cumsum(missing, dtype=np.int64)])
+    position = np.arange(len(missing))
+    near = count[np.minimum(position + reach + 1, len(missing))] > \
+        count[np.maximum(position - reach, 0)]
     reason = unreadable.reason.copy()
     reason[near] = FLAT
     return Unreadable(reason)
 
 
 def unreadable_stretches(raw: np.ndarray, filtered: np.ndarray, fs: float,
-                         peaks: np.ndarray, other_peaks: np.ndarray) -> Unreadable:
+                         peaks: np.ndarray, other_peaks: np.ndarray,
+                         missing: np.ndarray | None = None) -> Unreadable:
     """Where a chunk of a lead cannot be read. ``raw``/``filtered``: the chunk, as read and
     band-passed; ``peaks``: the tool's R peaks in it, ``other_peaks`` the second detector's
-    (:func:`second_opinion`), sample indices into the chunk."""
+    (:func:`second_opinion`), sample indices into the chunk; ``missing``: its samples the
+    recording does not have (held, see :func:`no_signal`), left out of the lead's usual
+    amplitude and baseline (a lead off most of a chunk made the ECG around it read as off
+    baseline)."""
     reason = np.zeros(len(raw), dtype=np.int8)
     if len(raw) == 0:
         return Unreadable(reason)
     size = max(1, int(round(WINDOW_SECONDS * fs)))
     windows = _windows(raw, size)
     moves = np.ptp(_windows(filtered, size), axis=1)
-    usual = np.percentile(moves, 90)
+    signal = (np.ones(len(moves), bool) if missing is None else
+              ~_windows(missing, size).any(axis=1))
+    if not signal.any():
+        return no_signal(Unreadable(reason), np.ones(len(raw), bool), fs)
+    usual = np.percentile(moves[signal], 90)
     levels = np.median(windows, axis=1)
-    off = _recovering(np.abs(levels - np.median(levels)) > JUMP_FRACTION * usual,
+    off = _recovering(np.abs(levels - np.median(levels[signal])) > JUMP_FRACTION * usual,
                       moves < RECOVERY_FRACTION * usual)
     flat = (np.ptp(windows, axis=1) == 0) | (moves < FLAT_FRACTION * usual)
     for code, found in ((FLAT, flat), (OFF_BASELINE, off)):

@@ -380,6 +380,12 @@ class Found:
     reason: int
 
 
+def _present(missing: np.ndarray) -> list[tuple[int, int]]:
+    """The stretches ``(first, stop)`` of a chunk whose samples are not ``missing``."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[True], missing, [True]]).astype(np.int8)))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+
+
 def find_beats(signal: np.ndarray, first: int, fs: float, before: int, after: int, *,
                keep: tuple[int, int], n_samples: int, guessed: int = 0,
                template: np.ndarray | None = None) -> tuple[list[Found], Unreadable]:
@@ -392,7 +398,7 @@ def find_beats(signal: np.ndarray, first: int, fs: float, before: int, after: in
     either side of it (its context) cross an unreadable stretch; without a neighbour in
     the stretch (a long pause, or a stretch longer than the padding), up to its end.
 
-    Missing samples (NaN: a lead off, a gap) are held at the last valid value and read
+    Missing samples (NaN: a lead off, a gap) are held at the nearest valid value and read
     as a flat stretch (:func:`.quality.no_signal`).
 
     The last ``guessed`` samples of ``signal`` are not the lead's but a guess of what comes
@@ -410,12 +416,20 @@ def find_beats(signal: np.ndarray, first: int, fs: float, before: int, after: in
 
     signal, missing = held(signal)
     filtered = band_pass(signal, fs)
-    found = detect_r_peaks(signal, fs, filtered)
+    if missing.any():
+        # Each stretch the recording has, on its own: over a held stretch too, the
+        # detector's adaptive thresholds fell, and T waves were beats everywhere.
+        found = np.concatenate([np.empty(0, np.int64)] + [
+            start + detect_r_peaks(signal[start:stop], fs, band_pass(signal[start:stop], fs))
+            for start, stop in _present(missing)])
+    else:
+        found = detect_r_peaks(signal, fs, filtered)
     if guessed:
         signal, filtered, missing = signal[:-guessed], filtered[:-guessed], missing[:-guessed]
         found = found[found < len(signal)]
     unreadable = no_signal(unreadable_stretches(signal, filtered, fs, found,
-                                                second_opinion(signal, fs)), missing, fs)
+                                                second_opinion(signal, fs), missing),
+                           missing, fs)
     peaks = found + first
     peaks = peaks[(peaks >= keep[0]) & (peaks < keep[1])]
     local = peaks - first

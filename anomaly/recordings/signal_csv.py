@@ -81,11 +81,11 @@ def _csv_header(stamp: FileStamp) -> tuple[list[str], list[str] | None]:
     """The header's names, and the units row (not numbers) under it, if there is one."""
     import csv
 
-    from ..io.csv_parser import first_text_line
+    from ..io.csv_parser import refuse_utf16
 
     text = stamp.path
     head = stamp.read_head(2 * (MAX_LINE_BYTES + 1))
-    first_text_line(text, head)  # UTF-16, binary data, CR-only lines: said as for beats.
+    refuse_utf16(text, head)  # Read as UTF-8 it has no time column, nor any lead.
     lines = head.split(b"\n")[:2]
     if any(len(line) > MAX_LINE_BYTES for line in lines):
         raise InputError(f"{text}: a line of its first two is longer than "

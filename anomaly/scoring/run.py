@@ -224,6 +224,10 @@ def with_rhythms(inputs: list[InputResult], summary: ScoreSummary, recordings: d
                     flagged=is_anomaly(scores, summary.threshold, readable),
                     analysable_s=item.analysable.seconds if item.analysable else None)
             except Exception as error:  # noqa: BLE001 - the scores are written: report them.
+                if found_again:  # The scores' own check needs the reading.
+                    raise InputError(f"{item.output}: the beats of {item.input} could not "
+                                     "be found again to check these are its scores "
+                                     f"({first_line(error)})") from None
                 # The rhythm adds to a finished run: a recording that cannot be read again
                 # (changed since it was scored, too short for the analysis window) costs
                 # its rhythm, not the run's reports.
