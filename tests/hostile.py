@@ -206,17 +206,20 @@ def hostile_recordings(directory: Path) -> dict[str, tuple[list[str], str, int]]
     def edf(name: str, fields: dict[tuple[int, int], str]) -> Path:
         return _edf_variant(directory, name, good_edf, fields)
 
-    def annotated(name: str, samples: int, records: int, declared: int | None = None
-                  ) -> Path:
+    def annotated(name: str, samples: int, records: int, declared: int | None = None,
+                  fill: bytes | None = None) -> Path:
         """The EDF+ file whose annotation signal (the second of two) has ``samples`` a
         data record, over ``records`` records (its header says ``declared``, by default
         as many): a sparse file of that size, a few KB on disk, whose annotations edfio
-        would read whole."""
+        would read whole; the first record's annotations ``fill`` repeated, if given."""
         count = records if declared is None else declared
         path = _edf_variant(directory, name, annotated_edf,
                             {(256 + 2 * 216 + 8, 8): str(samples), (236, 8): str(count)})
         with open(path, "r+b") as file:
             file.truncate(256 * 3 + records * 2 * (360 + samples))
+            if fill is not None:
+                file.seek(256 * 3 + 2 * 360)
+                file.write((fill * (2 * samples // len(fill) + 1))[:2 * samples])
         return path
 
     frames = "rec 2 10000 100000\n" + "".join(f"rec.dat 212x2000 200 12 0 0 0 0 {lead}\n"
@@ -262,6 +265,10 @@ def hostile_recordings(directory: Path) -> dict[str, tuple[list[str], str, int]]
             "100,000,359 values a data record of 1 s"),
         "EDF+: 300 MB of annotations over a sparse file": (
             annotated("manyannotations", 150_000, 1000), "300,000,000 bytes of annotations"),
+        # edfio's is_continuous parsed them in time that grows with the square of a
+        # record's annotations: 256 KB took 102 s.
+        "EDF+: 256 KB of unending annotations in one record": (
+            annotated("unending", 131_072, 120, fill=b"+0\x14"), ""),
         # edfio reads the records the file holds whatever the header declares.
         "EDF+: 72 MB of annotations, 1 record declared": (
             annotated("fewdeclared", 60_000, 600, declared=1),
@@ -325,7 +332,8 @@ def hostile_recordings(directory: Path) -> dict[str, tuple[list[str], str, int]]
              "declares 2 signals but has 1 signal line")):
         cases[case] = (record(name, one_signal.replace(old, new)), message)
     valid = {"EDF: 10^8 records declared, 120 held": "records.edf: EDF header indicates",
-             "signal CSV with a byte-order mark": ""}
+             "signal CSV with a byte-order mark": "",
+             "EDF+: 256 KB of unending annotations in one record": ""}
     cases["signal CSV with a byte-order mark"] = (directory / "bom.csv", "")
     shutil.copy(f"{base}.atr", directory / "other.atr")
     return {case: ([str(arg) for arg in (args if isinstance(args, list) else [args])],

@@ -189,14 +189,33 @@ def test_cli_dask_engine_starts_its_own_local_cluster(model_dir, data_dir, in_tm
 
 
 def test_the_local_cluster_refuses_a_client_without_its_certificates(model_dir, big_batch,
-                                                                     tmp_path):
+                                                                     tmp_path, monkeypatch):
     """Dask runs what its clients send: another user of the machine who reached the local
     cluster's port ran code as root through it. The run's cluster speaks TLS with
     certificates only its own client and workers hold; a stranger's client (plain, or TLS
-    without them) cannot connect, and the run scores as before."""
+    without them) cannot connect, its HTTP port serves nothing (it served the workers'
+    logs and errors, with the inputs' rows in them), its scratch space is the run's own
+    (a planted $TMPDIR/dask-scratch-space was used, its lock files opened through links
+    and put on sys.path), and the run scores as before."""
+    import urllib.error
+    import urllib.request
+
     from anomaly.scoring.dask_engine import DaskEngine
 
+    planted = tmp_path / "tmp" / "dask-scratch-space"
+    planted.mkdir(parents=True)
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    (planted / "global.lock").symlink_to(victim)
+    (planted / "purge.lock").symlink_to(victim)
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
     with DaskEngine(workers=1, partition_blocks=PARTITION_BLOCKS) as engine:
+        scheduler = engine._cluster.scheduler
+        port = scheduler.http_server._sockets[next(iter(scheduler.http_server._sockets))] \
+            .getsockname()[1]
+        for route in ("info/main/workers.html", "info/main/logs.html", "metrics"):
+            with pytest.raises(urllib.error.HTTPError, match="404"):
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/{route}", timeout=3)
         address = engine.client.scheduler.address
         assert address.startswith("tls://127.0.0.1:")
         from distributed.security import Security
@@ -214,6 +233,8 @@ def test_the_local_cluster_refuses_a_client_without_its_certificates(model_dir, 
         _, result = score(model_dir, [big_batch], tmp_path / "scores.csv", engine,
                           label_column="label")
         assert result.inputs[0].rows_scored == 2000
+    assert victim.read_text() == "precious\n"
+    assert sorted(path.name for path in planted.iterdir()) == ["global.lock", "purge.lock"]
 
 
 @pytest.mark.parametrize("args, message", [

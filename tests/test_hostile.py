@@ -112,7 +112,11 @@ def test_an_output_directory_that_is_a_planted_link_is_refused(work, option):
 @pytest.mark.skipif(os.geteuid() != 0, reason="planting another user's link needs root")
 @pytest.mark.parametrize("option, value", [("--plot-dir", "shared/plots"),
                                            ("--html", "shared/report.html"),
-                                           ("-o", "shared/s.csv")])
+                                           ("-o", "shared/s.csv"),
+                                           # Through it and back: the system follows it.
+                                           ("-o", "shared/../s.csv"),
+                                           # Through a link of one's own that leads there.
+                                           ("-o", "mine/s.csv")])
 def test_an_output_reached_through_another_users_link_is_refused(work, option, value):
     """A link another user planted on the way to an output (not its last part) would have
     it written wherever they chose; a link of one's own is one's own choice."""
@@ -120,6 +124,7 @@ def test_an_output_reached_through_another_users_link_is_refused(work, option, v
     elsewhere.mkdir()
     os.symlink(elsewhere, work / "shared")
     os.lchown(work / "shared", 65534, 65534)
+    os.symlink(work / "shared", work / "mine")
     before = snapshot(work)
     arguments = ["score", "in.csv", "-m", "model", option, value]
     refused(anomaly(*arguments, *([] if option == "-o" else ["-o", "s.csv"]), cwd=work),

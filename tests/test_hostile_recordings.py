@@ -52,6 +52,7 @@ CASES = ["skew of 10^9 samples", "2000 samples per frame over a sparse 720 MB fi
          "EDF+: 10^8 annotation samples a 1 s record over a sparse 3 GB file",
          "EDF+: 300 MB of annotations over a sparse file",
          "EDF+: 72 MB of annotations, 1 record declared",
+         "EDF+: 256 KB of unending annotations in one record",
          "signal CSV: 3,600 blank lines (a 10 s gap)", "signal CSV: time jumps 10 s ahead",
          "signal CSV: time goes 5 s back", "a superscript digit as the signal count",
          "a gain of 1e-320", "a baseline of 10^30", "two signals declared, one signal line",

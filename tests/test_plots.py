@@ -59,3 +59,15 @@ def test_the_timeline_draws_scores_spread_over_orders_of_magnitude_on_a_log_axis
     assert ax.get_yscale() == "log" and "logarithmic" in ax.get_ylabel()
     narrow = rng.uniform(0.02, 0.05, 600)
     assert plot_timeline(times, narrow, 0.04).axes[0].get_yscale() == "linear"
+
+
+def test_one_score_however_large_gets_bins_that_hold_it():
+    """Every beat of one score (a forged scores file gave each 1e15, which the summary
+    allows): numpy's own bins of it are narrower than a float tells apart, and the
+    summary's pictures failed with an internal error."""
+    for value in (0.0, 0.5, 1e15, 1e100):
+        scores = np.full(40, value)
+        bins, logarithmic = histogram_bins(scores)
+        assert not logarithmic and np.isfinite(bins).all() and np.all(np.diff(bins) > 0)
+        assert np.histogram(scores, bins)[0].sum() == len(scores)
+        plot_score_histogram(scores, value)

@@ -441,3 +441,24 @@ def test_a_run_of_beats_files_is_summarised_with_its_histogram_and_metrics(
     code, _, err = run_cli(capsys, "summary", "run.json", "--html", "again.html")
     assert code == 2 and not Path("again.html").exists()
     assert_one_line_error(err, "a.csv: changed since it was scored")
+
+
+def test_a_parquet_scores_file_is_counted_as_it_is_decoded(tmp_path):
+    """The footer's rows and sizes are the file's word (a forged footer said 1,000 rows of
+    300 million, and the summary took 4.4 GB): the rows are counted batch by batch as
+    they are decoded, and the file refused once past the limit, whatever it said."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from anomaly.exceptions import InputError
+    from anomaly.scoring.scored import _PARQUET_BATCH_ROWS, _parquet_columns
+
+    rows = 5 * _PARQUET_BATCH_ROWS
+    path = tmp_path / "s.scores.parquet"
+    pq.write_table(pa.table({"score": np.zeros(rows), "is_anomaly": np.zeros(rows, np.int8)}),
+                   path, row_group_size=rows)
+    frame = _parquet_columns(path, ["score", "is_anomaly"], rows, 10 * rows * 9)
+    assert len(frame) == rows
+    with pytest.raises(InputError, match=r"s.scores.parquet: 8,192 rows of .* bytes decoded, "
+                                         r"more than a scores file of 5,000 rows"):
+        _parquet_columns(path, ["score", "is_anomaly"], 5000, 10 * rows * 9)

@@ -118,18 +118,35 @@ def _foreign_link(directory: Path) -> Path | None:
     None. Such a link, planted in a shared directory, would have outputs written wherever
     its owner chose: the rule Linux's ``fs.protected_symlinks`` applies in sticky
     directories, here in any."""
+    return _foreign_link_on(Path(os.path.join(os.getcwd(), os.fspath(directory))), 0)
+
+
+def _foreign_link_on(path: Path, depth: int) -> Path | None:
+    """:func:`_foreign_link` of an absolute ``path``, following each trusted link's own
+    target in turn (a link of one's own may lead through another user's), ``depth``
+    links deep so far."""
+    if depth > _MOST_LINKS:
+        return path  # A loop, or links no person made: refused as foreign.
     trusted = {os.geteuid(), 0}
-    parts = Path(os.path.join(os.getcwd(), os.fspath(directory))).parts
+    parts = path.parts
     for count in range(2, len(parts) + 1):
         part = Path(*parts[:count])
         try:
             info = os.lstat(part)
         except OSError:
             return None  # Not there: nothing further down is either.
-        if stat.S_ISLNK(info.st_mode) and info.st_uid not in trusted \
-                and info.st_uid != os.lstat(part.parent).st_uid:
+        if not stat.S_ISLNK(info.st_mode):
+            continue
+        if info.st_uid not in trusted and info.st_uid != os.lstat(part.parent).st_uid:
             return part
+        found = _foreign_link_on(Path(os.path.join(part.parent, os.readlink(part)),
+                                      *parts[count:]), depth + 1)
+        return found
     return None
+
+
+#: The most links followed in one path (Linux's own limit).
+_MOST_LINKS = 40
 
 
 def _nearest_existing(path: Path) -> Path:

@@ -20,6 +20,8 @@ def parse_time(text: str) -> float:
     read (:data:`.limits.MAX_RECORDING_SECONDS`).
     """
     spec = text.strip()
+    if len(spec) > 40:  # int() of 4,301 digits says to raise Python's own limit.
+        raise ValueError(f"{text[:40]!r}... is not a time (give seconds, mm:ss or hh:mm:ss)")
     match = _CLOCK.match(spec)
     if match:
         hours, minutes, seconds = match.groups()

@@ -101,6 +101,12 @@ def histogram_bins(scores: np.ndarray, count: int = 60) -> tuple[np.ndarray, boo
     scores = scores[np.isfinite(scores)]
     if logarithmic(scores):
         return np.geomspace(scores.min(), scores.max(), count + 1), True
+    if len(scores) and np.ptp(scores) <= 1e-9 * max(1.0, float(np.abs(scores).max())):
+        # One score (to the precision of its size): numpy's bins of a 1e15 would be
+        # narrower than a float tells apart. One bin, 1% either side.
+        middle = float(scores.mean())
+        half = max(abs(middle) * 0.01, 1e-12)
+        return np.linspace(middle - half, middle + half, count + 1), False
     return np.histogram_bin_edges(scores, bins=count), False
 
 

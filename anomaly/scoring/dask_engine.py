@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import tempfile
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -128,6 +129,8 @@ class DaskEngine:
         self.connect_timeout = connect_timeout
         self.client = None
         self._cluster = None
+        self._scratch: str | None = None
+        self._config = None
 
     def __enter__(self) -> "DaskEngine":
         try:
@@ -138,16 +141,33 @@ class DaskEngine:
             import logging
             import warnings
 
-            with warnings.catch_warnings():
-                # The scheduler's HTTP endpoint moves to a free port when 8787 is taken
-                # (another cluster on this machine); that is expected, not news for the user.
-                warnings.filterwarnings("ignore", message="Port .* is already in use")
-                self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
-                                             processes=True, host="127.0.0.1",
-                                             dashboard_address=None,
-                                             silence_logs=logging.CRITICAL,
-                                             protocol="tls://", security=_run_security())
-            self.client = Client(self._cluster)
+            import dask
+
+            # The cluster's scratch space, private to this run: distributed's default,
+            # $TMPDIR/dask-scratch-space, is reused whoever made it, put on the workers'
+            # sys.path and its lock files opened through links (another user planted
+            # numpy.py there and it ran as root). No HTTP routes: the scheduler served
+            # the workers' logs and errors, rows of the inputs in them, to anyone.
+            self._scratch = tempfile.mkdtemp(prefix="anomaly-dask-")
+            self._config = dask.config.set({
+                "temporary-directory": self._scratch,
+                "distributed.scheduler.http.routes": [],
+                "distributed.worker.http.routes": []})
+            self._config.__enter__()
+            try:
+                with warnings.catch_warnings():
+                    # The scheduler's HTTP endpoint moves to a free port when 8787 is
+                    # taken (another cluster here); expected, not news for the user.
+                    warnings.filterwarnings("ignore", message="Port .* is already in use")
+                    self._cluster = LocalCluster(
+                        n_workers=self.workers, threads_per_worker=1, processes=True,
+                        host="127.0.0.1", dashboard_address=None,
+                        silence_logs=logging.CRITICAL, protocol="tls://",
+                        security=_run_security(), local_directory=self._scratch)
+                self.client = Client(self._cluster)
+            except BaseException:
+                self.__exit__(None, None, None)
+                raise
         else:
             self.client = self._connect(Client)
         return self
@@ -191,8 +211,16 @@ class DaskEngine:
             if client is not None:
                 client.close()
         finally:
-            if cluster is not None:
-                cluster.close()
+            try:
+                if cluster is not None:
+                    cluster.close()
+            finally:
+                config, scratch, self._config, self._scratch = \
+                    self._config, self._scratch, None, None
+                if config is not None:
+                    config.__exit__(None, None, None)
+                if scratch is not None:
+                    shutil.rmtree(scratch, ignore_errors=True)
 
     def check(self, job: Job) -> None:
         """A scheduler address that cannot be one is bad usage; and workers open files and
