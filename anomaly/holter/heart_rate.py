@@ -34,7 +34,7 @@ MIN_MINUTE_SECONDS = 10.0
 #: 4 minutes, the Task Force's (1996) short-term recording of 5 minutes less the intervals
 #: an ectopic beat or a gap takes out (MIT-BIH 100's first 5 minutes hold 4 min 52 s).
 #: Less is given in the report's table with its count, not in the summary.
-SHORT_TERM_SECONDS = 240.0
+MIN_VARIABILITY_SECONDS = 240.0
 
 
 @dataclass(frozen=True)
@@ -80,10 +80,10 @@ class HeartRate:
 
     @property
     def variability_is_short(self) -> bool:
-        """Whether the variability rests on less than :data:`SHORT_TERM_SECONDS` of sinus
+        """Whether the variability rests on less than :data:`MIN_VARIABILITY_SECONDS` of sinus
         NN intervals: too little to give in a one-line summary (a recording in atrial
         fibrillation throughout has a few such intervals at most)."""
-        return self.sinus_nn_seconds < SHORT_TERM_SECONDS
+        return self.sinus_nn_seconds < MIN_VARIABILITY_SECONDS
 
 
 def nn_intervals(times_s, normal) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -89,10 +89,10 @@ class RecordingRhythm:
     def facts(self) -> list[tuple[str, str]]:
         """The summary's facts, each named: ``heart rate`` (``52-118 bpm, mean 74 bpm,
         SDNN 112 ms``; the SDNN only from 4 minutes of sinus intervals, see
-        :data:`.heart_rate.SHORT_TERM_SECONDS`), ``atrial fibrillation`` (``9 min 28 s in 2
-        episodes (burden 33%)`` or ``none``), ``morphology families`` (``7 families, 2 of
-        ectopic shape (198 beats)``), ``events`` (``ventricular couplet 3, pause 1``, the most frequent
-        first, or ``none``)."""
+        :data:`.heart_rate.MIN_VARIABILITY_SECONDS`), ``atrial fibrillation`` (``9 min 28 s
+        in 2 episodes (burden 33%)`` or ``none``), ``morphology families`` (``7 families, 2
+        of ectopic shape (198 beats)``), ``events`` (``ventricular couplet 3, pause 1``, the
+        most frequent first, or ``none``)."""
         rate = self.analysis.heart_rate
         if rate.nn_count == 0:
             heart = "unknown"

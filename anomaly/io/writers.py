@@ -139,9 +139,8 @@ def _foreign_link_on(path: Path, depth: int) -> Path | None:
             continue
         if info.st_uid not in trusted and info.st_uid != os.lstat(part.parent).st_uid:
             return part
-        found = _foreign_link_on(Path(os.path.join(part.parent, os.readlink(part)),
-                                      *parts[count:]), depth + 1)
-        return found
+        return _foreign_link_on(Path(os.path.join(part.parent, os.readlink(part)),
+                                     *parts[count:]), depth + 1)
     return None
 
 

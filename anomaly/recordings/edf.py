@@ -46,6 +46,10 @@ def check_edf_header(path: str, stamp: FileStamp) -> None:
         raise InputError(f"{path}: not an EDF file ({len(fixed)} bytes; its header alone "
                          f"is {FIXED_HEADER_BYTES})")
     field = fixed.decode("latin-1")
+    # EDF+D (discontinuous) says so in its reserved field; edfio's is_continuous would
+    # parse every annotation, in time that grows with the square of a record's.
+    if field[192:197] == "EDF+D":
+        raise InputError(f"{path}: an EDF+D recording with gaps is not supported")
     records, duration, signals = field[236:244].strip(), field[244:252].strip(), \
         field[252:256].strip()
     n = parse_count(signals)
@@ -105,10 +109,6 @@ def open_edf(text: str, lead: str | None, fs: float | None = None):
 
     stamp = FileStamp.of(text, "an EDF file")
     check_edf_header(text, stamp)
-    # EDF+D (discontinuous) says so in its header's reserved field; edfio's is_continuous
-    # would parse every annotation, in time that grows with the square of a record's.
-    if stamp.read_head(FIXED_HEADER_BYTES)[192:197] == b"EDF+D":
-        raise InputError(f"{text}: an EDF+D recording with gaps is not supported")
     try:
         with logs.set_aside_warnings(record=True) as caught:
             edf = edfio.read_edf(text, lazy_load_data=True)

@@ -21,11 +21,6 @@ from .plots import beat_caption, beat_window, plot_reconstruction, plot_score_hi
 
 #: Strips on ECG paper: 1 mm of paper is 6 pixels (a small square shows, at any zoom).
 _PAPER_DPI = 150
-_STRIPS_SCALE = {
-    True: "At 25 mm/s and 10 mm/mV: a small square is 0.04 s and 0.1 mV, a large one 0.2 s "
-          "and 0.5 mV.",
-    False: "At 25 mm/s: a small square is 0.04 s, a large one 0.2 s. The recording declares "
-           "no voltage unit: 10 mm is the height of each strip's largest wave, not 1 mV."}
 _STRIPS_LEGEND = (
     "Above each beat its kind (N normal, S supraventricular ectopic, V "
     "ventricular ectopic, ? unreadable), red when flagged as an anomaly, blue when not, "
@@ -102,7 +97,7 @@ def _recordings_section(detector, summary, recordings, rhythms) -> str:
     most anomalous beats."""
     if not recordings:
         return ""
-    from .paper import plot_paper_strips
+    from .paper import paper_squares, plot_paper_strips
     from .recordings import recording_pictures
 
     parts = []
@@ -120,7 +115,7 @@ def _recordings_section(detector, summary, recordings, rhythms) -> str:
                      + ("" if rhythm is None else _rhythm(rhythm) + _family_beats(
                          detector, summary, input_name, segment, rhythm))
                      + f"<h4>ECG strips of {name}</h4>"
-                     + f"<p>{_STRIPS_SCALE[all(strip.calibrated for strip in strips)]} "
+                     + f"<p>{paper_squares(all(strip.calibrated for strip in strips))} "
                      + f"{_STRIPS_LEGEND}</p>"
                      + f"<div class=\"strips\">{pictures}</div>")
     return "<h2>Recordings</h2>" + "".join(parts)

@@ -42,6 +42,20 @@ KEY = ("Above each beat its kind (N normal, S supraventricular, V ventricular, F
 
 
 
+def paper_squares(calibrated: bool) -> str:
+    """What the paper's squares are, for a report's text: ``At 25 mm/s and 10 mm/mV: a
+    small square is 0.04 s and 0.1 mV, ...``, or for a recording without a voltage unit
+    what 10 mm is instead."""
+    small_s, large_s = 1 / MM_PER_SECOND, 5 / MM_PER_SECOND
+    if calibrated:
+        return (f"At {MM_PER_SECOND:g} mm/s and {MM_PER_MILLIVOLT:g} mm/mV: a small square is "
+                f"{small_s:g} s and {1 / MM_PER_MILLIVOLT:g} mV, a large one {large_s:g} s "
+                f"and {5 / MM_PER_MILLIVOLT:g} mV.")
+    return (f"At {MM_PER_SECOND:g} mm/s: a small square is {small_s:g} s, a large one "
+            f"{large_s:g} s. The recording declares no voltage unit: {MM_PER_MILLIVOLT:g} mm "
+            "is the height of each strip's largest wave, not 1 mV.")
+
+
 def paper_scale(calibrated: bool) -> str:
     """The strips' scale in words: ``25 mm/s, 10 mm/mV``, or for a recording without a
     voltage unit what 10 mm is instead."""

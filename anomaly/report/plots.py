@@ -174,14 +174,18 @@ def save_batch_plots(detector, summary, directory: str | os.PathLike) -> list[Pa
     return written
 
 
+def _of_recording(beat, summary) -> bool:
+    """Whether a drawn beat is a recording's (``summary`` holds its timeline), not a row
+    of a beats file."""
+    return beat.input in summary.timelines
+
+
 def beat_window(beat, summary, detector) -> "BeatWindow | None":
     """The window a drawn beat was cut by when it is a recording's (``summary`` holds its
     timeline): the model's, or the default one; None for a row of a beats file."""
     from ..scoring.base import ModelLimits
 
-    if beat.input not in summary.timelines:
-        return None
-    return ModelLimits.of(detector).beat_window()
+    return ModelLimits.of(detector).beat_window() if _of_recording(beat, summary) else None
 
 
 def beat_caption(beat, summary) -> str:
@@ -191,7 +195,7 @@ def beat_caption(beat, summary) -> str:
     from ..recordings.times import format_time
 
     label = "" if beat.label is None else f", label {beat.label}"
-    if beat.input not in summary.timelines:
+    if not _of_recording(beat, summary):
         return f"line {beat.line}{label}"
     at = "" if beat.time_s is None else f" at {format_time(beat.time_s)}"
     return f"beat {beat.line}{at}{label}"
