@@ -402,6 +402,52 @@ def test_lead_by_name_index_and_default(recording, tmp_path):
     assert open_lead(no_mlii).name == "V5"
 
 
+def test_the_default_lead_is_lead_ii_or_the_first_ecg_lead_never_another_signal(
+        recording, tmp_path, capsys):
+    """Unasked, a 12-lead record is read on lead II (however spelled), a bedside monitor's
+    record on its ECG lead rather than its respiration, blood pressure or
+    plethysmogram before it, a sleep study's EDF on its ECG rather than its EEG, EOG and
+    EMG (microvolts too), a signal CSV likewise by its units row; one without an ECG
+    lead is refused in one line naming the file and its signals, and read when --lead
+    names one."""
+    import edfio
+
+    lead = open_lead(recording[0]).read(0, 30 * FS)
+    twelve = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+    incart = write_wfdb(tmp_path, "incart", np.column_stack([lead] * 12), fmt="16",
+                        lead_names=twelve)
+    assert open_lead(incart).name == "II"
+    import wfdb
+
+    wfdb.wrsamp("icu", fs=FS, units=["pm", "mmHg", "NU", "mV", "mV"],
+                sig_name=["RESP", "ABP", "PLETH", "V", "AVR"],
+                p_signal=np.column_stack([lead, 100 + 20 * lead, lead, lead, -lead]),
+                fmt=["16"] * 5, write_dir=str(tmp_path))
+    assert open_lead(tmp_path / "icu").name == "V"
+    sleep = tmp_path / "sleep.edf"
+    edfio.Edf([edfio.EdfSignal(1000 * lead, FS, label=label, physical_dimension="uV",
+                               physical_range=(-10_000, 10_000))
+               for label in ("EEG Fpz-Cz", "EOG horizontal", "EMG submental", "ECG II")]
+              ).write(sleep)
+    assert open_lead(sleep).name == "ECG II"
+    table = tmp_path / "monitor.csv"
+    table.write_text("time,pressure,ecg\ns,mmHg,mV\n" + "".join(
+        f"{i / FS:.6f},{100 + a:.4f},{a:.4f}\n" for i, a in enumerate(lead)))
+    assert open_lead(table).name == "ecg"
+
+    brain = tmp_path / "brain.edf"
+    edfio.Edf([edfio.EdfSignal(1000 * lead, FS, label=label, physical_dimension="uV",
+                               physical_range=(-10_000, 10_000))
+               for label in ("EEG Fpz-Cz", "EOG horizontal")]).write(brain)
+    code, _, err = run_cli(capsys, "beats", brain, "-o", tmp_path / "brain.csv")
+    assert code == 2
+    assert err.strip().splitlines()[-1] == (
+        f"Error: {brain}: none of its signals (EEG Fpz-Cz, EOG horizontal) is ECG by its "
+        "name or unit: give --lead NAME|INDEX to read one as ECG")
+    assert not (tmp_path / "brain.csv").exists()
+    assert open_lead(brain, lead="EEG Fpz-Cz").name == "EEG Fpz-Cz"
+
+
 def test_leads_of_one_name_are_told_apart_by_index_in_every_format(recording, tmp_path):
     """Two signals named ECG (as some EDF and WFDB files have) are ECG#0 and ECG#1 (the
     lead's index, as --lead counts them), in a WFDB record, an EDF file and a signal CSV

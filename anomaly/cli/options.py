@@ -72,8 +72,9 @@ def finite(value: float, option: str, minimum: float | None = None,
 _RECORDINGS = "Recordings (WFDB, EDF, signal CSV)"
 Lead = Annotated[Optional[str], typer.Option(
     "--lead", metavar="NAME|INDEX", rich_help_panel=_RECORDINGS,
-    help="The lead to read: a name or a 0-based index. Default: MLII when the recording "
-         "has it, else its first lead.", show_default=False)]
+    help="The lead to read: a name or a 0-based index. Default: MLII or II when the "
+         "recording has it, else its first ECG lead (not EEG, respiration, pressure...).",
+    show_default=False)]
 FromTime = Annotated[Optional[str], typer.Option(
     "--from", metavar="TIME", rich_help_panel=_RECORDINGS,
     help="Start of the span: seconds or [hh:]mm:ss. Default: the start.", show_default=False)]

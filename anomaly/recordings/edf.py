@@ -120,7 +120,8 @@ def open_edf(text: str, lead: str | None, fs: float | None = None):
     if not signals:
         raise InputError(f"{text}: an EDF file without signals")
     names = distinct_names([signal.label.strip() for signal in signals])
-    chosen = choose_lead(text, names, lead)
+    chosen = choose_lead(text, names, lead,
+                         [signal.physical_dimension for signal in signals])
     signal = signals[chosen]
     for kind, (low, high) in (("physical", signal.physical_range),
                               ("digital", signal.digital_range)):

@@ -57,7 +57,8 @@ def open_signal_csv(text: str, lead: str | None, fs: float | None):
     if not lead_columns:
         raise InputError(f"{text}: no lead columns (only a time column)")
     lead_names = distinct_names([clean[i] for i in lead_columns])
-    chosen = choose_lead(text, lead_names, lead)
+    lead_units = [_unit(units, i) for i in lead_columns]
+    chosen = choose_lead(text, lead_names, lead, lead_units)
     column = _CsvColumn(stamp, names, lead_columns[chosen], skip_units, time_index)
     if time_index is not None:
         found = column.head_rate()
@@ -69,12 +70,17 @@ def open_signal_csv(text: str, lead: str | None, fs: float | None):
     fs = check_rate(text, fs)
     column.fs = fs
     n_samples = check_duration(text, column.count(), fs)
-    unit = None
-    if units is not None and lead_columns[chosen] < len(units):
-        unit = units[lead_columns[chosen]].strip().strip("'\"()[]").strip() or None
-        unit = None if unit is not None and _is_missing(unit.lower()) else unit
     return Lead(text, Path(text).stem, lead_names[chosen], fs, n_samples, files=(stamp,),
-                leads=tuple(lead_names), unit=unit, _read=column.read)
+                leads=tuple(lead_names), unit=lead_units[chosen], _read=column.read)
+
+
+def _unit(units: list[str] | None, column: int) -> str | None:
+    """The unit the units row gives column ``column`` (None: no units row, or no unit
+    there)."""
+    if units is None or column >= len(units):
+        return None
+    unit = units[column].strip().strip("'\"()[]").strip()
+    return None if not unit or _is_missing(unit.lower()) else unit
 
 
 def _csv_header(stamp: FileStamp) -> tuple[list[str], list[str] | None]:

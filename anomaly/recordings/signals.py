@@ -18,6 +18,7 @@ a signal CSV stream.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -27,8 +28,20 @@ from ..exceptions import InputError
 from ..io.layout import parse_count
 from .limits import MAX_ABS_VALUE, FileStamp
 
-#: The lead chosen when none is asked for and the recording has it.
-DEFAULT_LEAD = "MLII"
+#: The leads chosen when none is asked for, the first the recording has: those rhythm
+#: is read on (modified lead II, lead II), however a recording spells them (``II``,
+#: ``ECG II``, ``EKG-II``, ``Lead II``, ``ML2``); else :func:`default_lead`'s choice.
+PREFERRED_LEADS = ("MLII", "II")
+#: A lead whose name says it is an ECG lead: the limb and chest leads, modified and
+#: Holter leads, and any name holding ECG or EKG (compared as :func:`_lead_key` spells).
+ECG_NAME = re.compile(r"ECG|EKG|^LEAD|^(ML)?(I|II|III|V)$|^A?V[RLF]$|^V[1-9]R?$|"
+                      r"^(MCL|CM|CC|CS|CH)[0-9]$|^ML[A-Z0-9]+$")
+#: A signal whose name says it is not ECG (what sleep studies and bedside monitors record
+#: beside it: brain, eye and muscle leads, breathing, pressures, oximetry): never read
+#: unasked.
+NOT_ECG_NAME = re.compile(r"^(EEG|EOG|EMG|RESP|ABP|ART|PAP|CVP|ICP|PLETH|PPG|SPO2|SAO2|"
+                          r"PULSE|NBP|BP|TEMP|CO2|FLOW|AIRFLOW|THOR|ABD|SNORE|NASAL|"
+                          r"POS|SPEED|ACC|EVENT|MARKER|STATUS)")
 #: The longest name a lead keeps (a model records its lead's name, at most this long) ...
 MAX_LEAD_NAME = 64
 #: ... of which a name given its lead's index (``#12``) leaves this many for the index.
@@ -37,6 +50,13 @@ INDEX_ROOM = 8
 
 #: Voltage units as recordings declare them (lower case, micro as ``u``), in millivolts.
 MILLIVOLTS_PER_UNIT = {"mv": 1.0, "uv": 1e-3, "v": 1e3, "nv": 1e-6}
+
+
+def millivolts_per(unit: str) -> float | None:
+    """What one ``unit`` (as a recording declares it: ``mV``, ``uV``, ``\u00b5V``...) is in
+    millivolts; None for a unit that is not a voltage, or none."""
+    return MILLIVOLTS_PER_UNIT.get(unit.strip().replace("\u00b5", "u").replace("\u03bc", "u")
+                                   .lower())
 
 
 @dataclass
@@ -90,8 +110,7 @@ class Lead:
     def millivolts_per_unit(self) -> float | None:
         """What one unit of the values is in millivolts (None: the unit is not declared
         or not a voltage), so that a strip can be drawn on ECG paper's 10 mm/mV."""
-        return MILLIVOLTS_PER_UNIT.get((self.unit or "").strip().replace("\u00b5", "u")
-                                       .replace("\u03bc", "u").lower())
+        return millivolts_per(self.unit or "")
 
     def describe(self) -> str:
         """``lead MLII (of MLII, V1)``: the lead read, and those it was chosen from."""
@@ -249,8 +268,8 @@ def open_lead(path: str | os.PathLike, *, lead: str | None = None, fs: float | N
     path : str or path-like
         A WFDB record (with or without ``.hea``), an ``.edf`` file or a signal CSV.
     lead : str, optional
-        A lead's name, or its 0-based index; default :data:`DEFAULT_LEAD` when the
-        recording has it, else its first lead.
+        A lead's name, or its 0-based index; default :func:`default_lead`'s choice
+        (MLII or II when the recording has it, else its first lead that may be ECG).
     fs : float, optional
         The sampling rate of a signal CSV without a time column; for any other recording
         (a time column, a WFDB or EDF header states its rate) a check: a rate other than
@@ -326,14 +345,17 @@ def distinct_names(names: list[str | None]) -> list[str]:
     return named
 
 
-def choose_lead(path: str, names: list[str], lead: str | None) -> int:
+def choose_lead(path: str, names: list[str], lead: str | None,
+                units: list[str | None] | None = None) -> int:
     """The index of the lead asked for (a name, or a 0-based index; a :class:`LeadName`
     by its name only), or of the default. ``names`` are :func:`distinct_names`: a name
     several leads share is no lead's, and no name reads as an index. A model's lead that
     is none of them is the one lead whose name it became, if there is one (a model
-    fitted, before names were told apart, on the lead named ``1``, now ``1#0``)."""
+    fitted, before names were told apart, on the lead named ``1``, now ``1#0``). ``units``
+    are the leads' declared units where the recording has them: :func:`default_lead`
+    reads them."""
     if lead is None:
-        return names.index(DEFAULT_LEAD) if DEFAULT_LEAD in names else 0
+        return default_lead(path, names, units)
     spec = lead.strip()
     if spec in names:
         return names.index(spec)
@@ -346,3 +368,47 @@ def choose_lead(path: str, names: list[str], lead: str | None) -> int:
     if index is not None and index < len(names):
         return index
     raise NoSuchLead(path, lead, names)
+
+
+def _lead_key(name: str) -> str:
+    """A lead's name as the default's choice compares it: upper case, without spaces,
+    dashes, underscores or dots, and without the index a shared name was given
+    (``ECG#1``)."""
+    return re.sub(r"[\s\-_.]+", "", name.split("#")[0]).upper()
+
+
+def _lead_of(key: str) -> str:
+    """Which lead a :func:`_lead_key` names, without an ``ECG``, ``EKG`` or ``LEAD``
+    prefix (``ECG II``, ``EKG-II`` and ``Lead II`` are ``II``; ``ML2`` is ``MLII``)."""
+    lead = re.sub(r"^(ECG|EKG|LEAD)+(?=[A-Z0-9])", "", key)
+    return "MLII" if lead == "ML2" else lead
+
+
+def default_lead(path: str, names: list[str], units: list[str | None] | None = None) -> int:
+    """The lead read when none is asked for: the first of :data:`PREFERRED_LEADS` the
+    recording has; else its first lead named as an ECG lead is (:data:`ECG_NAME`); else
+    its first lead that is neither named as another signal is (:data:`NOT_ECG_NAME`) nor
+    declared in a unit other than a voltage (a blood pressure in mmHg, a
+    plethysmogram's arbitrary units). A recording of none (a sleep study's EEG alone)
+    is refused: analysed as ECG, its beats would be noise.
+
+    Raises
+    ------
+    InputError
+        When no lead may be ECG, naming the recording and its leads.
+    """
+    keys = [_lead_key(name) for name in names]
+    leads = [_lead_of(key) for key in keys]
+    for preferred in PREFERRED_LEADS:
+        if preferred in leads:
+            return leads.index(preferred)
+    for index, key in enumerate(keys):
+        if ECG_NAME.search(key) and not NOT_ECG_NAME.search(key):
+            return index
+    declared = list(units or []) + [None] * len(names)
+    for index, key in enumerate(keys):
+        unit = (declared[index] or "").strip()
+        if (not unit or millivolts_per(unit) is not None) and not NOT_ECG_NAME.search(key):
+            return index
+    raise InputError(f"{path}: none of its signals ({listed(names)}) is ECG by its name "
+                     "or unit: give --lead NAME|INDEX to read one as ECG")

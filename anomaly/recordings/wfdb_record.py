@@ -160,7 +160,7 @@ def open_wfdb(text: str, lead: str | None, fs: float | None = None):
     given, fs = fs, check_rate(header_path, header.fs)
     check_given_rate(header_path, given, fs, "its header")
     n_samples = check_duration(header_path, int(header.sig_len), fs)
-    index = choose_lead(header_path, names, lead)
+    index = choose_lead(header_path, names, lead, list(header.units or []))
     n = len(names)
     frames = _per_signal(header.samps_per_frame, n, 1)
     skews = _per_signal(header.skew, n, 0)
