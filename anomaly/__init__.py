@@ -10,7 +10,16 @@ Importing the package is cheap: TensorFlow loads only when a detector is fitted 
 
 from __future__ import annotations
 
+import os
+
 __version__ = "0.1.0"
+
+# onnxruntime's Linux wheels (since 1.29) keep a device ID under ~/.cache/Microsoft, queue
+# telemetry there and in $TMPDIR/.ses, and send it to Microsoft's collector. A tool that
+# reads health data makes no connection it was not asked for: off in this process and
+# those it starts (Dask's workers, which import this package too), unless the user set
+# the variable.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 __all__ = ["AutoencoderDetector", "Beats", "InputError", "ModelError", "read_beats", "__version__"]
 

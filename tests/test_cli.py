@@ -375,6 +375,28 @@ def test_real_process_keeps_tensorflow_logs_off_stderr(cli_model, data_dir, tmp_
     assert_one_line_error(failed.stderr, "bad.csv line 2 column 2")
 
 
+@pytest.mark.parametrize("engine", ["local", "dask"])
+def test_scoring_leaves_no_telemetry_of_onnxruntime(cli_model, data_dir, tmp_path, engine):
+    """onnxruntime's wheels keep a device ID and queued telemetry events under
+    ~/.cache/Microsoft and a session file in $TMPDIR, and send them to Microsoft: a run of
+    anomaly (and its Dask workers) leaves none, whatever the user's environment holds."""
+    home = tmp_path / "home"
+    temporary = tmp_path / "tmp"
+    for directory in (home, temporary):
+        directory.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("ORT_DISABLE_TELEMETRY",)}
+    env.update(HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"), TMPDIR=str(temporary))
+    done = subprocess.run(ANOMALY + ["score", str(data_dir / "batch.csv"), "-m", str(cli_model),
+                                     "--label-column", "label", "--engine", engine,
+                                     *(["--workers", "1"] if engine == "dask" else []),
+                                     "-o", str(tmp_path / "s.csv"), "-q"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    left = [str(path.relative_to(tmp_path)) for directory in (home, temporary)
+            for path in directory.rglob("*")]
+    assert left == []
+
+
 def test_debug_shows_the_traceback(capsys, in_tmp):
     write_text(in_tmp / "short.csv", "1,x\n")
     try:
