@@ -397,6 +397,21 @@ def test_scoring_leaves_no_telemetry_of_onnxruntime(cli_model, data_dir, tmp_pat
     assert left == []
 
 
+def test_a_fit_leaves_nothing_in_the_temporary_directory(data_dir, tmp_path):
+    """TensorFlow's autograph writes the functions it converts to $TMPDIR and removes them
+    in an exit handler: the CLI, which leaves without the interpreter's teardown, runs
+    those handlers first, so a real fit leaves nothing there."""
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    done = subprocess.run(ANOMALY + ["fit", str(data_dir / "normal.csv"), "-m",
+                                     str(tmp_path / "model"), "--epochs", "3", "-q"],
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TMPDIR": str(temporary)})
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "model" / "model.onnx").is_file()
+    assert sorted(path.name for path in temporary.iterdir()) == []
+
+
 def test_debug_shows_the_traceback(capsys, in_tmp):
     write_text(in_tmp / "short.csv", "1,x\n")
     try:

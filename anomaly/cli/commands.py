@@ -7,6 +7,7 @@ at module level: ``anomaly --help`` never loads TensorFlow, pandas or NumPy.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import inspect
 import os
@@ -696,13 +697,17 @@ def run() -> None:
     ``main`` returns. Tearing down the interpreter then can still abort in pyarrow's
     thread pools ("terminate called without an active exception", SIGABRT, exit 134;
     apache/arrow#34314), which a scheduler would read as a failed run; so flush the
-    streams and leave with the code ``main`` returned.
+    streams and leave with the code ``main`` returned, once the exit handlers have run.
 
     SIGTERM, what systemd and most schedulers send to stop a job, unwinds the run as
     Ctrl-C does (outputs not yet complete are removed, locks released) and exits 143.
     """
     signal.signal(signal.SIGTERM, _terminate)
     code = main()
+    # What exit handlers were registered still run, as at a normal exit: TensorFlow's
+    # remove the files its autograph wrote to $TMPDIR (one a fit, left there otherwise).
+    with contextlib.suppress(Exception):
+        atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
