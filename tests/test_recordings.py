@@ -405,11 +405,12 @@ def test_lead_by_name_index_and_default(recording, tmp_path):
 def test_the_default_lead_is_lead_ii_or_the_first_ecg_lead_never_another_signal(
         recording, tmp_path, capsys):
     """Unasked, a 12-lead record is read on lead II (however spelled), a bedside monitor's
-    record on its ECG lead rather than its respiration, blood pressure or
-    plethysmogram before it, a sleep study's EDF on its ECG rather than its EEG, EOG and
-    EMG (microvolts too), a signal CSV likewise by its units row; one without an ECG
-    lead is refused in one line naming the file and its signals, and read when --lead
-    names one."""
+    record on its ECG lead rather than its respiration, blood pressure, plethysmogram or
+    a heart rate named ECG HR before it, a sleep study's EDF on its ECG rather than its
+    EEG, EOG and EMG (microvolts too, however named), a signal CSV likewise by its units
+    row; one without an ECG lead is refused in one line naming the file and its signals,
+    and read when --lead names one (a lead in a unit other than a voltage with a
+    warning)."""
     import edfio
 
     lead = open_lead(recording[0]).read(0, 30 * FS)
@@ -424,12 +425,25 @@ def test_the_default_lead_is_lead_ii_or_the_first_ecg_lead_never_another_signal(
                 p_signal=np.column_stack([lead, 100 + 20 * lead, lead, lead, -lead]),
                 fmt=["16"] * 5, write_dir=str(tmp_path))
     assert open_lead(tmp_path / "icu").name == "V"
+    wfdb.wrsamp("rate", fs=FS, units=["bpm", "mV"], sig_name=["ECG HR", "ECG"],
+                p_signal=np.column_stack([np.full(len(lead), 72.0), lead]), fmt=["16"] * 2,
+                write_dir=str(tmp_path))
+    assert open_lead(tmp_path / "rate").name == "ECG"  # not the rate derived from it
+    code, _, err = run_cli(capsys, "beats", tmp_path / "icu", "--lead", "ABP",
+                           "-o", tmp_path / "abp.csv")
+    assert code == 0 and (f"Warning: {tmp_path / 'icu'}: lead ABP is in mmHg, not a "
+                          "voltage: read as ECG as asked") in err
     sleep = tmp_path / "sleep.edf"
     edfio.Edf([edfio.EdfSignal(1000 * lead, FS, label=label, physical_dimension="uV",
                                physical_range=(-10_000, 10_000))
                for label in ("EEG Fpz-Cz", "EOG horizontal", "EMG submental", "ECG II")]
               ).write(sleep)
     assert open_lead(sleep).name == "ECG II"
+    aasm = tmp_path / "aasm.edf"  # EEG and EOG derivations named the AASM way
+    edfio.Edf([edfio.EdfSignal(1000 * lead, FS, label=label, physical_dimension="uV",
+                               physical_range=(-10_000, 10_000))
+               for label in ("C3-M2", "E1-M2", "Chin1-Chin2", "X1")]).write(aasm)
+    assert open_lead(aasm).name == "X1"
     table = tmp_path / "monitor.csv"
     table.write_text("time,pressure,ecg\ns,mmHg,mV\n" + "".join(
         f"{i / FS:.6f},{100 + a:.4f},{a:.4f}\n" for i, a in enumerate(lead)))

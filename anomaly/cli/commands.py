@@ -188,6 +188,7 @@ def fit(
     Scoring is the same for every --model: the per-beat error (--error-metric) against
     mean + k * std.
     """
+    from .. import logs
     from ..io.readers import read_normal_beats
     from ..model import AutoencoderDetector, Provenance, RecordingOrigin
     from ..model.context import beat_context
@@ -197,6 +198,8 @@ def fit(
     from ..progress import epochs_progress
     from ..recordings.rhythm import RR_CONTEXT
     from ..recordings.signals import is_recording, locate_recording
+
+    logs.configure(quiet=quiet)  # The readers' warnings go to stderr, as score's do.
 
     # A bad destination fails before the training, a second fit of the same model at once
     # (exit 5), and a failed fit leaves no directory it made.
@@ -430,8 +433,10 @@ def beats(
     row says where it is (record, sample, time) and its RR context. 'anomaly fit' and
     'anomaly score' read the file as any beats CSV and carry the ids into their outputs.
     """
+    from .. import logs
     from ..beats_csv import write_beats
 
+    logs.configure(quiet=quiet)  # The readers' warnings go to stderr, as score's do.
     with _usage_errors():
         export = write_beats(records, output, recording.segment(),
                              on_record=lambda name, n, lead: _say(f"{name}: {n} beats, {lead}",

@@ -37,11 +37,14 @@ PREFERRED_LEADS = ("MLII", "II")
 ECG_NAME = re.compile(r"ECG|EKG|^LEAD|^(ML)?(I|II|III|V)$|^A?V[RLF]$|^V[1-9]R?$|"
                       r"^(MCL|CM|CC|CS|CH)[0-9]$|^ML[A-Z0-9]+$")
 #: A signal whose name says it is not ECG (what sleep studies and bedside monitors record
-#: beside it: brain, eye and muscle leads, breathing, pressures, oximetry): never read
-#: unasked.
+#: beside it: brain, eye and muscle leads, the 10-20 system's derivations such as
+#: ``C3-M2`` and ``E1-M2``, breathing, pressures, oximetry; a rate or a lead-off flag
+#: derived from the ECG, ``ECG HR``): never read unasked.
 NOT_ECG_NAME = re.compile(r"^(EEG|EOG|EMG|RESP|ABP|ART|PAP|CVP|ICP|PLETH|PPG|SPO2|SAO2|"
-                          r"PULSE|NBP|BP|TEMP|CO2|FLOW|AIRFLOW|THOR|ABD|SNORE|NASAL|"
-                          r"POS|SPEED|ACC|EVENT|MARKER|STATUS)")
+                          r"NBP|BP|TEMP|CO2|FLOW|AIRFLOW|THOR|ABD|SNORE|NASAL|POS|SPEED|"
+                          r"ACC|EVENT|MARKER|STATUS|CHIN|LEG|LAT|RAT)|"
+                          r"^(FP|AF|FC|FT|CP|TP|PO|[FCTPOAEM])[0-9Z]+([AM][12]|[FCTPO][0-9Z]+)?$|"
+                          r"PULSE|RATE|BPM|HR$|OFF$")
 #: The longest name a lead keeps (a model records its lead's name, at most this long) ...
 MAX_LEAD_NAME = 64
 #: ... of which a name given its lead's index (``#12``) leaves this many for the index.
@@ -285,17 +288,21 @@ def open_lead(path: str | os.PathLike, *, lead: str | None = None, fs: float | N
     text = str(path)
     lower = text.lower()
     if lower.endswith(".edf"):
-        from .edf import open_edf
+        from .edf import open_edf as opener
+    elif wfdb_base(text) is not None or lower.endswith(".hea"):
+        from .wfdb_record import open_wfdb as opener
+    elif lower.endswith(".csv") and signal_csv:
+        from .signal_csv import open_signal_csv as opener
+    else:
+        opener = None
+    if opener is not None:
+        opened = opener(text, lead, fs)
+        if opened.unit and opened.millivolts_per_unit is None:
+            from .. import logs
 
-        return open_edf(text, lead, fs)
-    if wfdb_base(text) is not None or lower.endswith(".hea"):
-        from .wfdb_record import open_wfdb
-
-        return open_wfdb(text, lead, fs)
-    if lower.endswith(".csv") and signal_csv:
-        from .signal_csv import open_signal_csv
-
-        return open_signal_csv(text, lead, fs)
+            logs.warning_once(f"Warning: {text}: lead {opened.name} is in {opened.unit}, not "
+                              "a voltage: read as ECG as asked")
+        return opened
     if not os.path.exists(text):
         raise InputError(f"{text}: no such file or WFDB record (no {text}.hea either)")
     raise InputError(f"{text}: not a recording (expected a WFDB record, an .edf file or a "
@@ -385,12 +392,13 @@ def _lead_of(key: str) -> str:
 
 
 def default_lead(path: str, names: list[str], units: list[str | None] | None = None) -> int:
-    """The lead read when none is asked for: the first of :data:`PREFERRED_LEADS` the
-    recording has; else its first lead named as an ECG lead is (:data:`ECG_NAME`); else
-    its first lead that is neither named as another signal is (:data:`NOT_ECG_NAME`) nor
-    declared in a unit other than a voltage (a blood pressure in mmHg, a
-    plethysmogram's arbitrary units). A recording of none (a sleep study's EEG alone)
-    is refused: analysed as ECG, its beats would be noise.
+    """The lead read when none is asked for, among the recording's leads that may be ECG:
+    those neither named as another signal is (:data:`NOT_ECG_NAME`) nor declared in a
+    unit other than a voltage (a blood pressure in mmHg, a plethysmogram's arbitrary
+    units, a heart rate in bpm). The first of :data:`PREFERRED_LEADS` among them; else
+    the first named as an ECG lead is (:data:`ECG_NAME`); else the first. A recording of
+    none (a sleep study's EEG alone) is refused: analysed as ECG, its beats would be
+    noise.
 
     Raises
     ------
@@ -398,17 +406,19 @@ def default_lead(path: str, names: list[str], units: list[str | None] | None = N
         When no lead may be ECG, naming the recording and its leads.
     """
     keys = [_lead_key(name) for name in names]
-    leads = [_lead_of(key) for key in keys]
-    for preferred in PREFERRED_LEADS:
-        if preferred in leads:
-            return leads.index(preferred)
-    for index, key in enumerate(keys):
-        if ECG_NAME.search(key) and not NOT_ECG_NAME.search(key):
-            return index
     declared = list(units or []) + [None] * len(names)
-    for index, key in enumerate(keys):
-        unit = (declared[index] or "").strip()
-        if (not unit or millivolts_per(unit) is not None) and not NOT_ECG_NAME.search(key):
+    # Every lead not named as another signal nor measured in a unit other than a voltage.
+    may_be = [index for index, key in enumerate(keys) if not NOT_ECG_NAME.search(key) and (
+        not (declared[index] or "").strip() or millivolts_per(declared[index]) is not None)]
+    leads = {index: _lead_of(keys[index]) for index in may_be}
+    for preferred in PREFERRED_LEADS:
+        for index in may_be:
+            if leads[index] == preferred:
+                return index
+    for index in may_be:
+        if ECG_NAME.search(keys[index]):
             return index
+    if may_be:
+        return may_be[0]
     raise InputError(f"{path}: none of its signals ({listed(names)}) is ECG by its name "
                      "or unit: give --lead NAME|INDEX to read one as ECG")
