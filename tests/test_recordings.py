@@ -623,6 +623,35 @@ def test_fit_and_score_read_recordings_directly(recording, in_tmp, capsys):
     assert min(float(row["time_s"]) for row in scored) >= 60
 
 
+def test_a_fit_of_a_span_mostly_unreadable_is_refused_saying_what_was_left_out(in_tmp,
+                                                                              capsys):
+    """A device attached late: the first 4:30 of the 5 minutes asked for are flat. The fit
+    trained on 2 beats and its model flagged 98% of the later ones; now it is refused in
+    one line whose counts add up (unreadable, premature, of another shape) and which names
+    the lead read and what to do, and no model directory is left."""
+    duration = 360
+    peaks = beat_train(duration)
+    lead = synthetic_ecg(peaks, duration * FS)
+    lead[:270 * FS] = 0.0
+    base = write_wfdb(in_tmp, "late", np.column_stack([lead, -0.5 * lead]))
+    code, _, err = run_cli(capsys, "fit", base, "--to", "5:00", "-m", "model", "--epochs", "2")
+    assert code == 2
+    message = err.strip().splitlines()[-1]
+    found = re.fullmatch(
+        rf"Error: {re.escape(str(base))}: (\d+) of the (\d+) beats of lead MLII \(of MLII, "
+        r"V1\) between 00:00 and 05:00 can be trained on \(skipped (\d+) beats: (\d+) in "
+        r"unreadable stretches, (\d+) beats? outside the dominant rhythm and shape "
+        r"\((\d+) premature, (\d+) of another shape\)\); at least 30 are needed: fit a "
+        r"longer span, another lead \(--lead\), labels, or --every-beat", message)
+    assert found, message
+    kept, total, skipped, unreadable, outside, premature, other = map(int, found.groups())
+    assert kept < 30 and kept + skipped == total and unreadable + outside == skipped
+    assert premature + other == outside and unreadable > 0
+    assert not (in_tmp / "model").exists()
+    code, _, err = run_cli(capsys, "fit", base, "--to", "6:00", "-m", "model", "--epochs", "2")
+    assert code == 0, err  # 90 s of beats
+
+
 @pytest.mark.parametrize("duration, gaps", [
     (60, [(20.0, 20.0), (40.0, 42.0)]),
     # Most of a chunk (300 s): the lead's usual amplitude and baseline are the ECG's.

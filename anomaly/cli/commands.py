@@ -228,7 +228,7 @@ def fit(
                                      normal_label=normal_label, header=header)
             origin, digest = None, _sha256_of_files([normal_csv])
             what = f"{data.n_read} rows of {data.normal.shape[1]} samples"
-        skipped = f"; skipped {data.n_skipped} {data.skipped}" if data.skipped else ""
+        skipped = f"; skipped {data.left_out}" if data.skipped else ""
         _say(f"Read {what} from {normal_csv}{skipped}.", quiet)
         context = RR_CONTEXT if rr_context else ()
         note = scaling_note(data.normal, context)

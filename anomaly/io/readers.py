@@ -15,6 +15,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import re
 import sys
 import zlib
 from dataclasses import dataclass, replace
@@ -136,6 +137,16 @@ class TrainingData:
     def n_skipped(self) -> int:
         return self.n_read - len(self.normal)
 
+    @property
+    def left_out(self) -> str:
+        """``12 beats outside the dominant rhythm ...`` (``1 beat outside ...``): how many
+        were left out, and which (empty when none was)."""
+        if self.skipped is None:
+            return ""
+        skipped = self.skipped if self.n_skipped != 1 else re.sub(r"^(beat|row)s\b", r"\1",
+                                                                  self.skipped)
+        return f"{self.n_skipped} {skipped}"
+
     def among(self, n_read: int) -> "TrainingData":
         """These beats, chosen among the readable beats of ``n_read`` (see
         :attr:`anomaly.io.beats.Beats.readable`), saying that the others were left out
@@ -145,7 +156,7 @@ class TrainingData:
             return self
         parts = [f"{unreadable} in unreadable stretches"]
         if self.skipped is not None:
-            parts.append(f"{self.n_skipped} {self.skipped}")
+            parts.append(self.left_out)
         return replace(self, n_read=n_read, skipped="beats: " + ", ".join(parts))
 
 

@@ -29,3 +29,8 @@ RECORDING_THRESHOLD_K = 2.0
 #: chose k = 4, where the S sensitivity of DS2, held out, fell from 0.63 to 0.40; at
 #: k = 2 it flagged 832 normal beats an hour against 689 (docs/benchmarks.md, issue 25).
 RECORDING_CODE_DISTANCE = "off"
+#: The fewest beats ``anomaly fit`` trains a model of a recording on. A span of a few
+#: minutes gives hundreds; fewer than this is a span mostly unreadable or of another
+#: lead's signal (a device attached late, an EEG read as ECG), on which a model flagged
+#: nearly every later beat (2 training beats: 98%).
+MIN_RECORDING_BEATS = 30

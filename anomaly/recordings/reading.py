@@ -75,12 +75,13 @@ def read_normal_recording_beats(path: str | os.PathLike, options: SegmentOptions
     Raises
     ------
     InputError
-        ``every_beat`` with a label column (which chooses the beats), fewer than 2 beats to
-        train on, and as :func:`read_recording`.
+        ``every_beat`` with a label column (which chooses the beats), fewer than
+        :data:`~anomaly.recordings.MIN_RECORDING_BEATS` beats to train on, and as
+        :func:`read_recording`.
     """
     from ..exceptions import InputError
     from ..io.readers import TrainingData, normal_rows, require_readable
-    from . import RECORDING_CODE_DISTANCE, RECORDING_THRESHOLD_K
+    from . import MIN_RECORDING_BEATS, RECORDING_CODE_DISTANCE, RECORDING_THRESHOLD_K
     from .patient import dominant_beats, dominant_template
 
     if every_beat and label_column is not None:
@@ -105,15 +106,18 @@ def read_normal_recording_beats(path: str | os.PathLike, options: SegmentOptions
     else:
         dominant = dominant_beats(beats.values[readable], beats.rr_prev[readable],
                                   beats.rr_next[readable], beats.rr_local_mean[readable])
-        if dominant.kept.sum() < 2:
-            raise InputError(f"{path}: {int(dominant.kept.sum())} of {len(beats)} beats "
-                             f"between {recording.span} are of a dominant rhythm and shape "
-                             f"({dominant.left_out}); fit a longer span, give labels, or "
-                             "--every-beat")
         data = TrainingData(values[readable][dominant.kept], int(readable.sum()),
                             dominant.describe(), threshold_k=RECORDING_THRESHOLD_K,
                             code_distance=RECORDING_CODE_DISTANCE)
-    return data.among(len(beats)), recording
+    data = data.among(len(beats))
+    if len(data.normal) < MIN_RECORDING_BEATS:
+        advice = ("a longer span or another lead (--lead)" if label_column or every_beat
+                  else "a longer span, another lead (--lead), labels, or --every-beat")
+        raise InputError(f"{path}: {len(data.normal)} of the {len(beats)} beats of "
+                         f"{recording.lead.describe()} between {recording.span} can be "
+                         f"trained on (skipped {data.left_out}); at least "
+                         f"{MIN_RECORDING_BEATS} are needed: fit {advice}")
+    return data, recording
 
 
 def labels_for(path, labels: np.ndarray | None, label_column: str | int) -> np.ndarray:
