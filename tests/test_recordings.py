@@ -623,6 +623,37 @@ def test_fit_and_score_read_recordings_directly(recording, in_tmp, capsys):
     assert min(float(row["time_s"]) for row in scored) >= 60
 
 
+def test_a_lead_of_several_samples_per_frame_is_read_averaged_and_said_so(recording,
+                                                                         tmp_path, capsys):
+    """A multi-frequency WFDB record (a 500 Hz lead in frames of 125 Hz) is read as wfdb
+    reads it, each frame's samples averaged, at the frame rate: the beats are found, and
+    a warning says the lead was not read at its own rate."""
+    import wfdb
+
+    lead = open_lead(recording[0]).read(0, 60 * FS)
+    from anomaly.recordings.filters import resample, resampling_ratio
+
+    fast = resample(lead, resampling_ratio(FS, 500))
+    frames = len(fast) // 4
+    record = wfdb.Record(record_name="multi", n_sig=2, fs=125, sig_len=frames,
+                         file_name=["multi.dat"] * 2, fmt=["16", "16"], samps_per_frame=[1, 4],
+                         units=["pm", "mV"], sig_name=["RESP", "II"],
+                         e_p_signal=[np.zeros(frames), fast[:4 * frames]],
+                         adc_gain=[1000.0, 1000.0], baseline=[0, 0])
+    record.set_d_features(do_adc=True, expanded=True)
+    record.set_defaults()
+    record.wrsamp(expanded=True, write_dir=str(tmp_path))
+    code, out, err = run_cli(capsys, "beats", tmp_path / "multi", "-o", tmp_path / "b.csv")
+    assert code == 0, err
+    assert (f"Warning: {tmp_path / 'multi'}.hea: signal II has 4 samples per frame: read as "
+            "wfdb reads it, averaged over each frame, at 125 Hz, not its own 500 Hz") in err
+    with open(tmp_path / "b.csv", newline="") as file:
+        found = np.array([float(row["time_s"]) for row in csv.DictReader(file)])
+    expected = beat_train(120)[:len(found)] / FS
+    assert len(found) >= 55 and np.abs(found - expected[np.abs(
+        expected[:, None] - found).argmin(axis=0)]).max() < 0.03
+
+
 def test_a_fit_of_a_span_mostly_unreadable_is_refused_saying_what_was_left_out(in_tmp,
                                                                               capsys):
     """A device attached late: the first 4:30 of the 5 minutes asked for are flat. The fit
@@ -825,6 +856,11 @@ def bad_recordings(tmp_path: Path, base: Path) -> dict[str, tuple[list[str], str
                                                    for i in range(2000)))
     shutil.copy(f"{base}.hea", tmp_path / "noatr.hea")
     shutil.copy(f"{base}.dat", tmp_path / "rec.dat")
+    # A multi-segment record (as MIMIC's waveforms are), its layout header beside it.
+    (tmp_path / "segmented.hea").write_text("segmented/4 2 360 43200\nsegmented_layout 0\n"
+                                            "noatr 21600\n~ 360\nnoatr 21240\n")
+    (tmp_path / "segmented_layout.hea").write_text(
+        "segmented_layout 2 360 0\n~ 0 200/mV 16 0 0 0 0 MLII\n~ 0 200/mV 16 0 0 0 0 V1\n")
     return {
         "missing signal file": ([str(missing)], "signal file"),
         "truncated signal file": ([str(truncated)], "truncated"),
@@ -852,6 +888,13 @@ def bad_recordings(tmp_path: Path, base: Path) -> dict[str, tuple[list[str], str
                                "no such annotation file"),
         "bad time": ([str(base), "--from", "5 minutes"], "not a time"),
         "no such record": ([str(tmp_path / "nothere")], "no such file|does not exist"),
+        "a multi-segment record": ([str(tmp_path / "segmented")],
+                                   "segmented.hea: a multi-segment record \\(segments noatr, "
+                                   "noatr\\), which is not read whole: give its segments' "
+                                   "headers one by one"),
+        "its layout header": ([str(tmp_path / "segmented_layout")],
+                              "segmented_layout.hea: declares no samples \\(a multi-segment "
+                              "record's layout header\\): no signal to read"),
     }
 
 

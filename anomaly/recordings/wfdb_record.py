@@ -74,7 +74,13 @@ def read_header(base: str):
         raise InputError(f"{header_path}: not a WFDB header (its record line "
                          f"{record_line[:40]!r} is not 'NAME SIGNALS [RATE [SAMPLES]]')")
     if "/" in fields[0]:
-        raise InputError(f"{header_path}: a multi-segment record is not supported")
+        lines = [line.split() for line in text.splitlines()
+                 if line.strip() and not line.lstrip().startswith("#")][1:]
+        segments = [line[0] for line in lines
+                    if line and line[0] != "~" and not line[0].endswith("_layout")]
+        shown = ", ".join(segments[:3]) + (", ..." if len(segments) > 3 else "")
+        raise InputError(f"{header_path}: a multi-segment record (segments {shown}), which "
+                         "is not read whole: give its segments' headers one by one")
     if n_signals > MAX_SIGNALS:
         raise InputError(f"{header_path}: declares {n_signals:,} signals; at most "
                          f"{MAX_SIGNALS} are read")
@@ -155,8 +161,12 @@ def open_wfdb(text: str, lead: str | None, fs: float | None = None):
     header_path = base + ".hea"
     header, header_stamp = read_header(base)
     names = distinct_names(list(header.sig_name or []))
-    if not names or not header.sig_len:
-        raise InputError(f"{header_path}: a WFDB header without signals or length")
+    if not names:
+        raise InputError(f"{header_path}: a WFDB header without signals")
+    if not header.sig_len:
+        layout = " (a multi-segment record's layout header)" if base.endswith("_layout") \
+            else ""
+        raise InputError(f"{header_path}: declares no samples{layout}: no signal to read")
     given, fs = fs, check_rate(header_path, header.fs)
     check_given_rate(header_path, given, fs, "its header")
     n_samples = check_duration(header_path, int(header.sig_len), fs)
@@ -196,6 +206,13 @@ def open_wfdb(text: str, lead: str | None, fs: float | None = None):
         file_skew[file_name] = max(file_skew.get(file_name, 0), skews[number])
     decoded = values[header.file_name[index]]
     check_values_per_second(header_path, decoded, fs)
+    if frames[index] > 1:
+        from .. import logs
+
+        logs.warning_once(f"Warning: {header_path}: signal {names[index]} has "
+                          f"{frames[index]} samples per frame: read as wfdb reads it, "
+                          f"averaged over each frame, at {fs:g} Hz, not its own "
+                          f"{fs * frames[index]:g} Hz")
     stamps = [header_stamp]
     directory = os.path.dirname(base)
     for number, file_name in enumerate(header.file_name):
