@@ -412,6 +412,20 @@ def test_a_fit_leaves_nothing_in_the_temporary_directory(data_dir, tmp_path):
     assert sorted(path.name for path in temporary.iterdir()) == []
 
 
+def test_metrics_undefined_on_a_batch_say_so_rather_than_zero(cli_model, tmp_path, capsys):
+    """A labelled batch of normal beats alone has no recall (nor F1): the terminal says
+    n/a, not 0.0000, which reads as a detector that found nothing."""
+    from anomaly.synthetic import synthetic_beats, write_beats_csv
+
+    values, labels = synthetic_beats(60, 0, length=96, seed=3)
+    write_beats_csv(tmp_path / "normal.csv", values, labels, header=True)
+    code, _, err = run_cli(capsys, "score", tmp_path / "normal.csv", "-m", cli_model,
+                           "--label-column", "label", "-o", tmp_path / "s.csv")
+    assert code == 0, err
+    assert re.search(r"precision \d\.\d{4}  recall n/a \(no anomaly labelled\)  F1 n/a  "
+                     r"accuracy \d\.\d{4}  ROC-AUC n/a \(one class only\)", err), err
+
+
 def test_debug_shows_the_traceback(capsys, in_tmp):
     write_text(in_tmp / "short.csv", "1,x\n")
     try:

@@ -855,7 +855,13 @@ def bad_recordings(tmp_path: Path, base: Path) -> dict[str, tuple[list[str], str
     two_times.write_text("time,t,MLII\n" + "".join(f"{i / 360},{i / 360},0.1\n"
                                                    for i in range(2000)))
     shutil.copy(f"{base}.hea", tmp_path / "noatr.hea")
+    shutil.copy(f"{base}.atr", tmp_path / "noatr.qrs")  # a detector's beats, not atr
     shutil.copy(f"{base}.dat", tmp_path / "rec.dat")
+    in_ms = tmp_path / "in_ms.csv"
+    in_ms.write_text("time,MLII\n" + "".join(f"{1000 * i / 360:.3f},0.1\n" for i in range(2000)))
+    clock = tmp_path / "clock.csv"  # PhysioNet's LightWAVE export
+    clock.write_text("'Elapsed time','MLII'\n'hh:mm:ss.mmm','mV'\n" + "".join(
+        f"'0:{i / 360:06.3f}',0.1\n" for i in range(2000)))
     # A multi-segment record (as MIMIC's waveforms are), its layout header beside it.
     (tmp_path / "segmented.hea").write_text("segmented/4 2 360 43200\nsegmented_layout 0\n"
                                             "noatr 21600\n~ 360\nnoatr 21240\n")
@@ -885,9 +891,17 @@ def bad_recordings(tmp_path: Path, base: Path) -> dict[str, tuple[list[str], str
         "two time columns": ([str(two_times), "--signal"],
                              "two_times.csv: 2 time columns \\(time, t\\): a signal CSV has one"),
         "no annotation file": ([str(tmp_path / "noatr"), "--annotations", "atr"],
-                               "no such annotation file"),
+                               "noatr.atr: no such annotation file \\(--annotations atr; "
+                               "beside it: qrs\\)"),
         "bad time": ([str(base), "--from", "5 minutes"], "not a time"),
         "no such record": ([str(tmp_path / "nothere")], "no such file|does not exist"),
+        "a time column in milliseconds": ([str(in_ms), "--signal"],
+                                          "in_ms.csv: its time column \\(time\\) steps by "
+                                          "2.778 at a time, a rate of 0.36 Hz if they are "
+                                          "seconds: are they milliseconds"),
+        "a time column of clock times": ([str(clock), "--signal"],
+                                         "clock.csv: its time column holds clock times "
+                                         "\\('0:00.000'\\), not seconds"),
         "a multi-segment record": ([str(tmp_path / "segmented")],
                                    "segmented.hea: a multi-segment record \\(segments noatr, "
                                    "noatr\\), which is not read whole: give its segments' "

@@ -59,7 +59,8 @@ def read_reference_beats(base: str, extension: str, *, n_samples: int, fs: float
 
     path = f"{base}.{extension}"
     if not os.path.exists(path):
-        raise InputError(f"{path}: no such annotation file (--annotations {extension})")
+        raise InputError(f"{path}: no such annotation file (--annotations {extension}"
+                         f"{_others_beside(base)})")
     stamp = FileStamp.of(path, "an annotation file", max_bytes=annotation_limit(n_samples / fs),
                          limit_reason=f" for a record of {format_time(n_samples / fs)}")
     try:
@@ -99,3 +100,16 @@ def match_labels(peaks: np.ndarray, reference: np.ndarray, classes: np.ndarray,
     found = matched >= 0
     labels[matched[found]] = classes[found]
     return labels
+
+
+def _others_beside(base: str) -> str:
+    """``; beside it: qrs, ecg``: the extensions of the files beside a record that may be
+    its annotations (not its header nor a signal file), for a message; empty if none."""
+    import glob
+
+    stem = os.path.basename(base)
+    found = sorted(os.path.basename(path)[len(stem) + 1:] for path in
+                   glob.glob(glob.escape(base) + ".*") if os.path.isfile(path))
+    others = [ext for ext in found if ext.lower() not in ("hea", "dat", "edf", "csv")
+              and "." not in ext][:8]
+    return f"; beside it: {', '.join(others)}" if others else ""

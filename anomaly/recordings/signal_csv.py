@@ -12,6 +12,7 @@ refused if its last line was then half-written).
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,8 @@ import numpy as np
 from ..exceptions import InputError, first_line
 from ..io.blocks import MAX_LINE_BYTES
 from ..io.layout import parse_number
-from .limits import MAX_SIGNALS, FileStamp, check_duration, check_given_rate, check_rate
+from .limits import (MAX_FS, MAX_SIGNALS, MIN_FS, FileStamp, check_duration, check_given_rate,
+                     check_rate)
 
 #: Names of a signal CSV's time column (compared without case, quotes and spaces).
 TIME_COLUMNS = ("time", "time_s", "t", "seconds", "elapsed time")
@@ -62,6 +64,11 @@ def open_signal_csv(text: str, lead: str | None, fs: float | None):
     column = _CsvColumn(stamp, names, lead_columns[chosen], skip_units, time_index)
     if time_index is not None:
         found = column.head_rate()
+        if found < MIN_FS <= found * 1000 <= MAX_FS:
+            raise InputError(f"{text}: its time column ({clean[time_index]}) steps by "
+                             f"{1 / found:.4g} at a time, a rate of {found:g} Hz if they are "
+                             "seconds: are they milliseconds? A signal CSV's time is in "
+                             "seconds (or leave the column out and give --fs)")
         check_given_rate(text, fs, found, "its time column")
         fs = fs if fs is not None else found
     if fs is None:
@@ -106,7 +113,8 @@ def _csv_header(stamp: FileStamp) -> tuple[list[str], list[str] | None]:
     if not header:
         raise InputError(f"{text}: the file is empty")
     if all(parse_number(cell) is not None for cell in header):
-        raise InputError(f"{text}: a signal CSV needs a header naming its leads")
+        raise InputError(f"{text}: a signal CSV needs a header naming its leads (a first "
+                         "line such as 'time,MLII' or 'ECG')")
     return header, second if second is not None and _is_units_row(second) else None
 
 
@@ -213,6 +221,12 @@ class _CsvColumn:
                 row += len(values)
                 yield values, times
         except pa.ArrowInvalid as error:
+            clock = re.search(r"column #(\d+).*invalid value '(.*:.*)'", first_line(error))
+            if clock and int(clock.group(1)) == self.time_index:
+                raise InputError(f"{self.path}: its time column holds clock times "
+                                 f"({clock.group(2)}), not seconds: export it in seconds "
+                                 "(PhysioNet's 'rdsamp -p -v'), or leave the column out "
+                                 "and give --fs") from None
             raise InputError(f"{self.path}: {first_line(error)}") from None
 
     def _check_steps(self, times: np.ndarray, last_time: float | None, row: int) -> None:

@@ -55,11 +55,17 @@ def format_report(report: dict[str, Any]) -> str:
     """A few aligned lines for the terminal."""
     matrix = report["confusion_matrix"]
     roc_auc = "n/a (one class only)" if report["roc_auc"] is None else f"{report['roc_auc']:.4f}"
+    # Undefined where nothing was flagged, or the labels hold no anomaly: said so, not 0.
+    precision = ("n/a (nothing flagged)" if matrix["tp"] + matrix["fp"] == 0
+                 else f"{report['precision']:.4f}")
+    recall = ("n/a (no anomaly labelled)" if matrix["tp"] + matrix["fn"] == 0
+              else f"{report['recall']:.4f}")
+    f1 = "n/a" if "n/a" in precision + recall else f"{report['f1']:.4f}"
     return "\n".join(
         [
             "Metrics (positive class = anomaly):",
-            f"  precision {report['precision']:.4f}  recall {report['recall']:.4f}  "
-            f"F1 {report['f1']:.4f}  accuracy {report['accuracy']:.4f}  ROC-AUC {roc_auc}",
+            f"  precision {precision}  recall {recall}  "
+            f"F1 {f1}  accuracy {report['accuracy']:.4f}  ROC-AUC {roc_auc}",
             "  confusion matrix   predicted normal  predicted anomaly",
             f"    actual normal    {matrix['tn']:>16}  {matrix['fp']:>17}",
             f"    actual anomaly   {matrix['fn']:>16}  {matrix['tp']:>17}",
