@@ -14,7 +14,9 @@ when complete.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +47,8 @@ class BeatsExport:
 
 def write_beats(records: Sequence[str], output: str | os.PathLike, options: SegmentOptions,
                 *, on_record: Callable[[str, int, str], None] | None = None) -> BeatsExport:
-    """Cut every recording of ``records`` into beats, written to ``output`` (CSV).
+    """Cut every recording of ``records`` into beats, written to ``output`` (CSV; ``-``:
+    standard output).
 
     ``on_record(name, beats, lead)`` is called as each recording is done, ``lead`` saying
     which lead was read and from which (``lead MLII (of MLII, V1)``: the default lead is
@@ -62,20 +65,26 @@ def write_beats(records: Sequence[str], output: str | os.PathLike, options: Segm
     """
     from .inputs import expand_inputs
     from .io.destinations import Place, check_destinations
+    from .io.readers import STDIO
     from .io.tables import TableWriter
-    from .io.writers import atomic_write, check_writable, output_lock
+    from .io.writers import check_writable
     from .recordings.quality import Analysable
     from .recordings.signals import recording_files
 
     names = expand_inputs(records)
     segmenters = [segmenter_for(name, options) for name in names]
+    to_stdout = str(output) == STDIO
     output = Path(output)
-    check_destinations([Place(output, "the beats file (--output)")],
-                       [Place(Path(path), "the input") for name in names
-                        for path in recording_files(name, options.annotations)], None)
-    check_writable(output)
+    if to_stdout:
+        destination = contextlib.nullcontext(sys.stdout.buffer)
+    else:
+        check_destinations([Place(output, "the beats file (--output)")],
+                           [Place(Path(path), "the input") for name in names
+                            for path in recording_files(name, options.annotations)], None)
+        check_writable(output)
+        destination = _complete_file(output)
     export = BeatsExport(output)
-    with output_lock(output), atomic_write(output, "wb") as file:
+    with destination as file:
         writer = TableWriter(file, "csv")
         for name, segmenter in zip(names, segmenters):
             record, counts = segmenter.lead.record, SegmentCounts()
@@ -93,6 +102,15 @@ def write_beats(records: Sequence[str], output: str | os.PathLike, options: Segm
                 on_record(name, counts.beats, f"{export.leads[name]}; {analysable.describe()}")
         writer.close()
     return export
+
+
+@contextlib.contextmanager
+def _complete_file(output: Path):
+    """The beats file, locked, appearing only when complete."""
+    from .io.writers import atomic_write, output_lock
+
+    with output_lock(output), atomic_write(output, "wb") as file:
+        yield file
 
 
 def beats_table(beats: RecordingBeats, record: str):

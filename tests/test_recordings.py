@@ -1177,6 +1177,21 @@ def test_beats_says_which_lead_it_read(recording, in_tmp, capsys):
     assert code == 0 and "beats, lead V1 (of MLII, V1)" in out, err
 
 
+def test_beats_to_standard_output_in_a_real_process(recording, tmp_path):
+    """``beats -o -`` writes the beats CSV to standard output, the file's bytes, and what
+    it says to stderr (a file named '-' was written before)."""
+    base, _, _ = recording
+    done = subprocess.run([sys.executable, "-m", "anomaly", "beats", str(base), "-o", "-"],
+                          capture_output=True, cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    subprocess.run([sys.executable, "-m", "anomaly", "beats", str(base), "-o",
+                    str(tmp_path / "beats.csv")], check=True, capture_output=True, timeout=120)
+    assert done.stdout == (tmp_path / "beats.csv").read_bytes()
+    assert b"beats, lead MLII (of MLII, V1)" in done.stderr
+    assert b"recording(s) to standard output" in done.stderr
+    assert not (tmp_path / "-").exists()
+
+
 def test_a_lead_the_model_asks_for_and_the_recording_lacks_is_the_models(
         model_dir, tmp_path, capsys):
     from conftest import assert_one_line_error

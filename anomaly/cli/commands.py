@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import inspect
 import os
 import signal
@@ -87,9 +88,9 @@ app = typer.Typer(
 _state = {"debug": False}
 
 
-def _say(message: str, quiet: bool = False) -> None:
+def _say(message: str, quiet: bool = False, err: bool = False) -> None:
     if not quiet:
-        typer.echo(message)
+        typer.echo(message, err=err)
 
 
 def _fmt(value: float) -> str:
@@ -421,8 +422,9 @@ def beats(
              "on this machine ($ANOMALY_DATA_DIR, the download cache, ../shared/data).")],
     output: Annotated[Path, typer.Option(
         "--output", "-o", dir_okay=False,
-        help="The beats CSV: record, beat, sample, time_s, rr_prev_s, rr_next_s, "
-             "rr_local_mean_s, unreadable[, label], then the samples x0...")] = Path("beats.csv"),
+        help="The beats CSV ('-': standard output): record, beat, sample, time_s, "
+             "rr_prev_s, rr_next_s, rr_local_mean_s, unreadable[, label], then the samples "
+             "x0...")] = Path("beats.csv"),
     recording: RecordingOptions = RecordingOptions(),
     quiet: Quiet = False,
 ) -> None:
@@ -437,14 +439,16 @@ def beats(
     from ..beats_csv import write_beats
 
     logs.configure(quiet=quiet)  # The readers' warnings go to stderr, as score's do.
+    # With the beats on standard output, what is said goes to stderr.
+    say = functools.partial(_say, quiet=quiet, err=str(output) == "-")
     with _usage_errors():
         export = write_beats(records, output, recording.segment(),
-                             on_record=lambda name, n, lead: _say(f"{name}: {n} beats, {lead}",
-                                                                  quiet))
+                             on_record=lambda name, n, lead: say(f"{name}: {n} beats, {lead}"))
     labels = ", ".join(f"{label} {count}" for label, count in sorted(export.labels.items()))
-    _say(f"Wrote {export.total} beats of {len(export.beats)} recording(s) to {output}"
-         f" ({export.dropped_at_edges} dropped: their window runs off the recording)"
-         + (f"; labels: {labels}" if labels else "") + ".", quiet)
+    where = "standard output" if str(output) == "-" else output
+    say(f"Wrote {export.total} beats of {len(export.beats)} recording(s) to {where}"
+        f" ({export.dropped_at_edges} dropped: their window runs off the recording)"
+        + (f"; labels: {labels}" if labels else "") + ".")
 
 
 def _warn_of_fibrillation(path, segment, rr_context: bool) -> None:
