@@ -227,6 +227,16 @@ def test_heart_rate_variability_matches_neurokit2_on_the_same_nn_intervals():
     assert rate.mean_bpm == pytest.approx(60 / intervals.mean(), rel=1e-3)
 
 
+def test_the_mean_rate_lies_between_the_per_minute_minimum_and_maximum():
+    """A minute with too little of the NN intervals to have a rate (8 s at 120 bpm after a
+    minute at 60) does not pull the mean out of the range beside it: a summary read
+    "108-108 bpm, mean 107 bpm"."""
+    times = np.concatenate([np.arange(0.0, 61.0, 1.0), 60.0 + np.arange(1, 17) * 0.5])
+    rate = heart_rate(times, np.ones(len(times), bool))
+    assert rate.minimum_bpm == rate.maximum_bpm == pytest.approx(60.0)
+    assert rate.minimum_bpm <= rate.mean_bpm <= rate.maximum_bpm
+
+
 def test_nn_intervals_skip_ectopic_beats_and_their_differences_are_not_successive():
     times = np.array([0.0, 1.0, 2.0, 2.5, 3.6, 4.6, 5.6])
     normal = np.array([True, True, True, False, True, True, True])
