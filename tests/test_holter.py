@@ -227,16 +227,6 @@ def test_heart_rate_variability_matches_neurokit2_on_the_same_nn_intervals():
     assert rate.mean_bpm == pytest.approx(60 / intervals.mean(), rel=1e-3)
 
 
-def test_the_mean_rate_lies_between_the_per_minute_minimum_and_maximum():
-    """A minute with too little of the NN intervals to have a rate (8 s at 120 bpm after a
-    minute at 60) does not pull the mean out of the range beside it: a summary read
-    "108-108 bpm, mean 107 bpm"."""
-    times = np.concatenate([np.arange(0.0, 61.0, 1.0), 60.0 + np.arange(1, 17) * 0.5])
-    rate = heart_rate(times, np.ones(len(times), bool))
-    assert rate.minimum_bpm == rate.maximum_bpm == pytest.approx(60.0)
-    assert rate.minimum_bpm <= rate.mean_bpm <= rate.maximum_bpm
-
-
 def test_nn_intervals_skip_ectopic_beats_and_their_differences_are_not_successive():
     times = np.array([0.0, 1.0, 2.0, 2.5, 3.6, 4.6, 5.6])
     normal = np.array([True, True, True, False, True, True, True])
@@ -297,6 +287,30 @@ def test_the_trend_has_a_rate_per_minute_and_the_extremes_their_minute():
     assert rate.nn_count == len(times) - 2
     assert rate.maximum_at_s == 60 and rate.minimum_at_s == 0
     assert rate.minute_start_s.tolist() == [0, 60, 120, 180]
+
+
+def test_the_summary_says_how_few_minutes_its_rates_range_over():
+    """The minimum and maximum are of the minutes with a rate (10 s of NN intervals), the
+    mean of every NN interval: after a minute at 60 bpm, 8 s at 120 bpm have no rate of
+    their own and raise the mean. The summary read "60-60 bpm, mean 67 bpm"; it says the
+    range is of 1 minute of 2."""
+    from anomaly.holter.analysis import RhythmBeats, analyse_beats
+    from anomaly.holter.summary import RecordingRhythm, family_summaries
+
+    times = np.concatenate([np.arange(1.0, 61.0, 1.0), 60.0 + np.arange(1, 17) * 0.5])
+    count = len(times)
+    rng = np.random.default_rng(0)
+    beats = RhythmBeats(sample=np.round(times * 250).astype(int), time_s=times,
+                        on_time=np.ones(count, bool), readable=np.ones(count, bool),
+                        shapes=(np.sin(np.linspace(0, 6, 60)) + rng.normal(0, 0.01, (count, 60))
+                                ).astype(np.float32),
+                        p_waves=rng.normal(size=(count, 32)).astype(np.float32))
+    analysis = analyse_beats(beats, span_s=(0.0, 70.0))
+    rhythm = RecordingRhythm(analysis, family_summaries(analysis, np.full(count, 0.1),
+                                                        np.zeros(count, bool)), 70.0, times,
+                             beats.sample)
+    assert dict(rhythm.facts())["heart rate"].startswith(
+        "60-60 bpm in the 1 of 2 minutes with a rate, mean 6")
 
 
 @pytest.mark.parametrize("count", [0, 1, 2, 5, 40])

@@ -56,8 +56,7 @@ class HeartRate:
         The rate of each minute (NaN in a minute without NN intervals).
     minimum_bpm, mean_bpm, maximum_bpm : float
         The lowest and highest per-minute rates, and the rate of the mean NN interval
-        over the minutes that have a rate, so that it lies between the two (over every NN
-        interval when no minute has a rate; NaN without NN intervals).
+        (NaN without NN intervals).
     minimum_at_s, maximum_at_s : float
         The start of the minute of the lowest and highest rates (NaN without them).
     sdnn_ms, rmssd_ms, pnn50 : float
@@ -150,11 +149,7 @@ def heart_rate(times_s, normal, *, sinus=None, start_s: float = 0.0,
         per_minute_bpm=per_minute,
         minimum_bpm=nan if lowest is None else float(per_minute[lowest]),
         minimum_at_s=nan if lowest is None else float(starts[lowest]),
-        # Over the minutes that have a rate where some have (the minimum and maximum are
-        # theirs, and the mean lies between them), else over every NN interval.
-        mean_bpm=(60.0 * float(counts[known].sum()) / float(totals[known].sum())
-                  if known.any() else 60.0 / float(intervals.mean()) if len(intervals)
-                  else nan),
+        mean_bpm=60.0 / float(intervals.mean()) if len(intervals) else nan,
         maximum_bpm=nan if highest is None else float(per_minute[highest]),
         maximum_at_s=nan if highest is None else float(starts[highest]),
         sdnn_ms=1000.0 * float(variable.std(ddof=1)) if len(variable) > 1 else nan,

@@ -88,7 +88,7 @@ class RecordingRhythm:
 
     def facts(self) -> list[tuple[str, str]]:
         """The summary's facts, each named: ``heart rate`` (``52-118 bpm, mean 74 bpm,
-        SDNN 112 ms``; the SDNN only from 4 minutes of sinus intervals, see
+        SDNN 112 ms``; ``108-108 bpm in the 2 of 5 minutes with a rate, mean 107 bpm``; the SDNN only from 4 minutes of sinus intervals, see
         :data:`.heart_rate.MIN_VARIABILITY_SECONDS`), ``atrial fibrillation`` (``9 min 28 s
         in 2 episodes (burden 33%)`` or ``none``), ``morphology families`` (``7 families, 2
         of ectopic shape (198 beats)``), ``events`` (``ventricular couplet 3, pause 1``, the
@@ -97,8 +97,13 @@ class RecordingRhythm:
         if rate.nn_count == 0:
             heart = "unknown"
         else:
+            # The extremes are of the minutes with a rate, the mean of every NN interval:
+            # where few minutes have a rate it may lie outside them, so say how few.
+            minutes, rated = len(rate.per_minute_bpm), int(np.isfinite(rate.per_minute_bpm).sum())
             extremes = ("" if math.isnan(rate.minimum_bpm) else
-                        f"{rate.minimum_bpm:.0f}-{rate.maximum_bpm:.0f} bpm, ")
+                        f"{rate.minimum_bpm:.0f}-{rate.maximum_bpm:.0f} bpm"
+                        + (f" in the {rated} of {minutes} minutes with a rate"
+                           if rated < minutes else "") + ", ")
             heart = (f"{extremes}mean {rate.mean_bpm:.0f} bpm"
                      + ("" if math.isnan(rate.sdnn_ms) or rate.variability_is_short
                         else f", SDNN {rate.sdnn_ms:.0f} ms"))
