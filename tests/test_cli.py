@@ -413,17 +413,24 @@ def test_a_fit_leaves_nothing_in_the_temporary_directory(data_dir, tmp_path):
 
 
 def test_metrics_undefined_on_a_batch_say_so_rather_than_zero(cli_model, tmp_path, capsys):
-    """A labelled batch of normal beats alone has no recall (nor F1): the terminal says
-    n/a, not 0.0000, which reads as a detector that found nothing."""
+    """A labelled batch of normal beats alone has no recall: the terminal says n/a, not
+    0.0000, which reads as a detector that found nothing, and the run report (which
+    its schema checks) has null."""
     from anomaly.synthetic import synthetic_beats, write_beats_csv
 
     values, labels = synthetic_beats(60, 0, length=96, seed=3)
     write_beats_csv(tmp_path / "normal.csv", values, labels, header=True)
     code, _, err = run_cli(capsys, "score", tmp_path / "normal.csv", "-m", cli_model,
-                           "--label-column", "label", "-o", tmp_path / "s.csv")
+                           "--label-column", "label", "-o", tmp_path / "s.csv",
+                           "--report", tmp_path / "r.json", "--html", tmp_path / "r.html")
     assert code == 0, err
-    assert re.search(r"precision \d\.\d{4}  recall n/a \(no anomaly labelled\)  F1 n/a  "
-                     r"accuracy \d\.\d{4}  ROC-AUC n/a \(one class only\)", err), err
+    assert re.search(r"precision (\d\.\d{4}|n/a \(nothing flagged\))  recall n/a \(no "
+                     r"anomaly labelled\)  F1 (0\.0000|n/a)  accuracy \d\.\d{4}  ROC-AUC n/a "
+                     r"\(one class only\)", err), err
+    metrics = json.loads((tmp_path / "r.json").read_text())["metrics"]
+    assert metrics["recall"] is None and metrics["roc_auc"] is None
+    # F1 = 2TP / (2TP + FP + FN): 0 where a normal beat was flagged, else undefined.
+    assert metrics["f1"] == (0.0 if metrics["confusion_matrix"]["fp"] else None)
 
 
 def test_debug_shows_the_traceback(capsys, in_tmp):

@@ -402,6 +402,45 @@ def test_lead_by_name_index_and_default(recording, tmp_path):
     assert open_lead(no_mlii).name == "V5"
 
 
+@pytest.mark.parametrize("names, units, chosen", [
+    # MIT-BIH as before: MLII wherever it is, else the first lead.
+    (["MLII", "V1"], None, "MLII"), (["V5", "MLII"], None, "MLII"), (["V5", "V2"], None, "V5"),
+    # Lead II, however spelled, before the leads listed ahead of it.
+    (["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"], None, "II"),
+    (["ECG I", "EKG-II"], None, "EKG-II"), (["Lead I", "Lead II"], None, "Lead II"),
+    (["V1", "ML2"], None, "ML2"), (["DI", "DII", "DIII"], None, "DII"), (["D1", "D2"], None, "D2"),
+    # Named as an ECG lead, after signals that may be anything.
+    (["X1", "ECG"], None, "ECG"), (["signal", "MV5"], None, "MV5"), (["sig0", "LA-RA"], None, "LA-RA"),
+    (["ECG1", "ECG2"], None, "ECG1"), (["MLIII", "V4"], None, "MLIII"), (["CM5", "CC5"], None, "CM5"),
+    # Never a signal named as another, nor one in a unit that is not a voltage.
+    (["RESP", "ABP", "PLETH", "II", "V"], ["pm", "mmHg", "NU", "mV", "mV"], "II"),
+    (["EEG Fpz-Cz", "EOG horizontal", "EMG submental", "ECG"], ["uV"] * 4, "ECG"),
+    (["C3-M2", "E1-M2", "Chin1-Chin2", "X1"], ["uV"] * 4, "X1"),
+    (["LOC-A2", "ROC-A1", "LLeg", "DX1-DX2", "Effort THO", "etCO2", "%SpO2", "X1"], None, "X1"),
+    (["ECG HR", "ECG"], ["bpm", "mV"], "ECG"), (["EOG", "ECG Status", "ECG SQI", "ECG"], None, "ECG"),
+    (["EKG Rate", "ECG Lead Off", "EKG"], None, "EKG"), (["SaO2", "H.R.", "ECG"], ["%", "bpm", "mV"], "ECG"),
+    (["value", "x"], ["mmHg", "mV"], "x"),
+    # A raw unit leaves the choice to the name: the ECG in adu is read.
+    (["EOG", "ECG"], ["uV", "adu"], "ECG"), (["ECG"], ["counts"], "ECG"),
+    (["CH1", "CH2"], ["microvolts"] * 2, "CH1"),
+])
+def test_the_default_lead_among_names_of_many_databases_and_devices(names, units, chosen):
+    from anomaly.recordings.signals import default_lead, distinct_names
+
+    assert names[default_lead("rec", distinct_names(names), units)] == chosen
+
+
+@pytest.mark.parametrize("names, units", [
+    (["EEG Fpz-Cz", "EOG"], None), (["ABP", "PLETH"], ["mmHg", "NU"]), (["ECG HR"], ["bpm"])])
+def test_a_recording_without_a_lead_that_may_be_ecg_is_refused(names, units):
+    from anomaly.exceptions import InputError
+    from anomaly.recordings.signals import default_lead, distinct_names
+
+    with pytest.raises(InputError, match=r"^rec: none of its signals \(.*\) is ECG by its "
+                                         r"name or unit: give --lead NAME\|INDEX"):
+        default_lead("rec", distinct_names(names), units)
+
+
 def test_the_default_lead_is_lead_ii_or_the_first_ecg_lead_never_another_signal(
         recording, tmp_path, capsys):
     """Unasked, a 12-lead record is read on lead II (however spelled), a bedside monitor's
@@ -652,6 +691,26 @@ def test_a_lead_of_several_samples_per_frame_is_read_averaged_and_said_so(record
     expected = beat_train(120)[:len(found)] / FS
     assert len(found) >= 55 and np.abs(found - expected[np.abs(
         expected[:, None] - found).argmin(axis=0)]).max() < 0.03
+
+
+def test_a_recordings_fit_needs_30_beats_exactly(in_tmp, capsys):
+    """At a beat a second, spans a second apart: 29 beats to train on are refused (the
+    message saying nothing was left out), 30 are trained on."""
+    duration = 60
+    peaks = np.arange(1, duration) * FS
+    base = write_wfdb(in_tmp, "steady", np.column_stack([synthetic_ecg(peaks, duration * FS)] * 2))
+    outcomes = {}
+    for end in range(30, 36):
+        code, out, err = run_cli(capsys, "fit", base, "--to", str(end), "--every-beat",
+                                 "-m", f"model{end}", "--epochs", "1")
+        refused = re.search(r"(\d+) of the \d+ beats of lead MLII \(of MLII, V1\) between "
+                            r"00:00 and 00:\d\d can be trained on; at least 30 are needed: "
+                            r"fit a longer span or another lead \(--lead\)$", err.strip())
+        trained = re.search(r"Training on (\d+) normal beats", out)
+        assert (code, bool(refused), bool(trained)) in ((2, True, False), (0, False, True)), err
+        outcomes[int((refused or trained).group(1))] = code
+    assert outcomes.get(29) == 2 and outcomes.get(30) == 0, outcomes
+    assert all((code == 2) == (n < 30) for n, code in outcomes.items())
 
 
 def test_a_fit_of_a_span_mostly_unreadable_is_refused_saying_what_was_left_out(in_tmp,

@@ -113,10 +113,11 @@ def read_normal_recording_beats(path: str | os.PathLike, options: SegmentOptions
     if len(data.normal) < MIN_RECORDING_BEATS:
         advice = ("a longer span or another lead (--lead)" if label_column or every_beat
                   else "a longer span, another lead (--lead), labels, or --every-beat")
+        skipped = f" (skipped {data.left_out})" if data.left_out else ""
         raise InputError(f"{path}: {len(data.normal)} of the {len(beats)} beats of "
                          f"{recording.lead.describe()} between {recording.span} can be "
-                         f"trained on (skipped {data.left_out}); at least "
-                         f"{MIN_RECORDING_BEATS} are needed: fit {advice}")
+                         f"trained on{skipped}; at least {MIN_RECORDING_BEATS} are needed: "
+                         f"fit {advice}")
     return data, recording
 
 

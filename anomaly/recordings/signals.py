@@ -32,19 +32,31 @@ from .limits import MAX_ABS_VALUE, FileStamp
 #: is read on (modified lead II, lead II), however a recording spells them (``II``,
 #: ``ECG II``, ``EKG-II``, ``Lead II``, ``ML2``); else :func:`default_lead`'s choice.
 PREFERRED_LEADS = ("MLII", "II")
-#: A lead whose name says it is an ECG lead: the limb and chest leads, modified and
-#: Holter leads, and any name holding ECG or EKG (compared as :func:`_lead_key` spells).
-ECG_NAME = re.compile(r"ECG|EKG|^LEAD|^(ML)?(I|II|III|V)$|^A?V[RLF]$|^V[1-9]R?$|"
-                      r"^(MCL|CM|CC|CS|CH)[0-9]$|^ML[A-Z0-9]+$")
+#: A lead whose name says it is an ECG lead: the limb, augmented and chest leads (and
+#: the European ``DI``-``DIII``), modified and Holter leads (``MLII``, ``MV5``, ``CM5``,
+#: ``MCL1``, ``CH1``), electrode pairs (``LA-RA``), Frank's leads, and any name holding
+#: ECG or EKG (compared as :func:`_lead_key` spells them).
+ECG_NAME = re.compile(r"ECG|EKG|^LEAD|^(ML)?(I|II|III|V)$|^A?V[RLF]$|^V[1-9]R?$|^V[XYZ]$|"
+                      r"^D(I{1,3}|[1-3])$|^(MCL|CM|CC|CS|CH|MV)[0-9]$|^MCL$|^ML[A-Z0-9]+$|"
+                      r"^(LA|RA|LL)(LA|RA|LL)$")
 #: A signal whose name says it is not ECG (what sleep studies and bedside monitors record
 #: beside it: brain, eye and muscle leads, the 10-20 system's derivations such as
-#: ``C3-M2`` and ``E1-M2``, breathing, pressures, oximetry; a rate or a lead-off flag
-#: derived from the ECG, ``ECG HR``): never read unasked.
+#: ``C3-M2`` and ``E1-M2``, eye leads ``LOC``/``ROC``, leg leads, breathing, pressures,
+#: oximetry, temperature; a rate, a status, a quality index or a lead-off flag derived
+#: from the ECG, ``ECG HR``, ``ECG Status``): never read unasked.
 NOT_ECG_NAME = re.compile(r"^(EEG|EOG|EMG|RESP|ABP|ART|PAP|CVP|ICP|PLETH|PPG|SPO2|SAO2|"
-                          r"NBP|BP|TEMP|CO2|FLOW|AIRFLOW|THOR|ABD|SNORE|NASAL|POS|SPEED|"
-                          r"ACC|EVENT|MARKER|STATUS|CHIN|LEG|LAT|RAT)|"
+                          r"NBP|BP|TEMP|FLOW|AIRFLOW|THOR|ABD|SNORE|NASAL|POS|SPEED|ACC|"
+                          r"EVENT|MARKER|CHIN|LAT|RAT|LOC|ROC|CHEST|EFFORT|THERM|PRES|"
+                          r"(DX|SX)[0-9])|"
                           r"^(FP|AF|FC|FT|CP|TP|PO|[FCTPOAEM])[0-9Z]+([AM][12]|[FCTPO][0-9Z]+)?$|"
-                          r"PULSE|RATE|BPM|HR$|OFF$")
+                          r"^PR$|CO2|LEG|PULSE|RATE|BPM|STATUS|SQI|QUAL|PACE|HR$|OFF$")
+#: Units a lead may be declared in that are not a voltage: a lead in one is never read
+#: unasked (compared lower case, without spaces). A unit neither these nor a voltage
+#: (``adu``, ``NU``, ``counts``: raw values) leaves the choice to the lead's name.
+NOT_VOLTAGE_UNITS = frozenset({"mmhg", "cmh2o", "kpa", "pa", "bpm", "/min", "1/min", "pm",
+                               "breaths/min", "rpm", "%", "degc", "\u00b0c", "c", "degf",
+                               "\u00b0f", "l/min", "l/s", "ml", "ml/s", "lpm", "s", "ms",
+                               "g", "m/s2", "ohm", "ohms"})
 #: The longest name a lead keeps (a model records its lead's name, at most this long) ...
 MAX_LEAD_NAME = 64
 #: ... of which a name given its lead's index (``#12``) leaves this many for the index.
@@ -52,7 +64,9 @@ INDEX_ROOM = 8
 
 
 #: Voltage units as recordings declare them (lower case, micro as ``u``), in millivolts.
-MILLIVOLTS_PER_UNIT = {"mv": 1.0, "uv": 1e-3, "v": 1e3, "nv": 1e-6}
+MILLIVOLTS_PER_UNIT = {"mv": 1.0, "uv": 1e-3, "v": 1e3, "nv": 1e-6, "millivolt": 1.0,
+                       "millivolts": 1.0, "microvolt": 1e-3, "microvolts": 1e-3,
+                       "volt": 1e3, "volts": 1e3}
 
 
 def millivolts_per(unit: str) -> float | None:
@@ -378,24 +392,29 @@ def choose_lead(path: str, names: list[str], lead: str | None,
 
 
 def _lead_key(name: str) -> str:
-    """A lead's name as the default's choice compares it: upper case, without spaces,
-    dashes, underscores or dots, and without the index a shared name was given
-    (``ECG#1``)."""
-    return re.sub(r"[\s\-_.]+", "", name.split("#")[0]).upper()
+    """A lead's name as the default's choice compares it: upper case, letters and digits
+    only, without the index a shared name was given (``ECG#1``)."""
+    return re.sub(r"[^A-Z0-9]+", "", name.split("#")[0].upper())
 
 
 def _lead_of(key: str) -> str:
     """Which lead a :func:`_lead_key` names, without an ``ECG``, ``EKG`` or ``LEAD``
-    prefix (``ECG II``, ``EKG-II`` and ``Lead II`` are ``II``; ``ML2`` is ``MLII``)."""
+    prefix (``ECG II``, ``EKG-II`` and ``Lead II`` are ``II``; ``ML2`` is ``MLII``; the
+    European ``DII`` and ``D2`` are ``II``)."""
     lead = re.sub(r"^(ECG|EKG|LEAD)+(?=[A-Z0-9])", "", key)
-    return "MLII" if lead == "ML2" else lead
+    return {"ML2": "MLII", "DII": "II", "D2": "II"}.get(lead, lead)
+
+
+def _not_a_voltage(unit: str | None) -> bool:
+    """Whether a declared unit is known not to be a voltage (:data:`NOT_VOLTAGE_UNITS`)."""
+    return (unit or "").strip().replace(" ", "").lower() in NOT_VOLTAGE_UNITS
 
 
 def default_lead(path: str, names: list[str], units: list[str | None] | None = None) -> int:
     """The lead read when none is asked for, among the recording's leads that may be ECG:
     those neither named as another signal is (:data:`NOT_ECG_NAME`) nor declared in a
-    unit other than a voltage (a blood pressure in mmHg, a plethysmogram's arbitrary
-    units, a heart rate in bpm). The first of :data:`PREFERRED_LEADS` among them; else
+    unit known not to be a voltage (:data:`NOT_VOLTAGE_UNITS`: a blood pressure in mmHg,
+    a heart rate in bpm; a raw unit such as ``adu`` leaves the lead in). The first of :data:`PREFERRED_LEADS` among them; else
     the first named as an ECG lead is (:data:`ECG_NAME`); else the first. A recording of
     none (a sleep study's EEG alone) is refused: analysed as ECG, its beats would be
     noise.
@@ -407,9 +426,9 @@ def default_lead(path: str, names: list[str], units: list[str | None] | None = N
     """
     keys = [_lead_key(name) for name in names]
     declared = list(units or []) + [None] * len(names)
-    # Every lead not named as another signal nor measured in a unit other than a voltage.
-    may_be = [index for index, key in enumerate(keys) if not NOT_ECG_NAME.search(key) and (
-        not (declared[index] or "").strip() or millivolts_per(declared[index]) is not None)]
+    # Every lead not named as another signal nor declared in a unit that is not a voltage.
+    may_be = [index for index, key in enumerate(keys)
+              if not NOT_ECG_NAME.search(key) and not _not_a_voltage(declared[index])]
     leads = {index: _lead_of(keys[index]) for index in may_be}
     for preferred in PREFERRED_LEADS:
         for index in may_be:

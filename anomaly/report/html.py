@@ -335,10 +335,11 @@ def _metrics_section(summary, metrics) -> str:
         roc_ax.legend(loc="lower right")
         precision, recall, _ = precision_recall_curve(truth, scores)
         pr_ax.plot(recall, precision)
-        pr_ax.plot([metrics["recall"]], [metrics["precision"]], "o", color="black",
-                   label="at the threshold")
         pr_ax.set(xlabel="recall", ylabel="precision", title="Precision-recall curve")
-        pr_ax.legend(loc="lower left")
+        if metrics["precision"] is not None:  # None: nothing flagged, no point to draw.
+            pr_ax.plot([metrics["recall"]], [metrics["precision"]], "o", color="black",
+                       label="at the threshold")
+            pr_ax.legend(loc="lower left")
         figures = _image(figure, "ROC and precision-recall curves")
     scores_row = [("precision", "recall", "F1", "accuracy", "ROC-AUC"),
                   tuple(_number(metrics[key]) for key in ("precision", "recall", "f1",

@@ -23,16 +23,20 @@ def detection_report(is_anomaly_true: np.ndarray, scores: np.ndarray, is_anomaly
     -------
     dict
         ``positive_class`` is always ``"anomaly"``. ``roc_auc`` is None when only one class
-        is present (it is undefined then), and ``note`` says so.
+        is present (it is undefined then), and ``note`` says so; ``precision`` is None
+        when nothing was flagged, ``recall`` when no anomaly is labelled, ``f1`` when
+        neither was (each undefined then, not 0).
     """
     from sklearn.metrics import confusion_matrix, roc_auc_score
 
     truth = np.asarray(is_anomaly_true, dtype=int)
     predicted = np.asarray(is_anomaly_pred, dtype=int)
     tn, fp, fn, tp = (int(v) for v in confusion_matrix(truth, predicted, labels=[0, 1]).ravel())
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    # Undefined (None) where its denominator is empty: precision with nothing flagged,
+    # recall with no anomaly labelled, F1 with neither (2TP / (2TP + FP + FN)).
+    precision = tp / (tp + fp) if tp + fp else None
+    recall = tp / (tp + fn) if tp + fn else None
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None
     report: dict[str, Any] = {
         "positive_class": "anomaly",
         "rows": int(len(truth)),
@@ -55,12 +59,8 @@ def format_report(report: dict[str, Any]) -> str:
     """A few aligned lines for the terminal."""
     matrix = report["confusion_matrix"]
     roc_auc = "n/a (one class only)" if report["roc_auc"] is None else f"{report['roc_auc']:.4f}"
-    # Undefined where nothing was flagged, or the labels hold no anomaly: said so, not 0.
-    precision = ("n/a (nothing flagged)" if matrix["tp"] + matrix["fp"] == 0
-                 else f"{report['precision']:.4f}")
-    recall = ("n/a (no anomaly labelled)" if matrix["tp"] + matrix["fn"] == 0
-              else f"{report['recall']:.4f}")
-    f1 = "n/a" if "n/a" in precision + recall else f"{report['f1']:.4f}"
+    precision, recall, f1 = (_defined(report[key], why) for key, why in (
+        ("precision", "nothing flagged"), ("recall", "no anomaly labelled"), ("f1", "")))
     return "\n".join(
         [
             "Metrics (positive class = anomaly):",
@@ -71,3 +71,10 @@ def format_report(report: dict[str, Any]) -> str:
             f"    actual anomaly   {matrix['fn']:>16}  {matrix['tp']:>17}",
         ]
     )
+
+
+def _defined(value: float | None, why: str) -> str:
+    """A metric to 4 places, or ``n/a (why)`` where it is undefined."""
+    if value is not None:
+        return f"{value:.4f}"
+    return f"n/a ({why})" if why else "n/a"
