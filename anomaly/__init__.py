@@ -18,8 +18,9 @@ __version__ = "0.1.0"
 # telemetry there and in $TMPDIR/.ses, and send it to Microsoft's collector. A tool that
 # reads health data makes no connection it was not asked for: off in this process and
 # those it starts (Dask's workers, which import this package too), unless the user set
-# the variable.
-os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+# the variable (to something: onnxruntime reads an empty value as unset).
+if not os.environ.get("ORT_DISABLE_TELEMETRY"):
+    os.environ["ORT_DISABLE_TELEMETRY"] = "1"
 
 __all__ = ["AutoencoderDetector", "Beats", "InputError", "ModelError", "read_beats", "__version__"]
 

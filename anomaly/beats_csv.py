@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,10 +63,10 @@ def write_beats(records: Sequence[str], output: str | os.PathLike, options: Segm
         ``output`` is one of the recordings' files, or not a regular file.
     """
     from .inputs import expand_inputs
-    from .io.destinations import Place, check_destinations
+    from .io.destinations import Place, check_destinations, check_stdout
     from .io.readers import STDIO
     from .io.tables import TableWriter
-    from .io.writers import check_writable
+    from .io.writers import StandardOutput, check_writable
     from .recordings.quality import Analysable
     from .recordings.signals import recording_files
 
@@ -75,12 +74,13 @@ def write_beats(records: Sequence[str], output: str | os.PathLike, options: Segm
     segmenters = [segmenter_for(name, options) for name in names]
     to_stdout = str(output) == STDIO
     output = Path(output)
+    inputs = [Place(Path(path), "the input") for name in names
+              for path in recording_files(name, options.annotations)]
     if to_stdout:
-        destination = contextlib.nullcontext(sys.stdout.buffer)
+        check_stdout(inputs, None)
+        destination = contextlib.nullcontext(StandardOutput())
     else:
-        check_destinations([Place(output, "the beats file (--output)")],
-                           [Place(Path(path), "the input") for name in names
-                            for path in recording_files(name, options.annotations)], None)
+        check_destinations([Place(output, "the beats file (--output)")], inputs, None)
         check_writable(output)
         destination = _complete_file(output)
     export = BeatsExport(output)
@@ -101,6 +101,7 @@ def write_beats(records: Sequence[str], output: str | os.PathLike, options: Segm
                 analysable = Analysable.of(counts, segmenter.lead.fs)
                 on_record(name, counts.beats, f"{export.leads[name]}; {analysable.describe()}")
         writer.close()
+        file.flush()  # Before the run says it wrote them: a failure is the run's.
     return export
 
 

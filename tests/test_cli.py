@@ -384,8 +384,10 @@ def test_scoring_leaves_no_telemetry_of_onnxruntime(cli_model, data_dir, tmp_pat
     temporary = tmp_path / "tmp"
     for directory in (home, temporary):
         directory.mkdir()
-    env = {k: v for k, v in os.environ.items() if k not in ("ORT_DISABLE_TELEMETRY",)}
-    env.update(HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"), TMPDIR=str(temporary))
+    env = dict(os.environ)
+    # Set but empty, as a unit file's "Environment=ORT_DISABLE_TELEMETRY=" leaves it: unset.
+    env.update(HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"), TMPDIR=str(temporary),
+               ORT_DISABLE_TELEMETRY="")
     done = subprocess.run(ANOMALY + ["score", str(data_dir / "batch.csv"), "-m", str(cli_model),
                                      "--label-column", "label", "--engine", engine,
                                      *(["--workers", "1"] if engine == "dask" else []),
@@ -431,6 +433,48 @@ def test_metrics_undefined_on_a_batch_say_so_rather_than_zero(cli_model, tmp_pat
     assert metrics["recall"] is None and metrics["roc_auc"] is None
     # F1 = 2TP / (2TP + FP + FN): 0 where a normal beat was flagged, else undefined.
     assert metrics["f1"] == (0.0 if metrics["confusion_matrix"]["fp"] else None)
+
+
+@pytest.mark.parametrize("args, code", [(["--version"], 0),
+                                        (["score", "missing.csv", "-m", "nomodel"], 2)])
+def test_exit_handlers_run_after_a_success_and_one_that_fails_is_a_warning_line(
+        tmp_path, args, code):
+    """The CLI runs the exit handlers libraries registered before it leaves a run that
+    succeeded: one that raises is a warning line on stderr, not a traceback, and the exit
+    code stands. After a failure they do not run (a Dask cluster interrupted as it
+    started failed its own, with asyncio's tracebacks)."""
+    program = ("import atexit, sys\n"
+               "atexit.register(lambda: 1 / 0)\n"
+               "from anomaly.cli.commands import run\n"
+               f"sys.argv = ['anomaly', *{args!r}]\n"
+               "run()\n")
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=120)
+    assert done.returncode == code, done.stderr
+    warned = "Warning: an exit handler failed (ZeroDivisionError: division by zero)"
+    assert (done.stderr.splitlines()[-1] == warned) if code == 0 else warned not in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_ctrl_c_is_one_error_line_and_exit_130(data_dir, tmp_path):
+    """Ctrl-C (SIGINT) during a fit: 'Error: interrupted' and 130, nothing left (Typer
+    turned it into a silent exit 130)."""
+    import signal
+    import time
+
+    process = subprocess.Popen(ANOMALY + ["fit", str(data_dir / "normal.csv"), "-m",
+                                          str(tmp_path / "model"), "--epochs", "100000"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               restore_signals=True)
+    for line in process.stdout:  # interrupted once training has begun
+        if line.startswith("Training on"):
+            break
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "Error: interrupted"
+    assert not (tmp_path / "model").exists()
 
 
 def test_debug_shows_the_traceback(capsys, in_tmp):

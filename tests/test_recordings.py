@@ -423,11 +423,37 @@ def test_lead_by_name_index_and_default(recording, tmp_path):
     # A raw unit leaves the choice to the name: the ECG in adu is read.
     (["EOG", "ECG"], ["uV", "adu"], "ECG"), (["ECG"], ["counts"], "ECG"),
     (["CH1", "CH2"], ["microvolts"] * 2, "CH1"),
+    # A word that is not a lead's name is no reason to pass a lead by.
+    (["ECG II (paced)", "ECG I"], None, "ECG II (paced)"), (["II paced"], None, "II paced"),
+    (["Separate II", "V1"], None, "Separate II"), (["EOG", "Chest lead V1"], None, "Chest lead V1"),
+    (["EMG", "Local ECG"], None, "Local ECG"), (["ECG_equal"], None, "ECG_equal"),
+    (["EKGRate", "ECG"], None, "ECG"), (["ECG Pacer", "ECG"], None, "ECG"),
+    # Compatibility forms: a Roman numeral, full-width letters; a dotless i is no I.
+    (["ECG \u2160", "ECG \u2161"], None, "ECG \u2161"), (["V1", "\uff29\uff29"], None, "\uff29\uff29"),
+    (["V1", "\u0131\u0131"], None, "V1"),
 ])
 def test_the_default_lead_among_names_of_many_databases_and_devices(names, units, chosen):
     from anomaly.recordings.signals import default_lead, distinct_names
 
     assert names[default_lead("rec", distinct_names(names), units)] == chosen
+
+
+@pytest.mark.parametrize("micro", [b"\xb5", "\u00b5".encode()], ids=["latin-1", "utf-8"])
+def test_an_edf_in_microvolts_spelt_with_the_micro_sign_is_calibrated(recording, tmp_path,
+                                                                      micro):
+    """EDF headers are ASCII, but devices write the micro sign (Latin-1 0xB5, or UTF-8):
+    read as a voltage, so the strips are on ECG paper (it was 'not a voltage')."""
+    import edfio
+
+    lead = open_lead(recording[0]).read(0, 10 * FS)
+    path = tmp_path / "micro.edf"
+    edfio.Edf([edfio.EdfSignal(1000 * lead, FS, label="ECG", physical_dimension="uV",
+                               physical_range=(-10_000, 10_000))]).write(path)
+    data = path.read_bytes()
+    at = data.index(b"uV      ", 256)  # the signal's physical dimension, 8 bytes
+    path.write_bytes(data[:at] + (micro + b"V").ljust(8) + data[at + 8:])
+    opened = open_lead(path)
+    assert opened.millivolts_per_unit == pytest.approx(1e-3)
 
 
 @pytest.mark.parametrize("names, units", [
@@ -971,6 +997,21 @@ def bad_recordings(tmp_path: Path, base: Path) -> dict[str, tuple[list[str], str
     }
 
 
+def test_a_cell_of_a_megabyte_in_a_signal_csv_is_a_short_line(tmp_path, capsys):
+    """pyarrow's message quotes the bad cell, whose length the file's maker chooses: the
+    error is one line of a few hundred characters (a 1 MB cell made a 1 MB line, and the
+    clock-time check's pattern took seconds over it)."""
+    cell = "invalid value '" * 64_000
+    table = tmp_path / "long.csv"
+    table.write_text("time,ECG\n" + "".join(
+        f"{i / 360:.6f},{cell if i == 3000 else '0.1'}\n" for i in range(3600)))
+    code, _, err = run_cli(capsys, "beats", table, "-o", tmp_path / "b.csv")
+    assert code == 2
+    line = err.strip().splitlines()[-1]
+    assert line.startswith(f"Error: {table}: In CSV column #1: CSV conversion error to "
+                           "double: invalid value") and len(line) < 400 and line.endswith("...")
+
+
 def test_every_bad_recording_is_one_line_exit_2_and_nothing_written(recording, model_dir,
                                                                     tmp_path, capsys):
     base, _, _ = recording
@@ -1249,6 +1290,57 @@ def test_beats_to_standard_output_in_a_real_process(recording, tmp_path):
     assert b"beats, lead MLII (of MLII, V1)" in done.stderr
     assert b"recording(s) to standard output" in done.stderr
     assert not (tmp_path / "-").exists()
+
+
+def test_standard_output_that_fails_or_is_an_input_is_exit_2(recording, model_dir, tmp_path):
+    """``-o -`` where standard output is an input left open by the shell (``1<>``), is
+    closed, reaches a file size limit or a reader that stopped (a broken pipe): one
+    Error line and exit 2, the input untouched (a limit cut the CSV and exited 0; a
+    broken pipe exited 1, 'anomalies found'; a closed one was an internal error)."""
+    import resource
+
+    base, _, _ = recording
+    command = [sys.executable, "-m", "anomaly", "beats", str(base), "-o", "-"]
+    signal_file = Path(f"{base}.dat")
+    before = signal_file.read_bytes()
+    with open(signal_file, "r+b") as opened:
+        done = subprocess.run(command, stdout=opened, stderr=subprocess.PIPE, text=True,
+                              timeout=120)
+    assert done.returncode == 2 and done.stderr.splitlines()[-1] == (
+        f"Error: standard output is the input {signal_file}: writing there would "
+        "overwrite it")
+    assert signal_file.read_bytes() == before
+    metadata = Path(model_dir) / "metadata.json"
+    kept = metadata.read_bytes()
+    with open(metadata, "ab") as opened:  # score -o - >> model/metadata.json
+        done = subprocess.run([sys.executable, "-m", "anomaly", "score", str(base), "-m",
+                               str(model_dir), "-o", "-"], stdout=opened,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.splitlines()[-1] == (
+        f"Error: standard output is a file of the model directory {model_dir}: writing "
+        "there would overwrite it")
+    assert metadata.read_bytes() == kept
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    with open(tmp_path / "limited.csv", "wb") as limited_file:
+        done = subprocess.run(command, stdout=limited_file, stderr=subprocess.PIPE, text=True,
+                              timeout=120, preexec_fn=limited)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines()[-1] == "Error: standard output: File too large"
+
+    closed = subprocess.run(" ".join(command) + " >&-", shell=True, capture_output=True,
+                            text=True, timeout=120)
+    assert closed.returncode == 2 and closed.stderr.splitlines()[-1] == (
+        "Error: standard output is closed (>&-): give --output FILE")
+
+    reader = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    reader.stdout.read(100)
+    reader.stdout.close()  # the reader stops: the rest meets a broken pipe
+    _, err = reader.communicate(timeout=120)
+    assert reader.returncode == 2 and err.decode().splitlines()[-1] == (
+        "Error: standard output: Broken pipe")
 
 
 def test_a_lead_the_model_asks_for_and_the_recording_lacks_is_the_models(

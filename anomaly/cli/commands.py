@@ -437,15 +437,17 @@ def beats(
     """
     from .. import logs
     from ..beats_csv import write_beats
+    from ..io.readers import STDIO
 
     logs.configure(quiet=quiet)  # The readers' warnings go to stderr, as score's do.
     # With the beats on standard output, what is said goes to stderr.
-    say = functools.partial(_say, quiet=quiet, err=str(output) == "-")
+    to_stdout = str(output) == STDIO
+    say = functools.partial(_say, quiet=quiet, err=to_stdout)
     with _usage_errors():
         export = write_beats(records, output, recording.segment(),
                              on_record=lambda name, n, lead: say(f"{name}: {n} beats, {lead}"))
     labels = ", ".join(f"{label} {count}" for label, count in sorted(export.labels.items()))
-    where = "standard output" if str(output) == "-" else output
+    where = "standard output" if to_stdout else output
     say(f"Wrote {export.total} beats of {len(export.beats)} recording(s) to {where}"
         f" ({export.dropped_at_edges} dropped: their window runs off the recording)"
         + (f"; labels: {labels}" if labels else "") + ".")
@@ -668,6 +670,12 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"{error.format_message()}{hint}", EXIT_BAD_INPUT)
     except (typer.Abort, KeyboardInterrupt):
         return _fail("interrupted", EXIT_INTERRUPTED)
+    except SystemExit as error:
+        # Click's answer to a broken pipe on stdout (a reader that stopped): exit 1, which
+        # here means anomalies found. Its other exits come back as codes (below).
+        if error.code != 1:
+            raise
+        return _fail("standard output: Broken pipe", EXIT_BAD_INPUT)
     except Terminated:
         return _fail("terminated (SIGTERM); nothing half-written was left", EXIT_TERMINATED)
     except AnomalyError as error:
@@ -679,6 +687,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # A bug: still one line, the traceback with --debug.
         return _fail(f"internal error ({type(error).__name__}: {error}); "
                      "rerun with --debug and report it", EXIT_INTERNAL)
+    if result == EXIT_INTERRUPTED:  # Typer's answer to Ctrl-C: said as ours is.
+        return _fail("interrupted", EXIT_INTERRUPTED)
     return result if isinstance(result, int) else EXIT_OK
 
 
@@ -699,6 +709,25 @@ def _terminate(signum, frame) -> None:
     raise Terminated()
 
 
+def _run_exit_handlers() -> None:
+    """Run the exit handlers libraries registered, as a normal exit does before the
+    interpreter's teardown (which :func:`run` skips): TensorFlow's remove the files its
+    autograph writes to $TMPDIR, one a fit, left there otherwise. A handler that fails is
+    one warning line, not a traceback (Python reports it through ``sys.unraisablehook``)."""
+    from .. import logs
+    from ..exceptions import first_line
+
+    def one_line(unraisable) -> None:
+        logs.warning(f"Warning: an exit handler failed ({type(unraisable.exc_value).__name__}: "
+                     f"{first_line(unraisable.exc_value)})")
+
+    hook, sys.unraisablehook = sys.unraisablehook, one_line
+    try:
+        atexit._run_exitfuncs()  # CPython's own, the one a normal exit calls.
+    finally:
+        sys.unraisablehook = hook
+
+
 def run() -> None:
     """Console-script entry point: exit with ``main``'s code, skipping interpreter teardown.
 
@@ -713,10 +742,11 @@ def run() -> None:
     """
     signal.signal(signal.SIGTERM, _terminate)
     code = main()
-    # What exit handlers were registered still run, as at a normal exit: TensorFlow's
-    # remove the files its autograph wrote to $TMPDIR (one a fit, left there otherwise).
-    with contextlib.suppress(Exception):
-        atexit._run_exitfuncs()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # The run is over: a SIGTERM now ends it.
+    if code in (EXIT_OK, EXIT_ANOMALIES_FOUND):
+        # Not after a failure: a Dask cluster interrupted while it started fails its own
+        # handlers, with asyncio's tracebacks.
+        _run_exit_handlers()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()

@@ -73,7 +73,9 @@ _RECORDINGS = "Recordings (WFDB, EDF, signal CSV)"
 Lead = Annotated[Optional[str], typer.Option(
     "--lead", metavar="NAME|INDEX", rich_help_panel=_RECORDINGS,
     help="The lead to read: a name or a 0-based index. Default: MLII or II when the "
-         "recording has it, else its first ECG lead (not EEG, respiration, pressure...).",
+         "recording has it, else its first lead named as ECG, else its first lead that may "
+         "be ECG (never one named or measured as EEG, respiration, pressure...; a recording "
+         "without one is refused).",
     show_default=False)]
 FromTime = Annotated[Optional[str], typer.Option(
     "--from", metavar="TIME", rich_help_panel=_RECORDINGS,

@@ -73,6 +73,37 @@ def check_destinations(destinations: Iterable[Place], inputs: Iterable[Place],
         seen.append((place, identity))
 
 
+def check_stdout(inputs: Iterable[Place], model_dir: Path | None) -> None:
+    """Refuse to write to standard output (``-o -``) when it is closed, or is an input or
+    a file of the model directory: a shell's ``>>`` or ``1<>`` left that file open for
+    the run to write into (``>`` emptied it before the run began, out of its reach).
+
+    Raises
+    ------
+    UsageError
+        One line naming what standard output is (exit 2).
+    """
+    import sys
+
+    if sys.stdout is None:
+        raise UsageError("standard output is closed (>&-): give --output FILE")
+    try:
+        info = os.fstat(sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # Not a file descriptor (a test's capture).
+        return
+    if not stat.S_ISREG(info.st_mode):
+        return
+    identity = ("<stdout>", (info.st_dev, info.st_ino))
+    for place in inputs:
+        if _same(identity, [_identity(place.path)]):
+            raise UsageError(f"standard output is {place.role} {place.path}: writing there "
+                             "would overwrite it")
+    if model_dir is not None and _same(identity, [_identity(path)
+                                                  for path in _files_of(Path(model_dir))]):
+        raise UsageError(f"standard output is a file of the model directory {model_dir}: "
+                         "writing there would overwrite it")
+
+
 def _check_kind(place: Place) -> None:
     """A destination that exists must be a regular file."""
     try:

@@ -88,6 +88,44 @@ def _umask() -> int:
     return mask
 
 
+class StandardOutput:
+    """Standard output's bytes, for ``-o -``: a write or flush that fails (a full disk or
+    a file size limit under a redirection, a reader that stopped: a broken pipe) is an
+    InputError naming it (exit 2), not a success with a cut file, nor Click's exit 1 for
+    a broken pipe (exit 1 means anomalies found)."""
+
+    def __init__(self) -> None:
+        import sys
+
+        if sys.stdout is None:
+            raise InputError("standard output is closed (>&-): give --output FILE")
+        self._stream = sys.stdout.buffer
+
+    def write(self, data) -> int:
+        # A large write cut short (a file size limit reached) returns what was written,
+        # without an error: the rest is written again, which then fails.
+        left = memoryview(data).cast("B")
+        with self._failing():
+            while len(left):
+                written = self._stream.write(left)
+                if not written:
+                    raise InputError("standard output: it takes no more bytes")
+                left = left[written:]
+        return len(data)
+
+    def flush(self) -> None:
+        with self._failing():
+            self._stream.flush()
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _failing() -> Iterator[None]:
+        try:
+            yield
+        except OSError as error:
+            raise InputError(f"standard output: {error.strerror or error}") from None
+
+
 def check_writable(path: str | os.PathLike) -> None:
     """Fail before any work if ``path``'s directory is missing or read-only."""
     _require_writable_directory(Path(path).parent, path)

@@ -104,12 +104,21 @@ def match_labels(peaks: np.ndarray, reference: np.ndarray, classes: np.ndarray,
 
 def _others_beside(base: str) -> str:
     """``; beside it: qrs, ecg``: the extensions of the files beside a record that may be
-    its annotations (not its header nor a signal file), for a message; empty if none."""
+    its annotations (not its header nor the signal files it names), for a message; empty
+    if none. At most :data:`SHOWN_BESIDE`, then ``...``."""
     import glob
 
+    from .signals import recording_files
+
+    own = {os.path.realpath(path) for path in recording_files(base)}
     stem = os.path.basename(base)
     found = sorted(os.path.basename(path)[len(stem) + 1:] for path in
-                   glob.glob(glob.escape(base) + ".*") if os.path.isfile(path))
-    others = [ext for ext in found if ext.lower() not in ("hea", "dat", "edf", "csv")
-              and "." not in ext][:8]
-    return f"; beside it: {', '.join(others)}" if others else ""
+                   glob.glob(glob.escape(base) + ".*")
+                   if os.path.isfile(path) and os.path.realpath(path) not in own)
+    shown = [repr(ext) if not ext.isprintable() else ext for ext in found[:SHOWN_BESIDE]]
+    more = ", ..." if len(found) > SHOWN_BESIDE else ""
+    return f"; beside it: {', '.join(shown)}{more}" if shown else ""
+
+
+#: The annotation files beside a record a message names at most.
+SHOWN_BESIDE = 8

@@ -67,8 +67,9 @@ def open_signal_csv(text: str, lead: str | None, fs: float | None):
         if found < MIN_FS <= found * 1000 <= MAX_FS:
             raise InputError(f"{text}: its time column ({clean[time_index]}) steps by "
                              f"{1 / found:.4g} at a time, a rate of {found:g} Hz if they are "
-                             "seconds: are they milliseconds? A signal CSV's time is in "
-                             "seconds (or leave the column out and give --fs)")
+                             "seconds: are they milliseconds, or sample numbers? A signal "
+                             "CSV's time is in seconds (or leave the column out and give "
+                             "--fs)")
         check_given_rate(text, fs, found, "its time column")
         fs = fs if fs is not None else found
     if fs is None:
@@ -221,13 +222,19 @@ class _CsvColumn:
                 row += len(values)
                 yield values, times
         except pa.ArrowInvalid as error:
-            clock = re.search(r"column #(\d+).*invalid value '(.*:.*)'", first_line(error))
-            if clock and int(clock.group(1)) == self.time_index:
+            # pyarrow's words: "In CSV column #0: CSV conversion error to double: invalid
+            # value ''0:00.000''". Matched without backtracking over the cell, whose length
+            # a client chooses (a pattern with two .* took seconds on a long one).
+            clock = re.match(r"In CSV column #(\d+): CSV conversion error to double: "
+                             r"invalid value '('[0-9:.]{1,40}')'$", first_line(error)[:200])
+            if clock and int(clock.group(1)) == self.time_index and ":" in clock.group(2):
                 raise InputError(f"{self.path}: its time column holds clock times "
                                  f"({clock.group(2)}), not seconds: export it in seconds "
                                  "(PhysioNet's 'rdsamp -p -v'), or leave the column out "
                                  "and give --fs") from None
-            raise InputError(f"{self.path}: {first_line(error)}") from None
+            said = first_line(error)  # It quotes the cell, whose length a client chooses.
+            raise InputError(f"{self.path}: {said[:300]}{'...' if len(said) > 300 else ''}"
+                             ) from None
 
     def _check_steps(self, times: np.ndarray, last_time: float | None, row: int) -> None:
         """An InputError at the first step of ``times`` (rows ``row`` onwards, after

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -35,21 +36,32 @@ PREFERRED_LEADS = ("MLII", "II")
 #: A lead whose name says it is an ECG lead: the limb, augmented and chest leads (and
 #: the European ``DI``-``DIII``), modified and Holter leads (``MLII``, ``MV5``, ``CM5``,
 #: ``MCL1``, ``CH1``), electrode pairs (``LA-RA``), Frank's leads, and any name holding
-#: ECG or EKG (compared as :func:`_lead_key` spells them).
+#: ECG or EKG (compared as :func:`_lead_key` spells them) ...
 ECG_NAME = re.compile(r"ECG|EKG|^LEAD|^(ML)?(I|II|III|V)$|^A?V[RLF]$|^V[1-9]R?$|^V[XYZ]$|"
                       r"^D(I{1,3}|[1-3])$|^(MCL|CM|CC|CS|CH|MV)[0-9]$|^MCL$|^ML[A-Z0-9]+$|"
                       r"^(LA|RA|LL)(LA|RA|LL)$")
-#: A signal whose name says it is not ECG (what sleep studies and bedside monitors record
-#: beside it: brain, eye and muscle leads, the 10-20 system's derivations such as
-#: ``C3-M2`` and ``E1-M2``, eye leads ``LOC``/``ROC``, leg leads, breathing, pressures,
-#: oximetry, temperature; a rate, a status, a quality index or a lead-off flag derived
-#: from the ECG, ``ECG HR``, ``ECG Status``): never read unasked.
-NOT_ECG_NAME = re.compile(r"^(EEG|EOG|EMG|RESP|ABP|ART|PAP|CVP|ICP|PLETH|PPG|SPO2|SAO2|"
-                          r"NBP|BP|TEMP|FLOW|AIRFLOW|THOR|ABD|SNORE|NASAL|POS|SPEED|ACC|"
-                          r"EVENT|MARKER|CHIN|LAT|RAT|LOC|ROC|CHEST|EFFORT|THERM|PRES|"
-                          r"(DX|SX)[0-9])|"
+#: ... or one of whose words is an ECG lead's name (``Chest lead V1``, ``Local ECG``).
+ECG_WORD = re.compile(r"^(ECG|EKG)[0-9]*$|^(ML)?(I|II|III)$|^A?V[RLF]$|^V[1-9]R?$|"
+                      r"^D(I{1,3}|[1-3])$|^(MCL|CM|CC|CS|CH|MV)[0-9]$")
+#: Words that say a signal is not ECG whatever else its name holds: what bedside monitors
+#: record beside it (breathing, pressures, oximetry, temperature) and what they derive
+#: from it (a rate, a status, a quality index, a lead-off flag, pacing: ``ECG HR``,
+#: ``ECG Status``, ``ECG Lead Off``).
+NOT_ECG_WORDS = frozenset({"HR", "RATE", "BPM", "PULSE", "STATUS", "SQI", "QUAL", "QUALITY",
+                           "OFF", "LEADOFF", "PACE", "PACER", "SPO2", "SAO2", "PLETH", "PPG",
+                           "RESP", "ABP", "NBP", "CVP", "PAP", "ICP", "ART", "TEMP", "CO2",
+                           "ETCO2"})
+#: A name that says so too, written in one word (``H.R.``, ``EKGRate``).
+NOT_ECG_KEY = re.compile(r"^[HP]R$|(HR|RATE|BPM)$")
+#: A signal whose name says it is not ECG unless it also names an ECG lead (what sleep
+#: studies record beside it: brain, eye and muscle leads, the 10-20 system's derivations
+#: such as ``C3-M2`` and ``E1-M2``, eye leads ``LOC``/``ROC``, leg leads, effort belts,
+#: airflow, position).
+NOT_ECG_NAME = re.compile(r"^(EEG|EOG|EMG|RESP|ABP|PAP|CVP|ICP|PLETH|PPG|SPO2|SAO2|NBP|BP|"
+                          r"TEMP|FLOW|AIRFLOW|THOR|ABD|SNORE|NASAL|POS|SPEED|ACC|EVENT|"
+                          r"MARKER|CHIN|LAT|RAT|LOC|ROC|CHEST|EFFORT|THERM|PRES|(DX|SX)[0-9])|"
                           r"^(FP|AF|FC|FT|CP|TP|PO|[FCTPOAEM])[0-9Z]+([AM][12]|[FCTPO][0-9Z]+)?$|"
-                          r"^PR$|CO2|LEG|PULSE|RATE|BPM|STATUS|SQI|QUAL|PACE|HR$|OFF$")
+                          r"LEG|CO2")
 #: Units a lead may be declared in that are not a voltage: a lead in one is never read
 #: unasked (compared lower case, without spaces). A unit neither these nor a voltage
 #: (``adu``, ``NU``, ``counts``: raw values) leaves the choice to the lead's name.
@@ -72,8 +84,10 @@ MILLIVOLTS_PER_UNIT = {"mv": 1.0, "uv": 1e-3, "v": 1e3, "nv": 1e-6, "millivolt":
 def millivolts_per(unit: str) -> float | None:
     """What one ``unit`` (as a recording declares it: ``mV``, ``uV``, ``\u00b5V``...) is in
     millivolts; None for a unit that is not a voltage, or none."""
-    return MILLIVOLTS_PER_UNIT.get(unit.strip().replace("\u00b5", "u").replace("\u03bc", "u")
-                                   .lower())
+    # An EDF header is ASCII: its micro sign (Latin-1 0xB5, or UTF-8) is read as the
+    # replacement character, the only one a voltage's unit holds before V.
+    return MILLIVOLTS_PER_UNIT.get(re.sub("\ufffd+", "u", unit.strip()).replace("\u00b5", "u")
+                                   .replace("\u03bc", "u").lower())
 
 
 @dataclass
@@ -311,11 +325,12 @@ def open_lead(path: str | os.PathLike, *, lead: str | None = None, fs: float | N
         opener = None
     if opener is not None:
         opened = opener(text, lead, fs)
-        if opened.unit and opened.millivolts_per_unit is None:
+        if lead is not None and _not_a_voltage(opened.unit):  # Never chosen unasked.
             from .. import logs
 
-            logs.warning_once(f"Warning: {text}: lead {opened.name} is in {opened.unit}, not "
-                              "a voltage: read as ECG as asked")
+            logs.warning_once(f"Warning: {text}: lead {opened.name} is in "
+                              f"{logs.printable(opened.unit)}, not a voltage: read as ECG "
+                              "as asked")
         return opened
     if not os.path.exists(text):
         raise InputError(f"{text}: no such file or WFDB record (no {text}.hea either)")
@@ -391,18 +406,42 @@ def choose_lead(path: str, names: list[str], lead: str | None,
     raise NoSuchLead(path, lead, names)
 
 
+def _words(name: str) -> list[str]:
+    """A lead's name in words of ASCII letters and digits, upper case, as compatibility
+    forms make them (``ECG \u2161`` and full-width letters are ``ECG II``; a dotless i is
+    dropped, not read as I), without the index a shared name was given (``ECG#1``)."""
+    text = unicodedata.normalize("NFKC", name.split("#")[0]).encode("ascii", "ignore")
+    return re.findall(r"[A-Z0-9]+", text.decode().upper())
+
+
 def _lead_key(name: str) -> str:
-    """A lead's name as the default's choice compares it: upper case, letters and digits
-    only, without the index a shared name was given (``ECG#1``)."""
-    return re.sub(r"[^A-Z0-9]+", "", name.split("#")[0].upper())
+    """A lead's name as one word (:func:`_words` joined): ``EKG-II`` is ``EKGII``."""
+    return "".join(_words(name))
 
 
-def _lead_of(key: str) -> str:
-    """Which lead a :func:`_lead_key` names, without an ``ECG``, ``EKG`` or ``LEAD``
-    prefix (``ECG II``, ``EKG-II`` and ``Lead II`` are ``II``; ``ML2`` is ``MLII``; the
-    European ``DII`` and ``D2`` are ``II``)."""
-    lead = re.sub(r"^(ECG|EKG|LEAD)+(?=[A-Z0-9])", "", key)
-    return {"ML2": "MLII", "DII": "II", "D2": "II"}.get(lead, lead)
+def _leads_named(name: str) -> set[str]:
+    """Which leads a name says it is: its words and its key without an ``ECG``, ``EKG``
+    or ``LEAD`` prefix (``ECG II``, ``EKG-II`` and ``Lead II`` are ``II``), ``ML2`` read
+    as ``MLII``, the European ``DII`` and ``D2`` as ``II``."""
+    key = _lead_key(name)
+    found = set(_words(name)) | {re.sub(r"^(ECG|EKG|LEAD)+(?=[A-Z0-9])", "", key)}
+    aliases = {"ML2": "MLII", "DII": "II", "D2": "II"}
+    return {aliases.get(lead, lead) for lead in found}
+
+
+def _may_be_ecg(name: str) -> bool:
+    """Whether a lead's name leaves it possibly ECG (:data:`NOT_ECG_WORDS`,
+    :data:`NOT_ECG_KEY`, and :data:`NOT_ECG_NAME` unless it names an ECG lead)."""
+    words, key = _words(name), _lead_key(name)
+    if NOT_ECG_WORDS.intersection(words) or NOT_ECG_KEY.search(key):
+        return False
+    return not NOT_ECG_NAME.search(key) or _named_as_ecg(name)
+
+
+def _named_as_ecg(name: str) -> bool:
+    """Whether a lead's name says it is an ECG lead (:data:`ECG_NAME`, :data:`ECG_WORD`)."""
+    return bool(ECG_NAME.search(_lead_key(name))
+                or any(ECG_WORD.search(word) for word in _words(name)))
 
 
 def _not_a_voltage(unit: str | None) -> bool:
@@ -412,30 +451,27 @@ def _not_a_voltage(unit: str | None) -> bool:
 
 def default_lead(path: str, names: list[str], units: list[str | None] | None = None) -> int:
     """The lead read when none is asked for, among the recording's leads that may be ECG:
-    those neither named as another signal is (:data:`NOT_ECG_NAME`) nor declared in a
+    those neither named as another signal is (:func:`_may_be_ecg`) nor declared in a
     unit known not to be a voltage (:data:`NOT_VOLTAGE_UNITS`: a blood pressure in mmHg,
-    a heart rate in bpm; a raw unit such as ``adu`` leaves the lead in). The first of :data:`PREFERRED_LEADS` among them; else
-    the first named as an ECG lead is (:data:`ECG_NAME`); else the first. A recording of
-    none (a sleep study's EEG alone) is refused: analysed as ECG, its beats would be
-    noise.
+    a heart rate in bpm; a raw unit such as ``adu`` leaves the lead in). The first of
+    :data:`PREFERRED_LEADS` among them; else the first named as an ECG lead is
+    (:func:`_named_as_ecg`); else the first. A recording of none (a sleep study's EEG
+    alone) is refused: analysed as ECG, its beats would be noise.
 
     Raises
     ------
     InputError
         When no lead may be ECG, naming the recording and its leads.
     """
-    keys = [_lead_key(name) for name in names]
     declared = list(units or []) + [None] * len(names)
-    # Every lead not named as another signal nor declared in a unit that is not a voltage.
-    may_be = [index for index, key in enumerate(keys)
-              if not NOT_ECG_NAME.search(key) and not _not_a_voltage(declared[index])]
-    leads = {index: _lead_of(keys[index]) for index in may_be}
+    may_be = [index for index, name in enumerate(names)
+              if _may_be_ecg(name) and not _not_a_voltage(declared[index])]
     for preferred in PREFERRED_LEADS:
         for index in may_be:
-            if leads[index] == preferred:
+            if preferred in _leads_named(names[index]):
                 return index
     for index in may_be:
-        if ECG_NAME.search(keys[index]):
+        if _named_as_ecg(names[index]):
             return index
     if may_be:
         return may_be[0]

@@ -16,7 +16,7 @@ from ..choices import BadRowPolicy, OutputFormat, RuntimeName
 from ..exceptions import UsageError
 from ..inputs import expand_inputs
 from ..io.blocks import BLOCK_BYTES
-from ..io.destinations import Place, check_destinations
+from ..io.destinations import Place, check_destinations, check_stdout
 from ..io.readers import STDIO, check_readable, input_stem
 from ..io.writers import check_can_create_directory, check_writable
 
@@ -225,9 +225,10 @@ def plan_run(
         # again under the output's lock.
         if job.input != STDIO and not (skip_existing and is_up_to_date(job, Path(model_dir))):
             check_input(job)
-    check_destinations(run_destinations(jobs, report, html, plot_dir),
-                       [Place(Path(path), "the input") for job in jobs
-                        for path in input_files(job)], Path(model_dir))
+    inputs = [Place(Path(path), "the input") for job in jobs for path in input_files(job)]
+    check_destinations(run_destinations(jobs, report, html, plot_dir), inputs, Path(model_dir))
+    if to_stdout:
+        check_stdout(inputs, Path(model_dir))
     for path in outputs + [report, html]:
         if path is not None and not _made_by_the_run(Path(path).parent, output_dir):
             check_writable(path)

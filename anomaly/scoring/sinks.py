@@ -16,13 +16,12 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-import sys
 from pathlib import Path
 from typing import IO, Sequence
 
 from ..choices import OutputFormat
 from ..io.tables import TableWriter
-from ..io.writers import atomic_write
+from ..io.writers import StandardOutput, atomic_write
 from ..io.beats import Reject
 from .plan import Job, output_format
 
@@ -71,7 +70,8 @@ class ScoresToStdout:
     """Scores as CSV on standard output (rows cannot be rejected: skip mode needs a file)."""
 
     def __init__(self, stream: IO[bytes] | None = None):
-        self._scores = TableWriter(stream or sys.stdout.buffer, OutputFormat.csv.value)
+        self._stream = stream or StandardOutput()
+        self._scores = TableWriter(self._stream, OutputFormat.csv.value)
 
     def __enter__(self) -> "ScoresToStdout":
         return self
@@ -85,6 +85,8 @@ class ScoresToStdout:
 
     def __exit__(self, *exc_info) -> None:
         self._scores.close()
+        if exc_info[0] is None:
+            self._stream.flush()  # A failure to write the last rows is the run's.
 
 
 class NoScores:

@@ -388,9 +388,13 @@ def _session(model: bytes):
 @functools.cache
 def _bound_arena() -> None:
     """Give onnxruntime's environment an arena of at most :data:`ARENA_BYTES`, which every
-    session that asks for the environment's allocators shares: once per process."""
+    session that asks for the environment's allocators shares, and its telemetry off:
+    once per process."""
     import onnxruntime
 
+    # Off in this package's processes before onnxruntime loads (ORT_DISABLE_TELEMETRY,
+    # anomaly/__init__.py); here too where a host imported onnxruntime first.
+    onnxruntime.disable_telemetry_events()
     memory = onnxruntime.OrtMemoryInfo("Cpu", onnxruntime.OrtAllocatorType.ORT_ARENA_ALLOCATOR,
                                        0, onnxruntime.OrtMemType.DEFAULT)
     # -1: onnxruntime's defaults for how the arena grows.
