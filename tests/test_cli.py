@@ -399,6 +399,19 @@ def test_scoring_leaves_no_telemetry_of_onnxruntime(cli_model, data_dir, tmp_pat
     assert left == []
 
 
+def test_a_file_whose_path_holds_pattern_characters_is_taken_as_named(cli_model, data_dir,
+                                                                       tmp_path, capsys):
+    """A file named on its own is taken as it is, even where its path holds [, * or ?
+    (a drop directory named 'batch[1]'): it was read as a pattern, which matched nothing."""
+    folder = tmp_path / "batch[1]?"
+    folder.mkdir()
+    shutil.copy(data_dir / "batch.csv", folder / "in*.csv")
+    code, _, err = run_cli(capsys, "score", folder / "in*.csv", "-m", cli_model,
+                           "--label-column", "label", "-o", tmp_path / "s.csv")
+    assert code == 0, err
+    assert len(read_rows(tmp_path / "s.csv")) == 250
+
+
 def test_a_fit_leaves_nothing_in_the_temporary_directory(data_dir, tmp_path):
     """TensorFlow's autograph writes the functions it converts to $TMPDIR and removes them
     in an exit handler: the CLI, which leaves without the interpreter's teardown, runs

@@ -111,7 +111,9 @@ def read_normal_recording_beats(path: str | os.PathLike, options: SegmentOptions
                             code_distance=RECORDING_CODE_DISTANCE)
     data = data.among(len(beats))
     if len(data.normal) < MIN_RECORDING_BEATS:
-        advice = ("a longer span or another lead (--lead)" if label_column or every_beat
+        # Labels or every beat choose among the readable beats: no help without 30 of them.
+        advice = ("a longer span or another lead (--lead)"
+                  if label_column or every_beat or readable.sum() < MIN_RECORDING_BEATS
                   else "a longer span, another lead (--lead), labels, or --every-beat")
         skipped = f" (skipped {data.left_out})" if data.left_out else ""
         raise InputError(f"{path}: {len(data.normal)} of the {len(beats)} beats of "
