@@ -433,7 +433,8 @@ def test_lead_by_name_index_and_default(recording, tmp_path):
     (["V1", "\u0131\u0131"], None, "V1"),
 ])
 def test_the_default_lead_among_names_of_many_databases_and_devices(names, units, chosen):
-    from anomaly.recordings.signals import default_lead, distinct_names
+    from anomaly.recordings.lead_names import default_lead
+    from anomaly.recordings.signals import distinct_names
 
     assert names[default_lead("rec", distinct_names(names), units)] == chosen
 
@@ -460,7 +461,8 @@ def test_an_edf_in_microvolts_spelt_with_the_micro_sign_is_calibrated(recording,
     (["EEG Fpz-Cz", "EOG"], None), (["ABP", "PLETH"], ["mmHg", "NU"]), (["ECG HR"], ["bpm"])])
 def test_a_recording_without_a_lead_that_may_be_ecg_is_refused(names, units):
     from anomaly.exceptions import InputError
-    from anomaly.recordings.signals import default_lead, distinct_names
+    from anomaly.recordings.lead_names import default_lead
+    from anomaly.recordings.signals import distinct_names
 
     with pytest.raises(InputError, match=r"^rec: none of its signals \(.*\) is ECG by its "
                                          r"name or unit: give --lead NAME\|INDEX"):
