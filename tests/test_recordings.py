@@ -741,6 +741,30 @@ def test_a_recordings_fit_needs_30_beats_exactly(in_tmp, capsys):
     assert all((code == 2) == (n < 30) for n, code in outcomes.items())
 
 
+def test_a_recording_mostly_flagged_is_said_to_be_read_otherwise_than_the_model_knows(
+        recording, in_tmp, capsys):
+    """A patient model scoring beats it does not know (here the same record with its lead
+    inverted, as a paced or fibrillating stretch is to a model of sinus beats) flags most
+    of them: the log and the report's summary say the flags say little there. On the
+    patient's own later beats it says nothing."""
+    base, _, _ = recording
+    lead = open_lead(base).read(0, 120 * FS)
+    inverted = write_wfdb(in_tmp, "inverted", np.column_stack([-lead, lead]))
+    code, _, err = run_cli(capsys, "fit", base, "--to", "1:00", "-m", "model", "--epochs", "30")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "score", inverted, "-m", "model", "-o", "s.csv",
+                           "--html", "r.html")
+    assert code == 0, err
+    assert re.search(rf"Warning: {re.escape(str(inverted))}: \d+% of the beats are flagged: "
+                     r"the model, fitted on another stretch, does not know this patient's usual "
+                     r"beats here", err), err
+    page = (in_tmp / "r.html").read_text()
+    assert "of the beats are flagged: the model, fitted on another stretch" in page
+    assert re.search(r"<td class=\"text\">1 family, 0 of ectopic shape", page)  # not "1 families"
+    code, _, err = run_cli(capsys, "score", base, "--from", "1:00", "-m", "model", "-o", "own.csv")
+    assert code == 0 and "of the beats are flagged" not in err, err
+
+
 def test_a_fit_of_a_span_mostly_unreadable_is_refused_saying_what_was_left_out(in_tmp,
                                                                               capsys):
     """A device attached late: the first 4:30 of the 5 minutes asked for are flat. The fit

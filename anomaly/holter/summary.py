@@ -116,7 +116,8 @@ class RecordingRhythm:
         families = self.analysis.families
         # Of ectopic shape but not counted ventricular: narrow, in AF (analysis.WIDER_IN_AF).
         conducted = int((families.ectopic & (self.analysis.kinds == NORMAL)).sum())
-        shapes = (f"{len(families)} families, {len(ectopic)} of ectopic shape "
+        shapes = (f"{len(families)} famil{'y' if len(families) == 1 else 'ies'}, "
+                  f"{len(ectopic)} of ectopic shape "
                   f"({int(families.ectopic.sum())} beats"
                   + (f"; {conducted} of them narrow, in AF: counted as conducted"
                      if conducted else "") + ")")

@@ -34,3 +34,20 @@ RECORDING_CODE_DISTANCE = "off"
 #: lead's signal (a device attached late, an EEG read as ECG), on which a model flagged
 #: nearly every later beat (2 training beats: 98%).
 MIN_RECORDING_BEATS = 30
+#: A recording of which more than this share of beats is flagged is said to be read
+#: otherwise than the model knows it (:func:`flagged_share_note`).
+MOST_FLAGGED = 0.5
+
+
+def flagged_share_note(flagged: int, beats: int) -> str | None:
+    """What a reader should know when more than :data:`MOST_FLAGGED` of a recording's
+    beats are flagged (None otherwise): the patient model then does not know this
+    patient's usual beats, and its flags say little. On MIT-BIH that is atrial
+    fibrillation and flutter (202, 203 and 222 flag 2,000 to 3,300 normal beats an
+    hour) and the paced records (104: 59%), which the tool does not support."""
+    if beats <= 0 or flagged <= MOST_FLAGGED * beats:
+        return None
+    return (f"{flagged / beats:.0%} of the beats are flagged: the model, fitted on another "
+            "stretch, does not know this patient's usual beats here (atrial fibrillation, "
+            "another rhythm, a paced rhythm, which is not supported); read the rhythm and "
+            "the families rather than the flags")

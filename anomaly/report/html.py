@@ -125,6 +125,7 @@ def _recording_summary(summary, input_name, segment, rhythm) -> str:
     """The block a reader starts from: the recording, its lead, span and analysable time,
     its beats by kind and per hour, heart rate, AF burden, families and events."""
     from ..io.beats import is_anomaly
+    from ..recordings import flagged_share_note
     from ..recordings.signals import open_lead
     from ..recordings.times import format_duration, format_time
 
@@ -142,6 +143,9 @@ def _recording_summary(summary, input_name, segment, rhythm) -> str:
             ("analysable", analysable.describe() if analysable is not None else "not checked"),
             ("beats scored", f"{len(peaks):,}, {flagged:,} flagged as anomalies "
                              f"({flagged / max(len(peaks), 1):.1%})")]
+    note = flagged_share_note(flagged, len(peaks))
+    if note is not None:
+        rows.append(("note", note[0].upper() + note[1:] + "."))
     if rhythm is not None:
         counts = rhythm.beat_counts()
         hours = max(rhythm.analysable_s / 3600, 1e-9)

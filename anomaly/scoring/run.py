@@ -173,6 +173,12 @@ def _log_input(item: InputResult, threshold: float, runtime: str) -> None:
         f"{item.anomalies} anomalies ({item.anomalies / scored:.1%}) above the threshold "
         f"{threshold:.6g}{analysable}{rejected}{where}.",
         event="scored", runtime=runtime, **item.as_json())
+    if item.analysable is not None:
+        from ..recordings import flagged_share_note
+
+        note = flagged_share_note(item.anomalies, item.rows_scored)
+        if note is not None:
+            logs.warning(f"Warning: {item.input}: {note}", event="most_flagged")
 
 
 def write_plots(plan: RunPlan, detector, summary: ScoreSummary, recordings: dict,
