@@ -51,7 +51,8 @@ def expand_inputs(specs: Sequence[str]) -> list[str]:
                                  f"or {INPUT_SUFFIXES[-1]} files")
             inputs += found
         # A pattern, unless a file or record of that very name exists (brackets and all).
-        elif glob.has_magic(spec) and not (Path(spec).exists() or wfdb_base(spec)):
+        elif glob.has_magic(spec) and not (os.path.exists(spec)
+                                           or os.path.exists(f"{spec}.hea")):
             found = sorted(path for path in glob.glob(spec)
                            if Path(path).is_file() and not is_own_file(Path(path).name))
             if not found:

@@ -431,6 +431,9 @@ def test_lead_by_name_index_and_default(recording, tmp_path):
     # Compatibility forms: a Roman numeral, full-width letters; a dotless i is no I.
     (["ECG \u2160", "ECG \u2161"], None, "ECG \u2161"), (["V1", "\uff29\uff29"], None, "\uff29\uff29"),
     (["V1", "\u0131\u0131"], None, "V1"),
+    # A monitor's ST trend is not lead II; a muscle lead's numeral is not a limb lead.
+    (["ST-II", "ECG II"], None, "ECG II"), (["ST II", "ECG I", "ECG II"], None, "ECG II"),
+    (["EMG II", "ECG"], None, "ECG"), (["x", "ECG"], ["mm", "mV"], "ECG"),
 ])
 def test_the_default_lead_among_names_of_many_databases_and_devices(names, units, chosen):
     from anomaly.recordings.lead_names import default_lead
@@ -458,7 +461,11 @@ def test_an_edf_in_microvolts_spelt_with_the_micro_sign_is_calibrated(recording,
 
 
 @pytest.mark.parametrize("names, units", [
-    (["EEG Fpz-Cz", "EOG"], None), (["ABP", "PLETH"], ["mmHg", "NU"]), (["ECG HR"], ["bpm"])])
+    (["EEG Fpz-Cz", "EOG"], None), (["ABP", "PLETH"], ["mmHg", "NU"]), (["ECG HR"], ["bpm"]),
+    # EEG montages as CHB-MIT, eegmmidb and others name them; a sleep study without ECG.
+    (["T7-FT9", "FT9-FT10", "Fp1-AF3", "C3-CP3", "FP1-REF", "C3-AVG", "Cz-LE", "Nz", "Iz.."],
+     None),
+    (["SOUND", "TERMISTORE", "CPAP", "Light", "Activity", "Impedance"], None)])
 def test_a_recording_without_a_lead_that_may_be_ecg_is_refused(names, units):
     from anomaly.exceptions import InputError
     from anomaly.recordings.lead_names import default_lead
@@ -515,6 +522,12 @@ def test_the_default_lead_is_lead_ii_or_the_first_ecg_lead_never_another_signal(
     table.write_text("time,pressure,ecg\ns,mmHg,mV\n" + "".join(
         f"{i / FS:.6f},{100 + a:.4f},{a:.4f}\n" for i, a in enumerate(lead)))
     assert open_lead(table).name == "ecg"
+    unnamed = tmp_path / "unnamed.csv"  # no lead named as ECG: the first, said so
+    unnamed.write_text("time,a,b\n" + "".join(f"{i / FS:.6f},{x:.4f},0\n"
+                                               for i, x in enumerate(lead)))
+    code, _, err = run_cli(capsys, "beats", unnamed, "-o", tmp_path / "u.csv")
+    assert code == 0 and (f"Warning: {unnamed}: no lead is named as ECG; reading a (of a, "
+                          "b): give --lead to choose another") in err, err
 
     brain = tmp_path / "brain.edf"
     edfio.Edf([edfio.EdfSignal(1000 * lead, FS, label=label, physical_dimension="uV",
@@ -755,14 +768,14 @@ def test_a_recording_mostly_flagged_is_said_to_be_read_otherwise_than_the_model_
     code, _, err = run_cli(capsys, "score", inverted, "-m", "model", "-o", "s.csv",
                            "--html", "r.html")
     assert code == 0, err
-    assert re.search(rf"Warning: {re.escape(str(inverted))}: \d+% of the beats are flagged: "
-                     r"the model, fitted on another stretch, does not know this patient's usual "
-                     r"beats here", err), err
+    assert re.search(rf"Warning: {re.escape(str(inverted))}: \d+ of its \d+ beats are flagged, "
+                     r"more than half: the model does not know this recording's usual beats",
+                     err), err
     page = (in_tmp / "r.html").read_text()
-    assert "of the beats are flagged: the model, fitted on another stretch" in page
+    assert "beats are flagged, more than half: the model does not know" in page
     assert re.search(r"<td class=\"text\">1 family, 0 of ectopic shape", page)  # not "1 families"
     code, _, err = run_cli(capsys, "score", base, "--from", "1:00", "-m", "model", "-o", "own.csv")
-    assert code == 0 and "of the beats are flagged" not in err, err
+    assert code == 0 and "more than half" not in err, err
 
 
 def test_a_fit_of_a_span_mostly_unreadable_is_refused_saying_what_was_left_out(in_tmp,
@@ -1303,6 +1316,22 @@ def test_beats_says_which_lead_it_read(recording, in_tmp, capsys):
     assert code == 0 and "beats, lead V1 (of MLII, V1)" in out, err
 
 
+def test_a_glob_of_headers_names_every_record_it_matches(recording, tmp_path, capsys):
+    """``'dir/*.hea'`` is a pattern (a name that ends in .hea is no record unless the file
+    exists): both records are read. A record in a directory whose name holds pattern
+    characters is taken as named."""
+    lead = open_lead(recording[0]).read(0, 30 * FS)
+    odd = tmp_path / "drop[1]"
+    odd.mkdir()
+    for directory, name in ((tmp_path, "one"), (tmp_path, "two"), (odd, "three")):
+        write_wfdb(directory, name, np.column_stack([lead, lead]))
+    code, out, err = run_cli(capsys, "beats", tmp_path / "[ot][nw]*.hea", "-o", tmp_path / "b.csv")
+    assert code == 0, err
+    assert "of 2 recording(s)" in out and f"{tmp_path / 'one'}.hea: " in out
+    code, out, err = run_cli(capsys, "beats", odd / "three", "-o", tmp_path / "c.csv")
+    assert code == 0 and "of 1 recording(s)" in out, err
+
+
 def test_beats_to_standard_output_in_a_real_process(recording, tmp_path):
     """``beats -o -`` writes the beats CSV to standard output, the file's bytes, and what
     it says to stderr (a file named '-' was written before)."""
@@ -1346,6 +1375,27 @@ def test_standard_output_that_fails_or_is_an_input_is_exit_2(recording, model_di
         f"Error: standard output is a file of the model directory {model_dir}: writing "
         "there would overwrite it")
     assert metadata.read_bytes() == kept
+    report = tmp_path / "report.json"
+    report.write_text("{}")
+    with open(report, "ab") as opened:  # score -o - --report r.json >> r.json
+        done = subprocess.run([sys.executable, "-m", "anomaly", "score", str(base), "-m",
+                               str(model_dir), "--report", str(report), "-o", "-"],
+                              stdout=opened, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.splitlines()[-1] == (
+        f"Error: standard output is the run report (--report) {report}: writing there would "
+        "overwrite it")
+    beats_file = tmp_path / "beats.csv"
+    subprocess.run(command[:-1] + [str(beats_file)], check=True, capture_output=True,
+                   timeout=120)
+    kept = beats_file.read_bytes()
+    with open(beats_file, "rb") as stdin, open(beats_file, "ab") as stdout:  # - < b >> b
+        done = subprocess.run([sys.executable, "-m", "anomaly", "score", "-", "-m",
+                               str(model_dir), "-o", "-"], stdin=stdin, stdout=stdout,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.splitlines()[-1] == (
+        "Error: standard output is standard input's file: writing there would overwrite "
+        "the input")
+    assert beats_file.read_bytes() == kept
 
     def limited() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
@@ -1405,20 +1455,25 @@ def test_beats_of_another_kind_than_the_models_are_warned_about_before_scoring(
     base, _, _ = recording
     output = str(tmp_path / "s.csv")
 
+    said_after: list[str] = []
+
     def warnings(*arguments) -> list[str]:
+        """The warnings said before the input is scored (those after it, of what the
+        scores show, go to ``said_after``)."""
         code, _, err = run_cli(capsys, "score", *arguments, "-o", output)
         assert code == 0, err
         lines = err.strip().splitlines()
-        found = [line for line in lines if line.startswith("Warning: ")]
-        if found:  # Said before the input is scored.
-            assert lines.index(found[-1]) < next(i for i, line in enumerate(lines)
-                                                 if line.startswith("Scored "))
-        return found
+        scored = next(i for i, line in enumerate(lines) if line.startswith("Scored "))
+        said_after[:] = [line for line in lines[scored:] if line.startswith("Warning: ")]
+        return [line for line in lines[:scored] if line.startswith("Warning: ")]
 
     [line] = warnings(base, "-m", model_dir)
     assert line.startswith(f"Warning: {base}: the model ({model_dir}) was fitted on beats not "
                            "cut from a recording, so how its beats were cut is unknown"), line
     assert "0.25 s before to 0.45 s after each R peak, resampled to 96 samples" in line
+    # ... and, once scored, what its flags are worth there (it flags every beat).
+    [line] = said_after
+    assert "beats are flagged, more than half: the model does not know" in line
 
     same = recording_model(model_dir, tmp_path / "same")
     assert warnings(base, "-m", same) == []

@@ -666,6 +666,24 @@ def test_a_recording_uploaded_is_scored_as_anomaly_score_scores_the_file(models,
     assert not uploads_left(directory)  # Each upload removed once answered.
 
 
+def test_a_recording_mostly_flagged_says_so_in_its_answers_warnings(models, server):
+    """An upload of which the model flags more than half the beats (here the lead it was
+    fitted on, inverted) says in its summary's warnings that the flags say little, as
+    'anomaly score' does in its log."""
+    import edfio
+
+    directory, _, _ = models
+    lead = edfio.read_edf(directory / "rec.edf").signals[0].data
+    edfio.Edf([edfio.EdfSignal(-lead, FS, label="MLII", physical_range=(-5, 5))]).write(
+        directory / "inverted.edf")
+    code, lines = upload(server, "inverted.edf", "format=edf", directory)
+    assert code == 200, lines
+    summary = lines[-1]["summary"]
+    assert summary["anomalies"] > summary["beats_scored"] / 2
+    assert any("beats are flagged, more than half: the model does not know" in warning
+               for warning in summary["warnings"]), summary
+
+
 @pytest.mark.parametrize("query, body, status, message", [
     ("", b"x", 400, "format, how the upload is read, is required (one of edf, signal-csv, "
                     "beats-csv, wfdb"),

@@ -671,9 +671,9 @@ def main(argv: list[str] | None = None) -> int:
     except (typer.Abort, KeyboardInterrupt):
         return _fail("interrupted", EXIT_INTERRUPTED)
     except SystemExit as error:
-        # Click's answer to a broken pipe on stdout (a reader that stopped): exit 1, which
+        # Click's answer to a broken pipe (a reader of stdout that stopped): exit 1, which
         # here means anomalies found. Its other exits come back as codes (below).
-        if error.code != 1:
+        if not isinstance(error.__context__, BrokenPipeError):
             raise
         return _fail("standard output: Broken pipe", EXIT_BAD_INPUT)
     except Terminated:

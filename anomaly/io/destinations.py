@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -73,28 +74,28 @@ def check_destinations(destinations: Iterable[Place], inputs: Iterable[Place],
         seen.append((place, identity))
 
 
-def check_stdout(inputs: Iterable[Place], model_dir: Path | None) -> None:
-    """Refuse to write to standard output (``-o -``) when it is closed, or is an input or
-    a file of the model directory: a shell's ``>>`` or ``1<>`` left that file open for
-    the run to write into (``>`` emptied it before the run began, out of its reach).
+def check_stdout(places: Iterable[Place], model_dir: Path | None, *,
+                 reads_stdin: bool = False) -> None:
+    """Refuse to write to standard output (``-o -``) when it is closed, or is one of
+    ``places`` (the inputs, the run's other outputs), a file of the model directory, or
+    standard input when the run reads it: a shell's ``>>`` or ``1<>`` left that file open
+    for the run to write into (``>`` emptied it before the run began, out of its reach).
 
     Raises
     ------
     UsageError
         One line naming what standard output is (exit 2).
     """
-    import sys
-
     if sys.stdout is None:
         raise UsageError("standard output is closed (>&-): give --output FILE")
-    try:
-        info = os.fstat(sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):  # Not a file descriptor (a test's capture).
+    identity = _descriptor_identity(sys.stdout)
+    if identity is None:
         return
-    if not stat.S_ISREG(info.st_mode):
-        return
-    identity = ("<stdout>", (info.st_dev, info.st_ino))
-    for place in inputs:
+    if reads_stdin and identity == _descriptor_identity(sys.stdin):
+        raise UsageError("standard output is standard input's file: writing there would "
+                         "overwrite the input")
+    identity = ("<stdout>", identity)
+    for place in places:
         if _same(identity, [_identity(place.path)]):
             raise UsageError(f"standard output is {place.role} {place.path}: writing there "
                              "would overwrite it")
@@ -102,6 +103,16 @@ def check_stdout(inputs: Iterable[Place], model_dir: Path | None) -> None:
                                                   for path in _files_of(Path(model_dir))]):
         raise UsageError(f"standard output is a file of the model directory {model_dir}: "
                          "writing there would overwrite it")
+
+
+def _descriptor_identity(stream) -> tuple[int, int] | None:
+    """The device and inode of the regular file a standard stream is open on (None: not
+    a regular file, closed, or not a descriptor at all, as a test's capture is)."""
+    try:
+        info = os.fstat(stream.fileno())
+    except (OSError, ValueError, AttributeError):
+        return None
+    return (info.st_dev, info.st_ino) if stat.S_ISREG(info.st_mode) else None
 
 
 def _check_kind(place: Place) -> None:

@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import stat
+import sys
 import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator
@@ -95,10 +96,7 @@ class StandardOutput:
     a broken pipe (exit 1 means anomalies found)."""
 
     def __init__(self) -> None:
-        import sys
-
-        if sys.stdout is None:
-            raise InputError("standard output is closed (>&-): give --output FILE")
+        # Checked open and no input's before the run (destinations.check_stdout).
         self._stream = sys.stdout.buffer
 
     def write(self, data) -> int:

@@ -47,7 +47,7 @@ def flagged_share_note(flagged: int, beats: int) -> str | None:
     hour) and the paced records (104: 59%), which the tool does not support."""
     if beats <= 0 or flagged <= MOST_FLAGGED * beats:
         return None
-    return (f"{flagged / beats:.0%} of the beats are flagged: the model, fitted on another "
-            "stretch, does not know this patient's usual beats here (atrial fibrillation, "
-            "another rhythm, a paced rhythm, which is not supported); read the rhythm and "
-            "the families rather than the flags")
+    return (f"{flagged:,} of its {beats:,} beats are flagged, more than half: the model does "
+            "not know this recording's usual beats (a model of another stretch or patient "
+            "meeting atrial fibrillation, another rhythm, a paced rhythm, which is not "
+            "supported); read the rhythm and the families rather than the flags")

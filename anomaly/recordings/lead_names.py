@@ -27,30 +27,36 @@ ECG_NAME = re.compile(r"ECG|EKG|^LEAD|^(ML)?(I|II|III|V)$|^A?V[RLF]$|^V[1-9]R?$|
 #: ... or one of whose words is an ECG lead's name (``Chest lead V1``, ``Local ECG``).
 ECG_WORD = re.compile(r"^(ECG|EKG)[0-9]*$|^(ML)?(I|II|III)$|^A?V[RLF]$|^V[1-9]R?$|"
                       r"^D(I{1,3}|[1-3])$|^(MCL|CM|CC|CS|CH|MV)[0-9]$")
+#: Such a word that outweighs :data:`NOT_ECG_NAME` (``Chest lead V1``): a limb lead's
+#: numeral alone does not (``EMG II``).
+ECG_WORD_OVER_OTHERS = re.compile(r"^(ECG|EKG)[0-9]*$|^A?V[RLF]$|^V[1-9]R?$|^ML[A-Z0-9]+$|"
+                                  r"^(MCL|CM|CC|CS|CH|MV)[0-9]$")
 #: Words that say a signal is not ECG whatever else its name holds: what bedside monitors
 #: record beside it (breathing, pressures, oximetry, temperature) and what they derive
-#: from it (a rate, a status, a quality index, a lead-off flag, pacing: ``ECG HR``,
-#: ``ECG Status``, ``ECG Lead Off``).
+#: from it (a rate, a status, a quality index, a lead-off flag, pacing, a monitor's ST,
+#: QT and PVC trends: ``ECG HR``, ``ECG Status``, ``ECG Lead Off``, ``ST-II``).
 NOT_ECG_WORDS = frozenset({"HR", "RATE", "BPM", "PULSE", "STATUS", "SQI", "QUAL", "QUALITY",
                            "OFF", "LEADOFF", "PACE", "PACER", "SPO2", "SAO2", "PLETH", "PPG",
                            "RESP", "ABP", "NBP", "CVP", "PAP", "ICP", "ART", "TEMP", "CO2",
-                           "ETCO2"})
+                           "ETCO2", "ST", "PVC", "QT", "QTC"})
 #: A name that says so too, written in one word (``H.R.``, ``EKGRate``).
 NOT_ECG_KEY = re.compile(r"^[HP]R$|(HR|RATE|BPM)$")
 #: A signal whose name says it is not ECG unless it also names an ECG lead (what sleep
 #: studies record beside it: brain, eye and muscle leads, the 10-20 system's derivations
-#: such as ``C3-M2`` and ``E1-M2``, eye leads ``LOC``/``ROC``, leg leads, effort belts,
-#: airflow, position).
+#: such as ``C3-M2``, ``E1-M2``, ``T7-FT9`` and ``Cz-REF``, eye leads ``LOC``/``ROC``,
+#: leg leads, effort belts, airflow, position, sound, light, activity, impedance).
 NOT_ECG_NAME = re.compile(r"^(EEG|EOG|EMG|RESP|ABP|PAP|CVP|ICP|PLETH|PPG|SPO2|SAO2|NBP|BP|"
                           r"TEMP|FLOW|AIRFLOW|THOR|ABD|SNORE|NASAL|POS|SPEED|ACC|EVENT|"
-                          r"MARKER|CHIN|LAT|RAT|LOC|ROC|CHEST|EFFORT|THERM|PRES|(DX|SX)[0-9])|"
-                          r"^(FP|AF|FC|FT|CP|TP|PO|[FCTPOAEM])[0-9Z]+([AM][12]|[FCTPO][0-9Z]+)?$|"
+                          r"MARKER|CHIN|LAT|RAT|LOC|ROC|CHEST|EFFORT|THERM|TERM|PRES|SOUND|"
+                          r"CPAP|LIGHT|ACTIV|IMPED|(DX|SX)[0-9])|"
+                          r"^(FP|AF|FC|FT|CP|TP|PO|[FCTPOAEMNI])[0-9Z]+"
+                          r"((FP|AF|FC|FT|CP|TP|PO|[FCTPOAEMNI])[0-9Z]+|REF|AVG|LE)?$|"
                           r"LEG|CO2")
 #: Units a lead may be declared in that are not a voltage: a lead in one is never read
 #: unasked (compared lower case, without spaces). A unit neither these nor a voltage
 #: (``adu``, ``NU``, ``counts``: raw values) leaves the choice to the lead's name.
-NOT_VOLTAGE_UNITS = frozenset({"mmhg", "cmh2o", "kpa", "pa", "bpm", "/min", "1/min", "pm",
-                               "breaths/min", "rpm", "%", "degc", "\u00b0c", "c", "degf",
+NOT_VOLTAGE_UNITS = frozenset({"mmhg", "cmh2o", "kpa", "pa", "mm", "bpm", "/min", "1/min",
+                               "pm", "breaths/min", "rpm", "%", "degc", "\u00b0c", "c", "degf",
                                "\u00b0f", "l/min", "l/s", "ml", "ml/s", "lpm", "s", "ms",
                                "g", "m/s2", "ohm", "ohms"})
 
@@ -80,11 +86,13 @@ def _leads_named(name: str) -> set[str]:
 
 def _may_be_ecg(name: str) -> bool:
     """Whether a lead's name leaves it possibly ECG (:data:`NOT_ECG_WORDS`,
-    :data:`NOT_ECG_KEY`, and :data:`NOT_ECG_NAME` unless it names an ECG lead)."""
+    :data:`NOT_ECG_KEY`, and :data:`NOT_ECG_NAME` unless a word of it names an ECG lead,
+    :data:`ECG_WORD_OVER_OTHERS`)."""
     words, key = _words(name), _lead_key(name)
     if NOT_ECG_WORDS.intersection(words) or NOT_ECG_KEY.search(key):
         return False
-    return not NOT_ECG_NAME.search(key) or _named_as_ecg(name)
+    return not NOT_ECG_NAME.search(key) or any(ECG_WORD_OVER_OTHERS.search(word)
+                                                for word in words)
 
 
 def _named_as_ecg(name: str) -> bool:
@@ -107,6 +115,21 @@ def default_lead(path: str, names: list[str], units: list[str | None] | None = N
     (:func:`_named_as_ecg`); else the first. A recording of none (a sleep study's EEG
     alone) is refused: analysed as ECG, its beats would be noise.
 
+    Parameters
+    ----------
+    path : str
+        The recording, for messages.
+    names : list of str
+        Its leads' names, as :func:`~anomaly.recordings.signals.distinct_names` makes them.
+    units : list of str or None, optional
+        Their declared units, where the recording declares them.
+
+    Returns
+    -------
+    int
+        The index of the lead to read; with a warning when none is named as ECG and the
+        recording has others.
+
     Raises
     ------
     InputError
@@ -123,8 +146,21 @@ def default_lead(path: str, names: list[str], units: list[str | None] | None = N
         if _named_as_ecg(names[index]):
             return index
     if may_be:
+        if len(names) > 1:  # A name that says nothing, among others: said which.
+            from .. import logs
+
+            logs.warning_once(f"Warning: {path}: no lead is named as ECG; reading "
+                              f"{names[may_be[0]]} (of {listed(names)}): give --lead to "
+                              "choose another")
         return may_be[0]
-    from .signals import listed  # signals imports this module
 
     raise InputError(f"{path}: none of its signals ({listed(names)}) is ECG by its name "
                      "or unit: give --lead NAME|INDEX to read one as ECG")
+
+
+def listed(leads: list[str] | tuple[str, ...], most: int = 12) -> str:
+    """``MLII, V1``: leads' names for a message, the first ``most`` of many, then how
+    many there are in all."""
+    if len(leads) <= most:
+        return ", ".join(leads)
+    return f"{', '.join(leads[:most])}, ... ({len(leads)} in all)"

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..exceptions import InputError
 from ..io.layout import parse_count
-from .lead_names import default_lead, not_a_voltage
+from .lead_names import default_lead, listed, not_a_voltage
 from .limits import MAX_ABS_VALUE, FileStamp
 
 #: The longest name a lead keeps (a model records its lead's name, at most this long) ...
@@ -148,14 +148,6 @@ class NoSuchLead(InputError):
         super().__init__(f"{path}: no lead {shown!r} (its leads: {listed(leads)}; give a "
                          "name or a 0-based index)")
         self.path, self.lead, self.leads = path, lead, tuple(leads)
-
-
-def listed(leads: list[str] | tuple[str, ...], most: int = 12) -> str:
-    """``MLII, V1``: leads' names for a message, the first ``most`` of many, then how
-    many there are in all."""
-    if len(leads) <= most:
-        return ", ".join(leads)
-    return f"{', '.join(leads[:most])}, ... ({len(leads)} in all)"
 
 
 def is_recording(path: str | os.PathLike, signal_csv: bool = False) -> bool:

@@ -226,9 +226,11 @@ def plan_run(
         if job.input != STDIO and not (skip_existing and is_up_to_date(job, Path(model_dir))):
             check_input(job)
     inputs = [Place(Path(path), "the input") for job in jobs for path in input_files(job)]
-    check_destinations(run_destinations(jobs, report, html, plot_dir), inputs, Path(model_dir))
+    destinations = run_destinations(jobs, report, html, plot_dir)
+    check_destinations(destinations, inputs, Path(model_dir))
     if to_stdout:
-        check_stdout(inputs, Path(model_dir))
+        check_stdout(inputs + list(destinations), Path(model_dir),
+                     reads_stdin=any(job.input == STDIO for job in jobs))
     for path in outputs + [report, html]:
         if path is not None and not _made_by_the_run(Path(path).parent, output_dir):
             check_writable(path)

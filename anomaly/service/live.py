@@ -158,9 +158,14 @@ class LiveStream:
         """The last beats and the summary."""
         from ..recordings.quality import Analysable
 
+        from ..recordings import flagged_share_note
+
         messages = self._scored(self.segmenter.end())
         received = self.segmenter.received
         analysable = Analysable.of(self.counts, self.options.fs)
+        note = flagged_share_note(self.anomalies, self.scored)
+        if note is not None:
+            self.warnings.append(note)
         messages.append({"summary": {
             "model": self.model.name, "samples": received,
             "duration_s": round(received / self.options.fs, 3),

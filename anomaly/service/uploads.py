@@ -461,6 +461,11 @@ def _summary(model, upload: Upload, scored, source, warnings: list[str]) -> dict
                "warnings": warnings}
     if analysable is not None:
         summary["analysable"] = analysable.as_json()
+        from ..recordings import flagged_share_note
+
+        note = flagged_share_note(counts.anomalies, counts.rows_scored)
+        if note is not None:
+            warnings.append(note)
     return summary
 
 
