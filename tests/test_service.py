@@ -1208,6 +1208,25 @@ def test_a_live_stream_scored_in_float32_and_large_chunks_finds_the_same_beats(m
     assert np.abs(peaks[:, None] - reference[None, :]).min(axis=1).max() <= 0.15 * FS
 
 
+def test_a_live_stream_mostly_flagged_says_so_in_its_summary(models, server):
+    """A stream of beats the model does not know (its lead inverted) ends in a summary
+    whose warnings say that more than half are flagged, as an upload's does."""
+    from websockets.sync.client import connect
+
+    directory, _, _ = models
+    samples = -live_lead(directory)
+    with connect(stream_url(server, "fs=360"), additional_headers=auth()) as socket_:
+        socket_.recv()
+        socket_.send(samples.astype("<f4").tobytes())
+        socket_.send(json.dumps({"end": True}))
+        while "summary" not in (message := json.loads(socket_.recv())):
+            pass
+    summary = message["summary"]
+    assert summary["anomalies"] > summary["beats_scored"] / 2 > 50
+    assert any("beats are flagged, more than half: the model does not know" in warning
+               for warning in summary["warnings"]), summary
+
+
 def test_sigterm_ends_a_live_stream_with_what_it_was_sent_then_exits_0(models):
     """Stopping the service does not cut a stream off: the samples it was sent are
     scored, a flush it was sent answered, its last beats and summary sent, and its socket
