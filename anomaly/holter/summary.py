@@ -88,7 +88,8 @@ class RecordingRhythm:
 
     def facts(self) -> list[tuple[str, str]]:
         """The summary's facts, each named: ``heart rate`` (``52-118 bpm, mean 74 bpm,
-        SDNN 112 ms``; ``108-108 bpm in the 2 of 5 minutes with a rate, mean 107 bpm``; the SDNN only from 4 minutes of sinus intervals, see
+        SDNN 112 ms``; ``108-108 bpm in the 2 of 5 minutes with a rate, mean 107 bpm``;
+        the SDNN only from 4 minutes of sinus intervals, see
         :data:`.heart_rate.MIN_VARIABILITY_SECONDS`), ``atrial fibrillation`` (``9 min 28 s
         in 2 episodes (burden 33%)`` or ``none``), ``morphology families`` (``7 families, 2
         of ectopic shape (198 beats)``), ``events`` (``ventricular couplet 3, pause 1``, the

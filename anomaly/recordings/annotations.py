@@ -31,6 +31,8 @@ AAMI_CLASSES = {
 UNMATCHED = "-"
 #: How far a detected beat may be from the reference beat it matches, in seconds.
 MATCH_SECONDS = 0.150
+#: The annotation files beside a record a message names at most.
+SHOWN_BESIDE = 8
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,3 @@ def _others_beside(base: str) -> str:
     shown = [repr(ext) if not ext.isprintable() else ext for ext in found[:SHOWN_BESIDE]]
     more = ", ..." if len(found) > SHOWN_BESIDE else ""
     return f"; beside it: {', '.join(shown)}{more}" if shown else ""
-
-
-#: The annotation files beside a record a message names at most.
-SHOWN_BESIDE = 8

@@ -64,8 +64,8 @@ def read_header(base: str):
     header_path = base + ".hea"
     stamp = FileStamp.of(header_path, "a WFDB header", max_bytes=MAX_HEADER_BYTES)
     text = stamp.read_head(stamp.size).decode("latin-1")
-    record_line = next((line for line in text.splitlines()
-                        if line.strip() and not line.lstrip().startswith("#")), None)
+    lines = _header_lines(text)
+    record_line = lines[0] if lines else None
     if record_line is None:
         raise InputError(f"{header_path}: not a WFDB header (no record line)")
     fields = record_line.split()
@@ -74,10 +74,8 @@ def read_header(base: str):
         raise InputError(f"{header_path}: not a WFDB header (its record line "
                          f"{record_line[:40]!r} is not 'NAME SIGNALS [RATE [SAMPLES]]')")
     if "/" in fields[0]:
-        lines = [line.split() for line in text.splitlines()
-                 if line.strip() and not line.lstrip().startswith("#")][1:]
-        segments = [line[0] for line in lines
-                    if line and line[0] != "~" and not line[0].endswith("_layout")]
+        segments = [line.split()[0] for line in lines[1:]]
+        segments = [name for name in segments if name != "~" and not name.endswith("_layout")]
         shown = ", ".join(segments[:3]) + (", ..." if len(segments) > 3 else "")
         raise InputError(f"{header_path}: a multi-segment record (segments {shown}), which "
                          "is not read whole: give its segments' headers one by one")
@@ -86,7 +84,7 @@ def read_header(base: str):
                          f"{MAX_SIGNALS} are read")
     if len(fields) > 2:
         check_rate(header_path, _RATE_FIELD.match(fields[2]).group(1))
-    _check_signal_lines(header_path, text, n_signals)
+    _check_signal_lines(header_path, lines, n_signals)
     try:
         header = wfdb.rdheader(base)
     except Exception as error:  # wfdb raises many kinds for a header that does not parse
@@ -94,14 +92,19 @@ def read_header(base: str):
     return header, stamp
 
 
-def _check_signal_lines(header_path: str, text: str, n_signals: int) -> None:
+def _header_lines(text: str) -> list[str]:
+    """A header's record line and the lines after it, without blank and comment lines."""
+    return [line for line in text.splitlines()
+            if line.strip() and not line.lstrip().startswith("#")]
+
+
+def _check_signal_lines(header_path: str, lines: list[str], n_signals: int) -> None:
     """Refuse more or fewer signal lines than the record line declares, signal lines whose format
     or gain field wfdb's lenient reading would take for something else (``212:-5``, a
     negative skew, reads as format 212 with gain -5 and shifts every later field), gains
     or baselines no signal could be scaled by, and integer fields that are not integers
-    (wfdb would read them, and every field after them, as the signal's name)."""
-    lines = [line for line in text.splitlines()
-             if line.strip() and not line.lstrip().startswith("#")]
+    (wfdb would read them, and every field after them, as the signal's name). ``lines``
+    are the header's (:func:`_header_lines`), the record line first."""
     if len(lines) - 1 != n_signals:
         raise InputError(f"{header_path}: declares {n_signals} signal"
                          f"{'' if n_signals == 1 else 's'} but has "
