@@ -68,6 +68,25 @@ def test_help_in_a_real_process(tmp_path):
     assert "Exit codes" in result.stdout and result.stderr == ""
 
 
+@pytest.mark.parametrize("arguments", [["--help"], ["score", "--help"], ["--version"]])
+def test_help_read_in_part_is_not_a_failure(arguments):
+    """'anomaly --help | head': the reader stops before the help ends (here, before it
+    begins). The help was asked for and read as far as wanted: exit 0, nothing said, as
+    a scoring run's broken pipe is not (exit 2, tests/test_recordings.py)."""
+    reader = subprocess.Popen(ANOMALY + arguments, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+    reader.stdout.close()
+    _, err = reader.communicate(timeout=60)
+    assert reader.returncode == 0 and err == b"", err
+
+
+@pytest.mark.parametrize("group", ["data", "mnist"])
+def test_a_group_without_a_command_says_it_is_missing(group):
+    result = subprocess.run(ANOMALY + [group], capture_output=True, text=True)
+    assert result.returncode == EXIT_BAD_INPUT and "Usage: anomaly " + group in result.stdout
+    assert result.stderr == f"Error: Missing command. (see 'anomaly {group} --help')\n"
+
+
 def test_every_command_and_option_has_help():
     from typer.main import get_command
 

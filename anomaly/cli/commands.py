@@ -667,7 +667,10 @@ def main(argv: list[str] | None = None) -> int:
     except click_exceptions.ClickException as error:
         ctx = getattr(error, "ctx", None)
         hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-        return _fail(f"{error.format_message()}{hint}", EXIT_BAD_INPUT)
+        # A group given no command has printed its help (Typer's, on standard output),
+        # and its error's message is that help: empty here.
+        message = error.format_message().strip() or "Missing command."
+        return _fail(f"{message}{hint}", EXIT_BAD_INPUT)
     except (typer.Abort, KeyboardInterrupt):
         return _fail("interrupted", EXIT_INTERRUPTED)
     except SystemExit as error:
@@ -675,6 +678,8 @@ def main(argv: list[str] | None = None) -> int:
         # here means anomalies found. Its other exits come back as codes (below).
         if not isinstance(error.__context__, BrokenPipeError):
             raise
+        if _asks_for_help(sys.argv[1:] if argv is None else argv):
+            return EXIT_OK  # 'anomaly --help | head': the reader had what it wanted.
         return _fail("standard output: Broken pipe", EXIT_BAD_INPUT)
     except Terminated:
         return _fail("terminated (SIGTERM); nothing half-written was left", EXIT_TERMINATED)
@@ -690,6 +695,14 @@ def main(argv: list[str] | None = None) -> int:
     if result == EXIT_INTERRUPTED:  # Typer's answer to Ctrl-C: said as ours is.
         return _fail("interrupted", EXIT_INTERRUPTED)
     return result if isinstance(result, int) else EXIT_OK
+
+
+def _asks_for_help(argv: list) -> bool:
+    """Whether the command line asks for help (or the version), which Click prints
+    whatever else it holds: before the first ``--``, an argument ``--help``."""
+    arguments = [str(argument) for argument in argv]
+    before = arguments[:arguments.index("--")] if "--" in arguments else arguments
+    return "--help" in before or "--version" in before
 
 
 def _fail(message: str, code: int) -> int:
