@@ -10,7 +10,7 @@ import pytest
 from anomaly.noise_stress import CLEAN_SECONDS, add_noise, noisy_segments, qrs_power
 from anomaly.recordings.annotations import UNMATCHED
 from anomaly.recordings.filters import band_pass, resample, resampling_ratio
-from anomaly.recordings.peaks import detect_r_peaks, one_per_refractory_period
+from anomaly.recordings.peaks import detect_r_peaks, one_per_refractory_period, small_splitters
 from anomaly.recordings.reading import read_recording
 from anomaly.recordings.segment import SegmentOptions
 
@@ -96,6 +96,34 @@ def test_two_peaks_within_the_refractory_period_are_one_beat_the_larger():
     # the chain 1000, 1054, 1119, the middle peak is near both and smaller than the last:
     # it falls, and 1000 and 1119 (119 samples apart) are both beats.
     np.testing.assert_array_equal(kept, [150, 500, 620, 1000, 1119])
+
+
+def test_a_small_peak_where_the_rhythm_has_no_beat_is_not_one():
+    """Beats every 300 samples of magnitude 1. A peak of 0.3 halfway through an interval
+    (noise, a T wave) is dropped, and so are two in one interval; a premature beat as small
+    followed by a compensatory pause, a peak of 0.5, and the first and last peaks stay."""
+    rhythm = np.arange(30) * 300
+    magnitude = np.zeros(10_000)
+
+    def judged(extra, heights, first_last=1.0):
+        peaks = np.sort(np.concatenate([rhythm, np.asarray(extra, dtype=np.int64)]))
+        magnitude[:] = 0
+        magnitude[rhythm] = 1.0
+        magnitude[[rhythm[0], rhythm[-1]]] = first_last
+        magnitude[np.asarray(extra, dtype=np.int64)] = heights
+        return peaks[small_splitters(peaks, magnitude)].tolist()
+
+    assert judged([3150], [0.3]) == [3150]
+    assert judged([3100, 3220], [0.3, 0.2]) == [3100, 3220]
+    assert judged([3150], [0.5]) == []
+    # Premature by a third, the next beat skipped (compensatory pause): the peaks either
+    # side lie two intervals apart.
+    premature = np.setdiff1d(rhythm, [3300])
+    peaks = np.sort(np.r_[premature, 3200])
+    magnitude[:] = 0
+    magnitude[premature], magnitude[3200] = 1.0, 0.3
+    assert not small_splitters(peaks, magnitude).any()
+    assert judged([], [], first_last=0.1) == []
 
 
 def test_noise_is_added_in_the_protocols_segments_at_the_snr_asked():
