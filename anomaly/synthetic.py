@@ -102,7 +102,8 @@ _HOLTER_WAVES = {"sinus": ((-0.2, 0.025, 0.15), (0.0, 0.012, 1.2), (0.28, 0.05, 
 def synthetic_holter(duration_s: float, fs: float, *, seed: int = 0,
                      af: tuple[float, float] | None = None, pvc_every: int = 9,
                      bigeminy: tuple[float, float] | None = None, runs: tuple[float, ...] = (),
-                     pauses: tuple[float, ...] = ()) -> tuple[np.ndarray, list]:
+                     pauses: tuple[float, ...] = (),
+                     pause_s: float = 2.6) -> tuple[np.ndarray, list]:
     """A one-lead ambulatory recording in millivolts, with known beats.
 
     Sinus rhythm near 75 bpm with a little variability; a premature ventricular beat
@@ -110,7 +111,7 @@ def synthetic_holter(duration_s: float, fs: float, *, seed: int = 0,
     ``pvc_every``-th beat; atrial fibrillation from ``af[0]`` to ``af[1]`` seconds
     (intervals drawn from 0.45 to 1.1 s, no P waves, fibrillatory waves); ventricular
     bigeminy (every other beat a PVC) in the ``bigeminy`` stretch; a run of five PVCs at
-    150 bpm at each of ``runs``; and a sinus pause of 2.6 s at each of ``pauses``.
+    150 bpm at each of ``runs``; and a sinus pause of ``pause_s`` at each of ``pauses``.
     Baseline wander and noise throughout.
 
     Returns
@@ -143,7 +144,7 @@ def synthetic_holter(duration_s: float, fs: float, *, seed: int = 0,
             now += 0.5  # the next beat comes early
         elif pending_pauses and now >= pending_pauses[0]:
             pending_pauses.pop(0)
-            now += 2.6
+            now += pause_s
         else:
             now += 0.8 + 0.03 * np.sin(now / 5.0) + rng.normal(0, 0.01)
         index += 1

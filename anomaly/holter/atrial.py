@@ -56,7 +56,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .episodes import Episode, join_close, runs
+from ..recordings.signals import runs
+from .episodes import Episode, join_close
 from ..recordings.patient import unit_rows
 from .windows import window_slice
 

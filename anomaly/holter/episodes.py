@@ -31,12 +31,6 @@ class Episode:
                 f"({format_time(self.duration_s)})")
 
 
-def runs(flags: np.ndarray) -> list[tuple[int, int]]:
-    """The runs of true values of a boolean array, as ``(first, stop)`` index pairs."""
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], np.asarray(flags, dtype=np.int8), [0]])))
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
-
-
 def join_close(spans: Iterable[tuple[int, int]], times: np.ndarray,
                gap_s: float) -> list[tuple[int, int]]:
     """Spans of beats (``(first, last)`` indices into ``times``, in order) joined where

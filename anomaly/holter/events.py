@@ -28,7 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .episodes import Episode, join_close, runs
+from ..recordings.signals import runs
+from .episodes import Episode, join_close
 
 #: A beat's kind: normal, supraventricular or ventricular ectopic, or unknown.
 NORMAL, SUPRAVENTRICULAR, VENTRICULAR, UNKNOWN = "N", "S", "V", "?"
@@ -54,6 +55,39 @@ class Event(Episode):
 
     beats: int = 0
     rate_bpm: float = math.nan
+
+
+#: The kinds of event in the order a Holter reader looks for them, each with what makes one
+#: event of the kind more telling than another: the longest pause, the slowest
+#: bradycardia, the run of the most beats (then the fastest), the fastest couplet.
+READING_ORDER = {
+    "ventricular tachycardia": "longest",
+    "pause": "longest",
+    "supraventricular tachycardia": "longest",
+    "ventricular run": "longest",
+    "supraventricular run": "longest",
+    "bradycardia": "slowest",
+    "tachycardia": "fastest",
+    "ventricular bigeminy": "longest",
+    "ventricular trigeminy": "longest",
+    "ventricular couplet": "fastest",
+    "supraventricular couplet": "fastest",
+}
+
+
+def most_telling_first(events) -> list[Event]:
+    """``events`` by kind in :data:`READING_ORDER`, and within a kind the most telling
+    first (the longest, slowest or fastest; ties: the earliest)."""
+    kinds = list(READING_ORDER)
+
+    def key(event: Event) -> tuple:
+        rate = event.rate_bpm if math.isfinite(event.rate_bpm) else 0.0
+        telling = {"longest": -event.duration_s, "slowest": rate,
+                   "fastest": -rate}[READING_ORDER.get(event.kind, "longest")]
+        return (kinds.index(event.kind) if event.kind in kinds else len(kinds), telling,
+                event.start_s)
+
+    return sorted(events, key=key)
 
 
 def beat_kinds(ventricular, premature, readable, in_af) -> np.ndarray:

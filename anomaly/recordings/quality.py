@@ -13,7 +13,11 @@ about a QRS complex):
 
 - **flat**: the band-passed lead moves less than :data:`FLAT_FRACTION` of it, or the raw
   lead does not move at all (a pause moves more: its P waves and noise; on MIT-BIH 232,
-  whose pauses last up to 6 s, at least 3% of it);
+  whose pauses last up to 6 s, at least 3% of it). A quiet stretch (not one that does not
+  move at all) between two beats at most :data:`MAX_PAUSE_SECONDS` apart, with no beat
+  in it, is a pause, not a lead off: the heart stopped beating while the lead read it
+  (MIT-BIH 219's 2.6 s pause at 5:01, and an asystole with less noise than 232's). Set
+  aside, the beats either side were unreadable and the pause was never reported;
 - **off baseline**: the raw lead's median departs from the chunk's baseline (the median
   of the windows' medians) by more than :data:`JUMP_FRACTION` of it: an electrode
   pulled, a lead off and the amplifier recovering (MIT-BIH 208 at 20:16 and 23:03), which
@@ -49,6 +53,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .signals import runs
+
 if TYPE_CHECKING:
     from .segment import SegmentCounts
 
@@ -58,6 +64,10 @@ WINDOW_SECONDS = 1.0
 FLAT_FRACTION = 0.02
 #: A window whose median departs this far from the baseline is off it.
 JUMP_FRACTION = 0.5
+#: The longest quiet stretch between two beats read as a pause rather than a lead off.
+#: Asystole longer than this is rare, and a lead off for longer, reported as a pause, would
+#: be a false alarm of the gravest kind.
+MAX_PAUSE_SECONDS = 10.0
 #: A window moving less than this fraction of the usual amplitude, next to windows off the
 #: baseline, is the amplifier recovering from them (MIT-BIH 208 at 23:04-23:08): off too.
 #: Alone it may be a pause (MIT-BIH 232's pauses move at least 3% of it).
@@ -265,6 +275,20 @@ def _recovering(off: np.ndarray, quiet: np.ndarray) -> np.ndarray:
     return spread
 
 
+def _pauses(quiet: np.ndarray, peaks: np.ndarray, size: int, fs: float) -> np.ndarray:
+    """Which of the ``quiet`` windows (of ``size`` samples) lie in a pause: a run of them
+    with no beat of ``peaks`` in it, between two beats at most :data:`MAX_PAUSE_SECONDS`
+    apart."""
+    pause = np.zeros(len(quiet), dtype=bool)
+    for first, stop in runs(quiet):
+        start, end = first * size, stop * size
+        before, after = np.searchsorted(peaks, start), np.searchsorted(peaks, end)
+        if before == after and 0 < before < len(peaks) and \
+                peaks[before] - peaks[before - 1] <= MAX_PAUSE_SECONDS * fs:
+            pause[first:stop] = True
+    return pause
+
+
 def _stuck(raw: np.ndarray, run: int) -> np.ndarray:
     """Samples inside runs of at least ``run`` equal consecutive values."""
     change = np.flatnonzero(np.diff(raw) != 0) + 1
@@ -335,7 +359,8 @@ def unreadable_stretches(raw: np.ndarray, filtered: np.ndarray, fs: float,
     levels = np.median(windows, axis=1)
     off = _recovering(np.abs(levels - np.median(levels[signal])) > JUMP_FRACTION * usual,
                       moves < RECOVERY_FRACTION * usual)
-    flat = (np.ptp(windows, axis=1) == 0) | (moves < FLAT_FRACTION * usual)
+    quiet = moves < FLAT_FRACTION * usual
+    flat = (np.ptp(windows, axis=1) == 0) | (quiet & ~_pauses(quiet, peaks, size, fs))
     for code, found in ((FLAT, flat), (OFF_BASELINE, off)):
         per_sample = np.repeat(found, size)[:len(raw)]
         reason[(reason == 0) & per_sample] = code

@@ -43,7 +43,7 @@ from .filters import PAD_SECONDS, band_pass
 from .limits import MAX_ABS_VALUE
 from .peaks import REFRACTORY_SECONDS
 from .quality import REASONS, Unreadable, keep_listed
-from .signals import Lead, LeadName
+from .signals import Lead, LeadName, runs
 from .times import format_time
 
 #: The most samples a beat window may span before resampling, and the most values a
@@ -382,8 +382,7 @@ class Found:
 
 def _present(missing: np.ndarray) -> list[tuple[int, int]]:
     """The stretches ``(first, stop)`` of a chunk whose samples are not ``missing``."""
-    edges = np.flatnonzero(np.diff(np.concatenate([[True], missing, [True]]).astype(np.int8)))
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+    return runs(~missing)
 
 
 def find_beats(signal: np.ndarray, first: int, fs: float, before: int, after: int, *,

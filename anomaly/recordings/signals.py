@@ -226,6 +226,12 @@ def wfdb_base(path: str) -> str | None:
     return None
 
 
+def runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """The runs of true values of a boolean array, as ``(first, stop)`` index pairs."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], np.asarray(flags, dtype=np.int8), [0]])))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+
+
 def held(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``values`` with each missing sample (NaN) holding the last valid one before it (the
     first valid one, before any; 0 with none), and where they were missing. Held, a lead
