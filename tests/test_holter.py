@@ -394,6 +394,24 @@ def test_couplets_runs_bigeminy_trigeminy_pauses_and_rates_are_found_with_their_
     assert events["tachycardia"].duration_s >= 30
 
 
+def test_events_are_read_by_kind_in_the_readers_order_the_most_telling_first():
+    from anomaly.holter.events import Event, most_telling_first
+
+    events = [Event("ventricular couplet", 10.0, 10.6, 2, 100.0),
+              Event("pause", 20.0, 22.5, 2, 24.0),
+              Event("ventricular couplet", 30.0, 30.4, 2, 150.0),
+              Event("bradycardia", 40.0, 90.0, 40, 45.0),
+              Event("ventricular tachycardia", 100.0, 103.0, 8, 160.0),
+              Event("pause", 110.0, 113.9, 2, 15.4),
+              Event("bradycardia", 120.0, 160.0, 30, 41.0),
+              Event("ventricular tachycardia", 170.0, 171.2, 4, 180.0)]
+    ordered = [(event.kind, event.start_s) for event in most_telling_first(events)]
+    assert ordered == [("ventricular tachycardia", 100.0), ("ventricular tachycardia", 170.0),
+                       ("pause", 110.0), ("pause", 20.0),
+                       ("bradycardia", 120.0), ("bradycardia", 40.0),
+                       ("ventricular couplet", 30.0), ("ventricular couplet", 10.0)]
+
+
 def test_an_unreadable_beat_breaks_a_pattern_and_hides_a_pause():
     from anomaly.holter.events import rhythm_events
 
@@ -654,6 +672,8 @@ def test_a_recordings_report_gives_its_heart_rate_af_and_families(model_dir, in_
         set(rhythm["event_counts"])
     [hour] = rhythm["hourly"]
     assert hour["start"] == "00:00" and hour["ventricular"] == rhythm["beats"]["ventricular"]
+    # One hour: its mean rate is the span's (the mean of the minutes' rates was not).
+    assert hour["mean_bpm"] == pytest.approx(rate["mean_bpm"], abs=0.06)
     page = Path("report.html").read_text()
     start, end = episode["start"], episode["end"]
     assert re.search(rf"<td[^>]*>{start}</td><td[^>]*>{end}</td>", page)
@@ -671,6 +691,90 @@ def test_a_recordings_report_gives_its_heart_rate_af_and_families(model_dir, in_
     assert all("marked beat at " in caption for caption in captions), captions
     assert 'alt="the families of holter"' in page
     assert_images_render_in_browser(Path("report.html"))
+
+
+def test_a_pause_is_shown_whole_with_the_beats_either_side(in_tmp):
+    """A 6.5 s sinus pause: its strip (8 s) is centred on the pause's middle, no beat,
+    and shows the beats either side of it. Centred on the beat nearest its middle (one
+    of them), or named in the strip of the beat before it, the other fell off the strip
+    (MIT-BIH 232's 5.9 s pause)."""
+    import wfdb
+
+    from anomaly.holter.summary import recording_rhythm
+    from anomaly.recordings.segment import SegmentOptions
+    from anomaly.report.recordings import STRIP_SECONDS, strip_choices
+    from anomaly.synthetic import synthetic_holter
+
+    signal, _ = synthetic_holter(120.0, HOLTER_FS, pauses=(40.0, 80.0), pause_s=6.5)
+    wfdb.wrsamp("paused", fs=HOLTER_FS, units=["mV"], sig_name=["MLII"], fmt=["16"],
+                p_signal=signal[:, None], write_dir=str(in_tmp))
+    rhythm = recording_rhythm(in_tmp / "paused", SegmentOptions(), peaks=np.zeros(0, int),
+                              scores=np.zeros(0), flagged=np.zeros(0, bool), analysable_s=None)
+    pauses = [event for event in rhythm.analysis.events if event.kind == "pause"]
+    assert len(pauses) == 2 and all(event.duration_s > 6 for event in pauses), pauses
+    samples = rhythm.samples
+    # The beat before each pause scores highest (its next interval is long): a strip of
+    # the most anomalous beats is centred on it, and shows only the pause's first 3.5 s.
+    scores = np.zeros(len(samples))
+    scores[np.searchsorted(rhythm.times_s, [event.start_s for event in pauses])] = 1.0
+    choices = strip_choices(samples, scores, np.ones(len(samples), bool), HOLTER_FS, rhythm)
+    [strip] = [choice for choice in choices
+               if any("pause of" in reason for reason in choice.reasons)]
+    reason = next(reason for reason in strip.reasons if "pause of" in reason)
+    assert "(the longest of 2)" in reason
+    pause = next(event for event in pauses if f"pause of {event.duration_s:.1f} s" in reason)
+    half = STRIP_SECONDS * HOLTER_FS / 2
+    margin = 0.3 * HOLTER_FS  # the beats' QRS complexes on the strip too
+    assert strip.centre - half + margin <= pause.start_s * HOLTER_FS
+    assert pause.end_s * HOLTER_FS <= strip.centre + half - margin
+
+
+def test_the_reports_events_table_lists_the_gravest_kinds_first_and_every_kind(in_tmp):
+    """208's 40 first events in time order were couplets and trigeminy, its pause and
+    ventricular tachycardia unlisted: the table is by kind in the reader's order, the 5
+    most telling of each, with their duration; the caption counts every event."""
+    from anomaly.holter.events import Event
+    from anomaly.holter.summary import recording_rhythm
+    from anomaly.recordings.segment import SegmentOptions
+    from anomaly.report.html import _events
+
+    base, _ = holter_recording(in_tmp)
+    rhythm = recording_rhythm(base, SegmentOptions(), peaks=np.zeros(0, int),
+                              scores=np.zeros(0), flagged=np.zeros(0, bool), analysable_s=None)
+    couplets = [Event("ventricular couplet", 10.0 * index, 10.0 * index + 0.5, 2,
+                      90.0 + index) for index in range(7)]
+    events = couplets + [Event("pause", 200.0, 202.4, 2, 25.0),
+                         Event("ventricular tachycardia", 300.0, 301.5, 5, 160.0),
+                         Event("pause", 250.0, 253.8, 2, 15.8)]
+    page = _events(replace(rhythm, analysis=replace(rhythm.analysis, events=tuple(events))))
+    assert re.search(r"<b>1</b> episode of ventricular tachycardia, <b>2</b> pauses, "
+                     r"<b>7</b> ventricular couplets \(of each kind, the 5 most telling", page)
+    rows = re.findall(r"<tr><td[^>]*>([a-z ]+)</td><td[^>]*>([\d:]+)</td><td[^>]*>[\d:]+</td>"
+                      r"<td[^>]*>([^<]+)</td>", page)
+    assert [(kind, start) for kind, start, _ in rows] == [
+        ("ventricular tachycardia", "05:00"), ("pause", "04:10"), ("pause", "03:20"),
+        ("ventricular couplet", "01:00"), ("ventricular couplet", "00:50"),
+        ("ventricular couplet", "00:40"), ("ventricular couplet", "00:30"),
+        ("ventricular couplet", "00:20")]
+    assert rows[1][2] == "3.8 s" and rows[0][2] == "1.5 s"
+
+
+def test_a_bradycardia_strip_shows_its_slowest_beats():
+    """A bradycardia event whose beats come at 54 bpm, then 40 bpm for 15 s, then 54
+    again: its strip is in the slow part (from its onset it showed beats faster than the
+    event's rate, MIT-BIH 201 and 232); a tachycardia's, in its fastest part."""
+    from anomaly.holter.events import Event
+    from anomaly.report.recordings import STRIP_SECONDS, _telling_stretch
+
+    times = np.concatenate([np.arange(0.0, 30.0, 1.1), np.arange(30.0, 45.0, 1.5),
+                            np.arange(45.0, 80.0, 1.1)])
+    middle = _telling_stretch(times, Event("bradycardia", 0.0, float(times[-1]), len(times),
+                                           50.0))
+    assert 30.0 + STRIP_SECONDS / 2 - 2 <= middle <= 45.0 - STRIP_SECONDS / 2 + 2, middle
+    fast = np.concatenate([np.arange(0.0, 30.0, 0.55), np.arange(30.0, 45.0, 0.4),
+                           np.arange(45.0, 80.0, 0.55)])
+    middle = _telling_stretch(fast, Event("tachycardia", 0.0, float(fast[-1]), len(fast), 110.0))
+    assert 30.0 + STRIP_SECONDS / 2 - 2 <= middle <= 45.0 - STRIP_SECONDS / 2 + 2, middle
 
 
 def test_strips_show_each_event_kind_and_family_once_and_never_the_same_window(in_tmp):

@@ -20,6 +20,7 @@ import numpy as np
 from ..recordings.times import format_duration, format_time
 from .analysis import RhythmAnalysis, analyse_beats, read_rhythm_beats
 from .events import NORMAL, SUPRAVENTRICULAR, UNKNOWN, VENTRICULAR
+from .heart_rate import nn_intervals
 
 if TYPE_CHECKING:
     from ..recordings.quality import Analysable
@@ -142,7 +143,9 @@ class RecordingRhythm:
         return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
     def hourly(self) -> list[dict[str, Any]]:
-        """Per hour of the span: its beats by kind, its pauses and its mean rate."""
+        """Per hour of the span: its beats by kind, its pauses and its mean rate (60 over
+        the mean of the NN intervals ending in it, as the span's mean rate is: with one
+        hour, the two are the same)."""
         analysis = self.analysis
         rate = analysis.heart_rate
         start = float(rate.minute_start_s[0]) if len(rate.minute_start_s) else 0.0
@@ -150,18 +153,20 @@ class RecordingRhythm:
         pauses = [int((event.start_s - start) // 3600) for event in analysis.events
                   if event.kind == "pause"]
         hours = max(int(np.ceil(len(rate.minute_start_s) / 60)), 1)
+        intervals, ends, _ = nn_intervals(self.times_s, analysis.normal)
+        interval_hour = np.clip(((ends - start) // 3600).astype(int), 0, hours - 1)
         rows = []
         for index in range(hours):
             inside = hour == index
-            minutes = rate.per_minute_bpm[index * 60:(index + 1) * 60]
-            known = minutes[np.isfinite(minutes)]
+            mine = intervals[interval_hour == index]
             rows.append({"hour": index, "start": format_time(start + 3600 * index),
                          "beats": int(inside.sum()),
                          "ventricular": int((analysis.kinds[inside] == VENTRICULAR).sum()),
                          "supraventricular": int((analysis.kinds[inside] ==
                                                   SUPRAVENTRICULAR).sum()),
                          "pauses": pauses.count(index),
-                         "mean_bpm": _number(float(known.mean()) if len(known) else math.nan, 1)})
+                         "mean_bpm": _number(60.0 / float(mine.mean()) if len(mine)
+                                             else math.nan, 1)})
         return rows
 
     def as_json(self) -> dict[str, Any]:

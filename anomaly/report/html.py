@@ -28,9 +28,9 @@ _STRIPS_LEGEND = (
     "under a beat, the reference label when the recording has annotations.")
 #: Longer tables are folded (HTML ``details``), opened by a click.
 _SHOWN_ROWS = 10
-#: AF episodes and rhythm events a recording's section lists.
+#: AF episodes a recording's section lists, and rhythm events of each kind.
 _LISTED_EPISODES = 20
-_LISTED_EVENTS = 40
+_EVENTS_PER_KIND = 5
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 70rem; color: #222; }
@@ -212,7 +212,7 @@ def _family_beats(detector, summary, input_name, segment, rhythm) -> str:
     """Each listed family's most typical beat drawn over the model's reconstruction of
     it, with its score: what the family looks like, and how well the model knows it."""
     from ..holter.summary import LISTED_FAMILIES
-    from .recordings import beats_at
+    from .recordings import beats_at, beats_counted
 
     listed = rhythm.families[:LISTED_FAMILIES]
     if not listed:
@@ -240,7 +240,8 @@ def _family_beats(detector, summary, input_name, segment, rhythm) -> str:
         score = float(scores[where]) if where < len(peaks) and peaks[where] == sample else None
         plot_reconstruction(values, reconstruction, score=score, threshold=summary.threshold,
                             window=window,
-                            title=f"family {item.family}: {item.kind}, {item.beats:,} beats\n"
+                            title=f"family {item.family}: {item.kind}, "
+                                  f"{beats_counted(item.beats)}\n"
                                   f"beat at {format_time(rhythm.times_s[item.representative])}",
                             ax=ax)
         ax.title.set_fontsize(8.5)
@@ -259,8 +260,10 @@ def _family_beats(detector, summary, input_name, segment, rhythm) -> str:
 
 
 def _events(rhythm) -> str:
-    """A recording's rhythm events: how many of each kind, the first ones with their
-    times, and the beats and events hour by hour."""
+    """A recording's rhythm events: how many of each kind, the most telling of each kind
+    (:func:`anomaly.holter.events.most_telling_first`) with their times, and the beats
+    and events hour by hour."""
+    from ..holter.events import READING_ORDER, most_telling_first
     from ..recordings.times import format_time
 
     events = rhythm.analysis.events
@@ -268,22 +271,51 @@ def _events(rhythm) -> str:
     if not events:
         return "<p>No rhythm events (couplets, runs, bigeminy, pauses, brady- or " \
                "tachycardia) found.</p>"
-    listed = _folded(
-        "Rhythm events: " + ", ".join(f"<b>{count:,}</b> {html.escape(kind)}"
-                                      for kind, count in counts.items())
-        + (f" (the first {_LISTED_EVENTS} listed)" if len(events) > _LISTED_EVENTS else ""),
-        [("event", "from", "to", "beats", "rate (bpm)")] + [
+    shown: dict[str, int] = {}
+    listed = []
+    for event in most_telling_first(events):
+        shown[event.kind] = shown.get(event.kind, 0) + 1
+        if shown[event.kind] <= _EVENTS_PER_KIND:
+            listed.append(event)
+    more = any(count > _EVENTS_PER_KIND for count in counts.values())
+    order = list(READING_ORDER)
+    in_order = sorted(counts.items(), key=lambda item: order.index(item[0])
+                      if item[0] in order else len(order))
+    caption = ("Rhythm events: " + ", ".join(
+        f"<b>{count:,}</b> {html.escape(_counted(kind, count))}" for kind, count in in_order)
+        + (f" (of each kind, the {_EVENTS_PER_KIND} most telling listed: the longest, the "
+           "slowest bradycardia, the fastest tachycardia and couplets)" if more else ""))
+    # Not folded: the events are what the reader of a Holter report looks for first.
+    table = f"<p>{caption}:</p>" + _table(
+        [("event", "from", "to", "duration", "beats", "rate (bpm)")] + [
             (event.kind, format_time(event.start_s), format_time(event.end_s),
-             f"{event.beats:,}",
-             "n/a" if not np.isfinite(event.rate_bpm) else f"{event.rate_bpm:.0f}")
-            for event in events[:_LISTED_EVENTS]])
+             _length(event.duration_s), f"{event.beats:,}",
+             "" if event.kind == "pause" or not np.isfinite(event.rate_bpm)
+             else f"{event.rate_bpm:.0f}")
+            for event in listed])
     hourly = _table([("hour from", "beats", "ventricular", "supraventricular", "pauses",
                       "mean rate (bpm)")] + [
         (row["start"], f"{row['beats']:,}", f"{row['ventricular']:,}",
          f"{row['supraventricular']:,}", f"{row['pauses']:,}",
          "n/a" if row["mean_bpm"] is None else f"{row['mean_bpm']:.0f}")
         for row in rhythm.hourly()])
-    return listed + "<p>Hour by hour:</p>" + hourly
+    return table + "<p>Hour by hour:</p>" + hourly
+
+
+def _counted(kind: str, count: int) -> str:
+    """``ventricular couplets``, ``pause``, ``episodes of ventricular bigeminy``: an event
+    kind after its count."""
+    if kind.endswith(("couplet", "run", "pause")):
+        return kind + ("" if count == 1 else "s")
+    return ("episode" if count == 1 else "episodes") + " of " + kind
+
+
+def _length(seconds: float) -> str:
+    """How long an event lasted, in a table's duration column: ``3.8 s`` under a minute
+    (a pause's tenth of a second counts), ``mm:ss`` from a minute on."""
+    from ..recordings.times import format_time
+
+    return f"{seconds:.1f} s" if seconds < 59.95 else format_time(seconds)
 
 
 def _analysable(analysable) -> str:

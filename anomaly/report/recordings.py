@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..holter.events import READING_ORDER, most_telling_first
 from ..io.beats import is_anomaly
 from .paper import BeatMark, PaperStrip, paper_scale, plot_paper_strips
 from .plots import (TREND_AFTER_S, TREND_BIN_S, plot_heart_rate, plot_score_trend,
@@ -26,6 +27,8 @@ STRIPS = 4
 FAMILY_STRIPS = 6
 #: Seconds of signal a strip shows, its beat in the middle (200 mm of ECG paper).
 STRIP_SECONDS = 8.0
+#: How far inside a strip's edges a beat must lie to be shown on it (its QRS complex whole).
+EDGE_SECONDS = 0.5
 #: Seconds read before a beat cut again for its picture: its RR context's ten intervals.
 _CONTEXT_S = 15.0
 #: The other high-scoring beats a strip's caption names (a run of them is counted).
@@ -88,9 +91,10 @@ def strip_choices(peaks: np.ndarray, scores: np.ndarray, readable: np.ndarray, f
     (:class:`anomaly.holter.summary.RecordingRhythm`), one per kind of rhythm event (the
     longest of the kind), one for the longest atrial fibrillation episode's onset and
     one per family of ectopic shape and for the dominant family (their most typical
-    beat), up to :data:`FAMILY_STRIPS`. Something that falls in a strip already chosen
-    (within half a strip of its centre) is named in that strip's caption instead of
-    getting its own: no two strips show the same window."""
+    beat), up to :data:`FAMILY_STRIPS`. Something a strip already chosen shows whole (a
+    beat, or an event's first and last beats, :data:`EDGE_SECONDS` inside its edges) is
+    named in that strip's caption instead of getting its own: no two strips show the same
+    window."""
     from ..recordings.times import format_time
 
     reach = STRIP_SECONDS * fs / 2
@@ -109,9 +113,10 @@ def strip_choices(peaks: np.ndarray, scores: np.ndarray, readable: np.ndarray, f
             named.append(f"and {len(also) - STRIP_TITLE_BEATS} more flagged beats")
         chosen.append(StripChoice(int(peaks[beat]), ["; ".join(named)]))
     if rhythm is not None:
-        for centre, reason in _rhythm_candidates(rhythm, fs):
-            near = next((choice for choice in chosen
-                         if abs(choice.centre - centre) < reach), None)
+        inside = reach - EDGE_SECONDS * fs
+        for centre, reason, (first, last) in _rhythm_candidates(rhythm, fs):
+            near = next((choice for choice in chosen if choice.centre - inside <= first
+                         and last <= choice.centre + inside), None)
             if near is None:
                 chosen.append(StripChoice(centre, [reason]))
             elif reason not in near.reasons:
@@ -119,9 +124,10 @@ def strip_choices(peaks: np.ndarray, scores: np.ndarray, readable: np.ndarray, f
     return sorted(chosen, key=lambda choice: choice.centre)
 
 
-def _rhythm_candidates(rhythm, fs: float) -> list[tuple[int, str]]:
-    """Where the strips of a recording's rhythm are (a beat's sample) and what each
-    shows: the longest event of each kind, the longest AF episode, the families."""
+def _rhythm_candidates(rhythm, fs: float) -> list[tuple[int, str, tuple[int, int]]]:
+    """Where the strips of a recording's rhythm are (a sample), what each shows (the most
+    telling event of each kind, the longest AF episode, the families) and the first and
+    last samples it must show (a pause's beats either side; a beat's own sample)."""
     from ..recordings.times import format_duration, format_time
 
     samples, times = rhythm.samples, rhythm.times_s
@@ -133,37 +139,75 @@ def _rhythm_candidates(rhythm, fs: float) -> list[tuple[int, str]]:
             index -= 1
         return int(samples[index])
 
-    def centre_of(start_s: float, end_s: float) -> int:
-        # A short event in the strip's middle; a long one from its onset, a second in.
-        if end_s - start_s <= STRIP_SECONDS - 2:
-            return beat_at((start_s + end_s) / 2)
-        return beat_at(start_s + STRIP_SECONDS / 2 - 1)
+    def sample_at(seconds: float) -> int:
+        return int(round(np.interp(seconds, times, samples)))
 
-    longest: dict[str, object] = {}
-    for event in rhythm.analysis.events:
-        if event.kind not in longest or event.duration_s > longest[event.kind].duration_s:
-            longest[event.kind] = event
-    for kind, event in sorted(longest.items(), key=lambda item: item[1].start_s):
-        count = sum(other.kind == kind for other in rhythm.analysis.events)
+    def centre_of(event) -> tuple[int, tuple[int, int]]:
+        start, end = sample_at(event.start_s), sample_at(event.end_s)
+        if event.kind in ("bradycardia", "tachycardia"):
+            centre = beat_at(_telling_stretch(times, event))
+            return centre, (centre, centre)
+        if event.kind == "pause" and event.duration_s <= STRIP_SECONDS - 2 * EDGE_SECONDS:
+            # The whole pause, the beats either side of it too: its middle is no beat.
+            return sample_at((event.start_s + event.end_s) / 2), (start, end)
+        # A short event in the strip's middle; a long one from its onset, a second in.
+        if event.duration_s <= STRIP_SECONDS - 2:
+            return beat_at((event.start_s + event.end_s) / 2), (start, end)
+        return beat_at(event.start_s + STRIP_SECONDS / 2 - 1), (start, start)
+
+    events = rhythm.analysis.events
+    telling: dict[str, object] = {}
+    for event in most_telling_first(events):
+        telling.setdefault(event.kind, event)
+    for kind, event in sorted(telling.items(), key=lambda item: item[1].start_s):
+        count = sum(other.kind == kind for other in events)
         rate = "" if not np.isfinite(event.rate_bpm) else f" at {event.rate_bpm:.0f} bpm"
         what = (f"{kind} of {event.duration_s:.1f} s" if kind == "pause" else
-                f"{kind}: {event.beats} beats{rate}")
-        candidates.append((centre_of(event.start_s, event.end_s),
+                f"{kind}: {beats_counted(event.beats)}{rate}")
+        centre, shows = centre_of(event)
+        candidates.append((centre,
                            f"{what}, {format_time(event.start_s)}-{format_time(event.end_s)}"
-                           + (f" (the longest of {count})" if count > 1 else "")))
+                           + (f" (the {READING_ORDER.get(kind, 'longest')} of {count})"
+                              if count > 1 else ""), shows))
     episodes = rhythm.analysis.atrial_fibrillation.episodes
     if episodes:
         episode = max(episodes, key=lambda item: item.duration_s)
-        candidates.append((beat_at(episode.start_s + STRIP_SECONDS / 2 - 1),
+        onset = beat_at(episode.start_s + STRIP_SECONDS / 2 - 1)
+        candidates.append((onset,
                            f"atrial fibrillation from {format_time(episode.start_s)} to "
                            f"{format_time(episode.end_s)}, "
-                           f"{format_duration(episode.duration_s)}"))
+                           f"{format_duration(episode.duration_s)}",
+                           (sample_at(episode.start_s), sample_at(episode.start_s))))
     shown = [item for item in rhythm.families if item.dominant or not item.normal_shape]
     for item in shown[:FAMILY_STRIPS]:
-        candidates.append((int(samples[item.representative]),
-                           f"family {item.family} ({item.kind}, {item.beats:,} beats): "
-                           "its most typical beat"))
+        typical = int(samples[item.representative])
+        candidates.append((typical,
+                           f"family {item.family} ({item.kind}, {beats_counted(item.beats)}): "
+                           "its most typical beat", (typical, typical)))
     return candidates
+
+
+def _telling_stretch(times: np.ndarray, event) -> float:
+    """The middle (seconds) of the stretch of a bradycardia (or tachycardia) ``event``
+    that a strip shows at its slowest (fastest): of the beats from ``times`` inside the
+    event, the run spanning at most a strip less a second either side with the longest
+    (shortest) mean interval. The event's rate is over all of it; a strip from its
+    onset may show a rate the event's name belies."""
+    inside = times[(times >= event.start_s) & (times <= event.end_s)]
+    ends = np.searchsorted(inside, inside + STRIP_SECONDS - 2, side="right") - 1
+    spans = ends > np.arange(len(inside))
+    if not spans.any():
+        return (event.start_s + event.end_s) / 2
+    first = np.flatnonzero(spans)
+    mean_interval = (inside[ends[first]] - inside[first]) / (ends[first] - first)
+    pick = first[np.argmax(mean_interval) if event.kind == "bradycardia"
+                 else np.argmin(mean_interval)]
+    return float(inside[pick] + inside[ends[pick]]) / 2
+
+
+def beats_counted(count: int) -> str:
+    """``1 beat``, ``1,204 beats``."""
+    return f"{count:,} beat{'' if count == 1 else 's'}"
 
 
 def recording_pictures(summary, input_name: str, segment: "SegmentOptions", rhythm=None):
@@ -288,6 +332,8 @@ def _timeline(name: str, times: np.ndarray, scores: np.ndarray, readable: np.nda
                         episodes=rhythm.analysis.atrial_fibrillation.episodes,
                         span_s=times[-1] if len(times) else None, ax=axes[-1],
                         title=f"{name}: heart rate of each minute")
+    for ax in axes:  # Times under every panel, not the last one alone.
+        ax.tick_params(labelbottom=True)
     return figure
 
 
