@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -131,20 +132,31 @@ def test_several_inputs_without_output_dir_is_a_usage_error(model_dir, batches, 
 
 
 def test_skip_existing_skips_complete_up_to_date_outputs(model_dir, batches, in_tmp, capsys):
+    """Up-to-date outputs are not written again; the run's HTML report is, every run,
+    and says what was skipped (a night with nothing new left the night before's report
+    in place, and the run report named it as this run's)."""
     args = ["score", batches, "-m", model_dir, "--output-dir", "out", "--skip-existing",
-            "--label-column", "label", "--report", "run.json"]
+            "--label-column", "label", "--report", "run.json", "--html", "report.html"]
     assert run_cli(capsys, *args)[0] == 0
     day1 = in_tmp / "out" / "day1.scores.csv"
     written = day1.stat().st_mtime_ns
+    assert "Nothing was scored" not in (in_tmp / "report.html").read_text()
     assert run_cli(capsys, *args)[0] == 0
     report = json.loads((in_tmp / "run.json").read_text())
     assert report["inputs_skipped"] == 2 and day1.stat().st_mtime_ns == written
+    page = (in_tmp / "report.html").read_text()
+    assert report["html"] == "report.html" and "Nothing was scored in this run" in page
+    assert re.search(r"Not scored again, .*: [^<]*day1\.csv, [^<]*day2\.csv\.gz\.</p>", page)
+    assert re.search(r"Run of \d{4}-\d\d-\d\d \d\d:\d\d UTC", page)
     # A newer input is scored again; the other stays skipped.
     later = time.time() + 5
     os.utime(batches / "day1.csv", (later, later))
     assert run_cli(capsys, *args)[0] == 0
     report = json.loads((in_tmp / "run.json").read_text())
     assert [bool(i.get("skipped")) for i in report["inputs"]] == [False, True]
+    page = (in_tmp / "report.html").read_text()
+    assert "Nothing was scored" not in page and "score histogram" in page
+    assert re.search(r"Not scored again, .*: [^<]*day2\.csv\.gz\.</p>", page)
 
 
 def test_fail_on_anomaly_exit_code(model_dir, data_dir, in_tmp, capsys):

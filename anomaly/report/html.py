@@ -50,14 +50,19 @@ def write_html_report(path: str | os.PathLike, detector, result, recordings=None
     ``recordings``, the run's recordings by name with how their beats were found
     (``SegmentOptions``), each get a timeline and ECG strips."""
     summary = result.summary
-    scores, truth = summary.readable_scores()
-    sections = [_summary_section(detector, summary, result),
-                "<h2>Anomaly scores</h2>" + _image(
-                    plot_score_histogram(scores, summary.threshold, truth=truth),
-                    "score histogram")]
-    rhythms = {item.input: item.rhythm for item in result.inputs if item.rhythm is not None}
-    sections.append(_recordings_section(detector, summary, recordings or {}, rhythms))
-    sections.append(_beats_section(detector, summary))
+    sections = [_summary_section(detector, summary, result)]
+    if summary.scores:
+        scores, truth = summary.readable_scores()
+        sections.append("<h2>Anomaly scores</h2>" + _image(
+            plot_score_histogram(scores, summary.threshold, truth=truth), "score histogram"))
+        rhythms = {item.input: item.rhythm for item in result.inputs
+                   if item.rhythm is not None}
+        sections.append(_recordings_section(detector, summary, recordings or {}, rhythms))
+        sections.append(_beats_section(detector, summary))
+    else:
+        # A nightly run with nothing new: the page says so rather than last night's
+        # report staying in place, read as tonight's.
+        sections.append("<p><b>Nothing was scored in this run.</b></p>")
     if result.metrics is not None:
         sections.append(_metrics_section(summary, result.metrics))
     body = "\n".join(sections)
@@ -85,10 +90,27 @@ def _summary_section(detector, summary, result) -> str:
                 row += (("-", item.rows_unreadable) if read is None else
                         (read.headline(), read.unreadable_beats))
             rows.append(row)
-    model = (f"<p>Threshold <b>{summary.threshold:.6g}</b> (mean + {detector.threshold_k:g} "
+    model = (f"<p>Run of {html.escape(_when(result.created))}. Threshold "
+             f"<b>{summary.threshold:.6g}</b> (mean + {detector.threshold_k:g} "
              f"&times; std of the scores of {html.escape(detector.calibration_.describe())});"
              f" model <code>{html.escape(detector.model_sha256_[:16])}</code>.</p>")
-    return "<h2>Summary</h2>" + model + _table(rows)
+    skipped = [item.input for item in result.inputs if item.skipped is not None]
+    listed = ("" if not skipped else
+              f"<p>Not scored again, their scores being newer than the input and the model "
+              f"(<code>--skip-existing</code>; <code>anomaly summary</code> reports on them): "
+              f"{html.escape(', '.join(skipped))}.</p>")
+    return "<h2>Summary</h2>" + model + (_table(rows) if len(rows) > 1 else "") + listed
+
+
+def _when(created: str) -> str:
+    """The run's start, ``2026-12-06 15:10 UTC``, from its ISO time (as given if not one)."""
+    import datetime
+
+    try:
+        moment = datetime.datetime.fromisoformat(created)
+    except (TypeError, ValueError):
+        return str(created)
+    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _recordings_section(detector, summary, recordings, rhythms) -> str:

@@ -270,7 +270,7 @@ def write_reports(plan: RunPlan, detector, result: RunResult, recordings: dict) 
     """Write the HTML report and the JSON run report."""
     from ..io.writers import write_json
 
-    if plan.html is not None and result.summary.scores:
+    if plan.html is not None:
         from ..report.html import write_html_report
 
         write_html_report(plan.html, detector, result, recordings)
