@@ -463,6 +463,12 @@ def test_metrics_undefined_on_a_batch_say_so_rather_than_zero(cli_model, tmp_pat
                      r"\(one class only\)", err), err
     metrics = json.loads((tmp_path / "r.json").read_text())["metrics"]
     assert metrics["recall"] is None and metrics["roc_auc"] is None
+    # A beat's picture names its row in the scores and its line in the file (with a
+    # header, one more): 'line 280' read as the scores' row 280, which is row 279.
+    scores = read_rows(tmp_path / "s.csv")
+    top = max(scores, key=lambda row: float(row["score"]))
+    assert f'alt="the row {top["row"]} (line {int(top["row"]) + 1}), label' in \
+        (tmp_path / "r.html").read_text()
     # F1 = 2TP / (2TP + FP + FN): 0 where a normal beat was flagged, else undefined.
     assert metrics["f1"] == (0.0 if metrics["confusion_matrix"]["fp"] else None)
 

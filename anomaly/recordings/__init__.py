@@ -44,10 +44,13 @@ def flagged_share_note(flagged: int, beats: int) -> str | None:
     beats are flagged (None otherwise): the patient model then does not know this
     patient's usual beats, and its flags say little. On MIT-BIH that is atrial
     fibrillation and flutter (202, 203 and 222 flag 2,000 to 3,300 normal beats an
-    hour) and the paced records (104: 59%), which the tool does not support."""
+    hour) and the paced records (104: 59%), which the tool does not support; or a
+    recording whose beats are mostly ectopic (208: 46% V, S or F beats, 1,442 of 2,431
+    flagged)."""
     if beats <= 0 or flagged <= MOST_FLAGGED * beats:
         return None
     return (f"{flagged:,} of its {beats:,} beats are flagged, more than half: the model does "
             "not know this recording's usual beats (a model of another stretch or patient "
             "meeting atrial fibrillation, another rhythm, a paced rhythm, which is not "
-            "supported); read the rhythm and the families rather than the flags")
+            "supported), or most of them are ectopic (the rhythm counts them); read the "
+            "rhythm and the families rather than the flags")

@@ -367,7 +367,7 @@ def _beats_section(detector, summary) -> str:
                                 (values, detector.reconstruct(values)))
     images = [_image(plot_reconstruction(beat_samples, reconstruction,
                                          title=f"{os.path.basename(beat.input)} "
-                                               f"{beat_caption(beat, summary)}",
+                                               f"{beat_caption(beat, summary, title=True)}",
                                          score=beat.score, threshold=summary.threshold,
                                          window=beat_window(beat, summary, detector)),
                      f"the {beat_caption(beat, summary)}")

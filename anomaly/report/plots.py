@@ -45,8 +45,9 @@ def plot_reconstruction(trace: np.ndarray, reconstruction: np.ndarray, *, title:
 
     With the ``window`` a recording's beats were cut by, the time axis is in milliseconds
     from the R peak (marked), as a reader of ECG expects; without, in samples (a beats
-    file's rows say nothing of their rate). Amplitudes are as the model reads them: the
-    beat z-normalised (unless the window keeps its amplitude), then scaled.
+    file's rows say nothing of their rate). Amplitudes are the model's input: a beats
+    file's values, a recording's beat z-normalised (in standard deviations of the beat)
+    unless the window keeps its amplitude (the recording's units, baseline filtered).
     """
     figure, ax = _axes(ax)
     if window is None:
@@ -64,7 +65,9 @@ def plot_reconstruction(trace: np.ndarray, reconstruction: np.ndarray, *, title:
         title = f"{title}\nscore {score:.4f}{verdict}" if title else f"score {score:.4f}{verdict}"
     ax.set_title(title)
     ax.set_xlabel(unit)
-    ax.set_ylabel("amplitude (model's scale)")
+    ax.set_ylabel("value (as in the input)" if window is None else
+                  "amplitude (recording's units)" if window.keep_amplitude else
+                  "amplitude (SDs of the beat)")
     ax.legend(loc="best")
     return figure
 
@@ -167,7 +170,7 @@ def save_batch_plots(detector, summary, directory: str | os.PathLike) -> list[Pa
     for (beat, title, name), beat_samples, reconstruction in zip(examples, samples,
                                                                  reconstructions):
         figure = plot_reconstruction(beat_samples, reconstruction,
-                                     title=f"{title} ({beat_caption(beat, summary)})",
+                                     title=_parenthesised(title, beat_caption(beat, summary, title=True)),
                                      score=beat.score, threshold=summary.threshold,
                                      window=beat_window(beat, summary, detector))
         written.append(save_figure(figure, directory / name))
@@ -188,17 +191,38 @@ def beat_window(beat, summary, detector) -> "BeatWindow | None":
     return ModelLimits.of(detector).beat_window() if _of_recording(beat, summary) else None
 
 
-def beat_caption(beat, summary) -> str:
-    """``line 12, label 0`` for a beat of a beats file; ``beat 1586 at 24:48, label V`` for
-    one of a recording (``summary`` holds its timeline), whose beats are numbered, not
-    lines, and found on its strips by their time."""
+def _parenthesised(title: str, caption: str) -> str:
+    """``Most anomalous beat (beat 12 at 00:10)``, a caption's second line after it."""
+    first, _, rest = caption.partition("\n")
+    return f"{title} ({first})" + (f"\n{rest}" if rest else "")
+
+
+def beat_caption(beat, summary, *, title: bool = False) -> str:
+    """``row 11 (line 12), label 0`` for a beat of a beats file (its row in the scores,
+    its line in the file); ``beat 1586 at 24:48, label V; RR 0.57 s before, 2.60 s after
+    (usual 0.57 s)`` for one of a recording (``summary`` holds its timeline), whose beats
+    are numbered, not lines, and found on its strips by their time, and whose timing its
+    score weighs beside the shape drawn. In a picture's ``title``, the timing is a line of
+    its own."""
     from ..recordings.times import format_time
 
     label = "" if beat.label is None else f", label {beat.label}"
     if not _of_recording(beat, summary):
-        return f"line {beat.line}{label}"
+        row = "" if beat.row is None else f"row {beat.row} "
+        return f"{row}(line {beat.line}){label}" if row else f"line {beat.line}{label}"
     at = "" if beat.time_s is None else f" at {format_time(beat.time_s)}"
-    return f"beat {beat.line}{at}{label}"
+    timing = _timing(beat.rr_s)
+    return f"beat {beat.line}{at}{label}" + (timing.replace("; ", "\n", 1) if title else timing)
+
+
+def _timing(rr_s) -> str:
+    """``; RR 0.57 s before, 2.60 s after (usual 0.57 s)``: what of a recording beat's
+    score its picture, the shape alone, does not show."""
+    if rr_s is None or not any(np.isfinite(value) for value in rr_s):
+        return ""
+    before, after, usual = (("?" if not np.isfinite(value) else f"{value:.2f} s")
+                            for value in rr_s)
+    return f"; RR {before} before, {after} after (usual {usual})"
 
 
 def recording_plot_names(input_name: str) -> tuple[str, ...]:

@@ -36,7 +36,7 @@ from ..exceptions import InputError, ModelError, first_line
 from ..io.beats import is_anomaly
 from .plan import Job, RunPlan, ScoreOptions
 from .summary import (NORMAL_SAMPLE, TOP_BEATS, InputResult, RunResult, ScoredBeat,
-                      ScoreSummary, normal_sample_rows, top_rows)
+                      ScoreSummary, normal_sample_rows, rr_intervals, top_rows)
 
 #: The JSON schema of the run report (the README's File formats).
 SCHEMA = Path(__file__).resolve().parent.parent / "report" / "run_report.schema.json"
@@ -576,4 +576,5 @@ def _beat(name: str, segment, detector, scores: dict[str, np.ndarray],
     label = str(scores["label"][row]) if "label" in scores else None
     fs = open_lead(name, lead=segment.lead, fs=segment.fs).fs
     return ScoredBeat(name, int(scores["beat"][row]), float(scores["score"][row]), values,
-                      label, round(int(scores["sample"][row]) / fs, 4))
+                      label, round(int(scores["sample"][row]) / fs, 4),
+                      rr_s=rr_intervals(scores, row))

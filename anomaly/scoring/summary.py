@@ -60,6 +60,11 @@ class ScoredBeat:
     label: str | None = None
     #: For a recording's beat: its R peak's time (seconds from the recording's start).
     time_s: float | None = None
+    #: For a beats file's: its ``row`` in the scores (its line less the header's).
+    row: int | None = None
+    #: For a recording's: its RR intervals before and after it and their local mean
+    #: (seconds, NaN where unknown), which its score weighs beside its shape.
+    rr_s: tuple[float, float, float] | None = None
 
 
 @dataclass
@@ -197,8 +202,19 @@ def normal_sample_rows(scores: np.ndarray, readable: np.ndarray, threshold: floa
 def _beat(input_name: str, block: Beats, scores: np.ndarray, row: int) -> ScoredBeat:
     label = None if block.labels is None else str(block.labels[row])
     time_s = float(block.ids["time_s"][row]) if "time_s" in block.ids else None
+    number = int(block.ids["row"][row]) if "row" in block.ids else None
     return ScoredBeat(input_name, int(block.lines[row]), float(scores[row]),
-                      block.values[row].copy(), label, time_s)
+                      block.values[row].copy(), label, time_s, number,
+                      rr_intervals(block.ids, row))
+
+
+def rr_intervals(columns, row: int) -> tuple[float, float, float] | None:
+    """A recording beat's ``rr_prev_s``, ``rr_next_s`` and ``rr_local_mean_s`` from its
+    ``columns`` (a block's ids, a scores file's columns); None for a beats file's."""
+    names = ("rr_prev_s", "rr_next_s", "rr_local_mean_s")
+    if not all(name in columns for name in names):
+        return None
+    return tuple(float(columns[name][row]) for name in names)
 
 
 @dataclass
