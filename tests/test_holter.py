@@ -671,7 +671,8 @@ def test_a_recordings_report_gives_its_heart_rate_af_and_families(model_dir, in_
     assert not {"ventricular couplet", "ventricular bigeminy", "pause"} & \
         set(rhythm["event_counts"])
     [hour] = rhythm["hourly"]
-    assert hour["start"] == "00:00" and hour["ventricular"] == rhythm["beats"]["ventricular"]
+    # 'h:mm:ss' where hours are counted: '05:00' (a span from 5:00) read as five o'clock.
+    assert hour["start"] == "0:00:00" and hour["ventricular"] == rhythm["beats"]["ventricular"]
     # One hour: its mean rate is the span's (the mean of the minutes' rates was not).
     assert hour["mean_bpm"] == pytest.approx(rate["mean_bpm"], abs=0.06)
     page = Path("report.html").read_text()

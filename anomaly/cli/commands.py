@@ -198,9 +198,11 @@ def fit(
     from ..model.threshold import calibration_note
     from ..progress import epochs_progress
     from ..recordings.rhythm import RR_CONTEXT
+    from ..model._tensorflow import require_tensorflow
     from ..recordings.signals import is_recording, locate_recording
 
     logs.configure(quiet=quiet)  # The readers' warnings go to stderr, as score's do.
+    require_tensorflow()  # Before the data is read, not after.
 
     # A bad destination fails before the training, a second fit of the same model at once
     # (exit 5), and a failed fit leaves no directory it made.
@@ -621,8 +623,10 @@ def demo(
     """
     from .. import logs
     from ..demo import run_demo
+    from ..model._tensorflow import require_tensorflow
 
     logs.configure(quiet=True)  # The demo says what it did on stdout.
+    require_tensorflow()
 
     run_demo(workdir, force_synthetic=synthetic, epochs=epochs,
              echo=lambda message: _say(message, quiet))

@@ -75,7 +75,10 @@ def train(
     from ..io.writers import check_can_create_directory, check_writable, write_json
     from ..mnist.data import load_mnist
     from ..mnist.train import PICTURE_NAMES
+    from ..model._tensorflow import require_tensorflow
     from ..model.directory import fitting
+
+    require_tensorflow()  # Before the data is read, not after.
 
     def say(message: str) -> None:
         if not quiet:

@@ -159,7 +159,7 @@ class RecordingRhythm:
         for index in range(hours):
             inside = hour == index
             mine = intervals[interval_hour == index]
-            rows.append({"hour": index, "start": format_time(start + 3600 * index),
+            rows.append({"hour": index, "start": format_time(start + 3600 * index, hours=True),
                          "beats": int(inside.sum()),
                          "ventricular": int((analysis.kinds[inside] == VENTRICULAR).sum()),
                          "supraventricular": int((analysis.kinds[inside] ==

@@ -37,6 +37,23 @@ def quietly():
                 sys.stderr.write(sink.read().decode("utf-8", "replace"))
 
 
+def require_tensorflow() -> None:
+    """Fail now, without importing it, when TensorFlow is not installed: a command that
+    trains says so before it reads its data, not after."""
+    import importlib.util
+
+    if importlib.util.find_spec("tensorflow") is None:
+        from ..exceptions import MissingDependencyError
+
+        raise MissingDependencyError(_MISSING.format(error="No module named 'tensorflow'"))
+
+
+#: What a command that needs TensorFlow says without it.
+_MISSING = ("this needs TensorFlow, which this installation of anomaly leaves out ({error}); "
+            "install the training extra: pip install '.[train]' from the checkout, or "
+            "'anomaly[train]'")
+
+
 def keras() -> ModuleType:
     """Return the ``keras`` module, importing TensorFlow quietly on first use."""
     global _keras
@@ -50,10 +67,7 @@ def keras() -> ModuleType:
         except ImportError as error:
             from ..exceptions import MissingDependencyError
 
-            raise MissingDependencyError(
-                f"this needs TensorFlow, which this installation of anomaly leaves out "
-                f"({error}); install the training extra: pip install 'anomaly[train]'"
-            ) from None
+            raise MissingDependencyError(_MISSING.format(error=error)) from None
         tf.get_logger().setLevel(logging.ERROR)
         logging.getLogger("absl").setLevel(logging.ERROR)
         warnings.filterwarnings("ignore", module="keras")

@@ -40,12 +40,14 @@ def parse_time(text: str) -> float:
     return seconds
 
 
-def format_time(seconds: float) -> str:
-    """``mm:ss``, or ``h:mm:ss`` from an hour on (as Holter software shows times)."""
+def format_time(seconds: float, *, hours: bool = False) -> str:
+    """``mm:ss``, or ``h:mm:ss`` from an hour on (as Holter software shows times), or
+    always with ``hours`` (where hours are counted: ``05:00`` reads as five o'clock)."""
     whole = int(round(seconds))
-    hours, rest = divmod(whole, 3600)
+    hour, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+    return (f"{hour}:{minutes:02d}:{secs:02d}" if hour or hours else
+            f"{minutes:02d}:{secs:02d}")
 
 
 def format_duration(seconds: float) -> str:

@@ -21,11 +21,6 @@ from .plots import beat_caption, beat_window, plot_reconstruction, plot_score_hi
 
 #: Strips on ECG paper: 1 mm of paper is 6 pixels (a small square shows, at any zoom).
 _PAPER_DPI = 150
-_STRIPS_LEGEND = (
-    "Above each beat its kind (N normal, S supraventricular ectopic, V "
-    "ventricular ectopic, ? unreadable), red when flagged as an anomaly, blue when not, "
-    "grey in an unreadable stretch; the triangle marks the beat the strip is about; "
-    "under a beat, the reference label when the recording has annotations.")
 #: Longer tables are folded (HTML ``details``), opened by a click.
 _SHOWN_ROWS = 10
 #: AF episodes a recording's section lists, and rhythm events of each kind.
@@ -119,7 +114,7 @@ def _recordings_section(detector, summary, recordings, rhythms) -> str:
     most anomalous beats."""
     if not recordings:
         return ""
-    from .paper import paper_squares, plot_paper_strips
+    from .paper import KEY, paper_squares, plot_paper_strips
     from .recordings import recording_pictures
 
     parts = []
@@ -138,7 +133,7 @@ def _recordings_section(detector, summary, recordings, rhythms) -> str:
                          detector, summary, input_name, segment, rhythm))
                      + f"<h4>ECG strips of {name}</h4>"
                      + f"<p>{paper_squares(all(strip.calibrated for strip in strips))} "
-                     + f"{_STRIPS_LEGEND}</p>"
+                     + f"{html.escape(KEY)}</p>"
                      + f"<div class=\"strips\">{pictures}</div>")
     return "<h2>Recordings</h2>" + "".join(parts)
 
@@ -315,8 +310,8 @@ def _events(rhythm) -> str:
              "" if event.kind == "pause" or not np.isfinite(event.rate_bpm)
              else f"{event.rate_bpm:.0f}")
             for event in listed])
-    hourly = _table([("hour from", "beats", "ventricular", "supraventricular", "pauses",
-                      "mean rate (bpm)")] + [
+    hourly = _table([("hour from (h:mm:ss)", "beats", "ventricular", "supraventricular",
+                      "pauses", "mean rate (bpm)")] + [
         (row["start"], f"{row['beats']:,}", f"{row['ventricular']:,}",
          f"{row['supraventricular']:,}", f"{row['pauses']:,}",
          "n/a" if row["mean_bpm"] is None else f"{row['mean_bpm']:.0f}")

@@ -36,9 +36,11 @@ _LEFT_MM, _RIGHT_MM, _CAPTION_MM, _BELOW_MM = 14.0, 4.0, 11.0, 7.0
 #: wider, most letters narrower), in mm.
 _LINE_MM, _CHARACTER_MM = 3.6, 1.75
 #: What the marks mean, under the sheet's title.
-KEY = ("Above each beat its kind (N normal, S supraventricular, V ventricular, F fusion, "
-       "? unreadable): red flagged, blue not flagged, grey unreadable; \u25bc the strip's "
-       "beat; below, grey: the reference's label. Times in [h:]mm:ss.")
+KEY = ("Above each beat its kind (N normal, S supraventricular ectopic, V ventricular "
+       "ectopic, ? unreadable): red flagged as an anomaly, blue not, grey in an unreadable "
+       "stretch; \u25bc the beat the strip is about; below a beat, grey: the reference's "
+       "label, when the recording has annotations. Times in [h:]mm:ss from the recording's "
+       "start.")
 
 
 
