@@ -68,6 +68,19 @@ def test_help_in_a_real_process(tmp_path):
     assert "Exit codes" in result.stdout and result.stderr == ""
 
 
+def test_help_lists_every_exit_code_the_readme_does():
+    """``anomaly --help`` and the README's table name the same exit codes (the help left
+    out 1, 6, 130 and 143)."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    table = readme.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| (\d+) \|", table, flags=re.MULTILINE))
+    result = subprocess.run(ANOMALY + ["--help"], capture_output=True, text=True,
+                            env=os.environ | {"COLUMNS": "400"})
+    said = " ".join(result.stdout.split("Exit codes:", 1)[1].split())
+    listed = set(re.findall(r"(?:^|; )(\d+) ", said))
+    assert len(documented) >= 9 and listed == documented, (listed, documented)
+
+
 @pytest.mark.parametrize("arguments", [["--help"], ["score", "--help"], ["--version"]])
 def test_help_read_in_part_is_not_a_failure(arguments):
     """'anomaly --help | head': the reader stops before the help ends (here, before it

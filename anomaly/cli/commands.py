@@ -32,6 +32,7 @@ from ..exceptions import (
     EXIT_ANOMALIES_FOUND,
     EXIT_BAD_INPUT,
     EXIT_BAD_MODEL,
+    EXIT_DOWNLOAD_FAILED,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_LOCKED,
@@ -62,10 +63,13 @@ from .options import (
 
 
 EXIT_CODES_HELP = (
-    f"Exit codes: {EXIT_OK} success; {EXIT_BAD_INPUT} bad usage or bad input "
+    f"Exit codes: {EXIT_OK} success; {EXIT_ANOMALIES_FOUND} anomalies found (only with "
+    f"score --fail-on-anomaly); {EXIT_BAD_INPUT} bad usage or bad input "
     f"(the file and what is wrong are named on stderr); {EXIT_BAD_MODEL} model directory "
     f"missing or unusable; {EXIT_INTERNAL} internal error (a bug: rerun with --debug); "
-    f"{EXIT_LOCKED} another run is writing the same model or output."
+    f"{EXIT_LOCKED} another run is writing the same model or output; "
+    f"{EXIT_DOWNLOAD_FAILED} a download failed (data fetch); {EXIT_INTERRUPTED} "
+    f"interrupted; {EXIT_TERMINATED} terminated (SIGTERM)."
 )
 
 SCORE_EXIT_CODES_HELP = (

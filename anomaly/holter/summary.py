@@ -120,7 +120,8 @@ class RecordingRhythm:
         conducted = int((families.ectopic & (self.analysis.kinds == NORMAL)).sum())
         shapes = (f"{len(families)} famil{'y' if len(families) == 1 else 'ies'}, "
                   f"{len(ectopic)} of ectopic shape "
-                  f"({int(families.ectopic.sum())} beats"
+                  f"({int(families.ectopic.sum())} beat"
+                  f"{'' if int(families.ectopic.sum()) == 1 else 's'}"
                   + (f"; {conducted} of them narrow, in AF: counted as conducted"
                      if conducted else "") + ")")
         events = ", ".join(f"{kind} {count}" for kind, count in self.event_counts().items())

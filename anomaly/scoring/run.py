@@ -170,7 +170,8 @@ def _log_input(item: InputResult, threshold: float, runtime: str) -> None:
     what = "beats" if item.analysable is not None else "rows"  # A recording's are beats.
     logs.info(
         f"Scored {item.rows_scored} {what} from {item.input} ({runtime} runtime): "
-        f"{item.anomalies} anomalies ({item.anomalies / scored:.1%}) above the threshold "
+        f"{item.anomalies} anomal{'y' if item.anomalies == 1 else 'ies'} "
+        f"({item.anomalies / scored:.1%}) above the threshold "
         f"{threshold:.6g}{analysable}{rejected}{where}.",
         event="scored", runtime=runtime, **item.as_json())
     if item.analysable is not None:
