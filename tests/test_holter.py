@@ -758,6 +758,9 @@ def test_the_reports_events_table_lists_the_gravest_kinds_first_and_every_kind(i
         ("ventricular couplet", "00:40"), ("ventricular couplet", "00:30"),
         ("ventricular couplet", "00:20")]
     assert rows[1][2] == "3.8 s" and rows[0][2] == "1.5 s"
+    # Without events, the hours are still given (record 100's report had none).
+    quiet = _events(replace(rhythm, analysis=replace(rhythm.analysis, events=())))
+    assert "No rhythm events" in quiet and "Hour by hour" in quiet and "0:00:00" in quiet
 
 
 def test_a_bradycardia_strip_shows_its_slowest_beats():

@@ -285,9 +285,15 @@ def _events(rhythm) -> str:
 
     events = rhythm.analysis.events
     counts = rhythm.event_counts()
-    if not events:
-        return "<p>No rhythm events (couplets, runs, bigeminy, pauses, brady- or " \
-               "tachycardia) found.</p>"
+    hourly = _table([("hour from (h:mm:ss)", "beats", "ventricular", "supraventricular",
+                      "pauses", "mean rate (bpm)")] + [
+        (row["start"], f"{row['beats']:,}", f"{row['ventricular']:,}",
+         f"{row['supraventricular']:,}", f"{row['pauses']:,}",
+         "n/a" if row["mean_bpm"] is None else f"{row['mean_bpm']:.0f}")
+        for row in rhythm.hourly()])
+    if not events:  # The hours still: a reader looks for the beats of each.
+        return ("<p>No rhythm events (couplets, runs, bigeminy, pauses, brady- or "
+                "tachycardia) found.</p><p>Hour by hour:</p>" + hourly)
     shown: dict[str, int] = {}
     listed = []
     for event in most_telling_first(events):
@@ -310,12 +316,6 @@ def _events(rhythm) -> str:
              "" if event.kind == "pause" or not np.isfinite(event.rate_bpm)
              else f"{event.rate_bpm:.0f}")
             for event in listed])
-    hourly = _table([("hour from (h:mm:ss)", "beats", "ventricular", "supraventricular",
-                      "pauses", "mean rate (bpm)")] + [
-        (row["start"], f"{row['beats']:,}", f"{row['ventricular']:,}",
-         f"{row['supraventricular']:,}", f"{row['pauses']:,}",
-         "n/a" if row["mean_bpm"] is None else f"{row['mean_bpm']:.0f}")
-        for row in rhythm.hourly()])
     return table + "<p>Hour by hour:</p>" + hourly
 
 
