@@ -289,6 +289,33 @@ def test_the_trend_has_a_rate_per_minute_and_the_extremes_their_minute():
     assert rate.minute_start_s.tolist() == [0, 60, 120, 180]
 
 
+def test_the_rate_of_every_beat_counts_ectopic_beats_and_pauses_not_gaps():
+    """Beside the NN rate, the rate of every readable beat: a minute of bigeminy (every
+    other beat ectopic) has no NN rate but its 80 beats a minute; a 4 s pause lowers its
+    minute's rate; an interval next to an unreadable beat, or longer than 10 s, is not
+    counted (MIT-BIH 208 had 10 minutes without a rate in its report)."""
+    sinus = np.arange(0, 60, 1.0)
+    bigeminy = 60 + np.cumsum(np.tile([0.5, 1.0], 40))  # 80 beats a minute
+    paused = np.concatenate([np.arange(121, 150, 1.0), np.arange(154, 180, 1.0)])
+    gap = np.arange(200, 240, 1.0)  # 21 s after the last: a gap, no interval
+    times = np.concatenate([sinus, bigeminy, paused, gap])
+    normal = np.ones(len(times), bool)
+    normal[len(sinus):len(sinus) + len(bigeminy):2] = False  # the early beats: ectopic
+    readable = np.ones(len(times), bool)
+    readable[-20] = False  # its two intervals are not read
+    rate = heart_rate(times, normal, readable=readable, end_s=240)
+    every = rate.every_beat
+    assert np.isnan(rate.per_minute_bpm[1])  # No NN interval in the bigeminy minute.
+    np.testing.assert_allclose(every.per_minute_bpm[[0, 1]], [60, 80], rtol=0.02)
+    # The pause's minute: 55 intervals over 59 s (the 5 s pause among them).
+    assert every.per_minute_bpm[2] == pytest.approx(60 * 55 / 59, rel=0.02)
+    assert every.per_minute_bpm[3] == pytest.approx(60, rel=0.01)
+    # The mean: every interval but the 21 s gap and the unreadable beat's two of 1 s.
+    counted, seconds = len(times) - 1 - 1 - 2, times[-1] - times[0] - 21 - 2
+    assert every.mean_bpm == pytest.approx(60 * counted / seconds, rel=1e-6)
+    assert every.maximum_at_s == 60 and every.minimum_at_s in (120, 180)
+
+
 def test_the_summary_says_how_few_minutes_its_rates_range_over():
     """The minimum and maximum are of the minutes with a rate (10 s of NN intervals), the
     mean of every NN interval: after a minute at 60 bpm, 8 s at 120 bpm have no rate of
@@ -661,6 +688,11 @@ def test_a_recordings_report_gives_its_heart_rate_af_and_families(model_dir, in_
     # Sinus beats come every 0.8 s (75 bpm), and AF's intervals average 0.775 s.
     assert 70 <= rate["mean_bpm"] <= 80
     assert rate["nn_intervals"] > 300 and 0 < rate["rmssd_ms"] < 100
+    # Every beat's rate too: the same beats a minute, the PVCs (early, then a pause) among
+    # them, and every minute of the 8 has one.
+    assert abs(rate["every_beat"]["mean_bpm"] - rate["mean_bpm"]) < 5
+    assert len(rate["every_beat"]["per_minute_bpm"]) == 8
+    assert None not in rate["every_beat"]["per_minute_bpm"]
     families = rhythm["families"]
     assert families[0]["kind"] == "dominant"
     ectopic = [family for family in families if family["kind"] == "ectopic shape"]
@@ -679,7 +711,7 @@ def test_a_recordings_report_gives_its_heart_rate_af_and_families(model_dir, in_
     start, end = episode["start"], episode["end"]
     assert re.search(rf"<td[^>]*>{start}</td><td[^>]*>{end}</td>", page)
     assert "Morphology families" in page and "ectopic shape" in page
-    assert "Hour by hour" in page
+    assert "Hour by hour" in page and "per minute, every beat" in page
     # Strips on ECG paper: the AF episode's onset, the dominant family and the family of
     # the ventricular beats, each a strip of its own; each family's typical beat drawn
     # over its reconstruction.

@@ -161,8 +161,8 @@ def analyse_beats(beats: RhythmBeats, *,
                                        consistency=consistency)
     normal = readable & ~ectopic & (beats.on_time | fibrillation.in_af)
     start_s, end_s = (0.0, None) if span_s is None else span_s
-    rate = heart_rate(beats.time_s, normal, sinus=~fibrillation.in_af, start_s=start_s,
-                      end_s=end_s)
+    rate = heart_rate(beats.time_s, normal, sinus=~fibrillation.in_af, readable=readable,
+                      start_s=start_s, end_s=end_s)
     # In AF a family of ectopic shape counts as ventricular only when it is wider than
     # the dominant one: there, conducted beats come at every interval, and F waves or a
     # partly aberrant conduction give some another shape, narrow still (MIT-BIH 203, 222).

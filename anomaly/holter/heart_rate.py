@@ -11,6 +11,11 @@ of its own) or hides beats that were not found.
   add up to at least :data:`MIN_MINUTE_SECONDS` (a minute mostly ectopic, unreadable or
   past the end has none). The minimum and maximum are of these per-minute rates, as Holter
   reports give them (a single short interval is not a heart rate), with their minute.
+- Beside it, the rate of **every beat** each minute, as a Holter summary gives the heart
+  rate: from the intervals between two readable beats whatever their kind, at most
+  :data:`MAX_EVERY_BEAT_SECONDS` long (a pause counts; a gap of unread lead does not).
+  In a minute of frequent ectopy the NN rate is missing or says the sinus node's (MIT-BIH
+  208: 10 of its 30 minutes without an NN rate, 90-98 beats a minute in them).
 - SDNN is the standard deviation of the NN intervals; RMSSD the root mean square of the
   differences between successive NN intervals, and pNN50 the share of those differences
   over 50 ms, where *successive* means sharing a beat (two NN intervals with an ectopic
@@ -30,11 +35,61 @@ TREND_SECONDS = 60.0
 MAX_NN_SECONDS = 3.0
 #: The least NN time in a minute for the minute to have a rate.
 MIN_MINUTE_SECONDS = 10.0
+#: The longest interval the rate of every beat counts: a pause, not a gap in the beats
+#: read (the longest quiet stretch read as a pause, ``quality.MAX_PAUSE_SECONDS``).
+MAX_EVERY_BEAT_SECONDS = 10.0
 #: The sinus NN intervals a variability given in the one-line summary rests on at least:
 #: 4 minutes, the Task Force's (1996) short-term recording of 5 minutes less the intervals
 #: an ectopic beat or a gap takes out (MIT-BIH 100's first 5 minutes hold 4 min 52 s).
 #: Less is given in the report's table with its count, not in the summary.
 MIN_VARIABILITY_SECONDS = 240.0
+
+
+@dataclass(frozen=True)
+class MinuteRates:
+    """The rate of each minute of a recording from some of its intervals, and its lowest,
+    mean and highest.
+
+    Attributes
+    ----------
+    per_minute_bpm : ndarray, shape (m,)
+        60 over the mean of the intervals ending in each minute (NaN where they add up to
+        less than :data:`MIN_MINUTE_SECONDS`).
+    minimum_bpm, mean_bpm, maximum_bpm : float
+        The lowest and highest per-minute rates, and 60 over the mean interval (NaN
+        without intervals).
+    minimum_at_s, maximum_at_s : float
+        The start of the minute of the lowest and highest rates (NaN without them).
+    """
+
+    per_minute_bpm: np.ndarray
+    minimum_bpm: float
+    minimum_at_s: float
+    mean_bpm: float
+    maximum_bpm: float
+    maximum_at_s: float
+
+
+def minute_rates(intervals: np.ndarray, ends: np.ndarray, starts: np.ndarray) -> MinuteRates:
+    """The :class:`MinuteRates` of ``intervals`` (seconds) ending at ``ends`` (seconds),
+    over the minutes starting at ``starts``."""
+    minutes = len(starts)
+    minute = np.clip(((ends - starts[0]) // TREND_SECONDS).astype(int), 0, minutes - 1)
+    totals = np.bincount(minute, weights=intervals, minlength=minutes)
+    counts = np.bincount(minute, minlength=minutes)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_minute = np.where(totals >= MIN_MINUTE_SECONDS, 60.0 * counts / totals, np.nan)
+    known = np.isfinite(per_minute).any()
+    lowest = int(np.nanargmin(per_minute)) if known else None
+    highest = int(np.nanargmax(per_minute)) if known else None
+    nan = float("nan")
+    return MinuteRates(
+        per_minute_bpm=per_minute,
+        minimum_bpm=nan if lowest is None else float(per_minute[lowest]),
+        minimum_at_s=nan if lowest is None else float(starts[lowest]),
+        mean_bpm=60.0 / float(intervals.mean()) if len(intervals) else nan,
+        maximum_bpm=nan if highest is None else float(per_minute[highest]),
+        maximum_at_s=nan if highest is None else float(starts[highest]))
 
 
 @dataclass(frozen=True)
@@ -62,6 +117,8 @@ class HeartRate:
     sdnn_ms, rmssd_ms, pnn50 : float
         Time-domain variability (NaN with fewer than two NN intervals, or two successive
         ones; pNN50 as a share, 0 to 1).
+    every_beat : MinuteRates
+        The rate of every readable beat, minute by minute (see the module's docstring).
     """
 
     nn_count: int
@@ -77,6 +134,7 @@ class HeartRate:
     sdnn_ms: float
     rmssd_ms: float
     pnn50: float
+    every_beat: MinuteRates
 
     @property
     def variability_is_short(self) -> bool:
@@ -101,7 +159,7 @@ def nn_intervals(times_s, normal) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return times[ends] - times[ends - 1], times[ends], successive
 
 
-def heart_rate(times_s, normal, *, sinus=None, start_s: float = 0.0,
+def heart_rate(times_s, normal, *, sinus=None, readable=None, start_s: float = 0.0,
                end_s: float | None = None) -> HeartRate:
     """The heart rate and its variability.
 
@@ -115,6 +173,9 @@ def heart_rate(times_s, normal, *, sinus=None, start_s: float = 0.0,
         The beats of sinus rhythm (default: all). The variability is of the NN intervals
         whose beats are both also sinus: heart-rate variability describes the sinus
         node, and in atrial fibrillation the intervals are irregular whatever it does.
+    readable : array-like of bool, shape (n,), optional
+        The beats that could be read (default: all), whose intervals give the rate of
+        every beat.
     start_s, end_s : float
         The span the minute-by-minute trend covers (default: from 0 to the last beat).
 
@@ -128,31 +189,30 @@ def heart_rate(times_s, normal, *, sinus=None, start_s: float = 0.0,
     else:
         variable, _, joined = nn_intervals(times_s, np.asarray(normal, dtype=bool)
                                            & np.asarray(sinus, dtype=bool))
-    last = end_s if end_s is not None else (float(ends[-1]) if len(ends) else start_s)
+    times = np.asarray(times_s, dtype=np.float64)
+    read = np.ones(len(times), bool) if readable is None else np.asarray(readable, bool)
+    between = read[:-1] & read[1:] & (np.diff(times) <= MAX_EVERY_BEAT_SECONDS)
+    every_ends = times[1:][between]
+    every = every_ends - times[:-1][between]
+    last = end_s if end_s is not None else (float(times[-1]) if len(times) else start_s)
     minutes = max(1, int(np.ceil((last - start_s) / TREND_SECONDS)))
-    minute = np.clip(((ends - start_s) // TREND_SECONDS).astype(int), 0, minutes - 1)
-    totals = np.bincount(minute, weights=intervals, minlength=minutes)
-    counts = np.bincount(minute, minlength=minutes)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        per_minute = np.where(totals >= MIN_MINUTE_SECONDS, 60.0 * counts / totals, np.nan)
     starts = start_s + np.arange(minutes) * TREND_SECONDS
+    rates = minute_rates(intervals, ends, starts)
     differences = np.diff(variable)[joined[1:]] if len(variable) > 1 else np.zeros(0)
-    known = np.isfinite(per_minute)
-    lowest = int(np.nanargmin(per_minute)) if known.any() else None
-    highest = int(np.nanargmax(per_minute)) if known.any() else None
     nan = float("nan")
     return HeartRate(
         nn_count=len(intervals),
         sinus_nn_count=len(variable),
         sinus_nn_seconds=float(variable.sum()),
         minute_start_s=starts,
-        per_minute_bpm=per_minute,
-        minimum_bpm=nan if lowest is None else float(per_minute[lowest]),
-        minimum_at_s=nan if lowest is None else float(starts[lowest]),
-        mean_bpm=60.0 / float(intervals.mean()) if len(intervals) else nan,
-        maximum_bpm=nan if highest is None else float(per_minute[highest]),
-        maximum_at_s=nan if highest is None else float(starts[highest]),
+        per_minute_bpm=rates.per_minute_bpm,
+        minimum_bpm=rates.minimum_bpm,
+        minimum_at_s=rates.minimum_at_s,
+        mean_bpm=rates.mean_bpm,
+        maximum_bpm=rates.maximum_bpm,
+        maximum_at_s=rates.maximum_at_s,
         sdnn_ms=1000.0 * float(variable.std(ddof=1)) if len(variable) > 1 else nan,
         rmssd_ms=1000.0 * float(np.sqrt(np.mean(differences ** 2))) if len(differences) else nan,
         pnn50=float(np.mean(np.abs(differences) > 0.050)) if len(differences) else nan,
+        every_beat=minute_rates(every, every_ends, starts),
     )

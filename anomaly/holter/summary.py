@@ -192,6 +192,7 @@ class RecordingRhythm:
                 "per_minute_bpm": [_number(value) for value in rate.per_minute_bpm],
                 "first_minute_s": float(rate.minute_start_s[0]) if len(rate.minute_start_s)
                 else 0.0,
+                "every_beat": _minute_rates(rate.every_beat),
             },
             "atrial_fibrillation": {
                 "seconds": round(fibrillation.seconds, 1),
@@ -277,6 +278,14 @@ def family_summaries(analysis: RhythmAnalysis, scores: np.ndarray,
             normal_shape=bool(families.normal_shape[index]),
             representative=int(families.representative[index])))
     return tuple(summaries)
+
+
+def _minute_rates(rates) -> dict[str, Any]:
+    """A :class:`.heart_rate.MinuteRates` in the run report."""
+    return {"mean_bpm": _number(rates.mean_bpm), "minimum_bpm": _number(rates.minimum_bpm),
+            "minimum_at": _clock(rates.minimum_at_s), "maximum_bpm": _number(rates.maximum_bpm),
+            "maximum_at": _clock(rates.maximum_at_s),
+            "per_minute_bpm": [_number(value) for value in rates.per_minute_bpm]}
 
 
 def _number(value: float, digits: int = 4) -> float | None:

@@ -337,24 +337,30 @@ def time_scale(seconds: float) -> tuple[float, str]:
 
 
 def plot_heart_rate(minute_start_s: np.ndarray, bpm: np.ndarray, *, episodes=(),
+                    every_beat_bpm: np.ndarray | None = None,
                     span_s: float | None = None, title: str = "", ax=None):
     """The heart rate of each minute (from normal-to-normal intervals; a gap where a
-    minute has too few), with the atrial fibrillation ``episodes`` (``start_s``/``end_s``)
-    shaded; on the time axis of :func:`plot_timeline` for a recording of ``span_s``
-    seconds."""
+    minute has too few) and, under it in grey, that of every beat (``every_beat_bpm``),
+    with the atrial fibrillation ``episodes`` (``start_s``/``end_s``) shaded; on the time
+    axis of :func:`plot_timeline` for a recording of ``span_s`` seconds."""
     figure, ax = _axes(ax, figsize=(12, 2.6))
     span = span_s if span_s is not None else (minute_start_s[-1] + 60 if len(minute_start_s)
                                               else 0)
     scale, unit = time_scale(span)
     centres = (np.asarray(minute_start_s, dtype=float) + 30) / scale
+    if every_beat_bpm is not None:
+        ax.plot(centres, every_beat_bpm, color="tab:grey", linewidth=1, marker=".",
+                markersize=3, label="every beat")
     # Dots as well as the line: a minute between two gaps has no neighbour to join.
     ax.plot(centres, bpm, color="black", linewidth=1, marker=".", markersize=3,
-            label="heart rate (per minute)")
+            label="normal-to-normal" if every_beat_bpm is not None
+            else "heart rate (per minute)")
     for number, episode in enumerate(episodes):
         ax.axvspan(episode.start_s / scale, episode.end_s / scale, color="tab:orange",
                    alpha=0.3, zorder=0,
                    label="atrial fibrillation" if number == 0 else None)
-    ax.set_ylim(*heart_rate_limits(bpm))
+    ax.set_ylim(*heart_rate_limits(bpm if every_beat_bpm is None else
+                                   np.concatenate([bpm, every_beat_bpm])))
     ax.set_xlabel(f"time in the recording ({unit})")
     ax.set_ylabel("beats per minute")
     ax.set_title(title or "Heart rate")

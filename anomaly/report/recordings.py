@@ -330,6 +330,7 @@ def _timeline(name: str, times: np.ndarray, scores: np.ndarray, readable: np.nda
         rate = rhythm.analysis.heart_rate
         plot_heart_rate(rate.minute_start_s, rate.per_minute_bpm,
                         episodes=rhythm.analysis.atrial_fibrillation.episodes,
+                        every_beat_bpm=rate.every_beat.per_minute_bpm,
                         span_s=times[-1] if len(times) else None, ax=axes[-1],
                         title=f"{name}: heart rate of each minute")
     for ax in axes:  # Times under every panel, not the last one alone.
