@@ -140,8 +140,9 @@ def rate_figures(beats, analysis, labels: np.ndarray) -> dict:
     """The tool's heart rate and variability beside the reference NN intervals'."""
     ours = analysis.heart_rate
     theirs = heart_rate(beats.time_s, (labels == "N") & beats.readable)
-    return {name: (getattr(ours, name), getattr(theirs, name))
-            for name in ("mean_bpm", "sdnn_ms", "rmssd_ms", "nn_count")}
+    figures = lambda rate: {"mean_bpm": rate.nn.mean_bpm, "sdnn_ms": rate.sdnn_ms,  # noqa: E731
+                            "rmssd_ms": rate.rmssd_ms, "nn_count": rate.nn_count}
+    return {name: (value, figures(theirs)[name]) for name, value in figures(ours).items()}
 
 
 def evaluate_record(data: Path, name: str, conditions: list[str]) -> dict:

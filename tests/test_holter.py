@@ -224,7 +224,7 @@ def test_heart_rate_variability_matches_neurokit2_on_the_same_nn_intervals():
     assert rate.sdnn_ms == pytest.approx(theirs["HRV_SDNN"], rel=0.01)
     assert rate.rmssd_ms == pytest.approx(theirs["HRV_RMSSD"], rel=0.01)
     assert 100 * rate.pnn50 == pytest.approx(theirs["HRV_pNN50"], abs=0.5)
-    assert rate.mean_bpm == pytest.approx(60 / intervals.mean(), rel=1e-3)
+    assert rate.nn.mean_bpm == pytest.approx(60 / intervals.mean(), rel=1e-3)
 
 
 def test_nn_intervals_skip_ectopic_beats_and_their_differences_are_not_successive():
@@ -281,11 +281,11 @@ def test_the_trend_has_a_rate_per_minute_and_the_extremes_their_minute():
     times = np.concatenate([np.arange(0, 60, 1.0), np.arange(60, 120, 0.5),
                             np.arange(180, 240, 0.75)])
     rate = heart_rate(times, np.ones(len(times), bool), end_s=240)
-    np.testing.assert_allclose(rate.per_minute_bpm[[0, 1, 3]], [60, 120, 80], rtol=0.02)
+    np.testing.assert_allclose(rate.nn.per_minute_bpm[[0, 1, 3]], [60, 120, 80], rtol=0.02)
     # The minute-long gap is not an NN interval (beats missed, or a pause: an event).
-    assert np.isnan(rate.per_minute_bpm[2])
+    assert np.isnan(rate.nn.per_minute_bpm[2])
     assert rate.nn_count == len(times) - 2
-    assert rate.maximum_at_s == 60 and rate.minimum_at_s == 0
+    assert rate.nn.maximum_at_s == 60 and rate.nn.minimum_at_s == 0
     assert rate.minute_start_s.tolist() == [0, 60, 120, 180]
 
 
@@ -305,7 +305,7 @@ def test_the_rate_of_every_beat_counts_ectopic_beats_and_pauses_not_gaps():
     readable[-20] = False  # its two intervals are not read
     rate = heart_rate(times, normal, readable=readable, end_s=240)
     every = rate.every_beat
-    assert np.isnan(rate.per_minute_bpm[1])  # No NN interval in the bigeminy minute.
+    assert np.isnan(rate.nn.per_minute_bpm[1])  # No NN interval in the bigeminy minute.
     np.testing.assert_allclose(every.per_minute_bpm[[0, 1]], [60, 80], rtol=0.02)
     # The pause's minute: 55 intervals over 59 s (the 5 s pause among them).
     assert every.per_minute_bpm[2] == pytest.approx(60 * 55 / 59, rel=0.02)

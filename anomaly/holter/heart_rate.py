@@ -70,6 +70,11 @@ class MinuteRates:
     maximum_at_s: float
 
 
+def mean_rate(intervals: np.ndarray) -> float:
+    """60 over the mean of ``intervals`` (seconds): beats per minute; NaN without any."""
+    return 60.0 / float(np.mean(intervals)) if len(intervals) else float("nan")
+
+
 def minute_rates(intervals: np.ndarray, ends: np.ndarray, starts: np.ndarray) -> MinuteRates:
     """The :class:`MinuteRates` of ``intervals`` (seconds) ending at ``ends`` (seconds),
     over the minutes starting at ``starts``."""
@@ -87,7 +92,7 @@ def minute_rates(intervals: np.ndarray, ends: np.ndarray, starts: np.ndarray) ->
         per_minute_bpm=per_minute,
         minimum_bpm=nan if lowest is None else float(per_minute[lowest]),
         minimum_at_s=nan if lowest is None else float(starts[lowest]),
-        mean_bpm=60.0 / float(intervals.mean()) if len(intervals) else nan,
+        mean_bpm=mean_rate(intervals),
         maximum_bpm=nan if highest is None else float(per_minute[highest]),
         maximum_at_s=nan if highest is None else float(starts[highest]))
 
@@ -107,34 +112,25 @@ class HeartRate:
     minute_start_s : ndarray, shape (m,)
         The start of each minute of the trend (seconds from the recording's start; the
         first is the span's start).
-    per_minute_bpm : ndarray, shape (m,)
-        The rate of each minute (NaN in a minute without NN intervals).
-    minimum_bpm, mean_bpm, maximum_bpm : float
-        The lowest and highest per-minute rates, and the rate of the mean NN interval
-        (NaN without NN intervals).
-    minimum_at_s, maximum_at_s : float
-        The start of the minute of the lowest and highest rates (NaN without them).
+    nn : MinuteRates
+        The rate of each minute from its NN intervals (NaN in a minute without them),
+        its lowest and highest, and the rate of the mean NN interval.
+    every_beat : MinuteRates
+        The rate of every readable beat, minute by minute (see the module's docstring).
     sdnn_ms, rmssd_ms, pnn50 : float
         Time-domain variability (NaN with fewer than two NN intervals, or two successive
         ones; pNN50 as a share, 0 to 1).
-    every_beat : MinuteRates
-        The rate of every readable beat, minute by minute (see the module's docstring).
     """
 
     nn_count: int
     sinus_nn_count: int
     sinus_nn_seconds: float
     minute_start_s: np.ndarray
-    per_minute_bpm: np.ndarray
-    minimum_bpm: float
-    minimum_at_s: float
-    mean_bpm: float
-    maximum_bpm: float
-    maximum_at_s: float
+    nn: MinuteRates
+    every_beat: MinuteRates
     sdnn_ms: float
     rmssd_ms: float
     pnn50: float
-    every_beat: MinuteRates
 
     @property
     def variability_is_short(self) -> bool:
@@ -197,7 +193,6 @@ def heart_rate(times_s, normal, *, sinus=None, readable=None, start_s: float = 0
     last = end_s if end_s is not None else (float(times[-1]) if len(times) else start_s)
     minutes = max(1, int(np.ceil((last - start_s) / TREND_SECONDS)))
     starts = start_s + np.arange(minutes) * TREND_SECONDS
-    rates = minute_rates(intervals, ends, starts)
     differences = np.diff(variable)[joined[1:]] if len(variable) > 1 else np.zeros(0)
     nan = float("nan")
     return HeartRate(
@@ -205,14 +200,9 @@ def heart_rate(times_s, normal, *, sinus=None, readable=None, start_s: float = 0
         sinus_nn_count=len(variable),
         sinus_nn_seconds=float(variable.sum()),
         minute_start_s=starts,
-        per_minute_bpm=rates.per_minute_bpm,
-        minimum_bpm=rates.minimum_bpm,
-        minimum_at_s=rates.minimum_at_s,
-        mean_bpm=rates.mean_bpm,
-        maximum_bpm=rates.maximum_bpm,
-        maximum_at_s=rates.maximum_at_s,
+        nn=minute_rates(intervals, ends, starts),
+        every_beat=minute_rates(every, every_ends, starts),
         sdnn_ms=1000.0 * float(variable.std(ddof=1)) if len(variable) > 1 else nan,
         rmssd_ms=1000.0 * float(np.sqrt(np.mean(differences ** 2))) if len(differences) else nan,
         pnn50=float(np.mean(np.abs(differences) > 0.050)) if len(differences) else nan,
-        every_beat=minute_rates(every, every_ends, starts),
     )

@@ -20,7 +20,7 @@ import numpy as np
 from ..recordings.times import format_duration, format_time
 from .analysis import RhythmAnalysis, analyse_beats, read_rhythm_beats
 from .events import NORMAL, SUPRAVENTRICULAR, UNKNOWN, VENTRICULAR
-from .heart_rate import nn_intervals
+from .heart_rate import mean_rate, nn_intervals
 
 if TYPE_CHECKING:
     from ..recordings.quality import Analysable
@@ -96,17 +96,18 @@ class RecordingRhythm:
         of ectopic shape (198 beats)``), ``events`` (``ventricular couplet 3, pause 1``, the
         most frequent first, or ``none``)."""
         rate = self.analysis.heart_rate
+        nn = rate.nn
         if rate.nn_count == 0:
             heart = "unknown"
         else:
             # The extremes are of the minutes with a rate, the mean of every NN interval:
             # where few minutes have a rate it may lie outside them, so say how few.
-            minutes, rated = len(rate.per_minute_bpm), int(np.isfinite(rate.per_minute_bpm).sum())
-            extremes = ("" if math.isnan(rate.minimum_bpm) else
-                        f"{rate.minimum_bpm:.0f}-{rate.maximum_bpm:.0f} bpm"
+            minutes, rated = len(nn.per_minute_bpm), int(np.isfinite(nn.per_minute_bpm).sum())
+            extremes = ("" if math.isnan(nn.minimum_bpm) else
+                        f"{nn.minimum_bpm:.0f}-{nn.maximum_bpm:.0f} bpm"
                         + (f" in the {rated} of {minutes} minutes with a rate"
                            if rated < minutes else "") + ", ")
-            heart = (f"{extremes}mean {rate.mean_bpm:.0f} bpm"
+            heart = (f"{extremes}mean {nn.mean_bpm:.0f} bpm"
                      + ("" if math.isnan(rate.sdnn_ms) or rate.variability_is_short
                         else f", SDNN {rate.sdnn_ms:.0f} ms"))
         fibrillation = self.analysis.atrial_fibrillation
@@ -166,8 +167,7 @@ class RecordingRhythm:
                          "supraventricular": int((analysis.kinds[inside] ==
                                                   SUPRAVENTRICULAR).sum()),
                          "pauses": pauses.count(index),
-                         "mean_bpm": _number(60.0 / float(mine.mean()) if len(mine)
-                                             else math.nan, 1)})
+                         "mean_bpm": _number(mean_rate(mine), 1)})
         return rows
 
     def as_json(self) -> dict[str, Any]:
@@ -181,15 +181,10 @@ class RecordingRhythm:
             "heart_rate": {
                 "nn_intervals": rate.nn_count,
                 "sinus_nn_intervals": rate.sinus_nn_count,
-                "mean_bpm": _number(rate.mean_bpm),
-                "minimum_bpm": _number(rate.minimum_bpm),
-                "minimum_at": _clock(rate.minimum_at_s),
-                "maximum_bpm": _number(rate.maximum_bpm),
-                "maximum_at": _clock(rate.maximum_at_s),
+                **_minute_rates(rate.nn),
                 "sdnn_ms": _number(rate.sdnn_ms),
                 "rmssd_ms": _number(rate.rmssd_ms),
                 "pnn50": _number(rate.pnn50),
-                "per_minute_bpm": [_number(value) for value in rate.per_minute_bpm],
                 "first_minute_s": float(rate.minute_start_s[0]) if len(rate.minute_start_s)
                 else 0.0,
                 "every_beat": _minute_rates(rate.every_beat),

@@ -187,16 +187,13 @@ def _rhythm(rhythm) -> str:
 
     analysis = rhythm.analysis
     rate, fibrillation = analysis.heart_rate, analysis.atrial_fibrillation
-    every = rate.every_beat
     bpm = lambda value: "n/a" if not np.isfinite(value) else f"{value:.0f}"  # noqa: E731
     at = lambda seconds: "" if not np.isfinite(seconds) else f" at {format_time(seconds)}"  # noqa: E731
     ms = lambda value: "n/a" if not np.isfinite(value) else f"{value:.0f} ms"  # noqa: E731
-    summary = [
-        ("heart rate (bpm)", "minimum", "mean", "maximum"),
-        ("per minute, normal-to-normal", bpm(rate.minimum_bpm) + at(rate.minimum_at_s),
-         bpm(rate.mean_bpm), bpm(rate.maximum_bpm) + at(rate.maximum_at_s)),
-        ("per minute, every beat", bpm(every.minimum_bpm) + at(every.minimum_at_s),
-         bpm(every.mean_bpm), bpm(every.maximum_bpm) + at(every.maximum_at_s))]
+    summary = [("heart rate (bpm)", "minimum", "mean", "maximum")] + [
+        (f"per minute, {which}", bpm(rates.minimum_bpm) + at(rates.minimum_at_s),
+         bpm(rates.mean_bpm), bpm(rates.maximum_bpm) + at(rates.maximum_at_s))
+        for which, rates in (("normal-to-normal", rate.nn), ("every beat", rate.every_beat))]
     variability = [("variability (sinus rhythm)", "SDNN", "RMSSD", "pNN50"),
                    (f"{rate.sinus_nn_count:,} normal-to-normal intervals in sinus rhythm "
                     f"({format_duration(rate.sinus_nn_seconds)})", ms(rate.sdnn_ms),

@@ -328,7 +328,7 @@ def _timeline(name: str, times: np.ndarray, scores: np.ndarray, readable: np.nda
                       title=title, ax=axes[0])
     if rhythm is not None:
         rate = rhythm.analysis.heart_rate
-        plot_heart_rate(rate.minute_start_s, rate.per_minute_bpm,
+        plot_heart_rate(rate.minute_start_s, rate.nn.per_minute_bpm,
                         episodes=rhythm.analysis.atrial_fibrillation.episodes,
                         every_beat_bpm=rate.every_beat.per_minute_bpm,
                         span_s=times[-1] if len(times) else None, ax=axes[-1],
