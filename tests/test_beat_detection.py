@@ -10,7 +10,7 @@ import pytest
 from anomaly.noise_stress import CLEAN_SECONDS, add_noise, noisy_segments, qrs_power
 from anomaly.recordings.annotations import UNMATCHED
 from anomaly.recordings.filters import band_pass, resample, resampling_ratio
-from anomaly.recordings.peaks import detect_r_peaks, one_per_refractory_period, small_splitters
+from anomaly.recordings.peaks import detect_r_peaks, one_per_refractory_period
 from anomaly.recordings.reading import read_recording
 from anomaly.recordings.segment import SegmentOptions
 
@@ -26,7 +26,7 @@ BEAT_SYMBOLS = tuple("NLRBAaJSVrFejnE/fQ?")
 def mitdb():
     from anomaly.datasets import find_mitdb
 
-    found = find_mitdb(list(RECORDS) + ["119", "208"])
+    found = find_mitdb(list(RECORDS) + ["100", "119", "208"])
     if found is None:
         pytest.skip("MIT-BIH not found (looked in $ANOMALY_DATA_DIR, the download cache and "
                     "../shared/data; 'anomaly data fetch mitdb' downloads it)")
@@ -98,32 +98,55 @@ def test_two_peaks_within_the_refractory_period_are_one_beat_the_larger():
     np.testing.assert_array_equal(kept, [150, 500, 620, 1000, 1119])
 
 
-def test_a_small_peak_where_the_rhythm_has_no_beat_is_not_one():
-    """Beats every 300 samples of magnitude 1. A peak of 0.3 halfway through an interval
-    (noise, a T wave) is dropped, and so are two in one interval; a premature beat as small
-    followed by a compensatory pause, a peak of 0.5, and the first and last peaks stay."""
-    rhythm = np.arange(30) * 300
-    magnitude = np.zeros(10_000)
+def median_beat(mitdb, record: str, symbol: str) -> np.ndarray:
+    """The median MLII beat of a kind of a record, 0.35 s before its R peak to 0.6 s
+    after, its ends tapered to 0 (to be laid into a synthetic lead)."""
+    import wfdb
 
-    def judged(extra, heights, first_last=1.0):
-        peaks = np.sort(np.concatenate([rhythm, np.asarray(extra, dtype=np.int64)]))
-        magnitude[:] = 0
-        magnitude[rhythm] = 1.0
-        magnitude[[rhythm[0], rhythm[-1]]] = first_last
-        magnitude[np.asarray(extra, dtype=np.int64)] = heights
-        return peaks[small_splitters(peaks, magnitude)].tolist()
+    signal = wfdb.rdrecord(str(mitdb / record), channel_names=["MLII"]).p_signal[:, 0]
+    annotation = wfdb.rdann(str(mitdb / record), "atr")
+    before, after = int(0.35 * 360), int(0.6 * 360)
+    peaks = [sample for sample, kind in zip(annotation.sample, annotation.symbol)
+             if kind == symbol and before < sample < len(signal) - after]
+    beat = np.median([signal[peak - before:peak + after] for peak in peaks], axis=0)
+    beat -= np.linspace(beat[:10].mean(), beat[-10:].mean(), len(beat))
+    ramp = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, 29))
+    beat[:29] *= ramp
+    beat[-29:] *= ramp[::-1]
+    return beat
 
-    assert judged([3150], [0.3]) == [3150]
-    assert judged([3100, 3220], [0.3, 0.2]) == [3100, 3220]
-    assert judged([3150], [0.5]) == []
-    # Premature by a third, the next beat skipped (compensatory pause): the peaks either
-    # side lie two intervals apart.
-    premature = np.setdiff1d(rhythm, [3300])
-    peaks = np.sort(np.r_[premature, 3200])
-    magnitude[:] = 0
-    magnitude[premature], magnitude[3200] = 1.0, 0.3
-    assert not small_splitters(peaks, magnitude).any()
-    assert judged([], [], first_last=0.1) == []
+
+def test_small_ventricular_beats_in_runs_and_interpolated_are_found(mitdb):
+    """MIT-BIH 100's normal beat and 119's ventricular one at 0.13 of its size (0.56 mV
+    against 1.48), laid into a lead with noise: runs of five at 143 bpm and interpolated
+    PVCs (no pause after them) are beats. A rule that dropped a peak under 0.4 of its
+    neighbours' size splitting an interval of the rhythm (measured, not kept:
+    docs/benchmarks.md) dropped most of them: a salvo of ventricular tachycardia became a
+    pause, and every interpolated PVC was lost."""
+    normal, ventricular = median_beat(mitdb, "100", "N"), median_beat(mitdb, "119", "V")
+    offset = int(0.35 * 360)
+    rng = np.random.default_rng(0)
+    beats: list[tuple[float, np.ndarray]] = []
+    time = 1.0
+    for cycle in range(60):
+        beats.append((time, normal))
+        if cycle % 10 == 5:  # A run of five small V beats, then a pause.
+            beats += [(time + 0.45 + 0.42 * index, 0.13 * ventricular) for index in range(5)]
+            time += 0.45 + 4 * 0.42 + 1.1
+        elif cycle % 10 == 8:  # An interpolated PVC: the next beat on time.
+            beats.append((time + 0.55, 0.13 * ventricular))
+            time += 1.2
+        else:
+            time += 0.8 + rng.normal(0, 0.01)
+    lead = 0.015 * rng.standard_normal(int((time + 2) * 360))
+    lead += 0.1 * np.sin(2 * np.pi * 0.25 * np.arange(len(lead)) / 360)
+    for at, shape in beats:
+        start = int(round(at * 360)) - offset
+        lead[start:start + len(shape)] += shape
+    peaks = detect_r_peaks(lead, 360.0, band_pass(lead, 360.0))
+    small = np.array([round(at * 360) for at, shape in beats if shape is not normal])
+    found = np.min(np.abs(small[:, None] - peaks[None, :]), axis=1) <= 0.15 * 360
+    assert len(small) == 36 and found.mean() >= 0.9, f"{found.sum()} of {len(small)}"
 
 
 def test_noise_is_added_in_the_protocols_segments_at_the_snr_asked():

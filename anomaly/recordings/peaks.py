@@ -3,8 +3,7 @@
 the largest magnitude of the band-passed lead within 25 ms (and on to its summit when that
 lies just beyond), so that every beat's window is
 centred on its R wave whichever its polarity, and no two beats kept within the refractory
-period, nor a peak far smaller than the beats around it where the rhythm has no beat (it
-splits an interval of the rhythm: muscle noise, a tall T wave).
+period.
 
 Chosen by measurement on the 44 non-paced MIT-BIH records against the cardiologists'
 beats, among sleepecg's detector, wfdb's XQRS and neurokit2's methods, with and without
@@ -32,15 +31,6 @@ REFINE_SECONDS = 0.025
 #: Two R peaks closer than this are one beat, the larger kept: the ventricles cannot beat
 #: again so soon (300 a minute, faster than ventricular flutter is counted beat by beat).
 REFRACTORY_SECONDS = 0.2
-#: A peak is judged against this many peaks either side.
-NEIGHBOURS = 8
-#: A peak under this share of its neighbours' median magnitude (band-passed)...
-SMALL_SHARE = 0.4
-#: ... whose own neighbours are no further apart than this share of the median RR interval
-#: around it, is not a beat. A premature beat's next interval is long (its neighbours lie
-#: about 1.7 to 2 intervals apart); a noise spike's or a T wave's is what is left of the
-#: rhythm's.
-SPLIT_SHARE = 1.2
 
 
 def import_detector() -> float:
@@ -80,40 +70,7 @@ def detect_r_peaks(signal: np.ndarray, fs: float, filtered: np.ndarray) -> np.nd
     around = np.clip(peaks[:, None] + np.arange(-radius, radius + 1), 0, len(signal) - 1)
     moved = around[np.arange(len(peaks)), np.argmax(magnitude[around], axis=1)]
     moved = np.unique(climb(moved, magnitude, radius))
-    kept = one_per_refractory_period(moved, magnitude, int(round(REFRACTORY_SECONDS * fs)))
-    return kept[~small_splitters(kept, magnitude)]
-
-
-def small_splitters(peaks: np.ndarray, magnitude: np.ndarray) -> np.ndarray:
-    """Which of ``peaks`` (increasing) are no beats: under :data:`SMALL_SHARE` of the median
-    ``magnitude`` of the :data:`NEIGHBOURS` peaks either side, with the peaks before and
-    after no further apart than :data:`SPLIT_SHARE` of the median interval around it.
-
-    Judged all at once, so that two such peaks in one interval both go. The first and
-    last peaks, with a neighbour on one side only, are kept.
-
-    On MIT-BIH's 44 non-paced records (docs/benchmarks.md, "R-peak detection at other
-    sampling rates and in noise") it drops 10 of the detector's 272 false beats at 360
-    Hz and 560 of 4,290 in 12 dB of muscle artefact, for 1 and 2 real beats. At half the
-    neighbours' magnitude rather than 0.4 it dropped real ones too: aberrant beats in
-    atrial fibrillation (201, 202, 210), whose irregular rhythm has intervals as short.
-    """
-    small = np.zeros(len(peaks), dtype=bool)
-    if len(peaks) < 3:
-        return small
-    from numpy.lib.stride_tricks import sliding_window_view
-
-    size = 2 * NEIGHBOURS + 1
-    heights = np.pad(magnitude[peaks].astype(float), NEIGHBOURS, constant_values=np.nan)
-    around = sliding_window_view(heights, size).copy()
-    around[:, NEIGHBOURS] = np.nan  # The peak itself is not its own neighbour.
-    intervals = np.pad(np.diff(peaks).astype(float), NEIGHBOURS,
-                       constant_values=np.nan)
-    # Peak i's: the intervals i - NEIGHBOURS to i + NEIGHBOURS - 1 (i's own two among them).
-    usual = np.nanmedian(sliding_window_view(intervals, 2 * NEIGHBOURS), axis=1)
-    small[1:-1] = ((magnitude[peaks[1:-1]] < SMALL_SHARE * np.nanmedian(around, axis=1)[1:-1])
-                   & (peaks[2:] - peaks[:-2] <= SPLIT_SHARE * usual[1:-1]))
-    return small
+    return one_per_refractory_period(moved, magnitude, int(round(REFRACTORY_SECONDS * fs)))
 
 
 def climb(peaks: np.ndarray, magnitude: np.ndarray, steps: int) -> np.ndarray:
