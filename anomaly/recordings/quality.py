@@ -15,9 +15,13 @@ about a QRS complex):
   lead does not move at all (a pause moves more: its P waves and noise; on MIT-BIH 232,
   whose pauses last up to 6 s, at least 3% of it). A quiet stretch (not one that does not
   move at all) between two beats at most :data:`MAX_PAUSE_SECONDS` apart, with no beat
-  in it, is a pause, not a lead off: the heart stopped beating while the lead read it
-  (MIT-BIH 219's 2.6 s pause at 5:01, and an asystole with less noise than 232's). Set
-  aside, the beats either side were unreadable and the pause was never reported;
+  in it and the rhythm on either side of it (:data:`MIN_RHYTHM_WINDOWS` windows that
+  move before the next quiet one), is a pause, not a lead off: the heart stopped
+  beating while the lead read it (MIT-BIH 219's 2.6 s pause at 5:01, and an asystole
+  with less noise than 232's). Set aside, the beats either side were unreadable and the
+  pause was never reported. A lead that comes off for under 10 s and leaves its noise
+  (not a flat line, a step or taps) between two beats reads as a pause too: its strip
+  shows which (another lead of the recording, which the tool does not read, would);
 - **off baseline**: the raw lead's median departs from the chunk's baseline (the median
   of the windows' medians) by more than :data:`JUMP_FRACTION` of it: an electrode
   pulled, a lead off and the amplifier recovering (MIT-BIH 208 at 20:16 and 23:03), which
@@ -53,6 +57,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .filters import PAD_SECONDS
 from .signals import runs
 
 if TYPE_CHECKING:
@@ -64,10 +69,15 @@ WINDOW_SECONDS = 1.0
 FLAT_FRACTION = 0.02
 #: A window whose median departs this far from the baseline is off it.
 JUMP_FRACTION = 0.5
-#: The longest quiet stretch between two beats read as a pause rather than a lead off.
-#: Asystole longer than this is rare, and a lead off for longer, reported as a pause, would
-#: be a false alarm of the gravest kind.
-MAX_PAUSE_SECONDS = 10.0
+#: The longest quiet stretch between two beats read as a pause rather than a lead off:
+#: asystole longer than this is rare, and a lead off for longer, reported as a pause,
+#: would be a false alarm of the gravest kind. No longer than the padding a chunk is read
+#: with, so that a pause across a chunk's border is judged alike from both chunks.
+MAX_PAUSE_SECONDS = PAD_SECONDS
+#: The windows that must move between two quiet stretches for either to be a pause: taps
+#: on a loose electrode, each found as a beat, cut a lead off into quiet pieces each
+#: between two "beats" (3.2 s apart, they read as 13 pauses and a bradycardia).
+MIN_RHYTHM_WINDOWS = 3
 #: A window moving less than this fraction of the usual amplitude, next to windows off the
 #: baseline, is the amplifier recovering from them (MIT-BIH 208 at 23:04-23:08): off too.
 #: Alone it may be a pause (MIT-BIH 232's pauses move at least 3% of it).
@@ -278,9 +288,15 @@ def _recovering(off: np.ndarray, quiet: np.ndarray) -> np.ndarray:
 def _pauses(quiet: np.ndarray, peaks: np.ndarray, size: int, fs: float) -> np.ndarray:
     """Which of the ``quiet`` windows (of ``size`` samples) lie in a pause: a run of them
     with no beat of ``peaks`` in it, between two beats at most :data:`MAX_PAUSE_SECONDS`
-    apart."""
+    apart, at least :data:`MIN_RHYTHM_WINDOWS` from the runs before and after it."""
     pause = np.zeros(len(quiet), dtype=bool)
-    for first, stop in runs(quiet):
+    stretches = runs(quiet)
+    for index, (first, stop) in enumerate(stretches):
+        after_last = stretches[index - 1][1] if index else -MIN_RHYTHM_WINDOWS
+        next_first = (stretches[index + 1][0] if index + 1 < len(stretches)
+                      else len(quiet) + MIN_RHYTHM_WINDOWS)
+        if first - after_last < MIN_RHYTHM_WINDOWS or next_first - stop < MIN_RHYTHM_WINDOWS:
+            continue
         start, end = first * size, stop * size
         before, after = np.searchsorted(peaks, start), np.searchsorted(peaks, end)
         if before == after and 0 < before < len(peaks) and \
