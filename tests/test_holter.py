@@ -316,6 +316,20 @@ def test_the_rate_of_every_beat_counts_ectopic_beats_and_pauses_not_gaps():
     assert every.maximum_at_s == 60 and every.minimum_at_s in (120, 180)
 
 
+def test_hourly_rates_split_the_intervals_by_the_hour_they_end_in():
+    """Two hours, at 60 then 80 bpm, and a third with 5 s of intervals: each hour's rate
+    is 60 over its own mean NN interval; under 10 s of them, none (one interval gave an
+    hour its rate)."""
+    from anomaly.holter.heart_rate import rates_per_period
+
+    times = np.concatenate([np.arange(0.0, 3600.0, 1.0), np.arange(3600.0, 7200.0, 0.75),
+                            np.arange(7200.0, 7205.0, 1.0)])
+    intervals, ends, _ = nn_intervals(times, np.ones(len(times), bool))
+    rates = rates_per_period(intervals, ends, np.array([0.0, 3600.0, 7200.0]), 3600.0)
+    np.testing.assert_allclose(rates[:2], [60.0, 80.0], rtol=1e-3)
+    assert np.isnan(rates[2])
+
+
 def test_the_summary_says_how_few_minutes_its_rates_range_over():
     """The minimum and maximum are of the minutes with a rate (10 s of NN intervals), the
     mean of every NN interval: after a minute at 60 bpm, 8 s at 120 bpm have no rate of
@@ -422,7 +436,7 @@ def test_couplets_runs_bigeminy_trigeminy_pauses_and_rates_are_found_with_their_
 
 
 def test_events_are_read_by_kind_in_the_readers_order_the_most_telling_first():
-    from anomaly.holter.events import Event, most_telling_first
+    from anomaly.holter.events import Event, most_telling, most_telling_first
 
     events = [Event("ventricular couplet", 10.0, 10.6, 2, 100.0),
               Event("pause", 20.0, 22.5, 2, 24.0),
@@ -431,12 +445,16 @@ def test_events_are_read_by_kind_in_the_readers_order_the_most_telling_first():
               Event("ventricular tachycardia", 100.0, 103.0, 8, 160.0),
               Event("pause", 110.0, 113.9, 2, 15.4),
               Event("bradycardia", 120.0, 160.0, 30, 41.0),
-              Event("ventricular tachycardia", 170.0, 171.2, 4, 180.0)]
+              Event("ventricular tachycardia", 170.0, 171.2, 4, 180.0),
+              Event("bradycardia", 5.0, 60.0, 30)]  # its rate unknown: not the slowest
     ordered = [(event.kind, event.start_s) for event in most_telling_first(events)]
     assert ordered == [("ventricular tachycardia", 100.0), ("ventricular tachycardia", 170.0),
                        ("pause", 110.0), ("pause", 20.0),
-                       ("bradycardia", 120.0), ("bradycardia", 40.0),
+                       ("bradycardia", 120.0), ("bradycardia", 40.0), ("bradycardia", 5.0),
                        ("ventricular couplet", 30.0), ("ventricular couplet", 10.0)]
+    assert [(event.kind, event.start_s) for event in most_telling(events, 1)] == [
+        ("ventricular tachycardia", 100.0), ("pause", 110.0), ("bradycardia", 120.0),
+        ("ventricular couplet", 30.0)]
 
 
 def test_an_unreadable_beat_breaks_a_pattern_and_hides_a_pause():
@@ -760,6 +778,15 @@ def test_a_pause_is_shown_whole_with_the_beats_either_side(in_tmp):
     margin = 0.3 * HOLTER_FS  # the beats' QRS complexes on the strip too
     assert strip.centre - half + margin <= pause.start_s * HOLTER_FS
     assert pause.end_s * HOLTER_FS <= strip.centre + half - margin
+    # Centred on no beat, the strip describes none: with the reference's beats, it said
+    # 'no reference beat here', which reads as a false detection in the pause.
+    from anomaly.report.recordings import _Marks
+
+    marks = _Marks(samples, scores, np.ones(len(samples), bool), 0.5, rhythm,
+                   (samples, np.full(len(samples), "N")))
+    assert strip.centre not in samples
+    assert marks._describe(strip.centre, HOLTER_FS, {}) == ""
+    assert marks._describe(int(samples[5]), HOLTER_FS, {}).startswith("marked beat at")
 
 
 def test_the_reports_events_table_lists_the_gravest_kinds_first_and_every_kind(in_tmp):
@@ -814,7 +841,7 @@ def test_a_bradycardia_strip_shows_its_slowest_beats():
 
 
 def test_strips_show_each_event_kind_and_family_once_and_never_the_same_window(in_tmp):
-    """The strips of a recording's rhythm: one for the longest event of each kind, one
+    """The strips of a recording's rhythm: one for the most telling event of each kind, one
     for the AF episode's onset and one per family of ectopic shape and the dominant one,
     around a beat of it; what falls in a strip already chosen is named in its caption:
     no two strips are within half a strip of each other."""

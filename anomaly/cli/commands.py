@@ -675,9 +675,10 @@ def main(argv: list[str] | None = None) -> int:
     except click_exceptions.ClickException as error:
         ctx = getattr(error, "ctx", None)
         hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-        # A group given no command has printed its help (Typer's, on standard output),
-        # and its error's message is that help: empty here.
-        message = error.format_message().strip() or "Missing command."
+        # A group given no command has printed its help (Typer's, on standard output);
+        # Click's error carries that help as its message, which Typer leaves empty.
+        message = ("Missing command." if isinstance(error, NO_COMMAND_ERRORS)
+                   else error.format_message())
         return _fail(f"{message}{hint}", EXIT_BAD_INPUT)
     except (typer.Abort, KeyboardInterrupt):
         return _fail("interrupted", EXIT_INTERRUPTED)
@@ -705,12 +706,19 @@ def main(argv: list[str] | None = None) -> int:
     return result if isinstance(result, int) else EXIT_OK
 
 
+#: Click's error for a group given no command (``no_args_is_help``), in the versions that
+#: have one.
+NO_COMMAND_ERRORS = tuple(error for error in (getattr(click_exceptions, "NoArgsIsHelpError",
+                                                      None),) if error is not None)
+
+
 def _asks_for_help(argv: list) -> bool:
-    """Whether the command line asks for help (or the version), which Click prints
-    whatever else it holds: before the first ``--``, an argument ``--help``."""
+    """Whether the command line asks for help, which Click prints whatever else it holds
+    (an argument ``--help`` before the first ``--``), or for the version (the first
+    argument ``--version``)."""
     arguments = [str(argument) for argument in argv]
     before = arguments[:arguments.index("--")] if "--" in arguments else arguments
-    return "--help" in before or "--version" in before
+    return "--help" in before or arguments[:1] == ["--version"]
 
 
 def _fail(message: str, code: int) -> int:

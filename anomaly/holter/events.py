@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Iterable
 
 import numpy as np
 
@@ -58,8 +59,8 @@ class Event(Episode):
 
 
 #: The kinds of event in the order a Holter reader looks for them, each with what makes one
-#: event of the kind more telling than another: the longest pause, the slowest
-#: bradycardia, the run of the most beats (then the fastest), the fastest couplet.
+#: event of the kind more telling than another: the longest (in time), the slowest or
+#: the fastest (its rate; an event of unknown rate comes after those with one).
 READING_ORDER = {
     "ventricular tachycardia": "longest",
     "pause": "longest",
@@ -75,19 +76,50 @@ READING_ORDER = {
 }
 
 
-def most_telling_first(events) -> list[Event]:
+def reading_rank(kind: str) -> int:
+    """A kind's place in :data:`READING_ORDER` (an unknown kind after all)."""
+    kinds = list(READING_ORDER)
+    return kinds.index(kind) if kind in kinds else len(kinds)
+
+
+def most_telling_first(events: Iterable[Event]) -> list[Event]:
     """``events`` by kind in :data:`READING_ORDER`, and within a kind the most telling
     first (the longest, slowest or fastest; ties: the earliest)."""
-    kinds = list(READING_ORDER)
 
     def key(event: Event) -> tuple:
-        rate = event.rate_bpm if math.isfinite(event.rate_bpm) else 0.0
-        telling = {"longest": -event.duration_s, "slowest": rate,
-                   "fastest": -rate}[READING_ORDER.get(event.kind, "longest")]
-        return (kinds.index(event.kind) if event.kind in kinds else len(kinds), telling,
-                event.start_s)
+        known = math.isfinite(event.rate_bpm)
+        telling = {"longest": (0, -event.duration_s),
+                   "slowest": (0, event.rate_bpm) if known else (1, 0.0),
+                   "fastest": (0, -event.rate_bpm) if known else (1, 0.0),
+                   }[READING_ORDER.get(event.kind, "longest")]
+        return reading_rank(event.kind), *telling, event.start_s
 
     return sorted(events, key=key)
+
+
+def most_telling(events: Iterable[Event], per_kind: int) -> list[Event]:
+    """The ``per_kind`` most telling events of each kind, in :func:`most_telling_first`'s
+    order."""
+    shown: dict[str, int] = {}
+    chosen = []
+    for event in most_telling_first(events):
+        shown[event.kind] = shown.get(event.kind, 0) + 1
+        if shown[event.kind] <= per_kind:
+            chosen.append(event)
+    return chosen
+
+
+def telling_words() -> str:
+    """What 'most telling' means, from :data:`READING_ORDER`: ``the longest; the slowest
+    bradycardia; the fastest tachycardia, ventricular couplet, ...``."""
+    words = []
+    for measure in ("longest", "slowest", "fastest"):
+        kinds = [kind for kind, how in READING_ORDER.items() if how == measure]
+        if measure == "longest":
+            words.append("the longest")
+        elif kinds:
+            words.append(f"the {measure} {', '.join(kinds)}")
+    return "; ".join(words)
 
 
 def beat_kinds(ventricular, premature, readable, in_af) -> np.ndarray:

@@ -75,15 +75,23 @@ def mean_rate(intervals: np.ndarray) -> float:
     return 60.0 / float(np.mean(intervals)) if len(intervals) else float("nan")
 
 
+def rates_per_period(intervals: np.ndarray, ends: np.ndarray, starts: np.ndarray,
+                     period_s: float = TREND_SECONDS) -> np.ndarray:
+    """60 over the mean of the ``intervals`` (seconds) ending (at ``ends``) in each period
+    of ``period_s`` seconds from ``starts[0]`` (``len(starts)`` periods; a later end counts
+    in the last), NaN where they add up to less than :data:`MIN_MINUTE_SECONDS`."""
+    periods = len(starts)
+    period = np.clip(((ends - starts[0]) // period_s).astype(int), 0, periods - 1)
+    totals = np.bincount(period, weights=intervals, minlength=periods)
+    counts = np.bincount(period, minlength=periods)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(totals >= MIN_MINUTE_SECONDS, 60.0 * counts / totals, np.nan)
+
+
 def minute_rates(intervals: np.ndarray, ends: np.ndarray, starts: np.ndarray) -> MinuteRates:
     """The :class:`MinuteRates` of ``intervals`` (seconds) ending at ``ends`` (seconds),
     over the minutes starting at ``starts``."""
-    minutes = len(starts)
-    minute = np.clip(((ends - starts[0]) // TREND_SECONDS).astype(int), 0, minutes - 1)
-    totals = np.bincount(minute, weights=intervals, minlength=minutes)
-    counts = np.bincount(minute, minlength=minutes)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        per_minute = np.where(totals >= MIN_MINUTE_SECONDS, 60.0 * counts / totals, np.nan)
+    per_minute = rates_per_period(intervals, ends, starts)
     known = np.isfinite(per_minute).any()
     lowest = int(np.nanargmin(per_minute)) if known else None
     highest = int(np.nanargmax(per_minute)) if known else None

@@ -20,7 +20,7 @@ import numpy as np
 from ..recordings.times import format_duration, format_time
 from .analysis import RhythmAnalysis, analyse_beats, read_rhythm_beats
 from .events import NORMAL, SUPRAVENTRICULAR, UNKNOWN, VENTRICULAR
-from .heart_rate import mean_rate, nn_intervals
+from .heart_rate import nn_intervals, rates_per_period
 
 if TYPE_CHECKING:
     from ..recordings.quality import Analysable
@@ -147,27 +147,28 @@ class RecordingRhythm:
     def hourly(self) -> list[dict[str, Any]]:
         """Per hour of the span: its beats by kind, its pauses and its mean rate (60 over
         the mean of the NN intervals ending in it, as the span's mean rate is: with one
-        hour, the two are the same)."""
+        hour, the two are the same; None under 10 s of them). The beats of a last hour
+        cut short count in it."""
         analysis = self.analysis
         rate = analysis.heart_rate
         start = float(rate.minute_start_s[0]) if len(rate.minute_start_s) else 0.0
-        hour = ((self.times_s - start) // 3600).astype(int)
-        pauses = [int((event.start_s - start) // 3600) for event in analysis.events
-                  if event.kind == "pause"]
         hours = max(int(np.ceil(len(rate.minute_start_s) / 60)), 1)
+        hour = np.clip(((self.times_s - start) // 3600).astype(int), 0, hours - 1)
+        pauses = [min(int((event.start_s - start) // 3600), hours - 1)
+                  for event in analysis.events if event.kind == "pause"]
         intervals, ends, _ = nn_intervals(self.times_s, analysis.normal)
-        interval_hour = np.clip(((ends - start) // 3600).astype(int), 0, hours - 1)
+        mean_bpm = rates_per_period(intervals, ends, start + 3600.0 * np.arange(hours), 3600.0)
         rows = []
         for index in range(hours):
             inside = hour == index
-            mine = intervals[interval_hour == index]
-            rows.append({"hour": index, "start": format_time(start + 3600 * index, hours=True),
+            rows.append({"hour": index, "start": format_time(start + 3600 * index,
+                                                             always_hours=True),
                          "beats": int(inside.sum()),
                          "ventricular": int((analysis.kinds[inside] == VENTRICULAR).sum()),
                          "supraventricular": int((analysis.kinds[inside] ==
                                                   SUPRAVENTRICULAR).sum()),
                          "pauses": pauses.count(index),
-                         "mean_bpm": _number(mean_rate(mine), 1)})
+                         "mean_bpm": _number(float(mean_bpm[index]), 1)})
         return rows
 
     def as_json(self) -> dict[str, Any]:

@@ -37,21 +37,25 @@ def quietly():
                 sys.stderr.write(sink.read().decode("utf-8", "replace"))
 
 
-def require_tensorflow() -> None:
-    """Fail now, without importing it, when TensorFlow is not installed: a command that
-    trains says so before it reads its data, not after."""
-    import importlib.util
-
-    if importlib.util.find_spec("tensorflow") is None:
-        from ..exceptions import MissingDependencyError
-
-        raise MissingDependencyError(_MISSING.format(error="No module named 'tensorflow'"))
-
-
-#: What a command that needs TensorFlow says without it.
+#: What training imports (:func:`keras`), which a scoring-only installation leaves out.
+TRAINING_MODULES = ("tensorflow", "keras")
+#: What a command that needs them says without them.
 _MISSING = ("this needs TensorFlow, which this installation of anomaly leaves out ({error}); "
             "install the training extra: pip install '.[train]' from the checkout, or "
             "'anomaly[train]'")
+
+
+def require_tensorflow() -> None:
+    """Fail now, without importing them, when :data:`TRAINING_MODULES` are not installed:
+    a command that trains says so before it reads its data, not after."""
+    import importlib.util
+
+    missing = [name for name in TRAINING_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        from ..exceptions import MissingDependencyError
+
+        raise MissingDependencyError(_MISSING.format(
+            error=", ".join(f"No module named '{name}'" for name in missing)))
 
 
 def keras() -> ModuleType:

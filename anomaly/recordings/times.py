@@ -40,13 +40,13 @@ def parse_time(text: str) -> float:
     return seconds
 
 
-def format_time(seconds: float, *, hours: bool = False) -> str:
+def format_time(seconds: float, *, always_hours: bool = False) -> str:
     """``mm:ss``, or ``h:mm:ss`` from an hour on (as Holter software shows times), or
-    always with ``hours`` (where hours are counted: ``05:00`` reads as five o'clock)."""
+    always (where hours are counted: ``05:00`` reads as five o'clock)."""
     whole = int(round(seconds))
     hour, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
-    return (f"{hour}:{minutes:02d}:{secs:02d}" if hour or hours else
+    return (f"{hour}:{minutes:02d}:{secs:02d}" if hour or always_hours else
             f"{minutes:02d}:{secs:02d}")
 
 

@@ -280,7 +280,7 @@ def _events(rhythm) -> str:
     """A recording's rhythm events: how many of each kind, the most telling of each kind
     (:func:`anomaly.holter.events.most_telling_first`) with their times, and the beats
     and events hour by hour."""
-    from ..holter.events import READING_ORDER, most_telling_first
+    from ..holter.events import most_telling, reading_rank, telling_words
     from ..recordings.times import format_time
 
     events = rhythm.analysis.events
@@ -294,20 +294,13 @@ def _events(rhythm) -> str:
     if not events:  # The hours still: a reader looks for the beats of each.
         return ("<p>No rhythm events (couplets, runs, bigeminy, pauses, brady- or "
                 "tachycardia) found.</p><p>Hour by hour:</p>" + hourly)
-    shown: dict[str, int] = {}
-    listed = []
-    for event in most_telling_first(events):
-        shown[event.kind] = shown.get(event.kind, 0) + 1
-        if shown[event.kind] <= _EVENTS_PER_KIND:
-            listed.append(event)
+    listed = most_telling(events, _EVENTS_PER_KIND)
     more = any(count > _EVENTS_PER_KIND for count in counts.values())
-    order = list(READING_ORDER)
-    in_order = sorted(counts.items(), key=lambda item: order.index(item[0])
-                      if item[0] in order else len(order))
+    in_order = sorted(counts.items(), key=lambda item: reading_rank(item[0]))
     caption = ("Rhythm events: " + ", ".join(
         f"<b>{count:,}</b> {html.escape(_counted(kind, count))}" for kind, count in in_order)
-        + (f" (of each kind, the {_EVENTS_PER_KIND} most telling listed: the longest, the "
-           "slowest bradycardia, the fastest tachycardia and couplets)" if more else ""))
+        + (f" (of each kind, the {_EVENTS_PER_KIND} most telling listed: "
+           f"{html.escape(telling_words())})" if more else ""))
     # Not folded: the events are what the reader of a Holter report looks for first.
     table = f"<p>{caption}:</p>" + _table(
         [("event", "from", "to", "duration", "beats", "rate (bpm)")] + [

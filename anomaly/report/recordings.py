@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..holter.events import READING_ORDER, most_telling_first
+from ..holter.events import READING_ORDER, most_telling
 from ..io.beats import is_anomaly
 from .paper import BeatMark, PaperStrip, paper_scale, plot_paper_strips
 from .plots import (TREND_AFTER_S, TREND_BIN_S, plot_heart_rate, plot_score_trend,
@@ -88,8 +88,9 @@ def strip_choices(peaks: np.ndarray, scores: np.ndarray, readable: np.ndarray, f
                   rhythm=None) -> list[StripChoice]:
     """The strips of a recording's report, in time order: around its most anomalous
     beats (:func:`strip_beats`), then, with its ``rhythm``
-    (:class:`anomaly.holter.summary.RecordingRhythm`), one per kind of rhythm event (the
-    longest of the kind), one for the longest atrial fibrillation episode's onset and
+    (:class:`anomaly.holter.summary.RecordingRhythm`), one per kind of rhythm event (its
+    most telling, :func:`anomaly.holter.events.most_telling`), one for the longest
+    atrial fibrillation episode's onset and
     one per family of ectopic shape and for the dominant family (their most typical
     beat), up to :data:`FAMILY_STRIPS`. Something a strip already chosen shows whole (a
     beat, or an event's first and last beats, :data:`EDGE_SECONDS` inside its edges) is
@@ -156,10 +157,8 @@ def _rhythm_candidates(rhythm, fs: float) -> list[tuple[int, str, tuple[int, int
         return beat_at(event.start_s + STRIP_SECONDS / 2 - 1), (start, start)
 
     events = rhythm.analysis.events
-    telling: dict[str, object] = {}
-    for event in most_telling_first(events):
-        telling.setdefault(event.kind, event)
-    for kind, event in sorted(telling.items(), key=lambda item: item[1].start_s):
+    for event in sorted(most_telling(events, 1), key=lambda item: item.start_s):
+        kind = event.kind
         count = sum(other.kind == kind for other in events)
         rate = "" if not np.isfinite(event.rate_bpm) else f" at {event.rate_bpm:.0f} bpm"
         what = (f"{kind} of {event.duration_s:.1f} s" if kind == "pause" else
@@ -412,11 +411,14 @@ class _Marks:
 
     def _describe(self, sample: int, fs: float, labels: dict) -> str:
         """The marked beat: kind, family, score and reference label, as far as known
-        (empty when only its score is, which the first line gives)."""
+        (empty when only its score is, which the first line gives, or when the strip is
+        centred on no beat: a pause's middle)."""
         from ..recordings.times import format_time
 
         index = self._rhythm_index(sample)
-        if index is None and self.reference is None:
+        scored = int(np.searchsorted(self.peaks, sample))
+        is_beat = scored < len(self.peaks) and self.peaks[scored] == sample
+        if index is None and (self.reference is None or not is_beat):
             return ""
         parts = []
         if index is not None:
@@ -425,8 +427,7 @@ class _Marks:
             parts.append(_KIND_NAMES.get(str(kind), str(kind)))
             if family >= 0:
                 parts.append(f"family {family} ({self.rhythm.families[family].kind})")
-        scored = int(np.searchsorted(self.peaks, sample))
-        if scored < len(self.peaks) and self.peaks[scored] == sample:
+        if is_beat:
             flag = ("unreadable, not flagged" if not self.readable[scored] else
                     "anomaly" if self.flagged[scored] else "normal")
             parts.append(f"score {self.scores[scored]:.4f} ({flag})")

@@ -204,8 +204,8 @@ def _beat(input_name: str, block: Beats, scores: np.ndarray, row: int) -> Scored
     time_s = float(block.ids["time_s"][row]) if "time_s" in block.ids else None
     number = int(block.ids["row"][row]) if "row" in block.ids else None
     return ScoredBeat(input_name, int(block.lines[row]), float(scores[row]),
-                      block.values[row].copy(), label, time_s, number,
-                      rr_intervals(block.ids, row))
+                      block.values[row].copy(), label=label, time_s=time_s, row=number,
+                      rr_s=rr_intervals(block.ids, row))
 
 
 def rr_intervals(columns, row: int) -> tuple[float, float, float] | None:
