@@ -689,6 +689,9 @@ def test_fit_and_score_read_recordings_directly(recording, in_tmp, capsys):
     assert "beats of lead MLII" in out
     # A recording's are beats, not rows (a beats file's rows).
     assert re.search(r"Training on \d+ normal beats", out), out
+    # What was left out is said of beats and their reference labels (it said "rows whose
+    # label in column 'label'", a beats file's words).
+    assert "beats whose label in the reference annotations is not 'N'" in out, out
     code, out, err = run_cli(capsys, "score", f"{base}.hea", "--from", "1:00", "--annotations",
                              "atr", "--label-column", "label", "--normal-label", "N",
                              "-m", "model", "-o", "scores.csv")

@@ -172,17 +172,21 @@ def require_readable(path: str | os.PathLike, readable: np.ndarray, where: str =
 
 
 def normal_rows(path: str | os.PathLike, values: np.ndarray, truth: np.ndarray | None,
-                normal_label: str, label_name: str | None) -> TrainingData:
+                normal_label: str, label_name: str | None, *,
+                unit: str = "rows") -> TrainingData:
     """The rows of ``values`` whose ``truth`` is 0 (all without truth), at least two; the
-    label column's name and the normal label are for messages."""
+    label column's name and the normal label are for messages, which call the rows
+    ``unit`` (a recording's are beats, labelled by its reference annotations: their
+    ``label_name`` None)."""
     is_normal = np.ones(len(values), dtype=bool) if truth is None else truth == 0
+    where = "in the reference annotations" if label_name is None else f"in column {label_name!r}"
     if is_normal.sum() < 2:
-        which = ("rows" if truth is None else
-                 f"rows with the normal label {normal_label!r} in column {label_name!r}")
+        which = (unit if truth is None else
+                 f"{unit} with the normal label {normal_label!r} {where}")
         raise InputError(f"{path}: {int(is_normal.sum())} {which}; at least 2 are needed to "
                          "train")
     skipped = (None if truth is None else
-               f"rows whose label in column {label_name!r} is not {normal_label!r}")
+               f"{unit} whose label {where} is not {normal_label!r}")
     return TrainingData(values[is_normal], len(values), skipped)
 
 

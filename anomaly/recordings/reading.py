@@ -100,9 +100,10 @@ def read_normal_recording_beats(path: str | os.PathLike, options: SegmentOptions
     if label_column is not None:
         labels = labels_for(path, beats.labels, label_column)
         truth = (labels != normal_label).astype(np.int8)
-        data = normal_rows(path, values[readable], truth[readable], normal_label, "label")
+        data = normal_rows(path, values[readable], truth[readable], normal_label, None,
+                           unit="beats")
     elif every_beat:
-        data = normal_rows(path, values[readable], None, normal_label, None)
+        data = normal_rows(path, values[readable], None, normal_label, None, unit="beats")
     else:
         dominant = dominant_beats(beats.values[readable], beats.rr_prev[readable],
                                   beats.rr_next[readable], beats.rr_local_mean[readable])
