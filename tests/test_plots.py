@@ -71,3 +71,11 @@ def test_one_score_however_large_gets_bins_that_hold_it():
         assert not logarithmic and np.isfinite(bins).all() and np.all(np.diff(bins) > 0)
         assert np.histogram(scores, bins)[0].sum() == len(scores)
         plot_score_histogram(scores, value)
+
+
+def test_a_report_names_a_wfdb_record_alike_by_its_header_or_its_name():
+    """'mitdb/119.hea' was titled '119.hea' where 'mitdb/208' was '208'."""
+    from anomaly.report.recordings import recording_name
+
+    assert recording_name("mitdb/208.hea") == recording_name("mitdb/208") == "208"
+    assert recording_name("/data/holter.edf") == "holter.edf"

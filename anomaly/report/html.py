@@ -115,13 +115,13 @@ def _recordings_section(detector, summary, recordings, rhythms) -> str:
     if not recordings:
         return ""
     from .paper import KEY, paper_squares, plot_paper_strips
-    from .recordings import recording_pictures
+    from .recordings import recording_name, recording_pictures
 
     parts = []
     for input_name, segment in recordings.items():
         rhythm = rhythms.get(input_name)
         timeline, strips = recording_pictures(summary, input_name, segment, rhythm)
-        name = html.escape(os.path.basename(input_name))
+        name = html.escape(recording_name(input_name))
         pictures = "".join(_image(plot_paper_strips([strip]),
                                   f"ECG strip of {name}: {strip.caption}", dpi=_PAPER_DPI)
                            for strip in strips)
@@ -145,6 +145,7 @@ def _recording_summary(summary, input_name, segment, rhythm) -> str:
     from ..recordings import flagged_share_note
     from ..recordings.signals import open_lead
     from ..recordings.times import format_duration, format_time
+    from .recordings import recording_name
 
     lead = open_lead(input_name, lead=segment.lead, fs=segment.fs)
     peaks, scores, readable = summary.timeline(input_name)
@@ -153,7 +154,7 @@ def _recording_summary(summary, input_name, segment, rhythm) -> str:
     span_s = (analysable.span_seconds if analysable is not None else
               (segment.stop or lead.duration) - segment.start)
     start = segment.start
-    rows = [("recording", f"{os.path.basename(input_name)}: {lead.describe()}, {lead.fs:g} Hz"
+    rows = [("recording", f"{recording_name(input_name)}: {lead.describe()}, {lead.fs:g} Hz"
              + (f", {lead.unit}" if lead.unit else ", no voltage unit declared")),
             ("span", f"{format_time(start)} to {format_time(start + span_s)} "
                      f"({format_duration(span_s)})"),
@@ -229,7 +230,7 @@ def _family_beats(detector, summary, input_name, segment, rhythm) -> str:
     """Each listed family's most typical beat drawn over the model's reconstruction of
     it, with its score: what the family looks like, and how well the model knows it."""
     from ..holter.summary import LISTED_FAMILIES
-    from .recordings import beats_at, beats_counted
+    from .recordings import beats_at, beats_counted, recording_name
 
     listed = rhythm.families[:LISTED_FAMILIES]
     if not listed:
@@ -273,7 +274,7 @@ def _family_beats(detector, summary, input_name, segment, rhythm) -> str:
         ax.set_visible(False)
     return ("<p>Each family's most typical beat (black) over the model's reconstruction "
             "of it (orange), the error between them shaded:</p>"
-            + _image(figure, f"the families of {os.path.basename(input_name)}"))
+            + _image(figure, f"the families of {recording_name(input_name)}"))
 
 
 def _events(rhythm) -> str:

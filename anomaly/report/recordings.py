@@ -204,6 +204,12 @@ def _telling_stretch(times: np.ndarray, event) -> float:
     return float(inside[pick] + inside[ends[pick]]) / 2
 
 
+def recording_name(input_name: str) -> str:
+    """How a report names a recording: its file's name, a WFDB record's without
+    ``.hea`` (``mitdb/208`` and ``mitdb/208.hea`` are both ``208``)."""
+    return Path(input_name).name.removesuffix(".hea")
+
+
 def beats_counted(count: int) -> str:
     """``1 beat``, ``1,204 beats``."""
     return f"{count:,} beat{'' if count == 1 else 's'}"
@@ -226,7 +232,7 @@ def recording_pictures(summary, input_name: str, segment: "SegmentOptions", rhyt
     strips = read_strips(input_name, segment, np.array([item.centre for item in choices],
                                                        dtype=np.int64),
                          seconds=STRIP_SECONDS)
-    name = Path(input_name).name
+    name = recording_name(input_name)
     analysable = summary.analysable.get(input_name)
     timeline = _timeline(name, peaks / fs, scores, readable, summary.threshold, analysable,
                          rhythm)
@@ -343,7 +349,7 @@ def recording_figures(summary, input_name: str, segment: "SegmentOptions", rhyth
     timeline, strips = recording_pictures(summary, input_name, segment, rhythm)
     calibrated = all(strip.calibrated for strip in strips)
     return timeline, plot_paper_strips(
-        strips, title=f"{Path(input_name).name}: ECG strips at {paper_scale(calibrated)}")
+        strips, title=f"{recording_name(input_name)}: ECG strips at {paper_scale(calibrated)}")
 
 
 def _reference(lead, segment) -> tuple[np.ndarray, np.ndarray] | None:
