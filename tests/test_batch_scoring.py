@@ -245,5 +245,6 @@ def test_html_report_renders_with_its_images_in_a_headless_browser(model_dir, da
     page = (in_tmp / "report.html").read_text()
     assert "<img" in page and "http" not in page.replace("http-equiv", "")  # self-contained
     assert "Confusion matrix" in page and "ROC" in page
-    assert 'alt="the line ' in page  # A beats file's beats are its lines.
+    # A beats file's beats are its rows in the scores and its lines in the file.
+    assert re.search(r'alt="the row \d+ \(line \d+\)', page)
     assert_images_render_in_browser(in_tmp / "report.html")

@@ -915,7 +915,7 @@ def test_a_recordings_report_shows_its_timeline_and_strips(recording, in_tmp, ca
                      r"<td[^>]*>off baseline</td>", page)
     assert 'alt="timeline of pulled"' in page and 'alt="ECG strip of pulled: ' in page
     # A recording's beats are numbered, not lines of a file.
-    assert re.search(r'alt="the beat \d+ at \d\d:\d\d', page) and 'alt="the line ' not in page
+    assert re.search(r'alt="the beat \d+ at \d\d:\d\d', page) and 'alt="the row ' not in page
     # Its timing, which its score weighs beside the shape drawn, is named with it.
     top = scores[~set_aside].loc[scores["score"][~set_aside].idxmax()]
     rr = [f"{float(top[name]):.2f} s" for name in ("rr_prev_s", "rr_next_s", "rr_local_mean_s")]
