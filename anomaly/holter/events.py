@@ -112,12 +112,10 @@ def most_telling(events: Iterable[Event], per_kind: int) -> list[Event]:
 def telling_words() -> str:
     """What 'most telling' means, from :data:`READING_ORDER`: ``the longest; the slowest
     bradycardia; the fastest tachycardia, ventricular couplet, ...``."""
-    words = []
-    for measure in ("longest", "slowest", "fastest"):
+    words = ["the longest"]
+    for measure in ("slowest", "fastest"):
         kinds = [kind for kind, how in READING_ORDER.items() if how == measure]
-        if measure == "longest":
-            words.append("the longest")
-        elif kinds:
+        if kinds:
             words.append(f"the {measure} {', '.join(kinds)}")
     return "; ".join(words)
 

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..recordings.quality import MAX_PAUSE_SECONDS
+
 #: The length of one point of the heart-rate trend.
 TREND_SECONDS = 60.0
 #: The longest NN interval (20 bpm).
@@ -36,8 +38,8 @@ MAX_NN_SECONDS = 3.0
 #: The least NN time in a minute for the minute to have a rate.
 MIN_MINUTE_SECONDS = 10.0
 #: The longest interval the rate of every beat counts: a pause, not a gap in the beats
-#: read (the longest quiet stretch read as a pause, ``quality.MAX_PAUSE_SECONDS``).
-MAX_EVERY_BEAT_SECONDS = 10.0
+#: read (the longest quiet stretch read as a pause).
+MAX_EVERY_BEAT_SECONDS = MAX_PAUSE_SECONDS
 #: The sinus NN intervals a variability given in the one-line summary rests on at least:
 #: 4 minutes, the Task Force's (1996) short-term recording of 5 minutes less the intervals
 #: an ectopic beat or a gap takes out (MIT-BIH 100's first 5 minutes hold 4 min 52 s).
