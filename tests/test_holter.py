@@ -316,6 +316,15 @@ def test_the_rate_of_every_beat_counts_ectopic_beats_and_pauses_not_gaps():
     assert every.maximum_at_s == 60 and every.minimum_at_s in (120, 180)
 
 
+def test_a_tables_row_adds_up_its_start_end_and_duration():
+    """201's AF episode from 0.4 s to 384.3 s read '00:00 to 06:24, duration 06:23': each
+    time rounded on its own. The duration is now that of the two times shown."""
+    from anomaly.recordings.times import clock_span
+
+    assert clock_span(0.4, 384.3) == ("00:00", "06:24", "06:24")
+    assert clock_span(3599.6, 3661.2) == ("1:00:00", "1:01:01", "01:01")
+
+
 def test_hourly_rates_split_the_intervals_by_the_hour_they_end_in():
     """Two hours, at 60 then 80 bpm, and a third with 5 s of intervals: each hour's rate
     is 60 over its own mean NN interval; under 10 s of them, none (one interval gave an

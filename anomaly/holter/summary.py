@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..recordings.times import format_duration, format_time
+from ..recordings.times import clock_span, format_duration, format_time
 from .analysis import RhythmAnalysis, analyse_beats, read_rhythm_beats
 from .events import NORMAL, SUPRAVENTRICULAR, UNKNOWN, VENTRICULAR
 from .heart_rate import nn_intervals, rates_per_period
@@ -194,9 +194,8 @@ class RecordingRhythm:
                 "seconds": round(fibrillation.seconds, 1),
                 "burden": round(self.burden, 4),
                 "episodes": [{"start_s": round(item.start_s, 2), "end_s": round(item.end_s, 2),
-                              "start": format_time(item.start_s),
-                              "end": format_time(item.end_s),
-                              "duration": format_time(item.duration_s)}
+                              **dict(zip(("start", "end", "duration"),
+                                         clock_span(item.start_s, item.end_s)))}
                              for item in fibrillation.episodes],
             },
             "families": [{"family": item.family, "beats": item.beats,

@@ -184,7 +184,7 @@ def _rhythm(rhythm) -> str:
     """Tables of a recording's rhythm: heart rate and variability, atrial fibrillation
     and its episodes, the morphology families."""
     from ..holter.summary import LISTED_FAMILIES
-    from ..recordings.times import format_duration, format_time
+    from ..recordings.times import clock_span, format_duration, format_time
 
     analysis = rhythm.analysis
     rate, fibrillation = analysis.heart_rate, analysis.atrial_fibrillation
@@ -207,9 +207,8 @@ def _rhythm(rhythm) -> str:
             f"Atrial fibrillation: <b>{format_duration(fibrillation.seconds)}</b> in "
             f"{len(fibrillation.episodes)} episode(s), <b>{rhythm.burden:.0%}</b> of the "
             f"analysable time{f' (the first {len(listed)} listed)' if more else ''}",
-            [("from", "to", "duration")] + [
-                (format_time(item.start_s), format_time(item.end_s),
-                 format_time(item.duration_s)) for item in listed])
+            [("from", "to", "duration")] + [clock_span(item.start_s, item.end_s)
+                                             for item in listed])
     else:
         episodes = "<p>No atrial fibrillation found.</p>"
     families = _table([("family", "shape", "beats", "share", "mean score", "flagged")] + [
