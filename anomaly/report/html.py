@@ -278,7 +278,7 @@ def _family_beats(detector, summary, input_name, segment, rhythm) -> str:
 
 def _events(rhythm) -> str:
     """A recording's rhythm events: how many of each kind, the most telling of each kind
-    (:func:`anomaly.holter.events.most_telling_first`) with their times, and the beats
+    (:func:`anomaly.holter.events.most_telling`) with their times, and the beats
     and events hour by hour."""
     from ..holter.events import most_telling, reading_rank, telling_words
     from ..recordings.times import format_time

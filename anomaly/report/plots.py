@@ -169,8 +169,9 @@ def save_batch_plots(detector, summary, directory: str | os.PathLike) -> list[Pa
                                 (values, detector.reconstruct(values)))
     for (beat, title, name), beat_samples, reconstruction in zip(examples, samples,
                                                                  reconstructions):
+        caption = beat_caption(beat, summary, title=True)
         figure = plot_reconstruction(beat_samples, reconstruction,
-                                     title=_parenthesised(title, beat_caption(beat, summary, title=True)),
+                                     title=_parenthesised(title, caption),
                                      score=beat.score, threshold=summary.threshold,
                                      window=beat_window(beat, summary, detector))
         written.append(save_figure(figure, directory / name))
@@ -208,21 +209,22 @@ def beat_caption(beat, summary, *, title: bool = False) -> str:
 
     label = "" if beat.label is None else f", label {beat.label}"
     if not _of_recording(beat, summary):
-        row = "" if beat.row is None else f"row {beat.row} "
-        return f"{row}(line {beat.line}){label}" if row else f"line {beat.line}{label}"
+        if beat.row is None:
+            return f"line {beat.line}{label}"
+        return f"row {beat.row} (line {beat.line}){label}"
     at = "" if beat.time_s is None else f" at {format_time(beat.time_s)}"
     timing = _timing(beat.rr_s)
-    return f"beat {beat.line}{at}{label}" + (timing.replace("; ", "\n", 1) if title else timing)
+    return f"beat {beat.line}{at}{label}" + (("\n" if title else "; ") + timing if timing else "")
 
 
 def _timing(rr_s) -> str:
-    """``; RR 0.57 s before, 2.60 s after (usual 0.57 s)``: what of a recording beat's
-    score its picture, the shape alone, does not show."""
+    """``RR 0.57 s before, 2.60 s after (usual 0.57 s)``: what of a recording beat's
+    score its picture, the shape alone, does not show (empty when none is known)."""
     if rr_s is None or not any(np.isfinite(value) for value in rr_s):
         return ""
     before, after, usual = (("?" if not np.isfinite(value) else f"{value:.2f} s")
                             for value in rr_s)
-    return f"; RR {before} before, {after} after (usual {usual})"
+    return f"RR {before} before, {after} after (usual {usual})"
 
 
 def recording_plot_names(input_name: str) -> tuple[str, ...]:
