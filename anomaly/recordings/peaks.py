@@ -2,8 +2,8 @@
 2016), run at :data:`DETECTOR_FS` whatever the recording's rate, each peak then moved to
 the largest magnitude of the band-passed lead within 25 ms (and on to its summit when that
 lies just beyond), so that every beat's window is
-centred on its R wave whichever its polarity, and no two beats kept within the refractory
-period.
+centred on its R wave whichever its polarity, no two beats kept within the refractory
+period, and a T wave found soon after its beat not kept as a beat (:func:`t_waves`).
 
 Chosen by measurement on the 44 non-paced MIT-BIH records against the cardiologists'
 beats, among sleepecg's detector, wfdb's XQRS and neurokit2's methods, with and without
@@ -21,6 +21,7 @@ import importlib
 import time
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from .filters import resample, resampling_ratio
 
@@ -31,6 +32,25 @@ REFINE_SECONDS = 0.025
 #: Two R peaks closer than this are one beat, the larger kept: the ventricles cannot beat
 #: again so soon (300 a minute, faster than ventricular flutter is counted beat by beat).
 REFRACTORY_SECONDS = 0.2
+#: A peak this soon after the beat before it ...
+T_WAVE_SECONDS = 0.45
+#: ... whose band-passed wave is less than these shares of that beat's QRS complex, in
+#: size (peak to peak) and in steepness (largest slope), both within
+#: :data:`T_WAVE_HALF_SECONDS` of each peak, is that beat's T wave, or a bump of the
+#: baseline after it, not a beat (:func:`t_waves`).
+T_WAVE_SIZE = 0.35
+T_WAVE_SLOPE = 0.25
+T_WAVE_HALF_SECONDS = 0.05
+#: ... and whose wave, :data:`T_WAVE_SHAPE_SECONDS` either side, correlates at least this
+#: much with what the lead usually shows as long after a beat (the median over the
+#: :data:`T_WAVE_BEATS` beats before: their T waves). A small premature beat on the T wave
+#: changes its shape, and is kept.
+T_WAVE_LIKENESS = 0.9
+T_WAVE_SHAPE_SECONDS = 0.1
+T_WAVE_BEATS = 8
+#: How far the T waves of the beats before may lie from the same lag (they move with the
+#: rate).
+T_WAVE_SHIFT_SECONDS = 0.05
 
 
 def import_detector() -> float:
@@ -70,7 +90,8 @@ def detect_r_peaks(signal: np.ndarray, fs: float, filtered: np.ndarray) -> np.nd
     around = np.clip(peaks[:, None] + np.arange(-radius, radius + 1), 0, len(signal) - 1)
     moved = around[np.arange(len(peaks)), np.argmax(magnitude[around], axis=1)]
     moved = np.unique(climb(moved, magnitude, radius))
-    return one_per_refractory_period(moved, magnitude, int(round(REFRACTORY_SECONDS * fs)))
+    kept = one_per_refractory_period(moved, magnitude, int(round(REFRACTORY_SECONDS * fs)))
+    return kept[~t_waves(kept, filtered, fs)]
 
 
 def climb(peaks: np.ndarray, magnitude: np.ndarray, steps: int) -> np.ndarray:
@@ -110,3 +131,75 @@ def one_per_refractory_period(peaks: np.ndarray, magnitude: np.ndarray,
         if not kept[left:right].any():
             kept[index] = True
     return peaks[kept]
+
+
+def t_waves(peaks: np.ndarray, filtered: np.ndarray, fs: float) -> np.ndarray:
+    """Which of ``peaks`` (increasing) are T waves: within :data:`T_WAVE_SECONDS` of the
+    beat kept before them, smaller than its QRS complex in the band-passed lead
+    ``filtered`` by :data:`T_WAVE_SIZE` in size and :data:`T_WAVE_SLOPE` in steepness,
+    and shaped like what follows the beats before it as long after them
+    (:data:`T_WAVE_LIKENESS`).
+
+    Pan and Tompkins's (1985) T-wave test, with size beside slope, and the shape so that a
+    premature beat is not taken for one: a tall T wave soon after its beat (MIT-BIH 113,
+    231) is found as a beat by the detector, and its interval, half the usual one, makes
+    a normal beat on either side look premature or late. A premature beat that soon,
+    ventricular or not, has a complex of its own: as tall or as steep as the beat before
+    it, or, small, unlike the T wave it falls on.
+    """
+    waves = np.zeros(len(peaks), dtype=bool)
+    close = np.flatnonzero(np.diff(peaks) < T_WAVE_SECONDS * fs) + 1
+    if len(close) == 0:
+        return waves
+    half = max(1, int(round(T_WAVE_HALF_SECONDS * fs)))
+    shape = max(1, int(round(T_WAVE_SHAPE_SECONDS * fs)))
+    slope = np.abs(np.diff(filtered, prepend=filtered[:1]))
+
+    def measures(peak: int) -> tuple[float, float]:
+        around = slice(max(0, peak - half), peak + half + 1)
+        return float(np.ptp(filtered[around])), float(slope[around].max())
+
+    for index in close:
+        before = index - 1
+        while waves[before]:  # the beat before a T wave is the one before that
+            before -= 1
+        lag = peaks[index] - peaks[before]
+        if lag >= T_WAVE_SECONDS * fs:
+            continue
+        size, steepness = measures(peaks[index])
+        beat_size, beat_steepness = measures(peaks[before])
+        if size < T_WAVE_SIZE * beat_size and steepness < T_WAVE_SLOPE * beat_steepness:
+            waves[index] = _like_t_waves(peaks, before, peaks[index], waves, filtered,
+                                         shape, max(1, int(round(T_WAVE_SHIFT_SECONDS * fs))))
+    return waves
+
+
+def _like_t_waves(peaks: np.ndarray, before: int, candidate: int, waves: np.ndarray,
+                  filtered: np.ndarray, shape: int, shift: int) -> bool:
+    """Whether the wave at sample ``candidate``, ``shape`` samples either side, is like
+    what the lead shows as long after the :data:`T_WAVE_BEATS` beats before beat
+    ``before`` (where no beat follows as soon): its median best correlation with each,
+    shifted by up to ``shift`` samples (a T wave comes later as the rate slows), at least
+    :data:`T_WAVE_LIKENESS`. Not judged (False) with fewer than 3 such beats."""
+    lag = candidate - peaks[before]
+    if not shape <= candidate < len(filtered) - shape:
+        return False
+    wave = filtered[candidate - shape:candidate + shape + 1]
+    likeness = []
+    for k in range(before - 1, -1, -1):
+        start = peaks[k] + lag - shift - shape
+        if waves[k] or peaks[k + 1] - peaks[k] <= lag + shift + shape or start < 0:
+            continue
+        stretch = filtered[start:peaks[k] + lag + shift + shape + 1]
+        likeness.append(max(_correlation(wave, window)
+                            for window in sliding_window_view(stretch, len(wave))))
+        if len(likeness) == T_WAVE_BEATS:
+            break
+    return len(likeness) >= 3 and float(np.median(likeness)) >= T_WAVE_LIKENESS
+
+
+def _correlation(first: np.ndarray, second: np.ndarray) -> float:
+    """Pearson's correlation of two waves (0 when either is flat)."""
+    first, second = first - first.mean(), second - second.mean()
+    norm = float(np.linalg.norm(first) * np.linalg.norm(second))
+    return float(first @ second) / norm if norm > 0 else 0.0
