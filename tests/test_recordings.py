@@ -870,9 +870,35 @@ def test_a_recording_without_a_voltage_unit_is_not_said_to_be_in_millivolts(reco
                            "1:00", "-m", "model", "-o", "scores.csv", "--html", "report.html")
     assert code == 0, err
     page = Path("report.html").read_text()
-    assert "declares no voltage unit: 10 mm is the height" in page and "mm/mV" not in page
+    assert "declares no voltage unit, or one its values' size belies: 10 mm is the height" \
+        in page and "mm/mV" not in page
     assert paper_scale(True) == "25 mm/s, 10 mm/mV"
     assert "mV" not in paper_scale(False) and "no voltage unit" in paper_scale(False)
+
+
+def test_microvolts_declared_as_millivolts_are_not_drawn_as_millivolts(recording, in_tmp,
+                                                                        capsys):
+    """A signal CSV whose units row says mV but whose values are microvolts (QRS complexes
+    of 1,000 'mV'): a warning names the file and the size, and the strips are drawn at
+    the height of their largest wave rather than off the paper."""
+    import pandas as pd
+
+    from anomaly.recordings.reading import MOST_PLAUSIBLE_MV
+
+    base, peaks, _ = recording
+    lead = 1000.0 * synthetic_ecg(peaks, 120 * FS)
+    assert np.ptp(lead) > MOST_PLAUSIBLE_MV
+    pd.DataFrame({"MLII": ["mV"] + lead.tolist()}).to_csv("lead.csv", index=False)
+    code, _, err = run_cli(capsys, "fit", base, "--to", "1:00", "-m", "model", "--epochs",
+                           "3", "-q")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "score", "lead.csv", "--signal", "--fs", str(FS), "--from",
+                           "1:00", "-m", "model", "-o", "scores.csv", "--html", "report.html")
+    assert code == 0, err
+    assert "Warning: lead.csv: lead MLII's waves measure" in err
+    assert "are its values in another unit?" in err
+    page = Path("report.html").read_text()
+    assert "or one its values' size belies" in page and "mm/mV" not in page
 
 
 def test_a_recordings_report_shows_its_timeline_and_strips(recording, in_tmp, capsys):

@@ -153,26 +153,47 @@ class Strip:
     calibrated: bool = True
 
 
+#: The largest wave of an ECG lead, in millivolts, at most (a QRS complex measures a few):
+#: a lead whose strips measure more, in the unit the recording declares, holds values of
+#: another unit (microvolts declared as millivolts), and is drawn as one without a
+#: voltage unit.
+MOST_PLAUSIBLE_MV = 20.0
+
+
 def read_strips(path: str | os.PathLike, options: SegmentOptions, centres: np.ndarray, *,
                 seconds: float) -> list[Strip]:
     """Strips of ``seconds`` of the lead centred on each of ``centres`` (samples, in
-    increasing order), filtered as the beats are."""
+    increasing order), filtered as the beats are; in millivolts when the recording
+    declares a voltage unit and its strips' waves measure at most
+    :data:`MOST_PLAUSIBLE_MV` in it (otherwise a warning says so)."""
+    from .. import logs
     from .filters import PAD_SECONDS, band_pass
     from .signals import held
 
     lead = open_lead(path, lead=options.lead, fs=options.fs)
     half, pad = int(seconds * lead.fs / 2), int(PAD_SECONDS * lead.fs)
-    to_millivolts = lead.millivolts_per_unit
-    strips = []
+    parts = []
     for centre in centres:
         first = max(0, int(centre) - half - pad)
         filtered = band_pass(held(lead.read(first, int(centre) + half + pad))[0], lead.fs)
         start = max(0, int(centre) - half)
-        values = filtered[start - first:start - first + 2 * half]
+        parts.append((start, filtered[start - first:start - first + 2 * half], int(centre)))
+    heights = [float(np.subtract(*np.quantile(values, [0.995, 0.005]))) if len(values) else 0.0
+               for _, values, _ in parts]
+    to_millivolts = lead.millivolts_per_unit
+    if to_millivolts is not None and heights and \
+            np.median(heights) * to_millivolts > MOST_PLAUSIBLE_MV:
+        logs.warning_once(f"Warning: {path}: lead {lead.name}'s waves measure "
+                          f"{np.median(heights) * to_millivolts:,.0f} mV as it declares its "
+                          f"unit ({logs.printable(lead.unit or '')}), more than an ECG's: "
+                          "are its values in another unit? Its strips are drawn at the height "
+                          "of their largest wave, not in mV")
+        to_millivolts = None
+    strips = []
+    for (start, values, centre), height in zip(parts, heights):
         if to_millivolts is not None:
             values = values * to_millivolts
         elif len(values):
-            height = float(np.subtract(*np.quantile(values, [0.995, 0.005])))
             values = values / (height if height > 0 else 1.0)
-        strips.append(Strip(start, values, lead.fs, int(centre), to_millivolts is not None))
+        strips.append(Strip(start, values, lead.fs, centre, to_millivolts is not None))
     return strips

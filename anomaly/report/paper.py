@@ -9,8 +9,10 @@ marked by a triangle; under it the reference label when the recording has annota
 The sheet's title is followed by that key (:data:`KEY`), and a caption longer than its
 strip is wrapped within it.
 
-A recording that declares no voltage unit (a signal CSV without a units row) is drawn at
-10 mm per the height of the strip's largest wave, and its strips say so.
+A recording that declares no voltage unit (a signal CSV without a units row), or one its
+values' size belies (microvolts declared as millivolts:
+:data:`anomaly.recordings.reading.MOST_PLAUSIBLE_MV`), is drawn at 10 mm per the height
+of the strip's largest wave, and its strips say so.
 """
 
 from __future__ import annotations
@@ -54,8 +56,9 @@ def paper_squares(calibrated: bool) -> str:
                 f"{small_s:g} s and {1 / MM_PER_MILLIVOLT:g} mV, a large one {large_s:g} s "
                 f"and {5 / MM_PER_MILLIVOLT:g} mV.")
     return (f"At {MM_PER_SECOND:g} mm/s: a small square is {small_s:g} s, a large one "
-            f"{large_s:g} s. The recording declares no voltage unit: {MM_PER_MILLIVOLT:g} mm "
-            "is the height of each strip's largest wave, not 1 mV.")
+            f"{large_s:g} s. The recording declares no voltage unit, or one its values' size "
+            f"belies: {MM_PER_MILLIVOLT:g} mm is the height of each strip's largest wave, not "
+            "1 mV.")
 
 
 def paper_scale(calibrated: bool) -> str:
@@ -63,7 +66,7 @@ def paper_scale(calibrated: bool) -> str:
     voltage unit what 10 mm is instead."""
     return (f"{MM_PER_SECOND:g} mm/s, {MM_PER_MILLIVOLT:g} mm/mV" if calibrated else
             f"{MM_PER_SECOND:g} mm/s, {MM_PER_MILLIVOLT:g} mm per the height of the strip's "
-            "largest wave (no voltage unit declared)")
+            "largest wave (no voltage unit to go by)")
 
 
 @dataclass(frozen=True)

@@ -385,7 +385,7 @@ class _Marks:
         if own:
             caption += "\n" + own
         if not strip.calibrated:
-            caption += " (amplitude not calibrated: no voltage unit declared)"
+            caption += " (amplitude not calibrated: no voltage unit to go by)"
         return PaperStrip(strip.start, strip.values, strip.fs, strip.centre, marks, caption,
                           strip.calibrated)
 
