@@ -123,14 +123,21 @@ FLAT, OFF_BASELINE, CLIPPED, NOISY = (REASONS.index(name) + 1 for name in REASON
 #: How many of a recording's unreadable stretches, the longest, are kept and listed: a
 #: recording's count of them is unbounded (a lead clipping every second for a day).
 LISTED_STRETCHES = 20
+#: Unreadable runs less than this apart (a beat or two between them) are listed as one
+#: stretch: a lead clipping for 15 s leaves the rail between its waves' peaks, and was
+#: listed as 20 to 30 pieces. (Only the list: the samples between them still count as
+#: readable.)
+JOIN_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
 class Unreadable:
     """Where a chunk of a lead cannot be read: a reason code per sample (0: readable,
-    ``i + 1``: ``REASONS[i]``; the first reason found)."""
+    ``i + 1``: ``REASONS[i]``; the first reason found); unreadable runs fewer than
+    ``join`` samples apart make one stretch (:data:`JOIN_SECONDS`)."""
 
     reason: np.ndarray
+    join: int = 0
 
     def within(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
         """For each window ``[left, right)`` (sample indices, clipped to the chunk): the code
@@ -145,15 +152,19 @@ class Unreadable:
 
     def stretches(self, start: int, stop: int) -> list[tuple[int, int, int]]:
         """The unreadable stretches between samples ``start`` and ``stop``: ``(first,
-        end, code)``, ``end`` excluded, one per run of unreadable samples, its code the
-        reason of most of its samples (a lead off is flat, with a clipped edge)."""
+        end, code)``, ``end`` excluded, one per run of unreadable samples (runs fewer than
+        ``join`` samples apart one), its code the reason of most of its unreadable
+        samples (a lead off is flat, with a clipped edge)."""
         part = self.reason[start:stop]
-        edges = np.flatnonzero(np.diff((part > 0).astype(np.int8)) != 0) + 1
-        firsts = np.concatenate([[0], edges])
-        ends = np.concatenate([edges, [len(part)]])
-        return [(start + int(a), start + int(b),
+        joined: list[list[int]] = []
+        for first, end in runs(part > 0):
+            if joined and first - joined[-1][1] < self.join:
+                joined[-1][1] = end
+            else:
+                joined.append([first, end])
+        return [(start + a, start + b,
                  int(np.argmax(np.bincount(part[a:b], minlength=len(REASONS) + 1)[1:])) + 1)
-                for a, b in zip(firsts, ends) if len(part) and part[a] > 0]
+                for a, b in joined]
 
     def samples(self, start: int = 0, stop: int | None = None) -> tuple[int, ...]:
         """Samples of each reason (in :data:`REASONS` order) between ``start`` and ``stop``."""
@@ -349,7 +360,7 @@ def no_signal(unreadable: Unreadable, missing: np.ndarray, fs: float) -> Unreada
         count[np.maximum(position - reach, 0)]
     reason = unreadable.reason.copy()
     reason[near] = FLAT
-    return Unreadable(reason)
+    return Unreadable(reason, unreadable.join)
 
 
 def unreadable_stretches(raw: np.ndarray, filtered: np.ndarray, fs: float,
@@ -362,15 +373,16 @@ def unreadable_stretches(raw: np.ndarray, filtered: np.ndarray, fs: float,
     amplitude and baseline (a lead off most of a chunk made the ECG around it read as off
     baseline)."""
     reason = np.zeros(len(raw), dtype=np.int8)
+    join = int(round(JOIN_SECONDS * fs))
     if len(raw) == 0:
-        return Unreadable(reason)
+        return Unreadable(reason, join)
     size = max(1, int(round(WINDOW_SECONDS * fs)))
     windows = _windows(raw, size)
     moves = np.ptp(_windows(filtered, size), axis=1)
     signal = (np.ones(len(moves), bool) if missing is None else
               ~_windows(missing, size).any(axis=1))
     if not signal.any():
-        return no_signal(Unreadable(reason), np.ones(len(raw), bool), fs)
+        return no_signal(Unreadable(reason, join), np.ones(len(raw), bool), fs)
     usual = np.percentile(moves[signal], 90)
     levels = np.median(windows, axis=1)
     off = _recovering(np.abs(levels - np.median(levels[signal])) > JUMP_FRACTION * usual,
@@ -382,7 +394,7 @@ def unreadable_stretches(raw: np.ndarray, filtered: np.ndarray, fs: float,
         reason[(reason == 0) & per_sample] = code
     reason[(reason == 0) & _stuck(raw, max(2, int(round(STUCK_SECONDS * fs))))] = CLIPPED
     if len(other_peaks) == 0:
-        return Unreadable(reason)  # The second detector found nothing: it has no opinion.
+        return Unreadable(reason, join)  # The second detector found nothing: no opinion.
     noise_window = int(round(NOISE_WINDOW_SECONDS * fs))
     tolerance = int(round(AGREEMENT_SECONDS * fs))
     around = int(round(LONE_ARTEFACT_SECONDS * fs))
@@ -404,7 +416,7 @@ def unreadable_stretches(raw: np.ndarray, filtered: np.ndarray, fs: float,
                 not missed_alike(filtered, peaks, other_peaks, start, stop, tolerance, half_qrs):
             stretch = reason[start:stop]
             stretch[stretch == 0] = NOISY
-    return Unreadable(reason)
+    return Unreadable(reason, join)
 
 
 def alike(filtered: np.ndarray, peaks: np.ndarray, half: int) -> float:
