@@ -325,6 +325,27 @@ def test_formats_212_and_16_edf_and_signal_csv_give_the_same_beats(recording, tm
         np.testing.assert_allclose(beats.values, reference.values, atol=0.05)
 
 
+@pytest.mark.parametrize(("header", "per_second"),
+                         [("Time (s)", 1.0), ("time [ms]", 1000.0), ("time_ms", 1000.0),
+                          ("Elapsed time", 1.0)])
+def test_a_time_column_named_with_its_unit_gives_the_rate(recording, tmp_path, header,
+                                                          per_second):
+    """A time column named as exports name it, with its unit: read at its rate (no --fs),
+    the same beats as the WFDB record. 'Time (s)' was not taken for one: the file was
+    refused for want of --fs, and with it its time was read as the lead."""
+    base, _, _ = recording
+    reference = read_recording(base, SegmentOptions()).beats
+    lead = open_lead(base).read(0, 120 * FS)
+    path = tmp_path / "timed.csv"
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow([header, "ECG"])
+        writer.writerows(zip((np.arange(len(lead)) / FS * per_second).round(6), lead))
+    beats = read_recording(path, SegmentOptions()).beats
+    assert open_lead(path).fs == pytest.approx(FS) and open_lead(path).name == "ECG"
+    np.testing.assert_array_equal(beats.sample, reference.sample)
+
+
 def test_streaming_in_chunks_gives_the_beats_of_a_whole_read(recording):
     base, _, _ = recording
     whole = read_recording(base, SegmentOptions(chunk_seconds=1e6)).beats

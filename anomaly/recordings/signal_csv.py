@@ -1,5 +1,6 @@
-"""A signal CSV: a header naming one column per lead, and optionally a time column in
-seconds (``time``, ``time_s``, ``t``, ``seconds`` or ``elapsed time``); a units row under
+"""A signal CSV: a header naming one column per lead, and optionally a time column
+(``time``, ``t``, ``elapsed time`` or ``seconds``, in seconds or in the unit its name gives:
+``Time (s)``, ``time_ms``; :func:`time_scale`); a units row under
 the header, as PhysioNet's exports write, is skipped. Without a time column the sampling
 rate must be given (``--fs``).
 
@@ -23,8 +24,13 @@ from ..io.layout import parse_number
 from .limits import (MAX_FS, MAX_SIGNALS, MIN_FS, FileStamp, check_duration, check_given_rate,
                      check_rate)
 
-#: Names of a signal CSV's time column (compared without case, quotes and spaces).
-TIME_COLUMNS = ("time", "time_s", "t", "seconds", "elapsed time")
+#: Names of a signal CSV's time column (compared without case, quotes and spaces), in
+#: seconds unless a unit of :data:`TIME_UNITS` follows in brackets or after an underscore
+#: (``Time (s)``, ``time [ms]``, ``time_ms``); ``seconds`` alone is one too.
+TIME_COLUMNS = ("time", "t", "elapsed time", "elapsed")
+#: The units a time column's name may give, in seconds.
+TIME_UNITS = {"s": 1.0, "sec": 1.0, "secs": 1.0, "seconds": 1.0, "ms": 1e-3, "msec": 1e-3,
+              "milliseconds": 1e-3}
 #: Bytes a signal CSV is read in.
 CSV_BATCH_BYTES = 1 << 22
 #: Rows of the time column the sampling rate is measured on.
@@ -34,6 +40,19 @@ RATE_ROWS = 1000
 MAX_TIME_STEP = 1.5
 #: How far the rate over the whole time column may be from the rate of its first rows.
 RATE_TOLERANCE = 1e-2
+
+
+def time_scale(name: str) -> float | None:
+    """Seconds per unit of the times in a column named ``name`` when it is a time column
+    (:data:`TIME_COLUMNS`), None when it is not."""
+    lowered = " ".join(name.lower().split())
+    if lowered == "seconds":
+        return 1.0
+    found = re.fullmatch(r"(.+?) ?(?:[(\[] ?([a-z]+) ?[)\]]|_([a-z]+))?", lowered)
+    if found is None or found.group(1) not in TIME_COLUMNS:
+        return None
+    unit = found.group(2) or found.group(3)
+    return 1.0 if unit is None else TIME_UNITS.get(unit)
 
 
 def open_signal_csv(text: str, lead: str | None, fs: float | None):
@@ -47,7 +66,8 @@ def open_signal_csv(text: str, lead: str | None, fs: float | None):
     names, units = _csv_header(stamp)
     skip_units = units is not None
     clean = [name.strip().strip("'\"").strip() for name in names]
-    times = [i for i, name in enumerate(clean) if name.lower() in TIME_COLUMNS]
+    scales = [time_scale(name) for name in clean]
+    times = [i for i, scale in enumerate(scales) if scale is not None]
     if len(times) > 1:
         raise InputError(f"{text}: {len(times)} time columns "
                          f"({', '.join(clean[i] for i in times)}): a signal CSV has one")
@@ -61,7 +81,8 @@ def open_signal_csv(text: str, lead: str | None, fs: float | None):
     lead_names = distinct_names([clean[i] for i in lead_columns])
     lead_units = [_unit(units, i) for i in lead_columns]
     chosen = choose_lead(text, lead_names, lead, lead_units)
-    column = _CsvColumn(stamp, names, lead_columns[chosen], skip_units, time_index)
+    column = _CsvColumn(stamp, names, lead_columns[chosen], skip_units, time_index,
+                        scales[time_index] if time_index is not None else 1.0)
     if time_index is not None:
         found = column.head_rate()
         if found < MIN_FS <= found * 1000 <= MAX_FS:
@@ -166,9 +187,10 @@ class _CsvColumn:
     reader's next batch starts at ``_next_row``."""
 
     def __init__(self, stamp: FileStamp, names: list[str], index: int, skip_units: bool,
-                 time_index: int | None):
+                 time_index: int | None, seconds_per_unit: float = 1.0):
         self.stamp, self.path, self.names = stamp, stamp.path, names
         self.index, self.time_index, self.skip_units = index, time_index, skip_units
+        self.seconds_per_unit = seconds_per_unit
         self.fs: float | None = None
         self._reader = None
         self._buffer = np.empty(0)
@@ -215,7 +237,7 @@ class _CsvColumn:
                 values = arrays[0].to_numpy(zero_copy_only=False)
                 times = None
                 if len(arrays) > 1:
-                    times = arrays[1].to_numpy(zero_copy_only=False)
+                    times = arrays[1].to_numpy(zero_copy_only=False) * self.seconds_per_unit
                     if self.fs is not None:
                         self._check_steps(times, last_time, row)
                     last_time = times[-1] if len(times) else last_time
