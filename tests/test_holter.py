@@ -444,6 +444,28 @@ def test_couplets_runs_bigeminy_trigeminy_pauses_and_rates_are_found_with_their_
     assert events["tachycardia"].duration_s >= 30
 
 
+def test_a_tachycardia_reads_its_fastest_rate_and_a_bradycardia_its_slowest():
+    """Two stretches at 105 bpm, 20 s each, 8 s of 60 bpm between them: one tachycardia
+    (joined), whose rate is its fastest over 8 intervals, not the 97 bpm of all its beats,
+    which read as a tachycardia under 100 bpm. A bradycardia's slowest, 49.6 bpm, reads
+    49, never the 50 its limit excludes."""
+    from anomaly.holter.events import Event, rhythm_events, shown_rate
+
+    times, kinds = beats_of("N" * 20)
+    for pattern, interval_s in (("N" * 35, 60 / 105), ("N" * 8, 1.0), ("N" * 35, 60 / 105),
+                                ("N" * 20, 0.8)):
+        more, more_kinds = beats_of(pattern, interval_s, times[-1] + interval_s)
+        times.extend(more)
+        kinds.extend(more_kinds)
+    tachycardia, = [event for event in rhythm_events(times, kinds)
+                    if event.kind == "tachycardia"]
+    assert tachycardia.duration_s > 40
+    assert tachycardia.rate_bpm == pytest.approx(105, rel=0.01)
+    assert shown_rate(tachycardia) == "105"
+    assert shown_rate(Event("bradycardia", 0.0, 40.0, 33, 49.6)) == "49"
+    assert shown_rate(Event("pause", 0.0, 2.5, 2, 24.0)) == ""
+
+
 def test_events_are_read_by_kind_in_the_readers_order_the_most_telling_first():
     from anomaly.holter.events import Event, most_telling, most_telling_first
 

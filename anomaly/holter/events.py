@@ -18,7 +18,8 @@ read (an unknown beat breaks every pattern). Then, with the limits of
 - **bradycardia** and **tachycardia** are stretches whose rate over the last
   ``rate_beats`` intervals stays below ``bradycardia_bpm`` or at or above
   ``tachycardia_bpm``, joined when at most ``join_gap_s`` apart, lasting at least
-  ``rate_min_s`` (a few fast beats are a run, not a tachycardia).
+  ``rate_min_s`` (a few fast beats are a run, not a tachycardia); their rate is the
+  slowest (fastest) over ``rate_beats`` intervals in them.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ class EventLimits:
 @dataclass(frozen=True)
 class Event(Episode):
     """An event: its kind and times (as an :class:`.episodes.Episode`), the beats it holds
-    and its rate (beats per minute over its intervals; NaN for a single interval's)."""
+    and its rate (beats per minute over its intervals, a bradycardia's and a
+    tachycardia's the slowest and fastest of their own; NaN for a single interval's)."""
 
     beats: int = 0
     rate_bpm: float = math.nan
@@ -145,6 +147,15 @@ def rhythm_events(times_s, kinds, limits: EventLimits = EventLimits()) -> list[E
     return sorted(events, key=lambda event: (event.start_s, event.end_s, event.kind))
 
 
+def shown_rate(event: Event) -> str:
+    """An event's rate as a report shows it, in whole beats per minute ('' for none, and
+    for a pause): a bradycardia's rounded down, so that one below 50 bpm never reads 50."""
+    if event.kind == "pause" or not math.isfinite(event.rate_bpm):
+        return ""
+    return str(math.floor(event.rate_bpm)) if event.kind == "bradycardia" else \
+        f"{event.rate_bpm:.0f}"
+
+
 def _rate(times: np.ndarray) -> float:
     """Beats per minute over the intervals between ``times`` (NaN for fewer than two)."""
     return 60.0 * (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else math.nan
@@ -209,12 +220,16 @@ def _rates(times, kinds, limits) -> list[Event]:
     rate = 60.0 * width / (times[width:] - times[:-width])
     known = np.convolve((kinds == UNKNOWN).astype(int), np.ones(width + 1, int), "valid") == 0
     found = []
-    for name, outside in (("bradycardia", rate < limits.bradycardia_bpm),
-                          ("tachycardia", rate >= limits.tachycardia_bpm)):
+    for name, outside, extreme in (("bradycardia", rate < limits.bradycardia_bpm, np.min),
+                                   ("tachycardia", rate >= limits.tachycardia_bpm, np.max)):
         # The rate at k is of beats k..k + width: a run of them spans those beats.
         spans = [(first, stop - 1 + width) for first, stop in runs(outside & known)]
         for start, end in join_close(spans, times, limits.join_gap_s):
             if times[end] - times[start] >= limits.rate_min_s:
+                # Its rate: the slowest (fastest) of its own, not the mean over the gaps
+                # joined, which read a tachycardia at 97 bpm.
+                inside = (outside & known)[start:end - width + 1]
                 found.append(Event(name, float(times[start]), float(times[end]),
-                                   int(end - start + 1), _rate(times[start:end + 1])))
+                                   int(end - start + 1),
+                                   float(extreme(rate[start:end - width + 1][inside]))))
     return found

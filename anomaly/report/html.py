@@ -280,7 +280,7 @@ def _events(rhythm) -> str:
     """A recording's rhythm events: how many of each kind, the most telling of each kind
     (:func:`anomaly.holter.events.most_telling`) with their times, and the beats
     and events hour by hour."""
-    from ..holter.events import most_telling, reading_rank, telling_words
+    from ..holter.events import most_telling, reading_rank, shown_rate, telling_words
     from ..recordings.times import format_time
 
     events = rhythm.analysis.events
@@ -306,8 +306,7 @@ def _events(rhythm) -> str:
         [("event", "from", "to", "duration", "beats", "rate (bpm)")] + [
             (event.kind, format_time(event.start_s), format_time(event.end_s),
              _length(event.duration_s), f"{event.beats:,}",
-             "" if event.kind == "pause" or not np.isfinite(event.rate_bpm)
-             else f"{event.rate_bpm:.0f}")
+             shown_rate(event))
             for event in listed])
     return table + "<p>Hour by hour:</p>" + hourly
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..holter.events import READING_ORDER, most_telling
+from ..holter.events import READING_ORDER, most_telling, shown_rate
 from ..io.beats import is_anomaly
 from .paper import BeatMark, PaperStrip, paper_scale, plot_paper_strips
 from .plots import (TREND_AFTER_S, TREND_BIN_S, plot_heart_rate, plot_score_trend,
@@ -160,7 +160,8 @@ def _rhythm_candidates(rhythm, fs: float) -> list[tuple[int, str, tuple[int, int
     for event in sorted(most_telling(events, 1), key=lambda item: item.start_s):
         kind = event.kind
         count = sum(other.kind == kind for other in events)
-        rate = "" if not np.isfinite(event.rate_bpm) else f" at {event.rate_bpm:.0f} bpm"
+        rate = shown_rate(event) and {"bradycardia": " down to ", "tachycardia": " up to "
+                                      }.get(kind, " at ") + shown_rate(event) + " bpm"
         what = (f"{kind} of {event.duration_s:.1f} s" if kind == "pause" else
                 f"{kind}: {beats_counted(event.beats)}{rate}")
         centre, shows = centre_of(event)
