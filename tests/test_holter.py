@@ -871,6 +871,31 @@ def test_a_bradycardia_strip_shows_its_slowest_beats():
     assert 30.0 + STRIP_SECONDS / 2 - 2 <= middle <= 45.0 - STRIP_SECONDS / 2 + 2, middle
 
 
+def test_a_familys_typical_beat_named_in_another_strip_is_told_by_its_time(in_tmp):
+    """The most anomalous beat next to the dominant family's most typical one: the family
+    is named in that beat's strip, whose triangle marks the anomalous beat, with the time
+    of its typical beat from it (a reader looked for family 5 at the triangle and found a
+    beat of family 1)."""
+    from anomaly.holter.summary import recording_rhythm
+    from anomaly.recordings.segment import SegmentOptions
+    from anomaly.report.recordings import strip_choices
+
+    base, _ = holter_recording(in_tmp)
+    rhythm = recording_rhythm(base, SegmentOptions(), peaks=np.zeros(0, int),
+                              scores=np.zeros(0), flagged=np.zeros(0, bool), analysable_s=None)
+    peaks = rhythm.samples
+    dominant, = [family for family in rhythm.families if family.dominant]
+    scores = np.zeros(len(peaks))
+    scores[dominant.representative + 1] = 1.0
+    choices = strip_choices(peaks, scores, np.ones(len(peaks), bool), HOLTER_FS, rhythm)
+    named = f"family {dominant.family} ("
+    choice, = [choice for choice in choices
+               if any(reason.startswith(named) for reason in choice.reasons)]
+    assert choice.centre == peaks[dominant.representative + 1]
+    offset = (peaks[dominant.representative] - choice.centre) / HOLTER_FS
+    assert choice.reasons[-1].endswith(f"its most typical beat: the beat at {offset:+.2f} s")
+
+
 def test_strips_show_each_event_kind_and_family_once_and_never_the_same_window(in_tmp):
     """The strips of a recording's rhythm: one for the most telling event of each kind, one
     for the AF episode's onset and one per family of ectopic shape and the dominant one,
@@ -902,9 +927,16 @@ def test_strips_show_each_event_kind_and_family_once_and_never_the_same_window(i
         if family.dominant or not family.normal_shape:
             assert sum(reason.startswith(f"family {family.family} ({family.kind}")
                        for reason in reasons) == 1
-            # Its strip is around its most typical beat, or names it in another's.
-            assert any(abs(centre - peaks[family.representative]) < STRIP_SECONDS *
-                       HOLTER_FS / 2 for centre in centres)
+            # Its strip is around its most typical beat (the triangle on it), or names it
+            # in another's with its time from that strip's beat.
+            typical = peaks[family.representative]
+            choice, = [choice for choice in choices if any(
+                reason.startswith(f"family {family.family} (") for reason in choice.reasons)]
+            reason, = [reason for reason in choice.reasons
+                       if reason.startswith(f"family {family.family} (")]
+            assert choice.centre == typical or reason.endswith(
+                f"its most typical beat: the beat at {(typical - choice.centre) / HOLTER_FS:+.2f} s"
+            ), (choice, reason)
     # A family's most typical beat is the member whose shape correlates best with the
     # mean of its members' (z-normalised) shapes.
     from anomaly.holter.analysis import read_rhythm_beats

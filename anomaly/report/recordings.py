@@ -94,8 +94,8 @@ def strip_choices(peaks: np.ndarray, scores: np.ndarray, readable: np.ndarray, f
     one per family of ectopic shape and for the dominant family (their most typical
     beat), up to :data:`FAMILY_STRIPS`. Something a strip already chosen shows whole (a
     beat, or an event's first and last beats, :data:`EDGE_SECONDS` inside its edges) is
-    named in that strip's caption instead of getting its own: no two strips show the same
-    window."""
+    named in that strip's caption instead of getting its own, a beat with its time from
+    the strip's own: no two strips show the same window."""
     from ..recordings.times import format_time
 
     reach = STRIP_SECONDS * fs / 2
@@ -120,7 +120,11 @@ def strip_choices(peaks: np.ndarray, scores: np.ndarray, readable: np.ndarray, f
                          and last <= choice.centre + inside), None)
             if near is None:
                 chosen.append(StripChoice(centre, [reason]))
-            elif reason not in near.reasons:
+                continue
+            if first == last and centre != near.centre:
+                # A beat named in another beat's strip: which one (the triangle is not it).
+                reason += f": the beat at {(centre - near.centre) / fs:+.2f} s"
+            if reason not in near.reasons:
                 near.reasons.append(reason)
     return sorted(chosen, key=lambda choice: choice.centre)
 
