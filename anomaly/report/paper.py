@@ -112,17 +112,20 @@ def plot_paper_strips(strips: list[PaperStrip], *, title: str = ""):
     captions = ["\n".join(textwrap.fill(line, characters) for line in strip.caption.split("\n"))
                 for strip in strips]
     key = textwrap.fill(KEY, characters)
+    # The title's characters, at 11 points, are wider than a caption's at 8.5.
+    title = textwrap.fill(title, max(1, int(characters * 8.5 / 11)))
     heights = [_CAPTION_MM + (caption.count("\n") - strip.caption.count("\n")) * _LINE_MM
                + (high - low) * MM_PER_MILLIVOLT + _BELOW_MM
                for strip, caption, (low, high) in zip(strips, captions, spans)]
-    top_mm = 7.0 + (key.count("\n") + 1) * _LINE_MM if title else 1.0
+    title_mm = 7.0 + title.count("\n") * _LINE_MM * 11 / 8.5
+    top_mm = title_mm + (key.count("\n") + 1) * _LINE_MM if title else 1.0
     height_mm = top_mm + sum(heights)
     figure = Figure(figsize=(width_mm / _MM_PER_INCH, height_mm / _MM_PER_INCH))
     if title:
         figure.suptitle(title, x=_LEFT_MM / width_mm, y=1 - 2 / height_mm, ha="left",
                         va="top", fontsize=11)
-        figure.text(_LEFT_MM / width_mm, 1 - 8.5 / height_mm, key, ha="left", va="top",
-                    fontsize=7.5, color="0.25")
+        figure.text(_LEFT_MM / width_mm, 1 - (title_mm + 1.5) / height_mm, key, ha="left",
+                    va="top", fontsize=7.5, color="0.25")
     below = height_mm - top_mm
     for strip, caption, (low, high), row_mm in zip(strips, captions, spans, heights):
         strip = replace(strip, caption=caption)
