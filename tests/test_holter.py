@@ -711,6 +711,24 @@ def test_fitting_on_atrial_fibrillation_warns_that_the_model_learns_it_as_normal
     assert "atrial fibrillation" not in err, err
 
 
+def test_fitting_on_few_beats_of_the_dominant_shape_warns(mitdb, in_tmp, capsys):
+    """MIT-BIH 203's first 5 minutes (atrial fibrillation, multiform ventricular beats):
+    a third of its beats are of the dominant rhythm and shape, and the fit says what the
+    model rests on; 119's (bigeminy: three quarters kept) get no such warning."""
+    from conftest import run_cli
+
+    code, _, err = run_cli(capsys, "fit", str(mitdb / "203"), "--to", "5:00", "-m", "m203",
+                           "--epochs", "1", "-q")
+    assert code == 0, err
+    assert re.search(r"Warning: .*203: \d+ of the \d+ beats read \(\d\d%\) are of the "
+                     r"dominant rhythm and shape, and trained on: the span is noisy, "
+                     r"irregular or mostly ectopic", err), err
+    code, _, err = run_cli(capsys, "fit", str(mitdb / "119"), "--to", "5:00", "-m", "m119",
+                           "--epochs", "1", "-q")
+    assert code == 0, err
+    assert "dominant rhythm and shape" not in err, err
+
+
 def test_a_recordings_report_gives_its_heart_rate_af_and_families(model_dir, in_tmp, capsys):
     """Scored with --report and --html, a recording's rhythm is in both and in the log:
     the AF episode with its times and burden, the heart rate, and the ventricular beats
