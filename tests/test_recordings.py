@@ -873,24 +873,31 @@ def test_samples_a_record_does_not_have_read_as_a_flat_stretch_set_aside(in_tmp,
     assert (before["unreadable"] == "").all()
 
 
-def test_a_recording_without_a_voltage_unit_is_not_said_to_be_in_millivolts(recording, in_tmp,
-                                                                           capsys):
-    """A signal CSV without a units row is drawn at 10 mm per its largest wave: the
-    report's strips and their sheet say so rather than '10 mm/mV' (a newcomer read the
-    title's mV and took the heights for millivolts)."""
+def score_signal_csv(capsys, base, column: list) -> tuple[str, str]:
+    """Fit on the recording ``base``'s first minute, score a signal CSV of one lead,
+    MLII, holding ``column`` (a units row first, or none), with --html: the score's
+    stderr and the report's page."""
     import pandas as pd
 
-    from anomaly.report.paper import paper_scale
-
-    base, peaks, _ = recording
-    pd.DataFrame({"MLII": synthetic_ecg(peaks, 120 * FS)}).to_csv("lead.csv", index=False)
+    pd.DataFrame({"MLII": column}).to_csv("lead.csv", index=False)
     code, _, err = run_cli(capsys, "fit", base, "--to", "1:00", "-m", "model", "--epochs",
                            "3", "-q")
     assert code == 0, err
     code, _, err = run_cli(capsys, "score", "lead.csv", "--signal", "--fs", str(FS), "--from",
                            "1:00", "-m", "model", "-o", "scores.csv", "--html", "report.html")
     assert code == 0, err
-    page = Path("report.html").read_text()
+    return err, Path("report.html").read_text()
+
+
+def test_a_recording_without_a_voltage_unit_is_not_said_to_be_in_millivolts(recording, in_tmp,
+                                                                           capsys):
+    """A signal CSV without a units row is drawn at 10 mm per its largest wave: the
+    report's strips and their sheet say so rather than '10 mm/mV' (a newcomer read the
+    title's mV and took the heights for millivolts)."""
+    from anomaly.report.paper import paper_scale
+
+    base, peaks, _ = recording
+    _, page = score_signal_csv(capsys, base, synthetic_ecg(peaks, 120 * FS).tolist())
     assert "declares no voltage unit, or one its values' size belies: 10 mm is the height" \
         in page and "mm/mV" not in page
     assert paper_scale(True) == "25 mm/s, 10 mm/mV"
@@ -902,23 +909,14 @@ def test_microvolts_declared_as_millivolts_are_not_drawn_as_millivolts(recording
     """A signal CSV whose units row says mV but whose values are microvolts (QRS complexes
     of 1,000 'mV'): a warning names the file and the size, and the strips are drawn at
     the height of their largest wave rather than off the paper."""
-    import pandas as pd
-
     from anomaly.recordings.reading import MOST_PLAUSIBLE_MV
 
     base, peaks, _ = recording
     lead = 1000.0 * synthetic_ecg(peaks, 120 * FS)
     assert np.ptp(lead) > MOST_PLAUSIBLE_MV
-    pd.DataFrame({"MLII": ["mV"] + lead.tolist()}).to_csv("lead.csv", index=False)
-    code, _, err = run_cli(capsys, "fit", base, "--to", "1:00", "-m", "model", "--epochs",
-                           "3", "-q")
-    assert code == 0, err
-    code, _, err = run_cli(capsys, "score", "lead.csv", "--signal", "--fs", str(FS), "--from",
-                           "1:00", "-m", "model", "-o", "scores.csv", "--html", "report.html")
-    assert code == 0, err
+    err, page = score_signal_csv(capsys, base, ["mV"] + lead.tolist())
     assert "Warning: lead.csv: lead MLII's waves measure" in err
     assert "are its values in another unit?" in err
-    page = Path("report.html").read_text()
     assert "or one its values' size belies" in page and "mm/mV" not in page
 
 
