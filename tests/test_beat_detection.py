@@ -10,7 +10,8 @@ import pytest
 from anomaly.noise_stress import CLEAN_SECONDS, add_noise, noisy_segments, qrs_power
 from anomaly.recordings.annotations import UNMATCHED
 from anomaly.recordings.filters import band_pass, resample, resampling_ratio
-from anomaly.recordings.peaks import detect_r_peaks, one_per_refractory_period
+from anomaly.recordings.peaks import (T_WAVE_LEAST_BEATS, detect_r_peaks,
+                                      one_per_refractory_period, t_waves)
 from anomaly.recordings.reading import read_recording
 from anomaly.recordings.segment import SegmentOptions
 
@@ -96,6 +97,30 @@ def test_two_peaks_within_the_refractory_period_are_one_beat_the_larger():
     # the chain 1000, 1054, 1119, the middle peak is near both and smaller than the last:
     # it falls, and 1000 and 1119 (119 samples apart) are both beats.
     np.testing.assert_array_equal(kept, [150, 500, 620, 1000, 1119])
+
+
+def test_every_t_wave_found_as_a_beat_is_a_t_wave_and_a_beat_on_one_is_not():
+    """A band-passed lead at 360 Hz: a beat a second (QRS 1.5, narrow) with its T wave
+    (0.45, broad, 0.3 s after), the detector's peaks at every R wave and every T wave,
+    and after the 41st beat a small biphasic complex 0.35 s after it, on its T wave. Every
+    T wave is one, once the beats before it have shown theirs
+    (:data:`T_WAVE_LEAST_BEATS`: the first three are not judged), but for the one the
+    complex changes; the complex is a beat. (Judged against beats followed by no peak as
+    soon, none qualified, and none was.)"""
+    samples = np.arange(62 * 360)
+
+    def bump(at: int, height: float, width: float) -> np.ndarray:
+        return height * np.exp(-0.5 * ((samples - at) / width) ** 2)
+
+    r_waves = np.arange(1, 61) * 360
+    filtered = sum(bump(r, 1.5, 4) + bump(r + 108, 0.45, 25) for r in r_waves)
+    premature = r_waves[40] + 126
+    filtered = filtered + bump(premature - 6, 0.3, 5) - bump(premature + 6, 0.3, 5)
+    peaks = np.sort(np.concatenate([r_waves, r_waves + 108, [premature]]))
+    waves = t_waves(peaks, filtered, 360.0)
+    assert not waves[np.isin(peaks, r_waves)].any() and not waves[peaks == premature].any()
+    judged = r_waves[T_WAVE_LEAST_BEATS:] + 108
+    np.testing.assert_array_equal(peaks[waves], judged[judged != r_waves[40] + 108])
 
 
 @pytest.mark.parametrize(("record", "start_s", "most_false"), [("113", 0, 0), ("231", 600, 1)])

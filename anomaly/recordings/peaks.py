@@ -34,10 +34,10 @@ REFINE_SECONDS = 0.025
 REFRACTORY_SECONDS = 0.2
 #: A peak this soon after the beat before it ...
 T_WAVE_SECONDS = 0.45
-#: ... whose band-passed wave is less than these shares of that beat's QRS complex, in
-#: size (peak to peak) and in steepness (largest slope), both within
-#: :data:`T_WAVE_HALF_SECONDS` of each peak, is that beat's T wave, or a bump of the
-#: baseline after it, not a beat (:func:`t_waves`).
+#: ... whose band-passed wave is under these shares of that beat's QRS complex, in size
+#: (peak to peak) and in slope (the largest), both within :data:`T_WAVE_HALF_SECONDS` of
+#: each peak (a small peak), is that beat's T wave, or a bump of the baseline after it,
+#: not a beat (:func:`t_waves`) ...
 T_WAVE_SIZE = 0.35
 T_WAVE_SLOPE = 0.25
 T_WAVE_HALF_SECONDS = 0.05
@@ -48,6 +48,10 @@ T_WAVE_HALF_SECONDS = 0.05
 T_WAVE_LIKENESS = 0.9
 T_WAVE_SHAPE_SECONDS = 0.1
 T_WAVE_BEATS = 8
+#: A wave is judged on at least this many of those beats (else it is kept), found among
+#: at most :data:`T_WAVE_LOOKBACK` beats before it.
+T_WAVE_LEAST_BEATS = 3
+T_WAVE_LOOKBACK = 4 * T_WAVE_BEATS
 #: How far the T waves of the beats before may lie from the same lag (they move with the
 #: rate).
 T_WAVE_SHIFT_SECONDS = 0.05
@@ -135,9 +139,9 @@ def one_per_refractory_period(peaks: np.ndarray, magnitude: np.ndarray,
 
 def t_waves(peaks: np.ndarray, filtered: np.ndarray, fs: float) -> np.ndarray:
     """Which of ``peaks`` (increasing) are T waves: within :data:`T_WAVE_SECONDS` of the
-    beat kept before them, smaller than its QRS complex in the band-passed lead
-    ``filtered`` by :data:`T_WAVE_SIZE` in size and :data:`T_WAVE_SLOPE` in steepness,
-    and shaped like what follows the beats before it as long after them
+    beat before them, under :data:`T_WAVE_SIZE` of its QRS complex's size and
+    :data:`T_WAVE_SLOPE` of its slope in the band-passed lead ``filtered`` (small), and
+    shaped like what follows the beats before it as long after them
     (:data:`T_WAVE_LIKENESS`).
 
     Pan and Tompkins's (1985) T-wave test, with size beside slope, and the shape so that a
@@ -147,55 +151,62 @@ def t_waves(peaks: np.ndarray, filtered: np.ndarray, fs: float) -> np.ndarray:
     ventricular or not, has a complex of its own: as tall or as steep as the beat before
     it, or, small, unlike the T wave it falls on.
     """
-    waves = np.zeros(len(peaks), dtype=bool)
-    close = np.flatnonzero(np.diff(peaks) < T_WAVE_SECONDS * fs) + 1
-    if len(close) == 0:
-        return waves
+    small = np.zeros(len(peaks), dtype=bool)
     half = max(1, int(round(T_WAVE_HALF_SECONDS * fs)))
-    shape = max(1, int(round(T_WAVE_SHAPE_SECONDS * fs)))
     slope = np.abs(np.diff(filtered, prepend=filtered[:1]))
 
     def measures(peak: int) -> tuple[float, float]:
         around = slice(max(0, peak - half), peak + half + 1)
         return float(np.ptp(filtered[around])), float(slope[around].max())
 
-    for index in close:
-        before = index - 1
-        while waves[before]:  # the beat before a T wave is the one before that
-            before -= 1
-        lag = peaks[index] - peaks[before]
-        if lag >= T_WAVE_SECONDS * fs:
-            continue
-        size, steepness = measures(peaks[index])
-        beat_size, beat_steepness = measures(peaks[before])
-        if size < T_WAVE_SIZE * beat_size and steepness < T_WAVE_SLOPE * beat_steepness:
-            waves[index] = _like_t_waves(peaks, before, peaks[index], waves, filtered,
-                                         shape, max(1, int(round(T_WAVE_SHIFT_SECONDS * fs))))
+    beat = 0  # The last peak not small: the beat a small one may be the T wave of.
+    for index in range(1, len(peaks)):
+        if peaks[index] - peaks[beat] < T_WAVE_SECONDS * fs:
+            size, steepness = measures(peaks[index])
+            beat_size, beat_steepness = measures(peaks[beat])
+            small[index] = size < T_WAVE_SIZE * beat_size and \
+                steepness < T_WAVE_SLOPE * beat_steepness
+        if not small[index]:
+            beat = index
+    waves = np.zeros(len(peaks), dtype=bool)
+    beats = np.flatnonzero(~small)
+    shape = max(1, int(round(T_WAVE_SHAPE_SECONDS * fs)))
+    shift = max(1, int(round(T_WAVE_SHIFT_SECONDS * fs)))
+    for index in np.flatnonzero(small):
+        latest = int(np.searchsorted(beats, index)) - 1  # Its beat (the first peak never is small).
+        # The beats before that, latest first, each with the beat that follows it.
+        earlier = [(peaks[beats[place]], peaks[beats[place + 1]])
+                   for place in range(latest - 1, max(-1, latest - 1 - T_WAVE_LOOKBACK), -1)]
+        waves[index] = _like_t_waves(filtered, peaks[index], peaks[beats[latest]], earlier,
+                                     shape, shift)
     return waves
 
 
-def _like_t_waves(peaks: np.ndarray, before: int, candidate: int, waves: np.ndarray,
-                  filtered: np.ndarray, shape: int, shift: int) -> bool:
-    """Whether the wave at sample ``candidate``, ``shape`` samples either side, is like
-    what the lead shows as long after the :data:`T_WAVE_BEATS` beats before beat
-    ``before`` (where no beat follows as soon): its median best correlation with each,
-    shifted by up to ``shift`` samples (a T wave comes later as the rate slows), at least
-    :data:`T_WAVE_LIKENESS`. Not judged (False) with fewer than 3 such beats."""
-    lag = candidate - peaks[before]
+def _like_t_waves(filtered: np.ndarray, candidate: int, beat: int,
+                  earlier: list[tuple[int, int]], shape: int, shift: int) -> bool:
+    """Whether the wave at sample ``candidate`` (``shape`` samples either side), a time
+    after its ``beat``, is like what the lead shows as long after the ``earlier`` beats
+    (each with the beat that follows it, latest first) that no beat follows as soon: its
+    median best correlation with the first :data:`T_WAVE_BEATS` of them, each shifted by
+    up to ``shift`` samples (a T wave comes later as the rate slows), at least
+    :data:`T_WAVE_LIKENESS`. Not judged (False) with fewer than
+    :data:`T_WAVE_LEAST_BEATS` such beats."""
+    lag = candidate - beat
     if not shape <= candidate < len(filtered) - shape:
         return False
     wave = filtered[candidate - shape:candidate + shape + 1]
     likeness = []
-    for k in range(before - 1, -1, -1):
-        start = peaks[k] + lag - shift - shape
-        if waves[k] or peaks[k + 1] - peaks[k] <= lag + shift + shape or start < 0:
+    for peak, following in earlier:
+        start = peak + lag - shift - shape
+        if following - peak <= lag + shift + shape or start < 0:
             continue
-        stretch = filtered[start:peaks[k] + lag + shift + shape + 1]
+        stretch = filtered[start:peak + lag + shift + shape + 1]
         likeness.append(max(_correlation(wave, window)
                             for window in sliding_window_view(stretch, len(wave))))
         if len(likeness) == T_WAVE_BEATS:
             break
-    return len(likeness) >= 3 and float(np.median(likeness)) >= T_WAVE_LIKENESS
+    return len(likeness) >= T_WAVE_LEAST_BEATS and \
+        float(np.median(likeness)) >= T_WAVE_LIKENESS
 
 
 def _correlation(first: np.ndarray, second: np.ndarray) -> float:
