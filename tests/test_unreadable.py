@@ -96,11 +96,12 @@ def test_planted_artefacts_in_a_real_record_are_set_aside_by_kind(mitdb, tmp_pat
     assert (60, 64, "flat") in stretches and (129, 141, "off baseline") in stretches
 
 
-def test_a_clipped_stretch_is_listed_as_one(mitdb, tmp_path):
+@pytest.mark.parametrize("chunk_seconds", [300.0, 67.0])
+def test_a_clipped_stretch_is_listed_as_one(mitdb, tmp_path, chunk_seconds):
     """119's first 2 minutes with 15 s (60-75 s) clipped at the 25th and 75th percentiles
     of that stretch: the lead leaves the rails between its waves, and its clipped pieces,
-    0.1-0.7 s each, were listed as 22 stretches. They are one, clipped; the beats
-    there are set aside."""
+    0.1-0.7 s each, were listed as 22 stretches. They are one, clipped, also across a
+    chunk's border (read in chunks of 67 s); the beats there are set aside."""
     import wfdb
 
     signal = wfdb.rdrecord(str(mitdb / "119"), channel_names=["MLII"],
@@ -110,10 +111,10 @@ def test_a_clipped_stretch_is_listed_as_one(mitdb, tmp_path):
     wfdb.wrsamp("clipped", fs=FS, units=["mV"], sig_name=["MLII"], fmt=["16"],
                 p_signal=signal[:, None], write_dir=str(tmp_path))
 
-    read = read_recording(tmp_path / "clipped", SegmentOptions())
+    read = read_recording(tmp_path / "clipped", SegmentOptions(chunk_seconds=chunk_seconds))
     stretches = [(first / FS, end / FS, REASONS[code - 1])
                  for first, end, code in read.counts.stretches]
-    assert len(stretches) == 1, stretches
+    assert len(stretches) == 1 and read.counts.n_stretches == 1, stretches
     (first, end, reason), = stretches
     assert reason == "clipped" and 59 <= first <= 61 and 74 <= end <= 76, stretches
     assert not read.beats.readable[near(read.beats.time_s, 61, 74, 0)].any()

@@ -58,7 +58,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .filters import PAD_SECONDS
-from .signals import runs
+from .signals import joined, runs
 
 if TYPE_CHECKING:
     from .segment import SegmentCounts
@@ -123,8 +123,8 @@ FLAT, OFF_BASELINE, CLIPPED, NOISY = (REASONS.index(name) + 1 for name in REASON
 #: How many of a recording's unreadable stretches, the longest, are kept and listed: a
 #: recording's count of them is unbounded (a lead clipping every second for a day).
 LISTED_STRETCHES = 20
-#: Unreadable runs less than this apart (a beat or two between them) are listed as one
-#: stretch: a lead clipping for 15 s leaves the rail between its waves' peaks, and was
+#: Unreadable runs at most this far apart (a beat or two between them) are listed as one
+#: stretch, within a chunk and across chunks: a lead clipping for 15 s leaves the rail between its waves' peaks, and was
 #: listed as 20 to 30 pieces. (Only the list: the samples between them still count as
 #: readable.)
 JOIN_SECONDS = 2.0
@@ -133,8 +133,8 @@ JOIN_SECONDS = 2.0
 @dataclass(frozen=True)
 class Unreadable:
     """Where a chunk of a lead cannot be read: a reason code per sample (0: readable,
-    ``i + 1``: ``REASONS[i]``; the first reason found); unreadable runs fewer than
-    ``join`` samples apart make one stretch (:data:`JOIN_SECONDS`)."""
+    ``i + 1``: ``REASONS[i]``; the first reason found); unreadable runs at most ``join``
+    samples apart make one stretch (:data:`JOIN_SECONDS`)."""
 
     reason: np.ndarray
     join: int = 0
@@ -152,19 +152,13 @@ class Unreadable:
 
     def stretches(self, start: int, stop: int) -> list[tuple[int, int, int]]:
         """The unreadable stretches between samples ``start`` and ``stop``: ``(first,
-        end, code)``, ``end`` excluded, one per run of unreadable samples (runs fewer than
-        ``join`` samples apart one), its code the reason of most of its unreadable
-        samples (a lead off is flat, with a clipped edge)."""
+        end, code)``, ``end`` excluded, one per run of unreadable samples, its code the
+        reason of most of its samples (a lead off is flat, with a clipped edge); runs at
+        most ``join`` samples apart are one (:func:`.signals.joined`)."""
         part = self.reason[start:stop]
-        joined: list[list[int]] = []
-        for first, end in runs(part > 0):
-            if joined and first - joined[-1][1] < self.join:
-                joined[-1][1] = end
-            else:
-                joined.append([first, end])
-        return [(start + a, start + b,
-                 int(np.argmax(np.bincount(part[a:b], minlength=len(REASONS) + 1)[1:])) + 1)
-                for a, b in joined]
+        return joined([(start + a, start + b,
+                        int(np.argmax(np.bincount(part[a:b], minlength=len(REASONS) + 1)[1:]))
+                        + 1) for a, b in runs(part > 0)], self.join)
 
     def samples(self, start: int = 0, stop: int | None = None) -> tuple[int, ...]:
         """Samples of each reason (in :data:`REASONS` order) between ``start`` and ``stop``."""

@@ -43,7 +43,7 @@ from .filters import PAD_SECONDS, band_pass
 from .limits import MAX_ABS_VALUE
 from .peaks import REFRACTORY_SECONDS
 from .quality import REASONS, Unreadable, keep_listed
-from .signals import Lead, LeadName, runs
+from .signals import Lead, LeadName, joined, runs
 from .times import format_time
 
 #: The most samples a beat window may span before resampling, and the most values a
@@ -239,17 +239,16 @@ class SegmentCounts:
     stretches: tuple[tuple[int, int, int], ...] = ()
     n_stretches: int = 0
     unreadable_beats: int = 0
+    #: Unreadable stretches at most this many samples apart are one (see
+    #: :class:`anomaly.recordings.quality.Unreadable`).
+    join: int = 0
 
     def __add__(self, later: "SegmentCounts") -> "SegmentCounts":
-        stretches = self.stretches + later.stretches
-        n_stretches = self.n_stretches + later.n_stretches
-        if self.stretches and later.stretches and \
-                self.stretches[-1][1] == later.stretches[0][0]:
-            last, first = self.stretches[-1], later.stretches[0]
-            # One stretch across the border: its reason, that of its longer part.
-            code = last[2] if last[1] - last[0] >= first[1] - first[0] else first[2]
-            stretches = self.stretches[:-1] + ((last[0], first[1], code),) + later.stretches[1:]
-            n_stretches -= 1
+        join = max(self.join, later.join)
+        # A stretch that runs on into the next chunk, or starts soon after, is one.
+        stretches = tuple(joined(self.stretches + later.stretches, join))
+        n_stretches = self.n_stretches + later.n_stretches - (
+            len(self.stretches) + len(later.stretches) - len(stretches))
         return SegmentCounts(self.beats + later.beats,
                              self.dropped_at_edges + later.dropped_at_edges,
                              self.samples_read + later.samples_read,
@@ -257,7 +256,7 @@ class SegmentCounts:
                              self.span_samples + later.span_samples,
                              tuple(a + b for a, b in zip(self.unreadable, later.unreadable)),
                              keep_listed(stretches), n_stretches,
-                             self.unreadable_beats + later.unreadable_beats)
+                             self.unreadable_beats + later.unreadable_beats, join)
 
     @property
     def unreadable_samples(self) -> int:
@@ -460,7 +459,8 @@ def unreadable_counts(unreadable: Unreadable, first: int, start: int, stop: int
                       unreadable.stretches(start - first, stop - first))
     return SegmentCounts(span_samples=stop - start,
                          unreadable=unreadable.samples(start - first, stop - first),
-                         stretches=keep_listed(stretches), n_stretches=len(stretches))
+                         stretches=keep_listed(stretches), n_stretches=len(stretches),
+                         join=unreadable.join)
 
 
 class Rhythm:

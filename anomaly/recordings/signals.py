@@ -232,6 +232,23 @@ def runs(flags: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
 
 
+def joined(stretches, gap: int) -> list[tuple[int, int, int]]:
+    """``stretches`` (``(first, end, code)``, in order) with those at most ``gap`` apart,
+    from one's end to the next's first, made one, whose code is that of its longest
+    part."""
+    out: list[list[int]] = []
+    longest: list[int] = []
+    for first, end, code in stretches:
+        if out and first - out[-1][1] <= gap:
+            out[-1][1] = end
+            if end - first > longest[-1]:
+                longest[-1], out[-1][2] = end - first, code
+        else:
+            out.append([first, end, code])
+            longest.append(end - first)
+    return [(first, end, code) for first, end, code in out]
+
+
 def held(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``values`` with each missing sample (NaN) holding the last valid one before it (the
     first valid one, before any; 0 with none), and where they were missing. Held, a lead
