@@ -1036,6 +1036,9 @@ def bad_recordings(tmp_path: Path, base: Path) -> dict[str, tuple[list[str], str
     shutil.copy(f"{base}.dat", tmp_path / "rec.dat")
     in_ms = tmp_path / "in_ms.csv"
     in_ms.write_text("time,MLII\n" + "".join(f"{1000 * i / 360:.3f},0.1\n" for i in range(2000)))
+    in_minutes = tmp_path / "in_minutes.csv"
+    in_minutes.write_text("Time (min),MLII\n" + "".join(f"{i / 360 / 60:.6f},0.1\n"
+                                                        for i in range(2000)))
     clock = tmp_path / "clock.csv"  # PhysioNet's LightWAVE export
     clock.write_text("'Elapsed time','MLII'\n'hh:mm:ss.mmm','mV'\n" + "".join(
         f"'0:{i / 360:06.3f}',0.1\n" for i in range(2000)))
@@ -1075,7 +1078,12 @@ def bad_recordings(tmp_path: Path, base: Path) -> dict[str, tuple[list[str], str
         "a time column in milliseconds": ([str(in_ms), "--signal"],
                                           "in_ms.csv: its time column \\(time\\) steps by "
                                           "2.778 at a time, a rate of 0.36 Hz if they are "
-                                          "seconds: are they milliseconds"),
+                                          "seconds: are they milliseconds, or sample "
+                                          "numbers\\? Name a column of milliseconds "
+                                          "'time_ms'"),
+        "a time column in minutes": ([str(in_minutes), "--signal"],
+                                     "in_minutes.csv: its time column is in min, a unit not "
+                                     "read \\(s or ms"),
         "a time column of clock times": ([str(clock), "--signal"],
                                          "clock.csv: its time column holds clock times "
                                          "\\('0:00.000'\\), not seconds"),

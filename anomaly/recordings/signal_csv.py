@@ -1,6 +1,6 @@
 """A signal CSV: a header naming one column per lead, and optionally a time column
-(``time``, ``t``, ``elapsed time`` or ``seconds``, in seconds or in the unit its name gives:
-``Time (s)``, ``time_ms``; :func:`time_scale`); a units row under
+(``time``, ``t``, ``elapsed``, ``elapsed time`` or ``seconds``, in seconds or in the unit its
+name gives, s or ms: ``Time (s)``, ``time_ms``; :func:`time_scale`); a units row under
 the header, as PhysioNet's exports write, is skipped. Without a time column the sampling
 rate must be given (``--fs``).
 
@@ -44,7 +44,8 @@ RATE_TOLERANCE = 1e-2
 
 def time_scale(name: str) -> float | None:
     """Seconds per unit of the times in a column named ``name`` when it is a time column
-    (:data:`TIME_COLUMNS`), None when it is not."""
+    (:data:`TIME_COLUMNS`), None when it is not; ValueError, naming the unit, for a time
+    column in a unit not among :data:`TIME_UNITS` (``Time (min)``)."""
     lowered = " ".join(name.lower().split())
     if lowered == "seconds":
         return 1.0
@@ -52,7 +53,9 @@ def time_scale(name: str) -> float | None:
     if found is None or found.group(1) not in TIME_COLUMNS:
         return None
     unit = found.group(2) or found.group(3)
-    return 1.0 if unit is None else TIME_UNITS.get(unit)
+    if unit is not None and unit not in TIME_UNITS:
+        raise ValueError(unit)
+    return 1.0 if unit is None else TIME_UNITS[unit]
 
 
 def open_signal_csv(text: str, lead: str | None, fs: float | None):
@@ -66,7 +69,12 @@ def open_signal_csv(text: str, lead: str | None, fs: float | None):
     names, units = _csv_header(stamp)
     skip_units = units is not None
     clean = [name.strip().strip("'\"").strip() for name in names]
-    scales = [time_scale(name) for name in clean]
+    try:
+        scales = [time_scale(name) for name in clean]
+    except ValueError as unit:
+        raise InputError(f"{text}: its time column is in {unit}, a unit not read (s or ms: "
+                         "'Time (s)', 'time_ms'); convert it, or leave it out and give "
+                         "--fs") from None
     times = [i for i, scale in enumerate(scales) if scale is not None]
     if len(times) > 1:
         raise InputError(f"{text}: {len(times)} time columns "
@@ -88,9 +96,9 @@ def open_signal_csv(text: str, lead: str | None, fs: float | None):
         if found < MIN_FS <= found * 1000 <= MAX_FS:
             raise InputError(f"{text}: its time column ({clean[time_index]}) steps by "
                              f"{1 / found:.4g} at a time, a rate of {found:g} Hz if they are "
-                             "seconds: are they milliseconds, or sample numbers? A signal "
-                             "CSV's time is in seconds (or leave the column out and give "
-                             "--fs)")
+                             "seconds: are they milliseconds, or sample numbers? Name a "
+                             "column of milliseconds 'time_ms' or 'Time (ms)' (or leave the "
+                             "column out and give --fs)")
         check_given_rate(text, fs, found, "its time column")
         fs = fs if fs is not None else found
     if fs is None:
