@@ -912,6 +912,9 @@ def test_a_familys_typical_beat_named_in_another_strip_is_told_by_its_time(in_tm
     assert choice.centre == peaks[dominant.representative + 1]
     offset = (peaks[dominant.representative] - choice.centre) / HOLTER_FS
     assert choice.reasons[-1].endswith(f"its most typical beat: the beat at {offset:+.2f} s")
+    # Only a beat is told by its time: an event named in another strip is told by its own.
+    assert all(reason.startswith("family ") for choice in choices for reason in choice.reasons
+               if ": the beat at" in reason)
 
 
 def test_strips_show_each_event_kind_and_family_once_and_never_the_same_window(in_tmp):

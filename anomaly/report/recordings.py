@@ -115,13 +115,13 @@ def strip_choices(peaks: np.ndarray, scores: np.ndarray, readable: np.ndarray, f
         chosen.append(StripChoice(int(peaks[beat]), ["; ".join(named)]))
     if rhythm is not None:
         inside = reach - EDGE_SECONDS * fs
-        for centre, reason, (first, last) in _rhythm_candidates(rhythm, fs):
+        for centre, reason, (first, last), of_a_beat in _rhythm_candidates(rhythm, fs):
             near = next((choice for choice in chosen if choice.centre - inside <= first
                          and last <= choice.centre + inside), None)
             if near is None:
                 chosen.append(StripChoice(centre, [reason]))
                 continue
-            if first == last and centre != near.centre:
+            if of_a_beat and centre != near.centre:
                 # A beat named in another beat's strip: which one (the triangle is not it).
                 reason += f": the beat at {(centre - near.centre) / fs:+.2f} s"
             if reason not in near.reasons:
@@ -129,10 +129,16 @@ def strip_choices(peaks: np.ndarray, scores: np.ndarray, readable: np.ndarray, f
     return sorted(chosen, key=lambda choice: choice.centre)
 
 
-def _rhythm_candidates(rhythm, fs: float) -> list[tuple[int, str, tuple[int, int]]]:
+#: How a strip's caption gives an event's rate: a bradycardia's is its slowest, a
+#: tachycardia's its fastest (:func:`anomaly.holter.events.shown_rate`).
+RATE_WORDS = {"bradycardia": " down to ", "tachycardia": " up to "}
+
+
+def _rhythm_candidates(rhythm, fs: float) -> list[tuple[int, str, tuple[int, int], bool]]:
     """Where the strips of a recording's rhythm are (a sample), what each shows (the most
-    telling event of each kind, the longest AF episode, the families) and the first and
-    last samples it must show (a pause's beats either side; a beat's own sample)."""
+    telling event of each kind, the longest AF episode, the families), the first and last
+    samples it must show (a pause's beats either side; a beat's own sample), and whether
+    what it shows is one beat (a family's most typical)."""
     from ..recordings.times import format_duration, format_time
 
     samples, times = rhythm.samples, rhythm.times_s
@@ -164,15 +170,16 @@ def _rhythm_candidates(rhythm, fs: float) -> list[tuple[int, str, tuple[int, int
     for event in sorted(most_telling(events, 1), key=lambda item: item.start_s):
         kind = event.kind
         count = sum(other.kind == kind for other in events)
-        rate = shown_rate(event) and {"bradycardia": " down to ", "tachycardia": " up to "
-                                      }.get(kind, " at ") + shown_rate(event) + " bpm"
+        rate = shown_rate(event)
+        if rate:
+            rate = f"{RATE_WORDS.get(kind, ' at ')}{rate} bpm"
         what = (f"{kind} of {event.duration_s:.1f} s" if kind == "pause" else
                 f"{kind}: {beats_counted(event.beats)}{rate}")
         centre, shows = centre_of(event)
         candidates.append((centre,
                            f"{what}, {format_time(event.start_s)}-{format_time(event.end_s)}"
                            + (f" (the {READING_ORDER.get(kind, 'longest')} of {count})"
-                              if count > 1 else ""), shows))
+                              if count > 1 else ""), shows, False))
     episodes = rhythm.analysis.atrial_fibrillation.episodes
     if episodes:
         episode = max(episodes, key=lambda item: item.duration_s)
@@ -181,13 +188,13 @@ def _rhythm_candidates(rhythm, fs: float) -> list[tuple[int, str, tuple[int, int
                            f"atrial fibrillation from {format_time(episode.start_s)} to "
                            f"{format_time(episode.end_s)}, "
                            f"{format_duration(episode.duration_s)}",
-                           (sample_at(episode.start_s), sample_at(episode.start_s))))
+                           (sample_at(episode.start_s), sample_at(episode.start_s)), False))
     shown = [item for item in rhythm.families if item.dominant or not item.normal_shape]
     for item in shown[:FAMILY_STRIPS]:
         typical = int(samples[item.representative])
         candidates.append((typical,
                            f"family {item.family} ({item.kind}, {beats_counted(item.beats)}): "
-                           "its most typical beat", (typical, typical)))
+                           "its most typical beat", (typical, typical), True))
     return candidates
 
 
@@ -195,8 +202,9 @@ def _telling_stretch(times: np.ndarray, event) -> float:
     """The middle (seconds) of the stretch of a bradycardia (or tachycardia) ``event``
     that a strip shows at its slowest (fastest): of the beats from ``times`` inside the
     event, the run spanning at most a strip less a second either side with the longest
-    (shortest) mean interval. The event's rate is over all of it; a strip from its
-    onset may show a rate the event's name belies."""
+    (shortest) mean interval: a strip from its onset may show a rate the event's name
+    belies. (Its slowest, or fastest, 8 intervals, the event's rate, lie in or near that
+    run: a strip holds 20 to 40 beats.)"""
     inside = times[(times >= event.start_s) & (times <= event.end_s)]
     ends = np.searchsorted(inside, inside + STRIP_SECONDS - 2, side="right") - 1
     spans = ends > np.arange(len(inside))
