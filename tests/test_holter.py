@@ -444,25 +444,35 @@ def test_couplets_runs_bigeminy_trigeminy_pauses_and_rates_are_found_with_their_
     assert events["tachycardia"].duration_s >= 30
 
 
-def test_a_tachycardia_reads_its_fastest_rate_and_a_bradycardia_its_slowest():
-    """Two stretches at 105 bpm, 20 s each, 8 s of 60 bpm between them: one tachycardia
-    (joined), whose rate is its fastest over 8 intervals, not the 97 bpm of all its beats,
-    which read as a tachycardia under 100 bpm. A bradycardia's slowest, 49.6 bpm, reads
-    49, never the 50 its limit excludes."""
-    from anomaly.holter.events import Event, rhythm_events, shown_rate
+@pytest.mark.parametrize(("kind", "stretches", "expected_bpm"), [
+    # Two stretches at 105 bpm, 20 s each, 8 s of 60 bpm between them: one tachycardia
+    # (joined), whose mean over all its beats, 97 bpm, read as a tachycardia under 100.
+    ("tachycardia", [(35, 60 / 105), (8, 1.0), (35, 60 / 105)], 105.0),
+    # 30 s at 48 bpm, then 30 s at 44: one bradycardia, at its slowest.
+    ("bradycardia", [(24, 1.25), (22, 60 / 44)], 44.0)])
+def test_a_tachycardia_reads_its_fastest_rate_and_a_bradycardia_its_slowest(kind, stretches,
+                                                                             expected_bpm):
+    """A tachycardia's rate is its fastest over 8 intervals, a bradycardia's its slowest,
+    not the mean of all its beats."""
+    from anomaly.holter.events import rhythm_events
 
     times, kinds = beats_of("N" * 20)
-    for pattern, interval_s in (("N" * 35, 60 / 105), ("N" * 8, 1.0), ("N" * 35, 60 / 105),
-                                ("N" * 20, 0.8)):
-        more, more_kinds = beats_of(pattern, interval_s, times[-1] + interval_s)
+    for count, interval_s in stretches + [(20, 0.8)]:
+        more, more_kinds = beats_of("N" * count, interval_s, times[-1] + interval_s)
         times.extend(more)
         kinds.extend(more_kinds)
-    tachycardia, = [event for event in rhythm_events(times, kinds)
-                    if event.kind == "tachycardia"]
-    assert tachycardia.duration_s > 40
-    assert tachycardia.rate_bpm == pytest.approx(105, rel=0.01)
-    assert shown_rate(tachycardia) == "105"
-    assert shown_rate(Event("bradycardia", 0.0, 40.0, 33, 49.6)) == "49"
+    event, = [event for event in rhythm_events(times, kinds) if event.kind == kind]
+    assert event.rate_bpm == pytest.approx(expected_bpm, rel=0.01)
+
+
+def test_a_bradycardias_rate_is_shown_rounded_down():
+    """A bradycardia at 49.96 bpm (below the 50 of its limit) reads 49 in the report and
+    49.9 in the run report, never 50."""
+    from anomaly.holter.events import Event, rounded_rate, shown_rate
+
+    slow = Event("bradycardia", 0.0, 40.0, 33, 49.96)
+    assert shown_rate(slow) == "49" and rounded_rate(slow, 1) == 49.9
+    assert shown_rate(Event("tachycardia", 0.0, 40.0, 70, 104.6)) == "105"
     assert shown_rate(Event("pause", 0.0, 2.5, 2, 24.0)) == ""
 
 

@@ -147,13 +147,22 @@ def rhythm_events(times_s, kinds, limits: EventLimits = EventLimits()) -> list[E
     return sorted(events, key=lambda event: (event.start_s, event.end_s, event.kind))
 
 
+def rounded_rate(event: Event, digits: int = 0) -> float:
+    """An event's rate to ``digits`` decimals (NaN when unknown): a bradycardia's rounded
+    down, so that one below 50 bpm never reads 50."""
+    scale = 10.0 ** digits
+    if event.kind == "bradycardia":
+        return math.floor(event.rate_bpm * scale) / scale if math.isfinite(event.rate_bpm) \
+            else math.nan
+    return round(event.rate_bpm, digits)
+
+
 def shown_rate(event: Event) -> str:
-    """An event's rate as a report shows it, in whole beats per minute ('' for none, and
-    for a pause): a bradycardia's rounded down, so that one below 50 bpm never reads 50."""
+    """An event's rate as a report shows it, in whole beats per minute
+    (:func:`rounded_rate`; '' for none, and for a pause)."""
     if event.kind == "pause" or not math.isfinite(event.rate_bpm):
         return ""
-    return str(math.floor(event.rate_bpm)) if event.kind == "bradycardia" else \
-        f"{event.rate_bpm:.0f}"
+    return f"{rounded_rate(event):.0f}"
 
 
 def _rate(times: np.ndarray) -> float:

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..recordings.times import clock_span, format_duration, format_time
 from .analysis import RhythmAnalysis, analyse_beats, read_rhythm_beats
-from .events import NORMAL, SUPRAVENTRICULAR, UNKNOWN, VENTRICULAR
+from .events import NORMAL, SUPRAVENTRICULAR, UNKNOWN, VENTRICULAR, rounded_rate
 from .heart_rate import nn_intervals, rates_per_period
 
 if TYPE_CHECKING:
@@ -211,7 +211,7 @@ class RecordingRhythm:
             "events": [{"kind": event.kind, "start_s": round(event.start_s, 2),
                         "end_s": round(event.end_s, 2), "start": format_time(event.start_s),
                         "duration_s": round(event.duration_s, 2), "beats": event.beats,
-                        "rate_bpm": _number(event.rate_bpm, 1)}
+                        "rate_bpm": _number(rounded_rate(event, 1), 1)}
                        for event in analysis.events[:LISTED_EVENTS]],
             "hourly": self.hourly(),
         }
