@@ -731,8 +731,8 @@ def test_fitting_on_few_beats_of_the_dominant_shape_warns(mitdb, in_tmp, capsys)
                            "--epochs", "1", "-q")
     assert code == 0, err
     assert re.search(r"Warning: .*203: \d+ of the \d+ beats read \(\d\d%\) are of the "
-                     r"dominant rhythm and shape, and trained on: the span is noisy, "
-                     r"irregular or mostly ectopic", err), err
+                     r"dominant rhythm and shape; the model trains on them only: the span is "
+                     r"noisy, irregular or mostly ectopic", err), err
     code, _, err = run_cli(capsys, "fit", str(mitdb / "119"), "--to", "5:00", "-m", "m119",
                            "--epochs", "1", "-q")
     assert code == 0, err

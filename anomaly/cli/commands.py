@@ -237,14 +237,12 @@ def fit(
             what = f"{data.n_read} rows of {data.normal.shape[1]} samples"
         skipped = f"; skipped {data.left_out}" if data.skipped else ""
         _say(f"Read {what} from {normal_csv}{skipped}.", quiet)
-        if origin is not None and label_column is None and not every_beat and \
-                len(data.normal) < DOMINANT_SHARE * data.n_read:
-            typer.echo(f"Warning: {normal_csv}: {len(data.normal)} of the {data.n_read} beats "
-                       f"read ({len(data.normal) / data.n_read:.0%}) are of the dominant "
-                       "rhythm and shape, and trained on: the span is noisy, irregular or mostly "
-                       "ectopic, and what the model learns as normal rests on few beats. "
-                       "Look at its beats (anomaly plot) or fit on a cleaner span "
-                       "(--from, --to).", err=True)
+        if origin is not None and label_column is None and not every_beat:
+            from ..recordings.patient import few_dominant_note
+
+            note = few_dominant_note(len(data.normal), data.n_read)
+            if note is not None:
+                typer.echo(f"Warning: {normal_csv}: {note}", err=True)
         context = RR_CONTEXT if rr_context else ()
         note = scaling_note(data.normal, context)
         if note is not None:
@@ -465,12 +463,6 @@ def beats(
     say(f"Wrote {export.total} beats of {len(export.beats)} recording(s) to {where}"
         f" ({export.dropped_at_edges} dropped: their window runs off the recording)"
         + (f"; labels: {labels}" if labels else "") + ".")
-
-
-#: A fit on a recording without labels whose beats of the dominant rhythm and shape are
-#: fewer than this share of those read is warned about (MIT-BIH 207, 108, 203 and 232's
-#: first 5 minutes: 13% to 33%; a noisy simulated recording: 17%).
-DOMINANT_SHARE = 0.5
 
 
 def _warn_of_fibrillation(path, segment, rr_context: bool) -> None:
