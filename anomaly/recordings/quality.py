@@ -124,9 +124,9 @@ FLAT, OFF_BASELINE, CLIPPED, NOISY = (REASONS.index(name) + 1 for name in REASON
 #: recording's count of them is unbounded (a lead clipping every second for a day).
 LISTED_STRETCHES = 20
 #: Unreadable runs at most this far apart (a beat or two between them) are listed as one
-#: stretch, within a chunk and across chunks: a lead clipping for 15 s leaves the rail between its waves' peaks, and was
-#: listed as 20 to 30 pieces. (Only the list: the samples between them still count as
-#: readable.)
+#: stretch, within a chunk and across chunks: a lead clipping for 15 s leaves the rail
+#: between its waves' peaks, and was listed as 20 to 30 pieces. (Only the list: the
+#: samples between them still count as readable.)
 JOIN_SECONDS = 2.0
 
 

@@ -272,8 +272,8 @@ def _family_beats(detector, summary, input_name, segment, rhythm) -> str:
     for ax in axes[len(drawn):]:
         ax.set_visible(False)
     return ("<p>Each family's most typical beat (black) over the model's reconstruction "
-            "of it (orange), the error between them shaded; each beat as the model sees it, "
-            "scaled to its own spread (its heights have no unit, not mV):</p>"
+            "of it (orange), the error between them shaded; each beat as the model sees it, its "
+            "heights in units of its own spread, not mV:</p>"
             + _image(figure, f"the families of {recording_name(input_name)}"))
 
 

@@ -35,8 +35,10 @@ _FLAG_COLOURS = {"anomaly": "tab:red", "normal": "tab:blue", "unreadable": "0.55
 # Around each strip's paper, in millimetres: its caption above, time labels below.
 _LEFT_MM, _RIGHT_MM, _CAPTION_MM, _BELOW_MM = 14.0, 4.0, 11.0, 7.0
 #: A caption line's height, and the width of one of its characters (about: digits are
-#: wider, most letters narrower), in mm.
+#: wider, most letters narrower), in mm, at the captions' size in points; the sheet's
+#: title's size.
 _LINE_MM, _CHARACTER_MM = 3.6, 1.75
+_CAPTION_POINTS, _TITLE_POINTS = 8.5, 11
 #: What the marks mean, under the sheet's title.
 KEY = ("Above each beat its kind (N normal, S supraventricular ectopic, V ventricular "
        "ectopic, ? unreadable): red flagged as an anomaly, blue not, grey in an unreadable "
@@ -112,18 +114,18 @@ def plot_paper_strips(strips: list[PaperStrip], *, title: str = ""):
     captions = ["\n".join(textwrap.fill(line, characters) for line in strip.caption.split("\n"))
                 for strip in strips]
     key = textwrap.fill(KEY, characters)
-    # The title's characters, at 11 points, are wider than a caption's at 8.5.
-    title = textwrap.fill(title, max(1, int(characters * 8.5 / 11)))
+    # The title's characters are larger than a caption's.
+    title = textwrap.fill(title, max(1, int(characters * _CAPTION_POINTS / _TITLE_POINTS)))
     heights = [_CAPTION_MM + (caption.count("\n") - strip.caption.count("\n")) * _LINE_MM
                + (high - low) * MM_PER_MILLIVOLT + _BELOW_MM
                for strip, caption, (low, high) in zip(strips, captions, spans)]
-    title_mm = 7.0 + title.count("\n") * _LINE_MM * 11 / 8.5
+    title_mm = 7.0 + title.count("\n") * _LINE_MM * _TITLE_POINTS / _CAPTION_POINTS
     top_mm = title_mm + (key.count("\n") + 1) * _LINE_MM if title else 1.0
     height_mm = top_mm + sum(heights)
     figure = Figure(figsize=(width_mm / _MM_PER_INCH, height_mm / _MM_PER_INCH))
     if title:
         figure.suptitle(title, x=_LEFT_MM / width_mm, y=1 - 2 / height_mm, ha="left",
-                        va="top", fontsize=11)
+                        va="top", fontsize=_TITLE_POINTS)
         figure.text(_LEFT_MM / width_mm, 1 - (title_mm + 1.5) / height_mm, key, ha="left",
                     va="top", fontsize=7.5, color="0.25")
     below = height_mm - top_mm
@@ -196,4 +198,4 @@ def _draw_strip(ax, strip: PaperStrip, low: float, high: float) -> None:
         side.set_color(_MAJOR)
     ax.set_ylabel("mV" if strip.calibrated else "largest wave's heights", fontsize=7,
                   labelpad=1)
-    ax.set_title(strip.caption, loc="left", fontsize=8.5, pad=3)
+    ax.set_title(strip.caption, loc="left", fontsize=_CAPTION_POINTS, pad=3)
