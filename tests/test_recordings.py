@@ -956,6 +956,9 @@ def test_a_recordings_report_shows_its_timeline_and_strips(recording, in_tmp, ca
         ("01:10", "01:15", "flat"), ("01:29", "01:36", "off baseline")]
     page = Path("report.html").read_text()
     assert "<h2>Recordings</h2>" in page and "min analysable" in page
+    # What a flag is worth, beside their count (a new user read 70 flags on a normal ECG
+    # without a word of it).
+    assert "<th>reading the flags</th>" in page and "not a diagnosis" in page
     assert re.search(r"<td[^>]*>01:29</td><td[^>]*>01:36</td><td[^>]*>7.0</td>"
                      r"<td[^>]*>off baseline</td>", page)
     assert 'alt="timeline of pulled"' in page and 'alt="ECG strip of pulled: ' in page
