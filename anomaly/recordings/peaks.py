@@ -46,6 +46,10 @@ T_WAVE_HALF_SECONDS = 0.05
 #: :data:`T_WAVE_BEATS` beats before: their T waves). A small premature beat on the T wave
 #: changes its shape, and is kept.
 T_WAVE_LIKENESS = 0.9
+#: ... and as large as them, within this ratio either way: a premature beat on the T wave
+#: adds its own height to the wave's (a wide PVC of half the beat's height, band-passed
+#: a quarter of its QRS complex's size, correlated with the T waves at 0.9 and more).
+T_WAVE_SIZE_MATCH = 1.3
 T_WAVE_SHAPE_SECONDS = 0.1
 T_WAVE_BEATS = 8
 #: A wave is judged on at least this many of those beats (else it is kept), found among
@@ -195,18 +199,22 @@ def _like_t_waves(filtered: np.ndarray, candidate: int, beat: int,
     if not shape <= candidate < len(filtered) - shape:
         return False
     wave = filtered[candidate - shape:candidate + shape + 1]
-    likeness = []
+    likeness, sizes = [], []
     for peak, following in earlier:
         start = peak + lag - shift - shape
         if following - peak <= lag + shift + shape or start < 0:
             continue
-        stretch = filtered[start:peak + lag + shift + shape + 1]
-        likeness.append(max(_correlation(wave, window)
-                            for window in sliding_window_view(stretch, len(wave))))
+        windows = sliding_window_view(filtered[start:peak + lag + shift + shape + 1],
+                                      len(wave))
+        correlations = [_correlation(wave, window) for window in windows]
+        best = int(np.argmax(correlations))
+        likeness.append(correlations[best])
+        sizes.append(np.ptp(wave) / max(float(np.ptp(windows[best])), 1e-12))
         if len(likeness) == T_WAVE_BEATS:
             break
     return len(likeness) >= T_WAVE_LEAST_BEATS and \
-        float(np.median(likeness)) >= T_WAVE_LIKENESS
+        float(np.median(likeness)) >= T_WAVE_LIKENESS and \
+        1 / T_WAVE_SIZE_MATCH <= float(np.median(sizes)) <= T_WAVE_SIZE_MATCH
 
 
 def _correlation(first: np.ndarray, second: np.ndarray) -> float:
