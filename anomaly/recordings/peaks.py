@@ -153,7 +153,10 @@ def t_waves(peaks: np.ndarray, filtered: np.ndarray, fs: float) -> np.ndarray:
     231) is found as a beat by the detector, and its interval, half the usual one, makes
     a normal beat on either side look premature or late. A premature beat that soon,
     ventricular or not, has a complex of its own: as tall or as steep as the beat before
-    it, or, small, unlike the T wave it falls on.
+    it, or, small, unlike the T wave it falls on, or larger. Where the detector finds
+    every beat's T wave no beat shows the lead's own wave to compare with, and the T waves
+    stay beats (the detector's failure at a rate it was not tuned for, which running it at
+    360 Hz avoids).
     """
     small = np.zeros(len(peaks), dtype=bool)
     half = max(1, int(round(T_WAVE_HALF_SECONDS * fs)))
@@ -178,8 +181,10 @@ def t_waves(peaks: np.ndarray, filtered: np.ndarray, fs: float) -> np.ndarray:
     shift = max(1, int(round(T_WAVE_SHIFT_SECONDS * fs)))
     for index in np.flatnonzero(small):
         latest = int(np.searchsorted(beats, index)) - 1  # Its beat (the first peak never is small).
-        # The beats before that, latest first, each with the beat that follows it.
-        earlier = [(peaks[beats[place]], peaks[beats[place + 1]])
+        # The beats before that, latest first, each with the peak that follows it: only a
+        # beat that no peak follows as soon shows the lead's own wave there (a small PVC
+        # after every normal beat of a bigeminy is as alike as a T wave after each).
+        earlier = [(peaks[beats[place]], peaks[beats[place] + 1])
                    for place in range(latest - 1, max(-1, latest - 1 - T_WAVE_LOOKBACK), -1)]
         waves[index] = _like_t_waves(filtered, peaks[index], peaks[beats[latest]], earlier,
                                      shape, shift)
@@ -190,7 +195,7 @@ def _like_t_waves(filtered: np.ndarray, candidate: int, beat: int,
                   earlier: list[tuple[int, int]], shape: int, shift: int) -> bool:
     """Whether the wave at sample ``candidate`` (``shape`` samples either side), a time
     after its ``beat``, is like what the lead shows as long after the ``earlier`` beats
-    (each with the beat that follows it, latest first) that no beat follows as soon: its
+    (each with the peak that follows it, latest first) that no peak follows as soon: its
     median best correlation with the first :data:`T_WAVE_BEATS` of them, each shifted by
     up to ``shift`` samples (a T wave comes later as the rate slows), at least
     :data:`T_WAVE_LIKENESS`. Not judged (False) with fewer than
