@@ -24,6 +24,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .filters import resample, resampling_ratio
+from .patient import correlation
 
 #: The rate the detector runs at: a lead of another rate is resampled to it first.
 DETECTOR_FS = 360.0
@@ -211,7 +212,7 @@ def _like_t_waves(filtered: np.ndarray, candidate: int, beat: int,
             continue
         windows = sliding_window_view(filtered[start:peak + lag + shift + shape + 1],
                                       len(wave))
-        correlations = [_correlation(wave, window) for window in windows]
+        correlations = correlation(windows, wave)
         best = int(np.argmax(correlations))
         likeness.append(correlations[best])
         sizes.append(np.ptp(wave) / max(float(np.ptp(windows[best])), 1e-12))
@@ -220,10 +221,3 @@ def _like_t_waves(filtered: np.ndarray, candidate: int, beat: int,
     return len(likeness) >= T_WAVE_LEAST_BEATS and \
         float(np.median(likeness)) >= T_WAVE_LIKENESS and \
         1 / T_WAVE_SIZE_MATCH <= float(np.median(sizes)) <= T_WAVE_SIZE_MATCH
-
-
-def _correlation(first: np.ndarray, second: np.ndarray) -> float:
-    """Pearson's correlation of two waves (0 when either is flat)."""
-    first, second = first - first.mean(), second - second.mean()
-    norm = float(np.linalg.norm(first) * np.linalg.norm(second))
-    return float(first @ second) / norm if norm > 0 else 0.0
