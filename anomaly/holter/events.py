@@ -165,6 +165,18 @@ def shown_rate(event: Event) -> str:
     return f"{rounded_rate(event):.0f}"
 
 
+def rate_words(event: Event) -> str:
+    """An event's rate in a caption's words: ``at 150 bpm``, a bradycardia's ``down to 44
+    bpm`` and a tachycardia's ``up to 132 bpm`` (their slowest and fastest: see
+    :class:`Event`); '' where :func:`shown_rate` shows none."""
+    rate = shown_rate(event)
+    return f"{_RATE_WORDS.get(event.kind, 'at')} {rate} bpm" if rate else ""
+
+
+#: How a caption says the rate of an event whose rate is its slowest or fastest.
+_RATE_WORDS = {"bradycardia": "down to", "tachycardia": "up to"}
+
+
 def _rate(times: np.ndarray) -> float:
     """Beats per minute over the intervals between ``times`` (NaN for fewer than two)."""
     return 60.0 * (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else math.nan

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..holter.events import READING_ORDER, most_telling, shown_rate
+from ..holter.events import READING_ORDER, most_telling, rate_words
 from ..io.beats import is_anomaly
 from .paper import BeatMark, PaperStrip, paper_scale, plot_paper_strips
 from .plots import (TREND_AFTER_S, TREND_BIN_S, plot_heart_rate, plot_score_trend,
@@ -129,11 +129,6 @@ def strip_choices(peaks: np.ndarray, scores: np.ndarray, readable: np.ndarray, f
     return sorted(chosen, key=lambda choice: choice.centre)
 
 
-#: How a strip's caption gives an event's rate: a bradycardia's is its slowest, a
-#: tachycardia's its fastest (:func:`anomaly.holter.events.shown_rate`).
-RATE_WORDS = {"bradycardia": " down to ", "tachycardia": " up to "}
-
-
 def _rhythm_candidates(rhythm, fs: float) -> list[tuple[int, str, tuple[int, int], bool]]:
     """Where the strips of a recording's rhythm are (a sample), what each shows (the most
     telling event of each kind, the longest AF episode, the families), the first and last
@@ -170,9 +165,8 @@ def _rhythm_candidates(rhythm, fs: float) -> list[tuple[int, str, tuple[int, int
     for event in sorted(most_telling(events, 1), key=lambda item: item.start_s):
         kind = event.kind
         count = sum(other.kind == kind for other in events)
-        rate = shown_rate(event)
-        if rate:
-            rate = f"{RATE_WORDS.get(kind, ' at ')}{rate} bpm"
+        words = rate_words(event)
+        rate = f" {words}" if words else ""
         what = (f"{kind} of {event.duration_s:.1f} s" if kind == "pause" else
                 f"{kind}: {beats_counted(event.beats)}{rate}")
         centre, shows = centre_of(event)
