@@ -98,7 +98,7 @@ def write_beats(records: Sequence[str], output: str | os.PathLike, options: Segm
             export.leads[name] = segmenter.lead.describe()
             export.dropped_at_edges += counts.dropped_at_edges
             if on_record is not None:
-                analysable = Analysable.of(counts, segmenter.lead.fs)
+                analysable = Analysable.of(counts, segmenter.lead.fs, segmenter.lead.started)
                 on_record(name, counts.beats, f"{export.leads[name]}; {analysable.describe()}")
         writer.close()
         file.flush()  # Before the run says it wrote them: a failure is the run's.

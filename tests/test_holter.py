@@ -803,6 +803,113 @@ def test_a_recordings_report_gives_its_heart_rate_af_and_families(model_dir, in_
     assert_images_render_in_browser(Path("report.html"))
 
 
+def test_a_recordings_times_of_day_are_its_headers(model_dir, in_tmp, capsys):
+    """An EDF recording that started at 23:57:00 on 6 Dec 2026 (its header says): the
+    report gives each AF episode, event and hour its time of day beside its time from the
+    start, past midnight on day 2, as the recorder's clock read (computed here with
+    datetime); the summary block says when the span was recorded, and each strip's marked
+    beat its time of day. A technician reads events against the patient's diary."""
+    import datetime
+    import json
+    from pathlib import Path
+
+    import edfio
+
+    from conftest import recording_model, run_cli
+    from anomaly.synthetic import synthetic_holter
+
+    started = datetime.datetime(2026, 12, 6, 23, 57, 0)
+    signal, _ = synthetic_holter(HOLTER_S, HOLTER_FS, af=(AF_FROM_S, AF_TO_S))
+    edfio.Edf([edfio.EdfSignal(signal, HOLTER_FS, label="MLII", physical_dimension="mV")],
+              starttime=started.time(),
+              recording=edfio.Recording(startdate=started.date())).write("night.edf")
+    model = recording_model(model_dir, in_tmp / "model", fs=HOLTER_FS)
+    code, _, err = run_cli(capsys, "score", "night.edf", "-m", model, "-o", "scores.csv",
+                           "--report", "run.json", "--html", "report.html")
+    assert code == 0, err
+
+    def clock(seconds: float) -> str:
+        moment = started + datetime.timedelta(seconds=round(seconds))
+        day = (moment.date() - started.date()).days
+        return moment.strftime("%H:%M:%S") if day == 0 else \
+            f"day {day + 1}, {moment:%H:%M:%S}"
+
+    [item] = json.loads(Path("run.json").read_text())["inputs"]
+    assert item["recording"]["started"] == {"time": "23:57:00", "date": "2026-12-06"}
+    rhythm = item["rhythm"]
+    [episode] = rhythm["atrial_fibrillation"]["episodes"]
+    timed = [episode] + rhythm["events"]
+    assert len(timed) >= 2
+    for entry in timed:
+        assert entry["time_of_day"] == clock(entry["start_s"]), entry
+    assert episode["time_of_day"].startswith("day 2, 00:0")  # AF from about 3:00 on
+    assert [hour["time_of_day"] for hour in rhythm["hourly"]] == ["23:57:00"]
+    page = Path("report.html").read_text()
+    assert ("23:57:00 to day 2, 00:05:00: the recording started at 23:57:00 on 6 Dec 2026, "
+            "its header says") in page
+    assert re.search(rf"<td[^>]*>{episode['start']}</td><td[^>]*>{episode['time_of_day']}"
+                     rf"</td><td[^>]*>{episode['end']}</td>", page)
+    captions = re.findall(r'alt="ECG strip of night.edf: ([^"]*)"', page)
+    assert captions
+    for caption in captions:
+        found = re.search(r"marked beat at (\d\d):(\d\d) \(([^)]*) by the clock\)", caption)
+        assert found, caption
+        # Each time is rounded to the second on its own: the two within a second.
+        at = int(found.group(1)) * 60 + int(found.group(2))
+        assert found.group(3) in {clock(at - 1), clock(at), clock(at + 1)}, found.group(0)
+
+
+def test_a_recording_start_is_read_from_its_header_or_not_made_up(tmp_path):
+    """A WFDB header's base time and date are the recording's start; MIT-BIH's headers
+    give none. An EDF file's date that is not known (EDF+'s X) is left out, its time
+    kept; an EDF file with neither a date nor a time past midnight (edfio's and other
+    writers' placeholder) has no start: no time of day is made up."""
+    import datetime
+
+    import edfio
+    import wfdb
+
+    from anomaly.recordings.signals import open_lead
+    from anomaly.recordings.times import RecordingStart
+
+    signal = np.zeros((2500, 1))
+    wfdb.wrsamp("timed", fs=HOLTER_FS, units=["mV"], sig_name=["MLII"], fmt=["16"],
+                p_signal=signal, write_dir=str(tmp_path), base_time=datetime.time(14, 30, 5),
+                base_date=datetime.date(2026, 1, 2))
+    wfdb.wrsamp("untimed", fs=HOLTER_FS, units=["mV"], sig_name=["MLII"], fmt=["16"],
+                p_signal=signal, write_dir=str(tmp_path))
+    assert open_lead(str(tmp_path / "timed")).started == RecordingStart(
+        datetime.time(14, 30, 5), datetime.date(2026, 1, 2))
+    assert open_lead(str(tmp_path / "untimed")).started is None
+    for name, starttime, expected in (
+            ("evening.edf", datetime.time(22, 1), RecordingStart(datetime.time(22, 1))),
+            ("placeholder.edf", None, None)):
+        edf = edfio.Edf([edfio.EdfSignal(signal[:, 0], HOLTER_FS, label="ECG",
+                                         physical_dimension="mV")], starttime=starttime)
+        edf.write(tmp_path / name)
+        assert open_lead(str(tmp_path / name)).started == expected, name
+    # A plain EDF header (no EDF+ recording field): its start date field, 'dd.mm.yy', with
+    # EDF's years (70 is 2070, 85 is 1985); a time field that is not a time gives no start.
+    header = bytearray((tmp_path / "evening.edf").read_bytes())
+    header[88:168] = b"Ward 3, bed 12".ljust(80)
+    for date_field, time_field, expected in (
+            (b"06.12.26", b"08.14.03", RecordingStart(datetime.time(8, 14, 3),
+                                                      datetime.date(2026, 12, 6))),
+            (b"06.12.70", b"08.14.03", RecordingStart(datetime.time(8, 14, 3),
+                                                      datetime.date(2070, 12, 6))),
+            (b"06.12.85", b"08.14.03", RecordingStart(datetime.time(8, 14, 3),
+                                                      datetime.date(1985, 12, 6))),
+            (b"06.12.26", b"25.99.00", None)):
+        header[168:184] = date_field + time_field
+        (tmp_path / "plain.edf").write_bytes(bytes(header))
+        assert open_lead(str(tmp_path / "plain.edf")).started == expected, date_field
+    start = RecordingStart(datetime.time(23, 50), datetime.date(2026, 12, 6))
+    assert [start.clock(seconds) for seconds in (0, 599.4, 600, 90000)] == \
+        ["23:50:00", "23:59:59", "day 2, 00:00:00", "day 3, 00:50:00"]
+    assert start.describe() == "23:50:00 on 6 Dec 2026"
+    assert RecordingStart.from_json(start.as_json()) == start
+
+
 def test_a_pause_is_shown_whole_with_the_beats_either_side(in_tmp):
     """A 6.5 s sinus pause: its strip (8 s) is centred on the pause's middle, no beat,
     and shows the beats either side of it. Centred on the beat nearest its middle (one

@@ -102,7 +102,7 @@ def read_rhythm_beats(path: str | os.PathLike, segment: "SegmentOptions"
             parts.append(RhythmBeats.of(chunk.beats))
     fs = segmenter.lead.fs
     return (RhythmBeats.join(parts), (segmenter.start / fs, segmenter.stop / fs),
-            Analysable.of(counts, fs))
+            Analysable.of(counts, fs, segmenter.lead.started))
 
 
 #: A fit's training span at least this much in atrial fibrillation is said to be so: the

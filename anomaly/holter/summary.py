@@ -24,6 +24,7 @@ from .heart_rate import nn_intervals, rates_per_period
 
 if TYPE_CHECKING:
     from ..recordings.quality import Analysable
+    from ..recordings.times import RecordingStart
     from ..recordings.segment import SegmentOptions
 
 #: Families listed in a report, JSON and HTML (the largest; the rest are counted together).
@@ -67,6 +68,15 @@ class RecordingRhythm:
     times_s: np.ndarray
     samples: np.ndarray
     analysable: "Analysable | None" = None
+
+    @property
+    def started(self) -> "RecordingStart | None":
+        """When the recording began, as its header says (None: it does not say)."""
+        return None if self.analysable is None else self.analysable.started
+
+    def time_of_day(self, seconds: float) -> str | None:
+        """The time of day ``seconds`` into the recording (None: not known)."""
+        return None if self.started is None else self.started.clock(seconds)
 
     @property
     def burden(self) -> float:
@@ -161,8 +171,10 @@ class RecordingRhythm:
         rows = []
         for index in range(hours):
             inside = hour == index
-            rows.append({"hour": index, "start": format_time(start + 3600 * index,
-                                                             always_hours=True),
+            begins = start + 3600 * index
+            rows.append({"hour": index, "start_s": round(begins, 2),
+                         "start": format_time(begins, always_hours=True),
+                         "time_of_day": self.time_of_day(begins),
                          "beats": int(inside.sum()),
                          "ventricular": int((analysis.kinds[inside] == VENTRICULAR).sum()),
                          "supraventricular": int((analysis.kinds[inside] ==
@@ -195,7 +207,8 @@ class RecordingRhythm:
                 "burden": round(self.burden, 4),
                 "episodes": [{"start_s": round(item.start_s, 2), "end_s": round(item.end_s, 2),
                               **dict(zip(("start", "end", "duration"),
-                                         clock_span(item.start_s, item.end_s)))}
+                                         clock_span(item.start_s, item.end_s))),
+                              "time_of_day": self.time_of_day(item.start_s)}
                              for item in fibrillation.episodes],
             },
             "families": [{"family": item.family, "beats": item.beats,
@@ -210,6 +223,7 @@ class RecordingRhythm:
             "event_counts": self.event_counts(),
             "events": [{"kind": event.kind, "start_s": round(event.start_s, 2),
                         "end_s": round(event.end_s, 2), "start": format_time(event.start_s),
+                        "time_of_day": self.time_of_day(event.start_s),
                         "duration_s": round(event.duration_s, 2), "beats": event.beats,
                         "rate_bpm": _number(rounded_rate(event, 1), 1)}
                        for event in analysis.events[:LISTED_EVENTS]],

@@ -4,6 +4,7 @@ refused."""
 
 from __future__ import annotations
 
+import datetime
 import math
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from ..exceptions import InputError, first_line
 from ..io.layout import parse_count, parse_positive
 from .limits import (MAX_HEADER_BYTES, MAX_SIGNALS, FileStamp, check_duration,
                      check_given_rate, check_rate, check_values_per_second)
+from .times import RecordingStart
 
 #: The fixed part of an EDF header, and each signal's part of the rest.
 FIXED_HEADER_BYTES = 256
@@ -26,6 +28,9 @@ ANNOTATIONS_LABEL = "EDF Annotations"
 #: The most bytes of annotation signals read (edfio reads them whole): a day of 1 s data
 #: records with 60 annotation samples each (EDF+'s usual) is 10 MiB.
 MAX_EDF_ANNOTATION_BYTES = 64 << 20
+#: The start date EDF writes where the date is not known (and anonymising tools write):
+#: not a date to show.
+PLACEHOLDER_DATE = datetime.date(1985, 1, 1)
 
 
 def check_edf_header(path: str, stamp: FileStamp) -> None:
@@ -141,4 +146,52 @@ def open_edf(text: str, lead: str | None, fs: float | None = None):
 
     return Lead(text, Path(text).stem, names[chosen], fs, n_samples,
                 files=(stamp,), leads=tuple(names), unit=signal.physical_dimension.strip() or None,
-                _read=read)
+                started=edf_start(text, edf, stamp), _read=read)
+
+
+def edf_start(path: str, edf, stamp: FileStamp) -> RecordingStart | None:
+    """When an EDF file's recording began, from its header alone: the start time field
+    (``hh.mm.ss``) and the date, EDF+'s (``Startdate 06-DEC-2026`` in the recording
+    field, ``X`` where it is not known) or else the start date field (``dd.mm.yy``, years
+    85 to 99 in the 1900s). Not the fraction of a second EDF+ keeps in its first
+    annotation: edfio would read every annotation of the file for it.
+
+    A date not known, or :data:`PLACEHOLDER_DATE`, is left out; without a date, a start at
+    midnight is the writer's placeholder (edfio's default) and there is no start (None),
+    as for a time field that is not a time (with a warning naming the file)."""
+    import edfio
+
+    from .. import logs
+
+    field = stamp.read_head(FIXED_HEADER_BYTES).decode("latin-1")
+    try:
+        time = datetime.datetime.strptime(field[176:184], "%H.%M.%S").time()
+    except ValueError:
+        logs.warning_once(f"Warning: {path}: its start time {field[176:184]!r} is not a time "
+                          "(hh.mm.ss): its times are given from its start only")
+        return None
+    try:
+        date = edf.recording.startdate
+    except edfio.AnonymizedDateError:
+        date = None
+    except ValueError:  # Not an EDF+ recording field: EDF's own start date field.
+        date = _start_date_field(field[168:176])
+    else:
+        if date.year < PLACEHOLDER_DATE.year:  # An EDF+ year of two digits: '06-DEC-26'.
+            date = _start_date_field(field[168:176])
+    if date == PLACEHOLDER_DATE:
+        date = None
+    if date is None and time == datetime.time(0, 0):
+        return None
+    return RecordingStart(time, date)
+
+
+def _start_date_field(text: str) -> datetime.date | None:
+    """EDF's start date field, ``dd.mm.yy``: years 85 to 99 in the 1900s, the others in
+    the 2000s (None: not a date)."""
+    try:
+        date = datetime.datetime.strptime(text, "%d.%m.%y").date()
+    except ValueError:
+        return None
+    # Python's two-digit years turn at 69, EDF's at 85.
+    return date.replace(year=date.year + 100) if date.year < PLACEHOLDER_DATE.year else date

@@ -62,6 +62,7 @@ from .signals import joined, runs
 
 if TYPE_CHECKING:
     from .segment import SegmentCounts
+    from .times import RecordingStart
 
 #: The windows of the flat and off-baseline tests, in seconds.
 WINDOW_SECONDS = 1.0
@@ -194,13 +195,17 @@ class Analysable:
     #: seconds from the recording's start; ``n_stretches`` counts them all.
     stretches: tuple[tuple[float, float, str], ...] = ()
     n_stretches: int = 0
+    #: When the recording began, as its header says (None: it does not say).
+    started: "RecordingStart | None" = None
 
     @classmethod
-    def of(cls, counts: "SegmentCounts", fs: float) -> "Analysable":
+    def of(cls, counts: "SegmentCounts", fs: float,
+           started: "RecordingStart | None" = None) -> "Analysable":
         return cls(counts.span_samples / fs, tuple(n / fs for n in counts.unreadable),
                    counts.unreadable_beats,
                    tuple((first / fs, end / fs, REASONS[code - 1])
-                         for first, end, code in counts.stretches), counts.n_stretches)
+                         for first, end, code in counts.stretches), counts.n_stretches,
+                   started)
 
     def longest(self, count: int = LISTED_STRETCHES) -> list[tuple[float, float, str]]:
         """The ``count`` longest stretches, in time order."""
@@ -250,17 +255,23 @@ class Analysable:
                 "longest_unreadable_stretches": [
                     {"from": format_time(first), "to": format_time(end), "from_s": first,
                      "to_s": end, "seconds": round(end - first, 2), "reason": reason}
-                    for first, end, reason in self.longest()]}
+                    for first, end, reason in self.longest()],
+                "started": None if self.started is None else self.started.as_json()}
 
     @classmethod
     def from_json(cls, value: dict[str, Any]) -> "Analysable":
         """What :meth:`as_json` wrote (its seconds, not its rounded minutes); the
         stretches kept are the longest it listed."""
+        from .times import RecordingStart
+
+        # A report written before the start was kept has none.
+        started = value.get("started")
         return cls(value["span_s"], tuple(value["unreadable_s"][name] for name in REASONS),
                    value["unreadable_beats"],
                    tuple((item["from_s"], item["to_s"], item["reason"])
                          for item in value["longest_unreadable_stretches"]),
-                   value["unreadable_stretches"])
+                   value["unreadable_stretches"],
+                   None if started is None else RecordingStart.from_json(started))
 
 
 def _windows(values: np.ndarray, size: int) -> np.ndarray:

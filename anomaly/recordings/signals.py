@@ -28,6 +28,7 @@ from ..exceptions import InputError
 from ..io.layout import parse_count
 from .lead_names import default_lead, listed, not_a_voltage
 from .limits import MAX_ABS_VALUE, FileStamp
+from .times import RecordingStart
 
 #: The longest name a lead keeps (a model records its lead's name, at most this long) ...
 MAX_LEAD_NAME = 64
@@ -79,6 +80,9 @@ class Lead:
     unit : str or None
         The unit of its values as the recording declares it (``mV``, ``uV``...; None:
         not declared).
+    started : RecordingStart or None
+        When the recording began by the recorder's clock, as its header says (None: it
+        does not).
     """
 
     path: str
@@ -91,6 +95,7 @@ class Lead:
     files: tuple[FileStamp, ...] = ()
     leads: tuple[str, ...] = ()
     unit: str | None = None
+    started: RecordingStart | None = None
     _read: Callable[[int, int], np.ndarray] = field(repr=False, default=None)
 
     @property

@@ -1,9 +1,13 @@
-"""Times in a recording: ``--from``/``--to`` as seconds or ``[hh:]mm:ss``, and back."""
+"""Times in a recording: ``--from``/``--to`` as seconds or ``[hh:]mm:ss``, and back; and
+the time of day by the recorder's clock, where the recording says when it started."""
 
 from __future__ import annotations
 
+import datetime
 import math
 import re
+from dataclasses import dataclass
+from typing import Any
 
 from .limits import MAX_RECORDING_SECONDS
 
@@ -69,3 +73,45 @@ def format_duration(seconds: float) -> str:
     if hours:
         return f"{hours} h {minutes:02d} min"
     return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+#: Seconds in a day: a time of day past it is on the recording's next day.
+DAY_SECONDS = 86400
+
+
+@dataclass(frozen=True)
+class RecordingStart:
+    """When a recording began, as its header says: the time of day by the recorder's
+    clock (no time zone: the recorder's own) and the date when the header gives it.
+
+    A Holter reader reads an event at a time of day (a patient's diary says "chest pain
+    at 14:30"); every time of a report stays a time from the recording's start (as
+    ``--from`` and ``--to`` take them), with the time of day beside it when this is known.
+    """
+
+    time: datetime.time
+    date: datetime.date | None = None
+
+    def clock(self, seconds: float) -> str:
+        """The time of day ``seconds`` into the recording: ``08:14:03``; on a later day
+        than the start, ``day 2, 08:14:03``."""
+        began = (self.time.hour * 3600 + self.time.minute * 60 + self.time.second
+                 + self.time.microsecond / 1e6)
+        day, of_day = divmod(int(round(began + seconds)), DAY_SECONDS)
+        text = format_time(of_day, always_hours=True).rjust(8, "0")
+        return text if day == 0 else f"day {day + 1}, {text}"
+
+    def describe(self) -> str:
+        """``08:14:03 on 6 Dec 2026``, or ``08:14:03`` without a date."""
+        text = self.clock(0)
+        return text if self.date is None else \
+            f"{text} on {self.date.day} {self.date:%b %Y}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"time": self.time.isoformat(),
+                "date": None if self.date is None else self.date.isoformat()}
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> "RecordingStart":
+        return cls(datetime.time.fromisoformat(value["time"]),
+                   None if value["date"] is None else datetime.date.fromisoformat(value["date"]))

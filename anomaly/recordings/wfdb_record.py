@@ -21,6 +21,7 @@ from .limits import (
     check_rate,
     check_values_per_second,
 )
+from .times import RecordingStart
 
 #: WFDB's FLAC-compressed formats: their decoded size cannot be checked against the file
 #: before decoding it whole, so they are not read.
@@ -243,7 +244,10 @@ def open_wfdb(text: str, lead: str | None, fs: float | None = None):
 
     return Lead(text, os.path.basename(base), names[index], fs, n_samples,
                 annotations_base=base, values_per_sample=decoded, files=tuple(stamps),
-                leads=tuple(names), unit=(header.units or [None] * n)[index], _read=read)
+                leads=tuple(names), unit=(header.units or [None] * n)[index],
+                started=(None if header.base_time is None else
+                         RecordingStart(header.base_time, header.base_date)),
+                _read=read)
 
 
 def _per_signal(values, n: int, default: int) -> list[int]:

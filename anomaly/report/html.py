@@ -158,6 +158,7 @@ def _recording_summary(summary, input_name, segment, rhythm) -> str:
              + (f", {lead.unit}" if lead.unit else ", no voltage unit declared")),
             ("span", f"{format_time(start)} to {format_time(start + span_s)} "
                      f"({format_duration(span_s)})"),
+            ("time of day", _recorded_when(lead.started, start, span_s)),
             ("analysable", analysable.describe() if analysable is not None else "not checked"),
             ("beats scored", f"{len(peaks):,}, {flagged:,} flagged as anomalies "
                              f"({flagged / max(len(peaks), 1):.1%})")]
@@ -179,6 +180,28 @@ def _recording_summary(summary, input_name, segment, rhythm) -> str:
     return "<table class=\"block\">" + "".join(
         f"<tr><th>{html.escape(name)}</th><td class=\"text\">{html.escape(value)}</td></tr>"
         for name, value in rows) + "</table>"
+
+
+def _recorded_when(started, start_s: float, span_s: float) -> str:
+    """When the span was recorded, by the recorder's clock (``23:14:03 to day 2, 00:14:03:
+    the recording started at 23:14:03 on 6 Dec 2026, its header says``), or that the
+    recording does not say: every time of the report is then from its start only."""
+    if started is None:
+        return "not in the recording's header: the times below are from its start"
+    return (f"{started.clock(start_s)} to {started.clock(start_s + span_s)}: the recording "
+            f"started at {started.describe()}, its header says")
+
+
+def _with_time_of_day(rows: list, times_s, started, column: int = 1) -> list:
+    """A table's ``rows`` (a header, then one row for each time of ``times_s``) with each
+    row's time of day as a column at ``column``, where the recording says when it started
+    (``started``: :class:`anomaly.recordings.times.RecordingStart` or None)."""
+    if started is None:
+        return rows
+    head, *body = rows
+    return [tuple(head[:column]) + ("time of day",) + tuple(head[column:])] + [
+        tuple(row[:column]) + (started.clock(seconds),) + tuple(row[column:])
+        for row, seconds in zip(body, times_s)]
 
 
 #: What a flag on a recording's beat is worth, for its reader (the label-free figures of
@@ -218,8 +241,9 @@ def _rhythm(rhythm) -> str:
             f"Atrial fibrillation: <b>{format_duration(fibrillation.seconds)}</b> in "
             f"{len(fibrillation.episodes)} episode(s), <b>{rhythm.burden:.0%}</b> of the "
             f"analysable time{f' (the first {len(listed)} listed)' if more else ''}",
-            [("from", "to", "duration")] + [clock_span(item.start_s, item.end_s)
-                                             for item in listed])
+            _with_time_of_day([("from", "to", "duration")]
+                              + [clock_span(item.start_s, item.end_s) for item in listed],
+                              [item.start_s for item in listed], rhythm.started))
     else:
         episodes = "<p>No atrial fibrillation found.</p>"
     families = _table([("family", "shape", "beats", "share", "mean score", "flagged")] + [
@@ -297,12 +321,14 @@ def _events(rhythm) -> str:
 
     events = rhythm.analysis.events
     counts = rhythm.event_counts()
-    hourly = _table([("hour from (h:mm:ss)", "beats", "ventricular", "supraventricular",
-                      "pauses", "mean rate (bpm)")] + [
-        (row["start"], f"{row['beats']:,}", f"{row['ventricular']:,}",
-         f"{row['supraventricular']:,}", f"{row['pauses']:,}",
-         "n/a" if row["mean_bpm"] is None else f"{row['mean_bpm']:.0f}")
-        for row in rhythm.hourly()])
+    hours = rhythm.hourly()
+    hourly = _table(_with_time_of_day(
+        [("hour from (h:mm:ss)", "beats", "ventricular", "supraventricular", "pauses",
+          "mean rate (bpm)")] + [
+            (row["start"], f"{row['beats']:,}", f"{row['ventricular']:,}",
+             f"{row['supraventricular']:,}", f"{row['pauses']:,}",
+             "n/a" if row["mean_bpm"] is None else f"{row['mean_bpm']:.0f}")
+            for row in hours], [row["start_s"] for row in hours], rhythm.started))
     if not events:  # The hours still: a reader looks for the beats of each.
         return ("<p>No rhythm events (couplets, runs, bigeminy, pauses, brady- or "
                 "tachycardia) found.</p><p>Hour by hour:</p>" + hourly)
@@ -314,12 +340,12 @@ def _events(rhythm) -> str:
         + (f" (of each kind, the {_EVENTS_PER_KIND} most telling listed: "
            f"{html.escape(telling_words())})" if more else ""))
     # Not folded: the events are what the reader of a Holter report looks for first.
-    table = f"<p>{caption}:</p>" + _table(
+    table = f"<p>{caption}:</p>" + _table(_with_time_of_day(
         [("event", "from", "to", "duration", "beats", "rate (bpm)")] + [
             (event.kind, format_time(event.start_s), format_time(event.end_s),
              _length(event.duration_s), f"{event.beats:,}",
              shown_rate(event))
-            for event in listed])
+            for event in listed], [event.start_s for event in listed], rhythm.started, 2))
     return table + "<p>Hour by hour:</p>" + hourly
 
 

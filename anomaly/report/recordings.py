@@ -244,7 +244,7 @@ def recording_pictures(summary, input_name: str, segment: "SegmentOptions", rhyt
     timeline = _timeline(name, peaks / fs, scores, readable, summary.threshold, analysable,
                          rhythm)
     marks = _Marks(peaks, scores, readable, summary.threshold, rhythm,
-                   _reference(lead, segment))
+                   _reference(lead, segment), lead.started)
     return timeline, [marks.paper(strip, choice.reasons) for strip, choice in
                       zip(strips, choices)]
 
@@ -372,12 +372,13 @@ def _reference(lead, segment) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 class _Marks:
-    """What a strip says of its beats: kind (from the rhythm), flag, reference label."""
+    """What a strip says of its beats: kind (from the rhythm), flag, reference label, and
+    the marked beat's time of day where the recording says when it started."""
 
-    def __init__(self, peaks, scores, readable, threshold, rhythm, reference):
+    def __init__(self, peaks, scores, readable, threshold, rhythm, reference, started=None):
         self.peaks, self.scores, self.readable = peaks, scores, readable
         self.flagged = is_anomaly(scores, threshold, readable)
-        self.rhythm, self.reference = rhythm, reference
+        self.rhythm, self.reference, self.started = rhythm, reference, started
 
     def paper(self, strip, reasons: list[str]) -> PaperStrip:
         inside = np.flatnonzero((self.peaks >= strip.start)
@@ -447,7 +448,9 @@ class _Marks:
         if self.reference is not None:
             label = labels.get(sample)
             parts.append("no reference beat here" if label is None else f"reference {label}")
-        return f"marked beat at {format_time(sample / fs)}: " + ", ".join(parts)
+        clock = "" if self.started is None else f" ({self.started.clock(sample / fs)} by " \
+            "the clock)"
+        return f"marked beat at {format_time(sample / fs)}{clock}: " + ", ".join(parts)
 
 
 #: A beat's kind letter as a strip's caption says it.

@@ -169,7 +169,7 @@ class RecordingSource:
         once :meth:`blocks` is exhausted."""
         from ..recordings.quality import Analysable
 
-        return Analysable.of(self.counts, self.segmenter.lead.fs)
+        return Analysable.of(self.counts, self.segmenter.lead.fs, self.segmenter.lead.started)
 
     def progress(self) -> tuple[int, int | None]:
         """Samples of the span segmented, of the span's."""
