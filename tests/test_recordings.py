@@ -1345,6 +1345,32 @@ def test_strips_are_titled_by_their_own_beat_and_never_repeat_a_window(recording
     assert np.diff(centres).min() >= 4 * FS
 
 
+def test_a_strip_of_a_beat_the_model_did_not_flag_says_so(recording):
+    """With fewer flagged beats than strips of the most anomalous ones, the strips of the
+    highest-scoring beats below the threshold say they are not flagged, with the
+    threshold: titled 'among the most anomalous beats', a technician read them as
+    anomalies (their caption's last words, '(normal)', said otherwise)."""
+    from anomaly.report.recordings import recording_figures
+    from anomaly.scoring.summary import ScoreSummary
+
+    base, _, _ = recording
+    peaks = read_recording(base, SegmentOptions()).beats.sample
+    scores = np.full(len(peaks), 0.1)
+    for index, score in ((5, 0.9), (20, 0.8), (35, 0.4), (50, 0.3)):
+        scores[index] = score
+    summary = ScoreSummary(0.5, timelines={str(base): [(peaks, scores,
+                                                        np.ones(len(peaks), dtype=bool))]})
+    _, figure = recording_figures(summary, str(base), SegmentOptions())
+    titles = [ax.get_title(loc="left") for ax in figure.axes]
+    assert len(titles) == 4, titles
+    for title, index in zip(titles, (5, 20)):
+        assert title.startswith("among the most anomalous beats: "
+                                f"{format_time(peaks[index] / FS)}, score {scores[index]:.4f}")
+    for title, index in zip(titles[2:], (35, 50)):
+        assert title.startswith("among the highest scores, not flagged (threshold 0.5000): "
+                                f"{format_time(peaks[index] / FS)}, score {scores[index]:.4f}")
+
+
 def test_fs_given_for_a_recording_that_states_its_rate_must_be_that_rate(
         recording, model_dir, tmp_path, capsys):
     """--fs is the rate of a signal CSV without a time column; a WFDB or EDF header

@@ -85,7 +85,7 @@ class StripChoice:
 
 
 def strip_choices(peaks: np.ndarray, scores: np.ndarray, readable: np.ndarray, fs: float,
-                  rhythm=None) -> list[StripChoice]:
+                  rhythm=None, threshold: float | None = None) -> list[StripChoice]:
     """The strips of a recording's report, in time order: around its most anomalous
     beats (:func:`strip_beats`), then, with its ``rhythm``
     (:class:`anomaly.holter.summary.RecordingRhythm`), one per kind of rhythm event (its
@@ -95,7 +95,9 @@ def strip_choices(peaks: np.ndarray, scores: np.ndarray, readable: np.ndarray, f
     beat), up to :data:`FAMILY_STRIPS`. Something a strip already chosen shows whole (a
     beat, or an event's first and last beats, :data:`EDGE_SECONDS` inside its edges) is
     named in that strip's caption instead of getting its own, a beat with its time from
-    the strip's own: no two strips show the same window."""
+    the strip's own: no two strips show the same window. With the ``threshold``, a beat of
+    the highest scores that is not above it is said to be so (a recording with few
+    flags has strips of beats the model did not flag)."""
     from ..recordings.times import format_time
 
     reach = STRIP_SECONDS * fs / 2
@@ -105,8 +107,9 @@ def strip_choices(peaks: np.ndarray, scores: np.ndarray, readable: np.ndarray, f
     for beat, also in strip_beats(peaks, ranked, reach=reach):
         if not readable[beat]:
             continue
-        named = [f"among the most anomalous beats: {format_time(peaks[beat] / fs)}, score "
-                 f"{scores[beat]:.4f}"]
+        why = ("among the most anomalous beats" if threshold is None or scores[beat] > threshold
+               else f"among the highest scores, not flagged (threshold {threshold:.4f})")
+        named = [f"{why}: {format_time(peaks[beat] / fs)}, score {scores[beat]:.4f}"]
         for other in also[:STRIP_TITLE_BEATS]:
             named.append(f"beat at {(int(peaks[other]) - int(peaks[beat])) / fs:+.2f} s: "
                          f"score {scores[other]:.4f}")
@@ -235,7 +238,7 @@ def recording_pictures(summary, input_name: str, segment: "SegmentOptions", rhyt
     peaks, scores, readable = summary.timeline(input_name)
     lead = open_lead(input_name, lead=segment.lead, fs=segment.fs)
     fs = lead.fs
-    choices = strip_choices(peaks, scores, readable, fs, rhythm)
+    choices = strip_choices(peaks, scores, readable, fs, rhythm, summary.threshold)
     strips = read_strips(input_name, segment, np.array([item.centre for item in choices],
                                                        dtype=np.int64),
                          seconds=STRIP_SECONDS)
