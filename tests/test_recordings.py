@@ -901,7 +901,10 @@ def test_a_recording_without_a_voltage_unit_is_not_said_to_be_in_millivolts(reco
     assert "declares no voltage unit, or one its values' size belies: 10 mm is the height" \
         in page and "mm/mV" not in page
     assert paper_scale(True) == "25 mm/s, 10 mm/mV"
-    assert "mV" not in paper_scale(False) and "no voltage unit" in paper_scale(False)
+    assert "mV" not in paper_scale(False) and "not calibrated" in paper_scale(False)
+    captions = re.findall(r'alt="ECG strip of lead.csv: ([^"]*)"', page)
+    assert captions and all(caption.endswith("(amplitude not calibrated: no voltage unit "
+                                             "declared)") for caption in captions), captions
 
 
 def test_microvolts_declared_as_millivolts_are_not_drawn_as_millivolts(recording, in_tmp,
@@ -918,6 +921,11 @@ def test_microvolts_declared_as_millivolts_are_not_drawn_as_millivolts(recording
     assert "Warning: lead.csv: lead MLII's waves measure" in err
     assert "are its values in another unit?" in err
     assert "or one its values' size belies" in page and "mm/mV" not in page
+    # Each strip says why it is not in mV: the unit declared is one its waves belie.
+    captions = re.findall(r'alt="ECG strip of lead.csv: ([^"]*)"', page)
+    assert captions and all(re.search(r"\(amplitude not calibrated: its waves measure "
+                                      r"[\d,]+ mV in its declared unit, mV: another unit\?\)",
+                                      caption) for caption in captions), captions
 
 
 def test_a_recordings_report_shows_its_timeline_and_strips(recording, in_tmp, capsys):

@@ -144,13 +144,15 @@ class Strip:
     ``centre`` is the R peak (sample) of the beat it was read around. Near the recording's
     ends the strip is cut short, so the beat is then not in its middle. The values are in
     millivolts when ``calibrated`` (the recording declares a voltage unit), else in
-    heights of the strip's largest wave (its range from the 0.5% to the 99.5% quantile)."""
+    heights of the strip's largest wave (its range from the 0.5% to the 99.5% quantile),
+    and ``uncalibrated`` says why."""
 
     start: int
     values: np.ndarray
     fs: float
     centre: int
     calibrated: bool = True
+    uncalibrated: str = ""
 
 
 #: The largest wave of an ECG lead, in millivolts, at most (a QRS complex measures a few):
@@ -181,19 +183,23 @@ def read_strips(path: str | os.PathLike, options: SegmentOptions, centres: np.nd
     heights = [float(np.subtract(*np.quantile(values, [0.995, 0.005]))) if len(values) else 0.0
                for _, values, _ in parts]
     to_millivolts = lead.millivolts_per_unit
+    unit = logs.printable(lead.unit or "")
+    why = ("" if to_millivolts is not None else f"its unit, {unit}, is not a voltage" if unit
+           else "no voltage unit declared")
     if to_millivolts is not None and heights and \
             np.median(heights) * to_millivolts > MOST_PLAUSIBLE_MV:
-        logs.warning_once(f"Warning: {path}: lead {lead.name}'s waves measure "
-                          f"{np.median(heights) * to_millivolts:,.0f} mV as it declares its "
-                          f"unit ({logs.printable(lead.unit or '')}), more than an ECG's: "
-                          "are its values in another unit? Its strips are drawn at the height "
-                          "of their largest wave, not in mV")
+        measured = f"{np.median(heights) * to_millivolts:,.0f} mV"
+        logs.warning_once(f"Warning: {path}: lead {lead.name}'s waves measure {measured} as "
+                          f"it declares its unit ({unit}), more than an ECG's: are its values "
+                          "in another unit? Its strips are drawn at the height of their "
+                          "largest wave, not in mV")
         to_millivolts = None
+        why = f"its waves measure {measured} in its declared unit, {unit}: another unit?"
     strips = []
     for (start, values, centre), height in zip(parts, heights):
         if to_millivolts is not None:
             values = values * to_millivolts
         elif len(values):
             values = values / (height if height > 0 else 1.0)
-        strips.append(Strip(start, values, lead.fs, centre, to_millivolts is not None))
+        strips.append(Strip(start, values, lead.fs, centre, to_millivolts is not None, why))
     return strips

@@ -68,7 +68,7 @@ def paper_scale(calibrated: bool) -> str:
     voltage unit what 10 mm is instead."""
     return (f"{MM_PER_SECOND:g} mm/s, {MM_PER_MILLIVOLT:g} mm/mV" if calibrated else
             f"{MM_PER_SECOND:g} mm/s, {MM_PER_MILLIVOLT:g} mm per the height of the strip's "
-            "largest wave (no voltage unit to go by)")
+            "largest wave (amplitude not calibrated)")
 
 
 @dataclass(frozen=True)

@@ -396,7 +396,7 @@ class _Marks:
         if own:
             caption += "\n" + own
         if not strip.calibrated:
-            caption += " (amplitude not calibrated: no voltage unit to go by)"
+            caption += f" (amplitude not calibrated: {strip.uncalibrated})"
         return PaperStrip(strip.start, strip.values, strip.fs, strip.centre, marks, caption,
                           strip.calibrated)
 
