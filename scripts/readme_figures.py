@@ -10,7 +10,7 @@ screenshots of a recording's HTML report.
   parts of the HTML report of a synthetic 30-minute Holter recording (EDF, 250 Hz, in
   microvolts; :func:`anomaly.synthetic.synthetic_holter`: PVCs, ventricular bigeminy,
   two runs of ventricular tachycardia, two sinus pauses and 5 minutes of atrial
-  fibrillation), fitted label-free on its first 5 minutes and scored as a user would
+  fibrillation; started at 09:12 on 2 March 2026, its header says), fitted label-free on its first 5 minutes and scored as a user would
   (``anomaly fit``, ``anomaly score --html``), shot in headless Chromium (Debian's,
   driven by playwright). Synthetic so that the pictures may be published; they show
   what the report looks like, not how well it does (see ``docs/benchmarks.md``).
@@ -53,6 +53,8 @@ def demo_pictures() -> None:
 
 
 def report_pictures() -> None:
+    import datetime
+
     import edfio
     from playwright.sync_api import sync_playwright
 
@@ -68,7 +70,10 @@ def report_pictures() -> None:
                                      pvc_every=15, bigeminy=(420.0, 510.0),
                                      runs=(640.0, 1700.0), pauses=(910.0, 1560.0))
         edfio.Edf([edfio.EdfSignal(signal * 1000, FS, label="ECG II", physical_dimension="uV",
-                                   physical_range=(-8000, 8000))]).write(work / "holter.edf")
+                                   physical_range=(-8000, 8000))],
+                  starttime=datetime.time(9, 12),
+                  recording=edfio.Recording(startdate=datetime.date(2026, 3, 2))
+                  ).write(work / "holter.edf")
         anomaly = [sys.executable, "-m", "anomaly"]
         subprocess.run(anomaly + ["fit", "holter.edf", "--to", "5:00", "-m", "model", "-q"],
                        cwd=work, check=True)
