@@ -811,6 +811,7 @@ def test_a_recordings_times_of_day_are_its_headers(model_dir, in_tmp, capsys):
     beat its time of day. A technician reads events against the patient's diary."""
     import datetime
     import json
+    import math
     from pathlib import Path
 
     import edfio
@@ -829,7 +830,8 @@ def test_a_recordings_times_of_day_are_its_headers(model_dir, in_tmp, capsys):
     assert code == 0, err
 
     def clock(seconds: float) -> str:
-        moment = started + datetime.timedelta(seconds=round(seconds))
+        """The time of day to the second, as a clock shows it."""
+        moment = started + datetime.timedelta(seconds=math.floor(seconds))
         day = (moment.date() - started.date()).days
         return moment.strftime("%H:%M:%S") if day == 0 else \
             f"day {day + 1}, {moment:%H:%M:%S}"
@@ -840,8 +842,9 @@ def test_a_recordings_times_of_day_are_its_headers(model_dir, in_tmp, capsys):
     [episode] = rhythm["atrial_fibrillation"]["episodes"]
     timed = [episode] + rhythm["events"]
     assert len(timed) >= 2
-    for entry in timed:
-        assert entry["time_of_day"] == clock(entry["start_s"]), entry
+    for entry in timed:  # The JSON's seconds are rounded to the hundredth.
+        assert entry["time_of_day"] in {clock(entry["start_s"] - 0.005),
+                                        clock(entry["start_s"] + 0.005)}, entry
     assert episode["time_of_day"].startswith("day 2, 00:0")  # AF from about 3:00 on
     assert [hour["time_of_day"] for hour in rhythm["hourly"]] == ["23:57:00"]
     page = Path("report.html").read_text()
@@ -849,6 +852,16 @@ def test_a_recordings_times_of_day_are_its_headers(model_dir, in_tmp, capsys):
             "its header says") in page
     assert re.search(rf"<td[^>]*>{episode['start']}</td><td[^>]*>{episode['time_of_day']}"
                      rf"</td><td[^>]*>{episode['end']}</td>", page)
+    # Summarised again, the start is the recording's, read again, whatever the run
+    # report says (its times of day were the header's, its start another).
+    report = json.loads(Path("run.json").read_text())
+    report["inputs"][0]["recording"]["started"] = {"time": "12:00:00", "date": None}
+    Path("edited.json").write_text(json.dumps(report))
+    code, _, err = run_cli(capsys, "summary", "edited.json", "--report", "again.json")
+    assert code == 0, err
+    [again] = json.loads(Path("again.json").read_text())["inputs"]
+    assert again["recording"]["started"] == item["recording"]["started"]
+    assert again["rhythm"]["events"] == rhythm["events"]
     captions = re.findall(r'alt="ECG strip of night.edf: ([^"]*)"', page)
     assert captions
     for caption in captions:
@@ -907,6 +920,11 @@ def test_a_recording_start_is_read_from_its_header_or_not_made_up(tmp_path):
     assert [start.clock(seconds) for seconds in (0, 599.4, 600, 90000)] == \
         ["23:50:00", "23:59:59", "day 2, 00:00:00", "day 3, 00:50:00"]
     assert start.describe() == "23:50:00 on 6 Dec 2026"
+    # To the second as a clock shows it: a start half a second before midnight is on its
+    # first day (rounded, it was 'day 2, 00:00:00 on 31 Dec 2026').
+    late = RecordingStart(datetime.time(23, 59, 59, 500000), datetime.date(2026, 12, 31))
+    assert late.describe() == "23:59:59 on 31 Dec 2026"
+    assert [late.clock(seconds) for seconds in (0.49, 0.5)] == ["23:59:59", "day 2, 00:00:00"]
     assert RecordingStart.from_json(start.as_json()) == start
 
 

@@ -215,6 +215,14 @@ def test_summary_refuses_what_is_not_the_run_scored(scored, capsys):
     # Not a run report: JSON of another shape, not JSON, NaN.
     Path("other.json").write_text(json.dumps({"created": "now"}))
     refused(2, "other.json: not a run report of this version", report="other.json")
+    # A recording's start the schema's pattern lets through, but no time or no date.
+    for number, started in enumerate(({"time": "29:00:00", "date": None},
+                                      {"time": "12:00:00", "date": "2026-02-30"})):
+        timed = json.loads(json.dumps(run_report))
+        timed["inputs"][0]["recording"]["started"] = started
+        Path(f"timed{number}.json").write_text(json.dumps(timed))
+        refused(2, f"timed{number}.json: not a run report of this version (inputs/0/recording/"
+                   "started: ", report=f"timed{number}.json")
     Path("bad.json").write_text("{not json")
     refused(2, "bad.json: not a run report (not JSON", report="bad.json")
     Path("nan.json").write_text(json.dumps(run_report).replace('"threshold": ',

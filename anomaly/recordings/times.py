@@ -93,11 +93,12 @@ class RecordingStart:
     date: datetime.date | None = None
 
     def clock(self, seconds: float) -> str:
-        """The time of day ``seconds`` into the recording: ``08:14:03``; on a later day
-        than the start, ``day 2, 08:14:03``."""
+        """The time of day ``seconds`` into the recording, to the second as a clock shows
+        it (not rounded: a start at 23:59:59.5 is on its first day): ``08:14:03``; on a
+        later day than the start, ``day 2, 08:14:03``."""
         began = (self.time.hour * 3600 + self.time.minute * 60 + self.time.second
                  + self.time.microsecond / 1e6)
-        day, of_day = divmod(int(round(began + seconds)), DAY_SECONDS)
+        day, of_day = divmod(math.floor(began + seconds), DAY_SECONDS)
         text = format_time(of_day, always_hours=True).rjust(8, "0")
         return text if day == 0 else f"day {day + 1}, {text}"
 
@@ -113,5 +114,7 @@ class RecordingStart:
 
     @classmethod
     def from_json(cls, value: dict[str, Any]) -> "RecordingStart":
+        """What :meth:`as_json` wrote. Raises ValueError for a time or date that is none
+        (``29:00:00``, ``2026-02-30``)."""
         return cls(datetime.time.fromisoformat(value["time"]),
                    None if value["date"] is None else datetime.date.fromisoformat(value["date"]))

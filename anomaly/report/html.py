@@ -187,7 +187,7 @@ def _recorded_when(started, start_s: float, span_s: float) -> str:
     the recording started at 23:14:03 on 6 Dec 2026, its header says``), or that the
     recording does not say: every time of the report is then from its start only."""
     if started is None:
-        return "not in the recording's header: the times below are from its start"
+        return "not known (its header does not say): the times below are from its start"
     return (f"{started.clock(start_s)} to {started.clock(start_s + span_s)}: the recording "
             f"started at {started.describe()}, its header says")
 

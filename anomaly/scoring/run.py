@@ -245,8 +245,11 @@ def with_rhythms(inputs: list[InputResult], summary: ScoreSummary, recordings: d
                     _check_found_again(item, peaks, rhythm.samples)
                 logs.info(f"Rhythm of {item.input}: {rhythm.describe()}.", event="rhythm",
                           input=item.input, rhythm=rhythm.as_json())
-                item = replace(item, rhythm=rhythm,
-                               analysable=item.analysable or rhythm.analysable)
+                # Its start as the recording read again gives it: the HTML's and the
+                # rhythm's, whatever a run report read back said.
+                item = replace(item, rhythm=rhythm, analysable=rhythm.analysable if
+                               item.analysable is None else
+                               replace(item.analysable, started=rhythm.started))
         with_rhythms.append(item)
     return with_rhythms
 

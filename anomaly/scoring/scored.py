@@ -77,6 +77,16 @@ def read_run_report(path: str | os.PathLike) -> dict[str, Any]:
         if key in item]
     if any("\x00" in name for name in paths):
         raise InputError(f"{path}: a path in it holds a NUL byte: not a run report")
+    from ..recordings.times import RecordingStart
+
+    for number, item in enumerate(report["inputs"]):
+        started = item.get("recording", {}).get("started")
+        try:
+            if started is not None:
+                RecordingStart.from_json(started)
+        except ValueError as error:  # A pattern the schema allows: 29:00:00, 2026-02-30.
+            raise InputError(f"{path}: not a run report of this version (inputs/{number}/"
+                             f"recording/started: {first_line(error)})") from None
     return report
 
 
