@@ -275,6 +275,14 @@ def test_the_variability_says_how_much_sinus_rhythm_it_rests_on():
     long = RecordingRhythm(dataclasses.replace(analysis, heart_rate=heart_rate(times, normal)),
                            (), 900.0, times, beats.sample)
     assert "SDNN" in long.describe()
+    # The report's table gives no figures from so few (MIT-BIH 210's read 'SDNN 139 ms,
+    # pNN50 100.0%' from 2 intervals); from enough, it does.
+    from anomaly.report.html import _rhythm
+
+    assert re.search(r"in sinus rhythm \([^)]*\)</td>(<td[^>]*>n/a \(under 4 min 00 s of "
+                     r"them\)</td>){3}</tr>", _rhythm(short))
+    assert re.search(r"in sinus rhythm \([^)]*\)</td><td[^>]*>\d+ ms</td><td[^>]*>\d+ ms</td>",
+                     _rhythm(long))
 
 
 def test_the_trend_has_a_rate_per_minute_and_the_extremes_their_minute():
@@ -811,7 +819,6 @@ def test_a_recordings_times_of_day_are_its_headers(model_dir, in_tmp, capsys):
     beat its time of day. A technician reads events against the patient's diary."""
     import datetime
     import json
-    import math
     from pathlib import Path
 
     import edfio
@@ -830,8 +837,8 @@ def test_a_recordings_times_of_day_are_its_headers(model_dir, in_tmp, capsys):
     assert code == 0, err
 
     def clock(seconds: float) -> str:
-        """The time of day to the second, as a clock shows it."""
-        moment = started + datetime.timedelta(seconds=math.floor(seconds))
+        """The time of day of a time from the start rounded as the report rounds it."""
+        moment = started + datetime.timedelta(seconds=round(seconds))
         day = (moment.date() - started.date()).days
         return moment.strftime("%H:%M:%S") if day == 0 else \
             f"day {day + 1}, {moment:%H:%M:%S}"
@@ -850,8 +857,18 @@ def test_a_recordings_times_of_day_are_its_headers(model_dir, in_tmp, capsys):
     page = Path("report.html").read_text()
     assert ("23:57:00 to day 2, 00:05:00: the recording started at 23:57:00 on 6 Dec 2026, "
             "its header says") in page
-    assert re.search(rf"<td[^>]*>{episode['start']}</td><td[^>]*>{episode['time_of_day']}"
-                     rf"</td><td[^>]*>{episode['end']}</td>", page)
+    # The AF table: from and to, both by the clock, and the duration in words ('01:18'
+    # was read as a time).
+    # Its day once, where both ends are on it: 'day 2, 00:00:28 to 00:02:44'.
+    to = "|".join(clock(episode["end_s"] + shift).removeprefix("day 2, ")
+                  for shift in (-0.005, 0.005))
+    assert re.search(rf"<td[^>]*>{episode['start']}</td><td[^>]*>{episode['end']}</td>"
+                     rf"<td[^>]*>{episode['time_of_day']} to ({to})</td>"
+                     r"<td[^>]*>\d+ min \d\d s</td>", page)
+    # The slowest and fastest minutes too.
+    rate = rhythm["heart_rate"]
+    minutes, seconds = map(int, rate["minimum_at"].split(":"))
+    assert f"at {rate['minimum_at']} ({clock(60 * minutes + seconds)})" in page
     # Summarised again, the start is the recording's, read again, whatever the run
     # report says (its times of day were the header's, its start another).
     report = json.loads(Path("run.json").read_text())
@@ -924,7 +941,7 @@ def test_a_recording_start_is_read_from_its_header_or_not_made_up(tmp_path):
     # first day (rounded, it was 'day 2, 00:00:00 on 31 Dec 2026').
     late = RecordingStart(datetime.time(23, 59, 59, 500000), datetime.date(2026, 12, 31))
     assert late.describe() == "23:59:59 on 31 Dec 2026"
-    assert [late.clock(seconds) for seconds in (0.49, 0.5)] == ["23:59:59", "day 2, 00:00:00"]
+    assert [late.clock(seconds) for seconds in (0.49, 0.6)] == ["23:59:59", "day 2, 00:00:00"]
     assert RecordingStart.from_json(start.as_json()) == start
 
 

@@ -93,12 +93,13 @@ class RecordingStart:
     date: datetime.date | None = None
 
     def clock(self, seconds: float) -> str:
-        """The time of day ``seconds`` into the recording, to the second as a clock shows
-        it (not rounded: a start at 23:59:59.5 is on its first day): ``08:14:03``; on a
-        later day than the start, ``day 2, 08:14:03``."""
+        """The time of day ``seconds`` into the recording: ``08:14:03``; on a later day
+        than the start, ``day 2, 08:14:03``. The seconds are rounded as
+        :func:`format_time` rounds them (the time from the start beside it then adds up);
+        the start is to the second as a clock shows it (23:59:59.5 is on its first day)."""
         began = (self.time.hour * 3600 + self.time.minute * 60 + self.time.second
                  + self.time.microsecond / 1e6)
-        day, of_day = divmod(math.floor(began + seconds), DAY_SECONDS)
+        day, of_day = divmod(math.floor(began + round(seconds)), DAY_SECONDS)
         text = format_time(of_day, always_hours=True).rjust(8, "0")
         return text if day == 0 else f"day {day + 1}, {text}"
 

@@ -192,16 +192,37 @@ def _recorded_when(started, start_s: float, span_s: float) -> str:
             f"started at {started.describe()}, its header says")
 
 
-def _with_time_of_day(rows: list, times_s, started, column: int = 1) -> list:
-    """A table's ``rows`` (a header, then one row for each time of ``times_s``) with each
-    row's time of day as a column at ``column``, where the recording says when it started
-    (``started``: :class:`anomaly.recordings.times.RecordingStart` or None)."""
+def _with_time_of_day(rows: list, times_s, started, column: int = 2) -> list:
+    """A table's ``rows`` (a header, then one row for each of ``times_s``, each a time or a
+    ``(from, to)`` pair of seconds from the start) with each row's time of day (``08:14:03``
+    or ``08:14:03 to 08:15:10``) as a column at ``column``, where the recording says when
+    it started (``started``: :class:`anomaly.recordings.times.RecordingStart` or None)."""
     if started is None:
         return rows
     head, *body = rows
+
+    def of_day(seconds) -> str:
+        if np.ndim(seconds) == 0:
+            return started.clock(seconds)
+        first, last = (started.clock(end) for end in seconds)
+        day = first.rpartition(", ")[0]
+        # The day once: 'day 2, 00:00:28 to 00:02:44'.
+        same_day = day and last.startswith(f"{day}, ")
+        return f"{first} to {last[len(day) + 2:] if same_day else last}"
+
     return [tuple(head[:column]) + ("time of day",) + tuple(head[column:])] + [
-        tuple(row[:column]) + (started.clock(seconds),) + tuple(row[column:])
+        tuple(row[:column]) + (of_day(seconds),) + tuple(row[column:])
         for row, seconds in zip(body, times_s)]
+
+
+def _span(start_s: float, end_s: float) -> tuple[str, str, str]:
+    """A stretch's start and end from the recording's start (``[h:]mm:ss``) and its
+    duration in words (``1 min 18 s``: ``01:18`` read as a time), of the two times as
+    shown (:func:`anomaly.recordings.times.clock_span`), so that the row adds up."""
+    from ..recordings.times import clock_span, format_duration
+
+    start, end, _ = clock_span(start_s, end_s)
+    return start, end, format_duration(round(end_s) - round(start_s))
 
 
 #: What a flag on a recording's beat is worth, for its reader (the label-free figures of
@@ -217,23 +238,36 @@ READING_THE_FLAGS = ("An anomaly is a beat unlike this patient's usual ones, not
 def _rhythm(rhythm) -> str:
     """Tables of a recording's rhythm: heart rate and variability, atrial fibrillation
     and its episodes, the morphology families."""
+    from ..holter.heart_rate import MIN_VARIABILITY_SECONDS
     from ..holter.summary import LISTED_FAMILIES
-    from ..recordings.times import clock_span, format_duration, format_time
+    from ..recordings.times import format_duration, format_time
 
     analysis = rhythm.analysis
     rate, fibrillation = analysis.heart_rate, analysis.atrial_fibrillation
     bpm = lambda value: "n/a" if not np.isfinite(value) else f"{value:.0f}"  # noqa: E731
-    at = lambda seconds: "" if not np.isfinite(seconds) else f" at {format_time(seconds)}"  # noqa: E731
+
+    def at(seconds: float) -> str:
+        """`` at 07:00``, and by the clock where known: `` at 07:00 (23:04:00)``."""
+        if not np.isfinite(seconds):
+            return ""
+        return f" at {format_time(seconds)}" + (
+            "" if rhythm.started is None else f" ({rhythm.started.clock(seconds)})")
+
     ms = lambda value: "n/a" if not np.isfinite(value) else f"{value:.0f} ms"  # noqa: E731
     summary = [("heart rate (bpm)", "minimum", "mean", "maximum")] + [
         (f"per minute, {which}", bpm(rates.minimum_bpm) + at(rates.minimum_at_s),
          bpm(rates.mean_bpm), bpm(rates.maximum_bpm) + at(rates.maximum_at_s))
         for which, rates in (("normal-to-normal", rate.nn), ("every beat", rate.every_beat))]
-    variability = [("variability (sinus rhythm)", "SDNN", "RMSSD", "pNN50"),
-                   (f"{rate.sinus_nn_count:,} normal-to-normal intervals in sinus rhythm "
-                    f"({format_duration(rate.sinus_nn_seconds)})", ms(rate.sdnn_ms),
-                    ms(rate.rmssd_ms), "n/a" if not np.isfinite(rate.pnn50)
-                    else f"{rate.pnn50:.1%}")]
+    intervals = (f"{rate.sinus_nn_count:,} normal-to-normal intervals in sinus rhythm "
+                 f"({format_duration(rate.sinus_nn_seconds)})")
+    if rate.variability_is_short:  # Figures of a few intervals would read as measured.
+        short = f"n/a (under {format_duration(MIN_VARIABILITY_SECONDS)} of them)"
+        variability = [("variability (sinus rhythm)", "SDNN", "RMSSD", "pNN50"),
+                       (intervals, short, short, short)]
+    else:
+        variability = [("variability (sinus rhythm)", "SDNN", "RMSSD", "pNN50"),
+                       (intervals, ms(rate.sdnn_ms), ms(rate.rmssd_ms),
+                        "n/a" if not np.isfinite(rate.pnn50) else f"{rate.pnn50:.1%}")]
     if fibrillation.episodes:
         listed = fibrillation.episodes[:_LISTED_EPISODES]
         more = len(fibrillation.episodes) - len(listed)
@@ -242,8 +276,9 @@ def _rhythm(rhythm) -> str:
             f"{len(fibrillation.episodes)} episode(s), <b>{rhythm.burden:.0%}</b> of the "
             f"analysable time{f' (the first {len(listed)} listed)' if more else ''}",
             _with_time_of_day([("from", "to", "duration")]
-                              + [clock_span(item.start_s, item.end_s) for item in listed],
-                              [item.start_s for item in listed], rhythm.started))
+                              + [_span(item.start_s, item.end_s) for item in listed],
+                              [(item.start_s, item.end_s) for item in listed],
+                              rhythm.started))
     else:
         episodes = "<p>No atrial fibrillation found.</p>"
     families = _table([("family", "shape", "beats", "share", "mean score", "flagged")] + [
@@ -328,7 +363,7 @@ def _events(rhythm) -> str:
             (row["start"], f"{row['beats']:,}", f"{row['ventricular']:,}",
              f"{row['supraventricular']:,}", f"{row['pauses']:,}",
              "n/a" if row["mean_bpm"] is None else f"{row['mean_bpm']:.0f}")
-            for row in hours], [row["start_s"] for row in hours], rhythm.started))
+            for row in hours], [row["start_s"] for row in hours], rhythm.started, 1))
     if not events:  # The hours still: a reader looks for the beats of each.
         return ("<p>No rhythm events (couplets, runs, bigeminy, pauses, brady- or "
                 "tachycardia) found.</p><p>Hour by hour:</p>" + hourly)
@@ -345,7 +380,8 @@ def _events(rhythm) -> str:
             (event.kind, format_time(event.start_s), format_time(event.end_s),
              _length(event.duration_s), f"{event.beats:,}",
              shown_rate(event))
-            for event in listed], [event.start_s for event in listed], rhythm.started, 2))
+            for event in listed], [(event.start_s, event.end_s) for event in listed],
+        rhythm.started, 3))
     return table + "<p>Hour by hour:</p>" + hourly
 
 
@@ -359,10 +395,11 @@ def _counted(kind: str, count: int) -> str:
 
 def _length(seconds: float) -> str:
     """How long an event lasted, in a table's duration column: ``3.8 s`` under a minute
-    (a pause's tenth of a second counts), ``mm:ss`` from a minute on."""
-    from ..recordings.times import format_time
+    (a pause's tenth of a second counts), ``1 min 18 s`` from a minute on (``01:18``
+    was read as a time)."""
+    from ..recordings.times import format_duration
 
-    return f"{seconds:.1f} s" if seconds < 59.95 else format_time(seconds)
+    return f"{seconds:.1f} s" if seconds < 59.95 else format_duration(seconds)
 
 
 def _analysable(analysable) -> str:
