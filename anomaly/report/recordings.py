@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..holter.events import READING_ORDER, most_telling, rate_words
+from ..holter.events import READING_ORDER, most_telling, rate_words, reading_rank
 from ..io.beats import is_anomaly
 from .paper import BeatMark, PaperStrip, paper_scale, plot_paper_strips
 from .plots import (TREND_AFTER_S, TREND_BIN_S, plot_heart_rate, plot_score_trend,
@@ -77,17 +77,31 @@ def strip_beats(peaks: np.ndarray, scores: np.ndarray, reach: float,
 
 @dataclass
 class StripChoice:
-    """A strip to draw: the sample it is read around and what it shows (why it was
-    chosen first, then what else of note falls in it)."""
+    """A strip to draw: the sample it is read around, what it shows (why it was chosen
+    first, then what else of note falls in it) and its place among the strips (the
+    gravest of what it shows: an event's kind's place in
+    :data:`anomaly.holter.events.READING_ORDER`, or :data:`AF_RANK` and after)."""
 
     centre: int
     reasons: list[str] = field(default_factory=list)
+    rank: float = 0.0
+
+
+#: Where a strip of the longest AF episode's onset, of a family's typical beat and of one
+#: of the most anomalous beats come among the strips, beside the events' kinds
+#: (:data:`anomaly.holter.events.READING_ORDER`: 0 for ventricular tachycardia on).
+AF_RANK = list(READING_ORDER).index("supraventricular tachycardia") + 0.5
+FAMILY_RANK = len(READING_ORDER) + 1
+ANOMALOUS_RANK = len(READING_ORDER) + 2
 
 
 def strip_choices(peaks: np.ndarray, scores: np.ndarray, readable: np.ndarray, fs: float,
                   rhythm=None, threshold: float | None = None) -> list[StripChoice]:
-    """The strips of a recording's report, in time order: around its most anomalous
-    beats (:func:`strip_beats`), then, with its ``rhythm``
+    """The strips of a recording's report, in the order a reader looks for them (the
+    events by kind as the events table lists them, the longest AF episode's onset among
+    them after supraventricular tachycardia, the families, the most anomalous beats; a
+    strip showing several of these where the gravest puts it; in time order within a
+    place): around its most anomalous beats (:func:`strip_beats`), then, with its ``rhythm``
     (:class:`anomaly.holter.summary.RecordingRhythm`), one per kind of rhythm event (its
     most telling, :func:`anomaly.holter.events.most_telling`), one for the longest
     atrial fibrillation episode's onset and
@@ -115,28 +129,30 @@ def strip_choices(peaks: np.ndarray, scores: np.ndarray, readable: np.ndarray, f
                          f"score {scores[other]:.4f}")
         if len(also) > STRIP_TITLE_BEATS:  # A run of flagged beats: the caption stays a line.
             named.append(f"and {len(also) - STRIP_TITLE_BEATS} more flagged beats")
-        chosen.append(StripChoice(int(peaks[beat]), ["; ".join(named)]))
+        chosen.append(StripChoice(int(peaks[beat]), ["; ".join(named)], ANOMALOUS_RANK))
     if rhythm is not None:
         inside = reach - EDGE_SECONDS * fs
-        for centre, reason, (first, last), of_a_beat in _rhythm_candidates(rhythm, fs):
+        for centre, reason, (first, last), of_a_beat, rank in _rhythm_candidates(rhythm, fs):
             near = next((choice for choice in chosen if choice.centre - inside <= first
                          and last <= choice.centre + inside), None)
             if near is None:
-                chosen.append(StripChoice(centre, [reason]))
+                chosen.append(StripChoice(centre, [reason], rank))
                 continue
             if of_a_beat and centre != near.centre:
                 # A beat named in another beat's strip: which one (the triangle is not it).
                 reason += f": the beat at {(centre - near.centre) / fs:+.2f} s"
             if reason not in near.reasons:
                 near.reasons.append(reason)
-    return sorted(chosen, key=lambda choice: choice.centre)
+            near.rank = min(near.rank, rank)
+    return sorted(chosen, key=lambda choice: (choice.rank, choice.centre))
 
 
-def _rhythm_candidates(rhythm, fs: float) -> list[tuple[int, str, tuple[int, int], bool]]:
+def _rhythm_candidates(rhythm, fs: float
+                       ) -> list[tuple[int, str, tuple[int, int], bool, float]]:
     """Where the strips of a recording's rhythm are (a sample), what each shows (the most
     telling event of each kind, the longest AF episode, the families), the first and last
-    samples it must show (a pause's beats either side; a beat's own sample), and whether
-    what it shows is one beat (a family's most typical)."""
+    samples it must show (a pause's beats either side; a beat's own sample), whether
+    what it shows is one beat (a family's most typical), and its rank among the strips."""
     from ..recordings.times import format_duration, format_time
 
     samples, times = rhythm.samples, rhythm.times_s
@@ -176,7 +192,7 @@ def _rhythm_candidates(rhythm, fs: float) -> list[tuple[int, str, tuple[int, int
         candidates.append((centre,
                            f"{what}, {format_time(event.start_s)}-{format_time(event.end_s)}"
                            + (f" (the {READING_ORDER.get(kind, 'longest')} of {count})"
-                              if count > 1 else ""), shows, False))
+                              if count > 1 else ""), shows, False, reading_rank(kind)))
     episodes = rhythm.analysis.atrial_fibrillation.episodes
     if episodes:
         episode = max(episodes, key=lambda item: item.duration_s)
@@ -185,13 +201,14 @@ def _rhythm_candidates(rhythm, fs: float) -> list[tuple[int, str, tuple[int, int
                            f"atrial fibrillation from {format_time(episode.start_s)} to "
                            f"{format_time(episode.end_s)}, "
                            f"{format_duration(episode.duration_s)}",
-                           (sample_at(episode.start_s), sample_at(episode.start_s)), False))
+                           (sample_at(episode.start_s), sample_at(episode.start_s)), False,
+                           AF_RANK))
     shown = [item for item in rhythm.families if item.dominant or not item.normal_shape]
     for item in shown[:FAMILY_STRIPS]:
         typical = int(samples[item.representative])
         candidates.append((typical,
                            f"family {item.family} ({item.kind}, {beats_counted(item.beats)}): "
-                           "its most typical beat", (typical, typical), True))
+                           "its most typical beat", (typical, typical), True, FAMILY_RANK))
     return candidates
 
 
