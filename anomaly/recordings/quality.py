@@ -42,8 +42,9 @@ about a QRS complex):
   one the second detector does not confirm, between two it confirms, that splits an
   interval of the rhythm
   (from the beat before it to the beat after it no longer than :data:`SPLIT_RATIO` of the
-  usual RR interval) is a spike between two beats, not an ectopic beat, which comes with
-  its own QRS and resets or delays the next beat. (An interpolated ectopic beat, which
+  usual RR interval) and is like neither of them is a spike between two beats, not an
+  ectopic beat, which comes with its own QRS and resets or delays the next beat, nor the
+  first beat of a ventricular run, like the run's next. (An interpolated ectopic beat, which
   delays nothing, is set aside too if the second detector misses it: rare.)
 
 Measured on the 44 MIT-BIH records (``scripts/benchmark_patient.py``, docs/benchmarks.md):
@@ -407,7 +408,7 @@ def unreadable_stretches(raw: np.ndarray, filtered: np.ndarray, fs: float,
     # The second detector settles over its first seconds: beats there are not judged.
     edge = int(round(SETTLING_SECONDS * fs))
     peaks = peaks[(peaks >= edge) & (peaks < len(raw) - edge)]
-    for peak in peaks[lone_artefacts(peaks, other_peaks, tolerance)]:
+    for peak in peaks[lone_artefacts(peaks, other_peaks, tolerance, filtered, half_qrs)]:
         stretch = reason[max(0, peak - around):peak + around + 1]
         stretch[stretch == 0] = NOISY
     for start in range(0, len(raw), noise_window):
@@ -473,10 +474,16 @@ def missed_alike(filtered: np.ndarray, peaks: np.ndarray, other_peaks: np.ndarra
     return bool(np.all(likeness.max(axis=1) >= MIN_TWIN_LIKENESS))
 
 
-def lone_artefacts(peaks: np.ndarray, other_peaks: np.ndarray, tolerance: int) -> np.ndarray:
+def lone_artefacts(peaks: np.ndarray, other_peaks: np.ndarray, tolerance: int,
+                   filtered: np.ndarray | None = None, half: int = 0) -> np.ndarray:
     """Which of ``peaks`` (increasing) are lone artefacts: not within ``tolerance`` samples
     of one of ``other_peaks`` while the beats either side are, and those beats no further
-    apart than :data:`SPLIT_RATIO` of the median RR interval of ``peaks``."""
+    apart than :data:`SPLIT_RATIO` of the median RR interval of ``peaks``; with the
+    band-passed lead ``filtered``, only if its QRS complex (``half`` samples either side)
+    is like neither neighbour's (correlated under :data:`MIN_ALIKE`): the first beat of a
+    ventricular tachycardia the second detector misses splits the interval from the
+    sinus beat before it to the run's next beat, and is like that beat (MIT-BIH 210 at
+    7:01 and 18:04, whose runs were cut short)."""
     lone = np.zeros(len(peaks), dtype=bool)
     if len(peaks) < 3:
         return lone
@@ -486,6 +493,16 @@ def lone_artefacts(peaks: np.ndarray, other_peaks: np.ndarray, tolerance: int) -
     # complexes of a ventricular tachycardia, MIT-BIH 205 and 203) is not lone.
     lone[1:-1] = (unconfirmed[1:-1] & ~unconfirmed[:-2] & ~unconfirmed[2:]
                   & (around <= SPLIT_RATIO * np.median(np.diff(peaks))))
+    if filtered is None:
+        return lone
+    from .patient import unit_rows
+
+    for index in np.flatnonzero(lone):
+        trio = peaks[index - 1:index + 2]
+        if trio[0] < half or trio[-1] + half >= len(filtered):
+            continue
+        complexes = unit_rows(qrs_complexes(filtered, trio, half))
+        lone[index] = bool(np.all(complexes[[0, 2]] @ complexes[1] < MIN_ALIKE))
     return lone
 
 
