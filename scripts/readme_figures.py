@@ -85,7 +85,7 @@ def report_pictures() -> None:
             page = chromium.new_page(viewport={"width": 1200, "height": 900})
             page.goto((work / "report.html").as_uri())
             shots = {"report_summary.png": "table.block",
-                     "report_strips.png": ".strips img >> nth=1",
+                     "report_strips.png": ".strips img >> nth=0",
                      "report_families.png": "img[alt^='the families of']"}
             for name, selector in shots.items():
                 page.locator(selector).screenshot(path=str(DOCS / name))

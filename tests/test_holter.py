@@ -1063,7 +1063,9 @@ def test_a_familys_typical_beat_named_in_another_strip_is_told_by_its_time(in_tm
                if any(reason.startswith(named) for reason in choice.reasons)]
     assert choice.centre == peaks[dominant.representative + 1]
     offset = (peaks[dominant.representative] - choice.centre) / HOLTER_FS
-    assert choice.reasons[-1].endswith(f"its most typical beat: the beat at {offset:+.2f} s")
+    # Its reason first (a family before the most anomalous beats), naming the beat's time.
+    assert choice.reasons[0].startswith(named)
+    assert choice.reasons[0].endswith(f"its most typical beat: the beat at {offset:+.2f} s")
     # Only a beat is told by its time: an event named in another strip is told by its own.
     assert all(reason.startswith("family ") for choice in choices for reason in choice.reasons
                if ": the beat at" in reason)
@@ -1103,6 +1105,8 @@ def test_strips_show_each_event_kind_and_family_once_and_never_the_same_window(i
 
     places = [min(place(reason) for reason in choice.reasons) for choice in choices]
     assert places == sorted(places) and len(set(places)) > 2, (places, choices)
+    # Each caption starts with what puts its strip there.
+    assert [place(choice.reasons[0]) for choice in choices] == places, choices
     for before, after in zip(choices, choices[1:]):
         assert places[choices.index(before)] < places[choices.index(after)] or \
             before.centre < after.centre

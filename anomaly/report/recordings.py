@@ -77,8 +77,8 @@ def strip_beats(peaks: np.ndarray, scores: np.ndarray, reach: float,
 
 @dataclass
 class StripChoice:
-    """A strip to draw: the sample it is read around, what it shows (why it was chosen
-    first, then what else of note falls in it) and its place among the strips (the
+    """A strip to draw: the sample it is read around, what it shows (the gravest first,
+    then what else of note falls in it) and its place among the strips (the
     gravest of what it shows: an event's kind's place in
     :data:`anomaly.holter.events.READING_ORDER`, or :data:`AF_RANK` and after)."""
 
@@ -141,8 +141,10 @@ def strip_choices(peaks: np.ndarray, scores: np.ndarray, readable: np.ndarray, f
             if of_a_beat and centre != near.centre:
                 # A beat named in another beat's strip: which one (the triangle is not it).
                 reason += f": the beat at {(centre - near.centre) / fs:+.2f} s"
-            if reason not in near.reasons:
-                near.reasons.append(reason)
+            if reason in near.reasons:
+                continue
+            # The gravest reason first: what puts the strip where it is in the order.
+            near.reasons.insert(0 if rank < near.rank else len(near.reasons), reason)
             near.rank = min(near.rank, rank)
     return sorted(chosen, key=lambda choice: (choice.rank, choice.centre))
 
