@@ -1021,6 +1021,19 @@ def test_the_reports_events_table_lists_the_gravest_kinds_first_and_every_kind(i
     # Without events, the hours are still given (record 100's report had none).
     quiet = _events(replace(rhythm, analysis=replace(rhythm.analysis, events=())))
     assert "No rhythm events" in quiet and "Hour by hour" in quiet and "0:00:00" in quiet
+    # An event with an unreadable beat within 5 s is noted (105's ventricular runs in
+    # noise the tests did not set aside read as any other): the VT, whose run ends at
+    # 301.5 s, with beats set aside from 305 s; the pauses and couplets, further, not.
+    kinds = rhythm.analysis.kinds.copy()
+    kinds[(rhythm.times_s > 305.0) & (rhythm.times_s < 310.0)] = "?"
+    noisy = replace(rhythm, analysis=replace(rhythm.analysis, events=tuple(events),
+                                             kinds=kinds))
+    page = _events(noisy)
+    noted = re.findall(r"<tr><td[^>]*>([a-z ]+)</td>.*?<td[^>]*>([^<]*)</td></tr>", page)
+    assert [kind for kind, note in noted if note == "near noise: check its strip"] == \
+        ["ventricular tachycardia"], noted
+    assert [item["near_unreadable"] for item in noisy.as_json()["events"]
+            if item["kind"] != "ventricular couplet"] == [False, True, False]
 
 
 def test_a_bradycardia_strip_shows_its_slowest_beats():

@@ -376,13 +376,18 @@ def _events(rhythm) -> str:
            f"{html.escape(telling_words())})" if more else ""))
     # Not folded: the events are what the reader of a Holter report looks for first.
     table = f"<p>{caption}:</p>" + _table(_with_time_of_day(
-        [("event", "from", "to", "duration", "beats", "rate (bpm)")] + [
+        [("event", "from", "to", "duration", "beats", "rate (bpm)", "note")] + [
             (event.kind, format_time(event.start_s), format_time(event.end_s),
              _length(event.duration_s), f"{event.beats:,}",
-             shown_rate(event))
+             shown_rate(event), NEAR_UNREADABLE if rhythm.near_unreadable(event) else "")
             for event in listed], [(event.start_s, event.end_s) for event in listed],
         rhythm.started, 3))
     return table + "<p>Hour by hour:</p>" + hourly
+
+
+#: The events table's note on an event near an unreadable beat
+#: (:meth:`anomaly.holter.summary.RecordingRhythm.near_unreadable`).
+NEAR_UNREADABLE = "near noise: check its strip"
 
 
 def _counted(kind: str, count: int) -> str:
