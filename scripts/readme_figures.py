@@ -10,8 +10,9 @@ screenshots of a recording's HTML report.
   parts of the HTML report of a synthetic 30-minute Holter recording (EDF, 250 Hz, in
   microvolts; :func:`anomaly.synthetic.synthetic_holter`: PVCs, ventricular bigeminy,
   two runs of ventricular tachycardia, two sinus pauses and 5 minutes of atrial
-  fibrillation; started at 09:12 on 2 March 2026, its header says), fitted label-free on its first 5 minutes and scored as a user would
-  (``anomaly fit``, ``anomaly score --html``), shot in headless Chromium (Debian's,
+  fibrillation; started at 09:12 on 2 March 2026, its header says), fitted label-free
+  on its first 5 minutes and scored as a user would (``anomaly fit``, ``anomaly score
+  --html``), shot in headless Chromium (Debian's,
   driven by playwright). Synthetic so that the pictures may be published; they show
   what the report looks like, not how well it does (see ``docs/benchmarks.md``).
 

@@ -1030,7 +1030,7 @@ def test_the_reports_events_table_lists_the_gravest_kinds_first_and_every_kind(i
                                              kinds=kinds))
     page = _events(noisy)
     noted = re.findall(r"<tr><td[^>]*>([a-z ]+)</td>.*?<td[^>]*>([^<]*)</td></tr>", page)
-    assert [kind for kind, note in noted if note == "near noise: check its strip"] == \
+    assert [kind for kind, note in noted if note == "near noise (unreadable within 5 s)"] == \
         ["ventricular tachycardia"], noted
     assert [item["near_unreadable"] for item in noisy.as_json()["events"]
             if item["kind"] != "ventricular couplet"] == [False, True, False]

@@ -159,6 +159,23 @@ def test_the_rules_of_the_tests():
     peaks = np.array([0, 100, 200, 250, 300, 400, 460, 620, 700])
     other = np.array([0, 100, 200, 300, 400, 620, 700])
     np.testing.assert_array_equal(np.flatnonzero(lone_artefacts(peaks, other, 5)), [3])
+    # With the band-passed lead: only a beat like neither neighbour is (a spike between
+    # two beats); one like the next (a ventricular run's first beat, whose next beat is of
+    # its shape) is not. Beats at 0, 100, 200 (narrow), 250 (the candidate), 300 (wide).
+    narrow = np.exp(-0.5 * (np.arange(-10, 11) / 2.0) ** 2)
+    wide = np.sin(np.linspace(0, 2 * np.pi, 21)) * np.hanning(21)
+    spike = np.eye(21)[10] - np.eye(21)[13]  # correlated 0.31 and 0.26 with them
+    for candidate, expected in ((wide, []), (spike, [3])):
+        lead = np.zeros(410)
+        for peak, shape in ((0 + 10, narrow), (100, narrow), (200, narrow),
+                            (250, candidate), (300, wide), (390, narrow)):
+            lead[peak - 10:peak + 11] += shape
+        beats = np.array([10, 100, 200, 250, 300, 390])
+        found = np.flatnonzero(lone_artefacts(beats, np.array([10, 100, 200, 300, 390]), 5,
+                                              filtered=lead, half=10))
+        np.testing.assert_array_equal(found, expected)
+    with pytest.raises(ValueError, match="half"):
+        lone_artefacts(beats, beats, 5, filtered=lead)
     # Stretches by reason, and the reason found first in a window.
     unreadable = Unreadable(np.array([0, 1, 1, 0, 4, 4, 4, 0, 2], dtype=np.int8))
     assert unreadable.stretches(0, 9) == [(1, 3, 1), (4, 7, 4), (8, 9, 2)]

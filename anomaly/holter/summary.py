@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -31,9 +32,9 @@ if TYPE_CHECKING:
 LISTED_FAMILIES = 20
 #: Events listed in the JSON report, in time order (all are counted).
 LISTED_EVENTS = 500
-#: An event with an unreadable beat this close is said to be near one: noise the tests
-#: did not set aside around it may have made it (MIT-BIH 105's ventricular runs in its
-#: noise), for its reader to weigh on its strip.
+#: An event with an unreadable beat or stretch this close is said to be near noise: noise
+#: the tests did not set aside around it may have made it (MIT-BIH 105's ventricular runs
+#: in its noise), for its reader to weigh.
 NEAR_UNREADABLE_SECONDS = 5.0
 
 
@@ -151,14 +152,21 @@ class RecordingRhythm:
                 (("normal", NORMAL), ("supraventricular", SUPRAVENTRICULAR),
                  ("ventricular", VENTRICULAR), ("unreadable", UNKNOWN))}
 
+    @cached_property
+    def _unreadable_times(self) -> np.ndarray:
+        return self.times_s[self.analysis.kinds == UNKNOWN]
+
     def near_unreadable(self, event) -> bool:
-        """Whether an unreadable beat lies within :data:`NEAR_UNREADABLE_SECONDS` of
-        ``event``."""
-        unreadable = self.times_s[self.analysis.kinds == UNKNOWN]
-        inside = np.searchsorted(unreadable, [event.start_s - NEAR_UNREADABLE_SECONDS,
-                                              event.end_s + NEAR_UNREADABLE_SECONDS],
-                                 side="right")
-        return bool(inside[1] > inside[0])
+        """Whether an unreadable beat, or a listed unreadable stretch (one without beats:
+        a lead off), lies within :data:`NEAR_UNREADABLE_SECONDS` of ``event``."""
+        first = event.start_s - NEAR_UNREADABLE_SECONDS
+        last = event.end_s + NEAR_UNREADABLE_SECONDS
+        times = self._unreadable_times
+        if np.searchsorted(times, first, side="left") < np.searchsorted(times, last,
+                                                                         side="right"):
+            return True
+        stretches = () if self.analysable is None else self.analysable.stretches
+        return any(start <= last and first <= end for start, end, _ in stretches)
 
     def event_counts(self) -> dict[str, int]:
         """How many events of each kind, the most frequent first."""

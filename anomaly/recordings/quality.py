@@ -111,6 +111,10 @@ MIN_TWIN_LIKENESS = 0.95
 #: :data:`LONE_ARTEFACT_SECONDS` either side of it.
 SPLIT_RATIO = 1.2
 LONE_ARTEFACT_SECONDS = 0.05
+#: ... unless its QRS complex correlates this much or more with a neighbour's: the first
+#: beat of a ventricular run, like the run's next (one pair's correlation, where
+#: :data:`MIN_ALIKE` is a window's median).
+MIN_NEIGHBOUR_LIKENESS = 0.8
 #: The second detector's first and last seconds of a chunk, where it has not settled: the
 #: beats there are not judged.
 SETTLING_SECONDS = 2.0
@@ -408,7 +412,8 @@ def unreadable_stretches(raw: np.ndarray, filtered: np.ndarray, fs: float,
     # The second detector settles over its first seconds: beats there are not judged.
     edge = int(round(SETTLING_SECONDS * fs))
     peaks = peaks[(peaks >= edge) & (peaks < len(raw) - edge)]
-    for peak in peaks[lone_artefacts(peaks, other_peaks, tolerance, filtered, half_qrs)]:
+    for peak in peaks[lone_artefacts(peaks, other_peaks, tolerance, filtered=filtered,
+                                     half=half_qrs)]:
         stretch = reason[max(0, peak - around):peak + around + 1]
         stretch[stretch == 0] = NOISY
     for start in range(0, len(raw), noise_window):
@@ -474,16 +479,20 @@ def missed_alike(filtered: np.ndarray, peaks: np.ndarray, other_peaks: np.ndarra
     return bool(np.all(likeness.max(axis=1) >= MIN_TWIN_LIKENESS))
 
 
-def lone_artefacts(peaks: np.ndarray, other_peaks: np.ndarray, tolerance: int,
-                   filtered: np.ndarray | None = None, half: int = 0) -> np.ndarray:
+def lone_artefacts(peaks: np.ndarray, other_peaks: np.ndarray, tolerance: int, *,
+                   filtered: np.ndarray | None = None, half: int | None = None) -> np.ndarray:
     """Which of ``peaks`` (increasing) are lone artefacts: not within ``tolerance`` samples
     of one of ``other_peaks`` while the beats either side are, and those beats no further
     apart than :data:`SPLIT_RATIO` of the median RR interval of ``peaks``; with the
-    band-passed lead ``filtered``, only if its QRS complex (``half`` samples either side)
-    is like neither neighbour's (correlated under :data:`MIN_ALIKE`): the first beat of a
-    ventricular tachycardia the second detector misses splits the interval from the
-    sinus beat before it to the run's next beat, and is like that beat (MIT-BIH 210 at
-    7:01 and 18:04, whose runs were cut short)."""
+    band-passed lead ``filtered``, only if its QRS complex (``half`` samples either side,
+    given with it) is like neither neighbour's (correlated under
+    :data:`MIN_NEIGHBOUR_LIKENESS`): the first beat of a ventricular tachycardia the
+    second detector misses splits the interval from the sinus beat before it to the
+    run's next beat, and is like that beat (MIT-BIH 210 at 7:01 and 18:03, whose runs
+    were cut short)."""
+    if filtered is not None and not half:
+        raise ValueError("lone_artefacts: the QRS complexes' half width (half) is needed "
+                         "with the band-passed lead (filtered)")
     lone = np.zeros(len(peaks), dtype=bool)
     if len(peaks) < 3:
         return lone
@@ -502,7 +511,7 @@ def lone_artefacts(peaks: np.ndarray, other_peaks: np.ndarray, tolerance: int,
         if trio[0] < half or trio[-1] + half >= len(filtered):
             continue
         complexes = unit_rows(qrs_complexes(filtered, trio, half))
-        lone[index] = bool(np.all(complexes[[0, 2]] @ complexes[1] < MIN_ALIKE))
+        lone[index] = bool(np.all(complexes[[0, 2]] @ complexes[1] < MIN_NEIGHBOUR_LIKENESS))
     return lone
 
 

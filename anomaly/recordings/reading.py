@@ -143,16 +143,18 @@ class Strip:
     """A few seconds of a lead around a beat: band-pass filtered samples from ``start``;
     ``centre`` is the R peak (sample) of the beat it was read around. Near the recording's
     ends the strip is cut short, so the beat is then not in its middle. The values are in
-    millivolts when ``calibrated`` (the recording declares a voltage unit), else in
-    heights of the strip's largest wave (its range from the 0.5% to the 99.5% quantile),
-    and ``uncalibrated`` says why."""
+    millivolts unless ``uncalibrated`` says why not; then in heights of the strip's
+    largest wave (its range from the 0.5% to the 99.5% quantile)."""
 
     start: int
     values: np.ndarray
     fs: float
     centre: int
-    calibrated: bool = True
     uncalibrated: str = ""
+
+    @property
+    def calibrated(self) -> bool:
+        return not self.uncalibrated
 
 
 #: The largest wave of an ECG lead, in millivolts, at most (a QRS complex measures a few):
@@ -184,8 +186,9 @@ def read_strips(path: str | os.PathLike, options: SegmentOptions, centres: np.nd
                for _, values, _ in parts]
     to_millivolts = lead.millivolts_per_unit
     unit = logs.printable(lead.unit or "")
-    why = ("" if to_millivolts is not None else f"its unit, {unit}, is not a voltage" if unit
-           else "no voltage unit declared")
+    why = ("" if to_millivolts is not None else
+           f"its unit, {unit}, is not a voltage unit it knows" if unit else
+           "no voltage unit declared")
     if to_millivolts is not None and heights and \
             np.median(heights) * to_millivolts > MOST_PLAUSIBLE_MV:
         measured = f"{np.median(heights) * to_millivolts:,.0f} mV"
@@ -201,5 +204,5 @@ def read_strips(path: str | os.PathLike, options: SegmentOptions, centres: np.nd
             values = values * to_millivolts
         elif len(values):
             values = values / (height if height > 0 else 1.0)
-        strips.append(Strip(start, values, lead.fs, centre, to_millivolts is not None, why))
+        strips.append(Strip(start, values, lead.fs, centre, why))
     return strips

@@ -64,9 +64,8 @@ def clock_span(start_s: float, end_s: float) -> tuple[str, str, str]:
 
 
 def format_duration(seconds: float) -> str:
-    """A length of time in words, ``26 s``, ``24 min 39 s`` or ``2 h 05 min``: in a
-    sentence, ``24:39`` reads as a time of the recording, not as how long something
-    lasted (tables, whose column says ``duration``, keep :func:`format_time`)."""
+    """A length of time in words, ``26 s``, ``24 min 39 s`` or ``2 h 05 min``: ``24:39``
+    reads as a time of the recording (or of day), not as how long something lasted."""
     whole = int(round(seconds))
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)

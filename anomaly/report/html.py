@@ -387,7 +387,7 @@ def _events(rhythm) -> str:
 
 #: The events table's note on an event near an unreadable beat
 #: (:meth:`anomaly.holter.summary.RecordingRhythm.near_unreadable`).
-NEAR_UNREADABLE = "near noise: check its strip"
+NEAR_UNREADABLE = "near noise (unreadable within 5 s)"
 
 
 def _counted(kind: str, count: int) -> str:

@@ -6,7 +6,7 @@ and ``--plot-dir``."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -83,8 +83,8 @@ class StripChoice:
     :data:`anomaly.holter.events.READING_ORDER`, or :data:`AF_RANK` and after)."""
 
     centre: int
-    reasons: list[str] = field(default_factory=list)
-    rank: float = 0.0
+    reasons: list[str]
+    rank: float
 
 
 #: Where a strip of the longest AF episode's onset, of a family's typical beat and of one
@@ -117,11 +117,12 @@ def strip_choices(peaks: np.ndarray, scores: np.ndarray, readable: np.ndarray, f
     reach = STRIP_SECONDS * fs / 2
     # A beat of an unreadable stretch gets no strip of its own: its score says nothing.
     ranked = np.where(readable, scores, -np.inf)
+    flagged = readable if threshold is None else is_anomaly(scores, threshold, readable)
     chosen = []
     for beat, also in strip_beats(peaks, ranked, reach=reach):
         if not readable[beat]:
             continue
-        why = ("among the most anomalous beats" if threshold is None or scores[beat] > threshold
+        why = ("among the most anomalous beats" if flagged[beat]
                else f"among the highest scores, not flagged (threshold {threshold:.4f})")
         named = [f"{why}: {format_time(peaks[beat] / fs)}, score {scores[beat]:.4f}"]
         for other in also[:STRIP_TITLE_BEATS]:
