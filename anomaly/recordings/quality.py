@@ -191,7 +191,8 @@ def keep_listed(stretches: tuple) -> tuple:
 @dataclass(frozen=True)
 class Analysable:
     """How much of a recording's span could be read: its seconds, the unreadable seconds
-    per reason (:data:`REASONS` order) and the beats set aside in them."""
+    per reason (:data:`REASONS` order) and the beats set aside in them; and, what every
+    output's account of the recording gives with it, when the recording began."""
 
     span_seconds: float
     unreadable_seconds: tuple[float, ...]

@@ -54,13 +54,14 @@ def format_time(seconds: float, *, always_hours: bool = False) -> str:
             f"{minutes:02d}:{secs:02d}")
 
 
-def clock_span(start_s: float, end_s: float) -> tuple[str, str, str]:
-    """A stretch's start, end and duration as a table gives them (:func:`format_time`):
-    the duration is that of the two times as shown, so that the row adds up (from 0.4 s
-    to 384.3 s is ``00:00``, ``06:24``, ``06:24``, where the duration rounded on its own
-    read ``06:23``)."""
+def clock_span(start_s: float, end_s: float, *, words: bool = False) -> tuple[str, str, str]:
+    """A stretch's start, end and duration as a table gives them (:func:`format_time`;
+    the duration in words with ``words``, :func:`format_duration`): the duration is that
+    of the two times as shown, so that the row adds up (from 0.4 s to 384.3 s is
+    ``00:00``, ``06:24``, ``06:24``, where the duration rounded on its own read ``06:23``)."""
     start, end = int(round(start_s)), int(round(end_s))
-    return format_time(start), format_time(end), format_time(end - start)
+    return (format_time(start), format_time(end),
+            (format_duration if words else format_time)(end - start))
 
 
 def format_duration(seconds: float) -> str:

@@ -215,16 +215,6 @@ def _with_time_of_day(rows: list, times_s, started, column: int = 2) -> list:
         for row, seconds in zip(body, times_s)]
 
 
-def _span(start_s: float, end_s: float) -> tuple[str, str, str]:
-    """A stretch's start and end from the recording's start (``[h:]mm:ss``) and its
-    duration in words (``1 min 18 s``: ``01:18`` read as a time), of the two times as
-    shown (:func:`anomaly.recordings.times.clock_span`), so that the row adds up."""
-    from ..recordings.times import clock_span, format_duration
-
-    start, end, _ = clock_span(start_s, end_s)
-    return start, end, format_duration(round(end_s) - round(start_s))
-
-
 #: What a flag on a recording's beat is worth, for its reader (the label-free figures of
 #: docs/benchmarks.md, "Label-free patient-specific detection", at k = 2).
 READING_THE_FLAGS = ("An anomaly is a beat unlike this patient's usual ones, not a diagnosis. "
@@ -240,7 +230,7 @@ def _rhythm(rhythm) -> str:
     and its episodes, the morphology families."""
     from ..holter.heart_rate import MIN_VARIABILITY_SECONDS
     from ..holter.summary import LISTED_FAMILIES
-    from ..recordings.times import format_duration, format_time
+    from ..recordings.times import clock_span, format_duration, format_time
 
     analysis = rhythm.analysis
     rate, fibrillation = analysis.heart_rate, analysis.atrial_fibrillation
@@ -276,7 +266,8 @@ def _rhythm(rhythm) -> str:
             f"{len(fibrillation.episodes)} episode(s), <b>{rhythm.burden:.0%}</b> of the "
             f"analysable time{f' (the first {len(listed)} listed)' if more else ''}",
             _with_time_of_day([("from", "to", "duration")]
-                              + [_span(item.start_s, item.end_s) for item in listed],
+                              + [clock_span(item.start_s, item.end_s, words=True)
+                                 for item in listed],
                               [(item.start_s, item.end_s) for item in listed],
                               rhythm.started))
     else:
