@@ -92,10 +92,13 @@ STUCK_SECONDS = 0.1
 NOISE_WINDOW_SECONDS = 3.0
 MIN_AGREEMENT = 0.8
 AGREEMENT_SECONDS = 0.15
-#: Beats the second detector does not confirm are noise only when they are not alike: the
-#: median correlation of their QRS complexes (:data:`QRS_HALF_SECONDS` either side of the
-#: peak) with their median below :data:`MIN_ALIKE`. Ventricular flutter, whose waves one
-#: detector counts and the other does not, is a run of alike waves (MIT-BIH 207).
+#: A window's beats, where the second detector confirms too few, are noise only when they
+#: are not alike: the median correlation of all the window's QRS complexes
+#: (:data:`QRS_HALF_SECONDS` either side of the peak) with their median below
+#: :data:`MIN_ALIKE`. Ventricular flutter, whose waves one detector counts and the other
+#: does not, is a run of alike waves (MIT-BIH 207). Judged on the unconfirmed beats
+#: alone, it set aside far more real beats (docs/benchmarks.md, "Label-free
+#: patient-specific detection", changes not kept).
 QRS_HALF_SECONDS = 0.1
 MIN_ALIKE = 0.8
 #: Nor are they noise when those the second detector misses look like beats it confirms,
