@@ -97,11 +97,22 @@ class RecordingStart:
         than the start, ``day 2, 08:14:03``. The seconds are rounded as
         :func:`format_time` rounds them (the time from the start beside it then adds up);
         the start is to the second as a clock shows it (23:59:59.5 is on its first day)."""
+        day, text = self._day_and_time(seconds)
+        return text if day == 0 else f"day {day + 1}, {text}"
+
+    def span(self, start_s: float, end_s: float) -> str:
+        """A stretch by the clock, its day said once: ``23:57:10 to 23:57:20``, ``23:58:40
+        to day 2, 00:02:00``, ``day 2, 00:00:28 to 00:02:44``."""
+        (first_day, _), (last_day, last) = (self._day_and_time(start_s),
+                                            self._day_and_time(end_s))
+        return f"{self.clock(start_s)} to {last if last_day == first_day else self.clock(end_s)}"
+
+    def _day_and_time(self, seconds: float) -> tuple[int, str]:
+        """The day (0: the start's) and the time of day ``seconds`` into the recording."""
         began = (self.time.hour * 3600 + self.time.minute * 60 + self.time.second
                  + self.time.microsecond / 1e6)
         day, of_day = divmod(math.floor(began + round(seconds)), DAY_SECONDS)
-        text = format_time(of_day, always_hours=True).rjust(8, "0")
-        return text if day == 0 else f"day {day + 1}, {text}"
+        return day, format_time(of_day, always_hours=True).rjust(8, "0")
 
     def describe(self) -> str:
         """``08:14:03 on 6 Dec 2026``, or ``08:14:03`` without a date."""

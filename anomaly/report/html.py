@@ -202,13 +202,7 @@ def _with_time_of_day(rows: list, times_s, started, column: int = 2) -> list:
     head, *body = rows
 
     def of_day(seconds) -> str:
-        if np.ndim(seconds) == 0:
-            return started.clock(seconds)
-        first, last = (started.clock(end) for end in seconds)
-        day = first.rpartition(", ")[0]
-        # The day once: 'day 2, 00:00:28 to 00:02:44'.
-        same_day = day and last.startswith(f"{day}, ")
-        return f"{first} to {last[len(day) + 2:] if same_day else last}"
+        return started.clock(seconds) if np.ndim(seconds) == 0 else started.span(*seconds)
 
     return [tuple(head[:column]) + ("time of day",) + tuple(head[column:])] + [
         tuple(row[:column]) + (of_day(seconds),) + tuple(row[column:])
