@@ -107,11 +107,15 @@ class RecordingStart:
                                             self._day_and_time(end_s))
         return f"{self.clock(start_s)} to {last if last_day == first_day else self.clock(end_s)}"
 
+    @property
+    def seconds_of_day(self) -> float:
+        """The start as seconds since its day's midnight."""
+        return (self.time.hour * 3600 + self.time.minute * 60 + self.time.second
+                + self.time.microsecond / 1e6)
+
     def _day_and_time(self, seconds: float) -> tuple[int, str]:
         """The day (0: the start's) and the time of day ``seconds`` into the recording."""
-        began = (self.time.hour * 3600 + self.time.minute * 60 + self.time.second
-                 + self.time.microsecond / 1e6)
-        day, of_day = divmod(math.floor(began + round(seconds)), DAY_SECONDS)
+        day, of_day = divmod(math.floor(self.seconds_of_day + round(seconds)), DAY_SECONDS)
         return day, format_time(of_day, always_hours=True).rjust(8, "0")
 
     def describe(self) -> str:

@@ -18,6 +18,7 @@ from ..io.writers import atomic_write
 
 if TYPE_CHECKING:
     from ..recordings.segment import BeatWindow
+    from ..recordings.times import RecordingStart
 
 #: The files :func:`save_batch_plots` writes into its directory.
 BATCH_PLOTS = ("score_histogram.png", "normal_beat.png", "anomalous_beat.png")
@@ -336,6 +337,31 @@ def _legend_beside(ax, **options) -> None:
 def time_scale(seconds: float) -> tuple[float, str]:
     """The unit of a recording's time axis: hours past two hours, else minutes."""
     return (3600.0, "hours") if seconds > 2 * 3600 else (60.0, "minutes")
+
+
+def clock_axis(ax, started: "RecordingStart", scale: float):
+    """The time of day along the top of ``ax``, whose time axis is from the recording's
+    start in units of ``scale`` seconds (:func:`time_scale`), where the recording says
+    when it ``started``: ticks on round times of the recorder's clock (``09:20``, every
+    10 minutes; whole hours on a day's recording), as a technician reads a patient's
+    diary against it. Returns the new axis."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    from ..recordings.times import DAY_SECONDS, format_time
+
+    offset = started.seconds_of_day / scale
+    top = ax.secondary_xaxis("top", functions=(lambda x: x + offset, lambda x: x - offset))
+    # Round steps of the clock: 1, 2, 3, 6, 10, 15, 20 or 30 minutes, hours likewise.
+    top.xaxis.set_major_locator(MaxNLocator(nbins=10, steps=[1, 1.5, 2, 3, 6, 10]))
+
+    def label(value: float, _) -> str:
+        seconds = round(value * scale) % DAY_SECONDS
+        text = format_time(seconds, always_hours=True).rjust(8, "0")
+        return text if seconds % 60 else text[:5]
+
+    top.xaxis.set_major_formatter(FuncFormatter(label))
+    top.set_xlabel("time of day (the recorder's clock)")
+    return top
 
 
 def plot_heart_rate(minute_start_s: np.ndarray, bpm: np.ndarray, *, episodes=(),

@@ -15,8 +15,9 @@ import numpy as np
 from ..holter.events import READING_ORDER, most_telling, rate_words, reading_rank
 from ..io.beats import is_anomaly
 from .paper import BeatMark, PaperStrip, paper_scale, plot_paper_strips
-from .plots import (TREND_AFTER_S, TREND_BIN_S, plot_heart_rate, plot_score_trend,
-                    plot_timeline, recording_plot_names, save_figure)
+from .plots import (TREND_AFTER_S, TREND_BIN_S, clock_axis, plot_heart_rate,
+                    plot_score_trend, plot_timeline, recording_plot_names, save_figure,
+                    time_scale)
 
 if TYPE_CHECKING:
     from ..recordings.segment import SegmentOptions
@@ -265,7 +266,7 @@ def recording_pictures(summary, input_name: str, segment: "SegmentOptions", rhyt
     name = recording_name(input_name)
     analysable = summary.analysable.get(input_name)
     timeline = _timeline(name, peaks / fs, scores, readable, summary.threshold, analysable,
-                         rhythm)
+                         rhythm, lead.started)
     marks = _Marks(peaks, scores, readable, summary.threshold, rhythm,
                    _reference(lead, segment), lead.started)
     return timeline, [marks.paper(strip, choice.reasons) for strip, choice in
@@ -340,10 +341,11 @@ def beats_at(input_name: str, segment: "SegmentOptions", detector,
 
 
 def _timeline(name: str, times: np.ndarray, scores: np.ndarray, readable: np.ndarray,
-              threshold: float, analysable, rhythm):
+              threshold: float, analysable, rhythm, started=None):
     """Every beat's score over the recording's time (per 5 minutes past two hours: see
     :func:`.plots.plot_score_trend`), the heart rate of each minute under it with the
-    rhythm, all on one time axis."""
+    rhythm, all on one time axis; the time of day along the top where the recording
+    says when it ``started`` (:func:`.plots.clock_axis`)."""
     from matplotlib.figure import Figure
 
     long = len(times) and times[-1] - times[0] > TREND_AFTER_S
@@ -370,6 +372,8 @@ def _timeline(name: str, times: np.ndarray, scores: np.ndarray, readable: np.nda
                         title=f"{name}: heart rate of each minute")
     for ax in axes:  # Times under every panel, not the last one alone.
         ax.tick_params(labelbottom=True)
+    if started is not None:
+        clock_axis(axes[0], started, time_scale(times[-1] if len(times) else 0.0)[0])
     return figure
 
 
