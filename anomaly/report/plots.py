@@ -342,9 +342,9 @@ def time_scale(seconds: float) -> tuple[float, str]:
 def clock_axis(ax, started: "RecordingStart", scale: float):
     """The time of day along the top of ``ax``, whose time axis is from the recording's
     start in units of ``scale`` seconds (:func:`time_scale`), where the recording says
-    when it ``started``: ticks on round times of the recorder's clock (``09:20``, every
-    10 minutes; whole hours on a day's recording), as a technician reads a patient's
-    diary against it. Returns the new axis."""
+    when it ``started``: ticks on round times of the recorder's clock (``09:18``,
+    ``09:24``... on half an hour; every 3 hours on a day), as a technician reads a
+    patient's diary against it. Returns the new axis."""
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     from ..recordings.times import DAY_SECONDS, format_time
