@@ -101,7 +101,8 @@ _HOLTER_WAVES = {"sinus": ((-0.2, 0.025, 0.15), (0.0, 0.012, 1.2), (0.28, 0.05, 
 
 def synthetic_holter(duration_s: float, fs: float, *, seed: int = 0,
                      af: tuple[float, float] | None = None, pvc_every: int = 9,
-                     bigeminy: tuple[float, float] | None = None, runs: tuple[float, ...] = (),
+                     bigeminy: tuple[float, float] | None = None,
+                     trigeminy: tuple[float, float] | None = None, runs: tuple[float, ...] = (),
                      pauses: tuple[float, ...] = (),
                      pause_s: float = 2.6) -> tuple[np.ndarray, list]:
     """A one-lead ambulatory recording in millivolts, with known beats.
@@ -110,7 +111,8 @@ def synthetic_holter(duration_s: float, fs: float, *, seed: int = 0,
     (early, wide, inverted, no P wave, a compensatory pause after it) every
     ``pvc_every``-th beat; atrial fibrillation from ``af[0]`` to ``af[1]`` seconds
     (intervals drawn from 0.45 to 1.1 s, no P waves, fibrillatory waves); ventricular
-    bigeminy (every other beat a PVC) in the ``bigeminy`` stretch; a run of five PVCs at
+    bigeminy (every other beat a PVC) in the ``bigeminy`` stretch and trigeminy (every
+    third) in the ``trigeminy`` one; a run of five PVCs at
     150 bpm at each of ``runs``; and a sinus pause of ``pause_s`` at each of ``pauses``.
     Baseline wander and noise throughout.
 
@@ -132,15 +134,17 @@ def synthetic_holter(duration_s: float, fs: float, *, seed: int = 0,
                 now += 0.4
             now += 0.7
             continue
-        in_bigeminy = bigeminy is not None and bigeminy[0] <= now < bigeminy[1]
-        ventricular = not in_af and (index % 2 == 1 if in_bigeminy else
-                                     index % pvc_every == pvc_every - 1)
+        # Every ``every``-th beat a PVC, the beat before it early (a bigeminy: every other).
+        every = (2 if bigeminy is not None and bigeminy[0] <= now < bigeminy[1] else
+                 3 if trigeminy is not None and trigeminy[0] <= now < trigeminy[1] else
+                 pvc_every)
+        ventricular = not in_af and index % every == every - 1
         beats.append((now, "af" if in_af else "v" if ventricular else "sinus"))
         if in_af:
             now += rng.uniform(0.45, 1.1)
         elif ventricular:
             now += 1.1  # the compensatory pause
-        elif in_bigeminy or index % pvc_every == pvc_every - 2:
+        elif index % every == every - 2:
             now += 0.5  # the next beat comes early
         elif pending_pauses and now >= pending_pauses[0]:
             pending_pauses.pop(0)

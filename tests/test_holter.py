@@ -1054,6 +1054,38 @@ def test_a_bradycardia_strip_shows_its_slowest_beats():
     assert 30.0 + STRIP_SECONDS / 2 - 2 <= middle <= 45.0 - STRIP_SECONDS / 2 + 2, middle
 
 
+@pytest.mark.parametrize("pattern", ["ventricular bigeminy", "ventricular trigeminy"])
+def test_a_patterns_strip_marks_one_of_its_ventricular_beats(in_tmp, pattern):
+    """A strip of a bigeminy or trigeminy is centred on, and its triangle marks, a
+    ventricular beat of the pattern: on the beat nearest the pattern's middle, it marked a
+    normal beat between (MIT-BIH 221), and the caption said 'marked beat: normal'."""
+    import wfdb
+
+    from anomaly.holter.events import VENTRICULAR
+    from anomaly.holter.summary import recording_rhythm
+    from anomaly.recordings.segment import SegmentOptions
+    from anomaly.report.recordings import strip_choices
+    from anomaly.synthetic import synthetic_holter
+
+    period = 2 if pattern.endswith("bigeminy") else 3
+    # A pattern of 5 cycles: the beat nearest its middle may be a normal one.
+    stretch = (60.0, 60.0 + 5 * period * 0.8)
+    signal, _ = synthetic_holter(180.0, HOLTER_FS, pvc_every=50,
+                                 **{"bigeminy" if period == 2 else "trigeminy": stretch})
+    wfdb.wrsamp("patterned", fs=HOLTER_FS, units=["mV"], sig_name=["MLII"], fmt=["16"],
+                p_signal=signal[:, None], write_dir=str(in_tmp))
+    rhythm = recording_rhythm(in_tmp / "patterned", SegmentOptions(), peaks=np.zeros(0, int),
+                              scores=np.zeros(0), flagged=np.zeros(0, bool), analysable_s=None)
+    events = [event for event in rhythm.analysis.events if event.kind == pattern]
+    assert events, rhythm.analysis.events
+    peaks = rhythm.samples
+    choices = strip_choices(peaks, np.zeros(len(peaks)), np.ones(len(peaks), bool),
+                            HOLTER_FS, rhythm)
+    [choice] = [choice for choice in choices
+                if any(reason.startswith(f"{pattern}:") for reason in choice.reasons)]
+    assert rhythm.analysis.kinds[np.searchsorted(peaks, choice.centre)] == VENTRICULAR
+
+
 def test_a_familys_typical_beat_named_in_another_strip_is_told_by_its_time(in_tmp):
     """The most anomalous beat next to the dominant family's most typical one: the family
     is named in that beat's strip, whose triangle marks the anomalous beat, with the time

@@ -201,12 +201,16 @@ def _ectopic_runs(times, kinds, limits) -> list[Event]:
     return found
 
 
+#: The events that are a pattern of ventricular and normal beats.
+PATTERNS = ("ventricular bigeminy", "ventricular trigeminy")
+
+
 def _patterns(times, kinds, limits) -> list[Event]:
     """Bigeminy (V every 2nd beat) and trigeminy (every 3rd), at least ``pattern_cycles``
     cycles: the V beats of a chain each with exactly the normal beats of the pattern
     before it."""
     found = []
-    for period, name in ((2, "ventricular bigeminy"), (3, "ventricular trigeminy")):
+    for period, name in zip((2, 3), PATTERNS):
         ventricular = np.flatnonzero(kinds == VENTRICULAR)
         if len(ventricular) < limits.pattern_cycles:
             continue

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..holter.events import READING_ORDER, most_telling, rate_words, reading_rank
+from ..holter.events import (PATTERNS, READING_ORDER, VENTRICULAR, most_telling, rate_words,
+                             reading_rank)
 from ..io.beats import is_anomaly
 from .paper import BeatMark, PaperStrip, paper_scale, plot_paper_strips
 from .plots import (TREND_AFTER_S, TREND_BIN_S, clock_axis, plot_heart_rate,
@@ -171,6 +172,15 @@ def _rhythm_candidates(rhythm, fs: float
     def sample_at(seconds: float) -> int:
         return int(round(np.interp(seconds, times, samples)))
 
+    def pattern_beat(event, seconds: float) -> int:
+        """The ventricular beat of a bigeminy or trigeminy nearest ``seconds``: the strip
+        marks a beat of the pattern, not a normal one between (MIT-BIH 221)."""
+        inside = np.flatnonzero((times >= event.start_s) & (times <= event.end_s)
+                                & (rhythm.analysis.kinds == VENTRICULAR))
+        if not len(inside):
+            return beat_at(seconds)
+        return int(samples[inside[np.argmin(np.abs(times[inside] - seconds))]])
+
     def centre_of(event) -> tuple[int, tuple[int, int]]:
         start, end = sample_at(event.start_s), sample_at(event.end_s)
         if event.kind in ("bradycardia", "tachycardia"):
@@ -179,10 +189,11 @@ def _rhythm_candidates(rhythm, fs: float
         if event.kind == "pause" and event.duration_s <= STRIP_SECONDS - 2 * EDGE_SECONDS:
             # The whole pause, the beats either side of it too: its middle is no beat.
             return sample_at((event.start_s + event.end_s) / 2), (start, end)
+        at = pattern_beat if event.kind in PATTERNS else lambda _, seconds: beat_at(seconds)
         # A short event in the strip's middle; a long one from its onset, a second in.
         if event.duration_s <= STRIP_SECONDS - 2:
-            return beat_at((event.start_s + event.end_s) / 2), (start, end)
-        return beat_at(event.start_s + STRIP_SECONDS / 2 - 1), (start, start)
+            return at(event, (event.start_s + event.end_s) / 2), (start, end)
+        return at(event, event.start_s + STRIP_SECONDS / 2 - 1), (start, start)
 
     events = rhythm.analysis.events
     for event in sorted(most_telling(events, 1), key=lambda item: item.start_s):
