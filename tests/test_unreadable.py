@@ -310,6 +310,29 @@ def test_a_recording_keeps_its_longest_stretches_however_many():
     assert joined.stretches == ((0, 130, 1), (200, 210, 2)) and joined.n_stretches == 2
 
 
+def test_the_unreadable_stretches_table_gives_their_time_of_day():
+    """Where the recording says when it started (23:59:00), the table of unreadable
+    stretches gives each its time of day beside its time from the start, as the events'
+    and AF episodes' tables do: a technician checks a lead off against the patient's
+    diary. Without a start, no column is made up."""
+    import datetime
+    import re
+
+    from anomaly.recordings.quality import Analysable
+    from anomaly.recordings.times import RecordingStart
+    from anomaly.report.html import _analysable
+
+    stretches = ((100.0, 130.0, "flat"), (400.0, 403.5, "noisy"))
+    started = RecordingStart(datetime.time(23, 59), datetime.date(2026, 12, 6))
+    page = _analysable(Analysable(600.0, (30.0, 0.0, 0.0, 3.5), 4, stretches, 2, started))
+    assert "<th>time of day</th>" in page
+    assert re.search(r"<td[^>]*>01:40</td><td[^>]*>02:10</td>"
+                     r"<td[^>]*>day 2, 00:00:40 to 00:01:10</td>", page), page
+    assert "day 2, 00:05:40 to 00:05:44" in page
+    assert "time of day" not in _analysable(Analysable(600.0, (30.0, 0.0, 0.0, 3.5), 4,
+                                                       stretches, 2))
+
+
 def test_a_runs_summary_never_flags_keeps_nor_plots_an_unreadable_beat():
     """The run's metrics count a beat of an unreadable stretch as not flagged, the most
     anomalous beats and the histogram leave it out, the timeline keeps it (drawn apart)."""

@@ -408,7 +408,8 @@ def _analysable(analysable) -> str:
     rows = [("from", "to", "seconds", "why")] + [
         (format_time(first), format_time(end), f"{end - first:.1f}", reason)
         for first, end, reason in longest]
-    return _folded(html.escape(caption), rows)
+    return _folded(html.escape(caption), _with_time_of_day(
+        rows, [(first, end) for first, end, _ in longest], analysable.started))
 
 
 def _beats_section(detector, summary) -> str:
