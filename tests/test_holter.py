@@ -473,6 +473,40 @@ def test_a_tachycardia_reads_its_fastest_rate_and_a_bradycardia_its_slowest(kind
     assert event.rate_bpm == pytest.approx(expected_bpm, rel=0.01)
 
 
+def test_a_tachycardias_rate_is_its_normal_beats_not_a_run_or_couplets_inside_it():
+    """A sinus tachycardia at 105 bpm with a ventricular tachycardia of 6 beats at 180 bpm
+    inside it: the tachycardia reads 105, the run is its own event (MIT-BIH 203's
+    'tachycardia up to 178 bpm' was its VT). Sinus rhythm at 92 bpm with a PVC couplet
+    every 8 beats (each early, then a compensatory pause) is no tachycardia, though every
+    beat's rate is over 100 (233's 30 minutes at '117')."""
+    from anomaly.holter.events import rhythm_events
+
+    times, kinds = beats_of("N" * 20)
+
+    def add(pattern: str, interval_s: float) -> None:
+        more, more_kinds = beats_of(pattern, interval_s, times[-1] + interval_s)
+        times.extend(more)
+        kinds.extend(more_kinds)
+
+    add("N" * 50, 60 / 105)
+    add("VVVVVV", 60 / 180)
+    add("N" * 50, 60 / 105)
+    add("N" * 20, 0.8)
+    events = rhythm_events(times, kinds)
+    [fast] = [event for event in events if event.kind == "tachycardia"]
+    assert fast.rate_bpm == pytest.approx(105, rel=0.01)
+    assert any(event.kind == "ventricular tachycardia" and
+               fast.start_s < event.start_s < fast.end_s for event in events), events
+
+    # Each cycle: 6 normal beats at 92 bpm, a couplet 0.35 s apart, a 0.8 s pause.
+    intervals = np.tile([60 / 92] * 5 + [0.35, 0.35, 0.8], 40)
+    times = list(1.0 + np.concatenate([[0.0], np.cumsum(intervals)]))
+    kinds = list("NNNNNNVV" * 40 + "N")
+    every_beat = 60 * 8 / intervals[:8].sum()
+    assert every_beat > 100
+    assert not [event for event in rhythm_events(times, kinds) if event.kind == "tachycardia"]
+
+
 def test_a_bradycardias_rate_is_shown_rounded_down():
     """A bradycardia at 49.96 bpm (below the 50 of its limit) reads 49 in the report and
     49.9 in the run report, never 50."""
