@@ -29,6 +29,9 @@ Detected beats get the class of the reference beat they match (within 150 ms).
   conditions, the same rules run on the reference's own beats and AAMI classes (as
   :data:`REFERENCE_KINDS` maps them): what the rules find when every beat's kind is
   right, the ceiling of the tool's beats and families.
+- **Beat kinds**: the supraventricular and ventricular beats the events are read from
+  against the reference's S and V beats (Se, +P), and the reference's N beats given
+  either kind.
 - **Heart rate**: on the records without AF, the mean rate, SDNN and RMSSD of the tool's
   NN intervals against those of the reference's (consecutive reference N beats).
 
@@ -101,6 +104,20 @@ def family_figures(families, labels: np.ndarray) -> dict:
             "n_ectopic": int((ectopic & (labels == "N") & assigned).sum())}
 
 
+def kind_figures(kinds: np.ndarray, labels: np.ndarray) -> dict:
+    """The beats' kinds (the events' beats) against the reference's AAMI classes: per kind
+    (supraventricular S, ventricular V) the reference's beats of the class, the beats of
+    the kind, those of both, and the reference's N beats of the kind."""
+    figures = {}
+    for kind, label in ((SUPRAVENTRICULAR, "S"), (VENTRICULAR, "V")):
+        called = kinds == kind
+        figures[label] = {"reference": int((labels == label).sum()),
+                          "called": int(called.sum()),
+                          "true": int((called & (labels == label)).sum()),
+                          "n_called": int((called & (labels == "N")).sum())}
+    return figures
+
+
 def af_figures(beats: RhythmBeats, analysis, labels: np.ndarray,
                reference: list[Episode]) -> dict[str, dict]:
     """Each AF variant's agreement with the reference, in seconds."""
@@ -168,6 +185,7 @@ def evaluate_record(data: Path, name: str, conditions: list[str]) -> dict:
                 "families": family_figures(analysis.families, labels),
                 "af": af_figures(beats, analysis, labels, reference_af),
                 "events": event_figures(analysis.events, episodes),
+                "kinds": kind_figures(analysis.kinds, labels),
                 "rate": rate_figures(beats, analysis, labels),
             }
     # The events' rules run on the cardiologists' own beats and classes: what the rules
@@ -239,6 +257,31 @@ def tables(records: list[dict], conditions: list[str]) -> str:
             out.append(f"| {row['record']} | " + " | ".join(
                 f"{item.detected}/{item.reference}, {item.true}/{item.found}"
                 for item in items) + " |")
+    out.append("\nBeat kinds (those the events are read from) against the reference's classes, "
+               "pooled over the records: Se (reference S or V beats of that kind), +P (beats "
+               "of the kind that are of the class), and the reference's N beats given the "
+               "kind\n")
+    out.append("| condition | S Se | S +P | N beats called S | V Se | V +P | N beats called V |")
+    out.append("|---|---|---|---|---|---|---|")
+    for condition, rows in by_condition.items():
+        cells = []
+        for label in ("S", "V"):
+            total = {key: sum(row["kinds"][label][key] for row in rows)
+                     for key in ("reference", "called", "true", "n_called")}
+            cells += [f"{total['true'] / max(total['reference'], 1):.3f} "
+                      f"({total['true']:,}/{total['reference']:,})",
+                      f"{total['true'] / max(total['called'], 1):.3f}",
+                      f"{total['n_called']:,}"]
+        out.append(f"| {condition} | " + " | ".join(cells) + " |")
+    out.append(f"\nPer record with >= 10 S beats or >= 50 N beats called S, {first}: S beats "
+               "of that kind / reference, N beats called S\n")
+    out.append("| record | S found / reference | N called S |")
+    out.append("|---|---|---|")
+    for row in by_condition[first]:
+        item = row["kinds"]["S"]
+        if item["reference"] >= 10 or item["n_called"] >= 50:
+            out.append(f"| {row['record']} | {item['true']}/{item['reference']} | "
+                       f"{item['n_called']} |")
     out.append("\nMorphology families, per condition, over the records with V beats\n")
     out.append("| condition | records | families per record (>= 1% of beats) | V beats | "
                "families holding V (median, max) | families holding 90% of V (median, max) "
