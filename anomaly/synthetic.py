@@ -134,7 +134,8 @@ def synthetic_holter(duration_s: float, fs: float, *, seed: int = 0,
                 now += 0.4
             now += 0.7
             continue
-        # Every ``every``-th beat a PVC, the beat before it early (a bigeminy: every other).
+        # Every ``every``-th beat a PVC (a bigeminy: every other), coming early after the
+        # beat before it; where the bigeminy and trigeminy stretches overlap, bigeminy.
         every = (2 if bigeminy is not None and bigeminy[0] <= now < bigeminy[1] else
                  3 if trigeminy is not None and trigeminy[0] <= now < trigeminy[1] else
                  pvc_every)

@@ -478,7 +478,8 @@ def test_a_tachycardias_rate_is_its_normal_beats_not_a_run_or_couplets_inside_it
     inside it: the tachycardia reads 105, the run is its own event (MIT-BIH 203's
     'tachycardia up to 178 bpm' was its VT). Sinus rhythm at 92 bpm with a PVC couplet
     every 8 beats (each early, then a compensatory pause) is no tachycardia, though every
-    beat's rate is over 100 (233's 30 minutes at '117')."""
+    beat's rate is over 100 (233's 30 minutes at '117'). The rate is of the NN intervals
+    the heart rate counts."""
     from anomaly.holter.events import rhythm_events
 
     times, kinds = beats_of("N" * 20)
@@ -505,6 +506,12 @@ def test_a_tachycardias_rate_is_its_normal_beats_not_a_run_or_couplets_inside_it
     every_beat = 60 * 8 / intervals[:8].sum()
     assert every_beat > 100
     assert not [event for event in rhythm_events(times, kinds) if event.kind == "tachycardia"]
+    # Nor is an interval over 3 s one of the rate's, as the heart rate's NN intervals
+    # leave it out: 55 bpm with a 6 s pause every 8 beats is pauses, no bradycardia.
+    intervals = np.tile([60 / 55] * 7 + [6.0], 20)
+    times = list(1.0 + np.concatenate([[0.0], np.cumsum(intervals)]))
+    events = rhythm_events(times, ["N"] * len(times))
+    assert {event.kind for event in events} == {"pause"}, events
 
 
 def test_a_bradycardias_rate_is_shown_rounded_down():
@@ -1079,31 +1086,44 @@ def test_a_bradycardia_strip_shows_its_slowest_beats():
 
     times = np.concatenate([np.arange(0.0, 30.0, 1.1), np.arange(30.0, 45.0, 1.5),
                             np.arange(45.0, 80.0, 1.1)])
-    middle = _telling_stretch(times, Event("bradycardia", 0.0, float(times[-1]), len(times),
-                                           50.0))
+    middle = _telling_stretch(times, np.full(len(times), "N"),
+                              Event("bradycardia", 0.0, float(times[-1]), len(times), 50.0))
     assert 30.0 + STRIP_SECONDS / 2 - 2 <= middle <= 45.0 - STRIP_SECONDS / 2 + 2, middle
     fast = np.concatenate([np.arange(0.0, 30.0, 0.55), np.arange(30.0, 45.0, 0.4),
                            np.arange(45.0, 80.0, 0.55)])
-    middle = _telling_stretch(fast, Event("tachycardia", 0.0, float(fast[-1]), len(fast), 110.0))
+    middle = _telling_stretch(fast, np.full(len(fast), "N"),
+                              Event("tachycardia", 0.0, float(fast[-1]), len(fast), 110.0))
     assert 30.0 + STRIP_SECONDS / 2 - 2 <= middle <= 45.0 - STRIP_SECONDS / 2 + 2, middle
+    # A ventricular run inside a tachycardia at 100 bpm, then 110 bpm from 60 s: the strip
+    # shows the fastest normal beats, as the event's rate is read, not the run at 180.
+    run = 15.0 + np.arange(6) / 3
+    fast = np.concatenate([np.arange(0.0, 15.0, 0.6), run, np.arange(17.2, 60.0, 0.6),
+                           np.arange(60.0, 90.0, 60 / 110)])
+    kinds = np.where(np.isin(fast, run), "V", "N")
+    middle = _telling_stretch(fast, kinds, Event("tachycardia", 0.0, float(fast[-1]),
+                                                 len(fast), 110.0))
+    assert middle >= 60.0 + STRIP_SECONDS / 2 - 2, middle
 
 
-@pytest.mark.parametrize("pattern", ["ventricular bigeminy", "ventricular trigeminy"])
-def test_a_patterns_strip_marks_one_of_its_ventricular_beats(in_tmp, pattern):
-    """A strip of a bigeminy or trigeminy is centred on, and its triangle marks, a
-    ventricular beat of the pattern: on the beat nearest the pattern's middle, it marked a
-    normal beat between (MIT-BIH 221), and the caption said 'marked beat: normal'."""
+@pytest.mark.parametrize(("pattern", "cycles"), [("ventricular bigeminy", 3),
+                                                 ("ventricular bigeminy", 5),
+                                                 ("ventricular trigeminy", 5)])
+def test_a_patterns_strip_marks_one_of_its_ventricular_beats(in_tmp, pattern, cycles):
+    """A strip of a bigeminy or trigeminy, short (in the strip's middle) or long (from its
+    onset), is centred on, and its triangle marks, a ventricular beat of the pattern: on
+    the beat nearest the pattern's middle, it marked a normal beat between (MIT-BIH 221),
+    and the caption said 'marked beat: normal'."""
     import wfdb
 
     from anomaly.holter.events import VENTRICULAR
     from anomaly.holter.summary import recording_rhythm
     from anomaly.recordings.segment import SegmentOptions
-    from anomaly.report.recordings import strip_choices
+    from anomaly.report.recordings import STRIP_SECONDS, strip_choices
     from anomaly.synthetic import synthetic_holter
 
     period = 2 if pattern.endswith("bigeminy") else 3
-    # A pattern of 5 cycles: the beat nearest its middle may be a normal one.
-    stretch = (60.0, 60.0 + 5 * period * 0.8)
+    # The beat nearest a pattern's middle may be a normal one.
+    stretch = (60.0, 60.0 + cycles * period * 0.8)
     signal, _ = synthetic_holter(180.0, HOLTER_FS, pvc_every=50,
                                  **{"bigeminy" if period == 2 else "trigeminy": stretch})
     wfdb.wrsamp("patterned", fs=HOLTER_FS, units=["mV"], sig_name=["MLII"], fmt=["16"],
@@ -1118,6 +1138,10 @@ def test_a_patterns_strip_marks_one_of_its_ventricular_beats(in_tmp, pattern):
     [choice] = [choice for choice in choices
                 if any(reason.startswith(f"{pattern}:") for reason in choice.reasons)]
     assert rhythm.analysis.kinds[np.searchsorted(peaks, choice.centre)] == VENTRICULAR
+    [event] = events
+    assert (event.duration_s <= STRIP_SECONDS - 2) == (cycles == 3)  # both branches
+    # A long pattern's strip keeps its onset.
+    assert choice.centre - STRIP_SECONDS * HOLTER_FS / 2 <= event.start_s * HOLTER_FS
 
 
 def test_a_familys_typical_beat_named_in_another_strip_is_told_by_its_time(in_tmp):

@@ -16,12 +16,13 @@ Then, with the limits of :class:`EventLimits`:
   times in a row (N V N V N V), **trigeminy** one after every two (N N V N N V N N V);
 - a **pause** is an RR interval of ``pause_s`` or more between two readable beats;
 - **bradycardia** and **tachycardia** are stretches whose rate over the last
-  ``rate_beats`` intervals, from those between two normal beats (at least half of them),
+  ``rate_beats`` intervals, from the NN intervals among them (between two normal beats,
+  as the heart rate counts them: :func:`.heart_rate.nn_pairs`; at least half of them),
   stays below ``bradycardia_bpm`` or at or above ``tachycardia_bpm``, joined when at most
   ``join_gap_s`` apart, lasting at least ``rate_min_s`` (a few fast beats are a run, not
-  a tachycardia); their rate is the slowest (fastest) over ``rate_beats`` intervals in
-  them. The ectopic beats' intervals are left out as the heart rate's normal-to-normal
-  intervals leave them out (:mod:`.heart_rate`): a ventricular run is its own event.
+  a tachycardia); their rate is the slowest (fastest) over such a window in them. An
+  ectopic beat's intervals are not the rhythm's rate: a ventricular run is its own
+  event.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import numpy as np
 
 from ..recordings.signals import runs
 from .episodes import Episode, join_close
+from .heart_rate import nn_pairs
 
 #: A beat's kind: normal, supraventricular or ventricular ectopic, or unknown.
 NORMAL, SUPRAVENTRICULAR, VENTRICULAR, UNKNOWN = "N", "S", "V", "?"
@@ -203,8 +205,9 @@ def _ectopic_runs(times, kinds, limits) -> list[Event]:
     return found
 
 
-#: The events that are a pattern of ventricular and normal beats.
-PATTERNS = ("ventricular bigeminy", "ventricular trigeminy")
+#: The events that are a pattern of ventricular and normal beats: a ventricular beat every
+#: so many beats.
+PATTERNS = {"ventricular bigeminy": 2, "ventricular trigeminy": 3}
 
 
 def _patterns(times, kinds, limits) -> list[Event]:
@@ -212,7 +215,7 @@ def _patterns(times, kinds, limits) -> list[Event]:
     cycles: the V beats of a chain each with exactly the normal beats of the pattern
     before it."""
     found = []
-    for period, name in zip((2, 3), PATTERNS):
+    for name, period in PATTERNS.items():
         ventricular = np.flatnonzero(kinds == VENTRICULAR)
         if len(ventricular) < limits.pattern_cycles:
             continue
@@ -249,7 +252,7 @@ def _rates(times, kinds, limits) -> list[Event]:
     # as its rate, MIT-BIH 203; PVC couplets made a tachycardia of 233's 30 minutes whose
     # normal-to-normal rate was under 100 most of the time). Unreadable beats inside the
     # window give no rate there.
-    normal = (kinds[:-1] == NORMAL) & (kinds[1:] == NORMAL)
+    normal = nn_pairs(times, kinds == NORMAL)
     count = np.convolve(normal.astype(float), np.ones(width), "valid")
     seconds = np.convolve(np.where(normal, np.diff(times), 0.0), np.ones(width), "valid")
     enough = count >= width / 2

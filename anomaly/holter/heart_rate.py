@@ -150,6 +150,12 @@ class HeartRate:
         return self.sinus_nn_seconds < MIN_VARIABILITY_SECONDS
 
 
+def nn_pairs(times: np.ndarray, normal: np.ndarray) -> np.ndarray:
+    """Which intervals between consecutive beats at ``times`` (seconds) are NN intervals:
+    both beats ``normal``, at most :data:`MAX_NN_SECONDS` apart."""
+    return normal[:-1] & normal[1:] & (np.diff(times) <= MAX_NN_SECONDS)
+
+
 def nn_intervals(times_s, normal) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The NN intervals of beats at ``times_s`` (seconds), ``normal`` per beat: their
     lengths (seconds), the times they end at, and whether each follows the previous one
@@ -159,8 +165,7 @@ def nn_intervals(times_s, normal) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if times.shape != normal.shape:
         raise ValueError(f"expected one normal flag per beat ({len(times)} beats), got "
                          f"{len(normal)}")
-    both = normal[:-1] & normal[1:] & (np.diff(times) <= MAX_NN_SECONDS)
-    ends = np.flatnonzero(both) + 1
+    ends = np.flatnonzero(nn_pairs(times, normal)) + 1
     successive = np.concatenate([[False], np.diff(ends) == 1]) if len(ends) else np.zeros(0, bool)
     return times[ends] - times[ends - 1], times[ends], successive
 

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..holter.events import (PATTERNS, READING_ORDER, VENTRICULAR, most_telling, rate_words,
-                             reading_rank)
+from ..holter.events import (NORMAL, PATTERNS, READING_ORDER, VENTRICULAR, most_telling,
+                             rate_words, reading_rank)
+from ..holter.heart_rate import nn_pairs
 from ..io.beats import is_anomaly
 from .paper import BeatMark, PaperStrip, paper_scale, plot_paper_strips
 from .plots import (TREND_AFTER_S, TREND_BIN_S, clock_axis, plot_heart_rate,
@@ -173,27 +174,29 @@ def _rhythm_candidates(rhythm, fs: float
         return int(round(np.interp(seconds, times, samples)))
 
     def pattern_beat(event, seconds: float) -> int:
-        """The ventricular beat of a bigeminy or trigeminy nearest ``seconds``: the strip
-        marks a beat of the pattern, not a normal one between (MIT-BIH 221)."""
+        """The last ventricular beat of a bigeminy or trigeminy at or before ``seconds``
+        (its first when none is): the strip marks a beat of the pattern, not a normal one
+        between (MIT-BIH 221), and keeps a long one's onset. A pattern holds ventricular
+        beats by its definition."""
         inside = np.flatnonzero((times >= event.start_s) & (times <= event.end_s)
                                 & (rhythm.analysis.kinds == VENTRICULAR))
-        if not len(inside):
-            return beat_at(seconds)
-        return int(samples[inside[np.argmin(np.abs(times[inside] - seconds))]])
+        before = inside[times[inside] <= seconds]
+        return int(samples[before[-1] if len(before) else inside[0]])
 
     def centre_of(event) -> tuple[int, tuple[int, int]]:
         start, end = sample_at(event.start_s), sample_at(event.end_s)
         if event.kind in ("bradycardia", "tachycardia"):
-            centre = beat_at(_telling_stretch(times, event))
+            centre = beat_at(_telling_stretch(times, rhythm.analysis.kinds, event))
             return centre, (centre, centre)
         if event.kind == "pause" and event.duration_s <= STRIP_SECONDS - 2 * EDGE_SECONDS:
             # The whole pause, the beats either side of it too: its middle is no beat.
             return sample_at((event.start_s + event.end_s) / 2), (start, end)
-        at = pattern_beat if event.kind in PATTERNS else lambda _, seconds: beat_at(seconds)
         # A short event in the strip's middle; a long one from its onset, a second in.
-        if event.duration_s <= STRIP_SECONDS - 2:
-            return at(event, (event.start_s + event.end_s) / 2), (start, end)
-        return at(event, event.start_s + STRIP_SECONDS / 2 - 1), (start, start)
+        short = event.duration_s <= STRIP_SECONDS - 2
+        seconds = ((event.start_s + event.end_s) / 2 if short else
+                   event.start_s + STRIP_SECONDS / 2 - 1)
+        centre = pattern_beat(event, seconds) if event.kind in PATTERNS else beat_at(seconds)
+        return centre, (start, end) if short else (start, start)
 
     events = rhythm.analysis.events
     for event in sorted(most_telling(events, 1), key=lambda item: item.start_s):
@@ -227,23 +230,32 @@ def _rhythm_candidates(rhythm, fs: float
     return candidates
 
 
-def _telling_stretch(times: np.ndarray, event) -> float:
+def _telling_stretch(times: np.ndarray, kinds: np.ndarray, event) -> float:
     """The middle (seconds) of the stretch of a bradycardia (or tachycardia) ``event``
-    that a strip shows at its slowest (fastest): of the beats from ``times`` inside the
-    event, the run spanning at most a strip less a second either side with the longest
-    (shortest) mean interval: a strip from its onset may show a rate the event's name
-    belies. (Its slowest, or fastest, 8 intervals, the event's rate, lie in or near that
-    run: a strip holds 20 to 40 beats.)"""
-    inside = times[(times >= event.start_s) & (times <= event.end_s)]
-    ends = np.searchsorted(inside, inside + STRIP_SECONDS - 2, side="right") - 1
-    spans = ends > np.arange(len(inside))
+    that a strip shows at its slowest (fastest): of the beats from ``times`` (of
+    ``kinds``) inside the event, the run spanning at most a strip less a second either
+    side with the longest (shortest) mean NN interval, as the event's rate is read (at
+    least half its intervals NN intervals): a strip from its onset may show a rate the
+    event's name belies, and one by every beat's rate showed a ventricular run inside a
+    tachycardia. (Its slowest, or fastest, 8 intervals, the event's rate, lie in or near
+    that run: a strip holds 20 to 40 beats.)"""
+    inside = (times >= event.start_s) & (times <= event.end_s)
+    times, normal = times[inside], kinds[inside] == NORMAL
+    ends = np.searchsorted(times, times + STRIP_SECONDS - 2, side="right") - 1
+    pairs = nn_pairs(times, normal)
+    # NN intervals and their seconds from the first beat, as cumulative sums.
+    count = np.concatenate([[0], np.cumsum(pairs)])
+    seconds = np.concatenate([[0.0], np.cumsum(np.where(pairs, np.diff(times), 0.0))])
+    beats = np.arange(len(times))
+    nn = count[ends] - count[beats]
+    spans = (ends > beats) & (2 * nn >= ends - beats)
     if not spans.any():
         return (event.start_s + event.end_s) / 2
     first = np.flatnonzero(spans)
-    mean_interval = (inside[ends[first]] - inside[first]) / (ends[first] - first)
+    mean_interval = (seconds[ends[first]] - seconds[first]) / nn[first]
     pick = first[np.argmax(mean_interval) if event.kind == "bradycardia"
                  else np.argmin(mean_interval)]
-    return float(inside[pick] + inside[ends[pick]]) / 2
+    return float(times[pick] + times[ends[pick]]) / 2
 
 
 def recording_name(input_name: str) -> str:
