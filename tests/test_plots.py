@@ -85,16 +85,19 @@ def test_a_report_names_a_wfdb_record_alike_by_its_header_or_its_name():
 def test_a_recordings_timeline_reads_the_time_of_day_along_its_top():
     """A recording whose header says it started at 09:12 on 2 Mar 2026: its timeline has
     the recorder's clock along the top, on round times (a technician reads a diary's
-    "dizzy at 09:30" against it) placed where those times fall on the time from the start
-    below; a day's recording wraps past midnight. Without a start, no clock is made up."""
+    "dizzy at 09:30" against it), every 15 s on two minutes to every 12 hours
+    on three days, placed where those times fall on the time from the start below; a
+    day's recording wraps past midnight. Without a start, no clock is made up."""
     import datetime
 
     from anomaly.report.recordings import _timeline
     from anomaly.recordings.times import RecordingStart
 
     started = RecordingStart(datetime.time(9, 12), datetime.date(2026, 3, 2))
+    began = 9.2 * 3600
     rng = np.random.default_rng(2)
-    for span, scale, step in ((1800, 60, {3, 5, 6}), (26 * 3600, 3600, {180, 240, 360})):
+    for span, step in ((120, 15), (270, 30), (1800, 300), (3600, 600), (26 * 3600, 10800),
+                       (3 * 86400, 43200)):
         times = np.sort(rng.uniform(0, span, 3000))
         scores = rng.gamma(2.0, 0.03, len(times))
         figure = _timeline("night.edf", times, scores, np.ones(len(times), bool), 0.15, None,
@@ -102,18 +105,20 @@ def test_a_recordings_timeline_reads_the_time_of_day_along_its_top():
         figure.draw_without_rendering()
         [top] = figure.axes[0].child_axes
         assert top.get_xlabel() == "time of day (the recorder's clock)"
+        scale = 3600 if span > 2 * 3600 else 60
         low, high = figure.axes[0].get_xlim()
-        labels, minutes = [], []
+        labels, seconds = [], []
         for tick, text in zip(top.get_xticks(), top.get_xticklabels()):
             # The tick's place on the time from the start (the axis below).
-            elapsed = tick - 9.2 * 3600 / scale
-            if low <= elapsed <= high:
+            if low <= tick - began / scale <= high:
                 labels.append(text.get_text())
-                minutes.append(round(elapsed * scale / 60 + 9.2 * 60))
-        assert len(labels) >= 4, labels
-        assert labels == [f"{m // 60 % 24:02d}:{m % 60:02d}" for m in minutes], labels
-        assert set(np.diff(minutes)) <= step, labels
-        if span > 86400 - 9.2 * 3600:
+                seconds.append(round(tick * scale))
+        assert len(labels) >= 4, (span, labels)
+        assert set(np.diff(seconds)) == {step} and seconds[0] % step == 0, (span, labels)
+        clock = [f"{s // 3600 % 24:02d}:{s // 60 % 60:02d}" + (f":{s % 60:02d}" if step < 60
+                                                                else "") for s in seconds]
+        assert labels == clock, (span, labels)
+        if span > 86400 - began:
             assert "00:00" in labels, labels
     figure = _timeline("night.edf", times, scores, np.ones(len(times), bool), 0.15, None,
                        None, None)

@@ -79,6 +79,11 @@ def format_duration(seconds: float) -> str:
 DAY_SECONDS = 86400
 
 
+def time_of_day(seconds: float) -> str:
+    """``08:14:03`` for ``seconds`` since midnight (the day's, under :data:`DAY_SECONDS`)."""
+    return format_time(seconds, always_hours=True).rjust(8, "0")
+
+
 @dataclass(frozen=True)
 class RecordingStart:
     """When a recording began, as its header says: the time of day by the recorder's
@@ -116,7 +121,7 @@ class RecordingStart:
     def _day_and_time(self, seconds: float) -> tuple[int, str]:
         """The day (0: the start's) and the time of day ``seconds`` into the recording."""
         day, of_day = divmod(math.floor(self.seconds_of_day + round(seconds)), DAY_SECONDS)
-        return day, format_time(of_day, always_hours=True).rjust(8, "0")
+        return day, time_of_day(of_day)
 
     def describe(self) -> str:
         """``08:14:03 on 6 Dec 2026``, or ``08:14:03`` without a date."""

@@ -1,11 +1,12 @@
 """Pictures a person looks at: reconstructions with the error shaded, the score histogram.
 
-Each function takes arrays and an optional ``ax`` and returns the Figure; nothing calls
-``pyplot.show``. Figures are built without pyplot, so no display or backend is needed.
+Each function takes arrays and an optional ``ax`` and returns the Figure (one that adds
+to an ``ax``, its new axis); nothing calls ``pyplot.show``. Figures are built without pyplot, so no display or backend is needed.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -339,27 +340,58 @@ def time_scale(seconds: float) -> tuple[float, str]:
     return (3600.0, "hours") if seconds > 2 * 3600 else (60.0, "minutes")
 
 
+#: The steps of a clock's ticks, in seconds, and the most ticks an axis takes: the
+#: smallest step that many ticks cover the axis with.
+CLOCK_STEPS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800,
+                 21600, 43200, 86400)
+MAX_CLOCK_TICKS = 10
+
+
+def clock_ticks(low: float, high: float, scale: float) -> np.ndarray:
+    """Ticks on round times of day between ``low`` and ``high`` (seconds since the start
+    day's midnight, in units of ``scale`` seconds): every 10 minutes on an hour, 3 hours
+    on a day, 12 on three days; the step of :data:`CLOCK_STEPS_S` that at most
+    :data:`MAX_CLOCK_TICKS` ticks cover."""
+    span = (high - low) * scale
+    step = next((step for step in CLOCK_STEPS_S if span <= step * MAX_CLOCK_TICKS),
+                CLOCK_STEPS_S[-1] * math.ceil(span / (CLOCK_STEPS_S[-1] * MAX_CLOCK_TICKS)))
+    first, last = math.ceil(low * scale / step), math.floor(high * scale / step)
+    return np.arange(first, last + 1) * step / scale
+
+
 def clock_axis(ax, started: "RecordingStart", scale: float):
     """The time of day along the top of ``ax``, whose time axis is from the recording's
     start in units of ``scale`` seconds (:func:`time_scale`), where the recording says
-    when it ``started``: ticks on round times of the recorder's clock (``09:18``,
-    ``09:24``... on half an hour; every 3 hours on a day), as a technician reads a
-    patient's diary against it. Returns the new axis."""
-    from matplotlib.ticker import FuncFormatter, MaxNLocator
+    when it ``started``: ticks on round times of the recorder's clock
+    (:func:`clock_ticks`), as a technician reads a patient's diary against it. Returns
+    the new axis."""
+    from matplotlib.ticker import Formatter, Locator
 
-    from ..recordings.times import DAY_SECONDS, format_time
+    from ..recordings.times import DAY_SECONDS, time_of_day
 
     offset = started.seconds_of_day / scale
     top = ax.secondary_xaxis("top", functions=(lambda x: x + offset, lambda x: x - offset))
-    # Round steps of the clock: 1, 2, 3, 6, 10, 15, 20 or 30 minutes, hours likewise.
-    top.xaxis.set_major_locator(MaxNLocator(nbins=10, steps=[1, 1.5, 2, 3, 6, 10]))
 
-    def label(value: float, _) -> str:
-        seconds = round(value * scale) % DAY_SECONDS
-        text = format_time(seconds, always_hours=True).rjust(8, "0")
-        return text if seconds % 60 else text[:5]
+    class Clock(Locator):
+        def __call__(self):
+            return self.tick_values(*self.axis.get_view_interval())
 
-    top.xaxis.set_major_formatter(FuncFormatter(label))
+        def tick_values(self, vmin, vmax):
+            return clock_ticks(min(vmin, vmax), max(vmin, vmax), scale)
+
+    class Labels(Formatter):
+        """``09:20``, or ``09:20:30`` on every tick where one is not on a whole minute."""
+
+        def __call__(self, value, pos=None):
+            return time_of_day(round(value * scale) % DAY_SECONDS)
+
+        def format_ticks(self, values):
+            texts = [self(value) for value in values]
+            return texts if any(not text.endswith(":00") for text in texts) else \
+                [text[:5] for text in texts]
+
+    top.xaxis.set_major_locator(Clock())
+    top.xaxis.set_major_formatter(Labels())
     top.set_xlabel("time of day (the recorder's clock)")
     return top
 
