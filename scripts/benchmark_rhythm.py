@@ -30,8 +30,8 @@ Detected beats get the class of the reference beat they match (within 150 ms).
   :data:`REFERENCE_KINDS` maps them): what the rules find when every beat's kind is
   right, the ceiling of the tool's beats and families.
 - **Beat kinds**: the supraventricular and ventricular beats the events are read from
-  against the reference's S and V beats (Se, +P), and the reference's N beats given
-  either kind.
+  against the reference's S and V beats the tool found (Se, +P), and the reference's N
+  beats given either kind.
 - **Heart rate**: on the records without AF, the mean rate, SDNN and RMSSD of the tool's
   NN intervals against those of the reference's (consecutive reference N beats).
 
@@ -105,9 +105,10 @@ def family_figures(families, labels: np.ndarray) -> dict:
 
 
 def kind_figures(kinds: np.ndarray, labels: np.ndarray) -> dict:
-    """The beats' kinds (the events' beats) against the reference's AAMI classes: per kind
-    (supraventricular S, ventricular V) the reference's beats of the class, the beats of
-    the kind, those of both, and the reference's N beats of the kind."""
+    """The beats' kinds (the events' beats) against the reference's AAMI classes they
+    matched (``labels``: a reference beat the detector missed is in neither): per kind
+    (supraventricular S, ventricular V) the beats of the class, the beats of the kind,
+    those of both, and the N beats of the kind."""
     figures = {}
     for kind, label in ((SUPRAVENTRICULAR, "S"), (VENTRICULAR, "V")):
         called = kinds == kind
@@ -258,9 +259,9 @@ def tables(records: list[dict], conditions: list[str]) -> str:
                 f"{item.detected}/{item.reference}, {item.true}/{item.found}"
                 for item in items) + " |")
     out.append("\nBeat kinds (those the events are read from) against the reference's classes, "
-               "pooled over the records: Se (reference S or V beats of that kind), +P (beats "
-               "of the kind that are of the class), and the reference's N beats given the "
-               "kind\n")
+               "pooled over the records: Se (of the reference's S or V beats the tool found, "
+               "those of that kind), +P (beats of the kind that are of the class), and the "
+               "reference's N beats given the kind\n")
     out.append("| condition | S Se | S +P | N beats called S | V Se | V +P | N beats called V |")
     out.append("|---|---|---|---|---|---|---|")
     for condition, rows in by_condition.items():

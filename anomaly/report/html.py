@@ -216,8 +216,8 @@ READING_THE_FLAGS = ("An anomaly is a beat unlike this patient's usual ones, not
                      "normal beat in six is flagged beside the abnormal ones (some 690 an "
                      "hour over all, with 98% of ventricular and 71% of supraventricular "
                      "ectopic beats; by record from under 100 to over 3,000 an hour, the "
-                     "most in atrial fibrillation or flutter and where ectopic beats are "
-                     "frequent): confirm flags on the strips, family by family and event by "
+                     "most in atrial fibrillation and flutter and with frequent ectopic "
+                     "beats): confirm flags on the strips, family by family and event by "
                      "event.")
 
 
