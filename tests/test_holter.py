@@ -754,20 +754,42 @@ def test_fitting_on_atrial_fibrillation_warns_that_the_model_learns_it_as_normal
                                                                               capsys):
     """A patient model fitted on a stretch in AF learns its irregular rhythm as normal and
     flags many normal beats later: the fit says so (a newcomer fitted MIT-BIH 203 and 221,
-    in AF throughout, without a word); a stretch in sinus rhythm gets no such warning."""
+    in AF throughout, without a word), and so does the report of every run with the model
+    (its directory records the span's rhythm): the technician reading it did not fit it. A
+    stretch in sinus rhythm gets no such warning."""
+    import html
+    import json
+
     from conftest import run_cli
+
+    def read_metadata(model: str) -> dict:
+        return json.loads((in_tmp / model / "metadata.json").read_text())
 
     base, _ = holter_recording(in_tmp)
     code, _, err = run_cli(capsys, "fit", base, "--from", "3:00", "--to", "6:00", "-m",
                            "in_af", "--epochs", "1", "-q")
     assert code == 0, err
-    assert re.search(r"Warning: .*holter: \d min \d\d s of the 3 min 00 s trained on is "
-                     r"atrial fibrillation; the model learns each beat's timing and shape",
-                     err), err
+    found = re.search(r"Warning: .*holter: (\d min \d\d s of the 3 min 00 s trained on is "
+                      r"atrial fibrillation; the model learns each beat's timing and shape[^\n]*"
+                      r"rather than beat by beat)\.", err)
+    assert found, err
+    recording = read_metadata("in_af")["provenance"]["recording"]
+    assert recording["analysable_s"] > 170
+    assert recording["in_af_s"] >= 0.5 * recording["analysable_s"]
     code, _, err = run_cli(capsys, "fit", base, "--to", "3:00", "-m", "in_sinus", "--epochs",
                            "1", "-q")
     assert code == 0, err
     assert "atrial fibrillation" not in err, err
+    recording = read_metadata("in_sinus")["provenance"]["recording"]
+    assert recording["in_af_s"] < 0.1 * recording["analysable_s"]
+    for model, warned in (("in_af", True), ("in_sinus", False)):
+        code, _, err = run_cli(capsys, "score", base, "-m", model, "--from", "6:00", "-o",
+                               f"{model}.csv", "--html", f"{model}.html")
+        assert code in (0, 1), err
+        page = (in_tmp / f"{model}.html").read_text()
+        assert ("The model was fitted on atrial fibrillation." in page) is warned
+        said = found.group(1).replace("read its report", "read this report")
+        assert (html.escape(said[0].upper() + said[1:]) in page) is warned
 
 
 def test_fitting_on_few_beats_of_the_dominant_shape_warns(mitdb, in_tmp, capsys):

@@ -127,10 +127,12 @@ def test_save_records_the_provenance_it_is_given_and_no_other(fitted, data_dir, 
 def test_a_recordings_provenance_round_trips_and_must_fit_the_model(fitted, tmp_path):
     template = tuple(np.sin(np.linspace(0, 3, 96)).tolist())
     window = BeatWindow(0.2, 0.4, 96, False, template)
-    origin = RecordingOrigin(window, "MLII", 0.0, 300.0, 2, fs=360.0)
+    origin = RecordingOrigin(window, "MLII", 0.0, 300.0, 2, fs=360.0, analysable_s=296.5,
+                             in_af_s=240.0)
     directory = fitted.save(tmp_path / "m", provenance=Provenance("208", recording=origin))
     assert read_model(directory).provenance.recording == origin
     assert read_metadata(directory)["provenance"]["recording"]["fs"] == 360.0
+    assert read_metadata(directory)["provenance"]["recording"]["in_af_s"] == 240.0
     good = read_metadata(directory)
     window_json = good["provenance"]["recording"]["beat_window"]
     assert window_json["template"] == list(template)
@@ -158,7 +160,13 @@ def test_a_recordings_provenance_round_trips_and_must_fit_the_model(fitted, tmp_
                                 ("fs", 1e-300, "'provenance.recording.fs' must be an ECG's"),
                                 ("lead", "V5\nError: forged", "bad recording lead (a name of 1 "
                                                               "to 64 printable characters)"),
-                                ("lead", "x" * 65, "bad recording lead")):
+                                ("lead", "x" * 65, "bad recording lead"),
+                                # The training span's rhythm: seconds, AF within what was read.
+                                ("in_af_s", 300.0, "in_af_s at most analysable_s"),
+                                ("in_af_s", -1.0, "analysable_s and in_af_s must be seconds"),
+                                ("in_af_s", "240", "analysable_s and in_af_s must be seconds"),
+                                ("in_af_s", None, "both or neither"),
+                                ("analysable_s", float("nan"), "must be seconds")):
         wrong = json.loads(json.dumps(good))
         wrong["provenance"]["recording"][key] = value
         (directory / "metadata.json").write_text(json.dumps(wrong))

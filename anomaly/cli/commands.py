@@ -16,7 +16,7 @@ import signal
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
@@ -61,6 +61,8 @@ from .options import (
     recording_options,
 )
 
+if TYPE_CHECKING:
+    from ..holter.analysis import SpanFibrillation
 
 EXIT_CODES_HELP = (
     f"Exit codes: {EXIT_OK} success; {EXIT_ANOMALIES_FOUND} anomalies found (only with "
@@ -221,12 +223,14 @@ def fit(
                 normal_csv, segment, label_column=label_column, normal_label=normal_label,
                 context=beat_context(RR_CONTEXT) if rr_context else None,
                 every_beat=every_beat)
-            origin = RecordingOrigin(read.window, read.lead.name, segment.start,
-                                     segment.stop, read.counts.dropped_at_edges,
-                                     fs=read.lead.fs)
+            fibrillation = _warn_of_fibrillation(normal_csv, segment, rr_context)
+            origin = RecordingOrigin(
+                read.window, read.lead.name, segment.start, segment.stop,
+                read.counts.dropped_at_edges, fs=read.lead.fs,
+                analysable_s=None if fibrillation is None else fibrillation.analysable_s,
+                in_af_s=None if fibrillation is None else fibrillation.seconds)
             digest = read.sha256()
             what = f"{data.n_read} beats of lead {read.lead.name} between {read.span}"
-            _warn_of_fibrillation(normal_csv, segment, rr_context)
         else:
             rr_option = ["--rr-context"] if rr_context is not None else []
             every_option = ["--every-beat"] if every_beat else []
@@ -465,30 +469,24 @@ def beats(
         + (f"; labels: {labels}" if labels else "") + ".")
 
 
-def _warn_of_fibrillation(path, segment, rr_context: bool) -> None:
+def _warn_of_fibrillation(path, segment, rr_context: bool) -> "SpanFibrillation | None":
     """Warn when a recording's training span is mostly atrial fibrillation: the model then
     takes that irregular rhythm for the patient's normal one, and flags many normal beats
     whichever way it is fitted (docs/benchmarks.md, label-free patient-specific
-    detection)."""
+    detection). Returns the span's fibrillation (None: its rhythm could not be read),
+    which the model directory records."""
     from ..exceptions import first_line
     from ..holter.analysis import span_fibrillation
-    from ..recordings.times import format_duration
 
     try:
         fibrillation = span_fibrillation(path, segment)
     except Exception as error:  # noqa: BLE001 - a warning's reading costs the warning only.
         typer.echo(f"Warning: {path}: its rhythm was not analysed ({first_line(error)}): "
                    "whether it is in atrial fibrillation is not known.", err=True)
-        return
+        return None
     if fibrillation.mostly:
-        timing = "each beat's timing and shape" if rr_context else "each beat's shape"
-        typer.echo(f"Warning: {path}: {format_duration(fibrillation.seconds)} of the "
-                   f"{format_duration(fibrillation.analysable_s)} trained on is atrial "
-                   f"fibrillation; the model learns {timing} in it as this patient's "
-                   "normal, and is likely to flag many normal beats (on the MIT-BIH "
-                   "records that open in AF, 800 to 1,200 an hour): read its report by "
-                   "morphology families and rhythm events rather than beat by beat.",
-                   err=True)
+        typer.echo(f"Warning: {path}: {fibrillation.training_note(rr_context)}.", err=True)
+    return fibrillation
 
 
 def _rr_context_for(asked: bool | None, model: ModelFamily, denoise: float) -> bool:

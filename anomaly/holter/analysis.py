@@ -123,6 +123,21 @@ class SpanFibrillation:
         """Whether the span is in AF for at least :data:`AF_TRAINING_SHARE` of it."""
         return self.analysable_s > 0 and self.seconds >= AF_TRAINING_SHARE * self.analysable_s
 
+    def training_note(self, timing: bool, report: str = "its report") -> str:
+        """What a model trained on the span learned, where it is :attr:`mostly` AF (the
+        fit's warning, and the ``report`` of a run with the model: ``"this report"``):
+        ``timing``, whether it learned the beats' timing (the RR context) beside their
+        shape."""
+        from ..recordings.times import format_duration
+
+        learned = "each beat's timing and shape" if timing else "each beat's shape"
+        return (f"{format_duration(self.seconds)} of the "
+                f"{format_duration(self.analysable_s)} trained on is atrial fibrillation; "
+                f"the model learns {learned} in it as this patient's normal, and is likely "
+                "to flag many normal beats (on the MIT-BIH records that open in AF, 800 to "
+                f"1,200 an hour): read {report} by morphology families and rhythm events "
+                "rather than beat by beat")
+
 
 def span_fibrillation(path: str | os.PathLike, segment: "SegmentOptions") -> SpanFibrillation:
     """The atrial fibrillation of a recording's span as ``segment`` reads it, found as the

@@ -22,7 +22,11 @@ class RecordingOrigin:
     """How a model's training beats were cut from a recording: the ``lead``, the
     ``window`` around each R peak (scoring cuts beats the same way), the span, the beats
     dropped at its edges and the recording's sampling rate ``fs`` (None for a model
-    fitted before it was recorded), by which scoring tells a recording at another rate."""
+    fitted before it was recorded), by which scoring tells a recording at another rate.
+    And what the span's rhythm was: its seconds that could be read (``analysable_s``)
+    and those in atrial fibrillation (``in_af_s``), as the rhythm analysis found them
+    (None: not analysed), by which a report says the model learned AF as the patient's
+    normal rhythm."""
 
     window: BeatWindow
     lead: str | None = None
@@ -30,12 +34,15 @@ class RecordingOrigin:
     to_s: float | None = None
     dropped_at_edges: int | None = None
     fs: float | None = None
+    analysable_s: float | None = None
+    in_af_s: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The ``provenance.recording`` section (unknown values left out)."""
         data = {"beat_window": self.window.to_metadata(), "lead": self.lead,
                 "from_s": self.from_s, "to_s": self.to_s,
-                "dropped_at_edges": self.dropped_at_edges, "fs": self.fs}
+                "dropped_at_edges": self.dropped_at_edges, "fs": self.fs,
+                "analysable_s": self.analysable_s, "in_af_s": self.in_af_s}
         return known(data)
 
     @classmethod
@@ -62,8 +69,15 @@ class RecordingOrigin:
         if fs is not None and not (is_number(fs) and MIN_FS <= fs <= MAX_FS):
             raise ValueError(f"'provenance.recording.fs' must be an ECG's sampling rate "
                              f"({MIN_FS:g} to {MAX_FS:,} Hz)")
+        rhythm = [data.get(key) for key in ("analysable_s", "in_af_s")]
+        if rhythm != [None, None] and not (
+                all(is_number(value) and value >= 0 for value in rhythm)
+                and rhythm[1] <= rhythm[0]):
+            raise ValueError("'provenance.recording' analysable_s and in_af_s must be "
+                             "seconds, both or neither, in_af_s at most analysable_s")
         return cls(window, lead, *(None if value is None else float(value) for value in span),
-                   dropped, None if fs is None else float(fs))
+                   dropped, None if fs is None else float(fs),
+                   *(None if value is None else float(value) for value in rhythm))
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ table.block th { text-align: left; white-space: nowrap; }
 img { max-width: 100%; }
 .strips img { display: block; margin: 0 0 0.8rem; }
 details { margin: 0.5rem 0 1rem; } summary { cursor: pointer; }
+p.note { background: #fff4d6; border-left: 4px solid #e0a800; padding: 0.5rem 0.8rem; }
 """
 
 
@@ -94,7 +95,25 @@ def _summary_section(detector, summary, result) -> str:
               f"<p>Not scored again, their scores being newer than the input and the model "
               f"(<code>--skip-existing</code>; <code>anomaly summary</code> reports on them): "
               f"{html.escape(', '.join(skipped))}.</p>")
-    return "<h2>Summary</h2>" + model + (_table(rows) if len(rows) > 1 else "") + listed
+    return ("<h2>Summary</h2>" + model + _trained_in_af(detector)
+            + (_table(rows) if len(rows) > 1 else "") + listed)
+
+
+def _trained_in_af(detector) -> str:
+    """The fit's warning, where the model was fitted on a recording's span mostly in
+    atrial fibrillation (its directory records the span's rhythm): a report's reader, not
+    the one who fitted it, meets its many flags (MIT-BIH 203)."""
+    origin = detector.provenance_.recording
+    if origin is None or origin.in_af_s is None:
+        return ""
+    from ..holter.analysis import SpanFibrillation
+
+    span = SpanFibrillation(origin.in_af_s, origin.analysable_s)
+    if not span.mostly:
+        return ""
+    note = span.training_note(bool(detector.scaling_.context), "this report")
+    return (f"<p class=\"note\"><b>The model was fitted on atrial fibrillation.</b> "
+            f"{html.escape(note[0].upper() + note[1:])}.</p>")
 
 
 def _when(created: str) -> str:
