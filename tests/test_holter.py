@@ -916,7 +916,11 @@ def test_a_recordings_times_of_day_are_its_headers(model_dir, in_tmp, capsys):
         assert entry["time_of_day"] in {clock(entry["start_s"] - 0.005),
                                         clock(entry["start_s"] + 0.005)}, entry
     assert episode["time_of_day"].startswith("day 2, 00:0")  # AF from about 3:00 on
-    assert [hour["time_of_day"] for hour in rhythm["hourly"]] == ["23:57:00"]
+    # Hour by hour by the clock's hours: 23:57 to midnight, then from midnight.
+    hours = rhythm["hourly"]
+    assert [hour["time_of_day"] for hour in hours] == ["23:57:00", "day 2, 00:00:00"]
+    assert [hour["start_s"] for hour in hours] == [0.0, 180.0]
+    assert 150 < hours[0]["beats"] < hours[1]["beats"]  # 3 minutes, then 5
     page = Path("report.html").read_text()
     assert ("23:57:00 to day 2, 00:05:00: the recording started at 23:57:00 on 6 Dec 2026, "
             "its header says") in page

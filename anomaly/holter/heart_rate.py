@@ -84,6 +84,12 @@ def rates_per_period(intervals: np.ndarray, ends: np.ndarray, starts: np.ndarray
     in the last), NaN where they add up to less than :data:`MIN_MINUTE_SECONDS`."""
     periods = len(starts)
     period = np.clip(((ends - starts[0]) // period_s).astype(int), 0, periods - 1)
+    return rates_in(intervals, period, periods)
+
+
+def rates_in(intervals: np.ndarray, period: np.ndarray, periods: int) -> np.ndarray:
+    """60 over the mean of the ``intervals`` (seconds) in each of ``periods`` periods, the
+    ``period`` each is in; NaN where they add up to less than :data:`MIN_MINUTE_SECONDS`."""
     totals = np.bincount(period, weights=intervals, minlength=periods)
     counts = np.bincount(period, minlength=periods)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -21,7 +21,7 @@ import numpy as np
 from ..recordings.times import clock_span, format_duration, format_time
 from .analysis import RhythmAnalysis, analyse_beats, read_rhythm_beats
 from .events import NORMAL, SUPRAVENTRICULAR, UNKNOWN, VENTRICULAR, rounded_rate
-from .heart_rate import nn_intervals, rates_per_period
+from .heart_rate import nn_intervals, rates_in
 
 if TYPE_CHECKING:
     from ..recordings.quality import Analysable
@@ -175,24 +175,41 @@ class RecordingRhythm:
             counts[event.kind] = counts.get(event.kind, 0) + 1
         return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
+    def hour_starts(self) -> np.ndarray:
+        """Where each hour of the span starts (seconds from the recording's start): every
+        hour from the span's start; where the recording says when it started, on the
+        clock's hours (the first from the span's start to the next full hour), as a Holter
+        report's hour by hour table is, read against a patient's diary."""
+        minutes = self.analysis.heart_rate.minute_start_s
+        start = float(minutes[0]) if len(minutes) else 0.0
+        end = start + 60.0 * max(len(minutes), 1)
+        if self.started is None:
+            return start + 3600.0 * np.arange(max(int(np.ceil((end - start) / 3600)), 1))
+        to_the_hour = -(self.started.seconds_of_day + start) % 3600
+        full = np.arange(start + to_the_hour, end, 3600.0)
+        return np.concatenate([[start], full[full > start]])
+
     def hourly(self) -> list[dict[str, Any]]:
-        """Per hour of the span: its beats by kind, its pauses and its mean rate (60 over
-        the mean of the NN intervals ending in it, as the span's mean rate is: with one
-        hour, the two are the same; None under 10 s of them). The beats of a last hour
-        cut short count in it."""
+        """Per hour of the span (:meth:`hour_starts`): its beats by kind, its pauses and
+        its mean rate (60 over the mean of the NN intervals ending in it, as the span's
+        mean rate is: with one hour, the two are the same; None under 10 s of them). The
+        beats of a last hour cut short count in it."""
         analysis = self.analysis
-        rate = analysis.heart_rate
-        start = float(rate.minute_start_s[0]) if len(rate.minute_start_s) else 0.0
-        hours = max(int(np.ceil(len(rate.minute_start_s) / 60)), 1)
-        hour = np.clip(((self.times_s - start) // 3600).astype(int), 0, hours - 1)
-        pauses = [min(int((event.start_s - start) // 3600), hours - 1)
-                  for event in analysis.events if event.kind == "pause"]
+        starts = self.hour_starts()
+        hours = len(starts)
+
+        def hour_of(seconds) -> np.ndarray:
+            return np.clip(np.searchsorted(starts, seconds, side="right") - 1, 0, hours - 1)
+
+        hour = hour_of(self.times_s)
+        pauses = list(hour_of([event.start_s for event in analysis.events
+                               if event.kind == "pause"]))
         intervals, ends, _ = nn_intervals(self.times_s, analysis.normal)
-        mean_bpm = rates_per_period(intervals, ends, start + 3600.0 * np.arange(hours), 3600.0)
+        mean_bpm = rates_in(intervals, hour_of(ends), hours)
         rows = []
         for index in range(hours):
             inside = hour == index
-            begins = start + 3600 * index
+            begins = float(starts[index])
             rows.append({"hour": index, "start_s": round(begins, 2),
                          "start": format_time(begins, always_hours=True),
                          "time_of_day": self.time_of_day(begins),
