@@ -166,7 +166,9 @@ def test_a_recordings_provenance_round_trips_and_must_fit_the_model(fitted, tmp_
                                 ("in_af_s", -1.0, "analysable_s and in_af_s must be seconds"),
                                 ("in_af_s", "240", "analysable_s and in_af_s must be seconds"),
                                 ("in_af_s", None, "both or neither"),
-                                ("analysable_s", float("nan"), "must be seconds")):
+                                ("analysable_s", float("nan"), "must be seconds"),
+                                ("analysable_s", 1e308, "must be seconds of a recording"),
+                                ("in_af_s", True, "must be seconds of a recording")):
         wrong = json.loads(json.dumps(good))
         wrong["provenance"]["recording"][key] = value
         (directory / "metadata.json").write_text(json.dumps(wrong))

@@ -24,8 +24,8 @@ import numpy as np
 
 from ..recordings.rhythm import rr_ratios
 from ..recordings.segment import BeatWindow
-from .atrial import (AtrialFibrillation, atrial_fibrillation, p_wave_band, p_wave_consistency,
-                     p_wave_slice)
+from .atrial import (AfParameters, AtrialFibrillation, atrial_fibrillation, p_wave_band,
+                     p_wave_consistency, p_wave_slice)
 from .events import Event, beat_kinds, rhythm_events
 from .families import ON_TIME_RATIO, Families, beat_families, shape_slice
 from .heart_rate import HeartRate, heart_rate
@@ -120,8 +120,11 @@ class SpanFibrillation:
 
     @property
     def mostly(self) -> bool:
-        """Whether the span is in AF for at least :data:`AF_TRAINING_SHARE` of it."""
-        return self.analysable_s > 0 and self.seconds >= AF_TRAINING_SHARE * self.analysable_s
+        """Whether the span is in AF for at least :data:`AF_TRAINING_SHARE` of it, and for
+        an AF episode's shortest length at least (a model directory's edited figures of
+        under a second read "0 s of the 0 s trained on is atrial fibrillation")."""
+        return (self.seconds >= AfParameters().min_episode_s
+                and self.seconds >= AF_TRAINING_SHARE * self.analysable_s)
 
     def training_note(self, timing: bool, report: str = "its report") -> str:
         """What a model trained on the span learned, where it is :attr:`mostly` AF (the
@@ -141,11 +144,13 @@ class SpanFibrillation:
 
 def span_fibrillation(path: str | os.PathLike, segment: "SegmentOptions") -> SpanFibrillation:
     """The atrial fibrillation of a recording's span as ``segment`` reads it, found as the
-    rhythm analysis finds it (:func:`analyse_beats`)."""
+    rhythm analysis finds it (:func:`analyse_beats`); its seconds at most those read (an
+    episode joined across a short unreadable stretch spans it: a span in AF throughout
+    read "2 min 59 s of the 2 min 53 s")."""
     beats, span, analysable = read_rhythm_beats(path, segment)
     seconds = analyse_beats(beats, span_s=span).atrial_fibrillation.seconds \
         if len(beats.time_s) else 0.0
-    return SpanFibrillation(seconds, analysable.seconds)
+    return SpanFibrillation(min(seconds, analysable.seconds), analysable.seconds)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from ..recordings.limits import MAX_FS, MIN_FS
+from ..recordings.limits import MAX_FS, MAX_RECORDING_SECONDS, MIN_FS
 from ..recordings.segment import BeatWindow
 from ..recordings.signals import MAX_LEAD_NAME
 from ..json_values import is_count, is_number, is_sha256, known
@@ -71,10 +71,12 @@ class RecordingOrigin:
                              f"({MIN_FS:g} to {MAX_FS:,} Hz)")
         rhythm = [data.get(key) for key in ("analysable_s", "in_af_s")]
         if rhythm != [None, None] and not (
-                all(is_number(value) and value >= 0 for value in rhythm)
+                all(is_number(value) and not isinstance(value, bool)
+                    and 0 <= value <= MAX_RECORDING_SECONDS for value in rhythm)
                 and rhythm[1] <= rhythm[0]):
             raise ValueError("'provenance.recording' analysable_s and in_af_s must be "
-                             "seconds, both or neither, in_af_s at most analysable_s")
+                             "seconds of a recording, both or neither, in_af_s at most "
+                             "analysable_s")
         return cls(window, lead, *(None if value is None else float(value) for value in span),
                    dropped, None if fs is None else float(fs),
                    *(None if value is None else float(value) for value in rhythm))
