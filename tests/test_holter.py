@@ -347,22 +347,69 @@ def test_hourly_rates_split_the_intervals_by_the_hour_they_end_in():
     assert np.isnan(rates[2])
 
 
+def alike_beats(times: np.ndarray, *, readable: bool = True, seed: int = 0):
+    """The analysis's beats at ``times`` (seconds, 250 Hz): of one shape (a little noise),
+    on time, all ``readable`` or none, with P waves of noise."""
+    from anomaly.holter.analysis import RhythmBeats
+
+    count = len(times)
+    rng = np.random.default_rng(seed)
+    return RhythmBeats(sample=np.round(times * 250).astype(int), time_s=times,
+                       on_time=np.ones(count, bool), readable=np.full(count, readable),
+                       shapes=(np.sin(np.linspace(0, 6, 60))
+                               + rng.normal(0, 0.01, (count, 60))).astype(np.float32),
+                       p_waves=rng.normal(size=(count, 32)).astype(np.float32))
+
+
+@pytest.mark.parametrize(("started", "first_s", "span_s", "expected"), [
+    # A start with a fraction of a second: the hours split where the clock shows them.
+    ((22, 30, 0, 700000), 0.0, 6000.0, ["22:30:00", "23:00:00", "day 2, 00:00:00"]),
+    # On the hour: no first row of nothing.
+    ((9, 0, 0, 0), 0.0, 7000.0, ["09:00:00", "10:00:00"]),
+    # A second before midnight: its first hour joined to the next, not a row of no beats.
+    ((23, 59, 59, 999999), 0.0, 3700.0, ["23:59:59", "day 2, 01:00:00"]),
+    # A span from 22:30:20 to 22:59:50 (--from 20 --to 29:50): no empty row for 23:00.
+    ((22, 30, 0, 0), 20.0, 1770.0, ["22:30:20"]),
+])
+def test_hour_by_hour_goes_by_the_clocks_hours(started, first_s, span_s, expected):
+    """Where the recording says when it started, the hours are the clock's, each row's
+    beats those of its hour, adding up to the span's; without a start, every hour from
+    the span's start."""
+    import datetime
+
+    from anomaly.holter.analysis import analyse_beats
+    from anomaly.holter.summary import RecordingRhythm, family_summaries
+    from anomaly.recordings.quality import Analysable
+    from anomaly.recordings.times import RecordingStart
+
+    times = np.arange(first_s + 0.5, first_s + span_s, 1.0)
+    count = len(times)
+    beats = alike_beats(times)
+    analysis = analyse_beats(beats, span_s=(first_s, first_s + span_s))
+    families = family_summaries(analysis, np.full(count, 0.1), np.zeros(count, bool))
+    start = RecordingStart(datetime.time(*started), datetime.date(2026, 3, 2))
+    rhythm = RecordingRhythm(analysis, families, span_s, times, beats.sample,
+                             Analysable(span_s, (0.0,) * 4, started=start))
+    hours = rhythm.hourly()
+    assert [hour["time_of_day"] for hour in hours] == expected
+    assert sum(hour["beats"] for hour in hours) == count
+    unknown = RecordingRhythm(analysis, families, span_s, times, beats.sample,
+                              Analysable(span_s, (0.0,) * 4))
+    assert [hour["start_s"] for hour in unknown.hourly()] == \
+        [first_s + 3600.0 * index for index in range(int(np.ceil(span_s / 3600)))]
+
+
 def test_the_summary_says_how_few_minutes_its_rates_range_over():
     """The minimum and maximum are of the minutes with a rate (10 s of NN intervals), the
     mean of every NN interval: after a minute at 60 bpm, 8 s at 120 bpm have no rate of
     their own and raise the mean. The summary read "60-60 bpm, mean 67 bpm"; it says the
     range is of 1 minute of 2."""
-    from anomaly.holter.analysis import RhythmBeats, analyse_beats
+    from anomaly.holter.analysis import analyse_beats
     from anomaly.holter.summary import RecordingRhythm, family_summaries
 
     times = np.concatenate([np.arange(1.0, 61.0, 1.0), 60.0 + np.arange(1, 17) * 0.5])
     count = len(times)
-    rng = np.random.default_rng(0)
-    beats = RhythmBeats(sample=np.round(times * 250).astype(int), time_s=times,
-                        on_time=np.ones(count, bool), readable=np.ones(count, bool),
-                        shapes=(np.sin(np.linspace(0, 6, 60)) + rng.normal(0, 0.01, (count, 60))
-                                ).astype(np.float32),
-                        p_waves=rng.normal(size=(count, 32)).astype(np.float32))
+    beats = alike_beats(times)
     analysis = analyse_beats(beats, span_s=(0.0, 70.0))
     rhythm = RecordingRhythm(analysis, family_summaries(analysis, np.full(count, 0.1),
                                                         np.zeros(count, bool)), 70.0, times,
@@ -378,16 +425,11 @@ def test_a_few_beats_or_none_readable_give_a_report_without_nan(count, readable)
     it can and its report is JSON without NaN (the run report refuses NaN)."""
     import json
 
-    from anomaly.holter.analysis import RhythmBeats, analyse_beats
+    from anomaly.holter.analysis import analyse_beats
     from anomaly.holter.summary import RecordingRhythm, family_summaries
 
-    rng = np.random.default_rng(count)
     times = 1.0 + 0.8 * np.arange(count)
-    beats = RhythmBeats(sample=np.round(times * 250).astype(int), time_s=times,
-                        on_time=np.ones(count, bool), readable=np.full(count, readable),
-                        shapes=(np.sin(np.linspace(0, 6, 60)) + rng.normal(0, 0.01, (count, 60))
-                                ).astype(np.float32),
-                        p_waves=rng.normal(size=(count, 32)).astype(np.float32))
+    beats = alike_beats(times, readable=readable, seed=count)
     analysis = analyse_beats(beats, span_s=(0.0, times[-1] + 1 if count else 1.0))
     assert not analysis.atrial_fibrillation.episodes
     rhythm = RecordingRhythm(analysis, family_summaries(analysis, np.full(count, 0.1),
@@ -506,6 +548,16 @@ def test_a_tachycardias_rate_is_its_normal_beats_not_a_run_or_couplets_inside_it
     every_beat = 60 * 8 / intervals[:8].sum()
     assert every_beat > 100
     assert not [event for event in rhythm_events(times, kinds) if event.kind == "tachycardia"]
+    # A tachycardia at 133 bpm with a trigeminy for 6 of its 10 minutes (one NN interval
+    # in three): one tachycardia throughout, not two either side of the trigeminy.
+    sinus = 60 / 133
+    intervals = np.concatenate([np.full(251, sinus), np.tile([sinus, 0.3, 2 * sinus - 0.3],
+                                                             270), np.full(250, sinus)])
+    kinds = list("N" * 251 + "NNV" * 270 + "N" * 251)
+    times = list(1.0 + np.concatenate([[0.0], np.cumsum(intervals)]))
+    [fast] = [event for event in rhythm_events(times, kinds) if event.kind == "tachycardia"]
+    assert fast.duration_s > 0.95 * (times[-1] - times[0])
+    assert fast.rate_bpm == pytest.approx(133, rel=0.01)
     # Nor is an interval over 3 s one of the rate's, as the heart rate's NN intervals
     # leave it out: 55 bpm with a 6 s pause every 8 beats is pauses, no bradycardia.
     intervals = np.tile([60 / 55] * 7 + [6.0], 20)

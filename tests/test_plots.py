@@ -87,7 +87,8 @@ def test_a_recordings_timeline_reads_the_time_of_day_along_its_top():
     the recorder's clock along the top, on round times (a technician reads a diary's
     "dizzy at 09:30" against it), every 15 s on two minutes to every 12 hours
     on three days, placed where those times fall on the time from the start below; a
-    day's recording wraps past midnight. Without a start, no clock is made up."""
+    day's recording wraps past midnight, which says its day. Without a start, no clock is
+    made up."""
     import datetime
 
     from anomaly.report.recordings import _timeline
@@ -115,11 +116,12 @@ def test_a_recordings_timeline_reads_the_time_of_day_along_its_top():
                 seconds.append(round(tick * scale))
         assert len(labels) >= 4, (span, labels)
         assert set(np.diff(seconds)) == {step} and seconds[0] % step == 0, (span, labels)
-        clock = [f"{s // 3600 % 24:02d}:{s // 60 % 60:02d}" + (f":{s % 60:02d}" if step < 60
+        clock = [f"day {s // 86400 + 1}" if s % 86400 == 0 else
+                 f"{s // 3600 % 24:02d}:{s // 60 % 60:02d}" + (f":{s % 60:02d}" if step < 60
                                                                 else "") for s in seconds]
         assert labels == clock, (span, labels)
-        if span > 86400 - began:
-            assert "00:00" in labels, labels
+        if span > 86400 - began:  # Midnight says which day it starts.
+            assert "day 2" in labels, labels
     figure = _timeline("night.edf", times, scores, np.ones(len(times), bool), 0.15, None,
                        None, None)
     assert figure.axes[0].child_axes == []

@@ -17,7 +17,8 @@ Then, with the limits of :class:`EventLimits`:
 - a **pause** is an RR interval of ``pause_s`` or more between two readable beats;
 - **bradycardia** and **tachycardia** are stretches whose rate over the last
   ``rate_beats`` intervals, from the NN intervals among them (between two normal beats,
-  as the heart rate counts them: :func:`.heart_rate.nn_pairs`; at least half of them),
+  as the heart rate counts them: :func:`.heart_rate.nn_pairs`; :data:`MIN_NN_INTERVALS`
+  at least),
   stays below ``bradycardia_bpm`` or at or above ``tachycardia_bpm``, joined when at most
   ``join_gap_s`` apart, lasting at least ``rate_min_s`` (a few fast beats are a run, not
   a tachycardia); their rate is the slowest (fastest) over such a window in them. An
@@ -205,6 +206,11 @@ def _ectopic_runs(times, kinds, limits) -> list[Event]:
     return found
 
 
+#: The fewest NN intervals among a rate window's ``rate_beats`` intervals that give it a
+#: rate: a trigeminy has one in three (asked for half, a tachycardia vanished wherever a
+#: trigeminy was), a bigeminy none (its sinus rate is not known).
+MIN_NN_INTERVALS = 2
+
 #: The events that are a pattern of ventricular and normal beats: a ventricular beat every
 #: so many beats.
 PATTERNS = {"ventricular bigeminy": 2, "ventricular trigeminy": 3}
@@ -247,15 +253,15 @@ def _rates(times, kinds, limits) -> list[Event]:
     if len(times) <= width:
         return []
     # The rate at each beat over the ``width`` intervals before it, from those between
-    # two normal beats, at least half of them: an ectopic beat's early interval and its
-    # pause are not the rhythm's (a ventricular tachycardia inside a tachycardia was read
-    # as its rate, MIT-BIH 203; PVC couplets made a tachycardia of 233's 30 minutes whose
-    # normal-to-normal rate was under 100 most of the time). Unreadable beats inside the
-    # window give no rate there.
+    # two normal beats (MIN_NN_INTERVALS at least): an ectopic beat's early interval and
+    # its pause are not the rhythm's (a ventricular tachycardia inside a tachycardia was
+    # read as its rate, MIT-BIH 203; PVC couplets made a tachycardia of 233's 30 minutes
+    # whose normal-to-normal rate was under 100 most of the time). Unreadable beats inside
+    # the window give no rate there.
     normal = nn_pairs(times, kinds == NORMAL)
     count = np.convolve(normal.astype(float), np.ones(width), "valid")
     seconds = np.convolve(np.where(normal, np.diff(times), 0.0), np.ones(width), "valid")
-    enough = count >= width / 2
+    enough = count >= MIN_NN_INTERVALS
     rate = np.full(len(count), np.nan)
     rate[enough] = 60.0 * count[enough] / seconds[enough]
     unknown = np.convolve((kinds == UNKNOWN).astype(int), np.ones(width + 1, int), "valid")

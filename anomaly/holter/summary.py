@@ -178,16 +178,19 @@ class RecordingRhythm:
     def hour_starts(self) -> np.ndarray:
         """Where each hour of the span starts (seconds from the recording's start): every
         hour from the span's start; where the recording says when it started, on the
-        clock's hours (the first from the span's start to the next full hour), as a Holter
-        report's hour by hour table is, read against a patient's diary."""
+        clock's hours (the first from the span's start to the next full hour, joined to
+        the one after when under a minute), as a Holter report's hour by hour table is,
+        read against a patient's diary."""
         minutes = self.analysis.heart_rate.minute_start_s
         start = float(minutes[0]) if len(minutes) else 0.0
-        end = start + 60.0 * max(len(minutes), 1)
         if self.started is None:
-            return start + 3600.0 * np.arange(max(int(np.ceil((end - start) / 3600)), 1))
-        to_the_hour = -(self.started.seconds_of_day + start) % 3600
-        full = np.arange(start + to_the_hour, end, 3600.0)
-        return np.concatenate([[start], full[full > start]])
+            return start + 3600.0 * np.arange(max(int(np.ceil(len(minutes) / 60)), 1))
+        end = start + self.analysable.span_seconds
+        # The clock's whole seconds, as its times are shown (RecordingStart.clock): a
+        # start at 22:30:00.7 split at 22:59:59, read "23:59:59" for midnight.
+        to_the_hour = -(math.floor(self.started.seconds_of_day) + round(start)) % 3600
+        full = np.arange(round(start) + to_the_hour, end, 3600.0)
+        return np.concatenate([[start], full[full >= start + 60]])
 
     def hourly(self) -> list[dict[str, Any]]:
         """Per hour of the span (:meth:`hour_starts`): its beats by kind, its pauses and

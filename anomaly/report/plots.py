@@ -380,15 +380,19 @@ def clock_axis(ax, started: "RecordingStart", scale: float):
             return clock_ticks(min(vmin, vmax), max(vmin, vmax), scale)
 
     class Labels(Formatter):
-        """``09:20``, or ``09:20:30`` on every tick where one is not on a whole minute."""
+        """``09:20``, or ``09:20:30`` on every tick where one is not on a whole minute;
+        a later day's midnight ``day 2`` (over days, every tick read ``00:00``)."""
 
         def __call__(self, value, pos=None):
             return time_of_day(round(value * scale) % DAY_SECONDS)
 
         def format_ticks(self, values):
             texts = [self(value) for value in values]
-            return texts if any(not text.endswith(":00") for text in texts) else \
-                [text[:5] for text in texts]
+            if any(not text.endswith(":00") for text in texts):
+                return texts
+            days = [round(value * scale) // DAY_SECONDS for value in values]
+            return [f"day {day + 1}" if day and text == "00:00:00" else text[:5]
+                    for day, text in zip(days, texts)]
 
     top.xaxis.set_major_locator(Clock())
     top.xaxis.set_major_formatter(Labels())

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..holter.events import (NORMAL, PATTERNS, READING_ORDER, VENTRICULAR, most_telling,
-                             rate_words, reading_rank)
+from ..holter.events import (MIN_NN_INTERVALS, NORMAL, PATTERNS, READING_ORDER, VENTRICULAR,
+                             most_telling, rate_words, reading_rank)
 from ..holter.heart_rate import nn_pairs
 from ..io.beats import is_anomaly
 from .paper import BeatMark, PaperStrip, paper_scale, plot_paper_strips
@@ -234,11 +234,11 @@ def _telling_stretch(times: np.ndarray, kinds: np.ndarray, event) -> float:
     """The middle (seconds) of the stretch of a bradycardia (or tachycardia) ``event``
     that a strip shows at its slowest (fastest): of the beats from ``times`` (of
     ``kinds``) inside the event, the run spanning at most a strip less a second either
-    side with the longest (shortest) mean NN interval, as the event's rate is read (at
-    least half its intervals NN intervals): a strip from its onset may show a rate the
-    event's name belies, and one by every beat's rate showed a ventricular run inside a
-    tachycardia. (Its slowest, or fastest, 8 intervals, the event's rate, lie in or near
-    that run: a strip holds 20 to 40 beats.)"""
+    side with the longest (shortest) mean NN interval, as the event's rate is read
+    (:data:`.events.MIN_NN_INTERVALS` at least): a strip from its onset may show a rate
+    the event's name belies, and one by every beat's rate showed a ventricular run
+    inside a tachycardia. (Its slowest, or fastest, 8 intervals, the event's rate, lie
+    in or near that run: a strip holds 20 to 40 beats.)"""
     inside = (times >= event.start_s) & (times <= event.end_s)
     times, normal = times[inside], kinds[inside] == NORMAL
     ends = np.searchsorted(times, times + STRIP_SECONDS - 2, side="right") - 1
@@ -248,7 +248,7 @@ def _telling_stretch(times: np.ndarray, kinds: np.ndarray, event) -> float:
     seconds = np.concatenate([[0.0], np.cumsum(np.where(pairs, np.diff(times), 0.0))])
     beats = np.arange(len(times))
     nn = count[ends] - count[beats]
-    spans = (ends > beats) & (2 * nn >= ends - beats)
+    spans = (ends > beats) & (nn >= MIN_NN_INTERVALS)
     if not spans.any():
         return (event.start_s + event.end_s) / 2
     first = np.flatnonzero(spans)
