@@ -18,12 +18,11 @@ Then, with the limits of :class:`EventLimits`:
 - **bradycardia** and **tachycardia** are stretches whose rate over the last
   ``rate_beats`` intervals, from the NN intervals among them (between two normal beats,
   as the heart rate counts them: :func:`.heart_rate.nn_pairs`; :data:`MIN_NN_INTERVALS`
-  at least),
-  stays below ``bradycardia_bpm`` or at or above ``tachycardia_bpm``, joined when at most
-  ``join_gap_s`` apart, lasting at least ``rate_min_s`` (a few fast beats are a run, not
-  a tachycardia); their rate is the slowest (fastest) over such a window in them. An
-  ectopic beat's intervals are not the rhythm's rate: a ventricular run is its own
-  event.
+  at least), stays below ``bradycardia_bpm`` or at or above ``tachycardia_bpm``, joined
+  when at most ``join_gap_s`` apart, lasting at least ``rate_min_s`` (a few fast beats
+  are a run, not a tachycardia); their rate is the slowest (fastest) over such a window
+  in them. An ectopic beat's intervals are not the rhythm's rate: a ventricular run is
+  its own event.
 """
 
 from __future__ import annotations
