@@ -1190,7 +1190,8 @@ def test_a_patterns_strip_marks_one_of_its_ventricular_beats(in_tmp, pattern, cy
     """A strip of a bigeminy or trigeminy, short (in the strip's middle) or long (from its
     onset), is centred on, and its triangle marks, a ventricular beat of the pattern: on
     the beat nearest the pattern's middle, it marked a normal beat between (MIT-BIH 221),
-    and the caption said 'marked beat: normal'."""
+    and the caption said 'marked beat: normal'. Named in another beat's strip, its
+    caption says where its ventricular beat is."""
     import wfdb
 
     from anomaly.holter.events import VENTRICULAR
@@ -1220,6 +1221,21 @@ def test_a_patterns_strip_marks_one_of_its_ventricular_beats(in_tmp, pattern, cy
     assert (event.duration_s <= STRIP_SECONDS - 2) == (cycles == 3)  # both branches
     # A long pattern's strip keeps its onset.
     assert choice.centre - STRIP_SECONDS * HOLTER_FS / 2 <= event.start_s * HOLTER_FS
+    # Shown in the strip of a normal beat among the most anomalous (whose triangle it
+    # is), the caption says where the pattern's ventricular beat is.
+    near = (event.start_s + event.end_s) / 2 if cycles == 3 else event.start_s + 1
+    normals = np.flatnonzero(rhythm.analysis.kinds == "N")
+    normal = normals[np.argmin(np.abs(rhythm.times_s[normals] - near))]
+    scores = np.zeros(len(peaks))
+    scores[normal] = 1.0
+    choices = strip_choices(peaks, scores, np.ones(len(peaks), bool), HOLTER_FS, rhythm)
+    [choice] = [choice for choice in choices
+                if any(reason.startswith(f"{pattern}:") for reason in choice.reasons)]
+    assert choice.centre == peaks[normal]
+    found = re.search(r"its ventricular beat at ([+-][\d.]+) s", "; ".join(choice.reasons))
+    assert found, choice.reasons
+    at = choice.centre + float(found.group(1)) * HOLTER_FS
+    assert rhythm.analysis.kinds[np.argmin(np.abs(peaks - at))] == VENTRICULAR
 
 
 def test_a_familys_typical_beat_named_in_another_strip_is_told_by_its_time(in_tmp):

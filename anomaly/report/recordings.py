@@ -136,15 +136,15 @@ def strip_choices(peaks: np.ndarray, scores: np.ndarray, readable: np.ndarray, f
         chosen.append(StripChoice(int(peaks[beat]), ["; ".join(named)], ANOMALOUS_RANK))
     if rhythm is not None:
         inside = reach - EDGE_SECONDS * fs
-        for centre, reason, (first, last), of_a_beat, rank in _rhythm_candidates(rhythm, fs):
+        for centre, reason, (first, last), beat_words, rank in _rhythm_candidates(rhythm, fs):
             near = next((choice for choice in chosen if choice.centre - inside <= first
                          and last <= choice.centre + inside), None)
             if near is None:
                 chosen.append(StripChoice(centre, [reason], rank))
                 continue
-            if of_a_beat and centre != near.centre:
+            if beat_words and centre != near.centre:
                 # A beat named in another beat's strip: which one (the triangle is not it).
-                reason += f": the beat at {(centre - near.centre) / fs:+.2f} s"
+                reason += f": {beat_words} at {(centre - near.centre) / fs:+.2f} s"
             if reason in near.reasons:
                 continue
             # The gravest reason first: what puts the strip where it is in the order.
@@ -154,11 +154,13 @@ def strip_choices(peaks: np.ndarray, scores: np.ndarray, readable: np.ndarray, f
 
 
 def _rhythm_candidates(rhythm, fs: float
-                       ) -> list[tuple[int, str, tuple[int, int], bool, float]]:
+                       ) -> list[tuple[int, str, tuple[int, int], str | None, float]]:
     """Where the strips of a recording's rhythm are (a sample), what each shows (the most
     telling event of each kind, the longest AF episode, the families), the first and last
-    samples it must show (a pause's beats either side; a beat's own sample), whether
-    what it shows is one beat (a family's most typical), and its rank among the strips."""
+    samples it must show (a pause's beats either side; a beat's own sample), the words
+    for the beat it is centred on, where another strip that shows it must say which
+    (a family's most typical beat, a bigeminy's or trigeminy's ventricular beat; None:
+    no beat in particular), and its rank among the strips."""
     from ..recordings.times import format_duration, format_time
 
     samples, times = rhythm.samples, rhythm.times_s
@@ -210,7 +212,9 @@ def _rhythm_candidates(rhythm, fs: float
         candidates.append((centre,
                            f"{what}, {format_time(event.start_s)}-{format_time(event.end_s)}"
                            + (f" (the {READING_ORDER.get(kind, 'longest')} of {count})"
-                              if count > 1 else ""), shows, False, reading_rank(kind)))
+                              if count > 1 else ""), shows,
+                           "its ventricular beat" if kind in PATTERNS else None,
+                           reading_rank(kind)))
     episodes = rhythm.analysis.atrial_fibrillation.episodes
     if episodes:
         episode = max(episodes, key=lambda item: item.duration_s)
@@ -219,14 +223,15 @@ def _rhythm_candidates(rhythm, fs: float
                            f"atrial fibrillation from {format_time(episode.start_s)} to "
                            f"{format_time(episode.end_s)}, "
                            f"{format_duration(episode.duration_s)}",
-                           (sample_at(episode.start_s), sample_at(episode.start_s)), False,
+                           (sample_at(episode.start_s), sample_at(episode.start_s)), None,
                            AF_RANK))
     shown = [item for item in rhythm.families if item.dominant or not item.normal_shape]
     for item in shown[:FAMILY_STRIPS]:
         typical = int(samples[item.representative])
         candidates.append((typical,
                            f"family {item.family} ({item.kind}, {beats_counted(item.beats)}): "
-                           "its most typical beat", (typical, typical), True, FAMILY_RANK))
+                           "its most typical beat", (typical, typical), "the beat",
+                           FAMILY_RANK))
     return candidates
 
 
