@@ -121,8 +121,8 @@ class Calibration:
         if self.source == "heldout":
             return f"the {self.n} beats held out of training"
         if self.source == "heldout-refit":
-            return (f"the {self.n} beats held out of a first training (the model kept was "
-                    "then trained on every beat)")
+            return (f"the {self.n} beats held out of a first training, the model kept "
+                    "then trained on every beat")
         return f"the {self.n} training beats"
 
     def to_json(self) -> dict[str, Any]:
