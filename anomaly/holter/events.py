@@ -3,8 +3,9 @@ supraventricular ectopic beats, couplets, runs, bigeminy and trigeminy, pauses, 
 bradycardia and tachycardia.
 
 A beat's kind comes from its family and its timing (:mod:`.analysis`): **ventricular**
-when its family is of ectopic shape (in atrial fibrillation only when also
-:data:`.analysis.WIDER_IN_AF` times as wide as the dominant family), **supraventricular**
+when its family is of ectopic shape (in atrial fibrillation, or in a run of
+:data:`.analysis.NARROW_RUN` or more, only when also :data:`.analysis.WIDER_IN_AF` times
+as wide as the dominant family), **supraventricular**
 when it is of normal shape but premature outside atrial fibrillation, **normal**
 otherwise, unknown when it could not be read (an unknown beat breaks every pattern).
 Then, with the limits of :class:`EventLimits`:

@@ -132,13 +132,17 @@ class RecordingRhythm:
                   f"{'s' if episodes > 1 else ''} (burden {self.burden:.0%})")
         ectopic = [family for family in self.families if not family.normal_shape]
         families = self.analysis.families
-        # Of ectopic shape but not counted ventricular: narrow, in AF (analysis.WIDER_IN_AF).
-        conducted = int((families.ectopic & (self.analysis.kinds == NORMAL)).sum())
+        # Of ectopic shape but not counted ventricular: narrow, in AF or in a run
+        # (analysis.WIDER_IN_AF, analysis.NARROW_RUN).
+        kinds = self.analysis.kinds
+        conducted = int((families.ectopic & ((kinds == NORMAL)
+                                             | (kinds == SUPRAVENTRICULAR))).sum())
         shapes = (f"{len(families)} famil{'y' if len(families) == 1 else 'ies'}, "
                   f"{len(ectopic)} of ectopic shape "
                   f"({int(families.ectopic.sum())} beat"
                   f"{'' if int(families.ectopic.sum()) == 1 else 's'}"
-                  + (f"; {conducted} of them narrow, in AF: counted as conducted"
+                  + (f"; {conducted} of them narrow, in AF or in a run: counted as "
+                     "conducted"
                      if conducted else "") + ")")
         events = ", ".join(f"{kind} {count}" for kind, count in self.event_counts().items())
         return [("heart rate", heart), ("atrial fibrillation", atrial),
