@@ -134,9 +134,8 @@ class RecordingRhythm:
         families = self.analysis.families
         # Of ectopic shape but not counted ventricular: narrow, in AF or in a run
         # (analysis.WIDER_IN_AF, analysis.NARROW_RUN).
-        kinds = self.analysis.kinds
-        conducted = int((families.ectopic & ((kinds == NORMAL)
-                                             | (kinds == SUPRAVENTRICULAR))).sum())
+        conducted = int((families.ectopic & np.isin(self.analysis.kinds,
+                                                    (NORMAL, SUPRAVENTRICULAR))).sum())
         shapes = (f"{len(families)} famil{'y' if len(families) == 1 else 'ies'}, "
                   f"{len(ectopic)} of ectopic shape "
                   f"({int(families.ectopic.sum())} beat"

@@ -71,8 +71,8 @@ class RecordingOrigin:
                              f"({MIN_FS:g} to {MAX_FS:,} Hz)")
         rhythm = [data.get(key) for key in ("analysable_s", "in_af_s")]
         if rhythm != [None, None] and not (
-                all(is_number(value) and not isinstance(value, bool)
-                    and 0 <= value <= MAX_RECORDING_SECONDS for value in rhythm)
+                all(is_number(value) and 0 <= value <= MAX_RECORDING_SECONDS
+                    for value in rhythm)
                 and rhythm[1] <= rhythm[0]):
             raise ValueError("'provenance.recording' analysable_s and in_af_s must be "
                              "seconds of a recording, both or neither, in_af_s at most "
