@@ -25,7 +25,8 @@ Detected beats get the class of the reference beat they match (within 150 ms).
 - **Rhythm events** against the reference episodes ``(B`` (ventricular bigeminy), ``(T``
   (trigeminy), ``(VT`` and ``(SVTA``, episode by episode: a reference episode is found
   when an event of its kinds overlaps it (within 1 s), and an event is right when it
-  overlaps a reference episode of its rhythm; pooled over the records. Beside the
+  overlaps a reference episode of its rhythm; pooled over the records; and by duration,
+  the reference episodes' time the events cover and the events' time inside one. Beside the
   conditions, the same rules run on the reference's own beats and AAMI classes (as
   :data:`REFERENCE_KINDS` maps them): what the rules find when every beat's kind is
   right, the ceiling of the tool's beats and families.
@@ -146,12 +147,19 @@ REFERENCE_KINDS = {"N": NORMAL, "S": SUPRAVENTRICULAR, "V": VENTRICULAR, "F": NO
 
 def event_figures(events: Sequence[Event], episodes: dict[str, list[Episode]]) -> dict[str, dict]:
     """Per reference rhythm of :data:`EVENT_RHYTHMS`, its episodes against the ``events``
-    of the kinds that find it, episode by episode."""
+    of the kinds that find it, episode by episode and by duration."""
     figures = {}
     for rhythm, kinds in EVENT_RHYTHMS.items():
         found = [event for event in events if event.kind in kinds]
-        figures[rhythm] = vars(EpisodeAgreement.of(found, episodes.get(rhythm.split(",")[0], [])))
+        reference = episodes.get(rhythm.split(",")[0], [])
+        figures[rhythm] = {**vars(EpisodeAgreement.of(found, reference)),
+                           "seconds": vars(DurationAgreement.of(found, reference))}
     return figures
+
+
+def episode_agreement(figures: dict) -> EpisodeAgreement:
+    return EpisodeAgreement(**{key: figures[key] for key in
+                               ("reference", "detected", "found", "true")})
 
 
 def rate_figures(beats, analysis, labels: np.ndarray) -> dict:
@@ -243,17 +251,30 @@ def tables(records: list[dict], conditions: list[str]) -> str:
     for condition, rows in rows_by_name.items():
         cells = []
         for rhythm in EVENT_RHYTHMS:
-            total = sum((EpisodeAgreement(**row["events"][rhythm]) for row in rows),
+            total = sum((episode_agreement(row["events"][rhythm]) for row in rows),
                         EpisodeAgreement(0, 0, 0, 0))
             cells.append(f"{total.sensitivity:.3f} / {total.positive_predictivity:.3f} "
                          f"({total.detected}/{total.reference}, {total.true}/{total.found})")
+        out.append(f"| {condition} | " + " | ".join(cells) + " |")
+    out.append("\nThe same by duration: Se (the reference episodes' time that events of the "
+               "kinds cover) and +P (the events' time inside a reference episode), pooled; in "
+               "brackets the reference's and the events' minutes\n")
+    out.append("| condition | " + " | ".join(EVENT_RHYTHMS) + " |")
+    out.append("|---|" + "---|" * len(EVENT_RHYTHMS))
+    for condition, rows in rows_by_name.items():
+        cells = []
+        for rhythm in EVENT_RHYTHMS:
+            total = sum((DurationAgreement(**row["events"][rhythm]["seconds"]) for row in rows),
+                        DurationAgreement(0.0, 0.0, 0.0))
+            cells.append(f"{total.sensitivity:.3f} / {total.positive_predictivity:.3f} "
+                         f"({total.reference / 60:.1f}, {total.found / 60:.1f})")
         out.append(f"| {condition} | " + " | ".join(cells) + " |")
     out.append(f"\nPer record with reference episodes, {first}: found/reference, "
                "true/found\n")
     out.append("| record | " + " | ".join(EVENT_RHYTHMS) + " |")
     out.append("|---|" + "---|" * len(EVENT_RHYTHMS))
     for row in by_condition[first]:
-        items = [EpisodeAgreement(**row["events"][rhythm]) for rhythm in EVENT_RHYTHMS]
+        items = [episode_agreement(row["events"][rhythm]) for rhythm in EVENT_RHYTHMS]
         if any(item.reference for item in items):
             out.append(f"| {row['record']} | " + " | ".join(
                 f"{item.detected}/{item.reference}, {item.true}/{item.found}"

@@ -609,6 +609,19 @@ def test_an_unreadable_beat_breaks_a_pattern_and_hides_a_pause():
                 if event.kind in ("ventricular bigeminy", "pause")]
 
 
+@pytest.mark.parametrize("pattern", ["VNVNVNVN", "VNNVNNVNNV"])
+def test_a_pattern_from_the_recordings_first_beat_starts_there(pattern):
+    """A bigeminy or trigeminy whose first beat is the recording's starts at its first beat
+    (MIT-BIH 200 opens with one: its bigeminy was listed from 30:04 to 00:23, the pattern's
+    start taken from the beat before the first, which is the last)."""
+    from anomaly.holter.events import rhythm_events
+
+    times, kinds = beats_of(pattern + "N" * 10)
+    [found] = [event for event in rhythm_events(times, kinds) if "geminy" in event.kind]
+    assert found.start_s == times[0] and found.end_s == times[len(pattern.rstrip("N")) - 1]
+    assert found.beats == len(pattern.rstrip("N"))
+
+
 def test_the_bigeminy_of_119_is_found_episode_by_episode(mitdb, analysed):
     from anomaly.holter.episodes import EpisodeAgreement
     from anomaly.holter.reference import reference_rhythms

@@ -233,7 +233,8 @@ def _patterns(times, kinds, limits) -> list[Event]:
         for first, stop in runs(between):
             chain = ventricular[first - 1:stop]  # the chain's first V beat starts it
             if len(chain) >= limits.pattern_cycles:
-                start = chain[0] - (period - 1)
+                # The normal beats before its first V beat (none before the first beat).
+                start = max(chain[0] - (period - 1), 0)
                 found.append(Event(name, float(times[start]), float(times[chain[-1]]),
                                    int(chain[-1] - start + 1), _rate(times[start:chain[-1] + 1])))
     return found
