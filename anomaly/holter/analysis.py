@@ -4,16 +4,18 @@ beats are normal, atrial fibrillation and the heart rate.
 The beats are those :mod:`anomaly.recordings.segment` found, cut with
 :data:`ANALYSIS_WINDOW` whatever window a model scores them with: it reaches back to the
 P wave. Of each beat only what the analysis looks at is kept (:class:`RhythmBeats`: its
-time, whether it is on time and readable, its shape and its P wave, in float32), so that
-a day's recording is analysed in tens of megabytes. A beat is **normal** when it can be
-read, is of a family of normal shape (:mod:`.families`) and comes on time, or comes in
-atrial fibrillation (where no beat is on time and a normally conducted one is still
-normal). A beat of a family of ectopic shape counts as ventricular in the rhythm events,
-except in atrial fibrillation when its family's complex is less than
-:data:`WIDER_IN_AF` times as wide as the dominant one's: a narrow beat of another shape
-there is taken as conducted; and except in a run of :data:`NARROW_RUN` or more such
-beats none of them that wide, anywhere: a ventricular tachycardia is a wide-complex
-tachycardia, and a narrow run conducted (MIT-BIH 222's atrial flutter read as VT).
+time, whether it is on time and readable, its usual RR interval, and its shape and its
+P wave in float32), so that a day's recording is analysed in tens of megabytes. A beat
+is **normal** when it can be read, is of a family of normal shape (:mod:`.families`)
+and comes on time (not premature, nor in a supraventricular run:
+:func:`premature_runs`), or comes in atrial fibrillation (where no beat is on time and a
+normally conducted one is still normal). A beat of a family of ectopic shape counts as
+ventricular in the rhythm events, except in atrial fibrillation when its family's
+complex is less than :data:`WIDER_IN_AF` times as wide as the dominant one's: a narrow
+beat of another shape there is taken as conducted; and except in a run of
+:data:`NARROW_RUN` or more such beats none of them that wide, anywhere: a ventricular
+tachycardia is a wide-complex tachycardia, and a narrow run conducted (MIT-BIH 222's
+atrial flutter read as VT).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from ..recordings.segment import BeatWindow
 from ..recordings.signals import runs
 from .atrial import (AfParameters, AtrialFibrillation, atrial_fibrillation, p_wave_band,
                      p_wave_consistency, p_wave_slice)
-from .events import Event, beat_kinds, rhythm_events
+from .events import Event, EventLimits, beat_kinds, rhythm_events
 from .families import ON_TIME_RATIO, Families, beat_families, shape_slice
 from .heart_rate import HeartRate, heart_rate
 from .windows import values_per_second
@@ -61,13 +63,15 @@ _WINDOW_FS = values_per_second(ANALYSIS_WINDOW.before, ANALYSIS_WINDOW.after,
 @dataclass(frozen=True)
 class RhythmBeats:
     """What the analysis needs of a recording's beats (``n`` of them, in time order):
-    ``sample`` (R peaks), ``time_s``, ``on_time`` (not premature), ``readable``, and
-    ``shapes`` and ``p_waves``, each beat's values in those parts of
-    :data:`ANALYSIS_WINDOW` (shape ``(n, m)``)."""
+    ``sample`` (R peaks), ``time_s``, ``on_time`` (not premature), ``usual_rr_s`` (the
+    usual RR interval it is judged against: the mean of the last RR intervals, in
+    seconds), ``readable``, and ``shapes`` and ``p_waves``, each beat's values in those
+    parts of :data:`ANALYSIS_WINDOW` (shape ``(n, m)``)."""
 
     sample: np.ndarray
     time_s: np.ndarray
     on_time: np.ndarray
+    usual_rr_s: np.ndarray
     readable: np.ndarray
     shapes: np.ndarray
     p_waves: np.ndarray
@@ -80,7 +84,7 @@ class RhythmBeats:
                              f"analysis window), got {beats.values.shape[1]}")
         on_time = rr_ratios(beats.rr_prev, beats.rr_next, beats.rr_local_mean)[:, 0] \
             >= ON_TIME_RATIO
-        return cls(beats.sample, beats.time_s, on_time, beats.readable,
+        return cls(beats.sample, beats.time_s, on_time, beats.rr_local_mean, beats.readable,
                    beats.values[:, _SHAPE].astype(np.float32),
                    p_wave_band(beats.values, _WINDOW_FS)[:, _P_WAVE].astype(np.float32))
 
@@ -88,8 +92,8 @@ class RhythmBeats:
     def join(cls, parts: list["RhythmBeats"]) -> "RhythmBeats":
         """Consecutive parts of a recording's beats (its chunks') as one."""
         return cls(*(np.concatenate([getattr(part, name) for part in parts])
-                     for name in ("sample", "time_s", "on_time", "readable", "shapes",
-                                  "p_waves")))
+                     for name in ("sample", "time_s", "on_time", "usual_rr_s", "readable",
+                                  "shapes", "p_waves")))
 
 
 def read_rhythm_beats(path: str | os.PathLike, segment: "SegmentOptions"
@@ -176,6 +180,31 @@ class RhythmAnalysis:
     events: tuple[Event, ...]
 
 
+def premature_runs(beats: RhythmBeats,
+                   tachycardia_bpm: float = EventLimits.tachycardia_bpm) -> np.ndarray:
+    """Per beat: premature (not :attr:`RhythmBeats.on_time`), or in a run of them that
+    began abruptly, its first beat under :data:`ON_TIME_RATIO` of the interval before
+    it, and goes on at a tachycardia's intervals (``tachycardia_bpm`` or faster) under
+    :data:`ON_TIME_RATIO` of the usual interval before it. Within a supraventricular
+    tachycardia the usual interval (a mean of the last ones) soon becomes the run's own,
+    and its later beats would read as on time (MIT-BIH 209's runs were found for 22 s of
+    their 102); a sinus rate back after a block or a pause is not a tachycardia, and a
+    sinus tachycardia speeds up gradually."""
+    premature = ~np.asarray(beats.on_time, bool)
+    interval = np.diff(beats.time_s, prepend=np.nan)
+    readable = np.asarray(beats.readable, bool)
+    for first, stop in runs(premature):
+        if not (first > 0 and interval[first] < ON_TIME_RATIO * interval[first - 1]):
+            continue
+        longest = min(ON_TIME_RATIO * beats.usual_rr_s[first - 1],
+                      60.0 / tachycardia_bpm)
+        index = stop
+        while index < len(premature) and readable[index] and interval[index] < longest:
+            premature[index] = True
+            index += 1
+    return premature
+
+
 def analyse_beats(beats: RhythmBeats, *,
                   span_s: tuple[float, float] | None = None) -> RhythmAnalysis:
     """Families, atrial fibrillation, normal beats and heart rate of a recording's beats;
@@ -187,7 +216,8 @@ def analyse_beats(beats: RhythmBeats, *,
     consistency = p_wave_consistency(beats.p_waves, readable & ~ectopic)
     fibrillation = atrial_fibrillation(beats.time_s, ectopic=ectopic, readable=readable,
                                        consistency=consistency)
-    normal = readable & ~ectopic & (beats.on_time | fibrillation.in_af)
+    on_time = ~premature_runs(beats)
+    normal = readable & ~ectopic & (on_time | fibrillation.in_af)
     start_s, end_s = (0.0, None) if span_s is None else span_s
     rate = heart_rate(beats.time_s, normal, sinus=~fibrillation.in_af, readable=readable,
                       start_s=start_s, end_s=end_s)
@@ -199,6 +229,6 @@ def analyse_beats(beats: RhythmBeats, *,
     for first, stop in runs(ventricular):
         if stop - first >= NARROW_RUN and not wide[first:stop].any():
             ventricular[first:stop] = False
-    kinds = beat_kinds(ventricular, ~beats.on_time, readable, fibrillation.in_af)
+    kinds = beat_kinds(ventricular, ~on_time, readable, fibrillation.in_af)
     events = tuple(rhythm_events(beats.time_s, kinds))
     return RhythmAnalysis(families, fibrillation, normal, rate, consistency, kinds, events)
