@@ -290,6 +290,8 @@ def k_chosen_on_ds1(records: list[dict]) -> list[str]:
     had no say in it."""
     halves = {half: split_results([r for r in records if r["record"] in names])[0]
               for half, names in (("DS1", DS1), ("DS2", DS2))}
+    if not all(halves.values()):
+        return ["No k chosen on DS1: the run holds records of one half only."]
     fit = [k for k in THRESHOLD_KS
            if pooled(halves["DS1"][f"anomaly | {k}"])["se_V"] >= 0.95
            and pooled(halves["DS1"][f"anomaly | {k}"])["se_S"] >= 0.70]
@@ -355,12 +357,12 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         data, names = asked
         run, jobs = run_per_record(evaluate_record, names, args.jobs, data), args.jobs
-    print("\n".join(report(run, jobs, args.k)))
-    if args.json:
+    if args.json:  # saved before the tables: a run is kept whatever they make of it
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"wall_seconds": run.wall, "jobs": jobs,
                                          "load_average": run.load_average,
                                          "records": run.records}, indent=1, default=float))
+    print("\n".join(report(run, jobs, args.k)))
     return 0
 
 
