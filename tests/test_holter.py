@@ -496,6 +496,22 @@ def test_couplets_runs_bigeminy_trigeminy_pauses_and_rates_are_found_with_their_
     assert events["tachycardia"].duration_s >= 30
 
 
+def test_a_runs_rate_is_of_the_intervals_between_its_beats():
+    """Three ectopic beats 0.4 s apart, the first 0.6 s after a normal beat: 150 bpm, as
+    the strip shows, not 120 with the coupling interval (MIT-BIH 220's 3-beat runs at
+    6:52 read 128 bpm); a couplet 0.4 s apart is at 150 too."""
+    from anomaly.holter.events import rhythm_events
+
+    for pattern, kind in (("SSS", "supraventricular tachycardia"),
+                          ("VV", "ventricular couplet")):
+        intervals = np.r_[np.full(20, 0.8), 0.6, np.full(len(pattern) - 1, 0.4), 1.0,
+                          np.full(20, 0.8)]
+        times = list(1.0 + np.concatenate([[0.0], np.cumsum(intervals)]))
+        kinds = list("N" * 21 + pattern + "N" * 21)
+        [run] = [event for event in rhythm_events(times, kinds) if event.kind == kind]
+        assert run.rate_bpm == pytest.approx(150.0)
+
+
 @pytest.mark.parametrize(("kind", "stretches", "expected_bpm"), [
     # Two stretches at 105 bpm, 20 s each, 8 s of 60 bpm between them: one tachycardia
     # (joined), whose mean over all its beats, 97 bpm, read as a tachycardia under 100.

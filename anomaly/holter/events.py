@@ -11,7 +11,8 @@ otherwise, unknown when it could not be read (an unknown beat breaks every patte
 Then, with the limits of :class:`EventLimits`:
 
 - a **couplet** is two ectopic beats of a kind in a row, a **run** three or more (its
-  rate from its own intervals: a ventricular run at ``tachycardia_bpm`` or faster is
+  rate from the intervals between its beats, as its strip shows them, not the coupling
+  interval into its first: a ventricular run at ``tachycardia_bpm`` or faster is
   *ventricular tachycardia*, a supraventricular one *supraventricular tachycardia*);
 - **bigeminy** is a ventricular beat after every normal one, at least ``pattern_cycles``
   times in a row (N V N V N V), **trigeminy** one after every two (N N V N N V N N V);
@@ -196,10 +197,7 @@ def _ectopic_runs(times, kinds, limits) -> list[Event]:
             count = stop - first
             if count < 2:
                 continue
-            # A run's rate counts the interval into its first beat: two beats alone have
-            # one interval between them, and the first came early too.
-            span = times[max(first - 1, 0):stop]
-            rate = _rate(span)
+            rate = _rate(times[first:stop])
             label = (f"{name} couplet" if count == 2 else
                      fast if rate >= limits.tachycardia_bpm else f"{name} run")
             found.append(Event(label, float(times[first]), float(times[stop - 1]), count, rate))
