@@ -668,23 +668,28 @@ def test_the_ventricular_tachycardia_runs_of_203_are_found_above_a_floor(mitdb, 
     assert agreement.sensitivity >= 6 / 21 and agreement.positive_predictivity >= 6 / 13
 
 
+def timed_beats(intervals: np.ndarray):
+    """Beats of one shape (:func:`alike_beats`) at these RR intervals from 1 s, each on
+    time or premature against the mean of the last 10 intervals, as a recording's are."""
+    from anomaly.holter.analysis import ON_TIME_RATIO
+
+    times = 1.0 + np.concatenate([[0.0], np.cumsum(intervals)])
+    usual = np.array([intervals[max(index - 10, 0):index].mean() if index else 0.8
+                      for index in range(len(times))])
+    interval = np.diff(times, prepend=times[0] - 0.8)
+    return replace(alike_beats(times), on_time=interval / usual >= ON_TIME_RATIO,
+                   usual_rr_s=usual)
+
+
 def test_a_supraventricular_tachycardia_is_one_run_to_its_last_fast_beat():
     """Sinus rhythm at 75 bpm, a run of 20 beats of the same shape at 150 bpm, sinus again:
     one supraventricular tachycardia of 20 beats. Judged each against the mean of the last
     10 intervals (as a recording's beats are), the run's beats after its first few came
     on time against intervals of their own: MIT-BIH 209's runs were found for 22 s of
     their 102."""
-    from anomaly.holter.analysis import ON_TIME_RATIO, analyse_beats
+    from anomaly.holter.analysis import analyse_beats
 
-    def beats_at(intervals):
-        times = 1.0 + np.concatenate([[0.0], np.cumsum(intervals)])
-        usual = np.array([intervals[max(index - 10, 0):index].mean() if index else 0.8
-                          for index in range(len(times))])
-        interval = np.diff(times, prepend=times[0] - 0.8)
-        return replace(alike_beats(times), on_time=interval / usual >= ON_TIME_RATIO,
-                       usual_rr_s=usual)
-
-    beats = beats_at(np.r_[np.full(60, 0.8), np.full(20, 0.4), np.full(60, 0.8)])
+    beats = timed_beats(np.r_[np.full(60, 0.8), np.full(20, 0.4), np.full(60, 0.8)])
     assert beats.on_time[61:81].sum() > 10  # the run's later beats come "on time"
     analysis = analyse_beats(beats)
     [run] = [event for event in analysis.events if "supraventricular" in event.kind]
@@ -693,7 +698,7 @@ def test_a_supraventricular_tachycardia_is_one_run_to_its_last_fast_beat():
     assert list(analysis.kinds[81:]) == ["N"] * (len(beats.time_s) - 81)
     # The sinus rate back after a 2:1 block: its first beats early against the block's
     # intervals, the rest on time; no run goes on through them (MIT-BIH 231).
-    beats = beats_at(np.r_[np.full(60, 0.8), np.full(20, 1.6), np.full(60, 0.8)])
+    beats = timed_beats(np.r_[np.full(60, 0.8), np.full(20, 1.6), np.full(60, 0.8)])
     kinds = analyse_beats(beats).kinds
     assert (kinds == "S").sum() == (~beats.on_time).sum() > 0
 
@@ -1339,6 +1344,30 @@ def test_a_familys_typical_beat_named_in_another_strip_is_told_by_its_time(in_tm
     # Only a beat is told by its time: an event named in another strip is told by its own.
     assert all(reason.startswith("family ") for choice in choices for reason in choice.reasons
                if ": the beat at" in reason)
+
+
+def test_a_strip_is_placed_for_the_gravest_event_it_shows():
+    """A supraventricular couplet, then a supraventricular tachycardia 2 s after it: the
+    tachycardia's strip is placed for it (its triangle on one of its beats), not the
+    couplet's strip before it with the tachycardia's onset at its edge (MIT-BIH 207 at
+    29:12)."""
+    from anomaly.holter.analysis import analyse_beats
+    from anomaly.holter.summary import RecordingRhythm
+    from anomaly.report.recordings import strip_choices
+
+    beats = timed_beats(np.r_[np.full(40, 0.8), 0.5, 0.5, 1.0, 0.8, 0.5, np.full(39, 0.4),
+                              1.0, np.full(40, 0.8)])
+    analysis = analyse_beats(beats)
+    [couplet] = [event for event in analysis.events if event.kind.endswith("couplet")]
+    [run] = [event for event in analysis.events
+             if event.kind == "supraventricular tachycardia"]
+    assert run.start_s - couplet.end_s < 3.0
+    rhythm = RecordingRhythm(analysis, (), 200.0, beats.time_s, beats.sample)
+    choices = strip_choices(beats.sample, np.zeros(len(beats.sample)),
+                            np.ones(len(beats.sample), bool), 250.0, rhythm)
+    [strip] = [choice for choice in choices
+               if choice.reasons[0].startswith("supraventricular tachycardia")]
+    assert run.start_s <= strip.centre / 250.0 <= run.end_s, (strip, run)
 
 
 def test_strips_show_each_event_kind_and_family_once_and_never_the_same_window(in_tmp):

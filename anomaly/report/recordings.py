@@ -136,7 +136,11 @@ def strip_choices(peaks: np.ndarray, scores: np.ndarray, readable: np.ndarray, f
         chosen.append(StripChoice(int(peaks[beat]), ["; ".join(named)], ANOMALOUS_RANK))
     if rhythm is not None:
         inside = reach - EDGE_SECONDS * fs
-        for centre, reason, (first, last), beat_words, rank in _rhythm_candidates(rhythm, fs):
+        # The gravest first, so that it is what a strip is placed for and the lesser
+        # events it shows are named in its caption (207's supraventricular tachycardia
+        # was named in the strip of the couplet before it, its onset at the strip's edge).
+        for centre, reason, (first, last), beat_words, rank in sorted(
+                _rhythm_candidates(rhythm, fs), key=lambda item: (item[4], item[0])):
             near = next((choice for choice in chosen if choice.centre - inside <= first
                          and last <= choice.centre + inside), None)
             if near is None:
