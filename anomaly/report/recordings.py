@@ -109,7 +109,8 @@ def strip_choices(peaks: np.ndarray, scores: np.ndarray, readable: np.ndarray, f
     most telling, :func:`anomaly.holter.events.most_telling`), one for the longest
     atrial fibrillation episode's onset and
     one per family of ectopic shape and for the dominant family (their most typical
-    beat), up to :data:`FAMILY_STRIPS`. Something a strip already chosen shows whole (a
+    beat), up to :data:`FAMILY_STRIPS`, chosen in that order, the rhythm's the gravest
+    first. Something a strip already chosen shows whole (a
     beat, or an event's first and last beats, :data:`EDGE_SECONDS` inside its edges) is
     named in that strip's caption instead of getting its own, a beat with its time from
     the strip's own: no two strips show the same window. With the ``threshold``, a beat of
