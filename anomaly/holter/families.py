@@ -19,9 +19,9 @@ rate, the position or the lead's contact) when its template correlates with the 
 one's, shifted by up to :data:`SHIFT_SECONDS` where they match best (a QRS whose R and S
 waves are of a size is found at either), at least :data:`NORMAL_CORRELATION`, or at
 least :data:`NEAR_CORRELATION` and most of its beats come on time (a family of a
-somewhat different shape whose beats come early is what ventricular ectopy looks like). The others are **ectopic by shape** (ventricular
-beats, and artefacts). Measured against MIT-BIH's reference labels by
-``scripts/benchmark_rhythm.py``.
+somewhat different shape whose beats come early is what ventricular ectopy looks like).
+The others are **ectopic by shape** (ventricular beats, and artefacts). Measured against
+MIT-BIH's reference labels by ``scripts/benchmark_rhythm.py``.
 """
 
 from __future__ import annotations
@@ -75,8 +75,9 @@ class Families:
     normal_shape : ndarray of bool, shape (f,)
         Per family: of normal shape (its template like the dominant one's).
     representative : ndarray of int, shape (f,)
-        Per family, its most typical beat (the member most like its template): the beat
-        a report shows for it.
+        Per family, its most typical beat (the member most like its template; in a
+        family of normal shape, the on-time member most like it, where it has one): the
+        beat a report shows for it.
     """
 
     family: np.ndarray
@@ -180,7 +181,10 @@ def beat_families(shapes: np.ndarray, on_time: np.ndarray, *,
         (likeness >= NEAR_CORRELATION) & (2 * timely >= counts))
     normal_shape[dominant] = True
     likeness_to_own = np.einsum("ij,ij->i", shapes, templates.astype(np.float32)[assigned])
-    by_family = np.lexsort((-likeness_to_own, assigned))
+    # A family of normal shape is shown by a beat on time, where it has one: its most
+    # typical beat was a premature one (MIT-BIH 232's dominant family, "S" under it).
+    premature = ~np.asarray(on_time, bool)[members] & normal_shape[assigned]
+    by_family = np.lexsort((-likeness_to_own, premature, assigned))
     representative = members[by_family[np.searchsorted(assigned[by_family],
                                                        np.arange(len(order)))]]
     return Families(family, templates, counts, dominant, normal_shape, representative)
