@@ -291,7 +291,7 @@ def k_chosen_on_ds1(records: list[dict]) -> list[str]:
     halves = {half: split_results([r for r in records if r["record"] in names])[0]
               for half, names in (("DS1", DS1), ("DS2", DS2))}
     if not all(halves.values()):
-        return ["No k chosen on DS1: the run holds records of one half only."]
+        return ["No k chosen on DS1: that needs records of DS1 and of DS2."]
     fit = [k for k in THRESHOLD_KS
            if pooled(halves["DS1"][f"anomaly | {k}"])["se_V"] >= 0.95
            and pooled(halves["DS1"][f"anomaly | {k}"])["se_S"] >= 0.70]

@@ -49,6 +49,7 @@ import json
 import sys
 import tempfile
 import warnings
+from dataclasses import fields
 from pathlib import Path
 from typing import Sequence
 
@@ -158,8 +159,9 @@ def event_figures(events: Sequence[Event], episodes: dict[str, list[Episode]]) -
 
 
 def episode_agreement(figures: dict) -> EpisodeAgreement:
-    return EpisodeAgreement(**{key: figures[key] for key in
-                               ("reference", "detected", "found", "true")})
+    """The episode-by-episode agreement in a rhythm's :func:`event_figures`."""
+    return EpisodeAgreement(**{field.name: figures[field.name]
+                               for field in fields(EpisodeAgreement)})
 
 
 def rate_figures(beats, analysis, labels: np.ndarray) -> dict:

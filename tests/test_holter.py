@@ -498,7 +498,7 @@ def test_couplets_runs_bigeminy_trigeminy_pauses_and_rates_are_found_with_their_
 
 def test_a_runs_rate_is_of_the_intervals_between_its_beats():
     """Three ectopic beats 0.4 s apart, the first 0.6 s after a normal beat: 150 bpm, as
-    the strip shows, not 120 with the coupling interval (MIT-BIH 220's 3-beat runs at
+    the strip shows, not 129 with the coupling interval (MIT-BIH 220's 3-beat runs at
     6:52 read 128 bpm); a couplet 0.4 s apart is at 150 too."""
     from anomaly.holter.events import rhythm_events
 
@@ -696,11 +696,20 @@ def test_a_supraventricular_tachycardia_is_one_run_to_its_last_fast_beat():
     assert run.kind == "supraventricular tachycardia" and run.beats == 20
     assert (run.start_s, run.end_s) == (beats.time_s[61], beats.time_s[80])
     assert list(analysis.kinds[81:]) == ["N"] * (len(beats.time_s) - 81)
-    # The sinus rate back after a 2:1 block: its first beats early against the block's
-    # intervals, the rest on time; no run goes on through them (MIT-BIH 231).
-    beats = timed_beats(np.r_[np.full(60, 0.8), np.full(20, 1.6), np.full(60, 0.8)])
-    kinds = analyse_beats(beats).kinds
-    assert (kinds == "S").sum() == (~beats.on_time).sum() > 0
+    # The sinus rate back after a 2:1 block, or a sinus tachycardia at 105 bpm after a
+    # 2.5 s pause: its first beats early against the intervals the block or the pause
+    # lifted, the rest on time; no run goes on through them (MIT-BIH 231).
+    for intervals in (np.r_[np.full(60, 0.8), np.full(20, 1.6), np.full(60, 0.8)],
+                      np.r_[np.full(60, 60 / 105), 2.5, np.full(100, 60 / 105)]):
+        beats = timed_beats(intervals)
+        kinds = analyse_beats(beats).kinds
+        assert (kinds == "S").sum() == (~beats.on_time).sum() > 0
+    # A run just over 100 bpm, a tachycardia's rate, after sinus rhythm at 60 bpm goes on
+    # to its last beat.
+    beats = timed_beats(np.r_[np.full(40, 1.0), np.full(30, 0.58), np.full(40, 1.0)])
+    [run] = [event for event in analyse_beats(beats).events
+             if event.kind == "supraventricular tachycardia"]
+    assert run.beats == 30
 
 
 def test_a_wide_complex_is_wider_than_a_narrow_one_of_any_shape():

@@ -128,7 +128,7 @@ def test_summary_writes_the_report_the_run_would_have_from_its_scores(scored, ca
     [pause] = [event for event in rhythm["events"] if event["kind"] == "pause"]
     assert 299 <= pause["start_s"] <= 304 and 2.4 <= pause["duration_s"] <= 2.8, pause
     [run] = [event for event in rhythm["events"] if event["kind"] == "ventricular tachycardia"]
-    # Its rate counts the interval into its first beat (here not early): over 100 bpm.
+    # Its rate is of the intervals between its beats, 0.4 s: over 100 bpm.
     assert 58 <= run["start_s"] <= 62 and run["beats"] >= 5 and run["rate_bpm"] >= 100, run
     assert run["duration_s"] == pytest.approx(0.4 * (run["beats"] - 1), abs=0.05), run
 

@@ -8,7 +8,7 @@ time, whether it is on time and readable, its usual RR interval, and its shape a
 P wave in float32), so that a day's recording is analysed in tens of megabytes. A beat
 is **normal** when it can be read, is of a family of normal shape (:mod:`.families`)
 and comes on time (not premature, nor in a supraventricular run:
-:func:`premature_runs`), or comes in atrial fibrillation (where no beat is on time and a
+:func:`premature_beats`), or comes in atrial fibrillation (where no beat is on time and a
 normally conducted one is still normal). A beat of a family of ectopic shape counts as
 ventricular in the rhythm events, except in atrial fibrillation when its family's
 complex is less than :data:`WIDER_IN_AF` times as wide as the dominant one's: a narrow
@@ -21,7 +21,7 @@ atrial flutter read as VT).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -64,9 +64,10 @@ _WINDOW_FS = values_per_second(ANALYSIS_WINDOW.before, ANALYSIS_WINDOW.after,
 class RhythmBeats:
     """What the analysis needs of a recording's beats (``n`` of them, in time order):
     ``sample`` (R peaks), ``time_s``, ``on_time`` (not premature), ``usual_rr_s`` (the
-    usual RR interval it is judged against: the mean of the last RR intervals, in
-    seconds), ``readable``, and ``shapes`` and ``p_waves``, each beat's values in those
-    parts of :data:`ANALYSIS_WINDOW` (shape ``(n, m)``)."""
+    usual RR interval it is judged against, in seconds: the segment's ``rr_local_mean_s``,
+    the mean of the last RR intervals with its own, NaN before any), ``readable``, and
+    ``shapes`` and ``p_waves``, each beat's values in those parts of
+    :data:`ANALYSIS_WINDOW` (shape ``(n, m)``)."""
 
     sample: np.ndarray
     time_s: np.ndarray
@@ -91,9 +92,8 @@ class RhythmBeats:
     @classmethod
     def join(cls, parts: list["RhythmBeats"]) -> "RhythmBeats":
         """Consecutive parts of a recording's beats (its chunks') as one."""
-        return cls(*(np.concatenate([getattr(part, name) for part in parts])
-                     for name in ("sample", "time_s", "on_time", "usual_rr_s", "readable",
-                                  "shapes", "p_waves")))
+        return cls(*(np.concatenate([getattr(part, field.name) for part in parts])
+                     for field in fields(cls)))
 
 
 def read_rhythm_beats(path: str | os.PathLike, segment: "SegmentOptions"
@@ -180,26 +180,42 @@ class RhythmAnalysis:
     events: tuple[Event, ...]
 
 
-def premature_runs(beats: RhythmBeats,
-                   tachycardia_bpm: float = EventLimits.tachycardia_bpm) -> np.ndarray:
-    """Per beat: premature (not :attr:`RhythmBeats.on_time`), or in a run of them that
-    began abruptly, its first beat under :data:`ON_TIME_RATIO` of the interval before
-    it, and goes on at a tachycardia's intervals (``tachycardia_bpm`` or faster) under
-    :data:`ON_TIME_RATIO` of the usual interval before it. Within a supraventricular
-    tachycardia the usual interval (a mean of the last ones) soon becomes the run's own,
-    and its later beats would read as on time (MIT-BIH 209's runs were found for 22 s of
-    their 102); a sinus rate back after a block or a pause is not a tachycardia, and a
-    sinus tachycardia speeds up gradually."""
+def premature_beats(beats: RhythmBeats,
+                    tachycardia_bpm: float = EventLimits.tachycardia_bpm) -> np.ndarray:
+    """Which beats are premature: not on time (:attr:`RhythmBeats.on_time`), or in a
+    supraventricular run that went on past them.
+
+    A run of premature beats goes on when it began abruptly (its first beat under
+    :data:`ON_TIME_RATIO` of the interval before it, and that interval not late against
+    the usual one), while the intervals stay a tachycardia's (``tachycardia_bpm`` or
+    faster) and under :data:`ON_TIME_RATIO` of the usual interval before the run, and
+    the beats readable. Within a supraventricular tachycardia the usual interval (a mean
+    of the last ones) soon becomes the run's own, and its later beats would read as on
+    time (MIT-BIH 209's runs were found for 22 s of their 102). A sinus rhythm back after
+    a block, or after a pause, began late, not abruptly; a sinus tachycardia speeds up
+    gradually.
+
+    Parameters
+    ----------
+    beats : RhythmBeats
+    tachycardia_bpm : float, default :attr:`.events.EventLimits.tachycardia_bpm`
+
+    Returns
+    -------
+    ndarray of bool, shape (n,)
+    """
     premature = ~np.asarray(beats.on_time, bool)
     interval = np.diff(beats.time_s, prepend=np.nan)
     readable = np.asarray(beats.readable, bool)
     for first, stop in runs(premature):
-        if not (first > 0 and interval[first] < ON_TIME_RATIO * interval[first - 1]):
+        usual = beats.usual_rr_s[first - 1] if first else np.nan
+        if not (np.isfinite(usual) and interval[first] < ON_TIME_RATIO * interval[first - 1]
+                and interval[first - 1] <= usual / ON_TIME_RATIO):
             continue
-        longest = min(ON_TIME_RATIO * beats.usual_rr_s[first - 1],
-                      60.0 / tachycardia_bpm)
         index = stop
-        while index < len(premature) and readable[index] and interval[index] < longest:
+        while index < len(premature) and readable[index] \
+                and interval[index] < ON_TIME_RATIO * usual \
+                and interval[index] <= 60.0 / tachycardia_bpm:
             premature[index] = True
             index += 1
     return premature
@@ -216,8 +232,8 @@ def analyse_beats(beats: RhythmBeats, *,
     consistency = p_wave_consistency(beats.p_waves, readable & ~ectopic)
     fibrillation = atrial_fibrillation(beats.time_s, ectopic=ectopic, readable=readable,
                                        consistency=consistency)
-    on_time = ~premature_runs(beats)
-    normal = readable & ~ectopic & (on_time | fibrillation.in_af)
+    premature = premature_beats(beats)
+    normal = readable & ~ectopic & (~premature | fibrillation.in_af)
     start_s, end_s = (0.0, None) if span_s is None else span_s
     rate = heart_rate(beats.time_s, normal, sinus=~fibrillation.in_af, readable=readable,
                       start_s=start_s, end_s=end_s)
@@ -229,6 +245,6 @@ def analyse_beats(beats: RhythmBeats, *,
     for first, stop in runs(ventricular):
         if stop - first >= NARROW_RUN and not wide[first:stop].any():
             ventricular[first:stop] = False
-    kinds = beat_kinds(ventricular, ~on_time, readable, fibrillation.in_af)
+    kinds = beat_kinds(ventricular, premature, readable, fibrillation.in_af)
     events = tuple(rhythm_events(beats.time_s, kinds))
     return RhythmAnalysis(families, fibrillation, normal, rate, consistency, kinds, events)

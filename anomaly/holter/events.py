@@ -60,7 +60,7 @@ class EventLimits:
 class Event(Episode):
     """An event: its kind and times (as an :class:`.episodes.Episode`), the beats it holds
     and its rate (beats per minute over its intervals, a bradycardia's and a
-    tachycardia's the slowest and fastest of their own; NaN for a single interval's)."""
+    tachycardia's the slowest and fastest of their own; NaN where it has no interval)."""
 
     beats: int = 0
     rate_bpm: float = math.nan

@@ -141,7 +141,7 @@ def strip_choices(peaks: np.ndarray, scores: np.ndarray, readable: np.ndarray, f
         # events it shows are named in its caption (207's supraventricular tachycardia
         # was named in the strip of the couplet before it, its onset at the strip's edge).
         for centre, reason, (first, last), beat_words, rank in sorted(
-                _rhythm_candidates(rhythm, fs), key=lambda item: (item[4], item[0])):
+                _rhythm_candidates(rhythm, fs), key=lambda item: item[4]):
             near = next((choice for choice in chosen if choice.centre - inside <= first
                          and last <= choice.centre + inside), None)
             if near is None:
