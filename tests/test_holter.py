@@ -1463,6 +1463,29 @@ def test_strips_show_each_event_kind_and_family_once_and_never_the_same_window(i
                                        for centre in centres)
 
 
+def test_a_family_of_early_wide_beats_is_ectopic_however_like_the_dominant():
+    """Beats that nearly all come early, their complex 1.6 times as wide as the dominant
+    family's though correlating 0.92 with it, are of ectopic shape (MIT-BIH 214's PVCs
+    beside its bundle branch block's beats, read as normal, and its trigeminy missed);
+    the same beats on time are of normal shape (a rate-related change of the QRS)."""
+    from anomaly.holter.families import beat_families
+
+    x = np.arange(60)
+
+    def complex_of(width: float) -> np.ndarray:
+        return (np.exp(-0.5 * ((x - 20) / width) ** 2)
+                - 0.3 * np.exp(-0.5 * ((x - 26) / width) ** 2))
+
+    rng = np.random.default_rng(5)
+    shapes = np.r_[complex_of(2.0) + rng.normal(0, 0.01, (60, 60)),
+                   complex_of(3.4) + rng.normal(0, 0.01, (20, 60))].astype(np.float32)
+    for early, ectopic in ((True, True), (False, False)):
+        on_time = np.r_[np.ones(60, bool), np.full(20, not early)]
+        families = beat_families(shapes, on_time)
+        assert families.family[60] != families.dominant
+        assert families.ectopic[60:].all() == ectopic and not families.ectopic[:60].any()
+
+
 def test_a_normal_familys_typical_beat_comes_on_time():
     """A family of normal shape is shown by a beat on time, though premature beats of its
     shape match its template better (MIT-BIH 232: the dominant family's strip marked a

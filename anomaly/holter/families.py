@@ -19,9 +19,11 @@ rate, the position or the lead's contact) when its template correlates with the 
 one's, shifted by up to :data:`SHIFT_SECONDS` where they match best (a QRS whose R and S
 waves are of a size is found at either), at least :data:`NORMAL_CORRELATION`, or at
 least :data:`NEAR_CORRELATION` and most of its beats come on time (a family of a
-somewhat different shape whose beats come early is what ventricular ectopy looks like).
-The others are **ectopic by shape** (ventricular beats, and artefacts). Measured against
-MIT-BIH's reference labels by ``scripts/benchmark_rhythm.py``.
+somewhat different shape whose beats come early is what ventricular ectopy looks like),
+and unless its beats nearly all come early and its complex is wider than the dominant
+one's (:data:`EARLY_SHARE`, :data:`EARLY_WIDER`). The others are **ectopic by shape**
+(ventricular beats, and artefacts). Measured against MIT-BIH's reference labels by
+``scripts/benchmark_rhythm.py``.
 """
 
 from __future__ import annotations
@@ -49,6 +51,15 @@ NEAR_CORRELATION = 0.80
 #: are of a size is the R wave in some beats and the S wave in others (MIT-BIH 117: two
 #: families of the same beats 25 ms apart, correlating -0.47 unshifted and 0.94 shifted).
 SHIFT_SECONDS = 0.05
+#: A family of which at most this share of beats come on time, and whose complex is
+#: :data:`EARLY_WIDER` times as wide as the dominant family's (:func:`spread`), is of
+#: ectopic shape whatever its likeness: a ventricular beat comes early and is wide
+#: (MIT-BIH 214's PVCs correlate 0.95 with its bundle branch block's beats). The ratio
+#: is the one by which a family is wide in atrial fibrillation
+#: (:data:`.analysis.WIDER_IN_AF`), not tuned again; measured with
+#: ``scripts/benchmark_rhythm.py`` (docs/benchmarks.md).
+EARLY_SHARE = 0.2
+EARLY_WIDER = 1.2
 #: The most families a recording gets; beyond, a beat joins the nearest (noise and
 #: artefacts would otherwise make a family each).
 MAX_FAMILIES = 100
@@ -177,8 +188,11 @@ def beat_families(shapes: np.ndarray, on_time: np.ndarray, *,
     likeness = _shifted_likeness(templates, templates[dominant],
                                 int(round(SHIFT_SECONDS * shapes.shape[1]
                                           / (SHAPE_BEFORE_S + SHAPE_AFTER_S))))
-    normal_shape = (likeness >= NORMAL_CORRELATION) | (
-        (likeness >= NEAR_CORRELATION) & (2 * timely >= counts))
+    spreads = np.array([spread(template) for template in templates])
+    early_and_wide = ((timely <= EARLY_SHARE * counts)
+                      & (spreads >= EARLY_WIDER * spreads[dominant]))
+    normal_shape = ((likeness >= NORMAL_CORRELATION) | (
+        (likeness >= NEAR_CORRELATION) & (2 * timely >= counts))) & ~early_and_wide
     normal_shape[dominant] = True
     likeness_to_own = np.einsum("ij,ij->i", shapes, templates.astype(np.float32)[assigned])
     # A family of normal shape is shown by a beat on time, where it has one: its most
