@@ -15,7 +15,8 @@ complex is less than :data:`WIDER_IN_AF` times as wide as the dominant one's: a 
 beat of another shape there is taken as conducted; and except in a run of
 :data:`NARROW_RUN` or more such beats none of them that wide, anywhere: a ventricular
 tachycardia is a wide-complex tachycardia, and a narrow run conducted (MIT-BIH 222's
-atrial flutter read as VT).
+atrial flutter read as VT); nor in such a run whose beats are each the only one of
+their family (false detections in noise).
 """
 
 from __future__ import annotations
@@ -242,8 +243,12 @@ def analyse_beats(beats: RhythmBeats, *,
     # partly aberrant conduction give some another shape, narrow still (MIT-BIH 203, 222).
     wide = families.wider_than_dominant(WIDER_IN_AF)
     ventricular = ectopic & (~fibrillation.in_af | wide)
+    # Nor is a run whose beats are each the only one of their family: false detections
+    # in noise (MIT-BIH 228 at 4:41, 200 at 10:10), where a tachycardia repeats a shape.
+    alone = families.alone
     for first, stop in runs(ventricular):
-        if stop - first >= NARROW_RUN and not wide[first:stop].any():
+        if stop - first >= NARROW_RUN and (not wide[first:stop].any()
+                                           or alone[first:stop].all()):
             ventricular[first:stop] = False
     kinds = beat_kinds(ventricular, premature, readable, fibrillation.in_af)
     events = tuple(rhythm_events(beats.time_s, kinds))

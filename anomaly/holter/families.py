@@ -111,6 +111,11 @@ class Families:
         return self._per_beat(spreads >= ratio * spreads[self.dominant])
 
     @property
+    def alone(self) -> np.ndarray:
+        """Per beat: the only beat of its family (beats without a family are not)."""
+        return self._per_beat(self.counts == 1)
+
+    @property
     def ectopic(self) -> np.ndarray:
         """Per beat: in a family not of normal shape (beats without a family are not)."""
         return self._per_beat(~self.normal_shape)
