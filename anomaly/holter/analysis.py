@@ -244,7 +244,7 @@ def analyse_beats(beats: RhythmBeats, *,
     wide = families.wider_than_dominant(WIDER_IN_AF)
     ventricular = ectopic & (~fibrillation.in_af | wide)
     # Nor is a run whose beats are each the only one of their family: false detections
-    # in noise (MIT-BIH 228 at 4:41, 200 at 10:10), where a tachycardia repeats a shape.
+    # in noise (MIT-BIH 228 at 4:41), where a tachycardia repeats a shape.
     alone = families.alone
     for first, stop in runs(ventricular):
         if stop - first >= NARROW_RUN and (not wide[first:stop].any()
