@@ -33,7 +33,7 @@ from ..recordings.signals import runs
 from .atrial import (AfParameters, AtrialFibrillation, atrial_fibrillation, p_wave_band,
                      p_wave_consistency, p_wave_slice)
 from .events import Event, EventLimits, beat_kinds, rhythm_events
-from .families import ON_TIME_RATIO, Families, beat_families, shape_slice
+from .families import ON_TIME_RATIO, WIDE, Families, beat_families, shape_slice
 from .heart_rate import HeartRate, heart_rate
 from .windows import values_per_second
 
@@ -46,11 +46,10 @@ if TYPE_CHECKING:
 ANALYSIS_WINDOW = BeatWindow()
 _SHAPE = shape_slice(ANALYSIS_WINDOW.before, ANALYSIS_WINDOW.after, ANALYSIS_WINDOW.samples)
 _P_WAVE = p_wave_slice(ANALYSIS_WINDOW.before, ANALYSIS_WINDOW.after, ANALYSIS_WINDOW.samples)
-#: In atrial fibrillation, how much wider than the dominant family's complex
-#: (:func:`.families.spread`) a family of ectopic shape must be for its beats to count as
-#: ventricular. Chosen among 1.1, 1.2, 1.3 and 1.5 on MIT-BIH at 360 Hz (outside the
-#: repository; ``scripts/benchmark_rhythm.py`` measures the one kept, docs/benchmarks.md).
-WIDER_IN_AF = 1.2
+#: In atrial fibrillation, how much wider than the dominant family's complex a family of
+#: ectopic shape must be for its beats to count as ventricular: wide
+#: (:data:`.families.WIDE`).
+WIDER_IN_AF = WIDE
 #: A run of this many beats of ectopic shape, none of them :data:`WIDER_IN_AF` times as
 #: wide as the dominant family, is conducted, not ventricular (a run's length, in
 #: :mod:`.events`). Measured on MIT-BIH with ``scripts/benchmark_rhythm.py``

@@ -21,7 +21,7 @@ waves are of a size is found at either), at least :data:`NORMAL_CORRELATION`, or
 least :data:`NEAR_CORRELATION` and most of its beats come on time (a family of a
 somewhat different shape whose beats come early is what ventricular ectopy looks like),
 and unless its beats nearly all come early and its complex is wider than the dominant
-one's (:data:`EARLY_SHARE`, :data:`EARLY_WIDER`). The others are **ectopic by shape**
+one's (:data:`EARLY_SHARE`, :data:`WIDE`). The others are **ectopic by shape**
 (ventricular beats, and artefacts). Measured against MIT-BIH's reference labels by
 ``scripts/benchmark_rhythm.py``.
 """
@@ -51,15 +51,17 @@ NEAR_CORRELATION = 0.80
 #: are of a size is the R wave in some beats and the S wave in others (MIT-BIH 117: two
 #: families of the same beats 25 ms apart, correlating -0.47 unshifted and 0.94 shifted).
 SHIFT_SECONDS = 0.05
-#: A family of which at most this share of beats come on time, and whose complex is
-#: :data:`EARLY_WIDER` times as wide as the dominant family's (:func:`spread`), is of
-#: ectopic shape whatever its likeness: a ventricular beat comes early and is wide
-#: (MIT-BIH 214's PVCs correlate 0.95 with its bundle branch block's beats). The ratio
-#: is the one by which a family is wide in atrial fibrillation
-#: (:data:`.analysis.WIDER_IN_AF`), not tuned again; measured with
-#: ``scripts/benchmark_rhythm.py`` (docs/benchmarks.md).
+#: How much wider than the dominant family's complex (:func:`spread`) a family's must be
+#: to be wide, as a ventricular complex is: in atrial fibrillation, for a family of
+#: ectopic shape to count as ventricular (:data:`.analysis.WIDER_IN_AF`), chosen among
+#: 1.1, 1.2, 1.3 and 1.5 on MIT-BIH at 360 Hz (outside the repository); and for a family
+#: of early beats to be of ectopic shape (:data:`EARLY_SHARE`), not tuned again.
+#: ``scripts/benchmark_rhythm.py`` measures both (docs/benchmarks.md).
+WIDE = 1.2
+#: A family of which at most this share of beats come on time, and which is :data:`WIDE`,
+#: is of ectopic shape whatever its likeness: a ventricular beat comes early and is wide
+#: (MIT-BIH 214's PVCs correlate 0.95 with its bundle branch block's beats).
 EARLY_SHARE = 0.2
-EARLY_WIDER = 1.2
 #: The most families a recording gets; beyond, a beat joins the nearest (noise and
 #: artefacts would otherwise make a family each).
 MAX_FAMILIES = 100
@@ -107,8 +109,7 @@ class Families:
         dominant one's spreads over none); beats without a family are not."""
         if self.dominant < 0:
             return np.zeros(len(self.family), bool)
-        spreads = np.array([spread(template) for template in self.templates])
-        return self._per_beat(spreads >= ratio * spreads[self.dominant])
+        return self._per_beat(_wide(self.templates, self.dominant, ratio))
 
     @property
     def alone(self) -> np.ndarray:
@@ -140,6 +141,13 @@ def spread(template: np.ndarray) -> int:
         return 0
     energy /= energy[-1]
     return int(np.searchsorted(energy, 0.9) - np.searchsorted(energy, 0.1))
+
+
+def _wide(templates: np.ndarray, dominant: int, ratio: float) -> np.ndarray:
+    """Per family: its template's complex spreads over at least ``ratio`` times as many
+    samples as the ``dominant`` family's (:func:`spread`)."""
+    spreads = np.array([spread(template) for template in templates])
+    return spreads >= ratio * spreads[dominant]
 
 
 def shape_slice(before_s: float, after_s: float, samples: int) -> slice:
@@ -193,9 +201,7 @@ def beat_families(shapes: np.ndarray, on_time: np.ndarray, *,
     likeness = _shifted_likeness(templates, templates[dominant],
                                 int(round(SHIFT_SECONDS * shapes.shape[1]
                                           / (SHAPE_BEFORE_S + SHAPE_AFTER_S))))
-    spreads = np.array([spread(template) for template in templates])
-    early_and_wide = ((timely <= EARLY_SHARE * counts)
-                      & (spreads >= EARLY_WIDER * spreads[dominant]))
+    early_and_wide = (timely <= EARLY_SHARE * counts) & _wide(templates, dominant, WIDE)
     normal_shape = ((likeness >= NORMAL_CORRELATION) | (
         (likeness >= NEAR_CORRELATION) & (2 * timely >= counts))) & ~early_and_wide
     normal_shape[dominant] = True
