@@ -20,11 +20,11 @@ one's, shifted by up to :data:`SHIFT_SECONDS` where they match best (a QRS whose
 waves are of a size is found at either), at least :data:`NORMAL_CORRELATION`, or at
 least :data:`NEAR_CORRELATION` and most of its beats come on time (a family of a
 somewhat different shape whose beats come early is what ventricular ectopy looks like),
-and unless its complex is wider than the dominant one's (:data:`WIDE`) and its beats
-nearly all come early (:data:`EARLY_SHARE`) or mostly come right after a beat of ectopic
-shape (:data:`ALTERNATING_LEAST`). The others are **ectopic by shape**
-(ventricular beats, and artefacts). Measured against MIT-BIH's reference labels by
-``scripts/benchmark_rhythm.py``.
+and unless its beats nearly all come early (:data:`EARLY_SHARE`) and its complex is
+wider than the dominant one's (:data:`WIDE`), or they mostly come right after a beat of
+ectopic shape and either come early or are wide (:data:`FOLLOWING_LEAST`). The others
+are **ectopic by shape** (ventricular beats, and artefacts). Measured against MIT-BIH's
+reference labels by ``scripts/benchmark_rhythm.py``.
 """
 
 from __future__ import annotations
@@ -63,12 +63,14 @@ WIDE = 1.2
 #: is of ectopic shape whatever its likeness: a ventricular beat comes early and is wide
 #: (MIT-BIH 214's PVCs correlate 0.95 with its bundle branch block's beats).
 EARLY_SHARE = 0.2
-#: A :data:`WIDE` family of which most beats, and at least this many, come right after a
-#: beat of ectopic shape is of ectopic shape whatever its likeness: in a ventricular
-#: tachycardia whose complexes alternate, every other beat may look like the dominant one
-#: and come on time at the run's own rate (MIT-BIH 223's 55 s and 39 s ones, all labelled
-#: V, read as bigeminy). The beats after a PVC in bigeminy are of normal width.
-ALTERNATING_LEAST = 3
+#: A family :data:`WIDE` or of early beats (:data:`EARLY_SHARE`) of which most beats, and
+#: at least this many, come right after a beat of ectopic shape is of ectopic shape
+#: whatever its likeness: in a ventricular tachycardia whose complexes alternate, every
+#: other beat may look like the dominant one and come on time at the run's own rate
+#: (MIT-BIH 223's 55 s and 39 s ones, all labelled V, read as bigeminy), and a run may
+#: hold early beats as narrow as the dominant ones (200's, broken by them). The beats
+#: after a PVC in bigeminy are of normal width and on time.
+FOLLOWING_LEAST = 3
 #: The most families a recording gets; beyond, a beat joins the nearest (noise and
 #: artefacts would otherwise make a family each).
 MAX_FAMILIES = 100
@@ -209,7 +211,8 @@ def beat_families(shapes: np.ndarray, on_time: np.ndarray, *,
                                 int(round(SHIFT_SECONDS * shapes.shape[1]
                                           / (SHAPE_BEFORE_S + SHAPE_AFTER_S))))
     wide = _wide(templates, dominant, WIDE)
-    early_and_wide = (timely <= EARLY_SHARE * counts) & wide
+    early = timely <= EARLY_SHARE * counts
+    early_and_wide = early & wide
     normal_shape = ((likeness >= NORMAL_CORRELATION) | (
         (likeness >= NEAR_CORRELATION) & (2 * timely >= counts))) & ~early_and_wide
     normal_shape[dominant] = True
@@ -218,8 +221,8 @@ def beat_families(shapes: np.ndarray, on_time: np.ndarray, *,
     previous = np.concatenate(([NO_FAMILY], family[:-1]))[members]
     after_ectopic = (previous != NO_FAMILY) & ~normal_shape[previous]
     following = np.bincount(assigned[after_ectopic], minlength=len(order))
-    alternating = wide & (2 * following > counts) & (following >= ALTERNATING_LEAST)
-    normal_shape &= ~alternating
+    follows_ectopy = (wide | early) & (2 * following > counts) & (following >= FOLLOWING_LEAST)
+    normal_shape &= ~follows_ectopy
     normal_shape[dominant] = True
     likeness_to_own = np.einsum("ij,ij->i", shapes, templates.astype(np.float32)[assigned])
     # A family of normal shape is shown by a beat on time, where it has one: its most
