@@ -764,9 +764,10 @@ def test_a_run_of_beats_each_of_a_family_of_its_own_is_no_tachycardia():
 def test_in_af_a_narrow_family_of_another_shape_is_aberrant_and_a_wide_one_ventricular():
     """AF with runs of beats of other shapes: narrow ones (conducted aberrantly, as in
     MIT-BIH 203's and 222's fibrillation and flutter) are not ventricular there, wide ones
-    are. In sinus rhythm a beat of a shape not the dominant one's is ventricular, alone or
-    in a wide run; a run of 3 narrow ones is not (a ventricular tachycardia is a
-    wide-complex tachycardia: 222's flutter read as VT)."""
+    are. In sinus rhythm an early beat of a shape not the dominant one's is ventricular,
+    alone or in a wide run; a run of 3 narrow ones is not (a ventricular tachycardia is a
+    wide-complex tachycardia: 222's flutter read as VT). (The beats in sinus rhythm come
+    early, as ectopic beats do: a family of narrow beats on time is conducted.)"""
     from anomaly.holter.analysis import RhythmBeats, analyse_beats
     from anomaly.holter.events import VENTRICULAR
     from anomaly.holter.summary import RecordingRhythm, family_summaries
@@ -789,9 +790,10 @@ def test_in_af_a_narrow_family_of_another_shape_is_aberrant_and_a_wide_one_ventr
     in_af = (times > 300) & (times < 900)
     p_wave = np.sin(np.linspace(0, np.pi, 32))
     p_waves = np.where(in_af[:, None], rng.normal(size=(len(times), 32)), p_wave)
+    on_time = np.ones(len(times), bool)
+    on_time[np.r_[aberrant_in_sinus, alone_in_sinus, wide_in_sinus]] = False
     beats = RhythmBeats(sample=np.round(times * 250).astype(int), time_s=times,
-                        on_time=np.ones(len(times), bool),
-                        usual_rr_s=np.diff(times, prepend=times[:1] - 1.0),
+                        on_time=on_time, usual_rr_s=np.diff(times, prepend=times[:1] - 1.0),
                         readable=np.ones(len(times), bool),
                         shapes=(shapes + rng.normal(0, 0.01, shapes.shape)).astype(np.float32),
                         p_waves=p_waves.astype(np.float32))
@@ -1583,6 +1585,34 @@ def test_a_family_of_early_beats_after_ectopic_ones_is_ectopic_however_narrow():
 
     assert narrow_family_is_ectopic("N" * 60 + "VE" * 8 + "N" * 20)
     assert not narrow_family_is_ectopic("N" * 60 + "NE" * 8 + "V" * 3 + "N" * 20)
+
+
+def test_a_family_of_narrow_beats_on_time_is_conducted_however_unlike_the_dominant():
+    """MIT-BIH 108's and 111's normal beats change shape with the lead's position: large
+    families of narrow complexes, on time, correlating under 0.8 with the dominant one,
+    read as ventricular runs at the sinus rate (108: 16 of them). A family of narrow beats
+    nearly all on time is of normal shape; the same beats early, or a wide family on
+    time (a slow ventricular rhythm), are of ectopic shape."""
+    from anomaly.holter.families import beat_families, spread
+
+    x = np.arange(60)
+    normal = np.exp(-0.5 * ((x - 20) / 2.0) ** 2) - 0.3 * np.exp(-0.5 * ((x - 26) / 2.0) ** 2)
+    changed = -normal  # the lead's axis turned: a QRS as narrow, inverted
+    wide = -np.exp(-0.5 * ((x - 28) / 6.0) ** 2)
+    assert spread(changed) < 1.2 * spread(normal) <= spread(wide)
+    rng = np.random.default_rng(13)
+
+    def second_family_is_ectopic(other: np.ndarray, on_time: bool) -> bool:
+        shapes = np.r_[normal + rng.normal(0, 0.01, (60, 60)),
+                       other + rng.normal(0, 0.01, (30, 60))].astype(np.float32)
+        families = beat_families(shapes, np.r_[np.ones(60, bool), np.full(30, on_time)])
+        assert families.family[60] != families.dominant
+        assert not families.ectopic[:60].any()
+        return bool(families.ectopic[60:].all())
+
+    assert not second_family_is_ectopic(changed, on_time=True)
+    assert second_family_is_ectopic(changed, on_time=False)
+    assert second_family_is_ectopic(wide, on_time=True)
 
 
 def test_a_normal_familys_typical_beat_comes_on_time():

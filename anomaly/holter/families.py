@@ -20,10 +20,11 @@ one's, shifted by up to :data:`SHIFT_SECONDS` where they match best (a QRS whose
 waves are of a size is found at either), at least :data:`NORMAL_CORRELATION`, or at
 least :data:`NEAR_CORRELATION` and most of its beats come on time (a family of a
 somewhat different shape whose beats come early is what ventricular ectopy looks like),
-and unless its beats nearly all come early (:data:`EARLY_SHARE`) and its complex is
-wider than the dominant one's (:data:`WIDE`), or they mostly come right after a beat of
-ectopic shape and either come early or are wide (:data:`FOLLOWING_LEAST`). The others
-are **ectopic by shape** (ventricular beats, and artefacts). Measured against MIT-BIH's
+or its beats nearly all come on time and its complex is not wide (:data:`CONDUCTED_SHARE`),
+and unless its beats nearly all come early (:data:`EARLY_SHARE`) and its complex is wider
+than the dominant one's (:data:`WIDE`), or they mostly come right after a beat of ectopic
+shape and either come early or are wide (:data:`FOLLOWING_LEAST`). The others are
+**ectopic by shape** (ventricular beats, and artefacts). Measured against MIT-BIH's
 reference labels by ``scripts/benchmark_rhythm.py``.
 """
 
@@ -63,6 +64,11 @@ WIDE = 1.2
 #: is of ectopic shape whatever its likeness: a ventricular beat comes early and is wide
 #: (MIT-BIH 214's PVCs correlate 0.95 with its bundle branch block's beats).
 EARLY_SHARE = 0.2
+#: A family of which at least this share of beats come on time, not :data:`WIDE`, is of
+#: normal shape whatever its likeness: a narrow complex on time is conducted, its shape
+#: changed by the lead's position or contact (MIT-BIH 108 and 111: 391 N beats, 1 V, in
+#: such families of 3 beats or more, all 44 records at 360 Hz).
+CONDUCTED_SHARE = 0.8
 #: A family :data:`WIDE` or of early beats (:data:`EARLY_SHARE`) of which most beats, and
 #: at least this many, come right after a beat of ectopic shape is of ectopic shape
 #: whatever its likeness: in a ventricular tachycardia whose complexes alternate, every
@@ -213,7 +219,8 @@ def beat_families(shapes: np.ndarray, on_time: np.ndarray, *,
     wide = _wide(templates, dominant, WIDE)
     early = timely <= EARLY_SHARE * counts
     early_and_wide = early & wide
-    normal_shape = ((likeness >= NORMAL_CORRELATION) | (
+    conducted = (timely >= CONDUCTED_SHARE * counts) & ~wide
+    normal_shape = ((likeness >= NORMAL_CORRELATION) | conducted | (
         (likeness >= NEAR_CORRELATION) & (2 * timely >= counts))) & ~early_and_wide
     normal_shape[dominant] = True
     # Judged once, on the families of ectopic shape found so far: a family this makes
