@@ -728,6 +728,34 @@ def test_a_supraventricular_tachycardia_is_one_run_to_its_last_fast_beat():
     assert run.beats == 30
 
 
+def test_a_sinus_rate_speeding_up_gradually_has_no_premature_beats():
+    """Sinus arrhythmia: the rate rises and falls by a fifth with the breath, each interval
+    within a few percent of the one before. Judged against the mean of the last 10
+    intervals, its fastest beats come early (MIT-BIH 113, 115 and 123: some 180 N beats
+    each called S); an ectopic beat comes abruptly, under 0.9 of the interval before it.
+    Only the atrial premature beats put in it are supraventricular."""
+    from anomaly.holter.analysis import analyse_beats, premature_beats
+
+    intervals = 0.8 + 0.16 * np.sin(np.arange(200) * 2 * np.pi / 20)
+    assert np.all(np.abs(np.diff(intervals)) < 0.1 * intervals[1:])
+    premature_at = [45, 125, 126]
+    # The premature beats' intervals, and the pause after them (compensatory: the two
+    # intervals of the sinus rhythm they replace), where the sinus rate is slowest.
+    for first, coupling in ((45, [0.5]), (125, [0.45, 0.5])):
+        stop = first + len(coupling)
+        intervals[first:stop + 1] = np.r_[coupling,
+                                          intervals[first:stop + 1].sum() - sum(coupling)]
+    beats = timed_beats(intervals)
+    p_wave = np.sin(np.linspace(0, np.pi, 32))  # a sinus rhythm's P waves, irregular as it is
+    beats = replace(beats, p_waves=np.tile(p_wave, (len(beats.time_s), 1)).astype(np.float32))
+    early = np.flatnonzero(~beats.on_time)
+    assert len(set(early) - {index + 1 for index in premature_at}) > 10
+    premature = premature_beats(beats)
+    assert list(np.flatnonzero(premature)) == [index + 1 for index in premature_at]
+    assert list(np.flatnonzero(analyse_beats(beats).kinds == "S")) == list(
+        np.flatnonzero(premature))
+
+
 def test_a_wide_complex_is_wider_than_a_narrow_one_of_any_shape():
     from anomaly.holter.families import spread
 
