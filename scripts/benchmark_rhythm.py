@@ -23,7 +23,8 @@ Detected beats get the class of the reference beat they match (within 150 ms).
   unreadable beats still apply); and with the reference's V and F beats as the ectopic
   ones (an oracle for the families).
 - **Rhythm events** against the reference episodes ``(B`` (ventricular bigeminy), ``(T``
-  (trigeminy), ``(VT`` and ``(SVTA``, episode by episode: a reference episode is found
+  (trigeminy), ``(VT`` and ``(SVTA``, and the pauses against the reference's RR intervals
+  of 2 s or more (outside ventricular flutter), episode by episode: a reference episode is found
   when an event of its kinds overlaps it (within 1 s), and an event is right when it
   overlaps a reference episode of its rhythm; pooled over the records; and by duration,
   the reference episodes' time the events cover and the events' time inside one. Beside the
@@ -60,7 +61,7 @@ from anomaly.holter.analysis import ANALYSIS_WINDOW, RhythmBeats, analyse_beats
 from anomaly.holter.atrial import AfParameters, atrial_fibrillation, p_wave_consistency
 from anomaly.holter.episodes import DurationAgreement, Episode, EpisodeAgreement
 from anomaly.holter.events import (NORMAL, SUPRAVENTRICULAR, UNKNOWN, VENTRICULAR, Event,
-                                   rhythm_events)
+                                   EventLimits, rhythm_events)
 from anomaly.holter.heart_rate import heart_rate
 from anomaly.holter.reference import ATRIAL_FIBRILLATION_RHYTHMS, reference_rhythms
 from anomaly.recordings.annotations import AAMI_CLASSES, match_labels
@@ -77,12 +78,26 @@ AF_VARIANTS = ("tool: RR without shape-ectopic beats + P waves",
                "RR without shape-ectopic beats", "RR alone (Petrėnas 2015's rules)",
                "RR without reference V/F beats + P waves (oracle)")
 COVERAGE = 0.9
+#: The reference's pauses, measured as the rhythms are: its RR intervals of
+#: :attr:`EventLimits.pause_s` or more (:func:`reference_pauses`).
+PAUSES = "pause"
 #: The reference rhythm episodes the events are measured against, and the events that
 #: find them (a ventricular run slower than 100 bpm is the tool's "ventricular run").
 EVENT_RHYTHMS = {"(B": ("ventricular bigeminy",), "(T": ("ventricular trigeminy",),
                  "(VT": ("ventricular tachycardia",),
                  "(VT, any rate": ("ventricular tachycardia", "ventricular run"),
-                 "(SVTA": ("supraventricular tachycardia",)}
+                 "(SVTA": ("supraventricular tachycardia",), PAUSES: ("pause",)}
+
+
+def reference_pauses(record, pause_s: float = EventLimits.pause_s) -> list[Episode]:
+    """The reference's pauses: each interval of ``pause_s`` or more between two of its
+    beats, but across ventricular flutter, whose waves it marks with no beat (207)."""
+    times = record.beats / record.fs
+    flutter = np.asarray(record.flutter, dtype=float).reshape(-1, 2) / record.fs
+    return [Episode(PAUSES, float(start), float(end))
+            for start, end in zip(times[:-1], times[1:])
+            if end - start >= pause_s
+            and not ((flutter[:, 0] < end) & (flutter[:, 1] > start)).any()]
 
 
 def family_figures(families, labels: np.ndarray) -> dict:
@@ -176,7 +191,7 @@ def rate_figures(beats, analysis, labels: np.ndarray) -> dict:
 def evaluate_record(data: Path, name: str, conditions: list[str]) -> dict:
     warnings.filterwarnings("ignore")
     clean = load_record(data, name)
-    episodes = reference_rhythms(data / name)
+    episodes = {**reference_rhythms(data / name), PAUSES: reference_pauses(clean)}
     reference_af = [item for rhythm in ATRIAL_FIBRILLATION_RHYTHMS
                     for item in episodes.get(rhythm, [])]
     classes = np.array([AAMI_CLASSES.get(symbol, "Q") for symbol in clean.symbols], dtype=object)

@@ -185,12 +185,12 @@ def premature_beats(beats: RhythmBeats,
     """Which beats are premature: not on time (:attr:`RhythmBeats.on_time`) in a stretch
     that began abruptly, or in a supraventricular run that went on past them.
 
-    A stretch of beats not on time begins abruptly when its first beat's interval is
-    under :data:`ON_TIME_RATIO` of the interval before it, as an ectopic beat's is; one
-    that does not is the sinus rate speeding up, with the breath (sinus arrhythmia) or
-    gradually, its beats early only against the mean of the intervals before them
-    (MIT-BIH 113, 115 and 123: some 180 normal beats each called supraventricular; at 360
-    Hz, 663 of the 1,613 N beats called S are no longer, and 27 of the 2,160 S beats).
+    A beat comes abruptly when its interval is under :data:`ON_TIME_RATIO` of the
+    interval before it, as an ectopic beat's is. The beats of a stretch not on time before
+    its first abrupt one are the sinus rate speeding up, with the breath (sinus
+    arrhythmia) or gradually, early only against the mean of the intervals before them
+    (MIT-BIH 113, 115 and 123: some 180 normal beats each called supraventricular); an
+    ectopic beat or a run may begin within the stretch, at the fast phase of the breath.
 
     A run of premature beats goes on when it began abruptly and the interval before it
     was not late against the usual one, while the intervals stay a tachycardia's
@@ -213,12 +213,17 @@ def premature_beats(beats: RhythmBeats,
     premature = ~np.asarray(beats.on_time, bool)
     interval = np.diff(beats.time_s, prepend=np.nan)
     readable = np.asarray(beats.readable, bool)
+    abrupt = np.r_[False, interval[1:] < ON_TIME_RATIO * interval[:-1]]
     for first, stop in runs(premature):
-        if first and interval[first] >= ON_TIME_RATIO * interval[first - 1]:
-            premature[first:stop] = False
+        # The stretch's beats before its first abrupt one are the sinus rate's; an
+        # ectopic beat or a run may start within it, at the fast phase of the breath.
+        onset = first + int(np.argmax(abrupt[first:stop])) if abrupt[first:stop].any() \
+            else stop
+        premature[first:onset] = False
+        if onset == stop:
             continue
-        usual = beats.usual_rr_s[first - 1] if first else np.nan
-        if not (np.isfinite(usual) and interval[first - 1] <= usual / ON_TIME_RATIO):
+        usual = beats.usual_rr_s[onset - 1]  # onset >= 1: the first beat is not abrupt
+        if not (np.isfinite(usual) and interval[onset - 1] <= usual / ON_TIME_RATIO):
             continue
         index = stop
         while index < len(premature) and readable[index] \

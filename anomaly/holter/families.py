@@ -65,9 +65,11 @@ WIDE = 1.2
 #: (MIT-BIH 214's PVCs correlate 0.95 with its bundle branch block's beats).
 EARLY_SHARE = 0.2
 #: A family of which at least this share of beats come on time, not :data:`WIDE`, is of
-#: normal shape whatever its likeness: a narrow complex on time is conducted, its shape
-#: changed by the lead's position or contact (MIT-BIH 108 and 111: 391 N beats, 1 V, in
-#: such families of 3 beats or more, all 44 records at 360 Hz).
+#: normal shape whatever its likeness and its size: a narrow complex on time is
+#: conducted, its shape changed by the lead's position or contact (MIT-BIH 108 and 111).
+#: Of the families of ectopic shape it would take on the 44 records at 360 Hz, those of 3
+#: beats or more held 391 N, 1 F and 1 V beats; those of 1 or 2, 48 N, 4 F and 5 V
+#: (109's, beside its bundle branch block's beats).
 CONDUCTED_SHARE = 0.8
 #: A family :data:`WIDE` or of early beats (:data:`EARLY_SHARE`) of which most beats, and
 #: at least this many, come right after a beat of ectopic shape is of ectopic shape
@@ -101,7 +103,8 @@ class Families:
     dominant : int
         The dominant family (see the module's docstring), -1 when no beat has a family.
     normal_shape : ndarray of bool, shape (f,)
-        Per family: of normal shape (its template like the dominant one's).
+        Per family: of normal shape, normally conducted (by the rules of the module's
+        docstring: mostly its likeness to the dominant family, and its width and timing).
     representative : ndarray of int, shape (f,)
         Per family, its most typical beat (the member most like its template; in a
         family of normal shape, the on-time member most like it, where it has one): the
@@ -181,7 +184,11 @@ def beat_families(shapes: np.ndarray, on_time: np.ndarray, *,
     shapes : ndarray, shape (n, m)
         The beats' shapes (their windows' values in :func:`shape_slice`), in time order.
     on_time : ndarray of bool, shape (n,)
-        Beats not premature (see :data:`ON_TIME_RATIO`).
+        Beats not premature (see :data:`ON_TIME_RATIO`), each judged against the mean of
+        the last intervals alone: not :func:`.analysis.premature_beats`, whose
+        supraventricular runs, read as premature here too, made 2 more false ventricular
+        tachycardias in MIT-BIH 222's flutter (docs/benchmarks.md); its sinus stretches
+        were not tried here.
     readable : ndarray of bool, shape (n,), optional
         False for beats of a stretch that could not be read: no family.
 
@@ -226,7 +233,9 @@ def beat_families(shapes: np.ndarray, on_time: np.ndarray, *,
     # Judged once, on the families of ectopic shape found so far: a family this makes
     # ectopic does not make another one so.
     previous = np.concatenate(([NO_FAMILY], family[:-1]))[members]
-    after_ectopic = (previous != NO_FAMILY) & ~normal_shape[previous]
+    has_previous = previous != NO_FAMILY
+    after_ectopic = np.zeros(len(members), bool)
+    after_ectopic[has_previous] = ~normal_shape[previous[has_previous]]
     following = np.bincount(assigned[after_ectopic], minlength=len(order))
     follows_ectopy = (wide | early) & (2 * following > counts) & (following >= FOLLOWING_LEAST)
     normal_shape &= ~follows_ectopy
