@@ -24,9 +24,9 @@ Detected beats get the class of the reference beat they match (within 150 ms).
   ones (an oracle for the families).
 - **Rhythm events** against the reference episodes ``(B`` (ventricular bigeminy), ``(T``
   (trigeminy), ``(VT`` and ``(SVTA``, and the pauses against the reference's RR intervals
-  of 2 s or more (outside ventricular flutter), episode by episode: a reference episode is found
-  when an event of its kinds overlaps it (within 1 s), and an event is right when it
-  overlaps a reference episode of its rhythm; pooled over the records; and by duration,
+  of 2 s or more (outside ventricular flutter), episode by episode: a reference episode
+  is found when an event of its kinds overlaps it (within 1 s), and an event is right
+  when it overlaps a reference episode of its rhythm; pooled over the records; and by duration,
   the reference episodes' time the events cover and the events' time inside one. Beside the
   conditions, the same rules run on the reference's own beats and AAMI classes (as
   :data:`REFERENCE_KINDS` maps them): what the rules find when every beat's kind is
