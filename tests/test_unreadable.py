@@ -10,7 +10,7 @@ import pytest
 
 from anomaly.recordings.annotations import UNMATCHED
 from anomaly.recordings.quality import (REASONS, Unreadable, _recovering, confirmed_share,
-                                        lone_artefacts)
+                                        lone_artefacts, waves_between_beats)
 from anomaly.recordings.reading import read_recording
 from anomaly.recordings.segment import SegmentOptions
 
@@ -21,7 +21,7 @@ FS = 360
 def mitdb():
     from anomaly.datasets import find_mitdb
 
-    found = find_mitdb(["119", "208", "210", "219"])
+    found = find_mitdb(["119", "207", "208", "210", "219", "232"])
     if found is None:
         pytest.skip("MIT-BIH not found (looked in $ANOMALY_DATA_DIR, the download cache and "
                     "../shared/data; 'anomaly data fetch mitdb' downloads it)")
@@ -244,6 +244,33 @@ def test_mitdb_219s_pause_is_read(mitdb):
     before = np.flatnonzero(times < 302)[-1]
     assert times[before + 1] - times[before] > 2.5  # the pause, between two beats found
     assert beats.readable[before - 2:before + 4].all() and read.counts.n_stretches == 0
+
+
+def test_waves_between_beats_a_pause_apart_are_no_pause():
+    """Between two beats 3 s apart, smooth waves at 4 Hz, a third of the usual amplitude,
+    that no detector read as beats (ventricular flutter) are waves: the stretch between
+    the first beat's T wave and the second's QRS. A pause's small P waves are not, nor
+    are waves between beats closer than a pause."""
+    t = np.arange(6 * FS) / FS
+    peaks = np.array([0.5, 1.5, 4.5, 5.5]) * FS
+    for amplitude, expected in ((0.3, [(int(1.95 * FS), int(4.3 * FS))]), (0.03, [])):
+        filtered = amplitude * np.sin(2 * np.pi * 4 * t)
+        assert waves_between_beats(filtered, peaks.astype(int), FS, usual=1.0) == expected
+    closer = (np.array([0.5, 1.5, 3.0, 4.0]) * FS).astype(int)
+    assert waves_between_beats(0.3 * np.sin(2 * np.pi * 4 * t), closer, FS, usual=1.0) == []
+
+
+def test_mitdb_207s_ventricular_flutter_is_no_pause_and_232s_pauses_are(mitdb):
+    """MIT-BIH 207's ventricular flutter (25:41 to 27:19), whose waves the detectors partly
+    miss, left gaps of 2 s and more between readable beats, listed as pauses up to 4.1 s;
+    232's pauses (its RR intervals of 2 s and more, 116 of them) are read."""
+    read = read_recording(mitdb / "207", SegmentOptions(start=1500, stop=1700))
+    times, readable = read.beats.time_s, read.beats.readable
+    gaps = (np.diff(times) >= 2.0) & readable[:-1] & readable[1:]
+    assert not (gaps & near(times[:-1], 1541.0, 1636.0, 0)).any()
+    read = read_recording(mitdb / "232", SegmentOptions(start=1300, stop=1500))
+    times, readable = read.beats.time_s, read.beats.readable
+    assert ((np.diff(times) >= 2.0) & readable[:-1] & readable[1:]).sum() >= 15
 
 
 def test_a_quiet_pause_between_beats_is_read_and_a_quiet_lead_off_is_not(tmp_path):

@@ -45,7 +45,12 @@ about a QRS complex):
   usual RR interval) and is like neither of them is a spike between two beats, not an
   ectopic beat, which comes with its own QRS and resets or delays the next beat, nor the
   first beat of a ventricular run, like the run's next. (An interpolated ectopic beat, which
-  delays nothing, is set aside too if the second detector misses it: rare.)
+  delays nothing, is set aside too if the second detector misses it: rare.) And
+  between two of the tool's beats a pause apart (:data:`WAVES_GAP_SECONDS`), waves that
+  no detector reads as beats, as large as :data:`WAVES_FRACTION` of the usual amplitude
+  (root mean square, away from the beats' QRS and T waves), are noise to the tool: the
+  heart did not pause there (MIT-BIH 207's ventricular flutter, whose smooth waves both
+  detectors partly miss, was listed as pauses of up to 4.1 s).
 
 Measured on the 44 MIT-BIH records (``scripts/benchmark_patient.py``, docs/benchmarks.md):
 what is set aside, and how many real beats with it.
@@ -118,6 +123,18 @@ LONE_ARTEFACT_SECONDS = 0.05
 #: beat of a ventricular run, like the run's next (one pair's correlation, where
 #: :data:`MIN_ALIKE` is a window's median).
 MIN_NEIGHBOUR_LIKENESS = 0.8
+#: A gap between two of the tool's beats this long or longer (the rhythm events' shortest
+#: pause, by default) is judged for waves between them: from :data:`T_WAVE_END_SECONDS`
+#: after the first beat (its T wave) to :data:`QRS_START_SECONDS` before the second ...
+WAVES_GAP_SECONDS = 2.0
+T_WAVE_END_SECONDS = 0.45
+QRS_START_SECONDS = 0.2
+#: ... where a band-passed root mean square over this fraction of the usual amplitude is
+#: waves, not a pause. On MIT-BIH (44 records, 145 such gaps) the gaps inside ventricular
+#: flutter are at 0.10 to 0.23 of it but at its end (0.016); all the others, pauses,
+#: lead-offs and noise, at 0.056 or less (232's pauses at 0.034 or less); chosen between,
+#: on the one database here with ventricular flutter (1 record).
+WAVES_FRACTION = 0.08
 #: The second detector's first and last seconds of a chunk, where it has not settled: the
 #: beats there are not judged.
 SETTLING_SECONDS = 2.0
@@ -407,6 +424,9 @@ def unreadable_stretches(raw: np.ndarray, filtered: np.ndarray, fs: float,
         per_sample = np.repeat(found, size)[:len(raw)]
         reason[(reason == 0) & per_sample] = code
     reason[(reason == 0) & _stuck(raw, max(2, int(round(STUCK_SECONDS * fs))))] = CLIPPED
+    for first, stop in waves_between_beats(filtered, peaks, fs, usual):
+        stretch = reason[first:stop]
+        stretch[stretch == 0] = NOISY
     if len(other_peaks) == 0:
         return Unreadable(reason, join)  # The second detector found nothing: no opinion.
     noise_window = int(round(NOISE_WINDOW_SECONDS * fs))
@@ -432,6 +452,19 @@ def unreadable_stretches(raw: np.ndarray, filtered: np.ndarray, fs: float,
             stretch = reason[start:stop]
             stretch[stretch == 0] = NOISY
     return Unreadable(reason, join)
+
+
+def waves_between_beats(filtered: np.ndarray, peaks: np.ndarray, fs: float,
+                        usual: float) -> list[tuple[int, int]]:
+    """The stretches (first and stop sample) between two of ``peaks`` at least
+    :data:`WAVES_GAP_SECONDS` apart, less their QRS and T waves, where the band-passed
+    lead's root mean square is over :data:`WAVES_FRACTION` of the ``usual`` amplitude."""
+    after, before = int(round(T_WAVE_END_SECONDS * fs)), int(round(QRS_START_SECONDS * fs))
+    gaps = np.flatnonzero(np.diff(peaks) >= WAVES_GAP_SECONDS * fs)
+    stretches = [(int(peaks[index]) + after, int(peaks[index + 1]) - before) for index in gaps]
+    return [(first, stop) for first, stop in stretches
+            if np.sqrt(np.mean(np.square(filtered[first:stop], dtype=np.float64)))
+            > WAVES_FRACTION * usual]
 
 
 def alike(filtered: np.ndarray, peaks: np.ndarray, half: int) -> float:
