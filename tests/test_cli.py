@@ -513,24 +513,28 @@ def test_ctrl_c_is_one_error_line_and_exit_130(data_dir, tmp_path):
     import signal
     import time
 
-    def as_from_a_terminal() -> None:
-        # The fit starts as a shell's command does, SIGINT neither ignored nor blocked,
-        # whatever the test process inherited or a library left (fresh-ci twice: exit 0
-        # after 77 s, the whole fit run with the signal never taken).
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-    process = subprocess.Popen(ANOMALY + ["fit", str(data_dir / "normal.csv"), "-m",
-                                          str(tmp_path / "model"), "--epochs", "100000"],
+    # The fit starts as a shell's command does, SIGINT neither blocked nor ignored, whatever
+    # the test process inherited or a library left it (fresh-ci twice: exit 0 after 77 s,
+    # the whole fit run with the signal never taken); set in the child after exec, where a
+    # preexec_fn would run in a fork of a process with threads.
+    as_from_a_terminal = ("import runpy, signal; "
+                          "signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT}); "
+                          "signal.signal(signal.SIGINT, signal.default_int_handler); "
+                          "runpy.run_module('anomaly', run_name='__main__', alter_sys=True)")
+    process = subprocess.Popen([sys.executable, "-c", as_from_a_terminal, "fit",
+                                str(data_dir / "normal.csv"), "-m", str(tmp_path / "model"),
+                                "--epochs", "100000"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               restore_signals=True, preexec_fn=as_from_a_terminal)
+                               restore_signals=True)
     for line in process.stdout:  # interrupted once training has begun
         if line.startswith("Training on"):
             break
-    time.sleep(0.5)
+    time.sleep(0.5)  # into the training itself, past the line's print
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)
-    assert process.returncode == 130, err
+    blocked = signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    state = f"test process: SIGINT blocked {blocked}, handler {signal.getsignal(signal.SIGINT)}"
+    assert process.returncode == 130, f"{state}\n{err}"
     assert err.strip().splitlines()[-1] == "Error: interrupted"
     assert not (tmp_path / "model").exists()
 

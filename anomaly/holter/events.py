@@ -35,6 +35,7 @@ from typing import Iterable
 
 import numpy as np
 
+from ..recordings.quality import PAUSE_SECONDS
 from ..recordings.signals import runs
 from .episodes import Episode, join_close
 from .heart_rate import nn_pairs
@@ -47,7 +48,7 @@ NORMAL, SUPRAVENTRICULAR, VENTRICULAR, UNKNOWN = "N", "S", "V", "?"
 class EventLimits:
     """The limits of the events (see the module's docstring)."""
 
-    pause_s: float = 2.0
+    pause_s: float = PAUSE_SECONDS
     bradycardia_bpm: float = 50.0
     tachycardia_bpm: float = 100.0
     rate_beats: int = 8

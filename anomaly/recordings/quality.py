@@ -46,8 +46,8 @@ about a QRS complex):
   ectopic beat, which comes with its own QRS and resets or delays the next beat, nor the
   first beat of a ventricular run, like the run's next. (An interpolated ectopic beat, which
   delays nothing, is set aside too if the second detector misses it: rare.) And
-  between two of the tool's beats a pause apart (:data:`WAVES_GAP_SECONDS`), waves that
-  no detector reads as beats, as large as :data:`WAVES_FRACTION` of the usual amplitude
+  between two of the tool's beats a pause apart (:data:`PAUSE_SECONDS`), waves that its
+  detector does not read as beats, as large as :data:`WAVES_FRACTION` of the usual amplitude
   (root mean square, away from the beats' QRS and T waves), are noise to the tool: the
   heart did not pause there (MIT-BIH 207's ventricular flutter, whose smooth waves both
   detectors partly miss, was listed as pauses of up to 4.1 s).
@@ -123,17 +123,21 @@ LONE_ARTEFACT_SECONDS = 0.05
 #: beat of a ventricular run, like the run's next (one pair's correlation, where
 #: :data:`MIN_ALIKE` is a window's median).
 MIN_NEIGHBOUR_LIKENESS = 0.8
-#: A gap between two of the tool's beats this long or longer (the rhythm events' shortest
-#: pause, by default) is judged for waves between them: from :data:`T_WAVE_END_SECONDS`
-#: after the first beat (its T wave) to :data:`QRS_START_SECONDS` before the second ...
-WAVES_GAP_SECONDS = 2.0
+#: A pause: an RR interval this long or longer (the rhythm events' default,
+#: :class:`anomaly.holter.events.EventLimits`). A gap between two of the tool's beats as
+#: long is judged for waves between them: from :data:`T_WAVE_END_SECONDS` after the first
+#: beat (its T wave) to :data:`QRS_START_SECONDS` before the second ...
+PAUSE_SECONDS = 2.0
 T_WAVE_END_SECONDS = 0.45
 QRS_START_SECONDS = 0.2
 #: ... where a band-passed root mean square over this fraction of the usual amplitude is
 #: waves, not a pause. On MIT-BIH (44 records, 145 such gaps) the gaps inside ventricular
 #: flutter are at 0.10 to 0.23 of it but at its end (0.016); all the others, pauses,
 #: lead-offs and noise, at 0.056 or less (232's pauses at 0.034 or less); chosen between,
-#: on the one database here with ventricular flutter (1 record).
+#: on the one database here with ventricular flutter (1 record). The T wave's allowance
+#: does not grow with the QT interval: a slow escape rhythm's long T wave is not tried.
+#: Each chunk judges with its own usual amplitude, and a gap longer than a chunk's padding
+#: from one side only, as the flat test does.
 WAVES_FRACTION = 0.08
 #: The second detector's first and last seconds of a chunk, where it has not settled: the
 #: beats there are not judged.
@@ -456,11 +460,14 @@ def unreadable_stretches(raw: np.ndarray, filtered: np.ndarray, fs: float,
 
 def waves_between_beats(filtered: np.ndarray, peaks: np.ndarray, fs: float,
                         usual: float) -> list[tuple[int, int]]:
-    """The stretches (first and stop sample) between two of ``peaks`` at least
-    :data:`WAVES_GAP_SECONDS` apart, less their QRS and T waves, where the band-passed
-    lead's root mean square is over :data:`WAVES_FRACTION` of the ``usual`` amplitude."""
+    """The stretches (first and stop sample) between two of ``peaks`` (increasing) at
+    least :data:`PAUSE_SECONDS` apart, less their QRS and T waves, where the band-passed
+    lead's root mean square is over :data:`WAVES_FRACTION` of the ``usual`` amplitude
+    (none where that is 0: a lead with no usual amplitude is judged by the flat test)."""
+    if not usual > 0:
+        return []
     after, before = int(round(T_WAVE_END_SECONDS * fs)), int(round(QRS_START_SECONDS * fs))
-    gaps = np.flatnonzero(np.diff(peaks) >= WAVES_GAP_SECONDS * fs)
+    gaps = np.flatnonzero(np.diff(peaks) >= PAUSE_SECONDS * fs)
     stretches = [(int(peaks[index]) + after, int(peaks[index + 1]) - before) for index in gaps]
     return [(first, stop) for first, stop in stretches
             if np.sqrt(np.mean(np.square(filtered[first:stop], dtype=np.float64)))
