@@ -1544,6 +1544,25 @@ def test_strips_show_each_event_kind_and_family_once_and_never_the_same_window(i
                                        for centre in centres)
 
 
+def qrs_complex(width: float, *, centre: float = 20, s_wave_at: float = 6,
+                sign: float = 1) -> np.ndarray:
+    """A QRS complex's shape on 60 samples: an R wave at ``centre`` and an S wave, 0.3 of
+    its size, ``s_wave_at`` samples after it, each a Gaussian of deviation ``width``."""
+    x = np.arange(60)
+    return sign * (np.exp(-0.5 * ((x - centre) / width) ** 2)
+                   - 0.3 * np.exp(-0.5 * ((x - centre - s_wave_at) / width) ** 2))
+
+
+def families_of(kinds: str, shape_of: dict, rng, on_time: np.ndarray | None = None):
+    """The morphology families of beats of ``kinds`` (a letter a beat, ``shape_of`` its
+    shape, with a little noise), all on time unless ``on_time`` says."""
+    from anomaly.holter.families import beat_families
+
+    shapes = np.stack([shape_of[kind] for kind in kinds])
+    shapes = (shapes + rng.normal(0, 0.01, shapes.shape)).astype(np.float32)
+    return beat_families(shapes, np.ones(len(kinds), bool) if on_time is None else on_time)
+
+
 def test_a_family_of_early_wide_beats_is_ectopic_however_like_the_dominant():
     """Beats that nearly all come early, their complex 1.6 times as wide as the dominant
     family's though correlating 0.92 with it, are of ectopic shape (MIT-BIH 214's PVCs
@@ -1551,15 +1570,9 @@ def test_a_family_of_early_wide_beats_is_ectopic_however_like_the_dominant():
     the same beats on time are of normal shape (a rate-related change of the QRS)."""
     from anomaly.holter.families import beat_families
 
-    x = np.arange(60)
-
-    def complex_of(width: float) -> np.ndarray:
-        return (np.exp(-0.5 * ((x - 20) / width) ** 2)
-                - 0.3 * np.exp(-0.5 * ((x - 26) / width) ** 2))
-
     rng = np.random.default_rng(5)
-    shapes = np.r_[complex_of(2.0) + rng.normal(0, 0.01, (60, 60)),
-                   complex_of(3.4) + rng.normal(0, 0.01, (20, 60))].astype(np.float32)
+    shapes = np.r_[qrs_complex(2.0) + rng.normal(0, 0.01, (60, 60)),
+                   qrs_complex(3.4) + rng.normal(0, 0.01, (20, 60))].astype(np.float32)
     for early, ectopic in ((True, True), (False, False)):
         on_time = np.r_[np.ones(60, bool), np.full(20, not early)]
         families = beat_families(shapes, on_time)
@@ -1573,28 +1586,19 @@ def test_a_wide_family_that_alternates_with_ectopic_beats_is_ectopic():
     and on time at the run's own rate. A wide family whose beats mostly come right after
     a beat of ectopic shape is of ectopic shape; the same beats after normal ones, or only
     two of them after ectopic beats, are of normal shape."""
-    from anomaly.holter.families import beat_families
-
-    x = np.arange(60)
-
-    def complex_of(width: float, centre: float = 20, sign: float = 1) -> np.ndarray:
-        return sign * (np.exp(-0.5 * ((x - centre) / width) ** 2)
-                       - 0.3 * np.exp(-0.5 * ((x - centre - 6) / width) ** 2))
-
     rng = np.random.default_rng(11)
-    normal, alike, ectopic = complex_of(2.0), complex_of(3.4), complex_of(6.0, 30, -1)
+    shape_of = {"N": qrs_complex(2.0), "A": qrs_complex(3.4),
+                "V": qrs_complex(6.0, centre=30, sign=-1)}
 
-    def families_of(kinds: str):
-        shapes = np.stack([{"N": normal, "A": alike, "V": ectopic}[kind] for kind in kinds])
-        shapes = (shapes + rng.normal(0, 0.01, shapes.shape)).astype(np.float32)
-        families = beat_families(shapes, np.ones(len(kinds), bool))
+    def alike_and_ectopic(kinds: str):
+        families = families_of(kinds, shape_of, rng)
         first_alike = kinds.index("A")
         assert families.family[first_alike] != families.dominant
         return families.ectopic[first_alike], families.ectopic[kinds.index("V")]
 
-    assert families_of("N" * 60 + "VA" * 10 + "N" * 20) == (True, True)
-    assert families_of("N" * 60 + "NA" * 10 + "V" * 3 + "N" * 20) == (False, True)
-    assert families_of("N" * 60 + "VA" * 2 + "V" + "N" * 20) == (False, True)
+    assert alike_and_ectopic("N" * 60 + "VA" * 10 + "N" * 20) == (True, True)
+    assert alike_and_ectopic("N" * 60 + "NA" * 10 + "V" * 3 + "N" * 20) == (False, True)
+    assert alike_and_ectopic("N" * 60 + "VA" * 2 + "V" + "N" * 20) == (False, True)
 
 
 def test_a_family_of_early_beats_after_ectopic_ones_is_ectopic_however_narrow():
@@ -1602,23 +1606,16 @@ def test_a_family_of_early_beats_after_ectopic_ones_is_ectopic_however_narrow():
     beats, each early and right after a V beat, as narrow as the dominant beats and
     correlating 0.93 with them. Such a family is of ectopic shape; the same early beats
     after normal ones (atrial premature beats) are of normal shape."""
-    from anomaly.holter.families import beat_families, spread
+    from anomaly.holter.families import spread
 
-    x = np.arange(60)
-
-    def complex_of(width: float, s_wave_at: float = 6) -> np.ndarray:
-        return (np.exp(-0.5 * ((x - 20) / width) ** 2)
-                - 0.3 * np.exp(-0.5 * ((x - 20 - s_wave_at) / width) ** 2))
-
-    normal, narrow = complex_of(2.0), complex_of(1.4, 4)
-    ectopic = -np.exp(-0.5 * ((x - 30) / 6.0) ** 2)
+    normal, narrow = qrs_complex(2.0), qrs_complex(1.4, s_wave_at=4)
+    ectopic = -np.exp(-0.5 * ((np.arange(60) - 30) / 6.0) ** 2)
     assert spread(narrow) < spread(normal)
     rng = np.random.default_rng(12)
 
     def narrow_family_is_ectopic(kinds: str) -> bool:
-        shapes = np.stack([{"N": normal, "E": narrow, "V": ectopic}[kind] for kind in kinds])
-        shapes = (shapes + rng.normal(0, 0.01, shapes.shape)).astype(np.float32)
-        families = beat_families(shapes, np.array([kind != "E" for kind in kinds]))
+        families = families_of(kinds, {"N": normal, "E": narrow, "V": ectopic}, rng,
+                               on_time=np.array([kind != "E" for kind in kinds]))
         first = kinds.index("E")
         assert families.family[first] != families.dominant
         assert families.ectopic[kinds.index("V")]
@@ -1636,10 +1633,9 @@ def test_a_family_of_narrow_beats_on_time_is_conducted_however_unlike_the_domina
     time (a slow ventricular rhythm), are of ectopic shape."""
     from anomaly.holter.families import beat_families, spread
 
-    x = np.arange(60)
-    normal = np.exp(-0.5 * ((x - 20) / 2.0) ** 2) - 0.3 * np.exp(-0.5 * ((x - 26) / 2.0) ** 2)
+    normal = qrs_complex(2.0)
     changed = -normal  # the lead's axis turned: a QRS as narrow, inverted
-    wide = -np.exp(-0.5 * ((x - 28) / 6.0) ** 2)
+    wide = -np.exp(-0.5 * ((np.arange(60) - 28) / 6.0) ** 2)
     assert spread(changed) < 1.2 * spread(normal) <= spread(wide)
     rng = np.random.default_rng(13)
 

@@ -238,8 +238,8 @@ def beat_families(shapes: np.ndarray, on_time: np.ndarray, *,
     after_ectopic[has_previous] = ~normal_shape[previous[has_previous]]
     following = np.bincount(assigned[after_ectopic], minlength=len(order))
     follows_ectopy = (wide | early) & (2 * following > counts) & (following >= FOLLOWING_LEAST)
+    follows_ectopy[dominant] = False
     normal_shape &= ~follows_ectopy
-    normal_shape[dominant] = True
     likeness_to_own = np.einsum("ij,ij->i", shapes, templates.astype(np.float32)[assigned])
     # A family of normal shape is shown by a beat on time, where it has one: its most
     # typical beat was a premature one (MIT-BIH 232's dominant family, "S" under it).
