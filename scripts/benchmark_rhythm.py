@@ -65,6 +65,7 @@ from anomaly.holter.events import (NORMAL, SUPRAVENTRICULAR, UNKNOWN, VENTRICULA
 from anomaly.holter.heart_rate import heart_rate
 from anomaly.holter.reference import ATRIAL_FIBRILLATION_RHYTHMS, reference_rhythms
 from anomaly.recordings.annotations import AAMI_CLASSES, match_labels
+from anomaly.recordings.quality import Analysable
 from anomaly.recordings.reading import read_recording
 from anomaly.recordings.segment import SegmentOptions
 from benchmark_beat_detection import CONDITIONS, condition_record
@@ -86,7 +87,8 @@ PAUSES = "pause"
 EVENT_RHYTHMS = {"(B": ("ventricular bigeminy",), "(T": ("ventricular trigeminy",),
                  "(VT": ("ventricular tachycardia",),
                  "(VT, any rate": ("ventricular tachycardia", "ventricular run"),
-                 "(SVTA": ("supraventricular tachycardia",), PAUSES: ("pause",)}
+                 "(SVTA": ("supraventricular tachycardia",), PAUSES: ("pause",),
+                 "(VFL": ("ventricular flutter or fibrillation",)}
 
 
 def reference_pauses(record, pause_s: float = EventLimits.pause_s) -> list[Episode]:
@@ -204,9 +206,11 @@ def evaluate_record(data: Path, name: str, conditions: list[str]) -> dict:
                         adc_gain=[200.0], baseline=[0], write_dir=directory,
                         p_signal=record.signal[:, None])
             options = SegmentOptions(lead="MLII", window=ANALYSIS_WINDOW)
-            beats = RhythmBeats.of(read_recording(base, options).beats)
+            read = read_recording(base, options)
+            beats = RhythmBeats.of(read.beats)
             labels = match_labels(beats.sample, record.beats, classes, record.fs)
-            analysis = analyse_beats(beats, span_s=(0.0, len(record.signal) / record.fs))
+            analysis = analyse_beats(beats, span_s=(0.0, len(record.signal) / record.fs),
+                                     flutter=Analysable.of(read.counts, record.fs).flutter)
             results[condition] = {
                 "families": family_figures(analysis.families, labels),
                 "af": af_figures(beats, analysis, labels, reference_af),

@@ -234,11 +234,13 @@ def premature_beats(beats: RhythmBeats,
     return premature
 
 
-def analyse_beats(beats: RhythmBeats, *,
-                  span_s: tuple[float, float] | None = None) -> RhythmAnalysis:
-    """Families, atrial fibrillation, normal beats and heart rate of a recording's beats;
-    the heart-rate trend covers ``span_s`` (start and end, seconds from the recording's
-    start; default: from 0 to the last beat)."""
+def analyse_beats(beats: RhythmBeats, *, span_s: tuple[float, float] | None = None,
+                  flutter: tuple[tuple[float, float], ...] = ()) -> RhythmAnalysis:
+    """Families, atrial fibrillation, normal beats, heart rate and rhythm events of a
+    recording's beats; the heart-rate trend covers ``span_s`` (start and end, seconds from
+    the recording's start; default: from 0 to the last beat); ``flutter``: the stretches
+    of ventricular flutter or fibrillation (from and to, seconds), each an event
+    (:meth:`anomaly.recordings.quality.Analysable.flutter`)."""
     readable = beats.readable
     families = beat_families(beats.shapes, beats.on_time, readable=readable)
     ectopic = families.ectopic
@@ -263,5 +265,5 @@ def analyse_beats(beats: RhythmBeats, *,
                                            or alone[first:stop].all()):
             ventricular[first:stop] = False
     kinds = beat_kinds(ventricular, premature, readable, fibrillation.in_af)
-    events = tuple(rhythm_events(beats.time_s, kinds))
+    events = tuple(rhythm_events(beats.time_s, kinds, flutter=flutter))
     return RhythmAnalysis(families, fibrillation, normal, rate, consistency, kinds, events)

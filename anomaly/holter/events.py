@@ -71,6 +71,7 @@ class Event(Episode):
 #: event of the kind more telling than another: the longest (in time), the slowest or
 #: the fastest (its rate; an event of unknown rate comes after those with one).
 READING_ORDER = {
+    "ventricular flutter or fibrillation": "longest",
     "ventricular tachycardia": "longest",
     "pause": "longest",
     "supraventricular tachycardia": "longest",
@@ -142,15 +143,23 @@ def beat_kinds(ventricular, premature, readable, in_af) -> np.ndarray:
     return kinds
 
 
-def rhythm_events(times_s, kinds, limits: EventLimits = EventLimits()) -> list[Event]:
+#: The event of ventricular flutter or fibrillation, found in the signal, not the beats
+#: (:func:`anomaly.recordings.quality.flutter_waves`): its beats are set aside.
+FLUTTER = "ventricular flutter or fibrillation"
+
+
+def rhythm_events(times_s, kinds, limits: EventLimits = EventLimits(),
+                  flutter: Iterable[tuple[float, float]] = ()) -> list[Event]:
     """The events of beats at ``times_s`` (seconds, increasing) of ``kinds`` (from
-    :func:`beat_kinds`), in time order."""
+    :func:`beat_kinds`), and of the stretches of ventricular ``flutter`` or fibrillation
+    (from and to, seconds), in time order."""
     times = np.asarray(times_s, dtype=np.float64)
     kinds = np.asarray(kinds)
     if times.shape != kinds.shape:
         raise ValueError(f"expected one kind per beat ({len(times)} beats), got {len(kinds)}")
     events = (_ectopic_runs(times, kinds, limits) + _patterns(times, kinds, limits)
-              + _pauses(times, kinds, limits) + _rates(times, kinds, limits))
+              + _pauses(times, kinds, limits) + _rates(times, kinds, limits)
+              + [Event(FLUTTER, float(start), float(end)) for start, end in flutter])
     return sorted(events, key=lambda event: (event.start_s, event.end_s, event.kind))
 
 

@@ -20,7 +20,8 @@ import numpy as np
 
 from ..recordings.times import clock_span, format_duration, format_time
 from .analysis import RhythmAnalysis, analyse_beats, read_rhythm_beats
-from .events import NORMAL, SUPRAVENTRICULAR, UNKNOWN, VENTRICULAR, rounded_rate
+from .events import (FLUTTER, NORMAL, SUPRAVENTRICULAR, UNKNOWN, VENTRICULAR, reading_rank,
+                     rounded_rate)
 from .heart_rate import nn_intervals, rates_in
 
 if TYPE_CHECKING:
@@ -156,27 +157,40 @@ class RecordingRhythm:
                  ("ventricular", VENTRICULAR), ("unreadable", UNKNOWN))}
 
     @cached_property
+    def _lead_stretches(self) -> list[tuple[float, float]]:
+        """The listed stretches the lead could not be read in (not the heart's flutter)."""
+        stretches = () if self.analysable is None else self.analysable.stretches
+        return [(start, end) for start, end, reason in stretches if reason != FLUTTER]
+
+    @cached_property
     def _unreadable_times(self) -> np.ndarray:
-        return self.times_s[self.analysis.kinds == UNKNOWN]
+        times = self.times_s[self.analysis.kinds == UNKNOWN]
+        flutter = () if self.analysable is None else self.analysable.flutter
+        inside = np.zeros(len(times), bool)
+        for start, end in flutter:
+            inside |= (times >= start) & (times <= end)
+        return times[~inside]
 
     def near_unreadable(self, event) -> bool:
         """Whether an unreadable beat, or a listed unreadable stretch (one without beats:
-        a lead off), lies within :data:`NEAR_UNREADABLE_SECONDS` of ``event``."""
+        a lead off), lies within :data:`NEAR_UNREADABLE_SECONDS` of ``event``: noise it may
+        have been read from. Ventricular flutter is not noise: its beats and stretches do
+        not count."""
         first = event.start_s - NEAR_UNREADABLE_SECONDS
         last = event.end_s + NEAR_UNREADABLE_SECONDS
         times = self._unreadable_times
         if np.searchsorted(times, first, side="left") < np.searchsorted(times, last,
                                                                          side="right"):
             return True
-        stretches = () if self.analysable is None else self.analysable.stretches
-        return any(start <= last and first <= end for start, end, _ in stretches)
+        return any(start <= last and first <= end for start, end in self._lead_stretches)
 
     def event_counts(self) -> dict[str, int]:
-        """How many events of each kind, the most frequent first."""
+        """How many events of each kind, in the order a Holter reader looks for them
+        (:data:`.events.READING_ORDER`: ventricular flutter first)."""
         counts: dict[str, int] = {}
         for event in self.analysis.events:
             counts[event.kind] = counts.get(event.kind, 0) + 1
-        return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+        return dict(sorted(counts.items(), key=lambda item: (reading_rank(item[0]), item[0])))
 
     def hour_starts(self) -> np.ndarray:
         """Where each hour of the span starts (seconds from the recording's start): every
@@ -300,7 +314,7 @@ def recording_rhythm(path: str | os.PathLike, segment: "SegmentOptions", *,
     RecordingRhythm
     """
     beats, span_s, analysable = read_rhythm_beats(path, segment)
-    analysis = analyse_beats(beats, span_s=span_s)
+    analysis = analyse_beats(beats, span_s=span_s, flutter=analysable.flutter)
     beat_scores = np.full(len(beats.sample), np.nan)
     beat_flags = np.zeros(len(beats.sample), bool)
     if len(peaks):

@@ -1,5 +1,6 @@
 """Stretches of a lead that cannot be read: flat (a lead off, a dead channel), clipped at
-the recorder's range, or so noisy that beats cannot be told from noise.
+the recorder's range, or so noisy that beats cannot be told from noise; and stretches of
+ventricular flutter or fibrillation, whose waves are no beats.
 
 A beat whose window touches such a stretch is not scored as an anomaly: a flat line, a
 clipped QRS or a burst of electrode motion reconstructs badly, and would top the list of
@@ -51,6 +52,15 @@ about a QRS complex):
   (root mean square, away from the beats' QRS and T waves), are noise to the tool: the
   heart did not pause there (MIT-BIH 207's ventricular flutter, whose smooth waves both
   detectors partly miss, was listed as pauses of up to 4.1 s).
+
+A fifth reason is the heart's, not the lead's: **ventricular flutter or fibrillation**
+(:func:`flutter_waves`), where the band-passed lead is nearly a sine wave of flutter's
+rate, whichever of the lead's reasons but noise it is not. Its waves are no beats to score
+(both detectors count them at random: on MIT-BIH 207 the rest was read as slow
+ventricular runs); its beats are set aside as the others' are, and each stretch is a
+rhythm event (:mod:`anomaly.holter.events`). Measured with ``scripts/benchmark_rhythm.py``
+(docs/benchmarks.md): MIT-BIH's only flutter is 207's, every episode found at 128 to
+500 Hz and in noise, none elsewhere.
 
 Measured on the 44 MIT-BIH records (``scripts/benchmark_patient.py``, docs/benchmarks.md):
 what is set aside, and how many real beats with it.
@@ -146,13 +156,35 @@ SETTLING_SECONDS = 2.0
 #: rings from the step the held value makes.
 MISSING_REACH_SECONDS = 1.0
 
-#: The reasons a stretch is unreadable, in the order they are tested; a sample's code is
-#: its reason's place in this tuple plus one (0: readable).
-REASONS = ("flat", "off baseline", "clipped", "noisy")
-FLAT, OFF_BASELINE, CLIPPED, NOISY = (REASONS.index(name) + 1 for name in REASONS)
+#: Ventricular flutter or fibrillation: the heart's waves, not beats (see the module's
+#: docstring). The VF filter of Kuo and Dillman (Computers in Cardiology 1978), as Amann,
+#: Tratnig and Unterkofler evaluate it (BioMedical Engineering OnLine 4:60, 2005), on
+#: windows of the band-passed lead this long, a step apart ...
+FLUTTER_WINDOW_SECONDS = 8.0
+FLUTTER_STEP_SECONDS = 1.0
+#: ... a window's leakage under this limit (0 for a sine wave, near 1 for QRS complexes
+#: on a flat line) ...
+FLUTTER_LEAKAGE = 0.5
+#: ... its waves this many a second (the filter's estimate, half a period a step of its
+#: N samples; ventricular flutter runs at 150 to 300 a minute, fibrillation faster) ...
+FLUTTER_HZ = (2.5, 10.0)
+#: ... and as large as this fraction of the usual amplitude in 3 of its 4 seconds (each
+#: second's peak-to-peak): not a mains hum's remnant on a lead off, nor a window mostly
+#: flat (the asystole after flutter, where the flutter's waves alone make the leakage).
+FLUTTER_SIZE = 0.2
+#: The reasons a stretch is set aside, in the order they are tested; a sample's code is
+#: its reason's place in this tuple plus one (0: readable). All but the last are the
+#: lead's, unreadable; the last is the heart's, whose waves are no beats to score.
+REASONS = ("flat", "off baseline", "clipped", "noisy", "ventricular flutter or fibrillation")
+FLAT, OFF_BASELINE, CLIPPED, NOISY, FLUTTER = (REASONS.index(name) + 1 for name in REASONS)
+#: The reasons of an unreadable lead (all but the heart's: :data:`FLUTTER`).
+LEAD_REASONS = REASONS[:FLUTTER - 1]
 #: How many of a recording's unreadable stretches, the longest, are kept and listed: a
 #: recording's count of them is unbounded (a lead clipping every second for a day).
 LISTED_STRETCHES = 20
+#: And of ventricular flutter or fibrillation, each an event: rare, but a recording's count
+#: of them is bounded too.
+LISTED_FLUTTER = 200
 #: Unreadable runs at most this far apart (a beat or two between them) are listed as one
 #: stretch, within a chunk and across chunks: a lead clipping for 15 s leaves the rail
 #: between its waves' peaks, and was listed as 20 to 30 pieces. (Only the list: the
@@ -184,11 +216,14 @@ class Unreadable:
         """The unreadable stretches between samples ``start`` and ``stop``: ``(first,
         end, code)``, ``end`` excluded, one per run of unreadable samples, its code the
         reason of most of its samples (a lead off is flat, with a clipped edge); runs at
-        most ``join`` samples apart are one (:func:`.signals.joined`)."""
+        most ``join`` samples apart are one (:func:`.signals.joined`), but ventricular
+        flutter or fibrillation is one stretch of its own, the rhythm's event."""
         part = self.reason[start:stop]
-        return joined([(start + a, start + b,
-                        int(np.argmax(np.bincount(part[a:b], minlength=len(REASONS) + 1)[1:]))
-                        + 1) for a, b in runs(part > 0)], self.join)
+        lead = [(start + a, start + b,
+                 int(np.argmax(np.bincount(part[a:b], minlength=len(REASONS) + 1)[1:])) + 1)
+                for a, b in runs((part > 0) & (part != FLUTTER))]
+        heart = [(start + a, start + b, FLUTTER) for a, b in runs(part == FLUTTER)]
+        return joined(sorted(lead + heart), self.join, apart=FLUTTER)
 
     def samples(self, start: int = 0, stop: int | None = None) -> tuple[int, ...]:
         """Samples of each reason (in :data:`REASONS` order) between ``start`` and ``stop``."""
@@ -205,11 +240,15 @@ def _duration(seconds: float) -> str:
 
 def keep_listed(stretches: tuple) -> tuple:
     """``stretches`` (in time order) bounded: the first, the last (which a later chunk's
-    may continue) and the :data:`LISTED_STRETCHES` longest, in time order."""
+    may continue), the :data:`LISTED_STRETCHES` longest of the lead's and the
+    :data:`LISTED_FLUTTER` longest of ventricular flutter or fibrillation (each an event
+    the rhythm lists), in time order."""
     if len(stretches) <= LISTED_STRETCHES + 2:
         return stretches
     inner = sorted(stretches[1:-1], key=lambda stretch: stretch[0] - stretch[1])
-    return (stretches[0],) + tuple(sorted(inner[:LISTED_STRETCHES])) + (stretches[-1],)
+    lead = [stretch for stretch in inner if stretch[2] != FLUTTER][:LISTED_STRETCHES]
+    heart = [stretch for stretch in inner if stretch[2] == FLUTTER][:LISTED_FLUTTER]
+    return (stretches[0],) + tuple(sorted(lead + heart)) + (stretches[-1],)
 
 
 @dataclass(frozen=True)
@@ -237,6 +276,12 @@ class Analysable:
                          for first, end, code in counts.stretches), counts.n_stretches,
                    started)
 
+    @property
+    def flutter(self) -> tuple[tuple[float, float], ...]:
+        """The stretches of ventricular flutter or fibrillation: from and to, seconds."""
+        return tuple((first, end) for first, end, reason in self.stretches
+                     if reason == REASONS[FLUTTER - 1])
+
     def longest(self, count: int = LISTED_STRETCHES) -> list[tuple[float, float, str]]:
         """The ``count`` longest stretches, in time order."""
         ranked = sorted(self.stretches, key=lambda stretch: stretch[1] - stretch[0],
@@ -260,13 +305,22 @@ class Analysable:
 
     def describe(self) -> str:
         """``28.5 of 30.0 min analysable (95%); 90 s unreadable (noisy 72 s, flat 18 s):
-        its 14 beats set aside, never flagged``."""
+        its 14 beats set aside, never flagged``; with ventricular flutter or fibrillation,
+        ``...; 90 s unreadable (noisy 72 s, flat 18 s) and 45 s of ventricular flutter or
+        fibrillation: their 14 beats set aside, never flagged``."""
         text = self.headline()
-        unreadable = sum(self.unreadable_seconds)
+        lead = dict(zip(REASONS, self.unreadable_seconds))
+        heart = lead.pop(REASONS[FLUTTER - 1], 0.0)
+        unreadable = sum(lead.values())
+        parts = []
         if unreadable > 0:
-            parts = [f"{name} {_duration(seconds)}" for name, seconds in
-                     zip(REASONS, self.unreadable_seconds) if seconds > 0]
-            text += (f"; {_duration(unreadable)} unreadable ({', '.join(parts)}): its "
+            reasons = [f"{name} {_duration(seconds)}" for name, seconds in lead.items()
+                       if seconds > 0]
+            parts.append(f"{_duration(unreadable)} unreadable ({', '.join(reasons)})")
+        if heart > 0:
+            parts.append(f"{_duration(heart)} of {REASONS[FLUTTER - 1]}")
+        if parts:
+            text += (f"; {' and '.join(parts)}: {'their' if len(parts) > 1 else 'its'} "
                      f"{self.unreadable_beats} beats set aside, never flagged")
         return text
 
@@ -296,7 +350,9 @@ class Analysable:
 
         # A report written before the start was kept has none.
         started = value.get("started")
-        return cls(value["span_s"], tuple(value["unreadable_s"][name] for name in REASONS),
+        # A report written before ventricular flutter was set aside has none of it.
+        return cls(value["span_s"],
+                   tuple(value["unreadable_s"].get(name, 0.0) for name in REASONS),
                    value["unreadable_beats"],
                    tuple((item["from_s"], item["to_s"], item["reason"])
                          for item in value["longest_unreadable_stretches"]),
@@ -431,8 +487,12 @@ def unreadable_stretches(raw: np.ndarray, filtered: np.ndarray, fs: float,
     for first, stop in waves_between_beats(filtered, peaks, fs, usual):
         stretch = reason[first:stop]
         stretch[stretch == 0] = NOISY
+    # The heart's waves, where the lead is neither flat, off baseline nor clipped: noisy
+    # as its beats read (both detectors miss waves or find them at random), they are not.
+    flutter = flutter_waves(filtered, fs, usual)
     if len(other_peaks) == 0:
-        return Unreadable(reason, join)  # The second detector found nothing: no opinion.
+        # The second detector found nothing: no opinion.
+        return Unreadable(_with_flutter(reason, flutter), join)
     noise_window = int(round(NOISE_WINDOW_SECONDS * fs))
     tolerance = int(round(AGREEMENT_SECONDS * fs))
     around = int(round(LONE_ARTEFACT_SECONDS * fs))
@@ -455,7 +515,57 @@ def unreadable_stretches(raw: np.ndarray, filtered: np.ndarray, fs: float,
                 not missed_alike(filtered, peaks, other_peaks, start, stop, tolerance, half_qrs):
             stretch = reason[start:stop]
             stretch[stretch == 0] = NOISY
-    return Unreadable(reason, join)
+    return Unreadable(_with_flutter(reason, flutter), join)
+
+
+def _with_flutter(reason: np.ndarray, flutter: np.ndarray) -> np.ndarray:
+    """``reason`` with the samples of ``flutter`` that are readable or noisy given
+    :data:`FLUTTER`."""
+    reason[flutter & ((reason == 0) | (reason == NOISY))] = FLUTTER
+    return reason
+
+
+def vf_leakage(values: np.ndarray) -> tuple[float, int]:
+    """The VF filter's leakage of a stretch of band-passed lead, and the half period it
+    takes (samples): N, the stretch's mean magnitude over its mean step times pi, rounded,
+    and the leakage, sum |v[i] + v[i - N]| over sum |v[i]| + |v[i - N]|. A sine wave of
+    that half period leaks nothing (0); QRS complexes on a flat line nearly all (1). A
+    stretch that does not move, or whose half period is no shorter than it, leaks all."""
+    steps = np.abs(np.diff(values)).sum()
+    if not steps > 0:
+        return 1.0, 0
+    half = int(np.floor(np.pi * np.abs(values[1:]).sum() / steps + 0.5))
+    if half < 1 or half >= len(values):
+        return 1.0, half
+    total = (np.abs(values[half:]) + np.abs(values[:-half])).sum()
+    return float(np.abs(values[half:] + values[:-half]).sum() / total), half
+
+
+def flutter_waves(filtered: np.ndarray, fs: float, usual: float) -> np.ndarray:
+    """Which samples of a band-passed chunk lie in ventricular flutter or fibrillation:
+    the middle :data:`FLUTTER_STEP_SECONDS` of each window of :data:`FLUTTER_WINDOW_SECONDS`
+    whose VF filter (:func:`vf_leakage`) leaks under :data:`FLUTTER_LEAKAGE`, at
+    :data:`FLUTTER_HZ`, with waves of :data:`FLUTTER_SIZE` of the ``usual`` amplitude;
+    and a quarter window either side of those middles, where the window is mostly the
+    waves. A chunk shorter than a window has none."""
+    found = np.zeros(len(filtered), bool)
+    size = int(round(FLUTTER_WINDOW_SECONDS * fs))
+    step = max(1, int(round(FLUTTER_STEP_SECONDS * fs)))
+    second = max(1, int(round(WINDOW_SECONDS * fs)))
+    if len(filtered) < size or not usual > 0:
+        return found
+    middles = []
+    for start in range(0, len(filtered) - size + 1, step):
+        values = filtered[start:start + size]
+        leakage, half = vf_leakage(values)
+        if leakage >= FLUTTER_LEAKAGE or not FLUTTER_HZ[0] <= fs / (2 * half) <= FLUTTER_HZ[1]:
+            continue
+        if np.percentile(np.ptp(_windows(values, second), axis=1), 25) >= FLUTTER_SIZE * usual:
+            middles.append(start + (size - step) // 2)
+    reach = 0
+    for middle in middles:
+        found[max(0, middle - reach):middle + step + reach] = True
+    return found
 
 
 def waves_between_beats(filtered: np.ndarray, peaks: np.ndarray, fs: float,

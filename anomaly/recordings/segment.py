@@ -42,7 +42,7 @@ from ..json_values import is_count, is_number
 from .filters import PAD_SECONDS, band_pass
 from .limits import MAX_ABS_VALUE
 from .peaks import REFRACTORY_SECONDS
-from .quality import REASONS, Unreadable, keep_listed
+from .quality import FLUTTER, REASONS, Unreadable, keep_listed
 from .signals import Lead, LeadName, joined, runs
 from .times import format_time
 
@@ -246,7 +246,7 @@ class SegmentCounts:
     def __add__(self, later: "SegmentCounts") -> "SegmentCounts":
         join = max(self.join, later.join)
         # A stretch that runs on into the next chunk, or starts soon after, is one.
-        stretches = tuple(joined(self.stretches + later.stretches, join))
+        stretches = tuple(joined(self.stretches + later.stretches, join, apart=FLUTTER))
         n_stretches = self.n_stretches + later.n_stretches - (
             len(self.stretches) + len(later.stretches) - len(stretches))
         return SegmentCounts(self.beats + later.beats,

@@ -237,14 +237,14 @@ def runs(flags: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
 
 
-def joined(stretches, gap: int) -> list[tuple[int, int, int]]:
+def joined(stretches, gap: int, apart: int | None = None) -> list[tuple[int, int, int]]:
     """``stretches`` (``(first, end, code)``, in order) with those at most ``gap`` apart,
     from one's end to the next's first, made one, whose code is that of its longest
-    part."""
+    part; one of code ``apart`` only with another of that code."""
     out: list[list[int]] = []
     longest: list[int] = []
     for first, end, code in stretches:
-        if out and first - out[-1][1] <= gap:
+        if out and first - out[-1][1] <= gap and ((code == apart) == (out[-1][2] == apart)):
             out[-1][1] = end
             if end - first > longest[-1]:
                 longest[-1], out[-1][2] = end - first, code

@@ -357,7 +357,7 @@ def _events(rhythm) -> str:
     """A recording's rhythm events: how many of each kind, the most telling of each kind
     (:func:`anomaly.holter.events.most_telling`) with their times, and the beats
     and events hour by hour."""
-    from ..holter.events import most_telling, reading_rank, shown_rate, telling_words
+    from ..holter.events import most_telling, shown_rate, telling_words
     from ..recordings.times import format_time
 
     events = rhythm.analysis.events
@@ -371,20 +371,19 @@ def _events(rhythm) -> str:
              "n/a" if row["mean_bpm"] is None else f"{row['mean_bpm']:.0f}")
             for row in hours], [row["start_s"] for row in hours], rhythm.started, 1))
     if not events:  # The hours still: a reader looks for the beats of each.
-        return ("<p>No rhythm events (couplets, runs, bigeminy, pauses, brady- or "
-                "tachycardia) found.</p><p>Hour by hour:</p>" + hourly)
+        return ("<p>No rhythm events (ventricular flutter, couplets, runs, bigeminy, pauses, "
+                "brady- or tachycardia) found.</p><p>Hour by hour:</p>" + hourly)
     listed = most_telling(events, _EVENTS_PER_KIND)
     more = any(count > _EVENTS_PER_KIND for count in counts.values())
-    in_order = sorted(counts.items(), key=lambda item: reading_rank(item[0]))
     caption = ("Rhythm events: " + ", ".join(
-        f"<b>{count:,}</b> {html.escape(_counted(kind, count))}" for kind, count in in_order)
+        f"<b>{count:,}</b> {html.escape(_counted(kind, count))}" for kind, count in counts.items())
         + (f" (of each kind, the {_EVENTS_PER_KIND} most telling listed: "
            f"{html.escape(telling_words())})" if more else ""))
     # Not folded: the events are what the reader of a Holter report looks for first.
     table = f"<p>{caption}:</p>" + _table(_with_time_of_day(
         [("event", "from", "to", "duration", "beats", "rate (bpm)", "note")] + [
             (event.kind, format_time(event.start_s), format_time(event.end_s),
-             _length(event.duration_s), f"{event.beats:,}",
+             _length(event.duration_s), f"{event.beats:,}" if event.beats else "",
              shown_rate(event), NEAR_UNREADABLE if rhythm.near_unreadable(event) else "")
             for event in listed], [(event.start_s, event.end_s) for event in listed],
         rhythm.started, 3))
@@ -414,16 +413,16 @@ def _length(seconds: float) -> str:
 
 
 def _analysable(analysable) -> str:
-    """A recording's longest unreadable stretches (how much could be read is in its
-    summary block)."""
+    """A recording's longest stretches set aside, unreadable or in ventricular flutter
+    (how much could be read is in its summary block)."""
     if analysable is None or not analysable.longest():
         return ""
     from ..recordings.times import format_time
 
     longest = analysable.longest()
     more = analysable.n_stretches - len(longest)
-    caption = (f"Unreadable stretches: the {len(longest)} longest of "
-               f"{analysable.n_stretches}" if more else "Unreadable stretches")
+    caption = (f"Stretches set aside: the {len(longest)} longest of "
+               f"{analysable.n_stretches}" if more else "Stretches set aside")
     rows = [("from", "to", "seconds", "why")] + [
         (format_time(first), format_time(end), f"{end - first:.1f}", reason)
         for first, end, reason in longest]

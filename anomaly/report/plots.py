@@ -255,11 +255,11 @@ def plot_timeline(times: np.ndarray, scores: np.ndarray, threshold: float, *,
             label=f"flagged ({int(flagged.sum())})")
     if not readable.all():
         ax.plot(x[~readable], scores[~readable], "x", markersize=3, color="0.6",
-                label=f"in an unreadable stretch, not flagged ({int((~readable).sum())})")
+                label=f"set aside (unreadable, flutter), not flagged ({int((~readable).sum())})")
     shortest = 0.002 * (times[-1] if len(times) else 0)  # Seconds: a short stretch shows.
     for number, (first, end, _) in enumerate(unreadable):
         ax.axvspan(first / scale, max(end, first + shortest) / scale, color="0.85", zorder=0,
-                   label="unreadable stretches (the longest)" if number == 0 else None)
+                   label="stretches set aside (the longest)" if number == 0 else None)
     ax.axhline(threshold, color="black", linestyle="--", linewidth=1,
                label=f"threshold {threshold:.4f}")
     ax.set_xlabel(f"time in the recording ({unit})")
@@ -316,7 +316,7 @@ def plot_score_trend(times: np.ndarray, scores: np.ndarray, threshold: float, *,
     for ax in axes:
         for number, (first, end, _) in enumerate(unreadable):
             ax.axvspan(first / scale, end / scale, color="0.85", zorder=0,
-                       label="unreadable stretches (the longest)" if number == 0 and
+                       label="stretches set aside (the longest)" if number == 0 and
                        ax is score_ax else None)
     minutes = TREND_BIN_S / 60
     score_ax.set_ylabel("anomaly score")
