@@ -160,15 +160,16 @@ class TrainingData:
         return replace(self, n_read=n_read, skipped="beats: " + ", ".join(parts))
 
 
-def require_readable(path: str | os.PathLike, readable: np.ndarray, where: str = "rows") -> None:
-    """Refuse to train on fewer than 2 readable beats when some are marked unreadable (see
-    :attr:`Beats.readable`; with none marked, the count of beats is checked where they are
-    chosen), naming ``where`` they are ("rows", "beats between 00:00 and 05:00 of lead
-    MLII")."""
-    if readable.sum() < 2 and not readable.all():
+def require_readable(path: str | os.PathLike, readable: np.ndarray, where: str = "rows",
+                     least: int = 2) -> None:
+    """Refuse to train on fewer than ``least`` readable beats when some are marked
+    unreadable (see :attr:`Beats.readable`; with none marked, the count of beats is checked
+    where they are chosen), naming ``where`` they are ("rows", "beats between 00:00 and
+    05:00 of lead MLII")."""
+    if readable.sum() < least and not readable.all():
         raise InputError(f"{path}: {int(readable.sum())} of {len(readable)} {where} are "
-                         "readable (the others are marked unreadable); at least 2 are needed "
-                         "to train")
+                         f"readable (the others are marked unreadable); at least {least} are "
+                         "needed to train")
 
 
 def normal_rows(path: str | os.PathLike, values: np.ndarray, truth: np.ndarray | None,

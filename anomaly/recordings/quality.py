@@ -23,8 +23,9 @@ about a QRS complex):
   pause was never reported. A lead that comes off for under 10 s and leaves its noise
   (not a flat line, a step or taps) between two beats reads as a pause too: its strip
   shows which (another lead of the recording, which the tool does not read, would);
-- **off baseline**: the raw lead's median departs from the chunk's baseline (the median
-  of the windows' medians) by more than :data:`JUMP_FRACTION` of it: an electrode
+- **off baseline**: the raw lead's median departs by more than :data:`JUMP_FRACTION` of it
+  from the chunk's baseline (the median of the windows' medians) and from its own (the
+  median of those within :data:`BASELINE_WINDOWS` of it): an electrode
   pulled, a lead off and the amplifier recovering (MIT-BIH 208 at 20:16 and 23:03), which
   the band-pass turns into waves the size of beats;
 - **clipped or stuck**: the raw lead holds one value for :data:`STUCK_SECONDS` or more (an
@@ -68,10 +69,12 @@ what is set aside, and how many real beats with it.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from .filters import PAD_SECONDS
 from .signals import joined, runs
@@ -84,8 +87,15 @@ if TYPE_CHECKING:
 WINDOW_SECONDS = 1.0
 #: A window moving less than this fraction of the lead's usual amplitude is flat.
 FLAT_FRACTION = 0.02
-#: A window whose median departs this far from the baseline is off it.
+#: A window whose median departs this far from the baseline is off it ...
 JUMP_FRACTION = 0.5
+#: ... from the chunk's median level and from that of the windows this many either side
+#: of it: a lead whose level steps or drifts (a DC-coupled recorder) has a baseline of its
+#: own wherever it is, and only the step is off (against the chunk's alone, a step of 2 mV
+#: set aside the minute before it; a drift of 0.5 mV a minute, 45% of 20 minutes). Against
+#: its own alone, swings of the baseline with the electrode's motion were off too (MIT-BIH
+#: 208 at 21:00 and 21:11, 3 s each).
+BASELINE_WINDOWS = 10
 #: The longest quiet stretch between two beats read as a pause rather than a lead off:
 #: asystole longer than this is rare, and a lead off for longer, reported as a pause,
 #: would be a false alarm of the gravest kind. No longer than the padding a chunk is read
@@ -136,16 +146,19 @@ MIN_NEIGHBOUR_LIKENESS = 0.8
 #: A pause: an RR interval this long or longer (the rhythm events' default,
 #: :class:`anomaly.holter.events.EventLimits`). A gap between two of the tool's beats as
 #: long is judged for waves between them: from :data:`T_WAVE_END_SECONDS` after the first
-#: beat (its T wave) to :data:`QRS_START_SECONDS` before the second ...
+#: beat (its T wave; times the square root of the RR interval before it in seconds, where
+#: that is over 1 s, as the QT interval grows: a sinus rhythm at 30 bpm, whose T waves end
+#: 0.6 s after its R peaks, had a quarter of its beats set aside) to
+#: :data:`QRS_START_SECONDS` before the second (its P wave, with a PR interval up to 0.2 s
+#: and the QRS onset before the R peak; at 0.2 s, a slow rhythm's P waves were waves) ...
 PAUSE_SECONDS = 2.0
 T_WAVE_END_SECONDS = 0.45
-QRS_START_SECONDS = 0.2
+QRS_START_SECONDS = 0.3
 #: ... where a band-passed root mean square over this fraction of the usual amplitude is
 #: waves, not a pause. On MIT-BIH (44 records, 145 such gaps) the gaps inside ventricular
 #: flutter are at 0.10 to 0.23 of it but at its end (0.016); all the others, pauses,
 #: lead-offs and noise, at 0.056 or less (232's pauses at 0.034 or less); chosen between,
-#: on the one database here with ventricular flutter (1 record). The T wave's allowance
-#: does not grow with the QT interval: a slow escape rhythm's long T wave is not tried.
+#: on the one database here with ventricular flutter (1 record).
 #: Each chunk judges with its own usual amplitude, and a gap longer than a chunk's padding
 #: from one side only, as the flat test does.
 WAVES_FRACTION = 0.08
@@ -371,6 +384,23 @@ def _windows(values: np.ndarray, size: int) -> np.ndarray:
     return np.vstack([whole, values[-size:][None, :]])
 
 
+def _baseline(levels: np.ndarray, signal: np.ndarray) -> np.ndarray:
+    """Each window's baseline: the median level of the windows with ``signal`` within
+    :data:`BASELINE_WINDOWS` of it (the nearest such level where none is)."""
+    known = np.where(signal, levels, np.nan)
+    padded = np.pad(known, BASELINE_WINDOWS, constant_values=np.nan)
+    around = sliding_window_view(padded, 2 * BASELINE_WINDOWS + 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # All NaN: no signal near.
+        baseline = np.nanmedian(around, axis=1)
+    missing = np.isnan(baseline)
+    if missing.any():
+        near = np.flatnonzero(~missing)
+        nearest = near[np.clip(np.searchsorted(near, np.flatnonzero(missing)), 0, len(near) - 1)]
+        baseline[missing] = baseline[nearest]
+    return baseline
+
+
 def _recovering(off: np.ndarray, quiet: np.ndarray) -> np.ndarray:
     """``off`` (windows off the baseline) grown into the ``quiet`` windows that follow or
     precede it without a break (an amplifier recovering from an electrode's pop), then by
@@ -390,9 +420,18 @@ def _recovering(off: np.ndarray, quiet: np.ndarray) -> np.ndarray:
 def _pauses(quiet: np.ndarray, peaks: np.ndarray, size: int, fs: float) -> np.ndarray:
     """Which of the ``quiet`` windows (of ``size`` samples) lie in a pause: a run of them
     with no beat of ``peaks`` in it, between two beats at most :data:`MAX_PAUSE_SECONDS`
-    apart, at least :data:`MIN_RHYTHM_WINDOWS` from the runs before and after it."""
+    apart, at least :data:`MIN_RHYTHM_WINDOWS` from the runs before and after it. Runs
+    with no beat between them are one: a lead's noise about the quiet limit makes pieces
+    of one asystole (an 8 s one with 10 uV of noise read as flat, with 5 or 20 uV as a
+    pause)."""
     pause = np.zeros(len(quiet), dtype=bool)
-    stretches = runs(quiet)
+    stretches = []
+    for first, stop in runs(quiet):
+        if stretches and np.searchsorted(peaks, stretches[-1][1] * size) \
+                == np.searchsorted(peaks, first * size):
+            stretches[-1] = (stretches[-1][0], stop)
+        else:
+            stretches.append((first, stop))
     for index, (first, stop) in enumerate(stretches):
         after_last = stretches[index - 1][1] if index else -MIN_RHYTHM_WINDOWS
         next_first = (stretches[index + 1][0] if index + 1 < len(stretches)
@@ -476,7 +515,9 @@ def unreadable_stretches(raw: np.ndarray, filtered: np.ndarray, fs: float,
         return no_signal(Unreadable(reason, join), np.ones(len(raw), bool), fs)
     usual = np.percentile(moves[signal], 90)
     levels = np.median(windows, axis=1)
-    off = _recovering(np.abs(levels - np.median(levels[signal])) > JUMP_FRACTION * usual,
+    jump = JUMP_FRACTION * usual
+    off = _recovering((np.abs(levels - np.median(levels[signal])) > jump)
+                      & (np.abs(levels - _baseline(levels, signal)) > jump),
                       moves < RECOVERY_FRACTION * usual)
     quiet = moves < FLAT_FRACTION * usual
     flat = (np.ptp(windows, axis=1) == 0) | (quiet & ~_pauses(quiet, peaks, size, fs))
@@ -576,9 +617,15 @@ def waves_between_beats(filtered: np.ndarray, peaks: np.ndarray, fs: float,
     (none where that is 0: a lead with no usual amplitude is judged by the flat test)."""
     if not usual > 0:
         return []
-    after, before = int(round(T_WAVE_END_SECONDS * fs)), int(round(QRS_START_SECONDS * fs))
-    gaps = np.flatnonzero(np.diff(peaks) >= PAUSE_SECONDS * fs)
-    stretches = [(int(peaks[index]) + after, int(peaks[index + 1]) - before) for index in gaps]
+    before = int(round(QRS_START_SECONDS * fs))
+    intervals = np.diff(peaks)
+    gaps = np.flatnonzero(intervals >= PAUSE_SECONDS * fs)
+    # The T wave ends later after a slower beat (Bazett: the QT interval grows as the
+    # square root of the RR interval before it; the gap's own where there is none).
+    previous = np.where(gaps > 0, intervals[np.maximum(gaps - 1, 0)], intervals[gaps]) / fs
+    after = np.round(T_WAVE_END_SECONDS * np.sqrt(np.maximum(previous, 1.0)) * fs).astype(int)
+    stretches = [(int(peaks[index]) + int(reach), int(peaks[index + 1]) - before)
+                 for index, reach in zip(gaps, after)]
     return [(first, stop) for first, stop in stretches
             if np.sqrt(np.mean(np.square(filtered[first:stop], dtype=np.float64)))
             > WAVES_FRACTION * usual]

@@ -94,7 +94,7 @@ def read_normal_recording_beats(path: str | os.PathLike, options: SegmentOptions
     beats = recording.beats
     readable = beats.readable
     require_readable(path, readable, f"beats between {recording.span} of lead "
-                                     f"{recording.lead.name}")
+                                     f"{recording.lead.name}", least=MIN_RECORDING_BEATS)
     values = beats.values if context is None else context.appended(
         beats.values, beats.ids(recording.lead.record), str(path))
     if label_column is not None:
