@@ -60,8 +60,8 @@ import wfdb
 from anomaly.holter.analysis import ANALYSIS_WINDOW, RhythmBeats, analyse_beats
 from anomaly.holter.atrial import AfParameters, atrial_fibrillation, p_wave_consistency
 from anomaly.holter.episodes import DurationAgreement, Episode, EpisodeAgreement
-from anomaly.holter.events import (NORMAL, SUPRAVENTRICULAR, UNKNOWN, VENTRICULAR, Event,
-                                   EventLimits, rhythm_events)
+from anomaly.holter.events import (FLUTTER, NORMAL, SUPRAVENTRICULAR, UNKNOWN, VENTRICULAR,
+                                   Event, EventLimits, rhythm_events)
 from anomaly.holter.heart_rate import heart_rate
 from anomaly.holter.reference import ATRIAL_FIBRILLATION_RHYTHMS, reference_rhythms
 from anomaly.recordings.annotations import AAMI_CLASSES, match_labels
@@ -88,7 +88,7 @@ EVENT_RHYTHMS = {"(B": ("ventricular bigeminy",), "(T": ("ventricular trigeminy"
                  "(VT": ("ventricular tachycardia",),
                  "(VT, any rate": ("ventricular tachycardia", "ventricular run"),
                  "(SVTA": ("supraventricular tachycardia",), PAUSES: ("pause",),
-                 "(VFL": ("ventricular flutter or fibrillation",)}
+                 "(VFL": (FLUTTER,)}
 
 
 def reference_pauses(record, pause_s: float = EventLimits.pause_s) -> list[Episode]:

@@ -17,6 +17,9 @@ Then, with the limits of :class:`EventLimits`:
 - **bigeminy** is a ventricular beat after every normal one, at least ``pattern_cycles``
   times in a row (N V N V N V), **trigeminy** one after every two (N N V N N V N N V);
 - a **pause** is an RR interval of ``pause_s`` or more between two readable beats;
+- **ventricular flutter or fibrillation** is found in the signal, not the beats (a stretch
+  of it, :func:`anomaly.recordings.quality.flutter_waves`, is an event of its own, its
+  beats set aside: :func:`rhythm_events`'s ``flutter``);
 - **bradycardia** and **tachycardia** are stretches whose rate over the last
   ``rate_beats`` intervals, from the NN intervals among them (between two normal beats,
   as the heart rate counts them: :func:`.heart_rate.nn_pairs`; :data:`MIN_NN_INTERVALS`
@@ -35,7 +38,7 @@ from typing import Iterable
 
 import numpy as np
 
-from ..recordings.quality import PAUSE_SECONDS
+from ..recordings.quality import FLUTTER_REASON, PAUSE_SECONDS
 from ..recordings.signals import runs
 from .episodes import Episode, join_close
 from .heart_rate import nn_pairs
@@ -71,7 +74,7 @@ class Event(Episode):
 #: event of the kind more telling than another: the longest (in time), the slowest or
 #: the fastest (its rate; an event of unknown rate comes after those with one).
 READING_ORDER = {
-    "ventricular flutter or fibrillation": "longest",
+    FLUTTER_REASON: "longest",
     "ventricular tachycardia": "longest",
     "pause": "longest",
     "supraventricular tachycardia": "longest",
@@ -145,7 +148,7 @@ def beat_kinds(ventricular, premature, readable, in_af) -> np.ndarray:
 
 #: The event of ventricular flutter or fibrillation, found in the signal, not the beats
 #: (:func:`anomaly.recordings.quality.flutter_waves`): its beats are set aside.
-FLUTTER = "ventricular flutter or fibrillation"
+FLUTTER = FLUTTER_REASON
 
 
 def rhythm_events(times_s, kinds, limits: EventLimits = EventLimits(),

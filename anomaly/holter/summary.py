@@ -109,8 +109,8 @@ class RecordingRhythm:
         the SDNN only from 4 minutes of sinus intervals, see
         :data:`.heart_rate.MIN_VARIABILITY_SECONDS`), ``atrial fibrillation`` (``9 min 28 s
         in 2 episodes (burden 33%)`` or ``none``), ``morphology families`` (``7 families, 2
-        of ectopic shape (198 beats)``), ``events`` (``ventricular couplet 3, pause 1``, the
-        most frequent first, or ``none``)."""
+        of ectopic shape (198 beats)``), ``events`` (``pause 1, ventricular couplet 3``, in
+        :meth:`event_counts`'s order, or ``none``)."""
         rate = self.analysis.heart_rate
         nn = rate.nn
         if rate.nn_count == 0:
@@ -164,12 +164,18 @@ class RecordingRhythm:
 
     @cached_property
     def _unreadable_times(self) -> np.ndarray:
-        times = self.times_s[self.analysis.kinds == UNKNOWN]
+        """The unreadable beats' times, but those of ventricular flutter: a beat whose span
+        from the beat before it to the beat after it (its window and RR intervals, which
+        set a beat aside) meets a stretch of flutter."""
+        unreadable = np.flatnonzero(self.analysis.kinds == UNKNOWN)
+        times = self.times_s
+        before = times[np.maximum(unreadable - 1, 0)]
+        after = times[np.minimum(unreadable + 1, len(times) - 1)]
         flutter = () if self.analysable is None else self.analysable.flutter
-        inside = np.zeros(len(times), bool)
+        near = np.zeros(len(unreadable), bool)
         for start, end in flutter:
-            inside |= (times >= start) & (times <= end)
-        return times[~inside]
+            near |= (before <= end) & (after >= start)
+        return times[unreadable[~near]]
 
     def near_unreadable(self, event) -> bool:
         """Whether an unreadable beat, or a listed unreadable stretch (one without beats:

@@ -170,7 +170,8 @@ SETTLING_SECONDS = 2.0
 MISSING_REACH_SECONDS = 1.0
 
 #: Ventricular flutter or fibrillation: the heart's waves, not beats (see the module's
-#: docstring). The VF filter of Kuo and Dillman (Computers in Cardiology 1978), as Amann,
+#: docstring; a stream's windows start with its buffer, a file's with its chunk, so the
+#: edges of a stretch may differ by a second between them). The VF filter of Kuo and Dillman (Computers in Cardiology 1978), as Amann,
 #: Tratnig and Unterkofler evaluate it (BioMedical Engineering OnLine 4:60, 2005), on
 #: windows of the band-passed lead this long, a step apart ...
 FLUTTER_WINDOW_SECONDS = 8.0
@@ -181,17 +182,28 @@ FLUTTER_LEAKAGE = 0.5
 #: ... its waves this many a second (the filter's estimate, half a period a step of its
 #: N samples; ventricular flutter runs at 150 to 300 a minute, fibrillation faster) ...
 FLUTTER_HZ = (2.5, 10.0)
-#: ... and as large as this fraction of the usual amplitude in 3 of its 4 seconds (each
-#: second's peak-to-peak): not a mains hum's remnant on a lead off, nor a window mostly
-#: flat (the asystole after flutter, where the flutter's waves alone make the leakage).
+#: ... and as large as this fraction of the usual amplitude in three quarters of its
+#: seconds (each second's peak-to-peak): not a mains hum's remnant on a lead off, nor a
+#: window mostly flat (the asystole after flutter, where the flutter's waves alone make
+#: the leakage) ...
 FLUTTER_SIZE = 0.2
+#: ... and smooth, its power above this frequency under this share of its power:
+#: flutter's and fibrillation's waves are round, and QRS complexes going on through a
+#: tremor, an atrial flutter's F waves or coarse f waves of AF put more there (MIT-BIH
+#: 207's flutter windows: 0.1% to 1.1%; synthetic atrial flutter with sine-like F waves
+#: and coarse AF read as flutter: 3% to 6%) ...
+FLUTTER_SHARP_HZ = 15.0
+FLUTTER_SHARP_SHARE = 0.02
+#: ... unless the beats found in it are a rhythm (:func:`rhythm_through`): their RR
+#: intervals' standard deviation under this fraction of their mean.
+FLUTTER_RHYTHM_VARIATION = 0.15
 #: The reasons a stretch is set aside, in the order they are tested; a sample's code is
 #: its reason's place in this tuple plus one (0: readable). All but the last are the
 #: lead's, unreadable; the last is the heart's, whose waves are no beats to score.
 REASONS = ("flat", "off baseline", "clipped", "noisy", "ventricular flutter or fibrillation")
 FLAT, OFF_BASELINE, CLIPPED, NOISY, FLUTTER = (REASONS.index(name) + 1 for name in REASONS)
-#: The reasons of an unreadable lead (all but the heart's: :data:`FLUTTER`).
-LEAD_REASONS = REASONS[:FLUTTER - 1]
+#: The heart's reason, as outputs write it.
+FLUTTER_REASON = REASONS[FLUTTER - 1]
 #: How many of a recording's unreadable stretches, the longest, are kept and listed: a
 #: recording's count of them is unbounded (a lead clipping every second for a day).
 LISTED_STRETCHES = 20
@@ -293,7 +305,7 @@ class Analysable:
     def flutter(self) -> tuple[tuple[float, float], ...]:
         """The stretches of ventricular flutter or fibrillation: from and to, seconds."""
         return tuple((first, end) for first, end, reason in self.stretches
-                     if reason == REASONS[FLUTTER - 1])
+                     if reason == FLUTTER_REASON)
 
     def longest(self, count: int = LISTED_STRETCHES) -> list[tuple[float, float, str]]:
         """The ``count`` longest stretches, in time order."""
@@ -323,7 +335,7 @@ class Analysable:
         fibrillation: their 14 beats set aside, never flagged``."""
         text = self.headline()
         lead = dict(zip(REASONS, self.unreadable_seconds))
-        heart = lead.pop(REASONS[FLUTTER - 1], 0.0)
+        heart = lead.pop(FLUTTER_REASON, 0.0)
         unreadable = sum(lead.values())
         parts = []
         if unreadable > 0:
@@ -331,7 +343,7 @@ class Analysable:
                        if seconds > 0]
             parts.append(f"{_duration(unreadable)} unreadable ({', '.join(reasons)})")
         if heart > 0:
-            parts.append(f"{_duration(heart)} of {REASONS[FLUTTER - 1]}")
+            parts.append(f"{_duration(heart)} of {FLUTTER_REASON}")
         if parts:
             text += (f"; {' and '.join(parts)}: {'their' if len(parts) > 1 else 'its'} "
                      f"{self.unreadable_beats} beats set aside, never flagged")
@@ -386,7 +398,8 @@ def _windows(values: np.ndarray, size: int) -> np.ndarray:
 
 def _baseline(levels: np.ndarray, signal: np.ndarray) -> np.ndarray:
     """Each window's baseline: the median level of the windows with ``signal`` within
-    :data:`BASELINE_WINDOWS` of it (the nearest such level where none is)."""
+    :data:`BASELINE_WINDOWS` of it (where none is, the next window's that has one, or
+    the last's)."""
     known = np.where(signal, levels, np.nan)
     padded = np.pad(known, BASELINE_WINDOWS, constant_values=np.nan)
     around = sliding_window_view(padded, 2 * BASELINE_WINDOWS + 1)
@@ -530,7 +543,7 @@ def unreadable_stretches(raw: np.ndarray, filtered: np.ndarray, fs: float,
         stretch[stretch == 0] = NOISY
     # The heart's waves, where the lead is neither flat, off baseline nor clipped: noisy
     # as its beats read (both detectors miss waves or find them at random), they are not.
-    flutter = flutter_waves(filtered, fs, usual)
+    flutter = flutter_waves(filtered, fs, usual, peaks, other_peaks)
     if len(other_peaks) == 0:
         # The second detector found nothing: no opinion.
         return Unreadable(_with_flutter(reason, flutter), join)
@@ -561,9 +574,15 @@ def unreadable_stretches(raw: np.ndarray, filtered: np.ndarray, fs: float,
 
 def _with_flutter(reason: np.ndarray, flutter: np.ndarray) -> np.ndarray:
     """``reason`` with the samples of ``flutter`` that are readable or noisy given
-    :data:`FLUTTER`."""
-    reason[flutter & ((reason == 0) | (reason == NOISY))] = FLUTTER
-    return reason
+    :data:`FLUTTER`, and the noisy stretches that touch them too: the flutter's edges,
+    whose waves the two detectors took for beats differently (only the middle second of
+    a window mostly of flutter is flutter)."""
+    marked = np.where(flutter & ((reason == 0) | (reason == NOISY)), np.int8(FLUTTER), reason)
+    for first, stop in runs(marked == NOISY):
+        if (first > 0 and marked[first - 1] == FLUTTER) or \
+                (stop < len(marked) and marked[stop] == FLUTTER):
+            marked[first:stop] = FLUTTER
+    return marked
 
 
 def vf_leakage(values: np.ndarray) -> tuple[float, int]:
@@ -582,31 +601,70 @@ def vf_leakage(values: np.ndarray) -> tuple[float, int]:
     return float(np.abs(values[half:] + values[:-half]).sum() / total), half
 
 
-def flutter_waves(filtered: np.ndarray, fs: float, usual: float) -> np.ndarray:
+def flutter_waves(filtered: np.ndarray, fs: float, usual: float,
+                  peaks: np.ndarray | None = None,
+                  other_peaks: np.ndarray | None = None) -> np.ndarray:
     """Which samples of a band-passed chunk lie in ventricular flutter or fibrillation:
     the middle :data:`FLUTTER_STEP_SECONDS` of each window of :data:`FLUTTER_WINDOW_SECONDS`
     whose VF filter (:func:`vf_leakage`) leaks under :data:`FLUTTER_LEAKAGE`, at
-    :data:`FLUTTER_HZ`, with waves of :data:`FLUTTER_SIZE` of the ``usual`` amplitude;
-    and a quarter window either side of those middles, where the window is mostly the
-    waves. A chunk shorter than a window has none."""
+    :data:`FLUTTER_HZ`, with waves of :data:`FLUTTER_SIZE` of the ``usual`` amplitude in
+    three quarters of its seconds (the 25th percentile of their peak-to-peaks), smooth
+    (:data:`FLUTTER_SHARP_SHARE`); but not
+    where a rhythm of QRS complexes goes on through the waves (:func:`rhythm_through`,
+    from the tool's ``peaks`` and the second detector's ``other_peaks``, sample indices
+    into the chunk). Only middles are marked: the first and last 3.5 s of a chunk never
+    are, nor any of a chunk shorter than a window."""
     found = np.zeros(len(filtered), bool)
     size = int(round(FLUTTER_WINDOW_SECONDS * fs))
     step = max(1, int(round(FLUTTER_STEP_SECONDS * fs)))
     second = max(1, int(round(WINDOW_SECONDS * fs)))
     if len(filtered) < size or not usual > 0:
         return found
-    middles = []
+    tolerance = int(round(AGREEMENT_SECONDS * fs))
+    sharp = np.square(_high_pass(filtered, fs, FLUTTER_SHARP_HZ))
     for start in range(0, len(filtered) - size + 1, step):
         values = filtered[start:start + size]
         leakage, half = vf_leakage(values)
         if leakage >= FLUTTER_LEAKAGE or not FLUTTER_HZ[0] <= fs / (2 * half) <= FLUTTER_HZ[1]:
             continue
-        if np.percentile(np.ptp(_windows(values, second), axis=1), 25) >= FLUTTER_SIZE * usual:
-            middles.append(start + (size - step) // 2)
-    reach = 0
-    for middle in middles:
-        found[max(0, middle - reach):middle + step + reach] = True
+        if np.percentile(np.ptp(_windows(values, second), axis=1), 25) < FLUTTER_SIZE * usual:
+            continue
+        if sharp[start:start + size].sum() >= FLUTTER_SHARP_SHARE * np.square(values).sum():
+            continue
+        if peaks is not None and other_peaks is not None and rhythm_through(
+                *(p[(p >= start) & (p < start + size)] for p in (peaks, other_peaks)),
+                tolerance):
+            continue
+        middle = start + (size - step) // 2
+        found[middle:middle + step] = True
     return found
+
+
+def _high_pass(values: np.ndarray, fs: float, hz: float) -> np.ndarray:
+    """``values`` above ``hz`` (zero phase, Butterworth; all of them where ``hz`` is not
+    under the Nyquist frequency, or the stretch too short to filter)."""
+    from scipy.signal import butter, sosfiltfilt
+
+    if not hz < 0.45 * fs:
+        return values
+    sos = butter(2, hz, btype="highpass", fs=fs, output="sos")
+    return sosfiltfilt(sos, values) if len(values) > 3 * (2 * len(sos) + 1) else values
+
+
+def rhythm_through(peaks: np.ndarray, other_peaks: np.ndarray, tolerance: int) -> bool:
+    """Whether the beats of a window (``peaks``, increasing) are a rhythm going on: at
+    least 3, the second detector confirming :data:`MIN_AGREEMENT` of them (within
+    ``tolerance`` samples), their RR intervals varying by under
+    :data:`FLUTTER_RHYTHM_VARIATION` of their mean. In flutter both detectors take waves
+    for beats at random (MIT-BIH 207: the second confirms a quarter of the tool's, at the
+    median of its flutter windows; their intervals vary by 0.26 of their mean or more in
+    9 windows of 10); through a tremor, an atrial flutter's F waves or a wide complex
+    tachycardia, whose waves the filter finds as sine-like, the QRS complexes go on."""
+    if len(peaks) < 3:
+        return False
+    intervals = np.diff(peaks)
+    return (confirmed_share(peaks, other_peaks, tolerance) >= MIN_AGREEMENT
+            and intervals.std() < FLUTTER_RHYTHM_VARIATION * intervals.mean())
 
 
 def waves_between_beats(filtered: np.ndarray, peaks: np.ndarray, fs: float,
@@ -623,9 +681,13 @@ def waves_between_beats(filtered: np.ndarray, peaks: np.ndarray, fs: float,
     # The T wave ends later after a slower beat (Bazett: the QT interval grows as the
     # square root of the RR interval before it; the gap's own where there is none).
     previous = np.where(gaps > 0, intervals[np.maximum(gaps - 1, 0)], intervals[gaps]) / fs
-    after = np.round(T_WAVE_END_SECONDS * np.sqrt(np.maximum(previous, 1.0)) * fs).astype(int)
+    # Within 1 s and a pause's interval: the QT stops growing (and an interval across a
+    # lead off is no RR interval).
+    previous = np.clip(previous, 1.0, PAUSE_SECONDS)
+    after = np.round(T_WAVE_END_SECONDS * np.sqrt(previous) * fs).astype(int)
     stretches = [(int(peaks[index]) + int(reach), int(peaks[index + 1]) - before)
                  for index, reach in zip(gaps, after)]
+    stretches = [(first, stop) for first, stop in stretches if first < stop]
     return [(first, stop) for first, stop in stretches
             if np.sqrt(np.mean(np.square(filtered[first:stop], dtype=np.float64)))
             > WAVES_FRACTION * usual]

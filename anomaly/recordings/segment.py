@@ -245,8 +245,11 @@ class SegmentCounts:
 
     def __add__(self, later: "SegmentCounts") -> "SegmentCounts":
         join = max(self.join, later.join)
-        # A stretch that runs on into the next chunk, or starts soon after, is one.
-        stretches = tuple(joined(self.stretches + later.stretches, join, apart=FLUTTER))
+        # A stretch that runs on into the next chunk, or starts soon after, is one: only
+        # across the border (each side's own are joined already; joined again after
+        # keep_listed dropped a short one between, two of flutter kept apart by it merged).
+        stretches = self.stretches[:-1] + tuple(
+            joined(self.stretches[-1:] + later.stretches, join, apart=FLUTTER))
         n_stretches = self.n_stretches + later.n_stretches - (
             len(self.stretches) + len(later.stretches) - len(stretches))
         return SegmentCounts(self.beats + later.beats,

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..holter.events import (MIN_NN_INTERVALS, NORMAL, PATTERNS, READING_ORDER, VENTRICULAR,
+from ..holter.events import (FLUTTER, MIN_NN_INTERVALS, NORMAL, PATTERNS, READING_ORDER,
+                             VENTRICULAR,
                              most_telling, rate_words, reading_rank)
 from ..holter.heart_rate import nn_pairs
 from ..io.beats import is_anomaly
@@ -211,7 +212,8 @@ def _rhythm_candidates(rhythm, fs: float
         count = sum(other.kind == kind for other in events)
         words = rate_words(event)
         rate = f" {words}" if words else ""
-        what = (f"{kind} of {event.duration_s:.1f} s" if kind == "pause" else
+        # A pause's and flutter's length; flutter has no beats (they are set aside).
+        what = (f"{kind} of {event.duration_s:.1f} s" if kind in ("pause", FLUTTER) else
                 f"{kind}: {beats_counted(event.beats)}{rate}")
         centre, shows = centre_of(event)
         candidates.append((centre,
