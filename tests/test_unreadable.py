@@ -563,7 +563,8 @@ def test_a_slow_sinus_rhythms_t_and_p_waves_are_no_waves_between_beats():
     PR interval of 0.2 s, begins about 0.25 s before the next R peak: neither is waves
     between the beats (a root mean square of 0.10 of the QRS complex's between 0.45 s
     after a beat and 0.2 s before the next, 0.045 where they end; a quarter of such a
-    rhythm's beats were set aside as noisy)."""
+    rhythm's beats were set aside as noisy). Flutter's waves between two of them are still
+    waves, judged from the slow beat's T wave's end on."""
     from anomaly.recordings.filters import band_pass
 
     t = np.arange(12 * FS) / FS
@@ -576,6 +577,14 @@ def test_a_slow_sinus_rhythms_t_and_p_waves_are_no_waves_between_beats():
     filtered = band_pass(lead, FS)
     usual = np.ptp(filtered[peaks[1] - FS // 10:peaks[1] + FS // 10])
     assert waves_between_beats(filtered, peaks, FS, usual) == []
+    # Waves between two of those beats (flutter's, a fifth of the QRS) are still waves,
+    # judged from the slow beat's longer T wave on.
+    gap = slice(peaks[2] + int(0.7 * FS), peaks[3] - int(0.35 * FS))
+    waves = filtered.copy()
+    waves[gap] += 0.2 * usual * np.sin(2 * np.pi * 4 * t[gap])
+    reach = int(round(0.45 * np.sqrt(2.0) * FS))  # the RR interval before, 2.1 s, capped
+    assert waves_between_beats(waves, peaks, FS, usual) == [
+        (int(peaks[2]) + reach, int(peaks[3]) - int(round(0.3 * FS)))]
 
 
 def test_a_lead_whose_level_steps_or_drifts_is_read_but_for_the_step(tmp_path):
