@@ -34,6 +34,17 @@ def band_pass(signal: np.ndarray, fs: float) -> np.ndarray:
     return sosfiltfilt(sos, signal)
 
 
+def high_pass(signal: np.ndarray, fs: float, hz: float) -> np.ndarray:
+    """The signal above ``hz`` (zero phase, Butterworth); all of it where ``hz`` is not
+    under the Nyquist frequency, or the signal is too short to filter."""
+    from scipy.signal import butter, sosfiltfilt
+
+    if not hz < 0.45 * fs:
+        return signal
+    sos = butter(2, hz, btype="highpass", fs=fs, output="sos")
+    return sosfiltfilt(sos, signal) if len(signal) > 3 * (2 * len(sos) + 1) else signal
+
+
 def resampling_ratio(fs: float, rate: float) -> Fraction:
     """``up / down``, the rational ratio nearest ``rate / fs`` whose ``down`` is at most
     :data:`MAX_RESAMPLING_FACTOR`: resampled by it, a signal of ``fs`` Hz has

@@ -76,7 +76,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .filters import PAD_SECONDS
+from .filters import PAD_SECONDS, high_pass
 from .signals import joined, runs
 
 if TYPE_CHECKING:
@@ -171,9 +171,10 @@ MISSING_REACH_SECONDS = 1.0
 
 #: Ventricular flutter or fibrillation: the heart's waves, not beats (see the module's
 #: docstring; a stream's windows start with its buffer, a file's with its chunk, so the
-#: edges of a stretch may differ by a second between them). The VF filter of Kuo and Dillman (Computers in Cardiology 1978), as Amann,
-#: Tratnig and Unterkofler evaluate it (BioMedical Engineering OnLine 4:60, 2005), on
-#: windows of the band-passed lead this long, a step apart ...
+#: edges of a stretch may differ by a second between them). The VF filter of Kuo and
+#: Dillman (Computers in Cardiology 1978), as Amann, Tratnig and Unterkofler evaluate it
+#: (BioMedical Engineering OnLine 4:60, 2005), on windows of the band-passed lead this
+#: long, a step apart ...
 FLUTTER_WINDOW_SECONDS = 8.0
 FLUTTER_STEP_SECONDS = 1.0
 #: ... a window's leakage under this limit (0 for a sine wave, near 1 for QRS complexes
@@ -609,10 +610,9 @@ def flutter_waves(filtered: np.ndarray, fs: float, usual: float,
     whose VF filter (:func:`vf_leakage`) leaks under :data:`FLUTTER_LEAKAGE`, at
     :data:`FLUTTER_HZ`, with waves of :data:`FLUTTER_SIZE` of the ``usual`` amplitude in
     three quarters of its seconds (the 25th percentile of their peak-to-peaks), smooth
-    (:data:`FLUTTER_SHARP_SHARE`); but not
-    where a rhythm of QRS complexes goes on through the waves (:func:`rhythm_through`,
-    from the tool's ``peaks`` and the second detector's ``other_peaks``, sample indices
-    into the chunk). Only middles are marked: the first and last 3.5 s of a chunk never
+    (:data:`FLUTTER_SHARP_SHARE`); but not where a rhythm of QRS complexes goes on through
+    the waves (:func:`rhythm_through`, from the tool's ``peaks`` and the second detector's
+    ``other_peaks``, sample indices into the chunk). Only middles are marked: the first and last 3.5 s of a chunk never
     are, nor any of a chunk shorter than a window."""
     found = np.zeros(len(filtered), bool)
     size = int(round(FLUTTER_WINDOW_SECONDS * fs))
@@ -621,7 +621,7 @@ def flutter_waves(filtered: np.ndarray, fs: float, usual: float,
     if len(filtered) < size or not usual > 0:
         return found
     tolerance = int(round(AGREEMENT_SECONDS * fs))
-    sharp = np.square(_high_pass(filtered, fs, FLUTTER_SHARP_HZ))
+    sharp = np.square(high_pass(filtered, fs, FLUTTER_SHARP_HZ))
     for start in range(0, len(filtered) - size + 1, step):
         values = filtered[start:start + size]
         leakage, half = vf_leakage(values)
@@ -638,17 +638,6 @@ def flutter_waves(filtered: np.ndarray, fs: float, usual: float,
         middle = start + (size - step) // 2
         found[middle:middle + step] = True
     return found
-
-
-def _high_pass(values: np.ndarray, fs: float, hz: float) -> np.ndarray:
-    """``values`` above ``hz`` (zero phase, Butterworth; all of them where ``hz`` is not
-    under the Nyquist frequency, or the stretch too short to filter)."""
-    from scipy.signal import butter, sosfiltfilt
-
-    if not hz < 0.45 * fs:
-        return values
-    sos = butter(2, hz, btype="highpass", fs=fs, output="sos")
-    return sosfiltfilt(sos, values) if len(values) > 3 * (2 * len(sos) + 1) else values
 
 
 def rhythm_through(peaks: np.ndarray, other_peaks: np.ndarray, tolerance: int) -> bool:
