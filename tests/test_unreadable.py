@@ -1,4 +1,5 @@
-"""Unreadable stretches of a lead (flat, off its baseline, clipped, too noisy) set aside:
+"""Unreadable stretches of a lead (flat, off its baseline, clipped, too noisy) and
+ventricular flutter set aside:
 found where they are planted in real records and where MIT-BIH 208's lead MLII comes off,
 absent from clean ECG, and said in every output (the scores' ``unreadable`` column, the
 run's log line, its report and HTML)."""
@@ -14,6 +15,7 @@ from anomaly.recordings.quality import (REASONS, Unreadable, _recovering, confir
                                         lone_artefacts, waves_between_beats)
 from anomaly.recordings.reading import read_recording
 from anomaly.recordings.segment import SegmentOptions
+from test_recordings import beat_train, synthetic_ecg, write_wfdb
 
 FS = 360
 
@@ -195,11 +197,6 @@ def test_a_lead_off_across_chunks_is_one_stretch_and_spoils_no_rr_interval(tmp_p
     chunk's border and past its 10 s of padding) and in one: the same beats set aside
     (the last before it and the first after it, whose RR interval spans it, too), one
     stretch, and a local mean RR that the 27-second gap does not enter."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_recordings import beat_train, synthetic_ecg, write_wfdb
 
     peaks = beat_train(100, FS)
     lead = synthetic_ecg(peaks, 100 * FS, FS)
@@ -293,11 +290,6 @@ def test_a_quiet_pause_between_beats_is_read_and_a_quiet_lead_off_is_not(tmp_pat
     lead quiet for 15 s; one that does not move at all; and one whose loose electrode
     taps every 3.2 s (each tap found as a beat: they read as 13 pauses of 3.2 s and a
     bradycardia)."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_recordings import beat_train, synthetic_ecg, write_wfdb
 
     peaks = beat_train(130, FS)
     quiet = {"asystole": (20, 27), "quiet": (40, 55), "off": (62, 68), "taps": (80, 120)}
@@ -432,17 +424,12 @@ def test_ventricular_flutter_is_set_aside_and_listed_as_an_event(tmp_path):
     and not said to be near noise (its beats set aside are the heart's, not noise).
     The sinus rhythm around it is not flutter, nor the same waves a tenth as large (on a
     lead whose usual amplitude is a QRS complex's), nor a mains hum on a flat lead."""
-    import sys
-    from pathlib import Path
-
     from anomaly.holter.analysis import ANALYSIS_WINDOW, RhythmBeats, analyse_beats
     from anomaly.holter.events import FLUTTER
     from anomaly.holter.summary import recording_rhythm
     from anomaly.recordings.filters import band_pass
     from anomaly.recordings.quality import Analysable, flutter_waves
 
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_recordings import beat_train, synthetic_ecg, write_wfdb
 
     peaks = beat_train(90, FS)
     flutter = (40, 60)
@@ -514,11 +501,6 @@ def test_an_asystole_whose_noise_is_about_the_quiet_limit_is_one_pause(tmp_path)
     limit, its 1-second windows quiet and not by turns: read as one pause, its beats
     readable either side (it was read as flat, partly, with no pause: a quiet piece next
     to a moving one was taken for a lead off cut by taps)."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_recordings import beat_train, synthetic_ecg, write_wfdb
 
     peaks = beat_train(60, FS)
     asystole = (30, 38)
@@ -540,15 +522,10 @@ def test_an_asystole_whose_noise_is_about_the_quiet_limit_is_one_pause(tmp_path)
 def test_a_recording_mostly_unreadable_asks_for_the_recordings_least_beats(tmp_path):
     """A fit on a minute of noise whose beats are nearly all unreadable is refused with
     the least a recording's fit needs (30 beats), not a beats file's (2)."""
-    import sys
-    from pathlib import Path
-
     from anomaly.exceptions import InputError
     from anomaly.recordings import MIN_RECORDING_BEATS
     from anomaly.recordings.reading import read_normal_recording_beats
 
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_recordings import write_wfdb
 
     noise = np.random.default_rng(4).normal(0, 0.5, (60 * FS, 1))
     base = write_wfdb(tmp_path, "noise", noise, lead_names=("MLII",))
@@ -592,11 +569,6 @@ def test_a_lead_whose_level_steps_or_drifts_is_read_but_for_the_step(tmp_path):
     0.5 mV a minute. The band-pass takes both out and the beats read as before: only the
     beats beside the step may be set aside (against the chunk's median level, the minute
     before the step was off baseline, and most of a drifting chunk)."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_recordings import beat_train, synthetic_ecg, write_wfdb
 
     peaks = beat_train(240, FS)
     lead = synthetic_ecg(peaks, 240 * FS, FS)
@@ -626,13 +598,8 @@ def test_a_report_written_before_flutter_was_set_aside_still_reads():
 def _waves_over_sinus(tmp_path, name: str, waves):
     """What the reading sets aside of two minutes of sinus rhythm with ``waves`` (a
     function of time in seconds, mV) added from 30 to 90 s."""
-    import sys
-    from pathlib import Path
-
     from anomaly.recordings.quality import Analysable
 
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_recordings import beat_train, synthetic_ecg, write_wfdb
 
     peaks = beat_train(120, FS)
     lead = synthetic_ecg(peaks, 120 * FS, FS)
@@ -669,13 +636,8 @@ def test_an_atrial_flutters_round_f_waves_are_no_ventricular_flutter(tmp_path):
 def test_flutter_across_a_chunks_border_is_read_as_in_one_chunk(tmp_path):
     """Flutter from 25 to 45 s, read in 30 s chunks (its border at 30 s) and in one: the
     same stretch."""
-    import sys
-    from pathlib import Path
-
     from anomaly.recordings.quality import Analysable
 
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_recordings import beat_train, synthetic_ecg, write_wfdb
 
     peaks = beat_train(70, FS)
     lead = synthetic_ecg(peaks[(peaks < 25 * FS) | (peaks >= 45 * FS)], 70 * FS, FS)

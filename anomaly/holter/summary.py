@@ -20,7 +20,7 @@ import numpy as np
 
 from ..recordings.times import clock_span, format_duration, format_time
 from .analysis import RhythmAnalysis, analyse_beats, read_rhythm_beats
-from .events import (FLUTTER, NORMAL, SUPRAVENTRICULAR, UNKNOWN, VENTRICULAR, reading_rank,
+from .events import (NORMAL, SUPRAVENTRICULAR, UNKNOWN, VENTRICULAR, reading_rank,
                      rounded_rate)
 from .heart_rate import nn_intervals, rates_in
 
@@ -157,12 +157,6 @@ class RecordingRhythm:
                  ("ventricular", VENTRICULAR), ("unreadable", UNKNOWN))}
 
     @cached_property
-    def _lead_stretches(self) -> list[tuple[float, float]]:
-        """The listed stretches the lead could not be read in (not the heart's flutter)."""
-        stretches = () if self.analysable is None else self.analysable.stretches
-        return [(start, end) for start, end, reason in stretches if reason != FLUTTER]
-
-    @cached_property
     def _unreadable_times(self) -> np.ndarray:
         """The unreadable beats' times, but those of ventricular flutter: a beat whose span
         from the beat before it to the beat after it (its window and RR intervals, which
@@ -188,7 +182,8 @@ class RecordingRhythm:
         if np.searchsorted(times, first, side="left") < np.searchsorted(times, last,
                                                                          side="right"):
             return True
-        return any(start <= last and first <= end for start, end in self._lead_stretches)
+        stretches = () if self.analysable is None else self.analysable.lead_stretches
+        return any(start <= last and first <= end for start, end in stretches)
 
     def event_counts(self) -> dict[str, int]:
         """How many events of each kind, in the order a Holter reader looks for them

@@ -308,6 +308,13 @@ class Analysable:
         return tuple((first, end) for first, end, reason in self.stretches
                      if reason == FLUTTER_REASON)
 
+    @property
+    def lead_stretches(self) -> tuple[tuple[float, float], ...]:
+        """The listed stretches the lead could not be read in (not the heart's flutter):
+        from and to, seconds."""
+        return tuple((first, end) for first, end, reason in self.stretches
+                     if reason != FLUTTER_REASON)
+
     def longest(self, count: int = LISTED_STRETCHES) -> list[tuple[float, float, str]]:
         """The ``count`` longest stretches, in time order."""
         ranked = sorted(self.stretches, key=lambda stretch: stretch[1] - stretch[0],
@@ -612,8 +619,8 @@ def flutter_waves(filtered: np.ndarray, fs: float, usual: float,
     three quarters of its seconds (the 25th percentile of their peak-to-peaks), smooth
     (:data:`FLUTTER_SHARP_SHARE`); but not where a rhythm of QRS complexes goes on through
     the waves (:func:`rhythm_through`, from the tool's ``peaks`` and the second detector's
-    ``other_peaks``, sample indices into the chunk). Only middles are marked: the first and last 3.5 s of a chunk never
-    are, nor any of a chunk shorter than a window."""
+    ``other_peaks``, sample indices into the chunk). Only middles are marked: the first
+    and last 3.5 s of a chunk never are, nor any of a chunk shorter than a window."""
     found = np.zeros(len(filtered), bool)
     size = int(round(FLUTTER_WINDOW_SECONDS * fs))
     step = max(1, int(round(FLUTTER_STEP_SECONDS * fs)))

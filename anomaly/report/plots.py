@@ -236,6 +236,10 @@ def recording_plot_names(input_name: str) -> tuple[str, ...]:
     return tuple(pattern.format(name=input_stem(input_name)) for pattern in RECORDING_PLOTS)
 
 
+#: How the timelines' legends name the shaded stretches (unreadable, or flutter).
+SET_ASIDE_LABEL = "stretches set aside (the longest)"
+
+
 def plot_timeline(times: np.ndarray, scores: np.ndarray, threshold: float, *,
                   readable: np.ndarray | None = None, unreadable=(), title: str = "",
                   ax=None):
@@ -259,7 +263,7 @@ def plot_timeline(times: np.ndarray, scores: np.ndarray, threshold: float, *,
     shortest = 0.002 * (times[-1] if len(times) else 0)  # Seconds: a short stretch shows.
     for number, (first, end, _) in enumerate(unreadable):
         ax.axvspan(first / scale, max(end, first + shortest) / scale, color="0.85", zorder=0,
-                   label="stretches set aside (the longest)" if number == 0 else None)
+                   label=SET_ASIDE_LABEL if number == 0 else None)
     ax.axhline(threshold, color="black", linestyle="--", linewidth=1,
                label=f"threshold {threshold:.4f}")
     ax.set_xlabel(f"time in the recording ({unit})")
@@ -316,7 +320,7 @@ def plot_score_trend(times: np.ndarray, scores: np.ndarray, threshold: float, *,
     for ax in axes:
         for number, (first, end, _) in enumerate(unreadable):
             ax.axvspan(first / scale, end / scale, color="0.85", zorder=0,
-                       label="stretches set aside (the longest)" if number == 0 and
+                       label=SET_ASIDE_LABEL if number == 0 and
                        ax is score_ax else None)
     minutes = TREND_BIN_S / 60
     score_ax.set_ylabel("anomaly score")
