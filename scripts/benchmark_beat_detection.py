@@ -36,6 +36,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import Sequence
 
 import neurokit2
 import numpy as np
@@ -192,6 +193,36 @@ def worst_records(records: list[dict], detector: str, conditions: list[str]) -> 
                 scored.append((min(se, ppv), f"{record['record']} ({se:.3f} / {ppv:.3f})"))
         lines.append(f"| {condition} | {', '.join(text for _, text in sorted(scored)[:3])} |")
     return lines
+
+
+def run_over_conditions(description: str, evaluate, tables, default_conditions: Sequence[str],
+                        argv: list[str] | None) -> int:
+    """The command of a benchmark that runs ``evaluate(data, name, conditions=...)`` per
+    MIT-BIH record (``--data``, ``--records``, ``--jobs``, ``--json``) under ``--conditions``
+    (comma-separated names of :data:`CONDITIONS`), and prints ``tables(records,
+    conditions)``; 1 when a record crashed (said on stderr), 2 when MIT-BIH is not found."""
+    parser = argparse.ArgumentParser(description=description)
+    add_record_arguments(parser)
+    parser.add_argument("--conditions", default=",".join(default_conditions),
+                        help=f"comma-separated, of: {', '.join(CONDITIONS)}")
+    args = parser.parse_args(argv)
+    if (asked := records_asked(args)) is None:
+        return 2
+    data, names = asked
+    conditions = args.conditions.split(",")
+    unknown = [name for name in conditions if name not in CONDITIONS]
+    if unknown:
+        parser.error(f"unknown conditions: {', '.join(unknown)}")
+    run = run_per_record(evaluate, names, args.jobs, data, conditions=conditions)
+    _, errors = split_results(run.records)
+    for key, crashes in errors.items():
+        print(f"{key}: {crashes}", file=sys.stderr)
+    print(tables(run.records, conditions))
+    print(f"\n{len(names)} records, {run.wall:.0f} s wall time")
+    if args.json:
+        args.json.write_text(json.dumps({"conditions": conditions, "records": run.records},
+                                        default=float, indent=1))
+    return 1 if errors else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -45,8 +45,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import tempfile
 import warnings
@@ -68,9 +66,8 @@ from anomaly.recordings.annotations import AAMI_CLASSES, match_labels
 from anomaly.recordings.quality import Analysable
 from anomaly.recordings.reading import read_recording
 from anomaly.recordings.segment import SegmentOptions
-from benchmark_beat_detection import CONDITIONS, condition_record
-from benchmark_mitdb import (add_record_arguments, load_record, records_asked, run_per_record,
-                             split_results)
+from benchmark_beat_detection import condition_record, run_over_conditions
+from benchmark_mitdb import load_record
 
 AF_RECORDS = ("201", "202", "203", "210", "219", "221", "222")
 DEFAULT_CONDITIONS = ("360 Hz", "128 Hz", "250 Hz", "500 Hz", "ma 12 dB", "em 12 dB")
@@ -372,29 +369,8 @@ def tables(records: list[dict], conditions: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_record_arguments(parser)
-    parser.add_argument("--conditions", default=",".join(DEFAULT_CONDITIONS),
-                        help=f"comma-separated, of: {', '.join(CONDITIONS)}")
-    args = parser.parse_args(argv)
-    asked = records_asked(args)
-    if asked is None:
-        return 2
-    data, names = asked
-    conditions = args.conditions.split(",")
-    unknown = [name for name in conditions if name not in CONDITIONS]
-    if unknown:
-        parser.error(f"unknown conditions: {', '.join(unknown)}")
-    run = run_per_record(evaluate_record, names, args.jobs, data, conditions=conditions)
-    _, errors = split_results(run.records)
-    for key, crashes in errors.items():
-        print(f"{key}: {crashes}", file=sys.stderr)
-    print(tables(run.records, conditions))
-    print(f"\n{len(names)} records, {run.wall:.0f} s wall time")
-    if args.json:
-        args.json.write_text(json.dumps({"conditions": conditions, "records": run.records},
-                                        default=float, indent=1))
-    return 0
+    return run_over_conditions(__doc__.split("\n\n")[0], evaluate_record, tables,
+                               DEFAULT_CONDITIONS, argv)
 
 
 if __name__ == "__main__":

@@ -99,6 +99,94 @@ def test_planted_artefacts_in_a_real_record_are_set_aside_by_kind(mitdb, tmp_pat
     assert (60, 64, "flat") in stretches and (129, 141, "off baseline") in stretches
 
 
+def planted_hum(signal: np.ndarray, fs: float, first: float, end: float, hz: float,
+                mv: float, noise_mv: float) -> np.ndarray:
+    """``signal`` with a lead off from ``first`` to ``end`` seconds: nothing on it but mains
+    hum (``mv`` in amplitude) and the amplifier's noise (``noise_mv``, white), about an
+    offset of 0.1 mV."""
+    rng = np.random.default_rng(3)
+    cut = slice(int(first * fs), int(end * fs))
+    t = np.arange(cut.stop - cut.start) / fs
+    signal = signal.copy()
+    signal[cut] = 0.1 + mv * np.sin(2 * np.pi * hz * t) + rng.normal(0, noise_mv, len(t))
+    return signal
+
+
+@pytest.mark.parametrize("fs, hz, mv, noise_mv", [(FS, 50.0, 0.2, 0.005),
+                                                  (128, 60.0, 0.05, 0.01),
+                                                  (500, 60.0, 0.02, 0.002)])
+def test_a_lead_off_that_leaves_mains_hum_on_the_lead_is_flat(mitdb, tmp_path, fs, hz, mv,
+                                                              noise_mv):
+    """219's first 5 minutes, read in chunks of 60 s, with the lead off from 100 s to 230 s
+    and nothing on it but mains hum and the amplifier's noise: the chunk from 120 s to
+    180 s holds nothing else, so no QRS amplitude to be flat against, and both detectors
+    found "beats" in the hum (an attacker's 12-minute lead off with 0.2 mV of 50 Hz hum
+    read as 99% analysable, 1,337 beats). The stretch is one, flat; no beat is read in it
+    (the detector does not look at it), and the minutes around it stay readable (but for
+    the seconds after it, where the second detector settles)."""
+    import wfdb
+
+    from anomaly.recordings.filters import resample, resampling_ratio
+
+    signal = wfdb.rdrecord(str(mitdb / "219"), channel_names=["MLII"],
+                           sampto=300 * FS).p_signal[:, 0]
+    signal = planted_hum(resample(signal, resampling_ratio(FS, fs)), fs, 100, 230, hz, mv,
+                         noise_mv)
+    wfdb.wrsamp("hum", fs=fs, units=["mV"], sig_name=["MLII"], fmt=["16"],
+                p_signal=signal[:, None], write_dir=str(tmp_path))
+
+    read = read_recording(tmp_path / "hum", SegmentOptions(chunk_seconds=60))
+    times = read.beats.time_s
+    assert not read.beats.readable[near(times, 100, 230, 0)].any()
+    stretches = [(first / fs, end / fs, REASONS[code - 1])
+                 for first, end, code in read.counts.stretches]
+    assert len(stretches) == 1, stretches
+    (first, end, reason), = stretches
+    # Its edges: the second detector settles for a few seconds after the lead comes back.
+    assert reason == "flat" and 98 <= first <= 101 and 229 <= end <= 234, stretches
+    assert read.beats.readable[~near(times, 100, 230, 4)].mean() >= 0.99
+
+
+def test_the_beats_around_a_lead_off_of_hum_are_found_as_without_it(mitdb, tmp_path):
+    """232's first 5 minutes (sinus bradycardia, small P and T waves) with a lead off of
+    hum from 100 s to 220 s, read in chunks of 60 s: the beats read more than 4 s from it
+    are those read without it, but one (of 181). Over the hum the R-peak detector's
+    adaptive thresholds fell for the whole chunk, and 232's P and T waves 40 s before it
+    were beats (25 differed: 5 missed, 20 more)."""
+    import wfdb
+
+    clean = wfdb.rdrecord(str(mitdb / "232"), channel_names=["MLII"],
+                          sampto=300 * FS).p_signal[:, 0]
+    found = []
+    for name, signal in (("clean", clean), ("off", planted_hum(clean, FS, 100, 220, 60.0,
+                                                                0.05, 0.01))):
+        wfdb.wrsamp(name, fs=FS, units=["mV"], sig_name=["MLII"], fmt=["16"],
+                    p_signal=signal[:, None], write_dir=str(tmp_path))
+        beats = read_recording(tmp_path / name, SegmentOptions(chunk_seconds=60)).beats
+        away = ~near(beats.time_s, 100, 220, 4)
+        found.append(set(np.round(beats.time_s[away & beats.readable], 2)))
+    assert len(found[0]) >= 100
+    assert len(found[0] ^ found[1]) <= 1, found[0] ^ found[1]
+
+
+def test_mains_hum_over_the_ecg_is_no_lead_off(mitdb, tmp_path):
+    """Mains hum over the ECG (0.3 mV of 60 Hz, larger than 232's P and T waves), through
+    232's sinus bradycardia and pauses, whose seconds between beats hold no QRS complex: its
+    beats are as readable as without the hum."""
+    import wfdb
+
+    clean = wfdb.rdrecord(str(mitdb / "232"), channel_names=["MLII"],
+                          sampto=300 * FS).p_signal[:, 0]
+    hum = clean + 0.3 * np.sin(2 * np.pi * 60.0 * np.arange(len(clean)) / FS)
+    readable = []
+    for name, signal in (("clean", clean), ("hum", hum)):
+        wfdb.wrsamp(name, fs=FS, units=["mV"], sig_name=["MLII"], fmt=["16"],
+                    p_signal=signal[:, None], write_dir=str(tmp_path))
+        readable.append(read_recording(tmp_path / name, SegmentOptions()).beats.readable)
+    assert len(readable[0]) >= 250 and len(readable[1]) == len(readable[0])
+    assert readable[1].sum() >= readable[0].sum()
+
+
 @pytest.mark.parametrize("chunk_seconds", [300.0, 67.0])
 def test_a_clipped_stretch_is_listed_as_one(mitdb, tmp_path, chunk_seconds):
     """119's first 2 minutes with 15 s (60-75 s) clipped at the 25th and 75th percentiles

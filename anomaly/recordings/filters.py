@@ -18,6 +18,11 @@ BAND_HZ = (0.5, 40.0)
 #: Signal read on either side of a stretch, for the filter to settle (and, for a chunk of
 #: a recording, the R-peak detector's context).
 PAD_SECONDS = 10.0
+#: Mains frequencies, in Hz (Europe's and Asia's, the Americas'), and the quality factor of
+#: the notch that takes each out: a band f0 / Q wide (1.7 Hz at 50 Hz; a grid's frequency
+#: drifts by a few tenths of a hertz).
+MAINS_HZ = (50.0, 60.0)
+MAINS_Q = 30.0
 #: The largest denominator of a resampling ratio: the rate reached is within 1/2,000,000
 #: of the one asked (relative), and exact for the usual rates.
 MAX_RESAMPLING_FACTOR = 1000
@@ -43,6 +48,19 @@ def high_pass(signal: np.ndarray, fs: float, hz: float) -> np.ndarray:
         return signal
     sos = butter(2, hz, btype="highpass", fs=fs, output="sos")
     return sosfiltfilt(sos, signal) if len(signal) > 3 * (2 * len(sos) + 1) else signal
+
+
+def without_mains(signal: np.ndarray, fs: float) -> np.ndarray:
+    """The signal with each of :data:`MAINS_HZ` notched out (zero phase) whose notch lies
+    under the Nyquist frequency (at 100 Hz neither: a recorder's anti-aliasing filter
+    took the hum out before sampling, or it aliased to where no notch finds it)."""
+    from scipy.signal import filtfilt, iirnotch
+
+    for hz in MAINS_HZ:
+        if hz * (1 + 1 / MAINS_Q) < fs / 2 and len(signal) > 9:
+            b, a = iirnotch(hz, MAINS_Q, fs)
+            signal = filtfilt(b, a, signal)
+    return signal
 
 
 def resampling_ratio(fs: float, rate: float) -> Fraction:

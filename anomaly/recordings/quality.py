@@ -14,10 +14,12 @@ about a QRS complex):
 
 - **flat**: the band-passed lead moves less than :data:`FLAT_FRACTION` of it, or the raw
   lead does not move at all (a pause moves more: its P waves and noise; on MIT-BIH 232,
-  whose pauses last up to 6 s, at least 3% of it). A quiet stretch (not one that does not
-  move at all) between two beats at most :data:`MAX_PAUSE_SECONDS` apart, with no beat
-  in it and the rhythm on either side of it (:data:`MIN_RHYTHM_WINDOWS` windows that
-  move before the next quiet one), is a pause, not a lead off: the heart stopped
+  whose pauses last up to 6 s, at least 3% of it), or nothing but mains hum is on it
+  (:func:`hum_only`: a lead off picks the hum up, and a chunk of nothing else has no
+  QRS amplitude to be flat against; its "beats" were read). A quiet stretch (not one
+  that does not move at all) between two beats at most :data:`MAX_PAUSE_SECONDS` apart,
+  with no beat in it and the rhythm on either side of it (:data:`MIN_RHYTHM_WINDOWS`
+  windows that move before the next quiet one), is a pause, not a lead off: the heart stopped
   beating while the lead read it (MIT-BIH 219's 2.6 s pause at 5:01, and an asystole
   with less noise than 232's). Set aside, the beats either side were unreadable and the
   pause was never reported. A lead that comes off for under 10 s and leaves its noise
@@ -76,7 +78,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .filters import PAD_SECONDS, high_pass
+from .filters import PAD_SECONDS, band_pass, high_pass, without_mains
 from .signals import joined, runs
 
 if TYPE_CHECKING:
@@ -87,6 +89,18 @@ if TYPE_CHECKING:
 WINDOW_SECONDS = 1.0
 #: A window moving less than this fraction of the lead's usual amplitude is flat.
 FLAT_FRACTION = 0.02
+#: A window whose mains hum (its peak-to-peak at the mains frequencies) is more than this
+#: many times the peak-to-peak of the rest of it, band-passed, holds nothing but hum: a
+#: lead off. On the 48 MIT-BIH records' two leads (173,280 windows at 360 Hz, 60 Hz hum),
+#: the least ratio is 0.9 (201's V1, MLII's 1.5), under 2 in 31 windows; a lead off
+#: with hum four times its noise's size reads 0.02 to 0.3 at 128 to 1,000 Hz. Where the noise
+#: is as large as the hum it is noise, for the noise test.
+HUM_FRACTION = 0.5
+#: ... for this many windows in a row at least: a second of a slow rhythm may hold no QRS
+#: complex, and under 0.3 mV of hum MIT-BIH 232's seconds between its beats (sinus
+#: bradycardia) read as hum alone, one at a time. (A longer pause is judged as pauses
+#: are, see ``flat`` above.)
+HUM_WINDOWS = 3
 #: A window whose median departs this far from the baseline is off it ...
 JUMP_FRACTION = 0.5
 #: ... from the chunk's median level and from that of the windows this many either side
@@ -404,6 +418,26 @@ def _windows(values: np.ndarray, size: int) -> np.ndarray:
     return np.vstack([whole, values[-size:][None, :]])
 
 
+def hum_only(raw: np.ndarray, fs: float) -> np.ndarray:
+    """Which samples of ``raw`` lie in windows (of :data:`WINDOW_SECONDS`) that hold nothing
+    but mains hum: their hum more than :data:`HUM_FRACTION` times the rest of them,
+    band-passed (peak-to-peak), in runs of :data:`HUM_WINDOWS` or more. None where no mains
+    frequency lies under the Nyquist frequency."""
+    found = np.zeros(len(raw), dtype=bool)
+    if len(raw) == 0:
+        return found
+    size = max(1, int(round(WINDOW_SECONDS * fs)))
+    quiet = without_mains(raw, fs)
+    hum = np.ptp(_windows(raw - quiet, size), axis=1)
+    rest = np.ptp(_windows(band_pass(quiet, fs), size), axis=1)
+    for first, stop in runs(rest < HUM_FRACTION * hum):
+        if stop - first >= HUM_WINDOWS:
+            found[first * size:stop * size] = True
+            if stop == len(hum):
+                found[-size:] = True  # The last window is the last ``size`` samples.
+    return found
+
+
 def _baseline(levels: np.ndarray, signal: np.ndarray) -> np.ndarray:
     """Each window's baseline: the median level of the windows with ``signal`` within
     :data:`BASELINE_WINDOWS` of it (where none is, the next window's that has one, or
@@ -516,13 +550,15 @@ def no_signal(unreadable: Unreadable, missing: np.ndarray, fs: float) -> Unreada
 
 def unreadable_stretches(raw: np.ndarray, filtered: np.ndarray, fs: float,
                          peaks: np.ndarray, other_peaks: np.ndarray,
-                         missing: np.ndarray | None = None) -> Unreadable:
+                         missing: np.ndarray | None = None,
+                         hum: np.ndarray | None = None) -> Unreadable:
     """Where a chunk of a lead cannot be read. ``raw``/``filtered``: the chunk, as read and
     band-passed; ``peaks``: the tool's R peaks in it, ``other_peaks`` the second detector's
     (:func:`second_opinion`), sample indices into the chunk; ``missing``: its samples the
     recording does not have (held, see :func:`no_signal`), left out of the lead's usual
     amplitude and baseline (a lead off most of a chunk made the ECG around it read as off
-    baseline)."""
+    baseline); ``hum``: its samples of nothing but mains hum (:func:`hum_only`, computed
+    here when not given), flat and left out likewise."""
     reason = np.zeros(len(raw), dtype=np.int8)
     join = int(round(JOIN_SECONDS * fs))
     if len(raw) == 0:
@@ -530,8 +566,10 @@ def unreadable_stretches(raw: np.ndarray, filtered: np.ndarray, fs: float,
     size = max(1, int(round(WINDOW_SECONDS * fs)))
     windows = _windows(raw, size)
     moves = np.ptp(_windows(filtered, size), axis=1)
-    signal = (np.ones(len(moves), bool) if missing is None else
-              ~_windows(missing, size).any(axis=1))
+    hum = _windows(hum_only(raw, fs) if hum is None else hum, size).all(axis=1)
+    # The lead's usual amplitude and baseline are those of the ECG on it: not of samples
+    # the recording does not have, nor of a lead off's hum.
+    signal = (~hum if missing is None else ~_windows(missing, size).any(axis=1) & ~hum)
     if not signal.any():
         return no_signal(Unreadable(reason, join), np.ones(len(raw), bool), fs)
     usual = np.percentile(moves[signal], 90)
@@ -540,7 +578,7 @@ def unreadable_stretches(raw: np.ndarray, filtered: np.ndarray, fs: float,
     off = _recovering((np.abs(levels - np.median(levels[signal])) > jump)
                       & (np.abs(levels - _baseline(levels, signal)) > jump),
                       moves < RECOVERY_FRACTION * usual)
-    quiet = moves < FLAT_FRACTION * usual
+    quiet = (moves < FLAT_FRACTION * usual) | hum
     flat = (np.ptp(windows, axis=1) == 0) | (quiet & ~_pauses(quiet, peaks, size, fs))
     for code, found in ((FLAT, flat), (OFF_BASELINE, off)):
         per_sample = np.repeat(found, size)[:len(raw)]

@@ -412,24 +412,27 @@ def find_beats(signal: np.ndarray, first: int, fs: float, before: int, after: in
     """
     from .alignment import aligned_centres
     from .peaks import detect_r_peaks
-    from .quality import no_signal, second_opinion, unreadable_stretches
+    from .quality import hum_only, no_signal, second_opinion, unreadable_stretches
     from .signals import held
 
     signal, missing = held(signal)
     filtered = band_pass(signal, fs)
-    if missing.any():
-        # Each stretch the recording has, on its own: over a held stretch too, the
-        # detector's adaptive thresholds fell, and T waves were beats everywhere.
+    hum = hum_only(signal, fs)
+    if missing.any() or hum.any():
+        # Each stretch the recording has, on its own, and not a lead off's mains hum: over
+        # a held stretch too, the detector's adaptive thresholds fell, and T waves were
+        # beats everywhere (over hum, on MIT-BIH 232 40 s before it in its chunk).
         found = np.concatenate([np.empty(0, np.int64)] + [
             start + detect_r_peaks(signal[start:stop], fs, band_pass(signal[start:stop], fs))
-            for start, stop in _present(missing)])
+            for start, stop in _present(missing | hum)])
     else:
         found = detect_r_peaks(signal, fs, filtered)
     if guessed:
-        signal, filtered, missing = signal[:-guessed], filtered[:-guessed], missing[:-guessed]
+        signal, filtered, missing, hum = (signal[:-guessed], filtered[:-guessed],
+                                          missing[:-guessed], hum[:-guessed])
         found = found[found < len(signal)]
     unreadable = no_signal(unreadable_stretches(signal, filtered, fs, found,
-                                                second_opinion(signal, fs), missing),
+                                                second_opinion(signal, fs), missing, hum),
                            missing, fs)
     peaks = found + first
     peaks = peaks[(peaks >= keep[0]) & (peaks < keep[1])]
