@@ -35,8 +35,8 @@ import os
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import neurokit2
 import numpy as np

@@ -36,7 +36,8 @@ from pathlib import Path
 import numpy as np
 import wfdb
 
-from anomaly.recordings.quality import REASONS, hum_only
+from anomaly.recordings.quality import (HUM_FRACTION, REASONS, WINDOW_SECONDS, hum_only,
+                                        rest_to_hum)
 from anomaly.recordings.reading import read_recording
 from anomaly.recordings.segment import SegmentOptions
 from benchmark_beat_detection import condition_record, run_over_conditions
@@ -111,6 +112,8 @@ def lead_off_figures(found, clean, fs: float, reference_s: np.ndarray) -> dict:
     in ``found`` and in ``clean`` (the record without it)."""
     first, end = (int(second * fs) for second in LEAD_OFF)
     reasons: dict[str, float] = {}
+    # The stretches a reading keeps and lists (the longest, the first and the last:
+    # quality.LISTED_STRETCHES); a lead off broken into more pieces would be undercounted.
     for start, stop, code in found.counts.stretches:
         overlap = max(0, min(stop, end) - max(start, first))
         if overlap:
@@ -131,9 +134,11 @@ def evaluate_record(data_dir: Path, name: str, conditions: list[str]) -> dict:
             try:
                 conditioned, _ = condition_record(record, condition)
                 fs = conditioned.fs
+                ratios = rest_to_hum(conditioned.signal, fs, int(round(WINDOW_SECONDS * fs)))
                 results[f"{condition}|as recorded"] = {
                     "seconds": len(conditioned.signal) / fs,
-                    "hum_s": float(hum_only(conditioned.signal, fs).sum() / fs)}
+                    "hum_s": float(hum_only(conditioned.signal, fs).sum() / fs),
+                    "least_ratio": float(ratios.min()), "under_2": int((ratios < 2).sum())}
                 first, stop = (int(round(second * fs)) for second in SPAN)
                 signal = conditioned.signal[first:stop]
                 beats = np.sort(conditioned.beats)
@@ -204,13 +209,21 @@ def tables(records: list[dict], conditions: list[str]) -> str:
         out.append(f"| {condition} | " + " | ".join(cells) +
                    f" | {found_share(keys[0], 'clean_')}, {total(keys[0], 'clean_false')} false |")
     out += ["\nThe records as they are (all of lead MLII): the time read as nothing but mains "
-            "hum (`quality.hum_only`), pooled\n",
-            "| condition | records | hours | hum alone (s) |", "|---|---|---|---|"]
+            "hum (`quality.hum_only`), pooled, and the windows' least ratio of the rest to "
+            "the hum (`quality.rest_to_hum`; hum alone under "
+            f"{HUM_FRACTION}) and how many are under 2\n",
+            "| condition | records | hours | hum alone (s) | least ratio (record) "
+            "| windows under 2 |",
+            "|---|---|---|---|---|---|"]
     for condition in conditions:
         key = f"{condition}|as recorded"
         if key in rows:
+            least = min(rows[key], key=lambda row: row["least_ratio"])
+            record = next(item["record"] for item in records
+                          if item["results"].get(key) is least)
             out.append(f"| {condition} | {len(rows[key])} | {total(key, 'seconds') / 3600:.1f}"
-                       f" | {total(key, 'hum_s'):.1f} |")
+                       f" | {total(key, 'hum_s'):.1f} | {least['least_ratio']:.2f} ({record})"
+                       f" | {total(key, 'under_2')} |")
     return "\n".join(out)
 
 

@@ -12,9 +12,10 @@ import pytest
 from anomaly.holter.episodes import Episode
 from anomaly.recordings.annotations import UNMATCHED
 from anomaly.recordings.quality import (REASONS, Unreadable, _recovering, confirmed_share,
+                                        hum_only,
                                         lone_artefacts, waves_between_beats)
 from anomaly.recordings.reading import read_recording
-from anomaly.recordings.segment import SegmentOptions
+from anomaly.recordings.segment import SegmentOptions, find_beats
 from test_recordings import beat_train, synthetic_ecg, write_wfdb
 
 FS = 360
@@ -112,6 +113,50 @@ def planted_hum(signal: np.ndarray, fs: float, first: float, end: float, hz: flo
     return signal
 
 
+def test_hum_only_finds_three_seconds_or_more_of_nothing_but_mains_hum():
+    """Synthetic ECG at 250 Hz with mains hum planted in it (whole seconds): 3 s of hum
+    alone are found, 2 s are not (a slow rhythm's second may hold no QRS complex); hum
+    over the ECG, even over a low-voltage one, noise without hum, nothing at all and hum
+    at 100 Hz sampling (no notch under its Nyquist frequency) are not."""
+    fs = 250
+    rng = np.random.default_rng(0)
+    ecg = synthetic_ecg(beat_train(20, fs), 20 * fs, fs)
+    t = np.arange(len(ecg)) / fs
+    hum = 0.2 * np.sin(2 * np.pi * 50 * t) + rng.normal(0, 0.005, len(t))
+    assert hum_only(hum, fs).all()
+    for seconds in (2, 3, 6):
+        lead = ecg.copy()
+        lead[5 * fs:(5 + seconds) * fs] = hum[:seconds * fs]
+        found = hum_only(lead, fs)
+        assert found.sum() == (seconds * fs if seconds >= 3 else 0), seconds
+        assert seconds < 3 or found[5 * fs:(5 + seconds) * fs].all()
+    assert not hum_only(ecg + 0.3 * np.sin(2 * np.pi * 60 * t), fs).any()
+    # A low-voltage ECG under hum over twice its QRS complexes' size: its beats are there
+    # without the hum (the whole of it read as a lead off, or no beat at all, before).
+    assert not hum_only(0.3 * ecg + 1.2 * np.sin(2 * np.pi * 60 * t), fs).any()
+    assert not hum_only(rng.normal(0, 0.01, len(t)), fs).any()
+    assert len(hum_only(np.empty(0), fs)) == 0
+    slow = np.arange(20 * 100) / 100
+    assert not hum_only(0.2 * np.sin(2 * np.pi * 50 * slow), 100).any()
+
+
+def test_a_live_steps_guess_of_what_comes_next_is_not_hum():
+    """A live stream's step reads the lead followed by its last seconds mirrored, a guess
+    of what comes next (:mod:`anomaly.recordings.live`): 2.5 s of hum at the end of the
+    lead, mirrored into 4.5 s, were read as hum alone where the lead itself, read from a
+    file, was not (under 3 s). The readability of the lead is the same either way."""
+    fs = 250
+    n = 20 * fs
+    lead = synthetic_ecg(beat_train(20, fs), n, fs)
+    tail = int(2.5 * fs)
+    lead[-tail:] = 0.2 * np.sin(2 * np.pi * 50 * np.arange(tail) / fs)
+    guess = 2 * fs
+    _, plain = find_beats(lead, 0, fs, 90, 110, keep=(0, n), n_samples=n)
+    _, guessed = find_beats(np.concatenate([lead, lead[-guess:][::-1]]), 0, fs, 90, 110,
+                            keep=(0, n), n_samples=n, guessed=guess)
+    assert np.array_equal(guessed.reason, plain.reason)
+
+
 @pytest.mark.parametrize("fs, hz, mv, noise_mv", [(FS, 50.0, 0.2, 0.005),
                                                   (128, 60.0, 0.05, 0.01),
                                                   (500, 60.0, 0.02, 0.002)])
@@ -120,8 +165,8 @@ def test_a_lead_off_that_leaves_mains_hum_on_the_lead_is_flat(mitdb, tmp_path, f
     """219's first 5 minutes, read in chunks of 60 s, with the lead off from 100 s to 230 s
     and nothing on it but mains hum and the amplifier's noise: the chunk from 120 s to
     180 s holds nothing else, so no QRS amplitude to be flat against, and both detectors
-    found "beats" in the hum (an attacker's 12-minute lead off with 0.2 mV of 50 Hz hum
-    read as 99% analysable, 1,337 beats). The stretch is one, flat; no beat is read in it
+    found "beats" in the hum (a 12-minute lead off with 0.2 mV of 50 Hz hum read as 99%
+    analysable, 1,337 beats). The stretch is one, flat; no beat is read in it
     (the detector does not look at it), and the minutes around it stay readable (but for
     the seconds after it, where the second detector settles)."""
     import wfdb

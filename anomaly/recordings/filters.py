@@ -57,9 +57,11 @@ def without_mains(signal: np.ndarray, fs: float) -> np.ndarray:
     from scipy.signal import filtfilt, iirnotch
 
     for hz in MAINS_HZ:
-        if hz * (1 + 1 / MAINS_Q) < fs / 2 and len(signal) > 9:
+        # The notch and its band (f0 / Q wide) under the Nyquist frequency.
+        if hz * (1 + 0.5 / MAINS_Q) < fs / 2:
             b, a = iirnotch(hz, MAINS_Q, fs)
-            signal = filtfilt(b, a, signal)
+            if len(signal) > 3 * max(len(a), len(b)):  # filtfilt's padding
+                signal = filtfilt(b, a, signal)
     return signal
 
 

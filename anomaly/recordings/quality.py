@@ -89,17 +89,19 @@ if TYPE_CHECKING:
 WINDOW_SECONDS = 1.0
 #: A window moving less than this fraction of the lead's usual amplitude is flat.
 FLAT_FRACTION = 0.02
-#: A window whose mains hum (its peak-to-peak at the mains frequencies) is more than this
-#: many times the peak-to-peak of the rest of it, band-passed, holds nothing but hum: a
-#: lead off. On the 48 MIT-BIH records' two leads (173,280 windows at 360 Hz, 60 Hz hum),
-#: the least ratio is 0.9 (201's V1, MLII's 1.5), under 2 in 31 windows; a lead off
-#: with hum four times its noise's size reads 0.02 to 0.3 at 128 to 1,000 Hz. Where the noise
-#: is as large as the hum it is noise, for the noise test.
+#: A window whose rest (the peak-to-peak of the lead without its mains hum, band-passed)
+#: is under this fraction of its hum (the peak-to-peak at the mains frequencies) holds
+#: nothing but hum: a lead off. On the 48 MIT-BIH records' two leads (173,280 windows at
+#: 360 Hz, 60 Hz mains), the least rest-to-hum ratio is 0.9 (201's V1; MLII's 1.5), under
+#: 2 in 31 windows (``scripts/benchmark_lead_off.py`` gives MLII's at each rate and in
+#: noise); a lead off with hum four times its noise's size reads 0.02 to 0.3 at 128 to
+#: 1,000 Hz. Where the noise is as large as the hum it is noise, for the noise test.
 HUM_FRACTION = 0.5
 #: ... for this many windows in a row at least: a second of a slow rhythm may hold no QRS
 #: complex, and under 0.3 mV of hum MIT-BIH 232's seconds between its beats (sinus
-#: bradycardia) read as hum alone, one at a time. (A longer pause is judged as pauses
-#: are, see ``flat`` above.)
+#: bradycardia) read as hum alone, one at a time. Hum alone is quiet, and a quiet stretch
+#: with no beat in it between two beats at most :data:`MAX_PAUSE_SECONDS` apart is a
+#: pause (see ``flat`` above): the heart's asystole on a lead with hum on it looks the same.
 HUM_WINDOWS = 3
 #: A window whose median departs this far from the baseline is off it ...
 JUMP_FRACTION = 0.5
@@ -418,23 +420,44 @@ def _windows(values: np.ndarray, size: int) -> np.ndarray:
     return np.vstack([whole, values[-size:][None, :]])
 
 
+def rest_to_hum(raw: np.ndarray, fs: float, size: int) -> np.ndarray:
+    """Per window of ``size`` samples of ``raw``: the peak-to-peak of the lead without its
+    mains hum, band-passed, over that of the hum (inf where there is no hum, or no mains
+    frequency lies under the Nyquist frequency)."""
+    notched = without_mains(raw, fs)
+    hum_size = np.ptp(_windows(raw - notched, size), axis=1)
+    rest_size = np.ptp(_windows(band_pass(notched, fs), size), axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(hum_size > 0, rest_size / hum_size, np.inf)
+
+
 def hum_only(raw: np.ndarray, fs: float) -> np.ndarray:
     """Which samples of ``raw`` lie in windows (of :data:`WINDOW_SECONDS`) that hold nothing
-    but mains hum: their hum more than :data:`HUM_FRACTION` times the rest of them,
-    band-passed (peak-to-peak), in runs of :data:`HUM_WINDOWS` or more. None where no mains
-    frequency lies under the Nyquist frequency."""
+    but mains hum: the rest of them under :data:`HUM_FRACTION` of their hum
+    (:func:`rest_to_hum`), in runs of :data:`HUM_WINDOWS` or more, unless the second
+    detector finds beats all through the run on the lead without its hum (none more than
+    :data:`MAX_PAUSE_SECONDS` apart, nor from its ends), :func:`alike` ones (3 at least):
+    a low-voltage ECG under hum larger than its QRS complexes, not a lead off, in whose
+    noise it finds few beats and of no one shape (three in 80 s of a lead off planted in
+    MIT-BIH 221 correlated at 0.82)."""
     found = np.zeros(len(raw), dtype=bool)
     if len(raw) == 0:
         return found
     size = max(1, int(round(WINDOW_SECONDS * fs)))
-    quiet = without_mains(raw, fs)
-    hum = np.ptp(_windows(raw - quiet, size), axis=1)
-    rest = np.ptp(_windows(band_pass(quiet, fs), size), axis=1)
-    for first, stop in runs(rest < HUM_FRACTION * hum):
-        if stop - first >= HUM_WINDOWS:
+    hum = rest_to_hum(raw, fs, size) < HUM_FRACTION
+    if not hum.any():
+        return found
+    notched = without_mains(raw, fs)
+    beats = second_opinion(notched, fs)
+    filtered, half = band_pass(notched, fs), int(round(QRS_HALF_SECONDS * fs))
+    # The last window is the last ``size`` samples: a run to the end covers them.
+    for first, stop in runs(hum):
+        inside = beats[(beats >= first * size) & (beats < stop * size)]
+        gaps = np.diff(np.concatenate([[first * size], inside, [stop * size]]))
+        beating = gaps.max() <= MAX_PAUSE_SECONDS * fs and \
+            alike(filtered, inside, half) >= MIN_ALIKE
+        if stop - first >= HUM_WINDOWS and not beating:
             found[first * size:stop * size] = True
-            if stop == len(hum):
-                found[-size:] = True  # The last window is the last ``size`` samples.
     return found
 
 
@@ -557,8 +580,8 @@ def unreadable_stretches(raw: np.ndarray, filtered: np.ndarray, fs: float,
     (:func:`second_opinion`), sample indices into the chunk; ``missing``: its samples the
     recording does not have (held, see :func:`no_signal`), left out of the lead's usual
     amplitude and baseline (a lead off most of a chunk made the ECG around it read as off
-    baseline); ``hum``: its samples of nothing but mains hum (:func:`hum_only`, computed
-    here when not given), flat and left out likewise."""
+    baseline); ``hum``: its samples of nothing but mains hum (:func:`hum_only`; None:
+    none), quiet and left out likewise."""
     reason = np.zeros(len(raw), dtype=np.int8)
     join = int(round(JOIN_SECONDS * fs))
     if len(raw) == 0:
@@ -566,10 +589,12 @@ def unreadable_stretches(raw: np.ndarray, filtered: np.ndarray, fs: float,
     size = max(1, int(round(WINDOW_SECONDS * fs)))
     windows = _windows(raw, size)
     moves = np.ptp(_windows(filtered, size), axis=1)
-    hum = _windows(hum_only(raw, fs) if hum is None else hum, size).all(axis=1)
+    hum_windows = (np.zeros(len(moves), bool) if hum is None else
+                   _windows(hum, size).all(axis=1))
     # The lead's usual amplitude and baseline are those of the ECG on it: not of samples
     # the recording does not have, nor of a lead off's hum.
-    signal = (~hum if missing is None else ~_windows(missing, size).any(axis=1) & ~hum)
+    signal = ~hum_windows if missing is None else \
+        ~_windows(missing, size).any(axis=1) & ~hum_windows
     if not signal.any():
         return no_signal(Unreadable(reason, join), np.ones(len(raw), bool), fs)
     usual = np.percentile(moves[signal], 90)
@@ -578,7 +603,7 @@ def unreadable_stretches(raw: np.ndarray, filtered: np.ndarray, fs: float,
     off = _recovering((np.abs(levels - np.median(levels[signal])) > jump)
                       & (np.abs(levels - _baseline(levels, signal)) > jump),
                       moves < RECOVERY_FRACTION * usual)
-    quiet = (moves < FLAT_FRACTION * usual) | hum
+    quiet = (moves < FLAT_FRACTION * usual) | hum_windows
     flat = (np.ptp(windows, axis=1) == 0) | (quiet & ~_pauses(quiet, peaks, size, fs))
     for code, found in ((FLAT, flat), (OFF_BASELINE, off)):
         per_sample = np.repeat(found, size)[:len(raw)]

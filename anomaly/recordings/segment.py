@@ -417,7 +417,10 @@ def find_beats(signal: np.ndarray, first: int, fs: float, before: int, after: in
 
     signal, missing = held(signal)
     filtered = band_pass(signal, fs)
-    hum = hum_only(signal, fs)
+    # Hum alone in the lead itself, not in a live step's guess of what comes next (mirrored
+    # hum made 2.5 s of it at a stream's end 4.5 s, read as hum where a file's was not).
+    hum = np.concatenate([hum_only(signal[:len(signal) - guessed], fs),
+                          np.zeros(guessed, dtype=bool)])
     if missing.any() or hum.any():
         # Each stretch the recording has, on its own, and not a lead off's mains hum: over
         # a held stretch too, the detector's adaptive thresholds fell, and T waves were
