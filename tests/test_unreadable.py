@@ -192,6 +192,30 @@ def test_a_lead_off_that_leaves_mains_hum_on_the_lead_is_flat(mitdb, tmp_path, f
     assert read.beats.readable[~near(times, 100, 230, 4)].mean() >= 0.99
 
 
+@pytest.mark.parametrize("fs", [FS, 500])
+def test_a_lead_off_with_nothing_but_noise_on_it_reads_no_beat(mitdb, tmp_path, fs):
+    """219's first 5 minutes, read in chunks of 60 s, with the lead off from 100 s to
+    230 s and nothing on it but the amplifier's noise (10 uV, no hum): the chunk from 120 s
+    to 180 s holds nothing else, the tool's detector finds "beats" in it and the second
+    detector none at all, which was taken for no opinion (at 360 Hz, 1,750 of 8,500 such
+    beats were read over the 44 MIT-BIH records; 4,229 at 500 Hz). No beat is read in it."""
+    import wfdb
+
+    from anomaly.recordings.filters import resample, resampling_ratio
+
+    signal = wfdb.rdrecord(str(mitdb / "219"), channel_names=["MLII"],
+                           sampto=300 * FS).p_signal[:, 0]
+    signal = planted_hum(resample(signal, resampling_ratio(FS, fs)), fs, 100, 230, 50.0, 0.0,
+                         0.01)
+    wfdb.wrsamp("noise", fs=fs, units=["mV"], sig_name=["MLII"], fmt=["16"],
+                p_signal=signal[:, None], write_dir=str(tmp_path))
+
+    read = read_recording(tmp_path / "noise", SegmentOptions(chunk_seconds=60))
+    inside = near(read.beats.time_s, 100, 230, 0)
+    assert inside.sum() >= 50  # The "beats" found in the noise ...
+    assert not read.beats.readable[inside].any()  # ... none read.
+
+
 def test_the_beats_around_a_lead_off_of_hum_are_found_as_without_it(mitdb, tmp_path):
     """232's first 5 minutes (sinus bradycardia, small P and T waves) with a lead off of
     hum from 100 s to 220 s, read in chunks of 60 s: the beats read more than 4 s from it

@@ -181,6 +181,8 @@ WAVES_FRACTION = 0.08
 #: The second detector's first and last seconds of a chunk, where it has not settled: the
 #: beats there are not judged.
 SETTLING_SECONDS = 2.0
+#: The shortest stretch of lead the second detector is asked about.
+SECOND_OPINION_SECONDS = 2.0
 #: How far either side of a missing sample the lead is unreadable: the band-pass filter
 #: rings from the step the held value makes.
 MISSING_REACH_SECONDS = 1.0
@@ -615,8 +617,10 @@ def unreadable_stretches(raw: np.ndarray, filtered: np.ndarray, fs: float,
     # The heart's waves, where the lead is neither flat, off baseline nor clipped: noisy
     # as its beats read (both detectors miss waves or find them at random), they are not.
     flutter = flutter_waves(filtered, fs, usual, peaks, other_peaks)
-    if len(other_peaks) == 0:
-        # The second detector found nothing: no opinion.
+    if len(raw) < SECOND_OPINION_SECONDS * fs:
+        # Too short for the second detector: no opinion. Over a longer chunk, finding no
+        # beat at all is its opinion: a lead off with nothing but the amplifier's noise on
+        # it, in which the tool's detector found "beats", was read.
         return Unreadable(_with_flutter(reason, flutter), join)
     noise_window = int(round(NOISE_WINDOW_SECONDS * fs))
     tolerance = int(round(AGREEMENT_SECONDS * fs))
@@ -838,14 +842,23 @@ def lone_artefacts(peaks: np.ndarray, other_peaks: np.ndarray, tolerance: int, *
 
 
 def second_opinion(raw: np.ndarray, fs: float) -> np.ndarray:
-    """The second detector's R peaks: neurokit2's own method, on the raw lead."""
+    """The second detector's R peaks: neurokit2's own method, on the raw lead; where it
+    finds none at all, on the lead without its mains hum, whose steep slopes it reads
+    (under 0.3 mV of 60 Hz hum it found no beat in minutes of MIT-BIH records). On the
+    lead without its hum everywhere, its verdicts moved on MIT-BIH (docs/benchmarks.md,
+    "A lead off that leaves mains hum")."""
+    if len(raw) < SECOND_OPINION_SECONDS * fs or not np.ptp(raw) > 0:
+        return np.empty(0, dtype=np.int64)
+    peaks = _neurokit_peaks(raw, fs)
+    return peaks if len(peaks) else _neurokit_peaks(without_mains(raw, fs), fs)
+
+
+def _neurokit_peaks(lead: np.ndarray, fs: float) -> np.ndarray:
     import neurokit2
 
     from .. import logs
 
-    if len(raw) < 2 * fs or not np.ptp(raw) > 0:
-        return np.empty(0, dtype=np.int64)
     # On a nearly flat lead it averages empty slices: its warnings say nothing to a user.
     with logs.set_aside_warnings(), np.errstate(all="ignore"):
-        _, info = neurokit2.ecg_peaks(raw, sampling_rate=fs, method="neurokit")
+        _, info = neurokit2.ecg_peaks(lead, sampling_rate=fs, method="neurokit")
     return np.unique(np.asarray(info["ECG_R_Peaks"], dtype=np.int64))
