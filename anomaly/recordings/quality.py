@@ -427,8 +427,13 @@ def rest_to_hum(raw: np.ndarray, fs: float, size: int) -> np.ndarray:
     mains hum, band-passed, over that of the hum (inf where there is no hum, or no mains
     frequency lies under the Nyquist frequency)."""
     notched = without_mains(raw, fs)
+    return _rest_to_hum(raw, notched, band_pass(notched, fs), size)
+
+
+def _rest_to_hum(raw: np.ndarray, notched: np.ndarray, rest: np.ndarray,
+                 size: int) -> np.ndarray:
     hum_size = np.ptp(_windows(raw - notched, size), axis=1)
-    rest_size = np.ptp(_windows(band_pass(notched, fs), size), axis=1)
+    rest_size = np.ptp(_windows(rest, size), axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(hum_size > 0, rest_size / hum_size, np.inf)
 
@@ -446,12 +451,12 @@ def hum_only(raw: np.ndarray, fs: float) -> np.ndarray:
     if len(raw) == 0:
         return found
     size = max(1, int(round(WINDOW_SECONDS * fs)))
-    hum = rest_to_hum(raw, fs, size) < HUM_FRACTION
+    notched = without_mains(raw, fs)
+    filtered = band_pass(notched, fs)
+    hum = _rest_to_hum(raw, notched, filtered, size) < HUM_FRACTION
     if not hum.any():
         return found
-    notched = without_mains(raw, fs)
-    beats = second_opinion(notched, fs)
-    filtered, half = band_pass(notched, fs), int(round(QRS_HALF_SECONDS * fs))
+    beats, half = second_opinion(notched, fs), int(round(QRS_HALF_SECONDS * fs))
     # The last window is the last ``size`` samples: a run to the end covers them.
     for first, stop in runs(hum):
         inside = beats[(beats >= first * size) & (beats < stop * size)]
