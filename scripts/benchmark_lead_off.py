@@ -37,7 +37,7 @@ import numpy as np
 import wfdb
 
 from anomaly.recordings.quality import (HUM_FRACTION, REASONS, WINDOW_SECONDS, hum_only,
-                                        rest_to_hum)
+                                        neurokit_peaks, rest_to_hum)
 from anomaly.recordings.filters import PAD_SECONDS
 from anomaly.recordings.reading import read_recording
 from anomaly.recordings.segment import SegmentOptions
@@ -133,14 +133,11 @@ def second_detector_rates(signal: np.ndarray, fs: float) -> list[float]:
     is) finds in each chunk a file is read in (:data:`FILE_CHUNK_SECONDS`, with the
     padding): where it finds none, the tool asks it again on the lead without its hum,
     and takes its finding none for its verdict."""
-    import neurokit2
-
     chunk, pad = int(FILE_CHUNK_SECONDS * fs), int(PAD_SECONDS * fs)
     rates = []
     for start in range(0, len(signal), chunk):
         part = signal[max(0, start - pad):start + chunk + pad]
-        _, info = neurokit2.ecg_peaks(part, sampling_rate=fs, method="neurokit")
-        rates.append(60.0 * len(info["ECG_R_Peaks"]) / (len(part) / fs))
+        rates.append(60.0 * len(neurokit_peaks(part, fs)) / (len(part) / fs))
     return rates
 
 

@@ -100,16 +100,16 @@ def test_planted_artefacts_in_a_real_record_are_set_aside_by_kind(mitdb, tmp_pat
     assert (60, 64, "flat") in stretches and (129, 141, "off baseline") in stretches
 
 
-def planted_hum(signal: np.ndarray, fs: float, first: float, end: float, hz: float,
-                mv: float, noise_mv: float) -> np.ndarray:
-    """``signal`` with a lead off from ``first`` to ``end`` seconds: nothing on it but mains
-    hum (``mv`` in amplitude) and the amplifier's noise (``noise_mv``, white), about an
-    offset of 0.1 mV."""
+def planted_lead_off(signal: np.ndarray, fs: float, first: float, end: float, *,
+                     noise_mv: float, hum_hz: float = 50.0, hum_mv: float = 0.0) -> np.ndarray:
+    """``signal`` with a lead off from ``first`` to ``end`` seconds: nothing on it but the
+    amplifier's noise (``noise_mv``, white) and mains hum (``hum_mv`` in amplitude; none
+    by default), about an offset of 0.1 mV."""
     rng = np.random.default_rng(3)
     cut = slice(int(first * fs), int(end * fs))
     t = np.arange(cut.stop - cut.start) / fs
     signal = signal.copy()
-    signal[cut] = 0.1 + mv * np.sin(2 * np.pi * hz * t) + rng.normal(0, noise_mv, len(t))
+    signal[cut] = 0.1 + hum_mv * np.sin(2 * np.pi * hum_hz * t) + rng.normal(0, noise_mv, len(t))
     return signal
 
 
@@ -175,8 +175,8 @@ def test_a_lead_off_that_leaves_mains_hum_on_the_lead_is_flat(mitdb, tmp_path, f
 
     signal = wfdb.rdrecord(str(mitdb / "219"), channel_names=["MLII"],
                            sampto=300 * FS).p_signal[:, 0]
-    signal = planted_hum(resample(signal, resampling_ratio(FS, fs)), fs, 100, 230, hz, mv,
-                         noise_mv)
+    signal = planted_lead_off(resample(signal, resampling_ratio(FS, fs)), fs, 100, 230,
+                              noise_mv=noise_mv, hum_hz=hz, hum_mv=mv)
     wfdb.wrsamp("hum", fs=fs, units=["mV"], sig_name=["MLII"], fmt=["16"],
                 p_signal=signal[:, None], write_dir=str(tmp_path))
 
@@ -205,8 +205,8 @@ def test_a_lead_off_with_nothing_but_noise_on_it_reads_no_beat(mitdb, tmp_path, 
 
     signal = wfdb.rdrecord(str(mitdb / "219"), channel_names=["MLII"],
                            sampto=300 * FS).p_signal[:, 0]
-    signal = planted_hum(resample(signal, resampling_ratio(FS, fs)), fs, 100, 230, 50.0, 0.0,
-                         0.01)
+    signal = planted_lead_off(resample(signal, resampling_ratio(FS, fs)), fs, 100, 230,
+                              noise_mv=0.01)
     wfdb.wrsamp("noise", fs=fs, units=["mV"], sig_name=["MLII"], fmt=["16"],
                 p_signal=signal[:, None], write_dir=str(tmp_path))
 
@@ -227,8 +227,8 @@ def test_the_beats_around_a_lead_off_of_hum_are_found_as_without_it(mitdb, tmp_p
     clean = wfdb.rdrecord(str(mitdb / "232"), channel_names=["MLII"],
                           sampto=300 * FS).p_signal[:, 0]
     found = []
-    for name, signal in (("clean", clean), ("off", planted_hum(clean, FS, 100, 220, 60.0,
-                                                                0.05, 0.01))):
+    off = planted_lead_off(clean, FS, 100, 220, noise_mv=0.01, hum_hz=60.0, hum_mv=0.05)
+    for name, signal in (("clean", clean), ("off", off)):
         wfdb.wrsamp(name, fs=FS, units=["mV"], sig_name=["MLII"], fmt=["16"],
                     p_signal=signal[:, None], write_dir=str(tmp_path))
         beats = read_recording(tmp_path / name, SegmentOptions(chunk_seconds=60)).beats

@@ -854,11 +854,12 @@ def second_opinion(raw: np.ndarray, fs: float) -> np.ndarray:
     "A lead off that leaves mains hum")."""
     if len(raw) < SECOND_OPINION_SECONDS * fs or not np.ptp(raw) > 0:
         return np.empty(0, dtype=np.int64)
-    peaks = _neurokit_peaks(raw, fs)
-    return peaks if len(peaks) else _neurokit_peaks(without_mains(raw, fs), fs)
+    peaks = neurokit_peaks(raw, fs)
+    return peaks if len(peaks) else neurokit_peaks(without_mains(raw, fs), fs)
 
 
-def _neurokit_peaks(lead: np.ndarray, fs: float) -> np.ndarray:
+def neurokit_peaks(lead: np.ndarray, fs: float) -> np.ndarray:
+    """neurokit2's own R-peak method on ``lead`` as given (sample indices, increasing)."""
     import neurokit2
 
     from .. import logs
