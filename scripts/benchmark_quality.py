@@ -558,7 +558,12 @@ class CandidateScores:
       (what scoring would search): 1,000 training codes drawn at random, or 256 k-means
       centroids of them (:data:`MEMORIES`);
     - ``mae-x-input``: as ``mae-x-code`` with the neighbours of the beat's scaled samples
-      among the training beats' (no autoencoder in that term: a kNN detector's).
+      among the training beats' (no autoencoder in that term: a kNN detector's);
+      ``mse-x-input``, ``mse-x-input-256c`` the same with the squared error, the second
+      among 256 k-means centroids of the samples;
+    - ``mse-x-code-256c-x-input-256c`` (``-64c``, ``-32c``): the squared error times both
+      distances, each over its training median (the detector's score from 200 beats has
+      the code's 256 centroids and at most 64 of the samples').
 
     Parameters
     ----------
@@ -569,11 +574,15 @@ class CandidateScores:
     """
 
     NAMES = ("mae", "mse", "z-abs", "z-sq", "code", "mae-x-code", "mse-x-code",
-             "mae-x-code-1000", "mae-x-code-256c", "mse-x-code-256c", "mae-x-input")
+             "mae-x-code-1000", "mae-x-code-256c", "mse-x-code-256c", "mae-x-input",
+             "mse-x-input", "mse-x-input-256c", "mse-x-code-256c-x-input-256c",
+             "mse-x-code-256c-x-input-64c", "mse-x-code-256c-x-input-32c")
     #: What each neighbour term searches: the training codes (all, or at most this many
     #: drawn at random), k-means centroids of them, or the training beats' samples.
     MEMORIES = {"code": ("codes", None), "code-1000": ("codes", 1000),
-                "code-256c": ("centroids", 256), "input": ("samples", None)}
+                "code-256c": ("centroids", 256), "input": ("samples", None),
+                "input-256c": ("sample-centroids", 256), "input-64c": ("sample-centroids", 64),
+                "input-32c": ("sample-centroids", 32)}
 
     def __init__(self, model: AutoencoderDetector, train: np.ndarray) -> None:
         started = time.perf_counter()
@@ -587,8 +596,8 @@ class CandidateScores:
                         for metric in ("mae", "mse")}
         points = {"codes": model.encode(train).astype(np.float64),
                   "samples": self._samples(scaled)}
-        self.memories = {name: self._memory(points["samples" if kind == "samples" else "codes"],
-                                            kind, size)
+        self.memories = {name: self._memory(points["samples" if kind.startswith("sample")
+                                                   else "codes"], kind, size)
                          for name, (kind, size) in self.MEMORIES.items()}
         self.seconds = time.perf_counter() - started
 
@@ -599,7 +608,7 @@ class CandidateScores:
         from sklearn.cluster import KMeans
 
         member = np.ones(len(points), dtype=bool)
-        if kind == "centroids":
+        if kind.endswith("centroids"):
             kept = KMeans(min(size, len(points) // 2), n_init=1,
                           random_state=0).fit(points).cluster_centers_
             member[:] = False
@@ -624,18 +633,18 @@ class CandidateScores:
             return self._error(scaled, reconstructed, name)
         if name.startswith("z-"):
             return self._standardised(scaled, reconstructed, "mae" if name == "z-abs" else "mse")
-        error, _, memory = name.rpartition("-x-")
-        memory = memory or name
-        tree, neighbours, median = self.memories[memory]
-        points = (self._samples(scaled) if memory == "input"
-                  else self.model.encode(traces).astype(np.float64))
-        distances, _ = tree.query(points, k=neighbours)
-        # Over its median on the training beats: two networks' codes have unrelated
-        # scales, and the threshold is carried from the first model to the second.
-        near = distances.reshape(len(points), -1).mean(axis=1) / median
-        if not error:
-            return near
-        return self._error(scaled, reconstructed, error) / self.medians[error] * near
+        *terms, = name.split("-x-")
+        score = (self._error(scaled, reconstructed, terms[0]) / self.medians[terms[0]]
+                 if terms[0] in ("mae", "mse") else 1.0)
+        for memory in terms[1:] if terms[0] in ("mae", "mse") else terms:
+            tree, neighbours, median = self.memories[memory]
+            points = (self._samples(scaled) if memory.startswith("input")
+                      else self.model.encode(traces).astype(np.float64))
+            distances, _ = tree.query(points, k=neighbours)
+            # Over its median on the training beats: two networks' codes have unrelated
+            # scales, and the threshold is carried from the first model to the second.
+            score = score * distances.reshape(len(points), -1).mean(axis=1) / median
+        return score
 
     def _reconstructed(self, traces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         scaled = self.model.scale(traces)
