@@ -562,8 +562,8 @@ class CandidateScores:
       ``mse-x-input``, ``mse-x-input-256c`` the same with the squared error, the second
       among 256 k-means centroids of the samples;
     - ``mse-x-code-256c-x-input-256c`` (``-64c``, ``-32c``): the squared error times both
-      distances, each over its training median (the detector's score from 200 beats has
-      the code's 256 centroids and at most 64 of the samples').
+      distances, each over its training median: the code's among 256 centroids, the
+      samples' among 256 (64, 32).
 
     Parameters
     ----------
