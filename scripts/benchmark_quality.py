@@ -673,12 +673,14 @@ class CandidateScores:
         return (1 - weight) * standardised + weight * context
 
 
-def candidate_score(name: str) -> Callable[[Models], Outcome]:
+def candidate_score(name: str, every_fold: bool = False) -> Callable[[Models], Outcome]:
     """The detector's default threshold rule (heldout-refit: the 4/5 model's held-out
     beats set it, the model on every beat scores) on the candidate score ``name``; with
     RR context on recordings, as ``anomaly fit RECORDING`` does (weight 0.25). Fit
     seconds include what the score keeps of the training beats; score seconds are those
-    of the test beats."""
+    of the test beats. With ``every_fold``, the threshold is mean + std of every training
+    beat's score under the model of the other four fifths (five such models, each score
+    over that model's own training medians), rather than of one fifth's."""
 
     def method(models: Models) -> Outcome:
         repeat = models.repeat
@@ -689,17 +691,20 @@ def candidate_score(name: str) -> Callable[[Models], Outcome]:
             features = RR_FEATURES["ratios"][1]
             train = np.hstack([train, features(repeat.train_context)])
             test = np.hstack([test, features(repeat.test_context)])
-        first, full = models.fit(left_out=HELDOUT_FOLD, **settings), models.fit(**settings)
-        fold = models.folds[HELDOUT_FOLD]
-        of_first = models.candidates(first, np.delete(train, fold, axis=0))
+        held_out = range(N_FOLDS) if every_fold else [HELDOUT_FOLD]
+        parts = [models.fit(left_out=fold, **settings) for fold in held_out]
+        of_parts = [models.candidates(part, np.delete(train, models.folds[fold], axis=0))
+                    for part, fold in zip(parts, held_out)]
+        heldout = np.concatenate([of_part(train[models.folds[fold]], name)
+                                  for of_part, fold in zip(of_parts, held_out)])
+        full = models.fit(**settings)
         of_full = models.candidates(full, train)
-        heldout = of_first(train[fold], name)
         started = time.perf_counter()
         scores = of_full(test, name)
+        fitted = list(zip(parts + [full], of_parts + [of_full]))
         return Outcome(scores, mean_plus_std_threshold(heldout),
-                       sum(part.training_.fit_seconds + of.seconds
-                           for part, of in ((first, of_first), (full, of_full))),
-                       float(np.mean([first.training_.epochs, full.training_.epochs])),
+                       sum(part.training_.fit_seconds + of.seconds for part, of in fitted),
+                       float(np.mean([part.training_.epochs for part, _ in fitted])),
                        time.perf_counter() - started)
 
     return method
@@ -735,6 +740,8 @@ METHODS: dict[str, Callable[[Models], Outcome]] = {
     **{f"budget-{budget // 1000}k": heldout(max_inputs_seen=budget)
        for budget in (25_000, 50_000, 100_000, 250_000)},
     **{f"score-{name}": candidate_score(name) for name in CandidateScores.NAMES},
+    **{f"score-{name}-every-fold": candidate_score(name, every_fold=True)
+       for name in ("mse-x-code-256c", "mse-x-code-256c-x-input-32c")},
 }
 BASELINES = ("LOF", "PCA")
 #: What a result row is the result of.
