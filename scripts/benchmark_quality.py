@@ -534,8 +534,8 @@ def early_stop_val(models: Models) -> Outcome:
 # ---------------------------------------------------------------------------------------
 # Scores beyond the mean absolute error (issue 25), on the detector's own models
 # ---------------------------------------------------------------------------------------
-#: Neighbours of a code in the memory of training codes (:class:`CandidateScores`).
-CODE_NEIGHBOURS = 5
+#: Neighbours a distance averages, among training codes or samples (:class:`CandidateScores`).
+NEIGHBOURS = 5
 
 
 class CandidateScores:
@@ -550,7 +550,7 @@ class CandidateScores:
     - ``z-abs``, ``z-sq``: per-timestep standardised errors: each sample's absolute
       (squared) error over its mean on the training beats, averaged, times the mean
       training error to keep the units; a context, if any, weighed in as ``mae``/``mse``;
-    - ``code``: mean distance of the code to its :data:`CODE_NEIGHBOURS` nearest training
+    - ``code``: mean distance of the code to its :data:`NEIGHBOURS` nearest training
       codes (a training beat's own code left out), over its median on the training beats;
     - ``mae-x-code``, ``mse-x-code``: the product of the error and ``code``, each over its
       median on the training beats (1 for a typical training beat);
@@ -577,12 +577,14 @@ class CandidateScores:
              "mae-x-code-1000", "mae-x-code-256c", "mse-x-code-256c", "mae-x-input",
              "mse-x-input", "mse-x-input-256c", "mse-x-code-256c-x-input-256c",
              "mse-x-code-256c-x-input-64c", "mse-x-code-256c-x-input-32c")
-    #: What each neighbour term searches: the training codes (all, or at most this many
-    #: drawn at random), k-means centroids of them, or the training beats' samples.
-    MEMORIES = {"code": ("codes", None), "code-1000": ("codes", 1000),
-                "code-256c": ("centroids", 256), "input": ("samples", None),
-                "input-256c": ("sample-centroids", 256), "input-64c": ("sample-centroids", 64),
-                "input-32c": ("sample-centroids", 32)}
+    #: What each neighbour term searches: the training beats' codes or their scaled
+    #: samples (``points``); all of them (``size`` None), at most ``size`` drawn at random,
+    #: or (``centroids``) ``size`` k-means centroids of them.
+    MEMORIES = {"code": ("codes", None, False), "code-1000": ("codes", 1000, False),
+                "code-256c": ("codes", 256, True), "input": ("samples", None, False),
+                "input-256c": ("samples", 256, True), "input-64c": ("samples", 64, True),
+                "input-32c": ("samples", 32, True)}
+    ERRORS = ("mae", "mse")
 
     def __init__(self, model: AutoencoderDetector, train: np.ndarray) -> None:
         started = time.perf_counter()
@@ -596,19 +598,19 @@ class CandidateScores:
                         for metric in ("mae", "mse")}
         points = {"codes": model.encode(train).astype(np.float64),
                   "samples": self._samples(scaled)}
-        self.memories = {name: self._memory(points["samples" if kind.startswith("sample")
-                                                   else "codes"], kind, size)
-                         for name, (kind, size) in self.MEMORIES.items()}
+        self.memories = {name: self._memory(points[kind], size, centroids)
+                         for name, (kind, size, centroids) in self.MEMORIES.items()}
         self.seconds = time.perf_counter() - started
 
-    def _memory(self, points: np.ndarray, kind: str, size: int | None):
-        """A neighbour search over ``points`` (or what ``kind`` keeps of them) and the
-        median of the training beats' distances (a beat in the memory left out)."""
+    def _memory(self, points: np.ndarray, size: int | None, centroids: bool):
+        """A neighbour search over ``points`` (or what ``size`` and ``centroids`` keep of
+        them) and the median of the training beats' distances (a beat in the memory left
+        out)."""
         from scipy.spatial import cKDTree
         from sklearn.cluster import KMeans
 
         member = np.ones(len(points), dtype=bool)
-        if kind.endswith("centroids"):
+        if centroids:
             kept = KMeans(min(size, len(points) // 2), n_init=1,
                           random_state=0).fit(points).cluster_centers_
             member[:] = False
@@ -620,7 +622,7 @@ class CandidateScores:
         else:
             kept = points
         tree = cKDTree(kept)
-        neighbours = min(CODE_NEIGHBOURS, len(kept) - 1)
+        neighbours = min(NEIGHBOURS, len(kept) - 1)
         distances, _ = tree.query(points, k=neighbours + 1)
         # A beat in the memory is its own nearest neighbour.
         own = np.where(member[:, None], distances[:, 1:], distances[:, :-1])
@@ -633,12 +635,17 @@ class CandidateScores:
             return self._error(scaled, reconstructed, name)
         if name.startswith("z-"):
             return self._standardised(scaled, reconstructed, "mae" if name == "z-abs" else "mse")
-        *terms, = name.split("-x-")
-        score = (self._error(scaled, reconstructed, terms[0]) / self.medians[terms[0]]
-                 if terms[0] in ("mae", "mse") else 1.0)
-        for memory in terms[1:] if terms[0] in ("mae", "mse") else terms:
+        first, *rest = name.split("-x-")
+        error, memories = (first, rest) if first in self.ERRORS else (None, [first, *rest])
+        unknown = [term for term in memories if term not in self.MEMORIES]
+        if unknown:
+            raise ValueError(f"unknown score term {unknown[0]!r} in {name!r}; expected "
+                             f"{', '.join(self.ERRORS)} then any of {', '.join(self.MEMORIES)}")
+        score = (1.0 if error is None
+                 else self._error(scaled, reconstructed, error) / self.medians[error])
+        for memory in memories:
             tree, neighbours, median = self.memories[memory]
-            points = (self._samples(scaled) if memory.startswith("input")
+            points = (self._samples(scaled) if self.MEMORIES[memory][0] == "samples"
                       else self.model.encode(traces).astype(np.float64))
             distances, _ = tree.query(points, k=neighbours)
             # Over its median on the training beats: two networks' codes have unrelated
@@ -673,14 +680,15 @@ class CandidateScores:
         return (1 - weight) * standardised + weight * context
 
 
-def candidate_score(name: str, every_fold: bool = False) -> Callable[[Models], Outcome]:
+def candidate_score(name: str, *, every_fold: bool = False) -> Callable[[Models], Outcome]:
     """The detector's default threshold rule (heldout-refit: the 4/5 model's held-out
     beats set it, the model on every beat scores) on the candidate score ``name``; with
     RR context on recordings, as ``anomaly fit RECORDING`` does (weight 0.25). Fit
     seconds include what the score keeps of the training beats; score seconds are those
     of the test beats. With ``every_fold``, the threshold is mean + std of every training
     beat's score under the model of the other four fifths (five such models, each score
-    over that model's own training medians), rather than of one fifth's."""
+    over that model's own training medians), rather than of one fifth's; its fit seconds
+    and epochs are those of the six fits."""
 
     def method(models: Models) -> Outcome:
         repeat = models.repeat
@@ -691,20 +699,21 @@ def candidate_score(name: str, every_fold: bool = False) -> Callable[[Models], O
             features = RR_FEATURES["ratios"][1]
             train = np.hstack([train, features(repeat.train_context)])
             test = np.hstack([test, features(repeat.test_context)])
-        held_out = range(N_FOLDS) if every_fold else [HELDOUT_FOLD]
-        parts = [models.fit(left_out=fold, **settings) for fold in held_out]
+        folds = range(N_FOLDS) if every_fold else [HELDOUT_FOLD]
+        parts = [models.fit(left_out=fold, **settings) for fold in folds]
         of_parts = [models.candidates(part, np.delete(train, models.folds[fold], axis=0))
-                    for part, fold in zip(parts, held_out)]
-        heldout = np.concatenate([of_part(train[models.folds[fold]], name)
-                                  for of_part, fold in zip(of_parts, held_out)])
+                    for part, fold in zip(parts, folds)]
+        heldout_scores = np.concatenate([of_part(train[models.folds[fold]], name)
+                                         for of_part, fold in zip(of_parts, folds)])
         full = models.fit(**settings)
         of_full = models.candidates(full, train)
         started = time.perf_counter()
         scores = of_full(test, name)
         fitted = list(zip(parts + [full], of_parts + [of_full]))
-        return Outcome(scores, mean_plus_std_threshold(heldout),
-                       sum(part.training_.fit_seconds + of.seconds for part, of in fitted),
-                       float(np.mean([part.training_.epochs for part, _ in fitted])),
+        return Outcome(scores, mean_plus_std_threshold(heldout_scores),
+                       sum(model.training_.fit_seconds + candidates.seconds
+                           for model, candidates in fitted),
+                       float(np.mean([model.training_.epochs for model, _ in fitted])),
                        time.perf_counter() - started)
 
     return method
