@@ -42,11 +42,14 @@ CODE_DISTANCE_MIN_BEATS = 200
 
 class ThresholdSource(str, Enum):
     """Whose reconstruction errors set the threshold: the training beats', those of
-    beats held out of training, or held-out beats' with the model then refitted on all."""
+    beats held out of training, held-out beats' with the model then refitted on all, or
+    every beat's, each held out of one of five first models, with the model then refitted
+    on all."""
 
     training = "training"
     heldout = "heldout"
     heldout_refit = "heldout-refit"
+    heldout_folds = "heldout-folds"
 
 
 class OutputFormat(str, Enum):

@@ -54,7 +54,7 @@ def rows_progress(input_name: str,
 @contextlib.contextmanager
 def epochs_progress(enabled: bool) -> Iterator[Callable[[int, int, dict], None] | None]:
     """A callback ``update(epoch, epochs, logs)`` drawing training's progress: which fit
-    of two (``logs["fit"]``, when the threshold's model is fitted first), epoch of
+    of several (``logs["fit"]``, when the threshold's models are fitted first), epoch of
     ``epochs`` (the most; early stopping may end sooner) and the loss; None when not
     drawing."""
     if not _wanted(enabled):
@@ -71,7 +71,7 @@ def epochs_progress(enabled: bool) -> Iterator[Callable[[int, int, dict], None] 
 
         def update(epoch: int, epochs: int, logs: dict) -> None:
             loss, fit = logs.get("loss"), logs.get("fit")
-            if fit != shown[0]:  # The second fit starts its own bar, elapsed and ETA.
+            if fit != shown[0]:  # Each fit starts its own bar, elapsed and ETA.
                 shown[0] = fit
                 bar.reset(task)
             bar.update(task, completed=epoch + 1, total=epochs, epoch=epoch + 1, epochs=epochs,

@@ -413,18 +413,20 @@ def shipped(**settings: Any) -> dict[str, Any]:
             **settings}
 
 
-def defaults(models: Models) -> Outcome:
-    model = models.fit(**shipped())
-    return outcome(model.score(models.repeat.test), model.threshold_, [model])
+def detector(**settings: Any) -> Callable[[Models], Outcome]:
+    """The detector as it ships, with ``settings``: its own score and threshold."""
+
+    def method(models: Models) -> Outcome:
+        model = models.fit(**shipped(**settings))
+        return outcome(model.score(models.repeat.test), model.threshold_, [model])
+
+    return method
 
 
 #: The score the detector had before issue 25: the mean absolute error alone.
 BEFORE_ISSUE_25 = {"code_distance": "off", "error_metric": "mae"}
-
-
-def defaults_before(models: Models) -> Outcome:
-    model = models.fit(**shipped(**BEFORE_ISSUE_25))
-    return outcome(model.score(models.repeat.test), model.threshold_, [model])
+#: Every beat's score under the first model that did not see it sets the threshold.
+HELDOUT_FOLDS = {"threshold_source": "heldout-folds"}
 
 
 #: RR context variants: name -> (context names, function of the (n, 2) RR_CONTEXT).
@@ -723,11 +725,13 @@ def candidate_score(name: str, *, every_fold: bool = False) -> Callable[[Models]
 METHODS: dict[str, Callable[[Models], Outcome]] = {
     "LOF": lof,
     "PCA": pca,
-    "defaults": defaults,
-    "defaults-before-25": defaults_before,
+    "defaults": detector(),
+    "defaults-before-25": detector(**BEFORE_ISSUE_25),
+    "heldout-folds": detector(**HELDOUT_FOLDS),
     "rr-context": rr_context(),
     "rr-context-0.25": rr_context(context_weight=0.25),
     "rr-context-0.25-before-25": rr_context(context_weight=0.25, **BEFORE_ISSUE_25),
+    "rr-context-0.25-heldout-folds": rr_context(context_weight=0.25, **HELDOUT_FOLDS),
     "rr-context-0.75": rr_context(context_weight=0.75),
     "rr-early-0.25": rr_context("early", context_weight=0.25),
     "fixed-epochs": fixed_epochs,

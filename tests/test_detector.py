@@ -12,7 +12,7 @@ from sklearn.metrics import roc_auc_score
 
 from anomaly.exceptions import NotFittedError
 from anomaly.model import AutoencoderDetector
-from anomaly.model.threshold import calibrate, mean_plus_std_threshold
+from anomaly.model.threshold import THRESHOLD_SOURCES, calibrate, mean_plus_std_threshold
 from anomaly.synthetic import synthetic_beats
 
 from conftest import FAST, NON_DEFAULT, WITH_CONTEXT
@@ -200,7 +200,9 @@ def test_calibrate_carries_out_each_sources_steps():
     n, seed, fraction = 50, 3, 0.2
     order = np.random.default_rng(seed).permutation(n)
     kept, heldout = order[:-10].tolist(), order[-10:]
-    for source in ("training", "heldout", "heldout-refit"):
+    folds = [order[start:start + 10] for start in range(0, n, 10)]
+    without = [[row for row in order.tolist() if row not in fold] for fold in folds]
+    for source in THRESHOLD_SOURCES:
         trained = []
 
         def train(rows, stage):
@@ -211,10 +213,17 @@ def test_calibrate_carries_out_each_sources_steps():
                            source=source, fraction=fraction, seed=seed, k=2.0)
         expected = {"training": [(order.tolist(), None)],
                     "heldout": [(kept, None)],
-                    "heldout-refit": [(kept, "1/2"), (order.tolist(), "2/2")]}[source]
+                    "heldout-refit": [(kept, "1/2"), (order.tolist(), "2/2")],
+                    "heldout-folds": [*((rows, f"{fold}/6") for fold, rows in
+                                        enumerate(without, start=1)),
+                                      (order.tolist(), "6/6")]}[source]
         assert trained == expected, source
         assert result.network == len(expected)
-        threshold_errors = np.arange(n) + 100.0 if source == "training" else heldout + 100.0
+        threshold_errors = {"training": np.arange(n) + 100.0,
+                            "heldout-folds": np.concatenate([
+                                fold + 100.0 * network
+                                for network, fold in enumerate(folds, start=1)])
+                            }.get(source, heldout + 100.0)
         np.testing.assert_array_equal(result.calibration.errors, threshold_errors)
         assert result.calibration.threshold == pytest.approx(
             threshold_errors.mean() + 2 * threshold_errors.std())
@@ -277,7 +286,7 @@ def test_the_score_is_the_chosen_mean_error_of_the_scaled_reconstruction(
     assert detector.threshold_ == pytest.approx(errors.mean() + errors.std(), rel=1e-5)
 
 
-@pytest.mark.parametrize("source", ["training", "heldout", "heldout-refit"])
+@pytest.mark.parametrize("source", THRESHOLD_SOURCES)
 def test_whose_scores_set_the_threshold_reads_inside_the_reports_parentheses(source):
     """The HTML report says ``(mean + k x std of the scores of {describe()})``."""
     from anomaly.model.threshold import Calibration

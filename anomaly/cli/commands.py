@@ -152,8 +152,10 @@ def fit(
     ] = None,
     threshold_source: Annotated[ThresholdSource, typer.Option(
         help="Whose errors set the threshold: the training beats'; those of 20% of the beats "
-             "held out of training; or (heldout-refit) those of a first model trained "
-             "without them, the model saved then trained on every beat.")
+             "held out of training; (heldout-refit) those of a first model trained "
+             "without them, the model saved then trained on every beat; or "
+             "(heldout-folds) every beat's, each held out of one of five first models, the "
+             "model saved then trained on every beat (six fits).")
     ] = ThresholdSource.heldout_refit,
     error_metric: Annotated[ErrorMetric, typer.Option(
         help="The error in the score: the mean absolute (mae) or squared (mse) difference "

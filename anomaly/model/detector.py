@@ -105,13 +105,16 @@ class AutoencoderDetector:
         weights are kept.
     threshold_k : float, default 1.0
         ``k`` in the threshold ``mean + k * std`` of the errors of ``threshold_source``.
-    threshold_source : {"training", "heldout", "heldout-refit"}, default "heldout-refit"
-        Whose scores set the threshold: the training beats' (the network has fitted
-        them, so their errors run low), or those of ``heldout_fraction`` of the beats,
-        held out of training. ``"heldout-refit"``: a first model, trained without the
-        held-out beats, sets the threshold from their errors; the model kept is then
-        trained on every beat (two fits). With fewer than 10 beats to hold out, the
-        training beats' (``calibration_.source`` says which was used).
+    threshold_source : str, default "heldout-refit"
+        Whose scores set the threshold: ``"training"``, the training beats' (the
+        network has fitted them, so their errors run low); ``"heldout"``, those of
+        ``heldout_fraction`` of the beats, held out of training. ``"heldout-refit"``: a
+        first model, trained without the held-out beats, sets the threshold from their
+        errors; the model kept is then trained on every beat (two fits).
+        ``"heldout-folds"``: every beat's score under one of ``1 / heldout_fraction``
+        first models, each trained without its fold of the beats, sets it; the model kept
+        is then trained on every beat (six fits). With fewer than 10 beats to hold out,
+        the training beats' (``calibration_.source`` says which was used).
     heldout_fraction : float, default 0.2
     context : tuple of str, default ()
         Names of context values the last ``len(context)`` columns of each trace hold
@@ -278,7 +281,7 @@ class AutoencoderDetector:
         """Train on normal traces, then set the threshold from normal traces' errors.
 
         The steps: the parameters are checked; the scaling is fitted; the network is
-        trained, once or twice as ``threshold_source`` says, and the threshold set
+        trained, once or more as ``threshold_source`` says, and the threshold set
         (:func:`anomaly.model.threshold.calibrate`).
 
         Parameters
@@ -292,7 +295,8 @@ class AutoencoderDetector:
             Called after each epoch with its 0-based number, the most epochs planned and
             the epoch's logs (``loss``, and ``val_loss`` with a validation fraction; with
             ``threshold_source="heldout-refit"``, ``fit``: ``"1/2"`` for the first model's
-            epochs, ``"2/2"`` for the kept one's): a progress display.
+            epochs, ``"2/2"`` for the kept one's; ``"1/6"`` to ``"6/6"`` with
+            ``"heldout-folds"``): a progress display.
 
         Returns
         -------

@@ -8,7 +8,12 @@ The rule is the TensorFlow autoencoder tutorial's. Whose errors it is computed f
 - ``heldout``: a share of the beats held out of training (the model kept never sees
   them);
 - ``heldout-refit``: a first model is trained without the held-out beats and sets the
-  threshold from their errors; the model kept is then trained on every beat (two fits).
+  threshold from their errors; the model kept is then trained on every beat (two fits);
+- ``heldout-folds``: the beats are split in ``1 / fraction`` folds, each held out of a
+  first model trained on the others, and every beat's error under the model that did not
+  see it sets the threshold; the model kept is then trained on every beat (six fits at
+  the default fifth). One fifth's threshold moves with which beats the fifth holds; all
+  of them, the most the training set has, move less (measured: docs/benchmarks.md).
 
 With fewer than :data:`MIN_HELDOUT` beats to hold out, the training beats set it.
 :func:`calibrate` carries out a source's steps with the training it is given and returns
@@ -69,7 +74,7 @@ class Calibration:
 
     Attributes
     ----------
-    source : {"training", "heldout", "heldout-refit"}
+    source : {"training", "heldout", "heldout-refit", "heldout-folds"}
         Whose errors set it (see the module's text).
     n : int
         How many errors set it.
@@ -123,6 +128,9 @@ class Calibration:
         if self.source == "heldout-refit":
             return (f"the {self.n} beats held out of a first training, the model kept "
                     "then trained on every beat")
+        if self.source == "heldout-folds":
+            return (f"the {self.n} beats, each held out of one of the first trainings, the "
+                    "model kept then trained on every beat")
         return f"the {self.n} training beats"
 
     def to_json(self) -> dict[str, Any]:
@@ -155,6 +163,12 @@ class Calibrated(Generic[Network]):
     train_errors: np.ndarray
 
 
+def folds_of(n_inputs: int, fraction: float) -> int:
+    """How many folds ``heldout-folds`` splits ``n_inputs`` beats in: one per
+    ``fraction`` of them (5 for 0.2), at least 2."""
+    return max(2, int(round(1.0 / fraction)))
+
+
 def heldout_split(n_inputs: int, *, source: str, fraction: float, seed: int
                   ) -> tuple[np.ndarray, np.ndarray | None]:
     """The rows to train on, in the seed's order, and the rows held out to set the
@@ -175,14 +189,15 @@ def calibrate(train: Callable[[np.ndarray, str | None], Network],
     ----------
     train : callable
         ``train(rows, stage)``: a network trained on the inputs ``rows`` (in that order);
-        ``stage`` is ``"1/2"`` and ``"2/2"`` for the two fits of ``heldout-refit``, None
-        for a single fit.
+        ``stage`` is ``"1/2"`` and ``"2/2"`` for the two fits of ``heldout-refit``,
+        ``"1/6"`` to ``"6/6"`` for the six of ``heldout-folds`` (at a fraction of 0.2),
+        None for a single fit.
     errors : callable
         ``errors(network, rows)``: the network's errors of the inputs ``rows``.
     n_inputs : int
-    source : {"training", "heldout", "heldout-refit"}
+    source : {"training", "heldout", "heldout-refit", "heldout-folds"}
     fraction : float
-        Share of the inputs held out.
+        Share of the inputs held out (of each fold's first model, for ``heldout-folds``).
     seed : int
         Seeds the split (and the refit's order).
     k : float
@@ -201,9 +216,15 @@ def calibrate(train: Callable[[np.ndarray, str | None], Network],
         network = train(order, None)
         return Calibrated(network, Calibration.of(source, errors(network, heldout), k),
                           errors(network, np.sort(order)))
-    # heldout-refit: the first model's held-out errors; the model kept trains on every beat.
-    first = train(order, "1/2")
-    calibration = Calibration.of(source, errors(first, heldout), k)
-    network = train(np.random.default_rng(seed).permutation(n_inputs), "2/2")
+    # heldout-refit and heldout-folds: the first models' held-out errors; the model kept
+    # trains on every beat, in the seed's order.
+    every = np.random.default_rng(seed).permutation(n_inputs)
+    folds = (np.array_split(every, folds_of(n_inputs, fraction)) if source == "heldout-folds"
+             else [heldout])
+    fits = len(folds) + 1
+    heldout_errors = [errors(train(every[~np.isin(every, fold)], f"{number}/{fits}"), fold)
+                      for number, fold in enumerate(folds, start=1)]
+    calibration = Calibration.of(source, np.concatenate(heldout_errors), k)
+    network = train(every, f"{fits}/{fits}")
     return Calibrated(network, calibration, errors(network, np.arange(n_inputs)))
 
