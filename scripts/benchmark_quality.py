@@ -40,6 +40,9 @@ trained on; "the 4/5 model" is the detector fitted on the other four fifths.
   ``defaults-before-25``: with the score it had before issue 25 (the mean absolute error
   alone: ``code_distance="off"``, ``error_metric="mae"``), which ``defaults`` still is
   under 200 training beats. ``rr-context-0.25-before-25``: ``rr-context-0.25`` so.
+  ``defaults`` is ``threshold_source="heldout-folds"`` since stop 56 (every beat's score
+  under the 4/5 model that did not see it, five such models); ``heldout-folds`` and
+  ``rr-context-0.25-heldout-folds`` name that source, which ``defaults`` had not before.
 - ``rr-context``, ``rr-context-0.25``, ``rr-context-0.75`` (recordings only): the
   defaults on each beat followed by its RR context (``context=RR_CONTEXT``: the previous
   and next RR intervals over the local mean), which the network predicts from the beat's
@@ -70,12 +73,13 @@ trained on; "the 4/5 model" is the detector fitted on the other four fifths.
   held-out threshold.
 - ``mse``: MSE training loss (still MAE scores), held-out threshold.
 - ``score-mae``, ``score-mse``, ``score-z-abs``, ``score-z-sq``, ``score-code``,
-  ``score-mae-x-code``, ``score-mse-x-code`` (issue 25): the detector's default threshold
-  rule (``heldout-refit``: the 4/5 model's held-out beats set mean + std, the model on
-  every beat scores) on each candidate score of :class:`CandidateScores`, the same two
+  ``score-mae-x-code``, ``score-mse-x-code`` (issue 25): the detector's threshold rule
+  before stop 56 (``heldout-refit``: the 4/5 model's held-out beats set mean + std, the
+  model on every beat scores) on each candidate score of :class:`CandidateScores`, the same two
   models for all; with RR context on recordings (weight 0.25), as ``anomaly fit
-  RECORDING`` does. ``score-mae`` is the detector's default (``heldout-refit-direct``
-  without the context).
+  RECORDING`` does. ``score-mae`` is the detector's score before issue 25
+  (``heldout-refit-direct`` without the context). ``score-...-every-fold``: the threshold
+  from every fold's held-out beats (the detector's ``heldout-folds``).
 - ``heldout-squared``, ``oof5-squared``: as ``heldout`` and ``oof5`` with each beat's
   MAE squared before averaging and thresholding. The ranking is (nearly) the same; the
   squared errors' heavier tail puts mean + std at a higher quantile of the normal beats'
@@ -683,7 +687,7 @@ class CandidateScores:
 
 
 def candidate_score(name: str, *, every_fold: bool = False) -> Callable[[Models], Outcome]:
-    """The detector's default threshold rule (heldout-refit: the 4/5 model's held-out
+    """The detector's threshold rule before stop 56 (heldout-refit: the 4/5 model's held-out
     beats set it, the model on every beat scores) on the candidate score ``name``; with
     RR context on recordings, as ``anomaly fit RECORDING`` does (weight 0.25). Fit
     seconds include what the score keeps of the training beats; score seconds are those

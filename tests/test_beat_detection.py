@@ -274,9 +274,11 @@ def test_an_unlabelled_fit_keeps_the_patients_frequent_ectopic_beats_out(mitdb, 
           read.beats.rr_local_mean[readable])
     kept = dominant_beats(beats, *rr).kept
     np.testing.assert_array_equal(data.normal, beats[kept])
-    assert (data.threshold_k, data.code_distance) == (2, "off")  # Measured for beats so chosen.
+    # Measured for beats so chosen.
+    assert data.settings == {"threshold_k": 2, "code_distance": "off",
+                             "threshold_source": "heldout-refit"}
     assert (labels[kept] == "V").sum() <= 0.01 * kept.sum()
     assert (kept & (labels == "N")).sum() >= 0.8 * (labels == "N").sum()
     assert "premature" in data.skipped and data.n_skipped == len(read.beats) - kept.sum()
     every, _ = read_normal_recording_beats(mitdb / record, options, every_beat=True)
-    assert len(every.normal) == len(labels) and every.threshold_k is None
+    assert len(every.normal) == len(labels) and every.settings == {}

@@ -178,6 +178,9 @@ def test_fit_reports_rows_skipped_and_threshold(data_dir, tmp_path, capsys):
     metadata = json.loads((tmp_path / "m" / "metadata.json").read_text())
     assert metadata["training"]["rows"] == 400 and metadata["provenance"]["rows_skipped"] == 200
     assert metadata["params"]["threshold_k"] == 1 and "+ 1 x std" in out  # the tutorial's k
+    # Every beat's score under the first model that did not see it sets it.
+    assert metadata["params"]["threshold_source"] == "heldout-folds"
+    assert "of the scores of the 400 beats, each held out of one of the first trainings" in out
     assert metadata["provenance"]["file_sha256"] == hashlib.sha256(
         (data_dir / "train.csv").read_bytes()).hexdigest()
 
@@ -186,21 +189,25 @@ def test_fit_without_labels_uses_every_row(data_dir, tmp_path, capsys):
     code, out, err = run_cli(capsys, "fit", data_dir / "normal.csv", "-m", tmp_path / "m",
                              "--epochs", "2", "--seed", "3")
     assert code == 0 and "Training on 400 normal rows" in out and "skipped" not in out
-    assert "Warning" not in err  # 80 beats held out set its threshold
+    assert "Warning" not in err  # 400 beats' held-out scores set its threshold
 
 
 def test_a_threshold_of_a_few_beats_scores_is_said_to_be_unsteady(data_dir, tmp_path,
                                                                   capsys):
     """A threshold set on the scores of a few held-out beats moves with which beats they
     are (MIT-BIH 232 without labels: 18 beats, and half the later beats flagged): the
-    fit says so."""
+    fit says so. Every fold's held-out beats are every beat: 100 set it by default."""
     write_text(tmp_path / "few.csv", "".join(
         (data_dir / "normal.csv").read_text().splitlines(keepends=True)[:100]))
     code, _, err = run_cli(capsys, "fit", tmp_path / "few.csv", "-m", tmp_path / "m",
-                           "--epochs", "2")
+                           "--epochs", "2", "--threshold-source", "heldout-refit")
     assert code == 0, err
     assert re.search(r"Warning: .*few.csv: the threshold rests on the scores of 20 beats, "
                      "and moves with which beats they are", err), err
+    code, out, err = run_cli(capsys, "fit", tmp_path / "few.csv", "-m", tmp_path / "m2",
+                             "--epochs", "2")
+    assert code == 0 and "Warning" not in err, err
+    assert "of the scores of the 100 beats, each held out of" in out
 
 
 def test_fit_with_the_squared_error_scores_with_it(data_dir, tmp_path, capsys):

@@ -1163,7 +1163,8 @@ def test_a_recordings_model_scores_each_beats_timing_unless_told_not_to(recordin
     needs them, in one line naming the file, and --rr-context on a beats CSV is refused."""
     import json
 
-    from anomaly.recordings import RECORDING_CODE_DISTANCE, RECORDING_THRESHOLD_K
+    from anomaly.recordings import (RECORDING_CODE_DISTANCE, RECORDING_THRESHOLD_K,
+                                    RECORDING_THRESHOLD_SOURCE)
     from anomaly.recordings.rhythm import RR_CONTEXT
 
     base, _, _ = recording
@@ -1172,19 +1173,22 @@ def test_a_recordings_model_scores_each_beats_timing_unless_told_not_to(recordin
     timed = json.loads(Path("timed/metadata.json").read_text())["params"]
     assert timed["context"] == list(RR_CONTEXT)
     assert timed["threshold_k"] == RECORDING_THRESHOLD_K == 2  # A recording's default k.
-    # And its score: the error alone, on which that k was chosen.
+    # And its score and threshold source: the error alone and one held-out fifth's scores,
+    # on which that k was chosen.
     assert timed["code_distance"] == RECORDING_CODE_DISTANCE == "off"
+    assert timed["threshold_source"] == RECORDING_THRESHOLD_SOURCE == "heldout-refit"
     assert ("Score: the mean absolute error of the reconstruction, weighing the beat's "
             "samples 0.75 and its RR context 0.25.") in out
     assert "Network: dense 142-128-64-16-64-128-142" in out and "+ 2 x std" in out
     assert "beats outside the dominant rhythm and shape (" in out
     code, _, err = run_cli(capsys, "fit", base, "--to", "1:00", "-m", "shape", "--epochs", "3",
                            "--no-rr-context", "--threshold-k", "1.5", "--code-distance", "on",
-                           "-q")
+                           "--threshold-source", "training", "-q")
     assert code == 0, err
     shape = json.loads(Path("shape/metadata.json").read_text())
     assert shape["params"]["context"] == [] and shape["params"]["threshold_k"] == 1.5
     assert shape["params"]["code_distance"] == "on" and "code_memory" in shape
+    assert shape["params"]["threshold_source"] == "training"
 
     assert run_cli(capsys, "beats", base, "-o", "beats.csv", "-q")[0] == 0
     with open("beats.csv", newline="") as file, open("bare.csv", "w", newline="") as bare:

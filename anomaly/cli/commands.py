@@ -43,7 +43,7 @@ from ..exceptions import (
     Terminated,
     UsageError,
 )
-from ..recordings import RECORDING_THRESHOLD_K
+from ..recordings import RECORDING_THRESHOLD_K, RECORDING_THRESHOLD_SOURCE
 from .options import (
     EveryBeat,
     Header,
@@ -150,13 +150,17 @@ def fit(
         show_default=False,
         callback=lambda value: value if value is None else finite(value, "--threshold-k"))
     ] = None,
-    threshold_source: Annotated[ThresholdSource, typer.Option(
+    threshold_source: Annotated[Optional[ThresholdSource], typer.Option(
         help="Whose errors set the threshold: the training beats'; those of 20% of the beats "
              "held out of training; (heldout-refit) those of a first model trained "
-             "without them, the model saved then trained on every beat; or "
+             "without them, the model saved then trained on every beat (two fits); or "
              "(heldout-folds) every beat's, each held out of one of five first models, the "
-             "model saved then trained on every beat (six fits).")
-    ] = ThresholdSource.heldout_refit,
+             "model saved then trained on every beat (six fits; over 6,250 beats, "
+             "heldout-refit's). Default: heldout-folds; "
+             f"{RECORDING_THRESHOLD_SOURCE} for a recording fitted without labels on its "
+             "dominant beats (its k was chosen with it).",
+        show_default=False)
+    ] = None,
     error_metric: Annotated[ErrorMetric, typer.Option(
         help="The error in the score: the mean absolute (mae) or squared (mse) difference "
              "of a beat's scaled samples from their reconstruction; auto: mse when the score "
@@ -257,16 +261,16 @@ def fit(
         unit = "rows" if origin is None else "beats"  # A recording's are beats.
         _say(f"Training on {len(data.normal)} normal {unit} ({model.value} "
              f"autoencoder{noise})...", quiet)
-        # The k given, else the one measured for beats chosen as these were, else the
-        # detector's own (the tutorial's).
-        k = threshold_k if threshold_k is not None else data.threshold_k
-        code = (code_distance.value if code_distance is not None
-                else data.code_distance or CodeDistance.auto.value)
+        # Each setting given, else the one measured for beats chosen as these were, else
+        # the detector's own.
+        given = {"threshold_k": threshold_k,
+                 "threshold_source": threshold_source and threshold_source.value,
+                 "code_distance": code_distance and code_distance.value}
+        settings = {**data.settings,
+                    **{name: value for name, value in given.items() if value is not None}}
         detector = AutoencoderDetector(model=model.value, noise_factor=denoise, epochs=epochs,
-                                       seed=seed, threshold_source=threshold_source.value,
-                                       error_metric=error_metric.value,
-                                       code_distance=code, context=context,
-                                       **({} if k is None else {"threshold_k": k}))
+                                       seed=seed, error_metric=error_metric.value,
+                                       context=context, **settings)
         try:
             with epochs_progress(not quiet) as progress:
                 detector.fit(data.normal, on_epoch=progress)

@@ -18,9 +18,9 @@ import os
 import re
 import sys
 import zlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Any, Iterator
 
 import numpy as np
 
@@ -122,16 +122,15 @@ class TrainingData:
 
     ``n_read``: beats read; ``skipped``: which were left out (None when all are normal),
     for instance "rows without the normal label 'N' in column 'label'";
-    ``threshold_k``: the k of the threshold measured for beats chosen this way (None: the
-    detector's default, the tutorial's 1); ``code_distance``: likewise, the detector's
-    ``code_distance`` (None: its default).
+    ``settings``: the detector's parameters measured for beats chosen this way, which a fit
+    uses unless told otherwise (a recording's dominant beats:
+    :data:`anomaly.recordings.RECORDING_SETTINGS`; empty: the detector's defaults).
     """
 
     normal: np.ndarray
     n_read: int
     skipped: str | None = None
-    threshold_k: float | None = None
-    code_distance: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n_skipped(self) -> int:

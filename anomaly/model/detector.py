@@ -105,7 +105,7 @@ class AutoencoderDetector:
         weights are kept.
     threshold_k : float, default 1.0
         ``k`` in the threshold ``mean + k * std`` of the errors of ``threshold_source``.
-    threshold_source : str, default "heldout-refit"
+    threshold_source : str, default "heldout-folds"
         Whose scores set the threshold: ``"training"``, the training beats' (the
         network has fitted them, so their errors run low); ``"heldout"``, those of
         ``heldout_fraction`` of the beats, held out of training. ``"heldout-refit"``: a
@@ -113,8 +113,10 @@ class AutoencoderDetector:
         errors; the model kept is then trained on every beat (two fits).
         ``"heldout-folds"``: every beat's score under one of ``1 / heldout_fraction``
         first models, each trained without its fold of the beats, sets it; the model kept
-        is then trained on every beat (six fits). With fewer than 10 beats to hold out,
-        the training beats' (``calibration_.source`` says which was used).
+        is then trained on every beat (six fits), unless the first models would together
+        see more than ``max_inputs_seen`` inputs (over 6,250 beats at the defaults: then
+        ``"heldout-refit"``'s). With fewer than 10 beats to hold out, the training
+        beats' (``calibration_.source`` says which was used).
     heldout_fraction : float, default 0.2
     context : tuple of str, default ()
         Names of context values the last ``len(context)`` columns of each trace hold
@@ -199,7 +201,7 @@ class AutoencoderDetector:
         validation_fraction: float = 0.0,
         patience: int = 30,
         threshold_k: float = 1.0,
-        threshold_source: str = "heldout-refit",
+        threshold_source: str = "heldout-folds",
         heldout_fraction: float = 0.2,
         context: tuple[str, ...] = (),
         context_weight: float = 0.25,
@@ -324,10 +326,13 @@ class AutoencoderDetector:
                                   verbose)
             return _Scorer.of(network, scaling, scaled[rows], params, uses_codes, self.seed)
 
+        # The first models of heldout-folds may together see one fit's budget of inputs.
+        max_fold_rows = (None if self.max_inputs_seen is None
+                         else self.max_inputs_seen // self.epochs)
         fitted: Calibrated[_Scorer] = calibrate(
             train, lambda scorer, rows: scorer.scores(scaling, scaled[rows], params),
             len(scaled), source=self.threshold_source, fraction=self.heldout_fraction,
-            seed=self.seed, k=self.threshold_k)
+            seed=self.seed, k=self.threshold_k, max_fold_rows=max_fold_rows)
         # Every fitted value is set at once, here: a fit that fails leaves none of them.
         self.params_ = params
         self.scaling_ = scaling

@@ -14,6 +14,9 @@ The rule is the TensorFlow autoencoder tutorial's. Whose errors it is computed f
   see it sets the threshold; the model kept is then trained on every beat (six fits at
   the default fifth). One fifth's threshold moves with which beats the fifth holds; all
   of them, the most the training set has, move less (measured: docs/benchmarks.md).
+  Where the first models would together train on more than one fit's budget of inputs,
+  one fold sets it, as ``heldout-refit``'s (``max_fold_rows``): a large training set
+  holds enough held-out beats in a fifth, and its fit costs what it did.
 
 With fewer than :data:`MIN_HELDOUT` beats to hold out, the training beats set it.
 :func:`calibrate` carries out a source's steps with the training it is given and returns
@@ -182,7 +185,8 @@ def heldout_split(n_inputs: int, *, source: str, fraction: float, seed: int
 
 def calibrate(train: Callable[[np.ndarray, str | None], Network],
               errors: Callable[[Network, np.ndarray], np.ndarray], n_inputs: int, *,
-              source: str, fraction: float, seed: int, k: float) -> Calibrated[Network]:
+              source: str, fraction: float, seed: int, k: float,
+              max_fold_rows: int | None = None) -> Calibrated[Network]:
     """Train as ``source`` says and set the threshold.
 
     Parameters
@@ -202,11 +206,18 @@ def calibrate(train: Callable[[np.ndarray, str | None], Network],
         Seeds the split (and the refit's order).
     k : float
         The threshold is mean + ``k`` x std.
+    max_fold_rows : int, optional
+        The most inputs the first models of ``heldout-folds`` may train on together
+        (counting an input once per model); with more, ``heldout-refit`` is carried out.
+        None: no limit.
 
     Returns
     -------
     Calibrated
     """
+    if source == "heldout-folds" and max_fold_rows is not None and (
+            n_inputs * (folds_of(n_inputs, fraction) - 1) > max_fold_rows):
+        source = "heldout-refit"
     order, heldout = heldout_split(n_inputs, source=source, fraction=fraction, seed=seed)
     if heldout is None:
         network = train(order, None)

@@ -29,6 +29,14 @@ RECORDING_THRESHOLD_K = 2.0
 #: chose k = 4, where the S sensitivity of DS2, held out, fell from 0.63 to 0.40; at
 #: k = 2 it flagged 832 normal beats an hour against 689 (docs/benchmarks.md, issue 25).
 RECORDING_CODE_DISTANCE = "off"
+#: The ``threshold_source`` of such a model unless ``--threshold-source`` says otherwise:
+#: one held-out fifth's scores, on which the k above was chosen (other training beats get
+#: the detector's default, every fold's).
+RECORDING_THRESHOLD_SOURCE = "heldout-refit"
+#: The three, as the detector's parameters.
+RECORDING_SETTINGS = {"threshold_k": RECORDING_THRESHOLD_K,
+                      "code_distance": RECORDING_CODE_DISTANCE,
+                      "threshold_source": RECORDING_THRESHOLD_SOURCE}
 #: The fewest beats ``anomaly fit`` trains a model of a recording on. A span of a few
 #: minutes gives hundreds; fewer than this is a span mostly unreadable or of another
 #: lead's signal (a device attached late, an EEG read as ECG), on which a model flagged

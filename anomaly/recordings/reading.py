@@ -81,7 +81,7 @@ def read_normal_recording_beats(path: str | os.PathLike, options: SegmentOptions
     """
     from ..exceptions import InputError
     from ..io.readers import TrainingData, normal_rows, require_readable
-    from . import MIN_RECORDING_BEATS, RECORDING_CODE_DISTANCE, RECORDING_THRESHOLD_K
+    from . import MIN_RECORDING_BEATS, RECORDING_SETTINGS
     from .patient import dominant_beats, dominant_template
 
     if every_beat and label_column is not None:
@@ -108,8 +108,7 @@ def read_normal_recording_beats(path: str | os.PathLike, options: SegmentOptions
         dominant = dominant_beats(beats.values[readable], beats.rr_prev[readable],
                                   beats.rr_next[readable], beats.rr_local_mean[readable])
         data = TrainingData(values[readable][dominant.kept], int(readable.sum()),
-                            dominant.describe(), threshold_k=RECORDING_THRESHOLD_K,
-                            code_distance=RECORDING_CODE_DISTANCE)
+                            dominant.describe(), settings=dict(RECORDING_SETTINGS))
     data = data.among(len(beats))
     if len(data.normal) < MIN_RECORDING_BEATS:
         # Labels or every beat choose among the readable beats: no help without 30 of them.
