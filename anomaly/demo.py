@@ -56,6 +56,7 @@ def run_demo(workdir: str | os.PathLike, *, force_synthetic: bool = False, epoch
     from .io.writers import check_can_create_directory
     from .model import AutoencoderDetector, Provenance
     from .model.directory import check_destination
+    from .model.threshold import fits_said
     from .report.metrics import format_report
     from .scoring.plan import ScoreOptions, plan_run
     from .scoring.run import execute
@@ -73,7 +74,9 @@ def run_demo(workdir: str | os.PathLike, *, force_synthetic: bool = False, epoch
     detector = AutoencoderDetector(epochs=epochs).fit(normal)
     model_dir = detector.save(workdir / "model", provenance=Provenance(
         data=description, rows_read=len(normal)))
-    echo(f"Trained {detector.training_.epochs} epochs in {detector.training_.fit_seconds:.1f} s; "
+    training = detector.training_
+    echo(f"Trained {training.epochs} epochs in {training.fit_seconds:.1f} s"
+         f"{fits_said(detector.calibration_, detector.heldout_fraction)}; "
          f"threshold {detector.threshold_:.6g}; model saved to {model_dir}/")
 
     heldout, scores, report = workdir / "heldout.csv", workdir / "scores.csv", workdir / "report.json"

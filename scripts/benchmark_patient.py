@@ -68,12 +68,11 @@ def fit_detector(train: np.ndarray, context: tuple[str, ...]):
     from anomaly.model import AutoencoderDetector
     from anomaly.recordings import RECORDING_SETTINGS
 
+    settings = {**RECORDING_SETTINGS, "code_distance": os.environ.get(
+        CODE_DISTANCE_VARIABLE, RECORDING_SETTINGS["code_distance"])}
     # The benchmark tries each k of THRESHOLD_KS on the calibration's mean and std.
-    settings = {name: value for name, value in RECORDING_SETTINGS.items()
-                if name != "threshold_k"}
-    code_distance = os.environ.get(CODE_DISTANCE_VARIABLE, settings["code_distance"])
-    return AutoencoderDetector(seed=0, context=context,
-                               **{**settings, "code_distance": code_distance}).fit(train)
+    settings.pop("threshold_k")
+    return AutoencoderDetector(seed=0, context=context, **settings).fit(train)
 
 
 def metrics(labels: np.ndarray, scores: np.ndarray, threshold: float, readable: np.ndarray,

@@ -40,9 +40,10 @@ trained on; "the 4/5 model" is the detector fitted on the other four fifths.
   ``defaults-before-25``: with the score it had before issue 25 (the mean absolute error
   alone: ``code_distance="off"``, ``error_metric="mae"``), which ``defaults`` still is
   under 200 training beats. ``rr-context-0.25-before-25``: ``rr-context-0.25`` so.
-  ``defaults`` is ``threshold_source="heldout-folds"`` since stop 56 (every beat's score
-  under the 4/5 model that did not see it, five such models); ``heldout-folds`` and
-  ``rr-context-0.25-heldout-folds`` name that source, which ``defaults`` had not before.
+  ``defaults`` has ``threshold_source="heldout-folds"`` since stop 56 (every beat's score
+  under the 4/5 model that did not see it, five such models);
+  ``defaults-before-folds`` and ``rr-context-0.25-before-folds`` keep the source it had
+  before, ``heldout-refit`` (the 4/5 model's held-out fifth).
 - ``rr-context``, ``rr-context-0.25``, ``rr-context-0.75`` (recordings only): the
   defaults on each beat followed by its RR context (``context=RR_CONTEXT``: the previous
   and next RR intervals over the local mean), which the network predicts from the beat's
@@ -429,8 +430,8 @@ def detector(**settings: Any) -> Callable[[Models], Outcome]:
 
 #: The score the detector had before issue 25: the mean absolute error alone.
 BEFORE_ISSUE_25 = {"code_distance": "off", "error_metric": "mae"}
-#: Every beat's score under the first model that did not see it sets the threshold.
-HELDOUT_FOLDS = {"threshold_source": "heldout-folds"}
+#: The threshold source the detector had before every fold's: one held-out fifth's.
+BEFORE_FOLDS = {"threshold_source": "heldout-refit"}
 
 
 #: RR context variants: name -> (context names, function of the (n, 2) RR_CONTEXT).
@@ -731,11 +732,11 @@ METHODS: dict[str, Callable[[Models], Outcome]] = {
     "PCA": pca,
     "defaults": detector(),
     "defaults-before-25": detector(**BEFORE_ISSUE_25),
-    "heldout-folds": detector(**HELDOUT_FOLDS),
+    "defaults-before-folds": detector(**BEFORE_FOLDS),
     "rr-context": rr_context(),
     "rr-context-0.25": rr_context(context_weight=0.25),
     "rr-context-0.25-before-25": rr_context(context_weight=0.25, **BEFORE_ISSUE_25),
-    "rr-context-0.25-heldout-folds": rr_context(context_weight=0.25, **HELDOUT_FOLDS),
+    "rr-context-0.25-before-folds": rr_context(context_weight=0.25, **BEFORE_FOLDS),
     "rr-context-0.75": rr_context(context_weight=0.75),
     "rr-early-0.25": rr_context("early", context_weight=0.25),
     "fixed-epochs": fixed_epochs,

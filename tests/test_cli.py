@@ -180,7 +180,7 @@ def test_fit_reports_rows_skipped_and_threshold(data_dir, tmp_path, capsys):
     assert metadata["params"]["threshold_k"] == 1 and "+ 1 x std" in out  # the tutorial's k
     # Every beat's score under the first model that did not see it sets it.
     assert metadata["params"]["threshold_source"] == "heldout-folds"
-    assert "of the scores of the 400 beats, each held out of one of the first trainings" in out
+    assert "of the scores of the 400 beats, each scored by the first model that did" in out
     assert metadata["provenance"]["file_sha256"] == hashlib.sha256(
         (data_dir / "train.csv").read_bytes()).hexdigest()
 
@@ -207,7 +207,17 @@ def test_a_threshold_of_a_few_beats_scores_is_said_to_be_unsteady(data_dir, tmp_
     code, out, err = run_cli(capsys, "fit", tmp_path / "few.csv", "-m", tmp_path / "m2",
                              "--epochs", "2")
     assert code == 0 and "Warning" not in err, err
-    assert "of the scores of the 100 beats, each held out of" in out
+    assert "of the scores of the 100 beats, each scored by the first model" in out
+    assert "Note:" not in out and "(6 fits)" in out
+    # Under 50 beats a fold would hold fewer than 10: the fit says whose scores set it.
+    write_text(tmp_path / "fewer.csv", "".join(
+        (data_dir / "normal.csv").read_text().splitlines(keepends=True)[:40]))
+    code, out, err = run_cli(capsys, "fit", tmp_path / "fewer.csv", "-m", tmp_path / "m3",
+                             "--epochs", "2")
+    assert code == 0, err
+    assert ("Note: the training beats' own scores set the threshold (heldout-folds asked "
+            "for): a held-out fold would hold fewer than 10 beats.") in out
+    assert "fits)" not in out
 
 
 def test_fit_with_the_squared_error_scores_with_it(data_dir, tmp_path, capsys):

@@ -207,7 +207,7 @@ def fit(
     from ..model.context import beat_context
     from ..model.directory import fitting
     from ..model.scaling import scaling_note
-    from ..model.threshold import calibration_note
+    from ..model.threshold import calibration_note, fallback_reason, fits_said
     from ..progress import epochs_progress
     from ..recordings.rhythm import RR_CONTEXT
     from ..model._tensorflow import require_tensorflow
@@ -264,13 +264,12 @@ def fit(
         # Each setting given, else the one measured for beats chosen as these were, else
         # the detector's own.
         given = {"threshold_k": threshold_k,
-                 "threshold_source": threshold_source and threshold_source.value,
-                 "code_distance": code_distance and code_distance.value}
-        settings = {**data.settings,
-                    **{name: value for name, value in given.items() if value is not None}}
-        detector = AutoencoderDetector(model=model.value, noise_factor=denoise, epochs=epochs,
-                                       seed=seed, error_metric=error_metric.value,
-                                       context=context, **settings)
+                 "threshold_source": None if threshold_source is None else threshold_source.value,
+                 "code_distance": None if code_distance is None else code_distance.value}
+        detector = AutoencoderDetector(**{
+            "model": model.value, "noise_factor": denoise, "epochs": epochs, "seed": seed,
+            "error_metric": error_metric.value, "context": context, **data.settings,
+            **{name: value for name, value in given.items() if value is not None}})
         try:
             with epochs_progress(not quiet) as progress:
                 detector.fit(data.normal, on_epoch=progress)
@@ -282,7 +281,8 @@ def fit(
         training, calibration = detector.training_, detector.calibration_
         _say(
             f"Trained {training.epochs} of at most {training.epochs_planned} epochs "
-            f"(batches of {training.batch_size}) in {training.fit_seconds:.1f} s.\n"
+            f"(batches of {training.batch_size}) in {training.fit_seconds:.1f} s"
+            f"{fits_said(calibration, detector.heldout_fraction)}.\n"
             f"Network: {_network(detector)}.\n"
             f"Score: {detector.score_description}.\n"
             f"Threshold {_fmt(calibration.threshold)} = mean {_fmt(calibration.mean)} "
@@ -291,6 +291,9 @@ def fit(
             f"Model saved to {model_dir}/ ({_model_files(model_dir)}).",
             quiet,
         )
+        note = fallback_reason(detector.threshold_source, calibration.source)
+        if note is not None:
+            _say(f"Note: {note}.", quiet)
         note = calibration_note(calibration, len(data.normal), data.n_read)
         if note is not None:
             typer.echo(f"Warning: {normal_csv}: {note}", err=True)

@@ -20,7 +20,7 @@ import sys
 import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any, Iterator, Mapping
 
 import numpy as np
 
@@ -130,7 +130,7 @@ class TrainingData:
     normal: np.ndarray
     n_read: int
     skipped: str | None = None
-    settings: dict[str, Any] = field(default_factory=dict)
+    settings: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def n_skipped(self) -> int:

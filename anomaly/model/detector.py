@@ -91,9 +91,11 @@ class AutoencoderDetector:
         growing with them (:func:`anomaly.model.training.auto_batch_size`), which keeps a large set's epochs
         cheap in steps.
     max_inputs_seen : int or None, default 5_000_000
-        Most traces passed through the network in all (epochs x training traces): a
+        Most traces passed through each network trained (epochs x training traces): a
         large training set trains fewer epochs (100,000 beats: 50), so the fit's time is
-        bounded. Below 25,000 traces it does not bind at 200 epochs. None: no bound.
+        bounded. Below 25,000 traces it does not bind at 200 epochs. It also bounds the
+        first models of ``threshold_source="heldout-folds"``, all of them together.
+        None: no bound.
     learning_rate : float, default 1e-3
         Adam's learning rate.
     validation_fraction : float, default 0.0
@@ -105,19 +107,22 @@ class AutoencoderDetector:
         weights are kept.
     threshold_k : float, default 1.0
         ``k`` in the threshold ``mean + k * std`` of the errors of ``threshold_source``.
-    threshold_source : str, default "heldout-folds"
-        Whose scores set the threshold: ``"training"``, the training beats' (the
-        network has fitted them, so their errors run low); ``"heldout"``, those of
-        ``heldout_fraction`` of the beats, held out of training. ``"heldout-refit"``: a
-        first model, trained without the held-out beats, sets the threshold from their
-        errors; the model kept is then trained on every beat (two fits).
-        ``"heldout-folds"``: every beat's score under one of ``1 / heldout_fraction``
-        first models, each trained without its fold of the beats, sets it; the model kept
-        is then trained on every beat (six fits), unless the first models would together
-        see more than ``max_inputs_seen`` inputs (over 6,250 beats at the defaults: then
-        ``"heldout-refit"``'s). With fewer than 10 beats to hold out, the training
-        beats' (``calibration_.source`` says which was used).
+    threshold_source : {"training", "heldout", "heldout-refit", "heldout-folds"}
+        Default ``"heldout-folds"``. Whose scores set the threshold: ``"training"``, the
+        training beats' (the network has fitted them, so their errors run low);
+        ``"heldout"``, those of ``heldout_fraction`` of the beats, held out of training.
+        ``"heldout-refit"``: a first model, trained without the held-out beats, sets the
+        threshold from their errors; the model kept is then trained on every beat (two
+        fits).
+        ``"heldout-folds"``: every beat's score under one of ``round(1 /
+        heldout_fraction)`` first models, each trained without its fold of the beats,
+        sets it; the model kept is then trained on every beat (six fits), unless the
+        first models would together see more than ``max_inputs_seen`` inputs (over 6,250
+        beats at 200 epochs: then ``"heldout-refit"``'s). With fewer than 10 beats to
+        hold out, the training beats' (``calibration_.source`` says which was used).
     heldout_fraction : float, default 0.2
+        Share of the beats held out: by ``"heldout"`` and ``"heldout-refit"``, and in each
+        fold of ``"heldout-folds"`` (five folds at 0.2).
     context : tuple of str, default ()
         Names of context values the last ``len(context)`` columns of each trace hold
         (a beat's RR context, :data:`anomaly.recordings.rhythm.RR_CONTEXT`). The network
@@ -142,9 +147,10 @@ class AutoencoderDetector:
         The parameters the model was fitted with (``get_params()`` at ``fit``; what
         ``save`` records and scoring uses, whatever ``set_params`` changed since).
     calibration_ : Calibration
-        Where the threshold comes from: ``source`` (``"training"``, ``"heldout"`` or
-        ``"heldout-refit"``, whichever was used), ``n``, ``mean`` and ``std`` of the errors
-        that set it, and after ``fit`` those ``errors`` (see :mod:`anomaly.model.threshold`).
+        Where the threshold comes from: ``source`` (``"training"``, ``"heldout"``,
+        ``"heldout-refit"`` or ``"heldout-folds"``, whichever was used), ``n``, ``mean``
+        and ``std`` of the errors that set it, and after ``fit`` those ``errors`` (see
+        :mod:`anomaly.model.threshold`).
     scaling_ : Scaling
         What an input holds and how it is scaled: ``input_shape``, ``n_samples`` (values
         per input without the context), the min-max scaling of the samples and of each
@@ -326,13 +332,14 @@ class AutoencoderDetector:
                                   verbose)
             return _Scorer.of(network, scaling, scaled[rows], params, uses_codes, self.seed)
 
-        # The first models of heldout-folds may together see one fit's budget of inputs.
-        max_fold_rows = (None if self.max_inputs_seen is None
-                         else self.max_inputs_seen // self.epochs)
+        # So that a large set's fit costs what it did with one fold, the first models of
+        # heldout-folds may together see one fit's budget of inputs, no more.
+        max_first_fit_rows = (None if self.max_inputs_seen is None
+                              else self.max_inputs_seen // self.epochs)
         fitted: Calibrated[_Scorer] = calibrate(
             train, lambda scorer, rows: scorer.scores(scaling, scaled[rows], params),
             len(scaled), source=self.threshold_source, fraction=self.heldout_fraction,
-            seed=self.seed, k=self.threshold_k, max_fold_rows=max_fold_rows)
+            seed=self.seed, k=self.threshold_k, max_first_fit_rows=max_first_fit_rows)
         # Every fitted value is set at once, here: a fit that fails leaves none of them.
         self.params_ = params
         self.scaling_ = scaling

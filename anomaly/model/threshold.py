@@ -9,13 +9,13 @@ The rule is the TensorFlow autoencoder tutorial's. Whose errors it is computed f
   them);
 - ``heldout-refit``: a first model is trained without the held-out beats and sets the
   threshold from their errors; the model kept is then trained on every beat (two fits);
-- ``heldout-folds``: the beats are split in ``1 / fraction`` folds, each held out of a
+- ``heldout-folds``: the beats are split in ``round(1 / fraction)`` folds, each held out of a
   first model trained on the others, and every beat's error under the model that did not
   see it sets the threshold; the model kept is then trained on every beat (six fits at
   the default fifth). One fifth's threshold moves with which beats the fifth holds; all
   of them, the most the training set has, move less (measured: docs/benchmarks.md).
   Where the first models would together train on more than one fit's budget of inputs,
-  one fold sets it, as ``heldout-refit``'s (``max_fold_rows``): a large training set
+  one fold sets it, as ``heldout-refit``'s (``max_first_fit_rows``): a large training set
   holds enough held-out beats in a fifth, and its fit costs what it did.
 
 With fewer than :data:`MIN_HELDOUT` beats to hold out, the training beats set it.
@@ -132,8 +132,8 @@ class Calibration:
             return (f"the {self.n} beats held out of a first training, the model kept "
                     "then trained on every beat")
         if self.source == "heldout-folds":
-            return (f"the {self.n} beats, each held out of one of the first trainings, the "
-                    "model kept then trained on every beat")
+            return (f"the {self.n} beats, each scored by the first model that did not train "
+                    "on it, the model kept then trained on every beat")
         return f"the {self.n} training beats"
 
     def to_json(self) -> dict[str, Any]:
@@ -166,27 +166,46 @@ class Calibrated(Generic[Network]):
     train_errors: np.ndarray
 
 
-def folds_of(n_inputs: int, fraction: float) -> int:
-    """How many folds ``heldout-folds`` splits ``n_inputs`` beats in: one per
-    ``fraction`` of them (5 for 0.2), at least 2."""
+def n_folds(fraction: float) -> int:
+    """How many folds ``heldout-folds`` splits the beats in: one per ``fraction`` of them,
+    rounded (5 for 0.2, 3 for 0.3), at least 2."""
     return max(2, int(round(1.0 / fraction)))
 
 
-def heldout_split(n_inputs: int, *, source: str, fraction: float, seed: int
-                  ) -> tuple[np.ndarray, np.ndarray | None]:
-    """The rows to train on, in the seed's order, and the rows held out to set the
-    threshold (None: the training beats set it, by choice or for want of beats)."""
-    order = np.random.default_rng(seed).permutation(n_inputs)
-    n_heldout = int(round(n_inputs * fraction)) if source != "training" else 0
-    if n_heldout >= MIN_HELDOUT and n_inputs - n_heldout >= 2:
-        return order[:-n_heldout], order[-n_heldout:]
-    return order, None
+def networks_trained(source: str, fraction: float) -> int:
+    """How many networks a fit whose threshold came from ``source`` trained (the one kept
+    and the first models), for people reading its time."""
+    return {"heldout-refit": 2, "heldout-folds": n_folds(fraction) + 1}.get(source, 1)
+
+
+def fits_said(calibration: "Calibration", fraction: float) -> str:
+    """``" (6 fits)"``, or nothing for a single fit: what a fit's time covers."""
+    fits = networks_trained(calibration.source, fraction)
+    return f" ({fits} fits)" if fits > 1 else ""
+
+
+def heldout_folds(order: np.ndarray, *, source: str, fraction: float) -> list[np.ndarray]:
+    """The folds of the rows ``order`` (the seed's permutation) held out to set the
+    threshold, each of a first model trained on the others: ``heldout-folds``'s
+    :func:`n_folds`, or the last ``fraction`` for ``heldout`` and ``heldout-refit``. None
+    (an empty list) for ``training``, or when a fold would hold fewer than
+    :data:`MIN_HELDOUT` rows or leave fewer than 2 to train on: the training beats set it."""
+    n_inputs = len(order)
+    if source == "heldout-folds":
+        folds = np.array_split(order, n_folds(fraction))
+    elif source != "training":
+        folds = [order[n_inputs - int(round(n_inputs * fraction)):]]
+    else:
+        return []
+    if min(map(len, folds)) >= MIN_HELDOUT and n_inputs - max(map(len, folds)) >= 2:
+        return folds
+    return []
 
 
 def calibrate(train: Callable[[np.ndarray, str | None], Network],
               errors: Callable[[Network, np.ndarray], np.ndarray], n_inputs: int, *,
               source: str, fraction: float, seed: int, k: float,
-              max_fold_rows: int | None = None) -> Calibrated[Network]:
+              max_first_fit_rows: int | None = None) -> Calibrated[Network]:
     """Train as ``source`` says and set the threshold.
 
     Parameters
@@ -201,41 +220,54 @@ def calibrate(train: Callable[[np.ndarray, str | None], Network],
     n_inputs : int
     source : {"training", "heldout", "heldout-refit", "heldout-folds"}
     fraction : float
-        Share of the inputs held out (of each fold's first model, for ``heldout-folds``).
+        Share of the inputs held out; for ``heldout-folds``, each fold's (rounded to a
+        whole number of folds, :func:`n_folds`).
     seed : int
-        Seeds the split (and the refit's order).
+        Seeds the split, and the order every network trains in.
     k : float
         The threshold is mean + ``k`` x std.
-    max_fold_rows : int, optional
-        The most inputs the first models of ``heldout-folds`` may train on together
-        (counting an input once per model); with more, ``heldout-refit`` is carried out.
-        None: no limit.
+    max_first_fit_rows : int, optional
+        The most inputs the first models of ``heldout-folds`` may train on, all of them
+        together (an input counted once per model); with more, ``heldout-refit`` is
+        carried out. None: no limit.
 
     Returns
     -------
     Calibrated
+        With ``heldout-folds``, the calibration's errors are in the folds' order.
     """
-    if source == "heldout-folds" and max_fold_rows is not None and (
-            n_inputs * (folds_of(n_inputs, fraction) - 1) > max_fold_rows):
+    if source == "heldout-folds" and max_first_fit_rows is not None and (
+            n_inputs * (n_folds(fraction) - 1) > max_first_fit_rows):
         source = "heldout-refit"
-    order, heldout = heldout_split(n_inputs, source=source, fraction=fraction, seed=seed)
-    if heldout is None:
+    order = np.random.default_rng(seed).permutation(n_inputs)
+    folds = heldout_folds(order, source=source, fraction=fraction)
+    if not folds:
         network = train(order, None)
         train_errors = errors(network, np.arange(n_inputs))
         return Calibrated(network, Calibration.of("training", train_errors, k), train_errors)
+    # Each first model trains on the rows of the other folds, in the seed's order.
+    firsts = [order[~np.isin(order, fold)] for fold in folds]
     if source == "heldout":
-        network = train(order, None)
-        return Calibrated(network, Calibration.of(source, errors(network, heldout), k),
-                          errors(network, np.sort(order)))
+        network = train(firsts[0], None)
+        return Calibrated(network, Calibration.of(source, errors(network, folds[0]), k),
+                          errors(network, np.sort(firsts[0])))
     # heldout-refit and heldout-folds: the first models' held-out errors; the model kept
-    # trains on every beat, in the seed's order.
-    every = np.random.default_rng(seed).permutation(n_inputs)
-    folds = (np.array_split(every, folds_of(n_inputs, fraction)) if source == "heldout-folds"
-             else [heldout])
+    # trains on every beat.
     fits = len(folds) + 1
-    heldout_errors = [errors(train(every[~np.isin(every, fold)], f"{number}/{fits}"), fold)
-                      for number, fold in enumerate(folds, start=1)]
+    heldout_errors = [errors(train(rows, f"{number}/{fits}"), fold)
+                      for number, (rows, fold) in enumerate(zip(firsts, folds), start=1)]
     calibration = Calibration.of(source, np.concatenate(heldout_errors), k)
-    network = train(every, f"{fits}/{fits}")
+    network = train(order, f"{fits}/{fits}")
     return Calibrated(network, calibration, errors(network, np.arange(n_inputs)))
 
+
+def fallback_reason(requested: str, used: str) -> str | None:
+    """Why a fit's threshold came from ``used`` beats' scores when ``requested`` was asked
+    for (None when they are the same), for people."""
+    if used == requested:
+        return None
+    if used == "training":
+        return (f"the training beats' own scores set the threshold ({requested} asked for): "
+                f"a held-out fold would hold fewer than {MIN_HELDOUT} beats")
+    return (f"one held-out fold set the threshold ({requested} asked for): the first models "
+            "of every fold would together train on more than max_inputs_seen inputs")

@@ -16,6 +16,8 @@
 No TensorFlow here; wfdb, edfio and the detector are imported when a recording is read.
 """
 
+from types import MappingProxyType
+
 #: The k of the threshold (mean + k x std of the calibration errors) of a model fitted
 #: without labels on a recording's dominant beats (:mod:`.patient`), unless
 #: ``--threshold-k`` says otherwise; other training beats keep the tutorial's 1. Chosen
@@ -33,10 +35,10 @@ RECORDING_CODE_DISTANCE = "off"
 #: one held-out fifth's scores, on which the k above was chosen (other training beats get
 #: the detector's default, every fold's).
 RECORDING_THRESHOLD_SOURCE = "heldout-refit"
-#: The three, as the detector's parameters.
-RECORDING_SETTINGS = {"threshold_k": RECORDING_THRESHOLD_K,
-                      "code_distance": RECORDING_CODE_DISTANCE,
-                      "threshold_source": RECORDING_THRESHOLD_SOURCE}
+#: The three, as the detector's parameters (read only).
+RECORDING_SETTINGS = MappingProxyType({"threshold_k": RECORDING_THRESHOLD_K,
+                                       "code_distance": RECORDING_CODE_DISTANCE,
+                                       "threshold_source": RECORDING_THRESHOLD_SOURCE})
 #: The fewest beats ``anomaly fit`` trains a model of a recording on. A span of a few
 #: minutes gives hundreds; fewer than this is a span mostly unreadable or of another
 #: lead's signal (a device attached late, an EEG read as ECG), on which a model flagged

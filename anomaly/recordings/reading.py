@@ -108,7 +108,7 @@ def read_normal_recording_beats(path: str | os.PathLike, options: SegmentOptions
         dominant = dominant_beats(beats.values[readable], beats.rr_prev[readable],
                                   beats.rr_next[readable], beats.rr_local_mean[readable])
         data = TrainingData(values[readable][dominant.kept], int(readable.sum()),
-                            dominant.describe(), settings=dict(RECORDING_SETTINGS))
+                            dominant.describe(), settings=RECORDING_SETTINGS)
     data = data.among(len(beats))
     if len(data.normal) < MIN_RECORDING_BEATS:
         # Labels or every beat choose among the readable beats: no help without 30 of them.
