@@ -22,11 +22,12 @@ from ..json_values import check_number, is_count, known
 AUTO_BATCH_STEPS = 100
 AUTO_BATCH_RANGE = (64, 4096)
 
-#: Gradient steps Keras runs per call from Python (at most an epoch's): the same updates in
-#: the same order (the losses agree to the last digit), with less of the per-step overhead
-#: that dominates these small networks' training: ECG5000's 2,344 beats trained 200 epochs
-#: in 7.2-7.7 s instead of 10.3-10.9 s (2 cores; docs/benchmarks.md, the threshold from
-#: every fold's held-out beats).
+#: Gradient steps Keras runs per call from Python: the same updates in the same order (the
+#: same scores to the last bit, tests/test_detector.py), with less of Keras's work per step
+#: in Python, which much of these small networks' training is: the six fits of ECG5000's
+#: tutorial split took 47.4 s instead of 66.2 s (docs/benchmarks.md, the threshold from
+#: every fold's held-out beats). At most an epoch's steps, and a validation set's: Keras
+#: releases before keras-team/keras#20390's fix logged nothing when asked for more.
 STEPS_PER_EXECUTION = 32
 
 #: ``on_epoch(epoch, epochs_planned, logs)``: called after each epoch (a progress display).
@@ -74,7 +75,7 @@ class NetworkSpec:
 
     def build(self, steps_per_execution: int = 1):
         """A new compiled ``keras.Model`` (imports TensorFlow), running
-        ``steps_per_execution`` training steps per call from Python."""
+        ``steps_per_execution`` (default 1) training steps per call from Python."""
         from .networks import build_autoencoder, keras
 
         model = build_autoencoder(self.family, self.input_shape, **self.options)
@@ -153,8 +154,9 @@ def train_network(spec: NetworkSpec, targets: np.ndarray, *, inputs: np.ndarray 
     if on_epoch is not None:
         callbacks.append(keras.callbacks.LambdaCallback(
             on_epoch_end=lambda epoch, logs: on_epoch(epoch, schedule.epochs, dict(logs or {}))))
-    steps_per_epoch = math.ceil(len(targets) / schedule.batch_size)
-    model = spec.build(min(STEPS_PER_EXECUTION, steps_per_epoch))
+    watched = () if validation is None else (validation[1],)
+    batches = [math.ceil(len(rows) / schedule.batch_size) for rows in (targets, *watched)]
+    model = spec.build(min(STEPS_PER_EXECUTION, *batches))
     if noise_factor > 0:
         from .denoising import noisy_batches
 
