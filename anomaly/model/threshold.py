@@ -172,15 +172,12 @@ def n_folds(fraction: float) -> int:
     return max(2, int(round(1.0 / fraction)))
 
 
-def networks_trained(source: str, fraction: float) -> int:
-    """How many networks a fit whose threshold came from ``source`` trained (the one kept
-    and the first models), for people reading its time."""
-    return {"heldout-refit": 2, "heldout-folds": n_folds(fraction) + 1}.get(source, 1)
-
-
 def fits_said(calibration: "Calibration", fraction: float) -> str:
-    """``" (6 fits)"``, or nothing for a single fit: what a fit's time covers."""
-    fits = networks_trained(calibration.source, fraction)
+    """How many networks a fit whose threshold came from ``calibration.source`` trained
+    (the one kept and the first models), for people reading its time: ``" (6 fits)"``,
+    or nothing for a single fit."""
+    fits = {"heldout-refit": 2, "heldout-folds": n_folds(fraction) + 1}.get(
+        calibration.source, 1)
     return f" ({fits} fits)" if fits > 1 else ""
 
 
