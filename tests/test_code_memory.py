@@ -1,5 +1,6 @@
-"""The code's distance as a factor of the score (``code_distance``): what it computes,
-when ``auto`` uses it, how it is saved, scored through ONNX and refused when malformed."""
+"""The code's and the samples' distances as factors of the score (``code_distance``): what
+they compute, when ``auto`` uses them, how they are saved, scored through ONNX and refused
+when malformed, and a memory of the codes alone (format 7) still read."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from scipy.spatial.distance import cdist
 from anomaly.exceptions import EXIT_BAD_MODEL, InputError, ModelError
 from anomaly.model import AutoencoderDetector
 from anomaly.choices import CODE_DISTANCE_MIN_BEATS as MIN_BEATS
-from anomaly.model.code_memory import CODE_NEIGHBOURS, CodeMemory
+from anomaly.model import code_memory
+from anomaly.model.code_memory import CODE_NEIGHBOURS, SAMPLE_MEMORY_SIZE, CodeMemory
 from anomaly.model.directory import METADATA_FILE, ONNX_FILE
 from anomaly.synthetic import synthetic_beats
 from conftest import FAST, run_cli
@@ -32,19 +34,31 @@ def coded_dir(coded, tmp_path_factory):
     return coded.save(tmp_path_factory.mktemp("coded") / "model")
 
 
-def test_the_score_is_the_error_times_the_codes_distance_each_over_its_median(coded,
-                                                                               normal_traces):
+def _nearest(points, centroids):
+    return np.sort(cdist(points, centroids), axis=1)[:, :CODE_NEIGHBOURS].mean(axis=1)
+
+
+def test_the_score_is_the_error_times_the_distances_each_over_its_median(coded,
+                                                                         normal_traces):
+    """The error, the code's distance from the training codes' centroids and the scaled
+    samples' distance from the training samples' centroids."""
     beats, _ = synthetic_beats(20, 20, length=96, seed=5)
     memory = coded.memory_
+    assert memory.sample_centroids.shape == (SAMPLE_MEMORY_SIZE, 96)
 
     def mse(traces):
         return ((coded.scale(traces) - coded.scale(coded.reconstruct(traces))) ** 2).mean(axis=1)
 
-    nearest = np.sort(cdist(coded.encode(beats), memory.centroids), axis=1)[:, :CODE_NEIGHBOURS]
-    expected = mse(beats) / memory.error_median * nearest.mean(axis=1) / memory.distance_median
+    expected = (mse(beats) / memory.error_median
+                * _nearest(coded.encode(beats), memory.centroids) / memory.distance_median
+                * _nearest(coded.scale(beats), memory.sample_centroids)
+                / memory.sample_distance_median)
     np.testing.assert_allclose(coded.score(beats), expected, rtol=1e-5)
-    # The error's factor is 1 for the median training beat.
+    # Each factor is 1 for the median training beat.
     assert np.median(mse(normal_traces)) == pytest.approx(memory.error_median, rel=1e-5)
+    assert np.median(_nearest(coded.scale(normal_traces), memory.sample_centroids)) == (
+        pytest.approx(memory.sample_distance_median, rel=1e-5))
+    assert coded.score_name == "mse x code distance x sample distance"
 
 
 def test_auto_scores_the_absolute_error_without_the_codes_factor(normal_traces):
@@ -95,8 +109,8 @@ def test_the_search_runs_on_one_blas_thread_and_finds_the_libraries_once(monkeyp
     with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
         before = blas_threads()
         monkeypatch.setattr(threadpoolctl.ThreadpoolController, "__init__", counted)
-        monkeypatch.setattr(CodeMemory, "_nearest", lambda *args: (
-            seen.append(blas_threads()), np.zeros(len(args[1])))[1])
+        monkeypatch.setattr(code_memory, "_nearest", lambda *args: (
+            seen.append(blas_threads()), np.zeros(len(args[0])))[1])
         seen: list[list[int]] = []
         for _ in range(3):
             memory.distances(np.ones((4, 16)))
@@ -144,8 +158,9 @@ def test_onnx_scores_as_keras_and_the_threshold_is_on_the_same_score(coded, code
     np.testing.assert_array_equal(keras.score(beats), coded.score(beats))
     assert onnx.threshold_ == coded.threshold_
     metadata = json.loads((coded_dir / METADATA_FILE).read_text())
-    assert metadata["format_version"] == 7 and metadata["params"]["code_distance"] == "on"
+    assert metadata["format_version"] == 8 and metadata["params"]["code_distance"] == "on"
     assert len(metadata["code_memory"]["centroids"][0]) == 16
+    assert len(metadata["code_memory"]["sample_centroids"][0]) == 96
 
 
 def test_anomaly_export_keeps_the_code_output(coded_dir, tmp_path, capsys):
@@ -174,7 +189,8 @@ def test_fit_by_default_scores_by_the_codes_distance(data_dir, tmp_path, capsys)
     assert metadata["training"]["rows"] >= MIN_BEATS and "code_memory" in metadata
     assert "of the scores of the" in out
     assert ("Score: the mean squared error of the reconstruction times the code's distance "
-            "from the training beats' codes") in out
+            "from the training beats' codes and the samples' distance from the training "
+            "beats' samples") in out
     code, _, err = run_cli(capsys, "score", data_dir / "batch.csv", "-m", tmp_path / "m",
                            "--label-column", "label", "-o", tmp_path / "s.csv")
     assert code in (0, 1), err
@@ -182,7 +198,7 @@ def test_fit_by_default_scores_by_the_codes_distance(data_dir, tmp_path, capsys)
     values = read_beats(data_dir / "batch.csv", label_column="label").values
     squared = ((loaded.scale(values) - loaded.scale(loaded.reconstruct(values))) ** 2).mean(axis=1)
     codes = AutoencoderDetector.load(tmp_path / "m", runtime="keras").encode(values)
-    expected = loaded.memory_.scores(squared, codes)
+    expected = loaded.memory_.scores(squared, codes, loaded.scale(values))
     np.testing.assert_allclose([float(row["score"]) for row in read_rows(tmp_path / "s.csv")],
                                expected, rtol=1e-5)
 
@@ -219,6 +235,18 @@ def _memory(change):
      "a code memory for a detector fitted on 199 beats; code_distance 'auto' keeps one from "
      "200"),
     (lambda m: m["params"].update(model="conv"), "a code memory for the 'conv' family"),
+    (_memory(lambda m: m.update(sample_centroids=[row[:50] for row in m["sample_centroids"]])),
+     "a code memory of beats of 50 samples for a model of 96"),
+    (_memory(lambda m: m.update(sample_centroids=m["sample_centroids"] * 2)),
+     "'code_memory.sample_centroids' must be a list of 2 to 32 lists"),
+    (_memory(lambda m: m.update(sample_centroids=m["sample_centroids"][:3])),
+     "'code_memory.neighbours' must be an integer from 1 to the 3 centroids"),
+    (_memory(lambda m: m["sample_centroids"][0].__setitem__(0, float("nan"))),
+     "'code_memory.sample_centroids' must hold finite numbers"),
+    (_memory(lambda m: m.update(sample_distance_median=-1.0)), "medians must be at least"),
+    (_memory(lambda m: m.pop("sample_distance_median")), "code_memory.sample_distance_median"),
+    (lambda m: m.update(format_version=7),
+     "'code_memory.sample_centroids' in a directory of format 7 \\(from format 8\\)"),
 ])
 def test_a_malformed_code_memory_is_refused(coded_dir, tmp_path, change, message):
     model = shutil.copytree(coded_dir, tmp_path / "model")
@@ -248,3 +276,33 @@ def test_a_model_onnx_without_the_code_is_refused(coded_dir, model_dir, data_dir
     assert code == EXIT_BAD_MODEL
     assert "has 1 inputs and 1 outputs; a model with a code memory has one input and two" in err
     assert not (tmp_path / "scores.csv").exists()
+
+
+def test_a_memory_of_the_codes_alone_scores_by_the_error_and_the_codes_distance(
+        coded, coded_dir, tmp_path):
+    """A directory of format 7 (before the samples' distance) is read, and scores as it was
+    calibrated: the error times the code's distance."""
+    model = shutil.copytree(coded_dir, tmp_path / "model")
+    _edit(model, lambda m: (m.update(format_version=7), m["code_memory"].pop("sample_centroids"),
+                            m["code_memory"].pop("sample_distance_median")))
+    loaded = AutoencoderDetector.load(model)
+    beats, _ = synthetic_beats(20, 20, length=96, seed=9)
+    memory = coded.memory_
+    mse = ((coded.scale(beats) - coded.scale(coded.reconstruct(beats))) ** 2).mean(axis=1)
+    expected = (mse / memory.error_median
+                * _nearest(coded.encode(beats), memory.centroids) / memory.distance_median)
+    np.testing.assert_allclose(loaded.score(beats), expected, rtol=1e-5)
+    assert loaded.memory_.sample_centroids is None
+    assert loaded.score_name == "mse x code distance"
+    assert "samples" not in loaded.score_description
+
+
+@pytest.mark.parametrize("width, centroids", [(96, 32), (784, 10), (4096, 2), (4097, None)])
+def test_the_samples_memory_holds_at_most_8192_values(width, centroids):
+    """Beats wider than half of it keep a memory of their codes alone."""
+    rng = np.random.default_rng(1)
+    memory = CodeMemory.fit(rng.normal(size=(300, 16)), rng.random(300) + 0.1,
+                            rng.random((300, width)))
+    assert (None if memory.sample_centroids is None else memory.sample_centroids.shape) == (
+        None if centroids is None else (centroids, width))
+    assert memory.neighbours == (2 if centroids == 2 else CODE_NEIGHBOURS)

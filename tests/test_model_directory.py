@@ -15,7 +15,7 @@ import pytest
 
 from anomaly.exceptions import InputError, ModelError
 from anomaly.model import AutoencoderDetector, Provenance, RecordingOrigin
-from anomaly.model.directory import read_model
+from anomaly.model.directory import FORMAT_VERSION, read_model
 from anomaly.recordings.segment import BeatWindow
 from anomaly.synthetic import synthetic_beats
 
@@ -83,7 +83,8 @@ def test_save_load_round_trip_gives_identical_scores(fitted, model_dir, held_out
     np.testing.assert_array_equal(loaded.score(held_out), fitted.score(held_out))
     assert loaded.threshold_ == fitted.threshold_
     metadata = read_metadata(model_dir)
-    assert metadata["format_version"] == 7 and metadata["scaling"]["input_shape"] == [96]
+    assert metadata["format_version"] == FORMAT_VERSION
+    assert metadata["scaling"]["input_shape"] == [96]
     assert metadata["params"] == json.loads(json.dumps(fitted.get_params()))
     assert metadata["calibration"]["threshold"] == fitted.threshold_
     assert metadata["model_sha256"] == hashlib.sha256(
@@ -369,8 +370,9 @@ def test_malformed_older_metadata_is_one_model_error(model_copy, name, change, m
 
 
 def test_newer_format_says_upgrade_even_with_other_keys(model_copy):
-    (model_copy / "metadata.json").write_text('{"format_version": 8, "new": {}}')
-    with pytest.raises(ModelError, match="format version 8 is newer .* upgrade anomaly"):
+    newer = FORMAT_VERSION + 1
+    (model_copy / "metadata.json").write_text(f'{{"format_version": {newer}, "new": {{}}}}')
+    with pytest.raises(ModelError, match=f"format version {newer} is newer .* upgrade anomaly"):
         AutoencoderDetector.load(model_copy)
 
 

@@ -209,7 +209,8 @@ def test_a_v2_client_scores_as_the_command_line_does_in_json_and_binary(models, 
     assert metadata["parameters"]["error_metric"] == metadata["parameters"]["score"] == "mse"
     assert metadata["parameters"]["model_sha256"] == local.model_sha256_
     holter = triton_client.get_model_metadata("holter", headers=auth())["parameters"]
-    assert (holter["error_metric"], holter["score"]) == ("mse", "mse x code distance")
+    assert (holter["error_metric"], holter["score"]) == (
+        "mse", "mse x code distance x sample distance")
 
     beats = values.astype(np.float32)
     expected = local.score(beats.astype(np.float64))

@@ -42,8 +42,9 @@ DEFAULT_MODEL_OPTIONS: dict[str, dict[str, Any]] = {
 
 
 class AutoencoderDetector:
-    """Flag traces whose score, the autoencoder's reconstruction error (times the code's
-    distance from the training codes, from 200 training traces), exceeds mean + k * std.
+    """Flag traces whose score, the autoencoder's reconstruction error (times their
+    distance from the training traces, in the code and in the samples, from 200 training
+    traces), exceeds mean + k * std.
 
     Trains an autoencoder (dense, convolutional or variational, see
     `anomaly.model.networks`) on normal traces only. Inputs are traces of shape
@@ -51,7 +52,8 @@ class AutoencoderDetector:
     with the minimum and range of all training values, and the score of an input is the
     mean absolute (or, with ``error_metric="mse"``, squared) error of its reconstruction
     in that scaled space; with ``code_distance``, that error times how far the input's code
-    lies from the training inputs' codes (see :mod:`anomaly.model.code_memory`).
+    lies from the training inputs' codes and how far its scaled samples lie from theirs
+    (see :mod:`anomaly.model.code_memory`).
 
     Parameters
     ----------
@@ -75,7 +77,8 @@ class AutoencoderDetector:
     code_distance : {"auto", "on", "off"}, default "auto"
         ``"on"``: the score is the error over its median on the training inputs, times the
         mean distance of the input's code to the nearest k-means centroids of the training
-        inputs' codes over its median (1 for a typical training input;
+        inputs' codes, times that of its scaled samples to the centroids of theirs, each
+        over its median (1 for a typical training input;
         :mod:`anomaly.model.code_memory`). ``"auto"``: so when a dense network is fitted
         on at least :data:`anomaly.choices.CODE_DISTANCE_MIN_BEATS` inputs (not all the
         same), the error alone otherwise. ``"on"`` needs the dense family. ``memory_``
@@ -162,8 +165,9 @@ class AutoencoderDetector:
     train_errors_ : ndarray of shape (n_train,)
         After ``fit``: scores of the inputs the kept network trained on.
     memory_ : CodeMemory or None
-        The centroids of the kept network's training codes and the medians the score is
-        scaled by, when the score uses the code's distance; None when it is the error.
+        The centroids of the kept network's training codes and training samples, and the
+        medians the score is scaled by, when the score uses the code's distance; None
+        when it is the error.
     error_metric_ : {"mae", "mse"}
         The error the score is made of (``error_metric``, ``"auto"`` resolved).
     training_ : TrainingSummary
@@ -378,8 +382,8 @@ class AutoencoderDetector:
 
     def score(self, traces: np.ndarray) -> np.ndarray:
         """The score of each input, shape ``(n,)``: its reconstruction error
-        (``error_metric``, in scaled units), times its code's distance with a code memory
-        (``memory_``).
+        (``error_metric``, in scaled units), times its code's and samples' distances with a
+        code memory (``memory_``).
 
         Images may also be given flattened, one row of ``height * width`` values each.
         """
@@ -414,10 +418,16 @@ class AutoencoderDetector:
 
     @property
     def score_name(self) -> str:
-        """What the score is, in a few words: ``"mae"``, ``"mse"``, or ``"mse x code
-        distance"`` (the resolved ``error_metric``, with the code's factor if it has one)."""
+        """What the score is, in a few words: ``"mae"``, ``"mse"``, ``"mse x code
+        distance x sample distance"`` (the resolved ``error_metric``, with the distances'
+        factors if it has them), or ``"mse x code distance"`` (a memory of the codes
+        alone)."""
         metric = self.error_metric_
-        return f"{metric} x code distance" if self.memory_ is not None else metric
+        if self.memory_ is None:
+            return metric
+        if self.memory_.sample_centroids is None:
+            return f"{metric} x code distance"
+        return f"{metric} x code distance x sample distance"
 
     @property
     def score_description(self) -> str:
@@ -429,8 +439,10 @@ class AutoencoderDetector:
                       f"{weight:g}")
         if self.memory_ is None:
             return error
-        return (f"{error} times the code's distance from the training beats' codes, each "
-                "over its training median")
+        samples = ("" if self.memory_.sample_centroids is None else
+                   " and the samples' distance from the training beats' samples")
+        return (f"{error} times the code's distance from the training beats' codes{samples}, "
+                "each over its training median")
 
     @property
     def error_metric_(self) -> str:
@@ -581,7 +593,8 @@ def _with_stage(on_epoch: OnEpoch | None, stage: str | None) -> OnEpoch | None:
 @dataclass(frozen=True)
 class _Scorer:
     """A network trained by :meth:`AutoencoderDetector.fit`, with what scores by it: its
-    Keras runtime and, with the code's distance, the memory of its training codes."""
+    Keras runtime and, with the code's distance, the memory of its training codes and
+    samples."""
 
     network: TrainedNetwork
     runtime: Any
@@ -598,7 +611,8 @@ class _Scorer:
 
         errors, codes = _errors_and_codes(scaling, trained_on, runtime, params, True,
                                           code_size_of(network.model))
-        return cls(network, runtime, CodeMemory.fit(codes, errors, seed=seed))
+        return cls(network, runtime,
+                   CodeMemory.fit(codes, errors, scaling.samples(trained_on), seed=seed))
 
     def scores(self, scaling: Scaling, scaled: np.ndarray, params: dict[str, Any]
                ) -> np.ndarray:
@@ -637,12 +651,12 @@ def _errors_and_codes(scaling: Scaling, scaled: np.ndarray, runtime, params: dic
 
 def _scores(scaling: Scaling, scaled: np.ndarray, runtime, params: dict[str, Any],
             memory: CodeMemory | None) -> np.ndarray:
-    """The scores of scaled inputs: their errors, times their codes' distance with a
-    ``memory``."""
+    """The scores of scaled inputs: their errors, times their codes' and samples'
+    distances with a ``memory``."""
     if memory is None:
         return _errors_and_codes(scaling, scaled, runtime, params, False)[0]
     errors, codes = _errors_and_codes(scaling, scaled, runtime, params, True, memory.code_size)
-    return memory.scores(errors, codes)
+    return memory.scores(errors, codes, scaling.samples(scaled))
 
 
 def _keras_runtime(model):

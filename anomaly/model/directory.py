@@ -12,15 +12,17 @@ training file and its hash; for a recording, its lead, span and beat window), ve
 and the SHA-256 of each model file. A directory is written beside its destination and
 renamed into place, so it appears complete or not at all.
 
-Format 7 is written: format 6 with, for a detector that scores by its code's distance, the
-memory of training codes (``code_memory``, :mod:`anomaly.model.code_memory`; its
-``model.onnx`` then outputs the code too), so that a release that reads only format 6
-refuses such a directory as newer rather than score it by the error alone against a
-threshold set on another score. Format 6 was format 5 with a recording's model's dominant
-beat (the beat window's ``template``, on which beats are aligned:
-:mod:`anomaly.recordings.alignment`). Format 5 was format 4 with the score's ``error_metric`` among
-the parameters (a format-4 directory scores the mean absolute error it was calibrated
-on). Formats 1 to 6 are still read: format 3 kept the threshold's
+Format 8 is written: format 7 with the centroids of the training beats' samples in the
+code memory (``sample_centroids``, a third factor of the score), so that a release that
+reads only format 7 refuses such a directory as newer rather than score it without that
+factor against a threshold set with it. Format 7 was format 6 with, for a detector that
+scores by its code's distance, the memory of training codes (``code_memory``,
+:mod:`anomaly.model.code_memory`; its ``model.onnx`` then outputs the code too); a format-7
+memory scores by the codes' distance alone. Format 6 was format 5 with a recording's
+model's dominant beat (the beat window's ``template``, on which beats are aligned:
+:mod:`anomaly.recordings.alignment`). Format 5 was format 4 with the score's
+``error_metric`` among the parameters (a format-4 directory scores the mean absolute error
+it was calibrated on). Formats 1 to 7 are still read: format 3 kept the threshold's
 statistics, the network's size and the provenance as loose keys (beside the fit's figures
 under ``training``), format 2 lacked the context, and format 1 (anomaly 0.1 before it)
 spread some parameters over ``architecture`` and ``training`` and lost the others.
@@ -55,7 +57,7 @@ from .threshold import Calibration
 from .training import TrainingSummary
 
 #: Version of the model directory layout written; 1 to 7 are read, newer ones refused.
-FORMAT_VERSION = 7
+FORMAT_VERSION = 8
 MODEL_FILE = "model.keras"
 ONNX_FILE = "model.onnx"
 METADATA_FILE = "metadata.json"
@@ -89,7 +91,7 @@ FITTED_BEFORE_RECORDED = {"threshold_source": "training", "max_inputs_seen": Non
 #: Required keys and their types, by format version; nested dicts are checked the same
 #: way, and ``dict`` (the type) is a JSON object whose own value checks its keys.
 _SCHEMAS: dict[int, dict[str, Any]] = {
-    7: {
+    8: {
         "format_version": int,
         "params": dict,
         "scaling": dict,
@@ -131,9 +133,10 @@ _SCHEMAS: dict[int, dict[str, Any]] = {
     },
 }
 _SCHEMAS[2] = _SCHEMAS[3]  # Format 2 lacks only the optional context parameters.
-# Format 6 lacks only the code memory, format 5 also the beat window's template (a
-# recording's model), format 4 also the error metric among the parameters.
-_SCHEMAS[4] = _SCHEMAS[5] = _SCHEMAS[6] = _SCHEMAS[7]
+# Format 7 lacks only the code memory's samples, format 6 the code memory, format 5 also
+# the beat window's template (a recording's model), format 4 also the error metric among
+# the parameters.
+_SCHEMAS[4] = _SCHEMAS[5] = _SCHEMAS[6] = _SCHEMAS[7] = _SCHEMAS[8]
 
 
 # -- the values a model directory records ----------------------------------------------
@@ -440,7 +443,7 @@ def _record(metadata: dict[str, Any], source: Path) -> ModelRecord:
     the first problem found."""
     version = metadata["format_version"]
     try:
-        record = (_record_of_format_4_to_7(metadata) if version >= 4
+        record = (_record_of_format_4_to_8(metadata) if version >= 4
                   else _record_of_format_1_to_3(metadata))
         _check_record(record)
     except ValueError as error:
@@ -448,8 +451,12 @@ def _record(metadata: dict[str, Any], source: Path) -> ModelRecord:
     return record
 
 
-def _record_of_format_4_to_7(metadata: dict[str, Any]) -> ModelRecord:
+def _record_of_format_4_to_8(metadata: dict[str, Any]) -> ModelRecord:
     version = metadata["format_version"]
+    memory = metadata.get("code_memory")
+    if version < 8 and isinstance(memory, dict) and "sample_centroids" in memory:
+        raise ValueError(f"'code_memory.sample_centroids' in a directory of format {version} "
+                         "(from format 8)")
     added = (ADDED_AFTER_FORMAT_4 if version == 4 else ADDED_AFTER_FORMAT_6 if version < 7
              else None)
     params = _params(metadata["params"], added)
@@ -583,6 +590,9 @@ def _check_code_memory(record: ModelRecord) -> None:
         raise ValueError(f"a code memory for a detector fitted on {record.training.rows} "
                          f"beats; code_distance 'auto' keeps one from "
                          f"{CODE_DISTANCE_MIN_BEATS}")
+    if memory.sample_size not in (None, record.scaling.n_samples):
+        raise ValueError(f"a code memory of beats of {memory.sample_size} samples for a "
+                         f"model of {record.scaling.n_samples}")
 
 
 def _check_schema(metadata: Any, source: str | os.PathLike = METADATA_FILE) -> None:
