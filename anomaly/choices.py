@@ -26,8 +26,8 @@ class ErrorMetric(str, Enum):
 
 
 class CodeDistance(str, Enum):
-    """Whether a beat's score is multiplied by its code's distance from the training beats'
-    codes: always, never, or (auto) when the network trains on at least
+    """Whether a beat's score is multiplied by its code's and its samples' distances from
+    the training beats': always, never, or (auto) when the network trains on at least
     :data:`CODE_DISTANCE_MIN_BEATS` beats."""
 
     auto = "auto"

@@ -167,8 +167,8 @@ def fit(
              "has the code's distance, mae without. See the README for what each measured.")
     ] = ErrorMetric.auto,
     code_distance: Annotated[Optional[CodeDistance], typer.Option(
-        help="Multiply the score by how far a beat's code lies from the training beats' "
-             "codes (on), not (off), or when a dense model is fitted on at least "
+        help="Multiply the score by how far a beat's code and samples lie from the "
+             "training beats' (on), not (off), or when a dense model is fitted on at least "
              f"{CODE_DISTANCE_MIN_BEATS} beats (auto). Default: auto; off for a recording "
              "fitted without labels (measured; see the README).",
         show_default=False)

@@ -8,7 +8,8 @@
 - :mod:`.training`: one network trained on a schedule; :mod:`.networks` builds the Keras
   autoencoders (dense, convolutional, variational), :mod:`.denoising` a training mode;
 - :mod:`.errors`: the reconstruction error of an input, the score or its first factor;
-  :mod:`.code_memory`: the factor of its code's distance from the training codes;
+  :mod:`.code_memory`: the factors of its code's and samples' distances from the
+  training beats';
 - :mod:`.threshold`: mean + k x std, whose errors set it (:class:`Calibration`);
 - :mod:`.context`: the contexts a model may predict besides a beat's samples;
 - :mod:`.provenance`: where the training beats came from (:class:`Provenance`);

@@ -1,29 +1,33 @@
-"""The code's neighbours: how far a beat's code lies from the codes of the beats the
-network trained on, as a factor of its score.
+"""The beat's neighbours: how far a beat's code, and its samples, lie from those of the
+beats the network trained on, as factors of its score.
 
 The reconstruction error says how well the network redraws a beat. The code (the dense
 network's ``code`` layer, 16 numbers by default) says where the beat lies among the shapes
-it learned:
-a beat redrawn fairly well from a code no training beat has is still unlike them. Measured
-on ECG5000's ten splits, the error times the code's distance ranks anomalies above the
-error alone (ROC-AUC 0.9952 against 0.9901) and on MIT-BIH patient by patient (0.9743
-against 0.9668), but below it when the network trained on under about a hundred beats,
-whose codes are too few to say what is near (docs/benchmarks.md, "Scores beyond the mean
-absolute error").
+it learned: a beat redrawn fairly well from a code no training beat has is still unlike
+them. Measured on ECG5000's ten splits, the error times the code's distance ranks
+anomalies above the error alone (ROC-AUC 0.9952 against 0.9901) and on MIT-BIH patient by
+patient (0.9743 against 0.9668), but below it when the network trained on under about a
+hundred beats, whose codes are too few to say what is near (docs/benchmarks.md, "Scores
+beyond the mean absolute error"). The beat's scaled samples' distance from the training
+beats' (LocalOutlierFactor's kind of term, no network in it) is a third factor: with every
+fold's threshold it ranked better again on ECG5000 and MIT-BIH (docs/benchmarks.md, "The
+samples' distance as a third factor, kept under every fold's threshold").
 
 A :class:`CodeMemory` keeps what scoring needs, in the model directory's metadata:
-k-means centroids of the training codes (at most :data:`MEMORY_SIZE`, and at most
-:data:`MAX_MEMORY_VALUES` numbers, so that a beat's search costs a small share of the
-network's forward pass and the metadata stays small), the number of neighbours averaged,
-and the medians that make both factors 1 for a typical training beat. The score
-of a beat is then::
+k-means centroids of the training codes (at most :data:`MEMORY_SIZE`) and of their
+samples (at most :data:`SAMPLE_MEMORY_SIZE`), each at most :data:`MAX_MEMORY_VALUES`
+numbers, so that a beat's search costs a small share of the network's forward pass and
+the metadata stays small; the number of neighbours averaged; and the medians that make
+each factor 1 for a typical training beat. The score of a beat is then::
 
-    error / median training error  x  mean distance to its nearest centroids / median
+    error / median training error
+      x  mean distance of its code to their nearest centroids / median
+      x  mean distance of its samples to their nearest centroids / median
 
 so that the threshold, mean + k x std of held-out beats' scores, reads as before, on a
 score whose typical normal beat scores 1. (With ``threshold_source="training"`` the beats
-that set it are those the memory was made of, whose codes lie near a centroid: such a
-threshold runs low, as the training beats' errors do.)
+that set it are those the memory was made of, which lie near a centroid: such a threshold
+runs low, as the training beats' errors do.)
 """
 
 from __future__ import annotations
