@@ -74,8 +74,8 @@ TARGET_STARTUP_SECONDS, TARGET_STARTUP_RSS_MB, TARGET_DASK_RSS_MB = 1.0, 250, 10
 #: The runtime the targets are for (the default: scoring without TensorFlow).
 TARGET_RUNTIME = "onnx"
 #: Largest difference allowed between the runtimes' scores, relative to the score: the
-#: default score (the squared error over its training median times the code's distance)
-#: runs to 100 and magnifies float32's rounding, so an absolute bound of the error's
+#: default score (the squared error over its training median times the code's and the
+#: samples' distances) runs to 100 and magnifies float32's rounding, so an absolute bound of the error's
 #: scale (1e-6, before issue 25) says nothing of it (tests/test_runtimes.py).
 RUNTIME_TOLERANCE = 1e-5
 

@@ -215,15 +215,22 @@ def _memory(change):
 
 
 @pytest.mark.parametrize("change, message", [
-    (_memory(lambda m: m["centroids"][3].append(1.0)), "rows must all be of one length"),
-    (_memory(lambda m: m.update(centroids=[[1.0] * 16])), "a list of 2 to 256 lists"),
+    (_memory(lambda m: m["centroids"][3].append(1.0)),
+     "rows must all be of one length: the first has 16 numbers, another 17"),
+    (_memory(lambda m: m.update(centroids=[[1.0] * 16])),
+     "a list of 2 to 256 lists of numbers, got a list of 1"),
     (_memory(lambda m: m.update(centroids=[[1.0] * 16] * 257)), "a list of 2 to 256 lists"),
+    (_memory(lambda m: m.update(centroids={"a": 1})), "got a JSON dict"),
+    (_memory(lambda m: m.update(centroids=[[1.0] * 16, []])), "rows must be non-empty lists"),
     (_memory(lambda m: m["centroids"][0].__setitem__(0, 1e300)), "at most 1e\\+12"),
     (_memory(lambda m: m["centroids"][0].__setitem__(0, "1")), "finite numbers"),
-    (_memory(lambda m: m.update(neighbours=10**6)), "'code_memory.neighbours' must be"),
+    (_memory(lambda m: m.update(neighbours=10**6)),
+     "'code_memory.neighbours' must be an integer from 1 to 32 .*, got 1000000"),
     (_memory(lambda m: m.update(neighbours=True)), "'code_memory.neighbours' must be"),
-    (_memory(lambda m: m.update(distance_median=0.0)), "medians must be at least 1e-12"),
-    (_memory(lambda m: m.update(error_median=1e-300)), "medians must be at least 1e-12"),
+    (_memory(lambda m: m.update(distance_median=0.0)),
+     "'code_memory.distance_median' must be at least 1e-12, got 0"),
+    (_memory(lambda m: m.update(error_median=1e-300)),
+     "'code_memory.error_median' must be at least 1e-12, got 1e-300"),
     (_memory(lambda m: m.update(centroids=[[1.0] * 8193, [2.0] * 8193])),
      "hold 16,386 numbers; at most 8,192"),
     (_memory(lambda m: m.pop("error_median")), "code_memory.error_median"),
@@ -240,13 +247,25 @@ def _memory(change):
     (_memory(lambda m: m.update(sample_centroids=m["sample_centroids"] * 2)),
      "'code_memory.sample_centroids' must be a list of 2 to 32 lists"),
     (_memory(lambda m: m.update(sample_centroids=m["sample_centroids"][:3])),
-     "'code_memory.neighbours' must be an integer from 1 to the 3 centroids"),
+     "'code_memory.neighbours' must be an integer from 1 to 3 "),
     (_memory(lambda m: m["sample_centroids"][0].__setitem__(0, float("nan"))),
      "'code_memory.sample_centroids' must hold finite numbers"),
-    (_memory(lambda m: m.update(sample_distance_median=-1.0)), "medians must be at least"),
+    (_memory(lambda m: m.update(sample_distance_median=-1.0)),
+     "'code_memory.sample_distance_median' must be at least 1e-12, got -1"),
+    (_memory(lambda m: m["sample_centroids"][0].__setitem__(0, 1e300)),
+     "'code_memory.sample_centroids' must hold finite numbers of at most 1e\\+12"),
+    # A format-8 memory stripped of its third factor would score without it against a
+    # threshold set with it.
+    (_memory(lambda m: m.pop("sample_centroids")),
+     "'code_memory.sample_centroids' missing in a directory of format 8"),
+    (_memory(lambda m: m.update(sample_centroids=None)),
+     "'code_memory.sample_distance_median' given without 'code_memory.sample_centroids'"),
     (_memory(lambda m: m.pop("sample_distance_median")), "code_memory.sample_distance_median"),
     (lambda m: m.update(format_version=7),
-     "'code_memory.sample_centroids' in a directory of format 7 \\(from format 8\\)"),
+     "'code_memory.sample_centroids' given in a directory of format 7 \\(recorded, null "
+     "for none, from format 8\\)"),
+    (lambda m: m.update(format_version=6) or m["code_memory"].pop("sample_centroids"),
+     "'code_memory' in a directory of format 6 \\(from format 7\\)"),
 ])
 def test_a_malformed_code_memory_is_refused(coded_dir, tmp_path, change, message):
     model = shutil.copytree(coded_dir, tmp_path / "model")
@@ -278,13 +297,17 @@ def test_a_model_onnx_without_the_code_is_refused(coded_dir, model_dir, data_dir
     assert not (tmp_path / "scores.csv").exists()
 
 
+@pytest.mark.parametrize("change", [
+    lambda m: (m.update(format_version=7), m["code_memory"].pop("sample_centroids")),
+    lambda m: m["code_memory"].update(sample_centroids=None),
+], ids=["format 7", "format 8 without samples' centroids"])
 def test_a_memory_of_the_codes_alone_scores_by_the_error_and_the_codes_distance(
-        coded, coded_dir, tmp_path):
-    """A directory of format 7 (before the samples' distance) is read, and scores as it was
-    calibrated: the error times the code's distance."""
+        coded, coded_dir, tmp_path, change):
+    """A directory of format 7 (before the samples' distance), or of format 8 whose fit kept
+    no samples' centroids (null), is read, and scores as it was calibrated: the error
+    times the code's distance."""
     model = shutil.copytree(coded_dir, tmp_path / "model")
-    _edit(model, lambda m: (m.update(format_version=7), m["code_memory"].pop("sample_centroids"),
-                            m["code_memory"].pop("sample_distance_median")))
+    _edit(model, lambda m: (change(m), m["code_memory"].pop("sample_distance_median")))
     loaded = AutoencoderDetector.load(model)
     beats, _ = synthetic_beats(20, 20, length=96, seed=9)
     memory = coded.memory_
@@ -297,12 +320,27 @@ def test_a_memory_of_the_codes_alone_scores_by_the_error_and_the_codes_distance(
     assert "samples" not in loaded.score_description
 
 
-@pytest.mark.parametrize("width, centroids", [(96, 32), (784, 10), (4096, 2), (4097, None)])
+@pytest.mark.parametrize("width, centroids", [(96, 32), (784, 10), (1638, 5), (1639, None)])
 def test_the_samples_memory_holds_at_most_8192_values(width, centroids):
-    """Beats wider than half of it keep a memory of their codes alone."""
+    """Beats too wide for as many centroids as a distance averages (8,192 // 5 = 1,638
+    samples) keep a memory of their codes alone, which still averages 5."""
     rng = np.random.default_rng(1)
     memory = CodeMemory.fit(rng.normal(size=(300, 16)), rng.random(300) + 0.1,
                             rng.random((300, width)))
     assert (None if memory.sample_centroids is None else memory.sample_centroids.shape) == (
         None if centroids is None else (centroids, width))
-    assert memory.neighbours == (2 if centroids == 2 else CODE_NEIGHBOURS)
+    assert memory.neighbours == CODE_NEIGHBOURS
+
+
+def test_samples_all_alike_keep_a_memory_of_the_codes_alone():
+    """Beats whose codes differ but whose samples are all the same (their RR context
+    differs) keep no samples' centroids, written as null and read back as none."""
+    rng = np.random.default_rng(2)
+    memory = CodeMemory.fit(rng.normal(size=(300, 16)), rng.random(300) + 0.1,
+                            np.ones((300, 96)))
+    assert memory.sample_centroids is None and memory.neighbours == CODE_NEIGHBOURS
+    written = json.loads(json.dumps(memory.to_json()))
+    assert written["sample_centroids"] is None and "sample_distance_median" not in written
+    read = CodeMemory.from_json(written, 8)
+    assert read.sample_centroids is None
+    np.testing.assert_array_equal(read.centroids, memory.centroids)

@@ -40,8 +40,9 @@ import numpy as np
 from ..choices import CODE_DISTANCE_MIN_BEATS
 from ..json_values import check_number, is_count, is_finite
 
-#: Centroids averaged over: a beat's distance is the mean of its distances to this many
-#: nearest centroids.
+#: Centroids averaged over, in both memories: a beat's distance is the mean of its
+#: distances to this many nearest centroids (fewer when the codes have fewer centroids; a
+#: memory of the samples is kept only with at least as many).
 CODE_NEIGHBOURS = 5
 #: Most centroids of the training codes kept: on ECG5000, 256 k-means centroids of 2,311
 #: codes ranked as the codes themselves did (0.9948 against 0.9952), at a ninth of the
@@ -53,23 +54,28 @@ MEMORY_SIZE = 256
 SAMPLE_MEMORY_SIZE = 32
 #: Most numbers either memory's centroids hold in all (centroids x width): 256 centroids of
 #: a code up to 32 wide, fewer of a wider code; 32 of a beat up to 256 samples long, 10 of
-#: MNIST's 784.
-#: Bounds the metadata (about 30 bytes a number as JSON) well under its 1 MB, and a search's
-#: work. Beats of more than half as many samples keep no memory of their samples.
+#: MNIST's 784. Bounds the metadata (about 30 bytes a number as JSON) well under its 1 MB,
+#: and a search's work. Beats too wide for :data:`CODE_NEIGHBOURS` centroids (over 1,638
+#: samples) keep no memory of their samples.
 MAX_MEMORY_VALUES = 8192
 #: Smallest median any factor is divided by: a training set whose median error or
 #: distance is 0 (beats redrawn exactly) is scaled by this instead, so scores stay finite.
 MIN_MEDIAN = 1e-12
-#: Most beats the centroids are computed from (drawn at random beyond it): bounds the fit's
+#: Most beats either memory's centroids are computed from (drawn at random beyond it): bounds the fit's
 #: k-means on a large training set.
 MAX_CLUSTERED = 20_000
-#: Largest magnitude of a stored centroid value: codes of a network trained on scaled
+#: Largest magnitude of a stored centroid value, in both memories: codes of a network
+#: trained on scaled
 #: inputs are of the order of 1 to 100, scaled samples of 0 to 1; this refuses crafted
 #: metadata whose squares overflow.
 MAX_CODE_VALUE = 1e12
 #: Rows whose distances to every centroid are computed at once: bounds that matrix, and
 #: keeps it in the caches (2,048 searched 100,000 codes in 0.11 s, 8,192 in 0.13 s).
 ROWS_PER_SEARCH = 2048
+#: The model directory format that first records a code memory, and the one that first
+#: records its samples' centroids (``sample_centroids``, null when a fit kept none).
+CODES_SINCE_FORMAT = 7
+SAMPLES_SINCE_FORMAT = 8
 
 
 @dataclass(frozen=True, eq=False)
@@ -86,8 +92,9 @@ class CodeMemory:
         The training beats' median error and median code distance (both > 0).
     sample_centroids : ndarray of shape (n_sample_centroids, n_samples) or None
         Centroids of the training beats' scaled samples (their context columns left out);
-        None for a memory of the codes alone (a model directory of format 7, or beats of
-        more than :data:`MAX_MEMORY_VALUES` // 2 samples).
+        None for a memory of the codes alone: a model directory of format 7, or a fit
+        whose samples allow fewer than ``neighbours`` centroids (beats too wide, or too
+        few distinct).
     sample_distance_median : float
         The training beats' median distance from ``sample_centroids`` (1 without them).
     """
@@ -115,6 +122,14 @@ class CodeMemory:
         seed : int
             Seeds the draw of :data:`MAX_CLUSTERED` beats and k-means.
 
+        Returns
+        -------
+        CodeMemory
+            Without ``sample_centroids`` when the samples allow fewer than ``neighbours``
+            centroids (more than :data:`MAX_MEMORY_VALUES` // ``neighbours`` samples a
+            beat, or fewer distinct beats): the score is then the error times the code's
+            distance, as :attr:`anomaly.AutoencoderDetector.score_name` says.
+
         Raises
         ------
         InputError
@@ -130,17 +145,15 @@ class CodeMemory:
                              "'off'")
         drawn = (np.arange(len(codes)) if len(codes) <= MAX_CLUSTERED else
                  np.random.default_rng(seed).choice(len(codes), MAX_CLUSTERED, replace=False))
-        centroids = _centroids(codes[drawn], MEMORY_SIZE, seed)
+        centroids = _centroids(codes[drawn], MEMORY_SIZE, 2, seed)
         if centroids is None:
             raise InputError("the training beats all have the same code; the code's distance "
                              "cannot rank beats (fit with code_distance 'off')")
+        neighbours = min(CODE_NEIGHBOURS, len(centroids))
         sample_centroids = None
         if samples is not None:
             samples = np.asarray(samples, dtype=np.float64).reshape(len(samples), -1)
-            if samples.shape[1] <= MAX_MEMORY_VALUES // 2:
-                sample_centroids = _centroids(samples[drawn], SAMPLE_MEMORY_SIZE, seed)
-        sizes = [len(centroids)] + ([] if sample_centroids is None else [len(sample_centroids)])
-        neighbours = min(CODE_NEIGHBOURS, *sizes)
+            sample_centroids = _centroids(samples[drawn], SAMPLE_MEMORY_SIZE, neighbours, seed)
         return cls(centroids, neighbours, _positive_median(errors),
                    _positive_median(nearest_distances(codes, centroids, neighbours)),
                    sample_centroids,
@@ -178,33 +191,57 @@ class CodeMemory:
         return None if self.sample_centroids is None else self.sample_centroids.shape[1]
 
     def to_json(self) -> dict[str, Any]:
-        """The ``code_memory`` section of a model directory's metadata."""
+        """The ``code_memory`` section of a model directory's metadata (of format
+        :data:`SAMPLES_SINCE_FORMAT`: ``sample_centroids`` null when it has none)."""
         data = {"centroids": self.centroids.tolist(), "neighbours": self.neighbours,
-                "error_median": self.error_median, "distance_median": self.distance_median}
+                "error_median": self.error_median, "distance_median": self.distance_median,
+                "sample_centroids": None}
         if self.sample_centroids is not None:
             data.update(sample_centroids=self.sample_centroids.tolist(),
                         sample_distance_median=self.sample_distance_median)
         return data
 
     @classmethod
-    def from_json(cls, data: Any) -> "CodeMemory":
-        """The memory :meth:`to_json` wrote; ValueError naming what is malformed."""
+    def from_json(cls, data: Any, format_version: int) -> "CodeMemory":
+        """The memory :meth:`to_json` wrote, in a model directory of ``format_version``;
+        ValueError naming what is malformed.
+
+        From format :data:`SAMPLES_SINCE_FORMAT` the ``sample_centroids`` key is required
+        (null for none), so that a directory whose third factor was removed is refused
+        rather than scored without it against a threshold set with it; before it, the key
+        is refused.
+        """
+        if format_version < CODES_SINCE_FORMAT:
+            raise ValueError(f"'code_memory' in a directory of format {format_version} "
+                             f"(from format {CODES_SINCE_FORMAT})")
         if not isinstance(data, dict):
             raise ValueError("'code_memory' must be an object")
+        records_samples = format_version >= SAMPLES_SINCE_FORMAT
+        if records_samples != ("sample_centroids" in data):
+            raise ValueError(
+                f"'code_memory.sample_centroids' {'missing' if records_samples else 'given'} "
+                f"in a directory of format {format_version} (recorded, null for none, from "
+                f"format {SAMPLES_SINCE_FORMAT})")
         centroids = _centroids_from_json(data.get("centroids"), "centroids", MEMORY_SIZE)
-        sample_centroids = (None if "sample_centroids" not in data else _centroids_from_json(
-            data["sample_centroids"], "sample_centroids", SAMPLE_MEMORY_SIZE))
+        sample_centroids = (None if data.get("sample_centroids") is None else
+                            _centroids_from_json(data["sample_centroids"], "sample_centroids",
+                                                 SAMPLE_MEMORY_SIZE))
+        if sample_centroids is None and "sample_distance_median" in data:
+            raise ValueError("'code_memory.sample_distance_median' given without "
+                             "'code_memory.sample_centroids'")
         neighbours = data.get("neighbours")
         fewest = min(len(centroids), MEMORY_SIZE if sample_centroids is None
                      else len(sample_centroids))
         if not is_count(neighbours) or neighbours > fewest:
-            raise ValueError(f"'code_memory.neighbours' must be an integer from 1 to the "
-                             f"{fewest} centroids")
+            raise ValueError(f"'code_memory.neighbours' must be an integer from 1 to {fewest} "
+                             f"(the fewest centroids of a memory), got {neighbours!r}")
         keys = ["error_median", "distance_median"] + (
             [] if sample_centroids is None else ["sample_distance_median"])
         medians = [check_number(data.get(key), f"code_memory.{key}") for key in keys]
-        if not all(median >= MIN_MEDIAN for median in medians):
-            raise ValueError(f"'code_memory' medians must be at least {MIN_MEDIAN:g}")
+        for key, median in zip(keys, medians):
+            if median < MIN_MEDIAN:
+                raise ValueError(f"'code_memory.{key}' must be at least {MIN_MEDIAN:g}, got "
+                                 f"{median:g}")
         return cls(centroids, neighbours, *medians[:2], sample_centroids,
                    *medians[2:])
 
@@ -236,28 +273,37 @@ def _nearest(rows: np.ndarray, minus_twice: np.ndarray, squared_centroids: np.nd
     return np.sqrt(np.maximum(nearest, 0.0)).mean(axis=1)
 
 
-def _centroids(points: np.ndarray, most: int, seed: int) -> np.ndarray | None:
+def _centroids(points: np.ndarray, most: int, fewest: int, seed: int) -> np.ndarray | None:
     """k-means centroids of ``points``: at most ``most``, :data:`MAX_MEMORY_VALUES` values
-    in all, half as many as the points and as many as the distinct points; None when
-    fewer than 2 are possible (the points all alike, or too wide)."""
+    in all, half as many as the points and as many as the distinct points, but at least
+    ``fewest``; None when fewer than ``fewest`` are possible (the points too wide, or too
+    few distinct)."""
     from sklearn.cluster import KMeans
 
-    distinct = len(np.unique(points, axis=0))
-    size = min(most, MAX_MEMORY_VALUES // points.shape[1], len(points) // 2, distinct)
-    if distinct < 2 or MAX_MEMORY_VALUES // points.shape[1] < 2:
+    widest = MAX_MEMORY_VALUES // points.shape[1]
+    if widest < fewest:
         return None
-    return KMeans(max(2, size), n_init=1, random_state=seed).fit(points).cluster_centers_
+    distinct = len(np.unique(points, axis=0))
+    if distinct < fewest:
+        return None
+    size = max(fewest, min(most, widest, len(points) // 2, distinct))
+    return KMeans(size, n_init=1, random_state=seed).fit(points).cluster_centers_
 
 
 def _centroids_from_json(centroids: Any, key: str, most: int) -> np.ndarray:
     """``code_memory.<key>`` as written: ValueError naming what is malformed."""
-    if (not isinstance(centroids, list) or not 2 <= len(centroids) <= most
-            or not all(isinstance(row, list) and row for row in centroids)):
+    if not isinstance(centroids, list) or not 2 <= len(centroids) <= most:
+        got = (f"a list of {len(centroids):,}" if isinstance(centroids, list)
+               else f"a JSON {type(centroids).__name__}")
         raise ValueError(f"'code_memory.{key}' must be a list of 2 to {most} lists of "
-                         "numbers")
+                         f"numbers, got {got}")
+    if not all(isinstance(row, list) and row for row in centroids):
+        raise ValueError(f"'code_memory.{key}' rows must be non-empty lists of numbers")
     width = len(centroids[0])
-    if not all(len(row) == width for row in centroids):
-        raise ValueError(f"'code_memory.{key}' rows must all be of one length")
+    uneven = next((row for row in centroids if len(row) != width), None)
+    if uneven is not None:
+        raise ValueError(f"'code_memory.{key}' rows must all be of one length: the first "
+                         f"has {width:,} numbers, another {len(uneven):,}")
     if len(centroids) * width > MAX_MEMORY_VALUES:
         raise ValueError(f"'code_memory.{key}' hold {len(centroids) * width:,} numbers; "
                          f"at most {MAX_MEMORY_VALUES:,} are loaded")

@@ -13,7 +13,8 @@ and the SHA-256 of each model file. A directory is written beside its destinatio
 renamed into place, so it appears complete or not at all.
 
 Format 8 is written: format 7 with the centroids of the training beats' samples in the
-code memory (``sample_centroids``, a third factor of the score), so that a release that
+code memory (``sample_centroids``, a third factor of the score; null when a fit kept
+none, and required, so that a memory stripped of it is refused), so that a release that
 reads only format 7 refuses such a directory as newer rather than score it without that
 factor against a threshold set with it. Format 7 was format 6 with, for a detector that
 scores by its code's distance, the memory of training codes (``code_memory``,
@@ -56,7 +57,7 @@ from .scaling import Scaling
 from .threshold import Calibration
 from .training import TrainingSummary
 
-#: Version of the model directory layout written; 1 to 7 are read, newer ones refused.
+#: Version of the model directory layout written; 1 to 8 are read, newer ones refused.
 FORMAT_VERSION = 8
 MODEL_FILE = "model.keras"
 ONNX_FILE = "model.onnx"
@@ -453,10 +454,6 @@ def _record(metadata: dict[str, Any], source: Path) -> ModelRecord:
 
 def _record_of_format_4_to_8(metadata: dict[str, Any]) -> ModelRecord:
     version = metadata["format_version"]
-    memory = metadata.get("code_memory")
-    if version < 8 and isinstance(memory, dict) and "sample_centroids" in memory:
-        raise ValueError(f"'code_memory.sample_centroids' in a directory of format {version} "
-                         "(from format 8)")
     added = (ADDED_AFTER_FORMAT_4 if version == 4 else ADDED_AFTER_FORMAT_6 if version < 7
              else None)
     params = _params(metadata["params"], added)
@@ -470,14 +467,14 @@ def _record_of_format_4_to_8(metadata: dict[str, Any]) -> ModelRecord:
         training=TrainingSummary.from_json(metadata["training"]),
         provenance=Provenance.from_json(metadata["provenance"]),
         code_memory=(None if metadata.get("code_memory") is None
-                     else CodeMemory.from_json(metadata["code_memory"])),
+                     else CodeMemory.from_json(metadata["code_memory"], version)),
         model_sha256=metadata["model_sha256"], onnx=metadata.get("onnx"),
         versions=metadata.get("versions", {}), created=metadata.get("created"),
         format_version=version)
 
 
 def _record_of_format_1_to_3(metadata: dict[str, Any]) -> ModelRecord:
-    """Formats 1 to 3 as format 7's values (see the module's text)."""
+    """Formats 1 to 3 as format 8's values (see the module's text)."""
     params = _params_of_format_1_to_3(metadata)
     if isinstance(metadata.get("input_shape"), list):
         shape = metadata["input_shape"]
