@@ -230,8 +230,7 @@ class CodeMemory:
             raise ValueError("'code_memory.sample_distance_median' given without "
                              "'code_memory.sample_centroids'")
         neighbours = data.get("neighbours")
-        fewest = min(len(centroids), MEMORY_SIZE if sample_centroids is None
-                     else len(sample_centroids))
+        fewest = min(len(kept) for kept in (centroids, sample_centroids) if kept is not None)
         if not is_count(neighbours) or neighbours > fewest:
             raise ValueError(f"'code_memory.neighbours' must be an integer from 1 to {fewest} "
                              f"(the fewest centroids of a memory), got {neighbours!r}")
