@@ -1160,7 +1160,8 @@ def test_a_recordings_model_scores_each_beats_timing_unless_told_not_to(recordin
                                                                        capsys):
     """'fit RECORD' predicts each beat's RR context (metadata, the network's width) and sets
     its threshold at k = 2 unless told; --no-rr-context does not; a beats CSV without the RR columns is refused by a model that
-    needs them, in one line naming the file, and --rr-context on a beats CSV is refused."""
+    needs them, in one line naming the file; a beats CSV with the RR columns is fitted with
+    its RR context, and --rr-context on one without them is refused."""
     import json
 
     from anomaly.recordings import (RECORDING_CODE_DISTANCE, RECORDING_THRESHOLD_K,
@@ -1199,8 +1200,24 @@ def test_a_recordings_model_scores_each_beats_timing_unless_told_not_to(recordin
     assert not Path("s.csv").exists()
     assert run_cli(capsys, "score", "bare.csv", "-m", "shape", "-o", "s.csv", "-q")[0] == 0
 
+    # A beats CSV is fitted with its RR context where it has the RR columns (as a
+    # recording), and --rr-context without them is refused in one line naming the file.
+    code, out, err = run_cli(capsys, "fit", "beats.csv", "-m", "from-beats", "--epochs", "3")
+    assert code == 0, err
+    assert "rows of 140 samples and their RR context" in out
+    from_beats = json.loads(Path("from-beats/metadata.json").read_text())["params"]
+    assert from_beats["context"] == list(RR_CONTEXT)
+    assert from_beats["threshold_k"] == 1 and from_beats["code_distance"] == "auto"
+    assert run_cli(capsys, "score", "beats.csv", "-m", "from-beats", "-o", "fb.csv",
+                   "-q")[0] in (0, 1)
+    code, _, err = run_cli(capsys, "fit", "beats.csv", "-m", "m3", "--epochs", "1",
+                           "--no-rr-context", "-q")
+    assert code == 0, err
+    assert json.loads(Path("m3/metadata.json").read_text())["params"]["context"] == []
     code, _, err = run_cli(capsys, "fit", "bare.csv", "--rr-context", "-m", "m2")
-    assert code == 2 and "--rr-context applies to recordings" in err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert ("bare.csv: --rr-context needs the columns rr_prev_s, rr_next_s, rr_local_mean_s "
+            "(as 'anomaly beats' writes them)") in err and not Path("m2").exists()
     code, _, err = run_cli(capsys, "fit", "bare.csv", "--every-beat", "-m", "m2")
     assert code == 2 and "--every-beat applies to recordings" in err
     code, _, err = run_cli(capsys, "fit", base, "--every-beat", "--annotations", "atr",

@@ -198,7 +198,8 @@ def fit(
     beats and beats of another shape left out) unless --every-beat.
 
     A model fitted on a recording keeps its beat window, so 'anomaly score' cuts beats the
-    same way, and (unless --no-rr-context) scores each beat's timing with its shape.
+    same way, and (unless --no-rr-context) scores each beat's timing with its shape, as
+    does one fitted on a beats CSV with the RR columns ('anomaly beats' writes them).
     Scoring is the same for every --model: the per-beat error (--error-metric) against
     mean + k * std.
     """
@@ -210,7 +211,7 @@ def fit(
     from ..model.scaling import scaling_note
     from ..model.threshold import calibration_note, fallback_reason, fits_said
     from ..progress import epochs_progress
-    from ..recordings.rhythm import RR_CONTEXT
+    from ..recordings.rhythm import RR_COLUMNS, RR_CONTEXT
     from ..model._tensorflow import require_tensorflow
     from ..recordings.signals import is_recording, locate_recording
 
@@ -239,13 +240,19 @@ def fit(
             digest = read.sha256()
             what = f"{data.n_read} beats of lead {read.lead.name} between {read.span}"
         else:
-            rr_option = ["--rr-context"] if rr_context is not None else []
-            every_option = ["--every-beat"] if every_beat else []
-            _no_recording_options(recording.given() + rr_option + every_option)
+            _no_recording_options(recording.given() + (["--every-beat"] if every_beat else []))
+            wanted = _rr_context_for(rr_context, model, denoise)
             data = read_normal_beats(_readable_file(normal_csv), label_column=label_column,
-                                     normal_label=normal_label, header=header)
+                                     normal_label=normal_label, header=header,
+                                     context=beat_context(RR_CONTEXT) if wanted else None)
+            if rr_context and not data.context:
+                raise InputError(f"{normal_csv}: --rr-context needs the columns "
+                                 f"{', '.join(RR_COLUMNS)} (as 'anomaly beats' writes them)")
+            rr_context = bool(data.context)
             origin, digest = None, _sha256_of_files([normal_csv])
-            what = f"{data.n_read} rows of {data.normal.shape[1]} samples"
+            with_context = " and their RR context" if rr_context else ""
+            what = (f"{data.n_read} rows of {data.normal.shape[1] - len(data.context)} "
+                    f"samples{with_context}")
         skipped = f"; skipped {data.left_out}" if data.skipped else ""
         _say(f"Read {what} from {normal_csv}{skipped}.", quiet)
         if data.records > 1 and code_distance is None and model is ModelFamily.dense:
@@ -504,8 +511,9 @@ def _warn_of_fibrillation(path, segment, rr_context: bool) -> "SpanFibrillation 
 
 
 def _rr_context_for(asked: bool | None, model: ModelFamily, denoise: float) -> bool:
-    """Whether a recording's model predicts the RR context: as asked, else when it can
-    (the dense family, without denoising); a usage error when asked where it cannot."""
+    """Whether a model of beats with RR intervals predicts the RR context: as asked, else
+    when it can (the dense family, without denoising); a usage error when asked where it
+    cannot."""
     can = model is ModelFamily.dense and not denoise
     if asked and not can:
         raise UsageError("--rr-context needs --model dense without --denoise", "--rr-context")

@@ -111,7 +111,8 @@ RrContext = Annotated[Optional[bool], typer.Option(
     help="Also score when each beat comes: the network predicts the beat's RR context (the "
          "intervals from the previous and to the next R peak, over the local mean) from its "
          "shape, so a premature beat of normal shape scores high. Default: on for "
-         "recordings with --model dense and no --denoise.")]
+         "recordings, and beats CSVs with the RR columns (as 'anomaly beats' writes them), "
+         "with --model dense and no --denoise.")]
 EveryBeat = Annotated[bool, typer.Option(
     "--every-beat", rich_help_panel=_RECORDINGS,
     help="Without labels, train on every beat of the recording, not only on those of its "

@@ -21,7 +21,7 @@ import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import IO, Any, Iterator, Mapping
+from typing import IO, TYPE_CHECKING, Any, Iterator, Mapping
 
 import numpy as np
 
@@ -36,6 +36,9 @@ from .csv_parser import (
     no_rows_message,
     parse_block,
 )
+
+if TYPE_CHECKING:
+    from ..model.context import BeatContext
 
 __all__ = ["STDIO", "Beats", "InputSource", "TrainingData", "check_readable", "input_stem",
            "iter_beats", "iter_parsed_range", "normal_rows", "open_input", "read_beats",
@@ -128,7 +131,8 @@ class TrainingData:
     :data:`anomaly.recordings.RECORDING_SETTINGS`; beats of several recordings:
     :data:`SEVERAL_RECORDS_SETTINGS`; empty: the detector's defaults). ``records``: how
     many recordings the normal beats come from, as their ``record`` column names them (0
-    without one).
+    without one). ``context``: the names of the context columns after each beat's samples
+    (empty without).
     """
 
     normal: np.ndarray
@@ -136,6 +140,7 @@ class TrainingData:
     skipped: str | None = None
     settings: Mapping[str, Any] = field(default_factory=dict)
     records: int = 0
+    context: tuple[str, ...] = ()
 
     @property
     def n_skipped(self) -> int:
@@ -201,11 +206,14 @@ def read_normal_beats(
     label_column: str | int | None = None,
     normal_label: str = "1",
     header: bool | None = None,
+    context: BeatContext | None = None,
 ) -> TrainingData:
     """Read a training file; with a label column keep only the rows labelled normal.
 
     Rows whose ``unreadable`` id is set (a recording's beat in an unreadable stretch, as
-    ``anomaly beats`` writes it) are never trained on.
+    ``anomaly beats`` writes it) are never trained on. With ``context``, each row's
+    context follows its samples where the file has the id columns it is computed from
+    (``TrainingData.context`` says whether it has).
 
     Raises
     ------
@@ -217,7 +225,12 @@ def read_normal_beats(
     readable = beats.readable
     require_readable(path, readable)
     truth = None if beats.truth is None else beats.truth[readable]
-    data = normal_rows(path, beats.values[readable], truth, normal_label, beats.label_name)
+    values = beats.values
+    if context is not None and set(context.columns) <= beats.ids.keys():
+        values = context.appended(values, beats.ids, str(path))
+    data = normal_rows(path, values[readable], truth, normal_label, beats.label_name)
+    if values is not beats.values:
+        data = replace(data, context=context.names)
     if "record" in beats.ids:
         records = beats.ids["record"][readable]
         records = records if truth is None else records[truth == 0]
