@@ -20,6 +20,8 @@ Protocols (:data:`PROTOCOLS`):
   protocol, on the tool's own beats); records with fewer than 10 training beats or one
   class only in the test part are left out.
 - ``mitdb-inter``: fit on every N beat of DS1, score every beat of DS2 (one repeat).
+  Both MIT-BIH protocols train as ``anomaly fit`` does, on N beats outside unreadable
+  stretches (since stop 58; on every N beat before), and score every beat.
 - ``short-beats``: an ECG200-like set built from MIT-BIH, 10 draws: 4 records, 80 of
   their N beats to train, 400 other beats to test (half abnormal where they have enough),
   each beat resampled to 96 samples (:func:`short_beats`).
@@ -836,7 +838,7 @@ def mitdb_patient(seeds: list[int], repeats: int | None) -> Iterator[Repeat]:
     for record in records:
         found, _ = beats[record]
         seconds = found.sample / found.fs
-        trained = (seconds < benchmark_mitdb.TRAIN_SECONDS) & (found.labels == "N")
+        trained = (seconds < benchmark_mitdb.TRAIN_SECONDS) & normal_readable(found)
         train = found.values[trained]
         tested = (seconds >= benchmark_mitdb.TRAIN_SECONDS) & (found.labels != "-")
         truth = found.labels[tested] != "N"
@@ -856,15 +858,15 @@ def mitdb_inter(seeds: list[int], repeats: int | None) -> Iterator[Repeat]:
     beats = mitdb_beats(sorted(benchmark_mitdb.DS1 + benchmark_mitdb.DS2))
 
     def joined(records: list[str], chosen: Callable) -> tuple[np.ndarray, ...]:
-        """Values, RR context and labels of the beats ``chosen(labels)`` selects."""
+        """Values, RR context and labels of the beats ``chosen(found)`` selects."""
         parts = [(found.values[keep], rr_context_of(found)[keep], found.labels[keep])
                  for found in (beats[record][0] for record in records)
-                 for keep in [chosen(found.labels)]]
+                 for keep in [chosen(found)]]
         return tuple(np.concatenate(column) for column in zip(*parts))
 
-    train, train_context, _ = joined(benchmark_mitdb.DS1, lambda labels: labels == "N")
-    test, test_context, labels = joined(benchmark_mitdb.DS2, lambda labels: labels != "-")
-    records = np.concatenate([np.full(int((beats[record][0].labels == "N").sum()), record)
+    train, train_context, _ = joined(benchmark_mitdb.DS1, normal_readable)
+    test, test_context, labels = joined(benchmark_mitdb.DS2, lambda found: found.labels != "-")
+    records = np.concatenate([np.full(int(normal_readable(beats[record][0]).sum()), record)
                               for record in benchmark_mitdb.DS1])
     for seed in seeds:
         yield Repeat("mitdb-inter", "DS1 -> DS2", "DS2", train, test, labels != "N", seed,
@@ -916,6 +918,12 @@ def resampled(values: np.ndarray, samples: int) -> np.ndarray:
     old = np.linspace(0.0, 1.0, values.shape[1])
     new = np.linspace(0.0, 1.0, samples)
     return np.stack([np.interp(new, old, row) for row in values])
+
+
+def normal_readable(found) -> np.ndarray:
+    """Which of a recording's beats ``anomaly fit`` trains on with its labels: those
+    labelled N, but not in an unreadable stretch (a flat, clipped or noisy lead)."""
+    return (found.labels == "N") & found.readable
 
 
 def rr_context_of(found) -> np.ndarray:
