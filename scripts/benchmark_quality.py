@@ -45,11 +45,7 @@ trained on; "the 4/5 model" is the detector fitted on the other four fifths.
   ``defaults`` has ``threshold_source="heldout-folds"`` since stop 56 (every beat's score
   under the 4/5 model that did not see it, five such models);
   ``defaults-before-folds`` and ``rr-context-0.25-before-folds`` keep the source it had
-  before, ``heldout-refit`` (the 4/5 model's held-out fifth). Where the training beats
-  come from several records (``mitdb-inter``), ``defaults`` and ``rr-context*`` take what
-  ``anomaly fit`` gives a beats CSV of several records, the error alone
-  (``anomaly.io.readers.SEVERAL_RECORDS_SETTINGS``); ``rr-context-0.25-distances`` keeps
-  the code's and samples' distances there (``code_distance="auto"``).
+  before, ``heldout-refit`` (the 4/5 model's held-out fifth).
 - ``rr-context``, ``rr-context-0.25``, ``rr-context-0.75`` (recordings only): the
   defaults on each beat followed by its RR context (``context=RR_CONTEXT``: the previous
   and next RR intervals over the local mean), which the network predicts from the beat's
@@ -120,7 +116,6 @@ from typing import Any
 
 import numpy as np
 
-from anomaly.io.readers import settings_for_records
 from anomaly.model import AutoencoderDetector
 from anomaly.model.errors import input_errors, reconstruction_error
 from anomaly.model.threshold import Calibration, mean_plus_std_threshold
@@ -173,8 +168,6 @@ class Repeat:
     train_context: np.ndarray | None = None
     test_context: np.ndarray | None = None
     classes: np.ndarray | None = None
-    # The record of each training beat, where they come from several (mitdb-inter).
-    train_records: np.ndarray | None = None
 
 
 @keras.saving.register_keras_serializable(package="benchmark_quality")
@@ -419,22 +412,19 @@ def pca(models: Models) -> Outcome:
     return Outcome(scores, fitted.mean + fitted.std, seconds, score_seconds=score_seconds)
 
 
-def shipped(repeat: Repeat, **settings: Any) -> dict[str, Any]:
+def shipped(**settings: Any) -> dict[str, Any]:
     """``settings`` over the detector's own threshold source and score, which
-    :meth:`Models.fit` pins for the levers, and over what ``anomaly fit`` sets for
-    training beats of several records (:func:`anomaly.io.readers.settings_for_records`)."""
+    :meth:`Models.fit` pins for the levers."""
     own = AutoencoderDetector()
-    of_records = ({} if repeat.train_records is None
-                  else settings_for_records(repeat.train_records)["settings"])
     return {"threshold_source": own.threshold_source, "code_distance": own.code_distance,
-            **of_records, **settings}
+            **settings}
 
 
 def detector(**settings: Any) -> Callable[[Models], Outcome]:
     """The detector as it ships, with ``settings``: its own score and threshold."""
 
     def method(models: Models) -> Outcome:
-        model = models.fit(**shipped(models.repeat, **settings))
+        model = models.fit(**shipped(**settings))
         return outcome(model.score(models.repeat.test), model.threshold_, [model])
 
     return method
@@ -462,7 +452,7 @@ def rr_context(features: str = "ratios", **settings: Any) -> Callable[[Models], 
         repeat = models.repeat
         if repeat.train_context is None:
             return None
-        model = models.fit(rr=features, **shipped(repeat, **settings))
+        model = models.fit(rr=features, **shipped(**settings))
         test = np.hstack([repeat.test, RR_FEATURES[features][1](repeat.test_context)])
         return outcome(model.score(test), model.threshold_, [model])
 
@@ -748,7 +738,6 @@ METHODS: dict[str, Callable[[Models], Outcome]] = {
     "rr-context": rr_context(),
     "rr-context-0.25": rr_context(context_weight=0.25),
     "rr-context-0.25-before-25": rr_context(context_weight=0.25, **BEFORE_ISSUE_25),
-    "rr-context-0.25-distances": rr_context(context_weight=0.25, code_distance="auto"),
     "rr-context-0.25-before-folds": rr_context(context_weight=0.25, **BEFORE_FOLDS),
     "rr-context-0.75": rr_context(context_weight=0.75),
     "rr-early-0.25": rr_context("early", context_weight=0.25),
@@ -866,11 +855,9 @@ def mitdb_inter(seeds: list[int], repeats: int | None) -> Iterator[Repeat]:
 
     train, train_context, _ = joined(benchmark_mitdb.DS1, normal_readable)
     test, test_context, labels = joined(benchmark_mitdb.DS2, lambda found: found.labels != "-")
-    records = np.concatenate([np.full(int(normal_readable(beats[record][0]).sum()), record)
-                              for record in benchmark_mitdb.DS1])
     for seed in seeds:
         yield Repeat("mitdb-inter", "DS1 -> DS2", "DS2", train, test, labels != "N", seed,
-                     train_context, test_context, labels, train_records=records)
+                     train_context, test_context, labels)
 
 
 def short_beats(seeds: list[int], repeats: int | None) -> Iterator[Repeat]:

@@ -20,10 +20,7 @@ import benchmark_quality as quality
 
 def main() -> None:
     repeat = next(quality.mitdb_inter([0], None))
-    # The score diagnosed: the code's and samples' distances, which ``anomaly fit`` leaves
-    # out by default for beats of several records since.
-    model = quality.Models(repeat).fit(rr="ratios", **quality.shipped(
-        repeat, context_weight=0.25, code_distance="auto"))
+    model = quality.Models(repeat).fit(rr="ratios", **quality.shipped(context_weight=0.25))
     calibration = model.calibration_
     heldout = np.sort(calibration.errors)
     print(f"threshold {calibration.threshold:.1f}: mean {calibration.mean:.2f} + std "

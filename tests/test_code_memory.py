@@ -203,44 +203,6 @@ def test_fit_by_default_scores_by_the_codes_distance(data_dir, tmp_path, capsys)
                                expected, rtol=1e-5)
 
 
-def _beats_csv(path, records, labels) -> None:
-    """A beats CSV as ``anomaly beats`` names its columns: ``record``, ``label``, samples."""
-    beats, _ = synthetic_beats(len(records), 1, length=32, seed=9)
-    with open(path, "w") as file:
-        file.write("record,label," + ",".join(f"x{i}" for i in range(32)) + "\n")
-        for record, label, beat in zip(records, labels, beats):
-            file.write(f"{record},{label}," + ",".join(f"{v:.5f}" for v in beat) + "\n")
-
-
-@pytest.mark.parametrize("records, labels, options, memory, note", [
-    # Normal beats of two records: the error alone, and the fit says why.
-    (["100"] * 110 + ["101"] * 110, ["N"] * 220, [], False, True),
-    # Unless told to add the distances.
-    (["100"] * 110 + ["101"] * 110, ["N"] * 220, ["--code-distance", "on"], True, False),
-    # One record's normal beats (another's abnormal beats left out with the labels), or
-    # records with no name: the distances, as for any other set of beats.
-    (["100"] * 220 + ["101"] * 20, ["N"] * 220 + ["V"] * 20, [], True, False),
-    (["100"] * 110 + [""] * 110, ["N"] * 220, [], True, False),
-])
-def test_fit_on_beats_of_several_records_scores_by_the_error_alone(
-        tmp_path, capsys, records, labels, options, memory, note):
-    """Measured across patients (MIT-BIH DS1 -> DS2), the code's and samples' distances
-    ranked an unseen patient's beats worse than the error alone."""
-    _beats_csv(tmp_path / "beats.csv", records, labels)
-    code, out, err = run_cli(capsys, "fit", tmp_path / "beats.csv", "--label-column", "label",
-                             "--normal-label", "N", "-m", tmp_path / "m", "--epochs", "2",
-                             *options)
-    assert code == 0, err
-    metadata = json.loads((tmp_path / "m" / METADATA_FILE).read_text())
-    assert ("code_memory" in metadata) == memory
-    assert metadata["params"]["code_distance"] == ("off" if note else
-                                                  "on" if options else "auto")
-    assert ("Note: the normal beats come from 2 records: scored by their error alone, which "
-            "ranked beats of patients the model has not seen best (--code-distance on to "
-            "add the distances).") in out if note else "records:" not in out
-    assert ("Score: the mean absolute error" in out) != memory
-
-
 def _edit(model, change) -> None:
     path = model / METADATA_FILE
     metadata = json.loads(path.read_text())

@@ -170,8 +170,7 @@ def fit(
         help="Multiply the score by how far a beat's code and samples lie from the "
              "training beats' (on), not (off), or when a dense model is fitted on at least "
              f"{CODE_DISTANCE_MIN_BEATS} beats (auto). Default: auto; off for a recording "
-             "fitted without labels and for a beats CSV of several records (measured; see "
-             "the README).",
+             "fitted without labels (measured; see the README).",
         show_default=False)
     ] = None,
     epochs: Annotated[int, typer.Option(min=1, help="Most training epochs (early stopping may end sooner).")] = 200,
@@ -255,10 +254,6 @@ def fit(
                     f"samples{with_context}")
         skipped = f"; skipped {data.left_out}" if data.skipped else ""
         _say(f"Read {what} from {normal_csv}{skipped}.", quiet)
-        if data.records > 1 and code_distance is None and model is ModelFamily.dense:
-            _say(f"Note: the normal beats come from {data.records} records: scored by their "
-                 "error alone, which ranked beats of patients the model has not seen best "
-                 "(--code-distance on to add the distances).", quiet)
         if origin is not None and label_column is None and not every_beat:
             from ..recordings.patient import few_dominant_note
 

@@ -20,7 +20,6 @@ import sys
 import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import MappingProxyType
 from typing import IO, TYPE_CHECKING, Any, Iterator, Mapping
 
 import numpy as np
@@ -128,18 +127,15 @@ class TrainingData:
     for instance "rows without the normal label 'N' in column 'label'";
     ``settings``: the detector's parameters measured for beats chosen this way, which a fit
     uses unless told otherwise (a recording's dominant beats:
-    :data:`anomaly.recordings.RECORDING_SETTINGS`; beats of several recordings:
-    :data:`SEVERAL_RECORDS_SETTINGS`; empty: the detector's defaults). ``records``: how
-    many recordings the normal beats come from, as their ``record`` column names them (0
-    without one). ``context``: the names of the context columns after each beat's samples
-    (empty without).
+    :data:`anomaly.recordings.RECORDING_SETTINGS`; empty: the detector's defaults).
+    ``context``: the names of the context columns after each beat's samples (empty
+    without).
     """
 
     normal: np.ndarray
     n_read: int
     skipped: str | None = None
     settings: Mapping[str, Any] = field(default_factory=dict)
-    records: int = 0
     context: tuple[str, ...] = ()
 
     @property
@@ -225,33 +221,12 @@ def read_normal_beats(
     readable = beats.readable
     require_readable(path, readable)
     truth = None if beats.truth is None else beats.truth[readable]
-    values = beats.values
-    if context is not None and set(context.columns) <= beats.ids.keys():
-        values = context.appended(values, beats.ids, str(path))
+    with_context = context is not None and set(context.columns) <= beats.ids.keys()
+    values = context.appended(beats.values, beats.ids, str(path)) if with_context else beats.values
     data = normal_rows(path, values[readable], truth, normal_label, beats.label_name)
-    if values is not beats.values:
+    if with_context:
         data = replace(data, context=context.names)
-    if "record" in beats.ids:
-        records = beats.ids["record"][readable]
-        records = records if truth is None else records[truth == 0]
-        data = replace(data, **settings_for_records(records))
     return data.among(len(beats))
-
-
-#: The detector's parameters for normal beats of several recordings, unless told
-#: otherwise: the error alone, without the code's and samples' distances. Those measure
-#: how unlike the training beats a beat is, and a patient the model has not seen has
-#: normal beats unlike other patients' too: fitted on MIT-BIH's DS1 and scoring DS2,
-#: ROC-AUC 0.8447 with them, 0.8791 without (docs/benchmarks.md, issue 25).
-SEVERAL_RECORDS_SETTINGS = MappingProxyType({"code_distance": "off"})
-
-
-def settings_for_records(records: np.ndarray) -> dict[str, Any]:
-    """``records`` (the count of distinct names among the training beats' ``record``
-    values, empty ones left out) and ``settings``: :data:`SEVERAL_RECORDS_SETTINGS` when
-    there are several, else none."""
-    count = len({str(name) for name in records if str(name)})
-    return {"records": count, "settings": SEVERAL_RECORDS_SETTINGS if count > 1 else {}}
 
 
 class InputSource:

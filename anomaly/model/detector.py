@@ -82,10 +82,7 @@ class AutoencoderDetector:
         :mod:`anomaly.model.code_memory`). ``"auto"``: so when a dense network is fitted
         on at least :data:`anomaly.choices.CODE_DISTANCE_MIN_BEATS` inputs (not all the
         same), the error alone otherwise. ``"on"`` needs the dense family. ``memory_``
-        says which was used. Give ``"off"`` for one model of many patients' beats: the
-        distances then measure how unlike the training patients a beat is, and ranked an
-        unseen patient's beats worse than the error alone (``anomaly fit`` does so for a
-        beats CSV of several records: :data:`anomaly.io.readers.SEVERAL_RECORDS_SETTINGS`).
+        says which was used.
     noise_factor : float, default 0.0
         With a positive value, train as a denoising autoencoder: each epoch the inputs
         get fresh Gaussian noise of this standard deviation (in scaled units, clipped to
