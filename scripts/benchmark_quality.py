@@ -19,9 +19,11 @@ Protocols (:data:`PROTOCOLS`):
   first 5 minutes, score its later beats (``benchmark_mitdb.py``'s patient-specific
   protocol, on the tool's own beats); records with fewer than 10 training beats or one
   class only in the test part are left out.
-- ``mitdb-inter``: fit on every N beat of DS1, score every beat of DS2 (one repeat).
+- ``mitdb-inter``: fit on DS1's N beats, score DS2's beats (one repeat per seed).
   Both MIT-BIH protocols train as ``anomaly fit`` does, on N beats outside unreadable
-  stretches (since stop 58; on every N beat before), and score every beat.
+  stretches (since stop 58; on every N beat before, as ``benchmark_mitdb.py`` still
+  does), and score every beat, those of unreadable stretches too (which ``anomaly score``
+  scores but never flags).
 - ``short-beats``: an ECG200-like set built from MIT-BIH, 10 draws: 4 records, 80 of
   their N beats to train, 400 other beats to test (half abnormal where they have enough),
   each beat resampled to 96 samples (:func:`short_beats`).
@@ -821,7 +823,8 @@ def mitdb_beats(records: list[str]) -> dict:
 
 def mitdb_patient(seeds: list[int], repeats: int | None) -> Iterator[Repeat]:
     """The selection of ``benchmark_mitdb.patient_specific``: N beats of the first
-    TRAIN_SECONDS to train, later beats matched to a reference beat to test."""
+    TRAIN_SECONDS to train (those outside unreadable stretches, where that script takes
+    every one), later beats matched to a reference beat to test."""
     records = benchmark_mitdb.record_names(benchmark_mitdb.default_data_dir())[:repeats]
     beats = mitdb_beats(records)
     for record in records:
@@ -842,8 +845,9 @@ def mitdb_patient(seeds: list[int], repeats: int | None) -> Iterator[Repeat]:
 
 
 def mitdb_inter(seeds: list[int], repeats: int | None) -> Iterator[Repeat]:
-    """The selection of ``benchmark_mitdb.inter_patient``: every N beat of DS1 to train,
-    every beat of DS2 matched to a reference beat to test."""
+    """The selection of ``benchmark_mitdb.inter_patient``: DS1's N beats to train (those
+    outside unreadable stretches, where that script takes every one), every beat of DS2
+    matched to a reference beat to test."""
     beats = mitdb_beats(sorted(benchmark_mitdb.DS1 + benchmark_mitdb.DS2))
 
     def joined(records: list[str], chosen: Callable) -> tuple[np.ndarray, ...]:

@@ -21,7 +21,7 @@ from anomaly.recordings.reading import read_recording
 from anomaly.recordings.segment import BeatWindow, SegmentOptions
 from anomaly.recordings.signals import open_lead
 from anomaly.recordings.times import format_duration, format_time, parse_time
-from conftest import assert_images_render_in_browser, recording_model, run_cli
+from conftest import assert_images_render_in_browser, read_rows, recording_model, run_cli
 
 FS = 360
 #: R peaks of the synthetic recordings may be found this far from where they were put.
@@ -1210,14 +1210,29 @@ def test_a_recordings_model_scores_each_beats_timing_unless_told_not_to(recordin
     assert from_beats["threshold_k"] == 1 and from_beats["code_distance"] == "auto"
     assert run_cli(capsys, "score", "beats.csv", "-m", "from-beats", "-o", "fb.csv",
                    "-q")[0] in (0, 1)
-    code, _, err = run_cli(capsys, "fit", "beats.csv", "-m", "m3", "--epochs", "1",
-                           "--no-rr-context", "-q")
-    assert code == 0, err
-    assert json.loads(Path("m3/metadata.json").read_text())["params"]["context"] == []
+    assert len(read_rows("fb.csv")) == len(read_rows("beats.csv"))
+    for options in (["--no-rr-context"], ["--model", "conv"]):
+        code, _, err = run_cli(capsys, "fit", "beats.csv", "-m", "m3", "--epochs", "1", "-q",
+                               *options)
+        assert code == 0, err
+        assert json.loads(Path("m3/metadata.json").read_text())["params"]["context"] == []
+    code, _, err = run_cli(capsys, "fit", "beats.csv", "-m", "m2", "--rr-context",
+                           "--model", "conv")
+    assert code == 2 and "--rr-context needs --model dense without --denoise" in err
     code, _, err = run_cli(capsys, "fit", "bare.csv", "--rr-context", "-m", "m2")
     assert code == 2 and len(err.strip().splitlines()) == 1, err
-    assert ("bare.csv: --rr-context needs the columns rr_prev_s, rr_next_s, rr_local_mean_s "
-            "(as 'anomaly beats' writes them)") in err and not Path("m2").exists()
+    assert ("bare.csv: the RR context needs the columns rr_prev_s, rr_next_s, "
+            "rr_local_mean_s (as 'anomaly beats' writes them), and the file has no header "
+            "row; fit with --no-rr-context") in err
+    # Some of the columns but not all: refused even unasked, rather than fitted on the
+    # shape alone without a word.
+    with open("beats.csv", newline="") as file, open("part.csv", "w", newline="") as part:
+        csv.writer(part).writerows(row[:6] + row[7:] for row in csv.reader(file))
+    code, _, err = run_cli(capsys, "fit", "part.csv", "-m", "m2")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "part.csv: the RR context needs the columns" in err
+    assert "and the file lacks rr_local_mean_s; fit with --no-rr-context" in err
+    assert not Path("m2").exists()
     code, _, err = run_cli(capsys, "fit", "bare.csv", "--every-beat", "-m", "m2")
     assert code == 2 and "--every-beat applies to recordings" in err
     code, _, err = run_cli(capsys, "fit", base, "--every-beat", "--annotations", "atr",

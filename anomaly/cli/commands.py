@@ -210,7 +210,7 @@ def fit(
     from ..model.scaling import scaling_note
     from ..model.threshold import calibration_note, fallback_reason, fits_said
     from ..progress import epochs_progress
-    from ..recordings.rhythm import RR_COLUMNS, RR_CONTEXT
+    from ..recordings.rhythm import RR_CONTEXT
     from ..model._tensorflow import require_tensorflow
     from ..recordings.signals import is_recording, locate_recording
 
@@ -243,13 +243,10 @@ def fit(
             wanted = _rr_context_for(rr_context, model, denoise)
             data = read_normal_beats(_readable_file(normal_csv), label_column=label_column,
                                      normal_label=normal_label, header=header,
-                                     context=beat_context(RR_CONTEXT) if wanted else None)
-            if rr_context and not data.context:
-                raise InputError(f"{normal_csv}: --rr-context needs the columns "
-                                 f"{', '.join(RR_COLUMNS)} (as 'anomaly beats' writes them)")
-            rr_context = bool(data.context)
+                                     context=beat_context(RR_CONTEXT) if wanted else None,
+                                     context_required=bool(rr_context))
             origin, digest = None, _sha256_of_files([normal_csv])
-            with_context = " and their RR context" if rr_context else ""
+            with_context = " and their RR context" if data.context else ""
             what = (f"{data.n_read} rows of {data.normal.shape[1] - len(data.context)} "
                     f"samples{with_context}")
         skipped = f"; skipped {data.left_out}" if data.skipped else ""
@@ -260,7 +257,7 @@ def fit(
             note = few_dominant_note(len(data.normal), data.n_read)
             if note is not None:
                 typer.echo(f"Warning: {normal_csv}: {note}", err=True)
-        context = RR_CONTEXT if rr_context else ()
+        context = data.context
         note = scaling_note(data.normal, context)
         if note is not None:
             typer.echo(f"Warning: {normal_csv}: {note}", err=True)
@@ -465,7 +462,8 @@ def beats(
     Each beat is a window around its R peak (found by the detector chosen on MIT-BIH),
     band-pass filtered 0.5-40 Hz, resampled and z-normalised like ECG5000's beats; its
     row says where it is (record, sample, time) and its RR context. 'anomaly fit' and
-    'anomaly score' read the file as any beats CSV and carry the ids into their outputs.
+    'anomaly score' read the file as any beats CSV and carry the ids into their outputs;
+    'anomaly fit' trains on its RR context too, as on the recording's.
     """
     from .. import logs
     from ..beats_csv import write_beats

@@ -203,25 +203,38 @@ def read_normal_beats(
     normal_label: str = "1",
     header: bool | None = None,
     context: BeatContext | None = None,
+    context_required: bool = False,
 ) -> TrainingData:
     """Read a training file; with a label column keep only the rows labelled normal.
 
     Rows whose ``unreadable`` id is set (a recording's beat in an unreadable stretch, as
     ``anomaly beats`` writes it) are never trained on. With ``context``, each row's
-    context follows its samples where the file has the id columns it is computed from
-    (``TrainingData.context`` says whether it has).
+    context follows its samples when the file has the id columns it is computed from
+    (``TrainingData.context`` then names it); a file with none of them is read without,
+    unless ``context_required``.
 
     Raises
     ------
     InputError
-        As :func:`read_beats`, or when fewer than 2 rows are left to train on.
+        As :func:`read_beats`; when fewer than 2 rows are left to train on; when the
+        file has some of the context's columns but not all, or none of them and
+        ``context_required``.
     """
     beats = read_beats(path, label_column=label_column, header=header,
                        normal_label=normal_label)
     readable = beats.readable
     require_readable(path, readable)
     truth = None if beats.truth is None else beats.truth[readable]
-    with_context = context is not None and set(context.columns) <= beats.ids.keys()
+    missing = [] if context is None else context.missing(beats.ids)
+    if context is not None and missing and (context_required
+                                            or len(missing) < len(context.columns)):
+        headless = beats.layout is not None and not beats.layout.has_header
+        found = "has no header row" if headless else f"lacks {', '.join(missing)}"
+        raise InputError(f"{path}: the {context.description} needs the columns "
+                         f"{', '.join(context.columns)} (as 'anomaly beats' writes them), and "
+                         f"the file {found}; fit with --no-rr-context to train on the beats' "
+                         "shape alone")
+    with_context = context is not None and not missing
     values = context.appended(beats.values, beats.ids, str(path)) if with_context else beats.values
     data = normal_rows(path, values[readable], truth, normal_label, beats.label_name)
     if with_context:

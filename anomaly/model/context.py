@@ -2,15 +2,15 @@
 
 A context is a few values per beat that the network does not see but learns to predict
 from the beat's shape (see ``AutoencoderDetector``'s ``context``): a beat of normal shape at
-an abnormal moment then scores high. Scoring computes a context's values from the id
-columns its beats come with (a recording's beats, or a beats CSV that ``anomaly beats``
-wrote). A new context is one entry in :data:`KNOWN_CONTEXTS`.
+an abnormal moment then scores high. Fitting and scoring compute a context's values from
+the id columns its beats come with (a recording's beats, or a beats CSV that ``anomaly
+beats`` wrote). A new context is one entry in :data:`KNOWN_CONTEXTS`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -30,6 +30,11 @@ class BeatContext:
     columns: tuple[str, ...]
     compute: Callable[..., np.ndarray]
 
+    def missing(self, columns: Iterable[str]) -> list[str]:
+        """The id columns the context is computed from that are not among ``columns``."""
+        present = set(columns)
+        return [column for column in self.columns if column not in present]
+
     def appended(self, values: np.ndarray, ids: dict[str, np.ndarray], source: str) -> np.ndarray:
         """Beats' samples followed by their context, shape ``(n, samples + len(names))``.
 
@@ -39,8 +44,7 @@ class BeatContext:
             When the beats' ids lack a column the context is computed from (naming the
             input ``source``).
         """
-        missing = [column for column in self.columns if column not in ids]
-        if missing:
+        if self.missing(ids):
             raise InputError(f"{source}: the model predicts each beat's {self.description} "
                              f"({', '.join(self.names)}); score a recording, or a beats CSV "
                              f"with the columns "

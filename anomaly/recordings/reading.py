@@ -110,6 +110,8 @@ def read_normal_recording_beats(path: str | os.PathLike, options: SegmentOptions
         data = TrainingData(values[readable][dominant.kept], int(readable.sum()),
                             dominant.describe(), settings=RECORDING_SETTINGS)
     data = data.among(len(beats))
+    if context is not None:
+        data = replace(data, context=context.names)
     if len(data.normal) < MIN_RECORDING_BEATS:
         # Labels or every beat choose among the readable beats: no help without 30 of them.
         advice = ("a longer span or another lead (--lead)"

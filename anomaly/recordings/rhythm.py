@@ -6,10 +6,11 @@ patient's heart rate: ``rr_prev_ratio``, the interval from the previous R peak o
 local mean RR interval (below 1: early), and ``rr_next_ratio``, the interval to the next
 R peak over the same mean (above 1: a pause follows, as after most premature beats).
 
-A model fitted with :data:`RR_CONTEXT` (``anomaly fit RECORDING``, unless
-``--no-rr-context``) gets these two columns after each beat's samples, computed from the
-beat's :data:`RR_COLUMNS` (see :mod:`anomaly.model.context`); it predicts them from the
-beat's shape without seeing them (see ``AutoencoderDetector``'s ``context``).
+A model fitted with :data:`RR_CONTEXT` (``anomaly fit`` of a recording, or of a beats CSV
+with the :data:`RR_COLUMNS`, unless ``--no-rr-context``) gets these two columns after each
+beat's samples, computed from the beat's :data:`RR_COLUMNS` (see
+:mod:`anomaly.model.context`); it predicts them from the beat's shape without seeing them
+(see ``AutoencoderDetector``'s ``context``).
 """
 
 from __future__ import annotations

@@ -145,9 +145,8 @@ def _csv_differences(job: Job, detector, model: str) -> list[str]:
                                       samples=detector.scaling_.n_samples)
     except InputError:
         return []  # Reading the input refuses it, in its own words (another length too).
-    ids = set(layout.id_names)
     context = beat_context(detector.scaling_.context)
-    if context is not None and not set(context.columns) <= ids:
+    if context is not None and context.missing(layout.id_names):
         # A model with a context refuses a CSV without the columns it is computed from,
         # in its own words, as the first block is scored.
         return []
@@ -158,7 +157,7 @@ def _csv_differences(job: Job, detector, model: str) -> list[str]:
                         "were cut around their R peaks alone: where a QRS complex's R and S "
                         "waves are of a size, their scores may be high; score the recording "
                         "itself")
-    if not set(ID_COLUMNS) & ids:
+    if not set(ID_COLUMNS) & set(layout.id_names):
         window = origin.window
         lead = f"lead {origin.lead}, " if origin.lead else ""
         problems.append(f"{model} was fitted on beats cut from a recording ({lead}"
