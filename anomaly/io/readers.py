@@ -225,19 +225,19 @@ def read_normal_beats(
     readable = beats.readable
     require_readable(path, readable)
     truth = None if beats.truth is None else beats.truth[readable]
-    missing = [] if context is None else context.missing(beats.ids)
-    if context is not None and missing and (context_required
-                                            or len(missing) < len(context.columns)):
-        headless = beats.layout is not None and not beats.layout.has_header
-        found = "has no header row" if headless else f"lacks {', '.join(missing)}"
-        raise InputError(f"{path}: the {context.description} needs the columns "
-                         f"{', '.join(context.columns)} (as 'anomaly beats' writes them), and "
-                         f"the file {found}; fit with --no-rr-context to train on the beats' "
-                         "shape alone")
-    with_context = context is not None and not missing
-    values = context.appended(beats.values, beats.ids, str(path)) if with_context else beats.values
+    if context is not None and (missing := context.missing(beats.ids)):
+        if context_required or len(missing) < len(context.columns):
+            headless = beats.layout is not None and not beats.layout.has_header
+            found = "has no header row" if headless else f"lacks {', '.join(missing)}"
+            raise InputError(f"{path}: the {context.description} needs the columns "
+                             f"{', '.join(context.columns)} (as 'anomaly beats' writes them), "
+                             f"and the file {found}; fit with --no-rr-context to train on the "
+                             "beats' shape alone")
+        context = None  # None of its columns: the beats' shape alone.
+    values = beats.values if context is None else context.appended(beats.values, beats.ids,
+                                                                    str(path))
     data = normal_rows(path, values[readable], truth, normal_label, beats.label_name)
-    if with_context:
+    if context is not None:
         data = replace(data, context=context.names)
     return data.among(len(beats))
 
