@@ -1224,6 +1224,15 @@ def test_a_recordings_model_scores_each_beats_timing_unless_told_not_to(recordin
     assert ("bare.csv: the RR context needs the columns rr_prev_s, rr_next_s, "
             "rr_local_mean_s (as 'anomaly beats' writes them), and the file has no header "
             "row; fit with --no-rr-context") in err
+    # One absurd interval would set the context's scaling: said, in one line.
+    with open("beats.csv", newline="") as file, open("far.csv", "w", newline="") as far:
+        rows = list(csv.reader(file))
+        rows[3][4] = "1e300"
+        csv.writer(far).writerows(rows)
+    code, _, err = run_cli(capsys, "fit", "far.csv", "-m", "m4", "--epochs", "1", "-q")
+    assert code == 0 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("Warning: far.csv: the training beats' rr_prev_ratio span ")
+    assert "a few extreme values set the min-max scaling" in err
     # Some of the columns but not all: refused even unasked, rather than fitted on the
     # shape alone without a word.
     with open("beats.csv", newline="") as file, open("part.csv", "w", newline="") as part:

@@ -239,16 +239,26 @@ def _degenerate(span: float, low: float) -> bool:
 
 
 def scaling_note(inputs: np.ndarray, context: tuple[str, ...] = ()) -> str | None:
-    """A warning when a few extreme samples set the min-max scaling of training inputs
-    (whose last ``len(context)`` columns are context), squeezing the rest into a sliver
-    of the range; None otherwise."""
+    """A warning when a few extreme values set the min-max scaling of training inputs,
+    squeezing the rest into a sliver of the range: of the samples (all but the last
+    ``len(context)`` columns), or of one context column (each is scaled on its own, named
+    in the warning); None otherwise."""
     inputs = np.asarray(inputs, dtype=np.float64)
-    values = inputs[:, :inputs.shape[1] - len(context)] if context else inputs
-    low, high = float(values.min()), float(values.max())
-    typical_low, typical_high = (float(v) for v in np.percentile(values, [0.1, 99.9]))
-    span, typical = high - low, typical_high - typical_low
-    if not typical > 0 or not math.isfinite(span) or span <= 100 * typical:
-        return None  # (A span beyond a float is refused by Scaling.fit itself.)
-    return (f"the training values span {low:.6g} to {high:.6g}, but 99.8% of them lie within "
-            f"{typical_low:.6g} to {typical_high:.6g}: a few extreme values set the min-max "
-            f"scaling and squeeze the rest into {typical / span:.2g} of its range")
+    n_samples = inputs.shape[1] - len(context)
+    parts = [("training values", inputs[:, :n_samples])]
+    parts += [(f"training beats' {name}", inputs[:, n_samples + i])
+              for i, name in enumerate(context)]
+    for what, values in parts:
+        # The typical range leaves out 0.1% of the values at either end, and at least the
+        # lowest and the highest (a context column of a few hundred beats).
+        tail = max(0.1, 100 / values.size)
+        low, high = float(values.min()), float(values.max())
+        typical_low = float(np.percentile(values, tail, method="higher"))
+        typical_high = float(np.percentile(values, 100 - tail, method="lower"))
+        span, typical = high - low, typical_high - typical_low
+        if typical > 0 and math.isfinite(span) and span > 100 * typical:
+            return (f"the {what} span {low:.6g} to {high:.6g}, but {100 - 2 * tail:.3g}% of "
+                    f"them lie within {typical_low:.6g} to {typical_high:.6g}: a few extreme "
+                    f"values set the min-max scaling and squeeze the rest into "
+                    f"{typical / span:.2g} of its range")
+    return None  # (A span beyond a float is refused by Scaling.fit itself.)
