@@ -195,3 +195,14 @@ def test_fit_and_score_refuse_a_label_header_without_label_column(data_dir, mode
         assert_one_line_error(err, str(batch), "column 'label' looks like labels",
                               "--label-column label")
     assert not any(in_tmp.iterdir())
+
+
+def test_an_id_column_named_twice_is_refused(tmp_path):
+    """Two ``rr_prev_s`` columns: which is the beat's interval is unclear, and the last one
+    was read without a word."""
+    path = write_text(tmp_path / "twice.csv", "record,rr_prev_s,rr_prev_s,x0,x1\n"
+                                              "a,0.8,9.9,0.1,0.2\n")
+    with pytest.raises(InputError, match=r"^.*twice\.csv line 1: the header names column "
+                                         r"'rr_prev_s' 2 times; which is the beat's is "
+                                         r"unclear: keep one$"):
+        read_beats(path)

@@ -1233,6 +1233,14 @@ def test_a_recordings_model_scores_each_beats_timing_unless_told_not_to(recordin
     assert code == 0 and len(err.strip().splitlines()) == 1, err
     assert err.startswith("Warning: far.csv: the training beats' rr_prev_ratio span ")
     assert "a few extreme values set the min-max scaling" in err
+    # Intervals all unknown: a context the same for every beat teaches nothing, refused.
+    with open("beats.csv", newline="") as file, open("blank.csv", "w", newline="") as blank:
+        rows = list(csv.reader(file))
+        csv.writer(blank).writerows(rows[:1] + [row[:5] + [""] + row[6:] for row in rows[1:]])
+    code, _, err = run_cli(capsys, "fit", "blank.csv", "-m", "m2")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert ("blank.csv: the RR context's rr_next_ratio is 1 for every training beat, which "
+            "teaches the model nothing") in err and not Path("m2").exists()
     # Some of the columns but not all: refused even unasked, rather than fitted on the
     # shape alone without a word.
     with open("beats.csv", newline="") as file, open("part.csv", "w", newline="") as part:

@@ -99,6 +99,12 @@ def layout_from_head(
     label_index = _resolve_label_column(name, label_column, column_names, has_header)
     id_indices = tuple(i for i, column in enumerate(column_names)
                        if has_header and column in ID_COLUMNS and i != label_index)
+    id_names = [column_names[i] for i in id_indices]
+    repeated = next((column for column in id_names if id_names.count(column) > 1), None)
+    if repeated is not None:
+        raise InputError(f"{name} line {line_number}: the header names column {repeated!r} "
+                         f"{id_names.count(repeated)} times; which is the beat's is unclear: "
+                         "keep one")
     if label_column is None and id_indices and BEATS_LABEL_COLUMN in column_names:
         # A beats file's labels are carried as they are; --label-column decides them.
         label_index, normal_label = column_names.index(BEATS_LABEL_COLUMN), None

@@ -239,6 +239,14 @@ def read_normal_beats(
     data = normal_rows(path, values[readable], truth, normal_label, beats.label_name)
     if context is not None:
         data = replace(data, context=context.names)
+        learnt = data.normal[:, -len(context.names):]
+        same = [name for name, column in zip(context.names, learnt.T) if np.ptp(column) == 0]
+        if same:
+            raise InputError(f"{path}: the {context.description}'s {same[0]} is "
+                             f"{learnt[0, context.names.index(same[0])]:g} for every training "
+                             f"beat, which teaches the model nothing (intervals empty, 0 or "
+                             f"not finite read as a beat on time); fit with --no-rr-context to "
+                             "train on the beats' shape alone")
     return data.among(len(beats))
 
 
