@@ -225,29 +225,38 @@ def read_normal_beats(
     readable = beats.readable
     require_readable(path, readable)
     truth = None if beats.truth is None else beats.truth[readable]
-    if context is not None and (missing := context.missing(beats.ids)):
-        if context_required or len(missing) < len(context.columns):
-            headless = beats.layout is not None and not beats.layout.has_header
-            found = "has no header row" if headless else f"lacks {', '.join(missing)}"
-            raise InputError(f"{path}: the {context.description} needs the columns "
-                             f"{', '.join(context.columns)} (as 'anomaly beats' writes them), "
-                             f"and the file {found}; fit with --no-rr-context to train on the "
-                             "beats' shape alone")
-        context = None  # None of its columns: the beats' shape alone.
+    context = _context_of(path, beats, context, context_required)
     values = beats.values if context is None else context.appended(beats.values, beats.ids,
                                                                     str(path))
     data = normal_rows(path, values[readable], truth, normal_label, beats.label_name)
     if context is not None:
         data = replace(data, context=context.names)
-        learnt = data.normal[:, -len(context.names):]
-        same = [name for name, column in zip(context.names, learnt.T) if np.ptp(column) == 0]
-        if same:
-            raise InputError(f"{path}: the {context.description}'s {same[0]} is "
-                             f"{learnt[0, context.names.index(same[0])]:g} for every training "
-                             f"beat, which teaches the model nothing (intervals empty, 0 or "
-                             f"not finite read as a beat on time); fit with --no-rr-context to "
-                             "train on the beats' shape alone")
+        for name, column in zip(context.names, data.normal[:, -len(context.names):].T):
+            if np.ptp(column) == 0:
+                raise InputError(f"{path}: the {context.description}'s {name} is "
+                                 f"{column[0]:g} for every training beat, which teaches the "
+                                 "model nothing (intervals empty, 0 or not finite read as a "
+                                 "beat on time); fit with --no-rr-context to train on the "
+                                 "beats' shape alone")
     return data.among(len(beats))
+
+
+def _context_of(path: str | os.PathLike, beats: Beats, context: BeatContext | None,
+                required: bool) -> BeatContext | None:
+    """``context`` when ``beats`` have every id column it is computed from, None when they
+    have none of them (unless ``required``); else an InputError saying what the file
+    lacks."""
+    missing = [] if context is None else context.missing(beats.ids)
+    if not missing:
+        return context
+    if required or len(missing) < len(context.columns):
+        headless = beats.layout is not None and not beats.layout.has_header
+        found = "has no header row" if headless else f"lacks {', '.join(missing)}"
+        raise InputError(f"{path}: the {context.description} needs the columns "
+                         f"{', '.join(context.columns)} (as 'anomaly beats' writes them), "
+                         f"and the file {found}; fit with --no-rr-context to train on the "
+                         "beats' shape alone")
+    return None
 
 
 class InputSource:
