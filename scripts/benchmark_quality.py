@@ -85,6 +85,12 @@ trained on; "the 4/5 model" is the detector fitted on the other four fifths.
   RECORDING`` does. ``score-mae`` is the detector's score before issue 25
   (``heldout-refit-direct`` without the context). ``score-...-every-fold``: the threshold
   from every fold's held-out beats (the detector's ``heldout-folds``).
+- ``defaults-top1``, ``defaults-winsor-0.1pct`` ... ``-2pct``, ``defaults-log`` and
+  ``rr-context-0.25-...`` so: the same model as ``defaults`` (``rr-context-0.25``), its
+  threshold set by another rule from the same held-out scores (:data:`THRESHOLD_RULES`):
+  mean + std with the largest score, or the largest 0.1% to 2% of them, set to the
+  largest of the others (winsorised: no beat among those moves the threshold), or mean
+  + std of the scores' logarithms.
 - ``heldout-squared``, ``oof5-squared``: as ``heldout`` and ``oof5`` with each beat's
   MAE squared before averaging and thresholding. The ranking is (nearly) the same; the
   squared errors' heavier tail puts mean + std at a higher quantile of the normal beats'
@@ -333,6 +339,7 @@ class Models:
         self.folds = np.array_split(order, N_FOLDS)
         self._fitted: dict[tuple, AutoencoderDetector] = {}
         self._candidates: dict[int, CandidateScores] = {}
+        self._test_scores: dict[int, np.ndarray] = {}
 
     def fit(self, *, left_out: int | None = None, seed_offset: int = 0, memae: bool = False,
             rr: str | None = None, **settings: Any) -> AutoencoderDetector:
@@ -364,6 +371,16 @@ class Models:
         if id(model) not in self._candidates:
             self._candidates[id(model)] = CandidateScores(model, train)
         return self._candidates[id(model)]
+
+    def test_scores(self, model: AutoencoderDetector, rr: str | None = None) -> np.ndarray:
+        """``model``'s scores of the test beats (followed by the ``rr`` context it was
+        fitted with), computed once."""
+        if id(model) not in self._test_scores:
+            test = self.repeat.test
+            if rr is not None:
+                test = np.hstack([test, RR_FEATURES[rr][1](self.repeat.test_context)])
+            self._test_scores[id(model)] = model.score(test)
+        return self._test_scores[id(model)]
 
     def fold(self, index: int) -> np.ndarray:
         """The training beats of fold ``index``."""
@@ -457,6 +474,52 @@ def rr_context(features: str = "ratios", **settings: Any) -> Callable[[Models], 
         model = models.fit(rr=features, **shipped(**settings))
         test = np.hstack([repeat.test, RR_FEATURES[features][1](repeat.test_context)])
         return outcome(model.score(test), model.threshold_, [model])
+
+    return method
+
+
+def winsorised(share: float) -> Callable[[np.ndarray], float]:
+    """mean + std of the scores with their largest ``max(1, ceil(share x n))`` set to the
+    largest of the others: no beat among those, however high, moves the threshold."""
+
+    def rule(scores: np.ndarray) -> float:
+        ordered = np.sort(np.asarray(scores, dtype=np.float64))
+        clipped = max(1, math.ceil(share * len(ordered)))
+        ordered[len(ordered) - clipped:] = ordered[len(ordered) - clipped - 1]
+        return mean_plus_std_threshold(ordered)
+
+    return rule
+
+
+def log_scale(scores: np.ndarray) -> float:
+    """mean + std of the scores' logarithms, back on the scores' scale (the geometric mean
+    times the geometric standard deviation)."""
+    logs = np.log(np.maximum(np.asarray(scores, dtype=np.float64), 1e-12))
+    return float(np.exp(mean_plus_std_threshold(logs)))
+
+
+#: Threshold rules measured on the detector's own held-out scores (its calibration's
+#: errors): name -> function of those scores.
+THRESHOLD_RULES: dict[str, Callable[[np.ndarray], float]] = {
+    "top1": winsorised(0.0),
+    **{f"winsor-{share * 100:g}pct": winsorised(share) for share in (0.001, 0.005, 0.01, 0.02)},
+    "log": log_scale,
+}
+
+
+def rethresholded(rule: str, rr: bool = False) -> Callable[[Models], Outcome | None]:
+    """The detector as it ships (``rr``: on recordings' beats with their RR context at a
+    weight of 0.25, as ``rr-context-0.25``; None on beats without it), its threshold set by
+    ``rule`` of :data:`THRESHOLD_RULES` from the same held-out scores as its own. The model
+    is ``defaults``' (or ``rr-context-0.25``'s), fitted once."""
+
+    def method(models: Models) -> Outcome | None:
+        if rr and models.repeat.train_context is None:
+            return None
+        features = "ratios" if rr else None
+        model = models.fit(rr=features, **shipped(**({"context_weight": 0.25} if rr else {})))
+        threshold = THRESHOLD_RULES[rule](model.calibration_.errors)
+        return outcome(models.test_scores(model, features), threshold, [model])
 
     return method
 
@@ -764,6 +827,8 @@ METHODS: dict[str, Callable[[Models], Outcome]] = {
     **{f"score-{name}": candidate_score(name) for name in CandidateScores.NAMES},
     **{f"score-{name}-every-fold": candidate_score(name, every_fold=True)
        for name in ("mse-x-code-256c", "mse-x-code-256c-x-input-32c")},
+    **{f"defaults-{rule}": rethresholded(rule) for rule in THRESHOLD_RULES},
+    **{f"rr-context-0.25-{rule}": rethresholded(rule, rr=True) for rule in THRESHOLD_RULES},
 }
 BASELINES = ("LOF", "PCA")
 #: What a result row is the result of.
