@@ -85,12 +85,13 @@ trained on; "the 4/5 model" is the detector fitted on the other four fifths.
   RECORDING`` does. ``score-mae`` is the detector's score before issue 25
   (``heldout-refit-direct`` without the context). ``score-...-every-fold``: the threshold
   from every fold's held-out beats (the detector's ``heldout-folds``).
-- ``defaults-top1``, ``defaults-winsor-0.1pct`` ... ``-2pct``, ``defaults-log`` and
-  ``rr-context-0.25-...`` so: the same model as ``defaults`` (``rr-context-0.25``), its
-  threshold set by another rule from the same held-out scores (:data:`THRESHOLD_RULES`):
-  mean + std with the largest score, or the largest 0.1% to 2% of them, set to the
-  largest of the others (winsorised: no beat among those moves the threshold), or mean
-  + std of the scores' logarithms.
+- ``defaults-every-score``, ``defaults-top1``, ``defaults-winsor-0.1pct`` ... ``-2pct``,
+  ``defaults-log`` and ``rr-context-0.25-...`` so: the same model as ``defaults``
+  (``rr-context-0.25``), its threshold set by another rule from the same held-out scores
+  (:data:`THRESHOLD_RULES`): mean + std of every score as it is (the detector's rule
+  before stop 59), with the largest score (the detector's since, ``threshold_winsorise=1``)
+  or the largest 0.1% to 2% of them set to the largest of the others (winsorised: no beat
+  among those moves the threshold), or mean + std of the scores' logarithms.
 - ``heldout-squared``, ``oof5-squared``: as ``heldout`` and ``oof5`` with each beat's
   MAE squared before averaging and thresholding. The ranking is (nearly) the same; the
   squared errors' heavier tail puts mean + std at a higher quantile of the normal beats'
@@ -126,7 +127,7 @@ import numpy as np
 
 from anomaly.model import AutoencoderDetector
 from anomaly.model.errors import input_errors, reconstruction_error
-from anomaly.model.threshold import Calibration, mean_plus_std_threshold
+from anomaly.model.threshold import Calibration, mean_plus_std_threshold, winsorised
 from anomaly.model.training import TrainingSummary
 from anomaly.model.networks import keras
 from anomaly.recordings.rhythm import RR_CONTEXT, rr_ratios
@@ -478,17 +479,11 @@ def rr_context(features: str = "ratios", **settings: Any) -> Callable[[Models], 
     return method
 
 
-def winsorised(share: float) -> Callable[[np.ndarray], float]:
+def winsorised_share(share: float) -> Callable[[np.ndarray], float]:
     """mean + std of the scores with their largest ``max(1, ceil(share x n))`` set to the
     largest of the others: no beat among those, however high, moves the threshold."""
-
-    def rule(scores: np.ndarray) -> float:
-        ordered = np.sort(np.asarray(scores, dtype=np.float64))
-        clipped = max(1, math.ceil(share * len(ordered)))
-        ordered[len(ordered) - clipped:] = ordered[len(ordered) - clipped - 1]
-        return mean_plus_std_threshold(ordered)
-
-    return rule
+    return lambda scores: mean_plus_std_threshold(
+        winsorised(scores, max(1, math.ceil(share * len(scores)))))
 
 
 def log_scale(scores: np.ndarray) -> float:
@@ -501,8 +496,10 @@ def log_scale(scores: np.ndarray) -> float:
 #: Threshold rules measured on the detector's own held-out scores (its calibration's
 #: errors): name -> function of those scores.
 THRESHOLD_RULES: dict[str, Callable[[np.ndarray], float]] = {
-    "top1": winsorised(0.0),
-    **{f"winsor-{share * 100:g}pct": winsorised(share) for share in (0.001, 0.005, 0.01, 0.02)},
+    "every-score": mean_plus_std_threshold,  # The detector's before stop 59.
+    "top1": winsorised_share(0.0),  # The detector's since (threshold_winsorise=1).
+    **{f"winsor-{share * 100:g}pct": winsorised_share(share)
+       for share in (0.001, 0.005, 0.01, 0.02)},
     "log": log_scale,
 }
 
@@ -1076,9 +1073,10 @@ def tables(rows: list[dict]) -> str:
                   f"{first['train_n']} normal beats, test {first['test_n']} "
                   f"({first['test_anomalies']} anomalies) in the first.", "",
                   "| method | n | ROC-AUC | F1 | wins vs LOF | wins vs PCA | fit s | score s "
-                  "| epochs |" + (" V recall | S recall |" if "V_recall" in first else ""),
+                  "| epochs |" + (" V recall | S recall |" if "V_recall" in first else "")
+                  + " threshold, least to most |",
                   "|---|---|---|---|---|---|---|---|---|"
-                  + ("---|---|" if "V_recall" in first else "")]
+                  + ("---|---|" if "V_recall" in first else "") + "---|"]
         for method in [name for name in METHODS if any(r["method"] == name for r in chosen)]:
             mine = [row for row in chosen if row["method"] == method]
             epochs = [row["epochs"] for row in mine if row["epochs"] is not None]
@@ -1091,7 +1089,9 @@ def tables(rows: list[dict]) -> str:
                 f"{f'{np.mean(scoring):.3f}' if scoring else '-'} | "
                 f"{f'{np.mean(epochs):.0f}' if epochs else '-'} |"
                 + ("".join(f" {class_recall(mine, name)} |" for name in ("V", "S"))
-                   if "V_recall" in first else ""))
+                   if "V_recall" in first else "")
+                + f" {min(r['threshold'] for r in mine):.3g} to "
+                  f"{max(r['threshold'] for r in mine):.4g} |")
         lines.append("")
     return "\n".join(lines)
 

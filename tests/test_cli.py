@@ -181,6 +181,19 @@ def test_fit_reports_rows_skipped_and_threshold(data_dir, tmp_path, capsys):
     # Every beat's score under the first model that did not see it sets it.
     assert metadata["params"]["threshold_source"] == "heldout-folds"
     assert "of the scores of the 400 beats, each scored by the first model that did" in out
+    # Every error as it is, unless --threshold-winsorise.
+    assert metadata["params"]["threshold_winsorise"] == metadata["calibration"]["winsorised"] == 0
+    assert "counted as" not in out
+    code, out, err = run_cli(capsys, "fit", data_dir / "train.csv", "-m", tmp_path / "w",
+                             "--label-column", "last", "--epochs", "3",
+                             "--threshold-winsorise", "1")
+    assert code == 0 and err == ""
+    winsorised = json.loads((tmp_path / "w" / "metadata.json").read_text())
+    assert (winsorised["params"]["threshold_winsorise"],
+            winsorised["calibration"]["winsorised"]) == (1, 1)
+    assert "every beat; the largest score counted as the next largest.\n" in out
+    # The same networks: only the threshold differs, and sits lower.
+    assert winsorised["calibration"]["threshold"] < metadata["calibration"]["threshold"]
     assert metadata["provenance"]["file_sha256"] == hashlib.sha256(
         (data_dir / "train.csv").read_bytes()).hexdigest()
 

@@ -158,7 +158,7 @@ def test_onnx_scores_as_keras_and_the_threshold_is_on_the_same_score(coded, code
     np.testing.assert_array_equal(keras.score(beats), coded.score(beats))
     assert onnx.threshold_ == coded.threshold_
     metadata = json.loads((coded_dir / METADATA_FILE).read_text())
-    assert metadata["format_version"] == 8 and metadata["params"]["code_distance"] == "on"
+    assert metadata["format_version"] == 9 and metadata["params"]["code_distance"] == "on"
     assert len(metadata["code_memory"]["centroids"][0]) == 16
     assert len(metadata["code_memory"]["sample_centroids"][0]) == 96
 
@@ -254,10 +254,10 @@ def _memory(change):
      "'code_memory.sample_distance_median' must be at least 1e-12, got -1"),
     (_memory(lambda m: m["sample_centroids"][0].__setitem__(0, 1e300)),
      "'code_memory.sample_centroids' must hold finite numbers of at most 1e\\+12"),
-    # A format-8 memory stripped of its third factor would score without it against a
-    # threshold set with it.
+    # A memory (from format 8) stripped of its third factor would score without it against
+    # a threshold set with it.
     (_memory(lambda m: m.pop("sample_centroids")),
-     "'code_memory.sample_centroids' missing in a directory of format 8"),
+     "'code_memory.sample_centroids' missing in a directory of format 9"),
     (_memory(lambda m: m.update(sample_centroids=None)),
      "'code_memory.sample_distance_median' given without 'code_memory.sample_centroids'"),
     (_memory(lambda m: m.pop("sample_distance_median")), "code_memory.sample_distance_median"),

@@ -12,7 +12,8 @@ from sklearn.metrics import roc_auc_score
 
 from anomaly.exceptions import NotFittedError
 from anomaly.model import AutoencoderDetector
-from anomaly.model.threshold import THRESHOLD_SOURCES, calibrate, mean_plus_std_threshold
+from anomaly.model.threshold import (THRESHOLD_SOURCES, Calibration, calibrate,
+                                     mean_plus_std_threshold, winsorised)
 from anomaly.synthetic import synthetic_beats
 
 from conftest import FAST, NON_DEFAULT, WITH_CONTEXT
@@ -35,6 +36,7 @@ def test_separates_synthetic_anomalies(fitted, held_out):
 def test_threshold_is_mean_plus_k_std_of_training_errors(fitted, normal_traces):
     errors = fitted.score(normal_traces)
     np.testing.assert_allclose(errors, fitted.train_errors_, rtol=1e-6)
+    assert fitted.calibration_.winsorised == 0  # Every error as it is, by default.
     assert fitted.threshold_ == pytest.approx(errors.mean() + errors.std(), rel=1e-6)
     assert mean_plus_std_threshold(np.array([1.0, 3.0]), k=2) == pytest.approx(4.0)
     assert fitted.n_features_in_ == 96 and fitted.training_.epochs == FAST["epochs"]
@@ -52,6 +54,45 @@ def test_threshold_k_moves_the_threshold(normal_traces):
     detector = AutoencoderDetector(**(FAST | {"epochs": 3, "threshold_k": 2.5})).fit(normal_traces)
     errors = detector.score(normal_traces)  # The training beats' errors, computed again.
     assert detector.threshold_ == pytest.approx(errors.mean() + 2.5 * errors.std(), rel=1e-6)
+
+
+def test_no_one_beat_moves_the_threshold():
+    """However high one score, the threshold is that of the others with it counted as
+    the next largest; without winsorising, it follows that one score."""
+    scores = np.linspace(1.0, 2.0, 50)
+    moved = [Calibration.of("heldout-folds", np.append(scores, outlier), 1.0, winsorise)
+             for winsorise in (1, 0) for outlier in (10.0, 1e6)]
+    assert moved[0].threshold == moved[1].threshold == mean_plus_std_threshold(
+        np.append(scores, 2.0))
+    assert moved[2].threshold < 10 < 1e5 < moved[3].threshold
+    assert [calibration.winsorised for calibration in moved] == [1, 1, 0, 0]
+    # Two high scores with a count of 1: the second still moves it; a count of 2 does not.
+    two = [Calibration.of("training", np.append(scores, [5e3, outlier]), 1.0, 2).threshold
+           for outlier in (1e4, 1e8)]
+    assert two[0] == two[1]
+    # Never more than all but one: the threshold of 3 scores all counted as the smallest.
+    every = Calibration.of("training", np.array([1.0, 2.0, 9.0]), 1.0, 10)
+    assert (every.winsorised, every.threshold, every.std) == (2, 1.0, 0.0)
+    assert moved[0].describe().endswith("; the largest score counted as the next largest")
+    assert Calibration.of("training", scores, 1.0, 3).describe().endswith(
+        "; the largest 3 scores counted as the largest of the others")
+    assert moved[2].describe() == "the 51 beats, each scored by the first model that did " \
+        "not train on it, the model kept then trained on every beat"
+
+
+def test_threshold_winsorise_sets_how_many_scores_count_as_the_next_largest(normal_traces):
+    """The same fit (seed, beats) but for the count: the same networks and scores, and the
+    threshold each count's rule gives on them."""
+    fits = {count: AutoencoderDetector(**{**FAST, "epochs": 5, "threshold_winsorise": count})
+            .fit(normal_traces[:200]) for count in (0, 3)}
+    assert AutoencoderDetector().threshold_winsorise == 0  # The default: the tutorial's.
+    errors = fits[0].calibration_.errors
+    np.testing.assert_array_equal(fits[3].calibration_.errors, errors)
+    assert fits[0].threshold_ == pytest.approx(mean_plus_std_threshold(errors), rel=1e-12)
+    assert fits[3].threshold_ == pytest.approx(
+        mean_plus_std_threshold(winsorised(errors, 3)), rel=1e-12)
+    assert fits[3].threshold_ < fits[0].threshold_
+    assert (fits[0].calibration_.winsorised, fits[3].calibration_.winsorised) == (0, 3)
 
 
 def test_early_stopping_with_validation(normal_traces):
@@ -386,7 +427,6 @@ def test_the_score_is_the_chosen_mean_error_of_the_scaled_reconstruction(
 @pytest.mark.parametrize("source", THRESHOLD_SOURCES)
 def test_whose_scores_set_the_threshold_reads_inside_the_reports_parentheses(source):
     """The HTML report says ``(mean + k x std of the scores of {describe()})``."""
-    from anomaly.model.threshold import Calibration
-
-    said = f"(mean + 1 x std of the scores of {Calibration.of(source, np.arange(20.0), 1.0).describe()})"
+    whose = Calibration.of(source, np.arange(20.0), 1.0, winsorise=1).describe()
+    said = f"(mean + 1 x std of the scores of {whose})"
     assert said.count("(") == said.count(")") == 1 and "20 " in said, said

@@ -431,9 +431,9 @@ MODEL_FAULTS = [
     pytest.param(lambda model: (model / "metadata.json").unlink(),
                  "model: incomplete model directory, metadata.json is missing",
                  id="metadata.json missing"),
-    pytest.param(lambda model: edit_metadata(model, format_version="9"),
-                 "model/metadata.json: model format version 9 is newer than this anomaly "
-                 "supports (8); upgrade anomaly", id="newer format version"),
+    pytest.param(lambda model: edit_metadata(model, format_version="10"),
+                 "model/metadata.json: model format version 10 is newer than this anomaly "
+                 "supports (9); upgrade anomaly", id="newer format version"),
     pytest.param(lambda model: (model / "metadata.json").write_text('{"format_version": 1,'),
                  "model/metadata.json: unreadable metadata", id="malformed JSON"),
     pytest.param(lambda model: (model / "metadata.json").write_text("[" * 10**5 + "]" * 10**5),

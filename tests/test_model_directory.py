@@ -83,7 +83,7 @@ def test_save_load_round_trip_gives_identical_scores(fitted, model_dir, held_out
     np.testing.assert_array_equal(loaded.score(held_out), fitted.score(held_out))
     assert loaded.threshold_ == fitted.threshold_
     metadata = read_metadata(model_dir)
-    assert metadata["format_version"] == 8 and metadata["scaling"]["input_shape"] == [96]
+    assert metadata["format_version"] == 9 and metadata["scaling"]["input_shape"] == [96]
     assert metadata["params"] == json.loads(json.dumps(fitted.get_params()))
     assert metadata["calibration"]["threshold"] == fitted.threshold_
     assert metadata["model_sha256"] == hashlib.sha256(
@@ -273,7 +273,8 @@ def test_format_1_model_directories_still_load(fitted, model_copy, held_out):
     loaded = AutoencoderDetector.load(model_copy, runtime="keras")
     # Parameters format 1 did not record come back as such models were fitted.
     assert loaded.get_params() | {"model_options": None} == fitted.get_params() | {
-        "max_inputs_seen": None, "threshold_source": "training", "error_metric": "mae"}
+        "max_inputs_seen": None, "threshold_source": "training", "error_metric": "mae",
+        "threshold_winsorise": 0}
     assert loaded.builder_options() == fitted.builder_options()
     assert loaded.calibration_.source == "training" and loaded.threshold_ == fitted.threshold_
     np.testing.assert_array_equal(loaded.score(held_out), fitted.score(held_out))
@@ -326,6 +327,7 @@ def test_metadata_written_by_earlier_releases_loads_with_every_value(model_copy,
     else:
         assert loaded.get_params() == {**old["params"], "hidden_units": (128, 64, 16),
                                        "error_metric": "mae", "code_distance": "off",
+                                       "threshold_winsorise": 0,
                                        "context": tuple(old["params"].get("context", ())),
                                        "context_weight": old["params"].get("context_weight",
                                                                            0.25)}
@@ -404,6 +406,16 @@ def test_newer_format_says_upgrade_even_with_other_keys(model_copy):
     (lambda m: m["params"].update(context=5), "'params.context' must be a list"),
     (lambda m: m["params"].pop("threshold_source"), "'params' lacks threshold_source"),
     (lambda m: m["params"].pop("error_metric"), "'params' lacks error_metric"),
+    (lambda m: m["params"].pop("threshold_winsorise"), "'params' lacks threshold_winsorise"),
+    (lambda m: m["calibration"].pop("winsorised"),
+     r"'calibration.winsorised' must be an integer from 0 to 'calibration.n' - 1 \(\d+\), "
+     "got None"),
+    (lambda m: m["calibration"].update(winsorised=m["calibration"]["n"]),
+     "'calibration.winsorised' must be an integer from 0 to"),
+    (lambda m: m["calibration"].update(winsorised=True),
+     "'calibration.winsorised' must be an integer from 0 to"),
+    (lambda m: m["params"].update(threshold_winsorise=-1),
+     r"bad detector parameters \(threshold_winsorise must be an integer >= 0, got -1\)"),
     (lambda m: m["provenance"].update(file_sha256="x"),
      "'provenance.file_sha256' is not a SHA-256 hex digest"),
     (lambda m: m["onnx"].update(sha256="00"), "'onnx.sha256' is not a SHA-256 hex digest"),
@@ -428,6 +440,31 @@ def test_a_format_4_model_scores_the_mean_absolute_error_it_was_calibrated_on(
     scaled = loaded.scale(held_out)
     mae = np.abs(scaled - loaded.scale(loaded.reconstruct(held_out))).mean(axis=1)
     np.testing.assert_allclose(loaded.score(held_out), mae, rtol=1e-6)
+
+
+def test_a_format_8_model_was_calibrated_on_every_score(model_copy, held_out):
+    # Format 8 did not winsorise: its calibration's mean and spread are of every score.
+    # A stray count in its calibration is not read as one.
+    def as_format_8(metadata):
+        metadata["params"].pop("threshold_winsorise")
+        metadata["calibration"]["winsorised"] = 5
+        metadata["format_version"] = 8
+
+    before = AutoencoderDetector.load(model_copy)
+    edit_metadata(model_copy, as_format_8)
+    loaded = AutoencoderDetector.load(model_copy)
+    assert (loaded.threshold_winsorise, loaded.calibration_.winsorised) == (0, 0)
+    assert loaded.calibration_ == before.calibration_
+    np.testing.assert_array_equal(loaded.predict(held_out), before.predict(held_out))
+
+
+def test_a_winsorised_calibration_round_trips(tmp_path, normal_traces):
+    detector = AutoencoderDetector(**FAST, threshold_winsorise=2).fit(normal_traces[:100])
+    loaded = AutoencoderDetector.load(detector.save(tmp_path / "m"))
+    assert loaded.calibration_ == detector.calibration_
+    assert (loaded.threshold_winsorise, loaded.calibration_.winsorised) == (2, 2)
+    assert loaded.calibration_.describe().endswith(
+        "; the largest 2 scores counted as the largest of the others")
 
 
 def test_a_format_6_model_scores_by_its_error_alone(model_copy, model_dir, held_out):

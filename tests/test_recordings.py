@@ -1184,9 +1184,10 @@ def test_a_recordings_model_scores_each_beats_timing_unless_told_not_to(recordin
     assert "beats outside the dominant rhythm and shape (" in out
     code, _, err = run_cli(capsys, "fit", base, "--to", "1:00", "-m", "shape", "--epochs", "3",
                            "--no-rr-context", "--threshold-k", "1.5", "--code-distance", "on",
-                           "--threshold-source", "training", "-q")
+                           "--threshold-source", "training", "--threshold-winsorise", "2", "-q")
     assert code == 0, err
     shape = json.loads(Path("shape/metadata.json").read_text())
+    assert (shape["params"]["threshold_winsorise"], shape["calibration"]["winsorised"]) == (2, 2)
     assert shape["params"]["context"] == [] and shape["params"]["threshold_k"] == 1.5
     assert shape["params"]["code_distance"] == "on" and "code_memory" in shape
     assert shape["params"]["threshold_source"] == "training"

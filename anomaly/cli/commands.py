@@ -161,6 +161,13 @@ def fit(
              "dominant beats (its k was chosen with it).",
         show_default=False)
     ] = None,
+    threshold_winsorise: Annotated[int, typer.Option(
+        metavar="COUNT", min=0,
+        help="How many of the largest of those errors count as the largest of the others "
+             "before mean + k * std; 1: no one beat, however high its score, moves the "
+             "threshold (steadier for a model of many patients' beats; see the README). "
+             "0: every error as it is.")
+    ] = 0,
     error_metric: Annotated[ErrorMetric, typer.Option(
         help="The error in the score: the mean absolute (mae) or squared (mse) difference "
              "of a beat's scaled samples from their reconstruction; auto: mse when the score "
@@ -272,7 +279,8 @@ def fit(
                  "code_distance": None if code_distance is None else code_distance.value}
         detector = AutoencoderDetector(**{
             "model": model.value, "noise_factor": denoise, "epochs": epochs, "seed": seed,
-            "error_metric": error_metric.value, "context": context, **data.settings,
+            "error_metric": error_metric.value, "threshold_winsorise": threshold_winsorise,
+            "context": context, **data.settings,
             **{name: value for name, value in given.items() if value is not None}})
         try:
             with epochs_progress(not quiet) as progress:

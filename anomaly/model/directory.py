@@ -12,18 +12,22 @@ training file and its hash; for a recording, its lead, span and beat window), ve
 and the SHA-256 of each model file. A directory is written beside its destination and
 renamed into place, so it appears complete or not at all.
 
-Format 8 is written: format 7 with the centroids of the training beats' samples in the
-code memory (``sample_centroids``, a third factor of the score; null when a fit kept
-none, and required, so that a memory stripped of it is refused), so that a release that
-reads only format 7 refuses such a directory as newer rather than score it without that
-factor against a threshold set with it. Format 7 was format 6 with, for a detector that
+Format 9 is written: format 8 with the threshold's winsorised scores (the parameter
+``threshold_winsorise`` and the calibration's ``winsorised``, how many of the largest
+scores counted as the largest of the others; required, so that the mean and spread
+recorded are read as what they are). Format 8 was format 7 with the centroids of the
+training beats' samples in the code memory (``sample_centroids``, a third factor of the
+score; null when a fit kept none, and required, so that a memory stripped of it is
+refused), so that a release that reads only format 7 refuses such a directory as newer
+rather than score it without that factor against a threshold set with it. Format 7 was format 6 with, for a detector that
 scores by its code's distance, the memory of training codes (``code_memory``,
 :mod:`anomaly.model.code_memory`; its ``model.onnx`` then outputs the code too); a format-7
 memory scores by the codes' distance alone. Format 6 was format 5 with a recording's
 model's dominant beat (the beat window's ``template``, on which beats are aligned:
 :mod:`anomaly.recordings.alignment`). Format 5 was format 4 with the score's
 ``error_metric`` among the parameters (a format-4 directory scores the mean absolute error
-it was calibrated on). Formats 1 to 7 are still read: format 3 kept the threshold's
+it was calibrated on). Formats 1 to 8 are still read (their thresholds were set on every
+score as it was): format 3 kept the threshold's
 statistics, the network's size and the provenance as loose keys (beside the fit's figures
 under ``training``), format 2 lacked the context, and format 1 (anomaly 0.1 before it)
 spread some parameters over ``architecture`` and ``training`` and lost the others.
@@ -57,8 +61,8 @@ from .scaling import Scaling
 from .threshold import Calibration
 from .training import TrainingSummary
 
-#: Version of the model directory layout written; 1 to 8 are read, newer ones refused.
-FORMAT_VERSION = 8
+#: Version of the model directory layout written; 1 to 9 are read, newer ones refused.
+FORMAT_VERSION = 9
 MODEL_FILE = "model.keras"
 ONNX_FILE = "model.onnx"
 METADATA_FILE = "metadata.json"
@@ -78,11 +82,14 @@ _SHAPE_KEYS = {"batch_shape", "batch_input_shape", "input_shape", "shape", "targ
 _WIDTH_KEYS = {"units", "filters"}
 
 _NUMBER = (int, float)
-#: Parameters format 4 does not record (added by format 5), at the values its models were
-#: fitted with: the mean absolute error.
+#: Parameters formats 4 to 8 do not record (added by format 9): their thresholds were set
+#: on every score as it was.
+ADDED_AFTER_FORMAT_8 = {"threshold_winsorise": 0}
 #: Parameters formats 5 and 6 do not record (added by format 7): their models score by
 #: the error alone.
-ADDED_AFTER_FORMAT_6 = {"code_distance": "off"}
+ADDED_AFTER_FORMAT_6 = {"code_distance": "off", **ADDED_AFTER_FORMAT_8}
+#: Parameters format 4 does not record (added by format 5), at the values its models were
+#: fitted with: the mean absolute error.
 ADDED_AFTER_FORMAT_4 = {"error_metric": "mae", **ADDED_AFTER_FORMAT_6}
 #: Parameters formats 1 to 3 do not record, at the values those models were fitted with
 #: (not today's defaults): the threshold from the training errors, every epoch, the mean
@@ -92,7 +99,7 @@ FITTED_BEFORE_RECORDED = {"threshold_source": "training", "max_inputs_seen": Non
 #: Required keys and their types, by format version; nested dicts are checked the same
 #: way, and ``dict`` (the type) is a JSON object whose own value checks its keys.
 _SCHEMAS: dict[int, dict[str, Any]] = {
-    8: {
+    9: {
         "format_version": int,
         "params": dict,
         "scaling": dict,
@@ -134,10 +141,10 @@ _SCHEMAS: dict[int, dict[str, Any]] = {
     },
 }
 _SCHEMAS[2] = _SCHEMAS[3]  # Format 2 lacks only the optional context parameters.
-# Format 7 lacks only the code memory's samples, format 6 the code memory, format 5 also
-# the beat window's template (a recording's model), format 4 also the error metric among
-# the parameters.
-_SCHEMAS[4] = _SCHEMAS[5] = _SCHEMAS[6] = _SCHEMAS[7] = _SCHEMAS[8]
+# Format 8 lacks only the winsorised count, format 7 also the code memory's samples,
+# format 6 the code memory, format 5 also the beat window's template (a recording's
+# model), format 4 also the error metric among the parameters.
+_SCHEMAS[4] = _SCHEMAS[5] = _SCHEMAS[6] = _SCHEMAS[7] = _SCHEMAS[8] = _SCHEMAS[9]
 
 
 # -- the values a model directory records ----------------------------------------------
@@ -444,7 +451,7 @@ def _record(metadata: dict[str, Any], source: Path) -> ModelRecord:
     the first problem found."""
     version = metadata["format_version"]
     try:
-        record = (_record_of_format_4_to_8(metadata) if version >= 4
+        record = (_record_of_format_4_to_9(metadata) if version >= 4
                   else _record_of_format_1_to_3(metadata))
         _check_record(record)
     except ValueError as error:
@@ -452,10 +459,10 @@ def _record(metadata: dict[str, Any], source: Path) -> ModelRecord:
     return record
 
 
-def _record_of_format_4_to_8(metadata: dict[str, Any]) -> ModelRecord:
+def _record_of_format_4_to_9(metadata: dict[str, Any]) -> ModelRecord:
     version = metadata["format_version"]
     added = (ADDED_AFTER_FORMAT_4 if version == 4 else ADDED_AFTER_FORMAT_6 if version < 7
-             else None)
+             else ADDED_AFTER_FORMAT_8 if version < 9 else None)
     params = _params(metadata["params"], added)
     missing = [name for name in CONSTRAINTS if name not in params]
     if missing:
@@ -463,7 +470,7 @@ def _record_of_format_4_to_8(metadata: dict[str, Any]) -> ModelRecord:
     return ModelRecord(
         params=params,
         scaling=Scaling.from_json(metadata["scaling"]),
-        calibration=Calibration.from_json(metadata["calibration"]),
+        calibration=Calibration.from_json(metadata["calibration"], version),
         training=TrainingSummary.from_json(metadata["training"]),
         provenance=Provenance.from_json(metadata["provenance"]),
         code_memory=(None if metadata.get("code_memory") is None
@@ -474,7 +481,7 @@ def _record_of_format_4_to_8(metadata: dict[str, Any]) -> ModelRecord:
 
 
 def _record_of_format_1_to_3(metadata: dict[str, Any]) -> ModelRecord:
-    """Formats 1 to 3 as format 8's values (see the module's text)."""
+    """Formats 1 to 3 as format 9's values (see the module's text)."""
     params = _params_of_format_1_to_3(metadata)
     if isinstance(metadata.get("input_shape"), list):
         shape = metadata["input_shape"]
@@ -492,7 +499,7 @@ def _record_of_format_1_to_3(metadata: dict[str, Any]) -> ModelRecord:
     calibration = Calibration.from_json({
         "source": source.get("beats"), "n": source.get("n"),
         "mean": metadata["train_error_mean"], "std": metadata["train_error_std"],
-        "threshold": metadata["threshold"]})
+        "threshold": metadata["threshold"]}, metadata["format_version"])
     training = metadata["training"]
     summary = TrainingSummary.from_json({
         "rows": training["rows"], "epochs": training["epochs"],

@@ -81,6 +81,7 @@ CONSTRAINTS: dict[str, Rule] = {
     "validation_fraction": number(low=0.0, high=1.0, high_open=True, description="in [0, 1)"),
     "patience": number(low=0, integer=True, description="an integer >= 0"),
     "threshold_k": number(description="a finite number"),
+    "threshold_winsorise": number(low=0, integer=True, description="an integer >= 0"),
     "threshold_source": one_of(THRESHOLD_SOURCES),
     "heldout_fraction": number(low=0.0, high=1.0, low_open=True, high_open=True,
                                description="in (0, 1)"),

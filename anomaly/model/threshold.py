@@ -19,6 +19,12 @@ The rule is the TensorFlow autoencoder tutorial's. Whose errors it is computed f
   holds enough held-out beats in a fifth, and its fit costs what it did.
 
 With fewer than :data:`MIN_HELDOUT` beats to hold out, the training beats set it.
+
+Before mean + k x std, the largest ``winsorise`` of those scores (the detector's
+``threshold_winsorise``, 0 by default) may count as the largest of the others: the scores
+are winsorised, so that no one beat, however high its score, moves the threshold (one
+held-out beat had set a model of MIT-BIH DS1's patients' threshold at 278 where other
+seeds gave 98 to 124; docs/benchmarks.md, stop 59).
 :func:`calibrate` carries out a source's steps with the training it is given and returns
 the network kept with its :class:`Calibration`.
 """
@@ -47,6 +53,22 @@ def mean_plus_std_threshold(errors: np.ndarray, k: float = 1.0) -> float:
     """The threshold ``mean(errors) + k * std(errors)`` (population standard deviation)."""
     errors = np.asarray(errors, dtype=np.float64)
     return float(errors.mean() + k * errors.std())
+
+
+def winsorised(scores: np.ndarray, count: int) -> np.ndarray:
+    """The ``scores`` (in their order) with their largest ``count`` set to the largest of
+    the others (a copy; at least one score is kept as it is)."""
+    scores = np.array(scores, dtype=np.float64)
+    count = min(count, len(scores) - 1)
+    if count > 0:
+        largest = np.argpartition(scores, len(scores) - count - 1)
+        scores[largest[len(scores) - count:]] = scores[largest[len(scores) - count - 1]]
+    return scores
+
+
+#: The first model format whose calibration records how many scores were winsorised
+#: (those before set the threshold on every score as it was).
+WINSORISED_SINCE_FORMAT = 9
 
 
 #: Fewer scores than this set a threshold that moves with which beats they are (MIT-BIH
@@ -82,9 +104,11 @@ class Calibration:
     n : int
         How many errors set it.
     mean, std : float
-        Their mean and (population) standard deviation.
+        Their mean and (population) standard deviation, winsorised.
     threshold : float
         ``mean + k * std``: scores above it are anomalies.
+    winsorised : int
+        How many of the largest errors counted as the largest of the others (0: none).
     errors : ndarray of shape (n,), or None
         The errors themselves, after a fit (a saved model keeps only their statistics).
     """
@@ -94,6 +118,7 @@ class Calibration:
     mean: float
     std: float
     threshold: float
+    winsorised: int = 0
     errors: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -105,8 +130,10 @@ class Calibration:
                                  " scores are never negative, so it would flag every beat")
 
     @classmethod
-    def of(cls, source: str, errors: np.ndarray, k: float) -> "Calibration":
-        """The calibration of ``errors`` by the mean + ``k`` x std rule.
+    def of(cls, source: str, errors: np.ndarray, k: float, winsorise: int = 0
+           ) -> "Calibration":
+        """The calibration of ``errors`` by the mean + ``k`` x std rule, their largest
+        ``winsorise`` counted as the largest of the others (at most all but one of them).
 
         Raises
         ------
@@ -114,36 +141,49 @@ class Calibration:
             When the errors give no finite threshold (training diverged).
         """
         errors = np.asarray(errors, dtype=np.float64)
-        threshold = mean_plus_std_threshold(errors, k)
+        counted = winsorised(errors, winsorise)
+        threshold = mean_plus_std_threshold(counted, k)
         if not math.isfinite(threshold):
             raise InputError("training gave reconstruction errors that are not finite "
                              f"(threshold {threshold}); nothing was saved")
         if threshold < 0:
             raise InputError(f"a threshold k of {k:g} puts the threshold below zero "
                              f"({threshold:.6g}), which flags every beat; nothing was saved")
-        return cls(source, len(errors), float(errors.mean()), float(errors.std()), threshold,
-                   errors)
+        return cls(source, len(errors), float(counted.mean()), float(counted.std()), threshold,
+                   min(winsorise, len(errors) - 1), errors)
 
     def describe(self) -> str:
-        """Whose errors set the threshold, for people: ``the 469 beats held out...``."""
+        """Whose errors set the threshold, for people: ``the 469 beats held out...``, and
+        how many of the largest counted as the largest of the others."""
         if self.source == "heldout":
-            return f"the {self.n} beats held out of training"
-        if self.source == "heldout-refit":
-            return (f"the {self.n} beats held out of a first training, the model kept "
-                    "then trained on every beat")
-        if self.source == "heldout-folds":
-            return (f"the {self.n} beats, each scored by the first model that did not train "
-                    "on it, the model kept then trained on every beat")
-        return f"the {self.n} training beats"
+            whose = f"the {self.n} beats held out of training"
+        elif self.source == "heldout-refit":
+            whose = (f"the {self.n} beats held out of a first training, the model kept "
+                     "then trained on every beat")
+        elif self.source == "heldout-folds":
+            whose = (f"the {self.n} beats, each scored by the first model that did not train "
+                     "on it, the model kept then trained on every beat")
+        else:
+            whose = f"the {self.n} training beats"
+        if self.winsorised == 1:
+            return f"{whose}; the largest score counted as the next largest"
+        if self.winsorised > 1:
+            return (f"{whose}; the largest {self.winsorised} scores counted as the largest "
+                    "of the others")
+        return whose
 
     def to_json(self) -> dict[str, Any]:
         """The ``calibration`` section of a model directory's metadata."""
         return {"source": self.source, "n": self.n, "mean": self.mean, "std": self.std,
-                "threshold": self.threshold}
+                "threshold": self.threshold, "winsorised": self.winsorised}
 
     @classmethod
-    def from_json(cls, data: Any) -> "Calibration":
-        """The calibration :meth:`to_json` wrote; ValueError naming what is malformed."""
+    def from_json(cls, data: Any, format_version: int = WINSORISED_SINCE_FORMAT
+                  ) -> "Calibration":
+        """The calibration :meth:`to_json` wrote, in a model directory of
+        ``format_version``; ValueError naming what is malformed. From format
+        :data:`WINSORISED_SINCE_FORMAT` the ``winsorised`` count is required (0 to n - 1);
+        before it, every score counted as it was (0)."""
         if not isinstance(data, dict):
             raise ValueError("'calibration' must be an object")
         if data.get("source") not in THRESHOLD_SOURCES:
@@ -152,8 +192,14 @@ class Calibration:
         if not is_count(n) or n > MAX_CALIBRATION_BEATS:
             raise ValueError(f"'calibration.n' must be a positive integer of at most "
                              f"{MAX_CALIBRATION_BEATS:,}")
+        winsorised = 0
+        if format_version >= WINSORISED_SINCE_FORMAT:
+            winsorised = data.get("winsorised")
+            if not is_count(winsorised, least=0) or winsorised >= n:
+                raise ValueError(f"'calibration.winsorised' must be an integer from 0 to "
+                                 f"'calibration.n' - 1 ({n - 1}), got {winsorised!r}")
         return cls(data["source"], n, *(check_number(data.get(key), f"calibration.{key}")
-                                        for key in ("mean", "std", "threshold")))
+                                        for key in ("mean", "std", "threshold")), winsorised)
 
 
 @dataclass(frozen=True)
@@ -201,7 +247,7 @@ def heldout_folds(order: np.ndarray, *, source: str, fraction: float) -> list[np
 
 def calibrate(train: Callable[[np.ndarray, str | None], Network],
               errors: Callable[[Network, np.ndarray], np.ndarray], n_inputs: int, *,
-              source: str, fraction: float, seed: int, k: float,
+              source: str, fraction: float, seed: int, k: float, winsorise: int = 0,
               max_first_fit_rows: int | None = None) -> Calibrated[Network]:
     """Train as ``source`` says and set the threshold.
 
@@ -223,6 +269,8 @@ def calibrate(train: Callable[[np.ndarray, str | None], Network],
         Seeds the split, and the order every network trains in.
     k : float
         The threshold is mean + ``k`` x std.
+    winsorise : int
+        How many of the largest errors count as the largest of the others.
     max_first_fit_rows : int, optional
         The most inputs the first models of ``heldout-folds`` may train on, all of them
         together (an input counted once per model); with more, ``heldout-refit`` is
@@ -241,19 +289,21 @@ def calibrate(train: Callable[[np.ndarray, str | None], Network],
     if not folds:
         network = train(order, None)
         train_errors = errors(network, np.arange(n_inputs))
-        return Calibrated(network, Calibration.of("training", train_errors, k), train_errors)
+        return Calibrated(network, Calibration.of("training", train_errors, k, winsorise),
+                          train_errors)
     # Each first model trains on the rows of the other folds, in the seed's order.
     firsts = [order[~np.isin(order, fold)] for fold in folds]
     if source == "heldout":
         network = train(firsts[0], None)
-        return Calibrated(network, Calibration.of(source, errors(network, folds[0]), k),
+        return Calibrated(network,
+                          Calibration.of(source, errors(network, folds[0]), k, winsorise),
                           errors(network, np.sort(firsts[0])))
     # heldout-refit and heldout-folds: the first models' held-out errors; the model kept
     # trains on every beat.
     fits = len(folds) + 1
     heldout_errors = [errors(train(rows, f"{number}/{fits}"), fold)
                       for number, (rows, fold) in enumerate(zip(firsts, folds), start=1)]
-    calibration = Calibration.of(source, np.concatenate(heldout_errors), k)
+    calibration = Calibration.of(source, np.concatenate(heldout_errors), k, winsorise)
     network = train(order, f"{fits}/{fits}")
     return Calibrated(network, calibration, errors(network, np.arange(n_inputs)))
 
