@@ -35,6 +35,10 @@ class CodeDistance(str, Enum):
     off = "off"
 
 
+#: The most beats a calibration is of: no training set comes near it (a number of 4,000
+#: digits in a model's metadata is not a count of beats), nor a count of its scores.
+MAX_CALIBRATION_BEATS = 10**12
+
 #: Fewest training beats for which ``code_distance="auto"`` uses the codes: below it they
 #: are too few to rank by (measured: docs/benchmarks.md, issue 25's tables).
 CODE_DISTANCE_MIN_BEATS = 200

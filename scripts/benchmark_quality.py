@@ -89,7 +89,7 @@ trained on; "the 4/5 model" is the detector fitted on the other four fifths.
   ``defaults-log`` and ``rr-context-0.25-...`` so: the same model as ``defaults``
   (``rr-context-0.25``), its threshold set by another rule from the same held-out scores
   (:data:`THRESHOLD_RULES`): mean + std of every score as it is (the detector's rule
-  before stop 59), with the largest score (the detector's since, ``threshold_winsorise=1``)
+  by default), with the largest score (the detector's ``threshold_winsorise=1``)
   or the largest 0.1% to 2% of them set to the largest of the others (winsorised: no beat
   among those moves the threshold), or mean + std of the scores' logarithms.
 - ``heldout-squared``, ``oof5-squared``: as ``heldout`` and ``oof5`` with each beat's
@@ -127,7 +127,7 @@ import numpy as np
 
 from anomaly.model import AutoencoderDetector
 from anomaly.model.errors import input_errors, reconstruction_error
-from anomaly.model.threshold import Calibration, mean_plus_std_threshold, winsorised
+from anomaly.model.threshold import Calibration, mean_plus_std_threshold, winsorise_largest
 from anomaly.model.training import TrainingSummary
 from anomaly.model.networks import keras
 from anomaly.recordings.rhythm import RR_CONTEXT, rr_ratios
@@ -473,8 +473,7 @@ def rr_context(features: str = "ratios", **settings: Any) -> Callable[[Models], 
         if repeat.train_context is None:
             return None
         model = models.fit(rr=features, **shipped(**settings))
-        test = np.hstack([repeat.test, RR_FEATURES[features][1](repeat.test_context)])
-        return outcome(model.score(test), model.threshold_, [model])
+        return outcome(models.test_scores(model, features), model.threshold_, [model])
 
     return method
 
@@ -483,7 +482,7 @@ def winsorised_share(share: float) -> Callable[[np.ndarray], float]:
     """mean + std of the scores with their largest ``max(1, ceil(share x n))`` set to the
     largest of the others: no beat among those, however high, moves the threshold."""
     return lambda scores: mean_plus_std_threshold(
-        winsorised(scores, max(1, math.ceil(share * len(scores)))))
+        winsorise_largest(scores, max(1, math.ceil(share * len(scores)))))
 
 
 def log_scale(scores: np.ndarray) -> float:
@@ -496,8 +495,8 @@ def log_scale(scores: np.ndarray) -> float:
 #: Threshold rules measured on the detector's own held-out scores (its calibration's
 #: errors): name -> function of those scores.
 THRESHOLD_RULES: dict[str, Callable[[np.ndarray], float]] = {
-    "every-score": mean_plus_std_threshold,  # The detector's before stop 59.
-    "top1": winsorised_share(0.0),  # The detector's since (threshold_winsorise=1).
+    "every-score": mean_plus_std_threshold,  # The detector's default.
+    "top1": winsorised_share(0.0),  # The detector's threshold_winsorise=1.
     **{f"winsor-{share * 100:g}pct": winsorised_share(share)
        for share in (0.001, 0.005, 0.01, 0.02)},
     "log": log_scale,
@@ -1090,7 +1089,7 @@ def tables(rows: list[dict]) -> str:
                 f"{f'{np.mean(epochs):.0f}' if epochs else '-'} |"
                 + ("".join(f" {class_recall(mine, name)} |" for name in ("V", "S"))
                    if "V_recall" in first else "")
-                + f" {min(r['threshold'] for r in mine):.3g} to "
+                + f" {min(r['threshold'] for r in mine):.4g} to "
                   f"{max(r['threshold'] for r in mine):.4g} |")
         lines.append("")
     return "\n".join(lines)

@@ -33,7 +33,8 @@ NON_DEFAULT = dict(model="conv", model_options={"filters": (8, 16), "latent_dim"
                    noise_factor=0.05,
                    epochs=2, batch_size=16, max_inputs_seen=1000,
                    learning_rate=3e-3, validation_fraction=0.25, patience=3, threshold_k=1.5,
-                   threshold_winsorise=2, threshold_source="heldout", heldout_fraction=0.3, context=(),
+                   threshold_winsorise=2, threshold_source="heldout", heldout_fraction=0.3,
+                   context=(),
                    context_weight=0.4, seed=7)
 #: A context needs the dense family without noise: every parameter is off its default in
 #: NON_DEFAULT or here.

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from anomaly.exceptions import NotFittedError
+from anomaly.exceptions import InputError, NotFittedError
 from anomaly.model import AutoencoderDetector
 from anomaly.model.threshold import (THRESHOLD_SOURCES, Calibration, calibrate,
-                                     mean_plus_std_threshold, winsorised)
+                                     mean_plus_std_threshold, winsorise_largest)
 from anomaly.synthetic import synthetic_beats
 
 from conftest import FAST, NON_DEFAULT, WITH_CONTEXT
@@ -66,18 +66,46 @@ def test_no_one_beat_moves_the_threshold():
         np.append(scores, 2.0))
     assert moved[2].threshold < 10 < 1e5 < moved[3].threshold
     assert [calibration.winsorised for calibration in moved] == [1, 1, 0, 0]
-    # Two high scores with a count of 1: the second still moves it; a count of 2 does not.
-    two = [Calibration.of("training", np.append(scores, [5e3, outlier]), 1.0, 2).threshold
-           for outlier in (1e4, 1e8)]
-    assert two[0] == two[1]
-    # Never more than all but one: the threshold of 3 scores all counted as the smallest.
-    every = Calibration.of("training", np.array([1.0, 2.0, 9.0]), 1.0, 10)
+    # Two high scores: with a count of 1 the second of them still lifts it (the largest
+    # counts as that one), with a count of 2 neither does; how high the largest is, never.
+    two = {count: [Calibration.of("training", np.append(scores, [5e3, outlier]), 1.0,
+                                  count).threshold for outlier in (1e4, 1e8)]
+           for count in (1, 2)}
+    assert two[1][0] == two[1][1] and two[2][0] == two[2][1]
+    assert two[1][0] > 1e3 > two[2][0]
+    # All but one at most: the threshold of 3 scores, 2 counted as the smallest.
+    every = Calibration.of("training", np.array([1.0, 2.0, 9.0]), 1.0, 2)
     assert (every.winsorised, every.threshold, every.std) == (2, 1.0, 0.0)
+    with pytest.raises(ValueError, match="can winsorise 0 to 2 of 3 scores, not 3"):
+        Calibration.of("training", np.array([1.0, 2.0, 9.0]), 1.0, 3)
     assert moved[0].describe().endswith("; the largest score counted as the next largest")
     assert Calibration.of("training", scores, 1.0, 3).describe().endswith(
         "; the largest 3 scores counted as the largest of the others")
     assert moved[2].describe() == "the 51 beats, each scored by the first model that did " \
         "not train on it, the model kept then trained on every beat"
+    # A score that is not finite is a diverged training, not the largest of the scores.
+    for bad in (np.nan, np.inf):
+        with pytest.raises(InputError, match="reconstruction errors that are not finite"):
+            Calibration.of("training", np.append(scores, bad), 1.0, 1)
+
+
+def test_a_count_that_leaves_no_score_as_it_is_is_refused_before_training():
+    trained = []
+
+    def train(rows, stage):
+        trained.append(stage)
+        return len(trained)
+
+    # 50 beats: every fold's 50 scores, one fifth's 10, or the 50 training beats' set it.
+    for source, scored in (("heldout-folds", 50), ("heldout-refit", 10), ("training", 50)):
+        with pytest.raises(InputError, match=f"threshold_winsorise {scored} would count "
+                           f"every one of the {scored} scores that set the threshold"):
+            calibrate(train, lambda network, rows: rows + 1.0, 50, source=source,
+                      fraction=0.2, seed=0, k=1.0, winsorise=scored)
+    assert trained == []
+    kept = calibrate(train, lambda network, rows: rows + 1.0, 50, source="heldout-refit",
+                     fraction=0.2, seed=0, k=1.0, winsorise=9)
+    assert kept.calibration.winsorised == 9 and kept.calibration.std == 0
 
 
 def test_threshold_winsorise_sets_how_many_scores_count_as_the_next_largest(normal_traces):
@@ -90,7 +118,7 @@ def test_threshold_winsorise_sets_how_many_scores_count_as_the_next_largest(norm
     np.testing.assert_array_equal(fits[3].calibration_.errors, errors)
     assert fits[0].threshold_ == pytest.approx(mean_plus_std_threshold(errors), rel=1e-12)
     assert fits[3].threshold_ == pytest.approx(
-        mean_plus_std_threshold(winsorised(errors, 3)), rel=1e-12)
+        mean_plus_std_threshold(winsorise_largest(errors, 3)), rel=1e-12)
     assert fits[3].threshold_ < fits[0].threshold_
     assert (fits[0].calibration_.winsorised, fits[3].calibration_.winsorised) == (0, 3)
 

@@ -450,6 +450,9 @@ MODEL_FAULTS = [
     pytest.param(lambda model: edit_metadata(model, calibration__threshold="1" + "0" * 400),
                  "model/metadata.json: 'calibration.threshold' is not a finite number",
                  id="threshold an integer too large for a float"),
+    pytest.param(lambda model: edit_metadata(model, calibration__winsorised="3"),
+                 "model/metadata.json: 'calibration.winsorised' 3 is not the parameters' "
+                 "threshold_winsorise 0", id="winsorised not asked for"),
     pytest.param(lambda model: edit_metadata(model, calibration__threshold='"0.1"'),
                  "model/metadata.json: 'calibration.threshold' has the wrong type (str)",
                  id="threshold not a number"),

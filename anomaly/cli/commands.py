@@ -25,9 +25,9 @@ try:  # Typer >= 0.20 carries its own copy of click; older releases use click it
 except ImportError:  # pragma: no cover - depends on the installed Typer
     from click import exceptions as click_exceptions
 
-from ..choices import (CODE_DISTANCE_MIN_BEATS, MAX_LOCAL_WORKERS, BadRowPolicy,
-                       CodeDistance, EngineName, ErrorMetric, LogFormat, ModelFamily,
-                       OutputFormat, RuntimeName, ThresholdSource)
+from ..choices import (CODE_DISTANCE_MIN_BEATS, MAX_CALIBRATION_BEATS, MAX_LOCAL_WORKERS,
+                       BadRowPolicy, CodeDistance, EngineName, ErrorMetric, LogFormat,
+                       ModelFamily, OutputFormat, RuntimeName, ThresholdSource)
 from ..exceptions import (
     EXIT_ANOMALIES_FOUND,
     EXIT_BAD_INPUT,
@@ -161,13 +161,14 @@ def fit(
              "dominant beats (its k was chosen with it).",
         show_default=False)
     ] = None,
-    threshold_winsorise: Annotated[int, typer.Option(
-        metavar="COUNT", min=0,
+    threshold_winsorise: Annotated[Optional[int], typer.Option(
+        metavar="COUNT", min=0, max=MAX_CALIBRATION_BEATS,
         help="How many of the largest of those errors count as the largest of the others "
              "before mean + k * std; 1: no one beat, however high its score, moves the "
              "threshold (steadier for a model of many patients' beats; see the README). "
-             "0: every error as it is.")
-    ] = 0,
+             "Default: 0, every error as it is.",
+        show_default=False)
+    ] = None,
     error_metric: Annotated[ErrorMetric, typer.Option(
         help="The error in the score: the mean absolute (mae) or squared (mse) difference "
              "of a beat's scaled samples from their reconstruction; auto: mse when the score "
@@ -276,11 +277,11 @@ def fit(
         # the detector's own.
         given = {"threshold_k": threshold_k,
                  "threshold_source": None if threshold_source is None else threshold_source.value,
+                 "threshold_winsorise": threshold_winsorise,
                  "code_distance": None if code_distance is None else code_distance.value}
         detector = AutoencoderDetector(**{
             "model": model.value, "noise_factor": denoise, "epochs": epochs, "seed": seed,
-            "error_metric": error_metric.value, "threshold_winsorise": threshold_winsorise,
-            "context": context, **data.settings,
+            "error_metric": error_metric.value, "context": context, **data.settings,
             **{name: value for name, value in given.items() if value is not None}})
         try:
             with epochs_progress(not quiet) as progress:

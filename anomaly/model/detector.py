@@ -115,9 +115,9 @@ class AutoencoderDetector:
         before mean + k x std (winsorised): with 1, no one beat, however high its score,
         moves the threshold. 0: every error as it is, the tutorial's rule. Measured
         (docs/benchmarks.md, stop 59): 1 keeps one held-out beat from setting a model of
-        many patients' threshold (MIT-BIH DS1 -> DS2: 98 to 117 over five seeds, against
-        98 to 278) and flags more abnormal beats, at an F1 0.01 lower patient by patient
-        and at 50 training beats, so it is not the default.
+        many patients' threshold (MIT-BIH DS1 -> DS2: 97 to 117 over five seeds, against
+        98 to 278) and flags more abnormal and more normal beats, at an F1 0.01 lower
+        patient by patient and at 50 training beats, so it is not the default.
     threshold_source : {"training", "heldout", "heldout-refit", "heldout-folds"}
         Default ``"heldout-folds"``. Whose scores set the threshold: ``"training"``, the
         training beats' (the network has fitted them, so their errors run low);

@@ -19,10 +19,10 @@ recorded are read as what they are). Format 8 was format 7 with the centroids of
 training beats' samples in the code memory (``sample_centroids``, a third factor of the
 score; null when a fit kept none, and required, so that a memory stripped of it is
 refused), so that a release that reads only format 7 refuses such a directory as newer
-rather than score it without that factor against a threshold set with it. Format 7 was format 6 with, for a detector that
-scores by its code's distance, the memory of training codes (``code_memory``,
-:mod:`anomaly.model.code_memory`; its ``model.onnx`` then outputs the code too); a format-7
-memory scores by the codes' distance alone. Format 6 was format 5 with a recording's
+rather than score it without that factor against a threshold set with it. Format 7 was
+format 6 with, for a detector that scores by its code's distance, the memory of training
+codes (``code_memory``, :mod:`anomaly.model.code_memory`; its ``model.onnx`` then outputs
+the code too); a format-7 memory scores by the codes' distance alone. Format 6 was format 5 with a recording's
 model's dominant beat (the beat window's ``template``, on which beats are aligned:
 :mod:`anomaly.recordings.alignment`). Format 5 was format 4 with the score's
 ``error_metric`` among the parameters (a format-4 directory scores the mean absolute error
@@ -85,6 +85,8 @@ _NUMBER = (int, float)
 #: Parameters formats 4 to 8 do not record (added by format 9): their thresholds were set
 #: on every score as it was.
 ADDED_AFTER_FORMAT_8 = {"threshold_winsorise": 0}
+#: What calibrations before format 9 do not record, alike: no score was winsorised.
+CALIBRATED_BEFORE_FORMAT_9 = {"winsorised": 0}
 #: Parameters formats 5 and 6 do not record (added by format 7): their models score by
 #: the error alone.
 ADDED_AFTER_FORMAT_6 = {"code_distance": "off", **ADDED_AFTER_FORMAT_8}
@@ -467,10 +469,13 @@ def _record_of_format_4_to_9(metadata: dict[str, Any]) -> ModelRecord:
     missing = [name for name in CONSTRAINTS if name not in params]
     if missing:
         raise ValueError(f"'params' lacks {', '.join(missing)}")
+    calibration = metadata["calibration"]  # A JSON object: the schema says so.
+    if version < 9:
+        calibration = {**calibration, **CALIBRATED_BEFORE_FORMAT_9}
     return ModelRecord(
         params=params,
         scaling=Scaling.from_json(metadata["scaling"]),
-        calibration=Calibration.from_json(metadata["calibration"], version),
+        calibration=Calibration.from_json(calibration),
         training=TrainingSummary.from_json(metadata["training"]),
         provenance=Provenance.from_json(metadata["provenance"]),
         code_memory=(None if metadata.get("code_memory") is None
@@ -499,7 +504,7 @@ def _record_of_format_1_to_3(metadata: dict[str, Any]) -> ModelRecord:
     calibration = Calibration.from_json({
         "source": source.get("beats"), "n": source.get("n"),
         "mean": metadata["train_error_mean"], "std": metadata["train_error_std"],
-        "threshold": metadata["threshold"]}, metadata["format_version"])
+        "threshold": metadata["threshold"], **CALIBRATED_BEFORE_FORMAT_9})
     training = metadata["training"]
     summary = TrainingSummary.from_json({
         "rows": training["rows"], "epochs": training["epochs"],
@@ -573,6 +578,10 @@ def _check_record(record: ModelRecord) -> None:
         raise ValueError(f"a beat window of {origin.window.samples} samples for a model of "
                          f"{record.scaling.n_samples}")
     _check_code_memory(record)
+    asked, winsorised = record.params.get("threshold_winsorise"), record.calibration.winsorised
+    if is_count(asked, least=0) and winsorised != asked:
+        raise ValueError(f"'calibration.winsorised' {winsorised} is not the parameters' "
+                         f"threshold_winsorise {asked}")
     if tuple(record.params.get("context") or ()) != record.scaling.context:
         raise ValueError(f"the parameters' context {list(record.params.get('context') or ())}"
                          f" is not the scaling's {list(record.scaling.context)}")

@@ -13,7 +13,8 @@ import numbers
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..choices import CodeDistance, ErrorMetric, ModelFamily
+from ..choices import MAX_CALIBRATION_BEATS, CodeDistance, ErrorMetric, ModelFamily
+from ..json_values import is_finite
 from .threshold import THRESHOLD_SOURCES
 
 MODEL_FAMILIES = tuple(family.value for family in ModelFamily)
@@ -39,7 +40,8 @@ def number(*, low: float = -math.inf, high: float = math.inf, low_open: bool = F
     """A finite number (an int with ``integer``) in the interval from ``low`` to ``high``."""
     def test(value: Any) -> bool:
         kind = numbers.Integral if integer else numbers.Real
-        if isinstance(value, bool) or not isinstance(value, kind) or not math.isfinite(value):
+        # is_finite, not math.isfinite: an int too large for a float is refused, not raised.
+        if isinstance(value, bool) or not isinstance(value, kind) or not is_finite(value):
             return False
         above = value > low if low_open else value >= low
         below = value < high if high_open else value <= high
@@ -81,7 +83,8 @@ CONSTRAINTS: dict[str, Rule] = {
     "validation_fraction": number(low=0.0, high=1.0, high_open=True, description="in [0, 1)"),
     "patience": number(low=0, integer=True, description="an integer >= 0"),
     "threshold_k": number(description="a finite number"),
-    "threshold_winsorise": number(low=0, integer=True, description="an integer >= 0"),
+    "threshold_winsorise": number(low=0, high=MAX_CALIBRATION_BEATS, integer=True,
+                                  description="an integer from 0 to 1e12"),
     "threshold_source": one_of(THRESHOLD_SOURCES),
     "heldout_fraction": number(low=0.0, high=1.0, low_open=True, high_open=True,
                                description="in (0, 1)"),

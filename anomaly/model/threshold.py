@@ -22,9 +22,8 @@ With fewer than :data:`MIN_HELDOUT` beats to hold out, the training beats set it
 
 Before mean + k x std, the largest ``winsorise`` of those scores (the detector's
 ``threshold_winsorise``, 0 by default) may count as the largest of the others: the scores
-are winsorised, so that no one beat, however high its score, moves the threshold (one
-held-out beat had set a model of MIT-BIH DS1's patients' threshold at 278 where other
-seeds gave 98 to 124; docs/benchmarks.md, stop 59).
+are winsorised, so that no one beat, however high its score, moves the threshold
+(measured on every protocol: docs/benchmarks.md, stop 59).
 :func:`calibrate` carries out a source's steps with the training it is given and returns
 the network kept with its :class:`Calibration`.
 """
@@ -37,7 +36,7 @@ from typing import Any, Callable, Generic, TypeVar
 
 import numpy as np
 
-from ..choices import ThresholdSource
+from ..choices import MAX_CALIBRATION_BEATS, ThresholdSource
 from ..exceptions import InputError
 from ..json_values import check_number, is_count
 
@@ -55,20 +54,17 @@ def mean_plus_std_threshold(errors: np.ndarray, k: float = 1.0) -> float:
     return float(errors.mean() + k * errors.std())
 
 
-def winsorised(scores: np.ndarray, count: int) -> np.ndarray:
-    """The ``scores`` (in their order) with their largest ``count`` set to the largest of
-    the others (a copy; at least one score is kept as it is)."""
+def winsorise_largest(scores: np.ndarray, count: int) -> np.ndarray:
+    """A copy of ``scores`` (in their order) with their largest ``count`` set to the
+    largest of the others; ``count`` from 0 to ``len(scores) - 1``."""
     scores = np.array(scores, dtype=np.float64)
-    count = min(count, len(scores) - 1)
+    if not 0 <= count < len(scores):
+        raise ValueError(f"can winsorise 0 to {len(scores) - 1} of {len(scores)} scores, "
+                         f"not {count}")
     if count > 0:
         largest = np.argpartition(scores, len(scores) - count - 1)
         scores[largest[len(scores) - count:]] = scores[largest[len(scores) - count - 1]]
     return scores
-
-
-#: The first model format whose calibration records how many scores were winsorised
-#: (those before set the threshold on every score as it was).
-WINSORISED_SINCE_FORMAT = 9
 
 
 #: Fewer scores than this set a threshold that moves with which beats they are (MIT-BIH
@@ -86,11 +82,6 @@ def calibration_note(calibration: "Calibration", trained: int, read: int) -> str
     return (f"the threshold rests on the scores of {calibration.n} beats{kept}, and moves "
             "with which beats they are: train on more (a longer span, more rows) for a "
             "steadier one.")
-
-
-#: The most beats a calibration is of: no training set comes near it (a number of 4,000
-#: digits in a model's metadata is not a count of beats).
-MAX_CALIBRATION_BEATS = 10**12
 
 
 @dataclass(frozen=True)
@@ -128,12 +119,16 @@ class Calibration:
             if getattr(self, name) < 0:
                 raise ValueError(f"'calibration.{name}' is negative ({getattr(self, name):g});"
                                  " scores are never negative, so it would flag every beat")
+        # At least one score is kept as it is.
+        if not is_count(self.winsorised, least=0) or self.winsorised >= self.n:
+            raise ValueError(f"'calibration.winsorised' must be an integer from 0 to "
+                             f"'calibration.n' - 1 ({self.n - 1}), got {self.winsorised!r}")
 
     @classmethod
     def of(cls, source: str, errors: np.ndarray, k: float, winsorise: int = 0
            ) -> "Calibration":
         """The calibration of ``errors`` by the mean + ``k`` x std rule, their largest
-        ``winsorise`` counted as the largest of the others (at most all but one of them).
+        ``winsorise`` (fewer than all of them) counted as the largest of the others.
 
         Raises
         ------
@@ -141,7 +136,12 @@ class Calibration:
             When the errors give no finite threshold (training diverged).
         """
         errors = np.asarray(errors, dtype=np.float64)
-        counted = winsorised(errors, winsorise)
+        # Checked before winsorising, which would count a NaN or infinite error as the
+        # largest of the others.
+        if not np.isfinite(errors).all():
+            raise InputError("training gave reconstruction errors that are not finite; "
+                             "nothing was saved")
+        counted = winsorise_largest(errors, winsorise)
         threshold = mean_plus_std_threshold(counted, k)
         if not math.isfinite(threshold):
             raise InputError("training gave reconstruction errors that are not finite "
@@ -150,7 +150,7 @@ class Calibration:
             raise InputError(f"a threshold k of {k:g} puts the threshold below zero "
                              f"({threshold:.6g}), which flags every beat; nothing was saved")
         return cls(source, len(errors), float(counted.mean()), float(counted.std()), threshold,
-                   min(winsorise, len(errors) - 1), errors)
+                   winsorise, errors)
 
     def describe(self) -> str:
         """Whose errors set the threshold, for people: ``the 469 beats held out...``, and
@@ -178,12 +178,8 @@ class Calibration:
                 "threshold": self.threshold, "winsorised": self.winsorised}
 
     @classmethod
-    def from_json(cls, data: Any, format_version: int = WINSORISED_SINCE_FORMAT
-                  ) -> "Calibration":
-        """The calibration :meth:`to_json` wrote, in a model directory of
-        ``format_version``; ValueError naming what is malformed. From format
-        :data:`WINSORISED_SINCE_FORMAT` the ``winsorised`` count is required (0 to n - 1);
-        before it, every score counted as it was (0)."""
+    def from_json(cls, data: Any) -> "Calibration":
+        """The calibration :meth:`to_json` wrote; ValueError naming what is malformed."""
         if not isinstance(data, dict):
             raise ValueError("'calibration' must be an object")
         if data.get("source") not in THRESHOLD_SOURCES:
@@ -192,14 +188,9 @@ class Calibration:
         if not is_count(n) or n > MAX_CALIBRATION_BEATS:
             raise ValueError(f"'calibration.n' must be a positive integer of at most "
                              f"{MAX_CALIBRATION_BEATS:,}")
-        winsorised = 0
-        if format_version >= WINSORISED_SINCE_FORMAT:
-            winsorised = data.get("winsorised")
-            if not is_count(winsorised, least=0) or winsorised >= n:
-                raise ValueError(f"'calibration.winsorised' must be an integer from 0 to "
-                                 f"'calibration.n' - 1 ({n - 1}), got {winsorised!r}")
         return cls(data["source"], n, *(check_number(data.get(key), f"calibration.{key}")
-                                        for key in ("mean", "std", "threshold")), winsorised)
+                                        for key in ("mean", "std", "threshold")),
+                   data.get("winsorised"))
 
 
 @dataclass(frozen=True)
@@ -286,6 +277,12 @@ def calibrate(train: Callable[[np.ndarray, str | None], Network],
         source = "heldout-refit"
     order = np.random.default_rng(seed).permutation(n_inputs)
     folds = heldout_folds(order, source=source, fraction=fraction)
+    # Checked before any training: at least one of the scores that set it counts as it is.
+    scored = len(folds[0]) if folds and source in ("heldout", "heldout-refit") else n_inputs
+    if winsorise >= scored:
+        raise InputError(f"threshold_winsorise {winsorise} would count every one of the "
+                         f"{scored} scores that set the threshold as another; give fewer "
+                         f"than {scored}")
     if not folds:
         network = train(order, None)
         train_errors = errors(network, np.arange(n_inputs))

@@ -116,6 +116,7 @@ def execute(plan: RunPlan, engine: Engine | None = None, *, progress: bool = Fal
             model={"dir": str(plan.model_dir), "sha256": detector.model_sha256_,
                    "threshold": float(detector.threshold_),
                    "threshold_k": float(detector.threshold_k),
+                   "threshold_winsorise": int(detector.threshold_winsorise),
                    "runtime": detector.runtime_.name},
             created=created,
             seconds={"load_model": loaded - started, "engine_start": engine_started - loaded,
