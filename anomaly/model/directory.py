@@ -22,15 +22,15 @@ refused), so that a release that reads only format 7 refuses such a directory as
 rather than score it without that factor against a threshold set with it. Format 7 was
 format 6 with, for a detector that scores by its code's distance, the memory of training
 codes (``code_memory``, :mod:`anomaly.model.code_memory`; its ``model.onnx`` then outputs
-the code too); a format-7 memory scores by the codes' distance alone. Format 6 was format 5 with a recording's
-model's dominant beat (the beat window's ``template``, on which beats are aligned:
-:mod:`anomaly.recordings.alignment`). Format 5 was format 4 with the score's
+the code too); a format-7 memory scores by the codes' distance alone. Format 6 was format
+5 with a recording's model's dominant beat (the beat window's ``template``, on which beats
+are aligned: :mod:`anomaly.recordings.alignment`). Format 5 was format 4 with the score's
 ``error_metric`` among the parameters (a format-4 directory scores the mean absolute error
 it was calibrated on). Formats 1 to 8 are still read (their thresholds were set on every
-score as it was): format 3 kept the threshold's
-statistics, the network's size and the provenance as loose keys (beside the fit's figures
-under ``training``), format 2 lacked the context, and format 1 (anomaly 0.1 before it)
-spread some parameters over ``architecture`` and ``training`` and lost the others.
+score as it was): format 3 kept the threshold's statistics, the network's size and the
+provenance as loose keys (beside the fit's figures under ``training``), format 2 lacked
+the context, and format 1 (anomaly 0.1 before it) spread some parameters over
+``architecture`` and ``training`` and lost the others.
 """
 
 from __future__ import annotations

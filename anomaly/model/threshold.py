@@ -24,6 +24,7 @@ Before mean + k x std, the largest ``winsorise`` of those scores (the detector's
 ``threshold_winsorise``, 0 by default) may count as the largest of the others: the scores
 are winsorised, so that no one beat, however high its score, moves the threshold
 (measured on every protocol: docs/benchmarks.md, stop 59).
+
 :func:`calibrate` carries out a source's steps with the training it is given and returns
 the network kept with its :class:`Calibration`.
 """
