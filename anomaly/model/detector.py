@@ -113,11 +113,10 @@ class AutoencoderDetector:
     threshold_winsorise : int, default 0
         How many of the largest of those errors count as the largest of the others
         before mean + k x std (winsorised): with 1, no one beat, however high its score,
-        moves the threshold. 0: every error as it is, the tutorial's rule. Measured
-        (docs/benchmarks.md, stop 59): 1 keeps one held-out beat from setting a model of
-        many patients' threshold (MIT-BIH DS1 -> DS2: 97 to 117 over five seeds, against
-        98 to 278) and flags more abnormal and more normal beats, at an F1 0.01 lower
-        patient by patient and at 50 training beats, so it is not the default.
+        moves the threshold. 0: every error as it is, the tutorial's rule. 1 steadied a
+        model of many patients' threshold and flagged more abnormal and more normal beats,
+        at a lower F1 patient by patient and at 50 training beats, so it is not the
+        default (measured on every protocol: docs/benchmarks.md, stop 59).
     threshold_source : {"training", "heldout", "heldout-refit", "heldout-folds"}
         Default ``"heldout-folds"``. Whose scores set the threshold: ``"training"``, the
         training beats' (the network has fitted them, so their errors run low);
