@@ -768,7 +768,8 @@ def test_a_recordings_fit_needs_30_beats_exactly(in_tmp, capsys):
     for end in range(30, 36):
         code, out, err = run_cli(capsys, "fit", base, "--to", str(end), "--every-beat",
                                  "-m", f"model{end}", "--epochs", "1")
-        refused = re.search(r"(\d+) of the \d+ beats of lead MLII \(of MLII, V1\) between "
+        refused = re.search(r"(\d+) of the \d+ beats of lead MLII \(of MLII, V1\), its "
+                            r"beats checked on V1 between "
                             r"00:00 and 00:\d\d can be trained on; at least 30 are needed: "
                             r"fit a longer span or another lead \(--lead\)$", err.strip())
         trained = re.search(r"Training on (\d+) normal beats", out)
@@ -818,7 +819,7 @@ def test_a_fit_of_a_span_mostly_unreadable_is_refused_saying_what_was_left_out(i
     message = err.strip().splitlines()[-1]
     found = re.fullmatch(
         rf"Error: {re.escape(str(base))}: (\d+) of the (\d+) beats of lead MLII \(of MLII, "
-        r"V1\) between 00:00 and 05:00 can be trained on \(skipped (\d+) beats: (\d+) in "
+        r"V1\), its beats checked on V1 between 00:00 and 05:00 can be trained on \(skipped (\d+) beats: (\d+) in "
         r"unreadable stretches, (\d+) beats? outside the dominant rhythm and shape "
         r"\((\d+) premature, (\d+) of another shape\)\); at least 30 are needed: fit a "
         r"longer span, another lead \(--lead\), labels, or --every-beat", message)
@@ -1459,13 +1460,15 @@ def test_fs_given_for_a_recording_that_states_its_rate_must_be_that_rate(
 
 
 def test_beats_says_which_lead_it_read(recording, in_tmp, capsys):
+    """And which other lead confirmed its beats (the recording's other ECG lead)."""
     base, _, _ = recording
     code, out, err = run_cli(capsys, "beats", base, "-o", "beats.csv")
     assert code == 0, err
-    assert re.search(rf"^{re.escape(str(base))}: \d+ beats, lead MLII \(of MLII, V1\); "
-                     r"2\.0 of 2\.0 min analysable \(100%\)$", out, re.MULTILINE), out
+    assert re.search(rf"^{re.escape(str(base))}: \d+ beats, lead MLII \(of MLII, V1\), its "
+                     r"beats checked on V1; 2\.0 of 2\.0 min analysable \(100%\)$", out,
+                     re.MULTILINE), out
     code, out, err = run_cli(capsys, "beats", base, "-o", "beats.csv", "--lead", "1")
-    assert code == 0 and "beats, lead V1 (of MLII, V1)" in out, err
+    assert code == 0 and "beats, lead V1 (of MLII, V1), its beats checked on MLII;" in out, err
 
 
 def test_a_glob_of_headers_names_every_record_it_matches(recording, tmp_path, capsys):

@@ -25,7 +25,7 @@ FS = 360
 def mitdb():
     from anomaly.datasets import find_mitdb
 
-    found = find_mitdb(["119", "205", "207", "208", "210", "219", "232"])
+    found = find_mitdb(["119", "205", "207", "208", "210", "219", "228", "232"])
     if found is None:
         pytest.skip("MIT-BIH not found (looked in $ANOMALY_DATA_DIR, the download cache and "
                     "../shared/data; 'anomaly data fetch mitdb' downloads it)")
@@ -804,3 +804,91 @@ def test_flutter_across_a_chunks_border_is_read_as_in_one_chunk(tmp_path):
     found = [Analysable.of(read_recording(base, SegmentOptions(chunk_seconds=chunk)).counts,
                            FS).flutter for chunk in (30, 300)]
     assert found[0] == found[1] and len(found[0]) == 1, found
+
+
+def test_a_detection_no_detector_sees_on_another_lead_that_follows_the_rhythm_is_no_beat():
+    """:func:`unseen_elsewhere` at 100 Hz: beats a second apart, the second detector
+    confirming all but the one at 6 s; another lead (its beats) denies it only where it
+    follows the rhythm about it (of the confirmed beats within 3 s, 3 or more, 80%)."""
+    from anomaly.recordings.quality import unseen_elsewhere
+
+    peaks = np.arange(1, 12) * 100
+    other = peaks[peaks != 600]
+    follows = other + 3  # Every beat but the one at 6 s, a few samples off.
+
+    def denied(*companions, second=other, n_samples=1200):
+        return np.flatnonzero(unseen_elsewhere(peaks, second, companions, 100.0, n_samples))
+
+    assert denied().size == 0  # No other lead: nothing to say.
+    np.testing.assert_array_equal(denied(follows), [5])
+    # It shows on the other lead: a beat (an ectopic beat the second detector missed).
+    assert denied(peaks).size == 0
+    # A lead that misses the beats about it (off, or its complexes too small) says
+    # nothing, and one lead's QRS complex at it is enough, whatever another lead says.
+    assert denied(np.array([100, 1100])).size == 0
+    assert denied(follows, peaks).size == 0
+    # Too few beats the second detector confirms within 3 s to tell whether a lead follows.
+    assert denied(follows, second=np.array([100, 500, 700, 1100])).size == 0
+    # A detection the second detector confirms is not judged here (the noise windows
+    # are), nor one within 2 s of the chunk's ends, where the detectors settle.
+    assert denied(follows, second=peaks).size == 0
+    assert denied(follows, n_samples=750).size == 0
+
+
+def test_a_spike_only_one_lead_shows_is_no_beat_where_the_other_lead_reads_the_beats(
+        mitdb, tmp_path):
+    """MIT-BIH 228 at 6:03.0: a small wave in the long interval before one of its PVCs,
+    0.50 s after the beat before it, which the tool's detector takes for a beat and the
+    second detector misses; lead V1 reads every beat about it and shows nothing there.
+    Read with V1 it is no beat, and the beats either side keep their RR intervals,
+    readable; the same minute of MLII written alone (a one-lead recording, as a live
+    stream is) reads it as a beat, as the tool did before it looked at other leads.
+    (Its 140 s from 4:40, in which the tool's detector finds it.) Every other beat is
+    found alike, and read."""
+    import wfdb
+
+    span = dict(sampfrom=280 * FS, sampto=420 * FS)
+    both = wfdb.rdrecord(str(mitdb / "228"), **span)
+    annotation = wfdb.rdann(str(mitdb / "228"), "atr", shift_samps=True, **span)
+    read = {}
+    for name, signals, leads in (("both", both.p_signal, both.sig_name),
+                                 ("alone", both.p_signal[:, :1], both.sig_name[:1])):
+        wfdb.wrsamp(name, fs=FS, units=["mV"] * len(leads), sig_name=leads,
+                    fmt=["16"] * len(leads), p_signal=signals, write_dir=str(tmp_path))
+        wfdb.wrann(name, "atr", annotation.sample, symbol=annotation.symbol,
+                   write_dir=str(tmp_path))
+        read[name] = read_recording(tmp_path / name, SegmentOptions(annotations="atr")).beats
+    spike = np.abs(read["alone"].time_s - 82.98) < 0.05
+    assert spike.sum() == 1 and read["alone"].labels[spike][0] == UNMATCHED
+    np.testing.assert_array_equal(read["both"].sample, read["alone"].sample[~spike])
+    both = read["both"]
+    assert both.readable.all() and read["alone"].readable.all()
+    after = np.searchsorted(both.time_s, 82.98)  # The beat after the spike, and before:
+    assert both.rr_next[after - 1] == both.rr_prev[after] > 0.9
+
+
+def test_another_lead_off_or_of_another_kind_confirms_no_beat(mitdb, tmp_path):
+    """The same minute of 228 with its second lead flat (an electrode off for the whole
+    minute), or named as what is not ECG (a respiration signal follows the heart too, not
+    its QRS complexes' instants): the spike at 6:03.0 is read as a beat, as on MLII alone (4:40 to 7:00).
+    Of many leads, the first two others named as ECG leads confirm the beats."""
+    import wfdb
+
+    from anomaly.recordings.signals import open_companions, open_lead
+
+    signal = wfdb.rdrecord(str(mitdb / "228"), sampfrom=280 * FS, sampto=420 * FS).p_signal
+    flat = signal.copy()
+    flat[:, 1] = 0.0
+    for name, signals, leads in (("flat", flat, ["MLII", "V1"]),
+                                 ("resp", signal, ["MLII", "RESP"])):
+        wfdb.wrsamp(name, fs=FS, units=["mV", "mV"], sig_name=leads, fmt=["16", "16"],
+                    p_signal=signals, write_dir=str(tmp_path))
+        beats = read_recording(tmp_path / name, SegmentOptions()).beats
+        assert (np.abs(beats.time_s - 82.98) < 0.05).sum() == 1, name
+    assert open_companions(open_lead(tmp_path / "resp")) == ()
+    assert [lead.name for lead in open_companions(open_lead(tmp_path / "flat"))] == ["V1"]
+    leads = ["MLII", "RESP", "V5", "V1", "V2"]
+    wfdb.wrsamp("many", fs=FS, units=["mV"] * 5, sig_name=leads, fmt=["16"] * 5,
+                p_signal=np.tile(signal[:FS * 10, :1], 5), write_dir=str(tmp_path))
+    assert [lead.name for lead in open_companions(open_lead(tmp_path / "many"))] == \
+        ["V5", "V1"]

@@ -158,6 +158,14 @@ def default_lead(path: str, names: list[str], units: list[str | None] | None = N
                      "or unit: give --lead NAME|INDEX to read one as ECG")
 
 
+def companion_leads(names: list[str] | tuple[str, ...], chosen: str, most: int) -> list[str]:
+    """The leads, besides ``chosen``, that confirm its beats: the first ``most`` of the
+    others named as ECG leads (:func:`_named_as_ecg`), in the recording's order. A lead
+    of an unsaid kind is left out: a pulse wave or a respiration signal follows the
+    heart too, but not its QRS complexes' instants."""
+    return [name for name in names if name != chosen and _named_as_ecg(name)][:most]
+
+
 def listed(leads: list[str] | tuple[str, ...], most: int = 12) -> str:
     """``MLII, V1``: leads' names for a message, the first ``most`` of many, then how
     many there are in all."""

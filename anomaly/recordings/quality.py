@@ -159,6 +159,11 @@ LONE_ARTEFACT_SECONDS = 0.05
 #: beat of a ventricular run, like the run's next (one pair's correlation, where
 #: :data:`MIN_ALIKE` is a window's median).
 MIN_NEIGHBOUR_LIKENESS = 0.8
+#: A detection the second detector misses is no beat where another lead of the recording
+#: follows the rhythm about it (confirms :data:`MIN_AGREEMENT` of this many beats at
+#: least, within :data:`NOISE_WINDOW_SECONDS` either side) and has no QRS complex at it
+#: (:func:`unseen_elsewhere`).
+MIN_FOLLOWED = 3
 #: A pause: an RR interval this long or longer (the rhythm events' default,
 #: :class:`anomaly.holter.events.EventLimits`). A gap between two of the tool's beats as
 #: long is judged for waves between them: from :data:`T_WAVE_END_SECONDS` after the first
@@ -844,6 +849,54 @@ def lone_artefacts(peaks: np.ndarray, other_peaks: np.ndarray, tolerance: int, *
         complexes = unit_rows(qrs_complexes(filtered, trio, half))
         lone[index] = bool(np.all(complexes[[0, 2]] @ complexes[1] < MIN_NEIGHBOUR_LIKENESS))
     return lone
+
+
+def unseen_elsewhere(peaks: np.ndarray, other_peaks: np.ndarray,
+                     companion_peaks: tuple[np.ndarray, ...], fs: float,
+                     n_samples: int) -> np.ndarray:
+    """Which of ``peaks`` (increasing sample indices into a chunk of ``n_samples``) no
+    other detection confirms within :data:`AGREEMENT_SECONDS`, neither the second
+    detector on the lead (``other_peaks``) nor any on the recording's other leads
+    (``companion_peaks``, each lead's), where one of those leads follows the rhythm about
+    it: of the beats within :data:`NOISE_WINDOW_SECONDS` either side that the second
+    detector confirms, :data:`MIN_FOLLOWED` at least, it confirms :data:`MIN_AGREEMENT`.
+    Peaks within :data:`SETTLING_SECONDS` of the chunk's ends are not judged.
+
+    A QRS complex is the heart's and shows on every lead, an ectopic beat's too; a spike
+    of electrode motion or muscle noise seldom reaches two leads at one instant (MIT-BIH
+    228's false beats among its 10 highest scores, at 6:03 and 24:59, show on its lead
+    V1 to neither detector). A lead that does not follow the rhythm there (off, flat, as
+    noisy, or its QRS complexes too small for the detectors) says nothing.
+    """
+    denied = np.zeros(len(peaks), dtype=bool)
+    tolerance = int(round(AGREEMENT_SECONDS * fs))
+    seconded = confirmed(peaks, other_peaks, tolerance)
+    if not companion_peaks or seconded.all():
+        return denied
+    reach, edge = (int(round(seconds * fs)) for seconds in (NOISE_WINDOW_SECONDS,
+                                                             SETTLING_SECONDS))
+    seen_on = [confirmed(peaks, other, tolerance) for other in companion_peaks]
+    sure = np.flatnonzero(seconded)
+    judged = (peaks >= edge) & (peaks < n_samples - edge)
+    for index in np.flatnonzero(judged & ~seconded & ~np.any(seen_on, axis=0)):
+        low, high = np.searchsorted(peaks[sure], [peaks[index] - reach,
+                                                  peaks[index] + reach + 1])
+        around = sure[low:high]
+        denied[index] = len(around) >= MIN_FOLLOWED and any(
+            seen[around].mean() >= MIN_AGREEMENT for seen in seen_on)
+    return denied
+
+
+def companion_opinion(leads: tuple[np.ndarray, ...], fs: float) -> tuple[np.ndarray, ...]:
+    """The beats found on each of the recording's other leads (``leads``: raw, held where
+    the recording has no sample, :func:`~anomaly.recordings.signals.held`), both
+    detectors' together, the tool's and the second one's: a QRS complex either finds
+    confirms a beat."""
+    from .filters import band_pass
+    from .peaks import detect_r_peaks
+
+    return tuple(np.union1d(detect_r_peaks(lead, fs, band_pass(lead, fs)),
+                            second_opinion(lead, fs)) for lead in leads)
 
 
 def second_opinion(raw: np.ndarray, fs: float) -> np.ndarray:

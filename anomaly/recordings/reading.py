@@ -27,7 +27,8 @@ def segmenter_for(path: str | os.PathLike, options: SegmentOptions) -> Segmenter
 class RecordingRead:
     """Every beat of a recording's span, and what segmenting counted; ``span`` says the
     span for messages (``00:00 and 05:00``); ``files`` are the files read, as they were
-    when opened; ``window`` is how the beats were cut."""
+    when opened; ``window`` is how the beats were cut; ``companions`` the recording's other
+    leads that confirmed its beats."""
 
     lead: Lead
     beats: RecordingBeats
@@ -35,6 +36,7 @@ class RecordingRead:
     span: str
     files: tuple[FileStamp, ...]
     window: BeatWindow
+    companions: tuple[Lead, ...] = ()
 
     def sha256(self) -> str:
         """The SHA-256 of the files read (see :func:`.limits.stamps_sha256`)."""
@@ -53,7 +55,7 @@ def read_recording(path: str | os.PathLike, options: SegmentOptions) -> Recordin
         labels, segmenter.lead.fs, np.concatenate([b.unreadable for b in blocks]))
     counts = sum((chunk.counts for chunk in chunks), SegmentCounts())
     return RecordingRead(segmenter.lead, joined, counts, segmenter.span, segmenter.files,
-                         options.window)
+                         options.window, segmenter.companions)
 
 
 def read_normal_recording_beats(path: str | os.PathLike, options: SegmentOptions, *,
@@ -119,7 +121,7 @@ def read_normal_recording_beats(path: str | os.PathLike, options: SegmentOptions
                   else "a longer span, another lead (--lead), labels, or --every-beat")
         skipped = f" (skipped {data.left_out})" if data.left_out else ""
         raise InputError(f"{path}: {len(data.normal)} of the {len(beats)} beats of "
-                         f"{recording.lead.describe()} between {recording.span} can be "
+                         f"{recording.lead.describe(recording.companions)} between {recording.span} can be "
                          f"trained on{skipped}; at least {MIN_RECORDING_BEATS} are needed: "
                          f"fit {advice}")
     return data, recording

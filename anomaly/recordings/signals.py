@@ -26,7 +26,7 @@ import numpy as np
 
 from ..exceptions import InputError
 from ..io.layout import parse_count
-from .lead_names import default_lead, listed, not_a_voltage
+from .lead_names import companion_leads, default_lead, listed, not_a_voltage
 from .limits import MAX_ABS_VALUE, FileStamp
 from .times import RecordingStart
 
@@ -34,6 +34,10 @@ from .times import RecordingStart
 MAX_LEAD_NAME = 64
 #: ... of which a name given its lead's index (``#12``) leaves this many for the index.
 INDEX_ROOM = 8
+#: How many of a recording's other ECG leads confirm the beats of the lead read
+#: (:func:`open_companions`): a Holter recorder's two or three channels; more would
+#: cost two detectors' time each for little (a beat on none of two is on no lead).
+COMPANION_LEADS = 2
 
 
 #: Voltage units as recordings declare them (lower case, micro as ``u``), in millivolts.
@@ -108,10 +112,14 @@ class Lead:
         or not a voltage), so that a strip can be drawn on ECG paper's 10 mm/mV."""
         return millivolts_per(self.unit or "")
 
-    def describe(self) -> str:
-        """``lead MLII (of MLII, V1)``: the lead read, and those it was chosen from."""
+    def describe(self, companions: tuple["Lead", ...] = ()) -> str:
+        """``lead MLII (of MLII, V1), its beats checked on V1``: the lead read, those it
+        was chosen from, and the ``companions`` that confirm its beats
+        (:func:`open_companions`)."""
         others = f" (of {listed(self.leads)})" if len(self.leads) > 1 else ""
-        return f"lead {self.name}{others}"
+        checked = (f", its beats checked on {listed([lead.name for lead in companions])}"
+                   if companions else "")
+        return f"lead {self.name}{others}{checked}"
 
     def read(self, start: int, stop: int) -> np.ndarray:
         """Samples ``start:stop`` (clipped to the lead) as float64 physical values, NaN
@@ -295,15 +303,7 @@ def open_lead(path: str | os.PathLike, *, lead: str | None = None, fs: float | N
         :class:`NoSuchLead`), the rate is unknown or not the one ``fs`` gives.
     """
     text = str(path)
-    lower = text.lower()
-    if lower.endswith(".edf"):
-        from .edf import open_edf as opener
-    elif wfdb_base(text) is not None or lower.endswith(".hea"):
-        from .wfdb_record import open_wfdb as opener
-    elif lower.endswith(".csv") and signal_csv:
-        from .signal_csv import open_signal_csv as opener
-    else:
-        opener = None
+    opener = _opener(text, signal_csv)
     if opener is not None:
         opened = opener(text, lead, fs)
         if lead is not None and not_a_voltage(opened.unit):  # Never chosen unasked.
@@ -317,6 +317,44 @@ def open_lead(path: str | os.PathLike, *, lead: str | None = None, fs: float | N
         raise InputError(f"{text}: no such file or WFDB record (no {text}.hea either)")
     raise InputError(f"{text}: not a recording (expected a WFDB record, an .edf file or a "
                      "signal .csv file)")
+
+
+def _opener(text: str, signal_csv: bool) -> Callable[..., Lead] | None:
+    """The function that opens a recording of this name's kind (None: not a recording's
+    name)."""
+    lower = text.lower()
+    if lower.endswith(".edf"):
+        from .edf import open_edf as opener
+    elif wfdb_base(text) is not None or lower.endswith(".hea"):
+        from .wfdb_record import open_wfdb as opener
+    elif lower.endswith(".csv") and signal_csv:
+        from .signal_csv import open_signal_csv as opener
+    else:
+        opener = None
+    return opener
+
+
+def open_companions(lead: Lead, most: int = COMPANION_LEADS) -> tuple[Lead, ...]:
+    """The recording's other ECG leads that confirm ``lead``'s beats
+    (:func:`~anomaly.recordings.lead_names.companion_leads`): at most ``most``, each
+    sampled as it is (the same rate and length) and in a voltage. A beat that no other
+    detection confirms, on its lead or on these, is noise
+    (:func:`~anomaly.recordings.quality.unseen_elsewhere`)."""
+    opener = _opener(lead.path, signal_csv=True)
+    if opener is None or len(lead.leads) < 2:
+        return ()
+    companions = []
+    for name in companion_leads(lead.leads, lead.name, len(lead.leads)):
+        try:
+            other = opener(lead.path, LeadName(name), lead.fs)
+        except InputError:  # An EDF signal at another rate: no companion.
+            continue
+        if (other.fs, other.n_samples) == (lead.fs, lead.n_samples) and \
+                not not_a_voltage(other.unit):
+            companions.append(other)
+        if len(companions) == most:
+            break
+    return tuple(companions)
 
 
 class LeadName(str):
