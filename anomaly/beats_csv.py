@@ -95,7 +95,7 @@ def write_beats(records: Sequence[str], output: str | os.PathLike, options: Segm
                     if chunk.beats.labels is not None:
                         export.labels.update(chunk.beats.labels.tolist())
             export.beats[name] = counts.beats
-            export.leads[name] = segmenter.lead.describe(segmenter.companions)
+            export.leads[name] = segmenter.lead.describe(segmenter.other_leads)
             export.dropped_at_edges += counts.dropped_at_edges
             if on_record is not None:
                 analysable = Analysable.of(counts, segmenter.lead.fs, segmenter.lead.started)

@@ -32,7 +32,7 @@ with PCA-8, LOF and the oracle on the same beats.
 Usage::
 
     python scripts/benchmark_patient.py [--data DIR] [--records 100,119] [--jobs N]
-        [--json PATH] [--code-distance auto|on|off] [--no-rr-context]
+        [--json PATH] [--code-distance auto|on|off] [--no-rr-context] [--seed N]
 """
 
 from __future__ import annotations
@@ -62,6 +62,8 @@ TOP = 10
 CODE_DISTANCE_VARIABLE = "BENCHMARK_PATIENT_CODE_DISTANCE"
 #: Where ``--no-rr-context`` reaches them.
 NO_RR_CONTEXT_VARIABLE = "BENCHMARK_PATIENT_NO_RR_CONTEXT"
+#: Where ``--seed`` reaches them.
+SEED_VARIABLE = "BENCHMARK_PATIENT_SEED"
 
 
 def fit_detector(train: np.ndarray, context: tuple[str, ...]):
@@ -72,7 +74,8 @@ def fit_detector(train: np.ndarray, context: tuple[str, ...]):
         CODE_DISTANCE_VARIABLE, RECORDING_SETTINGS["code_distance"])}
     # The benchmark tries each k of THRESHOLD_KS on the calibration's mean and std.
     settings.pop("threshold_k")
-    return AutoencoderDetector(seed=0, context=context, **settings).fit(train)
+    seed = int(os.environ.get(SEED_VARIABLE, "0"))
+    return AutoencoderDetector(seed=seed, context=context, **settings).fit(train)
 
 
 def metrics(labels: np.ndarray, scores: np.ndarray, threshold: float, readable: np.ndarray,
@@ -337,7 +340,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-rr-context", action="store_true",
                         help="fit and score on the beats' shape alone, as 'anomaly fit "
                              "--no-rr-context' does")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="the detector's seed (its weights' initialisation and the "
+                             "order of its training beats; default 0, as 'anomaly fit')")
     args = parser.parse_args(argv)
+    os.environ[SEED_VARIABLE] = str(args.seed)
     if args.code_distance is not None:
         os.environ[CODE_DISTANCE_VARIABLE] = args.code_distance
     if args.no_rr_context:
@@ -353,22 +360,24 @@ def main(argv: list[str] | None = None) -> int:
         saved = json.loads(args.tables_from.read_text())
         run = Run(saved["records"], saved["wall_seconds"],
                   tuple(saved.get("load_average", (float("nan"), float("nan")))))
-        jobs = saved.get("jobs", "?")
+        jobs, seed = saved.get("jobs", "?"), saved.get("seed", 0)
     else:
         if (asked := records_asked(args)) is None:
             return 2
         data, names = asked
         run, jobs = run_per_record(evaluate_record, names, args.jobs, data), args.jobs
+        seed = args.seed
     if args.json:  # saved before the tables: a run is kept whatever they make of it
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"wall_seconds": run.wall, "jobs": jobs,
+                                         "seed": seed,
                                          "load_average": run.load_average,
                                          "records": run.records}, indent=1, default=float))
-    print("\n".join(report(run, jobs, args.k)))
+    print("\n".join(report(run, jobs, args.k, seed)))
     return 0
 
 
-def report(run: Run, jobs: int, k: float) -> list[str]:
+def report(run: Run, jobs: int, k: float, seed: int = 0) -> list[str]:
     """The tables: every record, the records rich in ectopy (with the autoencoder trained
     on every beat beside), the DS1 and DS2 halves, and record by record at ``k``."""
     rows, errors = split_results(run.records)
@@ -376,9 +385,9 @@ def report(run: Run, jobs: int, k: float) -> list[str]:
             + [f"PCA-8 | {k}" for k in THRESHOLD_KS] + ["LOF | own"])
     every = [f"anomaly, every beat | {k}" for k in THRESHOLD_KS]
     ectopic = [r for r in run.records if r["ectopic_share"] >= ECTOPIC_SHARE]
-    lines = [f"{len(run.records)} records; wall {run.wall:.0f} s with {jobs} job(s) on "
-             f"{os.cpu_count()} cores, 1-min load average {run.load_average[0]:.1f} before "
-             f"and {run.load_average[1]:.1f} after.", ""]
+    lines = [f"{len(run.records)} records, seed {seed}; wall {run.wall:.0f} s with {jobs} "
+             f"job(s) on {os.cpu_count()} cores, 1-min load average "
+             f"{run.load_average[0]:.1f} before and {run.load_average[1]:.1f} after.", ""]
     lines += table(f"All {len(run.records)} records", rows, keys) + [""]
     lines += table(f"The {len(ectopic)} records whose first 5 minutes hold >= 10% V or S "
                    f"beats ({', '.join(r['record'] for r in ectopic)})",

@@ -768,8 +768,8 @@ def test_a_recordings_fit_needs_30_beats_exactly(in_tmp, capsys):
     for end in range(30, 36):
         code, out, err = run_cli(capsys, "fit", base, "--to", str(end), "--every-beat",
                                  "-m", f"model{end}", "--epochs", "1")
-        refused = re.search(r"(\d+) of the \d+ beats of lead MLII \(of MLII, V1\), its "
-                            r"beats checked on V1 between "
+        refused = re.search(r"(\d+) of the \d+ beats of lead MLII \(of MLII, V1; beats "
+                            r"checked on V1\) between "
                             r"00:00 and 00:\d\d can be trained on; at least 30 are needed: "
                             r"fit a longer span or another lead \(--lead\)$", err.strip())
         trained = re.search(r"Training on (\d+) normal beats", out)
@@ -819,10 +819,10 @@ def test_a_fit_of_a_span_mostly_unreadable_is_refused_saying_what_was_left_out(i
     message = err.strip().splitlines()[-1]
     found = re.fullmatch(
         rf"Error: {re.escape(str(base))}: (\d+) of the (\d+) beats of lead MLII \(of MLII, "
-        r"V1\), its beats checked on V1 between 00:00 and 05:00 can be trained on \(skipped (\d+) beats: (\d+) in "
-        r"unreadable stretches, (\d+) beats? outside the dominant rhythm and shape "
-        r"\((\d+) premature, (\d+) of another shape\)\); at least 30 are needed: fit a "
-        r"longer span, another lead \(--lead\), labels, or --every-beat", message)
+        r"V1; beats checked on V1\) between 00:00 and 05:00 can be trained on \(skipped "
+        r"(\d+) beats: (\d+) in unreadable stretches, (\d+) beats? outside the dominant "
+        r"rhythm and shape \((\d+) premature, (\d+) of another shape\)\); at least 30 are "
+        r"needed: fit a longer span, another lead \(--lead\), labels, or --every-beat", message)
     assert found, message
     kept, total, skipped, unreadable, outside, premature, other = map(int, found.groups())
     assert kept < 30 and kept + skipped == total and unreadable + outside == skipped
@@ -965,6 +965,7 @@ def test_a_recordings_report_shows_its_timeline_and_strips(recording, in_tmp, ca
         ("01:10", "01:15", "flat"), ("01:29", "01:36", "off baseline")]
     page = Path("report.html").read_text()
     assert "<h2>Recordings</h2>" in page and "min analysable" in page
+    assert "pulled: lead MLII (of MLII, V1; beats checked on V1), 360 Hz" in page
     # What a flag is worth, beside their count (a new user read 70 flags on a normal ECG
     # without a word of it).
     assert "<th>reading the flags</th>" in page and "not a diagnosis" in page
@@ -1464,11 +1465,11 @@ def test_beats_says_which_lead_it_read(recording, in_tmp, capsys):
     base, _, _ = recording
     code, out, err = run_cli(capsys, "beats", base, "-o", "beats.csv")
     assert code == 0, err
-    assert re.search(rf"^{re.escape(str(base))}: \d+ beats, lead MLII \(of MLII, V1\), its "
-                     r"beats checked on V1; 2\.0 of 2\.0 min analysable \(100%\)$", out,
+    assert re.search(rf"^{re.escape(str(base))}: \d+ beats, lead MLII \(of MLII, V1; beats "
+                     r"checked on V1\); 2\.0 of 2\.0 min analysable \(100%\)$", out,
                      re.MULTILINE), out
     code, out, err = run_cli(capsys, "beats", base, "-o", "beats.csv", "--lead", "1")
-    assert code == 0 and "beats, lead V1 (of MLII, V1), its beats checked on MLII;" in out, err
+    assert code == 0 and "beats, lead V1 (of MLII, V1; beats checked on MLII);" in out, err
 
 
 def test_a_glob_of_headers_names_every_record_it_matches(recording, tmp_path, capsys):
@@ -1497,7 +1498,7 @@ def test_beats_to_standard_output_in_a_real_process(recording, tmp_path):
     subprocess.run([sys.executable, "-m", "anomaly", "beats", str(base), "-o",
                     str(tmp_path / "beats.csv")], check=True, capture_output=True, timeout=120)
     assert done.stdout == (tmp_path / "beats.csv").read_bytes()
-    assert b"beats, lead MLII (of MLII, V1)" in done.stderr
+    assert b"beats, lead MLII (of MLII, V1; beats checked on V1);" in done.stderr
     assert b"recording(s) to standard output" in done.stderr
     assert not (tmp_path / "-").exists()
 

@@ -815,9 +815,12 @@ def test_a_detection_no_detector_sees_on_another_lead_that_follows_the_rhythm_is
     peaks = np.arange(1, 12) * 100
     other = peaks[peaks != 600]
     follows = other + 3  # Every beat but the one at 6 s, a few samples off.
+    asked = []
 
-    def denied(*companions, second=other, n_samples=1200):
-        return np.flatnonzero(unseen_elsewhere(peaks, second, companions, 100.0, n_samples))
+    def denied(*leads, second=other, n_samples=1200):
+        asked.clear()
+        opinions = lambda: asked.append(True) or leads  # noqa: E731
+        return np.flatnonzero(unseen_elsewhere(peaks, second, opinions, 100.0, n_samples))
 
     assert denied().size == 0  # No other lead: nothing to say.
     np.testing.assert_array_equal(denied(follows), [5])
@@ -827,12 +830,16 @@ def test_a_detection_no_detector_sees_on_another_lead_that_follows_the_rhythm_is
     # nothing, and one lead's QRS complex at it is enough, whatever another lead says.
     assert denied(np.array([100, 1100])).size == 0
     assert denied(follows, peaks).size == 0
+    # Of the 6 confirmed beats within 3 s, finding 5 (83%) is following; 4 (67%) is not.
+    np.testing.assert_array_equal(denied(follows[follows != 303]), [5])
+    assert denied(follows[~np.isin(follows, [303, 903])]).size == 0
     # Too few beats the second detector confirms within 3 s to tell whether a lead follows.
     assert denied(follows, second=np.array([100, 500, 700, 1100])).size == 0
     # A detection the second detector confirms is not judged here (the noise windows
-    # are), nor one within 2 s of the chunk's ends, where the detectors settle.
-    assert denied(follows, second=peaks).size == 0
-    assert denied(follows, n_samples=750).size == 0
+    # are), nor one within 2 s of the chunk's ends, where the detectors settle; then the
+    # other leads' detectors are not even run.
+    assert denied(follows, second=peaks).size == 0 and not asked
+    assert denied(follows, n_samples=750).size == 0 and not asked
 
 
 def test_a_spike_only_one_lead_shows_is_no_beat_where_the_other_lead_reads_the_beats(
@@ -841,10 +848,10 @@ def test_a_spike_only_one_lead_shows_is_no_beat_where_the_other_lead_reads_the_b
     0.50 s after the beat before it, which the tool's detector takes for a beat and the
     second detector misses; lead V1 reads every beat about it and shows nothing there.
     Read with V1 it is no beat, and the beats either side keep their RR intervals,
-    readable; the same minute of MLII written alone (a one-lead recording, as a live
-    stream is) reads it as a beat, as the tool did before it looked at other leads.
-    (Its 140 s from 4:40, in which the tool's detector finds it.) Every other beat is
-    found alike, and read."""
+    readable; the same 140 s of MLII written alone (a one-lead recording, as a live
+    stream is) reads it as a beat, as the tool did before it looked at other leads (from
+    4:40, where the tool's detector finds it). Every other beat is found alike, and
+    read."""
     import wfdb
 
     span = dict(sampfrom=280 * FS, sampto=420 * FS)
@@ -868,13 +875,14 @@ def test_a_spike_only_one_lead_shows_is_no_beat_where_the_other_lead_reads_the_b
 
 
 def test_another_lead_off_or_of_another_kind_confirms_no_beat(mitdb, tmp_path):
-    """The same minute of 228 with its second lead flat (an electrode off for the whole
-    minute), or named as what is not ECG (a respiration signal follows the heart too, not
-    its QRS complexes' instants): the spike at 6:03.0 is read as a beat, as on MLII alone (4:40 to 7:00).
-    Of many leads, the first two others named as ECG leads confirm the beats."""
+    """228 from 4:40 to 7:00 with its second lead flat (an electrode off throughout), or
+    named as what is not ECG (a respiration signal follows the heart too, not its QRS
+    complexes' instants): the spike at 6:03.0 is read as a beat, as on MLII alone. Of
+    many leads, the first two others that are ECG leads by name and unit check the
+    beats."""
     import wfdb
 
-    from anomaly.recordings.signals import open_companions, open_lead
+    from anomaly.recordings.signals import open_lead, open_other_leads
 
     signal = wfdb.rdrecord(str(mitdb / "228"), sampfrom=280 * FS, sampto=420 * FS).p_signal
     flat = signal.copy()
@@ -885,10 +893,13 @@ def test_another_lead_off_or_of_another_kind_confirms_no_beat(mitdb, tmp_path):
                     p_signal=signals, write_dir=str(tmp_path))
         beats = read_recording(tmp_path / name, SegmentOptions()).beats
         assert (np.abs(beats.time_s - 82.98) < 0.05).sum() == 1, name
-    assert open_companions(open_lead(tmp_path / "resp")) == ()
-    assert [lead.name for lead in open_companions(open_lead(tmp_path / "flat"))] == ["V1"]
-    leads = ["MLII", "RESP", "V5", "V1", "V2"]
-    wfdb.wrsamp("many", fs=FS, units=["mV"] * 5, sig_name=leads, fmt=["16"] * 5,
-                p_signal=np.tile(signal[:FS * 10, :1], 5), write_dir=str(tmp_path))
-    assert [lead.name for lead in open_companions(open_lead(tmp_path / "many"))] == \
+    assert open_other_leads(open_lead(tmp_path / "resp")) == ()
+    assert [lead.name for lead in open_other_leads(open_lead(tmp_path / "flat"))] == ["V1"]
+    # A monitor's channels named for the ECG but not leads (a heart rate, a status) are
+    # passed over, and a lead in mmHg.
+    leads = ["MLII", "RESP", "ECG HR", "ECG Status", "V5", "V4", "V1", "V2"]
+    units = ["mV", "mV", "mV", "mV", "mV", "mmHg", "mV", "mV"]
+    wfdb.wrsamp("many", fs=FS, units=units, sig_name=leads, fmt=["16"] * 8,
+                p_signal=np.tile(signal[:FS * 10, :1], 8), write_dir=str(tmp_path))
+    assert [lead.name for lead in open_other_leads(open_lead(tmp_path / "many"))] == \
         ["V5", "V1"]

@@ -101,6 +101,13 @@ def _named_as_ecg(name: str) -> bool:
                 or any(ECG_WORD.search(word) for word in _words(name)))
 
 
+def is_ecg_lead(name: str, unit: str | None = None) -> bool:
+    """Whether a lead is an ECG lead by its name and unit: named as one
+    (:func:`_named_as_ecg`), not as another signal is (:func:`_may_be_ecg`: ``ECG HR``,
+    ``ECG Status``), and not declared in a unit known not to be a voltage."""
+    return _may_be_ecg(name) and _named_as_ecg(name) and not not_a_voltage(unit)
+
+
 def not_a_voltage(unit: str | None) -> bool:
     """Whether a declared unit is known not to be a voltage (:data:`NOT_VOLTAGE_UNITS`)."""
     return (unit or "").strip().replace(" ", "").lower() in NOT_VOLTAGE_UNITS
@@ -143,7 +150,7 @@ def default_lead(path: str, names: list[str], units: list[str | None] | None = N
             if preferred in _leads_named(names[index]):
                 return index
     for index in may_be:
-        if _named_as_ecg(names[index]):
+        if is_ecg_lead(names[index], declared[index]):
             return index
     if may_be:
         if len(names) > 1:  # A name that says nothing, among others: said which.
@@ -156,14 +163,6 @@ def default_lead(path: str, names: list[str], units: list[str | None] | None = N
 
     raise InputError(f"{path}: none of its signals ({listed(names)}) is ECG by its name "
                      "or unit: give --lead NAME|INDEX to read one as ECG")
-
-
-def companion_leads(names: list[str] | tuple[str, ...], chosen: str, most: int) -> list[str]:
-    """The leads, besides ``chosen``, that confirm its beats: the first ``most`` of the
-    others named as ECG leads (:func:`_named_as_ecg`), in the recording's order. A lead
-    of an unsaid kind is left out: a pulse wave or a respiration signal follows the
-    heart too, but not its QRS complexes' instants."""
-    return [name for name in names if name != chosen and _named_as_ecg(name)][:most]
 
 
 def listed(leads: list[str] | tuple[str, ...], most: int = 12) -> str:

@@ -73,7 +73,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -159,10 +159,10 @@ LONE_ARTEFACT_SECONDS = 0.05
 #: beat of a ventricular run, like the run's next (one pair's correlation, where
 #: :data:`MIN_ALIKE` is a window's median).
 MIN_NEIGHBOUR_LIKENESS = 0.8
-#: A detection the second detector misses is no beat where another lead of the recording
-#: follows the rhythm about it (confirms :data:`MIN_AGREEMENT` of this many beats at
-#: least, within :data:`NOISE_WINDOW_SECONDS` either side) and has no QRS complex at it
-#: (:func:`unseen_elsewhere`).
+#: A detection the second detector misses is no beat where no other lead of the
+#: recording has a QRS complex at it and one of them follows the rhythm about it: finds
+#: :data:`MIN_AGREEMENT` of the beats, this many at least, that the second detector
+#: confirms within :data:`NOISE_WINDOW_SECONDS` either side (:func:`unseen_elsewhere`).
 MIN_FOLLOWED = 3
 #: A pause: an RR interval this long or longer (the rhythm events' default,
 #: :class:`anomaly.holter.events.EventLimits`). A gap between two of the tool's beats as
@@ -852,15 +852,17 @@ def lone_artefacts(peaks: np.ndarray, other_peaks: np.ndarray, tolerance: int, *
 
 
 def unseen_elsewhere(peaks: np.ndarray, other_peaks: np.ndarray,
-                     companion_peaks: tuple[np.ndarray, ...], fs: float,
+                     opinions: Callable[[], tuple[np.ndarray, ...]], fs: float,
                      n_samples: int) -> np.ndarray:
     """Which of ``peaks`` (increasing sample indices into a chunk of ``n_samples``) no
     other detection confirms within :data:`AGREEMENT_SECONDS`, neither the second
     detector on the lead (``other_peaks``) nor any on the recording's other leads
-    (``companion_peaks``, each lead's), where one of those leads follows the rhythm about
-    it: of the beats within :data:`NOISE_WINDOW_SECONDS` either side that the second
-    detector confirms, :data:`MIN_FOLLOWED` at least, it confirms :data:`MIN_AGREEMENT`.
-    Peaks within :data:`SETTLING_SECONDS` of the chunk's ends are not judged.
+    (``opinions()``: each lead's beats, :func:`other_leads_opinion`; asked for only when
+    the second detector leaves a peak unconfirmed), where one of those leads follows the
+    rhythm about it: of the beats within :data:`NOISE_WINDOW_SECONDS` either side that
+    the second detector confirms, :data:`MIN_FOLLOWED` at least, it confirms
+    :data:`MIN_AGREEMENT`. Peaks within :data:`SETTLING_SECONDS` of the chunk's ends are
+    not judged.
 
     A QRS complex is the heart's and shows on every lead, an ectopic beat's too; a spike
     of electrode motion or muscle noise seldom reaches two leads at one instant (MIT-BIH
@@ -869,15 +871,15 @@ def unseen_elsewhere(peaks: np.ndarray, other_peaks: np.ndarray,
     noisy, or its QRS complexes too small for the detectors) says nothing.
     """
     denied = np.zeros(len(peaks), dtype=bool)
-    tolerance = int(round(AGREEMENT_SECONDS * fs))
+    tolerance, reach, edge = (int(round(seconds * fs)) for seconds in (
+        AGREEMENT_SECONDS, NOISE_WINDOW_SECONDS, SETTLING_SECONDS))
     seconded = confirmed(peaks, other_peaks, tolerance)
-    if not companion_peaks or seconded.all():
-        return denied
-    reach, edge = (int(round(seconds * fs)) for seconds in (NOISE_WINDOW_SECONDS,
-                                                             SETTLING_SECONDS))
-    seen_on = [confirmed(peaks, other, tolerance) for other in companion_peaks]
-    sure = np.flatnonzero(seconded)
     judged = (peaks >= edge) & (peaks < n_samples - edge)
+    # The other leads' detectors cost as much as the lead's own: run only for a doubt.
+    if not (judged & ~seconded).any() or not (leads := opinions()):
+        return denied
+    seen_on = [confirmed(peaks, other, tolerance) for other in leads]
+    sure = np.flatnonzero(seconded)
     for index in np.flatnonzero(judged & ~seconded & ~np.any(seen_on, axis=0)):
         low, high = np.searchsorted(peaks[sure], [peaks[index] - reach,
                                                   peaks[index] + reach + 1])
@@ -887,12 +889,11 @@ def unseen_elsewhere(peaks: np.ndarray, other_peaks: np.ndarray,
     return denied
 
 
-def companion_opinion(leads: tuple[np.ndarray, ...], fs: float) -> tuple[np.ndarray, ...]:
+def other_leads_opinion(leads: tuple[np.ndarray, ...], fs: float) -> tuple[np.ndarray, ...]:
     """The beats found on each of the recording's other leads (``leads``: raw, held where
     the recording has no sample, :func:`~anomaly.recordings.signals.held`), both
     detectors' together, the tool's and the second one's: a QRS complex either finds
     confirms a beat."""
-    from .filters import band_pass
     from .peaks import detect_r_peaks
 
     return tuple(np.union1d(detect_r_peaks(lead, fs, band_pass(lead, fs)),

@@ -27,8 +27,8 @@ def segmenter_for(path: str | os.PathLike, options: SegmentOptions) -> Segmenter
 class RecordingRead:
     """Every beat of a recording's span, and what segmenting counted; ``span`` says the
     span for messages (``00:00 and 05:00``); ``files`` are the files read, as they were
-    when opened; ``window`` is how the beats were cut; ``companions`` the recording's other
-    leads that confirmed its beats."""
+    when opened; ``window`` is how the beats were cut; ``other_leads`` the recording's
+    other leads that checked its beats."""
 
     lead: Lead
     beats: RecordingBeats
@@ -36,7 +36,7 @@ class RecordingRead:
     span: str
     files: tuple[FileStamp, ...]
     window: BeatWindow
-    companions: tuple[Lead, ...] = ()
+    other_leads: tuple[Lead, ...] = ()
 
     def sha256(self) -> str:
         """The SHA-256 of the files read (see :func:`.limits.stamps_sha256`)."""
@@ -55,7 +55,7 @@ def read_recording(path: str | os.PathLike, options: SegmentOptions) -> Recordin
         labels, segmenter.lead.fs, np.concatenate([b.unreadable for b in blocks]))
     counts = sum((chunk.counts for chunk in chunks), SegmentCounts())
     return RecordingRead(segmenter.lead, joined, counts, segmenter.span, segmenter.files,
-                         options.window, segmenter.companions)
+                         options.window, segmenter.other_leads)
 
 
 def read_normal_recording_beats(path: str | os.PathLike, options: SegmentOptions, *,
@@ -120,10 +120,10 @@ def read_normal_recording_beats(path: str | os.PathLike, options: SegmentOptions
                   if label_column or every_beat or readable.sum() < MIN_RECORDING_BEATS
                   else "a longer span, another lead (--lead), labels, or --every-beat")
         skipped = f" (skipped {data.left_out})" if data.left_out else ""
-        raise InputError(f"{path}: {len(data.normal)} of the {len(beats)} beats of "
-                         f"{recording.lead.describe(recording.companions)} between {recording.span} can be "
-                         f"trained on{skipped}; at least {MIN_RECORDING_BEATS} are needed: "
-                         f"fit {advice}")
+        lead = recording.lead.describe(recording.other_leads)
+        raise InputError(f"{path}: {len(data.normal)} of the {len(beats)} beats of {lead} "
+                         f"between {recording.span} can be trained on{skipped}; at least "
+                         f"{MIN_RECORDING_BEATS} are needed: fit {advice}")
     return data, recording
 
 

@@ -30,6 +30,7 @@ last beats their context.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import deque
 from dataclasses import dataclass, replace
@@ -43,7 +44,7 @@ from .filters import PAD_SECONDS, band_pass
 from .limits import MAX_ABS_VALUE
 from .peaks import REFRACTORY_SECONDS
 from .quality import FLUTTER, REASONS, Unreadable, keep_listed
-from .signals import Lead, LeadName, joined, open_companions, runs
+from .signals import Lead, LeadName, joined, open_other_leads, runs
 from .times import format_time
 
 #: The most samples a beat window may span before resampling, and the most values a
@@ -304,7 +305,6 @@ class Segmenter:
             raise InputError(f"{lead.path}: the recording ({lead.duration:.3g} s) is shorter "
                              f"than one beat window ({window.before + window.after:g} s)")
         self._reference = None
-        self.companions = open_companions(lead)
         # The files read (the lead's, and the annotation file), as they were when opened.
         self.files = lead.files
         if options.annotations is not None:
@@ -317,6 +317,12 @@ class Segmenter:
                                              n_samples=lead.n_samples, fs=fs)
             self._reference = reference.samples, reference.classes
             self.files = lead.files + (reference.stamp,)
+
+    @functools.cached_property
+    def other_leads(self) -> tuple[Lead, ...]:
+        """The recording's other ECG leads that check the lead's beats
+        (:func:`.signals.open_other_leads`), opened when the lead is first read."""
+        return open_other_leads(self.lead)
 
     @property
     def span(self) -> str:
@@ -357,7 +363,8 @@ class Segmenter:
         refractory = int(round(REFRACTORY_SECONDS * fs))
         # Chunks lie on a grid from the recording's first sample, whatever the span, so
         # that every command (and every span) sees the same peaks.
-        budget = MAX_CHUNK_VALUES // (lead.values_per_sample * (1 + len(self.companions))) \
+        # Each lead read decodes its values again (a WFDB file's every signal).
+        budget = MAX_CHUNK_VALUES // (lead.values_per_sample * (1 + len(self.other_leads))) \
             - 2 * pad
         chunk = max(pad, min(int(round(self.options.chunk_seconds * fs)), budget))
         for begin in range(low - low % chunk, high, chunk):
@@ -369,7 +376,7 @@ class Segmenter:
                 signal, first, fs, self.before, self.after,
                 keep=(begin - refractory, end + refractory), n_samples=lead.n_samples,
                 template=self.template,
-                companions=tuple(other.read(first, last) for other in self.companions))
+                other_leads=tuple(other.read(first, last) for other in self.other_leads))
             # The span's own samples in this chunk: what is analysable is told of those.
             own = max(begin, self.start), min(end, self.stop)
             yield found, SegmentCounts(samples_read=len(signal), position=end) + \
@@ -395,7 +402,7 @@ def _present(missing: np.ndarray) -> list[tuple[int, int]]:
 def find_beats(signal: np.ndarray, first: int, fs: float, before: int, after: int, *,
                keep: tuple[int, int], n_samples: int, guessed: int = 0,
                template: np.ndarray | None = None,
-               companions: tuple[np.ndarray, ...] = ()) -> tuple[list[Found], Unreadable]:
+               other_leads: tuple[np.ndarray, ...] = ()) -> tuple[list[Found], Unreadable]:
     """The beats of a stretch of a lead whose R peaks lie in ``keep`` (recording samples,
     the end excluded), and where the stretch cannot be read.
 
@@ -416,17 +423,20 @@ def find_beats(signal: np.ndarray, first: int, fs: float, before: int, after: in
     each window is centred on the wave of the beat's QRS complex that matches it best
     (:func:`.alignment.aligned_centres`); the beat's peak stays its R peak.
 
-    ``companions`` are the same samples of the recording's other ECG leads
-    (:func:`.signals.open_companions`): a detection that neither the second detector nor
-    any detector on them confirms is no beat (:func:`.quality.unseen_elsewhere`). A live
-    stream, one lead, has none.
+    ``other_leads`` are the same samples of the recording's other ECG leads
+    (:func:`.signals.open_other_leads`): a detection that neither the second detector nor
+    any detector on them finds, where one of them reads the beats about it, is no beat
+    (:func:`.quality.unseen_elsewhere`). A live stream, one lead, has none.
     """
     from .alignment import aligned_centres
     from .peaks import detect_r_peaks
-    from .quality import (companion_opinion, hum_only, no_signal, second_opinion,
+    from .quality import (hum_only, no_signal, other_leads_opinion, second_opinion,
                           unreadable_stretches, unseen_elsewhere)
     from .signals import held
 
+    if guessed and other_leads:
+        raise ValueError("find_beats: a live stream's guess of what comes next has no "
+                         "other leads")
     signal, missing = held(signal)
     filtered = band_pass(signal, fs)
     # Hum alone in the lead itself, not in a live step's guess of what comes next (mirrored
@@ -442,20 +452,19 @@ def find_beats(signal: np.ndarray, first: int, fs: float, before: int, after: in
             for start, stop in _present(missing | hum)])
     else:
         found = detect_r_peaks(signal, fs, filtered)
-    if guessed and companions:
-        raise ValueError("find_beats: a live stream's guess of what comes next has no "
-                         "companion leads")
     if guessed:
         signal, filtered, missing, hum = (signal[:-guessed], filtered[:-guessed],
                                           missing[:-guessed], hum[:-guessed])
         found = found[found < len(signal)]
     second = second_opinion(signal, fs)
-    if companions:
-        # A detection that neither the second detector nor another lead that reads the
-        # beats about it sees is no beat: left out before beats are cut and their RR
-        # intervals measured (set aside instead, it spoilt its neighbours' intervals).
-        others = companion_opinion(tuple(held(lead)[0] for lead in companions), fs)
-        found = found[~unseen_elsewhere(found, second, others, fs, len(signal))]
+    if other_leads:
+        # A detection that neither the second detector nor the other leads see, where
+        # one of them reads the beats about it, is no beat: left out before beats are cut
+        # and their RR intervals measured (set aside, it spoilt its neighbours' intervals).
+        found = found[~unseen_elsewhere(
+            found, second, lambda: other_leads_opinion(tuple(held(lead)[0]
+                                                             for lead in other_leads), fs),
+            fs, len(signal))]
     unreadable = no_signal(unreadable_stretches(signal, filtered, fs, found, second,
                                                 missing, hum),
                            missing, fs)

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..exceptions import InputError
 from ..io.layout import parse_count
-from .lead_names import companion_leads, default_lead, listed, not_a_voltage
+from .lead_names import default_lead, is_ecg_lead, listed, not_a_voltage
 from .limits import MAX_ABS_VALUE, FileStamp
 from .times import RecordingStart
 
@@ -34,10 +34,10 @@ from .times import RecordingStart
 MAX_LEAD_NAME = 64
 #: ... of which a name given its lead's index (``#12``) leaves this many for the index.
 INDEX_ROOM = 8
-#: How many of a recording's other ECG leads confirm the beats of the lead read
-#: (:func:`open_companions`): a Holter recorder's two or three channels; more would
+#: How many of a recording's other ECG leads check the beats of the lead read
+#: (:func:`open_other_leads`): a Holter recorder's two or three channels; more would
 #: cost two detectors' time each for little (a beat on none of two is on no lead).
-COMPANION_LEADS = 2
+MAX_OTHER_LEADS = 2
 
 
 #: Voltage units as recordings declare them (lower case, micro as ``u``), in millivolts.
@@ -112,14 +112,14 @@ class Lead:
         or not a voltage), so that a strip can be drawn on ECG paper's 10 mm/mV."""
         return millivolts_per(self.unit or "")
 
-    def describe(self, companions: tuple["Lead", ...] = ()) -> str:
-        """``lead MLII (of MLII, V1), its beats checked on V1``: the lead read, those it
-        was chosen from, and the ``companions`` that confirm its beats
-        (:func:`open_companions`)."""
-        others = f" (of {listed(self.leads)})" if len(self.leads) > 1 else ""
-        checked = (f", its beats checked on {listed([lead.name for lead in companions])}"
-                   if companions else "")
-        return f"lead {self.name}{others}{checked}"
+    def describe(self, other_leads: tuple["Lead", ...] = ()) -> str:
+        """``lead MLII (of MLII, V1; beats checked on V1)``: the lead read, those it was
+        chosen from, and the ``other_leads`` that checked its beats
+        (:func:`open_other_leads`)."""
+        checked = (f"; beats checked on {listed([lead.name for lead in other_leads])}"
+                   if other_leads else "")
+        others = f" (of {listed(self.leads)}{checked})" if len(self.leads) > 1 else ""
+        return f"lead {self.name}{others}"
 
     def read(self, start: int, stop: int) -> np.ndarray:
         """Samples ``start:stop`` (clipped to the lead) as float64 physical values, NaN
@@ -334,27 +334,31 @@ def _opener(text: str, signal_csv: bool) -> Callable[..., Lead] | None:
     return opener
 
 
-def open_companions(lead: Lead, most: int = COMPANION_LEADS) -> tuple[Lead, ...]:
-    """The recording's other ECG leads that confirm ``lead``'s beats
-    (:func:`~anomaly.recordings.lead_names.companion_leads`): at most ``most``, each
-    sampled as it is (the same rate and length) and in a voltage. A beat that no other
-    detection confirms, on its lead or on these, is noise
+def open_other_leads(lead: Lead, most: int = MAX_OTHER_LEADS) -> tuple[Lead, ...]:
+    """The recording's other ECG leads that check ``lead``'s beats: the first ``most`` of
+    the others that are ECG leads by name and unit
+    (:func:`~anomaly.recordings.lead_names.is_ecg_lead`: a pulse wave or a respiration
+    signal follows the heart too, but not its QRS complexes' instants), sampled as it is
+    (the same rate and length). A detection that neither the second detector nor any
+    detector on them finds, where one of them reads the beats about it, is no beat
     (:func:`~anomaly.recordings.quality.unseen_elsewhere`)."""
     opener = _opener(lead.path, signal_csv=True)
-    if opener is None or len(lead.leads) < 2:
+    if opener is None:
         return ()
-    companions = []
-    for name in companion_leads(lead.leads, lead.name, len(lead.leads)):
+    opened = []
+    for name in lead.leads:
+        if len(opened) == most:
+            break
+        if name == lead.name or not is_ecg_lead(name):
+            continue
         try:
             other = opener(lead.path, LeadName(name), lead.fs)
-        except InputError:  # An EDF signal at another rate: no companion.
+        except InputError:  # An EDF signal at another rate: it checks nothing.
             continue
         if (other.fs, other.n_samples) == (lead.fs, lead.n_samples) and \
-                not not_a_voltage(other.unit):
-            companions.append(other)
-        if len(companions) == most:
-            break
-    return tuple(companions)
+                is_ecg_lead(other.name, other.unit):
+            opened.append(other)
+    return tuple(opened)
 
 
 class LeadName(str):

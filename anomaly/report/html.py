@@ -162,7 +162,7 @@ def _recording_summary(summary, input_name, segment, rhythm) -> str:
     its beats by kind and per hour, heart rate, AF burden, families and events."""
     from ..io.beats import is_anomaly
     from ..recordings import flagged_share_note
-    from ..recordings.signals import open_companions, open_lead
+    from ..recordings.signals import open_lead, open_other_leads
     from ..recordings.times import format_duration, format_time
     from .recordings import recording_name
 
@@ -173,7 +173,7 @@ def _recording_summary(summary, input_name, segment, rhythm) -> str:
     span_s = (analysable.span_seconds if analysable is not None else
               (segment.stop or lead.duration) - segment.start)
     start = segment.start
-    described = lead.describe(open_companions(lead))
+    described = lead.describe(open_other_leads(lead))
     rows = [("recording", f"{recording_name(input_name)}: {described}, {lead.fs:g} Hz"
              + (f", {lead.unit}" if lead.unit else ", no voltage unit declared")),
             ("span", f"{format_time(start)} to {format_time(start + span_s)} "
