@@ -903,3 +903,49 @@ def test_another_lead_off_or_of_another_kind_confirms_no_beat(mitdb, tmp_path):
                 p_signal=np.tile(signal[:FS * 10, :1], 8), write_dir=str(tmp_path))
     assert [lead.name for lead in open_other_leads(open_lead(tmp_path / "many"))] == \
         ["V5", "V1"]
+
+
+def test_another_lead_that_cannot_be_read_checks_nothing_and_fails_nothing(tmp_path, capsys):
+    """A lead the user did not ask for never fails a run: an EDF whose V1 header field is
+    out of range (edfio raised a ValueError, an internal error), or a WFDB record whose V1
+    holds one value no ECG holds (the run was refused). Each is said once, and the beats
+    are those of the lead alone."""
+    import edfio
+    import wfdb
+
+    from conftest import run_cli
+    from test_recordings import beat_train, synthetic_ecg
+
+    peaks = beat_train(60)
+    lead = synthetic_ecg(peaks, 60 * FS)
+    alone = read_recording(write_wfdb_lead(tmp_path, "alone", lead[:, None], ["MLII"]),
+                           SegmentOptions()).beats
+    other = -0.5 * lead
+    other[30 * FS] = 2e9
+    wfdb.wrsamp("spot", fs=FS, units=["mV", "mV"], sig_name=["MLII", "V1"],
+                fmt=["32", "32"], adc_gain=[1000.0, 1.0], baseline=[0, 0],
+                p_signal=np.column_stack([lead, other]), write_dir=str(tmp_path))
+    edf = tmp_path / "bad.edf"
+    edfio.Edf([edfio.EdfSignal(lead, FS, label="ECG MLII", physical_range=(-5, 5)),
+               edfio.EdfSignal(other.clip(-5, 5), FS, label="ECG V1",
+                               physical_range=(-5, 5))]).write(edf)
+    header = bytearray(edf.read_bytes())
+    field = 256 + 2 * (16 + 80 + 8 + 8) + 8  # The second signal's physical maximum.
+    header[field:field + 8] = b"inf     "
+    edf.write_bytes(bytes(header))
+    for path, says in ((tmp_path / "spot", "lead V1 does not check the beats of lead MLII: "
+                        "lead V1 holds 2e+09 at sample 10800"),
+                       (edf, "lead ECG V1 does not check the beats of lead ECG MLII: ")):
+        code, out, err = run_cli(capsys, "beats", path, "-o", tmp_path / f"{path.stem}.csv")
+        assert code == 0, err
+        assert err.count(says) == 1, err
+        beats = read_recording(path, SegmentOptions()).beats
+        np.testing.assert_array_equal(beats.sample, alone.sample)
+
+
+def write_wfdb_lead(directory, name: str, signals: np.ndarray, leads: list[str]):
+    import wfdb
+
+    wfdb.wrsamp(name, fs=FS, units=["mV"] * len(leads), sig_name=leads,
+                fmt=["16"] * len(leads), p_signal=signals, write_dir=str(directory))
+    return directory / name

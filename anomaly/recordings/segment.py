@@ -376,11 +376,24 @@ class Segmenter:
                 signal, first, fs, self.before, self.after,
                 keep=(begin - refractory, end + refractory), n_samples=lead.n_samples,
                 template=self.template,
-                other_leads=tuple(other.read(first, last) for other in self.other_leads))
+                other_leads=tuple(_read_other(other, self.lead, first, last)
+                                  for other in self.other_leads))
             # The span's own samples in this chunk: what is analysable is told of those.
             own = max(begin, self.start), min(end, self.stop)
             yield found, SegmentCounts(samples_read=len(signal), position=end) + \
                 unreadable_counts(unreadable, first, *own)
+
+
+def _read_other(other: Lead, lead: Lead, first: int, last: int) -> np.ndarray:
+    """Samples ``first:last`` of ``other``, a lead that checks ``lead``'s beats; where they
+    cannot be read (a value no ECG holds), missing (NaN: no verdict there), said once."""
+    from .signals import not_checking
+
+    try:
+        return other.read(first, last)
+    except InputError as error:
+        not_checking(lead, other.name, f"{error} (its samples there left out)")
+        return np.full(last - first, np.nan)
 
 
 @dataclass(frozen=True)

@@ -353,12 +353,26 @@ def open_other_leads(lead: Lead, most: int = MAX_OTHER_LEADS) -> tuple[Lead, ...
             continue
         try:
             other = opener(lead.path, LeadName(name), lead.fs)
-        except InputError:  # An EDF signal at another rate: it checks nothing.
+        except (InputError, ValueError) as error:  # edfio: a header field out of range.
+            not_checking(lead, name, str(error))
             continue
-        if (other.fs, other.n_samples) == (lead.fs, lead.n_samples) and \
-                is_ecg_lead(other.name, other.unit):
+        if (other.fs, other.n_samples) != (lead.fs, lead.n_samples):
+            not_checking(lead, name, f"{other.n_samples:,} samples at {other.fs:g} Hz, not "
+                                     f"{lead.n_samples:,} at {lead.fs:g} Hz")
+        elif is_ecg_lead(other.name, other.unit):
             opened.append(other)
     return tuple(opened)
+
+
+def not_checking(lead: Lead, other: str, why: str) -> None:
+    """Say, once, that the recording's lead ``other``, which would check ``lead``'s beats
+    (:func:`open_other_leads`), does not (``why``: an error's text, the recording's name
+    before it left out): a lead the user did not ask for never fails a run."""
+    from .. import logs
+
+    why = why.removeprefix(f"{lead.path}: ")
+    logs.warning_once(f"Warning: {lead.path}: lead {other} does not check the beats of lead "
+                      f"{lead.name}: {why}")
 
 
 class LeadName(str):
