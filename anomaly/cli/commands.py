@@ -245,8 +245,8 @@ def fit(
                 analysable_s=None if fibrillation is None else fibrillation.analysable_s,
                 in_af_s=None if fibrillation is None else fibrillation.seconds)
             digest = read.sha256()
-            what = f"{data.n_read} beats of {read.lead.describe(read.other_leads)} between " \
-                f"{read.span}"
+            what = (f"{data.n_read} beats of {read.lead.describe(read.other_leads)} "
+                    f"between {read.span}")
         else:
             _no_recording_options(recording.given() + (["--every-beat"] if every_beat else []))
             wanted = _rr_context_for(rr_context, model, denoise)

@@ -65,6 +65,11 @@ rhythm event (:mod:`anomaly.holter.events`). Measured with ``scripts/benchmark_r
 (docs/benchmarks.md): MIT-BIH's only flutter is 207's, every episode found at 128 to
 500 Hz and in noise, none elsewhere.
 
+Before any of this, a detection is no beat at all where the recording's other ECG leads
+deny it (:func:`unseen_elsewhere`, called by the segmenter): neither the second detector
+nor any detector on them finds it while one of them reads the beats about it. Left out,
+not set aside, it spoils no neighbour's RR interval.
+
 Measured on the 44 MIT-BIH records (``scripts/benchmark_patient.py``, docs/benchmarks.md):
 what is set aside, and how many real beats with it.
 """

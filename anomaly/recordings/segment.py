@@ -44,7 +44,7 @@ from .filters import PAD_SECONDS, band_pass
 from .limits import MAX_ABS_VALUE
 from .peaks import REFRACTORY_SECONDS
 from .quality import FLUTTER, REASONS, Unreadable, keep_listed
-from .signals import Lead, LeadName, joined, open_other_leads, runs
+from .signals import Lead, LeadName, joined, not_checking, open_other_leads, runs
 from .times import format_time
 
 #: The most samples a beat window may span before resampling, and the most values a
@@ -387,8 +387,6 @@ class Segmenter:
 def _read_other(other: Lead, lead: Lead, first: int, last: int) -> np.ndarray:
     """Samples ``first:last`` of ``other``, a lead that checks ``lead``'s beats; where they
     cannot be read (a value no ECG holds), missing (NaN: no verdict there), said once."""
-    from .signals import not_checking
-
     try:
         return other.read(first, last)
     except InputError as error:
@@ -471,13 +469,13 @@ def find_beats(signal: np.ndarray, first: int, fs: float, before: int, after: in
         found = found[found < len(signal)]
     second = second_opinion(signal, fs)
     if other_leads:
+        def opinions() -> tuple[np.ndarray, ...]:
+            return other_leads_opinion(tuple(held(lead)[0] for lead in other_leads), fs)
+
         # A detection that neither the second detector nor the other leads see, where
         # one of them reads the beats about it, is no beat: left out before beats are cut
         # and their RR intervals measured (set aside, it spoilt its neighbours' intervals).
-        found = found[~unseen_elsewhere(
-            found, second, lambda: other_leads_opinion(tuple(held(lead)[0]
-                                                             for lead in other_leads), fs),
-            fs, len(signal))]
+        found = found[~unseen_elsewhere(found, second, opinions, fs, len(signal))]
     unreadable = no_signal(unreadable_stretches(signal, filtered, fs, found, second,
                                                 missing, hum),
                            missing, fs)

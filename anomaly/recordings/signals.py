@@ -341,7 +341,9 @@ def open_other_leads(lead: Lead, most: int = MAX_OTHER_LEADS) -> tuple[Lead, ...
     signal follows the heart too, but not its QRS complexes' instants), sampled as it is
     (the same rate and length). A detection that neither the second detector nor any
     detector on them finds, where one of them reads the beats about it, is no beat
-    (:func:`~anomaly.recordings.quality.unseen_elsewhere`)."""
+    (:func:`~anomaly.recordings.quality.unseen_elsewhere`). A lead that cannot be opened
+    so (its header refused, another rate or length) is left out, said once
+    (:func:`not_checking`)."""
     opener = _opener(lead.path, signal_csv=True)
     if opener is None:
         return ()
