@@ -233,9 +233,10 @@ def _with_time_of_day(rows: list, times_s, started, column: int = 2) -> list:
 #: docs/benchmarks.md, "Label-free patient-specific detection", at k = 2).
 READING_THE_FLAGS = ("An anomaly is a beat unlike this patient's usual ones, not a diagnosis. "
                      "Fitted without labels on MIT-BIH at the default threshold, about one "
-                     "normal beat in six is flagged beside the abnormal ones (some 690 an "
-                     "hour over all, with 98% of ventricular and 71% of supraventricular "
-                     "ectopic beats; by record from under 100 to over 3,000 an hour, the "
+                     "normal beat in six is flagged beside the abnormal ones (some 680 an "
+                     "hour over all, with 98% of ventricular and 55% of supraventricular "
+                     "ectopic beats, 90% leaving out one record whose first minutes were "
+                     "mostly such beats; by record from under 100 to over 3,000 an hour, the "
                      "most in atrial fibrillation and flutter and with frequent ectopic "
                      "beats): confirm flags on the strips, family by family and event by "
                      "event.")
