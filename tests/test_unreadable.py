@@ -860,8 +860,7 @@ def test_a_spike_only_one_lead_shows_is_no_beat_where_the_other_lead_reads_the_b
     read = {}
     for name, signals, leads in (("both", both.p_signal, both.sig_name),
                                  ("alone", both.p_signal[:, :1], both.sig_name[:1])):
-        wfdb.wrsamp(name, fs=FS, units=["mV"] * len(leads), sig_name=leads,
-                    fmt=["16"] * len(leads), p_signal=signals, write_dir=str(tmp_path))
+        write_wfdb(tmp_path, name, signals, fmt="16", lead_names=leads)
         wfdb.wrann(name, "atr", annotation.sample, symbol=annotation.symbol,
                    write_dir=str(tmp_path))
         read[name] = read_recording(tmp_path / name, SegmentOptions(annotations="atr")).beats
@@ -889,9 +888,8 @@ def test_another_lead_off_or_of_another_kind_confirms_no_beat(mitdb, tmp_path):
     flat[:, 1] = 0.0
     for name, signals, leads in (("flat", flat, ["MLII", "V1"]),
                                  ("resp", signal, ["MLII", "RESP"])):
-        wfdb.wrsamp(name, fs=FS, units=["mV", "mV"], sig_name=leads, fmt=["16", "16"],
-                    p_signal=signals, write_dir=str(tmp_path))
-        beats = read_recording(tmp_path / name, SegmentOptions()).beats
+        beats = read_recording(write_wfdb(tmp_path, name, signals, fmt="16", lead_names=leads),
+                               SegmentOptions()).beats
         assert (np.abs(beats.time_s - 82.98) < 0.05).sum() == 1, name
     assert open_other_leads(open_lead(tmp_path / "resp")) == ()
     assert [lead.name for lead in open_other_leads(open_lead(tmp_path / "flat"))] == ["V1"]
@@ -918,8 +916,8 @@ def test_another_lead_that_cannot_be_read_checks_nothing_and_fails_nothing(tmp_p
 
     peaks = beat_train(60)
     lead = synthetic_ecg(peaks, 60 * FS)
-    alone = read_recording(write_wfdb_lead(tmp_path, "alone", lead[:, None], ["MLII"]),
-                           SegmentOptions()).beats
+    alone = read_recording(write_wfdb(tmp_path, "alone", lead[:, None], fmt="16",
+                                      lead_names=("MLII",)), SegmentOptions()).beats
     other = -0.5 * lead
     other[30 * FS] = 2e9
     wfdb.wrsamp("spot", fs=FS, units=["mV", "mV"], sig_name=["MLII", "V1"],
@@ -941,11 +939,3 @@ def test_another_lead_that_cannot_be_read_checks_nothing_and_fails_nothing(tmp_p
         assert err.count(says) == 1, err
         beats = read_recording(path, SegmentOptions()).beats
         np.testing.assert_array_equal(beats.sample, alone.sample)
-
-
-def write_wfdb_lead(directory, name: str, signals: np.ndarray, leads: list[str]):
-    import wfdb
-
-    wfdb.wrsamp(name, fs=FS, units=["mV"] * len(leads), sig_name=leads,
-                fmt=["16"] * len(leads), p_signal=signals, write_dir=str(directory))
-    return directory / name

@@ -885,9 +885,10 @@ def unseen_elsewhere(peaks: np.ndarray, other_peaks: np.ndarray,
         return denied
     seen_on = [confirmed(peaks, other, tolerance) for other in leads]
     sure = np.flatnonzero(seconded)
+    sure_peaks = peaks[sure]
     for index in np.flatnonzero(judged & ~seconded & ~np.any(seen_on, axis=0)):
-        low, high = np.searchsorted(peaks[sure], [peaks[index] - reach,
-                                                  peaks[index] + reach + 1])
+        low, high = np.searchsorted(sure_peaks, [peaks[index] - reach,
+                                                 peaks[index] + reach + 1])
         around = sure[low:high]
         denied[index] = len(around) >= MIN_FOLLOWED and any(
             seen[around].mean() >= MIN_AGREEMENT for seen in seen_on)
