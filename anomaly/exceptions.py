@@ -25,6 +25,12 @@ def first_line(error: BaseException) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
+def shortened(text: str, most: int = 80) -> str:
+    """``text`` for a message line: at most ``most`` characters (a hostile file's value,
+    a 4,000-digit integer among them, makes no page-long line)."""
+    return text if len(text) <= most else text[:most - 3] + "..."
+
+
 def length_mismatch(expected: int, got: int) -> str:
     """The one wording of a beat whose length is not the model's."""
     return f"expected {expected} samples per beat (the model's input length), got {got}"

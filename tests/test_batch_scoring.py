@@ -167,7 +167,7 @@ def test_fail_on_anomaly_exit_code(model_dir, data_dir, in_tmp, capsys):
     calm = in_tmp / "calm"
     shutil.copytree(model_dir, calm)
     metadata = json.loads((calm / "metadata.json").read_text())
-    metadata["calibration"]["threshold"] = 1e9
+    metadata["calibration"].update(mean=1e9, std=0.0, threshold=1e9)  # mean + k x std
     (calm / "metadata.json").write_text(json.dumps(metadata))
     assert run_cli(capsys, "score", batch, "-m", calm, "--fail-on-anomaly", "-o", "calm.csv")[0] == 0
 

@@ -453,6 +453,9 @@ MODEL_FAULTS = [
     pytest.param(lambda model: edit_metadata(model, calibration__winsorised="3"),
                  "model/metadata.json: 'calibration.winsorised' 3 is not the parameters' "
                  "threshold_winsorise 0", id="winsorised not asked for"),
+    pytest.param(lambda model: edit_metadata(model, calibration__threshold="1000000"),
+                 "model/metadata.json: 'calibration.threshold' 1e+06 is not mean ",
+                 id="threshold edited alone"),
     pytest.param(lambda model: edit_metadata(model, calibration__threshold='"0.1"'),
                  "model/metadata.json: 'calibration.threshold' has the wrong type (str)",
                  id="threshold not a number"),

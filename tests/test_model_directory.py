@@ -478,6 +478,49 @@ def test_a_format_6_model_scores_by_its_error_alone(model_copy, model_dir, held_
                                   AutoencoderDetector.load(model_dir).score(held_out))
 
 
+def test_a_threshold_is_the_rule_of_its_calibration(model_copy):
+    """The rounding of the saved statistics passes; a threshold edited alone does not."""
+    calibration = read_metadata(model_copy)["calibration"]
+    rule = calibration["threshold"]
+    edit_metadata(model_copy, lambda m: m["calibration"].update(threshold=rule * (1 + 1e-9)))
+    assert AutoencoderDetector.load(model_copy).threshold_ == pytest.approx(rule)
+    edit_metadata(model_copy, lambda m: m["calibration"].update(threshold=rule * 1.01))
+    with pytest.raises(ModelError, match=r"metadata.json: 'calibration.threshold' .* is not "
+                       r"mean .* \+ 1 x std .*, the rule the model was calibrated by"):
+        AutoencoderDetector.load(model_copy)
+
+
+@pytest.mark.parametrize("change", [
+    lambda m: m["calibration"].update(winsorised=10 ** 4000),
+    lambda m: m["params"].update(threshold_winsorise=10 ** 4000),
+    lambda m: m["params"].update(patience="x" * 10_000),
+    lambda m: m["params"].update({"y" * 10_000: 1}),
+])
+def test_a_huge_value_in_metadata_makes_a_short_error(model_copy, change):
+    edit_metadata(model_copy, change)
+    with pytest.raises(ModelError) as error:
+        AutoencoderDetector.load(model_copy)
+    assert len(str(error.value)) < 300 and "..." in str(error.value)
+
+
+def test_numpy_numbers_as_parameters_fit_and_save_as_python_numbers(tmp_path):
+    """A grid of ``np.arange`` values, as a search over parameters gives them."""
+    values, _ = synthetic_beats(60, 0, length=48, seed=2)
+    numpy_valued = {**FAST, "epochs": np.int64(3), "seed": np.int64(4),
+                    "threshold_winsorise": np.int64(1), "threshold_k": np.float32(1.5),
+                    "hidden_units": (np.int64(16), np.int64(4))}
+    detector = AutoencoderDetector(**numpy_valued).fit(values)
+    python_valued = AutoencoderDetector(**{
+        **numpy_valued, "epochs": 3, "seed": 4, "threshold_winsorise": 1, "threshold_k": 1.5,
+        "hidden_units": (16, 4)}).fit(values)
+    np.testing.assert_array_equal(detector.score(values), python_valued.score(values))
+    detector.save(tmp_path / "model")
+    params = read_metadata(tmp_path / "model")["params"]
+    assert (params["seed"], params["threshold_winsorise"], params["hidden_units"]) == (
+        4, 1, [16, 4])
+    assert AutoencoderDetector.load(tmp_path / "model").calibration_.winsorised == 1
+
+
 @pytest.mark.parametrize("params, message", [
     ({"patience": "x"}, "patience must be an integer >= 0, got 'x'"),
     ({"model": "lstm"}, "model must be one of"),

@@ -236,6 +236,21 @@ def test_export_carries_every_file_over_or_refuses(model_copy, capsys):
     assert sorted(path.name for path in model_copy.iterdir()) == before
 
 
+@pytest.mark.parametrize("change, message", [
+    (lambda metadata: metadata["params"].update(model="lstm"),
+     "bad detector parameters (model must be one of"),
+    (lambda metadata: metadata["calibration"].update(threshold=1e6),
+     "'calibration.threshold' 1e+06 is not mean "),
+])
+def test_export_writes_nothing_for_a_directory_scoring_refuses(model_copy, change, message,
+                                                               capsys):
+    _rewrite_metadata(model_copy, change)
+    before = {path.name: path.read_bytes() for path in model_copy.iterdir()}
+    code, _, err = run_cli(capsys, "export", "-m", model_copy)
+    assert code == EXIT_BAD_MODEL and message in err, err
+    assert {path.name: path.read_bytes() for path in model_copy.iterdir()} == before
+
+
 def test_export_refuses_what_is_not_a_model_directory(tmp_path, capsys):
     (tmp_path / "notes.txt").write_text("not a model")
     code, _, err = run_cli(capsys, "export", "-m", tmp_path)

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from ..choices import CODE_DISTANCE_MIN_BEATS
+from ..exceptions import shortened
 from ..json_values import check_number, is_count, is_finite
 
 #: Centroids averaged over, in both memories: a beat's distance is the mean of its
@@ -233,7 +234,8 @@ class CodeMemory:
         fewest = min(len(kept) for kept in (centroids, sample_centroids) if kept is not None)
         if not is_count(neighbours) or neighbours > fewest:
             raise ValueError(f"'code_memory.neighbours' must be an integer from 1 to {fewest} "
-                             f"(the fewest centroids of a memory), got {neighbours!r}")
+                             "(the fewest centroids of a memory), got "
+                             f"{shortened(repr(neighbours))}")
         keys = ["error_median", "distance_median"] + (
             [] if sample_centroids is None else ["sample_distance_median"])
         medians = [check_number(data.get(key), f"code_memory.{key}") for key in keys]

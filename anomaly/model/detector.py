@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from ..exceptions import ModelError, NotFittedError
+from ..exceptions import ModelError, NotFittedError, shortened
 from .code_memory import CodeMemory, uses_code_distance
 from .errors import input_errors
-from .parameters import validate_params
+from .parameters import plain, validate_params
 from .provenance import Provenance
 from .runtimes import INFERENCE_BATCH
 from .scaling import Scaling
@@ -287,13 +287,7 @@ class AutoencoderDetector:
 
     def builder_options(self) -> dict[str, Any]:
         """The keyword arguments the family's builder gets."""
-        options = dict(DEFAULT_MODEL_OPTIONS[self.model])
-        if self.model == "dense":
-            options["hidden_units"] = tuple(self.hidden_units)
-        options.update(self.model_options or {})
-        if self.model == "vae":
-            options.setdefault("seed", self.seed)
-        return options
+        return _builder_options(self.get_params())
 
     # -- fitting -----------------------------------------------------------------------
 
@@ -323,7 +317,8 @@ class AutoencoderDetector:
         -------
         self
         """
-        params = copy.deepcopy(self.get_params())
+        # The fit reads these, checked and as Python's numbers, never the attributes.
+        params = plain(copy.deepcopy(self.get_params()))
         validate_params(params)
         traces = np.asarray(traces, dtype=np.float64)
         if not 2 <= traces.ndim <= 4 or len(traces) < 2:
@@ -334,25 +329,27 @@ class AutoencoderDetector:
         if not np.isfinite(traces).all():
             raise ValueError("traces contain NaN or infinite values")
         started = time.perf_counter()
-        scaling = Scaling.fit(traces, tuple(self.context))
+        scaling = Scaling.fit(traces, tuple(params["context"]))
         scaled = scaling.transform(traces)
-        spec = NetworkSpec(self.model, scaling.input_shape, self.builder_options(), self.loss,
-                           self.learning_rate)
+        spec = NetworkSpec(params["model"], scaling.input_shape, _builder_options(params),
+                           params["loss"], params["learning_rate"])
         uses_codes = uses_code_distance(params, traces)
 
         def train(rows: np.ndarray, stage: str | None) -> _Scorer:
-            network = self._train(spec, scaling, scaled[rows], _with_stage(on_epoch, stage),
-                                  verbose)
-            return _Scorer.of(network, scaling, scaled[rows], params, uses_codes, self.seed)
+            network = _train(spec, scaling, scaled[rows], params, _with_stage(on_epoch, stage),
+                             verbose)
+            return _Scorer.of(network, scaling, scaled[rows], params, uses_codes,
+                              params["seed"])
 
         # So that a large set's fit costs what it did with one fold, the first models of
         # heldout-folds may together see one fit's budget of inputs, no more.
-        max_first_fit_rows = (None if self.max_inputs_seen is None
-                              else self.max_inputs_seen // self.epochs)
+        max_first_fit_rows = (None if params["max_inputs_seen"] is None
+                              else params["max_inputs_seen"] // params["epochs"])
         fitted: Calibrated[_Scorer] = calibrate(
             train, lambda scorer, rows: scorer.scores(scaling, scaled[rows], params),
-            len(scaled), source=self.threshold_source, fraction=self.heldout_fraction,
-            seed=self.seed, k=self.threshold_k, winsorise=self.threshold_winsorise,
+            len(scaled), source=params["threshold_source"], fraction=params["heldout_fraction"],
+            seed=params["seed"], k=params["threshold_k"],
+            winsorise=params["threshold_winsorise"],
             max_first_fit_rows=max_first_fit_rows)
         # Every fitted value is set at once, here: a fit that fails leaves none of them.
         self.params_ = params
@@ -367,26 +364,6 @@ class AutoencoderDetector:
         self.provenance_ = Provenance()
         self.__dict__.pop("model_sha256_", None)  # Not the model loaded before, if any.
         return self
-
-    def _train(self, spec: NetworkSpec, scaling: Scaling, targets: np.ndarray,
-               on_epoch: OnEpoch | None, verbose: int) -> TrainedNetwork:
-        """A network trained on the scaled ``targets`` (their first ``validation_fraction``
-        watched for early stopping instead), on the schedule the parameters give."""
-        from .networks import keras
-        from .training import train_network
-
-        keras.utils.set_random_seed(self.seed)
-        validation = None
-        n_validation = int(round(len(targets) * self.validation_fraction))
-        if n_validation and len(targets) - n_validation >= 1:
-            held = targets[:n_validation]
-            validation, targets = (scaling.blank_context(held), held), targets[n_validation:]
-        schedule = Schedule.of(len(targets), epochs=self.epochs, batch_size=self.batch_size,
-                               max_inputs_seen=self.max_inputs_seen, patience=self.patience)
-        return train_network(spec, targets, inputs=scaling.blank_context(targets),
-                             validation=validation, schedule=schedule,
-                             noise_factor=self.noise_factor, seed=self.seed,
-                             on_epoch=on_epoch, verbose=verbose)
 
     # -- scoring -----------------------------------------------------------------------
 
@@ -575,12 +552,7 @@ class AutoencoderDetector:
         from .runtimes import load_runtime
 
         record = read_model(directory)
-        try:
-            detector = cls(**record.params)
-            validate_params(detector.get_params())
-        except (TypeError, ValueError) as error:
-            raise ModelError(f"{Path(directory) / METADATA_FILE}: "
-                             f"bad detector parameters ({error})") from None
+        detector = detector_of(record, Path(directory) / METADATA_FILE)
         detector.runtime_ = load_runtime(directory, record, runtime)
         if detector.runtime_.name == "keras":
             detector.model_ = detector.runtime_.model
@@ -590,6 +562,60 @@ class AutoencoderDetector:
         detector.training_, detector.provenance_ = record.training, record.provenance
         detector.model_sha256_ = record.model_sha256
         return detector
+
+
+def detector_of(record, source: Path) -> AutoencoderDetector:
+    """An unfitted detector of a model directory's parameters (a
+    :class:`~anomaly.model.directory.ModelRecord`'s), each checked as a fit checks it, and
+    its threshold the rule's of its calibration; else a ModelError naming ``source``."""
+    try:
+        detector = AutoencoderDetector(**record.params)
+    except TypeError as error:  # A parameter no detector has, whose name may be long.
+        raise ModelError(f"{source}: bad detector parameters ({shortened(str(error))})"
+                         ) from None
+    try:
+        validate_params(detector.get_params())
+    except ValueError as error:
+        raise ModelError(f"{source}: bad detector parameters ({error})") from None
+    try:
+        record.calibration.check_rule(detector.threshold_k)
+    except ValueError as error:
+        raise ModelError(f"{source}: {error}") from None
+    return detector
+
+
+def _builder_options(params: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments the family's builder gets, of a detector's parameters."""
+    options = dict(DEFAULT_MODEL_OPTIONS[params["model"]])
+    if params["model"] == "dense":
+        options["hidden_units"] = tuple(params["hidden_units"])
+    options.update(params["model_options"] or {})
+    if params["model"] == "vae":
+        options.setdefault("seed", params["seed"])
+    return options
+
+
+def _train(spec: NetworkSpec, scaling: Scaling, targets: np.ndarray, params: dict[str, Any],
+           on_epoch: OnEpoch | None, verbose: int) -> TrainedNetwork:
+    """A network trained on the scaled ``targets`` (their first ``validation_fraction``
+    watched for early stopping instead), on the schedule the parameters give."""
+    from .networks import keras
+    from .training import train_network
+
+    keras.utils.set_random_seed(params["seed"])
+    validation = None
+    n_validation = int(round(len(targets) * params["validation_fraction"]))
+    if n_validation and len(targets) - n_validation >= 1:
+        held = targets[:n_validation]
+        validation, targets = (scaling.blank_context(held), held), targets[n_validation:]
+    schedule = Schedule.of(len(targets), epochs=params["epochs"],
+                           batch_size=params["batch_size"],
+                           max_inputs_seen=params["max_inputs_seen"],
+                           patience=params["patience"])
+    return train_network(spec, targets, inputs=scaling.blank_context(targets),
+                         validation=validation, schedule=schedule,
+                         noise_factor=params["noise_factor"], seed=params["seed"],
+                         on_epoch=on_epoch, verbose=verbose)
 
 
 def _with_stage(on_epoch: OnEpoch | None, stage: str | None) -> OnEpoch | None:

@@ -49,7 +49,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from .. import __version__
-from ..exceptions import InputError, ModelError
+from ..exceptions import InputError, ModelError, shortened
 from ..io.writers import (check_can_create, file_sha256, make_staging_directory, output_lock,
                           replace_directory, write_json)
 from ..json_values import is_count, is_finite, is_sha256, known
@@ -348,8 +348,9 @@ def add_onnx(directory: str | os.PathLike) -> dict[str, Any]:
     Raises
     ------
     ModelError
-        The model directory does not load, holds something other than files (which the
-        copy would drop), or the export fails.
+        The model directory does not load (or its parameters are refused as scoring
+        refuses them), holds something other than files (which the copy would drop), or
+        the export fails.
     """
     target = Path(directory)
     with model_lock(target):
@@ -357,10 +358,12 @@ def add_onnx(directory: str | os.PathLike) -> dict[str, Any]:
 
 
 def _add_onnx(target: Path) -> dict[str, Any]:
+    from .detector import detector_of
     from .runtimes.onnx_runtime import export_onnx
 
     metadata = _read_metadata(target)
     record = _record(metadata, target / METADATA_FILE)
+    detector_of(record, target / METADATA_FILE)  # Nothing is written for what scoring refuses.
     model = load_keras_model(target, record.scaling.input_shape)
     check_can_create(target)
     kept = [item for item in target.iterdir() if item.name != ONNX_FILE]
@@ -581,7 +584,7 @@ def _check_record(record: ModelRecord) -> None:
     asked, winsorised = record.params.get("threshold_winsorise"), record.calibration.winsorised
     if is_count(asked, least=0) and winsorised != asked:
         raise ValueError(f"'calibration.winsorised' {winsorised} is not the parameters' "
-                         f"threshold_winsorise {asked}")
+                         f"threshold_winsorise {shortened(str(asked))}")
     if tuple(record.params.get("context") or ()) != record.scaling.context:
         raise ValueError(f"the parameters' context {list(record.params.get('context') or ())}"
                          f" is not the scaling's {list(record.scaling.context)}")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..choices import MAX_CALIBRATION_BEATS, CodeDistance, ErrorMetric, ModelFamily
+from ..exceptions import shortened
 from ..json_values import is_finite
 from .threshold import THRESHOLD_SOURCES
 
@@ -106,6 +107,21 @@ JOINT_CONSTRAINTS: tuple[tuple[str, tuple[str, ...], Callable[[dict[str, Any]], 
 )
 
 
+def plain(value: Any) -> Any:
+    """``value`` (a parameter, or a tuple, list or dict of them) with its NumPy numbers as
+    Python's: a grid of ``np.arange`` values is a user's, and Keras's seed and the JSON
+    metadata take only Python's ints and floats."""
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, (tuple, list)):
+        return type(value)(plain(item) for item in value)
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, (bool, float)):
+        return float(value)
+    return value
+
+
 def validate_params(params: dict[str, Any]) -> None:
     """Raise a ValueError naming the first parameter that cannot be used.
 
@@ -117,8 +133,8 @@ def validate_params(params: dict[str, Any]) -> None:
     for name, rule in CONSTRAINTS.items():
         value = params[name]
         if not rule.test(value):
-            raise ValueError(f"{name} must be {rule.description}, got {value!r}")
+            raise ValueError(f"{name} must be {rule.description}, got {shortened(repr(value))}")
     for message, names, test in JOINT_CONSTRAINTS:
         if not test(params):
-            got = ", ".join(f"{name}={params[name]!r}" for name in names)
+            got = ", ".join(f"{name}={shortened(repr(params[name]))}" for name in names)
             raise ValueError(f"{message} (got {got})")

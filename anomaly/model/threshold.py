@@ -38,13 +38,16 @@ from typing import Any, Callable, Generic, TypeVar
 import numpy as np
 
 from ..choices import MAX_CALIBRATION_BEATS, ThresholdSource
-from ..exceptions import InputError
+from ..exceptions import InputError, shortened
 from ..json_values import check_number, is_count
 
 #: The sources, as the detector's ``threshold_source`` names them.
 THRESHOLD_SOURCES = tuple(source.value for source in ThresholdSource)
 #: Fewest held-out beats a threshold is set from; with fewer, the training beats set it.
 MIN_HELDOUT = 10
+#: How far, relative, a saved threshold may lie from ``mean + k x std`` of its saved
+#: statistics: their rounding (an older version's float32 errors), not an edit.
+RULE_TOLERANCE = 1e-6
 
 Network = TypeVar("Network")
 
@@ -123,7 +126,8 @@ class Calibration:
         # At least one score is kept as it is.
         if not is_count(self.winsorised, least=0) or self.winsorised >= self.n:
             raise ValueError(f"'calibration.winsorised' must be an integer from 0 to "
-                             f"'calibration.n' - 1 ({self.n - 1}), got {self.winsorised!r}")
+                             f"'calibration.n' - 1 ({self.n - 1}), got "
+                             f"{shortened(repr(self.winsorised))}")
 
     @classmethod
     def of(cls, source: str, errors: np.ndarray, k: float, winsorise: int = 0
@@ -152,6 +156,16 @@ class Calibration:
                              f"({threshold:.6g}), which flags every beat; nothing was saved")
         return cls(source, len(errors), float(counted.mean()), float(counted.std()), threshold,
                    winsorise, errors)
+
+    def check_rule(self, k: float) -> None:
+        """A ValueError unless the threshold is ``mean + k x std`` (within
+        :data:`RULE_TOLERANCE`): a threshold edited alone in a model's metadata would
+        change every flag and keep the explanation of the one it replaced."""
+        rule = self.mean + k * self.std
+        if not math.isclose(self.threshold, rule, rel_tol=RULE_TOLERANCE):
+            raise ValueError(f"'calibration.threshold' {self.threshold:.6g} is not mean "
+                             f"{self.mean:.6g} + {k:g} x std {self.std:.6g} ({rule:.6g}), "
+                             "the rule the model was calibrated by")
 
     def describe(self) -> str:
         """Whose errors set the threshold, for people: ``the 469 beats held out...``, and

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from .. import logs
-from ..exceptions import InputError, ModelError, first_line
+from ..exceptions import InputError, ModelError, first_line, shortened
 from ..io.beats import is_anomaly
 from .plan import Job, RunPlan, ScoreOptions
 from .summary import (NORMAL_SAMPLE, TOP_BEATS, InputResult, RunResult, ScoredBeat,
@@ -318,7 +318,7 @@ def read_scores(path: Path, item: dict[str, Any], options: ScoreOptions, *,
     """
     if not path.is_file():
         raise InputError(f"{path}: no such scores file (the run report names it for "
-                         f"{_short(item['input'])})")
+                         f"{shortened(item['input'])})")
     # An input the run skipped as up to date has its scores from an earlier run.
     rows = None if "skipped" in item else item["rows_scored"]
     most = most_rows if rows is None else rows
@@ -352,7 +352,7 @@ def read_scores(path: Path, item: dict[str, Any], options: ScoreOptions, *,
         labels = table[label].astype(str).to_numpy(dtype=object)
         if len(labels) and max(map(len, labels)) > MAX_LABEL_CHARACTERS:
             raise InputError(f"{path}: a label of more than {MAX_LABEL_CHARACTERS} "
-                             f"characters in its column {_short(label)!r}: not a scores file")
+                             f"characters in its column {shortened(label)!r}: not a scores file")
         scores["label"] = labels
         if options.label_column is not None:
             scores["truth"] = (labels != options.normal_label).astype(np.int8)
@@ -496,18 +496,13 @@ def _whole(column, name: str, least: int, most: int) -> np.ndarray:
     return values.astype(np.int64)
 
 
-def _short(text: str, most: int = 80) -> str:
-    """``text`` for a message line: at most ``most`` characters."""
-    return text if len(text) <= most else text[:most - 3] + "..."
-
-
 def _check_beats(path: Path, records, samples: np.ndarray, segmenter) -> None:
     """A recording's scores are its own: its record's name, its beats in the span scored,
     in order."""
     record = segmenter.lead.record
     others = sorted(set(records) - {record})
     if others:
-        raise InputError(f"{path}: the scores of record {_short(others[0])!r}, not of "
+        raise InputError(f"{path}: the scores of record {shortened(others[0])!r}, not of "
                          f"{record!r} (the recording the run report names)")
     if len(samples) and (samples[0] < segmenter.start or samples[-1] >= segmenter.stop or
                          np.any(np.diff(samples) <= 0)):
