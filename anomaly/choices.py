@@ -38,6 +38,8 @@ class CodeDistance(str, Enum):
 #: The most beats a calibration is of: no training set comes near it (a number of 4,000
 #: digits in a model's metadata is not a count of beats), nor a count of its scores.
 MAX_CALIBRATION_BEATS = 10**12
+#: The largest seed: NumPy's and Keras's random generators take seeds under 2**32.
+MAX_SEED = 2**32 - 1
 
 #: Fewest training beats for which ``code_distance="auto"`` uses the codes: below it they
 #: are too few to rank by (measured: docs/benchmarks.md, issue 25's tables).

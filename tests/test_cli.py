@@ -403,6 +403,7 @@ def test_bad_row_late_in_file_leaves_no_output(cli_model, data_dir, in_tmp, caps
     (["score", "{batch}", "--bogus"], EXIT_BAD_INPUT, ["No such option", "--bogus"]),
     (["fit", "{one_row}"], EXIT_BAD_INPUT, ["one.csv", "1 rows; at least 2 are needed"]),
     (["fit", "{batch}", "--threshold-k", "nan"], EXIT_BAD_INPUT, ["--threshold-k must be a finite number"]),
+    (["fit", "{batch}", "--seed", "4294967296"], EXIT_BAD_INPUT, ["Invalid value for '--seed'"]),
     (["score", "{batch}", "-m", "{model}", "--plot-dir", "{batch}/plots"], EXIT_BAD_INPUT,
      ["batch.csv", "is not a directory"]),
     ([], EXIT_BAD_INPUT, ["Missing command"]),

@@ -147,7 +147,7 @@ def test_wrong_length_is_explained(fitted):
     (dict(threshold_k=float("nan")), "threshold_k must be a finite number, got nan"),
     (dict(learning_rate=0.0), "learning_rate must be a finite number > 0"),
     (dict(batch_size="big"), "batch_size must be 'auto' or an integer >= 1, got 'big'"),
-    (dict(seed=-1), "seed must be an integer >= 0"),
+    (dict(seed=-1), "seed must be an integer from 0 to 4294967295, got -1"),
     (dict(model="conv", context=("a",)), "context needs the dense family"),
     (dict(noise_factor=0.1, context=("a",)), "context and noise_factor cannot be combined"),
 ])

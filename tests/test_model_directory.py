@@ -483,11 +483,15 @@ def test_a_threshold_is_the_rule_of_its_calibration(model_copy):
     calibration = read_metadata(model_copy)["calibration"]
     rule = calibration["threshold"]
     edit_metadata(model_copy, lambda m: m["calibration"].update(threshold=rule * (1 + 1e-9)))
-    assert AutoencoderDetector.load(model_copy).threshold_ == pytest.approx(rule)
+    assert AutoencoderDetector.load(model_copy).threshold_ == rule * (1 + 1e-9)
     edit_metadata(model_copy, lambda m: m["calibration"].update(threshold=rule * 1.01))
     with pytest.raises(ModelError, match=r"metadata.json: 'calibration.threshold' .* is not "
                        r"mean .* \+ 1 x std .*, the rule the model was calibrated by"):
         AutoencoderDetector.load(model_copy)
+    edit_metadata(model_copy, lambda m: m["calibration"].update(threshold=rule))
+    edit_metadata(model_copy, lambda m: m["params"].update(threshold_k=2.0))
+    with pytest.raises(ModelError, match=r"'calibration.threshold' .* is not mean .* \+ 2 x "):
+        read_model(model_copy)
 
 
 @pytest.mark.parametrize("change", [
@@ -495,12 +499,37 @@ def test_a_threshold_is_the_rule_of_its_calibration(model_copy):
     lambda m: m["params"].update(threshold_winsorise=10 ** 4000),
     lambda m: m["params"].update(patience="x" * 10_000),
     lambda m: m["params"].update({"y" * 10_000: 1}),
+    lambda m: m["params"].update(context=["z" * 10_000]),
+    lambda m: m["scaling"].update(context=["c" * 5_000, "c" * 5_000]),
+    lambda m: m["scaling"].update(input_shape=[10 ** 4000]),
+    lambda m: m.update(format_version=10 ** 4000),
+    lambda m: m["params"].update(model=list(range(20_000))),
 ])
 def test_a_huge_value_in_metadata_makes_a_short_error(model_copy, change):
     edit_metadata(model_copy, change)
     with pytest.raises(ModelError) as error:
         AutoencoderDetector.load(model_copy)
     assert len(str(error.value)) < 300 and "..." in str(error.value)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda m: m.update(format_version=[9]), "'format_version' has the wrong type (list)"),
+    (lambda m: m["params"].update(threshold_k="x"),
+     "bad detector parameters (threshold_k must be a finite number, got 'x')"),
+    (lambda m: m["params"].update(threshold_k=10 ** 400),
+     "bad detector parameters (threshold_k must be a finite number"),
+])
+def test_a_value_of_the_wrong_kind_is_a_model_error(model_copy, change, message):
+    """Not an internal error: the parameters' own check says what is wrong."""
+    edit_metadata(model_copy, change)
+    with pytest.raises(ModelError, match=re.escape(message)):
+        AutoencoderDetector.load(model_copy)
+
+
+def test_a_seed_numpy_and_keras_cannot_take_is_refused_before_training():
+    values, _ = synthetic_beats(20, 0, length=24, seed=2)
+    with pytest.raises(ValueError, match="seed must be an integer from 0 to 4294967295"):
+        AutoencoderDetector(**{**FAST, "seed": np.uint64(2**32)}).fit(values)
 
 
 def test_numpy_numbers_as_parameters_fit_and_save_as_python_numbers(tmp_path):
@@ -524,7 +553,8 @@ def test_numpy_numbers_as_parameters_fit_and_save_as_python_numbers(tmp_path):
 @pytest.mark.parametrize("params, message", [
     ({"patience": "x"}, "patience must be an integer >= 0, got 'x'"),
     ({"model": "lstm"}, "model must be one of"),
-    ({"depth": 3}, "unexpected keyword argument 'depth'"),
+    ({"depth": 3}, "unknown parameter 'depth'"),
+    ({"heldout_fractoin" + "n" * 10_000: 0.2}, "unknown parameter 'heldout_fractoinnnn"),
 ])
 def test_load_refuses_bad_recorded_parameters(model_copy, params, message):
     edit_metadata(model_copy, lambda metadata: metadata["params"].update(params))

@@ -246,9 +246,11 @@ def test_export_writes_nothing_for_a_directory_scoring_refuses(model_copy, chang
                                                                capsys):
     _rewrite_metadata(model_copy, change)
     before = {path.name: path.read_bytes() for path in model_copy.iterdir()}
+    beside = sorted(model_copy.parent.iterdir())
     code, _, err = run_cli(capsys, "export", "-m", model_copy)
     assert code == EXIT_BAD_MODEL and message in err, err
     assert {path.name: path.read_bytes() for path in model_copy.iterdir()} == before
+    assert sorted(model_copy.parent.iterdir()) == beside  # No staging copy left.
 
 
 def test_export_refuses_what_is_not_a_model_directory(tmp_path, capsys):

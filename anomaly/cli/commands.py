@@ -26,8 +26,8 @@ except ImportError:  # pragma: no cover - depends on the installed Typer
     from click import exceptions as click_exceptions
 
 from ..choices import (CODE_DISTANCE_MIN_BEATS, MAX_CALIBRATION_BEATS, MAX_LOCAL_WORKERS,
-                       BadRowPolicy, CodeDistance, EngineName, ErrorMetric, LogFormat,
-                       ModelFamily, OutputFormat, RuntimeName, ThresholdSource)
+                       MAX_SEED, BadRowPolicy, CodeDistance, EngineName, ErrorMetric,
+                       LogFormat, ModelFamily, OutputFormat, RuntimeName, ThresholdSource)
 from ..exceptions import (
     EXIT_ANOMALIES_FOUND,
     EXIT_BAD_INPUT,
@@ -182,7 +182,9 @@ def fit(
         show_default=False)
     ] = None,
     epochs: Annotated[int, typer.Option(min=1, help="Most training epochs (early stopping may end sooner).")] = 200,
-    seed: Annotated[int, typer.Option(help="Random seed; the same seed and data give the same model.")] = 0,
+    seed: Annotated[int, typer.Option(
+        min=0, max=MAX_SEED, help="Random seed; the same seed and data give the same model.")
+    ] = 0,
     model: Annotated[ModelFamily, typer.Option(
         help="Autoencoder family: dense, conv (1-D convolutional) or vae (variational).")
     ] = ModelFamily.dense,

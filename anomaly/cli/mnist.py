@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..choices import ModelFamily
+from ..choices import MAX_SEED, ModelFamily
 from .options import Quiet, SavedModelDir, finite
 
 app = typer.Typer(
@@ -62,7 +62,7 @@ def train(
         min=2, help="Use only the first N training images (quick runs).",
         show_default=False)] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per training batch.")] = 128,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Random seed.")] = 0,
     quiet: Quiet = False,
 ) -> None:
     """Train an autoencoder on MNIST, save it, and report held-out figures and pictures.

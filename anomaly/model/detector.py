@@ -15,19 +15,22 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..exceptions import ModelError, NotFittedError, shortened
 from .code_memory import CodeMemory, uses_code_distance
 from .errors import input_errors
-from .parameters import plain, validate_params
+from .parameters import validate_params, with_python_numbers
 from .provenance import Provenance
 from .runtimes import INFERENCE_BATCH
 from .scaling import Scaling
 from .threshold import Calibrated, calibrate
 from .training import NetworkSpec, OnEpoch, Schedule, TrainedNetwork, TrainingSummary
+
+if TYPE_CHECKING:
+    from .directory import ModelRecord
 
 
 #: The autoencoder families' builder options unless ``model_options`` says otherwise.
@@ -287,7 +290,7 @@ class AutoencoderDetector:
 
     def builder_options(self) -> dict[str, Any]:
         """The keyword arguments the family's builder gets."""
-        return _builder_options(self.get_params())
+        return _builder_options(with_python_numbers(self.get_params()))
 
     # -- fitting -----------------------------------------------------------------------
 
@@ -318,7 +321,7 @@ class AutoencoderDetector:
         self
         """
         # The fit reads these, checked and as Python's numbers, never the attributes.
-        params = plain(copy.deepcopy(self.get_params()))
+        params = with_python_numbers(copy.deepcopy(self.get_params()))
         validate_params(params)
         traces = np.asarray(traces, dtype=np.float64)
         if not 2 <= traces.ndim <= 4 or len(traces) < 2:
@@ -338,8 +341,7 @@ class AutoencoderDetector:
         def train(rows: np.ndarray, stage: str | None) -> _Scorer:
             network = _train(spec, scaling, scaled[rows], params, _with_stage(on_epoch, stage),
                              verbose)
-            return _Scorer.of(network, scaling, scaled[rows], params, uses_codes,
-                              params["seed"])
+            return _Scorer.of(network, scaling, scaled[rows], params, uses_codes)
 
         # So that a large set's fit costs what it did with one fold, the first models of
         # heldout-folds may together see one fit's budget of inputs, no more.
@@ -543,8 +545,9 @@ class AutoencoderDetector:
         ------
         ModelError
             If the directory is missing or incomplete, the metadata is malformed or from
-            a newer format, or a model file does not match its recorded hash or does not
-            load.
+            a newer format, its parameters cannot be used or its threshold is not mean +
+            k x std of its calibration, or a model file does not match its recorded hash
+            or does not load.
         MissingDependencyError
             The Keras runtime in an installation without TensorFlow.
         """
@@ -564,23 +567,18 @@ class AutoencoderDetector:
         return detector
 
 
-def detector_of(record, source: Path) -> AutoencoderDetector:
-    """An unfitted detector of a model directory's parameters (a
-    :class:`~anomaly.model.directory.ModelRecord`'s), each checked as a fit checks it, and
-    its threshold the rule's of its calibration; else a ModelError naming ``source``."""
+def detector_of(record: ModelRecord, source: Path) -> AutoencoderDetector:
+    """An unfitted detector of a model directory's parameters, those a format did not
+    record at their defaults, each checked as a fit checks it; else a ModelError naming
+    ``source``."""
+    unknown = sorted(set(record.params) - set(AutoencoderDetector._parameter_names()))
     try:
+        if unknown:
+            raise ValueError(f"unknown parameter {shortened(repr(unknown[0]))}")
         detector = AutoencoderDetector(**record.params)
-    except TypeError as error:  # A parameter no detector has, whose name may be long.
-        raise ModelError(f"{source}: bad detector parameters ({shortened(str(error))})"
-                         ) from None
-    try:
         validate_params(detector.get_params())
     except ValueError as error:
         raise ModelError(f"{source}: bad detector parameters ({error})") from None
-    try:
-        record.calibration.check_rule(detector.threshold_k)
-    except ValueError as error:
-        raise ModelError(f"{source}: {error}") from None
     return detector
 
 
@@ -638,7 +636,7 @@ class _Scorer:
 
     @classmethod
     def of(cls, network: TrainedNetwork, scaling: Scaling, trained_on: np.ndarray,
-           params: dict[str, Any], uses_codes: bool, seed: int) -> "_Scorer":
+           params: dict[str, Any], uses_codes: bool) -> "_Scorer":
         """The scorer of ``network``, trained on the scaled inputs ``trained_on``."""
         runtime = _keras_runtime(network.model)
         if not uses_codes:
@@ -648,7 +646,8 @@ class _Scorer:
         errors, codes = _errors_and_codes(scaling, trained_on, runtime, params, True,
                                           code_size_of(network.model))
         return cls(network, runtime,
-                   CodeMemory.fit(codes, errors, scaling.samples(trained_on), seed=seed))
+                   CodeMemory.fit(codes, errors, scaling.samples(trained_on),
+                                  seed=params["seed"]))
 
     def scores(self, scaling: Scaling, scaled: np.ndarray, params: dict[str, Any]
                ) -> np.ndarray:

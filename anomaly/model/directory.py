@@ -363,7 +363,9 @@ def _add_onnx(target: Path) -> dict[str, Any]:
 
     metadata = _read_metadata(target)
     record = _record(metadata, target / METADATA_FILE)
-    detector_of(record, target / METADATA_FILE)  # Nothing is written for what scoring refuses.
+    # The detector owns its parameters' defaults and checks: nothing is written for a
+    # directory that scoring would refuse.
+    detector_of(record, target / METADATA_FILE)
     model = load_keras_model(target, record.scaling.input_shape)
     check_can_create(target)
     kept = [item for item in target.iterdir() if item.name != ONNX_FILE]
@@ -574,8 +576,8 @@ def _params_of_format_1_to_3(metadata: dict[str, Any]) -> dict[str, Any]:
 def _check_record(record: ModelRecord) -> None:
     """What ties the values together, and what bounds a loader's work."""
     if record.scaling.n_values > MAX_INPUT_VALUES:
-        raise ValueError(f"the input shape {list(record.scaling.input_shape)} holds over "
-                         f"{MAX_INPUT_VALUES:,} values per input")
+        raise ValueError(f"the input shape {shortened(str(list(record.scaling.input_shape)))}"
+                         f" holds over {MAX_INPUT_VALUES:,} values per input")
     origin = record.provenance.recording
     if origin is not None and origin.window.samples != record.scaling.n_samples:
         raise ValueError(f"a beat window of {origin.window.samples} samples for a model of "
@@ -586,8 +588,12 @@ def _check_record(record: ModelRecord) -> None:
         raise ValueError(f"'calibration.winsorised' {winsorised} is not the parameters' "
                          f"threshold_winsorise {shortened(str(asked))}")
     if tuple(record.params.get("context") or ()) != record.scaling.context:
-        raise ValueError(f"the parameters' context {list(record.params.get('context') or ())}"
-                         f" is not the scaling's {list(record.scaling.context)}")
+        asked = shortened(str(list(record.params.get("context") or ())))
+        raise ValueError(f"the parameters' context {asked} is not the scaling's "
+                         f"{shortened(str(list(record.scaling.context)))}")
+    k = record.params.get("threshold_k")
+    if is_finite(k):  # Else refused with the other parameters (detector.detector_of).
+        record.calibration.check_rule(k)
 
 
 def _check_code_memory(record: ModelRecord) -> None:
@@ -600,8 +606,8 @@ def _check_code_memory(record: ModelRecord) -> None:
     if params.get("code_distance") == "off":
         raise ValueError("a code memory for a detector whose code_distance is 'off'")
     if params.get("model") != "dense":
-        raise ValueError(f"a code memory for the {params.get('model')!r} family; only the "
-                         "dense family's code is remembered")
+        raise ValueError(f"a code memory for the {shortened(repr(params.get('model')))} "
+                         "family; only the dense family's code is remembered")
     if params.get("code_distance") == "auto" and record.training.rows < CODE_DISTANCE_MIN_BEATS:
         raise ValueError(f"a code memory for a detector fitted on {record.training.rows} "
                          f"beats; code_distance 'auto' keeps one from "
@@ -640,13 +646,15 @@ def _check_schema(metadata: Any, source: str | os.PathLike = METADATA_FILE) -> N
             fail(f"{name!r} is not a finite number")
 
     version = metadata.get("format_version") if isinstance(metadata, dict) else None
-    if isinstance(version, int) and not isinstance(version, bool):
+    if isinstance(version, bool) or not isinstance(version, int):
+        version = None  # Not an integer: the current format's schema says so.
+    if version is not None:
         # Checked first: a newer format may well have other keys.
         if version > FORMAT_VERSION:
-            fail(f"model format version {version} is newer than this anomaly supports "
-                 f"({FORMAT_VERSION}); upgrade anomaly")
+            fail(f"model format version {shortened(str(version))} is newer than this "
+                 f"anomaly supports ({FORMAT_VERSION}); upgrade anomaly")
         if version < 1:
-            fail(f"unknown model format version {version}")
+            fail(f"unknown model format version {shortened(str(version))}")
     check(metadata, _SCHEMAS.get(version, _SCHEMAS[FORMAT_VERSION]), "")
     if version in (2, 3) and not all(is_count(size) for size in metadata["input_shape"]):
         fail("'input_shape' must be a list of 1 to 3 positive integers")

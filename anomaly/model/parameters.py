@@ -13,7 +13,7 @@ import numbers
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..choices import MAX_CALIBRATION_BEATS, CodeDistance, ErrorMetric, ModelFamily
+from ..choices import MAX_CALIBRATION_BEATS, MAX_SEED, CodeDistance, ErrorMetric, ModelFamily
 from ..exceptions import shortened
 from ..json_values import is_finite
 from .threshold import THRESHOLD_SOURCES
@@ -92,7 +92,8 @@ CONSTRAINTS: dict[str, Rule] = {
     "context": Rule("a tuple of distinct column names", _names),
     "context_weight": number(low=0.0, high=1.0, low_open=True, high_open=True,
                              description="in (0, 1)"),
-    "seed": number(low=0, integer=True, description="an integer >= 0"),
+    "seed": number(low=0, high=MAX_SEED, integer=True,
+                   description=f"an integer from 0 to {MAX_SEED}"),
 }
 
 #: Rules between parameters: the message, the parameters it ties, and the test of the
@@ -107,14 +108,15 @@ JOINT_CONSTRAINTS: tuple[tuple[str, tuple[str, ...], Callable[[dict[str, Any]], 
 )
 
 
-def plain(value: Any) -> Any:
+def with_python_numbers(value: Any) -> Any:
     """``value`` (a parameter, or a tuple, list or dict of them) with its NumPy numbers as
     Python's: a grid of ``np.arange`` values is a user's, and Keras's seed and the JSON
-    metadata take only Python's ints and floats."""
+    metadata take only Python's ints and floats. An array is left as it is (no parameter
+    is one: :func:`validate_params` refuses it)."""
     if isinstance(value, dict):
-        return {key: plain(item) for key, item in value.items()}
+        return {key: with_python_numbers(item) for key, item in value.items()}
     if isinstance(value, (tuple, list)):
-        return type(value)(plain(item) for item in value)
+        return type(value)(with_python_numbers(item) for item in value)
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         return int(value)
     if isinstance(value, numbers.Real) and not isinstance(value, (bool, float)):

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..exceptions import InputError, length_mismatch
+from ..exceptions import InputError, length_mismatch, shortened
 from ..json_values import check_number, is_count, is_finite
 
 #: How far outside the training range (in multiples of it) a value may be and still be
@@ -67,7 +67,8 @@ class Scaling:
                              f"{self.min:g}: every value would lie far outside it")
         if not all(isinstance(name, str) and name for name in context) \
                 or len(set(context)) != len(context):
-            raise ValueError(f"context columns need distinct names, got {list(context)}")
+            raise ValueError("context columns need distinct names, got "
+                             f"{shortened(str(list(context)))}")
         if context and (len(shape) != 1 or shape[0] <= len(context)):
             raise ValueError("a context needs 1-D inputs with more values than context "
                              "columns")

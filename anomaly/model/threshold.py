@@ -46,7 +46,8 @@ THRESHOLD_SOURCES = tuple(source.value for source in ThresholdSource)
 #: Fewest held-out beats a threshold is set from; with fewer, the training beats set it.
 MIN_HELDOUT = 10
 #: How far, relative, a saved threshold may lie from ``mean + k x std`` of its saved
-#: statistics: their rounding (an older version's float32 errors), not an edit.
+#: statistics: every version computed the three from one float64 array, so they agree to
+#: the last digit; this allows metadata rewritten by another JSON tool, not an edit.
 RULE_TOLERANCE = 1e-6
 
 Network = TypeVar("Network")
@@ -164,8 +165,9 @@ class Calibration:
         rule = self.mean + k * self.std
         if not math.isclose(self.threshold, rule, rel_tol=RULE_TOLERANCE):
             raise ValueError(f"'calibration.threshold' {self.threshold:.6g} is not mean "
-                             f"{self.mean:.6g} + {k:g} x std {self.std:.6g} ({rule:.6g}), "
-                             "the rule the model was calibrated by")
+                             f"{self.mean:.6g} {'+' if k >= 0 else '-'} {abs(k):g} x std "
+                             f"{self.std:.6g} ({rule:.6g}), the rule the model was "
+                             "calibrated by")
 
     def describe(self) -> str:
         """Whose errors set the threshold, for people: ``the 469 beats held out...``, and
