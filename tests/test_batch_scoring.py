@@ -172,6 +172,23 @@ def test_fail_on_anomaly_exit_code(model_dir, data_dir, in_tmp, capsys):
     assert run_cli(capsys, "score", batch, "-m", calm, "--fail-on-anomaly", "-o", "calm.csv")[0] == 0
 
 
+def test_a_file_of_beats_the_model_does_not_know_is_said_so(model_dir, in_tmp, capsys):
+    """Nearly every row flagged (beats of another make than the model's): one warning, the
+    scores written all the same; a batch with most rows normal gets none."""
+    from anomaly.synthetic import synthetic_beats
+
+    unknown = np.random.default_rng(3).normal(0, 3, size=(40, 96))
+    np.savetxt("unknown.csv", unknown, delimiter=",")
+    code, _, err = run_cli(capsys, "score", "unknown.csv", "-m", model_dir, "-o", "u.csv")
+    assert code == 0 and len(read_rows(Path("u.csv"))) == 40
+    assert err.count("Warning: unknown.csv: 40 of its 40 rows are flagged, nearly all: unless "
+                     "they are all abnormal beats, the model does not know these beats") == 1
+    values, labels = synthetic_beats(60, 6, length=96, seed=8)
+    np.savetxt("known.csv", values, delimiter=",")
+    code, _, err = run_cli(capsys, "score", "known.csv", "-m", model_dir, "-o", "k.csv")
+    assert code == 0 and "nearly all" not in err
+
+
 def test_a_second_run_on_a_locked_output_exits_with_its_own_code(model_dir, data_dir, in_tmp):
     from anomaly.io.writers import output_lock
 

@@ -1180,8 +1180,8 @@ def test_a_recordings_model_scores_each_beats_timing_unless_told_not_to(recordin
     # on which that k was chosen.
     assert timed["code_distance"] == RECORDING_CODE_DISTANCE == "off"
     assert timed["threshold_source"] == RECORDING_THRESHOLD_SOURCE == "heldout-refit"
-    assert ("Score: the mean absolute error of the reconstruction, weighing the beat's "
-            "samples 0.75 and its RR context 0.25.") in out
+    assert ("Score: the mean absolute error of the reconstruction (weighing the beat's "
+            "samples 0.75 and its RR context 0.25).") in out
     assert "Network: dense 142-128-64-16-64-128-142" in out and "+ 2 x std" in out
     assert "beats outside the dominant rhythm and shape (" in out
     code, _, err = run_cli(capsys, "fit", base, "--to", "1:00", "-m", "shape", "--epochs", "3",

@@ -873,6 +873,49 @@ def test_a_spike_only_one_lead_shows_is_no_beat_where_the_other_lead_reads_the_b
     assert both.rr_next[after - 1] == both.rr_prev[after] > 0.9
 
 
+def write_signal_csv(path, signals, names) -> None:
+    """A signal CSV as PhysioNet's ``rdsamp -p -v`` writes one: seconds, then mV."""
+    times = np.arange(len(signals)) / FS
+    np.savetxt(path, np.column_stack([times, signals]), delimiter=",", fmt="%.5f",
+               header=",".join(["time", *names]), comments="")
+
+
+def test_a_signal_csv_s_other_lead_checks_its_beats(mitdb, tmp_path, capsys):
+    """The spike of 228 at 6:03.0 (above) in a signal CSV of MLII and V1: no beat, as in
+    the WFDB record (V1 is opened from MLII's lead, not counted again: the time that
+    saves is in docs/benchmarks.md). Where V1 has a cell it cannot read, it checks
+    nothing, said once, and the beats are those of MLII alone."""
+    import wfdb
+
+    from conftest import run_cli
+    from anomaly.recordings.signals import open_lead, open_other_leads
+
+    signal = wfdb.rdrecord(str(mitdb / "228"), sampfrom=280 * FS, sampto=420 * FS).p_signal
+    write_signal_csv(tmp_path / "both.csv", signal, ["MLII", "V1"])
+    write_signal_csv(tmp_path / "alone.csv", signal[:, :1], ["MLII"])
+    lead = open_lead(tmp_path / "both.csv")
+    (other,) = open_other_leads(lead)
+    assert (other.name, other.fs, other.n_samples) == ("V1", lead.fs, lead.n_samples)
+    np.testing.assert_allclose(other.read(1000, 1010), signal[1000:1010, 1], atol=1e-5)
+    beats = {name: read_recording(tmp_path / f"{name}.csv", SegmentOptions()).beats
+             for name in ("both", "alone")}
+    spike = np.abs(beats["alone"].time_s - 82.98) < 0.05
+    assert spike.sum() == 1
+    np.testing.assert_array_equal(beats["both"].sample, beats["alone"].sample[~spike])
+    code, out, err = run_cli(capsys, "beats", tmp_path / "both.csv", "-o", tmp_path / "b.csv")
+    assert code == 0 and "lead MLII (of MLII, V1; beats checked on V1)" in out, err
+
+    lines = (tmp_path / "both.csv").read_text().splitlines(keepends=True)
+    lines[100 * FS] = lines[100 * FS].rsplit(",", 1)[0] + ",\n"  # V1 empty at 99.997 s.
+    (tmp_path / "gap.csv").write_text("".join(lines))
+    code, _, err = run_cli(capsys, "beats", tmp_path / "gap.csv", "-o", tmp_path / "g.csv")
+    assert code == 0, err
+    assert err.count("lead V1 does not check the beats of lead MLII: line 36,001 has no "
+                     "number in column 'V1'") == 1, err
+    gap = read_recording(tmp_path / "gap.csv", SegmentOptions()).beats
+    np.testing.assert_array_equal(gap.sample, beats["alone"].sample)
+
+
 def test_another_lead_off_or_of_another_kind_confirms_no_beat(mitdb, tmp_path):
     """228 from 4:40 to 7:00 with its second lead flat (an electrode off throughout), or
     named as what is not ECG (a respiration signal follows the heart too, not its QRS

@@ -424,8 +424,8 @@ class AutoencoderDetector:
         error = f"the {ERROR_WORDS[self.error_metric_]} of the reconstruction"
         if self.scaling_.context:
             weight = self.params_["context_weight"]
-            error += (f", weighing the beat's samples {1 - weight:g} and its RR context "
-                      f"{weight:g}")
+            error += (f" (weighing the beat's samples {1 - weight:g} and its RR context "
+                      f"{weight:g})")
         if self.memory_ is None:
             return error
         samples = ("" if self.memory_.sample_centroids is None else

@@ -49,11 +49,13 @@ def write_html_report(path: str | os.PathLike, detector, result, recordings=None
     sections = [_summary_section(detector, summary, result)]
     if summary.scores:
         scores, truth = summary.readable_scores()
-        sections.append("<h2>Anomaly scores</h2>" + _image(
-            plot_score_histogram(scores, summary.threshold, truth=truth), "score histogram"))
         rhythms = {item.input: item.rhythm for item in result.inputs
                    if item.rhythm is not None}
+        # A recording's reader looks for its rhythm, events and strips first; the scores'
+        # histogram against the threshold is for whoever tunes the model.
         sections.append(_recordings_section(detector, summary, recordings or {}, rhythms))
+        sections.append("<h2>Anomaly scores</h2>" + _image(
+            plot_score_histogram(scores, summary.threshold, truth=truth), "score histogram"))
         sections.append(_beats_section(detector, summary))
     else:
         # A nightly run with nothing new: the page says so rather than last night's
