@@ -10,7 +10,8 @@ asked (their two signals named MLII and V1 whatever they were), in three makes:
   names, so never opened): the width of a 12-lead export, two leads read.
 
 Runs ``anomaly beats`` on each through a real process under GNU time (``-v``): wall
-seconds and peak RSS, the median of ``--repeats`` runs, and the beats written. Then what
+seconds (the median of ``--repeats`` runs) and the largest peak RSS, and the beats
+written. Then what
 reading the file costs: in a new Python process each time, as a command starts, opening
 its lead and the other leads that check its beats and reading every sample of each (the
 median of ``--repeats``), a part of the whole command small enough to be lost in how much
@@ -41,9 +42,9 @@ FS = 360
 MAKES = {"1 lead": 1, "2 leads": 2, "12 leads": 12}
 
 
-def build_csv(source: Path, minutes: float, leads: int, target: Path) -> int:
+def build_csv(source: Path, minutes: float, leads: int, target: Path) -> None:
     """A signal CSV of ``minutes`` of the MIT-BIH records in order, with ``leads``
-    columns after its time column (see the module's text); its rows."""
+    columns after its time column (see the module's text)."""
     import wfdb
 
     wanted = int(minutes * 60 * FS)
@@ -65,7 +66,6 @@ def build_csv(source: Path, minutes: float, leads: int, target: Path) -> int:
             block = np.column_stack([np.arange(start, min(start + 100_000, len(signals))) / FS]
                                     + [column[start:start + 100_000] for column in columns])
             np.savetxt(file, block, delimiter=",", fmt="%.5f")
-    return len(signals)
 
 
 #: Opens a signal CSV's lead and the other leads that check its beats, reads every
@@ -95,8 +95,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", help="MIT-BIH directory (default: found like the tests do)")
     parser.add_argument("--work", help="where to build the files (default: a temporary dir)")
-    parser.add_argument("--minutes", type=float, nargs="+", default=[30, 360])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--minutes", type=float, nargs="+", default=[30, 120],
+                        help="the files' lengths")
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="runs of each measure, their median taken")
     parser.add_argument("--reading-only", action="store_true",
                         help="measure opening and reading the leads only")
     parser.add_argument("--json", help="also write the results here")

@@ -181,12 +181,31 @@ def test_a_file_of_beats_the_model_does_not_know_is_said_so(model_dir, in_tmp, c
     np.savetxt("unknown.csv", unknown, delimiter=",")
     code, _, err = run_cli(capsys, "score", "unknown.csv", "-m", model_dir, "-o", "u.csv")
     assert code == 0 and len(read_rows(Path("u.csv"))) == 40
-    assert err.count("Warning: unknown.csv: 40 of its 40 rows are flagged, nearly all: unless "
-                     "they are all abnormal beats, the model does not know these beats") == 1
-    values, labels = synthetic_beats(60, 6, length=96, seed=8)
+    assert err.count("Warning: unknown.csv: 40 of the 40 readable rows scored are flagged, "
+                     "nearly all: unless they are all abnormal beats, the model does not know "
+                     "these beats") == 1
+    values, _ = synthetic_beats(60, 6, length=96, seed=8)
     np.savetxt("known.csv", values, delimiter=",")
     code, _, err = run_cli(capsys, "score", "known.csv", "-m", model_dir, "-o", "k.csv")
     assert code == 0 and "nearly all" not in err
+
+
+@pytest.mark.parametrize("flagged, scored, unreadable, said", [
+    (29, 29, 0, False),   # Too few rows to say.
+    (30, 30, 0, True),
+    (27, 30, 0, False),   # 90%, not more.
+    (28, 30, 0, True),
+    (30, 40, 10, True),   # Every readable row; unreadable ones are never flagged.
+    (27, 35, 5, False),
+])
+def test_nearly_all_of_a_beats_file_flagged_is_over_nine_in_ten_of_30_readable_rows(
+        flagged, scored, unreadable, said):
+    from anomaly.recordings import too_many_flagged_note
+
+    note = too_many_flagged_note(flagged, scored, unreadable, recording=False)
+    assert (note is not None) == said
+    if said:
+        assert note.startswith(f"{flagged} of the {scored - unreadable} readable rows scored")
 
 
 def test_a_second_run_on_a_locked_output_exits_with_its_own_code(model_dir, data_dir, in_tmp):

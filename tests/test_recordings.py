@@ -965,6 +965,8 @@ def test_a_recordings_report_shows_its_timeline_and_strips(recording, in_tmp, ca
         ("01:10", "01:15", "flat"), ("01:29", "01:36", "off baseline")]
     page = Path("report.html").read_text()
     assert "<h2>Recordings</h2>" in page and "min analysable" in page
+    # A recording's rhythm and strips come before the histogram, which is the engineer's.
+    assert page.index("<h2>Recordings</h2>") < page.index("<h2>Anomaly scores</h2>")
     assert "pulled: lead MLII (of MLII, V1; beats checked on V1), 360 Hz" in page
     # What a flag is worth, beside their count (a new user read 70 flags on a normal ECG
     # without a word of it).

@@ -682,6 +682,29 @@ def test_a_recording_uploaded_is_scored_as_anomaly_score_scores_the_file(models,
     assert not uploads_left(directory)  # Each upload removed once answered.
 
 
+def test_a_beats_file_nearly_all_flagged_says_so_in_its_answers_warnings(models, server,
+                                                                         capsys):
+    """A beats CSV whose samples are noise: nearly every row flagged, said in the
+    summary's warnings, as 'anomaly score' says it in its log."""
+    import pandas as pd
+
+    directory, _, _ = models
+    code, _, err = run_cli(capsys, "beats", directory / "rec.edf", "-o",
+                           directory / "noise.beats.csv", "-q")
+    assert code == 0, err
+    beats = pd.read_csv(directory / "noise.beats.csv")
+    samples = [name for name in beats.columns if name.startswith("x")]
+    beats[samples] = np.random.default_rng(5).normal(0, 3, (len(beats), len(samples)))
+    beats.to_csv(directory / "noise.beats.csv", index=False)
+    code, lines = upload(server, "noise.beats.csv", "format=beats-csv", directory)
+    assert code == 200, lines
+    summary = lines[-1]["summary"]
+    assert summary["anomalies"] > 0.9 * summary["beats_scored"] >= 27, summary
+    readable = summary["beats_scored"] - summary["beats_unreadable"]
+    assert any(f"{summary['anomalies']} of the {readable} readable rows scored are flagged, "
+               "nearly all" in warning for warning in summary["warnings"]), summary
+
+
 def test_a_recording_mostly_flagged_says_so_in_its_answers_warnings(models, server):
     """An upload of which the model flags more than half the beats (here the lead it was
     fitted on, inverted) says in its summary's warnings that the flags say little, as

@@ -882,9 +882,9 @@ def write_signal_csv(path, signals, names) -> None:
 
 def test_a_signal_csv_s_other_lead_checks_its_beats(mitdb, tmp_path, capsys):
     """The spike of 228 at 6:03.0 (above) in a signal CSV of MLII and V1: no beat, as in
-    the WFDB record (V1 is opened from MLII's lead, not counted again: the time that
-    saves is in docs/benchmarks.md). Where V1 has a cell it cannot read, it checks
-    nothing, said once, and the beats are those of MLII alone."""
+    the WFDB record. Where V1 has a cell it cannot read, V1 checks nothing and is not
+    said to, said once (not as a signal that ends early, chunk after chunk), and the
+    beats are those of MLII alone."""
     import wfdb
 
     from conftest import run_cli
@@ -908,12 +908,19 @@ def test_a_signal_csv_s_other_lead_checks_its_beats(mitdb, tmp_path, capsys):
     lines = (tmp_path / "both.csv").read_text().splitlines(keepends=True)
     lines[100 * FS] = lines[100 * FS].rsplit(",", 1)[0] + ",\n"  # V1 empty at 99.997 s.
     (tmp_path / "gap.csv").write_text("".join(lines))
-    code, _, err = run_cli(capsys, "beats", tmp_path / "gap.csv", "-o", tmp_path / "g.csv")
-    assert code == 0, err
+    code, out, err = run_cli(capsys, "beats", tmp_path / "gap.csv", "-o", tmp_path / "g.csv")
+    assert code == 0 and "lead MLII (of MLII, V1);" in out, err
     assert err.count("lead V1 does not check the beats of lead MLII: line 36,001 has no "
                      "number in column 'V1'") == 1, err
     gap = read_recording(tmp_path / "gap.csv", SegmentOptions()).beats
     np.testing.assert_array_equal(gap.sample, beats["alone"].sample)
+    # In chunks of 20 s, likewise.
+    (tmp_path / "chunked.csv").write_text("".join(lines))  # A new name: said anew.
+    capsys.readouterr()
+    chunked = read_recording(tmp_path / "chunked.csv", SegmentOptions(chunk_seconds=20)).beats
+    err = capsys.readouterr().err
+    assert err.count("lead V1 does not check the beats of lead MLII") == 1, err
+    assert "shortened while it was read" not in err and len(chunked.sample) > 100
 
 
 def test_another_lead_off_or_of_another_kind_confirms_no_beat(mitdb, tmp_path):

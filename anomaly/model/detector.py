@@ -571,11 +571,12 @@ def detector_of(record: ModelRecord, source: Path) -> AutoencoderDetector:
     """An unfitted detector of a model directory's parameters, those a format did not
     record at their defaults, each checked as a fit checks it; else a ModelError naming
     ``source``."""
-    unknown = sorted(set(record.params) - set(AutoencoderDetector._parameter_names()))
+    unknown = sorted(set(record.params) - set(AutoencoderDetector().get_params()))
+    if unknown:
+        raise ModelError(f"{source}: bad detector parameters (unknown parameter "
+                         f"{shortened(repr(unknown[0]))})")
+    detector = AutoencoderDetector(**record.params)
     try:
-        if unknown:
-            raise ValueError(f"unknown parameter {shortened(repr(unknown[0]))}")
-        detector = AutoencoderDetector(**record.params)
         validate_params(detector.get_params())
     except ValueError as error:
         raise ModelError(f"{source}: bad detector parameters ({error})") from None

@@ -591,7 +591,10 @@ def _check_record(record: ModelRecord) -> None:
         asked = shortened(str(list(record.params.get("context") or ())))
         raise ValueError(f"the parameters' context {asked} is not the scaling's "
                          f"{shortened(str(list(record.scaling.context)))}")
-    k = record.params.get("threshold_k")
+    # Every format records k (format 1 beside its threshold): a threshold is its rule's.
+    if "threshold_k" not in record.params:
+        raise ValueError("'params' lacks threshold_k")
+    k = record.params["threshold_k"]
     if is_finite(k):  # Else refused with the other parameters (detector.detector_of).
         record.calibration.check_rule(k)
 

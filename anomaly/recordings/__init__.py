@@ -47,6 +47,31 @@ MIN_RECORDING_BEATS = 30
 #: A recording of which more than this share of beats is flagged is said to be read
 #: otherwise than the model knows it (:func:`flagged_share_note`).
 MOST_FLAGGED = 0.5
+#: A beats file of which more than this share of the readable rows is flagged is said to
+#: be of beats the model does not know (:func:`too_many_flagged_note`)...
+NEARLY_ALL_FLAGGED = 0.9
+#: ... when it has at least this many readable rows.
+NEARLY_ALL_ROWS = 30
+
+
+def too_many_flagged_note(flagged: int, scored: int, unreadable: int, *,
+                          recording: bool) -> str | None:
+    """What a reader should know when too many of an input's beats are flagged (None
+    otherwise): for a recording, more than half (:func:`flagged_share_note`); for a beats
+    file, of at least :data:`NEARLY_ALL_ROWS` readable rows, more than
+    :data:`NEARLY_ALL_FLAGGED` of them. A model fitted on ECG5000 flags every MIT-BIH beat
+    (docs/benchmarks.md, "ECG5000's models on MIT-BIH's beats"), cut as ECG5000's are but
+    of another recorder, lead and patients; a file of abnormal beats alone is flagged so
+    too, hence "unless"."""
+    if recording:
+        return flagged_share_note(flagged, scored)
+    readable = scored - unreadable
+    if readable < NEARLY_ALL_ROWS or flagged <= NEARLY_ALL_FLAGGED * readable:
+        return None
+    return (f"{flagged:,} of the {readable:,} readable rows scored are flagged, nearly all: "
+            "unless they are all abnormal beats, the model does not know these beats (of "
+            "another database, recorder, lead or patient than it was fitted on); fit on "
+            "beats like them")
 
 
 def flagged_share_note(flagged: int, beats: int) -> str | None:

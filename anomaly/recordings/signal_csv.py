@@ -107,22 +107,8 @@ def open_signal_csv(text: str, lead: str | None, fs: float | None):
     fs = check_rate(text, fs)
     column.fs = fs
     n_samples = check_duration(text, column.count(), fs)
-
-    def lead_of(index: int, reader: _CsvColumn) -> Lead:
-        return Lead(text, Path(text).stem, lead_names[index], fs, n_samples, files=(stamp,),
-                    leads=tuple(lead_names), unit=lead_units[index], _read=reader.read,
-                    sibling=sibling)
-
-    def sibling(name: str) -> Lead:
-        """Another lead of the file, read without its time column (whose every step this
-        lead's count checked) and not counted again: a cell it cannot read is said when
-        it is read."""
-        index = lead_names.index(name)
-        other = _CsvColumn(stamp, names, lead_columns[index], skip_units, None)
-        other.fs = fs
-        return lead_of(index, other)
-
-    return lead_of(chosen, column)
+    return Lead(text, Path(text).stem, lead_names[chosen], fs, n_samples, files=(stamp,),
+                leads=tuple(lead_names), unit=lead_units[chosen], _read=column.read)
 
 
 def _unit(units: list[str] | None, column: int) -> str | None:

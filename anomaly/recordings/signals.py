@@ -87,10 +87,6 @@ class Lead:
     started : RecordingStart or None
         When the recording began by the recorder's clock, as its header says (None: it
         does not).
-    sibling : callable or None
-        Opens another of the recording's leads by name, at this one's rate and length,
-        without reading the file again (a signal CSV, counted once); None: open it as
-        the recording's kind opens a lead.
     """
 
     path: str
@@ -105,7 +101,6 @@ class Lead:
     unit: str | None = None
     started: RecordingStart | None = None
     _read: Callable[[int, int], np.ndarray] = field(repr=False, default=None)
-    sibling: Callable[[str], "Lead"] | None = field(repr=False, default=None, compare=False)
 
     @property
     def duration(self) -> float:
@@ -359,8 +354,7 @@ def open_other_leads(lead: Lead, most: int = MAX_OTHER_LEADS) -> tuple[Lead, ...
         if name == lead.name or not is_ecg_lead(name):
             continue
         try:
-            other = (lead.sibling(name) if lead.sibling is not None
-                     else opener(lead.path, LeadName(name), lead.fs))
+            other = opener(lead.path, LeadName(name), lead.fs)
         except (InputError, ValueError) as error:  # edfio: a header field out of range.
             not_checking(lead, name, str(error))
             continue

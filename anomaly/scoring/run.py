@@ -175,33 +175,12 @@ def _log_input(item: InputResult, threshold: float, runtime: str) -> None:
         f"({item.anomalies / scored:.1%}) above the threshold "
         f"{threshold:.6g}{analysable}{rejected}{where}.",
         event="scored", runtime=runtime, **item.as_json())
-    if item.analysable is not None:
-        from ..recordings import flagged_share_note
+    from ..recordings import too_many_flagged_note
 
-        note = flagged_share_note(item.anomalies, item.rows_scored)
-    else:
-        note = _nearly_all_flagged_note(item.anomalies, item.rows_scored)
+    note = too_many_flagged_note(item.anomalies, item.rows_scored, item.rows_unreadable,
+                                 recording=item.analysable is not None)
     if note is not None:
         logs.warning(f"Warning: {item.input}: {note}", event="most_flagged")
-
-
-#: A beats file of at least :data:`NEARLY_ALL_ROWS` rows, of which more than
-#: :data:`NEARLY_ALL_FLAGGED` are flagged, is said to be of beats the model may not know
-#: (:func:`_nearly_all_flagged_note`).
-NEARLY_ALL_ROWS = 30
-NEARLY_ALL_FLAGGED = 0.9
-
-
-def _nearly_all_flagged_note(flagged: int, rows: int) -> str | None:
-    """What a reader should know when nearly all of a beats file's rows are flagged (None
-    otherwise): a model fitted on ECG5000 flags every beat of MIT-BIH 100 and 208, cut
-    as ECG5000's are but of another recorder, lead and patients. A file of abnormal beats
-    alone is flagged so too, hence "unless"."""
-    if rows < NEARLY_ALL_ROWS or flagged <= NEARLY_ALL_FLAGGED * rows:
-        return None
-    return (f"{flagged:,} of its {rows:,} rows are flagged, nearly all: unless they are all "
-            "abnormal beats, the model does not know these beats (of another database, "
-            "recorder, lead or patient than it was fitted on); fit on beats like them")
 
 
 def write_plots(plan: RunPlan, detector, summary: ScoreSummary, recordings: dict,

@@ -461,11 +461,12 @@ def _summary(model, upload: Upload, scored, source, warnings: list[str]) -> dict
                "warnings": warnings}
     if analysable is not None:
         summary["analysable"] = analysable.as_json()
-        from ..recordings import flagged_share_note
+    from ..recordings import too_many_flagged_note
 
-        note = flagged_share_note(counts.anomalies, counts.rows_scored)
-        if note is not None:
-            warnings.append(note)
+    note = too_many_flagged_note(counts.anomalies, counts.rows_scored, counts.rows_unreadable,
+                                 recording=analysable is not None)
+    if note is not None:
+        warnings.append(note)
     return summary
 
 
