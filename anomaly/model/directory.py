@@ -588,8 +588,8 @@ def _check_record(record: ModelRecord) -> None:
         raise ValueError(f"'calibration.winsorised' {winsorised} is not the parameters' "
                          f"threshold_winsorise {shortened(str(asked))}")
     if tuple(record.params.get("context") or ()) != record.scaling.context:
-        asked = shortened(str(list(record.params.get("context") or ())))
-        raise ValueError(f"the parameters' context {asked} is not the scaling's "
+        given = shortened(str(list(record.params.get("context") or ())))
+        raise ValueError(f"the parameters' context {given} is not the scaling's "
                          f"{shortened(str(list(record.scaling.context)))}")
     # Every format records k (format 1 beside its threshold): a threshold is its rule's.
     if "threshold_k" not in record.params:

@@ -59,10 +59,10 @@ def too_many_flagged_note(flagged: int, scored: int, unreadable: int, *,
     """What a reader should know when too many of an input's beats are flagged (None
     otherwise): for a recording, more than half (:func:`flagged_share_note`); for a beats
     file, of at least :data:`NEARLY_ALL_ROWS` readable rows, more than
-    :data:`NEARLY_ALL_FLAGGED` of them. A model fitted on ECG5000 flags every MIT-BIH beat
-    (docs/benchmarks.md, "ECG5000's models on MIT-BIH's beats"), cut as ECG5000's are but
-    of another recorder, lead and patients; a file of abnormal beats alone is flagged so
-    too, hence "unless"."""
+    :data:`NEARLY_ALL_FLAGGED` of them. A model fitted on ECG5000 flags every readable beat
+    of MIT-BIH 100 and 208 (docs/benchmarks.md, "ECG5000's models on MIT-BIH's beats"),
+    cut as ECG5000's are but of another recorder, lead and patients; a file of abnormal
+    beats alone is flagged so too, hence "unless"."""
     if recording:
         return flagged_share_note(flagged, scored)
     readable = scored - unreadable
