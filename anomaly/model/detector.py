@@ -571,7 +571,7 @@ def detector_of(record: ModelRecord, source: Path) -> AutoencoderDetector:
     """An unfitted detector of a model directory's parameters, those a format did not
     record at their defaults, each checked as a fit checks it; else a ModelError naming
     ``source``."""
-    unknown = sorted(set(record.params) - set(AutoencoderDetector().get_params()))
+    unknown = sorted(set(record.params) - set(AutoencoderDetector._parameter_names()))
     if unknown:
         raise ModelError(f"{source}: bad detector parameters (unknown parameter "
                          f"{shortened(repr(unknown[0]))})")
